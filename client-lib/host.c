@@ -1,0 +1,59 @@
+/* host.c: facts about this host and processes that claims are bound to. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "host.h"
+#include "util.h"
+
+int host_machine_id(char **ret)
+{
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = read_file_bounded("/etc/machine-id", 64, &text, &len);
+        if (r < 0)
+                return r;
+        while (len > 0 && isspace((unsigned char) text[len - 1]))
+                text[--len] = '\0';
+        if (len != 32 || strspn(text, "0123456789abcdef") != 32) {
+                free(text);
+                return -EBADMSG;
+        }
+        *ret = text;
+        return 0;
+}
+
+int host_audit_session(pid_t pid, uint32_t *ret)
+{
+        char path[64], *text = NULL;
+        unsigned long v;
+        int r;
+
+        if (pid == 0)
+                snprintf(path, sizeof(path), "/proc/self/sessionid");
+        else
+                snprintf(path, sizeof(path), "/proc/%d/sessionid", (int) pid);
+        r = read_file_bounded(path, 32, &text, NULL);
+        if (r < 0)
+                return r;
+        text[strcspn(text, "\n")] = '\0';
+        r = parse_uint(text, UINT32_MAX, &v);
+        free(text);
+        if (r < 0)
+                return r;
+        if (v == HOST_AUDIT_SESSION_UNSET)
+                return -ENODATA;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int64_t host_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,204 @@
+/* jws.c: compact JWS (RFC 7515) with Ed25519 (RFC 8037) through OpenSSL EVP.
+ * The algorithm is pinned: a header naming anything but EdDSA is refused
+ * before any key is looked at, so "alg":"none" and HMAC confusion can't work. */
+#include <errno.h>
+#include <openssl/evp.h>
+
+#include "b64url.h"
+#include "jws.h"
+#include "util.h"
+
+static int encode_json(json_t *obj, char **ret)
+{
+        _cleanup_free_ char *text = NULL;
+
+        text = json_dumps(obj, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        return b64url_encode(text, strlen(text), ret);
+}
+
+int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, char **ret)
+{
+        _cleanup_free_ char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
+        json_t *header = NULL;
+        EVP_MD_CTX *ctx = NULL;
+        uint8_t sig[64];
+        size_t sig_len = sizeof(sig);
+        char *token;
+        int r;
+
+        if (!key || !kid || !typ || !json_is_object(payload))
+                return -EINVAL;
+        header = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", typ, "kid", kid);
+        if (!header) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = encode_json(header, &h64);
+        if (r < 0)
+                goto out;
+        r = encode_json(payload, &p64);
+        if (r < 0)
+                goto out;
+        if (asprintf(&input, "%s.%s", h64, p64) < 0) {
+                input = NULL;
+                r = -ENOMEM;
+                goto out;
+        }
+        ctx = EVP_MD_CTX_new();
+        if (!ctx) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
+            EVP_DigestSign(ctx, sig, &sig_len, (const uint8_t *) input, strlen(input)) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        r = b64url_encode(sig, sig_len, &s64);
+        if (r < 0)
+                goto out;
+        if (strlen(input) + 1 + strlen(s64) > JWS_MAX_TOKEN) {
+                r = -EMSGSIZE;
+                goto out;
+        }
+        if (asprintf(&token, "%s.%s", input, s64) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret = token;
+        r = 0;
+out:
+        EVP_MD_CTX_free(ctx);
+        json_decref(header);
+        return r;
+}
+
+static int decode_part(const char *text, size_t len, json_t **ret)
+{
+        _cleanup_free_ uint8_t *raw = NULL;
+        size_t raw_len = 0;
+        json_t *obj;
+
+        if (b64url_decode(text, len, &raw, &raw_len) < 0)
+                return -EBADMSG;
+        obj = json_loadb((const char *) raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(obj)) {
+                json_decref(obj);
+                return -EBADMSG;
+        }
+        *ret = obj;
+        return 0;
+}
+
+/* Splits a token into its three parts; dot1/dot2 point at the separators. */
+static int split(const char *token, const char **dot1, const char **dot2)
+{
+        size_t len;
+
+        if (!token)
+                return -EBADMSG;
+        len = strlen(token);
+        if (len == 0 || len > JWS_MAX_TOKEN)
+                return -EBADMSG;
+        *dot1 = strchr(token, '.');
+        if (!*dot1)
+                return -EBADMSG;
+        *dot2 = strchr(*dot1 + 1, '.');
+        if (!*dot2 || strchr(*dot2 + 1, '.'))
+                return -EBADMSG;
+        return 0;
+}
+
+int jws_decode_unverified(const char *token, json_t **ret_header, json_t **ret_payload)
+{
+        const char *dot1, *dot2;
+        json_t *header = NULL, *payload = NULL;
+        int r;
+
+        r = split(token, &dot1, &dot2);
+        if (r < 0)
+                return r;
+        r = decode_part(token, (size_t) (dot1 - token), &header);
+        if (r < 0)
+                goto out;
+        r = decode_part(dot1 + 1, (size_t) (dot2 - dot1 - 1), &payload);
+        if (r < 0)
+                goto out;
+        if (ret_header) {
+                *ret_header = header;
+                header = NULL;
+        }
+        if (ret_payload) {
+                *ret_payload = payload;
+                payload = NULL;
+        }
+out:
+        json_decref(header);
+        json_decref(payload);
+        return r;
+}
+
+int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload)
+{
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        const char *dot1, *dot2, *alg, *kid;
+        json_t *header = NULL, *payload = NULL;
+        EVP_MD_CTX *ctx = NULL;
+        EVP_PKEY *key;
+        int r;
+
+        r = split(token, &dot1, &dot2);
+        if (r < 0)
+                return r;
+        r = jws_decode_unverified(token, &header, &payload);
+        if (r < 0)
+                return r;
+        alg = json_string_value(json_object_get(header, "alg"));
+        if (!streq_ptr(alg, "EdDSA")) {
+                r = -EPROTO;
+                goto out;
+        }
+        /* "crit" names extensions we would have to understand: we know none. */
+        if (json_object_get(header, "crit")) {
+                r = -EPROTO;
+                goto out;
+        }
+        kid = json_string_value(json_object_get(header, "kid"));
+        key = jwks_find(keys, kid);
+        if (!key) {
+                r = -ENOKEY;
+                goto out;
+        }
+        if (b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &sig_len) < 0 || sig_len != 64) {
+                r = -EKEYREJECTED;
+                goto out;
+        }
+        ctx = EVP_MD_CTX_new();
+        if (!ctx) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
+            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token,
+                             (size_t) (dot2 - token)) != 1) {
+                r = -EKEYREJECTED;
+                goto out;
+        }
+        if (ret_header) {
+                *ret_header = header;
+                header = NULL;
+        }
+        if (ret_payload) {
+                *ret_payload = payload;
+                payload = NULL;
+        }
+        r = 0;
+out:
+        EVP_MD_CTX_free(ctx);
+        json_decref(header);
+        json_decref(payload);
+        return r;
+}

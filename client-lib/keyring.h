@@ -1,0 +1,39 @@
+/* keyring.h: the claims key in the kernel session keyring (DESIGN.md,
+ * "The keyring key"): finding and reading it for verifiers, creating it
+ * atomically for the PAM module, updating and revoking it. */
+#pragma once
+#include <stdbool.h>
+#include <sys/types.h>
+#include <keyutils.h>
+
+#define ENRICH_KEY_TYPE "user"
+#define ENRICH_KEY_DESCRIPTION "enrich:claims"
+/* possessor: view read search; owner: all; group: view read write search
+ * setattr; other: none. */
+#define ENRICH_KEY_PERM (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH | \
+                         KEY_USR_ALL | \
+                         KEY_GRP_VIEW | KEY_GRP_READ | KEY_GRP_WRITE | \
+                         KEY_GRP_SEARCH | KEY_GRP_SETATTR)
+
+/* Serial of the claims key linked directly in the session keyring.
+ * -ENOKEY when there is none. */
+int keyring_find_claims(key_serial_t *ret);
+/* Reads the payload of key. -EKEYREVOKED, -EKEYEXPIRED, -ENOKEY, -EACCES.
+ * *ret is a malloc'd NUL-terminated string. */
+int keyring_read(key_serial_t key, char **ret);
+
+/* If the session keyring is missing or is the shared user-session keyring,
+ * joins a fresh anonymous session keyring (as pam_keyinit force does).
+ * *ret_joined tells whether it did. */
+int keyring_ensure_own_session(bool *ret_joined);
+
+/* Creates the claims key atomically: add_key into the process keyring, set
+ * owner 0, group gid, ENRICH_KEY_PERM and timeout there, then link into the
+ * session keyring (replacing an older claims key) and unlink from the
+ * process keyring. On any failure the new key is revoked. */
+int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seconds,
+                           key_serial_t *ret);
+
+/* Updates the payload in place (same serial) and resets the timeout. */
+int keyring_update_claims(key_serial_t key, const char *token, unsigned timeout_seconds);
+int keyring_revoke(key_serial_t key);

@@ -1,0 +1,141 @@
+/* util.c: small helpers shared by the module, the daemon and the CLI. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void free_secret(void *p, size_t len)
+{
+        if (!p)
+                return;
+        explicit_bzero(p, len);
+        free(p);
+}
+
+int parse_uint(const char *s, unsigned long max, unsigned long *ret)
+{
+        char *end = NULL;
+        unsigned long v;
+
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno == ERANGE || v > max)
+                return -ERANGE;
+        if (*end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        int fd = -1, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        buf = malloc(max + 1);
+        if (!buf) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        r = -EFBIG;
+                        goto out;
+                }
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        buf = NULL;
+        if (ret_len)
+                *ret_len = len;
+        r = 0;
+out:
+        free(buf);
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+        char tmp[PATH_MAX];
+        const char *p = data;
+        int fd = -1, r;
+
+        if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (close(fd) < 0) {
+                fd = -1;
+                r = -errno;
+                goto fail;
+        }
+        fd = -1;
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        return 0;
+fail:
+        if (fd >= 0)
+                close(fd);
+        unlink(tmp);
+        return r;
+}
+
+int lookup_uid(const char *user, uid_t *ret)
+{
+        struct passwd pw, *result = NULL;
+        char buf[4096];
+        int r;
+
+        if (!user)
+                return -EINVAL;
+        r = getpwnam_r(user, &pw, buf, sizeof(buf), &result);
+        if (r != 0)
+                return -r;
+        if (!result)
+                return -ENOENT;
+        *ret = pw.pw_uid;
+        return 0;
+}

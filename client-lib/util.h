@@ -1,0 +1,35 @@
+/* util.h: small helpers shared by every part. */
+#pragma once
+#include <stdlib.h>
+#include <string.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p) { free(*(void **) p); }
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+/* jansson provides json_decrefp(); NULL-safe. */
+#define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+/* Frees a secret after wiping it. NULL is fine. */
+void free_secret(void *p, size_t len);
+
+/* Parses a decimal unsigned; -EINVAL / -ERANGE. */
+int parse_uint(const char *s, unsigned long max, unsigned long *ret);
+
+/* Reads a whole small file (at most max bytes) into a NUL-terminated string. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Writes data to path atomically: a temporary file in the same directory,
+ * fsync, chmod mode, rename. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Resolves a user name to its uid, or -ENOENT. */
+int lookup_uid(const char *user, uid_t *ret);

@@ -1,0 +1,352 @@
+/* varlink.c: Varlink framing (one JSON object + NUL per message) and a small
+ * blocking client whose every step is bounded by a deadline, for callers
+ * (the PAM module inside sshd) that must never hang. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "util.h"
+#include "varlink.h"
+
+/* Received bytes we hold at most: one message being assembled plus slack. */
+#define VARLINK_MAX_BUFFER (4 * VARLINK_MAX_MESSAGE)
+
+void varlink_buffer_init(varlink_buffer *b)
+{
+        b->data = NULL;
+        b->len = b->cap = 0;
+}
+
+void varlink_buffer_free(varlink_buffer *b)
+{
+        if (!b)
+                return;
+        free(b->data);
+        varlink_buffer_init(b);
+}
+
+int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len)
+{
+        const char *last_nul;
+        size_t tail;
+
+        if (b->len + len > VARLINK_MAX_BUFFER)
+                return -EMSGSIZE;
+        if (b->len + len > b->cap) {
+                size_t cap = b->cap ? b->cap : 4096;
+                char *p;
+
+                while (cap < b->len + len)
+                        cap *= 2;
+                p = realloc(b->data, cap);
+                if (!p)
+                        return -ENOMEM;
+                b->data = p;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+
+        /* The unterminated tail is the message being assembled. */
+        last_nul = memrchr(b->data, '\0', b->len);
+        tail = last_nul ? (size_t) (b->data + b->len - last_nul - 1) : b->len;
+        if (tail >= VARLINK_MAX_MESSAGE)
+                return -EMSGSIZE;
+        return 0;
+}
+
+int varlink_buffer_take(varlink_buffer *b, json_t **ret)
+{
+        char *nul;
+        size_t n;
+        json_t *obj;
+
+        if (b->len == 0)
+                return 0;
+        nul = memchr(b->data, '\0', b->len);
+        if (!nul)
+                return b->len >= VARLINK_MAX_MESSAGE ? -EMSGSIZE : 0;
+        n = (size_t) (nul - b->data);
+        obj = n + 1 <= VARLINK_MAX_MESSAGE ?
+                json_loadb(b->data, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        memmove(b->data, nul + 1, b->len - n - 1);
+        b->len -= n + 1;
+        if (!json_is_object(obj)) {
+                json_decref(obj);
+                return -EBADMSG;
+        }
+        *ret = obj;
+        return 1;
+}
+
+int varlink_encode(const json_t *obj, char **ret, size_t *ret_len)
+{
+        char *text;
+        size_t len;
+
+        text = json_dumps(obj, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text) + 1; /* the NUL terminator is the frame delimiter */
+        if (len > VARLINK_MAX_MESSAGE) {
+                free(text);
+                return -EMSGSIZE;
+        }
+        *ret = text;
+        *ret_len = len;
+        return 0;
+}
+
+json_t *varlink_call_new(const char *method, json_t *params, bool more)
+{
+        json_t *call = params ?
+                json_pack("{s:s, s:O}", "method", method, "parameters", params) :
+                json_pack("{s:s, s:o}", "method", method, "parameters", json_object());
+        if (call && more)
+                json_object_set_new(call, "more", json_true());
+        return call;
+}
+
+json_t *varlink_reply_new(json_t *params, bool continues)
+{
+        json_t *reply = json_pack("{s:o}", "parameters", params ? params : json_object());
+        if (reply && continues)
+                json_object_set_new(reply, "continues", json_true());
+        return reply;
+}
+
+json_t *varlink_error_new(const char *error, json_t *params)
+{
+        return json_pack("{s:s, s:o}", "error", error,
+                         "parameters", params ? params : json_object());
+}
+
+struct varlink_client {
+        int fd;
+        struct ucred peer;
+        varlink_buffer in;
+};
+
+void varlink_client_free(varlink_client *c)
+{
+        if (!c)
+                return;
+        if (c->fd >= 0)
+                close(c->fd);
+        varlink_buffer_free(&c->in);
+        free(c);
+}
+
+/* Milliseconds left until deadline, at least 0. */
+static int remaining(int64_t deadline)
+{
+        int64_t left = deadline - host_now_ms();
+        return left > 0 ? (int) (left > INT32_MAX ? INT32_MAX : left) : 0;
+}
+
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+        struct pollfd p = { .fd = fd, .events = events };
+
+        for (;;) {
+                int n = poll(&p, 1, remaining(deadline));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                return 0;
+        }
+}
+
+int varlink_client_connect(const char *path, int timeout_ms,
+                           const uid_t *trusted_uids, size_t n_trusted,
+                           varlink_client **ret)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        socklen_t len = sizeof(struct ucred);
+        varlink_client *c = NULL;
+        int r;
+
+        if (!path || strlen(path) >= sizeof(sa.sun_path))
+                return -EINVAL;
+        strcpy(sa.sun_path, path);
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        varlink_buffer_init(&c->in);
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (c->fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        for (;;) {
+                if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EINPROGRESS) {
+                        int err = 0;
+                        socklen_t elen = sizeof(err);
+
+                        r = wait_fd(c->fd, POLLOUT, deadline);
+                        if (r < 0)
+                                goto out;
+                        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+                                r = err ? -err : -errno;
+                                goto out;
+                        }
+                        break;
+                }
+                if (errno == EAGAIN) {
+                        /* Listen backlog full: retry briefly until the deadline. */
+                        if (remaining(deadline) == 0) {
+                                r = -ETIMEDOUT;
+                                goto out;
+                        }
+                        poll(NULL, 0, 10);
+                        continue;
+                }
+                r = -errno;
+                goto out;
+        }
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+                r = -errno;
+                goto out;
+        }
+        if (trusted_uids) {
+                bool trusted = false;
+
+                for (size_t i = 0; i < n_trusted; i++)
+                        if (trusted_uids[i] == c->peer.uid)
+                                trusted = true;
+                if (!trusted) {
+                        r = -EPERM;
+                        goto out;
+                }
+        }
+        *ret = c;
+        c = NULL;
+        r = 0;
+out:
+        varlink_client_free(c);
+        return r;
+}
+
+const struct ucred *varlink_client_peer(const varlink_client *c)
+{
+        return &c->peer;
+}
+
+int varlink_client_send(varlink_client *c, const char *method, json_t *params,
+                        bool more, int timeout_ms)
+{
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        _cleanup_free_ char *text = NULL;
+        json_t *call;
+        size_t len = 0, off = 0;
+        int r;
+
+        call = varlink_call_new(method, params, more);
+        if (!call)
+                return -ENOMEM;
+        r = varlink_encode(call, &text, &len);
+        json_decref(call);
+        if (r < 0)
+                return r;
+        while (off < len) {
+                /* MSG_NOSIGNAL: a dead daemon must not SIGPIPE sshd. */
+                ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return -errno;
+                        r = wait_fd(c->fd, POLLOUT, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                off += (size_t) n;
+        }
+        return 0;
+}
+
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
+                        char **ret_error, bool *ret_continues)
+{
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        json_t *msg = NULL, *params;
+        const char *error;
+        char buf[8192];
+        int r;
+
+        for (;;) {
+                r = varlink_buffer_take(&c->in, &msg);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+                if (n == 0)
+                        return -ECONNRESET;
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return -errno;
+                        r = wait_fd(c->fd, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = varlink_buffer_append(&c->in, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+
+        params = json_object_get(msg, "parameters");
+        if (params && !json_is_object(params)) {
+                r = -EBADMSG;
+                goto out;
+        }
+        error = json_string_value(json_object_get(msg, "error"));
+        if (json_object_get(msg, "error") && !error) {
+                r = -EBADMSG;
+                goto out;
+        }
+        if (error && ret_error) {
+                *ret_error = strdup(error);
+                if (!*ret_error) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (ret_params)
+                *ret_params = params ? json_incref(params) : json_object();
+        if (ret_continues)
+                *ret_continues = json_is_true(json_object_get(msg, "continues"));
+        r = error ? -EREMOTEIO : 0;
+out:
+        json_decref(msg);
+        return r;
+}
+
+int varlink_client_call(varlink_client *c, const char *method, json_t *params,
+                        int timeout_ms, json_t **ret_params, char **ret_error)
+{
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int r;
+
+        r = varlink_client_send(c, method, params, false, timeout_ms);
+        if (r < 0)
+                return r;
+        return varlink_client_next(c, remaining(deadline), ret_params, ret_error, NULL);
+}

@@ -1,0 +1,64 @@
+/* varlink.h: Varlink framing (JSON object + NUL) for clients and servers.
+ * Every message is bounded by VARLINK_MAX_MESSAGE; every client operation is
+ * bounded by a deadline. */
+#pragma once
+#include <stddef.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <jansson.h>
+
+#define VARLINK_MAX_MESSAGE (64 * 1024)
+
+/* Incremental receive buffer: bytes in, whole messages out. */
+typedef struct varlink_buffer {
+        char *data;
+        size_t len;
+        size_t cap;
+} varlink_buffer;
+
+void varlink_buffer_init(varlink_buffer *b);
+void varlink_buffer_free(varlink_buffer *b);
+/* Appends received bytes. -EMSGSIZE when a message grows past the limit
+ * without its NUL terminator, -ENOMEM. */
+int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len);
+/* Takes the next complete message. Returns 1 with *ret set (a JSON object,
+ * new reference), 0 when more bytes are needed, -EBADMSG when the message is
+ * not valid JSON or not an object. */
+int varlink_buffer_take(varlink_buffer *b, json_t **ret);
+
+/* Serialises obj followed by NUL. -EMSGSIZE past the limit. */
+int varlink_encode(const json_t *obj, char **ret, size_t *ret_len);
+
+/* Builds {"method":m,"parameters":p[, "more":true]}; p may be NULL. */
+json_t *varlink_call_new(const char *method, json_t *params, bool more);
+/* Builds {"parameters":p} or {"error":e,"parameters":p}; p may be NULL.
+ * Steals the reference to p. */
+json_t *varlink_reply_new(json_t *params, bool continues);
+json_t *varlink_error_new(const char *error, json_t *params);
+
+typedef struct varlink_client varlink_client;
+
+/* Connects to the Unix socket at path within timeout_ms. When trusted_uids
+ * is non-NULL the peer's SO_PEERCRED uid must be one of them (-EPERM if not).
+ * Errors: -ENOENT, -ECONNREFUSED, -ETIMEDOUT, -EPERM, ... */
+int varlink_client_connect(const char *path, int timeout_ms,
+                           const uid_t *trusted_uids, size_t n_trusted,
+                           varlink_client **ret);
+/* Credentials of the server, from SO_PEERCRED. */
+const struct ucred *varlink_client_peer(const varlink_client *c);
+/* Sends one call and waits for its (first) reply within timeout_ms.
+ * Returns 0 with *ret_params (new reference, {} when absent) on a normal
+ * reply; -EREMOTEIO on an error reply, with *ret_error (malloc'd name) and
+ * *ret_params set; other negative errno on transport failure (-ETIMEDOUT,
+ * -ECONNRESET, -EBADMSG, -EMSGSIZE). params is borrowed and may be NULL.
+ * ret_error may be NULL. */
+int varlink_client_call(varlink_client *c, const char *method, json_t *params,
+                        int timeout_ms, json_t **ret_params, char **ret_error);
+/* For "more" calls: send, then read each reply with varlink_client_next(). */
+int varlink_client_send(varlink_client *c, const char *method, json_t *params,
+                        bool more, int timeout_ms);
+/* Reads the next reply. *ret_continues tells whether more follow. */
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
+                        char **ret_error, bool *ret_continues);
+void varlink_client_free(varlink_client *c);

@@ -1,0 +1,59 @@
+/* test_b64url.c: base64url against RFC 4648 and RFC 7515 vectors, and
+ * refusal of everything that is not canonical unpadded base64url. */
+#include <errno.h>
+#include <string.h>
+
+#include "b64url.h"
+#include "tap.h"
+
+static int roundtrip(const char *raw, size_t len, const char *expect)
+{
+        char *enc = NULL;
+        uint8_t *dec = NULL;
+        size_t dec_len = 0;
+        int ok;
+
+        ok = b64url_encode(raw, len, &enc) == 0 && strcmp(enc, expect) == 0 &&
+             b64url_decode(enc, strlen(enc), &dec, &dec_len) == 0 &&
+             dec_len == len && memcmp(dec, raw, len) == 0;
+        free(enc);
+        free(dec);
+        return ok;
+}
+
+static int rejects(const char *text)
+{
+        uint8_t *dec = NULL;
+        size_t len = 0;
+        int r = b64url_decode(text, strlen(text), &dec, &len);
+
+        free(dec);
+        return r == -EINVAL;
+}
+
+int main(void)
+{
+        static const struct { const char *raw, *enc; } rfc4648[] = {
+                { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
+                { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
+        };
+        static const uint8_t rfc7515[] = { 3, 236, 255, 224, 193 };
+        static const uint8_t url_alphabet[] = { 0xfb, 0xff, 0xbf };
+        char name[64];
+
+        for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+                snprintf(name, sizeof(name), "b64url RFC 4648 vector \"%s\"", rfc4648[i].raw);
+                CHECK(roundtrip(rfc4648[i].raw, strlen(rfc4648[i].raw), rfc4648[i].enc), name);
+        }
+        CHECK(roundtrip((const char *) rfc7515, sizeof(rfc7515), "A-z_4ME"),
+              "b64url RFC 7515 appendix C vector");
+        CHECK(roundtrip((const char *) url_alphabet, sizeof(url_alphabet), "-_-_"),
+              "b64url uses - and _ instead of + and /");
+        CHECK(rejects("Zg=="), "b64url rejects padding");
+        CHECK(rejects("Z"), "b64url rejects impossible length");
+        CHECK(rejects("Zh"), "b64url rejects non-canonical trailing bits");
+        CHECK(rejects("Zm+v"), "b64url rejects the standard alphabet");
+        CHECK(rejects("Zm9v!A"), "b64url rejects characters outside the alphabet");
+        CHECK(rejects(" Zm9v"), "b64url rejects whitespace");
+        TAP_EXIT();
+}

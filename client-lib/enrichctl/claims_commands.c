@@ -1,0 +1,142 @@
+/* claims_commands.c: enrichctl commands about the caller's own claims,
+ * read from its session keyring and verified through libenrich: whoami and
+ * check. Neither talks to the daemon. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "enrich.h"
+#include "enrichctl.h"
+
+/* Errors that say nothing about the claims but about this system (or the
+ * command line): exit 2, not "not held". */
+static bool is_system_error(int e)
+{
+        return e == ENRICH_E_NOMEM || e == ENRICH_E_SYSTEM || e == ENRICH_E_INVALID ||
+               e == ENRICH_E_NO_JWKS;
+}
+
+/* Prints a label and a list, ", "-joined, or "-" when empty. */
+static void print_list(const char *label, const enrich_claims *c,
+                       size_t (*count)(const enrich_claims *),
+                       const char *(*item)(const enrich_claims *, size_t))
+{
+        size_t n = count(c);
+
+        printf("%-12s ", label);
+        if (n == 0)
+                fputs("-", stdout);
+        for (size_t i = 0; i < n; i++)
+                printf("%s%s", i ? ", " : "", item(c, i));
+        putchar('\n');
+}
+
+int cmd_whoami(const ctl_options *o)
+{
+        enrich_claims *c = NULL;
+        json_t *payload = NULL;
+        const char *scope, *service = NULL, *actor = NULL;
+        char issued[32], expires[32], remaining[64];
+        int e;
+
+        e = enrich_claims_load_jwks(o->jwks, &c);
+        if (e != ENRICH_OK) {
+                fprintf(stderr, "enrichctl: %s\n", enrich_strerror(e));
+                return CTL_EXIT_NO;
+        }
+        /* The accessors cover the common claims; the rest is read from the
+         * verified payload itself. */
+        payload = json_loads(enrich_claims_json(c), 0, NULL);
+        if (o->json) {
+                if (payload)
+                        ctl_print_json(payload);
+                else
+                        puts(enrich_claims_json(c));
+                goto out;
+        }
+        service = json_string_value(json_object_get(payload, "svc"));
+        actor = json_string_value(json_object_get(json_object_get(payload, "act"), "sub"));
+        scope = enrich_claims_scope(c);
+
+        printf("%-12s %s\n", "subject", enrich_claims_subject(c) ? enrich_claims_subject(c) : "-");
+        printf("%-12s %lu\n", "uid", (unsigned long) enrich_claims_uid(c));
+        if (actor)
+                printf("%-12s %s\n", "acting user", actor);
+        printf("%-12s %s\n", "session id", enrich_claims_session_id(c) ? enrich_claims_session_id(c) : "-");
+        if (service)
+                printf("%-12s %s\n", "service", service);
+        printf("%-12s %s\n", "issuer", enrich_claims_issuer(c) ? enrich_claims_issuer(c) : "-");
+        print_list("groups", c, enrich_claims_group_count, enrich_claims_group);
+        printf("%-12s %s\n", "scopes", scope && *scope ? scope : "-");
+        printf("%-12s %s\n", "tenant", enrich_claims_tenant(c) ? enrich_claims_tenant(c) : "-");
+        print_list("amr", c, enrich_claims_amr_count, enrich_claims_amr);
+        printf("%-12s %s\n", "issued", ctl_format_time(enrich_claims_issued_at(c), issued, sizeof(issued)));
+        printf("%-12s %s (%s left)\n", "expires",
+               ctl_format_time(enrich_claims_expiry(c), expires, sizeof(expires)),
+               ctl_format_duration((long long) (enrich_claims_expiry(c) - time(NULL)),
+                                   remaining, sizeof(remaining)));
+out:
+        json_decref(payload);
+        enrich_claims_free(c);
+        return CTL_EXIT_OK;
+}
+
+/* Least privilege: anything short of verified claims holding every asked
+ * scope and group is "not held" (exit 1), with the reason on stderr. */
+int cmd_check(const ctl_options *o)
+{
+        enrich_claims *c = NULL;
+        json_t *result = NULL, *missing = NULL;
+        const char *reason = NULL;
+        char what[256];
+        int e, code;
+
+        missing = json_array();
+        if (!missing) {
+                fprintf(stderr, "enrichctl: out of memory\n");
+                return CTL_EXIT_ERROR;
+        }
+        e = enrich_claims_load_jwks(o->jwks, &c);
+        if (e != ENRICH_OK) {
+                snprintf(what, sizeof(what), "no valid claims: %s", enrich_strerror(e));
+                reason = what;
+                code = is_system_error(e) ? CTL_EXIT_ERROR : CTL_EXIT_NO;
+                goto report;
+        }
+        for (size_t i = 0; i < o->n_scopes; i++)
+                if (enrich_claims_has_scope(c, o->scopes[i]) != 1)
+                        json_array_append_new(missing, json_pack("{s:s}", "scope", o->scopes[i]));
+        for (size_t i = 0; i < o->n_groups; i++)
+                if (enrich_claims_in_group(c, o->groups[i]) != 1)
+                        json_array_append_new(missing, json_pack("{s:s}", "group", o->groups[i]));
+        if (json_array_size(missing) > 0) {
+                json_t *first = json_array_get(missing, 0);
+                const char *kind = json_object_get(first, "scope") ? "scope" : "group";
+
+                snprintf(what, sizeof(what), "%s %s not held%s", kind,
+                         json_string_value(json_object_get(first, kind)),
+                         json_array_size(missing) > 1 ? " (and more)" : "");
+                reason = what;
+                code = CTL_EXIT_NO;
+        } else
+                code = CTL_EXIT_OK;
+report:
+        if (reason)
+                fprintf(stderr, "enrichctl: %s\n", reason);
+        if (o->json) {
+                result = json_pack("{s:b, s:O}", "held", code == CTL_EXIT_OK, "missing", missing);
+                if (result && reason)
+                        json_object_set_new(result, "reason", json_string(reason));
+                if (result)
+                        ctl_print_json(result);
+        } else if (code == CTL_EXIT_OK && o->verbose) {
+                for (size_t i = 0; i < o->n_scopes; i++)
+                        printf("scope %s: held\n", o->scopes[i]);
+                for (size_t i = 0; i < o->n_groups; i++)
+                        printf("group %s: held\n", o->groups[i]);
+        }
+        json_decref(result);
+        json_decref(missing);
+        enrich_claims_free(c);
+        return code;
+}

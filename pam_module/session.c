@@ -1,0 +1,560 @@
+/* session.c: the daemon conversation of one login. open: Enrich ->
+ * install the claims key -> AttachKey, all under one deadline; close:
+ * revoke the key, then EndSession. Everything here returns 0 or a negative
+ * errno and logs the step that failed; pam_enrich.c turns that into a PAM
+ * code for the hook that is running. */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "host.h"
+#include "jws.h"
+#include "keyring.h"
+#include "session.h"
+#include "util.h"
+#include "varlink.h"
+
+/* PAM data name under which open_session leaves what close_session needs. */
+#define SESSION_DATA "pam_enrich_session"
+/* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
+#define PASSWD_BUFFER_MAX (1024 * 1024)
+
+typedef struct session_data {
+        char *sid;
+        key_serial_t serial;
+} session_data;
+
+static void session_data_free(session_data *d)
+{
+        if (!d)
+                return;
+        free(d->sid);
+        free(d);
+}
+
+static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+        session_data_free(data);
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), 0 when it passed. */
+static int remaining_ms(int64_t deadline)
+{
+        int64_t left = deadline - host_now_ms();
+
+        if (left <= 0)
+                return 0;
+        return left > INT_MAX ? INT_MAX : (int) left;
+}
+
+/* Uids whose socket we believe: root, and the daemon user when it exists.
+ * uids must hold two entries. */
+static int trusted_uids(pam_handle_t *pamh, const enrich_args *args, uid_t *uids, size_t *ret_n)
+{
+        struct passwd pw, *result = NULL;
+        char *buf = NULL;
+        size_t size;
+        long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+        int r;
+
+        size = hint > 0 ? (size_t) hint : 1024;
+        for (;;) {
+                char *nbuf = realloc(buf, size);
+
+                if (!nbuf) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                buf = nbuf;
+                r = getpwnam_r(args->daemon_user, &pw, buf, size, &result);
+                if (r != ERANGE || size >= PASSWD_BUFFER_MAX)
+                        break;
+                size *= 2;
+        }
+
+        uids[0] = 0;
+        *ret_n = 1;
+        if (r == 0 && result) {
+                if (result->pw_uid != 0)
+                        uids[(*ret_n)++] = result->pw_uid;
+        } else if (r == 0 || r == ENOENT || r == ESRCH) {
+                /* No such user: only root's socket is believable. */
+                if (args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "Daemon user %s does not exist, trusting only root",
+                                   args->daemon_user);
+        } else {
+                pam_syslog(pamh, LOG_ERR, "Failed to look up daemon user %s: %s",
+                           args->daemon_user, strerror(r));
+                r = -r;
+                goto out;
+        }
+        r = 0;
+out:
+        free(buf);
+        return r;
+}
+
+static int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
+                          varlink_client **ret)
+{
+        uid_t uids[2];
+        size_t n_uids = 0;
+        int timeout = remaining_ms(deadline), r;
+
+        r = trusted_uids(pamh, args, uids, &n_uids);
+        if (r < 0)
+                return r;
+        if (timeout == 0) {
+                pam_syslog(pamh, LOG_ERR, "No time left to connect to enrichd at %s", args->socket);
+                return -ETIMEDOUT;
+        }
+        r = varlink_client_connect(args->socket, timeout, uids, n_uids, ret);
+        if (r == -EPERM)
+                pam_syslog(pamh, LOG_ERR, "Refusing enrichd at %s: peer is neither root nor %s",
+                           args->socket, args->daemon_user);
+        else if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "Failed to connect to enrichd at %s: %s",
+                           args->socket, strerror(-r));
+        return r;
+}
+
+/* One call within what is left of deadline. On success *ret (optional) is
+ * the reply parameters, a new reference. */
+static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
+                       const char *method, json_t *params, int64_t deadline, json_t **ret)
+{
+        json_t *reply = NULL;
+        char *error = NULL;
+        int timeout = remaining_ms(deadline), r;
+
+        if (timeout == 0) {
+                pam_syslog(pamh, LOG_ERR, "No time left to call %s", method);
+                return -ETIMEDOUT;
+        }
+        r = varlink_client_call(c, method, params, timeout, &reply, &error);
+        if (r == -EREMOTEIO) {
+                char *detail = (args->debug && reply) ? json_dumps(reply, JSON_COMPACT) : NULL;
+
+                pam_syslog(pamh, LOG_ERR, "enrichd answered %s with %s%s%s", method,
+                           error ? error : "an error", detail ? " " : "", detail ? detail : "");
+                free(detail);
+                goto out;
+        }
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Failed to call %s: %s", method, strerror(-r));
+                goto out;
+        }
+        if (ret) {
+                *ret = reply;
+                reply = NULL;
+        }
+out:
+        json_decref(reply);
+        free(error);
+        return r;
+}
+
+static int amr_append(json_t *amr, const char *method)
+{
+        size_t i;
+        json_t *v;
+
+        json_array_foreach(amr, i, v)
+                if (streq_ptr(json_string_value(v), method))
+                        return 0;
+        return json_array_append_new(amr, json_string(method)) < 0 ? -ENOMEM : 0;
+}
+
+/* The authentication methods this login used, as far as the module can know
+ * them honestly; *ret is NULL when it cannot say anything.
+ *
+ * - sshd with ExposeAuthInfo puts one line per successful method into
+ *   SSH_AUTH_INFO_0 ("publickey ssh-ed25519 AAAA...", "password",
+ *   "keyboard-interactive"): publickey is proof of possession of a key
+ *   ("pop"), the others are passwords ("pwd").
+ * - Otherwise, if an authentication token (a password) was collected in this
+ *   very PAM transaction, a password was part of the authentication the
+ *   application completed before opening the session: "pwd". sudo with a
+ *   cached timestamp, su from root, cron and systemd never collect one, so
+ *   they get nothing rather than a guess. */
+static int collect_amr(pam_handle_t *pamh, json_t **ret)
+{
+        json_t *amr = json_array();
+        const char *info = pam_getenv(pamh, "SSH_AUTH_INFO_0");
+        const void *authtok = NULL;
+        int r = 0;
+
+        if (!amr)
+                return -ENOMEM;
+        if (info) {
+                const char *line = info;
+
+                while (*line && r == 0) {
+                        size_t len = strcspn(line, " \n");
+
+                        if (len == 9 && strncmp(line, "publickey", len) == 0)
+                                r = amr_append(amr, "pop");
+                        else if ((len == 8 && strncmp(line, "password", len) == 0) ||
+                                 (len == 20 && strncmp(line, "keyboard-interactive", len) == 0))
+                                r = amr_append(amr, "pwd");
+                        line += strcspn(line, "\n");
+                        line += *line == '\n';
+                }
+        } else if (pam_get_item(pamh, PAM_AUTHTOK, &authtok) == PAM_SUCCESS &&
+                   authtok && *(const char *) authtok) {
+                r = amr_append(amr, "pwd");
+        }
+        if (r < 0)
+                goto out;
+        if (json_array_size(amr) > 0) {
+                *ret = amr;
+                amr = NULL;
+        } else
+                *ret = NULL;
+out:
+        json_decref(amr);
+        return r;
+}
+
+static const char *pam_item_string(pam_handle_t *pamh, int item)
+{
+        const void *v = NULL;
+
+        if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v || !*(const char *) v)
+                return NULL;
+        return v;
+}
+
+/* Sets key to a string, or leaves it out when value is NULL or not UTF-8
+ * (a remote host name is not ours to vouch for; the login goes on without
+ * it rather than failing). */
+static int set_optional_string(pam_handle_t *pamh, json_t *obj, const char *key, const char *value)
+{
+        json_t *v;
+
+        if (!value)
+                return 0;
+        v = json_string(value);
+        if (!v) {
+                pam_syslog(pamh, LOG_WARNING, "Leaving out %s: not valid UTF-8", key);
+                return 0;
+        }
+        return json_object_set_new(obj, key, v) < 0 ? -ENOMEM : 0;
+}
+
+static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json_t **ret)
+{
+        json_t *params = NULL, *amr = NULL;
+        const char *user = pam_item_string(pamh, PAM_USER);
+        const char *service = pam_item_string(pamh, PAM_SERVICE);
+        uint32_t asid;
+        int r;
+
+        if (!user || !service) {
+                pam_syslog(pamh, LOG_ERR, "Cannot ask for claims without %s", user ? "PAM_SERVICE" : "PAM_USER");
+                return -EINVAL;
+        }
+        r = collect_amr(pamh, &amr);
+        if (r < 0)
+                goto out;
+        params = json_pack("{s:s, s:s, s:I}", "user", user, "service", service,
+                           "pid", (json_int_t) getpid());
+        if (!params) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if ((r = set_optional_string(pamh, params, "tty", pam_item_string(pamh, PAM_TTY))) < 0 ||
+            (r = set_optional_string(pamh, params, "rhost", pam_item_string(pamh, PAM_RHOST))) < 0 ||
+            (r = set_optional_string(pamh, params, "ruser", pam_item_string(pamh, PAM_RUSER))) < 0)
+                goto out;
+        if (host_audit_session(0, &asid) == 0 && asid != HOST_AUDIT_SESSION_UNSET &&
+            json_object_set_new(params, "asid", json_integer(asid)) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (amr) {
+                if (json_object_set_new(params, "amr", amr) < 0) {
+                        amr = NULL;
+                        r = -ENOMEM;
+                        goto out;
+                }
+                amr = NULL;
+        }
+        if (args->debug) {
+                char *dump = json_dumps(params, JSON_COMPACT);
+
+                pam_syslog(pamh, LOG_DEBUG, "Enrich %s", dump ? dump : "(?)");
+                free(dump);
+        }
+        *ret = params;
+        params = NULL;
+        r = 0;
+out:
+        json_decref(amr);
+        json_decref(params);
+        return r;
+}
+
+/* Checks the Enrich reply and returns borrowed pointers into it. */
+static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **ret_sid,
+                              const char **ret_token, json_int_t *ret_expires)
+{
+        const char *sid = json_string_value(json_object_get(reply, "sid"));
+        const char *token = json_string_value(json_object_get(reply, "token"));
+        json_t *expires = json_object_get(reply, "expires");
+
+        if (!sid || !*sid || !token || !*token || strlen(token) > JWS_MAX_TOKEN ||
+            !json_is_integer(expires)) {
+                pam_syslog(pamh, LOG_ERR, "enrichd sent a malformed Enrich reply");
+                return -EBADMSG;
+        }
+        *ret_sid = sid;
+        *ret_token = token;
+        *ret_expires = json_integer_value(expires);
+        return 0;
+}
+
+/* Best effort: tells the daemon to forget sid, within what is left. */
+static void end_session(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
+                        const char *sid, int64_t deadline)
+{
+        json_t *params = json_pack("{s:s}", "sid", sid);
+
+        if (params && remaining_ms(deadline) > 0)
+                (void) daemon_call(pamh, args, c, "io.enrich.EndSession", params, deadline, NULL);
+        json_decref(params);
+}
+
+int session_open(pam_handle_t *pamh, const enrich_args *args)
+{
+        int64_t deadline = host_now_ms() + args->timeout_ms;
+        varlink_client *c = NULL;
+        json_t *params = NULL, *reply = NULL, *attach = NULL;
+        session_data *data = NULL;
+        const char *sid = NULL, *token = NULL;
+        json_int_t expires;
+        key_serial_t serial = -1;
+        bool joined = false, data_set = false;
+        time_t now;
+        int r;
+
+        r = build_enrich_params(pamh, args, &params);
+        if (r < 0)
+                goto out;
+        r = daemon_connect(pamh, args, deadline, &c);
+        if (r < 0)
+                goto out;
+        r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply);
+        if (r < 0)
+                goto out;
+        r = parse_enrich_reply(pamh, reply, &sid, &token, &expires);
+        if (r < 0)
+                goto out;
+
+        now = time(NULL);
+        if (expires <= (json_int_t) now) {
+                pam_syslog(pamh, LOG_ERR, "enrichd issued claims for session %s that already expired", sid);
+                r = -EKEYEXPIRED;
+                goto out;
+        }
+        r = keyring_ensure_own_session(&joined);
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
+                goto out;
+        }
+        /* The daemon's gid, as its socket reports it, gets write/setattr on
+         * the key so the unprivileged daemon can refresh and revoke it. */
+        r = keyring_install_claims(token, varlink_client_peer(c)->gid,
+                                   expires - now > UINT_MAX ? UINT_MAX : (unsigned) (expires - now),
+                                   &serial);
+        if (r < 0) {
+                serial = -1;
+                pam_syslog(pamh, LOG_ERR, "Failed to install the claims key: %s", strerror(-r));
+                goto out;
+        }
+
+        attach = json_pack("{s:s, s:i}", "sid", sid, "keySerial", (int) serial);
+        if (!attach) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = daemon_call(pamh, args, c, "io.enrich.AttachKey", attach, deadline, NULL);
+        if (r < 0)
+                goto out;
+
+        data = calloc(1, sizeof(*data));
+        if (!data || !(data->sid = strdup(sid))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        data->serial = serial;
+        if (pam_set_data(pamh, SESSION_DATA, data, session_data_cleanup) != PAM_SUCCESS) {
+                pam_syslog(pamh, LOG_ERR, "Failed to remember session %s for close_session", sid);
+                r = -ENOMEM;
+                goto out;
+        }
+        data = NULL;
+        data_set = true;
+
+        if (args->debug)
+                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed%s, expires in %lld s",
+                           sid, (int) serial, joined ? " in a fresh session keyring" : "",
+                           (long long) (expires - now));
+        r = 0;
+out:
+        if (r < 0 && !data_set) {
+                /* A key the daemon does not know about could be neither
+                 * refreshed nor revoked by it: never leave one behind. */
+                if (serial != -1)
+                        (void) keyring_revoke(serial);
+                if (c && sid)
+                        end_session(pamh, args, c, sid, deadline);
+        }
+        session_data_free(data);
+        json_decref(attach);
+        json_decref(reply);
+        json_decref(params);
+        varlink_client_free(c);
+        return r;
+}
+
+/* Finds the claims key of this login when open_session ran in another
+ * process (sshd may open and close in different ones). Only a key whose
+ * token names this login's user and service is taken: anything else
+ * belongs to an enclosing login (say, sudo run without pam_keyinit) and is
+ * left alone. Returns 0 with *ret_serial = -1 when there is nothing to do;
+ * *ret_sid may stay NULL when the token cannot be read. */
+static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
+                            key_serial_t *ret_serial, char **ret_sid)
+{
+        key_serial_t serial;
+        char *token = NULL, *sid = NULL;
+        json_t *payload = NULL;
+        const char *sub, *svc;
+        int r;
+
+        *ret_serial = -1;
+        *ret_sid = NULL;
+        r = keyring_find_claims(&serial);
+        if (r == -ENOKEY || r == -ENOENT || r == -EKEYREVOKED || r == -EKEYEXPIRED) {
+                /* None, or only a dead one the kernel will collect. */
+                if (args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "No live claims key in the session keyring");
+                r = 0;
+                goto out;
+        }
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Failed to look for the claims key: %s", strerror(-r));
+                goto out;
+        }
+        r = keyring_read(serial, &token);
+        if (r == -EKEYREVOKED || r == -EKEYEXPIRED) {
+                /* Already dead: nothing to revoke, and no sid to end. */
+                r = 0;
+                goto out;
+        }
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Failed to read claims key %d: %s", (int) serial, strerror(-r));
+                goto out;
+        }
+        r = jws_decode_unverified(token, NULL, &payload);
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Claims key %d holds no readable token", (int) serial);
+                goto out;
+        }
+        sub = json_string_value(json_object_get(payload, "sub"));
+        svc = json_string_value(json_object_get(payload, "svc"));
+        if ((sub && !streq_ptr(sub, pam_item_string(pamh, PAM_USER))) ||
+            (svc && !streq_ptr(svc, pam_item_string(pamh, PAM_SERVICE)))) {
+                if (args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "Claims key %d belongs to another login (%s/%s), leaving it",
+                                   (int) serial, sub ? sub : "?", svc ? svc : "?");
+                r = 0;
+                goto out;
+        }
+        if (json_string_value(json_object_get(payload, "sid"))) {
+                sid = strdup(json_string_value(json_object_get(payload, "sid")));
+                if (!sid) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        *ret_serial = serial;
+        *ret_sid = sid;
+        sid = NULL;
+        r = 0;
+out:
+        json_decref(payload);
+        free(token);
+        free(sid);
+        return r;
+}
+
+int session_close(pam_handle_t *pamh, const enrich_args *args)
+{
+        int64_t deadline = host_now_ms() + args->timeout_ms;
+        const void *stored = NULL;
+        const session_data *data = NULL;
+        key_serial_t serial = -1;
+        char *found_sid = NULL;
+        const char *sid = NULL;
+        varlink_client *c = NULL;
+        json_t *params = NULL;
+        int r, key_result = 0;
+
+        if (pam_get_data(pamh, SESSION_DATA, &stored) == PAM_SUCCESS) {
+                if (!stored) {
+                        /* Closed once already in this transaction. */
+                        r = 0;
+                        goto out;
+                }
+                data = stored;
+                serial = data->serial;
+                sid = data->sid;
+        } else {
+                r = find_session_key(pamh, args, &serial, &found_sid);
+                if (r < 0)
+                        key_result = r;
+                sid = found_sid;
+        }
+
+        if (serial != -1) {
+                r = keyring_revoke(serial);
+                if (r == -EKEYREVOKED || r == -EKEYEXPIRED || r == -ENOKEY)
+                        r = 0;
+                if (r < 0) {
+                        pam_syslog(pamh, LOG_ERR, "Failed to revoke claims key %d: %s", (int) serial, strerror(-r));
+                        key_result = r;
+                } else if (args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "Claims key %d revoked", (int) serial);
+        }
+
+        if (sid) {
+                /* The daemon learns the end so it stops refreshing; if it is
+                 * unreachable the revoked key already ends the claims, and
+                 * the daemon drops the session when its refresh fails. */
+                params = json_pack("{s:s}", "sid", sid);
+                if (params && daemon_connect(pamh, args, deadline, &c) == 0 &&
+                    daemon_call(pamh, args, c, "io.enrich.EndSession", params, deadline, NULL) == 0 &&
+                    args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "Session %s ended", sid);
+        }
+
+        /* Forget the data (frees it) so a second close does not repeat. */
+        if (data)
+                (void) pam_set_data(pamh, SESSION_DATA, NULL, NULL);
+        r = key_result;
+out:
+        json_decref(params);
+        varlink_client_free(c);
+        free(found_sid);
+        return r;
+}

@@ -1,0 +1,380 @@
+/* db.c: sqlite storage. The schema is an ordered list of migrations; the
+ * database's PRAGMA user_version says how many have run, and each runs in
+ * its own transaction together with the version bump. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "db.h"
+#include "log.h"
+
+/* How long a write waits for another connection (enrichctl reading the
+ * database, a backup) before failing; short, since the event loop waits too. */
+#define DB_BUSY_TIMEOUT_MS 2000
+
+struct db {
+        sqlite3 *handle;
+        char error[512];
+};
+
+/* Migration N (1-based) brings the schema from version N-1 to N. Append
+ * only: never edit a migration that has shipped. */
+static const char *const migrations[] = {
+        /* 1: sessions */
+        "CREATE TABLE sessions ("
+        "  sid TEXT PRIMARY KEY NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  service TEXT NOT NULL,"
+        "  tty TEXT,"
+        "  rhost TEXT,"
+        "  ruser TEXT,"
+        "  pid INTEGER NOT NULL,"
+        "  asid INTEGER,"
+        "  key_serial INTEGER,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  ended INTEGER,"
+        "  claims TEXT NOT NULL"
+        ");"
+        "CREATE INDEX sessions_uid ON sessions(uid);"
+        "CREATE INDEX sessions_ended ON sessions(ended);",
+};
+
+static int set_error(db *d, const char *what) {
+        snprintf(d->error, sizeof d->error, "%s: %s", what, sqlite3_errmsg(d->handle));
+        return -EIO;
+}
+
+const char *db_last_error(const db *d) {
+        return d && d->error[0] ? d->error : "no error";
+}
+
+static int exec(db *d, const char *sql, const char *what) {
+        if (sqlite3_exec(d->handle, sql, NULL, NULL, NULL) != SQLITE_OK)
+                return set_error(d, what);
+        return 0;
+}
+
+static void rollback(db *d) {
+        /* Fails harmlessly when sqlite already rolled back on its own. */
+        (void) sqlite3_exec(d->handle, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_schema_version(db *d, int *ret) {
+        sqlite3_stmt *st = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(d->handle, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+                r = set_error(d, "Failed to read schema version");
+                goto out;
+        }
+        *ret = sqlite3_column_int(st, 0);
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int migrate(db *d) {
+        int version, r;
+        const int latest = (int) (sizeof migrations / sizeof migrations[0]);
+
+        r = db_schema_version(d, &version);
+        if (r < 0)
+                return r;
+        if (version > latest) {
+                snprintf(d->error, sizeof d->error,
+                         "database schema version %d is newer than this enrichd knows (%d); "
+                         "refusing to touch it", version, latest);
+                return -EPROTO;
+        }
+        for (int v = version; v < latest; v++) {
+                char bump[64];
+
+                r = exec(d, "BEGIN IMMEDIATE", "Failed to begin migration");
+                if (r < 0)
+                        return r;
+                snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+                r = exec(d, migrations[v], "Failed to migrate schema");
+                if (r == 0)
+                        r = exec(d, bump, "Failed to set schema version");
+                if (r == 0)
+                        r = exec(d, "COMMIT", "Failed to commit migration");
+                if (r < 0) {
+                        rollback(d);
+                        return r;
+                }
+                log_struct(LOG_INFO, LOG_MSGID_DATABASE, NULL, "Database schema migrated to version %d", v + 1);
+        }
+        return 0;
+}
+
+int db_open(const char *path, db **ret, char **ret_error) {
+        db *d;
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        if (sqlite3_open_v2(path, &d->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                snprintf(d->error, sizeof d->error, "Failed to open database %s: %s", path,
+                         d->handle ? sqlite3_errmsg(d->handle) : "out of memory");
+                r = -EIO;
+                goto out;
+        }
+        sqlite3_busy_timeout(d->handle, DB_BUSY_TIMEOUT_MS);
+        /* WAL lets readers proceed while the daemon writes; the answer is
+         * checked since a filesystem without shared memory refuses it. */
+        if (sqlite3_prepare_v2(d->handle, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+                r = set_error(d, "Failed to enable WAL mode");
+                goto out;
+        }
+        if (strcmp((const char *) sqlite3_column_text(st, 0), "wal") != 0) {
+                snprintf(d->error, sizeof d->error, "Database %s refuses WAL mode (journal_mode is %s)",
+                         path, (const char *) sqlite3_column_text(st, 0));
+                r = -EIO;
+                goto out;
+        }
+        /* A statement left open would keep the migration from committing. */
+        sqlite3_finalize(st);
+        st = NULL;
+        r = exec(d, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "Failed to set pragmas");
+        if (r < 0)
+                goto out;
+        r = migrate(d);
+        if (r < 0)
+                goto out;
+        *ret = d;
+        d = NULL;
+out:
+        sqlite3_finalize(st);
+        if (d && ret_error)
+                *ret_error = strdup(d->error);
+        db_close(d);
+        return r;
+}
+
+void db_close(db *d) {
+        if (!d)
+                return;
+        sqlite3_close(d->handle);
+        free(d);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int index, const char *s) {
+        if (s)
+                sqlite3_bind_text(st, index, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, index);
+}
+
+/* Runs one prepared write in its own transaction; *ret_changes (optional)
+ * gets the number of rows changed. The statement is finalized. */
+static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
+        int r;
+
+        r = exec(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        if (r < 0)
+                goto out;
+        if (sqlite3_step(st) != SQLITE_DONE) {
+                r = set_error(d, what);
+                rollback(d);
+                goto out;
+        }
+        if (ret_changes)
+                *ret_changes = sqlite3_changes(d->handle);
+        r = exec(d, "COMMIT", "Failed to commit transaction");
+        if (r < 0)
+                rollback(d);
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+int db_session_insert(db *d, const db_session *s) {
+        sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
+                               " created, expires, claims) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return set_error(d, "Failed to prepare session insert");
+        sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, s->uid);
+        sqlite3_bind_text(st, 4, s->service, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 5, s->tty);
+        bind_text_or_null(st, 6, s->rhost);
+        bind_text_or_null(st, 7, s->ruser);
+        sqlite3_bind_int64(st, 8, s->pid);
+        if (s->asid >= 0)
+                sqlite3_bind_int64(st, 9, s->asid);
+        else
+                sqlite3_bind_null(st, 9);
+        sqlite3_bind_int64(st, 10, s->created);
+        sqlite3_bind_int64(st, 11, s->expires);
+        sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
+        return write_one(d, st, "Failed to insert session", NULL);
+}
+
+int db_session_attach_key(db *d, const char *sid, int64_t key_serial) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "UPDATE sessions SET key_serial = ? WHERE sid = ? AND ended IS NULL",
+                               -1, &st, NULL) != SQLITE_OK)
+                return set_error(d, "Failed to prepare key update");
+        sqlite3_bind_int64(st, 1, key_serial);
+        sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
+        r = write_one(d, st, "Failed to record key serial", &changes);
+        if (r < 0)
+                return r;
+        return changes > 0 ? 0 : -ENOENT;
+}
+
+int db_session_end(db *d, const char *sid, int64_t now) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "UPDATE sessions SET ended = COALESCE(ended, ?) WHERE sid = ?",
+                               -1, &st, NULL) != SQLITE_OK)
+                return set_error(d, "Failed to prepare session end");
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
+        r = write_one(d, st, "Failed to end session", &changes);
+        if (r < 0)
+                return r;
+        return changes > 0 ? 0 : -ENOENT;
+}
+
+int db_session_count_active(db *d, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(d->handle, "SELECT count(*) FROM sessions WHERE ended IS NULL",
+                               -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+                r = set_error(d, "Failed to count sessions");
+                goto out;
+        }
+        *ret = sqlite3_column_int64(st, 0);
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int set_optional_text(json_t *obj, const char *key, sqlite3_stmt *st, int column) {
+        if (sqlite3_column_type(st, column) == SQLITE_NULL)
+                return 0;
+        return json_object_set_new(obj, key, json_string((const char *) sqlite3_column_text(st, column)));
+}
+
+static int set_optional_int(json_t *obj, const char *key, sqlite3_stmt *st, int column) {
+        if (sqlite3_column_type(st, column) == SQLITE_NULL)
+                return 0;
+        return json_object_set_new(obj, key, json_integer(sqlite3_column_int64(st, column)));
+}
+
+/* groups, scopes and tenant as the Session type has them, from the stored
+ * claims payload. */
+static int add_claims_fields(json_t *obj, const char *claims_text) {
+        json_t *claims, *groups, *scope, *tenant, *scopes;
+        int r = 0;
+
+        claims = json_loads(claims_text ? claims_text : "{}", 0, NULL);
+        groups = json_object_get(claims, "groups");
+        scope = json_object_get(claims, "scope");
+        tenant = json_object_get(claims, "tenant");
+        scopes = json_array();
+        if (!scopes) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (json_is_string(scope)) {
+                char *copy = strdup(json_string_value(scope)), *save = NULL;
+                if (!copy) {
+                        json_decref(scopes);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+                        json_array_append_new(scopes, json_string(t));
+                free(copy);
+        }
+        json_object_set_new(obj, "groups", json_is_array(groups) ? json_incref(groups) : json_array());
+        json_object_set_new(obj, "scopes", scopes);
+        if (json_is_string(tenant))
+                json_object_set(obj, "tenant", tenant);
+out:
+        json_decref(claims);
+        return r;
+}
+
+int db_session_list(db *d, uid_t uid, const char *user, json_t **ret) {
+        sqlite3_stmt *st = NULL;
+        json_t *list = NULL;
+        int r = 0, step;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial,"
+                               " created, expires, claims FROM sessions WHERE ended IS NULL"
+                               " AND (?1 < 0 OR uid = ?1) AND (?2 IS NULL OR user = ?2)"
+                               " ORDER BY created DESC, rowid DESC LIMIT ?3",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = set_error(d, "Failed to prepare session listing");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, uid == (uid_t) -1 ? -1 : (int64_t) uid);
+        bind_text_or_null(st, 2, user);
+        sqlite3_bind_int(st, 3, DB_MAX_LIST);
+        list = json_array();
+        if (!list) {
+                r = -ENOMEM;
+                goto out;
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *s = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I}",
+                                      "sid", (const char *) sqlite3_column_text(st, 0),
+                                      "user", (const char *) sqlite3_column_text(st, 1),
+                                      "uid", (json_int_t) sqlite3_column_int64(st, 2),
+                                      "service", (const char *) sqlite3_column_text(st, 3),
+                                      "pid", (json_int_t) sqlite3_column_int64(st, 7),
+                                      "created", (json_int_t) sqlite3_column_int64(st, 10),
+                                      "expires", (json_int_t) sqlite3_column_int64(st, 11));
+                if (!s) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                set_optional_text(s, "tty", st, 4);
+                set_optional_text(s, "rhost", st, 5);
+                set_optional_text(s, "ruser", st, 6);
+                set_optional_int(s, "asid", st, 8);
+                set_optional_int(s, "keySerial", st, 9);
+                r = add_claims_fields(s, (const char *) sqlite3_column_text(st, 12));
+                if (r < 0) {
+                        json_decref(s);
+                        goto out;
+                }
+                /* Takes s even when it fails. */
+                if (json_array_append_new(list, s) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (step != SQLITE_DONE) {
+                r = set_error(d, "Failed to list sessions");
+                goto out;
+        }
+        *ret = list;
+        list = NULL;
+out:
+        json_decref(list);
+        sqlite3_finalize(st);
+        return r;
+}

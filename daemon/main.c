@@ -1,0 +1,180 @@
+/* main.c: enrichd's entry point: command line, startup (config, database,
+ * signing key, JWKS, socket), sd_notify, reload on SIGHUP, clean shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include "config.h"
+#include "db.h"
+#include "host.h"
+#include "log.h"
+#include "methods.h"
+#include "paths.h"
+#include "server.h"
+#include "signer.h"
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: enrichd [--config FILE] [--foreground] [--check-config]\n"
+                "\n"
+                "Computes, signs and serves session claims for logins on this host.\n"
+                "\n"
+                "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+                "  -f, --foreground    also log to stderr\n"
+                "      --check-config  parse the configuration, report problems and exit\n"
+                "  -h, --help          show this help\n"
+                "      --version       show the version\n");
+}
+
+static void notify_status(const enrichd *d) {
+        sd_notifyf(0, "STATUS=Serving claims (issuer %s, key %s, policy %s)",
+                   d->config->issuer, signer_kid(d->signer), d->config->content_hash);
+}
+
+/* Replaces the running policy with the file's current content, or keeps the
+ * old one when the new file is broken. Paths take effect on restart only,
+ * since the socket, database and key are already open. */
+static void reload(void *userdata) {
+        enrichd *d = userdata;
+        config *fresh = NULL;
+        char *error = NULL;
+        int r;
+
+        sd_notify(0, "RELOADING=1");
+        r = config_load(d->config->path, &fresh, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", d->config->path, NULL },
+                           "Reload failed, keeping the running configuration: %s", error ? error : strerror(-r));
+                goto out;
+        }
+        if (strcmp(fresh->socket, d->config->socket) || strcmp(fresh->state_dir, d->config->state_dir) ||
+            strcmp(fresh->jwks, d->config->jwks) || strcmp(fresh->userdb_socket, d->config->userdb_socket))
+                log_warning("Changed paths (socket, userdb_socket, jwks, state_dir) take effect on restart only");
+        log_struct(LOG_INFO, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", fresh->path,
+                                                                  "ENRICH_POLICY_VERSION", fresh->content_hash, NULL },
+                   "Configuration reloaded from %s (policy version %s -> %s, %zu rules)", fresh->path,
+                   d->config->content_hash, fresh->content_hash, fresh->n_rules);
+        config_free(d->config);
+        d->config = fresh;
+        fresh = NULL;
+out:
+        config_free(fresh);
+        free(error);
+        sd_notify(0, "READY=1");
+        notify_status(d);
+}
+
+static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
+        return methods_call(userdata, peer, method, params, more);
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "check-config", no_argument, NULL, 'C' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { 0 },
+        };
+        const char *config_path = CONFIG_DEFAULT_PATH;
+        bool foreground = false, check_only = false;
+        enrichd d = { 0 };
+        server *srv = NULL;
+        char *error = NULL, db_path[PATH_MAX];
+        int opt, r, status = EXIT_FAILURE;
+
+        while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) >= 0) {
+                switch (opt) {
+                case 'c': config_path = optarg; break;
+                case 'f': foreground = true; break;
+                case 'C': check_only = true; break;
+                case 'h': usage(stdout); return EXIT_SUCCESS;
+                case 'V': puts("enrichd " ENRICH_VERSION); return EXIT_SUCCESS;
+                default: usage(stderr); return EXIT_FAILURE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "enrichd: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return EXIT_FAILURE;
+        }
+        log_setup(foreground || check_only);
+
+        r = config_load(config_path, &d.config, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", config_path, NULL },
+                           "Invalid configuration: %s", error ? error : strerror(-r));
+                goto out;
+        }
+        if (check_only) {
+                printf("%s: OK (%zu rules, %zu groups, policy version %s)\n", config_path,
+                       d.config->n_rules, d.config->n_groups, d.config->content_hash);
+                status = EXIT_SUCCESS;
+                goto out;
+        }
+        umask(022);
+        d.started_ms = host_now_ms();
+
+        r = host_machine_id(&d.machine_id);
+        if (r < 0) {
+                log_error("Failed to read /etc/machine-id: %s", strerror(-r));
+                goto out;
+        }
+        /* 0700: the database and the private key are the daemon's alone. */
+        r = mkdir_p(d.config->state_dir, 0700);
+        if (r < 0) {
+                log_error("Failed to create state directory %s: %s", d.config->state_dir, strerror(-r));
+                goto out;
+        }
+        r = signer_open(d.config->state_dir, &d.signer, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "Failed to set up the signing key: %s",
+                           error ? error : strerror(-r));
+                goto out;
+        }
+        r = signer_publish_jwks(d.signer, d.config->jwks, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
+        snprintf(db_path, sizeof db_path, "%s/%s", d.config->state_dir, DB_FILE_NAME);
+        r = db_open(db_path, &d.db, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
+        r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload }, &d,
+                       &srv, &error);
+        if (r < 0) {
+                log_error("%s", error ? error : strerror(-r));
+                goto out;
+        }
+        log_struct(LOG_INFO, LOG_MSGID_STARTED,
+                   (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
+                                      "ENRICH_POLICY_VERSION", d.config->content_hash, NULL },
+                   "enrichd %s started: socket %s, key %s, policy version %s, %zu rules",
+                   ENRICH_VERSION, server_socket_activated(srv) ? "passed by systemd" : d.config->socket,
+                   signer_kid(d.signer), d.config->content_hash, d.config->n_rules);
+        sd_notify(0, "READY=1");
+        notify_status(&d);
+
+        r = server_run(srv);
+        sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+        log_struct(LOG_INFO, LOG_MSGID_STOPPED, NULL, "enrichd stopped");
+        status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+out:
+        if (status != EXIT_SUCCESS && check_only == false)
+                sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
+        server_free(srv);
+        db_close(d.db);
+        signer_free(d.signer);
+        config_free(d.config);
+        free(d.machine_id);
+        free(error);
+        return status;
+}

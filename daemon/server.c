@@ -1,0 +1,584 @@
+/* server.c: epoll event loop and connection handling. Reading is level
+ * triggered and at most one chunk per wakeup, so a client sending a flood is
+ * served in turn with everyone else. While a connection has unsent output
+ * above the high-water mark, its further calls wait (back-pressure) instead
+ * of growing memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+#include "host.h"
+#include "log.h"
+#include "paths.h"
+#include "server.h"
+#include "varlink.h"
+
+#define READ_CHUNK (64 * 1024)
+#define MAX_EVENTS 64
+
+enum { TAG_LISTEN, TAG_SIGNAL };
+
+typedef struct connection {
+        struct connection *prev, *next;
+        int fd;
+        struct ucred peer;
+        varlink_buffer input;
+        char *output;
+        size_t output_len, output_sent;
+        int64_t deadline_ms;
+        bool closing;      /* close once output is flushed */
+        bool dead;         /* close now (after the current batch of events) */
+        uint32_t events;   /* currently registered epoll events */
+} connection;
+
+struct server {
+        int epoll_fd;
+        int listen_fd;
+        int signal_fd;
+        bool activated;
+        char *bound_path;  /* set when we bound the socket ourselves */
+        sigset_t old_mask;
+        bool mask_set;
+        server_handlers handlers;
+        void *userdata;
+        connection *connections;
+        size_t n_connections;
+        int tags[2];
+        bool quit;
+};
+
+static int set_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int set_error(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return 0;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return 0;
+}
+
+/* Removes a socket file left by a daemon that died, but never a live one or
+ * anything that is not a socket. */
+static int remove_stale_socket(const struct sockaddr_un *addr, char **ret_error) {
+        struct stat st;
+        int fd, r;
+
+        if (lstat(addr->sun_path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode)) {
+                set_error(ret_error, "%s exists and is not a socket; refusing to replace it", addr->sun_path);
+                return -EEXIST;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        r = connect(fd, (const struct sockaddr *) addr, sizeof *addr);
+        close(fd);
+        if (r == 0) {
+                set_error(ret_error, "%s is in use by another running daemon", addr->sun_path);
+                return -EADDRINUSE;
+        }
+        if (unlink(addr->sun_path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int bind_socket(server *s, const char *path, char **ret_error) {
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        mode_t old_umask;
+        int fd = -1, r;
+
+        if (strlen(path) >= sizeof addr.sun_path) {
+                set_error(ret_error, "Socket path %s is too long", path);
+                return -ENAMETOOLONG;
+        }
+        strcpy(addr.sun_path, path);
+        r = mkdir_parent(path, 0755);
+        if (r < 0) {
+                set_error(ret_error, "Failed to create the directory of %s: %s", path, strerror(-r));
+                return r;
+        }
+        r = remove_stale_socket(&addr, ret_error);
+        if (r < 0) {
+                if (ret_error && !*ret_error)
+                        set_error(ret_error, "Failed to remove stale socket %s: %s", path, strerror(-r));
+                return r;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                r = -errno;
+                set_error(ret_error, "Failed to create socket: %s", strerror(errno));
+                return r;
+        }
+        /* Every local user may connect (Status, own sessions); each call is
+         * authorized from SO_PEERCRED instead. */
+        old_umask = umask(0111);
+        r = bind(fd, (const struct sockaddr *) &addr, sizeof addr);
+        umask(old_umask);
+        if (r < 0 || chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                set_error(ret_error, "Failed to listen on %s: %s", path, strerror(errno));
+                close(fd);
+                return r;
+        }
+        s->bound_path = strdup(path);
+        if (!s->bound_path) {
+                close(fd);
+                unlink(path);
+                return -ENOMEM;
+        }
+        s->listen_fd = fd;
+        return 0;
+}
+
+static int setup_listener(server *s, const char *path, char **ret_error) {
+        int n = sd_listen_fds(1);
+
+        if (n < 0) {
+                set_error(ret_error, "Failed to get sockets from systemd: %s", strerror(-n));
+                return n;
+        }
+        if (n > 0) {
+                /* The first socket is io.enrich; any more are for later
+                 * interfaces (userdb) and unused so far. */
+                if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+                        set_error(ret_error, "The socket passed by systemd is not a listening Unix stream socket");
+                        return -EINVAL;
+                }
+                if (n > 1)
+                        log_warning("systemd passed %d sockets; only the first is used", n);
+                s->listen_fd = SD_LISTEN_FDS_START;
+                s->activated = true;
+                if (fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK) < 0)
+                        return -errno;
+                return 0;
+        }
+        return bind_socket(s, path, ret_error);
+}
+
+int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
+               server **ret, char **ret_error) {
+        server *s;
+        sigset_t mask;
+        struct epoll_event ev = { .events = EPOLLIN };
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->epoll_fd = s->listen_fd = s->signal_fd = -1;
+        s->handlers = *handlers;
+        s->userdata = userdata;
+        s->tags[0] = TAG_LISTEN;
+        s->tags[1] = TAG_SIGNAL;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, &s->old_mask) < 0) {
+                r = -errno;
+                goto out;
+        }
+        s->mask_set = true;
+        /* Peers that vanish must not kill us; sends use MSG_NOSIGNAL too. */
+        signal(SIGPIPE, SIG_IGN);
+        s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (s->signal_fd < 0 || s->epoll_fd < 0) {
+                r = -errno;
+                set_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
+                goto out;
+        }
+        r = setup_listener(s, socket_path, ret_error);
+        if (r < 0)
+                goto out;
+        ev.data.ptr = &s->tags[0];
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
+                r = -errno;
+                goto out;
+        }
+        ev.data.ptr = &s->tags[1];
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->signal_fd, &ev) < 0) {
+                r = -errno;
+                goto out;
+        }
+        *ret = s;
+        s = NULL;
+        r = 0;
+out:
+        if (r < 0 && ret_error && !*ret_error)
+                set_error(ret_error, "Failed to set up the server: %s", strerror(-r));
+        server_free(s);
+        return r;
+}
+
+size_t server_connection_count(const server *s) {
+        return s->n_connections;
+}
+
+bool server_socket_activated(const server *s) {
+        return s->activated;
+}
+
+static size_t connections_of_uid(const server *s, uid_t uid) {
+        size_t n = 0;
+        for (const connection *c = s->connections; c; c = c->next)
+                if (c->peer.uid == uid)
+                        n++;
+        return n;
+}
+
+static void connection_free(server *s, connection *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_connections--;
+        if (c->fd >= 0) {
+                epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+                close(c->fd);
+        }
+        varlink_buffer_free(&c->input);
+        free(c->output);
+        free(c);
+}
+
+/* Appends an encoded reply to the output queue. A reply too large to send is
+ * replaced by an error, so the caller still gets an answer. */
+static int queue_reply(connection *c, json_t *reply) {
+        char *data = NULL;
+        size_t len = 0;
+        int r;
+
+        r = varlink_encode(reply, &data, &len);
+        if (r == -EMSGSIZE) {
+                json_t *e = varlink_error_new("io.enrich.InternalError",
+                                              json_pack("{s:s}", "reason", "reply too large"));
+                r = e ? varlink_encode(e, &data, &len) : -ENOMEM;
+                json_decref(e);
+        }
+        if (r < 0)
+                return r;
+        if (c->output_sent > 0 && c->output_sent == c->output_len) {
+                c->output_len = c->output_sent = 0;
+        }
+        char *grown = realloc(c->output, c->output_len + len);
+        if (!grown) {
+                free(data);
+                return -ENOMEM;
+        }
+        memcpy(grown + c->output_len, data, len);
+        c->output = grown;
+        c->output_len += len;
+        free(data);
+        return 0;
+}
+
+static void queue_error_and_close(connection *c, const char *error, const char *parameter,
+                                  const char *reason) {
+        json_t *e = varlink_error_new(error, json_pack("{s:s, s:s}", "parameter", parameter,
+                                                       "reason", reason));
+        if (e)
+                (void) queue_reply(c, e);
+        json_decref(e);
+        c->closing = true;
+}
+
+static void log_client(const connection *c, int priority, const char *what) {
+        char pid[32], uid[32];
+        snprintf(pid, sizeof pid, "%d", (int) c->peer.pid);
+        snprintf(uid, sizeof uid, "%u", (unsigned) c->peer.uid);
+        log_struct(priority, LOG_MSGID_CLIENT,
+                   (const char *[]) { "ENRICH_PEER_PID", pid, "ENRICH_PEER_UID", uid, NULL },
+                   "Client pid %s uid %s: %s", pid, uid, what);
+}
+
+/* One call message: checks its shape, dispatches it, queues the reply unless
+ * it is oneway. A message that is not a call closes the connection. */
+static void handle_message(server *s, connection *c, json_t *msg) {
+        json_t *method = json_object_get(msg, "method");
+        json_t *params = json_object_get(msg, "parameters");
+        json_t *more = json_object_get(msg, "more");
+        json_t *oneway = json_object_get(msg, "oneway");
+        json_t *empty = NULL, *reply = NULL;
+
+        if (!json_is_string(method) || (params && !json_is_object(params) && !json_is_null(params)) ||
+            (more && !json_is_boolean(more)) || (oneway && !json_is_boolean(oneway))) {
+                log_client(c, LOG_WARNING, "sent a message that is not a varlink call; closing");
+                queue_error_and_close(c, "io.enrich.InvalidParameter", "method",
+                                      "not a varlink call: need a string \"method\" and an object \"parameters\"");
+                return;
+        }
+        if (!json_is_object(params))
+                params = empty = json_object();
+        if (!params) {
+                c->dead = true;
+                return;
+        }
+        reply = s->handlers.call(s->userdata, &c->peer, json_string_value(method), params,
+                                 json_is_true(more));
+        if (!reply || (!json_is_true(oneway) && queue_reply(c, reply) < 0))
+                c->dead = true;
+        json_decref(reply);
+        json_decref(empty);
+}
+
+/* Answers complete messages in the input buffer until it is empty, the
+ * output queue is past the high-water mark or the connection is closing. */
+static void process_input(server *s, connection *c) {
+        while (!c->closing && !c->dead && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
+                json_t *msg = NULL;
+                int r = varlink_buffer_take(&c->input, &msg);
+                if (r == 0)
+                        break;
+                if (r < 0) {
+                        log_client(c, LOG_WARNING, "sent malformed JSON; closing its connection");
+                        queue_error_and_close(c, "io.enrich.InvalidParameter", "message",
+                                              "message is not a valid JSON object");
+                        break;
+                }
+                handle_message(s, c, msg);
+                json_decref(msg);
+        }
+}
+
+static void flush_output(connection *c) {
+        while (c->output_sent < c->output_len) {
+                ssize_t n = send(c->fd, c->output + c->output_sent, c->output_len - c->output_sent,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                c->dead = true;
+                        return;
+                }
+                c->output_sent += (size_t) n;
+        }
+        c->output_len = c->output_sent = 0;
+}
+
+/* Registers interest in writing while output is queued, else in reading. */
+static void update_events(server *s, connection *c) {
+        uint32_t want;
+
+        if (c->dead)
+                return;
+        if (c->output_sent < c->output_len)
+                want = EPOLLOUT;
+        else if (c->closing) {
+                c->dead = true;
+                return;
+        } else
+                want = EPOLLIN;
+        if (want != c->events) {
+                struct epoll_event ev = { .events = want, .data.ptr = c };
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                        c->dead = true;
+                else
+                        c->events = want;
+        }
+}
+
+static void connection_readable(server *s, connection *c) {
+        char buf[READ_CHUNK];
+        ssize_t n;
+        int r;
+
+        n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        c->dead = true;
+                return;
+        }
+        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        if (n == 0) {
+                /* The peer will send nothing more; answer what it sent. */
+                process_input(s, c);
+                c->closing = true;
+        } else {
+                r = varlink_buffer_append(&c->input, buf, (size_t) n);
+                if (r == -EMSGSIZE) {
+                        log_client(c, LOG_WARNING, "sent a message larger than the limit; closing");
+                        queue_error_and_close(c, "io.enrich.InvalidParameter", "message",
+                                              "message exceeds the maximum size of 65536 bytes");
+                } else if (r < 0)
+                        c->dead = true;
+                else
+                        process_input(s, c);
+        }
+        flush_output(c);
+        update_events(s, c);
+}
+
+static void connection_writable(server *s, connection *c) {
+        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        flush_output(c);
+        if (c->output_sent >= c->output_len) {
+                /* Calls that waited for the queue to drain go now. */
+                process_input(s, c);
+                flush_output(c);
+        }
+        update_events(s, c);
+}
+
+static void accept_connection(server *s) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        socklen_t len = sizeof(struct ucred);
+        connection *c = NULL;
+        int fd;
+
+        fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_error("Failed to accept a connection: %s", strerror(errno));
+                return;
+        }
+        c = calloc(1, sizeof *c);
+        if (!c)
+                goto refuse;
+        c->fd = fd;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+                log_error("Failed to read peer credentials: %s", strerror(errno));
+                goto refuse;
+        }
+        /* Refusing by closing: the limits protect the daemon, and a caller
+         * sees a clean EOF instead of a hang. */
+        if (s->n_connections >= SERVER_MAX_CONNECTIONS) {
+                log_client(c, LOG_WARNING, "refused: too many connections");
+                goto refuse;
+        }
+        if (connections_of_uid(s, c->peer.uid) >= SERVER_MAX_PER_UID) {
+                log_client(c, LOG_WARNING, "refused: too many connections from this uid");
+                goto refuse;
+        }
+        varlink_buffer_init(&c->input);
+        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        c->events = EPOLLIN;
+        ev.data.ptr = c;
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                log_error("Failed to watch a connection: %s", strerror(errno));
+                goto refuse;
+        }
+        c->next = s->connections;
+        if (c->next)
+                c->next->prev = c;
+        s->connections = c;
+        s->n_connections++;
+        return;
+refuse:
+        close(fd);
+        free(c);
+}
+
+static void handle_signal(server *s) {
+        struct signalfd_siginfo info;
+
+        while (read(s->signal_fd, &info, sizeof info) == (ssize_t) sizeof info) {
+                if (info.ssi_signo == SIGHUP) {
+                        if (s->handlers.reload)
+                                s->handlers.reload(s->userdata);
+                } else {
+                        log_info("Received %s, shutting down", strsignal((int) info.ssi_signo));
+                        s->quit = true;
+                }
+        }
+}
+
+/* Closes dead connections and those idle past their deadline; returns the
+ * milliseconds until the next deadline (-1: none). */
+static int sweep(server *s) {
+        int64_t now = host_now_ms(), next = -1;
+        connection *c = s->connections, *following;
+
+        for (; c; c = following) {
+                following = c->next;
+                if (!c->dead && c->deadline_ms <= now) {
+                        log_client(c, LOG_INFO, "idle for too long; closing");
+                        c->dead = true;
+                }
+                if (c->dead) {
+                        connection_free(s, c);
+                        continue;
+                }
+                if (next < 0 || c->deadline_ms - now < next)
+                        next = c->deadline_ms - now;
+        }
+        return next < 0 ? -1 : (int) (next + 1);
+}
+
+int server_run(server *s) {
+        struct epoll_event events[MAX_EVENTS];
+
+        while (!s->quit) {
+                int timeout = sweep(s);
+                int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("epoll_wait failed: %s", strerror(errno));
+                        return -errno;
+                }
+                for (int i = 0; i < n; i++) {
+                        void *p = events[i].data.ptr;
+
+                        if (p == &s->tags[0])
+                                accept_connection(s);
+                        else if (p == &s->tags[1])
+                                handle_signal(s);
+                        else {
+                                connection *c = p;
+                                /* Freed connections stay allocated until the
+                                 * sweep, so later events of this batch are safe. */
+                                if (c->dead)
+                                        continue;
+                                if (events[i].events & (EPOLLERR | EPOLLHUP) &&
+                                    !(events[i].events & EPOLLIN))
+                                        c->dead = true;
+                                else if (events[i].events & EPOLLIN)
+                                        connection_readable(s, c);
+                                else if (events[i].events & EPOLLOUT)
+                                        connection_writable(s, c);
+                        }
+                }
+        }
+        return 0;
+}
+
+void server_free(server *s) {
+        if (!s)
+                return;
+        while (s->connections)
+                connection_free(s, s->connections);
+        if (s->listen_fd >= 0)
+                close(s->listen_fd);
+        if (s->bound_path) {
+                /* Only the file we created: a socket-activated one belongs
+                 * to systemd. */
+                (void) unlink(s->bound_path);
+                free(s->bound_path);
+        }
+        if (s->signal_fd >= 0)
+                close(s->signal_fd);
+        if (s->epoll_fd >= 0)
+                close(s->epoll_fd);
+        if (s->mask_set)
+                sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+        free(s);
+}

@@ -1,0 +1,41 @@
+/* server.h: the varlink server: a single-threaded epoll loop over the
+ * listening socket, client connections and a signalfd. Connections are
+ * non-blocking and bounded (count, per-uid count, message size, output
+ * queue, idle time), so one slow, silent or hostile client never delays or
+ * starves another. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <jansson.h>
+
+#define SERVER_MAX_CONNECTIONS      512
+#define SERVER_MAX_PER_UID          32
+#define SERVER_IDLE_TIMEOUT_MS      30000
+/* Past this much unsent output a connection's further calls wait. */
+#define SERVER_OUTPUT_HIGH_WATER    (256 * 1024)
+
+typedef struct server server;
+
+typedef struct server_handlers {
+        /* Answers one call from peer (credentials taken at accept time).
+         * Returns a reply object (varlink_reply_new / varlink_error_new), a
+         * new reference; NULL only when out of memory. */
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
+                        json_t *parameters, bool more);
+        /* SIGHUP. */
+        void (*reload)(void *userdata);
+} server_handlers;
+
+/* Takes the socket passed by systemd (sd_listen_fds) or, without one, binds
+ * socket_path (parent created 0755, a stale socket removed, mode 0666).
+ * Blocks SIGHUP/SIGTERM/SIGINT and watches them through a signalfd. */
+int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
+               server **ret, char **ret_error);
+/* Runs until SIGTERM or SIGINT. 0, or negative errno on a fatal error. */
+int server_run(server *s);
+size_t server_connection_count(const server *s);
+bool server_socket_activated(const server *s);
+/* Closes every connection and the listening socket; unlinks the socket
+ * file when this process bound it. */
+void server_free(server *s);

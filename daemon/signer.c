@@ -1,0 +1,247 @@
+/* signer.c: Ed25519 key management with OpenSSL EVP. The PEM text of the
+ * private key only ever lives in OpenSSL secure memory or in buffers that are
+ * wiped before they are freed. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include "jwks.h"
+#include "jws.h"
+#include "log.h"
+#include "paths.h"
+#include "signer.h"
+#include "util.h"
+
+#define KEY_FILE_MAX 4096
+
+struct signer {
+        EVP_PKEY *key;
+        char *kid;
+};
+
+static int set_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int set_error(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return 0;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Generates a key and stores it at path. The file is created 0600 with
+ * O_EXCL under a temporary name and hard-linked into place, so a concurrent
+ * start never overwrites a key another instance already uses (-EEXIST). */
+static int generate_key(const char *path, EVP_PKEY **ret, char **ret_error) {
+        EVP_PKEY *key = NULL;
+        BIO *bio = NULL;
+        BUF_MEM *pem = NULL;
+        char tmp[PATH_MAX];
+        int fd = -1, r;
+
+        if ((size_t) snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp)
+                return -ENAMETOOLONG;
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        if (!key) {
+                set_error(ret_error, "Failed to generate Ed25519 key");
+                r = -EIO;
+                goto out;
+        }
+        bio = BIO_new(BIO_s_secmem());
+        if (!bio || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+                set_error(ret_error, "Failed to encode signing key");
+                r = -EIO;
+                goto out;
+        }
+        BIO_get_mem_ptr(bio, &pem);
+        (void) unlink(tmp);   /* a leftover of a crash during creation */
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                r = -errno;
+                set_error(ret_error, "Failed to create %s: %s", tmp, strerror(errno));
+                goto out;
+        }
+        r = write_all(fd, pem->data, pem->length);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        fd = -1;
+        if (r == 0 && link(tmp, path) < 0)
+                r = -errno;
+        (void) unlink(tmp);
+        if (r < 0) {
+                if (r != -EEXIST)
+                        set_error(ret_error, "Failed to write signing key %s: %s", path, strerror(-r));
+                goto out;
+        }
+        *ret = key;
+        key = NULL;
+out:
+        if (fd >= 0)
+                close(fd);
+        BIO_free(bio);   /* secure memory is cleansed on free */
+        EVP_PKEY_free(key);
+        return r;
+}
+
+static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
+        char *pem = NULL;
+        size_t len = 0;
+        BIO *bio = NULL;
+        EVP_PKEY *key = NULL;
+        struct stat st;
+        int fd = -1, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                r = -errno;
+                if (r != -ENOENT)
+                        set_error(ret_error, "Failed to open signing key %s: %s", path, strerror(errno));
+                goto out;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto out;
+        }
+        /* A key others could have read may have leaked: refuse rather than
+         * keep signing with it. */
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+                set_error(ret_error, "Refusing signing key %s: it must be a regular file owned by uid %u "
+                          "with mode 0600 (found mode %04o, owner %u)", path, (unsigned) geteuid(),
+                          (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
+                r = -EPERM;
+                goto out;
+        }
+        r = read_file_bounded(path, KEY_FILE_MAX, &pem, &len);
+        if (r < 0) {
+                set_error(ret_error, "Failed to read signing key %s: %s", path, strerror(-r));
+                goto out;
+        }
+        bio = BIO_new_mem_buf(pem, (int) len);
+        if (bio)
+                key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+                set_error(ret_error, "Signing key %s is not a PEM Ed25519 private key", path);
+                r = -EBADMSG;
+                goto out;
+        }
+        *ret = key;
+        key = NULL;
+        r = 0;
+out:
+        if (fd >= 0)
+                close(fd);
+        BIO_free(bio);
+        free_secret(pem, len);
+        EVP_PKEY_free(key);
+        return r;
+}
+
+int signer_open(const char *state_dir, signer **ret, char **ret_error) {
+        char path[PATH_MAX];
+        signer *s = NULL;
+        int r;
+
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", state_dir, SIGNER_KEY_FILE) >= sizeof path)
+                return -ENAMETOOLONG;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        r = load_key(path, &s->key, ret_error);
+        if (r == -ENOENT) {
+                r = generate_key(path, &s->key, ret_error);
+                if (r == -EEXIST)   /* another instance won the race: use its key */
+                        r = load_key(path, &s->key, ret_error);
+                else if (r == 0)
+                        log_struct(LOG_NOTICE, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KEY_FILE", path, NULL },
+                                   "Generated a new Ed25519 signing key in %s", path);
+        }
+        if (r < 0)
+                goto out;
+        r = jwk_thumbprint(s->key, &s->kid);
+        if (r < 0) {
+                set_error(ret_error, "Failed to compute key id: %s", strerror(-r));
+                goto out;
+        }
+        *ret = s;
+        s = NULL;
+out:
+        signer_free(s);
+        return r;
+}
+
+int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error) {
+        json_t *doc = NULL, *jwk = NULL;
+        char *text = NULL;
+        int r;
+
+        r = jwk_from_key(s->key, s->kid, &jwk);
+        if (r < 0) {
+                set_error(ret_error, "Failed to build the public JWK: %s", strerror(-r));
+                goto out;
+        }
+        doc = json_pack("{s:[o]}", "keys", jwk);
+        jwk = NULL;
+        if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = mkdir_parent(jwks_path, 0755);
+        if (r < 0) {
+                set_error(ret_error, "Failed to create the directory of %s: %s", jwks_path, strerror(-r));
+                goto out;
+        }
+        r = write_file_atomic(jwks_path, text, strlen(text), 0644);
+        if (r < 0) {
+                set_error(ret_error, "Failed to write JWKS %s: %s", jwks_path, strerror(-r));
+                goto out;
+        }
+out:
+        free(text);
+        json_decref(jwk);
+        json_decref(doc);
+        return r;
+}
+
+const char *signer_kid(const signer *s) {
+        return s->kid;
+}
+
+int signer_sign(const signer *s, json_t *payload, char **ret_token) {
+        return jws_sign(s->key, s->kid, SIGNER_TOKEN_TYPE, payload, ret_token);
+}
+
+void signer_free(signer *s) {
+        if (!s)
+                return;
+        EVP_PKEY_free(s->key);   /* OpenSSL cleanses the key material */
+        free(s->kid);
+        free(s);
+}

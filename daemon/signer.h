@@ -1,0 +1,23 @@
+/* signer.h: the daemon's Ed25519 signing key. Generated on first start into
+ * state_dir (0600, never readable by anyone else even briefly), loaded after;
+ * its public half is published as a JWKS for verifiers. The daemon is the
+ * only holder of the private key. */
+#pragma once
+#include <jansson.h>
+
+#define SIGNER_KEY_FILE "signing-key.pem"
+#define SIGNER_TOKEN_TYPE "enrich+jwt"
+
+typedef struct signer signer;
+
+/* Loads state_dir/signing-key.pem, or generates it when it does not exist.
+ * On failure *ret_error (optional) gets a malloc'd message. */
+int signer_open(const char *state_dir, signer **ret, char **ret_error);
+/* Writes {"keys":[...]} to jwks_path atomically (0644), creating its
+ * directory (0755) if needed. */
+int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error);
+/* The key id: the RFC 7638 thumbprint. Owned by s. */
+const char *signer_kid(const signer *s);
+/* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */
+int signer_sign(const signer *s, json_t *payload, char **ret_token);
+void signer_free(signer *s);

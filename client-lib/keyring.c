@@ -32,32 +32,10 @@ int keyring_read(key_serial_t key, char **ret)
         return 0;
 }
 
-/* True when the session keyring already holds a claims key: it belongs to
- * another login (the invoking user's, under sudo without pam_keyinit). */
-static bool session_has_claims(void)
+int keyring_join_new_session(void)
 {
-        key_serial_t key = keyctl_search(KEY_SPEC_SESSION_KEYRING, ENRICH_KEY_TYPE,
-                                         ENRICH_KEY_DESCRIPTION, 0);
-        return key >= 0 || errno == EKEYREVOKED || errno == EKEYEXPIRED;
-}
-
-int keyring_ensure_own_session(bool *ret_joined)
-{
-        key_serial_t session, user_session;
-
-        session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
-        user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
-        if (session >= 0 && session != user_session && !session_has_claims()) {
-                if (ret_joined)
-                        *ret_joined = false;
-                return 0;
-        }
-        /* Two logins of one user must never share claims: give this login a
-         * keyring of its own, as pam_keyinit force does. */
         if (keyctl_join_session_keyring(NULL) < 0)
                 return -errno;
-        if (ret_joined)
-                *ret_joined = true;
         return 0;
 }
 

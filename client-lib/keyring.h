@@ -22,10 +22,12 @@ int keyring_find_claims(key_serial_t *ret);
  * *ret is a malloc'd NUL-terminated string. */
 int keyring_read(key_serial_t key, char **ret);
 
-/* If the session keyring is missing or is the shared user-session keyring,
- * joins a fresh anonymous session keyring (as pam_keyinit force does).
- * *ret_joined tells whether it did. */
-int keyring_ensure_own_session(bool *ret_joined);
+/* Joins a fresh anonymous session keyring for the login being opened (as
+ * pam_keyinit force does). Always: the keyring the application runs in may
+ * be the user-session keyring shared by all of a user's logins, the invoking
+ * login's (sudo), or a service's private keyring shared by all its processes
+ * (systemd gives sshd one), and in none of those may the claims live. */
+int keyring_join_new_session(void);
 
 /* Creates the claims key atomically: add_key into the process keyring, set
  * owner 0, group gid, ENRICH_KEY_PERM and timeout there, then link into the

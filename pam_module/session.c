@@ -342,7 +342,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         const char *sid = NULL, *token = NULL;
         json_int_t expires;
         key_serial_t serial = -1;
-        bool joined = false, data_set = false;
+        bool data_set = false;
         time_t now;
         int r;
 
@@ -365,7 +365,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
                 r = -EKEYEXPIRED;
                 goto out;
         }
-        r = keyring_ensure_own_session(&joined);
+        r = keyring_join_new_session();
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
@@ -405,8 +405,8 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         data_set = true;
 
         if (args->debug)
-                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed%s, expires in %lld s",
-                           sid, (int) serial, joined ? " in a fresh session keyring" : "",
+                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in a fresh session keyring, expires in %lld s",
+                           sid, (int) serial,
                            (long long) (expires - now));
         r = 0;
 out:

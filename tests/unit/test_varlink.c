@@ -59,7 +59,10 @@ int main(void)
         msg = NULL;
 
         /* Invalid JSON and non-objects fail only that message. */
-        varlink_buffer_append(&b, "{nope\0[1]\0{\"method\":\"e.F\"}", 28);
+        {
+                static const char bad[] = "{nope\0[1]\0{\"method\":\"e.F\"}";
+                varlink_buffer_append(&b, bad, sizeof(bad)); /* with the final NUL */
+        }
         CHECK(varlink_buffer_take(&b, &msg) == -EBADMSG, "varlink invalid JSON is refused");
         CHECK(varlink_buffer_take(&b, &msg) == -EBADMSG, "varlink non-object is refused");
         CHECK(varlink_buffer_take(&b, &msg) == 1 && streq_ptr(method_of(msg), "e.F"),

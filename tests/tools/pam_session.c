@@ -42,6 +42,7 @@ struct options {
         const char *serial_file;
         int new_audit_session;
         int as_root;
+        int repeat;             /* whole logins in this process, default 1 */
         char **command;         /* NULL: no command */
 };
 
@@ -84,12 +85,14 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
 static void usage(FILE *f) {
         fputs("usage: pam_session --confdir DIR --service NAME --user USER [--tty TTY]\n"
               "                   [--rhost HOST] [--ruser USER] [--new-audit-session] [--as-root]\n"
-              "                   [--serial-file FILE] [-- COMMAND ARGS...]\n", f);
+              "                   [--serial-file FILE] [--repeat N] [-- COMMAND ARGS...]\n"
+              "--repeat N runs N whole logins (pam_start to pam_end) one after another in\n"
+              "this one process, as a long-lived sshd or sudo would.\n", f);
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
         enum { OPT_CONFDIR = 256, OPT_SERVICE, OPT_USER, OPT_TTY, OPT_RHOST, OPT_RUSER,
-               OPT_AUDIT, OPT_AS_ROOT, OPT_SERIAL };
+               OPT_AUDIT, OPT_AS_ROOT, OPT_SERIAL, OPT_REPEAT };
         static const struct option longopts[] = {
                 { "confdir", required_argument, NULL, OPT_CONFDIR },
                 { "service", required_argument, NULL, OPT_SERVICE },
@@ -100,6 +103,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 { "new-audit-session", no_argument, NULL, OPT_AUDIT },
                 { "as-root", no_argument, NULL, OPT_AS_ROOT },
                 { "serial-file", required_argument, NULL, OPT_SERIAL },
+                { "repeat", required_argument, NULL, OPT_REPEAT },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -117,6 +121,11 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 case OPT_AUDIT: o->new_audit_session = 1; break;
                 case OPT_AS_ROOT: o->as_root = 1; break;
                 case OPT_SERIAL: o->serial_file = optarg; break;
+                case OPT_REPEAT:
+                        o->repeat = atoi(optarg);
+                        if (o->repeat < 1 || o->repeat > 1000)
+                                return -EINVAL;
+                        break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -278,14 +287,57 @@ static int set_items(pam_handle_t *pamh, const struct options *o) {
         return r;
 }
 
-int main(int argc, char **argv) {
-        struct options o = { 0 };
+/* One whole login: pam_start_confdir, open, the command, close, pam_end.
+ * Returns the exit status pam_session reports for it. */
+static int one_login(const struct options *o, struct passwd *user_pw) {
         struct pam_conv conv = { conversation, NULL };
-        struct passwd user = { 0 };
         pam_handle_t *pamh = NULL;
-        struct passwd *pw;
         int64_t start;
-        int r, pam_status = PAM_SUCCESS, status = 0, exit_status = EXIT_SETUP;
+        int r, pam_status, status = 0, exit_status = EXIT_SETUP;
+
+        pam_status = pam_start_confdir(o->service, o->user, &conv, o->confdir, &pamh);
+        if (pam_status != PAM_SUCCESS) {
+                fprintf(stderr, "pam_start_confdir: %s\n", pam_strerror(pamh, pam_status));
+                goto out;
+        }
+        pam_status = set_items(pamh, o);
+        if (pam_status != PAM_SUCCESS) {
+                fprintf(stderr, "pam_set_item: %s\n", pam_strerror(pamh, pam_status));
+                goto out;
+        }
+
+        start = host_now_ms();
+        pam_status = pam_open_session(pamh, 0);
+        fprintf(stderr, "pam_open_session: %s in %" PRId64 " ms\n",
+                pam_strerror(pamh, pam_status), host_now_ms() - start);
+        if (pam_status != PAM_SUCCESS) {
+                exit_status = EXIT_OPEN_FAILED;
+                goto out;
+        }
+
+        if (o->serial_file && (r = write_serial_file(o->serial_file)) < 0)
+                fprintf(stderr, "pam_session: cannot write %s: %s\n", o->serial_file,
+                        strerror(-r));
+
+        if (o->command)
+                status = run_command(o, user_pw, pamh);
+
+        start = host_now_ms();
+        pam_status = pam_close_session(pamh, 0);
+        fprintf(stderr, "pam_close_session: %s in %" PRId64 " ms\n",
+                pam_strerror(pamh, pam_status), host_now_ms() - start);
+        exit_status = pam_status == PAM_SUCCESS ? status : EXIT_CLOSE_FAILED;
+out:
+        if (pamh)
+                pam_end(pamh, pam_status);
+        return exit_status;
+}
+
+int main(int argc, char **argv) {
+        struct options o = { .repeat = 1 };
+        struct passwd user = { 0 };
+        struct passwd *pw;
+        int r, exit_status = EXIT_SETUP;
 
         if (parse_options(argc, argv, &o) < 0) {
                 usage(stderr);
@@ -312,41 +364,12 @@ int main(int argc, char **argv) {
                 }
         }
 
-        pam_status = pam_start_confdir(o.service, o.user, &conv, o.confdir, &pamh);
-        if (pam_status != PAM_SUCCESS) {
-                fprintf(stderr, "pam_start_confdir: %s\n", pam_strerror(pamh, pam_status));
-                goto out;
+        for (int i = 0; i < o.repeat; i++) {
+                exit_status = one_login(&o, &user);
+                if (exit_status != 0)
+                        break;
         }
-        pam_status = set_items(pamh, &o);
-        if (pam_status != PAM_SUCCESS) {
-                fprintf(stderr, "pam_set_item: %s\n", pam_strerror(pamh, pam_status));
-                goto out;
-        }
-
-        start = host_now_ms();
-        pam_status = pam_open_session(pamh, 0);
-        fprintf(stderr, "pam_open_session: %s in %" PRId64 " ms\n",
-                pam_strerror(pamh, pam_status), host_now_ms() - start);
-        if (pam_status != PAM_SUCCESS) {
-                exit_status = EXIT_OPEN_FAILED;
-                goto out;
-        }
-
-        if (o.serial_file && (r = write_serial_file(o.serial_file)) < 0)
-                fprintf(stderr, "pam_session: cannot write %s: %s\n", o.serial_file,
-                        strerror(-r));
-
-        if (o.command)
-                status = run_command(&o, &user, pamh);
-
-        start = host_now_ms();
-        pam_status = pam_close_session(pamh, 0);
-        fprintf(stderr, "pam_close_session: %s in %" PRId64 " ms\n",
-                pam_strerror(pamh, pam_status), host_now_ms() - start);
-        exit_status = pam_status == PAM_SUCCESS ? status : EXIT_CLOSE_FAILED;
 out:
-        if (pamh)
-                pam_end(pamh, pam_status);
         free(user.pw_name);
         free(user.pw_dir);
         return exit_status;

@@ -19,6 +19,13 @@
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
 #define CONFIG_MAX_RULES             1024
 #define CONFIG_MAX_LIST              1024
+/* At most this many errors are reported for one file. */
+#define CONFIG_MAX_ERRORS            100
+/* The range a config's userdb groups must come from, unless set. */
+#define CONFIG_DEFAULT_GID_MIN       61000
+#define CONFIG_DEFAULT_GID_MAX       61999
+#define CONFIG_GROUP_FILE            "/etc/group"
+#define CONFIG_ZONEINFO_DIR          "/usr/share/zoneinfo"
 
 /* A NULL-terminated array of strings, NULL meaning empty. */
 void strv_free(char **list);
@@ -29,21 +36,49 @@ bool strv_contains(char *const *list, const char *s);
 typedef struct config_group {
         char *name;
         gid_t gid;
+        char *description;        /* NULL: not set */
+        int line;
 } config_group;
 
-/* One policy rule. Every match list that is set must match (AND); a value
- * matches when it equals one entry of the list (OR). An empty match matches
- * every session. */
+/* One entry of a rule's rhosts, parsed at load time so that evaluating a
+ * login costs a few byte comparisons. A v4-mapped v6 network
+ * (::ffff:a.b.c.d/96+n) is stored as the v4 network a.b.c.d/n. */
+typedef struct config_rhost {
+        int family;               /* AF_INET, AF_INET6, or AF_UNSPEC for a host name */
+        unsigned char address[16];/* network address, host bits zero */
+        unsigned prefix;          /* prefix length in bits */
+        char *name;               /* lowercase host name without a trailing dot
+                                   * (AF_UNSPEC only) */
+} config_rhost;
+
+/* One policy rule. Every match condition that is set must hold (AND); a
+ * value matches when it equals one entry of the list (OR); an exclusion
+ * (not_*) that holds stops the rule. An empty match matches every session.
+ * hours and days are read in the config's timezone, independently of each
+ * other: "22:00-06:00" with days ["Fri"] holds on Friday 22:00-24:00 and on
+ * Friday 00:00-06:00. */
 typedef struct config_rule {
         char *name;
         int line;                 /* source line, for messages and explain */
         char **match_users;
         char **match_unix_groups;
         char **match_services;
+        char **match_ttys;
+        char **match_rhosts;      /* as written, for messages */
+        config_rhost *rhosts;     /* parsed match_rhosts */
+        size_t n_rhosts;
+        char **match_amr;
+        char **match_not_users;
+        char **match_not_unix_groups;
+        char *match_hours;        /* as written, NULL: not set */
+        int hours_start;          /* minutes since midnight */
+        int hours_end;            /* exclusive, up to 24 * 60; < hours_start wraps
+                                   * past midnight */
+        unsigned match_days;      /* bit n = struct tm's tm_wday n (0 Sunday); 0: not set */
         char **grant_groups;
         char **grant_scopes;
         char *grant_tenant;       /* NULL: not set */
-        unsigned grant_ttl;       /* 0: not set */
+        unsigned grant_ttl;       /* 0: not set; else 1..max_ttl (clamped at load) */
 } config_rule;
 
 typedef struct config {
@@ -54,6 +89,8 @@ typedef struct config {
         char *state_dir;
         char *issuer;
         char *admin_group;
+        char *timezone;           /* zone for hours/days, NULL: the system's local time */
+        gid_t gid_min, gid_max;   /* the range groups' gids must come from */
         unsigned claims_ttl;
         unsigned max_ttl;
         config_group *groups;
@@ -67,6 +104,15 @@ typedef struct config {
 
 /* Reads and validates path. On success *ret is a new config (free with
  * config_free). On failure returns a negative errno and, when ret_error is
- * non-NULL, sets *ret_error to a malloc'd message "FILE:LINE: reason". */
+ * non-NULL, sets *ret_error to a malloc'd message holding every error found,
+ * one "FILE:LINE: reason" per line (no trailing newline). */
 int config_load(const char *path, config **ret, char **ret_error);
+/* config_load, checking groups against group_file instead of /etc/group
+ * (read directly, never through NSS, which would see our own userdb
+ * groups). For tests; group_file NULL means /etc/group. */
+int config_load_with(const char *path, const char *group_file, config **ret, char **ret_error);
+
+/* True when the rule names a condition only a login can answer (services,
+ * ttys, rhosts, amr). */
+bool config_rule_needs_login(const config_rule *rule);
 void config_free(config *c);

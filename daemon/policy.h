@@ -1,6 +1,7 @@
 /* policy.h: evaluates the config's rules for one login and says which claims
  * it gets, and from which rule each came (for the token and for `enrichctl
- * explain`). Pure computation: no I/O, no logging. */
+ * explain`). No logging and no DNS; the only I/O is the C library reading
+ * the time zone file when a rule names hours or days. */
 #pragma once
 #include <stddef.h>
 #include <stdbool.h>
@@ -24,6 +25,8 @@ typedef struct policy_grant {
  * When session_context is false (userdb: "is this user a member now?"),
  * rules that need a login to be evaluated (they name services, ttys,
  * rhosts or amr) do not match. */
+/* user is required; service may be NULL outside a login. now == 0 means
+ * time(NULL). */
 typedef struct policy_input {
         const char *user;
         uid_t uid;

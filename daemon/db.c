@@ -40,6 +40,38 @@ static const char *const migrations[] = {
         ");"
         "CREATE INDEX sessions_uid ON sessions(uid);"
         "CREATE INDEX sessions_ended ON sessions(ended);",
+        /* 2: just-in-time grants. The partial indexes cover only grants not
+         * revoked, so "active grants of user U at time T" and "next expiry
+         * after T" are index seeks however many grants have piled up; the
+         * generation counter (meta) changes with every change of the set of
+         * active grants and feeds the pv claim. */
+        "CREATE TABLE grants ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  groups TEXT NOT NULL DEFAULT '[]',"
+        "  scopes TEXT NOT NULL DEFAULT '[]',"
+        "  tenant TEXT,"
+        "  reason TEXT NOT NULL CHECK (length(reason) > 0),"
+        "  granted_by TEXT NOT NULL,"
+        "  granted_by_uid INTEGER NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  revoked INTEGER,"
+        "  revoked_by TEXT"
+        ");"
+        "CREATE INDEX grants_active_user ON grants(user, expires) WHERE revoked IS NULL;"
+        "CREATE INDEX grants_active_expires ON grants(expires) WHERE revoked IS NULL;"
+        "CREATE INDEX grants_user_created ON grants(user, created);"
+        "CREATE INDEX grants_created ON grants(created);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+        "INSERT INTO meta (name, value) VALUES ('grants_generation', 0);",
+        /* 3: what refreshing a live session needs, and why it ended. */
+        "ALTER TABLE sessions ADD COLUMN amr TEXT;"
+        "ALTER TABLE sessions ADD COLUMN pid_start INTEGER;"
+        "ALTER TABLE sessions ADD COLUMN token_issued INTEGER;"
+        "ALTER TABLE sessions ADD COLUMN token_expires INTEGER;"
+        "ALTER TABLE sessions ADD COLUMN ended_reason TEXT;",
 };
 
 static int set_error(db *d, const char *what) {
@@ -60,6 +92,29 @@ static int exec(db *d, const char *sql, const char *what) {
 static void rollback(db *d) {
         /* Fails harmlessly when sqlite already rolled back on its own. */
         (void) sqlite3_exec(d->handle, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3 *db_handle(db *d) {
+        return d->handle;
+}
+
+int db_begin(db *d) {
+        return exec(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+}
+
+int db_commit(db *d) {
+        int r = exec(d, "COMMIT", "Failed to commit transaction");
+        if (r < 0)
+                rollback(d);
+        return r;
+}
+
+void db_rollback(db *d) {
+        rollback(d);
+}
+
+int db_fail(db *d, const char *what) {
+        return set_error(d, what);
 }
 
 int db_schema_version(db *d, int *ret) {
@@ -201,7 +256,8 @@ int db_session_insert(db *d, const db_session *s) {
 
         if (sqlite3_prepare_v2(d->handle,
                                "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
-                               " created, expires, claims) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                               " created, expires, claims, amr, pid_start, token_issued, token_expires)"
+                               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                -1, &st, NULL) != SQLITE_OK)
                 return set_error(d, "Failed to prepare session insert");
         sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
@@ -219,6 +275,13 @@ int db_session_insert(db *d, const db_session *s) {
         sqlite3_bind_int64(st, 10, s->created);
         sqlite3_bind_int64(st, 11, s->expires);
         sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 13, s->amr);
+        if (s->pid_start >= 0)
+                sqlite3_bind_int64(st, 14, s->pid_start);
+        else
+                sqlite3_bind_null(st, 14);
+        sqlite3_bind_int64(st, 15, s->token_issued);
+        sqlite3_bind_int64(st, 16, s->expires);
         return write_one(d, st, "Failed to insert session", NULL);
 }
 
@@ -238,20 +301,88 @@ int db_session_attach_key(db *d, const char *sid, int64_t key_serial) {
         return changes > 0 ? 0 : -ENOENT;
 }
 
-int db_session_end(db *d, const char *sid, int64_t now) {
+int db_session_end(db *d, const char *sid, int64_t now, const char *reason) {
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
         if (sqlite3_prepare_v2(d->handle,
-                               "UPDATE sessions SET ended = COALESCE(ended, ?) WHERE sid = ?",
+                               "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
+                               " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2",
                                -1, &st, NULL) != SQLITE_OK)
                 return set_error(d, "Failed to prepare session end");
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 3, reason);
         r = write_one(d, st, "Failed to end session", &changes);
         if (r < 0)
                 return r;
         return changes > 0 ? 0 : -ENOENT;
+}
+
+int db_session_update_token(db *d, const char *sid, const char *claims, int64_t issued,
+                            int64_t expires) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
+                               " expires = ?3 WHERE sid = ?4 AND ended IS NULL",
+                               -1, &st, NULL) != SQLITE_OK)
+                return set_error(d, "Failed to prepare token update");
+        sqlite3_bind_text(st, 1, claims, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, issued);
+        sqlite3_bind_int64(st, 3, expires);
+        sqlite3_bind_text(st, 4, sid, -1, SQLITE_TRANSIENT);
+        r = write_one(d, st, "Failed to record refreshed token", &changes);
+        if (r < 0)
+                return r;
+        return changes > 0 ? 0 : -ENOENT;
+}
+
+static const char *column_text(sqlite3_stmt *st, int column) {
+        return (const char *) sqlite3_column_text(st, column);
+}
+
+static int64_t column_int_or(sqlite3_stmt *st, int column, int64_t fallback) {
+        return sqlite3_column_type(st, column) == SQLITE_NULL ? fallback : sqlite3_column_int64(st, column);
+}
+
+int db_session_foreach_active(db *d, size_t limit,
+                              int (*fn)(void *userdata, const db_session *s), void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int r = 0, step;
+
+        if (sqlite3_prepare_v2(d->handle,
+                               "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial,"
+                               " created, expires, claims, amr, pid_start, token_issued, token_expires"
+                               " FROM sessions WHERE ended IS NULL ORDER BY created, rowid LIMIT ?",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = set_error(d, "Failed to prepare session scan");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) limit);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t expires = column_int_or(st, 16, sqlite3_column_int64(st, 11));
+                db_session s = {
+                        .sid = column_text(st, 0), .user = column_text(st, 1),
+                        .uid = (uid_t) sqlite3_column_int64(st, 2), .service = column_text(st, 3),
+                        .tty = column_text(st, 4), .rhost = column_text(st, 5), .ruser = column_text(st, 6),
+                        .pid = sqlite3_column_int64(st, 7), .asid = column_int_or(st, 8, -1),
+                        .key_serial = column_int_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
+                        .expires = expires, .claims = column_text(st, 12), .amr = column_text(st, 13),
+                        .pid_start = column_int_or(st, 14, -1),
+                        /* Rows from before migration 3: assume issued at creation. */
+                        .token_issued = column_int_or(st, 15, sqlite3_column_int64(st, 10)),
+                };
+                r = fn(userdata, &s);
+                if (r < 0)
+                        goto out;
+        }
+        if (step != SQLITE_DONE)
+                r = set_error(d, "Failed to scan sessions");
+out:
+        sqlite3_finalize(st);
+        return r;
 }
 
 int db_session_count_active(db *d, int64_t *ret) {

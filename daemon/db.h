@@ -1,11 +1,12 @@
 /* db.h: enrichd's sqlite state (state_dir/enrich.db): versioned schema,
- * sessions. Every write runs in its own transaction, so a failure never
+ * transactions, sessions (grants.c keeps the grants tables). Every write runs in its own transaction, so a failure never
  * leaves a partial row. On failure a function returns a negative errno and
  * db_last_error() says why (sqlite3_errmsg text), for the log and the caller. */
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #define DB_FILE_NAME "enrich.db"
 /* At most this many sessions are returned by one listing. */
@@ -24,8 +25,12 @@ typedef struct db_session {
         int64_t pid;
         int64_t asid;           /* -1: unset */
         int64_t created;
-        int64_t expires;
-        const char *claims;     /* JSON payload of the token */
+        int64_t expires;        /* expiry of the current token */
+        const char *claims;     /* JSON payload of the current token */
+        const char *amr;        /* JSON array text, optional */
+        int64_t pid_start;      /* start time of pid (/proc/PID/stat field 22); -1: unknown */
+        int64_t token_issued;   /* iat of the current token */
+        int64_t key_serial;     /* 0: no key attached (only read back by foreach) */
 } db_session;
 
 /* Opens (creating if needed) path, switches to WAL and runs pending
@@ -36,11 +41,29 @@ void db_close(db *d);
 const char *db_last_error(const db *d);
 int db_schema_version(db *d, int *ret);
 
+/* For the other tables' code (grants.c): the connection, and transactions
+ * that cover several statements. db_fail() records "what: sqlite3_errmsg"
+ * as the last error and returns -EIO. db_rollback() is harmless when sqlite
+ * already rolled back. */
+sqlite3 *db_handle(db *d);
+int db_begin(db *d);
+int db_commit(db *d);
+void db_rollback(db *d);
+int db_fail(db *d, const char *what);
+
 int db_session_insert(db *d, const db_session *s);
 /* -ENOENT when sid is unknown or has ended. */
 int db_session_attach_key(db *d, const char *sid, int64_t key_serial);
-/* Marks sid ended at now (idempotent); -ENOENT when sid is unknown. */
-int db_session_end(db *d, const char *sid, int64_t now);
+/* Marks sid ended at now for reason (idempotent: the first end wins);
+ * -ENOENT when sid is unknown. */
+int db_session_end(db *d, const char *sid, int64_t now, const char *reason);
+/* Records a refreshed token of a session not ended; -ENOENT otherwise. */
+int db_session_update_token(db *d, const char *sid, const char *claims, int64_t issued,
+                            int64_t expires);
+/* Calls fn for every session not ended (for the live set at startup),
+ * oldest first, at most limit; stops at fn's first negative return. */
+int db_session_foreach_active(db *d, size_t limit,
+                              int (*fn)(void *userdata, const db_session *s), void *userdata);
 /* Number of sessions not ended. */
 int db_session_count_active(db *d, int64_t *ret);
 /* Sessions not ended as a JSON array of io.enrich.Session objects, filtered

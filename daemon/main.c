@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include "config.h"
 #include "db.h"
 #include "host.h"
+#include "issue.h"
+#include "live.h"
 #include "log.h"
 #include "methods.h"
 #include "paths.h"
@@ -19,53 +22,55 @@
 
 static void usage(FILE *f) {
         fprintf(f,
-                "Usage: enrichd [--config FILE] [--foreground] [--check-config]\n"
+                "Usage: enrichd [--config FILE] [--foreground]\n"
+                "       enrichd --check-config FILE\n"
                 "\n"
                 "Computes, signs and serves session claims for logins on this host.\n"
                 "\n"
                 "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
                 "  -f, --foreground    also log to stderr\n"
-                "      --check-config  parse the configuration, report problems and exit\n"
+                "      --check-config  check the configuration (FILE, or --config's), print\n"
+                "                      every problem and exit: 0 when valid, 1 when not\n"
                 "  -h, --help          show this help\n"
                 "      --version       show the version\n");
 }
 
 static void notify_status(const enrichd *d) {
         sd_notifyf(0, "STATUS=Serving claims (issuer %s, key %s, policy %s)",
-                   d->config->issuer, signer_kid(d->signer), d->config->content_hash);
+                   d->config->issuer, signer_kid(d->signer), d->policy_version);
 }
 
-/* Replaces the running policy with the file's current content, or keeps the
- * old one when the new file is broken. Paths take effect on restart only,
- * since the socket, database and key are already open. */
+/* SIGHUP: the same as io.enrich.Reload (methods_reload): a broken file
+ * keeps the running policy; a good one re-evaluates every live session. */
 static void reload(void *userdata) {
         enrichd *d = userdata;
-        config *fresh = NULL;
+
+        sd_notify(0, "RELOADING=1");
+        (void) methods_reload(d, NULL);
+        sd_notify(0, "READY=1");
+        notify_status(d);
+}
+
+static void tick(void *userdata) {
+        live_tick(userdata);
+}
+
+/* --check-config: reports on stdout/stderr only (no journal), and starts
+ * nothing: no socket, no state directory, no key. */
+static int check_config(const char *path) {
+        config *c = NULL;
         char *error = NULL;
         int r;
 
-        sd_notify(0, "RELOADING=1");
-        r = config_load(d->config->path, &fresh, &error);
+        r = config_load(path, &c, &error);
         if (r < 0) {
-                log_struct(LOG_ERR, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", d->config->path, NULL },
-                           "Reload failed, keeping the running configuration: %s", error ? error : strerror(-r));
-                goto out;
+                fprintf(stderr, "%s\n", error ? error : strerror(-r));
+                free(error);
+                return EXIT_FAILURE;
         }
-        if (strcmp(fresh->socket, d->config->socket) || strcmp(fresh->state_dir, d->config->state_dir) ||
-            strcmp(fresh->jwks, d->config->jwks) || strcmp(fresh->userdb_socket, d->config->userdb_socket))
-                log_warning("Changed paths (socket, userdb_socket, jwks, state_dir) take effect on restart only");
-        log_struct(LOG_INFO, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", fresh->path,
-                                                                  "ENRICH_POLICY_VERSION", fresh->content_hash, NULL },
-                   "Configuration reloaded from %s (policy version %s -> %s, %zu rules)", fresh->path,
-                   d->config->content_hash, fresh->content_hash, fresh->n_rules);
-        config_free(d->config);
-        d->config = fresh;
-        fresh = NULL;
-out:
-        config_free(fresh);
-        free(error);
-        sd_notify(0, "READY=1");
-        notify_status(d);
+        printf("%s: OK\n", path);
+        config_free(c);
+        return EXIT_SUCCESS;
 }
 
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
@@ -82,7 +87,7 @@ int main(int argc, char **argv) {
                 { 0 },
         };
         const char *config_path = CONFIG_DEFAULT_PATH;
-        bool foreground = false, check_only = false;
+        bool foreground = false, check_only = false, config_given = false;
         enrichd d = { 0 };
         server *srv = NULL;
         char *error = NULL, db_path[PATH_MAX];
@@ -90,7 +95,7 @@ int main(int argc, char **argv) {
 
         while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) >= 0) {
                 switch (opt) {
-                case 'c': config_path = optarg; break;
+                case 'c': config_path = optarg; config_given = true; break;
                 case 'f': foreground = true; break;
                 case 'C': check_only = true; break;
                 case 'h': usage(stdout); return EXIT_SUCCESS;
@@ -98,23 +103,22 @@ int main(int argc, char **argv) {
                 default: usage(stderr); return EXIT_FAILURE;
                 }
         }
+        /* `enrichd --check-config FILE`, as `nginx -t`-style tools take it. */
+        if (check_only && !config_given && argc - optind == 1)
+                config_path = argv[optind++];
         if (optind < argc) {
                 fprintf(stderr, "enrichd: unexpected argument '%s'\n", argv[optind]);
                 usage(stderr);
                 return EXIT_FAILURE;
         }
-        log_setup(foreground || check_only);
+        if (check_only)
+                return check_config(config_path);
+        log_setup(foreground);
 
         r = config_load(config_path, &d.config, &error);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", config_path, NULL },
                            "Invalid configuration: %s", error ? error : strerror(-r));
-                goto out;
-        }
-        if (check_only) {
-                printf("%s: OK (%zu rules, %zu groups, policy version %s)\n", config_path,
-                       d.config->n_rules, d.config->n_groups, d.config->content_hash);
-                status = EXIT_SUCCESS;
                 goto out;
         }
         umask(022);
@@ -148,7 +152,24 @@ int main(int argc, char **argv) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", error ? error : strerror(-r));
                 goto out;
         }
-        r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload }, &d,
+        /* The policy version needs the grants generation; the live set
+         * takes over the sessions a previous run left open. */
+        d.grants_checked = time(NULL);
+        r = issue_update_policy_version(&d);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", db_last_error(d.db));
+                goto out;
+        }
+        r = live_new(&d.live);
+        if (r == 0)
+                r = live_load(&d);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to load live sessions: %s",
+                           r == -EIO ? db_last_error(d.db) : strerror(-r));
+                goto out;
+        }
+        r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
+                                                          .tick_ms = LIVE_TICK_MS }, &d,
                        &srv, &error);
         if (r < 0) {
                 log_error("%s", error ? error : strerror(-r));
@@ -156,10 +177,10 @@ int main(int argc, char **argv) {
         }
         log_struct(LOG_INFO, LOG_MSGID_STARTED,
                    (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
-                                      "ENRICH_POLICY_VERSION", d.config->content_hash, NULL },
+                                      "ENRICH_POLICY_VERSION", d.policy_version, NULL },
                    "enrichd %s started: socket %s, key %s, policy version %s, %zu rules",
                    ENRICH_VERSION, server_socket_activated(srv) ? "passed by systemd" : d.config->socket,
-                   signer_kid(d.signer), d.config->content_hash, d.config->n_rules);
+                   signer_kid(d.signer), d.policy_version, d.config->n_rules);
         sd_notify(0, "READY=1");
         notify_status(&d);
 
@@ -168,9 +189,10 @@ int main(int argc, char **argv) {
         log_struct(LOG_INFO, LOG_MSGID_STOPPED, NULL, "enrichd stopped");
         status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
-        if (status != EXIT_SUCCESS && check_only == false)
+        if (status != EXIT_SUCCESS)
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
         server_free(srv);
+        live_free(d.live);
         db_close(d.db);
         signer_free(d.signer);
         config_free(d.config);

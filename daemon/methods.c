@@ -2,17 +2,19 @@
  * (types, lengths, unknown names) before anything else happens; who may call
  * what follows DESIGN.md's table, decided from SO_PEERCRED alone. */
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/rand.h>
-#include "b64url.h"
+#include "grants.h"
 #include "host.h"
+#include "identity.h"
+#include "issue.h"
+#include "live.h"
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
@@ -22,8 +24,6 @@
 #define MAX_NAME_LENGTH   256
 #define MAX_AMR           16
 #define MAX_AMR_LENGTH    32
-#define MAX_UNIX_GROUPS   4096
-#define RANDOM_ID_BYTES   16
 
 static const char varlink_service_description[] =
         "interface org.varlink.service\n"
@@ -159,138 +159,18 @@ static json_t *get_amr(json_t *params, const char ***ret) {
 
 /* ---- identities ------------------------------------------------------- */
 
-static int lookup_user(const char *name, uid_t uid, bool by_name, struct passwd *pw, char **ret_buf) {
-        long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-        struct passwd *found = NULL;
-        char *buf = NULL;
-        int r;
-
-        if (size <= 0)
-                size = 16384;
-        for (;;) {
-                char *grown = realloc(buf, (size_t) size);
-                if (!grown) {
-                        free(buf);
-                        return -ENOMEM;
-                }
-                buf = grown;
-                r = by_name ? getpwnam_r(name, pw, buf, (size_t) size, &found)
-                            : getpwuid_r(uid, pw, buf, (size_t) size, &found);
-                if (r != ERANGE || size > 1024 * 1024)
-                        break;
-                size *= 2;
-        }
-        if (r != 0 || !found) {
-                free(buf);
-                return r ? -r : -ENOENT;
-        }
-        *ret_buf = buf;
-        return 0;
-}
-
-/* The gids of user (primary included), at most MAX_UNIX_GROUPS. */
-static int user_gids(const char *user, gid_t primary, gid_t **ret, int *ret_n) {
-        int n = 64;
-        gid_t *gids = NULL;
-
-        for (;;) {
-                gid_t *grown = realloc(gids, (size_t) n * sizeof(gid_t));
-                int count = n;
-                if (!grown) {
-                        free(gids);
-                        return -ENOMEM;
-                }
-                gids = grown;
-                if (getgrouplist(user, primary, gids, &count) >= 0) {
-                        *ret = gids;
-                        *ret_n = count;
-                        return 0;
-                }
-                if (count <= n)
-                        count = n * 2;
-                if (count > MAX_UNIX_GROUPS) {
-                        free(gids);
-                        return -E2BIG;
-                }
-                n = count;
-        }
-}
-
-static int group_name(gid_t gid, char **ret) {
-        struct group gr, *found = NULL;
-        char buf[16384];
-
-        if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) != 0 || !found)
-                return -ENOENT;
-        *ret = strdup(gr.gr_name);
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* Names of user's Unix groups (NULL-terminated). Gids without a name are
- * left out: rules match names. */
-static int user_group_names(const char *user, gid_t primary, char ***ret) {
-        gid_t *gids = NULL;
-        char **names = NULL;
-        int n = 0, count = 0, r;
-
-        r = user_gids(user, primary, &gids, &n);
-        if (r < 0)
-                goto out;
-        names = calloc((size_t) n + 1, sizeof(char *));
-        if (!names) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (int i = 0; i < n; i++) {
-                char *name = NULL;
-                if (group_name(gids[i], &name) < 0)
-                        continue;
-                if (strv_contains(names, name)) {
-                        free(name);
-                        continue;
-                }
-                names[count++] = name;
-        }
-        *ret = names;
-        names = NULL;
-        r = 0;
-out:
-        strv_free(names);
-        free(gids);
-        return r;
-}
-
-/* uid 0, or a member of the configured admin group. */
 static bool peer_is_admin(const enrichd *d, uid_t uid) {
-        struct passwd pw;
-        struct group gr, *found = NULL;
-        char grbuf[16384];
-        char *pwbuf = NULL;
-        gid_t *gids = NULL;
-        int n = 0;
-        bool admin = false;
-
-        if (uid == 0)
-                return true;
-        if (getgrnam_r(d->config->admin_group, &gr, grbuf, sizeof grbuf, &found) != 0 || !found)
-                return false;
-        if (lookup_user(NULL, uid, false, &pw, &pwbuf) < 0)
-                return false;
-        if (user_gids(pw.pw_name, pw.pw_gid, &gids, &n) == 0)
-                for (int i = 0; i < n; i++)
-                        if (gids[i] == gr.gr_gid)
-                                admin = true;
-        free(gids);
-        free(pwbuf);
-        return admin;
+        return identity_is_admin(d->config->admin_group, uid);
 }
 
-static int random_id(char **ret) {
-        unsigned char bytes[RANDOM_ID_BYTES];
+static json_t *admin_only(const enrichd *d, const struct ucred *peer, const char *method) {
+        if (peer_is_admin(d, peer->uid))
+                return NULL;
+        return permission_denied(peer, method, "only root and members of admin_group may do this");
+}
 
-        if (RAND_bytes(bytes, sizeof bytes) != 1)
-                return -EIO;
-        return b64url_encode(bytes, sizeof bytes, ret);
+static json_t *no_such_user(const char *user) {
+        return error_reply("io.enrich.NoSuchUser", json_pack("{s:s}", "user", user));
 }
 
 static json_t *strv_to_json(char *const *list) {
@@ -300,12 +180,8 @@ static json_t *strv_to_json(char *const *list) {
         return a;
 }
 
-static bool is_switch_user_service(const char *service) {
-        static const char *const services[] = { "sudo", "sudo-i", "su", "su-l" };
-        for (size_t i = 0; i < ARRAY_SIZE(services); i++)
-                if (strcmp(service, services[i]) == 0)
-                        return true;
-        return false;
+static char *amr_json_text(const char *const *amr) {
+        return amr ? json_dumps(strv_to_json((char *const *) amr), JSON_COMPACT) : NULL;
 }
 
 /* ---- io.enrich.Enrich ------------------------------------------------- */
@@ -337,52 +213,6 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
         return NULL;
 }
 
-/* The claims payload exactly as DESIGN.md's table has it. */
-static json_t *build_claims(const enrichd *d, const enrich_request *req, uid_t uid,
-                            const policy_result *policy, const char *sid, const char *jti,
-                            int64_t now, int64_t expires) {
-        json_t *claims = NULL, *amr = NULL;
-        char *scope = NULL;
-
-        if (policy_scope_string(policy, &scope) < 0)
-                return NULL;
-        amr = json_array();
-        for (size_t i = 0; amr && req->amr && req->amr[i]; i++)
-                json_array_append_new(amr, json_string(req->amr[i]));
-        claims = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:s}",
-                           "iss", d->config->issuer,
-                           "sub", req->user,
-                           "uid", (json_int_t) uid,
-                           "aud", d->machine_id,
-                           "iat", (json_int_t) now,
-                           "nbf", (json_int_t) now,
-                           "exp", (json_int_t) expires,
-                           "jti", jti,
-                           "sid", sid,
-                           "svc", req->service,
-                           "amr", amr,
-                           "groups", strv_to_json(policy->groups),
-                           "scope", scope,
-                           "pv", d->config->content_hash);
-        amr = NULL;   /* stolen by json_pack, even on failure */
-        if (!claims)
-                goto out;
-        if (req->has_asid)
-                json_object_set_new(claims, "asid", json_integer(req->asid));
-        if (req->tty)
-                json_object_set_new(claims, "tty", json_string(req->tty));
-        if (req->rhost)
-                json_object_set_new(claims, "rhost", json_string(req->rhost));
-        if (policy->tenant)
-                json_object_set_new(claims, "tenant", json_string(policy->tenant));
-        /* RFC 8693 actor: who switched into this identity. */
-        if (req->ruser && is_switch_user_service(req->service) && strcmp(req->ruser, req->user) != 0)
-                json_object_set_new(claims, "act", json_pack("{s:s}", "sub", req->ruser));
-out:
-        free(scope);
-        return claims;
-}
-
 static char *join_rules(char *const *rules) {
         size_t len = 1;
         char *s;
@@ -398,14 +228,16 @@ static char *join_rules(char *const *rules) {
         return s;
 }
 
+/* Every enriched login gets a token, even one that policy gives nothing:
+ * identity, amr and sid still travel, and the key exists to be refreshed
+ * when a grant arrives. */
 static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *params) {
         enrich_request req = { 0 };
-        struct passwd pw;
-        char *pwbuf = NULL, **unix_groups = NULL, *sid = NULL, *jti = NULL, *token = NULL;
-        char *claims_text = NULL, *rules = NULL;
-        policy_result *policy = NULL;
-        json_t *claims = NULL, *reply = NULL;
-        int64_t now, expires;
+        evaluation ev = { 0 };
+        login_context ctx;
+        char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
+        json_t *reply = NULL;
+        int64_t now, expires = 0;
         int r;
 
         if (peer->uid != 0) {
@@ -415,71 +247,84 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
         reply = parse_enrich(params, &req);
         if (reply)
                 goto out;
-        r = lookup_user(req.user, 0, true, &pw, &pwbuf);
+        if (live_count(d->live) >= LIVE_MAX_SESSIONS) {
+                log_error("Refusing enrichment of %s: %d live sessions, the maximum", req.user, LIVE_MAX_SESSIONS);
+                reply = internal_error("too many live sessions");
+                goto out;
+        }
+        ctx = (login_context) { .user = req.user, .service = req.service, .tty = req.tty,
+                                .rhost = req.rhost, .ruser = req.ruser, .amr = (char *const *) req.amr,
+                                .asid = req.has_asid ? req.asid : -1 };
+        now = time(NULL);
+        r = issue_evaluate(d, &ctx, now, true, &ev);
         if (r == -ENOENT) {
-                reply = error_reply("io.enrich.NoSuchUser", json_pack("{s:s}", "user", req.user));
+                reply = no_such_user(req.user);
                 goto out;
         }
-        if (r < 0 || (r = user_group_names(req.user, pw.pw_gid, &unix_groups)) < 0) {
-                log_error("Failed to look up user %s: %s", req.user, strerror(-r));
-                reply = internal_error("failed to look up the user");
+        if (r == -EIO) {
+                reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        r = policy_evaluate(d->config, &(policy_input) {
-                        .user = req.user, .uid = pw.pw_uid, .service = req.service,
-                        .unix_groups = unix_groups, .tty = req.tty, .rhost = req.rhost,
-                        .amr = (char *const *) req.amr }, &policy);
         if (r < 0) {
+                log_error("Failed to evaluate policy for %s: %s", req.user, strerror(-r));
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
-        if (random_id(&sid) < 0 || random_id(&jti) < 0) {
+        if (issue_random_id(&sid) < 0) {
                 reply = internal_error("failed to generate random ids");
                 goto out;
         }
-        now = time(NULL);
-        expires = now + policy->ttl;
-        claims = build_claims(d, &req, pw.pw_uid, policy, sid, jti, now, expires);
-        if (!claims || !(claims_text = json_dumps(claims, JSON_COMPACT))) {
-                reply = internal_error("out of memory");
-                goto out;
-        }
-        r = signer_sign(d->signer, claims, &token);
+        issue_log_conflict(&ctx, &ev, sid);
+        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &expires);
         if (r < 0) {
                 log_error("Failed to sign claims for %s: %s", req.user, strerror(-r));
                 reply = internal_error("failed to sign the token");
                 goto out;
         }
-        r = db_session_insert(d->db, &(db_session) {
-                        .sid = sid, .user = req.user, .uid = pw.pw_uid, .service = req.service,
-                        .tty = req.tty, .rhost = req.rhost, .ruser = req.ruser, .pid = req.pid,
-                        .asid = req.has_asid ? req.asid : -1, .created = now, .expires = expires,
-                        .claims = claims_text });
+        amr = amr_json_text(req.amr);
+        db_session row = {
+                .sid = sid, .user = req.user, .uid = ev.uid, .service = req.service,
+                .tty = req.tty, .rhost = req.rhost, .ruser = req.ruser, .pid = req.pid,
+                .asid = req.has_asid ? req.asid : -1, .created = now, .expires = expires,
+                .claims = claims_text, .amr = amr, .pid_start = live_pid_start((pid_t) req.pid),
+                .token_issued = now,
+        };
+        r = db_session_insert(d->db, &row);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        rules = join_rules(policy->matched_rules);
+        r = live_add(d, &row);
+        if (r < 0) {
+                /* Not refreshable means not revocable: refuse rather than hand
+                 * out a token nobody could take back early. */
+                (void) db_session_end(d->db, sid, now, "could not be tracked");
+                log_error("Failed to track session %s: %s", sid, strerror(-r));
+                reply = internal_error("failed to track the session");
+                goto out;
+        }
+        rules = join_rules(ev.result->matched_rules);
+        grants = join_rules(ev.result->used_grants);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user,
                                       "ENRICH_SERVICE", req.service, "ENRICH_RHOST", req.rhost,
-                                      "ENRICH_RULES", rules, "ENRICH_JTI", jti, NULL },
-                   "Issued claims for %s (service %s, session %s, rules: %s, ttl %us)",
-                   req.user, req.service, sid, rules && *rules ? rules : "none", policy->ttl);
+                                      "ENRICH_RULES", rules, "ENRICH_GRANT", grants && *grants ? grants : NULL,
+                                      "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+                   "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)",
+                   req.user, req.service, sid, rules && *rules ? rules : "none",
+                   grants && *grants ? grants : "none", ev.result->ttl);
         reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:I}", "sid", sid, "token", token,
                                             "expires", (json_int_t) expires,
-                                            "ttl", (json_int_t) policy->ttl), false);
+                                            "ttl", (json_int_t) (expires - now)), false);
 out:
         free(req.amr);
-        free(pwbuf);
-        strv_free(unix_groups);
-        policy_result_free(policy);
+        evaluation_clear(&ev);
         free(sid);
-        free(jti);
         free(token);
         free(claims_text);
         free(rules);
-        json_decref(claims);
+        free(grants);
+        free(amr);
         return reply;
 }
 
@@ -504,6 +349,7 @@ static json_t *method_attach_key(enrichd *d, const struct ucred *peer, json_t *p
                 return no_such_session(sid);
         if (r < 0)
                 return database_error(d, "io.enrich.AttachKey");
+        (void) live_attach_key(d, sid, (key_serial_t) serial);
         return varlink_reply_new(NULL, false);
 }
 
@@ -519,11 +365,12 @@ static json_t *method_end_session(enrichd *d, const struct ucred *peer, json_t *
         if ((e = check_known(params, known)) ||
             (e = get_string(params, "sid", true, MAX_NAME_LENGTH, &sid)))
                 return e;
-        r = db_session_end(d->db, sid, time(NULL));
+        r = db_session_end(d->db, sid, time(NULL), "closed");
         if (r == -ENOENT)
                 return no_such_session(sid);
         if (r < 0)
                 return database_error(d, "io.enrich.EndSession");
+        (void) live_forget(d, sid);
         snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_END,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL },
@@ -560,10 +407,553 @@ static json_t *method_status(enrichd *d, const struct ucred *peer, json_t *param
                                            "version", ENRICH_VERSION,
                                            "issuer", d->config->issuer,
                                            "kid", signer_kid(d->signer),
-                                           "policyVersion", d->config->content_hash,
+                                           "policyVersion", d->policy_version,
                                            "sessions", (json_int_t) sessions,
                                            "uptime", (json_int_t) ((host_now_ms() - d->started_ms) / 1000)),
                                  false);
+}
+
+/* ---- grants ------------------------------------------------------------ */
+
+/* Fields every admin decision carries in the journal. */
+static void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id,
+                         const char *user, const char *sid, const char *format, ...)
+        __attribute__((format(printf, 6, 7)));
+static void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id,
+                         const char *user, const char *sid, const char *format, ...) {
+        char message[1024], uid[32];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+        snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
+        log_struct(LOG_NOTICE, message_id,
+                   (const char *[]) { "ENRICH_GRANT", grant_id, "ENRICH_USER", user, "ENRICH_SID", sid,
+                                      "ENRICH_PEER_UID", uid, NULL },
+                   "%s", message);
+}
+
+/* A Unix group name as useradd would accept it, give or take: letters,
+ * digits, '_', '-', '.', not starting with '-' or a digit-only name. */
+static bool plausible_group_name(const char *s) {
+        bool digits_only = true;
+
+        if (!*s || *s == '-' || *s == '.' || strlen(s) > 32)
+                return false;
+        for (const char *p = s; *p; p++) {
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
+                        return false;
+                if (*p < '0' || *p > '9')
+                        digits_only = false;
+        }
+        return !digits_only;
+}
+
+static bool configured_group(const config *c, const char *name) {
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (strcmp(c->groups[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
+/* RFC 6749 scope-token: printable ASCII without space, '"' and '\'. */
+static bool valid_scope(const char *s) {
+        for (const char *p = s; *p; p++)
+                if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
+                        return false;
+        return *s != '\0';
+}
+
+/* An optional array of up to GRANTS_MAX_VALUES distinct strings, each
+ * accepted by valid; *ret a new NULL-terminated array of borrowed strings
+ * (free only the array; NULL when absent or empty). */
+static json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
+                              bool (*valid)(const enrichd *d, const char *s), const char *what,
+                              const char ***ret) {
+        json_t *v = json_object_get(params, key), *e;
+        const char **list;
+        size_t i;
+        char reason[256];
+
+        *ret = NULL;
+        if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0))
+                return NULL;
+        if (!json_is_array(v) || json_array_size(v) > GRANTS_MAX_VALUES) {
+                snprintf(reason, sizeof reason, "must be an array of at most %d strings", GRANTS_MAX_VALUES);
+                return invalid_parameter(key, reason);
+        }
+        list = calloc(json_array_size(v) + 1, sizeof(char *));
+        if (!list)
+                return internal_error("out of memory");
+        json_array_foreach(v, i, e) {
+                const char *s = json_string_value(e);
+                if (!s || strlen(s) != json_string_length(e) || strlen(s) > GRANTS_MAX_VALUE_LENGTH ||
+                    !valid(d, s)) {
+                        free(list);
+                        snprintf(reason, sizeof reason, "entry %zu is not %s (at most %d characters)",
+                                 i + 1, what, GRANTS_MAX_VALUE_LENGTH);
+                        return invalid_parameter(key, reason);
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(list[j], s) == 0) {
+                                free(list);
+                                return invalid_parameter(key, "contains duplicates");
+                        }
+                list[i] = s;
+        }
+        *ret = list;
+        return NULL;
+}
+
+static bool grant_group_ok(const enrichd *d, const char *s) {
+        return configured_group(d->config, s) || plausible_group_name(s);
+}
+
+static bool grant_scope_ok(const enrichd *d, const char *s) {
+        return valid_scope(s);
+}
+
+/* The grantor's name for the record: the peer's user name (or uid). */
+static char *peer_name(const struct ucred *peer) {
+        char *name = NULL;
+        return identity_user_name(peer->uid, &name) == 0 ? name : NULL;
+}
+
+static json_t *method_grant(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "groups", "scopes", "tenant", "ttl", "reason", NULL };
+        const char *user, *tenant, *reason, **groups = NULL, **scopes = NULL;
+        struct passwd pw;
+        char *pwbuf = NULL, *id = NULL, *by = NULL;
+        json_int_t ttl;
+        int64_t now, active = 0;
+        live_counts counts = { 0 };
+        json_t *reply = NULL, *record;
+        bool set;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Grant")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_string(params, "tenant", false, GRANTS_MAX_VALUE_LENGTH, &tenant)) ||
+            (reply = get_string(params, "reason", true, GRANTS_MAX_REASON, &reason)) ||
+            (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
+            (reply = get_value_list(d, params, "groups", grant_group_ok, "a group name", &groups)) ||
+            (reply = get_value_list(d, params, "scopes", grant_scope_ok,
+                                    "a scope (printable, no spaces or quotes)", &scopes)))
+                goto out;
+        if (!groups && !scopes && !tenant) {
+                reply = invalid_parameter("groups", "a grant needs at least one of groups, scopes, tenant");
+                goto out;
+        }
+        if (tenant && !valid_scope(tenant)) {
+                reply = invalid_parameter("tenant", "must be printable, without spaces or quotes");
+                goto out;
+        }
+        r = identity_lookup_user(user, 0, &pw, &pwbuf);
+        if (r == -ENOENT) {
+                reply = no_such_user(user);
+                goto out;
+        }
+        if (r < 0) {
+                reply = internal_error("failed to look up the user");
+                goto out;
+        }
+        now = time(NULL);
+        if (grants_count_active(d->db, user, now, &active) < 0) {
+                reply = database_error(d, "io.enrich.Grant");
+                goto out;
+        }
+        if (active >= GRANTS_MAX_ACTIVE) {
+                reply = invalid_parameter("user", "the user has too many active grants (1024)");
+                goto out;
+        }
+        /* Clamped, not refused: the admin asked for as long as allowed. */
+        if (ttl > (json_int_t) d->config->max_ttl)
+                ttl = d->config->max_ttl;
+        if (grants_new_id(&id) < 0 || !(by = peer_name(peer))) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        grant g = {
+                .id = id, .user = (char *) user, .uid = pw.pw_uid, .groups = (char **) groups,
+                .scopes = (char **) scopes, .tenant = (char *) tenant, .reason = (char *) reason,
+                .granted_by = by, .granted_by_uid = peer->uid, .created = now, .expires = now + ttl,
+        };
+        if (grants_add(d->db, &g) < 0) {
+                reply = database_error(d, "io.enrich.Grant");
+                goto out;
+        }
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        /* The new claims appear in the user's open sessions now, not at the
+         * next login. */
+        live_reissue(d, user, "grant added", &counts);
+        log_decision(LOG_MSGID_GRANT_NEW, peer, id, user, NULL,
+                     "Grant %s to %s by %s for %llds (reason: %s): %zu groups, %zu scopes%s%s; "
+                     "%d sessions re-issued, %d revoked",
+                     id, user, by, (long long) ttl, reason, strv_length((char *const *) groups),
+                     strv_length((char *const *) scopes), tenant ? ", tenant " : "", tenant ? tenant : "",
+                     counts.updated, counts.revoked);
+        /* What was stored, read back, so the reply is exactly the record. */
+        grant stored = { 0 };
+        if (grants_get(d->db, id, &stored) < 0) {
+                reply = database_error(d, "io.enrich.Grant");
+                goto out;
+        }
+        record = grant_to_json(&stored);
+        grant_clear(&stored);
+        reply = record ? varlink_reply_new(json_pack("{s:o}", "grant", record), false)
+                       : internal_error("out of memory");
+out:
+        free(groups);
+        free(scopes);
+        free(pwbuf);
+        free(id);
+        free(by);
+        return reply;
+}
+
+static json_t *grant_list_json(const grant_list *l) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < l->n; i++) {
+                json_t *g = grant_to_json(&l->items[i]);
+                if (!g || json_array_append_new(a, g) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+static json_t *method_list_grants(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "all", NULL };
+        const char *user;
+        char *own = NULL;
+        grant_list l = { 0 };
+        json_t *reply = NULL, *all, *list;
+
+        if ((reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
+                goto out;
+        all = json_object_get(params, "all");
+        if (all && !json_is_null(all) && !json_is_boolean(all)) {
+                reply = invalid_parameter("all", "must be a boolean");
+                goto out;
+        }
+        if (!peer_is_admin(d, peer->uid)) {
+                own = peer_name(peer);
+                if (!own) {
+                        reply = internal_error("out of memory");
+                        goto out;
+                }
+                if (user && strcmp(user, own) != 0) {
+                        reply = permission_denied(peer, "io.enrich.ListGrants",
+                                                  "only root and admins may list other users' grants");
+                        goto out;
+                }
+                user = own;
+        }
+        if (grants_list(d->db, user, json_is_true(all), time(NULL), &l) < 0) {
+                reply = database_error(d, "io.enrich.ListGrants");
+                goto out;
+        }
+        list = grant_list_json(&l);
+        reply = list ? varlink_reply_new(json_pack("{s:o}", "grants", list), false) : internal_error("out of memory");
+out:
+        grant_list_clear(&l);
+        free(own);
+        return reply;
+}
+
+static json_t *method_revoke_grant(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "id", NULL };
+        const char *id;
+        char *by = NULL;
+        grant g = { 0 };
+        live_counts counts = { 0 };
+        json_t *reply = NULL;
+        bool changed = false;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.RevokeGrant")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
+                goto out;
+        r = grants_get(d->db, id, &g);
+        if (r == -ENOENT) {
+                reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
+                goto out;
+        }
+        if (r < 0 || !(by = peer_name(peer)) || (r = grants_revoke(d->db, id, by, time(NULL), &changed)) < 0) {
+                reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
+                                     : database_error(d, "io.enrich.RevokeGrant");
+                goto out;
+        }
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        /* Before replying: when the admin's command returns, no live key
+         * carries the grant any more. */
+        live_reissue(d, g.user, "grant revoked", &counts);
+        log_decision(LOG_MSGID_GRANT_REVOKED, peer, id, g.user, NULL,
+                     "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
+                     changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
+        reply = varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated,
+                                            "sessionsRevoked", counts.revoked), false);
+out:
+        grant_clear(&g);
+        free(by);
+        return reply;
+}
+
+static json_t *method_revoke_session(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "sid", NULL };
+        const char *sid;
+        char *by = NULL, reason[300];
+        json_t *reply = NULL;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.RevokeSession")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "sid", true, MAX_NAME_LENGTH, &sid)))
+                goto out;
+        by = peer_name(peer);
+        snprintf(reason, sizeof reason, "revoked by %s", by ? by : "an admin");
+        r = live_revoke(d, sid, reason);
+        if (r == -ENOENT) {
+                /* Not live (its key is gone already): close the row all the same. */
+                r = db_session_end(d->db, sid, time(NULL), reason);
+                if (r == -ENOENT) {
+                        reply = no_such_session(sid);
+                        goto out;
+                }
+                if (r < 0) {
+                        reply = database_error(d, "io.enrich.RevokeSession");
+                        goto out;
+                }
+        }
+        log_decision(LOG_MSGID_SESSION_REVOKED, peer, NULL, NULL, sid, "Session %s %s", sid, reason);
+        reply = varlink_reply_new(NULL, false);
+out:
+        free(by);
+        return reply;
+}
+
+static json_t *method_revoke_user(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", NULL };
+        const char *user;
+        char *by = NULL, reason[300];
+        struct passwd pw;
+        char *pwbuf = NULL;
+        json_t *reply = NULL;
+        int grants = 0, sessions = 0;
+        bool exists;
+
+        if ((reply = admin_only(d, peer, "io.enrich.RevokeUser")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+                goto out;
+        /* Offboarding may come after the account is deleted: an unknown
+         * user is fine as long as there was something to revoke. */
+        exists = identity_lookup_user(user, 0, &pw, &pwbuf) == 0;
+        by = peer_name(peer);
+        snprintf(reason, sizeof reason, "user revoked by %s", by ? by : "an admin");
+        if (grants_revoke_user(d->db, user, by ? by : "admin", time(NULL), &grants) < 0) {
+                reply = database_error(d, "io.enrich.RevokeUser");
+                goto out;
+        }
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        live_revoke_user(d, user, reason, &sessions);
+        if (!exists && grants == 0 && sessions == 0) {
+                reply = no_such_user(user);
+                goto out;
+        }
+        log_decision(LOG_MSGID_GRANT_REVOKED, peer, NULL, user, NULL,
+                     "All of %s revoked by %s: %d grants, %d sessions", user, by ? by : "an admin",
+                     grants, sessions);
+        reply = varlink_reply_new(json_pack("{s:i, s:i}", "grantsRevoked", grants, "sessionsRevoked", sessions),
+                                  false);
+out:
+        free(pwbuf);
+        free(by);
+        return reply;
+}
+
+/* ---- explain, refresh, reload -------------------------------------------- */
+
+static json_t *rule_results_json(const policy_result *res) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < res->n_rules; i++) {
+                const policy_rule_result *rr = &res->rules[i];
+                json_t *o = json_pack("{s:s, s:i, s:b}", "name", rr->rule ? rr->rule : "",
+                                      "line", rr->line, "matched", rr->matched);
+                if (o && rr->reason)
+                        json_object_set_new(o, "reason", json_string(rr->reason));
+                if (!o || json_array_append_new(a, o) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+static json_t *sources_json(const policy_result *res) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < res->n_sources; i++) {
+                const policy_source *src = &res->sources[i];
+                char ttl[32];
+                json_t *o;
+
+                snprintf(ttl, sizeof ttl, "%u", src->ttl);
+                o = json_pack("{s:s, s:s}", "claim", policy_claim_kind_name(src->kind),
+                              "value", src->kind == POLICY_CLAIM_TTL || !src->value ? ttl : src->value);
+                if (o && src->rule)
+                        json_object_set_new(o, "rule", json_string(src->rule));
+                if (o && src->grant)
+                        json_object_set_new(o, "grant", json_string(src->grant));
+                if (!o || json_array_append_new(a, o) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+static json_t *method_explain(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "service", "tty", "rhost", "amr", NULL };
+        const char *user, *service, *tty, *rhost, **amr = NULL;
+        evaluation ev = { 0 };
+        json_t *reply = NULL, *out_params = NULL, *grants = NULL;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Explain")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_string(params, "service", true, MAX_NAME_LENGTH, &service)) ||
+            (reply = get_string(params, "tty", false, MAX_NAME_LENGTH, &tty)) ||
+            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) ||
+            (reply = get_amr(params, &amr)))
+                goto out;
+        r = issue_evaluate(d, &(login_context) { .user = user, .service = service, .tty = tty, .rhost = rhost,
+                                                 .amr = (char *const *) amr, .asid = -1 },
+                           time(NULL), true, &ev);
+        if (r == -ENOENT) {
+                reply = no_such_user(user);
+                goto out;
+        }
+        if (r == -EIO) {
+                reply = database_error(d, "io.enrich.Explain");
+                goto out;
+        }
+        if (r < 0) {
+                reply = internal_error("failed to evaluate policy");
+                goto out;
+        }
+        grants = grant_list_json(&ev.grants);
+        out_params = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:O, s:o}",
+                               "user", user, "uid", (json_int_t) ev.uid,
+                               "unixGroups", strv_to_json(ev.unix_groups),
+                               "groups", strv_to_json(ev.result->groups),
+                               "scopes", strv_to_json(ev.result->scopes),
+                               "ttl", (json_int_t) ev.result->ttl,
+                               "rules", rule_results_json(ev.result),
+                               "grants", grants,
+                               "sources", sources_json(ev.result));
+        if (!out_params) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        if (ev.result->tenant)
+                json_object_set_new(out_params, "tenant", json_string(ev.result->tenant));
+        if (ev.result->tenant_conflict)
+                json_object_set_new(out_params, "tenantConflict", json_string(ev.result->tenant_conflict));
+        reply = varlink_reply_new(out_params, false);
+out:
+        json_decref(grants);
+        evaluation_clear(&ev);
+        free(amr);
+        return reply;
+}
+
+static json_t *method_refresh(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", NULL };
+        const char *user;
+        char *by = NULL;
+        live_counts counts = { 0 };
+        json_t *reply;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Refresh")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
+                return reply;
+        live_reissue(d, user, "refresh requested", &counts);
+        by = peer_name(peer);
+        log_decision(LOG_MSGID_SESSION_REFRESH, peer, NULL, user, NULL,
+                     "Refresh of %s requested by %s: %d sessions re-issued, %d revoked",
+                     user ? user : "all sessions", by ? by : "an admin", counts.updated, counts.revoked);
+        free(by);
+        return varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated,
+                                           "sessionsRevoked", counts.revoked), false);
+}
+
+int methods_reload(enrichd *d, char **ret_error) {
+        config *fresh = NULL;
+        char *error = NULL, old_version[sizeof d->policy_version];
+        live_counts counts = { 0 };
+        int r;
+
+        r = config_load(d->config->path, &fresh, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", d->config->path, NULL },
+                           "Reload failed, keeping the running configuration: %s", error ? error : strerror(-r));
+                if (ret_error) {
+                        *ret_error = error ? error : strdup(strerror(-r));
+                        error = NULL;
+                }
+                goto out;
+        }
+        if (strcmp(fresh->socket, d->config->socket) || strcmp(fresh->state_dir, d->config->state_dir) ||
+            strcmp(fresh->jwks, d->config->jwks) || strcmp(fresh->userdb_socket, d->config->userdb_socket))
+                log_warning("Changed paths (socket, userdb_socket, jwks, state_dir) take effect on restart only");
+        memcpy(old_version, d->policy_version, sizeof old_version);
+        config_free(d->config);
+        d->config = fresh;
+        fresh = NULL;
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        /* A removed rule must leave open sessions now, not at their next
+         * refresh. */
+        live_reissue(d, NULL, "configuration reloaded", &counts);
+        log_struct(LOG_INFO, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", d->config->path,
+                                                                  "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+                   "Configuration reloaded from %s (policy version %s -> %s, %zu rules): "
+                   "%d sessions re-issued, %d revoked", d->config->path, old_version, d->policy_version,
+                   d->config->n_rules, counts.updated, counts.revoked);
+        r = 0;
+out:
+        config_free(fresh);
+        free(error);
+        return r;
+}
+
+static json_t *method_reload(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { NULL };
+        char *error = NULL;
+        json_t *reply;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Reload")) || (reply = check_known(params, known)))
+                return reply;
+        if (methods_reload(d, &error) < 0)
+                reply = error_reply("io.enrich.InvalidConfig", json_pack("{s:s}", "reason", error ? error : "unknown"));
+        else
+                reply = varlink_reply_new(json_pack("{s:s}", "policyVersion", d->policy_version), false);
+        free(error);
+        return reply;
 }
 
 /* ---- org.varlink.service ---------------------------------------------- */
@@ -603,6 +993,14 @@ static const struct {
         { "io.enrich.EndSession", method_end_session },
         { "io.enrich.Status", method_status },
         { "io.enrich.ListSessions", method_list_sessions },
+        { "io.enrich.Grant", method_grant },
+        { "io.enrich.ListGrants", method_list_grants },
+        { "io.enrich.RevokeGrant", method_revoke_grant },
+        { "io.enrich.RevokeSession", method_revoke_session },
+        { "io.enrich.RevokeUser", method_revoke_user },
+        { "io.enrich.Explain", method_explain },
+        { "io.enrich.Refresh", method_refresh },
+        { "io.enrich.Reload", method_reload },
 };
 
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,

@@ -6,26 +6,21 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <jansson.h>
-#include "config.h"
-#include "db.h"
-#include "signer.h"
+#include "enrichd.h"
 
 #define ENRICH_VERSION "0.1.0"
 #define ENRICH_VENDOR  "enrich"
 #define ENRICH_URL     "man:enrichd(8)"
 
-/* The daemon's state, owned by main. */
-typedef struct enrichd {
-        config *config;
-        db *db;
-        signer *signer;
-        char *machine_id;
-        int64_t started_ms;    /* CLOCK_MONOTONIC */
-} enrichd;
-
 /* Answers one call. Returns a new reply object; NULL only when out of memory. */
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,
                      json_t *parameters, bool more);
+
+/* Reloads the config from its path (SIGHUP and io.enrich.Reload). When the
+ * new file loads, it replaces the running one and every live session is
+ * re-evaluated at once; when it does not, the running config stays, the
+ * errors are logged and *ret_error (optional, malloc'd) says why. */
+int methods_reload(enrichd *d, char **ret_error);
 
 /* The io.enrich interface description embedded from daemon/io.enrich.varlink
  * (interface.c). */

@@ -522,12 +522,35 @@ static int sweep(server *s) {
         return next < 0 ? -1 : (int) (next + 1);
 }
 
+/* Runs the tick when it is due; returns the milliseconds until the next
+ * one (-1: no tick). Ticks missed while busy are not made up: the tick
+ * works from the current time. */
+static int run_tick(server *s, int64_t *next_tick) {
+        int64_t now;
+
+        if (!s->handlers.tick || s->handlers.tick_ms == 0)
+                return -1;
+        now = host_now_ms();
+        if (now >= *next_tick) {
+                s->handlers.tick(s->userdata);
+                now = host_now_ms();
+                *next_tick = now + s->handlers.tick_ms;
+        }
+        return (int) (*next_tick - now);
+}
+
 int server_run(server *s) {
         struct epoll_event events[MAX_EVENTS];
+        int64_t next_tick = host_now_ms() + s->handlers.tick_ms;
 
         while (!s->quit) {
                 int timeout = sweep(s);
-                int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
+                int tick_timeout = run_tick(s, &next_tick);
+                int n;
+
+                if (tick_timeout >= 0 && (timeout < 0 || tick_timeout < timeout))
+                        timeout = tick_timeout;
+                n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
 
                 if (n < 0) {
                         if (errno == EINTR)

@@ -25,6 +25,10 @@ typedef struct server_handlers {
                         json_t *parameters, bool more);
         /* SIGHUP. */
         void (*reload)(void *userdata);
+        /* Called every tick_ms (when both are set) from the loop, between
+         * batches of events, for periodic work (refresh, liveness). */
+        void (*tick)(void *userdata);
+        unsigned tick_ms;
 } server_handlers;
 
 /* Takes the socket passed by systemd (sd_listen_fds) or, without one, binds

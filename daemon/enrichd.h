@@ -1,0 +1,23 @@
+/* enrichd.h: the daemon's state, owned by main and handed to the methods,
+ * the issuer and the live-session scheduler. Single-threaded: only the
+ * event loop touches it. */
+#pragma once
+#include <stdint.h>
+#include "config.h"
+#include "db.h"
+#include "signer.h"
+
+typedef struct live live;
+
+typedef struct enrichd {
+        config *config;
+        db *db;
+        signer *signer;
+        char *machine_id;
+        int64_t started_ms;         /* CLOCK_MONOTONIC */
+        live *live;                 /* sessions being refreshed */
+        int64_t grants_generation;  /* meta.grants_generation as last read */
+        char policy_version[17];    /* pv: hash of config hash and generation */
+        int64_t grants_checked;     /* grant expiries up to this time are handled */
+        int64_t next_grant_expiry;  /* earliest pending expiry; 0: none */
+} enrichd;

@@ -1,0 +1,538 @@
+/* grants.c: the grants table. Groups and scopes are stored as JSON arrays
+ * (one row per grant keeps revocation a single UPDATE); queries name
+ * "revoked IS NULL" literally so sqlite uses the partial indexes of
+ * migration 2. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "b64url.h"
+#include "config.h"
+#include "grants.h"
+
+#define GRANT_COLUMNS "id, user, uid, groups, scopes, tenant, reason, granted_by, granted_by_uid," \
+                      " created, expires, revoked, revoked_by"
+#define GRANT_ID_BYTES 16
+
+void grant_clear(grant *g) {
+        if (!g)
+                return;
+        free(g->id);
+        free(g->user);
+        strv_free(g->groups);
+        strv_free(g->scopes);
+        free(g->tenant);
+        free(g->reason);
+        free(g->granted_by);
+        free(g->revoked_by);
+        memset(g, 0, sizeof *g);
+}
+
+void grant_list_clear(grant_list *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                grant_clear(&l->items[i]);
+        free(l->items);
+        l->items = NULL;
+        l->n = 0;
+}
+
+int grants_new_id(char **ret) {
+        unsigned char bytes[GRANT_ID_BYTES];
+
+        if (RAND_bytes(bytes, sizeof bytes) != 1)
+                return -EIO;
+        return b64url_encode(bytes, sizeof bytes, ret);
+}
+
+static char *strv_to_json_text(char *const *list) {
+        json_t *a = json_array();
+        char *text;
+
+        for (size_t i = 0; a && list && list[i]; i++)
+                if (json_array_append_new(a, json_string(list[i])) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+        json_decref(a);
+        return text;
+}
+
+/* A stored JSON array of strings; anything else reads as empty, bounded. */
+static int strv_from_json_text(const char *text, char ***ret) {
+        json_t *a = json_loads(text ? text : "[]", 0, NULL), *v;
+        char **list = NULL;
+        size_t i, n = 0;
+        int r = 0;
+
+        list = calloc(GRANTS_MAX_VALUES + 1, sizeof(char *));
+        if (!list) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_array_foreach(a, i, v) {
+                if (n >= GRANTS_MAX_VALUES)
+                        break;
+                if (!json_is_string(v))
+                        continue;
+                list[n] = strdup(json_string_value(v));
+                if (!list[n]) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                n++;
+        }
+        *ret = list;
+        list = NULL;
+out:
+        strv_free(list);
+        json_decref(a);
+        return r;
+}
+
+static int dup_column(sqlite3_stmt *st, int column, char **ret) {
+        const unsigned char *text = sqlite3_column_text(st, column);
+
+        *ret = NULL;
+        if (sqlite3_column_type(st, column) == SQLITE_NULL || !text)
+                return 0;
+        *ret = strdup((const char *) text);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Reads the GRANT_COLUMNS of the current row into g. */
+static int read_row(sqlite3_stmt *st, grant *g) {
+        grant loaded = { 0 };
+        int r;
+
+        if ((r = dup_column(st, 0, &loaded.id)) < 0 ||
+            (r = dup_column(st, 1, &loaded.user)) < 0 ||
+            (r = strv_from_json_text((const char *) sqlite3_column_text(st, 3), &loaded.groups)) < 0 ||
+            (r = strv_from_json_text((const char *) sqlite3_column_text(st, 4), &loaded.scopes)) < 0 ||
+            (r = dup_column(st, 5, &loaded.tenant)) < 0 ||
+            (r = dup_column(st, 6, &loaded.reason)) < 0 ||
+            (r = dup_column(st, 7, &loaded.granted_by)) < 0 ||
+            (r = dup_column(st, 12, &loaded.revoked_by)) < 0) {
+                grant_clear(&loaded);
+                return r;
+        }
+        loaded.uid = (uid_t) sqlite3_column_int64(st, 2);
+        loaded.granted_by_uid = (uid_t) sqlite3_column_int64(st, 8);
+        loaded.created = sqlite3_column_int64(st, 9);
+        loaded.expires = sqlite3_column_int64(st, 10);
+        loaded.revoked = sqlite3_column_type(st, 11) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 11);
+        *g = loaded;
+        return 0;
+}
+
+/* Steps st (already bound) and collects at most max rows into *ret. */
+static int collect(db *d, sqlite3_stmt *st, size_t max, const char *what, grant_list *ret) {
+        grant_list l = { 0 };
+        int r = 0, step;
+
+        while ((step = sqlite3_step(st)) == SQLITE_ROW && l.n < max) {
+                grant *grown = realloc(l.items, (l.n + 1) * sizeof(grant));
+                if (!grown) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                l.items = grown;
+                r = read_row(st, &l.items[l.n]);
+                if (r < 0)
+                        goto out;
+                l.n++;
+        }
+        if (step != SQLITE_ROW && step != SQLITE_DONE) {
+                r = db_fail(d, what);
+                goto out;
+        }
+        *ret = l;
+        l = (grant_list) { 0 };
+out:
+        grant_list_clear(&l);
+        return r;
+}
+
+static int prepare(db *d, const char *sql, sqlite3_stmt **ret) {
+        if (sqlite3_prepare_v2(db_handle(d), sql, -1, ret, NULL) != SQLITE_OK)
+                return db_fail(d, "Failed to prepare grants query");
+        return 0;
+}
+
+/* Runs one prepared write; *ret_changes (optional) rows changed. Finalizes st. */
+static int step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
+        int r = 0;
+
+        if (sqlite3_step(st) != SQLITE_DONE)
+                r = db_fail(d, what);
+        else if (ret_changes)
+                *ret_changes = sqlite3_changes(db_handle(d));
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Inside a transaction. */
+static int bump_generation(db *d) {
+        sqlite3_stmt *st = NULL;
+        int r = prepare(d, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'", &st);
+
+        if (r < 0)
+                return r;
+        return step_write(d, st, "Failed to bump the grants generation", NULL);
+}
+
+int grants_add(db *d, const grant *g) {
+        sqlite3_stmt *st = NULL;
+        char *groups = NULL, *scopes = NULL;
+        int r;
+
+        groups = strv_to_json_text(g->groups);
+        scopes = strv_to_json_text(g->scopes);
+        if (!groups || !scopes) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = db_begin(d);
+        if (r < 0)
+                goto out;
+        r = prepare(d, "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_text(st, 1, g->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, g->user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, g->uid);
+        sqlite3_bind_text(st, 4, groups, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, scopes, -1, SQLITE_TRANSIENT);
+        if (g->tenant)
+                sqlite3_bind_text(st, 6, g->tenant, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, 6);
+        sqlite3_bind_text(st, 7, g->reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 8, g->granted_by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 9, g->granted_by_uid);
+        sqlite3_bind_int64(st, 10, g->created);
+        sqlite3_bind_int64(st, 11, g->expires);
+        r = step_write(d, st, "Failed to store the grant", NULL);
+        if (r < 0)
+                goto fail;
+        r = bump_generation(d);
+        if (r < 0)
+                goto fail;
+        r = db_commit(d);
+        goto out;
+fail:
+        db_rollback(d);
+out:
+        free(groups);
+        free(scopes);
+        return r;
+}
+
+int grants_active(db *d, const char *user, int64_t now, grant_list *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
+                       " WHERE user = ? AND revoked IS NULL AND expires > ?"
+                       " ORDER BY created, rowid LIMIT ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, GRANTS_MAX_ACTIVE);
+        r = collect(d, st, GRANTS_MAX_ACTIVE, "Failed to read active grants", ret);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(d, "SELECT count(*) FROM grants WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                r = db_fail(d, "Failed to count grants");
+        else
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int grants_list(db *d, const char *user, bool all, int64_t now, grant_list *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        /* Four shapes so that each one has an index to walk newest first. */
+        if (user && all)
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE user = ?1"
+                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+        else if (user)
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE user = ?1"
+                               " AND revoked IS NULL AND expires > ?2 ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+        else if (all)
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants"
+                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+        else
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE revoked IS NULL AND expires > ?2"
+                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+        if (r < 0)
+                return r;
+        if (user)
+                sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, GRANTS_MAX_LIST);
+        r = collect(d, st, GRANTS_MAX_LIST, "Failed to list grants", ret);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int grants_get(db *d, const char *id, grant *ret) {
+        sqlite3_stmt *st = NULL;
+        grant_list l = { 0 };
+        int r;
+
+        r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = collect(d, st, 1, "Failed to read the grant", &l);
+        sqlite3_finalize(st);
+        if (r < 0)
+                return r;
+        if (l.n == 0)
+                return -ENOENT;
+        *ret = l.items[0];
+        free(l.items);
+        return 0;
+}
+
+int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+        bool exists;
+
+        r = db_begin(d);
+        if (r < 0)
+                return r;
+        r = prepare(d, "SELECT 1 FROM grants WHERE id = ?", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = sqlite3_step(st);
+        exists = r == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+                r = db_fail(d, "Failed to look up the grant");
+                goto fail;
+        }
+        if (!exists) {
+                r = -ENOENT;
+                goto fail;
+        }
+        /* An expired grant is marked too (who ended it is worth keeping),
+         * but only an active one changes the set, and so the generation. */
+        r = prepare(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+        r = step_write(d, st, "Failed to revoke the grant", &changes);
+        if (r < 0)
+                goto fail;
+        if (changes > 0) {
+                r = bump_generation(d);
+                if (r < 0)
+                        goto fail;
+        }
+        r = db_commit(d);
+        if (r == 0)
+                *ret_changed = changes > 0;
+        return r;
+fail:
+        db_rollback(d);
+        return r;
+}
+
+int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        r = db_begin(d);
+        if (r < 0)
+                return r;
+        r = prepare(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2"
+                       " WHERE user = ?3 AND revoked IS NULL AND expires > ?1", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
+        r = step_write(d, st, "Failed to revoke the user's grants", &changes);
+        if (r < 0)
+                goto fail;
+        if (changes > 0) {
+                r = bump_generation(d);
+                if (r < 0)
+                        goto fail;
+        }
+        r = db_commit(d);
+        if (r == 0)
+                *ret_count = changes;
+        return r;
+fail:
+        db_rollback(d);
+        return r;
+}
+
+int grants_generation(db *d, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r = prepare(d, "SELECT value FROM meta WHERE name = 'grants_generation'", &st);
+
+        if (r < 0)
+                return r;
+        if (sqlite3_step(st) != SQLITE_ROW)
+                r = db_fail(d, "Failed to read the grants generation");
+        else
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r = prepare(d, "SELECT min(expires) FROM grants WHERE revoked IS NULL AND expires > ?", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, after);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                r = db_fail(d, "Failed to find the next grant expiry");
+        else
+                *ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
+        sqlite3_stmt *st = NULL;
+        char **users = NULL;
+        size_t n = 0;
+        int r, step;
+
+        r = db_begin(d);
+        if (r < 0)
+                return r;
+        r = prepare(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
+                       " LIMIT ?", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, until);
+        sqlite3_bind_int(st, 3, GRANTS_MAX_LIST);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                char **grown = realloc(users, (n + 2) * sizeof(char *));
+                if (!grown) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                users = grown;
+                users[n] = strdup((const char *) sqlite3_column_text(st, 0));
+                users[n + 1] = NULL;
+                if (!users[n]) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                n++;
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to find expired grants");
+                goto fail;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (n > 0) {
+                r = bump_generation(d);
+                if (r < 0)
+                        goto fail;
+        }
+        r = db_commit(d);
+        if (r < 0)
+                goto fail;
+        *ret = users;
+        return 0;
+fail:
+        sqlite3_finalize(st);
+        db_rollback(d);
+        strv_free(users);
+        return r;
+}
+
+int grants_policy_version(const char *content_hash, int64_t generation, char ret[17]) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned digest_len = 0;
+        char input[128];
+        int len;
+
+        len = snprintf(input, sizeof input, "%s:%lld", content_hash, (long long) generation);
+        if (len < 0 || (size_t) len >= sizeof input)
+                return -EINVAL;
+        if (EVP_Digest(input, (size_t) len, digest, &digest_len, EVP_sha256(), NULL) != 1 || digest_len < 8)
+                return -EIO;
+        for (int i = 0; i < 8; i++)
+                snprintf(ret + 2 * i, 3, "%02x", digest[i]);
+        return 0;
+}
+
+int grants_to_policy(const grant_list *l, policy_grant **ret) {
+        policy_grant *list = calloc(l->n + 1, sizeof(policy_grant));
+
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++)
+                list[i] = (policy_grant) {
+                        .id = l->items[i].id,
+                        .groups = l->items[i].groups,
+                        .scopes = l->items[i].scopes,
+                        .tenant = l->items[i].tenant,
+                        .expires = (time_t) l->items[i].expires,
+                };
+        *ret = list;
+        return 0;
+}
+
+static json_t *strv_json(char *const *list) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && list && list[i]; i++)
+                if (json_array_append_new(a, json_string(list[i])) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        return a;
+}
+
+json_t *grant_to_json(const grant *g) {
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}",
+                              "id", g->id, "user", g->user,
+                              "groups", strv_json(g->groups), "scopes", strv_json(g->scopes),
+                              "reason", g->reason, "grantedBy", g->granted_by,
+                              "grantedByUid", (json_int_t) g->granted_by_uid,
+                              "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);
+        if (!o)
+                return NULL;
+        if ((g->tenant && json_object_set_new(o, "tenant", json_string(g->tenant)) < 0) ||
+            (g->revoked && json_object_set_new(o, "revoked", json_integer(g->revoked)) < 0) ||
+            (g->revoked_by && json_object_set_new(o, "revokedBy", json_string(g->revoked_by)) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}

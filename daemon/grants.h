@@ -1,0 +1,90 @@
+/* grants.h: just-in-time grants in sqlite (table "grants", DESIGN.md
+ * "Policy"): adding, listing, revoking and expiring them, the generation
+ * counter that changes with every change of the set of active grants, and
+ * the policy version (pv claim) derived from it. Every write is one
+ * transaction together with its generation bump; on failure a function
+ * returns a negative errno and db_last_error() says why. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "db.h"
+#include "policy.h"
+
+/* Bounds on one grant, and on how many grants one call handles. */
+#define GRANTS_MAX_VALUES       64      /* groups, and scopes, per grant */
+#define GRANTS_MAX_VALUE_LENGTH 128
+#define GRANTS_MAX_REASON       1024
+#define GRANTS_MAX_LIST         1000    /* rows returned by one listing */
+#define GRANTS_MAX_ACTIVE       1024    /* active grants per user */
+
+/* MESSAGE_IDs of grant events in the journal. */
+#define LOG_MSGID_GRANT_NEW     "5f1a0e0a8f7e4c7fa6b3f1f4d0f4a9d1"
+#define LOG_MSGID_GRANT_REVOKED "a3c9b04fb1de4b0b9c31f8f3c4e2d6a7"
+#define LOG_MSGID_GRANT_EXPIRED "c0f5a1e2d3b44c6a8e9f0a1b2c3d4e5f"
+
+typedef struct grant {
+        char *id;
+        char *user;
+        uid_t uid;
+        char **groups;          /* NULL-terminated, never NULL once loaded */
+        char **scopes;          /* NULL-terminated, never NULL once loaded */
+        char *tenant;           /* NULL: none */
+        char *reason;
+        char *granted_by;
+        uid_t granted_by_uid;
+        int64_t created;
+        int64_t expires;
+        int64_t revoked;        /* 0: not revoked */
+        char *revoked_by;
+} grant;
+
+typedef struct grant_list {
+        grant *items;
+        size_t n;
+} grant_list;
+
+void grant_clear(grant *g);
+void grant_list_clear(grant_list *l);
+
+/* Stores g (its id must be set, see grants_new_id) and bumps the generation,
+ * in one transaction. */
+int grants_add(db *d, const grant *g);
+/* A new random grant id (22 characters of base64url). malloc'd. */
+int grants_new_id(char **ret);
+
+/* The user's grants active at now (not revoked, expires > now), oldest
+ * first, at most GRANTS_MAX_ACTIVE. *ret is overwritten. */
+int grants_active(db *d, const char *user, int64_t now, grant_list *ret);
+/* Count of the user's active grants. */
+int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret);
+/* Listing for ListGrants: user NULL means every user; all=false only the
+ * active ones. Newest first, at most GRANTS_MAX_LIST. */
+int grants_list(db *d, const char *user, bool all, int64_t now, grant_list *ret);
+/* -ENOENT when id is unknown. */
+int grants_get(db *d, const char *id, grant *ret);
+/* Marks id revoked at now by by. *ret_changed tells whether it was still
+ * active (then the generation was bumped); -ENOENT when id is unknown. */
+int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed);
+/* Revokes every active grant of user; *ret_count of them. */
+int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count);
+
+int grants_generation(db *d, int64_t *ret);
+/* The earliest expiry > after of a grant not revoked; 0 when there is none. */
+int grants_next_expiry(db *d, int64_t after, int64_t *ret);
+/* Users with a grant (not revoked) that expired in (since, until]; bumps the
+ * generation when there is any. *ret is a NULL-terminated list (NULL when
+ * none), at most GRANTS_MAX_LIST users. */
+int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret);
+
+/* The policy version: the first 16 hex digits of
+ * sha256(config content hash ":" generation). */
+int grants_policy_version(const char *content_hash, int64_t generation, char ret[17]);
+
+/* The list as the policy evaluator's input; *ret borrows from l (free only
+ * the array). */
+int grants_to_policy(const grant_list *l, policy_grant **ret);
+/* An io.enrich.GrantRecord. NULL when out of memory. */
+json_t *grant_to_json(const grant *g);

@@ -1,0 +1,186 @@
+/* issue.c: evaluate a login's policy from fresh inputs and sign its token.
+ * Nothing here is cached: NSS, group lists and grants are read at every
+ * evaluation, so every refresh reflects the state of the host right now. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+#include "b64url.h"
+#include "identity.h"
+#include "issue.h"
+#include "log.h"
+#include "util.h"
+
+#define RANDOM_ID_BYTES 16
+
+int issue_random_id(char **ret) {
+        unsigned char bytes[RANDOM_ID_BYTES];
+
+        if (RAND_bytes(bytes, sizeof bytes) != 1)
+                return -EIO;
+        return b64url_encode(bytes, sizeof bytes, ret);
+}
+
+void evaluation_clear(evaluation *e) {
+        if (!e)
+                return;
+        /* The result may borrow grant ids; free it first. */
+        policy_result_free(e->result);
+        free(e->policy_grants);
+        grant_list_clear(&e->grants);
+        strv_free(e->unix_groups);
+        memset(e, 0, sizeof *e);
+}
+
+int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context,
+                   evaluation *ret) {
+        evaluation e = { 0 };
+        struct passwd pw;
+        char *pwbuf = NULL;
+        int r;
+
+        r = identity_lookup_user(ctx->user, 0, &pw, &pwbuf);
+        if (r < 0)
+                goto out;
+        e.uid = pw.pw_uid;
+        e.gid = pw.pw_gid;
+        r = identity_unix_groups(ctx->user, pw.pw_gid, &e.unix_groups);
+        if (r < 0)
+                goto out;
+        r = grants_active(d->db, ctx->user, now, &e.grants);
+        if (r < 0)
+                goto out;
+        r = grants_to_policy(&e.grants, &e.policy_grants);
+        if (r < 0)
+                goto out;
+        r = policy_evaluate(d->config, &(policy_input) {
+                        .user = ctx->user, .uid = pw.pw_uid, .service = ctx->service,
+                        .unix_groups = e.unix_groups, .tty = ctx->tty, .rhost = ctx->rhost,
+                        .amr = ctx->amr, .now = (time_t) now, .session_context = session_context,
+                        .grants = e.policy_grants, .n_grants = e.grants.n }, &e.result);
+        if (r < 0)
+                goto out;
+        *ret = e;
+        e = (evaluation) { 0 };
+out:
+        evaluation_clear(&e);
+        free(pwbuf);
+        return r;
+}
+
+void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid) {
+        if (!e->result || !e->result->tenant_conflict)
+                return;
+        log_struct(LOG_ERR, LOG_MSGID_TENANT_CONFLICT,
+                   (const char *[]) { "ENRICH_USER", ctx->user, "ENRICH_SERVICE", ctx->service,
+                                      "ENRICH_SID", sid, NULL },
+                   "Tenant conflict for %s (service %s): %s; issuing no tenant",
+                   ctx->user, ctx->service, e->result->tenant_conflict);
+}
+
+static json_t *strv_json(char *const *list) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && list && list[i]; i++)
+                json_array_append_new(a, json_string(list[i]));
+        return a;
+}
+
+static bool is_switch_user_service(const char *service) {
+        static const char *const services[] = { "sudo", "sudo-i", "su", "su-l" };
+        for (size_t i = 0; i < ARRAY_SIZE(services); i++)
+                if (strcmp(service, services[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* The claims payload exactly as DESIGN.md's table has it. */
+static json_t *build_claims(const enrichd *d, const login_context *ctx, const evaluation *e,
+                            const char *sid, const char *jti, int64_t now, int64_t expires) {
+        const policy_result *policy = e->result;
+        json_t *claims = NULL;
+        char *scope = NULL;
+
+        if (policy_scope_string(policy, &scope) < 0)
+                return NULL;
+        claims = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:s}",
+                           "iss", d->config->issuer,
+                           "sub", ctx->user,
+                           "uid", (json_int_t) e->uid,
+                           "aud", d->machine_id,
+                           "iat", (json_int_t) now,
+                           "nbf", (json_int_t) now,
+                           "exp", (json_int_t) expires,
+                           "jti", jti,
+                           "sid", sid,
+                           "svc", ctx->service,
+                           "amr", strv_json(ctx->amr),
+                           "groups", strv_json(policy->groups),
+                           "scope", scope,
+                           "pv", d->policy_version);
+        if (!claims)
+                goto out;
+        if (ctx->asid >= 0)
+                json_object_set_new(claims, "asid", json_integer(ctx->asid));
+        if (ctx->tty)
+                json_object_set_new(claims, "tty", json_string(ctx->tty));
+        if (ctx->rhost)
+                json_object_set_new(claims, "rhost", json_string(ctx->rhost));
+        if (policy->tenant)
+                json_object_set_new(claims, "tenant", json_string(policy->tenant));
+        /* RFC 8693 actor: who switched into this identity. */
+        if (ctx->ruser && is_switch_user_service(ctx->service) && strcmp(ctx->ruser, ctx->user) != 0)
+                json_object_set_new(claims, "act", json_pack("{s:s}", "sub", ctx->ruser));
+out:
+        free(scope);
+        return claims;
+}
+
+int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+               char **ret_token, char **ret_claims, int64_t *ret_expires) {
+        char *jti = NULL, *token = NULL, *text = NULL;
+        json_t *claims = NULL;
+        int64_t expires = now + (e->result->ttl > 0 ? e->result->ttl : 1);
+        int r;
+
+        r = issue_random_id(&jti);
+        if (r < 0)
+                goto out;
+        claims = build_claims(d, ctx, e, sid, jti, now, expires);
+        if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = signer_sign(d->signer, claims, &token);
+        if (r < 0)
+                goto out;
+        *ret_token = token;
+        token = NULL;
+        *ret_claims = text;
+        text = NULL;
+        *ret_expires = expires;
+out:
+        free(jti);
+        free(token);
+        free(text);
+        json_decref(claims);
+        return r;
+}
+
+int issue_update_policy_version(enrichd *d) {
+        int64_t generation = 0, next = 0;
+        int r;
+
+        r = grants_generation(d->db, &generation);
+        if (r < 0)
+                return r;
+        r = grants_next_expiry(d->db, d->grants_checked, &next);
+        if (r < 0)
+                return r;
+        r = grants_policy_version(d->config->content_hash, generation, d->policy_version);
+        if (r < 0)
+                return r;
+        d->grants_generation = generation;
+        d->next_grant_expiry = next;
+        return 0;
+}

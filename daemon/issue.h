@@ -1,0 +1,56 @@
+/* issue.h: computing and signing a login's claims: the user resolved fresh
+ * through NSS, its Unix groups (getgrouplist), its active grants from sqlite,
+ * the policy evaluated at now, and the token built and signed. Shared by
+ * Enrich, refresh, Explain and revocation. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "enrichd.h"
+#include "grants.h"
+#include "policy.h"
+
+/* MESSAGE_IDs of session events beyond log.h's. */
+#define LOG_MSGID_SESSION_REFRESH "7d1e2c3b4a5948f6b7c8d9e0f1a2b3c4"
+#define LOG_MSGID_SESSION_REVOKED "b6a5c4d3e2f14a0b9c8d7e6f5a4b3c2d"
+#define LOG_MSGID_TENANT_CONFLICT "e1d2c3b4a5f64e7d8c9b0a1f2e3d4c5b"
+
+/* What is known about a login. Strings borrowed; optional ones NULL. */
+typedef struct login_context {
+        const char *user;
+        const char *service;
+        const char *tty;
+        const char *rhost;
+        const char *ruser;
+        char *const *amr;           /* NULL-terminated, may be NULL */
+        int64_t asid;               /* -1: unset */
+} login_context;
+
+/* One evaluation and everything it was computed from. */
+typedef struct evaluation {
+        uid_t uid;
+        gid_t gid;
+        char **unix_groups;
+        grant_list grants;
+        policy_grant *policy_grants;
+        policy_result *result;
+} evaluation;
+
+void evaluation_clear(evaluation *e);
+
+/* Evaluates ctx at now. -ENOENT: the user does not exist; -EIO: database
+ * (db_last_error); other negative errno. *ret is overwritten. */
+int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context,
+                   evaluation *ret);
+/* Logs a tenant conflict of e (no-op without one) for sid (optional). */
+void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
+/* Builds and signs the token for sid with a fresh jti: *ret_token, the
+ * payload text (*ret_claims) and its exp. */
+int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+               char **ret_token, char **ret_claims, int64_t *ret_expires);
+/* Rereads the grants generation and recomputes d->policy_version and
+ * d->next_grant_expiry. */
+int issue_update_policy_version(enrichd *d);
+/* A random id for sessions and tokens (22 characters base64url). */
+int issue_random_id(char **ret);

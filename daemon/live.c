@@ -1,0 +1,461 @@
+/* live.c: live sessions and the refresh scheduler. Sessions are kept in a
+ * flat array of pointers: every tick walks it once to find due refreshes
+ * (a comparison per session, microseconds for the maximum of 65536), while
+ * the costly liveness checks (/proc reads) go round robin under a budget.
+ * Removal swaps the last entry in, so loops that end sessions do not
+ * advance past a removed index. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "issue.h"
+#include "keyring.h"
+#include "live.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_AMR 16
+/* After a failed routine refresh (database busy, ...), wait this long. */
+#define RETRY_SECONDS 5
+
+typedef struct live_session {
+        char *sid, *user, *service, *tty, *rhost, *ruser;
+        char **amr;
+        uid_t uid;
+        pid_t pid;
+        int64_t pid_start;      /* -1: unknown, adopted at the next check */
+        int64_t asid;           /* -1: unset */
+        key_serial_t key;       /* 0: not attached yet */
+        int64_t issued, expires; /* of the current token */
+        bool dirty;             /* re-evaluate as soon as it has a key */
+        int64_t retry_after;
+} live_session;
+
+struct live {
+        live_session **items;
+        size_t n;
+        size_t cursor;          /* next liveness check */
+};
+
+/* The outcome of one re-evaluation. */
+enum { KEPT, REMOVED };
+
+static void session_free(live_session *s) {
+        if (!s)
+                return;
+        free(s->sid);
+        free(s->user);
+        free(s->service);
+        free(s->tty);
+        free(s->rhost);
+        free(s->ruser);
+        strv_free(s->amr);
+        free(s);
+}
+
+int live_new(live **ret) {
+        live *l = calloc(1, sizeof *l);
+
+        if (!l)
+                return -ENOMEM;
+        l->items = calloc(LIVE_MAX_SESSIONS, sizeof(live_session *));
+        if (!l->items) {
+                free(l);
+                return -ENOMEM;
+        }
+        *ret = l;
+        return 0;
+}
+
+void live_free(live *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                session_free(l->items[i]);
+        free(l->items);
+        free(l);
+}
+
+size_t live_count(const live *l) {
+        return l ? l->n : 0;
+}
+
+int64_t live_pid_start(pid_t pid) {
+        char path[64], buf[1024], *p, *save = NULL;
+        ssize_t n;
+        int fd, field;
+
+        if (pid <= 0)
+                return -ESRCH;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -ESRCH;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return -ESRCH;
+        buf[n] = '\0';
+        /* comm (field 2) may hold spaces and parentheses: fields after it
+         * start past the last ')'. */
+        p = strrchr(buf, ')');
+        if (!p)
+                return -ESRCH;
+        p += 2;
+        /* Field 3 is the state: a zombie has finished its session. */
+        if (*p == 'Z' || *p == 'X')
+                return -ESRCH;
+        for (p = strtok_r(p, " ", &save), field = 3; p; p = strtok_r(NULL, " ", &save), field++)
+                if (field == 22)
+                        return strtoll(p, NULL, 10);
+        return -ESRCH;
+}
+
+static int amr_from_json(const char *text, char ***ret) {
+        json_t *a = text ? json_loads(text, 0, NULL) : NULL, *v;
+        char **list = calloc(MAX_AMR + 1, sizeof(char *));
+        size_t i, n = 0;
+
+        if (!list) {
+                json_decref(a);
+                return -ENOMEM;
+        }
+        json_array_foreach(a, i, v) {
+                if (n >= MAX_AMR || !json_is_string(v))
+                        continue;
+                if (!(list[n++] = strdup(json_string_value(v)))) {
+                        strv_free(list);
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        }
+        json_decref(a);
+        *ret = list;
+        return 0;
+}
+
+static int dup_optional(const char *s, char **ret) {
+        *ret = s ? strdup(s) : NULL;
+        return s && !*ret ? -ENOMEM : 0;
+}
+
+int live_add(enrichd *d, const db_session *s) {
+        live *l = d->live;
+        live_session *n = NULL;
+        int r;
+
+        if (l->n >= LIVE_MAX_SESSIONS)
+                return -EUSERS;
+        n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        if ((r = dup_optional(s->sid, &n->sid)) < 0 || (r = dup_optional(s->user, &n->user)) < 0 ||
+            (r = dup_optional(s->service, &n->service)) < 0 || (r = dup_optional(s->tty, &n->tty)) < 0 ||
+            (r = dup_optional(s->rhost, &n->rhost)) < 0 || (r = dup_optional(s->ruser, &n->ruser)) < 0 ||
+            (r = amr_from_json(s->amr, &n->amr)) < 0) {
+                session_free(n);
+                return r;
+        }
+        n->uid = s->uid;
+        n->pid = (pid_t) s->pid;
+        n->pid_start = s->pid_start;
+        n->asid = s->asid;
+        n->key = (key_serial_t) s->key_serial;
+        n->issued = s->token_issued;
+        n->expires = s->expires;
+        l->items[l->n++] = n;
+        return 0;
+}
+
+static ssize_t find(const live *l, const char *sid) {
+        for (size_t i = 0; i < l->n; i++)
+                if (strcmp(l->items[i]->sid, sid) == 0)
+                        return (ssize_t) i;
+        return -1;
+}
+
+static void remove_at(live *l, size_t i) {
+        session_free(l->items[i]);
+        l->items[i] = l->items[--l->n];
+        l->items[l->n] = NULL;
+        if (l->cursor >= l->n)
+                l->cursor = 0;
+}
+
+/* Revokes the key (when it has one), closes the row and forgets the
+ * session. The row is closed even when revoking fails: a key that cannot
+ * be revoked is already gone. */
+static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
+        live_session *s = d->live->items[i];
+        char serial[32];
+        int r;
+
+        snprintf(serial, sizeof serial, "%d", (int) s->key);
+        if (s->key > 0)
+                (void) keyring_revoke(s->key);
+        r = db_session_end(d->db, s->sid, now, reason);
+        if (r < 0 && r != -ENOENT)
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
+                           "Failed to record the end of session %s: %s", s->sid, db_last_error(d->db));
+        log_struct(LOG_NOTICE, LOG_MSGID_SESSION_REVOKED,
+                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user,
+                                      "ENRICH_KEY_SERIAL", s->key > 0 ? serial : NULL,
+                                      "ENRICH_REASON", reason, NULL },
+                   "Session %s of %s ended, key %s revoked: %s", s->sid, s->user,
+                   s->key > 0 ? serial : "(none)", reason);
+        remove_at(d->live, i);
+}
+
+/* Re-evaluates session i now. strict (a revocation or policy change asked
+ * for it): when the new claims cannot be computed or installed the key is
+ * revoked, since it may carry what was just taken away. Otherwise (routine
+ * refresh) a transient failure is retried later; the token expires on its
+ * own meanwhile. */
+static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool strict, live_counts *counts) {
+        live_session *s = d->live->items[i];
+        login_context ctx = { .user = s->user, .service = s->service, .tty = s->tty, .rhost = s->rhost,
+                              .ruser = s->ruser, .amr = s->amr, .asid = s->asid };
+        evaluation e = { 0 };
+        char *token = NULL, *claims = NULL, serial[32], ttl[32], reason[256];
+        int64_t expires = 0;
+        int r, outcome = KEPT;
+
+        r = issue_evaluate(d, &ctx, now, true, &e);
+        if (r == -ENOENT) {
+                end_at(d, i, now, "user no longer exists");
+                outcome = REMOVED;
+                goto out;
+        }
+        if (r == 0 && policy_result_empty(e.result)) {
+                end_at(d, i, now, "policy gives no claims any more");
+                outcome = REMOVED;
+                goto out;
+        }
+        if (r == 0)
+                r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &expires);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_SESSION_REFRESH,
+                           (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user, NULL },
+                           "Failed to re-evaluate session %s of %s: %s", s->sid, s->user,
+                           r == -EIO ? db_last_error(d->db) : strerror(-r));
+                if (strict) {
+                        end_at(d, i, now, "re-evaluation failed");
+                        outcome = REMOVED;
+                } else
+                        s->retry_after = now + RETRY_SECONDS;
+                goto out;
+        }
+        issue_log_conflict(&ctx, &e, s->sid);
+        r = keyring_update_claims(s->key, token, (unsigned) (expires - now));
+        if (r < 0) {
+                snprintf(reason, sizeof reason, "key %d cannot be updated: %s", (int) s->key, strerror(-r));
+                end_at(d, i, now, reason);
+                outcome = REMOVED;
+                goto out;
+        }
+        if (db_session_update_token(d->db, s->sid, claims, now, expires) < 0)
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
+                           "Failed to record the refreshed token of session %s: %s", s->sid,
+                           db_last_error(d->db));
+        s->issued = now;
+        s->expires = expires;
+        s->dirty = false;
+        s->retry_after = 0;
+        counts->updated++;
+        snprintf(serial, sizeof serial, "%d", (int) s->key);
+        snprintf(ttl, sizeof ttl, "%lld", (long long) (expires - now));
+        log_struct(strict ? LOG_INFO : LOG_DEBUG, LOG_MSGID_SESSION_REFRESH,
+                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user,
+                                      "ENRICH_KEY_SERIAL", serial, "ENRICH_REASON", why,
+                                      "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+                   "Re-issued claims of session %s of %s in key %s (%s; %zu groups, %zu scopes, ttl %ss)",
+                   s->sid, s->user, serial, why, strv_length(e.result->groups),
+                   strv_length(e.result->scopes), ttl);
+out:
+        if (outcome == REMOVED)
+                counts->revoked++;
+        evaluation_clear(&e);
+        free(token);
+        free(claims);
+        return outcome;
+}
+
+/* Ends session i when its process is gone or is another one (pid reuse). */
+static int check_alive_at(enrichd *d, size_t i, int64_t now) {
+        live_session *s = d->live->items[i];
+        int64_t start = live_pid_start(s->pid);
+
+        if (start >= 0 && s->pid_start < 0)
+                s->pid_start = start;
+        if (start < 0 || start != s->pid_start) {
+                end_at(d, i, now, "process gone");
+                return REMOVED;
+        }
+        return KEPT;
+}
+
+static int load_one(void *userdata, const db_session *s) {
+        return live_add(userdata, s);
+}
+
+int live_load(enrichd *d) {
+        int64_t now = time(NULL);
+        int r;
+
+        r = db_session_foreach_active(d->db, LIVE_MAX_SESSIONS, load_one, d);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->live->n;) {
+                if (check_alive_at(d, i, now) == REMOVED)
+                        continue;
+                /* Policy, grants and groups may have changed while we were
+                 * down: re-evaluate everything at the first tick. */
+                d->live->items[i]->dirty = true;
+                i++;
+        }
+        return 0;
+}
+
+int live_attach_key(enrichd *d, const char *sid, key_serial_t key) {
+        live_counts counts = { 0 };
+        ssize_t i = find(d->live, sid);
+
+        if (i < 0)
+                return -ENOENT;
+        d->live->items[i]->key = key;
+        if (d->live->items[i]->dirty)
+                (void) reissue_at(d, (size_t) i, time(NULL), "policy changed before the key was attached",
+                                  true, &counts);
+        return 0;
+}
+
+bool live_forget(enrichd *d, const char *sid) {
+        ssize_t i = find(d->live, sid);
+
+        if (i < 0)
+                return false;
+        remove_at(d->live, (size_t) i);
+        return true;
+}
+
+int live_revoke(enrichd *d, const char *sid, const char *reason) {
+        ssize_t i = find(d->live, sid);
+
+        if (i < 0)
+                return -ENOENT;
+        end_at(d, (size_t) i, time(NULL), reason);
+        return 0;
+}
+
+int live_reissue(enrichd *d, const char *user, const char *why, live_counts *ret) {
+        live_counts counts = { 0 };
+        int64_t now = time(NULL);
+
+        for (size_t i = 0; i < d->live->n;) {
+                live_session *s = d->live->items[i];
+
+                if (user && strcmp(s->user, user) != 0) {
+                        i++;
+                        continue;
+                }
+                if (s->key <= 0) {
+                        /* Re-issued the moment AttachKey names its key. */
+                        s->dirty = true;
+                        i++;
+                        continue;
+                }
+                if (reissue_at(d, i, now, why, true, &counts) == KEPT)
+                        i++;
+        }
+        if (ret)
+                *ret = counts;
+        return 0;
+}
+
+int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_count) {
+        int64_t now = time(NULL);
+        int count = 0;
+
+        for (size_t i = 0; i < d->live->n;) {
+                if (strcmp(d->live->items[i]->user, user) == 0) {
+                        end_at(d, i, now, reason);
+                        count++;
+                } else
+                        i++;
+        }
+        *ret_count = count;
+        return 0;
+}
+
+/* Grants whose expiry passed since the last check: bump the generation and
+ * re-issue their users' sessions now. Cheap when nothing is due: one
+ * comparison against the cached next expiry. */
+static void expire_grants(enrichd *d, int64_t now) {
+        char **users = NULL;
+        int r;
+
+        if (d->next_grant_expiry <= 0 || now < d->next_grant_expiry)
+                return;
+        r = grants_expired_users(d->db, d->grants_checked, now, &users);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to find expired grants: %s",
+                           db_last_error(d->db));
+                return;
+        }
+        d->grants_checked = now;
+        if (issue_update_policy_version(d) < 0)
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to update the policy version: %s",
+                           db_last_error(d->db));
+        for (size_t i = 0; users && users[i]; i++) {
+                live_counts counts = { 0 };
+
+                live_reissue(d, users[i], "grant expired", &counts);
+                log_struct(LOG_INFO, LOG_MSGID_GRANT_EXPIRED,
+                           (const char *[]) { "ENRICH_USER", users[i],
+                                              "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+                           "A grant of %s expired: %d sessions re-issued, %d revoked",
+                           users[i], counts.updated, counts.revoked);
+        }
+        strv_free(users);
+}
+
+void live_tick(enrichd *d) {
+        live *l = d->live;
+        live_counts counts = { 0 };
+        int64_t now = time(NULL);
+
+        expire_grants(d, now);
+
+        for (size_t checked = 0, budget = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
+             checked < budget && l->n > 0; checked++) {
+                if (l->cursor >= l->n)
+                        l->cursor = 0;
+                if (check_alive_at(d, l->cursor, now) == KEPT)
+                        l->cursor++;
+        }
+
+        for (size_t i = 0; i < l->n;) {
+                live_session *s = l->items[i];
+                bool due;
+
+                if (s->key <= 0) {
+                        /* Never attached: the module failed after Enrich. */
+                        if (now >= s->expires) {
+                                end_at(d, i, now, "no key attached before the token expired");
+                                continue;
+                        }
+                        i++;
+                        continue;
+                }
+                due = s->dirty || now >= s->issued + (s->expires - s->issued) * 2 / 3;
+                if (!due || s->retry_after > now) {
+                        i++;
+                        continue;
+                }
+                if (reissue_at(d, i, now, s->dirty ? "policy changed" : "refresh", s->dirty, &counts) == KEPT)
+                        i++;
+        }
+}

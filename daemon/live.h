@@ -1,0 +1,55 @@
+/* live.h: the in-memory set of live sessions and their scheduler. A
+ * session enters at Enrich, becomes refreshable once AttachKey names its
+ * keyring key, and leaves when its process is gone, its key is gone, policy
+ * gives it nothing any more, or it is ended or revoked. The tick (every
+ * LIVE_TICK_MS from the event loop) checks liveness, refreshes tokens at
+ * two thirds of their life and handles grants that reached their expiry. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <keyutils.h>
+#include "db.h"
+#include "enrichd.h"
+
+#define LIVE_MAX_SESSIONS   65536
+#define LIVE_TICK_MS        250
+/* Processes checked for liveness per tick (round robin), so one tick stays
+ * short however many sessions there are. */
+#define LIVE_LIVENESS_BUDGET 512
+
+/* What a re-evaluation did. */
+typedef struct live_counts {
+        int updated;
+        int revoked;
+} live_counts;
+
+int live_new(live **ret);
+void live_free(live *l);
+size_t live_count(const live *l);
+
+/* Start time of pid (/proc/PID/stat field 22, clock ticks after boot), or
+ * -ESRCH when the process is gone or a zombie. */
+int64_t live_pid_start(pid_t pid);
+
+/* Adds a session just enriched (s->key_serial 0) or loaded from the
+ * database at startup. -EUSERS when the set is full. */
+int live_add(enrichd *d, const db_session *s);
+/* Loads every session not ended from the database; sessions whose process
+ * is gone are ended at once, the others are re-evaluated at the next tick. */
+int live_load(enrichd *d);
+/* Records sid's key; re-issues at once when policy changed meanwhile.
+ * -ENOENT when sid is not live. */
+int live_attach_key(enrichd *d, const char *sid, key_serial_t key);
+/* Forgets sid (its owner ended it); false when it was not live. */
+bool live_forget(enrichd *d, const char *sid);
+/* Revokes sid's key and ends it with reason. -ENOENT when not live. */
+int live_revoke(enrichd *d, const char *sid, const char *reason);
+/* Re-evaluates the sessions of user (NULL: all) now, updating keys in place
+ * or revoking them; why goes to the journal. */
+int live_reissue(enrichd *d, const char *user, const char *why, live_counts *ret);
+/* Revokes every live session of user; *ret_count of them. */
+int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_count);
+/* The scheduler's periodic work; see above. */
+void live_tick(enrichd *d);

@@ -3,8 +3,10 @@
 # enrichd from a temporary folder, opens a real PAM session through
 # pam_enrich.so for a throw-away user, shows the signed claims that land in
 # the session keyring and how a process of the session reads and verifies
-# them, then shows that closing the session revoked the key. Leaves nothing
-# behind; exits non-zero if any step failed.
+# them; then, while that session stays open, root grants the user a
+# just-in-time scope and revokes it again, and the session sees its key (same
+# serial) gain and lose it. Finally closing the session revokes the key.
+# Leaves nothing behind; exits non-zero if any step failed.
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
@@ -18,6 +20,7 @@ failed=0
 tmp=
 daemon_pid=
 created_user=
+session_pid=
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*"; failed=1; }
@@ -27,6 +30,11 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 # shellcheck disable=SC2317 # run from the EXIT trap
 cleanup() {
         step "Cleaning up"
+        if [ -n "$session_pid" ] && kill -0 "$session_pid" 2>/dev/null; then
+                kill -TERM "$session_pid"
+                wait "$session_pid" 2>/dev/null
+                echo "stopped the demo session (pid $session_pid)"
+        fi
         if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
                 kill -TERM "$daemon_pid"
                 i=0
@@ -179,10 +187,57 @@ claims = jwt.decode(token, key.key, algorithms=["EdDSA"],
 assert claims["uid"] == os.getuid(), "claims belong to another user"
 print(json.dumps(claims, indent=2))
 ' || { echo "FAILED: PyJWT verification"; status=1; }
+
+# The session stays open while root grants and revokes (see the demo's next
+# steps); files in $sig say when each side is done. Each wait is bounded.
+sig=$4
+serial=$(keyctl search @s user enrich:claims)
+wait_for() {
+        i=0
+        while [ ! -e "$sig/$1" ] && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+        [ -e "$sig/$1" ] || { echo "FAILED: gave up waiting for $1"; status=1; return 1; }
+}
+: >"$sig/checked"
+if wait_for granted; then
+        echo
+        echo "--- inside the same session, after the grant:"
+        run "$enrichctl" --jwks "$jwks" whoami
+        run "$enrichctl" --jwks "$jwks" check --scope deploy:prod --group jit-deploy
+        now=$(keyctl search @s user enrich:claims)
+        echo "claims key serial: before $serial, now $now"
+        [ "$now" = "$serial" ] || { echo "FAILED: the key was replaced, not updated in place"; status=1; }
+fi
+: >"$sig/seen-grant"
+if wait_for revoked; then
+        echo
+        echo "--- inside the same session, right after the revocation:"
+        # The daemon re-issues the key before `enrichctl revoke` returns;
+        # allow one second, as promised, and say how long it took.
+        i=0
+        while "$enrichctl" --jwks "$jwks" check --scope deploy:prod 2>/dev/null && [ "$i" -lt 10 ]; do
+                sleep 0.1
+                i=$((i + 1))
+        done
+        printf '$ %s
+' "$enrichctl --jwks $jwks check --scope deploy:prod   (revoked: exit 1 expected)"
+        "$enrichctl" --jwks "$jwks" check --scope deploy:prod
+        rc=$?
+        if [ "$i" -eq 0 ]; then
+                echo "exit status $rc, already at the first check after the revocation"
+        else
+                echo "exit status $rc, $((i * 100)) ms after the revocation"
+        fi
+        [ "$rc" -eq 1 ] || { echo "FAILED: deploy:prod still held after the revocation"; status=1; }
+        run "$enrichctl" --jwks "$jwks" whoami
+        now=$(keyctl search @s user enrich:claims)
+        echo "claims key serial: before $serial, now $now"
+        [ "$now" = "$serial" ] || { echo "FAILED: the key was replaced, not updated in place"; status=1; }
+fi
 exit $status
 EOF
 chmod 0755 "$tmp/in-session.sh"
-echo "$tmp/in-session.sh: whoami, check, keyctl show/describe/print, PyJWT"
+echo "$tmp/in-session.sh: whoami, check, keyctl show/describe/print, PyJWT; then it waits"
+echo "for root to grant and revoke, and looks at its claims again each time"
 
 # A fresh audit session gives the login its own session id ("asid"), which
 # the claims are bound to; containers often do not allow one.
@@ -194,12 +249,45 @@ else
 fi
 
 step "Opening a real PAM session for $DEMO_USER (service $SERVICE) and running the script in it"
-printf '$ %s\n' "pam_session --confdir $tmp/pam.d --service $SERVICE --user $DEMO_USER $audit --serial-file $tmp/serial -- $tmp/in-session.sh ..."
+sig=$tmp/signals
+mkdir "$sig" && chown "$DEMO_USER" "$sig" || { fail "mkdir $sig"; exit 1; }
+printf '$ %s\n' "pam_session --confdir $tmp/pam.d --service $SERVICE --user $DEMO_USER $audit --serial-file $tmp/serial -- $tmp/in-session.sh ... &"
 # shellcheck disable=SC2086 # $audit is one option or nothing
 timeout 120 "$B/tests/pam_session" --confdir "$tmp/pam.d" --service "$SERVICE" \
         --user "$DEMO_USER" $audit --serial-file "$tmp/serial" \
-        -- "$tmp/in-session.sh" "$B/enrichctl" "$tmp/jwks.json" "$PYTHON"
+        -- "$tmp/in-session.sh" "$B/enrichctl" "$tmp/jwks.json" "$PYTHON" "$sig" &
+session_pid=$!
+
+# wait_signal FILE: waits (at most 60 s) for the session to create FILE.
+wait_signal() {
+        i=0
+        while [ ! -e "$sig/$1" ] && kill -0 "$session_pid" 2>/dev/null && [ "$i" -lt 600 ]; do
+                sleep 0.1
+                i=$((i + 1))
+        done
+        [ -e "$sig/$1" ] || { fail "the session did not get to '$1'"; return 1; }
+}
+
+grant_id=
+if wait_signal checked; then
+        step "As root, while the session stays open: a just-in-time grant for $DEMO_USER"
+        printf '$ %s\n' "enrichctl grant $DEMO_USER --group jit-deploy --scope deploy:prod --ttl 10m --reason \"INC-1234 demo\""
+        grant_id=$("$B/enrichctl" --socket "$tmp/io.enrich" grant "$DEMO_USER" --group jit-deploy \
+                --scope deploy:prod --ttl 10m --reason "INC-1234 demo") || fail "enrichctl grant"
+        echo "$grant_id"
+        show "$B/enrichctl" --socket "$tmp/io.enrich" grants || fail "enrichctl grants"
+        : >"$sig/granted"
+fi
+if [ -n "$grant_id" ] && wait_signal seen-grant; then
+        step "As root: revoke the grant; the open session's key loses it at once"
+        show "$B/enrichctl" --socket "$tmp/io.enrich" revoke "$grant_id" || fail "enrichctl revoke"
+fi
+# Whatever happened above, let the session finish.
+: >"$sig/granted"
+: >"$sig/revoked"
+wait "$session_pid"
 rc=$?
+session_pid=
 echo "pam_session exit status $rc"
 [ "$rc" -eq 0 ] || fail "the session or a check inside it failed (status $rc)"
 

@@ -6,13 +6,6 @@
 #include "enrichctl.h"
 #include "util.h"
 
-static const char *str_or_dash(json_t *obj, const char *key)
-{
-        const char *s = json_string_value(json_object_get(obj, key));
-
-        return s && *s ? s : "-";
-}
-
 int cmd_status(const ctl_options *o)
 {
         json_t *reply = NULL;
@@ -25,10 +18,10 @@ int cmd_status(const ctl_options *o)
         if (o->json) {
                 ctl_print_json(reply);
         } else {
-                printf("enrichd %s at %s\n", str_or_dash(reply, "version"), o->socket);
-                printf("  issuer:          %s\n", str_or_dash(reply, "issuer"));
-                printf("  signing key:     %s\n", str_or_dash(reply, "kid"));
-                printf("  policy version:  %s\n", str_or_dash(reply, "policyVersion"));
+                printf("enrichd %s at %s\n", ctl_str_or_dash(reply, "version"), o->socket);
+                printf("  issuer:          %s\n", ctl_str_or_dash(reply, "issuer"));
+                printf("  signing key:     %s\n", ctl_str_or_dash(reply, "kid"));
+                printf("  policy version:  %s\n", ctl_str_or_dash(reply, "policyVersion"));
                 printf("  sessions:        %lld\n",
                        (long long) json_integer_value(json_object_get(reply, "sessions")));
                 printf("  uptime:          %s\n",
@@ -44,11 +37,11 @@ enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPI
 /* The table's cells for one session; times are formatted into times. */
 static void session_row(json_t *s, const char *cells[N_COLUMNS], char times[2][32])
 {
-        cells[COL_SID] = str_or_dash(s, "sid");
-        cells[COL_USER] = str_or_dash(s, "user");
-        cells[COL_SERVICE] = str_or_dash(s, "service");
-        cells[COL_TTY] = str_or_dash(s, "tty");
-        cells[COL_RHOST] = str_or_dash(s, "rhost");
+        cells[COL_SID] = ctl_str_or_dash(s, "sid");
+        cells[COL_USER] = ctl_str_or_dash(s, "user");
+        cells[COL_SERVICE] = ctl_str_or_dash(s, "service");
+        cells[COL_TTY] = ctl_str_or_dash(s, "tty");
+        cells[COL_RHOST] = ctl_str_or_dash(s, "rhost");
         cells[COL_CREATED] = ctl_format_time(json_integer_value(json_object_get(s, "created")),
                                              times[0], sizeof(times[0]));
         cells[COL_EXPIRES] = ctl_format_time(json_integer_value(json_object_get(s, "expires")),

@@ -1,6 +1,7 @@
 /* enrichctl.c: command line of enrichctl: global options, the command
  * table and usage. The commands live in daemon_commands.c (answered by
- * enrichd) and claims_commands.c (answered by the caller's keyring). */
+ * enrichd), grant_commands.c (grants, revocation, explain, refresh, reload)
+ * and claims_commands.c (answered by the caller's keyring). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,19 @@ static void usage(FILE *out)
               "  check --scope S --group G exit 0 if every given scope and group is held,\n"
               "                            1 if not (or no valid claims), 2 on error\n"
               "  sessions [USER]           login sessions known to the daemon\n"
+              "  grant USER [--group G]... [--scope S]... [--tenant T] --ttl DURATION --reason TEXT\n"
+              "                            just-in-time grant (admin); prints its id.\n"
+              "                            DURATION: 90, 30s, 15m, 1h30m, 2d, 1w\n"
+              "  grants [--user U] [--all] active grants (--all: also expired and revoked);\n"
+              "                            users see only their own\n"
+              "  revoke GRANT_ID | --session SID | --user USER\n"
+              "                            revoke a grant, a session's claims, or everything\n"
+              "                            of a user; live keys follow at once (admin)\n"
+              "  explain USER --service S [--rhost H] [--tty T] [--amr M]...\n"
+              "                            dry run: the claims such a login would get now,\n"
+              "                            and which rule or grant gave each (admin)\n"
+              "  refresh [--user U]        re-evaluate live sessions now (admin)\n"
+              "  reload                    re-read the config, as SIGHUP does (admin)\n"
               "\n"
               "Options:\n"
               "  --socket PATH   daemon socket (default $ENRICH_SOCKET, else " ENRICH_DEFAULT_SOCKET ")\n"
@@ -27,49 +41,134 @@ static void usage(FILE *out)
               "  --json          machine-readable output\n"
               "  -v, --verbose   say so when check succeeds\n"
               "  -h, --help      this help\n"
-              "  -V, --version   version\n", out);
+              "  -V, --version   version\n"
+              "\n"
+              "Exit status: 0 done (or held), 1 refused, not found or not held,\n"
+              "2 usage error or daemon unreachable.\n", out);
 }
 
 typedef struct command {
         const char *name;
         int (*run)(const ctl_options *o);
-        size_t max_args;
+        size_t min_args, max_args;
+        unsigned accepted;      /* CTL_OPT_* the command takes */
+        unsigned required;      /* CTL_OPT_* it cannot do without */
 } command;
 
 static const command commands[] = {
-        { "status", cmd_status, 0 },
-        { "whoami", cmd_whoami, 0 },
-        { "check", cmd_check, 0 },
-        { "sessions", cmd_sessions, 1 },
+        { "status", cmd_status, 0, 0, 0, 0 },
+        { "whoami", cmd_whoami, 0, 0, 0, 0 },
+        { "check", cmd_check, 0, 0, CTL_OPT_SCOPE | CTL_OPT_GROUP, 0 },
+        { "sessions", cmd_sessions, 0, 1, 0, 0 },
+        { "grant", cmd_grant, 1, 1,
+          CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON,
+          CTL_OPT_TTL | CTL_OPT_REASON },
+        { "grants", cmd_grants, 0, 0, CTL_OPT_USER | CTL_OPT_ALL, 0 },
+        { "revoke", cmd_revoke, 0, 1, CTL_OPT_SESSION | CTL_OPT_USER, 0 },
+        { "explain", cmd_explain, 1, 1,
+          CTL_OPT_SERVICE | CTL_OPT_RHOST | CTL_OPT_TTY | CTL_OPT_AMR, CTL_OPT_SERVICE },
+        { "refresh", cmd_refresh, 0, 0, CTL_OPT_USER, 0 },
+        { "reload", cmd_reload, 0, 0, 0, 0 },
 };
 
-enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP };
+enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
+       OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR };
+
+static const struct option options[] = {
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "jwks", required_argument, NULL, OPT_JWKS },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "scope", required_argument, NULL, OPT_SCOPE },
+        { "group", required_argument, NULL, OPT_GROUP },
+        { "tenant", required_argument, NULL, OPT_TENANT },
+        { "ttl", required_argument, NULL, OPT_TTL },
+        { "reason", required_argument, NULL, OPT_REASON },
+        { "user", required_argument, NULL, OPT_USER },
+        { "all", no_argument, NULL, OPT_ALL },
+        { "session", required_argument, NULL, OPT_SESSION },
+        { "service", required_argument, NULL, OPT_SERVICE },
+        { "rhost", required_argument, NULL, OPT_RHOST },
+        { "tty", required_argument, NULL, OPT_TTY },
+        { "amr", required_argument, NULL, OPT_AMR },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {}
+};
+
+/* The long name of the option with bit, for messages. */
+static const char *option_name(unsigned bit)
+{
+        static const struct { unsigned bit; const char *name; } names[] = {
+                { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_GROUP, "group" }, { CTL_OPT_TENANT, "tenant" },
+                { CTL_OPT_TTL, "ttl" }, { CTL_OPT_REASON, "reason" }, { CTL_OPT_USER, "user" },
+                { CTL_OPT_ALL, "all" }, { CTL_OPT_SESSION, "session" }, { CTL_OPT_SERVICE, "service" },
+                { CTL_OPT_RHOST, "rhost" }, { CTL_OPT_TTY, "tty" }, { CTL_OPT_AMR, "amr" },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (names[i].bit == bit)
+                        return names[i].name;
+        return "?";
+}
+
+/* Refuses options the command does not take, or lacks, with a message. */
+static bool options_fit(const command *cmd, const ctl_options *o)
+{
+        for (unsigned bit = 1; bit <= CTL_OPT_AMR; bit <<= 1) {
+                if ((o->given & bit) && !(cmd->accepted & bit)) {
+                        fprintf(stderr, "enrichctl: --%s does not apply to %s\n", option_name(bit), cmd->name);
+                        return false;
+                }
+                if (!(o->given & bit) && (cmd->required & bit)) {
+                        fprintf(stderr, "enrichctl: %s needs --%s\n", cmd->name, option_name(bit));
+                        return false;
+                }
+        }
+        if (o->n_args < cmd->min_args) {
+                fprintf(stderr, "enrichctl: %s needs an argument\n", cmd->name);
+                return false;
+        }
+        if (o->n_args > cmd->max_args) {
+                fprintf(stderr, "enrichctl: too many arguments for %s\n", cmd->name);
+                return false;
+        }
+        if (cmd->run == cmd_check && o->n_scopes + o->n_groups == 0) {
+                fprintf(stderr, "enrichctl: check needs --scope or --group\n");
+                return false;
+        }
+        return true;
+}
+
+/* Sets a single-valued option, refusing it twice: a second --ttl is more
+ * likely a mistake than an intended override. */
+static bool set_once(const char **slot, const char *value, const char *name)
+{
+        if (*slot) {
+                fprintf(stderr, "enrichctl: --%s given twice\n", name);
+                return false;
+        }
+        *slot = value;
+        return true;
+}
 
 int main(int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "socket", required_argument, NULL, OPT_SOCKET },
-                { "jwks", required_argument, NULL, OPT_JWKS },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "scope", required_argument, NULL, OPT_SCOPE },
-                { "group", required_argument, NULL, OPT_GROUP },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {}
-        };
         ctl_options o = { 0 };
         const command *cmd = NULL;
         int opt, code = CTL_EXIT_ERROR;
 
-        /* At most one entry per argument, so argc bounds both lists. */
+        /* At most one entry per argument, so argc bounds every list. */
         o.scopes = calloc((size_t) argc, sizeof(*o.scopes));
         o.groups = calloc((size_t) argc, sizeof(*o.groups));
-        if (!o.scopes || !o.groups) {
+        o.amr = calloc((size_t) argc, sizeof(*o.amr));
+        if (!o.scopes || !o.groups || !o.amr) {
                 fprintf(stderr, "enrichctl: out of memory\n");
                 goto out;
         }
         while ((opt = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
+                bool fine = true;
+
                 switch (opt) {
                 case OPT_SOCKET:
                         o.socket = optarg;
@@ -82,9 +181,51 @@ int main(int argc, char **argv)
                         break;
                 case OPT_SCOPE:
                         o.scopes[o.n_scopes++] = optarg;
+                        o.given |= CTL_OPT_SCOPE;
                         break;
                 case OPT_GROUP:
                         o.groups[o.n_groups++] = optarg;
+                        o.given |= CTL_OPT_GROUP;
+                        break;
+                case OPT_AMR:
+                        o.amr[o.n_amr++] = optarg;
+                        o.given |= CTL_OPT_AMR;
+                        break;
+                case OPT_TENANT:
+                        fine = set_once(&o.tenant, optarg, "tenant");
+                        o.given |= CTL_OPT_TENANT;
+                        break;
+                case OPT_TTL:
+                        fine = set_once(&o.ttl, optarg, "ttl");
+                        o.given |= CTL_OPT_TTL;
+                        break;
+                case OPT_REASON:
+                        fine = set_once(&o.reason, optarg, "reason");
+                        o.given |= CTL_OPT_REASON;
+                        break;
+                case OPT_USER:
+                        fine = set_once(&o.user, optarg, "user");
+                        o.given |= CTL_OPT_USER;
+                        break;
+                case OPT_ALL:
+                        o.all = true;
+                        o.given |= CTL_OPT_ALL;
+                        break;
+                case OPT_SESSION:
+                        fine = set_once(&o.session, optarg, "session");
+                        o.given |= CTL_OPT_SESSION;
+                        break;
+                case OPT_SERVICE:
+                        fine = set_once(&o.service, optarg, "service");
+                        o.given |= CTL_OPT_SERVICE;
+                        break;
+                case OPT_RHOST:
+                        fine = set_once(&o.rhost, optarg, "rhost");
+                        o.given |= CTL_OPT_RHOST;
+                        break;
+                case OPT_TTY:
+                        fine = set_once(&o.tty, optarg, "tty");
+                        o.given |= CTL_OPT_TTY;
                         break;
                 case 'v':
                         o.verbose = true;
@@ -98,6 +239,10 @@ int main(int argc, char **argv)
                         code = CTL_EXIT_OK;
                         goto out;
                 default:
+                        fine = false;
+                        break;
+                }
+                if (!fine) {
                         usage(stderr);
                         goto out;
                 }
@@ -117,18 +262,7 @@ int main(int argc, char **argv)
         }
         o.args = argv + optind + 1;
         o.n_args = (size_t) (argc - optind - 1);
-        if (o.n_args > cmd->max_args) {
-                fprintf(stderr, "enrichctl: too many arguments for %s\n", cmd->name);
-                usage(stderr);
-                goto out;
-        }
-        if (cmd->run == cmd_check && o.n_scopes + o.n_groups == 0) {
-                fprintf(stderr, "enrichctl: check needs --scope or --group\n");
-                usage(stderr);
-                goto out;
-        }
-        if (cmd->run != cmd_check && o.n_scopes + o.n_groups > 0) {
-                fprintf(stderr, "enrichctl: --scope and --group belong to check\n");
+        if (!options_fit(cmd, &o)) {
                 usage(stderr);
                 goto out;
         }
@@ -141,5 +275,6 @@ int main(int argc, char **argv)
 out:
         free(o.scopes);
         free(o.groups);
+        free(o.amr);
         return code;
 }

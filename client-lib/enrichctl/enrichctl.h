@@ -11,22 +11,51 @@
 #define ENRICH_VERSION "0.1.0"
 #endif
 
-/* Exit codes: 0 success / held, 1 not held or refused, 2 usage or system
- * error (including an unreachable daemon). */
+/* Exit codes: 0 success / held, 1 not held, refused or not found, 2 usage or
+ * system error (including an unreachable daemon). */
 enum { CTL_EXIT_OK = 0, CTL_EXIT_NO = 1, CTL_EXIT_ERROR = 2 };
 
 /* How long enrichctl waits for the daemon, connect and call together. */
 #define CTL_TIMEOUT_MS 5000
+
+/* Command options, as bits: each command says which it accepts, and
+ * ctl_options.given records which were used. */
+enum {
+        CTL_OPT_SCOPE   = 1 << 0,
+        CTL_OPT_GROUP   = 1 << 1,
+        CTL_OPT_TENANT  = 1 << 2,
+        CTL_OPT_TTL     = 1 << 3,
+        CTL_OPT_REASON  = 1 << 4,
+        CTL_OPT_USER    = 1 << 5,
+        CTL_OPT_ALL     = 1 << 6,
+        CTL_OPT_SESSION = 1 << 7,
+        CTL_OPT_SERVICE = 1 << 8,
+        CTL_OPT_RHOST   = 1 << 9,
+        CTL_OPT_TTY     = 1 << 10,
+        CTL_OPT_AMR     = 1 << 11,
+};
 
 typedef struct ctl_options {
         const char *socket;     /* --socket, else $ENRICH_SOCKET, else default */
         const char *jwks;       /* --jwks, else NULL (libenrich reads $ENRICH_JWKS) */
         bool json;
         bool verbose;
-        const char **scopes;    /* check --scope, each must hold */
+        unsigned given;         /* CTL_OPT_* bits seen on the command line */
+        const char **scopes;    /* check/grant --scope, repeatable */
         size_t n_scopes;
-        const char **groups;    /* check --group, each must hold */
+        const char **groups;    /* check/grant --group, repeatable */
         size_t n_groups;
+        const char **amr;       /* explain --amr, repeatable */
+        size_t n_amr;
+        const char *tenant;     /* grant --tenant */
+        const char *ttl;        /* grant --ttl, as typed */
+        const char *reason;     /* grant --reason */
+        const char *user;       /* grants/revoke/refresh --user */
+        bool all;               /* grants --all */
+        const char *session;    /* revoke --session */
+        const char *service;    /* explain --service */
+        const char *rhost;      /* explain --rhost */
+        const char *tty;        /* explain --tty */
         char **args;            /* positional arguments after the command */
         size_t n_args;
 } ctl_options;
@@ -36,6 +65,12 @@ int cmd_status(const ctl_options *o);
 int cmd_sessions(const ctl_options *o);
 int cmd_whoami(const ctl_options *o);
 int cmd_check(const ctl_options *o);
+int cmd_grant(const ctl_options *o);
+int cmd_grants(const ctl_options *o);
+int cmd_revoke(const ctl_options *o);
+int cmd_explain(const ctl_options *o);
+int cmd_refresh(const ctl_options *o);
+int cmd_reload(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is
@@ -48,3 +83,11 @@ void ctl_print_json(const json_t *value);
 const char *ctl_format_time(time_t t, char *buf, size_t size);
 /* "1h 02m 03s" into buf; negative durations print as "expired". */
 const char *ctl_format_duration(long long seconds, char *buf, size_t size);
+/* A string member of obj, or "-" when absent or empty. */
+const char *ctl_str_or_dash(const json_t *obj, const char *key);
+/* The strings of a JSON array joined with sep into a new string, "-" when
+ * empty; NULL on allocation failure. */
+char *ctl_join(const json_t *array, const char *sep);
+/* Prints a table: headers, then n_rows rows of n_columns cells (row-major),
+ * each column as wide as its widest cell, two spaces apart. */
+void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);

@@ -8,6 +8,35 @@
 #include "host.h"
 #include "util.h"
 
+/* Says what a Varlink error reply means in words an admin reads at a
+ * glance; the error name stays in the message for scripts and searches. */
+static void print_remote_error(const char *method, const char *error, const json_t *params)
+{
+        const char *reason = json_string_value(json_object_get(params, "reason"));
+        const char *e = error ? error : "error";
+
+        if (strcmp(e, "io.enrich.PermissionDenied") == 0)
+                fprintf(stderr, "enrichctl: permission denied: %s (%s; root or a member of the "
+                        "admin group only)\n", reason ? reason : "not allowed", method);
+        else if (strcmp(e, "io.enrich.NoSuchGrant") == 0)
+                fprintf(stderr, "enrichctl: no such grant: %s\n", ctl_str_or_dash(params, "id"));
+        else if (strcmp(e, "io.enrich.NoSuchSession") == 0)
+                fprintf(stderr, "enrichctl: no such session: %s\n", ctl_str_or_dash(params, "sid"));
+        else if (strcmp(e, "io.enrich.NoSuchUser") == 0)
+                fprintf(stderr, "enrichctl: no such user: %s\n", ctl_str_or_dash(params, "user"));
+        else if (strcmp(e, "io.enrich.InvalidParameter") == 0)
+                fprintf(stderr, "enrichctl: invalid %s: %s\n", ctl_str_or_dash(params, "parameter"),
+                        reason ? reason : "refused by enrichd");
+        else if (strcmp(e, "io.enrich.InvalidConfig") == 0)
+                fprintf(stderr, "enrichctl: config refused, the running policy stays: %s\n",
+                        reason ? reason : "invalid");
+        else if (strcmp(e, "org.varlink.service.MethodNotFound") == 0)
+                fprintf(stderr, "enrichctl: this enrichd does not support %s (older daemon?)\n", method);
+        else
+                fprintf(stderr, "enrichctl: %s failed: %s%s%s\n", method, e,
+                        reason ? ": " : "", reason ? reason : "");
+}
+
 int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
 {
         int64_t deadline = host_now_ms() + CTL_TIMEOUT_MS;
@@ -36,10 +65,7 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
         left = (int) (deadline - host_now_ms());
         r = left > 0 ? varlink_client_call(c, method, params, left, &reply, &error) : -ETIMEDOUT;
         if (r == -EREMOTEIO) {
-                const char *reason = json_string_value(json_object_get(reply, "reason"));
-
-                fprintf(stderr, "enrichctl: %s failed: %s%s%s\n", method, error ? error : "error",
-                        reason ? ": " : "", reason ? reason : "");
+                print_remote_error(method, error, reply);
                 code = CTL_EXIT_NO;
                 goto out;
         }
@@ -88,4 +114,59 @@ const char *ctl_format_duration(long long seconds, char *buf, size_t size)
         else
                 snprintf(buf, size, "%llds", seconds);
         return buf;
+}
+
+const char *ctl_str_or_dash(const json_t *obj, const char *key)
+{
+        const char *s = json_string_value(json_object_get(obj, key));
+
+        return s && *s ? s : "-";
+}
+
+char *ctl_join(const json_t *array, const char *sep)
+{
+        size_t len = 1, i;
+        json_t *item;
+        char *out;
+
+        json_array_foreach(array, i, item)
+                len += strlen(json_string_value(item) ? json_string_value(item) : "") + strlen(sep);
+        if (len == 1)
+                return strdup("-");
+        out = calloc(1, len);
+        if (!out)
+                return NULL;
+        json_array_foreach(array, i, item) {
+                if (i > 0)
+                        strcat(out, sep);
+                strcat(out, json_string_value(item) ? json_string_value(item) : "");
+        }
+        return out;
+}
+
+void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows)
+{
+        int widths[16] = { 0 };
+
+        if (n_columns > ARRAY_SIZE(widths))
+                return;
+        for (size_t c = 0; c < n_columns; c++) {
+                widths[c] = (int) strlen(headers[c]);
+                for (size_t r = 0; r < n_rows; r++) {
+                        const char *cell = cells[r * n_columns + c];
+
+                        if (cell && (int) strlen(cell) > widths[c])
+                                widths[c] = (int) strlen(cell);
+                }
+        }
+        for (size_t c = 0; c < n_columns; c++)
+                printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, headers[c],
+                       c + 1 < n_columns ? "  " : "\n");
+        for (size_t r = 0; r < n_rows; r++)
+                for (size_t c = 0; c < n_columns; c++) {
+                        const char *cell = cells[r * n_columns + c];
+
+                        printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, cell ? cell : "-",
+                               c + 1 < n_columns ? "  " : "\n");
+                }
 }

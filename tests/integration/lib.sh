@@ -60,13 +60,14 @@ enrich_require() {
 
 CLEANUP_PIDS=""
 CREATED_USERS=""
+CREATED_GROUPS=""
 DAEMON_PID=""
 TMP=""
 
 # Everything the test created goes, whatever happened: background processes
 # (by pid), the daemon, the users, the temporary folder.
 enrich_cleanup() {
-        local p u i
+        local p u g i
         set +e
         for p in $CLEANUP_PIDS $DAEMON_PID; do
                 kill "$p" 2>/dev/null
@@ -77,6 +78,9 @@ enrich_cleanup() {
         done
         for u in $CREATED_USERS; do
                 userdel -f "$u" >/dev/null 2>&1 || echo "# could not remove user $u" >&2
+        done
+        for g in $CREATED_GROUPS; do
+                groupdel "$g" >/dev/null 2>&1 || echo "# could not remove group $g" >&2
         done
         if [ -n "$ENRICH_KEEP_TMP" ] && [ -n "$TMP" ]; then
                 echo "# kept $TMP" >&2
@@ -213,3 +217,123 @@ pam_ms() {
 
 # Dumps a file into the output as comments, to explain a failure.
 show() { [ -f "$1" ] && sed "s|^|#   $(basename "$1"): |" "$1"; }
+
+# ---- helpers for the policy, grant and refresh suites -----------------
+
+# enrich_add_group NAME [MEMBER,...]: a throwaway Unix group, removed on exit.
+enrich_add_group() {
+        groupadd "$1" || return 1
+        CREATED_GROUPS="$CREATED_GROUPS $1"
+        [ -z "$2" ] || gpasswd -M "$2" "$1" >/dev/null
+}
+
+# enrich_write_config [FILE]: writes the test instance's paths followed by
+# stdin (settings, groups, rules) to FILE, default $TMP/enrichd.conf.
+enrich_write_config() {
+        local f=${1:-$TMP/enrichd.conf}
+        {
+                printf 'socket = "%s";\nuserdb_socket = "%s";\njwks = "%s";\n' \
+                        "$SOCK" "$TMP/io.enrich.Groups" "$JWKS"
+                printf 'state_dir = "%s";\nissuer = "enrichd@integration-test";\n' "$TMP/state"
+                cat
+        } >"$f"
+}
+
+# ctl ARGS...: enrichctl as root on the test daemon.
+ctl() { "$ENRICHCTL" --socket "$SOCK" --jwks "$JWKS" "$@"; }
+# ctl_as USER ARGS...: enrichctl as USER (outside any session).
+ctl_as() { local u=$1; shift; as_user "$u" "$ENRICHCTL" --socket "$SOCK" --jwks "$JWKS" "$@"; }
+
+# poll TENTHS CMD...: runs CMD every 0.1 s until it succeeds or TENTHS
+# tries have failed.
+poll() {
+        local n=$1 i; shift
+        for i in $(seq "$n"); do
+                "$@" && return 0
+                sleep 0.1
+        done
+        "$@"
+}
+
+# key_claims SERIAL: the JWS payload of the key SERIAL, read by root
+# through its owner permission and decoded (not verified) as JSON on
+# stdout; fails when the key is gone, revoked or not a JWS.
+key_claims() {
+        local token
+        token=$(keyctl pipe "$1" 2>/dev/null) || return 1
+        "$PY" -c 'import base64, json, sys
+p = sys.argv[1].split(".")[1]
+print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))))' "$token" 2>/dev/null
+}
+# claim_has SERIAL PYTHON-EXPR: true when EXPR holds for c = the key's
+# payload, e.g. claim_has "$S" 'c.get("tenant") is None'.
+claim_has() {
+        local json
+        json=$(key_claims "$1") || return 1
+        [ "$("$PY" -c 'import json, sys; c = json.loads(sys.argv[1]); print(bool(eval(sys.argv[2])))' \
+                "$json" "$2" 2>/dev/null)" = True ]
+}
+# About a live key: has_scope SERIAL SCOPE, lacks_scope, has_group, lacks_group.
+has_scope() { claim_has "$1" '"'"$2"'" in (c.get("scope") or "").split()'; }
+lacks_scope() { claim_has "$1" '"'"$2"'" not in (c.get("scope") or "").split()'; }
+has_group() { claim_has "$1" '"'"$2"'" in (c.get("groups") or [])'; }
+lacks_group() { claim_has "$1" '"'"$2"'" not in (c.get("groups") or [])'; }
+key_alive() { keyctl describe "$1" >/dev/null 2>&1; }
+key_dead() { ! keyctl describe "$1" >/dev/null 2>&1; }
+# claim SERIAL NAME: one claim of the key's payload (JSON-encoded).
+claim() {
+        local json
+        json=$(key_claims "$1") || return 1
+        "$PY" -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1]).get(sys.argv[2])))' "$json" "$2"
+}
+
+# A long-lived login: session_open NAME USER [pam_session options...]
+# opens a real PAM session for USER through the enrich-test service and
+# keeps it open, running an agent inside it as USER, until session_close
+# NAME. Sets ${NAME}_PID (pam_session); the agent writes into $TMP/NAME
+# its claims key's serial (as the session sees it) and its pid.
+# session_whoami NAME asks the agent to run `enrichctl whoami --json`
+# inside the session; the answer lands in $TMP/NAME/whoami.json.
+session_open() {
+        local name=$1 user=$2 dir=$TMP/$1 pid; shift 2
+        mkdir -p "$dir" && chown "$user" "$dir"
+        cat >"$TMP/agent.sh" <<'EOF'
+dir=$1 jwks=$2 ctl=$3
+cd "$dir" || exit 1
+echo $$ >agent.pid
+keyctl search @s user enrich:claims >serial 2>serial.err
+: >ready
+while [ ! -e done ]; do
+        if [ -e whoami.req ]; then
+                rm -f whoami.req whoami.ok
+                ENRICH_JWKS=$jwks "$ctl" --jwks "$jwks" whoami --json >whoami.json 2>whoami.err
+                echo $? >whoami.rc
+                : >whoami.ok
+        fi
+        sleep 0.05
+done
+EOF
+        "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$user" "$@" \
+                -- sh "$TMP/agent.sh" "$dir" "$JWKS" "$ENRICHCTL" >"$dir.out" 2>"$dir.err" &
+        pid=$!
+        CLEANUP_PIDS="$CLEANUP_PIDS $pid"
+        eval "${name}_PID=$pid"
+        poll 50 test -e "$dir/ready" || { echo "# session $name did not start"; show "$dir.err"; return 1; }
+        # The agent outlives a killed pam_session; clean it up as well.
+        CLEANUP_PIDS="$CLEANUP_PIDS $(cat "$dir/agent.pid")"
+        [ -s "$dir/serial" ] ||
+                { echo "# session $name has no claims key"; show "$dir.err"; show "$dir/serial.err"; return 1; }
+}
+session_serial() { cat "$TMP/$1/serial" 2>/dev/null; }
+session_whoami() {
+        local dir=$TMP/$1
+        rm -f "$dir/whoami.ok" "$dir/whoami.json"
+        : >"$dir/whoami.req"
+        poll 50 test -e "$dir/whoami.ok" && [ "$(cat "$dir/whoami.rc")" = 0 ]
+}
+session_close() {
+        local pid
+        : >"$TMP/$1/done" 2>/dev/null
+        eval "pid=\${$1_PID}"
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null
+}

@@ -2,22 +2,66 @@
  * Verifiers find and read it; the PAM module creates it atomically with the
  * ownership and permissions of DESIGN.md; the daemon updates and revokes it. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keyring.h"
 
+/* Parses a keyctl description "type;uid;gid;perm;description". */
+static bool is_claims_key(const char *text)
+{
+        char type[16], description[64];
+        unsigned long uid, gid, perm;
+
+        if (sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description) != 5)
+                return false;
+        /* Only a key the module made counts: owned by root with exactly our
+         * permissions. The user possesses the session keyring and could add
+         * a key of this name themselves, or re-add a payload saved before a
+         * revocation; such a key is owned by the user and ignored. */
+        return strcmp(type, ENRICH_KEY_TYPE) == 0 &&
+               strcmp(description, ENRICH_KEY_DESCRIPTION) == 0 &&
+               uid == 0 && perm == ENRICH_KEY_PERM;
+}
+
 int keyring_find_claims(key_serial_t *ret)
 {
-        key_serial_t key;
+        key_serial_t *links = NULL, found = 0;
+        void *buffer = NULL;
+        long size;
+        int dead = 0, r;
 
-        /* The search reports -EKEYREVOKED / -EKEYEXPIRED when the only match
-         * is revoked or expired, which verifiers turn into distinct errors. */
-        key = keyctl_search(KEY_SPEC_SESSION_KEYRING, ENRICH_KEY_TYPE,
-                            ENRICH_KEY_DESCRIPTION, 0);
-        if (key < 0)
-                return errno == ENOENT ? -ENOKEY : -errno;
-        *ret = key;
-        return 0;
+        /* Only keys linked directly in the session keyring: a search would
+         * also descend into keyrings the user linked there (another login's
+         * session keyring through @us, for one). */
+        size = keyctl_read_alloc(KEY_SPEC_SESSION_KEYRING, &buffer);
+        if (size < 0)
+                return errno == ENOKEY || errno == ENOENT ? -ENOKEY : -errno;
+        links = buffer;
+        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && !found; i++) {
+                char *text = NULL;
+
+                if (keyctl_describe_alloc(links[i], &text) < 0) {
+                        /* A revoked or expired key can no longer be described;
+                         * report it when nothing valid is found. */
+                        if (errno == EKEYREVOKED)
+                                dead = -EKEYREVOKED;
+                        else if (errno == EKEYEXPIRED && dead == 0)
+                                dead = -EKEYEXPIRED;
+                        continue;
+                }
+                if (is_claims_key(text))
+                        found = links[i];
+                free(text);
+        }
+        free(buffer);
+        if (found) {
+                *ret = found;
+                r = 0;
+        } else
+                r = dead ? dead : -ENOKEY;
+        return r;
 }
 
 int keyring_read(key_serial_t key, char **ret)
@@ -39,6 +83,44 @@ int keyring_join_new_session(void)
         return 0;
 }
 
+/* True when the session keyring is one pam_keyinit force just made for this
+ * login: not the user-session keyring, owned by the login's user (pam_keyinit
+ * creates it with the user's credentials), and still empty. systemd's
+ * private keyring for a service is never empty (it holds invocation_id). */
+static bool session_is_fresh_for(uid_t uid)
+{
+        key_serial_t session, user_session;
+        char *text = NULL;
+        unsigned long owner;
+        bool fresh;
+
+        session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
+        user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
+        if (session < 0 || session == user_session)
+                return false;
+        if (keyctl_describe_alloc(session, &text) < 0)
+                return false;
+        fresh = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid &&
+                keyctl_read(session, NULL, 0) == 0;
+        free(text);
+        return fresh;
+}
+
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined)
+{
+        key_serial_t session;
+
+        if (session_is_fresh_for(uid)) {
+                *ret_joined = 0;
+                return 0;
+        }
+        session = keyctl_join_session_keyring(NULL);
+        if (session < 0)
+                return -errno;
+        *ret_joined = session;
+        return 0;
+}
+
 int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seconds,
                            key_serial_t *ret)
 {
@@ -50,10 +132,12 @@ int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seco
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
         if (session < 0)
                 return -errno;
-        /* Built in the process keyring, where nobody else can see it, so that
-         * it appears in the session keyring only once it is complete. */
+        /* Built in the thread keyring, where nobody else can see it, so that
+         * it appears in the session keyring only once it is complete. Not
+         * the process keyring: threads share that, and add_key of the same
+         * description there would update another login's key in place. */
         key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, token, strlen(token),
-                      KEY_SPEC_PROCESS_KEYRING);
+                      KEY_SPEC_THREAD_KEYRING);
         if (key < 0)
                 return -errno;
         if (keyctl_chown(key, 0, group) < 0 ||
@@ -63,7 +147,7 @@ int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seco
                 r = -errno;
                 goto fail;
         }
-        if (keyctl_unlink(key, KEY_SPEC_PROCESS_KEYRING) < 0) {
+        if (keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING) < 0) {
                 r = -errno;
                 keyctl_unlink(key, session);
                 goto fail;
@@ -72,7 +156,7 @@ int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seco
         return 0;
 fail:
         keyctl_revoke(key);
-        keyctl_unlink(key, KEY_SPEC_PROCESS_KEYRING);
+        keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING);
         return r;
 }
 

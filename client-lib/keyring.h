@@ -15,8 +15,10 @@
                          KEY_GRP_VIEW | KEY_GRP_READ | KEY_GRP_WRITE | \
                          KEY_GRP_SEARCH | KEY_GRP_SETATTR)
 
-/* Serial of the claims key linked directly in the session keyring.
- * -ENOKEY when there is none. */
+/* Serial of the claims key linked directly in the session keyring, owned by
+ * uid 0 with ENRICH_KEY_PERM (a key of that name the user made is ignored).
+ * -ENOKEY when there is none, -EKEYREVOKED / -EKEYEXPIRED when the only
+ * candidate is revoked or expired. */
 int keyring_find_claims(key_serial_t *ret);
 /* Reads the payload of key. -EKEYREVOKED, -EKEYEXPIRED, -ENOKEY, -EACCES.
  * *ret is a malloc'd NUL-terminated string. */
@@ -29,10 +31,17 @@ int keyring_read(key_serial_t key, char **ret);
  * (systemd gives sshd one), and in none of those may the claims live. */
 int keyring_join_new_session(void);
 
-/* Creates the claims key atomically: add_key into the process keyring, set
+/* Sets up the session keyring for a login of uid: keeps it when pam_keyinit
+ * force has just made it for this login (owned by uid, empty, not @us);
+ * otherwise joins a fresh one, for the reasons above. *ret_joined is the
+ * keyring this call joined, which the caller revokes when the login ends
+ * (as pam_keyinit revoke would), or 0 when it kept pam_keyinit's. */
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined);
+
+/* Creates the claims key atomically: add_key into the thread keyring, set
  * owner 0, group gid, ENRICH_KEY_PERM and timeout there, then link into the
  * session keyring (replacing an older claims key) and unlink from the
- * process keyring. On any failure the new key is revoked. */
+ * thread keyring. On any failure the new key is revoked. */
 int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seconds,
                            key_serial_t *ret);
 

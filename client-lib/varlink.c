@@ -72,8 +72,13 @@ int varlink_buffer_take(varlink_buffer *b, json_t **ret)
         if (!nul)
                 return b->len >= VARLINK_MAX_MESSAGE ? -EMSGSIZE : 0;
         n = (size_t) (nul - b->data);
-        obj = n + 1 <= VARLINK_MAX_MESSAGE ?
-                json_loadb(b->data, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (n + 1 > VARLINK_MAX_MESSAGE) {
+                /* Arrived whole in one read, so append could not catch it. */
+                memmove(b->data, nul + 1, b->len - n - 1);
+                b->len -= n + 1;
+                return -EMSGSIZE;
+        }
+        obj = json_loadb(b->data, n, JSON_REJECT_DUPLICATES, NULL);
         memmove(b->data, nul + 1, b->len - n - 1);
         b->len -= n + 1;
         if (!json_is_object(obj)) {

@@ -78,6 +78,15 @@ int main(void)
         CHECK(varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0, "varlink accepts a message just under the limit");
         CHECK(varlink_buffer_append(&b, big, 10) == -EMSGSIZE, "varlink refuses a message over the limit");
         varlink_buffer_free(&b);
+        /* A message over the limit that arrives whole, NUL included, in one
+         * read is still "too large", not "malformed". */
+        varlink_buffer_init(&b);
+        big[VARLINK_MAX_MESSAGE] = '\0';
+        CHECK(varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE + 1) == 0 &&
+              varlink_buffer_take(&b, &msg) == -EMSGSIZE,
+              "varlink refuses an oversize message that arrives whole");
+        big[VARLINK_MAX_MESSAGE] = ' ';
+        varlink_buffer_free(&b);
         {
                 json_t *obj = json_pack("{s:s%}", "x", big, (size_t) VARLINK_MAX_MESSAGE);
                 char *text = NULL;

@@ -476,6 +476,198 @@ fail:
         return r;
 }
 
+/* ---- the in-memory index of group memberships (grants.h) ---------------- */
+
+struct grants_index {
+        int64_t generation;
+        grants_membership *items;       /* by (group, user) */
+        grants_membership **by_user;    /* by (user, group) */
+        size_t n, allocated;
+};
+
+static int compare_by_group(const void *a, const void *b) {
+        const grants_membership *x = a, *y = b;
+        int r = strcmp(x->group, y->group);
+        return r ? r : strcmp(x->user, y->user);
+}
+
+static int compare_by_user(const void *a, const void *b) {
+        const grants_membership *x = *(grants_membership *const *) a, *y = *(grants_membership *const *) b;
+        int r = strcmp(x->user, y->user);
+        return r ? r : strcmp(x->group, y->group);
+}
+
+void grants_index_free(grants_index *x) {
+        if (!x)
+                return;
+        for (size_t i = 0; i < x->n; i++) {
+                free(x->items[i].user);
+                free(x->items[i].group);
+        }
+        free(x->items);
+        free(x->by_user);
+        free(x);
+}
+
+int grants_index_new(int64_t generation, grants_index **ret) {
+        grants_index *x = calloc(1, sizeof *x);
+
+        if (!x)
+                return -ENOMEM;
+        x->generation = generation;
+        *ret = x;
+        return 0;
+}
+
+int grants_index_add(grants_index *x, const char *user, const char *group, int64_t expires) {
+        grants_membership m = { .expires = expires };
+
+        if (x->n >= GRANTS_INDEX_MAX)
+                return -E2BIG;
+        if (x->n == x->allocated) {
+                size_t grow = x->allocated ? x->allocated * 2 : 64;
+                grants_membership *items = realloc(x->items, grow * sizeof *items);
+                if (!items)
+                        return -ENOMEM;
+                x->items = items;
+                x->allocated = grow;
+        }
+        m.user = strdup(user);
+        m.group = strdup(group);
+        if (!m.user || !m.group) {
+                free(m.user);
+                free(m.group);
+                return -ENOMEM;
+        }
+        x->items[x->n++] = m;
+        return 0;
+}
+
+int grants_index_seal(grants_index *x) {
+        size_t kept = 0;
+
+        /* One entry per (group, user), with the latest expiry. */
+        if (x->n > 0)
+                qsort(x->items, x->n, sizeof *x->items, compare_by_group);
+        for (size_t i = 0; i < x->n; i++) {
+                if (kept > 0 && compare_by_group(&x->items[kept - 1], &x->items[i]) == 0) {
+                        if (x->items[i].expires > x->items[kept - 1].expires)
+                                x->items[kept - 1].expires = x->items[i].expires;
+                        free(x->items[i].user);
+                        free(x->items[i].group);
+                        continue;
+                }
+                x->items[kept++] = x->items[i];
+        }
+        x->n = kept;
+        free(x->by_user);
+        x->by_user = calloc(x->n + 1, sizeof *x->by_user);
+        if (!x->by_user)
+                return -ENOMEM;
+        for (size_t i = 0; i < x->n; i++)
+                x->by_user[i] = &x->items[i];
+        if (x->n > 0)
+                qsort(x->by_user, x->n, sizeof *x->by_user, compare_by_user);
+        return 0;
+}
+
+int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret) {
+        sqlite3_stmt *st = NULL;
+        grants_index *x = NULL;
+        int r, step;
+
+        r = grants_index_new(generation, &x);
+        if (r < 0)
+                return r;
+        r = prepare(d, "SELECT user, groups, expires FROM grants"
+                       " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_int64(st, 1, now);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *user = (const char *) sqlite3_column_text(st, 0);
+                char **groups = NULL;
+
+                if (!user)
+                        continue;
+                r = strv_from_json_text((const char *) sqlite3_column_text(st, 1), &groups);
+                for (size_t i = 0; r == 0 && groups[i]; i++)
+                        r = grants_index_add(x, user, groups[i], sqlite3_column_int64(st, 2));
+                strv_free(groups);
+                if (r == -E2BIG) {
+                        /* A bounded index beats none: serve what fits. */
+                        r = 0;
+                        break;
+                }
+                if (r < 0)
+                        goto out;
+        }
+        if (r == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to read the grants for the group index");
+                goto out;
+        }
+        r = grants_index_seal(x);
+        if (r < 0)
+                goto out;
+        *ret = x;
+        x = NULL;
+out:
+        sqlite3_finalize(st);
+        grants_index_free(x);
+        return r;
+}
+
+int64_t grants_index_generation(const grants_index *x) {
+        return x ? x->generation : -1;
+}
+
+size_t grants_index_by_group(const grants_index *x, const char *group, const grants_membership **ret) {
+        size_t low = 0, high, first;
+
+        *ret = NULL;
+        if (!x)
+                return 0;
+        high = x->n;
+        while (low < high) {            /* the first entry of group */
+                size_t mid = low + (high - low) / 2;
+                if (strcmp(x->items[mid].group, group) < 0)
+                        low = mid + 1;
+                else
+                        high = mid;
+        }
+        first = low;
+        while (low < x->n && strcmp(x->items[low].group, group) == 0)
+                low++;
+        *ret = x->items + first;
+        return low - first;
+}
+
+size_t grants_index_by_user(const grants_index *x, const char *user, const grants_membership *const **ret) {
+        size_t low = 0, high, first;
+
+        *ret = NULL;
+        if (!x)
+                return 0;
+        high = x->n;
+        while (low < high) {
+                size_t mid = low + (high - low) / 2;
+                if (strcmp(x->by_user[mid]->user, user) < 0)
+                        low = mid + 1;
+                else
+                        high = mid;
+        }
+        first = low;
+        while (low < x->n && strcmp(x->by_user[low]->user, user) == 0)
+                low++;
+        *ret = (const grants_membership *const *) x->by_user + first;
+        return low - first;
+}
+
+size_t grants_index_all(const grants_index *x, const grants_membership **ret) {
+        *ret = x ? x->items : NULL;
+        return x ? x->n : 0;
+}
+
 int grants_policy_version(const char *content_hash, int64_t generation, char ret[17]) {
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digest_len = 0;

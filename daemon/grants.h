@@ -79,6 +79,40 @@ int grants_next_expiry(db *d, int64_t after, int64_t *ret);
  * none), at most GRANTS_MAX_LIST users. */
 int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret);
 
+/* An in-memory index of who holds which group through an active grant, so
+ * that userdb answers (every `ls -l`, `id` and login may ask) come from
+ * memory, never from sqlite. It is a snapshot: the daemon reloads it when
+ * the grants generation changes (grant, revoke, expiry) and readers skip
+ * memberships whose expiry has passed, so an expired grant disappears at
+ * once even before the reload. */
+#define GRANTS_INDEX_MAX 65536          /* (user, group) pairs held */
+
+typedef struct grants_membership {
+        char *user;
+        char *group;
+        int64_t expires;                /* the latest of the grants giving it */
+} grants_membership;
+
+typedef struct grants_index grants_index;
+
+/* Every active grant's (user, group) pairs at now; generation is recorded
+ * as given. *ret is new (free with grants_index_free). */
+int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret);
+/* Building an index by hand (userdb adds the memberships rules give): new,
+ * add pairs (-E2BIG past GRANTS_INDEX_MAX), then seal before any lookup. */
+int grants_index_new(int64_t generation, grants_index **ret);
+int grants_index_add(grants_index *x, const char *user, const char *group, int64_t expires);
+int grants_index_seal(grants_index *x);
+void grants_index_free(grants_index *x);
+int64_t grants_index_generation(const grants_index *x);
+/* The memberships of group, ordered by user, as *ret (borrowed from x until
+ * it is freed); returns their number. Expired ones included: check expires. */
+size_t grants_index_by_group(const grants_index *x, const char *group, const grants_membership **ret);
+/* The memberships of user, ordered by group, as an array of pointers. */
+size_t grants_index_by_user(const grants_index *x, const char *user, const grants_membership *const **ret);
+/* All memberships, ordered by group then user. */
+size_t grants_index_all(const grants_index *x, const grants_membership **ret);
+
 /* The policy version: the first 16 hex digits of
  * sha256(config content hash ":" generation). */
 int grants_policy_version(const char *content_hash, int64_t generation, char ret[17]);

@@ -1,5 +1,6 @@
 /* main.c: enrichd's entry point: command line, startup (config, database,
- * signing key, JWKS, socket), sd_notify, reload on SIGHUP, clean shutdown. */
+ * signing key, JWKS, the main and the userdb socket), sd_notify, reload on
+ * SIGHUP, clean shutdown. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include "paths.h"
 #include "server.h"
 #include "signer.h"
+#include "userdb.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -35,6 +37,13 @@ static void usage(FILE *f) {
                 "      --version       show the version\n");
 }
 
+/* What the main socket's handlers see: the daemon, and the userdb service
+ * whose grants index they keep current. */
+typedef struct main_context {
+        enrichd *d;
+        userdb *userdb;
+} main_context;
+
 static void notify_status(const enrichd *d) {
         sd_notifyf(0, "STATUS=Serving claims (issuer %s, key %s, policy %s)",
                    d->config->issuer, signer_kid(d->signer), d->policy_version);
@@ -43,16 +52,21 @@ static void notify_status(const enrichd *d) {
 /* SIGHUP: the same as io.enrich.Reload (methods_reload): a broken file
  * keeps the running policy; a good one re-evaluates every live session. */
 static void reload(void *userdata) {
-        enrichd *d = userdata;
+        main_context *m = userdata;
 
         sd_notify(0, "RELOADING=1");
-        (void) methods_reload(d, NULL);
+        (void) methods_reload(m->d, NULL);
+        userdb_sync(m->userdb);
         sd_notify(0, "READY=1");
-        notify_status(d);
+        notify_status(m->d);
 }
 
+/* Grant expiries bump the generation here; the index follows. */
 static void tick(void *userdata) {
-        live_tick(userdata);
+        main_context *m = userdata;
+
+        live_tick(m->d);
+        userdb_sync(m->userdb);
 }
 
 /* --check-config: reports on stdout/stderr only (no journal), and starts
@@ -73,8 +87,41 @@ static int check_config(const char *path) {
         return EXIT_SUCCESS;
 }
 
+/* A main-socket call, then the userdb index catches up with whatever it
+ * changed (grant, revoke), here rather than in a userdb call, which must
+ * never wait on sqlite. */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
-        return methods_call(userdata, peer, method, params, more);
+        main_context *m = userdata;
+        json_t *reply = methods_call(m->d, peer, method, params, more);
+
+        userdb_sync(m->userdb);
+        return reply;
+}
+
+/* Runs on the server's userdb thread. */
+static json_t *userdb_handler(void *userdata, const struct ucred *peer, const char *method, json_t *params,
+                              bool more) {
+        return userdb_call(userdata, peer, method, params, more);
+}
+
+/* The daemon's own NSS lookups (getpwnam, getgrouplist for policy) must not
+ * ask nss-systemd to query our userdb socket: the daemon is single-threaded
+ * and would wait on itself until nss-systemd's timeout. nss-systemd skips
+ * the services named in SYSTEMD_BYPASS_USERDB (colon-separated). */
+static int bypass_own_userdb(const char *service) {
+        const char *old = getenv("SYSTEMD_BYPASS_USERDB");
+        char *value = NULL;
+        int r;
+
+        if (old && *old)
+                r = asprintf(&value, "%s:%s", old, service);
+        else
+                r = (value = strdup(service)) ? 0 : -1;
+        if (r < 0)
+                return -ENOMEM;
+        r = setenv("SYSTEMD_BYPASS_USERDB", value, 1) < 0 ? -errno : 0;
+        free(value);
+        return r;
 }
 
 int main(int argc, char **argv) {
@@ -89,6 +136,7 @@ int main(int argc, char **argv) {
         const char *config_path = CONFIG_DEFAULT_PATH;
         bool foreground = false, check_only = false, config_given = false;
         enrichd d = { 0 };
+        main_context context = { .d = &d };
         server *srv = NULL;
         char *error = NULL, db_path[PATH_MAX];
         int opt, r, status = EXIT_FAILURE;
@@ -123,6 +171,13 @@ int main(int argc, char **argv) {
         }
         umask(022);
         d.started_ms = host_now_ms();
+        r = userdb_new(&d, d.config->userdb_socket, &context.userdb);
+        if (r == 0)
+                r = bypass_own_userdb(userdb_service(context.userdb));
+        if (r < 0) {
+                log_error("Failed to set up the userdb service: %s", strerror(-r));
+                goto out;
+        }
 
         r = host_machine_id(&d.machine_id);
         if (r < 0) {
@@ -168,9 +223,19 @@ int main(int argc, char **argv) {
                            r == -EIO ? db_last_error(d.db) : strerror(-r));
                 goto out;
         }
+        userdb_sync(context.userdb);
         r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
-                                                          .tick_ms = LIVE_TICK_MS }, &d,
+                                                          .tick_ms = LIVE_TICK_MS }, &context,
                        &srv, &error);
+        /* NSS callers open a connection per lookup and many at once: a
+         * higher per-uid limit and a shorter idle time than the main socket's. */
+        if (r == 0)
+                r = server_add_priority_listener(srv, d.config->userdb_socket,
+                                                 &(server_listener) {
+                                                         .call = userdb_handler,
+                                                         .invalid_parameter_error = "org.varlink.service.InvalidParameter",
+                                                         .max_per_uid = 128, .idle_timeout_ms = 5000 },
+                                                 context.userdb, &error);
         if (r < 0) {
                 log_error("%s", error ? error : strerror(-r));
                 goto out;
@@ -178,8 +243,9 @@ int main(int argc, char **argv) {
         log_struct(LOG_INFO, LOG_MSGID_STARTED,
                    (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
                                       "ENRICH_POLICY_VERSION", d.policy_version, NULL },
-                   "enrichd %s started: socket %s, key %s, policy version %s, %zu rules",
+                   "enrichd %s started: socket %s, userdb socket %s, key %s, policy version %s, %zu rules",
                    ENRICH_VERSION, server_socket_activated(srv) ? "passed by systemd" : d.config->socket,
+                   server_priority_socket_activated(srv) ? "passed by systemd" : d.config->userdb_socket,
                    signer_kid(d.signer), d.policy_version, d.config->n_rules);
         sd_notify(0, "READY=1");
         notify_status(&d);
@@ -192,6 +258,7 @@ out:
         if (status != EXIT_SUCCESS)
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
         server_free(srv);
+        userdb_free(context.userdb);
         live_free(d.live);
         db_close(d.db);
         signer_free(d.signer);

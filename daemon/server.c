@@ -1,6 +1,10 @@
-/* server.c: epoll event loop and connection handling. Reading is level
- * triggered and at most one chunk per wakeup, so a client sending a flood is
- * served in turn with everyone else. While a connection has unsent output
+/* server.c: epoll event loops and connection handling. The main socket is
+ * served by the main thread; the priority (userdb) socket by a thread of its
+ * own, so that a main-socket call stuck on sqlite or a slow disk never
+ * delays an NSS caller. Each listener owns its connections: the two threads
+ * share nothing in here. Reading is level triggered and at most one chunk
+ * per wakeup, so a client sending a flood is served in turn with everyone
+ * else. While a connection has unsent output
  * above the high-water mark, its further calls wait (back-pressure) instead
  * of growing memory. */
 #include <errno.h>
@@ -10,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,10 +31,29 @@
 #define READ_CHUNK (64 * 1024)
 #define MAX_EVENTS 64
 
-enum { TAG_LISTEN, TAG_SIGNAL };
+enum { TAG_LISTEN, TAG_SIGNAL, TAG_PRIORITY_STOP, TAG_PRIORITY_LISTEN, N_TAGS };
 
-typedef struct connection {
+typedef struct connection connection;
+
+/* A listening socket and how its calls are answered. */
+typedef struct listener {
+        int fd;
+        int epoll_fd;              /* where it and its connections are watched (borrowed) */
+        char *bound_path;          /* set when we bound the socket ourselves */
+        bool activated;
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
+                        json_t *parameters, bool more);
+        void *userdata;
+        const char *invalid_parameter_error;
+        size_t max_per_uid;
+        int64_t idle_timeout_ms;
+        connection *connections;
+        size_t n_connections;
+} listener;
+
+struct connection {
         struct connection *prev, *next;
+        listener *owner;
         int fd;
         struct ucred peer;
         varlink_buffer input;
@@ -38,21 +63,26 @@ typedef struct connection {
         bool closing;      /* close once output is flushed */
         bool dead;         /* close now (after the current batch of events) */
         uint32_t events;   /* currently registered epoll events */
-} connection;
+};
 
 struct server {
         int epoll_fd;
-        int listen_fd;
+        /* The priority listener and its connections, served by their own
+         * thread; stop_fd (an eventfd) ends it. */
+        int priority_epoll_fd;
+        int stop_fd;
+        pthread_t priority_thread;
+        bool priority_running;
         int signal_fd;
-        bool activated;
-        char *bound_path;  /* set when we bound the socket ourselves */
+        listener main;
+        listener priority;
+        int n_listen_fds;  /* sockets passed by systemd */
+        int claimed_fd;    /* the passed fd the main listener took, or -1 */
         sigset_t old_mask;
         bool mask_set;
         server_handlers handlers;
         void *userdata;
-        connection *connections;
-        size_t n_connections;
-        int tags[2];
+        int tags[N_TAGS];
         bool quit;
 };
 
@@ -95,7 +125,7 @@ static int remove_stale_socket(const struct sockaddr_un *addr, char **ret_error)
         return 0;
 }
 
-static int bind_socket(server *s, const char *path, char **ret_error) {
+static int bind_socket(listener *l, const char *path, char **ret_error) {
         struct sockaddr_un addr = { .sun_family = AF_UNIX };
         mode_t old_umask;
         int fd = -1, r;
@@ -122,8 +152,9 @@ static int bind_socket(server *s, const char *path, char **ret_error) {
                 set_error(ret_error, "Failed to create socket: %s", strerror(errno));
                 return r;
         }
-        /* Every local user may connect (Status, own sessions); each call is
-         * authorized from SO_PEERCRED instead. */
+        /* Every local user may connect (Status, own sessions; the userdb
+         * socket is public like /etc/group); each call is authorized from
+         * SO_PEERCRED instead. */
         old_umask = umask(0111);
         r = bind(fd, (const struct sockaddr *) &addr, sizeof addr);
         umask(old_umask);
@@ -133,39 +164,73 @@ static int bind_socket(server *s, const char *path, char **ret_error) {
                 close(fd);
                 return r;
         }
-        s->bound_path = strdup(path);
-        if (!s->bound_path) {
+        l->bound_path = strdup(path);
+        if (!l->bound_path) {
                 close(fd);
                 unlink(path);
                 return -ENOMEM;
         }
-        s->listen_fd = fd;
+        l->fd = fd;
         return 0;
 }
 
-static int setup_listener(server *s, const char *path, char **ret_error) {
-        int n = sd_listen_fds(1);
-
-        if (n < 0) {
-                set_error(ret_error, "Failed to get sockets from systemd: %s", strerror(-n));
-                return n;
+/* The socket systemd passed for path, or -1. Matching by path lets the
+ * unit list the main and the userdb socket in either order. */
+static int passed_fd_for(const server *s, const char *path) {
+        for (int i = 0; i < s->n_listen_fds; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                if (fd != s->claimed_fd && sd_is_socket_unix(fd, SOCK_STREAM, 1, path, 0) > 0)
+                        return fd;
         }
-        if (n > 0) {
-                /* The first socket is io.enrich; any more are for later
-                 * interfaces (userdb) and unused so far. */
-                if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+        return -1;
+}
+
+/* Takes the passed socket for path or binds it. For the main listener
+ * (fallback_first), a single passed socket that does not match the path is
+ * taken anyway, as before the userdb socket existed. */
+static int setup_listener(server *s, listener *l, const char *path, bool fallback_first, char **ret_error) {
+        int fd = passed_fd_for(s, path);
+
+        if (fd < 0 && fallback_first && s->n_listen_fds > 0) {
+                fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
                         set_error(ret_error, "The socket passed by systemd is not a listening Unix stream socket");
                         return -EINVAL;
                 }
-                if (n > 1)
-                        log_warning("systemd passed %d sockets; only the first is used", n);
-                s->listen_fd = SD_LISTEN_FDS_START;
-                s->activated = true;
-                if (fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK) < 0)
-                        return -errno;
-                return 0;
         }
-        return bind_socket(s, path, ret_error);
+        if (fd < 0)
+                return bind_socket(l, path, ret_error);
+        l->fd = fd;
+        l->activated = true;
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
+
+static void listener_init(listener *l, int epoll_fd, json_t *(*call)(void *, const struct ucred *, const char *,
+                                                                   json_t *, bool),
+                          void *userdata, const char *invalid_parameter_error, unsigned max_per_uid,
+                          unsigned idle_timeout_ms) {
+        l->epoll_fd = epoll_fd;
+        l->call = call;
+        l->userdata = userdata;
+        l->invalid_parameter_error = invalid_parameter_error ? invalid_parameter_error
+                                                             : "io.enrich.InvalidParameter";
+        l->max_per_uid = max_per_uid ? max_per_uid : SERVER_MAX_PER_UID;
+        l->idle_timeout_ms = idle_timeout_ms ? idle_timeout_ms : SERVER_IDLE_TIMEOUT_MS;
+}
+
+static void listener_close(listener *l) {
+        if (l->fd >= 0)
+                close(l->fd);
+        l->fd = -1;
+        if (l->bound_path) {
+                /* Only the file we created: a socket-activated one belongs
+                 * to systemd. */
+                (void) unlink(l->bound_path);
+                free(l->bound_path);
+                l->bound_path = NULL;
+        }
 }
 
 int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
@@ -178,11 +243,12 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->epoll_fd = s->listen_fd = s->signal_fd = -1;
+        s->epoll_fd = s->priority_epoll_fd = s->stop_fd = s->signal_fd = s->claimed_fd = -1;
+        s->main.fd = s->priority.fd = -1;
         s->handlers = *handlers;
         s->userdata = userdata;
-        s->tags[0] = TAG_LISTEN;
-        s->tags[1] = TAG_SIGNAL;
+        for (int i = 0; i < N_TAGS; i++)
+                s->tags[i] = i;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGHUP);
@@ -202,15 +268,26 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 set_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 goto out;
         }
-        r = setup_listener(s, socket_path, ret_error);
+        listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, 0, 0);
+        /* Asked once: sd_listen_fds(1) unsets the variables, and the
+         * userdb listener added later picks from the same sockets. */
+        s->n_listen_fds = sd_listen_fds(1);
+        if (s->n_listen_fds < 0) {
+                r = s->n_listen_fds;
+                set_error(ret_error, "Failed to get sockets from systemd: %s", strerror(-r));
+                goto out;
+        }
+        r = setup_listener(s, &s->main, socket_path, true, ret_error);
         if (r < 0)
                 goto out;
-        ev.data.ptr = &s->tags[0];
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
+        if (s->main.activated)
+                s->claimed_fd = s->main.fd;
+        ev.data.ptr = &s->tags[TAG_LISTEN];
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->main.fd, &ev) < 0) {
                 r = -errno;
                 goto out;
         }
-        ev.data.ptr = &s->tags[1];
+        ev.data.ptr = &s->tags[TAG_SIGNAL];
         if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->signal_fd, &ev) < 0) {
                 r = -errno;
                 goto out;
@@ -225,18 +302,50 @@ out:
         return r;
 }
 
+int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options,
+                                 void *userdata, char **ret_error) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        int r;
+
+        if (s->priority.call)
+                return -EBUSY;
+        s->priority_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->priority_epoll_fd < 0 || s->stop_fd < 0) {
+                r = -errno;
+                set_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
+                return r;
+        }
+        listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata,
+                      options->invalid_parameter_error, options->max_per_uid, options->idle_timeout_ms);
+        r = setup_listener(s, &s->priority, socket_path, false, ret_error);
+        if (r < 0)
+                return r;
+        ev.data.ptr = &s->tags[TAG_PRIORITY_LISTEN];
+        if (epoll_ctl(s->priority_epoll_fd, EPOLL_CTL_ADD, s->priority.fd, &ev) < 0)
+                return -errno;
+        ev.data.ptr = &s->tags[TAG_PRIORITY_STOP];
+        if (epoll_ctl(s->priority_epoll_fd, EPOLL_CTL_ADD, s->stop_fd, &ev) < 0)
+                return -errno;
+        return 0;
+}
+
 size_t server_connection_count(const server *s) {
-        return s->n_connections;
+        return s->main.n_connections;
 }
 
 bool server_socket_activated(const server *s) {
-        return s->activated;
+        return s->main.activated;
 }
 
-static size_t connections_of_uid(const server *s, uid_t uid) {
+bool server_priority_socket_activated(const server *s) {
+        return s->priority.activated;
+}
+
+static size_t connections_of_uid(const listener *l, uid_t uid) {
         size_t n = 0;
-        for (const connection *c = s->connections; c; c = c->next)
-                if (c->peer.uid == uid)
+        for (const connection *c = l->connections; c; c = c->next)
+                if (c->owner == l && c->peer.uid == uid)
                         n++;
         return n;
 }
@@ -245,12 +354,12 @@ static void connection_free(server *s, connection *c) {
         if (c->prev)
                 c->prev->next = c->next;
         else
-                s->connections = c->next;
+                c->owner->connections = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        s->n_connections--;
+        c->owner->n_connections--;
         if (c->fd >= 0) {
-                epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+                epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
         }
         varlink_buffer_free(&c->input);
@@ -289,9 +398,8 @@ static int queue_reply(connection *c, json_t *reply) {
         return 0;
 }
 
-static void queue_error_and_close(connection *c, const char *error, const char *parameter,
-                                  const char *reason) {
-        json_t *e = varlink_error_new(error, json_pack("{s:s, s:s}", "parameter", parameter,
+static void queue_error_and_close(connection *c, const char *parameter, const char *reason) {
+        json_t *e = varlink_error_new(c->owner->invalid_parameter_error, json_pack("{s:s, s:s}", "parameter", parameter,
                                                        "reason", reason));
         if (e)
                 (void) queue_reply(c, e);
@@ -308,6 +416,23 @@ static void log_client(const connection *c, int priority, const char *what) {
                    "Client pid %s uid %s: %s", pid, uid, what);
 }
 
+/* Queues a handler's answer: an object is one reply, an array a stream of
+ * replies in order (the handler sets "continues" on all but the last). */
+static int queue_replies(connection *c, json_t *reply) {
+        size_t i;
+        json_t *item;
+        int r;
+
+        if (!json_is_array(reply))
+                return queue_reply(c, reply);
+        json_array_foreach(reply, i, item) {
+                r = queue_reply(c, item);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* One call message: checks its shape, dispatches it, queues the reply unless
  * it is oneway. A message that is not a call closes the connection. */
 static void handle_message(server *s, connection *c, json_t *msg) {
@@ -320,7 +445,7 @@ static void handle_message(server *s, connection *c, json_t *msg) {
         if (!json_is_string(method) || (params && !json_is_object(params) && !json_is_null(params)) ||
             (more && !json_is_boolean(more)) || (oneway && !json_is_boolean(oneway))) {
                 log_client(c, LOG_WARNING, "sent a message that is not a varlink call; closing");
-                queue_error_and_close(c, "io.enrich.InvalidParameter", "method",
+                queue_error_and_close(c, "method",
                                       "not a varlink call: need a string \"method\" and an object \"parameters\"");
                 return;
         }
@@ -330,9 +455,9 @@ static void handle_message(server *s, connection *c, json_t *msg) {
                 c->dead = true;
                 return;
         }
-        reply = s->handlers.call(s->userdata, &c->peer, json_string_value(method), params,
-                                 json_is_true(more));
-        if (!reply || (!json_is_true(oneway) && queue_reply(c, reply) < 0))
+        reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params,
+                               json_is_true(more));
+        if (!reply || (!json_is_true(oneway) && queue_replies(c, reply) < 0))
                 c->dead = true;
         json_decref(reply);
         json_decref(empty);
@@ -348,8 +473,7 @@ static void process_input(server *s, connection *c) {
                         break;
                 if (r < 0) {
                         log_client(c, LOG_WARNING, "sent malformed JSON; closing its connection");
-                        queue_error_and_close(c, "io.enrich.InvalidParameter", "message",
-                                              "message is not a valid JSON object");
+                        queue_error_and_close(c, "message", "message is not a valid JSON object");
                         break;
                 }
                 handle_message(s, c, msg);
@@ -388,7 +512,7 @@ static void update_events(server *s, connection *c) {
                 want = EPOLLIN;
         if (want != c->events) {
                 struct epoll_event ev = { .events = want, .data.ptr = c };
-                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                if (epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
                         c->dead = true;
                 else
                         c->events = want;
@@ -406,7 +530,7 @@ static void connection_readable(server *s, connection *c) {
                         c->dead = true;
                 return;
         }
-        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        c->deadline_ms = host_now_ms() + c->owner->idle_timeout_ms;
         if (n == 0) {
                 /* The peer will send nothing more; answer what it sent. */
                 process_input(s, c);
@@ -415,8 +539,7 @@ static void connection_readable(server *s, connection *c) {
                 r = varlink_buffer_append(&c->input, buf, (size_t) n);
                 if (r == -EMSGSIZE) {
                         log_client(c, LOG_WARNING, "sent a message larger than the limit; closing");
-                        queue_error_and_close(c, "io.enrich.InvalidParameter", "message",
-                                              "message exceeds the maximum size of 65536 bytes");
+                        queue_error_and_close(c, "message", "message exceeds the maximum size of 65536 bytes");
                 } else if (r < 0)
                         c->dead = true;
                 else
@@ -427,7 +550,7 @@ static void connection_readable(server *s, connection *c) {
 }
 
 static void connection_writable(server *s, connection *c) {
-        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        c->deadline_ms = host_now_ms() + c->owner->idle_timeout_ms;
         flush_output(c);
         if (c->output_sent >= c->output_len) {
                 /* Calls that waited for the queue to drain go now. */
@@ -437,13 +560,13 @@ static void connection_writable(server *s, connection *c) {
         update_events(s, c);
 }
 
-static void accept_connection(server *s) {
+static void accept_connection(server *s, listener *l) {
         struct epoll_event ev = { .events = EPOLLIN };
         socklen_t len = sizeof(struct ucred);
         connection *c = NULL;
         int fd;
 
-        fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                         log_error("Failed to accept a connection: %s", strerror(errno));
@@ -453,33 +576,35 @@ static void accept_connection(server *s) {
         if (!c)
                 goto refuse;
         c->fd = fd;
+        c->owner = l;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
                 log_error("Failed to read peer credentials: %s", strerror(errno));
                 goto refuse;
         }
         /* Refusing by closing: the limits protect the daemon, and a caller
-         * sees a clean EOF instead of a hang. */
-        if (s->n_connections >= SERVER_MAX_CONNECTIONS) {
+         * sees a clean EOF instead of a hang. Each listener counts its own,
+         * so a flood on the main socket never locks NSS callers out. */
+        if (l->n_connections >= SERVER_MAX_CONNECTIONS) {
                 log_client(c, LOG_WARNING, "refused: too many connections");
                 goto refuse;
         }
-        if (connections_of_uid(s, c->peer.uid) >= SERVER_MAX_PER_UID) {
+        if (connections_of_uid(l, c->peer.uid) >= l->max_per_uid) {
                 log_client(c, LOG_WARNING, "refused: too many connections from this uid");
                 goto refuse;
         }
         varlink_buffer_init(&c->input);
-        c->deadline_ms = host_now_ms() + SERVER_IDLE_TIMEOUT_MS;
+        c->deadline_ms = host_now_ms() + l->idle_timeout_ms;
         c->events = EPOLLIN;
         ev.data.ptr = c;
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 log_error("Failed to watch a connection: %s", strerror(errno));
                 goto refuse;
         }
-        c->next = s->connections;
+        c->next = l->connections;
         if (c->next)
                 c->next->prev = c;
-        s->connections = c;
-        s->n_connections++;
+        l->connections = c;
+        l->n_connections++;
         return;
 refuse:
         close(fd);
@@ -500,11 +625,11 @@ static void handle_signal(server *s) {
         }
 }
 
-/* Closes dead connections and those idle past their deadline; returns the
- * milliseconds until the next deadline (-1: none). */
-static int sweep(server *s) {
+/* Closes l's dead connections and those idle past their deadline; returns
+ * the milliseconds until the next deadline (-1: none). */
+static int sweep(server *s, listener *l) {
         int64_t now = host_now_ms(), next = -1;
-        connection *c = s->connections, *following;
+        connection *c = l->connections, *following;
 
         for (; c; c = following) {
                 following = c->next;
@@ -539,12 +664,69 @@ static int run_tick(server *s, int64_t *next_tick) {
         return (int) (*next_tick - now);
 }
 
+static void dispatch(server *s, const struct epoll_event *event) {
+        void *p = event->data.ptr;
+
+        if (p == &s->tags[TAG_LISTEN])
+                accept_connection(s, &s->main);
+        else if (p == &s->tags[TAG_PRIORITY_LISTEN])
+                accept_connection(s, &s->priority);
+        else if (p == &s->tags[TAG_SIGNAL])
+                handle_signal(s);
+        else {
+                connection *c = p;
+                /* Freed connections stay allocated until the sweep, so
+                 * later events of this batch are safe. */
+                if (c->dead)
+                        return;
+                if (event->events & (EPOLLERR | EPOLLHUP) && !(event->events & EPOLLIN))
+                        c->dead = true;
+                else if (event->events & EPOLLIN)
+                        connection_readable(s, c);
+                else if (event->events & EPOLLOUT)
+                        connection_writable(s, c);
+        }
+}
+
+/* The priority listener's loop, on its own thread, until stop_fd is
+ * written. The thread inherits the main thread's blocked signals, so
+ * signals go to the main loop's signalfd. */
+static void *priority_loop(void *userdata) {
+        server *s = userdata;
+        struct epoll_event events[MAX_EVENTS];
+
+        for (;;) {
+                int n = epoll_wait(s->priority_epoll_fd, events, MAX_EVENTS, sweep(s, &s->priority));
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("epoll_wait failed on the userdb socket: %s", strerror(errno));
+                        return NULL;
+                }
+                for (int i = 0; i < n; i++) {
+                        if (events[i].data.ptr == &s->tags[TAG_PRIORITY_STOP])
+                                return NULL;
+                        dispatch(s, &events[i]);
+                }
+        }
+}
+
 int server_run(server *s) {
         struct epoll_event events[MAX_EVENTS];
         int64_t next_tick = host_now_ms() + s->handlers.tick_ms;
+        int r;
 
+        if (s->priority.call && !s->priority_running) {
+                r = pthread_create(&s->priority_thread, NULL, priority_loop, s);
+                if (r != 0) {
+                        log_error("Failed to start the userdb thread: %s", strerror(r));
+                        return -r;
+                }
+                s->priority_running = true;
+        }
         while (!s->quit) {
-                int timeout = sweep(s);
+                int timeout = sweep(s, &s->main);
                 int tick_timeout = run_tick(s, &next_tick);
                 int n;
 
@@ -558,28 +740,8 @@ int server_run(server *s) {
                         log_error("epoll_wait failed: %s", strerror(errno));
                         return -errno;
                 }
-                for (int i = 0; i < n; i++) {
-                        void *p = events[i].data.ptr;
-
-                        if (p == &s->tags[0])
-                                accept_connection(s);
-                        else if (p == &s->tags[1])
-                                handle_signal(s);
-                        else {
-                                connection *c = p;
-                                /* Freed connections stay allocated until the
-                                 * sweep, so later events of this batch are safe. */
-                                if (c->dead)
-                                        continue;
-                                if (events[i].events & (EPOLLERR | EPOLLHUP) &&
-                                    !(events[i].events & EPOLLIN))
-                                        c->dead = true;
-                                else if (events[i].events & EPOLLIN)
-                                        connection_readable(s, c);
-                                else if (events[i].events & EPOLLOUT)
-                                        connection_writable(s, c);
-                        }
-                }
+                for (int i = 0; i < n; i++)
+                        dispatch(s, &events[i]);
         }
         return 0;
 }
@@ -587,16 +749,23 @@ int server_run(server *s) {
 void server_free(server *s) {
         if (!s)
                 return;
-        while (s->connections)
-                connection_free(s, s->connections);
-        if (s->listen_fd >= 0)
-                close(s->listen_fd);
-        if (s->bound_path) {
-                /* Only the file we created: a socket-activated one belongs
-                 * to systemd. */
-                (void) unlink(s->bound_path);
-                free(s->bound_path);
+        if (s->priority_running) {
+                uint64_t one = 1;
+                if (write(s->stop_fd, &one, sizeof one) == (ssize_t) sizeof one)
+                        pthread_join(s->priority_thread, NULL);
+                else
+                        log_error("Failed to stop the userdb thread: %s", strerror(errno));
         }
+        while (s->main.connections)
+                connection_free(s, s->main.connections);
+        while (s->priority.connections)
+                connection_free(s, s->priority.connections);
+        listener_close(&s->main);
+        listener_close(&s->priority);
+        if (s->priority_epoll_fd >= 0)
+                close(s->priority_epoll_fd);
+        if (s->stop_fd >= 0)
+                close(s->stop_fd);
         if (s->signal_fd >= 0)
                 close(s->signal_fd);
         if (s->epoll_fd >= 0)

@@ -1,5 +1,6 @@
-/* server.h: the varlink server: a single-threaded epoll loop over the
- * listening socket, client connections and a signalfd. Connections are
+/* server.h: the varlink server: an epoll loop over the main listening
+ * socket, its client connections and a signalfd, and optionally a second
+ * loop, on its own thread, for the userdb socket. Connections are
  * non-blocking and bounded (count, per-uid count, message size, output
  * queue, idle time), so one slow, silent or hostile client never delays or
  * starves another. */
@@ -18,8 +19,8 @@
 typedef struct server server;
 
 typedef struct server_handlers {
-        /* Answers one call from peer (credentials taken at accept time).
-         * Returns a reply object (varlink_reply_new / varlink_error_new), a
+        /* Answers one call on the main socket from peer (credentials taken
+         * at accept time). Returns a reply object (varlink_reply_new / varlink_error_new), a
          * new reference; NULL only when out of memory. */
         json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
                         json_t *parameters, bool more);
@@ -31,11 +32,35 @@ typedef struct server_handlers {
         unsigned tick_ms;
 } server_handlers;
 
-/* Takes the socket passed by systemd (sd_listen_fds) or, without one, binds
- * socket_path (parent created 0755, a stale socket removed, mode 0666).
+/* Takes the socket passed by systemd (sd_listen_fds) for socket_path (or the
+ * first one passed, when none matches) or, without one, binds socket_path
+ * (parent created 0755, a stale socket removed, mode 0666).
  * Blocks SIGHUP/SIGTERM/SIGINT and watches them through a signalfd. */
 int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
                server **ret, char **ret_error);
+/* A second listening socket (the userdb socket) served by a thread of its
+ * own (started by server_run, stopped by server_free), so its callers never
+ * wait for a main-socket call. Its connections are counted and limited
+ * apart from the main socket's. Its call handler runs on that thread: it
+ * must only touch state it shares with the main thread under a lock. */
+typedef struct server_listener {
+        /* As server_handlers.call. The reply may also be a JSON array: a
+         * stream of replies, queued in order (the handler sets "continues"
+         * on all but the last). */
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
+                        json_t *parameters, bool more);
+        /* Error name for malformed messages; NULL: io.enrich.InvalidParameter. */
+        const char *invalid_parameter_error;
+        unsigned max_per_uid;       /* 0: SERVER_MAX_PER_UID */
+        unsigned idle_timeout_ms;   /* 0: SERVER_IDLE_TIMEOUT_MS */
+} server_listener;
+
+/* Takes the socket systemd passed for socket_path (matched by path) or
+ * binds it like server_new. Once per server, before server_run. */
+int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options,
+                                 void *userdata, char **ret_error);
+bool server_priority_socket_activated(const server *s);
+
 /* Runs until SIGTERM or SIGINT. 0, or negative errno on a fatal error. */
 int server_run(server *s);
 size_t server_connection_count(const server *s);

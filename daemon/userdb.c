@@ -1,0 +1,644 @@
+/* userdb.c: io.systemd.UserDatabase for the config's time-bound groups. A
+ * user is a member of a group while an active grant gives it, or while a
+ * rule that needs no login gives it (policy_evaluate with session_context
+ * false: rules on users, unix_groups and times).
+ *
+ * Calls are answered on the server's userdb thread from a snapshot that the
+ * main thread builds (userdb_sync) whenever grants, config, the local
+ * account files or, for rules on hours/days, the minute change. The userdb
+ * thread touches nothing else: no sqlite, no policy code (which switches TZ
+ * and is not thread-safe), no NSS, so a main-socket call stuck on a slow
+ * disk never delays an NSS caller.
+ *
+ * Rules' unix_groups are read from /etc/passwd and /etc/group directly, not
+ * through NSS: nss-systemd would ask this very service (main.c sets
+ * SYSTEMD_BYPASS_USERDB for the daemon's other lookups for that reason),
+ * and an LDAP or SSSD backend could stall the daemon behind a network
+ * timeout. The price: a rule naming a unix group defined only in LDAP/SSSD
+ * gives its group at login, in the claims, but not through userdb. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "grants.h"
+#include "log.h"
+#include "methods.h"
+#include "policy.h"
+#include "userdb.h"
+#include "util.h"
+#include "varlink.h"
+
+#define USERDB_INTERFACE        "io.systemd.UserDatabase"
+#define USERDB_PASSWD_FILE      "/etc/passwd"
+/* Bounds: users evaluated for the rules per snapshot, replies in one
+ * stream. */
+#define USERDB_MAX_CANDIDATES   65536
+#define USERDB_MAX_REPLIES      16384
+#define USERDB_MAX_LINE         65536
+
+static const char userdb_interface_description[] =
+        "# https://systemd.io/USER_GROUP_API\n"
+        "interface io.systemd.UserDatabase\n"
+        "\n"
+        "method GetUserRecord(uid: ?int, userName: ?string, service: string) -> "
+        "(record: object, incomplete: bool)\n"
+        "method GetGroupRecord(gid: ?int, groupName: ?string, service: string) -> "
+        "(record: object, incomplete: bool)\n"
+        "method GetMemberships(userName: ?string, groupName: ?string, service: string) -> "
+        "(userName: string, groupName: string)\n"
+        "\n"
+        "error NoRecordFound()\n"
+        "error BadService()\n"
+        "error ServiceNotAvailable()\n"
+        "error ConflictingRecordFound()\n"
+        "error EnumerationNotSupported()\n";
+
+/* What the userdb thread answers from: built by the main thread, read by
+ * the userdb thread, never changed once published. */
+typedef struct snapshot {
+        config_group *groups;           /* copies of the config's groups */
+        size_t n_groups;
+        grants_index *members;          /* (user, group, expires): grants with
+                                         * their expiry, rules with INT64_MAX */
+} snapshot;
+
+struct userdb {
+        /* Immutable. */
+        char *service;
+        /* Main thread only. */
+        enrichd *d;
+        grants_index *grants;           /* from sqlite */
+        char built_config[17];          /* content hash of the config it was built from */
+        int64_t built_generation;
+        int64_t built_minute;           /* for rules on hours/days; -1: none */
+        struct timespec passwd_mtime, group_mtime;
+        /* Shared: the main thread swaps current under lock, the userdb
+         * thread answers under it. */
+        pthread_mutex_t lock;
+        snapshot *current;
+};
+
+static void snapshot_free(snapshot *sn) {
+        if (!sn)
+                return;
+        for (size_t i = 0; i < sn->n_groups; i++) {
+                free(sn->groups[i].name);
+                free(sn->groups[i].description);
+        }
+        free(sn->groups);
+        grants_index_free(sn->members);
+        free(sn);
+}
+
+int userdb_new(enrichd *d, const char *socket_path, userdb **ret) {
+        const char *slash = strrchr(socket_path, '/');
+        userdb *u = calloc(1, sizeof *u);
+
+        if (!u)
+                return -ENOMEM;
+        u->d = d;
+        u->built_generation = -1;
+        u->built_minute = -1;
+        u->service = strdup(slash ? slash + 1 : socket_path);
+        if (!u->service) {
+                free(u);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&u->lock, NULL);
+        *ret = u;
+        return 0;
+}
+
+void userdb_free(userdb *u) {
+        if (!u)
+                return;
+        snapshot_free(u->current);
+        grants_index_free(u->grants);
+        pthread_mutex_destroy(&u->lock);
+        free(u->service);
+        free(u);
+}
+
+const char *userdb_service(const userdb *u) {
+        return u->service;
+}
+
+/* ---- /etc/passwd and /etc/group, read directly (see the top) ----------- */
+
+/* Calls fn with the colon-separated fields of every line of path (at most
+ * 7, the last one unsplit); lines longer than USERDB_MAX_LINE are skipped.
+ * A missing file reads as empty. Stops at fn's first negative return. */
+static int for_each_entry(const char *path, int (*fn)(void *userdata, char **fields, size_t n),
+                          void *userdata) {
+        FILE *f = fopen(path, "re");
+        char *line = NULL;
+        size_t size = 0;
+        ssize_t len;
+        int r = 0;
+
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        while (r >= 0 && (len = getline(&line, &size, f)) >= 0) {
+                char *fields[7], *rest = line;
+                size_t n = 0;
+
+                if (len > USERDB_MAX_LINE)
+                        continue;
+                if (len > 0 && line[len - 1] == '\n')
+                        line[len - 1] = '\0';
+                while (n < 6 && rest)
+                        fields[n++] = strsep(&rest, ":");
+                if (rest)
+                        fields[n++] = rest;
+                if (n >= 3 && fields[0][0] != '\0' && fields[0][0] != '#')
+                        r = fn(userdata, fields, n);
+        }
+        free(line);
+        fclose(f);
+        return r < 0 ? r : 0;
+}
+
+static bool list_has(const char *comma_list, const char *name) {
+        size_t len = strlen(name);
+
+        for (const char *p = comma_list; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t) (end - p) : strlen(p);
+                if (n == len && strncmp(p, name, len) == 0)
+                        return true;
+                p = end ? end + 1 : NULL;
+        }
+        return false;
+}
+
+/* The local accounts, read once per snapshot: users { name: primary gid }
+ * and groups [ [name, gid, "member,member"] ]. */
+typedef struct local_accounts {
+        json_t *users;
+        json_t *groups;
+} local_accounts;
+
+static int add_passwd_entry(void *userdata, char **f, size_t n) {
+        local_accounts *a = userdata;
+
+        if (n < 4 || json_object_size(a->users) >= USERDB_MAX_CANDIDATES)
+                return 0;
+        return json_object_set_new(a->users, f[0], json_string(f[3])) < 0 ? -ENOMEM : 0;
+}
+
+static int add_group_entry(void *userdata, char **f, size_t n) {
+        local_accounts *a = userdata;
+
+        return json_array_append_new(a->groups, json_pack("[s, s, s]", f[0], f[2], n >= 4 ? f[3] : "")) < 0
+                ? -ENOMEM : 0;
+}
+
+/* Names of user's local Unix groups (primary included), NULL-terminated. */
+static int local_unix_groups(const local_accounts *a, const char *user, char ***ret) {
+        const char *primary = json_string_value(json_object_get(a->users, user));
+        char **list = calloc(json_array_size(a->groups) + 1, sizeof(char *));
+        json_t *entry;
+        size_t i, n = 0;
+
+        if (!list)
+                return -ENOMEM;
+        json_array_foreach(a->groups, i, entry) {
+                const char *gid = json_string_value(json_array_get(entry, 1));
+                if ((primary && gid && strcmp(gid, primary) == 0) ||
+                    list_has(json_string_value(json_array_get(entry, 2)), user)) {
+                        list[n] = strdup(json_string_value(json_array_get(entry, 0)));
+                        if (!list[n++]) {
+                                strv_free(list);
+                                return -ENOMEM;
+                        }
+                }
+        }
+        *ret = list;
+        return 0;
+}
+
+/* ---- building the snapshot (main thread) ------------------------------------ */
+
+static bool is_served(const config *c, const char *group) {
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (strcmp(c->groups[i].name, group) == 0)
+                        return true;
+        return false;
+}
+
+/* Whether a rule that needs no login gives a served group. */
+static bool rule_counts(const config *c, const config_rule *rule) {
+        if (config_rule_needs_login(rule))
+                return false;
+        for (size_t i = 0; rule->grant_groups && rule->grant_groups[i]; i++)
+                if (is_served(c, rule->grant_groups[i]))
+                        return true;
+        return false;
+}
+
+/* Adds the served groups rules without login give user at now. */
+static int add_rule_memberships(const config *c, const local_accounts *a, bool need_unix_groups,
+                                const char *user, time_t now, grants_index *x) {
+        char **unix_groups = NULL;
+        policy_result *result = NULL;
+        int r = 0;
+
+        if (need_unix_groups) {
+                r = local_unix_groups(a, user, &unix_groups);
+                if (r < 0)
+                        return r;
+        }
+        policy_input in = {
+                .user = user, .uid = (uid_t) -1, .unix_groups = unix_groups, .now = now,
+                .session_context = false,
+        };
+        r = policy_evaluate(c, &in, &result);
+        for (size_t i = 0; r == 0 && result->groups && result->groups[i]; i++)
+                if (is_served(c, result->groups[i]))
+                        r = grants_index_add(x, user, result->groups[i], INT64_MAX);
+        policy_result_free(result);
+        strv_free(unix_groups);
+        return r;
+}
+
+/* The members rules give: every local user, grant holder and user a rule
+ * names is evaluated (the policy decides; this only picks whom to ask). A
+ * user known only to LDAP/SSSD and named by no rule or grant is not seen. */
+static int add_rules(const userdb *u, const config *c, time_t now, grants_index *x) {
+        local_accounts a = { .users = json_object(), .groups = json_array() };
+        const grants_membership *held = NULL;
+        bool need_unix_groups = false, any = false;
+        const char *user;
+        json_t *value;
+        size_t n;
+        int r = 0;
+
+        if (!a.users || !a.groups) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (rule_counts(c, &c->rules[i])) {
+                        any = true;
+                        need_unix_groups |= c->rules[i].match_unix_groups || c->rules[i].match_not_unix_groups;
+                }
+        if (!any)
+                goto out;
+        r = for_each_entry(USERDB_PASSWD_FILE, add_passwd_entry, &a);
+        if (r == 0 && need_unix_groups)
+                r = for_each_entry(CONFIG_GROUP_FILE, add_group_entry, &a);
+        if (r < 0)
+                goto out;
+        /* Candidates beyond the local users: grant holders and named users
+         * (with no primary group known). */
+        n = grants_index_all(u->grants, &held);
+        for (size_t i = 0; i < n && r == 0; i++)
+                if (!json_object_get(a.users, held[i].user) && json_object_size(a.users) < USERDB_MAX_CANDIDATES)
+                        r = json_object_set_new(a.users, held[i].user, json_null());
+        for (size_t i = 0; i < c->n_rules && r == 0; i++)
+                for (size_t k = 0; rule_counts(c, &c->rules[i]) && c->rules[i].match_users &&
+                                   c->rules[i].match_users[k] && r == 0; k++)
+                        if (!json_object_get(a.users, c->rules[i].match_users[k]) &&
+                            json_object_size(a.users) < USERDB_MAX_CANDIDATES)
+                                r = json_object_set_new(a.users, c->rules[i].match_users[k], json_null());
+        if (r < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_foreach(a.users, user, value) {
+                r = add_rule_memberships(c, &a, need_unix_groups, user, now, x);
+                if (r < 0)
+                        goto out;
+        }
+out:
+        json_decref(a.users);
+        json_decref(a.groups);
+        return r == -E2BIG ? 0 : r;
+}
+
+static int snapshot_build(const userdb *u, time_t now, snapshot **ret) {
+        const config *c = u->d->config;
+        const grants_membership *held = NULL;
+        snapshot *sn = calloc(1, sizeof *sn);
+        size_t n;
+        int r;
+
+        if (!sn)
+                return -ENOMEM;
+        sn->groups = calloc(c->n_groups + 1, sizeof(config_group));
+        if (!sn->groups) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < c->n_groups; i++) {
+                config_group *g = &sn->groups[sn->n_groups++];
+                g->gid = c->groups[i].gid;
+                g->name = strdup(c->groups[i].name);
+                g->description = c->groups[i].description ? strdup(c->groups[i].description) : NULL;
+                if (!g->name || (c->groups[i].description && !g->description)) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        r = grants_index_new(u->built_generation, &sn->members);
+        if (r < 0)
+                goto out;
+        n = grants_index_all(u->grants, &held);
+        for (size_t i = 0; i < n && r == 0; i++)
+                if (is_served(c, held[i].group))
+                        r = grants_index_add(sn->members, held[i].user, held[i].group, held[i].expires);
+        if (r == 0 || r == -E2BIG)
+                r = add_rules(u, c, now, sn->members);
+        if (r == 0)
+                r = grants_index_seal(sn->members);
+        if (r < 0)
+                goto out;
+        *ret = sn;
+        sn = NULL;
+out:
+        snapshot_free(sn);
+        return r;
+}
+
+static bool rules_use_time(const config *c) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (rule_counts(c, &c->rules[i]) && (c->rules[i].match_hours || c->rules[i].match_days))
+                        return true;
+        return false;
+}
+
+static bool mtime_changed(const char *path, struct timespec *seen) {
+        struct stat st;
+        struct timespec now = { 0 };
+
+        if (stat(path, &st) == 0)
+                now = st.st_mtim;
+        if (now.tv_sec == seen->tv_sec && now.tv_nsec == seen->tv_nsec)
+                return false;
+        *seen = now;
+        return true;
+}
+
+void userdb_sync(userdb *u) {
+        const config *c = u->d->config;
+        time_t now = time(NULL);
+        int64_t minute = rules_use_time(c) ? (int64_t) now / 60 : -1;
+        bool accounts_changed, rebuild;
+        snapshot *fresh = NULL, *old;
+        int r;
+
+        /* Both stats always run, so each remembers its file's time. */
+        accounts_changed = mtime_changed(USERDB_PASSWD_FILE, &u->passwd_mtime);
+        accounts_changed |= mtime_changed(CONFIG_GROUP_FILE, &u->group_mtime);
+        rebuild = !u->current || accounts_changed || strcmp(c->content_hash, u->built_config) != 0 ||
+                  minute != u->built_minute;
+        if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
+                grants_index *loaded = NULL;
+                r = grants_index_load(u->d->db, now, u->d->grants_generation, &loaded);
+                if (r < 0) {
+                        /* The old snapshot stays: expired grants still drop
+                         * out by their expiry, and the next sync tries again. */
+                        log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to load the grants for userdb: %s",
+                                   r == -EIO ? db_last_error(u->d->db) : strerror(-r));
+                        return;
+                }
+                grants_index_free(u->grants);
+                u->grants = loaded;
+                rebuild = true;
+        }
+        if (!rebuild)
+                return;
+        u->built_generation = u->d->grants_generation;
+        r = snapshot_build(u, now, &fresh);
+        if (r < 0) {
+                log_error("Failed to build the userdb groups: %s", strerror(-r));
+                return;
+        }
+        snprintf(u->built_config, sizeof u->built_config, "%s", c->content_hash);
+        u->built_minute = minute;
+        pthread_mutex_lock(&u->lock);
+        old = u->current;
+        u->current = fresh;
+        pthread_mutex_unlock(&u->lock);
+        snapshot_free(old);
+}
+
+/* ---- answers (userdb thread, under lock) ---------------------------------- */
+
+static const config_group *find_group(const snapshot *sn, const char *name, bool by_gid, gid_t gid) {
+        for (size_t i = 0; i < sn->n_groups; i++)
+                if (name ? strcmp(sn->groups[i].name, name) == 0 : by_gid && sn->groups[i].gid == gid)
+                        return &sn->groups[i];
+        return NULL;
+}
+
+/* The members of g at now, sorted by name. */
+static json_t *group_members_at(const snapshot *sn, const config_group *g, time_t now) {
+        const grants_membership *held = NULL;
+        size_t n = grants_index_by_group(sn->members, g->name, &held);
+        json_t *list = json_array();
+
+        for (size_t i = 0; list && i < n; i++)
+                if (held[i].expires > now && json_array_append_new(list, json_string(held[i].user)) < 0) {
+                        json_decref(list);
+                        return NULL;
+                }
+        return list;
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+static json_t *error_reply(const char *name) {
+        return varlink_error_new(name, json_object());
+}
+
+static json_t *invalid_parameter(const char *parameter) {
+        return varlink_error_new("org.varlink.service.InvalidParameter", json_pack("{s:s}", "parameter", parameter));
+}
+
+/* A stream of parameter objects (stolen) as replies: all but the last with
+ * "continues". Without more, a single one is a plain reply, several are
+ * refused: a client that enumerates must ask for a stream. Empty: none. */
+static json_t *stream(json_t *items, bool more) {
+        json_t *replies = NULL, *item;
+        size_t n = json_array_size(items), i;
+
+        if (n == 0) {
+                replies = error_reply("io.systemd.UserDatabase.NoRecordFound");
+                goto out;
+        }
+        if (n == 1 && !more) {
+                replies = varlink_reply_new(json_incref(json_array_get(items, 0)), false);
+                goto out;
+        }
+        if (!more) {
+                replies = varlink_error_new("org.varlink.service.ExpectedMore", json_object());
+                goto out;
+        }
+        replies = json_array();
+        json_array_foreach(items, i, item)
+                if (!replies || json_array_append_new(replies, varlink_reply_new(json_incref(item), i + 1 < n)) < 0) {
+                        json_decref(replies);
+                        replies = NULL;
+                        goto out;
+                }
+out:
+        json_decref(items);
+        return replies;
+}
+
+/* Checks the optional string parameter name: *ret is NULL when absent or
+ * null. False when it has another type. */
+static bool optional_string(json_t *params, const char *name, const char **ret) {
+        json_t *v = json_object_get(params, name);
+
+        *ret = json_string_value(v);
+        return !v || json_is_null(v) || json_is_string(v);
+}
+
+static json_t *group_record(const userdb *u, const snapshot *sn, const config_group *g, time_t now) {
+        json_t *members = group_members_at(sn, g, now), *record;
+
+        if (!members)
+                return NULL;
+        record = json_pack("{s:s, s:I, s:s, s:s, s:o}", "groupName", g->name, "gid", (json_int_t) g->gid,
+                           "service", u->service, "disposition", "regular", "members", members);
+        if (record && g->description && json_object_set_new(record, "description", json_string(g->description)) < 0) {
+                json_decref(record);
+                record = NULL;
+        }
+        return record ? json_pack("{s:o, s:b}", "record", record, "incomplete", false) : NULL;
+}
+
+static json_t *get_group_record(const userdb *u, const snapshot *sn, json_t *params, bool more, time_t now) {
+        json_t *gid_value = json_object_get(params, "gid"), *items = NULL;
+        const config_group *by_name = NULL, *by_gid = NULL;
+        const char *name;
+        bool has_gid = gid_value && !json_is_null(gid_value);
+
+        if (!optional_string(params, "groupName", &name))
+                return invalid_parameter("groupName");
+        if (has_gid && (!json_is_integer(gid_value) || json_integer_value(gid_value) < 0 ||
+                        json_integer_value(gid_value) > (json_int_t) UINT32_MAX))
+                return invalid_parameter("gid");
+        if (name)
+                by_name = find_group(sn, name, false, 0);
+        if (has_gid)
+                by_gid = find_group(sn, NULL, true, (gid_t) json_integer_value(gid_value));
+        if ((name && !by_name) || (has_gid && !by_gid))
+                return error_reply("io.systemd.UserDatabase.NoRecordFound");
+        if (by_name && by_gid && by_name != by_gid)
+                return error_reply("io.systemd.UserDatabase.ConflictingRecordFound");
+        items = json_array();
+        for (size_t i = 0; items && i < sn->n_groups; i++) {
+                const config_group *g = &sn->groups[i];
+                if ((by_name && g != by_name) || (by_gid && g != by_gid))
+                        continue;
+                if (json_array_append_new(items, group_record(u, sn, g, now)) < 0) {
+                        json_decref(items);
+                        return NULL;
+                }
+        }
+        return items ? stream(items, more) : NULL;
+}
+
+static int append_membership(json_t *items, const char *user, const char *group) {
+        if (json_array_size(items) >= USERDB_MAX_REPLIES)
+                return 0;
+        return json_array_append_new(items, json_pack("{s:s, s:s}", "userName", user, "groupName", group)) < 0
+                ? -ENOMEM : 0;
+}
+
+static json_t *get_memberships(const snapshot *sn, json_t *params, bool more, time_t now) {
+        const config_group *only = NULL;
+        const char *user, *group;
+        json_t *items;
+        int r = 0;
+
+        if (!optional_string(params, "userName", &user))
+                return invalid_parameter("userName");
+        if (!optional_string(params, "groupName", &group))
+                return invalid_parameter("groupName");
+        items = json_array();
+        if (!items)
+                return NULL;
+        if (group && !(only = find_group(sn, group, false, 0)))
+                return stream(items, more);     /* NoRecordFound */
+        if (user) {
+                const grants_membership *const *held = NULL;
+                size_t n = grants_index_by_user(sn->members, user, &held);
+
+                for (size_t i = 0; i < n && r == 0; i++)
+                        if (held[i]->expires > now && (!only || strcmp(only->name, held[i]->group) == 0))
+                                r = append_membership(items, user, held[i]->group);
+        } else {
+                const grants_membership *held = NULL;
+                size_t n = only ? grants_index_by_group(sn->members, only->name, &held)
+                                : grants_index_all(sn->members, &held);
+
+                for (size_t i = 0; i < n && r == 0; i++)
+                        if (held[i].expires > now)
+                                r = append_membership(items, held[i].user, held[i].group);
+        }
+        if (r < 0) {
+                json_decref(items);
+                return NULL;
+        }
+        return stream(items, more);
+}
+
+static json_t *get_info(void) {
+        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}",
+                                           "vendor", ENRICH_VENDOR, "product", "enrichd",
+                                           "version", ENRICH_VERSION, "url", ENRICH_URL,
+                                           "interfaces", "org.varlink.service", USERDB_INTERFACE),
+                                 false);
+}
+
+static json_t *get_interface_description(json_t *params) {
+        const char *name = json_string_value(json_object_get(params, "interface"));
+
+        if (!name)
+                return invalid_parameter("interface");
+        if (strcmp(name, USERDB_INTERFACE) == 0)
+                return varlink_reply_new(json_pack("{s:s}", "description", userdb_interface_description), false);
+        return varlink_error_new("org.varlink.service.InterfaceNotFound", json_pack("{s:s}", "interface", name));
+}
+
+json_t *userdb_call(userdb *u, const struct ucred *peer, const char *method, json_t *params, bool more) {
+        time_t now = time(NULL);
+        const char *service = NULL;
+        json_t *reply = NULL;
+        bool userdb_method = strncmp(method, USERDB_INTERFACE ".", strlen(USERDB_INTERFACE ".")) == 0;
+
+        if (strcmp(method, "org.varlink.service.GetInfo") == 0)
+                return get_info();
+        if (strcmp(method, "org.varlink.service.GetInterfaceDescription") == 0)
+                return get_interface_description(params);
+        if (userdb_method) {
+                /* The spec: a call naming another service is refused, so
+                 * that a client never takes our answer for another's. */
+                if (!optional_string(params, "service", &service))
+                        return invalid_parameter("service");
+                if (!service || strcmp(service, u->service) != 0)
+                        return error_reply("io.systemd.UserDatabase.BadService");
+        }
+        if (strcmp(method, USERDB_INTERFACE ".GetUserRecord") == 0)
+                return error_reply("io.systemd.UserDatabase.NoRecordFound");   /* enrich defines no users */
+        if (strcmp(method, USERDB_INTERFACE ".GetGroupRecord") == 0 ||
+            strcmp(method, USERDB_INTERFACE ".GetMemberships") == 0) {
+                pthread_mutex_lock(&u->lock);
+                if (!u->current)
+                        reply = error_reply("io.systemd.UserDatabase.ServiceNotAvailable");
+                else if (strcmp(method, USERDB_INTERFACE ".GetGroupRecord") == 0)
+                        reply = get_group_record(u, u->current, params, more, now);
+                else
+                        reply = get_memberships(u->current, params, more, now);
+                pthread_mutex_unlock(&u->lock);
+                return reply;
+        }
+        return varlink_error_new("org.varlink.service.MethodNotFound", json_pack("{s:s}", "method", method));
+}

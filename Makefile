@@ -12,6 +12,8 @@ SYSCONFDIR?= /etc
 UNITDIR   ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
+MANDIR    ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 DESTDIR   ?=
 
 B := build
@@ -49,7 +51,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/%)
 ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
        $(B)/enrich.pc $(B)/enrichd $(B)/pam_enrich.so $(B)/enrichctl
 
-.PHONY: all check demo deps install asan clean tests unit integration
+.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e
 all: $(ALL)
 
 $(B)/%.o: %.c $(wildcard client-lib/*.h daemon/*.h pam_module/*.h tests/*.h)
@@ -93,7 +95,37 @@ $(B)/tests/%: tests/tools/%.c $(PUBLIC_OBJ) $(B)/libenrich-internal.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(B)/libenrich-internal.a $(LIBS) -lpam
 
-tests: all $(UNIT_BIN) $(TOOL_BIN)
+# Fuzz targets (tests/fuzz/fuzz_NAME.c): libFuzzer binaries built by clang
+# into build-fuzz/fuzz/NAME for `make fuzz`, and, in every build, replay
+# drivers $(B)/tests/test_fuzz_NAME that run the committed corpus and the
+# regression inputs (tests/run.sh runs them with the unit tests). They link
+# the daemon's objects with a silent log stub in place of log.c.
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/test_fuzz_%)
+FUZZ_DEPS  := tests/fuzz/support.c tests/fuzz/fuzz.h $(PUBLIC_OBJ) \
+              $(filter-out $(B)/daemon/log.o,$(DAEMON_LIB_OBJ)) $(B)/libenrich-internal.a
+FUZZ_LINK  = $< tests/fuzz/support.c $(filter %.o %.a,$(FUZZ_DEPS)) $(LIBS)
+FUZZ_SECONDS ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+$(B)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Idaemon -Itests/fuzz -DFUZZ_TARGET='"$*"' $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_LINK)
+
+$(B)/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Idaemon -Itests/fuzz -fsanitize=fuzzer $(LDFLAGS) -o $@ $(FUZZ_LINK)
+
+fuzz-targets: $(FUZZ_NAMES:%=$(B)/fuzz/%)
+
+# Each target runs FUZZ_SECONDS; any crash, leak or timeout fails and is
+# kept in tests/fuzz/regressions/ (tests/fuzz/run.sh).
+fuzz: deps
+	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-targets
+	FUZZ_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY_BIN)
 
 deps:
 	@sh tests/deps.sh
@@ -102,15 +134,47 @@ check: deps
 	$(MAKE) tests
 	sh tests/run.sh
 
+# End-to-end: a booted Debian 12 container (debootstrap, cached in
+# build/e2e/ or $$E2E_CACHE_DIR) with real sshd, sudo and systemd; as root.
+e2e: deps
+	$(MAKE) all
+	bash tests/e2e/run.sh
+
 demo: deps
 	$(MAKE) all $(TOOL_BIN)
 	sh tests/demo.sh
 
-asan:
-	$(MAKE) B=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all tests
-	ENRICH_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh
+# Benchmarks (tests/bench/): programs built into $(B)/bench/ and a driver
+# that prints a table of ratios against baselines measured in the same run
+# and writes $(B)/bench.json. QUICK=1 runs a short version (CI); it fails
+# only when a benchmark breaks, never because the machine is slow.
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+.PHONY: bench
+$(B)/bench/%: tests/bench/%.c tests/bench/bench.h $(PUBLIC_OBJ) $(B)/libenrich-internal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/bench $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(B)/libenrich-internal.a $(LIBS) -lpam -lpthread
 
-install: all
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	ENRICH_BUILD=$(B) /usr/bin/python3 tests/bench/run.py $(if $(QUICK),--quick)
+
+# Every test with ASan and UBSan, leaks included; any report fails (the
+# integration lib also fails a daemon whose log has one). The plain build's
+# pam_session is built too: asan_module.sh loads the sanitized module into
+# that unsanitized program, with libasan preloaded, as sshd would.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+asan:
+	$(MAKE) B=build-asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" all tests
+	$(MAKE) all $(TOOL_BIN)
+	$(ASAN_ENV) ENRICH_BUILD=build-asan ENRICH_PLAIN_BUILD=$(B) sh tests/run.sh
+
+# enrichd.service names the daemon where this install puts it
+# (/usr/local/sbin from the source tree, /usr/sbin in the Debian package).
+install: all install-man
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SYSCONFDIR)/enrich \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
@@ -126,9 +190,44 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/enrich/enrichd.conf || \
 	  install -m 0644 etc/enrich/enrichd.conf $(DESTDIR)$(SYSCONFDIR)/enrich/enrichd.conf
 	install -m 0644 etc/pam.d/* $(DESTDIR)$(DATADIR)/enrich/pam.d/
-	install -m 0644 systemd/enrichd.socket systemd/enrichd.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/enrichd.socket $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/local/sbin/enrichd|$(SBINDIR)/enrichd|' systemd/enrichd.service \
+	  > $(DESTDIR)$(UNITDIR)/enrichd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/enrichd.service
 	install -m 0644 systemd/enrich.sysusers $(DESTDIR)$(SYSUSERSDIR)/enrich.conf
 	install -m 0644 systemd/enrich.tmpfiles $(DESTDIR)$(TMPFILESDIR)/enrich.conf
 
+# Manuals live beside their parts; completion beside enrichctl. Needs no
+# build, so tests/integration/manpages.sh can check it on its own.
+MAN_PAGES := daemon/enrichd.8 daemon/enrichd.conf.5 client-lib/enrichctl/enrichctl.8 \
+             pam_module/pam_enrich.8 client-lib/libenrich.3
+.PHONY: install-man man-check deb
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(BASHCOMPDIR)
+	for page in $(MAN_PAGES); do \
+	  section=$${page##*.}; \
+	  install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/ || exit 1; \
+	done
+	install -m 0644 client-lib/enrichctl/enrichctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/enrichctl
+
+# Renders every manual with warnings on; run by `make check` too.
+man-check:
+	sh tests/integration/manpages.sh
+
+# Debian packages (debian/): dpkg-buildpackage writes them next to the
+# source tree; they are moved into build/deb/. The package build uses its
+# own build/debian, so it leaves build/ alone.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+deb:
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(B)/deb
+	for f in ../enrich_$(DEB_VERSION)_* ../enrich-dbgsym_$(DEB_VERSION)_* \
+	         ../libenrich1_$(DEB_VERSION)_* ../libenrich1-dbgsym_$(DEB_VERSION)_* \
+	         ../libenrich-dev_$(DEB_VERSION)_*; do \
+	  [ -e "$$f" ] && mv -f "$$f" $(B)/deb/; \
+	done; true
+	@ls -l $(B)/deb
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

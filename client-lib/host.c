@@ -1,6 +1,7 @@
 /* host.c: facts about this host and processes that claims are bound to. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -56,4 +57,13 @@ int64_t host_now_ms(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int host_remaining_ms(int64_t deadline)
+{
+        int64_t left = deadline - host_now_ms();
+
+        if (left <= 0)
+                return 0;
+        return left > INT_MAX ? INT_MAX : (int) left;
 }

@@ -11,3 +11,6 @@ int host_machine_id(char **ret);
 int host_audit_session(pid_t pid, uint32_t *ret);
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t host_now_ms(void);
+/* Milliseconds left until deadline (a host_now_ms() value), 0 when it has
+ * passed, at most INT_MAX: a poll() timeout. */
+int host_remaining_ms(int64_t deadline);

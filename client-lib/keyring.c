@@ -83,15 +83,38 @@ int keyring_join_new_session(void)
         return 0;
 }
 
+/* True when key is the user keyring of uid, which pam_keyinit links into
+ * the session keyring it makes. */
+static bool is_user_keyring_of(key_serial_t key, uid_t uid)
+{
+        char *text = NULL, expected[64];
+        unsigned long owner;
+        const char *description;
+        bool match;
+
+        if (keyctl_describe_alloc(key, &text) < 0)
+                return false;
+        description = strrchr(text, ';');
+        snprintf(expected, sizeof(expected), "_uid.%lu", (unsigned long) uid);
+        match = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid &&
+                description && strcmp(description + 1, expected) == 0;
+        free(text);
+        return match;
+}
+
 /* True when the session keyring is one pam_keyinit force just made for this
  * login: not the user-session keyring, owned by the login's user (pam_keyinit
- * creates it with the user's credentials), and still empty. systemd's
- * private keyring for a service is never empty (it holds invocation_id). */
+ * creates it with the user's credentials), and holding nothing but a link to
+ * that user's keyring. systemd's private keyring for a service never
+ * qualifies (it holds invocation_id), nor does the invoking login's under
+ * sudo (another owner, or its claims key). */
 static bool session_is_fresh_for(uid_t uid)
 {
-        key_serial_t session, user_session;
+        key_serial_t session, user_session, *links;
+        void *buffer = NULL;
         char *text = NULL;
         unsigned long owner;
+        long size;
         bool fresh;
 
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
@@ -100,9 +123,17 @@ static bool session_is_fresh_for(uid_t uid)
                 return false;
         if (keyctl_describe_alloc(session, &text) < 0)
                 return false;
-        fresh = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid &&
-                keyctl_read(session, NULL, 0) == 0;
+        fresh = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid;
         free(text);
+        if (!fresh)
+                return false;
+        size = keyctl_read_alloc(session, &buffer);
+        if (size < 0)
+                return false;
+        links = buffer;
+        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && fresh; i++)
+                fresh = is_user_keyring_of(links[i], uid);
+        free(buffer);
         return fresh;
 }
 

@@ -147,19 +147,12 @@ void varlink_client_free(varlink_client *c)
         free(c);
 }
 
-/* Milliseconds left until deadline, at least 0. */
-static int remaining(int64_t deadline)
-{
-        int64_t left = deadline - host_now_ms();
-        return left > 0 ? (int) (left > INT32_MAX ? INT32_MAX : left) : 0;
-}
-
 static int wait_fd(int fd, short events, int64_t deadline)
 {
         struct pollfd p = { .fd = fd, .events = events };
 
         for (;;) {
-                int n = poll(&p, 1, remaining(deadline));
+                int n = poll(&p, 1, host_remaining_ms(deadline));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
@@ -212,7 +205,7 @@ int varlink_client_connect(const char *path, int timeout_ms,
                 }
                 if (errno == EAGAIN) {
                         /* Listen backlog full: retry briefly until the deadline. */
-                        if (remaining(deadline) == 0) {
+                        if (host_remaining_ms(deadline) == 0) {
                                 r = -ETIMEDOUT;
                                 goto out;
                         }
@@ -353,5 +346,5 @@ int varlink_client_call(varlink_client *c, const char *method, json_t *params,
         r = varlink_client_send(c, method, params, false, timeout_ms);
         if (r < 0)
                 return r;
-        return varlink_client_next(c, remaining(deadline), ret_params, ret_error, NULL);
+        return varlink_client_next(c, host_remaining_ms(deadline), ret_params, ret_error, NULL);
 }

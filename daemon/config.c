@@ -810,6 +810,7 @@ static int set_defaults(config *c) {
                 c->issuer = NULL;
         c->claims_ttl = CONFIG_DEFAULT_CLAIMS_TTL;
         c->max_ttl = CONFIG_DEFAULT_MAX_TTL;
+        c->token_max_failures = CONFIG_DEFAULT_TOKEN_MAX_FAILURES;
         c->gid_min = CONFIG_DEFAULT_GID_MIN;
         c->gid_max = CONFIG_DEFAULT_GID_MAX;
         if (!c->socket || !c->userdb_socket || !c->jwks || !c->state_dir || !c->admin_group || !c->issuer)
@@ -850,6 +851,8 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                 } else if (strcmp(key, "max_ttl") == 0) {
                         r = parse_uint_setting(ctx, s, key, 1, UINT_MAX, &c->max_ttl);
                         max_ttl = s;
+                } else if (strcmp(key, "token_max_failures") == 0) {
+                        r = parse_uint_setting(ctx, s, key, 1, 1000, &c->token_max_failures);
                 } else if (strcmp(key, "gid_min") == 0) {
                         /* Below 1000 belongs to the distribution. */
                         r = parse_uint_setting(ctx, s, key, 1000, 2147483646, &value);
@@ -869,7 +872,7 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                 else
                         r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
-                                 "gid_min, gid_max, groups, rules)", key);
+                                 "token_max_failures, gid_min, gid_max, groups, rules)", key);
                 if (r == -ENOMEM)
                         return r;
         }

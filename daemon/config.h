@@ -15,6 +15,8 @@
 #define CONFIG_DEFAULT_CLAIMS_TTL    900
 #define CONFIG_DEFAULT_MAX_TTL       28800
 #define CONFIG_DEFAULT_ADMIN_GROUP   "enrich-admin"
+/* Failed service-account token logins of one user before it is locked. */
+#define CONFIG_DEFAULT_TOKEN_MAX_FAILURES 5
 #define CONFIG_MAX_FILE_SIZE         (1024 * 1024)
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
 #define CONFIG_MAX_RULES             1024
@@ -93,6 +95,7 @@ typedef struct config {
         gid_t gid_min, gid_max;   /* the range groups' gids must come from */
         unsigned claims_ttl;
         unsigned max_ttl;
+        unsigned token_max_failures; /* failed token logins before a user is locked */
         config_group *groups;
         size_t n_groups;
         config_rule *rules;

@@ -72,6 +72,47 @@ static const char *const migrations[] = {
         "ALTER TABLE sessions ADD COLUMN token_issued INTEGER;"
         "ALTER TABLE sessions ADD COLUMN token_expires INTEGER;"
         "ALTER TABLE sessions ADD COLUMN ended_reason TEXT;",
+        /* 4: service-account tokens (tokens.c), their failure counters and
+         * lockout, the token each token-authenticated session came from, and
+         * disabled identities (identities.c). A token row keeps only
+         * HMAC-SHA256(daemon secret, verifier), never the secret; a rotated
+         * token keeps its previous hash until previous_until (the grace). */
+        "CREATE TABLE tokens ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  secret_hash BLOB NOT NULL,"
+        "  scopes TEXT NOT NULL DEFAULT '[]',"
+        "  description TEXT,"
+        "  created INTEGER NOT NULL,"
+        "  created_by TEXT NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  last_used INTEGER,"
+        "  revoked INTEGER,"
+        "  revoked_by TEXT,"
+        "  rotated INTEGER,"
+        "  previous_hash BLOB,"
+        "  previous_until INTEGER"
+        ");"
+        "CREATE INDEX tokens_user ON tokens(user, created);"
+        "CREATE TABLE token_failures ("
+        "  user TEXT PRIMARY KEY NOT NULL,"
+        "  failures INTEGER NOT NULL DEFAULT 0,"
+        "  last_failure INTEGER,"
+        "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+        "  locked INTEGER"
+        ");"
+        "CREATE TABLE session_tokens ("
+        "  sid TEXT PRIMARY KEY NOT NULL,"
+        "  token_id TEXT NOT NULL"
+        ");"
+        "CREATE INDEX session_tokens_token ON session_tokens(token_id);"
+        "CREATE TABLE disabled_identities ("
+        "  user TEXT PRIMARY KEY NOT NULL,"
+        "  reason TEXT NOT NULL,"
+        "  disabled_by TEXT NOT NULL,"
+        "  disabled INTEGER NOT NULL"
+        ");",
 };
 
 static int set_error(db *d, const char *what) {
@@ -249,6 +290,10 @@ static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes
 out:
         sqlite3_finalize(st);
         return r;
+}
+
+int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
+        return write_one(d, st, what, ret_changes);
 }
 
 int db_session_insert(db *d, const db_session *s) {

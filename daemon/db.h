@@ -50,6 +50,9 @@ int db_begin(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);
 int db_fail(db *d, const char *what);
+/* Steps one prepared, bound write in its own transaction and finalizes it;
+ * *ret_changes (optional) gets the rows changed. */
+int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
 
 int db_session_insert(db *d, const db_session *s);
 /* -ENOENT when sid is unknown or has ended. */

@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "issue.h"
 #include "log.h"
+#include "tokens.h"
 #include "util.h"
 
 #define RANDOM_ID_BYTES 16
@@ -94,15 +95,68 @@ static bool is_switch_user_service(const char *service) {
         return false;
 }
 
-/* The claims payload exactly as DESIGN.md's table has it. */
+/* The scope claim of session sid: policy's scopes, intersected with the
+ * scopes of the service-account token that opened the session, if one did.
+ * The limit is read from the daemon's own record at every signing, so
+ * refreshes keep it, and a revoked or expired token ends the session's
+ * claims (-EKEYREVOKED) instead of widening them. */
+static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now,
+                                char **ret) {
+        char *all = NULL, *limit = NULL, *out = NULL;
+        bool bound = false;
+        int r;
+
+        r = tokens_session_limit(d->db, sid, now, &bound, &limit);
+        if (r < 0)
+                goto out;
+        r = policy_scope_string(policy, &all);
+        if (r < 0)
+                goto out;
+        if (!bound) {
+                out = all;
+                all = NULL;
+                goto done;
+        }
+        out = calloc(1, strlen(all) + 1);
+        if (!out) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; policy->scopes && policy->scopes[i]; i++) {
+                const char *scope = policy->scopes[i], *p = limit;
+                size_t n = strlen(scope);
+                bool allowed = false;
+
+                while (*p && !allowed) {
+                        size_t word = strcspn(p, " ");
+                        allowed = word == n && strncmp(p, scope, n) == 0;
+                        p += word;
+                        p += *p == ' ';
+                }
+                if (allowed) {
+                        if (*out)
+                                strcat(out, " ");
+                        strcat(out, scope);
+                }
+        }
+done:
+        *ret = out;
+        out = NULL;
+out:
+        free(all);
+        free(limit);
+        free(out);
+        return r;
+}
+
+/* The claims payload exactly as DESIGN.md's table has it; scope is the
+ * scope claim (limited_scope_string). */
 static json_t *build_claims(const enrichd *d, const login_context *ctx, const evaluation *e,
-                            const char *sid, const char *jti, int64_t now, int64_t expires) {
+                            const char *sid, const char *jti, int64_t now, int64_t expires,
+                            const char *scope) {
         const policy_result *policy = e->result;
         json_t *claims = NULL;
-        char *scope = NULL;
 
-        if (policy_scope_string(policy, &scope) < 0)
-                return NULL;
         claims = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:s}",
                            "iss", d->config->issuer,
                            "sub", ctx->user,
@@ -132,13 +186,12 @@ static json_t *build_claims(const enrichd *d, const login_context *ctx, const ev
         if (ctx->ruser && is_switch_user_service(ctx->service) && strcmp(ctx->ruser, ctx->user) != 0)
                 json_object_set_new(claims, "act", json_pack("{s:s}", "sub", ctx->ruser));
 out:
-        free(scope);
         return claims;
 }
 
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                char **ret_token, char **ret_claims, int64_t *ret_expires) {
-        char *jti = NULL, *token = NULL, *text = NULL;
+        char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
         int64_t expires = now + (e->result->ttl > 0 ? e->result->ttl : 1);
         int r;
@@ -146,7 +199,10 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
         r = issue_random_id(&jti);
         if (r < 0)
                 goto out;
-        claims = build_claims(d, ctx, e, sid, jti, now, expires);
+        r = limited_scope_string(d, e->result, sid, now, &scope);
+        if (r < 0)
+                goto out;
+        claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
         if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
                 r = -ENOMEM;
                 goto out;
@@ -161,6 +217,7 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
         *ret_expires = expires;
 out:
         free(jti);
+        free(scope);
         free(token);
         free(text);
         json_decref(claims);

@@ -10,11 +10,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "account_methods.h"
 #include "grants.h"
 #include "host.h"
 #include "identity.h"
 #include "issue.h"
 #include "live.h"
+#include "tokens.h"
+#include "method_helpers.h"
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
@@ -37,11 +40,11 @@ static const char varlink_service_description[] =
 
 /* ---- replies ---------------------------------------------------------- */
 
-static json_t *error_reply(const char *error, json_t *params) {
+json_t *error_reply(const char *error, json_t *params) {
         return varlink_error_new(error, params);
 }
 
-static json_t *permission_denied(const struct ucred *peer, const char *method, const char *reason) {
+json_t *permission_denied(const struct ucred *peer, const char *method, const char *reason) {
         char uid[32], pid[32];
 
         snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
@@ -53,18 +56,18 @@ static json_t *permission_denied(const struct ucred *peer, const char *method, c
         return error_reply("io.enrich.PermissionDenied", json_pack("{s:s}", "reason", reason));
 }
 
-static json_t *invalid_parameter(const char *parameter, const char *reason) {
+json_t *invalid_parameter(const char *parameter, const char *reason) {
         return error_reply("io.enrich.InvalidParameter",
                            json_pack("{s:s, s:s}", "parameter", parameter, "reason", reason));
 }
 
-static json_t *internal_error(const char *reason) {
+json_t *internal_error(const char *reason) {
         return error_reply("io.enrich.InternalError", json_pack("{s:s}", "reason", reason));
 }
 
 /* Logs the database failure and answers with it: the admin reads the
  * journal, the caller learns that it was not its fault. */
-static json_t *database_error(const enrichd *d, const char *method) {
+json_t *database_error(const enrichd *d, const char *method) {
         log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_METHOD", method, NULL },
                    "Database error in %s: %s", method, db_last_error(d->db));
         return internal_error(db_last_error(d->db));
@@ -77,7 +80,7 @@ static json_t *no_such_session(const char *sid) {
 /* ---- parameters ------------------------------------------------------- */
 
 /* Returns an error reply when params has a member not in allowed. */
-static json_t *check_known(json_t *params, const char *const *allowed) {
+json_t *check_known(json_t *params, const char *const *allowed) {
         const char *key;
         json_t *value;
 
@@ -94,7 +97,7 @@ static json_t *check_known(json_t *params, const char *const *allowed) {
 
 /* A string of 1..max bytes without control characters. Optional ones may be
  * absent or null (*ret stays NULL). Borrowed from params. */
-static json_t *get_string(json_t *params, const char *key, bool required, size_t max, const char **ret) {
+json_t *get_string(json_t *params, const char *key, bool required, size_t max, const char **ret) {
         json_t *v = json_object_get(params, key);
         const char *s;
 
@@ -114,8 +117,8 @@ static json_t *get_string(json_t *params, const char *key, bool required, size_t
 }
 
 /* An integer in [min, max]; optional ones absent or null give *ret_set false. */
-static json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max,
-                       json_int_t *ret, bool *ret_set) {
+json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max,
+                json_int_t *ret, bool *ret_set) {
         json_t *v = json_object_get(params, key);
 
         *ret_set = false;
@@ -163,13 +166,13 @@ static bool peer_is_admin(const enrichd *d, uid_t uid) {
         return identity_is_admin(d->config->admin_group, uid);
 }
 
-static json_t *admin_only(const enrichd *d, const struct ucred *peer, const char *method) {
+json_t *admin_only(const enrichd *d, const struct ucred *peer, const char *method) {
         if (peer_is_admin(d, peer->uid))
                 return NULL;
         return permission_denied(peer, method, "only root and members of admin_group may do this");
 }
 
-static json_t *no_such_user(const char *user) {
+json_t *no_such_user(const char *user) {
         return error_reply("io.enrich.NoSuchUser", json_pack("{s:s}", "user", user));
 }
 
@@ -181,13 +184,17 @@ static json_t *strv_to_json(char *const *list) {
 }
 
 static char *amr_json_text(const char *const *amr) {
-        return amr ? json_dumps(strv_to_json((char *const *) amr), JSON_COMPACT) : NULL;
+        json_t *a = amr ? strv_to_json((char *const *) amr) : NULL;
+        char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+
+        json_decref(a);
+        return text;
 }
 
 /* ---- io.enrich.Enrich ------------------------------------------------- */
 
 typedef struct enrich_request {
-        const char *user, *service, *tty, *rhost, *ruser;
+        const char *user, *service, *tty, *rhost, *ruser, *token_id;
         json_int_t pid, asid;
         bool has_asid;
         const char **amr;
@@ -195,7 +202,7 @@ typedef struct enrich_request {
 
 static json_t *parse_enrich(json_t *params, enrich_request *req) {
         static const char *const known[] = { "user", "service", "tty", "rhost", "ruser", "pid",
-                                             "asid", "amr", NULL };
+                                             "asid", "amr", "tokenId", NULL };
         json_t *e;
         bool set;
 
@@ -205,6 +212,7 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
             (e = get_string(params, "tty", false, MAX_NAME_LENGTH, &req->tty)) ||
             (e = get_string(params, "rhost", false, MAX_NAME_LENGTH, &req->rhost)) ||
             (e = get_string(params, "ruser", false, MAX_NAME_LENGTH, &req->ruser)) ||
+            (e = get_string(params, "tokenId", false, MAX_NAME_LENGTH, &req->token_id)) ||
             (e = get_int(params, "pid", true, 0, INT32_MAX, &req->pid, &set)) ||
             (e = get_int(params, "asid", false, 0, (json_int_t) HOST_AUDIT_SESSION_UNSET - 1,
                          &req->asid, &req->has_asid)) ||
@@ -247,6 +255,10 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
         reply = parse_enrich(params, &req);
         if (reply)
                 goto out;
+        /* Disabled users and token logins (issue 5): may rewrite req.amr. */
+        reply = account_check_enrich(d, req.user, req.token_id, time(NULL), &req.amr);
+        if (reply)
+                goto out;
         if (live_count(d->live) >= LIVE_MAX_SESSIONS) {
                 log_error("Refusing enrichment of %s: %d live sessions, the maximum", req.user, LIVE_MAX_SESSIONS);
                 reply = internal_error("too many live sessions");
@@ -275,6 +287,11 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
                 goto out;
         }
         issue_log_conflict(&ctx, &ev, sid);
+        /* Before signing: the token's scope limit is read back by sid. */
+        if (req.token_id && tokens_bind_session(d->db, sid, req.token_id) < 0) {
+                reply = database_error(d, "io.enrich.Enrich");
+                goto out;
+        }
         r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &expires);
         if (r < 0) {
                 log_error("Failed to sign claims for %s: %s", req.user, strerror(-r));
@@ -313,9 +330,13 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
                    "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)",
                    req.user, req.service, sid, rules && *rules ? rules : "none",
                    grants && *grants ? grants : "none", ev.result->ttl);
-        reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:I}", "sid", sid, "token", token,
+        /* keyGroup: the module gives this group write/setattr on the key so
+         * the daemon can refresh and revoke it. Under socket activation the
+         * module cannot learn it from SO_PEERCRED (that is PID 1's). */
+        reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:I, s:I}", "sid", sid, "token", token,
                                             "expires", (json_int_t) expires,
-                                            "ttl", (json_int_t) (expires - now)), false);
+                                            "ttl", (json_int_t) (expires - now),
+                                            "keyGroup", (json_int_t) getegid()), false);
 out:
         free(req.amr);
         evaluation_clear(&ev);
@@ -459,7 +480,7 @@ static bool configured_group(const config *c, const char *name) {
 }
 
 /* RFC 6749 scope-token: printable ASCII without space, '"' and '\'. */
-static bool valid_scope(const char *s) {
+bool valid_scope(const char *s) {
         for (const char *p = s; *p; p++)
                 if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
                         return false;
@@ -469,9 +490,9 @@ static bool valid_scope(const char *s) {
 /* An optional array of up to GRANTS_MAX_VALUES distinct strings, each
  * accepted by valid; *ret a new NULL-terminated array of borrowed strings
  * (free only the array; NULL when absent or empty). */
-static json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
-                              bool (*valid)(const enrichd *d, const char *s), const char *what,
-                              const char ***ret) {
+json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
+                       bool (*valid)(const enrichd *d, const char *s), const char *what,
+                       const char ***ret) {
         json_t *v = json_object_get(params, key), *e;
         const char **list;
         size_t i;
@@ -516,7 +537,7 @@ static bool grant_scope_ok(const enrichd *d, const char *s) {
 }
 
 /* The grantor's name for the record: the peer's user name (or uid). */
-static char *peer_name(const struct ucred *peer) {
+char *peer_name(const struct ucred *peer) {
         char *name = NULL;
         return identity_user_name(peer->uid, &name) == 0 ? name : NULL;
 }
@@ -1001,6 +1022,15 @@ static const struct {
         { "io.enrich.Explain", method_explain },
         { "io.enrich.Refresh", method_refresh },
         { "io.enrich.Reload", method_reload },
+        { "io.enrich.Authenticate", method_authenticate },
+        { "io.enrich.TokenIssue", method_token_issue },
+        { "io.enrich.TokenList", method_token_list },
+        { "io.enrich.TokenRevoke", method_token_revoke },
+        { "io.enrich.TokenRotate", method_token_rotate },
+        { "io.enrich.TokenUnlock", method_token_unlock },
+        { "io.enrich.Disable", method_disable },
+        { "io.enrich.Enable", method_enable },
+        { "io.enrich.CheckAccount", method_check_account },
 };
 
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,

@@ -37,6 +37,15 @@ void args_parse(pam_handle_t *pamh, int argc, const char **argv, enrich_args *re
                         continue;
                 if (strcmp(arg, "debug") == 0) {
                         a.debug = true;
+                } else if (strcmp(arg, "prompt") == 0) {
+                        a.prompt = true;
+                } else if ((v = arg_value(arg, "amr"))) {
+                        /* The one method a PAM line may claim: the others
+                         * are observed, never configured. */
+                        if (strcmp(v, "svc") == 0)
+                                a.amr_svc = true;
+                        else
+                                pam_syslog(pamh, LOG_ERR, "Ignoring amr=%s: only amr=svc may be set", v);
                 } else if ((v = arg_value(arg, "socket"))) {
                         /* A relative path would depend on the cwd of
                          * whatever application runs the stack. */

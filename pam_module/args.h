@@ -1,5 +1,5 @@
 /* args.h: the module's arguments from the PAM configuration line
- * (socket=, timeout=, fail=, debug, daemon_user=). */
+ * (socket=, timeout=, fail=, debug, daemon_user=, prompt, amr=svc). */
 #pragma once
 #include <stdbool.h>
 #include <security/pam_modules.h>
@@ -16,6 +16,9 @@ typedef struct enrich_args {
         int timeout_ms;          /* total budget of one daemon conversation */
         bool fail_closed;
         bool debug;
+        bool prompt;             /* auth: ask for the token when PAM_AUTHTOK is unset */
+        bool amr_svc;            /* amr=svc: logins of this stack were started by the
+                                  * service manager (systemd units) */
 } enrich_args;
 
 /* Fills *ret from argv, starting from the defaults. Never fails: unknown or

@@ -17,6 +17,8 @@
 
 #include "host.h"
 #include "jws.h"
+#include "auth.h"
+#include "client.h"
 #include "keyring.h"
 #include "session.h"
 #include "util.h"
@@ -24,12 +26,11 @@
 
 /* PAM data name under which open_session leaves what close_session needs. */
 #define SESSION_DATA "pam_enrich_session"
-/* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
-#define PASSWD_BUFFER_MAX (1024 * 1024)
 
 typedef struct session_data {
         char *sid;
         key_serial_t serial;
+        key_serial_t joined_keyring;    /* 0: pam_keyinit's, not ours */
 } session_data;
 
 static void session_data_free(session_data *d)
@@ -45,87 +46,6 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
         session_data_free(data);
 }
 
-/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), 0 when it passed. */
-static int remaining_ms(int64_t deadline)
-{
-        int64_t left = deadline - host_now_ms();
-
-        if (left <= 0)
-                return 0;
-        return left > INT_MAX ? INT_MAX : (int) left;
-}
-
-/* Uids whose socket we believe: root, and the daemon user when it exists.
- * uids must hold two entries. */
-static int trusted_uids(pam_handle_t *pamh, const enrich_args *args, uid_t *uids, size_t *ret_n)
-{
-        struct passwd pw, *result = NULL;
-        char *buf = NULL;
-        size_t size;
-        long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-        int r;
-
-        size = hint > 0 ? (size_t) hint : 1024;
-        for (;;) {
-                char *nbuf = realloc(buf, size);
-
-                if (!nbuf) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                buf = nbuf;
-                r = getpwnam_r(args->daemon_user, &pw, buf, size, &result);
-                if (r != ERANGE || size >= PASSWD_BUFFER_MAX)
-                        break;
-                size *= 2;
-        }
-
-        uids[0] = 0;
-        *ret_n = 1;
-        if (r == 0 && result) {
-                if (result->pw_uid != 0)
-                        uids[(*ret_n)++] = result->pw_uid;
-        } else if (r == 0 || r == ENOENT || r == ESRCH) {
-                /* No such user: only root's socket is believable. */
-                if (args->debug)
-                        pam_syslog(pamh, LOG_DEBUG, "Daemon user %s does not exist, trusting only root",
-                                   args->daemon_user);
-        } else {
-                pam_syslog(pamh, LOG_ERR, "Failed to look up daemon user %s: %s",
-                           args->daemon_user, strerror(r));
-                r = -r;
-                goto out;
-        }
-        r = 0;
-out:
-        free(buf);
-        return r;
-}
-
-static int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
-                          varlink_client **ret)
-{
-        uid_t uids[2];
-        size_t n_uids = 0;
-        int timeout = remaining_ms(deadline), r;
-
-        r = trusted_uids(pamh, args, uids, &n_uids);
-        if (r < 0)
-                return r;
-        if (timeout == 0) {
-                pam_syslog(pamh, LOG_ERR, "No time left to connect to enrichd at %s", args->socket);
-                return -ETIMEDOUT;
-        }
-        r = varlink_client_connect(args->socket, timeout, uids, n_uids, ret);
-        if (r == -EPERM)
-                pam_syslog(pamh, LOG_ERR, "Refusing enrichd at %s: peer is neither root nor %s",
-                           args->socket, args->daemon_user);
-        else if (r < 0)
-                pam_syslog(pamh, LOG_ERR, "Failed to connect to enrichd at %s: %s",
-                           args->socket, strerror(-r));
-        return r;
-}
-
 /* One call within what is left of deadline. On success *ret (optional) is
  * the reply parameters, a new reference. */
 static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
@@ -133,7 +53,7 @@ static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_clie
 {
         json_t *reply = NULL;
         char *error = NULL;
-        int timeout = remaining_ms(deadline), r;
+        int timeout = host_remaining_ms(deadline), r;
 
         if (timeout == 0) {
                 pam_syslog(pamh, LOG_ERR, "No time left to call %s", method);
@@ -173,13 +93,25 @@ static int amr_append(json_t *amr, const char *method)
         return json_array_append_new(amr, json_string(method)) < 0 ? -ENOMEM : 0;
 }
 
+static const char *pam_item_string(pam_handle_t *pamh, int item)
+{
+        const void *v = NULL;
+
+        if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v || !*(const char *) v)
+                return NULL;
+        return v;
+}
+
 /* The authentication methods this login used, as far as the module can know
  * them honestly; *ret is NULL when it cannot say anything.
  *
  * - sshd with ExposeAuthInfo puts one line per successful method into
  *   SSH_AUTH_INFO_0 ("publickey ssh-ed25519 AAAA...", "password",
  *   "keyboard-interactive"): publickey is proof of possession of a key
- *   ("pop"), the others are passwords ("pwd").
+ *   ("pop"), the others are passwords ("pwd"). Only sshd sets it: for any
+ *   other service the variable could come from a user's environment file
+ *   (pam_env user_readenv) and is ignored. Under sshd, pam_enrich must come
+ *   before any pam_env line that reads user files (README).
  * - Otherwise, if an authentication token (a password) was collected in this
  *   very PAM transaction, a password was part of the authentication the
  *   application completed before opening the session: "pwd". sudo with a
@@ -188,7 +120,8 @@ static int amr_append(json_t *amr, const char *method)
 static int collect_amr(pam_handle_t *pamh, json_t **ret)
 {
         json_t *amr = json_array();
-        const char *info = pam_getenv(pamh, "SSH_AUTH_INFO_0");
+        const char *service = pam_item_string(pamh, PAM_SERVICE);
+        const char *info = streq_ptr(service, "sshd") ? pam_getenv(pamh, "SSH_AUTH_INFO_0") : NULL;
         const void *authtok = NULL;
         int r = 0;
 
@@ -224,15 +157,6 @@ out:
         return r;
 }
 
-static const char *pam_item_string(pam_handle_t *pamh, int item)
-{
-        const void *v = NULL;
-
-        if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v || !*(const char *) v)
-                return NULL;
-        return v;
-}
-
 /* Sets key to a string, or leaves it out when value is NULL or not UTF-8
  * (a remote host name is not ours to vouch for; the login goes on without
  * it rather than failing). */
@@ -255,6 +179,7 @@ static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json
         json_t *params = NULL, *amr = NULL;
         const char *user = pam_item_string(pamh, PAM_USER);
         const char *service = pam_item_string(pamh, PAM_SERVICE);
+        const void *evidence = NULL;
         uint32_t asid;
         int r;
 
@@ -265,6 +190,19 @@ static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json
         r = collect_amr(pamh, &amr);
         if (r < 0)
                 goto out;
+        /* A token login (auth.c left its id) is "tok", not "pwd"; a unit's
+         * stack (amr=svc) says so. The daemon checks the token id itself. */
+        if (pam_get_data(pamh, AUTH_EVIDENCE_DATA, &evidence) != PAM_SUCCESS)
+                evidence = NULL;
+        if (evidence || args->amr_svc) {
+                json_decref(amr);
+                amr = json_array();
+                if (!amr || (args->amr_svc && amr_append(amr, "svc") < 0) ||
+                    (evidence && amr_append(amr, "tok") < 0)) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
         params = json_pack("{s:s, s:s, s:I}", "user", user, "service", service,
                            "pid", (json_int_t) getpid());
         if (!params) {
@@ -273,7 +211,8 @@ static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json
         }
         if ((r = set_optional_string(pamh, params, "tty", pam_item_string(pamh, PAM_TTY))) < 0 ||
             (r = set_optional_string(pamh, params, "rhost", pam_item_string(pamh, PAM_RHOST))) < 0 ||
-            (r = set_optional_string(pamh, params, "ruser", pam_item_string(pamh, PAM_RUSER))) < 0)
+            (r = set_optional_string(pamh, params, "ruser", pam_item_string(pamh, PAM_RUSER))) < 0 ||
+            (r = set_optional_string(pamh, params, "tokenId", evidence)) < 0)
                 goto out;
         if (host_audit_session(0, &asid) == 0 && asid != HOST_AUDIT_SESSION_UNSET &&
             json_object_set_new(params, "asid", json_integer(asid)) < 0) {
@@ -328,7 +267,7 @@ static void end_session(pam_handle_t *pamh, const enrich_args *args, varlink_cli
 {
         json_t *params = json_pack("{s:s}", "sid", sid);
 
-        if (params && remaining_ms(deadline) > 0)
+        if (params && host_remaining_ms(deadline) > 0)
                 (void) daemon_call(pamh, args, c, "io.enrich.EndSession", params, deadline, NULL);
         json_decref(params);
 }
@@ -341,7 +280,9 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         session_data *data = NULL;
         const char *sid = NULL, *token = NULL;
         json_int_t expires;
-        key_serial_t serial = -1;
+        key_serial_t serial = -1, joined = 0;
+        json_t *group;
+        uid_t user_uid;
         bool data_set = false;
         time_t now;
         int r;
@@ -359,20 +300,36 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         if (r < 0)
                 goto out;
 
+        /* The daemon says which group it runs as (under socket activation
+         * the socket's peer is PID 1, not the daemon); that group gets
+         * write/setattr on the key so the unprivileged daemon can refresh
+         * and revoke it. */
+        group = json_object_get(reply, "keyGroup");
+        if (!json_is_integer(group) || json_integer_value(group) < 0 ||
+            json_integer_value(group) >= (json_int_t) UINT32_MAX) {
+                pam_syslog(pamh, LOG_ERR, "enrichd did not say which group may refresh the key");
+                r = -EBADMSG;
+                goto out;
+        }
+        r = lookup_uid(pam_item_string(pamh, PAM_USER), &user_uid);
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "Failed to look up user %s: %s",
+                           pam_item_string(pamh, PAM_USER), strerror(-r));
+                goto out;
+        }
+
         now = time(NULL);
         if (expires <= (json_int_t) now) {
                 pam_syslog(pamh, LOG_ERR, "enrichd issued claims for session %s that already expired", sid);
                 r = -EKEYEXPIRED;
                 goto out;
         }
-        r = keyring_join_new_session();
+        r = keyring_prepare_session(user_uid, &joined);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
         }
-        /* The daemon's gid, as its socket reports it, gets write/setattr on
-         * the key so the unprivileged daemon can refresh and revoke it. */
-        r = keyring_install_claims(token, varlink_client_peer(c)->gid,
+        r = keyring_install_claims(token, (gid_t) json_integer_value(group),
                                    expires - now > UINT_MAX ? UINT_MAX : (unsigned) (expires - now),
                                    &serial);
         if (r < 0) {
@@ -396,6 +353,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
                 goto out;
         }
         data->serial = serial;
+        data->joined_keyring = joined;
         if (pam_set_data(pamh, SESSION_DATA, data, session_data_cleanup) != PAM_SUCCESS) {
                 pam_syslog(pamh, LOG_ERR, "Failed to remember session %s for close_session", sid);
                 r = -ENOMEM;
@@ -405,8 +363,9 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         data_set = true;
 
         if (args->debug)
-                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in a fresh session keyring, expires in %lld s",
+                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s",
                            sid, (int) serial,
+                           joined ? "a fresh session keyring" : "pam_keyinit's session keyring",
                            (long long) (expires - now));
         r = 0;
 out:
@@ -415,6 +374,8 @@ out:
                  * refreshed nor revoked by it: never leave one behind. */
                 if (serial != -1)
                         (void) keyring_revoke(serial);
+                if (joined > 0)
+                        (void) keyring_revoke(joined);
                 if (c && sid)
                         end_session(pamh, args, c, sid, deadline);
         }
@@ -430,19 +391,17 @@ out:
  * process (sshd may open and close in different ones). Only a key whose
  * token names this login's user and service is taken: anything else
  * belongs to an enclosing login (say, sudo run without pam_keyinit) and is
- * left alone. Returns 0 with *ret_serial = -1 when there is nothing to do;
- * *ret_sid may stay NULL when the token cannot be read. */
+ * left alone. Returns 0 with *ret_serial = -1 when there is nothing to do. */
 static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
-                            key_serial_t *ret_serial, char **ret_sid)
+                            key_serial_t *ret_serial)
 {
         key_serial_t serial;
-        char *token = NULL, *sid = NULL;
+        char *token = NULL;
         json_t *payload = NULL;
         const char *sub, *svc;
         int r;
 
         *ret_serial = -1;
-        *ret_sid = NULL;
         r = keyring_find_claims(&serial);
         if (r == -ENOKEY || r == -ENOENT || r == -EKEYREVOKED || r == -EKEYEXPIRED) {
                 /* None, or only a dead one the kernel will collect. */
@@ -480,21 +439,11 @@ static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
                 r = 0;
                 goto out;
         }
-        if (json_string_value(json_object_get(payload, "sid"))) {
-                sid = strdup(json_string_value(json_object_get(payload, "sid")));
-                if (!sid) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
         *ret_serial = serial;
-        *ret_sid = sid;
-        sid = NULL;
         r = 0;
 out:
         json_decref(payload);
         free(token);
-        free(sid);
         return r;
 }
 
@@ -504,7 +453,6 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
         const void *stored = NULL;
         const session_data *data = NULL;
         key_serial_t serial = -1;
-        char *found_sid = NULL;
         const char *sid = NULL;
         varlink_client *c = NULL;
         json_t *params = NULL;
@@ -520,10 +468,12 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
                 serial = data->serial;
                 sid = data->sid;
         } else {
-                r = find_session_key(pamh, args, &serial, &found_sid);
+                /* Only revoke: the sid inside the key is not ours to end
+                 * sessions with as root. The daemon ends the session itself
+                 * when its next refresh finds the key revoked. */
+                r = find_session_key(pamh, args, &serial);
                 if (r < 0)
                         key_result = r;
-                sid = found_sid;
         }
 
         if (serial != -1) {
@@ -548,6 +498,16 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
                         pam_syslog(pamh, LOG_DEBUG, "Session %s ended", sid);
         }
 
+        /* The keyring this module joined at open ends with the login, as
+         * pam_keyinit revoke does for its own: processes that outlive the
+         * login (nohup, tmux) keep nothing of it. */
+        if (data && data->joined_keyring > 0) {
+                r = keyring_revoke(data->joined_keyring);
+                if (r < 0 && r != -EKEYREVOKED && r != -ENOKEY)
+                        pam_syslog(pamh, LOG_WARNING, "Failed to revoke session keyring %d: %s",
+                                   (int) data->joined_keyring, strerror(-r));
+        }
+
         /* Forget the data (frees it) so a second close does not repeat. */
         if (data)
                 (void) pam_set_data(pamh, SESSION_DATA, NULL, NULL);
@@ -555,6 +515,5 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
 out:
         json_decref(params);
         varlink_client_free(c);
-        free(found_sid);
         return r;
 }

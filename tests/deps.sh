@@ -6,7 +6,11 @@
 # The one list of build and test dependencies.
 PACKAGES="build-essential pkg-config libpam0g-dev libsystemd-dev
 libsqlite3-dev libssl-dev libconfig-dev libjansson-dev libkeyutils-dev
-keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux"
+keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux
+groff-base man-db bash-completion debhelper dpkg-dev lintian
+clang libclang-rt-14-dev
+systemd-userdbd
+debootstrap systemd-container"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
         echo "tests/deps.sh: no dpkg-query (not Debian?); make sure the equivalents of these are installed:" >&2

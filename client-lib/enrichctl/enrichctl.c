@@ -34,6 +34,19 @@ static void usage(FILE *out)
               "                            and which rule or grant gave each (admin)\n"
               "  refresh [--user U]        re-evaluate live sessions now (admin)\n"
               "  reload                    re-read the config, as SIGHUP does (admin)\n"
+              "  token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n"
+              "                            a service-account token for USER, printed once (admin)\n"
+              "  token list [--user U]     tokens, never their secrets; flags those unused 30d+\n"
+              "  token revoke ID           revoke a token and the sessions it opened (admin)\n"
+              "  token rotate ID [--grace DURATION]\n"
+              "                            new secret, printed once; the old one works for\n"
+              "                            the grace period (default: not at all) (admin)\n"
+              "  token unlock USER         clear USER's failed token logins and lock (admin)\n"
+              "  disable USER --reason TEXT  refuse USER's logins, revoke its tokens and keys (admin)\n"
+              "  enable USER               undo disable (admin)\n"
+              "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
+              "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
+              "                            exit 0 fine, 1 warnings, 2 errors\n"
               "\n"
               "Options:\n"
               "  --socket PATH   daemon socket (default $ENRICH_SOCKET, else " ENRICH_DEFAULT_SOCKET ")\n"
@@ -69,10 +82,16 @@ static const command commands[] = {
           CTL_OPT_SERVICE | CTL_OPT_RHOST | CTL_OPT_TTY | CTL_OPT_AMR, CTL_OPT_SERVICE },
         { "refresh", cmd_refresh, 0, 0, CTL_OPT_USER, 0 },
         { "reload", cmd_reload, 0, 0, 0, 0 },
+        { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
+        { "token", cmd_token, 1, 2,
+          CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
+        { "disable", cmd_disable, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
+        { "enable", cmd_enable, 1, 1, 0, 0 },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
-       OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR };
+       OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
+       OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -90,6 +109,13 @@ static const struct option options[] = {
         { "rhost", required_argument, NULL, OPT_RHOST },
         { "tty", required_argument, NULL, OPT_TTY },
         { "amr", required_argument, NULL, OPT_AMR },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "pam-dir", required_argument, NULL, OPT_PAM_DIR },
+        { "nsswitch", required_argument, NULL, OPT_NSSWITCH },
+        { "machine-id", required_argument, NULL, OPT_MACHINE_ID },
+        { "enrichd", required_argument, NULL, OPT_ENRICHD },
+        { "description", required_argument, NULL, OPT_DESCRIPTION },
+        { "grace", required_argument, NULL, OPT_GRACE },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -104,6 +130,8 @@ static const char *option_name(unsigned bit)
                 { CTL_OPT_TTL, "ttl" }, { CTL_OPT_REASON, "reason" }, { CTL_OPT_USER, "user" },
                 { CTL_OPT_ALL, "all" }, { CTL_OPT_SESSION, "session" }, { CTL_OPT_SERVICE, "service" },
                 { CTL_OPT_RHOST, "rhost" }, { CTL_OPT_TTY, "tty" }, { CTL_OPT_AMR, "amr" },
+                { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
+                { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -115,7 +143,7 @@ static const char *option_name(unsigned bit)
 /* Refuses options the command does not take, or lacks, with a message. */
 static bool options_fit(const command *cmd, const ctl_options *o)
 {
-        for (unsigned bit = 1; bit <= CTL_OPT_AMR; bit <<= 1) {
+        for (unsigned bit = 1; bit != 0; bit <<= 1) {
                 if ((o->given & bit) && !(cmd->accepted & bit)) {
                         fprintf(stderr, "enrichctl: --%s does not apply to %s\n", option_name(bit), cmd->name);
                         return false;
@@ -226,6 +254,34 @@ int main(int argc, char **argv)
                 case OPT_TTY:
                         fine = set_once(&o.tty, optarg, "tty");
                         o.given |= CTL_OPT_TTY;
+                        break;
+                case OPT_CONFIG:
+                        fine = set_once(&o.config, optarg, "config");
+                        o.given |= CTL_OPT_DOCTOR;
+                        break;
+                case OPT_PAM_DIR:
+                        fine = set_once(&o.pam_dir, optarg, "pam-dir");
+                        o.given |= CTL_OPT_DOCTOR;
+                        break;
+                case OPT_NSSWITCH:
+                        fine = set_once(&o.nsswitch, optarg, "nsswitch");
+                        o.given |= CTL_OPT_DOCTOR;
+                        break;
+                case OPT_MACHINE_ID:
+                        fine = set_once(&o.machine_id, optarg, "machine-id");
+                        o.given |= CTL_OPT_DOCTOR;
+                        break;
+                case OPT_ENRICHD:
+                        fine = set_once(&o.enrichd, optarg, "enrichd");
+                        o.given |= CTL_OPT_DOCTOR;
+                        break;
+                case OPT_DESCRIPTION:
+                        fine = set_once(&o.description, optarg, "description");
+                        o.given |= CTL_OPT_DESCRIPTION;
+                        break;
+                case OPT_GRACE:
+                        fine = set_once(&o.grace, optarg, "grace");
+                        o.given |= CTL_OPT_GRACE;
                         break;
                 case 'v':
                         o.verbose = true;

@@ -33,6 +33,9 @@ enum {
         CTL_OPT_RHOST   = 1 << 9,
         CTL_OPT_TTY     = 1 << 10,
         CTL_OPT_AMR     = 1 << 11,
+        CTL_OPT_DOCTOR  = 1 << 12,      /* doctor's path options, below */
+        CTL_OPT_DESCRIPTION = 1 << 13,  /* token issue --description */
+        CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
 };
 
 typedef struct ctl_options {
@@ -56,6 +59,13 @@ typedef struct ctl_options {
         const char *service;    /* explain --service */
         const char *rhost;      /* explain --rhost */
         const char *tty;        /* explain --tty */
+        const char *config;     /* doctor --config */
+        const char *pam_dir;    /* doctor --pam-dir */
+        const char *nsswitch;   /* doctor --nsswitch */
+        const char *machine_id; /* doctor --machine-id */
+        const char *enrichd;    /* doctor --enrichd */
+        const char *description;/* token issue --description */
+        const char *grace;      /* token rotate --grace, as typed */
         char **args;            /* positional arguments after the command */
         size_t n_args;
 } ctl_options;
@@ -71,6 +81,10 @@ int cmd_revoke(const ctl_options *o);
 int cmd_explain(const ctl_options *o);
 int cmd_refresh(const ctl_options *o);
 int cmd_reload(const ctl_options *o);
+int cmd_doctor(const ctl_options *o);
+int cmd_token(const ctl_options *o);
+int cmd_disable(const ctl_options *o);
+int cmd_enable(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is
@@ -79,8 +93,10 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
 
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
-/* "2024-05-01 12:00:00" in local time into buf. */
+/* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */
 const char *ctl_format_time(time_t t, char *buf, size_t size);
+/* t relative to now: "in 14m", "2h 05m ago", "now", into buf. */
+const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size);
 /* "1h 02m 03s" into buf; negative durations print as "expired". */
 const char *ctl_format_duration(long long seconds, char *buf, size_t size);
 /* A string member of obj, or "-" when absent or empty. */

@@ -265,6 +265,16 @@ key_claims() {
 p = sys.argv[1].split(".")[1]
 print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))))' "$token" 2>/dev/null
 }
+# jwt_claim NAME PYTHON-EXPR: true when EXPR holds for c = the payload of
+# the compact JWS saved in $TMP/NAME.jwt (a session's token, dumped from
+# inside it).
+jwt_claim() {
+        [ -s "$TMP/$1.jwt" ] || return 1
+        [ "$("$PY" -c 'import base64, json, sys
+p = open(sys.argv[1]).read().strip().split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+print(bool(eval(sys.argv[2])))' "$TMP/$1.jwt" "$2" 2>/dev/null)" = True ]
+}
 # claim_has SERIAL PYTHON-EXPR: true when EXPR holds for c = the key's
 # payload, e.g. claim_has "$S" 'c.get("tenant") is None'.
 claim_has() {

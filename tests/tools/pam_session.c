@@ -5,11 +5,17 @@
  *
  * pam_session --confdir DIR --service NAME --user USER [--tty TTY]
  *             [--rhost HOST] [--ruser USER] [--new-audit-session] [--as-root]
- *             [--serial-file FILE] [-- COMMAND ARGS...]
+ *             [--serial-file FILE] [--authenticate] [--password-from-env VAR]
+ *             [--acct-mgmt] [--no-session] [-- COMMAND ARGS...]
+ *
+ * --authenticate runs pam_authenticate and --acct-mgmt pam_acct_mgmt first,
+ * in the same transaction, as a login program would; prompts are answered
+ * with the value of the environment variable VAR (never printed).
  *
  * Exit status: the command's (128+signal if it died of one), 0 without a
  * command, 2 on a usage or setup error, 3 if pam_open_session failed, 4 if
- * pam_close_session failed. */
+ * pam_close_session failed, 5 if pam_authenticate failed, 6 if pam_acct_mgmt
+ * failed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,6 +37,8 @@
 #define EXIT_SETUP 2
 #define EXIT_OPEN_FAILED 3
 #define EXIT_CLOSE_FAILED 4
+#define EXIT_AUTH_FAILED 5
+#define EXIT_ACCT_FAILED 6
 
 struct options {
         const char *confdir;
@@ -43,14 +51,19 @@ struct options {
         int new_audit_session;
         int as_root;
         int repeat;             /* whole logins in this process, default 1 */
+        int authenticate;       /* run pam_authenticate first */
+        int acct_mgmt;          /* run pam_acct_mgmt first */
+        int no_session;         /* stop after auth/account */
+        const char *password;   /* answer to prompts (from --password-from-env) */
         char **command;         /* NULL: no command */
 };
 
-/* Answers prompts with empty strings and shows messages on stderr: the
- * session hooks under test never need a real answer, and a module that asks
- * anyway must not hang the test. */
+/* Answers prompts with the --password-from-env value, or empty strings,
+ * and shows messages on stderr: a module that asks unexpectedly must not
+ * hang the test. */
 static int conversation(int n, const struct pam_message **msg, struct pam_response **resp,
                         void *data) {
+        const char *answer = data ? data : "";
         struct pam_response *replies = NULL;
 
         if (n <= 0 || n > PAM_MAX_NUM_MSG)
@@ -62,7 +75,7 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
                 switch (msg[i]->msg_style) {
                 case PAM_PROMPT_ECHO_OFF:
                 case PAM_PROMPT_ECHO_ON:
-                        replies[i].resp = strdup("");
+                        replies[i].resp = strdup(answer);
                         if (!replies[i].resp) {
                                 for (int j = 0; j < i; j++)
                                         free(replies[j].resp);
@@ -85,14 +98,17 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
 static void usage(FILE *f) {
         fputs("usage: pam_session --confdir DIR --service NAME --user USER [--tty TTY]\n"
               "                   [--rhost HOST] [--ruser USER] [--new-audit-session] [--as-root]\n"
-              "                   [--serial-file FILE] [--repeat N] [-- COMMAND ARGS...]\n"
+              "                   [--serial-file FILE] [--repeat N] [--authenticate]\n"
+              "                   [--password-from-env VAR] [--acct-mgmt] [--no-session]\n"
+              "                   [-- COMMAND ARGS...]\n"
               "--repeat N runs N whole logins (pam_start to pam_end) one after another in\n"
               "this one process, as a long-lived sshd or sudo would.\n", f);
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
         enum { OPT_CONFDIR = 256, OPT_SERVICE, OPT_USER, OPT_TTY, OPT_RHOST, OPT_RUSER,
-               OPT_AUDIT, OPT_AS_ROOT, OPT_SERIAL, OPT_REPEAT };
+               OPT_AUDIT, OPT_AS_ROOT, OPT_SERIAL, OPT_REPEAT, OPT_AUTH, OPT_ACCT, OPT_PASSWORD_ENV,
+               OPT_NO_SESSION };
         static const struct option longopts[] = {
                 { "confdir", required_argument, NULL, OPT_CONFDIR },
                 { "service", required_argument, NULL, OPT_SERVICE },
@@ -104,6 +120,10 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 { "as-root", no_argument, NULL, OPT_AS_ROOT },
                 { "serial-file", required_argument, NULL, OPT_SERIAL },
                 { "repeat", required_argument, NULL, OPT_REPEAT },
+                { "authenticate", no_argument, NULL, OPT_AUTH },
+                { "acct-mgmt", no_argument, NULL, OPT_ACCT },
+                { "password-from-env", required_argument, NULL, OPT_PASSWORD_ENV },
+                { "no-session", no_argument, NULL, OPT_NO_SESSION },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -125,6 +145,16 @@ static int parse_options(int argc, char **argv, struct options *o) {
                         o->repeat = atoi(optarg);
                         if (o->repeat < 1 || o->repeat > 1000)
                                 return -EINVAL;
+                        break;
+                case OPT_AUTH: o->authenticate = 1; break;
+                case OPT_ACCT: o->acct_mgmt = 1; break;
+                case OPT_NO_SESSION: o->no_session = 1; break;
+                case OPT_PASSWORD_ENV:
+                        o->password = getenv(optarg);
+                        if (!o->password) {
+                                fprintf(stderr, "pam_session: $%s is not set\n", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
@@ -287,10 +317,20 @@ static int set_items(pam_handle_t *pamh, const struct options *o) {
         return r;
 }
 
+/* Runs one PAM step and reports its result and time on stderr. */
+static int timed(pam_handle_t *pamh, int (*step)(pam_handle_t *, int), const char *name) {
+        int64_t start = host_now_ms();
+        int pam_status = step(pamh, 0);
+
+        fprintf(stderr, "%s: %s in %" PRId64 " ms\n", name, pam_strerror(pamh, pam_status),
+                host_now_ms() - start);
+        return pam_status;
+}
+
 /* One whole login: pam_start_confdir, open, the command, close, pam_end.
  * Returns the exit status pam_session reports for it. */
 static int one_login(const struct options *o, struct passwd *user_pw) {
-        struct pam_conv conv = { conversation, NULL };
+        struct pam_conv conv = { conversation, (void *) o->password };
         pam_handle_t *pamh = NULL;
         int64_t start;
         int r, pam_status, status = 0, exit_status = EXIT_SETUP;
@@ -303,6 +343,19 @@ static int one_login(const struct options *o, struct passwd *user_pw) {
         pam_status = set_items(pamh, o);
         if (pam_status != PAM_SUCCESS) {
                 fprintf(stderr, "pam_set_item: %s\n", pam_strerror(pamh, pam_status));
+                goto out;
+        }
+
+        if (o->authenticate && (pam_status = timed(pamh, pam_authenticate, "pam_authenticate")) != PAM_SUCCESS) {
+                exit_status = EXIT_AUTH_FAILED;
+                goto out;
+        }
+        if (o->acct_mgmt && (pam_status = timed(pamh, pam_acct_mgmt, "pam_acct_mgmt")) != PAM_SUCCESS) {
+                exit_status = EXIT_ACCT_FAILED;
+                goto out;
+        }
+        if (o->no_session) {
+                exit_status = 0;
                 goto out;
         }
 

@@ -1,0 +1,345 @@
+/* token_commands.c: enrichctl token issue|list|revoke|rotate|unlock,
+ * disable and enable. A token's secret is made here (OpenSSL's RNG) and
+ * printed once; the daemon only ever receives its verifier (svctoken.h), so
+ * no copy of the secret exists outside this process and the admin's
+ * terminal. The daemon authorizes every call from SO_PEERCRED. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+#include "duration.h"
+#include "enrichctl.h"
+#include "svctoken.h"
+#include "util.h"
+
+#define MAX_TABLE_ROWS 100000
+
+static int oom(void)
+{
+        fprintf(stderr, "enrichctl: out of memory\n");
+        return CTL_EXIT_ERROR;
+}
+
+/* Refuses the options the subcommand does not take. */
+static bool only_options(const ctl_options *o, const char *sub, unsigned accepted)
+{
+        static const struct { unsigned bit; const char *name; } names[] = {
+                { CTL_OPT_TTL, "ttl" }, { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
+                { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if ((o->given & names[i].bit) && !(accepted & names[i].bit)) {
+                        fprintf(stderr, "enrichctl: --%s does not apply to token %s\n", names[i].name, sub);
+                        return false;
+                }
+        return true;
+}
+
+/* Prints the new token once: alone on stdout (so TOKEN=$(enrichctl ...)
+ * works), or with --json as the record plus a "token" member. */
+static void print_new_token(const ctl_options *o, const json_t *record, const char *token)
+{
+        char *text = NULL, expires[64];
+
+        if (o->json) {
+                text = json_dumps(record, JSON_INDENT(2));
+                /* The secret is spliced in by hand so no JSON library buffer
+                 * ever holds it. */
+                if (text && text[0] == '{' && text[1] == '\n')
+                        printf("{\n  \"token\": \"%s\",\n%s\n", token, text + 2);
+                else
+                        printf("{\"token\": \"%s\"}\n", token);
+                free(text);
+        } else {
+                printf("%s\n", token);
+                fflush(stdout);
+                fprintf(stderr, "token %s of %s, valid until %s; it is shown only this once\n",
+                        ctl_str_or_dash(record, "id"), ctl_str_or_dash(record, "user"),
+                        ctl_format_time(json_integer_value(json_object_get(record, "expires")),
+                                        expires, sizeof(expires)));
+        }
+        fflush(stdout);
+}
+
+/* A new secret, its verifier into verifier; the secret into secret. */
+static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1])
+{
+        if (svctoken_new_secret(secret) < 0 || svctoken_verifier(secret, SVCTOKEN_SECRET_LENGTH, verifier) < 0) {
+                fprintf(stderr, "enrichctl: cannot generate a random secret\n");
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Sends method with params (+ the verifier) and prints the token it makes. */
+static int make_token(const ctl_options *o, const char *method, json_t *params)
+{
+        char secret[SVCTOKEN_SECRET_LENGTH + 1], verifier[SVCTOKEN_VERIFIER_LENGTH + 1];
+        char token[SVCTOKEN_LENGTH + 1];
+        json_t *reply = NULL, *record;
+        int code = CTL_EXIT_ERROR;
+
+        if (new_secret(secret, verifier) < 0)
+                goto out;
+        if (json_object_set_new(params, "verifier", json_string(verifier)) < 0) {
+                code = oom();
+                goto out;
+        }
+        code = ctl_call(o, method, params, &reply);
+        OPENSSL_cleanse((char *) json_string_value(json_object_get(params, "verifier")), SVCTOKEN_VERIFIER_LENGTH);
+        if (code != CTL_EXIT_OK)
+                goto out;
+        record = json_object_get(reply, "token");
+        if (svctoken_format(ctl_str_or_dash(record, "id"), secret, token) < 0) {
+                fprintf(stderr, "enrichctl: enrichd answered with a malformed token id\n");
+                code = CTL_EXIT_ERROR;
+                goto out;
+        }
+        print_new_token(o, record, token);
+out:
+        OPENSSL_cleanse(secret, sizeof secret);
+        OPENSSL_cleanse(token, sizeof token);
+        OPENSSL_cleanse(verifier, sizeof verifier);
+        json_decref(reply);
+        return code;
+}
+
+static int token_issue(const ctl_options *o)
+{
+        unsigned long long ttl;
+        json_t *params = NULL, *scopes = NULL;
+        int r, code;
+
+        if (!only_options(o, "issue", CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION))
+                return CTL_EXIT_ERROR;
+        if (o->n_args != 2 || !o->ttl) {
+                fprintf(stderr, "enrichctl: usage: token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n");
+                return CTL_EXIT_ERROR;
+        }
+        r = duration_parse(o->ttl, &ttl);
+        if (r < 0) {
+                fprintf(stderr, "enrichctl: --ttl %s: %s\n", o->ttl, duration_strerror(r));
+                return CTL_EXIT_ERROR;
+        }
+        params = json_pack("{s:s, s:I}", "user", o->args[1], "ttl", (json_int_t) ttl);
+        scopes = json_array();
+        if (!params || !scopes) {
+                json_decref(params);
+                json_decref(scopes);
+                return oom();
+        }
+        for (size_t i = 0; i < o->n_scopes; i++)
+                json_array_append_new(scopes, json_string(o->scopes[i]));
+        json_object_set_new(params, "scopes", scopes);
+        if (o->description)
+                json_object_set_new(params, "description", json_string(o->description));
+        code = make_token(o, "io.enrich.TokenIssue", params);
+        json_decref(params);
+        return code;
+}
+
+static int token_rotate(const ctl_options *o)
+{
+        unsigned long long grace = 0;
+        json_t *params;
+        int r, code;
+
+        if (!only_options(o, "rotate", CTL_OPT_GRACE))
+                return CTL_EXIT_ERROR;
+        if (o->n_args != 2) {
+                fprintf(stderr, "enrichctl: usage: token rotate ID [--grace DURATION]\n");
+                return CTL_EXIT_ERROR;
+        }
+        if (o->grace && (r = duration_parse(o->grace, &grace)) < 0) {
+                fprintf(stderr, "enrichctl: --grace %s: %s\n", o->grace, duration_strerror(r));
+                return CTL_EXIT_ERROR;
+        }
+        params = json_pack("{s:s, s:I}", "id", o->args[1], "grace", (json_int_t) grace);
+        if (!params)
+                return oom();
+        code = make_token(o, "io.enrich.TokenRotate", params);
+        json_decref(params);
+        return code;
+}
+
+enum { T_ID, T_USER, T_SCOPES, T_STATE, T_EXPIRES, T_LAST_USED, T_DESCRIPTION, T_COLUMNS };
+
+static int token_list(const ctl_options *o)
+{
+        static const char *const headers[T_COLUMNS] = {
+                "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
+        };
+        json_t *params = NULL, *reply = NULL, *tokens, *t;
+        char **cells = NULL;
+        size_t n = 0, i;
+        int code;
+
+        if (!only_options(o, "list", CTL_OPT_USER))
+                return CTL_EXIT_ERROR;
+        if (o->n_args != 1) {
+                fprintf(stderr, "enrichctl: usage: token list [--user U]\n");
+                return CTL_EXIT_ERROR;
+        }
+        params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
+        if (!params)
+                return oom();
+        code = ctl_call(o, "io.enrich.TokenList", params, &reply);
+        json_decref(params);
+        if (code != CTL_EXIT_OK)
+                return code;
+        if (o->json) {
+                ctl_print_json(reply);
+                goto out;
+        }
+        tokens = json_object_get(reply, "tokens");
+        n = json_array_size(tokens);
+        if (n == 0) {
+                printf("No tokens.\n");
+                goto out;
+        }
+        if (n > MAX_TABLE_ROWS)
+                n = MAX_TABLE_ROWS;
+        cells = calloc(n * T_COLUMNS, sizeof(*cells));
+        if (!cells) {
+                code = oom();
+                goto out;
+        }
+        json_array_foreach(tokens, i, t) {
+                char **row = cells + i * T_COLUMNS, buf[64];
+                json_t *used = json_object_get(t, "lastUsed");
+
+                if (i >= n)
+                        break;
+                row[T_ID] = strdup(ctl_str_or_dash(t, "id"));
+                row[T_USER] = strdup(ctl_str_or_dash(t, "user"));
+                row[T_SCOPES] = ctl_join(json_object_get(t, "scopes"), ",");
+                /* Unused tokens are the ones to retire: say so where it is seen. */
+                if (json_is_true(json_object_get(t, "stale")))
+                        row[T_STATE] = strdup("active, unused 30d+");
+                else if (json_is_integer(json_object_get(t, "graceUntil")))
+                        row[T_STATE] = strdup("active (old secret in grace)");
+                else
+                        row[T_STATE] = strdup(ctl_str_or_dash(t, "state"));
+                row[T_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(t, "expires")),
+                                                        buf, sizeof(buf)));
+                row[T_LAST_USED] = strdup(json_is_integer(used)
+                                          ? ctl_format_time(json_integer_value(used), buf, sizeof(buf)) : "never");
+                row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
+                for (int c = 0; c < T_COLUMNS; c++)
+                        if (!row[c]) {
+                                code = oom();
+                                goto out;
+                        }
+        }
+        ctl_print_table(headers, T_COLUMNS, cells, n);
+out:
+        if (cells)
+                for (i = 0; i < n * T_COLUMNS; i++)
+                        free(cells[i]);
+        free(cells);
+        json_decref(reply);
+        return code;
+}
+
+/* token revoke ID / token unlock USER: one argument, one call. */
+static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key)
+{
+        json_t *params, *reply = NULL;
+        int code;
+
+        if (!only_options(o, sub, 0))
+                return CTL_EXIT_ERROR;
+        if (o->n_args != 2) {
+                fprintf(stderr, "enrichctl: usage: token %s %s\n", sub, strcmp(key, "id") == 0 ? "ID" : "USER");
+                return CTL_EXIT_ERROR;
+        }
+        params = json_pack("{s:s}", key, o->args[1]);
+        if (!params)
+                return oom();
+        code = ctl_call(o, method, params, &reply);
+        json_decref(params);
+        if (code != CTL_EXIT_OK)
+                return code;
+        if (o->json)
+                ctl_print_json(reply);
+        else if (strcmp(sub, "revoke") == 0)
+                printf("token %s revoked; %lld sessions revoked\n", o->args[1],
+                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+        else
+                printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
+                                              ? "unlocked" : "was not locked; failure count cleared");
+        json_decref(reply);
+        return CTL_EXIT_OK;
+}
+
+int cmd_token(const ctl_options *o)
+{
+        const char *sub = o->args[0];
+
+        if (strcmp(sub, "issue") == 0)
+                return token_issue(o);
+        if (strcmp(sub, "list") == 0)
+                return token_list(o);
+        if (strcmp(sub, "rotate") == 0)
+                return token_rotate(o);
+        if (strcmp(sub, "revoke") == 0)
+                return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id");
+        if (strcmp(sub, "unlock") == 0)
+                return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user");
+        fprintf(stderr, "enrichctl: unknown token command '%s' (issue, list, revoke, rotate, unlock)\n", sub);
+        return CTL_EXIT_ERROR;
+}
+
+/* One call about a user; *ret the reply (caller frees) unless --json,
+ * which prints it. */
+static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
+{
+        int code;
+
+        if (!params)
+                return oom();
+        code = ctl_call(o, method, params, ret);
+        json_decref(params);
+        if (code == CTL_EXIT_OK && o->json) {
+                ctl_print_json(*ret);
+                json_decref(*ret);
+                *ret = NULL;
+        }
+        return code;
+}
+
+int cmd_disable(const ctl_options *o)
+{
+        json_t *reply = NULL;
+        int code;
+
+        if (!*o->reason || strspn(o->reason, " \t") == strlen(o->reason)) {
+                fprintf(stderr, "enrichctl: --reason must say why (a ticket, an offboarding)\n");
+                return CTL_EXIT_ERROR;
+        }
+        code = user_call(o, "io.enrich.Disable", json_pack("{s:s, s:s}", "user", o->args[0], "reason", o->reason),
+                         &reply);
+        if (reply)
+                printf("%s disabled; %lld tokens and %lld sessions revoked\n", o->args[0],
+                       (long long) json_integer_value(json_object_get(reply, "tokensRevoked")),
+                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+        json_decref(reply);
+        return code;
+}
+
+int cmd_enable(const ctl_options *o)
+{
+        json_t *reply = NULL;
+        int code;
+
+        code = user_call(o, "io.enrich.Enable", json_pack("{s:s}", "user", o->args[0]), &reply);
+        if (reply)
+                printf("%s %s\n", o->args[0], json_is_true(json_object_get(reply, "wasDisabled"))
+                                              ? "enabled" : "was not disabled");
+        json_decref(reply);
+        return code;
+}

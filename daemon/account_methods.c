@@ -1,0 +1,533 @@
+/* account_methods.c: service-account tokens and disabled identities over
+ * varlink. Token secrets never reach the daemon (the callers send the
+ * verifier, svctoken.h), and the verifier itself is wiped from the parsed
+ * request once it is hashed. Authentication failures are delayed and
+ * counted per user; the delay is enforced here (attempts inside it are not
+ * even checked) and the module is told how long it is, so it can hold the
+ * login back with pam_fail_delay without the daemon blocking its loop. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include "account_methods.h"
+#include "host.h"
+#include "identities.h"
+#include "identity.h"
+#include "live.h"
+#include "log.h"
+#include "method_helpers.h"
+#include "tokens.h"
+#include "util.h"
+#include "varlink.h"
+
+#define MAX_NAME_LENGTH 256
+
+/* Wipes a verifier inside the parsed request: jansson keeps its own copy of
+ * every string, which the server frees without wiping. */
+static void wipe_param(json_t *params, const char *key) {
+        json_t *v = json_object_get(params, key);
+
+        if (json_is_string(v))
+                OPENSSL_cleanse((char *) json_string_value(v), json_string_length(v));
+}
+
+static json_t *get_verifier(json_t *params, const char **ret) {
+        json_t *e = get_string(params, "verifier", true, SVCTOKEN_VERIFIER_LENGTH, ret);
+
+        if (e)
+                return e;
+        if (!svctoken_valid_verifier(*ret))
+                return invalid_parameter("verifier", "must be 43 base64url characters (SHA-256 of the secret)");
+        return NULL;
+}
+
+static json_t *get_token_id(json_t *params, const char *key, const char **ret) {
+        json_t *e = get_string(params, key, true, SVCTOKEN_ID_LENGTH, ret);
+
+        if (e)
+                return e;
+        if (!svctoken_valid_id(*ret))
+                return invalid_parameter(key, "must be 16 lowercase hex digits");
+        return NULL;
+}
+
+static bool scope_ok(const enrichd *d, const char *s) {
+        return valid_scope(s);
+}
+
+static json_t *no_such_token(const char *id) {
+        return error_reply("io.enrich.NoSuchToken", json_pack("{s:s}", "id", id));
+}
+
+static json_t *token_reply(enrichd *d, const char *method, const char *id, int64_t now) {
+        token_record t = { 0 };
+        json_t *record;
+
+        if (tokens_get(d->db, id, &t) < 0)
+                return database_error(d, method);
+        record = token_record_to_json(&t, now);
+        token_record_clear(&t);
+        return record ? varlink_reply_new(json_pack("{s:o}", "token", record), false)
+                      : internal_error("out of memory");
+}
+
+static void log_token(int priority, const char *message_id, const char *id, const char *user,
+                      const char *by, const char *format, ...) __attribute__((format(printf, 6, 7)));
+static void log_token(int priority, const char *message_id, const char *id, const char *user,
+                      const char *by, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+        log_struct(priority, message_id,
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", user, "ENRICH_BY", by, NULL },
+                   "%s", message);
+}
+
+/* ---- io.enrich.Authenticate -------------------------------------------- */
+
+/* Wall-clock milliseconds: failure delays are stored and survive restarts. */
+static int64_t realtime_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
+        return error_reply("io.enrich.AuthenticationFailed",
+                           json_pack("{s:s, s:I, s:b}", "reason", reason, "delayMs", (json_int_t) delay_ms,
+                                     "locked", locked));
+}
+
+json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "tokenId", "verifier", "service", "rhost", NULL };
+        const char *user, *id, *verifier = NULL, *service, *rhost;
+        token_auth_result result = { 0 };
+        struct passwd pw;
+        char *pwbuf = NULL, failures[16], delay[32];
+        json_t *reply = NULL, *record;
+        int r;
+
+        if (peer->uid != 0) {
+                reply = permission_denied(peer, "io.enrich.Authenticate", "only root may authenticate tokens");
+                goto out;
+        }
+        if ((reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_token_id(params, "tokenId", &id)) ||
+            (reply = get_verifier(params, &verifier)) ||
+            (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
+            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
+                goto out;
+        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
+                /* Not counted (no row per invented name), but not fast either. */
+                log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_AUTH_FAILED,
+                           (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
+                                              "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
+                           "Token authentication of %s with token %s failed: no such user", user, id);
+                reply = auth_failed("no such user", TOKENS_DELAY_BASE_MS, false);
+                goto out;
+        }
+        if (identities_is_disabled(d->db, user, &r)) {
+                log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_AUTH_FAILED,
+                           (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
+                                              "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
+                           "Token authentication of %s with token %s failed: account disabled%s", user, id,
+                           r < 0 ? " (database error, refusing)" : "");
+                reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
+                goto out;
+        }
+        r = tokens_authenticate(d->db, d->config->state_dir, d->config->token_max_failures, user, id,
+                                verifier, realtime_ms(), &result);
+        if (r < 0) {
+                reply = database_error(d, "io.enrich.Authenticate");
+                goto out;
+        }
+        snprintf(failures, sizeof failures, "%u", result.failures);
+        snprintf(delay, sizeof delay, "%lld", (long long) result.delay_ms);
+        if (result.outcome == TOKEN_AUTH_OK) {
+                log_struct(LOG_INFO, LOG_MSGID_TOKEN_AUTH_OK,
+                           (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
+                                              "ENRICH_RHOST", rhost, NULL },
+                           "Token %s authenticated %s (service %s%s%s)", id, user, service ? service : "?",
+                           rhost ? ", from " : "", rhost ? rhost : "");
+                record = token_record_to_json(&result.token, time(NULL));
+                reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
+                                                             "scopes", json_object_get(record, "scopes"),
+                                                             "expires", (json_int_t) result.token.expires), false)
+                               : internal_error("out of memory");
+                json_decref(record);
+                goto out;
+        }
+        log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
+                                      "ENRICH_RHOST", rhost, "ENRICH_REASON", result.reason,
+                                      "ENRICH_FAILURES", failures, "ENRICH_DELAY_MS", delay, NULL },
+                   "Token authentication of %s with token %s failed: %s (%u failures in a row, next check in %s ms)",
+                   user, id, result.reason, result.failures, delay);
+        if (result.locked_now)
+                log_struct(LOG_WARNING, LOG_MSGID_TOKEN_LOCKED,
+                           (const char *[]) { "ENRICH_USER", user, "ENRICH_FAILURES", failures, NULL },
+                           "Token logins of %s locked after %u failures; `enrichctl token unlock %s` unlocks",
+                           user, result.failures, user);
+        reply = auth_failed(result.reason, result.delay_ms,
+                            result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
+out:
+        wipe_param(params, "verifier");
+        token_auth_result_clear(&result);
+        free(pwbuf);
+        return reply;
+}
+
+/* ---- token administration ------------------------------------------------ */
+
+json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "ttl", "verifier", "scopes", "description", NULL };
+        const char *user, *verifier = NULL, *description, **scopes = NULL;
+        json_int_t ttl;
+        struct passwd pw;
+        char *pwbuf = NULL, *by = NULL, *scope_text = NULL;
+        int64_t now = time(NULL), active = 0;
+        token_record t = { 0 };
+        json_t *reply = NULL;
+        size_t len = 1;
+        bool set;
+
+        if ((reply = admin_only(d, peer, "io.enrich.TokenIssue")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_int(params, "ttl", true, 1, TOKENS_MAX_TTL, &ttl, &set)) ||
+            (reply = get_verifier(params, &verifier)) ||
+            (reply = get_string(params, "description", false, TOKENS_MAX_DESCRIPTION, &description)) ||
+            (reply = get_value_list(d, params, "scopes", scope_ok, "a scope (printable, no spaces or quotes)",
+                                    &scopes)))
+                goto out;
+        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
+                reply = no_such_user(user);
+                goto out;
+        }
+        if (tokens_count_active(d->db, user, now, &active) < 0) {
+                reply = database_error(d, "io.enrich.TokenIssue");
+                goto out;
+        }
+        if (active >= TOKENS_MAX_ACTIVE) {
+                reply = invalid_parameter("user", "the user has too many live tokens (100)");
+                goto out;
+        }
+        for (size_t i = 0; scopes && scopes[i]; i++)
+                len += strlen(scopes[i]) + 1;
+        scope_text = calloc(1, len);
+        by = peer_name(peer);
+        if (!scope_text || !by || tokens_new_id(t.id) < 0) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        for (size_t i = 0; scopes && scopes[i]; i++) {
+                if (i > 0)
+                        strcat(scope_text, " ");
+                strcat(scope_text, scopes[i]);
+        }
+        t.user = (char *) user;
+        t.uid = pw.pw_uid;
+        t.scopes = scope_text;
+        t.description = (char *) description;
+        t.created = now;
+        t.created_by = by;
+        t.expires = now + ttl;
+        if (tokens_add(d->db, d->config->state_dir, &t, verifier) < 0) {
+                reply = database_error(d, "io.enrich.TokenIssue");
+                goto out;
+        }
+        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, t.id, user, by,
+                  "Token %s issued to %s by %s for %llds (scopes: %s%s%s)", t.id, user, by, (long long) ttl,
+                  *scope_text ? scope_text : "none", description ? "; " : "", description ? description : "");
+        reply = token_reply(d, "io.enrich.TokenIssue", t.id, now);
+out:
+        wipe_param(params, "verifier");
+        free(scopes);
+        free(scope_text);
+        free(pwbuf);
+        free(by);
+        return reply;
+}
+
+json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", NULL };
+        const char *user;
+        json_t *reply, *list = NULL;
+
+        if ((reply = admin_only(d, peer, "io.enrich.TokenList")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
+                return reply;
+        if (tokens_list(d->db, user, time(NULL), &list) < 0)
+                return database_error(d, "io.enrich.TokenList");
+        return varlink_reply_new(json_pack("{s:o}", "tokens", list), false);
+}
+
+/* Revokes the live sessions opened with token id; their number. */
+static int revoke_token_sessions(enrichd *d, const char *id, const char *reason) {
+        char **sids = NULL;
+        int n = 0;
+
+        if (tokens_sessions(d->db, id, &sids) < 0) {
+                log_error("Failed to find the sessions of token %s: %s", id, db_last_error(d->db));
+                return 0;
+        }
+        for (size_t i = 0; sids && sids[i]; i++) {
+                if (live_revoke(d, sids[i], reason) == 0 ||
+                    db_session_end(d->db, sids[i], time(NULL), reason) == 0)
+                        n++;
+        }
+        strv_free(sids);
+        return n;
+}
+
+json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "id", NULL };
+        const char *id;
+        char *by = NULL, reason[300];
+        token_record t = { 0 };
+        json_t *reply = NULL;
+        bool changed = false;
+        int r, sessions;
+
+        if ((reply = admin_only(d, peer, "io.enrich.TokenRevoke")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_token_id(params, "id", &id)))
+                goto out;
+        by = peer_name(peer);
+        r = tokens_get(d->db, id, &t);
+        if (r == 0)
+                r = tokens_revoke(d->db, id, by ? by : "admin", time(NULL), &changed);
+        if (r == -ENOENT) {
+                reply = no_such_token(id);
+                goto out;
+        }
+        if (r < 0) {
+                reply = database_error(d, "io.enrich.TokenRevoke");
+                goto out;
+        }
+        snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
+        sessions = revoke_token_sessions(d, id, reason);
+        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
+                  "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
+                  changed ? "" : " (it already was)", sessions);
+        reply = varlink_reply_new(json_pack("{s:i}", "sessionsRevoked", sessions), false);
+out:
+        token_record_clear(&t);
+        free(by);
+        return reply;
+}
+
+json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "id", "verifier", "grace", NULL };
+        const char *id, *verifier = NULL;
+        json_int_t grace = 0;
+        char *by = NULL;
+        token_record t = { 0 };
+        int64_t now = time(NULL);
+        json_t *reply = NULL;
+        bool set;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.TokenRotate")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_token_id(params, "id", &id)) ||
+            (reply = get_verifier(params, &verifier)) ||
+            (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
+                goto out;
+        r = tokens_rotate(d->db, d->config->state_dir, id, verifier, now, grace);
+        if (r == -ENOENT) {
+                reply = no_such_token(id);
+                goto out;
+        }
+        if (r == -EKEYREVOKED) {
+                reply = error_reply("io.enrich.TokenRevoked", json_pack("{s:s}", "id", id));
+                goto out;
+        }
+        if (r < 0) {
+                reply = database_error(d, "io.enrich.TokenRotate");
+                goto out;
+        }
+        by = peer_name(peer);
+        (void) tokens_get(d->db, id, &t);
+        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, id, t.user, by,
+                  "Token %s of %s rotated by %s; the old secret works for %llds more", id,
+                  t.user ? t.user : "?", by ? by : "an admin", (long long) grace);
+        reply = token_reply(d, "io.enrich.TokenRotate", id, now);
+out:
+        wipe_param(params, "verifier");
+        token_record_clear(&t);
+        free(by);
+        return reply;
+}
+
+json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", NULL };
+        const char *user;
+        char *by = NULL;
+        json_t *reply;
+        bool was = false;
+
+        if ((reply = admin_only(d, peer, "io.enrich.TokenUnlock")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+                return reply;
+        if (tokens_unlock(d->db, user, &was) < 0)
+                return database_error(d, "io.enrich.TokenUnlock");
+        by = peer_name(peer);
+        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s",
+                  user, by ? by : "an admin", was ? "" : " (it was not locked)");
+        free(by);
+        return varlink_reply_new(json_pack("{s:b}", "wasLocked", was), false);
+}
+
+/* ---- disabled identities ------------------------------------------------- */
+
+json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "reason", NULL };
+        const char *user, *why;
+        char *by = NULL, reason[300];
+        int64_t now = time(NULL);
+        int tokens = 0, sessions = 0;
+        json_t *reply = NULL;
+        bool was = false;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Disable")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_string(params, "reason", true, IDENTITIES_MAX_REASON, &why)))
+                goto out;
+        by = peer_name(peer);
+        if (!by) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        /* Disabled first, so nothing new starts while the rest is revoked.
+         * An unknown user may be disabled too (offboarding a deleted one). */
+        if (identities_disable(d->db, user, why, by, now, &was) < 0 ||
+            tokens_revoke_user(d->db, user, by, now, &tokens) < 0) {
+                reply = database_error(d, "io.enrich.Disable");
+                goto out;
+        }
+        snprintf(reason, sizeof reason, "user disabled by %s", by);
+        live_revoke_user(d, user, reason, &sessions);
+        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
+                   "%s disabled by %s (reason: %s)%s: %d tokens and %d sessions revoked", user, by, why,
+                   was ? " again" : "", tokens, sessions);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", tokens,
+                                            "sessionsRevoked", sessions, "wasDisabled", was), false);
+out:
+        free(by);
+        return reply;
+}
+
+json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", NULL };
+        const char *user;
+        char *by = NULL;
+        json_t *reply;
+        bool was = false;
+
+        if ((reply = admin_only(d, peer, "io.enrich.Enable")) ||
+            (reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+                return reply;
+        if (identities_enable(d->db, user, &was) < 0)
+                return database_error(d, "io.enrich.Enable");
+        by = peer_name(peer);
+        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
+                   "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
+        free(by);
+        return varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
+}
+
+json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "user", "service", "rhost", NULL };
+        const char *user, *service, *rhost;
+        identity_state s = { 0 };
+        json_t *reply = NULL;
+
+        if (peer->uid != 0)
+                return permission_denied(peer, "io.enrich.CheckAccount", "only root may check accounts");
+        if ((reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+            (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
+            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
+                return reply;
+        if (identities_get(d->db, user, &s) < 0)
+                return database_error(d, "io.enrich.CheckAccount");
+        if (s.disabled) {
+                log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED,
+                           (const char *[]) { "ENRICH_USER", user, "ENRICH_SERVICE", service, "ENRICH_RHOST", rhost,
+                                              "ENRICH_REASON", s.reason, NULL },
+                           "Refusing the login of disabled user %s (service %s): %s", user,
+                           service ? service : "?", s.reason);
+                reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,
+                                                    "disabledBy", s.disabled_by, "since", (json_int_t) s.since),
+                                          false);
+        } else
+                reply = varlink_reply_new(json_pack("{s:b}", "disabled", false), false);
+        identity_state_clear(&s);
+        return reply;
+}
+
+/* ---- Enrich --------------------------------------------------------------- */
+
+json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
+                             const char ***amr) {
+        const char **list = NULL;
+        size_t n = 0;
+        int r;
+
+        if (identities_is_disabled(d->db, user, &r)) {
+                if (r < 0)
+                        return database_error(d, "io.enrich.Enrich");
+                log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED, (const char *[]) { "ENRICH_USER", user, NULL },
+                           "Refusing enrichment of disabled user %s", user);
+                return error_reply("io.enrich.AccountDisabled", json_pack("{s:s}", "user", user));
+        }
+        if (token_id) {
+                if (!svctoken_valid_id(token_id))
+                        return invalid_parameter("tokenId", "must be 16 lowercase hex digits");
+                r = tokens_check_evidence(d->db, token_id, user, now);
+                if (r == -EIO)
+                        return database_error(d, "io.enrich.Enrich");
+                if (r < 0) {
+                        const char *why = r == -ENOENT ? "no such token of this user"
+                                        : r == -ESTALE ? "token not authenticated in this login"
+                                                       : "token revoked, expired or locked";
+                        log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
+                                   (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", token_id,
+                                                      "ENRICH_REASON", why, NULL },
+                                   "Refusing enrichment of %s with token %s: %s", user, token_id, why);
+                        return error_reply("io.enrich.AuthenticationFailed",
+                                           json_pack("{s:s, s:I, s:b}", "reason", why, "delayMs", (json_int_t) 0,
+                                                     "locked", false));
+                }
+        }
+        /* "tok" only when verified here; whatever else the module saw stays. */
+        list = calloc(strv_length((char *const *) *amr) + 2, sizeof(char *));
+        if (!list)
+                return internal_error("out of memory");
+        for (size_t i = 0; *amr && (*amr)[i]; i++)
+                if (strcmp((*amr)[i], "tok") != 0)
+                        list[n++] = (*amr)[i];
+        if (token_id)
+                list[n++] = "tok";
+        free(*amr);
+        *amr = n > 0 ? list : NULL;
+        if (n == 0)
+                free(list);
+        return NULL;
+}

@@ -1,0 +1,26 @@
+/* account_methods.h: the io.enrich methods of service-account tokens and
+ * disabled identities (Authenticate, Token*, Disable, Enable,
+ * CheckAccount), and what Enrich asks of them. */
+#pragma once
+#include <stdint.h>
+#include <sys/socket.h>
+#include <jansson.h>
+#include "enrichd.h"
+
+json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *params);
+
+/* Enrich's part: refuses a disabled user, checks the evidence of a token
+ * login (token_id, optional) against the daemon's own record, and rewrites
+ * *amr (a NULL-terminated array of borrowed strings, free only the array,
+ * may be NULL) so that "tok" is in it exactly when a token was verified.
+ * NULL, or the error reply. */
+json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
+                             const char ***amr);

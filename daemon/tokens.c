@@ -1,0 +1,723 @@
+/* tokens.c: the tokens, token_failures and session_tokens tables, and the
+ * daemon secret that keys the stored hashes (see tokens.h). Hashes are
+ * compared with CRYPTO_memcmp, and a missing token costs the same HMAC as a
+ * present one, so timing tells an attacker nothing about either. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "config.h"
+#include "tokens.h"
+#include "util.h"
+
+#define SECRET_BYTES 32
+#define HASH_BYTES   32
+#define TOKEN_COLUMNS "id, user, uid, scopes, description, created, created_by, expires, last_used," \
+                      " revoked, revoked_by, rotated, previous_until"
+
+void token_record_clear(token_record *t) {
+        if (!t)
+                return;
+        free(t->user);
+        free(t->scopes);
+        free(t->description);
+        free(t->created_by);
+        free(t->revoked_by);
+        memset(t, 0, sizeof *t);
+}
+
+void token_auth_result_clear(token_auth_result *r) {
+        if (r)
+                token_record_clear(&r->token);
+}
+
+int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]) {
+        unsigned char bytes[SVCTOKEN_ID_LENGTH / 2];
+
+        if (RAND_bytes(bytes, sizeof bytes) != 1)
+                return -EIO;
+        for (size_t i = 0; i < sizeof bytes; i++)
+                snprintf(ret + 2 * i, 3, "%02x", bytes[i]);
+        return 0;
+}
+
+/* ---- the daemon secret and hashes ---------------------------------------- */
+
+/* Reads state_dir/token-secret, creating it (0600, atomically) when it does
+ * not exist. Read at every use rather than kept: the daemon's state stays as
+ * it was, and the copy lives only for one hash. */
+static int load_secret(const char *state_dir, unsigned char key[SECRET_BYTES]) {
+        char *path = NULL, *data = NULL;
+        size_t len = 0;
+        int r;
+
+        if (asprintf(&path, "%s/%s", state_dir, TOKENS_SECRET_FILE) < 0)
+                return -ENOMEM;
+        r = read_file_bounded(path, SECRET_BYTES + 1, &data, &len);
+        if (r == -ENOENT) {
+                if (RAND_bytes(key, SECRET_BYTES) != 1) {
+                        r = -EIO;
+                        goto out;
+                }
+                r = write_file_atomic(path, key, SECRET_BYTES, 0600);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        if (len != SECRET_BYTES) {
+                /* Never replace it: every stored hash depends on it. */
+                r = -EBADMSG;
+                goto out;
+        }
+        memcpy(key, data, SECRET_BYTES);
+        r = 0;
+out:
+        if (data)
+                free_secret(data, len);
+        free(path);
+        return r;
+}
+
+static int hash_verifier(const char *state_dir, const char *verifier, unsigned char out[HASH_BYTES]) {
+        unsigned char key[SECRET_BYTES];
+        unsigned int out_len = 0;
+        int r;
+
+        r = load_secret(state_dir, key);
+        if (r < 0)
+                goto out;
+        if (!HMAC(EVP_sha256(), key, SECRET_BYTES, (const unsigned char *) verifier, strlen(verifier),
+                  out, &out_len) || out_len != HASH_BYTES)
+                r = -EIO;
+out:
+        OPENSSL_cleanse(key, sizeof key);
+        return r;
+}
+
+/* ---- rows ------------------------------------------------------------------ */
+
+static int prepare(db *d, const char *sql, sqlite3_stmt **st) {
+        if (sqlite3_prepare_v2(db_handle(d), sql, -1, st, NULL) != SQLITE_OK)
+                return db_fail(d, "Failed to prepare token statement");
+        return 0;
+}
+
+static char *dup_column(sqlite3_stmt *st, int column) {
+        const unsigned char *s = sqlite3_column_text(st, column);
+        return s ? strdup((const char *) s) : NULL;
+}
+
+static int64_t int_column(sqlite3_stmt *st, int column) {
+        return sqlite3_column_type(st, column) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, column);
+}
+
+/* A row selected with TOKEN_COLUMNS into *t. */
+static int load_row(sqlite3_stmt *st, token_record *t) {
+        token_record loaded = { 0 };
+        const unsigned char *id = sqlite3_column_text(st, 0);
+
+        if (!id || strlen((const char *) id) != SVCTOKEN_ID_LENGTH)
+                return -EBADMSG;
+        memcpy(loaded.id, id, SVCTOKEN_ID_LENGTH + 1);
+        loaded.user = dup_column(st, 1);
+        loaded.uid = (uid_t) sqlite3_column_int64(st, 2);
+        loaded.scopes = dup_column(st, 3);
+        loaded.description = dup_column(st, 4);
+        loaded.created = int_column(st, 5);
+        loaded.created_by = dup_column(st, 6);
+        loaded.expires = int_column(st, 7);
+        loaded.last_used = int_column(st, 8);
+        loaded.revoked = int_column(st, 9);
+        loaded.revoked_by = dup_column(st, 10);
+        loaded.rotated = int_column(st, 11);
+        loaded.previous_until = int_column(st, 12);
+        if (!loaded.user || !loaded.scopes || !loaded.created_by) {
+                token_record_clear(&loaded);
+                return -ENOMEM;
+        }
+        *t = loaded;
+        return 0;
+}
+
+static json_t *scopes_json(const char *scopes) {
+        json_t *a = json_array();
+        const char *p = scopes ? scopes : "";
+
+        while (a && *p) {
+                size_t n = strcspn(p, " ");
+                if (n > 0 && json_array_append_new(a, json_stringn(p, n)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+                p += n;
+                p += *p == ' ';
+        }
+        return a;
+}
+
+static const char *token_state(const token_record *t, int64_t now) {
+        if (t->revoked)
+                return "revoked";
+        if (t->expires <= now)
+                return "expired";
+        return "active";
+}
+
+json_t *token_record_to_json(const token_record *t, int64_t now) {
+        int64_t used = t->last_used ? t->last_used : t->created;
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}",
+                              "id", t->id, "user", t->user, "uid", (json_int_t) t->uid,
+                              "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
+                              "createdBy", t->created_by, "expires", (json_int_t) t->expires,
+                              "state", token_state(t, now),
+                              "stale", !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
+
+        if (!o)
+                return NULL;
+        if (t->description)
+                json_object_set_new(o, "description", json_string(t->description));
+        if (t->last_used)
+                json_object_set_new(o, "lastUsed", json_integer(t->last_used));
+        if (t->revoked)
+                json_object_set_new(o, "revoked", json_integer(t->revoked));
+        if (t->revoked_by)
+                json_object_set_new(o, "revokedBy", json_string(t->revoked_by));
+        if (t->rotated)
+                json_object_set_new(o, "rotated", json_integer(t->rotated));
+        if (t->previous_until > now)
+                json_object_set_new(o, "graceUntil", json_integer(t->previous_until));
+        return o;
+}
+
+/* Steps a prepared write (already bound) inside the caller's transaction. */
+static int step_write(db *d, sqlite3_stmt *st, const char *what) {
+        int r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(d, what);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier) {
+        unsigned char hash[HASH_BYTES];
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = hash_verifier(state_dir, verifier, hash);
+        if (r < 0)
+                return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+        r = prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
+                       " created_by, expires) VALUES (?,?,?,?,?,?,?,?,?)", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, t->user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, t->uid);
+        sqlite3_bind_blob(st, 4, hash, HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, t->scopes ? t->scopes : "", -1, SQLITE_TRANSIENT);
+        if (t->description)
+                sqlite3_bind_text(st, 6, t->description, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(st, 7, t->created);
+        sqlite3_bind_text(st, 8, t->created_by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 9, t->expires);
+        r = db_write(d, st, "Failed to store token", NULL);
+out:
+        OPENSSL_cleanse(hash, sizeof hash);
+        return r;
+}
+
+int tokens_get(db *d, const char *id, token_record *ret) {
+        sqlite3_stmt *st = NULL;
+        int r, step;
+
+        r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+                r = load_row(st, ret);
+        else if (step == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = db_fail(d, "Failed to read token");
+        sqlite3_finalize(st);
+        return r;
+}
+
+int tokens_list(db *d, const char *user, int64_t now, json_t **ret) {
+        sqlite3_stmt *st = NULL;
+        json_t *list = NULL;
+        int r, step;
+
+        r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE (?1 IS NULL OR user = ?1)"
+                       " ORDER BY created DESC, rowid DESC LIMIT ?2", &st);
+        if (r < 0)
+                return r;
+        if (user)
+                sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, 1);
+        sqlite3_bind_int(st, 2, TOKENS_MAX_LIST);
+        list = json_array();
+        if (!list) {
+                r = -ENOMEM;
+                goto out;
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                token_record t = { 0 };
+                json_t *o;
+
+                r = load_row(st, &t);
+                if (r < 0)
+                        goto out;
+                o = token_record_to_json(&t, now);
+                token_record_clear(&t);
+                if (!o || json_array_append_new(list, o) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to list tokens");
+                goto out;
+        }
+        *ret = list;
+        list = NULL;
+        r = 0;
+out:
+        json_decref(list);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(d, "SELECT count(*) FROM tokens WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        else
+                r = db_fail(d, "Failed to count tokens");
+        sqlite3_finalize(st);
+        return r;
+}
+
+int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
+        sqlite3_stmt *st = NULL;
+        token_record t = { 0 };
+        int r, changes = 0;
+
+        r = tokens_get(d, id, &t);
+        token_record_clear(&t);
+        if (r < 0)
+                return r;
+        r = prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
+                       " previous_until = NULL WHERE id = ?3 AND revoked IS NULL", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+        r = db_write(d, st, "Failed to revoke token", &changes);
+        if (r == 0 && ret_changed)
+                *ret_changed = changes > 0;
+        return r;
+}
+
+int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
+        sqlite3_stmt *st = NULL;
+        int r, changes = 0;
+
+        r = prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
+                       " previous_until = NULL WHERE user = ?3 AND revoked IS NULL", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
+        r = db_write(d, st, "Failed to revoke tokens", &changes);
+        if (r == 0 && ret_count)
+                *ret_count = changes;
+        return r;
+}
+
+int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
+                  int64_t grace) {
+        unsigned char hash[HASH_BYTES];
+        sqlite3_stmt *st = NULL;
+        token_record t = { 0 };
+        int r;
+
+        r = tokens_get(d, id, &t);
+        if (r < 0)
+                goto out;
+        if (t.revoked || t.expires <= now) {
+                r = -EKEYREVOKED;
+                goto out;
+        }
+        r = hash_verifier(state_dir, verifier, hash);
+        if (r < 0) {
+                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+                goto out;
+        }
+        /* The current hash becomes the previous one: one statement, so the
+         * token is never without a working secret. */
+        r = prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
+                       " previous_until = CASE WHEN ?1 > 0 THEN ?2 + ?1 END, secret_hash = ?3,"
+                       " rotated = ?2 WHERE id = ?4 AND revoked IS NULL", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_int64(st, 1, grace);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_blob(st, 3, hash, HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+        r = db_write(d, st, "Failed to rotate token", NULL);
+out:
+        OPENSSL_cleanse(hash, sizeof hash);
+        token_record_clear(&t);
+        return r;
+}
+
+int tokens_unlock(db *d, const char *user, bool *ret_was_locked) {
+        sqlite3_stmt *st = NULL;
+        int r, locked = 0;
+
+        r = prepare(d, "SELECT locked IS NOT NULL FROM token_failures WHERE user = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                locked = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        r = prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        r = db_write(d, st, "Failed to unlock user", NULL);
+        if (r == 0 && ret_was_locked)
+                *ret_was_locked = locked;
+        return r;
+}
+
+/* ---- authentication --------------------------------------------------------- */
+
+static int64_t failure_delay_ms(unsigned failures) {
+        int64_t delay = TOKENS_DELAY_BASE_MS;
+
+        for (unsigned i = 1; i < failures && delay < TOKENS_DELAY_MAX_MS; i++)
+                delay *= 2;
+        return delay < TOKENS_DELAY_MAX_MS ? delay : TOKENS_DELAY_MAX_MS;
+}
+
+/* The user's failure state: failures in a row, lock, earliest next check. */
+static int read_failures(db *d, const char *user, unsigned *ret_failures, bool *ret_locked,
+                         int64_t *ret_next_ms) {
+        sqlite3_stmt *st = NULL;
+        int r, step;
+
+        *ret_failures = 0;
+        *ret_locked = false;
+        *ret_next_ms = 0;
+        r = prepare(d, "SELECT failures, locked IS NOT NULL, next_attempt_ms FROM token_failures"
+                       " WHERE user = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+                *ret_failures = (unsigned) sqlite3_column_int(st, 0);
+                *ret_locked = sqlite3_column_int(st, 1);
+                *ret_next_ms = sqlite3_column_int64(st, 2);
+        } else if (step != SQLITE_DONE)
+                r = db_fail(d, "Failed to read token failures");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int record_failure(db *d, const char *user, unsigned failures, bool lock, int64_t now_ms,
+                          int64_t next_ms) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(d, "INSERT INTO token_failures (user, failures, last_failure, next_attempt_ms, locked)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
+                       " failures = ?2, last_failure = ?3, next_attempt_ms = ?4, locked = ?5", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, (int) failures);
+        sqlite3_bind_int64(st, 3, now_ms / 1000);
+        sqlite3_bind_int64(st, 4, next_ms);
+        if (lock)
+                sqlite3_bind_int64(st, 5, now_ms / 1000);
+        else
+                sqlite3_bind_null(st, 5);
+        return db_write(d, st, "Failed to record token failure", NULL);
+}
+
+/* Success: last_used, and the counter starts again. One transaction. */
+static int record_success(db *d, const char *user, const char *id, int64_t now) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = db_begin(d);
+        if (r < 0)
+                return r;
+        r = prepare(d, "UPDATE tokens SET last_used = ? WHERE id = ?", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+        r = step_write(d, st, "Failed to record token use");
+        if (r < 0)
+                goto out;
+        r = prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        r = step_write(d, st, "Failed to reset token failures");
+        if (r < 0)
+                goto out;
+        r = db_commit(d);
+out:
+        if (r < 0)
+                db_rollback(d);
+        return r;
+}
+
+/* Which stored hash (current or, within its grace, previous) matches
+ * presented; both are compared whatever the first one says. */
+static bool hash_matches(sqlite3_stmt *st, const unsigned char presented[HASH_BYTES], int64_t now) {
+        static const unsigned char nothing[HASH_BYTES];
+        const void *current = sqlite3_column_blob(st, 13);
+        const void *previous = sqlite3_column_blob(st, 14);
+        bool current_ok, previous_ok;
+
+        current_ok = current && sqlite3_column_bytes(st, 13) == HASH_BYTES &&
+                     CRYPTO_memcmp(current, presented, HASH_BYTES) == 0;
+        previous_ok = CRYPTO_memcmp(previous && sqlite3_column_bytes(st, 14) == HASH_BYTES ? previous : nothing,
+                                    presented, HASH_BYTES) == 0 &&
+                      previous && int_column(st, 15) > now;
+        return current_ok || previous_ok;
+}
+
+int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, const char *user,
+                        const char *id, const char *verifier, int64_t now_ms, token_auth_result *ret) {
+        unsigned char presented[HASH_BYTES];
+        token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
+        sqlite3_stmt *st = NULL;
+        int64_t now = now_ms / 1000, next_ms = 0;
+        unsigned failures = 0;
+        bool locked = false, found = false, matches = false;
+        int r, step;
+
+        r = read_failures(d, user, &failures, &locked, &next_ms);
+        if (r < 0)
+                goto out;
+        if (locked) {
+                result = (token_auth_result) { .outcome = TOKEN_AUTH_LOCKED, .failures = failures,
+                                               .reason = "too many failures, the user is locked" };
+                goto done;
+        }
+        if (now_ms < next_ms) {
+                result = (token_auth_result) { .outcome = TOKEN_AUTH_TOO_SOON, .failures = failures,
+                                               .delay_ms = next_ms - now_ms,
+                                               .reason = "too soon after a failure" };
+                goto done;
+        }
+        /* Hashed before the lookup: an unknown id costs what a known one does. */
+        r = hash_verifier(state_dir, verifier, presented);
+        if (r < 0) {
+                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+                goto out;
+        }
+        r = prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
+                       " FROM tokens WHERE id = ?", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+                found = true;
+                matches = hash_matches(st, presented, now);
+                r = load_row(st, &result.token);
+                if (r < 0)
+                        goto out;
+        } else if (step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to read token");
+                goto out;
+        }
+        if (!found)
+                result.reason = "unknown token";
+        else if (!matches)
+                result.reason = "wrong secret";
+        else if (strcmp(result.token.user, user) != 0)
+                result.reason = "token of another user";
+        else if (result.token.revoked)
+                result.reason = "token revoked";
+        else if (result.token.expires <= now)
+                result.reason = "token expired";
+        else
+                result.outcome = TOKEN_AUTH_OK;
+
+        if (result.outcome == TOKEN_AUTH_OK) {
+                result.reason = "accepted";
+                r = record_success(d, user, id, now);
+                if (r < 0)
+                        goto out;
+                result.token.last_used = now;
+                goto done;
+        }
+        token_record_clear(&result.token);
+        result.failures = failures + 1;
+        result.locked_now = result.failures >= max_failures;
+        result.delay_ms = failure_delay_ms(result.failures);
+        /* The window closes a little before the delay the module is told
+         * to wait ends: libpam randomizes pam_fail_delay by up to a quarter,
+         * and an honest retry must not land inside it. */
+        r = record_failure(d, user, result.failures, result.locked_now, now_ms,
+                           result.locked_now ? 0 : now_ms + result.delay_ms * 3 / 4);
+        if (r < 0)
+                goto out;
+done:
+        *ret = result;
+        result = (token_auth_result) { 0 };
+        r = 0;
+out:
+        OPENSSL_cleanse(presented, sizeof presented);
+        sqlite3_finalize(st);
+        token_auth_result_clear(&result);
+        return r;
+}
+
+/* ---- sessions opened with a token ------------------------------------------ */
+
+int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now) {
+        token_record t = { 0 };
+        bool locked = false;
+        unsigned failures;
+        int64_t next;
+        int r;
+
+        r = tokens_get(d, id, &t);
+        if (r < 0)
+                goto out;
+        if (strcmp(t.user, user) != 0) {
+                r = -ENOENT;
+                goto out;
+        }
+        r = read_failures(d, user, &failures, &locked, &next);
+        if (r < 0)
+                goto out;
+        if (t.revoked || t.expires <= now || locked)
+                r = -EKEYREVOKED;
+        else if (t.last_used < now - TOKENS_EVIDENCE_SECONDS)
+                r = -ESTALE;
+out:
+        token_record_clear(&t);
+        return r;
+}
+
+int tokens_bind_session(db *d, const char *sid, const char *id) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(d, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+        return db_write(d, st, "Failed to bind session to token", NULL);
+}
+
+int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes) {
+        sqlite3_stmt *st = NULL;
+        char *scopes = NULL;
+        int r, step;
+
+        r = prepare(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
+                       " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(st);
+        if (step == SQLITE_DONE) {
+                *ret_bound = false;
+                *ret_scopes = NULL;
+                goto out;
+        }
+        if (step != SQLITE_ROW) {
+                r = db_fail(d, "Failed to read the session's token");
+                goto out;
+        }
+        /* A session whose token went away must not be refreshed with
+         * scopes the token no longer vouches for. */
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL || sqlite3_column_int64(st, 2) <= now) {
+                r = -EKEYREVOKED;
+                goto out;
+        }
+        scopes = dup_column(st, 0);
+        if (!scopes) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret_bound = true;
+        *ret_scopes = scopes;
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+int tokens_sessions(db *d, const char *id, char ***ret) {
+        sqlite3_stmt *st = NULL;
+        char **list = NULL;
+        size_t n = 0;
+        int r, step;
+
+        r = prepare(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
+                       " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, TOKENS_MAX_LIST);
+        list = calloc(TOKENS_MAX_LIST + 1, sizeof(char *));
+        if (!list) {
+                r = -ENOMEM;
+                goto out;
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                list[n] = dup_column(st, 0);
+                if (!list[n]) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                n++;
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to list the token's sessions");
+                goto out;
+        }
+        if (n > 0) {
+                *ret = list;
+                list = NULL;
+        } else
+                *ret = NULL;
+out:
+        strv_free(list);
+        sqlite3_finalize(st);
+        return r;
+}

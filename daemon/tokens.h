@@ -1,0 +1,122 @@
+/* tokens.h: service-account tokens (sqlite table "tokens", migration 4):
+ * issuing, listing, revoking and rotating them, checking a presented
+ * verifier in constant time, the per-user failure counter with its growing
+ * delay and lockout, and the scope limit of sessions a token opened.
+ * The daemon never sees a token's secret: enrichctl and the PAM module send
+ * its verifier (svctoken.h), and a row keeps only
+ * HMAC-SHA256(daemon secret, verifier), the daemon secret being a 32-byte
+ * file in state_dir (0600) made on first use. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "db.h"
+#include "svctoken.h"
+
+#define TOKENS_SECRET_FILE          "token-secret"
+#define TOKENS_MAX_SCOPES           64
+#define TOKENS_MAX_SCOPE_LENGTH     128
+#define TOKENS_MAX_DESCRIPTION      256
+#define TOKENS_MAX_LIST             1000    /* rows returned by one listing */
+#define TOKENS_MAX_ACTIVE           100     /* live tokens per user */
+#define TOKENS_MAX_TTL              (5LL * 366 * 86400)
+/* list flags a token not used (or, never used, not created) for this long. */
+#define TOKENS_STALE_SECONDS        (30LL * 86400)
+/* The delay after the n-th failure in a row is BASE << (n - 1), at most MAX;
+ * attempts inside three quarters of it are refused without being checked. */
+#define TOKENS_DELAY_BASE_MS        250
+#define TOKENS_DELAY_MAX_MS         30000
+/* Enrich accepts a tokenId only when Authenticate accepted that token this
+ * recently: the evidence of this very login, not of some older one. */
+#define TOKENS_EVIDENCE_SECONDS     300
+
+#define LOG_MSGID_TOKEN_ISSUED      "2f7c1c64e0a04d8e9b3e5f0a6d1c2b71"
+#define LOG_MSGID_TOKEN_REVOKED     "8a4e2d9c7b1f4e3a9d6c5b4a3f2e1d01"
+#define LOG_MSGID_TOKEN_AUTH_OK     "5c9e1a7b3d2f4c6e8a0b1d3f5e7c9a02"
+#define LOG_MSGID_TOKEN_AUTH_FAILED "d4b6f8a0c2e44d1a9b7c5e3f1a2b4c03"
+#define LOG_MSGID_TOKEN_LOCKED      "f0e1d2c3b4a54968a7b6c5d4e3f2a104"
+
+typedef struct token_record {
+        char id[SVCTOKEN_ID_LENGTH + 1];
+        char *user;
+        uid_t uid;
+        char *scopes;           /* space-separated, "" for none */
+        char *description;      /* NULL: none */
+        int64_t created;
+        char *created_by;
+        int64_t expires;
+        int64_t last_used;      /* 0: never */
+        int64_t revoked;        /* 0: not revoked */
+        char *revoked_by;
+        int64_t rotated;        /* 0: never */
+        int64_t previous_until; /* the old secret works until then; 0: none */
+} token_record;
+
+void token_record_clear(token_record *t);
+/* An io.enrich.TokenRecord. NULL when out of memory. */
+json_t *token_record_to_json(const token_record *t, int64_t now);
+
+/* A new random id (16 hex digits). */
+int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]);
+/* Stores t (id, user, uid, scopes, description, created, created_by,
+ * expires) with the hash of verifier. */
+int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier);
+/* -ENOENT when id is unknown. */
+int tokens_get(db *d, const char *id, token_record *ret);
+/* Tokens as a JSON array of TokenRecord, user NULL meaning all users,
+ * newest first, at most TOKENS_MAX_LIST. */
+int tokens_list(db *d, const char *user, int64_t now, json_t **ret);
+/* Live (not revoked, not expired) tokens of user. */
+int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret);
+/* Marks id revoked; *ret_changed false when it already was. -ENOENT. */
+int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed);
+/* Revokes every token of user not yet revoked; *ret_count of them. */
+int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count);
+/* Gives id the new verifier; the old one keeps working until now + grace
+ * (not at all with grace 0). -ENOENT when id is unknown, -EKEYREVOKED when
+ * it is revoked or expired. */
+int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
+                  int64_t grace);
+/* Clears user's failure counter and lock; *ret_was_locked tells whether it
+ * was locked. */
+int tokens_unlock(db *d, const char *user, bool *ret_was_locked);
+
+typedef enum token_auth_outcome {
+        TOKEN_AUTH_OK,
+        TOKEN_AUTH_FAILED,      /* counted */
+        TOKEN_AUTH_TOO_SOON,    /* inside the delay of the last failure: not checked, not counted */
+        TOKEN_AUTH_LOCKED,      /* locked, not checked */
+} token_auth_outcome;
+
+typedef struct token_auth_result {
+        token_auth_outcome outcome;
+        const char *reason;     /* static text for the log and the caller */
+        int64_t delay_ms;       /* failures: how long until the next attempt is checked */
+        unsigned failures;      /* failures in a row, this one included */
+        bool locked_now;        /* this failure locked the user */
+        token_record token;     /* on success */
+} token_auth_result;
+
+/* Checks verifier against token id for user at now_ms (Unix ms), counting a
+ * failure (growing delay, lock at max_failures) or recording last_used and
+ * resetting the counter on success. Negative errno only when the check
+ * itself could not run (database, secret file); *ret is then untouched. */
+int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, const char *user,
+                        const char *id, const char *verifier, int64_t now_ms, token_auth_result *ret);
+void token_auth_result_clear(token_auth_result *r);
+
+/* For Enrich: 0 when id is a live token of user that Authenticate accepted
+ * within TOKENS_EVIDENCE_SECONDS; -ENOENT, -EKEYREVOKED (revoked, expired,
+ * locked) or -ESTALE (not used recently) otherwise. */
+int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now);
+/* Records that session sid was opened with token id, so every token of
+ * the session (refreshes too) is limited to the token's scopes. */
+int tokens_bind_session(db *d, const char *sid, const char *id);
+/* The scope limit of sid: *ret_bound false when no token opened it;
+ * otherwise *ret_scopes (malloc'd, space-separated). -EKEYREVOKED when
+ * the token is revoked or expired. */
+int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes);
+/* The sessions (sids, NULL-terminated, NULL when none) opened with id and
+ * not ended, at most TOKENS_MAX_LIST. */
+int tokens_sessions(db *d, const char *id, char ***ret);

@@ -1,0 +1,82 @@
+/* client.c: connecting to enrichd from the module: the trusted peers
+ * (root and the daemon user) and the deadline every hook runs under. */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <security/pam_ext.h>
+
+#include "client.h"
+#include "host.h"
+
+/* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
+#define PASSWD_BUFFER_MAX (1024 * 1024)
+
+/* 0 when a socket served by uid may be believed: root always, without
+ * asking NSS (which may itself ask enrichd's userdb socket, the very daemon
+ * that may be hung); otherwise only the daemon user. */
+static int check_peer(pam_handle_t *pamh, const enrich_args *args, uid_t uid)
+{
+        struct passwd pw, *result = NULL;
+        char *buf = NULL;
+        size_t size;
+        long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+        int r;
+
+        if (uid == 0)
+                return 0;
+        size = hint > 0 ? (size_t) hint : 1024;
+        for (;;) {
+                char *nbuf = realloc(buf, size);
+
+                if (!nbuf) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                buf = nbuf;
+                r = getpwnam_r(args->daemon_user, &pw, buf, size, &result);
+                if (r != ERANGE || size >= PASSWD_BUFFER_MAX)
+                        break;
+                size *= 2;
+        }
+        if (r != 0 && r != ENOENT && r != ESRCH) {
+                pam_syslog(pamh, LOG_ERR, "Failed to look up daemon user %s: %s",
+                           args->daemon_user, strerror(r));
+                r = -r;
+                goto out;
+        }
+        r = result && result->pw_uid == uid ? 0 : -EPERM;
+out:
+        free(buf);
+        return r;
+}
+
+int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
+                   varlink_client **ret)
+{
+        varlink_client *c = NULL;
+        int timeout = host_remaining_ms(deadline), r;
+
+        if (timeout == 0) {
+                pam_syslog(pamh, LOG_ERR, "No time left to connect to enrichd at %s", args->socket);
+                return -ETIMEDOUT;
+        }
+        r = varlink_client_connect(args->socket, timeout, NULL, 0, &c);
+        if (r == 0)
+                r = check_peer(pamh, args, varlink_client_peer(c)->uid);
+        if (r == 0) {
+                *ret = c;
+                c = NULL;
+        } else if (r == -EPERM)
+                pam_syslog(pamh, LOG_ERR, "Refusing enrichd at %s: peer is neither root nor %s",
+                           args->socket, args->daemon_user);
+        else if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "Failed to connect to enrichd at %s: %s",
+                           args->socket, strerror(-r));
+        varlink_client_free(c);
+        return r;
+}

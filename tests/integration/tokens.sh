@@ -1,0 +1,239 @@
+[ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
+# tokens.sh: service-account tokens end to end through the real module
+# (pam_start_confdir, auth + account + session in one transaction), the real
+# daemon and sqlite: a token logs in and limits the session's scopes with
+# amr "tok"; wrong, foreign, expired and revoked tokens are refused; rotation
+# keeps the old secret for its grace only; brute force slows down and locks;
+# passwords are left to others (PAM_IGNORE); the secret appears in no file,
+# log or output but the one that printed it; non-admins are refused.
+. "$(dirname "$0")/lib.sh"
+
+CHECKS="eu5-issue-prints-token-once eu5-token-login-succeeds eu5-token-session-amr-tok
+eu5-token-session-scope-limited eu5-token-session-keeps-groups eu5-prompt-not-needed-with-authtok
+eu5-list-shows-last-used eu5-list-json-has-no-secret eu5-wrong-secret-refused eu5-other-users-token-refused
+eu5-expired-token-refused eu5-revoked-token-refused eu5-revoke-revokes-token-session
+eu5-password-is-ignored eu5-password-reaches-next-module eu5-rotate-new-secret-works
+eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force-slows
+eu5-brute-force-locks eu5-locked-refuses-right-token eu5-unlock-lets-in eu5-failures-logged-with-message-id
+eu5-secret-not-in-sqlite eu5-secret-not-in-daemon-log eu5-secret-not-in-pam-stderr eu5-secret-not-in-journal
+eu5-token-form-daemon-down-refused eu5-nonadmin-token-issue-refused eu5-nonadmin-token-list-refused
+eu5-nonadmin-token-revoke-refused eu5-nonadmin-token-rotate-refused eu5-nonadmin-token-unlock-refused
+eu5-nonroot-authenticate-refused eu5-admin-group-may-issue daemon-clean-shutdown"
+enrich_require $CHECKS
+enrich_setup
+SVC=eu5-svc-$$
+OTHER=eu5-oth-$$
+BRUTE=eu5-bru-$$
+ADM=eu5-adm-$$
+ADMIN_GROUP=eu5-admins-$$
+for u in "$SVC" "$OTHER" "$BRUTE" "$ADM"; do
+        enrich_add_user "$u" || { fail setup-users "useradd $u"; exit 1; }
+done
+enrich_add_group "$ADMIN_GROUP" "$ADM" || { fail setup-group "groupadd"; exit 1; }
+START_TIME=$(date '+%Y-%m-%d %H:%M:%S')
+enrich_write_config <<EOF
+claims_ttl = 600;
+max_ttl = 3600;
+admin_group = "$ADMIN_GROUP";
+token_max_failures = 4;
+rules = (
+  { name = "svc";
+    match = { services = ["eu5-svc", "eu5-pwd", "eu5-authtok"]; };
+    grant = { groups = ["g-svc"]; scopes = ["s:read", "s:write", "s:admin"]; };
+  }
+);
+EOF
+# auth (prompting) + account + session, all through the module under test.
+cat >"$PAMDIR/eu5-svc" <<EOF
+auth     required $BUILD/pam_enrich.so socket=$SOCK prompt
+account  required $BUILD/pam_enrich.so socket=$SOCK
+session  required pam_permit.so
+session  required $BUILD/pam_enrich.so socket=$SOCK
+EOF
+# Passwords go on to the next module: here pam_permit stands in for pam_unix.
+cat >"$PAMDIR/eu5-pwd" <<EOF
+auth     [success=done ignore=ignore default=die] $BUILD/pam_enrich.so socket=$SOCK prompt
+auth     required pam_permit.so
+account  required $BUILD/pam_enrich.so socket=$SOCK
+session  required pam_permit.so
+session  required $BUILD/pam_enrich.so socket=$SOCK
+EOF
+# Without prompt: the module reads PAM_AUTHTOK that pam_unix (try first)
+# collected; pam_unix fails (the test users have no password), so optional.
+cat >"$PAMDIR/eu5-authtok" <<EOF
+auth     optional pam_unix.so
+auth     required $BUILD/pam_enrich.so socket=$SOCK
+account  required $BUILD/pam_enrich.so socket=$SOCK
+session  required pam_permit.so
+session  required $BUILD/pam_enrich.so socket=$SOCK
+EOF
+cat >"$PAMDIR/eu5-down" <<EOF
+auth     required $BUILD/pam_enrich.so socket=$TMP/nothing-here prompt
+account  required pam_permit.so
+session  required pam_permit.so
+EOF
+if ! enrich_start_daemon; then
+        fail daemon-starts "enrichd did not start"
+        exit 1
+fi
+
+# login NAME USER SECRET [SERVICE]: auth + account + session with SECRET
+# answering the prompt; the session's claims token lands in $TMP/NAME.jwt.
+login() {
+        local name=$1 user=$2 secret=$3 service=${4:-eu5-svc}
+        EU5_SECRET=$secret "$PAM_SESSION" --confdir "$PAMDIR" --service "$service" --user "$user" \
+                --authenticate --password-from-env EU5_SECRET --acct-mgmt \
+                -- sh -c 'k=$(keyctl search @s user enrich:claims 2>/dev/null) && keyctl pipe "$k"' \
+                >"$TMP/$name.jwt" 2>"$TMP/$name.err"
+        echo $? >"$TMP/$name.rc"
+        return "$(cat "$TMP/$name.rc")"
+}
+# auth_only NAME USER SECRET [SERVICE]: pam_authenticate alone.
+auth_only() {
+        local name=$1 user=$2 secret=$3 service=${4:-eu5-svc}
+        EU5_SECRET=$secret "$PAM_SESSION" --confdir "$PAMDIR" --service "$service" --user "$user" \
+                --authenticate --password-from-env EU5_SECRET --no-session >/dev/null 2>"$TMP/$name.err"
+}
+refused() { ! auth_only "$@" && grep -q 'pam_authenticate: Authentication failure' "$TMP/$1.err"; }
+# Every secret made here, for the grep at the end (the secret is what
+# follows "enr_" and the 16-digit id and "_"; it may contain "_" itself).
+SECRETS_FILE=$TMP/secrets
+remember() { echo "${1:21}" >>"$SECRETS_FILE"; }
+issue() {       # issue USER ARGS...: prints the token, remembers its secret
+        local t
+        t=$(ctl token issue "$@" 2>>"$TMP/issue.err") || return 1
+        remember "$t"
+        echo "$t"
+}
+token_id() { local t=${1#enr_}; echo "${t%%_*}"; }
+
+# --- a token logs in, with amr tok and the token's scope limit
+TOKEN=$(issue "$SVC" --ttl 1h --scope s:read --scope other:x --description "eu5 ci job")
+check eu5-issue-prints-token-once \
+        eval '[[ "$TOKEN" =~ ^enr_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$ ]]' || show "$TMP/issue.err"
+TID=$(token_id "$TOKEN")
+login ok "$SVC" "$TOKEN"
+check eu5-token-login-succeeds test "$(cat "$TMP/ok.rc")" = 0 || { show "$TMP/ok.err"; show "$TMP/enrichd.log"; }
+check eu5-token-session-amr-tok jwt_claim ok 'c["amr"] == ["tok"]'
+check eu5-token-session-scope-limited jwt_claim ok 'c["scope"] == "s:read"'
+check eu5-token-session-keeps-groups jwt_claim ok 'c["groups"] == ["g-svc"]'
+login authtok "$SVC" "$TOKEN" eu5-authtok
+check eu5-prompt-not-needed-with-authtok jwt_claim authtok 'c["amr"] == ["tok"] and c["scope"] == "s:read"' ||
+        show "$TMP/authtok.err"
+
+ctl token list --user "$SVC" >"$TMP/list.out" 2>&1
+ctl --json token list >"$TMP/list.json" 2>&1
+list_used() { grep -q "$TID" "$TMP/list.out" && ! grep "$TID" "$TMP/list.out" | grep -q never &&
+        "$PY" -c 'import json,sys; t=[t for t in json.load(open(sys.argv[1]))["tokens"] if t["id"]==sys.argv[2]][0]; sys.exit(0 if t.get("lastUsed") and t["scopes"]==["s:read","other:x"] and t["description"]=="eu5 ci job" else 1)' "$TMP/list.json" "$TID"; }
+check eu5-list-shows-last-used list_used || show "$TMP/list.out"
+no_secret_in_list() { ! grep -q -- "${TOKEN:21}" "$TMP/list.out" "$TMP/list.json" && ! grep -qi secret "$TMP/list.json"; }
+check eu5-list-json-has-no-secret no_secret_in_list
+
+# --- refused: wrong secret, someone else's token, expired, revoked
+WRONG="enr_${TID}_$(printf 'A%.0s' $(seq 43))"
+check eu5-wrong-secret-refused refused wrong "$SVC" "$WRONG" || show "$TMP/wrong.err"
+ctl token unlock "$SVC" >/dev/null
+OTHER_TOKEN=$(issue "$OTHER" --ttl 1h --scope s:read)
+check eu5-other-users-token-refused refused foreign "$SVC" "$OTHER_TOKEN" || show "$TMP/foreign.err"
+ctl token unlock "$SVC" >/dev/null
+SHORT=$(issue "$SVC" --ttl 1 --scope s:read)
+sleep 2
+check eu5-expired-token-refused refused expired "$SVC" "$SHORT" || show "$TMP/expired.err"
+ctl token unlock "$SVC" >/dev/null
+DOOMED=$(issue "$SVC" --ttl 1h --scope s:write)
+session_with_token() {  # a long session opened with DOOMED, for revocation
+        mkdir -p "$TMP/doomed" && chmod 0777 "$TMP/doomed"
+        EU5_SECRET=$DOOMED "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-svc --user "$SVC" \
+                --authenticate --password-from-env EU5_SECRET --serial-file "$TMP/doomed/serial" \
+                -- sh -c 'while [ ! -e '"$TMP"'/doomed/done ]; do sleep 0.1; done' 2>"$TMP/doomed.err" &
+        CLEANUP_PIDS="$CLEANUP_PIDS $!"
+        DOOMED_PID=$!
+        poll 50 test -s "$TMP/doomed/serial"
+}
+session_with_token
+DOOMED_SERIAL=$(cat "$TMP/doomed/serial" 2>/dev/null)
+ctl token revoke "$(token_id "$DOOMED")" >"$TMP/revoke.out" 2>&1
+check eu5-revoked-token-refused refused revoked "$SVC" "$DOOMED" || show "$TMP/revoked.err"
+check eu5-revoke-revokes-token-session key_dead "$DOOMED_SERIAL" || show "$TMP/revoke.out"
+: >"$TMP/doomed/done"; wait "$DOOMED_PID" 2>/dev/null
+ctl token unlock "$SVC" >/dev/null
+
+# --- passwords are not ours: PAM_IGNORE (a stack of only us then fails
+# with PAM's "no module decided" PAM_PERM_DENIED, not our PAM_AUTH_ERR)
+auth_only pwd "$SVC" "correct horse battery staple"
+check eu5-password-is-ignored grep -q 'pam_authenticate: Permission denied' "$TMP/pwd.err" || show "$TMP/pwd.err"
+login pwd2 "$SVC" "correct horse battery staple" eu5-pwd
+check eu5-password-reaches-next-module jwt_claim pwd2 '"tok" not in c["amr"] and c["scope"] == "s:read s:write s:admin"' ||
+        show "$TMP/pwd2.err"
+
+# --- rotation with grace
+ROT=$(issue "$SVC" --ttl 1h --scope s:read)
+NEW=$(ctl token rotate "$(token_id "$ROT")" --grace 3s 2>>"$TMP/issue.err")
+remember "$NEW"
+check eu5-rotate-new-secret-works auth_only rot-new "$SVC" "$NEW" || show "$TMP/rot-new.err"
+check eu5-rotate-old-secret-in-grace auth_only rot-old "$SVC" "$ROT" || show "$TMP/rot-old.err"
+sleep 4
+check eu5-rotate-old-secret-after-grace refused rot-late "$SVC" "$ROT"
+ctl token unlock "$SVC" >/dev/null
+
+# --- brute force: each failure waits longer, then the user is locked
+BT=$(issue "$BRUTE" --ttl 1h --scope s:read)
+BAD="enr_$(token_id "$BT")_$(printf 'B%.0s' $(seq 43))"
+TIMES=""
+for i in $(seq 12); do
+        auth_only "brute$i" "$BRUTE" "$BAD"
+        TIMES="$TIMES $(sed -n 's/^pam_authenticate: .* in \([0-9]*\) ms$/\1/p' "$TMP/brute$i.err")"
+        grep -q "locked after" "$TMP/enrichd.log" && break
+done
+echo "# failed attempts took (ms):$TIMES"
+slows() { set -- $TIMES; [ $# -ge 3 ] && [ "$3" -gt "$1" ] && [ "${!#}" -gt 400 ]; }
+check eu5-brute-force-slows slows
+check eu5-brute-force-locks grep -q "Token logins of $BRUTE locked after 4 failures" "$TMP/enrichd.log"
+sleep 1
+check eu5-locked-refuses-right-token refused locked "$BRUTE" "$BT"
+ctl token unlock "$BRUTE" >"$TMP/unlock.out" 2>&1
+check eu5-unlock-lets-in auth_only unlocked "$BRUTE" "$BT" || { show "$TMP/unlock.out"; show "$TMP/unlocked.err"; }
+# The journal, when this daemon's entries reach one; its stderr copy else.
+journal_works() { [ -n "$(journalctl -q MESSAGE_ID=13562a7abd4143d282916759a0aa9031 --since "$START_TIME" 2>/dev/null)" ]; }
+failures_logged() {
+        if journal_works; then
+                journalctl -q MESSAGE_ID=d4b6f8a0c2e44d1a9b7c5e3f1a2b4c03 ENRICH_USER="$BRUTE" --since "$START_TIME" |
+                        grep -q "wrong secret"
+        else
+                grep -q "Token authentication of $BRUTE .* failed: wrong secret.*ENRICH_REASON=wrong secret" "$TMP/enrichd.log"
+        fi
+}
+check eu5-failures-logged-with-message-id failures_logged
+
+# --- the daemon down: a token-form secret cannot be verified, so refused
+check eu5-token-form-daemon-down-refused refused down "$SVC" "$TOKEN" eu5-down || show "$TMP/down.err"
+
+# --- non-admins
+ctl_as "$SVC" token issue "$SVC" --ttl 1h >"$TMP/na-issue" 2>&1
+NA_RC=$?
+check eu5-nonadmin-token-issue-refused eval '[ $NA_RC = 1 ] && ! grep -q enr_ "$TMP/na-issue" && grep -qi "permission denied" "$TMP/na-issue"'
+check eu5-nonadmin-token-list-refused eval '! ctl_as "$SVC" token list >"$TMP/na-list" 2>&1 && grep -qi "permission denied" "$TMP/na-list"'
+check eu5-nonadmin-token-revoke-refused eval '! ctl_as "$SVC" token revoke "$TID" >"$TMP/na-rev" 2>&1 && grep -qi "permission denied" "$TMP/na-rev"'
+check eu5-nonadmin-token-rotate-refused eval '! ctl_as "$SVC" token rotate "$TID" >"$TMP/na-rot" 2>&1 && grep -qi "permission denied" "$TMP/na-rot"'
+check eu5-nonadmin-token-unlock-refused eval '! ctl_as "$SVC" token unlock "$SVC" >"$TMP/na-unl" 2>&1 && grep -qi "permission denied" "$TMP/na-unl"'
+check eu5-nonroot-authenticate-refused eval 'as_user "$ADM" "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.Authenticate \
+        "{\"user\":\"$SVC\",\"tokenId\":\"$TID\",\"verifier\":\"$(printf "A%.0s" $(seq 43))\"}" | grep -q PermissionDenied'
+ADM_TOKEN=$(as_user "$ADM" "$ENRICHCTL" --socket "$SOCK" token issue "$SVC" --ttl 10m 2>"$TMP/adm.err")
+remember "$ADM_TOKEN"
+check eu5-admin-group-may-issue eval '[[ "$ADM_TOKEN" =~ ^enr_ ]]' || show "$TMP/adm.err"
+
+# --- no secret anywhere it should not be
+sleep 0.5
+# in_files FILE...: true when any secret (fixed string) is in any FILE.
+in_files() { grep -q -F -f "$SECRETS_FILE" -- "$@"; }
+check eu5-secret-not-in-sqlite eval '[ "$(wc -l <"$SECRETS_FILE")" -ge 8 ] && [ -s "$TMP/state/enrich.db-wal" ] &&
+        ! in_files "$TMP/state/"enrich.db*'
+check eu5-secret-not-in-daemon-log eval '! in_files "$TMP/enrichd.log"'
+check eu5-secret-not-in-pam-stderr eval '! in_files "$TMP"/*.err'
+if journal_works; then
+        journalctl -q --since "$START_TIME" >"$TMP/journal.txt" 2>/dev/null
+        check eu5-secret-not-in-journal eval '! in_files "$TMP/journal.txt"'
+else
+        skip eu5-secret-not-in-journal "no journal here"
+fi
+enrich_finish

@@ -3,7 +3,9 @@
  * it. Everything that fails ends in "no claims" for the caller: least
  * privilege. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,24 +114,22 @@ static int check_binding(json_t *payload)
         return ENRICH_OK;
 }
 
-int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret)
+static const char *resolve_jwks_path(const char *jwks_path)
 {
-        jwks *keys = NULL;
-        json_t *header = NULL, *payload = NULL;
-        enrich_claims *claims = NULL;
-        int r, e;
-
-        if (!token || !ret)
-                return ENRICH_E_INVALID;
         if (!jwks_path)
                 jwks_path = secure_getenv("ENRICH_JWKS");
         if (!jwks_path || !*jwks_path)
                 jwks_path = ENRICH_DEFAULT_JWKS;
-        r = jwks_load_file(jwks_path, &keys);
-        if (r < 0) {
-                e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
-                goto out;
-        }
+        return jwks_path;
+}
+
+/* Verifies token against keys (signature, typ) and binds it to this host,
+ * user and login. On success *ret_payload is a new reference. */
+static int verify_with(const char *token, const jwks *keys, json_t **ret_payload)
+{
+        json_t *header = NULL, *payload = NULL;
+        int r, e;
+
         r = jws_verify(token, keys, &header, &payload);
         switch (r) {
         case 0:
@@ -154,27 +154,267 @@ int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims
         e = check_binding(payload);
         if (e != ENRICH_OK)
                 goto out;
-        claims = calloc(1, sizeof(*claims));
-        if (!claims) {
-                e = ENRICH_E_NOMEM;
-                goto out;
-        }
-        claims->token = strdup(token);
-        claims->json = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!claims->token || !claims->json) {
-                e = ENRICH_E_NOMEM;
-                goto out;
-        }
-        claims->payload = payload;
+        *ret_payload = payload;
         payload = NULL;
-        *ret = claims;
-        claims = NULL;
-        e = ENRICH_OK;
 out:
-        enrich_claims_free(claims);
         json_decref(header);
         json_decref(payload);
+        return e;
+}
+
+/* A claims object around a verified payload (a reference is taken: payloads
+ * are never modified once verified, so objects may share one). json may be
+ * NULL, then it is serialised here. */
+static int claims_new(json_t *payload, const char *token, const char *json, enrich_claims **ret)
+{
+        enrich_claims *claims = calloc(1, sizeof(*claims));
+
+        if (!claims)
+                return ENRICH_E_NOMEM;
+        claims->payload = json_incref(payload);
+        claims->token = strdup(token);
+        claims->json = json ? strdup(json) : json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!claims->token || !claims->json) {
+                enrich_claims_free(claims);
+                return ENRICH_E_NOMEM;
+        }
+        *ret = claims;
+        return ENRICH_OK;
+}
+
+int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret)
+{
+        jwks *keys = NULL;
+        json_t *payload = NULL;
+        int r, e;
+
+        if (!token || !ret)
+                return ENRICH_E_INVALID;
+        r = jwks_load_file(resolve_jwks_path(jwks_path), &keys);
+        if (r < 0) {
+                e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
+                goto out;
+        }
+        e = verify_with(token, keys, &payload);
+        if (e == ENRICH_OK)
+                e = claims_new(payload, token, NULL, ret);
+out:
+        json_decref(payload);
         jwks_free(keys);
+        return e;
+}
+
+/* ---- the warm-verification cache --------------------------------------
+ *
+ * A process that asks for its claims on every request (a web app, a sudo
+ * plugin) should not pay an Ed25519 verify each time for the same token.
+ * enrich_claims_load*() therefore remembers, per calling process, the last
+ * few tokens it verified: keyed by the key's serial, the exact payload read
+ * from the key, and the JWKS file (path, device, inode, size, mtime). A hit
+ * skips only what cannot change while all of those stay the same: the
+ * signature check and the parsing. Everything that can change between calls
+ * is done again on every call:
+ *   - the key is searched and read again: a revoked or expired key fails
+ *     the read, a refreshed one has a new payload (a miss);
+ *   - the JWKS is stat()ed again: a rotation or any rewrite is a miss (the
+ *     stat is taken before the file is read, so a change racing the read
+ *     can only cause a miss later, never a stale hit);
+ *   - exp, nbf, uid (getuid()) and asid (/proc/self/sessionid) are checked
+ *     again, since time passes and a process may change uid or session.
+ * Only the aud check against /etc/machine-id is remembered with the entry:
+ * the machine id does not change while the system runs (machine-id(5)).
+ *
+ * The parsed JWKS is cached the same way, keyed by its path and stat, so a
+ * token not seen before costs one verify and not also a JWKS parse.
+ *
+ * Thread safety: the cache is process-wide and protected by one mutex,
+ * taken with trylock only. A thread that finds it busy (or a child forked
+ * while another thread held it) verifies without the cache, so no caller
+ * ever waits for another and every libenrich function stays safe to call
+ * from any thread. Claims objects share a cached payload by reference
+ * count (jansson's are atomic) and never modify it. The memory is bounded
+ * (CACHE_SLOTS tokens of at most JWS_MAX_TOKEN bytes and one JWKS) and
+ * freed when the library is unloaded. The PAM module does not link this
+ * file and has no such state. */
+#define CACHE_SLOTS 4
+
+typedef struct file_id {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+} file_id;
+
+typedef struct cache_slot {
+        key_serial_t key;       /* 0: empty */
+        char *token;
+        size_t token_len;
+        json_t *payload;
+        char *json;
+} cache_slot;
+
+static struct {
+        pthread_mutex_t lock;
+        char *jwks_path;        /* what every slot and keys were verified with */
+        file_id jwks_id;
+        jwks *keys;
+        cache_slot slots[CACHE_SLOTS];
+        unsigned next;          /* slot replaced next, round robin */
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int file_identify(const char *path, file_id *ret)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        *ret = (file_id) { .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim };
+        return 0;
+}
+
+static bool file_id_equal(const file_id *a, const file_id *b)
+{
+        return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void slot_clear(cache_slot *slot)
+{
+        free(slot->token);
+        free(slot->json);
+        json_decref(slot->payload);
+        *slot = (cache_slot) { 0 };
+}
+
+/* Forgets everything; called with the lock held. */
+static void cache_reset(void)
+{
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+                slot_clear(&cache.slots[i]);
+        jwks_free(cache.keys);
+        cache.keys = NULL;
+        free(cache.jwks_path);
+        cache.jwks_path = NULL;
+}
+
+__attribute__((destructor)) static void cache_unload(void)
+{
+        if (pthread_mutex_trylock(&cache.lock) != 0)
+                return;
+        cache_reset();
+        pthread_mutex_unlock(&cache.lock);
+}
+
+/* With the lock held: makes the cache describe the JWKS at path as id says,
+ * loading it unless it already does. */
+static int cache_use_jwks(const char *path, const file_id *id)
+{
+        jwks *keys = NULL;
+        int r;
+
+        if (cache.keys && streq_ptr(cache.jwks_path, path) && file_id_equal(&cache.jwks_id, id))
+                return 0;
+        cache_reset();
+        r = jwks_load_file(path, &keys);
+        if (r < 0)
+                return r;
+        cache.jwks_path = strdup(path);
+        if (!cache.jwks_path) {
+                jwks_free(keys);
+                return -ENOMEM;
+        }
+        cache.keys = keys;
+        cache.jwks_id = *id;
+        return 0;
+}
+
+/* With the lock held: the slot that verified exactly this payload of key. */
+static cache_slot *cache_find(key_serial_t key, const char *token, size_t len)
+{
+        for (size_t i = 0; i < CACHE_SLOTS; i++) {
+                cache_slot *slot = &cache.slots[i];
+                if (slot->key == key && slot->token_len == len && memcmp(slot->token, token, len) == 0)
+                        return slot;
+        }
+        return NULL;
+}
+
+/* With the lock held: remembers a verified payload (a failure to remember
+ * is not an error: the next call verifies again). */
+static void cache_store(key_serial_t key, const char *token, size_t len, json_t *payload)
+{
+        cache_slot *slot = &cache.slots[cache.next++ % CACHE_SLOTS];
+
+        slot_clear(slot);
+        slot->token = strdup(token);
+        slot->json = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!slot->token || !slot->json) {
+                slot_clear(slot);
+                return;
+        }
+        slot->key = key;
+        slot->token_len = len;
+        slot->payload = json_incref(payload);
+}
+
+/* The time, uid and audit-session checks of check_binding(), for a payload
+ * that passed all of them (and aud) when it was cached. */
+static int recheck_binding(json_t *payload)
+{
+        json_int_t nbf = 0, exp = 0, uid = -1, asid;
+        time_t now = time(NULL);
+        uint32_t own_asid;
+
+        (void) get_int(payload, "nbf", &nbf);
+        (void) get_int(payload, "exp", &exp);
+        (void) get_int(payload, "uid", &uid);
+        if (exp <= now)
+                return ENRICH_E_EXPIRED;
+        if (nbf > now)
+                return ENRICH_E_NOT_YET_VALID;
+        if (uid != (json_int_t) getuid())
+                return ENRICH_E_WRONG_USER;
+        if (get_int(payload, "asid", &asid) && host_audit_session(0, &own_asid) == 0 &&
+            (json_int_t) own_asid != asid)
+                return ENRICH_E_WRONG_SESSION;
+        return ENRICH_OK;
+}
+
+/* Verifies token read from key through the cache. Returns -EBUSY when the
+ * cache is in use (or the JWKS cannot be identified): the caller then
+ * verifies without it. */
+static int cached_verify(key_serial_t key, const char *token, const char *jwks_path, enrich_claims **ret)
+{
+        size_t len = strlen(token);
+        json_t *payload = NULL;
+        char *json = NULL;
+        cache_slot *slot;
+        file_id id;
+        int e;
+
+        if (file_identify(jwks_path, &id) < 0)
+                return -EBUSY;
+        if (pthread_mutex_trylock(&cache.lock) != 0)
+                return -EBUSY;
+        if (cache_use_jwks(jwks_path, &id) < 0) {
+                pthread_mutex_unlock(&cache.lock);
+                return -EBUSY;
+        }
+        slot = cache_find(key, token, len);
+        if (slot) {
+                payload = json_incref(slot->payload);
+                json = strdup(slot->json);
+                e = json ? recheck_binding(payload) : ENRICH_E_NOMEM;
+        } else {
+                e = verify_with(token, cache.keys, &payload);
+                if (e == ENRICH_OK)
+                        cache_store(key, token, len, payload);
+        }
+        pthread_mutex_unlock(&cache.lock);
+        if (e == ENRICH_OK)
+                e = claims_new(payload, token, json, ret);
+        json_decref(payload);
+        free(json);
         return e;
 }
 
@@ -192,6 +432,10 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret)
         r = keyring_read(key, &token);
         if (r < 0)
                 return from_keyring_errno(r);
+        jwks_path = resolve_jwks_path(jwks_path);
+        r = cached_verify(key, token, jwks_path, ret);
+        if (r != -EBUSY)
+                return r;
         return enrich_claims_verify(token, jwks_path, ret);
 }
 

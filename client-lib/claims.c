@@ -82,35 +82,52 @@ static bool get_int(json_t *payload, const char *name, json_int_t *ret)
         return true;
 }
 
-/* Checks the claims that bind a token to this host, user and login. */
-static int check_binding(json_t *payload)
+/* The checks that can change between two calls for one token (time, the
+ * calling user, the calling login), so the cache repeats them every time.
+ * The payload's types were checked by check_binding() first. */
+static int check_caller(json_t *payload)
 {
-        _cleanup_free_ char *machine_id = NULL;
-        json_int_t iat, nbf, exp, uid, asid;
+        json_int_t nbf = 0, exp = 0, uid = -1, asid;
         time_t now = time(NULL);
         uint32_t own_asid;
 
-        if (!json_is_string(json_object_get(payload, "sub")) ||
-            !json_is_string(json_object_get(payload, "sid")) ||
-            !get_int(payload, "uid", &uid) || !get_int(payload, "iat", &iat) ||
-            !get_int(payload, "nbf", &nbf) || !get_int(payload, "exp", &exp))
-                return ENRICH_E_MALFORMED;
+        (void) get_int(payload, "nbf", &nbf);
+        (void) get_int(payload, "exp", &exp);
+        (void) get_int(payload, "uid", &uid);
         if (exp <= now)
                 return ENRICH_E_EXPIRED;
         if (nbf > now)
                 return ENRICH_E_NOT_YET_VALID;
+        if (uid != (json_int_t) getuid())
+                return ENRICH_E_WRONG_USER;
+        /* A token bound to a login's audit session is good only inside that
+         * session: a caller with no audit session is not in it either. */
+        if (get_int(payload, "asid", &asid) &&
+            (host_audit_session(0, &own_asid) < 0 || (json_int_t) own_asid != asid))
+                return ENRICH_E_WRONG_SESSION;
+        return ENRICH_OK;
+}
+
+/* Checks the claims that bind a token to this host, user and login. */
+static int check_binding(json_t *payload)
+{
+        _cleanup_free_ char *machine_id = NULL;
+        json_int_t value;
+        int e;
+
+        if (!json_is_string(json_object_get(payload, "sub")) ||
+            !json_is_string(json_object_get(payload, "sid")) ||
+            !get_int(payload, "uid", &value) || !get_int(payload, "iat", &value) ||
+            !get_int(payload, "nbf", &value) || !get_int(payload, "exp", &value) ||
+            (json_object_get(payload, "asid") && !get_int(payload, "asid", &value)))
+                return ENRICH_E_MALFORMED;
+        e = check_caller(payload);
+        if (e != ENRICH_OK)
+                return e;
         if (host_machine_id(&machine_id) < 0)
                 return ENRICH_E_SYSTEM;
         if (!streq_ptr(json_string_value(json_object_get(payload, "aud")), machine_id))
                 return ENRICH_E_WRONG_HOST;
-        if (uid != (json_int_t) getuid())
-                return ENRICH_E_WRONG_USER;
-        if (json_object_get(payload, "asid")) {
-                if (!get_int(payload, "asid", &asid))
-                        return ENRICH_E_MALFORMED;
-                if (host_audit_session(0, &own_asid) == 0 && (json_int_t) own_asid != asid)
-                        return ENRICH_E_WRONG_SESSION;
-        }
         return ENRICH_OK;
 }
 
@@ -357,29 +374,6 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
         slot->payload = json_incref(payload);
 }
 
-/* The time, uid and audit-session checks of check_binding(), for a payload
- * that passed all of them (and aud) when it was cached. */
-static int recheck_binding(json_t *payload)
-{
-        json_int_t nbf = 0, exp = 0, uid = -1, asid;
-        time_t now = time(NULL);
-        uint32_t own_asid;
-
-        (void) get_int(payload, "nbf", &nbf);
-        (void) get_int(payload, "exp", &exp);
-        (void) get_int(payload, "uid", &uid);
-        if (exp <= now)
-                return ENRICH_E_EXPIRED;
-        if (nbf > now)
-                return ENRICH_E_NOT_YET_VALID;
-        if (uid != (json_int_t) getuid())
-                return ENRICH_E_WRONG_USER;
-        if (get_int(payload, "asid", &asid) && host_audit_session(0, &own_asid) == 0 &&
-            (json_int_t) own_asid != asid)
-                return ENRICH_E_WRONG_SESSION;
-        return ENRICH_OK;
-}
-
 /* Verifies token read from key through the cache. Returns -EBUSY when the
  * cache is in use (or the JWKS cannot be identified): the caller then
  * verifies without it. */
@@ -404,7 +398,7 @@ static int cached_verify(key_serial_t key, const char *token, const char *jwks_p
         if (slot) {
                 payload = json_incref(slot->payload);
                 json = strdup(slot->json);
-                e = json ? recheck_binding(payload) : ENRICH_E_NOMEM;
+                e = json ? check_caller(payload) : ENRICH_E_NOMEM;
         } else {
                 e = verify_with(token, cache.keys, &payload);
                 if (e == ENRICH_OK)

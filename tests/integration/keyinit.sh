@@ -11,7 +11,7 @@
 
 CHECKS="keyinit-key-in-pam-keyinit-keyring keyinit-keyring-revoked-at-close
 own-keyring-revoked-at-close planted-key-ignored readded-revoked-payload-ignored
-planted-key-is-users daemon-clean-shutdown"
+planted-key-is-users token-outside-audit-session-refused daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 cat >"$PAMDIR/enrich-keyinit" <<EOF
@@ -78,5 +78,18 @@ planted_refused() { [ "$(cat "$TMP/k/p.before")" = 0 ] && [ "$(cat "$TMP/k/p.pla
 check planted-key-ignored planted_refused || { show "$TMP/k/p.planted.err"; show "$TMP/k/p.err"; }
 check_eq readded-revoked-payload-ignored 1 "$(cat "$TMP/k/p.readded.rc" 2>/dev/null)" || show "$TMP/k/p.readded.err"
 check_eq planted-key-is-users "$U1_UID" "$(cut -d';' -f2 "$TMP/k/p.planted.describe" 2>/dev/null)"
+
+# A token bound to a login's audit session, presented by the same user from
+# a process that has no audit session at all (root's test shell has none),
+# is not that login's: WRONG_SESSION, not accepted because "unknown".
+if [ -n "$AUDIT_FLAG" ] && [ "$(cat /proc/self/sessionid)" = 4294967295 ]; then
+        "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$U1" $AUDIT_FLAG \
+                -- sh -c 'keyctl pipe "$(keyctl search @s user enrich:claims)"' >"$TMP/k/asid.token" 2>"$TMP/k/asid.err"
+        as_user "$U1" "$BUILD/tests/verify_token" "$JWKS" <"$TMP/k/asid.token" >"$TMP/k/asid.out" 2>&1
+        check token-outside-audit-session-refused grep -q '^ENRICH_E_WRONG_SESSION' "$TMP/k/asid.out" ||
+                { show "$TMP/k/asid.out"; show "$TMP/k/asid.err"; }
+else
+        skip token-outside-audit-session-refused "needs audit sessions and a test shell outside any"
+fi
 
 enrich_finish

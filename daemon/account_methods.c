@@ -418,6 +418,7 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
+        d->identities_generation++;
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
@@ -444,6 +445,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
                 return reply;
         if (identities_enable(d->db, user, &was) < 0)
                 return database_error(d, "io.enrich.Enable");
+        d->identities_generation++;
         by = peer_name(peer);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },

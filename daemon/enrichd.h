@@ -8,6 +8,7 @@
 #include "signer.h"
 
 typedef struct live live;
+typedef struct audit audit;
 
 typedef struct enrichd {
         config *config;
@@ -16,8 +17,11 @@ typedef struct enrichd {
         char *machine_id;
         int64_t started_ms;         /* CLOCK_MONOTONIC */
         live *live;                 /* sessions being refreshed */
+        audit *audit;               /* the audit trail (audit.c) */
         int64_t grants_generation;  /* meta.grants_generation as last read */
         char policy_version[17];    /* pv: hash of config hash and generation */
         int64_t grants_checked;     /* grant expiries up to this time are handled */
         int64_t next_grant_expiry;  /* earliest pending expiry; 0: none */
+        int64_t identities_generation; /* bumped on disable/enable, so userdb
+                                        * rebuilds its memberships */
 } enrichd;

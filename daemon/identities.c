@@ -53,6 +53,34 @@ bool identities_is_disabled(db *d, const char *user, int *ret_error) {
         return disabled;
 }
 
+int identities_disabled_set(db *d, json_t **ret) {
+        json_t *set = json_object();
+        sqlite3_stmt *st = NULL;
+        int r = 0, step;
+
+        if (!set)
+                return -ENOMEM;
+        if (sqlite3_prepare_v2(db_handle(d), "SELECT user FROM disabled_identities", -1, &st, NULL) != SQLITE_OK) {
+                r = db_fail(d, "Failed to prepare the disabled identities listing");
+                goto out;
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+                if (json_object_set_new(set, (const char *) sqlite3_column_text(st, 0), json_null()) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d, "Failed to list disabled identities");
+                goto out;
+        }
+        *ret = set;
+        set = NULL;
+out:
+        sqlite3_finalize(st);
+        json_decref(set);
+        return r;
+}
+
 int identities_disable(db *d, const char *user, const char *reason, const char *by, int64_t now,
                        bool *ret_was) {
         identity_state before = { 0 };

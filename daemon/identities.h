@@ -3,6 +3,7 @@
  * (CheckAccount), gets no claims (Enrich) and cannot authenticate with a
  * token, until an admin enables it again. */
 #pragma once
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "db.h"
@@ -32,3 +33,6 @@ int identities_get(db *d, const char *user, identity_state *ret);
 /* True when user is disabled; on a database failure also true (refuse
  * rather than let a disabled user in), with *ret_error set. */
 bool identities_is_disabled(db *d, const char *user, int *ret_error);
+/* Every disabled user name, as a JSON object used as a set ({"alice": null}),
+ * a new reference. */
+int identities_disabled_set(db *d, json_t **ret);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
+#include "identities.h"
 #include "userdb.h"
 #include "util.h"
 #include "varlink.h"
@@ -74,6 +75,7 @@ struct userdb {
         char built_config[17];          /* content hash of the config it was built from */
         int64_t built_generation;
         int64_t built_minute;           /* for rules on hours/days; -1: none */
+        int64_t built_identities;       /* d->identities_generation built from */
         struct timespec passwd_mtime, group_mtime;
         /* Shared: the main thread swaps current under lock, the userdb
          * thread answers under it. */
@@ -101,6 +103,7 @@ int userdb_new(enrichd *d, const char *socket_path, userdb **ret) {
                 return -ENOMEM;
         u->d = d;
         u->built_generation = -1;
+        u->built_identities = -1;
         u->built_minute = -1;
         u->service = strdup(slash ? slash + 1 : socket_path);
         if (!u->service) {
@@ -267,7 +270,7 @@ static int add_rule_memberships(const config *c, const local_accounts *a, bool n
 /* The members rules give: every local user, grant holder and user a rule
  * names is evaluated (the policy decides; this only picks whom to ask). A
  * user known only to LDAP/SSSD and named by no rule or grant is not seen. */
-static int add_rules(const userdb *u, const config *c, time_t now, grants_index *x) {
+static int add_rules(const userdb *u, const config *c, json_t *disabled, time_t now, grants_index *x) {
         local_accounts a = { .users = json_object(), .groups = json_array() };
         const grants_membership *held = NULL;
         bool need_unix_groups = false, any = false;
@@ -309,6 +312,8 @@ static int add_rules(const userdb *u, const config *c, time_t now, grants_index 
                 goto out;
         }
         json_object_foreach(a.users, user, value) {
+                if (json_object_get(disabled, user))
+                        continue;
                 r = add_rule_memberships(c, &a, need_unix_groups, user, now, x);
                 if (r < 0)
                         goto out;
@@ -323,11 +328,16 @@ static int snapshot_build(const userdb *u, time_t now, snapshot **ret) {
         const config *c = u->d->config;
         const grants_membership *held = NULL;
         snapshot *sn = calloc(1, sizeof *sn);
+        json_t *disabled = NULL;
         size_t n;
         int r;
 
         if (!sn)
                 return -ENOMEM;
+        /* A disabled identity is a member of nothing, like its claims. */
+        r = identities_disabled_set(u->d->db, &disabled);
+        if (r < 0)
+                goto out;
         sn->groups = calloc(c->n_groups + 1, sizeof(config_group));
         if (!sn->groups) {
                 r = -ENOMEM;
@@ -348,10 +358,10 @@ static int snapshot_build(const userdb *u, time_t now, snapshot **ret) {
                 goto out;
         n = grants_index_all(u->grants, &held);
         for (size_t i = 0; i < n && r == 0; i++)
-                if (is_served(c, held[i].group))
+                if (is_served(c, held[i].group) && !json_object_get(disabled, held[i].user))
                         r = grants_index_add(sn->members, held[i].user, held[i].group, held[i].expires);
         if (r == 0 || r == -E2BIG)
-                r = add_rules(u, c, now, sn->members);
+                r = add_rules(u, c, disabled, now, sn->members);
         if (r == 0)
                 r = grants_index_seal(sn->members);
         if (r < 0)
@@ -359,6 +369,7 @@ static int snapshot_build(const userdb *u, time_t now, snapshot **ret) {
         *ret = sn;
         sn = NULL;
 out:
+        json_decref(disabled);
         snapshot_free(sn);
         return r;
 }
@@ -394,7 +405,7 @@ void userdb_sync(userdb *u) {
         accounts_changed = mtime_changed(USERDB_PASSWD_FILE, &u->passwd_mtime);
         accounts_changed |= mtime_changed(CONFIG_GROUP_FILE, &u->group_mtime);
         rebuild = !u->current || accounts_changed || strcmp(c->content_hash, u->built_config) != 0 ||
-                  minute != u->built_minute;
+                  minute != u->built_minute || u->d->identities_generation != u->built_identities;
         if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
                 grants_index *loaded = NULL;
                 r = grants_index_load(u->d->db, now, u->d->grants_generation, &loaded);
@@ -419,6 +430,7 @@ void userdb_sync(userdb *u) {
         }
         snprintf(u->built_config, sizeof u->built_config, "%s", c->content_hash);
         u->built_minute = minute;
+        u->built_identities = u->d->identities_generation;
         pthread_mutex_lock(&u->lock);
         old = u->current;
         u->current = fresh;

@@ -13,7 +13,7 @@
 # enrichd may own, and it is removed on exit, whatever happened.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="userdb-socket-public getent-shows-group getent-by-gid id-without-grant
+CHECKS="userdb-socket-public getent-shows-group getent-by-gid id-without-grant id-while-disabled id-after-enable
 id-with-grant getent-lists-member initgroups-gets-gid userdbctl-group-lists userdbctl-groups-of-user
 session-claims-group getent-ignores-login-rule rule-without-login-gives-group rule-needing-login-not-in-id
 id-after-revoke getent-no-member-after-revoke userdbctl-none-after-revoke
@@ -136,6 +136,12 @@ session_close s1
 check_eq getent-ignores-login-rule "" "$(members_of "eu4-login-$$")"
 check rule-without-login-gives-group poll 10 in_id "$U2" "eu4-static-$$"
 check rule-needing-login-not-in-id not_in_id "$U2" "eu4-login-$$"
+
+# --- a disabled identity is a member of nothing while disabled
+vcall "$SOCK" io.enrich.Disable "{\"user\":\"$U1\",\"reason\":\"eu4\"}" >/dev/null
+check id-while-disabled poll 10 not_in_id "$U1" jit-deploy
+vcall "$SOCK" io.enrich.Enable "{\"user\":\"$U1\"}" >/dev/null
+check id-after-enable poll 10 in_id "$U1" jit-deploy
 
 # --- revoke
 vcall "$SOCK" io.enrich.RevokeGrant "{\"id\":\"$GRANT_ID\"}" >/dev/null

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "b64url.h"
 
@@ -93,4 +94,25 @@ out:
         free(std);
         free(out);
         return r;
+}
+
+int b64url_random_id(size_t bytes, char **ret)
+{
+        unsigned char buf[64];
+        char *id = NULL;
+        int r;
+
+        if (bytes == 0 || bytes > sizeof(buf))
+                return -EINVAL;
+        do {
+                free(id);
+                id = NULL;
+                if (RAND_bytes(buf, (int) bytes) != 1)
+                        return -EIO;
+                r = b64url_encode(buf, bytes, &id);
+                if (r < 0)
+                        return r;
+        } while (id[0] == '-');
+        *ret = id;
+        return 0;
 }

@@ -41,11 +41,7 @@ void grant_list_clear(grant_list *l) {
 }
 
 int grants_new_id(char **ret) {
-        unsigned char bytes[GRANT_ID_BYTES];
-
-        if (RAND_bytes(bytes, sizeof bytes) != 1)
-                return -EIO;
-        return b64url_encode(bytes, sizeof bytes, ret);
+        return b64url_random_id(GRANT_ID_BYTES, ret);
 }
 
 static char *strv_to_json_text(char *const *list) {

@@ -16,11 +16,7 @@
 #define RANDOM_ID_BYTES 16
 
 int issue_random_id(char **ret) {
-        unsigned char bytes[RANDOM_ID_BYTES];
-
-        if (RAND_bytes(bytes, sizeof bytes) != 1)
-                return -EIO;
-        return b64url_encode(bytes, sizeof bytes, ret);
+        return b64url_random_id(RANDOM_ID_BYTES, ret);
 }
 
 void evaluation_clear(evaluation *e) {

@@ -55,5 +55,19 @@ int main(void)
         CHECK(rejects("Zm+v"), "b64url rejects the standard alphabet");
         CHECK(rejects("Zm9v!A"), "b64url rejects characters outside the alphabet");
         CHECK(rejects(" Zm9v"), "b64url rejects whitespace");
+        {
+                int leading_dash = 0, bad_length = 0;
+
+                for (int i = 0; i < 4096; i++) {
+                        char *id = NULL;
+                        if (b64url_random_id(16, &id) < 0 || strlen(id) != 22)
+                                bad_length++;
+                        else if (id[0] == '-')
+                                leading_dash++;
+                        free(id);
+                }
+                CHECK(bad_length == 0, "b64url random ids are 22 characters for 16 bytes");
+                CHECK(leading_dash == 0, "b64url random ids never start with '-' (not taken for an option)");
+        }
         TAP_EXIT();
 }

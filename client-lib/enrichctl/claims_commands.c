@@ -36,7 +36,7 @@ int cmd_whoami(const ctl_options *o)
         enrich_claims *c = NULL;
         json_t *payload = NULL;
         const char *scope, *service = NULL, *actor = NULL;
-        char issued[32], expires[32], remaining[64];
+        char issued[48], expires[48];
         int e;
 
         e = enrich_claims_load_jwks(o->jwks, &c);
@@ -71,10 +71,8 @@ int cmd_whoami(const ctl_options *o)
         printf("%-12s %s\n", "tenant", enrich_claims_tenant(c) ? enrich_claims_tenant(c) : "-");
         print_list("amr", c, enrich_claims_amr_count, enrich_claims_amr);
         printf("%-12s %s\n", "issued", ctl_format_time(enrich_claims_issued_at(c), issued, sizeof(issued)));
-        printf("%-12s %s (%s left)\n", "expires",
-               ctl_format_time(enrich_claims_expiry(c), expires, sizeof(expires)),
-               ctl_format_duration((long long) (enrich_claims_expiry(c) - time(NULL)),
-                                   remaining, sizeof(remaining)));
+        /* ctl_format_time already says "(in 14m)". */
+        printf("%-12s %s\n", "expires", ctl_format_time(enrich_claims_expiry(c), expires, sizeof(expires)));
 out:
         json_decref(payload);
         enrich_claims_free(c);

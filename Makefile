@@ -54,7 +54,7 @@ ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
 .PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e
 all: $(ALL)
 
-$(B)/%.o: %.c $(wildcard client-lib/*.h daemon/*.h pam_module/*.h tests/*.h)
+$(B)/%.o: %.c $(wildcard client-lib/*.h client-lib/enrichctl/*.h daemon/*.h pam_module/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <openssl/crypto.h>
 #include "account_methods.h"
+#include "audit.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
@@ -132,6 +133,8 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
                            "Token authentication of %s with token %s failed: no such user", user, id);
+                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "{s:s, s:s, s:s*, s:s*}",
+                                     "tokenId", id, "reason", "no such user", "service", service, "rhost", rhost);
                 reply = auth_failed("no such user", TOKENS_DELAY_BASE_MS, false);
                 goto out;
         }
@@ -141,6 +144,8 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
                            "Token authentication of %s with token %s failed: account disabled%s", user, id,
                            r < 0 ? " (database error, refusing)" : "");
+                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "{s:s, s:s, s:s*, s:s*}",
+                                     "tokenId", id, "reason", "account disabled", "service", service, "rhost", rhost);
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
                 goto out;
         }
@@ -158,6 +163,8 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, NULL },
                            "Token %s authenticated %s (service %s%s%s)", id, user, service ? service : "?",
                            rhost ? ", from " : "", rhost ? rhost : "");
+                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
+                                     "tokenId", id, "service", service, "rhost", rhost, "scopes", result.token.scopes);
                 record = token_record_to_json(&result.token, time(NULL));
                 reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
                                                              "scopes", json_object_get(record, "scopes"),
@@ -177,6 +184,10 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_FAILURES", failures, NULL },
                            "Token logins of %s locked after %u failures; `enrichctl token unlock %s` unlocks",
                            user, result.failures, user);
+        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                             "{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
+                             "service", service, "rhost", rhost, "failures", (int) result.failures,
+                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
         reply = auth_failed(result.reason, result.delay_ms,
                             result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
 out:
@@ -245,6 +256,9 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
                 reply = database_error(d, "io.enrich.TokenIssue");
                 goto out;
         }
+        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
+                             "tokenId", t.id, "scopes", scope_text, "description", description,
+                             "ttl", (json_int_t) ttl, "expires", (json_int_t) t.expires);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, t.id, user, by,
                   "Token %s issued to %s by %s for %llds (scopes: %s%s%s)", t.id, user, by, (long long) ttl,
                   *scope_text ? scope_text : "none", description ? "; " : "", description ? description : "");
@@ -317,6 +331,8 @@ json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params
         }
         snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
         sessions = revoke_token_sessions(d, id, reason);
+        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
+                             "wasActive", changed, "sessionsRevoked", sessions);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
                   changed ? "" : " (it already was)", sessions);
@@ -359,6 +375,8 @@ json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params
         }
         by = peer_name(peer);
         (void) tokens_get(d->db, id, &t);
+        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
+                             "grace", (json_int_t) grace);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, id, t.user, by,
                   "Token %s of %s rotated by %s; the old secret works for %llds more", id,
                   t.user ? t.user : "?", by ? by : "an admin", (long long) grace);
@@ -384,6 +402,7 @@ json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params
         if (tokens_unlock(d->db, user, &was) < 0)
                 return database_error(d, "io.enrich.TokenUnlock");
         by = peer_name(peer);
+        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s",
                   user, by ? by : "an admin", was ? "" : " (it was not locked)");
         free(by);
@@ -421,6 +440,8 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
         d->identities_generation++;
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
+                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
                    "%s disabled by %s (reason: %s)%s: %d tokens and %d sessions revoked", user, by, why,
@@ -447,6 +468,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
         by = peer_name(peer);
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
                    "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
@@ -475,6 +497,8 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
                                               "ENRICH_REASON", s.reason, NULL },
                            "Refusing the login of disabled user %s (service %s): %s", user,
                            service ? service : "?", s.reason);
+                (void) audit_recordf(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "{s:s, s:s*, s:s*}",
+                                     "reason", s.reason, "service", service, "rhost", rhost);
                 reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,
                                                     "disabledBy", s.disabled_by, "since", (json_int_t) s.since),
                                           false);

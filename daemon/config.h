@@ -17,6 +17,11 @@
 #define CONFIG_DEFAULT_ADMIN_GROUP   "enrich-admin"
 /* Failed service-account token logins of one user before it is locked. */
 #define CONFIG_DEFAULT_TOKEN_MAX_FAILURES 5
+/* The audit trail (audit.c): a signed checkpoint every this many rows or
+ * seconds (whichever comes first), and rows kept this many days (0: all). */
+#define CONFIG_DEFAULT_AUDIT_CHECKPOINT_ROWS    1000
+#define CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS 3600
+#define CONFIG_DEFAULT_AUDIT_RETENTION_DAYS     0
 #define CONFIG_MAX_FILE_SIZE         (1024 * 1024)
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
 #define CONFIG_MAX_RULES             1024
@@ -96,6 +101,9 @@ typedef struct config {
         unsigned claims_ttl;
         unsigned max_ttl;
         unsigned token_max_failures; /* failed token logins before a user is locked */
+        unsigned audit_checkpoint_rows;
+        unsigned audit_checkpoint_seconds;
+        unsigned audit_retention_days;  /* 0: keep every row */
         config_group *groups;
         size_t n_groups;
         config_rule *rules;

@@ -2,6 +2,7 @@
  * database's PRAGMA user_version says how many have run, and each runs in
  * its own transaction together with the version bump. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,34 @@
  * database, a backup) before failing; short, since the event loop waits too. */
 #define DB_BUSY_TIMEOUT_MS 2000
 
+/* Prepared statements kept for the connection's life. Parsing and planning
+ * a statement costs more than running it (about a quarter of an Enrich's
+ * instructions when every call prepared its statements again), so every
+ * statement of the hot paths is prepared once. Past this many distinct
+ * statements the rest are prepared per use, as before. */
+#define DB_STATEMENT_CACHE 64
+
+typedef struct cached_statement {
+        sqlite3_stmt *st;
+        bool in_use;            /* handed out and not yet released */
+} cached_statement;
+
+/* How durable a commit is. In WAL mode, NORMAL writes the commit to the
+ * WAL without fsync (the WAL is synced at checkpoints): the database is
+ * never corrupted, but a power loss or kernel crash may lose the last
+ * transactions. FULL syncs the WAL at every commit. */
+typedef enum durability {
+        DB_UNSET,
+        DB_NORMAL,
+        DB_FULL,
+} durability;
+
 struct db {
         sqlite3 *handle;
         char error[512];
+        cached_statement cache[DB_STATEMENT_CACHE];
+        size_t n_cache;
+        durability synchronous;     /* as last set on the connection */
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -113,6 +139,29 @@ static const char *const migrations[] = {
         "  disabled_by TEXT NOT NULL,"
         "  disabled INTEGER NOT NULL"
         ");",
+        /* 5: the tamper-evident audit trail (audit.c): rows in a SHA-256
+         * hash chain, and Ed25519-signed checkpoints of its head. */
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY NOT NULL,"
+        "  time INTEGER NOT NULL,"
+        "  actor_uid INTEGER,"
+        "  actor_name TEXT NOT NULL,"
+        "  subject TEXT,"
+        "  action TEXT NOT NULL,"
+        "  result TEXT NOT NULL,"
+        "  details TEXT NOT NULL,"
+        "  prev_hash TEXT NOT NULL,"
+        "  hash TEXT NOT NULL"
+        ");"
+        "CREATE INDEX audit_subject ON audit(subject, id);"
+        "CREATE INDEX audit_time ON audit(time);"
+        "CREATE TABLE audit_checkpoints ("
+        "  row_id INTEGER PRIMARY KEY NOT NULL,"
+        "  head TEXT NOT NULL,"
+        "  time INTEGER NOT NULL,"
+        "  kid TEXT NOT NULL,"
+        "  signature TEXT NOT NULL"
+        ");",
 };
 
 static int set_error(db *d, const char *what) {
@@ -130,21 +179,114 @@ static int exec(db *d, const char *sql, const char *what) {
         return 0;
 }
 
+int db_prepare(db *d, const char *sql, sqlite3_stmt **ret) {
+        cached_statement *slot = NULL;
+        sqlite3_stmt *st = NULL;
+        bool busy = false;
+
+        for (size_t i = 0; i < d->n_cache; i++) {
+                cached_statement *c = &d->cache[i];
+
+                if (strcmp(sqlite3_sql(c->st), sql) != 0)
+                        continue;
+                if (c->in_use) {
+                        /* Used again before its release (a nested loop):
+                         * a private statement, finalized on release. */
+                        busy = true;
+                        break;
+                }
+                c->in_use = true;
+                *ret = c->st;
+                return 0;
+        }
+        if (!busy && d->n_cache < DB_STATEMENT_CACHE)
+                slot = &d->cache[d->n_cache];
+        if (sqlite3_prepare_v3(d->handle, sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
+                return set_error(d, "Failed to prepare statement");
+        if (slot && st) {
+                *slot = (cached_statement) { .st = st, .in_use = true };
+                d->n_cache++;
+        }
+        *ret = st;
+        return 0;
+}
+
+void db_release(db *d, sqlite3_stmt *st) {
+        if (!st)
+                return;
+        for (size_t i = 0; d && i < d->n_cache; i++)
+                if (d->cache[i].st == st) {
+                        /* Ends the statement's read transaction too. */
+                        (void) sqlite3_reset(st);
+                        (void) sqlite3_clear_bindings(st);
+                        d->cache[i].in_use = false;
+                        return;
+                }
+        sqlite3_finalize(st);
+}
+
+/* Runs a statement without parameters or rows (BEGIN, COMMIT, a PRAGMA
+ * setting) through the statement cache. */
+static int run(db *d, const char *sql, const char *what) {
+        sqlite3_stmt *st = NULL;
+        int r, step;
+
+        r = db_prepare(d, sql, &st);
+        if (r < 0)
+                return set_error(d, what);
+        do
+                step = sqlite3_step(st);
+        while (step == SQLITE_ROW);
+        if (step != SQLITE_DONE)
+                r = set_error(d, what);
+        db_release(d, st);
+        return r;
+}
+
 static void rollback(db *d) {
         /* Fails harmlessly when sqlite already rolled back on its own. */
-        (void) sqlite3_exec(d->handle, "ROLLBACK", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(d->handle))
+                (void) run(d, "ROLLBACK", "Failed to roll back");
+}
+
+/* Sets how durable the next commits are; only outside a transaction (sqlite
+ * refuses to change it inside one). Nothing runs when it is already so. */
+static int set_durability(db *d, durability level) {
+        int r;
+
+        if (d->synchronous == level)
+                return 0;
+        r = run(d, level == DB_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                "Failed to set synchronous");
+        d->synchronous = r < 0 ? DB_UNSET : level;
+        return r;
 }
 
 sqlite3 *db_handle(db *d) {
         return d->handle;
 }
 
+static int begin(db *d, durability level) {
+        int r = set_durability(d, level);
+
+        if (r < 0)
+                return r;
+        return run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+}
+
 int db_begin(db *d) {
-        return exec(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        return begin(d, DB_NORMAL);
+}
+
+int db_begin_durable(db *d) {
+        /* What an admin did must survive a power loss: a lost revocation
+         * would bring a grant back. Rare, so the fsync costs nothing that
+         * matters. */
+        return begin(d, DB_FULL);
 }
 
 int db_commit(db *d) {
-        int r = exec(d, "COMMIT", "Failed to commit transaction");
+        int r = run(d, "COMMIT", "Failed to commit transaction");
         if (r < 0)
                 rollback(d);
         return r;
@@ -207,6 +349,43 @@ static int migrate(db *d) {
         return 0;
 }
 
+/* A corrupt database is reported and left exactly as it is: no WAL switch,
+ * no migration, and no checkpoint into it when the handle closes (that
+ * would copy a WAL's pages onto it). quick_check reads every page (leaving
+ * out integrity_check's costlier index cross-checks), so it also finds
+ * damage in tables nothing at startup would read. -EBADMSG: corrupt. */
+static int check_integrity(db *d, const char *path) {
+        sqlite3_stmt *st = NULL;
+        const char *result = NULL;
+        int r = 0, rc, code;
+
+        (void) sqlite3_db_config(d->handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+        rc = sqlite3_prepare_v2(d->handle, "PRAGMA quick_check(1)", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                result = (const char *) sqlite3_column_text(st, 0);
+        if (rc == SQLITE_ROW && result && strcmp(result, "ok") == 0) {
+                (void) sqlite3_db_config(d->handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+                goto out;
+        }
+        code = sqlite3_errcode(d->handle) & 0xff;
+        if (rc == SQLITE_ROW || code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+                snprintf(d->error, sizeof d->error, "Database %s is corrupt (%s): refusing to start and "
+                         "leaving it untouched; restore it from a backup, or move it aside to start empty "
+                         "(losing its grants, tokens and sessions)", path,
+                         rc == SQLITE_ROW && result ? result : sqlite3_errmsg(d->handle));
+                r = -EBADMSG;
+        } else {
+                snprintf(d->error, sizeof d->error, "Failed to check database %s: %s", path,
+                         sqlite3_errmsg(d->handle));
+                r = -EIO;
+        }
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
 int db_open(const char *path, db **ret, char **ret_error) {
         db *d;
         sqlite3_stmt *st = NULL;
@@ -223,6 +402,9 @@ int db_open(const char *path, db **ret, char **ret_error) {
                 goto out;
         }
         sqlite3_busy_timeout(d->handle, DB_BUSY_TIMEOUT_MS);
+        r = check_integrity(d, path);
+        if (r < 0)
+                goto out;
         /* WAL lets readers proceed while the daemon writes; the answer is
          * checked since a filesystem without shared memory refuses it. */
         if (sqlite3_prepare_v2(d->handle, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
@@ -239,7 +421,10 @@ int db_open(const char *path, db **ret, char **ret_error) {
         /* A statement left open would keep the migration from committing. */
         sqlite3_finalize(st);
         st = NULL;
-        r = exec(d, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "Failed to set pragmas");
+        r = exec(d, "PRAGMA foreign_keys = ON;", "Failed to set pragmas");
+        /* Migrations, like every change an admin makes, are synced. */
+        if (r == 0)
+                r = set_durability(d, DB_FULL);
         if (r < 0)
                 goto out;
         r = migrate(d);
@@ -258,6 +443,8 @@ out:
 void db_close(db *d) {
         if (!d)
                 return;
+        for (size_t i = 0; i < d->n_cache; i++)
+                sqlite3_finalize(d->cache[i].st);
         sqlite3_close(d->handle);
         free(d);
 }
@@ -269,41 +456,39 @@ static void bind_text_or_null(sqlite3_stmt *st, int index, const char *s) {
                 sqlite3_bind_null(st, index);
 }
 
-/* Runs one prepared write in its own transaction; *ret_changes (optional)
- * gets the number of rows changed. The statement is finalized. */
-static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
-        int r;
+/* Runs one prepared write as its own transaction (sqlite's autocommit: the
+ * statement is atomic, and a failed one leaves nothing behind) with the
+ * given durability; *ret_changes (optional) gets the number of rows
+ * changed. The statement is released (db_release). */
+static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes, durability level) {
+        int r = 0;
 
-        r = exec(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        /* Inside a caller's transaction the commit decides, not this. */
+        if (sqlite3_get_autocommit(d->handle))
+                r = set_durability(d, level);
         if (r < 0)
                 goto out;
         if (sqlite3_step(st) != SQLITE_DONE) {
                 r = set_error(d, what);
-                rollback(d);
                 goto out;
         }
         if (ret_changes)
                 *ret_changes = sqlite3_changes(d->handle);
-        r = exec(d, "COMMIT", "Failed to commit transaction");
-        if (r < 0)
-                rollback(d);
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
 int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
-        return write_one(d, st, what, ret_changes);
+        return write_one(d, st, what, ret_changes, DB_FULL);
 }
 
 int db_session_insert(db *d, const db_session *s) {
         sqlite3_stmt *st = NULL;
 
-        if (sqlite3_prepare_v2(d->handle,
-                               "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
-                               " created, expires, claims, amr, pid_start, token_issued, token_expires)"
-                               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d, "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
+                          " created, expires, claims, amr, pid_start, token_issued, token_expires)"
+                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st) < 0)
                 return set_error(d, "Failed to prepare session insert");
         sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
@@ -327,20 +512,18 @@ int db_session_insert(db *d, const db_session *s) {
                 sqlite3_bind_null(st, 14);
         sqlite3_bind_int64(st, 15, s->token_issued);
         sqlite3_bind_int64(st, 16, s->expires);
-        return write_one(d, st, "Failed to insert session", NULL);
+        return write_one(d, st, "Failed to insert session", NULL, DB_NORMAL);
 }
 
 int db_session_attach_key(db *d, const char *sid, int64_t key_serial) {
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
-        if (sqlite3_prepare_v2(d->handle,
-                               "UPDATE sessions SET key_serial = ? WHERE sid = ? AND ended IS NULL",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d, "UPDATE sessions SET key_serial = ? WHERE sid = ? AND ended IS NULL", &st) < 0)
                 return set_error(d, "Failed to prepare key update");
         sqlite3_bind_int64(st, 1, key_serial);
         sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
-        r = write_one(d, st, "Failed to record key serial", &changes);
+        r = write_one(d, st, "Failed to record key serial", &changes, DB_NORMAL);
         if (r < 0)
                 return r;
         return changes > 0 ? 0 : -ENOENT;
@@ -350,15 +533,13 @@ int db_session_end(db *d, const char *sid, int64_t now, const char *reason) {
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
-        if (sqlite3_prepare_v2(d->handle,
-                               "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
-                               " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d, "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
+                          " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2", &st) < 0)
                 return set_error(d, "Failed to prepare session end");
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
         bind_text_or_null(st, 3, reason);
-        r = write_one(d, st, "Failed to end session", &changes);
+        r = write_one(d, st, "Failed to end session", &changes, DB_NORMAL);
         if (r < 0)
                 return r;
         return changes > 0 ? 0 : -ENOENT;
@@ -369,16 +550,14 @@ int db_session_update_token(db *d, const char *sid, const char *claims, int64_t 
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
-        if (sqlite3_prepare_v2(d->handle,
-                               "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
-                               " expires = ?3 WHERE sid = ?4 AND ended IS NULL",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d, "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
+                          " expires = ?3 WHERE sid = ?4 AND ended IS NULL", &st) < 0)
                 return set_error(d, "Failed to prepare token update");
         sqlite3_bind_text(st, 1, claims, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, issued);
         sqlite3_bind_int64(st, 3, expires);
         sqlite3_bind_text(st, 4, sid, -1, SQLITE_TRANSIENT);
-        r = write_one(d, st, "Failed to record refreshed token", &changes);
+        r = write_one(d, st, "Failed to record refreshed token", &changes, DB_NORMAL);
         if (r < 0)
                 return r;
         return changes > 0 ? 0 : -ENOENT;

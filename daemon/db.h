@@ -1,7 +1,19 @@
 /* db.h: enrichd's sqlite state (state_dir/enrich.db): versioned schema,
  * transactions, sessions (grants.c keeps the grants tables). Every write runs in its own transaction, so a failure never
  * leaves a partial row. On failure a function returns a negative errno and
- * db_last_error() says why (sqlite3_errmsg text), for the log and the caller. */
+ * db_last_error() says why (sqlite3_errmsg text), for the log and the caller.
+ *
+ * Durability (WAL mode). db_begin_durable and db_write commit with
+ * synchronous=FULL (the WAL is fsync'd at each commit): they carry what
+ * admins do (grants, revocations, tokens, disabled accounts), which a power
+ * loss must not undo. Everything else (db_begin, the session rows of
+ * db_session_*) commits with synchronous=NORMAL: no fsync on the login path
+ * (one would cost about as much as the whole login). A power loss or kernel
+ * crash never corrupts the database, but may lose the last transactions
+ * before it: session changes that the same crash makes moot (every session
+ * and key dies with the kernel; at restart the live set drops sessions
+ * whose process is gone) and the newest audit records (the journal has
+ * them too). A later FULL commit makes every earlier one durable as well. */
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
@@ -47,11 +59,22 @@ int db_schema_version(db *d, int *ret);
  * already rolled back. */
 sqlite3 *db_handle(db *d);
 int db_begin(db *d);
+int db_begin_durable(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);
 int db_fail(db *d, const char *what);
-/* Steps one prepared, bound write in its own transaction and finalizes it;
- * *ret_changes (optional) gets the rows changed. */
+/* A prepared statement for sql from the connection's cache (prepared once,
+ * with SQLITE_PREPARE_PERSISTENT). Give it back with db_release on every
+ * path. Asking for the same sql again before that is harmless: the second
+ * caller gets a private statement. */
+int db_prepare(db *d, const char *sql, sqlite3_stmt **ret);
+/* Done with st: a cached statement is reset and its bindings cleared (which
+ * also ends its read transaction); any other statement (sqlite3_prepare_v2)
+ * is finalized. NULL is fine. */
+void db_release(db *d, sqlite3_stmt *st);
+/* Steps one prepared, bound write in its own transaction, durably (see
+ * above), and releases it (db_release); *ret_changes (optional) gets the rows
+ * changed. */
 int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
 
 int db_session_insert(db *d, const db_session *s);

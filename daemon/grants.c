@@ -192,7 +192,7 @@ int grants_add(db *d, const grant *g) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = db_begin(d);
+        r = db_begin_durable(d);
         if (r < 0)
                 goto out;
         r = prepare(d, "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", &st);
@@ -232,16 +232,17 @@ int grants_active(db *d, const char *user, int64_t now, grant_list *ret) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
-                       " WHERE user = ? AND revoked IS NULL AND expires > ?"
-                       " ORDER BY created, rowid LIMIT ?", &st);
+        /* On every login and refresh: from the statement cache. */
+        r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
+                          " WHERE user = ? AND revoked IS NULL AND expires > ?"
+                          " ORDER BY created, rowid LIMIT ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_int(st, 3, GRANTS_MAX_ACTIVE);
         r = collect(d, st, GRANTS_MAX_ACTIVE, "Failed to read active grants", ret);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -315,7 +316,7 @@ int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         int changes = 0, r;
         bool exists;
 
-        r = db_begin(d);
+        r = db_begin_durable(d);
         if (r < 0)
                 return r;
         r = prepare(d, "SELECT 1 FROM grants WHERE id = ?", &st);
@@ -362,7 +363,7 @@ int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
-        r = db_begin(d);
+        r = db_begin_durable(d);
         if (r < 0)
                 return r;
         r = prepare(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2"

@@ -17,8 +17,8 @@ int identities_get(db *d, const char *user, identity_state *ret) {
         sqlite3_stmt *st = NULL;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(db_handle(d), "SELECT reason, disabled_by, disabled FROM disabled_identities"
-                               " WHERE user = ?", -1, &st, NULL) != SQLITE_OK)
+        /* On every login: from the statement cache. */
+        if (db_prepare(d, "SELECT reason, disabled_by, disabled FROM disabled_identities WHERE user = ?", &st) < 0)
                 return db_fail(d, "Failed to prepare identity lookup");
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(st);
@@ -38,7 +38,7 @@ int identities_get(db *d, const char *user, identity_state *ret) {
         }
         *ret = s;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 

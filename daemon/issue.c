@@ -30,6 +30,13 @@ void evaluation_clear(evaluation *e) {
         memset(e, 0, sizeof *e);
 }
 
+static bool rules_use_unix_groups(const config *c) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (c->rules[i].match_unix_groups || c->rules[i].match_not_unix_groups)
+                        return true;
+        return false;
+}
+
 int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context,
                    evaluation *ret) {
         evaluation e = { 0 };
@@ -42,9 +49,15 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
                 goto out;
         e.uid = pw.pw_uid;
         e.gid = pw.pw_gid;
-        r = identity_unix_groups(ctx->user, pw.pw_gid, &e.unix_groups);
-        if (r < 0)
-                goto out;
+        /* Fresh at every evaluation, but only when a rule can look at them
+         * (or explain shows them): getgrouplist asks every NSS source
+         * (/etc/group, nss-systemd's userdb sockets, ...), about a tenth of
+         * an Enrich. */
+        if (ctx->want_reasons || rules_use_unix_groups(d->config)) {
+                r = identity_unix_groups(ctx->user, pw.pw_gid, &e.unix_groups);
+                if (r < 0)
+                        goto out;
+        }
         r = grants_active(d->db, ctx->user, now, &e.grants);
         if (r < 0)
                 goto out;
@@ -55,7 +68,8 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
                         .user = ctx->user, .uid = pw.pw_uid, .service = ctx->service,
                         .unix_groups = e.unix_groups, .tty = ctx->tty, .rhost = ctx->rhost,
                         .amr = ctx->amr, .now = (time_t) now, .session_context = session_context,
-                        .grants = e.policy_grants, .n_grants = e.grants.n }, &e.result);
+                        .grants = e.policy_grants, .n_grants = e.grants.n,
+                        .want_reasons = ctx->want_reasons }, &e.result);
         if (r < 0)
                 goto out;
         *ret = e;
@@ -189,8 +203,14 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
                char **ret_token, char **ret_claims, int64_t *ret_expires) {
         char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
-        int64_t expires = now + (e->result->ttl > 0 ? e->result->ttl : 1);
+        int64_t ttl = e->result->ttl > 0 ? e->result->ttl : 1, expires;
         int r;
+
+        /* iat, nbf and exp come from the one reading now, and no token
+         * outlives max_ttl whatever the evaluation said (policy clamps too). */
+        if (d->config->max_ttl > 0 && ttl > (int64_t) d->config->max_ttl)
+                ttl = d->config->max_ttl;
+        expires = now + ttl;
 
         r = issue_random_id(&jti);
         if (r < 0)

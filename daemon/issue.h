@@ -25,6 +25,7 @@ typedef struct login_context {
         const char *ruser;
         char *const *amr;           /* NULL-terminated, may be NULL */
         int64_t asid;               /* -1: unset */
+        bool want_reasons;          /* explain: why each rule did not match */
 } login_context;
 
 /* One evaluation and everything it was computed from. */

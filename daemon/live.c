@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+#include "audit.h"
+#include "clock.h"
 #include "issue.h"
 #include "keyring.h"
 #include "live.h"
@@ -29,15 +30,19 @@ typedef struct live_session {
         int64_t pid_start;      /* -1: unknown, adopted at the next check */
         int64_t asid;           /* -1: unset */
         key_serial_t key;       /* 0: not attached yet */
-        int64_t issued, expires; /* of the current token */
+        int64_t issued, expires; /* of the current token (wall clock) */
+        /* When to refresh, when to give up waiting for AttachKey, and when
+         * to retry a failed refresh: monotonic ms (clock.h), so that a
+         * wall-clock step neither stalls refreshes nor rushes them. */
+        int64_t refresh_at_ms, attach_deadline_ms, retry_at_ms;
         bool dirty;             /* re-evaluate as soon as it has a key */
-        int64_t retry_after;
 } live_session;
 
 struct live {
         live_session **items;
         size_t n;
         size_t cursor;          /* next liveness check */
+        int64_t wall_offset_ms; /* wall minus monotonic at the last tick */
 };
 
 /* The outcome of one re-evaluation. */
@@ -66,6 +71,7 @@ int live_new(live **ret) {
                 free(l);
                 return -ENOMEM;
         }
+        l->wall_offset_ms = clock_wall_ms() - clock_monotonic_ms();
         *ret = l;
         return 0;
 }
@@ -137,6 +143,18 @@ static int amr_from_json(const char *text, char ***ret) {
         return 0;
 }
 
+/* Turns the current token's wall-clock times into monotonic deadlines, from
+ * the clock readings now (wall seconds) and mono (monotonic ms): refresh at
+ * two thirds of its life, stop waiting for its key when it expires. */
+static void schedule(live_session *s, int64_t now, int64_t mono) {
+        int64_t lifetime_ms = s->expires > s->issued ? (s->expires - s->issued) * 1000 : 0;
+        int64_t due_ms = s->issued * 1000 + lifetime_ms * 2 / 3, now_ms = now * 1000;
+
+        s->refresh_at_ms = mono + (due_ms > now_ms ? due_ms - now_ms : 0);
+        s->attach_deadline_ms = mono + (s->expires > now ? (s->expires - now) * 1000 : 0);
+        s->retry_at_ms = 0;
+}
+
 static int dup_optional(const char *s, char **ret) {
         *ret = s ? strdup(s) : NULL;
         return s && !*ret ? -ENOMEM : 0;
@@ -166,6 +184,7 @@ int live_add(enrichd *d, const db_session *s) {
         n->key = (key_serial_t) s->key_serial;
         n->issued = s->token_issued;
         n->expires = s->expires;
+        schedule(n, clock_now(), clock_monotonic_ms());
         l->items[l->n++] = n;
         return 0;
 }
@@ -206,6 +225,11 @@ static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
                                       "ENRICH_REASON", reason, NULL },
                    "Session %s of %s ended, key %s revoked: %s", s->sid, s->user,
                    s->key > 0 ? serial : "(none)", reason);
+        /* A login that went away ended; anything else took its claims away. */
+        (void) audit_recordf(d, NULL, s->user, strcmp(reason, "process gone") == 0 ? AUDIT_SESSION_ENDED
+                                                                                : AUDIT_SESSION_REVOKED,
+                             AUDIT_OK, "{s:s, s:s, s:I}", "sid", s->sid, "reason", reason,
+                             "keySerial", (json_int_t) s->key);
         remove_at(d->live, i);
 }
 
@@ -245,7 +269,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                         end_at(d, i, now, "re-evaluation failed");
                         outcome = REMOVED;
                 } else
-                        s->retry_after = now + RETRY_SECONDS;
+                        s->retry_at_ms = clock_monotonic_ms() + RETRY_SECONDS * 1000;
                 goto out;
         }
         issue_log_conflict(&ctx, &e, s->sid);
@@ -262,9 +286,17 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                            db_last_error(d->db));
         s->issued = now;
         s->expires = expires;
+        schedule(s, now, clock_monotonic_ms());
         s->dirty = false;
-        s->retry_after = 0;
         counts->updated++;
+        {
+                json_t *details = audit_claims_summary(claims);
+                if (details)
+                        json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why,
+                                                                  "rules", audit_strv_json(e.result->matched_rules),
+                                                                  "grants", audit_strv_json(e.result->used_grants)));
+                (void) audit_record(d, NULL, s->user, AUDIT_SESSION_REFRESHED, AUDIT_OK, details);
+        }
         snprintf(serial, sizeof serial, "%d", (int) s->key);
         snprintf(ttl, sizeof ttl, "%lld", (long long) (expires - now));
         log_struct(strict ? LOG_INFO : LOG_DEBUG, LOG_MSGID_SESSION_REFRESH,
@@ -302,7 +334,7 @@ static int load_one(void *userdata, const db_session *s) {
 }
 
 int live_load(enrichd *d) {
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         int r;
 
         r = db_session_foreach_active(d->db, LIVE_MAX_SESSIONS, load_one, d);
@@ -327,7 +359,7 @@ int live_attach_key(enrichd *d, const char *sid, key_serial_t key) {
                 return -ENOENT;
         d->live->items[i]->key = key;
         if (d->live->items[i]->dirty)
-                (void) reissue_at(d, (size_t) i, time(NULL), "policy changed before the key was attached",
+                (void) reissue_at(d, (size_t) i, clock_now(), "policy changed before the key was attached",
                                   true, &counts);
         return 0;
 }
@@ -346,13 +378,13 @@ int live_revoke(enrichd *d, const char *sid, const char *reason) {
 
         if (i < 0)
                 return -ENOENT;
-        end_at(d, (size_t) i, time(NULL), reason);
+        end_at(d, (size_t) i, clock_now(), reason);
         return 0;
 }
 
 int live_reissue(enrichd *d, const char *user, const char *why, live_counts *ret) {
         live_counts counts = { 0 };
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
 
         for (size_t i = 0; i < d->live->n;) {
                 live_session *s = d->live->items[i];
@@ -376,7 +408,7 @@ int live_reissue(enrichd *d, const char *user, const char *why, live_counts *ret
 }
 
 int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_count) {
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         int count = 0;
 
         for (size_t i = 0; i < d->live->n;) {
@@ -413,6 +445,9 @@ static void expire_grants(enrichd *d, int64_t now) {
                 live_counts counts = { 0 };
 
                 live_reissue(d, users[i], "grant expired", &counts);
+                (void) audit_recordf(d, NULL, users[i], AUDIT_GRANT_EXPIRED, AUDIT_OK, "{s:i, s:i, s:s}",
+                                     "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked,
+                                     "policyVersion", d->policy_version);
                 log_struct(LOG_INFO, LOG_MSGID_GRANT_EXPIRED,
                            (const char *[]) { "ENRICH_USER", users[i],
                                               "ENRICH_POLICY_VERSION", d->policy_version, NULL },
@@ -422,11 +457,43 @@ static void expire_grants(enrichd *d, int64_t now) {
         strv_free(users);
 }
 
+/* A stepped wall clock leaves every live token's iat, nbf and exp in the
+ * old time frame: after a step back verifiers see them as not yet valid,
+ * after a step forward as expired before their time. So a step re-issues
+ * every attached session at once, from the new time, as a routine refresh
+ * (a failure is retried, never revokes). Grant expiries handled up to the
+ * old time are rescheduled from the new one after a step back; a step
+ * forward expires the grants it passed, at this tick. */
+static void handle_clock_step(enrichd *d, int64_t now, int64_t wall_ms, int64_t mono) {
+        live *l = d->live;
+        int64_t offset = wall_ms - mono, step = offset - l->wall_offset_ms;
+        char seconds[32];
+
+        l->wall_offset_ms = offset;
+        if (step <= CLOCK_JUMP_TOLERANCE_MS && step >= -CLOCK_JUMP_TOLERANCE_MS)
+                return;
+        snprintf(seconds, sizeof seconds, "%+lld", (long long) (step / 1000));
+        log_struct(LOG_WARNING, LOG_MSGID_CLOCK_STEP,
+                   (const char *[]) { "ENRICH_CLOCK_STEP_SECONDS", seconds, NULL },
+                   "The wall clock stepped by %s s: re-issuing the claims of %zu live sessions", seconds, l->n);
+        for (size_t i = 0; i < l->n; i++) {
+                l->items[i]->refresh_at_ms = mono;
+                l->items[i]->retry_at_ms = 0;
+        }
+        if (step < 0 && d->grants_checked > now) {
+                d->grants_checked = now;
+                if (issue_update_policy_version(d) < 0)
+                        log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to update the policy version: %s",
+                                   db_last_error(d->db));
+        }
+}
+
 void live_tick(enrichd *d) {
         live *l = d->live;
         live_counts counts = { 0 };
-        int64_t now = time(NULL);
+        int64_t mono = clock_monotonic_ms(), wall_ms = clock_wall_ms(), now = clock_now();
 
+        handle_clock_step(d, now, wall_ms, mono);
         expire_grants(d, now);
 
         for (size_t checked = 0, budget = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
@@ -443,15 +510,15 @@ void live_tick(enrichd *d) {
 
                 if (s->key <= 0) {
                         /* Never attached: the module failed after Enrich. */
-                        if (now >= s->expires) {
+                        if (mono >= s->attach_deadline_ms) {
                                 end_at(d, i, now, "no key attached before the token expired");
                                 continue;
                         }
                         i++;
                         continue;
                 }
-                due = s->dirty || now >= s->issued + (s->expires - s->issued) * 2 / 3;
-                if (!due || s->retry_after > now) {
+                due = s->dirty || mono >= s->refresh_at_ms;
+                if (!due || s->retry_at_ms > mono) {
                         i++;
                         continue;
                 }

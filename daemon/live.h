@@ -3,7 +3,9 @@
  * keyring key, and leaves when its process is gone, its key is gone, policy
  * gives it nothing any more, or it is ended or revoked. The tick (every
  * LIVE_TICK_MS from the event loop) checks liveness, refreshes tokens at
- * two thirds of their life and handles grants that reached their expiry. */
+ * two thirds of their life (timed on the monotonic clock), re-issues every
+ * token when the wall clock steps, and handles grants that reached their
+ * expiry. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +20,8 @@
 /* Processes checked for liveness per tick (round robin), so one tick stays
  * short however many sessions there are. */
 #define LIVE_LIVENESS_BUDGET 512
+/* MESSAGE_ID of "the wall clock stepped; every session re-issued". */
+#define LOG_MSGID_CLOCK_STEP "3f9a1c7e5b2d4e60a8c1f7d3e9b2a465"
 
 /* What a re-evaluation did. */
 typedef struct live_counts {

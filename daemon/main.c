@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
+#include "audit.h"
 #include "config.h"
 #include "db.h"
 #include "host.h"
@@ -53,9 +54,18 @@ static void notify_status(const enrichd *d) {
  * keeps the running policy; a good one re-evaluates every live session. */
 static void reload(void *userdata) {
         main_context *m = userdata;
+        char *error = NULL;
 
         sd_notify(0, "RELOADING=1");
-        (void) methods_reload(m->d, NULL);
+        if (methods_reload(m->d, &error) < 0)
+                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
+                                     "config", m->d->config->path, "trigger", "SIGHUP",
+                                     "reason", error ? error : "unknown");
+        else
+                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}",
+                                     "config", m->d->config->path, "trigger", "SIGHUP",
+                                     "policyVersion", m->d->policy_version);
+        free(error);
         userdb_sync(m->userdb);
         sd_notify(0, "READY=1");
         notify_status(m->d);
@@ -66,6 +76,7 @@ static void tick(void *userdata) {
         main_context *m = userdata;
 
         live_tick(m->d);
+        audit_tick(m->d);
         userdb_sync(m->userdb);
 }
 
@@ -122,6 +133,15 @@ static int bypass_own_userdb(const char *service) {
         r = setenv("SYSTEMD_BYPASS_USERDB", value, 1) < 0 ? -errno : 0;
         free(value);
         return r;
+}
+
+/* 1 when path exists (whatever it is), 0 when not, or a negative errno. */
+static int state_exists(const char *path) {
+        struct stat st;
+
+        if (lstat(path, &st) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
 }
 
 int main(int argc, char **argv) {
@@ -190,7 +210,16 @@ int main(int argc, char **argv) {
                 log_error("Failed to create state directory %s: %s", d.config->state_dir, strerror(-r));
                 goto out;
         }
-        r = signer_open(d.config->state_dir, &d.signer, &error);
+        snprintf(db_path, sizeof db_path, "%s/%s", d.config->state_dir, DB_FILE_NAME);
+        /* A key is generated only into a fresh state directory: next to an
+         * existing database, a missing key means lost or misplaced state,
+         * which a new key would paper over (signer_load says what to do). */
+        r = state_exists(db_path);
+        if (r < 0) {
+                log_error("Failed to look for database %s: %s", db_path, strerror(-r));
+                goto out;
+        }
+        r = (r ? signer_load : signer_open)(d.config->state_dir, &d.signer, &error);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "Failed to set up the signing key: %s",
                            error ? error : strerror(-r));
@@ -201,10 +230,15 @@ int main(int argc, char **argv) {
                 log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s", error ? error : strerror(-r));
                 goto out;
         }
-        snprintf(db_path, sizeof db_path, "%s/%s", d.config->state_dir, DB_FILE_NAME);
         r = db_open(db_path, &d.db, &error);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
+        r = audit_open(&d, &d.audit);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to open the audit trail: %s",
+                           r == -EIO ? db_last_error(d.db) : strerror(-r));
                 goto out;
         }
         /* The policy version needs the grants generation; the live set
@@ -252,6 +286,9 @@ int main(int argc, char **argv) {
 
         r = server_run(srv);
         sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+        /* Seal what this run wrote, so nothing can be appended unnoticed
+         * while the daemon is down. */
+        (void) audit_checkpoint(&d, NULL, "shutdown", NULL, NULL);
         log_struct(LOG_INFO, LOG_MSGID_STOPPED, NULL, "enrichd stopped");
         status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
@@ -260,6 +297,7 @@ out:
         server_free(srv);
         userdb_free(context.userdb);
         live_free(d.live);
+        audit_free(d.audit);
         db_close(d.db);
         signer_free(d.signer);
         config_free(d.config);

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "account_methods.h"
+#include "audit.h"
+#include "audit_methods.h"
 #include "grants.h"
 #include "host.h"
 #include "identity.h"
@@ -236,6 +238,22 @@ static char *join_rules(char *const *rules) {
         return s;
 }
 
+/* The audit row of an issued token: its claims and the rules and grants
+ * behind them. */
+static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req,
+                                const evaluation *ev, const char *claims_text) {
+        json_t *details = audit_claims_summary(claims_text);
+
+        if (details)
+                json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}",
+                                                          "service", req->service, "tty", req->tty,
+                                                          "rhost", req->rhost, "ruser", req->ruser,
+                                                          "rules", strv_to_json(ev->result->matched_rules),
+                                                          "grants", strv_to_json(ev->result->used_grants),
+                                                          "tokenId", req->token_id, "pid", (json_int_t) req->pid));
+        (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
+}
+
 /* Every enriched login gets a token, even one that policy gives nothing:
  * identity, amr and sid still travel, and the key exists to be refreshed
  * when a grant arrives. */
@@ -257,8 +275,12 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
                 goto out;
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
         reply = account_check_enrich(d, req.user, req.token_id, time(NULL), &req.amr);
-        if (reply)
+        if (reply) {
+                (void) audit_recordf(d, peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "{s:s, s:s*, s:s*, s:s*}",
+                                     "service", req.service, "rhost", req.rhost, "tokenId", req.token_id,
+                                     "error", json_string_value(json_object_get(reply, "error")));
                 goto out;
+        }
         if (live_count(d->live) >= LIVE_MAX_SESSIONS) {
                 log_error("Refusing enrichment of %s: %d live sessions, the maximum", req.user, LIVE_MAX_SESSIONS);
                 reply = internal_error("too many live sessions");
@@ -322,6 +344,7 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
         }
         rules = join_rules(ev.result->matched_rules);
         grants = join_rules(ev.result->used_grants);
+        audit_enrich_issued(d, peer, &req, &ev, claims_text);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user,
                                       "ENRICH_SERVICE", req.service, "ENRICH_RHOST", req.rhost,
@@ -392,6 +415,7 @@ static json_t *method_end_session(enrichd *d, const struct ucred *peer, json_t *
         if (r < 0)
                 return database_error(d, "io.enrich.EndSession");
         (void) live_forget(d, sid);
+        (void) audit_recordf(d, peer, NULL, AUDIT_SESSION_ENDED, AUDIT_OK, "{s:s, s:s}", "sid", sid, "reason", "closed");
         snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_END,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL },
@@ -606,6 +630,10 @@ static json_t *method_grant(enrichd *d, const struct ucred *peer, json_t *params
                 reply = database_error(d, "io.enrich.Grant");
                 goto out;
         }
+        (void) audit_recordf(d, peer, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I}",
+                             "grantId", id, "groups", strv_to_json((char *const *) groups),
+                             "scopes", strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason,
+                             "ttl", (json_int_t) ttl, "expires", (json_int_t) (now + ttl));
         if (issue_update_policy_version(d) < 0)
                 log_error("Failed to update the policy version: %s", db_last_error(d->db));
         /* The new claims appear in the user's open sessions now, not at the
@@ -718,6 +746,8 @@ static json_t *method_revoke_grant(enrichd *d, const struct ucred *peer, json_t 
         /* Before replying: when the admin's command returns, no live key
          * carries the grant any more. */
         live_reissue(d, g.user, "grant revoked", &counts);
+        (void) audit_recordf(d, peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId", id,
+                             "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
         log_decision(LOG_MSGID_GRANT_REVOKED, peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
@@ -754,6 +784,8 @@ static json_t *method_revoke_session(enrichd *d, const struct ucred *peer, json_
                         reply = database_error(d, "io.enrich.RevokeSession");
                         goto out;
                 }
+                (void) audit_recordf(d, peer, NULL, AUDIT_SESSION_REVOKED, AUDIT_OK, "{s:s, s:s, s:b}",
+                                     "sid", sid, "reason", reason, "live", 0);
         }
         log_decision(LOG_MSGID_SESSION_REVOKED, peer, NULL, NULL, sid, "Session %s %s", sid, reason);
         reply = varlink_reply_new(NULL, false);
@@ -792,6 +824,8 @@ static json_t *method_revoke_user(enrichd *d, const struct ucred *peer, json_t *
                 reply = no_such_user(user);
                 goto out;
         }
+        (void) audit_recordf(d, peer, user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:i, s:i}", "scope", "all of the user",
+                             "grantsRevoked", grants, "sessionsRevoked", sessions);
         log_decision(LOG_MSGID_GRANT_REVOKED, peer, NULL, user, NULL,
                      "All of %s revoked by %s: %d grants, %d sessions", user, by ? by : "an admin",
                      grants, sessions);
@@ -861,7 +895,8 @@ static json_t *method_explain(enrichd *d, const struct ucred *peer, json_t *para
             (reply = get_amr(params, &amr)))
                 goto out;
         r = issue_evaluate(d, &(login_context) { .user = user, .service = service, .tty = tty, .rhost = rhost,
-                                                 .amr = (char *const *) amr, .asid = -1 },
+                                                 .amr = (char *const *) amr, .asid = -1,
+                                                 .want_reasons = true },
                            time(NULL), true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(user);
@@ -969,10 +1004,17 @@ static json_t *method_reload(enrichd *d, const struct ucred *peer, json_t *param
 
         if ((reply = admin_only(d, peer, "io.enrich.Reload")) || (reply = check_known(params, known)))
                 return reply;
-        if (methods_reload(d, &error) < 0)
+        if (methods_reload(d, &error) < 0) {
+                (void) audit_recordf(d, peer, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
+                                     "config", d->config->path, "trigger", "io.enrich.Reload",
+                                     "reason", error ? error : "unknown");
                 reply = error_reply("io.enrich.InvalidConfig", json_pack("{s:s}", "reason", error ? error : "unknown"));
-        else
+        } else {
+                (void) audit_recordf(d, peer, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}",
+                                     "config", d->config->path, "trigger", "io.enrich.Reload",
+                                     "policyVersion", d->policy_version);
                 reply = varlink_reply_new(json_pack("{s:s}", "policyVersion", d->policy_version), false);
+        }
         free(error);
         return reply;
 }
@@ -1031,14 +1073,29 @@ static const struct {
         { "io.enrich.Disable", method_disable },
         { "io.enrich.Enable", method_enable },
         { "io.enrich.CheckAccount", method_check_account },
+        { "io.enrich.AuditVerify", method_audit_verify },
+        { "io.enrich.AuditCheckpoint", method_audit_checkpoint },
 };
 
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,
                      json_t *parameters, bool more) {
-        /* No method streams yet: a "more" call gets its single reply, which
-         * without "continues" ends the stream. */
-        for (size_t i = 0; i < ARRAY_SIZE(method_table); i++)
-                if (strcmp(method, method_table[i].name) == 0)
-                        return method_table[i].fn(d, peer, parameters);
-        return error_reply("org.varlink.service.MethodNotFound", json_pack("{s:s}", "method", method));
+        json_t *reply = NULL;
+        bool found = false;
+
+        /* Only AuditList streams; any other "more" call gets its single
+         * reply, which without "continues" ends the stream. */
+        if (strcmp(method, "io.enrich.AuditList") == 0) {
+                reply = method_audit_list(d, peer, parameters, more);
+                found = true;
+        }
+        for (size_t i = 0; !found && i < ARRAY_SIZE(method_table); i++)
+                if (strcmp(method, method_table[i].name) == 0) {
+                        reply = method_table[i].fn(d, peer, parameters);
+                        found = true;
+                }
+        if (!found)
+                return error_reply("org.varlink.service.MethodNotFound", json_pack("{s:s}", "method", method));
+        /* Every refusal of every method is audited, here in one place. */
+        audit_refusal(d, peer, method, reply);
+        return reply;
 }

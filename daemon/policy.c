@@ -30,7 +30,10 @@ const char *policy_claim_kind_name(policy_claim_kind kind) {
         return "unknown";
 }
 
-/* A bounded text buffer for reasons: appends past the end are cut. */
+/* A bounded text buffer for reasons: appends past the end are cut. A NULL
+ * buffer takes nothing: reasons are only formatted when the caller asked
+ * for them (explain), since with many rules formatting them would cost more
+ * than the evaluation itself. */
 typedef struct text {
         char buffer[REASON_MAX];
         size_t length;
@@ -42,7 +45,7 @@ static void text_printf(text *t, const char *format, ...) {
         va_list ap;
         int n;
 
-        if (t->length >= sizeof t->buffer - 1)
+        if (!t || t->length >= sizeof t->buffer - 1)
                 return;
         va_start(ap, format);
         n = vsnprintf(t->buffer + t->length, sizeof t->buffer - t->length, format, ap);
@@ -59,6 +62,8 @@ static void text_value(text *t, const char *value) {
         char shown[VALUE_SHOWN_MAX + 4];
         size_t i;
 
+        if (!t)
+                return;
         for (i = 0; value[i] && i < VALUE_SHOWN_MAX; i++)
                 shown[i] = isprint((unsigned char) value[i]) ? value[i] : '?';
         if (value[i])
@@ -68,8 +73,11 @@ static void text_value(text *t, const char *value) {
 }
 
 static void text_list(text *t, char *const *list) {
-        size_t n = strv_length(list);
+        size_t n;
 
+        if (!t)
+                return;
+        n = strv_length(list);
         text_printf(t, "[");
         for (size_t i = 0; i < n && i < LIST_SHOWN_MAX; i++) {
                 if (i > 0)
@@ -229,6 +237,8 @@ static int prepare_time(evaluation *ev) {
 }
 
 static void text_when(text *t, const evaluation *ev) {
+        if (!t)
+                return;
         text_printf(t, "at %02d:%02d %s (%s)", ev->minute_of_day / 60, ev->minute_of_day % 60,
                     day_names[ev->weekday], ev->config->timezone ? ev->config->timezone : "local time");
 }
@@ -256,6 +266,8 @@ static void text_needs_login(text *t, const config_rule *rule) {
         const char *names[4];
         size_t n = 0;
 
+        if (!t)
+                return;
         if (rule->match_services)
                 names[n++] = "services";
         if (rule->match_ttys)
@@ -270,8 +282,8 @@ static void text_needs_login(text *t, const config_rule *rule) {
         text_printf(t, "), and this evaluation is not for a login");
 }
 
-/* True when every condition of rule holds; otherwise why names the first
- * one that does not. */
+/* True when every condition of rule holds; otherwise why (unless NULL)
+ * names the first one that does not. */
 static bool rule_applies(evaluation *ev, const config_rule *rule, text *why) {
         const policy_input *in = ev->in;
         const char *found = NULL;
@@ -542,11 +554,17 @@ int policy_evaluate(const config *c, const policy_input *in, policy_result **ret
         for (size_t i = 0; i < c->n_rules; i++) {
                 const config_rule *rule = &c->rules[i];
                 policy_rule_result *rr = &res->rules[i];
-                text why = { .length = 0 };
+                /* Not "= { 0 }": that would clear the whole buffer per rule. */
+                text why;
+
+                why.length = 0;
+                why.buffer[0] = '\0';
 
                 rr->rule = rule->name;
                 rr->line = rule->line;
-                if (!rule_applies(&ev, rule, &why)) {
+                if (!rule_applies(&ev, rule, in->want_reasons ? &why : NULL)) {
+                        if (!in->want_reasons)
+                                continue;
                         rr->reason = strdup(why.buffer);
                         if (!rr->reason) {
                                 r = -ENOMEM;

@@ -40,6 +40,8 @@ typedef struct policy_input {
         bool session_context;
         const policy_grant *grants; /* the user's active grants (expires > now) */
         size_t n_grants;
+        bool want_reasons;          /* fill policy_rule_result.reason (explain);
+                                     * false leaves every reason NULL */
 } policy_input;
 
 typedef enum policy_claim_kind {
@@ -67,7 +69,8 @@ typedef struct policy_rule_result {
         bool matched;
         char *reason;               /* owned; why it did not match, e.g.
                                      * "service sshd is not in [login, su]";
-                                     * NULL when matched */
+                                     * NULL when matched, and always NULL
+                                     * unless policy_input.want_reasons */
 } policy_rule_result;
 
 typedef struct policy_result {

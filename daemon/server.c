@@ -588,7 +588,10 @@ static void accept_connection(server *s, listener *l) {
                 log_client(c, LOG_WARNING, "refused: too many connections");
                 goto refuse;
         }
-        if (connections_of_uid(l, c->peer.uid) >= l->max_per_uid) {
+        /* Root is exempt from the per-uid cap (the total cap still holds):
+         * every PAM login is a root client, so capping root would leave
+         * concurrent logins past the cap without claims. */
+        if (c->peer.uid != 0 && connections_of_uid(l, c->peer.uid) >= l->max_per_uid) {
                 log_client(c, LOG_WARNING, "refused: too many connections from this uid");
                 goto refuse;
         }

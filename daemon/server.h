@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #define SERVER_MAX_CONNECTIONS      512
+/* Connections of one uid at a time; root (every PAM login) is exempt. */
 #define SERVER_MAX_PER_UID          32
 #define SERVER_IDLE_TIMEOUT_MS      30000
 /* Past this much unsent output a connection's further calls wait. */

@@ -3,6 +3,7 @@
  * wiped before they are freed. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -131,8 +132,10 @@ static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
                 goto out;
         }
         /* A key others could have read may have leaked: refuse rather than
-         * keep signing with it. */
-        if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+         * keep signing with it. One its owner may not read (mode 0000) is
+         * refused too, also when root could read it anyway: what the
+         * unprivileged daemon could not open must not work in tests. */
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || !(st.st_mode & S_IRUSR) || st.st_uid != geteuid()) {
                 set_error(ret_error, "Refusing signing key %s: it must be a regular file owned by uid %u "
                           "with mode 0600 (found mode %04o, owner %u)", path, (unsigned) geteuid(),
                           (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
@@ -164,7 +167,10 @@ out:
         return r;
 }
 
-int signer_open(const char *state_dir, signer **ret, char **ret_error) {
+/* Loads the key; when it does not exist, generates one if may_generate,
+ * else fails with -ENOENT and says so. An existing key is never replaced,
+ * whatever is wrong with it. */
+static int open_key(const char *state_dir, bool may_generate, signer **ret, char **ret_error) {
         char path[PATH_MAX];
         signer *s = NULL;
         int r;
@@ -175,7 +181,13 @@ int signer_open(const char *state_dir, signer **ret, char **ret_error) {
         if (!s)
                 return -ENOMEM;
         r = load_key(path, &s->key, ret_error);
-        if (r == -ENOENT) {
+        if (r == -ENOENT && !may_generate)
+                set_error(ret_error, "Signing key %s is missing, but %s is not a fresh state directory: "
+                          "refusing to generate a new key in its place. Restore the key from a backup; or, "
+                          "to start over with a new key deliberately (tokens signed by the old one stop "
+                          "verifying), create one as the daemon's user: openssl genpkey -algorithm ed25519 "
+                          "-out %s && chmod 0600 %s", path, state_dir, path, path);
+        else if (r == -ENOENT) {
                 r = generate_key(path, &s->key, ret_error);
                 if (r == -EEXIST)   /* another instance won the race: use its key */
                         r = load_key(path, &s->key, ret_error);
@@ -195,6 +207,14 @@ int signer_open(const char *state_dir, signer **ret, char **ret_error) {
 out:
         signer_free(s);
         return r;
+}
+
+int signer_open(const char *state_dir, signer **ret, char **ret_error) {
+        return open_key(state_dir, true, ret, ret_error);
+}
+
+int signer_load(const char *state_dir, signer **ret, char **ret_error) {
+        return open_key(state_dir, false, ret, ret_error);
 }
 
 int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error) {
@@ -236,6 +256,19 @@ const char *signer_kid(const signer *s) {
 
 int signer_sign(const signer *s, json_t *payload, char **ret_token) {
         return jws_sign(s->key, s->kid, SIGNER_TOKEN_TYPE, payload, ret_token);
+}
+
+int signer_sign_bytes(const signer *s, const void *data, size_t len,
+                      unsigned char ret_signature[SIGNER_SIGNATURE_LENGTH]) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        size_t length = SIGNER_SIGNATURE_LENGTH;
+        int r = 0;
+
+        if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) != 1 ||
+            EVP_DigestSign(ctx, ret_signature, &length, data, len) != 1 || length != SIGNER_SIGNATURE_LENGTH)
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        return r;
 }
 
 void signer_free(signer *s) {

@@ -11,8 +11,14 @@
 typedef struct signer signer;
 
 /* Loads state_dir/signing-key.pem, or generates it when it does not exist.
- * On failure *ret_error (optional) gets a malloc'd message. */
+ * A key that exists but cannot be used (unreadable, wrong owner or mode,
+ * not an Ed25519 PEM key) is an error and is left as it is. On failure
+ * *ret_error (optional) gets a malloc'd message. */
 int signer_open(const char *state_dir, signer **ret, char **ret_error);
+/* signer_open for a state directory that already holds state: a missing
+ * key is an error (-ENOENT, with a message saying how to recover), never
+ * silently replaced by a new one. */
+int signer_load(const char *state_dir, signer **ret, char **ret_error);
 /* Writes {"keys":[...]} to jwks_path atomically (0644), creating its
  * directory (0755) if needed. */
 int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error);
@@ -20,4 +26,8 @@ int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error
 const char *signer_kid(const signer *s);
 /* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */
 int signer_sign(const signer *s, json_t *payload, char **ret_token);
+/* Signs raw bytes with Ed25519 (the audit trail's checkpoints). */
+#define SIGNER_SIGNATURE_LENGTH 64
+int signer_sign_bytes(const signer *s, const void *data, size_t len,
+                      unsigned char ret_signature[SIGNER_SIGNATURE_LENGTH]);
 void signer_free(signer *s);

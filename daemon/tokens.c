@@ -649,8 +649,9 @@ int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, c
         char *scopes = NULL;
         int r, step;
 
-        r = prepare(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
-                       " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?", &st);
+        /* On every login and refresh: from the statement cache. */
+        r = db_prepare(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
+                          " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
@@ -678,7 +679,7 @@ int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, c
         *ret_bound = true;
         *ret_scopes = scopes;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 

@@ -44,6 +44,12 @@ static void usage(FILE *out)
               "  token unlock USER         clear USER's failed token logins and lock (admin)\n"
               "  disable USER --reason TEXT  refuse USER's logins, revoke its tokens and keys (admin)\n"
               "  enable USER               undo disable (admin)\n"
+              "  audit [--since DURATION] [--user U] [--action A] [--limit N] [--follow]\n"
+              "                            the audit trail (admin; users see rows about\n"
+              "                            themselves); --follow keeps printing new rows\n"
+              "  audit verify              check the hash chain and the signed checkpoints;\n"
+              "                            exit 1 naming the first bad row (admin)\n"
+              "  audit checkpoint          sign the chain head now (admin)\n"
               "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
               "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
               "                            exit 0 fine, 1 warnings, 2 errors\n"
@@ -87,11 +93,13 @@ static const command commands[] = {
           CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
         { "disable", cmd_disable, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
         { "enable", cmd_enable, 1, 1, 0, 0 },
+        { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
        OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
-       OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE };
+       OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
+       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -116,6 +124,10 @@ static const struct option options[] = {
         { "enrichd", required_argument, NULL, OPT_ENRICHD },
         { "description", required_argument, NULL, OPT_DESCRIPTION },
         { "grace", required_argument, NULL, OPT_GRACE },
+        { "since", required_argument, NULL, OPT_SINCE },
+        { "action", required_argument, NULL, OPT_ACTION },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "follow", no_argument, NULL, OPT_FOLLOW },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -132,6 +144,7 @@ static const char *option_name(unsigned bit)
                 { CTL_OPT_RHOST, "rhost" }, { CTL_OPT_TTY, "tty" }, { CTL_OPT_AMR, "amr" },
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
                 { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
+                { CTL_OPT_AUDIT, "since, --action, --limit or --follow" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -282,6 +295,22 @@ int main(int argc, char **argv)
                 case OPT_GRACE:
                         fine = set_once(&o.grace, optarg, "grace");
                         o.given |= CTL_OPT_GRACE;
+                        break;
+                case OPT_SINCE:
+                        fine = set_once(&o.since, optarg, "since");
+                        o.given |= CTL_OPT_AUDIT;
+                        break;
+                case OPT_ACTION:
+                        fine = set_once(&o.action, optarg, "action");
+                        o.given |= CTL_OPT_AUDIT;
+                        break;
+                case OPT_LIMIT:
+                        fine = set_once(&o.limit, optarg, "limit");
+                        o.given |= CTL_OPT_AUDIT;
+                        break;
+                case OPT_FOLLOW:
+                        o.follow = true;
+                        o.given |= CTL_OPT_AUDIT;
                         break;
                 case 'v':
                         o.verbose = true;

@@ -36,6 +36,7 @@ enum {
         CTL_OPT_DOCTOR  = 1 << 12,      /* doctor's path options, below */
         CTL_OPT_DESCRIPTION = 1 << 13,  /* token issue --description */
         CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
+        CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --action, --limit, --follow */
 };
 
 typedef struct ctl_options {
@@ -68,6 +69,10 @@ typedef struct ctl_options {
         const char *grace;      /* token rotate --grace, as typed */
         char **args;            /* positional arguments after the command */
         size_t n_args;
+        const char *since;      /* audit --since DURATION (ago), as typed */
+        const char *action;     /* audit --action */
+        const char *limit;      /* audit --limit, as typed */
+        bool follow;            /* audit --follow */
 } ctl_options;
 
 /* Commands: each returns an exit code. */
@@ -85,6 +90,7 @@ int cmd_doctor(const ctl_options *o);
 int cmd_token(const ctl_options *o);
 int cmd_disable(const ctl_options *o);
 int cmd_enable(const ctl_options *o);
+int cmd_audit(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is

@@ -28,7 +28,7 @@ static void load_and_match(const char *text, const char *rhost) {
         fuzz_write_file(path, text, strlen(text));
         if (config_load_with(path, "/dev/null", &c, &error) == 0) {
                 policy_input in = { .user = "alice", .uid = 1000, .service = "sshd", .rhost = rhost,
-                                    .now = 1700000000, .session_context = true };
+                                    .now = 1700000000, .session_context = true, .want_reasons = true };
                 for (int hour = 0; hour < 24; hour += 5) {
                         in.now = 1700000000 + hour * 3600;
                         if (policy_evaluate(c, &in, &result) == 0)

@@ -47,7 +47,7 @@ static policy_input base_input(void) {
         return (policy_input) {
                 .user = "alice", .uid = 1000, .service = "sshd", .unix_groups = groups_ops,
                 .tty = "pts/0", .rhost = "10.1.2.3", .amr = amr_pop, .now = AT(0, 12, 0),
-                .session_context = true,
+                .session_context = true, .want_reasons = true,
         };
 }
 
@@ -668,7 +668,19 @@ static void test_result_shape(void) {
         CHECK(res && policy_scope_string(res, &scope) == 0 && strcmp(scope, "s1 s2 s4") == 0,
               "result: scopes deduplicated, in rule order, space-separated");
         free(scope);
+        scope = NULL;
         policy_result_free(res);
+
+        /* Only explain asks for reasons; without them the outcome is the same. */
+        in.want_reasons = false;
+        res = evaluate(c, &in);
+        CHECK(res && res->n_rules == 3 && res->rules[0].matched && !res->rules[1].matched &&
+              res->rules[2].matched && !res->rules[0].reason && !res->rules[1].reason && !res->rules[2].reason &&
+              policy_scope_string(res, &scope) == 0 && strcmp(scope, "s1 s2 s4") == 0,
+              "result: without want_reasons, the same matches and claims and no reasons");
+        free(scope);
+        policy_result_free(res);
+        in.want_reasons = true;
 
         in.user = "zed";
         config_free(c);

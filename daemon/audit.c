@@ -1,0 +1,864 @@
+/* audit.c: the audit trail: rows in a SHA-256 hash chain, Ed25519-signed
+ * checkpoints of its head, verification, retention and listing. The formats
+ * are defined in audit.h. The daemon keeps no copy of the rows in memory:
+ * each append reads the head inside its transaction, and verification reads
+ * what is on disk, so an edit made behind the daemon's back is judged the
+ * same whether or not it runs. The one thing remembered is the last row this
+ * process wrote, which exposes rows appended by someone else. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "identity.h"
+#include "jwks.h"
+#include "log.h"
+#include "util.h"
+
+#define HASH_HEX 64
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
+
+struct audit {
+        sqlite3_stmt *head;             /* the newest row */
+        sqlite3_stmt *insert;
+        sqlite3_stmt *insert_checkpoint;
+        int64_t written_id;             /* the newest row this process wrote (or found at start) */
+        char written_hash[HASH_HEX + 1];
+        int64_t since_checkpoint;       /* rows written since the last checkpoint */
+        int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
+        bool in_checkpoint;
+};
+
+static const struct {
+        const char *action, *message_id;
+} message_ids[] = {
+        { AUDIT_ENRICH_ISSUED, LOG_MSGID_AUDIT_ENRICH_ISSUED },
+        { AUDIT_ENRICH_REFUSED, LOG_MSGID_AUDIT_ENRICH_REFUSED },
+        { AUDIT_SESSION_REFRESHED, LOG_MSGID_AUDIT_SESSION_REFRESHED },
+        { AUDIT_SESSION_REVOKED, LOG_MSGID_AUDIT_SESSION_REVOKED },
+        { AUDIT_SESSION_ENDED, LOG_MSGID_AUDIT_SESSION_ENDED },
+        { AUDIT_GRANT_CREATED, LOG_MSGID_AUDIT_GRANT_CREATED },
+        { AUDIT_GRANT_REVOKED, LOG_MSGID_AUDIT_GRANT_REVOKED },
+        { AUDIT_GRANT_EXPIRED, LOG_MSGID_AUDIT_GRANT_EXPIRED },
+        { AUDIT_TOKEN_ISSUED, LOG_MSGID_AUDIT_TOKEN_ISSUED },
+        { AUDIT_TOKEN_USED, LOG_MSGID_AUDIT_TOKEN_USED },
+        { AUDIT_TOKEN_REJECTED, LOG_MSGID_AUDIT_TOKEN_REJECTED },
+        { AUDIT_TOKEN_REVOKED, LOG_MSGID_AUDIT_TOKEN_REVOKED },
+        { AUDIT_TOKEN_ROTATED, LOG_MSGID_AUDIT_TOKEN_ROTATED },
+        { AUDIT_TOKEN_UNLOCKED, LOG_MSGID_AUDIT_TOKEN_UNLOCKED },
+        { AUDIT_IDENTITY_DISABLED, LOG_MSGID_AUDIT_IDENTITY_DISABLED },
+        { AUDIT_IDENTITY_ENABLED, LOG_MSGID_AUDIT_IDENTITY_ENABLED },
+        { AUDIT_LOGIN_REFUSED, LOG_MSGID_AUDIT_LOGIN_REFUSED },
+        { AUDIT_PERMISSION_DENIED, LOG_MSGID_AUDIT_PERMISSION_DENIED },
+        { AUDIT_CONFIG_RELOADED, LOG_MSGID_AUDIT_CONFIG_RELOADED },
+        { AUDIT_CONFIG_REJECTED, LOG_MSGID_AUDIT_CONFIG_REJECTED },
+        { AUDIT_KEY_ROTATED, LOG_MSGID_AUDIT_KEY_ROTATED },
+        { AUDIT_CHECKPOINT, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT },
+};
+
+static const char *message_id_of(const char *action) {
+        for (size_t i = 0; i < ARRAY_SIZE(message_ids); i++)
+                if (strcmp(message_ids[i].action, action) == 0)
+                        return message_ids[i].message_id;
+        return NULL;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static void hex_encode(const unsigned char *data, size_t len, char *out) {
+        static const char digits[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < len; i++) {
+                out[2 * i] = digits[data[i] >> 4];
+                out[2 * i + 1] = digits[data[i] & 15];
+        }
+        out[2 * len] = '\0';
+}
+
+static int hex_decode(const char *text, unsigned char *out, size_t len) {
+        if (!text || strlen(text) != 2 * len)
+                return -EINVAL;
+        for (size_t i = 0; i < 2 * len; i++) {
+                char c = text[i];
+                int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+                if (v < 0)
+                        return -EINVAL;
+                if (i % 2 == 0)
+                        out[i / 2] = (unsigned char) (v << 4);
+                else
+                        out[i / 2] |= (unsigned char) v;
+        }
+        return 0;
+}
+
+/* One row's fields as stored. */
+typedef struct row {
+        int64_t id, time;
+        int64_t actor_uid;              /* -1: NULL (enrichd) */
+        const char *actor_name, *subject, *action, *result, *details, *prev_hash, *hash;
+} row;
+
+/* The canonical encoding (audit.h), malloc'd. */
+static char *canonical(const row *r) {
+        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}",
+                              "id", (json_int_t) r->id, "time", (json_int_t) r->time,
+                              "actor_uid", r->actor_uid < 0 ? json_null() : json_integer(r->actor_uid),
+                              "actor_name", r->actor_name ? r->actor_name : "",
+                              "subject", r->subject ? json_string(r->subject) : json_null(),
+                              "action", r->action ? r->action : "", "result", r->result ? r->result : "",
+                              "details", r->details ? r->details : "",
+                              "prev_hash", r->prev_hash ? r->prev_hash : "");
+        char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+        json_decref(o);
+        return text;
+}
+
+/* hash = SHA-256(prev_hash bytes || canonical) as hex into out. A prev_hash
+ * that is not 64 hex digits hashes as 32 zero bytes (and the row then fails
+ * its link check anyway). */
+static int row_hash(const row *r, char out[HASH_HEX + 1]) {
+        unsigned char prev[32] = { 0 }, digest[32];
+        EVP_MD_CTX *ctx = NULL;
+        char *text = canonical(r);
+        int ret = -EIO;
+
+        if (!text)
+                return -ENOMEM;
+        (void) hex_decode(r->prev_hash, prev, sizeof prev);
+        ctx = EVP_MD_CTX_new();
+        if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+            EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 &&
+            EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
+            EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {
+                hex_encode(digest, sizeof digest, out);
+                ret = 0;
+        }
+        EVP_MD_CTX_free(ctx);
+        free(text);
+        return ret;
+}
+
+/* The bytes a checkpoint's signature covers (audit.h). */
+static int checkpoint_message(int64_t row_id, const char *head, int64_t when, unsigned char out[24 + 8 + 32 + 8]) {
+        size_t n = sizeof CHECKPOINT_CONTEXT;   /* with its NUL */
+
+        memcpy(out, CHECKPOINT_CONTEXT, n);
+        for (int i = 0; i < 8; i++)
+                out[n + (size_t) i] = (unsigned char) ((uint64_t) row_id >> (56 - 8 * i));
+        if (hex_decode(head, out + n + 8, 32) < 0)
+                return -EINVAL;
+        for (int i = 0; i < 8; i++)
+                out[n + 40 + (size_t) i] = (unsigned char) ((uint64_t) when >> (56 - 8 * i));
+        return 0;
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+static int prepare(enrichd *d, const char *sql, sqlite3_stmt **ret) {
+        if (sqlite3_prepare_v3(db_handle(d->db), sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to prepare an audit statement");
+        return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int index, const char *s) {
+        if (s)
+                sqlite3_bind_text(st, index, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, index);
+}
+
+/* The newest row's id and hash; 0 and the zero hash when there is none. */
+static int read_head(enrichd *d, int64_t *ret_id, char ret_hash[HASH_HEX + 1]) {
+        sqlite3_stmt *st = d->audit->head;
+        int step, r = 0;
+
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+                const char *hash = (const char *) sqlite3_column_text(st, 1);
+                *ret_id = sqlite3_column_int64(st, 0);
+                snprintf(ret_hash, HASH_HEX + 1, "%s", hash ? hash : "");
+        } else if (step == SQLITE_DONE) {
+                *ret_id = 0;
+                strcpy(ret_hash, ZERO_HASH);
+        } else
+                r = db_fail(d->db, "Failed to read the audit chain head");
+        sqlite3_reset(st);
+        return r;
+}
+
+int audit_open(enrichd *d, audit **ret) {
+        audit *a = calloc(1, sizeof *a);
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        d->audit = a;
+        if ((r = prepare(d, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &a->head)) < 0 ||
+            (r = prepare(d, "INSERT INTO audit (id, time, actor_uid, actor_name, subject, action, result,"
+                            " details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", &a->insert)) < 0 ||
+            (r = prepare(d, "INSERT INTO audit_checkpoints (row_id, head, time, kid, signature)"
+                            " VALUES (?,?,?,?,?)", &a->insert_checkpoint)) < 0 ||
+            (r = read_head(d, &a->written_id, a->written_hash)) < 0)
+                goto out;
+        a->last_checkpoint = time(NULL);
+        *ret = a;
+        a = NULL;
+out:
+        if (a) {
+                d->audit = NULL;
+                audit_free(a);
+        }
+        return r;
+}
+
+void audit_free(audit *a) {
+        if (!a)
+                return;
+        sqlite3_finalize(a->head);
+        sqlite3_finalize(a->insert);
+        sqlite3_finalize(a->insert_checkpoint);
+        free(a);
+}
+
+/* ---- append -------------------------------------------------------------- */
+
+static void log_failure(const char *what, const char *why) {
+        log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE, NULL, "Audit trail: %s: %s", what, why);
+}
+
+/* Inserts one row after the current head; the caller holds a transaction. */
+static int append(enrichd *d, const row *in, int64_t *ret_id, char ret_hash[HASH_HEX + 1]) {
+        sqlite3_stmt *st = d->audit->insert;
+        char prev[HASH_HEX + 1], hash[HASH_HEX + 1];
+        row r = *in;
+        int64_t head_id;
+        int ret;
+
+        ret = read_head(d, &head_id, prev);
+        if (ret < 0)
+                return ret;
+        r.id = head_id + 1;
+        r.prev_hash = prev;
+        ret = row_hash(&r, hash);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_int64(st, 1, r.id);
+        sqlite3_bind_int64(st, 2, r.time);
+        if (r.actor_uid >= 0)
+                sqlite3_bind_int64(st, 3, r.actor_uid);
+        else
+                sqlite3_bind_null(st, 3);
+        sqlite3_bind_text(st, 4, r.actor_name, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 5, r.subject);
+        sqlite3_bind_text(st, 6, r.action, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 7, r.result, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 8, r.details, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 9, r.prev_hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 10, hash, -1, SQLITE_TRANSIENT);
+        ret = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(d->db, "Failed to append an audit row");
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (ret < 0)
+                return ret;
+        *ret_id = r.id;
+        strcpy(ret_hash, hash);
+        return 0;
+}
+
+static void journal(const row *r, int64_t id, json_t *details) {
+        const char *sid = json_string_value(json_object_get(details, "sid"));
+        const char *jti = json_string_value(json_object_get(details, "jti"));
+        const char *method = json_string_value(json_object_get(details, "method"));
+        bool bad = strcmp(r->result, AUDIT_OK) != 0;
+        char idtext[32];
+
+        snprintf(idtext, sizeof idtext, "%lld", (long long) id);
+        log_struct(bad ? LOG_NOTICE : LOG_INFO, message_id_of(r->action),
+                   (const char *[]) { "ENRICH_ACTION", r->action, "ENRICH_RESULT", r->result,
+                                      "ENRICH_USER", r->subject, "ENRICH_SID", sid, "ENRICH_JTI", jti,
+                                      "ENRICH_ACTOR", r->actor_name, "ENRICH_AUDIT_ID", idtext,
+                                      "ENRICH_METHOD", method, NULL },
+                   "audit #%s: %s %s%s%s by %s: %s", idtext, r->action, r->result, r->subject ? " for " : "",
+                   r->subject ? r->subject : "", r->actor_name, r->details);
+}
+
+int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                 const char *result, json_t *details) {
+        audit *a = d->audit;
+        char *name = NULL, *text = NULL, hash[HASH_HEX + 1] = "";
+        bool own_transaction;
+        int64_t id = 0;
+        int r;
+
+        if (!a) {
+                r = -ENXIO;
+                goto out;
+        }
+        if (!details)
+                details = json_object();
+        text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (peer && identity_user_name(peer->uid, &name) < 0)
+                name = NULL;
+        if (!text || (peer && !name)) {
+                r = -ENOMEM;
+                log_failure(action, "out of memory");
+                goto out;
+        }
+        row in = { .time = time(NULL), .actor_uid = peer ? (int64_t) peer->uid : -1,
+                   .actor_name = peer ? name : "enrichd", .subject = subject, .action = action,
+                   .result = result, .details = text };
+        own_transaction = sqlite3_get_autocommit(db_handle(d->db));
+        r = own_transaction ? db_begin(d->db) : 0;
+        if (r == 0)
+                r = append(d, &in, &id, hash);
+        if (r == 0 && own_transaction)
+                r = db_commit(d->db);
+        if (r < 0) {
+                if (own_transaction)
+                        db_rollback(d->db);
+                log_failure(action, db_last_error(d->db));
+                goto out;
+        }
+        a->written_id = id;
+        strcpy(a->written_hash, hash);
+        a->since_checkpoint++;
+        journal(&in, id, details);
+        if (own_transaction && !a->in_checkpoint && a->since_checkpoint >= d->config->audit_checkpoint_rows)
+                (void) audit_checkpoint(d, NULL, "rows", NULL, NULL);
+out:
+        json_decref(details);
+        free(text);
+        free(name);
+        return r;
+}
+
+int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                  const char *result, const char *format, ...) {
+        json_t *details;
+        va_list ap;
+
+        va_start(ap, format);
+        details = json_vpack_ex(NULL, 0, format, ap);
+        va_end(ap);
+        return audit_record(d, peer, subject, action, result, details);
+}
+
+json_t *audit_strv_json(char *const *list) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && list && list[i]; i++)
+                if (json_array_append_new(a, json_string(list[i])) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        return a;
+}
+
+json_t *audit_claims_summary(const char *claims_text) {
+        static const char *const keep[] = { "jti", "sid", "exp", "groups", "scope", "tenant", "amr", "act", "pv" };
+        json_t *claims = claims_text ? json_loads(claims_text, 0, NULL) : NULL;
+        json_t *summary = json_object();
+
+        for (size_t i = 0; summary && claims && i < ARRAY_SIZE(keep); i++) {
+                json_t *v = json_object_get(claims, keep[i]);
+                if (v && json_object_set(summary, keep[i], v) < 0) {
+                        json_decref(summary);
+                        summary = NULL;
+                }
+        }
+        json_decref(claims);
+        return summary;
+}
+
+/* ---- verification ---------------------------------------------------------- */
+
+typedef struct checkpoint {
+        int64_t row_id, time;
+        char *head, *kid, *signature;
+} checkpoint;
+
+static void checkpoints_free(checkpoint *list, size_t n) {
+        for (size_t i = 0; list && i < n; i++) {
+                free(list[i].head);
+                free(list[i].kid);
+                free(list[i].signature);
+        }
+        free(list);
+}
+
+/* Checkpoints with row_id >= from, oldest first. */
+static int load_checkpoints(enrichd *d, int64_t from, checkpoint **ret, size_t *ret_n) {
+        sqlite3_stmt *st = NULL;
+        checkpoint *list = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0, step;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
+                               " WHERE row_id >= ? ORDER BY row_id", -1, &st, NULL) != SQLITE_OK) {
+                r = db_fail(d->db, "Failed to read audit checkpoints");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, from);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        checkpoint *bigger = reallocarray(list, cap ? 2 * cap : 16, sizeof *list);
+                        if (!bigger) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        list = bigger;
+                        cap = cap ? 2 * cap : 16;
+                }
+                list[n] = (checkpoint) {
+                        .row_id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 2),
+                        .head = strdup((const char *) sqlite3_column_text(st, 1) ?: ""),
+                        .kid = strdup((const char *) sqlite3_column_text(st, 3) ?: ""),
+                        .signature = strdup((const char *) sqlite3_column_text(st, 4) ?: ""),
+                };
+                n++;
+                if (!list[n - 1].head || !list[n - 1].kid || !list[n - 1].signature) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to read audit checkpoints");
+                goto out;
+        }
+        *ret = list;
+        *ret_n = n;
+        list = NULL;
+        n = 0;
+out:
+        checkpoints_free(list, n);
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Whether c's signature is good: the key by kid from the published JWKS
+ * (which keeps retired keys while they matter), else the running key. */
+static bool checkpoint_signed(enrichd *d, const jwks *keys, const checkpoint *c) {
+        unsigned char message[24 + 8 + 32 + 8], signature[64];
+        EVP_PKEY *key = keys ? jwks_find(keys, c->kid) : NULL;
+        EVP_MD_CTX *ctx = NULL;
+        bool good = false;
+
+        if (checkpoint_message(c->row_id, c->head, c->time, message) < 0 ||
+            hex_decode(c->signature, signature, sizeof signature) < 0)
+                return false;
+        if (!key) {
+                /* No JWKS entry: the running key can still vouch by signing
+                 * the same message and comparing (Ed25519 is deterministic). */
+                unsigned char mine[SIGNER_SIGNATURE_LENGTH];
+                if (!d->signer || strcmp(c->kid, signer_kid(d->signer)) != 0 ||
+                    signer_sign_bytes(d->signer, message, sizeof message, mine) < 0)
+                        return false;
+                return CRYPTO_memcmp(mine, signature, sizeof mine) == 0;
+        }
+        ctx = EVP_MD_CTX_new();
+        good = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
+               EVP_DigestVerify(ctx, signature, sizeof signature, message, sizeof message) == 1;
+        EVP_MD_CTX_free(ctx);
+        return good;
+}
+
+static void fail_at(audit_verdict *v, int64_t id, const char *kind, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+static void fail_at(audit_verdict *v, int64_t id, const char *kind, const char *format, ...) {
+        va_list ap;
+
+        if (!v->ok)
+                return;         /* only the first problem is reported */
+        v->ok = false;
+        v->bad_id = id;
+        v->kind = kind;
+        va_start(ap, format);
+        vsnprintf(v->reason, sizeof v->reason, format, ap);
+        va_end(ap);
+}
+
+/* Whether some row's stored hash is hash (a link to a row elsewhere). */
+static int hash_exists(enrichd *d, const char *hash, int64_t *ret_id) {
+        sqlite3_stmt *st = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT id FROM audit WHERE hash = ? LIMIT 1", -1, &st,
+                               NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to search the audit trail");
+        sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                *ret_id = sqlite3_column_int64(st, 0);
+                r = 1;
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+static const checkpoint *checkpoint_at(const checkpoint *list, size_t n, int64_t row_id) {
+        for (size_t i = 0; i < n; i++)
+                if (list[i].row_id == row_id)
+                        return &list[i];
+        return NULL;
+}
+
+/* Walks rows with id >= from (0: all). Rows before from are treated as
+ * pruned, so the first row walked needs a checkpoint to anchor it unless it
+ * is row 1. check_memory: compare the tail with what this process wrote. */
+static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdict *v) {
+        sqlite3_stmt *st = NULL;
+        checkpoint *cps = NULL;
+        size_t n_cps = 0;
+        jwks *keys = NULL;
+        char prev_hash[HASH_HEX + 1] = "", prev_link[HASH_HEX + 1] = "", hash[HASH_HEX + 1];
+        int64_t prev_id = 0, other = 0;
+        int r, step;
+
+        *v = (audit_verdict) { .ok = true };
+        r = load_checkpoints(d, from, &cps, &n_cps);
+        if (r < 0)
+                goto out;
+        (void) jwks_load_file(d->config->jwks, &keys);
+        if (sqlite3_prepare_v2(db_handle(d->db),
+                               "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
+                               " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+                r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, from);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                row cur = {
+                        .id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1),
+                        .actor_uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2),
+                        .actor_name = (const char *) sqlite3_column_text(st, 3),
+                        .subject = (const char *) sqlite3_column_text(st, 4),
+                        .action = (const char *) sqlite3_column_text(st, 5),
+                        .result = (const char *) sqlite3_column_text(st, 6),
+                        .details = (const char *) sqlite3_column_text(st, 7),
+                        .prev_hash = (const char *) sqlite3_column_text(st, 8) ?: "",
+                        .hash = (const char *) sqlite3_column_text(st, 9) ?: "",
+                };
+                const checkpoint *cp = checkpoint_at(cps, n_cps, cur.id);
+                bool content_ok;
+
+                r = row_hash(&cur, hash);
+                if (r < 0)
+                        goto out;
+                content_ok = strcmp(hash, cur.hash) == 0;
+                if (v->rows == 0) {
+                        v->first_id = cur.id;
+                        /* The oldest retained row: row 1 starts from zeros;
+                         * any later one is what retention left behind and a
+                         * checkpoint must vouch for it. */
+                        if (cur.id == 1 && strcmp(cur.prev_hash, ZERO_HASH) != 0)
+                                fail_at(v, cur.id, content_ok ? "inserted" : "modified",
+                                        "row 1 does not start the chain");
+                        else if (cur.id > 1 && !(cp && strcmp(cp->head, cur.hash) == 0))
+                                fail_at(v, cur.id - 1, "deleted",
+                                        "rows before %lld are missing and no checkpoint anchors row %lld",
+                                        (long long) cur.id, (long long) cur.id);
+                        else if (!content_ok)
+                                fail_at(v, cur.id, "modified", "row %lld does not match its hash",
+                                        (long long) cur.id);
+                } else if (cur.id != prev_id + 1) {
+                        fail_at(v, prev_id + 1, "deleted", "row %lld is missing (row %lld follows row %lld)",
+                                (long long) (prev_id + 1), (long long) cur.id, (long long) prev_id);
+                } else if (strcmp(cur.prev_hash, prev_hash) != 0) {
+                        if (strcmp(cur.prev_hash, prev_link) == 0)
+                                fail_at(v, prev_id, "inserted",
+                                        "row %lld was inserted: row %lld chains to the row before it",
+                                        (long long) prev_id, (long long) cur.id);
+                        else if ((r = hash_exists(d, cur.prev_hash, &other)) > 0)
+                                fail_at(v, cur.id, "reordered",
+                                        "row %lld is out of order: it follows the row now stored as %lld",
+                                        (long long) cur.id, (long long) other);
+                        else if (r == 0)
+                                fail_at(v, cur.id, "inserted",
+                                        "row %lld does not chain to row %lld nor to any row held",
+                                        (long long) cur.id, (long long) prev_id);
+                        else
+                                goto out;
+                        r = 0;
+                } else if (!content_ok)
+                        fail_at(v, cur.id, "modified", "row %lld does not match its hash", (long long) cur.id);
+                if (cp) {
+                        if (!checkpoint_signed(d, keys, cp))
+                                fail_at(v, cp->row_id, "checkpoint",
+                                        "the checkpoint at row %lld has a bad signature (key %s)",
+                                        (long long) cp->row_id, cp->kid);
+                        else if (strcmp(cp->head, cur.hash) != 0)
+                                fail_at(v, cp->row_id, "checkpoint",
+                                        "the checkpoint at row %lld does not match that row",
+                                        (long long) cp->row_id);
+                        else if (v->ok)
+                                v->sealed_id = cp->row_id;
+                        v->checkpoints++;
+                }
+                v->rows++;
+                v->last_id = prev_id = cur.id;
+                snprintf(prev_hash, sizeof prev_hash, "%s", cur.hash);
+                snprintf(prev_link, sizeof prev_link, "%s", cur.prev_hash);
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        for (size_t i = 0; i < n_cps; i++)
+                if (cps[i].row_id > v->last_id)
+                        fail_at(v, v->last_id + 1, "deleted",
+                                "rows from %lld on are missing; a checkpoint names row %lld",
+                                (long long) (v->last_id + 1), (long long) cps[i].row_id);
+        if (check_memory && d->audit && d->audit->written_id > 0) {
+                audit *a = d->audit;
+                if (v->last_id < a->written_id)
+                        fail_at(v, v->last_id + 1, "deleted", "enrichd wrote rows up to %lld; they end at %lld",
+                                (long long) a->written_id, (long long) v->last_id);
+                else if (v->last_id > a->written_id)
+                        fail_at(v, a->written_id + 1, "inserted",
+                                "rows from %lld on were not written by this enrichd (it wrote up to %lld)",
+                                (long long) (a->written_id + 1), (long long) a->written_id);
+                else if (strcmp(prev_hash, a->written_hash) != 0)
+                        fail_at(v, a->written_id, "modified", "row %lld is not the row enrichd wrote",
+                                (long long) a->written_id);
+        }
+        r = 0;
+out:
+        jwks_free(keys);
+        checkpoints_free(cps, n_cps);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int audit_verify(enrichd *d, audit_verdict *ret) {
+        return verify_from(d, 0, true, ret);
+}
+
+/* ---- checkpoints and retention ------------------------------------------------ */
+
+/* Rows older than audit_retention_days, up to the newest checkpoint that
+ * has only old rows before it; that checkpoint's row stays as the anchor. */
+static void prune(enrichd *d) {
+        sqlite3_stmt *st = NULL;
+        int64_t cutoff, anchor = 0;
+        int changes = 0;
+
+        if (d->config->audit_retention_days == 0)
+                return;
+        cutoff = time(NULL) - (int64_t) d->config->audit_retention_days * 86400;
+        if (sqlite3_prepare_v2(db_handle(d->db),
+                               "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
+                               " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
+                               "          (SELECT max(id) FROM audit))", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+                log_failure("retention", sqlite3_errmsg(db_handle(d->db)));
+                goto out;
+        }
+        anchor = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (anchor <= 1)
+                goto out;
+        if (db_begin(d->db) < 0)
+                goto fail;
+        if (sqlite3_prepare_v2(db_handle(d->db), "DELETE FROM audit WHERE id < ?", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+                db_fail(d->db, "Failed to prune the audit trail");
+                db_rollback(d->db);
+                goto fail;
+        }
+        changes = sqlite3_changes(db_handle(d->db));
+        sqlite3_finalize(st);
+        if (sqlite3_prepare_v2(db_handle(d->db), "DELETE FROM audit_checkpoints WHERE row_id < ?", -1, &st,
+                               NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+                db_fail(d->db, "Failed to prune audit checkpoints");
+                db_rollback(d->db);
+                goto fail;
+        }
+        if (db_commit(d->db) < 0)
+                goto fail;
+        if (changes > 0)
+                log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
+                           "Audit trail: pruned %d rows older than %u days; the checkpoint at row %lld anchors the rest",
+                           changes, d->config->audit_retention_days, (long long) anchor);
+        goto out;
+fail:
+        log_failure("retention", db_last_error(d->db));
+out:
+        sqlite3_finalize(st);
+}
+
+int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
+                     char **ret_error) {
+        audit *a = d->audit;
+        audit_verdict v;
+        sqlite3_stmt *st;
+        unsigned char message[24 + 8 + 32 + 8], signature[SIGNER_SIGNATURE_LENGTH];
+        char signature_hex[2 * SIGNER_SIGNATURE_LENGTH + 1] = "", hash[HASH_HEX + 1] = "", *name = NULL;
+        int64_t from = 0, id = 0, now = time(NULL);
+        sqlite3_stmt *last = NULL;
+        int r;
+
+        if (!a || a->in_checkpoint)
+                return -EBUSY;
+        a->in_checkpoint = true;
+        /* Only what came after the newest checkpoint needs checking: what
+         * came before was checked when that one was signed. */
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
+                               " WHERE row_id IN (SELECT id FROM audit)", -1, &last, NULL) == SQLITE_OK &&
+            sqlite3_step(last) == SQLITE_ROW)
+                from = sqlite3_column_int64(last, 0);
+        sqlite3_finalize(last);
+        r = verify_from(d, from, true, &v);
+        if (r < 0)
+                goto out;
+        if (!v.ok) {
+                log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE, NULL,
+                           "Audit trail: refusing to sign a checkpoint: %s", v.reason);
+                if (ret_error && asprintf(ret_error, "the audit trail does not verify: %s", v.reason) < 0)
+                        *ret_error = NULL;
+                r = -EBADMSG;
+                goto out;
+        }
+        r = db_begin(d->db);
+        if (r < 0)
+                goto out;
+        if (peer && identity_user_name(peer->uid, &name) < 0)
+                name = NULL;
+        {
+                json_t *details = json_pack("{s:s, s:I}", "why", why, "rows", (json_int_t) a->since_checkpoint);
+                char *text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                row in = { .time = now, .actor_uid = peer ? (int64_t) peer->uid : -1,
+                           .actor_name = peer ? (name ? name : "?") : "enrichd", .action = AUDIT_CHECKPOINT,
+                           .result = AUDIT_OK, .details = text };
+                r = text ? append(d, &in, &id, hash) : -ENOMEM;
+                if (r == 0)
+                        journal(&in, id, details);
+                free(text);
+                json_decref(details);
+        }
+        if (r == 0 && ((r = checkpoint_message(id, hash, now, message)) < 0 ||
+                       (r = signer_sign_bytes(d->signer, message, sizeof message, signature)) < 0))
+                db_fail(d->db, "Failed to sign the audit checkpoint");
+        if (r == 0) {
+                st = a->insert_checkpoint;
+                hex_encode(signature, sizeof signature, signature_hex);
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 3, now);
+                sqlite3_bind_text(st, 4, signer_kid(d->signer), -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 5, signature_hex, -1, SQLITE_TRANSIENT);
+                r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(d->db, "Failed to store the audit checkpoint");
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+        }
+        if (r == 0)
+                r = db_commit(d->db);
+        if (r < 0) {
+                db_rollback(d->db);
+                log_failure("checkpoint", db_last_error(d->db));
+                if (ret_error)
+                        *ret_error = strdup(db_last_error(d->db));
+                goto out;
+        }
+        a->written_id = id;
+        strcpy(a->written_hash, hash);
+        a->since_checkpoint = 0;
+        a->last_checkpoint = now;
+        /* The head and its signature in the journal too: a witness outside
+         * the database for an admin comparing after the fact. */
+        log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT,
+                   (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_HEAD", hash,
+                                      "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID", signer_kid(d->signer),
+                                      NULL },
+                   "Audit checkpoint at row %lld (%s): head %s", (long long) id, why, hash);
+        if (ret_row_id)
+                *ret_row_id = id;
+        prune(d);
+out:
+        free(name);
+        a->in_checkpoint = false;
+        return r;
+}
+
+void audit_tick(enrichd *d) {
+        audit *a = d->audit;
+
+        if (a && a->since_checkpoint > 0 && time(NULL) - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
+                (void) audit_checkpoint(d, NULL, "interval", NULL, NULL);
+}
+
+/* ---- listing ------------------------------------------------------------------- */
+
+static json_t *entry_json(sqlite3_stmt *st) {
+        json_t *details = json_loads((const char *) sqlite3_column_text(st, 7) ?: "{}", 0, NULL);
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}",
+                              "id", (json_int_t) sqlite3_column_int64(st, 0),
+                              "time", (json_int_t) sqlite3_column_int64(st, 1),
+                              "actor", (const char *) sqlite3_column_text(st, 3) ?: "",
+                              "action", (const char *) sqlite3_column_text(st, 5) ?: "",
+                              "result", (const char *) sqlite3_column_text(st, 6) ?: "",
+                              "details", details ? details : json_object(),
+                              "hash", (const char *) sqlite3_column_text(st, 8) ?: "");
+        if (o && sqlite3_column_type(st, 2) != SQLITE_NULL)
+                json_object_set_new(o, "actorUid", json_integer(sqlite3_column_int64(st, 2)));
+        if (o && sqlite3_column_type(st, 4) != SQLITE_NULL)
+                json_object_set_new(o, "user", json_string((const char *) sqlite3_column_text(st, 4)));
+        return o;
+}
+
+int audit_list(enrichd *d, int64_t after_id, int64_t since, const char *user, const char *action,
+               int64_t limit, json_t **ret) {
+        sqlite3_stmt *st = NULL;
+        json_t *list = NULL;
+        int r = 0, step;
+
+        if (limit <= 0 || limit > AUDIT_MAX_LIST)
+                limit = AUDIT_MAX_LIST;
+        /* Newest `limit` first, then turned around: "the last 20 rows". With
+         * after_id (following), the oldest first from there. */
+        if (sqlite3_prepare_v2(db_handle(d->db),
+                               "SELECT * FROM (SELECT id, time, actor_uid, actor_name, subject, action, result,"
+                               " details, hash FROM audit WHERE id > ?1 AND time >= ?2"
+                               " AND (?3 IS NULL OR subject = ?3) AND (?4 IS NULL OR action = ?4)"
+                               " ORDER BY CASE WHEN ?1 > 0 THEN id ELSE -id END LIMIT ?5) ORDER BY id",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = db_fail(d->db, "Failed to prepare the audit listing");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, after_id);
+        sqlite3_bind_int64(st, 2, since);
+        bind_text_or_null(st, 3, user);
+        bind_text_or_null(st, 4, action);
+        sqlite3_bind_int64(st, 5, limit);
+        list = json_array();
+        if (!list) {
+                r = -ENOMEM;
+                goto out;
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *e = entry_json(st);
+                if (!e || json_array_append_new(list, e) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to list the audit trail");
+                goto out;
+        }
+        *ret = list;
+        list = NULL;
+out:
+        json_decref(list);
+        sqlite3_finalize(st);
+        return r;
+}

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -137,5 +138,18 @@ int lookup_uid(const char *user, uid_t *ret)
         if (!result)
                 return -ENOENT;
         *ret = pw.pw_uid;
+        return 0;
+}
+
+int format_error(char **ret_error, const char *format, ...)
+{
+        va_list ap;
+
+        if (!ret_error)
+                return 0;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
         return 0;
 }

@@ -31,5 +31,9 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
  * fsync, chmod mode, rename. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* When ret_error is non-NULL, sets *ret_error to a malloc'd message made
+ * from format (NULL if out of memory). Returns 0. */
+int format_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
 /* Resolves a user name to its uid, or -ENOENT. */
 int lookup_uid(const char *user, uid_t *ret);

@@ -352,17 +352,6 @@ int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, con
         return audit_record(d, peer, subject, action, result, details);
 }
 
-json_t *audit_strv_json(char *const *list) {
-        json_t *a = json_array();
-
-        for (size_t i = 0; a && list && list[i]; i++)
-                if (json_array_append_new(a, json_string(list[i])) < 0) {
-                        json_decref(a);
-                        return NULL;
-                }
-        return a;
-}
-
 json_t *audit_claims_summary(const char *claims_text) {
         static const char *const keep[] = { "jti", "sid", "exp", "groups", "scope", "tenant", "amr", "act", "pv" };
         json_t *claims = claims_text ? json_loads(claims_text, 0, NULL) : NULL;

@@ -84,8 +84,6 @@ int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, con
  * (those present). NULL when out of memory. */
 json_t *audit_claims_summary(const char *claims_text);
 
-/* A NULL-terminated string list (NULL: empty) as a new JSON array. */
-json_t *audit_strv_json(char *const *list);
 
 /* Writes an audit.checkpoint row and signs the chain head at it; then
  * prunes rows older than audit_retention_days behind the newest checkpoint

@@ -43,6 +43,17 @@ bool strv_contains(char *const *list, const char *s) {
         return false;
 }
 
+json_t *strv_to_json(char *const *list) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && list && list[i]; i++)
+                if (json_array_append_new(a, json_string(list[i])) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        return a;
+}
+
 bool config_rule_needs_login(const config_rule *rule) {
         return rule->match_services || rule->match_ttys || rule->match_rhosts || rule->match_amr;
 }

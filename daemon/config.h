@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #define CONFIG_DEFAULT_PATH          "/etc/enrich/enrichd.conf"
 #define CONFIG_DEFAULT_SOCKET        "/run/enrich/io.enrich"
@@ -38,6 +39,9 @@
 void strv_free(char **list);
 size_t strv_length(char *const *list);
 bool strv_contains(char *const *list, const char *s);
+/* The list as a JSON array of strings (a new reference), NULL when out of
+ * memory. NULL or empty gives []. */
+json_t *strv_to_json(char *const *list);
 
 /* A time-bound Unix group served through userdb. */
 typedef struct config_group {

@@ -45,14 +45,9 @@ int grants_new_id(char **ret) {
 }
 
 static char *strv_to_json_text(char *const *list) {
-        json_t *a = json_array();
+        json_t *a = strv_to_json(list);
         char *text;
 
-        for (size_t i = 0; a && list && list[i]; i++)
-                if (json_array_append_new(a, json_string(list[i])) < 0) {
-                        json_decref(a);
-                        return NULL;
-                }
         text = a ? json_dumps(a, JSON_COMPACT) : NULL;
         json_decref(a);
         return text;
@@ -698,20 +693,10 @@ int grants_to_policy(const grant_list *l, policy_grant **ret) {
         return 0;
 }
 
-static json_t *strv_json(char *const *list) {
-        json_t *a = json_array();
-        for (size_t i = 0; a && list && list[i]; i++)
-                if (json_array_append_new(a, json_string(list[i])) < 0) {
-                        json_decref(a);
-                        return NULL;
-                }
-        return a;
-}
-
 json_t *grant_to_json(const grant *g) {
         json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}",
                               "id", g->id, "user", g->user,
-                              "groups", strv_json(g->groups), "scopes", strv_json(g->scopes),
+                              "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
                               "reason", g->reason, "grantedBy", g->granted_by,
                               "grantedByUid", (json_int_t) g->granted_by_uid,
                               "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);

@@ -90,13 +90,6 @@ void issue_log_conflict(const login_context *ctx, const evaluation *e, const cha
                    ctx->user, ctx->service, e->result->tenant_conflict);
 }
 
-static json_t *strv_json(char *const *list) {
-        json_t *a = json_array();
-        for (size_t i = 0; a && list && list[i]; i++)
-                json_array_append_new(a, json_string(list[i]));
-        return a;
-}
-
 static bool is_switch_user_service(const char *service) {
         static const char *const services[] = { "sudo", "sudo-i", "su", "su-l" };
         for (size_t i = 0; i < ARRAY_SIZE(services); i++)
@@ -178,8 +171,8 @@ static json_t *build_claims(const enrichd *d, const login_context *ctx, const ev
                            "jti", jti,
                            "sid", sid,
                            "svc", ctx->service,
-                           "amr", strv_json(ctx->amr),
-                           "groups", strv_json(policy->groups),
+                           "amr", strv_to_json(ctx->amr),
+                           "groups", strv_to_json(policy->groups),
                            "scope", scope,
                            "pv", d->policy_version);
         if (!claims)

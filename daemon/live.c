@@ -293,8 +293,8 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                 json_t *details = audit_claims_summary(claims);
                 if (details)
                         json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why,
-                                                                  "rules", audit_strv_json(e.result->matched_rules),
-                                                                  "grants", audit_strv_json(e.result->used_grants)));
+                                                                  "rules", strv_to_json(e.result->matched_rules),
+                                                                  "grants", strv_to_json(e.result->used_grants)));
                 (void) audit_record(d, NULL, s->user, AUDIT_SESSION_REFRESHED, AUDIT_OK, details);
         }
         snprintf(serial, sizeof serial, "%d", (int) s->key);

@@ -178,13 +178,6 @@ json_t *no_such_user(const char *user) {
         return error_reply("io.enrich.NoSuchUser", json_pack("{s:s}", "user", user));
 }
 
-static json_t *strv_to_json(char *const *list) {
-        json_t *a = json_array();
-        for (size_t i = 0; a && list && list[i]; i++)
-                json_array_append_new(a, json_string(list[i]));
-        return a;
-}
-
 static char *amr_json_text(const char *const *amr) {
         json_t *a = amr ? strv_to_json((char *const *) amr) : NULL;
         char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;

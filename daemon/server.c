@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include "util.h"
 #include "host.h"
 #include "log.h"
 #include "paths.h"
@@ -86,18 +87,6 @@ struct server {
         bool quit;
 };
 
-static int set_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int set_error(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return 0;
-        va_start(ap, format);
-        if (vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return 0;
-}
 
 /* Removes a socket file left by a daemon that died, but never a live one or
  * anything that is not a socket. */
@@ -108,7 +97,7 @@ static int remove_stale_socket(const struct sockaddr_un *addr, char **ret_error)
         if (lstat(addr->sun_path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISSOCK(st.st_mode)) {
-                set_error(ret_error, "%s exists and is not a socket; refusing to replace it", addr->sun_path);
+                format_error(ret_error, "%s exists and is not a socket; refusing to replace it", addr->sun_path);
                 return -EEXIST;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -117,7 +106,7 @@ static int remove_stale_socket(const struct sockaddr_un *addr, char **ret_error)
         r = connect(fd, (const struct sockaddr *) addr, sizeof *addr);
         close(fd);
         if (r == 0) {
-                set_error(ret_error, "%s is in use by another running daemon", addr->sun_path);
+                format_error(ret_error, "%s is in use by another running daemon", addr->sun_path);
                 return -EADDRINUSE;
         }
         if (unlink(addr->sun_path) < 0 && errno != ENOENT)
@@ -131,25 +120,25 @@ static int bind_socket(listener *l, const char *path, char **ret_error) {
         int fd = -1, r;
 
         if (strlen(path) >= sizeof addr.sun_path) {
-                set_error(ret_error, "Socket path %s is too long", path);
+                format_error(ret_error, "Socket path %s is too long", path);
                 return -ENAMETOOLONG;
         }
         strcpy(addr.sun_path, path);
         r = mkdir_parent(path, 0755);
         if (r < 0) {
-                set_error(ret_error, "Failed to create the directory of %s: %s", path, strerror(-r));
+                format_error(ret_error, "Failed to create the directory of %s: %s", path, strerror(-r));
                 return r;
         }
         r = remove_stale_socket(&addr, ret_error);
         if (r < 0) {
                 if (ret_error && !*ret_error)
-                        set_error(ret_error, "Failed to remove stale socket %s: %s", path, strerror(-r));
+                        format_error(ret_error, "Failed to remove stale socket %s: %s", path, strerror(-r));
                 return r;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
                 r = -errno;
-                set_error(ret_error, "Failed to create socket: %s", strerror(errno));
+                format_error(ret_error, "Failed to create socket: %s", strerror(errno));
                 return r;
         }
         /* Every local user may connect (Status, own sessions; the userdb
@@ -160,7 +149,7 @@ static int bind_socket(listener *l, const char *path, char **ret_error) {
         umask(old_umask);
         if (r < 0 || chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
-                set_error(ret_error, "Failed to listen on %s: %s", path, strerror(errno));
+                format_error(ret_error, "Failed to listen on %s: %s", path, strerror(errno));
                 close(fd);
                 return r;
         }
@@ -194,7 +183,7 @@ static int setup_listener(server *s, listener *l, const char *path, bool fallbac
         if (fd < 0 && fallback_first && s->n_listen_fds > 0) {
                 fd = SD_LISTEN_FDS_START;
                 if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
-                        set_error(ret_error, "The socket passed by systemd is not a listening Unix stream socket");
+                        format_error(ret_error, "The socket passed by systemd is not a listening Unix stream socket");
                         return -EINVAL;
                 }
         }
@@ -265,7 +254,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (s->signal_fd < 0 || s->epoll_fd < 0) {
                 r = -errno;
-                set_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
+                format_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 goto out;
         }
         listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, 0, 0);
@@ -274,7 +263,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
         s->n_listen_fds = sd_listen_fds(1);
         if (s->n_listen_fds < 0) {
                 r = s->n_listen_fds;
-                set_error(ret_error, "Failed to get sockets from systemd: %s", strerror(-r));
+                format_error(ret_error, "Failed to get sockets from systemd: %s", strerror(-r));
                 goto out;
         }
         r = setup_listener(s, &s->main, socket_path, true, ret_error);
@@ -297,7 +286,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
         r = 0;
 out:
         if (r < 0 && ret_error && !*ret_error)
-                set_error(ret_error, "Failed to set up the server: %s", strerror(-r));
+                format_error(ret_error, "Failed to set up the server: %s", strerror(-r));
         server_free(s);
         return r;
 }
@@ -313,7 +302,7 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
         s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->priority_epoll_fd < 0 || s->stop_fd < 0) {
                 r = -errno;
-                set_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
+                format_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 return r;
         }
         listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata,

@@ -29,18 +29,6 @@ struct signer {
         char *kid;
 };
 
-static int set_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int set_error(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return 0;
-        va_start(ap, format);
-        if (vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return 0;
-}
 
 static int write_all(int fd, const char *data, size_t len) {
         while (len > 0) {
@@ -70,13 +58,13 @@ static int generate_key(const char *path, EVP_PKEY **ret, char **ret_error) {
                 return -ENAMETOOLONG;
         key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         if (!key) {
-                set_error(ret_error, "Failed to generate Ed25519 key");
+                format_error(ret_error, "Failed to generate Ed25519 key");
                 r = -EIO;
                 goto out;
         }
         bio = BIO_new(BIO_s_secmem());
         if (!bio || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
-                set_error(ret_error, "Failed to encode signing key");
+                format_error(ret_error, "Failed to encode signing key");
                 r = -EIO;
                 goto out;
         }
@@ -85,7 +73,7 @@ static int generate_key(const char *path, EVP_PKEY **ret, char **ret_error) {
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
                 r = -errno;
-                set_error(ret_error, "Failed to create %s: %s", tmp, strerror(errno));
+                format_error(ret_error, "Failed to create %s: %s", tmp, strerror(errno));
                 goto out;
         }
         r = write_all(fd, pem->data, pem->length);
@@ -99,7 +87,7 @@ static int generate_key(const char *path, EVP_PKEY **ret, char **ret_error) {
         (void) unlink(tmp);
         if (r < 0) {
                 if (r != -EEXIST)
-                        set_error(ret_error, "Failed to write signing key %s: %s", path, strerror(-r));
+                        format_error(ret_error, "Failed to write signing key %s: %s", path, strerror(-r));
                 goto out;
         }
         *ret = key;
@@ -124,7 +112,7 @@ static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
         if (fd < 0) {
                 r = -errno;
                 if (r != -ENOENT)
-                        set_error(ret_error, "Failed to open signing key %s: %s", path, strerror(errno));
+                        format_error(ret_error, "Failed to open signing key %s: %s", path, strerror(errno));
                 goto out;
         }
         if (fstat(fd, &st) < 0) {
@@ -136,7 +124,7 @@ static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
          * refused too, also when root could read it anyway: what the
          * unprivileged daemon could not open must not work in tests. */
         if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || !(st.st_mode & S_IRUSR) || st.st_uid != geteuid()) {
-                set_error(ret_error, "Refusing signing key %s: it must be a regular file owned by uid %u "
+                format_error(ret_error, "Refusing signing key %s: it must be a regular file owned by uid %u "
                           "with mode 0600 (found mode %04o, owner %u)", path, (unsigned) geteuid(),
                           (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
                 r = -EPERM;
@@ -144,14 +132,14 @@ static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
         }
         r = read_file_bounded(path, KEY_FILE_MAX, &pem, &len);
         if (r < 0) {
-                set_error(ret_error, "Failed to read signing key %s: %s", path, strerror(-r));
+                format_error(ret_error, "Failed to read signing key %s: %s", path, strerror(-r));
                 goto out;
         }
         bio = BIO_new_mem_buf(pem, (int) len);
         if (bio)
                 key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
         if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-                set_error(ret_error, "Signing key %s is not a PEM Ed25519 private key", path);
+                format_error(ret_error, "Signing key %s is not a PEM Ed25519 private key", path);
                 r = -EBADMSG;
                 goto out;
         }
@@ -182,7 +170,7 @@ static int open_key(const char *state_dir, bool may_generate, signer **ret, char
                 return -ENOMEM;
         r = load_key(path, &s->key, ret_error);
         if (r == -ENOENT && !may_generate)
-                set_error(ret_error, "Signing key %s is missing, but %s is not a fresh state directory: "
+                format_error(ret_error, "Signing key %s is missing, but %s is not a fresh state directory: "
                           "refusing to generate a new key in its place. Restore the key from a backup; or, "
                           "to start over with a new key deliberately (tokens signed by the old one stop "
                           "verifying), create one as the daemon's user: openssl genpkey -algorithm ed25519 "
@@ -199,7 +187,7 @@ static int open_key(const char *state_dir, bool may_generate, signer **ret, char
                 goto out;
         r = jwk_thumbprint(s->key, &s->kid);
         if (r < 0) {
-                set_error(ret_error, "Failed to compute key id: %s", strerror(-r));
+                format_error(ret_error, "Failed to compute key id: %s", strerror(-r));
                 goto out;
         }
         *ret = s;
@@ -224,7 +212,7 @@ int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error
 
         r = jwk_from_key(s->key, s->kid, &jwk);
         if (r < 0) {
-                set_error(ret_error, "Failed to build the public JWK: %s", strerror(-r));
+                format_error(ret_error, "Failed to build the public JWK: %s", strerror(-r));
                 goto out;
         }
         doc = json_pack("{s:[o]}", "keys", jwk);
@@ -235,12 +223,12 @@ int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error
         }
         r = mkdir_parent(jwks_path, 0755);
         if (r < 0) {
-                set_error(ret_error, "Failed to create the directory of %s: %s", jwks_path, strerror(-r));
+                format_error(ret_error, "Failed to create the directory of %s: %s", jwks_path, strerror(-r));
                 goto out;
         }
         r = write_file_atomic(jwks_path, text, strlen(text), 0644);
         if (r < 0) {
-                set_error(ret_error, "Failed to write JWKS %s: %s", jwks_path, strerror(-r));
+                format_error(ret_error, "Failed to write JWKS %s: %s", jwks_path, strerror(-r));
                 goto out;
         }
 out:

@@ -42,7 +42,7 @@ TOOL() { "$PY" "$HERE/audit_tool.py" "$DB" "$@"; }
 q() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$DB" "$1"; }
 write_config() {        # write_config [EXTRA SETTINGS]
         enrich_write_config <<CONF
-claims_ttl = 3;
+claims_ttl = 6;
 max_ttl = 3600;
 admin_group = "$ADMIN_GROUP";
 $1
@@ -78,8 +78,9 @@ print(v)' "$@"; }
 # --- every decision, driven for real ---------------------------------------
 session_open s1 "$U1" $AUDIT_FLAG || fail setup-session "s1"
 SID=$(ctl --json sessions "$U1" | json_get sessions 0 sid)
-# claims_ttl 3: the daemon refreshes the key after 2 s.
-poll 100 has_row session.refreshed "e.get('user') == '$U1'"
+# claims_ttl 6: the daemon refreshes the key after 4 s (a short ttl lets a
+# loaded machine expire the token before the module attaches the key).
+poll 300 has_row session.refreshed "e.get('user') == '$U1'"
 ctl grant "$U1" --scope eu6:short --ttl 2 --reason "eu6 short" >/dev/null 2>&1
 poll 100 has_row grant.expired "e.get('user') == '$U1'"
 GID2=$(ctl --json grant "$U1" --scope eu6:long --ttl 1h --reason "INC-eu6" 2>/dev/null | json_get id)

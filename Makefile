@@ -51,7 +51,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/%)
 ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
        $(B)/enrich.pc $(B)/enrichd $(B)/pam_enrich.so $(B)/enrichctl
 
-.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e
+.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb
 all: $(ALL)
 
 $(B)/%.o: %.c $(wildcard client-lib/*.h client-lib/enrichctl/*.h daemon/*.h pam_module/*.h tests/*.h)
@@ -139,6 +139,12 @@ check: deps
 e2e: deps
 	$(MAKE) all
 	bash tests/e2e/run.sh
+
+# The same scenarios against the Debian packages (make deb) instead of
+# make install.
+e2e-deb: deps
+	$(MAKE) deb
+	E2E_DEBS=$(B)/deb bash tests/e2e/run.sh
 
 demo: deps
 	$(MAKE) all $(TOOL_BIN)

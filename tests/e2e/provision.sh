@@ -1,12 +1,13 @@
 #!/bin/sh
 # tests/e2e/provision.sh: runs inside the e2e root through chroot, after
-# `make install DESTDIR=ROOT` and before the container boots. Everything it
+# `make install DESTDIR=ROOT` (or dpkg -i of the packages) and before the
+# container boots. Everything it
 # needs from the source tree was copied to /tmp/e2e by tests/e2e/run.sh.
 # Sets up what an administrator would on a real host: the system user and
 # units, the PAM lines from etc/pam.d/, sshd, sudo and the test users.
 set -eu
 S=/tmp/e2e
-SHARE=/usr/local/share/enrich
+SHARE=${E2E_SHARE:-/usr/local/share/enrich}
 
 ldconfig
 systemd-sysusers

@@ -102,12 +102,26 @@ ROOT=$WORK/root
 mkdir "$ROOT" && tar -C "$ROOT" -xzf "$tarball" || fatal "cannot unpack $tarball"
 note "root ready in $(($(date +%s) - t0)) s"
 
-# 2. Install the project and set the root up like a host.
-make -s install DESTDIR="$ROOT" PREFIX=/usr/local >"$WORK/install.log" 2>&1 ||
-        { cat "$WORK/install.log"; fatal "make install failed"; }
+# 2. Install the project and set the root up like a host: from the Debian
+# packages when E2E_DEBS names a folder of them (make e2e-deb), else with
+# make install.
 mkdir -p "$ROOT/tmp/e2e"
+if [ -n "${E2E_DEBS:-}" ]; then
+        mkdir -p "$ROOT/tmp/e2e-debs"
+        cp "$E2E_DEBS"/enrich_*.deb "$E2E_DEBS"/libenrich1_*.deb "$E2E_DEBS"/libenrich-dev_*.deb \
+                "$ROOT/tmp/e2e-debs/" || fatal "no packages in $E2E_DEBS (make deb)"
+        chroot "$ROOT" sh -c 'dpkg -i /tmp/e2e-debs/*.deb' >"$WORK/install.log" 2>&1 ||
+                { cat "$WORK/install.log"; fatal "dpkg -i of the packages failed"; }
+        rm -rf "$ROOT/tmp/e2e-debs"
+        SHARE=/usr/share/enrich
+        note "installed from the packages: $(cd "$E2E_DEBS" && ls enrich_*.deb libenrich*.deb | tr '\n' ' ')"
+else
+        make -s install DESTDIR="$ROOT" PREFIX=/usr/local >"$WORK/install.log" 2>&1 ||
+                { cat "$WORK/install.log"; fatal "make install failed"; }
+        SHARE=/usr/local/share/enrich
+fi
 cp $E2E/enrichd.conf $E2E/enrich-demo-job.service "$ROOT/tmp/e2e/"
-E2E_MACHINE=$MACHINE E2E_PW_ALICE=$PW_ALICE E2E_PW_BOB=$PW_BOB E2E_PW_DANA=$PW_DANA \
+E2E_SHARE=$SHARE E2E_MACHINE=$MACHINE E2E_PW_ALICE=$PW_ALICE E2E_PW_BOB=$PW_BOB E2E_PW_DANA=$PW_DANA \
         chroot "$ROOT" /bin/sh -e <$E2E/provision.sh >"$WORK/provision.log" 2>&1 ||
         { cat "$WORK/provision.log"; fatal "provisioning failed"; }
 rm -rf "$ROOT/tmp/e2e"

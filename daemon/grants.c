@@ -306,6 +306,28 @@ int grants_get(db *d, const char *id, grant *ret) {
         return 0;
 }
 
+/* Inside a transaction: runs sql, an UPDATE that sets revoked = ?1 and
+ * revoked_by = ?2 on the rows that ?3 selects, and bumps the generation when
+ * it changed the set of grants. *ret_changes: rows revoked. */
+static int revoke_matching(db *d, const char *sql, int64_t now, const char *by, const char *key,
+                           const char *what, int *ret_changes) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        r = prepare(d, sql, &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+        r = step_write(d, st, what, &changes);
+        if (r == 0 && changes > 0)
+                r = bump_generation(d);
+        if (r == 0)
+                *ret_changes = changes;
+        return r;
+}
+
 int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
@@ -331,20 +353,10 @@ int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         }
         /* An expired grant is marked too (who ended it is worth keeping),
          * but only an active one changes the set, and so the generation. */
-        r = prepare(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL", &st);
+        r = revoke_matching(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
+                            now, by, id, "Failed to revoke the grant", &changes);
         if (r < 0)
                 goto fail;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
-        r = step_write(d, st, "Failed to revoke the grant", &changes);
-        if (r < 0)
-                goto fail;
-        if (changes > 0) {
-                r = bump_generation(d);
-                if (r < 0)
-                        goto fail;
-        }
         r = db_commit(d);
         if (r == 0)
                 *ret_changed = changes > 0;
@@ -355,27 +367,16 @@ fail:
 }
 
 int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
-        sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
         r = db_begin_durable(d);
         if (r < 0)
                 return r;
-        r = prepare(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2"
-                       " WHERE user = ?3 AND revoked IS NULL AND expires > ?1", &st);
+        r = revoke_matching(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2"
+                               " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
+                            now, by, user, "Failed to revoke the user's grants", &changes);
         if (r < 0)
                 goto fail;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
-        r = step_write(d, st, "Failed to revoke the user's grants", &changes);
-        if (r < 0)
-                goto fail;
-        if (changes > 0) {
-                r = bump_generation(d);
-                if (r < 0)
-                        goto fail;
-        }
         r = db_commit(d);
         if (r == 0)
                 *ret_count = changes;

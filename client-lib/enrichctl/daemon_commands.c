@@ -34,18 +34,19 @@ int cmd_status(const ctl_options *o)
 
 enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPIRES, N_COLUMNS };
 
-/* The table's cells for one session; times are formatted into times. */
-static void session_row(json_t *s, const char *cells[N_COLUMNS], char times[2][32])
+static void session_row(json_t *s, char **row)
 {
-        cells[COL_SID] = ctl_str_or_dash(s, "sid");
-        cells[COL_USER] = ctl_str_or_dash(s, "user");
-        cells[COL_SERVICE] = ctl_str_or_dash(s, "service");
-        cells[COL_TTY] = ctl_str_or_dash(s, "tty");
-        cells[COL_RHOST] = ctl_str_or_dash(s, "rhost");
-        cells[COL_CREATED] = ctl_format_time(json_integer_value(json_object_get(s, "created")),
-                                             times[0], sizeof(times[0]));
-        cells[COL_EXPIRES] = ctl_format_time(json_integer_value(json_object_get(s, "expires")),
-                                             times[1], sizeof(times[1]));
+        char buf[48];
+
+        row[COL_SID] = strdup(ctl_str_or_dash(s, "sid"));
+        row[COL_USER] = strdup(ctl_str_or_dash(s, "user"));
+        row[COL_SERVICE] = strdup(ctl_str_or_dash(s, "service"));
+        row[COL_TTY] = strdup(ctl_str_or_dash(s, "tty"));
+        row[COL_RHOST] = strdup(ctl_str_or_dash(s, "rhost"));
+        row[COL_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "created")),
+                                                  buf, sizeof(buf)));
+        row[COL_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "expires")),
+                                                  buf, sizeof(buf)));
 }
 
 int cmd_sessions(const ctl_options *o)
@@ -53,18 +54,13 @@ int cmd_sessions(const ctl_options *o)
         static const char *const headers[N_COLUMNS] = {
                 "SID", "USER", "SERVICE", "TTY", "RHOST", "CREATED", "EXPIRES"
         };
-        json_t *reply = NULL, *params = NULL, *sessions, *s;
-        const char *cells[N_COLUMNS];
-        char times[2][32];
-        int widths[N_COLUMNS], code;
-        size_t i;
+        json_t *reply = NULL, *params = NULL, *sessions;
+        int code;
 
         if (o->n_args > 0) {
                 params = json_pack("{s:s}", "user", o->args[0]);
-                if (!params) {
-                        fprintf(stderr, "enrichctl: out of memory\n");
-                        return CTL_EXIT_ERROR;
-                }
+                if (!params)
+                        return ctl_oom();
         }
         code = ctl_call(o, "io.enrich.ListSessions", params, &reply);
         json_decref(params);
@@ -79,22 +75,8 @@ int cmd_sessions(const ctl_options *o)
                 printf("No sessions.\n");
                 goto out;
         }
-        for (int c = 0; c < N_COLUMNS; c++)
-                widths[c] = (int) strlen(headers[c]);
-        json_array_foreach(sessions, i, s) {
-                session_row(s, cells, times);
-                for (int c = 0; c < N_COLUMNS; c++)
-                        if ((int) strlen(cells[c]) > widths[c])
-                                widths[c] = (int) strlen(cells[c]);
-        }
-        for (int c = 0; c < N_COLUMNS; c++)
-                printf("%-*s%s", c + 1 < N_COLUMNS ? widths[c] : 0, headers[c], c + 1 < N_COLUMNS ? "  " : "\n");
-        json_array_foreach(sessions, i, s) {
-                session_row(s, cells, times);
-                for (int c = 0; c < N_COLUMNS; c++)
-                        printf("%-*s%s", c + 1 < N_COLUMNS ? widths[c] : 0, cells[c], c + 1 < N_COLUMNS ? "  " : "\n");
-        }
+        code = ctl_print_items(headers, N_COLUMNS, sessions, session_row);
 out:
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }

@@ -113,3 +113,11 @@ char *ctl_join(const json_t *array, const char *sep);
 /* Prints a table: headers, then n_rows rows of n_columns cells (row-major),
  * each column as wide as its widest cell, two spaces apart. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);
+/* Prints the items of a JSON array as such a table, at most
+ * CTL_MAX_TABLE_ROWS of them: fill_row writes one item's n_columns cells as
+ * malloc'd strings (NULL when out of memory). CTL_EXIT_OK, or ctl_oom(). */
+#define CTL_MAX_TABLE_ROWS 100000
+int ctl_print_items(const char *const *headers, size_t n_columns, json_t *items,
+                    void (*fill_row)(json_t *item, char **row));
+/* Says "out of memory" and returns CTL_EXIT_ERROR. */
+int ctl_oom(void);

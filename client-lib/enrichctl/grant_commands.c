@@ -12,15 +12,6 @@
 #include "enrichctl.h"
 #include "util.h"
 
-/* Grants and explain print at most this many rows, like the daemon's own
- * reply bound; more would not be read on a terminal anyway. */
-#define MAX_TABLE_ROWS 100000
-
-static int oom(void)
-{
-        fprintf(stderr, "enrichctl: out of memory\n");
-        return CTL_EXIT_ERROR;
-}
 
 /* A JSON array of the strings in list, or NULL on allocation failure. */
 static json_t *string_array(const char *const *list, size_t n)
@@ -79,12 +70,12 @@ int cmd_grant(const ctl_options *o)
         params = json_pack("{s:s, s:I, s:s}", "user", o->args[0], "ttl", (json_int_t) ttl,
                            "reason", o->reason);
         if (!params)
-                return oom();
+                return ctl_oom();
         if ((o->n_groups && json_object_set_new(params, "groups", string_array(o->groups, o->n_groups)) < 0) ||
             (o->n_scopes && json_object_set_new(params, "scopes", string_array(o->scopes, o->n_scopes)) < 0) ||
             (o->tenant && json_object_set_new(params, "tenant", json_string(o->tenant)) < 0)) {
                 json_decref(params);
-                return oom();
+                return ctl_oom();
         }
         code = ctl_call(o, "io.enrich.Grant", params, &reply);
         json_decref(params);
@@ -112,22 +103,35 @@ int cmd_grant(const ctl_options *o)
 
 enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_LEFT, G_REASON, G_BY, G_COLUMNS };
 
+static void grant_row(json_t *g, char **row)
+{
+        char buf[64];
+
+        row[G_ID] = strdup(ctl_str_or_dash(g, "id"));
+        row[G_USER] = strdup(ctl_str_or_dash(g, "user"));
+        row[G_GROUPS] = ctl_join(json_object_get(g, "groups"), ",");
+        row[G_SCOPES] = ctl_join(json_object_get(g, "scopes"), ",");
+        row[G_TENANT] = strdup(ctl_str_or_dash(g, "tenant"));
+        row[G_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(g, "expires")),
+                                                buf, sizeof(buf)));
+        row[G_LEFT] = strdup(time_left(g, time(NULL), buf, sizeof(buf)));
+        row[G_REASON] = strdup(ctl_str_or_dash(g, "reason"));
+        row[G_BY] = strdup(ctl_str_or_dash(g, "grantedBy"));
+}
+
 int cmd_grants(const ctl_options *o)
 {
         static const char *const headers[G_COLUMNS] = {
                 "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "LEFT", "REASON", "GRANTED BY"
         };
-        json_t *params = NULL, *reply = NULL, *grants, *g;
-        char **cells = NULL;
-        size_t n = 0, i;
-        time_t now = time(NULL);
+        json_t *params = NULL, *reply = NULL, *grants;
         int code;
 
         params = json_object();
         if (!params || (o->user && json_object_set_new(params, "user", json_string(o->user)) < 0) ||
             (o->all && json_object_set_new(params, "all", json_true()) < 0)) {
                 json_decref(params);
-                return oom();
+                return ctl_oom();
         }
         code = ctl_call(o, "io.enrich.ListGrants", params, &reply);
         json_decref(params);
@@ -138,45 +142,12 @@ int cmd_grants(const ctl_options *o)
                 goto out;
         }
         grants = json_object_get(reply, "grants");
-        n = json_array_size(grants);
-        if (n == 0) {
+        if (json_array_size(grants) == 0) {
                 printf(o->all ? "No grants.\n" : "No active grants.\n");
                 goto out;
         }
-        if (n > MAX_TABLE_ROWS)
-                n = MAX_TABLE_ROWS;
-        cells = calloc(n * G_COLUMNS, sizeof(*cells));
-        if (!cells) {
-                code = oom();
-                goto out;
-        }
-        json_array_foreach(grants, i, g) {
-                char **row = cells + i * G_COLUMNS, buf[64];
-
-                if (i >= n)
-                        break;
-                row[G_ID] = strdup(ctl_str_or_dash(g, "id"));
-                row[G_USER] = strdup(ctl_str_or_dash(g, "user"));
-                row[G_GROUPS] = ctl_join(json_object_get(g, "groups"), ",");
-                row[G_SCOPES] = ctl_join(json_object_get(g, "scopes"), ",");
-                row[G_TENANT] = strdup(ctl_str_or_dash(g, "tenant"));
-                row[G_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(g, "expires")),
-                                                        buf, sizeof(buf)));
-                row[G_LEFT] = strdup(time_left(g, now, buf, sizeof(buf)));
-                row[G_REASON] = strdup(ctl_str_or_dash(g, "reason"));
-                row[G_BY] = strdup(ctl_str_or_dash(g, "grantedBy"));
-                for (int c = 0; c < G_COLUMNS; c++)
-                        if (!row[c]) {
-                                code = oom();
-                                goto out;
-                        }
-        }
-        ctl_print_table(headers, G_COLUMNS, cells, n);
+        code = ctl_print_items(headers, G_COLUMNS, grants, grant_row);
 out:
-        if (cells)
-                for (i = 0; i < n * G_COLUMNS; i++)
-                        free(cells[i]);
-        free(cells);
         json_decref(reply);
         return code;
 }
@@ -202,7 +173,7 @@ int cmd_revoke(const ctl_options *o)
                 params = json_pack("{s:s}", "user", o->user);
         }
         if (!params)
-                return oom();
+                return ctl_oom();
         code = ctl_call(o, method, params, &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
@@ -366,7 +337,7 @@ int cmd_explain(const ctl_options *o)
             (o->rhost && json_object_set_new(params, "rhost", json_string(o->rhost)) < 0) ||
             (o->n_amr && json_object_set_new(params, "amr", string_array(o->amr, o->n_amr)) < 0)) {
                 json_decref(params);
-                return oom();
+                return ctl_oom();
         }
         code = ctl_call(o, "io.enrich.Explain", params, &reply);
         json_decref(params);
@@ -387,7 +358,7 @@ int cmd_refresh(const ctl_options *o)
 
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
-                return oom();
+                return ctl_oom();
         code = ctl_call(o, "io.enrich.Refresh", params, &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)

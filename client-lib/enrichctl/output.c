@@ -170,6 +170,38 @@ char *ctl_join(const json_t *array, const char *sep)
         return out;
 }
 
+int ctl_oom(void)
+{
+        fprintf(stderr, "enrichctl: out of memory\n");
+        return CTL_EXIT_ERROR;
+}
+
+int ctl_print_items(const char *const *headers, size_t n_columns, json_t *items,
+                    void (*fill_row)(json_t *item, char **row))
+{
+        size_t n = json_array_size(items), i;
+        char **cells;
+        int code = CTL_EXIT_OK;
+
+        if (n > CTL_MAX_TABLE_ROWS)
+                n = CTL_MAX_TABLE_ROWS;
+        cells = calloc(n * n_columns + 1, sizeof(*cells));
+        if (!cells)
+                return ctl_oom();
+        for (i = 0; i < n && code == CTL_EXIT_OK; i++) {
+                fill_row(json_array_get(items, i), cells + i * n_columns);
+                for (size_t c = 0; c < n_columns; c++)
+                        if (!cells[i * n_columns + c])
+                                code = ctl_oom();
+        }
+        if (code == CTL_EXIT_OK)
+                ctl_print_table(headers, n_columns, cells, n);
+        for (i = 0; i < n * n_columns; i++)
+                free(cells[i]);
+        free(cells);
+        return code;
+}
+
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows)
 {
         int widths[16] = { 0 };

@@ -15,13 +15,6 @@
 #include "svctoken.h"
 #include "util.h"
 
-#define MAX_TABLE_ROWS 100000
-
-static int oom(void)
-{
-        fprintf(stderr, "enrichctl: out of memory\n");
-        return CTL_EXIT_ERROR;
-}
 
 /* Refuses the options the subcommand does not take. */
 static bool only_options(const ctl_options *o, const char *sub, unsigned accepted)
@@ -86,7 +79,7 @@ static int make_token(const ctl_options *o, const char *method, json_t *params)
         if (new_secret(secret, verifier) < 0)
                 goto out;
         if (json_object_set_new(params, "verifier", json_string(verifier)) < 0) {
-                code = oom();
+                code = ctl_oom();
                 goto out;
         }
         code = ctl_call(o, method, params, &reply);
@@ -130,7 +123,7 @@ static int token_issue(const ctl_options *o)
         if (!params || !scopes) {
                 json_decref(params);
                 json_decref(scopes);
-                return oom();
+                return ctl_oom();
         }
         for (size_t i = 0; i < o->n_scopes; i++)
                 json_array_append_new(scopes, json_string(o->scopes[i]));
@@ -160,7 +153,7 @@ static int token_rotate(const ctl_options *o)
         }
         params = json_pack("{s:s, s:I}", "id", o->args[1], "grace", (json_int_t) grace);
         if (!params)
-                return oom();
+                return ctl_oom();
         code = make_token(o, "io.enrich.TokenRotate", params);
         json_decref(params);
         return code;
@@ -168,14 +161,34 @@ static int token_rotate(const ctl_options *o)
 
 enum { T_ID, T_USER, T_SCOPES, T_STATE, T_EXPIRES, T_LAST_USED, T_DESCRIPTION, T_COLUMNS };
 
+static void token_row(json_t *t, char **row)
+{
+        json_t *used = json_object_get(t, "lastUsed");
+        char buf[64];
+
+        row[T_ID] = strdup(ctl_str_or_dash(t, "id"));
+        row[T_USER] = strdup(ctl_str_or_dash(t, "user"));
+        row[T_SCOPES] = ctl_join(json_object_get(t, "scopes"), ",");
+        /* Unused tokens are the ones to retire: say so where it is seen. */
+        if (json_is_true(json_object_get(t, "stale")))
+                row[T_STATE] = strdup("active, unused 30d+");
+        else if (json_is_integer(json_object_get(t, "graceUntil")))
+                row[T_STATE] = strdup("active (old secret in grace)");
+        else
+                row[T_STATE] = strdup(ctl_str_or_dash(t, "state"));
+        row[T_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(t, "expires")),
+                                                buf, sizeof(buf)));
+        row[T_LAST_USED] = strdup(json_is_integer(used)
+                                  ? ctl_format_time(json_integer_value(used), buf, sizeof(buf)) : "never");
+        row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
+}
+
 static int token_list(const ctl_options *o)
 {
         static const char *const headers[T_COLUMNS] = {
                 "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
         };
-        json_t *params = NULL, *reply = NULL, *tokens, *t;
-        char **cells = NULL;
-        size_t n = 0, i;
+        json_t *params = NULL, *reply = NULL, *tokens;
         int code;
 
         if (!only_options(o, "list", CTL_OPT_USER))
@@ -186,7 +199,7 @@ static int token_list(const ctl_options *o)
         }
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
-                return oom();
+                return ctl_oom();
         code = ctl_call(o, "io.enrich.TokenList", params, &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
@@ -196,51 +209,12 @@ static int token_list(const ctl_options *o)
                 goto out;
         }
         tokens = json_object_get(reply, "tokens");
-        n = json_array_size(tokens);
-        if (n == 0) {
+        if (json_array_size(tokens) == 0) {
                 printf("No tokens.\n");
                 goto out;
         }
-        if (n > MAX_TABLE_ROWS)
-                n = MAX_TABLE_ROWS;
-        cells = calloc(n * T_COLUMNS, sizeof(*cells));
-        if (!cells) {
-                code = oom();
-                goto out;
-        }
-        json_array_foreach(tokens, i, t) {
-                char **row = cells + i * T_COLUMNS, buf[64];
-                json_t *used = json_object_get(t, "lastUsed");
-
-                if (i >= n)
-                        break;
-                row[T_ID] = strdup(ctl_str_or_dash(t, "id"));
-                row[T_USER] = strdup(ctl_str_or_dash(t, "user"));
-                row[T_SCOPES] = ctl_join(json_object_get(t, "scopes"), ",");
-                /* Unused tokens are the ones to retire: say so where it is seen. */
-                if (json_is_true(json_object_get(t, "stale")))
-                        row[T_STATE] = strdup("active, unused 30d+");
-                else if (json_is_integer(json_object_get(t, "graceUntil")))
-                        row[T_STATE] = strdup("active (old secret in grace)");
-                else
-                        row[T_STATE] = strdup(ctl_str_or_dash(t, "state"));
-                row[T_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(t, "expires")),
-                                                        buf, sizeof(buf)));
-                row[T_LAST_USED] = strdup(json_is_integer(used)
-                                          ? ctl_format_time(json_integer_value(used), buf, sizeof(buf)) : "never");
-                row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
-                for (int c = 0; c < T_COLUMNS; c++)
-                        if (!row[c]) {
-                                code = oom();
-                                goto out;
-                        }
-        }
-        ctl_print_table(headers, T_COLUMNS, cells, n);
+        code = ctl_print_items(headers, T_COLUMNS, tokens, token_row);
 out:
-        if (cells)
-                for (i = 0; i < n * T_COLUMNS; i++)
-                        free(cells[i]);
-        free(cells);
         json_decref(reply);
         return code;
 }
@@ -259,7 +233,7 @@ static int token_simple(const ctl_options *o, const char *sub, const char *metho
         }
         params = json_pack("{s:s}", key, o->args[1]);
         if (!params)
-                return oom();
+                return ctl_oom();
         code = ctl_call(o, method, params, &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
@@ -301,7 +275,7 @@ static int user_call(const ctl_options *o, const char *method, json_t *params, j
         int code;
 
         if (!params)
-                return oom();
+                return ctl_oom();
         code = ctl_call(o, method, params, ret);
         json_decref(params);
         if (code == CTL_EXIT_OK && o->json) {

@@ -2,9 +2,11 @@
  * Verifiers find and read it; the PAM module creates it atomically with the
  * ownership and permissions of DESIGN.md; the daemon updates and revokes it. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keyring.h"
 
@@ -152,14 +154,28 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined)
         return 0;
 }
 
-int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seconds,
-                           key_serial_t *ret)
+int keyring_timeout_until(int64_t expires, unsigned *ret)
+{
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
+                return -errno;
+        if (expires <= (int64_t) ts.tv_sec)
+                return -EKEYEXPIRED;
+        *ret = expires - ts.tv_sec > UINT_MAX ? UINT_MAX : (unsigned) (expires - ts.tv_sec);
+        return 0;
+}
+
+int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_serial_t *ret)
 {
         key_serial_t key, session;
+        unsigned timeout_seconds;
         int r;
 
-        if (!token || timeout_seconds == 0)
+        if (!token)
                 return -EINVAL;
+        if ((r = keyring_timeout_until(expires, &timeout_seconds)) < 0)
+                return r;
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
         if (session < 0)
                 return -errno;
@@ -191,10 +207,15 @@ fail:
         return r;
 }
 
-int keyring_update_claims(key_serial_t key, const char *token, unsigned timeout_seconds)
+int keyring_update_claims(key_serial_t key, const char *token, int64_t expires)
 {
-        if (!token || timeout_seconds == 0)
+        unsigned timeout_seconds;
+        int r;
+
+        if (!token)
                 return -EINVAL;
+        if ((r = keyring_timeout_until(expires, &timeout_seconds)) < 0)
+                return r;
         if (keyctl_update(key, token, strlen(token)) < 0)
                 return -errno;
         if (keyctl_set_timeout(key, timeout_seconds) < 0)

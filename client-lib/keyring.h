@@ -3,6 +3,7 @@
  * atomically for the PAM module, updating and revoking it. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <keyutils.h>
 
@@ -38,13 +39,21 @@ int keyring_join_new_session(void);
  * (as pam_keyinit revoke would), or 0 when it kept pam_keyinit's. */
 int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined);
 
-/* Creates the claims key atomically: add_key into the thread keyring, set
- * owner 0, group gid, ENRICH_KEY_PERM and timeout there, then link into the
- * session keyring (replacing an older claims key) and unlink from the
- * thread keyring. On any failure the new key is revoked. */
-int keyring_install_claims(const char *token, gid_t group, unsigned timeout_seconds,
-                           key_serial_t *ret);
+/* The timeout that makes the kernel expire a key at the Unix time expires
+ * (the token's exp), or -EKEYEXPIRED when that has passed. The kernel
+ * expires keys at its coarse seconds plus the timeout, and its coarse clock
+ * lags the precise one by up to a tick: a timeout computed from time()
+ * just after a second boundary would expire the key a second early. */
+int keyring_timeout_until(int64_t expires, unsigned *ret);
 
-/* Updates the payload in place (same serial) and resets the timeout. */
-int keyring_update_claims(key_serial_t key, const char *token, unsigned timeout_seconds);
+/* Creates the claims key atomically: add_key into the thread keyring, set
+ * owner 0, group gid, ENRICH_KEY_PERM and a timeout ending at expires (Unix
+ * seconds, the token's exp) there, then link into the session keyring
+ * (replacing an older claims key) and unlink from the thread keyring. On
+ * any failure the new key is revoked. */
+int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_serial_t *ret);
+
+/* Updates the payload in place (same serial) and moves the timeout to end
+ * at expires. */
+int keyring_update_claims(key_serial_t key, const char *token, int64_t expires);
 int keyring_revoke(key_serial_t key);

@@ -144,15 +144,31 @@ static int amr_from_json(const char *text, char ***ret) {
 }
 
 /* Turns the current token's wall-clock times into monotonic deadlines, from
- * the clock readings now (wall seconds) and mono (monotonic ms): refresh at
- * two thirds of its life, stop waiting for its key when it expires. */
-static void schedule(live_session *s, int64_t now, int64_t mono) {
+ * the clock readings wall_ms and mono (monotonic ms) taken now: refresh at
+ * two thirds of its life, stop waiting for its key when it expires. iat and
+ * exp are whole seconds but the token was issued up to a second after iat:
+ * measuring from the precise wall time (not from its whole second) keeps
+ * the refresh at two thirds of the life the key really has, which for a
+ * short claims_ttl is the difference between refreshing in time and not. */
+static void schedule(live_session *s, int64_t wall_ms, int64_t mono) {
         int64_t lifetime_ms = s->expires > s->issued ? (s->expires - s->issued) * 1000 : 0;
-        int64_t due_ms = s->issued * 1000 + lifetime_ms * 2 / 3, now_ms = now * 1000;
+        int64_t due_ms = s->issued * 1000 + lifetime_ms * 2 / 3, expires_ms = s->expires * 1000;
 
-        s->refresh_at_ms = mono + (due_ms > now_ms ? due_ms - now_ms : 0);
-        s->attach_deadline_ms = mono + (s->expires > now ? (s->expires - now) * 1000 : 0);
+        s->refresh_at_ms = mono + (due_ms > wall_ms ? due_ms - wall_ms : 0);
+        s->attach_deadline_ms = mono + (expires_ms > wall_ms ? expires_ms - wall_ms : 0);
         s->retry_at_ms = 0;
+}
+
+/* After a failed routine refresh: retry in RETRY_SECONDS, or sooner when the
+ * token has less life left than that, so a passing failure (database busy)
+ * does not let the key lapse. */
+static void schedule_retry(live_session *s) {
+        int64_t mono = clock_monotonic_ms(), left_ms = s->expires * 1000 - clock_wall_ms();
+        int64_t wait_ms = RETRY_SECONDS * 1000;
+
+        if (left_ms / 2 < wait_ms)
+                wait_ms = left_ms / 2 > LIVE_TICK_MS ? left_ms / 2 : LIVE_TICK_MS;
+        s->retry_at_ms = mono + wait_ms;
 }
 
 static int dup_optional(const char *s, char **ret) {
@@ -184,7 +200,7 @@ int live_add(enrichd *d, const db_session *s) {
         n->key = (key_serial_t) s->key_serial;
         n->issued = s->token_issued;
         n->expires = s->expires;
-        schedule(n, clock_now(), clock_monotonic_ms());
+        schedule(n, clock_wall_ms(), clock_monotonic_ms());
         l->items[l->n++] = n;
         return 0;
 }
@@ -269,11 +285,11 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                         end_at(d, i, now, "re-evaluation failed");
                         outcome = REMOVED;
                 } else
-                        s->retry_at_ms = clock_monotonic_ms() + RETRY_SECONDS * 1000;
+                        schedule_retry(s);
                 goto out;
         }
         issue_log_conflict(&ctx, &e, s->sid);
-        r = keyring_update_claims(s->key, token, (unsigned) (expires - now));
+        r = keyring_update_claims(s->key, token, expires);
         if (r < 0) {
                 snprintf(reason, sizeof reason, "key %d cannot be updated: %s", (int) s->key, strerror(-r));
                 end_at(d, i, now, reason);
@@ -286,7 +302,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                            db_last_error(d->db));
         s->issued = now;
         s->expires = expires;
-        schedule(s, now, clock_monotonic_ms());
+        schedule(s, clock_wall_ms(), clock_monotonic_ms());
         s->dirty = false;
         counts->updated++;
         {

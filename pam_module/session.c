@@ -329,9 +329,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
         }
-        r = keyring_install_claims(token, (gid_t) json_integer_value(group),
-                                   expires - now > UINT_MAX ? UINT_MAX : (unsigned) (expires - now),
-                                   &serial);
+        r = keyring_install_claims(token, (gid_t) json_integer_value(group), expires, &serial);
         if (r < 0) {
                 serial = -1;
                 pam_syslog(pamh, LOG_ERR, "Failed to install the claims key: %s", strerror(-r));

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -529,14 +530,15 @@ static int check_cache_safety(const struct options *o, key_serial_t key, const c
                 failed = "revoked key still loads";
                 goto out;
         }
-        /* A fresh key with a one-second timeout: loads warm, then expires. */
-        if (keyring_install_claims(token, 0, 1, &key) < 0)
+        /* A fresh key expiring in one to two seconds: loads warm, then
+         * expires. */
+        if (keyring_install_claims(token, 0, time(NULL) + 2, &key) < 0)
                 goto fail_setup;
         if (LOAD() != ENRICH_OK || LOAD() != ENRICH_OK) {
                 failed = "load from a second key";
                 goto out;
         }
-        sleep(2);
+        sleep(3);
         if ((e = LOAD()) != ENRICH_E_EXPIRED && e != ENRICH_E_NO_CLAIMS) {
                 failed = "expired key still loads";
                 goto out;
@@ -574,7 +576,7 @@ static int run_claims(const struct options *o) {
         for (size_t i = 0; i < COLD_TOKENS; i++)
                 if (call_enrich(c, params, &sids[i], &tokens[i]) < 0)
                         goto no_tokens;
-        if (keyring_join_new_session() < 0 || keyring_install_claims(tokens[0], 0, 3600, &key) < 0) {
+        if (keyring_join_new_session() < 0 || keyring_install_claims(tokens[0], 0, time(NULL) + 3600, &key) < 0) {
                 fprintf(stderr, "bench_daemon: cannot install a claims key: %m\n");
                 goto out;
         }

@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "identity.h"
 #include "jwks.h"
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -433,8 +434,8 @@ out:
         return r;
 }
 
-/* Whether c's signature is good: the key by kid from the published JWKS
- * (which keeps retired keys while they matter), else the running key. */
+/* Whether c's signature is good: the key by kid among every key the daemon
+ * has recorded (keys_all: retired keys too), else the running key. */
 static bool checkpoint_signed(enrichd *d, const jwks *keys, const checkpoint *c) {
         unsigned char message[24 + 8 + 32 + 8], signature[64];
         EVP_PKEY *key = keys ? jwks_find(keys, c->kid) : NULL;
@@ -515,7 +516,7 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
-        (void) jwks_load_file(d->config->jwks, &keys);
+        (void) keys_all(d, &keys);
         if (sqlite3_prepare_v2(db_handle(d->db),
                                "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
                                " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {

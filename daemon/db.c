@@ -162,6 +162,17 @@ static const char *const migrations[] = {
         "  kid TEXT NOT NULL,"
         "  signature TEXT NOT NULL"
         ");",
+        /* 6: every signing key the daemon has used (keys.c), by kid, with
+         * its public JWK: the current one has retired NULL; a retired one
+         * stays in the JWKS until published_until, and in this table for
+         * good, so old audit checkpoints keep verifying. */
+        "CREATE TABLE signing_keys ("
+        "  kid TEXT PRIMARY KEY NOT NULL,"
+        "  jwk TEXT NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  retired INTEGER,"
+        "  published_until INTEGER"
+        ");",
 };
 
 static int set_error(db *d, const char *what) {

@@ -24,4 +24,6 @@ typedef struct enrichd {
         int64_t next_grant_expiry;  /* earliest pending expiry; 0: none */
         int64_t identities_generation; /* bumped on disable/enable, so userdb
                                         * rebuilds its memberships */
+        int64_t keys_next_change;   /* when the JWKS must be rewritten
+                                     * (keys.c); 0: not until a rotation */
 } enrichd;

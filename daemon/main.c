@@ -15,6 +15,7 @@
 #include "db.h"
 #include "host.h"
 #include "issue.h"
+#include "keys.h"
 #include "live.h"
 #include "log.h"
 #include "methods.h"
@@ -76,6 +77,7 @@ static void tick(void *userdata) {
         main_context *m = userdata;
 
         live_tick(m->d);
+        keys_tick(m->d);
         audit_tick(m->d);
         userdb_sync(m->userdb);
 }
@@ -225,14 +227,14 @@ int main(int argc, char **argv) {
                            error ? error : strerror(-r));
                 goto out;
         }
-        r = signer_publish_jwks(d.signer, d.config->jwks, &error);
-        if (r < 0) {
-                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s", error ? error : strerror(-r));
-                goto out;
-        }
         r = db_open(db_path, &d.db, &error);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
+        r = keys_open(&d, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s", error ? error : strerror(-r));
                 goto out;
         }
         r = audit_open(&d, &d.audit);

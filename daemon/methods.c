@@ -17,6 +17,7 @@
 #include "host.h"
 #include "identity.h"
 #include "issue.h"
+#include "keys.h"
 #include "live.h"
 #include "tokens.h"
 #include "method_helpers.h"
@@ -1068,6 +1069,8 @@ static const struct {
         { "io.enrich.CheckAccount", method_check_account },
         { "io.enrich.AuditVerify", method_audit_verify },
         { "io.enrich.AuditCheckpoint", method_audit_checkpoint },
+        { "io.enrich.ListKeys", method_list_keys },
+        { "io.enrich.RotateKey", method_rotate_key },
 };
 
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,

@@ -205,37 +205,67 @@ int signer_load(const char *state_dir, signer **ret, char **ret_error) {
         return open_key(state_dir, false, ret, ret_error);
 }
 
-int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error) {
-        json_t *doc = NULL, *jwk = NULL;
-        char *text = NULL;
+static int key_path(const char *state_dir, const char *name, char path[PATH_MAX]) {
+        return (size_t) snprintf(path, PATH_MAX, "%s/%s", state_dir, name) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+int signer_rotate_prepare(const char *state_dir, signer **ret, char **ret_error) {
+        char path[PATH_MAX];
+        signer *s = NULL;
         int r;
 
-        r = jwk_from_key(s->key, s->kid, &jwk);
+        if ((r = key_path(state_dir, SIGNER_NEXT_KEY_FILE, path)) < 0)
+                return r;
+        (void) unlink(path);    /* a rotation a crash interrupted: never used */
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        r = generate_key(path, &s->key, ret_error);
+        if (r == 0 && (r = jwk_thumbprint(s->key, &s->kid)) < 0)
+                format_error(ret_error, "Failed to compute key id: %s", strerror(-r));
         if (r < 0) {
-                format_error(ret_error, "Failed to build the public JWK: %s", strerror(-r));
-                goto out;
+                if (r == -EEXIST)
+                        format_error(ret_error, "Another rotation is writing %s", path);
+                signer_free(s);
+                return r;
         }
-        doc = json_pack("{s:[o]}", "keys", jwk);
-        jwk = NULL;
-        if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
-                r = -ENOMEM;
-                goto out;
+        *ret = s;
+        return 0;
+}
+
+int signer_rotate_commit(const char *state_dir, char **ret_error) {
+        char next[PATH_MAX], path[PATH_MAX];
+        int r, dir;
+
+        if ((r = key_path(state_dir, SIGNER_NEXT_KEY_FILE, next)) < 0 ||
+            (r = key_path(state_dir, SIGNER_KEY_FILE, path)) < 0)
+                return r;
+        if (rename(next, path) < 0) {
+                r = -errno;
+                format_error(ret_error, "Failed to put the new signing key in place (%s): %s", path,
+                             strerror(errno));
+                return r;
         }
-        r = mkdir_parent(jwks_path, 0755);
-        if (r < 0) {
-                format_error(ret_error, "Failed to create the directory of %s: %s", jwks_path, strerror(-r));
-                goto out;
+        /* The rename is what a power loss must not undo. */
+        dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0 || fsync(dir) < 0) {
+                r = -errno;
+                format_error(ret_error, "Failed to sync %s: %s", state_dir, strerror(errno));
         }
-        r = write_file_atomic(jwks_path, text, strlen(text), 0644);
-        if (r < 0) {
-                format_error(ret_error, "Failed to write JWKS %s: %s", jwks_path, strerror(-r));
-                goto out;
-        }
-out:
-        free(text);
-        json_decref(jwk);
-        json_decref(doc);
+        if (dir >= 0)
+                close(dir);
         return r;
+}
+
+void signer_rotate_abort(const char *state_dir) {
+        char path[PATH_MAX];
+
+        if (key_path(state_dir, SIGNER_NEXT_KEY_FILE, path) == 0)
+                (void) unlink(path);
+}
+
+int signer_public_jwk(const signer *s, json_t **ret) {
+        return jwk_from_key(s->key, s->kid, ret);
 }
 
 const char *signer_kid(const signer *s) {

@@ -19,9 +19,17 @@ int signer_open(const char *state_dir, signer **ret, char **ret_error);
  * key is an error (-ENOENT, with a message saying how to recover), never
  * silently replaced by a new one. */
 int signer_load(const char *state_dir, signer **ret, char **ret_error);
-/* Writes {"keys":[...]} to jwks_path atomically (0644), creating its
- * directory (0755) if needed. */
-int signer_publish_jwks(const signer *s, const char *jwks_path, char **ret_error);
+/* Rotation, in two steps around the caller's record of it: prepare
+ * generates a new key into state_dir/signing-key.pem.next (0600, synced);
+ * commit renames it over signing-key.pem, the old private key's only
+ * copy; abort removes it. A leftover .next (a crash between the steps) is
+ * never used: the next prepare or abort removes it. */
+#define SIGNER_NEXT_KEY_FILE SIGNER_KEY_FILE ".next"
+int signer_rotate_prepare(const char *state_dir, signer **ret, char **ret_error);
+int signer_rotate_commit(const char *state_dir, char **ret_error);
+void signer_rotate_abort(const char *state_dir);
+/* The public half as a JWK object (new reference). */
+int signer_public_jwk(const signer *s, json_t **ret);
 /* The key id: the RFC 7638 thumbprint. Owned by s. */
 const char *signer_kid(const signer *s);
 /* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */

@@ -1,5 +1,5 @@
-/* daemon_commands.c: enrichctl commands answered by the daemon: status and
- * sessions. */
+/* daemon_commands.c: enrichctl commands answered by the daemon: status,
+ * sessions and the signing keys. */
 #include <stdio.h>
 #include <string.h>
 
@@ -79,4 +79,92 @@ int cmd_sessions(const ctl_options *o)
 out:
         json_decref(reply);
         return code;
+}
+
+enum { KEY_KID, KEY_STATE, KEY_CREATED, KEY_RETIRED, KEY_PUBLISHED_UNTIL, N_KEY_COLUMNS };
+
+static void key_row(json_t *k, char **row)
+{
+        json_t *retired = json_object_get(k, "retired"), *until = json_object_get(k, "publishedUntil");
+        char buf[48];
+
+        row[KEY_KID] = strdup(ctl_str_or_dash(k, "kid"));
+        row[KEY_STATE] = strdup(ctl_str_or_dash(k, "state"));
+        row[KEY_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(k, "created")),
+                                                  buf, sizeof(buf)));
+        row[KEY_RETIRED] = strdup(json_is_integer(retired)
+                                          ? ctl_format_time(json_integer_value(retired), buf, sizeof(buf))
+                                          : "-");
+        row[KEY_PUBLISHED_UNTIL] = strdup(json_is_integer(until)
+                                                  ? ctl_format_time(json_integer_value(until), buf, sizeof(buf))
+                                                  : "-");
+}
+
+static int keys_list(const ctl_options *o)
+{
+        static const char *const headers[N_KEY_COLUMNS] = {
+                "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL"
+        };
+        json_t *reply = NULL;
+        int code;
+
+        code = ctl_call(o, "io.enrich.ListKeys", NULL, &reply);
+        if (code != CTL_EXIT_OK)
+                return code;
+        if (o->json)
+                ctl_print_json(reply);
+        else
+                code = ctl_print_items(headers, N_KEY_COLUMNS, json_object_get(reply, "keys"), key_row);
+        json_decref(reply);
+        return code;
+}
+
+static int keys_rotate(const ctl_options *o)
+{
+        json_t *params, *reply = NULL;
+        char buf[48];
+        int code;
+
+        params = json_pack("{s:b}", "compromised", o->compromised);
+        if (!params)
+                return ctl_oom();
+        code = ctl_call(o, "io.enrich.RotateKey", params, &reply);
+        json_decref(params);
+        if (code != CTL_EXIT_OK)
+                return code;
+        if (o->json) {
+                ctl_print_json(reply);
+        } else {
+                printf("signing key %s replaces %s\n", ctl_str_or_dash(reply, "kid"),
+                       ctl_str_or_dash(reply, "previousKid"));
+                if (o->compromised)
+                        printf("%s left the JWKS; %lld live session(s) re-issued, %lld revoked\n",
+                               ctl_str_or_dash(reply, "previousKid"),
+                               (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
+                               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+                else
+                        printf("%s stays in the JWKS until %s, when every token it signed has expired\n",
+                               ctl_str_or_dash(reply, "previousKid"),
+                               ctl_format_time(json_integer_value(json_object_get(reply, "previousPublishedUntil")),
+                                               buf, sizeof(buf)));
+        }
+        json_decref(reply);
+        return CTL_EXIT_OK;
+}
+
+int cmd_keys(const ctl_options *o)
+{
+        const char *sub = o->n_args > 0 ? o->args[0] : NULL;
+
+        if (!sub) {
+                if (o->compromised) {
+                        fprintf(stderr, "enrichctl: --compromised applies to keys rotate only\n");
+                        return CTL_EXIT_ERROR;
+                }
+                return keys_list(o);
+        }
+        if (strcmp(sub, "rotate") == 0)
+                return keys_rotate(o);
+        fprintf(stderr, "enrichctl: unknown keys command '%s' (rotate)\n", sub);
+        return CTL_EXIT_ERROR;
 }

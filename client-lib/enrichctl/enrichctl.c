@@ -1,6 +1,7 @@
 /* enrichctl.c: command line of enrichctl: global options, the command
  * table and usage. The commands live in daemon_commands.c (answered by
- * enrichd), grant_commands.c (grants, revocation, explain, refresh, reload)
+ * enrichd: also the signing keys), grant_commands.c (grants, revocation,
+ * explain, refresh, reload)
  * and claims_commands.c (answered by the caller's keyring). */
 #include <getopt.h>
 #include <stdio.h>
@@ -50,6 +51,11 @@ static void usage(FILE *out)
               "  audit verify              check the hash chain and the signed checkpoints;\n"
               "                            exit 1 naming the first bad row (admin)\n"
               "  audit checkpoint          sign the chain head now (admin)\n"
+              "  keys                      the signing keys: current, still published, retired\n"
+              "  keys rotate [--compromised]\n"
+              "                            new signing key; the old one stays in the JWKS until\n"
+              "                            its tokens expire, or with --compromised leaves it at\n"
+              "                            once and live sessions are re-issued (admin)\n"
               "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
               "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
               "                            exit 0 fine, 1 warnings, 2 errors\n"
@@ -94,12 +100,13 @@ static const command commands[] = {
         { "disable", cmd_disable, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
         { "enable", cmd_enable, 1, 1, 0, 0 },
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
+        { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
        OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
        OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
-       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW };
+       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -128,6 +135,7 @@ static const struct option options[] = {
         { "action", required_argument, NULL, OPT_ACTION },
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "follow", no_argument, NULL, OPT_FOLLOW },
+        { "compromised", no_argument, NULL, OPT_COMPROMISED },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -145,6 +153,7 @@ static const char *option_name(unsigned bit)
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
                 { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
                 { CTL_OPT_AUDIT, "since, --action, --limit or --follow" },
+                { CTL_OPT_COMPROMISED, "compromised" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -311,6 +320,10 @@ int main(int argc, char **argv)
                 case OPT_FOLLOW:
                         o.follow = true;
                         o.given |= CTL_OPT_AUDIT;
+                        break;
+                case OPT_COMPROMISED:
+                        o.compromised = true;
+                        o.given |= CTL_OPT_COMPROMISED;
                         break;
                 case 'v':
                         o.verbose = true;

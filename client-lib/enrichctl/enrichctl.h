@@ -37,6 +37,7 @@ enum {
         CTL_OPT_DESCRIPTION = 1 << 13,  /* token issue --description */
         CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
         CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --action, --limit, --follow */
+        CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
 };
 
 typedef struct ctl_options {
@@ -73,6 +74,7 @@ typedef struct ctl_options {
         const char *action;     /* audit --action */
         const char *limit;      /* audit --limit, as typed */
         bool follow;            /* audit --follow */
+        bool compromised;       /* keys rotate --compromised */
 } ctl_options;
 
 /* Commands: each returns an exit code. */
@@ -91,6 +93,7 @@ int cmd_token(const ctl_options *o);
 int cmd_disable(const ctl_options *o);
 int cmd_enable(const ctl_options *o);
 int cmd_audit(const ctl_options *o);
+int cmd_keys(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is

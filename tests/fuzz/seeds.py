@@ -53,6 +53,8 @@ def varlink():
         call("io.enrich.Refresh", {"user": "root"}),
         call("io.enrich.Reload"),
         call("io.enrich.Nope", oneway=True),
+        call("io.enrich.ListKeys"),
+        call("io.enrich.RotateKey", {"compromised": True}),
     ]
     for i, c in enumerate(calls):
         write("varlink", "call-%02d" % i, b"\xff" + c)

@@ -18,8 +18,9 @@
 #   themselves is ignored.
 . "$(dirname "$0")/lib.sh"
 
-# AuditList answers anyone, with only the rows about the caller.
-PUBLIC_METHODS="Status ListSessions ListGrants AuditList"
+# AuditList answers anyone, with only the rows about the caller; ListKeys
+# lists the public keys.
+PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys"
 CHECKS="abuse-methods-listed abuse-privileged-refused abuse-refusals-change-nothing
 abuse-flood-extra-refused abuse-flood-refused-quickly abuse-flood-root-p99
 abuse-flood-other-uid-served abuse-bad-inputs-errors abuse-malformed-closed abuse-bad-inputs-others-served
@@ -70,6 +71,7 @@ declare -A PARAMS=(
         [Disable]="{\"user\":\"$U2\",\"reason\":\"abuse\"}"
         [Enable]="{\"user\":\"$U1\"}"
         [CheckAccount]="{\"user\":\"$U1\"}"
+        [RotateKey]='{"compromised":true}'
 )
 METHODS=$(sed -n 's/^method \([A-Za-z]*\)(.*/\1/p' daemon/io.enrich.varlink)
 listed() { [ "$(echo "$METHODS" | wc -w)" -ge 10 ] && echo "$METHODS" | grep -qx Grant; }

@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="completion-commands completion-global-options completion-grant-options
-completion-token-subcommands completion-doctor-options completion-users
+completion-token-subcommands completion-doctor-options completion-users completion-every-command
+completion-audit-subcommands completion-audit-options completion-keys-subcommands completion-keys-rotate-options
 completion-grant-ids completion-session-ids completion-no-daemon-quiet daemon-clean-shutdown"
 COMPLETION=$(cd "$(dirname "$0")/../.." && pwd)/client-lib/enrichctl/enrichctl.bash-completion
 if [ ! -f /usr/share/bash-completion/bash_completion ]; then
@@ -38,6 +39,20 @@ check completion-global-options has --socket enrichctl --so
 check completion-grant-options has --reason enrichctl grant alice --re
 check completion-token-subcommands has rotate enrichctl token ro
 check completion-doctor-options has --pam-dir enrichctl doctor --pam
+# Every command `enrichctl --help` lists is offered.
+every_command() {
+        local offered missing="" c
+        offered=$(complete_line enrichctl "")
+        for c in $("$ENRICHCTL" --help | sed -n 's/^  \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' | sort -u); do
+                echo "$offered" | grep -qxF "$c" || missing="$missing $c"
+        done
+        [ -z "$missing" ] || { echo "# not offered:$missing"; return 1; }
+}
+check completion-every-command every_command
+check completion-audit-subcommands has verify enrichctl audit ve
+check completion-audit-options has --follow enrichctl audit --fo
+check completion-keys-subcommands has rotate enrichctl keys ro
+check completion-keys-rotate-options has --compromised enrichctl keys rotate --com
 check completion-users has "$U1" enrichctl grant "${U1%-*}"
 
 GRANT=$("$ENRICHCTL" --socket "$SOCK" grant "$U1" --scope eu10:read --ttl 1h --reason "eu10 completion" 2>/dev/null)

@@ -1,0 +1,397 @@
+/* keys.c: the signing key's life (keys.h). The order of a rotation is what
+ * keeps it safe: the new private key is written and synced beside the old
+ * one; the table records the change (durably); only then does the rename
+ * replace the old key's file, the daemon switch keys and the JWKS gain the
+ * new public key, before anything is signed with it (single-threaded: no
+ * call runs in between). A crash at any point leaves a state keys_open
+ * repairs: the file decides which key is current. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "audit.h"
+#include "clock.h"
+#include "keys.h"
+#include "live.h"
+#include "log.h"
+#include "method_helpers.h"
+#include "paths.h"
+#include "util.h"
+#include "varlink.h"
+
+/* After a failed JWKS write, try again this much later. */
+#define REPUBLISH_RETRY_SECONDS 5
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s) {
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+/* Runs one write in the caller's transaction; *ret_changes optional. */
+static int run_write(enrichd *d, const char *sql, const char *what, int *ret_changes,
+                     void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg) {
+        sqlite3_stmt *st = NULL;
+
+        if (db_prepare(d->db, sql, &st) < 0)
+                return db_fail(d->db, what);
+        bind(st, arg);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+                int r = db_fail(d->db, what);
+                db_release(d->db, st);
+                return r;
+        }
+        if (ret_changes)
+                *ret_changes = sqlite3_changes(db_handle(d->db));
+        db_release(d->db, st);
+        return 0;
+}
+
+typedef struct key_change {
+        const char *kid, *jwk, *other_kid;
+        int64_t now, until;
+} key_change;
+
+static void bind_insert(sqlite3_stmt *st, const void *arg) {
+        const key_change *c = arg;
+
+        bind_text(st, 1, c->kid);
+        bind_text(st, 2, c->jwk);
+        sqlite3_bind_int64(st, 3, c->now);
+}
+
+static void bind_unretire(sqlite3_stmt *st, const void *arg) {
+        bind_text(st, 1, ((const key_change *) arg)->kid);
+}
+
+/* ?1 now, ?2 until, ?3 kid. */
+static void bind_retire(sqlite3_stmt *st, const void *arg) {
+        const key_change *c = arg;
+
+        sqlite3_bind_int64(st, 1, c->now);
+        sqlite3_bind_int64(st, 2, c->until);
+        bind_text(st, 3, c->other_kid);
+}
+
+static void bind_delete(sqlite3_stmt *st, const void *arg) {
+        bind_text(st, 1, ((const key_change *) arg)->other_kid);
+}
+
+#define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created) VALUES (?1, ?2, ?3)"
+#define SQL_UNRETIRE "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
+                     " WHERE kid = ?1 AND retired IS NOT NULL"
+#define SQL_RETIRE "UPDATE signing_keys SET retired = ?1, published_until = ?2 WHERE kid = ?3"
+#define SQL_RETIRE_OTHERS "UPDATE signing_keys SET retired = ?1, published_until = ?2" \
+                          " WHERE retired IS NULL AND kid != ?3"
+#define SQL_DELETE "DELETE FROM signing_keys WHERE kid = ?1"
+
+static char *jwk_text(const signer *s) {
+        json_t *jwk = NULL;
+        char *text = NULL;
+
+        if (signer_public_jwk(s, &jwk) == 0)
+                text = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(jwk);
+        return text;
+}
+
+/* Records the key in state_dir as the current one. */
+static int record_current(enrichd *d, int64_t now, char **ret_error) {
+        const char *kid = signer_kid(d->signer);
+        char *jwk = jwk_text(d->signer);
+        key_change c = { .kid = kid, .jwk = jwk, .other_kid = kid, .now = now,
+                         .until = now + (int64_t) d->config->max_ttl };
+        int unretired = 0, retired = 0, r;
+
+        if (!jwk)
+                return -ENOMEM;
+        r = db_begin_durable(d->db);
+        if (r == 0)
+                r = run_write(d, SQL_INSERT, "Failed to record the signing key", NULL, bind_insert, &c);
+        if (r == 0)
+                r = run_write(d, SQL_UNRETIRE, "Failed to record the signing key", &unretired, bind_unretire, &c);
+        if (r == 0)
+                r = run_write(d, SQL_RETIRE_OTHERS, "Failed to retire other keys", &retired, bind_retire, &c);
+        if (r == 0)
+                r = db_commit(d->db);
+        else
+                db_rollback(d->db);
+        free(jwk);
+        if (r < 0) {
+                format_error(ret_error, "%s", db_last_error(d->db));
+                return r;
+        }
+        if (unretired)
+                log_struct(LOG_WARNING, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KID", kid, NULL },
+                           "Signing key %s was recorded as retired, but it is still the key in %s: a rotation "
+                           "did not complete; it stays the signing key", kid, d->config->state_dir);
+        if (retired)
+                log_struct(LOG_WARNING, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KID", kid, NULL },
+                           "%d other key(s) were recorded as current, but %s holds key %s: they are retired "
+                           "and stay in the JWKS for max_ttl", retired, d->config->state_dir, kid);
+        return 0;
+}
+
+int keys_publish(enrichd *d, char **ret_error) {
+        sqlite3_stmt *st = NULL;
+        json_t *doc = NULL, *keys = json_array(), *jwk = NULL;
+        char *text = NULL;
+        int64_t now = clock_now(), next = 0;
+        int r = 0, step;
+
+        if (!keys || signer_public_jwk(d->signer, &jwk) < 0 || json_array_append_new(keys, jwk) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (db_prepare(d->db, "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
+                              " AND published_until > ?1 AND kid != ?2 ORDER BY retired DESC, kid", &st) < 0) {
+                r = db_fail(d->db, "Failed to read the signing keys");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, now);
+        bind_text(st, 2, signer_kid(d->signer));
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *old = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
+                int64_t until = sqlite3_column_int64(st, 1);
+
+                if (!json_is_object(old) || json_array_append_new(keys, old) < 0) {
+                        json_decref(old);
+                        continue;   /* a row not our own writing: leave it out */
+                }
+                if (next == 0 || until < next)
+                        next = until;
+        }
+        if (step != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to read the signing keys");
+                goto out;
+        }
+        doc = json_pack("{s:O}", "keys", keys);
+        if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = mkdir_parent(d->config->jwks, 0755);
+        if (r == 0)
+                r = write_file_atomic(d->config->jwks, text, strlen(text), 0644);
+out:
+        db_release(d->db, st);
+        if (r < 0) {
+                format_error(ret_error, "Failed to write JWKS %s: %s", d->config->jwks,
+                             r == -EIO ? db_last_error(d->db) : strerror(-r));
+                d->keys_next_change = now + REPUBLISH_RETRY_SECONDS;
+        } else
+                d->keys_next_change = next;
+        free(text);
+        json_decref(doc);
+        json_decref(keys);
+        return r;
+}
+
+int keys_open(enrichd *d, char **ret_error) {
+        int r;
+
+        signer_rotate_abort(d->config->state_dir);
+        r = record_current(d, clock_now(), ret_error);
+        if (r < 0)
+                return r;
+        return keys_publish(d, ret_error);
+}
+
+void keys_tick(enrichd *d) {
+        char *error = NULL;
+
+        if (d->keys_next_change <= 0 || clock_now() < d->keys_next_change)
+                return;
+        if (keys_publish(d, &error) < 0)
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s (retrying in %d s)", error ? error : "JWKS",
+                           REPUBLISH_RETRY_SECONDS);
+        else
+                log_struct(LOG_INFO, LOG_MSGID_KEY, NULL, "Rewrote the JWKS %s: a retired key's time was up",
+                           d->config->jwks);
+        free(error);
+}
+
+int keys_all(enrichd *d, jwks **ret) {
+        sqlite3_stmt *st = NULL;
+        json_t *keys = json_array(), *doc = NULL;
+        int r = 0, step;
+
+        if (!keys)
+                return -ENOMEM;
+        if (db_prepare(d->db, "SELECT jwk FROM signing_keys", &st) < 0) {
+                json_decref(keys);
+                return db_fail(d->db, "Failed to read the signing keys");
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *k = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
+                if (!json_is_object(k) || json_array_append_new(keys, k) < 0)
+                        json_decref(k);
+        }
+        if (step != SQLITE_DONE)
+                r = db_fail(d->db, "Failed to read the signing keys");
+        db_release(d->db, st);
+        if (r == 0) {
+                doc = json_pack("{s:o}", "keys", keys);
+                keys = NULL;
+                r = doc ? jwks_parse(doc, ret) : -ENOMEM;
+        }
+        json_decref(keys);
+        json_decref(doc);
+        return r;
+}
+
+json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { NULL };
+        sqlite3_stmt *st = NULL;
+        json_t *reply, *list = json_array();
+        int64_t now = clock_now();
+        int step;
+
+        (void) peer;
+        if ((reply = check_known(params, known))) {
+                json_decref(list);
+                return reply;
+        }
+        if (!list)
+                return internal_error("out of memory");
+        if (db_prepare(d->db, "SELECT kid, created, retired, published_until FROM signing_keys"
+                              " ORDER BY retired IS NOT NULL, retired DESC, created DESC, kid", &st) < 0) {
+                json_decref(list);
+                return database_error(d, "io.enrich.ListKeys");
+        }
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *kid = (const char *) sqlite3_column_text(st, 0);
+                bool retired = sqlite3_column_type(st, 2) != SQLITE_NULL;
+                int64_t until = sqlite3_column_int64(st, 3);
+                const char *state = !retired ? "signing" : until > now ? "published" : "retired";
+                json_t *k = json_pack("{s:s, s:s, s:I}", "kid", kid, "state", state, "created",
+                                      (json_int_t) sqlite3_column_int64(st, 1));
+
+                if (k && retired)
+                        json_object_update_new(k, json_pack("{s:I, s:I}", "retired",
+                                                            (json_int_t) sqlite3_column_int64(st, 2),
+                                                            "publishedUntil", (json_int_t) until));
+                if (!k || json_array_append_new(list, k) < 0) {
+                        step = SQLITE_NOMEM;
+                        break;
+                }
+        }
+        db_release(d->db, st);
+        if (step != SQLITE_DONE) {
+                json_decref(list);
+                return step == SQLITE_NOMEM ? internal_error("out of memory")
+                                            : database_error(d, "io.enrich.ListKeys");
+        }
+        return varlink_reply_new(json_pack("{s:o}", "keys", list), false);
+}
+
+/* Records the rotation from c->other_kid (old) to c->kid (new) durably. */
+static int record_rotation(enrichd *d, const key_change *c) {
+        int r = db_begin_durable(d->db);
+
+        if (r == 0)
+                r = run_write(d, SQL_INSERT, "Failed to record the new signing key", NULL, bind_insert, c);
+        if (r == 0)
+                r = run_write(d, SQL_RETIRE, "Failed to retire the old signing key", NULL, bind_retire, c);
+        if (r == 0)
+                return db_commit(d->db);
+        db_rollback(d->db);
+        return r;
+}
+
+/* Undoes record_rotation after the key file could not be replaced. Best
+ * effort: if this fails too, keys_open sets it right at the next start. */
+static void undo_rotation(enrichd *d, const key_change *c) {
+        key_change undo = { .kid = c->other_kid, .other_kid = c->kid };
+
+        if (db_begin_durable(d->db) < 0)
+                return;
+        if (run_write(d, SQL_DELETE, "Failed to undo the rotation", NULL, bind_delete, &undo) < 0 ||
+            run_write(d, SQL_UNRETIRE, "Failed to undo the rotation", NULL, bind_unretire, &undo) < 0) {
+                db_rollback(d->db);
+                return;
+        }
+        (void) db_commit(d->db);
+}
+
+json_t *method_rotate_key(enrichd *d, const struct ucred *peer, json_t *params) {
+        static const char *const known[] = { "compromised", NULL };
+        json_t *reply, *flag;
+        signer *next = NULL;
+        char *old_kid = NULL, *jwk = NULL, *error = NULL;
+        bool compromised;
+        live_counts counts = { 0 };
+        key_change c;
+        int r;
+
+        if ((reply = admin_only(d, peer, "io.enrich.RotateKey")) || (reply = check_known(params, known)))
+                return reply;
+        flag = json_object_get(params, "compromised");
+        if (flag && !json_is_null(flag) && !json_is_boolean(flag))
+                return invalid_parameter("compromised", "must be a boolean");
+        compromised = json_is_true(flag);
+
+        if (!(old_kid = strdup(signer_kid(d->signer))))
+                return internal_error("out of memory");
+        r = signer_rotate_prepare(d->config->state_dir, &next, &error);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "Key rotation failed: %s", error ? error : strerror(-r));
+                reply = internal_error(error ? error : "failed to generate a new key");
+                goto out;
+        }
+        if (!(jwk = jwk_text(next))) {
+                signer_rotate_abort(d->config->state_dir);
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        c = (key_change) { .kid = signer_kid(next), .jwk = jwk, .other_kid = old_kid, .now = clock_now() };
+        /* Every token the old key signed expires by now + max_ttl. */
+        c.until = compromised ? c.now : c.now + (int64_t) d->config->max_ttl;
+        if (record_rotation(d, &c) < 0) {
+                signer_rotate_abort(d->config->state_dir);
+                reply = database_error(d, "io.enrich.RotateKey");
+                goto out;
+        }
+        r = signer_rotate_commit(d->config->state_dir, &error);
+        if (r < 0) {
+                undo_rotation(d, &c);
+                signer_rotate_abort(d->config->state_dir);
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "Key rotation failed: %s", error ? error : strerror(-r));
+                reply = internal_error(error ? error : "failed to put the new key in place");
+                goto out;
+        }
+        signer_free(d->signer);
+        d->signer = next;
+        next = NULL;
+        free(error);
+        error = NULL;
+        /* Before anything is signed with it: verifiers must know the key. */
+        if (keys_publish(d, &error) < 0)
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s (retrying in %d s)", error,
+                           REPUBLISH_RETRY_SECONDS);
+        if (compromised)
+                (void) live_reissue(d, NULL, "signing key rotated", &counts);
+        (void) audit_recordf(d, peer, NULL, AUDIT_KEY_ROTATED, AUDIT_OK, "{s:s, s:s, s:b, s:I, s:i, s:i}",
+                             "kid", signer_kid(d->signer), "previousKid", old_kid, "compromised", compromised,
+                             "previousPublishedUntil", (json_int_t) c.until,
+                             "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
+        log_struct(LOG_NOTICE, LOG_MSGID_KEY,
+                   (const char *[]) { "ENRICH_KID", signer_kid(d->signer), "ENRICH_PREVIOUS_KID", old_kid, NULL },
+                   "Rotated the signing key: %s replaces %s, which %s%s", signer_kid(d->signer), old_kid,
+                   compromised ? "left the JWKS at once (compromised); live sessions re-issued"
+                               : "stays in the JWKS until every token it signed has expired",
+                   error ? "; the JWKS could not be written yet" : "");
+        if (error)
+                reply = internal_error(error);
+        else
+                reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:i, s:i}", "kid", signer_kid(d->signer),
+                                                    "previousKid", old_kid,
+                                                    "previousPublishedUntil", (json_int_t) c.until,
+                                                    "sessionsUpdated", counts.updated,
+                                                    "sessionsRevoked", counts.revoked),
+                                          false);
+out:
+        signer_free(next);
+        free(old_kid);
+        free(jwk);
+        free(error);
+        return reply;
+}

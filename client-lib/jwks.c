@@ -10,7 +10,6 @@
 
 /* A JWKS larger than this is not ours. Key rotation keeps a handful. */
 #define JWKS_MAX_BYTES (256 * 1024)
-#define JWKS_MAX_KEYS 64
 
 struct jwk_entry {
         char *kid;

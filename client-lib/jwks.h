@@ -6,6 +6,9 @@
 
 typedef struct jwks jwks;
 
+/* A set with more keys than this is refused as malformed. */
+#define JWKS_MAX_KEYS 64
+
 /* Parses {"keys":[...]}; keys that are not OKP/Ed25519 are skipped.
  * -EBADMSG when the document is malformed. */
 int jwks_parse(json_t *document, jwks **ret);

@@ -435,20 +435,33 @@ out:
 }
 
 /* Whether c's signature is good: the key by kid among every key the daemon
- * has recorded (keys_all: retired keys too), else the running key. */
-static bool checkpoint_signed(enrichd *d, const jwks *keys, const checkpoint *c) {
+ * has recorded (keys_find: retired keys too, but none for a checkpoint
+ * dated after its retirement), else the running key. */
+static bool checkpoint_signed(enrichd *d, const checkpoint *c) {
         unsigned char message[24 + 8 + 32 + 8], signature[64];
-        EVP_PKEY *key = keys ? jwks_find(keys, c->kid) : NULL;
+        jwks *keys = NULL;
+        int64_t retired = 0;
+        EVP_PKEY *key = NULL;
         EVP_MD_CTX *ctx = NULL;
         bool good = false;
 
         if (checkpoint_message(c->row_id, c->head, c->time, message) < 0 ||
             hex_decode(c->signature, signature, sizeof signature) < 0)
                 return false;
+        if (keys_find(d, c->kid, &keys, &retired) == 0) {
+                if (retired > 0 && c->time > retired) {
+                        jwks_free(keys);
+                        return false;
+                }
+                key = jwks_find(keys, c->kid);
+        }
         if (!key) {
-                /* No JWKS entry: the running key can still vouch by signing
-                 * the same message and comparing (Ed25519 is deterministic). */
+                /* Not recorded (a database from before migration 6 being
+                 * repaired): the running key can still vouch by signing the
+                 * same message and comparing (Ed25519 is deterministic). */
                 unsigned char mine[SIGNER_SIGNATURE_LENGTH];
+
+                jwks_free(keys);
                 if (!d->signer || strcmp(c->kid, signer_kid(d->signer)) != 0 ||
                     signer_sign_bytes(d->signer, message, sizeof message, mine) < 0)
                         return false;
@@ -458,6 +471,7 @@ static bool checkpoint_signed(enrichd *d, const jwks *keys, const checkpoint *c)
         good = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
                EVP_DigestVerify(ctx, signature, sizeof signature, message, sizeof message) == 1;
         EVP_MD_CTX_free(ctx);
+        jwks_free(keys);
         return good;
 }
 
@@ -507,7 +521,6 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         sqlite3_stmt *st = NULL;
         checkpoint *cps = NULL;
         size_t n_cps = 0;
-        jwks *keys = NULL;
         char prev_hash[HASH_HEX + 1] = "", prev_link[HASH_HEX + 1] = "", hash[HASH_HEX + 1];
         int64_t prev_id = 0, other = 0;
         int r, step;
@@ -516,7 +529,6 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
-        (void) keys_all(d, &keys);
         if (sqlite3_prepare_v2(db_handle(d->db),
                                "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
                                " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
@@ -580,7 +592,7 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                 } else if (!content_ok)
                         fail_at(v, cur.id, "modified", "row %lld does not match its hash", (long long) cur.id);
                 if (cp) {
-                        if (!checkpoint_signed(d, keys, cp))
+                        if (!checkpoint_signed(d, cp))
                                 fail_at(v, cp->row_id, "checkpoint",
                                         "the checkpoint at row %lld has a bad signature (key %s)",
                                         (long long) cp->row_id, cp->kid);
@@ -621,7 +633,6 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         }
         r = 0;
 out:
-        jwks_free(keys);
         checkpoints_free(cps, n_cps);
         sqlite3_finalize(st);
         return r;

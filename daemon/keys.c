@@ -1,10 +1,12 @@
 /* keys.c: the signing key's life (keys.h). The order of a rotation is what
  * keeps it safe: the new private key is written and synced beside the old
- * one; the table records the change (durably); only then does the rename
- * replace the old key's file, the daemon switch keys and the JWKS gain the
- * new public key, before anything is signed with it (single-threaded: no
- * call runs in between). A crash at any point leaves a state keys_open
- * repairs: the file decides which key is current. */
+ * one (signing-key.pem.next); the table records the change, durably: that
+ * commit is the point of no return; the JWKS gains the new public key
+ * while the old one still signs; only then does the rename replace the old
+ * key's file and the daemon switch keys (single-threaded: no call runs in
+ * between), and the JWKS takes its final form. A crash before the commit
+ * leaves a .next that the next start removes; after it, a .next that the
+ * next start puts in place, finishing the rotation. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,36 +132,50 @@ static int record_current(enrichd *d, int64_t now, char **ret_error) {
         return 0;
 }
 
-int keys_publish(enrichd *d, char **ret_error) {
+/* The JWKS: current first, then also (a key about to become current), then
+ * the retired keys still published, newest first; at most JWKS_MAX_KEYS. */
+static int publish(enrichd *d, const signer *current, const signer *also, char **ret_error) {
         sqlite3_stmt *st = NULL;
         json_t *doc = NULL, *keys = json_array(), *jwk = NULL;
         char *text = NULL;
         int64_t now = clock_now(), next = 0;
         int r = 0, step;
 
-        if (!keys || signer_public_jwk(d->signer, &jwk) < 0 || json_array_append_new(keys, jwk) < 0) {
+        if (!keys || signer_public_jwk(current, &jwk) < 0 || json_array_append_new(keys, jwk) < 0 ||
+            (also && (signer_public_jwk(also, &jwk) < 0 || json_array_append_new(keys, jwk) < 0))) {
                 r = -ENOMEM;
                 goto out;
         }
         if (db_prepare(d->db, "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
-                              " AND published_until > ?1 AND kid != ?2 ORDER BY retired DESC, kid", &st) < 0) {
+                              " AND published_until > ?1 AND kid != ?2 AND kid != ?3"
+                              " ORDER BY retired DESC, kid", &st) < 0) {
                 r = db_fail(d->db, "Failed to read the signing keys");
                 goto out;
         }
         sqlite3_bind_int64(st, 1, now);
-        bind_text(st, 2, signer_kid(d->signer));
+        bind_text(st, 2, signer_kid(current));
+        bind_text(st, 3, also ? signer_kid(also) : "");
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 json_t *old = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
                 int64_t until = sqlite3_column_int64(st, 1);
 
-                if (!json_is_object(old) || json_array_append_new(keys, old) < 0) {
+                if (!json_is_object(old)) {
                         json_decref(old);
                         continue;   /* a row not our own writing: leave it out */
                 }
+                if (json_array_size(keys) >= JWKS_MAX_KEYS) {
+                        /* RotateKey refuses to get here; a hand-edited table may. */
+                        json_decref(old);
+                        log_warning("More retired keys are due in the JWKS than verifiers accept (%d): "
+                                    "leaving the oldest out", JWKS_MAX_KEYS);
+                        break;
+                }
+                if (json_array_append_new(keys, old) < 0)
+                        continue;
                 if (next == 0 || until < next)
                         next = until;
         }
-        if (step != SQLITE_DONE) {
+        if (step != SQLITE_DONE && step != SQLITE_ROW) {
                 r = db_fail(d->db, "Failed to read the signing keys");
                 goto out;
         }
@@ -185,11 +201,73 @@ out:
         return r;
 }
 
+int keys_publish(enrichd *d, char **ret_error) {
+        return publish(d, d->signer, NULL, ret_error);
+}
+
+/* ?1 kid: 1 when that key is recorded as current (not retired). */
+static int recorded_current(enrichd *d, const char *kid) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        if (db_prepare(d->db, "SELECT retired IS NULL FROM signing_keys WHERE kid = ?1", &st) < 0)
+                return db_fail(d->db, "Failed to read the signing keys");
+        bind_text(st, 1, kid);
+        r = sqlite3_step(st);
+        r = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : r == SQLITE_DONE ? 0
+                                                                         : db_fail(d->db, "Failed to read the signing keys");
+        db_release(d->db, st);
+        return r;
+}
+
+/* A signing-key.pem.next left by a crash: when the rotation to it was
+ * recorded (the point of no return), finish it; else it never counted. */
+static int finish_rotation(enrichd *d, char **ret_error) {
+        signer *next = NULL;
+        char *error = NULL;
+        int r, old_current;
+
+        r = signer_load_next(d->config->state_dir, &next, &error);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                log_warning("Removing %s/%s: %s", d->config->state_dir, SIGNER_NEXT_KEY_FILE,
+                            error ? error : strerror(-r));
+                signer_rotate_abort(d->config->state_dir);
+                free(error);
+                return 0;
+        }
+        r = recorded_current(d, signer_kid(next));
+        old_current = r < 0 ? r : recorded_current(d, signer_kid(d->signer));
+        if (r < 0 || old_current < 0) {
+                format_error(ret_error, "%s", db_last_error(d->db));
+                r = -EIO;
+        } else if (r == 1 && old_current == 0) {
+                r = signer_rotate_commit(d->config->state_dir, ret_error);
+                if (r == 0) {
+                        log_struct(LOG_WARNING, LOG_MSGID_KEY,
+                                   (const char *[]) { "ENRICH_KID", signer_kid(next), NULL },
+                                   "Finished a key rotation a crash interrupted: %s replaces %s",
+                                   signer_kid(next), signer_kid(d->signer));
+                        signer_free(d->signer);
+                        d->signer = next;
+                        next = NULL;
+                }
+        } else {
+                /* Never recorded: it never counted. */
+                signer_rotate_abort(d->config->state_dir);
+                r = 0;
+        }
+        signer_free(next);
+        return r;
+}
+
 int keys_open(enrichd *d, char **ret_error) {
         int r;
 
-        signer_rotate_abort(d->config->state_dir);
-        r = record_current(d, clock_now(), ret_error);
+        r = finish_rotation(d, ret_error);
+        if (r == 0)
+                r = record_current(d, clock_now(), ret_error);
         if (r < 0)
                 return r;
         return keys_publish(d, ret_error);
@@ -209,31 +287,25 @@ void keys_tick(enrichd *d) {
         free(error);
 }
 
-int keys_all(enrichd *d, jwks **ret) {
+int keys_find(enrichd *d, const char *kid, jwks **ret, int64_t *ret_retired) {
         sqlite3_stmt *st = NULL;
-        json_t *keys = json_array(), *doc = NULL;
-        int r = 0, step;
+        json_t *doc = NULL, *jwk;
+        int r, step;
 
-        if (!keys)
-                return -ENOMEM;
-        if (db_prepare(d->db, "SELECT jwk FROM signing_keys", &st) < 0) {
-                json_decref(keys);
+        if (db_prepare(d->db, "SELECT jwk, retired FROM signing_keys WHERE kid = ?1", &st) < 0)
                 return db_fail(d->db, "Failed to read the signing keys");
+        bind_text(st, 1, kid);
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+                r = step == SQLITE_DONE ? -ENOENT : db_fail(d->db, "Failed to read the signing keys");
+                goto out;
         }
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *k = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
-                if (!json_is_object(k) || json_array_append_new(keys, k) < 0)
-                        json_decref(k);
-        }
-        if (step != SQLITE_DONE)
-                r = db_fail(d->db, "Failed to read the signing keys");
+        jwk = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
+        *ret_retired = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
+        doc = jwk ? json_pack("{s:[o]}", "keys", jwk) : NULL;
+        r = doc ? jwks_parse(doc, ret) : -EBADMSG;
+out:
         db_release(d->db, st);
-        if (r == 0) {
-                doc = json_pack("{s:o}", "keys", keys);
-                keys = NULL;
-                r = doc ? jwks_parse(doc, ret) : -ENOMEM;
-        }
-        json_decref(keys);
         json_decref(doc);
         return r;
 }
@@ -269,7 +341,7 @@ json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
                         json_object_update_new(k, json_pack("{s:I, s:I}", "retired",
                                                             (json_int_t) sqlite3_column_int64(st, 2),
                                                             "publishedUntil", (json_int_t) until));
-                if (!k || json_array_append_new(list, k) < 0) {
+                if (json_array_append_new(list, k) < 0) {   /* takes k, also on failure */
                         step = SQLITE_NOMEM;
                         break;
                 }
@@ -281,6 +353,20 @@ json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
                                             : database_error(d, "io.enrich.ListKeys");
         }
         return varlink_reply_new(json_pack("{s:o}", "keys", list), false);
+}
+
+/* How many retired keys the JWKS still carries. */
+static int count_published(enrichd *d) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        if (db_prepare(d->db, "SELECT count(*) FROM signing_keys WHERE retired IS NOT NULL AND published_until > ?1",
+                       &st) < 0)
+                return db_fail(d->db, "Failed to read the signing keys");
+        sqlite3_bind_int64(st, 1, clock_now());
+        r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : db_fail(d->db, "Failed to read the signing keys");
+        db_release(d->db, st);
+        return r;
 }
 
 /* Records the rotation from c->other_kid (old) to c->kid (new) durably. */
@@ -328,6 +414,13 @@ json_t *method_rotate_key(enrichd *d, const struct ucred *peer, json_t *params) 
         if (flag && !json_is_null(flag) && !json_is_boolean(flag))
                 return invalid_parameter("compromised", "must be a boolean");
         compromised = json_is_true(flag);
+        if (!compromised && (r = count_published(d)) + 2 > JWKS_MAX_KEYS)
+                return r < 0 ? database_error(d, "io.enrich.RotateKey")
+                             : error_reply("io.enrich.InvalidParameter",
+                                           json_pack("{s:s, s:s}", "parameter", "compromised",
+                                                     "reason", "too many retired keys are still published; "
+                                                               "wait for them to expire, or rotate with "
+                                                               "compromised=true"));
 
         if (!(old_kid = strdup(signer_kid(d->signer))))
                 return internal_error("out of memory");
@@ -350,20 +443,26 @@ json_t *method_rotate_key(enrichd *d, const struct ucred *peer, json_t *params) 
                 reply = database_error(d, "io.enrich.RotateKey");
                 goto out;
         }
-        r = signer_rotate_commit(d->config->state_dir, &error);
+        /* Verifiers learn the new key before anything is signed with it. */
+        r = publish(d, d->signer, next, &error);
+        if (r == 0)
+                r = signer_rotate_commit(d->config->state_dir, &error);
         if (r < 0) {
                 undo_rotation(d, &c);
                 signer_rotate_abort(d->config->state_dir);
                 log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "Key rotation failed: %s", error ? error : strerror(-r));
                 reply = internal_error(error ? error : "failed to put the new key in place");
+                free(error);
+                error = NULL;
+                (void) keys_publish(d, &error);
                 goto out;
         }
         signer_free(d->signer);
         d->signer = next;
         next = NULL;
-        free(error);
-        error = NULL;
-        /* Before anything is signed with it: verifiers must know the key. */
+        /* Its final form: without the old key when it is compromised. The
+         * new key is already in the JWKS, so a failure here only delays
+         * the old key's removal (retried from the tick). */
         if (keys_publish(d, &error) < 0)
                 log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s (retrying in %d s)", error,
                            REPUBLISH_RETRY_SECONDS);
@@ -379,8 +478,9 @@ json_t *method_rotate_key(enrichd *d, const struct ucred *peer, json_t *params) 
                    compromised ? "left the JWKS at once (compromised); live sessions re-issued"
                                : "stays in the JWKS until every token it signed has expired",
                    error ? "; the JWKS could not be written yet" : "");
-        if (error)
-                reply = internal_error(error);
+        if (error && compromised)
+                reply = internal_error("the new key signs, but the compromised key could not be taken out of "
+                                       "the JWKS yet (enrichd retries): see the log");
         else
                 reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:i, s:i}", "kid", signer_kid(d->signer),
                                                     "previousKid", old_kid,

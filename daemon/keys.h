@@ -13,18 +13,20 @@
 #include "enrichd.h"
 #include "jwks.h"
 
-/* At start, after the database is open: removes what an interrupted
- * rotation left, records the current key (a key recorded as current that
- * is not the one in state_dir is retired, published for max_ttl) and
- * writes the JWKS. */
+/* At start, after the database is open: finishes a rotation a crash
+ * interrupted after recording it (or removes its key when it was not
+ * recorded), records the current key (a key recorded as current that is
+ * not the one in state_dir is retired, published for max_ttl) and writes
+ * the JWKS. */
 int keys_open(enrichd *d, char **ret_error);
 /* Writes the JWKS now (atomically, 0644). */
 int keys_publish(enrichd *d, char **ret_error);
 /* From the event loop: rewrites the JWKS when a retired key's time is up,
  * or when writing it failed before. Cheap when nothing is due. */
 void keys_tick(enrichd *d);
-/* Every key ever recorded, for verifying audit checkpoints. */
-int keys_all(enrichd *d, jwks **ret);
+/* A recorded key by kid, as a one-key set, and when it was retired (0:
+ * it is current), for verifying audit checkpoints. -ENOENT if unknown. */
+int keys_find(enrichd *d, const char *kid, jwks **ret, int64_t *ret_retired);
 
 /* ListKeys: anyone (public keys); RotateKey: root or admin. */
 json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params);

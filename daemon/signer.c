@@ -221,8 +221,10 @@ int signer_rotate_prepare(const char *state_dir, signer **ret, char **ret_error)
         if (!s)
                 return -ENOMEM;
         r = generate_key(path, &s->key, ret_error);
-        if (r == 0 && (r = jwk_thumbprint(s->key, &s->kid)) < 0)
+        if (r == 0 && (r = jwk_thumbprint(s->key, &s->kid)) < 0) {
                 format_error(ret_error, "Failed to compute key id: %s", strerror(-r));
+                (void) unlink(path);
+        }
         if (r < 0) {
                 if (r == -EEXIST)
                         format_error(ret_error, "Another rotation is writing %s", path);
@@ -246,15 +248,35 @@ int signer_rotate_commit(const char *state_dir, char **ret_error) {
                              strerror(errno));
                 return r;
         }
-        /* The rename is what a power loss must not undo. */
+        /* The rename is done: there is no going back. A failed sync only
+         * leaves the rename to the kernel's own writeback. */
         dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0 || fsync(dir) < 0) {
-                r = -errno;
-                format_error(ret_error, "Failed to sync %s: %s", state_dir, strerror(errno));
-        }
+        if (dir < 0 || fsync(dir) < 0)
+                log_warning("Failed to sync %s after replacing the signing key: %s", state_dir, strerror(errno));
         if (dir >= 0)
                 close(dir);
-        return r;
+        return 0;
+}
+
+int signer_load_next(const char *state_dir, signer **ret, char **ret_error) {
+        char path[PATH_MAX];
+        signer *s;
+        int r;
+
+        if ((r = key_path(state_dir, SIGNER_NEXT_KEY_FILE, path)) < 0)
+                return r;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        r = load_key(path, &s->key, ret_error);
+        if (r == 0 && (r = jwk_thumbprint(s->key, &s->kid)) < 0)
+                format_error(ret_error, "Failed to compute key id: %s", strerror(-r));
+        if (r < 0) {
+                signer_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
 }
 
 void signer_rotate_abort(const char *state_dir) {

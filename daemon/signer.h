@@ -22,12 +22,15 @@ int signer_load(const char *state_dir, signer **ret, char **ret_error);
 /* Rotation, in two steps around the caller's record of it: prepare
  * generates a new key into state_dir/signing-key.pem.next (0600, synced);
  * commit renames it over signing-key.pem, the old private key's only
- * copy; abort removes it. A leftover .next (a crash between the steps) is
- * never used: the next prepare or abort removes it. */
+ * copy (a failure to sync the directory after it is only logged: the
+ * rename cannot be taken back); abort removes it. A leftover .next is
+ * finished or removed at the next start (keys_open). */
 #define SIGNER_NEXT_KEY_FILE SIGNER_KEY_FILE ".next"
 int signer_rotate_prepare(const char *state_dir, signer **ret, char **ret_error);
 int signer_rotate_commit(const char *state_dir, char **ret_error);
 void signer_rotate_abort(const char *state_dir);
+/* The key a rotation left in signing-key.pem.next; -ENOENT when none. */
+int signer_load_next(const char *state_dir, signer **ret, char **ret_error);
 /* The public half as a JWK object (new reference). */
 int signer_public_jwk(const signer *s, json_t **ret);
 /* The key id: the RFC 7638 thumbprint. Owned by s. */

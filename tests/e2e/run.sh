@@ -107,14 +107,22 @@ note "root ready in $(($(date +%s) - t0)) s"
 # make install.
 mkdir -p "$ROOT/tmp/e2e"
 if [ -n "${E2E_DEBS:-}" ]; then
-        mkdir -p "$ROOT/tmp/e2e-debs"
+        # Kept in the root: the package scenario reinstalls and purges.
+        mkdir -p "$ROOT/var/cache/e2e-debs"
         cp "$E2E_DEBS"/enrich_*.deb "$E2E_DEBS"/libenrich1_*.deb "$E2E_DEBS"/libenrich-dev_*.deb \
-                "$ROOT/tmp/e2e-debs/" || fatal "no packages in $E2E_DEBS (make deb)"
-        chroot "$ROOT" sh -c 'dpkg -i /tmp/e2e-debs/*.deb' >"$WORK/install.log" 2>&1 ||
+                "$ROOT/var/cache/e2e-debs/" || fatal "no packages in $E2E_DEBS (make deb)"
+        chroot "$ROOT" sh -c 'dpkg -i /var/cache/e2e-debs/*.deb' >"$WORK/install.log" 2>&1 ||
                 { cat "$WORK/install.log"; fatal "dpkg -i of the packages failed"; }
-        rm -rf "$ROOT/tmp/e2e-debs"
         SHARE=/usr/share/enrich
         note "installed from the packages: $(cd "$E2E_DEBS" && ls enrich_*.deb libenrich*.deb | tr '\n' ' ')"
+        # What the packages' maintainer scripts alone did, before
+        # provisioning (which runs systemd-sysusers itself) can hide it.
+        check "package/postinst-creates-user-enrich" chroot "$ROOT" getent passwd enrich >/dev/null
+        check "package/postinst-creates-group-enrich-admin" chroot "$ROOT" getent group enrich-admin >/dev/null
+        check "package/postinst-creates-state-dir-0700 ($(stat -c '%a %U' "$ROOT/var/lib/enrich" 2>&1))" \
+                [ "$(stat -c '%a %U' "$ROOT/var/lib/enrich" 2>/dev/null)" = "700 enrich" ]
+        check "package/postinst-enables-socket" [ -L "$ROOT/etc/systemd/system/sockets.target.wants/enrichd.socket" ]
+        check "package/config-is-conffile" grep -qx /etc/enrich/enrichd.conf "$ROOT/var/lib/dpkg/info/enrich.conffiles"
 else
         make -s install DESTDIR="$ROOT" PREFIX=/usr/local >"$WORK/install.log" 2>&1 ||
                 { cat "$WORK/install.log"; fatal "make install failed"; }

@@ -2,7 +2,7 @@
 # tests/e2e/run.sh once the container runs. Every check goes through ok /
 # not_ok / skip (run.sh); C runs a command inside the container as root.
 # Each scenario puts back what it changed, so the order only matters for
-# speed.
+# speed; except the package scenario, which removes enrich and runs last.
 
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
           -o ConnectTimeout=10 -o ServerAliveInterval=5)
@@ -276,9 +276,30 @@ s_logout() {
                 '[ -n "$sid" ] && ! C enrichctl --json sessions | $PY $E2E/jsonq.py sids | grep -qxF "$sid"'
 }
 
+# ---- 12 (make e2e-deb only; last: it removes the package) ----------------
+s_package() {
+        local before after
+        if [ -z "${E2E_DEBS:-}" ]; then
+                skip "package/reinstall-keeps-edited-config" "installed with make install (make e2e-deb runs it)"
+                return
+        fi
+        # provision.sh replaced the packaged config with the suite's own: an
+        # admin's edit, which a reinstall or upgrade must keep, silently.
+        before=$(C sha256sum /etc/enrich/enrichd.conf)
+        check "package/reinstall-succeeds" eval 'C sh -c "dpkg -i /var/cache/e2e-debs/enrich_*.deb </dev/null" >"$WORK/reinstall.log" 2>&1'
+        after=$(C sha256sum /etc/enrich/enrichd.conf)
+        check "package/reinstall-keeps-edited-config" eval '[ -n "$before" ] && [ "$before" = "$after" ]'
+        check "package/daemon-answers-after-reinstall" wait_for 10 eval 'C enrichctl status >/dev/null 2>&1'
+        check "package/remove-keeps-state" eval 'C dpkg -r enrich >"$WORK/remove.log" 2>&1 &&
+                C test -e /var/lib/enrich/enrich.db && C test -e /var/lib/enrich/signing-key.pem'
+        check "package/purge-removes-state-and-config" eval 'C dpkg --purge enrich >"$WORK/purge.log" 2>&1 &&
+                ! C test -e /var/lib/enrich && ! C test -e /etc/enrich/enrichd.conf'
+        check "package/purge-keeps-user" eval 'C getent passwd enrich >/dev/null'
+}
+
 run_scenarios() {
         local s t all="hardening socket_activation ssh sudo two_logins service_account
-                       jit_group token disabled daemon_gone logout"
+                       jit_group token disabled daemon_gone logout package"
         for s in ${*:-$all}; do
                 s=${s//-/_}
                 t=$(date +%s)

@@ -119,8 +119,10 @@ if [ -n "${E2E_DEBS:-}" ]; then
         # provisioning (which runs systemd-sysusers itself) can hide it.
         check "package/postinst-creates-user-enrich" chroot "$ROOT" getent passwd enrich >/dev/null
         check "package/postinst-creates-group-enrich-admin" chroot "$ROOT" getent group enrich-admin >/dev/null
-        check "package/postinst-creates-state-dir-0700 ($(stat -c '%a %U' "$ROOT/var/lib/enrich" 2>&1))" \
-                [ "$(stat -c '%a %U' "$ROOT/var/lib/enrich" 2>/dev/null)" = "700 enrich" ]
+        # Numeric owner: the host's names for the root's uids differ.
+        state_dir=$(stat -c '%a %u' "$ROOT/var/lib/enrich" 2>&1)
+        check "package/postinst-creates-state-dir-0700 ($state_dir)" \
+                [ "$state_dir" = "700 $(chroot "$ROOT" id -u enrich 2>/dev/null)" ]
         check "package/postinst-enables-socket" [ -L "$ROOT/etc/systemd/system/sockets.target.wants/enrichd.socket" ]
         check "package/config-is-conffile" grep -qx /etc/enrich/enrichd.conf "$ROOT/var/lib/dpkg/info/enrich.conffiles"
 else

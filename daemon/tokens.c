@@ -586,11 +586,12 @@ int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, con
         result.failures = failures + 1;
         result.locked_now = result.failures >= max_failures;
         result.delay_ms = failure_delay_ms(result.failures);
-        /* The window closes a little before the delay the module is told
-         * to wait ends: libpam randomizes pam_fail_delay by up to a quarter,
-         * and an honest retry must not land inside it. */
+        /* The window closes at half the delay the module is told to wait:
+         * libpam spreads pam_fail_delay between half and one and a half
+         * times the value asked (_pam_compute_delay), and an honest retry
+         * must not land inside it (seen: 0.7x, then "too soon"). */
         r = record_failure(d, user, result.failures, result.locked_now, now_ms,
-                           result.locked_now ? 0 : now_ms + result.delay_ms * 3 / 4);
+                           result.locked_now ? 0 : now_ms + result.delay_ms / 2);
         if (r < 0)
                 goto out;
 done:

@@ -24,7 +24,8 @@
 /* list flags a token not used (or, never used, not created) for this long. */
 #define TOKENS_STALE_SECONDS        (30LL * 86400)
 /* The delay after the n-th failure in a row is BASE << (n - 1), at most MAX;
- * attempts inside three quarters of it are refused without being checked. */
+ * attempts inside half of it (libpam may wait as little as that) are refused
+ * without being checked. */
 #define TOKENS_DELAY_BASE_MS        250
 #define TOKENS_DELAY_MAX_MS         30000
 /* Enrich accepts a tokenId only when Authenticate accepted that token this

@@ -14,7 +14,7 @@ eu5-list-shows-last-used eu5-list-json-has-no-secret eu5-wrong-secret-refused eu
 eu5-expired-token-refused eu5-revoked-token-refused eu5-revoke-revokes-token-session
 eu5-password-is-ignored eu5-password-reaches-next-module eu5-rotate-new-secret-works
 eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force-slows
-eu5-brute-force-locks eu5-locked-refuses-right-token eu5-unlock-lets-in eu5-failures-logged-with-message-id
+eu5-brute-force-locks eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused eu5-locked-refuses-right-token eu5-unlock-lets-in eu5-failures-logged-with-message-id
 eu5-secret-not-in-sqlite eu5-secret-not-in-daemon-log eu5-secret-not-in-pam-stderr eu5-secret-not-in-journal
 eu5-token-form-daemon-down-refused eu5-nonadmin-token-issue-refused eu5-nonadmin-token-list-refused
 eu5-nonadmin-token-revoke-refused eu5-nonadmin-token-rotate-refused eu5-nonadmin-token-unlock-refused
@@ -189,6 +189,38 @@ echo "# failed attempts took (ms):$TIMES"
 slows() { set -- $TIMES; [ $# -ge 3 ] && [ "$3" -gt "$1" ] && [ "${!#}" -gt 400 ]; }
 check eu5-brute-force-slows slows
 check eu5-brute-force-locks grep -q "Token logins of $BRUTE locked after 4 failures" "$TMP/enrichd.log"
+# The retry window closes at half the delay: libpam waits between 0.5x and
+# 1.5x of what pam_fail_delay asked, so an honest retry must never land in
+# it. Straight Authenticate calls as root (the module's own), timed here:
+# 60% of the first delay (250 ms) later the secret is checked again; at
+# once after that second failure (delay 500 ms) it is not.
+window() {
+        "$PY" - "$SOCK" "$OTHER" "$(token_id "$BT")" <<'PY'
+import json, socket, sys, time
+path, user, tid = sys.argv[1:]
+def auth():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(json.dumps({"method": "io.enrich.Authenticate", "parameters": {
+        "user": user, "tokenId": tid, "verifier": "A" * 43, "service": "enrich-test"}}).encode() + b"\0")
+    buf = b""
+    while b"\0" not in buf:
+        buf += s.recv(65536)
+    s.close()
+    return json.loads(buf.split(b"\0")[0]).get("parameters", {}).get("reason", "")
+first = auth()
+time.sleep(0.150)
+second = auth()
+third = auth()
+print(first, "|", second, "|", third, sep="")
+PY
+}
+W=$(window)
+echo "# retry window: $W"
+check eu5-retry-after-half-delay-checked eval '[ -n "$W" ] && [ "$(echo "$W" | cut -d"|" -f2)" != "too soon after a failure" ]'
+check eu5-retry-inside-half-delay-refused eval '[ "$(echo "$W" | cut -d"|" -f3)" = "too soon after a failure" ]'
+ctl token unlock "$OTHER" >/dev/null
 sleep 1
 check eu5-locked-refuses-right-token refused locked "$BRUTE" "$BT"
 ctl token unlock "$BRUTE" >"$TMP/unlock.out" 2>&1

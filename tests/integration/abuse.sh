@@ -41,8 +41,8 @@ db_counts() {
         local t
         # Refusals are meant to add audit rows (audit.sh checks them): every
         # other table must stay as it was.
-        for t in $(sqlite3 "file:$DB?mode=ro" "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'audit%' ORDER BY name"); do
-                echo "$t $(sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM \"$t\"")"
+        for t in $(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'audit%' ORDER BY name"); do
+                echo "$t $(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM \"$t\"")"
         done
 }
 # vcall_as USER METHOD PARAMS: one call as USER; the reply's JSON.

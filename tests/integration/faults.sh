@@ -136,7 +136,7 @@ done
 enrich_stop_daemon
 # Fold whatever the WAL holds into the file, so the damage below hits the
 # pages sqlite will read.
-sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null && rm -f "$DB-wal" "$DB-shm"
+sqlite3 -cmd ".timeout 5000" "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null && rm -f "$DB-wal" "$DB-shm"
 cp -p "$DB" "$TMP/db.good"
 
 printf 'garbage garbage!' | dd of="$DB" bs=1 seek=0 conv=notrunc status=none
@@ -211,8 +211,8 @@ sys.exit(not (r["error"] == "io.enrich.InternalError" and "full" in r["parameter
         # Space back: the database is whole and holds exactly what was
         # acknowledged.
         rm -f "$FULL/filler"
-        check_eq full-integrity-ok ok "$(sqlite3 "file:$FULL/state/enrich.db?mode=ro" 'PRAGMA integrity_check' 2>&1)"
-        counts=$(sqlite3 "file:$FULL/state/enrich.db?mode=ro" \
+        check_eq full-integrity-ok ok "$(sqlite3 -cmd ".timeout 5000" "file:$FULL/state/enrich.db?mode=ro" 'PRAGMA integrity_check' 2>&1)"
+        counts=$(sqlite3 -cmd ".timeout 5000" "file:$FULL/state/enrich.db?mode=ro" \
                 "SELECT (SELECT count(*) FROM sessions WHERE user = '$U1'),
                         (SELECT count(*) FROM grants WHERE user = '$U1' AND reason LIKE 'ef8 % full')" 2>&1)
         check_eq full-counts-consistent "$enriched|$granted" "$counts"
@@ -231,7 +231,7 @@ fi
 for i in $(seq "$N_GRANTS"); do
         grant "$U2" "keep:$i" "ef8 keep $i"
 done
-grants_before=$(sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM grants WHERE revoked IS NULL AND user = '$U2'")
+grants_before=$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM grants WHERE revoked IS NULL AND user = '$U2'")
 # Inside each login, as the user: the key's serial, our pid, then hold the
 # session until released.
 cat >"$TMP/hold.sh" <<'EOF'
@@ -296,9 +296,11 @@ alive_before=0
 for s in $serials; do key_alive "$s" && alive_before=$((alive_before + 1)); done
 echo "# $alive_before of $(echo "$serials" | grep -c .) keys alive before the restart"
 if enrich_start_daemon; then ok kill-restart; else fail kill-restart; fi
-check_eq kill-integrity-ok ok "$(sqlite3 "file:$DB?mode=ro" 'PRAGMA integrity_check' 2>&1)"
+# The restarted daemon may hold the lock for a moment (WAL recovery after
+# the kill, its own start-up writes): wait for it as any reader would.
+check_eq kill-integrity-ok ok "$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" 'PRAGMA integrity_check' 2>&1)"
 check_eq kill-grants-kept "$N_GRANTS $N_GRANTS" \
-        "$grants_before $(sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM grants WHERE revoked IS NULL AND user = '$U2'")"
+        "$grants_before $(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM grants WHERE revoked IS NULL AND user = '$U2'")"
 all_revoked() {
         local s
         for s in $serials; do
@@ -306,6 +308,6 @@ all_revoked() {
         done
 }
 check kill-keys-revoked poll 50 all_revoked || for s in $serials; do keyctl describe "$s" 2>&1; done | head -n 3
-check_eq kill-rows-ended "0" "$(sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM sessions WHERE ended IS NULL AND user = '$U1'")"
+check_eq kill-rows-ended "0" "$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM sessions WHERE ended IS NULL AND user = '$U1'")"
 : >"$TMP/load/release"
 enrich_finish

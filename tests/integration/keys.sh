@@ -131,7 +131,7 @@ check keys-start-drops-unrecorded-next dropped || ls -l "$TMP/state" | sed 's/^/
 enrich_stop_daemon
 read -r KN JWKN <<<"$(new_key "$NEXT")"
 NOW=$(date +%s)
-sqlite3 "$TMP/state/enrich.db" "INSERT INTO signing_keys (kid, jwk, created) VALUES ('$KN', '$JWKN', $NOW);
+sqlite3 -cmd ".timeout 5000" "$TMP/state/enrich.db" "INSERT INTO signing_keys (kid, jwk, created) VALUES ('$KN', '$JWKN', $NOW);
         UPDATE signing_keys SET retired = $NOW, published_until = $((NOW + MAX_TTL)) WHERE kid = '$K2';"
 enrich_start_daemon || { fail daemon-restarts "enrichd did not restart"; exit 1; }
 finished() { [ -n "$KN" ] && [ "$(status_kid)" = "$KN" ] && [ ! -e "$NEXT" ]; }

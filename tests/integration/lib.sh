@@ -168,13 +168,15 @@ skip_unless_audit() {
 }
 
 # Starts build/enrichd in the foreground on our config and waits (at most
-# 5 s) for its socket and JWKS. Its output goes to $TMP/enrichd.log.
+# 5 s) until it answers on its socket, with its JWKS written. Its output goes
+# to $TMP/enrichd.log. Answering, not the socket file: after a kill the old
+# daemon's socket and JWKS are still there while the new one starts.
 enrich_start_daemon() {
         local i
         "$ENRICHD" --config "$TMP/enrichd.conf" --foreground >>"$TMP/enrichd.log" 2>&1 &
         DAEMON_PID=$!
         for i in $(seq 50); do
-                if [ -S "$SOCK" ] && [ -s "$JWKS" ]; then
+                if [ -S "$SOCK" ] && [ -s "$JWKS" ] && "$ENRICHCTL" --socket "$SOCK" status >/dev/null 2>&1; then
                         return 0
                 fi
                 kill -0 "$DAEMON_PID" 2>/dev/null || break

@@ -273,7 +273,7 @@ s_logout() {
         check "logout/had-claims" eval '[ -n "$serial" ] && [ -n "$sid" ]'
         check "logout/key-revoked" wait_for 5 key_gone "$serial"
         check "logout/session-ended" wait_for 5 eval \
-                '[ -n "$sid" ] && ! C enrichctl --json sessions | $PY $E2E/jsonq.py sids | grep -qxF "$sid"'
+                '[ -n "$sid" ] && ! C enrichctl --json sessions | $PY $E2E/jsonq.py sids | grep -qxF -- "$sid"'
 }
 
 # ---- 12 (make e2e-deb only; last: it removes the package) ----------------

@@ -56,7 +56,7 @@ K1=$(status_kid)
 list_one() { [ "$(ctl --json keys | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)["keys"]))')" = 1 ] &&
                      [ "$(key_field "$K1" state)" = signing ] && [ "$(jwks_kids)" = "$K1" ]; }
 check keys-list-one-signing list_one || ctl keys | sed 's/^/# /'
-check keys-list-as-user eval 'ctl_as "$U1" keys | grep -q "$K1"'
+check keys-list-as-user eval 'ctl_as "$U1" keys | grep -qF -- "$K1"'
 
 session_open s1 "$U1"
 S1=$(session_serial s1)
@@ -153,7 +153,7 @@ ctl keys rotate --compromised >"$TMP/compromised.out" 2>&1
 K3=$(status_kid)
 left_at_once() { [ "$(jwks_kids | cut -d" " -f1)" = "$K3" ] && ! jwks_kids | grep -qw -- "$KN"; }
 check keys-compromised-old-leaves-at-once left_at_once || echo "# JWKS: $(jwks_kids)"
-reissued() { grep -q "$KN left the JWKS; 1 live session(s) re-issued, 0 revoked" "$TMP/compromised.out"; }
+reissued() { grep -qF -- "$KN left the JWKS; 1 live session(s) re-issued, 0 revoked" "$TMP/compromised.out"; }
 check keys-compromised-session-reissued reissued || show "$TMP/compromised.out"
 check_eq keys-compromised-same-serial "$K3" "$(kid_of "$S3")"
 check keys-compromised-reissued-verifies pyjwt "$S3" s3 || show "$TMP/s3.pyjwt"

@@ -170,13 +170,6 @@ static int prepare(enrichd *d, const char *sql, sqlite3_stmt **ret) {
         return 0;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int index, const char *s) {
-        if (s)
-                sqlite3_bind_text(st, index, s, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, index);
-}
-
 /* The newest row's id and hash; 0 and the zero hash when there is none. */
 static int read_head(enrichd *d, int64_t *ret_id, char ret_hash[HASH_HEX + 1]) {
         sqlite3_stmt *st = d->audit->head;
@@ -259,7 +252,7 @@ static int append(enrichd *d, const row *in, int64_t *ret_id, char ret_hash[HASH
         else
                 sqlite3_bind_null(st, 3);
         sqlite3_bind_text(st, 4, r.actor_name, -1, SQLITE_TRANSIENT);
-        bind_text_or_null(st, 5, r.subject);
+        db_bind_text(st, 5, r.subject);
         sqlite3_bind_text(st, 6, r.action, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 7, r.result, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 8, r.details, -1, SQLITE_TRANSIENT);
@@ -837,8 +830,8 @@ int audit_list(enrichd *d, int64_t after_id, int64_t since, const char *user, co
         }
         sqlite3_bind_int64(st, 1, after_id);
         sqlite3_bind_int64(st, 2, since);
-        bind_text_or_null(st, 3, user);
-        bind_text_or_null(st, 4, action);
+        db_bind_text(st, 3, user);
+        db_bind_text(st, 4, action);
         sqlite3_bind_int64(st, 5, limit);
         list = json_array();
         if (!list) {

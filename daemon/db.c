@@ -460,7 +460,7 @@ void db_close(db *d) {
         free(d);
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int index, const char *s) {
+void db_bind_text(sqlite3_stmt *st, int index, const char *s) {
         if (s)
                 sqlite3_bind_text(st, index, s, -1, SQLITE_TRANSIENT);
         else
@@ -505,9 +505,9 @@ int db_session_insert(db *d, const db_session *s) {
         sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, s->uid);
         sqlite3_bind_text(st, 4, s->service, -1, SQLITE_TRANSIENT);
-        bind_text_or_null(st, 5, s->tty);
-        bind_text_or_null(st, 6, s->rhost);
-        bind_text_or_null(st, 7, s->ruser);
+        db_bind_text(st, 5, s->tty);
+        db_bind_text(st, 6, s->rhost);
+        db_bind_text(st, 7, s->ruser);
         sqlite3_bind_int64(st, 8, s->pid);
         if (s->asid >= 0)
                 sqlite3_bind_int64(st, 9, s->asid);
@@ -516,7 +516,7 @@ int db_session_insert(db *d, const db_session *s) {
         sqlite3_bind_int64(st, 10, s->created);
         sqlite3_bind_int64(st, 11, s->expires);
         sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
-        bind_text_or_null(st, 13, s->amr);
+        db_bind_text(st, 13, s->amr);
         if (s->pid_start >= 0)
                 sqlite3_bind_int64(st, 14, s->pid_start);
         else
@@ -549,7 +549,7 @@ int db_session_end(db *d, const char *sid, int64_t now, const char *reason) {
                 return set_error(d, "Failed to prepare session end");
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
-        bind_text_or_null(st, 3, reason);
+        db_bind_text(st, 3, reason);
         r = write_one(d, st, "Failed to end session", &changes, DB_NORMAL);
         if (r < 0)
                 return r;
@@ -697,7 +697,7 @@ int db_session_list(db *d, uid_t uid, const char *user, json_t **ret) {
                 goto out;
         }
         sqlite3_bind_int64(st, 1, uid == (uid_t) -1 ? -1 : (int64_t) uid);
-        bind_text_or_null(st, 2, user);
+        db_bind_text(st, 2, user);
         sqlite3_bind_int(st, 3, DB_MAX_LIST);
         list = json_array();
         if (!list) {

@@ -72,6 +72,8 @@ int db_prepare(db *d, const char *sql, sqlite3_stmt **ret);
  * also ends its read transaction); any other statement (sqlite3_prepare_v2)
  * is finalized. NULL is fine. */
 void db_release(db *d, sqlite3_stmt *st);
+/* Binds s as text (copied), or NULL when s is NULL. */
+void db_bind_text(sqlite3_stmt *st, int index, const char *s);
 /* Steps one prepared, bound write in its own transaction, durably (see
  * above), and releases it (db_release); *ret_changes (optional) gets the rows
  * changed. */

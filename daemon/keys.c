@@ -24,66 +24,42 @@
 /* After a failed JWKS write, try again this much later. */
 #define REPUBLISH_RETRY_SECONDS 5
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-/* Runs one write in the caller's transaction; *ret_changes optional. */
-static int run_write(enrichd *d, const char *sql, const char *what, int *ret_changes,
-                     void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg) {
-        sqlite3_stmt *st = NULL;
-
-        if (db_prepare(d->db, sql, &st) < 0)
-                return db_fail(d->db, what);
-        bind(st, arg);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-                int r = db_fail(d->db, what);
-                db_release(d->db, st);
-                return r;
-        }
-        if (ret_changes)
-                *ret_changes = sqlite3_changes(db_handle(d->db));
-        db_release(d->db, st);
-        return 0;
-}
-
+/* What a write to signing_keys is about. Every statement below numbers its
+ * parameters the same way, so one binding serves them all: ?1 kid, ?2 jwk,
+ * ?3 now, ?4 until, ?5 other_kid (sqlite ignores the ones a statement
+ * does not use). */
 typedef struct key_change {
         const char *kid, *jwk, *other_kid;
         int64_t now, until;
 } key_change;
 
-static void bind_insert(sqlite3_stmt *st, const void *arg) {
-        const key_change *c = arg;
-
-        bind_text(st, 1, c->kid);
-        bind_text(st, 2, c->jwk);
-        sqlite3_bind_int64(st, 3, c->now);
-}
-
-static void bind_unretire(sqlite3_stmt *st, const void *arg) {
-        bind_text(st, 1, ((const key_change *) arg)->kid);
-}
-
-/* ?1 now, ?2 until, ?3 kid. */
-static void bind_retire(sqlite3_stmt *st, const void *arg) {
-        const key_change *c = arg;
-
-        sqlite3_bind_int64(st, 1, c->now);
-        sqlite3_bind_int64(st, 2, c->until);
-        bind_text(st, 3, c->other_kid);
-}
-
-static void bind_delete(sqlite3_stmt *st, const void *arg) {
-        bind_text(st, 1, ((const key_change *) arg)->other_kid);
-}
-
 #define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created) VALUES (?1, ?2, ?3)"
 #define SQL_UNRETIRE "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
                      " WHERE kid = ?1 AND retired IS NOT NULL"
-#define SQL_RETIRE "UPDATE signing_keys SET retired = ?1, published_until = ?2 WHERE kid = ?3"
-#define SQL_RETIRE_OTHERS "UPDATE signing_keys SET retired = ?1, published_until = ?2" \
-                          " WHERE retired IS NULL AND kid != ?3"
-#define SQL_DELETE "DELETE FROM signing_keys WHERE kid = ?1"
+#define SQL_RETIRE "UPDATE signing_keys SET retired = ?3, published_until = ?4 WHERE kid = ?5"
+#define SQL_RETIRE_OTHERS "UPDATE signing_keys SET retired = ?3, published_until = ?4" \
+                          " WHERE retired IS NULL AND kid != ?5"
+#define SQL_DELETE "DELETE FROM signing_keys WHERE kid = ?5"
+
+/* Runs one write of c in the caller's transaction; *ret_changes optional. */
+static int run_write(enrichd *d, const char *sql, const char *what, const key_change *c, int *ret_changes) {
+        sqlite3_stmt *st = NULL;
+        int r = 0;
+
+        if (db_prepare(d->db, sql, &st) < 0)
+                return db_fail(d->db, what);
+        db_bind_text(st, 1, c->kid);
+        db_bind_text(st, 2, c->jwk);
+        sqlite3_bind_int64(st, 3, c->now);
+        sqlite3_bind_int64(st, 4, c->until);
+        db_bind_text(st, 5, c->other_kid);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                r = db_fail(d->db, what);
+        else if (ret_changes)
+                *ret_changes = sqlite3_changes(db_handle(d->db));
+        db_release(d->db, st);
+        return r;
+}
 
 static char *jwk_text(const signer *s) {
         json_t *jwk = NULL;
@@ -107,11 +83,11 @@ static int record_current(enrichd *d, int64_t now, char **ret_error) {
                 return -ENOMEM;
         r = db_begin_durable(d->db);
         if (r == 0)
-                r = run_write(d, SQL_INSERT, "Failed to record the signing key", NULL, bind_insert, &c);
+                r = run_write(d, SQL_INSERT, "Failed to record the signing key", &c, NULL);
         if (r == 0)
-                r = run_write(d, SQL_UNRETIRE, "Failed to record the signing key", &unretired, bind_unretire, &c);
+                r = run_write(d, SQL_UNRETIRE, "Failed to record the signing key", &c, &unretired);
         if (r == 0)
-                r = run_write(d, SQL_RETIRE_OTHERS, "Failed to retire other keys", &retired, bind_retire, &c);
+                r = run_write(d, SQL_RETIRE_OTHERS, "Failed to retire other keys", &c, &retired);
         if (r == 0)
                 r = db_commit(d->db);
         else
@@ -153,8 +129,8 @@ static int publish(enrichd *d, const signer *current, const signer *also, char *
                 goto out;
         }
         sqlite3_bind_int64(st, 1, now);
-        bind_text(st, 2, signer_kid(current));
-        bind_text(st, 3, also ? signer_kid(also) : "");
+        db_bind_text(st, 2, signer_kid(current));
+        db_bind_text(st, 3, also ? signer_kid(also) : "");
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 json_t *old = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
                 int64_t until = sqlite3_column_int64(st, 1);
@@ -212,7 +188,7 @@ static int recorded_current(enrichd *d, const char *kid) {
 
         if (db_prepare(d->db, "SELECT retired IS NULL FROM signing_keys WHERE kid = ?1", &st) < 0)
                 return db_fail(d->db, "Failed to read the signing keys");
-        bind_text(st, 1, kid);
+        db_bind_text(st, 1, kid);
         r = sqlite3_step(st);
         r = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : r == SQLITE_DONE ? 0
                                                                          : db_fail(d->db, "Failed to read the signing keys");
@@ -294,7 +270,7 @@ int keys_find(enrichd *d, const char *kid, jwks **ret, int64_t *ret_retired) {
 
         if (db_prepare(d->db, "SELECT jwk, retired FROM signing_keys WHERE kid = ?1", &st) < 0)
                 return db_fail(d->db, "Failed to read the signing keys");
-        bind_text(st, 1, kid);
+        db_bind_text(st, 1, kid);
         step = sqlite3_step(st);
         if (step != SQLITE_ROW) {
                 r = step == SQLITE_DONE ? -ENOENT : db_fail(d->db, "Failed to read the signing keys");
@@ -374,9 +350,9 @@ static int record_rotation(enrichd *d, const key_change *c) {
         int r = db_begin_durable(d->db);
 
         if (r == 0)
-                r = run_write(d, SQL_INSERT, "Failed to record the new signing key", NULL, bind_insert, c);
+                r = run_write(d, SQL_INSERT, "Failed to record the new signing key", c, NULL);
         if (r == 0)
-                r = run_write(d, SQL_RETIRE, "Failed to retire the old signing key", NULL, bind_retire, c);
+                r = run_write(d, SQL_RETIRE, "Failed to retire the old signing key", c, NULL);
         if (r == 0)
                 return db_commit(d->db);
         db_rollback(d->db);
@@ -390,8 +366,8 @@ static void undo_rotation(enrichd *d, const key_change *c) {
 
         if (db_begin_durable(d->db) < 0)
                 return;
-        if (run_write(d, SQL_DELETE, "Failed to undo the rotation", NULL, bind_delete, &undo) < 0 ||
-            run_write(d, SQL_UNRETIRE, "Failed to undo the rotation", NULL, bind_unretire, &undo) < 0) {
+        if (run_write(d, SQL_DELETE, "Failed to undo the rotation", &undo, NULL) < 0 ||
+            run_write(d, SQL_UNRETIRE, "Failed to undo the rotation", &undo, NULL) < 0) {
                 db_rollback(d->db);
                 return;
         }

@@ -123,8 +123,10 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid)
 /* The session keyring when pam_keyinit force just made it for this login
  * (else 0), and the user keyring linked in it (else 0): not the
  * user-session keyring, owned by the login's user (pam_keyinit creates it
- * with the user's credentials), and holding nothing but a link to that
- * user's keyring. systemd's private keyring for a service never qualifies
+ * with the user's credentials) with the kernel's permissions for a new
+ * session keyring (not this module's: su to root from a login whose keyring
+ * the user emptied), and holding nothing but a link to that user's
+ * keyring. systemd's private keyring for a service never qualifies
  * (it holds invocation_id), nor does the invoking login's under sudo (owned
  * by root, and holding its claims key). A user could make such a keyring
  * themselves and run su in it: then it only decides whether the login's
@@ -134,7 +136,7 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
         key_serial_t session, user_session, *links, user_keyring = 0;
         void *buffer = NULL;
         char *text = NULL;
-        unsigned long owner;
+        unsigned long owner, perm;
         long size;
         bool fresh;
 
@@ -145,7 +147,8 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
                 return 0;
         if (keyctl_describe_alloc(session, &text) < 0)
                 return 0;
-        fresh = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid;
+        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner == uid &&
+                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ);
         free(text);
         if (!fresh)
                 return 0;

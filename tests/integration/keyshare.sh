@@ -20,7 +20,7 @@ for s in $STACKS; do
         CHECKS="$CHECKS $s-no-audit-session $s-setperm-refused $s-link-into-user-keyring-refused
 $s-join-by-name-gets-nothing $s-user-keyring-leads-nowhere $s-first-key-intact"
 done
-CHECKS="$CHECKS daemon-clean-shutdown"
+CHECKS="$CHECKS nested-own-keyring nested-own-key nested-invoking-key-intact daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 cat >"$PAMDIR/enrich-keyinit" <<EOF
@@ -92,5 +92,33 @@ for s in $STACKS; do
         first_intact() { [ -s "$A/token" ] && cmp -s "$A/token" "$A/token_after"; }
         check "$s-first-key-intact" first_intact || show "$A/token_after"
 done
+
+# A login opened from inside another, as sudo or su do (a root process in
+# the invoking login's keyring): its own keyring, root's like any login's,
+# its own key, and the invoking login's key untouched.
+cat >"$TMP/nested.sh" <<'EOF'
+out=$1; shift
+keyctl id @s >"$out/outer_ring"
+keyctl search @s user enrich:claims >"$out/outer_serial"
+keyctl pipe "$(cat "$out/outer_serial")" >"$out/outer_token"
+"$@" -- sh -c 'keyctl rdescribe @s; keyctl id @s; keyctl search @s user enrich:claims' \
+        >"$out/inner" 2>"$out/inner.err"
+keyctl pipe "$(keyctl search @s user enrich:claims)" >"$out/outer_token_after" 2>&1
+EOF
+N=$TMP/nested
+mkdir "$N"
+"$PAM_SESSION" --confdir "$PAMDIR" --service enrich-keyinit --user "$U1" --as-root \
+        -- sh "$TMP/nested.sh" "$N" "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test \
+        --user "$U2" --ruser "$U1" >"$N.out" 2>"$N.err"
+inner_ring() { sed -n 2p "$N/inner"; }
+own_ring() {
+        [ -n "$(inner_ring)" ] && [ "$(inner_ring)" != "$(cat "$N/outer_ring")" ] &&
+                [ "$(sed -n 1p "$N/inner" | cut -d';' -f2,4)" = "0;0f270000" ]
+}
+check nested-own-keyring own_ring || { show "$N/inner"; show "$N/inner.err"; show "$N.err"; }
+own_key() { [ -n "$(sed -n 3p "$N/inner")" ] && [ -s "$N/outer_serial" ] && [ "$(sed -n 3p "$N/inner")" != "$(cat "$N/outer_serial")" ]; }
+check nested-own-key own_key
+intact() { [ -s "$N/outer_token" ] && cmp -s "$N/outer_token" "$N/outer_token_after"; }
+check nested-invoking-key-intact intact || show "$N/outer_token_after"
 
 enrich_finish

@@ -44,7 +44,14 @@ static void session_data_free(session_data *d)
 
 static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
-        session_data_free(data);
+        session_data *d = data;
+
+        /* pam_end without close_session: pam_keyinit's keyring would stay
+         * in the thread keyring, costing the user a key, for as long as the
+         * thread lives (harmless in a forked child, which has none). */
+        if (d && d->keyinit_keyring > 0)
+                (void) keyring_release_keyinit(d->keyinit_keyring);
+        session_data_free(d);
 }
 
 /* One call within what is left of deadline. On success *ret (optional) is
@@ -454,7 +461,7 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
 {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         const void *stored = NULL;
-        const session_data *data = NULL;
+        session_data *data = NULL;
         key_serial_t serial = -1;
         const char *sid = NULL;
         varlink_client *c = NULL;
@@ -467,7 +474,7 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
                         r = 0;
                         goto out;
                 }
-                data = stored;
+                data = (session_data *) stored;
                 serial = data->serial;
                 sid = data->sid;
         } else {
@@ -509,7 +516,10 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
          * no revoke it lives on for them, and only the claims key, revoked
          * above, is gone. */
         if (data && data->joined_keyring > 0) {
-                if (keyring_release_keyinit(data->keyinit_keyring)) {
+                bool keyinit_lives = keyring_release_keyinit(data->keyinit_keyring);
+
+                data->keyinit_keyring = 0;
+                if (keyinit_lives) {
                         if (args->debug)
                                 pam_syslog(pamh, LOG_DEBUG, "Session keyring %d outlives the session, as pam_keyinit's did",
                                            (int) data->joined_keyring);

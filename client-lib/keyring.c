@@ -121,7 +121,8 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid)
 }
 
 /* The session keyring when pam_keyinit force just made it for this login
- * (else 0), and the user keyring linked in it (else 0): not the
+ * (else 0), and then the user keyring linked in it in *ret_user_keyring
+ * (0 if none): not the
  * user-session keyring, owned by the login's user (pam_keyinit creates it
  * with the user's credentials) with the kernel's permissions for a new
  * session keyring (not this module's: su to root from a login whose keyring
@@ -140,7 +141,6 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
         long size;
         bool fresh;
 
-        *ret_user_keyring = 0;
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
         user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
         if (session < 0 || session == user_session)
@@ -169,7 +169,7 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
 
 int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit)
 {
-        key_serial_t keyinit, user_keyring, session;
+        key_serial_t keyinit, user_keyring = 0, session;
         int r;
 
         /* pam_keyinit's keyring stays possessed through the thread keyring

@@ -81,22 +81,21 @@ int keyring_read(key_serial_t key, char **ret)
 int keyring_join_new_session(key_serial_t *ret)
 {
         key_serial_t session;
-        int r;
 
         /* Anonymous: a join by name would join an existing keyring of that
          * name that we may search, and a name is all a user could pick. The
          * kernel makes it with our real uid and the default permissions,
          * which give the possessor setattr: both are set before any other
-         * process can possess it (it is ours alone until we fork). */
+         * process can possess it (it is ours alone until we fork). If they
+         * cannot be, the keyring is left as it is, not revoked: the caller
+         * puts no claims in it, and a login that goes on without claims
+         * should not run in a revoked keyring. */
         session = keyctl_join_session_keyring(NULL);
         if (session < 0)
                 return -errno;
         if (keyctl_chown(session, 0, 0) < 0 ||
-            keyctl_setperm(session, ENRICH_SESSION_KEYRING_PERM) < 0) {
-                r = -errno;
-                (void) keyctl_revoke(session);
-                return r;
-        }
+            keyctl_setperm(session, ENRICH_SESSION_KEYRING_PERM) < 0)
+                return -errno;
         *ret = session;
         return 0;
 }

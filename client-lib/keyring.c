@@ -78,10 +78,25 @@ int keyring_read(key_serial_t key, char **ret)
         return 0;
 }
 
-int keyring_join_new_session(void)
+int keyring_join_new_session(key_serial_t *ret)
 {
-        if (keyctl_join_session_keyring(NULL) < 0)
+        key_serial_t session;
+
+        /* Anonymous: a join by name would join an existing keyring of that
+         * name that we may search, and a name is all a user could pick. The
+         * kernel makes it with our real uid and the default permissions,
+         * which give the possessor setattr: both are set before any other
+         * process can possess it (it is ours alone until we fork). If they
+         * cannot be, the keyring is left as it is, not revoked: the caller
+         * puts no claims in it, and a login that goes on without claims
+         * should not run in a revoked keyring. */
+        session = keyctl_join_session_keyring(NULL);
+        if (session < 0)
                 return -errno;
+        if (keyctl_chown(session, 0, 0) < 0 ||
+            keyctl_setperm(session, ENRICH_SESSION_KEYRING_PERM) < 0)
+                return -errno;
+        *ret = session;
         return 0;
 }
 
@@ -104,54 +119,91 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid)
         return match;
 }
 
-/* True when the session keyring is one pam_keyinit force just made for this
- * login: not the user-session keyring, owned by the login's user (pam_keyinit
- * creates it with the user's credentials), and holding nothing but a link to
- * that user's keyring. systemd's private keyring for a service never
- * qualifies (it holds invocation_id), nor does the invoking login's under
- * sudo (another owner, or its claims key). */
-static bool session_is_fresh_for(uid_t uid)
+/* The session keyring when pam_keyinit force just made it for this login
+ * (else 0), and then the user keyring linked in it in *ret_user_keyring
+ * (0 if none): not the
+ * user-session keyring, owned by the login's user (pam_keyinit creates it
+ * with the user's credentials) with the kernel's permissions for a new
+ * session keyring (not this module's: su to root from a login whose keyring
+ * the user emptied), and holding nothing but a link to that user's
+ * keyring. systemd's private keyring for a service never qualifies
+ * (it holds invocation_id), nor does the invoking login's under sudo (owned
+ * by root, and holding its claims key). A user could make such a keyring
+ * themselves and run su in it: then it only decides whether the login's
+ * keyring is revoked at close, and the claims key is revoked either way. */
+static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring)
 {
-        key_serial_t session, user_session, *links;
+        key_serial_t session, user_session, *links, user_keyring = 0;
         void *buffer = NULL;
         char *text = NULL;
-        unsigned long owner;
+        unsigned long owner, perm;
         long size;
         bool fresh;
 
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
         user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
         if (session < 0 || session == user_session)
-                return false;
+                return 0;
         if (keyctl_describe_alloc(session, &text) < 0)
-                return false;
-        fresh = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid;
+                return 0;
+        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner == uid &&
+                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ);
         free(text);
         if (!fresh)
-                return false;
+                return 0;
         size = keyctl_read_alloc(session, &buffer);
         if (size < 0)
-                return false;
+                return 0;
         links = buffer;
-        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && fresh; i++)
+        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && fresh; i++) {
                 fresh = is_user_keyring_of(links[i], uid);
+                user_keyring = links[i];
+        }
         free(buffer);
-        return fresh;
+        if (!fresh)
+                return 0;
+        *ret_user_keyring = user_keyring;
+        return session;
 }
 
-int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined)
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit)
 {
-        key_serial_t session;
+        key_serial_t keyinit, user_keyring = 0, session;
+        int r;
 
-        if (session_is_fresh_for(uid)) {
-                *ret_joined = 0;
-                return 0;
+        /* pam_keyinit's keyring stays possessed through the thread keyring
+         * (which no child inherits), so that pam_keyinit, revoking it at
+         * close with the user's credentials, still may; close_session then
+         * sees what pam_keyinit did. If it cannot be kept, the login is
+         * treated as one without pam_keyinit. */
+        keyinit = keyinit_session_for(uid, &user_keyring);
+        if (keyinit > 0 && keyctl_link(keyinit, KEY_SPEC_THREAD_KEYRING) < 0)
+                keyinit = user_keyring = 0;
+        r = keyring_join_new_session(&session);
+        if (r < 0) {
+                if (keyinit > 0)
+                        (void) keyctl_unlink(keyinit, KEY_SPEC_THREAD_KEYRING);
+                return r;
         }
-        session = keyctl_join_session_keyring(NULL);
-        if (session < 0)
-                return -errno;
+        /* As pam_keyinit does, so that the user's keys in @u are found from
+         * the session (request_key searches the session keyring). Only a
+         * convenience: the login goes on without it. */
+        if (user_keyring > 0)
+                (void) keyctl_link(user_keyring, session);
         *ret_joined = session;
+        *ret_keyinit = keyinit;
         return 0;
+}
+
+bool keyring_release_keyinit(key_serial_t keyinit)
+{
+        bool lives;
+
+        if (keyinit <= 0)
+                return false;
+        lives = keyctl_describe(keyinit, NULL, 0) >= 0;
+        (void) keyctl_unlink(keyinit, KEY_SPEC_THREAD_KEYRING);
+        return lives;
 }
 
 int keyring_timeout_until(int64_t expires, unsigned *ret)

@@ -25,19 +25,44 @@ int keyring_find_claims(key_serial_t *ret);
  * *ret is a malloc'd NUL-terminated string. */
 int keyring_read(key_serial_t key, char **ret);
 
-/* Joins a fresh anonymous session keyring for the login being opened (as
- * pam_keyinit force does). Always: the keyring the application runs in may
- * be the user-session keyring shared by all of a user's logins, the invoking
- * login's (sudo), or a service's private keyring shared by all its processes
- * (systemd gives sshd one), and in none of those may the claims live. */
-int keyring_join_new_session(void);
+/* The login's session keyring (DESIGN.md, "The keyring key"): owned by
+ * root, so that the user can neither setperm nor chown it. Possessor: view
+ * read write search, so the login's processes use it like any session
+ * keyring, but no link (linked into the user keyring @u, it would be
+ * possessed by every login of the user that searches @u) and no setattr.
+ * Owner (root): view read write setattr, but no search, so that nobody, not
+ * even root, joins it by name. Group, other: none. */
+#define ENRICH_SESSION_KEYRING_PERM (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE | \
+                                     KEY_POS_SEARCH | \
+                                     KEY_USR_VIEW | KEY_USR_READ | KEY_USR_WRITE | \
+                                     KEY_USR_SETATTR)
 
-/* Sets up the session keyring for a login of uid: keeps it when pam_keyinit
- * force has just made it for this login (owned by uid, empty, not @us);
- * otherwise joins a fresh one, for the reasons above. *ret_joined is the
- * keyring this call joined, which the caller revokes when the login ends
- * (as pam_keyinit revoke would), or 0 when it kept pam_keyinit's. */
-int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined);
+/* Joins a session keyring of the module's own for the login being opened:
+ * a fresh anonymous keyring, owned by uid 0 with ENRICH_SESSION_KEYRING_PERM.
+ * Always, for the keyring the application runs in may be the user-session
+ * keyring shared by all of a user's logins, the invoking login's (sudo), a
+ * service's private keyring shared by all its processes (systemd gives
+ * sshd one), or one pam_keyinit made, which the user owns and so could make
+ * joinable; in none of those may the claims live. Must run as root. */
+int keyring_join_new_session(key_serial_t *ret);
+
+/* Sets up the session keyring for a login of uid with
+ * keyring_join_new_session(). When pam_keyinit force has just made the
+ * keyring the application runs in (owned by uid, holding only uid's user
+ * keyring), the new keyring takes its place: the user keyring is linked
+ * into it, as pam_keyinit does, and pam_keyinit's keyring is kept in the
+ * calling thread's keyring, where pam_keyinit's own close can still revoke
+ * it, and *ret_keyinit names it (else 0). *ret_joined is the new keyring. */
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit);
+
+/* For close_session, which ends the login's keyring as pam_keyinit ended
+ * the keyring it replaced (keyinit, from keyring_prepare_session): true
+ * while that one still lives (pam_keyinit force without revoke, so the
+ * login's keyring should outlive the close as well); false when pam_keyinit
+ * revoked it, or when that cannot be told (keyinit 0, or a close in
+ * another thread, whose thread keyring does not hold it). Drops the thread
+ * keyring's link to keyinit. */
+bool keyring_release_keyinit(key_serial_t keyinit);
 
 /* The timeout that makes the kernel expire a key at the Unix time expires
  * (the token's exp), or -EKEYEXPIRED when that has passed. The kernel

@@ -30,7 +30,8 @@
 typedef struct session_data {
         char *sid;
         key_serial_t serial;
-        key_serial_t joined_keyring;    /* 0: pam_keyinit's, not ours */
+        key_serial_t joined_keyring;    /* the login's keyring, the module's own */
+        key_serial_t keyinit_keyring;   /* pam_keyinit's, which it replaced, or 0 */
 } session_data;
 
 static void session_data_free(session_data *d)
@@ -43,7 +44,14 @@ static void session_data_free(session_data *d)
 
 static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
-        session_data_free(data);
+        session_data *d = data;
+
+        /* pam_end without close_session: pam_keyinit's keyring would stay
+         * in the thread keyring, costing the user a key, for as long as the
+         * thread lives (harmless in a forked child, which has none). */
+        if (d && d->keyinit_keyring > 0)
+                (void) keyring_release_keyinit(d->keyinit_keyring);
+        session_data_free(d);
 }
 
 /* One call within what is left of deadline. On success *ret (optional) is
@@ -280,7 +288,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         session_data *data = NULL;
         const char *sid = NULL, *token = NULL;
         json_int_t expires;
-        key_serial_t serial = -1, joined = 0;
+        key_serial_t serial = -1, joined = 0, keyinit = 0;
         json_t *group;
         uid_t user_uid;
         bool data_set = false;
@@ -324,7 +332,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
                 r = -EKEYEXPIRED;
                 goto out;
         }
-        r = keyring_prepare_session(user_uid, &joined);
+        r = keyring_prepare_session(user_uid, &joined, &keyinit);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
@@ -352,6 +360,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         }
         data->serial = serial;
         data->joined_keyring = joined;
+        data->keyinit_keyring = keyinit;
         if (pam_set_data(pamh, SESSION_DATA, data, session_data_cleanup) != PAM_SUCCESS) {
                 pam_syslog(pamh, LOG_ERR, "Failed to remember session %s for close_session", sid);
                 r = -ENOMEM;
@@ -363,7 +372,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args)
         if (args->debug)
                 pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s",
                            sid, (int) serial,
-                           joined ? "a fresh session keyring" : "pam_keyinit's session keyring",
+                           keyinit ? "a session keyring replacing pam_keyinit's" : "a fresh session keyring",
                            (long long) (expires - now));
         r = 0;
 out:
@@ -372,8 +381,11 @@ out:
                  * refreshed nor revoked by it: never leave one behind. */
                 if (serial != -1)
                         (void) keyring_revoke(serial);
-                if (joined > 0)
-                        (void) keyring_revoke(joined);
+                /* The keyring the login now runs in stays: it holds nothing
+                 * of ours, the user cannot share it, and a login that goes
+                 * on without claims (optional, fail=open) should not be
+                 * left in a revoked keyring. */
+                (void) keyring_release_keyinit(keyinit);
                 if (c && sid)
                         end_session(pamh, args, c, sid, deadline);
         }
@@ -449,7 +461,7 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
 {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         const void *stored = NULL;
-        const session_data *data = NULL;
+        session_data *data = NULL;
         key_serial_t serial = -1;
         const char *sid = NULL;
         varlink_client *c = NULL;
@@ -462,7 +474,7 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
                         r = 0;
                         goto out;
                 }
-                data = stored;
+                data = (session_data *) stored;
                 serial = data->serial;
                 sid = data->sid;
         } else {
@@ -498,12 +510,25 @@ int session_close(pam_handle_t *pamh, const enrich_args *args)
 
         /* The keyring this module joined at open ends with the login, as
          * pam_keyinit revoke does for its own: processes that outlive the
-         * login (nohup, tmux) keep nothing of it. */
+         * login (nohup, tmux) keep nothing of it. Where it replaced the
+         * keyring of a pam_keyinit earlier in the stack (whose close has run
+         * by now), it does what that one did: with pam_keyinit force but
+         * no revoke it lives on for them, and only the claims key, revoked
+         * above, is gone. */
         if (data && data->joined_keyring > 0) {
-                r = keyring_revoke(data->joined_keyring);
-                if (r < 0 && r != -EKEYREVOKED && r != -ENOKEY)
-                        pam_syslog(pamh, LOG_WARNING, "Failed to revoke session keyring %d: %s",
-                                   (int) data->joined_keyring, strerror(-r));
+                bool keyinit_lives = keyring_release_keyinit(data->keyinit_keyring);
+
+                data->keyinit_keyring = 0;
+                if (keyinit_lives) {
+                        if (args->debug)
+                                pam_syslog(pamh, LOG_DEBUG, "Session keyring %d outlives the session, as pam_keyinit's did",
+                                           (int) data->joined_keyring);
+                } else {
+                        r = keyring_revoke(data->joined_keyring);
+                        if (r < 0 && r != -EKEYREVOKED && r != -ENOKEY)
+                                pam_syslog(pamh, LOG_WARNING, "Failed to revoke session keyring %d: %s",
+                                           (int) data->joined_keyring, strerror(-r));
+                }
         }
 
         /* Forget the data (frees it) so a second close does not repeat. */

@@ -563,7 +563,7 @@ static int run_claims(const struct options *o) {
         json_t *params = NULL;
         char *sids[COLD_TOKENS] = { NULL }, *tokens[COLD_TOKENS] = { NULL };
         jwks *keys = NULL;
-        key_serial_t key = -1;
+        key_serial_t key = -1, ring;
         bench_stats cold, warm;
         double raw_us = 0, first_us;
         enrich_claims *claims = NULL;
@@ -576,7 +576,7 @@ static int run_claims(const struct options *o) {
         for (size_t i = 0; i < COLD_TOKENS; i++)
                 if (call_enrich(c, params, &sids[i], &tokens[i]) < 0)
                         goto no_tokens;
-        if (keyring_join_new_session() < 0 || keyring_install_claims(tokens[0], 0, time(NULL) + 3600, &key) < 0) {
+        if (keyring_join_new_session(&ring) < 0 || keyring_install_claims(tokens[0], 0, time(NULL) + 3600, &key) < 0) {
                 fprintf(stderr, "bench_daemon: cannot install a claims key: %m\n");
                 goto out;
         }

@@ -1,16 +1,20 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
 # keyinit.sh: the session keyring a login's claims live in, with and without
 # pam_keyinit force revoke before the module, and keys the user plants.
-# - With pam_keyinit: the module keeps pam_keyinit's fresh keyring (owned by
-#   the user), so pam_keyinit's revoke at close still covers the keyring the
-#   login used.
+# - With pam_keyinit force revoke: the module replaces pam_keyinit's fresh
+#   keyring (which the user owns, and so could share) with its own, root's,
+#   links the user keyring into it as pam_keyinit did, and revokes it at
+#   close as pam_keyinit revokes its own.
+# - With pam_keyinit force but no revoke: the login's keyring outlives the
+#   close for the processes that stay in it, as pam_keyinit's would, but the
+#   claims key in it is revoked at close.
 # - Without it: the module joins its own keyring and revokes it at close.
 # - A key named enrich:claims that the user adds or re-adds (say, a payload
 #   saved before a revocation) is not the module's and is never believed.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="keyinit-key-in-pam-keyinit-keyring keyinit-keyring-revoked-at-close
-own-keyring-revoked-at-close planted-key-ignored readded-revoked-payload-ignored
+CHECKS="keyinit-key-in-root-keyring keyinit-user-keyring-linked keyinit-keyring-revoked-at-close
+norevoke-keyring-outlives-close norevoke-claims-revoked-at-close own-keyring-revoked-at-close planted-key-ignored readded-revoked-payload-ignored
 planted-key-is-users token-outside-audit-session-refused daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -19,6 +23,13 @@ auth     required pam_permit.so
 account  required pam_permit.so
 session  required pam_permit.so
 session  required pam_keyinit.so force revoke
+session  required $BUILD/pam_enrich.so socket=$SOCK
+EOF
+cat >"$PAMDIR/enrich-keep" <<EOF
+auth     required pam_permit.so
+account  required pam_permit.so
+session  required pam_permit.so
+session  required pam_keyinit.so force
 session  required $BUILD/pam_enrich.so socket=$SOCK
 EOF
 if ! enrich_start_daemon; then
@@ -33,16 +44,42 @@ cat >"$TMP/where.sh" <<'EOF'
 keyctl rdescribe @s >"$1.keyring" 2>&1
 keyctl id @s >"$1.keyring_id" 2>&1
 keyctl search @s user enrich:claims >"$1.serial" 2>&1
+keyctl id @u >"$1.user_id" 2>&1
+keyctl rlist @s >"$1.rlist" 2>&1
 EOF
 mkdir -m 0777 "$TMP/k"
 gone() { [ -n "$1" ] && ! keyctl describe "$1" >/dev/null 2>&1; }   # revoked, or already collected
 
 "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-keyinit --user "$U1" \
         -- sh "$TMP/where.sh" "$TMP/k/ki" 2>"$TMP/k/ki.err"
-owner=$(cut -d';' -f2 "$TMP/k/ki.keyring" 2>/dev/null)
-in_keyinit() { [ "$owner" = "$U1_UID" ] && [ -s "$TMP/k/ki.serial" ]; }
-check keyinit-key-in-pam-keyinit-keyring in_keyinit || { show "$TMP/k/ki.keyring"; show "$TMP/k/ki.err"; }
+# Owned by root, possessor view/read/write/search, root view/read/write/
+# setattr (ENRICH_SESSION_KEYRING_PERM), not the user-owned one of pam_keyinit.
+root_keyring() { [ "$(cut -d';' -f2,4 "$TMP/k/ki.keyring" 2>/dev/null)" = "0;0f270000" ] && [ -s "$TMP/k/ki.serial" ]; }
+check keyinit-key-in-root-keyring root_keyring || { show "$TMP/k/ki.keyring"; show "$TMP/k/ki.err"; }
+user_linked() { [ -s "$TMP/k/ki.user_id" ] && tr ' ' '\n' <"$TMP/k/ki.rlist" | grep -qxF "$(cat "$TMP/k/ki.user_id")"; }
+check keyinit-user-keyring-linked user_linked || show "$TMP/k/ki.rlist"
 check keyinit-keyring-revoked-at-close gone "$(cat "$TMP/k/ki.keyring_id")"
+
+# pam_keyinit force without revoke, and a process of the login that stays
+# in its keyring after the login closes: the keyring lives on (as
+# pam_keyinit's would), the claims key in it must be revoked by close.
+cat >"$TMP/stay.sh" <<'EOF'
+sh "$1" "$2"
+sleep 60 </dev/null >/dev/null 2>&1 &
+echo $! >"$2.stayer"
+EOF
+"$PAM_SESSION" --confdir "$PAMDIR" --service enrich-keep --user "$U1" \
+        -- sh "$TMP/stay.sh" "$TMP/where.sh" "$TMP/k/keep" 2>"$TMP/k/keep.err"
+STAYER=$(cat "$TMP/k/keep.stayer" 2>/dev/null)
+CLEANUP_PIDS="$CLEANUP_PIDS $STAYER"
+KEEP_RING=$(cat "$TMP/k/keep.keyring_id" 2>/dev/null)
+KEEP_SERIAL=$(cat "$TMP/k/keep.serial" 2>/dev/null)
+outlives() { [ -n "$STAYER" ] && kill -0 "$STAYER" && [ -n "$KEEP_SERIAL" ] && keyctl describe "$KEEP_RING" >/dev/null; }
+check norevoke-keyring-outlives-close outlives || { show "$TMP/k/keep.err"; show "$TMP/k/keep.keyring"; }
+# Revoked, not merely gone: the keyring that links it is alive.
+revoked() { [ -n "$KEEP_SERIAL" ] && keyctl describe "$KEEP_SERIAL" 2>&1 | grep -q 'revoked'; }
+check norevoke-claims-revoked-at-close revoked || keyctl describe "$KEEP_SERIAL" 2>&1 | sed 's/^/#   /'
+[ -n "$STAYER" ] && kill "$STAYER" 2>/dev/null
 
 "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$U1" \
         -- sh "$TMP/where.sh" "$TMP/k/own" 2>"$TMP/k/own.err"

@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="valgrind-repeated-logins-clean valgrind-repeated-logins-each-got-claims
+valgrind-keyinit-logins-clean valgrind-keyinit-logins-each-got-claims
 valgrind-daemon-gone-clean valgrind-daemon-hung-clean daemon-clean-shutdown"
 if ! command -v valgrind >/dev/null; then
         for n in $CHECKS; do skip "$n" "valgrind is not installed"; done
@@ -22,6 +23,10 @@ enrich_require $CHECKS
 enrich_setup
 enrich_pam_service enrich-vg-gone "socket=$TMP/none.sock timeout=300 fail=closed"
 enrich_pam_service enrich-vg-hung "socket=$TMP/hung.sock timeout=300 fail=closed"
+cat >"$PAMDIR/enrich-vg-keyinit" <<EOF
+session  required pam_keyinit.so force revoke
+session  required $BUILD/pam_enrich.so socket=$SOCK
+EOF
 
 VG_ERR=99
 vg() {  # vg LOG PAM_SESSION_ARGS...
@@ -44,6 +49,16 @@ opened=$(grep -c '^pam_open_session: Success' "$TMP/vg1.err")
 closed=$(grep -c '^pam_close_session: Success' "$TMP/vg1.err")
 held() { [ "$RC" = 0 ] && [ "$opened" = 3 ] && [ "$closed" = 3 ]; }
 check valgrind-repeated-logins-each-got-claims held || show "$TMP/vg1.err"
+# The same behind pam_keyinit force revoke, as sshd's stack has it: the
+# module's keyring replaces pam_keyinit's each time. No rule matches this
+# service, so whoami (valid claims) rather than a scope.
+vg "$TMP/vg4.log" --repeat 3 --confdir "$PAMDIR" --service enrich-vg-keyinit --user "$U1" \
+        -- "$ENRICHCTL" --jwks "$JWKS" whoami >"$TMP/vg4.out" 2>"$TMP/vg4.err"
+RC=$?
+check_not valgrind-keyinit-logins-clean test "$RC" = $VG_ERR || show "$TMP/vg4.log"
+opened=$(grep -c '^pam_open_session: Success' "$TMP/vg4.err")
+closed=$(grep -c '^pam_close_session: Success' "$TMP/vg4.err")
+check valgrind-keyinit-logins-each-got-claims held || show "$TMP/vg4.err"
 enrich_stop_daemon
 
 vg "$TMP/vg2.log" --confdir "$PAMDIR" --service enrich-vg-gone --user "$U1" 2>"$TMP/vg2.err"

@@ -62,7 +62,7 @@ int cmd_sessions(const ctl_options *o)
                 if (!params)
                         return ctl_oom();
         }
-        code = ctl_call(o, "io.enrich.ListSessions", params, &reply);
+        code = ctl_call_pages(o, "io.enrich.ListSessions", params, "sessions", &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
                 return code;

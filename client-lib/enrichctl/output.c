@@ -84,6 +84,71 @@ out:
         return code;
 }
 
+int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, const char *key, json_t **ret)
+{
+        json_t *request = NULL, *rows = NULL, *reply = NULL, *page, *next;
+        char *after = NULL;
+        int code;
+
+        request = params ? json_deep_copy(params) : json_object();
+        rows = json_array();
+        if (!request || !rows) {
+                code = ctl_oom();
+                goto out;
+        }
+        for (;;) {
+                json_decref(reply);
+                reply = NULL;
+                code = ctl_call(o, method, request, &reply);
+                if (code != CTL_EXIT_OK)
+                        goto out;
+                page = json_object_get(reply, key);
+                next = json_object_get(reply, "next");
+                if (!json_is_array(page) || (next && !json_is_null(next) && !json_is_string(next))) {
+                        fprintf(stderr, "enrichctl: %s: malformed reply\n", method);
+                        code = CTL_EXIT_ERROR;
+                        goto out;
+                }
+                if (json_array_extend(rows, page) < 0) {
+                        code = ctl_oom();
+                        goto out;
+                }
+                if (!json_is_string(next))
+                        break;
+                /* A daemon whose pages do not move on would keep us here. */
+                if (json_array_size(page) == 0 || (after && strcmp(after, json_string_value(next)) == 0)) {
+                        fprintf(stderr, "enrichctl: %s: the listing does not move on past %s\n", method,
+                                json_string_value(next));
+                        code = CTL_EXIT_ERROR;
+                        goto out;
+                }
+                if (json_array_size(rows) >= CTL_MAX_TABLE_ROWS) {
+                        fprintf(stderr, "enrichctl: %s: more than %d rows; showing the first %zu\n", method,
+                                CTL_MAX_TABLE_ROWS, json_array_size(rows));
+                        break;
+                }
+                free(after);
+                after = strdup(json_string_value(next));
+                if (!after || json_object_set_new(request, "after", json_string(after)) < 0) {
+                        code = ctl_oom();
+                        goto out;
+                }
+        }
+        if (json_object_set(reply, key, rows) < 0) {
+                code = ctl_oom();
+                goto out;
+        }
+        (void) json_object_del(reply, "next");
+        *ret = reply;
+        reply = NULL;
+out:
+        json_decref(reply);
+        json_decref(rows);
+        json_decref(request);
+        free(after);
+        return code;
+}
+
 void ctl_print_json(const json_t *value)
 {
         char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

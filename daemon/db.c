@@ -174,7 +174,7 @@ static const char *const migrations[] = {
         "  published_until INTEGER"
         ");",
         /* 7: keyset paging of the listings (ListSessions, ListGrants,
-         * TokenList): newest first by (created, id), each listing shape an
+         * TokenList, ListKeys): newest first by (created, id), each listing shape an
          * index walked from the cursor, so a page costs its own rows, not
          * the rows before it. The open-session indexes are partial, so
          * ended sessions cost nothing; (user, created, id) and (created,
@@ -190,7 +190,8 @@ static const char *const migrations[] = {
         "CREATE INDEX grants_active_page ON grants(created, id) WHERE revoked IS NULL;"
         "DROP INDEX tokens_user;"
         "CREATE INDEX tokens_user_page ON tokens(user, created, id);"
-        "CREATE INDEX tokens_page ON tokens(created, id);",
+        "CREATE INDEX tokens_page ON tokens(created, id);"
+        "CREATE INDEX signing_keys_page ON signing_keys(coalesce(retired, 9223372036854775807), kid);",
 };
 
 static int set_error(db *d, const char *what) {

@@ -108,7 +108,7 @@ static int keys_list(const ctl_options *o)
         json_t *reply = NULL;
         int code;
 
-        code = ctl_call(o, "io.enrich.ListKeys", NULL, &reply);
+        code = ctl_call_pages(o, "io.enrich.ListKeys", NULL, "keys", &reply);
         if (code != CTL_EXIT_OK)
                 return code;
         if (o->json)

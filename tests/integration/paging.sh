@@ -1,14 +1,14 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
 # paging.sh: the listings page. With 1,000 active grants for one user, 300+
-# open sessions and 300+ tokens, every form of enrichctl grants, sessions
-# and token list prints every record (no "reply too large"), as root and,
+# open sessions, 300+ tokens and 600 retired signing keys, every form of
+# enrichctl grants, sessions, token list and keys prints every record (no "reply too large"), as root and,
 # for grants and sessions, as the user itself; a raw call with limit 5
 # returns 5 rows and a next; following next returns every row exactly once,
 # in order, even when rows are added between pages; a bad limit or after is
 # InvalidParameter; a plain user still sees only its own rows.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="setup-grants setup-sessions setup-tokens
+CHECKS="setup-keys setup-grants setup-sessions setup-tokens keys-json-lists-all keys-table-lists-all walk-keys-once-in-order
 grants-json-lists-all grants-table-lists-all grants-user-json-lists-own-all grants-all-json-lists-all
 sessions-json-lists-all sessions-table-lists-all sessions-user-json-lists-own
 tokens-json-lists-all tokens-table-lists-all
@@ -28,6 +28,7 @@ fi
 N_GRANTS=1000
 N_SESSIONS=320
 N_TOKENS=320    # 80 for each of four users: a user may hold 100 live tokens
+N_ROTATIONS=600
 PAGING="$PY $HERE/paging.py"
 enrich_write_config <<EOF
 claims_ttl = 600;
@@ -70,6 +71,10 @@ same_ids() {
 
 # --- many rows, through the real methods (as root, as pam_enrich and admins call them)
 VERIFIER=$(printf 'v%.0s' $(seq 43))
+# Retired keys stay for good: 600 rotations (compromised ones, which take
+# the old key out at once, so nothing caps them) outgrow one reply.
+$PAGING bulk "$SOCK" io.enrich.RotateKey $N_ROTATIONS '{"compromised": true}' >"$TMP/bulk-keys.json"
+check_eq setup-keys $N_ROTATIONS "$(field "$TMP/bulk-keys.json" 'r["done"]')" || show "$TMP/bulk-keys.json"
 $PAGING bulk "$SOCK" io.enrich.Grant $N_GRANTS \
         '{"user": "'"$U1"'", "scopes": ["s:{i}"], "ttl": 7200, "reason": "paging test {i}"}' \
         >"$TMP/bulk-grants.json"
@@ -112,6 +117,16 @@ ctl token list >"$TMP/tokens.txt" 2>&1
 check_eq tokens-table-lists-all $N_TOKENS "$(grep -c 'paging test token' "$TMP/tokens.txt")" ||
         head -n 3 "$TMP/tokens.txt" | show /dev/stdin
 
+ctl keys --json >"$TMP/keys.json" 2>"$TMP/keys.err"
+keys_all() { "$PY" -c 'import json,sys
+keys = json.load(open(sys.argv[1]))["keys"]
+sys.exit(not (len({k["kid"] for k in keys}) == len(keys) == int(sys.argv[2]) + 1 and keys[0]["state"] == "signing"))' \
+        "$TMP/keys.json" $N_ROTATIONS; }
+check keys-json-lists-all keys_all || show "$TMP/keys.err"
+ctl_as "$U1" keys >"$TMP/keys.txt" 2>&1
+check_eq keys-table-lists-all $((N_ROTATIONS + 1)) "$(grep -c 'signing\|retired\|published' "$TMP/keys.txt")" ||
+        head -n 3 "$TMP/keys.txt" | show /dev/stdin
+
 # --- the raw protocol
 "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.ListGrants '{"limit": 5}' >"$TMP/raw5.json"
 check_eq raw-limit-5-returns-5-and-next "5 True" \
@@ -144,6 +159,10 @@ $PAGING walk "$SOCK" io.enrich.ListGrants grants id 50 '{}' io.enrich.Grant \
         >"$TMP/walk-insert.json"
 same_ids walk-grants-with-inserts-no-duplicates "$(order "$TMP/grants.json" grants)" "$(walked "$TMP/walk-insert.json")" \
         "$TMP/walk-insert.json"
+as_user "$U2" $PAGING walk "$SOCK" io.enrich.ListKeys keys kid 45 '{}' >"$TMP/walk-keys.json"
+same_ids walk-keys-once-in-order "$("$PY" -c 'import json,sys
+print("\n".join(k["kid"] for k in json.load(open(sys.argv[1]))["keys"]))' "$TMP/keys.json")" \
+        "$(walked "$TMP/walk-keys.json")" "$TMP/walk-keys.json"
 $PAGING walk "$SOCK" io.enrich.ListSessions sessions sid 64 '{}' >"$TMP/walk-sessions.json"
 same_ids walk-sessions-once-in-order "$(order "$TMP/sessions.json" sessions)" "$(walked "$TMP/walk-sessions.json")" \
         "$TMP/walk-sessions.json"
@@ -160,8 +179,8 @@ same_ids walk-user-own-grants "$(order "$TMP/grants-u1-now.json" grants)" "$(wal
 # are not
 bad_paging() {
         local p m out key next
-        for m in io.enrich.ListGrants io.enrich.ListSessions io.enrich.TokenList; do
-                key=$(case $m in *Grants) echo grants ;; *Sessions) echo sessions ;; *) echo tokens ;; esac)
+        for m in io.enrich.ListGrants io.enrich.ListSessions io.enrich.TokenList io.enrich.ListKeys; do
+                key=$(case $m in *Grants) echo grants ;; *Sessions) echo sessions ;; *Keys) echo keys ;; *) echo tokens ;; esac)
                 "$PY" "$HERE/varlink_call.py" "$SOCK" "$m" '{"limit": 1}' >"$TMP/good.json"
                 next=$(field "$TMP/good.json" 'r["parameters"]["next"]')
                 "$PY" "$HERE/varlink_call.py" "$SOCK" "$m" '{"limit": 1000, "after": "'"$next"'"}' >"$TMP/good.json"

@@ -293,7 +293,7 @@ json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params) 
                 goto out;
         r = tokens_list(d->db, user, time(NULL), page_after(&p), page_fetch(&p), add_token_row, &p);
         if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error("out of memory");
+                reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error(strerror(-r));
                 goto out;
         }
         reply = page_reply(&p, "tokens");

@@ -177,8 +177,11 @@ static const char *const migrations[] = {
          * TokenList, ListKeys): newest first by (created, id), each listing shape an
          * index walked from the cursor, so a page costs its own rows, not
          * the rows before it. The open-session indexes are partial, so
-         * ended sessions cost nothing; (user, created, id) and (created,
-         * id) supersede the older (user, created) and (created) indexes. */
+         * ended sessions cost nothing; the active-grant ones skip revoked
+         * grants, and carry expires so that expired ones are passed over
+         * in the index without reading their rows. (user, created, id) and
+         * (created, id) supersede the older (user, created) and (created)
+         * indexes. */
         "CREATE INDEX sessions_open_page ON sessions(created, sid) WHERE ended IS NULL;"
         "CREATE INDEX sessions_open_uid_page ON sessions(uid, created, sid) WHERE ended IS NULL;"
         "CREATE INDEX sessions_open_user_page ON sessions(user, created, sid) WHERE ended IS NULL;"
@@ -186,8 +189,8 @@ static const char *const migrations[] = {
         "DROP INDEX grants_created;"
         "CREATE INDEX grants_user_page ON grants(user, created, id);"
         "CREATE INDEX grants_page ON grants(created, id);"
-        "CREATE INDEX grants_active_user_page ON grants(user, created, id) WHERE revoked IS NULL;"
-        "CREATE INDEX grants_active_page ON grants(created, id) WHERE revoked IS NULL;"
+        "CREATE INDEX grants_active_user_page ON grants(user, created, id, expires) WHERE revoked IS NULL;"
+        "CREATE INDEX grants_active_page ON grants(created, id, expires) WHERE revoked IS NULL;"
         "DROP INDEX tokens_user;"
         "CREATE INDEX tokens_user_page ON tokens(user, created, id);"
         "CREATE INDEX tokens_page ON tokens(created, id);"

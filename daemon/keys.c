@@ -344,7 +344,7 @@ json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
                         break;
         }
         if (r < 0 || (r == 0 && step != SQLITE_DONE)) {
-                reply = r == -ENOMEM ? internal_error("out of memory") : database_error(d, "io.enrich.ListKeys");
+                reply = r < 0 ? internal_error(strerror(-r)) : database_error(d, "io.enrich.ListKeys");
                 goto out;
         }
         reply = page_reply(&p, "keys");

@@ -439,7 +439,7 @@ static json_t *method_list_sessions(enrichd *d, const struct ucred *peer, json_t
         r = db_session_list(d->db, peer_is_admin(d, peer->uid) ? (uid_t) -1 : peer->uid, user,
                             page_after(&p), page_fetch(&p), add_session_row, &p);
         if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error("out of memory");
+                reply = r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error(strerror(-r));
                 goto out;
         }
         reply = page_reply(&p, "sessions");
@@ -727,7 +727,7 @@ static json_t *method_list_grants(enrichd *d, const struct ucred *peer, json_t *
         r = grants_list(d->db, user, json_is_true(all), time(NULL), page_after(&p), page_fetch(&p),
                         add_grant_row, &p);
         if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.ListGrants") : internal_error("out of memory");
+                reply = r == -EIO ? database_error(d, "io.enrich.ListGrants") : internal_error(strerror(-r));
                 goto out;
         }
         reply = page_reply(&p, "grants");

@@ -17,9 +17,11 @@
 #define PAGE_MAX_ID        64
 /* Bytes of rows one reply may hold: the message limit less room for the
  * envelope, {"parameters":{"KEY":[...],"next":"CURSOR"}} and its NUL.
- * The largest single row (a grant of 64 groups and 64 scopes of 128 bytes
- * and a 1024-byte reason, under 20 KiB) always fits, so every page takes
- * at least one row and a listing always moves on. */
+ * A page always takes its first row, so a listing always moves on; rows
+ * are far smaller than this (a grant at every bound, 64 groups and 64
+ * scopes of 128 bytes and a 1024-byte reason, is about 20 KiB; a token
+ * about 9 KiB), so a fixed row count could not be safe but a byte budget
+ * is. */
 #define PAGE_MAX_BYTES     (64 * 1024 - 1024)
 
 typedef struct page {

@@ -21,6 +21,7 @@
 #include "live.h"
 #include "log.h"
 #include "method_helpers.h"
+#include "paging.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
@@ -272,18 +273,34 @@ out:
         return reply;
 }
 
+/* Storage's row callback: the token into the page. */
+static int add_token_row(void *userdata, json_t *token) {
+        return page_add(userdata, token, json_integer_value(json_object_get(token, "created")),
+                        json_string_value(json_object_get(token, "id")));
+}
+
 json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+        static const char *const known[] = { "user", "limit", "after", NULL };
         const char *user;
-        json_t *reply, *list = NULL;
+        page p = { 0 };
+        json_t *reply;
+        int r;
 
         if ((reply = admin_only(d, peer, "io.enrich.TokenList")) ||
             (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
-                return reply;
-        if (tokens_list(d->db, user, time(NULL), &list) < 0)
-                return database_error(d, "io.enrich.TokenList");
-        return varlink_reply_new(json_pack("{s:o}", "tokens", list), false);
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
+            (reply = page_begin(&p, params)))
+                goto out;
+        r = tokens_list(d->db, user, time(NULL), page_after(&p), page_fetch(&p), add_token_row, &p);
+        if (r < 0) {
+                reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error(strerror(-r));
+                goto out;
+        }
+        reply = page_reply(&p, "tokens");
+        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+out:
+        page_done(&p);
+        return reply;
 }
 
 /* Revokes the live sessions opened with token id; their number. */

@@ -173,6 +173,28 @@ static const char *const migrations[] = {
         "  retired INTEGER,"
         "  published_until INTEGER"
         ");",
+        /* 7: keyset paging of the listings (ListSessions, ListGrants,
+         * TokenList, ListKeys): newest first by (created, id), each listing shape an
+         * index walked from the cursor, so a page costs its own rows, not
+         * the rows before it. The open-session indexes are partial, so
+         * ended sessions cost nothing; the active-grant ones skip revoked
+         * grants, and carry expires so that expired ones are passed over
+         * in the index without reading their rows. (user, created, id) and
+         * (created, id) supersede the older (user, created) and (created)
+         * indexes. */
+        "CREATE INDEX sessions_open_page ON sessions(created, sid) WHERE ended IS NULL;"
+        "CREATE INDEX sessions_open_uid_page ON sessions(uid, created, sid) WHERE ended IS NULL;"
+        "CREATE INDEX sessions_open_user_page ON sessions(user, created, sid) WHERE ended IS NULL;"
+        "DROP INDEX grants_user_created;"
+        "DROP INDEX grants_created;"
+        "CREATE INDEX grants_user_page ON grants(user, created, id);"
+        "CREATE INDEX grants_page ON grants(created, id);"
+        "CREATE INDEX grants_active_user_page ON grants(user, created, id, expires) WHERE revoked IS NULL;"
+        "CREATE INDEX grants_active_page ON grants(created, id, expires) WHERE revoked IS NULL;"
+        "DROP INDEX tokens_user;"
+        "CREATE INDEX tokens_user_page ON tokens(user, created, id);"
+        "CREATE INDEX tokens_page ON tokens(created, id);"
+        "CREATE INDEX signing_keys_page ON signing_keys(coalesce(retired, 9223372036854775807), kid);",
 };
 
 static int set_error(db *d, const char *what) {
@@ -682,28 +704,39 @@ out:
         return r;
 }
 
-int db_session_list(db *d, uid_t uid, const char *user, json_t **ret) {
+int db_session_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,
+                    int (*fn)(void *userdata, json_t *session), void *userdata) {
         sqlite3_stmt *st = NULL;
-        json_t *list = NULL;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(d->handle,
-                               "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial,"
-                               " created, expires, claims FROM sessions WHERE ended IS NULL"
-                               " AND (?1 < 0 OR uid = ?1) AND (?2 IS NULL OR user = ?2)"
-                               " ORDER BY created DESC, rowid DESC LIMIT ?3",
-                               -1, &st, NULL) != SQLITE_OK) {
+#define SESSION_LIST_COLUMNS "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial," \
+                             " created, expires, claims FROM sessions"
+#define SESSION_LIST_PAGE " ended IS NULL AND (?2 IS NULL OR user = ?2) AND (created, sid) < (?3, ?4)" \
+                          " ORDER BY created DESC, sid DESC LIMIT ?5"
+        /* One shape per filter, each with its index: a non-admin's own
+         * sessions by uid, an admin's by user name, or everyone's. */
+        if (uid != (uid_t) -1)
+                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_uid_page WHERE uid = ?1 AND"
+                                  SESSION_LIST_PAGE, &st);
+        else if (user)
+                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_user_page WHERE user = ?2 AND"
+                                  SESSION_LIST_PAGE, &st);
+        else
+                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_page WHERE"
+                                  SESSION_LIST_PAGE, &st);
+#undef SESSION_LIST_COLUMNS
+#undef SESSION_LIST_PAGE
+        if (r < 0) {
                 r = set_error(d, "Failed to prepare session listing");
                 goto out;
         }
-        sqlite3_bind_int64(st, 1, uid == (uid_t) -1 ? -1 : (int64_t) uid);
+        if (uid != (uid_t) -1)
+                sqlite3_bind_int64(st, 1, (int64_t) uid);
         db_bind_text(st, 2, user);
-        sqlite3_bind_int(st, 3, DB_MAX_LIST);
-        list = json_array();
-        if (!list) {
-                r = -ENOMEM;
-                goto out;
-        }
+        /* Without a cursor: before a (created, sid) no row has. */
+        sqlite3_bind_int64(st, 3, after ? after->created : INT64_MAX);
+        sqlite3_bind_text(st, 4, after ? after->id : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 5, (int) (limit < DB_MAX_LIST + 1 ? limit : DB_MAX_LIST + 1));
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 json_t *s = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I}",
                                       "sid", (const char *) sqlite3_column_text(st, 0),
@@ -727,20 +760,16 @@ int db_session_list(db *d, uid_t uid, const char *user, json_t **ret) {
                         json_decref(s);
                         goto out;
                 }
-                /* Takes s even when it fails. */
-                if (json_array_append_new(list, s) < 0) {
-                        r = -ENOMEM;
+                /* Takes s. */
+                r = fn(userdata, s);
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
                         goto out;
                 }
         }
-        if (step != SQLITE_DONE) {
+        if (step != SQLITE_DONE)
                 r = set_error(d, "Failed to list sessions");
-                goto out;
-        }
-        *ret = list;
-        list = NULL;
 out:
-        json_decref(list);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }

@@ -21,8 +21,16 @@
 #include <sqlite3.h>
 
 #define DB_FILE_NAME "enrich.db"
-/* At most this many sessions are returned by one listing. */
+/* At most this many rows make one page of a listing. */
 #define DB_MAX_LIST 1000
+
+/* Where a page of a newest-first listing (sessions, grants, tokens) starts:
+ * at the rows that sort after this one, i.e. (created, id) < (created, id)
+ * with id the row's primary key (sid for sessions). NULL: at the newest. */
+typedef struct db_cursor {
+        int64_t created;
+        const char *id;
+} db_cursor;
 
 typedef struct db db;
 
@@ -94,7 +102,11 @@ int db_session_foreach_active(db *d, size_t limit,
                               int (*fn)(void *userdata, const db_session *s), void *userdata);
 /* Number of sessions not ended. */
 int db_session_count_active(db *d, int64_t *ret);
-/* Sessions not ended as a JSON array of io.enrich.Session objects, filtered
- * by uid (unless uid is (uid_t) -1) and by user (unless NULL), newest first,
- * at most DB_MAX_LIST. */
-int db_session_list(db *d, uid_t uid, const char *user, json_t **ret);
+/* Sessions not ended, filtered by uid (unless uid is (uid_t) -1) and by user
+ * (unless NULL), newest first by (created, sid), from after (see db_cursor),
+ * at most limit (<= DB_MAX_LIST + 1): fn gets each as an io.enrich.Session
+ * object and owns it. Stops at fn's first nonzero return and returns it
+ * when negative (0 when positive). Every shape walks an index from the
+ * cursor. */
+int db_session_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,
+                    int (*fn)(void *userdata, json_t *session), void *userdata);

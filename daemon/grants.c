@@ -258,30 +258,49 @@ int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
         return r;
 }
 
-int grants_list(db *d, const char *user, bool all, int64_t now, grant_list *ret) {
+int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, const grant *g), void *userdata) {
         sqlite3_stmt *st = NULL;
-        int r;
+        int r, step;
 
-        /* Four shapes so that each one has an index to walk newest first. */
+#define GRANTS_PAGE " (created, id) < (?3, ?4) ORDER BY created DESC, id DESC LIMIT ?5"
+        /* Four shapes so that each one has an index to walk from the cursor. */
         if (user && all)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE user = ?1"
-                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_user_page"
+                               " WHERE user = ?1 AND" GRANTS_PAGE, &st);
         else if (user)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE user = ?1"
-                               " AND revoked IS NULL AND expires > ?2 ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user_page"
+                               " WHERE user = ?1 AND revoked IS NULL AND expires > ?2 AND" GRANTS_PAGE, &st);
         else if (all)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants"
-                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_page"
+                               " WHERE" GRANTS_PAGE, &st);
         else
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE revoked IS NULL AND expires > ?2"
-                               " ORDER BY created DESC, rowid DESC LIMIT ?3", &st);
+                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_page"
+                               " WHERE revoked IS NULL AND expires > ?2 AND" GRANTS_PAGE, &st);
+#undef GRANTS_PAGE
         if (r < 0)
                 return r;
         if (user)
                 sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int(st, 3, GRANTS_MAX_LIST);
-        r = collect(d, st, GRANTS_MAX_LIST, "Failed to list grants", ret);
+        /* Without a cursor: before a (created, id) no row has. */
+        sqlite3_bind_int64(st, 3, after ? after->created : INT64_MAX);
+        sqlite3_bind_text(st, 4, after ? after->id : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 5, (int) (limit < GRANTS_MAX_LIST + 1 ? limit : GRANTS_MAX_LIST + 1));
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                grant g = { 0 };
+
+                r = read_row(st, &g);
+                if (r == 0)
+                        r = fn(userdata, &g);
+                grant_clear(&g);
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
+                        goto out;
+                }
+        }
+        r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list grants");
+out:
         sqlite3_finalize(st);
         return r;
 }

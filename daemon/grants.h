@@ -61,8 +61,12 @@ int grants_active(db *d, const char *user, int64_t now, grant_list *ret);
 /* Count of the user's active grants. */
 int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret);
 /* Listing for ListGrants: user NULL means every user; all=false only the
- * active ones. Newest first, at most GRANTS_MAX_LIST. */
-int grants_list(db *d, const char *user, bool all, int64_t now, grant_list *ret);
+ * active ones. Newest first by (created, id), from after (see db_cursor), at
+ * most limit (<= GRANTS_MAX_LIST + 1): fn gets each grant, borrowed for the
+ * call. Stops at fn's first nonzero return and returns it when negative (0
+ * when positive). Every shape walks an index from the cursor. */
+int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, const grant *g), void *userdata);
 /* -ENOENT when id is unknown. */
 int grants_get(db *d, const char *id, grant *ret);
 /* Marks id revoked at now by by. *ret_changed tells whether it was still

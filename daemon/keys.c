@@ -17,6 +17,7 @@
 #include "live.h"
 #include "log.h"
 #include "method_helpers.h"
+#include "paging.h"
 #include "paths.h"
 #include "util.h"
 #include "varlink.h"
@@ -286,25 +287,45 @@ out:
         return r;
 }
 
+/* The order of ListKeys: the current key (retired NULL) first, then the
+ * most recently retired; kid breaks ties. An expression of the index
+ * signing_keys_page. */
+#define KEY_SORT "coalesce(retired, 9223372036854775807)"
+
 json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { NULL };
+        static const char *const known[] = { "limit", "after", NULL };
         sqlite3_stmt *st = NULL;
-        json_t *reply, *list = json_array();
+        page p = { 0 };
+        json_t *reply;
         int64_t now = clock_now();
-        int step;
+        int step = SQLITE_DONE, r = 0;
 
         (void) peer;
-        if ((reply = check_known(params, known))) {
-                json_decref(list);
-                return reply;
+        if ((reply = check_known(params, known)) ||
+            (reply = page_begin(&p, params)))
+                goto out;
+        /* Retired keys stay for good (old checkpoints verify with them), so
+         * years of rotations outgrow one reply: this pages like the other
+         * listings. The cursor seeks the index on the sort key; only keys
+         * retired in the same second are stepped over. */
+        if (page_after(&p))
+                r = db_prepare(d->db, "SELECT kid, created, retired, published_until, " KEY_SORT
+                                      " FROM signing_keys INDEXED BY signing_keys_page"
+                                      " WHERE " KEY_SORT " <= ?1 AND (" KEY_SORT " < ?1 OR kid < ?2)"
+                                      " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3", &st);
+        else
+                r = db_prepare(d->db, "SELECT kid, created, retired, published_until, " KEY_SORT
+                                      " FROM signing_keys INDEXED BY signing_keys_page"
+                                      " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3", &st);
+        if (r < 0) {
+                reply = database_error(d, "io.enrich.ListKeys");
+                goto out;
         }
-        if (!list)
-                return internal_error("out of memory");
-        if (db_prepare(d->db, "SELECT kid, created, retired, published_until FROM signing_keys"
-                              " ORDER BY retired IS NOT NULL, retired DESC, created DESC, kid", &st) < 0) {
-                json_decref(list);
-                return database_error(d, "io.enrich.ListKeys");
+        if (page_after(&p)) {
+                sqlite3_bind_int64(st, 1, page_after(&p)->created);
+                sqlite3_bind_text(st, 2, page_after(&p)->id, -1, SQLITE_TRANSIENT);
         }
+        sqlite3_bind_int(st, 3, (int) page_fetch(&p));
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *kid = (const char *) sqlite3_column_text(st, 0);
                 bool retired = sqlite3_column_type(st, 2) != SQLITE_NULL;
@@ -317,18 +338,21 @@ json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params) {
                         json_object_update_new(k, json_pack("{s:I, s:I}", "retired",
                                                             (json_int_t) sqlite3_column_int64(st, 2),
                                                             "publishedUntil", (json_int_t) until));
-                if (json_array_append_new(list, k) < 0) {   /* takes k, also on failure */
-                        step = SQLITE_NOMEM;
+                /* Takes k. */
+                r = k ? page_add(&p, k, sqlite3_column_int64(st, 4), kid) : -ENOMEM;
+                if (r != 0)
                         break;
-                }
         }
+        if (r < 0 || (r == 0 && step != SQLITE_DONE)) {
+                reply = r < 0 ? internal_error(strerror(-r)) : database_error(d, "io.enrich.ListKeys");
+                goto out;
+        }
+        reply = page_reply(&p, "keys");
+        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+out:
         db_release(d->db, st);
-        if (step != SQLITE_DONE) {
-                json_decref(list);
-                return step == SQLITE_NOMEM ? internal_error("out of memory")
-                                            : database_error(d, "io.enrich.ListKeys");
-        }
-        return varlink_reply_new(json_pack("{s:o}", "keys", list), false);
+        page_done(&p);
+        return reply;
 }
 
 /* How many retired keys the JWKS still carries. */

@@ -23,6 +23,7 @@
 #include "method_helpers.h"
 #include "log.h"
 #include "methods.h"
+#include "paging.h"
 #include "policy.h"
 #include "util.h"
 #include "varlink.h"
@@ -417,20 +418,35 @@ static json_t *method_end_session(enrichd *d, const struct ucred *peer, json_t *
         return varlink_reply_new(NULL, false);
 }
 
+/* Storage's row callback: the session into the page. */
+static int add_session_row(void *userdata, json_t *session) {
+        return page_add(userdata, session, json_integer_value(json_object_get(session, "created")),
+                        json_string_value(json_object_get(session, "sid")));
+}
+
 static json_t *method_list_sessions(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+        static const char *const known[] = { "user", "limit", "after", NULL };
         const char *user;
-        json_t *e, *list = NULL;
+        page p = { 0 };
+        json_t *reply;
         int r;
 
-        if ((e = check_known(params, known)) ||
-            (e = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
-                return e;
+        if ((reply = check_known(params, known)) ||
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
+            (reply = page_begin(&p, params)))
+                goto out;
         /* Anyone else sees only sessions of its own uid, whatever it asks for. */
-        r = db_session_list(d->db, peer_is_admin(d, peer->uid) ? (uid_t) -1 : peer->uid, user, &list);
-        if (r < 0)
-                return r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error("out of memory");
-        return varlink_reply_new(json_pack("{s:o}", "sessions", list), false);
+        r = db_session_list(d->db, peer_is_admin(d, peer->uid) ? (uid_t) -1 : peer->uid, user,
+                            page_after(&p), page_fetch(&p), add_session_row, &p);
+        if (r < 0) {
+                reply = r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error(strerror(-r));
+                goto out;
+        }
+        reply = page_reply(&p, "sessions");
+        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+out:
+        page_done(&p);
+        return reply;
 }
 
 static json_t *method_status(enrichd *d, const struct ucred *peer, json_t *params) {
@@ -671,15 +687,24 @@ static json_t *grant_list_json(const grant_list *l) {
         return a;
 }
 
+/* Storage's row callback: the grant into the page. */
+static int add_grant_row(void *userdata, const grant *g) {
+        json_t *row = grant_to_json(g);
+
+        return row ? page_add(userdata, row, g->created, g->id) : -ENOMEM;
+}
+
 static json_t *method_list_grants(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "all", NULL };
+        static const char *const known[] = { "user", "all", "limit", "after", NULL };
         const char *user;
         char *own = NULL;
-        grant_list l = { 0 };
-        json_t *reply = NULL, *all, *list;
+        page p = { 0 };
+        json_t *reply = NULL, *all;
+        int r;
 
         if ((reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)))
+            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
+            (reply = page_begin(&p, params)))
                 goto out;
         all = json_object_get(params, "all");
         if (all && !json_is_null(all) && !json_is_boolean(all)) {
@@ -699,14 +724,16 @@ static json_t *method_list_grants(enrichd *d, const struct ucred *peer, json_t *
                 }
                 user = own;
         }
-        if (grants_list(d->db, user, json_is_true(all), time(NULL), &l) < 0) {
-                reply = database_error(d, "io.enrich.ListGrants");
+        r = grants_list(d->db, user, json_is_true(all), time(NULL), page_after(&p), page_fetch(&p),
+                        add_grant_row, &p);
+        if (r < 0) {
+                reply = r == -EIO ? database_error(d, "io.enrich.ListGrants") : internal_error(strerror(-r));
                 goto out;
         }
-        list = grant_list_json(&l);
-        reply = list ? varlink_reply_new(json_pack("{s:o}", "grants", list), false) : internal_error("out of memory");
+        reply = page_reply(&p, "grants");
+        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
 out:
-        grant_list_clear(&l);
+        page_done(&p);
         free(own);
         return reply;
 }

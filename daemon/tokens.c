@@ -252,25 +252,25 @@ int tokens_get(db *d, const char *id, token_record *ret) {
         return r;
 }
 
-int tokens_list(db *d, const char *user, int64_t now, json_t **ret) {
+int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, json_t *token), void *userdata) {
         sqlite3_stmt *st = NULL;
-        json_t *list = NULL;
         int r, step;
 
-        r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE (?1 IS NULL OR user = ?1)"
-                       " ORDER BY created DESC, rowid DESC LIMIT ?2", &st);
+        if (user)
+                r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page WHERE user = ?1"
+                               " AND (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
+        else
+                r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page"
+                               " WHERE (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
         if (r < 0)
                 return r;
         if (user)
                 sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, 1);
-        sqlite3_bind_int(st, 2, TOKENS_MAX_LIST);
-        list = json_array();
-        if (!list) {
-                r = -ENOMEM;
-                goto out;
-        }
+        /* Without a cursor: before a (created, id) no row has. */
+        sqlite3_bind_int64(st, 2, after ? after->created : INT64_MAX);
+        sqlite3_bind_text(st, 3, after ? after->id : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 4, (int) (limit < TOKENS_MAX_LIST + 1 ? limit : TOKENS_MAX_LIST + 1));
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 token_record t = { 0 };
                 json_t *o;
@@ -280,20 +280,15 @@ int tokens_list(db *d, const char *user, int64_t now, json_t **ret) {
                         goto out;
                 o = token_record_to_json(&t, now);
                 token_record_clear(&t);
-                if (!o || json_array_append_new(list, o) < 0) {
-                        r = -ENOMEM;
+                /* Takes o. */
+                r = o ? fn(userdata, o) : -ENOMEM;
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
                         goto out;
                 }
         }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to list tokens");
-                goto out;
-        }
-        *ret = list;
-        list = NULL;
-        r = 0;
+        r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list tokens");
 out:
-        json_decref(list);
         sqlite3_finalize(st);
         return r;
 }

@@ -65,9 +65,13 @@ int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]);
 int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier);
 /* -ENOENT when id is unknown. */
 int tokens_get(db *d, const char *id, token_record *ret);
-/* Tokens as a JSON array of TokenRecord, user NULL meaning all users,
- * newest first, at most TOKENS_MAX_LIST. */
-int tokens_list(db *d, const char *user, int64_t now, json_t **ret);
+/* Tokens, user NULL meaning all users, newest first by (created, id), from
+ * after (see db_cursor), at most limit (<= TOKENS_MAX_LIST + 1): fn gets
+ * each as a TokenRecord object and owns it. Stops at fn's first nonzero
+ * return and returns it when negative (0 when positive). Both shapes walk an
+ * index from the cursor. */
+int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, json_t *token), void *userdata);
 /* Live (not revoked, not expired) tokens of user. */
 int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret);
 /* Marks id revoked; *ret_changed false when it already was. -ENOENT. */

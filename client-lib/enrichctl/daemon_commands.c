@@ -62,7 +62,7 @@ int cmd_sessions(const ctl_options *o)
                 if (!params)
                         return ctl_oom();
         }
-        code = ctl_call(o, "io.enrich.ListSessions", params, &reply);
+        code = ctl_call_pages(o, "io.enrich.ListSessions", params, "sessions", &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
                 return code;
@@ -108,7 +108,7 @@ static int keys_list(const ctl_options *o)
         json_t *reply = NULL;
         int code;
 
-        code = ctl_call(o, "io.enrich.ListKeys", NULL, &reply);
+        code = ctl_call_pages(o, "io.enrich.ListKeys", NULL, "keys", &reply);
         if (code != CTL_EXIT_OK)
                 return code;
         if (o->json)

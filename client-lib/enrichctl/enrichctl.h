@@ -100,6 +100,12 @@ int cmd_keys(const ctl_options *o);
  * not CTL_EXIT_OK; *ret is the reply parameters (new reference). */
 int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret);
 
+/* Calls a listing that pages (params may be NULL): follows each reply's
+ * next, passing it back as after, until the last page. *ret is the last
+ * reply's parameters with key holding every page's rows in order and no
+ * next. Stops with a warning past CTL_MAX_TABLE_ROWS rows. An exit code,
+ * as ctl_call. */
+int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, const char *key, json_t **ret);
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
 /* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */

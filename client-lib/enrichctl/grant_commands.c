@@ -133,7 +133,7 @@ int cmd_grants(const ctl_options *o)
                 json_decref(params);
                 return ctl_oom();
         }
-        code = ctl_call(o, "io.enrich.ListGrants", params, &reply);
+        code = ctl_call_pages(o, "io.enrich.ListGrants", params, "grants", &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
                 return code;

@@ -37,31 +37,38 @@ static void print_remote_error(const char *method, const char *error, const json
                         reason ? ": " : "", reason ? reason : "");
 }
 
-int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
+/* Connects to the daemon, trusting only root or the "enrich" user. An exit
+ * code; says why on stderr when it is not CTL_EXIT_OK. */
+static int ctl_connect(const ctl_options *o, varlink_client **ret)
 {
-        int64_t deadline = host_now_ms() + CTL_TIMEOUT_MS;
         uid_t trusted[2] = { 0 };
         size_t n_trusted = 1;
-        varlink_client *c = NULL;
-        json_t *reply = NULL;
-        char *error = NULL;
-        int r, left, code;
+        int r;
 
         /* The daemon runs as root or as its own system user; a socket owned
          * by anyone else is not enrichd, whatever it answers. */
         if (lookup_uid("enrich", &trusted[1]) == 0 && trusted[1] != 0)
                 n_trusted = 2;
-        r = varlink_client_connect(o->socket, CTL_TIMEOUT_MS, trusted, n_trusted, &c);
+        r = varlink_client_connect(o->socket, CTL_TIMEOUT_MS, trusted, n_trusted, ret);
         if (r == -EPERM) {
                 fprintf(stderr, "enrichctl: refusing %s: its owner is neither root nor enrich\n", o->socket);
-                code = CTL_EXIT_ERROR;
-                goto out;
+                return CTL_EXIT_ERROR;
         }
         if (r < 0) {
                 fprintf(stderr, "enrichctl: cannot reach enrichd at %s: %s\n", o->socket, strerror(-r));
-                code = CTL_EXIT_ERROR;
-                goto out;
+                return CTL_EXIT_ERROR;
         }
+        return CTL_EXIT_OK;
+}
+
+/* One call on a connected client, answered by deadline (host_now_ms). */
+static int ctl_call_on(const ctl_options *o, varlink_client *c, const char *method, json_t *params,
+                       int64_t deadline, json_t **ret)
+{
+        json_t *reply = NULL;
+        char *error = NULL;
+        int r, left, code;
+
         left = (int) (deadline - host_now_ms());
         r = left > 0 ? varlink_client_call(c, method, params, left, &reply, &error) : -ETIMEDOUT;
         if (r == -EREMOTEIO) {
@@ -80,6 +87,89 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
 out:
         json_decref(reply);
         free(error);
+        return code;
+}
+
+int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
+{
+        int64_t deadline = host_now_ms() + CTL_TIMEOUT_MS;
+        varlink_client *c = NULL;
+        int code;
+
+        code = ctl_connect(o, &c);
+        if (code == CTL_EXIT_OK)
+                code = ctl_call_on(o, c, method, params, deadline, ret);
+        varlink_client_free(c);
+        return code;
+}
+
+int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, const char *key, json_t **ret)
+{
+        json_t *request = NULL, *rows = NULL, *reply = NULL, *page, *next;
+        varlink_client *c = NULL;
+        char *after = NULL;
+        int code;
+
+        request = params ? json_deep_copy(params) : json_object();
+        rows = json_array();
+        if (!request || !rows) {
+                code = ctl_oom();
+                goto out;
+        }
+        /* One connection for every page, each page with its own timeout. */
+        code = ctl_connect(o, &c);
+        if (code != CTL_EXIT_OK)
+                goto out;
+        for (;;) {
+                json_decref(reply);
+                reply = NULL;
+                code = ctl_call_on(o, c, method, request, host_now_ms() + CTL_TIMEOUT_MS, &reply);
+                if (code != CTL_EXIT_OK)
+                        goto out;
+                page = json_object_get(reply, key);
+                next = json_object_get(reply, "next");
+                if (!json_is_array(page) || (next && !json_is_null(next) && !json_is_string(next))) {
+                        fprintf(stderr, "enrichctl: %s: malformed reply\n", method);
+                        code = CTL_EXIT_ERROR;
+                        goto out;
+                }
+                if (json_array_extend(rows, page) < 0) {
+                        code = ctl_oom();
+                        goto out;
+                }
+                if (!json_is_string(next))
+                        break;
+                /* A daemon whose pages do not move on would keep us here. */
+                if (json_array_size(page) == 0 || (after && strcmp(after, json_string_value(next)) == 0)) {
+                        fprintf(stderr, "enrichctl: %s: the listing does not move on past %s\n", method,
+                                json_string_value(next));
+                        code = CTL_EXIT_ERROR;
+                        goto out;
+                }
+                if (json_array_size(rows) >= CTL_MAX_TABLE_ROWS) {
+                        fprintf(stderr, "enrichctl: %s: more than %d rows; showing the first %zu\n", method,
+                                CTL_MAX_TABLE_ROWS, json_array_size(rows));
+                        break;
+                }
+                free(after);
+                after = strdup(json_string_value(next));
+                if (!after || json_object_set_new(request, "after", json_string(after)) < 0) {
+                        code = ctl_oom();
+                        goto out;
+                }
+        }
+        if (json_object_set(reply, key, rows) < 0) {
+                code = ctl_oom();
+                goto out;
+        }
+        (void) json_object_del(reply, "next");
+        *ret = reply;
+        reply = NULL;
+out:
+        json_decref(reply);
+        json_decref(rows);
+        json_decref(request);
+        free(after);
         varlink_client_free(c);
         return code;
 }

@@ -200,7 +200,7 @@ static int token_list(const ctl_options *o)
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, "io.enrich.TokenList", params, &reply);
+        code = ctl_call_pages(o, "io.enrich.TokenList", params, "tokens", &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
                 return code;

@@ -3,6 +3,7 @@
  * pv it feeds, migrations from a version-1 database, and that the active
  * lookup uses its index. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,23 @@ static int add(db *d, const char *user, const char *scope, int64_t created, int6
         else
                 free(id);
         return r;
+}
+
+/* Collects the ids and created times of a listing, in order. */
+typedef struct listed {
+        char ids[8][64];
+        int64_t created[8];
+        size_t n;
+} listed;
+
+static int list_row(void *userdata, const grant *g) {
+        listed *l = userdata;
+
+        if (l->n >= 8)
+                return 1;
+        snprintf(l->ids[l->n], sizeof l->ids[l->n], "%s", g->id);
+        l->created[l->n++] = g->created;
+        return 0;
 }
 
 static int64_t generation(db *d) {
@@ -98,11 +116,19 @@ int main(void) {
         CHECK(grants_revoke(d, "no-such-id", "admin", 121, &changed) == -ENOENT, "grants-revoke-unknown");
         CHECK(grants_active(d, "alice", 150, &l) == 0 && l.n == 1, "grants-revoked-not-active");
         grant_list_clear(&l);
-        CHECK(grants_list(d, "alice", false, 150, &l) == 0 && l.n == 1, "grants-list-active");
-        grant_list_clear(&l);
-        CHECK(grants_list(d, NULL, true, 150, &l) == 0 && l.n == 3 && strcmp(l.items[0].id, id2) == 0,
-              "grants-list-all-newest-first");
-        grant_list_clear(&l);
+        listed page1 = { 0 }, page2 = { 0 }, page3 = { 0 };
+        CHECK(grants_list(d, "alice", false, 150, NULL, 10, list_row, &page1) == 0 && page1.n == 1,
+              "grants-list-active");
+        page1 = (listed) { 0 };
+        CHECK(grants_list(d, NULL, true, 150, NULL, 10, list_row, &page1) == 0 && page1.n == 3 &&
+              strcmp(page1.ids[0], id2) == 0, "grants-list-all-newest-first");
+        /* Two rows, then the rest from the cursor of the second: every row
+         * once, in the same order. */
+        CHECK(grants_list(d, NULL, true, 150, NULL, 2, list_row, &page2) == 0 && page2.n == 2 &&
+              grants_list(d, NULL, true, 150, &(db_cursor) { page2.created[1], page2.ids[1] }, 10,
+                          list_row, &page3) == 0 && page3.n == 1 &&
+              strcmp(page2.ids[0], page1.ids[0]) == 0 && strcmp(page2.ids[1], page1.ids[1]) == 0 &&
+              strcmp(page3.ids[0], page1.ids[2]) == 0, "grants-list-pages-from-cursor");
         CHECK(grants_revoke_user(d, "alice", "admin", 150, &revoked) == 0 && revoked == 1, "grants-revoke-user");
 
         CHECK(grants_policy_version("0123456789abcdef", 1, pv1) == 0 &&
@@ -119,6 +145,31 @@ int main(void) {
               strstr((const char *) sqlite3_column_text(st, 3), "USING INDEX grants_active_user"),
               "grants-active-uses-index");
         sqlite3_finalize(st);
+        /* Each listing shape seeks its index from the cursor and needs no
+         * sort: a page costs its own rows, wherever it starts. */
+        static const char *const shapes[] = {
+                "grants INDEXED BY grants_user_page WHERE user = 'a' AND",
+                "grants INDEXED BY grants_active_user_page WHERE user = 'a' AND revoked IS NULL AND expires > 5 AND",
+                "grants INDEXED BY grants_page WHERE",
+                "grants INDEXED BY grants_active_page WHERE revoked IS NULL AND expires > 5 AND",
+        };
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+                char sql[512], plan[1024] = "";
+                bool seeks, sorts;
+                int step;
+
+                snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN SELECT id FROM %s (created, id) < (7, 'x')"
+                                          " ORDER BY created DESC, id DESC LIMIT 3", shapes[i]);
+                if (sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL) == SQLITE_OK)
+                        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+                                strncat(plan, (const char *) sqlite3_column_text(st, 3), sizeof plan - strlen(plan) - 2);
+                sqlite3_finalize(st);
+                seeks = strstr(plan, "(created,id)<(?,?)") || strstr(plan, "created<?");
+                sorts = strstr(plan, "TEMP B-TREE");
+                if (!seeks || sorts)
+                        printf("# plan of %s: %s\n", shapes[i], plan);
+                CHECK(seeks && !sorts, "grants-page-seeks-its-index-without-sorting");
+        }
         db_close(d);
 
         /* A database left by the foundation release (schema 1) migrates. */

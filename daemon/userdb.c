@@ -233,9 +233,10 @@ static int json_to_strv(json_t *array, char ***ret) {
 
 /* The names of user's Unix groups through NSS, as the claims see them:
  * from u->nss while fresh, else looked up now while the build's budget
- * lasts (a stale entry is reused when it is spent or the lookup fails).
+ * lasts (a stale entry is reused when it is spent). A failed lookup keeps
+ * the old groups, or none, until the entry ages out and is tried again.
  * The entry is carried into next, the cache after this build. *ret is
- * NULL when the user could not be resolved at all: it gets nothing. */
+ * NULL when the user's groups are not known at all: it gets nothing. */
 static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t now_ms, char ***ret) {
         json_t *cached = json_object_get(u->nss, user), *entry = NULL;
         char **names = NULL, *pwbuf = NULL;
@@ -257,10 +258,12 @@ static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t no
                         entry = json_pack("{s:o, s:I}", "groups", strv_to_json(names), "at", (json_int_t) now_ms);
                 else if (r != -ENOMEM) {
                         log_warning("Failed to look up the Unix groups of %s for userdb: %s", user, strerror(-r));
-                        u->nss_incomplete = true;
-                        entry = json_incref(cached);
+                        entry = json_pack("{s:O?, s:I}", "groups", json_object_get(cached, "groups"),
+                                          "at", (json_int_t) now_ms);
                         r = 0;
                 }
+                if (!entry && r == 0)
+                        r = -ENOMEM;
         } else {
                 u->nss_incomplete = true;
                 entry = json_incref(cached);
@@ -271,7 +274,8 @@ static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t no
                 r = -ENOMEM;
                 goto out;
         }
-        r = json_to_strv(json_object_get(entry, "groups"), ret);
+        if (json_is_array(json_object_get(entry, "groups")))
+                r = json_to_strv(json_object_get(entry, "groups"), ret);
 out:
         json_decref(entry);
         strv_free(names);

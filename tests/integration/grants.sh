@@ -234,6 +234,7 @@ check brief-grant-caps-exp exp_capped || echo "# key exp $(claim "$S1" exp), gra
 # scope is there until the last second and gone by the end plus a tick.
 while has_scope "$S1" brief:x && [ "$(ms_until "${brief1_END:-0}")" -gt -3000 ]; do sleep 0.05; done
 GONE_MS=$(ms_until "${brief1_END:-0}")
+echo "# the brief grant's scope left the key ${GONE_MS} ms before the grant's end"
 dropped_at_end() { lacks_scope "$S1" brief:x && has_scope "$S1" base:read && [ "$GONE_MS" -le 1000 ] &&
         [ "$GONE_MS" -ge -1000 ]; }
 check brief-grant-dropped-at-its-end dropped_at_end ||

@@ -93,7 +93,7 @@ struct userdb {
         json_t *nss;
         unsigned nss_budget;
         bool nss_incomplete;
-        int64_t nss_built_ms;           /* monotonic ms of the last build that used NSS */
+        int64_t nss_oldest_ms;          /* monotonic ms of the oldest lookup in nss */
         int64_t nss_valid_after_ms;     /* entries older are stale (account files changed) */
         /* Shared: the main thread swaps current under lock, the userdb
          * thread answers under it. */
@@ -346,7 +346,6 @@ static int add_rules(userdb *u, const config *c, json_t *disabled, time_t now, g
                 }
                 u->nss_budget = USERDB_NSS_BUDGET;
                 u->nss_incomplete = false;
-                u->nss_built_ms = clock_monotonic_ms();
         }
         /* Candidates beyond the local users: grant holders and named users
          * (with no primary group known). */
@@ -374,6 +373,13 @@ static int add_rules(userdb *u, const config *c, json_t *disabled, time_t now, g
 out:
         /* Users no longer candidates drop out of the cache. */
         if (next_nss && (r >= 0 || r == -E2BIG)) {
+                const char *name;
+                json_t *entry;
+
+                u->nss_oldest_ms = clock_monotonic_ms();
+                json_object_foreach(next_nss, name, entry)
+                        if (json_integer_value(json_object_get(entry, "at")) < u->nss_oldest_ms)
+                                u->nss_oldest_ms = json_integer_value(json_object_get(entry, "at"));
                 json_decref(u->nss);
                 u->nss = next_nss;
                 next_nss = NULL;
@@ -480,7 +486,7 @@ void userdb_sync(userdb *u) {
         /* Directory groups change without a file to watch: look again when
          * the cache ages out, and go on while a build left users out. */
         if (rules_use_unix_groups(c) &&
-            (u->nss_incomplete || clock_monotonic_ms() - u->nss_built_ms >= USERDB_NSS_MAX_AGE_MS))
+            (u->nss_incomplete || clock_monotonic_ms() - u->nss_oldest_ms >= USERDB_NSS_MAX_AGE_MS))
                 rebuild = true;
         if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
                 grants_index *loaded = NULL;

@@ -58,7 +58,8 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
                 if (r < 0)
                         goto out;
         }
-        r = grants_active(d->db, ctx->user, now, &e.grants);
+        /* Grants ending within this second are left out (issue.h). */
+        r = grants_active(d->db, ctx->user, now + ISSUE_HORIZON_SECONDS, &e.grants);
         if (r < 0)
                 goto out;
         r = grants_to_policy(&e.grants, &e.policy_grants);
@@ -99,17 +100,19 @@ static bool is_switch_user_service(const char *service) {
 }
 
 /* The scope claim of session sid: policy's scopes, intersected with the
- * scopes of the service-account token that opened the session, if one did.
- * The limit is read from the daemon's own record at every signing, so
- * refreshes keep it, and a revoked or expired token ends the session's
- * claims (-EKEYREVOKED) instead of widening them. */
+ * scopes of the service-account token that opened the session, if one did,
+ * and that token's expiry (*ret_token_end; 0 without one). The limit is
+ * read from the daemon's own record at every signing, so refreshes keep
+ * it, and a revoked or expired token (or one ending within this second)
+ * ends the session's claims (-EKEYREVOKED) instead of widening them. */
 static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now,
-                                char **ret) {
+                                char **ret, int64_t *ret_token_end) {
         char *all = NULL, *limit = NULL, *out = NULL;
+        int64_t token_end = 0;
         bool bound = false;
         int r;
 
-        r = tokens_session_limit(d->db, sid, now, &bound, &limit);
+        r = tokens_session_limit(d->db, sid, now + ISSUE_HORIZON_SECONDS, &bound, &limit, &token_end);
         if (r < 0)
                 goto out;
         r = policy_scope_string(policy, &all);
@@ -145,6 +148,7 @@ static int limited_scope_string(enrichd *d, const policy_result *policy, const c
 done:
         *ret = out;
         out = NULL;
+        *ret_token_end = bound ? token_end : 0;
 out:
         free(all);
         free(limit);
@@ -192,25 +196,41 @@ out:
         return claims;
 }
 
+int64_t issue_expiry(int64_t now, unsigned ttl, unsigned max_ttl, int64_t grants_end, int64_t token_end) {
+        int64_t lifetime = ttl > 0 ? ttl : 1, expires;
+
+        /* No token outlives max_ttl whatever the evaluation said (policy
+         * clamps too), nor the grants and token its claims come from. */
+        if (max_ttl > 0 && lifetime > (int64_t) max_ttl)
+                lifetime = max_ttl;
+        expires = now + lifetime;
+        if (grants_end > 0 && grants_end < expires)
+                expires = grants_end;
+        if (token_end > 0 && token_end < expires)
+                expires = token_end;
+        return expires;
+}
+
+bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_t expires) {
+        return expires < issue_expiry(now, e->result->ttl, d->config->max_ttl, 0, 0);
+}
+
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                char **ret_token, char **ret_claims, int64_t *ret_expires) {
         char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
-        int64_t ttl = e->result->ttl > 0 ? e->result->ttl : 1, expires;
+        int64_t expires, token_end = 0;
         int r;
-
-        /* iat, nbf and exp come from the one reading now, and no token
-         * outlives max_ttl whatever the evaluation said (policy clamps too). */
-        if (d->config->max_ttl > 0 && ttl > (int64_t) d->config->max_ttl)
-                ttl = d->config->max_ttl;
-        expires = now + ttl;
 
         r = issue_random_id(&jti);
         if (r < 0)
                 goto out;
-        r = limited_scope_string(d, e->result, sid, now, &scope);
+        r = limited_scope_string(d, e->result, sid, now, &scope, &token_end);
         if (r < 0)
                 goto out;
+        /* iat, nbf and exp come from the one reading now. */
+        expires = issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end,
+                               token_end);
         claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
         if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
                 r = -ENOMEM;

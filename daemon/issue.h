@@ -16,6 +16,13 @@
 #define LOG_MSGID_SESSION_REVOKED "b6a5c4d3e2f14a0b9c8d7e6f5a4b3c2d"
 #define LOG_MSGID_TENANT_CONFLICT "e1d2c3b4a5f64e7d8c9b0a1f2e3d4c5b"
 
+/* Grants and service-account tokens that end within this many seconds
+ * of now enter no new token. So a token that a grant's end cuts short
+ * lives at least a second, and the daemon drops the grant from live keys
+ * just before its end (live.c), while the keys, whose kernel timeouts
+ * follow exp, still exist to be updated in place. */
+#define ISSUE_HORIZON_SECONDS 1
+
 /* What is known about a login. Strings borrowed; optional ones NULL. */
 typedef struct login_context {
         const char *user;
@@ -47,9 +54,19 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
 /* Logs a tenant conflict of e (no-op without one) for sid (optional). */
 void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the
- * payload text (*ret_claims) and its exp. */
+ * payload text (*ret_claims) and its exp (issue_expiry). -EKEYREVOKED when
+ * the session's service-account token is revoked or (nearly) expired. */
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                char **ret_token, char **ret_claims, int64_t *ret_expires);
+/* The exp of a token issued at now: now + ttl (at least 1, at most
+ * max_ttl unless 0), cut at grants_end and token_end (0: none), the
+ * earliest end of the grants and the service-account token that its claims
+ * come from, so that claims never outlive what grants them. */
+int64_t issue_expiry(int64_t now, unsigned ttl, unsigned max_ttl, int64_t grants_end, int64_t token_end);
+/* True when expires, signed for e at now, is an end of a grant or token
+ * rather than the claims' own lifetime: the token is then refreshed at
+ * that end, not at two thirds of its life. */
+bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_t expires);
 /* Rereads the grants generation and recomputes d->policy_version and
  * d->next_grant_expiry. */
 int issue_update_policy_version(enrichd *d);

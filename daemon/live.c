@@ -36,6 +36,8 @@ typedef struct live_session {
          * wall-clock step neither stalls refreshes nor rushes them. */
         int64_t refresh_at_ms, attach_deadline_ms, retry_at_ms;
         bool dirty;             /* re-evaluate as soon as it has a key */
+        bool ends_early;        /* expires is the end of a grant or token
+                                 * (issue_ends_early): refresh just before it */
 } live_session;
 
 struct live {
@@ -149,10 +151,19 @@ static int amr_from_json(const char *text, char ***ret) {
  * exp are whole seconds but the token was issued up to a second after iat:
  * measuring from the precise wall time (not from its whole second) keeps
  * the refresh at two thirds of the life the key really has, which for a
- * short claims_ttl is the difference between refreshing in time and not. */
+ * short claims_ttl is the difference between refreshing in time and not.
+ *
+ * A token whose exp is the end of a grant or service-account token is
+ * refreshed LIVE_END_LEAD_MS before that end instead: within the last
+ * second, when new tokens no longer count what ends (issue.h), and while
+ * the key, whose kernel timeout is exp, can still be updated in place.
+ * Refreshing it at two thirds would only sign the same end again. */
 static void schedule(live_session *s, int64_t wall_ms, int64_t mono) {
         int64_t lifetime_ms = s->expires > s->issued ? (s->expires - s->issued) * 1000 : 0;
         int64_t due_ms = s->issued * 1000 + lifetime_ms * 2 / 3, expires_ms = s->expires * 1000;
+
+        if (s->ends_early)
+                due_ms = expires_ms - LIVE_END_LEAD_MS;
 
         s->refresh_at_ms = mono + (due_ms > wall_ms ? due_ms - wall_ms : 0);
         s->attach_deadline_ms = mono + (expires_ms > wall_ms ? expires_ms - wall_ms : 0);
@@ -276,6 +287,12 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         }
         if (r == 0)
                 r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &expires);
+        if (r == -EKEYREVOKED) {
+                /* Retrying would not bring the token back. */
+                end_at(d, i, now, "its service-account token expired or was revoked");
+                outcome = REMOVED;
+                goto out;
+        }
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_SESSION_REFRESH,
                            (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user, NULL },
@@ -302,6 +319,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                            db_last_error(d->db));
         s->issued = now;
         s->expires = expires;
+        s->ends_early = issue_ends_early(d, &e, now, expires);
         schedule(s, clock_wall_ms(), clock_monotonic_ms());
         s->dirty = false;
         counts->updated++;
@@ -438,22 +456,26 @@ int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_
         return 0;
 }
 
-/* Grants whose expiry passed since the last check: bump the generation and
- * re-issue their users' sessions now. Cheap when nothing is due: one
- * comparison against the cached next expiry. */
-static void expire_grants(enrichd *d, int64_t now) {
+/* Grants that end by the end of this second (they enter no new token any
+ * more, issue.h), LIVE_END_LEAD_MS before their end: bump the generation
+ * and re-issue their users' sessions now, while the keys, which expire
+ * with the grant, can still be updated in place. Cheap when nothing is
+ * due: one comparison against the cached next expiry. */
+static void expire_grants(enrichd *d, int64_t now, int64_t wall_ms) {
+        int64_t until = now + ISSUE_HORIZON_SECONDS;
         char **users = NULL;
         int r;
 
-        if (d->next_grant_expiry <= 0 || now < d->next_grant_expiry)
+        if (d->next_grant_expiry <= 0 || wall_ms < d->next_grant_expiry * 1000 - LIVE_END_LEAD_MS ||
+            until < d->next_grant_expiry)
                 return;
-        r = grants_expired_users(d->db, d->grants_checked, now, &users);
+        r = grants_expired_users(d->db, d->grants_checked, until, &users);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to find expired grants: %s",
                            db_last_error(d->db));
                 return;
         }
-        d->grants_checked = now;
+        d->grants_checked = until;
         if (issue_update_policy_version(d) < 0)
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to update the policy version: %s",
                            db_last_error(d->db));
@@ -510,7 +532,7 @@ void live_tick(enrichd *d) {
         int64_t mono = clock_monotonic_ms(), wall_ms = clock_wall_ms(), now = clock_now();
 
         handle_clock_step(d, now, wall_ms, mono);
-        expire_grants(d, now);
+        expire_grants(d, now, wall_ms);
 
         for (size_t checked = 0, budget = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
              checked < budget && l->n > 0; checked++) {

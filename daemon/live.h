@@ -3,7 +3,8 @@
  * keyring key, and leaves when its process is gone, its key is gone, policy
  * gives it nothing any more, or it is ended or revoked. The tick (every
  * LIVE_TICK_MS from the event loop) checks liveness, refreshes tokens at
- * two thirds of their life (timed on the monotonic clock), re-issues every
+ * two thirds of their life, or just before the end of the grant or token
+ * that cut them short (timed on the monotonic clock), re-issues every
  * token when the wall clock steps, and handles grants that reached their
  * expiry. */
 #pragma once
@@ -20,6 +21,10 @@
 /* Processes checked for liveness per tick (round robin), so one tick stays
  * short however many sessions there are. */
 #define LIVE_LIVENESS_BUDGET 512
+/* A token cut short by the end of a grant or service-account token is
+ * re-issued this long before that end (live.c, schedule); it must be
+ * under a second (issue.h, ISSUE_HORIZON_SECONDS) and over a tick. */
+#define LIVE_END_LEAD_MS    500
 /* MESSAGE_ID of "the wall clock stepped; every session re-issued". */
 #define LOG_MSGID_CLOCK_STEP "3f9a1c7e5b2d4e60a8c1f7d3e9b2a465"
 

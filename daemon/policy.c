@@ -596,6 +596,8 @@ int policy_evaluate(const config *c, const policy_input *in, policy_result **ret
                 r = add_claims(&m, g->groups, g->scopes, g->tenant, NULL, g->id);
                 if (r == 0)
                         r = strv_push_unique(&m.used_grants, g->id);
+                if (res->grants_end == 0 || g->expires < res->grants_end)
+                        res->grants_end = g->expires;
                 if (r < 0)
                         goto out;
         }

@@ -81,9 +81,10 @@ typedef struct policy_result {
         char *tenant_conflict;      /* owned message naming both sources and
                                      * tenants, or NULL */
         unsigned ttl;               /* token lifetime: min(claims_ttl, max_ttl,
-                                     * every matched rule's ttl); grants do not
-                                     * shorten it, their expiry is enforced by
-                                     * re-issuing the token when they expire */
+                                     * every matched rule's ttl) */
+        time_t grants_end;          /* the earliest expiry of the grants that
+                                     * gave anything (0: none): no token
+                                     * carrying their claims may outlive it */
         char **matched_rules;       /* names, in config order */
         char **used_grants;         /* ids of the grants that gave anything */
         policy_source *sources;

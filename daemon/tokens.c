@@ -640,7 +640,8 @@ int tokens_bind_session(db *d, const char *sid, const char *id) {
         return db_write(d, st, "Failed to bind session to token", NULL);
 }
 
-int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes) {
+int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes,
+                         int64_t *ret_expires) {
         sqlite3_stmt *st = NULL;
         char *scopes = NULL;
         int r, step;
@@ -674,6 +675,8 @@ int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, c
         }
         *ret_bound = true;
         *ret_scopes = scopes;
+        if (ret_expires)
+                *ret_expires = sqlite3_column_int64(st, 2);
 out:
         db_release(d, st);
         return r;

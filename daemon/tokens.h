@@ -119,9 +119,11 @@ int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now);
  * the session (refreshes too) is limited to the token's scopes. */
 int tokens_bind_session(db *d, const char *sid, const char *id);
 /* The scope limit of sid: *ret_bound false when no token opened it;
- * otherwise *ret_scopes (malloc'd, space-separated). -EKEYREVOKED when
- * the token is revoked or expired. */
-int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes);
+ * otherwise *ret_scopes (malloc'd, space-separated) and the token's expiry
+ * (*ret_expires, optional), which no claims of the session may outlive.
+ * -EKEYREVOKED when the token is revoked or expired at now. */
+int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes,
+                         int64_t *ret_expires);
 /* The sessions (sids, NULL-terminated, NULL when none) opened with id and
  * not ended, at most TOKENS_MAX_LIST. */
 int tokens_sessions(db *d, const char *id, char ***ret);

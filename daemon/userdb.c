@@ -10,12 +10,16 @@
  * and is not thread-safe), no NSS, so a main-socket call stuck on a slow
  * disk never delays an NSS caller.
  *
- * Rules' unix_groups are read from /etc/passwd and /etc/group directly, not
- * through NSS: nss-systemd would ask this very service (main.c sets
- * SYSTEMD_BYPASS_USERDB for the daemon's other lookups for that reason),
- * and an LDAP or SSSD backend could stall the daemon behind a network
- * timeout. The price: a rule naming a unix group defined only in LDAP/SSSD
- * gives its group at login, in the claims, but not through userdb. */
+ * Rules' unix_groups and not_unix_groups are decided from the same source
+ * as the claims: each candidate's groups through NSS (identity_unix_groups,
+ * getgrouplist), so that a user whom a rule excludes through an LDAP, SSSD
+ * or userdb group is left out here as in the claims. Those lookups run on
+ * the main thread while it builds the snapshot, never on the userdb thread
+ * (main.c sets SYSTEMD_BYPASS_USERDB, so nss-systemd does not ask this very
+ * service), and go into a cache kept USERDB_NSS_MAX_AGE_MS, at most
+ * USERDB_NSS_BUDGET per build, so a slow directory cannot stall the daemon
+ * for long. A user not yet resolved gets no group from a rule (fail closed)
+ * until a later build resolves it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "grants.h"
+#include "identity.h"
+#include "clock.h"
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
@@ -39,6 +45,10 @@
 #define USERDB_MAX_CANDIDATES   65536
 #define USERDB_MAX_REPLIES      16384
 #define USERDB_MAX_LINE         65536
+/* NSS group lists of candidates are reused this long, and at most this many
+ * are looked up per build. */
+#define USERDB_NSS_MAX_AGE_MS   60000
+#define USERDB_NSS_BUDGET       256
 
 static const char userdb_interface_description[] =
         "# https://systemd.io/USER_GROUP_API\n"
@@ -77,6 +87,14 @@ struct userdb {
         int64_t built_minute;           /* for rules on hours/days; -1: none */
         int64_t built_identities;       /* d->identities_generation built from */
         struct timespec passwd_mtime, group_mtime;
+        /* Unix groups through NSS: { user: { "groups": [names], "at": ms } },
+         * the budget left in this build, and whether a build left a user
+         * unresolved or stale (then the next sync builds again). */
+        json_t *nss;
+        unsigned nss_budget;
+        bool nss_incomplete;
+        int64_t nss_oldest_ms;          /* monotonic ms of the oldest lookup in nss */
+        int64_t nss_valid_after_ms;     /* entries older are stale (account files changed) */
         /* Shared: the main thread swaps current under lock, the userdb
          * thread answers under it. */
         pthread_mutex_t lock;
@@ -120,6 +138,7 @@ void userdb_free(userdb *u) {
                 return;
         snapshot_free(u->current);
         grants_index_free(u->grants);
+        json_decref(u->nss);
         pthread_mutex_destroy(&u->lock);
         free(u->service);
         free(u);
@@ -129,7 +148,7 @@ const char *userdb_service(const userdb *u) {
         return u->service;
 }
 
-/* ---- /etc/passwd and /etc/group, read directly (see the top) ----------- */
+/* ---- /etc/passwd, read directly: whom to ask about ----------------------- */
 
 /* Calls fn with the colon-separated fields of every line of path (at most
  * 7, the last one unsplit); lines longer than USERDB_MAX_LINE are skipped.
@@ -164,24 +183,9 @@ static int for_each_entry(const char *path, int (*fn)(void *userdata, char **fie
         return r < 0 ? r : 0;
 }
 
-static bool list_has(const char *comma_list, const char *name) {
-        size_t len = strlen(name);
-
-        for (const char *p = comma_list; p && *p;) {
-                const char *end = strchr(p, ',');
-                size_t n = end ? (size_t) (end - p) : strlen(p);
-                if (n == len && strncmp(p, name, len) == 0)
-                        return true;
-                p = end ? end + 1 : NULL;
-        }
-        return false;
-}
-
-/* The local accounts, read once per snapshot: users { name: primary gid }
- * and groups [ [name, gid, "member,member"] ]. */
+/* The local accounts, read once per snapshot: users { name: primary gid }. */
 typedef struct local_accounts {
         json_t *users;
-        json_t *groups;
 } local_accounts;
 
 static int add_passwd_entry(void *userdata, char **f, size_t n) {
@@ -190,37 +194,6 @@ static int add_passwd_entry(void *userdata, char **f, size_t n) {
         if (n < 4 || json_object_size(a->users) >= USERDB_MAX_CANDIDATES)
                 return 0;
         return json_object_set_new(a->users, f[0], json_string(f[3])) < 0 ? -ENOMEM : 0;
-}
-
-static int add_group_entry(void *userdata, char **f, size_t n) {
-        local_accounts *a = userdata;
-
-        return json_array_append_new(a->groups, json_pack("[s, s, s]", f[0], f[2], n >= 4 ? f[3] : "")) < 0
-                ? -ENOMEM : 0;
-}
-
-/* Names of user's local Unix groups (primary included), NULL-terminated. */
-static int local_unix_groups(const local_accounts *a, const char *user, char ***ret) {
-        const char *primary = json_string_value(json_object_get(a->users, user));
-        char **list = calloc(json_array_size(a->groups) + 1, sizeof(char *));
-        json_t *entry;
-        size_t i, n = 0;
-
-        if (!list)
-                return -ENOMEM;
-        json_array_foreach(a->groups, i, entry) {
-                const char *gid = json_string_value(json_array_get(entry, 1));
-                if ((primary && gid && strcmp(gid, primary) == 0) ||
-                    list_has(json_string_value(json_array_get(entry, 2)), user)) {
-                        list[n] = strdup(json_string_value(json_array_get(entry, 0)));
-                        if (!list[n++]) {
-                                strv_free(list);
-                                return -ENOMEM;
-                        }
-                }
-        }
-        *ret = list;
-        return 0;
 }
 
 /* ---- building the snapshot (main thread) ------------------------------------ */
@@ -242,17 +215,88 @@ static bool rule_counts(const config *c, const config_rule *rule) {
         return false;
 }
 
-/* Adds the served groups rules without login give user at now. */
-static int add_rule_memberships(const config *c, const local_accounts *a, bool need_unix_groups,
+static int json_to_strv(json_t *array, char ***ret) {
+        char **list = calloc(json_array_size(array) + 1, sizeof(char *));
+        json_t *v;
+        size_t i, n = 0;
+
+        if (!list)
+                return -ENOMEM;
+        json_array_foreach(array, i, v)
+                if (json_is_string(v) && !(list[n++] = strdup(json_string_value(v)))) {
+                        strv_free(list);
+                        return -ENOMEM;
+                }
+        *ret = list;
+        return 0;
+}
+
+/* The names of user's Unix groups through NSS, as the claims see them:
+ * from u->nss while fresh, else looked up now while the build's budget
+ * lasts (a stale entry is reused when it is spent). A failed lookup keeps
+ * the old groups, or none, until the entry ages out and is tried again.
+ * The entry is carried into next, the cache after this build. *ret is
+ * NULL when the user's groups are not known at all: it gets nothing. */
+static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t now_ms, char ***ret) {
+        json_t *cached = json_object_get(u->nss, user), *entry = NULL;
+        char **names = NULL, *pwbuf = NULL;
+        int64_t at = json_integer_value(json_object_get(cached, "at"));
+        struct passwd pw;
+        int r = 0;
+
+        *ret = NULL;
+        if (cached && at >= u->nss_valid_after_ms && now_ms - at < USERDB_NSS_MAX_AGE_MS) {
+                entry = json_incref(cached);
+        } else if (u->nss_budget > 0) {
+                u->nss_budget--;
+                r = identity_lookup_user(user, 0, &pw, &pwbuf);
+                if (r == 0)
+                        r = identity_unix_groups(user, pw.pw_gid, &names);
+                if (r == -ENOENT)       /* no such user: no groups */
+                        r = 0;
+                if (r == 0)
+                        entry = json_pack("{s:o, s:I}", "groups", strv_to_json(names), "at", (json_int_t) now_ms);
+                else if (r != -ENOMEM) {
+                        log_warning("Failed to look up the Unix groups of %s for userdb: %s", user, strerror(-r));
+                        entry = json_pack("{s:O?, s:I}", "groups", json_object_get(cached, "groups"),
+                                          "at", (json_int_t) now_ms);
+                        r = 0;
+                }
+                if (!entry && r == 0)
+                        r = -ENOMEM;
+        } else {
+                u->nss_incomplete = true;
+                entry = json_incref(cached);
+        }
+        if (r < 0 || !entry)
+                goto out;
+        if (json_object_set(next, user, entry) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (json_is_array(json_object_get(entry, "groups")))
+                r = json_to_strv(json_object_get(entry, "groups"), ret);
+out:
+        json_decref(entry);
+        strv_free(names);
+        free(pwbuf);
+        return r;
+}
+
+/* Adds the served groups rules without login give user at now; with
+ * need_unix_groups, from the user's groups through NSS. */
+static int add_rule_memberships(userdb *u, const config *c, json_t *next_nss, bool need_unix_groups,
                                 const char *user, time_t now, grants_index *x) {
         char **unix_groups = NULL;
         policy_result *result = NULL;
         int r = 0;
 
         if (need_unix_groups) {
-                r = local_unix_groups(a, user, &unix_groups);
+                r = nss_unix_groups(u, next_nss, user, clock_monotonic_ms(), &unix_groups);
                 if (r < 0)
                         return r;
+                if (!unix_groups)
+                        return 0;       /* unresolved: fail closed */
         }
         policy_input in = {
                 .user = user, .uid = (uid_t) -1, .unix_groups = unix_groups, .now = now,
@@ -270,8 +314,9 @@ static int add_rule_memberships(const config *c, const local_accounts *a, bool n
 /* The members rules give: every local user, grant holder and user a rule
  * names is evaluated (the policy decides; this only picks whom to ask). A
  * user known only to LDAP/SSSD and named by no rule or grant is not seen. */
-static int add_rules(const userdb *u, const config *c, json_t *disabled, time_t now, grants_index *x) {
-        local_accounts a = { .users = json_object(), .groups = json_array() };
+static int add_rules(userdb *u, const config *c, json_t *disabled, time_t now, grants_index *x) {
+        local_accounts a = { .users = json_object() };
+        json_t *next_nss = NULL;
         const grants_membership *held = NULL;
         bool need_unix_groups = false, any = false;
         const char *user;
@@ -279,7 +324,7 @@ static int add_rules(const userdb *u, const config *c, json_t *disabled, time_t 
         size_t n;
         int r = 0;
 
-        if (!a.users || !a.groups) {
+        if (!a.users) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -291,10 +336,17 @@ static int add_rules(const userdb *u, const config *c, json_t *disabled, time_t 
         if (!any)
                 goto out;
         r = for_each_entry(USERDB_PASSWD_FILE, add_passwd_entry, &a);
-        if (r == 0 && need_unix_groups)
-                r = for_each_entry(CONFIG_GROUP_FILE, add_group_entry, &a);
         if (r < 0)
                 goto out;
+        if (need_unix_groups) {
+                next_nss = json_object();
+                if (!next_nss) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                u->nss_budget = USERDB_NSS_BUDGET;
+                u->nss_incomplete = false;
+        }
         /* Candidates beyond the local users: grant holders and named users
          * (with no primary group known). */
         n = grants_index_all(u->grants, &held);
@@ -314,17 +366,30 @@ static int add_rules(const userdb *u, const config *c, json_t *disabled, time_t 
         json_object_foreach(a.users, user, value) {
                 if (json_object_get(disabled, user))
                         continue;
-                r = add_rule_memberships(c, &a, need_unix_groups, user, now, x);
+                r = add_rule_memberships(u, c, next_nss, need_unix_groups, user, now, x);
                 if (r < 0)
                         goto out;
         }
 out:
+        /* Users no longer candidates drop out of the cache. */
+        if (next_nss && (r >= 0 || r == -E2BIG)) {
+                const char *name;
+                json_t *entry;
+
+                u->nss_oldest_ms = clock_monotonic_ms();
+                json_object_foreach(next_nss, name, entry)
+                        if (json_integer_value(json_object_get(entry, "at")) < u->nss_oldest_ms)
+                                u->nss_oldest_ms = json_integer_value(json_object_get(entry, "at"));
+                json_decref(u->nss);
+                u->nss = next_nss;
+                next_nss = NULL;
+        }
+        json_decref(next_nss);
         json_decref(a.users);
-        json_decref(a.groups);
         return r == -E2BIG ? 0 : r;
 }
 
-static int snapshot_build(const userdb *u, time_t now, snapshot **ret) {
+static int snapshot_build(userdb *u, time_t now, snapshot **ret) {
         const config *c = u->d->config;
         const grants_membership *held = NULL;
         snapshot *sn = calloc(1, sizeof *sn);
@@ -381,6 +446,14 @@ static bool rules_use_time(const config *c) {
         return false;
 }
 
+static bool rules_use_unix_groups(const config *c) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (rule_counts(c, &c->rules[i]) &&
+                    (c->rules[i].match_unix_groups || c->rules[i].match_not_unix_groups))
+                        return true;
+        return false;
+}
+
 static bool mtime_changed(const char *path, struct timespec *seen) {
         struct stat st;
         struct timespec now = { 0 };
@@ -404,8 +477,17 @@ void userdb_sync(userdb *u) {
         /* Both stats always run, so each remembers its file's time. */
         accounts_changed = mtime_changed(USERDB_PASSWD_FILE, &u->passwd_mtime);
         accounts_changed |= mtime_changed(CONFIG_GROUP_FILE, &u->group_mtime);
+        /* Local account files changed: what NSS said of them is stale
+         * (and used only until looked up again, within the budget). */
+        if (accounts_changed)
+                u->nss_valid_after_ms = clock_monotonic_ms();
         rebuild = !u->current || accounts_changed || strcmp(c->content_hash, u->built_config) != 0 ||
                   minute != u->built_minute || u->d->identities_generation != u->built_identities;
+        /* Directory groups change without a file to watch: look again when
+         * the cache ages out, and go on while a build left users out. */
+        if (rules_use_unix_groups(c) &&
+            (u->nss_incomplete || clock_monotonic_ms() - u->nss_oldest_ms >= USERDB_NSS_MAX_AGE_MS))
+                rebuild = true;
         if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
                 grants_index *loaded = NULL;
                 r = grants_index_load(u->d->db, now, u->d->grants_generation, &loaded);

@@ -21,7 +21,8 @@ const char *userdb_service(const userdb *u);
 /* Main thread: rebuilds the snapshot the userdb thread answers from when
  * the grants generation (grant, revoke, expiry), the config, /etc/passwd or
  * /etc/group, or (for rules on hours/days) the minute changed since the
- * last build. Call it after main-socket calls, from the tick and at
+ * last build, and, for rules on unix groups, when the Unix groups it looked
+ * up through NSS are a minute old or some are still to be looked up. Call it after main-socket calls, from the tick and at
  * startup. Keeps the old snapshot (and logs) when the database fails. */
 void userdb_sync(userdb *u);
 

@@ -4,7 +4,8 @@
 # new logins and in an open session's key, revoking it strips it from that
 # key within a second (same serial), a short grant expires by itself, pv
 # follows the set of grants, revocation by session and by user, who may
-# grant, list, revoke, explain, refresh and reload.
+# grant, list, revoke, explain, refresh and reload; a token never outlives
+# the grants behind its claims, even with the daemon stopped.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="grant-rejects-bad-ttl grant-needs-reason grant-prints-id grant-json-record
@@ -17,7 +18,8 @@ plain-user-sees-own-grants-only plain-user-cannot-list-others
 nonadmin-grant-refused nonadmin-revoke-refused nonadmin-explain-refused nonadmin-refresh-refused
 nonadmin-reload-refused admin-group-may-grant admin-group-may-explain admin-grant-records-grantor
 revoke-session-revokes-key revoke-user-revokes-grants revoke-user-revokes-live-keys
-daemon-clean-shutdown"
+brief-grant-caps-exp brief-grant-dropped-at-its-end brief-grant-keeps-serial
+brief-grant-key-gone-daemon-stopped daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 ADMIN_GROUP=enrich-tadm-$$
@@ -150,9 +152,10 @@ poll 10 has_scope "$S1" short:lived || echo "# short grant never reached the key
 expired_gone() { has_scope "$S1" base:read && lacks_scope "$S1" short:lived; }
 check grant-expires-by-itself poll 40 expired_gone || { echo "# key: $(key_claims "$S1")"; show "$TMP/enrichd.log"; }
 check expired-grant-keeps-serial key_alive "$S1"
-ctl grants --all >"$TMP/grants-all2.txt" 2>&1
-all_shows_expired() { grep "^$SHORT " "$TMP/grants-all2.txt" | grep -q expired; }
-check grants-all-shows-expired all_shows_expired || show "$TMP/grants-all2.txt"
+# The key loses the scope just before the grant's end (live.c): the
+# listing says expired from the end on.
+all_shows_expired() { ctl grants --all >"$TMP/grants-all2.txt" 2>&1 && grep "^$SHORT " "$TMP/grants-all2.txt" | grep -q expired; }
+check grants-all-shows-expired poll 20 all_shows_expired || show "$TMP/grants-all2.txt"
 
 # --- who may do what
 ctl grant "$U2" --scope other:x --ttl 10m --reason "U2's own" >"$TMP/g2.out" 2>"$TMP/g2.err"
@@ -214,6 +217,38 @@ check revoke-user-revokes-grants no_grants_left || show "$TMP/revoke-user.out"
 user_keys_dead() { [ -n "$S2" ] && poll 10 key_dead "$S2"; }
 check revoke-user-revokes-live-keys user_keys_dead || { show "$TMP/revoke-user.out"; echo "# key $S2: $(keyctl describe "$S2" 2>&1)"; }
 session_close s2
+
+# --- claims never outlive the grant behind them (claims_ttl is 600 s)
+# brief_grant NAME SCOPE: a 4 s grant of SCOPE to U1; its expiry in $NAME_END.
+brief_grant() {
+        ctl --json grant "$U1" --scope "$2" --ttl 4s --reason "brief" >"$TMP/$1.json" 2>&1
+        eval "$1_END=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["expires"])' "$TMP/$1.json" 2>/dev/null)"
+}
+# ms_until SECONDS: milliseconds from now until the epoch second SECONDS.
+ms_until() { echo $(($1 * 1000 - $(date +%s%3N))); }
+brief_grant brief1 brief:x
+poll 10 has_scope "$S1" brief:x || echo "# brief:x never reached key $S1: $(key_claims "$S1")"
+exp_capped() { local e; e=$(claim "$S1" exp) && [ -n "$brief1_END" ] && [ "$e" -le "$brief1_END" ]; }
+check brief-grant-caps-exp exp_capped || echo "# key exp $(claim "$S1" exp), grant ends ${brief1_END:-?}"
+# The daemon re-issues the key in place just before the grant's end: the
+# scope is there until the last second and gone by the end plus a tick.
+while has_scope "$S1" brief:x && [ "$(ms_until "${brief1_END:-0}")" -gt -3000 ]; do sleep 0.05; done
+GONE_MS=$(ms_until "${brief1_END:-0}")
+echo "# the brief grant's scope left the key ${GONE_MS} ms before the grant's end"
+dropped_at_end() { lacks_scope "$S1" brief:x && has_scope "$S1" base:read && [ "$GONE_MS" -le 1000 ] &&
+        [ "$GONE_MS" -ge -1000 ]; }
+check brief-grant-dropped-at-its-end dropped_at_end ||
+        echo "# scope gone ${GONE_MS} ms before the grant's end; key: $(key_claims "$S1")"
+check brief-grant-keeps-serial key_alive "$S1"
+
+# With the daemon stopped right after the grant, nobody refreshes the key:
+# its kernel timeout, which follows exp, takes it away at the grant's end.
+brief_grant brief2 brief:y
+poll 10 has_scope "$S1" brief:y || echo "# brief:y never reached key $S1: $(key_claims "$S1")"
+enrich_stop_daemon
+while [ "$(ms_until "${brief2_END:-0}")" -gt -300 ]; do sleep 0.1; done
+check brief-grant-key-gone-daemon-stopped key_dead "$S1" ||
+        echo "# key $S1 after the grant's end: $(key_claims "$S1")"
 session_close s1
 
 enrich_finish

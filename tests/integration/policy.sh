@@ -1,23 +1,48 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
 # policy.sh: the policy language through real logins and through explain:
 # users, services, rhosts (IPv4 and IPv6 CIDRs), ttys, amr and the not_users
-# exclusion; a rule's ttl; the tenant conflict (no tenant, and the log says
+# exclusion; hours and days in the configured time zone; a rule's ttl; the tenant conflict (no tenant, and the log says
 # why); and `enrichctl explain` naming the rule or grant behind each claim
 # and the reason each other rule did not apply.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="login-user-service-rule login-exclusion-not-users login-other-service-rule-skipped
 login-rhost-v4-cidr login-rhost-v6-cidr-and-tty login-rule-ttl-shortens-token
+login-hours-days-now login-hours-elsewhere-skipped login-other-day-skipped
 tenant-conflict-no-tenant tenant-conflict-keeps-scopes tenant-conflict-logged
 explain-names-matching-rule explain-names-source-of-each-claim explain-says-why-not
 explain-shows-tenant-conflict explain-json-sources explain-json-rule-lines explain-amr
 explain-names-grant explain-unknown-user daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
+# hours and days are read in the configured zone, far from UTC (and from
+# this host's zone) so that a rule computed in the wrong zone does not
+# match: a window of now +-1 h today, one 2-3 h ahead, and tomorrow.
+ZONE=Pacific/Auckland
+[ -e "/usr/share/zoneinfo/$ZONE" ] || ZONE=UTC
+hhmm() { printf '%02d:%02d' $(((($1 % 1440) + 1440) % 1440 / 60)) $(((($1 % 1440) + 1440) % 1440 % 60)); }
+NOW_MIN=$((10#$(TZ=$ZONE date +%H) * 60 + 10#$(TZ=$ZONE date +%M)))
+TODAY=$(TZ=$ZONE LC_ALL=C date +%a)
+TOMORROW=$(TZ=$ZONE LC_ALL=C date -d tomorrow +%a)
 enrich_write_config <<EOF
 claims_ttl = 600;
 max_ttl = 3600;
+timezone = "$ZONE";
 rules = (
+  { name = "hours-now";
+    match = { users = ["$U2"]; hours = "$(hhmm $((NOW_MIN - 60)))-$(hhmm $((NOW_MIN + 60)))";
+              days = ["$TODAY"]; };
+    grant = { scopes = ["hours:now"]; };
+  },
+  { name = "hours-later";
+    match = { users = ["$U2"]; hours = "$(hhmm $((NOW_MIN + 120)))-$(hhmm $((NOW_MIN + 180)))";
+              days = ["$TODAY"]; };
+    grant = { scopes = ["hours:later"]; };
+  },
+  { name = "tomorrow";
+    match = { users = ["$U2"]; days = ["$TOMORROW"]; };
+    grant = { scopes = ["days:tomorrow"]; };
+  },
   { name = "over-ssh";
     match = { services = ["sshd"]; };
     grant = { scopes = ["ssh:only"]; };
@@ -73,6 +98,11 @@ login plain "$U1" --rhost 198.51.100.1
 check login-user-service-rule claims plain '"team:read" in s and c.get("tenant") == "acme"'
 check login-exclusion-not-users claims plain '"others:read" not in s'
 check login-other-service-rule-skipped claims plain '"ssh:only" not in s and "lab:read" not in s'
+
+login hours "$U2"
+check login-hours-days-now claims hours '"hours:now" in s'
+check login-hours-elsewhere-skipped claims hours '"hours:later" not in s'
+check login-other-day-skipped claims hours '"days:tomorrow" not in s'
 
 login lab "$U1" --rhost 192.0.2.7
 check login-rhost-v4-cidr claims lab '"lab:read" in s'

@@ -11,7 +11,7 @@
 CHECKS="eu5-issue-prints-token-once eu5-token-login-succeeds eu5-token-session-amr-tok
 eu5-token-session-scope-limited eu5-token-session-keeps-groups eu5-prompt-not-needed-with-authtok
 eu5-list-shows-last-used eu5-list-json-has-no-secret eu5-wrong-secret-refused eu5-other-users-token-refused
-eu5-expired-token-refused eu5-revoked-token-refused eu5-revoke-revokes-token-session
+eu5-expired-token-refused eu5-token-ends-session-claims eu5-revoked-token-refused eu5-revoke-revokes-token-session
 eu5-password-is-ignored eu5-password-reaches-next-module eu5-rotate-new-secret-works
 eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force-slows
 eu5-brute-force-locks eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused eu5-locked-refuses-right-token eu5-unlock-lets-in eu5-failures-logged-with-message-id
@@ -140,6 +140,13 @@ SHORT=$(issue "$SVC" --ttl 1 --scope s:read)
 sleep 2
 check eu5-expired-token-refused refused expired "$SVC" "$SHORT" || show "$TMP/expired.err"
 ctl token unlock "$SVC" >/dev/null
+# A token session's claims never outlive the token (claims_ttl is 600 s).
+BRIEF=$(issue "$SVC" --ttl 20 --scope s:read)
+login brief "$SVC" "$BRIEF"
+BRIEF_END=$(ctl --json token list --user "$SVC" | "$PY" -c 'import json, sys
+print([t for t in json.load(sys.stdin)["tokens"] if t["id"] == sys.argv[1]][0]["expires"])' "$(token_id "$BRIEF")" 2>/dev/null)
+check eu5-token-ends-session-claims jwt_claim brief "c['iat'] < c['exp'] <= ${BRIEF_END:-0}" ||
+        { echo "# token ends ${BRIEF_END:-?}"; show "$TMP/brief.err"; }
 DOOMED=$(issue "$SVC" --ttl 1h --scope s:write)
 session_with_token() {  # a long session opened with DOOMED, for revocation
         mkdir -p "$TMP/doomed" && chmod 0777 "$TMP/doomed"

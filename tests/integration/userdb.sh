@@ -3,8 +3,11 @@
 # real nss-systemd (getent, id, initgroups) and userdbctl: a group shows up
 # for a user while a grant gives it and goes when the grant is revoked or
 # expires; a rule without login context gives its group, one that needs a
-# login does not; the Varlink errors of the userdb spec; with the daemon
-# stopped or dead, NSS moves on at once.
+# login does not; GetMemberships for one user or group names only its own
+# members; a rule's not_unix_groups sees groups that only a directory (here
+# a second userdb service, as LDAP or SSSD would be) gives, as the claims
+# do; the Varlink errors of the userdb spec; with the daemon stopped or
+# dead, NSS moves on at once.
 #
 # nss-systemd asks every socket in /run/systemd/userdb/ and passes the
 # socket's name as the "service" parameter, so the daemon serves under its
@@ -15,6 +18,8 @@
 
 CHECKS="userdb-socket-public getent-shows-group getent-by-gid id-without-grant id-while-disabled id-after-enable
 id-with-grant getent-lists-member initgroups-gets-gid userdbctl-group-lists userdbctl-groups-of-user
+id-other-user-without-grant memberships-of-user-only-own memberships-of-group-only-holder
+directory-group-visible not-unix-groups-directory-member-excluded not-unix-groups-others-included
 session-claims-group getent-ignores-login-rule rule-without-login-gives-group rule-needing-login-not-in-id
 id-after-revoke getent-no-member-after-revoke userdbctl-none-after-revoke
 id-with-short-grant id-after-expiry
@@ -29,9 +34,12 @@ SERVICE=io.enrich.eu4-$$
 USERDB_SOCK=$USERDB_DIR/$SERVICE
 CREATED_USERDB_DIR=""
 [ -d "$USERDB_DIR" ] || CREATED_USERDB_DIR=1
+# A second userdb service, standing in for a directory: it serves a group
+# that /etc/group does not know, with U1 as a member.
+DIR_SOCK=$USERDB_DIR/io.enrich.eu4-dir-$$
 eu4_cleanup() {
         enrich_cleanup
-        rm -f "$USERDB_SOCK"
+        rm -f "$USERDB_SOCK" "$DIR_SOCK"
         [ -n "$CREATED_USERDB_DIR" ] && rmdir "$USERDB_DIR" 2>/dev/null
 }
 trap eu4_cleanup EXIT
@@ -46,21 +54,30 @@ free_gid() {
 GID_DEPLOY=$(free_gid 61900)
 GID_STATIC=$(free_gid $((GID_DEPLOY + 1)))
 GID_LOGIN=$(free_gid $((GID_STATIC + 1)))
+GID_NX=$(free_gid $((GID_LOGIN + 1)))
+GID_DIR=$(free_gid $((GID_NX + 1)))
 enrich_write_config <<EOF
 claims_ttl = 600;
 max_ttl = 3600;
 groups = (
   { name = "jit-deploy"; gid = $GID_DEPLOY; description = "Just-in-time deploy"; },
   { name = "eu4-static-$$"; gid = $GID_STATIC; },
-  { name = "eu4-login-$$"; gid = $GID_LOGIN; }
+  { name = "eu4-login-$$"; gid = $GID_LOGIN; },
+  { name = "eu4-nx-$$"; gid = $GID_NX; }
 );
 rules = (
   { name = "static"; match = { users = ["$U2"]; }; grant = { groups = ["eu4-static-$$"]; }; },
   { name = "needs-login"; match = { users = ["$U2"]; services = ["enrich-test"]; };
-    grant = { groups = ["eu4-login-$$"]; }; }
+    grant = { groups = ["eu4-login-$$"]; }; },
+  { name = "not-directory"; match = { users = ["$U1", "$U2"]; not_unix_groups = ["eu4-dir-$$"]; };
+    grant = { groups = ["eu4-nx-$$"]; }; }
 );
 EOF
 sed -i "s|^userdb_socket = .*|userdb_socket = \"$USERDB_SOCK\";|" "$TMP/enrichd.conf"
+mkdir -p "$USERDB_DIR"
+"$PY" "$HERE/userdb_service.py" "$DIR_SOCK" "eu4-dir-$$" "$GID_DIR" "$U1" 2>"$TMP/dir-service.err" &
+CLEANUP_PIDS="$CLEANUP_PIDS $!"
+poll 30 test -S "$DIR_SOCK" || { echo "# the directory stand-in did not start"; show "$TMP/dir-service.err"; }
 if ! enrich_start_daemon || ! poll 30 test -S "$USERDB_SOCK"; then
         fail "daemon-starts" "enrichd did not start"
         show "$TMP/enrichd.log"
@@ -128,6 +145,24 @@ else
         skip userdbctl-group-lists "no userdbctl (install systemd-userdbd)"
         skip userdbctl-groups-of-user "no userdbctl (install systemd-userdbd)"
 fi
+# GetMemberships answers for the user or group asked about, never with
+# everyone's memberships: U2 holds no grant of jit-deploy.
+check id-other-user-without-grant not_in_id "$U2" jit-deploy
+# memberships PARAMS: every (userName, groupName) of a streamed GetMemberships.
+memberships() {
+        raw "b'{\"method\":\"io.systemd.UserDatabase.GetMemberships\",\"parameters\":$1,\"more\":true}\\0'" |
+                "$PY" -c 'import json, sys
+for line in sys.stdin:
+    p = (json.loads(line).get("parameters") or {}) if line.startswith("{") else {}
+    if "userName" in p:
+        print(p["userName"], p["groupName"])'
+}
+memberships "{\"userName\":\"$U2\",\"service\":\"$SERVICE\"}" >"$TMP/m-user.txt"
+own_only() { [ -s "$TMP/m-user.txt" ] && ! grep -qv "^$U2 " "$TMP/m-user.txt" && ! grep -q " jit-deploy$" "$TMP/m-user.txt"; }
+check memberships-of-user-only-own own_only || show "$TMP/m-user.txt"
+memberships "{\"groupName\":\"jit-deploy\",\"service\":\"$SERVICE\"}" >"$TMP/m-group.txt"
+check_eq memberships-of-group-only-holder "$U1 jit-deploy" "$(cat "$TMP/m-group.txt")"
+
 session_open s1 "$U1"
 check session-claims-group has_group "$(session_serial s1)" jit-deploy
 session_close s1
@@ -136,6 +171,12 @@ session_close s1
 check_eq getent-ignores-login-rule "" "$(members_of "eu4-login-$$")"
 check rule-without-login-gives-group poll 10 in_id "$U2" "eu4-static-$$"
 check rule-needing-login-not-in-id not_in_id "$U2" "eu4-login-$$"
+
+# --- not_unix_groups sees a group that only the directory gives U1
+check directory-group-visible poll 10 in_id "$U1" "eu4-dir-$$" || show "$TMP/dir-service.err"
+check not-unix-groups-others-included poll 10 in_id "$U2" "eu4-nx-$$"
+check not-unix-groups-directory-member-excluded not_in_id "$U1" "eu4-nx-$$" ||
+        echo "# getent: $(getent group "eu4-nx-$$")"
 
 # --- a disabled identity is a member of nothing while disabled
 vcall "$SOCK" io.enrich.Disable "{\"user\":\"$U1\",\"reason\":\"eu4\"}" >/dev/null
@@ -180,8 +221,8 @@ check getinfo-lists-userdb grep -q '"io.systemd.UserDatabase"' <(udb org.varlink
 raw "b'{\"method\":\"io.systemd.UserDatabase.GetGroupRecord\",\"parameters\":{\"service\":\"$SERVICE\"},\"more\":true}\\0'" \
         >"$TMP/enum.out"
 streams() {
-        [ "$(grep -c '"continues":true' "$TMP/enum.out")" = 2 ] &&
-                [ "$(grep -c '"groupName"' "$TMP/enum.out")" = 3 ]
+        [ "$(grep -c '"continues":true' "$TMP/enum.out")" = 3 ] &&
+                [ "$(grep -c '"groupName"' "$TMP/enum.out")" = 4 ]
 }
 check enumeration-streams streams || show "$TMP/enum.out"
 

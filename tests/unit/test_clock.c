@@ -34,6 +34,8 @@
 #define MAX_TTL 3600
 
 static int64_t fake_wall_ms, fake_mono_ms;
+/* The end of the grant of jit:x: no token carrying it outlives it. */
+static int64_t grant_end;
 
 int64_t clock_wall_ms(void) {
         return fake_wall_ms;
@@ -174,12 +176,17 @@ static int write_config(const char *path) {
 }
 
 /* The token now recorded for sid was issued at the current clock reading
- * and lives exactly ttl; the key holds the same token. */
+ * and lives exactly ttl, or until the end of the grant it carries; the key
+ * holds the same token. */
 static bool fresh_token(enrichd *d, const char *sid, key_serial_t key) {
         row w;
+        int64_t exp;
 
-        return read_row(d, sid, &w) == 0 && w.ended == 0 && w.issued == clock_now() && w.iat == w.issued &&
-               w.nbf == w.iat && w.exp == w.iat + TTL && w.expires == w.exp && key_exp(key) == w.exp;
+        if (read_row(d, sid, &w) < 0)
+                return false;
+        exp = w.has_jit && grant_end < w.iat + TTL ? grant_end : w.iat + TTL;
+        return w.ended == 0 && w.issued == clock_now() && w.iat == w.issued &&
+               w.nbf == w.iat && w.exp == exp && w.expires == w.exp && key_exp(key) == w.exp;
 }
 
 static bool issued_at(enrichd *d, const char *sid, int64_t t) {
@@ -222,6 +229,7 @@ int main(void) {
          * whose module never attached one. */
         t0 = clock_now();
         grant_expiry = t0 + 1000;
+        grant_end = grant_expiry;
         CHECK(grants_new_id(&gid) == 0 &&
               grants_add(d.db, &(grant) { .id = gid, .user = (char *) "root", .uid = 0, .scopes = scopes,
                                           .reason = (char *) "ef8", .granted_by = (char *) "root",
@@ -243,6 +251,8 @@ int main(void) {
         elapse(2);
         live_tick(&d);
         CHECK(fresh_token(&d, sid, key), "clock-refresh-at-two-thirds");
+        CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_expiry,
+              "clock-refresh-ends-with-the-grant");
 
         /* Within the tolerance (a second or so of NTP step) nothing happens. */
         t_refresh = clock_now();
@@ -287,6 +297,33 @@ int main(void) {
         /* The unattached login ends once its token's life has passed on the
          * monotonic clock (600 s after it opened, whatever the wall said). */
         CHECK(read_row(&d, idle, &w) == 0 && w.ended != 0, "clock-unattached-login-ends-on-monotonic-time");
+
+        /* A token that a grant's end cuts short is refreshed half a second
+         * before that end, not at two thirds of its life, and the refresh
+         * leaves the grant out while the key still lives. */
+        {
+                int64_t t_short = clock_now();
+                char *short_id = NULL;
+
+                grant_end = t_short + 6;
+                CHECK(grants_new_id(&short_id) == 0 &&
+                      grants_add(d.db, &(grant) { .id = short_id, .user = (char *) "root", .uid = 0, .scopes = scopes,
+                                                  .reason = (char *) "short", .granted_by = (char *) "root",
+                                                  .created = t_short, .expires = grant_end }) == 0 &&
+                      issue_update_policy_version(&d) == 0 && live_reissue(&d, "root", "grant", NULL) == 0,
+                      "clock-short-grant-added");
+                CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_end && key_exp(key) == grant_end,
+                      "clock-token-ends-with-short-grant");
+                elapse(5);
+                live_tick(&d);
+                CHECK(issued_at(&d, sid, t_short), "clock-no-refresh-at-two-thirds-before-grant-end");
+                fake_wall_ms += 600;
+                fake_mono_ms += 600;
+                live_tick(&d);
+                CHECK(read_row(&d, sid, &w) == 0 && w.ended == 0 && !w.has_jit && w.issued == t_short + 5 &&
+                      w.exp == w.iat + TTL && key_exp(key) == w.exp, "clock-grant-dropped-just-before-its-end");
+                free(short_id);
+        }
 
         /* However the evaluation ends up, no token outlives max_ttl. */
         {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "config.h"
+#include "issue.h"
 #include "policy.h"
 #include "../tap.h"
 
@@ -493,12 +494,12 @@ static void test_combination(void) {
 }
 
 static bool has_source(const policy_result *res, policy_claim_kind kind, const char *value, const char *rule,
-                       const char *grant) {
+                       const char *grant_id) {
         for (size_t i = 0; res && i < res->n_sources; i++) {
                 const policy_source *s = &res->sources[i];
                 if (s->kind == kind && (!value || (s->value && strcmp(s->value, value) == 0)) &&
                     (rule ? s->rule && strcmp(s->rule, rule) == 0 : !s->rule) &&
-                    (grant ? s->grant && strcmp(s->grant, grant) == 0 : !s->grant))
+                    (grant_id ? s->grant && strcmp(s->grant, grant_id) == 0 : !s->grant))
                         return true;
         }
         return false;
@@ -512,7 +513,7 @@ static void test_grants(void) {
         policy_grant grants[] = {
                 { .id = "grant-1", .groups = g1_groups, .scopes = g1_scopes, .expires = AT(0, 13, 0) },
                 { .id = "grant-expired", .groups = old_groups, .tenant = "globex", .expires = AT(0, 12, 0) },
-                { .id = "grant-empty", .expires = AT(0, 13, 0) },
+                { .id = "grant-empty", .expires = AT(0, 12, 30) },
                 { .id = "grant-2", .scopes = rule_scope, .expires = AT(1, 0, 0) },
         };
         policy_input in = base_input();
@@ -540,6 +541,8 @@ static void test_grants(void) {
               has_source(res, POLICY_CLAIM_SCOPE, "deploy:prod", NULL, "grant-1"),
               "grants: sources name the grant id");
         CHECK(res && res->ttl == 900, "grants: grants do not shorten the token's ttl");
+        CHECK(res && res->grants_end == AT(0, 13, 0),
+              "grants: grants_end is the earliest end of the grants that gave something");
         policy_result_free(res);
 
         /* A grant alone, for a user no rule matches. */
@@ -552,12 +555,25 @@ static void test_grants(void) {
                 policy_result_free(res);
                 in.now = AT(2, 0, 0);
                 res = evaluate(none, &in);
-                CHECK(res && policy_result_empty(res) && !res->used_grants,
+                CHECK(res && policy_result_empty(res) && !res->used_grants && res->grants_end == 0,
                       "grants: once every grant expired, the result is empty");
                 policy_result_free(res);
                 config_free(none);
         }
         config_free(c);
+}
+
+/* The issue path's exp: claims never outlive what grants them. */
+static void test_issue_expiry(void) {
+        CHECK(issue_expiry(1000, 600, 3600, 0, 0) == 1600, "expiry: now + ttl without grants or token");
+        CHECK(issue_expiry(1000, 7200, 3600, 0, 0) == 4600, "expiry: clamped to max_ttl");
+        CHECK(issue_expiry(1000, 0, 3600, 0, 0) == 1001, "expiry: at least a second");
+        CHECK(issue_expiry(1000, 600, 3600, 1005, 0) == 1005, "expiry: cut at the end of a grant");
+        CHECK(issue_expiry(1000, 600, 3600, 1300, 1100) == 1100,
+              "expiry: cut at the end of the service-account token when it comes first");
+        CHECK(issue_expiry(1000, 600, 3600, 1100, 1300) == 1100,
+              "expiry: cut at the end of a grant when it comes first");
+        CHECK(issue_expiry(1000, 600, 3600, 5000, 9000) == 1600, "expiry: later ends change nothing");
 }
 
 static void test_tenants(void) {
@@ -753,6 +769,7 @@ int main(void) {
         test_time_zones();
         test_combination();
         test_grants();
+        test_issue_expiry();
         test_tenants();
         test_ttl();
         test_result_shape();

@@ -418,15 +418,15 @@ static void refusal_flush(enrichd *d, refusal *s) {
                 if (details && (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
                                 json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
                                 json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
-                                json_object_set_new(details, "window", json_integer(AUDIT_REFUSAL_WINDOW)) < 0))
+                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0))
                         log_failure(s->action, "out of memory");
                 (void) audit_record(d, &s->peer, s->subject, s->action, s->result, details);
         }
         refusal_clear(s);
 }
 
-static bool window_open(const refusal *s, int64_t now) {
-        return now >= s->opened && now - s->opened < AUDIT_REFUSAL_WINDOW;
+static bool window_open(const refusal *s, int64_t now, int64_t window) {
+        return now >= s->opened && now - s->opened < window;
 }
 
 int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
@@ -450,7 +450,7 @@ int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subje
                 } else if (!oldest || c->opened < oldest->opened)
                         oldest = c;
         }
-        if (s && window_open(s, now)) {
+        if (s && window_open(s, now, d->config->audit_refusal_window)) {
                 /* Counted: the summary row will say how often, and when. */
                 if (s->count++ == 0)
                         s->first = now;
@@ -485,7 +485,7 @@ void audit_flush_refusals(enrichd *d, bool all) {
         int64_t now = time(NULL);
 
         for (size_t i = 0; a && i < ARRAY_SIZE(a->refusals); i++)
-                if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now)))
+                if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now, d->config->audit_refusal_window)))
                         refusal_flush(d, &a->refusals[i]);
 }
 

@@ -62,14 +62,13 @@
 
 /* Refusals (permission.denied, login.refused, enrich.refused,
  * token.rejected) are aggregated per (actor uid, action, method, subject):
- * the first in a window of AUDIT_REFUSAL_WINDOW seconds gets its row at
+ * the first in a window of audit_refusal_window seconds (config) gets its row at
  * once, the rest of the window are counted in memory and written as one
  * summary row (details: the newest refusal's, plus "count", "first" and
  * "last") when the window closes: on the tick, at the next refusal after
  * it, at shutdown, or when its slot is needed (at most AUDIT_REFUSAL_SLOTS
  * pairs are held; the oldest is flushed first). So a flood costs at most
  * two rows per pair and window. */
-#define AUDIT_REFUSAL_WINDOW 60
 #define AUDIT_REFUSAL_SLOTS  256
 
 /* The record of the newest checkpoint kept outside the database, in the

@@ -714,6 +714,8 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                                 fail_at(v, prev_id, "inserted",
                                         "row %lld was inserted: row %lld chains to the row before it",
                                         (long long) prev_id, (long long) cur.id);
+                        else if (!v->ok)
+                                ;       /* only the first problem is named: no search per row */
                         else if ((r = hash_exists(d, cur.prev_hash, &other)) > 0)
                                 fail_at(v, cur.id, "reordered",
                                         "row %lld is out of order: it follows the row now stored as %lld",

@@ -643,25 +643,62 @@ static int hash_exists(enrichd *d, const char *hash, int64_t *ret_id) {
         return r;
 }
 
-static const checkpoint *checkpoint_at(const checkpoint *list, size_t n, int64_t row_id) {
-        for (size_t i = 0; i < n; i++)
-                if (list[i].row_id == row_id)
-                        return &list[i];
-        return NULL;
-}
-
 /* Walks rows with id >= from (0: all). Rows before from are treated as
  * pruned, so the first row walked needs a checkpoint to anchor it unless it
  * is row 1. check_memory: compare the tail with what this process wrote. */
-static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdict *v) {
+/* Continuing after row after_id (a previous page walked it): its stored
+ * hash and link seed the walk. 0 when found, -ENOENT when it is gone. */
+static int seed(enrichd *d, int64_t after_id, char hash[HASH_HEX + 1], char link[HASH_HEX + 1]) {
+        sqlite3_stmt *st = NULL;
+        int r = -ENOENT, step;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT hash, prev_hash FROM audit WHERE id = ?", -1, &st,
+                               NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_bind_int64(st, 1, after_id);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+                snprintf(hash, HASH_HEX + 1, "%s", (const char *) sqlite3_column_text(st, 0) ?: "");
+                snprintf(link, HASH_HEX + 1, "%s", (const char *) sqlite3_column_text(st, 1) ?: "");
+                r = 0;
+        } else if (step != SQLITE_DONE)
+                r = db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Walks rows with id >= from, or, with after_id > 0, the rows after
+ * after_id (which an earlier page walked), at most max_rows of them.
+ * *ret_next (optional) gets the last row walked when more follow, else 0;
+ * only the last page checks the end of the trail (checkpoints past it,
+ * check_memory: what this process wrote). */
+static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_rows, bool check_memory,
+                       audit_verdict *v, int64_t *ret_next) {
         sqlite3_stmt *st = NULL;
         checkpoint *cps = NULL;
-        size_t n_cps = 0;
+        size_t n_cps = 0, next_cp = 0;
         char prev_hash[HASH_HEX + 1] = "", prev_link[HASH_HEX + 1] = "", hash[HASH_HEX + 1];
         int64_t prev_id = 0, other = 0;
+        bool seeded = false, more = false;
         int r, step;
 
         *v = (audit_verdict) { .ok = true };
+        if (ret_next)
+                *ret_next = 0;
+        if (after_id > 0) {
+                r = seed(d, after_id, prev_hash, prev_link);
+                if (r == -ENOENT) {
+                        fail_at(v, after_id, "deleted", "row %lld is missing", (long long) after_id);
+                        r = 0;
+                        goto out;
+                }
+                if (r < 0)
+                        goto out;
+                from = after_id + 1;
+                prev_id = after_id;
+                v->last_id = after_id;
+                seeded = true;
+        }
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
@@ -673,6 +710,10 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         }
         sqlite3_bind_int64(st, 1, from);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (v->rows == max_rows) {
+                        more = true;
+                        break;
+                }
                 row cur = {
                         .id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1),
                         .actor_uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2),
@@ -684,15 +725,22 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                         .prev_hash = (const char *) sqlite3_column_text(st, 8) ?: "",
                         .hash = (const char *) sqlite3_column_text(st, 9) ?: "",
                 };
-                const checkpoint *cp = checkpoint_at(cps, n_cps, cur.id);
+                const checkpoint *cp = NULL;
                 bool content_ok;
+
+                /* Both in id order: one pass over the checkpoints. */
+                while (next_cp < n_cps && cps[next_cp].row_id < cur.id)
+                        next_cp++;
+                if (next_cp < n_cps && cps[next_cp].row_id == cur.id)
+                        cp = &cps[next_cp];
 
                 r = row_hash(&cur, hash);
                 if (r < 0)
                         goto out;
                 content_ok = strcmp(hash, cur.hash) == 0;
-                if (v->rows == 0) {
+                if (v->rows == 0)
                         v->first_id = cur.id;
+                if (v->rows == 0 && !seeded) {
                         /* The oldest retained row: row 1 starts from zeros;
                          * any later one is what retention left behind and a
                          * checkpoint must vouch for it. */
@@ -747,8 +795,14 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                 snprintf(prev_hash, sizeof prev_hash, "%s", cur.hash);
                 snprintf(prev_link, sizeof prev_link, "%s", cur.prev_hash);
         }
-        if (step != SQLITE_DONE) {
+        if (!more && step != SQLITE_DONE) {
                 r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        if (more) {
+                if (ret_next)
+                        *ret_next = prev_id;
+                r = 0;
                 goto out;
         }
         for (size_t i = 0; i < n_cps; i++)
@@ -939,11 +993,11 @@ out:
         return r;
 }
 
-int audit_verify(enrichd *d, audit_verdict *ret) {
+int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next) {
         bool other;
-        int r = verify_from(d, 0, true, ret);
+        int r = verify_page(d, 0, after_id, AUDIT_VERIFY_PAGE, true, ret, ret_next);
 
-        if (r == 0)
+        if (r == 0 && *ret_next == 0)
                 r = head_compare(d, ret, &other);
         return r;
 }
@@ -1025,7 +1079,7 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
             sqlite3_step(last) == SQLITE_ROW)
                 from = sqlite3_column_int64(last, 0);
         sqlite3_finalize(last);
-        r = verify_from(d, from, true, &v);
+        r = verify_page(d, from, 0, INT64_MAX, true, &v, NULL);
         if (r < 0)
                 goto out;
         if (!v.ok) {

@@ -139,10 +139,17 @@ typedef struct audit_verdict {
         char reason[300];
 } audit_verdict;
 
-/* Walks every retained row and checkpoint (see audit.h's first comment).
- * Returns 0 with *ret filled (ok or not), or a negative errno when the walk
- * itself failed (database error). */
-int audit_verify(enrichd *d, audit_verdict *ret);
+/* Rows one AuditVerify call walks: a long trail is verified page by page,
+ * so that no call holds the daemon for long (about a second here). */
+#define AUDIT_VERIFY_PAGE 50000
+
+/* Walks the retained rows and checkpoints (see audit.h's first comment),
+ * from the first or after row after_id (a previous page's *ret_next), at
+ * most AUDIT_VERIFY_PAGE rows; *ret_next gets where to continue, 0 when
+ * this page ended the trail (and then the record outside the database is
+ * compared too). Returns 0 with *ret filled (ok or not; its counts are
+ * this page's), or a negative errno when the walk itself failed. */
+int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next);
 
 /* One page of AuditList: rows with id > from_id (ascending) or id <
  * from_id (descending; 0: from the newest), time >= since, subject ==

@@ -156,17 +156,28 @@ out:
 }
 
 json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { NULL };
+        static const char *const known[] = { "after", NULL };
+        const char *after = NULL;
         audit_verdict v;
+        int64_t after_id = 0, next = 0;
+        bool descending = false;
+        char cursor[CURSOR_MAX];
         json_t *reply, *out;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)))
+        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)) ||
+            (reply = get_string(params, "after", false, CURSOR_MAX, &after)))
                 return reply;
-        if (audit_verify(d, &v) < 0)
+        if (after && (!parse_cursor(after, &descending, &after_id) || descending || after_id == 0))
+                return invalid_parameter("after", "not a cursor from a previous reply's next");
+        if (audit_verify(d, after_id, &v, &next) < 0)
                 return database_error(d, "io.enrich.AuditVerify");
         out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows,
                         "checkpoints", (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id,
                         "lastId", (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
+        if (out && v.ok && next > 0) {
+                snprintf(cursor, sizeof cursor, "a%lld", (long long) next);
+                json_object_set_new(out, "next", json_string(cursor));
+        }
         if (out && !v.ok) {
                 json_object_set_new(out, "badId", json_integer(v.bad_id));
                 json_object_set_new(out, "kind", json_string(v.kind));

@@ -308,13 +308,63 @@ static int audit_list(const ctl_options *o)
         return limit > 0 ? audit_list_newest(o, limit) : audit_list_all(o);
 }
 
+/* Adds a page of AuditVerify to the sum so far (*total, created by the
+ * first page): counts add up, the first page gives firstId, the last one
+ * lastId and the verdict, sealedId is the highest. */
+static void add_verify_page(json_t **total, json_t *page)
+{
+        static const char *const sums[] = { "rows", "checkpoints" };
+        json_t *t = *total;
+
+        if (!t) {
+                *total = json_incref(page);
+                return;
+        }
+        for (size_t i = 0; i < 2; i++)
+                json_object_set_new(t, sums[i], json_integer(json_integer_value(json_object_get(t, sums[i])) +
+                                                             json_integer_value(json_object_get(page, sums[i]))));
+        if (json_integer_value(json_object_get(t, "firstId")) == 0)
+                json_object_set(t, "firstId", json_object_get(page, "firstId"));
+        json_object_set(t, "lastId", json_object_get(page, "lastId"));
+        if (json_integer_value(json_object_get(page, "sealedId")) > json_integer_value(json_object_get(t, "sealedId")))
+                json_object_set(t, "sealedId", json_object_get(page, "sealedId"));
+        json_object_set(t, "ok", json_object_get(page, "ok"));
+        for (const char *const *k = (const char *const[]) { "badId", "kind", "reason", NULL }; *k; k++)
+                if (json_object_get(page, *k))
+                        json_object_set(t, *k, json_object_get(page, *k));
+}
+
 static int audit_verify(const ctl_options *o)
 {
-        json_t *reply = NULL;
-        int code = ctl_call(o, "io.enrich.AuditVerify", NULL, &reply);
+        json_t *reply = NULL, *page = NULL, *params = NULL;
+        char *cursor = NULL;
+        int code;
 
-        if (code != CTL_EXIT_OK)
+        /* The daemon walks a long trail a page at a time. */
+        for (;;) {
+                const char *next;
+
+                json_decref(params);
+                params = cursor ? json_pack("{s:s}", "after", cursor) : NULL;
+                code = ctl_call(o, "io.enrich.AuditVerify", params, &page);
+                if (code != CTL_EXIT_OK)
+                        break;
+                add_verify_page(&reply, page);
+                next = json_string_value(json_object_get(page, "next"));
+                free(cursor);
+                cursor = next ? strdup(next) : NULL;
+                json_decref(page);
+                page = NULL;
+                if (!cursor)
+                        break;
+        }
+        json_decref(params);
+        free(cursor);
+        if (code != CTL_EXIT_OK) {
+                json_decref(reply);
                 return code;
+        }
+        json_object_del(reply, "next");
         if (o->json)
                 ctl_print_json(reply);
         else if (json_is_true(json_object_get(reply, "ok")))

@@ -13,7 +13,8 @@
 # - rows and checkpoints cut from the end while the daemon is down are
 #   found at start (logged) and by verify (kind "truncated"), across a
 #   restart, until an admin's checkpoint; an honest trail verifies after
-#   restarts and after a fresh database.
+#   restarts and after a fresh database; a trail longer than a verify page
+#   is walked page by page and an edit late in it is named.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="ab-flood-all-refused ab-flood-one-row-at-once ab-flood-summary-row ab-flood-summary-counts
@@ -22,7 +23,7 @@ ab-list-limit-newest ab-list-page-bounded ab-list-page-next ab-redact-user-sees-
 ab-redact-no-reason ab-redact-grant-reason ab-redact-own-rows-kept ab-redact-admin-sees-all
 ab-honest-verifies-after-restart ab-shutdown-flushes-refusals ab-head-file-written
 ab-truncation-logged ab-truncation-detected ab-truncation-persists ab-truncation-acknowledged
-ab-fresh-database-verifies daemon-clean-shutdown"
+ab-verify-pages ab-verify-pages-late-edit ab-fresh-database-verifies daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 ADMIN_GROUP=ab-admins-$$
@@ -147,6 +148,31 @@ enrich_start_daemon || fail daemon-restarts "enrichd did not restart"
 check ab-truncation-persists truncated || show "$TMP/verify.json"
 ctl audit checkpoint >/dev/null
 check ab-truncation-acknowledged verifies || show "$TMP/verify.json"
+# A trail longer than one AuditVerify page (50,000 rows): appended with the
+# documented encoding while the daemon is down, walked page by page, and
+# an edit on the second page is still named.
+enrich_stop_daemon
+"$PY" - "$DB" <<'PY'
+import hashlib, json, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+first, prev = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+rows = []
+for i in range(first + 1, first + 60001):
+    r = {"id": i, "time": int(time.time()), "actor_uid": 0, "actor_name": "root", "subject": "ab",
+         "action": "identity.enabled", "result": "ok", "details": '{"wasDisabled":false}', "prev_hash": prev}
+    h = hashlib.sha256(bytes.fromhex(prev) + json.dumps(r, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
+    rows.append((i, r["time"], 0, "root", "ab", r["action"], "ok", r["details"], prev, h))
+    prev = h
+db.executemany("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+db.commit()
+PY
+enrich_start_daemon || fail daemon-restarts "enrichd did not restart"
+check ab-verify-pages eval 'verifies && [ "$(jq_ "$TMP/verify.json" "d[\"rows\"]")" -gt 60000 ]' || show "$TMP/verify.json"
+LATE=$(q "SELECT max(id) - 10 FROM audit")
+q "UPDATE audit SET subject = 'mallory' WHERE id = $LATE"
+check ab-verify-pages-late-edit eval '! verify_json && [ "$(jq_ "$TMP/verify.json" "d[\"kind\"] + \" \" + str(d[\"badId\"])")" = "modified $LATE" ]' ||
+        show "$TMP/verify.json"
+q "UPDATE audit SET subject = 'ab' WHERE id = $LATE"
 # A fresh database beside the old record: a new trail, not a truncation.
 enrich_stop_daemon
 rm -f "$DB" "$DB-wal" "$DB-shm"

@@ -114,7 +114,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
         token_auth_result result = { 0 };
         struct passwd pw;
         char *pwbuf = NULL, failures[16], delay[32];
-        json_t *reply = NULL, *record;
+        json_t *reply = NULL, *record, *details;
         int r;
 
         if (peer->uid != 0) {
@@ -134,8 +134,10 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
                            "Token authentication of %s with token %s failed: no such user", user, id);
-                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "{s:s, s:s, s:s*, s:s*}",
-                                     "tokenId", id, "reason", "no such user", "service", service, "rhost", rhost);
+                /* No subject: invented names must not each start a window. */
+                (void) audit_record_refusal(d, peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                                            json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "user", user, "tokenId", id,
+                                                      "reason", "no such user", "service", service, "rhost", rhost));
                 reply = auth_failed("no such user", TOKENS_DELAY_BASE_MS, false);
                 goto out;
         }
@@ -145,8 +147,9 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
                            "Token authentication of %s with token %s failed: account disabled%s", user, id,
                            r < 0 ? " (database error, refusing)" : "");
-                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "{s:s, s:s, s:s*, s:s*}",
-                                     "tokenId", id, "reason", "account disabled", "service", service, "rhost", rhost);
+                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                                            json_pack("{s:s, s:s, s:s*, s:s*}", "tokenId", id, "reason",
+                                                      "account disabled", "service", service, "rhost", rhost));
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
                 goto out;
         }
@@ -185,10 +188,16 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_FAILURES", failures, NULL },
                            "Token logins of %s locked after %u failures; `enrichctl token unlock %s` unlocks",
                            user, result.failures, user);
-        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
-                             "{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
-                             "service", service, "rhost", rhost, "failures", (int) result.failures,
-                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
+        /* Aggregated like any refusal, but the attempt that locks token
+         * logins always gets its own row. */
+        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
+                            "service", service, "rhost", rhost, "failures", (int) result.failures,
+                            "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
+        if (result.locked_now)
+                (void) audit_record(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
+        else
+                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                                            "io.enrich.Authenticate", details);
         reply = auth_failed(result.reason, result.delay_ms,
                             result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
 out:
@@ -514,8 +523,9 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
                                               "ENRICH_REASON", s.reason, NULL },
                            "Refusing the login of disabled user %s (service %s): %s", user,
                            service ? service : "?", s.reason);
-                (void) audit_recordf(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "{s:s, s:s*, s:s*}",
-                                     "reason", s.reason, "service", service, "rhost", rhost);
+                (void) audit_record_refusal(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
+                                            json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
+                                                      "rhost", rhost));
                 reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,
                                                     "disabledBy", s.disabled_by, "since", (json_int_t) s.since),
                                           false);

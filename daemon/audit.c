@@ -6,6 +6,8 @@
  * same whether or not it runs. The one thing remembered is the last row this
  * process wrote, which exposes rows appended by someone else. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,16 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
 
+/* One (uid, action, method, subject) whose refusals are being counted. */
+typedef struct refusal {
+        bool used;
+        struct ucred peer;              /* the newest refusal's caller */
+        char *action, *result, *method, *subject;
+        json_t *details;                /* the newest counted refusal's */
+        int64_t opened;                 /* when the window's first row was written */
+        int64_t count, first, last;     /* refusals counted since, and their times */
+} refusal;
+
 struct audit {
         sqlite3_stmt *head;             /* the newest row */
         sqlite3_stmt *insert;
@@ -36,6 +48,11 @@ struct audit {
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
         bool in_checkpoint;
+        /* Start-up found the trail shorter than AUDIT_HEAD_FILE says: the
+         * file stays as it is (so verify keeps saying so) until an admin
+         * asks for a checkpoint. */
+        bool truncated;
+        refusal refusals[AUDIT_REFUSAL_SLOTS];
 };
 
 static const struct {
@@ -162,6 +179,21 @@ static int checkpoint_message(int64_t row_id, const char *head, int64_t when, un
         return 0;
 }
 
+/* ---- refusals: aggregated per (uid, action, method, subject) ---------------- */
+
+static void refusal_clear(refusal *s) {
+        free(s->action);
+        free(s->result);
+        free(s->method);
+        free(s->subject);
+        json_decref(s->details);
+        *s = (refusal) { 0 };
+}
+
+static bool same_text(const char *a, const char *b) {
+        return a ? b && strcmp(a, b) == 0 : !b;
+}
+
 /* ---- open ---------------------------------------------------------------- */
 
 static int prepare(enrichd *d, const char *sql, sqlite3_stmt **ret) {
@@ -189,6 +221,33 @@ static int read_head(enrichd *d, int64_t *ret_id, char ret_hash[HASH_HEX + 1]) {
         return r;
 }
 
+static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other);
+static void log_failure(const char *what, const char *why);
+
+/* Start-up: is the trail still as long as the newest checkpoint recorded
+ * outside it? A truncation is logged and enrichd carries on (logins must
+ * not hang on the audit trail): verify names it until an admin's
+ * checkpoint accepts the trail as it stands. */
+static void check_outside(enrichd *d) {
+        audit_verdict v = { .ok = true };
+        bool other = false;
+
+        if (head_compare(d, &v, &other) < 0) {
+                log_failure("start-up check", db_last_error(d->db));
+                return;
+        }
+        if (!v.ok) {
+                d->audit->truncated = true;
+                log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE,
+                           (const char *[]) { "ENRICH_AUDIT_KIND", v.kind, NULL },
+                           "Audit trail truncated while enrichd was down: %s. enrichd carries on; `enrichctl audit"
+                           " verify` reports it until an admin runs `enrichctl audit checkpoint`", v.reason);
+        } else if (other)
+                log_struct(LOG_NOTICE, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
+                           "Audit trail: %s/%s records a checkpoint of another database; this database starts"
+                           " its own record at its next checkpoint", d->config->state_dir, AUDIT_HEAD_FILE);
+}
+
 int audit_open(enrichd *d, audit **ret) {
         audit *a = calloc(1, sizeof *a);
         int r;
@@ -204,6 +263,7 @@ int audit_open(enrichd *d, audit **ret) {
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = time(NULL);
+        check_outside(d);
         *ret = a;
         a = NULL;
 out:
@@ -220,6 +280,8 @@ void audit_free(audit *a) {
         sqlite3_finalize(a->head);
         sqlite3_finalize(a->insert);
         sqlite3_finalize(a->insert_checkpoint);
+        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++)
+                refusal_clear(&a->refusals[i]);
         free(a);
 }
 
@@ -344,6 +406,87 @@ int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, con
         details = json_vpack_ex(NULL, 0, format, ap);
         va_end(ap);
         return audit_record(d, peer, subject, action, result, details);
+}
+
+/* Writes s's summary row when refusals were counted, and frees the slot. */
+static void refusal_flush(enrichd *d, refusal *s) {
+        json_t *details;
+
+        if (s->used && s->count > 0) {
+                details = s->details ? s->details : json_object();
+                s->details = NULL;
+                if (details && (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
+                                json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
+                                json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
+                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0))
+                        log_failure(s->action, "out of memory");
+                (void) audit_record(d, &s->peer, s->subject, s->action, s->result, details);
+        }
+        refusal_clear(s);
+}
+
+static bool window_open(const refusal *s, int64_t now, int64_t window) {
+        return now >= s->opened && now - s->opened < window;
+}
+
+int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                         const char *result, const char *method, json_t *details) {
+        audit *a = d->audit;
+        refusal *s = NULL, *unused = NULL, *oldest = NULL;
+        int64_t now = time(NULL);
+
+        if (!a || !peer)
+                return audit_record(d, peer, subject, action, result, details);
+        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++) {
+                refusal *c = &a->refusals[i];
+
+                if (!c->used) {
+                        if (!unused)
+                                unused = c;
+                } else if (c->peer.uid == peer->uid && strcmp(c->action, action) == 0 &&
+                           same_text(c->method, method) && same_text(c->subject, subject)) {
+                        s = c;
+                        break;
+                } else if (!oldest || c->opened < oldest->opened)
+                        oldest = c;
+        }
+        if (s && window_open(s, now, d->config->audit_refusal_window)) {
+                /* Counted: the summary row will say how often, and when. */
+                if (s->count++ == 0)
+                        s->first = now;
+                s->last = now;
+                s->peer = *peer;
+                json_decref(s->details);
+                s->details = details;
+                return 0;
+        }
+        if (!s) {
+                /* A new pair; with every slot taken, the oldest window
+                 * closes early (its summary is written) to make room. */
+                s = unused ? unused : oldest;
+        }
+        refusal_flush(d, s);
+        s->action = strdup(action);
+        s->result = strdup(result);
+        s->method = method ? strdup(method) : NULL;
+        s->subject = subject ? strdup(subject) : NULL;
+        if (!s->action || !s->result || (method && !s->method) || (subject && !s->subject))
+                refusal_clear(s);       /* not aggregated, but still written */
+        else {
+                s->used = true;
+                s->peer = *peer;
+                s->opened = now;
+        }
+        return audit_record(d, peer, subject, action, result, details);
+}
+
+void audit_flush_refusals(enrichd *d, bool all) {
+        audit *a = d->audit;
+        int64_t now = time(NULL);
+
+        for (size_t i = 0; a && i < ARRAY_SIZE(a->refusals); i++)
+                if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now, d->config->audit_refusal_window)))
+                        refusal_flush(d, &a->refusals[i]);
 }
 
 json_t *audit_claims_summary(const char *claims_text) {
@@ -500,25 +643,62 @@ static int hash_exists(enrichd *d, const char *hash, int64_t *ret_id) {
         return r;
 }
 
-static const checkpoint *checkpoint_at(const checkpoint *list, size_t n, int64_t row_id) {
-        for (size_t i = 0; i < n; i++)
-                if (list[i].row_id == row_id)
-                        return &list[i];
-        return NULL;
-}
-
 /* Walks rows with id >= from (0: all). Rows before from are treated as
  * pruned, so the first row walked needs a checkpoint to anchor it unless it
  * is row 1. check_memory: compare the tail with what this process wrote. */
-static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdict *v) {
+/* Continuing after row after_id (a previous page walked it): its stored
+ * hash and link seed the walk. 0 when found, -ENOENT when it is gone. */
+static int seed(enrichd *d, int64_t after_id, char hash[HASH_HEX + 1], char link[HASH_HEX + 1]) {
+        sqlite3_stmt *st = NULL;
+        int r = -ENOENT, step;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT hash, prev_hash FROM audit WHERE id = ?", -1, &st,
+                               NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_bind_int64(st, 1, after_id);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+                snprintf(hash, HASH_HEX + 1, "%s", (const char *) sqlite3_column_text(st, 0) ?: "");
+                snprintf(link, HASH_HEX + 1, "%s", (const char *) sqlite3_column_text(st, 1) ?: "");
+                r = 0;
+        } else if (step != SQLITE_DONE)
+                r = db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Walks rows with id >= from, or, with after_id > 0, the rows after
+ * after_id (which an earlier page walked), at most max_rows of them.
+ * *ret_next (optional) gets the last row walked when more follow, else 0;
+ * only the last page checks the end of the trail (checkpoints past it,
+ * check_memory: what this process wrote). */
+static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_rows, bool check_memory,
+                       audit_verdict *v, int64_t *ret_next) {
         sqlite3_stmt *st = NULL;
         checkpoint *cps = NULL;
-        size_t n_cps = 0;
+        size_t n_cps = 0, next_cp = 0;
         char prev_hash[HASH_HEX + 1] = "", prev_link[HASH_HEX + 1] = "", hash[HASH_HEX + 1];
         int64_t prev_id = 0, other = 0;
+        bool seeded = false, more = false;
         int r, step;
 
         *v = (audit_verdict) { .ok = true };
+        if (ret_next)
+                *ret_next = 0;
+        if (after_id > 0) {
+                r = seed(d, after_id, prev_hash, prev_link);
+                if (r == -ENOENT) {
+                        fail_at(v, after_id, "deleted", "row %lld is missing", (long long) after_id);
+                        r = 0;
+                        goto out;
+                }
+                if (r < 0)
+                        goto out;
+                from = after_id + 1;
+                prev_id = after_id;
+                v->last_id = after_id;
+                seeded = true;
+        }
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
@@ -530,6 +710,10 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
         }
         sqlite3_bind_int64(st, 1, from);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (v->rows == max_rows) {
+                        more = true;
+                        break;
+                }
                 row cur = {
                         .id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1),
                         .actor_uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2),
@@ -541,15 +725,22 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                         .prev_hash = (const char *) sqlite3_column_text(st, 8) ?: "",
                         .hash = (const char *) sqlite3_column_text(st, 9) ?: "",
                 };
-                const checkpoint *cp = checkpoint_at(cps, n_cps, cur.id);
+                const checkpoint *cp = NULL;
                 bool content_ok;
+
+                /* Both in id order: one pass over the checkpoints. */
+                while (next_cp < n_cps && cps[next_cp].row_id < cur.id)
+                        next_cp++;
+                if (next_cp < n_cps && cps[next_cp].row_id == cur.id)
+                        cp = &cps[next_cp];
 
                 r = row_hash(&cur, hash);
                 if (r < 0)
                         goto out;
                 content_ok = strcmp(hash, cur.hash) == 0;
-                if (v->rows == 0) {
+                if (v->rows == 0)
                         v->first_id = cur.id;
+                if (v->rows == 0 && !seeded) {
                         /* The oldest retained row: row 1 starts from zeros;
                          * any later one is what retention left behind and a
                          * checkpoint must vouch for it. */
@@ -571,6 +762,8 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                                 fail_at(v, prev_id, "inserted",
                                         "row %lld was inserted: row %lld chains to the row before it",
                                         (long long) prev_id, (long long) cur.id);
+                        else if (!v->ok)
+                                ;       /* only the first problem is named: no search per row */
                         else if ((r = hash_exists(d, cur.prev_hash, &other)) > 0)
                                 fail_at(v, cur.id, "reordered",
                                         "row %lld is out of order: it follows the row now stored as %lld",
@@ -602,8 +795,14 @@ static int verify_from(enrichd *d, int64_t from, bool check_memory, audit_verdic
                 snprintf(prev_hash, sizeof prev_hash, "%s", cur.hash);
                 snprintf(prev_link, sizeof prev_link, "%s", cur.prev_hash);
         }
-        if (step != SQLITE_DONE) {
+        if (!more && step != SQLITE_DONE) {
                 r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        if (more) {
+                if (ret_next)
+                        *ret_next = prev_id;
+                r = 0;
                 goto out;
         }
         for (size_t i = 0; i < n_cps; i++)
@@ -631,8 +830,176 @@ out:
         return r;
 }
 
-int audit_verify(enrichd *d, audit_verdict *ret) {
-        return verify_from(d, 0, true, ret);
+/* ---- the newest checkpoint, outside the database ------------------------- */
+
+/* AUDIT_HEAD_FILE holds, one "key value" a line: database (audit_origin's
+ * id), row, head, time of the newest checkpoint. Deleting rows and
+ * checkpoints from the end of the trail leaves a chain that verifies; the
+ * record says where it ended. */
+typedef struct head_record {
+        char origin[65];
+        int64_t row_id, time;
+        char head[HASH_HEX + 1];
+} head_record;
+
+static int head_path(enrichd *d, char *buf, size_t size) {
+        if ((size_t) snprintf(buf, size, "%s/%s", d->config->state_dir, AUDIT_HEAD_FILE) >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+/* This database's identity (migration 8), into out. */
+static int read_origin(enrichd *d, char out[65]) {
+        sqlite3_stmt *st = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT id FROM audit_origin LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to read the database's identity");
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+                snprintf(out, 65, "%s", (const char *) sqlite3_column_text(st, 0));
+        else
+                r = db_fail(d->db, "Failed to read the database's identity");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int parse_int64(const char *text, int64_t *ret) {
+        char *end = NULL;
+        long long v;
+
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+/* -ENOENT: no record; -EBADMSG: not one this daemon wrote. */
+static int head_read(enrichd *d, head_record *ret) {
+        char path[PATH_MAX], line[256], key[16], value[128];
+        head_record h = { 0 };
+        unsigned seen = 0;
+        FILE *f = NULL;
+        int r;
+
+        r = head_path(d, path, sizeof path);
+        if (r < 0)
+                return r;
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f)) {
+                if (line[0] == '#' || line[0] == '\n')
+                        continue;
+                if (sscanf(line, "%15s %127s", key, value) != 2)
+                        break;
+                if (strcmp(key, "database") == 0 && strlen(value) < sizeof h.origin) {
+                        strcpy(h.origin, value);
+                        seen |= 1;
+                } else if (strcmp(key, "row") == 0 && parse_int64(value, &h.row_id) == 0 && h.row_id > 0)
+                        seen |= 2;
+                else if (strcmp(key, "head") == 0 && strlen(value) == HASH_HEX) {
+                        strcpy(h.head, value);
+                        seen |= 4;
+                } else if (strcmp(key, "time") == 0 && parse_int64(value, &h.time) == 0)
+                        seen |= 8;
+        }
+        fclose(f);
+        if (seen != 15)
+                return -EBADMSG;
+        *ret = h;
+        return 0;
+}
+
+static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when) {
+        char path[PATH_MAX], origin[65], *text = NULL;
+        int r, n, dir;
+
+        r = head_path(d, path, sizeof path);
+        if (r < 0 || (r = read_origin(d, origin)) < 0)
+                return r;
+        n = asprintf(&text, "# enrichd: the newest audit checkpoint, kept outside the database (enrichd(8))\n"
+                            "database %s\nrow %lld\nhead %s\ntime %lld\n",
+                     origin, (long long) row_id, head, (long long) when);
+        if (n < 0)
+                return -ENOMEM;
+        r = write_file_atomic(path, text, (size_t) n, 0600);
+        free(text);
+        if (r < 0)
+                return r;
+        /* The rename is what must survive a crash. */
+        dir = open(d->config->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0 || fsync(dir) < 0)
+                r = -errno;
+        if (dir >= 0)
+                close(dir);
+        return r;
+}
+
+/* Compares the trail with AUDIT_HEAD_FILE: the checkpoint it records must
+ * still be there, sealing the same row. A record of another database (a
+ * new one) is not compared; *ret_other says so. */
+static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other) {
+        char origin[65], path[PATH_MAX];
+        sqlite3_stmt *st = NULL;
+        head_record h;
+        int64_t last = 0;
+        bool sealed = false;
+        int r;
+
+        *ret_other = false;
+        r = head_read(d, &h);
+        if (r == -ENOENT)
+                return 0;
+        (void) head_path(d, path, sizeof path);
+        if (r < 0) {
+                fail_at(v, 0, "truncated", "%s cannot be read (%s): the end of the trail cannot be checked", path,
+                        strerror(-r));
+                return 0;
+        }
+        r = read_origin(d, origin);
+        if (r < 0)
+                return r;
+        if (strcmp(origin, h.origin) != 0) {
+                *ret_other = true;
+                return 0;
+        }
+        if (sqlite3_prepare_v2(db_handle(d->db),
+                               "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
+                               "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2),"
+                               " (SELECT coalesce(max(id), 0) FROM audit)", -1, &st, NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_bind_int64(st, 1, h.row_id);
+        sqlite3_bind_text(st, 2, h.head, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        sealed = sqlite3_column_int64(st, 0) > 0;
+        last = sqlite3_column_int64(st, 1);
+        if (sealed)
+                goto out;
+        if (last < h.row_id)
+                fail_at(v, last + 1, "truncated",
+                        "rows from %lld on are missing: the trail ends at row %lld, but enrichd sealed row %lld"
+                        " (%s)", (long long) (last + 1), (long long) last, (long long) h.row_id, path);
+        else
+                fail_at(v, h.row_id, "truncated",
+                        "the checkpoint enrichd sealed at row %lld (%s) is gone: the trail was cut and rewritten"
+                        " from there", (long long) h.row_id, path);
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next) {
+        bool other;
+        int r = verify_page(d, 0, after_id, AUDIT_VERIFY_PAGE, true, ret, ret_next);
+
+        if (r == 0 && *ret_next == 0)
+                r = head_compare(d, ret, &other);
+        return r;
 }
 
 /* ---- checkpoints and retention ------------------------------------------------ */
@@ -697,6 +1064,7 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         sqlite3_stmt *st;
         unsigned char message[24 + 8 + 32 + 8], signature[SIGNER_SIGNATURE_LENGTH];
         char signature_hex[2 * SIGNER_SIGNATURE_LENGTH + 1] = "", hash[HASH_HEX + 1] = "", *name = NULL;
+        char idtext[32];
         int64_t from = 0, id = 0, now = time(NULL);
         sqlite3_stmt *last = NULL;
         int r;
@@ -711,7 +1079,7 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
             sqlite3_step(last) == SQLITE_ROW)
                 from = sqlite3_column_int64(last, 0);
         sqlite3_finalize(last);
-        r = verify_from(d, from, true, &v);
+        r = verify_page(d, from, 0, INT64_MAX, true, &v, NULL);
         if (r < 0)
                 goto out;
         if (!v.ok) {
@@ -767,10 +1135,22 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         strcpy(a->written_hash, hash);
         a->since_checkpoint = 0;
         a->last_checkpoint = now;
+        /* The record outside the database follows, unless it names a
+         * truncation no admin has seen yet: only an admin's checkpoint
+         * (peer set) accepts the trail as it now stands. */
+        if (!a->truncated || peer) {
+                int w = head_write(d, id, hash, now);
+                if (w < 0)
+                        log_failure("checkpoint record", strerror(-w));
+                else
+                        a->truncated = false;
+        }
         /* The head and its signature in the journal too: a witness outside
          * the database for an admin comparing after the fact. */
+        snprintf(idtext, sizeof idtext, "%lld", (long long) id);
         log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT,
-                   (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_HEAD", hash,
+                   (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_ROW", idtext,
+                                      "ENRICH_AUDIT_HEAD", hash,
                                       "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID", signer_kid(d->signer),
                                       NULL },
                    "Audit checkpoint at row %lld (%s): head %s", (long long) id, why, hash);
@@ -786,6 +1166,7 @@ out:
 void audit_tick(enrichd *d) {
         audit *a = d->audit;
 
+        audit_flush_refusals(d, false);
         if (a && a->since_checkpoint > 0 && time(NULL) - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
                 (void) audit_checkpoint(d, NULL, "interval", NULL, NULL);
 }
@@ -809,49 +1190,142 @@ static json_t *entry_json(sqlite3_stmt *st) {
         return o;
 }
 
-int audit_list(enrichd *d, int64_t after_id, int64_t since, const char *user, const char *action,
-               int64_t limit, json_t **ret) {
+/* The listing statements, one per filter combination and direction:
+ * every filter is an index's equality (audit_subject, audit_action,
+ * audit_subject_action, all ending in id) or the rowid range, so a page
+ * costs its rows whatever the table holds; since becomes the id range
+ * (audit_since_sql) and its per-row check (+time: not an index choice).
+ * Index: user 1, action 2, since 4, descending 8. */
+#define LIST_SELECT "SELECT id, time, actor_uid, actor_name, subject, action, result, details, hash" \
+                    " FROM audit WHERE id > ?1 AND id < ?2"
+#define LIST_USER   " AND subject = ?4"
+#define LIST_ACTION " AND action = ?5"
+#define LIST_SINCE  " AND +time >= ?3"
+#define LIST_ASC    " ORDER BY id LIMIT ?6"
+#define LIST_DESC   " ORDER BY id DESC LIMIT ?6"
+#define LIST_4(since, order) \
+        LIST_SELECT since order, LIST_SELECT LIST_USER since order, LIST_SELECT LIST_ACTION since order, \
+        LIST_SELECT LIST_USER LIST_ACTION since order
+static const char *const list_statements[16] = {
+        LIST_4("", LIST_ASC), LIST_4(LIST_SINCE, LIST_ASC), LIST_4("", LIST_DESC), LIST_4(LIST_SINCE, LIST_DESC),
+};
+
+const char audit_since_sql[] = "SELECT id FROM audit WHERE time >= ?1 ORDER BY time, id LIMIT 1";
+
+const char *audit_list_sql(bool user, bool action, bool since, bool descending) {
+        return list_statements[(user ? 1 : 0) | (action ? 2 : 0) | (since ? 4 : 0) | (descending ? 8 : 0)];
+}
+
+/* The first row written at or after since (by the time index: the earliest
+ * stamp, which is the first row unless the clock was set back); 0: none. */
+static int since_row(enrichd *d, int64_t since, int64_t *ret) {
         sqlite3_stmt *st = NULL;
-        json_t *list = NULL;
+        int r = 0, step;
+
+        if (sqlite3_prepare_v2(db_handle(d->db), audit_since_sql, -1, &st, NULL) != SQLITE_OK)
+                return db_fail(d->db, "Failed to prepare the audit listing");
+        sqlite3_bind_int64(st, 1, since);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        else if (step == SQLITE_DONE)
+                *ret = 0;
+        else
+                r = db_fail(d->db, "Failed to list the audit trail");
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* What a row adds to a page's reply, about: its texts and the JSON around them. */
+static size_t entry_bytes(sqlite3_stmt *st) {
+        size_t n = 160;
+
+        for (int i = 3; i <= 8; i++)
+                n += (size_t) sqlite3_column_bytes(st, i);
+        return n;
+}
+
+int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next) {
+        sqlite3_stmt *st = NULL;
+        json_t *list = NULL, *page = NULL;
+        int64_t lo = 0, hi = INT64_MAX, limit = q->limit, first = 0, last_id = 0;
+        size_t bytes = 0;
+        bool more = false;
         int r = 0, step;
 
         if (limit <= 0 || limit > AUDIT_MAX_LIST)
                 limit = AUDIT_MAX_LIST;
-        /* Newest `limit` first, then turned around: "the last 20 rows". With
-         * after_id (following), the oldest first from there. */
-        if (sqlite3_prepare_v2(db_handle(d->db),
-                               "SELECT * FROM (SELECT id, time, actor_uid, actor_name, subject, action, result,"
-                               " details, hash FROM audit WHERE id > ?1 AND time >= ?2"
-                               " AND (?3 IS NULL OR subject = ?3) AND (?4 IS NULL OR action = ?4)"
-                               " ORDER BY CASE WHEN ?1 > 0 THEN id ELSE -id END LIMIT ?5) ORDER BY id",
-                               -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d->db, "Failed to prepare the audit listing");
-                goto out;
-        }
-        sqlite3_bind_int64(st, 1, after_id);
-        sqlite3_bind_int64(st, 2, since);
-        db_bind_text(st, 3, user);
-        db_bind_text(st, 4, action);
-        sqlite3_bind_int64(st, 5, limit);
+        if (!q->descending)
+                lo = q->from_id;
+        else if (q->from_id > 0)
+                hi = q->from_id;
         list = json_array();
         if (!list) {
                 r = -ENOMEM;
                 goto out;
         }
+        if (q->since > 0) {
+                r = since_row(d, q->since, &first);
+                if (r < 0)
+                        goto out;
+                if (first == 0)
+                        goto done;
+                if (first - 1 > lo)
+                        lo = first - 1;
+        }
+        if (sqlite3_prepare_v2(db_handle(d->db), audit_list_sql(q->user, q->action, q->since > 0, q->descending),
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = db_fail(d->db, "Failed to prepare the audit listing");
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, hi);
+        sqlite3_bind_int64(st, 3, q->since);
+        db_bind_text(st, 4, q->user);
+        db_bind_text(st, 5, q->action);
+        sqlite3_bind_int64(st, 6, limit + 1);   /* one more tells whether a next page exists */
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *e = entry_json(st);
+                json_t *e;
+
+                bytes += entry_bytes(st);
+                if ((int64_t) json_array_size(list) == limit ||
+                    (json_array_size(list) > 0 && bytes > AUDIT_LIST_BYTES)) {
+                        more = true;
+                        break;
+                }
+                e = entry_json(st);
                 if (!e || json_array_append_new(list, e) < 0) {
                         r = -ENOMEM;
                         goto out;
                 }
+                last_id = sqlite3_column_int64(st, 0);
         }
-        if (step != SQLITE_DONE) {
+        if (!more && step != SQLITE_DONE) {
                 r = db_fail(d->db, "Failed to list the audit trail");
                 goto out;
         }
+        if (q->descending) {
+                /* Read newest first; answered oldest first, as always. */
+                page = json_array();
+                for (size_t i = json_array_size(list); page && i > 0; i--)
+                        if (json_array_append(page, json_array_get(list, i - 1)) < 0) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                if (!page) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                json_decref(list);
+                list = page;
+                page = NULL;
+        }
+done:
         *ret = list;
         list = NULL;
+        *ret_next = more ? last_id : 0;
 out:
+        json_decref(page);
         json_decref(list);
         sqlite3_finalize(st);
         return r;

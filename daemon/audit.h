@@ -55,8 +55,25 @@
 #define AUDIT_REJECTED "rejected"
 #define AUDIT_FAILED   "failed"
 
-/* At most this many rows per AuditList answer. */
-#define AUDIT_MAX_LIST 10000
+/* At most this many rows per AuditList page, and the byte budget of one
+ * page (entries as JSON, estimated), well under the 64 KiB message limit. */
+#define AUDIT_MAX_LIST 1000
+#define AUDIT_LIST_BYTES 40000
+
+/* Refusals (permission.denied, login.refused, enrich.refused,
+ * token.rejected) are aggregated per (actor uid, action, method, subject):
+ * the first in a window of audit_refusal_window seconds (config) gets its row at
+ * once, the rest of the window are counted in memory and written as one
+ * summary row (details: the newest refusal's, plus "count", "first" and
+ * "last") when the window closes: on the tick, at the next refusal after
+ * it, at shutdown, or when its slot is needed (at most AUDIT_REFUSAL_SLOTS
+ * pairs are held; the oldest is flushed first). So a flood costs at most
+ * two rows per pair and window. */
+#define AUDIT_REFUSAL_SLOTS  256
+
+/* The record of the newest checkpoint kept outside the database, in the
+ * state directory beside enrich.db (audit.c). */
+#define AUDIT_HEAD_FILE "audit.head"
 
 /* Prepares the statements on d->db and learns the chain head. */
 int audit_open(enrichd *d, audit **ret);
@@ -78,6 +95,16 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
  * a format that fails to pack records the row without details. */
 int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
                   const char *result, const char *format, ...);
+
+/* Records a refusal through the aggregation above: the arguments are
+ * audit_record's, and method (may be NULL) is part of the key. details is
+ * stolen. Returns 0 when the refusal was counted or written. */
+int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                         const char *result, const char *method, json_t *details);
+
+/* Writes the summary rows of every window that closed (all: every window,
+ * at shutdown) and frees their slots. */
+void audit_flush_refusals(enrichd *d, bool all);
 
 /* A summary of a claims payload (JSON text) for a row's details: a new
  * object with its jti, sid, exp, groups, scope, tenant, amr, act and pv
@@ -106,18 +133,46 @@ typedef struct audit_verdict {
         int64_t sealed_id;              /* row of the newest valid checkpoint */
         int64_t bad_id;                 /* the first bad row, when !ok */
         const char *kind;               /* "modified", "deleted", "inserted",
-                                         * "reordered" or "checkpoint" */
+                                         * "reordered", "checkpoint" or
+                                         * "truncated" (the newest checkpoint
+                                         * recorded in AUDIT_HEAD_FILE is gone) */
         char reason[300];
 } audit_verdict;
 
-/* Walks every retained row and checkpoint (see audit.h's first comment).
- * Returns 0 with *ret filled (ok or not), or a negative errno when the walk
- * itself failed (database error). */
-int audit_verify(enrichd *d, audit_verdict *ret);
+/* Rows one AuditVerify call walks: a long trail is verified page by page,
+ * so that no call holds the daemon for long (about a second here). */
+#define AUDIT_VERIFY_PAGE 50000
 
-/* Rows as a JSON array of io.enrich.AuditEntry objects, oldest first:
- * id > after_id, time >= since, subject == user, action == action (each
- * filter unless 0/NULL), at most limit (1..AUDIT_MAX_LIST). With limit and
- * no after_id, the newest limit rows matching. */
-int audit_list(enrichd *d, int64_t after_id, int64_t since, const char *user, const char *action,
-               int64_t limit, json_t **ret);
+/* Walks the retained rows and checkpoints (see audit.h's first comment),
+ * from the first or after row after_id (a previous page's *ret_next), at
+ * most AUDIT_VERIFY_PAGE rows; *ret_next gets where to continue, 0 when
+ * this page ended the trail (and then the record outside the database is
+ * compared too). Returns 0 with *ret filled (ok or not; its counts are
+ * this page's), or a negative errno when the walk itself failed. */
+int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next);
+
+/* One page of AuditList: rows with id > from_id (ascending) or id <
+ * from_id (descending; 0: from the newest), time >= since, subject ==
+ * user, action == action (each filter unless 0/NULL), at most limit
+ * (1..AUDIT_MAX_LIST) and about AUDIT_LIST_BYTES. */
+typedef struct audit_query {
+        int64_t from_id;
+        bool descending;
+        int64_t since;
+        const char *user, *action;
+        int64_t limit;
+} audit_query;
+
+/* Rows as a JSON array of io.enrich.AuditEntry objects, oldest first
+ * whatever the direction. *ret_next gets the id to continue from in the
+ * same direction when more rows match, else 0. Every filter and direction
+ * reads through an index (see audit_list_sql). */
+int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next);
+
+/* The statement audit_list runs for these filters, static text (for the
+ * unit test that checks its query plan). Parameters: ?1 < id < ?2,
+ * ?3 time, ?4 subject, ?5 action, ?6 limit. */
+const char *audit_list_sql(bool user, bool action, bool since, bool descending);
+
+/* The statement that turns since into the first row id. */
+extern const char audit_since_sql[];

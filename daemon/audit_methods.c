@@ -13,23 +13,92 @@
 
 #define MAX_NAME_LENGTH 256
 
+/* A cursor: 'a' (rows after id, oldest first) or 'b' (rows before id,
+ * newest first) and the id. Opaque to callers, who only pass "next" back. */
+#define CURSOR_MAX 32
+
+static bool parse_cursor(const char *text, bool *ret_descending, int64_t *ret_id) {
+        char *end = NULL;
+        long long id;
+
+        if (!text || (text[0] != 'a' && text[0] != 'b') || text[1] < '0' || text[1] > '9')
+                return false;
+        errno = 0;
+        id = strtoll(text + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || id < 0)
+                return false;
+        *ret_descending = text[0] == 'b';
+        *ret_id = id;
+        return true;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* What a user reading the rows about itself does not see of a decision
+ * someone else made: who made it (actor, actorUid, and the hash that
+ * would let a guess at the name be confirmed) and the free text given
+ * for it (a disable's reason, a grant's reason, a token's description),
+ * which often names an admin or a case. */
+static void redact(json_t *entries, uid_t reader) {
+        json_t *e, *details, *v;
+        const char *key;
+        void *tmp;
+        size_t i;
+
+        json_array_foreach(entries, i, e) {
+                json_t *actor_uid = json_object_get(e, "actorUid");
+
+                if (json_is_integer(actor_uid) && json_integer_value(actor_uid) == (json_int_t) reader)
+                        continue;
+                json_object_del(e, "actor");
+                json_object_del(e, "actorUid");
+                json_object_del(e, "hash");
+                details = json_object_get(e, "details");
+                json_object_foreach_safe(details, tmp, key, v)
+                        if (strcmp(key, "reason") == 0 || strcmp(key, "description") == 0 ||
+                            strcmp(key, "why") == 0 || ends_with(key, "By"))
+                                json_object_del(details, key);
+        }
+}
+
 json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, bool more) {
-        static const char *const known[] = { "since", "afterId", "user", "action", "limit", NULL };
-        const char *user, *action;
-        json_int_t since = 0, after = 0, limit = 0;
-        char *own = NULL;
-        json_t *reply = NULL, *entries = NULL;
-        bool set;
+        static const char *const known[] = { "since", "afterId", "after", "user", "action", "limit", NULL };
+        const char *user, *action, *after;
+        json_int_t since = 0, after_id = 0, limit = 0;
+        audit_query q = { 0 };
+        int64_t next = 0;
+        char *own = NULL, cursor[CURSOR_MAX];
+        json_t *reply = NULL, *entries = NULL, *out;
+        bool set, after_id_set, admin;
         int r;
 
         if ((reply = check_known(params, known)) ||
             (reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
-            (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after, &set)) ||
+            (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
             (reply = get_int(params, "limit", false, 1, AUDIT_MAX_LIST, &limit, &set)) ||
+            (reply = get_string(params, "after", false, CURSOR_MAX, &after)) ||
             (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)))
                 goto out;
-        if (!identity_is_admin(d->config->admin_group, peer->uid)) {
+        /* Where to start: a cursor from a previous page, afterId (oldest
+         * first after that row; 0: from the oldest), else the newest rows. */
+        if (after && after_id_set) {
+                reply = invalid_parameter("after", "give either after or afterId");
+                goto out;
+        }
+        if (after && !parse_cursor(after, &q.descending, &q.from_id)) {
+                reply = invalid_parameter("after", "not a cursor from a previous reply's next");
+                goto out;
+        }
+        if (!after) {
+                q.descending = !after_id_set;
+                q.from_id = after_id;
+        }
+        admin = identity_is_admin(d->config->admin_group, peer->uid);
+        if (!admin) {
                 own = peer_name(peer);
                 if (!own) {
                         reply = internal_error("out of memory");
@@ -42,20 +111,36 @@ json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, 
                 }
                 user = own;
         }
-        r = audit_list(d, after, since, user, action, limit, &entries);
+        q.since = since;
+        q.user = user;
+        q.action = action;
+        q.limit = limit;
+        r = audit_list(d, &q, &entries, &next);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");
                 goto out;
         }
+        if (!admin)
+                redact(entries, peer->uid);
+        snprintf(cursor, sizeof cursor, "%c%lld", q.descending ? 'b' : 'a', (long long) next);
         if (!more || json_array_size(entries) <= 1) {
-                reply = varlink_reply_new(json_pack("{s:O}", "entries", entries), false);
+                out = json_pack("{s:O}", "entries", entries);
+                if (out && next > 0)
+                        json_object_set_new(out, "next", json_string(cursor));
+                reply = out ? varlink_reply_new(out, false) : internal_error("out of memory");
                 goto out;
         }
-        /* A stream: the server queues each reply in order. */
+        /* A stream: the server queues each reply in order; the last one
+         * carries next. */
         reply = json_array();
         for (size_t i = 0; reply && i < json_array_size(entries); i++) {
-                json_t *one = varlink_reply_new(json_pack("{s:[O]}", "entries", json_array_get(entries, i)),
-                                                i + 1 < json_array_size(entries));
+                bool last = i + 1 == json_array_size(entries);
+                json_t *one;
+
+                out = json_pack("{s:[O]}", "entries", json_array_get(entries, i));
+                if (out && last && next > 0)
+                        json_object_set_new(out, "next", json_string(cursor));
+                one = out ? varlink_reply_new(out, !last) : NULL;
                 if (!one || json_array_append_new(reply, one) < 0) {
                         json_decref(reply);
                         reply = internal_error("out of memory");
@@ -71,17 +156,28 @@ out:
 }
 
 json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { NULL };
+        static const char *const known[] = { "after", NULL };
+        const char *after = NULL;
         audit_verdict v;
+        int64_t after_id = 0, next = 0;
+        bool descending = false;
+        char cursor[CURSOR_MAX];
         json_t *reply, *out;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)))
+        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)) ||
+            (reply = get_string(params, "after", false, CURSOR_MAX, &after)))
                 return reply;
-        if (audit_verify(d, &v) < 0)
+        if (after && (!parse_cursor(after, &descending, &after_id) || descending || after_id == 0))
+                return invalid_parameter("after", "not a cursor from a previous reply's next");
+        if (audit_verify(d, after_id, &v, &next) < 0)
                 return database_error(d, "io.enrich.AuditVerify");
         out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows,
                         "checkpoints", (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id,
                         "lastId", (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
+        if (out && v.ok && next > 0) {
+                snprintf(cursor, sizeof cursor, "a%lld", (long long) next);
+                json_object_set_new(out, "next", json_string(cursor));
+        }
         if (out && !v.ok) {
                 json_object_set_new(out, "badId", json_integer(v.bad_id));
                 json_object_set_new(out, "kind", json_string(v.kind));
@@ -118,7 +214,8 @@ void audit_refusal(enrichd *d, const struct ucred *peer, const char *method, con
         if (!error || strcmp(error, "io.enrich.PermissionDenied") != 0)
                 return;
         name = peer_name(peer);
-        (void) audit_recordf(d, peer, name, AUDIT_PERMISSION_DENIED, AUDIT_DENIED, "{s:s, s:s, s:I}",
-                             "method", method, "reason", reason ? reason : "", "pid", (json_int_t) peer->pid);
+        (void) audit_record_refusal(d, peer, name, AUDIT_PERMISSION_DENIED, AUDIT_DENIED, method,
+                                    json_pack("{s:s, s:s, s:I}", "method", method, "reason", reason ? reason : "",
+                                              "pid", (json_int_t) peer->pid));
         free(name);
 }

@@ -825,6 +825,7 @@ static int set_defaults(config *c) {
         c->audit_checkpoint_rows = CONFIG_DEFAULT_AUDIT_CHECKPOINT_ROWS;
         c->audit_checkpoint_seconds = CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS;
         c->audit_retention_days = CONFIG_DEFAULT_AUDIT_RETENTION_DAYS;
+        c->audit_refusal_window = CONFIG_DEFAULT_AUDIT_REFUSAL_WINDOW;
         c->gid_min = CONFIG_DEFAULT_GID_MIN;
         c->gid_max = CONFIG_DEFAULT_GID_MAX;
         if (!c->socket || !c->userdb_socket || !c->jwks || !c->state_dir || !c->admin_group || !c->issuer)
@@ -873,6 +874,8 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                         r = parse_uint_setting(ctx, s, key, 1, 86400 * 7, &c->audit_checkpoint_seconds);
                 } else if (strcmp(key, "audit_retention_days") == 0) {
                         r = parse_uint_setting(ctx, s, key, 0, 36500, &c->audit_retention_days);
+                } else if (strcmp(key, "audit_refusal_window") == 0) {
+                        r = parse_uint_setting(ctx, s, key, 1, 3600, &c->audit_refusal_window);
                 } else if (strcmp(key, "gid_min") == 0) {
                         /* Below 1000 belongs to the distribution. */
                         r = parse_uint_setting(ctx, s, key, 1000, 2147483646, &value);
@@ -893,7 +896,7 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                         r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
                                  "token_max_failures, audit_checkpoint_rows, audit_checkpoint_seconds, "
-                                 "audit_retention_days, gid_min, gid_max, groups, rules)", key);
+                                 "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules)", key);
                 if (r == -ENOMEM)
                         return r;
         }

@@ -23,6 +23,7 @@
 #define CONFIG_DEFAULT_AUDIT_CHECKPOINT_ROWS    1000
 #define CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS 3600
 #define CONFIG_DEFAULT_AUDIT_RETENTION_DAYS     0
+#define CONFIG_DEFAULT_AUDIT_REFUSAL_WINDOW     60
 #define CONFIG_MAX_FILE_SIZE         (1024 * 1024)
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
 #define CONFIG_MAX_RULES             1024
@@ -108,6 +109,7 @@ typedef struct config {
         unsigned audit_checkpoint_rows;
         unsigned audit_checkpoint_seconds;
         unsigned audit_retention_days;  /* 0: keep every row */
+        unsigned audit_refusal_window;  /* seconds refusals of one kind share a summary row */
         config_group *groups;
         size_t n_groups;
         config_rule *rules;

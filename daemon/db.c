@@ -195,6 +195,14 @@ static const char *const migrations[] = {
         "CREATE INDEX tokens_user_page ON tokens(user, created, id);"
         "CREATE INDEX tokens_page ON tokens(created, id);"
         "CREATE INDEX signing_keys_page ON signing_keys(coalesce(retired, 9223372036854775807), kid);",
+        /* 8: AuditList reads through an index for every filter (audit.c's
+         * list_sql), and the database gets an identity that the record of
+         * the newest checkpoint kept outside it (audit.head) names, so a
+         * truncated trail is told apart from a new database. */
+        "CREATE INDEX audit_action ON audit(action, id);"
+        "CREATE INDEX audit_subject_action ON audit(subject, action, id);"
+        "CREATE TABLE audit_origin (id TEXT NOT NULL);"
+        "INSERT INTO audit_origin (id) VALUES (lower(hex(randomblob(16))));",
 };
 
 static int set_error(db *d, const char *what) {

@@ -290,6 +290,7 @@ int main(int argc, char **argv) {
         sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
         /* Seal what this run wrote, so nothing can be appended unnoticed
          * while the daemon is down. */
+        audit_flush_refusals(&d, true);
         (void) audit_checkpoint(&d, NULL, "shutdown", NULL, NULL);
         log_struct(LOG_INFO, LOG_MSGID_STOPPED, NULL, "enrichd stopped");
         status = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -271,9 +271,10 @@ static json_t *method_enrich(enrichd *d, const struct ucred *peer, json_t *param
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
         reply = account_check_enrich(d, req.user, req.token_id, time(NULL), &req.amr);
         if (reply) {
-                (void) audit_recordf(d, peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "{s:s, s:s*, s:s*, s:s*}",
-                                     "service", req.service, "rhost", req.rhost, "tokenId", req.token_id,
-                                     "error", json_string_value(json_object_get(reply, "error")));
+                (void) audit_record_refusal(d, peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "io.enrich.Enrich",
+                                            json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service,
+                                                      "rhost", req.rhost, "tokenId", req.token_id, "error",
+                                                      json_string_value(json_object_get(reply, "error"))));
                 goto out;
         }
         if (live_count(d->live) >= LIVE_MAX_SESSIONS) {

@@ -2,7 +2,8 @@
  * [--limit N] [--follow], audit verify, audit checkpoint. The daemon decides
  * who may read what (admins everything, users rows about themselves) from
  * SO_PEERCRED; --follow keeps one connection and asks for new rows once a
- * second as a "more" stream. */
+ * second as a "more" stream. Listings follow the daemon's "next" cursor
+ * page by page, so no reply has to hold the whole answer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #define FOLLOW_INTERVAL_US 1000000
 #define AUDIT_LIMIT_MAX 10000
+#define AUDIT_PAGE_MAX 1000             /* the daemon's most rows per page */
 
 static void print_entry(const ctl_options *o, const json_t *e)
 {
@@ -43,12 +45,33 @@ static void print_entry(const ctl_options *o, const json_t *e)
         free(details);
 }
 
-/* The AuditList parameters the options ask for; after_id > 0 when following. */
-static int list_params(const ctl_options *o, long long after_id, json_t **ret)
+/* How the listing starts: the newest rows (a page of at most page_limit),
+ * the rows after a row id (after_id >= 0, oldest first), or where a
+ * previous page's "next" cursor says. */
+typedef struct list_start {
+        long long after_id;             /* -1: not given */
+        const char *cursor;
+        unsigned long page_limit;       /* 0: the daemon's default */
+} list_start;
+
+/* --limit as a number, 0 when not given; -EINVAL (said) when bad. */
+static int parse_limit(const ctl_options *o, unsigned long *ret)
+{
+        unsigned long limit = 0;
+
+        if (o->limit && (parse_uint(o->limit, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0)) {
+                fprintf(stderr, "enrichctl: --limit must be a number from 1 to %d\n", AUDIT_LIMIT_MAX);
+                return -EINVAL;
+        }
+        *ret = limit;
+        return 0;
+}
+
+/* The AuditList parameters the options and start ask for. */
+static int list_params(const ctl_options *o, const list_start *start, json_t **ret)
 {
         json_t *p = json_object();
         unsigned long long seconds;
-        unsigned long limit;
         int r;
 
         if (!p)
@@ -62,34 +85,32 @@ static int list_params(const ctl_options *o, long long after_id, json_t **ret)
                 }
                 json_object_set_new(p, "since", json_integer((json_int_t) time(NULL) - (json_int_t) seconds));
         }
-        if (o->limit) {
-                if (parse_uint(o->limit, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0) {
-                        fprintf(stderr, "enrichctl: --limit must be a number from 1 to %d\n", AUDIT_LIMIT_MAX);
-                        json_decref(p);
-                        return -EINVAL;
-                }
-                if (after_id == 0)
-                        json_object_set_new(p, "limit", json_integer((json_int_t) limit));
-        }
+        if (start->page_limit > 0)
+                json_object_set_new(p, "limit", json_integer((json_int_t) start->page_limit));
         if (o->user)
                 json_object_set_new(p, "user", json_string(o->user));
         if (o->action)
                 json_object_set_new(p, "action", json_string(o->action));
-        if (after_id > 0)
-                json_object_set_new(p, "afterId", json_integer(after_id));
+        if (start->cursor)
+                json_object_set_new(p, "after", json_string(start->cursor));
+        else if (start->after_id >= 0)
+                json_object_set_new(p, "afterId", json_integer(start->after_id));
         *ret = p;
         return 0;
 }
 
-/* One "more" call on c: prints each row as it comes; *last_id follows. */
-static int stream_once(const ctl_options *o, varlink_client *c, long long *last_id)
+/* One "more" call on c: prints each row as it comes; *last_id follows.
+ * *ret_more: the daemon has more rows right now. */
+static int stream_once(const ctl_options *o, varlink_client *c, const list_start *start, long long *last_id,
+                       bool *ret_more)
 {
         json_t *params = NULL, *reply = NULL;
         char *error = NULL;
         bool continues = true;
         int r;
 
-        r = list_params(o, *last_id, &params);
+        *ret_more = false;
+        r = list_params(o, start, &params);
         if (r < 0)
                 return CTL_EXIT_ERROR;
         r = varlink_client_send(c, "io.enrich.AuditList", params, true, CTL_TIMEOUT_MS);
@@ -107,6 +128,8 @@ static int stream_once(const ctl_options *o, varlink_client *c, long long *last_
                         print_entry(o, e);
                         *last_id = json_integer_value(json_object_get(e, "id"));
                 }
+                if (json_object_get(reply, "next"))
+                        *ret_more = true;
                 fflush(stdout);
         }
         if (r == -EREMOTEIO)
@@ -127,8 +150,16 @@ static int audit_follow(const ctl_options *o)
         size_t n_trusted = 1;
         varlink_client *c = NULL;
         long long last_id = 0;
+        unsigned long limit;
+        list_start start = { .after_id = -1 };
+        bool more = false;
         int r, code;
 
+        if (parse_limit(o, &limit) < 0)
+                return CTL_EXIT_ERROR;
+        /* The newest rows first (--limit of them, or a page), then
+         * whatever comes after the last one shown. */
+        start.page_limit = limit > AUDIT_PAGE_MAX ? AUDIT_PAGE_MAX : limit;
         if (lookup_uid("enrich", &trusted[1]) == 0 && trusted[1] != 0)
                 n_trusted = 2;
         r = varlink_client_connect(o->socket, CTL_TIMEOUT_MS, trusted, n_trusted, &c);
@@ -139,47 +170,201 @@ static int audit_follow(const ctl_options *o)
         }
         /* Until interrupted, or until the daemon goes away. */
         for (;;) {
-                code = stream_once(o, c, &last_id);
+                code = stream_once(o, c, &start, &last_id, &more);
                 if (code != CTL_EXIT_OK)
                         break;
-                usleep(FOLLOW_INTERVAL_US);
+                start = (list_start) { .after_id = last_id };
+                if (!more)
+                        usleep(FOLLOW_INTERVAL_US);
         }
         varlink_client_free(c);
         return code;
 }
 
+/* Prints entries (oldest first); with --json as members of one array that
+ * *first opened. */
+static void print_entries(const ctl_options *o, const json_t *entries, bool *first)
+{
+        const json_t *e;
+        size_t i;
+
+        json_array_foreach(entries, i, e) {
+                if (o->json) {
+                        char *text = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                        printf("%s%s", *first ? "[\n" : ",\n", text ? text : "{}");
+                        free(text);
+                        *first = false;
+                } else
+                        print_entry(o, e);
+        }
+}
+
+/* Without --limit: every matching row, oldest first, page after page as
+ * they come, so no reply is ever too large and nothing piles up here. */
+static int audit_list_all(const ctl_options *o)
+{
+        json_t *params = NULL, *reply = NULL;
+        char *cursor = NULL;
+        list_start start = { .after_id = 0 };
+        bool first = true;
+        int code = CTL_EXIT_OK;
+
+        for (;;) {
+                const char *next;
+
+                start.cursor = cursor;
+                if (list_params(o, &start, &params) < 0) {
+                        code = CTL_EXIT_ERROR;
+                        break;
+                }
+                code = ctl_call(o, "io.enrich.AuditList", params, &reply);
+                json_decref(params);
+                params = NULL;
+                if (code != CTL_EXIT_OK)
+                        break;
+                print_entries(o, json_object_get(reply, "entries"), &first);
+                next = json_string_value(json_object_get(reply, "next"));
+                free(cursor);
+                cursor = next ? strdup(next) : NULL;
+                json_decref(reply);
+                reply = NULL;
+                if (!next)
+                        break;
+                if (!cursor) {
+                        fprintf(stderr, "enrichctl: out of memory\n");
+                        code = CTL_EXIT_ERROR;
+                        break;
+                }
+        }
+        if (o->json && code == CTL_EXIT_OK)
+                printf(first ? "[]\n" : "\n]\n");
+        free(cursor);
+        return code;
+}
+
+/* With --limit N: the newest N rows, fetched newest page first and shown
+ * oldest first (at most AUDIT_LIMIT_MAX rows held). */
+static int audit_list_newest(const ctl_options *o, unsigned long limit)
+{
+        json_t *params = NULL, *reply = NULL, *pages = json_array();
+        char *cursor = NULL;
+        list_start start = { .after_id = -1 };
+        unsigned long got = 0;
+        bool first = true;
+        int code = CTL_EXIT_OK;
+
+        if (!pages)
+                return CTL_EXIT_ERROR;
+        while (got < limit) {
+                json_t *entries;
+                const char *next;
+
+                start.cursor = cursor;
+                start.page_limit = limit - got > AUDIT_PAGE_MAX ? AUDIT_PAGE_MAX : limit - got;
+                if (list_params(o, &start, &params) < 0) {
+                        code = CTL_EXIT_ERROR;
+                        break;
+                }
+                code = ctl_call(o, "io.enrich.AuditList", params, &reply);
+                json_decref(params);
+                params = NULL;
+                if (code != CTL_EXIT_OK)
+                        break;
+                entries = json_object_get(reply, "entries");
+                got += json_array_size(entries);
+                json_array_append(pages, entries);
+                next = json_string_value(json_object_get(reply, "next"));
+                free(cursor);
+                cursor = next ? strdup(next) : NULL;
+                json_decref(reply);
+                reply = NULL;
+                if (!next || json_array_size(entries) == 0)
+                        break;
+                if (!cursor) {
+                        fprintf(stderr, "enrichctl: out of memory\n");
+                        code = CTL_EXIT_ERROR;
+                        break;
+                }
+        }
+        if (code == CTL_EXIT_OK) {
+                for (size_t i = json_array_size(pages); i > 0; i--)
+                        print_entries(o, json_array_get(pages, i - 1), &first);
+                if (o->json)
+                        printf(first ? "[]\n" : "\n]\n");
+        }
+        free(cursor);
+        json_decref(pages);
+        return code;
+}
+
 static int audit_list(const ctl_options *o)
 {
-        json_t *params = NULL, *reply = NULL, *entries, *e;
-        size_t i;
-        int code;
+        unsigned long limit;
 
         if (o->follow)
                 return audit_follow(o);
-        if (list_params(o, 0, &params) < 0)
+        if (parse_limit(o, &limit) < 0)
                 return CTL_EXIT_ERROR;
-        code = ctl_call(o, "io.enrich.AuditList", params, &reply);
-        if (code != CTL_EXIT_OK)
-                goto out;
-        entries = json_object_get(reply, "entries");
-        if (o->json)
-                ctl_print_json(entries);
-        else
-                json_array_foreach(entries, i, e)
-                        print_entry(o, e);
-out:
-        json_decref(params);
-        json_decref(reply);
-        return code;
+        return limit > 0 ? audit_list_newest(o, limit) : audit_list_all(o);
+}
+
+/* Adds a page of AuditVerify to the sum so far (*total, created by the
+ * first page): counts add up, the first page gives firstId, the last one
+ * lastId and the verdict, sealedId is the highest. */
+static void add_verify_page(json_t **total, json_t *page)
+{
+        static const char *const sums[] = { "rows", "checkpoints" };
+        json_t *t = *total;
+
+        if (!t) {
+                *total = json_incref(page);
+                return;
+        }
+        for (size_t i = 0; i < 2; i++)
+                json_object_set_new(t, sums[i], json_integer(json_integer_value(json_object_get(t, sums[i])) +
+                                                             json_integer_value(json_object_get(page, sums[i]))));
+        if (json_integer_value(json_object_get(t, "firstId")) == 0)
+                json_object_set(t, "firstId", json_object_get(page, "firstId"));
+        json_object_set(t, "lastId", json_object_get(page, "lastId"));
+        if (json_integer_value(json_object_get(page, "sealedId")) > json_integer_value(json_object_get(t, "sealedId")))
+                json_object_set(t, "sealedId", json_object_get(page, "sealedId"));
+        json_object_set(t, "ok", json_object_get(page, "ok"));
+        for (const char *const *k = (const char *const[]) { "badId", "kind", "reason", NULL }; *k; k++)
+                if (json_object_get(page, *k))
+                        json_object_set(t, *k, json_object_get(page, *k));
 }
 
 static int audit_verify(const ctl_options *o)
 {
-        json_t *reply = NULL;
-        int code = ctl_call(o, "io.enrich.AuditVerify", NULL, &reply);
+        json_t *reply = NULL, *page = NULL, *params = NULL;
+        char *cursor = NULL;
+        int code;
 
-        if (code != CTL_EXIT_OK)
+        /* The daemon walks a long trail a page at a time. */
+        for (;;) {
+                const char *next;
+
+                json_decref(params);
+                params = cursor ? json_pack("{s:s}", "after", cursor) : NULL;
+                code = ctl_call(o, "io.enrich.AuditVerify", params, &page);
+                if (code != CTL_EXIT_OK)
+                        break;
+                add_verify_page(&reply, page);
+                next = json_string_value(json_object_get(page, "next"));
+                free(cursor);
+                cursor = next ? strdup(next) : NULL;
+                json_decref(page);
+                page = NULL;
+                if (!cursor)
+                        break;
+        }
+        json_decref(params);
+        free(cursor);
+        if (code != CTL_EXIT_OK) {
+                json_decref(reply);
                 return code;
+        }
+        json_object_del(reply, "next");
         if (o->json)
                 ctl_print_json(reply);
         else if (json_is_true(json_object_get(reply, "ok")))

@@ -18,6 +18,8 @@
  *          changes before every call) and warm, next to a raw verify
  *   userdb --socket S --service NAME --ms T
  *          io.systemd.UserDatabase.GetMemberships latency
+ *   auditlist --socket S --params JSON --ms T
+ *          io.enrich.AuditList latency with those parameters (as root)
  *
  * Exit status 1 when the measurement could not be made, 2 on usage errors. */
 #include <errno.h>
@@ -46,7 +48,7 @@
 #define MAX_SAMPLES 2000000
 
 struct options {
-        const char *socket, *user, *service, *jwks, *scope;
+        const char *socket, *user, *service, *jwks, *scope, *params;
         long clients, ms, max_calls, count;
         pid_t daemon_pid;
 };
@@ -671,6 +673,46 @@ out:
         return r;
 }
 
+/* ---- audit listing ------------------------------------------------------ */
+
+static int run_auditlist(const struct options *o) {
+        long cap = 200000, n = 0;
+        double *samples = calloc((size_t) cap, sizeof(double)), end;
+        json_t *params = json_loads(o->params, 0, NULL);
+        varlink_client *c = NULL;
+        bench_stats st;
+        int r = 1;
+
+        if (!samples || !params || varlink_client_connect(o->socket, CALL_TIMEOUT_MS, NULL, 0, &c) < 0) {
+                fprintf(stderr, "bench_daemon: cannot connect to %s or bad --params\n", o->socket);
+                goto out;
+        }
+        end = bench_now_us() + (double) o->ms * 1000;
+        while (n < cap && bench_now_us() < end) {
+                double t0 = bench_now_us();
+                json_t *reply = NULL;
+                char *error = NULL;
+                int k = varlink_client_call(c, "io.enrich.AuditList", params, CALL_TIMEOUT_MS, &reply, &error);
+
+                json_decref(reply);
+                if (k < 0) {
+                        fprintf(stderr, "bench_daemon: AuditList: %s\n", error ? error : strerror(-k));
+                        free(error);
+                        goto out;
+                }
+                free(error);
+                samples[n++] = bench_now_us() - t0;
+        }
+        bench_stats_compute(samples, (size_t) n, &st);
+        printf("{\"calls\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f}\n", n, st.median, st.p99);
+        r = 0;
+out:
+        free(samples);
+        json_decref(params);
+        varlink_client_free(c);
+        return r;
+}
+
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, 'S' },
@@ -683,6 +725,7 @@ int main(int argc, char **argv) {
                 { "max-calls", required_argument, NULL, 'M' },
                 { "count", required_argument, NULL, 'n' },
                 { "daemon-pid", required_argument, NULL, 'p' },
+                { "params", required_argument, NULL, 'P' },
                 { NULL, 0, NULL, 0 },
         };
         struct options o = { .service = "eu9-bench", .user = "root", .scope = "bench:read",
@@ -706,6 +749,7 @@ int main(int argc, char **argv) {
                 case 'M': o.max_calls = strtol(optarg, NULL, 10); break;
                 case 'n': o.count = strtol(optarg, NULL, 10); break;
                 case 'p': o.daemon_pid = (pid_t) strtol(optarg, NULL, 10); break;
+                case 'P': o.params = optarg; break;
                 default: goto usage;
                 }
         }
@@ -726,7 +770,9 @@ int main(int argc, char **argv) {
                 return run_claims(&o);
         if (strcmp(mode, "userdb") == 0)
                 return run_userdb(&o);
+        if (strcmp(mode, "auditlist") == 0 && o.params)
+                return run_auditlist(&o);
 usage:
-        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb [options]; see the source\n", stderr);
+        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|auditlist [options]; see the source\n", stderr);
         return 2;
 }

@@ -371,6 +371,56 @@ def scale(res, tmp, user, quick):
             note="daemon CPU %.2f s (utime+stime), %d keys re-issued in place" % (r["refresh_cpu_s"], r["refreshed"]))
 
 
+AUDIT_SQL = """
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+INSERT INTO audit (id, time, actor_uid, actor_name, subject, action, result, details, prev_hash, hash)
+SELECT {first} + i, {now} - {rows} + i, 1000 + i % 50, printf('eu9-u%d', i % 50), printf('eu9-u%d', i % 50),
+       CASE i % 3 WHEN 0 THEN 'grant.created' WHEN 1 THEN 'enrich.issued' ELSE 'permission.denied' END,
+       'ok', '{{"method":"io.enrich.Grant","reason":"bench"}}',
+       CASE i WHEN 1 THEN (SELECT hash FROM audit WHERE id = {first}) ELSE printf('%064d', i - 1) END,
+       printf('%064d', i) FROM n;
+COMMIT;
+"""
+
+
+def audit_list(res, tmp, quick):
+    """AuditList with limit 1 on a big trail against a 10-row one: every
+    filter reads through an index, so the ratio stays near 1."""
+    ms = 300 if quick else 2000
+    big = 100000 if quick else 1000000
+    calls = (("limit 1", {"limit": 1}),
+             ("limit 1, oldest first", {"limit": 1, "afterId": 0}),
+             ("limit 1, user with no rows", {"limit": 1, "user": "eu9-nobody"}),
+             ("limit 1, action + since", {"limit": 1, "action": "grant.created", "since": int(time.time()) - 60}))
+    lat = {}
+    for size in (10, big):
+        inst = Instance(tmp, "audit-%d" % size)
+        inst.write_config()
+        inst.start()      # migrations, and a first row (the shutdown checkpoint)
+        inst.stop()
+        t0 = time.time()
+        first = int(subprocess.check_output(["sqlite3", inst.db, "SELECT coalesce(max(id), 0) FROM audit"]).strip())
+        subprocess.run(["sqlite3", inst.db], input=AUDIT_SQL.format(rows=size, first=first, now=int(time.time())),
+                       text=True, check=True, stdout=subprocess.DEVNULL)
+        built = time.time() - t0
+        inst.start()
+        try:
+            for name, params in calls:
+                r = bench_daemon("auditlist", "--socket", inst.sock, "--params", json.dumps(params), "--ms", ms)
+                lat[(size, name)] = (r["median_us"], r["p99_us"], built)
+        finally:
+            # Linked but unhashed rows: the shutdown checkpoint refuses
+            # them after one read of the rows since the last checkpoint.
+            inst.stop()
+        shutil.rmtree(inst.dir, ignore_errors=True)
+    for name, _ in calls:
+        small, large = lat[(10, name)][0], lat[(big, name)][0]
+        res.add("audit", "AuditList %s, %s rows" % (name, format(big, ",")), large, "us", "10 rows", small,
+                ratio=large / small, target="<= 2x", ok=large / small <= 2,
+                note="p99 %.0f us; trail built in %.1f s" % (lat[(big, name)][1], lat[(big, name)][2]))
+
+
 def bench_daemon_rss(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -473,7 +523,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short version (CI smoke test)")
-    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb")
+    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb,audit")
     ap.add_argument("--json", default=os.path.join(BUILD, "bench.json"))
     opts = ap.parse_args()
     if os.geteuid() != 0:
@@ -483,7 +533,7 @@ def main():
         if not os.access(os.path.join(BENCH, tool), os.X_OK):
             print("bench: %s/%s is missing; run make bench" % (BENCH, tool))
             return 1
-    sections = (opts.only or "login,throughput,verify,scale,userdb").split(",")
+    sections = (opts.only or "login,throughput,verify,scale,userdb,audit").split(",")
     res = Results()
     tmp = tempfile.mkdtemp(prefix="eu9-bench.")
     os.chmod(tmp, 0o755)
@@ -509,7 +559,8 @@ def main():
         finally:
             inst.stop()
         for name, fn in (("scale", lambda: scale(res, tmp, user, opts.quick)),
-                         ("userdb", lambda: userdb(res, tmp, user, opts.quick))):
+                         ("userdb", lambda: userdb(res, tmp, user, opts.quick)),
+                         ("audit", lambda: audit_list(res, tmp, opts.quick))):
             if name in sections:
                 try:
                     fn()

@@ -21,7 +21,8 @@
 # AuditList answers anyone, with only the rows about the caller; ListKeys
 # lists the public keys.
 PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys"
-CHECKS="abuse-methods-listed abuse-privileged-refused abuse-refusals-change-nothing
+CHECKS="abuse-methods-listed abuse-privileged-refused abuse-refusals-change-nothing abuse-refusals-audited
+abuse-refusals-aggregated abuse-refusals-summarized
 abuse-flood-extra-refused abuse-flood-refused-quickly abuse-flood-root-p99
 abuse-flood-other-uid-served abuse-bad-inputs-errors abuse-malformed-closed abuse-bad-inputs-others-served
 abuse-bad-inputs-change-nothing abuse-forged-baseline-verifies abuse-forged-rejected-libenrich
@@ -91,8 +92,25 @@ refused_all() {
         done
         return $bad
 }
+AUDIT_BEFORE=$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM audit")
 check abuse-privileged-refused refused_all
 check_eq abuse-refusals-change-nothing "$BEFORE" "$(db_counts)"
+# Every refusal is audited, each method its own row, naming U1 and the method.
+refusals_audited() {
+        local m bad=0 n
+        for m in $METHODS; do
+                case " $PUBLIC_METHODS " in *" $m "*) continue ;; esac
+                n=$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM audit WHERE action = 'permission.denied' AND actor_uid = $U1_UID AND subject = '$U1' AND json_extract(details, '\$.method') = 'io.enrich.$m'")
+                [ "$n" = 1 ] || { echo "# $m: $n permission.denied rows"; bad=1; }
+        done
+        return $bad
+}
+check abuse-refusals-audited refusals_audited
+# Repeating them (200 rounds of Grant, within the default 60 s window) only
+# counts: no row until the window closes, then one summary with the count.
+AUDIT_MID=$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM audit")
+as_user "$U1" "$PY" "$HERE/varlink_many.py" "$SOCK" io.enrich.Grant "${PARAMS[Grant]}" 200 >/dev/null
+check_eq abuse-refusals-aggregated "$AUDIT_MID" "$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) FROM audit")"
 
 # ---- 2. connection flood ------------------------------------------------
 "$PY" "$HERE/abuse.py" flood "$SOCK" "$U1_UID" "$(id -g "$U1")" "$U2" 1000 200 \
@@ -259,4 +277,8 @@ check abuse-key-intact intact
 wait "$K1_PID" 2>/dev/null
 
 check abuse-daemon-alive kill -0 "$DAEMON_PID"
+# Stopped, the daemon writes what it counted: the 201 refused Grant calls
+# are two rows, the first and a summary of the other 200.
+enrich_stop_daemon
+check_eq abuse-refusals-summarized "2 201" "$(sqlite3 -cmd ".timeout 5000" "file:$DB?mode=ro" "SELECT count(*) || ' ' || sum(coalesce(json_extract(details, '\$.count'), 1)) FROM audit WHERE action = 'permission.denied' AND actor_uid = $U1_UID AND json_extract(details, '\$.method') = 'io.enrich.Grant'")"
 enrich_finish

@@ -21,6 +21,7 @@
 #include "live.h"
 #include "log.h"
 #include "method_helpers.h"
+#include "offboard.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
@@ -438,6 +439,7 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 goto out;
         }
         d->identities_generation++;
+        (void) offboard_publish(d);
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
         (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
@@ -467,6 +469,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         if (identities_enable(d->db, user, &was) < 0)
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
+        (void) offboard_publish(d);
         by = peer_name(peer);
         (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,

@@ -2,6 +2,7 @@
  * the issuer and the live-session scheduler. Single-threaded: only the
  * event loop touches it. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include "config.h"
 #include "db.h"
@@ -26,4 +27,6 @@ typedef struct enrichd {
                                         * rebuilds its memberships */
         int64_t keys_next_change;   /* when the JWKS must be rewritten
                                      * (keys.c); 0: not until a rotation */
+        char *disabled_list;        /* beside the socket (offboard.c) */
+        bool disabled_list_stale;   /* its last write failed: retry */
 } enrichd;

@@ -1,0 +1,84 @@
+/* offboard.c: writes the list of disabled identities that lets the PAM
+ * account hook refuse a disabled user without the daemon (offboard.h). The
+ * whole list is rewritten on every change (start-up, reload, Disable,
+ * Enable): a temporary file, fsync, rename, fsync of the directory, so a
+ * reader sees the old list or the new one, never a mix, and a crash never
+ * brings back an older one. Mode 0600: the module runs as root. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "disabled_list.h"
+#include "identities.h"
+#include "log.h"
+#include "offboard.h"
+#include "paths.h"
+#include "util.h"
+
+int offboard_setup(enrichd *d) {
+        int r = disabled_list_path(d->config->socket, &d->disabled_list);
+
+        if (r < 0)
+                log_error("Cannot place the list of disabled identities beside socket %s: %s",
+                          d->config->socket, strerror(-r));
+        return r;
+}
+
+int offboard_publish(enrichd *d) {
+        json_t *set = NULL, *value;
+        const char **names = NULL, *name;
+        char *text = NULL;
+        size_t n = 0, len = 0, skipped = 0;
+        char count[32];
+        int r;
+
+        if (!d->disabled_list)
+                return -EINVAL;
+        r = identities_disabled_set(d->db, &set);
+        if (r < 0)
+                goto out;
+        names = calloc(json_object_size(set) + 1, sizeof *names);
+        if (!names) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_foreach(set, name, value)
+                names[n++] = name;
+        r = disabled_list_format(names, n, &text, &len, &skipped);
+        if (r < 0)
+                goto out;
+        if (skipped > 0)
+                log_warning("%zu disabled identities have names that cannot be listed in %s (control "
+                            "characters or longer than %d bytes); the account hook cannot refuse them "
+                            "without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
+        r = mkdir_parent(d->disabled_list, 0755);
+        if (r == 0)
+                r = write_file_atomic(d->disabled_list, text, len, 0600);
+out:
+        if (r < 0) {
+                d->disabled_list_stale = true;
+                log_struct(LOG_ERR, LOG_MSGID_DISABLED_LIST,
+                           (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
+                           "Failed to write the list of disabled identities %s: %s; logins of disabled "
+                           "users are refused only while the daemon answers (retrying)",
+                           d->disabled_list, r == -EIO ? db_last_error(d->db) : strerror(-r));
+        } else {
+                if (d->disabled_list_stale)
+                        log_struct(LOG_NOTICE, LOG_MSGID_DISABLED_LIST,
+                                   (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
+                                   "Wrote the list of disabled identities %s", d->disabled_list);
+                d->disabled_list_stale = false;
+                snprintf(count, sizeof count, "%zu", n - skipped);
+                log_struct(LOG_DEBUG, LOG_MSGID_DISABLED_LIST,
+                           (const char *[]) { "ENRICH_PATH", d->disabled_list, "ENRICH_COUNT", count, NULL },
+                           "Listed %s disabled identities in %s", count, d->disabled_list);
+        }
+        free(text);
+        free(names);
+        json_decref(set);
+        return r;
+}
+
+void offboard_tick(enrichd *d) {
+        if (d->disabled_list_stale)
+                (void) offboard_publish(d);
+}

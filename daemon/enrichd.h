@@ -10,6 +10,7 @@
 
 typedef struct live live;
 typedef struct audit audit;
+typedef struct throttle throttle;
 
 typedef struct enrichd {
         config *config;
@@ -29,4 +30,6 @@ typedef struct enrichd {
                                      * (keys.c); 0: not until a rotation */
         char *disabled_list;        /* beside the socket (offboard.c) */
         bool disabled_list_stale;   /* its last write failed: retry */
+        throttle *token_sources;    /* delays of token attempts naming no
+                                     * token, per source (throttle.c) */
 } enrichd;

@@ -23,6 +23,7 @@
 #include "paths.h"
 #include "server.h"
 #include "signer.h"
+#include "throttle.h"
 #include "userdb.h"
 
 static void usage(FILE *f) {
@@ -265,6 +266,11 @@ int main(int argc, char **argv) {
          * the daemon flooded, and the list must already say who is out. */
         if (offboard_setup(&d) == 0)
                 (void) offboard_publish(&d);
+        r = throttle_new(&d.token_sources);
+        if (r < 0) {
+                log_error("Failed to set up token throttling: %s", strerror(-r));
+                goto out;
+        }
         userdb_sync(context.userdb);
         r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
                                                           .tick_ms = LIVE_TICK_MS }, &context,
@@ -311,6 +317,7 @@ out:
         config_free(d.config);
         free(d.machine_id);
         free(d.disabled_list);
+        throttle_free(d.token_sources);
         free(error);
         return status;
 }

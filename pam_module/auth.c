@@ -80,6 +80,10 @@ static int call_authenticate(pam_handle_t *pamh, const enrich_args *args, const 
         if (!params)
                 return -ENOMEM;
         add_login_context(pamh, params);
+        /* Where a failure comes from when there is no rhost (su, sudo):
+         * attempts that name no token are delayed per source. */
+        if (pam_item_string(pamh, PAM_RUSER))
+                json_object_set_new(params, "ruser", json_string(pam_item_string(pamh, PAM_RUSER)));
         r = daemon_connect(pamh, args, deadline, &c);
         if (r < 0)
                 goto out;

@@ -19,7 +19,8 @@ eu5-nonadmin-disable-refused eu5-nonadmin-enable-refused eu5-nonroot-checkaccoun
 eu5-amr-svc-marks-units off-list-written off-list-replaced-atomically off-list-never-half-written
 off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
 off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored
-off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses daemon-clean-shutdown"
+off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
+off-list-written-at-start off-list-written-on-reload daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 DIS=eu5-dis-$$
@@ -238,5 +239,17 @@ check off-list-garbage-ignored allowed tamper-garbage || show "$TMP/tamper-garba
 cp "$TMP/list.saved" "$LIST"
 acct restored off "$OTHER_OFF"
 check off-list-restored-refuses denied restored || show "$TMP/restored.err"
+# No list at all: as before it existed, fail= decides.
+rm -f "$LIST"
+acct missing off "$OTHER_OFF"
+acct missing-closed off-closed "$OTHER_OFF"
+check off-list-missing-as-before eval 'allowed missing && [ "$(cat "$TMP/missing-closed.rc")" = 6 ] &&
+        grep -q "pam_acct_mgmt: Authentication failure" "$TMP/missing-closed.err"' ||
+        { show "$TMP/missing.err"; show "$TMP/missing-closed.err"; }
+# The daemon writes it at start-up, and again on reload.
 enrich_start_daemon || { fail daemon-restarts; exit 1; }
+check off-list-written-at-start listed "$OTHER_OFF"
+rm -f "$LIST"
+ctl reload >/dev/null 2>&1
+check off-list-written-on-reload listed "$OTHER_OFF"
 enrich_finish

@@ -138,6 +138,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
         token_lock_policy policy;
         struct passwd pw;
         char *pwbuf = NULL, failures[16], delay[32], lock[32], source[2 * MAX_NAME_LENGTH];
+        char detail[2 * MAX_NAME_LENGTH + 128];
         json_t *reply = NULL, *record;
         int64_t now_ms;
         int r;
@@ -208,13 +209,22 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                 json_decref(record);
                 goto out;
         }
+        if (result.unknown_id)
+                snprintf(detail, sizeof detail, "nothing counted; source %s waits %s ms", source, delay);
+        else if (result.outcome == TOKEN_AUTH_LOCKED)
+                snprintf(detail, sizeof detail, "for %s s more", lock);
+        else if (result.outcome == TOKEN_AUTH_TOO_SOON)
+                snprintf(detail, sizeof detail, "not checked; next check in %s ms", delay);
+        else if (!result.counted)
+                snprintf(detail, sizeof detail, "the secret was right: not counted");
+        else
+                snprintf(detail, sizeof detail, "%u wrong secrets in a row for this token, next check in %s ms",
+                         result.failures, delay);
         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                       "ENRICH_RHOST", rhost, "ENRICH_REASON", result.reason,
                                       "ENRICH_FAILURES", failures, "ENRICH_DELAY_MS", delay, NULL },
-                   "Token authentication of %s with token %s failed: %s (%s%s, next check in %s ms)",
-                   user, id, result.reason, result.unknown_id ? "delayed by source " : failures,
-                   result.unknown_id ? source : " wrong secrets in a row for this token", delay);
+                   "Token authentication of %s with token %s failed: %s (%s)", user, id, result.reason, detail);
         if (result.locked_now)
                 log_struct(LOG_WARNING, LOG_MSGID_TOKEN_LOCKED,
                            (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id,

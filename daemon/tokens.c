@@ -610,6 +610,7 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
                 result.delay_ms = TOKENS_DELAY_BASE_MS;
                 goto refused;
         }
+        result.counted = true;
         result.failures = failures + 1;
         result.delay_ms = tokens_failure_delay_ms(result.failures, TOKENS_DELAY_MAX_MS);
         if (result.failures >= policy->max_failures) {

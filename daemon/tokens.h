@@ -115,6 +115,7 @@ typedef struct token_auth_result {
                                  * (0 for an unknown id: the caller delays its source) */
         unsigned failures;      /* wrong secrets in a row for the token, this one included */
         bool unknown_id;        /* no such token: nothing counted, nothing locked */
+        bool counted;           /* a wrong secret for a known id: counted against it */
         bool locked_now;        /* this failure locked the token */
         int64_t locked_until_ms; /* locked_now or LOCKED: until when */
         char *owner;            /* failures of a known id: the token's user */

@@ -1,7 +1,10 @@
 /* tokens.c: the tokens, token_failures and session_tokens tables, and the
  * daemon secret that keys the stored hashes (see tokens.h). Hashes are
- * compared with CRYPTO_memcmp, and a missing token costs the same HMAC as a
- * present one, so timing tells an attacker nothing about either. */
+ * compared in full with CRYPTO_memcmp, and a missing token costs the same
+ * HMAC as a present one, so timing tells nothing about a secret. Whether an
+ * id exists does show (an unknown one writes no failure row and is delayed
+ * per source, not per id): ids are not secret (logs, token list) and open
+ * nothing without the 256-bit secret. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

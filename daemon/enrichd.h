@@ -30,6 +30,7 @@ typedef struct enrichd {
                                      * (keys.c); 0: not until a rotation */
         char *disabled_list;        /* beside the socket (offboard.c) */
         bool disabled_list_stale;   /* its last write failed: retry */
+        int64_t disabled_list_retry_ms; /* ... at this CLOCK_MONOTONIC time */
         throttle *token_sources;    /* delays of token attempts naming no
                                      * token, per source (throttle.c) */
 } enrichd;

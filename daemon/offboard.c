@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "disabled_list.h"
+#include "host.h"
 #include "identities.h"
 #include "log.h"
 #include "offboard.h"
@@ -55,12 +56,15 @@ int offboard_publish(enrichd *d) {
                 r = write_file_atomic(d->disabled_list, text, len, 0600);
 out:
         if (r < 0) {
-                d->disabled_list_stale = true;
-                log_struct(LOG_ERR, LOG_MSGID_DISABLED_LIST,
+                /* Said once per run of failures, not at every retry. */
+                log_struct(d->disabled_list_stale ? LOG_DEBUG : LOG_ERR, LOG_MSGID_DISABLED_LIST,
                            (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
                            "Failed to write the list of disabled identities %s: %s; logins of disabled "
-                           "users are refused only while the daemon answers (retrying)",
-                           d->disabled_list, r == -EIO ? db_last_error(d->db) : strerror(-r));
+                           "users are refused only while the daemon answers (retrying every %d s)",
+                           d->disabled_list, r == -EIO ? db_last_error(d->db) : strerror(-r),
+                           OFFBOARD_RETRY_MS / 1000);
+                d->disabled_list_stale = true;
+                d->disabled_list_retry_ms = host_now_ms() + OFFBOARD_RETRY_MS;
         } else {
                 if (d->disabled_list_stale)
                         log_struct(LOG_NOTICE, LOG_MSGID_DISABLED_LIST,
@@ -79,6 +83,6 @@ out:
 }
 
 void offboard_tick(enrichd *d) {
-        if (d->disabled_list_stale)
+        if (d->disabled_list_stale && host_now_ms() >= d->disabled_list_retry_ms)
                 (void) offboard_publish(d);
 }

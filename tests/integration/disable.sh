@@ -20,7 +20,7 @@ eu5-amr-svc-marks-units off-list-written off-list-replaced-atomically off-list-n
 off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
 off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored
 off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
-off-list-written-at-start off-list-written-on-reload daemon-clean-shutdown"
+off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 DIS=eu5-dis-$$
@@ -147,7 +147,7 @@ denied() {
                 [ "$(acct_ms "$1")" -le 1300 ]
 }
 allowed() { [ "$(cat "$TMP/$1.rc")" = 0 ] && grep -q "pam_acct_mgmt: Success" "$TMP/$1.err"; }
-listed() { [ "$(head -n1 "$LIST")" = "# enrich disabled identities, format 1" ] && grep -qx -- "$1" "$LIST"; }
+listed() { [ "$(head -n1 "$LIST" 2>/dev/null)" = "# enrich disabled identities, format 1" ] && grep -qx -- "$1" "$LIST"; }
 stop_daemon_quietly() {     # no clean-shutdown check: that one comes at the end
         kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 }
@@ -252,4 +252,11 @@ check off-list-written-at-start listed "$OTHER_OFF"
 rm -f "$LIST"
 ctl reload >/dev/null 2>&1
 check off-list-written-on-reload listed "$OTHER_OFF"
+# A write that fails (here: a directory in the way) is logged and retried.
+rm -f "$LIST"
+mkdir "$LIST"
+ctl disable "$OFF" --reason "again" >/dev/null 2>&1
+rmdir "$LIST"
+check off-list-write-failure-retried eval 'grep -q "Failed to write the list of disabled identities" "$TMP/enrichd.log" &&
+        poll 80 listed "$OFF"'
 enrich_finish

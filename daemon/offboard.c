@@ -5,6 +5,7 @@
  * reader sees the old list or the new one, never a mix, and a crash never
  * brings back an older one. Mode 0600: the module runs as root. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "disabled_list.h"
@@ -30,13 +31,16 @@ int offboard_publish(enrichd *d) {
         char *text = NULL;
         size_t n = 0, len = 0, skipped = 0;
         char count[32];
+        bool database = false;
         int r;
 
         if (!d->disabled_list)
                 return -EINVAL;
         r = identities_disabled_set(d->db, &set);
-        if (r < 0)
+        if (r < 0) {
+                database = r == -EIO;
                 goto out;
+        }
         names = calloc(json_object_size(set) + 1, sizeof *names);
         if (!names) {
                 r = -ENOMEM;
@@ -61,7 +65,7 @@ out:
                            (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
                            "Failed to write the list of disabled identities %s: %s; logins of disabled "
                            "users are refused only while the daemon answers (retrying every %d s)",
-                           d->disabled_list, r == -EIO ? db_last_error(d->db) : strerror(-r),
+                           d->disabled_list, database ? db_last_error(d->db) : strerror(-r),
                            OFFBOARD_RETRY_MS / 1000);
                 d->disabled_list_stale = true;
                 d->disabled_list_retry_ms = host_now_ms() + OFFBOARD_RETRY_MS;

@@ -180,18 +180,20 @@ static int open_disabled_list(pam_handle_t *pamh, const enrich_args *args, const
                 return -errno;
         if (fstat(fd, &st) < 0) {
                 r = -errno;
-                goto fail;
+                goto out;
         }
         if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
             daemon_trusted_uid(pamh, args, st.st_uid) < 0) {
                 pam_syslog(pamh, LOG_ERR, "Ignoring %s: not a regular file owned by root or %s and writable "
                            "by its owner only", path, args->daemon_user);
                 r = -EPERM;
-                goto fail;
+                goto out;
         }
-        return fd;
-fail:
-        close(fd);
+        r = fd;
+        fd = -1;
+out:
+        if (fd >= 0)
+                close(fd);
         return r;
 }
 

@@ -20,7 +20,7 @@ eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force
 eu5-brute-force-locks eu5-locked-refuses-right-token lock-is-per-token-id lock-backs-off
 eu5-locked-refuses-right-token-again eu5-unlock-lets-in lock-counts-again-after-success lock-expires-by-itself
 eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused unknown-ids-delayed-per-source
-hammered-token-still-logs-in eu5-failures-logged-with-message-id
+hammered-token-still-logs-in unknown-ids-delayed-per-ruser eu5-failures-logged-with-message-id
 eu5-secret-not-in-sqlite eu5-secret-not-in-daemon-log eu5-secret-not-in-pam-stderr eu5-secret-not-in-journal
 eu5-token-form-daemon-down-refused eu5-nonadmin-token-issue-refused eu5-nonadmin-token-list-refused
 eu5-nonadmin-token-revoke-refused eu5-nonadmin-token-rotate-refused eu5-nonadmin-token-unlock-refused
@@ -301,6 +301,16 @@ sys.exit(0 if len(d) == 10 and d[0] < d[2] < d[9] and int(fresh) < d[9] and reas
 }
 check unknown-ids-delayed-per-source unknown_delayed
 check hammered-token-still-logs-in login hammered "$HAMMERED" "$HT" || show "$TMP/hammered.err"
+# Through the module without a remote host (su, sudo): the source is
+# PAM_RUSER, and its second unknown id waits longer than its first.
+for i in 1 2; do
+        EU5_SECRET="enr_$(printf '%016x' "$i")_$(printf 'E%.0s' $(seq 43))" "$PAM_SESSION" --confdir "$PAMDIR" \
+                --service eu5-svc --user "$HAMMERED" --ruser "$U1" --authenticate --password-from-env EU5_SECRET \
+                --no-session >/dev/null 2>"$TMP/ruser$i.err"
+done
+check unknown-ids-delayed-per-ruser eval 'grep -q "failed: unknown token (nothing counted; source ruser:$U1 waits 250 ms)" "$TMP/enrichd.log" &&
+        grep -q "failed: unknown token (nothing counted; source ruser:$U1 waits 500 ms)" "$TMP/enrichd.log"' ||
+        { show "$TMP/ruser1.err"; show "$TMP/ruser2.err"; }
 # The journal, when this daemon's entries reach one; its stderr copy else.
 journal_works() { [ -n "$(journalctl -q MESSAGE_ID=13562a7abd4143d282916759a0aa9031 --since "$START_TIME" 2>/dev/null)" ]; }
 failures_logged() {

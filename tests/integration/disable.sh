@@ -18,7 +18,7 @@ eu5-disabled-gets-no-claims eu5-enable-lets-in eu5-account-daemon-down-ignored e
 eu5-nonadmin-disable-refused eu5-nonadmin-enable-refused eu5-nonroot-checkaccount-refused
 eu5-amr-svc-marks-units off-list-written off-list-replaced-atomically off-list-never-half-written
 off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
-off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored
+off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored off-list-of-daemon-user-believed
 off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
 off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried daemon-clean-shutdown"
 enrich_require $CHECKS
@@ -128,6 +128,12 @@ account  [success=ok ignore=ignore default=bad] $BUILD/pam_enrich.so socket=$SOC
 account  required pam_permit.so
 session  required pam_permit.so
 EOF
+# As installed: the list belongs to the daemon user, not root.
+cat >"$PAMDIR/off-du" <<EOF
+account  [success=ok ignore=ignore default=bad] $BUILD/pam_enrich.so socket=$SOCK timeout=1000 daemon_user=$U1
+account  required pam_permit.so
+session  required pam_permit.so
+EOF
 cat >"$PAMDIR/off-closed" <<EOF
 account  required $BUILD/pam_enrich.so socket=$SOCK timeout=1000 fail=closed
 account  required pam_permit.so
@@ -226,7 +232,10 @@ check off-enabled-allowed-daemon-down allowed enabled-down || show "$TMP/enabled
 acct tamper-base off "$OTHER_OFF"
 chown "$U1" "$LIST"
 acct tamper-owner off "$OTHER_OFF"
-check off-list-wrong-owner-ignored eval 'denied tamper-base && allowed tamper-owner' || { show "$TMP/tamper-base.err"; show "$TMP/tamper-owner.err"; }
+check off-list-wrong-owner-ignored eval 'denied tamper-base && allowed tamper-owner' ||
+        { show "$TMP/tamper-base.err"; show "$TMP/tamper-owner.err"; }
+acct daemon-user off-du "$OTHER_OFF"
+check off-list-of-daemon-user-believed denied daemon-user || show "$TMP/daemon-user.err"
 chown root "$LIST"
 chmod 0620 "$LIST"
 acct tamper-mode off "$OTHER_OFF"

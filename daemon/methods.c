@@ -19,12 +19,12 @@
 #include "issue.h"
 #include "keys.h"
 #include "live.h"
-#include "log.h"
+#include "tokens.h"
 #include "method_helpers.h"
+#include "log.h"
 #include "methods.h"
 #include "offboard.h"
 #include "policy.h"
-#include "tokens.h"
 #include "util.h"
 #include "varlink.h"
 
@@ -631,8 +631,6 @@ static json_t *method_grant(enrichd *d, const struct ucred *peer, json_t *params
                              "ttl", (json_int_t) ttl, "expires", (json_int_t) (now + ttl));
         if (issue_update_policy_version(d) < 0)
                 log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* Also rewritten here, so a reload repairs a list someone removed. */
-        (void) offboard_publish(d);
         /* The new claims appear in the user's open sessions now, not at the
          * next login. */
         live_reissue(d, user, "grant added", &counts);
@@ -740,8 +738,6 @@ static json_t *method_revoke_grant(enrichd *d, const struct ucred *peer, json_t 
         }
         if (issue_update_policy_version(d) < 0)
                 log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* Also rewritten here, so a reload repairs a list someone removed. */
-        (void) offboard_publish(d);
         /* Before replying: when the admin's command returns, no live key
          * carries the grant any more. */
         live_reissue(d, g.user, "grant revoked", &counts);
@@ -818,8 +814,6 @@ static json_t *method_revoke_user(enrichd *d, const struct ucred *peer, json_t *
         }
         if (issue_update_policy_version(d) < 0)
                 log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* Also rewritten here, so a reload repairs a list someone removed. */
-        (void) offboard_publish(d);
         live_revoke_user(d, user, reason, &sessions);
         if (!exists && grants == 0 && sessions == 0) {
                 reply = no_such_user(user);

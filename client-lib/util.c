@@ -80,6 +80,33 @@ out:
         return r;
 }
 
+/* Makes a rename into path's directory durable: without it a crash can
+ * bring back the old file, or none. */
+static int fsync_parent(const char *path)
+{
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        int fd, r = 0;
+
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == path)
+                strcpy(dir, "/");
+        else if ((size_t) (slash - path) >= sizeof dir)
+                return -ENAMETOOLONG;
+        else {
+                memcpy(dir, path, (size_t) (slash - path));
+                dir[slash - path] = '\0';
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
         char tmp[PATH_MAX];
@@ -116,7 +143,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 r = -errno;
                 goto fail;
         }
-        return 0;
+        return fsync_parent(path);
 fail:
         if (fd >= 0)
                 close(fd);

@@ -27,8 +27,8 @@ int parse_uint(const char *s, unsigned long max, unsigned long *ret);
 /* Reads a whole small file (at most max bytes) into a NUL-terminated string. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
 
-/* Writes data to path atomically: a temporary file in the same directory,
- * fsync, chmod mode, rename. */
+/* Writes data to path atomically: a temporary file in the same directory
+ * (path.tmpXXXXXX), chmod mode, fsync, rename, fsync of the directory. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* When ret_error is non-NULL, sets *ret_error to a malloc'd message made

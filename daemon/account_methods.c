@@ -1,10 +1,11 @@
 /* account_methods.c: service-account tokens and disabled identities over
  * varlink. Token secrets never reach the daemon (the callers send the
  * verifier, svctoken.h), and the verifier itself is wiped from the parsed
- * request once it is hashed. Authentication failures are delayed and
- * counted per user; the delay is enforced here (attempts inside it are not
- * even checked) and the module is told how long it is, so it can hold the
- * login back with pam_fail_delay without the daemon blocking its loop. */
+ * request once it is hashed. A wrong secret for a known token id is counted
+ * against that id alone (delay, then a lock that ends by itself); attempts
+ * that name no token are delayed per source (throttle.c) and lock nothing.
+ * The module is told the delay, so it can hold the login back with
+ * pam_fail_delay without the daemon blocking its loop. */
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -22,6 +23,8 @@
 #include "log.h"
 #include "method_helpers.h"
 #include "paging.h"
+#include "offboard.h"
+#include "throttle.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
@@ -108,13 +111,37 @@ static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
                                      "locked", locked));
 }
 
+/* Where an attempt comes from, for the delays of attempts that name no
+ * token: the remote host, else the remote user (su, sudo), else the
+ * service of a local login. */
+static void attempt_source(const char *service, const char *rhost, const char *ruser, char *buf, size_t size) {
+        if (rhost)
+                snprintf(buf, size, "rhost:%s", rhost);
+        else if (ruser)
+                snprintf(buf, size, "ruser:%s", ruser);
+        else
+                snprintf(buf, size, "service:%s", service ? service : "");
+}
+
+/* The delay for a failure that named no token (unknown user or token id),
+ * growing with the failures from the same source. Never a lock: nobody's
+ * token is at stake, and the source may be shared with honest logins. */
+static int64_t source_delay_ms(enrichd *d, const char *source) {
+        unsigned n = throttle_fail(d->token_sources, source, realtime_ms());
+
+        return tokens_failure_delay_ms(n, TOKENS_SOURCE_DELAY_MAX_MS);
+}
+
 json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "tokenId", "verifier", "service", "rhost", NULL };
-        const char *user, *id, *verifier = NULL, *service, *rhost;
+        static const char *const known[] = { "user", "tokenId", "verifier", "service", "rhost", "ruser", NULL };
+        const char *user, *id, *verifier = NULL, *service, *rhost, *ruser;
         token_auth_result result = { 0 };
+        token_lock_policy policy;
         struct passwd pw;
-        char *pwbuf = NULL, failures[16], delay[32];
+        char *pwbuf = NULL, failures[16], delay[32], lock[32], source[2 * MAX_NAME_LENGTH];
+        char detail[2 * MAX_NAME_LENGTH + 128];
         json_t *reply = NULL, *record, *details;
+        int64_t now_ms;
         int r;
 
         if (peer->uid != 0) {
@@ -126,8 +153,10 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
             (reply = get_token_id(params, "tokenId", &id)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
-            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
+            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) ||
+            (reply = get_string(params, "ruser", false, MAX_NAME_LENGTH, &ruser)))
                 goto out;
+        attempt_source(service, rhost, ruser, source, sizeof source);
         if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
                 /* Not counted (no row per invented name), but not fast either. */
                 log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_AUTH_FAILED,
@@ -138,7 +167,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                 (void) audit_record_refusal(d, peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "user", user, "tokenId", id,
                                                       "reason", "no such user", "service", service, "rhost", rhost));
-                reply = auth_failed("no such user", TOKENS_DELAY_BASE_MS, false);
+                reply = auth_failed("no such user", source_delay_ms(d, source), false);
                 goto out;
         }
         if (identities_is_disabled(d->db, user, &r)) {
@@ -153,14 +182,21 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
                 goto out;
         }
-        r = tokens_authenticate(d->db, d->config->state_dir, d->config->token_max_failures, user, id,
-                                verifier, realtime_ms(), &result);
+        policy = (token_lock_policy) { .max_failures = d->config->token_max_failures,
+                                       .lock_ms = (int64_t) d->config->token_lock_seconds * 1000,
+                                       .lock_max_ms = (int64_t) d->config->token_lock_max_seconds * 1000 };
+        now_ms = realtime_ms();
+        r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, now_ms, &result);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Authenticate");
                 goto out;
         }
+        if (result.unknown_id)
+                result.delay_ms = source_delay_ms(d, source);
         snprintf(failures, sizeof failures, "%u", result.failures);
         snprintf(delay, sizeof delay, "%lld", (long long) result.delay_ms);
+        snprintf(lock, sizeof lock, "%lld", (long long) (result.locked_until_ms > now_ms
+                                                         ? (result.locked_until_ms - now_ms + 999) / 1000 : 0));
         if (result.outcome == TOKEN_AUTH_OK) {
                 log_struct(LOG_INFO, LOG_MSGID_TOKEN_AUTH_OK,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
@@ -177,19 +213,31 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                 json_decref(record);
                 goto out;
         }
+        if (result.unknown_id)
+                snprintf(detail, sizeof detail, "nothing counted; source %s waits %s ms", source, delay);
+        else if (result.outcome == TOKEN_AUTH_LOCKED)
+                snprintf(detail, sizeof detail, "for %s s more", lock);
+        else if (result.outcome == TOKEN_AUTH_TOO_SOON)
+                snprintf(detail, sizeof detail, "not checked; next check in %s ms", delay);
+        else if (!result.counted)
+                snprintf(detail, sizeof detail, "the secret was right: not counted");
+        else
+                snprintf(detail, sizeof detail, "%u wrong secrets in a row for this token, next check in %s ms",
+                         result.failures, delay);
         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                       "ENRICH_RHOST", rhost, "ENRICH_REASON", result.reason,
                                       "ENRICH_FAILURES", failures, "ENRICH_DELAY_MS", delay, NULL },
-                   "Token authentication of %s with token %s failed: %s (%u failures in a row, next check in %s ms)",
-                   user, id, result.reason, result.failures, delay);
+                   "Token authentication of %s with token %s failed: %s (%s)", user, id, result.reason, detail);
         if (result.locked_now)
                 log_struct(LOG_WARNING, LOG_MSGID_TOKEN_LOCKED,
-                           (const char *[]) { "ENRICH_USER", user, "ENRICH_FAILURES", failures, NULL },
-                           "Token logins of %s locked after %u failures; `enrichctl token unlock %s` unlocks",
-                           user, result.failures, user);
-        /* Aggregated like any refusal, but the attempt that locks token
-         * logins always gets its own row. */
+                           (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id,
+                                              "ENRICH_FAILURES", failures, "ENRICH_LOCK_SECONDS", lock, NULL },
+                           "Token %s of %s locked for %s s after %u wrong secrets in a row; "
+                           "`enrichctl token unlock %s` unlocks it early", id, result.owner, lock,
+                           result.failures, result.owner);
+        /* Aggregated like any refusal, but the attempt that locks a token
+         * always gets its own row. */
         details = json_pack("{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
                             "service", service, "rhost", rhost, "failures", (int) result.failures,
                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
@@ -425,7 +473,7 @@ json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params
             (reply = check_known(params, known)) ||
             (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
-        if (tokens_unlock(d->db, user, &was) < 0)
+        if (tokens_unlock(d->db, user, realtime_ms(), &was) < 0)
                 return database_error(d, "io.enrich.TokenUnlock");
         by = peer_name(peer);
         (void) audit_recordf(d, peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
@@ -464,6 +512,7 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 goto out;
         }
         d->identities_generation++;
+        (void) offboard_publish(d);
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
         (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
@@ -493,6 +542,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         if (identities_enable(d->db, user, &was) < 0)
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
+        (void) offboard_publish(d);
         by = peer_name(peer);
         (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,

@@ -822,6 +822,8 @@ static int set_defaults(config *c) {
         c->claims_ttl = CONFIG_DEFAULT_CLAIMS_TTL;
         c->max_ttl = CONFIG_DEFAULT_MAX_TTL;
         c->token_max_failures = CONFIG_DEFAULT_TOKEN_MAX_FAILURES;
+        c->token_lock_seconds = CONFIG_DEFAULT_TOKEN_LOCK_SECONDS;
+        c->token_lock_max_seconds = CONFIG_DEFAULT_TOKEN_LOCK_MAX_SECONDS;
         c->audit_checkpoint_rows = CONFIG_DEFAULT_AUDIT_CHECKPOINT_ROWS;
         c->audit_checkpoint_seconds = CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS;
         c->audit_retention_days = CONFIG_DEFAULT_AUDIT_RETENTION_DAYS;
@@ -838,7 +840,7 @@ static int set_defaults(config *c) {
  * written. */
 static int parse_root(parse_context *ctx, const config_setting_t *root, config *c) {
         const config_setting_t *rules = NULL, *groups = NULL, *claims_ttl = NULL, *max_ttl = NULL,
-                               *gid_min = NULL;
+                               *gid_min = NULL, *lock = NULL, *lock_max = NULL;
         unsigned value;
         int r = 0;
 
@@ -868,6 +870,12 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                         max_ttl = s;
                 } else if (strcmp(key, "token_max_failures") == 0) {
                         r = parse_uint_setting(ctx, s, key, 1, 1000, &c->token_max_failures);
+                } else if (strcmp(key, "token_lock_seconds") == 0) {
+                        r = parse_uint_setting(ctx, s, key, 1, 86400, &c->token_lock_seconds);
+                        lock = s;
+                } else if (strcmp(key, "token_lock_max_seconds") == 0) {
+                        r = parse_uint_setting(ctx, s, key, 1, 30 * 86400, &c->token_lock_max_seconds);
+                        lock_max = s;
                 } else if (strcmp(key, "audit_checkpoint_rows") == 0) {
                         r = parse_uint_setting(ctx, s, key, 1, 1000000, &c->audit_checkpoint_rows);
                 } else if (strcmp(key, "audit_checkpoint_seconds") == 0) {
@@ -895,7 +903,8 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                 else
                         r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
-                                 "token_max_failures, audit_checkpoint_rows, audit_checkpoint_seconds, "
+                                 "token_max_failures, token_lock_seconds, token_lock_max_seconds, "
+                                 "audit_checkpoint_rows, audit_checkpoint_seconds, "
                                  "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules)", key);
                 if (r == -ENOMEM)
                         return r;
@@ -904,6 +913,11 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                 fail(ctx, claims_ttl ? claims_ttl : max_ttl,
                      "claims_ttl (%u%s) must not exceed max_ttl (%u%s)", c->claims_ttl,
                      claims_ttl ? "" : ", the default", c->max_ttl, max_ttl ? "" : ", the default");
+        if (c->token_lock_seconds > c->token_lock_max_seconds)
+                fail(ctx, lock ? lock : lock_max,
+                     "token_lock_seconds (%u%s) must not exceed token_lock_max_seconds (%u%s)",
+                     c->token_lock_seconds, lock ? "" : ", the default", c->token_lock_max_seconds,
+                     lock_max ? "" : ", the default");
         if (c->gid_min > c->gid_max) {
                 fail(ctx, gid_min, "gid_min (%u) must not exceed gid_max (%u)",
                      (unsigned) c->gid_min, (unsigned) c->gid_max);

@@ -18,6 +18,8 @@
 #define CONFIG_DEFAULT_ADMIN_GROUP   "enrich-admin"
 /* Failed service-account token logins of one user before it is locked. */
 #define CONFIG_DEFAULT_TOKEN_MAX_FAILURES 5
+#define CONFIG_DEFAULT_TOKEN_LOCK_SECONDS 60
+#define CONFIG_DEFAULT_TOKEN_LOCK_MAX_SECONDS 3600
 /* The audit trail (audit.c): a signed checkpoint every this many rows or
  * seconds (whichever comes first), and rows kept this many days (0: all). */
 #define CONFIG_DEFAULT_AUDIT_CHECKPOINT_ROWS    1000
@@ -105,7 +107,9 @@ typedef struct config {
         gid_t gid_min, gid_max;   /* the range groups' gids must come from */
         unsigned claims_ttl;
         unsigned max_ttl;
-        unsigned token_max_failures; /* failed token logins before a user is locked */
+        unsigned token_max_failures; /* wrong secrets in a row before a token id is locked */
+        unsigned token_lock_seconds; /* the first lock; each further failure doubles it */
+        unsigned token_lock_max_seconds; /* ... up to this */
         unsigned audit_checkpoint_rows;
         unsigned audit_checkpoint_seconds;
         unsigned audit_retention_days;  /* 0: keep every row */

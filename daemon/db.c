@@ -203,6 +203,22 @@ static const char *const migrations[] = {
         "CREATE INDEX audit_subject_action ON audit(subject, action, id);"
         "CREATE TABLE audit_origin (id TEXT NOT NULL);"
         "INSERT INTO audit_origin (id) VALUES (lower(hex(randomblob(16))));",
+        /* 9: token failures are counted per token id, not per user: a
+         * wrong secret for a known id is the only guess worth counting, and
+         * an attacker who can name a user must not be able to lock every
+         * token of it. A lock lasts until locked_until_ms (Unix ms), with a
+         * backoff, not until an admin acts. The per-user counters of
+         * migration 4 are dropped: their locks would never end. */
+        "DROP TABLE token_failures;"
+        "CREATE TABLE token_failures ("
+        "  token_id TEXT PRIMARY KEY NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  failures INTEGER NOT NULL DEFAULT 0,"
+        "  last_failure INTEGER,"
+        "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+        "  locked_until_ms INTEGER"
+        ");"
+        "CREATE INDEX token_failures_user ON token_failures(user);",
 };
 
 static int set_error(db *d, const char *what) {

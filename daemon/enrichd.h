@@ -2,6 +2,7 @@
  * the issuer and the live-session scheduler. Single-threaded: only the
  * event loop touches it. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include "config.h"
 #include "db.h"
@@ -9,6 +10,7 @@
 
 typedef struct live live;
 typedef struct audit audit;
+typedef struct throttle throttle;
 
 typedef struct enrichd {
         config *config;
@@ -26,4 +28,9 @@ typedef struct enrichd {
                                         * rebuilds its memberships */
         int64_t keys_next_change;   /* when the JWKS must be rewritten
                                      * (keys.c); 0: not until a rotation */
+        char *disabled_list;        /* beside the socket (offboard.c) */
+        bool disabled_list_stale;   /* its last write failed: retry */
+        int64_t disabled_list_retry_ms; /* ... at this CLOCK_MONOTONIC time */
+        throttle *token_sources;    /* delays of token attempts naming no
+                                     * token, per source (throttle.c) */
 } enrichd;

@@ -19,9 +19,11 @@
 #include "live.h"
 #include "log.h"
 #include "methods.h"
+#include "offboard.h"
 #include "paths.h"
 #include "server.h"
 #include "signer.h"
+#include "throttle.h"
 #include "userdb.h"
 
 static void usage(FILE *f) {
@@ -79,6 +81,7 @@ static void tick(void *userdata) {
         live_tick(m->d);
         keys_tick(m->d);
         audit_tick(m->d);
+        offboard_tick(m->d);
         userdb_sync(m->userdb);
 }
 
@@ -259,6 +262,15 @@ int main(int argc, char **argv) {
                            r == -EIO ? db_last_error(d.db) : strerror(-r));
                 goto out;
         }
+        /* Before the socket: the first login the socket lets in may find
+         * the daemon flooded, and the list must already say who is out. */
+        if (offboard_setup(&d) == 0)
+                (void) offboard_publish(&d);
+        r = throttle_new(&d.token_sources);
+        if (r < 0) {
+                log_error("Failed to set up token throttling: %s", strerror(-r));
+                goto out;
+        }
         userdb_sync(context.userdb);
         r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
                                                           .tick_ms = LIVE_TICK_MS }, &context,
@@ -305,6 +317,8 @@ out:
         signer_free(d.signer);
         config_free(d.config);
         free(d.machine_id);
+        free(d.disabled_list);
+        throttle_free(d.token_sources);
         free(error);
         return status;
 }

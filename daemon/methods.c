@@ -24,6 +24,7 @@
 #include "log.h"
 #include "methods.h"
 #include "paging.h"
+#include "offboard.h"
 #include "policy.h"
 #include "util.h"
 #include "varlink.h"
@@ -1004,6 +1005,8 @@ int methods_reload(enrichd *d, char **ret_error) {
         fresh = NULL;
         if (issue_update_policy_version(d) < 0)
                 log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        /* Also rewritten here, so a reload repairs a list someone removed. */
+        (void) offboard_publish(d);
         /* A removed rule must leave open sessions now, not at their next
          * refresh. */
         live_reissue(d, NULL, "configuration reloaded", &counts);

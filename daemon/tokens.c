@@ -1,7 +1,10 @@
 /* tokens.c: the tokens, token_failures and session_tokens tables, and the
  * daemon secret that keys the stored hashes (see tokens.h). Hashes are
- * compared with CRYPTO_memcmp, and a missing token costs the same HMAC as a
- * present one, so timing tells an attacker nothing about either. */
+ * compared in full with CRYPTO_memcmp, and a missing token costs the same
+ * HMAC as a present one, so timing tells nothing about a secret. Whether an
+ * id exists does show (an unknown one writes no failure row and is delayed
+ * per source, not per id): ids are not secret (logs, token list) and open
+ * nothing without the 256-bit secret. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,8 +37,11 @@ void token_record_clear(token_record *t) {
 }
 
 void token_auth_result_clear(token_auth_result *r) {
-        if (r)
-                token_record_clear(&r->token);
+        if (!r)
+                return;
+        token_record_clear(&r->token);
+        free(r->owner);
+        r->owner = NULL;
 }
 
 int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]) {
@@ -386,14 +392,15 @@ out:
         return r;
 }
 
-int tokens_unlock(db *d, const char *user, bool *ret_was_locked) {
+int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked) {
         sqlite3_stmt *st = NULL;
         int r, locked = 0;
 
-        r = prepare(d, "SELECT locked IS NOT NULL FROM token_failures WHERE user = ?", &st);
+        r = prepare(d, "SELECT count(*) FROM token_failures WHERE user = ? AND locked_until_ms > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now_ms);
         if (sqlite3_step(st) == SQLITE_ROW)
                 locked = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
@@ -402,40 +409,51 @@ int tokens_unlock(db *d, const char *user, bool *ret_was_locked) {
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        r = db_write(d, st, "Failed to unlock user", NULL);
+        r = db_write(d, st, "Failed to unlock tokens", NULL);
         if (r == 0 && ret_was_locked)
-                *ret_was_locked = locked;
+                *ret_was_locked = locked > 0;
         return r;
 }
 
 /* ---- authentication --------------------------------------------------------- */
 
-static int64_t failure_delay_ms(unsigned failures) {
+int64_t tokens_failure_delay_ms(unsigned failures, int64_t max_ms) {
         int64_t delay = TOKENS_DELAY_BASE_MS;
 
-        for (unsigned i = 1; i < failures && delay < TOKENS_DELAY_MAX_MS; i++)
+        for (unsigned i = 1; i < failures && delay < max_ms; i++)
                 delay *= 2;
-        return delay < TOKENS_DELAY_MAX_MS ? delay : TOKENS_DELAY_MAX_MS;
+        return delay < max_ms ? delay : max_ms;
 }
 
-/* The user's failure state: failures in a row, lock, earliest next check. */
-static int read_failures(db *d, const char *user, unsigned *ret_failures, bool *ret_locked,
+/* How long the failures-th wrong secret in a row locks a token: lock_ms at
+ * max_failures, doubling with each one after, at most lock_max_ms. */
+static int64_t lock_ms(const token_lock_policy *policy, unsigned failures) {
+        int64_t lock = policy->lock_ms;
+
+        for (unsigned i = policy->max_failures; i < failures && lock < policy->lock_max_ms; i++)
+                lock *= 2;
+        return lock < policy->lock_max_ms ? lock : policy->lock_max_ms;
+}
+
+/* A token id's failure state: wrong secrets in a row, the end of its lock
+ * (0: none), the earliest next check. */
+static int read_failures(db *d, const char *id, unsigned *ret_failures, int64_t *ret_locked_until_ms,
                          int64_t *ret_next_ms) {
         sqlite3_stmt *st = NULL;
         int r, step;
 
         *ret_failures = 0;
-        *ret_locked = false;
+        *ret_locked_until_ms = 0;
         *ret_next_ms = 0;
-        r = prepare(d, "SELECT failures, locked IS NOT NULL, next_attempt_ms FROM token_failures"
-                       " WHERE user = ?", &st);
+        r = prepare(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
+                       " WHERE token_id = ?", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
                 *ret_failures = (unsigned) sqlite3_column_int(st, 0);
-                *ret_locked = sqlite3_column_int(st, 1);
+                *ret_locked_until_ms = int_column(st, 1);
                 *ret_next_ms = sqlite3_column_int64(st, 2);
         } else if (step != SQLITE_DONE)
                 r = db_fail(d, "Failed to read token failures");
@@ -443,29 +461,31 @@ static int read_failures(db *d, const char *user, unsigned *ret_failures, bool *
         return r;
 }
 
-static int record_failure(db *d, const char *user, unsigned failures, bool lock, int64_t now_ms,
-                          int64_t next_ms) {
+static int record_failure(db *d, const char *id, const char *user, unsigned failures, int64_t now_ms,
+                          int64_t next_ms, int64_t locked_until_ms) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "INSERT INTO token_failures (user, failures, last_failure, next_attempt_ms, locked)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
-                       " failures = ?2, last_failure = ?3, next_attempt_ms = ?4, locked = ?5", &st);
+        r = prepare(d, "INSERT INTO token_failures (token_id, user, failures, last_failure, next_attempt_ms,"
+                       " locked_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(token_id) DO UPDATE SET"
+                       " user = ?2, failures = ?3, last_failure = ?4, next_attempt_ms = ?5,"
+                       " locked_until_ms = ?6", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 2, (int) failures);
-        sqlite3_bind_int64(st, 3, now_ms / 1000);
-        sqlite3_bind_int64(st, 4, next_ms);
-        if (lock)
-                sqlite3_bind_int64(st, 5, now_ms / 1000);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 3, (int) failures);
+        sqlite3_bind_int64(st, 4, now_ms / 1000);
+        sqlite3_bind_int64(st, 5, next_ms);
+        if (locked_until_ms > 0)
+                sqlite3_bind_int64(st, 6, locked_until_ms);
         else
-                sqlite3_bind_null(st, 5);
+                sqlite3_bind_null(st, 6);
         return db_write(d, st, "Failed to record token failure", NULL);
 }
 
-/* Success: last_used, and the counter starts again. One transaction. */
-static int record_success(db *d, const char *user, const char *id, int64_t now) {
+/* Success: last_used, and the token's counter starts again. One transaction. */
+static int record_success(db *d, const char *id, int64_t now) {
         sqlite3_stmt *st = NULL;
         int r;
 
@@ -480,10 +500,10 @@ static int record_success(db *d, const char *user, const char *id, int64_t now) 
         r = step_write(d, st, "Failed to record token use");
         if (r < 0)
                 goto out;
-        r = prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
+        r = prepare(d, "DELETE FROM token_failures WHERE token_id = ?", &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         r = step_write(d, st, "Failed to reset token failures");
         if (r < 0)
                 goto out;
@@ -510,30 +530,16 @@ static bool hash_matches(sqlite3_stmt *st, const unsigned char presented[HASH_BY
         return current_ok || previous_ok;
 }
 
-int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, const char *user,
+int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
                         const char *id, const char *verifier, int64_t now_ms, token_auth_result *ret) {
         unsigned char presented[HASH_BYTES];
         token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
         sqlite3_stmt *st = NULL;
-        int64_t now = now_ms / 1000, next_ms = 0;
+        int64_t now = now_ms / 1000, next_ms = 0, locked_until_ms = 0;
         unsigned failures = 0;
-        bool locked = false, found = false, matches = false;
+        bool matches = false;
         int r, step;
 
-        r = read_failures(d, user, &failures, &locked, &next_ms);
-        if (r < 0)
-                goto out;
-        if (locked) {
-                result = (token_auth_result) { .outcome = TOKEN_AUTH_LOCKED, .failures = failures,
-                                               .reason = "too many failures, the user is locked" };
-                goto done;
-        }
-        if (now_ms < next_ms) {
-                result = (token_auth_result) { .outcome = TOKEN_AUTH_TOO_SOON, .failures = failures,
-                                               .delay_ms = next_ms - now_ms,
-                                               .reason = "too soon after a failure" };
-                goto done;
-        }
         /* Hashed before the lookup: an unknown id costs what a known one does. */
         r = hash_verifier(state_dir, verifier, presented);
         if (r < 0) {
@@ -546,19 +552,38 @@ int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, con
                 goto out;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-                found = true;
-                matches = hash_matches(st, presented, now);
-                r = load_row(st, &result.token);
-                if (r < 0)
-                        goto out;
-        } else if (step != SQLITE_DONE) {
+        if (step == SQLITE_DONE) {
+                /* Nothing to lock: the caller delays the source instead. */
+                result.unknown_id = true;
+                result.reason = "unknown token";
+                goto done;
+        }
+        if (step != SQLITE_ROW) {
                 r = db_fail(d, "Failed to read token");
                 goto out;
         }
-        if (!found)
-                result.reason = "unknown token";
-        else if (!matches)
+        matches = hash_matches(st, presented, now);
+        r = load_row(st, &result.token);
+        if (r < 0)
+                goto out;
+        r = read_failures(d, id, &failures, &locked_until_ms, &next_ms);
+        if (r < 0)
+                goto out;
+        result.failures = failures;
+        if (locked_until_ms > now_ms) {
+                result.outcome = TOKEN_AUTH_LOCKED;
+                result.reason = "too many wrong secrets, the token is locked";
+                result.locked_until_ms = locked_until_ms;
+                result.delay_ms = TOKENS_DELAY_BASE_MS;
+                goto refused;
+        }
+        if (now_ms < next_ms) {
+                result.outcome = TOKEN_AUTH_TOO_SOON;
+                result.reason = "too soon after a failure";
+                result.delay_ms = next_ms - now_ms;
+                goto refused;
+        }
+        if (!matches)
                 result.reason = "wrong secret";
         else if (strcmp(result.token.user, user) != 0)
                 result.reason = "token of another user";
@@ -571,24 +596,41 @@ int tokens_authenticate(db *d, const char *state_dir, unsigned max_failures, con
 
         if (result.outcome == TOKEN_AUTH_OK) {
                 result.reason = "accepted";
-                r = record_success(d, user, id, now);
+                r = record_success(d, id, now);
                 if (r < 0)
                         goto out;
                 result.token.last_used = now;
                 goto done;
         }
-        token_record_clear(&result.token);
+        if (matches) {
+                /* Whoever holds the secret is not guessing it: refused, not
+                 * counted. */
+                result.delay_ms = TOKENS_DELAY_BASE_MS;
+                goto refused;
+        }
+        result.counted = true;
         result.failures = failures + 1;
-        result.locked_now = result.failures >= max_failures;
-        result.delay_ms = failure_delay_ms(result.failures);
+        result.delay_ms = tokens_failure_delay_ms(result.failures, TOKENS_DELAY_MAX_MS);
+        if (result.failures >= policy->max_failures) {
+                result.locked_now = true;
+                result.locked_until_ms = now_ms + lock_ms(policy, result.failures);
+        }
         /* The window closes at half the delay the module is told to wait:
          * libpam spreads pam_fail_delay between half and one and a half
          * times the value asked (_pam_compute_delay), and an honest retry
          * must not land inside it (seen: 0.7x, then "too soon"). */
-        r = record_failure(d, user, result.failures, result.locked_now, now_ms,
-                           result.locked_now ? 0 : now_ms + result.delay_ms / 2);
+        r = record_failure(d, id, result.token.user, result.failures, now_ms,
+                           result.locked_now ? 0 : now_ms + result.delay_ms / 2, result.locked_until_ms);
         if (r < 0)
                 goto out;
+refused:
+        /* The owner, for the log (the caller's user may be another). */
+        result.owner = strdup(result.token.user);
+        token_record_clear(&result.token);
+        if (!result.owner) {
+                r = -ENOMEM;
+                goto out;
+        }
 done:
         *ret = result;
         result = (token_auth_result) { 0 };
@@ -604,9 +646,8 @@ out:
 
 int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now) {
         token_record t = { 0 };
-        bool locked = false;
+        int64_t next, locked_until_ms = 0;
         unsigned failures;
-        int64_t next;
         int r;
 
         r = tokens_get(d, id, &t);
@@ -616,10 +657,10 @@ int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now) 
                 r = -ENOENT;
                 goto out;
         }
-        r = read_failures(d, user, &failures, &locked, &next);
+        r = read_failures(d, id, &failures, &locked_until_ms, &next);
         if (r < 0)
                 goto out;
-        if (t.revoked || t.expires <= now || locked)
+        if (t.revoked || t.expires <= now || locked_until_ms > now * 1000)
                 r = -EKEYREVOKED;
         else if (t.last_used < now - TOKENS_EVIDENCE_SECONDS)
                 r = -ESTALE;

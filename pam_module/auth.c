@@ -2,19 +2,24 @@
  * enrichd. The token's secret never leaves this process: it is parsed in
  * place inside PAM's own copy of the authentication token, only its verifier
  * (SHA-256) is sent, and PAM_AUTHTOK is cleared (libpam wipes the old value)
- * once the token has been decided on. */
+ * once the token has been decided on. The account hook falls back on the
+ * daemon's list of disabled identities when the daemon cannot answer. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
 #include "auth.h"
 #include "client.h"
+#include "disabled_list.h"
 #include "host.h"
 #include "svctoken.h"
 #include "util.h"
@@ -75,6 +80,10 @@ static int call_authenticate(pam_handle_t *pamh, const enrich_args *args, const 
         if (!params)
                 return -ENOMEM;
         add_login_context(pamh, params);
+        /* Where a failure comes from when there is no rhost (su, sudo):
+         * attempts that name no token are delayed per source. */
+        if (pam_item_string(pamh, PAM_RUSER))
+                json_object_set_new(params, "ruser", json_string(pam_item_string(pamh, PAM_RUSER)));
         r = daemon_connect(pamh, args, deadline, &c);
         if (r < 0)
                 goto out;
@@ -156,19 +165,77 @@ out:
         return r;
 }
 
-int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent)
+/* Opens the list of disabled identities the daemon keeps beside
+ * args->socket (disabled_list.h), if it may be believed: a regular file,
+ * not a link, owned by root or the daemon user and writable by no one else
+ * (anyone who could write it could let a disabled user back in). The fd,
+ * or -ENOENT (no list), -EPERM (untrusted, logged), another -errno. */
+static int open_disabled_list(pam_handle_t *pamh, const enrich_args *args, const char *path)
+{
+        struct stat st;
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto out;
+        }
+        if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+            daemon_trusted_uid(pamh, args, st.st_uid) < 0) {
+                pam_syslog(pamh, LOG_ERR, "Ignoring %s: not a regular file owned by root or %s and writable "
+                           "by its owner only", path, args->daemon_user);
+                r = -EPERM;
+                goto out;
+        }
+        r = fd;
+        fd = -1;
+out:
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+/* 1 when user is on the daemon's list of disabled identities, 0 when not
+ * or when there is no list that may be believed (logged). */
+static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const char *user)
+{
+        char *path = NULL;
+        int fd = -1, r;
+
+        r = disabled_list_path(args->socket, &path);
+        if (r < 0)
+                goto out;
+        fd = open_disabled_list(pamh, args, path);
+        if (fd < 0) {
+                r = fd;
+                if (r != -EPERM)
+                        pam_syslog(pamh, r == -ENOENT ? LOG_WARNING : LOG_ERR,
+                                   "Cannot read the list of disabled identities %s: %s", path, strerror(-r));
+                goto out;
+        }
+        r = disabled_list_lookup(fd, user);
+        if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "Ignoring the list of disabled identities %s: %s", path,
+                           r == -EBADMSG ? "not in its format" : strerror(-r));
+out:
+        if (fd >= 0)
+                close(fd);
+        free(path);
+        return r > 0;
+}
+
+/* CheckAccount: 0, -EACCES (disabled, user told unless silent), or the
+ * -errno of a daemon that could not answer. */
+static int ask_daemon(pam_handle_t *pamh, const enrich_args *args, const char *user, bool silent)
 {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
         json_t *params = NULL, *reply = NULL;
-        const char *user = NULL;
         char *error = NULL;
         int r;
 
-        if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) {
-                pam_syslog(pamh, LOG_ERR, "Cannot check an account without a user name");
-                return -EINVAL;
-        }
         params = json_pack("{s:s}", "user", user);
         if (!params)
                 return -ENOMEM;
@@ -201,5 +268,32 @@ out:
         json_decref(reply);
         free(error);
         varlink_client_free(c);
+        return r;
+}
+
+/* The daemon is asked first and its answer stands; the list is read only
+ * when it cannot answer (down, hung, flooded, refused, broken). The list
+ * only ever adds a refusal: it is the daemon's shadow for when it cannot
+ * speak, and a stale copy (a write that failed after an Enable) must not
+ * lock out a user the running daemon knows to be enabled. */
+int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent)
+{
+        const char *user = NULL;
+        int r;
+
+        if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) {
+                pam_syslog(pamh, LOG_ERR, "Cannot check an account without a user name");
+                return -EINVAL;
+        }
+        r = ask_daemon(pamh, args, user, silent);
+        if (r == 0 || r == -EACCES || r == -ENOMEM)
+                return r;
+        if (listed_disabled(pamh, args, user)) {
+                pam_syslog(pamh, LOG_NOTICE, "Refusing %s: enrichd cannot answer (%s), and its list of "
+                           "disabled identities has the account", user, strerror(-r));
+                if (!silent)
+                        pam_error(pamh, "Account %s is disabled. Contact your administrator.", user);
+                return -EACCES;
+        }
         return r;
 }

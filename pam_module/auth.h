@@ -16,7 +16,9 @@
  * the daemon could not be asked. */
 int auth_authenticate(pam_handle_t *pamh, const enrich_args *args);
 
-/* Asks enrichd whether the user is disabled. 0: not disabled; -EACCES:
- * disabled (the user was told, unless silent); other negative errno: the
- * daemon could not be asked. */
+/* Asks enrichd whether the user is disabled, and when it cannot answer,
+ * reads its list of disabled identities beside the socket. 0: not
+ * disabled; -EACCES: disabled (the user was told, unless silent); other
+ * negative errno: the daemon could not be asked and the list (if any)
+ * does not have the user. */
 int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent);

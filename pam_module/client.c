@@ -1,5 +1,6 @@
 /* client.c: connecting to enrichd from the module: the trusted peers
- * (root and the daemon user) and the deadline every hook runs under. */
+ * (root and the daemon user, also the owners a file of the daemon's may
+ * have) and the deadline every hook runs under. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -16,10 +17,7 @@
 /* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
 #define PASSWD_BUFFER_MAX (1024 * 1024)
 
-/* 0 when a socket served by uid may be believed: root always, without
- * asking NSS (which may itself ask enrichd's userdb socket, the very daemon
- * that may be hung); otherwise only the daemon user. */
-static int check_peer(pam_handle_t *pamh, const enrich_args *args, uid_t uid)
+int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid)
 {
         struct passwd pw, *result = NULL;
         char *buf = NULL;
@@ -67,7 +65,7 @@ int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline
         }
         r = varlink_client_connect(args->socket, timeout, NULL, 0, &c);
         if (r == 0)
-                r = check_peer(pamh, args, varlink_client_peer(c)->uid);
+                r = daemon_trusted_uid(pamh, args, varlink_client_peer(c)->uid);
         if (r == 0) {
                 *ret = c;
                 c = NULL;

@@ -2,6 +2,7 @@
  * authentication and account hooks. */
 #pragma once
 #include <stdint.h>
+#include <sys/types.h>
 #include <security/pam_modules.h>
 #include "args.h"
 #include "varlink.h"
@@ -10,3 +11,7 @@
  * peer that is root or args->daemon_user. Failures are logged. */
 int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
                    varlink_client **ret);
+/* 0 when something owned or served by uid may be believed: root always,
+ * without asking NSS (which may itself ask enrichd's userdb socket, the very
+ * daemon that may be hung); otherwise only args->daemon_user (-EPERM). */
+int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid);

@@ -42,7 +42,7 @@ static void usage(FILE *out)
               "  token rotate ID [--grace DURATION]\n"
               "                            new secret, printed once; the old one works for\n"
               "                            the grace period (default: not at all) (admin)\n"
-              "  token unlock USER         clear USER's failed token logins and lock (admin)\n"
+              "  token unlock USER         end the locks of USER's tokens early (admin)\n"
               "  disable USER --reason TEXT  refuse USER's logins, revoke its tokens and keys (admin)\n"
               "  enable USER               undo disable (admin)\n"
               "  audit [--since DURATION] [--user U] [--action A] [--limit N] [--follow]\n"

@@ -5,13 +5,22 @@
 # live keys and tokens are revoked, it gets no claims and no token login;
 # enable lets it in again; an unreachable daemon means PAM_IGNORE, or a
 # refusal with fail=closed; only admins may disable; amr=svc marks units.
+# Offboarding holds without the daemon: the list of disabled identities it
+# keeps beside its socket (replaced atomically, 0600) refuses a disabled
+# user while the daemon is hung (SIGSTOP) or stopped, within the timeout;
+# an enabled user still gets what fail= says; a list with the wrong owner
+# or mode, or garbage, is ignored.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="eu5-account-ok-before-disable eu5-disable-reports-revocations eu5-disabled-account-refused
 eu5-disabled-user-told eu5-disabled-live-key-revoked eu5-disabled-token-revoked eu5-disabled-token-login-refused
 eu5-disabled-gets-no-claims eu5-enable-lets-in eu5-account-daemon-down-ignored eu5-account-daemon-down-fail-closed
 eu5-nonadmin-disable-refused eu5-nonadmin-enable-refused eu5-nonroot-checkaccount-refused
-eu5-amr-svc-marks-units daemon-clean-shutdown"
+eu5-amr-svc-marks-units off-list-written off-list-replaced-atomically off-list-never-half-written
+off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
+off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored off-list-of-daemon-user-believed
+off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
+off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 DIS=eu5-dis-$$
@@ -107,4 +116,156 @@ check eu5-nonroot-checkaccount-refused eval 'as_user "$U1" "$PY" "$HERE/varlink_
 
 account unit eu5-unit "$DIS"
 check eu5-amr-svc-marks-units jwt_claim unit 'c["amr"] == ["svc"]' || show "$TMP/unit.err"
+
+# --- offboarding without the daemon
+OFF=eu5-off-$$
+OTHER_OFF=eu5-off2-$$
+{ enrich_add_user "$OFF" && enrich_add_user "$OTHER_OFF"; } || { fail setup-users useradd; exit 1; }
+LIST=$TMP/disabled-identities
+# The account stack of sshd: ours, then pam_unix (pam_permit here).
+cat >"$PAMDIR/off" <<EOF
+account  [success=ok ignore=ignore default=bad] $BUILD/pam_enrich.so socket=$SOCK timeout=1000
+account  required pam_permit.so
+session  required pam_permit.so
+EOF
+# As installed: the list belongs to the daemon user, not root.
+cat >"$PAMDIR/off-du" <<EOF
+account  [success=ok ignore=ignore default=bad] $BUILD/pam_enrich.so socket=$SOCK timeout=1000 daemon_user=$U1
+account  required pam_permit.so
+session  required pam_permit.so
+EOF
+cat >"$PAMDIR/off-closed" <<EOF
+account  required $BUILD/pam_enrich.so socket=$SOCK timeout=1000 fail=closed
+account  required pam_permit.so
+session  required pam_permit.so
+EOF
+# acct NAME SERVICE USER: pam_acct_mgmt alone; its status in $TMP/NAME.rc.
+acct() {
+        "$PAM_SESSION" --confdir "$PAMDIR" --service "$2" --user "$3" --acct-mgmt --no-session \
+                >/dev/null 2>"$TMP/$1.err"
+        echo $? >"$TMP/$1.rc"
+}
+acct_ms() { sed -n 's/^pam_acct_mgmt: .* in \([0-9]*\) ms$/\1/p' "$TMP/$1.err"; }
+# denied NAME: refused with PAM_PERM_DENIED within the 1000 ms timeout
+# (and a little for the process itself).
+denied() {
+        [ "$(cat "$TMP/$1.rc")" = 6 ] && grep -q "pam_acct_mgmt: Permission denied" "$TMP/$1.err" &&
+                [ "$(acct_ms "$1")" -le 1300 ]
+}
+allowed() { [ "$(cat "$TMP/$1.rc")" = 0 ] && grep -q "pam_acct_mgmt: Success" "$TMP/$1.err"; }
+listed() { [ "$(head -n1 "$LIST" 2>/dev/null)" = "# enrich disabled identities, format 1" ] && grep -qx -- "$1" "$LIST"; }
+stop_daemon_quietly() {     # no clean-shutdown check: that one comes at the end
+        kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+}
+
+ctl disable "$OFF" --reason "offboarded" >/dev/null 2>&1
+check off-list-written eval 'listed "$OFF" && ! listed "$DIS" && [ "$(stat -c %a:%u "$LIST")" = 600:0 ]' ||
+        { ls -l "$TMP"; show "$LIST"; }
+INODE=$(stat -c %i "$LIST" 2>/dev/null)
+ctl disable "$OTHER_OFF" --reason "offboarded too" >/dev/null 2>&1
+check off-list-replaced-atomically eval '[ -n "$INODE" ] && [ "$(stat -c %i "$LIST")" != "$INODE" ] &&
+        listed "$OTHER_OFF" && [ -z "$(ls "$TMP" | grep "^disabled-identities.")" ]'
+# A reader racing 20 rewrites only ever sees a whole list: the header,
+# $OFF (disabled throughout), and a final newline. It stops when told, or
+# after 30 s.
+cat >"$TMP/reader.py" <<'PY'
+import sys, time
+path, user = sys.argv[1:]
+end, bad, reads = time.time() + 30, 0, 0
+while time.time() < end:
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        bad += 1
+        continue
+    reads += 1
+    lines = text.split("\n")
+    if lines[0] != "# enrich disabled identities, format 1" or user not in lines or not text.endswith("\n"):
+        bad += 1
+    try:
+        open(path + ".stop").close()
+        break
+    except FileNotFoundError:
+        pass
+print(reads, bad)
+PY
+"$PY" "$TMP/reader.py" "$LIST" "$OFF" >"$TMP/reader.out" 2>&1 &
+READER=$!
+for i in $(seq 10); do
+        ctl enable "$OTHER_OFF" >/dev/null 2>&1
+        ctl disable "$OTHER_OFF" --reason "round $i" >/dev/null 2>&1
+done
+: >"$LIST.stop"
+wait "$READER"
+rm -f "$LIST.stop"
+echo "# reader (reads, bad): $(cat "$TMP/reader.out")"
+check off-list-never-half-written eval 'set -- $(cat "$TMP/reader.out"); [ "$1" -gt 0 ] && [ "$2" = 0 ]'
+
+# The daemon hung: the call times out, the list answers.
+kill -STOP "$DAEMON_PID"
+acct hung off "$OFF"
+acct hung-on off "$U1"
+acct hung-on-closed off-closed "$U1"
+kill -CONT "$DAEMON_PID"
+echo "# hung daemon: disabled user refused in $(acct_ms hung) ms, enabled one allowed in $(acct_ms hung-on) ms"
+check off-hung-disabled-refused denied hung || show "$TMP/hung.err"
+check off-hung-enabled-fail-open allowed hung-on || show "$TMP/hung-on.err"
+check off-hung-enabled-fail-closed eval '[ "$(cat "$TMP/hung-on-closed.rc")" = 6 ] &&
+        grep -q "pam_acct_mgmt: Authentication failure" "$TMP/hung-on-closed.err"' || show "$TMP/hung-on-closed.err"
+
+# The daemon stopped: the list outlives it.
+stop_daemon_quietly
+acct down off "$OFF"
+acct down-on off "$U1"
+check off-down-disabled-refused denied down || show "$TMP/down.err"
+check off-down-enabled-fail-open allowed down-on || show "$TMP/down-on.err"
+
+# Enabled again: off the list, so let in even with the daemon then down.
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+ctl enable "$OFF" >/dev/null 2>&1
+check off-enable-updates-list eval '! listed "$OFF" && listed "$OTHER_OFF"' || show "$LIST"
+stop_daemon_quietly
+acct enabled-down off "$OFF"
+check off-enabled-allowed-daemon-down allowed enabled-down || show "$TMP/enabled-down.err"
+
+# A list someone else could have written is no list.
+acct tamper-base off "$OTHER_OFF"
+chown "$U1" "$LIST"
+acct tamper-owner off "$OTHER_OFF"
+check off-list-wrong-owner-ignored eval 'denied tamper-base && allowed tamper-owner' ||
+        { show "$TMP/tamper-base.err"; show "$TMP/tamper-owner.err"; }
+acct daemon-user off-du "$OTHER_OFF"
+check off-list-of-daemon-user-believed denied daemon-user || show "$TMP/daemon-user.err"
+chown root "$LIST"
+chmod 0620 "$LIST"
+acct tamper-mode off "$OTHER_OFF"
+check off-list-writable-ignored allowed tamper-mode || show "$TMP/tamper-mode.err"
+cp "$LIST" "$TMP/list.saved"
+{ printf 'garbage\n%s\n' "$OTHER_OFF"; head -c 100000 /dev/urandom; } >"$LIST"
+chmod 0600 "$LIST"
+acct tamper-garbage off "$OTHER_OFF"
+check off-list-garbage-ignored allowed tamper-garbage || show "$TMP/tamper-garbage.err"
+cp "$TMP/list.saved" "$LIST"
+acct restored off "$OTHER_OFF"
+check off-list-restored-refuses denied restored || show "$TMP/restored.err"
+# No list at all: as before it existed, fail= decides.
+rm -f "$LIST"
+acct missing off "$OTHER_OFF"
+acct missing-closed off-closed "$OTHER_OFF"
+check off-list-missing-as-before eval 'allowed missing && [ "$(cat "$TMP/missing-closed.rc")" = 6 ] &&
+        grep -q "pam_acct_mgmt: Authentication failure" "$TMP/missing-closed.err"' ||
+        { show "$TMP/missing.err"; show "$TMP/missing-closed.err"; }
+# The daemon writes it at start-up, and again on reload.
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+check off-list-written-at-start listed "$OTHER_OFF"
+rm -f "$LIST"
+ctl reload >/dev/null 2>&1
+check off-list-written-on-reload listed "$OTHER_OFF"
+# A write that fails (here: a directory in the way) is logged and retried.
+rm -f "$LIST"
+mkdir "$LIST"
+ctl disable "$OFF" --reason "again" >/dev/null 2>&1
+rmdir "$LIST"
+check off-list-write-failure-retried eval 'grep -q "Failed to write the list of disabled identities" "$TMP/enrichd.log" &&
+        poll 80 listed "$OFF"'
 enrich_finish

@@ -3,8 +3,11 @@
 # (pam_start_confdir, auth + account + session in one transaction), the real
 # daemon and sqlite: a token logs in and limits the session's scopes with
 # amr "tok"; wrong, foreign, expired and revoked tokens are refused; rotation
-# keeps the old secret for its grace only; brute force slows down and locks;
-# passwords are left to others (PAM_IGNORE); the secret appears in no file,
+# keeps the old secret for its grace only; wrong secrets for a token id slow
+# down and lock that id alone, for a while that grows with each further
+# failure (unlock ends it early); malformed tokens and unknown ids lock
+# nobody (unknown ids are delayed per source), so the user's own token still
+# logs in; passwords are left to others (PAM_IGNORE); the secret appears in no file,
 # log or output but the one that printed it; non-admins are refused.
 . "$(dirname "$0")/lib.sh"
 
@@ -14,7 +17,10 @@ eu5-list-shows-last-used eu5-list-json-has-no-secret eu5-wrong-secret-refused eu
 eu5-expired-token-refused eu5-token-ends-session-claims eu5-revoked-token-refused eu5-revoke-revokes-token-session
 eu5-password-is-ignored eu5-password-reaches-next-module eu5-rotate-new-secret-works
 eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force-slows
-eu5-brute-force-locks eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused eu5-locked-refuses-right-token eu5-unlock-lets-in eu5-failures-logged-with-message-id
+eu5-brute-force-locks eu5-locked-refuses-right-token lock-is-per-token-id lock-backs-off
+eu5-locked-refuses-right-token-again eu5-unlock-lets-in lock-counts-again-after-success lock-expires-by-itself
+eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused unknown-ids-delayed-per-source
+hammered-token-still-logs-in unknown-ids-delayed-per-ruser eu5-failures-logged-with-message-id
 eu5-secret-not-in-sqlite eu5-secret-not-in-daemon-log eu5-secret-not-in-pam-stderr eu5-secret-not-in-journal
 eu5-token-form-daemon-down-refused eu5-nonadmin-token-issue-refused eu5-nonadmin-token-list-refused
 eu5-nonadmin-token-revoke-refused eu5-nonadmin-token-rotate-refused eu5-nonadmin-token-unlock-refused
@@ -25,8 +31,9 @@ SVC=eu5-svc-$$
 OTHER=eu5-oth-$$
 BRUTE=eu5-bru-$$
 ADM=eu5-adm-$$
+HAMMERED=eu5-ham-$$
 ADMIN_GROUP=eu5-admins-$$
-for u in "$SVC" "$OTHER" "$BRUTE" "$ADM"; do
+for u in "$SVC" "$OTHER" "$BRUTE" "$ADM" "$HAMMERED"; do
         enrich_add_user "$u" || { fail setup-users "useradd $u"; exit 1; }
 done
 enrich_add_group "$ADMIN_GROUP" "$ADM" || { fail setup-group "groupadd"; exit 1; }
@@ -36,6 +43,8 @@ claims_ttl = 600;
 max_ttl = 3600;
 admin_group = "$ADMIN_GROUP";
 token_max_failures = 4;
+token_lock_seconds = 3;
+token_lock_max_seconds = 20;
 rules = (
   { name = "svc";
     match = { services = ["eu5-svc", "eu5-pwd", "eu5-authtok"]; };
@@ -183,26 +192,47 @@ sleep 4
 check eu5-rotate-old-secret-after-grace refused rot-late "$SVC" "$ROT"
 ctl token unlock "$SVC" >/dev/null
 
-# --- brute force: each failure waits longer, then the user is locked
+# --- brute force: each wrong secret for a token id waits longer, then that
+# id (and only that id) is locked, for token_lock_seconds (3 here)
 BT=$(issue "$BRUTE" --ttl 1h --scope s:read)
-BAD="enr_$(token_id "$BT")_$(printf 'B%.0s' $(seq 43))"
+BT2=$(issue "$BRUTE" --ttl 1h --scope s:read)
+BTID=$(token_id "$BT")
+BAD="enr_${BTID}_$(printf 'B%.0s' $(seq 43))"
 TIMES=""
 for i in $(seq 12); do
         auth_only "brute$i" "$BRUTE" "$BAD"
         TIMES="$TIMES $(sed -n 's/^pam_authenticate: .* in \([0-9]*\) ms$/\1/p' "$TMP/brute$i.err")"
-        grep -q "locked after" "$TMP/enrichd.log" && break
+        grep -q "Token $BTID of $BRUTE locked for" "$TMP/enrichd.log" && break
 done
 echo "# failed attempts took (ms):$TIMES"
 slows() { set -- $TIMES; [ $# -ge 3 ] && [ "$3" -gt "$1" ] && [ "${!#}" -gt 400 ]; }
 check eu5-brute-force-slows slows
-check eu5-brute-force-locks grep -q "Token logins of $BRUTE locked after 4 failures" "$TMP/enrichd.log"
+check eu5-brute-force-locks grep -q "Token $BTID of $BRUTE locked for 3 s after 4 wrong secrets" "$TMP/enrichd.log"
+check eu5-locked-refuses-right-token refused locked "$BRUTE" "$BT"
+check lock-is-per-token-id auth_only other-id "$BRUTE" "$BT2" || show "$TMP/other-id.err"
+# Locks end by themselves: after 3 s the id is checked again. One more
+# wrong secret locks it again, for twice as long (backoff).
+sleep 3.2
+auth_only relock "$BRUTE" "$BAD"
+check lock-backs-off grep -q "Token $BTID of $BRUTE locked for 6 s after 5 wrong secrets" "$TMP/enrichd.log"
+check eu5-locked-refuses-right-token-again refused locked2 "$BRUTE" "$BT"
+ctl token unlock "$BRUTE" >"$TMP/unlock.out" 2>&1
+check eu5-unlock-lets-in auth_only unlocked "$BRUTE" "$BT" || { show "$TMP/unlock.out"; show "$TMP/unlocked.err"; }
+# After a success the count starts again: 4 wrong secrets, a 3 s lock,
+# and the right secret works once it has passed, with no admin.
+for i in 1 2 3 4; do auth_only "again$i" "$BRUTE" "$BAD"; done
+check lock-counts-again-after-success refused locked3 "$BRUTE" "$BT"
+sleep 3.2
+check lock-expires-by-itself auth_only expired-lock "$BRUTE" "$BT" || show "$TMP/expired-lock.err"
 # The retry window closes at half the delay: libpam waits between 0.5x and
 # 1.5x of what pam_fail_delay asked, so an honest retry must never land in
-# it. Straight Authenticate calls as root (the module's own), timed here:
-# 60% of the first delay (250 ms) later the secret is checked again; at
-# once after that second failure (delay 500 ms) it is not.
+# it. Straight Authenticate calls as root (the module's own), timed here,
+# on a token id of its own: 60% of the first delay (250 ms) later the
+# secret is checked again; at once after that second failure (delay
+# 500 ms) it is not.
+WT=$(issue "$OTHER" --ttl 1h --scope s:read)
 window() {
-        "$PY" - "$SOCK" "$OTHER" "$(token_id "$BT")" <<'PY'
+        "$PY" - "$SOCK" "$OTHER" "$(token_id "$WT")" <<'PY'
 import json, socket, sys, time
 path, user, tid = sys.argv[1:]
 def auth():
@@ -225,13 +255,69 @@ PY
 }
 W=$(window)
 echo "# retry window: $W"
-check eu5-retry-after-half-delay-checked eval '[ -n "$W" ] && [ "$(echo "$W" | cut -d"|" -f2)" != "too soon after a failure" ]'
+check eu5-retry-after-half-delay-checked eval '[ "$(echo "$W" | cut -d"|" -f2)" = "wrong secret" ]'
 check eu5-retry-inside-half-delay-refused eval '[ "$(echo "$W" | cut -d"|" -f3)" = "too soon after a failure" ]'
 ctl token unlock "$OTHER" >/dev/null
-sleep 1
-check eu5-locked-refuses-right-token refused locked "$BRUTE" "$BT"
-ctl token unlock "$BRUTE" >"$TMP/unlock.out" 2>&1
-check eu5-unlock-lets-in auth_only unlocked "$BRUTE" "$BT" || { show "$TMP/unlock.out"; show "$TMP/unlocked.err"; }
+
+# --- nobody is locked out by attempts that name no token: 10 malformed
+# tokens (not in the token form: left to the stack, never sent) and 10
+# unknown ids against $HAMMERED, then its own token still logs in. The
+# unknown ids go straight to Authenticate, each after half the delay it
+# was told (a patient attacker, whom a per-user count would have locked);
+# their delay grows per source (rhost), while another rhost starts afresh.
+HT=$(issue "$HAMMERED" --ttl 1h --scope s:read)
+HTID=$(token_id "$HT")
+for bad in "enr_" "enr_$HTID" "enr_${HTID}_short" "enr_${HTID}_$(printf '!%.0s' $(seq 43))" \
+           "enr_$(echo "$HTID" | tr a-f A-F)_$(printf 'C%.0s' $(seq 43))" "enr_${HTID}__$(printf 'C%.0s' $(seq 43))" \
+           "ENR_${HTID}_$(printf 'C%.0s' $(seq 43))" "enr_${HTID}_$(printf 'C%.0s' $(seq 44))" \
+           "enr_${HTID:0:15}_$(printf 'C%.0s' $(seq 43))" "enr_${HTID}_$(printf 'C%.0s' $(seq 42))"; do
+        auth_only malformed "$HAMMERED" "$bad"
+done
+"$PY" - "$SOCK" "$HAMMERED" >"$TMP/unknown.out" 2>&1 <<'PY'
+import json, os, socket, sys, time
+path, user = sys.argv[1:]
+def auth(tid, rhost):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(json.dumps({"method": "io.enrich.Authenticate", "parameters": {
+        "user": user, "tokenId": tid, "verifier": "D" * 43, "service": "sshd", "rhost": rhost}}).encode() + b"\0")
+    buf = b""
+    while b"\0" not in buf:
+        buf += s.recv(65536)
+    s.close()
+    p = json.loads(buf.split(b"\0")[0]).get("parameters", {})
+    return p.get("reason", ""), p.get("delayMs", 0), p.get("locked", False)
+delays, reasons, locked = [], set(), False
+for i in range(10):
+    reason, delay, lock = auth(os.urandom(8).hex(), "203.0.113.7")
+    delays.append(delay)
+    reasons.add(reason)
+    locked = locked or lock
+    time.sleep(min(delay / 2000 + 0.05, 0.6))
+fresh = auth(os.urandom(8).hex(), "198.51.100.9")[1]
+print(" ".join(map(str, delays)), "|", ",".join(sorted(reasons)), "|", locked, "|", fresh)
+PY
+echo "# unknown ids (delays | reasons | locked | other rhost): $(cat "$TMP/unknown.out")"
+unknown_delayed() {
+        "$PY" -c 'import sys
+d, reasons, locked, fresh = sys.stdin.read().split("|")
+d = [int(x) for x in d.split()]
+sys.exit(0 if len(d) == 10 and d[0] < d[2] < d[9] and int(fresh) < d[9] and reasons.strip() == "unknown token"
+         and locked.strip() == "False" else 1)' <"$TMP/unknown.out"
+}
+check unknown-ids-delayed-per-source unknown_delayed
+check hammered-token-still-logs-in login hammered "$HAMMERED" "$HT" || show "$TMP/hammered.err"
+# Through the module without a remote host (su, sudo): the source is
+# PAM_RUSER, and its second unknown id waits longer than its first.
+for i in 1 2; do
+        EU5_SECRET="enr_$(printf '%016x' "$i")_$(printf 'E%.0s' $(seq 43))" "$PAM_SESSION" --confdir "$PAMDIR" \
+                --service eu5-svc --user "$HAMMERED" --ruser "$U1" --authenticate --password-from-env EU5_SECRET \
+                --no-session >/dev/null 2>"$TMP/ruser$i.err"
+done
+check unknown-ids-delayed-per-ruser eval 'grep -q "failed: unknown token (nothing counted; source ruser:$U1 waits 250 ms)" "$TMP/enrichd.log" &&
+        grep -q "failed: unknown token (nothing counted; source ruser:$U1 waits 500 ms)" "$TMP/enrichd.log"' ||
+        { show "$TMP/ruser1.err"; show "$TMP/ruser2.err"; }
 # The journal, when this daemon's entries reach one; its stderr copy else.
 journal_works() { [ -n "$(journalctl -q MESSAGE_ID=13562a7abd4143d282916759a0aa9031 --since "$START_TIME" 2>/dev/null)" ]; }
 failures_logged() {

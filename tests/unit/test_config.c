@@ -118,6 +118,8 @@ static void test_valid(void) {
         CHECK(strcmp(c->jwks, CONFIG_DEFAULT_JWKS) == 0, "jwks defaults");
         CHECK(strcmp(c->userdb_socket, CONFIG_DEFAULT_USERDB_SOCKET) == 0, "userdb_socket defaults");
         CHECK(c->claims_ttl == 900, "claims_ttl defaults to 900");
+        CHECK(c->token_max_failures == 5 && c->token_lock_seconds == 60 && c->token_lock_max_seconds == 3600,
+              "token lock settings default to 5 failures, 60 s, at most 3600 s");
         CHECK(c->max_ttl == 1800, "max_ttl is read");
         CHECK(strcmp(c->admin_group, "enrich-admin") == 0, "admin_group defaults to enrich-admin");
         gethostname(host, sizeof host - 1);
@@ -211,6 +213,15 @@ static void test_errors(void) {
               "claims_ttl above max_ttl is refused");
         CHECK(error_is("\nmax_ttl = 600;\n", 2, "claims_ttl (900, the default) must not exceed max_ttl (600)"),
               "max_ttl below the default claims_ttl is refused, saying so");
+        CHECK(error_is("\ntoken_lock_seconds = 0;\n", 2, "between 1 and"), "token_lock_seconds 0 is refused");
+        CHECK(error_is("\ntoken_lock_max_seconds = 2592001;\n", 2, "between 1 and"),
+              "token_lock_max_seconds above 30 days is refused");
+        CHECK(error_is("token_lock_max_seconds = 60;\ntoken_lock_seconds = 120;\n", 2,
+                       "token_lock_seconds (120) must not exceed token_lock_max_seconds (60)"),
+              "token_lock_seconds above token_lock_max_seconds is refused");
+        CHECK(error_is("\ntoken_lock_max_seconds = 30;\n", 2,
+                       "token_lock_seconds (60, the default) must not exceed token_lock_max_seconds (30)"),
+              "token_lock_max_seconds below the default lock is refused, saying so");
         CHECK(error_is("rules = (\n { name = \"r\";\n   grant = { scopes = [\"a\"];\n   ttl = -60; }; }\n);\n", 4,
                        "must not be negative"), "negative rule ttl is refused with its line");
         CHECK(error_is("rules = (\n { name = \"r\";\n   grant = { scopes = [\"a\"]; ttl = 0; }; }\n);\n", 3,

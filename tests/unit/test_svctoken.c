@@ -1,12 +1,131 @@
 /* test_svctoken.c: the service-account token format shared by enrichctl and
  * the PAM module: what counts as a token (and what is a password), the
- * verifier, and fresh secrets. */
+ * verifier, and fresh secrets; and the daemon's check of a presented
+ * verifier (tokens.c) against a real sqlite file: the whole stored hash
+ * must match, the current one and, in a rotation's grace, the previous
+ * one, and the per-id lock ends by itself. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "db.h"
 #include "svctoken.h"
 #include "tap.h"
+#include "tokens.h"
+
+#define TOKEN_ID "0123456789abcdef"
+
+static char state_dir[] = "/tmp/enrich-test-svctoken-XXXXXX";
+
+/* Flips the last byte of column (secret_hash or previous_hash) of TOKEN_ID:
+ * a stored hash that agrees with the real one in every leading byte. */
+static int flip_last_byte(db *d, const char *column) {
+        char sql[128];
+        sqlite3_stmt *st = NULL;
+        unsigned char hash[64];
+        int n = 0, r = -EIO;
+
+        snprintf(sql, sizeof sql, "SELECT %s FROM tokens WHERE id = '" TOKEN_ID "'", column);
+        if (sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        if (sqlite3_step(st) == SQLITE_ROW && (n = sqlite3_column_bytes(st, 0)) > 0 && n <= (int) sizeof hash) {
+                memcpy(hash, sqlite3_column_blob(st, 0), (size_t) n);
+                r = 0;
+        }
+        sqlite3_finalize(st);
+        if (r < 0)
+                return r;
+        hash[n - 1] ^= 0x01;
+        snprintf(sql, sizeof sql, "UPDATE tokens SET %s = ? WHERE id = '" TOKEN_ID "'", column);
+        if (sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_blob(st, 1, hash, n, SQLITE_TRANSIENT);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* The outcome of presenting verifier for TOKEN_ID of "svc" at *now_ms,
+ * which then moves on by a minute (past any delay a failure set). */
+static const char *present(db *d, const token_lock_policy *policy, const char *verifier, int64_t *now_ms) {
+        token_auth_result result = { 0 };
+        const char *reason;
+        int r = tokens_authenticate(d, state_dir, policy, "svc", TOKEN_ID, verifier, *now_ms, &result);
+
+        *now_ms += 60 * 1000;
+        if (r < 0)
+                return "error";
+        reason = result.reason;
+        token_auth_result_clear(&result);
+        return reason;
+}
+
+static void test_stored_hash(void) {
+        char secret[SVCTOKEN_SECRET_LENGTH + 1], next[SVCTOKEN_SECRET_LENGTH + 1];
+        char v1[SVCTOKEN_VERIFIER_LENGTH + 1], v2[SVCTOKEN_VERIFIER_LENGTH + 1];
+        char path[sizeof state_dir + 32], *error = NULL;
+        token_lock_policy policy = { .max_failures = 3, .lock_ms = 5 * 60 * 1000, .lock_max_ms = 20 * 60 * 1000 };
+        int64_t now = time(NULL), now_ms = now * 1000;
+        token_record t = { .id = TOKEN_ID, .user = (char *) "svc", .uid = 1000, .scopes = (char *) "",
+                           .created = now, .created_by = (char *) "test", .expires = now + 30 * 86400 };
+        bool was_locked = false;
+        db *d = NULL;
+
+        if (!mkdtemp(state_dir)) {
+                CHECK(0, "stored-hash-setup");
+                return;
+        }
+        snprintf(path, sizeof path, "%s/%s", state_dir, DB_FILE_NAME);
+        if (db_open(path, &d, &error) < 0 || svctoken_new_secret(secret) < 0 || svctoken_new_secret(next) < 0 ||
+            svctoken_verifier(secret, strlen(secret), v1) < 0 || svctoken_verifier(next, strlen(next), v2) < 0 ||
+            tokens_add(d, state_dir, &t, v1) < 0) {
+                printf("# %s\n", error ? error : "setup failed");
+                CHECK(0, "stored-hash-setup");
+                goto out;
+        }
+        CHECK(strcmp(present(d, &policy, v1, &now_ms), "accepted") == 0, "stored-hash-real-secret-accepted");
+        /* A check of only the leading bytes would accept this. */
+        CHECK(flip_last_byte(d, "secret_hash") == 0 && strcmp(present(d, &policy, v1, &now_ms), "wrong secret") == 0,
+              "stored-hash-compared-in-full");
+        CHECK(flip_last_byte(d, "secret_hash") == 0 && strcmp(present(d, &policy, v1, &now_ms), "accepted") == 0,
+              "stored-hash-restored-accepted");
+
+        /* A rotation with grace: the old secret is checked against the
+         * previous hash, in full too. */
+        CHECK(tokens_rotate(d, state_dir, TOKEN_ID, v2, now_ms / 1000, 30 * 86400) == 0 &&
+              strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0 &&
+              strcmp(present(d, &policy, v1, &now_ms), "accepted") == 0, "previous-hash-in-grace-accepted");
+        CHECK(flip_last_byte(d, "previous_hash") == 0 && strcmp(present(d, &policy, v1, &now_ms), "wrong secret") == 0,
+              "previous-hash-compared-in-full");
+        CHECK(strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0, "previous-hash-flip-keeps-current");
+
+        /* The lock of a token id ends by itself, after lock_ms, and again
+         * twice as late after one more wrong secret. */
+        for (int i = 0; i < 3; i++)
+                (void) present(d, &policy, v1, &now_ms);
+        CHECK(strcmp(present(d, &policy, v2, &now_ms), "too many wrong secrets, the token is locked") == 0,
+              "lock-refuses-right-secret");
+        now_ms += policy.lock_ms;
+        (void) present(d, &policy, v1, &now_ms);
+        now_ms += policy.lock_ms;
+        CHECK(strcmp(present(d, &policy, v2, &now_ms), "too many wrong secrets, the token is locked") == 0,
+              "lock-doubles-after-further-failure");
+        now_ms += policy.lock_ms;
+        CHECK(strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0, "lock-ends-by-itself");
+        for (int i = 0; i < 3; i++)
+                (void) present(d, &policy, v1, &now_ms);
+        CHECK(tokens_unlock(d, "svc", now_ms, &was_locked) == 0 && was_locked &&
+              strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0, "unlock-ends-lock-early");
+out:
+        db_close(d);
+        free(error);
+        snprintf(path, sizeof path, "rm -rf %s", state_dir);
+        if (system(path) != 0)
+                printf("# could not remove %s\n", state_dir);
+}
 
 int main(void)
 {
@@ -34,5 +153,6 @@ int main(void)
         token[SVCTOKEN_LENGTH - 1] = '\0';
         CHECK(svctoken_parse(token, id, v1) == -EINVAL, "svctoken-short-not-token");
         CHECK(svctoken_format("0123456789ABCDEF", secret, token) == -EINVAL, "svctoken-format-refuses-bad-id");
+        test_stored_hash();
         TAP_EXIT();
 }

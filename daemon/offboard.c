@@ -1,0 +1,92 @@
+/* offboard.c: writes the list of disabled identities that lets the PAM
+ * account hook refuse a disabled user without the daemon (offboard.h). The
+ * whole list is rewritten on every change (start-up, reload, Disable,
+ * Enable): a temporary file, fsync, rename, fsync of the directory, so a
+ * reader sees the old list or the new one, never a mix, and a crash never
+ * brings back an older one. Mode 0600: the module runs as root. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "disabled_list.h"
+#include "host.h"
+#include "identities.h"
+#include "log.h"
+#include "offboard.h"
+#include "paths.h"
+#include "util.h"
+
+int offboard_setup(enrichd *d) {
+        int r = disabled_list_path(d->config->socket, &d->disabled_list);
+
+        if (r < 0)
+                log_error("Cannot place the list of disabled identities beside socket %s: %s",
+                          d->config->socket, strerror(-r));
+        return r;
+}
+
+int offboard_publish(enrichd *d) {
+        json_t *set = NULL, *value;
+        const char **names = NULL, *name;
+        char *text = NULL;
+        size_t n = 0, len = 0, skipped = 0;
+        char count[32];
+        bool database = false;
+        int r;
+
+        if (!d->disabled_list)
+                return -EINVAL;
+        r = identities_disabled_set(d->db, &set);
+        if (r < 0) {
+                database = r == -EIO;
+                goto out;
+        }
+        names = calloc(json_object_size(set) + 1, sizeof *names);
+        if (!names) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_foreach(set, name, value)
+                names[n++] = name;
+        r = disabled_list_format(names, n, &text, &len, &skipped);
+        if (r < 0)
+                goto out;
+        if (skipped > 0)
+                log_warning("%zu disabled identities have names that cannot be listed in %s (control "
+                            "characters or longer than %d bytes); the account hook cannot refuse them "
+                            "without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
+        r = mkdir_parent(d->disabled_list, 0755);
+        if (r == 0)
+                r = write_file_atomic(d->disabled_list, text, len, 0600);
+out:
+        if (r < 0) {
+                /* Said once per run of failures, not at every retry. */
+                log_struct(d->disabled_list_stale ? LOG_DEBUG : LOG_ERR, LOG_MSGID_DISABLED_LIST,
+                           (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
+                           "Failed to write the list of disabled identities %s: %s; logins of disabled "
+                           "users are refused only while the daemon answers (retrying every %d s)",
+                           d->disabled_list, database ? db_last_error(d->db) : strerror(-r),
+                           OFFBOARD_RETRY_MS / 1000);
+                d->disabled_list_stale = true;
+                d->disabled_list_retry_ms = host_now_ms() + OFFBOARD_RETRY_MS;
+        } else {
+                if (d->disabled_list_stale)
+                        log_struct(LOG_NOTICE, LOG_MSGID_DISABLED_LIST,
+                                   (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
+                                   "Wrote the list of disabled identities %s", d->disabled_list);
+                d->disabled_list_stale = false;
+                snprintf(count, sizeof count, "%zu", n - skipped);
+                log_struct(LOG_DEBUG, LOG_MSGID_DISABLED_LIST,
+                           (const char *[]) { "ENRICH_PATH", d->disabled_list, "ENRICH_COUNT", count, NULL },
+                           "Listed %s disabled identities in %s", count, d->disabled_list);
+        }
+        free(text);
+        free(names);
+        json_decref(set);
+        return r;
+}
+
+void offboard_tick(enrichd *d) {
+        if (d->disabled_list_stale && host_now_ms() >= d->disabled_list_retry_ms)
+                (void) offboard_publish(d);
+}

@@ -1,0 +1,21 @@
+/* offboard.h: the list of disabled identities beside the main socket
+ * (client-lib/disabled_list.h), kept in step with the disabled_identities
+ * table so the PAM account hook refuses a disabled user even when the
+ * daemon is down, hung or flooded. */
+#pragma once
+#include "enrichd.h"
+
+#define LOG_MSGID_DISABLED_LIST "4826f5dcfe7e468f86d140038ab6b0e8"
+/* How often a failed write is retried. */
+#define OFFBOARD_RETRY_MS       5000
+
+/* Sets d->disabled_list from the socket path. Called once at start-up: a
+ * reload that changes socket= moves the list only with a restart, like the
+ * socket itself. */
+int offboard_setup(enrichd *d);
+/* Rewrites the list from the database, atomically. On failure the error is
+ * logged (once per run of failures), the list marked stale and the write
+ * retried by offboard_tick every OFFBOARD_RETRY_MS. */
+int offboard_publish(enrichd *d);
+/* Retries a failed offboard_publish. */
+void offboard_tick(enrichd *d);

@@ -1,10 +1,12 @@
 /* offboard.c: writes the list of disabled identities that lets the PAM
  * account hook refuse a disabled user without the daemon (offboard.h). The
  * whole list is rewritten on every change (start-up, reload, Disable,
- * Enable): a temporary file, fsync, rename, fsync of the directory, so a
+ * Enable), with a copy in the state directory that outlives a reboot: a
+ * temporary file, fsync, rename, fsync of the directory, so a
  * reader sees the old list or the new one, never a mix, and a crash never
  * brings back an older one. Mode 0600: the module runs as root. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,17 @@ int offboard_setup(enrichd *d) {
         if (r < 0)
                 log_error("Cannot place the list of disabled identities beside socket %s: %s",
                           d->config->socket, strerror(-r));
+        return r;
+}
+
+static int write_state_copy(enrichd *d, const char *text, size_t len) {
+        char *path = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/%s", d->config->state_dir, DISABLED_LIST_NAME) < 0)
+                return -ENOMEM;
+        r = write_file_atomic(path, text, len, 0600);
+        free(path);
         return r;
 }
 
@@ -55,7 +68,13 @@ int offboard_publish(enrichd *d) {
                 log_warning("%zu disabled identities have names that cannot be listed in %s (control "
                             "characters or longer than %d bytes); the account hook cannot refuse them "
                             "without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
-        r = mkdir_parent(d->disabled_list, 0755);
+        /* The copy in the state directory comes first: it survives a
+         * reboot, and tmpfiles puts it back in /run before the daemon runs
+         * (systemd/enrich.tmpfiles), so a daemon that hangs at its first
+         * start after boot does not let disabled users in. */
+        r = write_state_copy(d, text, len);
+        if (r == 0)
+                r = mkdir_parent(d->disabled_list, 0755);
         if (r == 0)
                 r = write_file_atomic(d->disabled_list, text, len, 0600);
 out:

@@ -239,7 +239,24 @@ s_disabled() {
         check "disabled-identity/next-login-refused" [ -z "$(field groups "$out")" ]
         release bob
         wait "$pid"
+        # Offboarding holds without the daemon: stopped, and after a reboot
+        # emptied /run (tmpfiles puts the list back from the state copy).
+        C systemctl stop enrichd.socket enrichd.service
+        out=$(ssh_pw bob "$PW_BOB" "$REPORT")
+        check "disabled-identity/refused-with-daemon-stopped" [ -z "$(field groups "$out")" ]
+        out=$(ssh_pw alice "$PW_ALICE" "$REPORT")
+        check "disabled-identity/others-fail-open-with-daemon-stopped" [ -n "$(field groups "$out")" ]
+        C rm -f /run/enrich/disabled-identities
+        C systemd-tmpfiles --create enrich.conf >/dev/null 2>&1
+        check "disabled-identity/list-restored-by-tmpfiles" eval \
+                'C grep -qx bob /run/enrich/disabled-identities && [ "$(C stat -c %a:%U /run/enrich/disabled-identities)" = 600:enrich ]'
+        out=$(ssh_pw bob "$PW_BOB" "$REPORT")
+        check "disabled-identity/refused-after-restore" [ -z "$(field groups "$out")" ]
+        C systemctl start enrichd.socket
+        wait_for 5 eval 'C enrichctl status >/dev/null 2>&1'
         admin enable bob >/dev/null 2>&1
+        out=$(ssh_pw bob "$PW_BOB" "$REPORT")
+        check "disabled-identity/enabled-logs-in" [ -n "$(field groups "$out")" ]
 }
 
 # ---- 9 -----------------------------------------------------------------

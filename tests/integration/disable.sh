@@ -16,7 +16,7 @@ CHECKS="eu5-account-ok-before-disable eu5-disable-reports-revocations eu5-disabl
 eu5-disabled-user-told eu5-disabled-live-key-revoked eu5-disabled-token-revoked eu5-disabled-token-login-refused
 eu5-disabled-gets-no-claims eu5-enable-lets-in eu5-account-daemon-down-ignored eu5-account-daemon-down-fail-closed
 eu5-nonadmin-disable-refused eu5-nonadmin-enable-refused eu5-nonroot-checkaccount-refused
-eu5-amr-svc-marks-units off-list-written off-list-replaced-atomically off-list-never-half-written
+eu5-amr-svc-marks-units off-list-written off-list-state-copy off-list-replaced-atomically off-list-never-half-written
 off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
 off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored off-list-of-daemon-user-believed
 off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
@@ -161,6 +161,9 @@ stop_daemon_quietly() {     # no clean-shutdown check: that one comes at the end
 ctl disable "$OFF" --reason "offboarded" >/dev/null 2>&1
 check off-list-written eval 'listed "$OFF" && ! listed "$DIS" && [ "$(stat -c %a:%u "$LIST")" = 600:0 ]' ||
         { ls -l "$TMP"; show "$LIST"; }
+# The copy that tmpfiles puts back after a reboot: the same list, 0600.
+check off-list-state-copy eval 'cmp -s "$LIST" "$TMP/state/disabled-identities" &&
+        [ "$(stat -c %a "$TMP/state/disabled-identities")" = 600 ]'
 INODE=$(stat -c %i "$LIST" 2>/dev/null)
 ctl disable "$OTHER_OFF" --reason "offboarded too" >/dev/null 2>&1
 check off-list-replaced-atomically eval '[ -n "$INODE" ] && [ "$(stat -c %i "$LIST")" != "$INODE" ] &&

@@ -37,6 +37,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -694,7 +695,7 @@ struct flooder {
         pthread_t thread;
         const char *socket;
         double deadline;
-        long replies;
+        long *replies;          /* in memory shared with the parent */
         int error;
 };
 
@@ -763,7 +764,7 @@ static void *flooder_run(void *arg) {
                         for (ssize_t i = 0; i < n; i++)
                                 if (buf[i] == '\0') {
                                         pending--;
-                                        f->replies++;
+                                        __atomic_add_fetch(f->replies, 1, __ATOMIC_RELAXED);
                                 }
                 }
         }
@@ -775,28 +776,25 @@ out:
 }
 
 /* The flooding child: drops to uid:gid, runs n connections until the
- * deadline, writes "replies errors" to out_fd. */
-static int flood_child(const struct options *o, double deadline, int out_fd) {
+ * deadline (or until killed), counting replies in counts[0] and failed
+ * connections in counts[1] (shared with the parent). */
+static int flood_child(const struct options *o, double deadline, long *counts) {
         struct flooder *f = calloc((size_t) o->clients, sizeof *f);
-        long replies = 0, errors = 0;
-        char line[64];
 
         if (!f || setgroups(0, NULL) < 0 || setgid(o->flood_gid) < 0 || setuid(o->flood_uid) < 0)
                 return 1;
         for (long i = 0; i < o->clients; i++) {
                 f[i].socket = o->socket;
                 f[i].deadline = deadline;
+                f[i].replies = &counts[0];
                 if (pthread_create(&f[i].thread, NULL, flooder_run, &f[i]) != 0)
                         return 1;
         }
         for (long i = 0; i < o->clients; i++) {
                 pthread_join(f[i].thread, NULL);
-                replies += f[i].replies;
-                errors += f[i].error != 0;
+                if (f[i].error)
+                        __atomic_add_fetch(&counts[1], 1, __ATOMIC_RELAXED);
         }
-        snprintf(line, sizeof line, "%ld %ld\n", replies, errors);
-        if (write(out_fd, line, strlen(line)) < 0)
-                return 1;
         free(f);
         return 0;
 }
@@ -818,28 +816,24 @@ static int run_flood(const struct options *o) {
         long cap = 100000, n = 0, failures = 0, replies = 0, errors = 0;
         double *samples = calloc((size_t) cap, sizeof(double)), start, end, flood_s;
         struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
-        int pipe_fd[2] = { -1, -1 }, status, r = 1;
-        char line[64] = "";
+        long *counts = mmap(NULL, 2 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int status, r = 1;
         pid_t child = -1;
         bench_stats st;
 
         start = bench_now_us();
         end = start + (double) o->ms * 1000;
-        if (!samples || pipe(pipe_fd) < 0)
+        if (!samples || counts == MAP_FAILED)
                 goto out;
         if (o->clients > 0) {
                 child = fork();
                 if (child < 0)
                         goto out;
-                if (child == 0) {
-                        close(pipe_fd[0]);
-                        _exit(flood_child(o, end, pipe_fd[1]));
-                }
+                if (child == 0)
+                        _exit(flood_child(o, end, counts));
                 /* Let every connection write its first batch. */
                 usleep(200000);
         }
-        close(pipe_fd[1]);
-        pipe_fd[1] = -1;
         while (n < cap && bench_now_us() < end) {
                 double t0 = bench_now_us();
                 int k = root_status(o->socket);
@@ -859,9 +853,9 @@ static int run_flood(const struct options *o) {
                 /* The child stops at the deadline; sooner when we stop early. */
                 if (bench_now_us() < end)
                         kill(child, SIGTERM);
-                if (read(pipe_fd[0], line, sizeof line - 1) > 0)
-                        (void) sscanf(line, "%ld %ld", &replies, &errors);
                 waitpid(child, &status, 0);
+                replies = counts[0];
+                errors = counts[1];
         }
         bench_stats_compute(samples, (size_t) n, &st);
         printf("{\"clients\":%ld,\"calls\":%ld,\"failures\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f,"
@@ -869,10 +863,8 @@ static int run_flood(const struct options *o) {
                o->clients, n, failures, st.median, st.p99, n ? samples[n - 1] : 0.0, replies, errors, flood_s);
         r = n > 0 ? 0 : 1;
 out:
-        if (pipe_fd[0] >= 0)
-                close(pipe_fd[0]);
-        if (pipe_fd[1] >= 0)
-                close(pipe_fd[1]);
+        if (counts != MAP_FAILED)
+                munmap(counts, 2 * sizeof(long));
         free(samples);
         return r;
 }

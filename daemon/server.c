@@ -15,6 +15,7 @@
  * further calls wait (back-pressure) instead of growing memory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -727,7 +728,7 @@ static int accept_connection(server *s, listener *l) {
         struct epoll_event ev = { .events = EPOLLIN };
         socklen_t len = sizeof(struct ucred);
         connection *c = NULL;
-        uid_share *u;
+        uid_share *u = NULL;
         int fd;
 
         fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -783,6 +784,7 @@ static int accept_connection(server *s, listener *l) {
         l->n_connections++;
         return 1;
 refuse:
+        uid_share_release(l, u);
         close(fd);
         free(c);
         return 1;
@@ -871,18 +873,14 @@ static void dispatch(server *s, const struct epoll_event *event) {
 }
 
 /* Serves one uid's connections round robin, each for at most its quantum,
- * until the uid's own quantum (calls or time, ending no later than
- * turn_end) is spent or nothing is left. */
-static void serve_uid(server *s, uid_share *u, int64_t turn_end) {
-        int64_t start = now_us(), until = start + SERVER_UID_QUANTUM_US;
+ * until max_calls calls were served, until has passed or nothing is left. */
+static void serve_uid(server *s, uid_share *u, int64_t until, unsigned max_calls) {
         unsigned calls = 0;
 
-        if (until > turn_end)
-                until = turn_end;
-        while (u->ready_first && calls < SERVER_UID_QUANTUM_CALLS) {
+        while (u->ready_first && calls < max_calls) {
                 connection *c = u->ready_first;
                 int64_t c_until = now_us() + SERVER_CONNECTION_QUANTUM_US;
-                unsigned max = SERVER_UID_QUANTUM_CALLS - calls;
+                unsigned max = max_calls - calls;
 
                 if (max > SERVER_CONNECTION_QUANTUM_CALLS)
                         max = SERVER_CONNECTION_QUANTUM_CALLS;
@@ -899,7 +897,7 @@ static void serve_uid(server *s, uid_share *u, int64_t turn_end) {
 
 /* Each uid of one class that was waiting when the turn began gets its
  * quantum once, in queue order, until turn_end; a uid served goes to the
- * end of the queue. */
+ * end of the queue. Root (a class of its own) may use the whole turn. */
 static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
         size_t n = 0;
 
@@ -907,8 +905,12 @@ static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
                 n++;
         while (n-- > 0 && l->queue_first[k] && now_us() < turn_end) {
                 uid_share *u = l->queue_first[k];
+                int64_t until = now_us() + SERVER_UID_QUANTUM_US;
 
-                serve_uid(s, u, turn_end);
+                if (k == CLASS_ROOT)
+                        serve_uid(s, u, turn_end, UINT_MAX);
+                else
+                        serve_uid(s, u, until < turn_end ? until : turn_end, SERVER_UID_QUANTUM_CALLS);
                 if (u->queued) {
                         queue_remove(l, u);
                         queue_push(l, u);

@@ -30,7 +30,8 @@
 /* a connection, before the next connection of its uid; */
 #define SERVER_CONNECTION_QUANTUM_CALLS 16
 #define SERVER_CONNECTION_QUANTUM_US    500
-/* a uid (all its connections), before the next uid; */
+/* a uid (all its connections), before the next uid (root, a class of its
+ * own, may use its whole class budget); */
 #define SERVER_UID_QUANTUM_CALLS        64
 #define SERVER_UID_QUANTUM_US           1000
 /* each of the two classes (root, the others), before the loop looks at

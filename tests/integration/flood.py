@@ -16,7 +16,7 @@ and stops by itself.
   flood.py more SOCKET N LIMIT ROUNDS
       As root, pipelines N io.enrich.AuditList calls with "more" (LIMIT
       rows each, one reply per row) in one write, then reads until every
-      stream has ended or 3 s have passed; ROUNDS times, each on a new
+      stream has ended or 5 s have passed; ROUNDS times, each on a new
       connection, stopping at the first round that stalled. Prints one
       JSON object: calls, rounds, completedRounds, minBytes (the least
       one round received), slowestSeconds."""
@@ -173,13 +173,14 @@ def flood(path, uid, gid, seconds, started_file, other=None):
 
 def more_round(path, n, limit, pause):
     """One connection: n pipelined AuditList streams; (streams ended,
-    bytes, seconds), giving up after 3 s."""
+    bytes, seconds), giving up after 5 s (a stalled stream would wait for
+    the 30 s idle timeout)."""
     s = connect(path, timeout=0.2)
     start = time.monotonic()
     s.sendall(b"".join(frame("io.enrich.AuditList", {"limit": limit}, more=True) for _ in range(n)))
     time.sleep(pause)
     completed, total, buf = 0, 0, b""
-    while completed < n and time.monotonic() - start < 3:
+    while completed < n and time.monotonic() - start < 5:
         try:
             data = s.recv(1 << 20)
         except socket.timeout:

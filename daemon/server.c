@@ -782,6 +782,10 @@ static int accept_connection(server *s, listener *l) {
                 c->next->prev = c;
         l->connections = c;
         l->n_connections++;
+        /* A client writes its call right after connecting, usually long
+         * before it is accepted: read it now, so it is served in this
+         * turn, not after another turn of everyone else's calls. */
+        connection_readable(s, c);
         return 1;
 refuse:
         uid_share_release(l, u);

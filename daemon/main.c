@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -165,6 +166,15 @@ int main(int argc, char **argv) {
         server *srv = NULL;
         char *error = NULL, db_path[PATH_MAX];
         int opt, r, status = EXIT_FAILURE;
+
+        /* Before anything reads the signing key or a token: a core dump
+         * (or a same-uid ptrace, or /proc/PID/mem) would hand them out.
+         * Not dumpable also makes /proc/PID/ root's. The unit adds
+         * LimitCORE=0. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                fprintf(stderr, "enrichd: Failed to make the process non-dumpable: %s\n", strerror(errno));
+                return EXIT_FAILURE;
+        }
 
         while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) >= 0) {
                 switch (opt) {

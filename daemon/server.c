@@ -2,13 +2,20 @@
  * served by the main thread; the priority (userdb) socket by a thread of its
  * own, so that a main-socket call stuck on sqlite or a slow disk never
  * delays an NSS caller. Each listener owns its connections: the two threads
- * share nothing in here. Reading is level triggered and at most one chunk
- * per wakeup, so a client sending a flood is served in turn with everyone
- * else. While a connection has unsent output
- * above the high-water mark, its further calls wait (back-pressure) instead
- * of growing memory. */
+ * share nothing in here.
+ *
+ * Fair service: reading only buffers calls (a bounded amount per
+ * connection); answering them is a separate step of each turn of the loop,
+ * with a budget in calls and in time per connection, per uid and per turn.
+ * Each turn serves root's connections first (PAM logins, root's admin
+ * calls), then the other uids round robin, and a uid's connections round
+ * robin; the turn then goes back to the sockets, so a call that arrives
+ * while one uid floods waits for at most one uid's share of one turn.
+ * While a connection has unsent output above the high-water mark, its
+ * further calls wait (back-pressure) instead of growing memory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "util.h"
@@ -31,10 +39,28 @@
 
 #define READ_CHUNK (64 * 1024)
 #define MAX_EVENTS 64
+/* Connections accepted per readiness of a listening socket: a backlog of
+ * refused floods must not keep a root login waiting behind it for long. */
+#define ACCEPT_BATCH 32
+
+/* Service classes, served in this order each turn. */
+enum { CLASS_ROOT, CLASS_USERS, N_CLASSES };
 
 enum { TAG_LISTEN, TAG_SIGNAL, TAG_PRIORITY_STOP, TAG_PRIORITY_LISTEN, N_TAGS };
 
 typedef struct connection connection;
+
+/* One uid's connections on a listener: how many (the per-uid cap) and
+ * those with calls waiting to be served, in turn order. While it has any,
+ * the uid itself waits in its class's queue. */
+typedef struct uid_share {
+        struct uid_share *next;                 /* every uid with a connection */
+        struct uid_share *queue_prev, *queue_next;
+        uid_t uid;
+        size_t n_connections;
+        connection *ready_first, *ready_last;
+        bool queued;
+} uid_share;
 
 /* A listening socket and how its calls are answered. */
 typedef struct listener {
@@ -50,17 +76,23 @@ typedef struct listener {
         int64_t idle_timeout_ms;
         connection *connections;
         size_t n_connections;
+        uid_share *uids;
+        uid_share *queue_first[N_CLASSES], *queue_last[N_CLASSES];
 } listener;
 
 struct connection {
         struct connection *prev, *next;
         listener *owner;
+        uid_share *share;
+        struct connection *ready_prev, *ready_next;   /* in share's ready list */
         int fd;
         struct ucred peer;
         varlink_buffer input;
         char *output;
         size_t output_len, output_sent;
         int64_t deadline_ms;
+        bool ready;        /* in share's ready list: calls waiting, may be served */
+        bool eof;          /* the peer will send nothing more */
         bool closing;      /* close once output is flushed */
         bool dead;         /* close now (after the current batch of events) */
         uint32_t events;   /* currently registered epoll events */
@@ -331,15 +363,121 @@ bool server_priority_socket_activated(const server *s) {
         return s->priority.activated;
 }
 
-static size_t connections_of_uid(const listener *l, uid_t uid) {
-        size_t n = 0;
-        for (const connection *c = l->connections; c; c = c->next)
-                if (c->owner == l && c->peer.uid == uid)
-                        n++;
-        return n;
+static int64_t now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int class_of(const uid_share *u) {
+        return u->uid == 0 ? CLASS_ROOT : CLASS_USERS;
+}
+
+/* The share of uid on l, created (with no connections) when create is
+ * set; NULL when there is none or out of memory. */
+static uid_share *uid_share_get(listener *l, uid_t uid, bool create) {
+        uid_share *u;
+
+        for (u = l->uids; u; u = u->next)
+                if (u->uid == uid)
+                        return u;
+        if (!create)
+                return NULL;
+        u = calloc(1, sizeof *u);
+        if (!u)
+                return NULL;
+        u->uid = uid;
+        u->next = l->uids;
+        l->uids = u;
+        return u;
+}
+
+static void uid_share_release(listener *l, uid_share *u) {
+        uid_share **p;
+
+        if (!u || u->n_connections > 0 || u->queued)
+                return;
+        for (p = &l->uids; *p; p = &(*p)->next)
+                if (*p == u) {
+                        *p = u->next;
+                        break;
+                }
+        free(u);
+}
+
+static void queue_push(listener *l, uid_share *u) {
+        int k = class_of(u);
+
+        u->queue_next = NULL;
+        u->queue_prev = l->queue_last[k];
+        if (u->queue_prev)
+                u->queue_prev->queue_next = u;
+        else
+                l->queue_first[k] = u;
+        l->queue_last[k] = u;
+        u->queued = true;
+}
+
+static void queue_remove(listener *l, uid_share *u) {
+        int k = class_of(u);
+
+        if (u->queue_prev)
+                u->queue_prev->queue_next = u->queue_next;
+        else
+                l->queue_first[k] = u->queue_next;
+        if (u->queue_next)
+                u->queue_next->queue_prev = u->queue_prev;
+        else
+                l->queue_last[k] = u->queue_prev;
+        u->queue_prev = u->queue_next = NULL;
+        u->queued = false;
+}
+
+/* Puts c at the end of its uid's turn order, and the uid in its class's
+ * queue if it was not waiting already. */
+static void ready_push(connection *c) {
+        uid_share *u = c->share;
+
+        c->ready_next = NULL;
+        c->ready_prev = u->ready_last;
+        if (c->ready_prev)
+                c->ready_prev->ready_next = c;
+        else
+                u->ready_first = c;
+        u->ready_last = c;
+        c->ready = true;
+        if (!u->queued)
+                queue_push(c->owner, u);
+}
+
+/* Takes c out of the turn order; a uid left with nothing to serve leaves
+ * its class's queue. */
+static void ready_remove(connection *c) {
+        uid_share *u = c->share;
+
+        if (!c->ready)
+                return;
+        if (c->ready_prev)
+                c->ready_prev->ready_next = c->ready_next;
+        else
+                u->ready_first = c->ready_next;
+        if (c->ready_next)
+                c->ready_next->ready_prev = c->ready_prev;
+        else
+                u->ready_last = c->ready_prev;
+        c->ready_prev = c->ready_next = NULL;
+        c->ready = false;
+        if (!u->ready_first && u->queued)
+                queue_remove(c->owner, u);
 }
 
 static void connection_free(server *s, connection *c) {
+        if (c->share) {
+                ready_remove(c);
+                c->share->n_connections--;
+                uid_share_release(c->owner, c->share);
+        }
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -452,14 +590,29 @@ static void handle_message(server *s, connection *c, json_t *msg) {
         json_decref(empty);
 }
 
-/* Answers complete messages in the input buffer until it is empty, the
- * output queue is past the high-water mark or the connection is closing. */
-static void process_input(server *s, connection *c) {
-        while (!c->closing && !c->dead && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
+static bool output_pending(const connection *c) {
+        return c->output_sent < c->output_len;
+}
+
+/* Whether a complete call waits in the input buffer. */
+static bool has_call(const connection *c) {
+        return c->input.len > 0 && memchr(c->input.data, '\0', c->input.len);
+}
+
+/* Answers c's buffered calls, at least one and at most max_calls, until
+ * until_us (now_us()) has passed, the input holds no complete call, the
+ * output queue is past the high-water mark or the connection is closing.
+ * Returns how many messages it took. */
+static unsigned serve_connection(server *s, connection *c, int64_t until_us, unsigned max_calls) {
+        unsigned n = 0;
+
+        while (n < max_calls && !c->closing && !c->dead &&
+               c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
                 json_t *msg = NULL;
                 int r = varlink_buffer_take(&c->input, &msg);
                 if (r == 0)
                         break;
+                n++;
                 if (r < 0) {
                         log_client(c, LOG_WARNING, "sent malformed JSON; closing its connection");
                         queue_error_and_close(c, "message", "message is not a valid JSON object");
@@ -467,7 +620,12 @@ static void process_input(server *s, connection *c) {
                 }
                 handle_message(s, c, msg);
                 json_decref(msg);
+                if (now_us() >= until_us)
+                        break;
         }
+        /* Waiting in the queue is not idleness. */
+        c->deadline_ms = host_now_ms() + c->owner->idle_timeout_ms;
+        return n;
 }
 
 static void flush_output(connection *c) {
@@ -486,80 +644,100 @@ static void flush_output(connection *c) {
         c->output_len = c->output_sent = 0;
 }
 
-/* Registers interest in writing while output is queued, else in reading. */
-static void update_events(server *s, connection *c) {
-        uint32_t want;
+/* Where c stands after anything happened to it: in its uid's turn order
+ * while it has a call to serve and room for the answer; reading while
+ * less than SERVER_INPUT_HIGH_WATER is buffered (so input stays bounded and
+ * the kernel's socket buffer pushes back on the client); writing while
+ * output is queued. A connection whose peer sent everything it will and
+ * has nothing left to serve closes once its output is flushed. */
+static void connection_update(server *s, connection *c) {
+        uint32_t want = 0;
+        bool serve;
 
-        if (c->dead)
+        if (c->dead) {
+                ready_remove(c);
                 return;
-        if (c->output_sent < c->output_len)
-                want = EPOLLOUT;
+        }
+        if (c->eof && !has_call(c))
+                c->closing = true;
+        serve = !c->closing && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER && has_call(c);
+        if (serve && !c->ready)
+                ready_push(c);
+        else if (!serve)
+                ready_remove(c);
+        if (output_pending(c))
+                want |= EPOLLOUT;
         else if (c->closing) {
                 c->dead = true;
                 return;
-        } else
-                want = EPOLLIN;
+        }
+        if (!c->closing && !c->eof && c->input.len < SERVER_INPUT_HIGH_WATER)
+                want |= EPOLLIN;
         if (want != c->events) {
                 struct epoll_event ev = { .events = want, .data.ptr = c };
-                if (epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                if (epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
                         c->dead = true;
-                else
+                        ready_remove(c);
+                } else
                         c->events = want;
         }
 }
 
+/* Buffers one chunk of input; serving it is left to the turn. */
 static void connection_readable(server *s, connection *c) {
         char buf[READ_CHUNK];
         ssize_t n;
         int r;
 
+        if (c->eof || c->closing || c->input.len >= SERVER_INPUT_HIGH_WATER)
+                goto out;
         n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         c->dead = true;
-                return;
+                goto out;
         }
         c->deadline_ms = host_now_ms() + c->owner->idle_timeout_ms;
-        if (n == 0) {
-                /* The peer will send nothing more; answer what it sent. */
-                process_input(s, c);
-                c->closing = true;
-        } else {
+        if (n == 0)
+                /* The peer will send nothing more; what it sent is still
+                 * answered. */
+                c->eof = true;
+        else {
                 r = varlink_buffer_append(&c->input, buf, (size_t) n);
                 if (r == -EMSGSIZE) {
                         log_client(c, LOG_WARNING, "sent a message larger than the limit; closing");
                         queue_error_and_close(c, "message", "message exceeds the maximum size of 65536 bytes");
+                        flush_output(c);
                 } else if (r < 0)
                         c->dead = true;
-                else
-                        process_input(s, c);
         }
-        flush_output(c);
-        update_events(s, c);
+out:
+        connection_update(s, c);
 }
 
 static void connection_writable(server *s, connection *c) {
         c->deadline_ms = host_now_ms() + c->owner->idle_timeout_ms;
         flush_output(c);
-        if (c->output_sent >= c->output_len) {
-                /* Calls that waited for the queue to drain go now. */
-                process_input(s, c);
-                flush_output(c);
-        }
-        update_events(s, c);
+        /* Calls that waited for the queue to drain are served again. */
+        connection_update(s, c);
 }
 
-static void accept_connection(server *s, listener *l) {
+/* Accepts one connection: 1, or 0 when none is waiting (or on an error
+ * that ends this batch). */
+static int accept_connection(server *s, listener *l) {
         struct epoll_event ev = { .events = EPOLLIN };
         socklen_t len = sizeof(struct ucred);
         connection *c = NULL;
+        uid_share *u = NULL;
         int fd;
 
         fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                if (errno == ECONNABORTED || errno == EINTR)
+                        return 1;
+                if (errno != EAGAIN)
                         log_error("Failed to accept a connection: %s", strerror(errno));
-                return;
+                return 0;
         }
         c = calloc(1, sizeof *c);
         if (!c)
@@ -580,10 +758,15 @@ static void accept_connection(server *s, listener *l) {
         /* Root is exempt from the per-uid cap (the total cap still holds):
          * every PAM login is a root client, so capping root would leave
          * concurrent logins past the cap without claims. */
-        if (c->peer.uid != 0 && connections_of_uid(l, c->peer.uid) >= l->max_per_uid) {
+        u = uid_share_get(l, c->peer.uid, false);
+        if (c->peer.uid != 0 && u && u->n_connections >= l->max_per_uid) {
                 log_client(c, LOG_WARNING, "refused: too many connections from this uid");
                 goto refuse;
         }
+        if (!u)
+                u = uid_share_get(l, c->peer.uid, true);
+        if (!u)
+                goto refuse;
         varlink_buffer_init(&c->input);
         c->deadline_ms = host_now_ms() + l->idle_timeout_ms;
         c->events = EPOLLIN;
@@ -592,15 +775,23 @@ static void accept_connection(server *s, listener *l) {
                 log_error("Failed to watch a connection: %s", strerror(errno));
                 goto refuse;
         }
+        c->share = u;
+        u->n_connections++;
         c->next = l->connections;
         if (c->next)
                 c->next->prev = c;
         l->connections = c;
         l->n_connections++;
-        return;
+        /* A client writes its call right after connecting, usually long
+         * before it is accepted: read it now, so it is served in this
+         * turn, not after another turn of everyone else's calls. */
+        connection_readable(s, c);
+        return 1;
 refuse:
+        uid_share_release(l, u);
         close(fd);
         free(c);
+        return 1;
 }
 
 static void handle_signal(server *s) {
@@ -659,11 +850,11 @@ static int run_tick(server *s, int64_t *next_tick) {
 static void dispatch(server *s, const struct epoll_event *event) {
         void *p = event->data.ptr;
 
-        if (p == &s->tags[TAG_LISTEN])
-                accept_connection(s, &s->main);
-        else if (p == &s->tags[TAG_PRIORITY_LISTEN])
-                accept_connection(s, &s->priority);
-        else if (p == &s->tags[TAG_SIGNAL])
+        if (p == &s->tags[TAG_LISTEN] || p == &s->tags[TAG_PRIORITY_LISTEN]) {
+                listener *l = p == &s->tags[TAG_LISTEN] ? &s->main : &s->priority;
+                for (int i = 0; i < ACCEPT_BATCH && accept_connection(s, l) > 0; i++)
+                        ;
+        } else if (p == &s->tags[TAG_SIGNAL])
                 handle_signal(s);
         else {
                 connection *c = p;
@@ -671,13 +862,78 @@ static void dispatch(server *s, const struct epoll_event *event) {
                  * later events of this batch are safe. */
                 if (c->dead)
                         return;
-                if (event->events & (EPOLLERR | EPOLLHUP) && !(event->events & EPOLLIN))
-                        c->dead = true;
-                else if (event->events & EPOLLIN)
+                if (event->events & EPOLLIN)
                         connection_readable(s, c);
-                else if (event->events & EPOLLOUT)
+                else if (event->events & (EPOLLERR | EPOLLHUP)) {
+                        /* The peer is gone while we were not reading from it:
+                         * calls it sent that are already buffered are still
+                         * served (their answers go nowhere), the rest dropped. */
+                        if (!c->ready)
+                                c->dead = true;
+                }
+                if (event->events & EPOLLOUT && !c->dead)
                         connection_writable(s, c);
         }
+}
+
+/* Serves one uid's connections round robin, each for at most its quantum,
+ * until max_calls calls were served, until has passed or nothing is left. */
+static void serve_uid(server *s, uid_share *u, int64_t until, unsigned max_calls) {
+        unsigned calls = 0;
+
+        while (u->ready_first && calls < max_calls) {
+                connection *c = u->ready_first;
+                int64_t c_until = now_us() + SERVER_CONNECTION_QUANTUM_US;
+                unsigned max = max_calls - calls;
+
+                if (max > SERVER_CONNECTION_QUANTUM_CALLS)
+                        max = SERVER_CONNECTION_QUANTUM_CALLS;
+                /* Out of the turn order while it is served; back in at the
+                 * end (connection_update) if calls are left. */
+                ready_remove(c);
+                calls += serve_connection(s, c, c_until < until ? c_until : until, max);
+                flush_output(c);
+                connection_update(s, c);
+                if (now_us() >= until)
+                        break;
+        }
+}
+
+/* Each uid of one class that was waiting when the turn began gets its
+ * quantum once, in queue order, until turn_end; a uid served goes to the
+ * end of the queue. Root (a class of its own) may use the whole turn. */
+static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
+        size_t n = 0;
+
+        for (uid_share *u = l->queue_first[k]; u; u = u->queue_next)
+                n++;
+        while (n-- > 0 && l->queue_first[k] && now_us() < turn_end) {
+                uid_share *u = l->queue_first[k];
+                int64_t until = now_us() + SERVER_UID_QUANTUM_US;
+
+                if (k == CLASS_ROOT)
+                        serve_uid(s, u, turn_end, UINT_MAX);
+                else
+                        serve_uid(s, u, until < turn_end ? until : turn_end, SERVER_UID_QUANTUM_CALLS);
+                if (u->queued) {
+                        queue_remove(l, u);
+                        queue_push(l, u);
+                }
+        }
+}
+
+/* One turn's service of l: root first, then everyone else, each class for
+ * at most SERVER_TURN_BUDGET_US. */
+static void serve_turn(server *s, listener *l) {
+        serve_class(s, l, CLASS_ROOT, now_us() + SERVER_TURN_BUDGET_US);
+        serve_class(s, l, CLASS_USERS, now_us() + SERVER_TURN_BUDGET_US);
+}
+
+static bool listener_busy(const listener *l) {
+        for (int k = 0; k < N_CLASSES; k++)
+                if (l->queue_first[k])
+                        return true;
+        return false;
 }
 
 /* The priority listener's loop, on its own thread, until stop_fd is
@@ -688,7 +944,9 @@ static void *priority_loop(void *userdata) {
         struct epoll_event events[MAX_EVENTS];
 
         for (;;) {
-                int n = epoll_wait(s->priority_epoll_fd, events, MAX_EVENTS, sweep(s, &s->priority));
+                int timeout = sweep(s, &s->priority);
+                int n = epoll_wait(s->priority_epoll_fd, events, MAX_EVENTS,
+                                   listener_busy(&s->priority) ? 0 : timeout);
 
                 if (n < 0) {
                         if (errno == EINTR)
@@ -701,6 +959,7 @@ static void *priority_loop(void *userdata) {
                                 return NULL;
                         dispatch(s, &events[i]);
                 }
+                serve_turn(s, &s->priority);
         }
 }
 
@@ -724,6 +983,9 @@ int server_run(server *s) {
 
                 if (tick_timeout >= 0 && (timeout < 0 || tick_timeout < timeout))
                         timeout = tick_timeout;
+                /* Calls waiting: look at the sockets and go on serving. */
+                if (listener_busy(&s->main))
+                        timeout = 0;
                 n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
 
                 if (n < 0) {
@@ -734,6 +996,7 @@ int server_run(server *s) {
                 }
                 for (int i = 0; i < n; i++)
                         dispatch(s, &events[i]);
+                serve_turn(s, &s->main);
         }
         return 0;
 }

@@ -1,9 +1,11 @@
 /* server.h: the varlink server: an epoll loop over the main listening
  * socket, its client connections and a signalfd, and optionally a second
  * loop, on its own thread, for the userdb socket. Connections are
- * non-blocking and bounded (count, per-uid count, message size, output
- * queue, idle time), so one slow, silent or hostile client never delays or
- * starves another. */
+ * non-blocking and bounded (count, per-uid count, message size, buffered
+ * input, output queue, idle time), and calls are served in fair turns
+ * (root first, then round robin between uids and between a uid's
+ * connections, bounded in calls and time), so one slow, silent or hostile
+ * client never delays or starves another. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +18,25 @@
 #define SERVER_IDLE_TIMEOUT_MS      30000
 /* Past this much unsent output a connection's further calls wait. */
 #define SERVER_OUTPUT_HIGH_WATER    (256 * 1024)
+/* A connection is read from only while less than this is buffered (calls
+ * waiting for their turn); past it the client's writes wait in the kernel.
+ * At most this plus one read (64 KiB) is buffered per connection. */
+#define SERVER_INPUT_HIGH_WATER     (64 * 1024)
+
+/* Fair service, per turn of the event loop. Calls differ in cost, so every
+ * budget is in calls and in time; a call is never interrupted, so each
+ * budget may be overrun by one call. Each turn serves root's connections
+ * first, then every other uid with calls waiting, round robin: */
+/* a connection, before the next connection of its uid; */
+#define SERVER_CONNECTION_QUANTUM_CALLS 16
+#define SERVER_CONNECTION_QUANTUM_US    500
+/* a uid (all its connections), before the next uid (root, a class of its
+ * own, may use its whole class budget); */
+#define SERVER_UID_QUANTUM_CALLS        64
+#define SERVER_UID_QUANTUM_US           1000
+/* each of the two classes (root, the others), before the loop looks at
+ * its sockets (new connections, new calls, the tick) again. */
+#define SERVER_TURN_BUDGET_US           2000
 
 typedef struct server server;
 

@@ -20,15 +20,29 @@
  *          io.systemd.UserDatabase.GetMemberships latency
  *   auditlist --socket S --params JSON --ms T
  *          io.enrich.AuditList latency with those parameters (as root)
+ *   flood --socket S --clients N --flood-uid U --flood-gid G --ms T
+ *          root io.enrich.Status latency (a new connection per call, as
+ *          enrichctl makes) for T ms while a child, as U:G, floods the
+ *          daemon from N connections (0: no flood, the baseline): each
+ *          writes 1,250 io.enrich.Grant calls (refused) in one 60 KB write,
+ *          reads the replies and writes again, until T ms have passed; it
+ *          also stops when stdin closes
  *
  * Exit status 1 when the measurement could not be made, 2 on usage errors. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -51,6 +65,8 @@ struct options {
         const char *socket, *user, *service, *jwks, *scope, *params;
         long clients, ms, max_calls, count;
         pid_t daemon_pid;
+        uid_t flood_uid;
+        gid_t flood_gid;
 };
 
 static double cpu_seconds_self(void) {
@@ -709,7 +725,185 @@ static int run_auditlist(const struct options *o) {
 out:
         free(samples);
         json_decref(params);
+/* ---- flood: root's Status while an unprivileged uid floods ----------- */
+
+#define FLOOD_CALLS 1250
+
+struct flooder {
+        pthread_t thread;
+        const char *socket;
+        double deadline;
+        long *replies;          /* in memory shared with the parent */
+        int error;
+};
+
+static int connect_unix(const char *path) {
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+        if (connect(fd, (struct sockaddr *) &addr, sizeof addr) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* One flooding connection: 1,250 refused Grant calls in one write, then
+ * their replies (counted by their NUL terminators), again and again until
+ * the deadline. Reads time out after 100 ms, so a stalled daemon cannot
+ * keep the flood going past its deadline. */
+static void *flooder_run(void *arg) {
+        static const char call[] = "{\"method\":\"io.enrich.Grant\",\"parameters\":{}}";
+        struct flooder *f = arg;
+        char *batch = malloc(FLOOD_CALLS * sizeof call), buf[65536];
+        size_t len = 0;
+        struct timeval tv = { 0, 100000 };
+        int fd = connect_unix(f->socket);
+
+        if (fd < 0 || !batch) {
+                f->error = fd < 0 ? fd : -ENOMEM;
+                goto out;
+        }
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        for (int i = 0; i < FLOOD_CALLS; i++) {
+                memcpy(batch + len, call, sizeof call);   /* with its NUL */
+                len += sizeof call;
+        }
+        while (bench_now_us() < f->deadline) {
+                size_t sent = 0;
+                long pending = FLOOD_CALLS;
+
+                while (sent < len && bench_now_us() < f->deadline) {
+                        ssize_t n = send(fd, batch + sent, len - sent, MSG_NOSIGNAL);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                                f->error = -errno;
+                                goto out;
+                        }
+                        if (n > 0)
+                                sent += (size_t) n;
+                }
+                while (pending > 0 && bench_now_us() < f->deadline) {
+                        ssize_t n = recv(fd, buf, sizeof buf, 0);
+                        if (n == 0) {
+                                f->error = -ECONNRESET;
+                                goto out;
+                        }
+                        if (n < 0) {
+                                if (errno == EAGAIN || errno == EINTR)
+                                        continue;
+                                f->error = -errno;
+                                goto out;
+                        }
+                        for (ssize_t i = 0; i < n; i++)
+                                if (buf[i] == '\0') {
+                                        pending--;
+                                        __atomic_add_fetch(f->replies, 1, __ATOMIC_RELAXED);
+                                }
+                }
+        }
+out:
+        if (fd >= 0)
+                close(fd);
+        free(batch);
+        return NULL;
+}
+
+/* The flooding child: drops to uid:gid, runs n connections until the
+ * deadline (or until killed), counting replies in counts[0] and failed
+ * connections in counts[1] (shared with the parent). */
+static int flood_child(const struct options *o, double deadline, long *counts) {
+        struct flooder *f = calloc((size_t) o->clients, sizeof *f);
+
+        if (!f || setgroups(0, NULL) < 0 || setgid(o->flood_gid) < 0 || setuid(o->flood_uid) < 0)
+                return 1;
+        for (long i = 0; i < o->clients; i++) {
+                f[i].socket = o->socket;
+                f[i].deadline = deadline;
+                f[i].replies = &counts[0];
+                if (pthread_create(&f[i].thread, NULL, flooder_run, &f[i]) != 0)
+                        return 1;
+        }
+        for (long i = 0; i < o->clients; i++) {
+                pthread_join(f[i].thread, NULL);
+                if (f[i].error)
+                        __atomic_add_fetch(&counts[1], 1, __ATOMIC_RELAXED);
+        }
+        free(f);
+        return 0;
+}
+
+/* One root Status on a fresh connection; 0 or a negative errno. */
+static int root_status(const char *path) {
+        varlink_client *c = NULL;
+        json_t *reply = NULL;
+        int r = varlink_client_connect(path, CALL_TIMEOUT_MS, NULL, 0, &c);
+
+        if (r == 0)
+                r = varlink_client_call(c, "io.enrich.Status", NULL, CALL_TIMEOUT_MS, &reply, NULL);
+        json_decref(reply);
         varlink_client_free(c);
+        return r;
+}
+
+static int run_flood(const struct options *o) {
+        long cap = 100000, n = 0, failures = 0, replies = 0, errors = 0;
+        double *samples = calloc((size_t) cap, sizeof(double)), start, end, flood_s;
+        struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+        long *counts = mmap(NULL, 2 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int status, r = 1;
+        pid_t child = -1;
+        bench_stats st;
+
+        start = bench_now_us();
+        end = start + (double) o->ms * 1000;
+        if (!samples || counts == MAP_FAILED)
+                goto out;
+        if (o->clients > 0) {
+                child = fork();
+                if (child < 0)
+                        goto out;
+                if (child == 0)
+                        _exit(flood_child(o, end, counts));
+                /* Let every connection write its first batch. */
+                usleep(200000);
+        }
+        while (n < cap && bench_now_us() < end) {
+                double t0 = bench_now_us();
+                int k = root_status(o->socket);
+
+                samples[n++] = bench_now_us() - t0;
+                if (k < 0)
+                        failures++;
+                /* A caller now and then, not a second flood: 5 ms apart. */
+                if (poll(&in, 1, 5) > 0) {
+                        char c;
+                        if (read(STDIN_FILENO, &c, 1) <= 0)
+                                break;
+                }
+        }
+        flood_s = (bench_now_us() - start) / 1e6;
+        if (child > 0) {
+                /* The child stops at the deadline; sooner when we stop early. */
+                if (bench_now_us() < end)
+                        kill(child, SIGTERM);
+                waitpid(child, &status, 0);
+                replies = counts[0];
+                errors = counts[1];
+        }
+        bench_stats_compute(samples, (size_t) n, &st);
+        printf("{\"clients\":%ld,\"calls\":%ld,\"failures\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f,"
+               "\"max_us\":%.1f,\"flood_replies\":%ld,\"flood_errors\":%ld,\"wall_s\":%.3f}\n",
+               o->clients, n, failures, st.median, st.p99, n ? samples[n - 1] : 0.0, replies, errors, flood_s);
+        r = n > 0 ? 0 : 1;
+out:
+        if (counts != MAP_FAILED)
+                munmap(counts, 2 * sizeof(long));
+        free(samples);
         return r;
 }
 
@@ -726,6 +920,8 @@ int main(int argc, char **argv) {
                 { "count", required_argument, NULL, 'n' },
                 { "daemon-pid", required_argument, NULL, 'p' },
                 { "params", required_argument, NULL, 'P' },
+                { "flood-uid", required_argument, NULL, 'U' },
+                { "flood-gid", required_argument, NULL, 'G' },
                 { NULL, 0, NULL, 0 },
         };
         struct options o = { .service = "eu9-bench", .user = "root", .scope = "bench:read",
@@ -750,9 +946,13 @@ int main(int argc, char **argv) {
                 case 'n': o.count = strtol(optarg, NULL, 10); break;
                 case 'p': o.daemon_pid = (pid_t) strtol(optarg, NULL, 10); break;
                 case 'P': o.params = optarg; break;
+                case 'U': o.flood_uid = (uid_t) strtol(optarg, NULL, 10); break;
+                case 'G': o.flood_gid = (gid_t) strtol(optarg, NULL, 10); break;
                 default: goto usage;
                 }
         }
+        if (strcmp(mode, "flood") == 0 && o.socket && o.clients >= 0 && o.clients <= MAX_CLIENTS)
+                return run_flood(&o);
         if (o.clients < 1 || o.clients > MAX_CLIENTS || o.ms < 1 || o.max_calls < 1 ||
             o.max_calls > MAX_SAMPLES || o.count < 1 || o.count > 60000)
                 goto usage;
@@ -773,6 +973,6 @@ int main(int argc, char **argv) {
         if (strcmp(mode, "auditlist") == 0 && o.params)
                 return run_auditlist(&o);
 usage:
-        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|auditlist [options]; see the source\n", stderr);
+        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|auditlist|flood [options]; see the source\n", stderr);
         return 2;
 }

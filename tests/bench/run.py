@@ -502,6 +502,76 @@ def userdb(res, tmp, user, quick):
             ratio=with_enrich / without, target="<= 1.5x", ok=with_enrich / without <= 1.5)
 
 
+# ---- 6. flood ---------------------------------------------------------------
+
+FLOOD_CONNECTIONS = 32
+
+
+def flood(res, tmp, user, quick):
+    """Root's login path and root's Status while one unprivileged uid floods
+    the daemon from 32 connections (each writing 1,250 refused Grant calls
+    in one 60 KB write, again and again), beside the same figures unflooded
+    (the baseline, same daemon, same run)."""
+    window = 2500 if quick else 10000
+    base_ms = 500 if quick else 3000
+    inst = Instance(tmp, "flood")
+    inst.write_config()
+    pamdir = os.path.join(tmp, "pam-flood")
+    os.makedirs(pamdir, exist_ok=True)
+    with open(os.path.join(pamdir, SERVICE), "w") as f:
+        f.write("auth required pam_permit.so\naccount required pam_permit.so\n"
+                "session required pam_keyinit.so force revoke\n"
+                "session required %s/pam_enrich.so socket=%s timeout=1500\n" % (BUILD, inst.sock))
+    uid = int(subprocess.check_output(["id", "-u", user]).strip())
+    gid = int(subprocess.check_output(["id", "-g", user]).strip())
+
+    def logins(ms):
+        # --count-failures: a login that fell back to fail=open (no key) is
+        # counted, not fatal; under a flood that is the figure.
+        return run_json([os.path.join(BENCH, "bench_login"), "--confdir", pamdir, "--service", SERVICE,
+                         "--user", user, "--iterations", "100000", "--warmup", "3", "--expect-key",
+                         "--max-ms", str(ms), "--count-failures"], timeout=ms / 1000 + 120)
+
+    inst.start()
+    try:
+        base_status = bench_daemon("flood", "--socket", inst.sock, "--clients", 0, "--ms", base_ms)
+        base_login = logins(base_ms)
+        gen = subprocess.Popen([os.path.join(BENCH, "bench_daemon"), "flood", "--socket", inst.sock,
+                                "--clients", str(FLOOD_CONNECTIONS), "--flood-uid", str(uid),
+                                "--flood-gid", str(gid), "--ms", str(window)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.4)
+            login = logins(window - 900)
+        finally:
+            # Closing its stdin ends the Status loop and the flood.
+            out, err = gen.communicate(timeout=window / 1000 + 120)
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if gen.returncode != 0 or not lines:
+            raise BenchError("bench_daemon flood failed (status %d): %s" % (gen.returncode, err.strip()[-600:]))
+        status = json.loads(lines[-1])
+    finally:
+        inst.stop()
+        shutil.rmtree(inst.dir, ignore_errors=True)
+    served = status["flood_replies"] / status["wall_s"] if status["wall_s"] else 0
+    flood_note = ("%d connections of one unprivileged uid; the daemon answered %.0f refused Grant calls/s "
+                  "to them" % (FLOOD_CONNECTIONS, served))
+    st_ms, st_base = status["p99_us"] / 1000, base_status["p99_us"] / 1000
+    res.add("flood", "root Status p99, flooded", st_ms, "ms", "unflooded p99", st_base,
+            ratio=st_ms / st_base if st_base else None, target="<= 50 ms", ok=st_ms <= 50 and not status["failures"],
+            note="median %.1f ms (unflooded %.1f ms), max %.0f ms, %d calls, %d failed; %s" % (
+                status["median_us"] / 1000, base_status["median_us"] / 1000, status["max_us"] / 1000,
+                status["calls"], status["failures"], flood_note))
+    lg_ms, lg_base = login["p99_us"] / 1000, base_login["p99_us"] / 1000
+    res.add("flood", "root PAM login with claims p99, flooded", lg_ms, "ms", "unflooded p99", lg_base,
+            ratio=lg_ms / lg_base if lg_base else None, target="<= 50 ms, all with claims",
+            ok=lg_ms <= 50 and not login["failures"],
+            note="median %.1f ms (unflooded %.1f ms), max %.0f ms; %d logins, %d without claims "
+                 "(fail=open after the 1500 ms timeout; unflooded: %d of %d)" % (
+                     login["median_us"] / 1000, base_login["median_us"] / 1000, login["max_us"] / 1000,
+                     login["iterations"], login["failures"], base_login["failures"], base_login["iterations"]))
+
+
 # ---- main ------------------------------------------------------------------
 
 def machine():
@@ -523,7 +593,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short version (CI smoke test)")
-    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb,audit")
+    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb,audit,flood")
     ap.add_argument("--json", default=os.path.join(BUILD, "bench.json"))
     opts = ap.parse_args()
     if os.geteuid() != 0:
@@ -533,7 +603,7 @@ def main():
         if not os.access(os.path.join(BENCH, tool), os.X_OK):
             print("bench: %s/%s is missing; run make bench" % (BENCH, tool))
             return 1
-    sections = (opts.only or "login,throughput,verify,scale,userdb,audit").split(",")
+    sections = (opts.only or "login,throughput,verify,scale,userdb,audit,flood").split(",")
     res = Results()
     tmp = tempfile.mkdtemp(prefix="eu9-bench.")
     os.chmod(tmp, 0o755)
@@ -560,7 +630,8 @@ def main():
             inst.stop()
         for name, fn in (("scale", lambda: scale(res, tmp, user, opts.quick)),
                          ("userdb", lambda: userdb(res, tmp, user, opts.quick)),
-                         ("audit", lambda: audit_list(res, tmp, opts.quick))):
+                         ("audit", lambda: audit_list(res, tmp, opts.quick)),
+                         ("flood", lambda: flood(res, tmp, user, opts.quick))):
             if name in sections:
                 try:
                     fn()

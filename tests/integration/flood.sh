@@ -24,19 +24,16 @@ fi
 FLOOD="$PY $HERE/flood.py"
 
 # ---- pipelined "more" calls -----------------------------------------------
-# 600 refusals (of U1) make 600 audit rows; 8 AuditList streams of 300 rows
-# each are about 8 x 300 x 370 bytes, several times the high-water mark.
-# Before the fix, the calls left buffered when the output went past it
-# and then drained at once waited for input that never came.
-as_user "$U1" "$PY" -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
-s.sendall(b"{\"method\":\"io.enrich.Grant\",\"parameters\":{}}\0" * 600)
-n = 0
-while n < 600:
-    d = s.recv(65536)
-    if not d: break
-    n += d.count(b"\0")' "$SOCK"
-$FLOOD more "$SOCK" 8 300 12 >"$TMP/more.json" 2>"$TMP/more.err"
+# 600 grants (made by root, each a grant.created row) make 600 audit rows;
+# 16 AuditList streams (each a page of up to 40 KB) add up to about 640 KB,
+# several times the high-water mark. (Refusals would not do: they are
+# aggregated into a row or two.) Before the fix, the calls left buffered
+# when the output went past it and then drained at once waited for input
+# that never came.
+"$PY" "$HERE/paging.py" bulk "$SOCK" io.enrich.Grant 600 \
+        '{"user": "'"$U1"'", "scopes": ["flood:{i}"], "ttl": 7200, "reason": "pipelined more {i}"}' \
+        >"$TMP/bulk-grants.json"
+$FLOOD more "$SOCK" 16 300 12 >"$TMP/more.json" 2>"$TMP/more.err"
 more() { "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
         "$TMP/more.json" "$1" 2>/dev/null; }
 echo "# pipelined more: $(cat "$TMP/more.json" 2>/dev/null)"

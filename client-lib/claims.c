@@ -1,7 +1,7 @@
 /* claims.c: libenrich's public API: find, read and verify the caller's
- * claims token as DESIGN.md's verifier rules say, and answer questions about
- * it. Everything that fails ends in "no claims" for the caller: least
- * privilege. */
+ * claims token as docs/contract.md's verifier rules say, and answer
+ * questions about it. Everything that fails ends in "no claims" for the
+ * caller: least privilege. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* enrich.h: public API of libenrich.
  *
  * Read and verify the enrich claims token of the calling login session, as
- * DESIGN.md's verifier rules say, and ask claims questions of it. */
+ * docs/contract.md's verifier rules say, and ask claims questions of it. */
 #ifndef ENRICH_H
 #define ENRICH_H
 

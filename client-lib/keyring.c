@@ -1,6 +1,6 @@
 /* keyring.c: the claims key in the kernel session keyring.
  * Verifiers find and read it; the PAM module creates it atomically with the
- * ownership and permissions of DESIGN.md; the daemon updates and revokes it. */
+ * ownership and permissions of docs/contract.md; the daemon updates and revokes it. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

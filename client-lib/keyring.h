@@ -1,4 +1,4 @@
-/* keyring.h: the claims key in the kernel session keyring (DESIGN.md,
+/* keyring.h: the claims key in the kernel session keyring (docs/contract.md,
  * "The keyring key"): finding and reading it for verifiers, creating it
  * atomically for the PAM module, updating and revoking it. */
 #pragma once
@@ -25,8 +25,8 @@ int keyring_find_claims(key_serial_t *ret);
  * *ret is a malloc'd NUL-terminated string. */
 int keyring_read(key_serial_t key, char **ret);
 
-/* The login's session keyring (DESIGN.md, "The keyring key"): owned by
- * root, so that the user can neither setperm nor chown it. Possessor: view
+/* The login's session keyring (docs/contract.md, "The session keyring"):
+ * owned by root, so that the user can neither setperm nor chown it. Possessor: view
  * read write search, so the login's processes use it like any session
  * keyring, but no link (linked into the user keyring @u, it would be
  * possessed by every login of the user that searches @u) and no setattr.

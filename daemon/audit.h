@@ -25,7 +25,7 @@
 
 #include "enrichd.h"
 
-/* Action names: stable, documented in README.md and enrichctl(8). */
+/* Action names: stable, documented in docs/admin-guide.md and enrichctl(8). */
 #define AUDIT_ENRICH_ISSUED     "enrich.issued"
 #define AUDIT_ENRICH_REFUSED    "enrich.refused"
 #define AUDIT_SESSION_REFRESHED "session.refreshed"

@@ -1,5 +1,6 @@
-/* config.h: enrichd's configuration (libconfig, DESIGN.md "Policy:
- * libconfig"): paths, token lifetimes, userdb groups and policy rules.
+/* config.h: enrichd's configuration (libconfig; enrichd.conf(5) and
+ * docs/admin-guide.md, "Policy"): paths, token lifetimes, userdb groups
+ * and policy rules.
  * A config is parsed completely and validated before it is used, so a broken
  * file is refused with its file, line and reason and never half-applied. */
 #pragma once

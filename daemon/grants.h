@@ -1,9 +1,10 @@
-/* grants.h: just-in-time grants in sqlite (table "grants", DESIGN.md
- * "Policy"): adding, listing, revoking and expiring them, the generation
- * counter that changes with every change of the set of active grants, and
- * the policy version (pv claim) derived from it. Every write is one
- * transaction together with its generation bump; on failure a function
- * returns a negative errno and db_last_error() says why. */
+/* grants.h: just-in-time grants in sqlite (table "grants"; see
+ * docs/admin-guide.md, "Just-in-time grants"): adding, listing, revoking
+ * and expiring them, the generation counter that changes with every
+ * change of the set of active grants, and the policy version (pv claim)
+ * derived from it. Every write is one transaction together with its
+ * generation bump; on failure a function returns a negative errno and
+ * db_last_error() says why. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -156,8 +156,8 @@ out:
         return r;
 }
 
-/* The claims payload exactly as DESIGN.md's table has it; scope is the
- * scope claim (limited_scope_string). */
+/* The claims payload exactly as docs/contract.md's claims table has it;
+ * scope is the scope claim (limited_scope_string). */
 static json_t *build_claims(const enrichd *d, const login_context *ctx, const evaluation *e,
                             const char *sid, const char *jti, int64_t now, int64_t expires,
                             const char *scope) {

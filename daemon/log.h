@@ -19,7 +19,8 @@
 
 /* Audit events (audit.c): one MESSAGE_ID per audited action, each entry
  * carrying ENRICH_ACTION, ENRICH_RESULT, ENRICH_AUDIT_ID, ENRICH_ACTOR and,
- * when known, ENRICH_USER, ENRICH_SID, ENRICH_JTI. Listed in README.md. */
+ * when known, ENRICH_USER, ENRICH_SID, ENRICH_JTI. Listed in
+ * docs/admin-guide.md. */
 #define LOG_MSGID_AUDIT_ENRICH_ISSUED      "0c39e916ff874308871c1445b254d53e"
 #define LOG_MSGID_AUDIT_ENRICH_REFUSED     "dfcb211c32a64c46b3fb02ae5fa2f163"
 #define LOG_MSGID_AUDIT_SESSION_REFRESHED  "df314e3eb23a46b88c1a86dab50b8bda"

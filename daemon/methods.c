@@ -1,6 +1,7 @@
 /* methods.c: the daemon's varlink methods. Parameters are checked strictly
  * (types, lengths, unknown names) before anything else happens; who may call
- * what follows DESIGN.md's table, decided from SO_PEERCRED alone. */
+ * what follows docs/contract.md ("Who may call what"), decided from
+ * SO_PEERCRED alone. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>

@@ -119,7 +119,7 @@ static const char *pam_item_string(pam_handle_t *pamh, int item)
  *   ("pop"), the others are passwords ("pwd"). Only sshd sets it: for any
  *   other service the variable could come from a user's environment file
  *   (pam_env user_readenv) and is ignored. Under sshd, pam_enrich must come
- *   before any pam_env line that reads user files (README).
+ *   before any pam_env line that reads user files (docs/admin-guide.md).
  * - Otherwise, if an authentication token (a password) was collected in this
  *   very PAM transaction, a password was part of the authentication the
  *   application completed before opening the session: "pwd". sudo with a

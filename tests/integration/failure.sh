@@ -1,5 +1,5 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
-# failure.sh: DESIGN.md's failure behaviour. With the daemon stopped, its
+# failure.sh: docs/contract.md's failure behaviour. With the daemon stopped, its
 # socket left stale, or a "daemon" that accepts and never answers, fail=open
 # opens the session without a key and fail=closed refuses it with
 # PAM_SESSION_ERR, both decided within the module's timeout.

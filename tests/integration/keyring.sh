@@ -1,6 +1,6 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
 # keyring.sh: one real login through pam_enrich.so and the real enrichd, and
-# everything DESIGN.md promises about its claims key: where it lives, who owns
+# everything docs/contract.md promises about its claims key: where it lives, who owns
 # it, its permissions and timeout, that its payload verifies with libenrich
 # and with PyJWT, who can read or change it, that a second login and another
 # user do not share it, and that close_session revokes it.
@@ -246,7 +246,7 @@ check close-session-revokes-key key_gone
 # A PAM application that already runs in a session keyring of its own, as
 # every systemd service does (KeyringMode=private, e.g. sshd), must not put
 # the login's key there: every process sharing that keyring (sshd's
-# unprivileged children, later logins) would possess it, and DESIGN.md says
+# unprivileged children, later logins) would possess it, and docs/contract.md says
 # only the session's processes can read it. The login runs under a private
 # keyring P; while it is open, root lists P.
 keyctl session - sh -c 'P=$(keyctl id @s)

@@ -22,6 +22,41 @@ if ! command -v groff >/dev/null 2>&1; then
         exit 0
 fi
 
+# tp_lint PAGE: prints "PAGE:LINE: reason" for every .TP whose tag is
+# broken; groff and man say nothing about these, they just render the rest
+# of the tag as the start of the paragraph. A .TP takes exactly the next
+# input line as its tag, so that line must exist, hold text (not be blank
+# or another paragraph macro), and be the whole tag: a tag line that leaves
+# a "[" or "(" open was continued on the next line, where it is no longer
+# part of the tag (put it on one line with \fB...\fR escapes instead).
+tp_lint() {
+        awk -v page="$1" '
+        function opens(s, o, c,   n, m) { n = gsub("\\" o, "", s); m = gsub("\\" c, "", s); return n > m }
+        pending {
+                pending = 0
+                if ($0 ~ /^[ \t]*$/ || $0 ~ /^\.(TP|PP|P|LP|SH|SS|IP|HP|RS|RE|sp|br|TQ|nf|fi)([ \t]|$)/)
+                        printf "%s:%d: .TP with an empty tag\n", page, tpline
+                else if (opens($0, "[", "]") || opens($0, "(", ")"))
+                        printf "%s:%d: .TP tag continues past its line: %s\n", page, tpline, $0
+                next
+        }
+        /^\.TP([ \t]|$)/ { pending = 1; tpline = FNR }
+        END { if (pending) printf "%s:%d: .TP with an empty tag\n", page, tpline }
+        ' "$1"
+}
+
+# The checker must catch what it is for: a tag split over two lines (as
+# enrichctl.8 once had), an empty tag, and a .TP at the end of a page.
+printf '.TH T 1\n.SH X\n.TP\n.BR check " [" \\-\\-scope\n.IR S ]\nText.\n' >"$TMP/split.1"
+printf '.TH T 1\n.SH X\n.TP\n.PP\nText.\n' >"$TMP/empty.1"
+printf '.TH T 1\n.SH X\n.TP\n.B good\n.B body\nstarts with a macro.\n.TP\n' >"$TMP/end.1"
+if [ -n "$(tp_lint "$TMP/split.1")" ] && [ -n "$(tp_lint "$TMP/empty.1")" ] &&
+   [ "$(tp_lint "$TMP/end.1" | wc -l)" -eq 1 ]; then
+        ok man-tp-lint-catches-broken-tags
+else
+        fail man-tp-lint-catches-broken-tags "the checker passed a broken .TP, or flagged a good one"
+fi
+
 # The text of a page as man shows it, for the "documents X" checks; groff
 # hyphenates and adjusts, so render without both (-rHY=0, .na via -dAD=l).
 text() { groff -man -Tutf8 -P-cbou -rHY=0 -dAD=l -rLL=200n "$1" 2>/dev/null | tr -s " "; }
@@ -42,6 +77,12 @@ for page in $PAGES; do
                 fail "man-renders-$name" "$(head -n3 "$TMP/warn" | tr '\n' ' ')"
         else
                 ok "man-renders-$name"
+        fi
+        tp_lint "$page" >"$TMP/tp"
+        if [ -s "$TMP/tp" ]; then
+                fail "man-tp-tags-$name" "$(head -n3 "$TMP/tp" | tr '\n' ' ')"
+        else
+                ok "man-tp-tags-$name"
         fi
         text "$page" >"$TMP/$name.txt"
         missing=""

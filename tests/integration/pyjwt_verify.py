@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """pyjwt_verify.py: verifies an enrich claims token with PyJWT, an
-independent JWT implementation, against the daemon's JWKS, as DESIGN.md says
+independent JWT implementation, against the daemon's JWKS, as docs/contract.md says
 any JWT library can: EdDSA only, kid from the JWKS, aud = this host's
 machine-id, typ "enrich+jwt". Prints the claims as JSON and exits 0, or
 prints the reason and exits 1.

@@ -1090,7 +1090,9 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
                 r = -EBADMSG;
                 goto out;
         }
-        r = db_begin(d->db);
+        /* Durable: audit.head, fsynced below, names this row, and must
+         * never name one that a power loss took back (a false truncation). */
+        r = db_begin_durable(d->db);
         if (r < 0)
                 goto out;
         if (peer && identity_user_name(peer->uid, &name) < 0)

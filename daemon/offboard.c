@@ -68,15 +68,16 @@ int offboard_publish(enrichd *d) {
                 log_warning("%zu disabled identities have names that cannot be listed in %s (control "
                             "characters or longer than %d bytes); the account hook cannot refuse them "
                             "without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
-        /* The copy in the state directory comes first: it survives a
-         * reboot, and tmpfiles puts it back in /run before the daemon runs
-         * (systemd/enrich.tmpfiles), so a daemon that hangs at its first
-         * start after boot does not let disabled users in. */
-        r = write_state_copy(d, text, len);
-        if (r == 0)
-                r = mkdir_parent(d->disabled_list, 0755);
+        /* The list the module reads first, whatever becomes of the copy
+         * in the state directory: that one survives a reboot, and tmpfiles
+         * puts it back in /run before the daemon runs (enrich.tmpfiles),
+         * so a daemon that hangs at its first start after boot does not
+         * let disabled users in. A failure of either is retried. */
+        r = mkdir_parent(d->disabled_list, 0755);
         if (r == 0)
                 r = write_file_atomic(d->disabled_list, text, len, 0600);
+        if (r == 0)
+                r = write_state_copy(d, text, len);
 out:
         if (r < 0) {
                 /* Said once per run of failures, not at every retry. */

@@ -210,7 +210,9 @@ static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const ch
         fd = open_disabled_list(pamh, args, path);
         if (fd < 0) {
                 r = fd;
-                if (r != -EPERM)
+                /* A caller that is not root (a screen locker) can never
+                 * read the 0600 list: nothing for the log to report. */
+                if (r != -EPERM && !(r == -EACCES && geteuid() != 0))
                         pam_syslog(pamh, r == -ENOENT ? LOG_WARNING : LOG_ERR,
                                    "Cannot read the list of disabled identities %s: %s", path, strerror(-r));
                 goto out;

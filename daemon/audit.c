@@ -914,7 +914,7 @@ static int head_read(enrichd *d, head_record *ret) {
 
 static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when) {
         char path[PATH_MAX], origin[65], *text = NULL;
-        int r, n, dir;
+        int r, n;
 
         r = head_path(d, path, sizeof path);
         if (r < 0 || (r = read_origin(d, origin)) < 0)
@@ -924,16 +924,10 @@ static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when
                      origin, (long long) row_id, head, (long long) when);
         if (n < 0)
                 return -ENOMEM;
+        /* write_file_atomic fsyncs the directory too: the rename is what
+         * must survive a crash. */
         r = write_file_atomic(path, text, (size_t) n, 0600);
         free(text);
-        if (r < 0)
-                return r;
-        /* The rename is what must survive a crash. */
-        dir = open(d->config->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0 || fsync(dir) < 0)
-                r = -errno;
-        if (dir >= 0)
-                close(dir);
         return r;
 }
 

@@ -45,7 +45,7 @@ int main(void)
         };
         page p = { 0 };
         json_t *reply;
-        char id[8];
+        char id[16];
         bool all_bad = true;
         int r = 0;
 

@@ -76,7 +76,8 @@ static void reload(void *userdata) {
         notify_status(m->d);
 }
 
-/* Grant expiries bump the generation here; the index follows. */
+/* Grant expiries bump the generation here; the index follows, and looks
+ * up (within a time budget) the Unix groups its rules need. */
 static void tick(void *userdata) {
         main_context *m = userdata;
 
@@ -84,7 +85,7 @@ static void tick(void *userdata) {
         keys_tick(m->d);
         audit_tick(m->d);
         offboard_tick(m->d);
-        userdb_sync(m->userdb);
+        userdb_tick(m->userdb);
 }
 
 /* --check-config: reports on stdout/stderr only (no journal), and starts
@@ -107,7 +108,8 @@ static int check_config(const char *path) {
 
 /* A main-socket call, then the userdb index catches up with whatever it
  * changed (grant, revoke), here rather than in a userdb call, which must
- * never wait on sqlite. */
+ * never wait on sqlite. userdb_sync makes no NSS lookup: a login's reply
+ * never waits on a directory for the userdb groups (the tick looks up). */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
         json_t *reply = methods_call(m->d, peer, method, params, more);
@@ -320,7 +322,7 @@ int main(int argc, char **argv) {
                 log_error("Failed to set up token throttling: %s", strerror(-r));
                 goto out;
         }
-        userdb_sync(context.userdb);
+        userdb_tick(context.userdb);
         r = fit_connection_limits(&main_limits, &userdb_limits);
         if (r < 0)
                 goto out;

@@ -72,10 +72,11 @@ typedef struct listener {
                         json_t *parameters, bool more);
         void *userdata;
         const char *invalid_parameter_error;
-        size_t max_per_uid;
+        size_t max_connections, root_reserve, max_per_uid;
         int64_t idle_timeout_ms;
         connection *connections;
         size_t n_connections;
+        size_t n_others;           /* of those, not root's */
         uid_share *uids;
         uid_share *queue_first[N_CLASSES], *queue_last[N_CLASSES];
 } listener;
@@ -230,14 +231,18 @@ static int setup_listener(server *s, listener *l, const char *path, bool fallbac
 
 static void listener_init(listener *l, int epoll_fd, json_t *(*call)(void *, const struct ucred *, const char *,
                                                                    json_t *, bool),
-                          void *userdata, const char *invalid_parameter_error, unsigned max_per_uid,
+                          void *userdata, const char *invalid_parameter_error, const server_limits *limits,
                           unsigned idle_timeout_ms) {
         l->epoll_fd = epoll_fd;
         l->call = call;
         l->userdata = userdata;
         l->invalid_parameter_error = invalid_parameter_error ? invalid_parameter_error
                                                              : "io.enrich.InvalidParameter";
-        l->max_per_uid = max_per_uid ? max_per_uid : SERVER_MAX_PER_UID;
+        l->max_connections = limits->max_connections ? limits->max_connections : SERVER_MAX_CONNECTIONS;
+        l->root_reserve = limits->root_reserve ? limits->root_reserve : SERVER_ROOT_RESERVE;
+        if (l->root_reserve >= l->max_connections)
+                l->root_reserve = l->max_connections / 4;
+        l->max_per_uid = limits->max_per_uid ? limits->max_per_uid : SERVER_MAX_PER_UID;
         l->idle_timeout_ms = idle_timeout_ms ? idle_timeout_ms : SERVER_IDLE_TIMEOUT_MS;
 }
 
@@ -252,6 +257,47 @@ static void listener_close(listener *l) {
                 free(l->bound_path);
                 l->bound_path = NULL;
         }
+}
+
+static void limits_default(server_limits *l) {
+        if (!l->max_connections)
+                l->max_connections = SERVER_MAX_CONNECTIONS;
+        if (!l->root_reserve)
+                l->root_reserve = SERVER_ROOT_RESERVE;
+        if (!l->max_per_uid)
+                l->max_per_uid = SERVER_MAX_PER_UID;
+}
+
+static void limits_clamp(server_limits *l) {
+        if (l->root_reserve > l->max_connections / 4)
+                l->root_reserve = l->max_connections / 4;
+        if (l->max_per_uid > l->max_connections - l->root_reserve)
+                l->max_per_uid = l->max_connections - l->root_reserve;
+}
+
+int server_fit_limits(unsigned long long nofile, server_limits *main_limits, server_limits *priority_limits) {
+        unsigned long long budget, wanted;
+
+        limits_default(main_limits);
+        limits_default(priority_limits);
+        if (nofile < SERVER_FD_HEADROOM + 2 * SERVER_MIN_CONNECTIONS)
+                return -EMFILE;
+        budget = nofile - SERVER_FD_HEADROOM;
+        wanted = (unsigned long long) main_limits->max_connections + priority_limits->max_connections;
+        if (wanted > budget) {
+                main_limits->max_connections = (unsigned) (budget * main_limits->max_connections / wanted);
+                if (main_limits->max_connections < SERVER_MIN_CONNECTIONS)
+                        main_limits->max_connections = SERVER_MIN_CONNECTIONS;
+                if (budget - main_limits->max_connections < priority_limits->max_connections)
+                        priority_limits->max_connections = (unsigned) (budget - main_limits->max_connections);
+                if (priority_limits->max_connections < SERVER_MIN_CONNECTIONS) {
+                        priority_limits->max_connections = SERVER_MIN_CONNECTIONS;
+                        main_limits->max_connections = (unsigned) (budget - SERVER_MIN_CONNECTIONS);
+                }
+        }
+        limits_clamp(main_limits);
+        limits_clamp(priority_limits);
+        return 0;
 }
 
 int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
@@ -289,7 +335,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 format_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 goto out;
         }
-        listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, 0, 0);
+        listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
          * userdb listener added later picks from the same sockets. */
         s->n_listen_fds = sd_listen_fds(1);
@@ -338,7 +384,7 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
                 return r;
         }
         listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata,
-                      options->invalid_parameter_error, options->max_per_uid, options->idle_timeout_ms);
+                      options->invalid_parameter_error, &options->limits, options->idle_timeout_ms);
         r = setup_listener(s, &s->priority, socket_path, false, ret_error);
         if (r < 0)
                 return r;
@@ -485,6 +531,8 @@ static void connection_free(server *s, connection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->owner->n_connections--;
+        if (c->peer.uid != 0)
+                c->owner->n_others--;
         if (c->fd >= 0) {
                 epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
@@ -750,8 +798,11 @@ static int accept_connection(server *s, listener *l) {
         }
         /* Refusing by closing: the limits protect the daemon, and a caller
          * sees a clean EOF instead of a hang. Each listener counts its own,
-         * so a flood on the main socket never locks NSS callers out. */
-        if (l->n_connections >= SERVER_MAX_CONNECTIONS) {
+         * so a flood on the main socket never locks NSS callers out. The
+         * other uids together stop short of the total by root's reserve,
+         * so no number of them can lock root out. */
+        if (l->n_connections >= l->max_connections ||
+            (c->peer.uid != 0 && l->n_others >= l->max_connections - l->root_reserve)) {
                 log_client(c, LOG_WARNING, "refused: too many connections");
                 goto refuse;
         }
@@ -782,6 +833,8 @@ static int accept_connection(server *s, listener *l) {
                 c->next->prev = c;
         l->connections = c;
         l->n_connections++;
+        if (c->peer.uid != 0)
+                l->n_others++;
         /* A client writes its call right after connecting, usually long
          * before it is accepted: read it now, so it is served in this
          * turn, not after another turn of everyone else's calls. */

@@ -2,8 +2,9 @@
  * varlink. Token secrets never reach the daemon (the callers send the
  * verifier, svctoken.h), and the verifier itself is wiped from the parsed
  * request once it is hashed. A wrong secret for a known token id is counted
- * against that id alone (delay, then a lock that ends by itself); attempts
- * that name no token are delayed per source (throttle.c) and lock nothing.
+ * against that id and the attempt's source (delay, then a lock of the id
+ * for that source that ends by itself); attempts that name no token are
+ * delayed per source (throttle.c) and lock nothing.
  * The module is told the delay, so it can hold the login back with
  * pam_fail_delay without the daemon blocking its loop. */
 #include <errno.h>
@@ -111,9 +112,9 @@ static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
                                      "locked", locked));
 }
 
-/* Where an attempt comes from, for the delays of attempts that name no
- * token: the remote host, else the remote user (su, sudo), else the
- * service of a local login. */
+/* Where an attempt comes from, for token locks and for the delays of
+ * attempts that name no token: the remote host, else the remote user (su,
+ * sudo), else the service of a local login. */
 static void attempt_source(const char *service, const char *rhost, const char *ruser, char *buf, size_t size) {
         if (rhost)
                 snprintf(buf, size, "rhost:%s", rhost);
@@ -186,7 +187,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                        .lock_ms = (int64_t) d->config->token_lock_seconds * 1000,
                                        .lock_max_ms = (int64_t) d->config->token_lock_max_seconds * 1000 };
         now_ms = realtime_ms();
-        r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, now_ms, &result);
+        r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, source, now_ms, &result);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Authenticate");
                 goto out;
@@ -216,30 +217,34 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
         if (result.unknown_id)
                 snprintf(detail, sizeof detail, "nothing counted; source %s waits %s ms", source, delay);
         else if (result.outcome == TOKEN_AUTH_LOCKED)
-                snprintf(detail, sizeof detail, "for %s s more", lock);
+                snprintf(detail, sizeof detail, "for %s s more, for source %s", lock, source);
         else if (result.outcome == TOKEN_AUTH_TOO_SOON)
-                snprintf(detail, sizeof detail, "not checked; next check in %s ms", delay);
+                snprintf(detail, sizeof detail, "not checked; next check from %s in %s ms", source, delay);
         else if (!result.counted)
                 snprintf(detail, sizeof detail, "the secret was right: not counted");
         else
-                snprintf(detail, sizeof detail, "%u wrong secrets in a row for this token, next check in %s ms",
-                         result.failures, delay);
+                snprintf(detail, sizeof detail, "%u wrong secrets in a row from %s, next check in %s ms;"
+                         " token %s: %u wrong secrets from %u sources", result.failures, source, delay, id,
+                         result.id_failures, result.id_sources);
         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
-                                      "ENRICH_RHOST", rhost, "ENRICH_REASON", result.reason,
+                                      "ENRICH_RHOST", rhost, "ENRICH_SOURCE", source, "ENRICH_REASON", result.reason,
                                       "ENRICH_FAILURES", failures, "ENRICH_DELAY_MS", delay, NULL },
                    "Token authentication of %s with token %s failed: %s (%s)", user, id, result.reason, detail);
         if (result.locked_now)
                 log_struct(LOG_WARNING, LOG_MSGID_TOKEN_LOCKED,
-                           (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id,
+                           (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id, "ENRICH_SOURCE", source,
                                               "ENRICH_FAILURES", failures, "ENRICH_LOCK_SECONDS", lock, NULL },
-                           "Token %s of %s locked for %s s after %u wrong secrets in a row; "
+                           "Token %s of %s locked for %s s after %u wrong secrets in a row from %s "
+                           "(other sources are not locked; token %s: %u wrong secrets from %u sources); "
                            "`enrichctl token unlock %s` unlocks it early", id, result.owner, lock,
-                           result.failures, result.owner);
+                           result.failures, source, id, result.id_failures, result.id_sources, result.owner);
         /* Aggregated like any refusal, but the attempt that locks a token
          * always gets its own row. */
-        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
-                            "service", service, "rhost", rhost, "failures", (int) result.failures,
+        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:s*, s:s, s:i, s:i, s:i, s:I, s:b}", "tokenId", id,
+                            "reason", result.reason, "service", service, "rhost", rhost, "ruser", ruser,
+                            "source", source, "failures", (int) result.failures,
+                            "idFailures", (int) result.id_failures, "idSources", (int) result.id_sources,
                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
         if (result.locked_now)
                 (void) audit_record(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);

@@ -219,6 +219,29 @@ static const char *const migrations[] = {
         "  locked_until_ms INTEGER"
         ");"
         "CREATE INDEX token_failures_user ON token_failures(user);",
+        /* 10: token failures are counted per (token id, source): ids are
+         * not secret, so anyone who can name one must lock out only the
+         * source his wrong secrets come from (rhost, else ruser, else
+         * service), never the token's honest logins from elsewhere
+         * (finding F5). forget_after_ms is when a row stops counting and
+         * may be pruned (a day after its last failure or the end of its
+         * lock); rows are bounded per id and in all (tokens.h). The rows of
+         * migration 9 are dropped: their locks would end within
+         * token_lock_max_seconds anyway. */
+        "DROP TABLE token_failures;"
+        "CREATE TABLE token_failures ("
+        "  token_id TEXT NOT NULL,"
+        "  source TEXT NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  failures INTEGER NOT NULL,"
+        "  last_failure_ms INTEGER NOT NULL,"
+        "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+        "  locked_until_ms INTEGER,"
+        "  forget_after_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY (token_id, source)"
+        ");"
+        "CREATE INDEX token_failures_user ON token_failures(user);"
+        "CREATE INDEX token_failures_forget ON token_failures(forget_after_ms);",
 };
 
 static int set_error(db *d, const char *what) {

@@ -542,9 +542,9 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 live_revoke_uid(d, (uid_t) key.uid, reason, &more);
                 sessions += more;
         }
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:I*}",
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
                              "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
-                             "name", key.canonical, "uid", key.uid >= 0 ? (json_int_t) key.uid : (json_int_t) -1);
+                             "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
                    "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,

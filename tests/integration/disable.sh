@@ -28,7 +28,7 @@ off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-do
 off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
 off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried
 id-alias-refused id-alias-no-claims id-alias-token-login-refused id-alias-live-key-revoked id-list-has-uid
-id-alias-refused-daemon-down id-enable-lets-both-in id-disable-alias-refuses-user
+id-audit-records-uid id-alias-refused-daemon-down id-enable-lets-both-in id-disable-alias-refuses-user
 id-disable-alias-refuses-user-daemon-down id-enable-user-enables-alias id-old-rows-get-uid id-unknown-user-by-name
 daemon-clean-shutdown"
 enrich_require $CHECKS
@@ -307,6 +307,12 @@ check id-alias-token-login-refused eval '[ -n "$ALIAS_TOKEN" ] &&
 check id-alias-live-key-revoked poll 20 key_dead "$IDLIVE"
 session_close idlive
 check id-list-has-uid eval 'listed "$ID" && listed "uid:$ID_UID"' || show "$LIST"
+audit_uid() {
+        ctl --json audit --action identity.disabled --user "$ID" --limit 10 | "$PY" -c 'import json, sys
+sys.exit(0 if any(e["details"].get("uid") == int(sys.argv[1]) and e["details"].get("name") == sys.argv[2]
+                  for e in json.load(sys.stdin)) else 1)' "$ID_UID" "$ID"
+}
+check id-audit-records-uid audit_uid
 stop_daemon_quietly
 acct id-alias-down off "$ALIAS"
 check id-alias-refused-daemon-down denied id-alias-down || show "$TMP/id-alias-down.err"

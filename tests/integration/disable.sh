@@ -29,7 +29,8 @@ off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off
 off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried
 id-alias-refused id-alias-no-claims id-alias-token-login-refused id-alias-live-key-revoked id-list-has-uid
 id-audit-records-uid id-alias-refused-daemon-down id-enable-lets-both-in id-disable-alias-refuses-user
-id-disable-alias-refuses-user-daemon-down id-enable-user-enables-alias id-old-rows-get-uid id-unknown-user-by-name
+id-disable-alias-refuses-user-daemon-down id-enable-user-enables-alias id-old-rows-get-uid id-refresh-ends-alias-session
+id-unknown-user-by-name
 daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -348,6 +349,25 @@ c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE disabled_identities SET uid 
 enrich_start_daemon || { fail daemon-restarts; exit 1; }
 acct id-old off "$ALIAS"
 check id-old-rows-get-uid eval 'listed "uid:$ID_UID" && denied id-old' || { show "$LIST"; show "$TMP/id-old.err"; }
+ctl enable "$ID" >/dev/null 2>&1
+# A live session that outlived the disabling of its uid (here: a row
+# written while the daemon was down, as an older daemon left it) is not
+# refreshed: the refresh ends it.
+session_open idref "$ALIAS"
+IDREF=$(session_serial idref)
+stop_daemon_quietly
+"$PY" -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO disabled_identities (user, reason, disabled_by, disabled) VALUES (?, ?, ?, 0)",
+          (sys.argv[2], "F4 while down", "test"))
+c.commit()' "$TMP/state/enrich.db" "$ID"
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+alive_before=no
+keyctl describe "$IDREF" >/dev/null 2>&1 && alive_before=yes
+ctl refresh >"$TMP/id-refresh.out" 2>&1
+check id-refresh-ends-alias-session eval '[ "$alive_before" = yes ] && poll 20 key_dead "$IDREF"' ||
+        { show "$TMP/id-refresh.out"; echo "# key alive before refresh: $alive_before"; }
+session_close idref
 ctl enable "$ID" >/dev/null 2>&1
 
 # A user NSS does not know (deleted from the directory) is disabled by name.

@@ -171,7 +171,8 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                 reply = auth_failed("no such user", source_delay_ms(d, source), false);
                 goto out;
         }
-        if (identities_is_disabled(d->db, user, &r)) {
+        if (identities_is_disabled(d->db, &(identity_key) { .name = user, .canonical = pw.pw_name, .uid = pw.pw_uid },
+                                   &r)) {
                 log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_AUTH_FAILED,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
@@ -490,12 +491,28 @@ json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params
 
 /* ---- disabled identities ------------------------------------------------- */
 
+/* The identity user stands for (identities.h): the name as presented, the
+ * pw_name NSS gives for it and its uid, or the name alone when NSS does not
+ * know it. *canonical is malloc'd or NULL; the key points into it. */
+static identity_key identity_key_of(const char *user, char **canonical) {
+        identity_key key = { .name = user, .uid = -1 };
+        uid_t uid;
+
+        *canonical = NULL;
+        if (identity_resolve(user, canonical, &uid) == 0) {
+                key.canonical = *canonical;
+                key.uid = uid;
+        }
+        return key;
+}
+
 json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
         static const char *const known[] = { "user", "reason", NULL };
         const char *user, *why;
-        char *by = NULL, reason[300];
+        char *by = NULL, *canonical = NULL, reason[300];
         int64_t now = time(NULL);
-        int tokens = 0, sessions = 0;
+        int tokens = 0, sessions = 0, more = 0;
+        identity_key key;
         json_t *reply = NULL;
         bool was = false;
 
@@ -509,26 +526,38 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 reply = internal_error("out of memory");
                 goto out;
         }
-        /* Disabled first, so nothing new starts while the rest is revoked.
-         * An unknown user may be disabled too (offboarding a deleted one). */
-        if (identities_disable(d->db, user, why, by, now, &was) < 0 ||
-            tokens_revoke_user(d->db, user, by, now, &tokens) < 0) {
+        /* Disabled first, so nothing new starts while the rest is revoked:
+         * its pw_name and uid, so aliases and other spellings are refused
+         * too. An unknown user may be disabled too (offboarding a deleted
+         * one), by name alone. */
+        key = identity_key_of(user, &canonical);
+        if (identities_disable(d->db, &key, why, by, now, &was) < 0 ||
+            tokens_revoke_user(d->db, user, by, now, &tokens) < 0 ||
+            (key.canonical && strcmp(key.canonical, user) != 0 &&
+             tokens_revoke_user(d->db, key.canonical, by, now, &more) < 0)) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
         d->identities_generation++;
         (void) offboard_publish(d);
+        tokens += more;
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
-                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions);
+        if (key.uid >= 0) {
+                live_revoke_uid(d, (uid_t) key.uid, reason, &more);
+                sessions += more;
+        }
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
+                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
+                             "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
-                   "%s disabled by %s (reason: %s)%s: %d tokens and %d sessions revoked", user, by, why,
-                   was ? " again" : "", tokens, sessions);
+                   "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,
+                   was ? " again" : "", key.uid >= 0 ? "" : " by name only (unknown to NSS)", tokens, sessions);
         reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", tokens,
                                             "sessionsRevoked", sessions, "wasDisabled", was), false);
 out:
+        free(canonical);
         free(by);
         return reply;
 }
@@ -536,15 +565,21 @@ out:
 json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         static const char *const known[] = { "user", NULL };
         const char *user;
-        char *by = NULL;
+        char *by = NULL, *canonical = NULL;
+        identity_key key;
         json_t *reply;
         bool was = false;
+        int r;
 
         if ((reply = admin_only(d, peer, "io.enrich.Enable")) ||
             (reply = check_known(params, known)) ||
             (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
-        if (identities_enable(d->db, user, &was) < 0)
+        /* Every row of the identity: its names and its uid. */
+        key = identity_key_of(user, &canonical);
+        r = identities_enable(d->db, &key, &was);
+        free(canonical);
+        if (r < 0)
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
         (void) offboard_publish(d);
@@ -561,7 +596,10 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
         static const char *const known[] = { "user", "service", "rhost", NULL };
         const char *user, *service, *rhost;
         identity_state s = { 0 };
+        char *canonical = NULL;
+        identity_key key;
         json_t *reply = NULL;
+        int r;
 
         if (peer->uid != 0)
                 return permission_denied(peer, "io.enrich.CheckAccount", "only root may check accounts");
@@ -570,13 +608,17 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
                 return reply;
-        if (identities_get(d->db, user, &s) < 0)
+        key = identity_key_of(user, &canonical);
+        r = identities_get(d->db, &key, &s);
+        free(canonical);
+        if (r < 0)
                 return database_error(d, "io.enrich.CheckAccount");
         if (s.disabled) {
                 log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_SERVICE", service, "ENRICH_RHOST", rhost,
                                               "ENRICH_REASON", s.reason, NULL },
-                           "Refusing the login of disabled user %s (service %s): %s", user,
+                           "Refusing the login of disabled user %s%s%s (service %s): %s", user,
+                           strcmp(s.user, user) != 0 ? ", disabled as " : "", strcmp(s.user, user) != 0 ? s.user : "",
                            service ? service : "?", s.reason);
                 (void) audit_record_refusal(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
                                             json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
@@ -595,10 +637,16 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
 json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
                              const char ***amr) {
         const char **list = NULL;
+        char *canonical = NULL;
+        identity_key key;
         size_t n = 0;
+        bool disabled;
         int r;
 
-        if (identities_is_disabled(d->db, user, &r)) {
+        key = identity_key_of(user, &canonical);
+        disabled = identities_is_disabled(d->db, &key, &r);
+        free(canonical);
+        if (disabled) {
                 if (r < 0)
                         return database_error(d, "io.enrich.Enrich");
                 log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED, (const char *[]) { "ENRICH_USER", user, NULL },

@@ -242,6 +242,13 @@ static const char *const migrations[] = {
         ");"
         "CREATE INDEX token_failures_user ON token_failures(user);"
         "CREATE INDEX token_failures_forget ON token_failures(forget_after_ms);",
+        /* 11: a disabled identity is its uid as well as its name
+         * (identities.h): an alias with the same uid, or another spelling
+         * NSS maps to the same entry, is refused too. NULL when NSS did not
+         * know the user; rows from before get it at start-up when NSS can
+         * resolve them (offboard.c). */
+        "ALTER TABLE disabled_identities ADD COLUMN uid INTEGER;"
+        "CREATE INDEX disabled_identities_uid ON disabled_identities(uid);",
 };
 
 static int set_error(db *d, const char *what) {

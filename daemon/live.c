@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "issue.h"
 #include "keyring.h"
+#include "identities.h"
 #include "live.h"
 #include "log.h"
 #include "util.h"
@@ -274,7 +275,15 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         int64_t expires = 0;
         int r, outcome = KEPT;
 
-        r = issue_evaluate(d, &ctx, now, true, &e);
+        /* A session that outlived the disabling of its identity (an alias
+         * of its uid, a row filled in at start-up) is not refreshed. */
+        if (identities_is_disabled(d->db, &(identity_key) { .name = s->user, .uid = s->uid }, &r) && r == 0) {
+                end_at(d, i, now, "identity disabled");
+                outcome = REMOVED;
+                goto out;
+        }
+        if (r == 0)
+                r = issue_evaluate(d, &ctx, now, true, &e);
         if (r == -ENOENT) {
                 end_at(d, i, now, "user no longer exists");
                 outcome = REMOVED;
@@ -447,6 +456,21 @@ int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_
 
         for (size_t i = 0; i < d->live->n;) {
                 if (strcmp(d->live->items[i]->user, user) == 0) {
+                        end_at(d, i, now, reason);
+                        count++;
+                } else
+                        i++;
+        }
+        *ret_count = count;
+        return 0;
+}
+
+int live_revoke_uid(enrichd *d, uid_t uid, const char *reason, int *ret_count) {
+        int64_t now = clock_now();
+        int count = 0;
+
+        for (size_t i = 0; i < d->live->n;) {
+                if (d->live->items[i]->uid == uid) {
                         end_at(d, i, now, reason);
                         count++;
                 } else

@@ -236,6 +236,36 @@ static int add_passwd_entry(void *userdata, char **f, size_t n) {
         return json_object_set_new(a->users, f[0], json_string(f[3])) < 0 ? -ENOMEM : 0;
 }
 
+/* Local accounts whose uid is disabled (an alias made with useradd -o):
+ * their names join the set of disabled names. */
+typedef struct disabled_aliases {
+        json_t *names;
+        const uid_t *uids;      /* ascending (identities_disabled_uids) */
+        size_t n;
+} disabled_aliases;
+
+static int compare_uid(const void *a, const void *b) {
+        uid_t x = *(const uid_t *) a, y = *(const uid_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static int add_disabled_alias(void *userdata, char **f, size_t n) {
+        disabled_aliases *a = userdata;
+        unsigned long v;
+        uid_t uid;
+        char *end;
+
+        if (n < 3 || !f[2][0])
+                return 0;
+        errno = 0;
+        v = strtoul(f[2], &end, 10);
+        uid = (uid_t) v;
+        if (*end || errno || v != uid || !bsearch(&uid, a->uids, a->n, sizeof uid, compare_uid))
+                return 0;
+        return json_object_set_new(a->names, f[0], json_null()) < 0 ? -ENOMEM : 0;
+}
+
 /* ---- building the snapshot (main thread) ------------------------------------ */
 
 static bool is_served(const config *c, const char *group) {
@@ -473,13 +503,20 @@ static int snapshot_build(userdb *u, time_t now, snapshot **ret) {
         const grants_membership *held = NULL;
         snapshot *sn = calloc(1, sizeof *sn);
         json_t *disabled = NULL;
-        size_t n;
+        uid_t *uids = NULL;
+        size_t n, n_uids = 0;
         int r;
 
         if (!sn)
                 return -ENOMEM;
-        /* A disabled identity is a member of nothing, like its claims. */
+        /* A disabled identity is a member of nothing, like its claims:
+         * under its names, and under the local names of its uid. */
         r = identities_disabled_set(u->d->db, &disabled);
+        if (r == 0)
+                r = identities_disabled_uids(u->d->db, &uids, &n_uids);
+        if (r == 0 && n_uids > 0)
+                r = for_each_entry(USERDB_PASSWD_FILE, add_disabled_alias,
+                                   &(disabled_aliases) { .names = disabled, .uids = uids, .n = n_uids });
         if (r < 0)
                 goto out;
         sn->groups = calloc(c->n_groups + 1, sizeof(config_group));
@@ -513,6 +550,7 @@ static int snapshot_build(userdb *u, time_t now, snapshot **ret) {
         *ret = sn;
         sn = NULL;
 out:
+        free(uids);
         json_decref(disabled);
         snapshot_free(sn);
         return r;

@@ -1,5 +1,5 @@
 /* identities.h: disabled identities (sqlite table "disabled_identities",
- * migrations 4 and 10). A disabled user is refused by the PAM account hook
+ * migrations 4 and 11). A disabled user is refused by the PAM account hook
  * (CheckAccount), gets no claims (Enrich) and cannot authenticate with a
  * token, until an admin enables it again.
  *

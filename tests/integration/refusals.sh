@@ -79,14 +79,16 @@ check_eq rf-log-summary-counts "$DENIED" "$LOGGED"
 enrich_start_daemon || { fail daemon-restarts "enrichd did not start"; exit 1; }
 U=${USERS%% enrich-rf2-*}; U=${U# }
 LINES0=$(wc -l <"$LOG")
+T0=$(date +%s)
 "$PY" "$HERE/refusal_flood.py" connect "$SOCK" 3 "$U" 32 600 >"$TMP/connect.json" 2>"$TMP/connect.err"
+T1=$(date +%s)
 sleep 0.2
 LINES1=$(wc -l <"$LOG")
 REFUSED_LINES=$(sed -n "$((LINES0 + 1)),${LINES1}p" "$LOG" | grep -c 'too many connections')
-echo "# $(cat "$TMP/connect.json"): $REFUSED_LINES log lines"
-check rf-connect-refused eval '[ "$(jq_ "$TMP/connect.json" "d[\"refused\"]")" -ge 590 ]' ||
+echo "# $(cat "$TMP/connect.json") in $((T1 - T0)) s: $REFUSED_LINES log lines"
+check rf-connect-refused eval '[ "$(jq_ "$TMP/connect.json" "d[\"refused\"]")" -ge 500 ]' ||
         { show "$TMP/connect.json"; show "$TMP/connect.err"; }
-# One line per second (3 s, and the second the flood began and ended in).
-check rf-connect-log-bounded eval '[ "$REFUSED_LINES" -le 5 ]'
+# One line per second of the flood (it takes 3 s, longer on a busy host).
+check rf-connect-log-bounded eval '[ "$REFUSED_LINES" -le $((T1 - T0 + 1)) ]'
 check rf-connect-log-suppressed eval 'sed -n "$((LINES0 + 1)),${LINES1}p" "$LOG" | grep -q "too many connections.*more suppressed"'
 enrich_finish

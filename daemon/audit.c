@@ -29,14 +29,29 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
 
-/* One (uid, action, method, subject) whose refusals are being counted. */
+/* What a refusal slot counts: one (uid, action, method, subject); a uid's
+ * refusals of an action past its AUDIT_REFUSAL_PER_UID slots; or everyone's
+ * refusals of an action once the table is full. */
+typedef enum refusal_kind {
+        REFUSAL_KEY,
+        REFUSAL_UID_OVERFLOW,
+        REFUSAL_GLOBAL_OVERFLOW,
+} refusal_kind;
+
 typedef struct refusal {
         bool used;
+        refusal_kind kind;
         struct ucred peer;              /* the newest refusal's caller */
         char *action, *result, *method, *subject;
         json_t *details;                /* the newest counted refusal's */
         int64_t opened;                 /* when the window's first row was written */
         int64_t count, first, last;     /* refusals counted since, and their times */
+        /* Overflow slots only: counted refusals per method, subject (said
+         * when they differ) and (global) caller uid, each at most
+         * AUDIT_REFUSAL_NAMES names; the rest is one number each. */
+        json_t *methods, *subjects, *callers;
+        int64_t other_methods, other_subjects, other_callers;
+        bool mixed_subjects;            /* counted refusals named different subjects */
 } refusal;
 
 struct audit {
@@ -53,6 +68,8 @@ struct audit {
          * asks for a checkpoint. */
         bool truncated;
         refusal refusals[AUDIT_REFUSAL_SLOTS];
+        /* One per refusal action, used only while the table is full. */
+        refusal overflow[AUDIT_REFUSAL_ACTIONS];
 };
 
 static const struct {
@@ -187,6 +204,9 @@ static void refusal_clear(refusal *s) {
         free(s->method);
         free(s->subject);
         json_decref(s->details);
+        json_decref(s->methods);
+        json_decref(s->subjects);
+        json_decref(s->callers);
         *s = (refusal) { 0 };
 }
 
@@ -282,6 +302,8 @@ void audit_free(audit *a) {
         sqlite3_finalize(a->insert_checkpoint);
         for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++)
                 refusal_clear(&a->refusals[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(a->overflow); i++)
+                refusal_clear(&a->overflow[i]);
         free(a);
 }
 
@@ -408,9 +430,20 @@ int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, con
         return audit_record(d, peer, subject, action, result, details);
 }
 
+/* Sets details' member key to counts, and other_key to the refusals of
+ * names left out; each only when not empty. */
+static int set_counts(json_t *details, const char *key, json_t *counts, const char *other_key, int64_t others) {
+        if (json_object_size(counts) > 0 && json_object_set(details, key, counts) < 0)
+                return -ENOMEM;
+        if (others > 0 && json_object_set_new(details, other_key, json_integer(others)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Writes s's summary row when refusals were counted, and frees the slot. */
 static void refusal_flush(enrichd *d, refusal *s) {
         json_t *details;
+        bool overflow = s->kind != REFUSAL_KEY;
 
         if (s->used && s->count > 0) {
                 details = s->details ? s->details : json_object();
@@ -418,9 +451,21 @@ static void refusal_flush(enrichd *d, refusal *s) {
                 if (details && (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
                                 json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
                                 json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
-                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0))
+                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0 ||
+                                (overflow && (json_object_set_new(details, "method", json_string("*")) < 0 ||
+                                              set_counts(details, "methods", s->methods, "otherMethods", s->other_methods) < 0 ||
+                                              (s->mixed_subjects &&
+                                               set_counts(details, "subjects", s->subjects, "otherSubjects",
+                                                          s->other_subjects) < 0) ||
+                                              set_counts(details, "callers", s->callers, "otherCallers",
+                                                         s->other_callers) < 0)) ||
+                                (s->kind == REFUSAL_GLOBAL_OVERFLOW &&
+                                 json_object_set_new(details, "actor", json_string("many callers")) < 0)))
                         log_failure(s->action, "out of memory");
-                (void) audit_record(d, &s->peer, s->subject, s->action, s->result, details);
+                /* The global summary is nobody's in particular: enrichd
+                 * writes it, and "callers" says who. */
+                (void) audit_record(d, s->kind == REFUSAL_GLOBAL_OVERFLOW ? NULL : &s->peer,
+                                    overflow && s->mixed_subjects ? NULL : s->subject, s->action, s->result, details);
         }
         refusal_clear(s);
 }
@@ -429,54 +474,168 @@ static bool window_open(const refusal *s, int64_t now, int64_t window) {
         return now >= s->opened && now - s->opened < window;
 }
 
-int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                         const char *result, const char *method, json_t *details) {
-        audit *a = d->audit;
-        refusal *s = NULL, *unused = NULL, *oldest = NULL;
-        int64_t now = time(NULL);
+/* Counts one more under name in counts (created on first use), or in
+ * *others once AUDIT_REFUSAL_NAMES names are there. */
+static void count_name(json_t **counts, int64_t *others, const char *name) {
+        json_t *n;
 
-        if (!a || !peer)
-                return audit_record(d, peer, subject, action, result, details);
-        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++) {
-                refusal *c = &a->refusals[i];
+        if (!name)
+                name = "";
+        if (!*counts)
+                *counts = json_object();
+        n = json_object_get(*counts, name);
+        if (n)
+                (void) json_integer_set(n, json_integer_value(n) + 1);
+        else if (!*counts || json_object_size(*counts) >= AUDIT_REFUSAL_NAMES ||
+                 json_object_set_new(*counts, name, json_integer(1)) < 0)
+                (*others)++;
+}
 
-                if (!c->used) {
-                        if (!unused)
-                                unused = c;
-                } else if (c->peer.uid == peer->uid && strcmp(c->action, action) == 0 &&
-                           same_text(c->method, method) && same_text(c->subject, subject)) {
-                        s = c;
-                        break;
-                } else if (!oldest || c->opened < oldest->opened)
-                        oldest = c;
+/* Counts a refusal in s's open window instead of writing a row. */
+static void refusal_count(refusal *s, const struct ucred *peer, const char *subject, const char *method,
+                          json_t *details, int64_t now) {
+        if (s->count++ == 0)
+                s->first = now;
+        s->last = now;
+        s->peer = *peer;
+        json_decref(s->details);
+        s->details = details;
+        if (s->kind == REFUSAL_KEY)
+                return;
+        count_name(&s->methods, &s->other_methods, method);
+        count_name(&s->subjects, &s->other_subjects, subject);
+        if (!same_text(s->subject, subject))
+                s->mixed_subjects = true;
+        if (s->kind == REFUSAL_GLOBAL_OVERFLOW) {
+                char uid[32];
+
+                snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
+                count_name(&s->callers, &s->other_callers, uid);
         }
-        if (s && window_open(s, now, d->config->audit_refusal_window)) {
-                /* Counted: the summary row will say how often, and when. */
-                if (s->count++ == 0)
-                        s->first = now;
-                s->last = now;
-                s->peer = *peer;
-                json_decref(s->details);
-                s->details = details;
-                return 0;
-        }
-        if (!s) {
-                /* A new pair; with every slot taken, the oldest window
-                 * closes early (its summary is written) to make room. */
-                s = unused ? unused : oldest;
-        }
+}
+
+/* Whether an overflow slot has not seen method yet (and room remains to
+ * name it): then it is named, with a count of 0, and this refusal gets its
+ * own row, so that every method a caller tries shows at once, up to
+ * AUDIT_REFUSAL_NAMES of them per slot and window. */
+static bool overflow_new_method(refusal *s, const char *method) {
+        if (!method || json_object_get(s->methods, method))
+                return false;
+        if (!s->methods)
+                s->methods = json_object();
+        if (!s->methods || json_object_size(s->methods) >= AUDIT_REFUSAL_NAMES)
+                return false;
+        return json_object_set_new(s->methods, method, json_integer(0)) == 0;
+}
+
+/* Flushes whatever s held and opens its window on this refusal, whose row
+ * the caller writes at once. On failure to copy the key the slot stays
+ * free: the refusal is not aggregated, but still written. */
+static void refusal_open(enrichd *d, refusal *s, refusal_kind kind, const struct ucred *peer, const char *subject,
+                         const char *action, const char *result, const char *method, int64_t now) {
         refusal_flush(d, s);
         s->action = strdup(action);
         s->result = strdup(result);
         s->method = method ? strdup(method) : NULL;
         s->subject = subject ? strdup(subject) : NULL;
-        if (!s->action || !s->result || (method && !s->method) || (subject && !s->subject))
-                refusal_clear(s);       /* not aggregated, but still written */
-        else {
-                s->used = true;
-                s->peer = *peer;
-                s->opened = now;
+        if (!s->action || !s->result || (method && !s->method) || (subject && !s->subject)) {
+                refusal_clear(s);
+                return;
         }
+        s->used = true;
+        s->kind = kind;
+        s->peer = *peer;
+        s->opened = now;
+        if (kind != REFUSAL_KEY)
+                (void) overflow_new_method(s, method);
+}
+
+/* Records a refusal. Rows per window are bounded by the number of slots,
+ * whatever the pattern: a slot is only ever taken over once its window has
+ * closed (its summary written), never to make room within a window. */
+int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                         const char *result, const char *method, json_t *details) {
+        audit *a = d->audit;
+        int64_t window, now = time(NULL);
+        refusal *s = NULL, *own_overflow = NULL, *stale = NULL, *free_slot = NULL, *closed = NULL;
+        refusal_kind kind = REFUSAL_KEY;
+        size_t held = 0;
+
+        if (!a || !peer)
+                return audit_record(d, peer, subject, action, result, details);
+        window = d->config->audit_refusal_window;
+        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++) {
+                refusal *c = &a->refusals[i];
+
+                if (!c->used) {
+                        if (!free_slot)
+                                free_slot = c;
+                        continue;
+                }
+                if (!window_open(c, now, window)) {
+                        /* The same key's closed window: reopened in place,
+                         * so its summary comes before the new first row. */
+                        if (!stale && c->kind == REFUSAL_KEY && c->peer.uid == peer->uid &&
+                            strcmp(c->action, action) == 0 && same_text(c->method, method) &&
+                            same_text(c->subject, subject))
+                                stale = c;
+                        if (!closed)
+                                closed = c;
+                        continue;
+                }
+                if (c->peer.uid != peer->uid)
+                        continue;
+                if (c->kind == REFUSAL_UID_OVERFLOW) {
+                        if (strcmp(c->action, action) == 0)
+                                own_overflow = c;
+                        continue;
+                }
+                held++;
+                if (!s && strcmp(c->action, action) == 0 && same_text(c->method, method) &&
+                    same_text(c->subject, subject))
+                        s = c;
+        }
+        if (!s && held >= AUDIT_REFUSAL_PER_UID) {
+                /* This uid holds its share of slots: its further keys are
+                 * counted together, per action. */
+                s = own_overflow;
+                kind = REFUSAL_UID_OVERFLOW;
+        }
+        if (s) {
+                if (s->kind != REFUSAL_KEY && overflow_new_method(s, method))
+                        return audit_record(d, peer, subject, action, result, details);
+                refusal_count(s, peer, subject, method, details, now);
+                return 0;
+        }
+        s = kind == REFUSAL_KEY && stale ? stale : free_slot ? free_slot : closed;
+        if (!s) {
+                /* The table is full of open windows: everyone's new keys
+                 * share one slot per action until windows close. There
+                 * are AUDIT_REFUSAL_ACTIONS refusal actions, so one is
+                 * always found; an unknown one is written, not lost. */
+                refusal *spare = NULL;
+
+                for (size_t i = 0; !s && i < ARRAY_SIZE(a->overflow); i++) {
+                        refusal *c = &a->overflow[i];
+
+                        if (c->used && strcmp(c->action, action) == 0)
+                                s = c;
+                        else if (!spare && (!c->used || !window_open(c, now, window)))
+                                spare = c;
+                }
+                if (!s)
+                        s = spare;
+                if (!s)
+                        return audit_record(d, peer, subject, action, result, details);
+                if (s->used && window_open(s, now, window)) {
+                        if (overflow_new_method(s, method))
+                                return audit_record(d, peer, subject, action, result, details);
+                        refusal_count(s, peer, subject, method, details, now);
+                        return 0;
+                }
+                kind = REFUSAL_GLOBAL_OVERFLOW;
+        }
+        refusal_open(d, s, kind, peer, subject, action, result, method, now);
         return audit_record(d, peer, subject, action, result, details);
 }
 
@@ -487,6 +646,9 @@ void audit_flush_refusals(enrichd *d, bool all) {
         for (size_t i = 0; a && i < ARRAY_SIZE(a->refusals); i++)
                 if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now, d->config->audit_refusal_window)))
                         refusal_flush(d, &a->refusals[i]);
+        for (size_t i = 0; a && i < ARRAY_SIZE(a->overflow); i++)
+                if (a->overflow[i].used && (all || !window_open(&a->overflow[i], now, d->config->audit_refusal_window)))
+                        refusal_flush(d, &a->overflow[i]);
 }
 
 json_t *audit_claims_summary(const char *claims_text) {

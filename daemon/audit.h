@@ -66,10 +66,26 @@
  * once, the rest of the window are counted in memory and written as one
  * summary row (details: the newest refusal's, plus "count", "first" and
  * "last") when the window closes: on the tick, at the next refusal after
- * it, at shutdown, or when its slot is needed (at most AUDIT_REFUSAL_SLOTS
- * pairs are held; the oldest is flushed first). So a flood costs at most
- * two rows per pair and window. */
-#define AUDIT_REFUSAL_SLOTS  256
+ * it, or at shutdown. A slot is never taken over within its window, so a
+ * flood costs at most two rows per slot and window, whatever its pattern:
+ * - a uid holds at most AUDIT_REFUSAL_PER_UID keys at once; its further
+ *   refusals of an action share one overflow slot of that uid, whose
+ *   summary says "method":"*" and counts them per method ("methods") and,
+ *   when they differ, subject ("subjects"), at most AUDIT_REFUSAL_NAMES
+ *   names each, the rest in "otherMethods" and "otherSubjects". The first
+ *   refusal of each method named there gets its own row (counted 0);
+ * - when all AUDIT_REFUSAL_SLOTS are open, everyone's new keys share one
+ *   slot per action, whose summary enrichd writes with "actor":"many
+ *   callers" and the uids counted in "callers" ("otherCallers").
+ * The rows' counts (a summary's "count", any other row one) add up to the
+ * refusals made. Per window: at most 2 * AUDIT_REFUSAL_PER_UID +
+ * AUDIT_REFUSAL_NAMES + 1 rows per uid and action, and
+ * (AUDIT_REFUSAL_SLOTS + AUDIT_REFUSAL_ACTIONS) * (AUDIT_REFUSAL_NAMES + 2)
+ * in all. */
+#define AUDIT_REFUSAL_SLOTS   1024
+#define AUDIT_REFUSAL_PER_UID 16
+#define AUDIT_REFUSAL_NAMES   16
+#define AUDIT_REFUSAL_ACTIONS 4
 
 /* The record of the newest checkpoint kept outside the database, in the
  * state directory beside enrich.db (audit.c). */

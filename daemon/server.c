@@ -62,6 +62,21 @@ typedef struct uid_share {
         bool queued;
 } uid_share;
 
+/* The lines log_client() writes are limited: one per (uid, message) and
+ * second, and CLIENT_LOG_PER_SECOND per listener and second in all, so that
+ * a flood of refused connections cannot crowd the journal's rate limit out
+ * from under enrichd's other messages. What is held back is counted and
+ * said on the next line written. */
+#define CLIENT_LOG_SLOTS      32
+#define CLIENT_LOG_PER_SECOND 8
+
+typedef struct client_log_limit {
+        const char *what;          /* the message; NULL: a free slot */
+        uid_t uid;
+        int64_t second;            /* when its last line was written */
+        unsigned suppressed;       /* lines held back since */
+} client_log_limit;
+
 /* A listening socket and how its calls are answered. */
 typedef struct listener {
         int fd;
@@ -79,6 +94,11 @@ typedef struct listener {
         size_t n_others;           /* of those, not root's */
         uid_share *uids;
         uid_share *queue_first[N_CLASSES], *queue_last[N_CLASSES];
+        /* log_client()'s limits; each listener is served by one thread. */
+        client_log_limit log_limits[CLIENT_LOG_SLOTS];
+        int64_t log_second;
+        unsigned log_lines;        /* lines written in log_second */
+        unsigned log_suppressed;   /* lines held back whose slot was taken over */
 } listener;
 
 struct connection {
@@ -582,13 +602,53 @@ static void queue_error_and_close(connection *c, const char *parameter, const ch
         c->closing = true;
 }
 
+/* Logs what a client did (what: a constant message), within the limits
+ * above. */
 static void log_client(const connection *c, int priority, const char *what) {
-        char pid[32], uid[32];
+        listener *l = c->owner;
+        client_log_limit *e = NULL, *oldest = NULL;
+        int64_t now = host_now_ms() / 1000;
+        unsigned suppressed, others;
+        char pid[32], uid[32], more[64] = "", other[64] = "";
+
+        for (size_t i = 0; !e && i < ARRAY_SIZE(l->log_limits); i++) {
+                client_log_limit *x = &l->log_limits[i];
+
+                if (x->what && x->uid == c->peer.uid && strcmp(x->what, what) == 0)
+                        e = x;
+                else if (!oldest || !x->what || (oldest->what && x->second < oldest->second))
+                        oldest = x;
+        }
+        if (!e) {
+                /* Taking a slot over: what it held back is still said,
+                 * as other clients' lines. */
+                e = oldest;
+                l->log_suppressed += e->suppressed;
+                *e = (client_log_limit) { .what = what, .uid = c->peer.uid, .second = INT64_MIN };
+        }
+        if (l->log_second != now) {
+                l->log_second = now;
+                l->log_lines = 0;
+        }
+        if (e->second == now || l->log_lines >= CLIENT_LOG_PER_SECOND) {
+                e->suppressed++;
+                return;
+        }
+        suppressed = e->suppressed;
+        others = l->log_suppressed;
+        e->second = now;
+        e->suppressed = 0;
+        l->log_suppressed = 0;
+        l->log_lines++;
+        if (suppressed > 0)
+                snprintf(more, sizeof more, " (%u more suppressed)", suppressed);
+        if (others > 0)
+                snprintf(other, sizeof other, " (%u lines about other clients suppressed)", others);
         snprintf(pid, sizeof pid, "%d", (int) c->peer.pid);
         snprintf(uid, sizeof uid, "%u", (unsigned) c->peer.uid);
         log_struct(priority, LOG_MSGID_CLIENT,
                    (const char *[]) { "ENRICH_PEER_PID", pid, "ENRICH_PEER_UID", uid, NULL },
-                   "Client pid %s uid %s: %s", pid, uid, what);
+                   "Client pid %s uid %s: %s%s%s", pid, uid, what, more, other);
 }
 
 /* Queues a handler's answer: an object is one reply, an array a stream of

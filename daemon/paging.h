@@ -10,10 +10,12 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "db.h"
+#include "varlink.h"
 
 /* Rows per page: the default when limit is absent, and the most allowed. */
 #define PAGE_DEFAULT_LIMIT 200
-#define PAGE_MAX_LIMIT     DB_MAX_LIST
+#define PAGE_MAX_LIMIT     VARLINK_LIST_MAX_ROWS
+_Static_assert(PAGE_MAX_LIMIT <= DB_MAX_LIST, "storage returns a whole page");
 /* Longest row id a cursor carries (sids and grant ids are 22 characters,
  * token ids 32). */
 #define PAGE_MAX_ID        64

@@ -445,23 +445,24 @@ int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
  * after until (the wall clock stepped back) come back. Both walk a partial
  * index over the rows that change, so neither costs the expired history. */
 static int mark_ended(db *d, int64_t until) {
-        sqlite3_stmt *st = NULL;
-        int r;
+        static const char *const statements[] = {
+                "UPDATE grants INDEXED BY grants_unended_expires SET ended = ?1"
+                " WHERE revoked IS NULL AND ended IS NULL AND expires <= ?1",
+                "UPDATE grants INDEXED BY grants_active_expires SET ended = NULL"
+                " WHERE revoked IS NULL AND expires > ?1 AND ended IS NOT NULL",
+        };
+        int r = 0;
 
-        r = prepare(d, "UPDATE grants INDEXED BY grants_unended_expires SET ended = ?1"
-                       " WHERE revoked IS NULL AND ended IS NULL AND expires <= ?1", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, until);
-        r = step_write(d, st, "Failed to mark expired grants ended", NULL);
-        if (r < 0)
-                return r;
-        r = prepare(d, "UPDATE grants INDEXED BY grants_active_expires SET ended = NULL"
-                       " WHERE revoked IS NULL AND expires > ?1 AND ended IS NOT NULL", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, until);
-        return step_write(d, st, "Failed to mark grants not ended", NULL);
+        for (size_t i = 0; r == 0 && i < sizeof statements / sizeof statements[0]; i++) {
+                sqlite3_stmt *st = NULL;
+
+                r = prepare(d, statements[i], &st);
+                if (r < 0)
+                        break;
+                sqlite3_bind_int64(st, 1, until);
+                r = step_write(d, st, "Failed to mark the grants whose expiry was handled", NULL);
+        }
+        return r;
 }
 
 int grants_end_expired(db *d, int64_t until) {

@@ -12,12 +12,13 @@
 #include "tap.h"
 #include "varlink.h"
 
-/* page_begin on params given as JSON text: true when accepted. */
-static bool begins(const char *text, page *p)
+/* page_begin (rows: page_begin_rows, descending from the newest) on params
+ * given as JSON text: true when accepted. */
+static bool begins_as(const char *text, page *p, bool rows)
 {
         json_t *params = json_loads(text, 0, NULL), *e;
 
-        e = page_begin(p, params);
+        e = rows ? page_begin_rows(p, params, true, 0) : page_begin(p, params);
         json_decref(params);
         if (e) {
                 json_decref(e);
@@ -26,19 +27,30 @@ static bool begins(const char *text, page *p)
         return true;
 }
 
-/* page_begin_rows on params given as JSON text, starting descending from
- * the newest: true when accepted. */
+static bool begins(const char *text, page *p)
+{
+        return begins_as(text, p, false);
+}
+
 static bool begins_rows(const char *text, page *p)
 {
-        json_t *params = json_loads(text, 0, NULL), *e;
+        return begins_as(text, p, true);
+}
 
-        e = page_begin_rows(p, params, true, 0);
-        json_decref(params);
-        if (e) {
-                json_decref(e);
-                return false;
+/* True when every one of the n params texts is refused. */
+static bool refuses_all(const char *const *texts, size_t n, bool rows)
+{
+        bool all = true;
+        page p = { 0 };
+
+        for (size_t i = 0; i < n; i++) {
+                if (begins_as(texts[i], &p, rows)) {
+                        printf("# accepted %s\n", texts[i]);
+                        all = false;
+                }
+                page_done(&p);
         }
-        return true;
+        return all;
 }
 
 /* The ids of a reply's rows, "3 4 5". */
@@ -75,17 +87,9 @@ int main(void)
         page p = { 0 };
         json_t *reply;
         char id[8];
-        bool all_bad = true;
         int r = 0;
 
-        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                if (begins(bad[i], &p)) {
-                        printf("# accepted %s\n", bad[i]);
-                        all_bad = false;
-                }
-                page_done(&p);
-        }
-        CHECK(all_bad, "paging-refuses-bad-limit-and-after");
+        CHECK(refuses_all(bad, sizeof bad / sizeof bad[0], false), "paging-refuses-bad-limit-and-after");
 
         CHECK(begins("{}", &p) && p.limit == PAGE_DEFAULT_LIMIT && !page_after(&p) &&
               page_fetch(&p) == PAGE_DEFAULT_LIMIT + 1, "paging-default-limit");
@@ -159,15 +163,7 @@ int main(void)
                 "{\"after\": \"5.x\"}", "{\"after\": \"a\"}", "{\"after\": \"c5\"}", "{\"after\": \"a-5\"}",
                 "{\"after\": \"a5x\"}", "{\"after\": \"b99999999999999999999\"}", "{\"limit\": 1001}",
         };
-        all_bad = true;
-        for (size_t i = 0; i < sizeof bad_rows / sizeof bad_rows[0]; i++) {
-                if (begins_rows(bad_rows[i], &p)) {
-                        printf("# accepted %s\n", bad_rows[i]);
-                        all_bad = false;
-                }
-                page_done(&p);
-        }
-        CHECK(all_bad, "paging-rows-refuses-bad-after");
+        CHECK(refuses_all(bad_rows, sizeof bad_rows / sizeof bad_rows[0], true), "paging-rows-refuses-bad-after");
         CHECK(begins_rows("{}", &p) && p.limit == PAGE_MAX_LIMIT && p.descending && p.after_row == 0,
               "paging-rows-default-newest");
         page_done(&p);

@@ -1394,40 +1394,20 @@ static int since_row(enrichd *d, int64_t since, int64_t *ret) {
         return r;
 }
 
-/* What a row adds to a page's reply, about: its texts and the JSON around them. */
-static size_t entry_bytes(sqlite3_stmt *st) {
-        size_t n = 160;
-
-        for (int i = 3; i <= 8; i++)
-                n += (size_t) sqlite3_column_bytes(st, i);
-        return n;
-}
-
-int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next) {
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_t *entry, int64_t id),
+               void *userdata) {
         sqlite3_stmt *st = NULL;
-        json_t *list = NULL, *page = NULL;
-        int64_t lo = 0, hi = INT64_MAX, limit = q->limit, first = 0, last_id = 0;
-        size_t bytes = 0;
-        bool more = false;
+        int64_t lo = 0, hi = INT64_MAX, first = 0;
         int r = 0, step;
 
-        if (limit <= 0 || limit > AUDIT_MAX_LIST)
-                limit = AUDIT_MAX_LIST;
         if (!q->descending)
                 lo = q->from_id;
         else if (q->from_id > 0)
                 hi = q->from_id;
-        list = json_array();
-        if (!list) {
-                r = -ENOMEM;
-                goto out;
-        }
         if (q->since > 0) {
                 r = since_row(d, q->since, &first);
-                if (r < 0)
+                if (r < 0 || first == 0)
                         goto out;
-                if (first == 0)
-                        goto done;
                 if (first - 1 > lo)
                         lo = first - 1;
         }
@@ -1441,50 +1421,19 @@ int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next
         sqlite3_bind_int64(st, 3, q->since);
         db_bind_text(st, 4, q->user);
         db_bind_text(st, 5, q->action);
-        sqlite3_bind_int64(st, 6, limit + 1);   /* one more tells whether a next page exists */
+        sqlite3_bind_int64(st, 6, q->limit);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *e;
+                json_t *e = entry_json(st);
 
-                bytes += entry_bytes(st);
-                if ((int64_t) json_array_size(list) == limit ||
-                    (json_array_size(list) > 0 && bytes > AUDIT_LIST_BYTES)) {
-                        more = true;
-                        break;
-                }
-                e = entry_json(st);
-                if (!e || json_array_append_new(list, e) < 0) {
-                        r = -ENOMEM;
+                r = e ? fn(userdata, e, sqlite3_column_int64(st, 0)) : -ENOMEM;
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
                         goto out;
                 }
-                last_id = sqlite3_column_int64(st, 0);
         }
-        if (!more && step != SQLITE_DONE) {
+        if (step != SQLITE_DONE)
                 r = db_fail(d->db, "Failed to list the audit trail");
-                goto out;
-        }
-        if (q->descending) {
-                /* Read newest first; answered oldest first, as always. */
-                page = json_array();
-                for (size_t i = json_array_size(list); page && i > 0; i--)
-                        if (json_array_append(page, json_array_get(list, i - 1)) < 0) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                if (!page) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                json_decref(list);
-                list = page;
-                page = NULL;
-        }
-done:
-        *ret = list;
-        list = NULL;
-        *ret_next = more ? last_id : 0;
 out:
-        json_decref(page);
-        json_decref(list);
         sqlite3_finalize(st);
         return r;
 }

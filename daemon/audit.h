@@ -55,11 +55,6 @@
 #define AUDIT_REJECTED "rejected"
 #define AUDIT_FAILED   "failed"
 
-/* At most this many rows per AuditList page, and the byte budget of one
- * page (entries as JSON, estimated), well under the 64 KiB message limit. */
-#define AUDIT_MAX_LIST 1000
-#define AUDIT_LIST_BYTES 40000
-
 /* Refusals (permission.denied, login.refused, enrich.refused,
  * token.rejected) are aggregated per (actor uid, action, method, subject):
  * the first in a window of audit_refusal_window seconds (config) gets its row at
@@ -167,10 +162,9 @@ typedef struct audit_verdict {
  * this page's), or a negative errno when the walk itself failed. */
 int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next);
 
-/* One page of AuditList: rows with id > from_id (ascending) or id <
+/* What AuditList reads: rows with id > from_id (ascending) or id <
  * from_id (descending; 0: from the newest), time >= since, subject ==
- * user, action == action (each filter unless 0/NULL), at most limit
- * (1..AUDIT_MAX_LIST) and about AUDIT_LIST_BYTES. */
+ * user, action == action (each filter unless 0/NULL), at most limit. */
 typedef struct audit_query {
         int64_t from_id;
         bool descending;
@@ -179,11 +173,13 @@ typedef struct audit_query {
         int64_t limit;
 } audit_query;
 
-/* Rows as a JSON array of io.enrich.AuditEntry objects, oldest first
- * whatever the direction. *ret_next gets the id to continue from in the
- * same direction when more rows match, else 0. Every filter and direction
- * reads through an index (see audit_list_sql). */
-int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next);
+/* Walks those rows in the direction asked: fn gets each as an
+ * io.enrich.AuditEntry object (its reference) and the row id. Stops at
+ * fn's first nonzero return and returns it when negative (0 when
+ * positive), as grants_list. Every filter and direction reads through an
+ * index (see audit_list_sql). */
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_t *entry, int64_t id),
+               void *userdata);
 
 /* The statement audit_list runs for these filters, static text (for the
  * unit test that checks its query plan). Parameters: ?1 < id < ?2,

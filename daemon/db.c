@@ -175,11 +175,10 @@ static const char *const migrations[] = {
         ");",
         /* 7: keyset paging of the listings (ListSessions, ListGrants,
          * TokenList, ListKeys): newest first by (created, id), each listing shape an
-         * index walked from the cursor, so a page costs its own rows, not
-         * the rows before it. The open-session indexes are partial, so
-         * ended sessions cost nothing; the active-grant ones skip revoked
-         * grants, and carry expires so that expired ones are passed over
-         * in the index without reading their rows. (user, created, id) and
+         * index walked from the cursor. The open-session indexes are
+         * partial, so ended sessions cost nothing; the active-grant ones
+         * here skip only revoked grants, so their pages still walked every
+         * expired grant (migration 12 fixes that). (user, created, id) and
          * (created, id) supersede the older (user, created) and (created)
          * indexes. */
         "CREATE INDEX sessions_open_page ON sessions(created, sid) WHERE ended IS NULL;"
@@ -249,6 +248,23 @@ static const char *const migrations[] = {
          * resolve them (offboard.c). */
         "ALTER TABLE disabled_identities ADD COLUMN uid INTEGER;"
         "CREATE INDEX disabled_identities_uid ON disabled_identities(uid);",
+        /* 12: grants are kept for good, so an index of the grants not
+         * revoked grows with every grant that ever expired, and the active
+         * listings of migration 7 walked that history on every page. Now
+         * the daemon's expiry processing (grants.c, grants_end_expired)
+         * sets ended when it handles a grant's expiry, at start-up too for
+         * grants that expired while it was down, and the active-listing
+         * indexes hold only grants not ended. grants_unended_expires finds
+         * the grants to mark without walking the ones already marked. */
+        "ALTER TABLE grants ADD COLUMN ended INTEGER;"
+        "UPDATE grants SET ended = expires"
+        "  WHERE revoked IS NULL AND expires <= CAST(strftime('%s', 'now') AS INTEGER);"
+        "DROP INDEX grants_active_user_page;"
+        "DROP INDEX grants_active_page;"
+        "CREATE INDEX grants_active_user_page ON grants(user, created, id, expires)"
+        "  WHERE revoked IS NULL AND ended IS NULL;"
+        "CREATE INDEX grants_active_page ON grants(created, id, expires) WHERE revoked IS NULL AND ended IS NULL;"
+        "CREATE INDEX grants_unended_expires ON grants(expires) WHERE revoked IS NULL AND ended IS NULL;",
 };
 
 static int set_error(db *d, const char *what) {

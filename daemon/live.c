@@ -544,7 +544,7 @@ static void handle_clock_step(enrichd *d, int64_t now, int64_t wall_ms, int64_t 
         }
         if (step < 0 && d->grants_checked > now) {
                 d->grants_checked = now;
-                if (issue_update_policy_version(d) < 0)
+                if (grants_end_expired(d->db, now) < 0 || issue_update_policy_version(d) < 0)
                         log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to update the policy version: %s",
                                    db_last_error(d->db));
         }

@@ -300,7 +300,13 @@ int main(int argc, char **argv) {
         /* The policy version needs the grants generation; the live set
          * takes over the sessions a previous run left open. */
         d.grants_checked = time(NULL);
-        r = issue_update_policy_version(&d);
+        /* Grants that expired while the daemon was down leave the active
+         * listings' indexes now (their expiry needs no other handling: no
+         * session of a previous run holds their claims past the key's
+         * timeout). */
+        r = grants_end_expired(d.db, d.grants_checked);
+        if (r == 0)
+                r = issue_update_policy_version(&d);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", db_last_error(d.db));
                 goto out;

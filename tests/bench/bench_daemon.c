@@ -725,6 +725,10 @@ static int run_auditlist(const struct options *o) {
 out:
         free(samples);
         json_decref(params);
+        varlink_client_free(c);
+        return r;
+}
+
 /* ---- flood: root's Status while an unprivileged uid floods ----------- */
 
 #define FLOOD_CALLS 1250

@@ -20,6 +20,7 @@
 #include "live.h"
 #include "log.h"
 #include "methods.h"
+#include "varlink_service.h"
 #include "offboard.h"
 #include "paths.h"
 #include "server.h"

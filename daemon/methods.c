@@ -29,20 +29,11 @@
 #include "policy.h"
 #include "util.h"
 #include "varlink.h"
+#include "varlink_service.h"
 
 #define MAX_NAME_LENGTH   256
 #define MAX_AMR           16
 #define MAX_AMR_LENGTH    32
-
-static const char varlink_service_description[] =
-        "interface org.varlink.service\n"
-        "method GetInfo() -> (vendor: string, product: string, version: string, url: string, "
-        "interfaces: []string)\n"
-        "method GetInterfaceDescription(interface: string) -> (description: string)\n"
-        "error InterfaceNotFound (interface: string)\n"
-        "error MethodNotFound (method: string)\n"
-        "error MethodNotImplemented (method: string)\n"
-        "error InvalidParameter (parameter: string)\n";
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -1045,38 +1036,12 @@ static json_t *method_reload(enrichd *d, const struct ucred *peer, json_t *param
         return reply;
 }
 
-/* ---- org.varlink.service ---------------------------------------------- */
-
-static json_t *method_get_info(enrichd *d, const struct ucred *peer, json_t *params) {
-        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}",
-                                           "vendor", ENRICH_VENDOR, "product", "enrichd",
-                                           "version", ENRICH_VERSION, "url", ENRICH_URL,
-                                           "interfaces", "org.varlink.service", "io.enrich"),
-                                 false);
-}
-
-static json_t *method_get_interface_description(enrichd *d, const struct ucred *peer, json_t *params) {
-        json_t *v = json_object_get(params, "interface");
-        const char *name = json_string_value(v);
-
-        if (!name)
-                return error_reply("org.varlink.service.InvalidParameter",
-                                   json_pack("{s:s}", "parameter", "interface"));
-        if (strcmp(name, "io.enrich") == 0)
-                return varlink_reply_new(json_pack("{s:s}", "description", interface_description()), false);
-        if (strcmp(name, "org.varlink.service") == 0)
-                return varlink_reply_new(json_pack("{s:s}", "description", varlink_service_description), false);
-        return error_reply("org.varlink.service.InterfaceNotFound", json_pack("{s:s}", "interface", name));
-}
-
 typedef json_t *(*method_fn)(enrichd *d, const struct ucred *peer, json_t *params);
 
 static const struct {
         const char *name;
         method_fn fn;
 } method_table[] = {
-        { "org.varlink.service.GetInfo", method_get_info },
-        { "org.varlink.service.GetInterfaceDescription", method_get_interface_description },
         { "io.enrich.Enrich", method_enrich },
         { "io.enrich.AttachKey", method_attach_key },
         { "io.enrich.EndSession", method_end_session },
@@ -1107,9 +1072,12 @@ static const struct {
 
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,
                      json_t *parameters, bool more) {
+        const varlink_interface interfaces[] = { { "io.enrich", interface_description() } };
         json_t *reply = NULL;
         bool found = false;
 
+        if (varlink_service_call(interfaces, ARRAY_SIZE(interfaces), method, parameters, &reply))
+                return reply;
         /* Only AuditList streams; any other "more" call gets its single
          * reply, which without "continues" ends the stream. */
         if (strcmp(method, "io.enrich.AuditList") == 0) {

@@ -8,10 +8,6 @@
 #include <jansson.h>
 #include "enrichd.h"
 
-#define ENRICH_VERSION "0.1.0"
-#define ENRICH_VENDOR  "enrich"
-#define ENRICH_URL     "man:enrichd(8)"
-
 /* Answers one call. Returns a new reply object; NULL only when out of memory. */
 json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,
                      json_t *parameters, bool more);
@@ -21,7 +17,3 @@ json_t *methods_call(enrichd *d, const struct ucred *peer, const char *method,
  * re-evaluated at once; when it does not, the running config stays, the
  * errors are logged and *ret_error (optional, malloc'd) says why. */
 int methods_reload(enrichd *d, char **ret_error);
-
-/* The io.enrich interface description embedded from daemon/io.enrich.varlink
- * (interface.c). */
-const char *interface_description(void);

@@ -21,7 +21,7 @@
 #include "identity.h"
 #include "live.h"
 #include "log.h"
-#include "method_helpers.h"
+#include "method_support.h"
 #include "paging.h"
 #include "offboard.h"
 #include "throttle.h"
@@ -29,7 +29,6 @@
 #include "util.h"
 #include "varlink.h"
 
-#define MAX_NAME_LENGTH 256
 
 /* Wipes a verifier inside the parsed request: jansson keeps its own copy of
  * every string, which the server frees without wiping. */
@@ -132,8 +131,7 @@ static int64_t source_delay_ms(enrichd *d, const char *source) {
         return tokens_failure_delay_ms(n, TOKENS_SOURCE_DELAY_MAX_MS);
 }
 
-json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "tokenId", "verifier", "service", "rhost", "ruser", NULL };
+json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *id, *verifier = NULL, *service, *rhost, *ruser;
         token_auth_result result = { 0 };
         token_lock_policy policy;
@@ -144,12 +142,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
         int64_t now_ms;
         int r;
 
-        if (peer->uid != 0) {
-                reply = permission_denied(peer, "io.enrich.Authenticate", "only root may authenticate tokens");
-                goto out;
-        }
-        if ((reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_token_id(params, "tokenId", &id)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
@@ -164,7 +157,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
                            "Token authentication of %s with token %s failed: no such user", user, id);
                 /* No subject: invented names must not each start a window. */
-                (void) audit_record_refusal(d, peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "user", user, "tokenId", id,
                                                       "reason", "no such user", "service", service, "rhost", rhost));
                 reply = auth_failed("no such user", source_delay_ms(d, source), false);
@@ -176,7 +169,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
                            "Token authentication of %s with token %s failed: account disabled%s", user, id,
                            r < 0 ? " (database error, refusing)" : "");
-                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s*, s:s*}", "tokenId", id, "reason",
                                                       "account disabled", "service", service, "rhost", rhost));
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
@@ -203,7 +196,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, NULL },
                            "Token %s authenticated %s (service %s%s%s)", id, user, service ? service : "?",
                            rhost ? ", from " : "", rhost ? rhost : "");
-                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
+                (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
                                      "tokenId", id, "service", service, "rhost", rhost, "scopes", result.token.scopes);
                 record = token_record_to_json(&result.token, time(NULL));
                 reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
@@ -242,9 +235,9 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                             "service", service, "rhost", rhost, "failures", (int) result.failures,
                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
         if (result.locked_now)
-                (void) audit_record(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
+                (void) audit_record(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
         else
-                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
                                             "io.enrich.Authenticate", details);
         reply = auth_failed(result.reason, result.delay_ms,
                             result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
@@ -257,8 +250,7 @@ out:
 
 /* ---- token administration ------------------------------------------------ */
 
-json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "ttl", "verifier", "scopes", "description", NULL };
+json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *verifier = NULL, *description, **scopes = NULL;
         json_int_t ttl;
         struct passwd pw;
@@ -269,9 +261,7 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
         size_t len = 1;
         bool set;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenIssue")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_int(params, "ttl", true, 1, TOKENS_MAX_TTL, &ttl, &set)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "description", false, TOKENS_MAX_DESCRIPTION, &description)) ||
@@ -293,7 +283,7 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
         for (size_t i = 0; scopes && scopes[i]; i++)
                 len += strlen(scopes[i]) + 1;
         scope_text = calloc(1, len);
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         if (!scope_text || !by || tokens_new_id(t.id) < 0) {
                 reply = internal_error("out of memory");
                 goto out;
@@ -314,7 +304,7 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
                 reply = database_error(d, "io.enrich.TokenIssue");
                 goto out;
         }
-        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
+        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
                              "tokenId", t.id, "scopes", scope_text, "description", description,
                              "ttl", (json_int_t) ttl, "expires", (json_int_t) t.expires);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, t.id, user, by,
@@ -336,16 +326,13 @@ static int add_token_row(void *userdata, json_t *token) {
                         json_string_value(json_object_get(token, "id")));
 }
 
-json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "limit", "after", NULL };
+json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         page p = { 0 };
         json_t *reply;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenList")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = page_begin(&p, params)))
                 goto out;
         r = tokens_list(d->db, user, time(NULL), page_after(&p), page_fetch(&p), add_token_row, &p);
@@ -378,8 +365,7 @@ static int revoke_token_sessions(enrichd *d, const char *id, const char *reason)
         return n;
 }
 
-json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "id", NULL };
+json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params) {
         const char *id;
         char *by = NULL, reason[300];
         token_record t = { 0 };
@@ -387,11 +373,9 @@ json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params
         bool changed = false;
         int r, sessions;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenRevoke")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_token_id(params, "id", &id)))
+        if ((reply = get_token_id(params, "id", &id)))
                 goto out;
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         r = tokens_get(d->db, id, &t);
         if (r == 0)
                 r = tokens_revoke(d->db, id, by ? by : "admin", time(NULL), &changed);
@@ -405,7 +389,7 @@ json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params
         }
         snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
         sessions = revoke_token_sessions(d, id, reason);
-        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
+        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
                              "wasActive", changed, "sessionsRevoked", sessions);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
@@ -417,8 +401,7 @@ out:
         return reply;
 }
 
-json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "id", "verifier", "grace", NULL };
+json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params) {
         const char *id, *verifier = NULL;
         json_int_t grace = 0;
         char *by = NULL;
@@ -428,9 +411,7 @@ json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params
         bool set;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenRotate")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_token_id(params, "id", &id)) ||
+        if ((reply = get_token_id(params, "id", &id)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
                 goto out;
@@ -447,9 +428,9 @@ json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params
                 reply = database_error(d, "io.enrich.TokenRotate");
                 goto out;
         }
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         (void) tokens_get(d->db, id, &t);
-        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
+        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
                              "grace", (json_int_t) grace);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, id, t.user, by,
                   "Token %s of %s rotated by %s; the old secret works for %llds more", id,
@@ -462,21 +443,18 @@ out:
         return reply;
 }
 
-json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         char *by = NULL;
         json_t *reply;
         bool was = false;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenUnlock")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
         if (tokens_unlock(d->db, user, realtime_ms(), &was) < 0)
                 return database_error(d, "io.enrich.TokenUnlock");
-        by = peer_name(peer);
-        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
+        by = peer_name(call->peer);
+        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s",
                   user, by ? by : "an admin", was ? "" : " (it was not locked)");
         free(by);
@@ -485,8 +463,7 @@ json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params
 
 /* ---- disabled identities ------------------------------------------------- */
 
-json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "reason", NULL };
+json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
         char *by = NULL, reason[300];
         int64_t now = time(NULL);
@@ -494,12 +471,10 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
         json_t *reply = NULL;
         bool was = false;
 
-        if ((reply = admin_only(d, peer, "io.enrich.Disable")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "reason", true, IDENTITIES_MAX_REASON, &why)))
                 goto out;
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         if (!by) {
                 reply = internal_error("out of memory");
                 goto out;
@@ -515,7 +490,7 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
         (void) offboard_publish(d);
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
+        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
                              "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
@@ -528,23 +503,20 @@ out:
         return reply;
 }
 
-json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         char *by = NULL;
         json_t *reply;
         bool was = false;
 
-        if ((reply = admin_only(d, peer, "io.enrich.Enable")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
         if (identities_enable(d->db, user, &was) < 0)
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
         (void) offboard_publish(d);
-        by = peer_name(peer);
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
+        by = peer_name(call->peer);
+        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
                    "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
@@ -552,16 +524,12 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         return varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
 }
 
-json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "service", "rhost", NULL };
+json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *service, *rhost;
         identity_state s = { 0 };
         json_t *reply = NULL;
 
-        if (peer->uid != 0)
-                return permission_denied(peer, "io.enrich.CheckAccount", "only root may check accounts");
-        if ((reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
                 return reply;
@@ -573,7 +541,7 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
                                               "ENRICH_REASON", s.reason, NULL },
                            "Refusing the login of disabled user %s (service %s): %s", user,
                            service ? service : "?", s.reason);
-                (void) audit_record_refusal(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
                                             json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
                                                       "rhost", rhost));
                 reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,

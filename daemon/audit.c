@@ -21,7 +21,7 @@
 #include "audit.h"
 #include "identity.h"
 #include "jwks.h"
-#include "keys.h"
+#include "signing_keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -571,8 +571,8 @@ out:
 }
 
 /* Whether c's signature is good: the key by kid among every key the daemon
- * has recorded (keys_find: retired keys too, but none for a checkpoint
- * dated after its retirement), else the running key. */
+ * has recorded (signing_keys_find: retired keys too, but none for a
+ * checkpoint dated after its retirement), else the running key. */
 static bool checkpoint_signed(enrichd *d, const checkpoint *c) {
         unsigned char message[24 + 8 + 32 + 8], signature[64];
         jwks *keys = NULL;
@@ -584,7 +584,7 @@ static bool checkpoint_signed(enrichd *d, const checkpoint *c) {
         if (checkpoint_message(c->row_id, c->head, c->time, message) < 0 ||
             hex_decode(c->signature, signature, sizeof signature) < 0)
                 return false;
-        if (keys_find(d, c->kid, &keys, &retired) == 0) {
+        if (signing_keys_find(d->db, c->kid, &keys, &retired) == 0) {
                 if (retired > 0 && c->time > retired) {
                         jwks_free(keys);
                         return false;

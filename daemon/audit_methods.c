@@ -7,11 +7,8 @@
 #include <string.h>
 #include "audit.h"
 #include "audit_methods.h"
-#include "identity.h"
-#include "method_helpers.h"
+#include "method_support.h"
 #include "varlink.h"
-
-#define MAX_NAME_LENGTH 256
 
 /* A cursor: 'a' (rows after id, oldest first) or 'b' (rows before id,
  * newest first) and the id. Opaque to callers, who only pass "next" back. */
@@ -64,19 +61,17 @@ static void redact(json_t *entries, uid_t reader) {
         }
 }
 
-json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, bool more) {
-        static const char *const known[] = { "since", "afterId", "after", "user", "action", "limit", NULL };
+json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *action, *after;
         json_int_t since = 0, after_id = 0, limit = 0;
         audit_query q = { 0 };
         int64_t next = 0;
         char *own = NULL, cursor[CURSOR_MAX];
         json_t *reply = NULL, *entries = NULL, *out;
-        bool set, after_id_set, admin;
+        bool set, after_id_set;
         int r;
 
-        if ((reply = check_known(params, known)) ||
-            (reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
+        if ((reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
             (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
             (reply = get_int(params, "limit", false, 1, AUDIT_MAX_LIST, &limit, &set)) ||
             (reply = get_string(params, "after", false, CURSOR_MAX, &after)) ||
@@ -97,20 +92,8 @@ json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, 
                 q.descending = !after_id_set;
                 q.from_id = after_id;
         }
-        admin = identity_is_admin(d->config->admin_group, peer->uid);
-        if (!admin) {
-                own = peer_name(peer);
-                if (!own) {
-                        reply = internal_error("out of memory");
-                        goto out;
-                }
-                if (user && strcmp(user, own) != 0) {
-                        reply = permission_denied(peer, "io.enrich.AuditList",
-                                                  "only root and admins may read other users' audit rows");
-                        goto out;
-                }
-                user = own;
-        }
+        if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user, &own)))
+                goto out;
         q.since = since;
         q.user = user;
         q.action = action;
@@ -120,10 +103,10 @@ json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, 
                 reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");
                 goto out;
         }
-        if (!admin)
-                redact(entries, peer->uid);
+        if (!call->admin)
+                redact(entries, call->peer->uid);
         snprintf(cursor, sizeof cursor, "%c%lld", q.descending ? 'b' : 'a', (long long) next);
-        if (!more || json_array_size(entries) <= 1) {
+        if (!call->more || json_array_size(entries) <= 1) {
                 out = json_pack("{s:O}", "entries", entries);
                 if (out && next > 0)
                         json_object_set_new(out, "next", json_string(cursor));
@@ -155,8 +138,7 @@ out:
         return reply;
 }
 
-json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "after", NULL };
+json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params) {
         const char *after = NULL;
         audit_verdict v;
         int64_t after_id = 0, next = 0;
@@ -164,8 +146,7 @@ json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params
         char cursor[CURSOR_MAX];
         json_t *reply, *out;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)) ||
-            (reply = get_string(params, "after", false, CURSOR_MAX, &after)))
+        if ((reply = get_string(params, "after", false, CURSOR_MAX, &after)))
                 return reply;
         if (after && (!parse_cursor(after, &descending, &after_id) || descending || after_id == 0))
                 return invalid_parameter("after", "not a cursor from a previous reply's next");
@@ -186,16 +167,13 @@ json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params
         return out ? varlink_reply_new(out, false) : internal_error("out of memory");
 }
 
-json_t *method_audit_checkpoint(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { NULL };
+json_t *method_audit_checkpoint(enrichd *d, const method_call *call, json_t *params) {
         char *error = NULL;
         int64_t id = 0;
         json_t *reply;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditCheckpoint")) || (reply = check_known(params, known)))
-                return reply;
-        r = audit_checkpoint(d, peer, "requested", &id, &error);
+        r = audit_checkpoint(d, call->peer, "requested", &id, &error);
         if (r == -EBADMSG)
                 reply = error_reply("io.enrich.AuditTampered", json_pack("{s:s}", "reason", error ? error : "?"));
         else if (r < 0)
@@ -204,18 +182,4 @@ json_t *method_audit_checkpoint(enrichd *d, const struct ucred *peer, json_t *pa
                 reply = varlink_reply_new(json_pack("{s:I}", "rowId", (json_int_t) id), false);
         free(error);
         return reply;
-}
-
-void audit_refusal(enrichd *d, const struct ucred *peer, const char *method, const json_t *reply) {
-        const char *error = json_string_value(json_object_get(reply, "error"));
-        const char *reason = json_string_value(json_object_get(json_object_get(reply, "parameters"), "reason"));
-        char *name = NULL;
-
-        if (!error || strcmp(error, "io.enrich.PermissionDenied") != 0)
-                return;
-        name = peer_name(peer);
-        (void) audit_record_refusal(d, peer, name, AUDIT_PERMISSION_DENIED, AUDIT_DENIED, method,
-                                    json_pack("{s:s, s:s, s:I}", "method", method, "reason", reason ? reason : "",
-                                              "pid", (json_int_t) peer->pid));
-        free(name);
 }

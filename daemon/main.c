@@ -19,7 +19,8 @@
 #include "keys.h"
 #include "live.h"
 #include "log.h"
-#include "methods.h"
+#include "dispatch.h"
+#include "reload.h"
 #include "varlink_service.h"
 #include "offboard.h"
 #include "paths.h"
@@ -55,14 +56,14 @@ static void notify_status(const enrichd *d) {
                    d->config->issuer, signer_kid(d->signer), d->policy_version);
 }
 
-/* SIGHUP: the same as io.enrich.Reload (methods_reload): a broken file
+/* SIGHUP: the same as io.enrich.Reload (reload_config): a broken file
  * keeps the running policy; a good one re-evaluates every live session. */
 static void reload(void *userdata) {
         main_context *m = userdata;
         char *error = NULL;
 
         sd_notify(0, "RELOADING=1");
-        if (methods_reload(m->d, &error) < 0)
+        if (reload_config(m->d, &error) < 0)
                 (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
                                      "config", m->d->config->path, "trigger", "SIGHUP",
                                      "reason", error ? error : "unknown");
@@ -110,7 +111,7 @@ static int check_config(const char *path) {
  * never wait on sqlite. */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
-        json_t *reply = methods_call(m->d, peer, method, params, more);
+        json_t *reply = dispatch_call(m->d, peer, method, params, more);
 
         userdb_sync(m->userdb);
         return reply;

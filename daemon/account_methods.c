@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <openssl/crypto.h>
 #include "account_methods.h"
 #include "audit.h"
+#include "clock.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
@@ -24,6 +24,7 @@
 #include "method_support.h"
 #include "paging.h"
 #include "offboard.h"
+#include "sessions.h"
 #include "throttle.h"
 #include "tokens.h"
 #include "util.h"
@@ -65,6 +66,57 @@ static bool scope_ok(const enrichd *d, const char *s) {
 
 static json_t *no_such_token(const char *id) {
         return error_reply("io.enrich.NoSuchToken", json_pack("{s:s}", "id", id));
+}
+
+static json_t *scopes_json(const char *scopes) {
+        json_t *a = json_array();
+        const char *p = scopes ? scopes : "";
+
+        while (a && *p) {
+                size_t n = strcspn(p, " ");
+                if (n > 0 && json_array_append_new(a, json_stringn(p, n)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+                p += n;
+                p += *p == ' ';
+        }
+        return a;
+}
+
+static const char *token_state(const token_record *t, int64_t now) {
+        if (t->revoked)
+                return "revoked";
+        if (t->expires <= now)
+                return "expired";
+        return "active";
+}
+
+/* An io.enrich.TokenRecord. NULL when out of memory. */
+static json_t *token_record_to_json(const token_record *t, int64_t now) {
+        int64_t used = t->last_used ? t->last_used : t->created;
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}",
+                              "id", t->id, "user", t->user, "uid", (json_int_t) t->uid,
+                              "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
+                              "createdBy", t->created_by, "expires", (json_int_t) t->expires,
+                              "state", token_state(t, now),
+                              "stale", !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
+
+        if (!o)
+                return NULL;
+        if (t->description)
+                json_object_set_new(o, "description", json_string(t->description));
+        if (t->last_used)
+                json_object_set_new(o, "lastUsed", json_integer(t->last_used));
+        if (t->revoked)
+                json_object_set_new(o, "revoked", json_integer(t->revoked));
+        if (t->revoked_by)
+                json_object_set_new(o, "revokedBy", json_string(t->revoked_by));
+        if (t->rotated)
+                json_object_set_new(o, "rotated", json_integer(t->rotated));
+        if (t->previous_until > now)
+                json_object_set_new(o, "graceUntil", json_integer(t->previous_until));
+        return o;
 }
 
 static json_t *token_reply(enrichd *d, const char *method, const char *id, int64_t now) {
@@ -198,7 +250,7 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                            rhost ? ", from " : "", rhost ? rhost : "");
                 (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
                                      "tokenId", id, "service", service, "rhost", rhost, "scopes", result.token.scopes);
-                record = token_record_to_json(&result.token, time(NULL));
+                record = token_record_to_json(&result.token, clock_now());
                 reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
                                                              "scopes", json_object_get(record, "scopes"),
                                                              "expires", (json_int_t) result.token.expires), false)
@@ -255,7 +307,7 @@ json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) 
         json_int_t ttl;
         struct passwd pw;
         char *pwbuf = NULL, *by = NULL, *scope_text = NULL;
-        int64_t now = time(NULL), active = 0;
+        int64_t now = clock_now(), active = 0;
         token_record t = { 0 };
         json_t *reply = NULL;
         size_t len = 1;
@@ -320,10 +372,17 @@ out:
         return reply;
 }
 
+typedef struct token_page {
+        page *page;
+        int64_t now;
+} token_page;
+
 /* Storage's row callback: the token into the page. */
-static int add_token_row(void *userdata, json_t *token) {
-        return page_add(userdata, token, json_integer_value(json_object_get(token, "created")),
-                        json_string_value(json_object_get(token, "id")));
+static int add_token_row(void *userdata, const token_record *t) {
+        token_page *tp = userdata;
+        json_t *row = token_record_to_json(t, tp->now);
+
+        return row ? page_add(tp->page, row, t->created, t->id) : -ENOMEM;
 }
 
 json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
@@ -335,7 +394,8 @@ json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = page_begin(&p, params)))
                 goto out;
-        r = tokens_list(d->db, user, time(NULL), page_after(&p), page_fetch(&p), add_token_row, &p);
+        r = tokens_list(d->db, user, page_after(&p), page_fetch(&p), add_token_row,
+                        &(token_page) { .page = &p, .now = clock_now() });
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error(strerror(-r));
                 goto out;
@@ -358,7 +418,7 @@ static int revoke_token_sessions(enrichd *d, const char *id, const char *reason)
         }
         for (size_t i = 0; sids && sids[i]; i++) {
                 if (live_revoke(d, sids[i], reason) == 0 ||
-                    db_session_end(d->db, sids[i], time(NULL), reason) == 0)
+                    sessions_end(d->db, sids[i], clock_now(), reason) == 0)
                         n++;
         }
         strv_free(sids);
@@ -378,7 +438,7 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
         by = peer_name(call->peer);
         r = tokens_get(d->db, id, &t);
         if (r == 0)
-                r = tokens_revoke(d->db, id, by ? by : "admin", time(NULL), &changed);
+                r = tokens_revoke(d->db, id, by ? by : "admin", clock_now(), &changed);
         if (r == -ENOENT) {
                 reply = no_such_token(id);
                 goto out;
@@ -406,7 +466,7 @@ json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params)
         json_int_t grace = 0;
         char *by = NULL;
         token_record t = { 0 };
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         json_t *reply = NULL;
         bool set;
         int r;
@@ -466,7 +526,7 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
 json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
         char *by = NULL, reason[300];
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         int tokens = 0, sessions = 0;
         json_t *reply = NULL;
         bool was = false;

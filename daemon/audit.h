@@ -163,11 +163,29 @@ typedef struct audit_query {
         int64_t limit;
 } audit_query;
 
-/* Rows as a JSON array of io.enrich.AuditEntry objects, oldest first
- * whatever the direction. *ret_next gets the id to continue from in the
- * same direction when more rows match, else 0. Every filter and direction
- * reads through an index (see audit_list_sql). */
-int audit_list(enrichd *d, const audit_query *q, json_t **ret, int64_t *ret_next);
+/* One row of the trail. */
+typedef struct audit_entry {
+        int64_t id, time;
+        bool has_actor_uid;
+        int64_t actor_uid;
+        char *actor, *action, *result, *hash;
+        char *user;             /* the subject; NULL: none */
+        char *details;          /* JSON object text */
+} audit_entry;
+
+typedef struct audit_page {
+        audit_entry *entries;
+        size_t n;
+} audit_page;
+
+void audit_entry_clear(audit_entry *e);
+void audit_page_clear(audit_page *p);
+
+/* The matching rows into *ret, oldest first whatever the direction.
+ * *ret_next gets the id to continue from in the same direction when more
+ * rows match, else 0. Every filter and direction reads through an index
+ * (see audit_list_sql). */
+int audit_list(enrichd *d, const audit_query *q, audit_page *ret, int64_t *ret_next);
 
 /* The statement audit_list runs for these filters, static text (for the
  * unit test that checks its query plan). Parameters: ?1 < id < ?2,

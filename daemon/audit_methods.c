@@ -61,10 +61,40 @@ static void redact(json_t *entries, uid_t reader) {
         }
 }
 
+/* An io.enrich.AuditEntry; NULL when out of memory. */
+static json_t *entry_json(const audit_entry *e) {
+        json_t *details = json_loads(e->details, 0, NULL);
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t) e->id,
+                              "time", (json_int_t) e->time, "actor", e->actor, "action", e->action,
+                              "result", e->result, "details", details ? details : json_object(), "hash", e->hash);
+
+        if (o && e->has_actor_uid)
+                json_object_set_new(o, "actorUid", json_integer(e->actor_uid));
+        if (o && e->user)
+                json_object_set_new(o, "user", json_string(e->user));
+        return o;
+}
+
+/* The page as a JSON array; NULL when out of memory. */
+static json_t *entries_json(const audit_page *p) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < p->n; i++) {
+                json_t *e = entry_json(&p->entries[i]);
+
+                if (!e || json_array_append_new(a, e) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
 json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *action, *after;
         json_int_t since = 0, after_id = 0, limit = 0;
         audit_query q = { 0 };
+        audit_page rows = { 0 };
         int64_t next = 0;
         char *own = NULL, cursor[CURSOR_MAX];
         json_t *reply = NULL, *entries = NULL, *out;
@@ -98,9 +128,14 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         q.user = user;
         q.action = action;
         q.limit = limit;
-        r = audit_list(d, &q, &entries, &next);
+        r = audit_list(d, &q, &rows, &next);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");
+                goto out;
+        }
+        entries = entries_json(&rows);
+        if (!entries) {
+                reply = internal_error("out of memory");
                 goto out;
         }
         if (!call->admin)
@@ -133,6 +168,7 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         if (!reply)
                 reply = internal_error("out of memory");
 out:
+        audit_page_clear(&rows);
         json_decref(entries);
         free(own);
         return reply;

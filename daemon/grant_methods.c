@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "audit.h"
+#include "clock.h"
 #include "grant_methods.h"
 #include "grants.h"
 #include "identity.h"
@@ -52,6 +52,25 @@ static bool grant_scope_ok(const enrichd *d, const char *s) {
         return valid_scope(s);
 }
 
+/* An io.enrich.GrantRecord. NULL when out of memory. */
+static json_t *grant_to_json(const grant *g) {
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}",
+                              "id", g->id, "user", g->user,
+                              "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
+                              "reason", g->reason, "grantedBy", g->granted_by,
+                              "grantedByUid", (json_int_t) g->granted_by_uid,
+                              "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);
+        if (!o)
+                return NULL;
+        if ((g->tenant && json_object_set_new(o, "tenant", json_string(g->tenant)) < 0) ||
+            (g->revoked && json_object_set_new(o, "revoked", json_integer(g->revoked)) < 0) ||
+            (g->revoked_by && json_object_set_new(o, "revokedBy", json_string(g->revoked_by)) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
 json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *tenant, *reason, **groups = NULL, **scopes = NULL;
         struct passwd pw;
@@ -88,7 +107,7 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("failed to look up the user");
                 goto out;
         }
-        now = time(NULL);
+        now = clock_now();
         if (grants_count_active(d->db, user, now, &active) < 0) {
                 reply = database_error(d, "io.enrich.Grant");
                 goto out;
@@ -184,7 +203,7 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
         }
         if ((reply = self_or_admin_user(call, "only root and admins may list other users' grants", &user, &own)))
                 goto out;
-        r = grants_list(d->db, user, json_is_true(all), time(NULL), page_after(&p), page_fetch(&p),
+        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p),
                         add_grant_row, &p);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.ListGrants") : internal_error(strerror(-r));
@@ -214,7 +233,7 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;
         }
-        if (r < 0 || !(by = peer_name(call->peer)) || (r = grants_revoke(d->db, id, by, time(NULL), &changed)) < 0) {
+        if (r < 0 || !(by = peer_name(call->peer)) || (r = grants_revoke(d->db, id, by, clock_now(), &changed)) < 0) {
                 reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
                                      : database_error(d, "io.enrich.RevokeGrant");
                 goto out;
@@ -253,7 +272,7 @@ json_t *method_revoke_user(enrichd *d, const method_call *call, json_t *params) 
         exists = identity_lookup_user(user, 0, &pw, &pwbuf) == 0;
         by = peer_name(call->peer);
         snprintf(reason, sizeof reason, "user revoked by %s", by ? by : "an admin");
-        if (grants_revoke_user(d->db, user, by ? by : "admin", time(NULL), &grants) < 0) {
+        if (grants_revoke_user(d->db, user, by ? by : "admin", clock_now(), &grants) < 0) {
                 reply = database_error(d, "io.enrich.RevokeUser");
                 goto out;
         }
@@ -332,7 +351,7 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
         r = issue_evaluate(d, &(login_context) { .user = user, .service = service, .tty = tty, .rhost = rhost,
                                                  .amr = (char *const *) amr, .asid = -1,
                                                  .want_reasons = true },
-                           time(NULL), true, &ev);
+                           clock_now(), true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(user);
                 goto out;

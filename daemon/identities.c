@@ -19,7 +19,7 @@ int identities_get(db *d, const char *user, identity_state *ret) {
 
         /* On every login: from the statement cache. */
         if (db_prepare(d, "SELECT reason, disabled_by, disabled FROM disabled_identities WHERE user = ?", &st) < 0)
-                return db_fail(d, "Failed to prepare identity lookup");
+                return -EIO;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
@@ -60,8 +60,8 @@ int identities_disabled_set(db *d, json_t **ret) {
 
         if (!set)
                 return -ENOMEM;
-        if (sqlite3_prepare_v2(db_handle(d), "SELECT user FROM disabled_identities", -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d, "Failed to prepare the disabled identities listing");
+        if (db_prepare(d, "SELECT user FROM disabled_identities", &st) < 0) {
+                r = -EIO;
                 goto out;
         }
         while ((step = sqlite3_step(st)) == SQLITE_ROW)
@@ -76,7 +76,7 @@ int identities_disabled_set(db *d, json_t **ret) {
         *ret = set;
         set = NULL;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         json_decref(set);
         return r;
 }
@@ -90,12 +90,11 @@ int identities_disable(db *d, const char *user, const char *reason, const char *
         r = identities_get(d, user, &before);
         if (r < 0)
                 return r;
-        if (sqlite3_prepare_v2(db_handle(d), "INSERT INTO disabled_identities (user, reason, disabled_by,"
-                               " disabled) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(user) DO UPDATE SET"
-                               " reason = ?2, disabled_by = ?3", -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d, "Failed to prepare disable");
+        r = db_prepare(d, "INSERT INTO disabled_identities (user, reason, disabled_by, disabled)"
+                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(user) DO UPDATE SET"
+                          " reason = ?2, disabled_by = ?3", &st);
+        if (r < 0)
                 goto out;
-        }
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
@@ -112,9 +111,9 @@ int identities_enable(db *d, const char *user, bool *ret_was) {
         sqlite3_stmt *st = NULL;
         int r, changes = 0;
 
-        if (sqlite3_prepare_v2(db_handle(d), "DELETE FROM disabled_identities WHERE user = ?",
-                               -1, &st, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare enable");
+        r = db_prepare(d, "DELETE FROM disabled_identities WHERE user = ?", &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         r = db_write(d, st, "Failed to enable identity", &changes);
         if (r == 0 && ret_was)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <systemd/sd-daemon.h>
 #include "audit.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "host.h"
@@ -260,7 +261,7 @@ int main(int argc, char **argv) {
         }
         /* The policy version needs the grants generation; the live set
          * takes over the sessions a previous run left open. */
-        d.grants_checked = time(NULL);
+        d.grants_checked = clock_now();
         r = issue_update_policy_version(&d);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", db_last_error(d.db));

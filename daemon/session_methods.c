@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "account_methods.h"
 #include "audit.h"
+#include "clock.h"
 #include "host.h"
 #include "issue.h"
 #include "live.h"
@@ -16,6 +16,7 @@
 #include "method_support.h"
 #include "paging.h"
 #include "session_methods.h"
+#include "sessions.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
@@ -105,7 +106,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         if (reply)
                 goto out;
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
-        reply = account_check_enrich(d, req.user, req.token_id, time(NULL), &req.amr);
+        reply = account_check_enrich(d, req.user, req.token_id, clock_now(), &req.amr);
         if (reply) {
                 (void) audit_record_refusal(d, call->peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "io.enrich.Enrich",
                                             json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service,
@@ -121,7 +122,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         ctx = (login_context) { .user = req.user, .service = req.service, .tty = req.tty,
                                 .rhost = req.rhost, .ruser = req.ruser, .amr = (char *const *) req.amr,
                                 .asid = req.has_asid ? req.asid : -1 };
-        now = time(NULL);
+        now = clock_now();
         r = issue_evaluate(d, &ctx, now, true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(req.user);
@@ -153,14 +154,14 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         amr = amr_json_text(req.amr);
-        db_session row = {
+        session_row row = {
                 .sid = sid, .user = req.user, .uid = ev.uid, .service = req.service,
                 .tty = req.tty, .rhost = req.rhost, .ruser = req.ruser, .pid = req.pid,
                 .asid = req.has_asid ? req.asid : -1, .created = now, .expires = expires,
                 .claims = claims_text, .amr = amr, .pid_start = live_pid_start((pid_t) req.pid),
                 .token_issued = now,
         };
-        r = db_session_insert(d->db, &row);
+        r = sessions_insert(d->db, &row);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
@@ -169,7 +170,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         if (r < 0) {
                 /* Not refreshable means not revocable: refuse rather than hand
                  * out a token nobody could take back early. */
-                (void) db_session_end(d->db, sid, now, "could not be tracked");
+                (void) sessions_end(d->db, sid, now, "could not be tracked");
                 log_error("Failed to track session %s: %s", sid, strerror(-r));
                 reply = internal_error("failed to track the session");
                 goto out;
@@ -214,7 +215,7 @@ json_t *method_attach_key(enrichd *d, const method_call *call, json_t *params) {
         if ((e = get_string(params, "sid", true, MAX_NAME_LENGTH, &sid)) ||
             (e = get_int(params, "keySerial", true, 1, INT32_MAX, &serial, &set)))
                 return e;
-        r = db_session_attach_key(d->db, sid, serial);
+        r = sessions_attach_key(d->db, sid, serial);
         if (r == -ENOENT)
                 return no_such_session(sid);
         if (r < 0)
@@ -231,7 +232,7 @@ json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) 
 
         if ((e = get_string(params, "sid", true, MAX_NAME_LENGTH, &sid)))
                 return e;
-        r = db_session_end(d->db, sid, time(NULL), "closed");
+        r = sessions_end(d->db, sid, clock_now(), "closed");
         if (r == -ENOENT)
                 return no_such_session(sid);
         if (r < 0)
@@ -245,10 +246,69 @@ json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) 
         return varlink_reply_new(NULL, false);
 }
 
+/* groups, scopes and tenant as the Session type has them, from the
+ * stored claims payload. */
+static int add_claims_fields(json_t *obj, const char *claims_text) {
+        json_t *claims, *groups, *scope, *tenant, *scopes;
+        int r = 0;
+
+        claims = json_loads(claims_text ? claims_text : "{}", 0, NULL);
+        groups = json_object_get(claims, "groups");
+        scope = json_object_get(claims, "scope");
+        tenant = json_object_get(claims, "tenant");
+        scopes = json_array();
+        if (!scopes) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (json_is_string(scope)) {
+                char *copy = strdup(json_string_value(scope)), *save = NULL;
+                if (!copy) {
+                        json_decref(scopes);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+                        json_array_append_new(scopes, json_string(t));
+                free(copy);
+        }
+        json_object_set_new(obj, "groups", json_is_array(groups) ? json_incref(groups) : json_array());
+        json_object_set_new(obj, "scopes", scopes);
+        if (json_is_string(tenant))
+                json_object_set(obj, "tenant", tenant);
+out:
+        json_decref(claims);
+        return r;
+}
+
+/* The io.enrich.Session of a row; NULL when out of memory. */
+static json_t *session_to_json(const session_row *s) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "sid", s->sid, "user", s->user,
+                              "uid", (json_int_t) s->uid, "service", s->service, "pid", (json_int_t) s->pid,
+                              "created", (json_int_t) s->created, "expires", (json_int_t) s->expires);
+
+        if (o && s->tty)
+                json_object_set_new(o, "tty", json_string(s->tty));
+        if (o && s->rhost)
+                json_object_set_new(o, "rhost", json_string(s->rhost));
+        if (o && s->ruser)
+                json_object_set_new(o, "ruser", json_string(s->ruser));
+        if (o && s->asid >= 0)
+                json_object_set_new(o, "asid", json_integer(s->asid));
+        if (o && s->key_serial > 0)
+                json_object_set_new(o, "keySerial", json_integer(s->key_serial));
+        if (o && add_claims_fields(o, s->claims) < 0) {
+                json_decref(o);
+                o = NULL;
+        }
+        return o;
+}
+
 /* Storage's row callback: the session into the page. */
-static int add_session_row(void *userdata, json_t *session) {
-        return page_add(userdata, session, json_integer_value(json_object_get(session, "created")),
-                        json_string_value(json_object_get(session, "sid")));
+static int add_session_row(void *userdata, const session_row *s) {
+        json_t *row = session_to_json(s);
+
+        return row ? page_add(userdata, row, s->created, s->sid) : -ENOMEM;
 }
 
 json_t *method_list_sessions(enrichd *d, const method_call *call, json_t *params) {
@@ -262,7 +322,7 @@ json_t *method_list_sessions(enrichd *d, const method_call *call, json_t *params
                 goto out;
         /* Anyone but an admin sees only sessions of its own uid, whatever
          * it asks for. */
-        r = db_session_list(d->db, self_or_admin_uid(call), user,
+        r = sessions_list(d->db, self_or_admin_uid(call), user,
                             page_after(&p), page_fetch(&p), add_session_row, &p);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error(strerror(-r));
@@ -278,7 +338,7 @@ out:
 json_t *method_status(enrichd *d, const method_call *call, json_t *params) {
         int64_t sessions = 0;
 
-        if (db_session_count_active(d->db, &sessions) < 0)
+        if (sessions_count_active(d->db, &sessions) < 0)
                 return database_error(d, "io.enrich.Status");
         return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
                                            "version", ENRICH_VERSION,
@@ -303,7 +363,7 @@ json_t *method_revoke_session(enrichd *d, const method_call *call, json_t *param
         r = live_revoke(d, sid, reason);
         if (r == -ENOENT) {
                 /* Not live (its key is gone already): close the row all the same. */
-                r = db_session_end(d->db, sid, time(NULL), reason);
+                r = sessions_end(d->db, sid, clock_now(), reason);
                 if (r == -ENOENT) {
                         reply = no_such_session(sid);
                         goto out;

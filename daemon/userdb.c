@@ -451,7 +451,7 @@ static bool mtime_changed(const char *path, struct timespec *seen) {
 
 void userdb_sync(userdb *u) {
         const config *c = u->d->config;
-        time_t now = time(NULL);
+        time_t now = (time_t) clock_now();
         int64_t minute = rules_use_time(c) ? (int64_t) now / 60 : -1;
         bool accounts_changed, rebuild;
         snapshot *fresh = NULL, *old;
@@ -668,7 +668,7 @@ static json_t *get_memberships(const snapshot *sn, json_t *params, bool more, ti
 }
 
 json_t *userdb_call(userdb *u, const struct ucred *peer, const char *method, json_t *params, bool more) {
-        time_t now = time(NULL);
+        time_t now = (time_t) clock_now();
         const char *service = NULL;
         json_t *reply = NULL;
         bool userdb_method = strncmp(method, USERDB_INTERFACE ".", strlen(USERDB_INTERFACE ".")) == 0;

@@ -24,9 +24,9 @@ LAYERS="
 3 dispatch
 4 session_methods grant_methods account_methods audit_methods key_methods config_methods userdb
 5 method_support paging varlink_service interface
-6 reload issue live keys audit offboard throttle identity signer clock enrichd
-7 db grants tokens identities signing_keys
-8 policy config log paths
+6 reload issue live keys audit offboard throttle identity signer enrichd
+7 db sessions grants tokens identities signing_keys
+8 policy clock config log paths
 "
 
 # edges DIR: "includer included" per local #include, by node name; a

@@ -28,7 +28,11 @@ int parse_uint(const char *s, unsigned long max, unsigned long *ret);
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* Writes data to path atomically: a temporary file in the same directory
- * (path.tmpXXXXXX), chmod mode, fsync, rename, fsync of the directory. */
+ * (path.tmpXXXXXX), chmod mode, fsync, rename, fsync of the directory. A
+ * reader sees the old content or the new, never a mix. On an error before
+ * the rename the old file is untouched and the temporary one removed; an
+ * error from the last step (the directory's fsync) means the new content
+ * is in place but may not survive a crash: callers retry either way. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* When ret_error is non-NULL, sets *ret_error to a malloc'd message made

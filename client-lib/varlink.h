@@ -9,6 +9,9 @@
 #include <jansson.h>
 
 #define VARLINK_MAX_MESSAGE (64 * 1024)
+/* Most rows one page of an io.enrich listing holds (its limit parameter):
+ * enrichd's bound, which enrichctl asks within. */
+#define VARLINK_LIST_MAX_ROWS 1000
 
 /* Incremental receive buffer: bytes in, whole messages out. */
 typedef struct varlink_buffer {

@@ -2,8 +2,9 @@
  * varlink. Token secrets never reach the daemon (the callers send the
  * verifier, svctoken.h), and the verifier itself is wiped from the parsed
  * request once it is hashed. A wrong secret for a known token id is counted
- * against that id alone (delay, then a lock that ends by itself); attempts
- * that name no token are delayed per source (throttle.c) and lock nothing.
+ * against that id and the attempt's source (delay, then a lock of the id
+ * for that source that ends by itself); attempts that name no token are
+ * delayed per source (throttle.c) and lock nothing.
  * The module is told the delay, so it can hold the login back with
  * pam_fail_delay without the daemon blocking its loop. */
 #include <errno.h>
@@ -162,9 +163,9 @@ static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
                                      "locked", locked));
 }
 
-/* Where an attempt comes from, for the delays of attempts that name no
- * token: the remote host, else the remote user (su, sudo), else the
- * service of a local login. */
+/* Where an attempt comes from, for token locks and for the delays of
+ * attempts that name no token: the remote host, else the remote user (su,
+ * sudo), else the service of a local login. */
 static void attempt_source(const char *service, const char *rhost, const char *ruser, char *buf, size_t size) {
         if (rhost)
                 snprintf(buf, size, "rhost:%s", rhost);
@@ -215,7 +216,8 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                 reply = auth_failed("no such user", source_delay_ms(d, source), false);
                 goto out;
         }
-        if (identities_is_disabled(d->db, user, &r)) {
+        if (identities_is_disabled(d->db, &(identity_key) { .name = user, .canonical = pw.pw_name, .uid = pw.pw_uid },
+                                   &r)) {
                 log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_AUTH_FAILED,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
@@ -231,7 +233,7 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                                        .lock_ms = (int64_t) d->config->token_lock_seconds * 1000,
                                        .lock_max_ms = (int64_t) d->config->token_lock_max_seconds * 1000 };
         now_ms = realtime_ms();
-        r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, now_ms, &result);
+        r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, source, now_ms, &result);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Authenticate");
                 goto out;
@@ -261,30 +263,34 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
         if (result.unknown_id)
                 snprintf(detail, sizeof detail, "nothing counted; source %s waits %s ms", source, delay);
         else if (result.outcome == TOKEN_AUTH_LOCKED)
-                snprintf(detail, sizeof detail, "for %s s more", lock);
+                snprintf(detail, sizeof detail, "for %s s more, for source %s", lock, source);
         else if (result.outcome == TOKEN_AUTH_TOO_SOON)
-                snprintf(detail, sizeof detail, "not checked; next check in %s ms", delay);
+                snprintf(detail, sizeof detail, "not checked; next check from %s in %s ms", source, delay);
         else if (!result.counted)
                 snprintf(detail, sizeof detail, "the secret was right: not counted");
         else
-                snprintf(detail, sizeof detail, "%u wrong secrets in a row for this token, next check in %s ms",
-                         result.failures, delay);
+                snprintf(detail, sizeof detail, "%u wrong secrets in a row from %s, next check in %s ms;"
+                         " token %s: %u wrong secrets from %u sources", result.failures, source, delay, id,
+                         result.id_failures, result.id_sources);
         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
-                                      "ENRICH_RHOST", rhost, "ENRICH_REASON", result.reason,
+                                      "ENRICH_RHOST", rhost, "ENRICH_SOURCE", source, "ENRICH_REASON", result.reason,
                                       "ENRICH_FAILURES", failures, "ENRICH_DELAY_MS", delay, NULL },
                    "Token authentication of %s with token %s failed: %s (%s)", user, id, result.reason, detail);
         if (result.locked_now)
                 log_struct(LOG_WARNING, LOG_MSGID_TOKEN_LOCKED,
-                           (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id,
+                           (const char *[]) { "ENRICH_USER", result.owner, "ENRICH_TOKEN", id, "ENRICH_SOURCE", source,
                                               "ENRICH_FAILURES", failures, "ENRICH_LOCK_SECONDS", lock, NULL },
-                           "Token %s of %s locked for %s s after %u wrong secrets in a row; "
+                           "Token %s of %s locked for %s s after %u wrong secrets in a row from %s "
+                           "(other sources are not locked; token %s: %u wrong secrets from %u sources); "
                            "`enrichctl token unlock %s` unlocks it early", id, result.owner, lock,
-                           result.failures, result.owner);
+                           result.failures, source, id, result.id_failures, result.id_sources, result.owner);
         /* Aggregated like any refusal, but the attempt that locks a token
          * always gets its own row. */
-        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:i, s:I, s:b}", "tokenId", id, "reason", result.reason,
-                            "service", service, "rhost", rhost, "failures", (int) result.failures,
+        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:s*, s:s, s:i, s:i, s:i, s:I, s:b}", "tokenId", id,
+                            "reason", result.reason, "service", service, "rhost", rhost, "ruser", ruser,
+                            "source", source, "failures", (int) result.failures,
+                            "idFailures", (int) result.id_failures, "idSources", (int) result.id_sources,
                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
         if (result.locked_now)
                 (void) audit_record(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
@@ -523,11 +529,27 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
 
 /* ---- disabled identities ------------------------------------------------- */
 
+/* The identity user stands for (identities.h): the name as presented, the
+ * pw_name NSS gives for it and its uid, or the name alone when NSS does not
+ * know it. *canonical is malloc'd or NULL; the key points into it. */
+static identity_key identity_key_of(const char *user, char **canonical) {
+        identity_key key = { .name = user, .uid = -1 };
+        uid_t uid;
+
+        *canonical = NULL;
+        if (identity_resolve(user, canonical, &uid) == 0) {
+                key.canonical = *canonical;
+                key.uid = uid;
+        }
+        return key;
+}
+
 json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
-        char *by = NULL, reason[300];
+        char *by = NULL, *canonical = NULL, reason[300];
         int64_t now = clock_now();
-        int tokens = 0, sessions = 0;
+        int tokens = 0, sessions = 0, more = 0;
+        identity_key key;
         json_t *reply = NULL;
         bool was = false;
 
@@ -539,39 +561,57 @@ json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("out of memory");
                 goto out;
         }
-        /* Disabled first, so nothing new starts while the rest is revoked.
-         * An unknown user may be disabled too (offboarding a deleted one). */
-        if (identities_disable(d->db, user, why, by, now, &was) < 0 ||
-            tokens_revoke_user(d->db, user, by, now, &tokens) < 0) {
+        /* Disabled first, so nothing new starts while the rest is revoked:
+         * its pw_name and uid, so aliases and other spellings are refused
+         * too. An unknown user may be disabled too (offboarding a deleted
+         * one), by name alone. */
+        key = identity_key_of(user, &canonical);
+        if (identities_disable(d->db, &key, why, by, now, &was) < 0 ||
+            tokens_revoke_user(d->db, user, by, now, &tokens) < 0 ||
+            (key.canonical && strcmp(key.canonical, user) != 0 &&
+             tokens_revoke_user(d->db, key.canonical, by, now, &more) < 0)) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
         d->identities_generation++;
         (void) offboard_publish(d);
+        tokens += more;
         snprintf(reason, sizeof reason, "user disabled by %s", by);
         live_revoke_user(d, user, reason, &sessions);
-        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i}",
-                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions);
+        if (key.uid >= 0) {
+                live_revoke_uid(d, (uid_t) key.uid, reason, &more);
+                sessions += more;
+        }
+        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
+                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
+                             "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
-                   "%s disabled by %s (reason: %s)%s: %d tokens and %d sessions revoked", user, by, why,
-                   was ? " again" : "", tokens, sessions);
+                   "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,
+                   was ? " again" : "", key.uid >= 0 ? "" : " by name only (unknown to NSS)", tokens, sessions);
         reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", tokens,
                                             "sessionsRevoked", sessions, "wasDisabled", was), false);
 out:
+        free(canonical);
         free(by);
         return reply;
 }
 
 json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
-        char *by = NULL;
+        char *by = NULL, *canonical = NULL;
+        identity_key key;
         json_t *reply;
         bool was = false;
+        int r;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
-        if (identities_enable(d->db, user, &was) < 0)
+        /* Every row of the identity: its names and its uid. */
+        key = identity_key_of(user, &canonical);
+        r = identities_enable(d->db, &key, &was);
+        free(canonical);
+        if (r < 0)
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
         (void) offboard_publish(d);
@@ -587,19 +627,26 @@ json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
 json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *service, *rhost;
         identity_state s = { 0 };
+        char *canonical = NULL;
+        identity_key key;
         json_t *reply = NULL;
+        int r;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
                 return reply;
-        if (identities_get(d->db, user, &s) < 0)
+        key = identity_key_of(user, &canonical);
+        r = identities_get(d->db, &key, &s);
+        free(canonical);
+        if (r < 0)
                 return database_error(d, "io.enrich.CheckAccount");
         if (s.disabled) {
                 log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_SERVICE", service, "ENRICH_RHOST", rhost,
                                               "ENRICH_REASON", s.reason, NULL },
-                           "Refusing the login of disabled user %s (service %s): %s", user,
+                           "Refusing the login of disabled user %s%s%s (service %s): %s", user,
+                           strcmp(s.user, user) != 0 ? ", disabled as " : "", strcmp(s.user, user) != 0 ? s.user : "",
                            service ? service : "?", s.reason);
                 (void) audit_record_refusal(d, call->peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
                                             json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
@@ -618,10 +665,16 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
 json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
                              const char ***amr) {
         const char **list = NULL;
+        char *canonical = NULL;
+        identity_key key;
         size_t n = 0;
+        bool disabled;
         int r;
 
-        if (identities_is_disabled(d->db, user, &r)) {
+        key = identity_key_of(user, &canonical);
+        disabled = identities_is_disabled(d->db, &key, &r);
+        free(canonical);
+        if (disabled) {
                 if (r < 0)
                         return database_error(d, "io.enrich.Enrich");
                 log_struct(LOG_NOTICE, LOG_MSGID_ACCOUNT_REFUSED, (const char *[]) { "ENRICH_USER", user, NULL },

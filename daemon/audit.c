@@ -30,14 +30,29 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
 
-/* One (uid, action, method, subject) whose refusals are being counted. */
+/* What a refusal slot counts: one (uid, action, method, subject); a uid's
+ * refusals of an action past its AUDIT_REFUSAL_PER_UID slots; or everyone's
+ * refusals of an action once the table is full. */
+typedef enum refusal_kind {
+        REFUSAL_KEY,
+        REFUSAL_UID_OVERFLOW,
+        REFUSAL_GLOBAL_OVERFLOW,
+} refusal_kind;
+
 typedef struct refusal {
         bool used;
+        refusal_kind kind;
         struct ucred peer;              /* the newest refusal's caller */
         char *action, *result, *method, *subject;
         json_t *details;                /* the newest counted refusal's */
         int64_t opened;                 /* when the window's first row was written */
         int64_t count, first, last;     /* refusals counted since, and their times */
+        /* Overflow slots only: counted refusals per method, subject (said
+         * when they differ) and (global) caller uid, each at most
+         * AUDIT_REFUSAL_NAMES names; the rest is one number each. */
+        json_t *methods, *subjects, *callers;
+        int64_t other_methods, other_subjects, other_callers;
+        bool mixed_subjects;            /* counted refusals named different subjects */
 } refusal;
 
 struct audit {
@@ -54,6 +69,8 @@ struct audit {
          * asks for a checkpoint. */
         bool truncated;
         refusal refusals[AUDIT_REFUSAL_SLOTS];
+        /* One per refusal action, used only while the table is full. */
+        refusal overflow[AUDIT_REFUSAL_ACTIONS];
 };
 
 static const struct {
@@ -188,6 +205,9 @@ static void refusal_clear(refusal *s) {
         free(s->method);
         free(s->subject);
         json_decref(s->details);
+        json_decref(s->methods);
+        json_decref(s->subjects);
+        json_decref(s->callers);
         *s = (refusal) { 0 };
 }
 
@@ -283,6 +303,8 @@ void audit_free(audit *a) {
         sqlite3_finalize(a->insert_checkpoint);
         for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++)
                 refusal_clear(&a->refusals[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(a->overflow); i++)
+                refusal_clear(&a->overflow[i]);
         free(a);
 }
 
@@ -409,9 +431,20 @@ int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, con
         return audit_record(d, peer, subject, action, result, details);
 }
 
+/* Sets details' member key to counts, and other_key to the refusals of
+ * names left out; each only when not empty. */
+static int set_counts(json_t *details, const char *key, json_t *counts, const char *other_key, int64_t others) {
+        if (json_object_size(counts) > 0 && json_object_set(details, key, counts) < 0)
+                return -ENOMEM;
+        if (others > 0 && json_object_set_new(details, other_key, json_integer(others)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Writes s's summary row when refusals were counted, and frees the slot. */
 static void refusal_flush(enrichd *d, refusal *s) {
         json_t *details;
+        bool overflow = s->kind != REFUSAL_KEY;
 
         if (s->used && s->count > 0) {
                 details = s->details ? s->details : json_object();
@@ -419,9 +452,21 @@ static void refusal_flush(enrichd *d, refusal *s) {
                 if (details && (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
                                 json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
                                 json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
-                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0))
+                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0 ||
+                                (overflow && (json_object_set_new(details, "method", json_string("*")) < 0 ||
+                                              set_counts(details, "methods", s->methods, "otherMethods", s->other_methods) < 0 ||
+                                              (s->mixed_subjects &&
+                                               set_counts(details, "subjects", s->subjects, "otherSubjects",
+                                                          s->other_subjects) < 0) ||
+                                              set_counts(details, "callers", s->callers, "otherCallers",
+                                                         s->other_callers) < 0)) ||
+                                (s->kind == REFUSAL_GLOBAL_OVERFLOW &&
+                                 json_object_set_new(details, "actor", json_string("many callers")) < 0)))
                         log_failure(s->action, "out of memory");
-                (void) audit_record(d, &s->peer, s->subject, s->action, s->result, details);
+                /* The global summary is nobody's in particular: enrichd
+                 * writes it, and "callers" says who. */
+                (void) audit_record(d, s->kind == REFUSAL_GLOBAL_OVERFLOW ? NULL : &s->peer,
+                                    overflow && s->mixed_subjects ? NULL : s->subject, s->action, s->result, details);
         }
         refusal_clear(s);
 }
@@ -430,54 +475,168 @@ static bool window_open(const refusal *s, int64_t now, int64_t window) {
         return now >= s->opened && now - s->opened < window;
 }
 
-int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                         const char *result, const char *method, json_t *details) {
-        audit *a = d->audit;
-        refusal *s = NULL, *unused = NULL, *oldest = NULL;
-        int64_t now = clock_now();
+/* Counts one more under name in counts (created on first use), or in
+ * *others once AUDIT_REFUSAL_NAMES names are there. */
+static void count_name(json_t **counts, int64_t *others, const char *name) {
+        json_t *n;
 
-        if (!a || !peer)
-                return audit_record(d, peer, subject, action, result, details);
-        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++) {
-                refusal *c = &a->refusals[i];
+        if (!name)
+                name = "";
+        if (!*counts)
+                *counts = json_object();
+        n = json_object_get(*counts, name);
+        if (n)
+                (void) json_integer_set(n, json_integer_value(n) + 1);
+        else if (!*counts || json_object_size(*counts) >= AUDIT_REFUSAL_NAMES ||
+                 json_object_set_new(*counts, name, json_integer(1)) < 0)
+                (*others)++;
+}
 
-                if (!c->used) {
-                        if (!unused)
-                                unused = c;
-                } else if (c->peer.uid == peer->uid && strcmp(c->action, action) == 0 &&
-                           same_text(c->method, method) && same_text(c->subject, subject)) {
-                        s = c;
-                        break;
-                } else if (!oldest || c->opened < oldest->opened)
-                        oldest = c;
+/* Counts a refusal in s's open window instead of writing a row. */
+static void refusal_count(refusal *s, const struct ucred *peer, const char *subject, const char *method,
+                          json_t *details, int64_t now) {
+        if (s->count++ == 0)
+                s->first = now;
+        s->last = now;
+        s->peer = *peer;
+        json_decref(s->details);
+        s->details = details;
+        if (s->kind == REFUSAL_KEY)
+                return;
+        count_name(&s->methods, &s->other_methods, method);
+        count_name(&s->subjects, &s->other_subjects, subject);
+        if (!same_text(s->subject, subject))
+                s->mixed_subjects = true;
+        if (s->kind == REFUSAL_GLOBAL_OVERFLOW) {
+                char uid[32];
+
+                snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
+                count_name(&s->callers, &s->other_callers, uid);
         }
-        if (s && window_open(s, now, d->config->audit_refusal_window)) {
-                /* Counted: the summary row will say how often, and when. */
-                if (s->count++ == 0)
-                        s->first = now;
-                s->last = now;
-                s->peer = *peer;
-                json_decref(s->details);
-                s->details = details;
-                return 0;
-        }
-        if (!s) {
-                /* A new pair; with every slot taken, the oldest window
-                 * closes early (its summary is written) to make room. */
-                s = unused ? unused : oldest;
-        }
+}
+
+/* Whether an overflow slot has not seen method yet (and room remains to
+ * name it): then it is named, with a count of 0, and this refusal gets its
+ * own row, so that every method a caller tries shows at once, up to
+ * AUDIT_REFUSAL_NAMES of them per slot and window. */
+static bool overflow_new_method(refusal *s, const char *method) {
+        if (!method || json_object_get(s->methods, method))
+                return false;
+        if (!s->methods)
+                s->methods = json_object();
+        if (!s->methods || json_object_size(s->methods) >= AUDIT_REFUSAL_NAMES)
+                return false;
+        return json_object_set_new(s->methods, method, json_integer(0)) == 0;
+}
+
+/* Flushes whatever s held and opens its window on this refusal, whose row
+ * the caller writes at once. On failure to copy the key the slot stays
+ * free: the refusal is not aggregated, but still written. */
+static void refusal_open(enrichd *d, refusal *s, refusal_kind kind, const struct ucred *peer, const char *subject,
+                         const char *action, const char *result, const char *method, int64_t now) {
         refusal_flush(d, s);
         s->action = strdup(action);
         s->result = strdup(result);
         s->method = method ? strdup(method) : NULL;
         s->subject = subject ? strdup(subject) : NULL;
-        if (!s->action || !s->result || (method && !s->method) || (subject && !s->subject))
-                refusal_clear(s);       /* not aggregated, but still written */
-        else {
-                s->used = true;
-                s->peer = *peer;
-                s->opened = now;
+        if (!s->action || !s->result || (method && !s->method) || (subject && !s->subject)) {
+                refusal_clear(s);
+                return;
         }
+        s->used = true;
+        s->kind = kind;
+        s->peer = *peer;
+        s->opened = now;
+        if (kind != REFUSAL_KEY)
+                (void) overflow_new_method(s, method);
+}
+
+/* Records a refusal. Rows per window are bounded by the number of slots,
+ * whatever the pattern: a slot is only ever taken over once its window has
+ * closed (its summary written), never to make room within a window. */
+int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
+                         const char *result, const char *method, json_t *details) {
+        audit *a = d->audit;
+        int64_t window, now = clock_now();
+        refusal *s = NULL, *own_overflow = NULL, *stale = NULL, *free_slot = NULL, *closed = NULL;
+        refusal_kind kind = REFUSAL_KEY;
+        size_t held = 0;
+
+        if (!a || !peer)
+                return audit_record(d, peer, subject, action, result, details);
+        window = d->config->audit_refusal_window;
+        for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++) {
+                refusal *c = &a->refusals[i];
+
+                if (!c->used) {
+                        if (!free_slot)
+                                free_slot = c;
+                        continue;
+                }
+                if (!window_open(c, now, window)) {
+                        /* The same key's closed window: reopened in place,
+                         * so its summary comes before the new first row. */
+                        if (!stale && c->kind == REFUSAL_KEY && c->peer.uid == peer->uid &&
+                            strcmp(c->action, action) == 0 && same_text(c->method, method) &&
+                            same_text(c->subject, subject))
+                                stale = c;
+                        if (!closed)
+                                closed = c;
+                        continue;
+                }
+                if (c->peer.uid != peer->uid)
+                        continue;
+                if (c->kind == REFUSAL_UID_OVERFLOW) {
+                        if (strcmp(c->action, action) == 0)
+                                own_overflow = c;
+                        continue;
+                }
+                held++;
+                if (!s && strcmp(c->action, action) == 0 && same_text(c->method, method) &&
+                    same_text(c->subject, subject))
+                        s = c;
+        }
+        if (!s && held >= AUDIT_REFUSAL_PER_UID) {
+                /* This uid holds its share of slots: its further keys are
+                 * counted together, per action. */
+                s = own_overflow;
+                kind = REFUSAL_UID_OVERFLOW;
+        }
+        if (s) {
+                if (s->kind != REFUSAL_KEY && overflow_new_method(s, method))
+                        return audit_record(d, peer, subject, action, result, details);
+                refusal_count(s, peer, subject, method, details, now);
+                return 0;
+        }
+        s = kind == REFUSAL_KEY && stale ? stale : free_slot ? free_slot : closed;
+        if (!s) {
+                /* The table is full of open windows: everyone's new keys
+                 * share one slot per action until windows close. There
+                 * are AUDIT_REFUSAL_ACTIONS refusal actions, so one is
+                 * always found; an unknown one is written, not lost. */
+                refusal *spare = NULL;
+
+                for (size_t i = 0; !s && i < ARRAY_SIZE(a->overflow); i++) {
+                        refusal *c = &a->overflow[i];
+
+                        if (c->used && strcmp(c->action, action) == 0)
+                                s = c;
+                        else if (!spare && (!c->used || !window_open(c, now, window)))
+                                spare = c;
+                }
+                if (!s)
+                        s = spare;
+                if (!s)
+                        return audit_record(d, peer, subject, action, result, details);
+                if (s->used && window_open(s, now, window)) {
+                        if (overflow_new_method(s, method))
+                                return audit_record(d, peer, subject, action, result, details);
+                        refusal_count(s, peer, subject, method, details, now);
+                        return 0;
+                }
+                kind = REFUSAL_GLOBAL_OVERFLOW;
+        }
+        refusal_open(d, s, kind, peer, subject, action, result, method, now);
         return audit_record(d, peer, subject, action, result, details);
 }
 
@@ -488,6 +647,9 @@ void audit_flush_refusals(enrichd *d, bool all) {
         for (size_t i = 0; a && i < ARRAY_SIZE(a->refusals); i++)
                 if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now, d->config->audit_refusal_window)))
                         refusal_flush(d, &a->refusals[i]);
+        for (size_t i = 0; a && i < ARRAY_SIZE(a->overflow); i++)
+                if (a->overflow[i].used && (all || !window_open(&a->overflow[i], now, d->config->audit_refusal_window)))
+                        refusal_flush(d, &a->overflow[i]);
 }
 
 json_t *audit_claims_summary(const char *claims_text) {
@@ -912,7 +1074,7 @@ static int head_read(enrichd *d, head_record *ret) {
 
 static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when) {
         char path[PATH_MAX], origin[65], *text = NULL;
-        int r, n, dir;
+        int r, n;
 
         r = head_path(d, path, sizeof path);
         if (r < 0 || (r = read_origin(d, origin)) < 0)
@@ -922,16 +1084,10 @@ static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when
                      origin, (long long) row_id, head, (long long) when);
         if (n < 0)
                 return -ENOMEM;
+        /* write_file_atomic fsyncs the directory too: the rename is what
+         * must survive a crash. */
         r = write_file_atomic(path, text, (size_t) n, 0600);
         free(text);
-        if (r < 0)
-                return r;
-        /* The rename is what must survive a crash. */
-        dir = open(d->config->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0 || fsync(dir) < 0)
-                r = -errno;
-        if (dir >= 0)
-                close(dir);
         return r;
 }
 
@@ -1085,7 +1241,9 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
                 r = -EBADMSG;
                 goto out;
         }
-        r = db_begin(d->db);
+        /* Durable: audit.head, fsynced below, names this row, and must
+         * never name one that a power loss took back (a false truncation). */
+        r = db_begin_durable(d->db);
         if (r < 0)
                 goto out;
         if (peer && identity_user_name(peer->uid, &name) < 0)
@@ -1210,15 +1368,6 @@ void audit_entry_clear(audit_entry *e) {
         *e = (audit_entry) { 0 };
 }
 
-void audit_page_clear(audit_page *p) {
-        if (!p)
-                return;
-        for (size_t i = 0; i < p->n; i++)
-                audit_entry_clear(&p->entries[i]);
-        free(p->entries);
-        *p = (audit_page) { 0 };
-}
-
 /* The listing statements, one per filter combination and direction:
  * every filter is an index's equality (audit_subject, audit_action,
  * audit_subject_action, all ending in id) or the rowid range, so a page
@@ -1265,42 +1414,23 @@ static int since_row(enrichd *d, int64_t since, int64_t *ret) {
         return r;
 }
 
-/* What a row adds to a page's reply, about: its texts and the JSON around them. */
-static size_t entry_bytes(sqlite3_stmt *st) {
-        size_t n = 160;
-
-        for (int i = 3; i <= 8; i++)
-                n += (size_t) sqlite3_column_bytes(st, i);
-        return n;
-}
-
-int audit_list(enrichd *d, const audit_query *q, audit_page *ret, int64_t *ret_next) {
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
+               void *userdata) {
         sqlite3_stmt *st = NULL;
-        audit_page list = { 0 };
-        int64_t lo = 0, hi = INT64_MAX, limit = q->limit, first = 0, last_id = 0;
-        size_t bytes = 0;
-        bool more = false;
+        audit_entry e = { 0 };
+        int64_t lo = 0, hi = INT64_MAX, first = 0;
         int r = 0, step;
 
-        if (limit <= 0 || limit > AUDIT_MAX_LIST)
-                limit = AUDIT_MAX_LIST;
         if (!q->descending)
                 lo = q->from_id;
         else if (q->from_id > 0)
                 hi = q->from_id;
         if (q->since > 0) {
                 r = since_row(d, q->since, &first);
-                if (r < 0)
+                if (r < 0 || first == 0)
                         goto out;
-                if (first == 0)
-                        goto done;
                 if (first - 1 > lo)
                         lo = first - 1;
-        }
-        list.entries = calloc((size_t) limit, sizeof(audit_entry));
-        if (!list.entries) {
-                r = -ENOMEM;
-                goto out;
         }
         r = db_prepare(d->db, audit_list_sql(q->user, q->action, q->since > 0, q->descending), &st);
         if (r < 0)
@@ -1310,36 +1440,22 @@ int audit_list(enrichd *d, const audit_query *q, audit_page *ret, int64_t *ret_n
         sqlite3_bind_int64(st, 3, q->since);
         db_bind_text(st, 4, q->user);
         db_bind_text(st, 5, q->action);
-        sqlite3_bind_int64(st, 6, limit + 1);   /* one more tells whether a next page exists */
+        sqlite3_bind_int64(st, 6, q->limit);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                bytes += entry_bytes(st);
-                if ((int64_t) list.n == limit || (list.n > 0 && bytes > AUDIT_LIST_BYTES)) {
-                        more = true;
-                        break;
-                }
-                r = entry_load(st, &list.entries[list.n]);
+                r = entry_load(st, &e);
                 if (r < 0)
                         goto out;
-                list.n++;
-                last_id = sqlite3_column_int64(st, 0);
+                r = fn(userdata, &e);
+                audit_entry_clear(&e);
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
+                        goto out;
+                }
         }
-        if (!more && step != SQLITE_DONE) {
+        if (step != SQLITE_DONE)
                 r = db_fail(d->db, "Failed to list the audit trail");
-                goto out;
-        }
-        /* Read newest first; answered oldest first, as always. */
-        for (size_t i = 0; q->descending && i < list.n / 2; i++) {
-                audit_entry swap = list.entries[i];
-
-                list.entries[i] = list.entries[list.n - 1 - i];
-                list.entries[list.n - 1 - i] = swap;
-        }
-done:
-        *ret = list;
-        list = (audit_page) { 0 };
-        *ret_next = more ? last_id : 0;
 out:
-        audit_page_clear(&list);
+        audit_entry_clear(&e);
         db_release(d->db, st);
         return r;
 }

@@ -55,21 +55,32 @@
 #define AUDIT_REJECTED "rejected"
 #define AUDIT_FAILED   "failed"
 
-/* At most this many rows per AuditList page, and the byte budget of one
- * page (entries as JSON, estimated), well under the 64 KiB message limit. */
-#define AUDIT_MAX_LIST 1000
-#define AUDIT_LIST_BYTES 40000
-
 /* Refusals (permission.denied, login.refused, enrich.refused,
  * token.rejected) are aggregated per (actor uid, action, method, subject):
  * the first in a window of audit_refusal_window seconds (config) gets its row at
  * once, the rest of the window are counted in memory and written as one
  * summary row (details: the newest refusal's, plus "count", "first" and
  * "last") when the window closes: on the tick, at the next refusal after
- * it, at shutdown, or when its slot is needed (at most AUDIT_REFUSAL_SLOTS
- * pairs are held; the oldest is flushed first). So a flood costs at most
- * two rows per pair and window. */
-#define AUDIT_REFUSAL_SLOTS  256
+ * it, or at shutdown. A slot is never taken over within its window, so a
+ * flood costs at most two rows per slot and window, whatever its pattern:
+ * - a uid holds at most AUDIT_REFUSAL_PER_UID keys at once; its further
+ *   refusals of an action share one overflow slot of that uid, whose
+ *   summary says "method":"*" and counts them per method ("methods") and,
+ *   when they differ, subject ("subjects"), at most AUDIT_REFUSAL_NAMES
+ *   names each, the rest in "otherMethods" and "otherSubjects". The first
+ *   refusal of each method named there gets its own row (counted 0);
+ * - when all AUDIT_REFUSAL_SLOTS are open, everyone's new keys share one
+ *   slot per action, whose summary enrichd writes with "actor":"many
+ *   callers" and the uids counted in "callers" ("otherCallers").
+ * The rows' counts (a summary's "count", any other row one) add up to the
+ * refusals made. Per window: at most 2 * AUDIT_REFUSAL_PER_UID +
+ * AUDIT_REFUSAL_NAMES + 1 rows per uid and action, and
+ * (AUDIT_REFUSAL_SLOTS + AUDIT_REFUSAL_ACTIONS) * (AUDIT_REFUSAL_NAMES + 2)
+ * in all. */
+#define AUDIT_REFUSAL_SLOTS   1024
+#define AUDIT_REFUSAL_PER_UID 16
+#define AUDIT_REFUSAL_NAMES   16
+#define AUDIT_REFUSAL_ACTIONS 4
 
 /* The record of the newest checkpoint kept outside the database, in the
  * state directory beside enrich.db (audit.c). */
@@ -151,10 +162,9 @@ typedef struct audit_verdict {
  * this page's), or a negative errno when the walk itself failed. */
 int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next);
 
-/* One page of AuditList: rows with id > from_id (ascending) or id <
+/* What AuditList reads: rows with id > from_id (ascending) or id <
  * from_id (descending; 0: from the newest), time >= since, subject ==
- * user, action == action (each filter unless 0/NULL), at most limit
- * (1..AUDIT_MAX_LIST) and about AUDIT_LIST_BYTES. */
+ * user, action == action (each filter unless 0/NULL), at most limit. */
 typedef struct audit_query {
         int64_t from_id;
         bool descending;
@@ -173,19 +183,14 @@ typedef struct audit_entry {
         char *details;          /* JSON object text */
 } audit_entry;
 
-typedef struct audit_page {
-        audit_entry *entries;
-        size_t n;
-} audit_page;
-
 void audit_entry_clear(audit_entry *e);
-void audit_page_clear(audit_page *p);
 
-/* The matching rows into *ret, oldest first whatever the direction.
- * *ret_next gets the id to continue from in the same direction when more
- * rows match, else 0. Every filter and direction reads through an index
- * (see audit_list_sql). */
-int audit_list(enrichd *d, const audit_query *q, audit_page *ret, int64_t *ret_next);
+/* Walks those rows in the direction asked: fn gets each (borrowed, valid
+ * during the call). Stops at fn's first nonzero return and returns it
+ * when negative (0 when positive), as grants_list. Every filter and
+ * direction reads through an index (see audit_list_sql). */
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
+               void *userdata);
 
 /* The statement audit_list runs for these filters, static text (for the
  * unit test that checks its query plan). Parameters: ?1 < id < ?2,

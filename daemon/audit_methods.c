@@ -8,26 +8,8 @@
 #include "audit.h"
 #include "audit_methods.h"
 #include "method_support.h"
+#include "paging.h"
 #include "varlink.h"
-
-/* A cursor: 'a' (rows after id, oldest first) or 'b' (rows before id,
- * newest first) and the id. Opaque to callers, who only pass "next" back. */
-#define CURSOR_MAX 32
-
-static bool parse_cursor(const char *text, bool *ret_descending, int64_t *ret_id) {
-        char *end = NULL;
-        long long id;
-
-        if (!text || (text[0] != 'a' && text[0] != 'b') || text[1] < '0' || text[1] > '9')
-                return false;
-        errno = 0;
-        id = strtoll(text + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || id < 0)
-                return false;
-        *ret_descending = text[0] == 'b';
-        *ret_id = id;
-        return true;
-}
 
 static bool ends_with(const char *s, const char *suffix) {
         size_t n = strlen(s), m = strlen(suffix);
@@ -75,90 +57,70 @@ static json_t *entry_json(const audit_entry *e) {
         return o;
 }
 
-/* The page as a JSON array; NULL when out of memory. */
-static json_t *entries_json(const audit_page *p) {
-        json_t *a = json_array();
+/* Offers one row to the page (userdata) as its wire object. */
+static int add_entry(void *userdata, const audit_entry *e) {
+        json_t *o = entry_json(e);
 
-        for (size_t i = 0; a && i < p->n; i++) {
-                json_t *e = entry_json(&p->entries[i]);
-
-                if (!e || json_array_append_new(a, e) < 0) {
-                        json_decref(a);
-                        return NULL;
-                }
-        }
-        return a;
+        return o ? page_add_row(userdata, o, e->id) : -ENOMEM;
 }
 
 json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
-        const char *user, *action, *after;
-        json_int_t since = 0, after_id = 0, limit = 0;
+        const char *user, *action;
+        json_int_t since = 0, after_id = 0;
         audit_query q = { 0 };
-        audit_page rows = { 0 };
-        int64_t next = 0;
-        char *own = NULL, cursor[CURSOR_MAX];
-        json_t *reply = NULL, *entries = NULL, *out;
+        page p = { 0 };
+        char *own = NULL;
+        json_t *reply = NULL, *out = NULL, *entries, *next;
         bool set, after_id_set;
         int r;
 
         if ((reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
             (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
-            (reply = get_int(params, "limit", false, 1, AUDIT_MAX_LIST, &limit, &set)) ||
-            (reply = get_string(params, "after", false, CURSOR_MAX, &after)) ||
             (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)))
                 goto out;
         /* Where to start: a cursor from a previous page, afterId (oldest
          * first after that row; 0: from the oldest), else the newest rows. */
-        if (after && after_id_set) {
+        if (after_id_set && json_object_get(params, "after")) {
                 reply = invalid_parameter("after", "give either after or afterId");
                 goto out;
         }
-        if (after && !parse_cursor(after, &q.descending, &q.from_id)) {
-                reply = invalid_parameter("after", "not a cursor from a previous reply's next");
+        if ((reply = page_begin_rows(&p, params, !after_id_set, after_id)))
                 goto out;
-        }
-        if (!after) {
-                q.descending = !after_id_set;
-                q.from_id = after_id;
-        }
         if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user, &own)))
                 goto out;
-        q.since = since;
-        q.user = user;
-        q.action = action;
-        q.limit = limit;
-        r = audit_list(d, &q, &rows, &next);
+        q = (audit_query) { .from_id = p.after_row, .descending = p.descending, .since = since,
+                            .user = user, .action = action, .limit = page_fetch(&p) };
+        r = audit_list(d, &q, add_entry, &p);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");
                 goto out;
         }
-        entries = entries_json(&rows);
-        if (!entries) {
+        out = page_reply(&p, "entries");
+        if (!out) {
                 reply = internal_error("out of memory");
                 goto out;
         }
+        entries = json_object_get(out, "entries");
         if (!call->admin)
                 redact(entries, call->peer->uid);
-        snprintf(cursor, sizeof cursor, "%c%lld", q.descending ? 'b' : 'a', (long long) next);
         if (!call->more || json_array_size(entries) <= 1) {
-                out = json_pack("{s:O}", "entries", entries);
-                if (out && next > 0)
-                        json_object_set_new(out, "next", json_string(cursor));
-                reply = out ? varlink_reply_new(out, false) : internal_error("out of memory");
+                reply = varlink_reply_new(out, false);
+                out = NULL;
                 goto out;
         }
         /* A stream: the server queues each reply in order; the last one
          * carries next. */
+        next = json_object_get(out, "next");
         reply = json_array();
         for (size_t i = 0; reply && i < json_array_size(entries); i++) {
                 bool last = i + 1 == json_array_size(entries);
                 json_t *one;
 
-                out = json_pack("{s:[O]}", "entries", json_array_get(entries, i));
-                if (out && last && next > 0)
-                        json_object_set_new(out, "next", json_string(cursor));
-                one = out ? varlink_reply_new(out, !last) : NULL;
+                one = json_pack("{s:[O]}", "entries", json_array_get(entries, i));
+                if (one && last && next)
+                        json_object_set(one, "next", next);
+                one = one ? varlink_reply_new(one, !last) : NULL;
                 if (!one || json_array_append_new(reply, one) < 0) {
                         json_decref(reply);
                         reply = internal_error("out of memory");
@@ -168,8 +130,8 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         if (!reply)
                 reply = internal_error("out of memory");
 out:
-        audit_page_clear(&rows);
-        json_decref(entries);
+        json_decref(out);
+        page_done(&p);
         free(own);
         return reply;
 }
@@ -179,12 +141,12 @@ json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params)
         audit_verdict v;
         int64_t after_id = 0, next = 0;
         bool descending = false;
-        char cursor[CURSOR_MAX];
+        char cursor[32];
         json_t *reply, *out;
 
-        if ((reply = get_string(params, "after", false, CURSOR_MAX, &after)))
+        if ((reply = get_string(params, "after", false, sizeof cursor, &after)))
                 return reply;
-        if (after && (!parse_cursor(after, &descending, &after_id) || descending || after_id == 0))
+        if (after && (page_parse_row_cursor(after, &descending, &after_id) < 0 || descending || after_id == 0))
                 return invalid_parameter("after", "not a cursor from a previous reply's next");
         if (audit_verify(d, after_id, &v, &next) < 0)
                 return database_error(d, "io.enrich.AuditVerify");

@@ -175,11 +175,10 @@ static const char *const migrations[] = {
         ");",
         /* 7: keyset paging of the listings (ListSessions, ListGrants,
          * TokenList, ListKeys): newest first by (created, id), each listing shape an
-         * index walked from the cursor, so a page costs its own rows, not
-         * the rows before it. The open-session indexes are partial, so
-         * ended sessions cost nothing; the active-grant ones skip revoked
-         * grants, and carry expires so that expired ones are passed over
-         * in the index without reading their rows. (user, created, id) and
+         * index walked from the cursor. The open-session indexes are
+         * partial, so ended sessions cost nothing; the active-grant ones
+         * here skip only revoked grants, so their pages still walked every
+         * expired grant (migration 12 fixes that). (user, created, id) and
          * (created, id) supersede the older (user, created) and (created)
          * indexes. */
         "CREATE INDEX sessions_open_page ON sessions(created, sid) WHERE ended IS NULL;"
@@ -219,6 +218,53 @@ static const char *const migrations[] = {
         "  locked_until_ms INTEGER"
         ");"
         "CREATE INDEX token_failures_user ON token_failures(user);",
+        /* 10: token failures are counted per (token id, source): ids are
+         * not secret, so anyone who can name one must lock out only the
+         * source his wrong secrets come from (rhost, else ruser, else
+         * service), never the token's honest logins from elsewhere
+         * (finding F5). forget_after_ms is when a row stops counting and
+         * may be pruned (a day after its last failure or the end of its
+         * lock); rows are bounded per id and in all (tokens.h). The rows of
+         * migration 9 are dropped: their locks would end within
+         * token_lock_max_seconds anyway. */
+        "DROP TABLE token_failures;"
+        "CREATE TABLE token_failures ("
+        "  token_id TEXT NOT NULL,"
+        "  source TEXT NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  failures INTEGER NOT NULL,"
+        "  last_failure_ms INTEGER NOT NULL,"
+        "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+        "  locked_until_ms INTEGER,"
+        "  forget_after_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY (token_id, source)"
+        ");"
+        "CREATE INDEX token_failures_user ON token_failures(user);"
+        "CREATE INDEX token_failures_forget ON token_failures(forget_after_ms);",
+        /* 11: a disabled identity is its uid as well as its name
+         * (identities.h): an alias with the same uid, or another spelling
+         * NSS maps to the same entry, is refused too. NULL when NSS did not
+         * know the user; rows from before get it at start-up when NSS can
+         * resolve them (offboard.c). */
+        "ALTER TABLE disabled_identities ADD COLUMN uid INTEGER;"
+        "CREATE INDEX disabled_identities_uid ON disabled_identities(uid);",
+        /* 12: grants are kept for good, so an index of the grants not
+         * revoked grows with every grant that ever expired, and the active
+         * listings of migration 7 walked that history on every page. Now
+         * the daemon's expiry processing (grants.c, grants_end_expired)
+         * sets ended when it handles a grant's expiry, at start-up too for
+         * grants that expired while it was down, and the active-listing
+         * indexes hold only grants not ended. grants_unended_expires finds
+         * the grants to mark without walking the ones already marked. */
+        "ALTER TABLE grants ADD COLUMN ended INTEGER;"
+        "UPDATE grants SET ended = expires"
+        "  WHERE revoked IS NULL AND expires <= CAST(strftime('%s', 'now') AS INTEGER);"
+        "DROP INDEX grants_active_user_page;"
+        "DROP INDEX grants_active_page;"
+        "CREATE INDEX grants_active_user_page ON grants(user, created, id, expires)"
+        "  WHERE revoked IS NULL AND ended IS NULL;"
+        "CREATE INDEX grants_active_page ON grants(created, id, expires) WHERE revoked IS NULL AND ended IS NULL;"
+        "CREATE INDEX grants_unended_expires ON grants(expires) WHERE revoked IS NULL AND ended IS NULL;",
 };
 
 static int set_error(db *d, const char *what) {

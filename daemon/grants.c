@@ -1,7 +1,7 @@
 /* grants.c: the grants table. Groups and scopes are stored as JSON arrays
  * (one row per grant keeps revocation a single UPDATE); queries name
- * "revoked IS NULL" literally so sqlite uses the partial indexes of
- * migration 2. */
+ * "revoked IS NULL" (and "ended IS NULL") literally so sqlite uses the
+ * partial indexes of migrations 2, 7 and 10. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,19 +258,25 @@ int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor 
         int r, step;
 
 #define GRANTS_PAGE " (created, id) < (?3, ?4) ORDER BY created DESC, id DESC LIMIT ?5"
+        /* "ended IS NULL" keeps the walk off the expired history (the
+         * partial indexes hold only grants whose expiry the daemon has not
+         * processed yet, grants_end_expired); "expires > now" still hides
+         * a grant between its expiry and that processing. */
+#define GRANTS_ACTIVE " revoked IS NULL AND ended IS NULL AND expires > ?2"
         /* Four shapes so that each one has an index to walk from the cursor. */
         if (user && all)
                 r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_user_page"
                                " WHERE user = ?1 AND" GRANTS_PAGE, &st);
         else if (user)
                 r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user_page"
-                               " WHERE user = ?1 AND revoked IS NULL AND expires > ?2 AND" GRANTS_PAGE, &st);
+                               " WHERE user = ?1 AND" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
         else if (all)
                 r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_page"
                                " WHERE" GRANTS_PAGE, &st);
         else
                 r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_page"
-                               " WHERE revoked IS NULL AND expires > ?2 AND" GRANTS_PAGE, &st);
+                               " WHERE" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
+#undef GRANTS_ACTIVE
 #undef GRANTS_PAGE
         if (r < 0)
                 return r;
@@ -428,6 +434,43 @@ int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
         return r;
 }
 
+/* Inside a transaction: grants not revoked that expire by until leave the
+ * active-listing indexes (ended = until), and ones marked ended that expire
+ * after until (the wall clock stepped back) come back. Both walk a partial
+ * index over the rows that change, so neither costs the expired history. */
+static int mark_ended(db *d, int64_t until) {
+        static const char *const statements[] = {
+                "UPDATE grants INDEXED BY grants_unended_expires SET ended = ?1"
+                " WHERE revoked IS NULL AND ended IS NULL AND expires <= ?1",
+                "UPDATE grants INDEXED BY grants_active_expires SET ended = NULL"
+                " WHERE revoked IS NULL AND expires > ?1 AND ended IS NOT NULL",
+        };
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < sizeof statements / sizeof statements[0]; i++) {
+                sqlite3_stmt *st = NULL;
+
+                r = db_prepare(d, statements[i], &st);
+                if (r < 0)
+                        break;
+                sqlite3_bind_int64(st, 1, until);
+                r = step_write(d, st, "Failed to mark the grants whose expiry was handled", NULL);
+        }
+        return r;
+}
+
+int grants_end_expired(db *d, int64_t until) {
+        int r = db_begin(d);
+
+        if (r < 0)
+                return r;
+        r = mark_ended(d, until);
+        if (r == 0)
+                return db_commit(d);
+        db_rollback(d);
+        return r;
+}
+
 int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
         sqlite3_stmt *st = NULL;
         char **users = NULL;
@@ -465,6 +508,9 @@ int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
         }
         db_release(d, st);
         st = NULL;
+        r = mark_ended(d, until);
+        if (r < 0)
+                goto fail;
         if (n > 0) {
                 r = bump_generation(d);
                 if (r < 0)

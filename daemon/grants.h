@@ -80,9 +80,17 @@ int grants_generation(db *d, int64_t *ret);
 /* The earliest expiry > after of a grant not revoked; 0 when there is none. */
 int grants_next_expiry(db *d, int64_t after, int64_t *ret);
 /* Users with a grant (not revoked) that expired in (since, until]; bumps the
- * generation when there is any. *ret is a NULL-terminated list (NULL when
+ * generation when there is any, and marks ended every grant that expires by
+ * until, as grants_end_expired does. *ret is a NULL-terminated list (NULL when
  * none), at most GRANTS_MAX_LIST users. */
 int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret);
+/* Sets the ended column to what the expiry processing up to until decides:
+ * grants not revoked expiring by until are ended, later ones are not. For
+ * start-up (grants that expired while the daemon was down) and a wall clock
+ * stepped back. Ended grants leave the active listings' indexes; the
+ * listings still compare expires with now, so marking is never needed for
+ * correctness, only for cost. */
+int grants_end_expired(db *d, int64_t until);
 
 /* An in-memory index of who holds which group through an active grant, so
  * that userdb answers (every `ls -l`, `id` and login may ask) come from

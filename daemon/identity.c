@@ -42,6 +42,22 @@ int identity_lookup_user(const char *name, uid_t uid, struct passwd *pw, char **
         return 0;
 }
 
+int identity_resolve(const char *name, char **ret_canonical, uid_t *ret_uid) {
+        struct passwd pw;
+        char *buf = NULL, *canonical;
+        int r = identity_lookup_user(name, 0, &pw, &buf);
+
+        if (r < 0)
+                return r;
+        canonical = strdup(pw.pw_name);
+        if (canonical) {
+                *ret_canonical = canonical;
+                *ret_uid = pw.pw_uid;
+        }
+        free(buf);
+        return canonical ? 0 : -ENOMEM;
+}
+
 int identity_user_name(uid_t uid, char **ret) {
         struct passwd pw;
         char *buf = NULL;

@@ -12,6 +12,10 @@
 /* getpwnam_r (name) or getpwuid_r (uid when name is NULL) into pw, whose
  * strings live in *ret_buf (caller frees). -ENOENT when there is none. */
 int identity_lookup_user(const char *name, uid_t uid, struct passwd *pw, char **ret_buf);
+/* The entry NSS gives for name: its pw_name (malloc'd, maybe spelled
+ * otherwise than name: ALICE, alice@corp) and uid. -ENOENT when NSS knows
+ * no such user, another -errno when it could not answer. */
+int identity_resolve(const char *name, char **ret_canonical, uid_t *ret_uid);
 /* The user name of uid, or its number as text when it has none. malloc'd. */
 int identity_user_name(uid_t uid, char **ret);
 /* Names of user's Unix groups (primary included; gids without a name left

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "issue.h"
 #include "keyring.h"
+#include "identities.h"
 #include "live.h"
 #include "log.h"
 #include "sessions.h"
@@ -275,7 +276,15 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         int64_t expires = 0;
         int r, outcome = KEPT;
 
-        r = issue_evaluate(d, &ctx, now, true, &e);
+        /* A session that outlived the disabling of its identity (an alias
+         * of its uid, a row filled in at start-up) is not refreshed. */
+        if (identities_is_disabled(d->db, &(identity_key) { .name = s->user, .uid = s->uid }, &r) && r == 0) {
+                end_at(d, i, now, "identity disabled");
+                outcome = REMOVED;
+                goto out;
+        }
+        if (r == 0)
+                r = issue_evaluate(d, &ctx, now, true, &e);
         if (r == -ENOENT) {
                 end_at(d, i, now, "user no longer exists");
                 outcome = REMOVED;
@@ -457,6 +466,21 @@ int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_
         return 0;
 }
 
+int live_revoke_uid(enrichd *d, uid_t uid, const char *reason, int *ret_count) {
+        int64_t now = clock_now();
+        int count = 0;
+
+        for (size_t i = 0; i < d->live->n;) {
+                if (d->live->items[i]->uid == uid) {
+                        end_at(d, i, now, reason);
+                        count++;
+                } else
+                        i++;
+        }
+        *ret_count = count;
+        return 0;
+}
+
 /* Grants that end by the end of this second (they enter no new token any
  * more, issue.h), LIVE_END_LEAD_MS before their end: bump the generation
  * and re-issue their users' sessions now, while the keys, which expire
@@ -521,7 +545,7 @@ static void handle_clock_step(enrichd *d, int64_t now, int64_t wall_ms, int64_t 
         }
         if (step < 0 && d->grants_checked > now) {
                 d->grants_checked = now;
-                if (issue_update_policy_version(d) < 0)
+                if (grants_end_expired(d->db, now) < 0 || issue_update_policy_version(d) < 0)
                         log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "Failed to update the policy version: %s",
                                    db_last_error(d->db));
         }

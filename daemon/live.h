@@ -61,5 +61,8 @@ int live_revoke(enrichd *d, const char *sid, const char *reason);
 int live_reissue(enrichd *d, const char *user, const char *why, live_counts *ret);
 /* Revokes every live session of user; *ret_count of them. */
 int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_count);
+/* Revokes every live session of uid, whatever name it logged in with
+ * (an alias of a disabled identity); *ret_count of them. */
+int live_revoke_uid(enrichd *d, uid_t uid, const char *reason, int *ret_count);
 /* The scheduler's periodic work; see above. */
 void live_tick(enrichd *d);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -78,7 +79,8 @@ static void reload(void *userdata) {
         notify_status(m->d);
 }
 
-/* Grant expiries bump the generation here; the index follows. */
+/* Grant expiries bump the generation here; the index follows, and looks
+ * up (within a time budget) the Unix groups its rules need. */
 static void tick(void *userdata) {
         main_context *m = userdata;
 
@@ -86,7 +88,7 @@ static void tick(void *userdata) {
         keys_tick(m->d);
         audit_tick(m->d);
         offboard_tick(m->d);
-        userdb_sync(m->userdb);
+        userdb_tick(m->userdb);
 }
 
 /* --check-config: reports on stdout/stderr only (no journal), and starts
@@ -109,7 +111,8 @@ static int check_config(const char *path) {
 
 /* A main-socket call, then the userdb index catches up with whatever it
  * changed (grant, revoke), here rather than in a userdb call, which must
- * never wait on sqlite. */
+ * never wait on sqlite. userdb_sync makes no NSS lookup: a login's reply
+ * never waits on a directory for the userdb groups (the tick looks up). */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
         json_t *reply = dispatch_call(m->d, peer, method, params, more);
@@ -144,6 +147,39 @@ static int bypass_own_userdb(const char *service) {
         return r;
 }
 
+/* Raises the soft limit on open files to the hard one, then fits both
+ * sockets' connection caps under it (server_fit_limits), so that the
+ * daemon refuses connections by its own caps, never by EMFILE in the
+ * middle of a login (sqlite, the journal and NSS need descriptors too). */
+static int fit_connection_limits(server_limits *main_limits, server_limits *userdb_limits) {
+        struct rlimit rl;
+        int r;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+                else
+                        log_warning("Failed to raise the open files limit to %llu: %s",
+                                    (unsigned long long) rl.rlim_max, strerror(errno));
+        }
+        r = server_fit_limits(rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : (unsigned long long) rl.rlim_cur,
+                              main_limits, userdb_limits);
+        if (r < 0) {
+                log_error("Open files limit %llu too low: enrichd needs at least %d (LimitNOFILE=)",
+                          (unsigned long long) rl.rlim_cur, SERVER_FD_HEADROOM + 2 * SERVER_MIN_CONNECTIONS);
+                return r;
+        }
+        log_info("Open files limit %llu: main socket %u connections (%u kept for root, %u per user), "
+                 "userdb socket %u (%u kept for root, %u per user)",
+                 (unsigned long long) rl.rlim_cur, main_limits->max_connections, main_limits->root_reserve,
+                 main_limits->max_per_uid, userdb_limits->max_connections, userdb_limits->root_reserve,
+                 userdb_limits->max_per_uid);
+        return 0;
+}
+
 /* 1 when path exists (whatever it is), 0 when not, or a negative errno. */
 static int state_exists(const char *path) {
         struct stat st;
@@ -167,6 +203,11 @@ int main(int argc, char **argv) {
         enrichd d = { 0 };
         main_context context = { .d = &d };
         server *srv = NULL;
+        /* NSS callers open a connection per lookup and close it after the
+         * answer: a uid has about as many at once as it has processes
+         * looking up names at that instant (parallel `ls -l`), so the
+         * main socket's per-uid cap fits them too. */
+        server_limits main_limits = { 0 }, userdb_limits = { .max_per_uid = SERVER_MAX_PER_UID };
         char *error = NULL, db_path[PATH_MAX];
         int opt, r, status = EXIT_FAILURE;
 
@@ -262,7 +303,13 @@ int main(int argc, char **argv) {
         /* The policy version needs the grants generation; the live set
          * takes over the sessions a previous run left open. */
         d.grants_checked = clock_now();
-        r = issue_update_policy_version(&d);
+        /* Grants that expired while the daemon was down leave the active
+         * listings' indexes now (their expiry needs no other handling: no
+         * session of a previous run holds their claims past the key's
+         * timeout). */
+        r = grants_end_expired(d.db, d.grants_checked);
+        if (r == 0)
+                r = issue_update_policy_version(&d);
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL, "%s", db_last_error(d.db));
                 goto out;
@@ -284,18 +331,21 @@ int main(int argc, char **argv) {
                 log_error("Failed to set up token throttling: %s", strerror(-r));
                 goto out;
         }
-        userdb_sync(context.userdb);
+        userdb_tick(context.userdb);
+        r = fit_connection_limits(&main_limits, &userdb_limits);
+        if (r < 0)
+                goto out;
         r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
-                                                          .tick_ms = LIVE_TICK_MS }, &context,
-                       &srv, &error);
-        /* NSS callers open a connection per lookup and many at once: a
-         * higher per-uid limit and a shorter idle time than the main socket's. */
+                                                          .tick_ms = LIVE_TICK_MS, .limits = main_limits },
+                       &context, &srv, &error);
+        /* NSS callers close a connection after each lookup: a shorter idle
+         * time than the main socket's. */
         if (r == 0)
                 r = server_add_priority_listener(srv, d.config->userdb_socket,
                                                  &(server_listener) {
                                                          .call = userdb_handler,
                                                          .invalid_parameter_error = "org.varlink.service.InvalidParameter",
-                                                         .max_per_uid = 128, .idle_timeout_ms = 5000 },
+                                                         .limits = userdb_limits, .idle_timeout_ms = 5000 },
                                                  context.userdb, &error);
         if (r < 0) {
                 log_error("%s", error ? error : strerror(-r));

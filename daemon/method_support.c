@@ -19,15 +19,14 @@ json_t *error_reply(const char *error, json_t *params) {
         return varlink_error_new(error, params);
 }
 
+/* Logs nothing itself: every PermissionDenied reply is audited by the
+ * dispatcher through audit_record_refusal(), whose rows reach the journal
+ * aggregated (the first of a key in its window, then a summary with the
+ * count), so that a flood of refused calls cannot crowd the journal's rate
+ * limit. */
 json_t *permission_denied(const struct ucred *peer, const char *method, const char *reason) {
-        char uid[32], pid[32];
-
-        snprintf(uid, sizeof uid, "%u", (unsigned) peer->uid);
-        snprintf(pid, sizeof pid, "%d", (int) peer->pid);
-        log_struct(LOG_NOTICE, LOG_MSGID_DENIED,
-                   (const char *[]) { "ENRICH_METHOD", method, "ENRICH_PEER_UID", uid,
-                                      "ENRICH_PEER_PID", pid, NULL },
-                   "Denied %s to uid %s (pid %s): %s", method, uid, pid, reason);
+        (void) peer;
+        (void) method;
         return error_reply("io.enrich.PermissionDenied", json_pack("{s:s}", "reason", reason));
 }
 

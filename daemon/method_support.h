@@ -24,7 +24,8 @@ typedef struct method_call {
 } method_call;
 
 json_t *error_reply(const char *error, json_t *params);
-/* Logs the denial (LOG_MSGID_DENIED) and answers io.enrich.PermissionDenied. */
+/* Answers io.enrich.PermissionDenied; the dispatcher audits it (and so
+ * logs it, aggregated: audit.h). */
 json_t *permission_denied(const struct ucred *peer, const char *method, const char *reason);
 json_t *invalid_parameter(const char *parameter, const char *reason);
 json_t *internal_error(const char *reason);

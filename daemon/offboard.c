@@ -10,13 +10,45 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config.h"
 #include "disabled_list.h"
 #include "host.h"
 #include "identities.h"
+#include "identity.h"
 #include "log.h"
 #include "offboard.h"
 #include "paths.h"
 #include "util.h"
+
+/* Rows disabled before uids were recorded (migration 11), or while NSS
+ * did not know the user, get the uid NSS gives now, so an alias of it is
+ * refused too. One NSS lookup per such row, at start-up only; a user NSS
+ * still does not know stays disabled by name. */
+static void fill_uids(enrichd *d) {
+        char **names = NULL;
+        size_t filled = 0;
+
+        if (identities_without_uid(d->db, &names) < 0) {
+                log_error("Failed to list the disabled identities without uid: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; names[i]; i++) {
+                char *canonical = NULL;
+                uid_t uid;
+
+                if (identity_resolve(names[i], &canonical, &uid) < 0)
+                        continue;
+                if (identities_set_uid(d->db, names[i], uid) < 0)
+                        log_error("Failed to record uid %u of disabled identity %s: %s", (unsigned) uid, names[i],
+                                  db_last_error(d->db));
+                else
+                        filled++;
+                free(canonical);
+        }
+        if (filled > 0)
+                log_info("Recorded the uid of %zu disabled identities", filled);
+        strv_free(names);
+}
 
 int offboard_setup(enrichd *d) {
         int r = disabled_list_path(d->config->socket, &d->disabled_list);
@@ -24,6 +56,7 @@ int offboard_setup(enrichd *d) {
         if (r < 0)
                 log_error("Cannot place the list of disabled identities beside socket %s: %s",
                           d->config->socket, strerror(-r));
+        fill_uids(d);
         return r;
 }
 
@@ -42,7 +75,8 @@ int offboard_publish(enrichd *d) {
         json_t *set = NULL, *value;
         const char **names = NULL, *name;
         char *text = NULL;
-        size_t n = 0, len = 0, skipped = 0;
+        uid_t *uids = NULL;
+        size_t n = 0, n_uids = 0, len = 0, skipped = 0;
         char count[32];
         bool database = false;
         int r;
@@ -50,6 +84,8 @@ int offboard_publish(enrichd *d) {
         if (!d->disabled_list)
                 return -EINVAL;
         r = identities_disabled_set(d->db, &set);
+        if (r == 0)
+                r = identities_disabled_uids(d->db, &uids, &n_uids);
         if (r < 0) {
                 database = r == -EIO;
                 goto out;
@@ -61,22 +97,23 @@ int offboard_publish(enrichd *d) {
         }
         json_object_foreach(set, name, value)
                 names[n++] = name;
-        r = disabled_list_format(names, n, &text, &len, &skipped);
+        r = disabled_list_format(names, n, uids, n_uids, &text, &len, &skipped);
         if (r < 0)
                 goto out;
         if (skipped > 0)
                 log_warning("%zu disabled identities have names that cannot be listed in %s (control "
-                            "characters or longer than %d bytes); the account hook cannot refuse them "
-                            "without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
-        /* The copy in the state directory comes first: it survives a
-         * reboot, and tmpfiles puts it back in /run before the daemon runs
-         * (systemd/enrich.tmpfiles), so a daemon that hangs at its first
-         * start after boot does not let disabled users in. */
-        r = write_state_copy(d, text, len);
-        if (r == 0)
-                r = mkdir_parent(d->disabled_list, 0755);
+                            "characters, ':' or longer than %d bytes); the account hook cannot refuse them "
+                            "by name without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
+        /* The list the module reads first, whatever becomes of the copy
+         * in the state directory: that one survives a reboot, and tmpfiles
+         * puts it back in /run before the daemon runs (enrich.tmpfiles),
+         * so a daemon that hangs at its first start after boot does not
+         * let disabled users in. A failure of either is retried. */
+        r = mkdir_parent(d->disabled_list, 0755);
         if (r == 0)
                 r = write_file_atomic(d->disabled_list, text, len, 0600);
+        if (r == 0)
+                r = write_state_copy(d, text, len);
 out:
         if (r < 0) {
                 /* Said once per run of failures, not at every retry. */
@@ -101,6 +138,7 @@ out:
         }
         free(text);
         free(names);
+        free(uids);
         json_decref(set);
         return r;
 }

@@ -1,7 +1,8 @@
 /* paging.c: keyset paging of the listings. A cursor is "CREATED.ID", the
- * sort key of the last row a page held; it is opaque to callers, and the
- * next page is the rows that sort after it (newest first), so rows added
- * between pages never shift a page, and each page is an index seek. */
+ * sort key of the last row a page held, or for a listing by row id "a<id>"
+ * or "b<id>", the direction and the last id; it is opaque to callers, and
+ * the next page is the rows that sort after it, so rows added between
+ * pages never shift a page, and each page is an index seek. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #define CURSOR_ID_CHARACTERS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 /* "-9223372036854775808." and the id. */
 #define CURSOR_MAX_LENGTH (21 + PAGE_MAX_ID)
+/* "a9223372036854775807" */
+#define ROW_CURSOR_MAX_LENGTH 20
 
 /* Parses text as a cursor into *ret (id copied to id, PAGE_MAX_ID + 1). */
 static int parse_cursor(const char *text, db_cursor *ret, char *id) {
@@ -39,20 +42,40 @@ static int parse_cursor(const char *text, db_cursor *ret, char *id) {
         return 0;
 }
 
-json_t *page_begin(page *p, json_t *params) {
-        json_int_t limit = PAGE_DEFAULT_LIMIT;
+int page_parse_row_cursor(const char *text, bool *ret_descending, int64_t *ret_row) {
+        long long row;
+        char *end = NULL;
+
+        if (!text || (text[0] != 'a' && text[0] != 'b') || text[1] < '0' || text[1] > '9')
+                return -EINVAL;
+        errno = 0;
+        row = strtoll(text + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || row < 0)
+                return -EINVAL;
+        *ret_descending = text[0] == 'b';
+        *ret_row = row;
+        return 0;
+}
+
+/* Reads limit (default_limit when absent) and after into a new page;
+ * parse reads after's text. */
+static json_t *begin(page *p, json_t *params, bool by_row, unsigned default_limit) {
+        json_int_t limit = default_limit;
         const char *after;
         bool set;
         json_t *e;
+        int r;
 
-        *p = (page) { 0 };
+        *p = (page) { .by_row = by_row };
         if ((e = get_int(params, "limit", false, 1, PAGE_MAX_LIMIT, &limit, &set)) ||
-            (e = get_string(params, "after", false, CURSOR_MAX_LENGTH, &after)))
+            (e = get_string(params, "after", false, by_row ? ROW_CURSOR_MAX_LENGTH : CURSOR_MAX_LENGTH, &after)))
                 return e;
         if (!set)
-                limit = PAGE_DEFAULT_LIMIT;
+                limit = default_limit;
         if (after) {
-                if (parse_cursor(after, &p->after, p->after_id) < 0)
+                r = by_row ? page_parse_row_cursor(after, &p->descending, &p->after_row)
+                           : parse_cursor(after, &p->after, p->after_id);
+                if (r < 0)
                         return invalid_parameter("after", "not a cursor from a previous reply's next");
                 p->has_after = true;
         }
@@ -63,12 +86,31 @@ json_t *page_begin(page *p, json_t *params) {
         return NULL;
 }
 
+json_t *page_begin(page *p, json_t *params) {
+        return begin(p, params, false, PAGE_DEFAULT_LIMIT);
+}
+
+json_t *page_begin_rows(page *p, json_t *params, bool descending, int64_t after_row) {
+        json_t *e = begin(p, params, true, PAGE_MAX_LIMIT);
+
+        if (!e && !p->has_after) {
+                p->descending = descending;
+                p->after_row = after_row;
+        }
+        return e;
+}
+
 const db_cursor *page_after(const page *p) {
-        return p->has_after ? &p->after : NULL;
+        return p->has_after && !p->by_row ? &p->after : NULL;
 }
 
 unsigned page_fetch(const page *p) {
         return p->limit + 1;
+}
+
+int page_add_row(page *p, json_t *row, int64_t id) {
+        /* The id as text only to share page_add's bookkeeping. */
+        return page_add(p, row, id, "");
 }
 
 int page_add(page *p, json_t *row, int64_t created, const char *id) {
@@ -106,13 +148,24 @@ out:
 
 json_t *page_reply(page *p, const char *key) {
         char next[CURSOR_MAX_LENGTH + 1];
-        json_t *reply;
+        json_t *reply, *rows = p->rows;
+        size_t n = json_array_size(rows);
 
-        reply = json_pack("{s:o}", key, p->rows);
         p->rows = NULL;
+        /* A row listing read backwards answers in ascending order too. */
+        for (size_t i = 0; p->by_row && p->descending && i < n / 2; i++) {
+                json_t *a = json_incref(json_array_get(rows, i)), *b = json_incref(json_array_get(rows, n - 1 - i));
+
+                json_array_set_new(rows, i, b);
+                json_array_set_new(rows, n - 1 - i, a);
+        }
+        reply = json_pack("{s:o}", key, rows);
         if (!reply || !p->more)
                 return reply;
-        snprintf(next, sizeof next, "%lld.%s", (long long) p->last_created, p->last_id);
+        if (p->by_row)
+                snprintf(next, sizeof next, "%c%lld", p->descending ? 'b' : 'a', (long long) p->last_created);
+        else
+                snprintf(next, sizeof next, "%lld.%s", (long long) p->last_created, p->last_id);
         if (json_object_set_new(reply, "next", json_string(next)) < 0) {
                 json_decref(reply);
                 return NULL;

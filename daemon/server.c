@@ -62,6 +62,21 @@ typedef struct uid_share {
         bool queued;
 } uid_share;
 
+/* The lines log_client() writes are limited: one per (uid, message) and
+ * second, and CLIENT_LOG_PER_SECOND per listener and second in all, so that
+ * a flood of refused connections cannot crowd the journal's rate limit out
+ * from under enrichd's other messages. What is held back is counted and
+ * said on the next line written. */
+#define CLIENT_LOG_SLOTS      32
+#define CLIENT_LOG_PER_SECOND 8
+
+typedef struct client_log_limit {
+        const char *what;          /* the message; NULL: a free slot */
+        uid_t uid;
+        int64_t second;            /* when its last line was written */
+        unsigned suppressed;       /* lines held back since */
+} client_log_limit;
+
 /* A listening socket and how its calls are answered. */
 typedef struct listener {
         int fd;
@@ -72,12 +87,18 @@ typedef struct listener {
                         json_t *parameters, bool more);
         void *userdata;
         const char *invalid_parameter_error;
-        size_t max_per_uid;
+        size_t max_connections, root_reserve, max_per_uid;
         int64_t idle_timeout_ms;
         connection *connections;
         size_t n_connections;
+        size_t n_others;           /* of those, not root's */
         uid_share *uids;
         uid_share *queue_first[N_CLASSES], *queue_last[N_CLASSES];
+        /* log_client()'s limits; each listener is served by one thread. */
+        client_log_limit log_limits[CLIENT_LOG_SLOTS];
+        int64_t log_second;
+        unsigned log_lines;        /* lines written in log_second */
+        unsigned log_suppressed;   /* lines held back whose slot was taken over */
 } listener;
 
 struct connection {
@@ -230,14 +251,18 @@ static int setup_listener(server *s, listener *l, const char *path, bool fallbac
 
 static void listener_init(listener *l, int epoll_fd, json_t *(*call)(void *, const struct ucred *, const char *,
                                                                    json_t *, bool),
-                          void *userdata, const char *invalid_parameter_error, unsigned max_per_uid,
+                          void *userdata, const char *invalid_parameter_error, const server_limits *limits,
                           unsigned idle_timeout_ms) {
         l->epoll_fd = epoll_fd;
         l->call = call;
         l->userdata = userdata;
         l->invalid_parameter_error = invalid_parameter_error ? invalid_parameter_error
                                                              : "io.enrich.InvalidParameter";
-        l->max_per_uid = max_per_uid ? max_per_uid : SERVER_MAX_PER_UID;
+        l->max_connections = limits->max_connections ? limits->max_connections : SERVER_MAX_CONNECTIONS;
+        l->root_reserve = limits->root_reserve ? limits->root_reserve : SERVER_ROOT_RESERVE;
+        if (l->root_reserve >= l->max_connections)
+                l->root_reserve = l->max_connections / 4;
+        l->max_per_uid = limits->max_per_uid ? limits->max_per_uid : SERVER_MAX_PER_UID;
         l->idle_timeout_ms = idle_timeout_ms ? idle_timeout_ms : SERVER_IDLE_TIMEOUT_MS;
 }
 
@@ -252,6 +277,47 @@ static void listener_close(listener *l) {
                 free(l->bound_path);
                 l->bound_path = NULL;
         }
+}
+
+static void limits_default(server_limits *l) {
+        if (!l->max_connections)
+                l->max_connections = SERVER_MAX_CONNECTIONS;
+        if (!l->root_reserve)
+                l->root_reserve = SERVER_ROOT_RESERVE;
+        if (!l->max_per_uid)
+                l->max_per_uid = SERVER_MAX_PER_UID;
+}
+
+static void limits_clamp(server_limits *l) {
+        if (l->root_reserve > l->max_connections / 4)
+                l->root_reserve = l->max_connections / 4;
+        if (l->max_per_uid > l->max_connections - l->root_reserve)
+                l->max_per_uid = l->max_connections - l->root_reserve;
+}
+
+int server_fit_limits(unsigned long long nofile, server_limits *main_limits, server_limits *priority_limits) {
+        unsigned long long budget, wanted;
+
+        limits_default(main_limits);
+        limits_default(priority_limits);
+        if (nofile < SERVER_FD_HEADROOM + 2 * SERVER_MIN_CONNECTIONS)
+                return -EMFILE;
+        budget = nofile - SERVER_FD_HEADROOM;
+        wanted = (unsigned long long) main_limits->max_connections + priority_limits->max_connections;
+        if (wanted > budget) {
+                main_limits->max_connections = (unsigned) (budget * main_limits->max_connections / wanted);
+                if (main_limits->max_connections < SERVER_MIN_CONNECTIONS)
+                        main_limits->max_connections = SERVER_MIN_CONNECTIONS;
+                if (budget - main_limits->max_connections < priority_limits->max_connections)
+                        priority_limits->max_connections = (unsigned) (budget - main_limits->max_connections);
+                if (priority_limits->max_connections < SERVER_MIN_CONNECTIONS) {
+                        priority_limits->max_connections = SERVER_MIN_CONNECTIONS;
+                        main_limits->max_connections = (unsigned) (budget - SERVER_MIN_CONNECTIONS);
+                }
+        }
+        limits_clamp(main_limits);
+        limits_clamp(priority_limits);
+        return 0;
 }
 
 int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
@@ -289,7 +355,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 format_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 goto out;
         }
-        listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, 0, 0);
+        listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
          * userdb listener added later picks from the same sockets. */
         s->n_listen_fds = sd_listen_fds(1);
@@ -338,7 +404,7 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
                 return r;
         }
         listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata,
-                      options->invalid_parameter_error, options->max_per_uid, options->idle_timeout_ms);
+                      options->invalid_parameter_error, &options->limits, options->idle_timeout_ms);
         r = setup_listener(s, &s->priority, socket_path, false, ret_error);
         if (r < 0)
                 return r;
@@ -485,6 +551,8 @@ static void connection_free(server *s, connection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->owner->n_connections--;
+        if (c->peer.uid != 0)
+                c->owner->n_others--;
         if (c->fd >= 0) {
                 epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
@@ -534,13 +602,53 @@ static void queue_error_and_close(connection *c, const char *parameter, const ch
         c->closing = true;
 }
 
+/* Logs what a client did (what: a constant message), within the limits
+ * above. */
 static void log_client(const connection *c, int priority, const char *what) {
-        char pid[32], uid[32];
+        listener *l = c->owner;
+        client_log_limit *e = NULL, *oldest = NULL;
+        int64_t now = host_now_ms() / 1000;
+        unsigned suppressed, others;
+        char pid[32], uid[32], more[64] = "", other[64] = "";
+
+        for (size_t i = 0; !e && i < ARRAY_SIZE(l->log_limits); i++) {
+                client_log_limit *x = &l->log_limits[i];
+
+                if (x->what && x->uid == c->peer.uid && strcmp(x->what, what) == 0)
+                        e = x;
+                else if (!oldest || !x->what || (oldest->what && x->second < oldest->second))
+                        oldest = x;
+        }
+        if (!e) {
+                /* Taking a slot over: what it held back is still said,
+                 * as other clients' lines. */
+                e = oldest;
+                l->log_suppressed += e->suppressed;
+                *e = (client_log_limit) { .what = what, .uid = c->peer.uid, .second = INT64_MIN };
+        }
+        if (l->log_second != now) {
+                l->log_second = now;
+                l->log_lines = 0;
+        }
+        if (e->second == now || l->log_lines >= CLIENT_LOG_PER_SECOND) {
+                e->suppressed++;
+                return;
+        }
+        suppressed = e->suppressed;
+        others = l->log_suppressed;
+        e->second = now;
+        e->suppressed = 0;
+        l->log_suppressed = 0;
+        l->log_lines++;
+        if (suppressed > 0)
+                snprintf(more, sizeof more, " (%u more suppressed)", suppressed);
+        if (others > 0)
+                snprintf(other, sizeof other, " (%u lines about other clients suppressed)", others);
         snprintf(pid, sizeof pid, "%d", (int) c->peer.pid);
         snprintf(uid, sizeof uid, "%u", (unsigned) c->peer.uid);
         log_struct(priority, LOG_MSGID_CLIENT,
                    (const char *[]) { "ENRICH_PEER_PID", pid, "ENRICH_PEER_UID", uid, NULL },
-                   "Client pid %s uid %s: %s", pid, uid, what);
+                   "Client pid %s uid %s: %s%s%s", pid, uid, what, more, other);
 }
 
 /* Queues a handler's answer: an object is one reply, an array a stream of
@@ -750,8 +858,11 @@ static int accept_connection(server *s, listener *l) {
         }
         /* Refusing by closing: the limits protect the daemon, and a caller
          * sees a clean EOF instead of a hang. Each listener counts its own,
-         * so a flood on the main socket never locks NSS callers out. */
-        if (l->n_connections >= SERVER_MAX_CONNECTIONS) {
+         * so a flood on the main socket never locks NSS callers out. The
+         * other uids together stop short of the total by root's reserve,
+         * so no number of them can lock root out. */
+        if (l->n_connections >= l->max_connections ||
+            (c->peer.uid != 0 && l->n_others >= l->max_connections - l->root_reserve)) {
                 log_client(c, LOG_WARNING, "refused: too many connections");
                 goto refuse;
         }
@@ -782,6 +893,8 @@ static int accept_connection(server *s, listener *l) {
                 c->next->prev = c;
         l->connections = c;
         l->n_connections++;
+        if (c->peer.uid != 0)
+                l->n_others++;
         /* A client writes its call right after connecting, usually long
          * before it is accepted: read it now, so it is served in this
          * turn, not after another turn of everyone else's calls. */

@@ -13,8 +13,19 @@
 #include <jansson.h>
 
 #define SERVER_MAX_CONNECTIONS      512
+/* Of a listener's connections, this many only root may use: the other
+ * uids together hold at most the rest, so however many of them flood,
+ * root's calls (PAM logins, NSS lookups during a login) still connect. */
+#define SERVER_ROOT_RESERVE         64
 /* Connections of one uid at a time; root (every PAM login) is exempt. */
 #define SERVER_MAX_PER_UID          32
+/* File descriptors kept free of connections (both listeners together) for
+ * everything else the process opens: sqlite and its WAL, the journal,
+ * epoll, signalfd, eventfd, the listeners, NSS modules, /proc, key and
+ * state files. */
+#define SERVER_FD_HEADROOM          64
+/* Below this many connections per listener the daemon refuses to start. */
+#define SERVER_MIN_CONNECTIONS      16
 #define SERVER_IDLE_TIMEOUT_MS      30000
 /* Past this much unsent output a connection's further calls wait. */
 #define SERVER_OUTPUT_HIGH_WATER    (256 * 1024)
@@ -40,6 +51,21 @@
 
 typedef struct server server;
 
+/* A listener's connection caps. */
+typedef struct server_limits {
+        unsigned max_connections;   /* in all; 0: SERVER_MAX_CONNECTIONS */
+        unsigned root_reserve;      /* of those, root's alone; 0: SERVER_ROOT_RESERVE */
+        unsigned max_per_uid;       /* per uid but root; 0: SERVER_MAX_PER_UID */
+} server_limits;
+
+/* Fits the caps of the main listener and the priority listener (defaults
+ * filled in) under a process limit of nofile file descriptors, keeping
+ * SERVER_FD_HEADROOM free: both totals shrink in proportion when they do
+ * not fit, then each reserve to at most a quarter of its total and each
+ * per-uid cap to at most the total less the reserve. -EMFILE when nofile
+ * leaves less than SERVER_MIN_CONNECTIONS per listener. */
+int server_fit_limits(unsigned long long nofile, server_limits *main_limits, server_limits *priority_limits);
+
 typedef struct server_handlers {
         /* Answers one call on the main socket from peer (credentials taken
          * at accept time). Returns a reply object (varlink_reply_new / varlink_error_new), a
@@ -52,6 +78,7 @@ typedef struct server_handlers {
          * batches of events, for periodic work (refresh, liveness). */
         void (*tick)(void *userdata);
         unsigned tick_ms;
+        server_limits limits;       /* the main socket's */
 } server_handlers;
 
 /* Takes the socket passed by systemd (sd_listen_fds) for socket_path (or the
@@ -73,7 +100,7 @@ typedef struct server_listener {
                         json_t *parameters, bool more);
         /* Error name for malformed messages; NULL: io.enrich.InvalidParameter. */
         const char *invalid_parameter_error;
-        unsigned max_per_uid;       /* 0: SERVER_MAX_PER_UID */
+        server_limits limits;
         unsigned idle_timeout_ms;   /* 0: SERVER_IDLE_TIMEOUT_MS */
 } server_listener;
 

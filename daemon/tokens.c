@@ -4,7 +4,8 @@
  * HMAC as a present one, so timing tells nothing about a secret. Whether an
  * id exists does show (an unknown one writes no failure row and is delayed
  * per source, not per id): ids are not secret (logs, token list) and open
- * nothing without the 256-bit secret. */
+ * nothing without the 256-bit secret. Since anyone may name an id, its
+ * failures and locks are kept per source (tokens.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -376,10 +377,17 @@ static int64_t lock_ms(const token_lock_policy *policy, unsigned failures) {
         return lock < policy->lock_max_ms ? lock : policy->lock_max_ms;
 }
 
-/* A token id's failure state: wrong secrets in a row, the end of its lock
- * (0: none), the earliest next check. */
-static int read_failures(db *d, const char *id, unsigned *ret_failures, int64_t *ret_locked_until_ms,
-                         int64_t *ret_next_ms) {
+static int bind_source(sqlite3_stmt *st, int index, const char *source) {
+        size_t n = strnlen(source, TOKENS_MAX_SOURCE);
+
+        return sqlite3_bind_text(st, index, source, (int) n, SQLITE_TRANSIENT);
+}
+
+/* The failure state of a token id from one source, when still counted at
+ * now_ms: wrong secrets in a row, the end of its lock (0: none), the
+ * earliest next check. */
+static int read_failures(db *d, const char *id, const char *source, int64_t now_ms, unsigned *ret_failures,
+                         int64_t *ret_locked_until_ms, int64_t *ret_next_ms) {
         sqlite3_stmt *st = NULL;
         int r, step;
 
@@ -387,10 +395,12 @@ static int read_failures(db *d, const char *id, unsigned *ret_failures, int64_t 
         *ret_locked_until_ms = 0;
         *ret_next_ms = 0;
         r = db_prepare(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
-                       " WHERE token_id = ?", &st);
+                       " WHERE token_id = ? AND source = ? AND forget_after_ms > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        bind_source(st, 2, source);
+        sqlite3_bind_int64(st, 3, now_ms);
         step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
                 *ret_failures = (unsigned) sqlite3_column_int(st, 0);
@@ -402,31 +412,112 @@ static int read_failures(db *d, const char *id, unsigned *ret_failures, int64_t 
         return r;
 }
 
-static int record_failure(db *d, const char *id, const char *user, unsigned failures, int64_t now_ms,
-                          int64_t next_ms, int64_t locked_until_ms) {
+/* A token id's failures still counted at now_ms, from every source, and
+ * how many sources they came from: for the log and the delay of guesses
+ * spread over many sources. At most TOKENS_FAILURE_SOURCES_PER_ID rows. */
+static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret_failures,
+                            unsigned *ret_sources) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = db_prepare(d, "INSERT INTO token_failures (token_id, user, failures, last_failure, next_attempt_ms,"
-                       " locked_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(token_id) DO UPDATE SET"
-                       " user = ?2, failures = ?3, last_failure = ?4, next_attempt_ms = ?5,"
-                       " locked_until_ms = ?6", &st);
+        r = db_prepare(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
+                       " WHERE token_id = ? AND forget_after_ms > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 3, (int) failures);
-        sqlite3_bind_int64(st, 4, now_ms / 1000);
-        sqlite3_bind_int64(st, 5, next_ms);
-        if (locked_until_ms > 0)
-                sqlite3_bind_int64(st, 6, locked_until_ms);
-        else
-                sqlite3_bind_null(st, 6);
-        return db_write(d, st, "Failed to record token failure", NULL);
+        sqlite3_bind_int64(st, 2, now_ms);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                *ret_sources = (unsigned) sqlite3_column_int(st, 0);
+                *ret_failures = (unsigned) sqlite3_column_int(st, 1);
+        } else
+                r = db_fail(d, "Failed to count token failures");
+        db_release(d, st);
+        return r;
 }
 
-/* Success: last_used, and the token's counter starts again. One transaction. */
-static int record_success(db *d, const char *id, int64_t now) {
+/* Room for a new row of id: rows no longer counted go, then, past
+ * TOKENS_FAILURE_SOURCES_PER_ID rows of id or TOKENS_FAILURE_ROWS in all,
+ * the rows least worth keeping (not locked before locked, oldest failure
+ * first). Inside the caller's transaction. */
+static int make_room(db *d, const char *id, int64_t now_ms) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = db_prepare(d, "DELETE FROM token_failures WHERE forget_after_ms <= ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now_ms);
+        r = step_write(d, st, "Failed to prune token failures");
+        if (r < 0)
+                return r;
+        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+                       " WHERE token_id = ?1 ORDER BY coalesce(locked_until_ms, 0) > ?2, last_failure_ms"
+                       " LIMIT max(0, (SELECT count(*) FROM token_failures WHERE token_id = ?1) - ?3 + 1))", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_int(st, 3, TOKENS_FAILURE_SOURCES_PER_ID);
+        r = step_write(d, st, "Failed to bound the token's failure sources");
+        if (r < 0)
+                return r;
+        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+                       " ORDER BY coalesce(locked_until_ms, 0) > ?1, last_failure_ms"
+                       " LIMIT max(0, (SELECT count(*) FROM token_failures) - ?2 + 1))", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_int(st, 2, TOKENS_FAILURE_ROWS);
+        return step_write(d, st, "Failed to bound the token failures");
+}
+
+/* Records the failures-th wrong secret in a row for id from source (the
+ * first makes room for its row). One transaction. */
+static int record_failure(db *d, const char *id, const char *source, const char *user, unsigned failures,
+                          int64_t now_ms, int64_t next_ms, int64_t locked_until_ms) {
+        sqlite3_stmt *st = NULL;
+        int64_t counted_from = locked_until_ms > now_ms ? locked_until_ms : now_ms;
+        int r;
+
+        r = db_begin(d);
+        if (r < 0)
+                return r;
+        if (failures <= 1) {
+                r = make_room(d, id, now_ms);
+                if (r < 0)
+                        goto out;
+        }
+        r = db_prepare(d, "INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
+                       " next_attempt_ms, locked_until_ms, forget_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                       " ON CONFLICT(token_id, source) DO UPDATE SET user = ?3, failures = ?4,"
+                       " last_failure_ms = ?5, next_attempt_ms = ?6, locked_until_ms = ?7, forget_after_ms = ?8", &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        bind_source(st, 2, source);
+        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 4, (int) failures);
+        sqlite3_bind_int64(st, 5, now_ms);
+        sqlite3_bind_int64(st, 6, next_ms);
+        if (locked_until_ms > 0)
+                sqlite3_bind_int64(st, 7, locked_until_ms);
+        else
+                sqlite3_bind_null(st, 7);
+        sqlite3_bind_int64(st, 8, counted_from + TOKENS_FAILURE_FORGET_MS);
+        r = step_write(d, st, "Failed to record token failure");
+        if (r < 0)
+                goto out;
+        r = db_commit(d);
+out:
+        if (r < 0)
+                db_rollback(d);
+        return r;
+}
+
+/* Success: last_used, and the counter of the token from this source starts
+ * again; other sources keep theirs (a success from elsewhere says nothing
+ * about them). One transaction. */
+static int record_success(db *d, const char *id, const char *source, int64_t now) {
         sqlite3_stmt *st = NULL;
         int r;
 
@@ -441,10 +532,11 @@ static int record_success(db *d, const char *id, int64_t now) {
         r = step_write(d, st, "Failed to record token use");
         if (r < 0)
                 goto out;
-        r = db_prepare(d, "DELETE FROM token_failures WHERE token_id = ?", &st);
+        r = db_prepare(d, "DELETE FROM token_failures WHERE token_id = ? AND source = ?", &st);
         if (r < 0)
                 goto out;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        bind_source(st, 2, source);
         r = step_write(d, st, "Failed to reset token failures");
         if (r < 0)
                 goto out;
@@ -472,7 +564,8 @@ static bool hash_matches(sqlite3_stmt *st, const unsigned char presented[HASH_BY
 }
 
 int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
-                        const char *id, const char *verifier, int64_t now_ms, token_auth_result *ret) {
+                        const char *id, const char *verifier, const char *source, int64_t now_ms,
+                        token_auth_result *ret) {
         unsigned char presented[HASH_BYTES];
         token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
         sqlite3_stmt *st = NULL;
@@ -507,7 +600,9 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         r = load_row(st, &result.token);
         if (r < 0)
                 goto out;
-        r = read_failures(d, id, &failures, &locked_until_ms, &next_ms);
+        r = read_failures(d, id, source, now_ms, &failures, &locked_until_ms, &next_ms);
+        if (r == 0)
+                r = read_id_failures(d, id, now_ms, &result.id_failures, &result.id_sources);
         if (r < 0)
                 goto out;
         result.failures = failures;
@@ -537,7 +632,7 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
 
         if (result.outcome == TOKEN_AUTH_OK) {
                 result.reason = "accepted";
-                r = record_success(d, id, now);
+                r = record_success(d, id, source, now);
                 if (r < 0)
                         goto out;
                 result.token.last_used = now;
@@ -551,6 +646,8 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         }
         result.counted = true;
         result.failures = failures + 1;
+        result.id_failures++;
+        result.id_sources += failures == 0;
         result.delay_ms = tokens_failure_delay_ms(result.failures, TOKENS_DELAY_MAX_MS);
         if (result.failures >= policy->max_failures) {
                 result.locked_now = true;
@@ -559,9 +656,15 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         /* The window closes at half the delay the module is told to wait:
          * libpam spreads pam_fail_delay between half and one and a half
          * times the value asked (_pam_compute_delay), and an honest retry
-         * must not land inside it (seen: 0.7x, then "too soon"). */
-        r = record_failure(d, id, result.token.user, result.failures, now_ms,
+         * must not land inside it (seen: 0.7x, then "too soon"). It is the
+         * source's own: a window per id would let anyone hold the token's
+         * honest logins off. */
+        r = record_failure(d, id, source, result.token.user, result.failures, now_ms,
                            result.locked_now ? 0 : now_ms + result.delay_ms / 2, result.locked_until_ms);
+        /* Guesses spread over many sources: each failure waits the longest,
+         * whichever source it came from. Only failures wait. */
+        if (result.id_sources > TOKENS_ID_SOURCES_SLOW)
+                result.delay_ms = TOKENS_DELAY_MAX_MS;
         if (r < 0)
                 goto out;
 refused:
@@ -587,8 +690,6 @@ out:
 
 int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now) {
         token_record t = { 0 };
-        int64_t next, locked_until_ms = 0;
-        unsigned failures;
         int r;
 
         r = tokens_get(d, id, &t);
@@ -598,10 +699,7 @@ int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now) 
                 r = -ENOENT;
                 goto out;
         }
-        r = read_failures(d, id, &failures, &locked_until_ms, &next);
-        if (r < 0)
-                goto out;
-        if (t.revoked || t.expires <= now || locked_until_ms > now * 1000)
+        if (t.revoked || t.expires <= now)
                 r = -EKEYREVOKED;
         else if (t.last_used < now - TOKENS_EVIDENCE_SECONDS)
                 r = -ESTALE;

@@ -1,8 +1,8 @@
 /* tokens.h: service-account tokens (sqlite table "tokens", migration 4):
  * issuing, listing, revoking and rotating them, checking a presented
- * verifier in constant time, the per-token failure counter (migration 9)
- * with its growing delay and its lock that ends by itself, and the scope
- * limit of sessions a token opened.
+ * verifier in constant time, the failure counters per token id and source
+ * (migration 10) with their growing delay and their lock that ends by
+ * itself, and the scope limit of sessions a token opened.
  * The daemon never sees a token's secret: enrichctl and the PAM module send
  * its verifier (svctoken.h), and a row keeps only
  * HMAC-SHA256(daemon secret, verifier), the daemon secret being a 32-byte
@@ -24,9 +24,10 @@
 #define TOKENS_MAX_TTL              (5LL * 366 * 86400)
 /* list flags a token not used (or, never used, not created) for this long. */
 #define TOKENS_STALE_SECONDS        (30LL * 86400)
-/* The delay after the n-th wrong secret in a row for a token is
- * BASE << (n - 1), at most MAX; attempts on that token inside half of it
- * (libpam may wait as little as that) are refused without being checked.
+/* The delay after the n-th wrong secret in a row for a token from one
+ * source is BASE << (n - 1), at most MAX; attempts on that token from that
+ * source inside half of it (libpam may wait as little as that) are refused
+ * without being checked.
  * Attempts that name no token (unknown ids, unknown users) are delayed per
  * source the same way, at most SOURCE_MAX (as long as pam_unix makes a
  * wrong password wait), and never refused unchecked: the source may also
@@ -34,6 +35,23 @@
 #define TOKENS_DELAY_BASE_MS        250
 #define TOKENS_DELAY_MAX_MS         30000
 #define TOKENS_SOURCE_DELAY_MAX_MS  2000
+/* Failures and locks are kept per (token id, source), source being where
+ * the attempt came from (rhost, else ruser, else service): token ids are
+ * not secret, so whoever can name one locks out only his own source, and
+ * the token's honest logins from elsewhere go on (finding F5). Guessing
+ * from many sources is still slowed: once wrong secrets for one id come
+ * from more than ID_SOURCES_SLOW sources, every further wrong secret for
+ * it is told the longest delay, from any source. That only delays: a
+ * right secret from a source that is not locked is always checked. A row
+ * stops counting FORGET_MS after its last failure or the end of its lock,
+ * whichever is later, and is pruned then; an id keeps at most
+ * SOURCES_PER_ID rows and the table at most ROWS (past them the row least
+ * worth keeping goes: not locked before locked, then the oldest). */
+#define TOKENS_ID_SOURCES_SLOW      3
+#define TOKENS_FAILURE_FORGET_MS    (24LL * 3600 * 1000)
+#define TOKENS_FAILURE_SOURCES_PER_ID 64
+#define TOKENS_FAILURE_ROWS         10000
+#define TOKENS_MAX_SOURCE           600     /* bytes of a source kept */
 /* Enrich accepts a tokenId only when Authenticate accepted that token this
  * recently: the evidence of this very login, not of some older one. */
 #define TOKENS_EVIDENCE_SECONDS     300
@@ -87,8 +105,8 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
  * it is revoked or expired. */
 int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
                   int64_t grace);
-/* Clears the failure counters and locks of every token of user;
- * *ret_was_locked tells whether one was locked at now_ms. */
+/* Clears the failure counters and locks of every token of user, from every
+ * source; *ret_was_locked tells whether one was locked at now_ms. */
 int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked);
 
 /* The delay after the failures-th failure in a row: TOKENS_DELAY_BASE_MS,
@@ -98,7 +116,7 @@ int64_t tokens_failure_delay_ms(unsigned failures, int64_t max_ms);
 /* When a token id locks, and for how long (config: token_max_failures,
  * token_lock_seconds, token_lock_max_seconds). */
 typedef struct token_lock_policy {
-        unsigned max_failures;  /* wrong secrets in a row that lock the id */
+        unsigned max_failures;  /* wrong secrets in a row from one source that lock the id for it */
         int64_t lock_ms;        /* the first lock; doubles with each further one */
         int64_t lock_max_ms;    /* ... up to this */
 } token_lock_policy;
@@ -106,8 +124,8 @@ typedef struct token_lock_policy {
 typedef enum token_auth_outcome {
         TOKEN_AUTH_OK,
         TOKEN_AUTH_FAILED,      /* counted when a wrong secret for a known id */
-        TOKEN_AUTH_TOO_SOON,    /* inside the delay of the token's last failure: not checked, not counted */
-        TOKEN_AUTH_LOCKED,      /* the token is locked: not checked */
+        TOKEN_AUTH_TOO_SOON,    /* inside the delay of the last failure from this source: not checked, not counted */
+        TOKEN_AUTH_LOCKED,      /* the token is locked for this source: not checked */
 } token_auth_outcome;
 
 typedef struct token_auth_result {
@@ -115,30 +133,36 @@ typedef struct token_auth_result {
         const char *reason;     /* static text for the log and the caller */
         int64_t delay_ms;       /* failures: how long until the next attempt is checked
                                  * (0 for an unknown id: the caller delays its source) */
-        unsigned failures;      /* wrong secrets in a row for the token, this one included */
+        unsigned failures;      /* wrong secrets in a row for the token from this source, this one included */
+        unsigned id_failures;   /* ... from every source still counted */
+        unsigned id_sources;    /* the sources they came from */
         bool unknown_id;        /* no such token: nothing counted, nothing locked */
-        bool counted;           /* a wrong secret for a known id: counted against it */
-        bool locked_now;        /* this failure locked the token */
+        bool counted;           /* a wrong secret for a known id: counted against it and the source */
+        bool locked_now;        /* this failure locked the token for this source */
         int64_t locked_until_ms; /* locked_now or LOCKED: until when */
         char *owner;            /* failures of a known id: the token's user */
         token_record token;     /* on success */
 } token_auth_result;
 
-/* Checks verifier against token id for user at now_ms (Unix ms). A wrong
- * secret for a known id is counted against that id (growing delay; at
- * policy->max_failures a lock that ends by itself, longer with each further
- * failure); a success records last_used and resets the id's counter.
- * Unknown ids, right secrets of revoked or expired tokens or of another
- * user's token are refused and never counted. Negative errno only when the
- * check itself could not run (database, secret file); *ret is then
- * untouched. */
+/* Checks verifier against token id for user at now_ms (Unix ms), presented
+ * from source (at most TOKENS_MAX_SOURCE bytes count). A wrong secret for a
+ * known id is counted against that id and source (growing delay; at
+ * policy->max_failures a lock of the id for that source that ends by
+ * itself, longer with each further failure); a success records last_used
+ * and resets the counter of that id and source only. Unknown ids, right
+ * secrets of revoked or expired tokens or of another user's token are
+ * refused and never counted. Negative errno only when the check itself
+ * could not run (database, secret file); *ret is then untouched. */
 int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
-                        const char *id, const char *verifier, int64_t now_ms, token_auth_result *ret);
+                        const char *id, const char *verifier, const char *source, int64_t now_ms,
+                        token_auth_result *ret);
 void token_auth_result_clear(token_auth_result *r);
 
 /* For Enrich: 0 when id is a live token of user that Authenticate accepted
- * within TOKENS_EVIDENCE_SECONDS; -ENOENT, -EKEYREVOKED (revoked, expired,
- * or the id locked now) or -ESTALE (not used recently) otherwise. */
+ * within TOKENS_EVIDENCE_SECONDS; -ENOENT, -EKEYREVOKED (revoked or
+ * expired) or -ESTALE (not used recently) otherwise. Locks are not looked
+ * at: they are per source, and Authenticate refused this login's source if
+ * it was locked. */
 int tokens_check_evidence(db *d, const char *id, const char *user, int64_t now);
 /* Records that session sid was opened with token id, so every token of
  * the session (refreshes too) is limited to the token's scopes. */

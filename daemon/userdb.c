@@ -16,10 +16,17 @@
  * or userdb group is left out here as in the claims. Those lookups run on
  * the main thread while it builds the snapshot, never on the userdb thread
  * (main.c sets SYSTEMD_BYPASS_USERDB, so nss-systemd does not ask this very
- * service), and go into a cache kept USERDB_NSS_MAX_AGE_MS, at most
- * USERDB_NSS_BUDGET per build, so a slow directory cannot stall the daemon
- * for long. A user not yet resolved gets no group from a rule (fail closed)
- * until a later build resolves it. */
+ * service), and go into a cache whose entries live USERDB_NSS_MAX_AGE_MS
+ * less a random part of USERDB_NSS_JITTER_MS each, so they do not all age
+ * out together. A lookup blocks the main thread (logins with it), so:
+ * lookups run only in builds started from the tick (userdb_tick), never in
+ * one that follows a call (userdb_sync: a login, a grant), which reuses
+ * what the cache holds, stale or not; and a build stops looking up once
+ * USERDB_NSS_BUDGET_MS have passed since its first lookup (or after
+ * USERDB_NSS_BUDGET lookups), leaving the rest for the next tick. A user
+ * not yet resolved gets nothing from rules on unix_groups or
+ * not_unix_groups (fail closed) until a later build resolves it; rules
+ * that do not look at Unix groups still apply to it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +55,14 @@
 /* NSS group lists of candidates are reused this long, and at most this many
  * are looked up per build. */
 #define USERDB_NSS_MAX_AGE_MS   60000
+#define USERDB_NSS_JITTER_MS    15000
 #define USERDB_NSS_BUDGET       256
+/* A build looks up no more once this long has passed since its first
+ * lookup (one slow lookup still takes what it takes). */
+#define USERDB_NSS_BUDGET_MS    15
+/* Builds for the cache alone (users left out, entries aged) at most this
+ * often: each one evaluates every candidate again. */
+#define USERDB_NSS_RETRY_MS     1000
 
 /* What the userdb thread answers from: built by the main thread, read by
  * the userdb thread, never changed once published. */
@@ -70,14 +84,19 @@ struct userdb {
         int64_t built_minute;           /* for rules on hours/days; -1: none */
         int64_t built_identities;       /* d->identities_generation built from */
         struct timespec passwd_mtime, group_mtime;
-        /* Unix groups through NSS: { user: { "groups": [names], "at": ms } },
-         * the budget left in this build, and whether a build left a user
-         * unresolved or stale (then the next sync builds again). */
+        /* Unix groups through NSS: { user: { "groups": [names], "at": ms,
+         * "until": ms } }, the lookups this build may still make and since
+         * when it makes them, and whether a build left a user unresolved
+         * or stale (then the next tick builds again). */
         json_t *nss;
+        bool nss_may_look_up;
         unsigned nss_budget;
+        int64_t nss_started_ms;         /* first lookup of this build; 0: none yet */
         bool nss_incomplete;
-        int64_t nss_oldest_ms;          /* monotonic ms of the oldest lookup in nss */
+        int64_t nss_next_expiry_ms;     /* monotonic ms when the first entry in nss ages out */
         int64_t nss_valid_after_ms;     /* entries older are stale (account files changed) */
+        int64_t nss_built_ms;           /* last build that could look up */
+        int (*nss_lookup)(const char *user, char ***ret);
         /* Shared: the main thread swaps current under lock, the userdb
          * thread answers under it. */
         pthread_mutex_t lock;
@@ -96,6 +115,26 @@ static void snapshot_free(snapshot *sn) {
         free(sn);
 }
 
+/* The names of user's Unix groups through NSS; an unknown user has none. */
+static int nss_lookup_groups(const char *user, char ***ret) {
+        struct passwd pw;
+        char *pwbuf = NULL, **names = NULL;
+        int r;
+
+        r = identity_lookup_user(user, 0, &pw, &pwbuf);
+        if (r == 0)
+                r = identity_unix_groups(user, pw.pw_gid, &names);
+        if (r == -ENOENT) {     /* no such user: no groups */
+                names = calloc(1, sizeof(char *));
+                r = names ? 0 : -ENOMEM;
+        }
+        free(pwbuf);
+        if (r < 0)
+                return r;
+        *ret = names;
+        return 0;
+}
+
 int userdb_new(enrichd *d, const char *socket_path, userdb **ret) {
         const char *slash = strrchr(socket_path, '/');
         userdb *u = calloc(1, sizeof *u);
@@ -106,6 +145,7 @@ int userdb_new(enrichd *d, const char *socket_path, userdb **ret) {
         u->built_generation = -1;
         u->built_identities = -1;
         u->built_minute = -1;
+        u->nss_lookup = nss_lookup_groups;
         u->service = strdup(slash ? slash + 1 : socket_path);
         if (!u->service) {
                 free(u);
@@ -179,6 +219,36 @@ static int add_passwd_entry(void *userdata, char **f, size_t n) {
         return json_object_set_new(a->users, f[0], json_string(f[3])) < 0 ? -ENOMEM : 0;
 }
 
+/* Local accounts whose uid is disabled (an alias made with useradd -o):
+ * their names join the set of disabled names. */
+typedef struct disabled_aliases {
+        json_t *names;
+        const uid_t *uids;      /* ascending (identities_disabled_uids) */
+        size_t n;
+} disabled_aliases;
+
+static int compare_uid(const void *a, const void *b) {
+        uid_t x = *(const uid_t *) a, y = *(const uid_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static int add_disabled_alias(void *userdata, char **f, size_t n) {
+        disabled_aliases *a = userdata;
+        unsigned long v;
+        uid_t uid;
+        char *end;
+
+        if (n < 3 || !f[2][0])
+                return 0;
+        errno = 0;
+        v = strtoul(f[2], &end, 10);
+        uid = (uid_t) v;
+        if (*end || errno || v != uid || !bsearch(&uid, a->uids, a->n, sizeof uid, compare_uid))
+                return 0;
+        return json_object_set_new(a->names, f[0], json_null()) < 0 ? -ENOMEM : 0;
+}
+
 /* ---- building the snapshot (main thread) ------------------------------------ */
 
 static bool is_served(const config *c, const char *group) {
@@ -214,42 +284,60 @@ static int json_to_strv(json_t *array, char ***ret) {
         return 0;
 }
 
+/* Whether this build may look up one more user: only a build from the
+ * tick, within its count and its time (counted from its first lookup). */
+static bool nss_may_look_up(userdb *u, int64_t now_ms) {
+        if (!u->nss_may_look_up || u->nss_budget == 0)
+                return false;
+        if (u->nss_started_ms == 0)
+                u->nss_started_ms = now_ms;
+        return now_ms - u->nss_started_ms < USERDB_NSS_BUDGET_MS;
+}
+
+/* A new cache entry: looked up at now_ms, fresh until a little before
+ * USERDB_NSS_MAX_AGE_MS, by a random part of USERDB_NSS_JITTER_MS. */
+static json_t *nss_entry(json_t *groups, int64_t now_ms) {
+        int64_t until = now_ms + USERDB_NSS_MAX_AGE_MS - random() % USERDB_NSS_JITTER_MS;
+
+        return json_pack("{s:O?, s:I, s:I}", "groups", groups, "at", (json_int_t) now_ms,
+                         "until", (json_int_t) until);
+}
+
 /* The names of user's Unix groups through NSS, as the claims see them:
- * from u->nss while fresh, else looked up now while the build's budget
- * lasts (a stale entry is reused when it is spent). A failed lookup keeps
- * the old groups, or none, until the entry ages out and is tried again.
- * The entry is carried into next, the cache after this build. *ret is
- * NULL when the user's groups are not known at all: it gets nothing. */
-static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t now_ms, char ***ret) {
-        json_t *cached = json_object_get(u->nss, user), *entry = NULL;
-        char **names = NULL, *pwbuf = NULL;
+ * from u->nss while fresh, else looked up now if this build may
+ * (nss_may_look_up; a stale entry is reused when it may not). A failed
+ * lookup keeps the old groups, or none, until the entry ages out and is
+ * tried again. The entry is carried into next, the cache after this
+ * build. *ret is NULL when the user's groups are not known at all. */
+static int nss_unix_groups(userdb *u, json_t *next, const char *user, char ***ret) {
+        json_t *cached = json_object_get(u->nss, user), *entry = NULL, *list = NULL;
+        char **names = NULL;
         int64_t at = json_integer_value(json_object_get(cached, "at"));
-        struct passwd pw;
+        int64_t until = json_integer_value(json_object_get(cached, "until"));
+        int64_t now_ms = clock_monotonic_ms();
         int r = 0;
 
         *ret = NULL;
-        if (cached && at >= u->nss_valid_after_ms && now_ms - at < USERDB_NSS_MAX_AGE_MS) {
+        if (cached && at >= u->nss_valid_after_ms && now_ms < until) {
                 entry = json_incref(cached);
-        } else if (u->nss_budget > 0) {
+        } else if (nss_may_look_up(u, now_ms)) {
                 u->nss_budget--;
-                r = identity_lookup_user(user, 0, &pw, &pwbuf);
-                if (r == 0)
-                        r = identity_unix_groups(user, pw.pw_gid, &names);
-                if (r == -ENOENT)       /* no such user: no groups */
-                        r = 0;
-                if (r == 0)
-                        entry = json_pack("{s:o, s:I}", "groups", strv_to_json(names), "at", (json_int_t) now_ms);
-                else if (r != -ENOMEM) {
+                r = u->nss_lookup(user, &names);
+                /* The clock again: the lookup may have been slow. */
+                now_ms = clock_monotonic_ms();
+                if (r == 0) {
+                        list = strv_to_json(names);
+                        entry = list ? nss_entry(list, now_ms) : NULL;
+                } else if (r != -ENOMEM) {
                         log_warning("Failed to look up the Unix groups of %s for userdb: %s", user, strerror(-r));
-                        entry = json_pack("{s:O?, s:I}", "groups", json_object_get(cached, "groups"),
-                                          "at", (json_int_t) now_ms);
+                        entry = nss_entry(json_object_get(cached, "groups"), now_ms);
                         r = 0;
                 }
                 if (!entry && r == 0)
                         r = -ENOMEM;
         } else {
                 u->nss_incomplete = true;
-                entry = json_incref(cached);
+                entry = json_incref(cached);     /* NULL: never looked up, unknown */
         }
         if (r < 0 || !entry)
                 goto out;
@@ -261,9 +349,25 @@ static int nss_unix_groups(userdb *u, json_t *next, const char *user, int64_t no
                 r = json_to_strv(json_object_get(entry, "groups"), ret);
 out:
         json_decref(entry);
+        json_decref(list);
         strv_free(names);
-        free(pwbuf);
         return r;
+}
+
+/* Whether one of the rules that gave group (from r's sources) does not
+ * look at Unix groups. */
+static bool given_without_unix_groups(const config *c, const policy_result *r, const char *group) {
+        for (size_t i = 0; i < r->n_sources; i++) {
+                const policy_source *src = &r->sources[i];
+
+                if (src->kind != POLICY_CLAIM_GROUP || !src->rule || strcmp(src->value, group) != 0)
+                        continue;
+                for (size_t k = 0; k < c->n_rules; k++)
+                        if (c->rules[k].name == src->rule && !c->rules[k].match_unix_groups &&
+                            !c->rules[k].match_not_unix_groups)
+                                return true;
+        }
+        return false;
 }
 
 /* Adds the served groups rules without login give user at now; with
@@ -272,22 +376,26 @@ static int add_rule_memberships(userdb *u, const config *c, json_t *next_nss, bo
                                 const char *user, time_t now, grants_index *x) {
         char **unix_groups = NULL;
         policy_result *result = NULL;
+        bool unresolved = false;
         int r = 0;
 
         if (need_unix_groups) {
-                r = nss_unix_groups(u, next_nss, user, clock_monotonic_ms(), &unix_groups);
+                r = nss_unix_groups(u, next_nss, user, &unix_groups);
                 if (r < 0)
                         return r;
-                if (!unix_groups)
-                        return 0;       /* unresolved: fail closed */
+                unresolved = !unix_groups;
         }
         policy_input in = {
                 .user = user, .uid = (uid_t) -1, .unix_groups = unix_groups, .now = now,
                 .session_context = false,
         };
         r = policy_evaluate(c, &in, &result);
+        /* Unresolved: a group only a rule on Unix groups gives is left out
+         * (fail closed, not_unix_groups included: the user may be in one);
+         * other rules apply as they would. */
         for (size_t i = 0; r == 0 && result->groups && result->groups[i]; i++)
-                if (is_served(c, result->groups[i]))
+                if (is_served(c, result->groups[i]) &&
+                    (!unresolved || given_without_unix_groups(c, result, result->groups[i])))
                         r = grants_index_add(x, user, result->groups[i], INT64_MAX);
         policy_result_free(result);
         strv_free(unix_groups);
@@ -328,6 +436,7 @@ static int add_rules(userdb *u, const config *c, json_t *disabled, time_t now, g
                         goto out;
                 }
                 u->nss_budget = USERDB_NSS_BUDGET;
+                u->nss_started_ms = 0;
                 u->nss_incomplete = false;
         }
         /* Candidates beyond the local users: grant holders and named users
@@ -359,10 +468,10 @@ out:
                 const char *name;
                 json_t *entry;
 
-                u->nss_oldest_ms = clock_monotonic_ms();
+                u->nss_next_expiry_ms = INT64_MAX;
                 json_object_foreach(next_nss, name, entry)
-                        if (json_integer_value(json_object_get(entry, "at")) < u->nss_oldest_ms)
-                                u->nss_oldest_ms = json_integer_value(json_object_get(entry, "at"));
+                        if (json_integer_value(json_object_get(entry, "until")) < u->nss_next_expiry_ms)
+                                u->nss_next_expiry_ms = json_integer_value(json_object_get(entry, "until"));
                 json_decref(u->nss);
                 u->nss = next_nss;
                 next_nss = NULL;
@@ -377,13 +486,20 @@ static int snapshot_build(userdb *u, time_t now, snapshot **ret) {
         const grants_membership *held = NULL;
         snapshot *sn = calloc(1, sizeof *sn);
         json_t *disabled = NULL;
-        size_t n;
+        uid_t *uids = NULL;
+        size_t n, n_uids = 0;
         int r;
 
         if (!sn)
                 return -ENOMEM;
-        /* A disabled identity is a member of nothing, like its claims. */
+        /* A disabled identity is a member of nothing, like its claims:
+         * under its names, and under the local names of its uid. */
         r = identities_disabled_set(u->d->db, &disabled);
+        if (r == 0)
+                r = identities_disabled_uids(u->d->db, &uids, &n_uids);
+        if (r == 0 && n_uids > 0)
+                r = for_each_entry(USERDB_PASSWD_FILE, add_disabled_alias,
+                                   &(disabled_aliases) { .names = disabled, .uids = uids, .n = n_uids });
         if (r < 0)
                 goto out;
         sn->groups = calloc(c->n_groups + 1, sizeof(config_group));
@@ -417,6 +533,7 @@ static int snapshot_build(userdb *u, time_t now, snapshot **ret) {
         *ret = sn;
         sn = NULL;
 out:
+        free(uids);
         json_decref(disabled);
         snapshot_free(sn);
         return r;
@@ -449,7 +566,7 @@ static bool mtime_changed(const char *path, struct timespec *seen) {
         return true;
 }
 
-void userdb_sync(userdb *u) {
+static void sync_snapshot(userdb *u, bool may_look_up) {
         const config *c = u->d->config;
         time_t now = (time_t) clock_now();
         int64_t minute = rules_use_time(c) ? (int64_t) now / 60 : -1;
@@ -467,9 +584,11 @@ void userdb_sync(userdb *u) {
         rebuild = !u->current || accounts_changed || strcmp(c->content_hash, u->built_config) != 0 ||
                   minute != u->built_minute || u->d->identities_generation != u->built_identities;
         /* Directory groups change without a file to watch: look again when
-         * the cache ages out, and go on while a build left users out. */
-        if (rules_use_unix_groups(c) &&
-            (u->nss_incomplete || clock_monotonic_ms() - u->nss_oldest_ms >= USERDB_NSS_MAX_AGE_MS))
+         * an entry ages out, and go on while a build left users out; only
+         * from the tick, and at most every USERDB_NSS_RETRY_MS. */
+        if (may_look_up && rules_use_unix_groups(c) &&
+            clock_monotonic_ms() - u->nss_built_ms >= USERDB_NSS_RETRY_MS &&
+            (u->nss_incomplete || clock_monotonic_ms() >= u->nss_next_expiry_ms))
                 rebuild = true;
         if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
                 grants_index *loaded = NULL;
@@ -488,6 +607,9 @@ void userdb_sync(userdb *u) {
         if (!rebuild)
                 return;
         u->built_generation = u->d->grants_generation;
+        u->nss_may_look_up = may_look_up;
+        if (may_look_up)
+                u->nss_built_ms = clock_monotonic_ms();
         r = snapshot_build(u, now, &fresh);
         if (r < 0) {
                 log_error("Failed to build the userdb groups: %s", strerror(-r));
@@ -501,6 +623,18 @@ void userdb_sync(userdb *u) {
         u->current = fresh;
         pthread_mutex_unlock(&u->lock);
         snapshot_free(old);
+}
+
+void userdb_sync(userdb *u) {
+        sync_snapshot(u, false);
+}
+
+void userdb_tick(userdb *u) {
+        sync_snapshot(u, true);
+}
+
+void userdb_set_nss_lookup(userdb *u, int (*lookup)(const char *user, char ***ret)) {
+        u->nss_lookup = lookup ? lookup : nss_lookup_groups;
 }
 
 /* ---- answers (userdb thread, under lock) ---------------------------------- */

@@ -21,10 +21,20 @@ const char *userdb_service(const userdb *u);
 /* Main thread: rebuilds the snapshot the userdb thread answers from when
  * the grants generation (grant, revoke, expiry), the config, /etc/passwd or
  * /etc/group, or (for rules on hours/days) the minute changed since the
- * last build, and, for rules on unix groups, when the Unix groups it looked
- * up through NSS are a minute old or some are still to be looked up. Call it after main-socket calls, from the tick and at
- * startup. Keeps the old snapshot (and logs) when the database fails. */
+ * last build. It makes no NSS lookup (a login must not wait on a
+ * directory): rules on unix groups use the Unix groups cached by earlier
+ * lookups, stale or not, and users never looked up are left for the tick.
+ * Call it after main-socket calls and reloads. Keeps the old snapshot (and
+ * logs) when the database fails. */
 void userdb_sync(userdb *u);
+/* Main thread, from the tick and at startup: as userdb_sync, and, for
+ * rules on unix groups, also rebuilds (at most once a second) when cached
+ * Unix groups aged out or some users are still to be looked up, looking
+ * them up through NSS for at most about 15 ms per build. */
+void userdb_tick(userdb *u);
+/* Tests: replaces the NSS lookup of a user's Unix group names (*ret: a new
+ * NULL-terminated list; an unknown user has none). NULL: the real one. */
+void userdb_set_nss_lookup(userdb *u, int (*lookup)(const char *user, char ***ret));
 
 /* userdb thread: answers one call on the userdb socket from the current
  * snapshot. Returns a new reply object, or an array of replies for a

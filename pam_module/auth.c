@@ -14,8 +14,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include <pwd.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <security/pam_modutil.h>
 
 #include "auth.h"
 #include "client.h"
@@ -197,10 +199,13 @@ out:
         return r;
 }
 
-/* 1 when user is on the daemon's list of disabled identities, 0 when not
- * or when there is no list that may be believed (logged). */
+/* 1 when user, or the uid NSS gives it here (an alias of a disabled uid,
+ * ALICE for alice under sssd), is on the daemon's list of disabled
+ * identities, 0 when neither is or when there is no list that may be
+ * believed (logged). */
 static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const char *user)
 {
+        const struct passwd *pw;
         char *path = NULL;
         int fd = -1, r;
 
@@ -210,12 +215,19 @@ static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const ch
         fd = open_disabled_list(pamh, args, path);
         if (fd < 0) {
                 r = fd;
-                if (r != -EPERM)
+                /* A caller that is not root (a screen locker) can never
+                 * read the 0600 list: nothing for the log to report. */
+                if (r != -EPERM && !(r == -EACCES && geteuid() != 0))
                         pam_syslog(pamh, r == -ENOENT ? LOG_WARNING : LOG_ERR,
                                    "Cannot read the list of disabled identities %s: %s", path, strerror(-r));
                 goto out;
         }
-        r = disabled_list_lookup(fd, user);
+        pw = pam_modutil_getpwnam(pamh, user);
+        r = disabled_list_lookup(fd, user, pw ? &pw->pw_uid : NULL);
+        /* A name-only row (disabled while NSS did not know it) under the
+         * spelling NSS gives. */
+        if (r == 0 && pw && pw->pw_name && strcmp(pw->pw_name, user) != 0 && lseek(fd, 0, SEEK_SET) == 0)
+                r = disabled_list_lookup(fd, pw->pw_name, NULL);
         if (r < 0)
                 pam_syslog(pamh, LOG_ERR, "Ignoring the list of disabled identities %s: %s", path,
                            r == -EBADMSG ? "not in its format" : strerror(-r));

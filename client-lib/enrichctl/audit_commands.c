@@ -18,7 +18,6 @@
 
 #define FOLLOW_INTERVAL_US 1000000
 #define AUDIT_LIMIT_MAX 10000
-#define AUDIT_PAGE_MAX 1000             /* the daemon's most rows per page */
 
 static void print_entry(const ctl_options *o, const json_t *e)
 {
@@ -45,12 +44,11 @@ static void print_entry(const ctl_options *o, const json_t *e)
         free(details);
 }
 
-/* How the listing starts: the newest rows (a page of at most page_limit),
- * the rows after a row id (after_id >= 0, oldest first), or where a
- * previous page's "next" cursor says. */
+/* How the listing starts: the newest rows (a page of at most page_limit)
+ * or the rows after a row id (after_id >= 0, oldest first); later pages
+ * follow the previous page's "next" cursor (ctl_pages). */
 typedef struct list_start {
         long long after_id;             /* -1: not given */
-        const char *cursor;
         unsigned long page_limit;       /* 0: the daemon's default */
 } list_start;
 
@@ -91,9 +89,7 @@ static int list_params(const ctl_options *o, const list_start *start, json_t **r
                 json_object_set_new(p, "user", json_string(o->user));
         if (o->action)
                 json_object_set_new(p, "action", json_string(o->action));
-        if (start->cursor)
-                json_object_set_new(p, "after", json_string(start->cursor));
-        else if (start->after_id >= 0)
+        if (start->after_id >= 0)
                 json_object_set_new(p, "afterId", json_integer(start->after_id));
         *ret = p;
         return 0;
@@ -146,28 +142,21 @@ static int stream_once(const ctl_options *o, varlink_client *c, const list_start
 
 static int audit_follow(const ctl_options *o)
 {
-        uid_t trusted[2] = { 0 };
-        size_t n_trusted = 1;
         varlink_client *c = NULL;
         long long last_id = 0;
         unsigned long limit;
         list_start start = { .after_id = -1 };
         bool more = false;
-        int r, code;
+        int code;
 
         if (parse_limit(o, &limit) < 0)
                 return CTL_EXIT_ERROR;
         /* The newest rows first (--limit of them, or a page), then
          * whatever comes after the last one shown. */
-        start.page_limit = limit > AUDIT_PAGE_MAX ? AUDIT_PAGE_MAX : limit;
-        if (lookup_uid("enrich", &trusted[1]) == 0 && trusted[1] != 0)
-                n_trusted = 2;
-        r = varlink_client_connect(o->socket, CTL_TIMEOUT_MS, trusted, n_trusted, &c);
-        if (r < 0) {
-                fprintf(stderr, "enrichctl: cannot reach enrichd at %s: %s\n", o->socket,
-                        r == -EPERM ? "its owner is neither root nor enrich" : strerror(-r));
-                return CTL_EXIT_ERROR;
-        }
+        start.page_limit = limit > VARLINK_LIST_MAX_ROWS ? VARLINK_LIST_MAX_ROWS : limit;
+        code = ctl_connect(o, &c);
+        if (code != CTL_EXIT_OK)
+                return code;
         /* Until interrupted, or until the daemon goes away. */
         for (;;) {
                 code = stream_once(o, c, &start, &last_id, &more);
@@ -199,101 +188,68 @@ static void print_entries(const ctl_options *o, const json_t *entries, bool *fir
         }
 }
 
-/* Without --limit: every matching row, oldest first, page after page as
- * they come, so no reply is ever too large and nothing piles up here. */
-static int audit_list_all(const ctl_options *o)
+/* A listing as it pages in: the newest limit rows (0: every row, printed
+ * as each page comes, so nothing piles up here), with --json as members
+ * of one array. */
+typedef struct listing {
+        const ctl_options *o;
+        unsigned long limit;
+        unsigned long got;
+        json_t *pages;                  /* limit > 0: the pages, newest first */
+        bool first;
+} listing;
+
+static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *request)
 {
-        json_t *params = NULL, *reply = NULL;
-        char *cursor = NULL;
-        list_start start = { .after_id = 0 };
-        bool first = true;
-        int code = CTL_EXIT_OK;
+        listing *l = userdata;
+        unsigned long left;
 
-        for (;;) {
-                const char *next;
-
-                start.cursor = cursor;
-                if (list_params(o, &start, &params) < 0) {
-                        code = CTL_EXIT_ERROR;
-                        break;
-                }
-                code = ctl_call(o, "io.enrich.AuditList", params, &reply);
-                json_decref(params);
-                params = NULL;
-                if (code != CTL_EXIT_OK)
-                        break;
-                print_entries(o, json_object_get(reply, "entries"), &first);
-                next = json_string_value(json_object_get(reply, "next"));
-                free(cursor);
-                cursor = next ? strdup(next) : NULL;
-                json_decref(reply);
-                reply = NULL;
-                if (!next)
-                        break;
-                if (!cursor) {
-                        fprintf(stderr, "enrichctl: out of memory\n");
-                        code = CTL_EXIT_ERROR;
-                        break;
-                }
+        /* The cursor takes over from afterId. */
+        json_object_del(request, "afterId");
+        if (l->limit == 0) {
+                print_entries(l->o, entries, &l->first);
+                return CTL_EXIT_OK;
         }
-        if (o->json && code == CTL_EXIT_OK)
-                printf(first ? "[]\n" : "\n]\n");
-        free(cursor);
-        return code;
+        if (json_array_append(l->pages, entries) < 0)
+                return ctl_oom();
+        l->got += json_array_size(entries);
+        if (l->got >= l->limit)
+                return CTL_PAGES_DONE;
+        left = l->limit - l->got;
+        if (json_object_set_new(request, "limit", json_integer(left > VARLINK_LIST_MAX_ROWS ?
+                                                               VARLINK_LIST_MAX_ROWS : (json_int_t) left)) < 0)
+                return ctl_oom();
+        return CTL_EXIT_OK;
 }
 
-/* With --limit N: the newest N rows, fetched newest page first and shown
- * oldest first (at most AUDIT_LIMIT_MAX rows held). */
-static int audit_list_newest(const ctl_options *o, unsigned long limit)
+/* Without --limit every matching row, oldest first; with --limit N the
+ * newest N, fetched newest page first and shown oldest first (at most
+ * AUDIT_LIMIT_MAX rows held). */
+static int audit_list_pages(const ctl_options *o, unsigned long limit)
 {
-        json_t *params = NULL, *reply = NULL, *pages = json_array();
-        char *cursor = NULL;
-        list_start start = { .after_id = -1 };
-        unsigned long got = 0;
-        bool first = true;
-        int code = CTL_EXIT_OK;
+        listing l = { .o = o, .limit = limit, .first = true };
+        list_start start = { .after_id = limit > 0 ? -1 : 0 };
+        json_t *params = NULL;
+        int code = CTL_EXIT_ERROR;
 
-        if (!pages)
-                return CTL_EXIT_ERROR;
-        while (got < limit) {
-                json_t *entries;
-                const char *next;
-
-                start.cursor = cursor;
-                start.page_limit = limit - got > AUDIT_PAGE_MAX ? AUDIT_PAGE_MAX : limit - got;
-                if (list_params(o, &start, &params) < 0) {
-                        code = CTL_EXIT_ERROR;
-                        break;
-                }
-                code = ctl_call(o, "io.enrich.AuditList", params, &reply);
-                json_decref(params);
-                params = NULL;
-                if (code != CTL_EXIT_OK)
-                        break;
-                entries = json_object_get(reply, "entries");
-                got += json_array_size(entries);
-                json_array_append(pages, entries);
-                next = json_string_value(json_object_get(reply, "next"));
-                free(cursor);
-                cursor = next ? strdup(next) : NULL;
-                json_decref(reply);
-                reply = NULL;
-                if (!next || json_array_size(entries) == 0)
-                        break;
-                if (!cursor) {
-                        fprintf(stderr, "enrichctl: out of memory\n");
-                        code = CTL_EXIT_ERROR;
-                        break;
-                }
+        start.page_limit = limit > VARLINK_LIST_MAX_ROWS ? VARLINK_LIST_MAX_ROWS : limit;
+        if (list_params(o, &start, &params) < 0)
+                goto out;
+        l.pages = json_array();
+        if (!l.pages) {
+                code = ctl_oom();
+                goto out;
         }
-        if (code == CTL_EXIT_OK) {
-                for (size_t i = json_array_size(pages); i > 0; i--)
-                        print_entries(o, json_array_get(pages, i - 1), &first);
-                if (o->json)
-                        printf(first ? "[]\n" : "\n]\n");
-        }
-        free(cursor);
-        json_decref(pages);
+        code = ctl_pages(o, "io.enrich.AuditList", params, "entries", list_page, &l);
+        if (code != CTL_EXIT_OK)
+                goto out;
+        for (size_t i = json_array_size(l.pages); i > 0; i--)
+                print_entries(o, json_array_get(l.pages, i - 1), &l.first);
+        if (o->json)
+                printf(l.first ? "[]\n" : "\n]\n");
+out:
+        json_decref(l.pages);
+        json_decref(params);
         return code;
 }
 
@@ -305,7 +261,7 @@ static int audit_list(const ctl_options *o)
                 return audit_follow(o);
         if (parse_limit(o, &limit) < 0)
                 return CTL_EXIT_ERROR;
-        return limit > 0 ? audit_list_newest(o, limit) : audit_list_all(o);
+        return audit_list_pages(o, limit);
 }
 
 /* Adds a page of AuditVerify to the sum so far (*total, created by the

@@ -54,7 +54,10 @@ int cmd_sessions(const ctl_options *o)
         static const char *const headers[N_COLUMNS] = {
                 "SID", "USER", "SERVICE", "TTY", "RHOST", "CREATED", "EXPIRES"
         };
-        json_t *reply = NULL, *params = NULL, *sessions;
+        static const ctl_listing sessions = {
+                "io.enrich.ListSessions", "sessions", "No sessions.", headers, N_COLUMNS, session_row
+        };
+        json_t *params = NULL;
         int code;
 
         if (o->n_args > 0) {
@@ -62,22 +65,8 @@ int cmd_sessions(const ctl_options *o)
                 if (!params)
                         return ctl_oom();
         }
-        code = ctl_call_pages(o, "io.enrich.ListSessions", params, "sessions", &reply);
+        code = ctl_list(o, &sessions, params);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-                goto out;
-        }
-        sessions = json_object_get(reply, "sessions");
-        if (json_array_size(sessions) == 0) {
-                printf("No sessions.\n");
-                goto out;
-        }
-        code = ctl_print_items(headers, N_COLUMNS, sessions, session_row);
-out:
-        json_decref(reply);
         return code;
 }
 
@@ -105,18 +94,9 @@ static int keys_list(const ctl_options *o)
         static const char *const headers[N_KEY_COLUMNS] = {
                 "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL"
         };
-        json_t *reply = NULL;
-        int code;
+        static const ctl_listing keys = { "io.enrich.ListKeys", "keys", NULL, headers, N_KEY_COLUMNS, key_row };
 
-        code = ctl_call_pages(o, "io.enrich.ListKeys", NULL, "keys", &reply);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
-                code = ctl_print_items(headers, N_KEY_COLUMNS, json_object_get(reply, "keys"), key_row);
-        json_decref(reply);
-        return code;
+        return ctl_list(o, &keys, NULL);
 }
 
 static int keys_rotate(const ctl_options *o)

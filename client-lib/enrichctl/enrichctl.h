@@ -100,12 +100,40 @@ int cmd_keys(const ctl_options *o);
  * not CTL_EXIT_OK; *ret is the reply parameters (new reference). */
 int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret);
 
-/* Calls a listing that pages (params may be NULL): follows each reply's
- * next, passing it back as after, until the last page. *ret is the last
- * reply's parameters with key holding every page's rows in order and no
- * next. Stops with a warning past CTL_MAX_TABLE_ROWS rows. An exit code,
- * as ctl_call. */
-int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, const char *key, json_t **ret);
+/* Connects to the daemon, trusting only root or the "enrich" user. An exit
+ * code; says why on stderr when it is not CTL_EXIT_OK. */
+int ctl_connect(const ctl_options *o, varlink_client **ret);
+
+/* What a page callback returns to stop early with success; CTL_EXIT_OK asks
+ * for the next page, any other exit code stops with it. */
+#define CTL_PAGES_DONE (-1)
+/* Gets each page of a listing as it comes: the reply, its rows (the key's
+ * array) and the request the next page will be asked with, which it may
+ * change (limit, say). Everything is borrowed for the call. */
+typedef int (*ctl_page_fn)(void *userdata, json_t *reply, json_t *rows, json_t *request);
+/* Calls a listing that pages (params may be NULL) on one connection: hands
+ * each page to fn and follows its next, passing it back as after, until
+ * the last page or fn stops. A page that does not move on (no rows, or the
+ * cursor it started from) is an error. An exit code, as ctl_call. */
+int ctl_pages(const ctl_options *o, const char *method, json_t *params, const char *key, ctl_page_fn fn,
+              void *userdata);
+
+/* A listing as enrichctl shows it: the method and its rows' key, the
+ * table's columns and how one row fills them (fill_row writes n_columns
+ * malloc'd cells, NULL when out of memory), and what to say when there is
+ * no row (NULL: the headers alone). */
+typedef struct ctl_listing {
+        const char *method, *key, *none;
+        const char *const *headers;
+        size_t n_columns;
+        void (*fill_row)(json_t *item, char **row);
+} ctl_listing;
+/* Every page of l (params may be NULL) printed as one table, or with
+ * --json as {key: [rows]}. Past CTL_MAX_TABLE_ROWS rows it prints the
+ * first ones, warns and returns CTL_EXIT_ERROR: a partial listing must not
+ * pass for a whole one. Otherwise an exit code, as ctl_call. */
+#define CTL_MAX_TABLE_ROWS 100000
+int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params);
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
 /* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */
@@ -122,11 +150,5 @@ char *ctl_join(const json_t *array, const char *sep);
 /* Prints a table: headers, then n_rows rows of n_columns cells (row-major),
  * each column as wide as its widest cell, two spaces apart. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);
-/* Prints the items of a JSON array as such a table, at most
- * CTL_MAX_TABLE_ROWS of them: fill_row writes one item's n_columns cells as
- * malloc'd strings (NULL when out of memory). CTL_EXIT_OK, or ctl_oom(). */
-#define CTL_MAX_TABLE_ROWS 100000
-int ctl_print_items(const char *const *headers, size_t n_columns, json_t *items,
-                    void (*fill_row)(json_t *item, char **row));
 /* Says "out of memory" and returns CTL_EXIT_ERROR. */
 int ctl_oom(void);

@@ -124,7 +124,11 @@ int cmd_grants(const ctl_options *o)
         static const char *const headers[G_COLUMNS] = {
                 "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "LEFT", "REASON", "GRANTED BY"
         };
-        json_t *params = NULL, *reply = NULL, *grants;
+        const ctl_listing grants = {
+                "io.enrich.ListGrants", "grants", o->all ? "No grants." : "No active grants.", headers, G_COLUMNS,
+                grant_row
+        };
+        json_t *params = NULL;
         int code;
 
         params = json_object();
@@ -133,22 +137,8 @@ int cmd_grants(const ctl_options *o)
                 json_decref(params);
                 return ctl_oom();
         }
-        code = ctl_call_pages(o, "io.enrich.ListGrants", params, "grants", &reply);
+        code = ctl_list(o, &grants, params);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-                goto out;
-        }
-        grants = json_object_get(reply, "grants");
-        if (json_array_size(grants) == 0) {
-                printf(o->all ? "No grants.\n" : "No active grants.\n");
-                goto out;
-        }
-        code = ctl_print_items(headers, G_COLUMNS, grants, grant_row);
-out:
-        json_decref(reply);
         return code;
 }
 

@@ -37,9 +37,7 @@ static void print_remote_error(const char *method, const char *error, const json
                         reason ? ": " : "", reason ? reason : "");
 }
 
-/* Connects to the daemon, trusting only root or the "enrich" user. An exit
- * code; says why on stderr when it is not CTL_EXIT_OK. */
-static int ctl_connect(const ctl_options *o, varlink_client **ret)
+int ctl_connect(const ctl_options *o, varlink_client **ret)
 {
         uid_t trusted[2] = { 0 };
         size_t n_trusted = 1;
@@ -103,16 +101,16 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
         return code;
 }
 
-int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, const char *key, json_t **ret)
+int ctl_pages(const ctl_options *o, const char *method, json_t *params, const char *key, ctl_page_fn fn,
+              void *userdata)
 {
-        json_t *request = NULL, *rows = NULL, *reply = NULL, *page, *next;
+        json_t *request = NULL, *reply = NULL, *page, *next;
         varlink_client *c = NULL;
         char *after = NULL;
         int code;
 
         request = params ? json_deep_copy(params) : json_object();
-        rows = json_array();
-        if (!request || !rows) {
+        if (!request) {
                 code = ctl_oom();
                 goto out;
         }
@@ -133,24 +131,17 @@ int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, con
                         code = CTL_EXIT_ERROR;
                         goto out;
                 }
-                if (json_array_extend(rows, page) < 0) {
-                        code = ctl_oom();
-                        goto out;
-                }
-                if (!json_is_string(next))
-                        break;
                 /* A daemon whose pages do not move on would keep us here. */
-                if (json_array_size(page) == 0 || (after && strcmp(after, json_string_value(next)) == 0)) {
+                if (json_is_string(next) &&
+                    (json_array_size(page) == 0 || (after && strcmp(after, json_string_value(next)) == 0))) {
                         fprintf(stderr, "enrichctl: %s: the listing does not move on past %s\n", method,
                                 json_string_value(next));
                         code = CTL_EXIT_ERROR;
                         goto out;
                 }
-                if (json_array_size(rows) >= CTL_MAX_TABLE_ROWS) {
-                        fprintf(stderr, "enrichctl: %s: more than %d rows; showing the first %zu\n", method,
-                                CTL_MAX_TABLE_ROWS, json_array_size(rows));
+                code = fn(userdata, reply, page, request);
+                if (code != CTL_EXIT_OK || !json_is_string(next))
                         break;
-                }
                 free(after);
                 after = strdup(json_string_value(next));
                 if (!after || json_object_set_new(request, "after", json_string(after)) < 0) {
@@ -158,20 +149,99 @@ int ctl_call_pages(const ctl_options *o, const char *method, json_t *params, con
                         goto out;
                 }
         }
-        if (json_object_set(reply, key, rows) < 0) {
-                code = ctl_oom();
-                goto out;
-        }
-        (void) json_object_del(reply, "next");
-        *ret = reply;
-        reply = NULL;
+        if (code == CTL_PAGES_DONE)
+                code = CTL_EXIT_OK;
 out:
         json_decref(reply);
-        json_decref(rows);
         json_decref(request);
         free(after);
         varlink_client_free(c);
         return code;
+}
+
+/* A whole listing in memory: every page's rows, at most CTL_MAX_TABLE_ROWS. */
+typedef struct collected {
+        json_t *rows;
+        bool truncated;
+} collected;
+
+static int collect_page(void *userdata, json_t *reply, json_t *rows, json_t *request)
+{
+        collected *c = userdata;
+        bool more = json_is_string(json_object_get(reply, "next"));
+        size_t n;
+
+        if (json_array_extend(c->rows, rows) < 0)
+                return ctl_oom();
+        n = json_array_size(c->rows);
+        if (n > CTL_MAX_TABLE_ROWS || (n == CTL_MAX_TABLE_ROWS && more)) {
+                while (json_array_size(c->rows) > CTL_MAX_TABLE_ROWS)
+                        json_array_remove(c->rows, json_array_size(c->rows) - 1);
+                c->truncated = true;
+                return CTL_PAGES_DONE;
+        }
+        return CTL_EXIT_OK;
+}
+
+/* Prints the items of a JSON array as a table (ctl_print_table): fill_row
+ * writes one item's n_columns cells as malloc'd strings (NULL when out of
+ * memory). CTL_EXIT_OK, or ctl_oom(). */
+static int print_items(const char *const *headers, size_t n_columns, json_t *items,
+                       void (*fill_row)(json_t *item, char **row))
+{
+        size_t n = json_array_size(items), i;
+        char **cells;
+        int code = CTL_EXIT_OK;
+
+        cells = calloc(n * n_columns + 1, sizeof(*cells));
+        if (!cells)
+                return ctl_oom();
+        for (i = 0; i < n && code == CTL_EXIT_OK; i++) {
+                fill_row(json_array_get(items, i), cells + i * n_columns);
+                for (size_t c = 0; c < n_columns; c++)
+                        if (!cells[i * n_columns + c])
+                                code = ctl_oom();
+        }
+        if (code == CTL_EXIT_OK)
+                ctl_print_table(headers, n_columns, cells, n);
+        for (i = 0; i < n * n_columns; i++)
+                free(cells[i]);
+        free(cells);
+        return code;
+}
+
+int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params)
+{
+        collected c = { .rows = json_array() };
+        json_t *out = NULL;
+        int code, printed = CTL_EXIT_OK;
+
+        if (!c.rows)
+                return ctl_oom();
+        code = ctl_pages(o, l->method, params, l->key, collect_page, &c);
+        if (code != CTL_EXIT_OK)
+                goto out;
+        if (o->json) {
+                out = json_pack("{s:O}", l->key, c.rows);
+                if (out)
+                        ctl_print_json(out);
+                else
+                        printed = ctl_oom();
+        } else if (json_array_size(c.rows) == 0 && l->none)
+                printf("%s\n", l->none);
+        else
+                printed = print_items(l->headers, l->n_columns, c.rows, l->fill_row);
+        /* What was shown is not the whole listing: a script must not take
+         * it for one. */
+        if (c.truncated) {
+                fprintf(stderr, "enrichctl: %s: more than %d rows; showed the first %d\n", l->method,
+                        CTL_MAX_TABLE_ROWS, CTL_MAX_TABLE_ROWS);
+                code = CTL_EXIT_ERROR;
+        }
+out:
+        json_decref(out);
+        json_decref(c.rows);
+        return code != CTL_EXIT_OK ? code : printed;
 }
 
 void ctl_print_json(const json_t *value)
@@ -264,32 +334,6 @@ int ctl_oom(void)
 {
         fprintf(stderr, "enrichctl: out of memory\n");
         return CTL_EXIT_ERROR;
-}
-
-int ctl_print_items(const char *const *headers, size_t n_columns, json_t *items,
-                    void (*fill_row)(json_t *item, char **row))
-{
-        size_t n = json_array_size(items), i;
-        char **cells;
-        int code = CTL_EXIT_OK;
-
-        if (n > CTL_MAX_TABLE_ROWS)
-                n = CTL_MAX_TABLE_ROWS;
-        cells = calloc(n * n_columns + 1, sizeof(*cells));
-        if (!cells)
-                return ctl_oom();
-        for (i = 0; i < n && code == CTL_EXIT_OK; i++) {
-                fill_row(json_array_get(items, i), cells + i * n_columns);
-                for (size_t c = 0; c < n_columns; c++)
-                        if (!cells[i * n_columns + c])
-                                code = ctl_oom();
-        }
-        if (code == CTL_EXIT_OK)
-                ctl_print_table(headers, n_columns, cells, n);
-        for (i = 0; i < n * n_columns; i++)
-                free(cells[i]);
-        free(cells);
-        return code;
 }
 
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows)

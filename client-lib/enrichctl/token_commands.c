@@ -188,7 +188,10 @@ static int token_list(const ctl_options *o)
         static const char *const headers[T_COLUMNS] = {
                 "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
         };
-        json_t *params = NULL, *reply = NULL, *tokens;
+        static const ctl_listing tokens = {
+                "io.enrich.TokenList", "tokens", "No tokens.", headers, T_COLUMNS, token_row
+        };
+        json_t *params = NULL;
         int code;
 
         if (!only_options(o, "list", CTL_OPT_USER))
@@ -200,22 +203,8 @@ static int token_list(const ctl_options *o)
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
                 return ctl_oom();
-        code = ctl_call_pages(o, "io.enrich.TokenList", params, "tokens", &reply);
+        code = ctl_list(o, &tokens, params);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-                goto out;
-        }
-        tokens = json_object_get(reply, "tokens");
-        if (json_array_size(tokens) == 0) {
-                printf("No tokens.\n");
-                goto out;
-        }
-        code = ctl_print_items(headers, T_COLUMNS, tokens, token_row);
-out:
-        json_decref(reply);
         return code;
 }
 

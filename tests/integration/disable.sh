@@ -10,6 +10,12 @@
 # user while the daemon is hung (SIGSTOP) or stopped, within the timeout;
 # an enabled user still gets what fail= says; a list with the wrong owner
 # or mode, or garbage, is ignored.
+# An identity is its uid as well as its name: an alias with a disabled
+# user's uid (useradd -o) is refused by the account hook, with the daemon
+# up and down (the list holds uid:N lines), gets no claims, no token login
+# and loses its live key; disabling the alias refuses the user; enable
+# lets both in; rows from before uids were kept get them at start-up; an
+# unknown user is still disabled by name.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="eu5-account-ok-before-disable eu5-disable-reports-revocations eu5-disabled-account-refused
@@ -20,7 +26,12 @@ eu5-amr-svc-marks-units off-list-written off-list-state-copy off-list-replaced-a
 off-hung-disabled-refused off-hung-enabled-fail-open off-hung-enabled-fail-closed off-down-disabled-refused
 off-down-enabled-fail-open off-enable-updates-list off-enabled-allowed-daemon-down off-list-wrong-owner-ignored off-list-of-daemon-user-believed
 off-list-writable-ignored off-list-garbage-ignored off-list-restored-refuses off-list-missing-as-before
-off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried daemon-clean-shutdown"
+off-list-written-at-start off-list-written-on-reload off-list-write-failure-retried
+id-alias-refused id-alias-no-claims id-alias-token-login-refused id-alias-live-key-revoked id-list-has-uid
+id-audit-records-uid id-alias-refused-daemon-down id-enable-lets-both-in id-disable-alias-refuses-user
+id-disable-alias-refuses-user-daemon-down id-enable-user-enables-alias id-old-rows-get-uid id-refresh-ends-alias-session
+id-unknown-user-by-name
+daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 DIS=eu5-dis-$$
@@ -153,7 +164,7 @@ denied() {
                 [ "$(acct_ms "$1")" -le 1300 ]
 }
 allowed() { [ "$(cat "$TMP/$1.rc")" = 0 ] && grep -q "pam_acct_mgmt: Success" "$TMP/$1.err"; }
-listed() { [ "$(head -n1 "$LIST" 2>/dev/null)" = "# enrich disabled identities, format 1" ] && grep -qx -- "$1" "$LIST"; }
+listed() { [ "$(head -n1 "$LIST" 2>/dev/null)" = "# enrich disabled identities, format 2" ] && grep -qx -- "$1" "$LIST"; }
 stop_daemon_quietly() {     # no clean-shutdown check: that one comes at the end
         kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 }
@@ -183,7 +194,7 @@ while time.time() < end:
         continue
     reads += 1
     lines = text.split("\n")
-    if lines[0] != "# enrich disabled identities, format 1" or user not in lines or not text.endswith("\n"):
+    if lines[0] != "# enrich disabled identities, format 2" or user not in lines or not text.endswith("\n"):
         bad += 1
     try:
         open(path + ".stop").close()
@@ -271,4 +282,98 @@ ctl disable "$OFF" --reason "again" >/dev/null 2>&1
 rmdir "$LIST"
 check off-list-write-failure-retried eval 'grep -q "Failed to write the list of disabled identities" "$TMP/enrichd.log" &&
         poll 80 listed "$OFF"'
+
+# --- an identity is its uid as well as its name (finding F4)
+ID=eu5-id-$$
+ALIAS=eu5-ida-$$
+enrich_add_user "$ID" || { fail setup-users useradd; exit 1; }
+ID_UID=$(id -u "$ID")
+# Same uid, another name; removed on exit like the others.
+useradd -M -d /nonexistent -s /bin/sh -o -u "$ID_UID" "$ALIAS" || { fail setup-users "useradd -o"; exit 1; }
+CREATED_USERS="$CREATED_USERS $ALIAS"
+ALIAS_TOKEN=$(ctl token issue "$ALIAS" --ttl 1h --scope s:read 2>/dev/null)
+session_open idlive "$ALIAS"
+IDLIVE=$(session_serial idlive)
+ctl disable "$ID" --reason "F4 offboarding" >"$TMP/id-disable.out" 2>&1 || show "$TMP/id-disable.out"
+acct id-alias off "$ALIAS"
+check id-alias-refused denied id-alias || show "$TMP/id-alias.err"
+"$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$ALIAS" \
+        -- sh -c 'keyctl search @s user enrich:claims' >"$TMP/id-noclaims.out" 2>"$TMP/id-noclaims.err"
+check id-alias-no-claims eval '! [ -s "$TMP/id-noclaims.out" ] &&
+        grep -q "Refusing enrichment of disabled user $ALIAS" "$TMP/enrichd.log"' || show "$TMP/id-noclaims.err"
+EU5_SECRET=$ALIAS_TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-acct --user "$ALIAS" --authenticate \
+        --password-from-env EU5_SECRET --no-session 2>"$TMP/id-tok.err"
+check id-alias-token-login-refused eval '[ -n "$ALIAS_TOKEN" ] &&
+        grep -q "pam_authenticate: Authentication failure" "$TMP/id-tok.err"' || show "$TMP/id-tok.err"
+check id-alias-live-key-revoked poll 20 key_dead "$IDLIVE"
+session_close idlive
+check id-list-has-uid eval 'listed "$ID" && listed "uid:$ID_UID"' || show "$LIST"
+audit_uid() {
+        ctl --json audit --action identity.disabled --user "$ID" --limit 10 | "$PY" -c 'import json, sys
+sys.exit(0 if any(e["details"].get("uid") == int(sys.argv[1]) and e["details"].get("name") == sys.argv[2]
+                  for e in json.load(sys.stdin)) else 1)' "$ID_UID" "$ID"
+}
+check id-audit-records-uid audit_uid
+stop_daemon_quietly
+acct id-alias-down off "$ALIAS"
+check id-alias-refused-daemon-down denied id-alias-down || show "$TMP/id-alias-down.err"
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+
+ctl enable "$ID" >/dev/null 2>&1
+acct id-en-alias off "$ALIAS"
+acct id-en-user off "$ID"
+check id-enable-lets-both-in eval 'allowed id-en-alias && allowed id-en-user &&
+        account id-en-claims eu5-acct "$ALIAS" && jwt_claim id-en-claims "c[\"sub\"] == \"$ALIAS\"" &&
+        ! listed "uid:$ID_UID"' || { show "$TMP/id-en-alias.err"; show "$TMP/id-en-claims.err"; show "$LIST"; }
+
+# Disabling the alias disables the identity: the user is refused too.
+ctl disable "$ALIAS" --reason "F4 alias" >/dev/null 2>&1
+acct id-by-alias off "$ID"
+check id-disable-alias-refuses-user denied id-by-alias || show "$TMP/id-by-alias.err"
+stop_daemon_quietly
+acct id-by-alias-down off "$ID"
+check id-disable-alias-refuses-user-daemon-down denied id-by-alias-down || show "$TMP/id-by-alias-down.err"
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+# Enabling the user removes every row of its uid, the alias's included.
+ctl enable "$ID" >/dev/null 2>&1
+acct id-en2-alias off "$ALIAS"
+check id-enable-user-enables-alias eval 'allowed id-en2-alias && ! listed "$ALIAS"' ||
+        { show "$TMP/id-en2-alias.err"; show "$LIST"; }
+
+# A row from before uids were kept (uid NULL) gets its uid at start-up.
+ctl disable "$ID" --reason "F4 old row" >/dev/null 2>&1
+stop_daemon_quietly
+"$PY" -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE disabled_identities SET uid = NULL"); c.commit()' \
+        "$TMP/state/enrich.db"
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+acct id-old off "$ALIAS"
+check id-old-rows-get-uid eval 'listed "uid:$ID_UID" && denied id-old' || { show "$LIST"; show "$TMP/id-old.err"; }
+ctl enable "$ID" >/dev/null 2>&1
+# A live session that outlived the disabling of its uid (here: a row
+# written while the daemon was down, as an older daemon left it) is not
+# refreshed: the refresh ends it.
+session_open idref "$ALIAS"
+IDREF=$(session_serial idref)
+stop_daemon_quietly
+"$PY" -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO disabled_identities (user, reason, disabled_by, disabled) VALUES (?, ?, ?, 0)",
+          (sys.argv[2], "F4 while down", "test"))
+c.commit()' "$TMP/state/enrich.db" "$ID"
+enrich_start_daemon || { fail daemon-restarts; exit 1; }
+alive_before=no
+keyctl describe "$IDREF" >/dev/null 2>&1 && alive_before=yes
+ctl refresh >"$TMP/id-refresh.out" 2>&1
+check id-refresh-ends-alias-session eval '[ "$alive_before" = yes ] && poll 20 key_dead "$IDREF"' ||
+        { show "$TMP/id-refresh.out"; echo "# key alive before refresh: $alive_before"; }
+session_close idref
+ctl enable "$ID" >/dev/null 2>&1
+
+# A user NSS does not know (deleted from the directory) is disabled by name.
+GONE=eu5-gone-$$
+ctl disable "$GONE" --reason "already deleted" >"$TMP/gone.out" 2>&1
+check id-unknown-user-by-name eval 'listed "$GONE" &&
+        "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.CheckAccount "{\"user\":\"$GONE\"}" | grep -q "\"disabled\": *true"' ||
+        { show "$TMP/gone.out"; show "$LIST"; }
 enrich_finish

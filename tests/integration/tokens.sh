@@ -5,7 +5,9 @@
 # amr "tok"; wrong, foreign, expired and revoked tokens are refused; rotation
 # keeps the old secret for its grace only; wrong secrets for a token id slow
 # down and lock that id alone, for a while that grows with each further
-# failure (unlock ends it early); malformed tokens and unknown ids lock
+# failure (unlock ends it early), and only for the source the wrong secrets
+# came from (rhost, else ruser, else service): another user who knows the
+# id locks himself out, not the token; malformed tokens and unknown ids lock
 # nobody (unknown ids are delayed per source), so the user's own token still
 # logs in; passwords are left to others (PAM_IGNORE); the secret appears in no file,
 # log or output but the one that printed it; non-admins are refused.
@@ -20,6 +22,9 @@ eu5-rotate-old-secret-in-grace eu5-rotate-old-secret-after-grace eu5-brute-force
 eu5-brute-force-locks eu5-locked-refuses-right-token lock-is-per-token-id lock-backs-off
 eu5-locked-refuses-right-token-again eu5-unlock-lets-in lock-counts-again-after-success lock-expires-by-itself
 eu5-retry-after-half-delay-checked eu5-retry-inside-half-delay-refused unknown-ids-delayed-per-source
+source-lock-logged source-lock-spares-other-ruser source-lock-spares-other-rhost
+source-lock-refuses-right-secret-from-locked-source source-lock-backs-off source-lock-aggregate-logged
+source-lock-ends-by-itself source-lock-unlock-clears source-lock-rhost-attacker-locks-only-itself
 hammered-token-still-logs-in unknown-ids-delayed-per-ruser eu5-failures-logged-with-message-id
 eu5-secret-not-in-sqlite eu5-secret-not-in-daemon-log eu5-secret-not-in-pam-stderr eu5-secret-not-in-journal
 eu5-token-form-daemon-down-refused eu5-nonadmin-token-issue-refused eu5-nonadmin-token-list-refused
@@ -32,8 +37,9 @@ OTHER=eu5-oth-$$
 BRUTE=eu5-bru-$$
 ADM=eu5-adm-$$
 HAMMERED=eu5-ham-$$
+VICTIM=eu5-vic-$$
 ADMIN_GROUP=eu5-admins-$$
-for u in "$SVC" "$OTHER" "$BRUTE" "$ADM" "$HAMMERED"; do
+for u in "$SVC" "$OTHER" "$BRUTE" "$ADM" "$HAMMERED" "$VICTIM"; do
         enrich_add_user "$u" || { fail setup-users "useradd $u"; exit 1; }
 done
 enrich_add_group "$ADMIN_GROUP" "$ADM" || { fail setup-group "groupadd"; exit 1; }
@@ -258,6 +264,47 @@ echo "# retry window: $W"
 check eu5-retry-after-half-delay-checked eval '[ "$(echo "$W" | cut -d"|" -f2)" = "wrong secret" ]'
 check eu5-retry-inside-half-delay-refused eval '[ "$(echo "$W" | cut -d"|" -f3)" = "too soon after a failure" ]'
 ctl token unlock "$OTHER" >/dev/null
+
+# --- finding F5: token ids are not secret, so wrong secrets lock a token
+# id only for the source they came from. $U2 runs su to $VICTIM (ruser
+# $U2) with $VICTIM's token id and a wrong secret until that source is
+# locked; $VICTIM's right token still logs in from another ruser and from
+# a remote host, and those successes reset nothing for $U2's source, whose
+# lock backs off, ends by itself, and is cleared by unlock. Then the same
+# from a remote host: the attacker's rhost is locked, another is not.
+# from NAME USER SECRET --ruser U | --rhost H: pam_authenticate from there.
+from() {
+        local name=$1 user=$2 secret=$3; shift 3
+        EU5_SECRET=$secret "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-svc --user "$user" "$@" \
+                --authenticate --password-from-env EU5_SECRET --no-session >/dev/null 2>"$TMP/$name.err"
+}
+from_refused() { ! from "$@" && grep -q 'pam_authenticate: Authentication failure' "$TMP/$1.err"; }
+VT=$(issue "$VICTIM" --ttl 1h --scope s:read)
+VTID=$(token_id "$VT")
+VBAD="enr_${VTID}_$(printf 'F%.0s' $(seq 43))"
+for i in 1 2 3 4 5; do from "f5-$i" "$VICTIM" "$VBAD" --ruser "$U2"; done
+check source-lock-logged grep -q "Token $VTID of $VICTIM locked for 3 s after 4 wrong secrets in a row from ruser:$U2" \
+        "$TMP/enrichd.log" || grep "$VTID" "$TMP/enrichd.log" | tail -3 | sed 's/^/#   /'
+check source-lock-spares-other-ruser from f5-u1 "$VICTIM" "$VT" --ruser "$U1" || show "$TMP/f5-u1.err"
+check source-lock-spares-other-rhost from f5-rh "$VICTIM" "$VT" --rhost 198.51.100.20 || show "$TMP/f5-rh.err"
+check source-lock-refuses-right-secret-from-locked-source from_refused f5-locked "$VICTIM" "$VT" --ruser "$U2"
+sleep 3.2
+from f5-again "$VICTIM" "$VBAD" --ruser "$U2"
+check source-lock-backs-off eval 'grep -q "Token $VTID of $VICTIM locked for 6 s after 5 wrong secrets in a row from ruser:$U2" "$TMP/enrichd.log" &&
+        from_refused f5-locked2 "$VICTIM" "$VT" --ruser "$U2"'
+from f5-second "$VICTIM" "$VBAD" --rhost 203.0.113.50
+check source-lock-aggregate-logged grep -q "token $VTID: 6 wrong secrets from 2 sources" "$TMP/enrichd.log"
+sleep 6.2
+check source-lock-ends-by-itself from f5-expired "$VICTIM" "$VT" --ruser "$U2" || show "$TMP/f5-expired.err"
+for i in 1 2 3 4; do from "f5-re$i" "$VICTIM" "$VBAD" --ruser "$U2"; done
+from_refused f5-relocked "$VICTIM" "$VT" --ruser "$U2"
+RELOCKED=$?
+ctl token unlock "$VICTIM" >"$TMP/f5-unlock.out" 2>&1
+check source-lock-unlock-clears eval '[ $RELOCKED = 0 ] && from f5-unlocked "$VICTIM" "$VT" --ruser "$U2"' ||
+        { show "$TMP/f5-unlock.out"; show "$TMP/f5-unlocked.err"; }
+for i in 1 2 3 4; do from "f5-rh$i" "$VICTIM" "$VBAD" --rhost 203.0.113.66; done
+check source-lock-rhost-attacker-locks-only-itself eval 'from_refused f5-rhl "$VICTIM" "$VT" --rhost 203.0.113.66 &&
+        from f5-rho "$VICTIM" "$VT" --rhost 198.51.100.21' || { show "$TMP/f5-rhl.err"; show "$TMP/f5-rho.err"; }
 
 # --- nobody is locked out by attempts that name no token: 10 malformed
 # tokens (not in the token form: left to the stack, never sent) and 10

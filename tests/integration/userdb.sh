@@ -17,6 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="userdb-socket-public getent-shows-group getent-by-gid id-without-grant id-while-disabled id-after-enable
+alias-member-with-grant alias-of-disabled-uid-member-of-nothing alias-member-after-enable
 id-with-grant getent-lists-member initgroups-gets-gid userdbctl-group-lists userdbctl-groups-of-user
 id-other-user-without-grant memberships-of-user-only-own memberships-of-group-only-holder
 directory-group-visible not-unix-groups-directory-member-excluded not-unix-groups-others-included
@@ -183,6 +184,20 @@ vcall "$SOCK" io.enrich.Disable "{\"user\":\"$U1\",\"reason\":\"eu4\"}" >/dev/nu
 check id-while-disabled poll 10 not_in_id "$U1" jit-deploy
 vcall "$SOCK" io.enrich.Enable "{\"user\":\"$U1\"}" >/dev/null
 check id-after-enable poll 10 in_id "$U1" jit-deploy
+# ... nor under an alias of its uid (useradd -o), which has its own grant.
+ALIAS=eu4-ida-$$
+useradd -M -d /nonexistent -s /bin/sh -o -u "$U1_UID" "$ALIAS" && CREATED_USERS="$CREATED_USERS $ALIAS"
+ALIAS_GRANT=$(vcall "$SOCK" io.enrich.Grant \
+        "{\"user\":\"$ALIAS\",\"groups\":[\"jit-deploy\"],\"ttl\":3600,\"reason\":\"eu4 alias\"}" |
+        "$PY" -c 'import json, sys; print(json.load(sys.stdin)["parameters"]["grant"]["id"])')
+alias_member() { memberships "{\"userName\":\"$ALIAS\",\"service\":\"$SERVICE\"}" | grep -qx "$ALIAS jit-deploy"; }
+alias_not_member() { ! alias_member; }
+check alias-member-with-grant poll 10 alias_member
+vcall "$SOCK" io.enrich.Disable "{\"user\":\"$U1\",\"reason\":\"eu4 alias\"}" >/dev/null
+check alias-of-disabled-uid-member-of-nothing poll 10 alias_not_member
+vcall "$SOCK" io.enrich.Enable "{\"user\":\"$U1\"}" >/dev/null
+check alias-member-after-enable poll 10 alias_member
+vcall "$SOCK" io.enrich.RevokeGrant "{\"id\":\"$ALIAS_GRANT\"}" >/dev/null
 
 # --- revoke
 vcall "$SOCK" io.enrich.RevokeGrant "{\"id\":\"$GRANT_ID\"}" >/dev/null

@@ -3,7 +3,9 @@
 one group with fixed members, as a directory (LDAP, SSSD, systemd-homed)
 would through nss-systemd. userdb.sh runs it on a socket in
 /run/systemd/userdb/ to give a user a group that /etc/group does not know.
-It serves until killed; the caller removes the socket.
+It serves until killed; the caller removes the socket. With
+USERDB_SERVICE_DELAY_FILE set, every io.systemd.UserDatabase call first
+waits the seconds that file holds (a slow directory; none when absent).
 
 usage: userdb_service.py SOCKET GROUP GID MEMBER[,MEMBER...]"""
 import json
@@ -11,6 +13,7 @@ import os
 import socket
 import socketserver
 import sys
+import time
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -42,6 +45,13 @@ class Handler(socketserver.BaseRequestHandler):
                                              "interfaces": ["io.systemd.UserDatabase"]}})
         if not method.startswith("io.systemd.UserDatabase."):
             return self.error("org.varlink.service.MethodNotFound")
+        delay_file = os.environ.get("USERDB_SERVICE_DELAY_FILE")
+        if delay_file:
+            try:
+                with open(delay_file) as f:
+                    time.sleep(min(float(f.read() or 0), 10))
+            except (OSError, ValueError):
+                pass
         if params.get("service") != srv.service:
             return self.error("io.systemd.UserDatabase.BadService")
         if method.endswith(".GetUserRecord"):

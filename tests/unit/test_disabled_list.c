@@ -12,7 +12,7 @@
 #include "tap.h"
 
 /* lookup of user in a file holding len bytes of text. */
-static int lookup(const char *text, size_t len, const char *user)
+static int lookup_uid(const char *text, size_t len, const char *user, const uid_t *uid)
 {
         char path[] = "/tmp/test_disabled_list.XXXXXX";
         int fd = mkstemp(path), r;
@@ -24,14 +24,24 @@ static int lookup(const char *text, size_t len, const char *user)
                 close(fd);
                 return -EIO;
         }
-        r = disabled_list_lookup(fd, user);
+        r = disabled_list_lookup(fd, user, uid);
         close(fd);
         return r;
+}
+
+static int lookup(const char *text, size_t len, const char *user)
+{
+        return lookup_uid(text, len, user, NULL);
 }
 
 static int lookup_text(const char *text, const char *user)
 {
         return lookup(text, strlen(text), user);
+}
+
+static int lookup_text_uid(const char *text, const char *user, uid_t uid)
+{
+        return lookup_uid(text, strlen(text), user, &uid);
 }
 
 int main(void)
@@ -45,13 +55,34 @@ int main(void)
         free(path);
         CHECK(disabled_list_path("relative", &path) == -EINVAL, "list-needs-socket-directory");
 
-        CHECK(disabled_list_format(names, 5, &text, &len, &skipped) == 0 && skipped == 2 &&
+        CHECK(disabled_list_format(names, 5, NULL, 0, &text, &len, &skipped) == 0 && skipped == 2 &&
               strcmp(text, DISABLED_LIST_HEADER "\nalice\ncarol\ndave\n") == 0, "format-skips-unlistable-names");
         CHECK(lookup(text, len, "alice") == 1 && lookup(text, len, "dave") == 1, "lookup-finds-listed");
         CHECK(lookup(text, len, "al") == 0 && lookup(text, len, "alice2") == 0 && lookup(text, len, "bob") == 0 &&
               lookup(text, len, "mallory") == 0 && lookup(text, len, "") == 0, "lookup-whole-lines-only");
         free(text);
 
+        {
+                const char *some[] = { "alice", "uid:7", "x:y" };
+                uid_t uids[] = { 1003, 0, (uid_t) -1 };
+
+                CHECK(disabled_list_format(some, 3, uids, 3, &text, &len, &skipped) == 0 && skipped == 3 &&
+                      strcmp(text, DISABLED_LIST_HEADER "\nalice\nuid:1003\nuid:0\n") == 0, "format-writes-uids");
+                CHECK(lookup_uid(text, len, "alias", &uids[0]) == 1 && lookup_uid(text, len, "root", &uids[1]) == 1,
+                      "lookup-finds-uid");
+                CHECK(lookup_text_uid(text, "bob", 1004) == 0 && lookup_text_uid(text, "bob", 100) == 0 &&
+                      lookup(text, len, "uid:1003") == 0, "uid-lines-match-uids-only");
+                free(text);
+        }
+        CHECK(lookup_text(DISABLED_LIST_HEADER_V1 "\nalice\nuid:1003\n", "alice") == 1 &&
+              lookup_text_uid(DISABLED_LIST_HEADER_V1 "\nalice\nuid:1003\n", "bob", 1003) == 0,
+              "format-1-read-as-names-only");
+        CHECK(lookup_text_uid("# enrich disabled identities, format 3\nuid:5\n", "bob", 5) == -EBADMSG,
+              "unknown-format-is-not-a-list");
+        CHECK(lookup_text_uid(DISABLED_LIST_HEADER "\nuid:01003\nuid:+5\nuid:\nuid:4294967295\nuid:99999999999\n"
+                              "uid:12a\n", "bob", 1003) == 0 &&
+              lookup_text_uid(DISABLED_LIST_HEADER "\nuid:4294967295\n", "bob", (uid_t) -1) == 0 &&
+              lookup_text_uid(DISABLED_LIST_HEADER "\nuid:5\n", "bob", 5) == 1, "malformed-uid-lines-never-match");
         CHECK(lookup_text("", "alice") == -EBADMSG, "empty-file-is-not-a-list");
         CHECK(lookup_text("alice\n", "alice") == -EBADMSG, "no-header-is-not-a-list");
         CHECK(lookup_text(DISABLED_LIST_HEADER, "alice") == -EBADMSG, "unended-header-is-not-a-list");

@@ -1,7 +1,8 @@
 /* test_paging.c: the paging of the listings (daemon/paging.c): limit and
  * after are checked strictly, a page ends at its limit or before its rows
  * pass PAGE_MAX_BYTES (always taking one row), and its next cursor, fed back
- * as after, names the last row it took. */
+ * as after, names the last row it took; the same for the row-id form of
+ * the audit trail, read either way and answered in ascending order. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,18 +12,58 @@
 #include "tap.h"
 #include "varlink.h"
 
-/* page_begin on params given as JSON text: true when accepted. */
-static bool begins(const char *text, page *p)
+/* page_begin (rows: page_begin_rows, descending from the newest) on params
+ * given as JSON text: true when accepted. */
+static bool begins_as(const char *text, page *p, bool rows)
 {
         json_t *params = json_loads(text, 0, NULL), *e;
 
-        e = page_begin(p, params);
+        e = rows ? page_begin_rows(p, params, true, 0) : page_begin(p, params);
         json_decref(params);
         if (e) {
                 json_decref(e);
                 return false;
         }
         return true;
+}
+
+static bool begins(const char *text, page *p)
+{
+        return begins_as(text, p, false);
+}
+
+static bool begins_rows(const char *text, page *p)
+{
+        return begins_as(text, p, true);
+}
+
+/* True when every one of the n params texts is refused. */
+static bool refuses_all(const char *const *texts, size_t n, bool rows)
+{
+        bool all = true;
+        page p = { 0 };
+
+        for (size_t i = 0; i < n; i++) {
+                if (begins_as(texts[i], &p, rows)) {
+                        printf("# accepted %s\n", texts[i]);
+                        all = false;
+                }
+                page_done(&p);
+        }
+        return all;
+}
+
+/* The ids of a reply's rows, "3 4 5". */
+static const char *ids_of(json_t *reply, char *buf, size_t size)
+{
+        json_t *r;
+        size_t i;
+
+        buf[0] = '\0';
+        json_array_foreach(json_object_get(reply, "rows"), i, r)
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%lld", i ? " " : "",
+                         (long long) json_integer_value(json_object_get(r, "id")));
+        return buf;
 }
 
 /* A row of about size bytes. */
@@ -45,18 +86,10 @@ int main(void)
         };
         page p = { 0 };
         json_t *reply;
-        char id[8];
-        bool all_bad = true;
+        char id[16];
         int r = 0;
 
-        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                if (begins(bad[i], &p)) {
-                        printf("# accepted %s\n", bad[i]);
-                        all_bad = false;
-                }
-                page_done(&p);
-        }
-        CHECK(all_bad, "paging-refuses-bad-limit-and-after");
+        CHECK(refuses_all(bad, sizeof bad / sizeof bad[0], false), "paging-refuses-bad-limit-and-after");
 
         CHECK(begins("{}", &p) && p.limit == PAGE_DEFAULT_LIMIT && !page_after(&p) &&
               page_fetch(&p) == PAGE_DEFAULT_LIMIT + 1, "paging-default-limit");
@@ -123,5 +156,55 @@ int main(void)
         r = page_add(&p, row("huge", 63 * 1024), 1, "huge");
         CHECK(r == 0 && json_array_size(p.rows) == 1, "paging-takes-first-row-always");
         page_done(&p);
+
+        /* The row-id form (AuditList): "a<id>" and "b<id>" only; the
+         * default limit is the most. */
+        static const char *const bad_rows[] = {
+                "{\"after\": \"5.x\"}", "{\"after\": \"a\"}", "{\"after\": \"c5\"}", "{\"after\": \"a-5\"}",
+                "{\"after\": \"a5x\"}", "{\"after\": \"b99999999999999999999\"}", "{\"limit\": 1001}",
+        };
+        CHECK(refuses_all(bad_rows, sizeof bad_rows / sizeof bad_rows[0], true), "paging-rows-refuses-bad-after");
+        CHECK(begins_rows("{}", &p) && p.limit == PAGE_MAX_LIMIT && p.descending && p.after_row == 0,
+              "paging-rows-default-newest");
+        page_done(&p);
+        {
+                json_t *params = json_pack("{}");
+                bool begun = page_begin_rows(&p, params, false, 42) == NULL;
+
+                CHECK(begun && !p.descending && p.after_row == 42, "paging-rows-start-after-row");
+                json_decref(params);
+                page_done(&p);
+        }
+        /* Read backwards from the newest (ids 9, 8, 7, 6): three rows,
+         * answered ascending, and next continues below the oldest shown. */
+        {
+                char text[64], buf[64];
+                page q = { 0 };
+
+                begins_rows("{\"limit\": 3}", &p);
+                r = 0;
+                for (int i = 9; i > 5 && r == 0; i--)
+                        r = page_add_row(&p, json_pack("{s:i}", "id", i), i);
+                reply = page_reply(&p, "rows");
+                CHECK(r == 1 && strcmp(ids_of(reply, buf, sizeof buf), "7 8 9") == 0 &&
+                      strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "b7") == 0,
+                      "paging-rows-descending-answers-ascending");
+                snprintf(text, sizeof text, "{\"after\": \"%s\"}", json_string_value(json_object_get(reply, "next")));
+                CHECK(begins_rows(text, &q) && q.descending && q.after_row == 7, "paging-rows-next-round-trips");
+                page_done(&q);
+                json_decref(reply);
+                page_done(&p);
+
+                begins_rows("{\"limit\": 2, \"after\": \"a3\"}", &p);
+                r = 0;
+                for (int i = 4; i < 7 && r == 0; i++)
+                        r = page_add_row(&p, json_pack("{s:i}", "id", i), i);
+                reply = page_reply(&p, "rows");
+                CHECK(r == 1 && !p.descending && strcmp(ids_of(reply, buf, sizeof buf), "4 5") == 0 &&
+                      strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "a5") == 0,
+                      "paging-rows-ascending");
+                json_decref(reply);
+                page_done(&p);
+        }
         TAP_EXIT();
 }

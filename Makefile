@@ -72,8 +72,8 @@ $(B)/libenrich.so: $(B)/libenrich.so.1
 $(B)/enrich.pc: client-lib/enrich.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' $< > $@
 
-# The daemon embeds its Varlink interface description from the source tree.
-$(B)/daemon/interface.o: daemon/io.enrich.varlink
+# The daemon embeds its Varlink interface descriptions from the source tree.
+$(B)/daemon/interface.o: daemon/io.enrich.varlink daemon/io.systemd.UserDatabase.varlink
 $(B)/enrichd: $(DAEMON_OBJ) $(B)/libenrich-internal.a
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libenrich-internal.a $(LIBS)
 

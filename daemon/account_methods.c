@@ -13,24 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <openssl/crypto.h>
 #include "account_methods.h"
 #include "audit.h"
+#include "clock.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
 #include "live.h"
 #include "log.h"
-#include "method_helpers.h"
+#include "method_support.h"
 #include "paging.h"
 #include "offboard.h"
+#include "sessions.h"
 #include "throttle.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
 
-#define MAX_NAME_LENGTH 256
 
 /* Wipes a verifier inside the parsed request: jansson keeps its own copy of
  * every string, which the server frees without wiping. */
@@ -67,6 +67,57 @@ static bool scope_ok(const enrichd *d, const char *s) {
 
 static json_t *no_such_token(const char *id) {
         return error_reply("io.enrich.NoSuchToken", json_pack("{s:s}", "id", id));
+}
+
+static json_t *scopes_json(const char *scopes) {
+        json_t *a = json_array();
+        const char *p = scopes ? scopes : "";
+
+        while (a && *p) {
+                size_t n = strcspn(p, " ");
+                if (n > 0 && json_array_append_new(a, json_stringn(p, n)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+                p += n;
+                p += *p == ' ';
+        }
+        return a;
+}
+
+static const char *token_state(const token_record *t, int64_t now) {
+        if (t->revoked)
+                return "revoked";
+        if (t->expires <= now)
+                return "expired";
+        return "active";
+}
+
+/* An io.enrich.TokenRecord. NULL when out of memory. */
+static json_t *token_record_to_json(const token_record *t, int64_t now) {
+        int64_t used = t->last_used ? t->last_used : t->created;
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}",
+                              "id", t->id, "user", t->user, "uid", (json_int_t) t->uid,
+                              "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
+                              "createdBy", t->created_by, "expires", (json_int_t) t->expires,
+                              "state", token_state(t, now),
+                              "stale", !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
+
+        if (!o)
+                return NULL;
+        if (t->description)
+                json_object_set_new(o, "description", json_string(t->description));
+        if (t->last_used)
+                json_object_set_new(o, "lastUsed", json_integer(t->last_used));
+        if (t->revoked)
+                json_object_set_new(o, "revoked", json_integer(t->revoked));
+        if (t->revoked_by)
+                json_object_set_new(o, "revokedBy", json_string(t->revoked_by));
+        if (t->rotated)
+                json_object_set_new(o, "rotated", json_integer(t->rotated));
+        if (t->previous_until > now)
+                json_object_set_new(o, "graceUntil", json_integer(t->previous_until));
+        return o;
 }
 
 static json_t *token_reply(enrichd *d, const char *method, const char *id, int64_t now) {
@@ -133,8 +184,7 @@ static int64_t source_delay_ms(enrichd *d, const char *source) {
         return tokens_failure_delay_ms(n, TOKENS_SOURCE_DELAY_MAX_MS);
 }
 
-json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "tokenId", "verifier", "service", "rhost", "ruser", NULL };
+json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *id, *verifier = NULL, *service, *rhost, *ruser;
         token_auth_result result = { 0 };
         token_lock_policy policy;
@@ -145,12 +195,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
         int64_t now_ms;
         int r;
 
-        if (peer->uid != 0) {
-                reply = permission_denied(peer, "io.enrich.Authenticate", "only root may authenticate tokens");
-                goto out;
-        }
-        if ((reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_token_id(params, "tokenId", &id)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
@@ -165,7 +210,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
                            "Token authentication of %s with token %s failed: no such user", user, id);
                 /* No subject: invented names must not each start a window. */
-                (void) audit_record_refusal(d, peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "user", user, "tokenId", id,
                                                       "reason", "no such user", "service", service, "rhost", rhost));
                 reply = auth_failed("no such user", source_delay_ms(d, source), false);
@@ -178,7 +223,7 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
                            "Token authentication of %s with token %s failed: account disabled%s", user, id,
                            r < 0 ? " (database error, refusing)" : "");
-                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s*, s:s*}", "tokenId", id, "reason",
                                                       "account disabled", "service", service, "rhost", rhost));
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
@@ -205,9 +250,9 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                                               "ENRICH_RHOST", rhost, NULL },
                            "Token %s authenticated %s (service %s%s%s)", id, user, service ? service : "?",
                            rhost ? ", from " : "", rhost ? rhost : "");
-                (void) audit_recordf(d, peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
+                (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_USED, AUDIT_OK, "{s:s, s:s*, s:s*, s:s*}",
                                      "tokenId", id, "service", service, "rhost", rhost, "scopes", result.token.scopes);
-                record = token_record_to_json(&result.token, time(NULL));
+                record = token_record_to_json(&result.token, clock_now());
                 reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
                                                              "scopes", json_object_get(record, "scopes"),
                                                              "expires", (json_int_t) result.token.expires), false)
@@ -248,9 +293,9 @@ json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params
                             "idFailures", (int) result.id_failures, "idSources", (int) result.id_sources,
                             "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
         if (result.locked_now)
-                (void) audit_record(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
+                (void) audit_record(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
         else
-                (void) audit_record_refusal(d, peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
                                             "io.enrich.Authenticate", details);
         reply = auth_failed(result.reason, result.delay_ms,
                             result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
@@ -263,21 +308,18 @@ out:
 
 /* ---- token administration ------------------------------------------------ */
 
-json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "ttl", "verifier", "scopes", "description", NULL };
+json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *verifier = NULL, *description, **scopes = NULL;
         json_int_t ttl;
         struct passwd pw;
         char *pwbuf = NULL, *by = NULL, *scope_text = NULL;
-        int64_t now = time(NULL), active = 0;
+        int64_t now = clock_now(), active = 0;
         token_record t = { 0 };
         json_t *reply = NULL;
         size_t len = 1;
         bool set;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenIssue")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_int(params, "ttl", true, 1, TOKENS_MAX_TTL, &ttl, &set)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "description", false, TOKENS_MAX_DESCRIPTION, &description)) ||
@@ -299,7 +341,7 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
         for (size_t i = 0; scopes && scopes[i]; i++)
                 len += strlen(scopes[i]) + 1;
         scope_text = calloc(1, len);
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         if (!scope_text || !by || tokens_new_id(t.id) < 0) {
                 reply = internal_error("out of memory");
                 goto out;
@@ -320,7 +362,7 @@ json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params)
                 reply = database_error(d, "io.enrich.TokenIssue");
                 goto out;
         }
-        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
+        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
                              "tokenId", t.id, "scopes", scope_text, "description", description,
                              "ttl", (json_int_t) ttl, "expires", (json_int_t) t.expires);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, t.id, user, by,
@@ -336,25 +378,30 @@ out:
         return reply;
 }
 
+typedef struct token_page {
+        page *page;
+        int64_t now;
+} token_page;
+
 /* Storage's row callback: the token into the page. */
-static int add_token_row(void *userdata, json_t *token) {
-        return page_add(userdata, token, json_integer_value(json_object_get(token, "created")),
-                        json_string_value(json_object_get(token, "id")));
+static int add_token_row(void *userdata, const token_record *t) {
+        token_page *tp = userdata;
+        json_t *row = token_record_to_json(t, tp->now);
+
+        return row ? page_add(tp->page, row, t->created, t->id) : -ENOMEM;
 }
 
-json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "limit", "after", NULL };
+json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         page p = { 0 };
         json_t *reply;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenList")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = page_begin(&p, params)))
                 goto out;
-        r = tokens_list(d->db, user, time(NULL), page_after(&p), page_fetch(&p), add_token_row, &p);
+        r = tokens_list(d->db, user, page_after(&p), page_fetch(&p), add_token_row,
+                        &(token_page) { .page = &p, .now = clock_now() });
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error(strerror(-r));
                 goto out;
@@ -377,15 +424,14 @@ static int revoke_token_sessions(enrichd *d, const char *id, const char *reason)
         }
         for (size_t i = 0; sids && sids[i]; i++) {
                 if (live_revoke(d, sids[i], reason) == 0 ||
-                    db_session_end(d->db, sids[i], time(NULL), reason) == 0)
+                    sessions_end(d->db, sids[i], clock_now(), reason) == 0)
                         n++;
         }
         strv_free(sids);
         return n;
 }
 
-json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "id", NULL };
+json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params) {
         const char *id;
         char *by = NULL, reason[300];
         token_record t = { 0 };
@@ -393,14 +439,12 @@ json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params
         bool changed = false;
         int r, sessions;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenRevoke")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_token_id(params, "id", &id)))
+        if ((reply = get_token_id(params, "id", &id)))
                 goto out;
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         r = tokens_get(d->db, id, &t);
         if (r == 0)
-                r = tokens_revoke(d->db, id, by ? by : "admin", time(NULL), &changed);
+                r = tokens_revoke(d->db, id, by ? by : "admin", clock_now(), &changed);
         if (r == -ENOENT) {
                 reply = no_such_token(id);
                 goto out;
@@ -411,7 +455,7 @@ json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params
         }
         snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
         sessions = revoke_token_sessions(d, id, reason);
-        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
+        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
                              "wasActive", changed, "sessionsRevoked", sessions);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
@@ -423,20 +467,17 @@ out:
         return reply;
 }
 
-json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "id", "verifier", "grace", NULL };
+json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params) {
         const char *id, *verifier = NULL;
         json_int_t grace = 0;
         char *by = NULL;
         token_record t = { 0 };
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         json_t *reply = NULL;
         bool set;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenRotate")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_token_id(params, "id", &id)) ||
+        if ((reply = get_token_id(params, "id", &id)) ||
             (reply = get_verifier(params, &verifier)) ||
             (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
                 goto out;
@@ -453,9 +494,9 @@ json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params
                 reply = database_error(d, "io.enrich.TokenRotate");
                 goto out;
         }
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         (void) tokens_get(d->db, id, &t);
-        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
+        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
                              "grace", (json_int_t) grace);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, id, t.user, by,
                   "Token %s of %s rotated by %s; the old secret works for %llds more", id,
@@ -468,21 +509,18 @@ out:
         return reply;
 }
 
-json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         char *by = NULL;
         json_t *reply;
         bool was = false;
 
-        if ((reply = admin_only(d, peer, "io.enrich.TokenUnlock")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
         if (tokens_unlock(d->db, user, realtime_ms(), &was) < 0)
                 return database_error(d, "io.enrich.TokenUnlock");
-        by = peer_name(peer);
-        (void) audit_recordf(d, peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
+        by = peer_name(call->peer);
+        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s",
                   user, by ? by : "an admin", was ? "" : " (it was not locked)");
         free(by);
@@ -506,22 +544,19 @@ static identity_key identity_key_of(const char *user, char **canonical) {
         return key;
 }
 
-json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "reason", NULL };
+json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
         char *by = NULL, *canonical = NULL, reason[300];
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
         int tokens = 0, sessions = 0, more = 0;
         identity_key key;
         json_t *reply = NULL;
         bool was = false;
 
-        if ((reply = admin_only(d, peer, "io.enrich.Disable")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "reason", true, IDENTITIES_MAX_REASON, &why)))
                 goto out;
-        by = peer_name(peer);
+        by = peer_name(call->peer);
         if (!by) {
                 reply = internal_error("out of memory");
                 goto out;
@@ -547,7 +582,7 @@ json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params) {
                 live_revoke_uid(d, (uid_t) key.uid, reason, &more);
                 sessions += more;
         }
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
+        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
                              "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
                              "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
@@ -562,8 +597,7 @@ out:
         return reply;
 }
 
-json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", NULL };
+json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         char *by = NULL, *canonical = NULL;
         identity_key key;
@@ -571,9 +605,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         bool was = false;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.Enable")) ||
-            (reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
         /* Every row of the identity: its names and its uid. */
         key = identity_key_of(user, &canonical);
@@ -583,8 +615,8 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
                 return database_error(d, "io.enrich.Enable");
         d->identities_generation++;
         (void) offboard_publish(d);
-        by = peer_name(peer);
-        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
+        by = peer_name(call->peer);
+        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
                    "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
@@ -592,8 +624,7 @@ json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params) {
         return varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
 }
 
-json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "user", "service", "rhost", NULL };
+json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *service, *rhost;
         identity_state s = { 0 };
         char *canonical = NULL;
@@ -601,10 +632,7 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
         json_t *reply = NULL;
         int r;
 
-        if (peer->uid != 0)
-                return permission_denied(peer, "io.enrich.CheckAccount", "only root may check accounts");
-        if ((reply = check_known(params, known)) ||
-            (reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
+        if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)))
                 return reply;
@@ -620,7 +648,7 @@ json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *param
                            "Refusing the login of disabled user %s%s%s (service %s): %s", user,
                            strcmp(s.user, user) != 0 ? ", disabled as " : "", strcmp(s.user, user) != 0 ? s.user : "",
                            service ? service : "?", s.reason);
-                (void) audit_record_refusal(d, peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
                                             json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
                                                       "rhost", rhost));
                 reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,

@@ -6,16 +6,17 @@
 #include <sys/socket.h>
 #include <jansson.h>
 #include "enrichd.h"
+#include "method_support.h"
 
-json_t *method_authenticate(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_token_issue(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_token_list(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_token_revoke(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_token_rotate(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_token_unlock(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_disable(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_enable(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_check_account(enrichd *d, const struct ucred *peer, json_t *params);
+json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params);
+json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params);
+json_t *method_token_list(enrichd *d, const method_call *call, json_t *params);
+json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params);
+json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params);
+json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params);
+json_t *method_disable(enrichd *d, const method_call *call, json_t *params);
+json_t *method_enable(enrichd *d, const method_call *call, json_t *params);
+json_t *method_check_account(enrichd *d, const method_call *call, json_t *params);
 
 /* Enrich's part: refuses a disabled user, checks the evidence of a token
  * login (token_id, optional) against the daemon's own record, and rewrites

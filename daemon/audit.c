@@ -19,9 +19,10 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "identity.h"
 #include "jwks.h"
-#include "keys.h"
+#include "signing_keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -282,7 +283,7 @@ int audit_open(enrichd *d, audit **ret) {
                             " VALUES (?,?,?,?,?)", &a->insert_checkpoint)) < 0 ||
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
-        a->last_checkpoint = time(NULL);
+        a->last_checkpoint = clock_now();
         check_outside(d);
         *ret = a;
         a = NULL;
@@ -391,7 +392,7 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
                 log_failure(action, "out of memory");
                 goto out;
         }
-        row in = { .time = time(NULL), .actor_uid = peer ? (int64_t) peer->uid : -1,
+        row in = { .time = clock_now(), .actor_uid = peer ? (int64_t) peer->uid : -1,
                    .actor_name = peer ? name : "enrichd", .subject = subject, .action = action,
                    .result = result, .details = text };
         own_transaction = sqlite3_get_autocommit(db_handle(d->db));
@@ -556,7 +557,7 @@ static void refusal_open(enrichd *d, refusal *s, refusal_kind kind, const struct
 int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
                          const char *result, const char *method, json_t *details) {
         audit *a = d->audit;
-        int64_t window, now = time(NULL);
+        int64_t window, now = clock_now();
         refusal *s = NULL, *own_overflow = NULL, *stale = NULL, *free_slot = NULL, *closed = NULL;
         refusal_kind kind = REFUSAL_KEY;
         size_t held = 0;
@@ -641,7 +642,7 @@ int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subje
 
 void audit_flush_refusals(enrichd *d, bool all) {
         audit *a = d->audit;
-        int64_t now = time(NULL);
+        int64_t now = clock_now();
 
         for (size_t i = 0; a && i < ARRAY_SIZE(a->refusals); i++)
                 if (a->refusals[i].used && (all || !window_open(&a->refusals[i], now, d->config->audit_refusal_window)))
@@ -690,8 +691,8 @@ static int load_checkpoints(enrichd *d, int64_t from, checkpoint **ret, size_t *
         size_t n = 0, cap = 0;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
-                               " WHERE row_id >= ? ORDER BY row_id", -1, &st, NULL) != SQLITE_OK) {
+        if (db_prepare(d->db, "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
+                              " WHERE row_id >= ? ORDER BY row_id", &st) < 0) {
                 r = db_fail(d->db, "Failed to read audit checkpoints");
                 goto out;
         }
@@ -728,13 +729,13 @@ static int load_checkpoints(enrichd *d, int64_t from, checkpoint **ret, size_t *
         n = 0;
 out:
         checkpoints_free(list, n);
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
 /* Whether c's signature is good: the key by kid among every key the daemon
- * has recorded (keys_find: retired keys too, but none for a checkpoint
- * dated after its retirement), else the running key. */
+ * has recorded (signing_keys_find: retired keys too, but none for a
+ * checkpoint dated after its retirement), else the running key. */
 static bool checkpoint_signed(enrichd *d, const checkpoint *c) {
         unsigned char message[24 + 8 + 32 + 8], signature[64];
         jwks *keys = NULL;
@@ -746,7 +747,7 @@ static bool checkpoint_signed(enrichd *d, const checkpoint *c) {
         if (checkpoint_message(c->row_id, c->head, c->time, message) < 0 ||
             hex_decode(c->signature, signature, sizeof signature) < 0)
                 return false;
-        if (keys_find(d, c->kid, &keys, &retired) == 0) {
+        if (signing_keys_find(d->db, c->kid, &keys, &retired) == 0) {
                 if (retired > 0 && c->time > retired) {
                         jwks_free(keys);
                         return false;
@@ -793,15 +794,14 @@ static int hash_exists(enrichd *d, const char *hash, int64_t *ret_id) {
         sqlite3_stmt *st = NULL;
         int r = 0;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT id FROM audit WHERE hash = ? LIMIT 1", -1, &st,
-                               NULL) != SQLITE_OK)
+        if (db_prepare(d->db, "SELECT id FROM audit WHERE hash = ? LIMIT 1", &st) < 0)
                 return db_fail(d->db, "Failed to search the audit trail");
         sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_ROW) {
                 *ret_id = sqlite3_column_int64(st, 0);
                 r = 1;
         }
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
@@ -814,8 +814,7 @@ static int seed(enrichd *d, int64_t after_id, char hash[HASH_HEX + 1], char link
         sqlite3_stmt *st = NULL;
         int r = -ENOENT, step;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT hash, prev_hash FROM audit WHERE id = ?", -1, &st,
-                               NULL) != SQLITE_OK)
+        if (db_prepare(d->db, "SELECT hash, prev_hash FROM audit WHERE id = ?", &st) < 0)
                 return db_fail(d->db, "Failed to read the audit trail");
         sqlite3_bind_int64(st, 1, after_id);
         step = sqlite3_step(st);
@@ -825,7 +824,7 @@ static int seed(enrichd *d, int64_t after_id, char hash[HASH_HEX + 1], char link
                 r = 0;
         } else if (step != SQLITE_DONE)
                 r = db_fail(d->db, "Failed to read the audit trail");
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
@@ -864,9 +863,8 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
-        if (sqlite3_prepare_v2(db_handle(d->db),
-                               "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
-                               " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        if (db_prepare(d->db, "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
+                              " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", &st) < 0) {
                 r = db_fail(d->db, "Failed to read the audit trail");
                 goto out;
         }
@@ -988,7 +986,7 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
         r = 0;
 out:
         checkpoints_free(cps, n_cps);
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
@@ -1015,13 +1013,13 @@ static int read_origin(enrichd *d, char out[65]) {
         sqlite3_stmt *st = NULL;
         int r = 0;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT id FROM audit_origin LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d->db, "SELECT id FROM audit_origin LIMIT 1", &st) < 0)
                 return db_fail(d->db, "Failed to read the database's identity");
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
                 snprintf(out, 65, "%s", (const char *) sqlite3_column_text(st, 0));
         else
                 r = db_fail(d->db, "Failed to read the database's identity");
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
@@ -1121,10 +1119,9 @@ static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other) {
                 *ret_other = true;
                 return 0;
         }
-        if (sqlite3_prepare_v2(db_handle(d->db),
-                               "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
-                               "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2),"
-                               " (SELECT coalesce(max(id), 0) FROM audit)", -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d->db, "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
+                              "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2),"
+                              " (SELECT coalesce(max(id), 0) FROM audit)", &st) < 0)
                 return db_fail(d->db, "Failed to read the audit trail");
         sqlite3_bind_int64(st, 1, h.row_id);
         sqlite3_bind_text(st, 2, h.head, -1, SQLITE_TRANSIENT);
@@ -1145,7 +1142,7 @@ static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other) {
                         "the checkpoint enrichd sealed at row %lld (%s) is gone: the trail was cut and rewritten"
                         " from there", (long long) h.row_id, path);
 out:
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
@@ -1169,32 +1166,30 @@ static void prune(enrichd *d) {
 
         if (d->config->audit_retention_days == 0)
                 return;
-        cutoff = time(NULL) - (int64_t) d->config->audit_retention_days * 86400;
-        if (sqlite3_prepare_v2(db_handle(d->db),
-                               "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
-                               " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
-                               "          (SELECT max(id) FROM audit))", -1, &st, NULL) != SQLITE_OK ||
+        cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400;
+        if (db_prepare(d->db, "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
+                              " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
+                              "          (SELECT max(id) FROM audit))", &st) < 0 ||
             sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
                 log_failure("retention", sqlite3_errmsg(db_handle(d->db)));
                 goto out;
         }
         anchor = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         st = NULL;
         if (anchor <= 1)
                 goto out;
         if (db_begin(d->db) < 0)
                 goto fail;
-        if (sqlite3_prepare_v2(db_handle(d->db), "DELETE FROM audit WHERE id < ?", -1, &st, NULL) != SQLITE_OK ||
+        if (db_prepare(d->db, "DELETE FROM audit WHERE id < ?", &st) < 0 ||
             sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
                 db_fail(d->db, "Failed to prune the audit trail");
                 db_rollback(d->db);
                 goto fail;
         }
         changes = sqlite3_changes(db_handle(d->db));
-        sqlite3_finalize(st);
-        if (sqlite3_prepare_v2(db_handle(d->db), "DELETE FROM audit_checkpoints WHERE row_id < ?", -1, &st,
-                               NULL) != SQLITE_OK ||
+        db_release(d->db, st);
+        if (db_prepare(d->db, "DELETE FROM audit_checkpoints WHERE row_id < ?", &st) < 0 ||
             sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
                 db_fail(d->db, "Failed to prune audit checkpoints");
                 db_rollback(d->db);
@@ -1210,7 +1205,7 @@ static void prune(enrichd *d) {
 fail:
         log_failure("retention", db_last_error(d->db));
 out:
-        sqlite3_finalize(st);
+        db_release(d->db, st);
 }
 
 int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
@@ -1221,7 +1216,7 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         unsigned char message[24 + 8 + 32 + 8], signature[SIGNER_SIGNATURE_LENGTH];
         char signature_hex[2 * SIGNER_SIGNATURE_LENGTH + 1] = "", hash[HASH_HEX + 1] = "", *name = NULL;
         char idtext[32];
-        int64_t from = 0, id = 0, now = time(NULL);
+        int64_t from = 0, id = 0, now = clock_now();
         sqlite3_stmt *last = NULL;
         int r;
 
@@ -1230,11 +1225,11 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         a->in_checkpoint = true;
         /* Only what came after the newest checkpoint needs checking: what
          * came before was checked when that one was signed. */
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
-                               " WHERE row_id IN (SELECT id FROM audit)", -1, &last, NULL) == SQLITE_OK &&
+        if (db_prepare(d->db, "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
+                              " WHERE row_id IN (SELECT id FROM audit)", &last) == 0 &&
             sqlite3_step(last) == SQLITE_ROW)
                 from = sqlite3_column_int64(last, 0);
-        sqlite3_finalize(last);
+        db_release(d->db, last);
         r = verify_page(d, from, 0, INT64_MAX, true, &v, NULL);
         if (r < 0)
                 goto out;
@@ -1325,27 +1320,52 @@ void audit_tick(enrichd *d) {
         audit *a = d->audit;
 
         audit_flush_refusals(d, false);
-        if (a && a->since_checkpoint > 0 && time(NULL) - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
+        if (a && a->since_checkpoint > 0 && clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
                 (void) audit_checkpoint(d, NULL, "interval", NULL, NULL);
 }
 
 /* ---- listing ------------------------------------------------------------------- */
 
-static json_t *entry_json(sqlite3_stmt *st) {
-        json_t *details = json_loads((const char *) sqlite3_column_text(st, 7) ?: "{}", 0, NULL);
-        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}",
-                              "id", (json_int_t) sqlite3_column_int64(st, 0),
-                              "time", (json_int_t) sqlite3_column_int64(st, 1),
-                              "actor", (const char *) sqlite3_column_text(st, 3) ?: "",
-                              "action", (const char *) sqlite3_column_text(st, 5) ?: "",
-                              "result", (const char *) sqlite3_column_text(st, 6) ?: "",
-                              "details", details ? details : json_object(),
-                              "hash", (const char *) sqlite3_column_text(st, 8) ?: "");
-        if (o && sqlite3_column_type(st, 2) != SQLITE_NULL)
-                json_object_set_new(o, "actorUid", json_integer(sqlite3_column_int64(st, 2)));
-        if (o && sqlite3_column_type(st, 4) != SQLITE_NULL)
-                json_object_set_new(o, "user", json_string((const char *) sqlite3_column_text(st, 4)));
-        return o;
+static char *dup_text(sqlite3_stmt *st, int column, const char *fallback) {
+        const char *t = (const char *) sqlite3_column_text(st, column);
+
+        return t ? strdup(t) : fallback ? strdup(fallback) : NULL;
+}
+
+/* The row into *e; -ENOMEM leaves nothing to free. */
+static int entry_load(sqlite3_stmt *st, audit_entry *e) {
+        audit_entry loaded = {
+                .id = sqlite3_column_int64(st, 0),
+                .time = sqlite3_column_int64(st, 1),
+                .has_actor_uid = sqlite3_column_type(st, 2) != SQLITE_NULL,
+                .actor_uid = sqlite3_column_int64(st, 2),
+                .actor = dup_text(st, 3, ""),
+                .user = dup_text(st, 4, NULL),
+                .action = dup_text(st, 5, ""),
+                .result = dup_text(st, 6, ""),
+                .details = dup_text(st, 7, "{}"),
+                .hash = dup_text(st, 8, ""),
+        };
+
+        if (!loaded.actor || !loaded.action || !loaded.result || !loaded.details || !loaded.hash ||
+            (sqlite3_column_type(st, 4) != SQLITE_NULL && !loaded.user)) {
+                audit_entry_clear(&loaded);
+                return -ENOMEM;
+        }
+        *e = loaded;
+        return 0;
+}
+
+void audit_entry_clear(audit_entry *e) {
+        if (!e)
+                return;
+        free(e->actor);
+        free(e->user);
+        free(e->action);
+        free(e->result);
+        free(e->details);
+        free(e->hash);
+        *e = (audit_entry) { 0 };
 }
 
 /* The listing statements, one per filter combination and direction:
@@ -1380,7 +1400,7 @@ static int since_row(enrichd *d, int64_t since, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), audit_since_sql, -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(d->db, audit_since_sql, &st) < 0)
                 return db_fail(d->db, "Failed to prepare the audit listing");
         sqlite3_bind_int64(st, 1, since);
         step = sqlite3_step(st);
@@ -1390,13 +1410,14 @@ static int since_row(enrichd *d, int64_t since, int64_t *ret) {
                 *ret = 0;
         else
                 r = db_fail(d->db, "Failed to list the audit trail");
-        sqlite3_finalize(st);
+        db_release(d->db, st);
         return r;
 }
 
-int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_t *entry, int64_t id),
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
                void *userdata) {
         sqlite3_stmt *st = NULL;
+        audit_entry e = { 0 };
         int64_t lo = 0, hi = INT64_MAX, first = 0;
         int r = 0, step;
 
@@ -1411,11 +1432,9 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_
                 if (first - 1 > lo)
                         lo = first - 1;
         }
-        if (sqlite3_prepare_v2(db_handle(d->db), audit_list_sql(q->user, q->action, q->since > 0, q->descending),
-                               -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d->db, "Failed to prepare the audit listing");
+        r = db_prepare(d->db, audit_list_sql(q->user, q->action, q->since > 0, q->descending), &st);
+        if (r < 0)
                 goto out;
-        }
         sqlite3_bind_int64(st, 1, lo);
         sqlite3_bind_int64(st, 2, hi);
         sqlite3_bind_int64(st, 3, q->since);
@@ -1423,9 +1442,11 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_
         db_bind_text(st, 5, q->action);
         sqlite3_bind_int64(st, 6, q->limit);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *e = entry_json(st);
-
-                r = e ? fn(userdata, e, sqlite3_column_int64(st, 0)) : -ENOMEM;
+                r = entry_load(st, &e);
+                if (r < 0)
+                        goto out;
+                r = fn(userdata, &e);
+                audit_entry_clear(&e);
                 if (r != 0) {
                         r = r < 0 ? r : 0;
                         goto out;
@@ -1434,6 +1455,7 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_
         if (step != SQLITE_DONE)
                 r = db_fail(d->db, "Failed to list the audit trail");
 out:
-        sqlite3_finalize(st);
+        audit_entry_clear(&e);
+        db_release(d->db, st);
         return r;
 }

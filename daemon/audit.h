@@ -173,12 +173,23 @@ typedef struct audit_query {
         int64_t limit;
 } audit_query;
 
-/* Walks those rows in the direction asked: fn gets each as an
- * io.enrich.AuditEntry object (its reference) and the row id. Stops at
- * fn's first nonzero return and returns it when negative (0 when
- * positive), as grants_list. Every filter and direction reads through an
- * index (see audit_list_sql). */
-int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, json_t *entry, int64_t id),
+/* One row of the trail. */
+typedef struct audit_entry {
+        int64_t id, time;
+        bool has_actor_uid;
+        int64_t actor_uid;
+        char *actor, *action, *result, *hash;
+        char *user;             /* the subject; NULL: none */
+        char *details;          /* JSON object text */
+} audit_entry;
+
+void audit_entry_clear(audit_entry *e);
+
+/* Walks those rows in the direction asked: fn gets each (borrowed, valid
+ * during the call). Stops at fn's first nonzero return and returns it
+ * when negative (0 when positive), as grants_list. Every filter and
+ * direction reads through an index (see audit_list_sql). */
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
                void *userdata);
 
 /* The statement audit_list runs for these filters, static text (for the

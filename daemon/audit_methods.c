@@ -7,12 +7,9 @@
 #include <string.h>
 #include "audit.h"
 #include "audit_methods.h"
-#include "identity.h"
-#include "method_helpers.h"
+#include "method_support.h"
 #include "paging.h"
 #include "varlink.h"
-
-#define MAX_NAME_LENGTH 256
 
 static bool ends_with(const char *s, const char *suffix) {
         size_t n = strlen(s), m = strlen(suffix);
@@ -46,23 +43,38 @@ static void redact(json_t *entries, uid_t reader) {
         }
 }
 
-static int add_entry(void *userdata, json_t *entry, int64_t id) {
-        return page_add_row(userdata, entry, id);
+/* An io.enrich.AuditEntry; NULL when out of memory. */
+static json_t *entry_json(const audit_entry *e) {
+        json_t *details = json_loads(e->details, 0, NULL);
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t) e->id,
+                              "time", (json_int_t) e->time, "actor", e->actor, "action", e->action,
+                              "result", e->result, "details", details ? details : json_object(), "hash", e->hash);
+
+        if (o && e->has_actor_uid)
+                json_object_set_new(o, "actorUid", json_integer(e->actor_uid));
+        if (o && e->user)
+                json_object_set_new(o, "user", json_string(e->user));
+        return o;
 }
 
-json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, bool more) {
-        static const char *const known[] = { "since", "afterId", "after", "user", "action", "limit", NULL };
+/* Offers one row to the page (userdata) as its wire object. */
+static int add_entry(void *userdata, const audit_entry *e) {
+        json_t *o = entry_json(e);
+
+        return o ? page_add_row(userdata, o, e->id) : -ENOMEM;
+}
+
+json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *action;
         json_int_t since = 0, after_id = 0;
         audit_query q = { 0 };
         page p = { 0 };
         char *own = NULL;
         json_t *reply = NULL, *out = NULL, *entries, *next;
-        bool set, after_id_set, admin;
+        bool set, after_id_set;
         int r;
 
-        if ((reply = check_known(params, known)) ||
-            (reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
+        if ((reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
             (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
             (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)))
@@ -75,20 +87,8 @@ json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, 
         }
         if ((reply = page_begin_rows(&p, params, !after_id_set, after_id)))
                 goto out;
-        admin = identity_is_admin(d->config->admin_group, peer->uid);
-        if (!admin) {
-                own = peer_name(peer);
-                if (!own) {
-                        reply = internal_error("out of memory");
-                        goto out;
-                }
-                if (user && strcmp(user, own) != 0) {
-                        reply = permission_denied(peer, "io.enrich.AuditList",
-                                                  "only root and admins may read other users' audit rows");
-                        goto out;
-                }
-                user = own;
-        }
+        if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user, &own)))
+                goto out;
         q = (audit_query) { .from_id = p.after_row, .descending = p.descending, .since = since,
                             .user = user, .action = action, .limit = page_fetch(&p) };
         r = audit_list(d, &q, add_entry, &p);
@@ -102,9 +102,9 @@ json_t *method_audit_list(enrichd *d, const struct ucred *peer, json_t *params, 
                 goto out;
         }
         entries = json_object_get(out, "entries");
-        if (!admin)
-                redact(entries, peer->uid);
-        if (!more || json_array_size(entries) <= 1) {
+        if (!call->admin)
+                redact(entries, call->peer->uid);
+        if (!call->more || json_array_size(entries) <= 1) {
                 reply = varlink_reply_new(out, false);
                 out = NULL;
                 goto out;
@@ -136,8 +136,7 @@ out:
         return reply;
 }
 
-json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { "after", NULL };
+json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params) {
         const char *after = NULL;
         audit_verdict v;
         int64_t after_id = 0, next = 0;
@@ -145,8 +144,7 @@ json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params
         char cursor[32];
         json_t *reply, *out;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditVerify")) || (reply = check_known(params, known)) ||
-            (reply = get_string(params, "after", false, sizeof cursor, &after)))
+        if ((reply = get_string(params, "after", false, sizeof cursor, &after)))
                 return reply;
         if (after && (page_parse_row_cursor(after, &descending, &after_id) < 0 || descending || after_id == 0))
                 return invalid_parameter("after", "not a cursor from a previous reply's next");
@@ -167,16 +165,13 @@ json_t *method_audit_verify(enrichd *d, const struct ucred *peer, json_t *params
         return out ? varlink_reply_new(out, false) : internal_error("out of memory");
 }
 
-json_t *method_audit_checkpoint(enrichd *d, const struct ucred *peer, json_t *params) {
-        static const char *const known[] = { NULL };
+json_t *method_audit_checkpoint(enrichd *d, const method_call *call, json_t *params) {
         char *error = NULL;
         int64_t id = 0;
         json_t *reply;
         int r;
 
-        if ((reply = admin_only(d, peer, "io.enrich.AuditCheckpoint")) || (reply = check_known(params, known)))
-                return reply;
-        r = audit_checkpoint(d, peer, "requested", &id, &error);
+        r = audit_checkpoint(d, call->peer, "requested", &id, &error);
         if (r == -EBADMSG)
                 reply = error_reply("io.enrich.AuditTampered", json_pack("{s:s}", "reason", error ? error : "?"));
         else if (r < 0)
@@ -185,18 +180,4 @@ json_t *method_audit_checkpoint(enrichd *d, const struct ucred *peer, json_t *pa
                 reply = varlink_reply_new(json_pack("{s:I}", "rowId", (json_int_t) id), false);
         free(error);
         return reply;
-}
-
-void audit_refusal(enrichd *d, const struct ucred *peer, const char *method, const json_t *reply) {
-        const char *error = json_string_value(json_object_get(reply, "error"));
-        const char *reason = json_string_value(json_object_get(json_object_get(reply, "parameters"), "reason"));
-        char *name = NULL;
-
-        if (!error || strcmp(error, "io.enrich.PermissionDenied") != 0)
-                return;
-        name = peer_name(peer);
-        (void) audit_record_refusal(d, peer, name, AUDIT_PERMISSION_DENIED, AUDIT_DENIED, method,
-                                    json_pack("{s:s, s:s, s:I}", "method", method, "reason", reason ? reason : "",
-                                              "pid", (json_int_t) peer->pid));
-        free(name);
 }

@@ -1,14 +1,16 @@
 /* db.h: enrichd's sqlite state (state_dir/enrich.db): versioned schema,
- * transactions, sessions (grants.c keeps the grants tables). Every write runs in its own transaction, so a failure never
- * leaves a partial row. On failure a function returns a negative errno and
+ * transactions, the statement cache; one file per table keeps that table's
+ * statements (sessions.c, grants.c, tokens.c, identities.c,
+ * signing_keys.c, audit.c). Every write runs in its own transaction, so a
+ * failure never leaves a partial row. On failure a function returns a negative errno and
  * db_last_error() says why (sqlite3_errmsg text), for the log and the caller.
  *
  * Durability (WAL mode). db_begin_durable and db_write commit with
  * synchronous=FULL (the WAL is fsync'd at each commit): they carry what
  * admins do (grants, revocations, tokens, disabled accounts), which a power
- * loss must not undo. Everything else (db_begin, the session rows of
- * db_session_*) commits with synchronous=NORMAL: no fsync on the login path
- * (one would cost about as much as the whole login). A power loss or kernel
+ * loss must not undo. Everything else (db_begin, db_write_normal: the
+ * session rows of sessions.c) commits with synchronous=NORMAL: no fsync on
+ * the login path (one would cost about as much as the whole login). A power loss or kernel
  * crash never corrupts the database, but may lose the last transactions
  * before it: session changes that the same crash makes moot (every session
  * and key dies with the kernel; at restart the live set drops sessions
@@ -34,24 +36,6 @@ typedef struct db_cursor {
 
 typedef struct db db;
 
-typedef struct db_session {
-        const char *sid;
-        const char *user;
-        uid_t uid;
-        const char *service;
-        const char *tty;        /* optional */
-        const char *rhost;      /* optional */
-        const char *ruser;      /* optional */
-        int64_t pid;
-        int64_t asid;           /* -1: unset */
-        int64_t created;
-        int64_t expires;        /* expiry of the current token */
-        const char *claims;     /* JSON payload of the current token */
-        const char *amr;        /* JSON array text, optional */
-        int64_t pid_start;      /* start time of pid (/proc/PID/stat field 22); -1: unknown */
-        int64_t token_issued;   /* iat of the current token */
-        int64_t key_serial;     /* 0: no key attached (only read back by foreach) */
-} db_session;
 
 /* Opens (creating if needed) path, switches to WAL and runs pending
  * migrations. On failure *ret_error (optional) gets a malloc'd message. */
@@ -86,27 +70,6 @@ void db_bind_text(sqlite3_stmt *st, int index, const char *s);
  * above), and releases it (db_release); *ret_changes (optional) gets the rows
  * changed. */
 int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
-
-int db_session_insert(db *d, const db_session *s);
-/* -ENOENT when sid is unknown or has ended. */
-int db_session_attach_key(db *d, const char *sid, int64_t key_serial);
-/* Marks sid ended at now for reason (idempotent: the first end wins);
- * -ENOENT when sid is unknown. */
-int db_session_end(db *d, const char *sid, int64_t now, const char *reason);
-/* Records a refreshed token of a session not ended; -ENOENT otherwise. */
-int db_session_update_token(db *d, const char *sid, const char *claims, int64_t issued,
-                            int64_t expires);
-/* Calls fn for every session not ended (for the live set at startup),
- * oldest first, at most limit; stops at fn's first negative return. */
-int db_session_foreach_active(db *d, size_t limit,
-                              int (*fn)(void *userdata, const db_session *s), void *userdata);
-/* Number of sessions not ended. */
-int db_session_count_active(db *d, int64_t *ret);
-/* Sessions not ended, filtered by uid (unless uid is (uid_t) -1) and by user
- * (unless NULL), newest first by (created, sid), from after (see db_cursor),
- * at most limit (<= DB_MAX_LIST + 1): fn gets each as an io.enrich.Session
- * object and owns it. Stops at fn's first nonzero return and returns it
- * when negative (0 when positive). Every shape walks an index from the
- * cursor. */
-int db_session_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,
-                    int (*fn)(void *userdata, json_t *session), void *userdata);
+/* The same, committed with synchronous=NORMAL: for the session rows, which
+ * a crash that loses them makes moot (see above). */
+int db_write_normal(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);

@@ -148,13 +148,7 @@ out:
         return r;
 }
 
-static int prepare(db *d, const char *sql, sqlite3_stmt **ret) {
-        if (sqlite3_prepare_v2(db_handle(d), sql, -1, ret, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare grants query");
-        return 0;
-}
-
-/* Runs one prepared write; *ret_changes (optional) rows changed. Finalizes st. */
+/* Runs one prepared write; *ret_changes (optional) rows changed. Releases st. */
 static int step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
         int r = 0;
 
@@ -162,14 +156,14 @@ static int step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_change
                 r = db_fail(d, what);
         else if (ret_changes)
                 *ret_changes = sqlite3_changes(db_handle(d));
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
 /* Inside a transaction. */
 static int bump_generation(db *d) {
         sqlite3_stmt *st = NULL;
-        int r = prepare(d, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'", &st);
+        int r = db_prepare(d, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'", &st);
 
         if (r < 0)
                 return r;
@@ -190,7 +184,7 @@ int grants_add(db *d, const grant *g) {
         r = db_begin_durable(d);
         if (r < 0)
                 goto out;
-        r = prepare(d, "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", &st);
+        r = db_prepare(d, "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", &st);
         if (r < 0)
                 goto fail;
         sqlite3_bind_text(st, 1, g->id, -1, SQLITE_TRANSIENT);
@@ -245,7 +239,7 @@ int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "SELECT count(*) FROM grants WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
+        r = db_prepare(d, "SELECT count(*) FROM grants WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
@@ -254,7 +248,7 @@ int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
                 r = db_fail(d, "Failed to count grants");
         else
                 *ret = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -271,16 +265,16 @@ int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor 
 #define GRANTS_ACTIVE " revoked IS NULL AND ended IS NULL AND expires > ?2"
         /* Four shapes so that each one has an index to walk from the cursor. */
         if (user && all)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_user_page"
+                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_user_page"
                                " WHERE user = ?1 AND" GRANTS_PAGE, &st);
         else if (user)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user_page"
+                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user_page"
                                " WHERE user = ?1 AND" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
         else if (all)
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_page"
+                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_page"
                                " WHERE" GRANTS_PAGE, &st);
         else
-                r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_page"
+                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_page"
                                " WHERE" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
 #undef GRANTS_ACTIVE
 #undef GRANTS_PAGE
@@ -307,7 +301,7 @@ int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor 
         }
         r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list grants");
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -316,12 +310,12 @@ int grants_get(db *d, const char *id, grant *ret) {
         grant_list l = { 0 };
         int r;
 
-        r = prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE id = ?", &st);
+        r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE id = ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         r = collect(d, st, 1, "Failed to read the grant", &l);
-        sqlite3_finalize(st);
+        db_release(d, st);
         if (r < 0)
                 return r;
         if (l.n == 0)
@@ -339,7 +333,7 @@ static int revoke_matching(db *d, const char *sql, int64_t now, const char *by, 
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
 
-        r = prepare(d, sql, &st);
+        r = db_prepare(d, sql, &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, now);
@@ -361,13 +355,13 @@ int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         r = db_begin_durable(d);
         if (r < 0)
                 return r;
-        r = prepare(d, "SELECT 1 FROM grants WHERE id = ?", &st);
+        r = db_prepare(d, "SELECT 1 FROM grants WHERE id = ?", &st);
         if (r < 0)
                 goto fail;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         r = sqlite3_step(st);
         exists = r == SQLITE_ROW;
-        sqlite3_finalize(st);
+        db_release(d, st);
         if (r != SQLITE_ROW && r != SQLITE_DONE) {
                 r = db_fail(d, "Failed to look up the grant");
                 goto fail;
@@ -413,7 +407,7 @@ fail:
 
 int grants_generation(db *d, int64_t *ret) {
         sqlite3_stmt *st = NULL;
-        int r = prepare(d, "SELECT value FROM meta WHERE name = 'grants_generation'", &st);
+        int r = db_prepare(d, "SELECT value FROM meta WHERE name = 'grants_generation'", &st);
 
         if (r < 0)
                 return r;
@@ -421,13 +415,13 @@ int grants_generation(db *d, int64_t *ret) {
                 r = db_fail(d, "Failed to read the grants generation");
         else
                 *ret = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
 int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
         sqlite3_stmt *st = NULL;
-        int r = prepare(d, "SELECT min(expires) FROM grants WHERE revoked IS NULL AND expires > ?", &st);
+        int r = db_prepare(d, "SELECT min(expires) FROM grants WHERE revoked IS NULL AND expires > ?", &st);
 
         if (r < 0)
                 return r;
@@ -436,7 +430,7 @@ int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
                 r = db_fail(d, "Failed to find the next grant expiry");
         else
                 *ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -456,7 +450,7 @@ static int mark_ended(db *d, int64_t until) {
         for (size_t i = 0; r == 0 && i < sizeof statements / sizeof statements[0]; i++) {
                 sqlite3_stmt *st = NULL;
 
-                r = prepare(d, statements[i], &st);
+                r = db_prepare(d, statements[i], &st);
                 if (r < 0)
                         break;
                 sqlite3_bind_int64(st, 1, until);
@@ -486,7 +480,7 @@ int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
         r = db_begin(d);
         if (r < 0)
                 return r;
-        r = prepare(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
+        r = db_prepare(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
                        " LIMIT ?", &st);
         if (r < 0)
                 goto fail;
@@ -512,7 +506,7 @@ int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
                 r = db_fail(d, "Failed to find expired grants");
                 goto fail;
         }
-        sqlite3_finalize(st);
+        db_release(d, st);
         st = NULL;
         r = mark_ended(d, until);
         if (r < 0)
@@ -528,7 +522,7 @@ int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
         *ret = users;
         return 0;
 fail:
-        sqlite3_finalize(st);
+        db_release(d, st);
         db_rollback(d);
         strv_free(users);
         return r;
@@ -637,7 +631,7 @@ int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret
         r = grants_index_new(generation, &x);
         if (r < 0)
                 return r;
-        r = prepare(d, "SELECT user, groups, expires FROM grants"
+        r = db_prepare(d, "SELECT user, groups, expires FROM grants"
                        " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'", &st);
         if (r < 0)
                 goto out;
@@ -670,7 +664,7 @@ int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret
         *ret = x;
         x = NULL;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         grants_index_free(x);
         return r;
 }
@@ -757,22 +751,4 @@ int grants_to_policy(const grant_list *l, policy_grant **ret) {
                 };
         *ret = list;
         return 0;
-}
-
-json_t *grant_to_json(const grant *g) {
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}",
-                              "id", g->id, "user", g->user,
-                              "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
-                              "reason", g->reason, "grantedBy", g->granted_by,
-                              "grantedByUid", (json_int_t) g->granted_by_uid,
-                              "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);
-        if (!o)
-                return NULL;
-        if ((g->tenant && json_object_set_new(o, "tenant", json_string(g->tenant)) < 0) ||
-            (g->revoked && json_object_set_new(o, "revoked", json_integer(g->revoked)) < 0) ||
-            (g->revoked_by && json_object_set_new(o, "revokedBy", json_string(g->revoked_by)) < 0)) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
 }

@@ -133,5 +133,3 @@ int grants_policy_version(const char *content_hash, int64_t generation, char ret
 /* The list as the policy evaluator's input; *ret borrows from l (free only
  * the array). */
 int grants_to_policy(const grant_list *l, policy_grant **ret);
-/* An io.enrich.GrantRecord. NULL when out of memory. */
-json_t *grant_to_json(const grant *g);

@@ -38,9 +38,10 @@ int identities_get(db *d, const identity_key *key, identity_state *ret) {
 
         /* On every login: from the statement cache. The oldest row first,
          * so the answer does not change with the order rows were read. */
-        if (db_prepare(d, "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE "
-                       MATCHES_KEY " ORDER BY disabled, user LIMIT 1", &st) < 0)
-                return db_fail(d, "Failed to prepare identity lookup");
+        r = db_prepare(d, "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE "
+                       MATCHES_KEY " ORDER BY disabled, user LIMIT 1", &st);
+        if (r < 0)
+                return r;
         bind_key(st, key);
         step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
@@ -83,8 +84,8 @@ int identities_disabled_set(db *d, json_t **ret) {
 
         if (!set)
                 return -ENOMEM;
-        if (sqlite3_prepare_v2(db_handle(d), "SELECT user FROM disabled_identities", -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d, "Failed to prepare the disabled identities listing");
+        if (db_prepare(d, "SELECT user FROM disabled_identities", &st) < 0) {
+                r = -EIO;
                 goto out;
         }
         while ((step = sqlite3_step(st)) == SQLITE_ROW)
@@ -99,7 +100,7 @@ int identities_disabled_set(db *d, json_t **ret) {
         *ret = set;
         set = NULL;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         json_decref(set);
         return r;
 }
@@ -110,9 +111,9 @@ int identities_disabled_uids(db *d, uid_t **ret, size_t *ret_n) {
         size_t n = 0, size = 0;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(db_handle(d), "SELECT DISTINCT uid FROM disabled_identities WHERE uid IS NOT NULL"
-                               " ORDER BY uid", -1, &st, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare the disabled uids listing");
+        r = db_prepare(d, "SELECT DISTINCT uid FROM disabled_identities WHERE uid IS NOT NULL ORDER BY uid", &st);
+        if (r < 0)
+                return r;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 sqlite3_int64 v = sqlite3_column_int64(st, 0);
 
@@ -137,7 +138,7 @@ int identities_disabled_uids(db *d, uid_t **ret, size_t *ret_n) {
         *ret_n = n;
         uids = NULL;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         free(uids);
         return r;
 }
@@ -148,9 +149,9 @@ int identities_without_uid(db *d, char ***ret) {
         size_t n = 0, size = 0;
         int r = 0, step;
 
-        if (sqlite3_prepare_v2(db_handle(d), "SELECT user FROM disabled_identities WHERE uid IS NULL", -1, &st,
-                               NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare the listing of identities without uid");
+        r = db_prepare(d, "SELECT user FROM disabled_identities WHERE uid IS NULL", &st);
+        if (r < 0)
+                return r;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n + 1 >= size) {
                         char **grown = reallocarray(names, size ? size * 2 : 16, sizeof *names);
@@ -181,7 +182,7 @@ int identities_without_uid(db *d, char ***ret) {
         *ret = names;
         names = NULL;
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         strv_free(names);
         return r;
 }
@@ -189,9 +190,11 @@ out:
 int identities_set_uid(db *d, const char *user, uid_t uid) {
         sqlite3_stmt *st = NULL;
 
-        if (sqlite3_prepare_v2(db_handle(d), "UPDATE disabled_identities SET uid = ?2 WHERE user = ?1"
-                               " AND uid IS NULL", -1, &st, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare the uid of a disabled identity");
+        int r;
+
+        r = db_prepare(d, "UPDATE disabled_identities SET uid = ?2 WHERE user = ?1 AND uid IS NULL", &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) uid);
         return db_write(d, st, "Failed to record the uid of a disabled identity", NULL);
@@ -206,12 +209,11 @@ int identities_disable(db *d, const identity_key *key, const char *reason, const
         r = identities_get(d, key, &before);
         if (r < 0)
                 return r;
-        if (sqlite3_prepare_v2(db_handle(d), "INSERT INTO disabled_identities (user, reason, disabled_by,"
-                               " disabled, uid) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
-                               " reason = ?2, disabled_by = ?3, uid = coalesce(?5, uid)", -1, &st, NULL) != SQLITE_OK) {
-                r = db_fail(d, "Failed to prepare disable");
+        r = db_prepare(d, "INSERT INTO disabled_identities (user, reason, disabled_by, disabled, uid)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
+                       " reason = ?2, disabled_by = ?3, uid = coalesce(?5, uid)", &st);
+        if (r < 0)
                 goto out;
-        }
         sqlite3_bind_text(st, 1, key->canonical ? key->canonical : key->name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
@@ -232,9 +234,9 @@ int identities_enable(db *d, const identity_key *key, bool *ret_was) {
         sqlite3_stmt *st = NULL;
         int r, changes = 0;
 
-        if (sqlite3_prepare_v2(db_handle(d), "DELETE FROM disabled_identities WHERE " MATCHES_KEY,
-                               -1, &st, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare enable");
+        r = db_prepare(d, "DELETE FROM disabled_identities WHERE " MATCHES_KEY, &st);
+        if (r < 0)
+                return r;
         bind_key(st, key);
         r = db_write(d, st, "Failed to enable identity", &changes);
         if (r == 0 && ret_was)

@@ -1,20 +1,29 @@
-/* interface.c: embeds daemon/io.enrich.varlink, the wire contract, so that
- * GetInterfaceDescription always answers with the text kept in the source
- * tree. Built from the repository root (the Makefile's working directory). */
-#include "methods.h"
+/* interface.c: embeds the interface descriptions kept in the source tree
+ * (daemon/io.enrich.varlink, the wire contract, and
+ * daemon/io.systemd.UserDatabase.varlink), so that GetInterfaceDescription
+ * always answers with those very texts. Built from the repository root (the
+ * Makefile's working directory). */
+#include "varlink_service.h"
 
-__asm__(".section .rodata\n"
-        ".global enrich_interface_text\n"
-        ".hidden enrich_interface_text\n"
-        ".type enrich_interface_text, @object\n"
-        "enrich_interface_text:\n"
-        ".incbin \"daemon/io.enrich.varlink\"\n"
-        ".byte 0\n"
-        ".size enrich_interface_text, . - enrich_interface_text\n"
-        ".previous\n");
+#define EMBED(symbol, file)                                      \
+        __asm__(".section .rodata\n"                             \
+                ".global " #symbol "\n"                          \
+                ".hidden " #symbol "\n"                          \
+                ".type " #symbol ", @object\n"                   \
+                #symbol ":\n"                                    \
+                ".incbin \"" file "\"\n"                         \
+                ".byte 0\n"                                      \
+                ".size " #symbol ", . - " #symbol "\n"           \
+                ".previous\n");                                  \
+        extern const char symbol[] __attribute__((visibility("hidden")))
 
-extern const char enrich_interface_text[] __attribute__((visibility("hidden")));
+EMBED(enrich_interface_text, "daemon/io.enrich.varlink");
+EMBED(userdb_interface_text, "daemon/io.systemd.UserDatabase.varlink");
 
 const char *interface_description(void) {
         return enrich_interface_text;
+}
+
+const char *userdb_interface_description(void) {
+        return userdb_interface_text;
 }

@@ -8,10 +8,8 @@
  * session is re-issued under the new one. */
 #pragma once
 #include <stdbool.h>
-#include <sys/socket.h>
-#include <jansson.h>
+#include <stdint.h>
 #include "enrichd.h"
-#include "jwks.h"
 
 /* At start, after the database is open: finishes a rotation a crash
  * interrupted after recording it (or removes its key when it was not
@@ -24,10 +22,20 @@ int keys_publish(enrichd *d, char **ret_error);
 /* From the event loop: rewrites the JWKS when a retired key's time is up,
  * or when writing it failed before. Cheap when nothing is due. */
 void keys_tick(enrichd *d);
-/* A recorded key by kid, as a one-key set, and when it was retired (0:
- * it is current), for verifying audit checkpoints. -ENOENT if unknown. */
-int keys_find(enrichd *d, const char *kid, jwks **ret, int64_t *ret_retired);
 
-/* ListKeys: anyone (public keys); RotateKey: root or admin. */
-json_t *method_list_keys(enrichd *d, const struct ucred *peer, json_t *params);
-json_t *method_rotate_key(enrichd *d, const struct ucred *peer, json_t *params);
+/* A rotation done (keys_rotate). */
+typedef struct key_rotation {
+        char *old_kid;                  /* the key replaced */
+        int64_t old_published_until;    /* when it leaves the JWKS */
+        bool jwks_pending;              /* the JWKS could not take its final
+                                         * form yet (retried from the tick) */
+} key_rotation;
+
+/* Makes a new key current, in the order keys.c describes; with
+ * compromised, the old key leaves the JWKS at once (the caller re-issues
+ * the live sessions). 0 and *ret on success; -E2BIG when too many retired
+ * keys are still published for a rotation that is not compromised; else a
+ * negative errno, with *ret_error (malloc'd) saying why unless it was the
+ * database's fault (db_last_error). */
+int keys_rotate(enrichd *d, bool compromised, key_rotation *ret, char **ret_error);
+void key_rotation_clear(key_rotation *r);

@@ -17,6 +17,7 @@
 #include "identities.h"
 #include "live.h"
 #include "log.h"
+#include "sessions.h"
 #include "util.h"
 
 #define MAX_AMR 16
@@ -188,7 +189,7 @@ static int dup_optional(const char *s, char **ret) {
         return s && !*ret ? -ENOMEM : 0;
 }
 
-int live_add(enrichd *d, const db_session *s) {
+int live_add(enrichd *d, const session_row *s) {
         live *l = d->live;
         live_session *n = NULL;
         int r;
@@ -243,7 +244,7 @@ static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
         snprintf(serial, sizeof serial, "%d", (int) s->key);
         if (s->key > 0)
                 (void) keyring_revoke(s->key);
-        r = db_session_end(d->db, s->sid, now, reason);
+        r = sessions_end(d->db, s->sid, now, reason);
         if (r < 0 && r != -ENOENT)
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
                            "Failed to record the end of session %s: %s", s->sid, db_last_error(d->db));
@@ -322,7 +323,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                 outcome = REMOVED;
                 goto out;
         }
-        if (db_session_update_token(d->db, s->sid, claims, now, expires) < 0)
+        if (sessions_update_token(d->db, s->sid, claims, now, expires) < 0)
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
                            "Failed to record the refreshed token of session %s: %s", s->sid,
                            db_last_error(d->db));
@@ -372,7 +373,7 @@ static int check_alive_at(enrichd *d, size_t i, int64_t now) {
         return KEPT;
 }
 
-static int load_one(void *userdata, const db_session *s) {
+static int load_one(void *userdata, const session_row *s) {
         return live_add(userdata, s);
 }
 
@@ -380,7 +381,7 @@ int live_load(enrichd *d) {
         int64_t now = clock_now();
         int r;
 
-        r = db_session_foreach_active(d->db, LIVE_MAX_SESSIONS, load_one, d);
+        r = sessions_foreach_active(d->db, LIVE_MAX_SESSIONS, load_one, d);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < d->live->n;) {

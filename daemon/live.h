@@ -15,6 +15,7 @@
 #include <keyutils.h>
 #include "db.h"
 #include "enrichd.h"
+#include "sessions.h"
 
 #define LIVE_MAX_SESSIONS   65536
 #define LIVE_TICK_MS        250
@@ -44,7 +45,7 @@ int64_t live_pid_start(pid_t pid);
 
 /* Adds a session just enriched (s->key_serial 0) or loaded from the
  * database at startup. -EUSERS when the set is full. */
-int live_add(enrichd *d, const db_session *s);
+int live_add(enrichd *d, const session_row *s);
 /* Loads every session not ended from the database; sessions whose process
  * is gone are ended at once, the others are re-evaluated at the next tick. */
 int live_load(enrichd *d);

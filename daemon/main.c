@@ -13,6 +13,7 @@
 #include <time.h>
 #include <systemd/sd-daemon.h>
 #include "audit.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "host.h"
@@ -20,7 +21,9 @@
 #include "keys.h"
 #include "live.h"
 #include "log.h"
-#include "methods.h"
+#include "dispatch.h"
+#include "reload.h"
+#include "varlink_service.h"
 #include "offboard.h"
 #include "paths.h"
 #include "server.h"
@@ -55,14 +58,14 @@ static void notify_status(const enrichd *d) {
                    d->config->issuer, signer_kid(d->signer), d->policy_version);
 }
 
-/* SIGHUP: the same as io.enrich.Reload (methods_reload): a broken file
+/* SIGHUP: the same as io.enrich.Reload (reload_config): a broken file
  * keeps the running policy; a good one re-evaluates every live session. */
 static void reload(void *userdata) {
         main_context *m = userdata;
         char *error = NULL;
 
         sd_notify(0, "RELOADING=1");
-        if (methods_reload(m->d, &error) < 0)
+        if (reload_config(m->d, &error) < 0)
                 (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
                                      "config", m->d->config->path, "trigger", "SIGHUP",
                                      "reason", error ? error : "unknown");
@@ -112,7 +115,7 @@ static int check_config(const char *path) {
  * never waits on a directory for the userdb groups (the tick looks up). */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
-        json_t *reply = methods_call(m->d, peer, method, params, more);
+        json_t *reply = dispatch_call(m->d, peer, method, params, more);
 
         userdb_sync(m->userdb);
         return reply;
@@ -299,7 +302,7 @@ int main(int argc, char **argv) {
         }
         /* The policy version needs the grants generation; the live set
          * takes over the sessions a previous run left open. */
-        d.grants_checked = time(NULL);
+        d.grants_checked = clock_now();
         /* Grants that expired while the daemon was down leave the active
          * listings' indexes now (their expiry needs no other handling: no
          * session of a previous run holds their claims past the key's

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "method_helpers.h"
+#include "method_support.h"
 #include "paging.h"
 
 /* Characters of the row ids a cursor may carry (base64url, hex). */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include "clock.h"
 #include "policy.h"
 
 /* Reasons are short; values from the login are cut at this length. */
@@ -539,7 +540,7 @@ int policy_evaluate(const config *c, const policy_input *in, policy_result **ret
                 .matched_rules = { .list = &res->matched_rules },
                 .used_grants = { .list = &res->used_grants },
         };
-        ev.now = in->now ? in->now : time(NULL);
+        ev.now = in->now ? in->now : clock_now();
         prepare_rhost(&ev);
         res->rules = calloc(c->n_rules ? c->n_rules : 1, sizeof(policy_rule_result));
         if (!res->rules) {

@@ -110,12 +110,6 @@ out:
 
 /* ---- rows ------------------------------------------------------------------ */
 
-static int prepare(db *d, const char *sql, sqlite3_stmt **st) {
-        if (sqlite3_prepare_v2(db_handle(d), sql, -1, st, NULL) != SQLITE_OK)
-                return db_fail(d, "Failed to prepare token statement");
-        return 0;
-}
-
 static char *dup_column(sqlite3_stmt *st, int column) {
         const unsigned char *s = sqlite3_column_text(st, column);
         return s ? strdup((const char *) s) : NULL;
@@ -153,60 +147,10 @@ static int load_row(sqlite3_stmt *st, token_record *t) {
         return 0;
 }
 
-static json_t *scopes_json(const char *scopes) {
-        json_t *a = json_array();
-        const char *p = scopes ? scopes : "";
-
-        while (a && *p) {
-                size_t n = strcspn(p, " ");
-                if (n > 0 && json_array_append_new(a, json_stringn(p, n)) < 0) {
-                        json_decref(a);
-                        return NULL;
-                }
-                p += n;
-                p += *p == ' ';
-        }
-        return a;
-}
-
-static const char *token_state(const token_record *t, int64_t now) {
-        if (t->revoked)
-                return "revoked";
-        if (t->expires <= now)
-                return "expired";
-        return "active";
-}
-
-json_t *token_record_to_json(const token_record *t, int64_t now) {
-        int64_t used = t->last_used ? t->last_used : t->created;
-        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}",
-                              "id", t->id, "user", t->user, "uid", (json_int_t) t->uid,
-                              "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
-                              "createdBy", t->created_by, "expires", (json_int_t) t->expires,
-                              "state", token_state(t, now),
-                              "stale", !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
-
-        if (!o)
-                return NULL;
-        if (t->description)
-                json_object_set_new(o, "description", json_string(t->description));
-        if (t->last_used)
-                json_object_set_new(o, "lastUsed", json_integer(t->last_used));
-        if (t->revoked)
-                json_object_set_new(o, "revoked", json_integer(t->revoked));
-        if (t->revoked_by)
-                json_object_set_new(o, "revokedBy", json_string(t->revoked_by));
-        if (t->rotated)
-                json_object_set_new(o, "rotated", json_integer(t->rotated));
-        if (t->previous_until > now)
-                json_object_set_new(o, "graceUntil", json_integer(t->previous_until));
-        return o;
-}
-
 /* Steps a prepared write (already bound) inside the caller's transaction. */
 static int step_write(db *d, sqlite3_stmt *st, const char *what) {
         int r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(d, what);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -218,7 +162,7 @@ int tokens_add(db *d, const char *state_dir, const token_record *t, const char *
         r = hash_verifier(state_dir, verifier, hash);
         if (r < 0)
                 return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
-        r = prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
+        r = db_prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
                        " created_by, expires) VALUES (?,?,?,?,?,?,?,?,?)", &st);
         if (r < 0)
                 goto out;
@@ -244,7 +188,7 @@ int tokens_get(db *d, const char *id, token_record *ret) {
         sqlite3_stmt *st = NULL;
         int r, step;
 
-        r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
+        r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -255,20 +199,20 @@ int tokens_get(db *d, const char *id, token_record *ret) {
                 r = -ENOENT;
         else
                 r = db_fail(d, "Failed to read token");
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
-int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, unsigned limit,
-                int (*fn)(void *userdata, json_t *token), void *userdata) {
+int tokens_list(db *d, const char *user, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, const token_record *t), void *userdata) {
         sqlite3_stmt *st = NULL;
         int r, step;
 
         if (user)
-                r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page WHERE user = ?1"
+                r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page WHERE user = ?1"
                                " AND (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
         else
-                r = prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page"
+                r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page"
                                " WHERE (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
         if (r < 0)
                 return r;
@@ -280,15 +224,12 @@ int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, un
         sqlite3_bind_int(st, 4, (int) (limit < TOKENS_MAX_LIST + 1 ? limit : TOKENS_MAX_LIST + 1));
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 token_record t = { 0 };
-                json_t *o;
 
                 r = load_row(st, &t);
                 if (r < 0)
                         goto out;
-                o = token_record_to_json(&t, now);
+                r = fn(userdata, &t);
                 token_record_clear(&t);
-                /* Takes o. */
-                r = o ? fn(userdata, o) : -ENOMEM;
                 if (r != 0) {
                         r = r < 0 ? r : 0;
                         goto out;
@@ -296,7 +237,7 @@ int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, un
         }
         r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list tokens");
 out:
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -304,7 +245,7 @@ int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "SELECT count(*) FROM tokens WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
+        r = db_prepare(d, "SELECT count(*) FROM tokens WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
@@ -313,7 +254,7 @@ int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
                 *ret = sqlite3_column_int64(st, 0);
         else
                 r = db_fail(d, "Failed to count tokens");
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -326,7 +267,7 @@ int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         token_record_clear(&t);
         if (r < 0)
                 return r;
-        r = prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
+        r = db_prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
                        " previous_until = NULL WHERE id = ?3 AND revoked IS NULL", &st);
         if (r < 0)
                 return r;
@@ -343,7 +284,7 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
         sqlite3_stmt *st = NULL;
         int r, changes = 0;
 
-        r = prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
+        r = db_prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
                        " previous_until = NULL WHERE user = ?3 AND revoked IS NULL", &st);
         if (r < 0)
                 return r;
@@ -377,7 +318,7 @@ int tokens_rotate(db *d, const char *state_dir, const char *id, const char *veri
         }
         /* The current hash becomes the previous one: one statement, so the
          * token is never without a working secret. */
-        r = prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
+        r = db_prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
                        " previous_until = CASE WHEN ?1 > 0 THEN ?2 + ?1 END, secret_hash = ?3,"
                        " rotated = ?2 WHERE id = ?4 AND revoked IS NULL", &st);
         if (r < 0)
@@ -397,16 +338,16 @@ int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked)
         sqlite3_stmt *st = NULL;
         int r, locked = 0;
 
-        r = prepare(d, "SELECT count(*) FROM token_failures WHERE user = ? AND locked_until_ms > ?", &st);
+        r = db_prepare(d, "SELECT count(*) FROM token_failures WHERE user = ? AND locked_until_ms > ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now_ms);
         if (sqlite3_step(st) == SQLITE_ROW)
                 locked = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        db_release(d, st);
         st = NULL;
-        r = prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
+        r = db_prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
@@ -453,7 +394,7 @@ static int read_failures(db *d, const char *id, const char *source, int64_t now_
         *ret_failures = 0;
         *ret_locked_until_ms = 0;
         *ret_next_ms = 0;
-        r = prepare(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
+        r = db_prepare(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
                        " WHERE token_id = ? AND source = ? AND forget_after_ms > ?", &st);
         if (r < 0)
                 return r;
@@ -467,7 +408,7 @@ static int read_failures(db *d, const char *id, const char *source, int64_t now_
                 *ret_next_ms = sqlite3_column_int64(st, 2);
         } else if (step != SQLITE_DONE)
                 r = db_fail(d, "Failed to read token failures");
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -479,7 +420,7 @@ static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
+        r = db_prepare(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
                        " WHERE token_id = ? AND forget_after_ms > ?", &st);
         if (r < 0)
                 return r;
@@ -490,7 +431,7 @@ static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret
                 *ret_failures = (unsigned) sqlite3_column_int(st, 1);
         } else
                 r = db_fail(d, "Failed to count token failures");
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }
 
@@ -502,14 +443,14 @@ static int make_room(db *d, const char *id, int64_t now_ms) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "DELETE FROM token_failures WHERE forget_after_ms <= ?", &st);
+        r = db_prepare(d, "DELETE FROM token_failures WHERE forget_after_ms <= ?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, now_ms);
         r = step_write(d, st, "Failed to prune token failures");
         if (r < 0)
                 return r;
-        r = prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
                        " WHERE token_id = ?1 ORDER BY coalesce(locked_until_ms, 0) > ?2, last_failure_ms"
                        " LIMIT max(0, (SELECT count(*) FROM token_failures WHERE token_id = ?1) - ?3 + 1))", &st);
         if (r < 0)
@@ -520,7 +461,7 @@ static int make_room(db *d, const char *id, int64_t now_ms) {
         r = step_write(d, st, "Failed to bound the token's failure sources");
         if (r < 0)
                 return r;
-        r = prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
                        " ORDER BY coalesce(locked_until_ms, 0) > ?1, last_failure_ms"
                        " LIMIT max(0, (SELECT count(*) FROM token_failures) - ?2 + 1))", &st);
         if (r < 0)
@@ -546,7 +487,7 @@ static int record_failure(db *d, const char *id, const char *source, const char 
                 if (r < 0)
                         goto out;
         }
-        r = prepare(d, "INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
+        r = db_prepare(d, "INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
                        " next_attempt_ms, locked_until_ms, forget_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                        " ON CONFLICT(token_id, source) DO UPDATE SET user = ?3, failures = ?4,"
                        " last_failure_ms = ?5, next_attempt_ms = ?6, locked_until_ms = ?7, forget_after_ms = ?8", &st);
@@ -583,7 +524,7 @@ static int record_success(db *d, const char *id, const char *source, int64_t now
         r = db_begin(d);
         if (r < 0)
                 return r;
-        r = prepare(d, "UPDATE tokens SET last_used = ? WHERE id = ?", &st);
+        r = db_prepare(d, "UPDATE tokens SET last_used = ? WHERE id = ?", &st);
         if (r < 0)
                 goto out;
         sqlite3_bind_int64(st, 1, now);
@@ -591,7 +532,7 @@ static int record_success(db *d, const char *id, const char *source, int64_t now
         r = step_write(d, st, "Failed to record token use");
         if (r < 0)
                 goto out;
-        r = prepare(d, "DELETE FROM token_failures WHERE token_id = ? AND source = ?", &st);
+        r = db_prepare(d, "DELETE FROM token_failures WHERE token_id = ? AND source = ?", &st);
         if (r < 0)
                 goto out;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -639,7 +580,7 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
                 r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
                 goto out;
         }
-        r = prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
+        r = db_prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
                        " FROM tokens WHERE id = ?", &st);
         if (r < 0)
                 goto out;
@@ -740,7 +681,7 @@ done:
         r = 0;
 out:
         OPENSSL_cleanse(presented, sizeof presented);
-        sqlite3_finalize(st);
+        db_release(d, st);
         token_auth_result_clear(&result);
         return r;
 }
@@ -771,7 +712,7 @@ int tokens_bind_session(db *d, const char *sid, const char *id) {
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = prepare(d, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)", &st);
+        r = db_prepare(d, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
@@ -827,7 +768,7 @@ int tokens_sessions(db *d, const char *id, char ***ret) {
         size_t n = 0;
         int r, step;
 
-        r = prepare(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
+        r = db_prepare(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
                        " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?", &st);
         if (r < 0)
                 return r;
@@ -857,6 +798,6 @@ int tokens_sessions(db *d, const char *id, char ***ret) {
                 *ret = NULL;
 out:
         strv_free(list);
-        sqlite3_finalize(st);
+        db_release(d, st);
         return r;
 }

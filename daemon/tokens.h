@@ -79,8 +79,6 @@ typedef struct token_record {
 } token_record;
 
 void token_record_clear(token_record *t);
-/* An io.enrich.TokenRecord. NULL when out of memory. */
-json_t *token_record_to_json(const token_record *t, int64_t now);
 
 /* A new random id (16 hex digits). */
 int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]);
@@ -91,11 +89,11 @@ int tokens_add(db *d, const char *state_dir, const token_record *t, const char *
 int tokens_get(db *d, const char *id, token_record *ret);
 /* Tokens, user NULL meaning all users, newest first by (created, id), from
  * after (see db_cursor), at most limit (<= TOKENS_MAX_LIST + 1): fn gets
- * each as a TokenRecord object and owns it. Stops at fn's first nonzero
- * return and returns it when negative (0 when positive). Both shapes walk an
- * index from the cursor. */
-int tokens_list(db *d, const char *user, int64_t now, const db_cursor *after, unsigned limit,
-                int (*fn)(void *userdata, json_t *token), void *userdata);
+ * each record, valid until it returns. Stops at fn's first nonzero return
+ * and returns it when negative (0 when positive). Both shapes walk an index
+ * from the cursor. */
+int tokens_list(db *d, const char *user, const db_cursor *after, unsigned limit,
+                int (*fn)(void *userdata, const token_record *t), void *userdata);
 /* Live (not revoked, not expired) tokens of user. */
 int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret);
 /* Marks id revoked; *ret_changed false when it already was. -ENOENT. */

@@ -38,12 +38,12 @@
 #include "identity.h"
 #include "clock.h"
 #include "log.h"
-#include "methods.h"
 #include "policy.h"
 #include "identities.h"
 #include "userdb.h"
 #include "util.h"
 #include "varlink.h"
+#include "varlink_service.h"
 
 #define USERDB_INTERFACE        "io.systemd.UserDatabase"
 #define USERDB_PASSWD_FILE      "/etc/passwd"
@@ -63,23 +63,6 @@
 /* Builds for the cache alone (users left out, entries aged) at most this
  * often: each one evaluates every candidate again. */
 #define USERDB_NSS_RETRY_MS     1000
-
-static const char userdb_interface_description[] =
-        "# https://systemd.io/USER_GROUP_API\n"
-        "interface io.systemd.UserDatabase\n"
-        "\n"
-        "method GetUserRecord(uid: ?int, userName: ?string, service: string) -> "
-        "(record: object, incomplete: bool)\n"
-        "method GetGroupRecord(gid: ?int, groupName: ?string, service: string) -> "
-        "(record: object, incomplete: bool)\n"
-        "method GetMemberships(userName: ?string, groupName: ?string, service: string) -> "
-        "(userName: string, groupName: string)\n"
-        "\n"
-        "error NoRecordFound()\n"
-        "error BadService()\n"
-        "error ServiceNotAvailable()\n"
-        "error ConflictingRecordFound()\n"
-        "error EnumerationNotSupported()\n";
 
 /* What the userdb thread answers from: built by the main thread, read by
  * the userdb thread, never changed once published. */
@@ -585,7 +568,7 @@ static bool mtime_changed(const char *path, struct timespec *seen) {
 
 static void sync_snapshot(userdb *u, bool may_look_up) {
         const config *c = u->d->config;
-        time_t now = time(NULL);
+        time_t now = (time_t) clock_now();
         int64_t minute = rules_use_time(c) ? (int64_t) now / 60 : -1;
         bool accounts_changed, rebuild;
         snapshot *fresh = NULL, *old;
@@ -818,34 +801,15 @@ static json_t *get_memberships(const snapshot *sn, json_t *params, bool more, ti
         return stream(items, more);
 }
 
-static json_t *get_info(void) {
-        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}",
-                                           "vendor", ENRICH_VENDOR, "product", "enrichd",
-                                           "version", ENRICH_VERSION, "url", ENRICH_URL,
-                                           "interfaces", "org.varlink.service", USERDB_INTERFACE),
-                                 false);
-}
-
-static json_t *get_interface_description(json_t *params) {
-        const char *name = json_string_value(json_object_get(params, "interface"));
-
-        if (!name)
-                return invalid_parameter("interface");
-        if (strcmp(name, USERDB_INTERFACE) == 0)
-                return varlink_reply_new(json_pack("{s:s}", "description", userdb_interface_description), false);
-        return varlink_error_new("org.varlink.service.InterfaceNotFound", json_pack("{s:s}", "interface", name));
-}
-
 json_t *userdb_call(userdb *u, const struct ucred *peer, const char *method, json_t *params, bool more) {
-        time_t now = time(NULL);
+        time_t now = (time_t) clock_now();
         const char *service = NULL;
         json_t *reply = NULL;
         bool userdb_method = strncmp(method, USERDB_INTERFACE ".", strlen(USERDB_INTERFACE ".")) == 0;
+        const varlink_interface interfaces[] = { { USERDB_INTERFACE, userdb_interface_description() } };
 
-        if (strcmp(method, "org.varlink.service.GetInfo") == 0)
-                return get_info();
-        if (strcmp(method, "org.varlink.service.GetInterfaceDescription") == 0)
-                return get_interface_description(params);
+        if (varlink_service_call(interfaces, ARRAY_SIZE(interfaces), method, params, &reply))
+                return reply;
         if (userdb_method) {
                 /* The spec: a call naming another service is refused, so
                  * that a client never takes our answer for another's. */

@@ -9,7 +9,7 @@ libsqlite3-dev libssl-dev libconfig-dev libjansson-dev libkeyutils-dev
 keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux
 groff-base man-db bash-completion debhelper dpkg-dev lintian
 clang libclang-rt-14-dev
-systemd-userdbd
+systemd-userdbd golang-go golang-github-varlink-go-dev
 debootstrap systemd-container"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -2,13 +2,13 @@
  * (io.systemd.UserDatabase, daemon/userdb.c). Each complete message of the
  * input stream goes to userdb_call as an unprivileged peer (the socket is
  * public) and as root; a message calling an io.enrich method goes to
- * methods_call as root instead, followed by userdb_sync, so the input can
+ * dispatch_call as root instead, followed by userdb_sync, so the input can
  * grant and revoke groups and then ask about them. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "fuzz.h"
-#include "methods.h"
+#include "dispatch.h"
 #include "userdb.h"
 
 static userdb *service;
@@ -29,7 +29,7 @@ static void call(void *userdata, const char *method, json_t *params, bool more) 
         const struct ucred nobody = { .pid = getpid(), .uid = 65534, .gid = 65534 };
 
         if (strncmp(method, "io.enrich.", 10) == 0) {
-                fuzz_check_reply(methods_call(fuzz_daemon(), &root, method, params, more));
+                fuzz_check_reply(dispatch_call(fuzz_daemon(), &root, method, params, more));
                 userdb_sync(service);
                 return;
         }

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
+#include "sessions.h"
 #include "enrichd.h"
 #include "grants.h"
 #include "host.h"
@@ -129,13 +130,13 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                 r = issue_sign(d, &ctx, &e, sid, now, &token, &claims, &expires);
         if (r < 0)
                 goto out;
-        r = db_session_insert(d->db, &(db_session) { .sid = sid, .user = "root", .uid = 0,
+        r = sessions_insert(d->db, &(session_row) { .sid = sid, .user = "root", .uid = 0,
                                                      .service = "ef8-svc", .pid = getpid(), .asid = -1,
                                                      .created = now, .expires = expires, .claims = claims,
                                                      .pid_start = live_pid_start(getpid()),
                                                      .token_issued = now });
         if (r == 0)
-                r = live_add(d, &(db_session) { .sid = sid, .user = "root", .uid = 0, .service = "ef8-svc",
+                r = live_add(d, &(session_row) { .sid = sid, .user = "root", .uid = 0, .service = "ef8-svc",
                                                 .pid = getpid(), .asid = -1, .created = now,
                                                 .expires = expires, .pid_start = live_pid_start(getpid()),
                                                 .token_issued = now });
@@ -144,7 +145,7 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                 if (key < 0)
                         r = -errno;
                 if (r == 0)
-                        r = db_session_attach_key(d->db, sid, key);
+                        r = sessions_attach_key(d->db, sid, key);
                 if (r == 0)
                         r = live_attach_key(d, sid, key);
         }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include "db.h"
+#include "sessions.h"
 #include "grants.h"
 #include "../tap.h"
 
@@ -267,7 +268,7 @@ int main(void) {
         CHECK(db_open(legacy, &old, &error) == 0 && db_schema_version(old, &version) == 0 && version >= 3,
               "grants-migrates-from-v1");
         int64_t active = -1;
-        CHECK(old && db_session_count_active(old, &active) == 0 && active == 1, "grants-migration-keeps-sessions");
+        CHECK(old && sessions_count_active(old, &active) == 0 && active == 1, "grants-migration-keeps-sessions");
         db_close(old);
 
         free(id1);

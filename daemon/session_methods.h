@@ -1,0 +1,14 @@
+/* session_methods.h: the io.enrich methods of login sessions
+ * (session_methods.c), called only through the dispatch table. */
+#pragma once
+#include <jansson.h>
+#include "enrichd.h"
+#include "method_support.h"
+
+json_t *method_enrich(enrichd *d, const method_call *call, json_t *params);
+json_t *method_attach_key(enrichd *d, const method_call *call, json_t *params);
+json_t *method_end_session(enrichd *d, const method_call *call, json_t *params);
+json_t *method_list_sessions(enrichd *d, const method_call *call, json_t *params);
+json_t *method_status(enrichd *d, const method_call *call, json_t *params);
+json_t *method_revoke_session(enrichd *d, const method_call *call, json_t *params);
+json_t *method_refresh(enrichd *d, const method_call *call, json_t *params);

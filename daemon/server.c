@@ -838,7 +838,7 @@ static int accept_connection(server *s, listener *l) {
                 if (errno == ECONNABORTED || errno == EINTR)
                         return 1;
                 if (errno != EAGAIN)
-                        log_error("Failed to accept a connection: %s", strerror(errno));
+                        log_error_errno(-errno, "Failed to accept a connection");
                 return 0;
         }
         c = calloc(1, sizeof *c);
@@ -847,7 +847,7 @@ static int accept_connection(server *s, listener *l) {
         c->fd = fd;
         c->owner = l;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
-                log_error("Failed to read peer credentials: %s", strerror(errno));
+                log_error_errno(-errno, "Failed to read peer credentials");
                 goto refuse;
         }
         /* Refusing by closing: the limits protect the daemon, and a caller
@@ -877,7 +877,7 @@ static int accept_connection(server *s, listener *l) {
         c->events = EPOLLIN;
         ev.data.ptr = c;
         if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                log_error("Failed to watch a connection: %s", strerror(errno));
+                log_error_errno(-errno, "Failed to watch a connection");
                 goto refuse;
         }
         c->share = u;
@@ -1058,7 +1058,7 @@ static void *priority_loop(void *userdata) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        log_error("epoll_wait failed on the userdb socket: %s", strerror(errno));
+                        log_error_errno(-errno, "epoll_wait failed on the userdb socket");
                         return NULL;
                 }
                 for (int i = 0; i < n; i++) {
@@ -1078,7 +1078,7 @@ int server_run(server *s) {
         if (s->priority.call && !s->priority_running) {
                 r = pthread_create(&s->priority_thread, NULL, priority_loop, s);
                 if (r != 0) {
-                        log_error("Failed to start the userdb thread: %s", strerror(r));
+                        log_error_errno(-r, "Failed to start the userdb thread");
                         return -r;
                 }
                 s->priority_running = true;
@@ -1098,7 +1098,7 @@ int server_run(server *s) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        log_error("epoll_wait failed: %s", strerror(errno));
+                        log_error_errno(-errno, "epoll_wait failed");
                         return -errno;
                 }
                 for (int i = 0; i < n; i++)
@@ -1116,7 +1116,7 @@ void server_free(server *s) {
                 if (write(s->stop_fd, &one, sizeof one) == (ssize_t) sizeof one)
                         pthread_join(s->priority_thread, NULL);
                 else
-                        log_error("Failed to stop the userdb thread: %s", strerror(errno));
+                        log_error_errno(-errno, "Failed to stop the userdb thread");
         }
         while (s->main.connections)
                 connection_free(s, s->main.connections);

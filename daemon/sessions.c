@@ -26,18 +26,12 @@ int sessions_insert(db *d, const session_row *s) {
         db_bind_text(st, 6, s->rhost);
         db_bind_text(st, 7, s->ruser);
         sqlite3_bind_int64(st, 8, s->pid);
-        if (s->asid >= 0)
-                sqlite3_bind_int64(st, 9, s->asid);
-        else
-                sqlite3_bind_null(st, 9);
+        db_bind_int64_or_null(st, 9, s->asid >= 0, s->asid);
         sqlite3_bind_int64(st, 10, s->created);
         sqlite3_bind_int64(st, 11, s->expires);
         sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
         db_bind_text(st, 13, s->amr);
-        if (s->pid_start >= 0)
-                sqlite3_bind_int64(st, 14, s->pid_start);
-        else
-                sqlite3_bind_null(st, 14);
+        db_bind_int64_or_null(st, 14, s->pid_start >= 0, s->pid_start);
         sqlite3_bind_int64(st, 15, s->token_issued);
         sqlite3_bind_int64(st, 16, s->expires);
         return db_write_normal(d, st, "Failed to insert session", NULL);

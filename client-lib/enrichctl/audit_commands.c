@@ -343,13 +343,9 @@ static int audit_verify(const ctl_options *o)
 static int audit_checkpoint(const ctl_options *o)
 {
         json_t *reply = NULL;
-        int code = ctl_call(o, "io.enrich.AuditCheckpoint", NULL, &reply);
+        int code = ctl_call_or_print(o, "io.enrich.AuditCheckpoint", NULL, &reply);
 
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 printf("checkpoint signed at row %lld\n",
                        (long long) json_integer_value(json_object_get(reply, "rowId")));
         json_decref(reply);

@@ -12,12 +12,8 @@ int cmd_status(const ctl_options *o)
         char duration[64];
         int code;
 
-        code = ctl_call(o, "io.enrich.Status", NULL, &reply);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-        } else {
+        code = ctl_call_or_print(o, "io.enrich.Status", NULL, &reply);
+        if (reply) {
                 printf("enrichd %s at %s\n", ctl_str_or_dash(reply, "version"), o->socket);
                 printf("  issuer:          %s\n", ctl_str_or_dash(reply, "issuer"));
                 printf("  signing key:     %s\n", ctl_str_or_dash(reply, "kid"));
@@ -29,7 +25,7 @@ int cmd_status(const ctl_options *o)
                                            duration, sizeof(duration)));
         }
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPIRES, N_COLUMNS };
@@ -57,17 +53,8 @@ int cmd_sessions(const ctl_options *o)
         static const ctl_listing sessions = {
                 "io.enrich.ListSessions", "sessions", "No sessions.", headers, N_COLUMNS, session_row
         };
-        json_t *params = NULL;
-        int code;
 
-        if (o->n_args > 0) {
-                params = json_pack("{s:s}", "user", o->args[0]);
-                if (!params)
-                        return ctl_oom();
-        }
-        code = ctl_list(o, &sessions, params);
-        json_decref(params);
-        return code;
+        return ctl_list_of_user(o, &sessions, o->n_args > 0 ? o->args[0] : NULL);
 }
 
 enum { KEY_KID, KEY_STATE, KEY_CREATED, KEY_RETIRED, KEY_PUBLISHED_UNTIL, N_KEY_COLUMNS };
@@ -108,13 +95,9 @@ static int keys_rotate(const ctl_options *o)
         params = json_pack("{s:b}", "compromised", o->compromised);
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, "io.enrich.RotateKey", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.RotateKey", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-        } else {
+        if (reply) {
                 printf("signing key %s replaces %s\n", ctl_str_or_dash(reply, "kid"),
                        ctl_str_or_dash(reply, "previousKid"));
                 if (o->compromised)
@@ -129,7 +112,7 @@ static int keys_rotate(const ctl_options *o)
                                                buf, sizeof(buf)));
         }
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 int cmd_keys(const ctl_options *o)

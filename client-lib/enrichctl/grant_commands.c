@@ -329,16 +329,12 @@ int cmd_explain(const ctl_options *o)
                 json_decref(params);
                 return ctl_oom();
         }
-        code = ctl_call(o, "io.enrich.Explain", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.Explain", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 print_explain(o, reply);
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 int cmd_refresh(const ctl_options *o)
@@ -349,19 +345,15 @@ int cmd_refresh(const ctl_options *o)
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, "io.enrich.Refresh", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.Refresh", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 printf("refreshed %s%s: %lld live session(s) re-issued, %lld revoked\n",
                        o->user ? "the sessions of " : "all sessions", o->user ? o->user : "",
                        (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
                        (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 int cmd_reload(const ctl_options *o)
@@ -369,13 +361,9 @@ int cmd_reload(const ctl_options *o)
         json_t *reply = NULL;
         int code;
 
-        code = ctl_call(o, "io.enrich.Reload", NULL, &reply);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        code = ctl_call_or_print(o, "io.enrich.Reload", NULL, &reply);
+        if (reply)
                 printf("reloaded; policy version %s\n", ctl_str_or_dash(reply, "policyVersion"));
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }

@@ -101,6 +101,21 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
         return code;
 }
 
+int ctl_call_or_print(const ctl_options *o, const char *method, json_t *params, json_t **ret)
+{
+        json_t *reply = NULL;
+        int code;
+
+        code = ctl_call(o, method, params, &reply);
+        if (code == CTL_EXIT_OK && o->json) {
+                ctl_print_json(reply);
+                json_decref(reply);
+                reply = NULL;
+        }
+        *ret = reply;
+        return code;
+}
+
 int ctl_pages(const ctl_options *o, const char *method, json_t *params, const char *key, ctl_page_fn fn,
               void *userdata)
 {
@@ -242,6 +257,21 @@ out:
         json_decref(out);
         json_decref(c.rows);
         return code != CTL_EXIT_OK ? code : printed;
+}
+
+int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *user)
+{
+        json_t *params = NULL;
+        int code;
+
+        if (user) {
+                params = json_pack("{s:s}", "user", user);
+                if (!params)
+                        return ctl_oom();
+        }
+        code = ctl_list(o, l, params);
+        json_decref(params);
+        return code;
 }
 
 void ctl_print_json(const json_t *value)

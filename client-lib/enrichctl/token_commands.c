@@ -191,8 +191,6 @@ static int token_list(const ctl_options *o)
         static const ctl_listing tokens = {
                 "io.enrich.TokenList", "tokens", "No tokens.", headers, T_COLUMNS, token_row
         };
-        json_t *params = NULL;
-        int code;
 
         if (!only_options(o, "list", CTL_OPT_USER))
                 return CTL_EXIT_ERROR;
@@ -200,12 +198,7 @@ static int token_list(const ctl_options *o)
                 fprintf(stderr, "enrichctl: usage: token list [--user U]\n");
                 return CTL_EXIT_ERROR;
         }
-        params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
-        if (!params)
-                return ctl_oom();
-        code = ctl_list(o, &tokens, params);
-        json_decref(params);
-        return code;
+        return ctl_list_of_user(o, &tokens, o->user);
 }
 
 /* token revoke ID / token unlock USER: one argument, one call. */
@@ -223,20 +216,16 @@ static int token_simple(const ctl_options *o, const char *sub, const char *metho
         params = json_pack("{s:s}", key, o->args[1]);
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, method, params, &reply);
+        code = ctl_call_or_print(o, method, params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else if (strcmp(sub, "revoke") == 0)
+        if (reply && strcmp(sub, "revoke") == 0)
                 printf("token %s revoked; %lld sessions revoked\n", o->args[1],
                        (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-        else
+        else if (reply)
                 printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
                                               ? "unlocked" : "was not locked; failure count cleared");
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 int cmd_token(const ctl_options *o)
@@ -265,13 +254,8 @@ static int user_call(const ctl_options *o, const char *method, json_t *params, j
 
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, method, params, ret);
+        code = ctl_call_or_print(o, method, params, ret);
         json_decref(params);
-        if (code == CTL_EXIT_OK && o->json) {
-                ctl_print_json(*ret);
-                json_decref(*ret);
-                *ret = NULL;
-        }
         return code;
 }
 

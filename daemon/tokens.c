@@ -92,7 +92,9 @@ out:
         return r;
 }
 
-static int hash_verifier(const char *state_dir, const char *verifier, unsigned char out[HASH_BYTES]) {
+/* HMAC of verifier under the daemon secret. An -EIO (no secret, no HMAC)
+ * is recorded as d's last error, as a failed statement would be. */
+static int hash_verifier(db *d, const char *state_dir, const char *verifier, unsigned char out[HASH_BYTES]) {
         unsigned char key[SECRET_BYTES];
         unsigned int out_len = 0;
         int r;
@@ -105,7 +107,7 @@ static int hash_verifier(const char *state_dir, const char *verifier, unsigned c
                 r = -EIO;
 out:
         OPENSSL_cleanse(key, sizeof key);
-        return r;
+        return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
 }
 
 /* ---- rows ------------------------------------------------------------------ */
@@ -152,9 +154,9 @@ int tokens_add(db *d, const char *state_dir, const token_record *t, const char *
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = hash_verifier(state_dir, verifier, hash);
+        r = hash_verifier(d, state_dir, verifier, hash);
         if (r < 0)
-                return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+                return r;
         r = db_prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
                        " created_by, expires) VALUES (?,?,?,?,?,?,?,?,?)", &st);
         if (r < 0)
@@ -299,11 +301,9 @@ int tokens_rotate(db *d, const char *state_dir, const char *id, const char *veri
                 r = -EKEYREVOKED;
                 goto out;
         }
-        r = hash_verifier(state_dir, verifier, hash);
-        if (r < 0) {
-                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+        r = hash_verifier(d, state_dir, verifier, hash);
+        if (r < 0)
                 goto out;
-        }
         /* The current hash becomes the previous one: one statement, so the
          * token is never without a working secret. */
         r = db_prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
@@ -560,11 +560,9 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         int r, step;
 
         /* Hashed before the lookup: an unknown id costs what a known one does. */
-        r = hash_verifier(state_dir, verifier, presented);
-        if (r < 0) {
-                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+        r = hash_verifier(d, state_dir, verifier, presented);
+        if (r < 0)
                 goto out;
-        }
         r = db_prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
                        " FROM tokens WHERE id = ?", &st);
         if (r < 0)

@@ -6,8 +6,7 @@
 #include "enrichctl.h"
 #include "util.h"
 
-int cmd_status(const ctl_options *o)
-{
+int cmd_status(const ctl_options *o) {
         json_t *reply = NULL;
         char duration[64];
         int code;
@@ -30,8 +29,7 @@ int cmd_status(const ctl_options *o)
 
 enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPIRES, N_COLUMNS };
 
-static void session_row(json_t *s, char **row)
-{
+static void session_row(json_t *s, char **row) {
         char buf[48];
 
         row[COL_SID] = strdup(ctl_str_or_dash(s, "sid"));
@@ -45,8 +43,7 @@ static void session_row(json_t *s, char **row)
                                                   buf, sizeof(buf)));
 }
 
-int cmd_sessions(const ctl_options *o)
-{
+int cmd_sessions(const ctl_options *o) {
         static const char *const headers[N_COLUMNS] = {
                 "SID", "USER", "SERVICE", "TTY", "RHOST", "CREATED", "EXPIRES"
         };
@@ -59,8 +56,7 @@ int cmd_sessions(const ctl_options *o)
 
 enum { KEY_KID, KEY_STATE, KEY_CREATED, KEY_RETIRED, KEY_PUBLISHED_UNTIL, N_KEY_COLUMNS };
 
-static void key_row(json_t *k, char **row)
-{
+static void key_row(json_t *k, char **row) {
         json_t *retired = json_object_get(k, "retired"), *until = json_object_get(k, "publishedUntil");
         char buf[48];
 
@@ -76,8 +72,7 @@ static void key_row(json_t *k, char **row)
                                                   : "-");
 }
 
-static int keys_list(const ctl_options *o)
-{
+static int keys_list(const ctl_options *o) {
         static const char *const headers[N_KEY_COLUMNS] = {
                 "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL"
         };
@@ -86,8 +81,7 @@ static int keys_list(const ctl_options *o)
         return ctl_list(o, &keys, NULL);
 }
 
-static int keys_rotate(const ctl_options *o)
-{
+static int keys_rotate(const ctl_options *o) {
         json_t *params, *reply = NULL;
         char buf[48];
         int code;
@@ -115,8 +109,7 @@ static int keys_rotate(const ctl_options *o)
         return code;
 }
 
-int cmd_keys(const ctl_options *o)
-{
+int cmd_keys(const ctl_options *o) {
         const char *sub = o->n_args > 0 ? o->args[0] : NULL;
 
         if (!sub) {

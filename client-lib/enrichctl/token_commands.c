@@ -17,8 +17,7 @@
 
 
 /* Refuses the options the subcommand does not take. */
-static bool only_options(const ctl_options *o, const char *sub, unsigned accepted)
-{
+static bool only_options(const ctl_options *o, const char *sub, unsigned accepted) {
         static const struct { unsigned bit; const char *name; } names[] = {
                 { CTL_OPT_TTL, "ttl" }, { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
                 { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" },
@@ -34,8 +33,7 @@ static bool only_options(const ctl_options *o, const char *sub, unsigned accepte
 
 /* Prints the new token once: alone on stdout (so TOKEN=$(enrichctl ...)
  * works), or with --json as the record plus a "token" member. */
-static void print_new_token(const ctl_options *o, const json_t *record, const char *token)
-{
+static void print_new_token(const ctl_options *o, const json_t *record, const char *token) {
         char *text = NULL, expires[64];
 
         if (o->json) {
@@ -59,8 +57,7 @@ static void print_new_token(const ctl_options *o, const json_t *record, const ch
 }
 
 /* A new secret, its verifier into verifier; the secret into secret. */
-static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1])
-{
+static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
         if (svctoken_new_secret(secret) < 0 || svctoken_verifier(secret, SVCTOKEN_SECRET_LENGTH, verifier) < 0) {
                 fprintf(stderr, "enrichctl: cannot generate a random secret\n");
                 return -EIO;
@@ -69,8 +66,7 @@ static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVC
 }
 
 /* Sends method with params (+ the verifier) and prints the token it makes. */
-static int make_token(const ctl_options *o, const char *method, json_t *params)
-{
+static int make_token(const ctl_options *o, const char *method, json_t *params) {
         char secret[SVCTOKEN_SECRET_LENGTH + 1], verifier[SVCTOKEN_VERIFIER_LENGTH + 1];
         char token[SVCTOKEN_LENGTH + 1];
         json_t *reply = NULL, *record;
@@ -101,8 +97,7 @@ out:
         return code;
 }
 
-static int token_issue(const ctl_options *o)
-{
+static int token_issue(const ctl_options *o) {
         unsigned long long ttl;
         json_t *params = NULL, *scopes = NULL;
         int r, code;
@@ -135,8 +130,7 @@ static int token_issue(const ctl_options *o)
         return code;
 }
 
-static int token_rotate(const ctl_options *o)
-{
+static int token_rotate(const ctl_options *o) {
         unsigned long long grace = 0;
         json_t *params;
         int r, code;
@@ -161,8 +155,7 @@ static int token_rotate(const ctl_options *o)
 
 enum { T_ID, T_USER, T_SCOPES, T_STATE, T_EXPIRES, T_LAST_USED, T_DESCRIPTION, T_COLUMNS };
 
-static void token_row(json_t *t, char **row)
-{
+static void token_row(json_t *t, char **row) {
         json_t *used = json_object_get(t, "lastUsed");
         char buf[64];
 
@@ -183,8 +176,7 @@ static void token_row(json_t *t, char **row)
         row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
 }
 
-static int token_list(const ctl_options *o)
-{
+static int token_list(const ctl_options *o) {
         static const char *const headers[T_COLUMNS] = {
                 "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
         };
@@ -202,8 +194,7 @@ static int token_list(const ctl_options *o)
 }
 
 /* token revoke ID / token unlock USER: one argument, one call. */
-static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key)
-{
+static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key) {
         json_t *params, *reply = NULL;
         int code;
 
@@ -228,8 +219,7 @@ static int token_simple(const ctl_options *o, const char *sub, const char *metho
         return code;
 }
 
-int cmd_token(const ctl_options *o)
-{
+int cmd_token(const ctl_options *o) {
         const char *sub = o->args[0];
 
         if (strcmp(sub, "issue") == 0)
@@ -248,8 +238,7 @@ int cmd_token(const ctl_options *o)
 
 /* One call about a user; *ret the reply (caller frees) unless --json,
  * which prints it. */
-static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
-{
+static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
         int code;
 
         if (!params)
@@ -259,8 +248,7 @@ static int user_call(const ctl_options *o, const char *method, json_t *params, j
         return code;
 }
 
-int cmd_disable(const ctl_options *o)
-{
+int cmd_disable(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 
@@ -278,8 +266,7 @@ int cmd_disable(const ctl_options *o)
         return code;
 }
 
-int cmd_enable(const ctl_options *o)
-{
+int cmd_enable(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 

@@ -9,8 +9,7 @@
 
 #include "b64url.h"
 
-int b64url_encode(const void *data, size_t len, char **ret)
-{
+int b64url_encode(const void *data, size_t len, char **ret) {
         char *out;
         size_t n;
 
@@ -33,8 +32,7 @@ int b64url_encode(const void *data, size_t len, char **ret)
         return 0;
 }
 
-int b64url_decode(const char *text, size_t len, uint8_t **ret, size_t *ret_len)
-{
+int b64url_decode(const char *text, size_t len, uint8_t **ret, size_t *ret_len) {
         char *std = NULL;
         uint8_t *out = NULL;
         size_t padded, pad;
@@ -96,8 +94,7 @@ out:
         return r;
 }
 
-int b64url_random_id(size_t bytes, char **ret)
-{
+int b64url_random_id(size_t bytes, char **ret) {
         unsigned char buf[64];
         char *id = NULL;
         int r;

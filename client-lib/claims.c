@@ -41,15 +41,13 @@ static const char *const messages[_ENRICH_E_MAX] = {
         [ENRICH_E_INVALID] = "Invalid argument",
 };
 
-const char *enrich_strerror(int error)
-{
+const char *enrich_strerror(int error) {
         if (error < 0 || error >= _ENRICH_E_MAX || !messages[error])
                 return "Unknown error";
         return messages[error];
 }
 
-void enrich_claims_free(enrich_claims *claims)
-{
+void enrich_claims_free(enrich_claims *claims) {
         if (!claims)
                 return;
         json_decref(claims->payload);
@@ -58,8 +56,7 @@ void enrich_claims_free(enrich_claims *claims)
         free(claims);
 }
 
-static int from_keyring_errno(int r)
-{
+static int from_keyring_errno(int r) {
         switch (r) {
         case -EKEYREVOKED:
                 return ENRICH_E_REVOKED;
@@ -72,8 +69,7 @@ static int from_keyring_errno(int r)
         }
 }
 
-static bool get_int(json_t *payload, const char *name, json_int_t *ret)
-{
+static bool get_int(json_t *payload, const char *name, json_int_t *ret) {
         json_t *v = json_object_get(payload, name);
 
         if (!json_is_integer(v))
@@ -85,8 +81,7 @@ static bool get_int(json_t *payload, const char *name, json_int_t *ret)
 /* The checks that can change between two calls for one token (time, the
  * calling user, the calling login), so the cache repeats them every time.
  * The payload's types were checked by check_binding() first. */
-static int check_caller(json_t *payload)
-{
+static int check_caller(json_t *payload) {
         json_int_t nbf = 0, exp = 0, uid = -1, asid;
         time_t now = time(NULL);
         uint32_t own_asid;
@@ -109,8 +104,7 @@ static int check_caller(json_t *payload)
 }
 
 /* Checks the claims that bind a token to this host, user and login. */
-static int check_binding(json_t *payload)
-{
+static int check_binding(json_t *payload) {
         _cleanup_free_ char *machine_id = NULL;
         json_int_t value;
         int e;
@@ -131,8 +125,7 @@ static int check_binding(json_t *payload)
         return ENRICH_OK;
 }
 
-static const char *resolve_jwks_path(const char *jwks_path)
-{
+static const char *resolve_jwks_path(const char *jwks_path) {
         if (!jwks_path)
                 jwks_path = secure_getenv("ENRICH_JWKS");
         if (!jwks_path || !*jwks_path)
@@ -142,8 +135,7 @@ static const char *resolve_jwks_path(const char *jwks_path)
 
 /* Verifies token against keys (signature, typ) and binds it to this host,
  * user and login. On success *ret_payload is a new reference. */
-static int verify_with(const char *token, const jwks *keys, json_t **ret_payload)
-{
+static int verify_with(const char *token, const jwks *keys, json_t **ret_payload) {
         json_t *header = NULL, *payload = NULL;
         int r, e;
 
@@ -182,8 +174,7 @@ out:
 /* A claims object around a verified payload (a reference is taken: payloads
  * are never modified once verified, so objects may share one). json may be
  * NULL, then it is serialised here. */
-static int claims_new(json_t *payload, const char *token, const char *json, enrich_claims **ret)
-{
+static int claims_new(json_t *payload, const char *token, const char *json, enrich_claims **ret) {
         enrich_claims *claims = calloc(1, sizeof(*claims));
 
         if (!claims)
@@ -199,8 +190,7 @@ static int claims_new(json_t *payload, const char *token, const char *json, enri
         return ENRICH_OK;
 }
 
-int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret)
-{
+int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret) {
         jwks *keys = NULL;
         json_t *payload = NULL;
         int r, e;
@@ -279,8 +269,7 @@ static struct {
         unsigned next;          /* slot replaced next, round robin */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int file_identify(const char *path, file_id *ret)
-{
+static int file_identify(const char *path, file_id *ret) {
         struct stat st;
 
         if (stat(path, &st) < 0)
@@ -289,14 +278,12 @@ static int file_identify(const char *path, file_id *ret)
         return 0;
 }
 
-static bool file_id_equal(const file_id *a, const file_id *b)
-{
+static bool file_id_equal(const file_id *a, const file_id *b) {
         return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
                a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-static void slot_clear(cache_slot *slot)
-{
+static void slot_clear(cache_slot *slot) {
         free(slot->token);
         free(slot->json);
         json_decref(slot->payload);
@@ -304,8 +291,7 @@ static void slot_clear(cache_slot *slot)
 }
 
 /* Forgets everything; called with the lock held. */
-static void cache_reset(void)
-{
+static void cache_reset(void) {
         for (size_t i = 0; i < CACHE_SLOTS; i++)
                 slot_clear(&cache.slots[i]);
         jwks_free(cache.keys);
@@ -314,8 +300,7 @@ static void cache_reset(void)
         cache.jwks_path = NULL;
 }
 
-__attribute__((destructor)) static void cache_unload(void)
-{
+__attribute__((destructor)) static void cache_unload(void) {
         if (pthread_mutex_trylock(&cache.lock) != 0)
                 return;
         cache_reset();
@@ -324,8 +309,7 @@ __attribute__((destructor)) static void cache_unload(void)
 
 /* With the lock held: makes the cache describe the JWKS at path as id says,
  * loading it unless it already does. */
-static int cache_use_jwks(const char *path, const file_id *id)
-{
+static int cache_use_jwks(const char *path, const file_id *id) {
         jwks *keys = NULL;
         int r;
 
@@ -346,8 +330,7 @@ static int cache_use_jwks(const char *path, const file_id *id)
 }
 
 /* With the lock held: the slot that verified exactly this payload of key. */
-static cache_slot *cache_find(key_serial_t key, const char *token, size_t len)
-{
+static cache_slot *cache_find(key_serial_t key, const char *token, size_t len) {
         for (size_t i = 0; i < CACHE_SLOTS; i++) {
                 cache_slot *slot = &cache.slots[i];
                 if (slot->key == key && slot->token_len == len && memcmp(slot->token, token, len) == 0)
@@ -358,8 +341,7 @@ static cache_slot *cache_find(key_serial_t key, const char *token, size_t len)
 
 /* With the lock held: remembers a verified payload (a failure to remember
  * is not an error: the next call verifies again). */
-static void cache_store(key_serial_t key, const char *token, size_t len, json_t *payload)
-{
+static void cache_store(key_serial_t key, const char *token, size_t len, json_t *payload) {
         cache_slot *slot = &cache.slots[cache.next++ % CACHE_SLOTS];
 
         slot_clear(slot);
@@ -377,8 +359,7 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
 /* Verifies token read from key through the cache. Returns -EBUSY when the
  * cache is in use (or the JWKS cannot be identified): the caller then
  * verifies without it. */
-static int cached_verify(key_serial_t key, const char *token, const char *jwks_path, enrich_claims **ret)
-{
+static int cached_verify(key_serial_t key, const char *token, const char *jwks_path, enrich_claims **ret) {
         size_t len = strlen(token);
         json_t *payload = NULL;
         char *json = NULL;
@@ -412,8 +393,7 @@ static int cached_verify(key_serial_t key, const char *token, const char *jwks_p
         return e;
 }
 
-int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret)
-{
+int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         _cleanup_free_ char *token = NULL;
         key_serial_t key;
         int r;
@@ -433,30 +413,25 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret)
         return enrich_claims_verify(token, jwks_path, ret);
 }
 
-int enrich_claims_load(enrich_claims **ret)
-{
+int enrich_claims_load(enrich_claims **ret) {
         return enrich_claims_load_jwks(NULL, ret);
 }
 
-static const char *get_string(const enrich_claims *claims, const char *name)
-{
+static const char *get_string(const enrich_claims *claims, const char *name) {
         return claims ? json_string_value(json_object_get(claims->payload, name)) : NULL;
 }
 
-static json_t *get_array(const enrich_claims *claims, const char *name)
-{
+static json_t *get_array(const enrich_claims *claims, const char *name) {
         json_t *v = claims ? json_object_get(claims->payload, name) : NULL;
         return json_is_array(v) ? v : NULL;
 }
 
-static json_int_t get_int_or(const enrich_claims *claims, const char *name, json_int_t fallback)
-{
+static json_int_t get_int_or(const enrich_claims *claims, const char *name, json_int_t fallback) {
         json_int_t v;
         return claims && get_int(claims->payload, name, &v) ? v : fallback;
 }
 
-int enrich_claims_has_scope(const enrich_claims *claims, const char *scope)
-{
+int enrich_claims_has_scope(const enrich_claims *claims, const char *scope) {
         const char *scopes = get_string(claims, "scope"), *p;
         size_t len;
 
@@ -473,8 +448,7 @@ int enrich_claims_has_scope(const enrich_claims *claims, const char *scope)
         return 0;
 }
 
-int enrich_claims_in_group(const enrich_claims *claims, const char *group)
-{
+int enrich_claims_in_group(const enrich_claims *claims, const char *group) {
         json_t *groups = get_array(claims, "groups"), *g;
         size_t i;
 
@@ -497,28 +471,23 @@ time_t enrich_claims_issued_at(const enrich_claims *claims) { return (time_t) ge
 const char *enrich_claims_json(const enrich_claims *claims) { return claims ? claims->json : NULL; }
 const char *enrich_claims_token(const enrich_claims *claims) { return claims ? claims->token : NULL; }
 
-size_t enrich_claims_amr_count(const enrich_claims *claims)
-{
+size_t enrich_claims_amr_count(const enrich_claims *claims) {
         return json_array_size(get_array(claims, "amr"));
 }
 
-const char *enrich_claims_amr(const enrich_claims *claims, size_t index)
-{
+const char *enrich_claims_amr(const enrich_claims *claims, size_t index) {
         return json_string_value(json_array_get(get_array(claims, "amr"), index));
 }
 
-size_t enrich_claims_group_count(const enrich_claims *claims)
-{
+size_t enrich_claims_group_count(const enrich_claims *claims) {
         return json_array_size(get_array(claims, "groups"));
 }
 
-const char *enrich_claims_group(const enrich_claims *claims, size_t index)
-{
+const char *enrich_claims_group(const enrich_claims *claims, size_t index) {
         return json_string_value(json_array_get(get_array(claims, "groups"), index));
 }
 
-int enrich_ping(const char *socket_path, int timeout_ms)
-{
+int enrich_ping(const char *socket_path, int timeout_ms) {
         varlink_client *c = NULL;
         json_t *reply = NULL;
         int r;

@@ -11,8 +11,7 @@
 
 #include "disabled_list.h"
 
-int disabled_list_path(const char *socket_path, char **ret)
-{
+int disabled_list_path(const char *socket_path, char **ret) {
         const char *slash = socket_path ? strrchr(socket_path, '/') : NULL;
         char *path;
 
@@ -24,8 +23,7 @@ int disabled_list_path(const char *socket_path, char **ret)
         return 0;
 }
 
-bool disabled_list_name_ok(const char *name)
-{
+bool disabled_list_name_ok(const char *name) {
         size_t n = 0;
 
         if (!name)
@@ -40,8 +38,7 @@ bool disabled_list_name_ok(const char *name)
 #define UID_LINE_MAX (sizeof DISABLED_LIST_UID_PREFIX + 10 + 1)
 
 int disabled_list_format(const char *const *names, size_t n, const uid_t *uids, size_t n_uids, char **ret,
-                         size_t *ret_len, size_t *ret_skipped)
-{
+                         size_t *ret_len, size_t *ret_skipped) {
         size_t len = strlen(DISABLED_LIST_HEADER) + 1, skipped = 0, at;
         char *text;
 
@@ -84,8 +81,7 @@ int disabled_list_format(const char *const *names, size_t n, const uid_t *uids, 
 
 /* The uid of a "uid:N" line, strictly as the formatter writes it: digits
  * only, no leading zero, below (uid_t) -1. -EINVAL for anything else. */
-static int parse_uid_line(const char *line, uid_t *ret)
-{
+static int parse_uid_line(const char *line, uid_t *ret) {
         const char *p = line + strlen(DISABLED_LIST_UID_PREFIX);
         unsigned long long v = 0;
 
@@ -103,8 +99,7 @@ static int parse_uid_line(const char *line, uid_t *ret)
         return 0;
 }
 
-int disabled_list_lookup(int fd, const char *user, const uid_t *uid)
-{
+int disabled_list_lookup(int fd, const char *user, const uid_t *uid) {
         char buf[4096], line[DISABLED_LIST_MAX_NAME + 1];
         size_t line_len = 0, total = 0;
         bool header = true, overlong = false, with_uids = false, by_name = disabled_list_name_ok(user);

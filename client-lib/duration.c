@@ -13,8 +13,7 @@ static const struct { char unit; unsigned long long seconds; } units[] = {
 
 /* Reads the decimal digits at *p, advancing it; -EINVAL if there are none,
  * -ERANGE past DURATION_MAX_SECONDS. */
-static int parse_number(const char **p, unsigned long long *ret)
-{
+static int parse_number(const char **p, unsigned long long *ret) {
         unsigned long long n = 0;
         const char *s = *p;
 
@@ -30,8 +29,7 @@ static int parse_number(const char **p, unsigned long long *ret)
         return 0;
 }
 
-int duration_parse(const char *text, unsigned long long *ret_seconds)
-{
+int duration_parse(const char *text, unsigned long long *ret_seconds) {
         unsigned long long total = 0, n;
         size_t next_unit = 0;   /* units must come largest first, once each */
         const char *p = text;
@@ -74,8 +72,7 @@ out:
         return 0;
 }
 
-const char *duration_strerror(int error)
-{
+const char *duration_strerror(int error) {
         switch (error) {
         case -EDOM:
                 return "a duration must be longer than zero";

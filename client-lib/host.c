@@ -8,8 +8,7 @@
 #include "host.h"
 #include "util.h"
 
-int host_machine_id(char **ret)
-{
+int host_machine_id(char **ret) {
         char *text = NULL;
         size_t len = 0;
         int r;
@@ -27,8 +26,7 @@ int host_machine_id(char **ret)
         return 0;
 }
 
-int host_audit_session(pid_t pid, uint32_t *ret)
-{
+int host_audit_session(pid_t pid, uint32_t *ret) {
         char path[64], *text = NULL;
         unsigned long v;
         int r;
@@ -51,16 +49,14 @@ int host_audit_session(pid_t pid, uint32_t *ret)
         return 0;
 }
 
-int64_t host_now_ms(void)
-{
+int64_t host_now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int host_remaining_ms(int64_t deadline)
-{
+int host_remaining_ms(int64_t deadline) {
         int64_t left = deadline - host_now_ms();
 
         if (left <= 0)

@@ -21,8 +21,7 @@ struct jwks {
         size_t n;
 };
 
-void jwks_free(jwks *set)
-{
+void jwks_free(jwks *set) {
         if (!set)
                 return;
         for (size_t i = 0; i < set->n; i++) {
@@ -35,8 +34,7 @@ void jwks_free(jwks *set)
 
 /* Returns 1 and a new key for an OKP/Ed25519 JWK, 0 to skip a key of
  * another type, -EBADMSG for a broken Ed25519 entry. */
-static int parse_one(json_t *jwk, EVP_PKEY **ret, const char **ret_kid)
-{
+static int parse_one(json_t *jwk, EVP_PKEY **ret, const char **ret_kid) {
         const char *kty, *crv, *x, *kid, *alg;
         uint8_t *raw = NULL;
         size_t raw_len = 0;
@@ -76,8 +74,7 @@ out:
         return r;
 }
 
-int jwks_parse(json_t *document, jwks **ret)
-{
+int jwks_parse(json_t *document, jwks **ret) {
         jwks *set = NULL;
         json_t *keys, *jwk;
         size_t i;
@@ -120,8 +117,7 @@ out:
         return r;
 }
 
-int jwks_load_file(const char *path, jwks **ret)
-{
+int jwks_load_file(const char *path, jwks **ret) {
         _cleanup_free_ char *text = NULL;
         json_t *doc = NULL;
         int r;
@@ -137,8 +133,7 @@ int jwks_load_file(const char *path, jwks **ret)
         return r;
 }
 
-EVP_PKEY *jwks_find(const jwks *set, const char *kid)
-{
+EVP_PKEY *jwks_find(const jwks *set, const char *kid) {
         if (!set || !kid)
                 return NULL;
         for (size_t i = 0; i < set->n; i++)
@@ -147,13 +142,11 @@ EVP_PKEY *jwks_find(const jwks *set, const char *kid)
         return NULL;
 }
 
-size_t jwks_count(const jwks *set)
-{
+size_t jwks_count(const jwks *set) {
         return set ? set->n : 0;
 }
 
-static int public_x(EVP_PKEY *key, char **ret)
-{
+static int public_x(EVP_PKEY *key, char **ret) {
         uint8_t raw[32];
         size_t len = sizeof(raw);
 
@@ -164,8 +157,7 @@ static int public_x(EVP_PKEY *key, char **ret)
         return b64url_encode(raw, len, ret);
 }
 
-int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret)
-{
+int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret) {
         _cleanup_free_ char *x = NULL;
         json_t *jwk;
         int r;
@@ -182,8 +174,7 @@ int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret)
         return 0;
 }
 
-int jwk_thumbprint(EVP_PKEY *key, char **ret)
-{
+int jwk_thumbprint(EVP_PKEY *key, char **ret) {
         _cleanup_free_ char *x = NULL;
         char canonical[128];
         uint8_t digest[SHA256_DIGEST_LENGTH];

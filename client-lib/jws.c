@@ -8,8 +8,7 @@
 #include "jws.h"
 #include "util.h"
 
-static int encode_json(json_t *obj, char **ret)
-{
+static int encode_json(json_t *obj, char **ret) {
         _cleanup_free_ char *text = NULL;
 
         text = json_dumps(obj, JSON_COMPACT);
@@ -18,8 +17,7 @@ static int encode_json(json_t *obj, char **ret)
         return b64url_encode(text, strlen(text), ret);
 }
 
-int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, char **ret)
-{
+int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, char **ret) {
         _cleanup_free_ char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
         json_t *header = NULL;
         EVP_MD_CTX *ctx = NULL;
@@ -75,8 +73,7 @@ out:
         return r;
 }
 
-static int decode_part(const char *text, size_t len, json_t **ret)
-{
+static int decode_part(const char *text, size_t len, json_t **ret) {
         _cleanup_free_ uint8_t *raw = NULL;
         size_t raw_len = 0;
         json_t *obj;
@@ -93,8 +90,7 @@ static int decode_part(const char *text, size_t len, json_t **ret)
 }
 
 /* Splits a token into its three parts; dot1/dot2 point at the separators. */
-static int split(const char *token, const char **dot1, const char **dot2)
-{
+static int split(const char *token, const char **dot1, const char **dot2) {
         size_t len;
 
         if (!token)
@@ -111,8 +107,7 @@ static int split(const char *token, const char **dot1, const char **dot2)
         return 0;
 }
 
-int jws_decode_unverified(const char *token, json_t **ret_header, json_t **ret_payload)
-{
+int jws_decode_unverified(const char *token, json_t **ret_header, json_t **ret_payload) {
         const char *dot1, *dot2;
         json_t *header = NULL, *payload = NULL;
         int r;
@@ -140,8 +135,7 @@ out:
         return r;
 }
 
-int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload)
-{
+int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload) {
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
         const char *dot1, *dot2, *alg, *kid;

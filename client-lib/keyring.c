@@ -11,8 +11,7 @@
 #include "keyring.h"
 
 /* Parses a keyctl description "type;uid;gid;perm;description". */
-static bool is_claims_key(const char *text)
-{
+static bool is_claims_key(const char *text) {
         char type[16], description[64];
         unsigned long uid, gid, perm;
 
@@ -27,8 +26,7 @@ static bool is_claims_key(const char *text)
                uid == 0 && perm == ENRICH_KEY_PERM;
 }
 
-int keyring_find_claims(key_serial_t *ret)
-{
+int keyring_find_claims(key_serial_t *ret) {
         key_serial_t *links = NULL, found = 0;
         void *buffer = NULL;
         long size;
@@ -66,8 +64,7 @@ int keyring_find_claims(key_serial_t *ret)
         return r;
 }
 
-int keyring_read(key_serial_t key, char **ret)
-{
+int keyring_read(key_serial_t key, char **ret) {
         void *payload = NULL;
         long n;
 
@@ -78,8 +75,7 @@ int keyring_read(key_serial_t key, char **ret)
         return 0;
 }
 
-int keyring_join_new_session(key_serial_t *ret)
-{
+int keyring_join_new_session(key_serial_t *ret) {
         key_serial_t session;
 
         /* Anonymous: a join by name would join an existing keyring of that
@@ -102,8 +98,7 @@ int keyring_join_new_session(key_serial_t *ret)
 
 /* True when key is the user keyring of uid, which pam_keyinit links into
  * the session keyring it makes. */
-static bool is_user_keyring_of(key_serial_t key, uid_t uid)
-{
+static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
         char *text = NULL, expected[64];
         unsigned long owner;
         const char *description;
@@ -131,8 +126,7 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid)
  * by root, and holding its claims key). A user could make such a keyring
  * themselves and run su in it: then it only decides whether the login's
  * keyring is revoked at close, and the claims key is revoked either way. */
-static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring)
-{
+static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring) {
         key_serial_t session, user_session, *links, user_keyring = 0;
         void *buffer = NULL;
         char *text = NULL;
@@ -166,8 +160,7 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
         return session;
 }
 
-int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit)
-{
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit) {
         key_serial_t keyinit, user_keyring = 0, session;
         int r;
 
@@ -195,8 +188,7 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
         return 0;
 }
 
-bool keyring_release_keyinit(key_serial_t keyinit)
-{
+bool keyring_release_keyinit(key_serial_t keyinit) {
         bool lives;
 
         if (keyinit <= 0)
@@ -206,8 +198,7 @@ bool keyring_release_keyinit(key_serial_t keyinit)
         return lives;
 }
 
-int keyring_timeout_until(int64_t expires, unsigned *ret)
-{
+int keyring_timeout_until(int64_t expires, unsigned *ret) {
         struct timespec ts;
 
         if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
@@ -218,8 +209,7 @@ int keyring_timeout_until(int64_t expires, unsigned *ret)
         return 0;
 }
 
-int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_serial_t *ret)
-{
+int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_serial_t *ret) {
         key_serial_t key, session;
         unsigned timeout_seconds;
         int r;
@@ -259,8 +249,7 @@ fail:
         return r;
 }
 
-int keyring_update_claims(key_serial_t key, const char *token, int64_t expires)
-{
+int keyring_update_claims(key_serial_t key, const char *token, int64_t expires) {
         unsigned timeout_seconds;
         int r;
 
@@ -275,8 +264,7 @@ int keyring_update_claims(key_serial_t key, const char *token, int64_t expires)
         return 0;
 }
 
-int keyring_revoke(key_serial_t key)
-{
+int keyring_revoke(key_serial_t key) {
         if (keyctl_revoke(key) < 0)
                 return -errno;
         return 0;

@@ -16,22 +16,19 @@ static const char verifier_domain[] = "enrich-token-v1:";
 static const char base64url_alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-bool svctoken_valid_id(const char *id)
-{
+bool svctoken_valid_id(const char *id) {
         return id && strlen(id) == SVCTOKEN_ID_LENGTH &&
                strspn(id, "0123456789abcdef") == SVCTOKEN_ID_LENGTH;
 }
 
-bool svctoken_valid_verifier(const char *verifier)
-{
+bool svctoken_valid_verifier(const char *verifier) {
         return verifier && strlen(verifier) == SVCTOKEN_VERIFIER_LENGTH &&
                strspn(verifier, base64url_alphabet) == SVCTOKEN_VERIFIER_LENGTH;
 }
 
 /* Copies a malloc'd base64url text of exactly length characters into out,
  * then wipes and frees it. */
-static int take_text(char *text, size_t length, char *out)
-{
+static int take_text(char *text, size_t length, char *out) {
         int r = 0;
 
         if (strlen(text) != length)
@@ -42,8 +39,7 @@ static int take_text(char *text, size_t length, char *out)
         return r;
 }
 
-int svctoken_verifier(const char *secret, size_t len, char verifier[SVCTOKEN_VERIFIER_LENGTH + 1])
-{
+int svctoken_verifier(const char *secret, size_t len, char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned int digest_len = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -68,8 +64,7 @@ out:
 }
 
 int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1],
-                   char verifier[SVCTOKEN_VERIFIER_LENGTH + 1])
-{
+                   char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
         const char *secret;
         char candidate[SVCTOKEN_ID_LENGTH + 1];
 
@@ -85,8 +80,7 @@ int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1],
         return svctoken_verifier(secret, SVCTOKEN_SECRET_LENGTH, verifier);
 }
 
-int svctoken_new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1])
-{
+int svctoken_new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1]) {
         unsigned char bytes[SVCTOKEN_SECRET_BYTES];
         char *text = NULL;
         int r = -EIO;
@@ -102,8 +96,7 @@ out:
         return r;
 }
 
-int svctoken_format(const char *id, const char *secret, char token[SVCTOKEN_LENGTH + 1])
-{
+int svctoken_format(const char *id, const char *secret, char token[SVCTOKEN_LENGTH + 1]) {
         if (!svctoken_valid_id(id) || !secret || strlen(secret) != SVCTOKEN_SECRET_LENGTH ||
             strspn(secret, base64url_alphabet) != SVCTOKEN_SECRET_LENGTH)
                 return -EINVAL;

@@ -10,16 +10,14 @@
 
 #include "util.h"
 
-void free_secret(void *p, size_t len)
-{
+void free_secret(void *p, size_t len) {
         if (!p)
                 return;
         explicit_bzero(p, len);
         free(p);
 }
 
-int parse_uint(const char *s, unsigned long max, unsigned long *ret)
-{
+int parse_uint(const char *s, unsigned long max, unsigned long *ret) {
         char *end = NULL;
         unsigned long v;
 
@@ -35,8 +33,7 @@ int parse_uint(const char *s, unsigned long max, unsigned long *ret)
         return 0;
 }
 
-int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
-{
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
         char *buf = NULL;
         size_t len = 0;
         int fd = -1, r;
@@ -82,8 +79,7 @@ out:
 
 /* Makes a rename into path's directory durable: without it a crash can
  * bring back the old file, or none. */
-static int fsync_parent(const char *path)
-{
+static int fsync_parent(const char *path) {
         char dir[PATH_MAX];
         const char *slash = strrchr(path, '/');
         int fd, r = 0;
@@ -107,8 +103,7 @@ static int fsync_parent(const char *path)
         return r;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         char tmp[PATH_MAX];
         const char *p = data;
         int fd = -1, r;
@@ -151,8 +146,7 @@ fail:
         return r;
 }
 
-int lookup_uid(const char *user, uid_t *ret)
-{
+int lookup_uid(const char *user, uid_t *ret) {
         struct passwd pw, *result = NULL;
         char buf[4096];
         int r;
@@ -168,8 +162,7 @@ int lookup_uid(const char *user, uid_t *ret)
         return 0;
 }
 
-int format_error(char **ret_error, const char *format, ...)
-{
+int format_error(char **ret_error, const char *format, ...) {
         va_list ap;
 
         if (!ret_error)

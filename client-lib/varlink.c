@@ -16,22 +16,19 @@
 /* Received bytes we hold at most: one message being assembled plus slack. */
 #define VARLINK_MAX_BUFFER (4 * VARLINK_MAX_MESSAGE)
 
-void varlink_buffer_init(varlink_buffer *b)
-{
+void varlink_buffer_init(varlink_buffer *b) {
         b->data = NULL;
         b->len = b->cap = 0;
 }
 
-void varlink_buffer_free(varlink_buffer *b)
-{
+void varlink_buffer_free(varlink_buffer *b) {
         if (!b)
                 return;
         free(b->data);
         varlink_buffer_init(b);
 }
 
-int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len)
-{
+int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len) {
         const char *last_nul;
         size_t tail;
 
@@ -60,8 +57,7 @@ int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len)
         return 0;
 }
 
-int varlink_buffer_take(varlink_buffer *b, json_t **ret)
-{
+int varlink_buffer_take(varlink_buffer *b, json_t **ret) {
         char *nul;
         size_t n;
         json_t *obj;
@@ -89,8 +85,7 @@ int varlink_buffer_take(varlink_buffer *b, json_t **ret)
         return 1;
 }
 
-int varlink_encode(const json_t *obj, char **ret, size_t *ret_len)
-{
+int varlink_encode(const json_t *obj, char **ret, size_t *ret_len) {
         char *text;
         size_t len;
 
@@ -107,8 +102,7 @@ int varlink_encode(const json_t *obj, char **ret, size_t *ret_len)
         return 0;
 }
 
-json_t *varlink_call_new(const char *method, json_t *params, bool more)
-{
+json_t *varlink_call_new(const char *method, json_t *params, bool more) {
         json_t *call = params ?
                 json_pack("{s:s, s:O}", "method", method, "parameters", params) :
                 json_pack("{s:s, s:o}", "method", method, "parameters", json_object());
@@ -117,16 +111,14 @@ json_t *varlink_call_new(const char *method, json_t *params, bool more)
         return call;
 }
 
-json_t *varlink_reply_new(json_t *params, bool continues)
-{
+json_t *varlink_reply_new(json_t *params, bool continues) {
         json_t *reply = json_pack("{s:o}", "parameters", params ? params : json_object());
         if (reply && continues)
                 json_object_set_new(reply, "continues", json_true());
         return reply;
 }
 
-json_t *varlink_error_new(const char *error, json_t *params)
-{
+json_t *varlink_error_new(const char *error, json_t *params) {
         return json_pack("{s:s, s:o}", "error", error,
                          "parameters", params ? params : json_object());
 }
@@ -137,8 +129,7 @@ struct varlink_client {
         varlink_buffer in;
 };
 
-void varlink_client_free(varlink_client *c)
-{
+void varlink_client_free(varlink_client *c) {
         if (!c)
                 return;
         if (c->fd >= 0)
@@ -147,8 +138,7 @@ void varlink_client_free(varlink_client *c)
         free(c);
 }
 
-static int wait_fd(int fd, short events, int64_t deadline)
-{
+static int wait_fd(int fd, short events, int64_t deadline) {
         struct pollfd p = { .fd = fd, .events = events };
 
         for (;;) {
@@ -165,8 +155,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 int varlink_client_connect(const char *path, int timeout_ms,
                            const uid_t *trusted_uids, size_t n_trusted,
-                           varlink_client **ret)
-{
+                           varlink_client **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         socklen_t len = sizeof(struct ucred);
@@ -238,14 +227,12 @@ out:
         return r;
 }
 
-const struct ucred *varlink_client_peer(const varlink_client *c)
-{
+const struct ucred *varlink_client_peer(const varlink_client *c) {
         return &c->peer;
 }
 
 int varlink_client_send(varlink_client *c, const char *method, json_t *params,
-                        bool more, int timeout_ms)
-{
+                        bool more, int timeout_ms) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         _cleanup_free_ char *text = NULL;
         json_t *call;
@@ -278,8 +265,7 @@ int varlink_client_send(varlink_client *c, const char *method, json_t *params,
 }
 
 int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
-                        char **ret_error, bool *ret_continues)
-{
+                        char **ret_error, bool *ret_continues) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         json_t *msg = NULL, *params;
         const char *error;
@@ -338,8 +324,7 @@ out:
 }
 
 int varlink_client_call(varlink_client *c, const char *method, json_t *params,
-                        int timeout_ms, json_t **ret_params, char **ret_error)
-{
+                        int timeout_ms, json_t **ret_params, char **ret_error) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         int r;
 

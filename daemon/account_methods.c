@@ -149,14 +149,6 @@ static void log_token(int priority, const char *message_id, const char *id, cons
 
 /* ---- io.enrich.Authenticate -------------------------------------------- */
 
-/* Wall-clock milliseconds: failure delays are stored and survive restarts. */
-static int64_t realtime_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
         return error_reply("io.enrich.AuthenticationFailed",
                            json_pack("{s:s, s:I, s:b}", "reason", reason, "delayMs", (json_int_t) delay_ms,
@@ -179,7 +171,7 @@ static void attempt_source(const char *service, const char *rhost, const char *r
  * growing with the failures from the same source. Never a lock: nobody's
  * token is at stake, and the source may be shared with honest logins. */
 static int64_t source_delay_ms(enrichd *d, const char *source) {
-        unsigned n = throttle_fail(d->token_sources, source, realtime_ms());
+        unsigned n = throttle_fail(d->token_sources, source, clock_wall_ms());
 
         return tokens_failure_delay_ms(n, TOKENS_SOURCE_DELAY_MAX_MS);
 }
@@ -232,7 +224,7 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
         policy = (token_lock_policy) { .max_failures = d->config->token_max_failures,
                                        .lock_ms = (int64_t) d->config->token_lock_seconds * 1000,
                                        .lock_max_ms = (int64_t) d->config->token_lock_max_seconds * 1000 };
-        now_ms = realtime_ms();
+        now_ms = clock_wall_ms();
         r = tokens_authenticate(d->db, d->config->state_dir, &policy, user, id, verifier, source, now_ms, &result);
         if (r < 0) {
                 reply = database_error(d, "io.enrich.Authenticate");
@@ -517,7 +509,7 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
-        if (tokens_unlock(d->db, user, realtime_ms(), &was) < 0)
+        if (tokens_unlock(d->db, user, clock_wall_ms(), &was) < 0)
                 return database_error(d, "io.enrich.TokenUnlock");
         by = peer_name(call->peer);
         (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);

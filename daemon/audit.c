@@ -332,10 +332,7 @@ static int append(enrichd *d, const row *in, int64_t *ret_id, char ret_hash[HASH
                 return ret;
         sqlite3_bind_int64(st, 1, r.id);
         sqlite3_bind_int64(st, 2, r.time);
-        if (r.actor_uid >= 0)
-                sqlite3_bind_int64(st, 3, r.actor_uid);
-        else
-                sqlite3_bind_null(st, 3);
+        db_bind_int64_or_null(st, 3, r.actor_uid >= 0, r.actor_uid);
         sqlite3_bind_text(st, 4, r.actor_name, -1, SQLITE_TRANSIENT);
         db_bind_text(st, 5, r.subject);
         sqlite3_bind_text(st, 6, r.action, -1, SQLITE_TRANSIENT);

@@ -22,6 +22,14 @@ __attribute__((weak)) int64_t clock_monotonic_ms(void) {
         return read_ms(CLOCK_MONOTONIC);
 }
 
+__attribute__((weak)) int64_t clock_monotonic_us(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0;
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t clock_now(void) {
         int64_t ms = clock_wall_ms();
 

@@ -13,5 +13,9 @@
 int64_t clock_wall_ms(void);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t clock_monotonic_ms(void);
+/* CLOCK_MONOTONIC in microseconds: the transport's fairness quanta
+ * (server.c). Weak apart from clock_monotonic_ms, so a test that scripts
+ * the millisecond clock does not freeze the server's turn budgets. */
+int64_t clock_monotonic_us(void);
 /* clock_wall_ms() in whole seconds: what iat, exp and rows hold. */
 int64_t clock_now(void);

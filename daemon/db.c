@@ -559,6 +559,35 @@ void db_bind_text(sqlite3_stmt *st, int index, const char *s) {
                 sqlite3_bind_null(st, index);
 }
 
+void db_bind_int64_or_null(sqlite3_stmt *st, int index, bool present, int64_t value) {
+        if (present)
+                sqlite3_bind_int64(st, index, value);
+        else
+                sqlite3_bind_null(st, index);
+}
+
+int db_step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
+        int r = 0;
+
+        if (sqlite3_step(st) != SQLITE_DONE)
+                r = set_error(d, what);
+        else if (ret_changes)
+                *ret_changes = sqlite3_changes(d->handle);
+        db_release(d, st);
+        return r;
+}
+
+int db_read_int64(db *d, sqlite3_stmt *st, const char *what, int64_t *ret) {
+        int r = 0;
+
+        if (sqlite3_step(st) == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        else
+                r = set_error(d, what);
+        db_release(d, st);
+        return r;
+}
+
 /* Runs one prepared write as its own transaction (sqlite's autocommit: the
  * statement is atomic, and a failed one leaves nothing behind) with the
  * given durability; *ret_changes (optional) gets the number of rows

@@ -17,6 +17,7 @@
  * whose process is gone) and the newest audit records (the journal has
  * them too). A later FULL commit makes every earlier one durable as well. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
@@ -66,6 +67,15 @@ int db_prepare(db *d, const char *sql, sqlite3_stmt **ret);
 void db_release(db *d, sqlite3_stmt *st);
 /* Binds s as text (copied), or NULL when s is NULL. */
 void db_bind_text(sqlite3_stmt *st, int index, const char *s);
+/* Binds value, or NULL when present is false (a uid or time not known). */
+void db_bind_int64_or_null(sqlite3_stmt *st, int index, bool present, int64_t value);
+/* Steps one prepared, bound write inside the caller's transaction (whose
+ * commit decides durability) and releases it; *ret_changes (optional) gets
+ * the rows changed. */
+int db_step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
+/* Steps a prepared, bound query of one row and one integer column (a
+ * count, a meta value) into *ret, and releases it. */
+int db_read_int64(db *d, sqlite3_stmt *st, const char *what, int64_t *ret);
 /* Steps one prepared, bound write in its own transaction, durably (see
  * above), and releases it (db_release); *ret_changes (optional) gets the rows
  * changed. */

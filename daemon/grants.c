@@ -148,18 +148,6 @@ out:
         return r;
 }
 
-/* Runs one prepared write; *ret_changes (optional) rows changed. Releases st. */
-static int step_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
-        int r = 0;
-
-        if (sqlite3_step(st) != SQLITE_DONE)
-                r = db_fail(d, what);
-        else if (ret_changes)
-                *ret_changes = sqlite3_changes(db_handle(d));
-        db_release(d, st);
-        return r;
-}
-
 /* Inside a transaction. */
 static int bump_generation(db *d) {
         sqlite3_stmt *st = NULL;
@@ -167,7 +155,7 @@ static int bump_generation(db *d) {
 
         if (r < 0)
                 return r;
-        return step_write(d, st, "Failed to bump the grants generation", NULL);
+        return db_step_write(d, st, "Failed to bump the grants generation", NULL);
 }
 
 int grants_add(db *d, const grant *g) {
@@ -192,16 +180,13 @@ int grants_add(db *d, const grant *g) {
         sqlite3_bind_int64(st, 3, g->uid);
         sqlite3_bind_text(st, 4, groups, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, scopes, -1, SQLITE_TRANSIENT);
-        if (g->tenant)
-                sqlite3_bind_text(st, 6, g->tenant, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, 6);
+        db_bind_text(st, 6, g->tenant);
         sqlite3_bind_text(st, 7, g->reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 8, g->granted_by, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 9, g->granted_by_uid);
         sqlite3_bind_int64(st, 10, g->created);
         sqlite3_bind_int64(st, 11, g->expires);
-        r = step_write(d, st, "Failed to store the grant", NULL);
+        r = db_step_write(d, st, "Failed to store the grant", NULL);
         if (r < 0)
                 goto fail;
         r = bump_generation(d);
@@ -244,12 +229,7 @@ int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now);
-        if (sqlite3_step(st) != SQLITE_ROW)
-                r = db_fail(d, "Failed to count grants");
-        else
-                *ret = sqlite3_column_int64(st, 0);
-        db_release(d, st);
-        return r;
+        return db_read_int64(d, st, "Failed to count grants", ret);
 }
 
 int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor *after, unsigned limit,
@@ -325,83 +305,81 @@ int grants_get(db *d, const char *id, grant *ret) {
         return 0;
 }
 
-/* Inside a transaction: runs sql, an UPDATE that sets revoked = ?1 and
- * revoked_by = ?2 on the rows that ?3 selects, and bumps the generation when
- * it changed the set of grants. *ret_changes: rows revoked. */
-static int revoke_matching(db *d, const char *sql, int64_t now, const char *by, const char *key,
-                           const char *what, int *ret_changes) {
+/* One durable transaction: when exists_sql (a SELECT of the row ?1 names)
+ * is given and finds nothing, -ENOENT; then sql, an UPDATE that sets
+ * revoked = ?1 and revoked_by = ?2 on the rows that ?3 selects, and a bump
+ * of the generation when it changed the set of grants. *ret_changes: rows
+ * revoked. */
+static int revoke_matching(db *d, const char *exists_sql, const char *sql, int64_t now, const char *by,
+                           const char *key, const char *what, int *ret_changes) {
         sqlite3_stmt *st = NULL;
         int changes = 0, r;
-
-        r = db_prepare(d, sql, &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-        r = step_write(d, st, what, &changes);
-        if (r == 0 && changes > 0)
-                r = bump_generation(d);
-        if (r == 0)
-                *ret_changes = changes;
-        return r;
-}
-
-int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
-        sqlite3_stmt *st = NULL;
-        int changes = 0, r;
-        bool exists;
 
         r = db_begin_durable(d);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "SELECT 1 FROM grants WHERE id = ?", &st);
+        if (exists_sql) {
+                bool exists;
+
+                r = db_prepare(d, exists_sql, &st);
+                if (r < 0)
+                        goto fail;
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+                r = sqlite3_step(st);
+                exists = r == SQLITE_ROW;
+                db_release(d, st);
+                st = NULL;
+                if (r != SQLITE_ROW && r != SQLITE_DONE) {
+                        r = db_fail(d, "Failed to look up the grant");
+                        goto fail;
+                }
+                if (!exists) {
+                        r = -ENOENT;
+                        goto fail;
+                }
+        }
+        r = db_prepare(d, sql, &st);
         if (r < 0)
                 goto fail;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = sqlite3_step(st);
-        exists = r == SQLITE_ROW;
-        db_release(d, st);
-        if (r != SQLITE_ROW && r != SQLITE_DONE) {
-                r = db_fail(d, "Failed to look up the grant");
-                goto fail;
-        }
-        if (!exists) {
-                r = -ENOENT;
-                goto fail;
-        }
-        /* An expired grant is marked too (who ended it is worth keeping),
-         * but only an active one changes the set, and so the generation. */
-        r = revoke_matching(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
-                            now, by, id, "Failed to revoke the grant", &changes);
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+        r = db_step_write(d, st, what, &changes);
+        if (r == 0 && changes > 0)
+                r = bump_generation(d);
         if (r < 0)
                 goto fail;
         r = db_commit(d);
         if (r == 0)
-                *ret_changed = changes > 0;
+                *ret_changes = changes;
         return r;
 fail:
         db_rollback(d);
+        return r;
+}
+
+int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
+        int changes = 0, r;
+
+        /* An expired grant is marked too (who ended it is worth keeping),
+         * but only an active one changes the set, and so the generation. */
+        r = revoke_matching(d, "SELECT 1 FROM grants WHERE id = ?",
+                            "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
+                            now, by, id, "Failed to revoke the grant", &changes);
+        if (r == 0)
+                *ret_changed = changes > 0;
         return r;
 }
 
 int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
         int changes = 0, r;
 
-        r = db_begin_durable(d);
-        if (r < 0)
-                return r;
-        r = revoke_matching(d, "UPDATE grants SET revoked = ?1, revoked_by = ?2"
-                               " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
+        r = revoke_matching(d, NULL,
+                            "UPDATE grants SET revoked = ?1, revoked_by = ?2"
+                            " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
                             now, by, user, "Failed to revoke the user's grants", &changes);
-        if (r < 0)
-                goto fail;
-        r = db_commit(d);
         if (r == 0)
                 *ret_count = changes;
-        return r;
-fail:
-        db_rollback(d);
         return r;
 }
 
@@ -411,12 +389,7 @@ int grants_generation(db *d, int64_t *ret) {
 
         if (r < 0)
                 return r;
-        if (sqlite3_step(st) != SQLITE_ROW)
-                r = db_fail(d, "Failed to read the grants generation");
-        else
-                *ret = sqlite3_column_int64(st, 0);
-        db_release(d, st);
-        return r;
+        return db_read_int64(d, st, "Failed to read the grants generation", ret);
 }
 
 int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
@@ -454,7 +427,7 @@ static int mark_ended(db *d, int64_t until) {
                 if (r < 0)
                         break;
                 sqlite3_bind_int64(st, 1, until);
-                r = step_write(d, st, "Failed to mark the grants whose expiry was handled", NULL);
+                r = db_step_write(d, st, "Failed to mark the grants whose expiry was handled", NULL);
         }
         return r;
 }

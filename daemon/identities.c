@@ -21,14 +21,8 @@ void identity_state_clear(identity_state *s) {
 
 static void bind_key(sqlite3_stmt *st, const identity_key *key) {
         sqlite3_bind_text(st, 1, key->name, -1, SQLITE_TRANSIENT);
-        if (key->canonical)
-                sqlite3_bind_text(st, 2, key->canonical, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, 2);
-        if (key->uid >= 0)
-                sqlite3_bind_int64(st, 3, key->uid);
-        else
-                sqlite3_bind_null(st, 3);
+        db_bind_text(st, 2, key->canonical);
+        db_bind_int64_or_null(st, 3, key->uid >= 0, key->uid);
 }
 
 int identities_get(db *d, const identity_key *key, identity_state *ret) {
@@ -218,10 +212,7 @@ int identities_disable(db *d, const identity_key *key, const char *reason, const
         sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 4, now);
-        if (key->uid >= 0)
-                sqlite3_bind_int64(st, 5, key->uid);
-        else
-                sqlite3_bind_null(st, 5);
+        db_bind_int64_or_null(st, 5, key->uid >= 0, key->uid);
         r = db_write(d, st, "Failed to disable identity", NULL);
         if (r == 0 && ret_was)
                 *ret_was = before.disabled;

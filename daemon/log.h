@@ -3,6 +3,7 @@
  * when running in the foreground. */
 #pragma once
 #include <stdbool.h>
+#include <string.h>
 #include <syslog.h>
 
 /* One MESSAGE_ID per kind of event, so admins can filter with
@@ -59,3 +60,19 @@ void log_struct(int priority, const char *message_id, const char *const *fields,
 #define log_notice(...)  log_struct(LOG_NOTICE, NULL, NULL, __VA_ARGS__)
 #define log_info(...)    log_struct(LOG_INFO, NULL, NULL, __VA_ARGS__)
 #define log_debug(...)   log_struct(LOG_DEBUG, NULL, NULL, __VA_ARGS__)
+
+/* Logs "format: strerror(-error)" and evaluates to error, a negative errno,
+ * so a caller can write `return log_error_errno(r, "Failed to ...")`, as
+ * systemd's log_error_errno. The format must be a string literal. For an
+ * errno just set, pass -errno. */
+#define log_struct_errno(priority, message_id, error, format, ...)                                      \
+        ({                                                                                              \
+                const int log_errno_value_ = (error);                                                   \
+                log_struct((priority), (message_id), NULL, format ": %s", ##__VA_ARGS__,                \
+                           strerror(-log_errno_value_));                                                \
+                log_errno_value_;                                                                       \
+        })
+#define log_errno(priority, error, ...) log_struct_errno(priority, NULL, error, __VA_ARGS__)
+
+#define log_error_errno(error, ...)   log_errno(LOG_ERR, error, __VA_ARGS__)
+#define log_warning_errno(error, ...) log_errno(LOG_WARNING, error, __VA_ARGS__)

@@ -162,8 +162,8 @@ static int fit_connection_limits(server_limits *main_limits, server_limits *user
                 if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
                         rl = raised;
                 else
-                        log_warning("Failed to raise the open files limit to %llu: %s",
-                                    (unsigned long long) rl.rlim_max, strerror(errno));
+                        log_warning_errno(-errno, "Failed to raise the open files limit to %llu",
+                                          (unsigned long long) rl.rlim_max);
         }
         r = server_fit_limits(rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : (unsigned long long) rl.rlim_cur,
                               main_limits, userdb_limits);
@@ -254,19 +254,19 @@ int main(int argc, char **argv) {
         if (r == 0)
                 r = bypass_own_userdb(userdb_service(context.userdb));
         if (r < 0) {
-                log_error("Failed to set up the userdb service: %s", strerror(-r));
+                log_error_errno(r, "Failed to set up the userdb service");
                 goto out;
         }
 
         r = host_machine_id(&d.machine_id);
         if (r < 0) {
-                log_error("Failed to read /etc/machine-id: %s", strerror(-r));
+                log_error_errno(r, "Failed to read /etc/machine-id");
                 goto out;
         }
         /* 0700: the database and the private key are the daemon's alone. */
         r = mkdir_p(d.config->state_dir, 0700);
         if (r < 0) {
-                log_error("Failed to create state directory %s: %s", d.config->state_dir, strerror(-r));
+                log_error_errno(r, "Failed to create state directory %s", d.config->state_dir);
                 goto out;
         }
         snprintf(db_path, sizeof db_path, "%s/%s", d.config->state_dir, DB_FILE_NAME);
@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
          * which a new key would paper over (signer_load says what to do). */
         r = state_exists(db_path);
         if (r < 0) {
-                log_error("Failed to look for database %s: %s", db_path, strerror(-r));
+                log_error_errno(r, "Failed to look for database %s", db_path);
                 goto out;
         }
         r = (r ? signer_load : signer_open)(d.config->state_dir, &d.signer, &error);
@@ -328,7 +328,7 @@ int main(int argc, char **argv) {
                 (void) offboard_publish(&d);
         r = throttle_new(&d.token_sources);
         if (r < 0) {
-                log_error("Failed to set up token throttling: %s", strerror(-r));
+                log_error_errno(r, "Failed to set up token throttling");
                 goto out;
         }
         userdb_tick(context.userdb);

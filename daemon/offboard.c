@@ -54,8 +54,8 @@ int offboard_setup(enrichd *d) {
         int r = disabled_list_path(d->config->socket, &d->disabled_list);
 
         if (r < 0)
-                log_error("Cannot place the list of disabled identities beside socket %s: %s",
-                          d->config->socket, strerror(-r));
+                log_error_errno(r, "Cannot place the list of disabled identities beside socket %s",
+                                d->config->socket);
         fill_uids(d);
         return r;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "util.h"
+#include "clock.h"
 #include "host.h"
 #include "log.h"
 #include "paths.h"
@@ -429,13 +430,6 @@ bool server_priority_socket_activated(const server *s) {
         return s->priority.activated;
 }
 
-static int64_t now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int class_of(const uid_share *u) {
         return u->uid == 0 ? CLASS_ROOT : CLASS_USERS;
 }
@@ -708,7 +702,7 @@ static bool has_call(const connection *c) {
 }
 
 /* Answers c's buffered calls, at least one and at most max_calls, until
- * until_us (now_us()) has passed, the input holds no complete call, the
+ * until_us (clock_monotonic_us()) has passed, the input holds no complete call, the
  * output queue is past the high-water mark or the connection is closing.
  * Returns how many messages it took. */
 static unsigned serve_connection(server *s, connection *c, int64_t until_us, unsigned max_calls) {
@@ -728,7 +722,7 @@ static unsigned serve_connection(server *s, connection *c, int64_t until_us, uns
                 }
                 handle_message(s, c, msg);
                 json_decref(msg);
-                if (now_us() >= until_us)
+                if (clock_monotonic_us() >= until_us)
                         break;
         }
         /* Waiting in the queue is not idleness. */
@@ -844,7 +838,7 @@ static int accept_connection(server *s, listener *l) {
                 if (errno == ECONNABORTED || errno == EINTR)
                         return 1;
                 if (errno != EAGAIN)
-                        log_error("Failed to accept a connection: %s", strerror(errno));
+                        log_error_errno(-errno, "Failed to accept a connection");
                 return 0;
         }
         c = calloc(1, sizeof *c);
@@ -853,7 +847,7 @@ static int accept_connection(server *s, listener *l) {
         c->fd = fd;
         c->owner = l;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
-                log_error("Failed to read peer credentials: %s", strerror(errno));
+                log_error_errno(-errno, "Failed to read peer credentials");
                 goto refuse;
         }
         /* Refusing by closing: the limits protect the daemon, and a caller
@@ -883,7 +877,7 @@ static int accept_connection(server *s, listener *l) {
         c->events = EPOLLIN;
         ev.data.ptr = c;
         if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                log_error("Failed to watch a connection: %s", strerror(errno));
+                log_error_errno(-errno, "Failed to watch a connection");
                 goto refuse;
         }
         c->share = u;
@@ -996,7 +990,7 @@ static void serve_uid(server *s, uid_share *u, int64_t until, unsigned max_calls
 
         while (u->ready_first && calls < max_calls) {
                 connection *c = u->ready_first;
-                int64_t c_until = now_us() + SERVER_CONNECTION_QUANTUM_US;
+                int64_t c_until = clock_monotonic_us() + SERVER_CONNECTION_QUANTUM_US;
                 unsigned max = max_calls - calls;
 
                 if (max > SERVER_CONNECTION_QUANTUM_CALLS)
@@ -1007,7 +1001,7 @@ static void serve_uid(server *s, uid_share *u, int64_t until, unsigned max_calls
                 calls += serve_connection(s, c, c_until < until ? c_until : until, max);
                 flush_output(c);
                 connection_update(s, c);
-                if (now_us() >= until)
+                if (clock_monotonic_us() >= until)
                         break;
         }
 }
@@ -1020,9 +1014,9 @@ static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
 
         for (uid_share *u = l->queue_first[k]; u; u = u->queue_next)
                 n++;
-        while (n-- > 0 && l->queue_first[k] && now_us() < turn_end) {
+        while (n-- > 0 && l->queue_first[k] && clock_monotonic_us() < turn_end) {
                 uid_share *u = l->queue_first[k];
-                int64_t until = now_us() + SERVER_UID_QUANTUM_US;
+                int64_t until = clock_monotonic_us() + SERVER_UID_QUANTUM_US;
 
                 if (k == CLASS_ROOT)
                         serve_uid(s, u, turn_end, UINT_MAX);
@@ -1038,8 +1032,8 @@ static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
 /* One turn's service of l: root first, then everyone else, each class for
  * at most SERVER_TURN_BUDGET_US. */
 static void serve_turn(server *s, listener *l) {
-        serve_class(s, l, CLASS_ROOT, now_us() + SERVER_TURN_BUDGET_US);
-        serve_class(s, l, CLASS_USERS, now_us() + SERVER_TURN_BUDGET_US);
+        serve_class(s, l, CLASS_ROOT, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
+        serve_class(s, l, CLASS_USERS, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
 }
 
 static bool listener_busy(const listener *l) {
@@ -1064,7 +1058,7 @@ static void *priority_loop(void *userdata) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        log_error("epoll_wait failed on the userdb socket: %s", strerror(errno));
+                        log_error_errno(-errno, "epoll_wait failed on the userdb socket");
                         return NULL;
                 }
                 for (int i = 0; i < n; i++) {
@@ -1084,7 +1078,7 @@ int server_run(server *s) {
         if (s->priority.call && !s->priority_running) {
                 r = pthread_create(&s->priority_thread, NULL, priority_loop, s);
                 if (r != 0) {
-                        log_error("Failed to start the userdb thread: %s", strerror(r));
+                        log_error_errno(-r, "Failed to start the userdb thread");
                         return -r;
                 }
                 s->priority_running = true;
@@ -1104,7 +1098,7 @@ int server_run(server *s) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        log_error("epoll_wait failed: %s", strerror(errno));
+                        log_error_errno(-errno, "epoll_wait failed");
                         return -errno;
                 }
                 for (int i = 0; i < n; i++)
@@ -1122,7 +1116,7 @@ void server_free(server *s) {
                 if (write(s->stop_fd, &one, sizeof one) == (ssize_t) sizeof one)
                         pthread_join(s->priority_thread, NULL);
                 else
-                        log_error("Failed to stop the userdb thread: %s", strerror(errno));
+                        log_error_errno(-errno, "Failed to stop the userdb thread");
         }
         while (s->main.connections)
                 connection_free(s, s->main.connections);

@@ -133,7 +133,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         if (r < 0) {
-                log_error("Failed to evaluate policy for %s: %s", req.user, strerror(-r));
+                log_error_errno(r, "Failed to evaluate policy for %s", req.user);
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
@@ -149,7 +149,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         }
         r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &expires);
         if (r < 0) {
-                log_error("Failed to sign claims for %s: %s", req.user, strerror(-r));
+                log_error_errno(r, "Failed to sign claims for %s", req.user);
                 reply = internal_error("failed to sign the token");
                 goto out;
         }
@@ -171,7 +171,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 /* Not refreshable means not revocable: refuse rather than hand
                  * out a token nobody could take back early. */
                 (void) sessions_end(d->db, sid, now, "could not be tracked");
-                log_error("Failed to track session %s: %s", sid, strerror(-r));
+                log_error_errno(r, "Failed to track session %s", sid);
                 reply = internal_error("failed to track the session");
                 goto out;
         }

@@ -11,6 +11,20 @@ static int64_t column_int_or(sqlite3_stmt *st, int column, int64_t fallback) {
         return sqlite3_column_type(st, column) == SQLITE_NULL ? fallback : sqlite3_column_int64(st, column);
 }
 
+/* The columns both listings select, 0 to 12: sid, user, uid, service, tty,
+ * rhost, ruser, pid, asid, key_serial, created, expires, claims. */
+static session_row listed_row(sqlite3_stmt *st) {
+        return (session_row) {
+                .sid = column_text(st, 0), .user = column_text(st, 1),
+                .uid = (uid_t) sqlite3_column_int64(st, 2), .service = column_text(st, 3),
+                .tty = column_text(st, 4), .rhost = column_text(st, 5), .ruser = column_text(st, 6),
+                .pid = sqlite3_column_int64(st, 7), .asid = column_int_or(st, 8, -1),
+                .key_serial = column_int_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
+                .expires = sqlite3_column_int64(st, 11), .claims = column_text(st, 12),
+                .pid_start = -1,
+        };
+}
+
 int sessions_insert(db *d, const session_row *s) {
         sqlite3_stmt *st = NULL;
 
@@ -26,18 +40,12 @@ int sessions_insert(db *d, const session_row *s) {
         db_bind_text(st, 6, s->rhost);
         db_bind_text(st, 7, s->ruser);
         sqlite3_bind_int64(st, 8, s->pid);
-        if (s->asid >= 0)
-                sqlite3_bind_int64(st, 9, s->asid);
-        else
-                sqlite3_bind_null(st, 9);
+        db_bind_int64_or_null(st, 9, s->asid >= 0, s->asid);
         sqlite3_bind_int64(st, 10, s->created);
         sqlite3_bind_int64(st, 11, s->expires);
         sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
         db_bind_text(st, 13, s->amr);
-        if (s->pid_start >= 0)
-                sqlite3_bind_int64(st, 14, s->pid_start);
-        else
-                sqlite3_bind_null(st, 14);
+        db_bind_int64_or_null(st, 14, s->pid_start >= 0, s->pid_start);
         sqlite3_bind_int64(st, 15, s->token_issued);
         sqlite3_bind_int64(st, 16, s->expires);
         return db_write_normal(d, st, "Failed to insert session", NULL);
@@ -103,18 +111,13 @@ int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const
         }
         sqlite3_bind_int64(st, 1, (sqlite3_int64) limit);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                int64_t expires = column_int_or(st, 16, sqlite3_column_int64(st, 11));
-                session_row s = {
-                        .sid = column_text(st, 0), .user = column_text(st, 1),
-                        .uid = (uid_t) sqlite3_column_int64(st, 2), .service = column_text(st, 3),
-                        .tty = column_text(st, 4), .rhost = column_text(st, 5), .ruser = column_text(st, 6),
-                        .pid = sqlite3_column_int64(st, 7), .asid = column_int_or(st, 8, -1),
-                        .key_serial = column_int_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
-                        .expires = expires, .claims = column_text(st, 12), .amr = column_text(st, 13),
-                        .pid_start = column_int_or(st, 14, -1),
-                        /* Rows from before migration 3: assume issued at creation. */
-                        .token_issued = column_int_or(st, 15, sqlite3_column_int64(st, 10)),
-                };
+                session_row s = listed_row(st);
+
+                s.expires = column_int_or(st, 16, s.expires);
+                s.amr = column_text(st, 13);
+                s.pid_start = column_int_or(st, 14, -1);
+                /* Rows from before migration 3: assume issued at creation. */
+                s.token_issued = column_int_or(st, 15, s.created);
                 r = fn(userdata, &s);
                 if (r < 0)
                         goto out;
@@ -128,17 +131,10 @@ out:
 
 int sessions_count_active(db *d, int64_t *ret) {
         sqlite3_stmt *st = NULL;
-        int r = 0;
 
-        if (db_prepare(d, "SELECT count(*) FROM sessions WHERE ended IS NULL", &st) < 0 ||
-            sqlite3_step(st) != SQLITE_ROW) {
-                r = db_fail(d, "Failed to count sessions");
-                goto out;
-        }
-        *ret = sqlite3_column_int64(st, 0);
-out:
-        db_release(d, st);
-        return r;
+        if (db_prepare(d, "SELECT count(*) FROM sessions WHERE ended IS NULL", &st) < 0)
+                return db_fail(d, "Failed to count sessions");
+        return db_read_int64(d, st, "Failed to count sessions", ret);
 }
 
 int sessions_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,
@@ -175,15 +171,7 @@ int sessions_list(db *d, uid_t uid, const char *user, const db_cursor *after, un
         sqlite3_bind_text(st, 4, after ? after->id : "", -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 5, (int) (limit < DB_MAX_LIST + 1 ? limit : DB_MAX_LIST + 1));
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                session_row s = {
-                        .sid = column_text(st, 0), .user = column_text(st, 1),
-                        .uid = (uid_t) sqlite3_column_int64(st, 2), .service = column_text(st, 3),
-                        .tty = column_text(st, 4), .rhost = column_text(st, 5), .ruser = column_text(st, 6),
-                        .pid = sqlite3_column_int64(st, 7), .asid = column_int_or(st, 8, -1),
-                        .key_serial = column_int_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
-                        .expires = sqlite3_column_int64(st, 11), .claims = column_text(st, 12),
-                        .pid_start = -1,
-                };
+                session_row s = listed_row(st);
 
                 r = fn(userdata, &s);
                 if (r != 0) {

@@ -252,7 +252,7 @@ int signer_rotate_commit(const char *state_dir, char **ret_error) {
          * leaves the rename to the kernel's own writeback. */
         dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0 || fsync(dir) < 0)
-                log_warning("Failed to sync %s after replacing the signing key: %s", state_dir, strerror(errno));
+                log_warning_errno(-errno, "Failed to sync %s after replacing the signing key", state_dir);
         if (dir >= 0)
                 close(dir);
         return 0;

@@ -92,7 +92,9 @@ out:
         return r;
 }
 
-static int hash_verifier(const char *state_dir, const char *verifier, unsigned char out[HASH_BYTES]) {
+/* HMAC of verifier under the daemon secret. An -EIO (no secret, no HMAC)
+ * is recorded as d's last error, as a failed statement would be. */
+static int hash_verifier(db *d, const char *state_dir, const char *verifier, unsigned char out[HASH_BYTES]) {
         unsigned char key[SECRET_BYTES];
         unsigned int out_len = 0;
         int r;
@@ -105,7 +107,7 @@ static int hash_verifier(const char *state_dir, const char *verifier, unsigned c
                 r = -EIO;
 out:
         OPENSSL_cleanse(key, sizeof key);
-        return r;
+        return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
 }
 
 /* ---- rows ------------------------------------------------------------------ */
@@ -147,21 +149,14 @@ static int load_row(sqlite3_stmt *st, token_record *t) {
         return 0;
 }
 
-/* Steps a prepared write (already bound) inside the caller's transaction. */
-static int step_write(db *d, sqlite3_stmt *st, const char *what) {
-        int r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(d, what);
-        db_release(d, st);
-        return r;
-}
-
 int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier) {
         unsigned char hash[HASH_BYTES];
         sqlite3_stmt *st = NULL;
         int r;
 
-        r = hash_verifier(state_dir, verifier, hash);
+        r = hash_verifier(d, state_dir, verifier, hash);
         if (r < 0)
-                return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+                return r;
         r = db_prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
                        " created_by, expires) VALUES (?,?,?,?,?,?,?,?,?)", &st);
         if (r < 0)
@@ -171,10 +166,7 @@ int tokens_add(db *d, const char *state_dir, const token_record *t, const char *
         sqlite3_bind_int64(st, 3, t->uid);
         sqlite3_bind_blob(st, 4, hash, HASH_BYTES, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, t->scopes ? t->scopes : "", -1, SQLITE_TRANSIENT);
-        if (t->description)
-                sqlite3_bind_text(st, 6, t->description, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, 6);
+        db_bind_text(st, 6, t->description);
         sqlite3_bind_int64(st, 7, t->created);
         sqlite3_bind_text(st, 8, t->created_by, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 9, t->expires);
@@ -250,16 +242,27 @@ int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
                 return r;
         sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                *ret = sqlite3_column_int64(st, 0);
-        else
-                r = db_fail(d, "Failed to count tokens");
-        db_release(d, st);
-        return r;
+        return db_read_int64(d, st, "Failed to count tokens", ret);
+}
+
+/* Revokes the live tokens whose column (id or user) is key, durably;
+ * *ret_changes: tokens revoked. */
+#define REVOKE_TOKENS "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL, previous_until = NULL"
+static int revoke_where(db *d, const char *sql, const char *key, const char *by, int64_t now, const char *what,
+                        int *ret_changes) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = db_prepare(d, sql, &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+        return db_write(d, st, what, ret_changes);
 }
 
 int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
-        sqlite3_stmt *st = NULL;
         token_record t = { 0 };
         int r, changes = 0;
 
@@ -267,31 +270,18 @@ int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         token_record_clear(&t);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
-                       " previous_until = NULL WHERE id = ?3 AND revoked IS NULL", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
-        r = db_write(d, st, "Failed to revoke token", &changes);
+        r = revoke_where(d, REVOKE_TOKENS " WHERE id = ?3 AND revoked IS NULL", id, by, now,
+                         "Failed to revoke token", &changes);
         if (r == 0 && ret_changed)
                 *ret_changed = changes > 0;
         return r;
 }
 
 int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
-        sqlite3_stmt *st = NULL;
         int r, changes = 0;
 
-        r = db_prepare(d, "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL,"
-                       " previous_until = NULL WHERE user = ?3 AND revoked IS NULL", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
-        r = db_write(d, st, "Failed to revoke tokens", &changes);
+        r = revoke_where(d, REVOKE_TOKENS " WHERE user = ?3 AND revoked IS NULL", user, by, now,
+                         "Failed to revoke tokens", &changes);
         if (r == 0 && ret_count)
                 *ret_count = changes;
         return r;
@@ -311,11 +301,9 @@ int tokens_rotate(db *d, const char *state_dir, const char *id, const char *veri
                 r = -EKEYREVOKED;
                 goto out;
         }
-        r = hash_verifier(state_dir, verifier, hash);
-        if (r < 0) {
-                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+        r = hash_verifier(d, state_dir, verifier, hash);
+        if (r < 0)
                 goto out;
-        }
         /* The current hash becomes the previous one: one statement, so the
          * token is never without a working secret. */
         r = db_prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
@@ -447,7 +435,7 @@ static int make_room(db *d, const char *id, int64_t now_ms) {
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, now_ms);
-        r = step_write(d, st, "Failed to prune token failures");
+        r = db_step_write(d, st, "Failed to prune token failures", NULL);
         if (r < 0)
                 return r;
         r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
@@ -458,7 +446,7 @@ static int make_room(db *d, const char *id, int64_t now_ms) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now_ms);
         sqlite3_bind_int(st, 3, TOKENS_FAILURE_SOURCES_PER_ID);
-        r = step_write(d, st, "Failed to bound the token's failure sources");
+        r = db_step_write(d, st, "Failed to bound the token's failure sources", NULL);
         if (r < 0)
                 return r;
         r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
@@ -468,7 +456,7 @@ static int make_room(db *d, const char *id, int64_t now_ms) {
                 return r;
         sqlite3_bind_int64(st, 1, now_ms);
         sqlite3_bind_int(st, 2, TOKENS_FAILURE_ROWS);
-        return step_write(d, st, "Failed to bound the token failures");
+        return db_step_write(d, st, "Failed to bound the token failures", NULL);
 }
 
 /* Records the failures-th wrong secret in a row for id from source (the
@@ -499,12 +487,9 @@ static int record_failure(db *d, const char *id, const char *source, const char 
         sqlite3_bind_int(st, 4, (int) failures);
         sqlite3_bind_int64(st, 5, now_ms);
         sqlite3_bind_int64(st, 6, next_ms);
-        if (locked_until_ms > 0)
-                sqlite3_bind_int64(st, 7, locked_until_ms);
-        else
-                sqlite3_bind_null(st, 7);
+        db_bind_int64_or_null(st, 7, locked_until_ms > 0, locked_until_ms);
         sqlite3_bind_int64(st, 8, counted_from + TOKENS_FAILURE_FORGET_MS);
-        r = step_write(d, st, "Failed to record token failure");
+        r = db_step_write(d, st, "Failed to record token failure", NULL);
         if (r < 0)
                 goto out;
         r = db_commit(d);
@@ -529,7 +514,7 @@ static int record_success(db *d, const char *id, const char *source, int64_t now
                 goto out;
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-        r = step_write(d, st, "Failed to record token use");
+        r = db_step_write(d, st, "Failed to record token use", NULL);
         if (r < 0)
                 goto out;
         r = db_prepare(d, "DELETE FROM token_failures WHERE token_id = ? AND source = ?", &st);
@@ -537,7 +522,7 @@ static int record_success(db *d, const char *id, const char *source, int64_t now
                 goto out;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         bind_source(st, 2, source);
-        r = step_write(d, st, "Failed to reset token failures");
+        r = db_step_write(d, st, "Failed to reset token failures", NULL);
         if (r < 0)
                 goto out;
         r = db_commit(d);
@@ -575,11 +560,9 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         int r, step;
 
         /* Hashed before the lookup: an unknown id costs what a known one does. */
-        r = hash_verifier(state_dir, verifier, presented);
-        if (r < 0) {
-                r = r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
+        r = hash_verifier(d, state_dir, verifier, presented);
+        if (r < 0)
                 goto out;
-        }
         r = db_prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
                        " FROM tokens WHERE id = ?", &st);
         if (r < 0)

@@ -329,7 +329,7 @@ static int nss_unix_groups(userdb *u, json_t *next, const char *user, char ***re
                         list = strv_to_json(names);
                         entry = list ? nss_entry(list, now_ms) : NULL;
                 } else if (r != -ENOMEM) {
-                        log_warning("Failed to look up the Unix groups of %s for userdb: %s", user, strerror(-r));
+                        log_warning_errno(r, "Failed to look up the Unix groups of %s for userdb", user);
                         entry = nss_entry(json_object_get(cached, "groups"), now_ms);
                         r = 0;
                 }
@@ -612,7 +612,7 @@ static void sync_snapshot(userdb *u, bool may_look_up) {
                 u->nss_built_ms = clock_monotonic_ms();
         r = snapshot_build(u, now, &fresh);
         if (r < 0) {
-                log_error("Failed to build the userdb groups: %s", strerror(-r));
+                log_error_errno(r, "Failed to build the userdb groups");
                 return;
         }
         snprintf(u->built_config, sizeof u->built_config, "%s", c->content_hash);

@@ -11,8 +11,7 @@
 #include "util.h"
 
 /* Returns the value after "name=" if arg starts with it, else NULL. */
-static const char *arg_value(const char *arg, const char *name)
-{
+static const char *arg_value(const char *arg, const char *name) {
         size_t n = strlen(name);
 
         if (strncmp(arg, name, n) != 0 || arg[n] != '=')
@@ -20,8 +19,7 @@ static const char *arg_value(const char *arg, const char *name)
         return arg + n + 1;
 }
 
-void args_parse(pam_handle_t *pamh, int argc, const char **argv, enrich_args *ret)
-{
+void args_parse(pam_handle_t *pamh, int argc, const char **argv, enrich_args *ret) {
         enrich_args a = {
                 .socket = ENRICH_DEFAULT_SOCKET,
                 .daemon_user = ENRICH_DEFAULT_DAEMON_USER,

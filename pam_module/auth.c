@@ -31,13 +31,11 @@
  * at most 30 s). */
 #define MAX_FAIL_DELAY_MS 60000
 
-static void evidence_cleanup(pam_handle_t *pamh, void *data, int error_status)
-{
+static void evidence_cleanup(pam_handle_t *pamh, void *data, int error_status) {
         free(data);
 }
 
-static const char *pam_item_string(pam_handle_t *pamh, int item)
-{
+static const char *pam_item_string(pam_handle_t *pamh, int item) {
         const void *v = NULL;
 
         if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v || !*(const char *) v)
@@ -46,8 +44,7 @@ static const char *pam_item_string(pam_handle_t *pamh, int item)
 }
 
 /* service and rhost of the login, when known, into params. */
-static void add_login_context(pam_handle_t *pamh, json_t *params)
-{
+static void add_login_context(pam_handle_t *pamh, json_t *params) {
         if (pam_item_string(pamh, PAM_SERVICE))
                 json_object_set_new(params, "service", json_string(pam_item_string(pamh, PAM_SERVICE)));
         if (pam_item_string(pamh, PAM_RHOST))
@@ -57,8 +54,7 @@ static void add_login_context(pam_handle_t *pamh, json_t *params)
 /* The login's authentication token, borrowed from PAM: the item, or with
  * `prompt` the conversation's answer (pam_get_authtok also stores it as the
  * item, so modules after us see the password when it is not a token). */
-static const char *get_authtok(pam_handle_t *pamh, const enrich_args *args)
-{
+static const char *get_authtok(pam_handle_t *pamh, const enrich_args *args) {
         const char *token = NULL;
 
         if (!args->prompt)
@@ -70,8 +66,7 @@ static const char *get_authtok(pam_handle_t *pamh, const enrich_args *args)
 
 /* One Authenticate call; reads the error's delayMs into *ret_delay_ms. */
 static int call_authenticate(pam_handle_t *pamh, const enrich_args *args, const char *user,
-                             const char *id, const char *verifier, int64_t *ret_delay_ms)
-{
+                             const char *id, const char *verifier, int64_t *ret_delay_ms) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
         json_t *params = NULL, *reply = NULL;
@@ -116,8 +111,7 @@ out:
         return r;
 }
 
-int auth_authenticate(pam_handle_t *pamh, const enrich_args *args)
-{
+int auth_authenticate(pam_handle_t *pamh, const enrich_args *args) {
         char id[SVCTOKEN_ID_LENGTH + 1], verifier[SVCTOKEN_VERIFIER_LENGTH + 1];
         const char *user = NULL, *token;
         char *evidence = NULL;
@@ -172,8 +166,7 @@ out:
  * not a link, owned by root or the daemon user and writable by no one else
  * (anyone who could write it could let a disabled user back in). The fd,
  * or -ENOENT (no list), -EPERM (untrusted, logged), another -errno. */
-static int open_disabled_list(pam_handle_t *pamh, const enrich_args *args, const char *path)
-{
+static int open_disabled_list(pam_handle_t *pamh, const enrich_args *args, const char *path) {
         struct stat st;
         int fd, r;
 
@@ -203,8 +196,7 @@ out:
  * ALICE for alice under sssd), is on the daemon's list of disabled
  * identities, 0 when neither is or when there is no list that may be
  * believed (logged). */
-static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const char *user)
-{
+static int listed_disabled(pam_handle_t *pamh, const enrich_args *args, const char *user) {
         const struct passwd *pw;
         char *path = NULL;
         int fd = -1, r;
@@ -240,8 +232,7 @@ out:
 
 /* CheckAccount: 0, -EACCES (disabled, user told unless silent), or the
  * -errno of a daemon that could not answer. */
-static int ask_daemon(pam_handle_t *pamh, const enrich_args *args, const char *user, bool silent)
-{
+static int ask_daemon(pam_handle_t *pamh, const enrich_args *args, const char *user, bool silent) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
         json_t *params = NULL, *reply = NULL;
@@ -288,8 +279,7 @@ out:
  * only ever adds a refusal: it is the daemon's shadow for when it cannot
  * speak, and a stale copy (a write that failed after an Enable) must not
  * lock out a user the running daemon knows to be enabled. */
-int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent)
-{
+int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent) {
         const char *user = NULL;
         int r;
 

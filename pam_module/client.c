@@ -17,8 +17,7 @@
 /* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
 #define PASSWD_BUFFER_MAX (1024 * 1024)
 
-int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid)
-{
+int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid) {
         struct passwd pw, *result = NULL;
         char *buf = NULL;
         size_t size;
@@ -54,8 +53,7 @@ out:
 }
 
 int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
-                   varlink_client **ret)
-{
+                   varlink_client **ret) {
         varlink_client *c = NULL;
         int timeout = host_remaining_ms(deadline), r;
 

@@ -16,8 +16,7 @@
 /* The PAM code for an internal result r (0 or -errno) of the given hook.
  * With fail=open a failed enrichment still lets the login in, without
  * claims, which downstream tools read as least privilege. */
-static int pam_result(pam_handle_t *pamh, const enrich_args *args, const char *hook, int r)
-{
+static int pam_result(pam_handle_t *pamh, const enrich_args *args, const char *hook, int r) {
         if (r >= 0)
                 return PAM_SUCCESS;
         if (args->fail_closed) {
@@ -31,8 +30,7 @@ static int pam_result(pam_handle_t *pamh, const enrich_args *args, const char *h
         return PAM_SUCCESS;
 }
 
-PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         enrich_args args;
 
         args_parse(pamh, argc, argv, &args);
@@ -43,8 +41,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
  * could not be revoked, i.e. when claims might outlive the login. A daemon
  * that cannot be told about the end is logged but harmless: the revoked key
  * already ends the claims, and refusing to close a session helps nobody. */
-PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         enrich_args args;
 
         args_parse(pamh, argc, argv, &args);
@@ -56,8 +53,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
  * (PAM_IGNORE). A token that cannot be verified, because the daemon is
  * unreachable, is refused whatever fail= says: there is no one else who
  * could vouch for it. Claims are never added here. */
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         enrich_args args;
         int r;
 
@@ -70,8 +66,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return PAM_AUTH_ERR;
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         return PAM_IGNORE;
 }
 
@@ -79,8 +74,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
  * (PAM_PERM_DENIED). When the daemon cannot be asked, the rest of the stack
  * decides (PAM_IGNORE), unless fail=closed, which refuses with PAM_AUTH_ERR
  * so the log tells "could not check" from "disabled". */
-PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         enrich_args args;
         int r;
 
@@ -100,7 +94,6 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         return PAM_IGNORE;
 }
 
-PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         return PAM_IGNORE;
 }

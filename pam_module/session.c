@@ -34,16 +34,14 @@ typedef struct session_data {
         key_serial_t keyinit_keyring;   /* pam_keyinit's, which it replaced, or 0 */
 } session_data;
 
-static void session_data_free(session_data *d)
-{
+static void session_data_free(session_data *d) {
         if (!d)
                 return;
         free(d->sid);
         free(d);
 }
 
-static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
-{
+static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_status) {
         session_data *d = data;
 
         /* pam_end without close_session: pam_keyinit's keyring would stay
@@ -57,8 +55,7 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
 /* One call within what is left of deadline. On success *ret (optional) is
  * the reply parameters, a new reference. */
 static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                       const char *method, json_t *params, int64_t deadline, json_t **ret)
-{
+                       const char *method, json_t *params, int64_t deadline, json_t **ret) {
         json_t *reply = NULL;
         char *error = NULL;
         int timeout = host_remaining_ms(deadline), r;
@@ -90,8 +87,7 @@ out:
         return r;
 }
 
-static int amr_append(json_t *amr, const char *method)
-{
+static int amr_append(json_t *amr, const char *method) {
         size_t i;
         json_t *v;
 
@@ -101,8 +97,7 @@ static int amr_append(json_t *amr, const char *method)
         return json_array_append_new(amr, json_string(method)) < 0 ? -ENOMEM : 0;
 }
 
-static const char *pam_item_string(pam_handle_t *pamh, int item)
-{
+static const char *pam_item_string(pam_handle_t *pamh, int item) {
         const void *v = NULL;
 
         if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v || !*(const char *) v)
@@ -125,8 +120,7 @@ static const char *pam_item_string(pam_handle_t *pamh, int item)
  *   application completed before opening the session: "pwd". sudo with a
  *   cached timestamp, su from root, cron and systemd never collect one, so
  *   they get nothing rather than a guess. */
-static int collect_amr(pam_handle_t *pamh, json_t **ret)
-{
+static int collect_amr(pam_handle_t *pamh, json_t **ret) {
         json_t *amr = json_array();
         const char *service = pam_item_string(pamh, PAM_SERVICE);
         const char *info = streq_ptr(service, "sshd") ? pam_getenv(pamh, "SSH_AUTH_INFO_0") : NULL;
@@ -168,8 +162,7 @@ out:
 /* Sets key to a string, or leaves it out when value is NULL or not UTF-8
  * (a remote host name is not ours to vouch for; the login goes on without
  * it rather than failing). */
-static int set_optional_string(pam_handle_t *pamh, json_t *obj, const char *key, const char *value)
-{
+static int set_optional_string(pam_handle_t *pamh, json_t *obj, const char *key, const char *value) {
         json_t *v;
 
         if (!value)
@@ -182,8 +175,7 @@ static int set_optional_string(pam_handle_t *pamh, json_t *obj, const char *key,
         return json_object_set_new(obj, key, v) < 0 ? -ENOMEM : 0;
 }
 
-static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json_t **ret)
-{
+static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json_t **ret) {
         json_t *params = NULL, *amr = NULL;
         const char *user = pam_item_string(pamh, PAM_USER);
         const char *service = pam_item_string(pamh, PAM_SERVICE);
@@ -252,8 +244,7 @@ out:
 
 /* Checks the Enrich reply and returns borrowed pointers into it. */
 static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **ret_sid,
-                              const char **ret_token, json_int_t *ret_expires)
-{
+                              const char **ret_token, json_int_t *ret_expires) {
         const char *sid = json_string_value(json_object_get(reply, "sid"));
         const char *token = json_string_value(json_object_get(reply, "token"));
         json_t *expires = json_object_get(reply, "expires");
@@ -271,8 +262,7 @@ static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **re
 
 /* Best effort: tells the daemon to forget sid, within what is left. */
 static void end_session(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                        const char *sid, int64_t deadline)
-{
+                        const char *sid, int64_t deadline) {
         json_t *params = json_pack("{s:s}", "sid", sid);
 
         if (params && host_remaining_ms(deadline) > 0)
@@ -280,8 +270,7 @@ static void end_session(pam_handle_t *pamh, const enrich_args *args, varlink_cli
         json_decref(params);
 }
 
-int session_open(pam_handle_t *pamh, const enrich_args *args)
-{
+int session_open(pam_handle_t *pamh, const enrich_args *args) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
         json_t *params = NULL, *reply = NULL, *attach = NULL;
@@ -403,8 +392,7 @@ out:
  * belongs to an enclosing login (say, sudo run without pam_keyinit) and is
  * left alone. Returns 0 with *ret_serial = -1 when there is nothing to do. */
 static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
-                            key_serial_t *ret_serial)
-{
+                            key_serial_t *ret_serial) {
         key_serial_t serial;
         char *token = NULL;
         json_t *payload = NULL;
@@ -457,8 +445,7 @@ out:
         return r;
 }
 
-int session_close(pam_handle_t *pamh, const enrich_args *args)
-{
+int session_close(pam_handle_t *pamh, const enrich_args *args) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         const void *stored = NULL;
         session_data *data = NULL;

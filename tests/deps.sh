@@ -8,7 +8,7 @@ PACKAGES="build-essential pkg-config libpam0g-dev libsystemd-dev
 libsqlite3-dev libssl-dev libconfig-dev libjansson-dev libkeyutils-dev
 keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux
 groff-base man-db bash-completion debhelper dpkg-dev lintian
-clang libclang-rt-14-dev
+clang clang-format libclang-rt-14-dev
 systemd-userdbd golang-go golang-github-varlink-go-dev
 debootstrap systemd-container"
 

@@ -19,8 +19,7 @@
 #define FOLLOW_INTERVAL_US 1000000
 #define AUDIT_LIMIT_MAX 10000
 
-static void print_entry(const ctl_options *o, const json_t *e)
-{
+static void print_entry(const ctl_options *o, const json_t *e) {
         char when[64], *details = NULL;
         time_t t = (time_t) json_integer_value(json_object_get(e, "time"));
         struct tm tm;
@@ -53,8 +52,7 @@ typedef struct list_start {
 } list_start;
 
 /* --limit as a number, 0 when not given; -EINVAL (said) when bad. */
-static int parse_limit(const ctl_options *o, unsigned long *ret)
-{
+static int parse_limit(const ctl_options *o, unsigned long *ret) {
         unsigned long limit = 0;
 
         if (o->limit && (parse_uint(o->limit, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0)) {
@@ -66,8 +64,7 @@ static int parse_limit(const ctl_options *o, unsigned long *ret)
 }
 
 /* The AuditList parameters the options and start ask for. */
-static int list_params(const ctl_options *o, const list_start *start, json_t **ret)
-{
+static int list_params(const ctl_options *o, const list_start *start, json_t **ret) {
         json_t *p = json_object();
         unsigned long long seconds;
         int r;
@@ -98,8 +95,7 @@ static int list_params(const ctl_options *o, const list_start *start, json_t **r
 /* One "more" call on c: prints each row as it comes; *last_id follows.
  * *ret_more: the daemon has more rows right now. */
 static int stream_once(const ctl_options *o, varlink_client *c, const list_start *start, long long *last_id,
-                       bool *ret_more)
-{
+                       bool *ret_more) {
         json_t *params = NULL, *reply = NULL;
         char *error = NULL;
         bool continues = true;
@@ -140,8 +136,7 @@ static int stream_once(const ctl_options *o, varlink_client *c, const list_start
         return r == -EREMOTEIO ? CTL_EXIT_NO : r < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }
 
-static int audit_follow(const ctl_options *o)
-{
+static int audit_follow(const ctl_options *o) {
         varlink_client *c = NULL;
         long long last_id = 0;
         unsigned long limit;
@@ -172,8 +167,7 @@ static int audit_follow(const ctl_options *o)
 
 /* Prints entries (oldest first); with --json as members of one array that
  * *first opened. */
-static void print_entries(const ctl_options *o, const json_t *entries, bool *first)
-{
+static void print_entries(const ctl_options *o, const json_t *entries, bool *first) {
         const json_t *e;
         size_t i;
 
@@ -199,8 +193,7 @@ typedef struct listing {
         bool first;
 } listing;
 
-static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *request)
-{
+static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *request) {
         listing *l = userdata;
         unsigned long left;
 
@@ -225,8 +218,7 @@ static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *req
 /* Without --limit every matching row, oldest first; with --limit N the
  * newest N, fetched newest page first and shown oldest first (at most
  * AUDIT_LIMIT_MAX rows held). */
-static int audit_list_pages(const ctl_options *o, unsigned long limit)
-{
+static int audit_list_pages(const ctl_options *o, unsigned long limit) {
         listing l = { .o = o, .limit = limit, .first = true };
         list_start start = { .after_id = limit > 0 ? -1 : 0 };
         json_t *params = NULL;
@@ -253,8 +245,7 @@ out:
         return code;
 }
 
-static int audit_list(const ctl_options *o)
-{
+static int audit_list(const ctl_options *o) {
         unsigned long limit;
 
         if (o->follow)
@@ -267,8 +258,7 @@ static int audit_list(const ctl_options *o)
 /* Adds a page of AuditVerify to the sum so far (*total, created by the
  * first page): counts add up, the first page gives firstId, the last one
  * lastId and the verdict, sealedId is the highest. */
-static void add_verify_page(json_t **total, json_t *page)
-{
+static void add_verify_page(json_t **total, json_t *page) {
         static const char *const sums[] = { "rows", "checkpoints" };
         json_t *t = *total;
 
@@ -290,8 +280,7 @@ static void add_verify_page(json_t **total, json_t *page)
                         json_object_set(t, *k, json_object_get(page, *k));
 }
 
-static int audit_verify(const ctl_options *o)
-{
+static int audit_verify(const ctl_options *o) {
         json_t *reply = NULL, *page = NULL, *params = NULL;
         char *cursor = NULL;
         int code;
@@ -340,24 +329,18 @@ static int audit_verify(const ctl_options *o)
         return code;
 }
 
-static int audit_checkpoint(const ctl_options *o)
-{
+static int audit_checkpoint(const ctl_options *o) {
         json_t *reply = NULL;
-        int code = ctl_call(o, "io.enrich.AuditCheckpoint", NULL, &reply);
+        int code = ctl_call_or_print(o, "io.enrich.AuditCheckpoint", NULL, &reply);
 
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 printf("checkpoint signed at row %lld\n",
                        (long long) json_integer_value(json_object_get(reply, "rowId")));
         json_decref(reply);
         return code;
 }
 
-int cmd_audit(const ctl_options *o)
-{
+int cmd_audit(const ctl_options *o) {
         const char *sub = o->n_args > 0 ? o->args[0] : NULL;
 
         if (!sub)

@@ -10,8 +10,7 @@
 
 /* Errors that say nothing about the claims but about this system (or the
  * command line): exit 2, not "not held". */
-static bool is_system_error(int e)
-{
+static bool is_system_error(int e) {
         return e == ENRICH_E_NOMEM || e == ENRICH_E_SYSTEM || e == ENRICH_E_INVALID ||
                e == ENRICH_E_NO_JWKS;
 }
@@ -19,8 +18,7 @@ static bool is_system_error(int e)
 /* Prints a label and a list, ", "-joined, or "-" when empty. */
 static void print_list(const char *label, const enrich_claims *c,
                        size_t (*count)(const enrich_claims *),
-                       const char *(*item)(const enrich_claims *, size_t))
-{
+                       const char *(*item)(const enrich_claims *, size_t)) {
         size_t n = count(c);
 
         printf("%-12s ", label);
@@ -31,8 +29,7 @@ static void print_list(const char *label, const enrich_claims *c,
         putchar('\n');
 }
 
-int cmd_whoami(const ctl_options *o)
-{
+int cmd_whoami(const ctl_options *o) {
         enrich_claims *c = NULL;
         json_t *payload = NULL;
         const char *scope, *service = NULL, *actor = NULL;
@@ -81,8 +78,7 @@ out:
 
 /* Least privilege: anything short of verified claims holding every asked
  * scope and group is "not held" (exit 1), with the reason on stderr. */
-int cmd_check(const ctl_options *o)
-{
+int cmd_check(const ctl_options *o) {
         enrich_claims *c = NULL;
         json_t *result = NULL, *missing = NULL;
         const char *reason = NULL;

@@ -6,18 +6,13 @@
 #include "enrichctl.h"
 #include "util.h"
 
-int cmd_status(const ctl_options *o)
-{
+int cmd_status(const ctl_options *o) {
         json_t *reply = NULL;
         char duration[64];
         int code;
 
-        code = ctl_call(o, "io.enrich.Status", NULL, &reply);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-        } else {
+        code = ctl_call_or_print(o, "io.enrich.Status", NULL, &reply);
+        if (reply) {
                 printf("enrichd %s at %s\n", ctl_str_or_dash(reply, "version"), o->socket);
                 printf("  issuer:          %s\n", ctl_str_or_dash(reply, "issuer"));
                 printf("  signing key:     %s\n", ctl_str_or_dash(reply, "kid"));
@@ -29,13 +24,12 @@ int cmd_status(const ctl_options *o)
                                            duration, sizeof(duration)));
         }
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
 enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPIRES, N_COLUMNS };
 
-static void session_row(json_t *s, char **row)
-{
+static void session_row(json_t *s, char **row) {
         char buf[48];
 
         row[COL_SID] = strdup(ctl_str_or_dash(s, "sid"));
@@ -49,31 +43,20 @@ static void session_row(json_t *s, char **row)
                                                   buf, sizeof(buf)));
 }
 
-int cmd_sessions(const ctl_options *o)
-{
+int cmd_sessions(const ctl_options *o) {
         static const char *const headers[N_COLUMNS] = {
                 "SID", "USER", "SERVICE", "TTY", "RHOST", "CREATED", "EXPIRES"
         };
         static const ctl_listing sessions = {
                 "io.enrich.ListSessions", "sessions", "No sessions.", headers, N_COLUMNS, session_row
         };
-        json_t *params = NULL;
-        int code;
 
-        if (o->n_args > 0) {
-                params = json_pack("{s:s}", "user", o->args[0]);
-                if (!params)
-                        return ctl_oom();
-        }
-        code = ctl_list(o, &sessions, params);
-        json_decref(params);
-        return code;
+        return ctl_list_of_user(o, &sessions, o->n_args > 0 ? o->args[0] : NULL);
 }
 
 enum { KEY_KID, KEY_STATE, KEY_CREATED, KEY_RETIRED, KEY_PUBLISHED_UNTIL, N_KEY_COLUMNS };
 
-static void key_row(json_t *k, char **row)
-{
+static void key_row(json_t *k, char **row) {
         json_t *retired = json_object_get(k, "retired"), *until = json_object_get(k, "publishedUntil");
         char buf[48];
 
@@ -89,8 +72,7 @@ static void key_row(json_t *k, char **row)
                                                   : "-");
 }
 
-static int keys_list(const ctl_options *o)
-{
+static int keys_list(const ctl_options *o) {
         static const char *const headers[N_KEY_COLUMNS] = {
                 "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL"
         };
@@ -99,8 +81,7 @@ static int keys_list(const ctl_options *o)
         return ctl_list(o, &keys, NULL);
 }
 
-static int keys_rotate(const ctl_options *o)
-{
+static int keys_rotate(const ctl_options *o) {
         json_t *params, *reply = NULL;
         char buf[48];
         int code;
@@ -108,13 +89,9 @@ static int keys_rotate(const ctl_options *o)
         params = json_pack("{s:b}", "compromised", o->compromised);
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, "io.enrich.RotateKey", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.RotateKey", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json) {
-                ctl_print_json(reply);
-        } else {
+        if (reply) {
                 printf("signing key %s replaces %s\n", ctl_str_or_dash(reply, "kid"),
                        ctl_str_or_dash(reply, "previousKid"));
                 if (o->compromised)
@@ -129,11 +106,10 @@ static int keys_rotate(const ctl_options *o)
                                                buf, sizeof(buf)));
         }
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
-int cmd_keys(const ctl_options *o)
-{
+int cmd_keys(const ctl_options *o) {
         const char *sub = o->n_args > 0 ? o->args[0] : NULL;
 
         if (!sub) {

@@ -57,8 +57,7 @@ typedef struct doctor {
 
 /* Records a finding; fix may be NULL when there is nothing to do. */
 __attribute__((format(printf, 5, 6)))
-static void finding(doctor *d, const char *check, int level, const char *fix, const char *fmt, ...)
-{
+static void finding(doctor *d, const char *check, int level, const char *fix, const char *fmt, ...) {
         char message[1024];
         va_list ap;
         json_t *f;
@@ -76,8 +75,7 @@ static void finding(doctor *d, const char *check, int level, const char *fix, co
 
 /* ---- config --------------------------------------------------------- */
 
-static char *config_string(config_t *cfg, const char *key, const char *fallback)
-{
+static char *config_string(config_t *cfg, const char *key, const char *fallback) {
         const char *s = NULL;
 
         if (!cfg || !config_lookup_string(cfg, key, &s) || !*s)
@@ -88,8 +86,7 @@ static char *config_string(config_t *cfg, const char *key, const char *fallback)
 /* Reads the paths doctor needs from the config with libconfig. This is not
  * the validation (enrichd --check-config does that); a file libconfig cannot
  * parse leaves the defaults. */
-static int read_config_paths(doctor *d)
-{
+static int read_config_paths(doctor *d) {
         config_t cfg;
         config_setting_t *groups;
         bool parsed;
@@ -114,8 +111,7 @@ static int read_config_paths(doctor *d)
 /* The enrichd binary to validate the config with: --enrichd, else the one
  * beside enrichctl (build tree) or in ../sbin (installed), else the usual
  * places. NULL when none is found. */
-static char *find_enrichd(const ctl_options *o)
-{
+static char *find_enrichd(const ctl_options *o) {
         char self[PATH_MAX], candidate[PATH_MAX + 32];
         static const char *const fixed[] = { "/usr/sbin/enrichd", "/usr/local/sbin/enrichd", "/sbin/enrichd" };
         ssize_t n;
@@ -146,8 +142,7 @@ static char *find_enrichd(const ctl_options *o)
 
 /* Runs `enrichd --check-config FILE`, collecting its output (bounded) into
  * out. Returns its exit status, or a negative errno. */
-static int run_check_config(const char *enrichd, const char *path, char *out, size_t size)
-{
+static int run_check_config(const char *enrichd, const char *path, char *out, size_t size) {
         int pipefd[2] = { -1, -1 }, status, r;
         size_t len = 0;
         pid_t pid;
@@ -190,8 +185,7 @@ static int run_check_config(const char *enrichd, const char *path, char *out, si
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-static void check_config(doctor *d)
-{
+static void check_config(doctor *d) {
         char output[CHECK_OUTPUT_MAX], fix[PATH_MAX + 128];
         char *enrichd = NULL;
         int r;
@@ -236,8 +230,7 @@ typedef struct pam_walk {
 /* Splits a PAM line into whitespace-separated words, keeping a bracketed
  * control field ("[success=1 default=ignore]") as one word. Returns the
  * number of words (at most max); line is modified in place. */
-static size_t pam_words(char *line, char **words, size_t max)
-{
+static size_t pam_words(char *line, char **words, size_t max) {
         size_t n = 0;
         char *p = line;
 
@@ -263,15 +256,13 @@ static size_t pam_words(char *line, char **words, size_t max)
 }
 
 /* Whether a module path names module ("pam_enrich.so", also as a full path). */
-static bool is_module(const char *path, const char *module)
-{
+static bool is_module(const char *path, const char *module) {
         const char *base = strrchr(path, '/');
 
         return strcmp(base ? base + 1 : path, module) == 0;
 }
 
-static void pam_include_path(const doctor *d, const char *name, char *buf, size_t size)
-{
+static void pam_include_path(const doctor *d, const char *name, char *buf, size_t size) {
         if (name[0] == '/')
                 snprintf(buf, size, "%s", name);
         else
@@ -281,8 +272,7 @@ static void pam_include_path(const doctor *d, const char *name, char *buf, size_
 /* Walks the session lines of file in order, following @include and
  * session include/substack, recording into w. included (optional) collects
  * the names this file includes. */
-static void pam_walk_file(const doctor *d, const char *path, int depth, pam_walk *w, json_t *included)
-{
+static void pam_walk_file(const doctor *d, const char *path, int depth, pam_walk *w, json_t *included) {
         char line[1024], *words[32], target[PATH_MAX];
         unsigned lineno = 0;
         FILE *f;
@@ -339,8 +329,7 @@ static void pam_walk_file(const doctor *d, const char *path, int depth, pam_walk
         fclose(f);
 }
 
-static bool json_array_has_string(const json_t *array, const char *s)
-{
+static bool json_array_has_string(const json_t *array, const char *s) {
         size_t i;
         json_t *item;
 
@@ -350,13 +339,11 @@ static bool json_array_has_string(const json_t *array, const char *s)
         return false;
 }
 
-static int compare_names(const void *a, const void *b)
-{
+static int compare_names(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void check_pam(doctor *d)
-{
+static void check_pam(doctor *d) {
         static const char keyinit_line[] = "session optional pam_keyinit.so force revoke";
         char path[PATH_MAX], fix[PATH_MAX + 256];
         json_t *included = json_array();
@@ -440,8 +427,7 @@ out:
 
 /* ---- daemon socket and clock ---------------------------------------- */
 
-static void check_socket(doctor *d)
-{
+static void check_socket(doctor *d) {
         varlink_client *c = NULL;
         const struct ucred *peer;
         json_t *reply = NULL, *sessions, *s;
@@ -501,8 +487,7 @@ out:
 /* The clock must not run behind times this host already wrote down: the
  * newest session the daemon started, the caller's own token, the JWKS. A
  * clock far behind makes fresh tokens "not yet valid" everywhere. */
-static void check_clock(doctor *d)
-{
+static void check_clock(doctor *d) {
         time_t now = time(NULL), newest = d->newest_issue;
         const char *source = newest ? "the newest session enrichd started" : NULL;
         enrich_claims *claims = NULL;
@@ -542,8 +527,7 @@ static void check_clock(doctor *d)
 
 /* Checks owner (root or the daemon user) and that no bits of forbidden
  * are set on path. Missing is a warning: enrichd creates these at start. */
-static void check_private(doctor *d, const char *check, const char *path, mode_t wanted, bool dir)
-{
+static void check_private(doctor *d, const char *check, const char *path, mode_t wanted, bool dir) {
         char fix[PATH_MAX + 128];
         struct stat st;
 
@@ -577,8 +561,7 @@ static void check_private(doctor *d, const char *check, const char *path, mode_t
                 (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
 }
 
-static void check_state(doctor *d)
-{
+static void check_state(doctor *d) {
         char key[PATH_MAX];
 
         check_private(d, "state-dir", d->state_dir, 0700, true);
@@ -586,8 +569,7 @@ static void check_state(doctor *d)
         check_private(d, "signing-key", key, 0600, false);
 }
 
-static void check_jwks(doctor *d)
-{
+static void check_jwks(doctor *d) {
         jwks *set = NULL;
         struct stat st;
         int r;
@@ -619,8 +601,7 @@ out:
         jwks_free(set);
 }
 
-static void check_nsswitch(doctor *d)
-{
+static void check_nsswitch(doctor *d) {
         char line[1024], fix[PATH_MAX + 96];
         bool found = false, has_systemd = false;
         FILE *f;
@@ -656,8 +637,7 @@ static void check_nsswitch(doctor *d)
                         found ? "has no systemd on its group line" : "has no group line");
 }
 
-static void check_machine_id(doctor *d)
-{
+static void check_machine_id(doctor *d) {
         char *text = NULL;
         size_t len = 0, hex = 0;
         int r;
@@ -680,8 +660,7 @@ static void check_machine_id(doctor *d)
 
 /* ---- output --------------------------------------------------------- */
 
-static void print_text(const doctor *d)
-{
+static void print_text(const doctor *d) {
         size_t i, counts[3] = { 0 };
         json_t *f;
 
@@ -701,8 +680,7 @@ static void print_text(const doctor *d)
                counts[LEVEL_ERROR]);
 }
 
-int cmd_doctor(const ctl_options *o)
-{
+int cmd_doctor(const ctl_options *o) {
         doctor d = {
                 .o = o,
                 .findings = json_array(),

@@ -12,8 +12,7 @@
 #include "enrichctl.h"
 #include "util.h"
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
         fputs("Usage: enrichctl [--socket PATH] [--jwks PATH] [--json] COMMAND [ARGS]\n"
               "\n"
               "Commands:\n"
@@ -143,8 +142,7 @@ static const struct option options[] = {
 };
 
 /* The long name of the option with bit, for messages. */
-static const char *option_name(unsigned bit)
-{
+static const char *option_name(unsigned bit) {
         static const struct { unsigned bit; const char *name; } names[] = {
                 { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_GROUP, "group" }, { CTL_OPT_TENANT, "tenant" },
                 { CTL_OPT_TTL, "ttl" }, { CTL_OPT_REASON, "reason" }, { CTL_OPT_USER, "user" },
@@ -163,8 +161,7 @@ static const char *option_name(unsigned bit)
 }
 
 /* Refuses options the command does not take, or lacks, with a message. */
-static bool options_fit(const command *cmd, const ctl_options *o)
-{
+static bool options_fit(const command *cmd, const ctl_options *o) {
         for (unsigned bit = 1; bit != 0; bit <<= 1) {
                 if ((o->given & bit) && !(cmd->accepted & bit)) {
                         fprintf(stderr, "enrichctl: --%s does not apply to %s\n", option_name(bit), cmd->name);
@@ -192,8 +189,7 @@ static bool options_fit(const command *cmd, const ctl_options *o)
 
 /* Sets a single-valued option, refusing it twice: a second --ttl is more
  * likely a mistake than an intended override. */
-static bool set_once(const char **slot, const char *value, const char *name)
-{
+static bool set_once(const char **slot, const char *value, const char *name) {
         if (*slot) {
                 fprintf(stderr, "enrichctl: --%s given twice\n", name);
                 return false;
@@ -202,8 +198,7 @@ static bool set_once(const char **slot, const char *value, const char *name)
         return true;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
         ctl_options o = { 0 };
         const command *cmd = NULL;
         int opt, code = CTL_EXIT_ERROR;

@@ -99,6 +99,10 @@ int cmd_keys(const ctl_options *o);
  * the "enrich" user. Returns an exit code; prints why on stderr when it is
  * not CTL_EXIT_OK; *ret is the reply parameters (new reference). */
 int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret);
+/* ctl_call for a command that prints one reply: with --json the reply is
+ * printed here and *ret is NULL, so the caller prints its text only when
+ * *ret is set (and frees it). params stays the caller's. */
+int ctl_call_or_print(const ctl_options *o, const char *method, json_t *params, json_t **ret);
 
 /* Connects to the daemon, trusting only root or the "enrich" user. An exit
  * code; says why on stderr when it is not CTL_EXIT_OK. */
@@ -134,6 +138,9 @@ typedef struct ctl_listing {
  * pass for a whole one. Otherwise an exit code, as ctl_call. */
 #define CTL_MAX_TABLE_ROWS 100000
 int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params);
+/* ctl_list of the rows of user, or with NULL of every row the caller may
+ * see. */
+int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *user);
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
 /* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */

@@ -14,8 +14,7 @@
 
 
 /* A JSON array of the strings in list, or NULL on allocation failure. */
-static json_t *string_array(const char *const *list, size_t n)
-{
+static json_t *string_array(const char *const *list, size_t n) {
         json_t *a = json_array();
 
         for (size_t i = 0; a && i < n; i++)
@@ -27,8 +26,7 @@ static json_t *string_array(const char *const *list, size_t n)
 }
 
 /* "42m left", "3h05m left", "2d 4h left", "expired", "revoked". */
-static const char *time_left(const json_t *grant, time_t now, char *buf, size_t size)
-{
+static const char *time_left(const json_t *grant, time_t now, char *buf, size_t size) {
         long long left = (long long) json_integer_value(json_object_get(grant, "expires")) - now;
         json_t *revoked = json_object_get(grant, "revoked");
 
@@ -47,8 +45,7 @@ static const char *time_left(const json_t *grant, time_t now, char *buf, size_t 
         return buf;
 }
 
-int cmd_grant(const ctl_options *o)
-{
+int cmd_grant(const ctl_options *o) {
         json_t *params = NULL, *reply = NULL, *grant;
         unsigned long long ttl;
         char expires[32];
@@ -103,8 +100,7 @@ int cmd_grant(const ctl_options *o)
 
 enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_LEFT, G_REASON, G_BY, G_COLUMNS };
 
-static void grant_row(json_t *g, char **row)
-{
+static void grant_row(json_t *g, char **row) {
         char buf[64];
 
         row[G_ID] = strdup(ctl_str_or_dash(g, "id"));
@@ -119,8 +115,7 @@ static void grant_row(json_t *g, char **row)
         row[G_BY] = strdup(ctl_str_or_dash(g, "grantedBy"));
 }
 
-int cmd_grants(const ctl_options *o)
-{
+int cmd_grants(const ctl_options *o) {
         static const char *const headers[G_COLUMNS] = {
                 "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "LEFT", "REASON", "GRANTED BY"
         };
@@ -142,8 +137,7 @@ int cmd_grants(const ctl_options *o)
         return code;
 }
 
-int cmd_revoke(const ctl_options *o)
-{
+int cmd_revoke(const ctl_options *o) {
         json_t *params = NULL, *reply = NULL;
         const char *method;
         int targets = (o->n_args > 0) + (o->session != NULL) + (o->user != NULL), code;
@@ -196,8 +190,7 @@ int cmd_revoke(const ctl_options *o)
 }
 
 /* "rule NAME" or "grant ID" for a ClaimSource. */
-static const char *source_name(const json_t *source, char *buf, size_t size)
-{
+static const char *source_name(const json_t *source, char *buf, size_t size) {
         const char *rule = json_string_value(json_object_get(source, "rule"));
         const char *grant = json_string_value(json_object_get(source, "grant"));
 
@@ -211,8 +204,7 @@ static const char *source_name(const json_t *source, char *buf, size_t size)
 }
 
 /* Prints every source of one claim kind: "  LABEL  VALUE  from SOURCE". */
-static void print_sources(const json_t *sources, const char *claim, const char *label)
-{
+static void print_sources(const json_t *sources, const char *claim, const char *label) {
         json_t *s;
         size_t i;
         bool any = false;
@@ -229,8 +221,7 @@ static void print_sources(const json_t *sources, const char *claim, const char *
                 printf("  %-8s -\n", label);
 }
 
-static void print_explain(const ctl_options *o, const json_t *r)
-{
+static void print_explain(const ctl_options *o, const json_t *r) {
         const json_t *rules = json_object_get(r, "rules"), *grants = json_object_get(r, "grants");
         const json_t *sources = json_object_get(r, "sources"), *item;
         const char *conflict = json_string_value(json_object_get(r, "tenantConflict"));
@@ -317,8 +308,7 @@ static void print_explain(const ctl_options *o, const json_t *r)
                 printf("\nTenant conflict: %s\n", conflict);
 }
 
-int cmd_explain(const ctl_options *o)
-{
+int cmd_explain(const ctl_options *o) {
         json_t *params = NULL, *reply = NULL;
         int code;
 
@@ -329,53 +319,39 @@ int cmd_explain(const ctl_options *o)
                 json_decref(params);
                 return ctl_oom();
         }
-        code = ctl_call(o, "io.enrich.Explain", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.Explain", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 print_explain(o, reply);
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
-int cmd_refresh(const ctl_options *o)
-{
+int cmd_refresh(const ctl_options *o) {
         json_t *params = NULL, *reply = NULL;
         int code;
 
         params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, "io.enrich.Refresh", params, &reply);
+        code = ctl_call_or_print(o, "io.enrich.Refresh", params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        if (reply)
                 printf("refreshed %s%s: %lld live session(s) re-issued, %lld revoked\n",
                        o->user ? "the sessions of " : "all sessions", o->user ? o->user : "",
                        (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
                        (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
-int cmd_reload(const ctl_options *o)
-{
+int cmd_reload(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 
-        code = ctl_call(o, "io.enrich.Reload", NULL, &reply);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else
+        code = ctl_call_or_print(o, "io.enrich.Reload", NULL, &reply);
+        if (reply)
                 printf("reloaded; policy version %s\n", ctl_str_or_dash(reply, "policyVersion"));
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }

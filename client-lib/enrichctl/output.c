@@ -10,8 +10,7 @@
 
 /* Says what a Varlink error reply means in words an admin reads at a
  * glance; the error name stays in the message for scripts and searches. */
-static void print_remote_error(const char *method, const char *error, const json_t *params)
-{
+static void print_remote_error(const char *method, const char *error, const json_t *params) {
         const char *reason = json_string_value(json_object_get(params, "reason"));
         const char *e = error ? error : "error";
 
@@ -37,8 +36,7 @@ static void print_remote_error(const char *method, const char *error, const json
                         reason ? ": " : "", reason ? reason : "");
 }
 
-int ctl_connect(const ctl_options *o, varlink_client **ret)
-{
+int ctl_connect(const ctl_options *o, varlink_client **ret) {
         uid_t trusted[2] = { 0 };
         size_t n_trusted = 1;
         int r;
@@ -61,8 +59,7 @@ int ctl_connect(const ctl_options *o, varlink_client **ret)
 
 /* One call on a connected client, answered by deadline (host_now_ms). */
 static int ctl_call_on(const ctl_options *o, varlink_client *c, const char *method, json_t *params,
-                       int64_t deadline, json_t **ret)
-{
+                       int64_t deadline, json_t **ret) {
         json_t *reply = NULL;
         char *error = NULL;
         int r, left, code;
@@ -88,8 +85,7 @@ out:
         return code;
 }
 
-int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
-{
+int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
         int64_t deadline = host_now_ms() + CTL_TIMEOUT_MS;
         varlink_client *c = NULL;
         int code;
@@ -101,9 +97,22 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
         return code;
 }
 
+int ctl_call_or_print(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
+        json_t *reply = NULL;
+        int code;
+
+        code = ctl_call(o, method, params, &reply);
+        if (code == CTL_EXIT_OK && o->json) {
+                ctl_print_json(reply);
+                json_decref(reply);
+                reply = NULL;
+        }
+        *ret = reply;
+        return code;
+}
+
 int ctl_pages(const ctl_options *o, const char *method, json_t *params, const char *key, ctl_page_fn fn,
-              void *userdata)
-{
+              void *userdata) {
         json_t *request = NULL, *reply = NULL, *page, *next;
         varlink_client *c = NULL;
         char *after = NULL;
@@ -165,8 +174,7 @@ typedef struct collected {
         bool truncated;
 } collected;
 
-static int collect_page(void *userdata, json_t *reply, json_t *rows, json_t *request)
-{
+static int collect_page(void *userdata, json_t *reply, json_t *rows, json_t *request) {
         collected *c = userdata;
         bool more = json_is_string(json_object_get(reply, "next"));
         size_t n;
@@ -187,8 +195,7 @@ static int collect_page(void *userdata, json_t *reply, json_t *rows, json_t *req
  * writes one item's n_columns cells as malloc'd strings (NULL when out of
  * memory). CTL_EXIT_OK, or ctl_oom(). */
 static int print_items(const char *const *headers, size_t n_columns, json_t *items,
-                       void (*fill_row)(json_t *item, char **row))
-{
+                       void (*fill_row)(json_t *item, char **row)) {
         size_t n = json_array_size(items), i;
         char **cells;
         int code = CTL_EXIT_OK;
@@ -210,8 +217,7 @@ static int print_items(const char *const *headers, size_t n_columns, json_t *ite
         return code;
 }
 
-int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params)
-{
+int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params) {
         collected c = { .rows = json_array() };
         json_t *out = NULL;
         int code, printed = CTL_EXIT_OK;
@@ -244,8 +250,21 @@ out:
         return code != CTL_EXIT_OK ? code : printed;
 }
 
-void ctl_print_json(const json_t *value)
-{
+int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *user) {
+        json_t *params = NULL;
+        int code;
+
+        if (user) {
+                params = json_pack("{s:s}", "user", user);
+                if (!params)
+                        return ctl_oom();
+        }
+        code = ctl_list(o, l, params);
+        json_decref(params);
+        return code;
+}
+
+void ctl_print_json(const json_t *value) {
         char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
         if (text) {
@@ -254,8 +273,7 @@ void ctl_print_json(const json_t *value)
         }
 }
 
-const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size)
-{
+const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size) {
         long long delta = (long long) t - (long long) now, a = delta < 0 ? -delta : delta;
         char span[32];
 
@@ -275,8 +293,7 @@ const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size)
         return buf;
 }
 
-const char *ctl_format_time(time_t t, char *buf, size_t size)
-{
+const char *ctl_format_time(time_t t, char *buf, size_t size) {
         char when[24], relative[32];
         struct tm tm;
 
@@ -289,8 +306,7 @@ const char *ctl_format_time(time_t t, char *buf, size_t size)
         return buf;
 }
 
-const char *ctl_format_duration(long long seconds, char *buf, size_t size)
-{
+const char *ctl_format_duration(long long seconds, char *buf, size_t size) {
         if (seconds < 0)
                 snprintf(buf, size, "expired");
         else if (seconds >= 3600)
@@ -302,15 +318,13 @@ const char *ctl_format_duration(long long seconds, char *buf, size_t size)
         return buf;
 }
 
-const char *ctl_str_or_dash(const json_t *obj, const char *key)
-{
+const char *ctl_str_or_dash(const json_t *obj, const char *key) {
         const char *s = json_string_value(json_object_get(obj, key));
 
         return s && *s ? s : "-";
 }
 
-char *ctl_join(const json_t *array, const char *sep)
-{
+char *ctl_join(const json_t *array, const char *sep) {
         size_t len = 1, i;
         json_t *item;
         char *out;
@@ -330,14 +344,12 @@ char *ctl_join(const json_t *array, const char *sep)
         return out;
 }
 
-int ctl_oom(void)
-{
+int ctl_oom(void) {
         fprintf(stderr, "enrichctl: out of memory\n");
         return CTL_EXIT_ERROR;
 }
 
-void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows)
-{
+void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {
         int widths[16] = { 0 };
 
         if (n_columns > ARRAY_SIZE(widths))

@@ -17,8 +17,7 @@
 
 
 /* Refuses the options the subcommand does not take. */
-static bool only_options(const ctl_options *o, const char *sub, unsigned accepted)
-{
+static bool only_options(const ctl_options *o, const char *sub, unsigned accepted) {
         static const struct { unsigned bit; const char *name; } names[] = {
                 { CTL_OPT_TTL, "ttl" }, { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
                 { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" },
@@ -34,8 +33,7 @@ static bool only_options(const ctl_options *o, const char *sub, unsigned accepte
 
 /* Prints the new token once: alone on stdout (so TOKEN=$(enrichctl ...)
  * works), or with --json as the record plus a "token" member. */
-static void print_new_token(const ctl_options *o, const json_t *record, const char *token)
-{
+static void print_new_token(const ctl_options *o, const json_t *record, const char *token) {
         char *text = NULL, expires[64];
 
         if (o->json) {
@@ -59,8 +57,7 @@ static void print_new_token(const ctl_options *o, const json_t *record, const ch
 }
 
 /* A new secret, its verifier into verifier; the secret into secret. */
-static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1])
-{
+static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
         if (svctoken_new_secret(secret) < 0 || svctoken_verifier(secret, SVCTOKEN_SECRET_LENGTH, verifier) < 0) {
                 fprintf(stderr, "enrichctl: cannot generate a random secret\n");
                 return -EIO;
@@ -69,8 +66,7 @@ static int new_secret(char secret[SVCTOKEN_SECRET_LENGTH + 1], char verifier[SVC
 }
 
 /* Sends method with params (+ the verifier) and prints the token it makes. */
-static int make_token(const ctl_options *o, const char *method, json_t *params)
-{
+static int make_token(const ctl_options *o, const char *method, json_t *params) {
         char secret[SVCTOKEN_SECRET_LENGTH + 1], verifier[SVCTOKEN_VERIFIER_LENGTH + 1];
         char token[SVCTOKEN_LENGTH + 1];
         json_t *reply = NULL, *record;
@@ -101,8 +97,7 @@ out:
         return code;
 }
 
-static int token_issue(const ctl_options *o)
-{
+static int token_issue(const ctl_options *o) {
         unsigned long long ttl;
         json_t *params = NULL, *scopes = NULL;
         int r, code;
@@ -135,8 +130,7 @@ static int token_issue(const ctl_options *o)
         return code;
 }
 
-static int token_rotate(const ctl_options *o)
-{
+static int token_rotate(const ctl_options *o) {
         unsigned long long grace = 0;
         json_t *params;
         int r, code;
@@ -161,8 +155,7 @@ static int token_rotate(const ctl_options *o)
 
 enum { T_ID, T_USER, T_SCOPES, T_STATE, T_EXPIRES, T_LAST_USED, T_DESCRIPTION, T_COLUMNS };
 
-static void token_row(json_t *t, char **row)
-{
+static void token_row(json_t *t, char **row) {
         json_t *used = json_object_get(t, "lastUsed");
         char buf[64];
 
@@ -183,16 +176,13 @@ static void token_row(json_t *t, char **row)
         row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
 }
 
-static int token_list(const ctl_options *o)
-{
+static int token_list(const ctl_options *o) {
         static const char *const headers[T_COLUMNS] = {
                 "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
         };
         static const ctl_listing tokens = {
                 "io.enrich.TokenList", "tokens", "No tokens.", headers, T_COLUMNS, token_row
         };
-        json_t *params = NULL;
-        int code;
 
         if (!only_options(o, "list", CTL_OPT_USER))
                 return CTL_EXIT_ERROR;
@@ -200,17 +190,11 @@ static int token_list(const ctl_options *o)
                 fprintf(stderr, "enrichctl: usage: token list [--user U]\n");
                 return CTL_EXIT_ERROR;
         }
-        params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
-        if (!params)
-                return ctl_oom();
-        code = ctl_list(o, &tokens, params);
-        json_decref(params);
-        return code;
+        return ctl_list_of_user(o, &tokens, o->user);
 }
 
 /* token revoke ID / token unlock USER: one argument, one call. */
-static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key)
-{
+static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key) {
         json_t *params, *reply = NULL;
         int code;
 
@@ -223,24 +207,19 @@ static int token_simple(const ctl_options *o, const char *sub, const char *metho
         params = json_pack("{s:s}", key, o->args[1]);
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, method, params, &reply);
+        code = ctl_call_or_print(o, method, params, &reply);
         json_decref(params);
-        if (code != CTL_EXIT_OK)
-                return code;
-        if (o->json)
-                ctl_print_json(reply);
-        else if (strcmp(sub, "revoke") == 0)
+        if (reply && strcmp(sub, "revoke") == 0)
                 printf("token %s revoked; %lld sessions revoked\n", o->args[1],
                        (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-        else
+        else if (reply)
                 printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
                                               ? "unlocked" : "was not locked; failure count cleared");
         json_decref(reply);
-        return CTL_EXIT_OK;
+        return code;
 }
 
-int cmd_token(const ctl_options *o)
-{
+int cmd_token(const ctl_options *o) {
         const char *sub = o->args[0];
 
         if (strcmp(sub, "issue") == 0)
@@ -259,24 +238,17 @@ int cmd_token(const ctl_options *o)
 
 /* One call about a user; *ret the reply (caller frees) unless --json,
  * which prints it. */
-static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret)
-{
+static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
         int code;
 
         if (!params)
                 return ctl_oom();
-        code = ctl_call(o, method, params, ret);
+        code = ctl_call_or_print(o, method, params, ret);
         json_decref(params);
-        if (code == CTL_EXIT_OK && o->json) {
-                ctl_print_json(*ret);
-                json_decref(*ret);
-                *ret = NULL;
-        }
         return code;
 }
 
-int cmd_disable(const ctl_options *o)
-{
+int cmd_disable(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 
@@ -294,8 +266,7 @@ int cmd_disable(const ctl_options *o)
         return code;
 }
 
-int cmd_enable(const ctl_options *o)
-{
+int cmd_enable(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 

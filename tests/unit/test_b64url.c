@@ -6,8 +6,7 @@
 #include "b64url.h"
 #include "tap.h"
 
-static int roundtrip(const char *raw, size_t len, const char *expect)
-{
+static int roundtrip(const char *raw, size_t len, const char *expect) {
         char *enc = NULL;
         uint8_t *dec = NULL;
         size_t dec_len = 0;
@@ -21,8 +20,7 @@ static int roundtrip(const char *raw, size_t len, const char *expect)
         return ok;
 }
 
-static int rejects(const char *text)
-{
+static int rejects(const char *text) {
         uint8_t *dec = NULL;
         size_t len = 0;
         int r = b64url_decode(text, strlen(text), &dec, &len);
@@ -31,8 +29,7 @@ static int rejects(const char *text)
         return r == -EINVAL;
 }
 
-int main(void)
-{
+int main(void) {
         static const struct { const char *raw, *enc; } rfc4648[] = {
                 { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
                 { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },

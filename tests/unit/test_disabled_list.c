@@ -12,8 +12,7 @@
 #include "tap.h"
 
 /* lookup of user in a file holding len bytes of text. */
-static int lookup_uid(const char *text, size_t len, const char *user, const uid_t *uid)
-{
+static int lookup_uid(const char *text, size_t len, const char *user, const uid_t *uid) {
         char path[] = "/tmp/test_disabled_list.XXXXXX";
         int fd = mkstemp(path), r;
 
@@ -29,23 +28,19 @@ static int lookup_uid(const char *text, size_t len, const char *user, const uid_
         return r;
 }
 
-static int lookup(const char *text, size_t len, const char *user)
-{
+static int lookup(const char *text, size_t len, const char *user) {
         return lookup_uid(text, len, user, NULL);
 }
 
-static int lookup_text(const char *text, const char *user)
-{
+static int lookup_text(const char *text, const char *user) {
         return lookup(text, strlen(text), user);
 }
 
-static int lookup_text_uid(const char *text, const char *user, uid_t uid)
-{
+static int lookup_text_uid(const char *text, const char *user, uid_t uid) {
         return lookup_uid(text, strlen(text), user, &uid);
 }
 
-int main(void)
-{
+int main(void) {
         const char *names[] = { "alice", "bob\nmallory", "carol", "", "dave" };
         char *text = NULL, *path = NULL, *big;
         size_t len = 0, skipped = 0, big_len;

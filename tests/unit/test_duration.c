@@ -7,23 +7,20 @@
 #include "duration.h"
 #include "tap.h"
 
-static int parses(const char *text, unsigned long long expect)
-{
+static int parses(const char *text, unsigned long long expect) {
         unsigned long long got = 0;
 
         return duration_parse(text, &got) == 0 && got == expect;
 }
 
-static int fails(const char *text, int expect)
-{
+static int fails(const char *text, int expect) {
         unsigned long long got = 12345;
 
         /* The out-parameter is written only on success. */
         return duration_parse(text, &got) == expect && got == 12345;
 }
 
-int main(void)
-{
+int main(void) {
         static const struct { const char *text; unsigned long long seconds; } good[] = {
                 { "1", 1 }, { "90", 90 }, { "30s", 30 }, { "30m", 1800 }, { "1h", 3600 },
                 { "2d", 172800 }, { "1w", 604800 }, { "1h30m", 5400 }, { "1d2h3m4s", 93784 },

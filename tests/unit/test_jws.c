@@ -9,8 +9,7 @@
 #include "jws.h"
 #include "tap.h"
 
-static EVP_PKEY *new_key(void)
-{
+static EVP_PKEY *new_key(void) {
         EVP_PKEY *key = NULL;
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
 
@@ -20,8 +19,7 @@ static EVP_PKEY *new_key(void)
         return key;
 }
 
-static jwks *jwks_of(EVP_PKEY *key, const char *kid)
-{
+static jwks *jwks_of(EVP_PKEY *key, const char *kid) {
         json_t *jwk = NULL, *doc;
         jwks *set = NULL;
 
@@ -34,8 +32,7 @@ static jwks *jwks_of(EVP_PKEY *key, const char *kid)
 }
 
 /* Replaces part `index` (0 header, 1 payload, 2 signature) of token. */
-static char *replace_part(const char *token, int index, const char *part)
-{
+static char *replace_part(const char *token, int index, const char *part) {
         char *copy = strdup(token), *parts[3], *out = NULL, *save = NULL;
 
         parts[0] = strtok_r(copy, ".", &save);
@@ -48,15 +45,13 @@ static char *replace_part(const char *token, int index, const char *part)
         return out;
 }
 
-static char *b64json(const char *json)
-{
+static char *b64json(const char *json) {
         char *out = NULL;
         b64url_encode(json, strlen(json), &out);
         return out;
 }
 
-int main(void)
-{
+int main(void) {
         EVP_PKEY *key = new_key(), *other = new_key();
         jwks *set = NULL, *other_set = NULL, *rfc_set = NULL;
         json_t *payload = json_pack("{s:s, s:i}", "sub", "alice", "uid", 1000);

@@ -15,8 +15,7 @@
 #include "keyring.h"
 #include "tap.h"
 
-static int64_t now_ms(void)
-{
+static int64_t now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -26,8 +25,7 @@ static int64_t now_ms(void)
 /* Sleeps until the precise clock is just past a second boundary (within a
  * millisecond, before the coarse clock has caught up) and returns that
  * second. */
-static int64_t just_past_second(void)
-{
+static int64_t just_past_second(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -37,23 +35,20 @@ static int64_t just_past_second(void)
         return ts.tv_sec;
 }
 
-static void sleep_until_ms(int64_t when)
-{
+static void sleep_until_ms(int64_t when) {
         struct timespec ts = { .tv_sec = when / 1000, .tv_nsec = (when % 1000) * 1000000 };
 
         clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
 }
 
-static int readable(key_serial_t key)
-{
+static int readable(key_serial_t key) {
         char buf[8];
 
         return keyctl_read(key, buf, sizeof buf) >= 0;
 }
 
 /* Alive 100 ms before expires (Unix seconds), gone 100 ms after. */
-static int expires_at(key_serial_t key, int64_t expires)
-{
+static int expires_at(key_serial_t key, int64_t expires) {
         int alive, dead;
 
         sleep_until_ms(expires * 1000 - 100);
@@ -66,8 +61,7 @@ static int expires_at(key_serial_t key, int64_t expires)
         return alive && dead;
 }
 
-int main(void)
-{
+int main(void) {
         key_serial_t key = -1;
         unsigned timeout = 0;
         int64_t second, expires;

@@ -14,8 +14,7 @@
 
 /* page_begin (rows: page_begin_rows, descending from the newest) on params
  * given as JSON text: true when accepted. */
-static bool begins_as(const char *text, page *p, bool rows)
-{
+static bool begins_as(const char *text, page *p, bool rows) {
         json_t *params = json_loads(text, 0, NULL), *e;
 
         e = rows ? page_begin_rows(p, params, true, 0) : page_begin(p, params);
@@ -27,19 +26,16 @@ static bool begins_as(const char *text, page *p, bool rows)
         return true;
 }
 
-static bool begins(const char *text, page *p)
-{
+static bool begins(const char *text, page *p) {
         return begins_as(text, p, false);
 }
 
-static bool begins_rows(const char *text, page *p)
-{
+static bool begins_rows(const char *text, page *p) {
         return begins_as(text, p, true);
 }
 
 /* True when every one of the n params texts is refused. */
-static bool refuses_all(const char *const *texts, size_t n, bool rows)
-{
+static bool refuses_all(const char *const *texts, size_t n, bool rows) {
         bool all = true;
         page p = { 0 };
 
@@ -54,8 +50,7 @@ static bool refuses_all(const char *const *texts, size_t n, bool rows)
 }
 
 /* The ids of a reply's rows, "3 4 5". */
-static const char *ids_of(json_t *reply, char *buf, size_t size)
-{
+static const char *ids_of(json_t *reply, char *buf, size_t size) {
         json_t *r;
         size_t i;
 
@@ -67,8 +62,7 @@ static const char *ids_of(json_t *reply, char *buf, size_t size)
 }
 
 /* A row of about size bytes. */
-static json_t *row(const char *id, size_t size)
-{
+static json_t *row(const char *id, size_t size) {
         static char filler[64 * 1024];
 
         memset(filler, 'x', size);
@@ -76,8 +70,7 @@ static json_t *row(const char *id, size_t size)
         return json_pack("{s:s, s:s}", "id", id, "data", filler);
 }
 
-int main(void)
-{
+int main(void) {
         static const char *const bad[] = {
                 "{\"limit\": 0}", "{\"limit\": 1001}", "{\"limit\": \"5\"}", "{\"limit\": 1.5}",
                 "{\"after\": \"\"}", "{\"after\": 7}", "{\"after\": \"7\"}", "{\"after\": \"7.\"}",

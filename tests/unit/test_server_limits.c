@@ -19,8 +19,7 @@ static bool sane(const server_limits *l) {
                l->max_per_uid <= l->max_connections - l->root_reserve;
 }
 
-int main(void)
-{
+int main(void) {
         server_limits m = { 0 }, u = { 0 };
 
         CHECK(server_fit_limits(4096, &m, &u) == 0 && m.max_connections == SERVER_MAX_CONNECTIONS &&

@@ -16,8 +16,7 @@
 
 #define TEST_UID 4242420
 
-static int describe(key_serial_t key, unsigned long *owner, unsigned long *perm)
-{
+static int describe(key_serial_t key, unsigned long *owner, unsigned long *perm) {
         char *text = NULL;
         int ok;
 
@@ -28,8 +27,7 @@ static int describe(key_serial_t key, unsigned long *owner, unsigned long *perm)
         return ok;
 }
 
-static int links(key_serial_t keyring, key_serial_t key)
-{
+static int links(key_serial_t keyring, key_serial_t key) {
         key_serial_t *list = NULL;
         void *buffer = NULL;
         long size = keyctl_read_alloc(keyring, &buffer);
@@ -44,8 +42,7 @@ static int links(key_serial_t keyring, key_serial_t key)
 
 /* What pam_keyinit force does for uid: join a new keyring with the user's
  * real uid (so the user owns it) and link the user's keyring into it. */
-static key_serial_t keyinit_for(uid_t uid, key_serial_t *ret_user_keyring)
-{
+static key_serial_t keyinit_for(uid_t uid, key_serial_t *ret_user_keyring) {
         key_serial_t session = -1, user_keyring = -1;
 
         if (setreuid(uid, -1) < 0)
@@ -60,8 +57,7 @@ static key_serial_t keyinit_for(uid_t uid, key_serial_t *ret_user_keyring)
 }
 
 /* pam_keyinit revoke at close: as the user, through possession. */
-static int revoke_as(uid_t uid, key_serial_t key)
-{
+static int revoke_as(uid_t uid, key_serial_t key) {
         int r;
 
         if (setresuid(-1, uid, 0) < 0)
@@ -72,8 +68,7 @@ static int revoke_as(uid_t uid, key_serial_t key)
         return r;
 }
 
-int main(void)
-{
+int main(void) {
         key_serial_t ring = -1, joined = -1, keyinit = -1, user_keyring = -1, pam_ring;
         unsigned long owner = 1, perm = 0;
         int r;

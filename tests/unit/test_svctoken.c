@@ -270,8 +270,7 @@ out:
                 printf("# could not remove %s\n", state_dir);
 }
 
-int main(void)
-{
+int main(void) {
         char secret[SVCTOKEN_SECRET_LENGTH + 1], other[SVCTOKEN_SECRET_LENGTH + 1];
         char token[SVCTOKEN_LENGTH + 1], id[SVCTOKEN_ID_LENGTH + 1];
         char v1[SVCTOKEN_VERIFIER_LENGTH + 1], v2[SVCTOKEN_VERIFIER_LENGTH + 1];

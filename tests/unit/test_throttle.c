@@ -9,8 +9,7 @@
 #include "tap.h"
 #include "throttle.h"
 
-int main(void)
-{
+int main(void) {
         throttle *t = NULL;
         char key[64];
         unsigned n = 0;

@@ -13,13 +13,11 @@
 #include "util.h"
 #include "varlink.h"
 
-static const char *method_of(json_t *msg)
-{
+static const char *method_of(json_t *msg) {
         return json_string_value(json_object_get(msg, "method"));
 }
 
-int main(void)
-{
+int main(void) {
         static const char two[] = "{\"method\":\"a.B\"}\0{\"method\":\"c.D\"}";
         varlink_buffer b;
         json_t *msg = NULL;

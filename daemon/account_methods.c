@@ -394,12 +394,7 @@ json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         r = tokens_list(d->db, user, page_after(&p), page_fetch(&p), add_token_row,
                         &(token_page) { .page = &p, .now = clock_now() });
-        if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.TokenList") : internal_error(strerror(-r));
-                goto out;
-        }
-        reply = page_reply(&p, "tokens");
-        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+        reply = listing_reply(d, &p, r, "io.enrich.TokenList", "tokens");
 out:
         page_done(&p);
         return reply;

@@ -205,12 +205,7 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
                 goto out;
         r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p),
                         add_grant_row, &p);
-        if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.ListGrants") : internal_error(strerror(-r));
-                goto out;
-        }
-        reply = page_reply(&p, "grants");
-        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+        reply = listing_reply(d, &p, r, "io.enrich.ListGrants", "grants");
 out:
         page_done(&p);
         free(own);

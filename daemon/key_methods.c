@@ -42,12 +42,7 @@ json_t *method_list_keys(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = page_begin(&p, params)))
                 goto out;
         r = signing_keys_list(d->db, page_after(&p), page_fetch(&p), add_key_row, &kp);
-        if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.ListKeys") : internal_error(strerror(-r));
-                goto out;
-        }
-        reply = page_reply(&p, "keys");
-        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+        reply = listing_reply(d, &p, r, "io.enrich.ListKeys", "keys");
 out:
         page_done(&p);
         return reply;

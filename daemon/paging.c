@@ -179,3 +179,12 @@ void page_done(page *p) {
         json_decref(p->rows);
         p->rows = NULL;
 }
+
+json_t *listing_reply(const enrichd *d, page *p, int r, const char *method, const char *key) {
+        json_t *reply;
+
+        if (r < 0)
+                return r == -EIO ? database_error(d, method) : internal_error(strerror(-r));
+        reply = page_reply(p, key);
+        return reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "db.h"
+#include "enrichd.h"
 #include "varlink.h"
 
 /* Rows per page: the default when limit is absent, and the most allowed. */
@@ -71,5 +72,9 @@ int page_add_row(page *p, json_t *row, int64_t id);
 /* The reply parameters {key: [rows], next: cursor (when more rows remain)}
  * as a new object, taking the rows from p; NULL when out of memory. */
 json_t *page_reply(page *p, const char *key);
+/* The reply of a listing whose rows went into p: r is what the storage
+ * walk returned (a database error is logged and answered as such, for
+ * method), key names the reply's array. */
+json_t *listing_reply(const enrichd *d, page *p, int r, const char *method, const char *key);
 /* Frees what p holds; accepts a page never begun if zeroed. */
 void page_done(page *p);

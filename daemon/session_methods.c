@@ -324,12 +324,7 @@ json_t *method_list_sessions(enrichd *d, const method_call *call, json_t *params
          * it asks for. */
         r = sessions_list(d->db, self_or_admin_uid(call), user,
                             page_after(&p), page_fetch(&p), add_session_row, &p);
-        if (r < 0) {
-                reply = r == -EIO ? database_error(d, "io.enrich.ListSessions") : internal_error(strerror(-r));
-                goto out;
-        }
-        reply = page_reply(&p, "sessions");
-        reply = reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
+        reply = listing_reply(d, &p, r, "io.enrich.ListSessions", "sessions");
 out:
         page_done(&p);
         return reply;

@@ -4,6 +4,7 @@
  * explain, refresh, reload)
  * and claims_commands.c (answered by the caller's keyring). */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,47 @@ static bool set_once(const char **slot, const char *value, const char *name) {
         return true;
 }
 
+/* The options that take one value: where it goes in ctl_options, the
+ * name a message gives and the CTL_OPT_* bit it sets. */
+static const struct value_option {
+        int id;
+        size_t offset;
+        const char *name;
+        unsigned bit;
+} value_options[] = {
+        { OPT_TENANT, offsetof(ctl_options, tenant), "tenant", CTL_OPT_TENANT },
+        { OPT_TTL, offsetof(ctl_options, ttl), "ttl", CTL_OPT_TTL },
+        { OPT_REASON, offsetof(ctl_options, reason), "reason", CTL_OPT_REASON },
+        { OPT_USER, offsetof(ctl_options, user), "user", CTL_OPT_USER },
+        { OPT_SESSION, offsetof(ctl_options, session), "session", CTL_OPT_SESSION },
+        { OPT_SERVICE, offsetof(ctl_options, service), "service", CTL_OPT_SERVICE },
+        { OPT_RHOST, offsetof(ctl_options, rhost), "rhost", CTL_OPT_RHOST },
+        { OPT_TTY, offsetof(ctl_options, tty), "tty", CTL_OPT_TTY },
+        { OPT_CONFIG, offsetof(ctl_options, config), "config", CTL_OPT_DOCTOR },
+        { OPT_PAM_DIR, offsetof(ctl_options, pam_dir), "pam-dir", CTL_OPT_DOCTOR },
+        { OPT_NSSWITCH, offsetof(ctl_options, nsswitch), "nsswitch", CTL_OPT_DOCTOR },
+        { OPT_MACHINE_ID, offsetof(ctl_options, machine_id), "machine-id", CTL_OPT_DOCTOR },
+        { OPT_ENRICHD, offsetof(ctl_options, enrichd), "enrichd", CTL_OPT_DOCTOR },
+        { OPT_DESCRIPTION, offsetof(ctl_options, description), "description", CTL_OPT_DESCRIPTION },
+        { OPT_GRACE, offsetof(ctl_options, grace), "grace", CTL_OPT_GRACE },
+        { OPT_SINCE, offsetof(ctl_options, since), "since", CTL_OPT_AUDIT },
+        { OPT_ACTION, offsetof(ctl_options, action), "action", CTL_OPT_AUDIT },
+        { OPT_LIMIT, offsetof(ctl_options, limit), "limit", CTL_OPT_AUDIT },
+};
+
+/* Takes value for the option id into o when it is one of value_options:
+ * *ret_fine false when it was given twice. false: not one of them. */
+static bool set_value_option(ctl_options *o, int id, const char *value, bool *ret_fine) {
+        for (size_t i = 0; i < ARRAY_SIZE(value_options); i++)
+                if (value_options[i].id == id) {
+                        *ret_fine = set_once((const char **) ((char *) o + value_options[i].offset), value,
+                                             value_options[i].name);
+                        o->given |= value_options[i].bit;
+                        return true;
+                }
+        return false;
+}
+
 int main(int argc, char **argv) {
         ctl_options o = { 0 };
         const command *cmd = NULL;
@@ -236,81 +278,9 @@ int main(int argc, char **argv) {
                         o.amr[o.n_amr++] = optarg;
                         o.given |= CTL_OPT_AMR;
                         break;
-                case OPT_TENANT:
-                        fine = set_once(&o.tenant, optarg, "tenant");
-                        o.given |= CTL_OPT_TENANT;
-                        break;
-                case OPT_TTL:
-                        fine = set_once(&o.ttl, optarg, "ttl");
-                        o.given |= CTL_OPT_TTL;
-                        break;
-                case OPT_REASON:
-                        fine = set_once(&o.reason, optarg, "reason");
-                        o.given |= CTL_OPT_REASON;
-                        break;
-                case OPT_USER:
-                        fine = set_once(&o.user, optarg, "user");
-                        o.given |= CTL_OPT_USER;
-                        break;
                 case OPT_ALL:
                         o.all = true;
                         o.given |= CTL_OPT_ALL;
-                        break;
-                case OPT_SESSION:
-                        fine = set_once(&o.session, optarg, "session");
-                        o.given |= CTL_OPT_SESSION;
-                        break;
-                case OPT_SERVICE:
-                        fine = set_once(&o.service, optarg, "service");
-                        o.given |= CTL_OPT_SERVICE;
-                        break;
-                case OPT_RHOST:
-                        fine = set_once(&o.rhost, optarg, "rhost");
-                        o.given |= CTL_OPT_RHOST;
-                        break;
-                case OPT_TTY:
-                        fine = set_once(&o.tty, optarg, "tty");
-                        o.given |= CTL_OPT_TTY;
-                        break;
-                case OPT_CONFIG:
-                        fine = set_once(&o.config, optarg, "config");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_PAM_DIR:
-                        fine = set_once(&o.pam_dir, optarg, "pam-dir");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_NSSWITCH:
-                        fine = set_once(&o.nsswitch, optarg, "nsswitch");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_MACHINE_ID:
-                        fine = set_once(&o.machine_id, optarg, "machine-id");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_ENRICHD:
-                        fine = set_once(&o.enrichd, optarg, "enrichd");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_DESCRIPTION:
-                        fine = set_once(&o.description, optarg, "description");
-                        o.given |= CTL_OPT_DESCRIPTION;
-                        break;
-                case OPT_GRACE:
-                        fine = set_once(&o.grace, optarg, "grace");
-                        o.given |= CTL_OPT_GRACE;
-                        break;
-                case OPT_SINCE:
-                        fine = set_once(&o.since, optarg, "since");
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_ACTION:
-                        fine = set_once(&o.action, optarg, "action");
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_LIMIT:
-                        fine = set_once(&o.limit, optarg, "limit");
-                        o.given |= CTL_OPT_AUDIT;
                         break;
                 case OPT_FOLLOW:
                         o.follow = true;
@@ -332,7 +302,9 @@ int main(int argc, char **argv) {
                         code = CTL_EXIT_OK;
                         goto out;
                 default:
-                        fine = false;
+                        /* The options with one value, or a mistake. */
+                        if (!set_value_option(&o, opt, optarg, &fine))
+                                fine = false;
                         break;
                 }
                 if (!fine) {

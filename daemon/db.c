@@ -630,7 +630,8 @@ static int bind_value(sqlite3_stmt *st, int index, const db_value *v) {
         case DB_VALUE_TEXT:
                 if (!v->data)
                         break;
-                return sqlite3_bind_text(st, index, v->data, (int) strnlen(v->data, v->size < INT_MAX ? v->size : INT_MAX),
+                return sqlite3_bind_text(st, index, v->data,
+                                         (int) strnlen(v->data, v->size < INT_MAX ? v->size : INT_MAX),
                                          SQLITE_TRANSIENT);
         case DB_VALUE_BLOB:
                 return sqlite3_bind_blob(st, index, v->data, (int) v->size, SQLITE_TRANSIENT);

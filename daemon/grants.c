@@ -283,7 +283,8 @@ static int revoke_rows(db *d, void *userdata) {
         int r = 0;
 
         if (v->exists_sql)
-                r = db_query_row(d, v->exists_sql, "Failed to look up the grant", found, NULL, DB_ARGS(DB_TEXT(v->key)));
+                r = db_query_row(d, v->exists_sql, "Failed to look up the grant", found, NULL,
+                                 DB_ARGS(DB_TEXT(v->key)));
         if (r == 0)
                 r = db_run(d, DB_WRITE_IN_TRANSACTION, v->sql, v->what, &v->changes,
                            DB_ARGS(DB_INT(v->now), DB_TEXT(v->by), DB_TEXT(v->key)));

@@ -197,13 +197,14 @@ int tokens_list(db *d, const char *user, const db_cursor *after, unsigned limit,
                 int (*fn)(void *userdata, const token_record *t), void *userdata) {
         token_walk w = { .fn = fn, .userdata = userdata };
 
-        return db_query_each(d, user ? "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page WHERE user = ?1"
-                                       " AND (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4"
-                                     : "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page"
-                                       " WHERE (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4",
+#define TOKENS_PAGE " (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4"
+        return db_query_each(d, user ? "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page"
+                                       " WHERE user = ?1 AND" TOKENS_PAGE
+                                     : "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page WHERE" TOKENS_PAGE,
                              "Failed to list tokens", walk_row, &w,
                              DB_ARGS(DB_TEXT(user), DB_CURSOR_CREATED(after), DB_CURSOR_ID(after),
                                      DB_PAGE_LIMIT(limit, TOKENS_MAX_LIST)));
+#undef TOKENS_PAGE
 }
 
 int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {

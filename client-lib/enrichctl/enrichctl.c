@@ -199,44 +199,69 @@ static bool set_once(const char **slot, const char *value, const char *name) {
         return true;
 }
 
-/* The options that take one value: where it goes in ctl_options, the
- * name a message gives and the CTL_OPT_* bit it sets. */
-static const struct value_option {
+/* Where each option with a CTL_OPT_* bit goes in ctl_options: a value
+ * (const char *, given once), a list (const char **, repeatable, with its
+ * size_t count) or a flag (bool); the name a message gives. */
+typedef enum option_kind { OPTION_VALUE, OPTION_LIST, OPTION_FLAG } option_kind;
+
+static const struct option_slot {
         int id;
-        size_t offset;
+        option_kind kind;
+        size_t offset, count_offset;
         const char *name;
         unsigned bit;
-} value_options[] = {
-        { OPT_TENANT, offsetof(ctl_options, tenant), "tenant", CTL_OPT_TENANT },
-        { OPT_TTL, offsetof(ctl_options, ttl), "ttl", CTL_OPT_TTL },
-        { OPT_REASON, offsetof(ctl_options, reason), "reason", CTL_OPT_REASON },
-        { OPT_USER, offsetof(ctl_options, user), "user", CTL_OPT_USER },
-        { OPT_SESSION, offsetof(ctl_options, session), "session", CTL_OPT_SESSION },
-        { OPT_SERVICE, offsetof(ctl_options, service), "service", CTL_OPT_SERVICE },
-        { OPT_RHOST, offsetof(ctl_options, rhost), "rhost", CTL_OPT_RHOST },
-        { OPT_TTY, offsetof(ctl_options, tty), "tty", CTL_OPT_TTY },
-        { OPT_CONFIG, offsetof(ctl_options, config), "config", CTL_OPT_DOCTOR },
-        { OPT_PAM_DIR, offsetof(ctl_options, pam_dir), "pam-dir", CTL_OPT_DOCTOR },
-        { OPT_NSSWITCH, offsetof(ctl_options, nsswitch), "nsswitch", CTL_OPT_DOCTOR },
-        { OPT_MACHINE_ID, offsetof(ctl_options, machine_id), "machine-id", CTL_OPT_DOCTOR },
-        { OPT_ENRICHD, offsetof(ctl_options, enrichd), "enrichd", CTL_OPT_DOCTOR },
-        { OPT_DESCRIPTION, offsetof(ctl_options, description), "description", CTL_OPT_DESCRIPTION },
-        { OPT_GRACE, offsetof(ctl_options, grace), "grace", CTL_OPT_GRACE },
-        { OPT_SINCE, offsetof(ctl_options, since), "since", CTL_OPT_AUDIT },
-        { OPT_ACTION, offsetof(ctl_options, action), "action", CTL_OPT_AUDIT },
-        { OPT_LIMIT, offsetof(ctl_options, limit), "limit", CTL_OPT_AUDIT },
+} option_slots[] = {
+#define VALUE(id, field, name, bit) { id, OPTION_VALUE, offsetof(ctl_options, field), 0, name, bit }
+#define LIST(id, field, count, name, bit) \
+        { id, OPTION_LIST, offsetof(ctl_options, field), offsetof(ctl_options, count), name, bit }
+#define FLAG(id, field, name, bit) { id, OPTION_FLAG, offsetof(ctl_options, field), 0, name, bit }
+        LIST(OPT_SCOPE, scopes, n_scopes, "scope", CTL_OPT_SCOPE),
+        LIST(OPT_GROUP, groups, n_groups, "group", CTL_OPT_GROUP),
+        LIST(OPT_AMR, amr, n_amr, "amr", CTL_OPT_AMR),
+        VALUE(OPT_TENANT, tenant, "tenant", CTL_OPT_TENANT),
+        VALUE(OPT_TTL, ttl, "ttl", CTL_OPT_TTL),
+        VALUE(OPT_REASON, reason, "reason", CTL_OPT_REASON),
+        VALUE(OPT_USER, user, "user", CTL_OPT_USER),
+        FLAG(OPT_ALL, all, "all", CTL_OPT_ALL),
+        VALUE(OPT_SESSION, session, "session", CTL_OPT_SESSION),
+        VALUE(OPT_SERVICE, service, "service", CTL_OPT_SERVICE),
+        VALUE(OPT_RHOST, rhost, "rhost", CTL_OPT_RHOST),
+        VALUE(OPT_TTY, tty, "tty", CTL_OPT_TTY),
+        VALUE(OPT_CONFIG, config, "config", CTL_OPT_DOCTOR),
+        VALUE(OPT_PAM_DIR, pam_dir, "pam-dir", CTL_OPT_DOCTOR),
+        VALUE(OPT_NSSWITCH, nsswitch, "nsswitch", CTL_OPT_DOCTOR),
+        VALUE(OPT_MACHINE_ID, machine_id, "machine-id", CTL_OPT_DOCTOR),
+        VALUE(OPT_ENRICHD, enrichd, "enrichd", CTL_OPT_DOCTOR),
+        VALUE(OPT_DESCRIPTION, description, "description", CTL_OPT_DESCRIPTION),
+        VALUE(OPT_GRACE, grace, "grace", CTL_OPT_GRACE),
+        VALUE(OPT_SINCE, since, "since", CTL_OPT_AUDIT),
+        VALUE(OPT_ACTION, action, "action", CTL_OPT_AUDIT),
+        VALUE(OPT_LIMIT, limit, "limit", CTL_OPT_AUDIT),
+        FLAG(OPT_FOLLOW, follow, "follow", CTL_OPT_AUDIT),
+        FLAG(OPT_COMPROMISED, compromised, "compromised", CTL_OPT_COMPROMISED),
+#undef VALUE
+#undef LIST
+#undef FLAG
 };
 
-/* Takes value for the option id into o when it is one of value_options:
- * *ret_fine false when it was given twice. false: not one of them. */
-static bool set_value_option(ctl_options *o, int id, const char *value, bool *ret_fine) {
-        for (size_t i = 0; i < ARRAY_SIZE(value_options); i++)
-                if (value_options[i].id == id) {
-                        *ret_fine = set_once((const char **) ((char *) o + value_options[i].offset), value,
-                                             value_options[i].name);
-                        o->given |= value_options[i].bit;
-                        return true;
-                }
+/* Takes the option id (with value) into o when option_slots has it:
+ * *ret_fine false when a value was given twice. false: not one of them. */
+static bool set_option(ctl_options *o, int id, const char *value, bool *ret_fine) {
+        for (size_t i = 0; i < ARRAY_SIZE(option_slots); i++) {
+                const struct option_slot *s = &option_slots[i];
+                char *field = (char *) o + s->offset;
+
+                if (s->id != id)
+                        continue;
+                o->given |= s->bit;
+                if (s->kind == OPTION_FLAG)
+                        *(bool *) field = true;
+                else if (s->kind == OPTION_LIST)
+                        (*(const char ***) field)[(*(size_t *) ((char *) o + s->count_offset))++] = value;
+                else
+                        *ret_fine = set_once((const char **) field, value, s->name);
+                return true;
+        }
         return false;
 }
 
@@ -266,30 +291,6 @@ int main(int argc, char **argv) {
                 case OPT_JSON:
                         o.json = true;
                         break;
-                case OPT_SCOPE:
-                        o.scopes[o.n_scopes++] = optarg;
-                        o.given |= CTL_OPT_SCOPE;
-                        break;
-                case OPT_GROUP:
-                        o.groups[o.n_groups++] = optarg;
-                        o.given |= CTL_OPT_GROUP;
-                        break;
-                case OPT_AMR:
-                        o.amr[o.n_amr++] = optarg;
-                        o.given |= CTL_OPT_AMR;
-                        break;
-                case OPT_ALL:
-                        o.all = true;
-                        o.given |= CTL_OPT_ALL;
-                        break;
-                case OPT_FOLLOW:
-                        o.follow = true;
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_COMPROMISED:
-                        o.compromised = true;
-                        o.given |= CTL_OPT_COMPROMISED;
-                        break;
                 case 'v':
                         o.verbose = true;
                         break;
@@ -302,8 +303,8 @@ int main(int argc, char **argv) {
                         code = CTL_EXIT_OK;
                         goto out;
                 default:
-                        /* The options with one value, or a mistake. */
-                        if (!set_value_option(&o, opt, optarg, &fine))
+                        /* The options of option_slots, or a mistake. */
+                        if (!set_option(&o, opt, optarg, &fine))
                                 fine = false;
                         break;
                 }

@@ -247,7 +247,8 @@ int cmd_disable(const ctl_options *o) {
 }
 
 static void say_enabled(const ctl_options *o, const json_t *reply) {
-        printf("%s %s\n", o->args[0], json_is_true(json_object_get(reply, "wasDisabled")) ? "enabled" : "was not disabled");
+        printf("%s %s\n", o->args[0],
+               json_is_true(json_object_get(reply, "wasDisabled")) ? "enabled" : "was not disabled");
 }
 
 int cmd_enable(const ctl_options *o) {

@@ -2,11 +2,13 @@
  * database's PRAGMA user_version says how many have run, and each runs in
  * its own transaction together with the version bump. */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include "config.h"
 #include "db.h"
 #include "log.h"
 
@@ -617,4 +619,184 @@ int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
 
 int db_write_normal(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {
         return write_one(d, st, what, ret_changes, DB_NORMAL);
+}
+
+/* ---- one way to run a statement (db.h) ------------------------------------ */
+
+static int bind_value(sqlite3_stmt *st, int index, const db_value *v) {
+        switch (v->type) {
+        case DB_VALUE_INT:
+                return sqlite3_bind_int64(st, index, v->integer);
+        case DB_VALUE_TEXT:
+                if (!v->data)
+                        break;
+                return sqlite3_bind_text(st, index, v->data,
+                                         (int) strnlen(v->data, v->size < INT_MAX ? v->size : INT_MAX),
+                                         SQLITE_TRANSIENT);
+        case DB_VALUE_BLOB:
+                return sqlite3_bind_blob(st, index, v->data, (int) v->size, SQLITE_TRANSIENT);
+        case DB_VALUE_NULL:
+                break;
+        }
+        return sqlite3_bind_null(st, index);
+}
+
+int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args,
+                 size_t n_args) {
+        sqlite3_stmt *st = NULL;
+        size_t n;
+
+        if (db_prepare(d, sql, &st) < 0)
+                return set_error(d, what);
+        n = (size_t) sqlite3_bind_parameter_count(st);
+        for (size_t i = 0; i < n_args && i < n; i++)
+                if (bind_value(st, (int) i + 1, &args[i]) != SQLITE_OK) {
+                        int r = set_error(d, what);
+
+                        db_release(d, st);
+                        return r;
+                }
+        *ret = st;
+        return 0;
+}
+
+int db_run(db *d, db_write_kind kind, const char *sql, const char *what, int *ret_changes, const db_value *args,
+           size_t n_args) {
+        sqlite3_stmt *st = NULL;
+        int r = db_statement(d, sql, what, &st, args, n_args);
+
+        if (r < 0)
+                return r;
+        switch (kind) {
+        case DB_WRITE_NORMAL:
+                return db_write_normal(d, st, what, ret_changes);
+        case DB_WRITE_IN_TRANSACTION:
+                return db_step_write(d, st, what, ret_changes);
+        case DB_WRITE_DURABLE:
+                break;
+        }
+        return db_write(d, st, what, ret_changes);
+}
+
+/* The rows of a bound query to fn, at most max_rows of them. */
+static int step_rows(db *d, sqlite3_stmt *st, const char *what, size_t max_rows, db_row_fn fn, void *userdata) {
+        size_t n = 0;
+        int r = 0, step = SQLITE_DONE;
+
+        while (n < max_rows && (step = sqlite3_step(st)) == SQLITE_ROW) {
+                n++;
+                r = fn(userdata, st);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+        if (n == max_rows)
+                return 0;
+        if (step != SQLITE_DONE)
+                return set_error(d, what);
+        return n > 0 ? 0 : -ENOENT;
+}
+
+/* The query's rows to fn, at most max_rows of them; -ENOENT when none. */
+static int query(db *d, const char *sql, const char *what, size_t max_rows, db_row_fn fn, void *userdata,
+                 const db_value *args, size_t n_args) {
+        sqlite3_stmt *st = NULL;
+        int r = db_statement(d, sql, what, &st, args, n_args);
+
+        if (r < 0)
+                return r;
+        r = step_rows(d, st, what, max_rows, fn, userdata);
+        db_release(d, st);
+        return r;
+}
+
+int db_query_each(db *d, const char *sql, const char *what, db_row_fn fn, void *userdata, const db_value *args,
+                  size_t n_args) {
+        int r = query(d, sql, what, SIZE_MAX, fn, userdata, args, n_args);
+
+        return r == -ENOENT ? 0 : r;
+}
+
+int db_query_row(db *d, const char *sql, const char *what, db_row_fn fn, void *userdata, const db_value *args,
+                 size_t n_args) {
+        return query(d, sql, what, 1, fn, userdata, args, n_args);
+}
+
+static int read_int64(void *userdata, sqlite3_stmt *st) {
+        *(int64_t *) userdata = sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+int db_query_int64(db *d, const char *sql, const char *what, int64_t *ret, const db_value *args, size_t n_args) {
+        return db_query_row(d, sql, what, read_int64, ret, args, n_args);
+}
+
+typedef struct strv_builder {
+        char **list;
+        size_t n, size;
+} strv_builder;
+
+static int add_text(void *userdata, sqlite3_stmt *st) {
+        strv_builder *b = userdata;
+        const char *text = db_column_text(st, 0);
+
+        if (!text)
+                return 0;
+        if (b->n + 1 >= b->size) {
+                size_t size = b->size ? b->size * 2 : 16;
+                char **grown = reallocarray(b->list, size, sizeof *grown);
+
+                if (!grown)
+                        return -ENOMEM;
+                b->list = grown;
+                b->size = size;
+        }
+        b->list[b->n] = strdup(text);
+        if (!b->list[b->n])
+                return -ENOMEM;
+        b->list[++b->n] = NULL;
+        return 0;
+}
+
+int db_query_strv(db *d, const char *sql, const char *what, char ***ret, const db_value *args, size_t n_args) {
+        strv_builder b = { 0 };
+        int r = db_query_each(d, sql, what, add_text, &b, args, n_args);
+
+        if (r < 0) {
+                strv_free(b.list);
+                return r;
+        }
+        *ret = b.list;
+        return 0;
+}
+
+int db_transaction(db *d, bool durable, int (*fn)(db *d, void *userdata), void *userdata) {
+        int r = durable ? db_begin_durable(d) : db_begin(d), commit;
+
+        if (r < 0)
+                return r;
+        r = fn(d, userdata);
+        if (r < 0) {
+                db_rollback(d);
+                return r;
+        }
+        commit = db_commit(d);
+        return commit < 0 ? commit : r;
+}
+
+const char *db_column_text(sqlite3_stmt *st, int column) {
+        return (const char *) sqlite3_column_text(st, column);
+}
+
+int64_t db_column_int64_or(sqlite3_stmt *st, int column, int64_t fallback) {
+        return sqlite3_column_type(st, column) == SQLITE_NULL ? fallback : sqlite3_column_int64(st, column);
+}
+
+int db_column_dup(sqlite3_stmt *st, int column, char **ret) {
+        const char *text = db_column_text(st, column);
+
+        *ret = NULL;
+        if (sqlite3_column_type(st, column) == SQLITE_NULL || !text)
+                return 0;
+        *ret = strdup(text);
+        return *ret ? 0 : -ENOMEM;
 }

@@ -83,3 +83,91 @@ int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
 /* The same, committed with synchronous=NORMAL: for the session rows, which
  * a crash that loses them makes moot (see above). */
 int db_write_normal(db *d, sqlite3_stmt *st, const char *what, int *ret_changes);
+
+/* ---- one way to run a statement --------------------------------------------
+ * The tables' code names its SQL and the values of its parameters; these
+ * prepare, bind, step, map rows and release, so that skeleton stands here
+ * once. The i-th value binds ?i (1-based); values past the statement's
+ * last parameter are left unbound, so one list can serve several
+ * statements. A statement that fails to prepare, bind or step records
+ * "what: sqlite3_errmsg" (db_last_error) and gives -EIO. */
+typedef enum db_value_type {
+        DB_VALUE_NULL,
+        DB_VALUE_INT,
+        DB_VALUE_TEXT,          /* NULL text binds NULL */
+        DB_VALUE_BLOB,
+} db_value_type;
+
+typedef struct db_value {
+        db_value_type type;
+        int64_t integer;
+        const void *data;       /* the text or the blob */
+        size_t size;            /* a blob's size; at most this many bytes of a text */
+} db_value;
+
+#define DB_INT(v) ((db_value) { .type = DB_VALUE_INT, .integer = (int64_t) (v) })
+/* v, or NULL when present is false (a uid or time not known). */
+#define DB_INT_OR_NULL(present, v) \
+        ((db_value) { .type = (present) ? DB_VALUE_INT : DB_VALUE_NULL, .integer = (int64_t) (v) })
+#define DB_TEXT(s) ((db_value) { .type = DB_VALUE_TEXT, .data = (s), .size = SIZE_MAX })
+#define DB_TEXT_BOUNDED(s, max) ((db_value) { .type = DB_VALUE_TEXT, .data = (s), .size = (max) })
+#define DB_BLOB(p, n) ((db_value) { .type = DB_VALUE_BLOB, .data = (p), .size = (n) })
+/* Where a newest-first page starts (db_cursor): the row's (created, id),
+ * or without a cursor a (created, id) that sorts after every row. */
+#define DB_CURSOR_CREATED(after) DB_INT((after) ? (after)->created : INT64_MAX)
+#define DB_CURSOR_ID(after) DB_TEXT((after) ? (after)->id : "")
+/* A page's LIMIT: limit, at most one more than max rows (the one more
+ * tells whether another page follows). */
+#define DB_PAGE_LIMIT(limit, max) DB_INT((limit) < (max) + 1 ? (limit) : (max) + 1)
+/* The values of a statement, as the last two arguments (array, count) of
+ * the functions below. */
+#define DB_ARGS(...) \
+        (const db_value[]) { __VA_ARGS__ }, (sizeof((const db_value[]) { __VA_ARGS__ }) / sizeof(db_value))
+#define DB_NO_ARGS NULL, 0
+
+/* db_prepare of sql with args bound; give it back with db_release. */
+int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args,
+                 size_t n_args);
+
+/* How db_run commits its write: as db_write, db_write_normal, or inside
+ * the caller's transaction as db_step_write. */
+typedef enum db_write_kind {
+        DB_WRITE_DURABLE,
+        DB_WRITE_NORMAL,
+        DB_WRITE_IN_TRANSACTION,
+} db_write_kind;
+/* Runs one write of sql with args, committed as kind says; *ret_changes
+ * (optional) gets the rows changed. */
+int db_run(db *d, db_write_kind kind, const char *sql, const char *what, int *ret_changes, const db_value *args,
+           size_t n_args);
+
+/* What a query hands each row to: 0 for the next row, > 0 to stop there
+ * (a success), < 0 to fail with it. The columns are valid until it
+ * returns. */
+typedef int (*db_row_fn)(void *userdata, sqlite3_stmt *st);
+/* Every row of the query to fn. 0 (also when fn stopped), fn's negative
+ * return, or -EIO. */
+int db_query_each(db *d, const char *sql, const char *what, db_row_fn fn, void *userdata, const db_value *args,
+                  size_t n_args);
+/* A query of at most one row: fn's return for the row; -ENOENT, with
+ * nothing recorded, when there is none. */
+int db_query_row(db *d, const char *sql, const char *what, db_row_fn fn, void *userdata, const db_value *args,
+                 size_t n_args);
+/* The integer in column 0 of a query's one row (NULL reads as 0: a count,
+ * a min(), a meta value); -ENOENT, with nothing recorded, when no row. */
+int db_query_int64(db *d, const char *sql, const char *what, int64_t *ret, const db_value *args, size_t n_args);
+/* The text in column 0 of every row (NULL skipped) as a NULL-terminated
+ * list; *ret NULL when there is no row. Bound it with a LIMIT. */
+int db_query_strv(db *d, const char *sql, const char *what, char ***ret, const db_value *args, size_t n_args);
+
+/* Runs fn(d, userdata) in one transaction, durable (db_begin_durable) or
+ * not (db_begin): committed when fn returns >= 0, rolled back otherwise.
+ * fn's return, or the commit's failure. */
+int db_transaction(db *d, bool durable, int (*fn)(db *d, void *userdata), void *userdata);
+
+/* Columns of the current row: text (NULL when NULL), an integer or
+ * fallback when NULL, a malloc'd copy of a text (*ret NULL when NULL;
+ * -ENOMEM). */
+const char *db_column_text(sqlite3_stmt *st, int column);
+int64_t db_column_int64_or(sqlite3_stmt *st, int column, int64_t fallback);
+int db_column_dup(sqlite3_stmt *st, int column, char **ret);

@@ -85,29 +85,19 @@ out:
         return r;
 }
 
-static int dup_column(sqlite3_stmt *st, int column, char **ret) {
-        const unsigned char *text = sqlite3_column_text(st, column);
-
-        *ret = NULL;
-        if (sqlite3_column_type(st, column) == SQLITE_NULL || !text)
-                return 0;
-        *ret = strdup((const char *) text);
-        return *ret ? 0 : -ENOMEM;
-}
-
 /* Reads the GRANT_COLUMNS of the current row into g. */
 static int read_row(sqlite3_stmt *st, grant *g) {
         grant loaded = { 0 };
         int r;
 
-        if ((r = dup_column(st, 0, &loaded.id)) < 0 ||
-            (r = dup_column(st, 1, &loaded.user)) < 0 ||
-            (r = strv_from_json_text((const char *) sqlite3_column_text(st, 3), &loaded.groups)) < 0 ||
-            (r = strv_from_json_text((const char *) sqlite3_column_text(st, 4), &loaded.scopes)) < 0 ||
-            (r = dup_column(st, 5, &loaded.tenant)) < 0 ||
-            (r = dup_column(st, 6, &loaded.reason)) < 0 ||
-            (r = dup_column(st, 7, &loaded.granted_by)) < 0 ||
-            (r = dup_column(st, 12, &loaded.revoked_by)) < 0) {
+        if ((r = db_column_dup(st, 0, &loaded.id)) < 0 ||
+            (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
+            (r = strv_from_json_text(db_column_text(st, 3), &loaded.groups)) < 0 ||
+            (r = strv_from_json_text(db_column_text(st, 4), &loaded.scopes)) < 0 ||
+            (r = db_column_dup(st, 5, &loaded.tenant)) < 0 ||
+            (r = db_column_dup(st, 6, &loaded.reason)) < 0 ||
+            (r = db_column_dup(st, 7, &loaded.granted_by)) < 0 ||
+            (r = db_column_dup(st, 12, &loaded.revoked_by)) < 0) {
                 grant_clear(&loaded);
                 return r;
         }
@@ -115,128 +105,127 @@ static int read_row(sqlite3_stmt *st, grant *g) {
         loaded.granted_by_uid = (uid_t) sqlite3_column_int64(st, 8);
         loaded.created = sqlite3_column_int64(st, 9);
         loaded.expires = sqlite3_column_int64(st, 10);
-        loaded.revoked = sqlite3_column_type(st, 11) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 11);
+        loaded.revoked = db_column_int64_or(st, 11, 0);
         *g = loaded;
         return 0;
 }
 
-/* Steps st (already bound) and collects at most max rows into *ret. */
-static int collect(db *d, sqlite3_stmt *st, size_t max, const char *what, grant_list *ret) {
-        grant_list l = { 0 };
-        int r = 0, step;
+/* Rows collected into a list, at most max of them. */
+typedef struct grant_collector {
+        grant_list list;
+        size_t max;
+} grant_collector;
 
-        while ((step = sqlite3_step(st)) == SQLITE_ROW && l.n < max) {
-                grant *grown = realloc(l.items, (l.n + 1) * sizeof(grant));
-                if (!grown) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                l.items = grown;
-                r = read_row(st, &l.items[l.n]);
-                if (r < 0)
-                        goto out;
-                l.n++;
+static int collect_row(void *userdata, sqlite3_stmt *st) {
+        grant_collector *c = userdata;
+        grant *grown = realloc(c->list.items, (c->list.n + 1) * sizeof(grant));
+        int r;
+
+        if (!grown)
+                return -ENOMEM;
+        c->list.items = grown;
+        r = read_row(st, &c->list.items[c->list.n]);
+        if (r < 0)
+                return r;
+        c->list.n++;
+        return c->list.n >= c->max ? 1 : 0;
+}
+
+/* The rows of a query of GRANT_COLUMNS, at most max, into *ret. */
+static int collect(db *d, const char *sql, const char *what, size_t max, grant_list *ret, const db_value *args,
+                   size_t n_args) {
+        grant_collector c = { .max = max };
+        int r = db_query_each(d, sql, what, collect_row, &c, args, n_args);
+
+        if (r < 0) {
+                grant_list_clear(&c.list);
+                return r;
         }
-        if (step != SQLITE_ROW && step != SQLITE_DONE) {
-                r = db_fail(d, what);
-                goto out;
-        }
-        *ret = l;
-        l = (grant_list) { 0 };
-out:
-        grant_list_clear(&l);
-        return r;
+        *ret = c.list;
+        return 0;
 }
 
 /* Inside a transaction. */
 static int bump_generation(db *d) {
-        sqlite3_stmt *st = NULL;
-        int r = db_prepare(d, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'", &st);
+        return db_run(d, DB_WRITE_IN_TRANSACTION, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'",
+                      "Failed to bump the grants generation", NULL, DB_NO_ARGS);
+}
 
-        if (r < 0)
-                return r;
-        return db_step_write(d, st, "Failed to bump the grants generation", NULL);
+typedef struct new_grant {
+        const grant *g;
+        const char *groups, *scopes;
+} new_grant;
+
+static int insert_grant(db *d, void *userdata) {
+        const new_grant *n = userdata;
+        const grant *g = n->g;
+        int r;
+
+        r = db_run(d, DB_WRITE_IN_TRANSACTION,
+                   "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+                   "Failed to store the grant", NULL,
+                   DB_ARGS(DB_TEXT(g->id), DB_TEXT(g->user), DB_INT(g->uid), DB_TEXT(n->groups), DB_TEXT(n->scopes),
+                           DB_TEXT(g->tenant), DB_TEXT(g->reason), DB_TEXT(g->granted_by), DB_INT(g->granted_by_uid),
+                           DB_INT(g->created), DB_INT(g->expires)));
+        return r < 0 ? r : bump_generation(d);
 }
 
 int grants_add(db *d, const grant *g) {
-        sqlite3_stmt *st = NULL;
+        new_grant n = { .g = g };
         char *groups = NULL, *scopes = NULL;
         int r;
 
         groups = strv_to_json_text(g->groups);
         scopes = strv_to_json_text(g->scopes);
-        if (!groups || !scopes) {
+        if (!groups || !scopes)
                 r = -ENOMEM;
-                goto out;
+        else {
+                n.groups = groups;
+                n.scopes = scopes;
+                r = db_transaction(d, true, insert_grant, &n);
         }
-        r = db_begin_durable(d);
-        if (r < 0)
-                goto out;
-        r = db_prepare(d, "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", &st);
-        if (r < 0)
-                goto fail;
-        sqlite3_bind_text(st, 1, g->id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, g->user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, g->uid);
-        sqlite3_bind_text(st, 4, groups, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, scopes, -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 6, g->tenant);
-        sqlite3_bind_text(st, 7, g->reason, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 8, g->granted_by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 9, g->granted_by_uid);
-        sqlite3_bind_int64(st, 10, g->created);
-        sqlite3_bind_int64(st, 11, g->expires);
-        r = db_step_write(d, st, "Failed to store the grant", NULL);
-        if (r < 0)
-                goto fail;
-        r = bump_generation(d);
-        if (r < 0)
-                goto fail;
-        r = db_commit(d);
-        goto out;
-fail:
-        db_rollback(d);
-out:
         free(groups);
         free(scopes);
         return r;
 }
 
 int grants_active(db *d, const char *user, int64_t now, grant_list *ret) {
-        sqlite3_stmt *st = NULL;
-        int r;
-
         /* On every login and refresh: from the statement cache. */
-        r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
+        return collect(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
                           " WHERE user = ? AND revoked IS NULL AND expires > ?"
-                          " ORDER BY created, rowid LIMIT ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int(st, 3, GRANTS_MAX_ACTIVE);
-        r = collect(d, st, GRANTS_MAX_ACTIVE, "Failed to read active grants", ret);
-        db_release(d, st);
-        return r;
+                          " ORDER BY created, rowid LIMIT ?",
+                       "Failed to read active grants", GRANTS_MAX_ACTIVE, ret,
+                       DB_ARGS(DB_TEXT(user), DB_INT(now), DB_INT(GRANTS_MAX_ACTIVE)));
 }
 
 int grants_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
-        sqlite3_stmt *st = NULL;
+        return db_query_int64(d, "SELECT count(*) FROM grants WHERE user = ? AND revoked IS NULL AND expires > ?",
+                              "Failed to count grants", ret, DB_ARGS(DB_TEXT(user), DB_INT(now)));
+}
+
+typedef struct grant_walk {
+        int (*fn)(void *userdata, const grant *g);
+        void *userdata;
+} grant_walk;
+
+static int walk_row(void *userdata, sqlite3_stmt *st) {
+        const grant_walk *w = userdata;
+        grant g = { 0 };
         int r;
 
-        r = db_prepare(d, "SELECT count(*) FROM grants WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
-        return db_read_int64(d, st, "Failed to count grants", ret);
+        r = read_row(st, &g);
+        if (r == 0)
+                r = w->fn(w->userdata, &g);
+        grant_clear(&g);
+        return r;
 }
 
 int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor *after, unsigned limit,
                 int (*fn)(void *userdata, const grant *g), void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int r, step;
+        grant_walk w = { .fn = fn, .userdata = userdata };
+        const char *sql;
 
+#define GRANTS_LIST "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY "
 #define GRANTS_PAGE " (created, id) < (?3, ?4) ORDER BY created DESC, id DESC LIMIT ?5"
         /* "ended IS NULL" keeps the walk off the expired history (the
          * partial indexes hold only grants whose expiry the daemon has not
@@ -245,57 +234,27 @@ int grants_list(db *d, const char *user, bool all, int64_t now, const db_cursor 
 #define GRANTS_ACTIVE " revoked IS NULL AND ended IS NULL AND expires > ?2"
         /* Four shapes so that each one has an index to walk from the cursor. */
         if (user && all)
-                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_user_page"
-                               " WHERE user = ?1 AND" GRANTS_PAGE, &st);
+                sql = GRANTS_LIST "grants_user_page WHERE user = ?1 AND" GRANTS_PAGE;
         else if (user)
-                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user_page"
-                               " WHERE user = ?1 AND" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
+                sql = GRANTS_LIST "grants_active_user_page WHERE user = ?1 AND" GRANTS_ACTIVE " AND" GRANTS_PAGE;
         else if (all)
-                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_page"
-                               " WHERE" GRANTS_PAGE, &st);
+                sql = GRANTS_LIST "grants_page WHERE" GRANTS_PAGE;
         else
-                r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_page"
-                               " WHERE" GRANTS_ACTIVE " AND" GRANTS_PAGE, &st);
+                sql = GRANTS_LIST "grants_active_page WHERE" GRANTS_ACTIVE " AND" GRANTS_PAGE;
 #undef GRANTS_ACTIVE
 #undef GRANTS_PAGE
-        if (r < 0)
-                return r;
-        if (user)
-                sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
-        /* Without a cursor: before a (created, id) no row has. */
-        sqlite3_bind_int64(st, 3, after ? after->created : INT64_MAX);
-        sqlite3_bind_text(st, 4, after ? after->id : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 5, (int) (limit < GRANTS_MAX_LIST + 1 ? limit : GRANTS_MAX_LIST + 1));
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                grant g = { 0 };
-
-                r = read_row(st, &g);
-                if (r == 0)
-                        r = fn(userdata, &g);
-                grant_clear(&g);
-                if (r != 0) {
-                        r = r < 0 ? r : 0;
-                        goto out;
-                }
-        }
-        r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list grants");
-out:
-        db_release(d, st);
-        return r;
+#undef GRANTS_LIST
+        return db_query_each(d, sql, "Failed to list grants", walk_row, &w,
+                             DB_ARGS(DB_TEXT(user), DB_INT(now), DB_CURSOR_CREATED(after), DB_CURSOR_ID(after),
+                                     DB_PAGE_LIMIT(limit, GRANTS_MAX_LIST)));
 }
 
 int grants_get(db *d, const char *id, grant *ret) {
-        sqlite3_stmt *st = NULL;
         grant_list l = { 0 };
         int r;
 
-        r = db_prepare(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE id = ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = collect(d, st, 1, "Failed to read the grant", &l);
-        db_release(d, st);
+        r = collect(d, "SELECT " GRANT_COLUMNS " FROM grants WHERE id = ?", "Failed to read the grant", 1, &l,
+                    DB_ARGS(DB_TEXT(id)));
         if (r < 0)
                 return r;
         if (l.n == 0)
@@ -305,106 +264,77 @@ int grants_get(db *d, const char *id, grant *ret) {
         return 0;
 }
 
-/* One durable transaction: when exists_sql (a SELECT of the row ?1 names)
- * is given and finds nothing, -ENOENT; then sql, an UPDATE that sets
- * revoked = ?1 and revoked_by = ?2 on the rows that ?3 selects, and a bump
- * of the generation when it changed the set of grants. *ret_changes: rows
- * revoked. */
-static int revoke_matching(db *d, const char *exists_sql, const char *sql, int64_t now, const char *by,
-                           const char *key, const char *what, int *ret_changes) {
-        sqlite3_stmt *st = NULL;
-        int changes = 0, r;
+/* A revocation: when exists_sql (a SELECT of the row ?1 names) is given
+ * and finds nothing, -ENOENT; then sql, an UPDATE that sets revoked = ?1
+ * and revoked_by = ?2 on the rows that ?3 selects, and a bump of the
+ * generation when it changed the set of grants. changes: rows revoked. */
+typedef struct revocation {
+        const char *exists_sql, *sql, *by, *key, *what;
+        int64_t now;
+        int changes;
+} revocation;
 
-        r = db_begin_durable(d);
-        if (r < 0)
-                return r;
-        if (exists_sql) {
-                bool exists;
+static int found(void *userdata, sqlite3_stmt *st) {
+        return 0;
+}
 
-                r = db_prepare(d, exists_sql, &st);
-                if (r < 0)
-                        goto fail;
-                sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-                r = sqlite3_step(st);
-                exists = r == SQLITE_ROW;
-                db_release(d, st);
-                st = NULL;
-                if (r != SQLITE_ROW && r != SQLITE_DONE) {
-                        r = db_fail(d, "Failed to look up the grant");
-                        goto fail;
-                }
-                if (!exists) {
-                        r = -ENOENT;
-                        goto fail;
-                }
-        }
-        r = db_prepare(d, sql, &st);
-        if (r < 0)
-                goto fail;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-        r = db_step_write(d, st, what, &changes);
-        if (r == 0 && changes > 0)
-                r = bump_generation(d);
-        if (r < 0)
-                goto fail;
-        r = db_commit(d);
+static int revoke_rows(db *d, void *userdata) {
+        revocation *v = userdata;
+        int r = 0;
+
+        if (v->exists_sql)
+                r = db_query_row(d, v->exists_sql, "Failed to look up the grant", found, NULL,
+                                 DB_ARGS(DB_TEXT(v->key)));
         if (r == 0)
-                *ret_changes = changes;
-        return r;
-fail:
-        db_rollback(d);
+                r = db_run(d, DB_WRITE_IN_TRANSACTION, v->sql, v->what, &v->changes,
+                           DB_ARGS(DB_INT(v->now), DB_TEXT(v->by), DB_TEXT(v->key)));
+        if (r == 0 && v->changes > 0)
+                r = bump_generation(d);
         return r;
 }
 
-int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
-        int changes = 0, r;
+/* The revocation v, in one durable transaction. */
+static int revoke_matching(db *d, revocation *v) {
+        return db_transaction(d, true, revoke_rows, v);
+}
 
+int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
         /* An expired grant is marked too (who ended it is worth keeping),
          * but only an active one changes the set, and so the generation. */
-        r = revoke_matching(d, "SELECT 1 FROM grants WHERE id = ?",
-                            "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
-                            now, by, id, "Failed to revoke the grant", &changes);
+        revocation v = {
+                .exists_sql = "SELECT 1 FROM grants WHERE id = ?",
+                .sql = "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
+                .by = by, .key = id, .now = now, .what = "Failed to revoke the grant",
+        };
+        int r = revoke_matching(d, &v);
+
         if (r == 0)
-                *ret_changed = changes > 0;
+                *ret_changed = v.changes > 0;
         return r;
 }
 
 int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count) {
-        int changes = 0, r;
+        revocation v = {
+                .sql = "UPDATE grants SET revoked = ?1, revoked_by = ?2"
+                       " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
+                .by = by, .key = user, .now = now, .what = "Failed to revoke the user's grants",
+        };
+        int r = revoke_matching(d, &v);
 
-        r = revoke_matching(d, NULL,
-                            "UPDATE grants SET revoked = ?1, revoked_by = ?2"
-                            " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
-                            now, by, user, "Failed to revoke the user's grants", &changes);
         if (r == 0)
-                *ret_count = changes;
+                *ret_count = v.changes;
         return r;
 }
 
 int grants_generation(db *d, int64_t *ret) {
-        sqlite3_stmt *st = NULL;
-        int r = db_prepare(d, "SELECT value FROM meta WHERE name = 'grants_generation'", &st);
-
-        if (r < 0)
-                return r;
-        return db_read_int64(d, st, "Failed to read the grants generation", ret);
+        return db_query_int64(d, "SELECT value FROM meta WHERE name = 'grants_generation'",
+                              "Failed to read the grants generation", ret, DB_NO_ARGS);
 }
 
 int grants_next_expiry(db *d, int64_t after, int64_t *ret) {
-        sqlite3_stmt *st = NULL;
-        int r = db_prepare(d, "SELECT min(expires) FROM grants WHERE revoked IS NULL AND expires > ?", &st);
-
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, after);
-        if (sqlite3_step(st) != SQLITE_ROW)
-                r = db_fail(d, "Failed to find the next grant expiry");
-        else
-                *ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-        db_release(d, st);
-        return r;
+        /* min() of no row is NULL, which reads as 0: none. */
+        return db_query_int64(d, "SELECT min(expires) FROM grants WHERE revoked IS NULL AND expires > ?",
+                              "Failed to find the next grant expiry", ret, DB_ARGS(DB_INT(after)));
 }
 
 /* Inside a transaction: grants not revoked that expire by until leave the
@@ -420,85 +350,54 @@ static int mark_ended(db *d, int64_t until) {
         };
         int r = 0;
 
-        for (size_t i = 0; r == 0 && i < sizeof statements / sizeof statements[0]; i++) {
-                sqlite3_stmt *st = NULL;
-
-                r = db_prepare(d, statements[i], &st);
-                if (r < 0)
-                        break;
-                sqlite3_bind_int64(st, 1, until);
-                r = db_step_write(d, st, "Failed to mark the grants whose expiry was handled", NULL);
-        }
+        for (size_t i = 0; r == 0 && i < sizeof statements / sizeof statements[0]; i++)
+                r = db_run(d, DB_WRITE_IN_TRANSACTION, statements[i],
+                           "Failed to mark the grants whose expiry was handled", NULL, DB_ARGS(DB_INT(until)));
         return r;
 }
 
-int grants_end_expired(db *d, int64_t until) {
-        int r = db_begin(d);
+/* The expiries handled in one transaction: those of (since, until]; users:
+ * whose grants expired, NULL when none did. */
+typedef struct expiry {
+        int64_t since, until;
+        char **users;
+} expiry;
 
-        if (r < 0)
-                return r;
-        r = mark_ended(d, until);
+static int end_expired(db *d, void *userdata) {
+        return mark_ended(d, ((const expiry *) userdata)->until);
+}
+
+int grants_end_expired(db *d, int64_t until) {
+        expiry e = { .until = until };
+
+        return db_transaction(d, false, end_expired, &e);
+}
+
+static int find_expired(db *d, void *userdata) {
+        expiry *e = userdata;
+        int r;
+
+        r = db_query_strv(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
+                             " LIMIT ?",
+                          "Failed to find expired grants", &e->users,
+                          DB_ARGS(DB_INT(e->since), DB_INT(e->until), DB_INT(GRANTS_MAX_LIST)));
         if (r == 0)
-                return db_commit(d);
-        db_rollback(d);
+                r = mark_ended(d, e->until);
+        if (r == 0 && e->users)
+                r = bump_generation(d);
         return r;
 }
 
 int grants_expired_users(db *d, int64_t since, int64_t until, char ***ret) {
-        sqlite3_stmt *st = NULL;
-        char **users = NULL;
-        size_t n = 0;
-        int r, step;
+        expiry e = { .since = since, .until = until };
+        int r = db_transaction(d, false, find_expired, &e);
 
-        r = db_begin(d);
-        if (r < 0)
+        if (r < 0) {
+                strv_free(e.users);
                 return r;
-        r = db_prepare(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
-                       " LIMIT ?", &st);
-        if (r < 0)
-                goto fail;
-        sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_int64(st, 2, until);
-        sqlite3_bind_int(st, 3, GRANTS_MAX_LIST);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                char **grown = realloc(users, (n + 2) * sizeof(char *));
-                if (!grown) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                users = grown;
-                users[n] = strdup((const char *) sqlite3_column_text(st, 0));
-                users[n + 1] = NULL;
-                if (!users[n]) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                n++;
         }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to find expired grants");
-                goto fail;
-        }
-        db_release(d, st);
-        st = NULL;
-        r = mark_ended(d, until);
-        if (r < 0)
-                goto fail;
-        if (n > 0) {
-                r = bump_generation(d);
-                if (r < 0)
-                        goto fail;
-        }
-        r = db_commit(d);
-        if (r < 0)
-                goto fail;
-        *ret = users;
+        *ret = e.users;
         return 0;
-fail:
-        db_release(d, st);
-        db_rollback(d);
-        strv_free(users);
-        return r;
 }
 
 /* ---- the in-memory index of group memberships (grants.h) ---------------- */
@@ -596,50 +495,39 @@ int grants_index_seal(grants_index *x) {
         return 0;
 }
 
+static int index_row(void *userdata, sqlite3_stmt *st) {
+        const char *user = db_column_text(st, 0);
+        char **groups = NULL;
+        int r;
+
+        if (!user)
+                return 0;
+        r = strv_from_json_text(db_column_text(st, 1), &groups);
+        for (size_t i = 0; r == 0 && groups[i]; i++)
+                r = grants_index_add(userdata, user, groups[i], sqlite3_column_int64(st, 2));
+        strv_free(groups);
+        /* A bounded index beats none: serve what fits. */
+        return r == -E2BIG ? 1 : r;
+}
+
 int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret) {
-        sqlite3_stmt *st = NULL;
         grants_index *x = NULL;
-        int r, step;
+        int r;
 
         r = grants_index_new(generation, &x);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "SELECT user, groups, expires FROM grants"
-                       " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_int64(st, 1, now);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *user = (const char *) sqlite3_column_text(st, 0);
-                char **groups = NULL;
-
-                if (!user)
-                        continue;
-                r = strv_from_json_text((const char *) sqlite3_column_text(st, 1), &groups);
-                for (size_t i = 0; r == 0 && groups[i]; i++)
-                        r = grants_index_add(x, user, groups[i], sqlite3_column_int64(st, 2));
-                strv_free(groups);
-                if (r == -E2BIG) {
-                        /* A bounded index beats none: serve what fits. */
-                        r = 0;
-                        break;
-                }
-                if (r < 0)
-                        goto out;
+        r = db_query_each(d, "SELECT user, groups, expires FROM grants"
+                             " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'",
+                          "Failed to read the grants for the group index", index_row, x, DB_ARGS(DB_INT(now)));
+        if (r == 0)
+                r = grants_index_seal(x);
+        if (r < 0) {
+                grants_index_free(x);
+                return r;
         }
-        if (r == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to read the grants for the group index");
-                goto out;
-        }
-        r = grants_index_seal(x);
-        if (r < 0)
-                goto out;
         *ret = x;
-        x = NULL;
-out:
-        db_release(d, st);
-        grants_index_free(x);
-        return r;
+        return 0;
 }
 
 int64_t grants_index_generation(const grants_index *x) {

@@ -19,45 +19,39 @@ void identity_state_clear(identity_state *s) {
         s->uid = -1;
 }
 
-static void bind_key(sqlite3_stmt *st, const identity_key *key) {
-        sqlite3_bind_text(st, 1, key->name, -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 2, key->canonical);
-        db_bind_int64_or_null(st, 3, key->uid >= 0, key->uid);
+/* The values of MATCHES_KEY. */
+#define KEY_ARGS(key) DB_TEXT((key)->name), DB_TEXT((key)->canonical), DB_INT_OR_NULL((key)->uid >= 0, (key)->uid)
+
+static int read_state(void *userdata, sqlite3_stmt *st) {
+        identity_state *s = userdata;
+        int r;
+
+        s->disabled = true;
+        s->since = sqlite3_column_int64(st, 3);
+        s->uid = db_column_int64_or(st, 4, -1);
+        if ((r = db_column_dup(st, 0, &s->user)) < 0 || (r = db_column_dup(st, 1, &s->reason)) < 0 ||
+            (r = db_column_dup(st, 2, &s->disabled_by)) < 0)
+                return r;
+        return s->user && s->reason && s->disabled_by ? 0 : -ENOMEM;
 }
 
 int identities_get(db *d, const identity_key *key, identity_state *ret) {
         identity_state s = { .uid = -1 };
-        sqlite3_stmt *st = NULL;
-        int r = 0, step;
+        int r;
 
         /* On every login: from the statement cache. The oldest row first,
          * so the answer does not change with the order rows were read. */
-        r = db_prepare(d, "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE "
-                       MATCHES_KEY " ORDER BY disabled, user LIMIT 1", &st);
-        if (r < 0)
+        r = db_query_row(d, "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE "
+                         MATCHES_KEY " ORDER BY disabled, user LIMIT 1",
+                         "Failed to read identity", read_state, &s, DB_ARGS(KEY_ARGS(key)));
+        if (r == -ENOENT)
+                r = 0;
+        if (r < 0) {
+                identity_state_clear(&s);
                 return r;
-        bind_key(st, key);
-        step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-                s.disabled = true;
-                s.user = strdup((const char *) sqlite3_column_text(st, 0));
-                s.reason = strdup((const char *) sqlite3_column_text(st, 1));
-                s.disabled_by = strdup((const char *) sqlite3_column_text(st, 2));
-                s.since = sqlite3_column_int64(st, 3);
-                s.uid = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
-                if (!s.user || !s.reason || !s.disabled_by) {
-                        identity_state_clear(&s);
-                        r = -ENOMEM;
-                        goto out;
-                }
-        } else if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to read identity");
-                goto out;
         }
         *ret = s;
-out:
-        db_release(d, st);
-        return r;
+        return 0;
 }
 
 bool identities_is_disabled(db *d, const identity_key *key, int *ret_error) {
@@ -71,165 +65,116 @@ bool identities_is_disabled(db *d, const identity_key *key, int *ret_error) {
         return disabled;
 }
 
+static int add_to_set(void *userdata, sqlite3_stmt *st) {
+        const char *user = db_column_text(st, 0);
+
+        if (!user)
+                return 0;
+        return json_object_set_new(userdata, user, json_null()) < 0 ? -ENOMEM : 0;
+}
+
 int identities_disabled_set(db *d, json_t **ret) {
         json_t *set = json_object();
-        sqlite3_stmt *st = NULL;
-        int r = 0, step;
+        int r;
 
         if (!set)
                 return -ENOMEM;
-        if (db_prepare(d, "SELECT user FROM disabled_identities", &st) < 0) {
-                r = -EIO;
-                goto out;
-        }
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-                if (json_object_set_new(set, (const char *) sqlite3_column_text(st, 0), json_null()) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to list disabled identities");
-                goto out;
+        r = db_query_each(d, "SELECT user FROM disabled_identities", "Failed to list disabled identities",
+                          add_to_set, set, DB_NO_ARGS);
+        if (r < 0) {
+                json_decref(set);
+                return r;
         }
         *ret = set;
-        set = NULL;
-out:
-        db_release(d, st);
-        json_decref(set);
-        return r;
+        return 0;
+}
+
+typedef struct uid_list {
+        uid_t *uids;
+        size_t n, size;
+} uid_list;
+
+static int add_uid(void *userdata, sqlite3_stmt *st) {
+        uid_list *l = userdata;
+        sqlite3_int64 v = sqlite3_column_int64(st, 0);
+
+        if (v < 0 || v >= (sqlite3_int64) (uid_t) -1)
+                return 0;
+        if (l->n == l->size) {
+                size_t size = l->size ? l->size * 2 : 16;
+                uid_t *grown = reallocarray(l->uids, size, sizeof *grown);
+
+                if (!grown)
+                        return -ENOMEM;
+                l->uids = grown;
+                l->size = size;
+        }
+        l->uids[l->n++] = (uid_t) v;
+        return 0;
 }
 
 int identities_disabled_uids(db *d, uid_t **ret, size_t *ret_n) {
-        sqlite3_stmt *st = NULL;
-        uid_t *uids = NULL;
-        size_t n = 0, size = 0;
-        int r = 0, step;
+        uid_list l = { 0 };
+        int r;
 
-        r = db_prepare(d, "SELECT DISTINCT uid FROM disabled_identities WHERE uid IS NOT NULL ORDER BY uid", &st);
-        if (r < 0)
+        r = db_query_each(d, "SELECT DISTINCT uid FROM disabled_identities WHERE uid IS NOT NULL ORDER BY uid",
+                          "Failed to list disabled uids", add_uid, &l, DB_NO_ARGS);
+        if (r < 0) {
+                free(l.uids);
                 return r;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                sqlite3_int64 v = sqlite3_column_int64(st, 0);
-
-                if (v < 0 || v >= (sqlite3_int64) (uid_t) -1)
-                        continue;
-                if (n == size) {
-                        uid_t *grown = reallocarray(uids, size ? size * 2 : 16, sizeof *uids);
-                        if (!grown) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        uids = grown;
-                        size = size ? size * 2 : 16;
-                }
-                uids[n++] = (uid_t) v;
         }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to list disabled uids");
-                goto out;
-        }
-        *ret = uids;
-        *ret_n = n;
-        uids = NULL;
-out:
-        db_release(d, st);
-        free(uids);
-        return r;
+        *ret = l.uids;
+        *ret_n = l.n;
+        return 0;
 }
 
 int identities_without_uid(db *d, char ***ret) {
-        sqlite3_stmt *st = NULL;
         char **names = NULL;
-        size_t n = 0, size = 0;
-        int r = 0, step;
+        int r;
 
-        r = db_prepare(d, "SELECT user FROM disabled_identities WHERE uid IS NULL", &st);
+        r = db_query_strv(d, "SELECT user FROM disabled_identities WHERE uid IS NULL",
+                          "Failed to list identities without uid", &names, DB_NO_ARGS);
         if (r < 0)
                 return r;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n + 1 >= size) {
-                        char **grown = reallocarray(names, size ? size * 2 : 16, sizeof *names);
-                        if (!grown) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        names = grown;
-                        size = size ? size * 2 : 16;
-                }
-                names[n] = strdup((const char *) sqlite3_column_text(st, 0));
-                if (!names[n]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                names[++n] = NULL;
-        }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to list identities without uid");
-                goto out;
-        }
         if (!names)
                 names = calloc(1, sizeof *names);
-        if (!names) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!names)
+                return -ENOMEM;
         *ret = names;
-        names = NULL;
-out:
-        db_release(d, st);
-        strv_free(names);
-        return r;
+        return 0;
 }
 
 int identities_set_uid(db *d, const char *user, uid_t uid) {
-        sqlite3_stmt *st = NULL;
-
-        int r;
-
-        r = db_prepare(d, "UPDATE disabled_identities SET uid = ?2 WHERE user = ?1 AND uid IS NULL", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64) uid);
-        return db_write(d, st, "Failed to record the uid of a disabled identity", NULL);
+        return db_run(d, DB_WRITE_DURABLE, "UPDATE disabled_identities SET uid = ?2 WHERE user = ?1 AND uid IS NULL",
+                      "Failed to record the uid of a disabled identity", NULL, DB_ARGS(DB_TEXT(user), DB_INT(uid)));
 }
 
 int identities_disable(db *d, const identity_key *key, const char *reason, const char *by, int64_t now,
                        bool *ret_was) {
         identity_state before = { .uid = -1 };
-        sqlite3_stmt *st = NULL;
         int r;
 
         r = identities_get(d, key, &before);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "INSERT INTO disabled_identities (user, reason, disabled_by, disabled, uid)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
-                       " reason = ?2, disabled_by = ?3, uid = coalesce(?5, uid)", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, key->canonical ? key->canonical : key->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, now);
-        db_bind_int64_or_null(st, 5, key->uid >= 0, key->uid);
-        r = db_write(d, st, "Failed to disable identity", NULL);
+        r = db_run(d, DB_WRITE_DURABLE,
+                   "INSERT INTO disabled_identities (user, reason, disabled_by, disabled, uid)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET"
+                   " reason = ?2, disabled_by = ?3, uid = coalesce(?5, uid)",
+                   "Failed to disable identity", NULL,
+                   DB_ARGS(DB_TEXT(key->canonical ? key->canonical : key->name), DB_TEXT(reason), DB_TEXT(by),
+                           DB_INT(now), DB_INT_OR_NULL(key->uid >= 0, key->uid)));
         if (r == 0 && ret_was)
                 *ret_was = before.disabled;
-out:
         identity_state_clear(&before);
         return r;
 }
 
 int identities_enable(db *d, const identity_key *key, bool *ret_was) {
-        sqlite3_stmt *st = NULL;
         int r, changes = 0;
 
-        r = db_prepare(d, "DELETE FROM disabled_identities WHERE " MATCHES_KEY, &st);
-        if (r < 0)
-                return r;
-        bind_key(st, key);
-        r = db_write(d, st, "Failed to enable identity", &changes);
+        r = db_run(d, DB_WRITE_DURABLE, "DELETE FROM disabled_identities WHERE " MATCHES_KEY,
+                   "Failed to enable identity", &changes, DB_ARGS(KEY_ARGS(key)));
         if (r == 0 && ret_was)
                 *ret_was = changes > 0;
         return r;

@@ -3,185 +3,117 @@
 #include <sqlite3.h>
 #include "sessions.h"
 
-static const char *column_text(sqlite3_stmt *st, int column) {
-        return (const char *) sqlite3_column_text(st, column);
-}
+/* The columns both reads select, 0 to 12, and what the live set reads on
+ * top of them, 13 to 16. */
+#define SESSION_COLUMNS "sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial, created, expires, claims"
+#define SESSION_LIVE_COLUMNS SESSION_COLUMNS ", amr, pid_start, token_issued, token_expires"
 
-static int64_t column_int_or(sqlite3_stmt *st, int column, int64_t fallback) {
-        return sqlite3_column_type(st, column) == SQLITE_NULL ? fallback : sqlite3_column_int64(st, column);
-}
+/* A walk over session rows: each to fn; live: the row has the
+ * SESSION_LIVE_COLUMNS, and only fn's failure stops the walk. */
+typedef struct session_walk {
+        int (*fn)(void *userdata, const session_row *s);
+        void *userdata;
+        bool live;
+} session_walk;
 
-/* The columns both listings select, 0 to 12: sid, user, uid, service, tty,
- * rhost, ruser, pid, asid, key_serial, created, expires, claims. */
-static session_row listed_row(sqlite3_stmt *st) {
-        return (session_row) {
-                .sid = column_text(st, 0), .user = column_text(st, 1),
-                .uid = (uid_t) sqlite3_column_int64(st, 2), .service = column_text(st, 3),
-                .tty = column_text(st, 4), .rhost = column_text(st, 5), .ruser = column_text(st, 6),
-                .pid = sqlite3_column_int64(st, 7), .asid = column_int_or(st, 8, -1),
-                .key_serial = column_int_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
-                .expires = sqlite3_column_int64(st, 11), .claims = column_text(st, 12),
+static int walk_row(void *userdata, sqlite3_stmt *st) {
+        const session_walk *w = userdata;
+        session_row s = {
+                .sid = db_column_text(st, 0), .user = db_column_text(st, 1),
+                .uid = (uid_t) sqlite3_column_int64(st, 2), .service = db_column_text(st, 3),
+                .tty = db_column_text(st, 4), .rhost = db_column_text(st, 5), .ruser = db_column_text(st, 6),
+                .pid = sqlite3_column_int64(st, 7), .asid = db_column_int64_or(st, 8, -1),
+                .key_serial = db_column_int64_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
+                .expires = sqlite3_column_int64(st, 11), .claims = db_column_text(st, 12),
                 .pid_start = -1,
         };
+        int r;
+
+        if (w->live) {
+                s.expires = db_column_int64_or(st, 16, s.expires);
+                s.amr = db_column_text(st, 13);
+                s.pid_start = db_column_int64_or(st, 14, -1);
+                /* Rows from before migration 3: assume issued at creation. */
+                s.token_issued = db_column_int64_or(st, 15, s.created);
+        }
+        r = w->fn(w->userdata, &s);
+        return w->live && r > 0 ? 0 : r;
+}
+
+/* One write of one session's row; -ENOENT when it changed none. */
+static int write_session(db *d, const char *sql, const char *what, const db_value *args, size_t n_args) {
+        int changes = 0, r;
+
+        r = db_run(d, DB_WRITE_NORMAL, sql, what, &changes, args, n_args);
+        if (r < 0)
+                return r;
+        return changes > 0 ? 0 : -ENOENT;
 }
 
 int sessions_insert(db *d, const session_row *s) {
-        sqlite3_stmt *st = NULL;
-
-        if (db_prepare(d, "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
-                          " created, expires, claims, amr, pid_start, token_issued, token_expires)"
-                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st) < 0)
-                return db_fail(d, "Failed to prepare session insert");
-        sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, s->uid);
-        sqlite3_bind_text(st, 4, s->service, -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 5, s->tty);
-        db_bind_text(st, 6, s->rhost);
-        db_bind_text(st, 7, s->ruser);
-        sqlite3_bind_int64(st, 8, s->pid);
-        db_bind_int64_or_null(st, 9, s->asid >= 0, s->asid);
-        sqlite3_bind_int64(st, 10, s->created);
-        sqlite3_bind_int64(st, 11, s->expires);
-        sqlite3_bind_text(st, 12, s->claims, -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 13, s->amr);
-        db_bind_int64_or_null(st, 14, s->pid_start >= 0, s->pid_start);
-        sqlite3_bind_int64(st, 15, s->token_issued);
-        sqlite3_bind_int64(st, 16, s->expires);
-        return db_write_normal(d, st, "Failed to insert session", NULL);
+        return db_run(d, DB_WRITE_NORMAL,
+                      "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
+                      " created, expires, claims, amr, pid_start, token_issued, token_expires)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      "Failed to insert session", NULL,
+                      DB_ARGS(DB_TEXT(s->sid), DB_TEXT(s->user), DB_INT(s->uid), DB_TEXT(s->service),
+                              DB_TEXT(s->tty), DB_TEXT(s->rhost), DB_TEXT(s->ruser), DB_INT(s->pid),
+                              DB_INT_OR_NULL(s->asid >= 0, s->asid), DB_INT(s->created), DB_INT(s->expires),
+                              DB_TEXT(s->claims), DB_TEXT(s->amr), DB_INT_OR_NULL(s->pid_start >= 0, s->pid_start),
+                              DB_INT(s->token_issued), DB_INT(s->expires)));
 }
 
 int sessions_attach_key(db *d, const char *sid, int64_t key_serial) {
-        sqlite3_stmt *st = NULL;
-        int changes = 0, r;
-
-        if (db_prepare(d, "UPDATE sessions SET key_serial = ? WHERE sid = ? AND ended IS NULL", &st) < 0)
-                return db_fail(d, "Failed to prepare key update");
-        sqlite3_bind_int64(st, 1, key_serial);
-        sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
-        r = db_write_normal(d, st, "Failed to record key serial", &changes);
-        if (r < 0)
-                return r;
-        return changes > 0 ? 0 : -ENOENT;
+        return write_session(d, "UPDATE sessions SET key_serial = ? WHERE sid = ? AND ended IS NULL",
+                             "Failed to record key serial", DB_ARGS(DB_INT(key_serial), DB_TEXT(sid)));
 }
 
 int sessions_end(db *d, const char *sid, int64_t now, const char *reason) {
-        sqlite3_stmt *st = NULL;
-        int changes = 0, r;
-
-        if (db_prepare(d, "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
-                          " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2", &st) < 0)
-                return db_fail(d, "Failed to prepare session end");
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 3, reason);
-        r = db_write_normal(d, st, "Failed to end session", &changes);
-        if (r < 0)
-                return r;
-        return changes > 0 ? 0 : -ENOENT;
+        return write_session(d, "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
+                                " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2",
+                             "Failed to end session", DB_ARGS(DB_INT(now), DB_TEXT(sid), DB_TEXT(reason)));
 }
 
 int sessions_update_token(db *d, const char *sid, const char *claims, int64_t issued, int64_t expires) {
-        sqlite3_stmt *st = NULL;
-        int changes = 0, r;
-
-        if (db_prepare(d, "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
-                          " expires = ?3 WHERE sid = ?4 AND ended IS NULL", &st) < 0)
-                return db_fail(d, "Failed to prepare token update");
-        sqlite3_bind_text(st, 1, claims, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, issued);
-        sqlite3_bind_int64(st, 3, expires);
-        sqlite3_bind_text(st, 4, sid, -1, SQLITE_TRANSIENT);
-        r = db_write_normal(d, st, "Failed to record refreshed token", &changes);
-        if (r < 0)
-                return r;
-        return changes > 0 ? 0 : -ENOENT;
+        return write_session(d, "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
+                                " expires = ?3 WHERE sid = ?4 AND ended IS NULL",
+                             "Failed to record refreshed token",
+                             DB_ARGS(DB_TEXT(claims), DB_INT(issued), DB_INT(expires), DB_TEXT(sid)));
 }
 
 int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s),
                             void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int r = 0, step;
+        session_walk w = { .fn = fn, .userdata = userdata, .live = true };
 
-        if (db_prepare(d, "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial,"
-                          " created, expires, claims, amr, pid_start, token_issued, token_expires"
-                          " FROM sessions WHERE ended IS NULL ORDER BY created, rowid LIMIT ?", &st) < 0) {
-                r = db_fail(d, "Failed to prepare session scan");
-                goto out;
-        }
-        sqlite3_bind_int64(st, 1, (sqlite3_int64) limit);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                session_row s = listed_row(st);
-
-                s.expires = column_int_or(st, 16, s.expires);
-                s.amr = column_text(st, 13);
-                s.pid_start = column_int_or(st, 14, -1);
-                /* Rows from before migration 3: assume issued at creation. */
-                s.token_issued = column_int_or(st, 15, s.created);
-                r = fn(userdata, &s);
-                if (r < 0)
-                        goto out;
-        }
-        if (step != SQLITE_DONE)
-                r = db_fail(d, "Failed to scan sessions");
-out:
-        db_release(d, st);
-        return r;
+        return db_query_each(d, "SELECT " SESSION_LIVE_COLUMNS " FROM sessions WHERE ended IS NULL"
+                                " ORDER BY created, rowid LIMIT ?",
+                             "Failed to scan sessions", walk_row, &w, DB_ARGS(DB_INT(limit)));
 }
 
 int sessions_count_active(db *d, int64_t *ret) {
-        sqlite3_stmt *st = NULL;
-
-        if (db_prepare(d, "SELECT count(*) FROM sessions WHERE ended IS NULL", &st) < 0)
-                return db_fail(d, "Failed to count sessions");
-        return db_read_int64(d, st, "Failed to count sessions", ret);
+        return db_query_int64(d, "SELECT count(*) FROM sessions WHERE ended IS NULL", "Failed to count sessions",
+                              ret, DB_NO_ARGS);
 }
 
 int sessions_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,
                   int (*fn)(void *userdata, const session_row *s), void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int r = 0, step;
+        session_walk w = { .fn = fn, .userdata = userdata };
+        const char *sql;
 
-#define SESSION_LIST_COLUMNS "SELECT sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial," \
-                             " created, expires, claims FROM sessions"
+#define SESSION_LIST "SELECT " SESSION_COLUMNS " FROM sessions INDEXED BY "
 #define SESSION_LIST_PAGE " ended IS NULL AND (?2 IS NULL OR user = ?2) AND (created, sid) < (?3, ?4)" \
                           " ORDER BY created DESC, sid DESC LIMIT ?5"
         /* One shape per filter, each with its index: a non-admin's own
          * sessions by uid, an admin's by user name, or everyone's. */
         if (uid != (uid_t) -1)
-                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_uid_page WHERE uid = ?1 AND"
-                                  SESSION_LIST_PAGE, &st);
+                sql = SESSION_LIST "sessions_open_uid_page WHERE uid = ?1 AND" SESSION_LIST_PAGE;
         else if (user)
-                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_user_page WHERE user = ?2 AND"
-                                  SESSION_LIST_PAGE, &st);
+                sql = SESSION_LIST "sessions_open_user_page WHERE user = ?2 AND" SESSION_LIST_PAGE;
         else
-                r = db_prepare(d, SESSION_LIST_COLUMNS " INDEXED BY sessions_open_page WHERE"
-                                  SESSION_LIST_PAGE, &st);
-#undef SESSION_LIST_COLUMNS
+                sql = SESSION_LIST "sessions_open_page WHERE" SESSION_LIST_PAGE;
+#undef SESSION_LIST
 #undef SESSION_LIST_PAGE
-        if (r < 0) {
-                r = db_fail(d, "Failed to prepare session listing");
-                goto out;
-        }
-        if (uid != (uid_t) -1)
-                sqlite3_bind_int64(st, 1, (int64_t) uid);
-        db_bind_text(st, 2, user);
-        /* Without a cursor: before a (created, sid) no row has. */
-        sqlite3_bind_int64(st, 3, after ? after->created : INT64_MAX);
-        sqlite3_bind_text(st, 4, after ? after->id : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 5, (int) (limit < DB_MAX_LIST + 1 ? limit : DB_MAX_LIST + 1));
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                session_row s = listed_row(st);
-
-                r = fn(userdata, &s);
-                if (r != 0) {
-                        r = r < 0 ? r : 0;
-                        goto out;
-                }
-        }
-        if (step != SQLITE_DONE)
-                r = db_fail(d, "Failed to list sessions");
-out:
-        db_release(d, st);
-        return r;
+        return db_query_each(d, sql, "Failed to list sessions", walk_row, &w,
+                             DB_ARGS(DB_INT_OR_NULL(uid != (uid_t) -1, uid), DB_TEXT(user), DB_CURSOR_CREATED(after),
+                                     DB_CURSOR_ID(after), DB_PAGE_LIMIT(limit, DB_MAX_LIST)));
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include "signing_keys.h"
+#include "util.h"
 
 #define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created) VALUES (?1, ?2, ?3)"
 #define SQL_UNRETIRE "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
@@ -18,179 +19,163 @@
 
 #define READ_FAILED "Failed to read the signing keys"
 
-/* Runs one write of c in the caller's transaction; *ret_changes optional. */
-static int run_write(db *d, const char *sql, const char *what, const signing_key_change *c, int *ret_changes) {
-        sqlite3_stmt *st = NULL;
+/* One write of a change: its statement, what a failure says, and where its
+ * count of changed rows goes (optional). */
+typedef struct key_write {
+        const char *sql, *what;
+        int *ret_changes;
+} key_write;
+
+typedef struct key_writes {
+        const signing_key_change *change;
+        const key_write *writes;
+        size_t n;
+} key_writes;
+
+static int run_writes(db *d, void *userdata) {
+        const key_writes *w = userdata;
+        const signing_key_change *c = w->change;
         int r = 0;
 
-        if (db_prepare(d, sql, &st) < 0)
-                return db_fail(d, what);
-        db_bind_text(st, 1, c->kid);
-        db_bind_text(st, 2, c->jwk);
-        sqlite3_bind_int64(st, 3, c->now);
-        sqlite3_bind_int64(st, 4, c->until);
-        db_bind_text(st, 5, c->other_kid);
-        if (sqlite3_step(st) != SQLITE_DONE)
-                r = db_fail(d, what);
-        else if (ret_changes)
-                *ret_changes = sqlite3_changes(db_handle(d));
-        db_release(d, st);
+        for (size_t i = 0; r == 0 && i < w->n; i++)
+                r = db_run(d, DB_WRITE_IN_TRANSACTION, w->writes[i].sql, w->writes[i].what, w->writes[i].ret_changes,
+                           DB_ARGS(DB_TEXT(c->kid), DB_TEXT(c->jwk), DB_INT(c->now), DB_INT(c->until),
+                                   DB_TEXT(c->other_kid)));
         return r;
+}
+
+/* The writes of c, in order, in one durable transaction. */
+static int record(db *d, const signing_key_change *c, const key_write *writes, size_t n) {
+        key_writes w = { .change = c, .writes = writes, .n = n };
+
+        return db_transaction(d, true, run_writes, &w);
 }
 
 int signing_keys_record_current(db *d, const signing_key_change *c, int *ret_unretired, int *ret_retired) {
-        int r = db_begin_durable(d);
+        const key_write writes[] = {
+                { SQL_INSERT, "Failed to record the signing key", NULL },
+                { SQL_UNRETIRE, "Failed to record the signing key", ret_unretired },
+                { SQL_RETIRE_OTHERS, "Failed to retire other keys", ret_retired },
+        };
 
-        if (r == 0)
-                r = run_write(d, SQL_INSERT, "Failed to record the signing key", c, NULL);
-        if (r == 0)
-                r = run_write(d, SQL_UNRETIRE, "Failed to record the signing key", c, ret_unretired);
-        if (r == 0)
-                r = run_write(d, SQL_RETIRE_OTHERS, "Failed to retire other keys", c, ret_retired);
-        if (r == 0)
-                return db_commit(d);
-        db_rollback(d);
-        return r;
+        return record(d, c, writes, ARRAY_SIZE(writes));
 }
 
 int signing_keys_record_rotation(db *d, const signing_key_change *c) {
-        int r = db_begin_durable(d);
+        static const key_write writes[] = {
+                { SQL_INSERT, "Failed to record the new signing key", NULL },
+                { SQL_RETIRE, "Failed to retire the old signing key", NULL },
+        };
 
-        if (r == 0)
-                r = run_write(d, SQL_INSERT, "Failed to record the new signing key", c, NULL);
-        if (r == 0)
-                r = run_write(d, SQL_RETIRE, "Failed to retire the old signing key", c, NULL);
-        if (r == 0)
-                return db_commit(d);
-        db_rollback(d);
-        return r;
+        return record(d, c, writes, ARRAY_SIZE(writes));
 }
 
 void signing_keys_undo_rotation(db *d, const signing_key_change *c) {
+        static const key_write writes[] = {
+                { SQL_DELETE, "Failed to undo the rotation", NULL },
+                { SQL_UNRETIRE, "Failed to undo the rotation", NULL },
+        };
         signing_key_change undo = { .kid = c->other_kid, .other_kid = c->kid };
 
-        if (db_begin_durable(d) < 0)
-                return;
-        if (run_write(d, SQL_DELETE, "Failed to undo the rotation", &undo, NULL) < 0 ||
-            run_write(d, SQL_UNRETIRE, "Failed to undo the rotation", &undo, NULL) < 0) {
-                db_rollback(d);
-                return;
-        }
-        (void) db_commit(d);
+        (void) record(d, &undo, writes, ARRAY_SIZE(writes));
 }
 
 int signing_keys_is_current(db *d, const char *kid) {
-        sqlite3_stmt *st = NULL;
+        int64_t current = 0;
         int r;
 
-        if (db_prepare(d, "SELECT retired IS NULL FROM signing_keys WHERE kid = ?1", &st) < 0)
-                return db_fail(d, READ_FAILED);
-        db_bind_text(st, 1, kid);
-        r = sqlite3_step(st);
-        r = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : r == SQLITE_DONE ? 0 : db_fail(d, READ_FAILED);
-        db_release(d, st);
-        return r;
+        r = db_query_int64(d, "SELECT retired IS NULL FROM signing_keys WHERE kid = ?1", READ_FAILED, &current,
+                           DB_ARGS(DB_TEXT(kid)));
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : (int) current;
 }
 
 int signing_keys_count_published(db *d, int64_t now) {
-        sqlite3_stmt *st = NULL;
+        int64_t count = 0;
         int r;
 
-        if (db_prepare(d, "SELECT count(*) FROM signing_keys WHERE retired IS NOT NULL AND published_until > ?1",
-                       &st) < 0)
-                return db_fail(d, READ_FAILED);
-        sqlite3_bind_int64(st, 1, now);
-        r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : db_fail(d, READ_FAILED);
-        db_release(d, st);
-        return r;
+        r = db_query_int64(d, "SELECT count(*) FROM signing_keys WHERE retired IS NOT NULL AND published_until > ?1",
+                           READ_FAILED, &count, DB_ARGS(DB_INT(now)));
+        return r < 0 ? r : (int) count;
 }
 
-int signing_keys_find(db *d, const char *kid, jwks **ret, int64_t *ret_retired) {
-        sqlite3_stmt *st = NULL;
-        json_t *doc = NULL, *jwk;
-        int r, step;
+typedef struct found_key {
+        jwks **ret;
+        int64_t *ret_retired;
+} found_key;
 
-        if (db_prepare(d, "SELECT jwk, retired FROM signing_keys WHERE kid = ?1", &st) < 0)
-                return db_fail(d, READ_FAILED);
-        db_bind_text(st, 1, kid);
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW) {
-                r = step == SQLITE_DONE ? -ENOENT : db_fail(d, READ_FAILED);
-                goto out;
-        }
-        jwk = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
-        *ret_retired = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
+static int read_key(void *userdata, sqlite3_stmt *st) {
+        const found_key *f = userdata;
+        json_t *jwk = json_loads(db_column_text(st, 0) ? db_column_text(st, 0) : "", 0, NULL), *doc;
+        int r;
+
+        *f->ret_retired = db_column_int64_or(st, 1, 0);
         doc = jwk ? json_pack("{s:[o]}", "keys", jwk) : NULL;
-        r = doc ? jwks_parse(doc, ret) : -EBADMSG;
-out:
-        db_release(d, st);
+        r = doc ? jwks_parse(doc, f->ret) : -EBADMSG;
         json_decref(doc);
         return r;
 }
 
+int signing_keys_find(db *d, const char *kid, jwks **ret, int64_t *ret_retired) {
+        found_key f = { .ret = ret, .ret_retired = ret_retired };
+
+        return db_query_row(d, "SELECT jwk, retired FROM signing_keys WHERE kid = ?1", READ_FAILED, read_key, &f,
+                            DB_ARGS(DB_TEXT(kid)));
+}
+
+typedef struct key_walk {
+        int (*published)(void *userdata, const char *jwk, int64_t until);
+        int (*listed)(void *userdata, const signing_key_row *row);
+        void *userdata;
+} key_walk;
+
+static int walk_published(void *userdata, sqlite3_stmt *st) {
+        const key_walk *w = userdata;
+
+        return w->published(w->userdata, db_column_text(st, 0), sqlite3_column_int64(st, 1));
+}
+
 int signing_keys_foreach_published(db *d, int64_t now, const char *kid_a, const char *kid_b,
                                    int (*fn)(void *userdata, const char *jwk, int64_t until), void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int r = 0, step;
+        key_walk w = { .published = fn, .userdata = userdata };
 
-        if (db_prepare(d, "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
-                           " AND published_until > ?1 AND kid != ?2 AND kid != ?3"
-                           " ORDER BY retired DESC, kid", &st) < 0)
-                return db_fail(d, READ_FAILED);
-        sqlite3_bind_int64(st, 1, now);
-        db_bind_text(st, 2, kid_a);
-        db_bind_text(st, 3, kid_b);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                r = fn(userdata, (const char *) sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
-                if (r != 0)
-                        break;
-        }
-        if (r == 0 && step != SQLITE_DONE)
-                r = db_fail(d, READ_FAILED);
-        db_release(d, st);
-        return r < 0 ? r : 0;
+        return db_query_each(d, "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
+                                " AND published_until > ?1 AND kid != ?2 AND kid != ?3"
+                                " ORDER BY retired DESC, kid",
+                             READ_FAILED, walk_published, &w, DB_ARGS(DB_INT(now), DB_TEXT(kid_a), DB_TEXT(kid_b)));
+}
+
+static int walk_listed(void *userdata, sqlite3_stmt *st) {
+        const key_walk *w = userdata;
+        signing_key_row row = {
+                .kid = db_column_text(st, 0),
+                .created = sqlite3_column_int64(st, 1),
+                .retired = db_column_int64_or(st, 2, 0),
+                .published_until = sqlite3_column_int64(st, 3),
+                .sort = sqlite3_column_int64(st, 4),
+        };
+
+        return w->listed(w->userdata, &row);
 }
 
 int signing_keys_list(db *d, const db_cursor *after, unsigned limit,
                       int (*fn)(void *userdata, const signing_key_row *row), void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int step = SQLITE_DONE, r;
+        key_walk w = { .listed = fn, .userdata = userdata };
 
+#define KEY_LIST "SELECT kid, created, retired, published_until, " KEY_SORT \
+                 " FROM signing_keys INDEXED BY signing_keys_page"
+#define KEY_LIST_ORDER " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3"
         /* Retired keys stay for good (old checkpoints verify with them), so
          * years of rotations outgrow one reply: this pages like the other
          * listings. The cursor seeks the index on the sort key; only keys
          * retired in the same second are stepped over. */
-        if (after)
-                r = db_prepare(d, "SELECT kid, created, retired, published_until, " KEY_SORT
-                                   " FROM signing_keys INDEXED BY signing_keys_page"
-                                   " WHERE " KEY_SORT " <= ?1 AND (" KEY_SORT " < ?1 OR kid < ?2)"
-                                   " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3", &st);
-        else
-                r = db_prepare(d, "SELECT kid, created, retired, published_until, " KEY_SORT
-                                   " FROM signing_keys INDEXED BY signing_keys_page"
-                                   " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3", &st);
-        if (r < 0)
-                return r;
-        if (after) {
-                sqlite3_bind_int64(st, 1, after->created);
-                sqlite3_bind_text(st, 2, after->id, -1, SQLITE_TRANSIENT);
-        }
-        sqlite3_bind_int(st, 3, (int) limit);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                signing_key_row row = {
-                        .kid = (const char *) sqlite3_column_text(st, 0),
-                        .created = sqlite3_column_int64(st, 1),
-                        .retired = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 2),
-                        .published_until = sqlite3_column_int64(st, 3),
-                        .sort = sqlite3_column_int64(st, 4),
-                };
-
-                r = fn(userdata, &row);
-                if (r != 0)
-                        break;
-        }
-        if (r == 0 && step != SQLITE_DONE)
-                r = db_fail(d, READ_FAILED);
-        db_release(d, st);
-        return r;
+        return db_query_each(d, after ? KEY_LIST " WHERE " KEY_SORT " <= ?1 AND (" KEY_SORT " < ?1 OR kid < ?2)"
+                                        KEY_LIST_ORDER
+                                      : KEY_LIST KEY_LIST_ORDER,
+                             READ_FAILED, walk_listed, &w,
+                             DB_ARGS(DB_INT_OR_NULL(after, after ? after->created : 0),
+                                     DB_TEXT(after ? after->id : NULL), DB_INT(limit)));
+#undef KEY_LIST
+#undef KEY_LIST_ORDER
 }

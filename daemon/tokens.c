@@ -112,137 +112,104 @@ out:
 
 /* ---- rows ------------------------------------------------------------------ */
 
-static char *dup_column(sqlite3_stmt *st, int column) {
-        const unsigned char *s = sqlite3_column_text(st, column);
-        return s ? strdup((const char *) s) : NULL;
-}
-
-static int64_t int_column(sqlite3_stmt *st, int column) {
-        return sqlite3_column_type(st, column) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, column);
-}
-
-/* A row selected with TOKEN_COLUMNS into *t. */
-static int load_row(sqlite3_stmt *st, token_record *t) {
+/* A row selected with TOKEN_COLUMNS into the token_record userdata. */
+static int load_row(void *userdata, sqlite3_stmt *st) {
         token_record loaded = { 0 };
-        const unsigned char *id = sqlite3_column_text(st, 0);
+        const char *id = db_column_text(st, 0);
+        int r;
 
-        if (!id || strlen((const char *) id) != SVCTOKEN_ID_LENGTH)
+        if (!id || strlen(id) != SVCTOKEN_ID_LENGTH)
                 return -EBADMSG;
         memcpy(loaded.id, id, SVCTOKEN_ID_LENGTH + 1);
-        loaded.user = dup_column(st, 1);
         loaded.uid = (uid_t) sqlite3_column_int64(st, 2);
-        loaded.scopes = dup_column(st, 3);
-        loaded.description = dup_column(st, 4);
-        loaded.created = int_column(st, 5);
-        loaded.created_by = dup_column(st, 6);
-        loaded.expires = int_column(st, 7);
-        loaded.last_used = int_column(st, 8);
-        loaded.revoked = int_column(st, 9);
-        loaded.revoked_by = dup_column(st, 10);
-        loaded.rotated = int_column(st, 11);
-        loaded.previous_until = int_column(st, 12);
-        if (!loaded.user || !loaded.scopes || !loaded.created_by) {
+        loaded.created = db_column_int64_or(st, 5, 0);
+        loaded.expires = db_column_int64_or(st, 7, 0);
+        loaded.last_used = db_column_int64_or(st, 8, 0);
+        loaded.revoked = db_column_int64_or(st, 9, 0);
+        loaded.rotated = db_column_int64_or(st, 11, 0);
+        loaded.previous_until = db_column_int64_or(st, 12, 0);
+        if ((r = db_column_dup(st, 1, &loaded.user)) < 0 || (r = db_column_dup(st, 3, &loaded.scopes)) < 0 ||
+            (r = db_column_dup(st, 4, &loaded.description)) < 0 ||
+            (r = db_column_dup(st, 6, &loaded.created_by)) < 0 ||
+            (r = db_column_dup(st, 10, &loaded.revoked_by)) < 0 ||
+            !loaded.user || !loaded.scopes || !loaded.created_by) {
                 token_record_clear(&loaded);
                 return -ENOMEM;
         }
-        *t = loaded;
+        *(token_record *) userdata = loaded;
         return 0;
 }
 
-int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier) {
+/* A durable write of sql with args and, as the parameter after them, the
+ * HMAC of verifier (never kept past the write). */
+static int write_hashed(db *d, const char *state_dir, const char *verifier, const char *sql, const char *what,
+                        const db_value *args, size_t n_args) {
         unsigned char hash[HASH_BYTES];
-        sqlite3_stmt *st = NULL;
+        db_value all[16];
         int r;
 
+        if (n_args >= ARRAY_SIZE(all))
+                return -E2BIG;
         r = hash_verifier(d, state_dir, verifier, hash);
-        if (r < 0)
-                return r;
-        r = db_prepare(d, "INSERT INTO tokens (id, user, uid, secret_hash, scopes, description, created,"
-                       " created_by, expires) VALUES (?,?,?,?,?,?,?,?,?)", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, t->user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, t->uid);
-        sqlite3_bind_blob(st, 4, hash, HASH_BYTES, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, t->scopes ? t->scopes : "", -1, SQLITE_TRANSIENT);
-        db_bind_text(st, 6, t->description);
-        sqlite3_bind_int64(st, 7, t->created);
-        sqlite3_bind_text(st, 8, t->created_by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 9, t->expires);
-        r = db_write(d, st, "Failed to store token", NULL);
-out:
+        if (r == 0) {
+                memcpy(all, args, n_args * sizeof *args);
+                all[n_args] = DB_BLOB(hash, HASH_BYTES);
+                r = db_run(d, DB_WRITE_DURABLE, sql, what, NULL, all, n_args + 1);
+        }
         OPENSSL_cleanse(hash, sizeof hash);
         return r;
 }
 
-int tokens_get(db *d, const char *id, token_record *ret) {
-        sqlite3_stmt *st = NULL;
-        int r, step;
+int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier) {
+        return write_hashed(d, state_dir, verifier,
+                            "INSERT INTO tokens (id, user, uid, scopes, description, created, created_by, expires,"
+                            " secret_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            "Failed to store token",
+                            DB_ARGS(DB_TEXT(t->id), DB_TEXT(t->user), DB_INT(t->uid),
+                                    DB_TEXT(t->scopes ? t->scopes : ""), DB_TEXT(t->description), DB_INT(t->created),
+                                    DB_TEXT(t->created_by), DB_INT(t->expires)));
+}
 
-        r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
+int tokens_get(db *d, const char *id, token_record *ret) {
+        return db_query_row(d, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", "Failed to read token", load_row,
+                            ret, DB_ARGS(DB_TEXT(id)));
+}
+
+typedef struct token_walk {
+        int (*fn)(void *userdata, const token_record *t);
+        void *userdata;
+} token_walk;
+
+static int walk_row(void *userdata, sqlite3_stmt *st) {
+        const token_walk *w = userdata;
+        token_record t = { 0 };
+        int r;
+
+        r = load_row(&t, st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-                r = load_row(st, ret);
-        else if (step == SQLITE_DONE)
-                r = -ENOENT;
-        else
-                r = db_fail(d, "Failed to read token");
-        db_release(d, st);
+        r = w->fn(w->userdata, &t);
+        token_record_clear(&t);
         return r;
 }
 
 int tokens_list(db *d, const char *user, const db_cursor *after, unsigned limit,
                 int (*fn)(void *userdata, const token_record *t), void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int r, step;
+        token_walk w = { .fn = fn, .userdata = userdata };
 
-        if (user)
-                r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page WHERE user = ?1"
-                               " AND (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
-        else
-                r = db_prepare(d, "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page"
-                               " WHERE (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4", &st);
-        if (r < 0)
-                return r;
-        if (user)
-                sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        /* Without a cursor: before a (created, id) no row has. */
-        sqlite3_bind_int64(st, 2, after ? after->created : INT64_MAX);
-        sqlite3_bind_text(st, 3, after ? after->id : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, (int) (limit < TOKENS_MAX_LIST + 1 ? limit : TOKENS_MAX_LIST + 1));
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                token_record t = { 0 };
-
-                r = load_row(st, &t);
-                if (r < 0)
-                        goto out;
-                r = fn(userdata, &t);
-                token_record_clear(&t);
-                if (r != 0) {
-                        r = r < 0 ? r : 0;
-                        goto out;
-                }
-        }
-        r = step == SQLITE_DONE ? 0 : db_fail(d, "Failed to list tokens");
-out:
-        db_release(d, st);
-        return r;
+#define TOKENS_PAGE " (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4"
+        return db_query_each(d, user ? "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page"
+                                       " WHERE user = ?1 AND" TOKENS_PAGE
+                                     : "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page WHERE" TOKENS_PAGE,
+                             "Failed to list tokens", walk_row, &w,
+                             DB_ARGS(DB_TEXT(user), DB_CURSOR_CREATED(after), DB_CURSOR_ID(after),
+                                     DB_PAGE_LIMIT(limit, TOKENS_MAX_LIST)));
+#undef TOKENS_PAGE
 }
 
 int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
-        sqlite3_stmt *st = NULL;
-        int r;
-
-        r = db_prepare(d, "SELECT count(*) FROM tokens WHERE user = ? AND revoked IS NULL AND expires > ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
-        return db_read_int64(d, st, "Failed to count tokens", ret);
+        return db_query_int64(d, "SELECT count(*) FROM tokens WHERE user = ? AND revoked IS NULL AND expires > ?",
+                              "Failed to count tokens", ret, DB_ARGS(DB_TEXT(user), DB_INT(now)));
 }
 
 /* Revokes the live tokens whose column (id or user) is key, durably;
@@ -250,16 +217,7 @@ int tokens_count_active(db *d, const char *user, int64_t now, int64_t *ret) {
 #define REVOKE_TOKENS "UPDATE tokens SET revoked = ?1, revoked_by = ?2, previous_hash = NULL, previous_until = NULL"
 static int revoke_where(db *d, const char *sql, const char *key, const char *by, int64_t now, const char *what,
                         int *ret_changes) {
-        sqlite3_stmt *st = NULL;
-        int r;
-
-        r = db_prepare(d, sql, &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-        return db_write(d, st, what, ret_changes);
+        return db_run(d, DB_WRITE_DURABLE, sql, what, ret_changes, DB_ARGS(DB_INT(now), DB_TEXT(by), DB_TEXT(key)));
 }
 
 int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
@@ -289,57 +247,34 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
 
 int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
                   int64_t grace) {
-        unsigned char hash[HASH_BYTES];
-        sqlite3_stmt *st = NULL;
         token_record t = { 0 };
         int r;
 
         r = tokens_get(d, id, &t);
-        if (r < 0)
-                goto out;
-        if (t.revoked || t.expires <= now) {
+        if (r == 0 && (t.revoked || t.expires <= now))
                 r = -EKEYREVOKED;
-                goto out;
-        }
-        r = hash_verifier(d, state_dir, verifier, hash);
+        token_record_clear(&t);
         if (r < 0)
-                goto out;
+                return r;
         /* The current hash becomes the previous one: one statement, so the
          * token is never without a working secret. */
-        r = db_prepare(d, "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
-                       " previous_until = CASE WHEN ?1 > 0 THEN ?2 + ?1 END, secret_hash = ?3,"
-                       " rotated = ?2 WHERE id = ?4 AND revoked IS NULL", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_int64(st, 1, grace);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_blob(st, 3, hash, HASH_BYTES, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
-        r = db_write(d, st, "Failed to rotate token", NULL);
-out:
-        OPENSSL_cleanse(hash, sizeof hash);
-        token_record_clear(&t);
-        return r;
+        return write_hashed(d, state_dir, verifier,
+                            "UPDATE tokens SET previous_hash = CASE WHEN ?1 > 0 THEN secret_hash END,"
+                            " previous_until = CASE WHEN ?1 > 0 THEN ?2 + ?1 END, secret_hash = ?4,"
+                            " rotated = ?2 WHERE id = ?3 AND revoked IS NULL",
+                            "Failed to rotate token", DB_ARGS(DB_INT(grace), DB_INT(now), DB_TEXT(id)));
 }
 
 int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked) {
-        sqlite3_stmt *st = NULL;
-        int r, locked = 0;
+        int64_t locked = 0;
+        int r;
 
-        r = db_prepare(d, "SELECT count(*) FROM token_failures WHERE user = ? AND locked_until_ms > ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now_ms);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                locked = sqlite3_column_int(st, 0);
-        db_release(d, st);
-        st = NULL;
-        r = db_prepare(d, "DELETE FROM token_failures WHERE user = ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-        r = db_write(d, st, "Failed to unlock tokens", NULL);
+        /* Only for the answer: a failed count unlocks all the same. */
+        if (db_query_int64(d, "SELECT count(*) FROM token_failures WHERE user = ? AND locked_until_ms > ?",
+                           "Failed to count locked tokens", &locked, DB_ARGS(DB_TEXT(user), DB_INT(now_ms))) < 0)
+                locked = 0;
+        r = db_run(d, DB_WRITE_DURABLE, "DELETE FROM token_failures WHERE user = ?", "Failed to unlock tokens", NULL,
+                   DB_ARGS(DB_TEXT(user)));
         if (r == 0 && ret_was_locked)
                 *ret_was_locked = locked > 0;
         return r;
@@ -365,62 +300,61 @@ static int64_t lock_ms(const token_lock_policy *policy, unsigned failures) {
         return lock < policy->lock_max_ms ? lock : policy->lock_max_ms;
 }
 
-static int bind_source(sqlite3_stmt *st, int index, const char *source) {
-        size_t n = strnlen(source, TOKENS_MAX_SOURCE);
+/* A source as stored: at most TOKENS_MAX_SOURCE bytes of it. */
+#define SOURCE(source) DB_TEXT_BOUNDED(source, TOKENS_MAX_SOURCE)
 
-        return sqlite3_bind_text(st, index, source, (int) n, SQLITE_TRANSIENT);
+/* The failure state of a token id from one source, when still counted:
+ * wrong secrets in a row, the end of its lock (0: none), the earliest next
+ * check. */
+typedef struct failure_state {
+        unsigned failures;
+        int64_t locked_until_ms, next_ms;
+} failure_state;
+
+static int read_failure_row(void *userdata, sqlite3_stmt *st) {
+        failure_state *f = userdata;
+
+        f->failures = (unsigned) sqlite3_column_int(st, 0);
+        f->locked_until_ms = db_column_int64_or(st, 1, 0);
+        f->next_ms = sqlite3_column_int64(st, 2);
+        return 0;
 }
 
-/* The failure state of a token id from one source, when still counted at
- * now_ms: wrong secrets in a row, the end of its lock (0: none), the
- * earliest next check. */
-static int read_failures(db *d, const char *id, const char *source, int64_t now_ms, unsigned *ret_failures,
-                         int64_t *ret_locked_until_ms, int64_t *ret_next_ms) {
-        sqlite3_stmt *st = NULL;
-        int r, step;
+/* The failure state of id from source at now_ms (all 0: none counted). */
+static int read_failures(db *d, const char *id, const char *source, int64_t now_ms, failure_state *ret) {
+        int r;
 
-        *ret_failures = 0;
-        *ret_locked_until_ms = 0;
-        *ret_next_ms = 0;
-        r = db_prepare(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
-                       " WHERE token_id = ? AND source = ? AND forget_after_ms > ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        bind_source(st, 2, source);
-        sqlite3_bind_int64(st, 3, now_ms);
-        step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-                *ret_failures = (unsigned) sqlite3_column_int(st, 0);
-                *ret_locked_until_ms = int_column(st, 1);
-                *ret_next_ms = sqlite3_column_int64(st, 2);
-        } else if (step != SQLITE_DONE)
-                r = db_fail(d, "Failed to read token failures");
-        db_release(d, st);
-        return r;
+        *ret = (failure_state) { 0 };
+        r = db_query_row(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
+                            " WHERE token_id = ? AND source = ? AND forget_after_ms > ?",
+                         "Failed to read token failures", read_failure_row, ret,
+                         DB_ARGS(DB_TEXT(id), SOURCE(source), DB_INT(now_ms)));
+        return r == -ENOENT ? 0 : r;
 }
 
 /* A token id's failures still counted at now_ms, from every source, and
  * how many sources they came from: for the log and the delay of guesses
  * spread over many sources. At most TOKENS_FAILURE_SOURCES_PER_ID rows. */
+typedef struct id_failures {
+        unsigned *failures, *sources;
+} id_failures;
+
+static int read_id_failure_row(void *userdata, sqlite3_stmt *st) {
+        const id_failures *f = userdata;
+
+        *f->sources = (unsigned) sqlite3_column_int(st, 0);
+        *f->failures = (unsigned) sqlite3_column_int(st, 1);
+        return 0;
+}
+
 static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret_failures,
                             unsigned *ret_sources) {
-        sqlite3_stmt *st = NULL;
-        int r;
+        id_failures f = { .failures = ret_failures, .sources = ret_sources };
 
-        r = db_prepare(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
-                       " WHERE token_id = ? AND forget_after_ms > ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now_ms);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-                *ret_sources = (unsigned) sqlite3_column_int(st, 0);
-                *ret_failures = (unsigned) sqlite3_column_int(st, 1);
-        } else
-                r = db_fail(d, "Failed to count token failures");
-        db_release(d, st);
-        return r;
+        return db_query_row(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
+                               " WHERE token_id = ? AND forget_after_ms > ?",
+                            "Failed to count token failures", read_id_failure_row, &f,
+                            DB_ARGS(DB_TEXT(id), DB_INT(now_ms)));
 }
 
 /* Room for a new row of id: rows no longer counted go, then, past
@@ -428,109 +362,80 @@ static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret
  * the rows least worth keeping (not locked before locked, oldest failure
  * first). Inside the caller's transaction. */
 static int make_room(db *d, const char *id, int64_t now_ms) {
-        sqlite3_stmt *st = NULL;
         int r;
 
-        r = db_prepare(d, "DELETE FROM token_failures WHERE forget_after_ms <= ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now_ms);
-        r = db_step_write(d, st, "Failed to prune token failures", NULL);
-        if (r < 0)
-                return r;
-        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
-                       " WHERE token_id = ?1 ORDER BY coalesce(locked_until_ms, 0) > ?2, last_failure_ms"
-                       " LIMIT max(0, (SELECT count(*) FROM token_failures WHERE token_id = ?1) - ?3 + 1))", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now_ms);
-        sqlite3_bind_int(st, 3, TOKENS_FAILURE_SOURCES_PER_ID);
-        r = db_step_write(d, st, "Failed to bound the token's failure sources", NULL);
-        if (r < 0)
-                return r;
-        r = db_prepare(d, "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
-                       " ORDER BY coalesce(locked_until_ms, 0) > ?1, last_failure_ms"
-                       " LIMIT max(0, (SELECT count(*) FROM token_failures) - ?2 + 1))", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_int(st, 2, TOKENS_FAILURE_ROWS);
-        return db_step_write(d, st, "Failed to bound the token failures", NULL);
-}
-
-/* Records the failures-th wrong secret in a row for id from source (the
- * first makes room for its row). One transaction. */
-static int record_failure(db *d, const char *id, const char *source, const char *user, unsigned failures,
-                          int64_t now_ms, int64_t next_ms, int64_t locked_until_ms) {
-        sqlite3_stmt *st = NULL;
-        int64_t counted_from = locked_until_ms > now_ms ? locked_until_ms : now_ms;
-        int r;
-
-        r = db_begin(d);
-        if (r < 0)
-                return r;
-        if (failures <= 1) {
-                r = make_room(d, id, now_ms);
-                if (r < 0)
-                        goto out;
-        }
-        r = db_prepare(d, "INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
-                       " next_attempt_ms, locked_until_ms, forget_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                       " ON CONFLICT(token_id, source) DO UPDATE SET user = ?3, failures = ?4,"
-                       " last_failure_ms = ?5, next_attempt_ms = ?6, locked_until_ms = ?7, forget_after_ms = ?8", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        bind_source(st, 2, source);
-        sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, (int) failures);
-        sqlite3_bind_int64(st, 5, now_ms);
-        sqlite3_bind_int64(st, 6, next_ms);
-        db_bind_int64_or_null(st, 7, locked_until_ms > 0, locked_until_ms);
-        sqlite3_bind_int64(st, 8, counted_from + TOKENS_FAILURE_FORGET_MS);
-        r = db_step_write(d, st, "Failed to record token failure", NULL);
-        if (r < 0)
-                goto out;
-        r = db_commit(d);
-out:
-        if (r < 0)
-                db_rollback(d);
+        r = db_run(d, DB_WRITE_IN_TRANSACTION, "DELETE FROM token_failures WHERE forget_after_ms <= ?",
+                   "Failed to prune token failures", NULL, DB_ARGS(DB_INT(now_ms)));
+        if (r == 0)
+                r = db_run(d, DB_WRITE_IN_TRANSACTION,
+                           "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+                           " WHERE token_id = ?1 ORDER BY coalesce(locked_until_ms, 0) > ?2, last_failure_ms"
+                           " LIMIT max(0, (SELECT count(*) FROM token_failures WHERE token_id = ?1) - ?3 + 1))",
+                           "Failed to bound the token's failure sources", NULL,
+                           DB_ARGS(DB_TEXT(id), DB_INT(now_ms), DB_INT(TOKENS_FAILURE_SOURCES_PER_ID)));
+        if (r == 0)
+                r = db_run(d, DB_WRITE_IN_TRANSACTION,
+                           "DELETE FROM token_failures WHERE rowid IN (SELECT rowid FROM token_failures"
+                           " ORDER BY coalesce(locked_until_ms, 0) > ?1, last_failure_ms"
+                           " LIMIT max(0, (SELECT count(*) FROM token_failures) - ?2 + 1))",
+                           "Failed to bound the token failures", NULL,
+                           DB_ARGS(DB_INT(now_ms), DB_INT(TOKENS_FAILURE_ROWS)));
         return r;
 }
 
-/* Success: last_used, and the counter of the token from this source starts
- * again; other sources keep theirs (a success from elsewhere says nothing
- * about them). One transaction. */
-static int record_success(db *d, const char *id, const char *source, int64_t now) {
-        sqlite3_stmt *st = NULL;
-        int r;
+/* An attempt to record: who, from where, when, and for a failure its new
+ * state (failures-th wrong secret in a row). */
+typedef struct attempt {
+        const char *id, *source, *user;
+        int64_t now_ms;
+        failure_state state;
+} attempt;
 
-        r = db_begin(d);
+/* Records the failure a (the first makes room for its row). */
+static int write_failure(db *d, void *userdata) {
+        const attempt *a = userdata;
+        int64_t locked_until_ms = a->state.locked_until_ms;
+        int64_t counted_from = locked_until_ms > a->now_ms ? locked_until_ms : a->now_ms;
+        int r = 0;
+
+        if (a->state.failures <= 1)
+                r = make_room(d, a->id, a->now_ms);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "UPDATE tokens SET last_used = ? WHERE id = ?", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-        r = db_step_write(d, st, "Failed to record token use", NULL);
-        if (r < 0)
-                goto out;
-        r = db_prepare(d, "DELETE FROM token_failures WHERE token_id = ? AND source = ?", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        bind_source(st, 2, source);
-        r = db_step_write(d, st, "Failed to reset token failures", NULL);
-        if (r < 0)
-                goto out;
-        r = db_commit(d);
-out:
-        if (r < 0)
-                db_rollback(d);
+        return db_run(d, DB_WRITE_IN_TRANSACTION,
+                      "INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
+                      " next_attempt_ms, locked_until_ms, forget_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                      " ON CONFLICT(token_id, source) DO UPDATE SET user = ?3, failures = ?4,"
+                      " last_failure_ms = ?5, next_attempt_ms = ?6, locked_until_ms = ?7, forget_after_ms = ?8",
+                      "Failed to record token failure", NULL,
+                      DB_ARGS(DB_TEXT(a->id), SOURCE(a->source), DB_TEXT(a->user), DB_INT(a->state.failures),
+                              DB_INT(a->now_ms), DB_INT(a->state.next_ms),
+                              DB_INT_OR_NULL(locked_until_ms > 0, locked_until_ms),
+                              DB_INT(counted_from + TOKENS_FAILURE_FORGET_MS)));
+}
+
+/* Success: last_used (a->now_ms in seconds), and the counter of the token
+ * from this source starts again; other sources keep theirs (a success from
+ * elsewhere says nothing about them). */
+static int write_success(db *d, void *userdata) {
+        const attempt *a = userdata;
+        int r;
+
+        r = db_run(d, DB_WRITE_IN_TRANSACTION, "UPDATE tokens SET last_used = ? WHERE id = ?",
+                   "Failed to record token use", NULL, DB_ARGS(DB_INT(a->now_ms / 1000), DB_TEXT(a->id)));
+        if (r == 0)
+                r = db_run(d, DB_WRITE_IN_TRANSACTION, "DELETE FROM token_failures WHERE token_id = ? AND source = ?",
+                           "Failed to reset token failures", NULL, DB_ARGS(DB_TEXT(a->id), SOURCE(a->source)));
         return r;
 }
+
+/* The stored token and whether the presented hash matches it. */
+typedef struct presented_token {
+        const unsigned char *hash;
+        int64_t now;
+        bool matches;
+        token_record *token;
+} presented_token;
 
 /* Which stored hash (current or, within its grace, previous) matches
  * presented; both are compared whatever the first one says. */
@@ -544,8 +449,15 @@ static bool hash_matches(sqlite3_stmt *st, const unsigned char presented[HASH_BY
                      CRYPTO_memcmp(current, presented, HASH_BYTES) == 0;
         previous_ok = CRYPTO_memcmp(previous && sqlite3_column_bytes(st, 14) == HASH_BYTES ? previous : nothing,
                                     presented, HASH_BYTES) == 0 &&
-                      previous && int_column(st, 15) > now;
+                      previous && db_column_int64_or(st, 15, 0) > now;
         return current_ok || previous_ok;
+}
+
+static int read_presented(void *userdata, sqlite3_stmt *st) {
+        presented_token *p = userdata;
+
+        p->matches = hash_matches(st, p->hash, p->now);
+        return load_row(p->token, st);
 }
 
 int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
@@ -553,41 +465,37 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
                         token_auth_result *ret) {
         unsigned char presented[HASH_BYTES];
         token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
-        sqlite3_stmt *st = NULL;
-        int64_t now = now_ms / 1000, next_ms = 0, locked_until_ms = 0;
-        unsigned failures = 0;
-        bool matches = false;
-        int r, step;
+        presented_token p = { .hash = presented, .now = now_ms / 1000, .token = &result.token };
+        attempt a = { .id = id, .source = source, .now_ms = now_ms };
+        int64_t now = now_ms / 1000, next_ms, locked_until_ms;
+        unsigned failures;
+        bool matches;
+        int r;
 
         /* Hashed before the lookup: an unknown id costs what a known one does. */
         r = hash_verifier(d, state_dir, verifier, presented);
         if (r < 0)
                 goto out;
-        r = db_prepare(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
-                       " FROM tokens WHERE id = ?", &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(st);
-        if (step == SQLITE_DONE) {
+        r = db_query_row(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
+                            " FROM tokens WHERE id = ?",
+                         "Failed to read token", read_presented, &p, DB_ARGS(DB_TEXT(id)));
+        if (r == -ENOENT) {
                 /* Nothing to lock: the caller delays the source instead. */
                 result.unknown_id = true;
                 result.reason = "unknown token";
                 goto done;
         }
-        if (step != SQLITE_ROW) {
-                r = db_fail(d, "Failed to read token");
-                goto out;
-        }
-        matches = hash_matches(st, presented, now);
-        r = load_row(st, &result.token);
         if (r < 0)
                 goto out;
-        r = read_failures(d, id, source, now_ms, &failures, &locked_until_ms, &next_ms);
+        matches = p.matches;
+        r = read_failures(d, id, source, now_ms, &a.state);
         if (r == 0)
                 r = read_id_failures(d, id, now_ms, &result.id_failures, &result.id_sources);
         if (r < 0)
                 goto out;
+        failures = a.state.failures;
+        locked_until_ms = a.state.locked_until_ms;
+        next_ms = a.state.next_ms;
         result.failures = failures;
         if (locked_until_ms > now_ms) {
                 result.outcome = TOKEN_AUTH_LOCKED;
@@ -615,7 +523,7 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
 
         if (result.outcome == TOKEN_AUTH_OK) {
                 result.reason = "accepted";
-                r = record_success(d, id, source, now);
+                r = db_transaction(d, false, write_success, &a);
                 if (r < 0)
                         goto out;
                 result.token.last_used = now;
@@ -642,8 +550,13 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
          * must not land inside it (seen: 0.7x, then "too soon"). It is the
          * source's own: a window per id would let anyone hold the token's
          * honest logins off. */
-        r = record_failure(d, id, source, result.token.user, result.failures, now_ms,
-                           result.locked_now ? 0 : now_ms + result.delay_ms / 2, result.locked_until_ms);
+        a.user = result.token.user;
+        a.state = (failure_state) {
+                .failures = result.failures,
+                .next_ms = result.locked_now ? 0 : now_ms + result.delay_ms / 2,
+                .locked_until_ms = result.locked_until_ms,
+        };
+        r = db_transaction(d, false, write_failure, &a);
         /* Guesses spread over many sources: each failure waits the longest,
          * whichever source it came from. Only failures wait. */
         if (result.id_sources > TOKENS_ID_SOURCES_SLOW)
@@ -664,7 +577,6 @@ done:
         r = 0;
 out:
         OPENSSL_cleanse(presented, sizeof presented);
-        db_release(d, st);
         token_auth_result_clear(&result);
         return r;
 }
@@ -692,95 +604,56 @@ out:
 }
 
 int tokens_bind_session(db *d, const char *sid, const char *id) {
-        sqlite3_stmt *st = NULL;
-        int r;
+        return db_run(d, DB_WRITE_DURABLE, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)",
+                      "Failed to bind session to token", NULL, DB_ARGS(DB_TEXT(sid), DB_TEXT(id)));
+}
 
-        r = db_prepare(d, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-        return db_write(d, st, "Failed to bind session to token", NULL);
+/* What a session's token still vouches for at now: its scopes, until
+ * expires. */
+typedef struct session_limit {
+        int64_t now;
+        char *scopes;
+        int64_t expires;
+} session_limit;
+
+static int read_limit(void *userdata, sqlite3_stmt *st) {
+        session_limit *l = userdata;
+
+        /* A session whose token went away must not be refreshed with
+         * scopes the token no longer vouches for. */
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL || sqlite3_column_int64(st, 2) <= l->now)
+                return -EKEYREVOKED;
+        l->expires = sqlite3_column_int64(st, 2);
+        l->scopes = db_column_text(st, 0) ? strdup(db_column_text(st, 0)) : NULL;
+        return l->scopes ? 0 : -ENOMEM;
 }
 
 int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes,
                          int64_t *ret_expires) {
-        sqlite3_stmt *st = NULL;
-        char *scopes = NULL;
-        int r, step;
+        session_limit l = { .now = now };
+        int r;
 
         /* On every login and refresh: from the statement cache. */
-        r = db_prepare(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
-                          " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(st);
-        if (step == SQLITE_DONE) {
+        r = db_query_row(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
+                            " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?",
+                         "Failed to read the session's token", read_limit, &l, DB_ARGS(DB_TEXT(sid)));
+        if (r == -ENOENT) {
                 *ret_bound = false;
                 *ret_scopes = NULL;
-                goto out;
+                return 0;
         }
-        if (step != SQLITE_ROW) {
-                r = db_fail(d, "Failed to read the session's token");
-                goto out;
-        }
-        /* A session whose token went away must not be refreshed with
-         * scopes the token no longer vouches for. */
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL || sqlite3_column_int64(st, 2) <= now) {
-                r = -EKEYREVOKED;
-                goto out;
-        }
-        scopes = dup_column(st, 0);
-        if (!scopes) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (r < 0)
+                return r;
         *ret_bound = true;
-        *ret_scopes = scopes;
+        *ret_scopes = l.scopes;
         if (ret_expires)
-                *ret_expires = sqlite3_column_int64(st, 2);
-out:
-        db_release(d, st);
-        return r;
+                *ret_expires = l.expires;
+        return 0;
 }
 
 int tokens_sessions(db *d, const char *id, char ***ret) {
-        sqlite3_stmt *st = NULL;
-        char **list = NULL;
-        size_t n = 0;
-        int r, step;
-
-        r = db_prepare(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
-                       " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?", &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 2, TOKENS_MAX_LIST);
-        list = calloc(TOKENS_MAX_LIST + 1, sizeof(char *));
-        if (!list) {
-                r = -ENOMEM;
-                goto out;
-        }
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                list[n] = dup_column(st, 0);
-                if (!list[n]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                n++;
-        }
-        if (step != SQLITE_DONE) {
-                r = db_fail(d, "Failed to list the token's sessions");
-                goto out;
-        }
-        if (n > 0) {
-                *ret = list;
-                list = NULL;
-        } else
-                *ret = NULL;
-out:
-        strv_free(list);
-        db_release(d, st);
-        return r;
+        return db_query_strv(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
+                                " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?",
+                             "Failed to list the token's sessions", ret,
+                             DB_ARGS(DB_TEXT(id), DB_INT(TOKENS_MAX_LIST)));
 }

@@ -329,15 +329,12 @@ static int audit_verify(const ctl_options *o) {
         return code;
 }
 
-static int audit_checkpoint(const ctl_options *o) {
-        json_t *reply = NULL;
-        int code = ctl_call_or_print(o, "io.enrich.AuditCheckpoint", NULL, &reply);
+static void say_checkpoint(const ctl_options *o, const json_t *reply) {
+        printf("checkpoint signed at row %lld\n", (long long) json_integer_value(json_object_get(reply, "rowId")));
+}
 
-        if (reply)
-                printf("checkpoint signed at row %lld\n",
-                       (long long) json_integer_value(json_object_get(reply, "rowId")));
-        json_decref(reply);
-        return code;
+static int audit_checkpoint(const ctl_options *o) {
+        return ctl_say(o, "io.enrich.AuditCheckpoint", json_object(), say_checkpoint);
 }
 
 int cmd_audit(const ctl_options *o) {

@@ -6,25 +6,20 @@
 #include "enrichctl.h"
 #include "util.h"
 
-int cmd_status(const ctl_options *o) {
-        json_t *reply = NULL;
+static void say_status(const ctl_options *o, const json_t *reply) {
         char duration[64];
-        int code;
 
-        code = ctl_call_or_print(o, "io.enrich.Status", NULL, &reply);
-        if (reply) {
-                printf("enrichd %s at %s\n", ctl_str_or_dash(reply, "version"), o->socket);
-                printf("  issuer:          %s\n", ctl_str_or_dash(reply, "issuer"));
-                printf("  signing key:     %s\n", ctl_str_or_dash(reply, "kid"));
-                printf("  policy version:  %s\n", ctl_str_or_dash(reply, "policyVersion"));
-                printf("  sessions:        %lld\n",
-                       (long long) json_integer_value(json_object_get(reply, "sessions")));
-                printf("  uptime:          %s\n",
-                       ctl_format_duration(json_integer_value(json_object_get(reply, "uptime")),
-                                           duration, sizeof(duration)));
-        }
-        json_decref(reply);
-        return code;
+        printf("enrichd %s at %s\n", ctl_str_or_dash(reply, "version"), o->socket);
+        printf("  issuer:          %s\n", ctl_str_or_dash(reply, "issuer"));
+        printf("  signing key:     %s\n", ctl_str_or_dash(reply, "kid"));
+        printf("  policy version:  %s\n", ctl_str_or_dash(reply, "policyVersion"));
+        printf("  sessions:        %lld\n", (long long) json_integer_value(json_object_get(reply, "sessions")));
+        printf("  uptime:          %s\n",
+               ctl_format_duration(json_integer_value(json_object_get(reply, "uptime")), duration, sizeof(duration)));
+}
+
+int cmd_status(const ctl_options *o) {
+        return ctl_say(o, "io.enrich.Status", json_object(), say_status);
 }
 
 enum { COL_SID, COL_USER, COL_SERVICE, COL_TTY, COL_RHOST, COL_CREATED, COL_EXPIRES, N_COLUMNS };
@@ -81,32 +76,24 @@ static int keys_list(const ctl_options *o) {
         return ctl_list(o, &keys, NULL);
 }
 
-static int keys_rotate(const ctl_options *o) {
-        json_t *params, *reply = NULL;
+static void say_rotated(const ctl_options *o, const json_t *reply) {
         char buf[48];
-        int code;
 
-        params = json_pack("{s:b}", "compromised", o->compromised);
-        if (!params)
-                return ctl_oom();
-        code = ctl_call_or_print(o, "io.enrich.RotateKey", params, &reply);
-        json_decref(params);
-        if (reply) {
-                printf("signing key %s replaces %s\n", ctl_str_or_dash(reply, "kid"),
-                       ctl_str_or_dash(reply, "previousKid"));
-                if (o->compromised)
-                        printf("%s left the JWKS; %lld live session(s) re-issued, %lld revoked\n",
-                               ctl_str_or_dash(reply, "previousKid"),
-                               (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
-                               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-                else
-                        printf("%s stays in the JWKS until %s, when every token it signed has expired\n",
-                               ctl_str_or_dash(reply, "previousKid"),
-                               ctl_format_time(json_integer_value(json_object_get(reply, "previousPublishedUntil")),
-                                               buf, sizeof(buf)));
-        }
-        json_decref(reply);
-        return code;
+        printf("signing key %s replaces %s\n", ctl_str_or_dash(reply, "kid"), ctl_str_or_dash(reply, "previousKid"));
+        if (o->compromised)
+                printf("%s left the JWKS; %lld live session(s) re-issued, %lld revoked\n",
+                       ctl_str_or_dash(reply, "previousKid"),
+                       (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
+                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+        else
+                printf("%s stays in the JWKS until %s, when every token it signed has expired\n",
+                       ctl_str_or_dash(reply, "previousKid"),
+                       ctl_format_time(json_integer_value(json_object_get(reply, "previousPublishedUntil")), buf,
+                                       sizeof(buf)));
+}
+
+static int keys_rotate(const ctl_options *o) {
+        return ctl_say(o, "io.enrich.RotateKey", json_pack("{s:b}", "compromised", o->compromised), say_rotated);
 }
 
 int cmd_keys(const ctl_options *o) {

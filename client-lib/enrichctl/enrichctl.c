@@ -4,6 +4,7 @@
  * explain, refresh, reload)
  * and claims_commands.c (answered by the caller's keyring). */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,72 @@ static bool set_once(const char **slot, const char *value, const char *name) {
         return true;
 }
 
+/* Where each option with a CTL_OPT_* bit goes in ctl_options: a value
+ * (const char *, given once), a list (const char **, repeatable, with its
+ * size_t count) or a flag (bool); the name a message gives. */
+typedef enum option_kind { OPTION_VALUE, OPTION_LIST, OPTION_FLAG } option_kind;
+
+static const struct option_slot {
+        int id;
+        option_kind kind;
+        size_t offset, count_offset;
+        const char *name;
+        unsigned bit;
+} option_slots[] = {
+#define VALUE(id, field, name, bit) { id, OPTION_VALUE, offsetof(ctl_options, field), 0, name, bit }
+#define LIST(id, field, count, name, bit) \
+        { id, OPTION_LIST, offsetof(ctl_options, field), offsetof(ctl_options, count), name, bit }
+#define FLAG(id, field, name, bit) { id, OPTION_FLAG, offsetof(ctl_options, field), 0, name, bit }
+        LIST(OPT_SCOPE, scopes, n_scopes, "scope", CTL_OPT_SCOPE),
+        LIST(OPT_GROUP, groups, n_groups, "group", CTL_OPT_GROUP),
+        LIST(OPT_AMR, amr, n_amr, "amr", CTL_OPT_AMR),
+        VALUE(OPT_TENANT, tenant, "tenant", CTL_OPT_TENANT),
+        VALUE(OPT_TTL, ttl, "ttl", CTL_OPT_TTL),
+        VALUE(OPT_REASON, reason, "reason", CTL_OPT_REASON),
+        VALUE(OPT_USER, user, "user", CTL_OPT_USER),
+        FLAG(OPT_ALL, all, "all", CTL_OPT_ALL),
+        VALUE(OPT_SESSION, session, "session", CTL_OPT_SESSION),
+        VALUE(OPT_SERVICE, service, "service", CTL_OPT_SERVICE),
+        VALUE(OPT_RHOST, rhost, "rhost", CTL_OPT_RHOST),
+        VALUE(OPT_TTY, tty, "tty", CTL_OPT_TTY),
+        VALUE(OPT_CONFIG, config, "config", CTL_OPT_DOCTOR),
+        VALUE(OPT_PAM_DIR, pam_dir, "pam-dir", CTL_OPT_DOCTOR),
+        VALUE(OPT_NSSWITCH, nsswitch, "nsswitch", CTL_OPT_DOCTOR),
+        VALUE(OPT_MACHINE_ID, machine_id, "machine-id", CTL_OPT_DOCTOR),
+        VALUE(OPT_ENRICHD, enrichd, "enrichd", CTL_OPT_DOCTOR),
+        VALUE(OPT_DESCRIPTION, description, "description", CTL_OPT_DESCRIPTION),
+        VALUE(OPT_GRACE, grace, "grace", CTL_OPT_GRACE),
+        VALUE(OPT_SINCE, since, "since", CTL_OPT_AUDIT),
+        VALUE(OPT_ACTION, action, "action", CTL_OPT_AUDIT),
+        VALUE(OPT_LIMIT, limit, "limit", CTL_OPT_AUDIT),
+        FLAG(OPT_FOLLOW, follow, "follow", CTL_OPT_AUDIT),
+        FLAG(OPT_COMPROMISED, compromised, "compromised", CTL_OPT_COMPROMISED),
+#undef VALUE
+#undef LIST
+#undef FLAG
+};
+
+/* Takes the option id (with value) into o when option_slots has it:
+ * *ret_fine false when a value was given twice. false: not one of them. */
+static bool set_option(ctl_options *o, int id, const char *value, bool *ret_fine) {
+        for (size_t i = 0; i < ARRAY_SIZE(option_slots); i++) {
+                const struct option_slot *s = &option_slots[i];
+                char *field = (char *) o + s->offset;
+
+                if (s->id != id)
+                        continue;
+                o->given |= s->bit;
+                if (s->kind == OPTION_FLAG)
+                        *(bool *) field = true;
+                else if (s->kind == OPTION_LIST)
+                        (*(const char ***) field)[(*(size_t *) ((char *) o + s->count_offset))++] = value;
+                else
+                        *ret_fine = set_once((const char **) field, value, s->name);
+                return true;
+        }
+        return false;
+}
+
 int main(int argc, char **argv) {
         ctl_options o = { 0 };
         const command *cmd = NULL;
@@ -224,102 +291,6 @@ int main(int argc, char **argv) {
                 case OPT_JSON:
                         o.json = true;
                         break;
-                case OPT_SCOPE:
-                        o.scopes[o.n_scopes++] = optarg;
-                        o.given |= CTL_OPT_SCOPE;
-                        break;
-                case OPT_GROUP:
-                        o.groups[o.n_groups++] = optarg;
-                        o.given |= CTL_OPT_GROUP;
-                        break;
-                case OPT_AMR:
-                        o.amr[o.n_amr++] = optarg;
-                        o.given |= CTL_OPT_AMR;
-                        break;
-                case OPT_TENANT:
-                        fine = set_once(&o.tenant, optarg, "tenant");
-                        o.given |= CTL_OPT_TENANT;
-                        break;
-                case OPT_TTL:
-                        fine = set_once(&o.ttl, optarg, "ttl");
-                        o.given |= CTL_OPT_TTL;
-                        break;
-                case OPT_REASON:
-                        fine = set_once(&o.reason, optarg, "reason");
-                        o.given |= CTL_OPT_REASON;
-                        break;
-                case OPT_USER:
-                        fine = set_once(&o.user, optarg, "user");
-                        o.given |= CTL_OPT_USER;
-                        break;
-                case OPT_ALL:
-                        o.all = true;
-                        o.given |= CTL_OPT_ALL;
-                        break;
-                case OPT_SESSION:
-                        fine = set_once(&o.session, optarg, "session");
-                        o.given |= CTL_OPT_SESSION;
-                        break;
-                case OPT_SERVICE:
-                        fine = set_once(&o.service, optarg, "service");
-                        o.given |= CTL_OPT_SERVICE;
-                        break;
-                case OPT_RHOST:
-                        fine = set_once(&o.rhost, optarg, "rhost");
-                        o.given |= CTL_OPT_RHOST;
-                        break;
-                case OPT_TTY:
-                        fine = set_once(&o.tty, optarg, "tty");
-                        o.given |= CTL_OPT_TTY;
-                        break;
-                case OPT_CONFIG:
-                        fine = set_once(&o.config, optarg, "config");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_PAM_DIR:
-                        fine = set_once(&o.pam_dir, optarg, "pam-dir");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_NSSWITCH:
-                        fine = set_once(&o.nsswitch, optarg, "nsswitch");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_MACHINE_ID:
-                        fine = set_once(&o.machine_id, optarg, "machine-id");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_ENRICHD:
-                        fine = set_once(&o.enrichd, optarg, "enrichd");
-                        o.given |= CTL_OPT_DOCTOR;
-                        break;
-                case OPT_DESCRIPTION:
-                        fine = set_once(&o.description, optarg, "description");
-                        o.given |= CTL_OPT_DESCRIPTION;
-                        break;
-                case OPT_GRACE:
-                        fine = set_once(&o.grace, optarg, "grace");
-                        o.given |= CTL_OPT_GRACE;
-                        break;
-                case OPT_SINCE:
-                        fine = set_once(&o.since, optarg, "since");
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_ACTION:
-                        fine = set_once(&o.action, optarg, "action");
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_LIMIT:
-                        fine = set_once(&o.limit, optarg, "limit");
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_FOLLOW:
-                        o.follow = true;
-                        o.given |= CTL_OPT_AUDIT;
-                        break;
-                case OPT_COMPROMISED:
-                        o.compromised = true;
-                        o.given |= CTL_OPT_COMPROMISED;
-                        break;
                 case 'v':
                         o.verbose = true;
                         break;
@@ -332,7 +303,9 @@ int main(int argc, char **argv) {
                         code = CTL_EXIT_OK;
                         goto out;
                 default:
-                        fine = false;
+                        /* The options of option_slots, or a mistake. */
+                        if (!set_option(&o, opt, optarg, &fine))
+                                fine = false;
                         break;
                 }
                 if (!fine) {

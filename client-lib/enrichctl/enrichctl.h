@@ -99,10 +99,13 @@ int cmd_keys(const ctl_options *o);
  * the "enrich" user. Returns an exit code; prints why on stderr when it is
  * not CTL_EXIT_OK; *ret is the reply parameters (new reference). */
 int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **ret);
-/* ctl_call for a command that prints one reply: with --json the reply is
- * printed here and *ret is NULL, so the caller prints its text only when
- * *ret is set (and frees it). params stays the caller's. */
-int ctl_call_or_print(const ctl_options *o, const char *method, json_t *params, json_t **ret);
+/* What a command says of its reply, in words (ctl_say). */
+typedef void (*ctl_say_fn)(const ctl_options *o, const json_t *reply);
+/* A command of one call: calls method with params and prints the reply,
+ * with --json as it is, else through say. params are taken: built for the
+ * call, NULL when building them ran out of memory. An exit code, as
+ * ctl_call. */
+int ctl_say(const ctl_options *o, const char *method, json_t *params, ctl_say_fn say);
 
 /* Connects to the daemon, trusting only root or the "enrich" user. An exit
  * code; says why on stderr when it is not CTL_EXIT_OK. */

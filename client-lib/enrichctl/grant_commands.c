@@ -309,49 +309,33 @@ static void print_explain(const ctl_options *o, const json_t *r) {
 }
 
 int cmd_explain(const ctl_options *o) {
-        json_t *params = NULL, *reply = NULL;
-        int code;
+        json_t *params = json_pack("{s:s, s:s}", "user", o->args[0], "service", o->service);
 
-        params = json_pack("{s:s, s:s}", "user", o->args[0], "service", o->service);
-        if (!params || (o->tty && json_object_set_new(params, "tty", json_string(o->tty)) < 0) ||
-            (o->rhost && json_object_set_new(params, "rhost", json_string(o->rhost)) < 0) ||
-            (o->n_amr && json_object_set_new(params, "amr", string_array(o->amr, o->n_amr)) < 0)) {
+        if (params && ((o->tty && json_object_set_new(params, "tty", json_string(o->tty)) < 0) ||
+                       (o->rhost && json_object_set_new(params, "rhost", json_string(o->rhost)) < 0) ||
+                       (o->n_amr && json_object_set_new(params, "amr", string_array(o->amr, o->n_amr)) < 0))) {
                 json_decref(params);
-                return ctl_oom();
+                params = NULL;
         }
-        code = ctl_call_or_print(o, "io.enrich.Explain", params, &reply);
-        json_decref(params);
-        if (reply)
-                print_explain(o, reply);
-        json_decref(reply);
-        return code;
+        return ctl_say(o, "io.enrich.Explain", params, print_explain);
+}
+
+static void say_refreshed(const ctl_options *o, const json_t *reply) {
+        printf("refreshed %s%s: %lld live session(s) re-issued, %lld revoked\n",
+               o->user ? "the sessions of " : "all sessions", o->user ? o->user : "",
+               (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
+               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
 }
 
 int cmd_refresh(const ctl_options *o) {
-        json_t *params = NULL, *reply = NULL;
-        int code;
+        return ctl_say(o, "io.enrich.Refresh", o->user ? json_pack("{s:s}", "user", o->user) : json_object(),
+                       say_refreshed);
+}
 
-        params = o->user ? json_pack("{s:s}", "user", o->user) : json_object();
-        if (!params)
-                return ctl_oom();
-        code = ctl_call_or_print(o, "io.enrich.Refresh", params, &reply);
-        json_decref(params);
-        if (reply)
-                printf("refreshed %s%s: %lld live session(s) re-issued, %lld revoked\n",
-                       o->user ? "the sessions of " : "all sessions", o->user ? o->user : "",
-                       (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
-                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-        json_decref(reply);
-        return code;
+static void say_reloaded(const ctl_options *o, const json_t *reply) {
+        printf("reloaded; policy version %s\n", ctl_str_or_dash(reply, "policyVersion"));
 }
 
 int cmd_reload(const ctl_options *o) {
-        json_t *reply = NULL;
-        int code;
-
-        code = ctl_call_or_print(o, "io.enrich.Reload", NULL, &reply);
-        if (reply)
-                printf("reloaded; policy version %s\n", ctl_str_or_dash(reply, "policyVersion"));
-        json_decref(reply);
-        return code;
+        return ctl_say(o, "io.enrich.Reload", json_object(), say_reloaded);
 }

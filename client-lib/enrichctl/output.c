@@ -97,17 +97,19 @@ int ctl_call(const ctl_options *o, const char *method, json_t *params, json_t **
         return code;
 }
 
-int ctl_call_or_print(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
+int ctl_say(const ctl_options *o, const char *method, json_t *params, ctl_say_fn say) {
         json_t *reply = NULL;
         int code;
 
+        if (!params)
+                return ctl_oom();
         code = ctl_call(o, method, params, &reply);
-        if (code == CTL_EXIT_OK && o->json) {
+        json_decref(params);
+        if (code == CTL_EXIT_OK && o->json)
                 ctl_print_json(reply);
-                json_decref(reply);
-                reply = NULL;
-        }
-        *ret = reply;
+        else if (code == CTL_EXIT_OK)
+                say(o, reply);
+        json_decref(reply);
         return code;
 }
 

@@ -193,30 +193,25 @@ static int token_list(const ctl_options *o) {
         return ctl_list_of_user(o, &tokens, o->user);
 }
 
-/* token revoke ID / token unlock USER: one argument, one call. */
-static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key) {
-        json_t *params, *reply = NULL;
-        int code;
+static void say_revoked(const ctl_options *o, const json_t *reply) {
+        printf("token %s revoked; %lld sessions revoked\n", o->args[1],
+               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+}
 
+static void say_unlocked(const ctl_options *o, const json_t *reply) {
+        printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
+                                      ? "unlocked" : "was not locked; failure count cleared");
+}
+
+/* token revoke ID / token unlock USER: one argument, one call. */
+static int token_simple(const ctl_options *o, const char *sub, const char *method, const char *key, ctl_say_fn say) {
         if (!only_options(o, sub, 0))
                 return CTL_EXIT_ERROR;
         if (o->n_args != 2) {
                 fprintf(stderr, "enrichctl: usage: token %s %s\n", sub, strcmp(key, "id") == 0 ? "ID" : "USER");
                 return CTL_EXIT_ERROR;
         }
-        params = json_pack("{s:s}", key, o->args[1]);
-        if (!params)
-                return ctl_oom();
-        code = ctl_call_or_print(o, method, params, &reply);
-        json_decref(params);
-        if (reply && strcmp(sub, "revoke") == 0)
-                printf("token %s revoked; %lld sessions revoked\n", o->args[1],
-                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-        else if (reply)
-                printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
-                                              ? "unlocked" : "was not locked; failure count cleared");
-        json_decref(reply);
-        return code;
+        return ctl_say(o, method, json_pack("{s:s}", key, o->args[1]), say);
 }
 
 int cmd_token(const ctl_options *o) {
@@ -229,51 +224,33 @@ int cmd_token(const ctl_options *o) {
         if (strcmp(sub, "rotate") == 0)
                 return token_rotate(o);
         if (strcmp(sub, "revoke") == 0)
-                return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id");
+                return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id", say_revoked);
         if (strcmp(sub, "unlock") == 0)
-                return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user");
+                return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user", say_unlocked);
         fprintf(stderr, "enrichctl: unknown token command '%s' (issue, list, revoke, rotate, unlock)\n", sub);
         return CTL_EXIT_ERROR;
 }
 
-/* One call about a user; *ret the reply (caller frees) unless --json,
- * which prints it. */
-static int user_call(const ctl_options *o, const char *method, json_t *params, json_t **ret) {
-        int code;
-
-        if (!params)
-                return ctl_oom();
-        code = ctl_call_or_print(o, method, params, ret);
-        json_decref(params);
-        return code;
+static void say_disabled(const ctl_options *o, const json_t *reply) {
+        printf("%s disabled; %lld tokens and %lld sessions revoked\n", o->args[0],
+               (long long) json_integer_value(json_object_get(reply, "tokensRevoked")),
+               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
 }
 
 int cmd_disable(const ctl_options *o) {
-        json_t *reply = NULL;
-        int code;
-
         if (!*o->reason || strspn(o->reason, " \t") == strlen(o->reason)) {
                 fprintf(stderr, "enrichctl: --reason must say why (a ticket, an offboarding)\n");
                 return CTL_EXIT_ERROR;
         }
-        code = user_call(o, "io.enrich.Disable", json_pack("{s:s, s:s}", "user", o->args[0], "reason", o->reason),
-                         &reply);
-        if (reply)
-                printf("%s disabled; %lld tokens and %lld sessions revoked\n", o->args[0],
-                       (long long) json_integer_value(json_object_get(reply, "tokensRevoked")),
-                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
-        json_decref(reply);
-        return code;
+        return ctl_say(o, "io.enrich.Disable", json_pack("{s:s, s:s}", "user", o->args[0], "reason", o->reason),
+                       say_disabled);
+}
+
+static void say_enabled(const ctl_options *o, const json_t *reply) {
+        printf("%s %s\n", o->args[0],
+               json_is_true(json_object_get(reply, "wasDisabled")) ? "enabled" : "was not disabled");
 }
 
 int cmd_enable(const ctl_options *o) {
-        json_t *reply = NULL;
-        int code;
-
-        code = user_call(o, "io.enrich.Enable", json_pack("{s:s}", "user", o->args[0]), &reply);
-        if (reply)
-                printf("%s %s\n", o->args[0], json_is_true(json_object_get(reply, "wasDisabled"))
-                                              ? "enabled" : "was not disabled");
-        json_decref(reply);
-        return code;
+        return ctl_say(o, "io.enrich.Enable", json_pack("{s:s}", "user", o->args[0]), say_enabled);
 }

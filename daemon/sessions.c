@@ -29,8 +29,8 @@ int sessions_insert(db *d, const session_row *s) {
         sqlite3_stmt *st = NULL;
 
         if (db_prepare(d, "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
-                          " created, expires, claims, amr, pid_start, token_issued, token_expires)"
-                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st) < 0)
+                          " created, expires, claims, amr, pid_start, token_issued, token_expires, key_serial)"
+                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st) < 0)
                 return db_fail(d, "Failed to prepare session insert");
         sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
@@ -48,6 +48,7 @@ int sessions_insert(db *d, const session_row *s) {
         db_bind_int64_or_null(st, 14, s->pid_start >= 0, s->pid_start);
         sqlite3_bind_int64(st, 15, s->token_issued);
         sqlite3_bind_int64(st, 16, s->expires);
+        db_bind_int64_or_null(st, 17, s->key_serial > 0, s->key_serial);
         return db_write_normal(d, st, "Failed to insert session", NULL);
 }
 

@@ -421,6 +421,13 @@ static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
                 pam_syslog(pamh, LOG_ERR, "Failed to read claims key %d: %s", (int) serial, strerror(-r));
                 goto out;
         }
+        /* A key made for an open that never completed: revoke it, it
+         * holds nothing and no sid. */
+        if (streq_ptr(token, ENRICH_KEY_PLACEHOLDER)) {
+                *ret_serial = serial;
+                r = 0;
+                goto out;
+        }
         r = jws_decode_unverified(token, NULL, &payload);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Claims key %d holds no readable token", (int) serial);

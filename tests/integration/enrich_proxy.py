@@ -2,7 +2,8 @@
 """enrich_proxy.py: a Varlink proxy between pam_enrich and a real enrichd,
 for session_faults.sh. It logs every call the module makes (one JSON line
 each: method, oneway, keySerial, and what happened) and, in drop mode,
-stands in for a daemon that dies at the worst moment of an open.
+stands in for a daemon that dies at the worst moment of an open. Each
+call is logged twice: when it arrives ("received": true) and once done.
 
 usage: enrich_proxy.py LISTEN DAEMON_SOCKET LOG MODE [DAEMON_PID]
   MODE pass  forwards every call and its reply (none for oneway calls)
@@ -59,6 +60,8 @@ def serve(client, daemon_path, log_path, mode, daemon_pid):
             params = msg.get("parameters") or {}
             entry = {"method": msg.get("method"), "oneway": bool(msg.get("oneway")),
                      "keySerial": params.get("keySerial")}
+            # At once, for a daemon that may never answer.
+            log(log_path, dict(entry, received=True))
             daemon.sendall(json.dumps(msg).encode() + b"\0")
             if msg.get("oneway"):
                 log(log_path, entry)

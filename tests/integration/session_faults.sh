@@ -52,14 +52,15 @@ login() {
                 --serial-file "$TMP/$1.serial" >/dev/null 2>"$TMP/$1.err"
         RC=$?
 }
-# calls PYTHON-EXPR: evaluates EXPR over c, the list of logged calls.
-calls() {
-        [ "$("$PY" -c 'import json, sys
-c = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(bool(eval(sys.argv[2])))' "$CALLS" "$1" 2>/dev/null)" = True ]
-}
-logged() { "$PY" -c 'import json, sys
-c = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+# calls PYTHON-EXPR: evaluates EXPR over c, the list of calls done (with
+# their replies), and r, the list of calls received.
+LOAD_CALLS='import json, sys
+a = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+c = [x for x in a if not x.get("received")]
+r = [x for x in a if x.get("received")]'
+calls() { [ "$("$PY" -c "$LOAD_CALLS"'
+print(bool(eval(sys.argv[2])))' "$CALLS" "$1" 2>/dev/null)" = True ]; }
+logged() { "$PY" -c "$LOAD_CALLS"'
 print(eval(sys.argv[2]))' "$CALLS" "$1" 2>/dev/null; }
 # row SID COLUMN: a column of the session row, straight from the database.
 row() {
@@ -132,7 +133,7 @@ start_proxy pass
 ROWS_BEFORE=$(session_rows)
 kill -STOP "$DAEMON_PID"
 login hung enrich-proxy
-HUNG_SERIAL=$(logged 'c[0]["keySerial"]')
+HUNG_SERIAL=$(logged 'r[0]["keySerial"]')
 check hung-open-within-timeout within "$TMP/hung.err" open $((TIMEOUT + 400))
 check hung-open-no-key-in-session test ! -s "$TMP/hung.serial"
 check hung-open-key-revoked revoked "$HUNG_SERIAL"

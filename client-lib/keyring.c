@@ -274,16 +274,19 @@ int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *
 
 int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason) {
         char type[16], description[64], payload[sizeof(ENRICH_KEY_PLACEHOLDER)];
-        char *text = NULL;
+        /* Room for any claims key's "type;uid;gid;perm;description": one
+         * call, not describe_alloc's two; a longer one is not ours. */
+        char text[128];
         unsigned long uid, gid, perm;
         const char *reason = NULL;
         long n;
-        int fields;
+        int fields = 0;
 
-        if (keyctl_describe_alloc(key, &text) < 0)
+        n = keyctl_describe(key, text, sizeof(text));
+        if (n < 0)
                 return -errno;
-        fields = sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description);
-        free(text);
+        if ((size_t) n <= sizeof(text))
+                fields = sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description);
         if (fields != 5 || strcmp(type, ENRICH_KEY_TYPE) != 0 ||
             strcmp(description, ENRICH_KEY_DESCRIPTION) != 0)
                 reason = "not a user key named " ENRICH_KEY_DESCRIPTION;

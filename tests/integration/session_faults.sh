@@ -5,6 +5,9 @@
 #   module made (placeholder payload, final owner, group and permissions);
 #   the daemon writes the token into it. A close revokes the key and sends
 #   EndSession as a oneway call. (A proxy, enrich_proxy.py, logs the calls.)
+# - A socket of another group than the daemon's makes the module give the
+#   key that group; the daemon refuses such a key (KeyRejected), and the
+#   login goes on without it.
 # - A daemon that dies between receiving Enrich and replying, after it has
 #   signed, written the token into the key and recorded the session, leaves
 #   no key in the login: the module revokes the one it made, and the
@@ -18,7 +21,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="open-one-round-trip enrich-carries-key-serial reply-has-no-token close-sends-oneway-endsession
-close-ends-session-row
+close-ends-session-row wrong-group-key-rejected wrong-group-login-without-key wrong-group-key-revoked
 died-open-token-was-written died-open-fail-open-opens died-open-no-key-in-session died-open-key-revoked
 died-open-session-row-recorded died-open-restart-ends-session died-open-fail-closed-refused
 died-open-fail-closed-key-revoked
@@ -96,6 +99,15 @@ check close-sends-oneway-endsession calls '[x["method"] for x in c if x["oneway"
 SID=$(logged 'c[0]["reply"]["parameters"]["sid"]')
 ended() { [ "$(row "$1" "ended IS NOT NULL")" = 1 ]; }
 check close-ends-session-row poll 30 ended "$SID"
+stop_proxy
+
+# ---- a key of another group ---------------------------------------------
+start_proxy pass
+chgrp "$(id -g "$U2")" "$PROXY"
+login wronggroup enrich-proxy
+check wrong-group-key-rejected calls 'c[0]["reply"].get("error") == "io.enrich.KeyRejected"' || show "$CALLS"
+check wrong-group-login-without-key test "$RC" = 0 -a ! -s "$TMP/wronggroup.serial"
+check wrong-group-key-revoked revoked "$(logged 'c[0]["keySerial"]')"
 stop_proxy
 
 # ---- the daemon dies between receiving Enrich and replying ------------

@@ -118,8 +118,9 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
                 if (!reason)
                         reason = strerror(-r);
                 log_error("Refusing key %lld for the claims of %s: %s", (long long) serial, user, reason);
-                return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s}", "keySerial", serial,
-                                                                      "reason", reason));
+                return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s, s:I}", "keySerial", serial,
+                                                                      "reason", reason,
+                                                                      "keyGroup", (json_int_t) getegid()));
         }
         *ret_serial = serial;
         return NULL;

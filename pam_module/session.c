@@ -56,9 +56,13 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
 }
 
 /* One call within what is left of deadline. On success *ret (optional) is
- * the reply parameters, a new reference. */
+ * the reply parameters, a new reference. On an error reply (-EREMOTEIO)
+ * with ret_error given, *ret_error is its name (malloc'd) and *ret its
+ * parameters, and the caller says what went wrong; otherwise it is
+ * logged here. */
 static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                       const char *method, json_t *params, int64_t deadline, json_t **ret) {
+                       const char *method, json_t *params, int64_t deadline, json_t **ret,
+                       char **ret_error) {
         json_t *reply = NULL;
         char *error = NULL;
         int timeout = host_remaining_ms(deadline), r;
@@ -68,6 +72,13 @@ static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_clie
                 return -ETIMEDOUT;
         }
         r = varlink_client_call(c, method, params, timeout, &reply, &error);
+        if (r == -EREMOTEIO && ret_error) {
+                *ret_error = error;
+                error = NULL;
+                *ret = reply;
+                reply = NULL;
+                goto out;
+        }
         if (r == -EREMOTEIO) {
                 char *detail = (args->debug && reply) ? json_dumps(reply, JSON_COMPACT) : NULL;
 
@@ -286,6 +297,75 @@ static unsigned pending_timeout(int64_t deadline) {
         return (unsigned) (host_remaining_ms(deadline) + 999) / 1000 + 1;
 }
 
+/* Makes the claims key (see session_open) and calls Enrich with its
+ * serial. The key's group is the socket's, which must be the daemon's;
+ * when it is not (an enrichd.socket without SocketGroup=, or one from
+ * before it, still listening), the daemon refuses the key and says which
+ * group it wants, and this tries once more with that group: the login
+ * still gets its claims, at the price of a second round trip and a
+ * warning. On success *ret_serial is the key, now holding the token, and
+ * *ret_reply the reply's parameters; on failure no key is left. */
+static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
+                           json_t *params, gid_t group, int64_t deadline,
+                           key_serial_t *ret_serial, json_t **ret_reply) {
+        key_serial_t serial = -1;
+        json_t *reply = NULL;
+        char *error = NULL;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                json_t *wanted;
+
+                r = keyring_create_pending(group, pending_timeout(deadline), &serial);
+                if (r < 0) {
+                        serial = -1;
+                        pam_syslog(pamh, LOG_ERR, "Failed to create the claims key: %s", strerror(-r));
+                        goto out;
+                }
+                if (json_object_set_new(params, "keySerial", json_integer(serial)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply, &error);
+                if (r != -EREMOTEIO)
+                        break;
+                wanted = json_object_get(reply, "keyGroup");
+                if (attempt == 0 && streq_ptr(error, "io.enrich.KeyRejected") && json_is_integer(wanted) &&
+                    json_integer_value(wanted) >= 0 && json_integer_value(wanted) < (json_int_t) UINT32_MAX &&
+                    (gid_t) json_integer_value(wanted) != group) {
+                        pam_syslog(pamh, LOG_WARNING,
+                                   "The group of enrichd's socket %s (%u) is not enrichd's (%u): set "
+                                   "SocketGroup= in enrichd.socket; asking again with enrichd's group",
+                                   args->socket, (unsigned) group, (unsigned) json_integer_value(wanted));
+                        group = (gid_t) json_integer_value(wanted);
+                        keyring_discard_pending(serial);
+                        serial = -1;
+                        json_decref(reply);
+                        reply = NULL;
+                        free(error);
+                        error = NULL;
+                        continue;
+                }
+                pam_syslog(pamh, LOG_ERR, "enrichd answered io.enrich.Enrich with %s%s%s", error ? error : "an error",
+                           json_is_string(json_object_get(reply, "reason")) ? ": " : "",
+                           json_is_string(json_object_get(reply, "reason")) ?
+                                   json_string_value(json_object_get(reply, "reason")) : "");
+                break;
+        }
+        if (r < 0)
+                goto out;
+        *ret_serial = serial;
+        serial = -1;
+        *ret_reply = reply;
+        reply = NULL;
+out:
+        if (serial != -1)
+                keyring_discard_pending(serial);
+        json_decref(reply);
+        free(error);
+        return r;
+}
+
 int session_open(pam_handle_t *pamh, const enrich_args *args) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
@@ -311,19 +391,9 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         /* The key first, with everything but the token, where only this
          * thread sees it: the daemon writes the token into it, so the open
          * costs one round trip. Until the daemon has answered it is in no
-         * session keyring; if the daemon dies or hangs, it is revoked below
-         * or dies of its timeout. */
-        r = keyring_create_pending(group, pending_timeout(deadline), &serial);
-        if (r < 0) {
-                serial = -1;
-                pam_syslog(pamh, LOG_ERR, "Failed to create the claims key: %s", strerror(-r));
-                goto out;
-        }
-        if (json_object_set_new(params, "keySerial", json_integer(serial)) < 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply);
+         * session keyring; if the daemon dies or hangs, it is revoked
+         * (here or below) or dies of its timeout. */
+        r = enrich_into_key(pamh, args, c, params, group, deadline, &serial, &reply);
         if (r < 0)
                 goto out;
         r = parse_enrich_reply(pamh, reply, &sid, &ttl, &user_uid);

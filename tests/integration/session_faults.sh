@@ -6,8 +6,9 @@
 #   the daemon writes the token into it. A close revokes the key and sends
 #   EndSession as a oneway call. (A proxy, enrich_proxy.py, logs the calls.)
 # - A socket of another group than the daemon's makes the module give the
-#   key that group; the daemon refuses such a key (KeyRejected), and the
-#   login goes on without it.
+#   key that group; the daemon refuses such a key (KeyRejected, naming its
+#   own group), the module revokes it and tries once more with the
+#   daemon's group: the login gets its claims, in two round trips.
 # - A daemon that dies between receiving Enrich and replying, after it has
 #   signed, written the token into the key and recorded the session, leaves
 #   no key in the login: the module revokes the one it made, and the
@@ -21,7 +22,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="open-one-round-trip enrich-carries-key-serial reply-has-no-token close-sends-oneway-endsession
-close-ends-session-row wrong-group-key-rejected wrong-group-login-without-key wrong-group-key-revoked
+close-ends-session-row wrong-group-key-rejected wrong-group-key-revoked wrong-group-retried-with-daemons
+wrong-group-login-gets-key
 died-open-token-was-written died-open-fail-open-opens died-open-no-key-in-session died-open-key-revoked
 died-open-session-row-recorded died-open-restart-ends-session died-open-fail-closed-refused
 died-open-fail-closed-key-revoked
@@ -106,8 +108,10 @@ start_proxy pass
 chgrp "$(id -g "$U2")" "$PROXY"
 login wronggroup enrich-proxy
 check wrong-group-key-rejected calls 'c[0]["reply"].get("error") == "io.enrich.KeyRejected"' || show "$CALLS"
-check wrong-group-login-without-key test "$RC" = 0 -a ! -s "$TMP/wronggroup.serial"
 check wrong-group-key-revoked revoked "$(logged 'c[0]["keySerial"]')"
+check wrong-group-retried-with-daemons calls \
+        '[x["method"] for x in c if not x["oneway"]] == ["io.enrich.Enrich"] * 2 and "error" not in c[1]["reply"]'
+check wrong-group-login-gets-key test "$RC" = 0 -a -s "$TMP/wronggroup.serial"
 stop_proxy
 
 # ---- the daemon dies between receiving Enrich and replying ------------

@@ -77,8 +77,14 @@ $(B)/daemon/interface.o: daemon/io.enrich.varlink daemon/io.systemd.UserDatabase
 $(B)/enrichd: $(DAEMON_OBJ) $(B)/libenrich-internal.a
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libenrich-internal.a $(LIBS)
 
+# -z nodelete: libpam dlcloses the module at every pam_end and dlopens it
+# at the next pam_start; in a process that opens many logins (a long-lived
+# PAM application, the login benchmark) that relocated the module (-z now)
+# and mapped its libraries again for every login, more than half of the
+# instructions the module costs a login. The module keeps no global state,
+# so staying loaded changes nothing else.
 $(B)/pam_enrich.so: $(PAM_OBJ) $(B)/libenrich-internal.a pam_module/pam_enrich.map
-	$(CC) -shared -Wl,--version-script=pam_module/pam_enrich.map $(LDFLAGS) \
+	$(CC) -shared -Wl,--version-script=pam_module/pam_enrich.map -Wl,-z,nodelete $(LDFLAGS) \
 	  -o $@ $(PAM_OBJ) $(B)/libenrich-internal.a $(LIBS) -lpam
 
 $(B)/enrichctl: $(CTL_OBJ) $(PUBLIC_OBJ) $(B)/libenrich-internal.a

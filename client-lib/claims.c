@@ -406,6 +406,9 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         r = keyring_read(key, &token);
         if (r < 0)
                 return from_keyring_errno(r);
+        /* A key the daemon has not written yet holds no claims. */
+        if (strcmp(token, ENRICH_KEY_PLACEHOLDER) == 0)
+                return ENRICH_E_NO_CLAIMS;
         jwks_path = resolve_jwks_path(jwks_path);
         r = cached_verify(key, token, jwks_path, ret);
         if (r != -EBUSY)

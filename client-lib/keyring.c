@@ -249,6 +249,90 @@ fail:
         return r;
 }
 
+int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *ret) {
+        key_serial_t key;
+        int r;
+
+        /* The thread keyring, not the process keyring: threads share that,
+         * and add_key of the same description there would update another
+         * login's key in place. */
+        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, ENRICH_KEY_PLACEHOLDER,
+                      strlen(ENRICH_KEY_PLACEHOLDER), KEY_SPEC_THREAD_KEYRING);
+        if (key < 0)
+                return -errno;
+        if (keyctl_chown(key, 0, group) < 0 ||
+            keyctl_set_timeout(key, timeout_seconds) < 0 ||
+            keyctl_setperm(key, ENRICH_KEY_PERM) < 0) {
+                r = -errno;
+                keyctl_revoke(key);
+                keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING);
+                return r;
+        }
+        *ret = key;
+        return 0;
+}
+
+int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason) {
+        char type[16], description[64], payload[sizeof(ENRICH_KEY_PLACEHOLDER)];
+        /* Room for any claims key's "type;uid;gid;perm;description": one
+         * call, not describe_alloc's two; a longer one is not ours. */
+        char text[128];
+        unsigned long uid, gid, perm;
+        const char *reason = NULL;
+        long n;
+        int fields = 0;
+
+        n = keyctl_describe(key, text, sizeof(text));
+        if (n < 0)
+                return -errno;
+        if ((size_t) n <= sizeof(text))
+                fields = sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description);
+        if (fields != 5 || strcmp(type, ENRICH_KEY_TYPE) != 0 ||
+            strcmp(description, ENRICH_KEY_DESCRIPTION) != 0)
+                reason = "not a user key named " ENRICH_KEY_DESCRIPTION;
+        else if (uid != 0)
+                reason = "not owned by uid 0";
+        else if (gid != group)
+                reason = "its group is not the daemon's";
+        else if (perm != ENRICH_KEY_PERM)
+                reason = "its permissions are not the claims key's";
+        if (!reason) {
+                /* Read one byte more than the placeholder: a longer payload
+                 * (a token) shows as a different length. */
+                n = keyctl_read(key, payload, sizeof(payload));
+                if (n < 0)
+                        return -errno;
+                if ((size_t) n != strlen(ENRICH_KEY_PLACEHOLDER) ||
+                    memcmp(payload, ENRICH_KEY_PLACEHOLDER, (size_t) n) != 0)
+                        reason = "it already holds claims";
+        }
+        if (reason) {
+                *ret_reason = reason;
+                return -EPERM;
+        }
+        return 0;
+}
+
+int keyring_publish_claims(key_serial_t key) {
+        key_serial_t session;
+
+        session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
+        if (session < 0 || keyctl_link(key, session) < 0)
+                return -errno;
+        if (keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING) < 0) {
+                int r = -errno;
+
+                (void) keyctl_unlink(key, session);
+                return r;
+        }
+        return 0;
+}
+
+void keyring_discard_pending(key_serial_t key) {
+        (void) keyctl_revoke(key);
+        (void) keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING);
+}
+
 int keyring_update_claims(key_serial_t key, const char *token, int64_t expires) {
         unsigned timeout_seconds;
         int r;

@@ -9,6 +9,11 @@
 
 #define ENRICH_KEY_TYPE "user"
 #define ENRICH_KEY_DESCRIPTION "enrich:claims"
+/* The payload of a claims key the module made and the daemon has not yet
+ * written (docs/contract.md, "The keyring key"): no JWS (it has no dot), so
+ * no verifier accepts it, and libenrich reads it as "no claims". A user key
+ * needs at least one byte. */
+#define ENRICH_KEY_PLACEHOLDER "enrich:pending"
 /* possessor: view read search; owner: all; group: view read write search
  * setattr; other: none. */
 #define ENRICH_KEY_PERM (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH | \
@@ -77,6 +82,33 @@ int keyring_timeout_until(int64_t expires, unsigned *ret);
  * (replacing an older claims key) and unlink from the thread keyring. On
  * any failure the new key is revoked. */
 int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_serial_t *ret);
+
+/* The module's half of an open: creates the claims key in the calling
+ * thread's keyring, where no other process can see it, holding
+ * ENRICH_KEY_PLACEHOLDER, owned by uid 0, group gid, ENRICH_KEY_PERM, and
+ * expiring after timeout_seconds, so that a key whose open fails dies by
+ * itself even if nobody revokes it. The daemon then checks it
+ * (keyring_check_pending) and writes the token into it; the module
+ * publishes it with keyring_publish_claims. On failure nothing is left. */
+int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *ret);
+
+/* The daemon's check of a key the module made for it: type and
+ * description of the claims key, owner uid 0, group gid, ENRICH_KEY_PERM,
+ * payload ENRICH_KEY_PLACEHOLDER (so a live claims key is never
+ * overwritten). -ENOKEY, -EKEYREVOKED, -EKEYEXPIRED, -EACCES when it cannot
+ * be looked at; -EPERM when it is not such a key, with *ret_reason (a
+ * constant) saying which property is wrong. */
+int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason);
+
+/* Links key (made by keyring_create_pending and written by the daemon)
+ * into the session keyring, replacing an older claims key, and drops it
+ * from the thread keyring. On failure the key is left where it was; the
+ * caller revokes it. */
+int keyring_publish_claims(key_serial_t key);
+
+/* Revokes a key made by keyring_create_pending that was never published,
+ * and drops it from the thread keyring. */
+void keyring_discard_pending(key_serial_t key);
 
 /* Updates the payload in place (same serial) and moves the timeout to end
  * at expires. */

@@ -231,19 +231,13 @@ const struct ucred *varlink_client_peer(const varlink_client *c) {
         return &c->peer;
 }
 
-int varlink_client_send(varlink_client *c, const char *method, json_t *params,
-                        bool more, int timeout_ms) {
-        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+/* Sends call (borrowed) by deadline. */
+static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
         _cleanup_free_ char *text = NULL;
-        json_t *call;
         size_t len = 0, off = 0;
         int r;
 
-        call = varlink_call_new(method, params, more);
-        if (!call)
-                return -ENOMEM;
         r = varlink_encode(call, &text, &len);
-        json_decref(call);
         if (r < 0)
                 return r;
         while (off < len) {
@@ -262,6 +256,33 @@ int varlink_client_send(varlink_client *c, const char *method, json_t *params,
                 off += (size_t) n;
         }
         return 0;
+}
+
+int varlink_client_send(varlink_client *c, const char *method, json_t *params,
+                        bool more, int timeout_ms) {
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        json_t *call;
+        int r;
+
+        call = varlink_call_new(method, params, more);
+        if (!call)
+                return -ENOMEM;
+        r = send_call(c, call, deadline);
+        json_decref(call);
+        return r;
+}
+
+int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *params, int timeout_ms) {
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        json_t *call;
+        int r;
+
+        call = varlink_call_new(method, params, false);
+        if (!call)
+                return -ENOMEM;
+        r = json_object_set_new(call, "oneway", json_true()) < 0 ? -ENOMEM : send_call(c, call, deadline);
+        json_decref(call);
+        return r;
 }
 
 int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,

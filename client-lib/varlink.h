@@ -61,6 +61,10 @@ int varlink_client_call(varlink_client *c, const char *method, json_t *params,
 /* For "more" calls: send, then read each reply with varlink_client_next(). */
 int varlink_client_send(varlink_client *c, const char *method, json_t *params,
                         bool more, int timeout_ms);
+/* Sends a call with "oneway": the server answers nothing, not even an
+ * error, so nothing is read back; once this returns the call is in the
+ * socket, and the server serves it even if the caller closes at once. */
+int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *params, int timeout_ms);
 /* Reads the next reply. *ret_continues tells whether more follow. */
 int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
                         char **ret_error, bool *ret_continues);

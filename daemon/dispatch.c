@@ -46,7 +46,7 @@ typedef struct method {
 
 /* The parameter names each method takes; the handler checks their values. */
 #define PARAMS(name, ...) static const char *const name[] = { __VA_ARGS__, NULL }
-PARAMS(enrich_params, "user", "service", "tty", "rhost", "ruser", "pid", "asid", "amr", "tokenId");
+PARAMS(enrich_params, "user", "service", "tty", "rhost", "ruser", "pid", "asid", "amr", "tokenId", "keySerial");
 PARAMS(attach_params, "sid", "keySerial");
 PARAMS(sid_params, "sid");
 PARAMS(user_params, "user");

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "audit.h"
 #include "clock.h"
@@ -181,6 +182,29 @@ static int fit_connection_limits(server_limits *main_limits, server_limits *user
 }
 
 /* 1 when path exists (whatever it is), 0 when not, or a negative errno. */
+/* The PAM module gives the claims key the group of the main socket, and
+ * Enrich refuses a key whose group is not the daemon's (it could neither
+ * refresh nor revoke it). A socket the daemon bound itself is made its
+ * group (a set-group-ID folder would have given it the folder's); one
+ * systemd passed must have SocketGroup= set to it, else every login goes
+ * without claims, which is said here once rather than at every login. */
+static void check_socket_group(const char *path, bool activated) {
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                log_warning("Cannot look at the main socket %s: %s; the PAM module needs it to be of group %u",
+                            path, strerror(errno), (unsigned) getegid());
+                return;
+        }
+        if (st.st_gid == getegid())
+                return;
+        if (!activated && chown(path, (uid_t) -1, getegid()) == 0)
+                return;
+        log_error("The main socket %s belongs to group %u, not the daemon's %u: every login's claims key "
+                  "would be refused. Set SocketGroup= in enrichd.socket to the daemon's group.",
+                  path, (unsigned) st.st_gid, (unsigned) getegid());
+}
+
 static int state_exists(const char *path) {
         struct stat st;
 
@@ -351,6 +375,7 @@ int main(int argc, char **argv) {
                 log_error("%s", error ? error : strerror(-r));
                 goto out;
         }
+        check_socket_group(d.config->socket, server_socket_activated(srv));
         log_struct(LOG_INFO, LOG_MSGID_STARTED,
                    (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
                                       "ENRICH_POLICY_VERSION", d.policy_version, NULL },

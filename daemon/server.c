@@ -117,6 +117,7 @@ struct connection {
         bool eof;          /* the peer will send nothing more */
         bool closing;      /* close once output is flushed */
         bool dead;         /* close now (after the current batch of events) */
+        bool hung_up;      /* the peer reads no more: replies are dropped, calls still served */
         uint32_t events;   /* currently registered epoll events */
 };
 
@@ -572,6 +573,10 @@ static int queue_reply(connection *c, json_t *reply) {
         }
         if (r < 0)
                 return r;
+        if (c->hung_up) {
+                free(data);
+                return 0;
+        }
         if (c->output_sent > 0 && c->output_sent == c->output_len) {
                 c->output_len = c->output_sent = 0;
         }
@@ -737,6 +742,15 @@ static void flush_output(connection *c) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
+                        if (errno == EPIPE || errno == ECONNRESET) {
+                                /* The peer closed without reading its
+                                 * replies: what it sent before closing
+                                 * is still read and served (a oneway
+                                 * EndSession after other calls), only
+                                 * the answers go nowhere. */
+                                c->hung_up = true;
+                                break;
+                        }
                         if (errno != EAGAIN)
                                 c->dead = true;
                         return;

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "host.h"
 #include "issue.h"
+#include "keyring.h"
 #include "live.h"
 #include "log.h"
 #include "method_support.h"
@@ -90,6 +91,41 @@ static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enri
         (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
 }
 
+/* The module's open in one round trip (docs/contract.md, "The keyring
+ * key"): with keySerial, the module has made the claims key already, in
+ * its thread keyring, with the placeholder payload, owner 0, this daemon's
+ * group and the claims key's permissions; the token goes into it here, not
+ * into the reply. A key that is not exactly that is refused, so a token
+ * never lands in a key the daemon could not refresh or revoke later, nor
+ * over another login's claims. Returns NULL with *ret_serial the key
+ * written (0 without keySerial), or an error reply. */
+static json_t *deliver_to_key(json_t *params, const char *user, const char *token, int64_t expires,
+                              int64_t *ret_serial) {
+        const char *reason = NULL;
+        json_int_t serial;
+        bool set = false;
+        json_t *e;
+        int r;
+
+        if ((e = get_int(params, "keySerial", false, 1, INT32_MAX, &serial, &set)) || !set) {
+                *ret_serial = 0;
+                return e;
+        }
+        r = keyring_check_pending((key_serial_t) serial, getegid(), &reason);
+        if (r == 0)
+                r = keyring_update_claims((key_serial_t) serial, token, expires);
+        if (r < 0) {
+                if (!reason)
+                        reason = strerror(-r);
+                log_error("Refusing key %lld for the claims of %s: %s", (long long) serial, user, reason);
+                return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s, s:I}", "keySerial", serial,
+                                                                      "reason", reason,
+                                                                      "keyGroup", (json_int_t) getegid()));
+        }
+        *ret_serial = serial;
+        return NULL;
+}
+
 /* Every enriched login gets a token, even one that policy gives nothing:
  * identity, amr and sid still travel, and the key exists to be refreshed
  * when a grant arrives. */
@@ -99,7 +135,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         login_context ctx;
         char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
         json_t *reply = NULL;
-        int64_t now, expires = 0;
+        int64_t now, expires = 0, key_serial = 0;
         int r;
 
         reply = parse_enrich(params, &req);
@@ -153,13 +189,16 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("failed to sign the token");
                 goto out;
         }
+        reply = deliver_to_key(params, req.user, token, expires, &key_serial);
+        if (reply)
+                goto out;
         amr = amr_json_text(req.amr);
         session_row row = {
                 .sid = sid, .user = req.user, .uid = ev.uid, .service = req.service,
                 .tty = req.tty, .rhost = req.rhost, .ruser = req.ruser, .pid = req.pid,
                 .asid = req.has_asid ? req.asid : -1, .created = now, .expires = expires,
                 .claims = claims_text, .amr = amr, .pid_start = live_pid_start((pid_t) req.pid),
-                .token_issued = now,
+                .token_issued = now, .key_serial = key_serial,
         };
         r = sessions_insert(d->db, &row);
         if (r < 0) {
@@ -186,13 +225,16 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                    "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)",
                    req.user, req.service, sid, rules && *rules ? rules : "none",
                    grants && *grants ? grants : "none", ev.result->ttl);
-        /* keyGroup: the module gives this group write/setattr on the key so
-         * the daemon can refresh and revoke it. Under socket activation the
-         * module cannot learn it from SO_PEERCRED (that is PID 1's). */
-        reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:I, s:I}", "sid", sid, "token", token,
+        /* keyGroup: for callers without keySerial, which give this group
+         * write/setattr on the key they make so the daemon can refresh and
+         * revoke it. The token is in the key already when keySerial was
+         * given. uid: what the module would otherwise look up again. */
+        reply = varlink_reply_new(json_pack("{s:s, s:s*, s:I, s:I, s:I, s:I}", "sid", sid,
+                                            "token", key_serial ? NULL : token,
                                             "expires", (json_int_t) expires,
                                             "ttl", (json_int_t) (expires - now),
-                                            "keyGroup", (json_int_t) getegid()), false);
+                                            "keyGroup", (json_int_t) getegid(),
+                                            "uid", (json_int_t) ev.uid), false);
 out:
         free(req.amr);
         evaluation_clear(&ev);

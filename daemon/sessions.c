@@ -53,14 +53,15 @@ static int write_session(db *d, const char *sql, const char *what, const db_valu
 int sessions_insert(db *d, const session_row *s) {
         return db_run(d, DB_WRITE_NORMAL,
                       "INSERT INTO sessions (sid, user, uid, service, tty, rhost, ruser, pid, asid,"
-                      " created, expires, claims, amr, pid_start, token_issued, token_expires)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      " created, expires, claims, amr, pid_start, token_issued, token_expires, key_serial)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       "Failed to insert session", NULL,
                       DB_ARGS(DB_TEXT(s->sid), DB_TEXT(s->user), DB_INT(s->uid), DB_TEXT(s->service),
                               DB_TEXT(s->tty), DB_TEXT(s->rhost), DB_TEXT(s->ruser), DB_INT(s->pid),
                               DB_INT_OR_NULL(s->asid >= 0, s->asid), DB_INT(s->created), DB_INT(s->expires),
                               DB_TEXT(s->claims), DB_TEXT(s->amr), DB_INT_OR_NULL(s->pid_start >= 0, s->pid_start),
-                              DB_INT(s->token_issued), DB_INT(s->expires)));
+                              DB_INT(s->token_issued), DB_INT(s->expires),
+                              DB_INT_OR_NULL(s->key_serial > 0, s->key_serial)));
 }
 
 int sessions_attach_key(db *d, const char *sid, int64_t key_serial) {

@@ -25,7 +25,7 @@ typedef struct session_row {
         const char *amr;        /* JSON array text, optional */
         int64_t pid_start;      /* start time of pid (/proc/PID/stat field 22); -1: unknown */
         int64_t token_issued;   /* iat of the current token */
-        int64_t key_serial;     /* 0: no key attached (read back, not written) */
+        int64_t key_serial;     /* 0: no key attached */
 } session_row;
 
 int sessions_insert(db *d, const session_row *s);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <security/pam_ext.h>
 
 #include "client.h"
@@ -75,4 +76,17 @@ int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline
                            args->socket, strerror(-r));
         varlink_client_free(c);
         return r;
+}
+
+int daemon_socket_group(pam_handle_t *pamh, const enrich_args *args, gid_t *ret) {
+        struct stat st;
+
+        if (stat(args->socket, &st) < 0) {
+                int r = -errno;
+
+                pam_syslog(pamh, LOG_ERR, "Failed to look at enrichd's socket %s: %s", args->socket, strerror(-r));
+                return r;
+        }
+        *ret = st.st_gid;
+        return 0;
 }

@@ -15,3 +15,10 @@ int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline
  * without asking NSS (which may itself ask enrichd's userdb socket, the very
  * daemon that may be hung); otherwise only args->daemon_user (-EPERM). */
 int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid);
+/* The group the claims key must have so that the daemon can refresh and
+ * revoke it: the group of the socket at args->socket, which is the daemon's
+ * own when it binds the socket itself and SocketGroup= of enrichd.socket
+ * under socket activation. The daemon checks it against its own gid and
+ * refuses a key with any other (docs/contract.md, "The keyring key").
+ * Failures are logged. */
+int daemon_socket_group(pam_handle_t *pamh, const enrich_args *args, gid_t *ret);

@@ -1,8 +1,11 @@
-/* session.c: the daemon conversation of one login. open: Enrich ->
- * install the claims key -> AttachKey, all under one deadline; close:
- * revoke the key, then EndSession. Everything here returns 0 or a negative
- * errno and logs the step that failed; pam_enrich.c turns that into a PAM
- * code for the hook that is running. */
+/* session.c: the daemon conversation of one login. open, one round trip
+ * under one deadline: make the claims key (placeholder, final owner and
+ * permissions) in the thread keyring -> Enrich with its serial, the daemon
+ * writes the token into it -> publish it in the session keyring. close:
+ * revoke the key, then EndSession as a oneway call, not waited for.
+ * Everything here returns 0 or a negative errno and logs the step that
+ * failed; pam_enrich.c turns that into a PAM code for the hook that is
+ * running. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -53,9 +56,13 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
 }
 
 /* One call within what is left of deadline. On success *ret (optional) is
- * the reply parameters, a new reference. */
+ * the reply parameters, a new reference. On an error reply (-EREMOTEIO)
+ * with ret_error given, *ret_error is its name (malloc'd) and *ret its
+ * parameters, and the caller says what went wrong; otherwise it is
+ * logged here. */
 static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                       const char *method, json_t *params, int64_t deadline, json_t **ret) {
+                       const char *method, json_t *params, int64_t deadline, json_t **ret,
+                       char **ret_error) {
         json_t *reply = NULL;
         char *error = NULL;
         int timeout = host_remaining_ms(deadline), r;
@@ -65,6 +72,13 @@ static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_clie
                 return -ETIMEDOUT;
         }
         r = varlink_client_call(c, method, params, timeout, &reply, &error);
+        if (r == -EREMOTEIO && ret_error) {
+                *ret_error = error;
+                error = NULL;
+                *ret = reply;
+                reply = NULL;
+                goto out;
+        }
         if (r == -EREMOTEIO) {
                 char *detail = (args->debug && reply) ? json_dumps(reply, JSON_COMPACT) : NULL;
 
@@ -242,46 +256,127 @@ out:
         return r;
 }
 
-/* Checks the Enrich reply and returns borrowed pointers into it. */
+/* Checks the Enrich reply and returns what the open needs from it; *ret_sid
+ * is borrowed from reply. */
 static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **ret_sid,
-                              const char **ret_token, json_int_t *ret_expires) {
+                              json_int_t *ret_ttl, uid_t *ret_uid) {
         const char *sid = json_string_value(json_object_get(reply, "sid"));
-        const char *token = json_string_value(json_object_get(reply, "token"));
-        json_t *expires = json_object_get(reply, "expires");
+        json_t *ttl = json_object_get(reply, "ttl"), *uid = json_object_get(reply, "uid");
 
-        if (!sid || !*sid || !token || !*token || strlen(token) > JWS_MAX_TOKEN ||
-            !json_is_integer(expires)) {
+        if (!sid || !*sid || !json_is_integer(ttl) || !json_is_integer(uid) ||
+            json_integer_value(uid) < 0 || json_integer_value(uid) >= (json_int_t) UINT32_MAX) {
                 pam_syslog(pamh, LOG_ERR, "enrichd sent a malformed Enrich reply");
                 return -EBADMSG;
         }
         *ret_sid = sid;
-        *ret_token = token;
-        *ret_expires = json_integer_value(expires);
+        *ret_ttl = json_integer_value(ttl);
+        *ret_uid = (uid_t) json_integer_value(uid);
         return 0;
 }
 
-/* Best effort: tells the daemon to forget sid, within what is left. */
-static void end_session(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                        const char *sid, int64_t deadline) {
+/* Best effort, not waited for: tells the daemon to forget sid. A oneway
+ * call, sent within what is left of deadline; the daemon serves it even
+ * once this side has closed the connection. */
+static int end_session(pam_handle_t *pamh, varlink_client *c, const char *sid, int64_t deadline) {
         json_t *params = json_pack("{s:s}", "sid", sid);
+        int timeout = host_remaining_ms(deadline), r;
 
-        if (params && host_remaining_ms(deadline) > 0)
-                (void) daemon_call(pamh, args, c, "io.enrich.EndSession", params, deadline, NULL);
+        if (!params)
+                return -ENOMEM;
+        r = timeout > 0 ? varlink_client_send_oneway(c, "io.enrich.EndSession", params, timeout) : -ETIMEDOUT;
+        if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "Failed to send EndSession for session %s: %s", sid, strerror(-r));
         json_decref(params);
+        return r;
+}
+
+/* Seconds the placeholder key lives if the open fails and nobody revokes
+ * it: past what is left of deadline (the kernel counts whole seconds of a
+ * coarse clock, hence the extra one), and not much longer. */
+static unsigned pending_timeout(int64_t deadline) {
+        return (unsigned) (host_remaining_ms(deadline) + 999) / 1000 + 1;
+}
+
+/* Makes the claims key (see session_open) and calls Enrich with its
+ * serial. The key's group is the socket's, which must be the daemon's;
+ * when it is not (an enrichd.socket without SocketGroup=, or one from
+ * before it, still listening), the daemon refuses the key and says which
+ * group it wants, and this tries once more with that group: the login
+ * still gets its claims, at the price of a second round trip and a
+ * warning. On success *ret_serial is the key, now holding the token, and
+ * *ret_reply the reply's parameters; on failure no key is left. */
+static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
+                           json_t *params, gid_t group, int64_t deadline,
+                           key_serial_t *ret_serial, json_t **ret_reply) {
+        key_serial_t serial = -1;
+        json_t *reply = NULL;
+        char *error = NULL;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                json_t *wanted;
+
+                r = keyring_create_pending(group, pending_timeout(deadline), &serial);
+                if (r < 0) {
+                        serial = -1;
+                        pam_syslog(pamh, LOG_ERR, "Failed to create the claims key: %s", strerror(-r));
+                        goto out;
+                }
+                if (json_object_set_new(params, "keySerial", json_integer(serial)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply, &error);
+                if (r != -EREMOTEIO)
+                        break;
+                wanted = json_object_get(reply, "keyGroup");
+                if (attempt == 0 && streq_ptr(error, "io.enrich.KeyRejected") && json_is_integer(wanted) &&
+                    json_integer_value(wanted) >= 0 && json_integer_value(wanted) < (json_int_t) UINT32_MAX &&
+                    (gid_t) json_integer_value(wanted) != group) {
+                        pam_syslog(pamh, LOG_WARNING,
+                                   "The group of enrichd's socket %s (%u) is not enrichd's (%u): set "
+                                   "SocketGroup= in enrichd.socket; asking again with enrichd's group",
+                                   args->socket, (unsigned) group, (unsigned) json_integer_value(wanted));
+                        group = (gid_t) json_integer_value(wanted);
+                        keyring_discard_pending(serial);
+                        serial = -1;
+                        json_decref(reply);
+                        reply = NULL;
+                        free(error);
+                        error = NULL;
+                        continue;
+                }
+                pam_syslog(pamh, LOG_ERR, "enrichd answered io.enrich.Enrich with %s%s%s", error ? error : "an error",
+                           json_is_string(json_object_get(reply, "reason")) ? ": " : "",
+                           json_is_string(json_object_get(reply, "reason")) ?
+                                   json_string_value(json_object_get(reply, "reason")) : "");
+                break;
+        }
+        if (r < 0)
+                goto out;
+        *ret_serial = serial;
+        serial = -1;
+        *ret_reply = reply;
+        reply = NULL;
+out:
+        if (serial != -1)
+                keyring_discard_pending(serial);
+        json_decref(reply);
+        free(error);
+        return r;
 }
 
 int session_open(pam_handle_t *pamh, const enrich_args *args) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
-        json_t *params = NULL, *reply = NULL, *attach = NULL;
+        json_t *params = NULL, *reply = NULL;
         session_data *data = NULL;
-        const char *sid = NULL, *token = NULL;
-        json_int_t expires;
+        const char *sid = NULL;
+        json_int_t ttl;
         key_serial_t serial = -1, joined = 0, keyinit = 0;
-        json_t *group;
+        gid_t group;
         uid_t user_uid;
         bool data_set = false;
-        time_t now;
         int r;
 
         r = build_enrich_params(pamh, args, &params);
@@ -290,57 +385,32 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         r = daemon_connect(pamh, args, deadline, &c);
         if (r < 0)
                 goto out;
-        r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply);
+        r = daemon_socket_group(pamh, args, &group);
         if (r < 0)
                 goto out;
-        r = parse_enrich_reply(pamh, reply, &sid, &token, &expires);
+        /* The key first, with everything but the token, where only this
+         * thread sees it: the daemon writes the token into it, so the open
+         * costs one round trip. Until the daemon has answered it is in no
+         * session keyring; if the daemon dies or hangs, it is revoked
+         * (here or below) or dies of its timeout. */
+        r = enrich_into_key(pamh, args, c, params, group, deadline, &serial, &reply);
+        if (r < 0)
+                goto out;
+        r = parse_enrich_reply(pamh, reply, &sid, &ttl, &user_uid);
         if (r < 0)
                 goto out;
 
-        /* The daemon says which group it runs as (under socket activation
-         * the socket's peer is PID 1, not the daemon); that group gets
-         * write/setattr on the key so the unprivileged daemon can refresh
-         * and revoke it. */
-        group = json_object_get(reply, "keyGroup");
-        if (!json_is_integer(group) || json_integer_value(group) < 0 ||
-            json_integer_value(group) >= (json_int_t) UINT32_MAX) {
-                pam_syslog(pamh, LOG_ERR, "enrichd did not say which group may refresh the key");
-                r = -EBADMSG;
-                goto out;
-        }
-        r = lookup_uid(pam_item_string(pamh, PAM_USER), &user_uid);
-        if (r < 0) {
-                pam_syslog(pamh, LOG_ERR, "Failed to look up user %s: %s",
-                           pam_item_string(pamh, PAM_USER), strerror(-r));
-                goto out;
-        }
-
-        now = time(NULL);
-        if (expires <= (json_int_t) now) {
-                pam_syslog(pamh, LOG_ERR, "enrichd issued claims for session %s that already expired", sid);
-                r = -EKEYEXPIRED;
-                goto out;
-        }
         r = keyring_prepare_session(user_uid, &joined, &keyinit);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
         }
-        r = keyring_install_claims(token, (gid_t) json_integer_value(group), expires, &serial);
+        r = keyring_publish_claims(serial);
         if (r < 0) {
-                serial = -1;
-                pam_syslog(pamh, LOG_ERR, "Failed to install the claims key: %s", strerror(-r));
+                pam_syslog(pamh, LOG_ERR, "Failed to link the claims key into the session keyring: %s",
+                           strerror(-r));
                 goto out;
         }
-
-        attach = json_pack("{s:s, s:i}", "sid", sid, "keySerial", (int) serial);
-        if (!attach) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = daemon_call(pamh, args, c, "io.enrich.AttachKey", attach, deadline, NULL);
-        if (r < 0)
-                goto out;
 
         data = calloc(1, sizeof(*data));
         if (!data || !(data->sid = strdup(sid))) {
@@ -362,24 +432,23 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
                 pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s",
                            sid, (int) serial,
                            keyinit ? "a session keyring replacing pam_keyinit's" : "a fresh session keyring",
-                           (long long) (expires - now));
+                           (long long) ttl);
         r = 0;
 out:
         if (r < 0 && !data_set) {
                 /* A key the daemon does not know about could be neither
                  * refreshed nor revoked by it: never leave one behind. */
                 if (serial != -1)
-                        (void) keyring_revoke(serial);
+                        keyring_discard_pending(serial);
                 /* The keyring the login now runs in stays: it holds nothing
                  * of ours, the user cannot share it, and a login that goes
                  * on without claims (optional, fail=open) should not be
                  * left in a revoked keyring. */
                 (void) keyring_release_keyinit(keyinit);
                 if (c && sid)
-                        end_session(pamh, args, c, sid, deadline);
+                        (void) end_session(pamh, c, sid, deadline);
         }
         session_data_free(data);
-        json_decref(attach);
         json_decref(reply);
         json_decref(params);
         varlink_client_free(c);
@@ -422,6 +491,13 @@ static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
                 pam_syslog(pamh, LOG_ERR, "Failed to read claims key %d: %s", (int) serial, strerror(-r));
                 goto out;
         }
+        /* A key made for an open that never completed: revoke it, it
+         * holds nothing and no sid. */
+        if (streq_ptr(token, ENRICH_KEY_PLACEHOLDER)) {
+                *ret_serial = serial;
+                r = 0;
+                goto out;
+        }
         r = jws_decode_unverified(token, NULL, &payload);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Claims key %d holds no readable token", (int) serial);
@@ -452,7 +528,6 @@ int session_close(pam_handle_t *pamh, const enrich_args *args) {
         key_serial_t serial = -1;
         const char *sid = NULL;
         varlink_client *c = NULL;
-        json_t *params = NULL;
         int r, key_result = 0;
 
         if (pam_get_data(pamh, SESSION_DATA, &stored) == PAM_SUCCESS) {
@@ -487,12 +562,11 @@ int session_close(pam_handle_t *pamh, const enrich_args *args) {
         if (sid) {
                 /* The daemon learns the end so it stops refreshing; if it is
                  * unreachable the revoked key already ends the claims, and
-                 * the daemon drops the session when its refresh fails. */
-                params = json_pack("{s:s}", "sid", sid);
-                if (params && daemon_connect(pamh, args, deadline, &c) == 0 &&
-                    daemon_call(pamh, args, c, "io.enrich.EndSession", params, deadline, NULL) == 0 &&
+                 * the daemon drops the session when its refresh fails.
+                 * Not waited for: the key is revoked already. */
+                if (daemon_connect(pamh, args, deadline, &c) == 0 && end_session(pamh, c, sid, deadline) == 0 &&
                     args->debug)
-                        pam_syslog(pamh, LOG_DEBUG, "Session %s ended", sid);
+                        pam_syslog(pamh, LOG_DEBUG, "Session %s: EndSession sent", sid);
         }
 
         /* The keyring this module joined at open ends with the login, as
@@ -523,7 +597,6 @@ int session_close(pam_handle_t *pamh, const enrich_args *args) {
                 (void) pam_set_data(pamh, SESSION_DATA, NULL, NULL);
         r = key_result;
 out:
-        json_decref(params);
         varlink_client_free(c);
         return r;
 }

@@ -10,7 +10,8 @@ CHECKS="key-exists-after-open serial-file-matches key-type-and-description key-o
 key-group-daemon-gid key-permissions key-timeout-is-exp-minus-now key-in-session-keyring
 key-not-in-user-keyrings session-keyring-is-not-user-session payload-is-compact-jws
 whoami-verifies-claims whoami-asid-is-audit-session daemon-knows-key-serial
-daemon-session-records-login check-scope-granted check-scope-missing check-outside-session pyjwt-verifies-claims pyjwt-rejects-tampered-payload user-can-read-key
+daemon-session-records-login check-scope-granted check-scope-missing check-outside-session pyjwt-verifies-claims pyjwt-rejects-tampered-payload
+pyjwt-rejects-placeholder user-can-read-key
 user-cannot-update-key user-cannot-setperm-key user-cannot-change-timeout other-uid-cannot-read-key
 second-login-own-keyring second-login-own-key first-key-intact-after-second-login
 close-session-revokes-key login-key-not-in-inherited-keyring daemon-clean-shutdown"
@@ -210,6 +211,14 @@ tampered_rejected() {
                 grep -q InvalidSignatureError "$TMP/tamper.out"
 }
 check pyjwt-rejects-tampered-payload tampered_rejected
+# The payload of a key the daemon has not written yet (keyring.h,
+# ENRICH_KEY_PLACEHOLDER) is no token to PyJWT either.
+placeholder_rejected() {
+        [ -s "$OUT/token" ] && "$PY" "$HERE/pyjwt_verify.py" "$JWKS" "$OUT/token" >/dev/null || return 1
+        printf 'enrich:pending' >"$TMP/placeholder"
+        ! "$PY" "$HERE/pyjwt_verify.py" "$JWKS" "$TMP/placeholder" >"$TMP/placeholder.out" 2>&1
+}
+check pyjwt-rejects-placeholder placeholder_rejected || show "$TMP/placeholder.out"
 
 # --- who may do what with the key
 user_read_ok() { [ -s "$OUT/token" ] && [ ! -s "$OUT/pipe.err" ]; }

@@ -5,15 +5,64 @@
  * the key a second before the token's exp (seen as a refresh that found
  * its key already expired). Each check installs or updates a key just
  * after a second boundary, where that went wrong, and watches the key
- * around its expiry. Runs in a session keyring of its own. */
+ * around its expiry. Runs in a session keyring of its own.
+ * Then the one-round-trip open's key (as root): made in the thread keyring
+ * with the placeholder, checked by the daemon's rule, written, published;
+ * libenrich reads a placeholder as no claims. */
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 #include <keyutils.h>
 
+#include "enrich.h"
 #include "keyring.h"
 #include "tap.h"
+
+static int readable(key_serial_t key) {
+        char buf[8];
+
+        return keyctl_read(key, buf, sizeof buf) >= 0;
+}
+
+/* The pending key's life, as root (keyctl_chown to uid 0). */
+static void check_pending_key(void) {
+        key_serial_t key = -1, found = -1, placeholder;
+        const char *reason = NULL;
+        enrich_claims *claims = NULL;
+        int r;
+
+        r = keyring_create_pending(getegid(), 5, &key);
+        CHECK(r == 0, "pending-key-created");
+        CHECK(keyring_find_claims(&found) == -ENOKEY, "pending-key-not-in-session-keyring");
+        CHECK(keyring_check_pending(key, getegid(), &reason) == 0, "pending-key-passes-check");
+        reason = NULL;
+        CHECK(keyring_check_pending(key, getegid() + 1, &reason) == -EPERM && reason,
+              "pending-key-other-group-refused");
+        r = keyring_update_claims(key, "a.b.c", time(NULL) + 10);
+        reason = NULL;
+        CHECK(r == 0 && keyring_check_pending(key, getegid(), &reason) == -EPERM && reason,
+              "written-key-refused-as-pending");
+        CHECK(keyring_publish_claims(key) == 0 && keyring_find_claims(&found) == 0 && found == key,
+              "pending-key-published");
+        keyring_discard_pending(key);
+        CHECK(!readable(key) && errno == EKEYREVOKED, "pending-key-discarded");
+
+        r = keyring_create_pending(getegid(), 5, &key);
+        reason = NULL;
+        CHECK(r == 0 && keyctl_setperm(key, ENRICH_KEY_PERM | KEY_OTH_VIEW) == 0 &&
+              keyring_check_pending(key, getegid(), &reason) == -EPERM && reason,
+              "pending-key-other-permissions-refused");
+        keyring_discard_pending(key);
+
+        /* A placeholder that reached the session keyring holds no claims. */
+        r = keyring_create_pending(getegid(), 5, &placeholder);
+        CHECK(r == 0 && keyring_publish_claims(placeholder) == 0 &&
+              enrich_claims_load(&claims) == ENRICH_E_NO_CLAIMS,
+              "placeholder-is-no-claims");
+        enrich_claims_free(claims);
+        keyring_discard_pending(placeholder);
+}
 
 static int64_t now_ms(void) {
         struct timespec ts;
@@ -41,12 +90,6 @@ static void sleep_until_ms(int64_t when) {
         clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
 }
 
-static int readable(key_serial_t key) {
-        char buf[8];
-
-        return keyctl_read(key, buf, sizeof buf) >= 0;
-}
-
 /* Alive 100 ms before expires (Unix seconds), gone 100 ms after. */
 static int expires_at(key_serial_t key, int64_t expires) {
         int alive, dead;
@@ -71,6 +114,11 @@ int main(void) {
                 SKIP("keyring-expiry", "no session keyring can be joined here");
                 TAP_EXIT();
         }
+
+        if (geteuid() == 0)
+                check_pending_key();
+        else
+                SKIP("pending-key", "needs root (the key is chowned to uid 0)");
 
         second = time(NULL);
         CHECK(keyring_timeout_until(second - 1, &timeout) == -EKEYEXPIRED, "keyring-timeout-past-refused");

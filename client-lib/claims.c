@@ -78,17 +78,30 @@ static bool get_int(json_t *payload, const char *name, json_int_t *ret) {
         return true;
 }
 
+/* The claims check_caller() looks at, taken from the payload once. */
+typedef struct caller_claims {
+        json_int_t nbf, exp, uid, asid;
+        bool has_asid;
+} caller_claims;
+
+static caller_claims caller_claims_of(json_t *payload) {
+        caller_claims c = { .nbf = 0, .exp = 0, .uid = -1 };
+
+        (void) get_int(payload, "nbf", &c.nbf);
+        (void) get_int(payload, "exp", &c.exp);
+        (void) get_int(payload, "uid", &c.uid);
+        c.has_asid = get_int(payload, "asid", &c.asid);
+        return c;
+}
+
 /* The checks that can change between two calls for one token (time, the
  * calling user, the calling login), so the cache repeats them every time.
  * The payload's types were checked by check_binding() first. */
-static int check_caller(json_t *payload) {
-        json_int_t nbf = 0, exp = 0, uid = -1, asid;
+static int check_caller(const caller_claims *c) {
+        json_int_t nbf = c->nbf, exp = c->exp, uid = c->uid, asid = c->asid;
         time_t now = time(NULL);
         uint32_t own_asid;
 
-        (void) get_int(payload, "nbf", &nbf);
-        (void) get_int(payload, "exp", &exp);
-        (void) get_int(payload, "uid", &uid);
         if (exp <= now)
                 return ENRICH_E_EXPIRED;
         if (nbf > now)
@@ -97,8 +110,7 @@ static int check_caller(json_t *payload) {
                 return ENRICH_E_WRONG_USER;
         /* A token bound to a login's audit session is good only inside that
          * session: a caller with no audit session is not in it either. */
-        if (get_int(payload, "asid", &asid) &&
-            (host_audit_session(0, &own_asid) < 0 || (json_int_t) own_asid != asid))
+        if (c->has_asid && (host_audit_session(0, &own_asid) < 0 || (json_int_t) own_asid != asid))
                 return ENRICH_E_WRONG_SESSION;
         return ENRICH_OK;
 }
@@ -130,6 +142,7 @@ static int machine_id(const char **ret) {
 /* Checks the claims that bind a token to this host, user and login. */
 static int check_binding(json_t *payload) {
         const char *machine_id_text = NULL;
+        caller_claims caller;
         json_int_t value;
         int e;
 
@@ -139,7 +152,8 @@ static int check_binding(json_t *payload) {
             !get_int(payload, "nbf", &value) || !get_int(payload, "exp", &value) ||
             (json_object_get(payload, "asid") && !get_int(payload, "asid", &value)))
                 return ENRICH_E_MALFORMED;
-        e = check_caller(payload);
+        caller = caller_claims_of(payload);
+        e = check_caller(&caller);
         if (e != ENRICH_OK)
                 return e;
         if (machine_id(&machine_id_text) < 0)
@@ -293,6 +307,7 @@ typedef struct cache_slot {
         char *token;
         size_t token_len;
         json_t *payload;
+        caller_claims caller;   /* from payload, checked again on every hit */
 } cache_slot;
 
 static struct {
@@ -386,6 +401,7 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
         slot->key = key;
         slot->token_len = len;
         slot->payload = json_incref(payload);
+        slot->caller = caller_claims_of(payload);
 }
 
 /* Verifies *token, read from key, through the cache; on success the claims
@@ -409,7 +425,7 @@ static int cached_verify(key_serial_t key, char **token, const char *jwks_path, 
         slot = cache_find(key, *token, len);
         if (slot) {
                 payload = json_incref(slot->payload);
-                e = check_caller(payload);
+                e = check_caller(&slot->caller);
         } else {
                 e = verify_with(*token, cache.keys, &payload);
                 if (e == ENRICH_OK)

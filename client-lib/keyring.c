@@ -70,9 +70,33 @@ static long read_into(key_serial_t key, char *buffer, size_t size, char **heap, 
         }
 }
 
+/* Whether link is the claims key; notes in *dead a revoked or expired key,
+ * which can no longer be described. */
+static bool link_is_claims_key(key_serial_t link, int *dead) {
+        char text[256];
+        long n = keyctl_describe(link, text, sizeof(text));
+
+        if (n < 0) {
+                if (errno == EKEYREVOKED)
+                        *dead = -EKEYREVOKED;
+                else if (errno == EKEYEXPIRED && *dead == 0)
+                        *dead = -EKEYEXPIRED;
+                return false;
+        }
+        /* A description longer than text is not the claims key's. */
+        return n <= (long) sizeof(text) && is_claims_key(text);
+}
+
+/* The key found last time, described first next time: a login's session
+ * keyring also holds the user keyring (pam_keyinit links it first), and a
+ * description is the dearest call of a load. The answer is the same in any
+ * order, since a keyring links at most one key of a type and description. */
+static key_serial_t last_found;
+
 int keyring_find_claims(key_serial_t *ret) {
-        key_serial_t stack_links[64], *links, found = 0;
+        key_serial_t stack_links[64], *links, found = 0, last = __atomic_load_n(&last_found, __ATOMIC_RELAXED);
         char *heap = NULL, *at = NULL;
+        size_t n_links, first = SIZE_MAX;
         long size;
         int dead = 0, r;
 
@@ -85,25 +109,20 @@ int keyring_find_claims(key_serial_t *ret) {
                 return size == -ENOKEY || size == -ENOENT ? -ENOKEY : (int) size;
         }
         links = (key_serial_t *) (void *) at;
-        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && !found; i++) {
-                char text[256];
-                long n = keyctl_describe(links[i], text, sizeof(text));
-
-                if (n < 0) {
-                        /* A revoked or expired key can no longer be described;
-                         * report it when nothing valid is found. */
-                        if (errno == EKEYREVOKED)
-                                dead = -EKEYREVOKED;
-                        else if (errno == EKEYEXPIRED && dead == 0)
-                                dead = -EKEYEXPIRED;
-                        continue;
+        n_links = (size_t) size / sizeof(key_serial_t);
+        for (size_t i = 0; i < n_links && last != 0; i++)
+                if (links[i] == last) {
+                        first = i;
+                        if (link_is_claims_key(links[i], &dead))
+                                found = links[i];
+                        break;
                 }
-                /* A description longer than text is not the claims key's. */
-                if (n <= (long) sizeof(text) && is_claims_key(text))
+        for (size_t i = 0; i < n_links && !found; i++)
+                if (i != first && link_is_claims_key(links[i], &dead))
                         found = links[i];
-        }
         free(heap);
         if (found) {
+                __atomic_store_n(&last_found, found, __ATOMIC_RELAXED);
                 *ret = found;
                 r = 0;
         } else

@@ -129,9 +129,23 @@ int main(void) {
         forged = strdup(b);
         forged[strlen(forged) - 2] = forged[strlen(forged) - 2] == 'A' ? 'B' : 'A';
 
-        CHECK(write_jwks(jwks_path, signing_key, kid) == 0 && keyring_install_claims(a, 0, time(NULL) + 3600, &key) == 0,
+        /* Another key linked first, as pam_keyinit links the user keyring. */
+        CHECK(add_key("user", "enrich:decoy", "x", 1, KEY_SPEC_SESSION_KEYRING) > 0 &&
+              write_jwks(jwks_path, signing_key, kid) == 0 && keyring_install_claims(a, 0, time(NULL) + 3600, &key) == 0,
               "claims-cache-setup");
         CHECK(warm(jwks_path, a, "cache:a", 3), "claims-cache-warm-loads");
+
+        /* A new claims key takes the old one's place in the keyring (a new
+         * serial, the old one unlinked): the next load reads the new one. */
+        {
+                key_serial_t replaced = key;
+
+                CHECK(keyring_install_claims(b, 0, time(NULL) + 3600, &key) == 0 && key != replaced &&
+                      loads_as(jwks_path, b, "cache:b") && keyring_revoke(replaced) == 0 &&
+                      warm(jwks_path, b, "cache:b", 2), "claims-cache-replaced-key-next-call");
+                CHECK(keyring_update_claims(key, a, time(NULL) + 3600) == 0 && loads_as(jwks_path, a, "cache:a"),
+                      "claims-cache-replaced-key-back-to-a");
+        }
 
         /* A refresh rewrites the payload in place, same serial: the new one
          * counts at once, every accessor included. */

@@ -1,6 +1,6 @@
 /* b64url.c: base64url without padding (RFC 4648 section 5).
  * OpenSSL's EVP_EncodeBlock encodes (this file translates the alphabet and
- * drops the padding); decoding is a table lookup of its own. */
+ * drops the padding); decoding is a loop of its own. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +32,21 @@ int b64url_encode(const void *data, size_t len, char **ret) {
         return 0;
 }
 
-/* One more than the value of each base64url character; 0 for anything
- * else (including '+', '/', '=' and whitespace, which are not in the url
- * alphabet). */
-static const uint8_t decode_table[256] = {
-        ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
-        ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-        ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-        ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-        ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-        ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-        ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-        ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-};
+/* The value of a base64url character; -1 for anything else (including
+ * '+', '/', '=' and whitespace, which are not in the url alphabet). */
+static int value_of(uint8_t c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '-')
+                return 62;
+        if (c == '_')
+                return 63;
+        return -1;
+}
 
 /* Decoded in one pass with no copy of the input: this runs three times per
  * token verified, on the path every libenrich caller waits for. */
@@ -61,11 +63,11 @@ int b64url_decode(const char *text, size_t len, uint8_t **ret, size_t *ret_len) 
         if (!out)
                 return -ENOMEM;
         for (; i < len; i++) {
-                uint8_t v = decode_table[in[i]];
+                int v = value_of(in[i]);
 
-                if (v == 0)
+                if (v < 0)
                         break;
-                acc = (acc << 6) | (uint32_t) (v - 1);
+                acc = (acc << 6) | (uint32_t) v;
                 bits += 6;
                 if (bits >= 8) {
                         bits -= 8;

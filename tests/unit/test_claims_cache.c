@@ -54,11 +54,10 @@ static int write_jwks(const char *path, EVP_PKEY *key, const char *key_id) {
 /* A claims token for the caller, good for ttl seconds, with scope. */
 static char *token_for(EVP_PKEY *key, const char *key_id, const char *scope, long ttl) {
         time_t now = time(NULL);
-        json_t *payload = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:[s], s:[]}", "sub", "root",
-                                    "uid", (json_int_t) getuid(), "aud", machine, "iss", "test", "iat",
-                                    (json_int_t) now - 1, "nbf", (json_int_t) now - 1, "exp",
-                                    (json_int_t) (now + ttl), "sid", "test-session", "scope", scope, "amr",
-                                    "pwd", "groups");
+        json_t *payload = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:[s], s:[]}", "sub", "root", "uid",
+                                    (json_int_t) getuid(), "aud", machine, "iss", "test", "iat", (json_int_t) now - 1,
+                                    "nbf", (json_int_t) now - 1, "exp", (json_int_t) (now + ttl), "sid", "test-session",
+                                    "scope", scope, "amr", "pwd", "groups");
         char *token = NULL;
 
         if (!payload || jws_sign(key, key_id, "enrich+jwt", payload, &token) < 0)
@@ -77,9 +76,9 @@ static int loads_as(const char *jwks_path, const char *expect_token, const char 
         if (e == ENRICH_OK)
                 json = json_loads(enrich_claims_json(claims), 0, NULL);
         ok = e == ENRICH_OK && streq_ptr(enrich_claims_token(claims), expect_token) &&
-             streq_ptr(enrich_claims_scope(claims), expect_scope) && enrich_claims_has_scope(claims, expect_scope) &&
-             streq_ptr(json_string_value(json_object_get(json, "scope")), expect_scope) &&
-             streq_ptr(enrich_claims_json(claims), enrich_claims_json(claims));
+                streq_ptr(enrich_claims_scope(claims), expect_scope) && enrich_claims_has_scope(claims, expect_scope) &&
+                streq_ptr(json_string_value(json_object_get(json, "scope")), expect_scope) &&
+                streq_ptr(enrich_claims_json(claims), enrich_claims_json(claims));
         if (!ok)
                 printf("# load: %s, scope %s, expected %s\n", enrich_strerror(e),
                        claims ? enrich_claims_scope(claims) : "-", expect_scope);
@@ -131,7 +130,8 @@ int main(void) {
 
         /* Another key linked first, as pam_keyinit links the user keyring. */
         CHECK(add_key("user", "enrich:decoy", "x", 1, KEY_SPEC_SESSION_KEYRING) > 0 &&
-              write_jwks(jwks_path, signing_key, kid) == 0 && keyring_install_claims(a, 0, time(NULL) + 3600, &key) == 0,
+                      write_jwks(jwks_path, signing_key, kid) == 0 &&
+                      keyring_install_claims(a, 0, time(NULL) + 3600, &key) == 0,
               "claims-cache-setup");
         CHECK(warm(jwks_path, a, "cache:a", 3), "claims-cache-warm-loads");
 
@@ -141,8 +141,9 @@ int main(void) {
                 key_serial_t replaced = key;
 
                 CHECK(keyring_install_claims(b, 0, time(NULL) + 3600, &key) == 0 && key != replaced &&
-                      loads_as(jwks_path, b, "cache:b") && keyring_revoke(replaced) == 0 &&
-                      warm(jwks_path, b, "cache:b", 2), "claims-cache-replaced-key-next-call");
+                              loads_as(jwks_path, b, "cache:b") && keyring_revoke(replaced) == 0 &&
+                              warm(jwks_path, b, "cache:b", 2),
+                      "claims-cache-replaced-key-next-call");
                 CHECK(keyring_update_claims(key, a, time(NULL) + 3600) == 0 && loads_as(jwks_path, a, "cache:a"),
                       "claims-cache-replaced-key-back-to-a");
         }
@@ -152,13 +153,15 @@ int main(void) {
         CHECK(keyring_update_claims(key, b, time(NULL) + 3600) == 0 && loads_as(jwks_path, b, "cache:b"),
               "claims-cache-refreshed-payload-next-call");
         CHECK(warm(jwks_path, b, "cache:b", 2) && keyring_update_claims(key, a, time(NULL) + 3600) == 0 &&
-              loads_as(jwks_path, a, "cache:a"), "claims-cache-back-to-earlier-payload");
+                      loads_as(jwks_path, a, "cache:a"),
+              "claims-cache-back-to-earlier-payload");
 
         /* A forged payload fails although a valid one of the same key is
          * cached, and does not evict the valid one's answer. */
         CHECK(warm(jwks_path, b, "cache:b", 0) && keyring_update_claims(key, b, time(NULL) + 3600) == 0 &&
-              loads_as(jwks_path, b, "cache:b") && keyring_update_claims(key, forged, time(NULL) + 3600) == 0 &&
-              load_fails(jwks_path, ENRICH_E_BAD_SIGNATURE), "claims-cache-forged-payload-next-call");
+                      loads_as(jwks_path, b, "cache:b") && keyring_update_claims(key, forged, time(NULL) + 3600) == 0 &&
+                      load_fails(jwks_path, ENRICH_E_BAD_SIGNATURE),
+              "claims-cache-forged-payload-next-call");
         CHECK(keyring_update_claims(key, b, time(NULL) + 3600) == 0 && warm(jwks_path, b, "cache:b", 2),
               "claims-cache-valid-after-forged");
 
@@ -175,7 +178,8 @@ int main(void) {
          * read from the new key (a new serial), and it expires with its key. */
         short_lived = token_for(signing_key, kid, "cache:short", 2);
         CHECK(keyring_install_claims(short_lived, 0, time(NULL) + 2, &second) == 0 &&
-              warm(jwks_path, short_lived, "cache:short", 2), "claims-cache-second-key");
+                      warm(jwks_path, short_lived, "cache:short", 2),
+              "claims-cache-second-key");
         sleep(3);
         {
                 enrich_claims *claims = NULL;
@@ -190,8 +194,9 @@ int main(void) {
                 enrich_claims *claims = NULL;
 
                 CHECK(enrich_claims_verify(b, jwks_path, &claims) == ENRICH_OK &&
-                      streq_ptr(enrich_claims_token(claims), b) && enrich_claims_has_scope(claims, "cache:b") &&
-                      strstr(enrich_claims_json(claims), "\"scope\":\"cache:b\""), "claims-verify-uncached");
+                              streq_ptr(enrich_claims_token(claims), b) && enrich_claims_has_scope(claims, "cache:b") &&
+                              strstr(enrich_claims_json(claims), "\"scope\":\"cache:b\""),
+                      "claims-verify-uncached");
                 enrich_claims_free(claims);
                 claims = NULL;
                 CHECK(enrich_claims_verify(forged, jwks_path, &claims) == ENRICH_E_BAD_SIGNATURE && !claims,

@@ -1,6 +1,6 @@
 /* b64url.c: base64url without padding (RFC 4648 section 5).
- * OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock do the work; this file only
- * translates the alphabet and the padding, which JWS leaves out. */
+ * OpenSSL's EVP_EncodeBlock encodes (this file translates the alphabet and
+ * drops the padding); decoding is a loop of its own. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,66 +32,58 @@ int b64url_encode(const void *data, size_t len, char **ret) {
         return 0;
 }
 
+/* The value of a base64url character; -1 for anything else (including
+ * '+', '/', '=' and whitespace, which are not in the url alphabet). */
+static int value_of(uint8_t c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '-')
+                return 62;
+        if (c == '_')
+                return 63;
+        return -1;
+}
+
+/* Decoded in one pass with no copy of the input: this runs three times per
+ * token verified, on the path every libenrich caller waits for. */
 int b64url_decode(const char *text, size_t len, uint8_t **ret, size_t *ret_len) {
-        char *std = NULL;
-        uint8_t *out = NULL;
-        size_t padded, pad;
-        int n, r;
+        const uint8_t *in = (const uint8_t *) text;
+        uint8_t *out;
+        size_t n = 0, i = 0;
+        uint32_t acc = 0;
+        unsigned bits = 0;
 
         if (len % 4 == 1 || len > (size_t) INT32_MAX / 2)
                 return -EINVAL;
-        pad = (4 - len % 4) % 4;
-        padded = len + pad;
-        std = malloc(padded + 1);
-        out = malloc(padded / 4 * 3 + 1);
-        if (!std || !out) {
-                r = -ENOMEM;
-                goto out;
+        out = malloc(len / 4 * 3 + 3);
+        if (!out)
+                return -ENOMEM;
+        for (; i < len; i++) {
+                int v = value_of(in[i]);
+
+                if (v < 0)
+                        break;
+                acc = (acc << 6) | (uint32_t) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[n++] = (uint8_t) (acc >> bits);
+                }
         }
-        for (size_t i = 0; i < len; i++) {
-                char c = text[i];
-                if (c == '-')
-                        c = '+';
-                else if (c == '_')
-                        c = '/';
-                else if (c == '+' || c == '/' || c == '=')
-                        c = '!'; /* not in the url alphabet: make it fail */
-                std[i] = c;
-        }
-        memset(std + len, '=', pad);
-        std[padded] = '\0';
-        n = EVP_DecodeBlock(out, (unsigned char *) std, (int) padded);
-        if (n < 0 || (size_t) n < pad) {
-                r = -EINVAL;
-                goto out;
-        }
-        /* EVP_DecodeBlock trims leading/trailing whitespace silently; insist
-         * on the exact length so such input is refused. */
-        if ((size_t) n != padded / 4 * 3) {
-                r = -EINVAL;
-                goto out;
-        }
-        n -= (int) pad;
-        /* Non-canonical trailing bits (e.g. "QR" for "QQ") are refused too. */
-        if (pad > 0) {
-                char *check = NULL;
-                r = b64url_encode(out, (size_t) n, &check);
-                if (r < 0)
-                        goto out;
-                r = strncmp(check, text, len) == 0 && strlen(check) == len ? 0 : -EINVAL;
-                free(check);
-                if (r < 0)
-                        goto out;
+        /* A character outside the alphabet, or non-canonical trailing bits
+         * (e.g. "QR" for "QQ"): the bits left over must all be zero. */
+        if (i < len || (acc & ((1u << bits) - 1)) != 0) {
+                free(out);
+                return -EINVAL;
         }
         out[n] = '\0';
         *ret = out;
-        out = NULL;
-        *ret_len = (size_t) n;
-        r = 0;
-out:
-        free(std);
-        free(out);
-        return r;
+        *ret_len = n;
+        return 0;
 }
 
 int b64url_random_id(size_t bytes, char **ret) {

@@ -18,7 +18,7 @@
 
 struct enrich_claims {
         json_t *payload;
-        char *json;
+        char *json;     /* serialised on first use, by enrich_claims_json() */
         char *token;
 };
 
@@ -78,17 +78,30 @@ static bool get_int(json_t *payload, const char *name, json_int_t *ret) {
         return true;
 }
 
+/* The claims check_caller() looks at, taken from the payload once. */
+typedef struct caller_claims {
+        json_int_t nbf, exp, uid, asid;
+        bool has_asid;
+} caller_claims;
+
+static caller_claims caller_claims_of(json_t *payload) {
+        caller_claims c = { .nbf = 0, .exp = 0, .uid = -1 };
+
+        (void) get_int(payload, "nbf", &c.nbf);
+        (void) get_int(payload, "exp", &c.exp);
+        (void) get_int(payload, "uid", &c.uid);
+        c.has_asid = get_int(payload, "asid", &c.asid);
+        return c;
+}
+
 /* The checks that can change between two calls for one token (time, the
  * calling user, the calling login), so the cache repeats them every time.
  * The payload's types were checked by check_binding() first. */
-static int check_caller(json_t *payload) {
-        json_int_t nbf = 0, exp = 0, uid = -1, asid;
+static int check_caller(const caller_claims *c) {
+        json_int_t nbf = c->nbf, exp = c->exp, uid = c->uid, asid = c->asid;
         time_t now = time(NULL);
         uint32_t own_asid;
 
-        (void) get_int(payload, "nbf", &nbf);
-        (void) get_int(payload, "exp", &exp);
-        (void) get_int(payload, "uid", &uid);
         if (exp <= now)
                 return ENRICH_E_EXPIRED;
         if (nbf > now)
@@ -97,15 +110,39 @@ static int check_caller(json_t *payload) {
                 return ENRICH_E_WRONG_USER;
         /* A token bound to a login's audit session is good only inside that
          * session: a caller with no audit session is not in it either. */
-        if (get_int(payload, "asid", &asid) &&
-            (host_audit_session(0, &own_asid) < 0 || (json_int_t) own_asid != asid))
+        if (c->has_asid && (host_audit_session(0, &own_asid) < 0 || (json_int_t) own_asid != asid))
                 return ENRICH_E_WRONG_SESSION;
         return ENRICH_OK;
 }
 
+/* This host's machine id, read once per process: it does not change while
+ * the system runs (machine-id(5)), and reading the file again was three
+ * system calls on every token verified. Published with an atomic swap, so
+ * no caller waits for another; freed when the library is unloaded. */
+static char *machine_id_cached;
+
+static int machine_id(const char **ret) {
+        char *id = __atomic_load_n(&machine_id_cached, __ATOMIC_ACQUIRE), *expected = NULL;
+        int r;
+
+        if (!id) {
+                r = host_machine_id(&id);
+                if (r < 0)
+                        return r;
+                if (!__atomic_compare_exchange_n(&machine_id_cached, &expected, id, false, __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE)) {
+                        free(id);
+                        id = expected;
+                }
+        }
+        *ret = id;
+        return 0;
+}
+
 /* Checks the claims that bind a token to this host, user and login. */
 static int check_binding(json_t *payload) {
-        _cleanup_free_ char *machine_id = NULL;
+        const char *machine_id_text = NULL;
+        caller_claims caller;
         json_int_t value;
         int e;
 
@@ -115,12 +152,13 @@ static int check_binding(json_t *payload) {
             !get_int(payload, "nbf", &value) || !get_int(payload, "exp", &value) ||
             (json_object_get(payload, "asid") && !get_int(payload, "asid", &value)))
                 return ENRICH_E_MALFORMED;
-        e = check_caller(payload);
+        caller = caller_claims_of(payload);
+        e = check_caller(&caller);
         if (e != ENRICH_OK)
                 return e;
-        if (host_machine_id(&machine_id) < 0)
+        if (machine_id(&machine_id_text) < 0)
                 return ENRICH_E_SYSTEM;
-        if (!streq_ptr(json_string_value(json_object_get(payload, "aud")), machine_id))
+        if (!streq_ptr(json_string_value(json_object_get(payload, "aud")), machine_id_text))
                 return ENRICH_E_WRONG_HOST;
         return ENRICH_OK;
 }
@@ -172,43 +210,50 @@ out:
 }
 
 /* A claims object around a verified payload (a reference is taken: payloads
- * are never modified once verified, so objects may share one). json may be
- * NULL, then it is serialised here. */
-static int claims_new(json_t *payload, const char *token, const char *json, enrich_claims **ret) {
+ * are never modified once verified, so objects may share one) and the
+ * token, which it takes over (*token is cleared). */
+static int claims_new(json_t *payload, char **token, enrich_claims **ret) {
         enrich_claims *claims = calloc(1, sizeof(*claims));
 
         if (!claims)
                 return ENRICH_E_NOMEM;
         claims->payload = json_incref(payload);
-        claims->token = strdup(token);
-        claims->json = json ? strdup(json) : json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!claims->token || !claims->json) {
-                enrich_claims_free(claims);
-                return ENRICH_E_NOMEM;
-        }
+        claims->token = *token;
+        *token = NULL;
         *ret = claims;
         return ENRICH_OK;
 }
 
-int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret) {
+/* Verifies *token against the JWKS file at jwks_path, without the cache; on
+ * success the claims take the token over. */
+static int verify_uncached(char **token, const char *jwks_path, enrich_claims **ret) {
         jwks *keys = NULL;
         json_t *payload = NULL;
         int r, e;
 
-        if (!token || !ret)
-                return ENRICH_E_INVALID;
-        r = jwks_load_file(resolve_jwks_path(jwks_path), &keys);
+        r = jwks_load_file(jwks_path, &keys);
         if (r < 0) {
                 e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
                 goto out;
         }
-        e = verify_with(token, keys, &payload);
+        e = verify_with(*token, keys, &payload);
         if (e == ENRICH_OK)
-                e = claims_new(payload, token, NULL, ret);
+                e = claims_new(payload, token, ret);
 out:
         json_decref(payload);
         jwks_free(keys);
         return e;
+}
+
+int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret) {
+        _cleanup_free_ char *copy = NULL;
+
+        if (!token || !ret)
+                return ENRICH_E_INVALID;
+        copy = strdup(token);
+        if (!copy)
+                return ENRICH_E_NOMEM;
+        return verify_uncached(&copy, resolve_jwks_path(jwks_path), ret);
 }
 
 /* ---- the warm-verification cache --------------------------------------
@@ -229,7 +274,12 @@ out:
  *   - exp, nbf, uid (getuid()) and asid (/proc/self/sessionid) are checked
  *     again, since time passes and a process may change uid or session.
  * Only the aud check against /etc/machine-id is remembered with the entry:
- * the machine id does not change while the system runs (machine-id(5)).
+ * the machine id does not change while the system runs (machine-id(5)),
+ * and is read once per process (machine_id()).
+ *
+ * A hit copies nothing: the claims object takes the token just read from
+ * the key and a reference to the cached payload; the payload's JSON text is
+ * made only when enrich_claims_json() asks for it.
  *
  * The parsed JWKS is cached the same way, keyed by its path and stat, so a
  * token not seen before costs one verify and not also a JWKS parse.
@@ -257,7 +307,7 @@ typedef struct cache_slot {
         char *token;
         size_t token_len;
         json_t *payload;
-        char *json;
+        caller_claims caller;   /* from payload, checked again on every hit */
 } cache_slot;
 
 static struct {
@@ -285,7 +335,6 @@ static bool file_id_equal(const file_id *a, const file_id *b) {
 
 static void slot_clear(cache_slot *slot) {
         free(slot->token);
-        free(slot->json);
         json_decref(slot->payload);
         *slot = (cache_slot) { 0 };
 }
@@ -301,6 +350,7 @@ static void cache_reset(void) {
 }
 
 __attribute__((destructor)) static void cache_unload(void) {
+        free(__atomic_exchange_n(&machine_id_cached, NULL, __ATOMIC_ACQ_REL));
         if (pthread_mutex_trylock(&cache.lock) != 0)
                 return;
         cache_reset();
@@ -346,23 +396,20 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
 
         slot_clear(slot);
         slot->token = strdup(token);
-        slot->json = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!slot->token || !slot->json) {
-                slot_clear(slot);
+        if (!slot->token)
                 return;
-        }
         slot->key = key;
         slot->token_len = len;
         slot->payload = json_incref(payload);
+        slot->caller = caller_claims_of(payload);
 }
 
-/* Verifies token read from key through the cache. Returns -EBUSY when the
- * cache is in use (or the JWKS cannot be identified): the caller then
- * verifies without it. */
-static int cached_verify(key_serial_t key, const char *token, const char *jwks_path, enrich_claims **ret) {
-        size_t len = strlen(token);
+/* Verifies *token, read from key, through the cache; on success the claims
+ * take the token over. Returns -EBUSY when the cache is in use (or the
+ * JWKS cannot be identified): the caller then verifies without it. */
+static int cached_verify(key_serial_t key, char **token, const char *jwks_path, enrich_claims **ret) {
+        size_t len = strlen(*token);
         json_t *payload = NULL;
-        char *json = NULL;
         cache_slot *slot;
         file_id id;
         int e;
@@ -375,21 +422,19 @@ static int cached_verify(key_serial_t key, const char *token, const char *jwks_p
                 pthread_mutex_unlock(&cache.lock);
                 return -EBUSY;
         }
-        slot = cache_find(key, token, len);
+        slot = cache_find(key, *token, len);
         if (slot) {
                 payload = json_incref(slot->payload);
-                json = strdup(slot->json);
-                e = json ? check_caller(payload) : ENRICH_E_NOMEM;
+                e = check_caller(&slot->caller);
         } else {
-                e = verify_with(token, cache.keys, &payload);
+                e = verify_with(*token, cache.keys, &payload);
                 if (e == ENRICH_OK)
-                        cache_store(key, token, len, payload);
+                        cache_store(key, *token, len, payload);
         }
         pthread_mutex_unlock(&cache.lock);
         if (e == ENRICH_OK)
-                e = claims_new(payload, token, json, ret);
+                e = claims_new(payload, token, ret);
         json_decref(payload);
-        free(json);
         return e;
 }
 
@@ -410,10 +455,10 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         if (strcmp(token, ENRICH_KEY_PLACEHOLDER) == 0)
                 return ENRICH_E_NO_CLAIMS;
         jwks_path = resolve_jwks_path(jwks_path);
-        r = cached_verify(key, token, jwks_path, ret);
+        r = cached_verify(key, &token, jwks_path, ret);
         if (r != -EBUSY)
                 return r;
-        return enrich_claims_verify(token, jwks_path, ret);
+        return verify_uncached(&token, jwks_path, ret);
 }
 
 int enrich_claims_load(enrich_claims **ret) {
@@ -471,8 +516,30 @@ const char *enrich_claims_scope(const enrich_claims *claims) { return get_string
 uid_t enrich_claims_uid(const enrich_claims *claims) { return (uid_t) get_int_or(claims, "uid", -1); }
 time_t enrich_claims_expiry(const enrich_claims *claims) { return (time_t) get_int_or(claims, "exp", 0); }
 time_t enrich_claims_issued_at(const enrich_claims *claims) { return (time_t) get_int_or(claims, "iat", 0); }
-const char *enrich_claims_json(const enrich_claims *claims) { return claims ? claims->json : NULL; }
 const char *enrich_claims_token(const enrich_claims *claims) { return claims ? claims->token : NULL; }
+
+/* Serialised on the first call only: most callers never ask, and it cost
+ * as much as parsing the payload. Two threads asking at once may both
+ * serialise; one text wins the swap and the other is freed. */
+const char *enrich_claims_json(const enrich_claims *claims) {
+        enrich_claims *mutable = (enrich_claims *) claims;
+        char *json, *expected = NULL;
+
+        if (!claims)
+                return NULL;
+        json = __atomic_load_n(&mutable->json, __ATOMIC_ACQUIRE);
+        if (json)
+                return json;
+        json = json_dumps(claims->payload, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!json)
+                return NULL;
+        if (!__atomic_compare_exchange_n(&mutable->json, &expected, json, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+                free(json);
+                return expected;
+        }
+        return json;
+}
 
 size_t enrich_claims_amr_count(const enrich_claims *claims) {
         return json_array_size(get_array(claims, "amr"));

@@ -1,6 +1,7 @@
 /* keyring.c: the claims key in the kernel session keyring.
  * Verifiers find and read it; the PAM module creates it atomically with the
  * ownership and permissions of docs/contract.md; the daemon updates and revokes it. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,53 +11,118 @@
 
 #include "keyring.h"
 
-/* Parses a keyctl description "type;uid;gid;perm;description". */
-static bool is_claims_key(const char *text) {
-        char type[16], description[64];
-        unsigned long uid, gid, perm;
+/* The first read of a payload is this big: a claims token fits, so one
+ * keyctl call reads it. */
+#define KEYRING_READ_GUESS 4096
 
-        if (sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description) != 5)
-                return false;
+/* Whether a keyctl description "type;uid;gid;perm;description", as the
+ * kernel writes it ("%s;%d;%d;%08x;%s"), is of the claims key. Parsed by
+ * hand: this runs for every key of the session keyring on every load, and
+ * sscanf was most of a warm load's instructions. */
+static bool is_claims_key(const char *text) {
+        static const char prefix[] = ENRICH_KEY_TYPE ";0;";
+        char *end;
+        unsigned long perm;
+
         /* Only a key the module made counts: owned by root with exactly our
          * permissions. The user possesses the session keyring and could add
          * a key of this name themselves, or re-add a payload saved before a
          * revocation; such a key is owned by the user and ignored. */
-        return strcmp(type, ENRICH_KEY_TYPE) == 0 &&
-               strcmp(description, ENRICH_KEY_DESCRIPTION) == 0 &&
-               uid == 0 && perm == ENRICH_KEY_PERM;
+        if (strncmp(text, prefix, sizeof(prefix) - 1) != 0)
+                return false;
+        text += sizeof(prefix) - 1;
+        if (*text == '-')       /* gid, as %d */
+                text++;
+        text += strspn(text, "0123456789");
+        if (*text != ';' || !isxdigit((unsigned char) text[1]))
+                return false;
+        errno = 0;
+        perm = strtoul(text + 1, &end, 16);
+        return errno == 0 && perm == ENRICH_KEY_PERM && *end == ';' && strcmp(end + 1, ENRICH_KEY_DESCRIPTION) == 0;
 }
 
+/* Reads key's payload with as few keyctl calls as it takes: one when it
+ * fits size bytes of buffer (on the stack of the caller, or *heap when
+ * not NULL), else it grows *heap to fit and reads again. Returns the
+ * payload's length and sets *ret to where it is (buffer or *heap, which
+ * the caller frees). */
+static long read_into(key_serial_t key, char *buffer, size_t size, char **heap, char **ret) {
+        char *at = buffer;
+
+        for (;;) {
+                long n = keyctl_read(key, at, size);
+                char *bigger;
+
+                if (n < 0)
+                        return -errno;
+                if ((size_t) n < size) {
+                        at[n] = '\0';
+                        *ret = at;
+                        return n;
+                }
+                /* Too small (or exactly full, with no room for the NUL): the
+                 * key may also have grown between the two reads. */
+                size = (size_t) n + 1;
+                bigger = realloc(*heap, size);
+                if (!bigger)
+                        return -ENOMEM;
+                *heap = at = bigger;
+        }
+}
+
+/* Whether link is the claims key; notes in *dead a revoked or expired key,
+ * which can no longer be described. */
+static bool link_is_claims_key(key_serial_t link, int *dead) {
+        char text[256];
+        long n = keyctl_describe(link, text, sizeof(text));
+
+        if (n < 0) {
+                if (errno == EKEYREVOKED)
+                        *dead = -EKEYREVOKED;
+                else if (errno == EKEYEXPIRED && *dead == 0)
+                        *dead = -EKEYEXPIRED;
+                return false;
+        }
+        /* A description longer than text is not the claims key's. */
+        return n <= (long) sizeof(text) && is_claims_key(text);
+}
+
+/* The key found last time, described first next time: a login's session
+ * keyring also holds the user keyring (pam_keyinit links it first), and a
+ * description is the dearest call of a load. The answer is the same in any
+ * order, since a keyring links at most one key of a type and description. */
+static key_serial_t last_found;
+
 int keyring_find_claims(key_serial_t *ret) {
-        key_serial_t *links = NULL, found = 0;
-        void *buffer = NULL;
+        key_serial_t stack_links[64], *links, found = 0, last = __atomic_load_n(&last_found, __ATOMIC_RELAXED);
+        char *heap = NULL, *at = NULL;
+        size_t n_links, first = SIZE_MAX;
         long size;
         int dead = 0, r;
 
         /* Only keys linked directly in the session keyring: a search would
          * also descend into keyrings the user linked there (another login's
          * session keyring through @us, for one). */
-        size = keyctl_read_alloc(KEY_SPEC_SESSION_KEYRING, &buffer);
-        if (size < 0)
-                return errno == ENOKEY || errno == ENOENT ? -ENOKEY : -errno;
-        links = buffer;
-        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && !found; i++) {
-                char *text = NULL;
-
-                if (keyctl_describe_alloc(links[i], &text) < 0) {
-                        /* A revoked or expired key can no longer be described;
-                         * report it when nothing valid is found. */
-                        if (errno == EKEYREVOKED)
-                                dead = -EKEYREVOKED;
-                        else if (errno == EKEYEXPIRED && dead == 0)
-                                dead = -EKEYEXPIRED;
-                        continue;
-                }
-                if (is_claims_key(text))
-                        found = links[i];
-                free(text);
+        size = read_into(KEY_SPEC_SESSION_KEYRING, (char *) stack_links, sizeof(stack_links), &heap, &at);
+        if (size < 0) {
+                free(heap);
+                return size == -ENOKEY || size == -ENOENT ? -ENOKEY : (int) size;
         }
-        free(buffer);
+        links = (key_serial_t *) (void *) at;
+        n_links = (size_t) size / sizeof(key_serial_t);
+        for (size_t i = 0; i < n_links && last != 0; i++)
+                if (links[i] == last) {
+                        first = i;
+                        if (link_is_claims_key(links[i], &dead))
+                                found = links[i];
+                        break;
+                }
+        for (size_t i = 0; i < n_links && !found; i++)
+                if (i != first && link_is_claims_key(links[i], &dead))
+                        found = links[i];
+        free(heap);
         if (found) {
+                __atomic_store_n(&last_found, found, __ATOMIC_RELAXED);
                 *ret = found;
                 r = 0;
         } else
@@ -65,13 +131,17 @@ int keyring_find_claims(key_serial_t *ret) {
 }
 
 int keyring_read(key_serial_t key, char **ret) {
-        void *payload = NULL;
+        char *heap = malloc(KEYRING_READ_GUESS), *at = NULL;
         long n;
 
-        n = keyctl_read_alloc(key, &payload);
-        if (n < 0)
-                return -errno;
-        *ret = payload; /* keyctl_read_alloc NUL-terminates */
+        if (!heap)
+                return -ENOMEM;
+        n = read_into(key, heap, KEYRING_READ_GUESS, &heap, &at);
+        if (n < 0) {
+                free(heap);
+                return (int) n;
+        }
+        *ret = heap;    /* at == heap: NUL-terminated */
         return 0;
 }
 

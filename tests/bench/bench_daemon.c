@@ -18,6 +18,12 @@
  *          changes before every call) and warm, next to a raw verify
  *   userdb --socket S --service NAME --ms T
  *          io.systemd.UserDatabase.GetMemberships latency
+ *   userdb-floor --socket S --service NAME --user U --group G --gid N
+ *          serves io.systemd.UserDatabase on S (bound here) with canned
+ *          answers (U is a member of G, gid N; nothing else exists), with
+ *          no work at all per call: the floor for `id` through nss-systemd,
+ *          which any userdb service pays. Prints {"ready":true} once
+ *          listening; stops when stdin closes
  *   auditlist --socket S --params JSON --ms T
  *          io.enrich.AuditList latency with those parameters (as root)
  *   flood --socket S --clients N --flood-uid U --flood-gid G --ms T
@@ -41,6 +47,7 @@
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,7 +69,8 @@
 #define MAX_SAMPLES 2000000
 
 struct options {
-        const char *socket, *user, *service, *jwks, *scope, *params;
+        const char *socket, *user, *service, *jwks, *scope, *params, *group;
+        long gid;
         long clients, ms, max_calls, count;
         pid_t daemon_pid;
         uid_t flood_uid;
@@ -689,6 +697,95 @@ out:
         return r;
 }
 
+/* The canned answer to one call (a NUL-terminated Varlink message): a
+ * membership or group record when the call names the member or the group
+ * (or nothing), NoRecordFound otherwise. Matched on the text, without
+ * parsing it: this server is the floor, it must cost next to nothing. */
+static int floor_reply(const struct options *o, const char *call, char *out, size_t size) {
+        char user_param[256], group_param[256], gid_param[64];
+        bool by_user, by_group, by_gid, names_one;
+
+        snprintf(user_param, sizeof user_param, "\"userName\":\"%s\"", o->user);
+        snprintf(group_param, sizeof group_param, "\"groupName\":\"%s\"", o->group);
+        snprintf(gid_param, sizeof gid_param, "\"gid\":%ld", o->gid);
+        by_user = strstr(call, user_param);
+        by_group = strstr(call, group_param);
+        by_gid = strstr(call, gid_param);
+        names_one = strstr(call, "\"userName\"") || strstr(call, "\"groupName\"") || strstr(call, "\"gid\"");
+        if (strstr(call, "UserDatabase.GetMemberships") && (by_user || by_group || !names_one))
+                return snprintf(out, size, "{\"parameters\":{\"userName\":\"%s\",\"groupName\":\"%s\"}}", o->user,
+                                o->group);
+        if (strstr(call, "UserDatabase.GetGroupRecord") && (by_group || by_gid || !names_one))
+                return snprintf(out, size,
+                                "{\"parameters\":{\"record\":{\"groupName\":\"%s\",\"gid\":%ld,\"service\":\"%s\","
+                                "\"disposition\":\"regular\",\"members\":[\"%s\"]},\"incomplete\":false}}",
+                                o->group, o->gid, o->service, o->user);
+        return snprintf(out, size, "{\"error\":\"io.systemd.UserDatabase.NoRecordFound\",\"parameters\":{}}");
+}
+
+/* Answers every call on one connection until the peer closes it. */
+static void floor_serve(const struct options *o, int fd) {
+        char buffer[8192], reply[1024];
+        size_t used = 0;
+        struct timeval timeout = { .tv_sec = 1 };
+
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        for (;;) {
+                ssize_t n = read(fd, buffer + used, sizeof buffer - 1 - used);
+                char *end;
+
+                if (n <= 0)
+                        return;
+                used += (size_t) n;
+                while ((end = memchr(buffer, '\0', used))) {
+                        int len = floor_reply(o, buffer, reply, sizeof reply);
+
+                        if (len < 0 || (size_t) len >= sizeof reply || write(fd, reply, (size_t) len + 1) < 0)
+                                return;
+                        used -= (size_t) (end + 1 - buffer);
+                        memmove(buffer, end + 1, used);
+                }
+                if (used == sizeof buffer - 1)
+                        return;
+        }
+}
+
+static int run_userdb_floor(const struct options *o) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (listener < 0 || strlen(o->socket) >= sizeof sa.sun_path)
+                return 1;
+        strcpy(sa.sun_path, o->socket);
+        (void) unlink(o->socket);
+        if (bind(listener, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(listener, 128) < 0 ||
+            chmod(o->socket, 0666) < 0) {
+                fprintf(stderr, "bench_daemon: cannot listen on %s: %m\n", o->socket);
+                return 1;
+        }
+        printf("{\"ready\":true}\n");
+        fflush(stdout);
+        for (;;) {
+                struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = listener, .events = POLLIN } };
+                int fd;
+
+                if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (fds[0].revents)
+                        break;  /* stdin closed: the bench is done with us */
+                if (!(fds[1].revents & POLLIN))
+                        continue;
+                fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                floor_serve(o, fd);
+                close(fd);
+        }
+        close(listener);
+        (void) unlink(o->socket);
+        return 0;
+}
+
 /* ---- audit listing ------------------------------------------------------ */
 
 static int run_auditlist(const struct options *o) {
@@ -926,6 +1023,8 @@ int main(int argc, char **argv) {
                 { "params", required_argument, NULL, 'P' },
                 { "flood-uid", required_argument, NULL, 'U' },
                 { "flood-gid", required_argument, NULL, 'G' },
+                { "group", required_argument, NULL, 'g' },
+                { "gid", required_argument, NULL, 'i' },
                 { NULL, 0, NULL, 0 },
         };
         struct options o = { .service = "eu9-bench", .user = "root", .scope = "bench:read",
@@ -952,6 +1051,8 @@ int main(int argc, char **argv) {
                 case 'P': o.params = optarg; break;
                 case 'U': o.flood_uid = (uid_t) strtol(optarg, NULL, 10); break;
                 case 'G': o.flood_gid = (gid_t) strtol(optarg, NULL, 10); break;
+                case 'g': o.group = optarg; break;
+                case 'i': o.gid = strtol(optarg, NULL, 10); break;
                 default: goto usage;
                 }
         }
@@ -974,9 +1075,11 @@ int main(int argc, char **argv) {
                 return run_claims(&o);
         if (strcmp(mode, "userdb") == 0)
                 return run_userdb(&o);
+        if (strcmp(mode, "userdb-floor") == 0 && o.group && o.gid > 0)
+                return run_userdb_floor(&o);
         if (strcmp(mode, "auditlist") == 0 && o.params)
                 return run_auditlist(&o);
 usage:
-        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|auditlist|flood [options]; see the source\n", stderr);
+        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|userdb-floor|auditlist|flood [options]; see the source\n", stderr);
         return 2;
 }

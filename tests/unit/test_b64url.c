@@ -20,6 +20,42 @@ static int roundtrip(const char *raw, size_t len, const char *expect) {
         return ok;
 }
 
+/* Every string of 2 to 4 characters over the alphabet and a few that are
+ * not in it: decoding succeeds exactly when re-encoding gives the string
+ * back (canonical), and then gives back the bytes encoded. */
+static int decodes_exactly_canonical(void) {
+        static const char chars[] = "AQgw_-9+/= .";
+        const size_t n_chars = sizeof(chars) - 1;
+        char text[5];
+
+        for (size_t len = 2; len <= 4; len++) {
+                size_t total = 1;
+
+                for (size_t k = 0; k < len; k++)
+                        total *= n_chars;
+                for (size_t i = 0; i < total; i++) {
+                        uint8_t *dec = NULL;
+                        char *enc = NULL;
+                        size_t dec_len = 0, v = i;
+                        int r, canonical;
+
+                        for (size_t k = 0; k < len; k++, v /= n_chars)
+                                text[k] = chars[v % n_chars];
+                        text[len] = '\0';
+                        r = b64url_decode(text, len, &dec, &dec_len);
+                        canonical = r == 0 && b64url_encode(dec, dec_len, &enc) == 0 && strcmp(enc, text) == 0;
+                        free(dec);
+                        free(enc);
+                        if ((r == 0) != canonical || (r != 0 && r != -EINVAL) ||
+                            (r == 0 && dec_len != len * 3 / 4)) {
+                                printf("# \"%s\": decode %d, canonical %d\n", text, r, canonical);
+                                return 0;
+                        }
+                }
+        }
+        return 1;
+}
+
 static int rejects(const char *text) {
         uint8_t *dec = NULL;
         size_t len = 0;
@@ -52,6 +88,8 @@ int main(void) {
         CHECK(rejects("Zm+v"), "b64url rejects the standard alphabet");
         CHECK(rejects("Zm9v!A"), "b64url rejects characters outside the alphabet");
         CHECK(rejects(" Zm9v"), "b64url rejects whitespace");
+        CHECK(rejects("Zm9v\n"), "b64url rejects a trailing newline");
+        CHECK(decodes_exactly_canonical(), "b64url decodes exactly the canonical strings of 2 to 4 characters");
         {
                 int leading_dash = 0, bad_length = 0;
 

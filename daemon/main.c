@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
+#include "fleet.h"
 #include "host.h"
 #include "issue.h"
 #include "keys.h"
@@ -119,6 +120,15 @@ static json_t *call(void *userdata, const struct ucred *peer, const char *method
 
         userdb_sync(m->userdb);
         return reply;
+}
+
+/* Fleet records the watcher handed over, applied on the main thread; the
+ * userdb index follows, as after a call. */
+static void fleet_ready(void *userdata) {
+        main_context *m = userdata;
+
+        fleet_dispatch(m->d);
+        userdb_sync(m->userdb);
 }
 
 /* Runs on the server's userdb thread. */
@@ -351,6 +361,15 @@ int main(int argc, char **argv) {
                 log_error("%s", error ? error : strerror(-r));
                 goto out;
         }
+        /* Fleet mode (nothing without a fleet group): the watcher starts
+         * reading etcd; the loop applies what it reads. */
+        r = fleet_start(&d, &error);
+        if (r == 0 && d.fleet)
+                r = server_watch_fd(srv, fleet_event_fd(&d), fleet_ready, &context);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_CONFIG, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
         log_struct(LOG_INFO, LOG_MSGID_STARTED,
                    (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
                                       "ENRICH_POLICY_VERSION", d.policy_version, NULL },
@@ -372,6 +391,7 @@ int main(int argc, char **argv) {
 out:
         if (status != EXIT_SUCCESS)
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
+        fleet_stop(&d);
         server_free(srv);
         userdb_free(context.userdb);
         live_free(d.live);

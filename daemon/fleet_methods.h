@@ -1,0 +1,23 @@
+/* fleet_methods.h: the --fleet side of the Grant, RevokeGrant, Disable and
+ * Enable methods. Each returns NULL when the call is not a fleet one (the
+ * method goes on as for a local call), or the reply to send: the fleet
+ * grant's record, or an error saying why the fleet write failed (fleet
+ * mode off, this host's key no issuer, read-only etcd credentials, etcd
+ * unreachable). */
+#pragma once
+#include <jansson.h>
+#include "enrichd.h"
+#include "method_support.h"
+
+/* After Grant's parameters are read; ttl already clamped. */
+json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, const char *user,
+                           const char **groups, const char **scopes, const char *tenant, const char *reason,
+                           int64_t ttl);
+/* Before a grant is revoked locally: a fleet grant's key is deleted in
+ * etcd first (then NULL: the local revocation follows at once). */
+json_t *fleet_method_revoke_grant(enrichd *d, const char *id);
+/* With "fleet": true, writes the signed record, then NULL: this host
+ * applies it at once, as the others will when they see it. */
+json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
+                             int64_t at);
+json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const char *by, int64_t at);

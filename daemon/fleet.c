@@ -857,8 +857,9 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
         return r;
 }
 
-int fleet_delete_grant(enrichd *d, const char *id, char **ret_error) {
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
         char key[512];
+        int64_t deleted = 0;
         int r;
 
         if (!d->fleet) {
@@ -866,8 +867,12 @@ int fleet_delete_grant(enrichd *d, const char *id, char **ret_error) {
                 return -ENOTCONN;
         }
         snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, id);
-        r = etcd_delete(d->fleet->writer, key, NULL, NULL);
-        return r < 0 ? write_error(d->fleet, r, "delete the grant", ret_error) : 0;
+        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
+        if (r < 0)
+                return write_error(d->fleet, r, "delete the grant", ret_error);
+        if (ret_existed)
+                *ret_existed = deleted > 0;
+        return 0;
 }
 
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by,

@@ -56,8 +56,9 @@ int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret);
 /* Signs g (with its host labels, NULL: every host) and puts it at
  * grants/<id> on a lease of its remaining TTL. */
 int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error);
-/* Deletes grants/<id>: every host revokes it. */
-int fleet_delete_grant(enrichd *d, const char *id, char **ret_error);
+/* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
+ * whether etcd had it. */
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by,
                        int64_t at, char **ret_error);

@@ -91,19 +91,28 @@ out:
         return reply;
 }
 
-json_t *fleet_method_revoke_grant(enrichd *d, const char *id) {
+json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
         char *error = NULL;
         json_t *reply = NULL;
-        bool is_fleet = false;
+        bool is_fleet = false, existed = false;
         int r;
 
-        if (fleet_is_fleet_grant(d, id, &is_fleet) < 0)
-                return database_error(d, "io.enrich.RevokeGrant");
-        if (!is_fleet)
+        if (!d->fleet)
                 return NULL;
-        r = fleet_delete_grant(d, id, &error);
+        /* A grant this host does not hold may still be a fleet grant for
+         * other hosts' labels: etcd decides. */
+        if (known && fleet_is_fleet_grant(d, id, &is_fleet) < 0)
+                return database_error(d, "io.enrich.RevokeGrant");
+        if (known && !is_fleet)
+                return NULL;
+        r = fleet_delete_grant(d, id, &existed, &error);
         if (r < 0)
                 reply = fleet_error(r, error);
+        else if (!known && existed) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_GRANT", id, NULL },
+                           "Fleet grant %s (not applied on this host) deleted from etcd", id);
+                reply = varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", 0, "sessionsRevoked", 0), false);
+        }
         free(error);
         return reply;
 }

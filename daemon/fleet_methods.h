@@ -13,9 +13,11 @@
 json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, const char *user,
                            const char **groups, const char **scopes, const char *tenant, const char *reason,
                            int64_t ttl);
-/* Before a grant is revoked locally: a fleet grant's key is deleted in
- * etcd first (then NULL: the local revocation follows at once). */
-json_t *fleet_method_revoke_grant(enrichd *d, const char *id);
+/* Before a grant is revoked locally (known: this host holds it): a fleet
+ * grant's key is deleted in etcd first (then NULL: the local revocation
+ * follows at once); a grant this host does not hold is looked for in
+ * etcd, and answered for when it was there (a grant for other labels). */
+json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known);
 /* With "fleet": true, writes the signed record, then NULL: this host
  * applies it at once, as the others will when they see it. */
 json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,

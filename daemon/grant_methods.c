@@ -230,13 +230,13 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
                 goto out;
         r = grants_get(d->db, id, &g);
+        /* A fleet grant goes from etcd first, so no host keeps it. */
+        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_revoke_grant(d, id, r == 0)))
+                goto out;
         if (r == -ENOENT) {
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;
         }
-        /* A fleet grant goes from etcd first, so no host keeps it. */
-        if (r == 0 && (reply = fleet_method_revoke_grant(d, id)))
-                goto out;
         if (r < 0 || !(by = peer_name(call->peer)) || (r = grants_revoke(d->db, id, by, clock_now(), &changed)) < 0) {
                 reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
                                      : database_error(d, "io.enrich.RevokeGrant");

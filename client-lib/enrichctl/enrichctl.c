@@ -85,7 +85,8 @@ static const command commands[] = {
         { "check", cmd_check, 0, 0, CTL_OPT_SCOPE | CTL_OPT_GROUP, 0 },
         { "sessions", cmd_sessions, 0, 1, 0, 0 },
         { "grant", cmd_grant, 1, 1,
-          CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON,
+          CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON | CTL_OPT_FLEET |
+          CTL_OPT_HOSTS,
           CTL_OPT_TTL | CTL_OPT_REASON },
         { "grants", cmd_grants, 0, 0, CTL_OPT_USER | CTL_OPT_ALL, 0 },
         { "revoke", cmd_revoke, 0, 1, CTL_OPT_SESSION | CTL_OPT_USER, 0 },
@@ -96,8 +97,8 @@ static const command commands[] = {
         { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
         { "token", cmd_token, 1, 2,
           CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
-        { "disable", cmd_disable, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
-        { "enable", cmd_enable, 1, 1, 0, 0 },
+        { "disable", cmd_disable, 1, 1, CTL_OPT_REASON | CTL_OPT_FLEET, CTL_OPT_REASON },
+        { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
 };
@@ -105,7 +106,7 @@ static const command commands[] = {
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
        OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
        OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
-       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED };
+       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED, OPT_FLEET, OPT_HOSTS };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -135,6 +136,8 @@ static const struct option options[] = {
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "follow", no_argument, NULL, OPT_FOLLOW },
         { "compromised", no_argument, NULL, OPT_COMPROMISED },
+        { "fleet", no_argument, NULL, OPT_FLEET },
+        { "hosts", required_argument, NULL, OPT_HOSTS },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -151,7 +154,7 @@ static const char *option_name(unsigned bit) {
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
                 { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
                 { CTL_OPT_AUDIT, "since, --action, --limit or --follow" },
-                { CTL_OPT_COMPROMISED, "compromised" },
+                { CTL_OPT_COMPROMISED, "compromised" }, { CTL_OPT_FLEET, "fleet" }, { CTL_OPT_HOSTS, "hosts" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -178,6 +181,10 @@ static bool options_fit(const command *cmd, const ctl_options *o) {
         }
         if (o->n_args > cmd->max_args) {
                 fprintf(stderr, "enrichctl: too many arguments for %s\n", cmd->name);
+                return false;
+        }
+        if ((o->given & CTL_OPT_HOSTS) && !(o->given & CTL_OPT_FLEET)) {
+                fprintf(stderr, "enrichctl: --hosts targets fleet hosts: it needs --fleet\n");
                 return false;
         }
         if (cmd->run == cmd_check && o->n_scopes + o->n_groups == 0) {
@@ -207,7 +214,8 @@ int main(int argc, char **argv) {
         o.scopes = calloc((size_t) argc, sizeof(*o.scopes));
         o.groups = calloc((size_t) argc, sizeof(*o.groups));
         o.amr = calloc((size_t) argc, sizeof(*o.amr));
-        if (!o.scopes || !o.groups || !o.amr) {
+        o.hosts = calloc((size_t) argc, sizeof(*o.hosts));
+        if (!o.scopes || !o.groups || !o.amr || !o.hosts) {
                 fprintf(stderr, "enrichctl: out of memory\n");
                 goto out;
         }
@@ -320,6 +328,14 @@ int main(int argc, char **argv) {
                         o.compromised = true;
                         o.given |= CTL_OPT_COMPROMISED;
                         break;
+                case OPT_FLEET:
+                        o.fleet = true;
+                        o.given |= CTL_OPT_FLEET;
+                        break;
+                case OPT_HOSTS:
+                        o.hosts[o.n_hosts++] = optarg;
+                        o.given |= CTL_OPT_HOSTS;
+                        break;
                 case 'v':
                         o.verbose = true;
                         break;
@@ -369,5 +385,6 @@ out:
         free(o.scopes);
         free(o.groups);
         free(o.amr);
+        free(o.hosts);
         return code;
 }

@@ -256,8 +256,8 @@ int cmd_disable(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: --reason must say why (a ticket, an offboarding)\n");
                 return CTL_EXIT_ERROR;
         }
-        code = user_call(o, "io.enrich.Disable", json_pack("{s:s, s:s}", "user", o->args[0], "reason", o->reason),
-                         &reply);
+        code = user_call(o, "io.enrich.Disable", json_pack("{s:s, s:s, s:b}", "user", o->args[0], "reason", o->reason,
+                                                           "fleet", o->fleet), &reply);
         if (reply)
                 printf("%s disabled; %lld tokens and %lld sessions revoked\n", o->args[0],
                        (long long) json_integer_value(json_object_get(reply, "tokensRevoked")),
@@ -270,7 +270,7 @@ int cmd_enable(const ctl_options *o) {
         json_t *reply = NULL;
         int code;
 
-        code = user_call(o, "io.enrich.Enable", json_pack("{s:s}", "user", o->args[0]), &reply);
+        code = user_call(o, "io.enrich.Enable", json_pack("{s:s, s:b}", "user", o->args[0], "fleet", o->fleet), &reply);
         if (reply)
                 printf("%s %s\n", o->args[0], json_is_true(json_object_get(reply, "wasDisabled"))
                                               ? "enabled" : "was not disabled");

@@ -55,7 +55,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/%)
 ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
        $(B)/enrich.pc $(B)/enrichd $(B)/pam_enrich.so $(B)/enrichctl
 
-.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb
+.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb fleet
 all: $(ALL)
 
 $(B)/%.o: %.c $(wildcard client-lib/*.h client-lib/enrichctl/*.h daemon/*.h pam_module/*.h tests/*.h)
@@ -137,6 +137,13 @@ deps:
 check: deps
 	$(MAKE) tests
 	sh tests/run.sh
+
+# Fleet mode against real etcd processes (Debian's etcd-server, started on
+# free loopback ports by tests/fleet/lib.sh) and several enrichd hosts; as
+# root. `make check` runs a short part of it (tests/integration/fleet.sh).
+fleet: deps
+	$(MAKE) tests
+	sh tests/fleet/run.sh
 
 # End-to-end: a booted Debian 12 container (debootstrap, cached in
 # build/e2e/ or $$E2E_CACHE_DIR) with real sshd, sudo and systemd; as root.

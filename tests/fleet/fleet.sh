@@ -62,6 +62,14 @@ check fleet-rogue-grant-ignored lacks_scope "$S1" rogue:x
 check fleet-unsigned-grant-logged poll 20 host_log_has b "Ignoring fleet record /enrich-test/grants/plain1: not a signed record"
 check fleet-unsigned-grant-ignored lacks_scope "$S1" plain:x
 
+# The short suite of `make check` (tests/integration/fleet.sh) ends here.
+if [ -n "$FLEET_QUICK" ]; then
+        session_close s1
+        host_stop a
+        host_stop b
+        exit "$FAILED"
+fi
+
 # --- disabled stays disabled until a signed enable
 listed() { grep -qx "$2" "$TMP/$1/disabled-identities" 2>/dev/null; }
 hctl a disable "$U2" --reason "offboarded" --fleet >"$TMP/disable.out" 2>&1

@@ -76,10 +76,11 @@ json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, 
         }
         log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, NULL },
                    "Fleet grant %s to %s by %s for %llds written to etcd", id, user, by, (long long) ttl);
-        reply = varlink_reply_new(json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:b, s:o}}", "grant",
+        reply = varlink_reply_new(json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o}}", "grant",
                                             "id", id, "user", user, "groups", strv_to_json((char *const *) groups),
                                             "scopes", strv_to_json((char *const *) scopes), "tenant", tenant,
-                                            "reason", reason, "grantedBy", by, "created", (json_int_t) now,
+                                            "reason", reason, "grantedBy", by,
+                                            "grantedByUid", (json_int_t) call->peer->uid, "created", (json_int_t) now,
                                             "expires", (json_int_t) (now + ttl), "fleet", true,
                                             "hosts", strv_to_json((char *const *) hosts)),
                                   false);

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "etcd.h"
+#include "host.h"
 #include "util.h"
 
 struct etcd {
@@ -395,9 +396,12 @@ out:
 
 /* A unary call: tries each endpoint once from the current one, buying a
  * token first when credentials are set, and again once when etcd says the
- * token is no longer valid. *ret gets the answer's JSON. */
+ * token is no longer valid; no further endpoint once timeout_ms has passed,
+ * so one call takes at most about twice that however many endpoints fail.
+ * *ret gets the answer's JSON. */
 static int call(etcd *e, const char *path, json_t *request, json_t **ret) {
         char *body = json_dumps(request, JSON_COMPACT);
+        int64_t deadline = host_now_ms() + e->timeout_ms;
         int r = -ECONNREFUSED;
 
         if (!body)
@@ -405,6 +409,9 @@ static int call(etcd *e, const char *path, json_t *request, json_t **ret) {
         for (size_t attempt = 0; attempt < e->n_endpoints; attempt++) {
                 response resp = { .e = e, .max = ETCD_MAX_RESPONSE };
                 bool retried = false;
+
+                if (attempt > 0 && host_now_ms() >= deadline)
+                        break;
         again:
                 if (e->credentials && !e->token) {
                         r = authenticate(e);
@@ -557,6 +564,20 @@ int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl) {
                 else if (ret_ttl)
                         *ret_ttl = ttl;
         }
+        json_decref(request);
+        json_decref(answer);
+        return r;
+}
+
+int etcd_status(etcd *e, int64_t *ret_revision) {
+        json_t *request = json_object(), *answer = NULL;
+        int r;
+
+        if (!request)
+                return -ENOMEM;
+        r = call(e, "/v3/maintenance/status", request, &answer);
+        if (r == 0 && ret_revision)
+                *ret_revision = json_int64(json_object_get(answer, "header"), "revision");
         json_decref(request);
         json_decref(answer);
         return r;

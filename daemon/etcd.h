@@ -58,6 +58,9 @@ int etcd_range_prefix(etcd *e, const char *prefix, int64_t revision, etcd_kvs *r
 int etcd_put(etcd *e, const char *key, const char *value, int64_t lease, int64_t *ret_revision);
 /* *ret_deleted: how many keys went (0 when key did not exist). */
 int etcd_delete(etcd *e, const char *key, int64_t *ret_deleted, int64_t *ret_revision);
+/* The member's status: a cheap round trip (the fleet's heartbeat) that
+ * also tells the store's revision. */
+int etcd_status(etcd *e, int64_t *ret_revision);
 int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id);
 int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl);
 int etcd_lease_revoke(etcd *e, int64_t id);

@@ -50,7 +50,10 @@
 /* What the watcher hands over: a full snapshot of the prefix (after a
  * range), or the events of one watch message; a batch without kvs only
  * reports the connection's state. */
-typedef enum batch_kind { BATCH_SNAPSHOT, BATCH_EVENTS, BATCH_CONNECTED, BATCH_DISCONNECTED } batch_kind;
+typedef enum batch_kind {
+        BATCH_SNAPSHOT, BATCH_EVENTS, BATCH_CONNECTED, BATCH_DISCONNECTED,
+        BATCH_CONTACT,          /* a heartbeat answered; revision: the store's */
+} batch_kind;
 
 typedef struct batch {
         struct batch *next;
@@ -69,8 +72,11 @@ struct fleet {
         char *issuers_path;
         etcd *writer;           /* main thread */
         etcd *reader;           /* watcher thread */
-        pthread_t thread;
-        bool running;
+        etcd *prober;           /* heartbeat thread */
+        pthread_t thread, prober_thread;
+        bool running, prober_running;
+        atomic_bool want_snapshot;      /* main asks the prober for a range */
+        unsigned offline_max;
         atomic_bool stop;
         volatile bool stop_plain; /* the same, as etcd_watch polls it */
         int event_fd;
@@ -82,7 +88,9 @@ struct fleet {
         /* main thread */
         bool connected;
         int64_t revision;
-        int64_t last_contact;   /* wall seconds */
+        int64_t store_revision; /* the store's, at the last heartbeat */
+        int64_t last_contact;   /* wall seconds; at start, the start */
+        bool suspended;         /* fleet grants not honoured: offline too long */
         char *endpoint;
 };
 
@@ -274,6 +282,67 @@ static void *watcher(void *userdata) {
         return NULL;
 }
 
+/* The heartbeat: the watch stream says nothing while nothing changes, and
+ * a connection cut off without a reset (a partition) looks the same, so
+ * contact is proven by a cheap unary call every FLEET_HEARTBEAT_MS (at
+ * most a fifth of offline_max). On the main thread's request it also
+ * reads the prefix in full (to resume the grants an outage suspended). */
+static void *prober(void *userdata) {
+        fleet *f = userdata;
+        unsigned interval = f->offline_max * 1000 / 5;
+        char message[600];
+
+        if (interval > FLEET_HEARTBEAT_MS)
+                interval = FLEET_HEARTBEAT_MS;
+        if (interval < 200)
+                interval = 200;
+        while (!atomic_load(&f->stop)) {
+                struct timespec until;
+                int64_t revision = 0;
+                int r;
+
+                if (atomic_exchange(&f->want_snapshot, false)) {
+                        etcd_kvs l = { 0 };
+                        batch *b = calloc(1, sizeof *b);
+
+                        r = b ? etcd_range_prefix(f->prober, f->prefix, 0, &l) : -ENOMEM;
+                        if (r == 0) {
+                                *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n,
+                                               .revision = l.revision };
+                                enqueue(f, b);
+                                b = NULL;
+                        } else
+                                atomic_store(&f->want_snapshot, true);
+                        free(b);
+                }
+                r = etcd_status(f->prober, &revision);
+                if (r == 0) {
+                        batch *b = calloc(1, sizeof *b);
+                        if (b) {
+                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision };
+                                enqueue(f, b);
+                        }
+                } else {
+                        snprintf(message, sizeof message, "%s", etcd_last_error(f->prober));
+                        enqueue_state(f, BATCH_DISCONNECTED, message);
+                        etcd_next_endpoint(f->prober);
+                }
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += interval / 1000;
+                until.tv_nsec += (long) (interval % 1000) * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&f->lock);
+                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) &&
+                       pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
+                        ;
+                pthread_mutex_unlock(&f->lock);
+        }
+        return NULL;
+}
+
 /* ---- records ----------------------------------------------------------- */
 
 /* Verifies a record's signature and type against the issuers: 0 with
@@ -353,7 +422,7 @@ static void grant_changed(enrichd *d, const char *user, const char *why, live_co
         live_reissue(d, user, why, counts);
 }
 
-static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *why) {
+static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *by, const char *why) {
         grant g = { 0 };
         live_counts counts = { 0 };
         bool fleet_grant = false, changed = false;
@@ -365,7 +434,7 @@ static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, cons
         r = grants_get(d->db, id, &g);
         if (r < 0)
                 goto out;
-        r = grants_revoke(d->db, id, "fleet", clock_now(), &changed);
+        r = grants_revoke(d->db, id, by, clock_now(), &changed);
         if (r < 0 || !changed)
                 goto out;
         grant_changed(d, g.user, "fleet grant revoked", &counts);
@@ -416,7 +485,7 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         }
         if (!targets_this_host(f, hosts)) {
                 /* A grant re-targeted away from this host leaves it. */
-                revoke_fleet_grant(d, kv->key, id, "it no longer targets this host's labels");
+                revoke_fleet_grant(d, kv->key, id, "fleet", "it no longer targets this host's labels");
                 log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                            "Fleet grant %s targets other hosts; not applied here", id);
                 goto out;
@@ -552,7 +621,7 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
         rel = kv->key + n;
         if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
                 if (kv->deleted)
-                        revoke_fleet_grant(d, kv->key, rel + 7, "its key was deleted (revoked or expired)");
+                        revoke_fleet_grant(d, kv->key, rel + 7, "fleet", "its key was deleted (revoked or expired)");
                 else
                         apply_grant(d, kv, rel + 7);
         } else if (strncmp(rel, "identities/", 11) == 0 && rel[11]) {
@@ -564,6 +633,39 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                         apply_identity(d, kv, rel + 11);
         }
         /* tokens/, hosts/, checkpoints/: not handled by this version. */
+}
+
+/* Contact is back after offline_max: the suspended grants that the
+ * snapshot b still has count again; the others stay revoked. */
+static void resume_suspended(enrichd *d, const batch *b) {
+        fleet *f = d->fleet;
+        char **suspended = NULL, key[512];
+        size_t resumed = 0;
+
+        if (fleet_store_suspended_grants(d->db, clock_now(), &suspended) < 0) {
+                log_error("Failed to list the suspended fleet grants: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; suspended && suspended[i]; i++) {
+                grant g = { 0 };
+                live_counts counts = { 0 };
+                bool present = false, changed = false;
+
+                snprintf(key, sizeof key, "%sgrants/%s", f->prefix, suspended[i]);
+                for (size_t j = 0; j < b->n && !present; j++)
+                        present = strcmp(b->kvs[j].key, key) == 0;
+                if (!present || grants_get(d->db, suspended[i], &g) < 0)
+                        continue;
+                if (fleet_store_resume_grant(d->db, suspended[i], &changed) == 0 && changed) {
+                        grant_changed(d, g.user, "fleet grant resumed", &counts);
+                        resumed++;
+                }
+                grant_clear(&g);
+        }
+        strv_free(suspended);
+        f->suspended = false;
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, NULL,
+                   "Contact with etcd is back: honouring fleet grants again (%zu resumed)", resumed);
 }
 
 /* A snapshot: every record in it applied, and the fleet grants held here
@@ -584,9 +686,11 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                 for (size_t j = 0; j < b->n && !present; j++)
                         present = strcmp(b->kvs[j].key, key) == 0;
                 if (!present)
-                        revoke_fleet_grant(d, key, held[i], "it is no longer in etcd");
+                        revoke_fleet_grant(d, key, held[i], "fleet", "it is no longer in etcd");
         }
         strv_free(held);
+        if (f->suspended)
+                resume_suspended(d, b);
 }
 
 void fleet_dispatch(enrichd *d) {
@@ -621,6 +725,17 @@ void fleet_dispatch(enrichd *d) {
                         f->connected = true;
                         f->last_contact = clock_now();
                         break;
+                case BATCH_CONTACT:
+                        f->last_contact = clock_now();
+                        f->store_revision = b->revision;
+                        /* Back after an outage: resume from a full read. */
+                        if (f->suspended && !atomic_load(&f->want_snapshot)) {
+                                atomic_store(&f->want_snapshot, true);
+                                pthread_mutex_lock(&f->lock);
+                                pthread_cond_broadcast(&f->wake);
+                                pthread_mutex_unlock(&f->lock);
+                        }
+                        break;
                 case BATCH_DISCONNECTED:
                         if (f->connected || f->last_contact == 0)
                                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
@@ -639,6 +754,10 @@ void fleet_dispatch(enrichd *d) {
                         } else
                                 for (size_t i = 0; i < b->n; i++)
                                         apply_kv(d, &b->kvs[i]);
+                        /* A snapshot from the prober may be newer than
+                         * the watch's next events: never step back. */
+                        if (b->revision <= f->revision && b->kind == BATCH_EVENTS)
+                                break;
                         f->revision = b->revision;
                         f->last_contact = clock_now();
                         if (fleet_store_set_revision(d->db, b->revision) < 0)
@@ -648,6 +767,31 @@ void fleet_dispatch(enrichd *d) {
                 }
                 batch_free(b);
         }
+}
+
+void fleet_tick(enrichd *d) {
+        fleet *f = d->fleet;
+        char **held = NULL, key[512];
+        int64_t now = clock_now();
+        size_t n = 0;
+
+        if (!f || f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
+                return;
+        /* Past offline_max without contact: a revocation may be waiting
+         * in etcd that this host cannot see. Disabled identities stay. */
+        f->suspended = true;
+        if (fleet_store_active_grants(d->db, now, &held) < 0) {
+                log_error("Failed to list the fleet grants: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; held && held[i]; i++, n++) {
+                snprintf(key, sizeof key, "%sgrants/%s", f->prefix, held[i]);
+                revoke_fleet_grant(d, key, held[i], FLEET_STORE_OFFLINE, "no contact with etcd for longer than offline_max");
+        }
+        strv_free(held);
+        log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
+                   "No contact with etcd for %llds (offline_max %us): stopped honouring %zu fleet grants until "
+                   "contact is back", (long long) (now - f->last_contact), f->offline_max, n);
 }
 
 /* ---- start and stop ---------------------------------------------------- */
@@ -665,6 +809,7 @@ int fleet_start(enrichd *d, char **ret_error) {
         f->event_fd = -1;
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->wake, NULL);
+        f->offline_max = c->offline_max;
         f->prefix = strdup(c->prefix);
         f->labels = strv_copy(c->labels);
         f->issuers_path = strdup(c->issuers);
@@ -687,6 +832,8 @@ int fleet_start(enrichd *d, char **ret_error) {
                 r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->writer);
         if (r == 0)
                 r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->reader);
+        if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->prober);
         if (r < 0) {
                 format_error(ret_error, "fleet: cannot set up the etcd client: %s", strerror(-r));
                 goto out;
@@ -697,6 +844,19 @@ int fleet_start(enrichd *d, char **ret_error) {
                 goto out;
         }
         f->revision = f->start_revision;
+        /* The grace of offline_max runs from the start; grants an earlier
+         * run suspended wait for contact, like those of this run. */
+        f->last_contact = clock_now();
+        {
+                char **suspended = NULL;
+                r = fleet_store_suspended_grants(d->db, f->last_contact, &suspended);
+                if (r < 0) {
+                        format_error(ret_error, "fleet: %s", db_last_error(d->db));
+                        goto out;
+                }
+                f->suspended = suspended != NULL;
+                strv_free(suspended);
+        }
         f->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (f->event_fd < 0) {
                 r = -errno;
@@ -708,6 +868,12 @@ int fleet_start(enrichd *d, char **ret_error) {
                 goto out;
         }
         f->running = true;
+        r = -pthread_create(&f->prober_thread, NULL, prober, f);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot start the heartbeat: %s", strerror(-r));
+                goto out;
+        }
+        f->prober_running = true;
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", f->host_id, NULL },
                    "Fleet mode: host %s, prefix %s, %zu labels, %zu issuer keys, %s from revision %lld", f->host_id,
                    f->prefix, strv_length(f->labels), jwks_count(f->issuers),
@@ -732,7 +898,7 @@ void fleet_stop(enrichd *d) {
 
         if (!f)
                 return;
-        if (f->running) {
+        if (f->running || f->prober_running) {
                 pthread_mutex_lock(&f->lock);
                 atomic_store(&f->stop, true);
                 f->stop_plain = true;
@@ -740,6 +906,8 @@ void fleet_stop(enrichd *d) {
                 pthread_mutex_unlock(&f->lock);
                 pthread_join(f->thread, NULL);
         }
+        if (f->prober_running)
+                pthread_join(f->prober_thread, NULL);
         while (f->head) {
                 batch *b = f->head;
                 f->head = b->next;
@@ -747,6 +915,7 @@ void fleet_stop(enrichd *d) {
         }
         etcd_free(f->writer);
         etcd_free(f->reader);
+        etcd_free(f->prober);
         jwks_free(f->issuers);
         if (f->event_fd >= 0)
                 close(f->event_fd);

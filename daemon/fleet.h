@@ -7,8 +7,9 @@
  * record against the issuers JWKS and applies it to the local state
  * through the same calls as a local grant, revoke, disable or enable.
  * The login path never waits on etcd: it reads only the local state.
- * The main thread's writes (an admin's --fleet commands) are bounded by
- * FLEET_WRITE_TIMEOUT_MS. */
+ * A heartbeat thread proves contact (fleet_tick enforces offline_max). The
+ * main thread's writes (an admin's --fleet commands) are bounded by
+ * FLEET_WRITE_TIMEOUT_MS per etcd call. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +25,8 @@
 /* Batches handed from the watcher to the main loop and not yet applied:
  * past this the watcher waits. */
 #define FLEET_MAX_QUEUED        1024
+/* The heartbeat's period at most (a fifth of offline_max when shorter). */
+#define FLEET_HEARTBEAT_MS      5000
 
 #define LOG_MSGID_FLEET             "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
 #define LOG_MSGID_FLEET_REJECTED    "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
@@ -41,6 +44,11 @@ int fleet_start(enrichd *d, char **ret_error);
 int fleet_event_fd(const enrichd *d);
 /* Applies everything the watcher handed over (main thread). */
 void fleet_dispatch(enrichd *d);
+/* The periodic work (main loop's tick): past offline_max without contact
+ * with etcd, the fleet grants stop counting (revoked here as
+ * FLEET_STORE_OFFLINE, and the live sessions re-issued) until contact is
+ * back, when those still in etcd count again. */
+void fleet_tick(enrichd *d);
 /* Stops the watcher and frees d->fleet. */
 void fleet_stop(enrichd *d);
 

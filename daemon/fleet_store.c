@@ -50,14 +50,14 @@ int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {
         return r;
 }
 
-int fleet_store_active_grants(db *d, int64_t now, char ***ret) {
+/* The ids the query (one bound time, ?1) selects, as a strv. */
+static int list_ids(db *d, const char *sql, int64_t now, char ***ret) {
         sqlite3_stmt *st = NULL;
         char **list = NULL;
         size_t n = 0, size = 0;
         int r, step;
 
-        r = db_prepare(d, "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
-                          " WHERE g.revoked IS NULL AND g.expires > ?", &st);
+        r = db_prepare(d, sql, &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, now);
@@ -88,5 +88,48 @@ int fleet_store_active_grants(db *d, int64_t now, char ***ret) {
 out:
         db_release(d, st);
         strv_free(list);
+        return r;
+}
+
+int fleet_store_active_grants(db *d, int64_t now, char ***ret) {
+        return list_ids(d, "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
+                           " WHERE g.revoked IS NULL AND g.expires > ?1", now, ret);
+}
+
+int fleet_store_suspended_grants(db *d, int64_t now, char ***ret) {
+        return list_ids(d, "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
+                           " WHERE g.revoked_by = '" FLEET_STORE_OFFLINE "' AND g.expires > ?1", now, ret);
+}
+
+int fleet_store_resume_grant(db *d, const char *id, bool *ret_changed) {
+        sqlite3_stmt *st = NULL;
+        int changes = 0, r;
+
+        r = db_begin_durable(d);
+        if (r < 0)
+                return r;
+        r = db_prepare(d, "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL"
+                          " WHERE id = ? AND revoked_by = '" FLEET_STORE_OFFLINE "'", &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = db_step_write(d, st, "Failed to resume a fleet grant", &changes);
+        if (r < 0)
+                goto fail;
+        if (changes > 0) {
+                /* As grants.c does for every change of the active set. */
+                r = db_prepare(d, "UPDATE meta SET value = value + 1 WHERE name = 'grants_generation'", &st);
+                if (r < 0)
+                        goto fail;
+                r = db_step_write(d, st, "Failed to bump the grants generation", NULL);
+                if (r < 0)
+                        goto fail;
+        }
+        r = db_commit(d);
+        if (r == 0)
+                *ret_changed = changes > 0;
+        return r;
+fail:
+        db_rollback(d);
         return r;
 }

@@ -89,6 +89,7 @@ static void tick(void *userdata) {
         keys_tick(m->d);
         audit_tick(m->d);
         offboard_tick(m->d);
+        fleet_tick(m->d);
         userdb_tick(m->userdb);
 }
 

@@ -19,6 +19,7 @@
 #include "audit_methods.h"
 #include "config_methods.h"
 #include "dispatch.h"
+#include "fleet_methods.h"
 #include "grant_methods.h"
 #include "identity.h"
 #include "key_methods.h"
@@ -94,6 +95,9 @@ static const method methods[] = {
         { "io.enrich.AuditCheckpoint", ACCESS_ADMIN,         NULL,                 method_audit_checkpoint },
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },
+        { "io.enrich.FleetStatus",     ACCESS_ADMIN,         NULL,                 method_fleet_status },
+        { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
+        { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
 };
 
 /* Whether peer may call m; *ret_admin: whether it is an admin, looked up

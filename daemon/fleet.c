@@ -77,6 +77,9 @@ struct fleet {
         bool running, prober_running;
         atomic_bool want_snapshot;      /* main asks the prober for a range */
         unsigned offline_max;
+        char *jwks_path;        /* this host's public JWKS, for its presence */
+        char *hostname;
+        char *version;
         atomic_bool stop;
         volatile bool stop_plain; /* the same, as etcd_watch polls it */
         int event_fd;
@@ -91,6 +94,7 @@ struct fleet {
         int64_t store_revision; /* the store's, at the last heartbeat */
         int64_t last_contact;   /* wall seconds; at start, the start */
         bool suspended;         /* fleet grants not honoured: offline too long */
+        json_t *hosts;          /* hosts/<id> records seen: host id -> record */
         char *endpoint;
 };
 
@@ -287,9 +291,63 @@ static void *watcher(void *userdata) {
  * contact is proven by a cheap unary call every FLEET_HEARTBEAT_MS (at
  * most a fifth of offline_max). On the main thread's request it also
  * reads the prefix in full (to resume the grants an outage suspended). */
+/* This host's presence record (plain JSON, not signed: it grants
+ * nothing): its id, hostname, version, labels and public JWKS, as read
+ * from the JWKS file now. NULL when out of memory. */
+static char *presence_record(fleet *f) {
+        json_t *keys = json_load_file(f->jwks_path, 0, NULL), *o;
+        char *text = NULL;
+
+        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname,
+                      "version", f->version, "labels", strv_to_json(f->labels),
+                      "jwks", keys ? keys : json_object(), "since", (json_int_t) time(NULL));
+        if (o)
+                text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return text;
+}
+
+/* Publishes hosts/<host_id> on a lease kept alive by the heartbeat, so the
+ * record goes when the host does. A refusal (credentials without write on
+ * the host's own key) is logged once; the host works on without it. */
+static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned interval_ms) {
+        char key[512], *value = NULL;
+        int64_t ttl = 3 * (int64_t) interval_ms / 1000 + 2;
+        int r;
+
+        if (*denied)
+                return;
+        if (*lease > 0) {
+                r = etcd_lease_keepalive(f->prober, *lease, NULL);
+                if (r == 0)
+                        return;
+                *lease = 0;     /* expired (a long outage): publish again */
+        }
+        if (ttl < 5)
+                ttl = 5;
+        snprintf(key, sizeof key, "%shosts/%s", f->prefix, f->host_id);
+        value = presence_record(f);
+        r = value ? etcd_lease_grant(f->prober, ttl, lease) : -ENOMEM;
+        if (r == 0) {
+                r = etcd_put(f->prober, key, value, *lease, NULL);
+                if (r < 0) {
+                        (void) etcd_lease_revoke(f->prober, *lease);
+                        *lease = 0;
+                }
+        }
+        if (r == -EACCES || r == -EPERM) {
+                *denied = true;
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                           "Not publishing this host's presence at %s: %s", key, etcd_last_error(f->prober));
+        }
+        free(value);
+}
+
 static void *prober(void *userdata) {
         fleet *f = userdata;
         unsigned interval = f->offline_max * 1000 / 5;
+        int64_t lease = 0;
+        bool denied = false;
         char message[600];
 
         if (interval > FLEET_HEARTBEAT_MS)
@@ -316,6 +374,8 @@ static void *prober(void *userdata) {
                         free(b);
                 }
                 r = etcd_status(f->prober, &revision);
+                if (r == 0)
+                        keep_presence(f, &lease, &denied, interval);
                 if (r == 0) {
                         batch *b = calloc(1, sizeof *b);
                         if (b) {
@@ -340,6 +400,9 @@ static void *prober(void *userdata) {
                         ;
                 pthread_mutex_unlock(&f->lock);
         }
+        /* Gone at once rather than at the lease's end. */
+        if (lease > 0)
+                (void) etcd_lease_revoke(f->prober, lease);
         return NULL;
 }
 
@@ -632,7 +695,15 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         apply_identity(d, kv, rel + 11);
         }
-        /* tokens/, hosts/, checkpoints/: not handled by this version. */
+        else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
+                json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
+                if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
+                        json_object_set(f->hosts, rel + 6, record);
+                else
+                        json_object_del(f->hosts, rel + 6);
+                json_decref(record);
+        }
+        /* tokens/, checkpoints/: not handled by this version. */
 }
 
 /* Contact is back after offline_max: the suspended grants that the
@@ -674,6 +745,7 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         fleet *f = d->fleet;
         char **held = NULL, key[512];
 
+        json_object_clear(f->hosts);
         for (size_t i = 0; i < b->n; i++)
                 apply_kv(d, &b->kvs[i]);
         if (fleet_store_active_grants(d->db, clock_now(), &held) < 0) {
@@ -796,7 +868,7 @@ void fleet_tick(enrichd *d) {
 
 /* ---- start and stop ---------------------------------------------------- */
 
-int fleet_start(enrichd *d, char **ret_error) {
+int fleet_start(enrichd *d, const char *version, char **ret_error) {
         const config_fleet *c = d->config->fleet;
         fleet *f = NULL;
         int r;
@@ -810,6 +882,19 @@ int fleet_start(enrichd *d, char **ret_error) {
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->wake, NULL);
         f->offline_max = c->offline_max;
+        f->hosts = json_object();
+        f->jwks_path = strdup(d->config->jwks);
+        f->version = strdup(version);
+        {
+                char name[256] = "";
+                if (gethostname(name, sizeof name - 1) < 0 || !*name)
+                        strcpy(name, "localhost");
+                f->hostname = strdup(name);
+        }
+        if (!f->hosts || !f->jwks_path || !f->hostname || !f->version) {
+                r = -ENOMEM;
+                goto out;
+        }
         f->prefix = strdup(c->prefix);
         f->labels = strv_copy(c->labels);
         f->issuers_path = strdup(c->issuers);
@@ -926,6 +1011,10 @@ void fleet_stop(enrichd *d) {
         strv_free(f->labels);
         free(f->issuers_path);
         free(f->endpoint);
+        free(f->jwks_path);
+        free(f->hostname);
+        free(f->version);
+        json_decref(f->hosts);
         free(f);
         d->fleet = NULL;
 }
@@ -1061,4 +1150,94 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
         r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", ret_error);
         json_decref(payload);
         return r;
+}
+
+/* ---- what the fleet looks like from here --------------------------------- */
+
+int fleet_status(enrichd *d, json_t **ret) {
+        fleet *f = d->fleet;
+        char **held = NULL;
+        json_t *o;
+        int r;
+
+        if (!f) {
+                *ret = json_pack("{s:b}", "enabled", false);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = fleet_store_active_grants(d->db, clock_now(), &held);
+        if (r < 0)
+                return r;
+        o = json_pack("{s:b, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:b, s:i, s:I, s:i, s:b}",
+                      "enabled", true, "hostId", f->host_id, "prefix", f->prefix,
+                      "endpoints", strv_to_json(d->config->fleet->endpoints), "labels", strv_to_json(f->labels),
+                      "connected", f->connected, "revision", (json_int_t) f->revision,
+                      "storeRevision", (json_int_t) f->store_revision,
+                      "lag", (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
+                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended,
+                      "offlineMax", (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held),
+                      "hosts", (int) json_object_size(f->hosts),
+                      "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
+        strv_free(held);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+int fleet_hosts(enrichd *d, json_t **ret) {
+        json_t *a = json_array(), *record;
+        const char *id;
+
+        if (!a)
+                return -ENOMEM;
+        if (d->fleet)
+                json_object_foreach(d->fleet->hosts, id, record) {
+                        json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id,
+                                                "hostname", json_object_get(record, "hostname"),
+                                                "version", json_object_get(record, "version"),
+                                                "labels", json_object_get(record, "labels"),
+                                                "since", json_object_get(record, "since"));
+                        if (!row || json_array_append_new(a, row) < 0) {
+                                json_decref(a);
+                                return -ENOMEM;
+                        }
+                }
+        *ret = a;
+        return 0;
+}
+
+int fleet_jwks(enrichd *d, json_t **ret) {
+        json_t *keys = json_array(), *record, *o;
+        const char *id;
+
+        if (!keys)
+                return -ENOMEM;
+        if (d->fleet)
+                json_object_foreach(d->fleet->hosts, id, record) {
+                        json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
+                        size_t i;
+                        /* Only Ed25519 public keys, each once. */
+                        json_array_foreach(host_keys, i, k) {
+                                const char *kid = json_string_value(json_object_get(k, "kid"));
+                                bool seen = false;
+                                json_t *other;
+                                size_t j;
+                                if (!kid || json_object_get(k, "d") ||
+                                    !json_is_string(json_object_get(k, "x")) ||
+                                    strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0)
+                                        continue;
+                                json_array_foreach(keys, j, other)
+                                        if (strcmp(json_string_value(json_object_get(other, "kid")), kid) == 0)
+                                                seen = true;
+                                if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
+                                        json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP",
+                                                                              "crv", "Ed25519", "x", json_object_get(k, "x"),
+                                                                              "kid", kid, "alg", "EdDSA", "use", "sig"));
+                        }
+                }
+        o = json_pack("{s:o}", "keys", keys);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
 }

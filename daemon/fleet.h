@@ -27,6 +27,8 @@
 #define FLEET_MAX_QUEUED        1024
 /* The heartbeat's period at most (a fifth of offline_max when shorter). */
 #define FLEET_HEARTBEAT_MS      5000
+/* hosts/ records held in memory (fleet hosts, fleet jwks). */
+#define FLEET_MAX_HOSTS         100000
 
 #define LOG_MSGID_FLEET             "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
 #define LOG_MSGID_FLEET_REJECTED    "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
@@ -37,8 +39,10 @@ typedef struct fleet fleet;
 /* Starts fleet mode when the config has a fleet group (d->fleet stays NULL
  * otherwise): reads the issuers, the host id (fleet.host_id or
  * /etc/machine-id) and the recorded revision, and starts the watcher.
- * Needs d->db and d->signer. *ret_error (optional) says why it failed. */
-int fleet_start(enrichd *d, char **ret_error);
+ * Needs d->db and d->signer, and the JWKS published (the host's presence
+ * record carries it, with version). *ret_error (optional) says why it
+ * failed. */
+int fleet_start(enrichd *d, const char *version, char **ret_error);
 /* The eventfd that becomes readable when the watcher has something for
  * fleet_dispatch; -1 without fleet mode. */
 int fleet_event_fd(const enrichd *d);
@@ -70,3 +74,13 @@ int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by,
                        int64_t at, char **ret_error);
+
+/* What fleet status, hosts and jwks show, from memory (no etcd call):
+ * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
+ * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,
+ * hosts, issuer}; hosts, an array of {hostId, hostname, version, labels,
+ * since} of the live hosts' presence records; jwks, one JWKS of every
+ * live host's public keys. New references. */
+int fleet_status(enrichd *d, json_t **ret);
+int fleet_hosts(enrichd *d, json_t **ret);
+int fleet_jwks(enrichd *d, json_t **ret);

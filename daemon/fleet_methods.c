@@ -148,3 +148,29 @@ json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const 
         free(error);
         return reply;
 }
+
+/* FleetStatus, FleetHosts, FleetJwks: from the daemon's memory, never
+ * from etcd, so they answer at once even when etcd does not. */
+json_t *method_fleet_status(enrichd *d, const method_call *call, json_t *params) {
+        json_t *status = NULL;
+
+        if (fleet_status(d, &status) < 0)
+                return database_error(d, "io.enrich.FleetStatus");
+        return varlink_reply_new(status, false);
+}
+
+json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params) {
+        json_t *hosts = NULL;
+
+        if (fleet_hosts(d, &hosts) < 0)
+                return internal_error("out of memory");
+        return varlink_reply_new(json_pack("{s:o}", "hosts", hosts), false);
+}
+
+json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
+        json_t *jwks = NULL;
+
+        if (fleet_jwks(d, &jwks) < 0)
+                return internal_error("out of memory");
+        return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
+}

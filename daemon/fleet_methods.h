@@ -23,3 +23,10 @@ json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known);
 json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
                              int64_t at);
 json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const char *by, int64_t at);
+
+/* io.enrich.FleetStatus (admin), FleetHosts (admin), FleetJwks (anyone:
+ * public keys only). Fleet mode off: status says enabled false, the
+ * others answer empty. */
+json_t *method_fleet_status(enrichd *d, const method_call *call, json_t *params);
+json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params);
+json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params);

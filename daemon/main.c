@@ -364,7 +364,7 @@ int main(int argc, char **argv) {
         }
         /* Fleet mode (nothing without a fleet group): the watcher starts
          * reading etcd; the loop applies what it reads. */
-        r = fleet_start(&d, &error);
+        r = fleet_start(&d, ENRICH_VERSION, &error);
         if (r == 0 && d.fleet)
                 r = server_watch_fd(srv, fleet_event_fd(&d), fleet_ready, &context);
         if (r < 0) {

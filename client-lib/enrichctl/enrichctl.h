@@ -99,6 +99,7 @@ int cmd_disable(const ctl_options *o);
 int cmd_enable(const ctl_options *o);
 int cmd_audit(const ctl_options *o);
 int cmd_keys(const ctl_options *o);
+int cmd_fleet(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is

@@ -7,7 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-auth-setup fleet-auth-hosts-start fleet-auth-grant-written fleet-auth-readonly-host-receives
-fleet-auth-readonly-grant-refused fleet-auth-readonly-disable-refused fleet-auth-wrong-password-named"
+fleet-auth-readonly-grant-refused fleet-auth-readonly-disable-refused fleet-auth-wrong-password-named
+fleet-auth-readonly-presence-logged"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -49,6 +50,7 @@ wrong_named() {
                 grep -q "etcd refused this host's credentials" "$TMP/w.out"
 }
 check fleet-auth-wrong-password-named wrong_named || { show "$TMP/w.out"; show "$TMP/w/enrichd.log"; }
+check fleet-auth-readonly-presence-logged poll 30 host_log_has r "Not publishing this host's presence"
 host_stop a
 host_stop r
 host_stop w

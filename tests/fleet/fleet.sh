@@ -15,7 +15,8 @@ fleet-unsigned-grant-logged fleet-disable-reaches-host fleet-disable-survives-ke
 fleet-unsigned-enable-ignored fleet-signed-enable-enables fleet-label-grant-on-matching-host
 fleet-label-grant-not-on-other-host fleet-restart-resumes-revision fleet-restart-catches-up-grant
 fleet-restart-catches-up-revoke fleet-compaction-resyncs fleet-compaction-revokes-deleted
-fleet-login-without-etcd"
+fleet-login-without-etcd fleet-hosts-lists-both fleet-jwks-has-both-keys fleet-status-connected
+fleet-status-issuer fleet-hosts-drops-stopped-host"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -70,6 +71,25 @@ if [ -n "$FLEET_QUICK" ]; then
         exit "$FAILED"
 fi
 
+# --- presence: each host's record, the fleet JWKS, the status
+both_listed() { hctl a fleet hosts >"$TMP/hosts.out" 2>&1 && grep -q host-a "$TMP/hosts.out" && grep -q host-b "$TMP/hosts.out"; }
+check fleet-hosts-lists-both poll 50 both_listed || show "$TMP/hosts.out"
+jwks_both() {
+        hctl b fleet jwks >"$TMP/fleet.jwks" && $PY -c 'import json, sys
+fleet = {k["kid"] for k in json.load(open(sys.argv[1]))["keys"]}
+own = {k["kid"] for f in sys.argv[2:] for k in json.load(open(f))["keys"]}
+sys.exit(0 if own and own <= fleet else 1)' "$TMP/fleet.jwks" "$TMP/a/jwks.json" "$TMP/b/jwks.json"
+}
+check fleet-jwks-has-both-keys jwks_both || show "$TMP/fleet.jwks"
+status_is() {
+        hctl "$1" fleet status --json >"$TMP/status.json" 2>&1 &&
+                $PY -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
+                        "$TMP/status.json" "$2"
+}
+check fleet-status-connected status_is b 's["connected"] and s["revision"] > 0 and s["lag"] >= 0 and not s["suspended"]' ||
+        show "$TMP/status.json"
+check fleet-status-issuer status_is a 's["issuer"] and s["fleetGrants"] >= 0' || show "$TMP/status.json"
+
 # --- disabled stays disabled until a signed enable
 listed() { grep -qx "$2" "$TMP/$1/disabled-identities" 2>/dev/null; }
 hctl a disable "$U2" --reason "offboarded" --fleet >"$TMP/disable.out" 2>&1
@@ -93,6 +113,8 @@ check_not fleet-label-grant-not-on-other-host on_a
 
 # --- b down: a grants and revokes meanwhile; b resumes from its revision
 host_stop b
+b_gone() { hctl a fleet hosts >"$TMP/hosts.out" 2>&1 && ! grep -q host-b "$TMP/hosts.out"; }
+check fleet-hosts-drops-stopped-host poll 30 b_gone || show "$TMP/hosts.out"
 REV_B=$(sqlite3 "$TMP/b/state/enrich.db" "SELECT value FROM fleet_state WHERE name = 'revision'")
 DOWN=$(hctl a grant "$U1" --scope while:down --ttl 10m --reason "while b is down" --fleet 2>/dev/null)
 hctl a revoke "$WEB" >/dev/null 2>&1

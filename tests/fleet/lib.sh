@@ -49,6 +49,53 @@ etcd_start() {
 
 etcdctl() { ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_ENDPOINT" --dial-timeout 2s "$@"; }
 
+# etcd_cluster_start N: an N-node cluster (members m1..mN) on free loopback
+# ports, data in $TMP/etcd-mI; sets ETCD_CLIENT_I and ETCD_PID_I per
+# member, ETCD_ENDPOINT to the first, FLEET_ENDPOINTS to all (for
+# fleet_host), and waits (20 s at most) until every member is healthy.
+etcd_cluster_start() {
+        local n=$1 i cluster="" all="" peer client
+        for i in $(seq "$n"); do
+                peer=$($FLEET_TOOL free-port) && client=$($FLEET_TOOL free-port) || return 1
+                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client"
+                cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:$peer"
+                all="$all${all:+, }\"http://127.0.0.1:$client\""
+        done
+        FLEET_ENDPOINTS=$all
+        for i in $(seq "$n"); do
+                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i"
+                mkdir -p "$TMP/etcd-m$i" && chmod 0700 "$TMP/etcd-m$i"
+                "$ETCD" --name "m$i" --data-dir "$TMP/etcd-m$i/data" \
+                        --listen-client-urls "$client" --advertise-client-urls "$client" \
+                        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+                        --initial-cluster "$cluster" --initial-cluster-state new \
+                        >"$TMP/etcd-m$i/etcd.log" 2>&1 &
+                eval "ETCD_PID_$i=$!"
+                CLEANUP_PIDS="$CLEANUP_PIDS $!"
+        done
+        ETCD_ENDPOINT=$ETCD_CLIENT_1
+        for i in $(seq 200); do
+                ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$(echo "$all" | tr -d '" ')" endpoint health >/dev/null 2>&1 &&
+                        return 0
+                sleep 0.1
+        done
+        echo "# the etcd cluster did not come up"
+        show "$TMP/etcd-m1/etcd.log"
+        return 1
+}
+
+# etcd_leader N: the member number (1..N) that leads now.
+etcd_leader() {
+        local i
+        for i in $(seq "$1"); do
+                eval "ETCDCTL_API=3 \"\$ETCDCTL_BIN\" --endpoints \"\$ETCD_CLIENT_$i\" --dial-timeout 1s endpoint status -w json" 2>/dev/null |
+                        $PY -c 'import json, sys
+s = json.load(sys.stdin)[0]["Status"]
+sys.exit(0 if s["leader"] == s["header"]["member_id"] else 1)' && { echo "$i"; return 0; }
+        done
+        return 1
+}
+
 # fleet_host NAME HOST_ID LABELS [EXTRA]: a host's folder $TMP/NAME with
 # its config (the test's rules, a fleet group on $ETCD_ENDPOINT trusting
 # $TMP/issuers.jwks, LABELS a libconfig list body like '"web", "eu"').
@@ -72,7 +119,7 @@ rules = (
   }
 );
 fleet = {
-  endpoints = [ "$ETCD_ENDPOINT" ];
+  endpoints = [ ${FLEET_ENDPOINTS:-"$ETCD_ENDPOINT"} ];
   prefix = "/enrich-test/";
   host_id = "$id";
   labels = [ $labels ];
@@ -100,16 +147,20 @@ host_start() {
         return 1
 }
 
-# host_stop NAME: SIGTERM, and waits (5 s at most) for it to go.
+# host_stop NAME: SIGTERM, and waits (5 s at most) for it to go; it must
+# go by itself, with status 0 and no sanitizer report (make asan builds).
 host_stop() {
-        local pid i
+        local pid i status stopped=$1
         eval "pid=\${$1_PID}"
         [ -n "$pid" ] || return 0
         kill "$pid" 2>/dev/null
         for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        status=$?
         eval "${1}_PID="
+        clean() { [ "$status" = 0 ] && ! grep -q 'Sanitizer\|runtime error' "$TMP/$stopped/enrichd.log"; }
+        check "fleet-host-$stopped-clean-shutdown" clean || { echo "# exit status $status"; show "$TMP/$stopped/enrichd.log"; }
 }
 
 # hctl NAME ARGS...: enrichctl as root on host NAME.

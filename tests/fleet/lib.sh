@@ -101,7 +101,8 @@ sys.exit(0 if s["leader"] == s["header"]["member_id"] else 1)' && { echo "$i"; r
 # $TMP/issuers.jwks, LABELS a libconfig list body like '"web", "eu"').
 # With a key at $TMP/NAME.pem it becomes the host's signing key.
 fleet_host() {
-        local name=$1 id=$2 labels=$3 extra=$4 dir=$TMP/$1
+        local name=$1 id=$2 labels=$3 extra=$4 dir=$TMP/$1 endpoints
+        endpoints=${FLEET_ENDPOINTS:-\"$ETCD_ENDPOINT\"}
         mkdir -p "$dir/state" && chmod 0700 "$dir/state" && chmod 0755 "$dir"
         [ -f "$TMP/$name.pem" ] && install -m 0600 "$TMP/$name.pem" "$dir/state/signing-key.pem"
         cat >"$dir/enrichd.conf" <<EOC
@@ -119,7 +120,7 @@ rules = (
   }
 );
 fleet = {
-  endpoints = [ ${FLEET_ENDPOINTS:-"$ETCD_ENDPOINT"} ];
+  endpoints = [ $endpoints ];
   prefix = "/enrich-test/";
   host_id = "$id";
   labels = [ $labels ];

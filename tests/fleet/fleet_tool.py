@@ -9,6 +9,11 @@ python3-jwt and python3-cryptography:
   grant ID USER SCOPE [EXP]  the JSON of a grant record (expires: EXP or +1h)
   identity USER STATE        the JSON of an identity record
   free-port                  a loopback TCP port nobody listens on now
+  wait-scope SERIAL SCOPE present|absent START_MS TIMEOUT_MS
+                             polls the claims key SERIAL (keyctl pipe, every
+                             2 ms) until SCOPE is present or absent; prints the
+                             milliseconds since START_MS (wall; 0: the wall ms
+                             itself); exit 1 past TIMEOUT_MS after START_MS
 """
 import base64, hashlib, json, os, socket, sys, time
 
@@ -65,6 +70,21 @@ def main():
         s.bind(("127.0.0.1", 0))
         print(s.getsockname()[1])
         s.close()
+    elif cmd == "wait-scope":
+        import subprocess
+        serial, scope, want, start, timeout = args[0], args[1], args[2] == "present", int(args[3]), int(args[4])
+        while True:
+            now = time.time() * 1000
+            if now - start > timeout and (start or now > timeout):
+                sys.exit(1)
+            out = subprocess.run(["keyctl", "pipe", serial], capture_output=True).stdout.decode()
+            if out.count(".") == 2:
+                p = out.split(".")[1]
+                c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+                if (scope in (c.get("scope") or "").split()) == want:
+                    print(int(time.time() * 1000 - start))
+                    return
+            time.sleep(0.002)
     else:
         sys.exit("unknown command " + cmd)
 

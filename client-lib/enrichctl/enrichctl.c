@@ -60,6 +60,8 @@ static void usage(FILE *out) {
               "                            once and live sessions are re-issued (admin)\n"
               "  fleet status|hosts|jwks   fleet mode as this host sees it: contact, revision,\n"
               "                            lag, the live hosts, one JWKS of their keys\n"
+              "  fleet enroll HOST         the etcd user and role (etcdctl commands) and the\n"
+              "                            credentials line of a new fleet host (admin)\n"
               "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
               "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
               "                            exit 0 fine, 1 warnings, 2 errors\n"
@@ -106,7 +108,7 @@ static const command commands[] = {
         { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
-        { "fleet", cmd_fleet, 1, 1, 0, 0 },
+        { "fleet", cmd_fleet, 1, 2, 0, 0 },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,

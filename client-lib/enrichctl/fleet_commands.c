@@ -1,5 +1,7 @@
 /* fleet_commands.c: enrichctl fleet status|hosts|jwks: fleet mode as this
- * host's daemon sees it (it answers from memory, never waiting on etcd). */
+ * host's daemon sees it (it answers from memory, never waiting on etcd);
+ * fleet enroll: the etcd user and role of a new host. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,100 @@ static int fleet_jwks(const ctl_options *o) {
         return code;
 }
 
+/* A host id as the config allows it. */
+static bool valid_host_id(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 64)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+                      strchr("-_.", s[i])))
+                        return false;
+        return true;
+}
+
+/* enroll HOST: the etcd user and role a new fleet host needs, as etcdctl
+ * commands to run with etcd's root credentials: read on the prefix, write
+ * only on the host's own presence and checkpoint keys. A fresh random
+ * password; the credentials file's line to put on the host. Nothing is
+ * sent to etcd from here. */
+static int fleet_enroll(const ctl_options *o, const char *host) {
+        json_t *status = NULL, *commands = NULL, *out = NULL;
+        unsigned char random[18];
+        char password[32], user[96], own_hosts[512], own_checkpoints[512];
+        const char *prefix;
+        FILE *f;
+        size_t i;
+        int code;
+
+        if (!valid_host_id(host)) {
+                fprintf(stderr, "enrichctl: host id '%s': letters, digits, '-', '_' and '.' only, at most 64\n", host);
+                return CTL_EXIT_ERROR;
+        }
+        code = ctl_call(o, "io.enrich.FleetStatus", NULL, &status);
+        if (code != CTL_EXIT_OK)
+                return code;
+        prefix = json_string_value(json_object_get(status, "prefix"));
+        if (!json_is_true(json_object_get(status, "enabled")) || !prefix) {
+                fprintf(stderr, "enrichctl: fleet mode is off on this host: enroll runs on a fleet host\n");
+                json_decref(status);
+                return CTL_EXIT_ERROR;
+        }
+        f = fopen("/dev/urandom", "re");
+        if (!f || fread(random, 1, sizeof random, f) != sizeof random) {
+                fprintf(stderr, "enrichctl: cannot read /dev/urandom\n");
+                if (f)
+                        fclose(f);
+                json_decref(status);
+                return CTL_EXIT_ERROR;
+        }
+        fclose(f);
+        for (i = 0; i < sizeof random; i++)
+                password[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[random[i] & 63];
+        password[i] = '\0';
+        snprintf(user, sizeof user, "enrich-host-%s", host);
+        snprintf(own_hosts, sizeof own_hosts, "%shosts/%s", prefix, host);
+        snprintf(own_checkpoints, sizeof own_checkpoints, "%scheckpoints/%s", prefix, host);
+        commands = json_pack("[[s,s,s], [s,s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s]]",
+                             "role", "add", user,
+                             "role", "grant-permission", user, "read", prefix, "--prefix=true",
+                             "role", "grant-permission", user, "readwrite", own_hosts,
+                             "role", "grant-permission", user, "readwrite", own_checkpoints,
+                             "user", "add", user, "--new-user-password", password,
+                             "user", "grant-role", user, user);
+        if (!commands) {
+                json_decref(status);
+                return ctl_oom();
+        }
+        if (o->json) {
+                char line[160];
+                snprintf(line, sizeof line, "%s:%s", user, password);
+                out = json_pack("{s:s, s:s, s:s, s:O, s:s}", "hostId", host, "prefix", prefix, "user", user,
+                                "etcdctl", commands, "credentials", line);
+                if (out)
+                        ctl_print_json(out);
+        } else {
+                json_t *command, *arg;
+                size_t j;
+                printf("# etcd user and role of fleet host %s (prefix %s): run with etcd's root credentials\n",
+                       host, prefix);
+                json_array_foreach(commands, i, command) {
+                        printf("etcdctl");
+                        json_array_foreach(command, j, arg)
+                                printf(" '%s'", json_string_value(arg));
+                        printf("\n");
+                }
+                printf("# on %s: /etc/enrich/fleet.credentials, owned by root, mode 0600:\n%s:%s\n", host, user,
+                       password);
+        }
+        explicit_bzero(password, sizeof password);
+        json_decref(out);
+        json_decref(commands);
+        json_decref(status);
+        return CTL_EXIT_OK;
+}
+
 int cmd_fleet(const ctl_options *o) {
         const char *sub = o->args[0];
 
@@ -111,6 +207,13 @@ int cmd_fleet(const ctl_options *o) {
                 return fleet_hosts(o);
         if (strcmp(sub, "jwks") == 0)
                 return fleet_jwks(o);
-        fprintf(stderr, "enrichctl: unknown fleet command '%s' (status, hosts, jwks)\n", sub);
+        if (strcmp(sub, "enroll") == 0) {
+                if (o->n_args != 2) {
+                        fprintf(stderr, "enrichctl: fleet enroll needs a host id\n");
+                        return CTL_EXIT_ERROR;
+                }
+                return fleet_enroll(o, o->args[1]);
+        }
+        fprintf(stderr, "enrichctl: unknown fleet command '%s' (status, hosts, jwks, enroll)\n", sub);
         return CTL_EXIT_ERROR;
 }

@@ -8,7 +8,8 @@
 
 CHECKS="fleet-auth-setup fleet-auth-hosts-start fleet-auth-grant-written fleet-auth-readonly-host-receives
 fleet-auth-readonly-grant-refused fleet-auth-readonly-disable-refused fleet-auth-wrong-password-named
-fleet-auth-readonly-presence-logged"
+fleet-auth-readonly-presence-logged fleet-enroll-commands-run fleet-enroll-host-starts fleet-enroll-host-present
+fleet-enroll-host-receives fleet-enroll-host-cannot-grant fleet-enroll-host-cannot-write-others"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -51,6 +52,38 @@ wrong_named() {
 }
 check fleet-auth-wrong-password-named wrong_named || { show "$TMP/w.out"; show "$TMP/w/enrichd.log"; }
 check fleet-auth-readonly-presence-logged poll 30 host_log_has r "Not publishing this host's presence"
+
+# --- fleet enroll: the printed user and role let a new host read the
+# prefix and publish its own presence, and nothing else
+enroll() {
+        hctl a fleet enroll host-e --json >"$TMP/enroll.json" &&
+                $PY -c 'import json, subprocess, sys
+e = json.load(open(sys.argv[1]))
+for args in e["etcdctl"]:
+    subprocess.run([sys.argv[2], "--endpoints", sys.argv[3], "--user", "root:rootpw"] + args, check=True,
+                   env={"ETCDCTL_API": "3"}, stdout=subprocess.DEVNULL)
+open(sys.argv[4], "w").write(e["credentials"] + "\n")' "$TMP/enroll.json" "$ETCDCTL_BIN" "$ETCD_ENDPOINT" "$TMP/e.cred" &&
+                chmod 0600 "$TMP/e.cred"
+}
+check fleet-enroll-commands-run enroll || show "$TMP/enroll.json"
+cp "$TMP/r.pem" "$TMP/e.pem"
+fleet_host e host-e '"web"' "credentials = \"$TMP/e.cred\";"
+check fleet-enroll-host-starts host_start e
+e_present() { hctl a fleet hosts 2>/dev/null | grep -q host-e; }
+check fleet-enroll-host-present poll 50 e_present || show "$TMP/e/enrichd.log"
+e_received() { hctl e grants --json --user "$U1" | grep -q "auth:ok"; }
+check fleet-enroll-host-receives poll 30 e_received
+e_no_grant() {
+        ! hctl e grant "$U1" --scope x:y --ttl 1m --reason r --fleet >"$TMP/e.out" 2>&1 &&
+                grep -q "credentials are read-only" "$TMP/e.out"
+}
+check fleet-enroll-host-cannot-grant e_no_grant || show "$TMP/e.out"
+e_no_other() {
+        ! ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_ENDPOINT" --user "$(cat "$TMP/e.cred")" \
+                put /enrich-test/hosts/host-a forged >/dev/null 2>&1
+}
+check fleet-enroll-host-cannot-write-others e_no_other
+host_stop e
 host_stop a
 host_stop r
 host_stop w

@@ -576,7 +576,10 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 .tenant = (char *) tenant, .reason = (char *) reason, .granted_by = granted_by,
                 .granted_by_uid = 0, .created = created > 0 ? created : now, .expires = expires,
         };
-        if (grants_add(d->db, &g) < 0 || fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0) {
+        /* Marked first: a crash between the two leaves a mark without a
+         * grant (harmless), never a fleet grant that a deletion in etcd
+         * would not revoke. */
+        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 || grants_add(d->db, &g) < 0) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
@@ -774,8 +777,18 @@ void fleet_dispatch(enrichd *d) {
                 return;
         n = read(f->event_fd, &count, sizeof count);   /* resets it; EAGAIN: nothing */
         (void) n;
-        for (;;) {
+        /* A bounded share per turn of the loop, so a burst of changes
+         * never holds up the logins waiting behind it; the rest is left
+         * for the next turn (the eventfd is made readable again). */
+        for (unsigned done = 0;; done++) {
                 batch *b;
+
+                if (done == FLEET_BATCHES_PER_TURN) {
+                        uint64_t one = 1;
+                        if (write(f->event_fd, &one, sizeof one) < 0)
+                                log_warning_errno(-errno, "Failed to re-arm the fleet eventfd");
+                        break;
+                }
 
                 pthread_mutex_lock(&f->lock);
                 b = f->head;

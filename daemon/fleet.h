@@ -25,6 +25,8 @@
 /* Batches handed from the watcher to the main loop and not yet applied:
  * past this the watcher waits. */
 #define FLEET_MAX_QUEUED        1024
+/* Batches applied per turn of the main loop (a watch message, a snapshot). */
+#define FLEET_BATCHES_PER_TURN  32
 /* The heartbeat's period at most (a fifth of offline_max when shorter). */
 #define FLEET_HEARTBEAT_MS      5000
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */

@@ -17,11 +17,11 @@
 #include "util.h"
 
 struct etcd {
-        char **endpoints;       /* copies, without a trailing slash */
+        char **endpoints; /* copies, without a trailing slash */
         size_t n_endpoints, current;
-        char *credentials;      /* path, NULL: none */
+        char *credentials; /* path, NULL: none */
         char *ca, *cert, *key;
-        char *token;            /* from /v3/auth/authenticate */
+        char *token; /* from /v3/auth/authenticate */
         long timeout_ms;
         CURL *curl;
         char error[512];
@@ -39,7 +39,7 @@ typedef struct response {
         void (*ready)(void *userdata);
         etcd_watch_fn fn;
         void *userdata;
-        int result;             /* the watch's outcome once decided */
+        int result; /* the watch's outcome once decided */
         int64_t compacted;
         bool done;
 } response;
@@ -202,7 +202,8 @@ static int64_t json_int64(json_t *o, const char *key) {
 static int parse_kv(json_t *o, bool deleted, etcd_kv *ret) {
         const char *key = json_string_value(json_object_get(o, "key"));
         const char *value = json_string_value(json_object_get(o, "value"));
-        etcd_kv kv = { .deleted = deleted, .mod_revision = json_int64(o, "mod_revision"),
+        etcd_kv kv = { .deleted = deleted,
+                       .mod_revision = json_int64(o, "mod_revision"),
                        .lease = json_int64(o, "lease") };
         int r;
 
@@ -244,11 +245,11 @@ static int gateway_error(etcd *e, json_t *o, long status) {
         if (message && strstr(message, "compacted"))
                 return -ESTALE;
         switch (code) {
-        case 7: return -EACCES;    /* PermissionDenied */
-        case 16: return -EPERM;    /* Unauthenticated */
-        case 3: return -EINVAL;    /* InvalidArgument */
-        case 5: return -ENOENT;    /* NotFound (lease) */
-        case 11: return -ESTALE;   /* OutOfRange: compacted */
+        case 7: return -EACCES; /* PermissionDenied */
+        case 16: return -EPERM; /* Unauthenticated */
+        case 3: return -EINVAL; /* InvalidArgument */
+        case 5: return -ENOENT; /* NotFound (lease) */
+        case 11: return -ESTALE; /* OutOfRange: compacted */
         default:
                 if (message && strstr(message, "permission denied"))
                         return -EACCES;
@@ -375,7 +376,7 @@ static int authenticate(etcd *e) {
         r = e->token ? 0 : -ENOMEM;
 out:
         if (r == -EACCES || r == -EINVAL)
-                r = -EPERM;     /* wrong user or password */
+                r = -EPERM; /* wrong user or password */
         if (content) {
                 OPENSSL_cleanse(content, len);
                 free(content);
@@ -412,7 +413,7 @@ static int call(etcd *e, const char *path, json_t *request, json_t **ret) {
 
                 if (attempt > 0 && host_now_ms() >= deadline)
                         break;
-        again:
+again:
                 if (e->credentials && !e->token) {
                         r = authenticate(e);
                         if (r == -ECONNREFUSED) {
@@ -664,7 +665,7 @@ static int watch_drain(response *resp) {
                         break;
                 message = json_loadb(resp->data + used, resp->len - used, JSON_DISABLE_EOF_CHECK, &error);
                 if (!message)
-                        break;          /* incomplete: wait for more */
+                        break; /* incomplete: wait for more */
                 used += error.position;
                 r = watch_message(resp, message);
                 json_decref(message);
@@ -684,7 +685,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
         size_t len = size * n;
 
         if (resp->len + len > resp->max)
-                return 0;       /* too big: CURLE_WRITE_ERROR */
+                return 0; /* too big: CURLE_WRITE_ERROR */
         if (resp->len + len + 1 > resp->size) {
                 size_t grown = resp->size ? resp->size * 2 : 4096;
                 char *p;
@@ -700,22 +701,27 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
         resp->len += len;
         resp->data[resp->len] = '\0';
         if (resp->watch && watch_drain(resp) < 0)
-                return 0;       /* decided: end the transfer */
+                return 0; /* decided: end the transfer */
         return len;
 }
 
 int etcd_watch(etcd *e, const char *prefix, int64_t start_revision, const volatile bool *stop,
                void (*ready)(void *userdata), etcd_watch_fn fn, void *userdata, int64_t *ret_compacted) {
         char *key = b64_encode(prefix, strlen(prefix)), *end_raw = prefix_end(prefix), *end = NULL, *body = NULL;
-        response resp = { .e = e, .max = ETCD_MAX_MESSAGE, .watch = true, .stop = stop, .ready = ready,
-                          .fn = fn, .userdata = userdata };
+        response resp = { .e = e,
+                          .max = ETCD_MAX_MESSAGE,
+                          .watch = true,
+                          .stop = stop,
+                          .ready = ready,
+                          .fn = fn,
+                          .userdata = userdata };
         json_t *request = NULL;
         int r = -ENOMEM;
 
         if (!key || !end_raw || !(end = b64_encode(end_raw, strlen(end_raw))))
                 goto out;
-        request = json_pack("{s:{s:s, s:s, s:I}}", "create_request", "key", key, "range_end", end,
-                            "start_revision", (json_int_t) start_revision);
+        request = json_pack("{s:{s:s, s:s, s:I}}", "create_request", "key", key, "range_end", end, "start_revision",
+                            (json_int_t) start_revision);
         body = request ? json_dumps(request, JSON_COMPACT) : NULL;
         if (!body)
                 goto out;

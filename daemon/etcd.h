@@ -11,25 +11,25 @@
 #include "config.h"
 
 /* Bounds on what one answer may hold. */
-#define ETCD_MAX_RESPONSE   (64 * 1024 * 1024)
-#define ETCD_MAX_MESSAGE    (8 * 1024 * 1024)   /* one watch message */
-#define ETCD_MAX_VALUE      (64 * 1024)
+#define ETCD_MAX_RESPONSE (64 * 1024 * 1024)
+#define ETCD_MAX_MESSAGE (8 * 1024 * 1024) /* one watch message */
+#define ETCD_MAX_VALUE (64 * 1024)
 
 typedef struct etcd etcd;
 
 typedef struct etcd_kv {
         char *key;
-        char *value;            /* NUL-terminated; NULL for a deletion */
+        char *value; /* NUL-terminated; NULL for a deletion */
         size_t value_len;
         int64_t mod_revision;
         int64_t lease;
-        bool deleted;           /* a watch event of type DELETE */
+        bool deleted; /* a watch event of type DELETE */
 } etcd_kv;
 
 typedef struct etcd_kvs {
         etcd_kv *items;
         size_t n;
-        int64_t revision;       /* the store's revision the answer is from */
+        int64_t revision; /* the store's revision the answer is from */
 } etcd_kvs;
 
 void etcd_kvs_clear(etcd_kvs *l);

@@ -51,8 +51,11 @@
  * range), or the events of one watch message; a batch without kvs only
  * reports the connection's state. */
 typedef enum batch_kind {
-        BATCH_SNAPSHOT, BATCH_EVENTS, BATCH_CONNECTED, BATCH_DISCONNECTED,
-        BATCH_CONTACT,          /* a heartbeat answered; revision: the store's */
+        BATCH_SNAPSHOT,
+        BATCH_EVENTS,
+        BATCH_CONNECTED,
+        BATCH_DISCONNECTED,
+        BATCH_CONTACT, /* a heartbeat answered; revision: the store's */
 } batch_kind;
 
 typedef struct batch {
@@ -61,7 +64,7 @@ typedef struct batch {
         etcd_kv *kvs;
         size_t n;
         int64_t revision;
-        char *error;            /* BATCH_DISCONNECTED: why */
+        char *error; /* BATCH_DISCONNECTED: why */
 } batch;
 
 struct fleet {
@@ -70,21 +73,21 @@ struct fleet {
         char **labels;
         jwks *issuers;
         char *issuers_path;
-        etcd *writer;           /* main thread */
-        etcd *reader;           /* watcher thread */
-        etcd *prober;           /* heartbeat thread */
+        etcd *writer; /* main thread */
+        etcd *reader; /* watcher thread */
+        etcd *prober; /* heartbeat thread */
         pthread_t thread, prober_thread;
         bool running, prober_running;
-        atomic_bool want_snapshot;      /* main asks the prober for a range */
+        atomic_bool want_snapshot; /* main asks the prober for a range */
         unsigned offline_max;
-        char *jwks_path;        /* this host's public JWKS, for its presence */
+        char *jwks_path; /* this host's public JWKS, for its presence */
         char *hostname;
         char *version;
         atomic_bool stop;
         volatile bool stop_plain; /* the same, as etcd_watch polls it */
         int event_fd;
         pthread_mutex_t lock;
-        pthread_cond_t wake;    /* the watcher's backoff sleep, and room in the queue */
+        pthread_cond_t wake; /* the watcher's backoff sleep, and room in the queue */
         batch *head, *tail;
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
@@ -92,9 +95,9 @@ struct fleet {
         bool connected;
         int64_t revision;
         int64_t store_revision; /* the store's, at the last heartbeat */
-        int64_t last_contact;   /* wall seconds; at start, the start */
-        bool suspended;         /* fleet grants not honoured: offline too long */
-        json_t *hosts;          /* hosts/<id> records seen: host id -> record */
+        int64_t last_contact; /* wall seconds; at start, the start */
+        bool suspended; /* fleet grants not honoured: offline too long */
+        json_t *hosts; /* hosts/<id> records seen: host id -> record */
         char *endpoint;
 };
 
@@ -263,8 +266,8 @@ static void *watcher(void *userdata) {
                         enqueue(f, b);
                 }
                 w.revision = revision;
-                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->stop_plain, on_watch_ready, on_watch_events,
-                               &w, &compacted);
+                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->stop_plain, on_watch_ready, on_watch_events, &w,
+                               &compacted);
                 revision = w.revision;
                 if (atomic_load(&f->stop))
                         break;
@@ -298,9 +301,9 @@ static char *presence_record(fleet *f) {
         json_t *keys = json_load_file(f->jwks_path, 0, NULL), *o;
         char *text = NULL;
 
-        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname,
-                      "version", f->version, "labels", strv_to_json(f->labels),
-                      "jwks", keys ? keys : json_object(), "since", (json_int_t) time(NULL));
+        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname, "version",
+                      f->version, "labels", strv_to_json(f->labels), "jwks", keys ? keys : json_object(), "since",
+                      (json_int_t) time(NULL));
         if (o)
                 text = json_dumps(o, JSON_COMPACT);
         json_decref(o);
@@ -321,7 +324,7 @@ static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned inter
                 r = etcd_lease_keepalive(f->prober, *lease, NULL);
                 if (r == 0)
                         return;
-                *lease = 0;     /* expired (a long outage): publish again */
+                *lease = 0; /* expired (a long outage): publish again */
         }
         if (ttl < 5)
                 ttl = 5;
@@ -365,8 +368,9 @@ static void *prober(void *userdata) {
 
                         r = b ? etcd_range_prefix(f->prober, f->prefix, 0, &l) : -ENOMEM;
                         if (r == 0) {
-                                *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n,
-                                               .revision = l.revision };
+                                *b = (batch) {
+                                        .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision
+                                };
                                 enqueue(f, b);
                                 b = NULL;
                         } else
@@ -502,8 +506,8 @@ static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, cons
                 goto out;
         grant_changed(d, g.user, "fleet grant revoked", &counts);
         (void) audit_recordf(d, NULL, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i, s:i}",
-                             "grantId", id, "fleet", true, "key", key, "why", why,
-                             "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
+                             "grantId", id, "fleet", true, "key", key, "why", why, "sessionsUpdated", counts.updated,
+                             "sessionsRevoked", counts.revoked);
         log_struct(LOG_NOTICE, LOG_MSGID_GRANT_REVOKED,
                    (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", g.user, "ENRICH_FLEET_KEY", key, NULL },
                    "Fleet grant %s of %s revoked (%s): %d sessions re-issued, %d revoked", id, g.user, why,
@@ -542,8 +546,9 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
             strv_from_json(json_object_get(payload, "groups"), &groups) < 0 ||
             strv_from_json(json_object_get(payload, "scopes"), &scopes) < 0 ||
             strv_from_json(json_object_get(payload, "hosts"), &hosts) < 0) {
-                log_rejected(kv->key, "a signed record that is no valid grant (id, user, reason, grantedBy, "
-                                      "expires, groups, scopes, hosts)");
+                log_rejected(kv->key,
+                             "a signed record that is no valid grant (id, user, reason, grantedBy, "
+                             "expires, groups, scopes, hosts)");
                 goto out;
         }
         if (!targets_this_host(f, hosts)) {
@@ -557,7 +562,7 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 goto out;
         r = grants_get(d->db, id, &existing);
         if (r == 0)
-                goto out;       /* already here (or revoked here: ids are never reused) */
+                goto out; /* already here (or revoked here: ids are never reused) */
         if (r != -ENOENT) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
@@ -572,9 +577,17 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 goto out;
         }
         grant g = {
-                .id = (char *) id, .user = (char *) user, .uid = pw.pw_uid, .groups = groups, .scopes = scopes,
-                .tenant = (char *) tenant, .reason = (char *) reason, .granted_by = granted_by,
-                .granted_by_uid = 0, .created = created > 0 ? created : now, .expires = expires,
+                .id = (char *) id,
+                .user = (char *) user,
+                .uid = pw.pw_uid,
+                .groups = groups,
+                .scopes = scopes,
+                .tenant = (char *) tenant,
+                .reason = (char *) reason,
+                .granted_by = granted_by,
+                .granted_by_uid = 0,
+                .created = created > 0 ? created : now,
+                .expires = expires,
         };
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
@@ -585,15 +598,16 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         }
         grant_changed(d, user, "fleet grant added", &counts);
         (void) audit_recordf(d, NULL, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}",
-                             "grantId", id, "fleet", true, "grantedBy", granted_by,
-                             "groups", json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
-                             "scopes", json_object_get(payload, "scopes") ? json_object_get(payload, "scopes") : json_null(),
+                             "grantId", id, "fleet", true, "grantedBy", granted_by, "groups",
+                             json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
+                             "scopes",
+                             json_object_get(payload, "scopes") ? json_object_get(payload, "scopes") : json_null(),
                              "tenant", tenant, "reason", reason, "expires", (json_int_t) expires);
         log_struct(LOG_NOTICE, LOG_MSGID_GRANT_NEW,
                    (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, "ENRICH_FLEET_KEY", kv->key, NULL },
                    "Fleet grant %s to %s by %s until %lld: %zu groups, %zu scopes; %d sessions re-issued, %d revoked",
-                   id, user, granted_by, (long long) expires, strv_length(groups), strv_length(scopes),
-                   counts.updated, counts.revoked);
+                   id, user, granted_by, (long long) expires, strv_length(groups), strv_length(scopes), counts.updated,
+                   counts.revoked);
 out:
         grant_clear(&existing);
         json_decref(payload);
@@ -627,8 +641,10 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         by = json_string_value(json_object_get(payload, "by"));
         at = json_integer_value(json_object_get(payload, "at"));
         if (!state || !puser || strcmp(puser, user) != 0) {
-                log_rejected(kv->key, signed_record ? "a signed record that is no valid identity record"
-                                                    : why ? why : "not an identity record");
+                log_rejected(kv->key,
+                             signed_record ? "a signed record that is no valid identity record"
+                                     : why ? why
+                                           : "not an identity record");
                 goto out;
         }
         if (at <= 0 || at > now)
@@ -648,7 +664,8 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
                 if (!signed_record)
                         log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                                    "Fleet record %s disables %s without a valid signature (%s): applied, since it only "
-                                   "removes access", kv->key, user, why ? why : "unsigned");
+                                   "removes access",
+                                   kv->key, user, why ? why : "unsigned");
                 if (offboard_disable(d, NULL, user, reason ? reason : "disabled in the fleet", actor, at, NULL) < 0)
                         log_error("Failed to disable %s from the fleet: %s", user, db_last_error(d->db));
         } else if (strcmp(state, "enabled") == 0) {
@@ -694,11 +711,11 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 if (kv->deleted)
                         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                                    "Fleet key %s deleted: that changes nothing (a disabled user stays disabled "
-                                   "until a signed enable)", kv->key);
+                                   "until a signed enable)",
+                                   kv->key);
                 else
                         apply_identity(d, kv, rel + 11);
-        }
-        else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
+        } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
                 json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
                 if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
                         json_object_set(f->hosts, rel + 6, record);
@@ -775,7 +792,7 @@ void fleet_dispatch(enrichd *d) {
 
         if (!f)
                 return;
-        n = read(f->event_fd, &count, sizeof count);   /* resets it; EAGAIN: nothing */
+        n = read(f->event_fd, &count, sizeof count); /* resets it; EAGAIN: nothing */
         (void) n;
         /* A bounded share per turn of the loop, so a burst of changes
          * never holds up the logins waiting behind it; the rest is left
@@ -805,7 +822,8 @@ void fleet_dispatch(enrichd *d) {
                 switch (b->kind) {
                 case BATCH_CONNECTED:
                         if (!f->connected)
-                                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL, "Watching the fleet in etcd from revision %lld",
+                                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
+                                           "Watching the fleet in etcd from revision %lld",
                                            (long long) f->revision + 1);
                         f->connected = true;
                         f->last_contact = clock_now();
@@ -825,7 +843,8 @@ void fleet_dispatch(enrichd *d) {
                         if (f->connected || f->last_contact == 0)
                                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
                                            "Lost contact with etcd (%s); reconnecting with backoff, answering from the "
-                                           "local state meanwhile", b->error ? b->error : "unknown error");
+                                           "local state meanwhile",
+                                           b->error ? b->error : "unknown error");
                         f->connected = false;
                         if (f->last_contact == 0)
                                 f->last_contact = -1;
@@ -834,7 +853,8 @@ void fleet_dispatch(enrichd *d) {
                 case BATCH_EVENTS:
                         if (b->kind == BATCH_SNAPSHOT) {
                                 log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
-                                           "Read %zu fleet records at etcd revision %lld", b->n, (long long) b->revision);
+                                           "Read %zu fleet records at etcd revision %lld", b->n,
+                                           (long long) b->revision);
                                 apply_snapshot(d, b);
                         } else
                                 for (size_t i = 0; i < b->n; i++)
@@ -871,12 +891,14 @@ void fleet_tick(enrichd *d) {
         }
         for (size_t i = 0; held && held[i]; i++, n++) {
                 snprintf(key, sizeof key, "%sgrants/%s", f->prefix, held[i]);
-                revoke_fleet_grant(d, key, held[i], FLEET_STORE_OFFLINE, "no contact with etcd for longer than offline_max");
+                revoke_fleet_grant(d, key, held[i], FLEET_STORE_OFFLINE,
+                                   "no contact with etcd for longer than offline_max");
         }
         strv_free(held);
         log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
                    "No contact with etcd for %llds (offline_max %us): stopped honouring %zu fleet grants until "
-                   "contact is back", (long long) (now - f->last_contact), f->offline_max, n);
+                   "contact is back",
+                   (long long) (now - f->last_contact), f->offline_max, n);
 }
 
 /* ---- start and stop ---------------------------------------------------- */
@@ -1051,8 +1073,10 @@ static int require_issuer(enrichd *d, char **ret_error) {
                 return -ENOTCONN;
         }
         if (!jwks_find(f->issuers, signer_kid(d->signer))) {
-                format_error(ret_error, "this host's signing key %s is not a fleet issuer (not in %s): it cannot sign "
-                             "fleet records", signer_kid(d->signer), f->issuers_path);
+                format_error(ret_error,
+                             "this host's signing key %s is not a fleet issuer (not in %s): it cannot sign "
+                             "fleet records",
+                             signer_kid(d->signer), f->issuers_path);
                 return -ENOKEY;
         }
         return 0;
@@ -1061,8 +1085,10 @@ static int require_issuer(enrichd *d, char **ret_error) {
 static int write_error(fleet *f, int r, const char *what, char **ret_error) {
         switch (r) {
         case -EACCES:
-                format_error(ret_error, "etcd refused to %s: this host's etcd credentials are read-only on the prefix "
-                             "(%s)", what, etcd_last_error(f->writer));
+                format_error(ret_error,
+                             "etcd refused to %s: this host's etcd credentials are read-only on the prefix "
+                             "(%s)",
+                             what, etcd_last_error(f->writer));
                 break;
         case -EPERM:
                 format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(f->writer));
@@ -1070,14 +1096,12 @@ static int write_error(fleet *f, int r, const char *what, char **ret_error) {
         case -ECONNREFUSED:
                 format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(f->writer));
                 break;
-        default:
-                format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(f->writer));
+        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(f->writer));
         }
         return r;
 }
 
-static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what,
-                      char **ret_error) {
+static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what, char **ret_error) {
         fleet *f = d->fleet;
         char *token = NULL;
         int64_t lease = 0;
@@ -1114,10 +1138,10 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
-        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}", "id", g->id, "user", g->user,
-                            "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
-                            "hosts", strv_to_json(hosts), "reason", g->reason, "grantedBy", g->granted_by,
-                            "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);
+        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}", "id", g->id, "user", g->user, "groups",
+                            strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts", strv_to_json(hosts),
+                            "reason", g->reason, "grantedBy", g->granted_by, "created", (json_int_t) g->created,
+                            "expires", (json_int_t) g->expires);
         if (!payload || (g->tenant && json_object_set_new(payload, "tenant", json_string(g->tenant)) < 0)) {
                 json_decref(payload);
                 return -ENOMEM;
@@ -1146,8 +1170,8 @@ int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret
         return 0;
 }
 
-int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by,
-                       int64_t at, char **ret_error) {
+int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
+                       char **ret_error) {
         json_t *payload;
         char key[512];
         int r;
@@ -1180,16 +1204,14 @@ int fleet_status(enrichd *d, json_t **ret) {
         r = fleet_store_active_grants(d->db, clock_now(), &held);
         if (r < 0)
                 return r;
-        o = json_pack("{s:b, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:b, s:i, s:I, s:i, s:b}",
-                      "enabled", true, "hostId", f->host_id, "prefix", f->prefix,
-                      "endpoints", strv_to_json(d->config->fleet->endpoints), "labels", strv_to_json(f->labels),
-                      "connected", f->connected, "revision", (json_int_t) f->revision,
-                      "storeRevision", (json_int_t) f->store_revision,
-                      "lag", (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
-                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended,
-                      "offlineMax", (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held),
-                      "hosts", (int) json_object_size(f->hosts),
-                      "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
+        o = json_pack("{s:b, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:b, s:i, s:I, s:i, s:b}", "enabled", true,
+                      "hostId", f->host_id, "prefix", f->prefix, "endpoints", strv_to_json(d->config->fleet->endpoints),
+                      "labels", strv_to_json(f->labels), "connected", f->connected, "revision",
+                      (json_int_t) f->revision, "storeRevision", (json_int_t) f->store_revision, "lag",
+                      (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
+                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended, "offlineMax",
+                      (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
+                      (int) json_object_size(f->hosts), "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
         strv_free(held);
         if (!o)
                 return -ENOMEM;
@@ -1203,18 +1225,20 @@ int fleet_hosts(enrichd *d, json_t **ret) {
 
         if (!a)
                 return -ENOMEM;
-        if (d->fleet)
-                json_object_foreach(d->fleet->hosts, id, record) {
-                        json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id,
-                                                "hostname", json_object_get(record, "hostname"),
-                                                "version", json_object_get(record, "version"),
-                                                "labels", json_object_get(record, "labels"),
-                                                "since", json_object_get(record, "since"));
-                        if (!row || json_array_append_new(a, row) < 0) {
-                                json_decref(a);
-                                return -ENOMEM;
-                        }
+        if (!d->fleet) {
+                *ret = a;
+                return 0;
+        }
+        json_object_foreach(d->fleet->hosts, id, record) {
+                json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id, "hostname",
+                                        json_object_get(record, "hostname"), "version",
+                                        json_object_get(record, "version"), "labels", json_object_get(record, "labels"),
+                                        "since", json_object_get(record, "since"));
+                if (!row || json_array_append_new(a, row) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
                 }
+        }
         *ret = a;
         return 0;
 }
@@ -1225,29 +1249,29 @@ int fleet_jwks(enrichd *d, json_t **ret) {
 
         if (!keys)
                 return -ENOMEM;
-        if (d->fleet)
-                json_object_foreach(d->fleet->hosts, id, record) {
-                        json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
-                        size_t i;
-                        /* Only Ed25519 public keys, each once. */
-                        json_array_foreach(host_keys, i, k) {
-                                const char *kid = json_string_value(json_object_get(k, "kid"));
-                                bool seen = false;
-                                json_t *other;
-                                size_t j;
-                                if (!kid || json_object_get(k, "d") ||
-                                    !json_is_string(json_object_get(k, "x")) ||
-                                    strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0)
-                                        continue;
-                                json_array_foreach(keys, j, other)
-                                        if (strcmp(json_string_value(json_object_get(other, "kid")), kid) == 0)
-                                                seen = true;
-                                if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
-                                        json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP",
-                                                                              "crv", "Ed25519", "x", json_object_get(k, "x"),
-                                                                              "kid", kid, "alg", "EdDSA", "use", "sig"));
+        json_object_foreach(d->fleet ? d->fleet->hosts : NULL, id, record) {
+                json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
+                size_t i;
+                /* Only Ed25519 public keys, each once. */
+                json_array_foreach(host_keys, i, k) {
+                        const char *kid = json_string_value(json_object_get(k, "kid"));
+                        bool seen = false;
+                        json_t *other;
+                        size_t j;
+                        if (!kid || json_object_get(k, "d") || !json_is_string(json_object_get(k, "x")) ||
+                            strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0)
+                                continue;
+                        json_array_foreach(keys, j, other) {
+                                if (strcmp(json_string_value(json_object_get(other, "kid")), kid) == 0)
+                                        seen = true;
                         }
+                        if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
+                                json_array_append_new(keys,
+                                                      json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                                "Ed25519", "x", json_object_get(k, "x"), "kid", kid,
+                                                                "alg", "EdDSA", "use", "sig"));
                 }
+        }
         o = json_pack("{s:o}", "keys", keys);
         if (!o)
                 return -ENOMEM;

@@ -16,25 +16,25 @@
 #include "enrichd.h"
 #include "grants.h"
 
-#define FLEET_RECORD_TYPE       "enrich-fleet+jwt"
-#define FLEET_WRITE_TIMEOUT_MS  2000
+#define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+#define FLEET_WRITE_TIMEOUT_MS 2000
 /* Reconnection delays: doubling from the first to the last, each drawn
  * at random from [d/2, d] so that hosts cut off together come back apart. */
-#define FLEET_BACKOFF_FIRST_MS  200
-#define FLEET_BACKOFF_MAX_MS    10000
+#define FLEET_BACKOFF_FIRST_MS 200
+#define FLEET_BACKOFF_MAX_MS 10000
 /* Batches handed from the watcher to the main loop and not yet applied:
  * past this the watcher waits. */
-#define FLEET_MAX_QUEUED        1024
+#define FLEET_MAX_QUEUED 1024
 /* Batches applied per turn of the main loop (a watch message, a snapshot). */
-#define FLEET_BATCHES_PER_TURN  32
+#define FLEET_BATCHES_PER_TURN 32
 /* The heartbeat's period at most (a fifth of offline_max when shorter). */
-#define FLEET_HEARTBEAT_MS      5000
+#define FLEET_HEARTBEAT_MS 5000
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
-#define FLEET_MAX_HOSTS         100000
+#define FLEET_MAX_HOSTS 100000
 
-#define LOG_MSGID_FLEET             "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
-#define LOG_MSGID_FLEET_REJECTED    "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
-#define LOG_MSGID_FLEET_APPLIED     "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
+#define LOG_MSGID_FLEET "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
+#define LOG_MSGID_FLEET_REJECTED "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
+#define LOG_MSGID_FLEET_APPLIED "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
 
 typedef struct fleet fleet;
 
@@ -74,8 +74,8 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
  * whether etcd had it. */
 int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
-int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by,
-                       int64_t at, char **ret_error);
+int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
+                       char **ret_error);
 
 /* What fleet status, hosts and jwks show, from memory (no etcd call):
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,

@@ -10,9 +10,8 @@
 #include "method_support.h"
 
 /* After Grant's parameters are read; ttl already clamped. */
-json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, const char *user,
-                           const char **groups, const char **scopes, const char *tenant, const char *reason,
-                           int64_t ttl);
+json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, const char *user, const char **groups,
+                           const char **scopes, const char *tenant, const char *reason, int64_t ttl);
 /* Before a grant is revoked locally (known: this host holds it): a fleet
  * grant's key is deleted in etcd first (then NULL: the local revocation
  * follows at once); a grant this host does not hold is looked for in

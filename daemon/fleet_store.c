@@ -92,13 +92,17 @@ out:
 }
 
 int fleet_store_active_grants(db *d, int64_t now, char ***ret) {
-        return list_ids(d, "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
-                           " WHERE g.revoked IS NULL AND g.expires > ?1", now, ret);
+        return list_ids(d,
+                        "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
+                        " WHERE g.revoked IS NULL AND g.expires > ?1",
+                        now, ret);
 }
 
 int fleet_store_suspended_grants(db *d, int64_t now, char ***ret) {
-        return list_ids(d, "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
-                           " WHERE g.revoked_by = '" FLEET_STORE_OFFLINE "' AND g.expires > ?1", now, ret);
+        return list_ids(d,
+                        "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
+                        " WHERE g.revoked_by = '" FLEET_STORE_OFFLINE "' AND g.expires > ?1",
+                        now, ret);
 }
 
 int fleet_store_resume_grant(db *d, const char *id, bool *ret_changed) {
@@ -108,8 +112,10 @@ int fleet_store_resume_grant(db *d, const char *id, bool *ret_changed) {
         r = db_begin_durable(d);
         if (r < 0)
                 return r;
-        r = db_prepare(d, "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL"
-                          " WHERE id = ? AND revoked_by = '" FLEET_STORE_OFFLINE "'", &st);
+        r = db_prepare(d,
+                       "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL"
+                       " WHERE id = ? AND revoked_by = '" FLEET_STORE_OFFLINE "'",
+                       &st);
         if (r < 0)
                 goto fail;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);

@@ -25,13 +25,15 @@ static int fleet_status(const ctl_options *o) {
         printf("host:            %s (labels:", ctl_str_or_dash(r, "hostId"));
         json_t *label;
         size_t i;
-        json_array_foreach(json_object_get(r, "labels"), i, label)
+        json_array_foreach(json_object_get(r, "labels"), i, label) {
                 printf(" %s", json_string_value(label));
+        }
         printf(")%s\n", json_is_true(json_object_get(r, "issuer")) ? ", a fleet issuer" : "");
         printf("prefix:          %s\n", ctl_str_or_dash(r, "prefix"));
         printf("endpoints:      ");
-        json_array_foreach(json_object_get(r, "endpoints"), i, label)
+        json_array_foreach(json_object_get(r, "endpoints"), i, label) {
                 printf(" %s", json_string_value(label));
+        }
         printf("\n");
         printf("connected:       %s\n", json_is_true(json_object_get(r, "connected")) ? "yes" : "no");
         printf("revision:        %lld (store %lld, lag %lld)\n",
@@ -75,9 +77,10 @@ static int fleet_hosts(const ctl_options *o) {
                 char labels[512] = "";
                 json_t *label;
                 size_t j;
-                json_array_foreach(json_object_get(h, "labels"), j, label)
+                json_array_foreach(json_object_get(h, "labels"), j, label) {
                         snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", j ? "," : "",
                                  json_string_value(label) ? json_string_value(label) : "");
+                }
                 cells[i * H_COLUMNS + H_ID] = strdup(ctl_str_or_dash(h, "hostId"));
                 cells[i * H_COLUMNS + H_NAME] = strdup(ctl_str_or_dash(h, "hostname"));
                 cells[i * H_COLUMNS + H_VERSION] = strdup(ctl_str_or_dash(h, "version"));
@@ -159,13 +162,11 @@ static int fleet_enroll(const ctl_options *o, const char *host) {
         snprintf(user, sizeof user, "enrich-host-%s", host);
         snprintf(own_hosts, sizeof own_hosts, "%shosts/%s", prefix, host);
         snprintf(own_checkpoints, sizeof own_checkpoints, "%scheckpoints/%s", prefix, host);
-        commands = json_pack("[[s,s,s], [s,s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s]]",
-                             "role", "add", user,
-                             "role", "grant-permission", user, "read", prefix, "--prefix=true",
-                             "role", "grant-permission", user, "readwrite", own_hosts,
-                             "role", "grant-permission", user, "readwrite", own_checkpoints,
-                             "user", "add", user, "--new-user-password", password,
-                             "user", "grant-role", user, user);
+        commands = json_pack("[[s,s,s], [s,s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s,s], [s,s,s,s]]", "role",
+                             "add", user, "role", "grant-permission", user, "read", prefix, "--prefix=true", "role",
+                             "grant-permission", user, "readwrite", own_hosts, "role", "grant-permission", user,
+                             "readwrite", own_checkpoints, "user", "add", user, "--new-user-password", password, "user",
+                             "grant-role", user, user);
         if (!commands) {
                 json_decref(status);
                 return ctl_oom();
@@ -173,19 +174,20 @@ static int fleet_enroll(const ctl_options *o, const char *host) {
         if (o->json) {
                 char line[160];
                 snprintf(line, sizeof line, "%s:%s", user, password);
-                out = json_pack("{s:s, s:s, s:s, s:O, s:s}", "hostId", host, "prefix", prefix, "user", user,
-                                "etcdctl", commands, "credentials", line);
+                out = json_pack("{s:s, s:s, s:s, s:O, s:s}", "hostId", host, "prefix", prefix, "user", user, "etcdctl",
+                                commands, "credentials", line);
                 if (out)
                         ctl_print_json(out);
         } else {
                 json_t *command, *arg;
                 size_t j;
-                printf("# etcd user and role of fleet host %s (prefix %s): run with etcd's root credentials\n",
-                       host, prefix);
+                printf("# etcd user and role of fleet host %s (prefix %s): run with etcd's root credentials\n", host,
+                       prefix);
                 json_array_foreach(commands, i, command) {
                         printf("etcdctl");
-                        json_array_foreach(command, j, arg)
+                        json_array_foreach(command, j, arg) {
                                 printf(" '%s'", json_string_value(arg));
+                        }
                         printf("\n");
                 }
                 printf("# on %s: /etc/enrich/fleet.credentials, owned by root, mode 0600:\n%s:%s\n", host, user,

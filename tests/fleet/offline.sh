@@ -8,7 +8,7 @@
 
 CHECKS="fleet-offline-setup fleet-offline-keeps-claims-within-offline-max fleet-offline-drops-after-offline-max
 fleet-offline-logged fleet-offline-disabled-stays fleet-offline-heal-resumes-grant
-fleet-offline-heal-keeps-revoked fleet-offline-heal-logged"
+fleet-offline-heal-keeps-revoked fleet-offline-heal-logged fleet-doctor-says-suspended fleet-doctor-says-watching"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -41,11 +41,18 @@ dropped() { lacks_scope "$S1" keep:1 && lacks_scope "$S1" gone:1; }
 check fleet-offline-drops-after-offline-max poll 80 dropped || show "$TMP/b/enrichd.log"
 check fleet-offline-logged host_log_has b "stopped honouring 2 fleet grants"
 check fleet-offline-disabled-stays listed
+doctor_says() {
+        hctl b doctor --config "$TMP/b/enrichd.conf" --pam-dir "$PAMDIR" >"$TMP/doctor.out" 2>&1
+        grep -q "$1" "$TMP/doctor.out"
+}
+check fleet-doctor-says-suspended doctor_says "past offline_max (3s): fleet grants are not honoured" ||
+        show "$TMP/doctor.out"
 
 kill -USR2 "$PROXY_PID"
 check fleet-offline-heal-resumes-grant poll 100 has_scope "$S1" keep:1 || show "$TMP/b/enrichd.log"
 check fleet-offline-heal-keeps-revoked lacks_scope "$S1" gone:1
 check fleet-offline-heal-logged host_log_has b "honouring fleet grants again (1 resumed)"
+check fleet-doctor-says-watching poll 30 doctor_says "host host-b watches etcd at revision" || show "$TMP/doctor.out"
 session_close s1
 host_stop a
 host_stop b

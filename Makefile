@@ -21,6 +21,10 @@ CC ?= cc
 PKGS := libsystemd sqlite3 libcrypto libconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl only for the daemon (fleet mode's etcd client): the PAM module and
+# the library must not pull it into every process that logs in.
+CURL_CFLAGS:= $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 WARN   := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -28,7 +32,7 @@ OPT    ?= -O2 -g
 SAN    ?=
 CFLAGS ?=
 CFLAGS += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(SAN) -D_GNU_SOURCE \
-          -Iclient-lib $(PKG_CFLAGS) $(if $(CI),-Werror)
+          -Iclient-lib $(PKG_CFLAGS) $(CURL_CFLAGS) $(if $(CI),-Werror)
 LDFLAGS += -Wl,-z,relro,-z,now $(SAN)
 LIBS := $(PKG_LIBS) -lkeyutils
 
@@ -51,7 +55,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/%)
 ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
        $(B)/enrich.pc $(B)/enrichd $(B)/pam_enrich.so $(B)/enrichctl
 
-.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb
+.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb fleet
 all: $(ALL)
 
 $(B)/%.o: %.c $(wildcard client-lib/*.h client-lib/enrichctl/*.h daemon/*.h pam_module/*.h tests/*.h)
@@ -75,7 +79,7 @@ $(B)/enrich.pc: client-lib/enrich.pc.in
 # The daemon embeds its Varlink interface descriptions from the source tree.
 $(B)/daemon/interface.o: daemon/io.enrich.varlink daemon/io.systemd.UserDatabase.varlink
 $(B)/enrichd: $(DAEMON_OBJ) $(B)/libenrich-internal.a
-	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libenrich-internal.a $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libenrich-internal.a $(LIBS) $(CURL_LIBS)
 
 # -z nodelete: libpam dlcloses the module at every pam_end and dlopens it
 # at the next pam_start; in a process that opens many logins (a long-lived
@@ -94,7 +98,7 @@ $(B)/enrichctl: $(CTL_OBJ) $(PUBLIC_OBJ) $(B)/libenrich-internal.a
 DAEMON_LIB_OBJ := $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
 $(B)/tests/%: tests/unit/%.c $(PUBLIC_OBJ) $(DAEMON_LIB_OBJ) $(B)/libenrich-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Idaemon -Itests $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(DAEMON_LIB_OBJ) $(B)/libenrich-internal.a $(LIBS)
+	$(CC) $(CFLAGS) -Idaemon -Itests $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(DAEMON_LIB_OBJ) $(B)/libenrich-internal.a $(LIBS) $(CURL_LIBS)
 
 # Test tools (a PAM session driver, ...) used by the integration tests and the demo.
 $(B)/tests/%: tests/tools/%.c $(PUBLIC_OBJ) $(B)/libenrich-internal.a
@@ -111,7 +115,7 @@ FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/test_fuzz_%)
 FUZZ_DEPS  := tests/fuzz/support.c tests/fuzz/fuzz.h $(PUBLIC_OBJ) \
               $(filter-out $(B)/daemon/log.o,$(DAEMON_LIB_OBJ)) $(B)/libenrich-internal.a
-FUZZ_LINK  = $< tests/fuzz/support.c $(filter %.o %.a,$(FUZZ_DEPS)) $(LIBS)
+FUZZ_LINK  = $< tests/fuzz/support.c $(filter %.o %.a,$(FUZZ_DEPS)) $(LIBS) $(CURL_LIBS)
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
@@ -139,6 +143,13 @@ deps:
 check: deps
 	$(MAKE) tests
 	sh tests/run.sh
+
+# Fleet mode against real etcd processes (Debian's etcd-server, started on
+# free loopback ports by tests/fleet/lib.sh) and several enrichd hosts; as
+# root. `make check` runs a short part of it (tests/integration/fleet.sh).
+fleet: deps
+	$(MAKE) tests
+	sh tests/fleet/run.sh
 
 # End-to-end: a booted Debian 12 container (debootstrap, cached in
 # build/e2e/ or $$E2E_CACHE_DIR) with real sshd, sudo and systemd; as root.

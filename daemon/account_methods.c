@@ -20,6 +20,7 @@
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
+#include "fleet_methods.h"
 #include "live.h"
 #include "log.h"
 #include "method_support.h"
@@ -516,29 +517,12 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
 
 /* ---- disabled identities ------------------------------------------------- */
 
-/* The identity user stands for (identities.h): the name as presented, the
- * pw_name NSS gives for it and its uid, or the name alone when NSS does not
- * know it. *canonical is malloc'd or NULL; the key points into it. */
-static identity_key identity_key_of(const char *user, char **canonical) {
-        identity_key key = { .name = user, .uid = -1 };
-        uid_t uid;
-
-        *canonical = NULL;
-        if (identity_resolve(user, canonical, &uid) == 0) {
-                key.canonical = *canonical;
-                key.uid = uid;
-        }
-        return key;
-}
-
 json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
-        char *by = NULL, *canonical = NULL, reason[300];
+        char *by = NULL;
+        offboard_counts counts = { 0 };
         int64_t now = clock_now();
-        int tokens = 0, sessions = 0, more = 0;
-        identity_key key;
         json_t *reply = NULL;
-        bool was = false;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "reason", true, IDENTITIES_MAX_REASON, &why)))
@@ -548,67 +532,38 @@ json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("out of memory");
                 goto out;
         }
-        /* Disabled first, so nothing new starts while the rest is revoked:
-         * its pw_name and uid, so aliases and other spellings are refused
-         * too. An unknown user may be disabled too (offboarding a deleted
-         * one), by name alone. */
-        key = identity_key_of(user, &canonical);
-        if (identities_disable(d->db, &key, why, by, now, &was) < 0 ||
-            tokens_revoke_user(d->db, user, by, now, &tokens) < 0 ||
-            (key.canonical && strcmp(key.canonical, user) != 0 &&
-             tokens_revoke_user(d->db, key.canonical, by, now, &more) < 0)) {
+        if ((reply = fleet_method_disable(d, params, user, why, by, now)))
+                goto out;
+        if (offboard_disable(d, call->peer, user, why, by, now, &counts) < 0) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
-        d->identities_generation++;
-        (void) offboard_publish(d);
-        tokens += more;
-        snprintf(reason, sizeof reason, "user disabled by %s", by);
-        live_revoke_user(d, user, reason, &sessions);
-        if (key.uid >= 0) {
-                live_revoke_uid(d, (uid_t) key.uid, reason, &more);
-                sessions += more;
-        }
-        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
-                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
-                             "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
-        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
-                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
-                   "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,
-                   was ? " again" : "", key.uid >= 0 ? "" : " by name only (unknown to NSS)", tokens, sessions);
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", tokens,
-                                            "sessionsRevoked", sessions, "wasDisabled", was), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", counts.tokens,
+                                            "sessionsRevoked", counts.sessions, "wasDisabled", counts.was), false);
 out:
-        free(canonical);
         free(by);
         return reply;
 }
 
 json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
-        char *by = NULL, *canonical = NULL;
-        identity_key key;
+        char *by = NULL;
         json_t *reply;
         bool was = false;
-        int r;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
-        /* Every row of the identity: its names and its uid. */
-        key = identity_key_of(user, &canonical);
-        r = identities_enable(d->db, &key, &was);
-        free(canonical);
-        if (r < 0)
-                return database_error(d, "io.enrich.Enable");
-        d->identities_generation++;
-        (void) offboard_publish(d);
         by = peer_name(call->peer);
-        (void) audit_recordf(d, call->peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
-        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
-                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
-                   "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
+        if ((reply = fleet_method_enable(d, params, user, by ? by : "an admin", clock_now()))) {
+                free(by);
+                return reply;
+        }
+        if (offboard_enable(d, call->peer, user, by ? by : "an admin", &was) < 0)
+                reply = database_error(d, "io.enrich.Enable");
+        else
+                reply = varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
         free(by);
-        return varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
+        return reply;
 }
 
 json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {

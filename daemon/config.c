@@ -19,6 +19,7 @@
 #include <libconfig.h>
 #include <openssl/evp.h>
 #include "config.h"
+#include "jwks.h"
 #include "util.h"
 
 void strv_free(char **list) {
@@ -807,6 +808,179 @@ out:
         return r;
 }
 
+/* ---- fleet ----------------------------------------------------------------
+ * The fleet group (fleet mode). Files are checked here, so that --check-config
+ * names a bad credentials or issuers file before the daemon needs it. */
+
+/* "http://HOST:PORT" or "https://HOST:PORT" (a trailing '/' allowed), as
+ * libcurl takes it; the JSON gateway's paths are added to it. */
+static int check_endpoint(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                          void *userdata) {
+        const char *host = NULL, *port;
+
+        if (strncmp(value, "http://", 7) == 0)
+                host = value + 7;
+        else if (strncmp(value, "https://", 8) == 0)
+                host = value + 8;
+        if (!host || !*host)
+                return fail(ctx, e, "'%s' entry \"%s\" is no URL: use http://HOST:PORT or https://HOST:PORT",
+                            name, value);
+        port = strrchr(host, ':');
+        if (!port || port == host || strspn(port + 1, "0123456789") == 0 ||
+            (port[1 + strspn(port + 1, "0123456789")] != '\0' && strcmp(port + 1 + strspn(port + 1, "0123456789"), "/") != 0))
+                return fail(ctx, e, "'%s' entry \"%s\" needs a port and no path (http(s)://HOST:PORT)", name, value);
+        if (strlen(value) > 256 || strpbrk(host, " \t\"'@?#"))
+                return fail(ctx, e, "'%s' entry \"%s\" is no plausible URL", name, value);
+        return 0;
+}
+
+/* A label or host id: what can stand in a key under the prefix. */
+static bool valid_fleet_name(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 64)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) s[i]) && !strchr("-_.", s[i]))
+                        return false;
+        return true;
+}
+
+static int check_label(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                       void *userdata) {
+        if (!valid_fleet_name(value))
+                return fail(ctx, e, "'%s' entry \"%s\": letters, digits, '-', '_' and '.' only, at most 64",
+                            name, value);
+        return 0;
+}
+
+/* The credentials file: etcd's user and password, so root's alone. */
+static int check_credentials(parse_context *ctx, const config_setting_t *s, const char *path) {
+        struct stat st;
+        char *content = NULL;
+        size_t len = 0;
+        int r;
+
+        if (stat(path, &st) < 0)
+                return fail(ctx, s, "fleet credentials %s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return fail(ctx, s, "fleet credentials %s is not a regular file", path);
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return fail(ctx, s, "fleet credentials %s must be owned by root (owner is uid %u)", path,
+                            (unsigned) st.st_uid);
+        if (st.st_mode & 077)
+                return fail(ctx, s, "fleet credentials %s is mode %04o: it must be 0600 (chmod 0600 %s)", path,
+                            (unsigned) (st.st_mode & 07777), path);
+        r = read_file_bounded(path, 4096, &content, &len);
+        if (r < 0)
+                return fail(ctx, s, "fleet credentials %s: cannot read: %s", path, strerror(-r));
+        if (!strchr(content, ':') || content[0] == ':')
+                r = fail(ctx, s, "fleet credentials %s must hold one line \"user:password\"", path);
+        explicit_bzero(content, len);
+        free(content);
+        return r < 0 ? r : 0;
+}
+
+static int check_readable(parse_context *ctx, const config_setting_t *s, const char *name, const char *path) {
+        if (access(path, R_OK) < 0)
+                return fail(ctx, s, "fleet %s %s: %s", name, path, strerror(errno));
+        return 0;
+}
+
+static int parse_fleet(parse_context *ctx, const config_setting_t *group, config *c) {
+        config_fleet *f;
+        const config_setting_t *credentials = NULL, *issuers = NULL;
+        jwks *keys = NULL;
+        int r = 0, k;
+
+        r = require_group(ctx, group, "fleet");
+        if (r < 0)
+                return r;
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        c->fleet = f;
+        f->prefix = strdup(CONFIG_FLEET_DEFAULT_PREFIX);
+        f->labels = calloc(1, sizeof(char *));
+        if (!f->prefix || !f->labels)
+                return -ENOMEM;
+        f->offline_max = CONFIG_FLEET_DEFAULT_OFFLINE_MAX;
+        for (int i = 0; i < config_setting_length(group); i++) {
+                const config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
+                const char *key = config_setting_name(s);
+
+                if (strcmp(key, "endpoints") == 0)
+                        k = parse_strv_checked(ctx, s, "fleet.endpoints", false, check_endpoint, NULL, &f->endpoints);
+                else if (strcmp(key, "prefix") == 0) {
+                        k = parse_string(ctx, s, "fleet.prefix", false, &f->prefix);
+                        if (k == 0 && (f->prefix[0] != '/' || f->prefix[strlen(f->prefix) - 1] != '/' ||
+                                       strlen(f->prefix) > 128 || strpbrk(f->prefix, " \t\n")))
+                                k = fail(ctx, s, "'fleet.prefix' must start and end with '/' (got \"%s\")", f->prefix);
+                } else if (strcmp(key, "credentials") == 0) {
+                        k = parse_absolute_path(ctx, s, "fleet.credentials", &f->credentials);
+                        credentials = s;
+                } else if (strcmp(key, "ca") == 0 || strcmp(key, "cert") == 0 || strcmp(key, "key") == 0) {
+                        char **target = key[0] == 'c' ? (key[1] == 'a' ? &f->ca : &f->cert) : &f->key;
+                        k = parse_absolute_path(ctx, s, key, target);
+                        if (k == 0)
+                                k = check_readable(ctx, s, key, *target);
+                } else if (strcmp(key, "host_id") == 0) {
+                        k = parse_string(ctx, s, "fleet.host_id", false, &f->host_id);
+                        if (k == 0 && !valid_fleet_name(f->host_id))
+                                k = fail(ctx, s, "'fleet.host_id' \"%s\": letters, digits, '-', '_' and '.' only, "
+                                         "at most 64", f->host_id);
+                } else if (strcmp(key, "labels") == 0)
+                        k = parse_strv_checked(ctx, s, "fleet.labels", true, check_label, NULL, &f->labels);
+                else if (strcmp(key, "issuers") == 0) {
+                        k = parse_absolute_path(ctx, s, "fleet.issuers", &f->issuers);
+                        issuers = s;
+                } else if (strcmp(key, "offline_max") == 0)
+                        k = parse_uint_setting(ctx, s, "fleet.offline_max", 1, 7 * 86400, &f->offline_max);
+                else
+                        k = fail(ctx, s, "unknown fleet setting '%s' (known: endpoints, prefix, credentials, ca, "
+                                 "cert, key, host_id, labels, issuers, offline_max)", key);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        r = k;
+        }
+        if (!f->endpoints)
+                r = fail(ctx, group, "the fleet group needs 'endpoints' (a list of http(s)://HOST:PORT)");
+        else if (strv_length(f->endpoints) > CONFIG_FLEET_MAX_ENDPOINTS)
+                r = fail(ctx, group, "'fleet.endpoints' has more than %d entries", CONFIG_FLEET_MAX_ENDPOINTS);
+        if ((f->cert == NULL) != (f->key == NULL))
+                r = fail(ctx, group, "'fleet.cert' and 'fleet.key' go together");
+        if (f->credentials && (k = check_credentials(ctx, credentials, f->credentials)) < 0)
+                r = k;
+        if (!f->issuers)
+                r = fail(ctx, group, "the fleet group needs 'issuers' (the JWKS of the trusted issuer keys)");
+        else if (issuers && ctx->n_errors == 0) {
+                k = jwks_load_file(f->issuers, &keys);
+                if (k < 0)
+                        r = fail(ctx, issuers, "fleet issuers %s: %s", f->issuers,
+                                 k == -EBADMSG ? "not a JWKS ({\"keys\":[...]})" : strerror(-k));
+                else if (jwks_count(keys) == 0)
+                        r = fail(ctx, issuers, "fleet issuers %s holds no Ed25519 key", f->issuers);
+                jwks_free(keys);
+        }
+        return r == -ENOMEM ? r : 0;
+}
+
+void config_fleet_free(config_fleet *f) {
+        if (!f)
+                return;
+        strv_free(f->endpoints);
+        free(f->prefix);
+        free(f->credentials);
+        free(f->ca);
+        free(f->cert);
+        free(f->key);
+        free(f->host_id);
+        strv_free(f->labels);
+        free(f->issuers);
+        free(f);
+}
+
 static int set_defaults(config *c) {
         char host[256] = "";
 
@@ -900,12 +1074,14 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                         groups = s;
                 else if (strcmp(key, "rules") == 0)
                         rules = s;
+                else if (strcmp(key, "fleet") == 0)
+                        r = parse_fleet(ctx, s, c);
                 else
                         r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
                                  "token_max_failures, token_lock_seconds, token_lock_max_seconds, "
                                  "audit_checkpoint_rows, audit_checkpoint_seconds, "
-                                 "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules)", key);
+                                 "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules, fleet)", key);
                 if (r == -ENOMEM)
                         return r;
         }
@@ -1066,5 +1242,6 @@ void config_free(config *c) {
                 free(rule->grant_tenant);
         }
         free(c->rules);
+        config_fleet_free(c->fleet);
         free(c);
 }

@@ -96,6 +96,24 @@ typedef struct config_rule {
         unsigned grant_ttl;       /* 0: not set; else 1..max_ttl (clamped at load) */
 } config_rule;
 
+/* The fleet group (fleet mode, docs/contract.md "Fleet mode"); the
+ * config's fleet is NULL without one. Files are checked at load: the
+ * credentials root-owned 0600 "user:password", the issuers a JWKS. */
+#define CONFIG_FLEET_DEFAULT_PREFIX      "/enrich/"
+#define CONFIG_FLEET_DEFAULT_OFFLINE_MAX 300
+#define CONFIG_FLEET_MAX_ENDPOINTS       16
+
+typedef struct config_fleet {
+        char **endpoints;         /* "http(s)://host:port", at least one */
+        char *prefix;             /* starts and ends with '/' */
+        char *credentials;        /* NULL: etcd without authentication */
+        char *ca, *cert, *key;    /* NULL: not set */
+        char *host_id;            /* NULL: /etc/machine-id */
+        char **labels;            /* never NULL once loaded */
+        char *issuers;            /* JWKS file of the trusted issuer keys */
+        unsigned offline_max;     /* seconds */
+} config_fleet;
+
 typedef struct config {
         char *path;
         char *socket;
@@ -119,6 +137,7 @@ typedef struct config {
         size_t n_groups;
         config_rule *rules;
         size_t n_rules;
+        config_fleet *fleet;      /* NULL: no fleet group, fleet mode off */
         /* Short hash of the config file's content (hex), the base of the
          * policy version "pv" claim. */
         char content_hash[17];
@@ -138,3 +157,4 @@ int config_load_with(const char *path, const char *group_file, config **ret, cha
  * ttys, rhosts, amr). */
 bool config_rule_needs_login(const config_rule *rule);
 void config_free(config *c);
+void config_fleet_free(config_fleet *f);

@@ -267,6 +267,13 @@ static const char *const migrations[] = {
         "  WHERE revoked IS NULL AND ended IS NULL;"
         "CREATE INDEX grants_active_page ON grants(created, id, expires) WHERE revoked IS NULL AND ended IS NULL;"
         "CREATE INDEX grants_unended_expires ON grants(expires) WHERE revoked IS NULL AND ended IS NULL;",
+        /* 13: fleet mode (fleet.c, fleet_store.c): which grants came from
+         * the fleet's etcd (by grant id; the grant itself is a row of
+         * grants like any other), and the etcd revision the local state
+         * was last brought to, so a restart resumes the watch from there. */
+        "CREATE TABLE fleet_grants (id TEXT PRIMARY KEY NOT NULL, mod_revision INTEGER NOT NULL);"
+        "CREATE TABLE fleet_state (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+        "INSERT INTO fleet_state (name, value) VALUES ('revision', 0);",
 };
 
 static int set_error(db *d, const char *what) {

@@ -19,6 +19,7 @@
 #include "audit_methods.h"
 #include "config_methods.h"
 #include "dispatch.h"
+#include "fleet_methods.h"
 #include "grant_methods.h"
 #include "identity.h"
 #include "key_methods.h"
@@ -53,13 +54,14 @@ PARAMS(user_params, "user");
 PARAMS(id_params, "id");
 PARAMS(list_params, "user", "limit", "after");
 PARAMS(page_params, "limit", "after");
-PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason");
+PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "fleet", "hosts");
 PARAMS(list_grants_params, "user", "all", "limit", "after");
 PARAMS(explain_params, "user", "service", "tty", "rhost", "amr");
 PARAMS(authenticate_params, "user", "tokenId", "verifier", "service", "rhost", "ruser");
 PARAMS(token_issue_params, "user", "ttl", "verifier", "scopes", "description");
 PARAMS(token_rotate_params, "id", "verifier", "grace");
-PARAMS(disable_params, "user", "reason");
+PARAMS(disable_params, "user", "reason", "fleet");
+PARAMS(enable_params, "user", "fleet");
 PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "afterId", "after", "user", "action", "limit");
 PARAMS(after_params, "after");
@@ -86,13 +88,16 @@ static const method methods[] = {
         { "io.enrich.TokenRotate",     ACCESS_ADMIN,         token_rotate_params,  method_token_rotate },
         { "io.enrich.TokenUnlock",     ACCESS_ADMIN,         user_params,          method_token_unlock },
         { "io.enrich.Disable",         ACCESS_ADMIN,         disable_params,       method_disable },
-        { "io.enrich.Enable",          ACCESS_ADMIN,         user_params,          method_enable },
+        { "io.enrich.Enable",          ACCESS_ADMIN,         enable_params,        method_enable },
         { "io.enrich.CheckAccount",    ACCESS_ROOT,          check_account_params, method_check_account },
         { "io.enrich.AuditList",       ACCESS_SELF_OR_ADMIN, audit_list_params,    method_audit_list },
         { "io.enrich.AuditVerify",     ACCESS_ADMIN,         after_params,         method_audit_verify },
         { "io.enrich.AuditCheckpoint", ACCESS_ADMIN,         NULL,                 method_audit_checkpoint },
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },
+        { "io.enrich.FleetStatus",     ACCESS_ADMIN,         NULL,                 method_fleet_status },
+        { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
+        { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
 };
 
 /* Whether peer may call m; *ret_admin: whether it is an admin, looked up

@@ -11,6 +11,7 @@
 typedef struct live live;
 typedef struct audit audit;
 typedef struct throttle throttle;
+typedef struct fleet fleet;
 
 typedef struct enrichd {
         config *config;
@@ -33,4 +34,5 @@ typedef struct enrichd {
         int64_t disabled_list_retry_ms; /* ... at this CLOCK_MONOTONIC time */
         throttle *token_sources;    /* delays of token attempts naming no
                                      * token, per source (throttle.c) */
+        fleet *fleet;               /* fleet mode (fleet.c); NULL: off */
 } enrichd;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "audit.h"
 #include "clock.h"
+#include "fleet_methods.h"
 #include "grant_methods.h"
 #include "grants.h"
 #include "identity.h"
@@ -98,6 +99,11 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 reply = invalid_parameter("tenant", "must be printable, without spaces or quotes");
                 goto out;
         }
+        /* Fleet mode: signed and written to etcd; every host, this one
+         * too, applies it when its watch sees it. */
+        if ((reply = fleet_method_grant(d, call, params, user, groups, scopes, tenant, reason,
+                                        ttl > (json_int_t) d->config->max_ttl ? d->config->max_ttl : ttl)))
+                goto out;
         r = identity_lookup_user(user, 0, &pw, &pwbuf);
         if (r == -ENOENT) {
                 reply = no_such_user(user);
@@ -224,6 +230,9 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
                 goto out;
         r = grants_get(d->db, id, &g);
+        /* A fleet grant goes from etcd first, so no host keeps it. */
+        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_revoke_grant(d, id, r == 0)))
+                goto out;
         if (r == -ENOENT) {
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;

@@ -163,3 +163,18 @@ bool identity_is_admin(const char *admin_group, uid_t uid) {
         free(pwbuf);
         return admin;
 }
+
+/* The identity user stands for (identities.h): the name as presented, the
+ * pw_name NSS gives for it and its uid, or the name alone when NSS does not
+ * know it. *canonical is malloc'd or NULL; the key points into it. */
+identity_key identity_key_of(const char *user, char **canonical) {
+        identity_key key = { .name = user, .uid = -1 };
+        uid_t uid;
+
+        *canonical = NULL;
+        if (identity_resolve(user, canonical, &uid) == 0) {
+                key.canonical = *canonical;
+                key.uid = uid;
+        }
+        return key;
+}

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include "identities.h"
 
 /* At most this many Unix groups of one user are considered. */
 #define IDENTITY_MAX_UNIX_GROUPS 4096
@@ -23,3 +24,7 @@ int identity_user_name(uid_t uid, char **ret);
 int identity_unix_groups(const char *user, gid_t primary, char ***ret);
 /* uid 0, or a member of admin_group (getgrouplist, now). */
 bool identity_is_admin(const char *admin_group, uid_t uid);
+/* The identity user stands for (identities.h): the name as presented, the
+ * pw_name NSS gives for it and its uid, or the name alone when NSS does not
+ * know it. *canonical is malloc'd or NULL; the key points into it. */
+identity_key identity_key_of(const char *user, char **canonical);

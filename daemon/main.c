@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
+#include "fleet.h"
 #include "host.h"
 #include "issue.h"
 #include "keys.h"
@@ -89,6 +90,7 @@ static void tick(void *userdata) {
         keys_tick(m->d);
         audit_tick(m->d);
         offboard_tick(m->d);
+        fleet_tick(m->d);
         userdb_tick(m->userdb);
 }
 
@@ -120,6 +122,15 @@ static json_t *call(void *userdata, const struct ucred *peer, const char *method
 
         userdb_sync(m->userdb);
         return reply;
+}
+
+/* Fleet records the watcher handed over, applied on the main thread; the
+ * userdb index follows, as after a call. */
+static void fleet_ready(void *userdata) {
+        main_context *m = userdata;
+
+        fleet_dispatch(m->d);
+        userdb_sync(m->userdb);
 }
 
 /* Runs on the server's userdb thread. */
@@ -376,6 +387,15 @@ int main(int argc, char **argv) {
                 goto out;
         }
         check_socket_group(d.config->socket, server_socket_activated(srv));
+        /* Fleet mode (nothing without a fleet group): the watcher starts
+         * reading etcd; the loop applies what it reads. */
+        r = fleet_start(&d, ENRICH_VERSION, &error);
+        if (r == 0 && d.fleet)
+                r = server_watch_fd(srv, fleet_event_fd(&d), fleet_ready, &context);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_CONFIG, NULL, "%s", error ? error : strerror(-r));
+                goto out;
+        }
         log_struct(LOG_INFO, LOG_MSGID_STARTED,
                    (const char *[]) { "ENRICH_CONFIG", d.config->path, "ENRICH_KID", signer_kid(d.signer),
                                       "ENRICH_POLICY_VERSION", d.policy_version, NULL },
@@ -397,6 +417,7 @@ int main(int argc, char **argv) {
 out:
         if (status != EXIT_SUCCESS)
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
+        fleet_stop(&d);
         server_free(srv);
         userdb_free(context.userdb);
         live_free(d.live);

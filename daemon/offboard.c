@@ -10,14 +10,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "audit.h"
+#include "clock.h"
 #include "config.h"
 #include "disabled_list.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
+#include "live.h"
 #include "log.h"
 #include "offboard.h"
 #include "paths.h"
+#include "tokens.h"
 #include "util.h"
 
 /* Rows disabled before uids were recorded (migration 11), or while NSS
@@ -146,4 +150,69 @@ out:
 void offboard_tick(enrichd *d) {
         if (d->disabled_list_stale && host_now_ms() >= d->disabled_list_retry_ms)
                 (void) offboard_publish(d);
+}
+
+int offboard_disable(enrichd *d, const struct ucred *peer, const char *user, const char *why, const char *by,
+                     int64_t at, offboard_counts *ret) {
+        char *canonical = NULL, reason[300];
+        int64_t now = clock_now();
+        int tokens = 0, sessions = 0, more = 0, r;
+        identity_key key;
+        bool was = false;
+
+        /* Disabled first, so nothing new starts while the rest is revoked:
+         * its pw_name and uid, so aliases and other spellings are refused
+         * too. An unknown user may be disabled too (offboarding a deleted
+         * one), by name alone. */
+        key = identity_key_of(user, &canonical);
+        if ((r = identities_disable(d->db, &key, why, by, at, &was)) < 0 ||
+            (r = tokens_revoke_user(d->db, user, by, now, &tokens)) < 0 ||
+            (key.canonical && strcmp(key.canonical, user) != 0 &&
+             (r = tokens_revoke_user(d->db, key.canonical, by, now, &more)) < 0))
+                goto out;
+        d->identities_generation++;
+        (void) offboard_publish(d);
+        tokens += more;
+        snprintf(reason, sizeof reason, "user disabled by %s", by);
+        live_revoke_user(d, user, reason, &sessions);
+        if (key.uid >= 0) {
+                live_revoke_uid(d, (uid_t) key.uid, reason, &more);
+                sessions += more;
+        }
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_DISABLED, AUDIT_OK, "{s:s, s:b, s:i, s:i, s:s*, s:o*}",
+                             "reason", why, "wasDisabled", was, "tokensRevoked", tokens, "sessionsRevoked", sessions,
+                             "name", key.canonical, "uid", key.uid >= 0 ? json_integer(key.uid) : NULL);
+        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_DISABLED,
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
+                   "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,
+                   was ? " again" : "", key.uid >= 0 ? "" : " by name only (unknown to NSS)", tokens, sessions);
+        if (ret)
+                *ret = (offboard_counts) { .tokens = tokens, .sessions = sessions, .was = was };
+        r = 0;
+out:
+        free(canonical);
+        return r;
+}
+
+int offboard_enable(enrichd *d, const struct ucred *peer, const char *user, const char *by, bool *ret_was) {
+        char *canonical = NULL;
+        identity_key key;
+        bool was = false;
+        int r;
+
+        /* Every row of the identity: its names and its uid. */
+        key = identity_key_of(user, &canonical);
+        r = identities_enable(d->db, &key, &was);
+        free(canonical);
+        if (r < 0)
+                return r;
+        d->identities_generation++;
+        (void) offboard_publish(d);
+        (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
+        log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
+                   "%s enabled by %s%s", user, by, was ? "" : " (it was not disabled)");
+        if (ret_was)
+                *ret_was = was;
+        return 0;
 }

@@ -47,7 +47,7 @@
 /* Service classes, served in this order each turn. */
 enum { CLASS_ROOT, CLASS_USERS, N_CLASSES };
 
-enum { TAG_LISTEN, TAG_SIGNAL, TAG_PRIORITY_STOP, TAG_PRIORITY_LISTEN, N_TAGS };
+enum { TAG_LISTEN, TAG_SIGNAL, TAG_PRIORITY_STOP, TAG_PRIORITY_LISTEN, TAG_WATCHED, N_TAGS };
 
 typedef struct connection connection;
 
@@ -140,6 +140,9 @@ struct server {
         void *userdata;
         int tags[N_TAGS];
         bool quit;
+        /* server_watch_fd's descriptor and its handler. */
+        void (*watched)(void *userdata);
+        void *watched_userdata;
 };
 
 
@@ -977,6 +980,8 @@ static void dispatch(server *s, const struct epoll_event *event) {
                         ;
         } else if (p == &s->tags[TAG_SIGNAL])
                 handle_signal(s);
+        else if (p == &s->tags[TAG_WATCHED])
+                s->watched(s->watched_userdata);
         else {
                 connection *c = p;
                 /* Freed connections stay allocated until the sweep, so
@@ -1082,6 +1087,18 @@ static void *priority_loop(void *userdata) {
                 }
                 serve_turn(s, &s->priority);
         }
+}
+
+int server_watch_fd(server *s, int fd, void (*handler)(void *userdata), void *userdata) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->tags[TAG_WATCHED] };
+
+        if (s->watched)
+                return -EBUSY;
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                return -errno;
+        s->watched = handler;
+        s->watched_userdata = userdata;
+        return 0;
 }
 
 int server_run(server *s) {

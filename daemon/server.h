@@ -110,6 +110,12 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
                                  void *userdata, char **ret_error);
 bool server_priority_socket_activated(const server *s);
 
+/* One more descriptor for the main loop (fleet mode's eventfd): handler
+ * runs on the main thread, between batches of events, whenever fd is
+ * readable, and must make it unreadable (read the eventfd). One per
+ * server (-EBUSY for a second); the caller closes fd after server_free. */
+int server_watch_fd(server *s, int fd, void (*handler)(void *userdata), void *userdata);
+
 /* Runs until SIGTERM or SIGINT. 0, or negative errno on a fatal error. */
 int server_run(server *s);
 size_t server_connection_count(const server *s);

@@ -298,6 +298,10 @@ int signer_sign(const signer *s, json_t *payload, char **ret_token) {
         return jws_sign(s->key, s->kid, SIGNER_TOKEN_TYPE, payload, ret_token);
 }
 
+int signer_sign_typed(const signer *s, const char *typ, json_t *payload, char **ret_token) {
+        return jws_sign(s->key, s->kid, typ, payload, ret_token);
+}
+
 int signer_sign_bytes(const signer *s, const void *data, size_t len,
                       unsigned char ret_signature[SIGNER_SIGNATURE_LENGTH]) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();

@@ -37,6 +37,9 @@ int signer_public_jwk(const signer *s, json_t **ret);
 const char *signer_kid(const signer *s);
 /* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */
 int signer_sign(const signer *s, json_t *payload, char **ret_token);
+/* The same with another typ (fleet records: enrich-fleet+jwt), so a token
+ * of one kind never passes for the other. */
+int signer_sign_typed(const signer *s, const char *typ, json_t *payload, char **ret_token);
 /* Signs raw bytes with Ed25519 (the audit trail's checkpoints). */
 #define SIGNER_SIGNATURE_LENGTH 64
 int signer_sign_bytes(const signer *s, const void *data, size_t len,

@@ -6,6 +6,7 @@
 # The one list of build and test dependencies.
 PACKAGES="build-essential pkg-config libpam0g-dev libsystemd-dev
 libsqlite3-dev libssl-dev libconfig-dev libjansson-dev libkeyutils-dev
+libcurl4-openssl-dev etcd-server etcd-client
 keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux
 groff-base man-db bash-completion debhelper dpkg-dev lintian
 clang clang-format libclang-rt-14-dev

@@ -1,6 +1,7 @@
 /* doctor.c: `enrichctl doctor`, a health check of this host's enrich setup:
  * PAM stacks, the daemon socket, nsswitch, state permissions, the config,
- * the JWKS, the clock and the machine-id. Each finding says what to fix.
+ * the JWKS, the clock, the machine-id and fleet mode. Each finding says
+ * what to fix.
  * Every path can be pointed elsewhere, so each check is testable without
  * touching /etc. Exit: 0 all fine, 1 warnings, 2 errors. */
 #include <ctype.h>
@@ -484,6 +485,48 @@ out:
         varlink_client_free(c);
 }
 
+/* Fleet mode, as the daemon sees it (FleetStatus, admin only): off is
+ * fine; on, it must be in contact with etcd, and its fleet grants must
+ * not be suspended for having been out of contact past offline_max. */
+static void check_fleet(doctor *d) {
+        varlink_client *c = NULL;
+        json_t *r = NULL;
+        char *error = NULL;
+        long long age;
+
+        if (varlink_client_connect(d->socket, CTL_TIMEOUT_MS, NULL, 0, &c) < 0)
+                goto out;       /* check_socket said why */
+        if (varlink_client_call(c, "io.enrich.FleetStatus", NULL, CTL_TIMEOUT_MS, &r, &error) < 0) {
+                finding(d, "fleet", LEVEL_WARNING, "run enrichctl doctor as root or an admin",
+                        "cannot read the fleet status: %s", error ? error : "the call failed");
+                goto out;
+        }
+        if (!json_is_true(json_object_get(r, "enabled"))) {
+                finding(d, "fleet", LEVEL_OK, NULL, "fleet mode is off (no fleet group)");
+                goto out;
+        }
+        age = (long long) time(NULL) - (long long) json_integer_value(json_object_get(r, "lastContact"));
+        if (json_is_true(json_object_get(r, "suspended")))
+                finding(d, "fleet", LEVEL_ERROR,
+                        "check the endpoints, the network and the credentials (journalctl -u enrichd)",
+                        "no contact with etcd for %llds, past offline_max (%llds): fleet grants are not honoured",
+                        age, (long long) json_integer_value(json_object_get(r, "offlineMax")));
+        else if (!json_is_true(json_object_get(r, "connected")))
+                finding(d, "fleet", LEVEL_WARNING,
+                        "check the endpoints, the network and the credentials (journalctl -u enrichd)",
+                        "not watching etcd now (last contact %llds ago; fleet grants stop counting after %llds)", age,
+                        (long long) json_integer_value(json_object_get(r, "offlineMax")));
+        else
+                finding(d, "fleet", LEVEL_OK, NULL, "host %s watches etcd at revision %lld (last contact %llds ago)%s",
+                        json_string_value(json_object_get(r, "hostId")) ?: "?",
+                        (long long) json_integer_value(json_object_get(r, "revision")), age,
+                        json_is_true(json_object_get(r, "issuer")) ? "; its key is a fleet issuer" : "");
+out:
+        json_decref(r);
+        free(error);
+        varlink_client_free(c);
+}
+
 /* The clock must not run behind times this host already wrote down: the
  * newest session the daemon started, the caller's own token, the JWKS. A
  * clock far behind makes fresh tokens "not yet valid" everywhere. */
@@ -699,6 +742,7 @@ int cmd_doctor(const ctl_options *o) {
         check_config(&d);
         check_pam(&d);
         check_socket(&d);
+        check_fleet(&d);
         check_nsswitch(&d);
         check_state(&d);
         check_jwks(&d);

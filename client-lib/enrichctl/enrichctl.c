@@ -24,7 +24,9 @@ static void usage(FILE *out) {
               "  sessions [USER]           login sessions known to the daemon\n"
               "  grant USER [--group G]... [--scope S]... [--tenant T] --ttl DURATION --reason TEXT\n"
               "                            just-in-time grant (admin); prints its id.\n"
-              "                            DURATION: 90, 30s, 15m, 1h30m, 2d, 1w\n"
+              "                            DURATION: 90, 30s, 15m, 1h30m, 2d, 1w;\n"
+              "                            --fleet [--hosts LABEL]...: signed into etcd for the\n"
+              "                            fleet's hosts (with one of the labels)\n"
               "  grants [--user U] [--all] active grants (--all: also expired and revoked);\n"
               "                            users see only their own\n"
               "  revoke GRANT_ID | --session SID | --user USER\n"
@@ -44,6 +46,7 @@ static void usage(FILE *out) {
               "                            the grace period (default: not at all) (admin)\n"
               "  token unlock USER         end the locks of USER's tokens early (admin)\n"
               "  disable USER --reason TEXT  refuse USER's logins, revoke its tokens and keys (admin)\n"
+              "                            (--fleet: on every fleet host; enable --fleet undoes)\n"
               "  enable USER               undo disable (admin)\n"
               "  audit [--since DURATION] [--user U] [--action A] [--limit N] [--follow]\n"
               "                            the audit trail (admin; users see rows about\n"
@@ -56,6 +59,10 @@ static void usage(FILE *out) {
               "                            new signing key; the old one stays in the JWKS until\n"
               "                            its tokens expire, or with --compromised leaves it at\n"
               "                            once and live sessions are re-issued (admin)\n"
+              "  fleet status|hosts|jwks   fleet mode as this host sees it: contact, revision,\n"
+              "                            lag, the live hosts, one JWKS of their keys\n"
+              "  fleet enroll HOST         the etcd user and role (etcdctl commands) and the\n"
+              "                            credentials line of a new fleet host (admin)\n"
               "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
               "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
               "                            exit 0 fine, 1 warnings, 2 errors\n"
@@ -86,7 +93,8 @@ static const command commands[] = {
         { "check", cmd_check, 0, 0, CTL_OPT_SCOPE | CTL_OPT_GROUP, 0 },
         { "sessions", cmd_sessions, 0, 1, 0, 0 },
         { "grant", cmd_grant, 1, 1,
-          CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON,
+          CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON | CTL_OPT_FLEET |
+          CTL_OPT_HOSTS,
           CTL_OPT_TTL | CTL_OPT_REASON },
         { "grants", cmd_grants, 0, 0, CTL_OPT_USER | CTL_OPT_ALL, 0 },
         { "revoke", cmd_revoke, 0, 1, CTL_OPT_SESSION | CTL_OPT_USER, 0 },
@@ -97,16 +105,17 @@ static const command commands[] = {
         { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
         { "token", cmd_token, 1, 2,
           CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
-        { "disable", cmd_disable, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
-        { "enable", cmd_enable, 1, 1, 0, 0 },
+        { "disable", cmd_disable, 1, 1, CTL_OPT_REASON | CTL_OPT_FLEET, CTL_OPT_REASON },
+        { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
+        { "fleet", cmd_fleet, 1, 2, 0, 0 },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
        OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
        OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
-       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED };
+       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED, OPT_FLEET, OPT_HOSTS };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -136,6 +145,8 @@ static const struct option options[] = {
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "follow", no_argument, NULL, OPT_FOLLOW },
         { "compromised", no_argument, NULL, OPT_COMPROMISED },
+        { "fleet", no_argument, NULL, OPT_FLEET },
+        { "hosts", required_argument, NULL, OPT_HOSTS },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -152,7 +163,7 @@ static const char *option_name(unsigned bit) {
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
                 { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
                 { CTL_OPT_AUDIT, "since, --action, --limit or --follow" },
-                { CTL_OPT_COMPROMISED, "compromised" },
+                { CTL_OPT_COMPROMISED, "compromised" }, { CTL_OPT_FLEET, "fleet" }, { CTL_OPT_HOSTS, "hosts" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -179,6 +190,10 @@ static bool options_fit(const command *cmd, const ctl_options *o) {
         }
         if (o->n_args > cmd->max_args) {
                 fprintf(stderr, "enrichctl: too many arguments for %s\n", cmd->name);
+                return false;
+        }
+        if ((o->given & CTL_OPT_HOSTS) && !(o->given & CTL_OPT_FLEET)) {
+                fprintf(stderr, "enrichctl: --hosts targets fleet hosts: it needs --fleet\n");
                 return false;
         }
         if (cmd->run == cmd_check && o->n_scopes + o->n_groups == 0) {
@@ -239,6 +254,8 @@ static const struct option_slot {
         VALUE(OPT_LIMIT, limit, "limit", CTL_OPT_AUDIT),
         FLAG(OPT_FOLLOW, follow, "follow", CTL_OPT_AUDIT),
         FLAG(OPT_COMPROMISED, compromised, "compromised", CTL_OPT_COMPROMISED),
+        FLAG(OPT_FLEET, fleet, "fleet", CTL_OPT_FLEET),
+        LIST(OPT_HOSTS, hosts, n_hosts, "hosts", CTL_OPT_HOSTS),
 #undef VALUE
 #undef LIST
 #undef FLAG
@@ -274,7 +291,8 @@ int main(int argc, char **argv) {
         o.scopes = calloc((size_t) argc, sizeof(*o.scopes));
         o.groups = calloc((size_t) argc, sizeof(*o.groups));
         o.amr = calloc((size_t) argc, sizeof(*o.amr));
-        if (!o.scopes || !o.groups || !o.amr) {
+        o.hosts = calloc((size_t) argc, sizeof(*o.hosts));
+        if (!o.scopes || !o.groups || !o.amr || !o.hosts) {
                 fprintf(stderr, "enrichctl: out of memory\n");
                 goto out;
         }
@@ -342,5 +360,6 @@ out:
         free(o.scopes);
         free(o.groups);
         free(o.amr);
+        free(o.hosts);
         return code;
 }

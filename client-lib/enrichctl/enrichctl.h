@@ -38,6 +38,8 @@ enum {
         CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
         CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --action, --limit, --follow */
         CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
+        CTL_OPT_FLEET   = 1 << 17,      /* grant/disable/enable --fleet */
+        CTL_OPT_HOSTS   = 1 << 18,      /* grant --hosts LABEL */
 };
 
 typedef struct ctl_options {
@@ -75,6 +77,9 @@ typedef struct ctl_options {
         const char *limit;      /* audit --limit, as typed */
         bool follow;            /* audit --follow */
         bool compromised;       /* keys rotate --compromised */
+        bool fleet;             /* grant/disable/enable --fleet */
+        const char **hosts;     /* grant --hosts LABEL, repeatable (with --fleet) */
+        size_t n_hosts;
 } ctl_options;
 
 /* Commands: each returns an exit code. */
@@ -94,6 +99,7 @@ int cmd_disable(const ctl_options *o);
 int cmd_enable(const ctl_options *o);
 int cmd_audit(const ctl_options *o);
 int cmd_keys(const ctl_options *o);
+int cmd_fleet(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is

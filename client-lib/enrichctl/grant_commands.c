@@ -70,7 +70,9 @@ int cmd_grant(const ctl_options *o) {
                 return ctl_oom();
         if ((o->n_groups && json_object_set_new(params, "groups", string_array(o->groups, o->n_groups)) < 0) ||
             (o->n_scopes && json_object_set_new(params, "scopes", string_array(o->scopes, o->n_scopes)) < 0) ||
-            (o->tenant && json_object_set_new(params, "tenant", json_string(o->tenant)) < 0)) {
+            (o->tenant && json_object_set_new(params, "tenant", json_string(o->tenant)) < 0) ||
+            (o->fleet && json_object_set_new(params, "fleet", json_true()) < 0) ||
+            (o->n_hosts && json_object_set_new(params, "hosts", string_array(o->hosts, o->n_hosts)) < 0)) {
                 json_decref(params);
                 return ctl_oom();
         }
@@ -86,7 +88,8 @@ int cmd_grant(const ctl_options *o) {
                  * the rest for the human on stderr. */
                 printf("%s\n", ctl_str_or_dash(grant, "id"));
                 fflush(stdout);
-                fprintf(stderr, "granted to %s until %s", ctl_str_or_dash(grant, "user"),
+                fprintf(stderr, "granted to %s%s until %s", ctl_str_or_dash(grant, "user"),
+                        json_is_true(json_object_get(grant, "fleet")) ? " across the fleet" : "",
                         ctl_format_time(json_integer_value(json_object_get(grant, "expires")),
                                         expires, sizeof(expires)));
                 if ((long long) json_integer_value(json_object_get(grant, "expires")) -

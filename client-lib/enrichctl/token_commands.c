@@ -242,7 +242,7 @@ int cmd_disable(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: --reason must say why (a ticket, an offboarding)\n");
                 return CTL_EXIT_ERROR;
         }
-        return ctl_say(o, "io.enrich.Disable", json_pack("{s:s, s:s}", "user", o->args[0], "reason", o->reason),
+        return ctl_say(o, "io.enrich.Disable", json_pack("{s:s, s:s, s:b}", "user", o->args[0], "reason", o->reason, "fleet", o->fleet),
                        say_disabled);
 }
 
@@ -252,5 +252,5 @@ static void say_enabled(const ctl_options *o, const json_t *reply) {
 }
 
 int cmd_enable(const ctl_options *o) {
-        return ctl_say(o, "io.enrich.Enable", json_pack("{s:s}", "user", o->args[0]), say_enabled);
+        return ctl_say(o, "io.enrich.Enable", json_pack("{s:s, s:b}", "user", o->args[0], "fleet", o->fleet), say_enabled);
 }

@@ -69,7 +69,7 @@ check_eq doctor-healthy-exit-0 0 "$RC" || show "$TMP/out.txt"
 all_ok() {
         [ "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d["status"], sorted({f["check"] for f in d["findings"] if f["level"] == "ok"}))' "$TMP/out.json")" = \
-          "ok ['clock', 'config', 'jwks', 'machine-id', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
+          "ok ['clock', 'config', 'fleet', 'jwks', 'machine-id', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
 }
 check doctor-healthy-all-ok all_ok || show "$TMP/out.json"
 check doctor-json-parses "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out.json"

@@ -1,0 +1,1280 @@
+/* fleet.c: fleet mode (fleet.h). Two threads meet at one queue:
+ *
+ * - the watcher (its own thread, its own etcd handle, blocking libcurl)
+ *   ranges the prefix when it has no revision, then watches from the next
+ *   one, and queues what it reads as batches; it touches no sqlite, no
+ *   policy, no NSS, so nothing it waits on can hold up a login;
+ * - the main thread, woken by the eventfd in its epoll loop, verifies each
+ *   record, applies it as a local grant/revoke/disable/enable would be,
+ *   and records the revision it reached, so a restart resumes from there.
+ *
+ * A thread rather than libcurl's multi interface in the main loop: the
+ * watch is one long response that the loop would have to drive through
+ * curl's socket and timer callbacks from server.c, which knows no method
+ * and is being reworked; a thread with one eventfd keeps the loop's only
+ * new duty one descriptor, and keeps curl's name resolution and TLS
+ * handshakes (which the multi interface can still run synchronously) off
+ * the thread that answers logins.
+ *
+ * Trust: a record that adds access (a grant, an "enabled" identity) counts
+ * only with a valid signature of typ enrich-fleet+jwt by a key of the
+ * issuers JWKS; one that removes access (a deleted grant, a "disabled"
+ * identity) counts as soon as it is seen, signed or not; a deleted
+ * identities/<user> changes nothing. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <openssl/rand.h>
+#include "audit.h"
+#include "clock.h"
+#include "etcd.h"
+#include "fleet.h"
+#include "fleet_store.h"
+#include "host.h"
+#include "identities.h"
+#include "identity.h"
+#include "issue.h"
+#include "jwks.h"
+#include "jws.h"
+#include "live.h"
+#include "log.h"
+#include "offboard.h"
+#include "util.h"
+
+/* What the watcher hands over: a full snapshot of the prefix (after a
+ * range), or the events of one watch message; a batch without kvs only
+ * reports the connection's state. */
+typedef enum batch_kind {
+        BATCH_SNAPSHOT,
+        BATCH_EVENTS,
+        BATCH_CONNECTED,
+        BATCH_DISCONNECTED,
+        BATCH_CONTACT, /* a heartbeat answered; revision: the store's */
+} batch_kind;
+
+typedef struct batch {
+        struct batch *next;
+        batch_kind kind;
+        etcd_kv *kvs;
+        size_t n;
+        int64_t revision;
+        char *error; /* BATCH_DISCONNECTED: why */
+} batch;
+
+struct fleet {
+        char *prefix;
+        char *host_id;
+        char **labels;
+        jwks *issuers;
+        char *issuers_path;
+        etcd *writer; /* main thread */
+        etcd *reader; /* watcher thread */
+        etcd *prober; /* heartbeat thread */
+        pthread_t thread, prober_thread;
+        bool running, prober_running;
+        atomic_bool want_snapshot; /* main asks the prober for a range */
+        unsigned offline_max;
+        char *jwks_path; /* this host's public JWKS, for its presence */
+        char *hostname;
+        char *version;
+        atomic_bool stop;
+        volatile bool stop_plain; /* the same, as etcd_watch polls it */
+        int event_fd;
+        pthread_mutex_t lock;
+        pthread_cond_t wake; /* the watcher's backoff sleep, and room in the queue */
+        batch *head, *tail;
+        size_t queued;
+        int64_t start_revision; /* the watcher's, from the database at start */
+        /* main thread */
+        bool connected;
+        int64_t revision;
+        int64_t store_revision; /* the store's, at the last heartbeat */
+        int64_t last_contact; /* wall seconds; at start, the start */
+        bool suspended; /* fleet grants not honoured: offline too long */
+        json_t *hosts; /* hosts/<id> records seen: host id -> record */
+        char *endpoint;
+};
+
+static char **strv_copy(char *const *list) {
+        size_t n = strv_length(list);
+        char **copy = calloc(n + 1, sizeof(char *));
+
+        for (size_t i = 0; copy && i < n; i++)
+                if (!(copy[i] = strdup(list[i]))) {
+                        strv_free(copy);
+                        return NULL;
+                }
+        return copy;
+}
+
+static void batch_free(batch *b) {
+        if (!b)
+                return;
+        for (size_t i = 0; i < b->n; i++) {
+                free(b->kvs[i].key);
+                free(b->kvs[i].value);
+        }
+        free(b->kvs);
+        free(b->error);
+        free(b);
+}
+
+/* ---- the watcher thread ------------------------------------------------ */
+
+/* Queues b (taken) and wakes the main loop; waits while the queue is full. */
+static void enqueue(fleet *f, batch *b) {
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&f->lock);
+        while (f->queued >= FLEET_MAX_QUEUED && !atomic_load(&f->stop))
+                pthread_cond_wait(&f->wake, &f->lock);
+        if (f->tail)
+                f->tail->next = b;
+        else
+                f->head = b;
+        f->tail = b;
+        f->queued++;
+        pthread_mutex_unlock(&f->lock);
+        if (write(f->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                log_warning_errno(-errno, "Failed to wake the main loop for fleet records");
+}
+
+static void enqueue_state(fleet *f, batch_kind kind, const char *error) {
+        batch *b = calloc(1, sizeof *b);
+
+        if (!b)
+                return;
+        b->kind = kind;
+        if (error)
+                b->error = strdup(error);
+        enqueue(f, b);
+}
+
+static int copy_kvs(const etcd_kv *kvs, size_t n, etcd_kv **ret) {
+        etcd_kv *copy = calloc(n + 1, sizeof *copy);
+
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                copy[i] = kvs[i];
+                copy[i].key = strdup(kvs[i].key);
+                copy[i].value = kvs[i].value ? strdup(kvs[i].value) : NULL;
+                if (!copy[i].key || (kvs[i].value && !copy[i].value)) {
+                        for (size_t j = 0; j <= i; j++) {
+                                free(copy[j].key);
+                                free(copy[j].value);
+                        }
+                        free(copy);
+                        return -ENOMEM;
+                }
+        }
+        *ret = copy;
+        return 0;
+}
+
+typedef struct watch_context {
+        fleet *f;
+        int64_t revision;
+        unsigned *failures;
+} watch_context;
+
+static void on_watch_ready(void *userdata) {
+        watch_context *w = userdata;
+
+        *w->failures = 0;
+        enqueue_state(w->f, BATCH_CONNECTED, NULL);
+}
+
+static int on_watch_events(void *userdata, const etcd_kv *events, size_t n, int64_t revision) {
+        watch_context *w = userdata;
+        batch *b = calloc(1, sizeof *b);
+
+        if (!b || copy_kvs(events, n, &b->kvs) < 0) {
+                free(b);
+                return -ENOMEM;
+        }
+        b->kind = BATCH_EVENTS;
+        b->n = n;
+        b->revision = revision;
+        w->revision = revision;
+        enqueue(w->f, b);
+        return 0;
+}
+
+/* Sleeps the backoff of the failures so far, jittered; false when told to
+ * stop meanwhile. */
+static bool backoff(fleet *f, unsigned failures) {
+        unsigned shift = failures < 6 ? failures : 6;
+        uint64_t delay = (uint64_t) FLEET_BACKOFF_FIRST_MS << shift, random = 0;
+        struct timespec until;
+
+        if (delay > FLEET_BACKOFF_MAX_MS)
+                delay = FLEET_BACKOFF_MAX_MS;
+        (void) RAND_bytes((unsigned char *) &random, sizeof random);
+        delay = delay / 2 + random % (delay / 2 + 1);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t) (delay / 1000);
+        until.tv_nsec += (long) (delay % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&f->lock);
+        while (!atomic_load(&f->stop) && pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
+                ;
+        pthread_mutex_unlock(&f->lock);
+        return !atomic_load(&f->stop);
+}
+
+static void *watcher(void *userdata) {
+        fleet *f = userdata;
+        int64_t revision = f->start_revision, compacted = 0;
+        unsigned failures = 0;
+        char message[600];
+
+        while (!atomic_load(&f->stop)) {
+                watch_context w = { .f = f, .failures = &failures };
+                int r;
+
+                if (revision <= 0) {
+                        etcd_kvs l = { 0 };
+                        batch *b;
+
+                        r = etcd_range_prefix(f->reader, f->prefix, 0, &l);
+                        if (r < 0) {
+                                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                                enqueue_state(f, BATCH_DISCONNECTED, message);
+                                etcd_next_endpoint(f->reader);
+                                if (!backoff(f, failures++))
+                                        break;
+                                continue;
+                        }
+                        b = calloc(1, sizeof *b);
+                        if (!b) {
+                                etcd_kvs_clear(&l);
+                                (void) backoff(f, failures++);
+                                continue;
+                        }
+                        *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision };
+                        revision = l.revision;
+                        enqueue(f, b);
+                }
+                w.revision = revision;
+                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->stop_plain, on_watch_ready, on_watch_events, &w,
+                               &compacted);
+                revision = w.revision;
+                if (atomic_load(&f->stop))
+                        break;
+                if (r == -ESTALE) {
+                        /* What was deleted meanwhile is gone from the
+                         * history: only a full snapshot can tell. */
+                        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, NULL,
+                                   "etcd compacted past revision %lld (now at %lld): reading the prefix in full",
+                                   (long long) revision + 1, (long long) compacted);
+                        revision = 0;
+                        continue;
+                }
+                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                enqueue_state(f, BATCH_DISCONNECTED, message);
+                etcd_next_endpoint(f->reader);
+                if (!backoff(f, failures++))
+                        break;
+        }
+        return NULL;
+}
+
+/* The heartbeat: the watch stream says nothing while nothing changes, and
+ * a connection cut off without a reset (a partition) looks the same, so
+ * contact is proven by a cheap unary call every FLEET_HEARTBEAT_MS (at
+ * most a fifth of offline_max). On the main thread's request it also
+ * reads the prefix in full (to resume the grants an outage suspended). */
+/* This host's presence record (plain JSON, not signed: it grants
+ * nothing): its id, hostname, version, labels and public JWKS, as read
+ * from the JWKS file now. NULL when out of memory. */
+static char *presence_record(fleet *f) {
+        json_t *keys = json_load_file(f->jwks_path, 0, NULL), *o;
+        char *text = NULL;
+
+        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname, "version",
+                      f->version, "labels", strv_to_json(f->labels), "jwks", keys ? keys : json_object(), "since",
+                      (json_int_t) time(NULL));
+        if (o)
+                text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return text;
+}
+
+/* Publishes hosts/<host_id> on a lease kept alive by the heartbeat, so the
+ * record goes when the host does. A refusal (credentials without write on
+ * the host's own key) is logged once; the host works on without it. */
+static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned interval_ms) {
+        char key[512], *value = NULL;
+        int64_t ttl = 3 * (int64_t) interval_ms / 1000 + 2;
+        int r;
+
+        if (*denied)
+                return;
+        if (*lease > 0) {
+                r = etcd_lease_keepalive(f->prober, *lease, NULL);
+                if (r == 0)
+                        return;
+                *lease = 0; /* expired (a long outage): publish again */
+        }
+        if (ttl < 5)
+                ttl = 5;
+        snprintf(key, sizeof key, "%shosts/%s", f->prefix, f->host_id);
+        value = presence_record(f);
+        r = value ? etcd_lease_grant(f->prober, ttl, lease) : -ENOMEM;
+        if (r == 0) {
+                r = etcd_put(f->prober, key, value, *lease, NULL);
+                if (r < 0) {
+                        (void) etcd_lease_revoke(f->prober, *lease);
+                        *lease = 0;
+                }
+        }
+        if (r == -EACCES || r == -EPERM) {
+                *denied = true;
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                           "Not publishing this host's presence at %s: %s", key, etcd_last_error(f->prober));
+        }
+        free(value);
+}
+
+static void *prober(void *userdata) {
+        fleet *f = userdata;
+        unsigned interval = f->offline_max * 1000 / 5;
+        int64_t lease = 0;
+        bool denied = false;
+        char message[600];
+
+        if (interval > FLEET_HEARTBEAT_MS)
+                interval = FLEET_HEARTBEAT_MS;
+        if (interval < 200)
+                interval = 200;
+        while (!atomic_load(&f->stop)) {
+                struct timespec until;
+                int64_t revision = 0;
+                int r;
+
+                if (atomic_exchange(&f->want_snapshot, false)) {
+                        etcd_kvs l = { 0 };
+                        batch *b = calloc(1, sizeof *b);
+
+                        r = b ? etcd_range_prefix(f->prober, f->prefix, 0, &l) : -ENOMEM;
+                        if (r == 0) {
+                                *b = (batch) {
+                                        .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision
+                                };
+                                enqueue(f, b);
+                                b = NULL;
+                        } else
+                                atomic_store(&f->want_snapshot, true);
+                        free(b);
+                }
+                r = etcd_status(f->prober, &revision);
+                if (r == 0)
+                        keep_presence(f, &lease, &denied, interval);
+                if (r == 0) {
+                        batch *b = calloc(1, sizeof *b);
+                        if (b) {
+                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision };
+                                enqueue(f, b);
+                        }
+                } else {
+                        snprintf(message, sizeof message, "%s", etcd_last_error(f->prober));
+                        enqueue_state(f, BATCH_DISCONNECTED, message);
+                        etcd_next_endpoint(f->prober);
+                }
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += interval / 1000;
+                until.tv_nsec += (long) (interval % 1000) * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&f->lock);
+                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) &&
+                       pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
+                        ;
+                pthread_mutex_unlock(&f->lock);
+        }
+        /* Gone at once rather than at the lease's end. */
+        if (lease > 0)
+                (void) etcd_lease_revoke(f->prober, lease);
+        return NULL;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+/* Verifies a record's signature and type against the issuers: 0 with
+ * *ret_payload, or a negative errno with *ret_why. */
+static int verify_record(fleet *f, const char *value, json_t **ret_payload, const char **ret_why) {
+        json_t *header = NULL, *payload = NULL;
+        const char *typ;
+        int r;
+
+        r = jws_verify(value, f->issuers, &header, &payload);
+        switch (r) {
+        case 0: break;
+        case -EBADMSG: *ret_why = "not a signed record (compact JWS)"; goto out;
+        case -EPROTO: *ret_why = "not signed with EdDSA"; goto out;
+        case -ENOKEY: *ret_why = "signed by a key that is not in fleet.issuers"; goto out;
+        case -EKEYREJECTED: *ret_why = "the signature does not verify"; goto out;
+        default: *ret_why = "cannot be verified"; goto out;
+        }
+        typ = json_string_value(json_object_get(header, "typ"));
+        if (!typ || strcmp(typ, FLEET_RECORD_TYPE) != 0) {
+                *ret_why = "signed, but not as a fleet record (typ is not " FLEET_RECORD_TYPE ")";
+                r = -EPROTO;
+                goto out;
+        }
+        *ret_payload = payload;
+        payload = NULL;
+out:
+        json_decref(header);
+        json_decref(payload);
+        return r;
+}
+
+static void log_rejected(const char *key, const char *why) {
+        log_struct(LOG_WARNING, LOG_MSGID_FLEET_REJECTED, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                   "Ignoring fleet record %s: %s", key, why);
+}
+
+/* A NULL-terminated list from a JSON array of short strings; NULL member:
+ * an empty list. -EINVAL when it is not one. */
+static int strv_from_json(json_t *a, char ***ret) {
+        char **list;
+        size_t n = json_array_size(a);
+
+        if (a && !json_is_array(a))
+                return -EINVAL;
+        if (n > GRANTS_MAX_VALUES)
+                return -EINVAL;
+        list = calloc(n + 1, sizeof(char *));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *s = json_string_value(json_array_get(a, i));
+                if (!s || !*s || strlen(s) > GRANTS_MAX_VALUE_LENGTH || !(list[i] = strdup(s))) {
+                        strv_free(list);
+                        return s ? -ENOMEM : -EINVAL;
+                }
+        }
+        *ret = list;
+        return 0;
+}
+
+static bool targets_this_host(fleet *f, char *const *hosts) {
+        if (!hosts || !hosts[0])
+                return true;
+        for (size_t i = 0; hosts[i]; i++)
+                if (strv_contains(f->labels, hosts[i]))
+                        return true;
+        return false;
+}
+
+/* The shared tail of a grant arriving or leaving, as grant_methods.c does
+ * it for a local one: new policy version, the user's live sessions
+ * re-evaluated (keys re-issued in place), an audit row. */
+static void grant_changed(enrichd *d, const char *user, const char *why, live_counts *counts) {
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        live_reissue(d, user, why, counts);
+}
+
+static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *by, const char *why) {
+        grant g = { 0 };
+        live_counts counts = { 0 };
+        bool fleet_grant = false, changed = false;
+        int r;
+
+        r = fleet_store_is_fleet_grant(d->db, id, &fleet_grant);
+        if (r < 0 || !fleet_grant)
+                goto out;
+        r = grants_get(d->db, id, &g);
+        if (r < 0)
+                goto out;
+        r = grants_revoke(d->db, id, by, clock_now(), &changed);
+        if (r < 0 || !changed)
+                goto out;
+        grant_changed(d, g.user, "fleet grant revoked", &counts);
+        (void) audit_recordf(d, NULL, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i, s:i}",
+                             "grantId", id, "fleet", true, "key", key, "why", why, "sessionsUpdated", counts.updated,
+                             "sessionsRevoked", counts.revoked);
+        log_struct(LOG_NOTICE, LOG_MSGID_GRANT_REVOKED,
+                   (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", g.user, "ENRICH_FLEET_KEY", key, NULL },
+                   "Fleet grant %s of %s revoked (%s): %d sessions re-issued, %d revoked", id, g.user, why,
+                   counts.updated, counts.revoked);
+out:
+        if (r < 0)
+                log_error("Failed to revoke fleet grant %s: %s", id, db_last_error(d->db));
+        grant_clear(&g);
+}
+
+static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
+        fleet *f = d->fleet;
+        json_t *payload = NULL;
+        const char *why = NULL, *user, *tenant, *reason, *by, *pid;
+        char **groups = NULL, **scopes = NULL, **hosts = NULL, *pwbuf = NULL, *granted_by = NULL;
+        struct passwd pw;
+        grant existing = { 0 };
+        live_counts counts = { 0 };
+        int64_t now = clock_now(), created, expires;
+        int r;
+
+        if (verify_record(f, kv->value, &payload, &why) < 0) {
+                log_rejected(kv->key, why);
+                goto out;
+        }
+        pid = json_string_value(json_object_get(payload, "id"));
+        user = json_string_value(json_object_get(payload, "user"));
+        tenant = json_string_value(json_object_get(payload, "tenant"));
+        reason = json_string_value(json_object_get(payload, "reason"));
+        by = json_string_value(json_object_get(payload, "grantedBy"));
+        created = json_integer_value(json_object_get(payload, "created"));
+        expires = json_integer_value(json_object_get(payload, "expires"));
+        if (!pid || strcmp(pid, id) != 0 || !user || !*user || strlen(user) > 256 || !reason ||
+            strlen(reason) > GRANTS_MAX_REASON || !by || expires <= 0 ||
+            (tenant && strlen(tenant) > GRANTS_MAX_VALUE_LENGTH) ||
+            strv_from_json(json_object_get(payload, "groups"), &groups) < 0 ||
+            strv_from_json(json_object_get(payload, "scopes"), &scopes) < 0 ||
+            strv_from_json(json_object_get(payload, "hosts"), &hosts) < 0) {
+                log_rejected(kv->key,
+                             "a signed record that is no valid grant (id, user, reason, grantedBy, "
+                             "expires, groups, scopes, hosts)");
+                goto out;
+        }
+        if (!targets_this_host(f, hosts)) {
+                /* A grant re-targeted away from this host leaves it. */
+                revoke_fleet_grant(d, kv->key, id, "fleet", "it no longer targets this host's labels");
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet grant %s targets other hosts; not applied here", id);
+                goto out;
+        }
+        if (expires <= now)
+                goto out;
+        r = grants_get(d->db, id, &existing);
+        if (r == 0)
+                goto out; /* already here (or revoked here: ids are never reused) */
+        if (r != -ENOENT) {
+                log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet grant %s is for %s, whom this host does not know; not applied", id, user);
+                goto out;
+        }
+        if (asprintf(&granted_by, "fleet:%s", by) < 0) {
+                granted_by = NULL;
+                goto out;
+        }
+        grant g = {
+                .id = (char *) id,
+                .user = (char *) user,
+                .uid = pw.pw_uid,
+                .groups = groups,
+                .scopes = scopes,
+                .tenant = (char *) tenant,
+                .reason = (char *) reason,
+                .granted_by = granted_by,
+                .granted_by_uid = 0,
+                .created = created > 0 ? created : now,
+                .expires = expires,
+        };
+        /* Marked first: a crash between the two leaves a mark without a
+         * grant (harmless), never a fleet grant that a deletion in etcd
+         * would not revoke. */
+        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 || grants_add(d->db, &g) < 0) {
+                log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        grant_changed(d, user, "fleet grant added", &counts);
+        (void) audit_recordf(d, NULL, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}",
+                             "grantId", id, "fleet", true, "grantedBy", granted_by, "groups",
+                             json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
+                             "scopes",
+                             json_object_get(payload, "scopes") ? json_object_get(payload, "scopes") : json_null(),
+                             "tenant", tenant, "reason", reason, "expires", (json_int_t) expires);
+        log_struct(LOG_NOTICE, LOG_MSGID_GRANT_NEW,
+                   (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, "ENRICH_FLEET_KEY", kv->key, NULL },
+                   "Fleet grant %s to %s by %s until %lld: %zu groups, %zu scopes; %d sessions re-issued, %d revoked",
+                   id, user, granted_by, (long long) expires, strv_length(groups), strv_length(scopes), counts.updated,
+                   counts.revoked);
+out:
+        grant_clear(&existing);
+        json_decref(payload);
+        strv_free(groups);
+        strv_free(scopes);
+        strv_free(hosts);
+        free(pwbuf);
+        free(granted_by);
+}
+
+static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
+        fleet *f = d->fleet;
+        json_t *payload = NULL, *header = NULL;
+        const char *why = NULL, *state, *puser, *reason, *by;
+        char *canonical = NULL, *actor = NULL;
+        identity_state current = { 0 };
+        identity_key key;
+        int64_t at, now = clock_now();
+        bool signed_record;
+
+        signed_record = verify_record(f, kv->value, &payload, &why) == 0;
+        /* A disable removes access: it counts unsigned too (whoever can
+         * write to etcd can deny service anyway). */
+        if (!signed_record && jws_decode_unverified(kv->value, &header, &payload) < 0) {
+                json_error_t error;
+                payload = json_loads(kv->value, 0, &error);
+        }
+        state = json_string_value(json_object_get(payload, "state"));
+        puser = json_string_value(json_object_get(payload, "user"));
+        reason = json_string_value(json_object_get(payload, "reason"));
+        by = json_string_value(json_object_get(payload, "by"));
+        at = json_integer_value(json_object_get(payload, "at"));
+        if (!state || !puser || strcmp(puser, user) != 0) {
+                log_rejected(kv->key,
+                             signed_record ? "a signed record that is no valid identity record"
+                                     : why ? why
+                                           : "not an identity record");
+                goto out;
+        }
+        if (at <= 0 || at > now)
+                at = now;
+        if (asprintf(&actor, "fleet:%s", by ? by : "unknown") < 0) {
+                actor = NULL;
+                goto out;
+        }
+        key = identity_key_of(user, &canonical);
+        if (identities_get(d->db, &key, &current) < 0) {
+                log_error("Failed to look up identity %s: %s", user, db_last_error(d->db));
+                goto out;
+        }
+        if (strcmp(state, "disabled") == 0) {
+                if (current.disabled)
+                        goto out;
+                if (!signed_record)
+                        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                                   "Fleet record %s disables %s without a valid signature (%s): applied, since it only "
+                                   "removes access",
+                                   kv->key, user, why ? why : "unsigned");
+                if (offboard_disable(d, NULL, user, reason ? reason : "disabled in the fleet", actor, at, NULL) < 0)
+                        log_error("Failed to disable %s from the fleet: %s", user, db_last_error(d->db));
+        } else if (strcmp(state, "enabled") == 0) {
+                if (!signed_record) {
+                        log_rejected(kv->key, why ? why : "an enable must be signed by an issuer");
+                        goto out;
+                }
+                if (!current.disabled)
+                        goto out;
+                /* An enable older than the disable it would undo is an old
+                 * record written back (replayed): it does not count. */
+                if (at < current.since) {
+                        log_rejected(kv->key, "an enable older than the disable in force (replayed?)");
+                        goto out;
+                }
+                if (offboard_enable(d, NULL, user, actor, NULL) < 0)
+                        log_error("Failed to enable %s from the fleet: %s", user, db_last_error(d->db));
+        } else
+                log_rejected(kv->key, "state is neither \"disabled\" nor \"enabled\"");
+out:
+        identity_state_clear(&current);
+        json_decref(payload);
+        json_decref(header);
+        free(canonical);
+        free(actor);
+}
+
+/* One key put or deleted, by what lies under the prefix. */
+static void apply_kv(enrichd *d, const etcd_kv *kv) {
+        fleet *f = d->fleet;
+        size_t n = strlen(f->prefix);
+        const char *rel;
+
+        if (strncmp(kv->key, f->prefix, n) != 0)
+                return;
+        rel = kv->key + n;
+        if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
+                if (kv->deleted)
+                        revoke_fleet_grant(d, kv->key, rel + 7, "fleet", "its key was deleted (revoked or expired)");
+                else
+                        apply_grant(d, kv, rel + 7);
+        } else if (strncmp(rel, "identities/", 11) == 0 && rel[11]) {
+                if (kv->deleted)
+                        log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                                   "Fleet key %s deleted: that changes nothing (a disabled user stays disabled "
+                                   "until a signed enable)",
+                                   kv->key);
+                else
+                        apply_identity(d, kv, rel + 11);
+        } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
+                json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
+                if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
+                        json_object_set(f->hosts, rel + 6, record);
+                else
+                        json_object_del(f->hosts, rel + 6);
+                json_decref(record);
+        }
+        /* tokens/, checkpoints/: not handled by this version. */
+}
+
+/* Contact is back after offline_max: the suspended grants that the
+ * snapshot b still has count again; the others stay revoked. */
+static void resume_suspended(enrichd *d, const batch *b) {
+        fleet *f = d->fleet;
+        char **suspended = NULL, key[512];
+        size_t resumed = 0;
+
+        if (fleet_store_suspended_grants(d->db, clock_now(), &suspended) < 0) {
+                log_error("Failed to list the suspended fleet grants: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; suspended && suspended[i]; i++) {
+                grant g = { 0 };
+                live_counts counts = { 0 };
+                bool present = false, changed = false;
+
+                snprintf(key, sizeof key, "%sgrants/%s", f->prefix, suspended[i]);
+                for (size_t j = 0; j < b->n && !present; j++)
+                        present = strcmp(b->kvs[j].key, key) == 0;
+                if (!present || grants_get(d->db, suspended[i], &g) < 0)
+                        continue;
+                if (fleet_store_resume_grant(d->db, suspended[i], &changed) == 0 && changed) {
+                        grant_changed(d, g.user, "fleet grant resumed", &counts);
+                        resumed++;
+                }
+                grant_clear(&g);
+        }
+        strv_free(suspended);
+        f->suspended = false;
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, NULL,
+                   "Contact with etcd is back: honouring fleet grants again (%zu resumed)", resumed);
+}
+
+/* A snapshot: every record in it applied, and the fleet grants held here
+ * that it no longer has revoked (deleted while this host was away). */
+static void apply_snapshot(enrichd *d, const batch *b) {
+        fleet *f = d->fleet;
+        char **held = NULL, key[512];
+
+        json_object_clear(f->hosts);
+        for (size_t i = 0; i < b->n; i++)
+                apply_kv(d, &b->kvs[i]);
+        if (fleet_store_active_grants(d->db, clock_now(), &held) < 0) {
+                log_error("Failed to list the fleet grants: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; held && held[i]; i++) {
+                bool present = false;
+                snprintf(key, sizeof key, "%sgrants/%s", f->prefix, held[i]);
+                for (size_t j = 0; j < b->n && !present; j++)
+                        present = strcmp(b->kvs[j].key, key) == 0;
+                if (!present)
+                        revoke_fleet_grant(d, key, held[i], "fleet", "it is no longer in etcd");
+        }
+        strv_free(held);
+        if (f->suspended)
+                resume_suspended(d, b);
+}
+
+void fleet_dispatch(enrichd *d) {
+        fleet *f = d->fleet;
+        uint64_t count;
+        ssize_t n;
+
+        if (!f)
+                return;
+        n = read(f->event_fd, &count, sizeof count); /* resets it; EAGAIN: nothing */
+        (void) n;
+        /* A bounded share per turn of the loop, so a burst of changes
+         * never holds up the logins waiting behind it; the rest is left
+         * for the next turn (the eventfd is made readable again). */
+        for (unsigned done = 0;; done++) {
+                batch *b;
+
+                if (done == FLEET_BATCHES_PER_TURN) {
+                        uint64_t one = 1;
+                        if (write(f->event_fd, &one, sizeof one) < 0)
+                                log_warning_errno(-errno, "Failed to re-arm the fleet eventfd");
+                        break;
+                }
+
+                pthread_mutex_lock(&f->lock);
+                b = f->head;
+                if (b) {
+                        f->head = b->next;
+                        if (!f->head)
+                                f->tail = NULL;
+                        f->queued--;
+                        pthread_cond_broadcast(&f->wake);
+                }
+                pthread_mutex_unlock(&f->lock);
+                if (!b)
+                        break;
+                switch (b->kind) {
+                case BATCH_CONNECTED:
+                        if (!f->connected)
+                                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
+                                           "Watching the fleet in etcd from revision %lld",
+                                           (long long) f->revision + 1);
+                        f->connected = true;
+                        f->last_contact = clock_now();
+                        break;
+                case BATCH_CONTACT:
+                        f->last_contact = clock_now();
+                        f->store_revision = b->revision;
+                        /* Back after an outage: resume from a full read. */
+                        if (f->suspended && !atomic_load(&f->want_snapshot)) {
+                                atomic_store(&f->want_snapshot, true);
+                                pthread_mutex_lock(&f->lock);
+                                pthread_cond_broadcast(&f->wake);
+                                pthread_mutex_unlock(&f->lock);
+                        }
+                        break;
+                case BATCH_DISCONNECTED:
+                        if (f->connected || f->last_contact == 0)
+                                log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
+                                           "Lost contact with etcd (%s); reconnecting with backoff, answering from the "
+                                           "local state meanwhile",
+                                           b->error ? b->error : "unknown error");
+                        f->connected = false;
+                        if (f->last_contact == 0)
+                                f->last_contact = -1;
+                        break;
+                case BATCH_SNAPSHOT:
+                case BATCH_EVENTS:
+                        if (b->kind == BATCH_SNAPSHOT) {
+                                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
+                                           "Read %zu fleet records at etcd revision %lld", b->n,
+                                           (long long) b->revision);
+                                apply_snapshot(d, b);
+                        } else
+                                for (size_t i = 0; i < b->n; i++)
+                                        apply_kv(d, &b->kvs[i]);
+                        /* A snapshot from the prober may be newer than
+                         * the watch's next events: never step back. */
+                        if (b->revision <= f->revision && b->kind == BATCH_EVENTS)
+                                break;
+                        f->revision = b->revision;
+                        f->last_contact = clock_now();
+                        if (fleet_store_set_revision(d->db, b->revision) < 0)
+                                log_error("Failed to record fleet revision %lld: %s", (long long) b->revision,
+                                          db_last_error(d->db));
+                        break;
+                }
+                batch_free(b);
+        }
+}
+
+void fleet_tick(enrichd *d) {
+        fleet *f = d->fleet;
+        char **held = NULL, key[512];
+        int64_t now = clock_now();
+        size_t n = 0;
+
+        if (!f || f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
+                return;
+        /* Past offline_max without contact: a revocation may be waiting
+         * in etcd that this host cannot see. Disabled identities stay. */
+        f->suspended = true;
+        if (fleet_store_active_grants(d->db, now, &held) < 0) {
+                log_error("Failed to list the fleet grants: %s", db_last_error(d->db));
+                return;
+        }
+        for (size_t i = 0; held && held[i]; i++, n++) {
+                snprintf(key, sizeof key, "%sgrants/%s", f->prefix, held[i]);
+                revoke_fleet_grant(d, key, held[i], FLEET_STORE_OFFLINE,
+                                   "no contact with etcd for longer than offline_max");
+        }
+        strv_free(held);
+        log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
+                   "No contact with etcd for %llds (offline_max %us): stopped honouring %zu fleet grants until "
+                   "contact is back",
+                   (long long) (now - f->last_contact), f->offline_max, n);
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+int fleet_start(enrichd *d, const char *version, char **ret_error) {
+        const config_fleet *c = d->config->fleet;
+        fleet *f = NULL;
+        int r;
+
+        if (!c)
+                return 0;
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        f->event_fd = -1;
+        pthread_mutex_init(&f->lock, NULL);
+        pthread_cond_init(&f->wake, NULL);
+        f->offline_max = c->offline_max;
+        f->hosts = json_object();
+        f->jwks_path = strdup(d->config->jwks);
+        f->version = strdup(version);
+        {
+                char name[256] = "";
+                if (gethostname(name, sizeof name - 1) < 0 || !*name)
+                        strcpy(name, "localhost");
+                f->hostname = strdup(name);
+        }
+        if (!f->hosts || !f->jwks_path || !f->hostname || !f->version) {
+                r = -ENOMEM;
+                goto out;
+        }
+        f->prefix = strdup(c->prefix);
+        f->labels = strv_copy(c->labels);
+        f->issuers_path = strdup(c->issuers);
+        if (!f->prefix || !f->labels || !f->issuers_path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = c->host_id ? ((f->host_id = strdup(c->host_id)) ? 0 : -ENOMEM) : host_machine_id(&f->host_id);
+        if (r < 0) {
+                format_error(ret_error, "fleet: no host id (fleet.host_id, /etc/machine-id): %s", strerror(-r));
+                goto out;
+        }
+        r = jwks_load_file(c->issuers, &f->issuers);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot load issuers %s: %s", c->issuers, strerror(-r));
+                goto out;
+        }
+        r = etcd_global_init();
+        if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->writer);
+        if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->reader);
+        if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->prober);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot set up the etcd client: %s", strerror(-r));
+                goto out;
+        }
+        r = fleet_store_revision(d->db, &f->start_revision);
+        if (r < 0) {
+                format_error(ret_error, "fleet: %s", db_last_error(d->db));
+                goto out;
+        }
+        f->revision = f->start_revision;
+        /* The grace of offline_max runs from the start; grants an earlier
+         * run suspended wait for contact, like those of this run. */
+        f->last_contact = clock_now();
+        {
+                char **suspended = NULL;
+                r = fleet_store_suspended_grants(d->db, f->last_contact, &suspended);
+                if (r < 0) {
+                        format_error(ret_error, "fleet: %s", db_last_error(d->db));
+                        goto out;
+                }
+                f->suspended = suspended != NULL;
+                strv_free(suspended);
+        }
+        f->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (f->event_fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = -pthread_create(&f->thread, NULL, watcher, f);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot start the watcher: %s", strerror(-r));
+                goto out;
+        }
+        f->running = true;
+        r = -pthread_create(&f->prober_thread, NULL, prober, f);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot start the heartbeat: %s", strerror(-r));
+                goto out;
+        }
+        f->prober_running = true;
+        log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", f->host_id, NULL },
+                   "Fleet mode: host %s, prefix %s, %zu labels, %zu issuer keys, %s from revision %lld", f->host_id,
+                   f->prefix, strv_length(f->labels), jwks_count(f->issuers),
+                   f->start_revision > 0 ? "resuming" : "reading everything", (long long) f->start_revision);
+        d->fleet = f;
+        f = NULL;
+        r = 0;
+out:
+        if (f) {
+                d->fleet = f;
+                fleet_stop(d);
+        }
+        return r;
+}
+
+int fleet_event_fd(const enrichd *d) {
+        return d->fleet ? d->fleet->event_fd : -1;
+}
+
+void fleet_stop(enrichd *d) {
+        fleet *f = d->fleet;
+
+        if (!f)
+                return;
+        if (f->running || f->prober_running) {
+                pthread_mutex_lock(&f->lock);
+                atomic_store(&f->stop, true);
+                f->stop_plain = true;
+                pthread_cond_broadcast(&f->wake);
+                pthread_mutex_unlock(&f->lock);
+                pthread_join(f->thread, NULL);
+        }
+        if (f->prober_running)
+                pthread_join(f->prober_thread, NULL);
+        while (f->head) {
+                batch *b = f->head;
+                f->head = b->next;
+                batch_free(b);
+        }
+        etcd_free(f->writer);
+        etcd_free(f->reader);
+        etcd_free(f->prober);
+        jwks_free(f->issuers);
+        if (f->event_fd >= 0)
+                close(f->event_fd);
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->wake);
+        free(f->prefix);
+        free(f->host_id);
+        strv_free(f->labels);
+        free(f->issuers_path);
+        free(f->endpoint);
+        free(f->jwks_path);
+        free(f->hostname);
+        free(f->version);
+        json_decref(f->hosts);
+        free(f);
+        d->fleet = NULL;
+}
+
+int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret) {
+        if (!d->fleet) {
+                *ret = false;
+                return 0;
+        }
+        return fleet_store_is_fleet_grant(d->db, id, ret);
+}
+
+/* ---- the admin's writes ------------------------------------------------ */
+
+/* This host may sign fleet records when its key is one of the issuers. */
+static int require_issuer(enrichd *d, char **ret_error) {
+        fleet *f = d->fleet;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host (no fleet group in its enrichd.conf)");
+                return -ENOTCONN;
+        }
+        if (!jwks_find(f->issuers, signer_kid(d->signer))) {
+                format_error(ret_error,
+                             "this host's signing key %s is not a fleet issuer (not in %s): it cannot sign "
+                             "fleet records",
+                             signer_kid(d->signer), f->issuers_path);
+                return -ENOKEY;
+        }
+        return 0;
+}
+
+static int write_error(fleet *f, int r, const char *what, char **ret_error) {
+        switch (r) {
+        case -EACCES:
+                format_error(ret_error,
+                             "etcd refused to %s: this host's etcd credentials are read-only on the prefix "
+                             "(%s)",
+                             what, etcd_last_error(f->writer));
+                break;
+        case -EPERM:
+                format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(f->writer));
+                break;
+        case -ECONNREFUSED:
+                format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(f->writer));
+                break;
+        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(f->writer));
+        }
+        return r;
+}
+
+static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what, char **ret_error) {
+        fleet *f = d->fleet;
+        char *token = NULL;
+        int64_t lease = 0;
+        int r;
+
+        r = signer_sign_typed(d->signer, FLEET_RECORD_TYPE, payload, &token);
+        if (r < 0) {
+                format_error(ret_error, "failed to sign the fleet record: %s", strerror(-r));
+                return r;
+        }
+        if (ttl > 0) {
+                r = etcd_lease_grant(f->writer, ttl, &lease);
+                if (r < 0) {
+                        r = write_error(f, r, "grant a lease", ret_error);
+                        goto out;
+                }
+        }
+        r = etcd_put(f->writer, key, token, lease, NULL);
+        if (r < 0) {
+                (void) write_error(f, r, what, ret_error);
+                if (lease)
+                        (void) etcd_lease_revoke(f->writer, lease);
+        }
+out:
+        free(token);
+        return r;
+}
+
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error) {
+        json_t *payload = NULL;
+        char key[512];
+        int r;
+
+        r = require_issuer(d, ret_error);
+        if (r < 0)
+                return r;
+        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}", "id", g->id, "user", g->user, "groups",
+                            strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts", strv_to_json(hosts),
+                            "reason", g->reason, "grantedBy", g->granted_by, "created", (json_int_t) g->created,
+                            "expires", (json_int_t) g->expires);
+        if (!payload || (g->tenant && json_object_set_new(payload, "tenant", json_string(g->tenant)) < 0)) {
+                json_decref(payload);
+                return -ENOMEM;
+        }
+        snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, g->id);
+        r = put_signed(d, key, payload, g->expires - g->created, "write the grant", ret_error);
+        json_decref(payload);
+        return r;
+}
+
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+        char key[512];
+        int64_t deleted = 0;
+        int r;
+
+        if (!d->fleet) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, id);
+        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
+        if (r < 0)
+                return write_error(d->fleet, r, "delete the grant", ret_error);
+        if (ret_existed)
+                *ret_existed = deleted > 0;
+        return 0;
+}
+
+int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
+                       char **ret_error) {
+        json_t *payload;
+        char key[512];
+        int r;
+
+        r = require_issuer(d, ret_error);
+        if (r < 0)
+                return r;
+        payload = json_pack("{s:s, s:s, s:s*, s:s, s:I}", "user", user, "state", disabled ? "disabled" : "enabled",
+                            "reason", reason, "by", by, "at", (json_int_t) at);
+        if (!payload)
+                return -ENOMEM;
+        snprintf(key, sizeof key, "%sidentities/%s", d->fleet->prefix, user);
+        r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", ret_error);
+        json_decref(payload);
+        return r;
+}
+
+/* ---- what the fleet looks like from here --------------------------------- */
+
+int fleet_status(enrichd *d, json_t **ret) {
+        fleet *f = d->fleet;
+        char **held = NULL;
+        json_t *o;
+        int r;
+
+        if (!f) {
+                *ret = json_pack("{s:b}", "enabled", false);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = fleet_store_active_grants(d->db, clock_now(), &held);
+        if (r < 0)
+                return r;
+        o = json_pack("{s:b, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:b, s:i, s:I, s:i, s:b}", "enabled", true,
+                      "hostId", f->host_id, "prefix", f->prefix, "endpoints", strv_to_json(d->config->fleet->endpoints),
+                      "labels", strv_to_json(f->labels), "connected", f->connected, "revision",
+                      (json_int_t) f->revision, "storeRevision", (json_int_t) f->store_revision, "lag",
+                      (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
+                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended, "offlineMax",
+                      (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
+                      (int) json_object_size(f->hosts), "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
+        strv_free(held);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+int fleet_hosts(enrichd *d, json_t **ret) {
+        json_t *a = json_array(), *record;
+        const char *id;
+
+        if (!a)
+                return -ENOMEM;
+        if (!d->fleet) {
+                *ret = a;
+                return 0;
+        }
+        json_object_foreach(d->fleet->hosts, id, record) {
+                json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id, "hostname",
+                                        json_object_get(record, "hostname"), "version",
+                                        json_object_get(record, "version"), "labels", json_object_get(record, "labels"),
+                                        "since", json_object_get(record, "since"));
+                if (!row || json_array_append_new(a, row) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        }
+        *ret = a;
+        return 0;
+}
+
+int fleet_jwks(enrichd *d, json_t **ret) {
+        json_t *keys = json_array(), *record, *o;
+        const char *id;
+
+        if (!keys)
+                return -ENOMEM;
+        json_object_foreach(d->fleet ? d->fleet->hosts : NULL, id, record) {
+                json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
+                size_t i;
+                /* Only Ed25519 public keys, each once. */
+                json_array_foreach(host_keys, i, k) {
+                        const char *kid = json_string_value(json_object_get(k, "kid"));
+                        bool seen = false;
+                        json_t *other;
+                        size_t j;
+                        if (!kid || json_object_get(k, "d") || !json_is_string(json_object_get(k, "x")) ||
+                            strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0)
+                                continue;
+                        json_array_foreach(keys, j, other) {
+                                if (strcmp(json_string_value(json_object_get(other, "kid")), kid) == 0)
+                                        seen = true;
+                        }
+                        if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
+                                json_array_append_new(keys,
+                                                      json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                                "Ed25519", "x", json_object_get(k, "x"), "kid", kid,
+                                                                "alg", "EdDSA", "use", "sig"));
+                }
+        }
+        o = json_pack("{s:o}", "keys", keys);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}

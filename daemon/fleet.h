@@ -1,0 +1,88 @@
+/* fleet.h: fleet mode (docs/contract.md, "Fleet mode"): grants and
+ * disabled identities shared by many hosts through etcd. A watcher thread
+ * reads the prefix (one range at one revision, then a watch from the next
+ * revision, reconnecting with jittered backoff across the endpoints and
+ * resyncing in full when etcd compacted past it) and hands what it reads
+ * to the main loop through an eventfd; the main thread verifies each
+ * record against the issuers JWKS and applies it to the local state
+ * through the same calls as a local grant, revoke, disable or enable.
+ * The login path never waits on etcd: it reads only the local state.
+ * A heartbeat thread proves contact (fleet_tick enforces offline_max). The
+ * main thread's writes (an admin's --fleet commands) are bounded by
+ * FLEET_WRITE_TIMEOUT_MS per etcd call. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include "enrichd.h"
+#include "grants.h"
+
+#define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+#define FLEET_WRITE_TIMEOUT_MS 2000
+/* Reconnection delays: doubling from the first to the last, each drawn
+ * at random from [d/2, d] so that hosts cut off together come back apart. */
+#define FLEET_BACKOFF_FIRST_MS 200
+#define FLEET_BACKOFF_MAX_MS 10000
+/* Batches handed from the watcher to the main loop and not yet applied:
+ * past this the watcher waits. */
+#define FLEET_MAX_QUEUED 1024
+/* Batches applied per turn of the main loop (a watch message, a snapshot). */
+#define FLEET_BATCHES_PER_TURN 32
+/* The heartbeat's period at most (a fifth of offline_max when shorter). */
+#define FLEET_HEARTBEAT_MS 5000
+/* hosts/ records held in memory (fleet hosts, fleet jwks). */
+#define FLEET_MAX_HOSTS 100000
+
+#define LOG_MSGID_FLEET "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
+#define LOG_MSGID_FLEET_REJECTED "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
+#define LOG_MSGID_FLEET_APPLIED "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
+
+typedef struct fleet fleet;
+
+/* Starts fleet mode when the config has a fleet group (d->fleet stays NULL
+ * otherwise): reads the issuers, the host id (fleet.host_id or
+ * /etc/machine-id) and the recorded revision, and starts the watcher.
+ * Needs d->db and d->signer, and the JWKS published (the host's presence
+ * record carries it, with version). *ret_error (optional) says why it
+ * failed. */
+int fleet_start(enrichd *d, const char *version, char **ret_error);
+/* The eventfd that becomes readable when the watcher has something for
+ * fleet_dispatch; -1 without fleet mode. */
+int fleet_event_fd(const enrichd *d);
+/* Applies everything the watcher handed over (main thread). */
+void fleet_dispatch(enrichd *d);
+/* The periodic work (main loop's tick): past offline_max without contact
+ * with etcd, the fleet grants stop counting (revoked here as
+ * FLEET_STORE_OFFLINE, and the live sessions re-issued) until contact is
+ * back, when those still in etcd count again. */
+void fleet_tick(enrichd *d);
+/* Stops the watcher and frees d->fleet. */
+void fleet_stop(enrichd *d);
+
+/* Whether grant id is a fleet one; false without fleet mode. -EIO on a
+ * database failure. */
+int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret);
+
+/* The admin's writes. Each returns 0, or a negative errno with *ret_error
+ * (malloc'd) saying which of these it is: -ENOTCONN no fleet group;
+ * -ENOKEY this host's key is not an issuer; -EACCES etcd refused the write
+ * (read-only credentials); -EPERM the credentials do not authenticate;
+ * -ECONNREFUSED no endpoint answered. */
+/* Signs g (with its host labels, NULL: every host) and puts it at
+ * grants/<id> on a lease of its remaining TTL. */
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error);
+/* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
+ * whether etcd had it. */
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+/* Signs and puts identities/<user> with state "disabled" or "enabled". */
+int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
+                       char **ret_error);
+
+/* What fleet status, hosts and jwks show, from memory (no etcd call):
+ * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
+ * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,
+ * hosts, issuer}; hosts, an array of {hostId, hostname, version, labels,
+ * since} of the live hosts' presence records; jwks, one JWKS of every
+ * live host's public keys. New references. */
+int fleet_status(enrichd *d, json_t **ret);
+int fleet_hosts(enrichd *d, json_t **ret);
+int fleet_jwks(enrichd *d, json_t **ret);

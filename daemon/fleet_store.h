@@ -1,0 +1,29 @@
+/* fleet_store.h: fleet mode's own rows (migration 13): which grants came
+ * from the fleet, and the etcd revision the local state stands at. The
+ * grants themselves are rows of grants.c like local ones. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include "db.h"
+
+/* The revision recorded (0: never synced). */
+int fleet_store_revision(db *d, int64_t *ret);
+int fleet_store_set_revision(db *d, int64_t revision);
+/* Marks id as a fleet grant. */
+int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision);
+/* Whether id is a fleet grant. */
+int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret);
+/* The fleet grants neither revoked nor expired at now, as a
+ * NULL-terminated list (strv; NULL when none). */
+int fleet_store_active_grants(db *d, int64_t now, char ***ret);
+
+/* offline_max: fleet grants this host stopped honouring because it lost
+ * contact with etcd for too long are revoked here by FLEET_STORE_OFFLINE;
+ * when contact is back, those still in etcd are resumed. */
+#define FLEET_STORE_OFFLINE "fleet:offline"
+/* The fleet grants revoked by FLEET_STORE_OFFLINE that have not expired at
+ * now (strv; NULL when none). */
+int fleet_store_suspended_grants(db *d, int64_t now, char ***ret);
+/* Makes a grant revoked by FLEET_STORE_OFFLINE active again, and bumps the
+ * grants generation, in one transaction. *ret_changed: it was one. */
+int fleet_store_resume_grant(db *d, const char *id, bool *ret_changed);

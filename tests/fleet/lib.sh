@@ -1,0 +1,185 @@
+[ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
+# lib.sh: shared setup of the fleet tests (tests/fleet/*.sh and the short
+# fleet suite in tests/integration). On top of the integration lib (users,
+# PAM sessions, claims keys): real etcd processes (Debian's /usr/bin/etcd)
+# on free loopback ports with their data in the test's folder, and several
+# enrichd "hosts", each with its own state, sockets, host id and labels.
+# Everything started is stopped and removed on exit, failure included
+# (enrich_cleanup kills CLEANUP_PIDS, then removes $TMP).
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../integration/lib.sh"
+FLEET_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FLEET_TOOL="$PY $FLEET_HERE/fleet_tool.py"
+ETCD=${ETCD:-/usr/bin/etcd}
+ETCDCTL_BIN=${ETCDCTL_BIN:-/usr/bin/etcdctl}
+
+# fleet_require NAMES...: as enrich_require, and skips unless etcd is here.
+fleet_require() {
+        if [ ! -x "$ETCD" ] || [ ! -x "$ETCDCTL_BIN" ]; then
+                local n
+                for n in "$@"; do skip "$n" "needs etcd-server and etcd-client (tests/deps.sh)"; done
+                exit 0
+        fi
+        enrich_require "$@"
+}
+
+# etcd_start: one etcd node on two free loopback ports, data in
+# $TMP/etcd; sets ETCD_ENDPOINT and ETCD_PID and waits (10 s at most)
+# until it says it is healthy.
+etcd_start() {
+        local client peer i
+        client=$($FLEET_TOOL free-port) && peer=$($FLEET_TOOL free-port) || return 1
+        ETCD_ENDPOINT=http://127.0.0.1:$client
+        mkdir -p "$TMP/etcd" && chmod 0700 "$TMP/etcd"
+        "$ETCD" --name fleet-test --data-dir "$TMP/etcd/data" \
+                --listen-client-urls "$ETCD_ENDPOINT" --advertise-client-urls "$ETCD_ENDPOINT" \
+                --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+                --initial-cluster "fleet-test=http://127.0.0.1:$peer" --initial-cluster-state new \
+                >"$TMP/etcd/etcd.log" 2>&1 &
+        ETCD_PID=$!
+        CLEANUP_PIDS="$CLEANUP_PIDS $ETCD_PID"
+        for i in $(seq 100); do
+                etcdctl endpoint health >/dev/null 2>&1 && return 0
+                kill -0 "$ETCD_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        echo "# etcd did not come up"
+        show "$TMP/etcd/etcd.log"
+        return 1
+}
+
+etcdctl() { ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_ENDPOINT" --dial-timeout 2s "$@"; }
+
+# etcd_cluster_start N: an N-node cluster (members m1..mN) on free loopback
+# ports, data in $TMP/etcd-mI; sets ETCD_CLIENT_I and ETCD_PID_I per
+# member, ETCD_ENDPOINT to the first, FLEET_ENDPOINTS to all (for
+# fleet_host), and waits (20 s at most) until every member is healthy.
+etcd_cluster_start() {
+        local n=$1 i cluster="" all="" peer client
+        for i in $(seq "$n"); do
+                peer=$($FLEET_TOOL free-port) && client=$($FLEET_TOOL free-port) || return 1
+                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client"
+                cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:$peer"
+                all="$all${all:+, }\"http://127.0.0.1:$client\""
+        done
+        FLEET_ENDPOINTS=$all
+        for i in $(seq "$n"); do
+                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i"
+                mkdir -p "$TMP/etcd-m$i" && chmod 0700 "$TMP/etcd-m$i"
+                "$ETCD" --name "m$i" --data-dir "$TMP/etcd-m$i/data" \
+                        --listen-client-urls "$client" --advertise-client-urls "$client" \
+                        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+                        --initial-cluster "$cluster" --initial-cluster-state new \
+                        >"$TMP/etcd-m$i/etcd.log" 2>&1 &
+                eval "ETCD_PID_$i=$!"
+                CLEANUP_PIDS="$CLEANUP_PIDS $!"
+        done
+        ETCD_ENDPOINT=$ETCD_CLIENT_1
+        for i in $(seq 200); do
+                ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$(echo "$all" | tr -d '" ')" endpoint health >/dev/null 2>&1 &&
+                        return 0
+                sleep 0.1
+        done
+        echo "# the etcd cluster did not come up"
+        show "$TMP/etcd-m1/etcd.log"
+        return 1
+}
+
+# etcd_leader N: the member number (1..N) that leads now.
+etcd_leader() {
+        local i
+        for i in $(seq "$1"); do
+                eval "ETCDCTL_API=3 \"\$ETCDCTL_BIN\" --endpoints \"\$ETCD_CLIENT_$i\" --dial-timeout 1s endpoint status -w json" 2>/dev/null |
+                        $PY -c 'import json, sys
+s = json.load(sys.stdin)[0]["Status"]
+sys.exit(0 if s["leader"] == s["header"]["member_id"] else 1)' && { echo "$i"; return 0; }
+        done
+        return 1
+}
+
+# fleet_host NAME HOST_ID LABELS [EXTRA]: a host's folder $TMP/NAME with
+# its config (the test's rules, a fleet group on $ETCD_ENDPOINT trusting
+# $TMP/issuers.jwks, LABELS a libconfig list body like '"web", "eu"').
+# With a key at $TMP/NAME.pem it becomes the host's signing key.
+fleet_host() {
+        local name=$1 id=$2 labels=$3 extra=$4 dir=$TMP/$1 endpoints
+        endpoints=${FLEET_ENDPOINTS:-\"$ETCD_ENDPOINT\"}
+        mkdir -p "$dir/state" && chmod 0700 "$dir/state" && chmod 0755 "$dir"
+        [ -f "$TMP/$name.pem" ] && install -m 0600 "$TMP/$name.pem" "$dir/state/signing-key.pem"
+        cat >"$dir/enrichd.conf" <<EOC
+socket = "$dir/io.enrich";
+userdb_socket = "$dir/io.enrich.Groups";
+jwks = "$dir/jwks.json";
+state_dir = "$dir/state";
+issuer = "enrichd@$id";
+claims_ttl = 600;
+max_ttl = 3600;
+rules = (
+  { name = "base";
+    match = { services = ["enrich-test"]; };
+    grant = { scopes = ["base:read"]; };
+  }
+);
+fleet = {
+  endpoints = [ $endpoints ];
+  prefix = "/enrich-test/";
+  host_id = "$id";
+  labels = [ $labels ];
+  issuers = "$TMP/issuers.jwks";
+  $extra
+};
+EOC
+}
+
+# host_start NAME: starts that host's enrichd; sets NAME_PID. Waits until
+# it answers (5 s at most).
+host_start() {
+        local name=$1 dir=$TMP/$1 pid i
+        "$ENRICHD" --config "$dir/enrichd.conf" --foreground >>"$dir/enrichd.log" 2>&1 &
+        pid=$!
+        CLEANUP_PIDS="$CLEANUP_PIDS $pid"
+        eval "${name}_PID=$pid"
+        for i in $(seq 50); do
+                "$ENRICHCTL" --socket "$dir/io.enrich" status >/dev/null 2>&1 && [ -s "$dir/jwks.json" ] && return 0
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        echo "# host $name did not come up"
+        show "$dir/enrichd.log"
+        return 1
+}
+
+# host_stop NAME: SIGTERM, and waits (5 s at most) for it to go; it must
+# go by itself, with status 0 and no sanitizer report (make asan builds).
+host_stop() {
+        local pid i status stopped=$1
+        eval "pid=\${$1_PID}"
+        [ -n "$pid" ] || return 0
+        kill "$pid" 2>/dev/null
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        status=$?
+        eval "${1}_PID="
+        clean() { [ "$status" = 0 ] && ! grep -q 'Sanitizer\|runtime error' "$TMP/$stopped/enrichd.log"; }
+        check "fleet-host-$stopped-clean-shutdown" clean || { echo "# exit status $status"; show "$TMP/$stopped/enrichd.log"; }
+}
+
+# hctl NAME ARGS...: enrichctl as root on host NAME.
+hctl() { local dir=$TMP/$1; shift; "$ENRICHCTL" --socket "$dir/io.enrich" --jwks "$dir/jwks.json" "$@"; }
+
+# use_host NAME: points the integration lib's PAM service, socket and JWKS
+# (session_open, session_whoami) at host NAME.
+use_host() {
+        SOCK=$TMP/$1/io.enrich
+        JWKS=$TMP/$1/jwks.json
+        enrich_pam_service enrich-test "socket=$SOCK timeout=1500"
+}
+
+# host_log_has NAME REGEX: the host's log has a matching line.
+host_log_has() { grep -q -- "$2" "$TMP/$1/enrichd.log"; }
+
+# signed KEY-PEM JSON: the record signed with that key.
+signed() { $FLEET_TOOL sign "$1" "$2"; }
+
+# ms_now: wall milliseconds.
+ms_now() { date +%s%3N; }

@@ -60,6 +60,7 @@ struct audit {
         sqlite3_stmt *insert;
         sqlite3_stmt *insert_checkpoint;
         int64_t written_id;             /* the newest row this process wrote (or found at start) */
+        char *root_name;                /* uid 0's name, looked up once: every PAM call is root's */
         char written_hash[HASH_HEX + 1];
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
@@ -284,6 +285,8 @@ int audit_open(enrichd *d, audit **ret) {
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = clock_now();
+        if (identity_user_name(0, &a->root_name) < 0)
+                a->root_name = NULL;
         check_outside(d);
         *ret = a;
         a = NULL;
@@ -301,6 +304,7 @@ void audit_free(audit *a) {
         sqlite3_finalize(a->head);
         sqlite3_finalize(a->insert);
         sqlite3_finalize(a->insert_checkpoint);
+        free(a->root_name);
         for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++)
                 refusal_clear(&a->refusals[i]);
         for (size_t i = 0; i < ARRAY_SIZE(a->overflow); i++)
@@ -382,7 +386,9 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         if (!details)
                 details = json_object();
         text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        if (peer && identity_user_name(peer->uid, &name) < 0)
+        if (peer && peer->uid == 0 && a->root_name)
+                name = strdup(a->root_name);
+        else if (peer && identity_user_name(peer->uid, &name) < 0)
                 name = NULL;
         if (!text || (peer && !name)) {
                 r = -ENOMEM;
@@ -392,15 +398,16 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         row in = { .time = clock_now(), .actor_uid = peer ? (int64_t) peer->uid : -1,
                    .actor_name = peer ? name : "enrichd", .subject = subject, .action = action,
                    .result = result, .details = text };
-        own_transaction = sqlite3_get_autocommit(db_handle(d->db));
-        r = own_transaction ? db_begin(d->db) : 0;
+        /* Its own transaction, or a savepoint inside the caller's or the
+         * batch (db.h): the row commits with the batch of its turn. */
+        own_transaction = !db_in_transaction(d->db);
+        r = db_begin(d->db);
         if (r == 0)
                 r = append(d, &in, &id, hash);
-        if (r == 0 && own_transaction)
+        if (r == 0)
                 r = db_commit(d->db);
         if (r < 0) {
-                if (own_transaction)
-                        db_rollback(d->db);
+                db_rollback(d->db);
                 log_failure(action, db_last_error(d->db));
                 goto out;
         }
@@ -415,6 +422,15 @@ out:
         free(text);
         free(name);
         return r;
+}
+
+void audit_batch_lost(enrichd *d) {
+        audit *a = d->audit;
+
+        /* The rows of the lost batch are gone: the head is the database's
+         * again (read_head), or verify would call the trail tampered. */
+        if (a && read_head(d, &a->written_id, a->written_hash) < 0)
+                log_failure("batch", db_last_error(d->db));
 }
 
 int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,

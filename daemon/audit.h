@@ -102,6 +102,10 @@ void audit_free(audit *a);
 int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
                  const char *result, json_t *details);
 
+/* The batch (db.h) that held the newest rows was rolled back: the chain's
+ * head is read again from the database. */
+void audit_batch_lost(enrichd *d);
+
 /* The same, with details built from json_pack-style format and arguments;
  * a format that fails to pack records the row without details. */
 int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,

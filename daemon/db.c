@@ -42,6 +42,19 @@ struct db {
         cached_statement cache[DB_STATEMENT_CACHE];
         size_t n_cache;
         durability synchronous;     /* as last set on the connection */
+        /* Group commit (db.h): writes of the session rows and audit
+         * records join one transaction, the batch, while batching is
+         * allowed; depth counts the db_begin()s open inside it or inside
+         * a caller's transaction (savepoints). */
+        bool batch_allowed;         /* until db_batch_commit() */
+        bool batch_open;            /* BEGIN ran; COMMIT has not */
+        bool batch_failed;          /* a batch of this turn was lost */
+        uint64_t batch_writes;      /* statements written into batches */
+        unsigned depth;
+        /* The innermost db_begin() failed, or its db_commit() failed and
+         * rolled back already: the caller's db_rollback() has nothing
+         * left to undo. */
+        bool level_closed;
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -369,12 +382,77 @@ sqlite3 *db_handle(db *d) {
         return d->handle;
 }
 
-static int begin(db *d, durability level) {
-        int r = set_durability(d, level);
+/* A statement or savepoint that failed inside the batch may have made
+ * sqlite roll the whole transaction back (SQLITE_FULL, SQLITE_IOERR,
+ * SQLITE_BUSY on COMMIT): the batch is lost, and its callers must not be
+ * told it was written. */
+static void check_batch_alive(db *d) {
+        if (d->batch_open && sqlite3_get_autocommit(d->handle)) {
+                d->batch_open = false;
+                d->batch_failed = true;
+                d->depth = 0;
+        }
+}
 
-        if (r < 0)
-                return r;
-        return run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+/* Opens the batch unless it is open; always with synchronous=NORMAL. */
+static int batch_open(db *d) {
+        int r;
+
+        if (d->batch_open)
+                return 0;
+        r = set_durability(d, DB_NORMAL);
+        if (r == 0)
+                r = run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        if (r == 0)
+                d->batch_open = true;
+        return r;
+}
+
+/* Commits the open batch (if any). A failure rolls it back and is kept
+ * for db_batch_commit() to report. */
+static int batch_close(db *d) {
+        int r;
+
+        if (!d->batch_open)
+                return 0;
+        d->batch_open = false;
+        d->depth = 0;
+        r = run(d, "COMMIT", "Failed to commit transaction");
+        if (r < 0) {
+                d->batch_failed = true;
+                rollback(d);
+        }
+        return r;
+}
+
+/* Undoes and ends the innermost savepoint. */
+static void rollback_nested(db *d) {
+        if (run(d, "ROLLBACK TO nested", "Failed to roll back") == 0)
+                (void) run(d, "RELEASE nested", "Failed to roll back");
+}
+
+static int begin(db *d, durability level) {
+        int r;
+
+        if (d->depth > 0 || (level == DB_NORMAL && d->batch_allowed)) {
+                /* Inside a caller's transaction or the batch: a savepoint,
+                 * so this transaction's failure undoes only its own writes. */
+                r = level == DB_NORMAL && d->depth == 0 ? batch_open(d) : 0;
+                if (r == 0 && d->depth == 0)
+                        d->batch_writes++;
+                if (r == 0)
+                        r = run(d, "SAVEPOINT nested", "Failed to begin transaction");
+        } else {
+                /* What an admin writes commits on its own, after the batch. */
+                (void) batch_close(d);
+                r = set_durability(d, level);
+                if (r == 0)
+                        r = run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        }
+        d->level_closed = r < 0;
+        if (r == 0)
+                d->depth++;
+        return r;
 }
 
 int db_begin(db *d) {
@@ -389,14 +467,34 @@ int db_begin_durable(db *d) {
 }
 
 int db_commit(db *d) {
-        int r = run(d, "COMMIT", "Failed to commit transaction");
-        if (r < 0)
+        bool nested;
+        int r;
+
+        if (d->depth == 0)
+                return -EINVAL;
+        d->depth--;
+        nested = d->depth > 0 || d->batch_open;
+        r = run(d, nested ? "RELEASE nested" : "COMMIT", "Failed to commit transaction");
+        if (r < 0 && nested)
+                rollback_nested(d);
+        else if (r < 0)
                 rollback(d);
+        d->level_closed = r < 0;
+        check_batch_alive(d);
         return r;
 }
 
 void db_rollback(db *d) {
-        rollback(d);
+        if (d->level_closed || d->depth == 0) {
+                d->level_closed = false;
+                return;
+        }
+        d->depth--;
+        if (d->depth > 0 || d->batch_open)
+                rollback_nested(d);
+        else
+                rollback(d);
+        check_batch_alive(d);
 }
 
 int db_fail(db *d, const char *what) {
@@ -546,6 +644,7 @@ out:
 void db_close(db *d) {
         if (!d)
                 return;
+        (void) batch_close(d);
         for (size_t i = 0; i < d->n_cache; i++)
                 sqlite3_finalize(d->cache[i].st);
         sqlite3_close(d->handle);
@@ -593,15 +692,24 @@ int db_read_int64(db *d, sqlite3_stmt *st, const char *what, int64_t *ret) {
  * given durability; *ret_changes (optional) gets the number of rows
  * changed. The statement is released (db_release). */
 static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes, durability level) {
+        bool batched = false;
         int r = 0;
 
         /* Inside a caller's transaction the commit decides, not this. */
-        if (sqlite3_get_autocommit(d->handle))
+        if (d->depth == 0 && level == DB_NORMAL && d->batch_allowed) {
+                r = batch_open(d);
+                batched = true;
+        } else if (d->depth == 0) {
+                (void) batch_close(d);
                 r = set_durability(d, level);
+        }
         if (r < 0)
                 goto out;
+        if (batched)
+                d->batch_writes++;
         if (sqlite3_step(st) != SQLITE_DONE) {
                 r = set_error(d, what);
+                check_batch_alive(d);
                 goto out;
         }
         if (ret_changes)
@@ -609,6 +717,28 @@ static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes
 out:
         db_release(d, st);
         return r;
+}
+
+void db_batch_allow(db *d) {
+        d->batch_allowed = true;
+}
+
+bool db_in_transaction(const db *d) {
+        return d->depth > 0;
+}
+
+uint64_t db_batch_writes(const db *d) {
+        return d->batch_writes;
+}
+
+int db_batch_commit(db *d) {
+        bool failed;
+
+        (void) batch_close(d);
+        failed = d->batch_failed;
+        d->batch_failed = false;
+        d->batch_allowed = false;
+        return failed ? -EIO : 0;
 }
 
 int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {

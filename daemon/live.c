@@ -47,6 +47,10 @@ struct live {
         size_t n;
         size_t cursor;          /* next liveness check */
         int64_t wall_offset_ms; /* wall minus monotonic at the last tick */
+        /* Sessions added since the last group commit (db.h), by sid: a
+         * lost batch takes their rows, so they are forgotten too. */
+        char **unsaved;
+        size_t n_unsaved, unsaved_allocated;
 };
 
 /* The outcome of one re-evaluation. */
@@ -85,6 +89,9 @@ void live_free(live *l) {
                 return;
         for (size_t i = 0; i < l->n; i++)
                 session_free(l->items[i]);
+        for (size_t i = 0; i < l->n_unsaved; i++)
+                free(l->unsaved[i]);
+        free(l->unsaved);
         free(l->items);
         free(l);
 }
@@ -406,6 +413,36 @@ int live_attach_key(enrichd *d, const char *sid, key_serial_t key) {
                 (void) reissue_at(d, (size_t) i, clock_now(), "policy changed before the key was attached",
                                   true, &counts);
         return 0;
+}
+
+int live_track_unsaved(enrichd *d, const char *sid) {
+        live *l = d->live;
+        char *copy;
+
+        if (l->n_unsaved == l->unsaved_allocated) {
+                size_t n = l->unsaved_allocated ? 2 * l->unsaved_allocated : 16;
+                char **grown = realloc(l->unsaved, n * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                l->unsaved = grown;
+                l->unsaved_allocated = n;
+        }
+        copy = strdup(sid);
+        if (!copy)
+                return -ENOMEM;
+        l->unsaved[l->n_unsaved++] = copy;
+        return 0;
+}
+
+void live_batch_done(enrichd *d, bool lost) {
+        live *l = d->live;
+
+        for (size_t i = 0; i < l->n_unsaved; i++) {
+                if (lost)
+                        (void) live_forget(d, l->unsaved[i]);
+                free(l->unsaved[i]);
+        }
+        l->n_unsaved = 0;
 }
 
 bool live_forget(enrichd *d, const char *sid) {

@@ -52,6 +52,12 @@ int live_load(enrichd *d);
 /* Records sid's key; re-issues at once when policy changed meanwhile.
  * -ENOENT when sid is not live. */
 int live_attach_key(enrichd *d, const char *sid, key_serial_t key);
+/* Group commit (db.h): sid was added by a call whose rows are in the open
+ * batch; live_batch_done forgets such sessions when the batch was lost
+ * (their rows are gone and their callers got an error), else only the
+ * list. */
+int live_track_unsaved(enrichd *d, const char *sid);
+void live_batch_done(enrichd *d, bool lost);
 /* Forgets sid (its owner ended it); false when it was not live. */
 bool live_forget(enrichd *d, const char *sid);
 /* Revokes sid's key and ends it with reason. -ENOENT when not live. */

@@ -175,6 +175,9 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("failed to track the session");
                 goto out;
         }
+        /* Its row commits with the turn's batch; if that is lost, so is
+         * the live session. */
+        (void) live_track_unsaved(d, sid);
         rules = join_rules(ev.result->matched_rules);
         grants = join_rules(ev.result->used_grants);
         audit_enrich_issued(d, call->peer, &req, &ev, claims_text);

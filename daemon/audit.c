@@ -665,9 +665,8 @@ void audit_flush_refusals(enrichd *d, bool all) {
                         refusal_flush(d, &a->overflow[i]);
 }
 
-json_t *audit_claims_summary(const char *claims_text) {
+json_t *audit_claims_summary(json_t *claims) {
         static const char *const keep[] = { "jti", "sid", "exp", "groups", "scope", "tenant", "amr", "act", "pv" };
-        json_t *claims = claims_text ? json_loads(claims_text, 0, NULL) : NULL;
         json_t *summary = json_object();
 
         for (size_t i = 0; summary && claims && i < ARRAY_SIZE(keep); i++) {
@@ -677,7 +676,6 @@ json_t *audit_claims_summary(const char *claims_text) {
                         summary = NULL;
                 }
         }
-        json_decref(claims);
         return summary;
 }
 

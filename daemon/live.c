@@ -280,6 +280,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                               .ruser = s->ruser, .amr = s->amr, .asid = s->asid };
         evaluation e = { 0 };
         char *token = NULL, *claims = NULL, serial[32], ttl[32], reason[256];
+        json_t *claims_object = NULL;
         int64_t expires = 0;
         int r, outcome = KEPT;
 
@@ -303,7 +304,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                 goto out;
         }
         if (r == 0)
-                r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &expires);
+                r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &claims_object, &expires);
         if (r == -EKEYREVOKED) {
                 /* Retrying would not bring the token back. */
                 end_at(d, i, now, "its service-account token expired or was revoked");
@@ -341,7 +342,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         s->dirty = false;
         counts->updated++;
         {
-                json_t *details = audit_claims_summary(claims);
+                json_t *details = audit_claims_summary(claims_object);
                 if (details)
                         json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why,
                                                                   "rules", strv_to_json(e.result->matched_rules),
@@ -363,6 +364,7 @@ out:
         evaluation_clear(&e);
         free(token);
         free(claims);
+        json_decref(claims_object);
         return outcome;
 }
 

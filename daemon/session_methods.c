@@ -77,8 +77,8 @@ static char *join_rules(char *const *rules) {
 /* The audit row of an issued token: its claims and the rules and grants
  * behind them. */
 static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req,
-                                const evaluation *ev, const char *claims_text) {
-        json_t *details = audit_claims_summary(claims_text);
+                                const evaluation *ev, json_t *claims) {
+        json_t *details = audit_claims_summary(claims);
 
         if (details)
                 json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}",
@@ -98,7 +98,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         evaluation ev = { 0 };
         login_context ctx;
         char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
-        json_t *reply = NULL;
+        json_t *reply = NULL, *claims = NULL;
         int64_t now, expires = 0;
         int r;
 
@@ -147,7 +147,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &expires);
+        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &claims, &expires);
         if (r < 0) {
                 log_error_errno(r, "Failed to sign claims for %s", req.user);
                 reply = internal_error("failed to sign the token");
@@ -180,7 +180,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         (void) live_track_unsaved(d, sid);
         rules = join_rules(ev.result->matched_rules);
         grants = join_rules(ev.result->used_grants);
-        audit_enrich_issued(d, call->peer, &req, &ev, claims_text);
+        audit_enrich_issued(d, call->peer, &req, &ev, claims);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user,
                                       "ENRICH_SERVICE", req.service, "ENRICH_RHOST", req.rhost,
@@ -202,6 +202,7 @@ out:
         free(sid);
         free(token);
         free(claims_text);
+        json_decref(claims);
         free(rules);
         free(grants);
         free(amr);

@@ -35,8 +35,9 @@ int signer_load_next(const char *state_dir, signer **ret, char **ret_error);
 int signer_public_jwk(const signer *s, json_t **ret);
 /* The key id: the RFC 7638 thumbprint. Owned by s. */
 const char *signer_kid(const signer *s);
-/* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */
-int signer_sign(const signer *s, json_t *payload, char **ret_token);
+/* Signs payload (a JSON object's text, borrowed) as a compact JWS of type
+ * enrich+jwt. */
+int signer_sign(const signer *s, const char *payload, char **ret_token);
 /* Signs raw bytes with Ed25519 (the audit trail's checkpoints). */
 #define SIGNER_SIGNATURE_LENGTH 64
 int signer_sign_bytes(const signer *s, const void *data, size_t len,

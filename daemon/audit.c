@@ -163,6 +163,10 @@ static char *canonical(const row *r) {
  * that is not 64 hex digits hashes as 32 zero bytes (and the row then fails
  * its link check anyway). */
 static int row_hash(const row *r, char out[HASH_HEX + 1]) {
+        /* Fetched once: an implicit fetch (EVP_sha256()) at every row
+         * costs a provider lookup under locks. The daemon hashes on its
+         * main thread only. */
+        static EVP_MD *sha256 = NULL;
         unsigned char prev[32] = { 0 }, digest[32];
         EVP_MD_CTX *ctx = NULL;
         char *text = canonical(r);
@@ -170,9 +174,11 @@ static int row_hash(const row *r, char out[HASH_HEX + 1]) {
 
         if (!text)
                 return -ENOMEM;
+        if (!sha256)
+                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
         ctx = EVP_MD_CTX_new();
-        if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        if (ctx && sha256 && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
             EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 &&
             EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
             EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {

@@ -720,7 +720,14 @@ out:
 }
 
 void db_batch_allow(db *d) {
+        if (d->batch_allowed)
+                return;
         d->batch_allowed = true;
+        /* Open now, so the turn's reads run inside it too: one set of
+         * sqlite's file locks per turn instead of one per statement. When
+         * it fails, the first write tries again and reports it. */
+        if (d->depth == 0)
+                (void) batch_open(d);
 }
 
 bool db_in_transaction(const db *d) {

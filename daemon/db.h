@@ -1,8 +1,8 @@
 /* db.h: enrichd's sqlite state (state_dir/enrich.db): versioned schema,
  * transactions, the statement cache; one file per table keeps that table's
  * statements (sessions.c, grants.c, tokens.c, identities.c,
- * signing_keys.c, audit.c). Every write runs in its own transaction, so a
- * failure never leaves a partial row. On failure a function returns a negative errno and
+ * signing_keys.c, audit.c). Every write runs in a transaction of its own or
+ * a savepoint of the batch (below), so a failure never leaves a partial row. On failure a function returns a negative errno and
  * db_last_error() says why (sqlite3_errmsg text), for the log and the caller.
  *
  * Durability (WAL mode). db_begin_durable and db_write commit with

@@ -42,13 +42,15 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
         evaluation e = { 0 };
         struct passwd pw;
         char *pwbuf = NULL;
-        int r;
+        int r = 0;
 
-        r = identity_lookup_user(ctx->user, 0, &pw, &pwbuf);
+        if (ctx->pw)
+                pw = *ctx->pw;
+        else
+                r = identity_lookup_user(ctx->user, 0, &pw, &pwbuf);
         if (r < 0)
                 goto out;
         e.uid = pw.pw_uid;
-        e.gid = pw.pw_gid;
         /* Fresh at every evaluation, but only when a rule can look at them
          * (or explain shows them): getgrouplist asks every NSS source
          * (/etc/group, nss-systemd's userdb sockets, ...), about a tenth of

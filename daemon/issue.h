@@ -4,6 +4,7 @@
  * Enrich, refresh, Explain and revocation. */
 #pragma once
 #include <stdbool.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
@@ -33,12 +34,14 @@ typedef struct login_context {
         char *const *amr;           /* NULL-terminated, may be NULL */
         int64_t asid;               /* -1: unset */
         bool want_reasons;          /* explain: why each rule did not match */
+        /* The user's entry as the caller looked it up an instant ago
+         * (Enrich, so one login costs one getpwnam); NULL: looked up here. */
+        const struct passwd *pw;
 } login_context;
 
 /* One evaluation and everything it was computed from. */
 typedef struct evaluation {
         uid_t uid;
-        gid_t gid;
         char **unix_groups;
         grant_list grants;
         policy_grant *policy_grants;

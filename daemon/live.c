@@ -131,6 +131,21 @@ int64_t live_pid_start(pid_t pid) {
         return -ESRCH;
 }
 
+/* A copy of amr (at most MAX_AMR of them). */
+static int amr_copy(char *const *amr, char ***ret) {
+        char **list = calloc(MAX_AMR + 1, sizeof(char *));
+
+        if (!list)
+                return -ENOMEM;
+        for (size_t n = 0; amr && amr[n] && n < MAX_AMR; n++)
+                if (!(list[n] = strdup(amr[n]))) {
+                        strv_free(list);
+                        return -ENOMEM;
+                }
+        *ret = list;
+        return 0;
+}
+
 static int amr_from_json(const char *text, char ***ret) {
         json_t *a = text ? json_loads(text, 0, NULL) : NULL, *v;
         char **list = calloc(MAX_AMR + 1, sizeof(char *));
@@ -196,7 +211,7 @@ static int dup_optional(const char *s, char **ret) {
         return s && !*ret ? -ENOMEM : 0;
 }
 
-int live_add(enrichd *d, const session_row *s) {
+int live_add(enrichd *d, const session_row *s, char *const *amr, bool ends_early) {
         live *l = d->live;
         live_session *n = NULL;
         int r;
@@ -209,7 +224,7 @@ int live_add(enrichd *d, const session_row *s) {
         if ((r = dup_optional(s->sid, &n->sid)) < 0 || (r = dup_optional(s->user, &n->user)) < 0 ||
             (r = dup_optional(s->service, &n->service)) < 0 || (r = dup_optional(s->tty, &n->tty)) < 0 ||
             (r = dup_optional(s->rhost, &n->rhost)) < 0 || (r = dup_optional(s->ruser, &n->ruser)) < 0 ||
-            (r = amr_from_json(s->amr, &n->amr)) < 0) {
+            (r = amr ? amr_copy(amr, &n->amr) : amr_from_json(s->amr, &n->amr)) < 0) {
                 session_free(n);
                 return r;
         }
@@ -220,6 +235,7 @@ int live_add(enrichd *d, const session_row *s) {
         n->key = (key_serial_t) s->key_serial;
         n->issued = s->token_issued;
         n->expires = s->expires;
+        n->ends_early = ends_early;
         schedule(n, clock_wall_ms(), clock_monotonic_ms());
         l->items[l->n++] = n;
         return 0;
@@ -383,7 +399,8 @@ static int check_alive_at(enrichd *d, size_t i, int64_t now) {
 }
 
 static int load_one(void *userdata, const session_row *s) {
-        return live_add(userdata, s);
+        /* Re-evaluated at the next tick, which sets ends_early. */
+        return live_add(userdata, s, NULL, false);
 }
 
 int live_load(enrichd *d) {

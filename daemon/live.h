@@ -44,8 +44,10 @@ size_t live_count(const live *l);
 int64_t live_pid_start(pid_t pid);
 
 /* Adds a session just enriched (s->key_serial 0) or loaded from the
- * database at startup. -EUSERS when the set is full. */
-int live_add(enrichd *d, const session_row *s);
+ * database at startup. amr: its amr (NULL: parsed from s->amr); ends_early:
+ * its token ends with a grant or token (issue_ends_early), so it is
+ * refreshed just before that end. -EUSERS when the set is full. */
+int live_add(enrichd *d, const session_row *s, char *const *amr, bool ends_early);
 /* Loads every session not ended from the database; sessions whose process
  * is gone are ended at once, the others are re-evaluated at the next tick. */
 int live_load(enrichd *d);

@@ -700,7 +700,8 @@ int tokens_bind_session(db *d, const char *sid, const char *id) {
                 return r;
         sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-        return db_write(d, st, "Failed to bind session to token", NULL);
+        /* As durable as the session row it belongs to (db.h). */
+        return db_write_normal(d, st, "Failed to bind session to token", NULL);
 }
 
 int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes,

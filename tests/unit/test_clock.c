@@ -139,7 +139,7 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                 r = live_add(d, &(session_row) { .sid = sid, .user = "root", .uid = 0, .service = "ef8-svc",
                                                 .pid = getpid(), .asid = -1, .created = now,
                                                 .expires = expires, .pid_start = live_pid_start(getpid()),
-                                                .token_issued = now });
+                                                .token_issued = now }, NULL, false);
         if (r == 0 && with_key) {
                 key = add_key("user", "enrich:claims", token, strlen(token), KEY_SPEC_PROCESS_KEYRING);
                 if (key < 0)

@@ -2,6 +2,8 @@
  * database's PRAGMA user_version says how many have run, and each runs in
  * its own transaction together with the version bump. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,10 @@
  * statement of the hot paths is prepared once. Past this many distinct
  * statements the rest are prepared per use, as before. */
 #define DB_STATEMENT_CACHE 64
+
+/* The WAL is copied back into the database (a checkpoint, two fsyncs) once
+ * it holds this many pages (sqlite's default), by the checkpointer below. */
+#define DB_CHECKPOINT_PAGES 1000
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -55,6 +61,15 @@ struct db {
          * rolled back already: the caller's db_rollback() has nothing
          * left to undo. */
         bool level_closed;
+        /* The checkpointer: a thread with a connection of its own that
+         * runs sqlite's checkpoints (PASSIVE: never blocking the daemon's
+         * writes), so their fsyncs stall no call. Woken by the WAL hook. */
+        pthread_t checkpointer;
+        bool checkpointer_running;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        bool checkpoint_due, stopping;
+        sqlite3 *checkpoint_handle;
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -550,6 +565,91 @@ static int migrate(db *d) {
         return 0;
 }
 
+/* The checkpointer thread's loop: a PASSIVE checkpoint each time the WAL
+ * hook says one is due, until db_close. A failed one (disk full) is
+ * retried at the next; the WAL meanwhile keeps every commit. */
+static void *checkpoint_loop(void *userdata) {
+        db *d = userdata;
+
+        pthread_mutex_lock(&d->lock);
+        for (;;) {
+                while (!d->checkpoint_due && !d->stopping)
+                        pthread_cond_wait(&d->wake, &d->lock);
+                if (d->stopping)
+                        break;
+                d->checkpoint_due = false;
+                pthread_mutex_unlock(&d->lock);
+                (void) sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                                 NULL, NULL);
+                pthread_mutex_lock(&d->lock);
+        }
+        pthread_mutex_unlock(&d->lock);
+        return NULL;
+}
+
+/* sqlite's WAL hook, after each commit on the daemon's connection: pages
+ * is the WAL's size. */
+static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages) {
+        db *d = userdata;
+
+        if (pages >= DB_CHECKPOINT_PAGES) {
+                pthread_mutex_lock(&d->lock);
+                d->checkpoint_due = true;
+                pthread_cond_signal(&d->wake);
+                pthread_mutex_unlock(&d->lock);
+        }
+        return SQLITE_OK;
+}
+
+/* Moves checkpoints off the daemon's thread. Without the thread (it could
+ * not start) sqlite's own automatic checkpoints stay on. */
+static void start_checkpointer(db *d, const char *path) {
+        sigset_t all, old;
+        int r;
+
+        if (sqlite3_open_v2(path, &d->checkpoint_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
+        sqlite3_busy_timeout(d->checkpoint_handle, DB_BUSY_TIMEOUT_MS);
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->wake, NULL);
+        /* Every signal stays the main thread's (its signalfd): the thread
+         * starts with all of them blocked. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(&d->checkpointer, NULL, checkpoint_loop, d);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0) {
+                pthread_cond_destroy(&d->wake);
+                pthread_mutex_destroy(&d->lock);
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
+        d->checkpointer_running = true;
+        /* Replaces sqlite's automatic checkpoint (also a WAL hook). */
+        sqlite3_wal_hook(d->handle, wal_hook, d);
+}
+
+static void stop_checkpointer(db *d) {
+        if (!d->checkpointer_running)
+                return;
+        sqlite3_wal_hook(d->handle, NULL, NULL);
+        pthread_mutex_lock(&d->lock);
+        d->stopping = true;
+        pthread_cond_signal(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->checkpointer, NULL);
+        pthread_cond_destroy(&d->wake);
+        pthread_mutex_destroy(&d->lock);
+        sqlite3_close(d->checkpoint_handle);
+        d->checkpoint_handle = NULL;
+        d->checkpointer_running = false;
+}
+
 /* A corrupt database is reported and left exactly as it is: no WAL switch,
  * no migration, and no checkpoint into it when the handle closes (that
  * would copy a WAL's pages onto it). quick_check reads every page (leaving
@@ -631,6 +731,7 @@ int db_open(const char *path, db **ret, char **ret_error) {
         r = migrate(d);
         if (r < 0)
                 goto out;
+        start_checkpointer(d, path);
         *ret = d;
         d = NULL;
 out:
@@ -645,6 +746,7 @@ void db_close(db *d) {
         if (!d)
                 return;
         (void) batch_close(d);
+        stop_checkpointer(d);
         for (size_t i = 0; i < d->n_cache; i++)
                 sqlite3_finalize(d->cache[i].st);
         sqlite3_close(d->handle);

@@ -27,7 +27,12 @@
  * db_batch_writes) only once that succeeded. A durable write
  * (db_begin_durable, db_write) first commits the open batch, then commits
  * on its own with synchronous=FULL. A kill -9 loses at most the open batch,
- * whose calls have not been answered. */
+ * whose calls have not been answered.
+ *
+ * Checkpoints (the WAL copied back into the database, with its fsyncs) run
+ * on a thread of their own with a second connection (PASSIVE, never
+ * blocking the daemon's writes), started by db_open and stopped by
+ * db_close, so no call waits for one. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>

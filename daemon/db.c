@@ -592,6 +592,12 @@ static void *checkpoint_loop(void *userdata) {
 static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages) {
         db *d = userdata;
 
+        /* The thread cannot keep up (or is stuck): the WAL must not grow
+         * without bound, so this commit checkpoints, as sqlite would. */
+        if (pages >= 8 * DB_CHECKPOINT_PAGES) {
+                (void) sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                return SQLITE_OK;
+        }
         if (pages >= DB_CHECKPOINT_PAGES) {
                 pthread_mutex_lock(&d->lock);
                 d->checkpoint_due = true;
@@ -614,6 +620,13 @@ static void start_checkpointer(db *d, const char *path) {
                 return;
         }
         sqlite3_busy_timeout(d->checkpoint_handle, DB_BUSY_TIMEOUT_MS);
+        /* A connection learns that the database is in WAL mode only by
+         * reading it; until then its checkpoints do nothing. */
+        if (sqlite3_exec(d->checkpoint_handle, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->wake, NULL);
         /* Every signal stays the main thread's (its signalfd): the thread

@@ -70,6 +70,7 @@ struct db {
         pthread_cond_t wake;
         bool checkpoint_due, stopping;
         sqlite3 *checkpoint_handle;
+        int checkpoint_at;          /* WAL pages at which to wake it next */
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -598,7 +599,13 @@ static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages
                 (void) sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
                 return SQLITE_OK;
         }
-        if (pages >= DB_CHECKPOINT_PAGES) {
+        /* Once per DB_CHECKPOINT_PAGES pages added, as sqlite's own
+         * automatic checkpoint: a checkpoint at every commit while the
+         * WAL waits for its restart would only burn fsyncs. */
+        if (pages < d->checkpoint_at - DB_CHECKPOINT_PAGES)
+                d->checkpoint_at = DB_CHECKPOINT_PAGES;  /* the WAL restarted */
+        if (pages >= d->checkpoint_at) {
+                d->checkpoint_at = pages + DB_CHECKPOINT_PAGES;
                 pthread_mutex_lock(&d->lock);
                 d->checkpoint_due = true;
                 pthread_cond_signal(&d->wake);
@@ -643,6 +650,7 @@ static void start_checkpointer(db *d, const char *path) {
                 return;
         }
         d->checkpointer_running = true;
+        d->checkpoint_at = DB_CHECKPOINT_PAGES;
         /* Replaces sqlite's automatic checkpoint (also a WAL hook). */
         sqlite3_wal_hook(d->handle, wal_hook, d);
 }

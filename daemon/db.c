@@ -414,6 +414,13 @@ static void check_batch_alive(db *d) {
 static int batch_open(db *d) {
         int r;
 
+        /* Lost since (sqlite rolled it back on an error it saw first)?
+         * Then the rest of this turn writes nothing either: its calls are
+         * answered with the loss's error (db_last_error keeps sqlite's
+         * reason), as the calls whose rows went with it will be. */
+        check_batch_alive(d);
+        if (d->batch_failed)
+                return -EIO;
         if (d->batch_open)
                 return 0;
         r = set_durability(d, DB_NORMAL);

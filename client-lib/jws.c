@@ -18,6 +18,17 @@ static int encode_json(json_t *obj, char **ret) {
 }
 
 int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, char **ret) {
+        _cleanup_free_ char *text = NULL;
+
+        if (!json_is_object(payload))
+                return -EINVAL;
+        text = json_dumps(payload, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        return jws_sign_text(key, kid, typ, text, ret);
+}
+
+int jws_sign_text(EVP_PKEY *key, const char *kid, const char *typ, const char *payload, char **ret) {
         _cleanup_free_ char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
         json_t *header = NULL;
         EVP_MD_CTX *ctx = NULL;
@@ -26,7 +37,7 @@ int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, c
         char *token;
         int r;
 
-        if (!key || !kid || !typ || !json_is_object(payload))
+        if (!key || !kid || !typ || !payload)
                 return -EINVAL;
         header = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", typ, "kid", kid);
         if (!header) {
@@ -36,7 +47,7 @@ int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, c
         r = encode_json(header, &h64);
         if (r < 0)
                 goto out;
-        r = encode_json(payload, &p64);
+        r = b64url_encode(payload, strlen(payload), &p64);
         if (r < 0)
                 goto out;
         if (asprintf(&input, "%s.%s", h64, p64) < 0) {

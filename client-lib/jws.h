@@ -11,6 +11,10 @@
 /* Signs payload with header {"alg":"EdDSA","typ":typ,"kid":kid}.
  * *ret is a malloc'd NUL-terminated compact token. */
 int jws_sign(EVP_PKEY *key, const char *kid, const char *typ, json_t *payload, char **ret);
+/* The same for a payload already serialized (a JSON object's text, signed
+ * byte for byte as given), so a caller that also stores the text encodes
+ * it once. */
+int jws_sign_text(EVP_PKEY *key, const char *kid, const char *typ, const char *payload, char **ret);
 
 /* Verifies token against keys. On success *ret_header / *ret_payload (each
  * optional) are new references. Errors:

@@ -604,8 +604,8 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
 
 /* ---- Enrich --------------------------------------------------------------- */
 
-json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
-                             const char ***amr) {
+json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id,
+                             int64_t now, const char ***amr) {
         const char **list = NULL;
         char *canonical = NULL;
         identity_key key;
@@ -613,7 +613,10 @@ json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id,
         bool disabled;
         int r;
 
-        key = identity_key_of(user, &canonical);
+        if (pw)
+                key = (identity_key) { .name = user, .canonical = pw->pw_name, .uid = (int64_t) pw->pw_uid };
+        else
+                key = identity_key_of(user, &canonical);
         disabled = identities_is_disabled(d->db, &key, &r);
         free(canonical);
         if (disabled) {

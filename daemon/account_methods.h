@@ -2,6 +2,7 @@
  * disabled identities (Authenticate, Token*, Disable, Enable,
  * CheckAccount), and what Enrich asks of them. */
 #pragma once
+#include <pwd.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <jansson.h>
@@ -22,6 +23,7 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
  * login (token_id, optional) against the daemon's own record, and rewrites
  * *amr (a NULL-terminated array of borrowed strings, free only the array,
  * may be NULL) so that "tok" is in it exactly when a token was verified.
+ * pw: user's entry, just looked up (NULL: not known, or looked up here).
  * NULL, or the error reply. */
-json_t *account_check_enrich(enrichd *d, const char *user, const char *token_id, int64_t now,
-                             const char ***amr);
+json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id,
+                             int64_t now, const char ***amr);

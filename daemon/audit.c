@@ -60,6 +60,7 @@ struct audit {
         sqlite3_stmt *insert;
         sqlite3_stmt *insert_checkpoint;
         int64_t written_id;             /* the newest row this process wrote (or found at start) */
+        char *root_name;                /* uid 0's name, looked up once: every PAM call is root's */
         char written_hash[HASH_HEX + 1];
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
@@ -162,6 +163,10 @@ static char *canonical(const row *r) {
  * that is not 64 hex digits hashes as 32 zero bytes (and the row then fails
  * its link check anyway). */
 static int row_hash(const row *r, char out[HASH_HEX + 1]) {
+        /* Fetched once: an implicit fetch (EVP_sha256()) at every row
+         * costs a provider lookup under locks. The daemon hashes on its
+         * main thread only. */
+        static EVP_MD *sha256 = NULL;
         unsigned char prev[32] = { 0 }, digest[32];
         EVP_MD_CTX *ctx = NULL;
         char *text = canonical(r);
@@ -169,9 +174,11 @@ static int row_hash(const row *r, char out[HASH_HEX + 1]) {
 
         if (!text)
                 return -ENOMEM;
+        if (!sha256)
+                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
         ctx = EVP_MD_CTX_new();
-        if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        if (ctx && sha256 && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
             EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 &&
             EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
             EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {
@@ -284,6 +291,8 @@ int audit_open(enrichd *d, audit **ret) {
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = clock_now();
+        if (identity_user_name(0, &a->root_name) < 0)
+                a->root_name = NULL;
         check_outside(d);
         *ret = a;
         a = NULL;
@@ -301,6 +310,7 @@ void audit_free(audit *a) {
         sqlite3_finalize(a->head);
         sqlite3_finalize(a->insert);
         sqlite3_finalize(a->insert_checkpoint);
+        free(a->root_name);
         for (size_t i = 0; i < ARRAY_SIZE(a->refusals); i++)
                 refusal_clear(&a->refusals[i]);
         for (size_t i = 0; i < ARRAY_SIZE(a->overflow); i++)
@@ -382,7 +392,9 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         if (!details)
                 details = json_object();
         text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        if (peer && identity_user_name(peer->uid, &name) < 0)
+        if (peer && peer->uid == 0 && a->root_name)
+                name = strdup(a->root_name);
+        else if (peer && identity_user_name(peer->uid, &name) < 0)
                 name = NULL;
         if (!text || (peer && !name)) {
                 r = -ENOMEM;
@@ -392,15 +404,16 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         row in = { .time = clock_now(), .actor_uid = peer ? (int64_t) peer->uid : -1,
                    .actor_name = peer ? name : "enrichd", .subject = subject, .action = action,
                    .result = result, .details = text };
-        own_transaction = sqlite3_get_autocommit(db_handle(d->db));
-        r = own_transaction ? db_begin(d->db) : 0;
+        /* Its own transaction, or a savepoint inside the caller's or the
+         * batch (db.h): the row commits with the batch of its turn. */
+        own_transaction = !db_in_transaction(d->db);
+        r = db_begin(d->db);
         if (r == 0)
                 r = append(d, &in, &id, hash);
-        if (r == 0 && own_transaction)
+        if (r == 0)
                 r = db_commit(d->db);
         if (r < 0) {
-                if (own_transaction)
-                        db_rollback(d->db);
+                db_rollback(d->db);
                 log_failure(action, db_last_error(d->db));
                 goto out;
         }
@@ -415,6 +428,15 @@ out:
         free(text);
         free(name);
         return r;
+}
+
+void audit_batch_lost(enrichd *d) {
+        audit *a = d->audit;
+
+        /* The rows of the lost batch are gone: the head is the database's
+         * again (read_head), or verify would call the trail tampered. */
+        if (a && read_head(d, &a->written_id, a->written_hash) < 0)
+                log_failure("batch", db_last_error(d->db));
 }
 
 int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
@@ -649,9 +671,8 @@ void audit_flush_refusals(enrichd *d, bool all) {
                         refusal_flush(d, &a->overflow[i]);
 }
 
-json_t *audit_claims_summary(const char *claims_text) {
+json_t *audit_claims_summary(json_t *claims) {
         static const char *const keep[] = { "jti", "sid", "exp", "groups", "scope", "tenant", "amr", "act", "pv" };
-        json_t *claims = claims_text ? json_loads(claims_text, 0, NULL) : NULL;
         json_t *summary = json_object();
 
         for (size_t i = 0; summary && claims && i < ARRAY_SIZE(keep); i++) {
@@ -661,7 +682,6 @@ json_t *audit_claims_summary(const char *claims_text) {
                         summary = NULL;
                 }
         }
-        json_decref(claims);
         return summary;
 }
 

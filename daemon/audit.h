@@ -102,6 +102,10 @@ void audit_free(audit *a);
 int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
                  const char *result, json_t *details);
 
+/* The batch (db.h) that held the newest rows was rolled back: the chain's
+ * head is read again from the database. */
+void audit_batch_lost(enrichd *d);
+
 /* The same, with details built from json_pack-style format and arguments;
  * a format that fails to pack records the row without details. */
 int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
@@ -117,10 +121,10 @@ int audit_record_refusal(enrichd *d, const struct ucred *peer, const char *subje
  * at shutdown) and frees their slots. */
 void audit_flush_refusals(enrichd *d, bool all);
 
-/* A summary of a claims payload (JSON text) for a row's details: a new
- * object with its jti, sid, exp, groups, scope, tenant, amr, act and pv
- * (those present). NULL when out of memory. */
-json_t *audit_claims_summary(const char *claims_text);
+/* A summary of a claims payload (borrowed; NULL gives an empty summary)
+ * for a row's details: a new object with its jti, sid, exp, groups, scope,
+ * tenant, amr, act and pv (those present). NULL when out of memory. */
+json_t *audit_claims_summary(json_t *claims);
 
 
 /* Writes an audit.checkpoint row and signs the chain head at it; then

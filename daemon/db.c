@@ -3,6 +3,8 @@
  * its own transaction together with the version bump. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,10 @@
  * statement of the hot paths is prepared once. Past this many distinct
  * statements the rest are prepared per use, as before. */
 #define DB_STATEMENT_CACHE 64
+
+/* The WAL is copied back into the database (a checkpoint, two fsyncs) once
+ * it holds this many pages (sqlite's default), by the checkpointer below. */
+#define DB_CHECKPOINT_PAGES 1000
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -44,6 +50,29 @@ struct db {
         cached_statement cache[DB_STATEMENT_CACHE];
         size_t n_cache;
         durability synchronous;     /* as last set on the connection */
+        /* Group commit (db.h): writes of the session rows and audit
+         * records join one transaction, the batch, while batching is
+         * allowed; depth counts the db_begin()s open inside it or inside
+         * a caller's transaction (savepoints). */
+        bool batch_allowed;         /* until db_batch_commit() */
+        bool batch_open;            /* BEGIN ran; COMMIT has not */
+        bool batch_failed;          /* a batch of this turn was lost */
+        uint64_t batch_writes;      /* statements written into batches */
+        unsigned depth;
+        /* The innermost db_begin() failed, or its db_commit() failed and
+         * rolled back already: the caller's db_rollback() has nothing
+         * left to undo. */
+        bool level_closed;
+        /* The checkpointer: a thread with a connection of its own that
+         * runs sqlite's checkpoints (PASSIVE: never blocking the daemon's
+         * writes), so their fsyncs stall no call. Woken by the WAL hook. */
+        pthread_t checkpointer;
+        bool checkpointer_running;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        bool checkpoint_due, stopping;
+        sqlite3 *checkpoint_handle;
+        int checkpoint_at;          /* WAL pages at which to wake it next */
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -378,12 +407,84 @@ sqlite3 *db_handle(db *d) {
         return d->handle;
 }
 
-static int begin(db *d, durability level) {
-        int r = set_durability(d, level);
+/* A statement or savepoint that failed inside the batch may have made
+ * sqlite roll the whole transaction back (SQLITE_FULL, SQLITE_IOERR,
+ * SQLITE_BUSY on COMMIT): the batch is lost, and its callers must not be
+ * told it was written. */
+static void check_batch_alive(db *d) {
+        if (d->batch_open && sqlite3_get_autocommit(d->handle)) {
+                d->batch_open = false;
+                d->batch_failed = true;
+                d->depth = 0;
+        }
+}
 
-        if (r < 0)
-                return r;
-        return run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+/* Opens the batch unless it is open; always with synchronous=NORMAL. */
+static int batch_open(db *d) {
+        int r;
+
+        /* Lost since (sqlite rolled it back on an error it saw first)?
+         * Then the rest of this turn writes nothing either: its calls are
+         * answered with the loss's error (db_last_error keeps sqlite's
+         * reason), as the calls whose rows went with it will be. */
+        check_batch_alive(d);
+        if (d->batch_failed)
+                return -EIO;
+        if (d->batch_open)
+                return 0;
+        r = set_durability(d, DB_NORMAL);
+        if (r == 0)
+                r = run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        if (r == 0)
+                d->batch_open = true;
+        return r;
+}
+
+/* Commits the open batch (if any). A failure rolls it back and is kept
+ * for db_batch_commit() to report. */
+static int batch_close(db *d) {
+        int r;
+
+        if (!d->batch_open)
+                return 0;
+        d->batch_open = false;
+        d->depth = 0;
+        r = run(d, "COMMIT", "Failed to commit transaction");
+        if (r < 0) {
+                d->batch_failed = true;
+                rollback(d);
+        }
+        return r;
+}
+
+/* Undoes and ends the innermost savepoint. */
+static void rollback_nested(db *d) {
+        if (run(d, "ROLLBACK TO nested", "Failed to roll back") == 0)
+                (void) run(d, "RELEASE nested", "Failed to roll back");
+}
+
+static int begin(db *d, durability level) {
+        int r;
+
+        if (d->depth > 0 || (level == DB_NORMAL && d->batch_allowed)) {
+                /* Inside a caller's transaction or the batch: a savepoint,
+                 * so this transaction's failure undoes only its own writes. */
+                r = level == DB_NORMAL && d->depth == 0 ? batch_open(d) : 0;
+                if (r == 0 && d->depth == 0)
+                        d->batch_writes++;
+                if (r == 0)
+                        r = run(d, "SAVEPOINT nested", "Failed to begin transaction");
+        } else {
+                /* What an admin writes commits on its own, after the batch. */
+                (void) batch_close(d);
+                r = set_durability(d, level);
+                if (r == 0)
+                        r = run(d, "BEGIN IMMEDIATE", "Failed to begin transaction");
+        }
+        d->level_closed = r < 0;
+        if (r == 0)
+                d->depth++;
+        return r;
 }
 
 int db_begin(db *d) {
@@ -398,14 +499,34 @@ int db_begin_durable(db *d) {
 }
 
 int db_commit(db *d) {
-        int r = run(d, "COMMIT", "Failed to commit transaction");
-        if (r < 0)
+        bool nested;
+        int r;
+
+        if (d->depth == 0)
+                return -EINVAL;
+        d->depth--;
+        nested = d->depth > 0 || d->batch_open;
+        r = run(d, nested ? "RELEASE nested" : "COMMIT", "Failed to commit transaction");
+        if (r < 0 && nested)
+                rollback_nested(d);
+        else if (r < 0)
                 rollback(d);
+        d->level_closed = r < 0;
+        check_batch_alive(d);
         return r;
 }
 
 void db_rollback(db *d) {
-        rollback(d);
+        if (d->level_closed || d->depth == 0) {
+                d->level_closed = false;
+                return;
+        }
+        d->depth--;
+        if (d->depth > 0 || d->batch_open)
+                rollback_nested(d);
+        else
+                rollback(d);
+        check_batch_alive(d);
 }
 
 int db_fail(db *d, const char *what) {
@@ -459,6 +580,111 @@ static int migrate(db *d) {
                 log_struct(LOG_INFO, LOG_MSGID_DATABASE, NULL, "Database schema migrated to version %d", v + 1);
         }
         return 0;
+}
+
+/* The checkpointer thread's loop: a PASSIVE checkpoint each time the WAL
+ * hook says one is due, until db_close. A failed one (disk full) is
+ * retried at the next; the WAL meanwhile keeps every commit. */
+static void *checkpoint_loop(void *userdata) {
+        db *d = userdata;
+
+        pthread_mutex_lock(&d->lock);
+        for (;;) {
+                while (!d->checkpoint_due && !d->stopping)
+                        pthread_cond_wait(&d->wake, &d->lock);
+                if (d->stopping)
+                        break;
+                d->checkpoint_due = false;
+                pthread_mutex_unlock(&d->lock);
+                (void) sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                                 NULL, NULL);
+                pthread_mutex_lock(&d->lock);
+        }
+        pthread_mutex_unlock(&d->lock);
+        return NULL;
+}
+
+/* sqlite's WAL hook, after each commit on the daemon's connection: pages
+ * is the WAL's size. */
+static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages) {
+        db *d = userdata;
+
+        /* The thread cannot keep up (or is stuck): the WAL must not grow
+         * without bound, so this commit checkpoints, as sqlite would. */
+        if (pages >= 8 * DB_CHECKPOINT_PAGES) {
+                (void) sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                return SQLITE_OK;
+        }
+        /* Once per DB_CHECKPOINT_PAGES pages added, as sqlite's own
+         * automatic checkpoint: a checkpoint at every commit while the
+         * WAL waits for its restart would only burn fsyncs. */
+        if (pages < d->checkpoint_at - DB_CHECKPOINT_PAGES)
+                d->checkpoint_at = DB_CHECKPOINT_PAGES;  /* the WAL restarted */
+        if (pages >= d->checkpoint_at) {
+                d->checkpoint_at = pages + DB_CHECKPOINT_PAGES;
+                pthread_mutex_lock(&d->lock);
+                d->checkpoint_due = true;
+                pthread_cond_signal(&d->wake);
+                pthread_mutex_unlock(&d->lock);
+        }
+        return SQLITE_OK;
+}
+
+/* Moves checkpoints off the daemon's thread. Without the thread (it could
+ * not start) sqlite's own automatic checkpoints stay on. */
+static void start_checkpointer(db *d, const char *path) {
+        sigset_t all, old;
+        int r;
+
+        if (sqlite3_open_v2(path, &d->checkpoint_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
+        sqlite3_busy_timeout(d->checkpoint_handle, DB_BUSY_TIMEOUT_MS);
+        /* A connection learns that the database is in WAL mode only by
+         * reading it; until then its checkpoints do nothing. */
+        if (sqlite3_exec(d->checkpoint_handle, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->wake, NULL);
+        /* Every signal stays the main thread's (its signalfd): the thread
+         * starts with all of them blocked. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(&d->checkpointer, NULL, checkpoint_loop, d);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0) {
+                pthread_cond_destroy(&d->wake);
+                pthread_mutex_destroy(&d->lock);
+                sqlite3_close(d->checkpoint_handle);
+                d->checkpoint_handle = NULL;
+                return;
+        }
+        d->checkpointer_running = true;
+        d->checkpoint_at = DB_CHECKPOINT_PAGES;
+        /* Replaces sqlite's automatic checkpoint (also a WAL hook). */
+        sqlite3_wal_hook(d->handle, wal_hook, d);
+}
+
+static void stop_checkpointer(db *d) {
+        if (!d->checkpointer_running)
+                return;
+        sqlite3_wal_hook(d->handle, NULL, NULL);
+        pthread_mutex_lock(&d->lock);
+        d->stopping = true;
+        pthread_cond_signal(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->checkpointer, NULL);
+        pthread_cond_destroy(&d->wake);
+        pthread_mutex_destroy(&d->lock);
+        sqlite3_close(d->checkpoint_handle);
+        d->checkpoint_handle = NULL;
+        d->checkpointer_running = false;
 }
 
 /* A corrupt database is reported and left exactly as it is: no WAL switch,
@@ -542,6 +768,7 @@ int db_open(const char *path, db **ret, char **ret_error) {
         r = migrate(d);
         if (r < 0)
                 goto out;
+        start_checkpointer(d, path);
         *ret = d;
         d = NULL;
 out:
@@ -555,6 +782,8 @@ out:
 void db_close(db *d) {
         if (!d)
                 return;
+        (void) batch_close(d);
+        stop_checkpointer(d);
         for (size_t i = 0; i < d->n_cache; i++)
                 sqlite3_finalize(d->cache[i].st);
         sqlite3_close(d->handle);
@@ -602,15 +831,24 @@ int db_read_int64(db *d, sqlite3_stmt *st, const char *what, int64_t *ret) {
  * given durability; *ret_changes (optional) gets the number of rows
  * changed. The statement is released (db_release). */
 static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes, durability level) {
+        bool batched = false;
         int r = 0;
 
         /* Inside a caller's transaction the commit decides, not this. */
-        if (sqlite3_get_autocommit(d->handle))
+        if (d->depth == 0 && level == DB_NORMAL && d->batch_allowed) {
+                r = batch_open(d);
+                batched = true;
+        } else if (d->depth == 0) {
+                (void) batch_close(d);
                 r = set_durability(d, level);
+        }
         if (r < 0)
                 goto out;
+        if (batched)
+                d->batch_writes++;
         if (sqlite3_step(st) != SQLITE_DONE) {
                 r = set_error(d, what);
+                check_batch_alive(d);
                 goto out;
         }
         if (ret_changes)
@@ -618,6 +856,35 @@ static int write_one(db *d, sqlite3_stmt *st, const char *what, int *ret_changes
 out:
         db_release(d, st);
         return r;
+}
+
+void db_batch_allow(db *d) {
+        if (d->batch_allowed)
+                return;
+        d->batch_allowed = true;
+        /* Open now, so the turn's reads run inside it too: one set of
+         * sqlite's file locks per turn instead of one per statement. When
+         * it fails, the first write tries again and reports it. */
+        if (d->depth == 0)
+                (void) batch_open(d);
+}
+
+bool db_in_transaction(const db *d) {
+        return d->depth > 0;
+}
+
+uint64_t db_batch_writes(const db *d) {
+        return d->batch_writes;
+}
+
+int db_batch_commit(db *d) {
+        bool failed;
+
+        (void) batch_close(d);
+        failed = d->batch_failed;
+        d->batch_failed = false;
+        d->batch_allowed = false;
+        return failed ? -EIO : 0;
 }
 
 int db_write(db *d, sqlite3_stmt *st, const char *what, int *ret_changes) {

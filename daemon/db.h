@@ -1,8 +1,8 @@
 /* db.h: enrichd's sqlite state (state_dir/enrich.db): versioned schema,
  * transactions, the statement cache; one file per table keeps that table's
  * statements (sessions.c, grants.c, tokens.c, identities.c,
- * signing_keys.c, audit.c). Every write runs in its own transaction, so a
- * failure never leaves a partial row. On failure a function returns a negative errno and
+ * signing_keys.c, audit.c). Every write runs in a transaction of its own or
+ * a savepoint of the batch (below), so a failure never leaves a partial row. On failure a function returns a negative errno and
  * db_last_error() says why (sqlite3_errmsg text), for the log and the caller.
  *
  * Durability (WAL mode). db_begin_durable and db_write commit with
@@ -15,7 +15,24 @@
  * before it: session changes that the same crash makes moot (every session
  * and key dies with the kernel; at restart the live set drops sessions
  * whose process is gone) and the newest audit records (the journal has
- * them too). A later FULL commit makes every earlier one durable as well. */
+ * them too). A later FULL commit makes every earlier one durable as well.
+ *
+ * Group commit. While batching is allowed (db_batch_allow, once per turn
+ * of the event loop that serves calls), the NORMAL writes (db_write_normal,
+ * db_begin: session rows, audit records, token lockout counts) join one
+ * open transaction, the batch, instead of committing each on its own;
+ * a db_begin() inside it is a savepoint, so a failed call undoes only its
+ * own writes. db_batch_commit() at the end of the turn commits it, and the
+ * server sends the replies of the calls that wrote into it (see
+ * db_batch_writes) only once that succeeded. A durable write
+ * (db_begin_durable, db_write) first commits the open batch, then commits
+ * on its own with synchronous=FULL. A kill -9 loses at most the open batch,
+ * whose calls have not been answered.
+ *
+ * Checkpoints (the WAL copied back into the database, with its fsyncs) run
+ * on a thread of their own with a second connection (PASSIVE, never
+ * blocking the daemon's writes), started by db_open and stopped by
+ * db_close, so no call waits for one. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,8 +63,21 @@ void db_close(db *d);
 const char *db_last_error(const db *d);
 int db_schema_version(db *d, int *ret);
 
+/* Group commit (above). db_batch_allow: NORMAL writes from now on join the
+ * batch. db_batch_writes: a counter that moves whenever a write joins a
+ * batch (compare before and after a call). db_batch_commit: commits the
+ * open batch, if any, and ends batching until the next db_batch_allow;
+ * -EIO when this or any batch since db_batch_allow was lost (rolled back),
+ * db_last_error() says why. */
+void db_batch_allow(db *d);
+uint64_t db_batch_writes(const db *d);
+int db_batch_commit(db *d);
+/* Whether a db_begin() transaction is open (the batch alone is not one). */
+bool db_in_transaction(const db *d);
+
 /* For the other tables' code (grants.c): the connection, and transactions
- * that cover several statements. db_fail() records "what: sqlite3_errmsg"
+ * that cover several statements (nested inside an open one or the batch,
+ * they are savepoints). db_fail() records "what: sqlite3_errmsg"
  * as the last error and returns -EIO. db_rollback() is harmless when sqlite
  * already rolled back. */
 sqlite3 *db_handle(db *d);

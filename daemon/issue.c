@@ -42,13 +42,15 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
         evaluation e = { 0 };
         struct passwd pw;
         char *pwbuf = NULL;
-        int r;
+        int r = 0;
 
-        r = identity_lookup_user(ctx->user, 0, &pw, &pwbuf);
+        if (ctx->pw)
+                pw = *ctx->pw;
+        else
+                r = identity_lookup_user(ctx->user, 0, &pw, &pwbuf);
         if (r < 0)
                 goto out;
         e.uid = pw.pw_uid;
-        e.gid = pw.pw_gid;
         /* Fresh at every evaluation, but only when a rule can look at them
          * (or explain shows them): getgrouplist asks every NSS source
          * (/etc/group, nss-systemd's userdb sockets, ...), about a tenth of
@@ -216,7 +218,7 @@ bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_
 }
 
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
-               char **ret_token, char **ret_claims, int64_t *ret_expires) {
+               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
         char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
         int64_t expires, token_end = 0;
@@ -236,13 +238,17 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
                 r = -ENOMEM;
                 goto out;
         }
-        r = signer_sign(d->signer, claims, &token);
+        r = signer_sign(d->signer, text, &token);
         if (r < 0)
                 goto out;
         *ret_token = token;
         token = NULL;
         *ret_claims = text;
         text = NULL;
+        if (ret_claims_object) {
+                *ret_claims_object = claims;
+                claims = NULL;
+        }
         *ret_expires = expires;
 out:
         free(jti);

@@ -4,6 +4,7 @@
  * Enrich, refresh, Explain and revocation. */
 #pragma once
 #include <stdbool.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
@@ -33,12 +34,14 @@ typedef struct login_context {
         char *const *amr;           /* NULL-terminated, may be NULL */
         int64_t asid;               /* -1: unset */
         bool want_reasons;          /* explain: why each rule did not match */
+        /* The user's entry as the caller looked it up an instant ago
+         * (Enrich, so one login costs one getpwnam); NULL: looked up here. */
+        const struct passwd *pw;
 } login_context;
 
 /* One evaluation and everything it was computed from. */
 typedef struct evaluation {
         uid_t uid;
-        gid_t gid;
         char **unix_groups;
         grant_list grants;
         policy_grant *policy_grants;
@@ -54,10 +57,13 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
 /* Logs a tenant conflict of e (no-op without one) for sid (optional). */
 void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the
- * payload text (*ret_claims) and its exp (issue_expiry). -EKEYREVOKED when
- * the session's service-account token is revoked or (nearly) expired. */
+ * payload text (*ret_claims: serialized once, the bytes signed and the
+ * bytes stored), the payload as an object (*ret_claims_object, optional,
+ * a new reference, for the audit summary) and its exp (issue_expiry).
+ * -EKEYREVOKED when the session's service-account token is revoked or
+ * (nearly) expired. */
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
-               char **ret_token, char **ret_claims, int64_t *ret_expires);
+               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires);
 /* The exp of a token issued at now: now + ttl (at least 1, at most
  * max_ttl unless 0), cut at grants_end and token_end (0: none), the
  * earliest end of the grants and the service-account token that its claims

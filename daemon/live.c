@@ -47,6 +47,10 @@ struct live {
         size_t n;
         size_t cursor;          /* next liveness check */
         int64_t wall_offset_ms; /* wall minus monotonic at the last tick */
+        /* Sessions added since the last group commit (db.h), by sid: a
+         * lost batch takes their rows, so they are forgotten too. */
+        char **unsaved;
+        size_t n_unsaved, unsaved_allocated;
 };
 
 /* The outcome of one re-evaluation. */
@@ -85,6 +89,9 @@ void live_free(live *l) {
                 return;
         for (size_t i = 0; i < l->n; i++)
                 session_free(l->items[i]);
+        for (size_t i = 0; i < l->n_unsaved; i++)
+                free(l->unsaved[i]);
+        free(l->unsaved);
         free(l->items);
         free(l);
 }
@@ -122,6 +129,21 @@ int64_t live_pid_start(pid_t pid) {
                 if (field == 22)
                         return strtoll(p, NULL, 10);
         return -ESRCH;
+}
+
+/* A copy of amr (at most MAX_AMR of them). */
+static int amr_copy(char *const *amr, char ***ret) {
+        char **list = calloc(MAX_AMR + 1, sizeof(char *));
+
+        if (!list)
+                return -ENOMEM;
+        for (size_t n = 0; amr && amr[n] && n < MAX_AMR; n++)
+                if (!(list[n] = strdup(amr[n]))) {
+                        strv_free(list);
+                        return -ENOMEM;
+                }
+        *ret = list;
+        return 0;
 }
 
 static int amr_from_json(const char *text, char ***ret) {
@@ -189,7 +211,7 @@ static int dup_optional(const char *s, char **ret) {
         return s && !*ret ? -ENOMEM : 0;
 }
 
-int live_add(enrichd *d, const session_row *s) {
+int live_add(enrichd *d, const session_row *s, char *const *amr, bool ends_early) {
         live *l = d->live;
         live_session *n = NULL;
         int r;
@@ -202,7 +224,7 @@ int live_add(enrichd *d, const session_row *s) {
         if ((r = dup_optional(s->sid, &n->sid)) < 0 || (r = dup_optional(s->user, &n->user)) < 0 ||
             (r = dup_optional(s->service, &n->service)) < 0 || (r = dup_optional(s->tty, &n->tty)) < 0 ||
             (r = dup_optional(s->rhost, &n->rhost)) < 0 || (r = dup_optional(s->ruser, &n->ruser)) < 0 ||
-            (r = amr_from_json(s->amr, &n->amr)) < 0) {
+            (r = amr ? amr_copy(amr, &n->amr) : amr_from_json(s->amr, &n->amr)) < 0) {
                 session_free(n);
                 return r;
         }
@@ -213,6 +235,7 @@ int live_add(enrichd *d, const session_row *s) {
         n->key = (key_serial_t) s->key_serial;
         n->issued = s->token_issued;
         n->expires = s->expires;
+        n->ends_early = ends_early;
         schedule(n, clock_wall_ms(), clock_monotonic_ms());
         l->items[l->n++] = n;
         return 0;
@@ -273,6 +296,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                               .ruser = s->ruser, .amr = s->amr, .asid = s->asid };
         evaluation e = { 0 };
         char *token = NULL, *claims = NULL, serial[32], ttl[32], reason[256];
+        json_t *claims_object = NULL;
         int64_t expires = 0;
         int r, outcome = KEPT;
 
@@ -296,7 +320,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                 goto out;
         }
         if (r == 0)
-                r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &expires);
+                r = issue_sign(d, &ctx, &e, s->sid, now, &token, &claims, &claims_object, &expires);
         if (r == -EKEYREVOKED) {
                 /* Retrying would not bring the token back. */
                 end_at(d, i, now, "its service-account token expired or was revoked");
@@ -334,7 +358,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         s->dirty = false;
         counts->updated++;
         {
-                json_t *details = audit_claims_summary(claims);
+                json_t *details = audit_claims_summary(claims_object);
                 if (details)
                         json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why,
                                                                   "rules", strv_to_json(e.result->matched_rules),
@@ -356,6 +380,7 @@ out:
         evaluation_clear(&e);
         free(token);
         free(claims);
+        json_decref(claims_object);
         return outcome;
 }
 
@@ -374,7 +399,8 @@ static int check_alive_at(enrichd *d, size_t i, int64_t now) {
 }
 
 static int load_one(void *userdata, const session_row *s) {
-        return live_add(userdata, s);
+        /* Re-evaluated at the next tick, which sets ends_early. */
+        return live_add(userdata, s, NULL, false);
 }
 
 int live_load(enrichd *d) {
@@ -406,6 +432,36 @@ int live_attach_key(enrichd *d, const char *sid, key_serial_t key) {
                 (void) reissue_at(d, (size_t) i, clock_now(), "policy changed before the key was attached",
                                   true, &counts);
         return 0;
+}
+
+int live_track_unsaved(enrichd *d, const char *sid) {
+        live *l = d->live;
+        char *copy;
+
+        if (l->n_unsaved == l->unsaved_allocated) {
+                size_t n = l->unsaved_allocated ? 2 * l->unsaved_allocated : 16;
+                char **grown = realloc(l->unsaved, n * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                l->unsaved = grown;
+                l->unsaved_allocated = n;
+        }
+        copy = strdup(sid);
+        if (!copy)
+                return -ENOMEM;
+        l->unsaved[l->n_unsaved++] = copy;
+        return 0;
+}
+
+void live_batch_done(enrichd *d, bool lost) {
+        live *l = d->live;
+
+        for (size_t i = 0; i < l->n_unsaved; i++) {
+                if (lost)
+                        (void) live_forget(d, l->unsaved[i]);
+                free(l->unsaved[i]);
+        }
+        l->n_unsaved = 0;
 }
 
 bool live_forget(enrichd *d, const char *sid) {

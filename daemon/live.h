@@ -44,14 +44,22 @@ size_t live_count(const live *l);
 int64_t live_pid_start(pid_t pid);
 
 /* Adds a session just enriched (s->key_serial 0) or loaded from the
- * database at startup. -EUSERS when the set is full. */
-int live_add(enrichd *d, const session_row *s);
+ * database at startup. amr: its amr (NULL: parsed from s->amr); ends_early:
+ * its token ends with a grant or token (issue_ends_early), so it is
+ * refreshed just before that end. -EUSERS when the set is full. */
+int live_add(enrichd *d, const session_row *s, char *const *amr, bool ends_early);
 /* Loads every session not ended from the database; sessions whose process
  * is gone are ended at once, the others are re-evaluated at the next tick. */
 int live_load(enrichd *d);
 /* Records sid's key; re-issues at once when policy changed meanwhile.
  * -ENOENT when sid is not live. */
 int live_attach_key(enrichd *d, const char *sid, key_serial_t key);
+/* Group commit (db.h): sid was added by a call whose rows are in the open
+ * batch; live_batch_done forgets such sessions when the batch was lost
+ * (their rows are gone and their callers got an error), else only the
+ * list. */
+int live_track_unsaved(enrichd *d, const char *sid);
+void live_batch_done(enrichd *d, bool lost);
 /* Forgets sid (its owner ended it); false when it was not live. */
 bool live_forget(enrichd *d, const char *sid);
 /* Revokes sid's key and ends it with reason. -ENOENT when not live. */

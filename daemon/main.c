@@ -32,6 +32,7 @@
 #include "signer.h"
 #include "throttle.h"
 #include "userdb.h"
+#include "varlink.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -53,6 +54,7 @@ static void usage(FILE *f) {
 typedef struct main_context {
         enrichd *d;
         userdb *userdb;
+        bool call_batched;          /* the last call wrote into the batch */
 } main_context;
 
 static void notify_status(const enrichd *d) {
@@ -112,15 +114,16 @@ static int check_config(const char *path) {
         return EXIT_SUCCESS;
 }
 
-/* A main-socket call, then the userdb index catches up with whatever it
- * changed (grant, revoke), here rather than in a userdb call, which must
- * never wait on sqlite. userdb_sync makes no NSS lookup: a login's reply
- * never waits on a directory for the userdb groups (the tick looks up). */
+/* A main-socket call. Its session rows and audit records join the turn's
+ * batch (db.h); commit() below stores them and lets the replies go. */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
-        json_t *reply = dispatch_call(m->d, peer, method, params, more);
+        uint64_t before = db_batch_writes(m->d->db);
+        json_t *reply;
 
-        userdb_sync(m->userdb);
+        db_batch_allow(m->d->db);
+        reply = dispatch_call(m->d, peer, method, params, more);
+        m->call_batched = db_batch_writes(m->d->db) != before;
         return reply;
 }
 
@@ -131,6 +134,38 @@ static void fleet_ready(void *userdata) {
 
         fleet_dispatch(m->d);
         userdb_sync(m->userdb);
+}
+
+static bool call_pending(void *userdata) {
+        main_context *m = userdata;
+
+        return m->call_batched;
+}
+
+/* The end of a turn: the batch is committed before any of its calls is
+ * answered, so a reply never names a session or audit row a crash could
+ * still take back. When it is lost, its sessions leave the live set, the
+ * audit chain's head is read again, and each of those calls is answered
+ * with an error. Then the userdb index catches up with whatever the turn
+ * changed (grant, revoke), here rather than in a userdb call, which must
+ * never wait on sqlite; it makes no NSS lookup. */
+static json_t *commit(void *userdata) {
+        main_context *m = userdata;
+        json_t *failure = NULL;
+        int r;
+
+        r = db_batch_commit(m->d->db);
+        live_batch_done(m->d, r < 0);
+        if (r < 0) {
+                log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL,
+                           "Failed to commit the session and audit records of this turn: %s; "
+                           "answering its calls with an error", db_last_error(m->d->db));
+                audit_batch_lost(m->d);
+                failure = varlink_error_new("io.enrich.InternalError",
+                                            json_pack("{s:s}", "reason", db_last_error(m->d->db)));
+        }
+        userdb_sync(m->userdb);
+        return failure;
 }
 
 /* Runs on the server's userdb thread. */
@@ -370,7 +405,8 @@ int main(int argc, char **argv) {
         r = fit_connection_limits(&main_limits, &userdb_limits);
         if (r < 0)
                 goto out;
-        r = server_new(d.config->socket, &(server_handlers) { .call = call, .reload = reload, .tick = tick,
+        r = server_new(d.config->socket, &(server_handlers) { .call = call, .call_pending = call_pending,
+                                                          .commit = commit, .reload = reload, .tick = tick,
                                                           .tick_ms = LIVE_TICK_MS, .limits = main_limits },
                        &context, &srv, &error);
         /* NSS callers close a connection after each lookup: a shorter idle

@@ -51,6 +51,13 @@ enum { TAG_LISTEN, TAG_SIGNAL, TAG_PRIORITY_STOP, TAG_PRIORITY_LISTEN, TAG_WATCH
 
 typedef struct connection connection;
 
+/* A reply held until the turn's commit; batched: its call wrote into the
+ * batch, so a failed commit turns it into the commit's error. */
+typedef struct held_reply {
+        json_t *reply;
+        bool batched;
+} held_reply;
+
 /* One uid's connections on a listener: how many (the per-uid cap) and
  * those with calls waiting to be served, in turn order. While it has any,
  * the uid itself waits in its class's queue. */
@@ -86,6 +93,9 @@ typedef struct listener {
         bool activated;
         json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
                         json_t *parameters, bool more);
+        /* Group commit (server_handlers); NULL on the priority listener. */
+        bool (*call_pending)(void *userdata);
+        json_t *(*commit)(void *userdata);
         void *userdata;
         const char *invalid_parameter_error;
         size_t max_connections, root_reserve, max_per_uid;
@@ -95,6 +105,10 @@ typedef struct listener {
         size_t n_others;           /* of those, not root's */
         uid_share *uids;
         uid_share *queue_first[N_CLASSES], *queue_last[N_CLASSES];
+        /* Connections with replies held for this turn's commit, and how
+         * many calls this turn served. */
+        connection *held_first;
+        unsigned turn_calls;
         /* log_client()'s limits; each listener is served by one thread. */
         client_log_limit log_limits[CLIENT_LOG_SLOTS];
         int64_t log_second;
@@ -113,6 +127,11 @@ struct connection {
         char *output;
         size_t output_len, output_sent;
         int64_t deadline_ms;
+        /* Replies waiting for the turn's commit, in order; a reply after a
+         * held one waits too, so replies never overtake each other. */
+        struct held_reply *held;
+        size_t n_held, held_allocated;
+        struct connection *held_next;  /* in owner's held list */
         bool ready;        /* in share's ready list: calls waiting, may be served */
         bool eof;          /* the peer will send nothing more */
         bool closing;      /* close once output is flushed */
@@ -361,6 +380,8 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 goto out;
         }
         listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
+        s->main.call_pending = handlers->call_pending;
+        s->main.commit = handlers->commit;
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
          * userdb listener added later picks from the same sockets. */
         s->n_listen_fds = sd_listen_fds(1);
@@ -556,6 +577,9 @@ static void connection_free(server *s, connection *c) {
                 close(c->fd);
         }
         varlink_buffer_free(&c->input);
+        for (size_t i = 0; i < c->n_held; i++)
+                json_decref(c->held[i].reply);
+        free(c->held);
         free(c->output);
         free(c);
 }
@@ -670,6 +694,24 @@ static int queue_replies(connection *c, json_t *reply) {
         return 0;
 }
 
+/* Keeps reply (a new reference taken) until the end of the turn. */
+static int hold_reply(connection *c, json_t *reply, bool batched) {
+        if (c->n_held == c->held_allocated) {
+                size_t n = c->held_allocated ? 2 * c->held_allocated : 4;
+                held_reply *grown = realloc(c->held, n * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                c->held = grown;
+                c->held_allocated = n;
+        }
+        if (c->n_held == 0) {
+                c->held_next = c->owner->held_first;
+                c->owner->held_first = c;
+        }
+        c->held[c->n_held++] = (held_reply) { .reply = json_incref(reply), .batched = batched };
+        return 0;
+}
+
 /* One call message: checks its shape, dispatches it, queues the reply unless
  * it is oneway. A message that is not a call closes the connection. */
 static void handle_message(server *s, connection *c, json_t *msg) {
@@ -694,8 +736,17 @@ static void handle_message(server *s, connection *c, json_t *msg) {
         }
         reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params,
                                json_is_true(more));
-        if (!reply || (!json_is_true(oneway) && queue_replies(c, reply) < 0))
+        c->owner->turn_calls++;
+        if (!reply)
                 c->dead = true;
+        else if (!json_is_true(oneway)) {
+                /* A reply whose call wrote into the batch is sent only once
+                 * the batch is committed (the end of the turn). */
+                bool batched = c->owner->call_pending && c->owner->call_pending(c->owner->userdata);
+                int r = batched || c->n_held > 0 ? hold_reply(c, reply, batched) : queue_replies(c, reply);
+                if (r < 0)
+                        c->dead = true;
+        }
         json_decref(reply);
         json_decref(empty);
 }
@@ -786,7 +837,7 @@ static void connection_update(server *s, connection *c) {
                 ready_remove(c);
         if (output_pending(c))
                 want |= EPOLLOUT;
-        else if (c->closing) {
+        else if (c->closing && c->n_held == 0) {
                 c->dead = true;
                 return;
         }
@@ -1048,11 +1099,42 @@ static void serve_class(server *s, listener *l, int k, int64_t turn_end) {
         }
 }
 
+/* The end of a turn that served calls: the turn's writes are committed
+ * (l->commit), then the held replies go out, those of calls that wrote
+ * into a batch that was lost replaced by the commit's error. */
+static void release_held(server *s, listener *l) {
+        json_t *failure = NULL;
+
+        if (l->turn_calls == 0 || !l->commit)
+                return;
+        l->turn_calls = 0;
+        failure = l->commit(l->userdata);
+        while (l->held_first) {
+                connection *c = l->held_first;
+
+                l->held_first = c->held_next;
+                c->held_next = NULL;
+                for (size_t i = 0; i < c->n_held; i++) {
+                        json_t *reply = failure && c->held[i].batched ? failure : c->held[i].reply;
+
+                        if (!c->dead && queue_replies(c, reply) < 0)
+                                c->dead = true;
+                        json_decref(c->held[i].reply);
+                }
+                c->n_held = 0;
+                if (!c->dead)
+                        flush_output(c);
+                connection_update(s, c);
+        }
+        json_decref(failure);
+}
+
 /* One turn's service of l: root first, then everyone else, each class for
- * at most SERVER_TURN_BUDGET_US. */
+ * at most SERVER_TURN_BUDGET_US; then its commit and held replies. */
 static void serve_turn(server *s, listener *l) {
         serve_class(s, l, CLASS_ROOT, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
         serve_class(s, l, CLASS_USERS, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
+        release_held(s, l);
 }
 
 static bool listener_busy(const listener *l) {

@@ -72,6 +72,16 @@ typedef struct server_handlers {
          * new reference; NULL only when out of memory. */
         json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
                         json_t *parameters, bool more);
+        /* Group commit, both optional. call_pending, asked right after
+         * call: whether that call's reply must wait for the end of the
+         * turn (it wrote something the turn commits). commit, called at
+         * the end of every turn that served calls, before any held reply
+         * is sent: NULL when everything the turn wrote is stored, else an
+         * error reply (a new reference) that replaces every held reply
+         * whose call_pending was true. Replies after a held one on the
+         * same connection wait too, so they keep their order. */
+        bool (*call_pending)(void *userdata);
+        json_t *(*commit)(void *userdata);
         /* SIGHUP. */
         void (*reload)(void *userdata);
         /* Called every tick_ms (when both are set) from the loop, between

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "host.h"
+#include "identity.h"
 #include "issue.h"
 #include "keyring.h"
 #include "live.h"
@@ -78,8 +79,8 @@ static char *join_rules(char *const *rules) {
 /* The audit row of an issued token: its claims and the rules and grants
  * behind them. */
 static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req,
-                                const evaluation *ev, const char *claims_text) {
-        json_t *details = audit_claims_summary(claims_text);
+                                const evaluation *ev, json_t *claims) {
+        json_t *details = audit_claims_summary(claims);
 
         if (details)
                 json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}",
@@ -134,15 +135,23 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         evaluation ev = { 0 };
         login_context ctx;
         char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
-        json_t *reply = NULL;
+        char *pwbuf = NULL;
+        struct passwd pw;
+        json_t *reply = NULL, *claims = NULL;
         int64_t now, expires = 0, key_serial = 0;
+        bool found, writing = false;
         int r;
 
         reply = parse_enrich(params, &req);
         if (reply)
                 goto out;
+        /* One reading of the clock and one of NSS for the whole call: iat,
+         * nbf and the row's times agree, and the disabled check and policy
+         * see the same entry. */
+        now = clock_now();
+        found = identity_lookup_user(req.user, 0, &pw, &pwbuf) == 0;
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
-        reply = account_check_enrich(d, req.user, req.token_id, clock_now(), &req.amr);
+        reply = account_check_enrich(d, req.user, found ? &pw : NULL, req.token_id, now, &req.amr);
         if (reply) {
                 (void) audit_record_refusal(d, call->peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "io.enrich.Enrich",
                                             json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service,
@@ -157,8 +166,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         }
         ctx = (login_context) { .user = req.user, .service = req.service, .tty = req.tty,
                                 .rhost = req.rhost, .ruser = req.ruser, .amr = (char *const *) req.amr,
-                                .asid = req.has_asid ? req.asid : -1 };
-        now = clock_now();
+                                .asid = req.has_asid ? req.asid : -1, .pw = found ? &pw : NULL };
         r = issue_evaluate(d, &ctx, now, true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(req.user);
@@ -178,17 +186,27 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         issue_log_conflict(&ctx, &ev, sid);
+        /* The session's rows (token binding, session, audit) are written
+         * together, in the turn's batch (db.h): a failure below leaves none
+         * of them behind. */
+        if (db_begin(d->db) < 0) {
+                reply = database_error(d, "io.enrich.Enrich");
+                goto out;
+        }
+        writing = true;
         /* Before signing: the token's scope limit is read back by sid. */
         if (req.token_id && tokens_bind_session(d->db, sid, req.token_id) < 0) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &expires);
+        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &claims, &expires);
         if (r < 0) {
                 log_error_errno(r, "Failed to sign claims for %s", req.user);
                 reply = internal_error("failed to sign the token");
                 goto out;
         }
+        /* The token is signed and nothing is written yet but its binding:
+         * it reaches the login's key before its row exists. */
         reply = deliver_to_key(params, req.user, token, expires, &key_serial);
         if (reply)
                 goto out;
@@ -205,18 +223,27 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        r = live_add(d, &row);
+        r = live_add(d, &row, (char *const *) req.amr, issue_ends_early(d, &ev, now, expires));
         if (r < 0) {
                 /* Not refreshable means not revocable: refuse rather than hand
-                 * out a token nobody could take back early. */
-                (void) sessions_end(d->db, sid, now, "could not be tracked");
+                 * out a token nobody could take back early (and keep no row). */
                 log_error_errno(r, "Failed to track session %s", sid);
                 reply = internal_error("failed to track the session");
                 goto out;
         }
+        audit_enrich_issued(d, call->peer, &req, &ev, claims);
+        r = db_commit(d->db);
+        writing = false;
+        if (r < 0) {
+                (void) live_forget(d, sid);
+                reply = database_error(d, "io.enrich.Enrich");
+                goto out;
+        }
+        /* Its row commits with the turn's batch; if that is lost, so is
+         * the live session. */
+        (void) live_track_unsaved(d, sid);
         rules = join_rules(ev.result->matched_rules);
         grants = join_rules(ev.result->used_grants);
-        audit_enrich_issued(d, call->peer, &req, &ev, claims_text);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
                    (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user,
                                       "ENRICH_SERVICE", req.service, "ENRICH_RHOST", req.rhost,
@@ -236,11 +263,15 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                                             "keyGroup", (json_int_t) getegid(),
                                             "uid", (json_int_t) ev.uid), false);
 out:
+        if (writing)
+                db_rollback(d->db);
         free(req.amr);
+        free(pwbuf);
         evaluation_clear(&ev);
         free(sid);
         free(token);
         free(claims_text);
+        json_decref(claims);
         free(rules);
         free(grants);
         free(amr);

@@ -294,8 +294,8 @@ const char *signer_kid(const signer *s) {
         return s->kid;
 }
 
-int signer_sign(const signer *s, json_t *payload, char **ret_token) {
-        return jws_sign(s->key, s->kid, SIGNER_TOKEN_TYPE, payload, ret_token);
+int signer_sign(const signer *s, const char *payload, char **ret_token) {
+        return jws_sign_text(s->key, s->kid, SIGNER_TOKEN_TYPE, payload, ret_token);
 }
 
 int signer_sign_typed(const signer *s, const char *typ, json_t *payload, char **ret_token) {

@@ -35,10 +35,11 @@ int signer_load_next(const char *state_dir, signer **ret, char **ret_error);
 int signer_public_jwk(const signer *s, json_t **ret);
 /* The key id: the RFC 7638 thumbprint. Owned by s. */
 const char *signer_kid(const signer *s);
-/* Signs payload (borrowed) as a compact JWS of type enrich+jwt. */
-int signer_sign(const signer *s, json_t *payload, char **ret_token);
-/* The same with another typ (fleet records: enrich-fleet+jwt), so a token
- * of one kind never passes for the other. */
+/* Signs payload (a JSON object's text, borrowed) as a compact JWS of type
+ * enrich+jwt. */
+int signer_sign(const signer *s, const char *payload, char **ret_token);
+/* Signs payload (borrowed) with another typ (fleet records:
+ * enrich-fleet+jwt), so a token of one kind never passes for the other. */
 int signer_sign_typed(const signer *s, const char *typ, json_t *payload, char **ret_token);
 /* Signs raw bytes with Ed25519 (the audit trail's checkpoints). */
 #define SIGNER_SIGNATURE_LENGTH 64

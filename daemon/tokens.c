@@ -604,7 +604,8 @@ out:
 }
 
 int tokens_bind_session(db *d, const char *sid, const char *id) {
-        return db_run(d, DB_WRITE_DURABLE, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)",
+        /* As durable as the session row it belongs to (db.h). */
+        return db_run(d, DB_WRITE_NORMAL, "INSERT OR REPLACE INTO session_tokens (sid, token_id) VALUES (?, ?)",
                       "Failed to bind session to token", NULL, DB_ARGS(DB_TEXT(sid), DB_TEXT(id)));
 }
 

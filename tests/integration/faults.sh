@@ -186,7 +186,8 @@ else
 r = json.loads(sys.argv[1])
 sys.exit(not (r["error"] == "io.enrich.InternalError" and "full" in r["parameters"]["reason"]))' \
                 "$failed_reply" || echo "# reply: $failed_reply"
-        check full-enrich-logged grep -q "Database error in io.enrich.Enrich: .*full" "$TMP/enrichd.log" ||
+        # In the call, or when the turn's group commit fails (db.h).
+        check full-enrich-logged grep -Eq "Database error in io.enrich.Enrich: .*full|Failed to commit the session and audit records of this turn: .*full" "$TMP/enrichd.log" ||
                 show "$TMP/enrichd.log"
         if grant "$U1" full:1 "ef8 while full"; then
                 granted=$((granted + 1))

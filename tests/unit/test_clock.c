@@ -127,7 +127,7 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
         if (r == 0)
                 r = issue_random_id(&sid);
         if (r == 0)
-                r = issue_sign(d, &ctx, &e, sid, now, &token, &claims, &expires);
+                r = issue_sign(d, &ctx, &e, sid, now, &token, &claims, NULL, &expires);
         if (r < 0)
                 goto out;
         r = sessions_insert(d->db, &(session_row) { .sid = sid, .user = "root", .uid = 0,
@@ -139,7 +139,7 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                 r = live_add(d, &(session_row) { .sid = sid, .user = "root", .uid = 0, .service = "ef8-svc",
                                                 .pid = getpid(), .asid = -1, .created = now,
                                                 .expires = expires, .pid_start = live_pid_start(getpid()),
-                                                .token_issued = now });
+                                                .token_issued = now }, NULL, false);
         if (r == 0 && with_key) {
                 key = add_key("user", "enrich:claims", token, strlen(token), KEY_SPEC_PROCESS_KEYRING);
                 if (key < 0)
@@ -335,7 +335,7 @@ int main(void) {
 
                 if (issue_evaluate(&d, &ctx, now, true, &e) == 0) {
                         e.result->ttl = 10 * DAY;
-                        CHECK(issue_sign(&d, &ctx, &e, sid, now, &token, &claims, &expires) == 0 &&
+                        CHECK(issue_sign(&d, &ctx, &e, sid, now, &token, &claims, NULL, &expires) == 0 &&
                               expires == now + MAX_TTL, "clock-ttl-clamped-to-max-ttl");
                 } else
                         CHECK(false, "clock-ttl-clamped-to-max-ttl");

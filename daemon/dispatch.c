@@ -23,6 +23,7 @@
 #include "identity.h"
 #include "key_methods.h"
 #include "method_support.h"
+#include "request_methods.h"
 #include "session_methods.h"
 #include "util.h"
 #include "varlink.h"
@@ -64,6 +65,8 @@ PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "afterId", "after", "user", "action", "limit");
 PARAMS(after_params, "after");
 PARAMS(rotate_key_params, "compromised");
+PARAMS(request_params, "groups", "scopes", "ttl", "reason");
+PARAMS(deny_params, "id", "reason");
 
 static const method methods[] = {
         { "io.enrich.Enrich",          ACCESS_ROOT,          enrich_params,        method_enrich },
@@ -93,6 +96,10 @@ static const method methods[] = {
         { "io.enrich.AuditCheckpoint", ACCESS_ADMIN,         NULL,                 method_audit_checkpoint },
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },
+        { "io.enrich.Request",         ACCESS_ANYONE,        request_params,       method_request },
+        { "io.enrich.ListRequests",    ACCESS_SELF_OR_ADMIN, list_params,          method_list_requests },
+        { "io.enrich.ApproveRequest",  ACCESS_ADMIN,         id_params,            method_approve_request },
+        { "io.enrich.DenyRequest",     ACCESS_ADMIN,         deny_params,          method_deny_request },
 };
 
 /* Whether peer may call m; *ret_admin: whether it is an admin, looked up

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "dispatch.h"
 #include "reload.h"
+#include "request_methods.h"
 #include "varlink_service.h"
 #include "offboard.h"
 #include "paths.h"
@@ -89,6 +90,7 @@ static void tick(void *userdata) {
         keys_tick(m->d);
         audit_tick(m->d);
         offboard_tick(m->d);
+        requests_expire_due(m->d);
         userdb_tick(m->userdb);
 }
 

@@ -850,7 +850,7 @@ static int parse_requests(parse_context *ctx, const config_setting_t *requests, 
                 const char *key = config_setting_name(s);
 
                 if (strcmp(key, "timeout") == 0)
-                        r = parse_uint_setting(ctx, s, "requests.timeout", 60, 30 * 86400, &c->request_timeout);
+                        r = parse_uint_setting(ctx, s, "requests.timeout", 1, 30 * 86400, &c->request_timeout);
                 else if (strcmp(key, "max_pending") == 0)
                         r = parse_uint_setting(ctx, s, "requests.max_pending", 0, CONFIG_MAX_REQUESTS_PENDING,
                                                &c->request_max_pending);

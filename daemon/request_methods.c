@@ -116,8 +116,9 @@ void requests_expire_due(enrichd *d) {
                         (void) audit_recordf(d, NULL, r->user, AUDIT_REQUEST_EXPIRED, AUDIT_OK, "{s:s, s:I, s:I}",
                                              "requestId", r->id, "created", (json_int_t) r->created,
                                              "expires", (json_int_t) r->expires);
-                        log_decision(LOG_MSGID_REQUEST, NULL, NULL, r->user, NULL,
-                                     "Access request %s of %s expired undecided", r->id, r->user);
+                        log_struct(LOG_NOTICE, LOG_MSGID_REQUEST,
+                                   (const char *[]) { "ENRICH_USER", r->user, NULL },
+                                   "Access request %s of %s expired undecided", r->id, r->user);
                 } else
                         log_error("Failed to expire request %s: %s", r->id, db_last_error(d->db));
                 access_request_clear(r);

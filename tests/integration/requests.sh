@@ -1,0 +1,194 @@
+[ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
+# requests.sh: access requests (issue 17) against a real enrichd, real
+# users and a real PAM login: a user asks, admins other than the requester
+# approve or deny, an approval is a grant that reaches the requester's
+# live session at once; two-approver policy; expiry; who sees and decides
+# what; the per-user bound on pending requests, and that a flood past it
+# costs no rows; every step audited.
+. "$(dirname "$0")/lib.sh"
+
+CHECKS="request-created request-json-record owner-sees-own stranger-sees-none stranger-cannot-name-owner
+admin-sees-all user-cannot-approve user-cannot-deny self-approval-refused self-approval-stays-pending
+approve-makes-grant grant-names-request-and-approver grant-reaches-live-session request-shows-approved
+approve-twice-refused deny-records-reason denied-cannot-be-approved
+two-approvers-first-records two-approvers-same-admin-refused two-approvers-second-grants
+pending-bound-refuses pending-bound-flood-costs-no-rows request-expires expired-cannot-be-approved
+steps-audited daemon-clean-shutdown"
+enrich_require $CHECKS
+enrich_setup
+ADMIN_GROUP=enrich-tadm-$$
+UA=enrich-ta-$$
+UB=enrich-tb-$$
+if ! enrich_add_user "$UA" || ! enrich_add_user "$UB" || ! enrich_add_group "$ADMIN_GROUP" "$UA,$UB"; then
+        fail "setup-admin-group" "useradd/groupadd failed"
+        exit 1
+fi
+write_config() {
+        enrich_write_config <<EOF
+claims_ttl = 600;
+max_ttl = 3600;
+admin_group = "$ADMIN_GROUP";
+groups = ( { name = "jit-deploy"; gid = 61917; }, { name = "jit-prod"; gid = 61918; } );
+rules = ( { name = "base"; match = { services = ["enrich-test"]; }; grant = { scopes = ["base:read"]; }; } );
+requests = { timeout = $1; max_pending = 3; two_approver_groups = ["jit-prod"]; };
+EOF
+}
+write_config 86400
+if ! enrich_start_daemon; then
+        fail "daemon-starts" "enrichd did not start"
+        exit 1
+fi
+# rjson FILE EXPR: true when EXPR holds for j = the JSON in FILE.
+rjson() {
+        [ "$("$PY" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(bool(eval("(" + sys.argv[2] + ")")))' \
+                "$1" "$2" 2>/dev/null)" = True ]
+}
+# state_of ID: the request's state as an admin lists it.
+state_of() {
+        ctl --json requests | "$PY" -c 'import json, sys
+for r in json.load(sys.stdin)["requests"]:
+    if r["id"] == sys.argv[1]: print(r["state"])' "$1"
+}
+
+# --- a user asks, for itself
+session_open s1 "$U1"
+S1=$(session_serial s1)
+ctl_as "$U1" request --group jit-deploy --scope deploy:prod --ttl 10m --reason "INC-7 deploy" \
+        >"$TMP/req1.out" 2>"$TMP/req1.err"
+RC=$?
+R1=$(head -n1 "$TMP/req1.out")
+created() { [ "$RC" = 0 ] && [ -n "$R1" ] && grep -q "pending" "$TMP/req1.err"; }
+check request-created created || { show "$TMP/req1.err"; show "$TMP/enrichd.log"; }
+ctl_as "$U1" --json requests >"$TMP/own.json" 2>&1
+check request-json-record rjson "$TMP/own.json" \
+        "[r for r in j['requests'] if r['id'] == '$R1' and r['user'] == '$U1' and r['groups'] == ['jit-deploy']
+          and r['scopes'] == ['deploy:prod'] and r['ttl'] == 600 and r['state'] == 'pending'
+          and r['approvalsNeeded'] == 1 and r['approvedBy'] == []]" || show "$TMP/own.json"
+check owner-sees-own rjson "$TMP/own.json" "len(j['requests']) == 1" || show "$TMP/own.json"
+ctl_as "$U2" --json requests >"$TMP/stranger.json" 2>&1
+check stranger-sees-none rjson "$TMP/stranger.json" "j['requests'] == []" || show "$TMP/stranger.json"
+ctl_as "$U2" requests --user "$U1" >"$TMP/stranger-named.out" 2>&1
+RC=$?
+named_refused() { [ "$RC" = 1 ] && grep -q "permission denied" "$TMP/stranger-named.out"; }
+check stranger-cannot-name-owner named_refused || show "$TMP/stranger-named.out"
+
+# --- an admin's own request: nobody decides their own
+ctl_as "$UA" request --scope admin:self --ttl 5m --reason "mine" >"$TMP/reqa.out" 2>&1
+RA=$(head -n1 "$TMP/reqa.out")
+ctl_as "$UB" --json requests >"$TMP/admin-all.json" 2>&1
+check admin-sees-all rjson "$TMP/admin-all.json" \
+        "{r['id'] for r in j['requests']} >= {'$R1', '$RA'}" || show "$TMP/admin-all.json"
+ctl_as "$U2" approve "$R1" >"$TMP/u2-approve.out" 2>&1
+RC=$?
+check user-cannot-approve test "$RC" = 1 -a "$(state_of "$R1")" = pending || show "$TMP/u2-approve.out"
+ctl_as "$U1" deny "$R1" --reason nope >"$TMP/u1-deny.out" 2>&1
+RC=$?
+check user-cannot-deny test "$RC" = 1 -a "$(state_of "$R1")" = pending || show "$TMP/u1-deny.out"
+ctl_as "$UA" approve "$RA" >"$TMP/self.out" 2>&1
+RC=$?
+self_refused() { [ "$RC" = 1 ] && grep -q "your own request" "$TMP/self.out"; }
+check self-approval-refused self_refused || show "$TMP/self.out"
+check self-approval-stays-pending test "$(state_of "$RA")" = pending
+
+# --- an admin approves: a grant, on the live session at once
+ctl_as "$UA" approve "$R1" >"$TMP/approve.out" 2>"$TMP/approve.err"
+RC=$?
+check approve-makes-grant test "$RC" = 0 || { show "$TMP/approve.err"; show "$TMP/enrichd.log"; }
+ctl --json grants --user "$U1" >"$TMP/grants.json" 2>&1
+check grant-names-request-and-approver rjson "$TMP/grants.json" \
+        "[g for g in j['grants'] if g.get('request') == '$R1' and g['grantedBy'] == '$UA'
+          and g['groups'] == ['jit-deploy'] and g['scopes'] == ['deploy:prod'] and g['reason'] == 'INC-7 deploy']" ||
+        show "$TMP/grants.json"
+reaches() { has_scope "$S1" deploy:prod && has_group "$S1" jit-deploy; }
+check grant-reaches-live-session poll 10 reaches || echo "# key payload: $(key_claims "$S1")"
+check request-shows-approved test "$(state_of "$R1")" = approved
+ctl_as "$UB" approve "$R1" >"$TMP/again.out" 2>&1
+RC=$?
+check approve-twice-refused test "$RC" = 1 -a "$(ctl --json grants --user "$U1" | grep -c '"request"')" = 1 ||
+        show "$TMP/again.out"
+
+# --- deny
+ctl_as "$U1" request --scope db:read --ttl 1h --reason "curious" >"$TMP/req2.out" 2>&1
+R2=$(head -n1 "$TMP/req2.out")
+ctl_as "$UB" --json deny "$R2" --reason "not without a ticket" >"$TMP/deny.json" 2>&1
+check deny-records-reason rjson "$TMP/deny.json" \
+        "j['request']['state'] == 'denied' and j['request']['decidedBy'] == '$UB'
+         and j['request']['decisionReason'] == 'not without a ticket'" || show "$TMP/deny.json"
+ctl_as "$UA" approve "$R2" >"$TMP/deny-approve.out" 2>&1
+RC=$?
+check denied-cannot-be-approved test "$RC" = 1 -a "$(state_of "$R2")" = denied || show "$TMP/deny-approve.out"
+
+# --- two approvers for jit-prod
+ctl_as "$U1" request --group jit-prod --ttl 10m --reason "INC-8 prod" >"$TMP/req3.out" 2>&1
+R3=$(head -n1 "$TMP/req3.out")
+ctl_as "$UA" --json approve "$R3" >"$TMP/first.json" 2>&1
+first_records() {
+        rjson "$TMP/first.json" "j['request']['state'] == 'pending' and j['request']['approvedBy'] == ['$UA']
+                                 and j['request']['approvalsNeeded'] == 2 and 'grant' not in j" &&
+                ! ctl --json grants --user "$U1" | grep -q "\"$R3\""
+}
+check two-approvers-first-records first_records || show "$TMP/first.json"
+ctl_as "$UA" approve "$R3" >"$TMP/same.out" 2>&1
+RC=$?
+same_refused() { [ "$RC" = 1 ] && grep -q "second, different admin" "$TMP/same.out" && [ "$(state_of "$R3")" = pending ]; }
+check two-approvers-same-admin-refused same_refused || show "$TMP/same.out"
+ctl_as "$UB" --json approve "$R3" >"$TMP/second.json" 2>&1
+second_grants() {
+        rjson "$TMP/second.json" "j['request']['state'] == 'approved' and j['request']['approvedBy'] == ['$UA', '$UB']
+                                  and j['grant']['grantedBy'] == '$UB' and j['grant']['request'] == '$R3'" &&
+                poll 10 has_group "$S1" jit-prod
+}
+check two-approvers-second-grants second_grants || { show "$TMP/second.json"; echo "# key: $(key_claims "$S1")"; }
+
+# --- the per-user bound: 3 pending; past it refused, and a flood costs no rows
+for i in 1 2 3; do ctl_as "$U2" request --scope "s:$i" --ttl 1m --reason "r$i" >/dev/null 2>&1; done
+ctl_as "$U2" request --scope s:4 --ttl 1m --reason r4 >"$TMP/bound.out" 2>&1
+RC=$?
+bound_refused() { [ "$RC" = 1 ] && grep -q "max_pending" "$TMP/bound.out"; }
+check pending-bound-refuses bound_refused || show "$TMP/bound.out"
+for i in $(seq 40); do
+        as_user "$U2" "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.Request \
+                '{"scopes":["flood:x"],"ttl":60,"reason":"flood"}' >/dev/null 2>&1
+done
+ctl --json requests --user "$U2" >"$TMP/u2.json" 2>&1
+"$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AuditList \
+        "{\"user\":\"$U2\",\"action\":\"permission.denied\",\"limit\":1000}" >"$TMP/u2-denied.json" 2>&1
+no_rows() {
+        rjson "$TMP/u2.json" "len(j['requests']) == 3" &&
+                rjson "$TMP/u2-denied.json" \
+                        "len([e for e in j['parameters']['entries'] if e['details'].get('method') == 'io.enrich.Request']) <= 2"
+}
+check pending-bound-flood-costs-no-rows no_rows || { show "$TMP/u2.json"; show "$TMP/u2-denied.json"; }
+
+# --- expiry: a 2-second decision window
+write_config 2
+ctl reload >"$TMP/reload.out" 2>&1 || show "$TMP/reload.out"
+ctl_as "$UA" request --scope late:x --ttl 5m --reason "too late" >"$TMP/req4.out" 2>&1
+R4=$(head -n1 "$TMP/req4.out")
+sleep 3
+expired() {
+        [ "$(state_of "$R4")" = expired ] &&
+                "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AuditList '{"action":"request.expired","limit":100}' |
+                grep -q "$R4"
+}
+check request-expires poll 20 expired || { ctl requests; show "$TMP/req4.out"; }
+ctl_as "$UB" approve "$R4" >"$TMP/late.out" 2>&1
+RC=$?
+check expired-cannot-be-approved test "$RC" = 1 -a "$(state_of "$R4")" = expired || show "$TMP/late.out"
+
+# --- every step in the audit trail
+"$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AuditList '{"limit":1000}' >"$TMP/audit.json" 2>&1
+audited() {
+        rjson "$TMP/audit.json" "(lambda rows: all([
+            any(r['action'] == 'request.created' and r['details'].get('requestId') == '$R1' for r in rows),
+            any(r['action'] == 'request.approved' and r['details'].get('requestId') == '$R1'
+                and r['details'].get('grantId') for r in rows),
+            any(r['action'] == 'grant.created' and r['details'].get('requestId') == '$R1' for r in rows),
+            any(r['action'] == 'request.denied' and r['details'].get('requestId') == '$R2' for r in rows),
+            len([r for r in rows if r['action'] == 'request.approved' and r['details'].get('requestId') == '$R3']) == 2,
+            any(r['action'] == 'request.expired' and r['details'].get('requestId') == '$R4' for r in rows),
+        ]))(j['parameters']['entries'])"
+}
+check steps-audited audited || grep -o '"action": *"request[^"]*"' "$TMP/audit.json" | sort | uniq -c | sed 's/^/# /'
+
+enrich_finish

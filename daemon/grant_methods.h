@@ -19,8 +19,7 @@ bool grant_scope_ok(const enrichd *d, const char *s);
  * before returning. NULL with the stored GrantRecord in *ret_record (a new
  * reference), or the error reply to send (method names the call in the
  * log). */
-json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, const grant *g,
-                     json_t **ret_record);
+json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, const grant *g, json_t **ret_record);
 
 json_t *method_grant(enrichd *d, const method_call *call, json_t *params);
 json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params);

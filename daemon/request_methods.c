@@ -46,11 +46,11 @@ static int approvals_needed(const config *c, char *const *groups, char *const *s
 /* An io.enrich.RequestRecord. NULL when out of memory. */
 static json_t *request_to_json(const access_request *r, int64_t now) {
         json_t *approvers = json_array();
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:I, s:I, s:s, s:i}", "id", r->id, "user", r->user,
-                              "groups", strv_to_json(r->groups), "scopes", strv_to_json(r->scopes),
-                              "ttl", (json_int_t) r->ttl, "reason", r->reason, "created", (json_int_t) r->created,
-                              "expires", (json_int_t) r->expires, "state", visible_state(r, now),
-                              "approvalsNeeded", r->approvals_needed);
+        json_t *o =
+                json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:I, s:I, s:s, s:i}", "id", r->id, "user", r->user, "groups",
+                          strv_to_json(r->groups), "scopes", strv_to_json(r->scopes), "ttl", (json_int_t) r->ttl,
+                          "reason", r->reason, "created", (json_int_t) r->created, "expires", (json_int_t) r->expires,
+                          "state", visible_state(r, now), "approvalsNeeded", r->approvals_needed);
 
         if (!o || !approvers)
                 goto fail;
@@ -114,10 +114,9 @@ void requests_expire_due(enrichd *d) {
 
                 if (requests_decide(d->db, r->id, REQUEST_EXPIRED, NULL, 0, now, NULL, NULL) == 0) {
                         (void) audit_recordf(d, NULL, r->user, AUDIT_REQUEST_EXPIRED, AUDIT_OK, "{s:s, s:I, s:I}",
-                                             "requestId", r->id, "created", (json_int_t) r->created,
-                                             "expires", (json_int_t) r->expires);
-                        log_struct(LOG_NOTICE, LOG_MSGID_REQUEST,
-                                   (const char *[]) { "ENRICH_USER", r->user, NULL },
+                                             "requestId", r->id, "created", (json_int_t) r->created, "expires",
+                                             (json_int_t) r->expires);
+                        log_struct(LOG_NOTICE, LOG_MSGID_REQUEST, (const char *[]) { "ENRICH_USER", r->user, NULL },
                                    "Access request %s of %s expired undecided", r->id, r->user);
                 } else
                         log_error("Failed to expire request %s: %s", r->id, db_last_error(d->db));
@@ -137,8 +136,8 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = get_string(params, "reason", true, REQUESTS_MAX_REASON, &reason)) ||
             (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
             (reply = get_value_list(d, params, "groups", grant_group_ok, "a group name", &groups)) ||
-            (reply = get_value_list(d, params, "scopes", grant_scope_ok,
-                                    "a scope (printable, no spaces or quotes)", &scopes)))
+            (reply = get_value_list(d, params, "scopes", grant_scope_ok, "a scope (printable, no spaces or quotes)",
+                                    &scopes)))
                 goto out;
         if (!groups && !scopes) {
                 reply = invalid_parameter("groups", "a request needs at least one of groups, scopes");
@@ -146,10 +145,11 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
         }
         if (strv_length((char *const *) groups) > REQUESTS_MAX_VALUES ||
             strv_length((char *const *) scopes) > REQUESTS_MAX_VALUES) {
-                snprintf(limit, sizeof limit, "a request names at most %d groups and %d scopes",
-                         REQUESTS_MAX_VALUES, REQUESTS_MAX_VALUES);
-                reply = invalid_parameter(groups && strv_length((char *const *) groups) > REQUESTS_MAX_VALUES
-                                          ? "groups" : "scopes", limit);
+                snprintf(limit, sizeof limit, "a request names at most %d groups and %d scopes", REQUESTS_MAX_VALUES,
+                         REQUESTS_MAX_VALUES);
+                reply = invalid_parameter(
+                        groups && strv_length((char *const *) groups) > REQUESTS_MAX_VALUES ? "groups" : "scopes",
+                        limit);
                 goto out;
         }
         /* For itself only: the name is the peer's, never a parameter. */
@@ -180,8 +180,14 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
         }
         now = clock_now();
         access_request r = {
-                .id = id, .user = user, .uid = call->peer->uid, .groups = (char **) groups,
-                .scopes = (char **) scopes, .ttl = ttl, .reason = (char *) reason, .created = now,
+                .id = id,
+                .user = user,
+                .uid = call->peer->uid,
+                .groups = (char **) groups,
+                .scopes = (char **) scopes,
+                .ttl = ttl,
+                .reason = (char *) reason,
+                .created = now,
                 .expires = now + d->config->request_timeout,
                 .approvals_needed = approvals_needed(d->config, (char *const *) groups, (char *const *) scopes),
         };
@@ -190,14 +196,13 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         (void) audit_recordf(d, call->peer, user, AUDIT_REQUEST_CREATED, AUDIT_OK,
-                             "{s:s, s:o, s:o, s:s, s:I, s:I, s:i}", "requestId", id,
-                             "groups", strv_to_json((char *const *) groups),
-                             "scopes", strv_to_json((char *const *) scopes), "reason", reason,
-                             "ttl", (json_int_t) ttl, "expires", (json_int_t) r.expires,
+                             "{s:s, s:o, s:o, s:s, s:I, s:I, s:i}", "requestId", id, "groups",
+                             strv_to_json((char *const *) groups), "scopes", strv_to_json((char *const *) scopes),
+                             "reason", reason, "ttl", (json_int_t) ttl, "expires", (json_int_t) r.expires,
                              "approvalsNeeded", r.approvals_needed);
         log_decision(LOG_MSGID_REQUEST, call->peer, NULL, user, NULL,
-                     "Access request %s by %s for %llds (reason: %s): %zu groups, %zu scopes, %d approvals needed",
-                     id, user, (long long) ttl, reason, strv_length((char *const *) groups),
+                     "Access request %s by %s for %llds (reason: %s): %zu groups, %zu scopes, %d approvals needed", id,
+                     user, (long long) ttl, reason, strv_length((char *const *) groups),
                      strv_length((char *const *) scopes), r.approvals_needed);
         reply = request_reply(d, "io.enrich.Request", id, NULL);
 out:
@@ -222,8 +227,7 @@ json_t *method_list_requests(enrichd *d, const method_call *call, json_t *params
         json_t *reply = NULL;
         int r;
 
-        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
-            (reply = page_begin(&p, params)))
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) || (reply = page_begin(&p, params)))
                 goto out;
         if ((reply = self_or_admin_user(call, "only root and admins may list other users' requests", &user, &own)))
                 goto out;
@@ -323,9 +327,17 @@ json_t *method_approve_request(enrichd *d, const method_call *call, json_t *para
                 goto out;
         }
         grant g = {
-                .id = grant_id, .user = r.user, .uid = pw.pw_uid, .groups = r.groups, .scopes = r.scopes,
-                .reason = r.reason, .granted_by = by, .granted_by_uid = call->peer->uid, .created = now,
-                .expires = now + ttl, .request_id = (char *) id,
+                .id = grant_id,
+                .user = r.user,
+                .uid = pw.pw_uid,
+                .groups = r.groups,
+                .scopes = r.scopes,
+                .reason = r.reason,
+                .granted_by = by,
+                .granted_by_uid = call->peer->uid,
+                .created = now,
+                .expires = now + ttl,
+                .request_id = (char *) id,
         };
         /* The grant first: a request is marked approved only once its
          * grant exists (the daemon runs one call at a time, so nothing
@@ -368,8 +380,8 @@ json_t *method_deny_request(enrichd *d, const method_call *call, json_t *params)
         }
         (void) audit_recordf(d, call->peer, r.user, AUDIT_REQUEST_DENIED, AUDIT_OK, "{s:s, s:s}", "requestId", id,
                              "reason", reason);
-        log_decision(LOG_MSGID_REQUEST, call->peer, NULL, r.user, NULL, "Access request %s of %s denied by %s: %s",
-                     id, r.user, by, reason);
+        log_decision(LOG_MSGID_REQUEST, call->peer, NULL, r.user, NULL, "Access request %s of %s denied by %s: %s", id,
+                     r.user, by, reason);
         reply = request_reply(d, call->method, id, NULL);
 out:
         access_request_clear(&r);

@@ -9,9 +9,10 @@
 #include "grants.h"
 #include "requests.h"
 
-#define REQUEST_COLUMNS "id, user, uid, groups, scopes, ttl, reason, created, expires, state, approvals_needed," \
-                        " first_approver, first_approver_uid, decided_by, decided_by_uid, decided," \
-                        " decision_reason, grant_id"
+#define REQUEST_COLUMNS \
+        "id, user, uid, groups, scopes, ttl, reason, created, expires, state, approvals_needed," \
+        " first_approver, first_approver_uid, decided_by, decided_by_uid, decided," \
+        " decision_reason, grant_id"
 #define REQUEST_ID_BYTES 16
 
 void access_request_clear(access_request *r) {
@@ -39,12 +40,10 @@ static int read_row(sqlite3_stmt *st, access_request *ret) {
         access_request loaded = { 0 };
         int r;
 
-        if ((r = db_column_dup(st, 0, &loaded.id)) < 0 ||
-            (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
+        if ((r = db_column_dup(st, 0, &loaded.id)) < 0 || (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
             (r = grants_strv_from_json_text(db_column_text(st, 3), &loaded.groups)) < 0 ||
             (r = grants_strv_from_json_text(db_column_text(st, 4), &loaded.scopes)) < 0 ||
-            (r = db_column_dup(st, 6, &loaded.reason)) < 0 ||
-            (r = db_column_dup(st, 9, &loaded.state)) < 0 ||
+            (r = db_column_dup(st, 6, &loaded.reason)) < 0 || (r = db_column_dup(st, 9, &loaded.state)) < 0 ||
             (r = db_column_dup(st, 11, &loaded.first_approver)) < 0 ||
             (r = db_column_dup(st, 13, &loaded.decided_by)) < 0 ||
             (r = db_column_dup(st, 16, &loaded.decision_reason)) < 0 ||
@@ -73,9 +72,9 @@ int requests_add(db *d, const access_request *r) {
                            "INSERT INTO requests (id, user, uid, groups, scopes, ttl, reason, created, expires,"
                            " state, approvals_needed) VALUES (?,?,?,?,?,?,?,?,?,'pending',?)",
                            "Failed to store the request", NULL,
-                           DB_ARGS(DB_TEXT(r->id), DB_TEXT(r->user), DB_INT(r->uid), DB_TEXT(groups),
-                                   DB_TEXT(scopes), DB_INT(r->ttl), DB_TEXT(r->reason), DB_INT(r->created),
-                                   DB_INT(r->expires), DB_INT(r->approvals_needed)));
+                           DB_ARGS(DB_TEXT(r->id), DB_TEXT(r->user), DB_INT(r->uid), DB_TEXT(groups), DB_TEXT(scopes),
+                                   DB_INT(r->ttl), DB_TEXT(r->reason), DB_INT(r->created), DB_INT(r->expires),
+                                   DB_INT(r->approvals_needed)));
         free(groups);
         free(scopes);
         return k;
@@ -117,8 +116,9 @@ int requests_get(db *d, const char *id, access_request *ret) {
 }
 
 int requests_count_pending(db *d, const char *user, int64_t *ret) {
-        return db_query_int64(d, "SELECT count(*) FROM requests INDEXED BY requests_pending_user"
-                                 " WHERE user = ? AND state = 'pending'",
+        return db_query_int64(d,
+                              "SELECT count(*) FROM requests INDEXED BY requests_pending_user"
+                              " WHERE user = ? AND state = 'pending'",
                               "Failed to count requests", ret, DB_ARGS(DB_TEXT(user)));
 }
 
@@ -190,8 +190,9 @@ int requests_due(db *d, int64_t now, access_request **ret, size_t *ret_n) {
 
         if (!c)
                 return -ENOMEM;
-        r = db_query_each(d, "SELECT " REQUEST_COLUMNS " FROM requests INDEXED BY requests_pending_expires"
-                             " WHERE state = 'pending' AND expires <= ? ORDER BY expires LIMIT ?",
+        r = db_query_each(d,
+                          "SELECT " REQUEST_COLUMNS " FROM requests INDEXED BY requests_pending_expires"
+                          " WHERE state = 'pending' AND expires <= ? ORDER BY expires LIMIT ?",
                           "Failed to read expired requests", collect_row, c,
                           DB_ARGS(DB_INT(now), DB_INT(REQUESTS_EXPIRE_BATCH)));
         if (r >= 0 && c->n > 0 && !(items = calloc(c->n, sizeof *items)))

@@ -10,36 +10,36 @@
 #include "db.h"
 
 /* Bounds on one request (a user, not an admin, writes it). */
-#define REQUESTS_MAX_VALUES 16          /* groups, and scopes, per request */
+#define REQUESTS_MAX_VALUES 16 /* groups, and scopes, per request */
 #define REQUESTS_MAX_REASON 512
-#define REQUESTS_MAX_LIST   1000        /* rows returned by one listing */
+#define REQUESTS_MAX_LIST 1000 /* rows returned by one listing */
 /* Requests one expiry pass handles; the rest wait for the next tick. */
 #define REQUESTS_EXPIRE_BATCH 100
 
-#define REQUEST_PENDING  "pending"
+#define REQUEST_PENDING "pending"
 #define REQUEST_APPROVED "approved"
-#define REQUEST_DENIED   "denied"
-#define REQUEST_EXPIRED  "expired"
+#define REQUEST_DENIED "denied"
+#define REQUEST_EXPIRED "expired"
 
 typedef struct access_request {
         char *id;
         char *user;
         uid_t uid;
-        char **groups;                  /* NULL-terminated, never NULL once loaded */
+        char **groups; /* NULL-terminated, never NULL once loaded */
         char **scopes;
-        int64_t ttl;                    /* of the grant it asks for */
+        int64_t ttl; /* of the grant it asks for */
         char *reason;
         int64_t created;
-        int64_t expires;                /* when it expires undecided */
-        char *state;                    /* REQUEST_* */
-        int approvals_needed;           /* 1 or 2 */
-        char *first_approver;           /* NULL: no approval yet */
+        int64_t expires; /* when it expires undecided */
+        char *state; /* REQUEST_* */
+        int approvals_needed; /* 1 or 2 */
+        char *first_approver; /* NULL: no approval yet */
         uid_t first_approver_uid;
-        char *decided_by;               /* NULL: undecided, or expired */
+        char *decided_by; /* NULL: undecided, or expired */
         uid_t decided_by_uid;
-        int64_t decided;                /* 0: undecided */
-        char *decision_reason;          /* a denial's reason; NULL: none */
-        char *grant_id;                 /* an approval's grant; NULL: none */
+        int64_t decided; /* 0: undecided */
+        char *decision_reason; /* a denial's reason; NULL: none */
+        char *grant_id; /* an approval's grant; NULL: none */
 } access_request;
 
 void access_request_clear(access_request *r);

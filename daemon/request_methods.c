@@ -23,8 +23,6 @@
 #include "requests.h"
 #include "varlink.h"
 
-#define LOG_MSGID_REQUEST "8d2f6c1e5a7b4e0f9c3d2b1a0e9f8d7c"
-
 /* The state a reader sees: a pending request past its time is expired,
  * whether or not the expiry pass has marked it yet. */
 static const char *visible_state(const access_request *r, int64_t now) {

@@ -16,6 +16,9 @@
 /* Requests one expiry pass handles; the rest wait for the next tick. */
 #define REQUESTS_EXPIRE_BATCH 100
 
+/* MESSAGE_ID of the journal line of each step (beside its audit row's). */
+#define LOG_MSGID_REQUEST "0d17f069f0e944d580acfcc02f5dfe8f"
+
 #define REQUEST_PENDING "pending"
 #define REQUEST_APPROVED "approved"
 #define REQUEST_DENIED "denied"

@@ -19,8 +19,9 @@
 . "$(dirname "$0")/lib.sh"
 
 # AuditList answers anyone, with only the rows about the caller; ListKeys
-# lists the public keys.
-PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys"
+# lists the public keys. Request is any user's, for itself, and
+# ListRequests shows its own (requests.sh holds both to their bounds).
+PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys Request ListRequests"
 CHECKS="abuse-methods-listed abuse-privileged-refused abuse-refusals-change-nothing abuse-refusals-audited
 abuse-refusals-aggregated abuse-refusals-summarized
 abuse-flood-extra-refused abuse-flood-refused-quickly abuse-flood-root-p99

@@ -44,7 +44,7 @@ static bool configured_group(const config *c, const char *name) {
         return false;
 }
 
-bool grant_group_ok(const enrichd *d, const char *s) {
+static bool grant_group_ok(const enrichd *d, const char *s) {
         return configured_group(d->config, s) || plausible_group_name(s);
 }
 

@@ -8,10 +8,8 @@
 #include "grants.h"
 #include "method_support.h"
 
-/* What a grant may name: a configured group or a plausible Unix group
- * name; an RFC 6749 scope. Access requests (request_methods.c) check the
- * same way. */
-bool grant_group_ok(const enrichd *d, const char *s);
+/* What a grant's scopes may be (an RFC 6749 scope); access requests
+ * (request_methods.c) check theirs the same way. */
 bool grant_scope_ok(const enrichd *d, const char *s);
 /* The path every grant takes, from Grant and from an approved access
  * request: stores g (id, created and expires set), audits grant.created,

@@ -41,6 +41,22 @@ static int approvals_needed(const config *c, char *const *groups, char *const *s
         return 1;
 }
 
+/* A group a user may ask for: one enrichd knows, a userdb group of the
+ * config or a group some rule grants. Unlike an admin's grant, a request
+ * is typed by anyone, so a typo or an invented group ("wheel") is refused
+ * here rather than put before an admin. */
+static bool request_group_ok(const enrichd *d, const char *s) {
+        const config *c = d->config;
+
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (strcmp(c->groups[i].name, s) == 0)
+                        return true;
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (strv_contains(c->rules[i].grant_groups, s))
+                        return true;
+        return strv_contains(c->request_two_approver_groups, s);
+}
+
 /* An io.enrich.RequestRecord. NULL when out of memory. */
 static json_t *request_to_json(const access_request *r, int64_t now) {
         json_t *approvers = json_array();
@@ -133,7 +149,8 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
 
         if ((reply = get_string(params, "reason", true, REQUESTS_MAX_REASON, &reason)) ||
             (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
-            (reply = get_value_list(d, params, "groups", grant_group_ok, "a group name", &groups)) ||
+            (reply = get_value_list(d, params, "groups", request_group_ok,
+                                    "a group enrichd knows (a userdb group or one a rule grants)", &groups)) ||
             (reply = get_value_list(d, params, "scopes", grant_scope_ok, "a scope (printable, no spaces or quotes)",
                                     &scopes)))
                 goto out;

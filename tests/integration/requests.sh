@@ -7,12 +7,12 @@
 # costs no rows; every step audited.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="request-created request-json-record owner-sees-own stranger-sees-none stranger-cannot-name-owner
+CHECKS="request-created request-json-record request-unknown-group-refused owner-sees-own stranger-sees-none stranger-cannot-name-owner
 admin-sees-all user-cannot-approve user-cannot-deny self-approval-refused self-approval-stays-pending
 approve-makes-grant grant-names-request-and-approver grant-reaches-live-session request-shows-approved
 approve-twice-refused deny-records-reason denied-cannot-be-approved
 two-approvers-first-records two-approvers-same-admin-refused two-approvers-second-grants
-pending-bound-refuses pending-bound-flood-costs-no-rows request-expires expired-cannot-be-approved
+pending-bound-refuses pending-bound-flood-costs-no-rows requests-page request-expires expired-cannot-be-approved
 steps-audited daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -64,6 +64,10 @@ check request-json-record rjson "$TMP/own.json" \
         "[r for r in j['requests'] if r['id'] == '$R1' and r['user'] == '$U1' and r['groups'] == ['jit-deploy']
           and r['scopes'] == ['deploy:prod'] and r['ttl'] == 600 and r['state'] == 'pending'
           and r['approvalsNeeded'] == 1 and r['approvedBy'] == []]" || show "$TMP/own.json"
+ctl_as "$U1" request --group wheel --ttl 10m --reason "typo or worse" >"$TMP/wheel.out" 2>&1
+RC=$?
+unknown_group() { [ "$RC" = 1 ] && grep -q "a group enrichd knows" "$TMP/wheel.out"; }
+check request-unknown-group-refused unknown_group || show "$TMP/wheel.out"
 check owner-sees-own rjson "$TMP/own.json" "len(j['requests']) == 1" || show "$TMP/own.json"
 ctl_as "$U2" --json requests >"$TMP/stranger.json" 2>&1
 check stranger-sees-none rjson "$TMP/stranger.json" "j['requests'] == []" || show "$TMP/stranger.json"
@@ -159,6 +163,33 @@ no_rows() {
                         "len([e for e in j['parameters']['entries'] if e['details'].get('method') == 'io.enrich.Request']) <= 2"
 }
 check pending-bound-flood-costs-no-rows no_rows || { show "$TMP/u2.json"; show "$TMP/u2-denied.json"; }
+
+# --- ListRequests pages like the other listings: limit 2, following next,
+# walks every request once, newest first
+"$PY" - "$HERE/varlink_call.py" "$SOCK" >"$TMP/pages.out" 2>&1 <<'EOF'
+import json, subprocess, sys
+call, sock = sys.argv[1:3]
+def page(params):
+    out = subprocess.run([sys.executable, call, sock, "io.enrich.ListRequests", json.dumps(params)],
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["parameters"]
+whole = page({"limit": 1000})["requests"]
+walked, params, pages = [], {"limit": 2}, 0
+while True:
+    p = page(params)
+    pages += 1
+    assert len(p["requests"]) <= 2, p
+    walked += p["requests"]
+    if not p.get("next") or pages > 50:
+        break
+    params = {"limit": 2, "after": p["next"]}
+ids = [r["id"] for r in walked]
+print(len(whole), "requests,", pages, "pages")
+ok = (ids == [r["id"] for r in whole] and len(set(ids)) == len(ids) and pages == (len(whole) + 1) // 2
+      and len(whole) >= 7 and [r["created"] for r in walked] == sorted((r["created"] for r in walked), reverse=True))
+sys.exit(0 if ok else 1)
+EOF
+check requests-page test $? = 0 || show "$TMP/pages.out"
 
 # --- expiry: a 2-second decision window
 write_config 2

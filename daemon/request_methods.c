@@ -15,6 +15,7 @@
 #include "config.h"
 #include "grant_methods.h"
 #include "grants.h"
+#include "identities.h"
 #include "identity.h"
 #include "log.h"
 #include "method_support.h"
@@ -146,6 +147,7 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
         int64_t now, pending = 0;
         json_t *reply = NULL;
         bool set;
+        int k = 0;
 
         if ((reply = get_string(params, "reason", true, REQUESTS_MAX_REASON, &reason)) ||
             (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
@@ -172,9 +174,21 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("the caller's uid has no user name");
                 goto out;
         }
+        /* An offboarded user asks for nothing (its logins are refused
+         * anyway); not a refusal row either: it costs no audit. */
+        if (identities_is_disabled(d->db, &(identity_key) { .name = user, .uid = call->peer->uid }, &k)) {
+                reply = k < 0 ? database_error(d, "io.enrich.Request")
+                              : error_reply("io.enrich.AccountDisabled", json_pack("{s:s}", "user", user));
+                goto out;
+        }
         requests_expire_due(d);
         if (requests_count_pending(d->db, user, &pending) < 0) {
                 reply = database_error(d, "io.enrich.Request");
+                goto out;
+        }
+        if (d->config->request_max_pending == 0) {
+                reply = permission_denied(call->peer, call->method,
+                                          "access requests are turned off here (requests.max_pending = 0)");
                 goto out;
         }
         if (pending >= (int64_t) d->config->request_max_pending) {

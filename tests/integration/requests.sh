@@ -13,7 +13,7 @@ approve-makes-grant grant-names-request-and-approver grant-reaches-live-session 
 approve-twice-refused deny-records-reason denied-cannot-be-approved
 two-approvers-first-records two-approvers-same-admin-refused two-approvers-second-grants
 pending-bound-refuses pending-bound-flood-costs-no-rows requests-page request-expires expired-cannot-be-approved
-steps-audited daemon-clean-shutdown"
+disabled-user-cannot-request steps-audited daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 ADMIN_GROUP=enrich-tadm-$$
@@ -206,6 +206,13 @@ check request-expires poll 20 expired || { ctl requests; show "$TMP/req4.out"; }
 ctl_as "$UB" approve "$R4" >"$TMP/late.out" 2>&1
 RC=$?
 check expired-cannot-be-approved test "$RC" = 1 -a "$(state_of "$R4")" = expired || show "$TMP/late.out"
+
+# --- an offboarded user asks for nothing
+ctl disable "$U2" --reason "left the company" >/dev/null 2>&1
+ctl_as "$U2" request --scope back:door --ttl 1m --reason "one last thing" >"$TMP/disabled.out" 2>&1
+RC=$?
+disabled_refused() { [ "$RC" = 1 ] && grep -q "AccountDisabled" "$TMP/disabled.out"; }
+check disabled-user-cannot-request disabled_refused || show "$TMP/disabled.out"
 
 # --- every step in the audit trail
 "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AuditList '{"limit":1000}' >"$TMP/audit.json" 2>&1

@@ -9,7 +9,7 @@
 
 CHECKS="request-created request-json-record request-unknown-group-refused owner-sees-own stranger-sees-none stranger-cannot-name-owner
 admin-sees-all user-cannot-approve user-cannot-deny self-approval-refused self-approval-stays-pending
-approve-makes-grant grant-names-request-and-approver grant-reaches-live-session request-shows-approved
+not-in-userdb-before-approval approve-makes-grant grant-names-request-and-approver grant-reaches-live-session grant-reaches-userdb request-shows-approved
 approve-twice-refused deny-records-reason denied-cannot-be-approved
 two-approvers-first-records two-approvers-same-admin-refused two-approvers-second-grants
 pending-bound-refuses pending-bound-flood-costs-no-rows requests-page request-expires expired-cannot-be-approved
@@ -48,6 +48,29 @@ state_of() {
         ctl --json requests | "$PY" -c 'import json, sys
 for r in json.load(sys.stdin)["requests"]:
     if r["id"] == sys.argv[1]: print(r["state"])' "$1"
+}
+
+# userdb_member: U1 is a member of jit-deploy on the userdb socket
+userdb_member() {
+        "$PY" - "$TMP/io.enrich.Groups" "$U1" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(3)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.systemd.UserDatabase.GetMemberships", "more": True,
+                      "parameters": {"userName": sys.argv[2], "service": "io.enrich.Groups"}}).encode() + b"\0")
+buf = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    replies = [json.loads(p) for p in buf.split(b"\0") if p]
+    if replies and not replies[-1].get("continues"):
+        break
+groups = [r.get("parameters", {}).get("groupName") for r in replies]
+sys.exit(0 if "jit-deploy" in groups else 1)
+EOF
 }
 
 # --- a user asks, for itself
@@ -95,6 +118,7 @@ check self-approval-refused self_refused || show "$TMP/self.out"
 check self-approval-stays-pending test "$(state_of "$RA")" = pending
 
 # --- an admin approves: a grant, on the live session at once
+check_not not-in-userdb-before-approval userdb_member
 ctl_as "$UA" approve "$R1" >"$TMP/approve.out" 2>"$TMP/approve.err"
 RC=$?
 check approve-makes-grant test "$RC" = 0 || { show "$TMP/approve.err"; show "$TMP/enrichd.log"; }
@@ -105,6 +129,7 @@ check grant-names-request-and-approver rjson "$TMP/grants.json" \
         show "$TMP/grants.json"
 reaches() { has_scope "$S1" deploy:prod && has_group "$S1" jit-deploy; }
 check grant-reaches-live-session poll 10 reaches || echo "# key payload: $(key_claims "$S1")"
+check grant-reaches-userdb poll 10 userdb_member
 check request-shows-approved test "$(state_of "$R1")" = approved
 ctl_as "$UB" approve "$R1" >"$TMP/again.out" 2>&1
 RC=$?

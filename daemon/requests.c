@@ -142,7 +142,7 @@ int requests_approve_first(db *d, const char *id, const char *by, uid_t by_uid) 
         int changes = 0, r;
 
         r = db_run(d, DB_WRITE_DURABLE,
-                   "UPDATE requests SET first_approver = ?2, first_approver_uid = ?3"
+                   "UPDATE requests SET first_approver = ?2, first_approver_uid = ?3, approvals_needed = 2"
                    " WHERE id = ?1 AND state = 'pending' AND first_approver IS NULL",
                    "Failed to record the approval", &changes, DB_ARGS(DB_TEXT(id), DB_TEXT(by), DB_INT(by_uid)));
         if (r < 0)

@@ -63,7 +63,8 @@ int requests_count_pending(db *d, const char *user, int64_t *ret);
 int requests_list(db *d, const char *user, const db_cursor *after, unsigned limit,
                   int (*fn)(void *userdata, const access_request *r), void *userdata);
 /* Records the first of two approvals, by by (uid), while the request is
- * pending with none yet. -ESTALE when it is no longer in that state. */
+ * pending with none yet, and that it needs two (policy may have come to
+ * ask that since it was made). -ESTALE when it is no longer in that state. */
 int requests_approve_first(db *d, const char *id, const char *by, uid_t by_uid);
 /* Ends a pending request in state (approved, denied, expired) at now, by
  * by (NULL for expiry), with reason and grant_id (either may be NULL).

@@ -1002,11 +1002,47 @@ static int set_defaults(config *c) {
         c->audit_checkpoint_seconds = CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS;
         c->audit_retention_days = CONFIG_DEFAULT_AUDIT_RETENTION_DAYS;
         c->audit_refusal_window = CONFIG_DEFAULT_AUDIT_REFUSAL_WINDOW;
+        c->request_timeout = CONFIG_DEFAULT_REQUEST_TIMEOUT;
+        c->request_max_pending = CONFIG_DEFAULT_REQUEST_MAX_PENDING;
         c->gid_min = CONFIG_DEFAULT_GID_MIN;
         c->gid_max = CONFIG_DEFAULT_GID_MAX;
         if (!c->socket || !c->userdb_socket || !c->jwks || !c->state_dir || !c->admin_group || !c->issuer)
                 return -ENOMEM;
         return 0;
+}
+
+/* requests { timeout; max_pending; two_approver_groups; two_approver_scopes; }:
+ * the access-request workflow (enrichd.conf(5), "ACCESS REQUESTS"). */
+static int parse_requests(parse_context *ctx, const config_setting_t *requests, config *c) {
+        int r, result;
+
+        result = require_group(ctx, requests, "requests");
+        if (result < 0)
+                return result;
+        for (int i = 0; i < config_setting_length(requests); i++) {
+                const config_setting_t *s = config_setting_get_elem(requests, (unsigned) i);
+                const char *key = config_setting_name(s);
+
+                if (strcmp(key, "timeout") == 0)
+                        r = parse_uint_setting(ctx, s, "requests.timeout", 1, 30 * 86400, &c->request_timeout);
+                else if (strcmp(key, "max_pending") == 0)
+                        r = parse_uint_setting(ctx, s, "requests.max_pending", 0, CONFIG_MAX_REQUESTS_PENDING,
+                                               &c->request_max_pending);
+                else if (strcmp(key, "two_approver_groups") == 0)
+                        r = parse_strv(ctx, s, "requests.two_approver_groups", true,
+                                       &c->request_two_approver_groups);
+                else if (strcmp(key, "two_approver_scopes") == 0)
+                        r = parse_strv_checked(ctx, s, "requests.two_approver_scopes", true, check_scope, NULL,
+                                               &c->request_two_approver_scopes);
+                else
+                        r = fail(ctx, s, "unknown requests key '%s' (known: timeout, max_pending, "
+                                 "two_approver_groups, two_approver_scopes)", key);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        result = r;
+        }
+        return result;
 }
 
 /* The top-level settings, parsed in two passes so that max_ttl and the gid
@@ -1076,12 +1112,15 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                         rules = s;
                 else if (strcmp(key, "fleet") == 0)
                         r = parse_fleet(ctx, s, c);
+                else if (strcmp(key, "requests") == 0)
+                        r = parse_requests(ctx, s, c);
                 else
                         r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
                                  "token_max_failures, token_lock_seconds, token_lock_max_seconds, "
                                  "audit_checkpoint_rows, audit_checkpoint_seconds, "
-                                 "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules, fleet)", key);
+                                 "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules, fleet, "
+                                 "requests)", key);
                 if (r == -ENOMEM)
                         return r;
         }
@@ -1243,5 +1282,7 @@ void config_free(config *c) {
         }
         free(c->rules);
         config_fleet_free(c->fleet);
+        strv_free(c->request_two_approver_groups);
+        strv_free(c->request_two_approver_scopes);
         free(c);
 }

@@ -27,6 +27,12 @@
 #define CONFIG_DEFAULT_AUDIT_CHECKPOINT_SECONDS 3600
 #define CONFIG_DEFAULT_AUDIT_RETENTION_DAYS     0
 #define CONFIG_DEFAULT_AUDIT_REFUSAL_WINDOW     60
+/* Access requests (requests { ... }): how long one waits for a decision,
+ * and how many one user may have pending at once (at most
+ * CONFIG_MAX_REQUESTS_PENDING, so no user can cost unbounded rows). */
+#define CONFIG_DEFAULT_REQUEST_TIMEOUT     86400
+#define CONFIG_DEFAULT_REQUEST_MAX_PENDING 5
+#define CONFIG_MAX_REQUESTS_PENDING        100
 #define CONFIG_MAX_FILE_SIZE         (1024 * 1024)
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
 #define CONFIG_MAX_RULES             1024
@@ -133,6 +139,10 @@ typedef struct config {
         unsigned audit_checkpoint_seconds;
         unsigned audit_retention_days;  /* 0: keep every row */
         unsigned audit_refusal_window;  /* seconds refusals of one kind share a summary row */
+        unsigned request_timeout;       /* seconds a request waits for a decision */
+        unsigned request_max_pending;   /* pending requests per user */
+        char **request_two_approver_groups; /* a request naming one needs two approvals */
+        char **request_two_approver_scopes;
         config_group *groups;
         size_t n_groups;
         config_rule *rules;

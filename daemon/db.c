@@ -303,6 +303,37 @@ static const char *const migrations[] = {
         "CREATE TABLE fleet_grants (id TEXT PRIMARY KEY NOT NULL, mod_revision INTEGER NOT NULL);"
         "CREATE TABLE fleet_state (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
         "INSERT INTO fleet_state (name, value) VALUES ('revision', 0);",
+        /* 14: access requests (requests.c): a user asks, admins approve
+         * or deny, an approval becomes a grant that names its request.
+         * state is pending, approved, denied or expired; approvals counts
+         * the approvals so far (a two-approver request records the first
+         * in first_approver). The pending ones are what the per-user bound
+         * counts and what expiry walks, so they have their own indexes. */
+        "CREATE TABLE requests ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  groups TEXT NOT NULL,"
+        "  scopes TEXT NOT NULL,"
+        "  ttl INTEGER NOT NULL,"
+        "  reason TEXT NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  approvals_needed INTEGER NOT NULL,"
+        "  first_approver TEXT,"
+        "  first_approver_uid INTEGER,"
+        "  decided_by TEXT,"
+        "  decided_by_uid INTEGER,"
+        "  decided INTEGER,"
+        "  decision_reason TEXT,"
+        "  grant_id TEXT"
+        ");"
+        "CREATE INDEX requests_page ON requests(created, id);"
+        "CREATE INDEX requests_user_page ON requests(user, created, id);"
+        "CREATE INDEX requests_pending_user ON requests(user) WHERE state = 'pending';"
+        "CREATE INDEX requests_pending_expires ON requests(expires) WHERE state = 'pending';"
+        "ALTER TABLE grants ADD COLUMN request_id TEXT;",
 };
 
 static int set_error(db *d, const char *what) {

@@ -24,6 +24,7 @@
 #include "identity.h"
 #include "key_methods.h"
 #include "method_support.h"
+#include "request_methods.h"
 #include "session_methods.h"
 #include "util.h"
 #include "varlink.h"
@@ -66,6 +67,8 @@ PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "afterId", "after", "user", "action", "limit");
 PARAMS(after_params, "after");
 PARAMS(rotate_key_params, "compromised");
+PARAMS(request_params, "groups", "scopes", "ttl", "reason");
+PARAMS(deny_params, "id", "reason");
 
 static const method methods[] = {
         { "io.enrich.Enrich",          ACCESS_ROOT,          enrich_params,        method_enrich },
@@ -98,6 +101,10 @@ static const method methods[] = {
         { "io.enrich.FleetStatus",     ACCESS_ADMIN,         NULL,                 method_fleet_status },
         { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
         { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
+        { "io.enrich.Request",         ACCESS_ANYONE,        request_params,       method_request },
+        { "io.enrich.ListRequests",    ACCESS_SELF_OR_ADMIN, list_params,          method_list_requests },
+        { "io.enrich.ApproveRequest",  ACCESS_ADMIN,         id_params,            method_approve_request },
+        { "io.enrich.DenyRequest",     ACCESS_ADMIN,         deny_params,          method_deny_request },
 };
 
 /* Whether peer may call m; *ret_admin: whether it is an admin, looked up

@@ -49,7 +49,7 @@ static bool grant_group_ok(const enrichd *d, const char *s) {
         return configured_group(d->config, s) || plausible_group_name(s);
 }
 
-static bool grant_scope_ok(const enrichd *d, const char *s) {
+bool grant_scope_ok(const enrichd *d, const char *s) {
         return valid_scope(s);
 }
 
@@ -65,11 +65,49 @@ static json_t *grant_to_json(const grant *g) {
                 return NULL;
         if ((g->tenant && json_object_set_new(o, "tenant", json_string(g->tenant)) < 0) ||
             (g->revoked && json_object_set_new(o, "revoked", json_integer(g->revoked)) < 0) ||
-            (g->revoked_by && json_object_set_new(o, "revokedBy", json_string(g->revoked_by)) < 0)) {
+            (g->revoked_by && json_object_set_new(o, "revokedBy", json_string(g->revoked_by)) < 0) ||
+            (g->request_id && json_object_set_new(o, "request", json_string(g->request_id)) < 0)) {
                 json_decref(o);
                 return NULL;
         }
         return o;
+}
+
+json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, const grant *g,
+                     json_t **ret_record) {
+        live_counts counts = { 0 };
+        grant stored = { 0 };
+        json_t *record;
+        int64_t ttl = g->expires - g->created;
+
+        if (grants_add(d->db, g) < 0)
+                return database_error(d, method);
+        (void) audit_recordf(d, peer, g->user, AUDIT_GRANT_CREATED, AUDIT_OK,
+                             "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I, s:s*}", "grantId", g->id,
+                             "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
+                             "tenant", g->tenant, "reason", g->reason, "ttl", (json_int_t) ttl,
+                             "expires", (json_int_t) g->expires, "requestId", g->request_id);
+        if (issue_update_policy_version(d) < 0)
+                log_error("Failed to update the policy version: %s", db_last_error(d->db));
+        /* The new claims appear in the user's open sessions now, not at the
+         * next login. */
+        live_reissue(d, g->user, "grant added", &counts);
+        log_decision(LOG_MSGID_GRANT_NEW, peer, g->id, g->user, NULL,
+                     "Grant %s to %s by %s for %llds (reason: %s%s%s): %zu groups, %zu scopes%s%s; "
+                     "%d sessions re-issued, %d revoked",
+                     g->id, g->user, g->granted_by, (long long) ttl, g->reason,
+                     g->request_id ? ", request " : "", g->request_id ? g->request_id : "",
+                     strv_length(g->groups), strv_length(g->scopes), g->tenant ? ", tenant " : "",
+                     g->tenant ? g->tenant : "", counts.updated, counts.revoked);
+        /* What was stored, read back, so the reply is exactly the record. */
+        if (grants_get(d->db, g->id, &stored) < 0)
+                return database_error(d, method);
+        record = grant_to_json(&stored);
+        grant_clear(&stored);
+        if (!record)
+                return internal_error("out of memory");
+        *ret_record = record;
+        return NULL;
 }
 
 json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
@@ -78,8 +116,7 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
         char *pwbuf = NULL, *id = NULL, *by = NULL;
         json_int_t ttl;
         int64_t now, active = 0;
-        live_counts counts = { 0 };
-        json_t *reply = NULL, *record;
+        json_t *reply = NULL, *record = NULL;
         bool set;
         int r;
 
@@ -134,35 +171,9 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 .scopes = (char **) scopes, .tenant = (char *) tenant, .reason = (char *) reason,
                 .granted_by = by, .granted_by_uid = call->peer->uid, .created = now, .expires = now + ttl,
         };
-        if (grants_add(d->db, &g) < 0) {
-                reply = database_error(d, "io.enrich.Grant");
-                goto out;
-        }
-        (void) audit_recordf(d, call->peer, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I}",
-                             "grantId", id, "groups", strv_to_json((char *const *) groups),
-                             "scopes", strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason,
-                             "ttl", (json_int_t) ttl, "expires", (json_int_t) (now + ttl));
-        if (issue_update_policy_version(d) < 0)
-                log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* The new claims appear in the user's open sessions now, not at the
-         * next login. */
-        live_reissue(d, user, "grant added", &counts);
-        log_decision(LOG_MSGID_GRANT_NEW, call->peer, id, user, NULL,
-                     "Grant %s to %s by %s for %llds (reason: %s): %zu groups, %zu scopes%s%s; "
-                     "%d sessions re-issued, %d revoked",
-                     id, user, by, (long long) ttl, reason, strv_length((char *const *) groups),
-                     strv_length((char *const *) scopes), tenant ? ", tenant " : "", tenant ? tenant : "",
-                     counts.updated, counts.revoked);
-        /* What was stored, read back, so the reply is exactly the record. */
-        grant stored = { 0 };
-        if (grants_get(d->db, id, &stored) < 0) {
-                reply = database_error(d, "io.enrich.Grant");
-                goto out;
-        }
-        record = grant_to_json(&stored);
-        grant_clear(&stored);
-        reply = record ? varlink_reply_new(json_pack("{s:o}", "grant", record), false)
-                       : internal_error("out of memory");
+        reply = grant_commit(d, call->peer, "io.enrich.Grant", &g, &record);
+        if (!reply)
+                reply = varlink_reply_new(json_pack("{s:o}", "grant", record), false);
 out:
         free(groups);
         free(scopes);

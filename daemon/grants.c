@@ -13,7 +13,7 @@
 #include "grants.h"
 
 #define GRANT_COLUMNS "id, user, uid, groups, scopes, tenant, reason, granted_by, granted_by_uid," \
-                      " created, expires, revoked, revoked_by"
+                      " created, expires, revoked, revoked_by, request_id"
 #define GRANT_ID_BYTES 16
 
 void grant_clear(grant *g) {
@@ -27,6 +27,7 @@ void grant_clear(grant *g) {
         free(g->reason);
         free(g->granted_by);
         free(g->revoked_by);
+        free(g->request_id);
         memset(g, 0, sizeof *g);
 }
 
@@ -44,7 +45,7 @@ int grants_new_id(char **ret) {
         return b64url_random_id(GRANT_ID_BYTES, ret);
 }
 
-static char *strv_to_json_text(char *const *list) {
+char *grants_strv_to_json_text(char *const *list) {
         json_t *a = strv_to_json(list);
         char *text;
 
@@ -54,7 +55,7 @@ static char *strv_to_json_text(char *const *list) {
 }
 
 /* A stored JSON array of strings; anything else reads as empty, bounded. */
-static int strv_from_json_text(const char *text, char ***ret) {
+int grants_strv_from_json_text(const char *text, char ***ret) {
         json_t *a = json_loads(text ? text : "[]", 0, NULL), *v;
         char **list = NULL;
         size_t i, n = 0;
@@ -92,12 +93,13 @@ static int read_row(sqlite3_stmt *st, grant *g) {
 
         if ((r = db_column_dup(st, 0, &loaded.id)) < 0 ||
             (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
-            (r = strv_from_json_text(db_column_text(st, 3), &loaded.groups)) < 0 ||
-            (r = strv_from_json_text(db_column_text(st, 4), &loaded.scopes)) < 0 ||
+            (r = grants_strv_from_json_text(db_column_text(st, 3), &loaded.groups)) < 0 ||
+            (r = grants_strv_from_json_text(db_column_text(st, 4), &loaded.scopes)) < 0 ||
             (r = db_column_dup(st, 5, &loaded.tenant)) < 0 ||
             (r = db_column_dup(st, 6, &loaded.reason)) < 0 ||
             (r = db_column_dup(st, 7, &loaded.granted_by)) < 0 ||
-            (r = db_column_dup(st, 12, &loaded.revoked_by)) < 0) {
+            (r = db_column_dup(st, 12, &loaded.revoked_by)) < 0 ||
+            (r = db_column_dup(st, 13, &loaded.request_id)) < 0) {
                 grant_clear(&loaded);
                 return r;
         }
@@ -162,11 +164,11 @@ static int insert_grant(db *d, void *userdata) {
         int r;
 
         r = db_run(d, DB_WRITE_IN_TRANSACTION,
-                   "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+                   "INSERT INTO grants (" GRANT_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,?12)",
                    "Failed to store the grant", NULL,
                    DB_ARGS(DB_TEXT(g->id), DB_TEXT(g->user), DB_INT(g->uid), DB_TEXT(n->groups), DB_TEXT(n->scopes),
                            DB_TEXT(g->tenant), DB_TEXT(g->reason), DB_TEXT(g->granted_by), DB_INT(g->granted_by_uid),
-                           DB_INT(g->created), DB_INT(g->expires)));
+                           DB_INT(g->created), DB_INT(g->expires), DB_TEXT(g->request_id)));
         return r < 0 ? r : bump_generation(d);
 }
 
@@ -175,8 +177,8 @@ int grants_add(db *d, const grant *g) {
         char *groups = NULL, *scopes = NULL;
         int r;
 
-        groups = strv_to_json_text(g->groups);
-        scopes = strv_to_json_text(g->scopes);
+        groups = grants_strv_to_json_text(g->groups);
+        scopes = grants_strv_to_json_text(g->scopes);
         if (!groups || !scopes)
                 r = -ENOMEM;
         else {
@@ -502,7 +504,7 @@ static int index_row(void *userdata, sqlite3_stmt *st) {
 
         if (!user)
                 return 0;
-        r = strv_from_json_text(db_column_text(st, 1), &groups);
+        r = grants_strv_from_json_text(db_column_text(st, 1), &groups);
         for (size_t i = 0; r == 0 && groups[i]; i++)
                 r = grants_index_add(userdata, user, groups[i], sqlite3_column_int64(st, 2));
         strv_free(groups);

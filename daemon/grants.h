@@ -40,6 +40,7 @@ typedef struct grant {
         int64_t expires;
         int64_t revoked;        /* 0: not revoked */
         char *revoked_by;
+        char *request_id;       /* the access request it came from; NULL: none */
 } grant;
 
 typedef struct grant_list {
@@ -48,6 +49,11 @@ typedef struct grant_list {
 } grant_list;
 
 void grant_clear(grant *g);
+/* How grants (and access requests, requests.c) store a list of values: a
+ * JSON array as text, malloc'd (NULL when out of memory); and back, at
+ * most GRANTS_MAX_VALUES of them, anything else reading as empty. */
+char *grants_strv_to_json_text(char *const *list);
+int grants_strv_from_json_text(const char *text, char ***ret);
 void grant_list_clear(grant_list *l);
 
 /* Stores g (its id must be set, see grants_new_id) and bumps the generation,

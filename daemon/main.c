@@ -25,6 +25,7 @@
 #include "log.h"
 #include "dispatch.h"
 #include "reload.h"
+#include "request_methods.h"
 #include "varlink_service.h"
 #include "offboard.h"
 #include "paths.h"
@@ -93,6 +94,7 @@ static void tick(void *userdata) {
         audit_tick(m->d);
         offboard_tick(m->d);
         fleet_tick(m->d);
+        requests_expire_due(m->d);
         userdb_tick(m->userdb);
 }
 

@@ -1,7 +1,7 @@
 /* enrichctl.c: command line of enrichctl: global options, the command
  * table and usage. The commands live in daemon_commands.c (answered by
  * enrichd: also the signing keys), grant_commands.c (grants, revocation,
- * explain, refresh, reload)
+ * explain, refresh, reload), request_commands.c (access requests)
  * and claims_commands.c (answered by the caller's keyring). */
 #include <getopt.h>
 #include <stddef.h>
@@ -35,6 +35,11 @@ static void usage(FILE *out) {
               "  explain USER --service S [--rhost H] [--tty T] [--amr M]...\n"
               "                            dry run: the claims such a login would get now,\n"
               "                            and which rule or grant gave each (admin)\n"
+              "  request [--group G]... [--scope S]... --ttl DURATION --reason TEXT\n"
+              "                            ask admins for a grant to yourself; prints its id\n"
+              "  requests [--user U]       access requests (admin; users see their own)\n"
+              "  approve ID | deny ID --reason TEXT\n"
+              "                            decide a request (admin, not the requester)\n"
               "  refresh [--user U]        re-evaluate live sessions now (admin)\n"
               "  reload                    re-read the config, as SIGHUP does (admin)\n"
               "  token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n"
@@ -110,6 +115,11 @@ static const command commands[] = {
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
         { "fleet", cmd_fleet, 1, 2, 0, 0 },
+        { "request", cmd_request, 0, 0, CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TTL | CTL_OPT_REASON,
+          CTL_OPT_TTL | CTL_OPT_REASON },
+        { "requests", cmd_requests, 0, 0, CTL_OPT_USER, 0 },
+        { "approve", cmd_approve, 1, 1, 0, 0 },
+        { "deny", cmd_deny, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
 };
 
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,

@@ -100,6 +100,10 @@ int cmd_enable(const ctl_options *o);
 int cmd_audit(const ctl_options *o);
 int cmd_keys(const ctl_options *o);
 int cmd_fleet(const ctl_options *o);
+int cmd_request(const ctl_options *o);
+int cmd_requests(const ctl_options *o);
+int cmd_approve(const ctl_options *o);
+int cmd_deny(const ctl_options *o);
 
 /* Calls method on the daemon within CTL_TIMEOUT_MS, trusting only root or
  * the "enrich" user. Returns an exit code; prints why on stderr when it is

@@ -19,8 +19,10 @@
 . "$(dirname "$0")/lib.sh"
 
 # AuditList answers anyone, with only the rows about the caller; ListKeys
-# lists the public keys.
-PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys"
+# lists the public keys. Request is any user's, for itself, and
+# ListRequests shows its own (requests.sh holds both to their bounds).
+# FleetJwks, like ListKeys, hands out public keys only.
+PUBLIC_METHODS="Status ListSessions ListGrants AuditList ListKeys Request ListRequests FleetJwks"
 CHECKS="abuse-methods-listed abuse-privileged-refused abuse-refusals-change-nothing abuse-refusals-audited
 abuse-refusals-aggregated abuse-refusals-summarized
 abuse-flood-extra-refused abuse-flood-refused-quickly abuse-flood-root-p99

@@ -19,7 +19,7 @@ import socket
 import sys
 
 ROW = re.compile(r'\{\s*"(io\.enrich\.\w+)",\s*(ACCESS_\w+),\s*(\w+),\s*(\w+)\s*\}')
-LISTS = ("sessions", "grants", "entries")
+LISTS = ("sessions", "grants", "entries", "requests")
 
 
 def table(path):

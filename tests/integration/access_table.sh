@@ -43,15 +43,17 @@ table_read() { TABLE >"$TMP/table" && [ "$(wc -l <"$TMP/table")" -ge 20 ]; }
 check table-read table_read || show "$TMP/table"
 
 # Rows about the owner (U1): a session (a live process stands in for the
-# login), a grant, and the audit rows both leave.
+# login), a grant, an access request, and the audit rows they leave.
 sleep 600 &
 HOLDER=$!
 CLEANUP_PIDS="$CLEANUP_PIDS $HOLDER"
 vc() { "$PY" "$HERE/varlink_call.py" "$SOCK" "$@"; }
 vc io.enrich.Enrich "{\"user\":\"$U1\",\"service\":\"enrich-test\",\"pid\":$HOLDER}" >"$TMP/enrich.out"
 vc io.enrich.Grant "{\"user\":\"$U1\",\"scopes\":[\"x:y\"],\"ttl\":600,\"reason\":\"access table\"}" >"$TMP/grant.out"
-owner_rows() { ! grep -q '"error"' "$TMP/enrich.out" "$TMP/grant.out"; }
-check owner-has-rows owner_rows || { show "$TMP/enrich.out"; show "$TMP/grant.out"; }
+as_user "$U1" "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.Request \
+        '{"scopes":["x:z"],"ttl":600,"reason":"access table"}' >"$TMP/request.out"
+owner_rows() { ! grep -q '"error"' "$TMP/enrich.out" "$TMP/grant.out" "$TMP/request.out"; }
+check owner-has-rows owner_rows || { show "$TMP/enrich.out"; show "$TMP/grant.out"; show "$TMP/request.out"; }
 
 # expect ROLE CLASS OUTCOME ROWS: empty when the answer is the promised one,
 # else what was wrong.

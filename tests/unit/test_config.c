@@ -121,6 +121,8 @@ static void test_valid(void) {
         CHECK(c->token_max_failures == 5 && c->token_lock_seconds == 60 && c->token_lock_max_seconds == 3600,
               "token lock settings default to 5 failures, 60 s, at most 3600 s");
         CHECK(c->max_ttl == 1800, "max_ttl is read");
+        CHECK(c->request_timeout == 86400 && c->request_max_pending == 5 && !c->request_two_approver_groups &&
+              !c->request_two_approver_scopes, "requests default to a 24 h timeout, 5 pending, one approver");
         CHECK(strcmp(c->admin_group, "enrich-admin") == 0, "admin_group defaults to enrich-admin");
         gethostname(host, sizeof host - 1);
         snprintf(issuer, sizeof issuer, "enrichd@%s", host);
@@ -197,6 +199,24 @@ static void test_valid(void) {
 /* A rule around one match setting, on line 3. */
 #define MATCH(setting) "rules = (\n { name = \"r\";\n   match = { " setting " };\n   grant = { scopes = [\"a\"]; }; }\n);\n"
 
+static void test_requests(void) {
+        config *c = NULL;
+        char *error = NULL;
+        int r;
+
+        write_config("requests = { timeout = 120; max_pending = 0;\n"
+                     "  two_approver_groups = [\"jit-prod\"]; two_approver_scopes = [\"deploy:prod\", \"db:admin\"]; };\n");
+        r = config_load_with(path, group_file, &c, &error);
+        CHECK(r == 0 && c->request_timeout == 120 && c->request_max_pending == 0 &&
+              strv_length(c->request_two_approver_groups) == 1 && strv_contains(c->request_two_approver_groups, "jit-prod") &&
+              strv_length(c->request_two_approver_scopes) == 2 && strv_contains(c->request_two_approver_scopes, "db:admin"),
+              "the requests group is read");
+        if (r < 0)
+                printf("# %s\n", error);
+        free(error);
+        config_free(c);
+}
+
 static void test_errors(void) {
         char *error;
 
@@ -208,6 +228,13 @@ static void test_errors(void) {
         CHECK(error_is("socket = \"/x\";\nsockett = \"/y\";\n", 2, "unknown setting 'sockett'"),
               "unknown top-level setting is refused with its line");
         CHECK(error_is("\nmax_ttl = -1;\n", 2, "must not be negative"), "negative max_ttl is refused");
+        CHECK(error_is("\nrequests = { max_pending = 101; };\n", 2, "'requests.max_pending' must be between 0 and 100"),
+              "requests.max_pending past its bound is refused");
+        CHECK(error_is("requests = {\n  timeout = 0; };\n", 2, "'requests.timeout' must be between 1 and"),
+              "requests.timeout 0 is refused");
+        CHECK(error_is("requests = {\n  two_approvers = [\"x\"]; };\n", 2, "unknown requests key 'two_approvers'"),
+              "an unknown requests key is refused with its line");
+        CHECK(error_is("\nrequests = 5;\n", 2, "'requests' must be a group"), "requests must be a group");
         CHECK(error_is("\nclaims_ttl = 0;\n", 2, "between 1 and"), "claims_ttl 0 is refused");
         CHECK(error_is("max_ttl = 600;\nclaims_ttl = 900;\n", 2, "claims_ttl (900) must not exceed max_ttl (600)"),
               "claims_ttl above max_ttl is refused");
@@ -449,6 +476,7 @@ int main(void) {
                 fclose(f);
         }
         test_valid();
+        test_requests();
         test_errors();
         test_policy();
         unlink(path);

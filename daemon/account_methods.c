@@ -447,7 +447,7 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
                   changed ? "" : " (it already was)", sessions);
-        reply = varlink_reply_new(json_pack("{s:i}", "sessionsRevoked", sessions), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", sessions, "changed", changed), false);
 out:
         token_record_clear(&t);
         free(by);

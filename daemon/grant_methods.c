@@ -243,8 +243,10 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
-        reply = varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated,
-                                            "sessionsRevoked", counts.revoked), false);
+        /* changed: false when it had been revoked before, so the client can
+         * say "already revoked" rather than claim it did something. */
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", counts.updated,
+                                            "sessionsRevoked", counts.revoked, "changed", changed), false);
 out:
         grant_clear(&g);
         free(by);

@@ -576,8 +576,9 @@ json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, "ENRICH_REASON", why, NULL },
                    "%s disabled by %s (reason: %s)%s%s: %d tokens and %d sessions revoked", user, by, why,
                    was ? " again" : "", key.uid >= 0 ? "" : " by name only (unknown to NSS)", tokens, sessions);
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", tokens,
-                                            "sessionsRevoked", sessions, "wasDisabled", was), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", tokens,
+                                            "sessionsRevoked", sessions, "wasDisabled", was, "changed", !was),
+                                  false);
 out:
         free(canonical);
         free(by);
@@ -608,7 +609,7 @@ json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
                    "%s enabled by %s%s", user, by ? by : "an admin", was ? "" : " (it was not disabled)");
         free(by);
-        return varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
+        return varlink_reply_new(json_pack("{s:b, s:b}", "wasDisabled", was, "changed", was), false);
 }
 
 json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {

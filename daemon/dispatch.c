@@ -53,7 +53,7 @@ PARAMS(user_params, "user");
 PARAMS(id_params, "id");
 PARAMS(list_params, "user", "limit", "after");
 PARAMS(page_params, "limit", "after");
-PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason");
+PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "force");
 PARAMS(list_grants_params, "user", "all", "limit", "after");
 PARAMS(explain_params, "user", "service", "tty", "rhost", "amr");
 PARAMS(authenticate_params, "user", "tokenId", "verifier", "service", "rhost", "ruser");

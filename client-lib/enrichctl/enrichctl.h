@@ -38,6 +38,7 @@ enum {
         CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
         CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --action, --limit, --follow */
         CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
+        CTL_OPT_FORCE   = 1 << 17,      /* grant --force */
 };
 
 typedef struct ctl_options {
@@ -75,6 +76,7 @@ typedef struct ctl_options {
         const char *limit;      /* audit --limit, as typed */
         bool follow;            /* audit --follow */
         bool compromised;       /* keys rotate --compromised */
+        bool force;             /* grant --force: a group policy does not know */
 } ctl_options;
 
 /* Commands: each returns an exit code. */
@@ -162,3 +164,14 @@ char *ctl_join(const json_t *array, const char *sep);
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);
 /* Says "out of memory" and returns CTL_EXIT_ERROR. */
 int ctl_oom(void);
+/* Reports a failure and returns code (unchanged by --json): on stderr
+ * "enrichctl: MESSAGE" and, with a hint (the next step), "hint: HINT"; with
+ * --json instead one object {"error", "message", "hint"} on stdout. error
+ * is a stable name scripts can match: the Varlink error of enrichd's reply,
+ * or enrichctl.* for what enrichctl found itself. */
+int ctl_fail(int code, const char *error, const char *hint, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+/* --json was given: ctl_fail prints JSON. */
+void ctl_set_json_errors(bool on);
+/* ctl_fail reported an error or ctl_print_json printed a result. */
+bool ctl_error_reported(void);

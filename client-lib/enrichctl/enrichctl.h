@@ -148,11 +148,15 @@ int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params);
 int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *user);
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
-/* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */
+/* The one time format of enrichctl: "2024-05-01 12:00 (in 14m)" /
+ * "... (2h 5m ago)", local time, into buf; "-" for no time. */
 const char *ctl_format_time(time_t t, char *buf, size_t size);
-/* t relative to now: "in 14m", "2h 05m ago", "now", into buf. */
+/* "2024-05-01 12:00", local time, into buf; "-" for no time. */
+const char *ctl_format_absolute(time_t t, char *buf, size_t size);
+/* t relative to now: "in 14m", "2h 5m ago", "now", into buf. */
 const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size);
-/* "1h 02m 03s" into buf; negative durations print as "expired". */
+/* A span in the same style ("1h 2m", "9m", "45s") into buf; negative
+ * durations print as "expired". */
 const char *ctl_format_duration(long long seconds, char *buf, size_t size);
 /* A string member of obj, or "-" when absent or empty. */
 const char *ctl_str_or_dash(const json_t *obj, const char *key);

@@ -387,48 +387,57 @@ void ctl_print_json(const json_t *value) {
         }
 }
 
+/* A span in the one style every enrichctl output uses: two units at
+ * most, no padding ("45s", "9m", "2h 5m", "3d 4h"): "2h 5m" reads at a
+ * glance, seconds past the first minute are noise. */
+static const char *format_span(long long a, char *buf, size_t size) {
+        if (a < 60)
+                snprintf(buf, size, "%llds", a);
+        else if (a < 3600)
+                snprintf(buf, size, a % 60 && a < 600 ? "%lldm %llds" : "%lldm", a / 60, a % 60);
+        else if (a < 86400)
+                snprintf(buf, size, a / 60 % 60 ? "%lldh %lldm" : "%lldh", a / 3600, a / 60 % 60);
+        else
+                snprintf(buf, size, a / 3600 % 24 ? "%lldd %lldh" : "%lldd", a / 86400, a / 3600 % 24);
+        return buf;
+}
+
 const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size) {
         long long delta = (long long) t - (long long) now, a = delta < 0 ? -delta : delta;
         char span[32];
 
-        /* Two units at most: "2h 05m" reads at a glance, seconds past the
-         * first hour are noise. */
         if (a < 1)
                 return snprintf(buf, size, "now"), buf;
-        if (a < 60)
-                snprintf(span, sizeof span, "%llds", a);
-        else if (a < 3600)
-                snprintf(span, sizeof span, "%lldm", a / 60);
-        else if (a < 86400)
-                snprintf(span, sizeof span, a / 60 % 60 ? "%lldh %02lldm" : "%lldh", a / 3600, a / 60 % 60);
-        else
-                snprintf(span, sizeof span, a / 3600 % 24 ? "%lldd %lldh" : "%lldd", a / 86400, a / 3600 % 24);
-        snprintf(buf, size, delta > 0 ? "in %s" : "%s ago", span);
+        snprintf(buf, size, delta > 0 ? "in %s" : "%s ago", format_span(a, span, sizeof span));
+        return buf;
+}
+
+const char *ctl_format_absolute(time_t t, char *buf, size_t size) {
+        struct tm tm;
+
+        if (t <= 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+                snprintf(buf, size, "-");
         return buf;
 }
 
 const char *ctl_format_time(time_t t, char *buf, size_t size) {
         char when[24], relative[32];
-        struct tm tm;
 
         /* The absolute time for logs and tickets, the relative one for the
          * admin who wants to know "how long still". */
-        if (t <= 0 || !localtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm) == 0)
+        if (t <= 0)
                 snprintf(buf, size, "-");
         else
-                snprintf(buf, size, "%s (%s)", when, ctl_format_relative(t, time(NULL), relative, sizeof relative));
+                snprintf(buf, size, "%s (%s)", ctl_format_absolute(t, when, sizeof when),
+                         ctl_format_relative(t, time(NULL), relative, sizeof relative));
         return buf;
 }
 
 const char *ctl_format_duration(long long seconds, char *buf, size_t size) {
         if (seconds < 0)
                 snprintf(buf, size, "expired");
-        else if (seconds >= 3600)
-                snprintf(buf, size, "%lldh %02lldm %02llds", seconds / 3600, seconds / 60 % 60, seconds % 60);
-        else if (seconds >= 60)
-                snprintf(buf, size, "%lldm %02llds", seconds / 60, seconds % 60);
         else
-                snprintf(buf, size, "%llds", seconds);
+                format_span(seconds, buf, size);
         return buf;
 }
 

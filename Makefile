@@ -18,6 +18,8 @@ DESTDIR   ?=
 
 B := build
 CC ?= cc
+# The one place the version is written: debian/changelog's first entry.
+VERSION := $(or $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null),unknown)
 PKGS := libsystemd sqlite3 libcrypto libconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -27,7 +29,7 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 OPT    ?= -O2 -g
 SAN    ?=
 CFLAGS ?=
-CFLAGS += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(SAN) -D_GNU_SOURCE \
+CFLAGS += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(SAN) -D_GNU_SOURCE -DENRICH_VERSION='"$(VERSION)"' \
           -Iclient-lib $(PKG_CFLAGS) $(if $(CI),-Werror)
 LDFLAGS += -Wl,-z,relro,-z,now $(SAN)
 LIBS := $(PKG_LIBS) -lkeyutils

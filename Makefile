@@ -14,6 +14,7 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 MANDIR    ?= $(DATADIR)/man
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
 DESTDIR   ?=
 
 B := build
@@ -218,12 +219,13 @@ MAN_PAGES := daemon/enrichd.8 daemon/enrichd.conf.5 client-lib/enrichctl/enrichc
 .PHONY: install-man man-check deb
 install-man:
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	  $(DESTDIR)$(BASHCOMPDIR)
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	for page in $(MAN_PAGES); do \
 	  section=$${page##*.}; \
 	  install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/ || exit 1; \
 	done
 	install -m 0644 client-lib/enrichctl/enrichctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/enrichctl
+	install -m 0644 client-lib/enrichctl/enrichctl.zsh-completion $(DESTDIR)$(ZSHCOMPDIR)/_enrichctl
 
 # Renders every manual with warnings on; run by `make check` too.
 man-check:

@@ -352,7 +352,7 @@ static int unknown_option(const char *arg) {
         for (size_t i = 0; options[i].name; i++)
                 names[n++] = options[i].name;
         names[n] = NULL;
-        /* "--grup=x" is typed as "grup". */
+        /* An option typed with "=VALUE" is looked up by its name alone. */
         snprintf(typed, sizeof typed, "%s", arg + strspn(arg, "-"));
         typed[strcspn(typed, "=")] = '\0';
         close = names_suggest(typed, names, 0);

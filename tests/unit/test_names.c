@@ -17,8 +17,8 @@ static int suggests(const char *typed, const char *const *list, const char *expe
 }
 
 int main(void) {
-        static const char *const commands[] = { "status", "whoami", "grant", "grants", "revoke", "explain",
-                                                "disable", "enable", "token", "audit", NULL };
+        static const char *const commands[] = { "status",  "whoami", "grant", "grants", "revoke", "explain",
+                                                "disable", "enable", "token", "audit",  NULL };
         static const char *const groups[] = { "jit-deploy", "ops-readonly", NULL };
         char buf[128], long_name[100];
 
@@ -53,12 +53,12 @@ int main(void) {
         /* The daemon checks audit --action against this list: every action it
          * records must be in it. */
         static const char *const recorded[] = {
-                AUDIT_ENRICH_ISSUED, AUDIT_ENRICH_REFUSED, AUDIT_SESSION_REFRESHED, AUDIT_SESSION_REVOKED,
-                AUDIT_SESSION_ENDED, AUDIT_GRANT_CREATED, AUDIT_GRANT_REVOKED, AUDIT_GRANT_EXPIRED,
-                AUDIT_TOKEN_ISSUED, AUDIT_TOKEN_USED, AUDIT_TOKEN_REJECTED, AUDIT_TOKEN_REVOKED,
-                AUDIT_TOKEN_ROTATED, AUDIT_TOKEN_UNLOCKED, AUDIT_IDENTITY_DISABLED, AUDIT_IDENTITY_ENABLED,
-                AUDIT_LOGIN_REFUSED, AUDIT_PERMISSION_DENIED, AUDIT_CONFIG_RELOADED, AUDIT_CONFIG_REJECTED,
-                AUDIT_KEY_ROTATED, AUDIT_CHECKPOINT,
+                AUDIT_ENRICH_ISSUED, AUDIT_ENRICH_REFUSED,    AUDIT_SESSION_REFRESHED, AUDIT_SESSION_REVOKED,
+                AUDIT_SESSION_ENDED, AUDIT_GRANT_CREATED,     AUDIT_GRANT_REVOKED,     AUDIT_GRANT_EXPIRED,
+                AUDIT_TOKEN_ISSUED,  AUDIT_TOKEN_USED,        AUDIT_TOKEN_REJECTED,    AUDIT_TOKEN_REVOKED,
+                AUDIT_TOKEN_ROTATED, AUDIT_TOKEN_UNLOCKED,    AUDIT_IDENTITY_DISABLED, AUDIT_IDENTITY_ENABLED,
+                AUDIT_LOGIN_REFUSED, AUDIT_PERMISSION_DENIED, AUDIT_CONFIG_RELOADED,   AUDIT_CONFIG_REJECTED,
+                AUDIT_KEY_ROTATED,   AUDIT_CHECKPOINT,
         };
         bool all_known = true;
         for (size_t i = 0; i < sizeof recorded / sizeof recorded[0]; i++)

@@ -5,7 +5,7 @@
 
 #include "names.h"
 
-const char *const enrich_amr_values[] = { "pwd", "pop", "tok", "svc", "mfa", "otp", "hwk", NULL };
+const char *const enrich_amr_values[] = { "pwd", "pop", "tok", "svc", "mfa", "otp", "hwk", "swk", NULL };
 
 const char *const enrich_audit_actions[] = { "enrich.issued",
                                              "enrich.refused",

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* Authentication methods a login can show: RFC 8176 where one fits (pwd,
- * pop for ssh keys, mfa, otp, hwk) and enrich's own svc (a systemd unit)
+ * pop for ssh keys, mfa, otp, hwk, swk) and enrich's own svc (a systemd unit)
  * and tok (a service-account token). NULL-terminated. */
 extern const char *const enrich_amr_values[];
 /* Every action the audit trail records (see daemon/audit.h).

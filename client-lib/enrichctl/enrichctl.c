@@ -37,7 +37,7 @@ static const struct help_entry {
         { "explain", "  explain USER --service S [--rhost H] [--tty T] [--amr M]...\n"
                      "                            dry run: the claims such a login would get now,\n"
                      "                            and which rule or grant gave each (admin);\n"
-                     "                            M: pwd pop tok svc mfa otp hwk\n" },
+                     "                            M: pwd pop tok svc mfa otp hwk swk\n" },
         { "refresh", "  refresh [--user U]        re-evaluate live sessions now (admin)\n" },
         { "reload", "  reload                    re-read the config, as SIGHUP does (admin)\n" },
         { "token", "  token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n"

@@ -70,12 +70,12 @@ CONF
 "$ENRICHD" --check-config --config "$TMP/bad-amr.conf" >"$TMP/amr.out" 2>&1
 RC=$?
 check check-config-amr-refused eval '[ $RC != 0 ] && grep "typo-rule" "$TMP/amr.out" | grep "password" |
-        grep -q "pwd, pop, tok, svc, mfa, otp, hwk"' || show "$TMP/amr.out"
+        grep -q "pwd, pop, tok, svc, mfa, otp, hwk, swk"' || show "$TMP/amr.out"
 check check-config-amr-suggests grep -q 'did you mean "otp"' "$TMP/amr.out" || show "$TMP/amr.out"
 ctl explain "$U1" --service enrich-test --amr password >"$TMP/ex.out" 2>"$TMP/ex.err"
 RC=$?
 check explain-amr-refused eval '[ $RC = 2 ] && grep -q "unknown --amr value \"password\"" "$TMP/ex.err" &&
-        grep -q "pwd, pop, tok, svc, mfa, otp, hwk" "$TMP/ex.err"' || show "$TMP/ex.err"
+        grep -q "pwd, pop, tok, svc, mfa, otp, hwk, swk" "$TMP/ex.err"' || show "$TMP/ex.err"
 "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.Explain \
         "{\"user\":\"$U1\",\"service\":\"enrich-test\",\"amr\":[\"password\"]}" >"$TMP/ex.json" 2>&1
 check explain-amr-daemon-refuses eval 'grep -q InvalidParameter "$TMP/ex.json" && grep -q "unknown amr" "$TMP/ex.json"' ||

@@ -47,7 +47,7 @@ int main(void) {
 
         CHECK(names_contain(enrich_amr_values, "hwk") && !names_contain(enrich_amr_values, "password"),
               "amr values: hwk known, password not");
-        CHECK(strcmp(names_join(enrich_amr_values, " ", buf, sizeof buf), "pwd pop tok svc mfa otp hwk") == 0,
+        CHECK(strcmp(names_join(enrich_amr_values, " ", buf, sizeof buf), "pwd pop tok svc mfa otp hwk swk") == 0,
               "amr values joined");
         CHECK(strlen(names_join(enrich_audit_actions, ", ", buf, 20)) < 20, "a join is truncated to the buffer");
         /* The daemon checks audit --action against this list: every action it

@@ -175,6 +175,9 @@ int ctl_oom(void);
  * or enrichctl.* for what enrichctl found itself. */
 int ctl_fail(int code, const char *error, const char *hint, const char *format, ...)
         __attribute__((format(printf, 4, 5)));
+/* "unknown COMMAND command 'typed'", with the close match among known
+ * (NULL-terminated); CTL_EXIT_ERROR. */
+int ctl_unknown_subcommand(const char *command, const char *typed, const char *const *known);
 /* --json was given: ctl_fail prints JSON. */
 void ctl_set_json_errors(bool on);
 /* ctl_fail reported an error or ctl_print_json printed a result. */

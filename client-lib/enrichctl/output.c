@@ -8,6 +8,7 @@
 #include "enrich.h"
 #include "enrichctl.h"
 #include "host.h"
+#include "names.h"
 #include "util.h"
 
 /* --json: errors go to stdout as JSON (ctl_fail); set once by main. */
@@ -466,6 +467,15 @@ char *ctl_join(const json_t *array, const char *sep) {
                 strcat(out, json_string_value(item) ? json_string_value(item) : "");
         }
         return out;
+}
+
+int ctl_unknown_subcommand(const char *command, const char *typed, const char *const *known) {
+        const char *close = names_suggest(typed, known, 0);
+        char list[128], hint[256];
+
+        snprintf(hint, sizeof hint, "%s%s%sit takes: %s; see 'enrichctl %s --help'", close ? "did you mean '" : "",
+                 close ? close : "", close ? "'? " : "", names_join(known, ", ", list, sizeof list), command);
+        return ctl_fail(CTL_EXIT_ERROR, "enrichctl.UnknownCommand", hint, "unknown %s command '%s'", command, typed);
 }
 
 int ctl_oom(void) {

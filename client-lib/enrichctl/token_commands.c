@@ -234,8 +234,8 @@ int cmd_token(const ctl_options *o) {
                 return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id", say_revoked);
         if (strcmp(sub, "unlock") == 0)
                 return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user", say_unlocked);
-        fprintf(stderr, "enrichctl: unknown token command '%s' (issue, list, revoke, rotate, unlock)\n", sub);
-        return CTL_EXIT_ERROR;
+        return ctl_unknown_subcommand("token", sub,
+                                      (const char *const[]) { "issue", "list", "revoke", "rotate", "unlock", NULL });
 }
 
 static void say_disabled(const ctl_options *o, const json_t *reply) {

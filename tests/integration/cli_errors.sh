@@ -13,7 +13,7 @@ check-config-amr-suggests explain-amr-refused explain-amr-daemon-refuses audit-a
 audit-action-daemon-refuses permission-names-group permission-says-once unreachable-hint
 unreachable-json userdb-socket-named whoami-names-pam-line json-usage-error json-unknown-command
 json-exit-codes-unchanged command-help help-command usage-slip-short unknown-command-suggests
-unknown-option-suggests version-from-changelog revoke-again-already revoke-again-json-unchanged
+unknown-option-suggests unknown-subcommand-suggests version-from-changelog revoke-again-already revoke-again-json-unchanged
 token-revoke-again-already disable-again-already enable-again-already grants-all-revoked-ago
 ttl-clamped-exit-0 ttl-clamped-json ttl-clamped-stderr duration-10-mins duration-1h30
 daemon-clean-shutdown"
@@ -142,6 +142,8 @@ check usage-slip-short eval '[ "$(wc -l <"$TMP/slip.err")" -le 2 ] && grep -q "e
 check unknown-command-suggests grep -q "did you mean 'status'" "$TMP/uc.err" || show "$TMP/uc.err"
 "$ENRICHCTL" grant "$U1" --grup x >/dev/null 2>"$TMP/uo.err"
 check unknown-option-suggests grep -q "did you mean '--group'" "$TMP/uo.err" || show "$TMP/uo.err"
+"$ENRICHCTL" token isue "$U1" >/dev/null 2>"$TMP/us.err"
+check unknown-subcommand-suggests grep -q "did you mean 'issue'" "$TMP/us.err" || show "$TMP/us.err"
 WANT=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/debian/changelog")
 check version-from-changelog eval '[ "$("$ENRICHCTL" --version)" = "enrichctl $WANT" ]'
 

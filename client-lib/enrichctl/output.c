@@ -1,9 +1,11 @@
 /* output.c: formatting shared by the enrichctl commands, and the one place
  * that talks to the daemon. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enrich.h"
 #include "enrichctl.h"
@@ -90,7 +92,8 @@ static int print_remote_error(const ctl_options *o, const char *method, const ch
 
         if (strcmp(e, "io.enrich.PermissionDenied") == 0) {
                 const char *group = json_string_value(json_object_get(params, "adminGroup"));
-                const char *user = getenv("USER");
+                struct passwd *pw = getpwuid(getuid());
+                const char *user = pw ? pw->pw_name : NULL;
 
                 if (reason && strstr(reason, "only root may"))
                         return ctl_fail(code, e, "run it as root, e.g. with sudo",

@@ -93,7 +93,7 @@ check audit-action-daemon-refuses eval 'grep -q InvalidParameter "$TMP/au.json" 
 # --- a permission error names the group and how to join it, once
 ctl_as "$U1" grant "$U2" --scope x --ttl 10m --reason eu17 >"$TMP/perm.out" 2>"$TMP/perm.err"
 check permission-names-group eval 'grep -q "group $ADMINS" "$TMP/perm.err" &&
-        grep -q "usermod -aG $ADMINS" "$TMP/perm.err" && grep -q "log in again" "$TMP/perm.err"' ||
+        grep -q "usermod -aG $ADMINS $U1," "$TMP/perm.err" && grep -q "log in again" "$TMP/perm.err"' ||
         show "$TMP/perm.err"
 check permission-says-once eval '[ "$(grep -c "only root and members" "$TMP/perm.err")" = 1 ] &&
         ! grep -q admin_group.*admin.group "$TMP/perm.err"' || show "$TMP/perm.err"

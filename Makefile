@@ -14,10 +14,13 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 MANDIR    ?= $(DATADIR)/man
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
 DESTDIR   ?=
 
 B := build
 CC ?= cc
+# The one place the version is written: debian/changelog's first entry.
+VERSION := $(or $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null),unknown)
 PKGS := libsystemd sqlite3 libcrypto libconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -31,7 +34,7 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 OPT    ?= -O2 -g
 SAN    ?=
 CFLAGS ?=
-CFLAGS += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(SAN) -D_GNU_SOURCE \
+CFLAGS += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(SAN) -D_GNU_SOURCE -DENRICH_VERSION='"$(VERSION)"' \
           -Iclient-lib $(PKG_CFLAGS) $(CURL_CFLAGS) $(if $(CI),-Werror)
 LDFLAGS += -Wl,-z,relro,-z,now $(SAN)
 LIBS := $(PKG_LIBS) -lkeyutils
@@ -227,12 +230,13 @@ MAN_PAGES := daemon/enrichd.8 daemon/enrichd.conf.5 client-lib/enrichctl/enrichc
 .PHONY: install-man man-check deb
 install-man:
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	  $(DESTDIR)$(BASHCOMPDIR)
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	for page in $(MAN_PAGES); do \
 	  section=$${page##*.}; \
 	  install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/ || exit 1; \
 	done
 	install -m 0644 client-lib/enrichctl/enrichctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/enrichctl
+	install -m 0644 client-lib/enrichctl/enrichctl.zsh-completion $(DESTDIR)$(ZSHCOMPDIR)/_enrichctl
 
 # Renders every manual with warnings on; run by `make check` too.
 man-check:

@@ -448,7 +448,7 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
                   changed ? "" : " (it already was)", sessions);
-        reply = varlink_reply_new(json_pack("{s:i}", "sessionsRevoked", sessions), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", sessions, "changed", changed), false);
 out:
         token_record_clear(&t);
         free(by);
@@ -538,8 +538,9 @@ json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "tokensRevoked", counts.tokens,
-                                            "sessionsRevoked", counts.sessions, "wasDisabled", counts.was), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", counts.tokens,
+                                            "sessionsRevoked", counts.sessions, "wasDisabled", counts.was,
+                                            "changed", !counts.was), false);
 out:
         free(by);
         return reply;
@@ -561,7 +562,7 @@ json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         if (offboard_enable(d, call->peer, user, by ? by : "an admin", &was) < 0)
                 reply = database_error(d, "io.enrich.Enable");
         else
-                reply = varlink_reply_new(json_pack("{s:b}", "wasDisabled", was), false);
+                reply = varlink_reply_new(json_pack("{s:b, s:b}", "wasDisabled", was, "changed", was), false);
         free(by);
         return reply;
 }

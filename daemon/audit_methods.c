@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "audit_methods.h"
 #include "method_support.h"
+#include "names.h"
 #include "paging.h"
 #include "varlink.h"
 
@@ -64,6 +65,20 @@ static int add_entry(void *userdata, const audit_entry *e) {
         return o ? page_add_row(userdata, o, e->id) : -ENOMEM;
 }
 
+/* An action no row can have would list nothing and look like "no such
+ * event": refused, with the close match (names.h). */
+static json_t *check_known_action(const char *action) {
+        const char *close = action ? names_suggest(action, enrich_audit_actions, 0) : NULL;
+        char reason[1024], known[768];
+
+        if (!action || names_contain(enrich_audit_actions, action))
+                return NULL;
+        snprintf(reason, sizeof reason, "unknown action \"%s\"%s%s%s (known: %s)", action,
+                 close ? "; did you mean \"" : "", close ? close : "", close ? "\"?" : "",
+                 names_join(enrich_audit_actions, ", ", known, sizeof known));
+        return invalid_parameter("action", reason);
+}
+
 json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *action;
         json_int_t since = 0, after_id = 0;
@@ -77,7 +92,8 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
             (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
             (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
-            (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)))
+            (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)) ||
+            (reply = check_known_action(action)))
                 goto out;
         /* Where to start: a cursor from a previous page, afterId (oldest
          * first after that row; 0: from the oldest), else the newest rows. */

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include "config.h"
 #include "jwks.h"
+#include "names.h"
 #include "util.h"
 
 void strv_free(char **list) {
@@ -406,6 +407,20 @@ static int parse_clock(const char *s, size_t len, bool is_end, int *ret) {
         return 0;
 }
 
+/* An amr value the PAM module can observe (names.h); a rule asking for
+ * any other could never match. */
+static int check_amr(parse_context *ctx, const config_setting_t *e, const char *name,
+                     const char *value, void *userdata) {
+        char known[128];
+        const char *close = names_suggest(value, enrich_amr_values, 0);
+
+        if (names_contain(enrich_amr_values, value))
+                return 0;
+        return fail(ctx, e, "'%s': unknown amr value \"%s\"%s%s%s, so the rule could never match "
+                    "(valid: %s)", name, value, close ? " (did you mean \"" : "", close ? close : "",
+                    close ? "\"?)" : "", names_join(enrich_amr_values, ", ", known, sizeof known));
+}
+
 static int parse_hours(parse_context *ctx, const config_setting_t *s, const char *name, config_rule *rule) {
         char *value = NULL;
         const char *dash;
@@ -458,7 +473,7 @@ static int parse_match(parse_context *ctx, const config_setting_t *match, const 
                 else if (strcmp(key, "ttys") == 0)
                         r = parse_strv(ctx, s, name, false, &rule->match_ttys);
                 else if (strcmp(key, "amr") == 0)
-                        r = parse_strv(ctx, s, name, false, &rule->match_amr);
+                        r = parse_strv_checked(ctx, s, name, false, check_amr, NULL, &rule->match_amr);
                 else if (strcmp(key, "not_users") == 0)
                         r = parse_strv(ctx, s, name, false, &rule->match_not_users);
                 else if (strcmp(key, "not_unix_groups") == 0)

@@ -55,7 +55,7 @@ PARAMS(user_params, "user");
 PARAMS(id_params, "id");
 PARAMS(list_params, "user", "limit", "after");
 PARAMS(page_params, "limit", "after");
-PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "fleet", "hosts");
+PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "force", "fleet", "hosts");
 PARAMS(list_grants_params, "user", "all", "limit", "after");
 PARAMS(explain_params, "user", "service", "tty", "rhost", "amr");
 PARAMS(authenticate_params, "user", "tokenId", "verifier", "service", "rhost", "ruser");
@@ -146,6 +146,17 @@ static void audit_refusal(enrichd *d, const struct ucred *peer, const char *meth
         free(name);
 }
 
+/* A refusal names the admin group by its configured name, so the caller
+ * can say which group to join. */
+static void name_admin_group(const enrichd *d, json_t *reply) {
+        json_t *params = json_object_get(reply, "parameters");
+
+        if (!streq_ptr(json_string_value(json_object_get(reply, "error")), "io.enrich.PermissionDenied") ||
+            !json_is_object(params) || !d->config->admin_group)
+                return;
+        (void) json_object_set_new(params, "adminGroup", json_string(d->config->admin_group));
+}
+
 json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method_name, json_t *parameters,
                       bool more) {
         static const char *const no_params[] = { NULL };
@@ -168,5 +179,6 @@ json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method_n
                  * single reply, which without "continues" ends the stream. */
                 reply = m->handler(d, &call, parameters);
         audit_refusal(d, peer, method_name, reply);
+        name_admin_group(d, reply);
         return reply;
 }

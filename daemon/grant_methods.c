@@ -16,6 +16,7 @@
 #include "live.h"
 #include "log.h"
 #include "method_support.h"
+#include "names.h"
 #include "paging.h"
 #include "policy.h"
 #include "util.h"
@@ -51,6 +52,60 @@ static bool grant_group_ok(const enrichd *d, const char *s) {
 
 bool grant_scope_ok(const enrichd *d, const char *s) {
         return valid_scope(s);
+}
+
+/* Whether policy knows group: a userdb group of the config or a group
+ * some rule grants. */
+static bool known_group(const config *c, const char *group) {
+        if (configured_group(c, group))
+                return true;
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (strv_contains(c->rules[i].grant_groups, group))
+                        return true;
+        return false;
+}
+
+/* A group nothing serves would be granted and never seen (not through
+ * userdb, not in any rule): refused unless force, naming the groups that
+ * are known and the close match. NULL when every group is known. */
+static json_t *check_known_groups(const config *c, const char *const *groups, bool force) {
+        const char **known = NULL, *close;
+        size_t n = 0;
+        json_t *list = NULL, *reply = NULL;
+        char reason[512];
+
+        for (size_t i = 0; !force && groups && groups[i] && !reply; i++) {
+                if (known_group(c, groups[i]))
+                        continue;
+                if (!known) {
+                        known = calloc(c->n_groups + 1, sizeof(*known));
+                        list = json_array();
+                        if (!known || !list) {
+                                reply = internal_error("out of memory");
+                                break;
+                        }
+                        for (size_t g = 0; g < c->n_groups; g++)
+                                known[n++] = c->groups[g].name;
+                        for (size_t g = 0; g < c->n_groups; g++)
+                                json_array_append_new(list, json_string(c->groups[g].name));
+                        for (size_t r = 0; r < c->n_rules; r++)
+                                for (char **q = c->rules[r].grant_groups; q && *q; q++)
+                                        json_array_append_new(list, json_string(*q));
+                }
+                close = names_suggest(groups[i], known, n);
+                for (size_t r = 0; !close && r < c->n_rules; r++)
+                        close = c->rules[r].grant_groups ?
+                                names_suggest(groups[i], (const char *const *) c->rules[r].grant_groups, 0) : NULL;
+                snprintf(reason, sizeof reason, "unknown group \"%s\": no userdb group of the config and no "
+                         "rule gives it, so it would show nowhere%s%s%s", groups[i],
+                         close ? "; did you mean \"" : "", close ? close : "", close ? "\"?" : "");
+                reply = error_reply("io.enrich.UnknownGroup",
+                                    json_pack("{s:s, s:s, s:O, s:s*}", "group", groups[i], "reason", reason,
+                                              "known", list, "suggestion", close));
+        }
+        free(known);
+        json_decref(list);
+        return reply;
 }
 
 /* An io.enrich.GrantRecord. NULL when out of memory. */
@@ -114,19 +169,25 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *tenant, *reason, **groups = NULL, **scopes = NULL;
         struct passwd pw;
         char *pwbuf = NULL, *id = NULL, *by = NULL;
-        json_int_t ttl;
+        json_int_t ttl, requested_ttl;
         int64_t now, active = 0;
         json_t *reply = NULL, *record = NULL;
         bool set;
+        json_t *force = json_object_get(params, "force");
         int r;
 
+        if (force && !json_is_null(force) && !json_is_boolean(force)) {
+                reply = invalid_parameter("force", "must be a boolean");
+                goto out;
+        }
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "tenant", false, GRANTS_MAX_VALUE_LENGTH, &tenant)) ||
             (reply = get_string(params, "reason", true, GRANTS_MAX_REASON, &reason)) ||
             (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
             (reply = get_value_list(d, params, "groups", grant_group_ok, "a group name", &groups)) ||
             (reply = get_value_list(d, params, "scopes", grant_scope_ok,
-                                    "a scope (printable, no spaces or quotes)", &scopes)))
+                                    "a scope (printable, no spaces or quotes)", &scopes)) ||
+            (reply = check_known_groups(d->config, groups, json_is_true(force))))
                 goto out;
         if (!groups && !scopes && !tenant) {
                 reply = invalid_parameter("groups", "a grant needs at least one of groups, scopes, tenant");
@@ -160,6 +221,7 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         /* Clamped, not refused: the admin asked for as long as allowed. */
+        requested_ttl = ttl;
         if (ttl > (json_int_t) d->config->max_ttl)
                 ttl = d->config->max_ttl;
         if (grants_new_id(&id) < 0 || !(by = peer_name(call->peer))) {
@@ -172,8 +234,11 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 .granted_by = by, .granted_by_uid = call->peer->uid, .created = now, .expires = now + ttl,
         };
         reply = grant_commit(d, call->peer, "io.enrich.Grant", &g, &record);
+        /* clampedFrom: what was asked, when max_ttl cut it. */
         if (!reply)
-                reply = varlink_reply_new(json_pack("{s:o}", "grant", record), false);
+                reply = varlink_reply_new(json_pack("{s:o, s:o*}", "grant", record, "clampedFrom",
+                                                    requested_ttl > ttl ? json_integer(requested_ttl) : NULL),
+                                          false);
 out:
         free(groups);
         free(scopes);
@@ -263,8 +328,10 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
-        reply = varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated,
-                                            "sessionsRevoked", counts.revoked), false);
+        /* changed: false when it had been revoked before, so the client can
+         * say "already revoked" rather than claim it did something. */
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", counts.updated,
+                                            "sessionsRevoked", counts.revoked, "changed", changed), false);
 out:
         grant_clear(&g);
         free(by);
@@ -361,7 +428,7 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
             (reply = get_string(params, "service", true, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "tty", false, MAX_NAME_LENGTH, &tty)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) ||
-            (reply = get_amr(params, &amr)))
+            (reply = get_amr(params, &amr)) || (reply = check_known_amr(amr)))
                 goto out;
         r = issue_evaluate(d, &(login_context) { .user = user, .service = service, .tty = tty, .rhost = rhost,
                                                  .amr = (char *const *) amr, .asid = -1,

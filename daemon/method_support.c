@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "log.h"
 #include "method_support.h"
+#include "names.h"
 #include "varlink.h"
 
 #define MAX_AMR           16
@@ -126,6 +127,22 @@ json_t *get_amr(json_t *params, const char ***ret) {
                 list[i] = s;
         }
         *ret = list;
+        return NULL;
+}
+
+json_t *check_known_amr(const char *const *amr) {
+        char reason[256], known[128];
+
+        for (size_t i = 0; amr && amr[i]; i++) {
+                const char *close = names_suggest(amr[i], enrich_amr_values, 0);
+
+                if (names_contain(enrich_amr_values, amr[i]))
+                        continue;
+                snprintf(reason, sizeof reason, "unknown amr value \"%s\"%s%s%s (valid: %s)", amr[i],
+                         close ? "; did you mean \"" : "", close ? close : "", close ? "\"?" : "",
+                         names_join(enrich_amr_values, ", ", known, sizeof known));
+                return invalid_parameter("amr", reason);
+        }
         return NULL;
 }
 

@@ -42,6 +42,10 @@ json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, 
 /* amr: up to 16 short lowercase tokens; a new NULL-terminated array of
  * borrowed strings (free only the array; NULL when absent). */
 json_t *get_amr(json_t *params, const char ***ret);
+/* An InvalidParameter error for the first amr value (NULL-terminated) that
+ * is not one a login can show (names.h), with the close match; NULL when
+ * all are known. */
+json_t *check_known_amr(const char *const *amr);
 /* An optional array of distinct strings accepted by valid; *ret a new
  * NULL-terminated array of borrowed strings (free only the array). */
 json_t *get_value_list(const enrichd *d, json_t *params, const char *key,

@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <jansson.h>
 
+/* The build passes the version of debian/changelog (Makefile, VERSION). */
+#ifndef ENRICH_VERSION
 #define ENRICH_VERSION "0.1.0"
+#endif
 #define ENRICH_VENDOR  "enrich"
 #define ENRICH_URL     "man:enrichd(8)"
 

@@ -2,11 +2,54 @@
  * read from its session keyring and verified through libenrich: whoami and
  * check. Neither talks to the daemon. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "enrich.h"
 #include "enrichctl.h"
+#include "util.h"
+
+/* The PAM service of this login, as logind recorded it
+ * (/run/systemd/sessions/ID, SERVICE=), else a guess from the
+ * environment, else NULL. Into buf. */
+static const char *login_service(char *buf, size_t size) {
+        const char *id = getenv("XDG_SESSION_ID");
+        char path[128], *text = NULL, *line;
+
+        if (id && strlen(id) < 32 && !strchr(id, '/')) {
+                snprintf(path, sizeof path, "/run/systemd/sessions/%s", id);
+                if (read_file_bounded(path, 65536, &text, NULL) == 0)
+                        for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+                                if (strncmp(line, "SERVICE=", 8) == 0 && line[8] && !strchr(line + 8, '/')) {
+                                        snprintf(buf, size, "%s", line + 8);
+                                        free(text);
+                                        return buf;
+                                }
+                free(text);
+        }
+        if (getenv("SUDO_USER"))
+                return snprintf(buf, size, "sudo"), buf;
+        if (getenv("SSH_CONNECTION"))
+                return snprintf(buf, size, "sshd"), buf;
+        return NULL;
+}
+
+/* What to do when there are no claims to read: the PAM line that gives
+ * them, in the file of this login's service. */
+static const char *no_claims_hint(int e, char *buf, size_t size) {
+        char service[64];
+        const char *s = login_service(service, sizeof service);
+
+        if (e == ENRICH_E_NO_JWKS)
+                return "enrichd publishes its keys at jwks in enrichd.conf; point --jwks or ENRICH_JWKS at it";
+        if (e != ENRICH_E_NO_CLAIMS)
+                return "log in again for fresh claims; enrichctl doctor checks the setup";
+        snprintf(buf, size, "claims come from the session stack: in /etc/pam.d/%s put "
+                 "'session optional pam_enrich.so' after 'session optional pam_keyinit.so force revoke', "
+                 "then log in again (enrichctl doctor checks it)", s ? s : "SERVICE (sshd, sudo, login ...)");
+        return buf;
+}
 
 /* Errors that say nothing about the claims but about this system (or the
  * command line): exit 2, not "not held". */
@@ -38,8 +81,10 @@ int cmd_whoami(const ctl_options *o) {
 
         e = enrich_claims_load_jwks(o->jwks, &c);
         if (e != ENRICH_OK) {
-                fprintf(stderr, "enrichctl: %s\n", enrich_strerror(e));
-                return CTL_EXIT_NO;
+                char hint[512];
+
+                return ctl_fail(CTL_EXIT_NO, e == ENRICH_E_NO_CLAIMS ? "enrichctl.NoClaims" : "enrichctl.BadClaims",
+                                no_claims_hint(e, hint, sizeof hint), "%s", enrich_strerror(e));
         }
         /* The accessors cover the common claims; the rest is read from the
          * verified payload itself. */

@@ -108,6 +108,5 @@ int cmd_keys(const ctl_options *o) {
         }
         if (strcmp(sub, "rotate") == 0)
                 return keys_rotate(o);
-        fprintf(stderr, "enrichctl: unknown keys command '%s' (rotate)\n", sub);
-        return CTL_EXIT_ERROR;
+        return ctl_unknown_subcommand("keys", sub, (const char *const[]) { "rotate", NULL });
 }

@@ -40,6 +40,7 @@ enum {
         CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
         CTL_OPT_FLEET   = 1 << 17,      /* grant/disable/enable --fleet */
         CTL_OPT_HOSTS   = 1 << 18,      /* grant --hosts LABEL */
+        CTL_OPT_FORCE   = 1 << 19,      /* grant --force */
 };
 
 typedef struct ctl_options {
@@ -80,6 +81,7 @@ typedef struct ctl_options {
         bool fleet;             /* grant/disable/enable --fleet */
         const char **hosts;     /* grant --hosts LABEL, repeatable (with --fleet) */
         size_t n_hosts;
+        bool force;             /* grant --force: a group policy does not know */
 } ctl_options;
 
 /* Commands: each returns an exit code. */
@@ -156,11 +158,15 @@ int ctl_list(const ctl_options *o, const ctl_listing *l, json_t *params);
 int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *user);
 /* Prints value as indented JSON on stdout. */
 void ctl_print_json(const json_t *value);
-/* "2024-05-01 12:00 (in 14m)" / "... (2h ago)", local time, into buf. */
+/* The one time format of enrichctl: "2024-05-01 12:00 (in 14m)" /
+ * "... (2h 5m ago)", local time, into buf; "-" for no time. */
 const char *ctl_format_time(time_t t, char *buf, size_t size);
-/* t relative to now: "in 14m", "2h 05m ago", "now", into buf. */
+/* "2024-05-01 12:00", local time, into buf; "-" for no time. */
+const char *ctl_format_absolute(time_t t, char *buf, size_t size);
+/* t relative to now: "in 14m", "2h 5m ago", "now", into buf. */
 const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size);
-/* "1h 02m 03s" into buf; negative durations print as "expired". */
+/* A span in the same style ("1h 2m", "9m", "45s") into buf; negative
+ * durations print as "expired". */
 const char *ctl_format_duration(long long seconds, char *buf, size_t size);
 /* A string member of obj, or "-" when absent or empty. */
 const char *ctl_str_or_dash(const json_t *obj, const char *key);
@@ -172,3 +178,17 @@ char *ctl_join(const json_t *array, const char *sep);
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);
 /* Says "out of memory" and returns CTL_EXIT_ERROR. */
 int ctl_oom(void);
+/* Reports a failure and returns code (unchanged by --json): on stderr
+ * "enrichctl: MESSAGE" and, with a hint (the next step), "hint: HINT"; with
+ * --json instead one object {"error", "message", "hint"} on stdout. error
+ * is a stable name scripts can match: the Varlink error of enrichd's reply,
+ * or enrichctl.* for what enrichctl found itself. */
+int ctl_fail(int code, const char *error, const char *hint, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+/* "unknown COMMAND command 'typed'", with the close match among known
+ * (NULL-terminated); CTL_EXIT_ERROR. */
+int ctl_unknown_subcommand(const char *command, const char *typed, const char *const *known);
+/* --json was given: ctl_fail prints JSON. */
+void ctl_set_json_errors(bool on);
+/* ctl_fail reported an error or ctl_print_json printed a result. */
+bool ctl_error_reported(void);

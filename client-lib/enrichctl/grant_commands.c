@@ -25,45 +25,51 @@ static json_t *string_array(const char *const *list, size_t n) {
         return a;
 }
 
-/* "42m left", "3h05m left", "2d 4h left", "expired", "revoked". */
-static const char *time_left(const json_t *grant, time_t now, char *buf, size_t size) {
-        long long left = (long long) json_integer_value(json_object_get(grant, "expires")) - now;
+/* A grant's state, in the one relative style (ctl_format_relative):
+ * "active, ends in 9m", "revoked 3m ago", "expired 2h ago". */
+static const char *grant_state(const json_t *grant, time_t now, char *buf, size_t size) {
+        time_t expires = (time_t) json_integer_value(json_object_get(grant, "expires"));
         json_t *revoked = json_object_get(grant, "revoked");
+        char when[32];
 
         if (json_is_integer(revoked) && json_integer_value(revoked) > 0)
-                snprintf(buf, size, "revoked");
-        else if (left <= 0)
-                snprintf(buf, size, "expired");
-        else if (left < 60)
-                snprintf(buf, size, "%llds left", left);
-        else if (left < 3600)
-                snprintf(buf, size, "%lldm left", left / 60);
-        else if (left < 86400)
-                snprintf(buf, size, "%lldh%02lldm left", left / 3600, left / 60 % 60);
+                snprintf(buf, size, "revoked %s",
+                         ctl_format_relative((time_t) json_integer_value(revoked), now, when, sizeof when));
+        else if (expires <= now)
+                snprintf(buf, size, "expired %s", ctl_format_relative(expires, now, when, sizeof when));
         else
-                snprintf(buf, size, "%lldd %lldh left", left / 86400, left / 3600 % 24);
+                snprintf(buf, size, "active, ends %s", ctl_format_relative(expires, now, when, sizeof when));
         return buf;
 }
 
+/* When a grant ends: absolute and relative while it is active; once it
+ * has ended (revoked or expired), the absolute time it would have run to,
+ * without an "(in 9m)" that would read as still running. */
+static const char *grant_expires(const json_t *grant, time_t now, char *buf, size_t size) {
+        time_t expires = (time_t) json_integer_value(json_object_get(grant, "expires"));
+        json_t *revoked = json_object_get(grant, "revoked");
+
+        if ((json_is_integer(revoked) && json_integer_value(revoked) > 0) || expires <= now)
+                return ctl_format_absolute(expires, buf, size);
+        return ctl_format_time(expires, buf, size);
+}
+
 int cmd_grant(const ctl_options *o) {
-        json_t *params = NULL, *reply = NULL, *grant;
+        json_t *params = NULL, *reply = NULL, *grant, *clamped;
         unsigned long long ttl;
-        char expires[32];
+        char expires[64];
         int r, code;
 
         r = duration_parse(o->ttl, &ttl);
-        if (r < 0) {
-                fprintf(stderr, "enrichctl: --ttl %s: %s\n", o->ttl, duration_strerror(r));
-                return CTL_EXIT_ERROR;
-        }
-        if (!*o->reason || strspn(o->reason, " \t") == strlen(o->reason)) {
-                fprintf(stderr, "enrichctl: --reason must say why (a ticket, an incident)\n");
-                return CTL_EXIT_ERROR;
-        }
-        if (o->n_groups + o->n_scopes == 0 && !o->tenant) {
-                fprintf(stderr, "enrichctl: grant needs at least one --group, --scope or --tenant\n");
-                return CTL_EXIT_ERROR;
-        }
+        if (r < 0)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.InvalidValue", duration_strerror(r),
+                                "--ttl %s is not a duration", o->ttl);
+        if (!*o->reason || strspn(o->reason, " \t") == strlen(o->reason))
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.InvalidValue", "e.g. --reason \"INC-1234\"",
+                                "--reason must say why (a ticket, an incident)");
+        if (o->n_groups + o->n_scopes == 0 && !o->tenant)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl grant --help'",
+                                "grant needs at least one --group, --scope or --tenant");
         params = json_pack("{s:s, s:I, s:s}", "user", o->args[0], "ttl", (json_int_t) ttl,
                            "reason", o->reason);
         if (!params)
@@ -76,32 +82,53 @@ int cmd_grant(const ctl_options *o) {
                 json_decref(params);
                 return ctl_oom();
         }
+        if (o->force && json_object_set_new(params, "force", json_true()) < 0) {
+                json_decref(params);
+                return ctl_oom();
+        }
         code = ctl_call(o, "io.enrich.Grant", params, &reply);
         json_decref(params);
         if (code != CTL_EXIT_OK)
                 return code;
         grant = json_object_get(reply, "grant");
+        clamped = json_object_get(reply, "clampedFrom");
+        /* An older daemon does not say; the record shows it. */
+        if (!clamped && (long long) json_integer_value(json_object_get(grant, "expires")) -
+                        (long long) json_integer_value(json_object_get(grant, "created")) < (long long) ttl)
+                clamped = json_integer((json_int_t) ttl);
+        else
+                json_incref(clamped);
         if (o->json) {
-                ctl_print_json(grant);
+                json_t *out = json_deep_copy(grant);
+
+                /* The record, plus what was asked when max_ttl cut it, so a
+                 * script sees the clamp without reading stderr. */
+                if (out && clamped)
+                        json_object_set_new(out, "clampedFrom", json_incref(clamped));
+                if (out)
+                        ctl_print_json(out);
+                json_decref(out);
+                if (clamped)
+                        fprintf(stderr, "enrichctl: --ttl %s is longer than max_ttl; clamped\n", o->ttl);
         } else {
                 /* The id alone on stdout, so `ID=$(enrichctl grant ...)` works;
                  * the rest for the human on stderr. */
                 printf("%s\n", ctl_str_or_dash(grant, "id"));
                 fflush(stdout);
-                fprintf(stderr, "granted to %s%s until %s", ctl_str_or_dash(grant, "user"),
+                fprintf(stderr, "granted to %s%s until %s\n", ctl_str_or_dash(grant, "user"),
                         json_is_true(json_object_get(grant, "fleet")) ? " across the fleet" : "",
                         ctl_format_time(json_integer_value(json_object_get(grant, "expires")),
                                         expires, sizeof(expires)));
-                if ((long long) json_integer_value(json_object_get(grant, "expires")) -
-                    (long long) json_integer_value(json_object_get(grant, "created")) < (long long) ttl)
-                        fputs(" (clamped to max_ttl)", stderr);
-                fputc('\n', stderr);
+                if (clamped)
+                        fprintf(stderr, "note: --ttl %s is longer than max_ttl; the grant ends at max_ttl "
+                                "instead\n", o->ttl);
         }
+        json_decref(clamped);
         json_decref(reply);
         return CTL_EXIT_OK;
 }
 
-enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_LEFT, G_REASON, G_BY, G_COLUMNS };
+enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_STATE, G_REASON, G_BY, G_COLUMNS };
 
 static void grant_row(json_t *g, char **row) {
         char buf[64];
@@ -111,16 +138,15 @@ static void grant_row(json_t *g, char **row) {
         row[G_GROUPS] = ctl_join(json_object_get(g, "groups"), ",");
         row[G_SCOPES] = ctl_join(json_object_get(g, "scopes"), ",");
         row[G_TENANT] = strdup(ctl_str_or_dash(g, "tenant"));
-        row[G_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(g, "expires")),
-                                                buf, sizeof(buf)));
-        row[G_LEFT] = strdup(time_left(g, time(NULL), buf, sizeof(buf)));
+        row[G_EXPIRES] = strdup(grant_expires(g, time(NULL), buf, sizeof(buf)));
+        row[G_STATE] = strdup(grant_state(g, time(NULL), buf, sizeof(buf)));
         row[G_REASON] = strdup(ctl_str_or_dash(g, "reason"));
         row[G_BY] = strdup(ctl_str_or_dash(g, "grantedBy"));
 }
 
 int cmd_grants(const ctl_options *o) {
         static const char *const headers[G_COLUMNS] = {
-                "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "LEFT", "REASON", "GRANTED BY"
+                "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "STATE", "REASON", "GRANTED BY"
         };
         const ctl_listing grants = {
                 "io.enrich.ListGrants", "grants", o->all ? "No grants." : "No active grants.", headers, G_COLUMNS,
@@ -145,10 +171,9 @@ int cmd_revoke(const ctl_options *o) {
         const char *method;
         int targets = (o->n_args > 0) + (o->session != NULL) + (o->user != NULL), code;
 
-        if (targets != 1) {
-                fprintf(stderr, "enrichctl: revoke takes exactly one of GRANT_ID, --session SID, --user USER\n");
-                return CTL_EXIT_ERROR;
-        }
+        if (targets != 1)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl revoke --help'",
+                                "revoke takes exactly one of GRANT_ID, --session SID, --user USER");
         if (o->n_args > 0) {
                 method = "io.enrich.RevokeGrant";
                 params = json_pack("{s:s}", "id", o->args[0]);
@@ -177,6 +202,8 @@ int cmd_revoke(const ctl_options *o) {
                         ctl_print_json(out);
                 }
                 json_decref(out);
+        } else if (o->n_args > 0 && json_is_false(json_object_get(reply, "changed"))) {
+                printf("grant %s already revoked; nothing changed\n", o->args[0]);
         } else if (o->n_args > 0) {
                 printf("revoked grant %s: %lld live session(s) re-issued without it, %lld revoked\n",
                        o->args[0], (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
@@ -302,7 +329,7 @@ static void print_explain(const ctl_options *o, const json_t *r) {
 
                 printf("  %s  groups %s  scopes %s  tenant %s  %s  by %s: %s\n",
                        ctl_str_or_dash(item, "id"), groups ? groups : "?", scopes ? scopes : "?",
-                       ctl_str_or_dash(item, "tenant"), time_left(item, time(NULL), left, sizeof(left)),
+                       ctl_str_or_dash(item, "tenant"), grant_state(item, time(NULL), left, sizeof(left)),
                        ctl_str_or_dash(item, "grantedBy"), ctl_str_or_dash(item, "reason"));
                 free(groups);
                 free(scopes);

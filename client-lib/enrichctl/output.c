@@ -1,39 +1,153 @@
 /* output.c: formatting shared by the enrichctl commands, and the one place
  * that talks to the daemon. */
 #include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "enrich.h"
 #include "enrichctl.h"
 #include "host.h"
+#include "names.h"
 #include "util.h"
 
-/* Says what a Varlink error reply means in words an admin reads at a
- * glance; the error name stays in the message for scripts and searches. */
-static void print_remote_error(const char *method, const char *error, const json_t *params) {
+/* --json: errors go to stdout as JSON (ctl_fail); set once by main. */
+static bool json_errors;
+/* An error was reported through ctl_fail, or JSON was printed on stdout:
+ * main must not wrap leftover stderr text into a second JSON object. */
+static bool error_reported, json_printed;
+
+void ctl_set_json_errors(bool on) {
+        json_errors = on;
+}
+
+bool ctl_error_reported(void) {
+        return error_reported || json_printed;
+}
+
+int ctl_fail(int code, const char *error, const char *hint, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+        error_reported = true;
+        if (json_errors) {
+                json_t *e = json_pack("{s:s, s:s, s:s?}", "error", error, "message", message, "hint", hint);
+
+                if (e) {
+                        char *text = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+                        if (text)
+                                puts(text);
+                        free(text);
+                        fflush(stdout);
+                }
+                json_decref(e);
+                return code;
+        }
+        fprintf(stderr, "enrichctl: %s\n", message);
+        if (hint)
+                fprintf(stderr, "hint: %s\n", hint);
+        return code;
+}
+
+/* Asks the socket's GetInfo which interfaces it serves: 1 when it is
+ * enrichd's userdb socket (io.systemd.UserDatabase, no io.enrich), 0 when
+ * not or when it cannot tell. */
+static int is_userdb_socket(const ctl_options *o) {
+        varlink_client *c = NULL;
+        json_t *reply = NULL, *interfaces, *i;
+        char *error = NULL;
+        bool userdb = false, enrich = false;
+        size_t k;
+
+        /* Only its interface list is read, from a socket ctl_connect trusted. */
+        if (varlink_client_connect(o->socket, CTL_TIMEOUT_MS, NULL, 0, &c) < 0 ||
+            varlink_client_call(c, "org.varlink.service.GetInfo", NULL, CTL_TIMEOUT_MS, &reply, &error) < 0)
+                goto out;
+        interfaces = json_object_get(reply, "interfaces");
+        json_array_foreach(interfaces, k, i) {
+                userdb = userdb || streq_ptr(json_string_value(i), "io.systemd.UserDatabase");
+                enrich = enrich || streq_ptr(json_string_value(i), "io.enrich");
+        }
+out:
+        json_decref(reply);
+        free(error);
+        varlink_client_free(c);
+        return userdb && !enrich;
+}
+
+/* Says what a Varlink error reply means, the cause and the next step, in
+ * words an admin reads at a glance; the error name is the JSON "error".
+ * Returns code. */
+static int print_remote_error(const ctl_options *o, const char *method, const char *error,
+                              const json_t *params, int code) {
         const char *reason = json_string_value(json_object_get(params, "reason"));
         const char *e = error ? error : "error";
+        char hint[512];
 
-        if (strcmp(e, "io.enrich.PermissionDenied") == 0)
-                fprintf(stderr, "enrichctl: permission denied: %s (%s; root or a member of the "
-                        "admin group only)\n", reason ? reason : "not allowed", method);
-        else if (strcmp(e, "io.enrich.NoSuchGrant") == 0)
-                fprintf(stderr, "enrichctl: no such grant: %s\n", ctl_str_or_dash(params, "id"));
-        else if (strcmp(e, "io.enrich.NoSuchSession") == 0)
-                fprintf(stderr, "enrichctl: no such session: %s\n", ctl_str_or_dash(params, "sid"));
-        else if (strcmp(e, "io.enrich.NoSuchUser") == 0)
-                fprintf(stderr, "enrichctl: no such user: %s\n", ctl_str_or_dash(params, "user"));
-        else if (strcmp(e, "io.enrich.InvalidParameter") == 0)
-                fprintf(stderr, "enrichctl: invalid %s: %s\n", ctl_str_or_dash(params, "parameter"),
-                        reason ? reason : "refused by enrichd");
-        else if (strcmp(e, "io.enrich.InvalidConfig") == 0)
-                fprintf(stderr, "enrichctl: config refused, the running policy stays: %s\n",
-                        reason ? reason : "invalid");
-        else if (strcmp(e, "org.varlink.service.MethodNotFound") == 0)
-                fprintf(stderr, "enrichctl: this enrichd does not support %s (older daemon?)\n", method);
-        else
-                fprintf(stderr, "enrichctl: %s failed: %s%s%s\n", method, e,
-                        reason ? ": " : "", reason ? reason : "");
+        if (strcmp(e, "io.enrich.PermissionDenied") == 0) {
+                const char *group = json_string_value(json_object_get(params, "adminGroup"));
+                struct passwd *pw = getpwuid(getuid());
+                const char *user = pw ? pw->pw_name : NULL;
+
+                if (reason && strstr(reason, "only root may"))
+                        return ctl_fail(code, e, "run it as root, e.g. with sudo",
+                                        "permission denied: %s: only root may call it", method);
+                snprintf(hint, sizeof hint, "run it as root, or join the admin group: usermod -aG %s %s, "
+                         "then log in again (admin_group in enrichd.conf names it)",
+                         group ? group : "enrich-admin", user && *user ? user : "USER");
+                /* The daemon's generic reason says "admin_group": name the
+                 * group instead, once; a specific reason is kept. */
+                if (!reason || strstr(reason, "admin_group"))
+                        return ctl_fail(code, e, hint, "permission denied: %s: only root and members of "
+                                        "group %s may call it", method, group ? group : "enrich-admin");
+                return ctl_fail(code, e, hint, "permission denied: %s: %s", method, reason);
+        }
+        if (strcmp(e, "io.enrich.NoSuchGrant") == 0)
+                return ctl_fail(code, e, "enrichctl grants --all lists the grants and their ids",
+                                "no such grant: %s", ctl_str_or_dash(params, "id"));
+        if (strcmp(e, "io.enrich.NoSuchSession") == 0)
+                return ctl_fail(code, e, "enrichctl sessions lists the live sessions and their ids",
+                                "no such session: %s", ctl_str_or_dash(params, "sid"));
+        if (strcmp(e, "io.enrich.NoSuchUser") == 0) {
+                snprintf(hint, sizeof hint, "check the name: getent passwd %s", ctl_str_or_dash(params, "user"));
+                return ctl_fail(code, e, hint, "no such user: %s", ctl_str_or_dash(params, "user"));
+        }
+        if (strcmp(e, "io.enrich.UnknownGroup") == 0) {
+                char *known = ctl_join(json_object_get(params, "known"), ", ");
+
+                snprintf(hint, sizeof hint, "known groups: %s; add it to groups or a rule in enrichd.conf, "
+                         "or grant it anyway with --force", known && strcmp(known, "-") ? known : "none");
+                free(known);
+                return ctl_fail(code, e, hint, "%s", reason ? reason : "unknown group");
+        }
+        if (strcmp(e, "io.enrich.InvalidParameter") == 0)
+                return ctl_fail(code, e, NULL, "invalid %s: %s", ctl_str_or_dash(params, "parameter"),
+                                reason ? reason : "refused by enrichd");
+        if (strcmp(e, "io.enrich.InvalidConfig") == 0)
+                return ctl_fail(code, e, "enrichd --check-config --config FILE lists every problem; "
+                                "fix the file and run enrichctl reload again",
+                                "config refused, the running policy stays: %s", reason ? reason : "invalid");
+        if (strcmp(e, "org.varlink.service.MethodNotFound") == 0 ||
+            strcmp(e, "org.varlink.service.InterfaceNotFound") == 0) {
+                if (is_userdb_socket(o)) {
+                        snprintf(hint, sizeof hint, "use enrichd's main socket: --socket %s (the socket "
+                                 "setting of enrichd.conf), or set ENRICH_SOCKET", ENRICH_DEFAULT_SOCKET);
+                        return ctl_fail(code, "enrichctl.UserdbSocket", hint,
+                                        "%s is enrichd's userdb socket (io.systemd.UserDatabase), which "
+                                        "serves groups to NSS only", o->socket);
+                }
+                return ctl_fail(code, e, "upgrade enrichd to the version of this enrichctl (" ENRICH_VERSION
+                                "), or restart it after an upgrade: systemctl restart enrichd",
+                                "the enrichd at %s does not know %s: it is older than this enrichctl",
+                                o->socket, method);
+        }
+        return ctl_fail(code, e, NULL, "%s failed: %s%s%s", method, e, reason ? ": " : "", reason ? reason : "");
 }
 
 int ctl_connect(const ctl_options *o, varlink_client **ret) {
@@ -46,14 +160,16 @@ int ctl_connect(const ctl_options *o, varlink_client **ret) {
         if (lookup_uid("enrich", &trusted[1]) == 0 && trusted[1] != 0)
                 n_trusted = 2;
         r = varlink_client_connect(o->socket, CTL_TIMEOUT_MS, trusted, n_trusted, ret);
-        if (r == -EPERM) {
-                fprintf(stderr, "enrichctl: refusing %s: its owner is neither root nor enrich\n", o->socket);
-                return CTL_EXIT_ERROR;
-        }
-        if (r < 0) {
-                fprintf(stderr, "enrichctl: cannot reach enrichd at %s: %s\n", o->socket, strerror(-r));
-                return CTL_EXIT_ERROR;
-        }
+        if (r == -EPERM)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.UntrustedSocket",
+                                "enrichd runs as root or as the user enrich; point --socket (or ENRICH_SOCKET) "
+                                "at its socket", "refusing %s: its owner is neither root nor enrich, so it "
+                                "is not enrichd", o->socket);
+        if (r < 0)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Unreachable",
+                                "is enrichd running? systemctl status enrichd.socket enrichd.service; "
+                                "another socket: --socket PATH or ENRICH_SOCKET=PATH",
+                                "cannot reach enrichd at %s: %s", o->socket, strerror(-r));
         return CTL_EXIT_OK;
 }
 
@@ -67,13 +183,13 @@ static int ctl_call_on(const ctl_options *o, varlink_client *c, const char *meth
         left = (int) (deadline - host_now_ms());
         r = left > 0 ? varlink_client_call(c, method, params, left, &reply, &error) : -ETIMEDOUT;
         if (r == -EREMOTEIO) {
-                print_remote_error(method, error, reply);
-                code = CTL_EXIT_NO;
+                code = print_remote_error(o, method, error, reply, CTL_EXIT_NO);
                 goto out;
         }
         if (r < 0) {
-                fprintf(stderr, "enrichctl: no answer from enrichd at %s: %s\n", o->socket, strerror(-r));
-                code = CTL_EXIT_ERROR;
+                code = ctl_fail(CTL_EXIT_ERROR, "enrichctl.NoAnswer",
+                                "journalctl -u enrichd says why; systemctl status enrichd.service",
+                                "no answer from enrichd at %s: %s", o->socket, strerror(-r));
                 goto out;
         }
         *ret = reply;
@@ -269,54 +385,64 @@ int ctl_list_of_user(const ctl_options *o, const ctl_listing *l, const char *use
 void ctl_print_json(const json_t *value) {
         char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
+        json_printed = true;
         if (text) {
                 puts(text);
                 free(text);
         }
 }
 
+/* A span in the one style every enrichctl output uses: two units at
+ * most, no padding ("45s", "9m", "2h 5m", "3d 4h"): "2h 5m" reads at a
+ * glance, seconds past the first minute are noise. */
+static const char *format_span(long long a, char *buf, size_t size) {
+        if (a < 60)
+                snprintf(buf, size, "%llds", a);
+        else if (a < 3600)
+                snprintf(buf, size, a % 60 && a < 600 ? "%lldm %llds" : "%lldm", a / 60, a % 60);
+        else if (a < 86400)
+                snprintf(buf, size, a / 60 % 60 ? "%lldh %lldm" : "%lldh", a / 3600, a / 60 % 60);
+        else
+                snprintf(buf, size, a / 3600 % 24 ? "%lldd %lldh" : "%lldd", a / 86400, a / 3600 % 24);
+        return buf;
+}
+
 const char *ctl_format_relative(time_t t, time_t now, char *buf, size_t size) {
         long long delta = (long long) t - (long long) now, a = delta < 0 ? -delta : delta;
         char span[32];
 
-        /* Two units at most: "2h 05m" reads at a glance, seconds past the
-         * first hour are noise. */
         if (a < 1)
                 return snprintf(buf, size, "now"), buf;
-        if (a < 60)
-                snprintf(span, sizeof span, "%llds", a);
-        else if (a < 3600)
-                snprintf(span, sizeof span, "%lldm", a / 60);
-        else if (a < 86400)
-                snprintf(span, sizeof span, a / 60 % 60 ? "%lldh %02lldm" : "%lldh", a / 3600, a / 60 % 60);
-        else
-                snprintf(span, sizeof span, a / 3600 % 24 ? "%lldd %lldh" : "%lldd", a / 86400, a / 3600 % 24);
-        snprintf(buf, size, delta > 0 ? "in %s" : "%s ago", span);
+        snprintf(buf, size, delta > 0 ? "in %s" : "%s ago", format_span(a, span, sizeof span));
+        return buf;
+}
+
+const char *ctl_format_absolute(time_t t, char *buf, size_t size) {
+        struct tm tm;
+
+        if (t <= 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+                snprintf(buf, size, "-");
         return buf;
 }
 
 const char *ctl_format_time(time_t t, char *buf, size_t size) {
         char when[24], relative[32];
-        struct tm tm;
 
         /* The absolute time for logs and tickets, the relative one for the
          * admin who wants to know "how long still". */
-        if (t <= 0 || !localtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm) == 0)
+        if (t <= 0)
                 snprintf(buf, size, "-");
         else
-                snprintf(buf, size, "%s (%s)", when, ctl_format_relative(t, time(NULL), relative, sizeof relative));
+                snprintf(buf, size, "%s (%s)", ctl_format_absolute(t, when, sizeof when),
+                         ctl_format_relative(t, time(NULL), relative, sizeof relative));
         return buf;
 }
 
 const char *ctl_format_duration(long long seconds, char *buf, size_t size) {
         if (seconds < 0)
                 snprintf(buf, size, "expired");
-        else if (seconds >= 3600)
-                snprintf(buf, size, "%lldh %02lldm %02llds", seconds / 3600, seconds / 60 % 60, seconds % 60);
-        else if (seconds >= 60)
-                snprintf(buf, size, "%lldm %02llds", seconds / 60, seconds % 60);
         else
-                snprintf(buf, size, "%llds", seconds);
+                format_span(seconds, buf, size);
         return buf;
 }
 
@@ -346,9 +472,17 @@ char *ctl_join(const json_t *array, const char *sep) {
         return out;
 }
 
+int ctl_unknown_subcommand(const char *command, const char *typed, const char *const *known) {
+        const char *close = names_suggest(typed, known, 0);
+        char list[128], hint[256];
+
+        snprintf(hint, sizeof hint, "%s%s%sit takes: %s; see 'enrichctl %s --help'", close ? "did you mean '" : "",
+                 close ? close : "", close ? "'? " : "", names_join(known, ", ", list, sizeof list), command);
+        return ctl_fail(CTL_EXIT_ERROR, "enrichctl.UnknownCommand", hint, "unknown %s command '%s'", command, typed);
+}
+
 int ctl_oom(void) {
-        fprintf(stderr, "enrichctl: out of memory\n");
-        return CTL_EXIT_ERROR;
+        return ctl_fail(CTL_EXIT_ERROR, "enrichctl.OutOfMemory", NULL, "out of memory");
 }
 
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {

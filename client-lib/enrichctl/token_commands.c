@@ -193,14 +193,21 @@ static int token_list(const ctl_options *o) {
         return ctl_list_of_user(o, &tokens, o->user);
 }
 
+/* Every verb that can find its work done says so the same way: "already
+ * revoked", "already disabled", exit 0, from the daemon's "changed". */
 static void say_revoked(const ctl_options *o, const json_t *reply) {
-        printf("token %s revoked; %lld sessions revoked\n", o->args[1],
-               (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
+        if (json_is_false(json_object_get(reply, "changed")))
+                printf("token %s already revoked; nothing changed\n", o->args[1]);
+        else
+                printf("token %s revoked; %lld sessions revoked\n", o->args[1],
+                       (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
 }
 
 static void say_unlocked(const ctl_options *o, const json_t *reply) {
-        printf("%s %s\n", o->args[1], json_is_true(json_object_get(reply, "wasLocked"))
-                                      ? "unlocked" : "was not locked; failure count cleared");
+        if (json_is_true(json_object_get(reply, "wasLocked")))
+                printf("%s unlocked\n", o->args[1]);
+        else
+                printf("%s already unlocked; failure count cleared\n", o->args[1]);
 }
 
 /* token revoke ID / token unlock USER: one argument, one call. */
@@ -227,12 +234,14 @@ int cmd_token(const ctl_options *o) {
                 return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id", say_revoked);
         if (strcmp(sub, "unlock") == 0)
                 return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user", say_unlocked);
-        fprintf(stderr, "enrichctl: unknown token command '%s' (issue, list, revoke, rotate, unlock)\n", sub);
-        return CTL_EXIT_ERROR;
+        return ctl_unknown_subcommand("token", sub,
+                                      (const char *const[]) { "issue", "list", "revoke", "rotate", "unlock", NULL });
 }
 
 static void say_disabled(const ctl_options *o, const json_t *reply) {
-        printf("%s disabled; %lld tokens and %lld sessions revoked\n", o->args[0],
+        bool already = json_is_true(json_object_get(reply, "wasDisabled"));
+
+        printf("%s %sdisabled; %lld tokens and %lld sessions revoked\n", o->args[0], already ? "already " : "",
                (long long) json_integer_value(json_object_get(reply, "tokensRevoked")),
                (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
 }
@@ -248,7 +257,7 @@ int cmd_disable(const ctl_options *o) {
 
 static void say_enabled(const ctl_options *o, const json_t *reply) {
         printf("%s %s\n", o->args[0],
-               json_is_true(json_object_get(reply, "wasDisabled")) ? "enabled" : "was not disabled");
+               json_is_true(json_object_get(reply, "wasDisabled")) ? "enabled" : "already enabled; nothing changed");
 }
 
 int cmd_enable(const ctl_options *o) {

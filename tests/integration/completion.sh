@@ -8,7 +8,8 @@
 CHECKS="completion-commands completion-global-options completion-grant-options
 completion-token-subcommands completion-doctor-options completion-users completion-every-command
 completion-audit-subcommands completion-audit-options completion-keys-subcommands completion-keys-rotate-options
-completion-grant-ids completion-session-ids completion-no-daemon-quiet daemon-clean-shutdown"
+completion-grant-ids completion-session-ids completion-no-daemon-quiet zsh-completion-installed
+zsh-completion-every-command zsh-completion-parses daemon-clean-shutdown"
 COMPLETION=$(cd "$(dirname "$0")/../.." && pwd)/client-lib/enrichctl/enrichctl.bash-completion
 if [ ! -f /usr/share/bash-completion/bash_completion ]; then
         for n in $CHECKS; do skip "$n" "no bash-completion (apt-get install bash-completion)"; done
@@ -68,4 +69,24 @@ session_close s1
 
 quiet() { [ -z "$(complete_line enrichctl --socket "$TMP/none" revoke "")" ] && [ ! -s "$TMP/complete.err" ]; }
 check completion-no-daemon-quiet quiet || show "$TMP/complete.err"
+
+# zsh: installed where Debian's zsh looks, offering every command.
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+make -s -C "$ROOT" install-man DESTDIR="$TMP/dest" PREFIX=/usr >"$TMP/install.log" 2>&1
+ZSH_FILE=$TMP/dest/usr/share/zsh/vendor-completions/_enrichctl
+check zsh-completion-installed eval '[ -s "$ZSH_FILE" ] && head -n1 "$ZSH_FILE" | grep -qx "#compdef enrichctl"' ||
+        show "$TMP/install.log"
+zsh_every_command() {
+        local missing="" c
+        for c in $("$ENRICHCTL" --help | sed -n 's/^  \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' | sort -u); do
+                grep -q "^ *'$c:" "$ZSH_FILE" || missing="$missing $c"
+        done
+        [ -z "$missing" ] || { echo "# not in _enrichctl:$missing"; return 1; }
+}
+check zsh-completion-every-command zsh_every_command
+if command -v zsh >/dev/null; then
+        check zsh-completion-parses zsh -n "$ZSH_FILE"
+else
+        skip zsh-completion-parses "no zsh (apt-get install zsh)"
+fi
 enrich_finish

@@ -102,9 +102,9 @@ check_not status-pv-changes test "$STATUS_PV_BEFORE" = "$STATUS_PV_AFTER"
 
 ctl grants >"$TMP/grants.txt" 2>&1
 table_ok() {
-        head -n1 "$TMP/grants.txt" | grep -q 'ID.*USER.*GROUPS.*SCOPES.*TENANT.*EXPIRES.*LEFT.*REASON.*GRANTED BY' &&
+        head -n1 "$TMP/grants.txt" | grep -q 'ID.*USER.*GROUPS.*SCOPES.*TENANT.*EXPIRES.*STATE.*REASON.*GRANTED BY' &&
                 grep "^$GRANT " "$TMP/grants.txt" | grep "$U1" | grep 'jit-deploy' | grep 'deploy:prod' |
-                grep 'INC-1234 test' | grep -E '(9|10)m left' | grep -q root
+                grep 'INC-1234 test' | grep -E 'active, ends in (9|10)m' | grep -q root
 }
 check grants-table-shows-grant table_ok || show "$TMP/grants.txt"
 ctl grants --json --user "$U1" >"$TMP/grants.json" 2>&1

@@ -1,6 +1,6 @@
 /* test_duration.c: the duration parser shared by enrichctl and the daemon:
- * every accepted spelling, and refusal of zero, signs, garbage, units out of
- * order or repeated, and overflow. */
+ * systemd.time(7)'s own examples and the spellings admins type, and
+ * refusal of zero, signs, garbage, unknown units and overflow. */
 #include <errno.h>
 #include <stdio.h>
 
@@ -26,13 +26,21 @@ int main(void) {
                 { "2d", 172800 }, { "1w", 604800 }, { "1h30m", 5400 }, { "1d2h3m4s", 93784 },
                 { "1w1d", 691200 }, { "0h5m", 300 }, { "007m", 420 }, { "2147483647", 2147483647ULL },
                 { "2147483647s", 2147483647ULL },
+                /* systemd.time(7), "Examples for valid time span specifications" */
+                { "2 h", 7200 }, { "2hours", 7200 }, { "48hr", 172800 }, { "1y 12month", 63115200 },
+                { "55s500ms", 56 }, { "300ms20s 5day", 432021 },
+                /* and what admins write (issue 17) */
+                { "10min", 600 }, { "10 mins", 600 }, { "1h30", 5400 }, { "1h 30min", 5400 },
+                { "1h30min", 5400 }, { "1d 2h", 93600 }, { "1h 30m", 5400 }, { "1.5h", 5400 },
+                { "30m1h", 5400 }, { "90 seconds", 90 }, { " 1h ", 3600 }, { "500ms", 1 },
+                { "2 weeks", 1209600 }, { "1M", 2629800 },
         };
         static const struct { const char *text; int error; } bad[] = {
                 { "", -EINVAL }, { "0", -EDOM }, { "0s", -EDOM }, { "0h0m", -EDOM },
                 { "-5m", -EINVAL }, { "+5m", -EINVAL }, { "5x", -EINVAL }, { "m", -EINVAL },
-                { "1h 30m", -EINVAL }, { " 1h", -EINVAL }, { "1h ", -EINVAL }, { "1.5h", -EINVAL },
-                { "30m1h", -EINVAL }, { "1h1h", -EINVAL }, { "1hm", -EINVAL }, { "h1", -EINVAL },
-                { "1H", -EINVAL }, { "10min", -EINVAL }, { "abc", -EINVAL },
+                { "1hm", -EINVAL }, { "h1", -EINVAL }, { "1H", -EINVAL }, { "abc", -EINVAL },
+                { "10 minutesx", -EINVAL }, { "2d5", -EINVAL }, { "1.h", -EINVAL }, { "1m30", -EINVAL },
+                { "   ", -EINVAL }, { "1 d 2", -EINVAL }, { "0.0000001s", -EDOM },
                 { "2147483648", -ERANGE }, { "99999999999999999999999", -ERANGE },
                 { "24856d", -ERANGE }, { "3551w", -ERANGE }, { "2147483647s1", -EINVAL },
                 { "24855d86400s", -ERANGE },

@@ -16,6 +16,18 @@ doctor-machine-id-missing doctor-fix-text daemon-clean-shutdown"
 enrich_require $CHECKS
 
 enrich_setup
+# The userdb socket sits where nss-systemd looks, under a name unique to
+# this run, so doctor's NSS check finds the group (doctor_nss.sh breaks it).
+USERDB_SOCK=/run/systemd/userdb/io.enrich.eu10-$$
+CREATED_USERDB_DIR=""
+[ -d /run/systemd/userdb ] || CREATED_USERDB_DIR=1
+mkdir -p /run/systemd/userdb
+eu10_cleanup() {
+        enrich_cleanup
+        rm -f "$USERDB_SOCK"
+        [ -n "$CREATED_USERDB_DIR" ] && rmdir /run/systemd/userdb 2>/dev/null
+}
+trap eu10_cleanup EXIT
 # doctor gets a PAM folder of its own: enrich_setup's has a test service
 # without pam_keyinit, which doctor would rightly flag.
 PAMD=$TMP/doctor-pam.d
@@ -26,6 +38,7 @@ enrich_write_config <<EOF
 groups = ( { name = "eu10-jit"; gid = 61977; } );
 rules = ( { name = "r"; match = { services = ["sshd"]; }; grant = { scopes = ["s:read"]; }; } );
 EOF
+sed -i "s|^userdb_socket = .*|userdb_socket = \"$USERDB_SOCK\";|" "$TMP/enrichd.conf"
 cat >"$PAMD/sshd" <<EOF
 auth     required pam_unix.so
 session  optional pam_keyinit.so force revoke
@@ -69,7 +82,7 @@ check_eq doctor-healthy-exit-0 0 "$RC" || show "$TMP/out.txt"
 all_ok() {
         [ "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d["status"], sorted({f["check"] for f in d["findings"] if f["level"] == "ok"}))' "$TMP/out.json")" = \
-          "ok ['clock', 'config', 'jwks', 'machine-id', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
+          "ok ['clock', 'config', 'jwks', 'machine-id', 'nss', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
 }
 check doctor-healthy-all-ok all_ok || show "$TMP/out.json"
 check doctor-json-parses "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out.json"

@@ -352,12 +352,18 @@ int ctl_oom(void) {
 }
 
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {
-        int widths[16] = { 0 };
+        int widths[CTL_TABLE_MAX_COLUMNS] = { 0 };
 
-        if (n_columns > ARRAY_SIZE(widths))
+        ctl_print_table_batch(headers, true, n_columns, widths, cells, n_rows);
+}
+
+void ctl_print_table_batch(const char *const *headers, bool print_header, size_t n_columns, int *widths,
+                           char *const *cells, size_t n_rows) {
+        if (n_columns > CTL_TABLE_MAX_COLUMNS)
                 return;
         for (size_t c = 0; c < n_columns; c++) {
-                widths[c] = (int) strlen(headers[c]);
+                if ((int) strlen(headers[c]) > widths[c])
+                        widths[c] = (int) strlen(headers[c]);
                 for (size_t r = 0; r < n_rows; r++) {
                         const char *cell = cells[r * n_columns + c];
 
@@ -365,7 +371,7 @@ void ctl_print_table(const char *const *headers, size_t n_columns, char *const *
                                 widths[c] = (int) strlen(cell);
                 }
         }
-        for (size_t c = 0; c < n_columns; c++)
+        for (size_t c = 0; print_header && c < n_columns; c++)
                 printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, headers[c],
                        c + 1 < n_columns ? "  " : "\n");
         for (size_t r = 0; r < n_rows; r++)

@@ -351,6 +351,11 @@ int ctl_oom(void) {
         return CTL_EXIT_ERROR;
 }
 
+/* Not util-linux's libsmartcols (what lsblk uses): --json prints the
+ * daemon's own objects, typed, where libsmartcols' JSON is a table of
+ * strings; the audit table is printed in batches while it pages or
+ * streams; and sizing columns to their cells is these few lines. Cells
+ * are ASCII (names, ids, actions, JSON): bytes are columns. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {
         int widths[CTL_TABLE_MAX_COLUMNS] = { 0 };
 

@@ -354,8 +354,9 @@ int ctl_oom(void) {
 /* Not util-linux's libsmartcols (what lsblk uses): --json prints the
  * daemon's own objects, typed, where libsmartcols' JSON is a table of
  * strings; the audit table is printed in batches while it pages or
- * streams; and sizing columns to their cells is these few lines. Cells
- * are ASCII (names, ids, actions, JSON): bytes are columns. */
+ * streams; and sizing columns to their cells is these few lines. Widths
+ * count bytes: the padded cells are names, ids, times and actions; free
+ * text (JSON details, reasons) goes in a last, unpadded column. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {
         int widths[CTL_TABLE_MAX_COLUMNS] = { 0 };
 

@@ -669,8 +669,9 @@ out:
 }
 
 static void check_nsswitch(doctor *d) {
-        char line[1024], fix[PATH_MAX + 96];
+        char line[1024], fix[PATH_MAX + 128];
         bool found = false, has_systemd = false;
+        unsigned lineno = 0, group_line = 0;
         FILE *f;
 
         if (d->n_groups == 0) {
@@ -688,13 +689,18 @@ static void check_nsswitch(doctor *d) {
                 char *words[32];
                 size_t n = pam_words(line, words, ARRAY_SIZE(words));
 
+                lineno++;
                 if (n == 0 || strcmp(words[0], "group:") != 0)
                         continue;
                 found = true;
+                group_line = lineno;
                 for (size_t i = 1; i < n; i++)
                         has_systemd |= strcmp(words[i], "systemd") == 0;
         }
         fclose(f);
+        if (found)
+                snprintf(fix, sizeof fix, "add systemd to the group line of %s (line %u), e.g. \"group: files "
+                         "systemd\"", d->nsswitch, group_line);
         if (has_systemd)
                 finding(d, "nsswitch", LEVEL_OK, NULL, "%s resolves groups through systemd (%d userdb "
                         "group(s) configured)", d->nsswitch, d->n_groups);

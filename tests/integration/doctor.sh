@@ -9,7 +9,7 @@
 CHECKS="doctor-healthy-exit-0 doctor-healthy-all-ok doctor-json-parses
 doctor-pam-missing-keyinit doctor-pam-keyinit-after doctor-pam-keyinit-without-revoke
 doctor-pam-include-good doctor-pam-substack-bad doctor-pam-bracket-control doctor-pam-none
-doctor-socket-missing doctor-socket-wrong-peer doctor-nsswitch-without-systemd doctor-nsswitch-no-groups
+doctor-socket-missing doctor-socket-wrong-peer doctor-nsswitch-without-systemd doctor-nsswitch-fix-names-line doctor-nsswitch-no-groups
 doctor-state-dir-mode doctor-state-dir-owner doctor-signing-key-mode doctor-config-invalid doctor-config-missing
 doctor-jwks-garbage doctor-jwks-missing doctor-clock-behind doctor-machine-id-empty
 doctor-machine-id-missing doctor-fix-text daemon-clean-shutdown"
@@ -129,6 +129,8 @@ kill "$PEER_PID" 2>/dev/null
 cp "$TMP/nsswitch.conf" "$TMP/nsswitch.good"
 printf 'passwd: files\ngroup:  files\n' >"$TMP/nsswitch.conf"
 expect doctor-nsswitch-without-systemd nsswitch warning 1
+check doctor-nsswitch-fix-names-line grep -qF "fix: add systemd to the group line of $TMP/nsswitch.conf (line 2)" "$TMP/out.txt" ||
+        show "$TMP/out.txt"
 sed -i '/^groups/d' "$TMP/enrichd.conf"
 expect doctor-nsswitch-no-groups nsswitch ok 0
 cp "$TMP/nsswitch.good" "$TMP/nsswitch.conf"

@@ -1393,10 +1393,12 @@ void audit_entry_clear(audit_entry *e) {
  * every filter is an index's equality (audit_subject, audit_action,
  * audit_subject_action, all ending in id) or the rowid range, so a page
  * costs its rows whatever the table holds; since becomes the id range
- * (audit_since_sql) and its per-row check (+time: not an index choice).
+ * (audit_since_sql) and its per-row check (+time: not an index choice);
+ * until likewise (audit_until_sql). result is checked row by row over the
+ * range the others pick: it has a handful of values, too few to index.
  * Index: user 1, action 2, since 4, descending 8. */
 #define LIST_SELECT "SELECT id, time, actor_uid, actor_name, subject, action, result, details, hash" \
-                    " FROM audit WHERE id > ?1 AND id < ?2"
+                    " FROM audit WHERE id > ?1 AND id < ?2 AND +time <= ?8 AND (?7 IS NULL OR +result = ?7)"
 #define LIST_USER   " AND subject = ?4"
 #define LIST_ACTION " AND action = ?5"
 #define LIST_SINCE  " AND +time >= ?3"
@@ -1410,18 +1412,20 @@ static const char *const list_statements[16] = {
 };
 
 const char audit_since_sql[] = "SELECT id FROM audit WHERE time >= ?1 ORDER BY time, id LIMIT 1";
+const char audit_until_sql[] = "SELECT id FROM audit WHERE time > ?1 ORDER BY time, id LIMIT 1";
 
 const char *audit_list_sql(bool user, bool action, bool since, bool descending) {
         return list_statements[(user ? 1 : 0) | (action ? 2 : 0) | (since ? 4 : 0) | (descending ? 8 : 0)];
 }
 
-/* The first row written at or after since (by the time index: the earliest
- * stamp, which is the first row unless the clock was set back); 0: none. */
-static int since_row(enrichd *d, int64_t since, int64_t *ret) {
+/* The first row written at or after since (audit_since_sql), or after
+ * until (audit_until_sql), by the time index: the earliest such stamp,
+ * which is the first such row unless the clock was set back; 0: none. */
+static int time_row(enrichd *d, const char *sql, int64_t since, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r = 0, step;
 
-        if (db_prepare(d->db, audit_since_sql, &st) < 0)
+        if (db_prepare(d->db, sql, &st) < 0)
                 return db_fail(d->db, "Failed to prepare the audit listing");
         sqlite3_bind_int64(st, 1, since);
         step = sqlite3_step(st);
@@ -1439,7 +1443,7 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const
                void *userdata) {
         sqlite3_stmt *st = NULL;
         audit_entry e = { 0 };
-        int64_t lo = 0, hi = INT64_MAX, first = 0;
+        int64_t lo = 0, hi = INT64_MAX, first = 0, past = 0;
         int r = 0, step;
 
         if (!q->descending)
@@ -1447,11 +1451,18 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const
         else if (q->from_id > 0)
                 hi = q->from_id;
         if (q->since > 0) {
-                r = since_row(d, q->since, &first);
+                r = time_row(d, audit_since_sql, q->since, &first);
                 if (r < 0 || first == 0)
                         goto out;
                 if (first - 1 > lo)
                         lo = first - 1;
+        }
+        if (q->until > 0) {
+                r = time_row(d, audit_until_sql, q->until, &past);
+                if (r < 0)
+                        goto out;
+                if (past > 0 && past < hi)
+                        hi = past;
         }
         r = db_prepare(d->db, audit_list_sql(q->user, q->action, q->since > 0, q->descending), &st);
         if (r < 0)
@@ -1462,6 +1473,8 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const
         db_bind_text(st, 4, q->user);
         db_bind_text(st, 5, q->action);
         sqlite3_bind_int64(st, 6, q->limit);
+        db_bind_text(st, 7, q->result);
+        sqlite3_bind_int64(st, 8, q->until > 0 ? q->until : INT64_MAX);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 r = entry_load(st, &e);
                 if (r < 0)

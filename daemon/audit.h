@@ -171,13 +171,14 @@ typedef struct audit_verdict {
 int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next);
 
 /* What AuditList reads: rows with id > from_id (ascending) or id <
- * from_id (descending; 0: from the newest), time >= since, subject ==
- * user, action == action (each filter unless 0/NULL), at most limit. */
+ * from_id (descending; 0: from the newest), time >= since, time <= until,
+ * subject == user, action == action, result == result (each filter unless
+ * 0/NULL), at most limit. */
 typedef struct audit_query {
         int64_t from_id;
         bool descending;
-        int64_t since;
-        const char *user, *action;
+        int64_t since, until;
+        const char *user, *action, *result;
         int64_t limit;
 } audit_query;
 
@@ -202,8 +203,11 @@ int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const
 
 /* The statement audit_list runs for these filters, static text (for the
  * unit test that checks its query plan). Parameters: ?1 < id < ?2,
- * ?3 time, ?4 subject, ?5 action, ?6 limit. */
+ * ?3 time, ?4 subject, ?5 action, ?6 limit, ?7 result (NULL: any), ?8 the
+ * latest time. */
 const char *audit_list_sql(bool user, bool action, bool since, bool descending);
 
-/* The statement that turns since into the first row id. */
+/* The statements that turn since into the first row id and until into
+ * the first row past it. */
 extern const char audit_since_sql[];
+extern const char audit_until_sql[];

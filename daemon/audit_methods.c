@@ -80,8 +80,8 @@ static json_t *check_known_action(const char *action) {
 }
 
 json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
-        const char *user, *action;
-        json_int_t since = 0, after_id = 0;
+        const char *user, *action, *result;
+        json_int_t since = 0, until = 0, after_id = 0;
         audit_query q = { 0 };
         page p = { 0 };
         char *own = NULL;
@@ -90,6 +90,8 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         int r;
 
         if ((reply = get_int(params, "since", false, 0, INT64_MAX, &since, &set)) ||
+            (reply = get_int(params, "until", false, 0, INT64_MAX, &until, &set)) ||
+            (reply = get_string(params, "result", false, MAX_NAME_LENGTH, &result)) ||
             (reply = get_int(params, "afterId", false, 0, INT64_MAX, &after_id, &after_id_set)) ||
             (reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "action", false, MAX_NAME_LENGTH, &action)) ||
@@ -106,7 +108,8 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user, &own)))
                 goto out;
         q = (audit_query) { .from_id = p.after_row, .descending = p.descending, .since = since,
-                            .user = user, .action = action, .limit = page_fetch(&p) };
+                            .until = until, .user = user, .action = action, .result = result,
+                            .limit = page_fetch(&p) };
         r = audit_list(d, &q, add_entry, &p);
         if (r < 0) {
                 reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");

@@ -64,7 +64,7 @@ PARAMS(token_rotate_params, "id", "verifier", "grace");
 PARAMS(disable_params, "user", "reason", "fleet");
 PARAMS(enable_params, "user", "fleet");
 PARAMS(check_account_params, "user", "service", "rhost");
-PARAMS(audit_list_params, "since", "afterId", "after", "user", "action", "limit");
+PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit");
 PARAMS(after_params, "after");
 PARAMS(rotate_key_params, "compromised");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");

@@ -1,10 +1,14 @@
-/* audit_commands.c: enrichctl audit [--since D] [--user U] [--action A]
- * [--limit N] [--follow], audit verify, audit checkpoint. The daemon decides
- * who may read what (admins everything, users rows about themselves) from
- * SO_PEERCRED; --follow keeps one connection and asks for new rows once a
- * second as a "more" stream. Listings follow the daemon's "next" cursor
- * page by page, so no reply has to hold the whole answer. */
+/* audit_commands.c: enrichctl audit [--since T] [--until T] [--user U]
+ * [--action A] [--result R] [--limit N] [--follow], audit verify, audit
+ * checkpoint. The daemon decides who may read what (admins everything,
+ * users rows about themselves) from SO_PEERCRED; --follow keeps one
+ * connection and asks for new rows once a second as a "more" stream.
+ * Listings follow the daemon's "next" cursor page by page, so no reply has
+ * to hold the whole answer. The table is sized to its cells, a batch of
+ * rows at a time. */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,29 +22,214 @@
 
 #define FOLLOW_INTERVAL_US 1000000
 #define AUDIT_LIMIT_MAX 10000
+/* Rows of text held before they are printed: the columns are sized to a
+ * batch (and only grow after it), so an endless listing holds no more. */
+#define AUDIT_TABLE_BATCH 1000
+#define AUDIT_COLUMNS 7
 
-static void print_entry(const ctl_options *o, const json_t *e) {
-        char when[64], *details = NULL;
-        time_t t = (time_t) json_integer_value(json_object_get(e, "time"));
+static const char *const audit_headers[AUDIT_COLUMNS] = { "ID", "TIME", "ACTOR", "USER", "ACTION", "RESULT",
+                                                          "DETAILS" };
+
+/* --follow ends on SIGINT/SIGTERM (set by the handler, read by the loop). */
+static volatile sig_atomic_t follow_stop;
+
+/* t as local ISO 8601 ("2026-12-01T10:00:00+01:00") into buf. */
+static void iso_time(time_t t, char *buf, size_t size) {
         struct tm tm;
+        char zone[8];
 
-        if (o->json) {
-                details = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-                if (details)
-                        printf("%s\n", details);
-                free(details);
+        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
+            strftime(zone, sizeof zone, "%z", &tm) != 5) {
+                snprintf(buf, size, "%lld", (long long) t);
                 return;
         }
-        if (localtime_r(&t, &tm))
+        /* %z is +hhmm; ISO 8601's extended form, as the date has, is +hh:mm. */
+        snprintf(buf + strlen(buf), size - strlen(buf), "%.3s:%s", zone, zone + 3);
+}
+
+/* Whether a details key holds a point in time (epoch seconds on the wire). */
+static bool is_time_key(const char *key) {
+        static const char *const names[] = { "expires", "created", "exp", "iat", "nbf", "at", "time" };
+        size_t n = strlen(key);
+
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (strcmp(key, names[i]) == 0)
+                        return true;
+        return (n > 5 && strcmp(key + n - 5, "Until") == 0) || (n > 2 && strcmp(key + n - 2, "At") == 0);
+}
+
+/* The details as one line of JSON with its times in ISO 8601; malloc'd,
+ * NULL when out of memory. */
+static char *details_text(const json_t *details) {
+        json_t *copy = json_deep_copy(details ? details : json_object()), *v;
+        const char *key;
+        char when[64], *text;
+
+        if (!copy)
+                return NULL;
+        json_object_foreach(copy, key, v)
+                if (json_is_integer(v) && json_integer_value(v) > 0 && is_time_key(key)) {
+                        iso_time((time_t) json_integer_value(v), when, sizeof when);
+                        json_object_set_new(copy, key, json_string(when));
+                }
+        text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(copy);
+        return text;
+}
+
+/* Rows of the table waiting to be printed, and the widths so far. */
+typedef struct audit_table {
+        char **cells;                   /* AUDIT_TABLE_BATCH rows of AUDIT_COLUMNS */
+        size_t n_rows;
+        int widths[AUDIT_COLUMNS];
+        bool header_printed;
+} audit_table;
+
+static void table_flush(audit_table *t) {
+        if (t->n_rows == 0 && t->header_printed)
+                return;
+        ctl_print_table_batch(audit_headers, !t->header_printed, AUDIT_COLUMNS, t->widths, t->cells, t->n_rows);
+        t->header_printed = true;
+        for (size_t i = 0; i < t->n_rows * AUDIT_COLUMNS; i++) {
+                free(t->cells[i]);
+                t->cells[i] = NULL;
+        }
+        t->n_rows = 0;
+}
+
+static void table_done(audit_table *t) {
+        if (!t)
+                return;
+        if (t->cells)
+                table_flush(t);
+        free(t->cells);
+        t->cells = NULL;
+}
+
+static int table_add(audit_table *t, const json_t *e) {
+        char **row, when[64];
+        time_t at = (time_t) json_integer_value(json_object_get(e, "time"));
+        struct tm tm;
+
+        if (!t->cells && !(t->cells = calloc(AUDIT_TABLE_BATCH * AUDIT_COLUMNS, sizeof(*t->cells))))
+                return -ENOMEM;
+        if (t->n_rows == AUDIT_TABLE_BATCH)
+                table_flush(t);
+        if (localtime_r(&at, &tm))
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
         else
-                snprintf(when, sizeof(when), "%lld", (long long) t);
-        details = json_dumps(json_object_get(e, "details"), JSON_COMPACT | JSON_SORT_KEYS);
-        printf("%-6lld %s  %-12s %-12s %-18s %-8s %s\n",
-               (long long) json_integer_value(json_object_get(e, "id")), when, ctl_str_or_dash(e, "actor"),
-               ctl_str_or_dash(e, "user"), ctl_str_or_dash(e, "action"), ctl_str_or_dash(e, "result"),
-               details ? details : "{}");
-        free(details);
+                snprintf(when, sizeof(when), "%lld", (long long) at);
+        row = t->cells + t->n_rows * AUDIT_COLUMNS;
+        row[0] = NULL;
+        if (asprintf(&row[0], "%lld", (long long) json_integer_value(json_object_get(e, "id"))) < 0)
+                row[0] = NULL;
+        row[1] = strdup(when);
+        row[2] = strdup(ctl_str_or_dash(e, "actor"));
+        row[3] = strdup(ctl_str_or_dash(e, "user"));
+        row[4] = strdup(ctl_str_or_dash(e, "action"));
+        row[5] = strdup(ctl_str_or_dash(e, "result"));
+        row[6] = details_text(json_object_get(e, "details"));
+        t->n_rows++;
+        for (size_t c = 0; c < AUDIT_COLUMNS; c++)
+                if (!row[c])
+                        return -ENOMEM;
+        return 0;
+}
+
+/* One row as --follow prints it: a line of JSON, or into the table. */
+static int print_entry(const ctl_options *o, audit_table *t, const json_t *e) {
+        char *line;
+
+        if (!o->json)
+                return table_add(t, e);
+        line = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+        if (line)
+                printf("%s\n", line);
+        free(line);
+        return line ? 0 : -ENOMEM;
+}
+
+/* A point in time as an administrator types it: "now", "today",
+ * "yesterday", a local date and time ("2026-12-01", "2026-12-01 10:00",
+ * "2026-12-01 10:00:30", also with a T), ISO 8601 with a zone
+ * ("2026-12-01T10:00:00Z", "...+01:00"), "@EPOCH", or a duration ago
+ * ("1h", "2d 3h"). 0 or -EINVAL. */
+static int parse_time(const char *text, time_t now, time_t *ret) {
+        static const char *const formats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                                               "%Y-%m-%dT%H:%M", "%Y-%m-%d" };
+        static const struct { const char *name; int days; } days[] = { { "today", 0 }, { "yesterday", -1 },
+                                                                         { "tomorrow", 1 } };
+        unsigned long long seconds;
+        unsigned long epoch;
+        struct tm tm;
+
+        if (strcmp(text, "now") == 0) {
+                *ret = now;
+                return 0;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(days); i++) {
+                if (strcmp(text, days[i].name) != 0)
+                        continue;
+                if (!localtime_r(&now, &tm))
+                        return -EINVAL;
+                tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+                tm.tm_mday += days[i].days;
+                tm.tm_isdst = -1;
+                *ret = mktime(&tm);
+                return *ret == (time_t) -1 ? -EINVAL : 0;
+        }
+        if (text[0] == '@') {
+                if (parse_uint(text + 1, LONG_MAX, &epoch) < 0)
+                        return -EINVAL;
+                *ret = (time_t) epoch;
+                return 0;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
+                const char *end;
+                int hours, minutes;
+                char sign;
+
+                tm = (struct tm) { 0 };
+                end = strptime(text, formats[i], &tm);
+                if (!end)
+                        continue;
+                if (*end == '\0') {
+                        tm.tm_isdst = -1;
+                        *ret = mktime(&tm);
+                        return *ret == (time_t) -1 ? -EINVAL : 0;
+                }
+                if (strcmp(end, "Z") == 0) {
+                        *ret = timegm(&tm);
+                        return 0;
+                }
+                if ((sscanf(end, "%c%2d:%2d", &sign, &hours, &minutes) == 3 && strlen(end) == 6) ||
+                    (sscanf(end, "%c%2d%2d", &sign, &hours, &minutes) == 3 && strlen(end) == 5)) {
+                        if ((sign != '+' && sign != '-') || hours > 23 || minutes > 59)
+                                return -EINVAL;
+                        *ret = timegm(&tm) - (sign == '-' ? -1 : 1) * (hours * 3600 + minutes * 60);
+                        return 0;
+                }
+                return -EINVAL;
+        }
+        if (duration_parse(text, &seconds) < 0 || seconds > (unsigned long long) now)
+                return -EINVAL;
+        *ret = now - (time_t) seconds;
+        return 0;
+}
+
+/* --since or --until (name) as a time into params (key), when given. */
+static int time_param(json_t *params, const char *name, const char *text, time_t now, time_t *ret) {
+        if (!text)
+                return 0;
+        if (parse_time(text, now, ret) < 0) {
+                fprintf(stderr, "enrichctl: --%s %s: not a time; give today, yesterday, a local time "
+                        "(\"2026-12-01 10:00\"), ISO 8601 (2026-12-01T10:00:00Z), @EPOCH, or a duration ago "
+                        "(1h, 2d)\n", name, text);
+                return -EINVAL;
+        }
+        if (*ret < 0)
+                *ret = 0;
+        return json_object_set_new(params, name, json_integer((json_int_t) *ret)) < 0 ? -ENOMEM : 0;
 }
 
 /* How the listing starts: the newest rows (a page of at most page_limit)
@@ -66,19 +255,15 @@ static int parse_limit(const ctl_options *o, unsigned long *ret) {
 /* The AuditList parameters the options and start ask for. */
 static int list_params(const ctl_options *o, const list_start *start, json_t **ret) {
         json_t *p = json_object();
-        unsigned long long seconds;
-        int r;
+        time_t now = time(NULL), since = 0, until = 0;
 
         if (!p)
                 return -ENOMEM;
-        if (o->since) {
-                r = duration_parse(o->since, &seconds);
-                if (r < 0) {
-                        fprintf(stderr, "enrichctl: --since %s: %s\n", o->since, duration_strerror(r));
-                        json_decref(p);
-                        return -EINVAL;
-                }
-                json_object_set_new(p, "since", json_integer((json_int_t) time(NULL) - (json_int_t) seconds));
+        if (time_param(p, "since", o->since, now, &since) < 0 || time_param(p, "until", o->until, now, &until) < 0)
+                goto fail;
+        if (o->since && o->until && until < since) {
+                fprintf(stderr, "enrichctl: --until %s is before --since %s\n", o->until, o->since);
+                goto fail;
         }
         if (start->page_limit > 0)
                 json_object_set_new(p, "limit", json_integer((json_int_t) start->page_limit));
@@ -86,22 +271,28 @@ static int list_params(const ctl_options *o, const list_start *start, json_t **r
                 json_object_set_new(p, "user", json_string(o->user));
         if (o->action)
                 json_object_set_new(p, "action", json_string(o->action));
+        if (o->result)
+                json_object_set_new(p, "result", json_string(o->result));
         if (start->after_id >= 0)
                 json_object_set_new(p, "afterId", json_integer(start->after_id));
         *ret = p;
         return 0;
+fail:
+        json_decref(p);
+        return -EINVAL;
 }
 
 /* One "more" call on c: prints each row as it comes; *last_id follows.
- * *ret_more: the daemon has more rows right now. */
-static int stream_once(const ctl_options *o, varlink_client *c, const list_start *start, long long *last_id,
-                       bool *ret_more) {
+ * *ret_more: the daemon has more rows right now. *ret_gone: the daemon
+ * closed the connection (stopped or restarted). */
+static int stream_once(const ctl_options *o, varlink_client *c, audit_table *t, const list_start *start,
+                       long long *last_id, bool *ret_more, bool *ret_gone) {
         json_t *params = NULL, *reply = NULL;
         char *error = NULL;
         bool continues = true;
         int r;
 
-        *ret_more = false;
+        *ret_more = *ret_gone = false;
         r = list_params(o, start, &params);
         if (r < 0)
                 return CTL_EXIT_ERROR;
@@ -117,17 +308,26 @@ static int stream_once(const ctl_options *o, varlink_client *c, const list_start
                         break;
                 entries = json_object_get(reply, "entries");
                 json_array_foreach(entries, i, e) {
-                        print_entry(o, e);
+                        if (print_entry(o, t, e) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
                         *last_id = json_integer_value(json_object_get(e, "id"));
                 }
                 if (json_object_get(reply, "next"))
                         *ret_more = true;
+                if (!o->json)
+                        table_flush(t);
                 fflush(stdout);
         }
         if (r == -EREMOTEIO)
                 fprintf(stderr, "enrichctl: io.enrich.AuditList: %s%s%s\n", error ? error : "error",
                         json_string_value(json_object_get(reply, "reason")) ? ": " : "",
                         json_string_value(json_object_get(reply, "reason")) ?: "");
+        else if (r == -EINTR && follow_stop)
+                r = 0;
+        else if (r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN || r == -EBADMSG || r == -ECONNABORTED)
+                *ret_gone = true;
         else if (r < 0)
                 fprintf(stderr, "enrichctl: no answer from enrichd at %s: %s\n", o->socket, strerror(-r));
         json_decref(params);
@@ -136,12 +336,18 @@ static int stream_once(const ctl_options *o, varlink_client *c, const list_start
         return r == -EREMOTEIO ? CTL_EXIT_NO : r < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }
 
+static void on_stop_signal(int sig) {
+        follow_stop = 1;
+}
+
 static int audit_follow(const ctl_options *o) {
+        struct sigaction stop = { .sa_handler = on_stop_signal }, old_int, old_term;
         varlink_client *c = NULL;
+        audit_table t = { .widths = { 4, 19, 8, 8, 14, 6 } };
         long long last_id = 0;
         unsigned long limit;
         list_start start = { .after_id = -1 };
-        bool more = false;
+        bool more = false, gone = false;
         int code;
 
         if (parse_limit(o, &limit) < 0)
@@ -152,22 +358,39 @@ static int audit_follow(const ctl_options *o) {
         code = ctl_connect(o, &c);
         if (code != CTL_EXIT_OK)
                 return code;
+        /* Ctrl-C ends the follow as its normal end: no SA_RESTART, so a
+         * wait in progress returns at once. */
+        sigemptyset(&stop.sa_mask);
+        sigaction(SIGINT, &stop, &old_int);
+        sigaction(SIGTERM, &stop, &old_term);
+        if (!o->json)
+                table_flush(&t);
+        fflush(stdout);
         /* Until interrupted, or until the daemon goes away. */
-        for (;;) {
-                code = stream_once(o, c, &start, &last_id, &more);
-                if (code != CTL_EXIT_OK)
+        while (!follow_stop) {
+                code = stream_once(o, c, &t, &start, &last_id, &more, &gone);
+                if (code != CTL_EXIT_OK || gone)
                         break;
                 start = (list_start) { .after_id = last_id };
-                if (!more)
+                if (!more && !follow_stop)
                         usleep(FOLLOW_INTERVAL_US);
         }
+        if (gone) {
+                fprintf(stderr, "enrichctl: enrichd at %s closed the connection (stopped or restarted); "
+                        "the follow ended after row %lld. Check: systemctl status enrichd; then run "
+                        "enrichctl audit --follow again\n", o->socket, last_id);
+                code = CTL_EXIT_ERROR;
+        }
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        table_done(&t);
         varlink_client_free(c);
-        return code;
+        return follow_stop ? CTL_EXIT_OK : code;
 }
 
 /* Prints entries (oldest first); with --json as members of one array that
- * *first opened. */
-static void print_entries(const ctl_options *o, const json_t *entries, bool *first) {
+ * *first opened, else into the table. */
+static int print_entries(const ctl_options *o, audit_table *t, const json_t *entries, bool *first) {
         const json_t *e;
         size_t i;
 
@@ -177,19 +400,21 @@ static void print_entries(const ctl_options *o, const json_t *entries, bool *fir
                         printf("%s%s", *first ? "[\n" : ",\n", text ? text : "{}");
                         free(text);
                         *first = false;
-                } else
-                        print_entry(o, e);
+                } else if (table_add(t, e) < 0)
+                        return -ENOMEM;
         }
+        return 0;
 }
 
 /* A listing as it pages in: the newest limit rows (0: every row, printed
- * as each page comes, so nothing piles up here), with --json as members
- * of one array. */
+ * a batch at a time as pages come, so nothing piles up here), with --json
+ * as members of one array. */
 typedef struct listing {
         const ctl_options *o;
         unsigned long limit;
         unsigned long got;
         json_t *pages;                  /* limit > 0: the pages, newest first */
+        audit_table table;
         bool first;
 } listing;
 
@@ -199,10 +424,8 @@ static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *req
 
         /* The cursor takes over from afterId. */
         json_object_del(request, "afterId");
-        if (l->limit == 0) {
-                print_entries(l->o, entries, &l->first);
-                return CTL_EXIT_OK;
-        }
+        if (l->limit == 0)
+                return print_entries(l->o, &l->table, entries, &l->first) < 0 ? ctl_oom() : CTL_EXIT_OK;
         if (json_array_append(l->pages, entries) < 0)
                 return ctl_oom();
         l->got += json_array_size(entries);
@@ -236,10 +459,18 @@ static int audit_list_pages(const ctl_options *o, unsigned long limit) {
         if (code != CTL_EXIT_OK)
                 goto out;
         for (size_t i = json_array_size(l.pages); i > 0; i--)
-                print_entries(o, json_array_get(l.pages, i - 1), &l.first);
+                if (print_entries(o, &l.table, json_array_get(l.pages, i - 1), &l.first) < 0) {
+                        code = ctl_oom();
+                        goto out;
+                }
         if (o->json)
                 printf(l.first ? "[]\n" : "\n]\n");
+        else if (l.table.n_rows == 0 && !l.table.header_printed)
+                fprintf(stderr, "enrichctl: no audit rows match\n");
+        else
+                table_done(&l.table);
 out:
+        table_done(&l.table);
         json_decref(l.pages);
         json_decref(params);
         return code;

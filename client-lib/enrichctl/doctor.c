@@ -8,8 +8,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,10 @@
 /* Clock drift we tolerate against times the daemon wrote. */
 #define CLOCK_SLACK        60
 #define CHECK_OUTPUT_MAX   4096
+/* userdb groups looked up through NSS, and where nss-systemd finds sockets. */
+#define DOCTOR_MAX_GROUPS  8
+#define DOCTOR_USERDB_DIR  "/run/systemd/userdb"
+#define DOCTOR_USERDB_SOCKET DOCTOR_USERDB_DIR "/io.enrich.Groups"
 
 enum { LEVEL_OK, LEVEL_WARNING, LEVEL_ERROR };
 static const char *const level_names[] = { "ok", "warning", "error" };
@@ -51,6 +57,9 @@ typedef struct doctor {
         char *socket, *jwks, *state_dir;
         bool config_read;       /* libconfig could parse it (for the paths) */
         int n_groups;           /* userdb groups in the config */
+        char *userdb_socket;
+        char *group_names[DOCTOR_MAX_GROUPS];   /* the first of them, with their gids */
+        long long group_gids[DOCTOR_MAX_GROUPS];
         uid_t daemon_uid;
         bool have_daemon_uid;
         time_t newest_issue;    /* newest session start the daemon reported */
@@ -105,8 +114,20 @@ static int read_config_paths(doctor *d) {
         d->state_dir = config_string(parsed ? &cfg : NULL, "state_dir", DOCTOR_STATE_DIR);
         groups = parsed ? config_lookup(&cfg, "groups") : NULL;
         d->n_groups = groups ? config_setting_length(groups) : 0;
+        for (int i = 0; i < d->n_groups && i < DOCTOR_MAX_GROUPS; i++) {
+                config_setting_t *g = config_setting_get_elem(groups, i);
+                const char *name = NULL;
+                int gid = -1;
+
+                if (!g || !config_setting_lookup_string(g, "name", &name) ||
+                    !config_setting_lookup_int(g, "gid", &gid))
+                        continue;
+                d->group_names[i] = strdup(name);
+                d->group_gids[i] = gid;
+        }
+        d->userdb_socket = config_string(parsed ? &cfg : NULL, "userdb_socket", DOCTOR_USERDB_SOCKET);
         config_destroy(&cfg);
-        return d->socket && d->jwks && d->state_dir ? 0 : -ENOMEM;
+        return d->socket && d->jwks && d->state_dir && d->userdb_socket ? 0 : -ENOMEM;
 }
 
 /* The enrichd binary to validate the config with: --enrichd, else the one
@@ -226,6 +247,8 @@ typedef struct pam_walk {
         bool loads_enrich;
         int problem;            /* LEVEL_* of the worst pam_enrich.so line */
         char where[PATH_MAX + 32];      /* file:line of the first bad pam_enrich.so line */
+        char readenv[PATH_MAX + 32];    /* file:line of the first pam_env user_readenv=1 session line */
+        char enrich_after_readenv[PATH_MAX + 32];       /* file:line of a pam_enrich.so line after it */
 } pam_walk;
 
 /* Splits a PAM line into whitespace-separated words, keeping a bracketed
@@ -317,7 +340,16 @@ static void pam_walk_file(const doctor *d, const char *path, int depth, pam_walk
                         }
                         w->keyinit = true;
                         w->keyinit_full |= force && revoke;
+                } else if (is_module(words[2], "pam_env.so")) {
+                        /* A user's ~/.pam_environment lands in the PAM
+                         * environment here, SSH_AUTH_INFO_0 included. */
+                        for (size_t i = 3; i < n; i++)
+                                if (strcmp(words[i], "user_readenv=1") == 0 && !w->readenv[0])
+                                        snprintf(w->readenv, sizeof w->readenv, "%s:%u", path, lineno);
                 } else if (is_module(words[2], "pam_enrich.so")) {
+                        if (w->readenv[0] && !w->enrich_after_readenv[0])
+                                snprintf(w->enrich_after_readenv, sizeof w->enrich_after_readenv, "%s:%u",
+                                         path, lineno);
                         int level = !w->keyinit ? LEVEL_ERROR : !w->keyinit_full ? LEVEL_WARNING : LEVEL_OK;
 
                         w->loads_enrich = true;
@@ -346,7 +378,16 @@ static int compare_names(const void *a, const void *b) {
 
 static void check_pam(doctor *d) {
         static const char keyinit_line[] = "session optional pam_keyinit.so force revoke";
-        char path[PATH_MAX], fix[PATH_MAX + 256];
+        static const struct {
+                const char *name, *arguments, *where, *who;
+        } pam_services[] = {
+                { "sshd", "", "right after @include common-session and before any pam_env.so user_readenv=1 line",
+                  "ssh logins" },
+                { "sudo", "", "after @include common-session-noninteractive", "sudo sessions" },
+                { "enrich-service", " amr=svc", "as in /usr/share/enrich/pam.d/enrich-service",
+                  "units with PAMName=enrich-service" },
+        };
+        char path[PATH_MAX], fix[3 * PATH_MAX + 512];
         json_t *included = json_array();
         char **names = NULL;
         size_t n_names = 0, stacks = 0;
@@ -397,6 +438,15 @@ static void check_pam(doctor *d) {
                 if (!w.loads_enrich)
                         continue;
                 stacks++;
+                /* pam_enrich believes SSH_AUTH_INFO_0 only under sshd: there
+                 * a user's environment file must not have been read yet. */
+                if (strcmp(names[i], "sshd") == 0 && w.enrich_after_readenv[0]) {
+                        snprintf(fix, sizeof fix, "move the pam_enrich.so session line (%s) above the "
+                                 "pam_env.so user_readenv=1 line (%s)", w.enrich_after_readenv, w.readenv);
+                        finding(d, "pam", LEVEL_ERROR, fix, "%s: pam_enrich.so runs after pam_env.so "
+                                "user_readenv=1, so a user's ~/.pam_environment can set SSH_AUTH_INFO_0 "
+                                "and claim \"pop\" (a key) for a password login", path);
+                }
                 if (w.problem == LEVEL_OK) {
                         finding(d, "pam", LEVEL_OK, NULL, "%s: pam_keyinit.so force revoke runs before "
                                 "pam_enrich.so", path);
@@ -411,6 +461,23 @@ static void check_pam(doctor *d) {
                 else
                         finding(d, "pam", LEVEL_WARNING, fix, "%s: pam_keyinit.so runs before pam_enrich.so "
                                 "but without both \"force\" and \"revoke\"", path);
+        }
+        /* The services pam_enrich(8) is written for: present but without
+         * the module, their logins get no claims. */
+        for (size_t i = 0; i < ARRAY_SIZE(pam_services); i++) {
+                pam_walk w = { 0 };
+                struct stat st;
+
+                snprintf(path, sizeof path, "%s/%s", d->pam_dir, pam_services[i].name);
+                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                pam_walk_file(d, path, 0, &w, NULL);
+                if (w.loads_enrich)
+                        continue;
+                snprintf(fix, sizeof fix, "add \"%s\" and then \"session optional pam_enrich.so%s\" to %s, %s "
+                         "(pam_enrich(8))", keyinit_line, pam_services[i].arguments, path, pam_services[i].where);
+                finding(d, "pam", LEVEL_WARNING, fix, "%s does not load pam_enrich.so, so %s get no claims", path,
+                        pam_services[i].who);
         }
         if (stacks == 0) {
                 snprintf(fix, sizeof fix, "add \"%s\" and then \"session optional pam_enrich.so\" to the "
@@ -645,8 +712,9 @@ out:
 }
 
 static void check_nsswitch(doctor *d) {
-        char line[1024], fix[PATH_MAX + 96];
+        char line[1024], fix[PATH_MAX + 128];
         bool found = false, has_systemd = false;
+        unsigned lineno = 0, group_line = 0;
         FILE *f;
 
         if (d->n_groups == 0) {
@@ -664,13 +732,18 @@ static void check_nsswitch(doctor *d) {
                 char *words[32];
                 size_t n = pam_words(line, words, ARRAY_SIZE(words));
 
+                lineno++;
                 if (n == 0 || strcmp(words[0], "group:") != 0)
                         continue;
                 found = true;
+                group_line = lineno;
                 for (size_t i = 1; i < n; i++)
                         has_systemd |= strcmp(words[i], "systemd") == 0;
         }
         fclose(f);
+        if (found)
+                snprintf(fix, sizeof fix, "add systemd to the group line of %s (line %u), e.g. \"group: files "
+                         "systemd\"", d->nsswitch, group_line);
         if (has_systemd)
                 finding(d, "nsswitch", LEVEL_OK, NULL, "%s resolves groups through systemd (%d userdb "
                         "group(s) configured)", d->nsswitch, d->n_groups);
@@ -678,6 +751,138 @@ static void check_nsswitch(doctor *d) {
                 finding(d, "nsswitch", LEVEL_WARNING, fix, "%d userdb group(s) are configured but %s %s, "
                         "so getent and id will not see them", d->n_groups, d->nsswitch,
                         found ? "has no systemd on its group line" : "has no group line");
+}
+
+/* ---- groups through NSS ------------------------------------------------- */
+
+/* Whether nss-systemd reaches the userdb socket: it asks every socket in
+ * DOCTOR_USERDB_DIR, so the socket itself or a link to it must be there. */
+static bool userdb_socket_linked(const doctor *d) {
+        char path[PATH_MAX];
+        struct stat want, st;
+        struct dirent *e;
+        bool found = false;
+        DIR *dir;
+
+        if (stat(d->userdb_socket, &want) < 0)
+                return false;
+        dir = opendir(DOCTOR_USERDB_DIR);
+        if (!dir)
+                return false;
+        while (!found && (e = readdir(dir))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof path, "%s/%s", DOCTOR_USERDB_DIR, e->d_name);
+                found = stat(path, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+        }
+        closedir(dir);
+        return found;
+}
+
+/* Why getent cannot find a configured userdb group, as a finding. */
+static void explain_missing_group(doctor *d, const char *name) {
+        char fix[3 * PATH_MAX + 256];
+        const char *base = strrchr(d->userdb_socket, '/');
+        struct stat st;
+
+        base = base ? base + 1 : d->userdb_socket;
+        if (stat(d->userdb_socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+                snprintf(fix, sizeof fix, "start enrichd (systemctl status enrichd.socket enrichd.service; "
+                         "journalctl -u enrichd) and check userdb_socket in %s", d->config_path);
+                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing: no userdb socket at %s, "
+                        "so enrichd is not serving its groups", name, d->userdb_socket);
+        } else if (!userdb_socket_linked(d)) {
+                snprintf(fix, sizeof fix, "set userdb_socket = \"%s/%s\"; in %s and restart enrichd "
+                         "(systemctl restart enrichd), or link it: ln -s %s %s/%s", DOCTOR_USERDB_DIR, base,
+                         d->config_path, d->userdb_socket, DOCTOR_USERDB_DIR, base);
+                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing: the userdb socket %s is "
+                        "not in %s, the only place nss-systemd looks", name, d->userdb_socket, DOCTOR_USERDB_DIR);
+        } else {
+                snprintf(fix, sizeof fix, "make the group line of /etc/nsswitch.conf read \"group: files "
+                         "systemd\", then check with: userdbctl group %s", name);
+                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing although %s is in %s",
+                        name, d->userdb_socket, DOCTOR_USERDB_DIR);
+        }
+}
+
+/* A member of a userdb group through getgrouplist, the call initgroups
+ * makes at login: the first live grant of a configured group (admins and
+ * root see every grant; others their own). */
+static void check_nss_member(doctor *d, const bool *resolved) {
+        varlink_client *c = NULL;
+        json_t *reply = NULL, *grants, *g;
+        char *error = NULL;
+        size_t i;
+
+        if (varlink_client_connect(d->socket, CTL_TIMEOUT_MS, NULL, 0, &c) < 0 ||
+            varlink_client_call(c, "io.enrich.ListGrants", NULL, CTL_TIMEOUT_MS, &reply, &error) < 0)
+                goto out;
+        grants = json_object_get(reply, "grants");
+        json_array_foreach(grants, i, g) {
+                const char *user = json_string_value(json_object_get(g, "user"));
+                gid_t list[NGROUPS_MAX];
+                int n = NGROUPS_MAX, k = -1;
+                struct passwd *pw;
+                bool member = false;
+
+                if (!user || json_object_get(g, "revoked"))
+                        continue;
+                for (int j = 0; j < DOCTOR_MAX_GROUPS && k < 0; j++)
+                        if (resolved[j] && json_array_has_string(json_object_get(g, "groups"), d->group_names[j]))
+                                k = j;
+                if (k < 0 || !(pw = getpwnam(user)))
+                        continue;
+                if (getgrouplist(user, pw->pw_gid, list, &n) < 0)
+                        n = 0;
+                for (int j = 0; j < n; j++)
+                        member |= list[j] == (gid_t) d->group_gids[k];
+                if (member)
+                        finding(d, "nss", LEVEL_OK, NULL, "id %s lists %s (grant %s) through NSS", user,
+                                d->group_names[k], json_string_value(json_object_get(g, "id")) ?: "?");
+                else
+                        finding(d, "nss", LEVEL_ERROR, "check that enrichd answers for the grant: "
+                                "userdbctl groups-of-user and userdbctl group; then journalctl -u enrichd",
+                                "%s has a live grant of %s (%s) but getgrouplist does not list gid %lld, so "
+                                "a new login of %s will not be in it", user, d->group_names[k],
+                                json_string_value(json_object_get(g, "id")) ?: "?", d->group_gids[k], user);
+                break;
+        }
+out:
+        json_decref(reply);
+        free(error);
+        varlink_client_free(c);
+}
+
+/* Each configured userdb group as getent sees it: proof that NSS reaches
+ * enrichd, not only that the config says so. */
+static void check_nss_groups(doctor *d) {
+        bool resolved[DOCTOR_MAX_GROUPS] = { false }, any = false;
+
+        for (int i = 0; i < DOCTOR_MAX_GROUPS; i++) {
+                const struct group *gr;
+                char fix[PATH_MAX + 128];
+
+                if (!d->group_names[i])
+                        continue;
+                gr = getgrnam(d->group_names[i]);
+                if (!gr) {
+                        explain_missing_group(d, d->group_names[i]);
+                        continue;
+                }
+                if ((long long) gr->gr_gid != d->group_gids[i]) {
+                        snprintf(fix, sizeof fix, "give the group another name or gid in %s, or remove the "
+                                 "other entry (getent -s files group %s)", d->config_path, d->group_names[i]);
+                        finding(d, "nss", LEVEL_ERROR, fix, "getent group %s gives gid %u, not the configured "
+                                "%lld: another NSS source holds the name", d->group_names[i],
+                                (unsigned) gr->gr_gid, d->group_gids[i]);
+                        continue;
+                }
+                finding(d, "nss", LEVEL_OK, NULL, "getent group %s gives gid %u through NSS", d->group_names[i],
+                        (unsigned) gr->gr_gid);
+                resolved[i] = any = true;
+        }
+        if (any)
+                check_nss_member(d, resolved);
 }
 
 static void check_machine_id(doctor *d) {
@@ -744,6 +949,7 @@ int cmd_doctor(const ctl_options *o) {
         check_socket(&d);
         check_fleet(&d);
         check_nsswitch(&d);
+        check_nss_groups(&d);
         check_state(&d);
         check_jwks(&d);
         check_clock(&d);
@@ -763,5 +969,8 @@ out:
         free(d.socket);
         free(d.jwks);
         free(d.state_dir);
+        free(d.userdb_socket);
+        for (size_t i = 0; i < DOCTOR_MAX_GROUPS; i++)
+                free(d.group_names[i]);
         return code;
 }

@@ -58,9 +58,12 @@ static const struct help_entry {
         { "disable", "  disable USER --reason TEXT  refuse USER's logins, revoke its tokens and keys (admin)\n"
                      "                            (--fleet: on every fleet host; enable --fleet undoes)\n" },
         { "enable", "  enable USER               undo disable (admin)\n" },
-        { "audit", "  audit [--since DURATION] [--user U] [--action A] [--limit N] [--follow]\n"
+        { "audit", "  audit [--since TIME] [--until TIME] [--user U] [--action A] [--result R]\n"
+                   "        [--limit N] [--follow]\n"
                    "                            the audit trail (admin; users see rows about\n"
-                   "                            themselves); --follow keeps printing new rows\n" },
+                   "                            themselves); TIME is today, yesterday, a date\n"
+                   "                            (\"2026-12-01 10:00\", ISO 8601) or a duration ago;\n"
+                   "                            --follow keeps printing new rows until Ctrl-C\n" },
         { "audit", "  audit verify              check the hash chain and the signed checkpoints;\n"
                    "                            exit 1 naming the first bad row (admin)\n" },
         { "audit", "  audit checkpoint          sign the chain head now (admin)\n" },
@@ -146,7 +149,8 @@ static const command commands[] = {
 enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
        OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
        OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
-       OPT_SINCE, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED, OPT_FLEET, OPT_HOSTS, OPT_FORCE };
+       OPT_SINCE, OPT_UNTIL, OPT_RESULT, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED, OPT_FLEET, OPT_HOSTS,
+       OPT_FORCE };
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -172,6 +176,8 @@ static const struct option options[] = {
         { "description", required_argument, NULL, OPT_DESCRIPTION },
         { "grace", required_argument, NULL, OPT_GRACE },
         { "since", required_argument, NULL, OPT_SINCE },
+        { "until", required_argument, NULL, OPT_UNTIL },
+        { "result", required_argument, NULL, OPT_RESULT },
         { "action", required_argument, NULL, OPT_ACTION },
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "follow", no_argument, NULL, OPT_FOLLOW },
@@ -194,7 +200,7 @@ static const char *option_name(unsigned bit) {
                 { CTL_OPT_RHOST, "rhost" }, { CTL_OPT_TTY, "tty" }, { CTL_OPT_AMR, "amr" },
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
                 { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
-                { CTL_OPT_AUDIT, "since, --action, --limit or --follow" },
+                { CTL_OPT_AUDIT, "since, --until, --action, --result, --limit or --follow" },
                 { CTL_OPT_COMPROMISED, "compromised" }, { CTL_OPT_FLEET, "fleet" }, { CTL_OPT_HOSTS, "hosts" },
                 { CTL_OPT_FORCE, "force" },
         };
@@ -310,6 +316,8 @@ static const struct option_slot {
         VALUE(OPT_DESCRIPTION, description, "description", CTL_OPT_DESCRIPTION),
         VALUE(OPT_GRACE, grace, "grace", CTL_OPT_GRACE),
         VALUE(OPT_SINCE, since, "since", CTL_OPT_AUDIT),
+        VALUE(OPT_UNTIL, until, "until", CTL_OPT_AUDIT),
+        VALUE(OPT_RESULT, result, "result", CTL_OPT_AUDIT),
         VALUE(OPT_ACTION, action, "action", CTL_OPT_AUDIT),
         VALUE(OPT_LIMIT, limit, "limit", CTL_OPT_AUDIT),
         FLAG(OPT_FOLLOW, follow, "follow", CTL_OPT_AUDIT),

@@ -36,7 +36,7 @@ enum {
         CTL_OPT_DOCTOR  = 1 << 12,      /* doctor's path options, below */
         CTL_OPT_DESCRIPTION = 1 << 13,  /* token issue --description */
         CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
-        CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --action, --limit, --follow */
+        CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --until, --action, --result, --limit, --follow */
         CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
         CTL_OPT_FLEET   = 1 << 17,      /* grant/disable/enable --fleet */
         CTL_OPT_HOSTS   = 1 << 18,      /* grant --hosts LABEL */
@@ -73,7 +73,9 @@ typedef struct ctl_options {
         const char *grace;      /* token rotate --grace, as typed */
         char **args;            /* positional arguments after the command */
         size_t n_args;
-        const char *since;      /* audit --since DURATION (ago), as typed */
+        const char *since;      /* audit --since TIME (or DURATION ago), as typed */
+        const char *until;      /* audit --until TIME (or DURATION ago), as typed */
+        const char *result;     /* audit --result */
         const char *action;     /* audit --action */
         const char *limit;      /* audit --limit, as typed */
         bool follow;            /* audit --follow */
@@ -176,6 +178,13 @@ char *ctl_join(const json_t *array, const char *sep);
 /* Prints a table: headers, then n_rows rows of n_columns cells (row-major),
  * each column as wide as its widest cell, two spaces apart. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows);
+#define CTL_TABLE_MAX_COLUMNS 16
+/* The same for a table printed in batches (a listing that pages or
+ * streams): widths (n_columns of them, zeroed before the first batch)
+ * only grow, to fit the headers and each batch's cells, so columns stay
+ * put unless a longer cell comes; the header line only with print_header. */
+void ctl_print_table_batch(const char *const *headers, bool print_header, size_t n_columns, int *widths,
+                           char *const *cells, size_t n_rows);
 /* Says "out of memory" and returns CTL_EXIT_ERROR. */
 int ctl_oom(void);
 /* Reports a failure and returns code (unchanged by --json): on stderr

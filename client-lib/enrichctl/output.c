@@ -485,13 +485,25 @@ int ctl_oom(void) {
         return ctl_fail(CTL_EXIT_ERROR, "enrichctl.OutOfMemory", NULL, "out of memory");
 }
 
+/* Not util-linux's libsmartcols (what lsblk uses): --json prints the
+ * daemon's own objects, typed, where libsmartcols' JSON is a table of
+ * strings; the audit table is printed in batches while it pages or
+ * streams; and sizing columns to their cells is these few lines. Widths
+ * count bytes: the padded cells are names, ids, times and actions; free
+ * text (JSON details, reasons) goes in a last, unpadded column. */
 void ctl_print_table(const char *const *headers, size_t n_columns, char *const *cells, size_t n_rows) {
-        int widths[16] = { 0 };
+        int widths[CTL_TABLE_MAX_COLUMNS] = { 0 };
 
-        if (n_columns > ARRAY_SIZE(widths))
+        ctl_print_table_batch(headers, true, n_columns, widths, cells, n_rows);
+}
+
+void ctl_print_table_batch(const char *const *headers, bool print_header, size_t n_columns, int *widths,
+                           char *const *cells, size_t n_rows) {
+        if (n_columns > CTL_TABLE_MAX_COLUMNS)
                 return;
         for (size_t c = 0; c < n_columns; c++) {
-                widths[c] = (int) strlen(headers[c]);
+                if ((int) strlen(headers[c]) > widths[c])
+                        widths[c] = (int) strlen(headers[c]);
                 for (size_t r = 0; r < n_rows; r++) {
                         const char *cell = cells[r * n_columns + c];
 
@@ -499,7 +511,7 @@ void ctl_print_table(const char *const *headers, size_t n_columns, char *const *
                                 widths[c] = (int) strlen(cell);
                 }
         }
-        for (size_t c = 0; c < n_columns; c++)
+        for (size_t c = 0; print_header && c < n_columns; c++)
                 printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, headers[c],
                        c + 1 < n_columns ? "  " : "\n");
         for (size_t r = 0; r < n_rows; r++)

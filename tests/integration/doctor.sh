@@ -9,13 +9,25 @@
 CHECKS="doctor-healthy-exit-0 doctor-healthy-all-ok doctor-json-parses
 doctor-pam-missing-keyinit doctor-pam-keyinit-after doctor-pam-keyinit-without-revoke
 doctor-pam-include-good doctor-pam-substack-bad doctor-pam-bracket-control doctor-pam-none
-doctor-socket-missing doctor-socket-wrong-peer doctor-nsswitch-without-systemd doctor-nsswitch-no-groups
+doctor-socket-missing doctor-socket-wrong-peer doctor-nsswitch-without-systemd doctor-nsswitch-fix-names-line doctor-nsswitch-no-groups
 doctor-state-dir-mode doctor-state-dir-owner doctor-signing-key-mode doctor-config-invalid doctor-config-missing
 doctor-jwks-garbage doctor-jwks-missing doctor-clock-behind doctor-machine-id-empty
 doctor-machine-id-missing doctor-fix-text daemon-clean-shutdown"
 enrich_require $CHECKS
 
 enrich_setup
+# The userdb socket sits where nss-systemd looks, under a name unique to
+# this run, so doctor's NSS check finds the group (doctor_nss.sh breaks it).
+USERDB_SOCK=/run/systemd/userdb/io.enrich.eu10-$$
+CREATED_USERDB_DIR=""
+[ -d /run/systemd/userdb ] || CREATED_USERDB_DIR=1
+mkdir -p /run/systemd/userdb
+eu10_cleanup() {
+        enrich_cleanup
+        rm -f "$USERDB_SOCK"
+        [ -n "$CREATED_USERDB_DIR" ] && rmdir /run/systemd/userdb 2>/dev/null
+}
+trap eu10_cleanup EXIT
 # doctor gets a PAM folder of its own: enrich_setup's has a test service
 # without pam_keyinit, which doctor would rightly flag.
 PAMD=$TMP/doctor-pam.d
@@ -26,6 +38,7 @@ enrich_write_config <<EOF
 groups = ( { name = "eu10-jit"; gid = 61977; } );
 rules = ( { name = "r"; match = { services = ["sshd"]; }; grant = { scopes = ["s:read"]; }; } );
 EOF
+sed -i "s|^userdb_socket = .*|userdb_socket = \"$USERDB_SOCK\";|" "$TMP/enrichd.conf"
 cat >"$PAMD/sshd" <<EOF
 auth     required pam_unix.so
 session  optional pam_keyinit.so force revoke
@@ -69,7 +82,7 @@ check_eq doctor-healthy-exit-0 0 "$RC" || show "$TMP/out.txt"
 all_ok() {
         [ "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d["status"], sorted({f["check"] for f in d["findings"] if f["level"] == "ok"}))' "$TMP/out.json")" = \
-          "ok ['clock', 'config', 'fleet', 'jwks', 'machine-id', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
+          "ok ['clock', 'config', 'fleet', 'jwks', 'machine-id', 'nss', 'nsswitch', 'pam', 'signing-key', 'socket', 'state-dir']" ]
 }
 check doctor-healthy-all-ok all_ok || show "$TMP/out.json"
 check doctor-json-parses "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out.json"
@@ -116,6 +129,8 @@ kill "$PEER_PID" 2>/dev/null
 cp "$TMP/nsswitch.conf" "$TMP/nsswitch.good"
 printf 'passwd: files\ngroup:  files\n' >"$TMP/nsswitch.conf"
 expect doctor-nsswitch-without-systemd nsswitch warning 1
+check doctor-nsswitch-fix-names-line grep -qF "fix: add systemd to the group line of $TMP/nsswitch.conf (line 2)" "$TMP/out.txt" ||
+        show "$TMP/out.txt"
 sed -i '/^groups/d' "$TMP/enrichd.conf"
 expect doctor-nsswitch-no-groups nsswitch ok 0
 cp "$TMP/nsswitch.good" "$TMP/nsswitch.conf"

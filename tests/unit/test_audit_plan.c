@@ -76,6 +76,7 @@ int main(void) {
                                     action ? "action=?" : NULL), name);
         }
         CHECK(searches_only(d, audit_since_sql, "time>?", NULL), "audit-plan-since-lookup");
+        CHECK(searches_only(d, audit_until_sql, "time>?", NULL), "audit-plan-until-lookup");
         db_close(d);
         unlink(path);
         snprintf(path, sizeof path, "%s/enrich.db-wal", dir);

@@ -1215,6 +1215,13 @@ int fleet_status(enrichd *d, json_t **ret) {
         strv_free(held);
         if (!o)
                 return -ENOMEM;
+        if (d->config->fleet->credentials &&
+            (json_object_set_new(o, "credentials", json_string(d->config->fleet->credentials)) < 0 ||
+             json_object_set_new(o, "credentialsSource",
+                                 json_string(d->config->fleet->credentials_systemd ? "systemd" : "config")) < 0)) {
+                json_decref(o);
+                return -ENOMEM;
+        }
         *ret = o;
         return 0;
 }

@@ -521,6 +521,13 @@ static void check_fleet(doctor *d) {
                         json_string_value(json_object_get(r, "hostId")) ?: "?",
                         (long long) json_integer_value(json_object_get(r, "revision")), age,
                         json_is_true(json_object_get(r, "issuer")) ? "; its key is a fleet issuer" : "");
+        if (json_is_string(json_object_get(r, "credentials")))
+                finding(d, "fleet-credentials", LEVEL_OK, NULL, "etcd credentials read from %s (%s)",
+                        json_string_value(json_object_get(r, "credentials")),
+                        json_is_string(json_object_get(r, "credentialsSource")) &&
+                                        strcmp(json_string_value(json_object_get(r, "credentialsSource")), "systemd") == 0
+                                ? "a systemd credential"
+                                : "fleet.credentials");
 out:
         json_decref(r);
         free(error);

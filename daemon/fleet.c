@@ -36,6 +36,7 @@
 #include "etcd.h"
 #include "fleet.h"
 #include "fleet_store.h"
+#include "grant_apply.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
@@ -480,31 +481,21 @@ static bool targets_this_host(fleet *f, char *const *hosts) {
         return false;
 }
 
-/* The shared tail of a grant arriving or leaving, as grant_methods.c does
- * it for a local one: new policy version, the user's live sessions
- * re-evaluated (keys re-issued in place), an audit row. */
-static void grant_changed(enrichd *d, const char *user, const char *why, live_counts *counts) {
-        if (issue_update_policy_version(d) < 0)
-                log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        live_reissue(d, user, why, counts);
-}
-
 static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *by, const char *why) {
         grant g = { 0 };
         live_counts counts = { 0 };
-        bool fleet_grant = false, changed = false;
+        bool fleet_grant = false;
         int r;
 
         r = fleet_store_is_fleet_grant(d->db, id, &fleet_grant);
         if (r < 0 || !fleet_grant)
                 goto out;
         r = grants_get(d->db, id, &g);
+        if (r < 0 || g.revoked)
+                goto out; /* already revoked here: nothing changes */
+        r = grant_apply_revoke(d, id, by, "fleet grant revoked", NULL, NULL, &counts);
         if (r < 0)
                 goto out;
-        r = grants_revoke(d->db, id, by, clock_now(), &changed);
-        if (r < 0 || !changed)
-                goto out;
-        grant_changed(d, g.user, "fleet grant revoked", &counts);
         (void) audit_recordf(d, NULL, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i, s:i}",
                              "grantId", id, "fleet", true, "key", key, "why", why, "sessionsUpdated", counts.updated,
                              "sessionsRevoked", counts.revoked);
@@ -592,11 +583,11 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
          * would not revoke. */
-        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 || grants_add(d->db, &g) < 0) {
+        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 ||
+            grant_apply_add(d, &g, "fleet grant added", &counts) < 0) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        grant_changed(d, user, "fleet grant added", &counts);
         (void) audit_recordf(d, NULL, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}",
                              "grantId", id, "fleet", true, "grantedBy", granted_by, "groups",
                              json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
@@ -748,7 +739,7 @@ static void resume_suspended(enrichd *d, const batch *b) {
                 if (!present || grants_get(d->db, suspended[i], &g) < 0)
                         continue;
                 if (fleet_store_resume_grant(d->db, suspended[i], &changed) == 0 && changed) {
-                        grant_changed(d, g.user, "fleet grant resumed", &counts);
+                        grant_apply_effects(d, g.user, "fleet grant resumed", &counts);
                         resumed++;
                 }
                 grant_clear(&g);

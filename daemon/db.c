@@ -274,6 +274,10 @@ static const char *const migrations[] = {
         "CREATE TABLE fleet_grants (id TEXT PRIMARY KEY NOT NULL, mod_revision INTEGER NOT NULL);"
         "CREATE TABLE fleet_state (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
         "INSERT INTO fleet_state (name, value) VALUES ('revision', 0);",
+        /* 14: service-account tokens from the fleet's etcd (tokens/<id>):
+         * which rows of tokens came from there, so that a deleted key
+         * revokes them and `token revoke` deletes the key. */
+        "CREATE TABLE fleet_tokens (id TEXT PRIMARY KEY NOT NULL, mod_revision INTEGER NOT NULL);",
 };
 
 static int set_error(db *d, const char *what) {

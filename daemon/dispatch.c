@@ -58,7 +58,7 @@ PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "fle
 PARAMS(list_grants_params, "user", "all", "limit", "after");
 PARAMS(explain_params, "user", "service", "tty", "rhost", "amr");
 PARAMS(authenticate_params, "user", "tokenId", "verifier", "service", "rhost", "ruser");
-PARAMS(token_issue_params, "user", "ttl", "verifier", "scopes", "description");
+PARAMS(token_issue_params, "user", "ttl", "verifier", "scopes", "description", "fleet");
 PARAMS(token_rotate_params, "id", "verifier", "grace");
 PARAMS(disable_params, "user", "reason", "fleet");
 PARAMS(enable_params, "user", "fleet");

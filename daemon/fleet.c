@@ -46,6 +46,7 @@
 #include "live.h"
 #include "log.h"
 #include "offboard.h"
+#include "tokens.h"
 #include "util.h"
 
 /* What the watcher hands over: a full snapshot of the prefix (after a
@@ -684,6 +685,119 @@ out:
         free(actor);
 }
 
+/* A fleet token gone from etcd (revoked, expired, or no longer there):
+ * revoked here at once, with the sessions it opened. */
+static void revoke_fleet_token(enrichd *d, const char *key, const char *id, const char *why) {
+        token_record t = { 0 };
+        bool fleet_token = false, changed = false;
+        char reason[300];
+        int r, sessions;
+
+        r = fleet_store_is_fleet_token(d->db, id, &fleet_token);
+        if (r < 0 || !fleet_token)
+                goto out;
+        r = tokens_get(d->db, id, &t);
+        if (r < 0 || t.revoked)
+                goto out;
+        r = tokens_revoke(d->db, id, "fleet", clock_now(), &changed);
+        if (r < 0 || !changed)
+                goto out;
+        snprintf(reason, sizeof reason, "fleet token %s revoked (%s)", id, why);
+        sessions = live_revoke_token_sessions(d, id, reason);
+        (void) audit_recordf(d, NULL, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i}", "tokenId",
+                             id, "fleet", true, "key", key, "why", why, "sessionsRevoked", sessions);
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED,
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", t.user, "ENRICH_FLEET_KEY", key, NULL },
+                   "Fleet token %s of %s revoked (%s); %d sessions revoked", id, t.user, why, sessions);
+out:
+        if (r < 0 && r != -ENOENT)
+                log_error("Failed to revoke fleet token %s: %s", id, db_last_error(d->db));
+        token_record_clear(&t);
+}
+
+/* tokens/<id>: a token adds access, so it counts only signed by an
+ * issuer; its verifier's digest is all the host learns of its secret. */
+static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
+        fleet *f = d->fleet;
+        json_t *payload = NULL;
+        const char *why = NULL, *pid, *user, *digest, *scopes, *description, *by;
+        char *pwbuf = NULL, *created_by = NULL;
+        struct passwd pw;
+        token_record existing = { 0 };
+        int64_t now = clock_now(), created, expires;
+        int r;
+
+        if (verify_record(f, kv->value, &payload, &why) < 0) {
+                log_rejected(kv->key, why);
+                goto out;
+        }
+        pid = json_string_value(json_object_get(payload, "id"));
+        user = json_string_value(json_object_get(payload, "user"));
+        digest = json_string_value(json_object_get(payload, "verifierSha256"));
+        scopes = json_string_value(json_object_get(payload, "scopes"));
+        description = json_string_value(json_object_get(payload, "description"));
+        by = json_string_value(json_object_get(payload, "createdBy"));
+        created = json_integer_value(json_object_get(payload, "created"));
+        expires = json_integer_value(json_object_get(payload, "expires"));
+        if (!pid || strcmp(pid, id) != 0 || !svctoken_valid_id(id) || !user || !*user || strlen(user) > 256 ||
+            !digest || !svctoken_valid_verifier(digest) || !scopes ||
+            strlen(scopes) > TOKENS_MAX_SCOPES * (TOKENS_MAX_SCOPE_LENGTH + 1) ||
+            (description && strlen(description) > TOKENS_MAX_DESCRIPTION) || !by || strlen(by) > 256 ||
+            expires <= 0) {
+                log_rejected(kv->key,
+                             "a signed record that is no valid token (id, user, verifierSha256, scopes, createdBy, "
+                             "expires)");
+                goto out;
+        }
+        if (expires <= now)
+                goto out;
+        r = tokens_get(d->db, id, &existing);
+        if (r == 0)
+                goto out; /* already here (or revoked here: ids are never reused) */
+        if (r != -ENOENT) {
+                log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet token %s is for %s, whom this host does not know; not applied", id, user);
+                goto out;
+        }
+        if (asprintf(&created_by, "fleet:%s", by) < 0) {
+                created_by = NULL;
+                goto out;
+        }
+        token_record t = {
+                .user = (char *) user,
+                .uid = pw.pw_uid,
+                .scopes = (char *) scopes,
+                .description = (char *) description,
+                .created = created > 0 ? created : now,
+                .created_by = created_by,
+                .expires = expires,
+        };
+        memcpy(t.id, id, SVCTOKEN_ID_LENGTH + 1);
+        /* Marked first, as for a grant: never a fleet token that a deleted
+         * key would not revoke. */
+        if (fleet_store_mark_token(d->db, id, kv->mod_revision) < 0 ||
+            tokens_add_fleet(d->db, d->config->state_dir, &t, digest) < 0) {
+                log_error("Failed to store fleet token %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        (void) audit_recordf(d, NULL, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:s*, s:I}", "tokenId",
+                             id, "fleet", true, "createdBy", created_by, "scopes", scopes, "description", description,
+                             "expires", (json_int_t) expires);
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED,
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", user, "ENRICH_FLEET_KEY", kv->key, NULL },
+                   "Fleet token %s of %s by %s until %lld (scopes: %s)", id, user, created_by, (long long) expires,
+                   *scopes ? scopes : "none");
+out:
+        token_record_clear(&existing);
+        json_decref(payload);
+        free(pwbuf);
+        free(created_by);
+}
+
 /* One key put or deleted, by what lies under the prefix. */
 static void apply_kv(enrichd *d, const etcd_kv *kv) {
         fleet *f = d->fleet;
@@ -706,6 +820,11 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                                    kv->key);
                 else
                         apply_identity(d, kv, rel + 11);
+        } else if (strncmp(rel, "tokens/", 7) == 0 && rel[7]) {
+                if (kv->deleted)
+                        revoke_fleet_token(d, kv->key, rel + 7, "its key was deleted (revoked or expired)");
+                else
+                        apply_token(d, kv, rel + 7);
         } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
                 json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
                 if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
@@ -714,7 +833,7 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                         json_object_del(f->hosts, rel + 6);
                 json_decref(record);
         }
-        /* tokens/, checkpoints/: not handled by this version. */
+        /* checkpoints/: read by audit verify --fleet, not applied. */
 }
 
 /* Contact is back after offline_max: the suspended grants that the
@@ -770,6 +889,18 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                         present = strcmp(b->kvs[j].key, key) == 0;
                 if (!present)
                         revoke_fleet_grant(d, key, held[i], "fleet", "it is no longer in etcd");
+        }
+        strv_free(held);
+        held = NULL;
+        if (fleet_store_active_tokens(d->db, clock_now(), &held) < 0)
+                log_error("Failed to list the fleet tokens: %s", db_last_error(d->db));
+        for (size_t i = 0; held && held[i]; i++) {
+                bool present = false;
+                snprintf(key, sizeof key, "%stokens/%s", f->prefix, held[i]);
+                for (size_t j = 0; j < b->n && !present; j++)
+                        present = strcmp(b->kvs[j].key, key) == 0;
+                if (!present)
+                        revoke_fleet_token(d, key, held[i], "it is no longer in etcd");
         }
         strv_free(held);
         if (f->suspended)
@@ -1159,6 +1290,52 @@ int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret
         if (ret_existed)
                 *ret_existed = deleted > 0;
         return 0;
+}
+
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error) {
+        json_t *payload;
+        char key[512];
+        int r;
+
+        r = require_issuer(d, ret_error);
+        if (r < 0)
+                return r;
+        payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user,
+                            "verifierSha256", digest, "scopes", t->scopes ? t->scopes : "", "description",
+                            t->description, "createdBy", t->created_by, "created", (json_int_t) t->created,
+                            "expires", (json_int_t) t->expires);
+        if (!payload)
+                return -ENOMEM;
+        snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
+        r = put_signed(d, key, payload, t->expires - t->created, "write the token", ret_error);
+        json_decref(payload);
+        return r;
+}
+
+int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+        char key[512];
+        int64_t deleted = 0;
+        int r;
+
+        if (!d->fleet) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, id);
+        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
+        if (r < 0)
+                return write_error(d->fleet, r, "delete the token", ret_error);
+        if (ret_existed)
+                *ret_existed = deleted > 0;
+        return 0;
+}
+
+int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
+        if (!d->fleet) {
+                *ret = false;
+                return 0;
+        }
+        return fleet_store_is_fleet_token(d->db, id, ret);
 }
 
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,

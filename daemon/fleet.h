@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "enrichd.h"
 #include "grants.h"
+#include "tokens.h"
 
 #define FLEET_RECORD_TYPE "enrich-fleet+jwt"
 #define FLEET_WRITE_TIMEOUT_MS 2000
@@ -73,6 +74,14 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
 /* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
  * whether etcd had it. */
 int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+/* Signs t (its id, user, scopes, description, created_by, created,
+ * expires) with digest, the verifier's (tokens_verifier_digest), and puts
+ * it at tokens/<id> on a lease ending at its expiry. */
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error);
+/* Deletes tokens/<id>: every host revokes it. */
+int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+/* Whether token id came from the fleet; false without fleet mode. */
+int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
                        char **ret_error);

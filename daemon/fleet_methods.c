@@ -122,6 +122,67 @@ json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
         return reply;
 }
 
+json_t *fleet_method_token_issue(enrichd *d, json_t *params, const token_record *t, const char *verifier,
+                                 json_t *(*record_json)(const token_record *t, int64_t now)) {
+        char *digest = NULL, *error = NULL;
+        json_t *reply = NULL, *record = NULL;
+        bool fleet_call = false;
+        int r;
+
+        if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
+                goto out;
+        if (tokens_verifier_digest(verifier, &digest) < 0) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        r = fleet_put_token(d, t, digest, &error);
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", t->user, NULL },
+                           "Fleet token for %s by %s failed: %s", t->user, t->created_by,
+                           error ? error : strerror(-r));
+                reply = fleet_error(r, error);
+                goto out;
+        }
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_TOKEN", t->id, "ENRICH_USER", t->user, NULL },
+                   "Fleet token %s for %s by %s until %lld written to etcd", t->id, t->user, t->created_by,
+                   (long long) t->expires);
+        record = record_json(t, clock_now());
+        if (!record || json_object_set_new(record, "fleet", json_true()) < 0) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        reply = varlink_reply_new(json_pack("{s:O}", "token", record), false);
+out:
+        json_decref(record);
+        free(digest);
+        free(error);
+        return reply;
+}
+
+json_t *fleet_method_token_revoke(enrichd *d, const char *id, bool known) {
+        char *error = NULL;
+        json_t *reply = NULL;
+        bool is_fleet = false, existed = false;
+        int r;
+
+        if (!d->fleet)
+                return NULL;
+        if (known && fleet_is_fleet_token(d, id, &is_fleet) < 0)
+                return database_error(d, "io.enrich.TokenRevoke");
+        if (known && !is_fleet)
+                return NULL;
+        r = fleet_delete_token(d, id, &existed, &error);
+        if (r < 0)
+                reply = fleet_error(r, error);
+        else if (!known && existed) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_TOKEN", id, NULL },
+                           "Fleet token %s (not held on this host) deleted from etcd", id);
+                reply = varlink_reply_new(json_pack("{s:i}", "sessionsRevoked", 0), false);
+        }
+        free(error);
+        return reply;
+}
+
 json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
                              int64_t at) {
         char *error = NULL;

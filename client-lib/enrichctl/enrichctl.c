@@ -37,8 +37,9 @@ static void usage(FILE *out) {
               "                            and which rule or grant gave each (admin)\n"
               "  refresh [--user U]        re-evaluate live sessions now (admin)\n"
               "  reload                    re-read the config, as SIGHUP does (admin)\n"
-              "  token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n"
+              "  token issue USER --ttl DURATION [--scope S]... [--description TEXT] [--fleet]\n"
               "                            a service-account token for USER, printed once (admin)\n"
+              "                            (--fleet: signed into etcd, it logs in on every fleet host)\n"
               "  token list [--user U]     tokens, never their secrets; flags those unused 30d+\n"
               "  token revoke ID           revoke a token and the sessions it opened (admin)\n"
               "  token rotate ID [--grace DURATION]\n"
@@ -104,7 +105,7 @@ static const command commands[] = {
         { "reload", cmd_reload, 0, 0, 0, 0 },
         { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
         { "token", cmd_token, 1, 2,
-          CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
+          CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "disable", cmd_disable, 1, 1, CTL_OPT_REASON | CTL_OPT_FLEET, CTL_OPT_REASON },
         { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
         { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },

@@ -64,7 +64,7 @@ PARAMS(disable_params, "user", "reason", "fleet");
 PARAMS(enable_params, "user", "fleet");
 PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "afterId", "after", "user", "action", "limit");
-PARAMS(after_params, "after");
+PARAMS(audit_verify_params, "after", "fleetHost");
 PARAMS(rotate_key_params, "compromised");
 
 static const method methods[] = {
@@ -91,7 +91,7 @@ static const method methods[] = {
         { "io.enrich.Enable",          ACCESS_ADMIN,         enable_params,        method_enable },
         { "io.enrich.CheckAccount",    ACCESS_ROOT,          check_account_params, method_check_account },
         { "io.enrich.AuditList",       ACCESS_SELF_OR_ADMIN, audit_list_params,    method_audit_list },
-        { "io.enrich.AuditVerify",     ACCESS_ADMIN,         after_params,         method_audit_verify },
+        { "io.enrich.AuditVerify",     ACCESS_ADMIN,         audit_verify_params,  method_audit_verify },
         { "io.enrich.AuditCheckpoint", ACCESS_ADMIN,         NULL,                 method_audit_checkpoint },
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },

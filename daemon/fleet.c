@@ -100,6 +100,9 @@ struct fleet {
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
+        char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
+        bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
+        bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
         char *endpoint;
 };
 
@@ -348,11 +351,83 @@ static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned inter
         free(value);
 }
 
+/* Puts the checkpoint the main thread handed over, if any; on a failure
+ * it is kept for the next heartbeat unless a newer one came meanwhile. A
+ * refusal (credentials without write on checkpoints/<host_id>) is logged
+ * once and drops it. */
+static void publish_checkpoint(fleet *f, bool *denied) {
+        char key[512], *value;
+        int r;
+
+        pthread_mutex_lock(&f->lock);
+        value = f->checkpoint;
+        f->checkpoint = NULL;
+        f->checkpoint_new = false;
+        pthread_mutex_unlock(&f->lock);
+        if (!value)
+                return;
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, f->host_id);
+        r = *denied ? -EACCES : etcd_put(f->prober, key, value, 0, NULL);
+        if (r == 0) {
+                free(value);
+                return;
+        }
+        if ((r == -EACCES || r == -EPERM) && !*denied) {
+                *denied = true;
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                           "Not publishing this host's audit checkpoints at %s: %s", key, etcd_last_error(f->prober));
+        }
+        if (*denied) {
+                free(value);
+                return;
+        }
+        pthread_mutex_lock(&f->lock);
+        if (!f->checkpoint) {
+                f->checkpoint = value;
+                value = NULL;
+        }
+        pthread_mutex_unlock(&f->lock);
+        free(value);
+}
+
+/* Once, at the first contact: this host's published checkpoint (or its
+ * absence, as a deletion) handed to the main thread to compare with the
+ * trail (check_own_checkpoint), whether or not a snapshot follows. Its
+ * revision 0 never moves the watch's. */
+static bool read_own_checkpoint(fleet *f) {
+        etcd_kvs l = { 0 };
+        etcd_kv *kv = NULL;
+        batch *b = NULL;
+        char key[512];
+
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, f->host_id);
+        if (etcd_range_prefix(f->prober, key, 0, &l) < 0)
+                return false;
+        for (size_t i = 0; i < l.n && !kv; i++)
+                if (strcmp(l.items[i].key, key) == 0)
+                        kv = &l.items[i];
+        b = calloc(1, sizeof *b);
+        if (b && kv && copy_kvs(kv, 1, &b->kvs) == 0)
+                b->n = 1;
+        else if (b && !kv && (b->kvs = calloc(1, sizeof *b->kvs)) && (b->kvs[0].key = strdup(key))) {
+                b->kvs[0].deleted = true;
+                b->n = 1;
+        }
+        etcd_kvs_clear(&l);
+        if (!b || b->n == 0) {
+                batch_free(b);
+                return false;
+        }
+        b->kind = BATCH_EVENTS;
+        enqueue(f, b);
+        return true;
+}
+
 static void *prober(void *userdata) {
         fleet *f = userdata;
         unsigned interval = f->offline_max * 1000 / 5;
         int64_t lease = 0;
-        bool denied = false;
+        bool denied = false, checkpoint_denied = false, own_read = false;
         char message[600];
 
         if (interval > FLEET_HEARTBEAT_MS)
@@ -380,8 +455,12 @@ static void *prober(void *userdata) {
                         free(b);
                 }
                 r = etcd_status(f->prober, &revision);
-                if (r == 0)
+                if (r == 0) {
+                        if (!own_read)
+                                own_read = read_own_checkpoint(f);
                         keep_presence(f, &lease, &denied, interval);
+                        publish_checkpoint(f, &checkpoint_denied);
+                }
                 if (r == 0) {
                         batch *b = calloc(1, sizeof *b);
                         if (b) {
@@ -401,7 +480,7 @@ static void *prober(void *userdata) {
                         until.tv_nsec -= 1000000000L;
                 }
                 pthread_mutex_lock(&f->lock);
-                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) &&
+                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) && !f->checkpoint_new &&
                        pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
                         ;
                 pthread_mutex_unlock(&f->lock);
@@ -798,6 +877,56 @@ out:
         free(created_by);
 }
 
+/* A checkpoints/ record (fleet_publish_checkpoint's JSON) into *ret. */
+static int parse_checkpoint(json_t *o, audit_anchor *ret) {
+        const char *head = json_string_value(json_object_get(o, "head"));
+        const char *kid = json_string_value(json_object_get(o, "kid"));
+        const char *signature = json_string_value(json_object_get(o, "signature"));
+        audit_anchor a = { 0 };
+
+        a.row_id = json_integer_value(json_object_get(o, "row"));
+        a.time = json_integer_value(json_object_get(o, "time"));
+        if (!head || strlen(head) != 64 || !kid || strlen(kid) >= sizeof a.kid || !signature ||
+            strlen(signature) >= sizeof a.signature || a.row_id <= 0)
+                return -EBADMSG;
+        memcpy(a.head, head, 65);
+        strcpy(a.kid, kid);
+        strcpy(a.signature, signature);
+        *ret = a;
+        return 0;
+}
+
+/* checkpoints/<this host>: what this host published must still be in its
+ * trail. If it is not, the database was rewritten or cut: said in the
+ * journal, and no checkpoint of the rewritten trail replaces the evidence
+ * in etcd until an admin's `enrichctl audit checkpoint` accepts the trail
+ * as it stands (as for audit.head). */
+static void check_own_checkpoint(enrichd *d, const etcd_kv *kv) {
+        fleet *f = d->fleet;
+        json_t *o = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
+        audit_verdict v = { .ok = true };
+        audit_anchor a = { 0 }, newest;
+        bool compared = false;
+
+        if (!kv->deleted && (!o || parse_checkpoint(o, &a) < 0))
+                log_rejected(kv->key, "not a checkpoint record");
+        else if (!kv->deleted && audit_check_anchor(d, &a, &v, &compared) < 0)
+                log_error("Failed to compare the published audit checkpoint: %s", db_last_error(d->db));
+        else if (!v.ok) {
+                if (!f->anchor_broken)
+                        log_struct(LOG_ERR, LOG_MSGID_FLEET_ANCHOR,
+                                   (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                                   "Audit trail does not hold the checkpoint this host published (%s): %s; not "
+                                   "publishing checkpoints until an admin's enrichctl audit checkpoint",
+                                   kv->key, v.reason);
+                f->anchor_broken = true;
+        } else if (audit_newest_checkpoint(d, &newest) == 0 && newest.row_id > a.row_id)
+                /* Made while etcd did not have it (before fleet mode, or
+                 * offline): published now rather than at the next one. */
+                fleet_publish_checkpoint(d, &newest, false);
+        json_decref(o);
+}
+
 /* One key put or deleted, by what lies under the prefix. */
 static void apply_kv(enrichd *d, const etcd_kv *kv) {
         fleet *f = d->fleet;
@@ -833,7 +962,9 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                         json_object_del(f->hosts, rel + 6);
                 json_decref(record);
         }
-        /* checkpoints/: read by audit verify --fleet, not applied. */
+        else if (strncmp(rel, "checkpoints/", 12) == 0 && strcmp(rel + 12, f->host_id) == 0)
+                check_own_checkpoint(d, kv);
+        /* Other hosts' checkpoints/: theirs to check (audit verify --fleet). */
 }
 
 /* Contact is back after offline_max: the suspended grants that the
@@ -1172,6 +1303,7 @@ void fleet_stop(enrichd *d) {
         free(f->hostname);
         free(f->version);
         json_decref(f->hosts);
+        free(f->checkpoint);
         free(f);
         d->fleet = NULL;
 }
@@ -1358,6 +1490,84 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
 }
 
 /* ---- what the fleet looks like from here --------------------------------- */
+
+/* ---- audit anchoring ---------------------------------------------------- */
+
+void fleet_publish_checkpoint(enrichd *d, const audit_anchor *c, bool by_admin) {
+        fleet *f = d->fleet;
+        json_t *o;
+        char *text;
+
+        if (!f)
+                return;
+        if (f->anchor_broken && !by_admin) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET_ANCHOR, NULL,
+                           "Not publishing the audit checkpoint at row %lld: the trail lost the one published before "
+                           "(enrichctl audit verify --fleet)",
+                           (long long) c->row_id);
+                return;
+        }
+        f->anchor_broken = false;
+        o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "hostId", f->host_id, "row", (json_int_t) c->row_id, "head",
+                      c->head, "time", (json_int_t) c->time, "kid", c->kid, "signature", c->signature);
+        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text) {
+                log_error("Failed to publish the audit checkpoint at row %lld: out of memory", (long long) c->row_id);
+                return;
+        }
+        pthread_mutex_lock(&f->lock);
+        free(f->checkpoint);
+        f->checkpoint = text;
+        f->checkpoint_new = true;
+        pthread_cond_broadcast(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+}
+
+int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error) {
+        fleet *f = d->fleet;
+        etcd_kvs l = { 0 };
+        json_t *o = NULL;
+        audit_anchor a = { 0 };
+        char key[512];
+        int r = -ENOENT;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        if (strcmp(host_id, f->host_id) != 0) {
+                format_error(ret_error,
+                             "this host is %s: run audit verify --fleet %s on %s itself, where its trail is", f->host_id,
+                             host_id, host_id);
+                return -EXDEV;
+        }
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
+        r = etcd_range_prefix(f->writer, key, 0, &l);
+        if (r < 0) {
+                r = write_error(f, r, "read the published checkpoint", ret_error);
+                goto out;
+        }
+        r = -ENOENT;
+        for (size_t i = 0; i < l.n; i++)
+                if (strcmp(l.items[i].key, key) == 0)
+                        o = json_loads(l.items[i].value, 0, NULL);
+        if (!o) {
+                format_error(ret_error, "%s holds no checkpoint of this host", key);
+                goto out;
+        }
+        if (parse_checkpoint(o, &a) < 0) {
+                format_error(ret_error, "%s is no checkpoint record", key);
+                r = -EBADMSG;
+                goto out;
+        }
+        *ret = a;
+        r = 0;
+out:
+        json_decref(o);
+        etcd_kvs_clear(&l);
+        return r;
+}
 
 int fleet_status(enrichd *d, json_t **ret) {
         fleet *f = d->fleet;

@@ -52,8 +52,10 @@ static void usage(FILE *out) {
               "  audit [--since DURATION] [--user U] [--action A] [--limit N] [--follow]\n"
               "                            the audit trail (admin; users see rows about\n"
               "                            themselves); --follow keeps printing new rows\n"
-              "  audit verify              check the hash chain and the signed checkpoints;\n"
-              "                            exit 1 naming the first bad row (admin)\n"
+              "  audit verify [--fleet HOST]\n"
+              "                            check the hash chain and the signed checkpoints;\n"
+              "                            exit 1 naming the first bad row (admin); --fleet, on\n"
+              "                            HOST: also against the checkpoint it published to etcd\n"
               "  audit checkpoint          sign the chain head now (admin)\n"
               "  keys                      the signing keys: current, still published, retired\n"
               "  keys rotate [--compromised]\n"
@@ -108,7 +110,7 @@ static const command commands[] = {
           CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "disable", cmd_disable, 1, 1, CTL_OPT_REASON | CTL_OPT_FLEET, CTL_OPT_REASON },
         { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
-        { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
+        { "audit", cmd_audit, 0, 2, CTL_OPT_AUDIT | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
         { "fleet", cmd_fleet, 1, 2, 0, 0 },
 };

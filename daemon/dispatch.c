@@ -96,6 +96,7 @@ static const method methods[] = {
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },
         { "io.enrich.FleetStatus",     ACCESS_ADMIN,         NULL,                 method_fleet_status },
+        { "io.enrich.FleetCheck",      ACCESS_ADMIN,         NULL,                 method_fleet_check },
         { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
         { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
 };

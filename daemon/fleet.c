@@ -1491,6 +1491,53 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
 
 /* ---- what the fleet looks like from here --------------------------------- */
 
+/* ---- doctor's checks ---------------------------------------------------- */
+
+int fleet_check(enrichd *d, json_t **ret) {
+        fleet *f = d->fleet;
+        json_t *o = NULL;
+        int64_t skew = 0;
+        int r, reach, auth, read;
+        bool measured;
+        char reach_error[512] = "", auth_error[512] = "", read_error[512] = "";
+
+        if (!f) {
+                *ret = json_pack("{s:b}", "enabled", false);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
+        reach = etcd_clock_skew(f->writer, &skew);
+        measured = reach == 0 || reach == -EPERM || reach == -EACCES;
+        if (reach < 0 && !measured)
+                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->writer));
+        auth = etcd_check_credentials(f->writer);
+        if (auth < 0 && auth != -ENOENT)
+                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->writer));
+        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->writer, f->prefix);
+        if (read < 0)
+                snprintf(read_error, sizeof read_error, "%s",
+                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
+        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
+                      measured || reach == -EBADMSG, "credentials",
+                      auth == -ENOENT ? "none" : auth == 0 ? "ok" : auth == -EPERM ? "refused" : "unchecked",
+                      "prefixReadable", read == 0);
+        r = o ? 0 : -ENOMEM;
+        if (o && measured)
+                r = json_object_set_new(o, "skewMs", json_integer(skew));
+        if (r == 0 && reach_error[0])
+                r = json_object_set_new(o, "reachError", json_string(reach_error));
+        if (r == 0 && auth_error[0])
+                r = json_object_set_new(o, "credentialsError", json_string(auth_error));
+        if (r == 0 && read_error[0])
+                r = json_object_set_new(o, "prefixError", json_string(read_error));
+        if (r < 0) {
+                json_decref(o);
+                return -ENOMEM;
+        }
+        *ret = o;
+        return 0;
+}
+
 /* ---- audit anchoring ---------------------------------------------------- */
 
 void fleet_publish_checkpoint(enrichd *d, const audit_anchor *c, bool by_admin) {

@@ -102,6 +102,13 @@ void fleet_publish_checkpoint(enrichd *d, const audit_anchor *checkpoint, bool b
  * without fleet mode; -EBADMSG when the record is no checkpoint. */
 int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error);
 
+/* enrichctl doctor's fleet checks, made now against etcd from the main
+ * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS): {enabled,
+ * endpoint, reachable, skewMs (etcd's clock minus this host's, from the
+ * gateway's HTTP Date header), credentials ("none", "ok", "refused",
+ * "unchecked"), prefixReadable, reachError, credentialsError,
+ * prefixError}. */
+int fleet_check(enrichd *d, json_t **ret);
 /* What fleet status, hosts and jwks show, from memory (no etcd call):
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
  * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,

@@ -239,3 +239,12 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
                 return internal_error("out of memory");
         return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
 }
+
+/* FleetCheck: unlike the three above, asks etcd now (doctor). */
+json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params) {
+        json_t *check = NULL;
+
+        if (fleet_check(d, &check) < 0)
+                return internal_error("out of memory");
+        return varlink_reply_new(check, false);
+}

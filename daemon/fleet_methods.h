@@ -41,3 +41,5 @@ json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const 
 json_t *method_fleet_status(enrichd *d, const method_call *call, json_t *params);
 json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params);
 json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params);
+/* io.enrich.FleetCheck (admin): fleet_check, for enrichctl doctor. */
+json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params);

@@ -1406,7 +1406,10 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
         return r;
 }
 
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+/* Deletes <prefix><dir><id> ("grants/", "tokens/"): every host sees the
+ * deletion and revokes the record. */
+static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, bool *ret_existed,
+                         char **ret_error) {
         char key[512];
         int64_t deleted = 0;
         int r;
@@ -1415,13 +1418,17 @@ int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret
                 format_error(ret_error, "fleet mode is off on this host");
                 return -ENOTCONN;
         }
-        snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, id);
+        snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
         r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
         if (r < 0)
-                return write_error(d->fleet, r, "delete the grant", ret_error);
+                return write_error(d->fleet, r, what, ret_error);
         if (ret_existed)
                 *ret_existed = deleted > 0;
         return 0;
+}
+
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+        return delete_record(d, "grants/", id, "delete the grant", ret_existed, ret_error);
 }
 
 int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error) {
@@ -1445,21 +1452,7 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char 
 }
 
 int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
-        char key[512];
-        int64_t deleted = 0;
-        int r;
-
-        if (!d->fleet) {
-                format_error(ret_error, "fleet mode is off on this host");
-                return -ENOTCONN;
-        }
-        snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, id);
-        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
-        if (r < 0)
-                return write_error(d->fleet, r, "delete the token", ret_error);
-        if (ret_existed)
-                *ret_existed = deleted > 0;
-        return 0;
+        return delete_record(d, "tokens/", id, "delete the token", ret_existed, ret_error);
 }
 
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {

@@ -9,6 +9,21 @@
 
 static int mark(db *d, const char *sql, const char *id, int64_t mod_revision);
 
+/* Whether the count query (one bound id) finds id. */
+static int is_marked(db *d, const char *sql, const char *id, bool *ret) {
+        sqlite3_stmt *st = NULL;
+        int64_t n = 0;
+        int r = db_prepare(d, sql, &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = db_read_int64(d, st, "Failed to look up a fleet record", &n);
+        if (r == 0)
+                *ret = n > 0;
+        return r;
+}
+
 int fleet_store_revision(db *d, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r = db_prepare(d, "SELECT value FROM fleet_state WHERE name = 'revision'", &st);
@@ -33,17 +48,7 @@ int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision) {
 }
 
 int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {
-        sqlite3_stmt *st = NULL;
-        int64_t n = 0;
-        int r = db_prepare(d, "SELECT count(*) FROM fleet_grants WHERE id = ?", &st);
-
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = db_read_int64(d, st, "Failed to look up a fleet grant", &n);
-        if (r == 0)
-                *ret = n > 0;
-        return r;
+        return is_marked(d, "SELECT count(*) FROM fleet_grants WHERE id = ?", id, ret);
 }
 
 /* An id into fleet_grants or fleet_tokens. */
@@ -63,17 +68,7 @@ int fleet_store_mark_token(db *d, const char *id, int64_t mod_revision) {
 }
 
 int fleet_store_is_fleet_token(db *d, const char *id, bool *ret) {
-        sqlite3_stmt *st = NULL;
-        int64_t n = 0;
-        int r = db_prepare(d, "SELECT count(*) FROM fleet_tokens WHERE id = ?", &st);
-
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = db_read_int64(d, st, "Failed to look up a fleet token", &n);
-        if (r == 0)
-                *ret = n > 0;
-        return r;
+        return is_marked(d, "SELECT count(*) FROM fleet_tokens WHERE id = ?", id, ret);
 }
 
 /* The ids the query (one bound time, ?1) selects, as a strv. */

@@ -783,8 +783,8 @@ static void revoke_fleet_token(enrichd *d, const char *key, const char *id, cons
                 goto out;
         snprintf(reason, sizeof reason, "fleet token %s revoked (%s)", id, why);
         sessions = live_revoke_token_sessions(d, id, reason);
-        (void) audit_recordf(d, NULL, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i}", "tokenId",
-                             id, "fleet", true, "key", key, "why", why, "sessionsRevoked", sessions);
+        (void) audit_recordf(d, NULL, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i}", "tokenId", id,
+                             "fleet", true, "key", key, "why", why, "sessionsRevoked", sessions);
         log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED,
                    (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", t.user, "ENRICH_FLEET_KEY", key, NULL },
                    "Fleet token %s of %s revoked (%s); %d sessions revoked", id, t.user, why, sessions);
@@ -821,8 +821,7 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
         if (!pid || strcmp(pid, id) != 0 || !svctoken_valid_id(id) || !user || !*user || strlen(user) > 256 ||
             !digest || !svctoken_valid_verifier(digest) || !scopes ||
             strlen(scopes) > TOKENS_MAX_SCOPES * (TOKENS_MAX_SCOPE_LENGTH + 1) ||
-            (description && strlen(description) > TOKENS_MAX_DESCRIPTION) || !by || strlen(by) > 256 ||
-            expires <= 0) {
+            (description && strlen(description) > TOKENS_MAX_DESCRIPTION) || !by || strlen(by) > 256 || expires <= 0) {
                 log_rejected(kv->key,
                              "a signed record that is no valid token (id, user, verifierSha256, scopes, createdBy, "
                              "expires)");
@@ -961,8 +960,7 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         json_object_del(f->hosts, rel + 6);
                 json_decref(record);
-        }
-        else if (strncmp(rel, "checkpoints/", 12) == 0 && strcmp(rel + 12, f->host_id) == 0)
+        } else if (strncmp(rel, "checkpoints/", 12) == 0 && strcmp(rel + 12, f->host_id) == 0)
                 check_own_checkpoint(d, kv);
         /* Other hosts' checkpoints/: theirs to check (audit verify --fleet). */
 }
@@ -1439,10 +1437,9 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char 
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
-        payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user,
-                            "verifierSha256", digest, "scopes", t->scopes ? t->scopes : "", "description",
-                            t->description, "createdBy", t->created_by, "created", (json_int_t) t->created,
-                            "expires", (json_int_t) t->expires);
+        payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user, "verifierSha256",
+                            digest, "scopes", t->scopes ? t->scopes : "", "description", t->description, "createdBy",
+                            t->created_by, "created", (json_int_t) t->created, "expires", (json_int_t) t->expires);
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
@@ -1512,7 +1509,10 @@ int fleet_check(enrichd *d, json_t **ret) {
                          read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
         o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
                       measured || reach == -EBADMSG, "credentials",
-                      auth == -ENOENT ? "none" : auth == 0 ? "ok" : auth == -EPERM ? "refused" : "unchecked",
+                      auth == -ENOENT          ? "none"
+                              : auth == 0      ? "ok"
+                              : auth == -EPERM ? "refused"
+                                               : "unchecked",
                       "prefixReadable", read == 0);
         r = o ? 0 : -ENOMEM;
         if (o && measured)
@@ -1577,9 +1577,8 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, ch
                 return -ENOTCONN;
         }
         if (strcmp(host_id, f->host_id) != 0) {
-                format_error(ret_error,
-                             "this host is %s: run audit verify --fleet %s on %s itself, where its trail is", f->host_id,
-                             host_id, host_id);
+                format_error(ret_error, "this host is %s: run audit verify --fleet %s on %s itself, where its trail is",
+                             f->host_id, host_id, host_id);
                 return -EXDEV;
         }
         snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);

@@ -119,7 +119,7 @@ static json_t *revoke_in_fleet(enrichd *d, const char *id, bool known, const fle
                 return database_error(d, k->method);
         if (known && !is_fleet)
                 return NULL;
-        r = k->delete(d, id, &existed, &error);
+        r = k->delete (d, id, &existed, &error);
         if (r < 0)
                 reply = fleet_error(r, error);
         else if (!known && existed) {
@@ -163,12 +163,12 @@ json_t *fleet_method_token_issue(enrichd *d, json_t *params, const token_record 
         r = fleet_put_token(d, t, digest, &error);
         if (r < 0) {
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", t->user, NULL },
-                           "Fleet token for %s by %s failed: %s", t->user, t->created_by,
-                           error ? error : strerror(-r));
+                           "Fleet token for %s by %s failed: %s", t->user, t->created_by, error ? error : strerror(-r));
                 reply = fleet_error(r, error);
                 goto out;
         }
-        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_TOKEN", t->id, "ENRICH_USER", t->user, NULL },
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET,
+                   (const char *[]) { "ENRICH_TOKEN", t->id, "ENRICH_USER", t->user, NULL },
                    "Fleet token %s for %s by %s until %lld written to etcd", t->id, t->user, t->created_by,
                    (long long) t->expires);
         record = record_json(t, clock_now());

@@ -29,8 +29,8 @@ int grant_apply_add(enrichd *d, const grant *g, const char *why, live_counts *re
         return 0;
 }
 
-int grant_apply_revoke(enrichd *d, const char *id, const char *by, const char *why, grant *ret_grant,
-                       bool *ret_changed, live_counts *ret_counts) {
+int grant_apply_revoke(enrichd *d, const char *id, const char *by, const char *why, grant *ret_grant, bool *ret_changed,
+                       live_counts *ret_counts) {
         grant g = { 0 };
         bool changed = false;
         int r;

@@ -18,8 +18,8 @@ int grant_apply_add(enrichd *d, const grant *g, const char *why, live_counts *re
  * *ret_grant (optional): the grant as it was before (grant_clear it);
  * *ret_changed (optional): whether it was not yet revoked. -ENOENT when id
  * is unknown; else 0 or the database's -errno. */
-int grant_apply_revoke(enrichd *d, const char *id, const char *by, const char *why, grant *ret_grant,
-                       bool *ret_changed, live_counts *ret_counts);
+int grant_apply_revoke(enrichd *d, const char *id, const char *by, const char *why, grant *ret_grant, bool *ret_changed,
+                       live_counts *ret_counts);
 /* The effects alone, for a change of the active grants made otherwise
  * (a fleet grant suspended or resumed, fleet_store.c). */
 void grant_apply_effects(enrichd *d, const char *user, const char *why, live_counts *ret_counts);

@@ -216,6 +216,7 @@ install: all install-man
 	test -e $(DESTDIR)$(SYSCONFDIR)/enrich/enrichd.conf || \
 	  install -m 0644 etc/enrich/enrichd.conf $(DESTDIR)$(SYSCONFDIR)/enrich/enrichd.conf
 	install -m 0644 etc/pam.d/* $(DESTDIR)$(DATADIR)/enrich/pam.d/
+	install -m 0644 systemd/enrichd-fleet.conf $(DESTDIR)$(DATADIR)/enrich/enrichd-fleet.conf
 	install -m 0644 systemd/enrichd.socket $(DESTDIR)$(UNITDIR)/
 	sed 's|/usr/local/sbin/enrichd|$(SBINDIR)/enrichd|' systemd/enrichd.service \
 	  > $(DESTDIR)$(UNITDIR)/enrichd.service

@@ -351,6 +351,10 @@ json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) 
         t.created = now;
         t.created_by = by;
         t.expires = now + ttl;
+        /* Fleet mode: signed into etcd; every host, this one too, adds it
+         * when its watch sees it. */
+        if ((reply = fleet_method_token_issue(d, params, &t, verifier, token_record_to_json)))
+                goto out;
         if (tokens_add(d->db, d->config->state_dir, &t, verifier) < 0) {
                 reply = database_error(d, "io.enrich.TokenIssue");
                 goto out;
@@ -401,24 +405,6 @@ out:
         return reply;
 }
 
-/* Revokes the live sessions opened with token id; their number. */
-static int revoke_token_sessions(enrichd *d, const char *id, const char *reason) {
-        char **sids = NULL;
-        int n = 0;
-
-        if (tokens_sessions(d->db, id, &sids) < 0) {
-                log_error("Failed to find the sessions of token %s: %s", id, db_last_error(d->db));
-                return 0;
-        }
-        for (size_t i = 0; sids && sids[i]; i++) {
-                if (live_revoke(d, sids[i], reason) == 0 ||
-                    sessions_end(d->db, sids[i], clock_now(), reason) == 0)
-                        n++;
-        }
-        strv_free(sids);
-        return n;
-}
-
 json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params) {
         const char *id;
         char *by = NULL, reason[300];
@@ -431,6 +417,9 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
                 goto out;
         by = peer_name(call->peer);
         r = tokens_get(d->db, id, &t);
+        /* A fleet token goes from etcd first, so no host keeps it. */
+        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_token_revoke(d, id, r == 0)))
+                goto out;
         if (r == 0)
                 r = tokens_revoke(d->db, id, by ? by : "admin", clock_now(), &changed);
         if (r == -ENOENT) {
@@ -442,7 +431,7 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
                 goto out;
         }
         snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
-        sessions = revoke_token_sessions(d, id, reason);
+        sessions = live_revoke_token_sessions(d, id, reason);
         (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
                              "wasActive", changed, "sessionsRevoked", sessions);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,

@@ -1328,12 +1328,86 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
                                       "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID", signer_kid(d->signer),
                                       NULL },
                    "Audit checkpoint at row %lld (%s): head %s", (long long) id, why, hash);
+        /* Fleet mode publishes it, for the trail to be held to it later. */
+        {
+                audit_anchor published = { .row_id = id, .time = now };
+                snprintf(published.head, sizeof published.head, "%s", hash);
+                snprintf(published.kid, sizeof published.kid, "%s", signer_kid(d->signer));
+                snprintf(published.signature, sizeof published.signature, "%s", signature_hex);
+                if (d->checkpoint_made)
+                        d->checkpoint_made(d, &published, peer != NULL);
+        }
         if (ret_row_id)
                 *ret_row_id = id;
         prune(d);
 out:
         free(name);
         a->in_checkpoint = false;
+        return r;
+}
+
+int audit_newest_checkpoint(enrichd *d, audit_anchor *ret) {
+        sqlite3_stmt *st = NULL;
+        audit_anchor a = { 0 };
+        int r = 0, step;
+
+        if (db_prepare(d->db, "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
+                              " ORDER BY row_id DESC LIMIT 1", &st) < 0)
+                return db_fail(d->db, "Failed to read the audit checkpoints");
+        step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+                r = -ENOENT;
+        else if (step != SQLITE_ROW)
+                r = db_fail(d->db, "Failed to read the audit checkpoints");
+        else {
+                a.row_id = sqlite3_column_int64(st, 0);
+                a.time = sqlite3_column_int64(st, 2);
+                snprintf(a.head, sizeof a.head, "%s", (const char *) sqlite3_column_text(st, 1) ?: "");
+                snprintf(a.kid, sizeof a.kid, "%s", (const char *) sqlite3_column_text(st, 3) ?: "");
+                snprintf(a.signature, sizeof a.signature, "%s", (const char *) sqlite3_column_text(st, 4) ?: "");
+                *ret = a;
+        }
+        db_release(d->db, st);
+        return r;
+}
+
+int audit_check_anchor(enrichd *d, const audit_anchor *anchor, audit_verdict *v, bool *ret_compared) {
+        sqlite3_stmt *st = NULL;
+        int64_t sealed = 0, first = 0;
+        int r = 0;
+
+        *ret_compared = false;
+        if (db_prepare(d->db, "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
+                              "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2 AND c.time = ?3"
+                              "        AND c.kid = ?4 AND c.signature = ?5),"
+                              " (SELECT coalesce(min(id), 0) FROM audit)", &st) < 0)
+                return db_fail(d->db, "Failed to read the audit trail");
+        sqlite3_bind_int64(st, 1, anchor->row_id);
+        sqlite3_bind_text(st, 2, anchor->head, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, anchor->time);
+        sqlite3_bind_text(st, 4, anchor->kid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, anchor->signature, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                r = db_fail(d->db, "Failed to read the audit trail");
+                goto out;
+        }
+        sealed = sqlite3_column_int64(st, 0);
+        first = sqlite3_column_int64(st, 1);
+        if (sealed > 0) {
+                *ret_compared = true;
+                goto out;
+        }
+        /* Pruned past it: retention, not tampering (the rows kept are
+         * anchored by a later checkpoint, which verify checked). */
+        if (first > anchor->row_id)
+                goto out;
+        *ret_compared = true;
+        fail_at(v, anchor->row_id, "anchor",
+                "the checkpoint this host published to etcd, sealing row %lld with head %.16s... at %lld, is not in"
+                " this trail: the database was rewritten or cut since",
+                (long long) anchor->row_id, anchor->head, (long long) anchor->time);
+out:
+        db_release(d->db, st);
         return r;
 }
 

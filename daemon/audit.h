@@ -158,6 +158,23 @@ typedef struct audit_verdict {
         char reason[300];
 } audit_verdict;
 
+/* A signed checkpoint as fleet mode publishes it (checkpoints/<host_id>)
+ * and compares it: the row it seals, that row's hash, when, the signing
+ * key's kid and the Ed25519 signature (hex) over checkpoint_message. */
+typedef struct audit_anchor {
+        int64_t row_id, time;
+        char head[65];
+        char kid[128];
+        char signature[129];
+} audit_anchor;
+/* The newest checkpoint in the trail; -ENOENT when there is none. */
+int audit_newest_checkpoint(enrichd *d, audit_anchor *ret);
+/* Compares the trail with a checkpoint this host published earlier (the
+ * end of a verify that was ok): the same checkpoint, same head, same
+ * signature, must still seal the same row, else v fails with kind
+ * "anchor". A checkpoint older than the retained rows (pruned by
+ * audit_retention_days) is not compared; *ret_compared says whether it was. */
+int audit_check_anchor(enrichd *d, const audit_anchor *anchor, audit_verdict *v, bool *ret_compared);
 /* Rows one AuditVerify call walks: a long trail is verified page by page,
  * so that no call holds the daemon for long (about a second here). */
 #define AUDIT_VERIFY_PAGE 50000

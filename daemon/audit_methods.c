@@ -7,6 +7,7 @@
 #include <string.h>
 #include "audit.h"
 #include "audit_methods.h"
+#include "fleet.h"
 #include "method_support.h"
 #include "names.h"
 #include "paging.h"
@@ -155,20 +156,51 @@ out:
         return reply;
 }
 
+/* audit verify --fleet HOST: the end of a trail that verifies is held to
+ * the checkpoint this host published to etcd (fleet.c), which a rewrite
+ * of the database cannot take back. NULL, or an error reply. */
+static json_t *check_published(enrichd *d, const char *host, audit_verdict *v, json_t **ret_anchor) {
+        audit_anchor published;
+        char *error = NULL;
+        json_t *reply = NULL;
+        bool compared = false;
+        int r;
+
+        r = fleet_read_checkpoint(d, host, &published, &error);
+        if (r == -ENOTCONN)
+                reply = error_reply("io.enrich.FleetOff", json_pack("{s:s}", "reason", error ? error : "?"));
+        else if (r == -EXDEV)
+                reply = invalid_parameter("fleetHost", error ? error : "not this host");
+        else if (r == -ENOENT)
+                reply = error_reply("io.enrich.NoSuchCheckpoint", json_pack("{s:s}", "reason", error ? error : "?"));
+        else if (r < 0)
+                reply = error_reply("io.enrich.FleetUnavailable", json_pack("{s:s}", "reason", error ? error : "?"));
+        else if (audit_check_anchor(d, &published, v, &compared) < 0)
+                reply = database_error(d, "io.enrich.AuditVerify");
+        else
+                *ret_anchor = json_pack("{s:I, s:s, s:I, s:b}", "row", (json_int_t) published.row_id, "head",
+                                        published.head, "time", (json_int_t) published.time, "compared", compared);
+        free(error);
+        return reply;
+}
+
 json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params) {
-        const char *after = NULL;
+        const char *after = NULL, *host = NULL;
         audit_verdict v;
         int64_t after_id = 0, next = 0;
         bool descending = false;
         char cursor[32];
-        json_t *reply, *out;
+        json_t *reply, *out, *anchor = NULL;
 
-        if ((reply = get_string(params, "after", false, sizeof cursor, &after)))
+        if ((reply = get_string(params, "after", false, sizeof cursor, &after)) ||
+            (reply = get_string(params, "fleetHost", false, 64, &host)))
                 return reply;
         if (after && (page_parse_row_cursor(after, &descending, &after_id) < 0 || descending || after_id == 0))
                 return invalid_parameter("after", "not a cursor from a previous reply's next");
         if (audit_verify(d, after_id, &v, &next) < 0)
                 return database_error(d, "io.enrich.AuditVerify");
+        if (host && v.ok && next == 0 && (reply = check_published(d, host, &v, &anchor)))
+                return reply;
         out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows,
                         "checkpoints", (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id,
                         "lastId", (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
@@ -181,6 +213,10 @@ json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params)
                 json_object_set_new(out, "kind", json_string(v.kind));
                 json_object_set_new(out, "reason", json_string(v.reason));
         }
+        if (out && anchor)
+                json_object_set_new(out, "published", anchor);
+        else
+                json_decref(anchor);
         return out ? varlink_reply_new(out, false) : internal_error("out of memory");
 }
 

@@ -896,6 +896,28 @@ static int check_credentials(parse_context *ctx, const config_setting_t *s, cons
         return r < 0 ? r : 0;
 }
 
+/* Under systemd, LoadCredential=fleet.credentials:PATH hands the daemon
+ * (user enrich) a copy of the root-only file in $CREDENTIALS_DIRECTORY:
+ * that copy is read when it is there, the configured path otherwise (a
+ * unit without the drop-in, --check-config from a shell, tests). */
+static int resolve_credentials(config_fleet *f) {
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        char *path = NULL;
+
+        if (!f->credentials || !dir || dir[0] != '/')
+                return 0;
+        if (asprintf(&path, "%s/%s", dir, CONFIG_FLEET_CREDENTIAL_NAME) < 0)
+                return -ENOMEM;
+        if (access(path, F_OK) < 0) {
+                free(path);
+                return 0;
+        }
+        free(f->credentials);
+        f->credentials = path;
+        f->credentials_systemd = true;
+        return 0;
+}
+
 static int check_readable(parse_context *ctx, const config_setting_t *s, const char *name, const char *path) {
         if (access(path, R_OK) < 0)
                 return fail(ctx, s, "fleet %s %s: %s", name, path, strerror(errno));
@@ -965,6 +987,8 @@ static int parse_fleet(parse_context *ctx, const config_setting_t *group, config
                 r = fail(ctx, group, "'fleet.endpoints' has more than %d entries", CONFIG_FLEET_MAX_ENDPOINTS);
         if ((f->cert == NULL) != (f->key == NULL))
                 r = fail(ctx, group, "'fleet.cert' and 'fleet.key' go together");
+        if (resolve_credentials(f) < 0)
+                return -ENOMEM;
         if (f->credentials && (k = check_credentials(ctx, credentials, f->credentials)) < 0)
                 r = k;
         if (!f->issuers)

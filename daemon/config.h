@@ -108,11 +108,17 @@ typedef struct config_rule {
 #define CONFIG_FLEET_DEFAULT_PREFIX      "/enrich/"
 #define CONFIG_FLEET_DEFAULT_OFFLINE_MAX 300
 #define CONFIG_FLEET_MAX_ENDPOINTS       16
+/* The credential name systemd passes the credentials file under
+ * (LoadCredential=fleet.credentials:PATH): when $CREDENTIALS_DIRECTORY
+ * holds it, it is read instead of the configured path, which the daemon's
+ * user could not read (root 0600). */
+#define CONFIG_FLEET_CREDENTIAL_NAME     "fleet.credentials"
 
 typedef struct config_fleet {
         char **endpoints;         /* "http(s)://host:port", at least one */
         char *prefix;             /* starts and ends with '/' */
-        char *credentials;        /* NULL: etcd without authentication */
+        char *credentials;        /* the file read; NULL: etcd without authentication */
+        bool credentials_systemd; /* credentials is $CREDENTIALS_DIRECTORY's (below) */
         char *ca, *cert, *key;    /* NULL: not set */
         char *host_id;            /* NULL: /etc/machine-id */
         char **labels;            /* never NULL once loaded */

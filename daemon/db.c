@@ -334,6 +334,10 @@ static const char *const migrations[] = {
         "CREATE INDEX requests_pending_user ON requests(user) WHERE state = 'pending';"
         "CREATE INDEX requests_pending_expires ON requests(expires) WHERE state = 'pending';"
         "ALTER TABLE grants ADD COLUMN request_id TEXT;",
+        /* 15: service-account tokens from the fleet's etcd (tokens/<id>):
+         * which rows of tokens came from there, so that a deleted key
+         * revokes them and `token revoke` deletes the key. */
+        "CREATE TABLE fleet_tokens (id TEXT PRIMARY KEY NOT NULL, mod_revision INTEGER NOT NULL);",
 };
 
 static int set_error(db *d, const char *what) {

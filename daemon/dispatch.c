@@ -59,13 +59,13 @@ PARAMS(grant_params, "user", "groups", "scopes", "tenant", "ttl", "reason", "for
 PARAMS(list_grants_params, "user", "all", "limit", "after");
 PARAMS(explain_params, "user", "service", "tty", "rhost", "amr");
 PARAMS(authenticate_params, "user", "tokenId", "verifier", "service", "rhost", "ruser");
-PARAMS(token_issue_params, "user", "ttl", "verifier", "scopes", "description");
+PARAMS(token_issue_params, "user", "ttl", "verifier", "scopes", "description", "fleet");
 PARAMS(token_rotate_params, "id", "verifier", "grace");
 PARAMS(disable_params, "user", "reason", "fleet");
 PARAMS(enable_params, "user", "fleet");
 PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit");
-PARAMS(after_params, "after");
+PARAMS(audit_verify_params, "after", "fleetHost");
 PARAMS(rotate_key_params, "compromised");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");
 PARAMS(deny_params, "id", "reason");
@@ -94,11 +94,12 @@ static const method methods[] = {
         { "io.enrich.Enable",          ACCESS_ADMIN,         enable_params,        method_enable },
         { "io.enrich.CheckAccount",    ACCESS_ROOT,          check_account_params, method_check_account },
         { "io.enrich.AuditList",       ACCESS_SELF_OR_ADMIN, audit_list_params,    method_audit_list },
-        { "io.enrich.AuditVerify",     ACCESS_ADMIN,         after_params,         method_audit_verify },
+        { "io.enrich.AuditVerify",     ACCESS_ADMIN,         audit_verify_params,  method_audit_verify },
         { "io.enrich.AuditCheckpoint", ACCESS_ADMIN,         NULL,                 method_audit_checkpoint },
         { "io.enrich.ListKeys",        ACCESS_ANYONE,        page_params,          method_list_keys },
         { "io.enrich.RotateKey",       ACCESS_ADMIN,         rotate_key_params,    method_rotate_key },
         { "io.enrich.FleetStatus",     ACCESS_ADMIN,         NULL,                 method_fleet_status },
+        { "io.enrich.FleetCheck",      ACCESS_ADMIN,         NULL,                 method_fleet_check },
         { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
         { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
         { "io.enrich.Request",         ACCESS_ANYONE,        request_params,       method_request },

@@ -12,6 +12,7 @@ typedef struct live live;
 typedef struct audit audit;
 typedef struct throttle throttle;
 typedef struct fleet fleet;
+struct audit_anchor;
 
 typedef struct enrichd {
         config *config;
@@ -35,4 +36,8 @@ typedef struct enrichd {
         throttle *token_sources;    /* delays of token attempts naming no
                                      * token, per source (throttle.c) */
         fleet *fleet;               /* fleet mode (fleet.c); NULL: off */
+        /* Told of each audit checkpoint made (audit.c calls it; fleet
+         * mode publishes the checkpoint, fleet.c); NULL: nobody listens.
+         * A hook, so that the audit chain does not depend on fleet mode. */
+        void (*checkpoint_made)(struct enrichd *d, const struct audit_anchor *checkpoint, bool by_admin);
 } enrichd;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -22,6 +24,7 @@ struct etcd {
         char *credentials; /* path, NULL: none */
         char *ca, *cert, *key;
         char *token; /* from /v3/auth/authenticate */
+        time_t server_date; /* the last answer's HTTP Date header, 0: none */
         long timeout_ms;
         CURL *curl;
         char error[512];
@@ -260,6 +263,24 @@ static int gateway_error(etcd *e, json_t *o, long status) {
 }
 
 /* One POST to the current endpoint. resp->data gets the body (unary). */
+/* Keeps the Date header (the gateway's clock, in seconds), for
+ * etcd_clock_skew. */
+static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
+        etcd *e = userdata;
+        size_t len = size * n;
+        char line[128];
+
+        if (len > 5 && len < sizeof line && strncasecmp(data, "Date:", 5) == 0) {
+                memcpy(line, data + 5, len - 5);
+                line[len - 5] = '\0';
+                line[strcspn(line, "\r\n")] = '\0';
+                e->server_date = curl_getdate(line, NULL);
+                if (e->server_date < 0)
+                        e->server_date = 0;
+        }
+        return len;
+}
+
 static int post_once(etcd *e, const char *path, const char *body, response *resp) {
         struct curl_slist *headers = NULL;
         char url[512], *auth = NULL;
@@ -290,6 +311,8 @@ static int post_once(etcd *e, const char *path, const char *body, response *resp
         curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->timeout_ms);
         curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, resp);
+        curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
         curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPIDLE, 10L);
         curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPINTVL, 5L);
@@ -579,6 +602,59 @@ int etcd_status(etcd *e, int64_t *ret_revision) {
         r = call(e, "/v3/maintenance/status", request, &answer);
         if (r == 0 && ret_revision)
                 *ret_revision = json_int64(json_object_get(answer, "header"), "revision");
+        json_decref(request);
+        json_decref(answer);
+        return r;
+}
+
+static int64_t wall_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int etcd_clock_skew(etcd *e, int64_t *ret_skew_ms) {
+        int64_t before, after;
+        int r;
+
+        e->server_date = 0;
+        before = wall_ms();
+        r = etcd_status(e, NULL);
+        after = wall_ms();
+        /* A refusal (credentials) is an answer too, with its Date. */
+        if (r < 0 && !((r == -EPERM || r == -EACCES) && e->server_date > 0))
+                return r;
+        if (e->server_date <= 0)
+                return set_error(e, -EBADMSG, "%s: no Date header in the answer", etcd_endpoint(e));
+        /* The Date header is truncated to the second: its middle, against
+         * the middle of the round trip. */
+        *ret_skew_ms = (int64_t) e->server_date * 1000 + 500 - (before + after) / 2;
+        return r;
+}
+
+int etcd_check_credentials(etcd *e) {
+        if (!e->credentials)
+                return -ENOENT;
+        free(e->token);
+        e->token = NULL;
+        return authenticate(e);
+}
+
+int etcd_prefix_readable(etcd *e, const char *prefix) {
+        char *key = b64_encode(prefix, strlen(prefix)), *end_raw = prefix_end(prefix), *end = NULL;
+        json_t *request = NULL, *answer = NULL;
+        int r = -ENOMEM;
+
+        if (!key || !end_raw || !(end = b64_encode(end_raw, strlen(end_raw))))
+                goto out;
+        request = json_pack("{s:s, s:s, s:i, s:b}", "key", key, "range_end", end, "limit", 1, "keys_only", true);
+        if (request)
+                r = call(e, "/v3/kv/range", request, &answer);
+out:
+        free(key);
+        free(end_raw);
+        free(end);
         json_decref(request);
         json_decref(answer);
         return r;

@@ -61,6 +61,18 @@ int etcd_delete(etcd *e, const char *key, int64_t *ret_deleted, int64_t *ret_rev
 /* The member's status: a cheap round trip (the fleet's heartbeat) that
  * also tells the store's revision. */
 int etcd_status(etcd *e, int64_t *ret_revision);
+/* The gateway's clock against this host's: a status call, its HTTP Date
+ * header (whole seconds, so taken at its middle) against the middle of
+ * the round trip; *ret_skew_ms > 0 when etcd is ahead. Good to about
+ * 500 ms plus half the round trip. A refusal of the credentials still
+ * measures: *ret_skew_ms is set and -EPERM or -EACCES returned. */
+int etcd_clock_skew(etcd *e, int64_t *ret_skew_ms);
+/* Buys a fresh token with the credentials file (read now): 0, -EPERM
+ * refused, -ENOENT no credentials configured, or a call's error. */
+int etcd_check_credentials(etcd *e);
+/* A range of at most one key, keys only, under prefix: 0 when allowed
+ * (-EACCES: the credentials may not read it). */
+int etcd_prefix_readable(etcd *e, const char *prefix);
 int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id);
 int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl);
 int etcd_lease_revoke(etcd *e, int64_t id);

@@ -36,6 +36,7 @@
 #include "etcd.h"
 #include "fleet.h"
 #include "fleet_store.h"
+#include "grant_apply.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
@@ -45,6 +46,7 @@
 #include "live.h"
 #include "log.h"
 #include "offboard.h"
+#include "tokens.h"
 #include "util.h"
 
 /* What the watcher hands over: a full snapshot of the prefix (after a
@@ -98,6 +100,9 @@ struct fleet {
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
+        char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
+        bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
+        bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
         char *endpoint;
 };
 
@@ -346,11 +351,83 @@ static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned inter
         free(value);
 }
 
+/* Puts the checkpoint the main thread handed over, if any; on a failure
+ * it is kept for the next heartbeat unless a newer one came meanwhile. A
+ * refusal (credentials without write on checkpoints/<host_id>) is logged
+ * once and drops it. */
+static void publish_checkpoint(fleet *f, bool *denied) {
+        char key[512], *value;
+        int r;
+
+        pthread_mutex_lock(&f->lock);
+        value = f->checkpoint;
+        f->checkpoint = NULL;
+        f->checkpoint_new = false;
+        pthread_mutex_unlock(&f->lock);
+        if (!value)
+                return;
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, f->host_id);
+        r = *denied ? -EACCES : etcd_put(f->prober, key, value, 0, NULL);
+        if (r == 0) {
+                free(value);
+                return;
+        }
+        if ((r == -EACCES || r == -EPERM) && !*denied) {
+                *denied = true;
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                           "Not publishing this host's audit checkpoints at %s: %s", key, etcd_last_error(f->prober));
+        }
+        if (*denied) {
+                free(value);
+                return;
+        }
+        pthread_mutex_lock(&f->lock);
+        if (!f->checkpoint) {
+                f->checkpoint = value;
+                value = NULL;
+        }
+        pthread_mutex_unlock(&f->lock);
+        free(value);
+}
+
+/* Once, at the first contact: this host's published checkpoint (or its
+ * absence, as a deletion) handed to the main thread to compare with the
+ * trail (check_own_checkpoint), whether or not a snapshot follows. Its
+ * revision 0 never moves the watch's. */
+static bool read_own_checkpoint(fleet *f) {
+        etcd_kvs l = { 0 };
+        etcd_kv *kv = NULL;
+        batch *b = NULL;
+        char key[512];
+
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, f->host_id);
+        if (etcd_range_prefix(f->prober, key, 0, &l) < 0)
+                return false;
+        for (size_t i = 0; i < l.n && !kv; i++)
+                if (strcmp(l.items[i].key, key) == 0)
+                        kv = &l.items[i];
+        b = calloc(1, sizeof *b);
+        if (b && kv && copy_kvs(kv, 1, &b->kvs) == 0)
+                b->n = 1;
+        else if (b && !kv && (b->kvs = calloc(1, sizeof *b->kvs)) && (b->kvs[0].key = strdup(key))) {
+                b->kvs[0].deleted = true;
+                b->n = 1;
+        }
+        etcd_kvs_clear(&l);
+        if (!b || b->n == 0) {
+                batch_free(b);
+                return false;
+        }
+        b->kind = BATCH_EVENTS;
+        enqueue(f, b);
+        return true;
+}
+
 static void *prober(void *userdata) {
         fleet *f = userdata;
         unsigned interval = f->offline_max * 1000 / 5;
         int64_t lease = 0;
-        bool denied = false;
+        bool denied = false, checkpoint_denied = false, own_read = false;
         char message[600];
 
         if (interval > FLEET_HEARTBEAT_MS)
@@ -378,8 +455,12 @@ static void *prober(void *userdata) {
                         free(b);
                 }
                 r = etcd_status(f->prober, &revision);
-                if (r == 0)
+                if (r == 0) {
+                        if (!own_read)
+                                own_read = read_own_checkpoint(f);
                         keep_presence(f, &lease, &denied, interval);
+                        publish_checkpoint(f, &checkpoint_denied);
+                }
                 if (r == 0) {
                         batch *b = calloc(1, sizeof *b);
                         if (b) {
@@ -399,7 +480,7 @@ static void *prober(void *userdata) {
                         until.tv_nsec -= 1000000000L;
                 }
                 pthread_mutex_lock(&f->lock);
-                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) &&
+                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) && !f->checkpoint_new &&
                        pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
                         ;
                 pthread_mutex_unlock(&f->lock);
@@ -480,31 +561,21 @@ static bool targets_this_host(fleet *f, char *const *hosts) {
         return false;
 }
 
-/* The shared tail of a grant arriving or leaving, as grant_methods.c does
- * it for a local one: new policy version, the user's live sessions
- * re-evaluated (keys re-issued in place), an audit row. */
-static void grant_changed(enrichd *d, const char *user, const char *why, live_counts *counts) {
-        if (issue_update_policy_version(d) < 0)
-                log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        live_reissue(d, user, why, counts);
-}
-
 static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *by, const char *why) {
         grant g = { 0 };
         live_counts counts = { 0 };
-        bool fleet_grant = false, changed = false;
+        bool fleet_grant = false;
         int r;
 
         r = fleet_store_is_fleet_grant(d->db, id, &fleet_grant);
         if (r < 0 || !fleet_grant)
                 goto out;
         r = grants_get(d->db, id, &g);
+        if (r < 0 || g.revoked)
+                goto out; /* already revoked here: nothing changes */
+        r = grant_apply_revoke(d, id, by, "fleet grant revoked", NULL, NULL, &counts);
         if (r < 0)
                 goto out;
-        r = grants_revoke(d->db, id, by, clock_now(), &changed);
-        if (r < 0 || !changed)
-                goto out;
-        grant_changed(d, g.user, "fleet grant revoked", &counts);
         (void) audit_recordf(d, NULL, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i, s:i}",
                              "grantId", id, "fleet", true, "key", key, "why", why, "sessionsUpdated", counts.updated,
                              "sessionsRevoked", counts.revoked);
@@ -592,11 +663,11 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
          * would not revoke. */
-        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 || grants_add(d->db, &g) < 0) {
+        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 ||
+            grant_apply_add(d, &g, "fleet grant added", &counts) < 0) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        grant_changed(d, user, "fleet grant added", &counts);
         (void) audit_recordf(d, NULL, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}",
                              "grantId", id, "fleet", true, "grantedBy", granted_by, "groups",
                              json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
@@ -693,6 +764,168 @@ out:
         free(actor);
 }
 
+/* A fleet token gone from etcd (revoked, expired, or no longer there):
+ * revoked here at once, with the sessions it opened. */
+static void revoke_fleet_token(enrichd *d, const char *key, const char *id, const char *why) {
+        token_record t = { 0 };
+        bool fleet_token = false, changed = false;
+        char reason[300];
+        int r, sessions;
+
+        r = fleet_store_is_fleet_token(d->db, id, &fleet_token);
+        if (r < 0 || !fleet_token)
+                goto out;
+        r = tokens_get(d->db, id, &t);
+        if (r < 0 || t.revoked)
+                goto out;
+        r = tokens_revoke(d->db, id, "fleet", clock_now(), &changed);
+        if (r < 0 || !changed)
+                goto out;
+        snprintf(reason, sizeof reason, "fleet token %s revoked (%s)", id, why);
+        sessions = live_revoke_token_sessions(d, id, reason);
+        (void) audit_recordf(d, NULL, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:i}", "tokenId", id,
+                             "fleet", true, "key", key, "why", why, "sessionsRevoked", sessions);
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED,
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", t.user, "ENRICH_FLEET_KEY", key, NULL },
+                   "Fleet token %s of %s revoked (%s); %d sessions revoked", id, t.user, why, sessions);
+out:
+        if (r < 0 && r != -ENOENT)
+                log_error("Failed to revoke fleet token %s: %s", id, db_last_error(d->db));
+        token_record_clear(&t);
+}
+
+/* tokens/<id>: a token adds access, so it counts only signed by an
+ * issuer; its verifier's digest is all the host learns of its secret. */
+static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
+        fleet *f = d->fleet;
+        json_t *payload = NULL;
+        const char *why = NULL, *pid, *user, *digest, *scopes, *description, *by;
+        char *pwbuf = NULL, *created_by = NULL;
+        struct passwd pw;
+        token_record existing = { 0 };
+        int64_t now = clock_now(), created, expires;
+        int r;
+
+        if (verify_record(f, kv->value, &payload, &why) < 0) {
+                log_rejected(kv->key, why);
+                goto out;
+        }
+        pid = json_string_value(json_object_get(payload, "id"));
+        user = json_string_value(json_object_get(payload, "user"));
+        digest = json_string_value(json_object_get(payload, "verifierSha256"));
+        scopes = json_string_value(json_object_get(payload, "scopes"));
+        description = json_string_value(json_object_get(payload, "description"));
+        by = json_string_value(json_object_get(payload, "createdBy"));
+        created = json_integer_value(json_object_get(payload, "created"));
+        expires = json_integer_value(json_object_get(payload, "expires"));
+        if (!pid || strcmp(pid, id) != 0 || !svctoken_valid_id(id) || !user || !*user || strlen(user) > 256 ||
+            !digest || !svctoken_valid_verifier(digest) || !scopes ||
+            strlen(scopes) > TOKENS_MAX_SCOPES * (TOKENS_MAX_SCOPE_LENGTH + 1) ||
+            (description && strlen(description) > TOKENS_MAX_DESCRIPTION) || !by || strlen(by) > 256 || expires <= 0) {
+                log_rejected(kv->key,
+                             "a signed record that is no valid token (id, user, verifierSha256, scopes, createdBy, "
+                             "expires)");
+                goto out;
+        }
+        if (expires <= now)
+                goto out;
+        r = tokens_get(d->db, id, &existing);
+        if (r == 0)
+                goto out; /* already here (or revoked here: ids are never reused) */
+        if (r != -ENOENT) {
+                log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet token %s is for %s, whom this host does not know; not applied", id, user);
+                goto out;
+        }
+        if (asprintf(&created_by, "fleet:%s", by) < 0) {
+                created_by = NULL;
+                goto out;
+        }
+        token_record t = {
+                .user = (char *) user,
+                .uid = pw.pw_uid,
+                .scopes = (char *) scopes,
+                .description = (char *) description,
+                .created = created > 0 ? created : now,
+                .created_by = created_by,
+                .expires = expires,
+        };
+        memcpy(t.id, id, SVCTOKEN_ID_LENGTH + 1);
+        /* Marked first, as for a grant: never a fleet token that a deleted
+         * key would not revoke. */
+        if (fleet_store_mark_token(d->db, id, kv->mod_revision) < 0 ||
+            tokens_add_fleet(d->db, d->config->state_dir, &t, digest) < 0) {
+                log_error("Failed to store fleet token %s: %s", id, db_last_error(d->db));
+                goto out;
+        }
+        (void) audit_recordf(d, NULL, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:b, s:s, s:s, s:s*, s:I}", "tokenId",
+                             id, "fleet", true, "createdBy", created_by, "scopes", scopes, "description", description,
+                             "expires", (json_int_t) expires);
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED,
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", user, "ENRICH_FLEET_KEY", kv->key, NULL },
+                   "Fleet token %s of %s by %s until %lld (scopes: %s)", id, user, created_by, (long long) expires,
+                   *scopes ? scopes : "none");
+out:
+        token_record_clear(&existing);
+        json_decref(payload);
+        free(pwbuf);
+        free(created_by);
+}
+
+/* A checkpoints/ record (fleet_publish_checkpoint's JSON) into *ret. */
+static int parse_checkpoint(json_t *o, audit_anchor *ret) {
+        const char *head = json_string_value(json_object_get(o, "head"));
+        const char *kid = json_string_value(json_object_get(o, "kid"));
+        const char *signature = json_string_value(json_object_get(o, "signature"));
+        audit_anchor a = { 0 };
+
+        a.row_id = json_integer_value(json_object_get(o, "row"));
+        a.time = json_integer_value(json_object_get(o, "time"));
+        if (!head || strlen(head) != 64 || !kid || strlen(kid) >= sizeof a.kid || !signature ||
+            strlen(signature) >= sizeof a.signature || a.row_id <= 0)
+                return -EBADMSG;
+        memcpy(a.head, head, 65);
+        strcpy(a.kid, kid);
+        strcpy(a.signature, signature);
+        *ret = a;
+        return 0;
+}
+
+/* checkpoints/<this host>: what this host published must still be in its
+ * trail. If it is not, the database was rewritten or cut: said in the
+ * journal, and no checkpoint of the rewritten trail replaces the evidence
+ * in etcd until an admin's `enrichctl audit checkpoint` accepts the trail
+ * as it stands (as for audit.head). */
+static void check_own_checkpoint(enrichd *d, const etcd_kv *kv) {
+        fleet *f = d->fleet;
+        json_t *o = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
+        audit_verdict v = { .ok = true };
+        audit_anchor a = { 0 }, newest;
+        bool compared = false;
+
+        if (!kv->deleted && (!o || parse_checkpoint(o, &a) < 0))
+                log_rejected(kv->key, "not a checkpoint record");
+        else if (!kv->deleted && audit_check_anchor(d, &a, &v, &compared) < 0)
+                log_error("Failed to compare the published audit checkpoint: %s", db_last_error(d->db));
+        else if (!v.ok) {
+                if (!f->anchor_broken)
+                        log_struct(LOG_ERR, LOG_MSGID_FLEET_ANCHOR,
+                                   (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                                   "Audit trail does not hold the checkpoint this host published (%s): %s; not "
+                                   "publishing checkpoints until an admin's enrichctl audit checkpoint",
+                                   kv->key, v.reason);
+                f->anchor_broken = true;
+        } else if (audit_newest_checkpoint(d, &newest) == 0 && newest.row_id > a.row_id)
+                /* Made while etcd did not have it (before fleet mode, or
+                 * offline): published now rather than at the next one. */
+                fleet_publish_checkpoint(d, &newest, false);
+        json_decref(o);
+}
+
 /* One key put or deleted, by what lies under the prefix. */
 static void apply_kv(enrichd *d, const etcd_kv *kv) {
         fleet *f = d->fleet;
@@ -715,6 +948,11 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                                    kv->key);
                 else
                         apply_identity(d, kv, rel + 11);
+        } else if (strncmp(rel, "tokens/", 7) == 0 && rel[7]) {
+                if (kv->deleted)
+                        revoke_fleet_token(d, kv->key, rel + 7, "its key was deleted (revoked or expired)");
+                else
+                        apply_token(d, kv, rel + 7);
         } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
                 json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
                 if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
@@ -722,8 +960,9 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         json_object_del(f->hosts, rel + 6);
                 json_decref(record);
-        }
-        /* tokens/, checkpoints/: not handled by this version. */
+        } else if (strncmp(rel, "checkpoints/", 12) == 0 && strcmp(rel + 12, f->host_id) == 0)
+                check_own_checkpoint(d, kv);
+        /* Other hosts' checkpoints/: theirs to check (audit verify --fleet). */
 }
 
 /* Contact is back after offline_max: the suspended grants that the
@@ -748,7 +987,7 @@ static void resume_suspended(enrichd *d, const batch *b) {
                 if (!present || grants_get(d->db, suspended[i], &g) < 0)
                         continue;
                 if (fleet_store_resume_grant(d->db, suspended[i], &changed) == 0 && changed) {
-                        grant_changed(d, g.user, "fleet grant resumed", &counts);
+                        grant_apply_effects(d, g.user, "fleet grant resumed", &counts);
                         resumed++;
                 }
                 grant_clear(&g);
@@ -779,6 +1018,18 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                         present = strcmp(b->kvs[j].key, key) == 0;
                 if (!present)
                         revoke_fleet_grant(d, key, held[i], "fleet", "it is no longer in etcd");
+        }
+        strv_free(held);
+        held = NULL;
+        if (fleet_store_active_tokens(d->db, clock_now(), &held) < 0)
+                log_error("Failed to list the fleet tokens: %s", db_last_error(d->db));
+        for (size_t i = 0; held && held[i]; i++) {
+                bool present = false;
+                snprintf(key, sizeof key, "%stokens/%s", f->prefix, held[i]);
+                for (size_t j = 0; j < b->n && !present; j++)
+                        present = strcmp(b->kvs[j].key, key) == 0;
+                if (!present)
+                        revoke_fleet_token(d, key, held[i], "it is no longer in etcd");
         }
         strv_free(held);
         if (f->suspended)
@@ -999,6 +1250,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                    f->prefix, strv_length(f->labels), jwks_count(f->issuers),
                    f->start_revision > 0 ? "resuming" : "reading everything", (long long) f->start_revision);
         d->fleet = f;
+        d->checkpoint_made = fleet_publish_checkpoint;
         f = NULL;
         r = 0;
 out:
@@ -1050,8 +1302,10 @@ void fleet_stop(enrichd *d) {
         free(f->hostname);
         free(f->version);
         json_decref(f->hosts);
+        free(f->checkpoint);
         free(f);
         d->fleet = NULL;
+        d->checkpoint_made = NULL;
 }
 
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret) {
@@ -1152,7 +1406,10 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
         return r;
 }
 
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+/* Deletes <prefix><dir><id> ("grants/", "tokens/"): every host sees the
+ * deletion and revokes the record. */
+static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, bool *ret_existed,
+                         char **ret_error) {
         char key[512];
         int64_t deleted = 0;
         int r;
@@ -1161,13 +1418,48 @@ int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret
                 format_error(ret_error, "fleet mode is off on this host");
                 return -ENOTCONN;
         }
-        snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, id);
+        snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
         r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
         if (r < 0)
-                return write_error(d->fleet, r, "delete the grant", ret_error);
+                return write_error(d->fleet, r, what, ret_error);
         if (ret_existed)
                 *ret_existed = deleted > 0;
         return 0;
+}
+
+int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+        return delete_record(d, "grants/", id, "delete the grant", ret_existed, ret_error);
+}
+
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error) {
+        json_t *payload;
+        char key[512];
+        int r;
+
+        r = require_issuer(d, ret_error);
+        if (r < 0)
+                return r;
+        payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user, "verifierSha256",
+                            digest, "scopes", t->scopes ? t->scopes : "", "description", t->description, "createdBy",
+                            t->created_by, "created", (json_int_t) t->created, "expires", (json_int_t) t->expires);
+        if (!payload)
+                return -ENOMEM;
+        snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
+        r = put_signed(d, key, payload, t->expires - t->created, "write the token", ret_error);
+        json_decref(payload);
+        return r;
+}
+
+int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
+        return delete_record(d, "tokens/", id, "delete the token", ret_existed, ret_error);
+}
+
+int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
+        if (!d->fleet) {
+                *ret = false;
+                return 0;
+        }
+        return fleet_store_is_fleet_token(d->db, id, ret);
 }
 
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
@@ -1190,6 +1482,133 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
 }
 
 /* ---- what the fleet looks like from here --------------------------------- */
+
+/* ---- doctor's checks ---------------------------------------------------- */
+
+int fleet_check(enrichd *d, json_t **ret) {
+        fleet *f = d->fleet;
+        json_t *o = NULL;
+        int64_t skew = 0;
+        int r, reach, auth, read;
+        bool measured;
+        char reach_error[512] = "", auth_error[512] = "", read_error[512] = "";
+
+        if (!f) {
+                *ret = json_pack("{s:b}", "enabled", false);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
+        reach = etcd_clock_skew(f->writer, &skew);
+        measured = reach == 0 || reach == -EPERM || reach == -EACCES;
+        if (reach < 0 && !measured)
+                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->writer));
+        auth = etcd_check_credentials(f->writer);
+        if (auth < 0 && auth != -ENOENT)
+                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->writer));
+        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->writer, f->prefix);
+        if (read < 0)
+                snprintf(read_error, sizeof read_error, "%s",
+                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
+        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
+                      measured || reach == -EBADMSG, "credentials",
+                      auth == -ENOENT          ? "none"
+                              : auth == 0      ? "ok"
+                              : auth == -EPERM ? "refused"
+                                               : "unchecked",
+                      "prefixReadable", read == 0);
+        r = o ? 0 : -ENOMEM;
+        if (o && measured)
+                r = json_object_set_new(o, "skewMs", json_integer(skew));
+        if (r == 0 && reach_error[0])
+                r = json_object_set_new(o, "reachError", json_string(reach_error));
+        if (r == 0 && auth_error[0])
+                r = json_object_set_new(o, "credentialsError", json_string(auth_error));
+        if (r == 0 && read_error[0])
+                r = json_object_set_new(o, "prefixError", json_string(read_error));
+        if (r < 0) {
+                json_decref(o);
+                return -ENOMEM;
+        }
+        *ret = o;
+        return 0;
+}
+
+/* ---- audit anchoring ---------------------------------------------------- */
+
+void fleet_publish_checkpoint(enrichd *d, const audit_anchor *c, bool by_admin) {
+        fleet *f = d->fleet;
+        json_t *o;
+        char *text;
+
+        if (!f)
+                return;
+        if (f->anchor_broken && !by_admin) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET_ANCHOR, NULL,
+                           "Not publishing the audit checkpoint at row %lld: the trail lost the one published before "
+                           "(enrichctl audit verify --fleet)",
+                           (long long) c->row_id);
+                return;
+        }
+        f->anchor_broken = false;
+        o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "hostId", f->host_id, "row", (json_int_t) c->row_id, "head",
+                      c->head, "time", (json_int_t) c->time, "kid", c->kid, "signature", c->signature);
+        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text) {
+                log_error("Failed to publish the audit checkpoint at row %lld: out of memory", (long long) c->row_id);
+                return;
+        }
+        pthread_mutex_lock(&f->lock);
+        free(f->checkpoint);
+        f->checkpoint = text;
+        f->checkpoint_new = true;
+        pthread_cond_broadcast(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+}
+
+int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error) {
+        fleet *f = d->fleet;
+        etcd_kvs l = { 0 };
+        json_t *o = NULL;
+        audit_anchor a = { 0 };
+        char key[512];
+        int r = -ENOENT;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        if (strcmp(host_id, f->host_id) != 0) {
+                format_error(ret_error, "this host is %s: run audit verify --fleet %s on %s itself, where its trail is",
+                             f->host_id, host_id, host_id);
+                return -EXDEV;
+        }
+        snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
+        r = etcd_range_prefix(f->writer, key, 0, &l);
+        if (r < 0) {
+                r = write_error(f, r, "read the published checkpoint", ret_error);
+                goto out;
+        }
+        r = -ENOENT;
+        for (size_t i = 0; i < l.n; i++)
+                if (strcmp(l.items[i].key, key) == 0)
+                        o = json_loads(l.items[i].value, 0, NULL);
+        if (!o) {
+                format_error(ret_error, "%s holds no checkpoint of this host", key);
+                goto out;
+        }
+        if (parse_checkpoint(o, &a) < 0) {
+                format_error(ret_error, "%s is no checkpoint record", key);
+                r = -EBADMSG;
+                goto out;
+        }
+        *ret = a;
+        r = 0;
+out:
+        json_decref(o);
+        etcd_kvs_clear(&l);
+        return r;
+}
 
 int fleet_status(enrichd *d, json_t **ret) {
         fleet *f = d->fleet;
@@ -1215,6 +1634,13 @@ int fleet_status(enrichd *d, json_t **ret) {
         strv_free(held);
         if (!o)
                 return -ENOMEM;
+        if (d->config->fleet->credentials &&
+            (json_object_set_new(o, "credentials", json_string(d->config->fleet->credentials)) < 0 ||
+             json_object_set_new(o, "credentialsSource",
+                                 json_string(d->config->fleet->credentials_systemd ? "systemd" : "config")) < 0)) {
+                json_decref(o);
+                return -ENOMEM;
+        }
         *ret = o;
         return 0;
 }

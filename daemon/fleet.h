@@ -13,8 +13,10 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "audit.h"
 #include "enrichd.h"
 #include "grants.h"
+#include "tokens.h"
 
 #define FLEET_RECORD_TYPE "enrich-fleet+jwt"
 #define FLEET_WRITE_TIMEOUT_MS 2000
@@ -34,6 +36,7 @@
 
 #define LOG_MSGID_FLEET "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
 #define LOG_MSGID_FLEET_REJECTED "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
+#define LOG_MSGID_FLEET_ANCHOR "3b8e6d1f5a2c4f7e9d0a1b2c3d4e5f69"
 #define LOG_MSGID_FLEET_APPLIED "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
 
 typedef struct fleet fleet;
@@ -73,10 +76,39 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
 /* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
  * whether etcd had it. */
 int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+/* Signs t (its id, user, scopes, description, created_by, created,
+ * expires) with digest, the verifier's (tokens_verifier_digest), and puts
+ * it at tokens/<id> on a lease ending at its expiry. */
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error);
+/* Deletes tokens/<id>: every host revokes it. */
+int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+/* Whether token id came from the fleet; false without fleet mode. */
+int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
                        char **ret_error);
 
+/* Audit anchoring: hands this host's newest signed checkpoint to the
+ * heartbeat thread, which puts it at checkpoints/<host_id> (plain JSON:
+ * hostId, row, head, time, kid, signature) without blocking the caller;
+ * a newer one replaces one not yet written. No-op without fleet mode.
+ * Once the host saw that its trail lost the checkpoint it published
+ * (LOG_MSGID_FLEET_ANCHOR), only an admin's checkpoint (by_admin) is
+ * published: the evidence stays in etcd until an admin accepts the trail. */
+void fleet_publish_checkpoint(enrichd *d, const audit_anchor *checkpoint, bool by_admin);
+/* Reads checkpoints/<host_id> from etcd (main thread, bounded like the
+ * writes) into *ret. host_id must be this host's: only it holds its
+ * trail (-EXDEV otherwise); -ENOENT when it published none; -ENOTCONN
+ * without fleet mode; -EBADMSG when the record is no checkpoint. */
+int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error);
+
+/* enrichctl doctor's fleet checks, made now against etcd from the main
+ * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS): {enabled,
+ * endpoint, reachable, skewMs (etcd's clock minus this host's, from the
+ * gateway's HTTP Date header), credentials ("none", "ok", "refused",
+ * "unchecked"), prefixReadable, reachError, credentialsError,
+ * prefixError}. */
+int fleet_check(enrichd *d, json_t **ret);
 /* What fleet status, hosts and jwks show, from memory (no etcd call):
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
  * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,

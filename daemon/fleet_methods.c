@@ -96,7 +96,18 @@ out:
         return reply;
 }
 
-json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
+/* The fleet side of revoking a grant or token (what the kind's functions
+ * say): a fleet record held here is deleted in etcd first (then NULL:
+ * the local revocation follows); one not held here is looked for in etcd
+ * and answered for with reply when it was there. */
+typedef struct fleet_kind {
+        const char *method, *noun, *field;
+        int (*is_fleet)(enrichd *d, const char *id, bool *ret);
+        int (*delete)(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+        json_t *(*reply)(void);
+} fleet_kind;
+
+static json_t *revoke_in_fleet(enrichd *d, const char *id, bool known, const fleet_kind *k) {
         char *error = NULL;
         json_t *reply = NULL;
         bool is_fleet = false, existed = false;
@@ -104,22 +115,79 @@ json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
 
         if (!d->fleet)
                 return NULL;
-        /* A grant this host does not hold may still be a fleet grant for
-         * other hosts' labels: etcd decides. */
-        if (known && fleet_is_fleet_grant(d, id, &is_fleet) < 0)
-                return database_error(d, "io.enrich.RevokeGrant");
+        if (known && k->is_fleet(d, id, &is_fleet) < 0)
+                return database_error(d, k->method);
         if (known && !is_fleet)
                 return NULL;
-        r = fleet_delete_grant(d, id, &existed, &error);
+        r = k->delete (d, id, &existed, &error);
         if (r < 0)
                 reply = fleet_error(r, error);
         else if (!known && existed) {
-                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_GRANT", id, NULL },
-                           "Fleet grant %s (not applied on this host) deleted from etcd", id);
-                reply = varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", 0, "sessionsRevoked", 0), false);
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { k->field, id, NULL },
+                           "Fleet %s %s (not held on this host) deleted from etcd", k->noun, id);
+                reply = varlink_reply_new(k->reply(), false);
         }
         free(error);
         return reply;
+}
+
+static json_t *grant_revoked_reply(void) {
+        return json_pack("{s:i, s:i}", "sessionsUpdated", 0, "sessionsRevoked", 0);
+}
+
+static json_t *token_revoked_reply(void) {
+        return json_pack("{s:i}", "sessionsRevoked", 0);
+}
+
+json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
+        /* A grant this host does not hold may still be a fleet grant for
+         * other hosts' labels: etcd decides. */
+        return revoke_in_fleet(d, id, known,
+                               &(fleet_kind) { "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT", fleet_is_fleet_grant,
+                                               fleet_delete_grant, grant_revoked_reply });
+}
+
+json_t *fleet_method_token_issue(enrichd *d, json_t *params, const token_record *t, const char *verifier,
+                                 json_t *(*record_json)(const token_record *t, int64_t now)) {
+        char *digest = NULL, *error = NULL;
+        json_t *reply = NULL, *record = NULL;
+        bool fleet_call = false;
+        int r;
+
+        if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
+                goto out;
+        if (tokens_verifier_digest(verifier, &digest) < 0) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        r = fleet_put_token(d, t, digest, &error);
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", t->user, NULL },
+                           "Fleet token for %s by %s failed: %s", t->user, t->created_by, error ? error : strerror(-r));
+                reply = fleet_error(r, error);
+                goto out;
+        }
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET,
+                   (const char *[]) { "ENRICH_TOKEN", t->id, "ENRICH_USER", t->user, NULL },
+                   "Fleet token %s for %s by %s until %lld written to etcd", t->id, t->user, t->created_by,
+                   (long long) t->expires);
+        record = record_json(t, clock_now());
+        if (!record || json_object_set_new(record, "fleet", json_true()) < 0) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        reply = varlink_reply_new(json_pack("{s:O}", "token", record), false);
+out:
+        json_decref(record);
+        free(digest);
+        free(error);
+        return reply;
+}
+
+json_t *fleet_method_token_revoke(enrichd *d, const char *id, bool known) {
+        return revoke_in_fleet(d, id, known,
+                               &(fleet_kind) { "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN", fleet_is_fleet_token,
+                                               fleet_delete_token, token_revoked_reply });
 }
 
 json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
@@ -177,4 +245,13 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
         if (fleet_jwks(d, &jwks) < 0)
                 return internal_error("out of memory");
         return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
+}
+
+/* FleetCheck: unlike the three above, asks etcd now (doctor). */
+json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params) {
+        json_t *check = NULL;
+
+        if (fleet_check(d, &check) < 0)
+                return internal_error("out of memory");
+        return varlink_reply_new(check, false);
 }

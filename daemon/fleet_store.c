@@ -1,10 +1,28 @@
-/* fleet_store.c: the fleet_grants and fleet_state tables (fleet_store.h). */
+/* fleet_store.c: the fleet_grants, fleet_tokens and fleet_state tables
+ * (fleet_store.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
 #include "config.h"
 #include "fleet_store.h"
+
+static int mark(db *d, const char *sql, const char *id, int64_t mod_revision);
+
+/* Whether the count query (one bound id) finds id. */
+static int is_marked(db *d, const char *sql, const char *id, bool *ret) {
+        sqlite3_stmt *st = NULL;
+        int64_t n = 0;
+        int r = db_prepare(d, sql, &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = db_read_int64(d, st, "Failed to look up a fleet record", &n);
+        if (r == 0)
+                *ret = n > 0;
+        return r;
+}
 
 int fleet_store_revision(db *d, int64_t *ret) {
         sqlite3_stmt *st = NULL;
@@ -26,28 +44,31 @@ int fleet_store_set_revision(db *d, int64_t revision) {
 }
 
 int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision) {
+        return mark(d, "INSERT OR REPLACE INTO fleet_grants (id, mod_revision) VALUES (?, ?)", id, mod_revision);
+}
+
+int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {
+        return is_marked(d, "SELECT count(*) FROM fleet_grants WHERE id = ?", id, ret);
+}
+
+/* An id into fleet_grants or fleet_tokens. */
+static int mark(db *d, const char *sql, const char *id, int64_t mod_revision) {
         sqlite3_stmt *st = NULL;
-        int r = db_prepare(d, "INSERT OR REPLACE INTO fleet_grants (id, mod_revision) VALUES (?, ?)", &st);
+        int r = db_prepare(d, sql, &st);
 
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, mod_revision);
-        return db_write(d, st, "Failed to mark a fleet grant", NULL);
+        return db_write(d, st, "Failed to mark a fleet record", NULL);
 }
 
-int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {
-        sqlite3_stmt *st = NULL;
-        int64_t n = 0;
-        int r = db_prepare(d, "SELECT count(*) FROM fleet_grants WHERE id = ?", &st);
+int fleet_store_mark_token(db *d, const char *id, int64_t mod_revision) {
+        return mark(d, "INSERT OR REPLACE INTO fleet_tokens (id, mod_revision) VALUES (?, ?)", id, mod_revision);
+}
 
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = db_read_int64(d, st, "Failed to look up a fleet grant", &n);
-        if (r == 0)
-                *ret = n > 0;
-        return r;
+int fleet_store_is_fleet_token(db *d, const char *id, bool *ret) {
+        return is_marked(d, "SELECT count(*) FROM fleet_tokens WHERE id = ?", id, ret);
 }
 
 /* The ids the query (one bound time, ?1) selects, as a strv. */
@@ -95,6 +116,13 @@ int fleet_store_active_grants(db *d, int64_t now, char ***ret) {
         return list_ids(d,
                         "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
                         " WHERE g.revoked IS NULL AND g.expires > ?1",
+                        now, ret);
+}
+
+int fleet_store_active_tokens(db *d, int64_t now, char ***ret) {
+        return list_ids(d,
+                        "SELECT t.id FROM fleet_tokens f JOIN tokens t ON t.id = f.id"
+                        " WHERE t.revoked IS NULL AND t.expires > ?1",
                         now, ret);
 }
 

@@ -1,6 +1,7 @@
-/* fleet_store.h: fleet mode's own rows (migration 13): which grants came
- * from the fleet, and the etcd revision the local state stands at. The
- * grants themselves are rows of grants.c like local ones. */
+/* fleet_store.h: fleet mode's own rows (migrations 13, 14): which grants
+ * and service-account tokens came from the fleet, and the etcd revision
+ * the local state stands at. The grants and tokens themselves are rows of
+ * grants.c and tokens.c like local ones. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,12 @@ int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret);
 /* The fleet grants neither revoked nor expired at now, as a
  * NULL-terminated list (strv; NULL when none). */
 int fleet_store_active_grants(db *d, int64_t now, char ***ret);
+
+/* Marks id as a fleet token; whether id is one; the fleet tokens neither
+ * revoked nor expired at now (strv; NULL when none). */
+int fleet_store_mark_token(db *d, const char *id, int64_t mod_revision);
+int fleet_store_is_fleet_token(db *d, const char *id, bool *ret);
+int fleet_store_active_tokens(db *d, int64_t now, char ***ret);
 
 /* offline_max: fleet grants this host stopped honouring because it lost
  * contact with etcd for too long are revoked here by FLEET_STORE_OFFLINE;

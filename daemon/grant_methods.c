@@ -9,6 +9,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "fleet_methods.h"
+#include "grant_apply.h"
 #include "grant_methods.h"
 #include "grants.h"
 #include "identity.h"
@@ -135,18 +136,15 @@ json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, c
         json_t *record;
         int64_t ttl = g->expires - g->created;
 
-        if (grants_add(d->db, g) < 0)
+        /* The new claims appear in the user's open sessions now, not at the
+         * next login. */
+        if (grant_apply_add(d, g, "grant added", &counts) < 0)
                 return database_error(d, method);
         (void) audit_recordf(d, peer, g->user, AUDIT_GRANT_CREATED, AUDIT_OK,
                              "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I, s:s*}", "grantId", g->id,
                              "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
                              "tenant", g->tenant, "reason", g->reason, "ttl", (json_int_t) ttl,
                              "expires", (json_int_t) g->expires, "requestId", g->request_id);
-        if (issue_update_policy_version(d) < 0)
-                log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* The new claims appear in the user's open sessions now, not at the
-         * next login. */
-        live_reissue(d, g->user, "grant added", &counts);
         log_decision(LOG_MSGID_GRANT_NEW, peer, g->id, g->user, NULL,
                      "Grant %s to %s by %s for %llds (reason: %s%s%s): %zu groups, %zu scopes%s%s; "
                      "%d sessions re-issued, %d revoked",
@@ -313,16 +311,14 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;
         }
-        if (r < 0 || !(by = peer_name(call->peer)) || (r = grants_revoke(d->db, id, by, clock_now(), &changed)) < 0) {
+        /* Re-issued before replying: when the admin's command returns, no
+         * live key carries the grant any more. */
+        if (r < 0 || !(by = peer_name(call->peer)) ||
+            (r = grant_apply_revoke(d, id, by, "grant revoked", NULL, &changed, &counts)) < 0) {
                 reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
                                      : database_error(d, "io.enrich.RevokeGrant");
                 goto out;
         }
-        if (issue_update_policy_version(d) < 0)
-                log_error("Failed to update the policy version: %s", db_last_error(d->db));
-        /* Before replying: when the admin's command returns, no live key
-         * carries the grant any more. */
-        live_reissue(d, g.user, "grant revoked", &counts);
         (void) audit_recordf(d, call->peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId", id,
                              "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
         log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,

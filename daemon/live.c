@@ -18,6 +18,7 @@
 #include "live.h"
 #include "log.h"
 #include "sessions.h"
+#include "tokens.h"
 #include "util.h"
 
 #define MAX_AMR 16
@@ -644,4 +645,20 @@ void live_tick(enrichd *d) {
                 if (reissue_at(d, i, now, s->dirty ? "policy changed" : "refresh", s->dirty, &counts) == KEPT)
                         i++;
         }
+}
+
+int live_revoke_token_sessions(enrichd *d, const char *id, const char *reason) {
+        char **sids = NULL;
+        int n = 0;
+
+        if (tokens_sessions(d->db, id, &sids) < 0) {
+                log_error("Failed to find the sessions of token %s: %s", id, db_last_error(d->db));
+                return 0;
+        }
+        for (size_t i = 0; sids && sids[i]; i++) {
+                if (live_revoke(d, sids[i], reason) == 0 || sessions_end(d->db, sids[i], clock_now(), reason) == 0)
+                        n++;
+        }
+        strv_free(sids);
+        return n;
 }

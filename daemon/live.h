@@ -72,5 +72,8 @@ int live_revoke_user(enrichd *d, const char *user, const char *reason, int *ret_
 /* Revokes every live session of uid, whatever name it logged in with
  * (an alias of a disabled identity); *ret_count of them. */
 int live_revoke_uid(enrichd *d, uid_t uid, const char *reason, int *ret_count);
+/* Revokes the sessions opened with token id (live or not: their rows are
+ * ended), for a revoked token, local or from the fleet; their number. */
+int live_revoke_token_sessions(enrichd *d, const char *id, const char *reason);
 /* The scheduler's periodic work; see above. */
 void live_tick(enrichd *d);

@@ -112,6 +112,10 @@ static int check_config(const char *path) {
                 return EXIT_FAILURE;
         }
         printf("%s: OK\n", path);
+        if (c->fleet && c->fleet->credentials)
+                printf("fleet credentials: %s (%s)\n", c->fleet->credentials,
+                       c->fleet->credentials_systemd ? "systemd credential, LoadCredential=" CONFIG_FLEET_CREDENTIAL_NAME
+                                                      : "fleet.credentials");
         config_free(c);
         return EXIT_SUCCESS;
 }

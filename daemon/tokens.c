@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include "b64url.h"
 #include "config.h"
 #include "tokens.h"
 #include "util.h"
@@ -110,6 +111,24 @@ out:
         return r == -EIO ? db_fail(d, "Failed to hash the token verifier") : r;
 }
 
+int tokens_verifier_digest(const char *verifier, char **ret) {
+        unsigned char digest[32];
+
+        if (!EVP_Digest(verifier, strlen(verifier), digest, NULL, EVP_sha256(), NULL))
+                return -EIO;
+        return b64url_encode(digest, sizeof digest, ret);
+}
+
+/* What a fleet token's row is keyed on instead of the verifier: "fleet:"
+ * and the verifier's digest. A verifier is base64url, so no verifier is
+ * ever this text: a local token cannot be matched through it, nor the
+ * other way round. malloc'd, NULL when out of memory. */
+static char *fleet_hash_input(const char *digest) {
+        char *text = NULL;
+
+        return asprintf(&text, "fleet:%s", digest) < 0 ? NULL : text;
+}
+
 /* ---- rows ------------------------------------------------------------------ */
 
 /* A row selected with TOKEN_COLUMNS into the token_record userdata. */
@@ -168,6 +187,17 @@ int tokens_add(db *d, const char *state_dir, const token_record *t, const char *
                             DB_ARGS(DB_TEXT(t->id), DB_TEXT(t->user), DB_INT(t->uid),
                                     DB_TEXT(t->scopes ? t->scopes : ""), DB_TEXT(t->description), DB_INT(t->created),
                                     DB_TEXT(t->created_by), DB_INT(t->expires)));
+}
+
+int tokens_add_fleet(db *d, const char *state_dir, const token_record *t, const char *digest) {
+        char *input = fleet_hash_input(digest);
+        int r;
+
+        if (!input)
+                return -ENOMEM;
+        r = tokens_add(d, state_dir, t, input);
+        free(input);
+        return r;
 }
 
 int tokens_get(db *d, const char *id, token_record *ret) {
@@ -432,6 +462,7 @@ static int write_success(db *d, void *userdata) {
 /* The stored token and whether the presented hash matches it. */
 typedef struct presented_token {
         const unsigned char *hash;
+        const unsigned char *fleet_hash; /* the same verifier as a fleet token's row holds it */
         int64_t now;
         bool matches;
         token_record *token;
@@ -456,16 +487,20 @@ static bool hash_matches(sqlite3_stmt *st, const unsigned char presented[HASH_BY
 static int read_presented(void *userdata, sqlite3_stmt *st) {
         presented_token *p = userdata;
 
-        p->matches = hash_matches(st, p->hash, p->now);
+        bool local = hash_matches(st, p->hash, p->now), fleet = hash_matches(st, p->fleet_hash, p->now);
+
+        p->matches = local || fleet;
         return load_row(p->token, st);
 }
 
 int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
                         const char *id, const char *verifier, const char *source, int64_t now_ms,
                         token_auth_result *ret) {
-        unsigned char presented[HASH_BYTES];
+        unsigned char presented[HASH_BYTES], presented_fleet[HASH_BYTES];
         token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
-        presented_token p = { .hash = presented, .now = now_ms / 1000, .token = &result.token };
+        presented_token p = { .hash = presented, .fleet_hash = presented_fleet, .now = now_ms / 1000,
+                              .token = &result.token };
+        char *digest = NULL, *fleet_input = NULL;
         attempt a = { .id = id, .source = source, .now_ms = now_ms };
         int64_t now = now_ms / 1000, next_ms, locked_until_ms;
         unsigned failures;
@@ -474,6 +509,14 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
 
         /* Hashed before the lookup: an unknown id costs what a known one does. */
         r = hash_verifier(d, state_dir, verifier, presented);
+        if (r < 0)
+                goto out;
+        /* ... and as a fleet token's row would hold it (tokens_add_fleet). */
+        if (tokens_verifier_digest(verifier, &digest) < 0 || !(fleet_input = fleet_hash_input(digest))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = hash_verifier(d, state_dir, fleet_input, presented_fleet);
         if (r < 0)
                 goto out;
         r = db_query_row(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
@@ -577,6 +620,9 @@ done:
         r = 0;
 out:
         OPENSSL_cleanse(presented, sizeof presented);
+        OPENSSL_cleanse(presented_fleet, sizeof presented_fleet);
+        free(digest);
+        free(fleet_input);
         token_auth_result_clear(&result);
         return r;
 }

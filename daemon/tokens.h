@@ -85,6 +85,12 @@ int tokens_new_id(char ret[SVCTOKEN_ID_LENGTH + 1]);
 /* Stores t (id, user, uid, scopes, description, created, created_by,
  * expires) with the hash of verifier. */
 int tokens_add(db *d, const char *state_dir, const token_record *t, const char *verifier);
+/* A fleet token (fleet.c): etcd holds no verifier, only its digest,
+ * base64url(SHA-256(verifier)) (tokens_verifier_digest, malloc'd); the row
+ * is keyed on that digest, and tokens_authenticate accepts the verifier
+ * whose digest it is, as for a local token. */
+int tokens_verifier_digest(const char *verifier, char **ret);
+int tokens_add_fleet(db *d, const char *state_dir, const token_record *t, const char *digest);
 /* -ENOENT when id is unknown. */
 int tokens_get(db *d, const char *id, token_record *ret);
 /* Tokens, user NULL meaning all users, newest first by (created, id), from

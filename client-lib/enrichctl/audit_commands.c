@@ -506,7 +506,7 @@ static void add_verify_page(json_t **total, json_t *page) {
         if (json_integer_value(json_object_get(page, "sealedId")) > json_integer_value(json_object_get(t, "sealedId")))
                 json_object_set(t, "sealedId", json_object_get(page, "sealedId"));
         json_object_set(t, "ok", json_object_get(page, "ok"));
-        for (const char *const *k = (const char *const[]) { "badId", "kind", "reason", NULL }; *k; k++)
+        for (const char *const *k = (const char *const[]) { "badId", "kind", "reason", "published", NULL }; *k; k++)
                 if (json_object_get(page, *k))
                         json_object_set(t, *k, json_object_get(page, *k));
 }
@@ -521,7 +521,11 @@ static int audit_verify(const ctl_options *o) {
                 const char *next;
 
                 json_decref(params);
-                params = cursor ? json_pack("{s:s}", "after", cursor) : NULL;
+                params = cursor ? json_pack("{s:s}", "after", cursor) : json_object();
+                if (params && o->fleet && json_object_set_new(params, "fleetHost", json_string(o->args[1])) < 0) {
+                        code = ctl_oom();
+                        break;
+                }
                 code = ctl_call(o, "io.enrich.AuditVerify", params, &page);
                 if (code != CTL_EXIT_OK)
                         break;
@@ -550,6 +554,13 @@ static int audit_verify(const ctl_options *o) {
                        (long long) json_integer_value(json_object_get(reply, "lastId")),
                        (long long) json_integer_value(json_object_get(reply, "checkpoints")),
                        (long long) json_integer_value(json_object_get(reply, "sealedId")));
+        if (!o->json && json_is_true(json_object_get(reply, "ok")) && json_object_get(reply, "published")) {
+                json_t *p = json_object_get(reply, "published");
+                printf(json_is_true(json_object_get(p, "compared"))
+                               ? "the checkpoint %s published to etcd (row %lld) seals the same row\n"
+                               : "the checkpoint %s published to etcd (row %lld) is older than the rows kept: not compared\n",
+                       o->args[1], (long long) json_integer_value(json_object_get(p, "row")));
+        }
         if (!json_is_true(json_object_get(reply, "ok"))) {
                 fprintf(stderr, "enrichctl: audit trail does NOT verify: row %lld %s: %s\n",
                         (long long) json_integer_value(json_object_get(reply, "badId")),
@@ -577,8 +588,17 @@ int cmd_audit(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: audit %s takes no options but --json\n", sub);
                 return CTL_EXIT_ERROR;
         }
-        if (strcmp(sub, "verify") == 0)
+        if (strcmp(sub, "verify") == 0) {
+                if (o->fleet != (o->n_args == 2)) {
+                        fprintf(stderr, "enrichctl: usage: audit verify [--fleet HOST]\n");
+                        return CTL_EXIT_ERROR;
+                }
                 return audit_verify(o);
+        }
+        if (o->fleet || o->n_args > 1) {
+                fprintf(stderr, "enrichctl: only audit verify takes --fleet HOST\n");
+                return CTL_EXIT_ERROR;
+        }
         if (strcmp(sub, "checkpoint") == 0)
                 return audit_checkpoint(o);
         fprintf(stderr, "enrichctl: unknown audit command '%s' (verify, checkpoint)\n", sub);

@@ -552,6 +552,57 @@ out:
         varlink_client_free(c);
 }
 
+/* Fleet mode against etcd now (FleetCheck): reachable, the clock within
+ * DOCTOR_FLEET_SKEW_MS of etcd's, the credentials authenticate, the prefix
+ * readable. */
+#define DOCTOR_FLEET_SKEW_MS 2000
+static void check_fleet_etcd(doctor *d, varlink_client *c) {
+        json_t *r = NULL;
+        char *error = NULL;
+        const char *credentials;
+        long long skew;
+
+        if (varlink_client_call(c, "io.enrich.FleetCheck", NULL, CTL_TIMEOUT_MS * 4, &r, &error) < 0) {
+                finding(d, "fleet-etcd", LEVEL_WARNING, "run enrichctl doctor as root or an admin",
+                        "cannot check etcd: %s", error ? error : "the call failed");
+                goto out;
+        }
+        if (!json_is_true(json_object_get(r, "reachable"))) {
+                finding(d, "fleet-etcd", LEVEL_ERROR, "check fleet.endpoints and the network",
+                        "etcd does not answer: %s", ctl_str_or_dash(r, "reachError"));
+                goto out;
+        }
+        skew = (long long) json_integer_value(json_object_get(r, "skewMs"));
+        if (!json_object_get(r, "skewMs"))
+                finding(d, "fleet-clock", LEVEL_WARNING, NULL, "cannot tell etcd's clock: %s",
+                        ctl_str_or_dash(r, "reachError"));
+        else if (llabs(skew) > DOCTOR_FLEET_SKEW_MS)
+                finding(d, "fleet-clock", LEVEL_ERROR, "synchronize the clocks (systemd-timesyncd, chrony)",
+                        "this clock is %.1f s %s etcd's (%s): grants and tokens expire at the wrong time here",
+                        llabs(skew) / 1000.0, skew > 0 ? "behind" : "ahead of", ctl_str_or_dash(r, "endpoint"));
+        else
+                finding(d, "fleet-clock", LEVEL_OK, NULL, "clock within %.1f s of etcd's (%s)", llabs(skew) / 1000.0,
+                        ctl_str_or_dash(r, "endpoint"));
+        credentials = json_string_value(json_object_get(r, "credentials"));
+        if (credentials && strcmp(credentials, "refused") == 0)
+                finding(d, "fleet-auth", LEVEL_ERROR, "fix the user:password line of fleet.credentials",
+                        "etcd refuses the credentials: %s", ctl_str_or_dash(r, "credentialsError"));
+        else if (credentials && strcmp(credentials, "ok") == 0)
+                finding(d, "fleet-auth", LEVEL_OK, NULL, "the etcd credentials authenticate");
+        else if (credentials && strcmp(credentials, "unchecked") == 0)
+                finding(d, "fleet-auth", LEVEL_WARNING, NULL, "cannot check the etcd credentials: %s",
+                        ctl_str_or_dash(r, "credentialsError"));
+        if (json_is_true(json_object_get(r, "prefixReadable")))
+                finding(d, "fleet-prefix", LEVEL_OK, NULL, "the fleet prefix is readable");
+        else
+                finding(d, "fleet-prefix", LEVEL_ERROR,
+                        "grant the host's etcd role read on the prefix (enrichctl fleet enroll)",
+                        "cannot read the fleet prefix: %s", ctl_str_or_dash(r, "prefixError"));
+out:
+        json_decref(r);
+        free(error);
+}
+
 /* Fleet mode, as the daemon sees it (FleetStatus, admin only): off is
  * fine; on, it must be in contact with etcd, and its fleet grants must
  * not be suspended for having been out of contact past offline_max. */
@@ -588,6 +639,14 @@ static void check_fleet(doctor *d) {
                         json_string_value(json_object_get(r, "hostId")) ?: "?",
                         (long long) json_integer_value(json_object_get(r, "revision")), age,
                         json_is_true(json_object_get(r, "issuer")) ? "; its key is a fleet issuer" : "");
+        check_fleet_etcd(d, c);
+        if (json_is_string(json_object_get(r, "credentials")))
+                finding(d, "fleet-credentials", LEVEL_OK, NULL, "etcd credentials read from %s (%s)",
+                        json_string_value(json_object_get(r, "credentials")),
+                        json_is_string(json_object_get(r, "credentialsSource")) &&
+                                        strcmp(json_string_value(json_object_get(r, "credentialsSource")), "systemd") == 0
+                                ? "a systemd credential"
+                                : "fleet.credentials");
 out:
         json_decref(r);
         free(error);

@@ -47,8 +47,9 @@ static const struct help_entry {
         { "deny", "  deny ID --reason TEXT     refuse a request (admin, not the requester)\n" },
         { "refresh", "  refresh [--user U]        re-evaluate live sessions now (admin)\n" },
         { "reload", "  reload                    re-read the config, as SIGHUP does (admin)\n" },
-        { "token", "  token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n"
-                   "                            a service-account token for USER, printed once (admin)\n" },
+        { "token", "  token issue USER --ttl DURATION [--scope S]... [--description TEXT] [--fleet]\n"
+                   "                            a service-account token for USER, printed once (admin)\n"
+                   "                            (--fleet: signed into etcd, it logs in on every fleet host)\n" },
         { "token", "  token list [--user U]     tokens, never their secrets; flags those unused 30d+\n" },
         { "token", "  token revoke ID           revoke a token and the sessions it opened (admin)\n" },
         { "token", "  token rotate ID [--grace DURATION]\n"
@@ -64,8 +65,10 @@ static const struct help_entry {
                    "                            themselves); TIME is today, yesterday, a date\n"
                    "                            (\"2026-12-01 10:00\", ISO 8601) or a duration ago;\n"
                    "                            --follow keeps printing new rows until Ctrl-C\n" },
-        { "audit", "  audit verify              check the hash chain and the signed checkpoints;\n"
-                   "                            exit 1 naming the first bad row (admin)\n" },
+        { "audit", "  audit verify [--fleet HOST]\n"
+                   "                            check the hash chain and the signed checkpoints;\n"
+                   "                            exit 1 naming the first bad row (admin); --fleet, on\n"
+                   "                            HOST: also against the checkpoint it published to etcd\n" },
         { "audit", "  audit checkpoint          sign the chain head now (admin)\n" },
         { "keys", "  keys                      the signing keys: current, still published, retired\n" },
         { "keys", "  keys rotate [--compromised]\n"
@@ -133,10 +136,10 @@ static const command commands[] = {
         { "reload", cmd_reload, 0, 0, 0, 0 },
         { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
         { "token", cmd_token, 1, 2,
-          CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER, 0 },
+          CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_GRACE | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "disable", cmd_disable, 1, 1, CTL_OPT_REASON | CTL_OPT_FLEET, CTL_OPT_REASON },
         { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
-        { "audit", cmd_audit, 0, 1, CTL_OPT_AUDIT | CTL_OPT_USER, 0 },
+        { "audit", cmd_audit, 0, 2, CTL_OPT_AUDIT | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
         { "fleet", cmd_fleet, 1, 2, 0, 0 },
         { "request", cmd_request, 0, 0, CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TTL | CTL_OPT_REASON,

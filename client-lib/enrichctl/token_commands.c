@@ -20,7 +20,7 @@
 static bool only_options(const ctl_options *o, const char *sub, unsigned accepted) {
         static const struct { unsigned bit; const char *name; } names[] = {
                 { CTL_OPT_TTL, "ttl" }, { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
-                { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" },
+                { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" }, { CTL_OPT_FLEET, "fleet" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -102,10 +102,11 @@ static int token_issue(const ctl_options *o) {
         json_t *params = NULL, *scopes = NULL;
         int r, code;
 
-        if (!only_options(o, "issue", CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION))
+        if (!only_options(o, "issue", CTL_OPT_TTL | CTL_OPT_SCOPE | CTL_OPT_DESCRIPTION | CTL_OPT_FLEET))
                 return CTL_EXIT_ERROR;
         if (o->n_args != 2 || !o->ttl) {
-                fprintf(stderr, "enrichctl: usage: token issue USER --ttl DURATION [--scope S]... [--description TEXT]\n");
+                fprintf(stderr, "enrichctl: usage: token issue USER --ttl DURATION [--scope S]... [--description TEXT] "
+                                "[--fleet]\n");
                 return CTL_EXIT_ERROR;
         }
         r = duration_parse(o->ttl, &ttl);
@@ -125,6 +126,8 @@ static int token_issue(const ctl_options *o) {
         json_object_set_new(params, "scopes", scopes);
         if (o->description)
                 json_object_set_new(params, "description", json_string(o->description));
+        if (o->fleet)
+                json_object_set_new(params, "fleet", json_true());
         code = make_token(o, "io.enrich.TokenIssue", params);
         json_decref(params);
         return code;

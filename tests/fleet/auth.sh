@@ -9,7 +9,9 @@
 CHECKS="fleet-auth-setup fleet-auth-hosts-start fleet-auth-grant-written fleet-auth-readonly-host-receives
 fleet-auth-readonly-grant-refused fleet-auth-readonly-disable-refused fleet-auth-wrong-password-named
 fleet-auth-readonly-presence-logged fleet-enroll-commands-run fleet-enroll-host-starts fleet-enroll-host-present
-fleet-enroll-host-receives fleet-enroll-host-cannot-grant fleet-enroll-host-cannot-write-others"
+fleet-enroll-host-receives fleet-enroll-host-cannot-grant fleet-enroll-host-cannot-write-others
+fleet-credentials-check-config-configured fleet-credentials-check-config-systemd fleet-credentials-systemd-host-starts
+fleet-credentials-systemd-used fleet-credentials-doctor-names-source"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -83,6 +85,26 @@ e_no_other() {
                 put /enrich-test/hosts/host-a forged >/dev/null 2>&1
 }
 check fleet-enroll-host-cannot-write-others e_no_other
+
+# --- a systemd credential ($CREDENTIALS_DIRECTORY/fleet.credentials, as
+# LoadCredential= passes it) is read instead of the configured file: host s
+# is configured with the wrong password, and its credential holds the right one
+mkdir -p "$TMP/creds" && printf 'root:rootpw\n' >"$TMP/creds/fleet.credentials" &&
+        chmod 0600 "$TMP/creds/fleet.credentials" && cp "$TMP/a.pem" "$TMP/s.pem"
+fleet_host s host-s '"admin"' "credentials = \"$TMP/w.cred\";"
+configured() { "$ENRICHD" --check-config "$TMP/s/enrichd.conf" | grep -q "fleet credentials: $TMP/w.cred (fleet.credentials)"; }
+check fleet-credentials-check-config-configured configured
+from_systemd() {
+        CREDENTIALS_DIRECTORY=$TMP/creds "$ENRICHD" --check-config "$TMP/s/enrichd.conf" |
+                grep -q "fleet credentials: $TMP/creds/fleet.credentials (systemd credential"
+}
+check fleet-credentials-check-config-systemd from_systemd
+check fleet-credentials-systemd-host-starts eval 'CREDENTIALS_DIRECTORY=$TMP/creds host_start s'
+s_grant() { hctl s grant "$U2" --scope cred:ok --ttl 5m --reason "systemd credential" --fleet >"$TMP/s.out" 2>&1; }
+check fleet-credentials-systemd-used s_grant || show "$TMP/s.out"
+s_doctor() { hctl s doctor >"$TMP/s-doctor.out" 2>&1; grep -q "read from $TMP/creds/fleet.credentials (a systemd credential)" "$TMP/s-doctor.out"; }
+check fleet-credentials-doctor-names-source s_doctor || show "$TMP/s-doctor.out"
+host_stop s
 host_stop e
 host_stop a
 host_stop r

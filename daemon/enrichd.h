@@ -35,4 +35,5 @@ typedef struct enrichd {
         throttle *token_sources;    /* delays of token attempts naming no
                                      * token, per source (throttle.c) */
         fleet *fleet;               /* fleet mode (fleet.c); NULL: off */
+        struct audit_follows *follows; /* AuditList calls left open (audit_methods.c) */
 } enrichd;

@@ -387,6 +387,10 @@ static int audit_follow(const ctl_options *o) {
                 code = stream_once(o, c, &t, &start, false, &last_id, &more, &gone);
                 start = (list_start) { .after_id = last_id > 0 ? last_id : -1 };
         } while (code == CTL_EXIT_OK && !gone && more && !follow_stop);
+        /* After the last row shown; when none matched, from the oldest
+         * (no row matches up to now), so a row stored between the
+         * listing and the follow is not missed. */
+        start = (list_start) { .after_id = last_id };
         if (code == CTL_EXIT_OK && !gone && !follow_stop)
                 code = stream_once(o, c, &t, &start, true, &last_id, &more, &gone);
         if (gone) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "audit.h"
 #include "audit_methods.h"
+#include "identity.h"
 #include "method_support.h"
 #include "names.h"
 #include "paging.h"
@@ -201,6 +202,17 @@ static int follow_send(enrichd *d, audit_follower *f, int64_t limit,
 
         if (!b.entries)
                 return -ENOMEM;
+        /* An admin removed from admin_group loses admin at once, here
+         * too: the follow ends before it sends another row. */
+        if (f->admin && f->uid != 0 && !identity_is_admin(d->config->admin_group, f->uid)) {
+                reply = error_reply("io.enrich.PermissionDenied",
+                                    json_pack("{s:s}", "reason", "no longer a member of admin_group; "
+                                              "the follow of every user's rows ended"));
+                if (reply)
+                        (void) push(userdata, f->stream, reply);
+                r = -EPERM;
+                goto out;
+        }
         r = audit_list(d, &q, add_follow_entry, &b);
         n = json_array_size(b.entries);
         if (r < 0) {

@@ -12,7 +12,8 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params);
 /* AuditList with follow and more stays open (call->stream): its first
  * reply is empty, then each committed row that matches its filters (the
  * rows after afterId, or after the newest row at the call) is sent to it
- * by audit_follow_pump, with the listing's visibility and redaction.
+ * by audit_follow_pump, with the listing's visibility and redaction; an
+ * admin's follow ends with PermissionDenied once it is no longer one.
  * Open follows: at most AUDIT_FOLLOW_PER_UID per uid but root, and
  * AUDIT_FOLLOW_MAX in all, of which the last AUDIT_FOLLOW_ROOT_RESERVE
  * only root may take; beyond that, io.enrich.TooManyFollows. */

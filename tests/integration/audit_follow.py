@@ -18,6 +18,10 @@ usage:
       each UID opens follows until refused (at most 8) and holds them
       without reading; then root opens one, grants 300 rows to GRANTEE
       on one connection while it calls Status on another, 40 times.
+  audit_follow.py demote SOCK UID:GID USER GROUP GRANTEE
+      an admin's follow (USER, in GROUP, the admin_group); a grant to
+      GRANTEE reaches it; USER leaves GROUP; another grant: the follow
+      ends with an error instead of showing it.
   audit_follow.py noread SOCK GRANTEE[,GRANTEE...] DAEMON_PID N
       a follow as root that never reads (small receive buffer); N grants
       (round robin between the grantees, each under the per-user cap);
@@ -184,6 +188,49 @@ def filtered(path, grantee):
     return {"first": first, "actions": sorted({e["action"] for e in got}), "n": len(got)}
 
 
+def demote(path, spec, user, group, grantee):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        as_uid(spec)
+        out = {"reasons": [], "error": None}
+        try:
+            c, first = follow(path)
+            out["first"] = first.get("error") or "open"
+            os.write(w, b"x")
+            end = time.monotonic() + 4
+            while time.monotonic() < end:
+                try:
+                    m = c.next(max(0.01, end - time.monotonic()))
+                except (socket.timeout, EOFError):
+                    break
+                if "error" in m:
+                    out["error"] = m["error"]
+                    break
+                out["reasons"] += [e.get("details", {}).get("reason") for e in m["parameters"]["entries"]]
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            out["exception"] = str(e)
+            os.write(w, b"x")
+        os.write(w, b"\n" + json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1)
+    c = Conn(path)
+    grant(c, grantee, "eu17 while admin")
+    time.sleep(0.5)
+    subprocess.run(["gpasswd", "-d", user, group], check=True, stdout=subprocess.DEVNULL)
+    grant(c, grantee, "eu17 after demotion")
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data.strip() or b"{}")
+
+
 def holder(path, spec, report):
     as_uid(spec)
     conns, refusal = [], None
@@ -284,6 +331,8 @@ def main():
         out = filtered(args[0], args[1])
     elif mode == "bounds":
         out = bounds(args[0], args[1], args[2:])
+    elif mode == "demote":
+        out = demote(*args[:5])
     elif mode == "noread":
         out = noread(args[0], args[1], int(args[2]), int(args[3]))
     else:

@@ -12,12 +12,14 @@
 # - a follow that never reads is closed at the connection's output limit,
 #   and the daemon's memory grows by less than 3 MiB while 4000 rows of
 #   1 KiB it did not read are written;
+# - an admin's follow of every user's rows ends (PermissionDenied) once
+#   the admin leaves admin_group, before it shows another row;
 # - Ctrl-C and a daemon that goes away: audit_table.sh.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="af-latency-all af-latency-100ms af-sigint-exit-0 af-filter af-visible-own af-visible-redacted
 af-per-uid af-global af-refusal-named af-root-follows af-root-status-fast af-root-got-rows
-af-noread-closed af-noread-rss daemon-clean-shutdown"
+af-noread-closed af-noread-rss af-demoted-saw af-demoted-ended daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 IDS=""
@@ -26,8 +28,12 @@ for i in 1 2 3 4 5; do
         enrich_add_user "$name" || { fail setup-users "useradd $name"; exit 1; }
         IDS="$IDS $(id -u "$name"):$(id -g "$name")"
 done
+ADMINS=eu17adm-$$
+ADMIN=enrich-f5-$$
+enrich_add_group "$ADMINS" "$ADMIN" || { fail setup-group "groupadd $ADMINS"; exit 1; }
 enrich_write_config <<CONF
 max_ttl = 7200;
+admin_group = "$ADMINS";
 CONF
 enrich_start_daemon || { fail af-daemon "enrichd did not start"; enrich_finish; }
 py() { timeout 120 "$PY" "$HERE/audit_follow.py" "$@"; }
@@ -64,5 +70,10 @@ echo "# noread: $NR"
 check_eq af-noread-closed True "$(field "$NR" 'r["closed"]')"
 check_eq af-noread-rss True "$(field "$NR" 'r["rssAfterKb"] - r["rssBeforeKb"] < 3072')"
 grep -q "does not read the replies of its open call" "$TMP/enrichd.log" || show "$TMP/enrichd.log"
+
+DEM=$(py demote "$SOCK" "$(id -u "$ADMIN"):$(id -g "$ADMIN")" "$ADMIN" "$ADMINS" "$U1")
+echo "# demoted: $DEM"
+check_eq af-demoted-saw True "$(field "$DEM" '"eu17 while admin" in r["reasons"]')"
+check_eq af-demoted-ended True "$(field "$DEM" 'r["error"] == "io.enrich.PermissionDenied" and "eu17 after demotion" not in r["reasons"]')"
 
 enrich_finish

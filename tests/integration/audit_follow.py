@@ -16,7 +16,7 @@ usage:
       the actions it got.
   audit_follow.py bounds SOCK GRANTEE UID:GID...
       each UID opens follows until refused (at most 8) and holds them
-      without reading; then root opens one, grants 300 rows to GRANTEE
+      without reading, then plain connections until refused (at most 40); then root opens one, grants 300 rows to GRANTEE
       on one connection while it calls Status on another, 40 times.
   audit_follow.py demote SOCK UID:GID USER GROUP GRANTEE
       an admin's follow (USER, in GROUP, the admin_group); a grant to
@@ -242,9 +242,21 @@ def holder(path, spec, report):
             break
         if "error" in first:
             refusal = first["error"]
+            c.s.close()
             break
         conns.append(c)
-    os.write(report, (json.dumps({"opened": len(conns), "refusal": refusal}) + "\n").encode())
+    # Then plain connections, each answering a Status, until refused: a
+    # parked follow takes one of the uid's connections like any other.
+    plain = []
+    for _ in range(40):
+        try:
+            p = Conn(path)
+            if "error" in p.call("io.enrich.Status", {}):
+                break
+        except (OSError, EOFError):
+            break
+        plain.append(p)
+    os.write(report, (json.dumps({"opened": len(conns), "refusal": refusal, "plain": len(plain)}) + "\n").encode())
     # Held, never read, until the parent closes the pipe's other end.
     signal.pause()
 

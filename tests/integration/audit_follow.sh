@@ -7,7 +7,8 @@
 #   rows about itself, without who made them;
 # - follows are bounded: 4 per uid, and the uids other than root together
 #   24 (of 32); the next is refused with TooManyFollows, root still gets
-#   one; while 24 follows are parked and 300 rows flow, root's Status
+#   one; a follow is one of the uid's 32 connections (4 follows leave 28);
+#   while 24 follows are parked and 300 rows flow, root's Status
 #   answers within 100 ms each time;
 # - a follow that never reads is closed at the connection's output limit,
 #   and the daemon's memory grows by less than 3 MiB while 4000 rows of
@@ -18,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="af-latency-all af-latency-100ms af-sigint-exit-0 af-filter af-visible-own af-visible-redacted
-af-per-uid af-global af-refusal-named af-root-follows af-root-status-fast af-root-got-rows
+af-per-uid af-follow-is-connection af-global af-refusal-named af-root-follows af-root-status-fast af-root-got-rows
 af-noread-closed af-noread-rss af-demoted-saw af-demoted-ended daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -57,6 +58,7 @@ check_eq af-visible-redacted True "$(field "$VIS" 'r["n"] >= 1 and not r["actor"
 BND=$(py bounds "$SOCK" "$U1" "$U1_UID:$(id -g "$U1")" "$(id -u "$U2"):$(id -g "$U2")" $IDS)
 echo "# bounds: $BND"
 check_eq af-per-uid True "$(field "$BND" 'all(h["opened"] == 4 for h in r["holders"][:6])')"
+check_eq af-follow-is-connection True "$(field "$BND" 'all(h["opened"] + h["plain"] == 32 for h in r["holders"]) and r["holders"][0]["opened"] == 4')"
 check_eq af-global True "$(field "$BND" 'sum(h["opened"] for h in r["holders"]) == 24 and r["holders"][6]["opened"] == 0')"
 check_eq af-refusal-named True "$(field "$BND" 'all(h["refusal"] == "io.enrich.TooManyFollows" for h in r["holders"])')"
 check_eq af-root-follows True "$(field "$BND" 'r["root"]')"

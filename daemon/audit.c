@@ -434,6 +434,10 @@ out:
         return r;
 }
 
+int64_t audit_head_id(const enrichd *d) {
+        return d->audit ? d->audit->written_id : 0;
+}
+
 void audit_batch_lost(enrichd *d) {
         audit *a = d->audit;
 

@@ -109,6 +109,9 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
 /* The batch (db.h) that held the newest rows was rolled back: the chain's
  * head is read again from the database. */
 void audit_batch_lost(enrichd *d);
+/* The newest row of the trail as this process knows it: committed, once
+ * the turn's batch is (0: none). */
+int64_t audit_head_id(const enrichd *d);
 
 /* The same, with details built from json_pack-style format and arguments;
  * a format that fails to pack records the row without details. */

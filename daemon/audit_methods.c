@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "audit_methods.h"
 #include "fleet.h"
+#include "identity.h"
 #include "method_support.h"
 #include "names.h"
 #include "paging.h"
@@ -80,13 +81,206 @@ static json_t *check_known_action(const char *action) {
         return invalid_parameter("action", reason);
 }
 
+/* An AuditList call left open (follow): its filters, who reads it and
+ * the last row it was sent. */
+typedef struct audit_follower {
+        uint64_t stream;                /* 0: a free slot */
+        uid_t uid;
+        bool admin;
+        char *user, *action, *result;   /* a reader not an admin: user is its own name */
+        int64_t since, until;
+        int64_t last_id;
+} audit_follower;
+
+struct audit_follows {
+        audit_follower slots[AUDIT_FOLLOW_MAX];
+        size_t next;                    /* where the next pump starts (round robin) */
+};
+
+static void follower_clear(audit_follower *f) {
+        free(f->user);
+        free(f->action);
+        free(f->result);
+        *f = (audit_follower) { 0 };
+}
+
+void audit_follow_free(enrichd *d) {
+        if (!d || !d->follows)
+                return;
+        for (size_t i = 0; i < AUDIT_FOLLOW_MAX; i++)
+                follower_clear(&d->follows->slots[i]);
+        free(d->follows);
+        d->follows = NULL;
+}
+
+void audit_follow_end(enrichd *d, uint64_t stream) {
+        if (!d->follows || stream == 0)
+                return;
+        for (size_t i = 0; i < AUDIT_FOLLOW_MAX; i++)
+                if (d->follows->slots[i].stream == stream)
+                        follower_clear(&d->follows->slots[i]);
+}
+
+static char *strdup_or_null(const char *s, bool *failed) {
+        char *copy = s ? strdup(s) : NULL;
+
+        if (s && !copy)
+                *failed = true;
+        return copy;
+}
+
+/* Takes a slot for a follow of call: the bounds per uid and in all, then
+ * the filters. A reply (an error) when refused, else NULL with *ret. */
+static json_t *follow_start(enrichd *d, const method_call *call, const audit_query *q, audit_follower **ret) {
+        audit_follower *free_slot = NULL;
+        unsigned mine = 0, others = 0;
+        bool failed = false;
+
+        if (!call->more || call->stream == 0)
+                return invalid_parameter("follow", "a follow is a \"more\" call, on the main socket");
+        if (!d->follows && !(d->follows = calloc(1, sizeof *d->follows)))
+                return internal_error("out of memory");
+        for (size_t i = 0; i < AUDIT_FOLLOW_MAX; i++) {
+                audit_follower *f = &d->follows->slots[i];
+
+                if (!f->stream) {
+                        if (!free_slot)
+                                free_slot = f;
+                        continue;
+                }
+                if (f->uid == call->peer->uid)
+                        mine++;
+                if (f->uid != 0)
+                        others++;
+        }
+        /* Root is held only to the total; everyone else to a few each
+         * and together to less than the total, so root can always follow. */
+        if (!free_slot || (call->peer->uid != 0 && (mine >= AUDIT_FOLLOW_PER_UID ||
+                                                    others >= AUDIT_FOLLOW_MAX - AUDIT_FOLLOW_ROOT_RESERVE)))
+                return error_reply("io.enrich.TooManyFollows",
+                                   json_pack("{s:i, s:i, s:s}", "perUid", AUDIT_FOLLOW_PER_UID, "max",
+                                             AUDIT_FOLLOW_MAX,
+                                             "reason", "too many audit follows are open; end one (Ctrl-C "
+                                             "in its enrichctl audit --follow) and try again"));
+        *free_slot = (audit_follower) { .stream = call->stream, .uid = call->peer->uid, .admin = call->admin,
+                                        .since = q->since, .until = q->until, .last_id = q->from_id };
+        free_slot->user = strdup_or_null(q->user, &failed);
+        free_slot->action = strdup_or_null(q->action, &failed);
+        free_slot->result = strdup_or_null(q->result, &failed);
+        if (failed) {
+                follower_clear(free_slot);
+                return internal_error("out of memory");
+        }
+        *ret = free_slot;
+        return NULL;
+}
+
+typedef struct follow_batch {
+        json_t *entries;
+        int64_t last_id;
+} follow_batch;
+
+static int add_follow_entry(void *userdata, const audit_entry *e) {
+        follow_batch *b = userdata;
+        json_t *o = entry_json(e);
+
+        if (!o || json_array_append_new(b->entries, o) < 0)
+                return -ENOMEM;
+        b->last_id = e->id;
+        return 0;
+}
+
+/* Sends f the committed rows after its last one, at most limit; the
+ * number sent, or a negative errno (the follower is then dropped). */
+static int follow_send(enrichd *d, audit_follower *f, int64_t limit,
+                       int (*push)(void *userdata, uint64_t stream, json_t *reply), void *userdata) {
+        audit_query q = { .from_id = f->last_id, .since = f->since, .until = f->until, .user = f->user,
+                          .action = f->action, .result = f->result, .limit = limit };
+        follow_batch b = { .entries = json_array(), .last_id = f->last_id };
+        json_t *reply = NULL;
+        size_t n;
+        int r;
+
+        if (!b.entries)
+                return -ENOMEM;
+        /* An admin removed from admin_group loses admin at once, here
+         * too: the follow ends before it sends another row. */
+        if (f->admin && f->uid != 0 && !identity_is_admin(d->config->admin_group, f->uid)) {
+                reply = error_reply("io.enrich.PermissionDenied",
+                                    json_pack("{s:s}", "reason", "no longer a member of admin_group; "
+                                              "the follow of every user's rows ended"));
+                if (reply)
+                        (void) push(userdata, f->stream, reply);
+                r = -EPERM;
+                goto out;
+        }
+        r = audit_list(d, &q, add_follow_entry, &b);
+        n = json_array_size(b.entries);
+        if (r < 0) {
+                /* Ends the call with the error, rather than leaving it
+                 * open and silent. */
+                reply = r == -EIO ? database_error(d, "io.enrich.AuditList") : internal_error("out of memory");
+                if (reply)
+                        (void) push(userdata, f->stream, reply);
+                goto out;
+        }
+        if (n == 0)
+                goto out;
+        if (!f->admin)
+                redact(b.entries, f->uid);
+        reply = varlink_reply_new(json_pack("{s:O}", "entries", b.entries), true);
+        r = reply ? push(userdata, f->stream, reply) : -ENOMEM;
+        if (r >= 0)
+                f->last_id = b.last_id;
+out:
+        json_decref(reply);
+        json_decref(b.entries);
+        return r < 0 ? r : (int) n;
+}
+
+bool audit_follow_pump(enrichd *d, int (*push)(void *userdata, uint64_t stream, json_t *reply), void *userdata) {
+        int64_t head = audit_head_id(d);
+        unsigned budget = AUDIT_FOLLOW_TURN_ROWS;
+        bool left = false;
+
+        if (!d->follows)
+                return false;
+        /* Round robin from where the last pump stopped, so a follower with
+         * a long backlog cannot keep the others waiting. */
+        for (size_t k = 0; k < AUDIT_FOLLOW_MAX; k++) {
+                size_t i = (d->follows->next + k) % AUDIT_FOLLOW_MAX;
+                audit_follower *f = &d->follows->slots[i];
+                int n;
+
+                if (!f->stream || f->last_id >= head)
+                        continue;
+                if (budget == 0) {
+                        d->follows->next = i;
+                        return true;
+                }
+                n = follow_send(d, f, budget < AUDIT_FOLLOW_BATCH ? budget : AUDIT_FOLLOW_BATCH, push, userdata);
+                if (n < 0) {
+                        follower_clear(f);
+                        continue;
+                }
+                budget -= (unsigned) n;
+                /* A full batch: rows may be left (or filtered out up to
+                 * head: then the next query finds none and stops). */
+                if (n == AUDIT_FOLLOW_BATCH)
+                        left = true;
+                else if (n == 0 || f->last_id < head)
+                        f->last_id = head;
+        }
+        return left;
+}
+
 json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *action, *result;
         json_int_t since = 0, until = 0, after_id = 0;
         audit_query q = { 0 };
         page p = { 0 };
         char *own = NULL;
-        json_t *reply = NULL, *out = NULL, *entries, *next;
+        json_t *reply = NULL, *out = NULL, *entries, *next, *follow;
         bool set, after_id_set;
         int r;
 
@@ -102,6 +296,36 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
          * first after that row; 0: from the oldest), else the newest rows. */
         if (after_id_set && json_object_get(params, "after")) {
                 reply = invalid_parameter("after", "give either after or afterId");
+                goto out;
+        }
+        follow = json_object_get(params, "follow");
+        if (follow && !json_is_boolean(follow)) {
+                reply = invalid_parameter("follow", "not a boolean");
+                goto out;
+        }
+        if (json_is_true(follow)) {
+                audit_follower *f = NULL;
+
+                if (json_object_get(params, "after") || json_object_get(params, "limit")) {
+                        reply = invalid_parameter(json_object_get(params, "after") ? "after" : "limit",
+                                                  "a follow starts after afterId (or at the newest row) "
+                                                  "and has no pages");
+                        goto out;
+                }
+                if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows",
+                                                &user, &own)))
+                        goto out;
+                q = (audit_query) { .from_id = after_id_set ? after_id : audit_head_id(d), .since = since,
+                                    .until = until, .user = user, .action = action, .result = result };
+                if ((reply = follow_start(d, call, &q, &f)))
+                        goto out;
+                /* Open: the rows come from audit_follow_pump, once
+                 * committed. */
+                reply = varlink_reply_new(json_pack("{s:[]}", "entries"), true);
+                if (!reply) {
+                        audit_follow_end(d, call->stream);
+                        reply = internal_error("out of memory");
+                }
                 goto out;
         }
         if ((reply = page_begin_rows(&p, params, !after_id_set, after_id)))

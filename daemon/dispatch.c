@@ -64,7 +64,7 @@ PARAMS(token_rotate_params, "id", "verifier", "grace");
 PARAMS(disable_params, "user", "reason", "fleet");
 PARAMS(enable_params, "user", "fleet");
 PARAMS(check_account_params, "user", "service", "rhost");
-PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit");
+PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit", "follow");
 PARAMS(audit_verify_params, "after", "fleetHost");
 PARAMS(rotate_key_params, "compromised");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");
@@ -160,10 +160,15 @@ static void name_admin_group(const enrichd *d, json_t *reply) {
 
 json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method_name, json_t *parameters,
                       bool more) {
+        return dispatch_call_stream(d, peer, method_name, parameters, more, 0);
+}
+
+json_t *dispatch_call_stream(enrichd *d, const struct ucred *peer, const char *method_name, json_t *parameters,
+                             bool more, uint64_t stream) {
         static const char *const no_params[] = { NULL };
         const varlink_interface interfaces[] = { { "io.enrich", interface_description() } };
         const method *m = NULL;
-        method_call call = { .method = method_name, .peer = peer, .more = more };
+        method_call call = { .method = method_name, .peer = peer, .more = more, .stream = stream };
         json_t *reply = NULL;
 
         if (varlink_service_call(interfaces, ARRAY_SIZE(interfaces), method_name, parameters, &reply))

@@ -4,6 +4,7 @@
  * in its parameters. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <jansson.h>
 #include "enrichd.h"
@@ -13,3 +14,7 @@
  * new reply (an array of replies for a streamed AuditList); NULL only when
  * out of memory. */
 json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method, json_t *parameters, bool more);
+/* The same, for a call that may stay open under stream (server_call_id;
+ * 0: it may not): AuditList's follow. */
+json_t *dispatch_call_stream(enrichd *d, const struct ucred *peer, const char *method, json_t *parameters,
+                             bool more, uint64_t stream);

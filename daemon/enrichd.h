@@ -40,4 +40,5 @@ typedef struct enrichd {
          * mode publishes the checkpoint, fleet.c); NULL: nobody listens.
          * A hook, so that the audit chain does not depend on fleet mode. */
         void (*checkpoint_made)(struct enrichd *d, const struct audit_anchor *checkpoint, bool by_admin);
+        struct audit_follows *follows; /* AuditList calls left open (audit_methods.c) */
 } enrichd;

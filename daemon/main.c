@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "audit.h"
+#include "audit_methods.h"
 #include "clock.h"
 #include "config.h"
 #include "db.h"
@@ -56,6 +57,7 @@ typedef struct main_context {
         enrichd *d;
         userdb *userdb;
         bool call_batched;          /* the last call wrote into the batch */
+        server *server;             /* for calls that stay open (audit follows) */
 } main_context;
 
 static void notify_status(const enrichd *d) {
@@ -128,7 +130,7 @@ static json_t *call(void *userdata, const struct ucred *peer, const char *method
         json_t *reply;
 
         db_batch_allow(m->d->db);
-        reply = dispatch_call(m->d, peer, method, params, more);
+        reply = dispatch_call_stream(m->d, peer, method, params, more, server_call_id(m->server));
         m->call_batched = db_batch_writes(m->d->db) != before;
         return reply;
 }
@@ -172,6 +174,26 @@ static json_t *commit(void *userdata) {
         }
         userdb_sync(m->userdb);
         return failure;
+}
+
+static int push(void *userdata, uint64_t stream, json_t *reply) {
+        main_context *m = userdata;
+
+        return server_stream_push(m->server, stream, reply);
+}
+
+/* After each turn's commit and the tick, no batch open: the rows they
+ * stored go out to the open audit follows, a bounded number per turn. */
+static bool after_turn(void *userdata) {
+        main_context *m = userdata;
+
+        return audit_follow_pump(m->d, push, m);
+}
+
+static void stream_closed(void *userdata, uint64_t id) {
+        main_context *m = userdata;
+
+        audit_follow_end(m->d, id);
 }
 
 /* Runs on the server's userdb thread. */
@@ -413,8 +435,11 @@ int main(int argc, char **argv) {
                 goto out;
         r = server_new(d.config->socket, &(server_handlers) { .call = call, .call_pending = call_pending,
                                                           .commit = commit, .reload = reload, .tick = tick,
+                                                          .after_turn = after_turn,
+                                                          .stream_closed = stream_closed,
                                                           .tick_ms = LIVE_TICK_MS, .limits = main_limits },
                        &context, &srv, &error);
+        context.server = srv;
         /* NSS callers close a connection after each lookup: a shorter idle
          * time than the main socket's. */
         if (r == 0)
@@ -461,6 +486,7 @@ out:
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
         fleet_stop(&d);
         server_free(srv);
+        audit_follow_free(&d);
         userdb_free(context.userdb);
         live_free(d.live);
         audit_free(d.audit);

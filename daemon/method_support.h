@@ -4,6 +4,7 @@
  * reader and check returns NULL when all is well, or the reply to send. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <jansson.h>
@@ -21,6 +22,7 @@ typedef struct method_call {
         const struct ucred *peer;
         bool admin;
         bool more;
+        uint64_t stream;    /* the id under which the call may stay open; 0: it may not */
 } method_call;
 
 json_t *error_reply(const char *error, json_t *params);

@@ -109,6 +109,9 @@ typedef struct listener {
          * many calls this turn served. */
         connection *held_first;
         unsigned turn_calls;
+        /* Calls that stay open (server_call_id, server_stream_push): the
+         * id of the call being answered, 0 between calls. */
+        uint64_t call_id, last_call_id;
         /* log_client()'s limits; each listener is served by one thread. */
         client_log_limit log_limits[CLIENT_LOG_SLOTS];
         int64_t log_second;
@@ -137,6 +140,10 @@ struct connection {
         bool closing;      /* close once output is flushed */
         bool dead;         /* close now (after the current batch of events) */
         bool hung_up;      /* the peer reads no more: replies are dropped, calls still served */
+        /* A "more" call left open (its last reply had continues): its id
+         * for server_stream_push; 0: none. While open, the connection's
+         * further calls wait and it is never idle. */
+        uint64_t stream;
         uint32_t events;   /* currently registered epoll events */
 };
 
@@ -558,6 +565,8 @@ static void ready_remove(connection *c) {
 }
 
 static void connection_free(server *s, connection *c) {
+        if (c->stream && s->handlers.stream_closed)
+                s->handlers.stream_closed(s->userdata, c->stream);
         if (c->share) {
                 ready_remove(c);
                 c->share->n_connections--;
@@ -712,6 +721,13 @@ static int hold_reply(connection *c, json_t *reply, bool batched) {
         return 0;
 }
 
+/* Whether reply (or a stream's last reply) leaves its call open. */
+static bool stays_open(json_t *reply) {
+        if (json_is_array(reply))
+                reply = json_array_get(reply, json_array_size(reply) - 1);
+        return json_is_true(json_object_get(reply, "continues"));
+}
+
 /* One call message: checks its shape, dispatches it, queues the reply unless
  * it is oneway. A message that is not a call closes the connection. */
 static void handle_message(server *s, connection *c, json_t *msg) {
@@ -734,9 +750,13 @@ static void handle_message(server *s, connection *c, json_t *msg) {
                 c->dead = true;
                 return;
         }
+        c->owner->call_id = ++c->owner->last_call_id;
         reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params,
                                json_is_true(more));
+        c->owner->call_id = 0;
         c->owner->turn_calls++;
+        if (reply && json_is_true(more) && !json_is_true(oneway) && stays_open(reply))
+                c->stream = c->owner->last_call_id;
         if (!reply)
                 c->dead = true;
         else if (!json_is_true(oneway)) {
@@ -828,9 +848,9 @@ static void connection_update(server *s, connection *c) {
                 ready_remove(c);
                 return;
         }
-        if (c->eof && !has_call(c))
+        if (c->eof && (!has_call(c) || c->stream))
                 c->closing = true;
-        serve = !c->closing && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER && has_call(c);
+        serve = !c->closing && !c->stream && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER && has_call(c);
         if (serve && !c->ready)
                 ready_push(c);
         else if (!serve)
@@ -991,6 +1011,8 @@ static int sweep(server *s, listener *l) {
 
         for (; c; c = following) {
                 following = c->next;
+                if (c->stream)
+                        c->deadline_ms = now + c->owner->idle_timeout_ms;
                 if (!c->dead && c->deadline_ms <= now) {
                         log_client(c, LOG_INFO, "idle for too long; closing");
                         c->dead = true;
@@ -1199,12 +1221,15 @@ int server_run(server *s) {
         while (!s->quit) {
                 int timeout = sweep(s, &s->main);
                 int tick_timeout = run_tick(s, &next_tick);
+                /* After the turn's commit and the tick: what they stored
+                 * may go out to open calls (server_stream_push). */
+                bool streaming = s->handlers.after_turn && s->handlers.after_turn(s->userdata);
                 int n;
 
                 if (tick_timeout >= 0 && (timeout < 0 || tick_timeout < timeout))
                         timeout = tick_timeout;
                 /* Calls waiting: look at the sockets and go on serving. */
-                if (listener_busy(&s->main))
+                if (listener_busy(&s->main) || streaming)
                         timeout = 0;
                 n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
 
@@ -1219,6 +1244,36 @@ int server_run(server *s) {
                 serve_turn(s, &s->main);
         }
         return 0;
+}
+
+uint64_t server_call_id(const server *s) {
+        return s->main.call_id;
+}
+
+int server_stream_push(server *s, uint64_t id, json_t *reply) {
+        connection *c = s->main.connections;
+        int r;
+
+        while (c && (c->stream != id || c->dead))
+                c = c->next;
+        if (!c || id == 0)
+                return -ENOENT;
+        r = queue_replies(c, reply);
+        if (r < 0) {
+                c->dead = true;
+                return r;
+        }
+        if (!stays_open(reply))
+                c->stream = 0;
+        flush_output(c);
+        /* A caller that does not read its stream is held to the output
+         * limit of any connection, and then let go. */
+        if (!c->dead && c->output_len - c->output_sent > SERVER_OUTPUT_HIGH_WATER) {
+                log_client(c, LOG_WARNING, "does not read the replies of its open call; closing");
+                c->dead = true;
+        }
+        connection_update(s, c);
+        return c->dead ? -ENOBUFS : 0;
 }
 
 void server_free(server *s) {

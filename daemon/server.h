@@ -9,6 +9,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <jansson.h>
 
@@ -82,6 +83,14 @@ typedef struct server_handlers {
          * same connection wait too, so they keep their order. */
         bool (*call_pending)(void *userdata);
         json_t *(*commit)(void *userdata);
+        /* Calls that stay open (a "more" call whose last reply has
+         * continues), both optional. after_turn: called by the loop after
+         * each turn's commit and tick, to push what they stored to open
+         * calls (server_stream_push); true when it has more to push, so
+         * the loop does not wait for the sockets. stream_closed: the call
+         * of that id (server_call_id) ended with its connection. */
+        bool (*after_turn)(void *userdata);
+        void (*stream_closed)(void *userdata, uint64_t id);
         /* SIGHUP. */
         void (*reload)(void *userdata);
         /* Called every tick_ms (when both are set) from the loop, between
@@ -125,6 +134,16 @@ bool server_priority_socket_activated(const server *s);
  * readable, and must make it unreadable (read the eventfd). One per
  * server (-EBUSY for a second); the caller closes fd after server_free. */
 int server_watch_fd(server *s, int fd, void (*handler)(void *userdata), void *userdata);
+
+/* The id of the main-socket call being answered (inside handlers.call;
+ * 0 elsewhere). When that call stays open, server_stream_push(id) sends
+ * it further replies: reply as handlers.call's (an object or an array);
+ * the call ends with a reply without continues. -ENOENT when the call is
+ * no longer open; -ENOBUFS when its caller left more than
+ * SERVER_OUTPUT_HIGH_WATER unread, which closes the connection. Main
+ * thread only. */
+uint64_t server_call_id(const server *s);
+int server_stream_push(server *s, uint64_t id, json_t *reply);
 
 /* Runs until SIGTERM or SIGINT. 0, or negative errno on a fatal error. */
 int server_run(server *s);

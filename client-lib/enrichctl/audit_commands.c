@@ -2,7 +2,8 @@
  * [--action A] [--result R] [--limit N] [--follow], audit verify, audit
  * checkpoint. The daemon decides who may read what (admins everything,
  * users rows about themselves) from SO_PEERCRED; --follow keeps one
- * connection and asks for new rows once a second as a "more" stream.
+ * connection: the rows there are, then one "more" call that stays open
+ * and brings each new row as the daemon stores it.
  * Listings follow the daemon's "next" cursor page by page, so no reply has
  * to hold the whole answer. The table is sized to its cells, a batch of
  * rows at a time. */
@@ -20,7 +21,7 @@
 #include "host.h"
 #include "util.h"
 
-#define FOLLOW_INTERVAL_US 1000000
+#define FOLLOW_WAKE_MS 500
 #define AUDIT_LIMIT_MAX 10000
 /* Rows of text held before they are printed: the columns are sized to a
  * batch (and only grow after it), so an endless listing holds no more. */
@@ -283,10 +284,12 @@ fail:
 }
 
 /* One "more" call on c: prints each row as it comes; *last_id follows.
- * *ret_more: the daemon has more rows right now. *ret_gone: the daemon
- * closed the connection (stopped or restarted). */
+ * With follow, the call stays open: the daemon sends each new row as it
+ * is stored, until follow_stop or the daemon goes away. *ret_more: the
+ * daemon has more rows right now. *ret_gone: the daemon closed the
+ * connection (stopped or restarted). */
 static int stream_once(const ctl_options *o, varlink_client *c, audit_table *t, const list_start *start,
-                       long long *last_id, bool *ret_more, bool *ret_gone) {
+                       bool follow, long long *last_id, bool *ret_more, bool *ret_gone) {
         json_t *params = NULL, *reply = NULL;
         char *error = NULL;
         bool continues = true;
@@ -296,14 +299,25 @@ static int stream_once(const ctl_options *o, varlink_client *c, audit_table *t, 
         r = list_params(o, start, &params);
         if (r < 0)
                 return CTL_EXIT_ERROR;
+        if (follow && json_object_set_new(params, "follow", json_true()) < 0) {
+                json_decref(params);
+                return CTL_EXIT_ERROR;
+        }
         r = varlink_client_send(c, "io.enrich.AuditList", params, true, CTL_TIMEOUT_MS);
-        while (r == 0 && continues) {
+        while (r == 0 && continues && !follow_stop) {
                 json_t *entries, *e;
                 size_t i;
 
                 json_decref(reply);
                 reply = NULL;
-                r = varlink_client_next(c, CTL_TIMEOUT_MS, &reply, &error, &continues);
+                /* A follow waits for rows as long as it takes; waking
+                 * now and then only to look at follow_stop. */
+                r = varlink_client_next(c, follow ? FOLLOW_WAKE_MS : CTL_TIMEOUT_MS, &reply, &error, &continues);
+                if (r == -ETIMEDOUT && follow) {
+                        r = 0;
+                        continues = true;
+                        continue;
+                }
                 if (r < 0)
                         break;
                 entries = json_object_get(reply, "entries");
@@ -366,15 +380,19 @@ static int audit_follow(const ctl_options *o) {
         if (!o->json)
                 table_flush(&t);
         fflush(stdout);
-        /* Until interrupted, or until the daemon goes away. */
-        while (!follow_stop) {
-                code = stream_once(o, c, &t, &start, &last_id, &more, &gone);
-                if (code != CTL_EXIT_OK || gone)
-                        break;
-                start = (list_start) { .after_id = last_id };
-                if (!more && !follow_stop)
-                        usleep(FOLLOW_INTERVAL_US);
-        }
+        /* The rows there are, page by page; then one call that stays
+         * open and brings each new row as it is stored, until
+         * interrupted or until the daemon goes away. */
+        do {
+                code = stream_once(o, c, &t, &start, false, &last_id, &more, &gone);
+                start = (list_start) { .after_id = last_id > 0 ? last_id : -1 };
+        } while (code == CTL_EXIT_OK && !gone && more && !follow_stop);
+        /* After the last row shown; when none matched, from the oldest
+         * (no row matches up to now), so a row stored between the
+         * listing and the follow is not missed. */
+        start = (list_start) { .after_id = last_id };
+        if (code == CTL_EXIT_OK && !gone && !follow_stop)
+                code = stream_once(o, c, &t, &start, true, &last_id, &more, &gone);
         if (gone) {
                 fprintf(stderr, "enrichctl: enrichd at %s closed the connection (stopped or restarted); "
                         "the follow ended after row %lld. Check: systemctl status enrichd; then run "

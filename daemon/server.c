@@ -846,6 +846,14 @@ static void connection_readable(server *s, connection *c) {
         if (c->eof || c->closing || varlink_buffer_pending(&c->input) >= SERVER_INPUT_HIGH_WATER)
                 goto out;
         n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && errno == ECONNRESET) {
+                /* The peer closed with our replies unread: everything it
+                 * sent was read before this error, and is still served
+                 * (a oneway EndSession after calls whose answers it
+                 * never reads); only the answers go nowhere. */
+                c->eof = c->hung_up = true;
+                goto out;
+        }
         if (n < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         c->dead = true;

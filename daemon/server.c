@@ -98,6 +98,8 @@ typedef struct listener {
         json_t *(*commit)(void *userdata);
         void *userdata;
         const char *invalid_parameter_error;
+        /* Whether a new connection is read at once (see accept_connection). */
+        bool read_on_accept;
         size_t max_connections, root_reserve, max_per_uid;
         int64_t idle_timeout_ms;
         connection *connections;
@@ -380,6 +382,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 goto out;
         }
         listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
+        s->main.read_on_accept = true;
         s->main.call_pending = handlers->call_pending;
         s->main.commit = handlers->commit;
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
@@ -949,10 +952,14 @@ static int accept_connection(server *s, listener *l) {
         l->n_connections++;
         if (c->peer.uid != 0)
                 l->n_others++;
-        /* A client writes its call right after connecting, usually long
-         * before it is accepted: read it now, so it is served in this
-         * turn, not after another turn of everyone else's calls. */
-        connection_readable(s, c);
+        /* A PAM login writes its call right after connecting, usually
+         * long before it is accepted: read it now, so it is served in this
+         * turn, not after another turn of everyone else's calls. On the
+         * userdb socket the thread is idle and wakes on the connect itself,
+         * before nss-systemd writes: that read would always find nothing,
+         * and the call's arrival wakes the thread anyway. */
+        if (l->read_on_accept)
+                connection_readable(s, c);
         return 1;
 refuse:
         uid_share_release(l, u);

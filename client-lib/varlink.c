@@ -17,8 +17,7 @@
 #define VARLINK_MAX_BUFFER (4 * VARLINK_MAX_MESSAGE)
 
 void varlink_buffer_init(varlink_buffer *b) {
-        b->data = NULL;
-        b->len = b->cap = 0;
+        *b = (varlink_buffer) {};
 }
 
 void varlink_buffer_free(varlink_buffer *b) {
@@ -28,12 +27,26 @@ void varlink_buffer_free(varlink_buffer *b) {
         varlink_buffer_init(b);
 }
 
+size_t varlink_buffer_pending(const varlink_buffer *b) {
+        return b->len - b->start;
+}
+
+bool varlink_buffer_has_message(const varlink_buffer *b) {
+        return b->len > b->scan && memchr(b->data + b->scan, '\0', b->len - b->scan);
+}
+
 int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len) {
         const char *last_nul;
-        size_t tail;
 
-        if (b->len + len > VARLINK_MAX_BUFFER)
+        if (varlink_buffer_pending(b) + len > VARLINK_MAX_BUFFER)
                 return -EMSGSIZE;
+        if (b->len + len > b->cap && b->start > 0) {
+                /* Taken messages leave room at the front: reuse it first. */
+                memmove(b->data, b->data + b->start, b->len - b->start);
+                b->len -= b->start;
+                b->scan -= b->start;
+                b->start = 0;
+        }
         if (b->len + len > b->cap) {
                 size_t cap = b->cap ? b->cap : 4096;
                 char *p;
@@ -49,34 +62,37 @@ int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len) {
         memcpy(b->data + b->len, data, len);
         b->len += len;
 
-        /* The unterminated tail is the message being assembled. */
-        last_nul = memrchr(b->data, '\0', b->len);
-        tail = last_nul ? (size_t) (b->data + b->len - last_nul - 1) : b->len;
-        if (tail >= VARLINK_MAX_MESSAGE)
+        /* The unterminated tail is the message being assembled; only the
+         * new bytes can end it. */
+        last_nul = memrchr(data, '\0', len);
+        b->tail = last_nul ? (size_t) ((const char *) data + len - last_nul - 1) : b->tail + len;
+        if (b->tail >= VARLINK_MAX_MESSAGE)
                 return -EMSGSIZE;
         return 0;
 }
 
 int varlink_buffer_take(varlink_buffer *b, json_t **ret) {
-        char *nul;
+        char *msg, *nul;
         size_t n;
         json_t *obj;
 
-        if (b->len == 0)
+        if (b->len == b->start)
                 return 0;
-        nul = memchr(b->data, '\0', b->len);
-        if (!nul)
-                return b->len >= VARLINK_MAX_MESSAGE ? -EMSGSIZE : 0;
-        n = (size_t) (nul - b->data);
-        if (n + 1 > VARLINK_MAX_MESSAGE) {
-                /* Arrived whole in one read, so append could not catch it. */
-                memmove(b->data, nul + 1, b->len - n - 1);
-                b->len -= n + 1;
-                return -EMSGSIZE;
+        nul = memchr(b->data + b->scan, '\0', b->len - b->scan);
+        if (!nul) {
+                b->scan = b->len;
+                return varlink_buffer_pending(b) >= VARLINK_MAX_MESSAGE ? -EMSGSIZE : 0;
         }
-        obj = json_loadb(b->data, n, JSON_REJECT_DUPLICATES, NULL);
-        memmove(b->data, nul + 1, b->len - n - 1);
-        b->len -= n + 1;
+        msg = b->data + b->start;
+        n = (size_t) (nul - msg);
+        b->start = b->scan = (size_t) (nul + 1 - b->data);
+        if (b->start == b->len)
+                b->start = b->scan = b->len = 0;
+        if (n + 1 > VARLINK_MAX_MESSAGE)
+                /* Arrived whole in one read, so append could not catch it. */
+                return -EMSGSIZE;
+        /* Parsed in place: the bytes stay put until the next append. */
+        obj = json_loadb(msg, n, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(obj)) {
                 json_decref(obj);
                 return -EBADMSG;
@@ -86,19 +102,58 @@ int varlink_buffer_take(varlink_buffer *b, json_t **ret) {
 }
 
 int varlink_encode(const json_t *obj, char **ret, size_t *ret_len) {
-        char *text;
-        size_t len;
+        char *text = NULL;
+        size_t len = 0, cap = 0;
+        int r;
 
-        text = json_dumps(obj, JSON_COMPACT);
-        if (!text)
-                return -ENOMEM;
-        len = strlen(text) + 1; /* the NUL terminator is the frame delimiter */
-        if (len > VARLINK_MAX_MESSAGE) {
+        r = varlink_encode_append(obj, &text, &len, &cap);
+        if (r < 0) {
                 free(text);
-                return -EMSGSIZE;
+                return r;
         }
         *ret = text;
         *ret_len = len;
+        return 0;
+}
+
+typedef struct encode_target {
+        char **buf;
+        size_t *cap;
+        size_t len, limit;
+        bool too_big;
+} encode_target;
+
+static int encode_chunk(const char *chunk, size_t size, void *userdata) {
+        encode_target *t = userdata;
+
+        if (t->len + size > t->limit) {
+                t->too_big = true;
+                return -1;
+        }
+        if (t->len + size > *t->cap) {
+                size_t cap = *t->cap ? *t->cap : 1024;
+                char *p;
+
+                while (cap < t->len + size)
+                        cap *= 2;
+                p = realloc(*t->buf, cap);
+                if (!p)
+                        return -1;
+                *t->buf = p;
+                *t->cap = cap;
+        }
+        memcpy(*t->buf + t->len, chunk, size);
+        t->len += size;
+        return 0;
+}
+
+int varlink_encode_append(const json_t *obj, char **buf, size_t *len, size_t *cap) {
+        encode_target t = { .buf = buf, .cap = cap, .len = *len, .limit = *len + VARLINK_MAX_MESSAGE };
+
+        /* The NUL terminator is the frame delimiter. */
+        if (json_dump_callback(obj, encode_chunk, &t, JSON_COMPACT) < 0 || encode_chunk("", 1, &t) < 0)
+                return t.too_big ? -EMSGSIZE : -ENOMEM;
+        *len = t.len;
         return 0;
 }
 
@@ -233,13 +288,22 @@ const struct ucred *varlink_client_peer(const varlink_client *c) {
 
 /* Sends call (borrowed) by deadline. */
 static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *heap = NULL;
+        char stack[4096];
+        const char *text = stack;
         size_t len = 0, off = 0;
         int r;
 
-        r = varlink_encode(call, &text, &len);
-        if (r < 0)
-                return r;
+        /* Most calls fit on the stack: serialized once, sent from there. */
+        len = json_dumpb(call, stack, sizeof stack - 1, JSON_COMPACT);
+        if (len > 0 && len < sizeof stack)
+                stack[len++] = '\0';
+        else {
+                r = varlink_encode(call, &heap, &len);
+                if (r < 0)
+                        return r;
+                text = heap;
+        }
         while (off < len) {
                 /* MSG_NOSIGNAL: a dead daemon must not SIGPIPE sshd. */
                 ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);

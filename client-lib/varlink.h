@@ -13,11 +13,16 @@
  * enrichd's bound, which enrichctl asks within. */
 #define VARLINK_LIST_MAX_ROWS 1000
 
-/* Incremental receive buffer: bytes in, whole messages out. */
+/* Incremental receive buffer: bytes in, whole messages out. The bytes not
+ * yet taken are data[start, len); data[start, scan) holds no NUL (searched
+ * already); the last tail bytes are the message being assembled. Taking a
+ * message moves start, not the bytes: they move down only when appending
+ * needs the room. */
 typedef struct varlink_buffer {
         char *data;
-        size_t len;
+        size_t start, scan, len;
         size_t cap;
+        size_t tail;
 } varlink_buffer;
 
 void varlink_buffer_init(varlink_buffer *b);
@@ -29,9 +34,17 @@ int varlink_buffer_append(varlink_buffer *b, const void *data, size_t len);
  * new reference), 0 when more bytes are needed, -EBADMSG when the message is
  * not valid JSON or not an object. */
 int varlink_buffer_take(varlink_buffer *b, json_t **ret);
+/* Bytes received and not taken yet. */
+size_t varlink_buffer_pending(const varlink_buffer *b);
+/* Whether a complete message (up to its NUL) waits to be taken. */
+bool varlink_buffer_has_message(const varlink_buffer *b);
 
 /* Serialises obj followed by NUL. -EMSGSIZE past the limit. */
 int varlink_encode(const json_t *obj, char **ret, size_t *ret_len);
+/* Serialises obj followed by NUL at the end of *buf (*len bytes used of
+ * *cap, grown as needed), in one pass with no copy in between. On error
+ * (-EMSGSIZE past the limit, -ENOMEM) *len is as it was. */
+int varlink_encode_append(const json_t *obj, char **buf, size_t *len, size_t *cap);
 
 /* Builds {"method":m,"parameters":p[, "more":true]}; p may be NULL. */
 json_t *varlink_call_new(const char *method, json_t *params, bool more);

@@ -98,6 +98,8 @@ typedef struct listener {
         json_t *(*commit)(void *userdata);
         void *userdata;
         const char *invalid_parameter_error;
+        /* Whether a new connection is read at once (see accept_connection). */
+        bool read_on_accept;
         size_t max_connections, root_reserve, max_per_uid;
         int64_t idle_timeout_ms;
         connection *connections;
@@ -128,7 +130,7 @@ struct connection {
         struct ucred peer;
         varlink_buffer input;
         char *output;
-        size_t output_len, output_sent;
+        size_t output_len, output_sent, output_allocated;
         int64_t deadline_ms;
         /* Replies waiting for the turn's commit, in order; a reply after a
          * held one waits too, so replies never overtake each other. */
@@ -387,6 +389,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
                 goto out;
         }
         listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
+        s->main.read_on_accept = true;
         s->main.call_pending = handlers->call_pending;
         s->main.commit = handlers->commit;
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
@@ -581,10 +584,9 @@ static void connection_free(server *s, connection *c) {
         c->owner->n_connections--;
         if (c->peer.uid != 0)
                 c->owner->n_others--;
-        if (c->fd >= 0) {
-                epoll_ctl(c->owner->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+        /* The fd is never dup'd, so closing it takes it out of epoll. */
+        if (c->fd >= 0)
                 close(c->fd);
-        }
         varlink_buffer_free(&c->input);
         for (size_t i = 0; i < c->n_held; i++)
                 json_decref(c->held[i].reply);
@@ -596,36 +598,21 @@ static void connection_free(server *s, connection *c) {
 /* Appends an encoded reply to the output queue. A reply too large to send is
  * replaced by an error, so the caller still gets an answer. */
 static int queue_reply(connection *c, json_t *reply) {
-        char *data = NULL;
-        size_t len = 0;
         int r;
 
-        r = varlink_encode(reply, &data, &len);
+        if (c->hung_up)
+                return 0;
+        if (c->output_sent > 0 && c->output_sent == c->output_len)
+                c->output_len = c->output_sent = 0;
+        /* Serialized straight into the output queue. */
+        r = varlink_encode_append(reply, &c->output, &c->output_len, &c->output_allocated);
         if (r == -EMSGSIZE) {
                 json_t *e = varlink_error_new("io.enrich.InternalError",
                                               json_pack("{s:s}", "reason", "reply too large"));
-                r = e ? varlink_encode(e, &data, &len) : -ENOMEM;
+                r = e ? varlink_encode_append(e, &c->output, &c->output_len, &c->output_allocated) : -ENOMEM;
                 json_decref(e);
         }
-        if (r < 0)
-                return r;
-        if (c->hung_up) {
-                free(data);
-                return 0;
-        }
-        if (c->output_sent > 0 && c->output_sent == c->output_len) {
-                c->output_len = c->output_sent = 0;
-        }
-        char *grown = realloc(c->output, c->output_len + len);
-        if (!grown) {
-                free(data);
-                return -ENOMEM;
-        }
-        memcpy(grown + c->output_len, data, len);
-        c->output = grown;
-        c->output_len += len;
-        free(data);
-        return 0;
+        return r;
 }
 
 static void queue_error_and_close(connection *c, const char *parameter, const char *reason) {
@@ -777,7 +764,7 @@ static bool output_pending(const connection *c) {
 
 /* Whether a complete call waits in the input buffer. */
 static bool has_call(const connection *c) {
-        return c->input.len > 0 && memchr(c->input.data, '\0', c->input.len);
+        return varlink_buffer_has_message(&c->input);
 }
 
 /* Answers c's buffered calls, at least one and at most max_calls, until
@@ -861,7 +848,7 @@ static void connection_update(server *s, connection *c) {
                 c->dead = true;
                 return;
         }
-        if (!c->closing && !c->eof && c->input.len < SERVER_INPUT_HIGH_WATER)
+        if (!c->closing && !c->eof && varlink_buffer_pending(&c->input) < SERVER_INPUT_HIGH_WATER)
                 want |= EPOLLIN;
         if (want != c->events) {
                 struct epoll_event ev = { .events = want, .data.ptr = c };
@@ -879,9 +866,17 @@ static void connection_readable(server *s, connection *c) {
         ssize_t n;
         int r;
 
-        if (c->eof || c->closing || c->input.len >= SERVER_INPUT_HIGH_WATER)
+        if (c->eof || c->closing || varlink_buffer_pending(&c->input) >= SERVER_INPUT_HIGH_WATER)
                 goto out;
         n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && errno == ECONNRESET) {
+                /* The peer closed with our replies unread: everything it
+                 * sent was read before this error, and is still served
+                 * (a oneway EndSession after calls whose answers it
+                 * never reads); only the answers go nowhere. */
+                c->eof = c->hung_up = true;
+                goto out;
+        }
         if (n < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         c->dead = true;
@@ -977,10 +972,14 @@ static int accept_connection(server *s, listener *l) {
         l->n_connections++;
         if (c->peer.uid != 0)
                 l->n_others++;
-        /* A client writes its call right after connecting, usually long
-         * before it is accepted: read it now, so it is served in this
-         * turn, not after another turn of everyone else's calls. */
-        connection_readable(s, c);
+        /* A PAM login writes its call right after connecting, usually
+         * long before it is accepted: read it now, so it is served in this
+         * turn, not after another turn of everyone else's calls. On the
+         * userdb socket the thread is idle and wakes on the connect itself,
+         * before nss-systemd writes: that read would always find nothing,
+         * and the call's arrival wakes the thread anyway. */
+        if (l->read_on_accept)
+                connection_readable(s, c);
         return 1;
 refuse:
         uid_share_release(l, u);

@@ -92,6 +92,16 @@ static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enri
         (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
 }
 
+/* The daemon's group, asked of the kernel once (it never changes once the
+ * socket serves calls): two getegid() calls per Enrich otherwise. */
+static gid_t daemon_gid(void) {
+        static gid_t gid = (gid_t) -1;
+
+        if (gid == (gid_t) -1)
+                gid = getegid();
+        return gid;
+}
+
 /* The module's open in one round trip (docs/contract.md, "The keyring
  * key"): with keySerial, the module has made the claims key already, in
  * its thread keyring, with the placeholder payload, owner 0, this daemon's
@@ -112,7 +122,7 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
                 *ret_serial = 0;
                 return e;
         }
-        r = keyring_check_pending((key_serial_t) serial, getegid(), &reason);
+        r = keyring_check_pending((key_serial_t) serial, daemon_gid(), &reason);
         if (r == 0)
                 r = keyring_update_claims((key_serial_t) serial, token, expires);
         if (r < 0) {
@@ -121,7 +131,7 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
                 log_error("Refusing key %lld for the claims of %s: %s", (long long) serial, user, reason);
                 return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s, s:I}", "keySerial", serial,
                                                                       "reason", reason,
-                                                                      "keyGroup", (json_int_t) getegid()));
+                                                                      "keyGroup", (json_int_t) daemon_gid()));
         }
         *ret_serial = serial;
         return NULL;
@@ -260,7 +270,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                                             "token", key_serial ? NULL : token,
                                             "expires", (json_int_t) expires,
                                             "ttl", (json_int_t) (expires - now),
-                                            "keyGroup", (json_int_t) getegid(),
+                                            "keyGroup", (json_int_t) daemon_gid(),
                                             "uid", (json_int_t) ev.uid), false);
 out:
         if (writing)

@@ -82,18 +82,20 @@ int sessions_update_token(db *d, const char *sid, const char *claims, int64_t is
                              DB_ARGS(DB_TEXT(claims), DB_INT(issued), DB_INT(expires), DB_TEXT(sid)));
 }
 
+const char sessions_active_sql[] = "SELECT " SESSION_LIVE_COLUMNS " FROM sessions WHERE ended IS NULL"
+                                   " ORDER BY created, rowid LIMIT ?";
+const char sessions_count_sql[] = "SELECT count(*) FROM sessions WHERE ended IS NULL";
+
 int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s),
                             void *userdata) {
         session_walk w = { .fn = fn, .userdata = userdata, .live = true };
 
-        return db_query_each(d, "SELECT " SESSION_LIVE_COLUMNS " FROM sessions WHERE ended IS NULL"
-                                " ORDER BY created, rowid LIMIT ?",
-                             "Failed to scan sessions", walk_row, &w, DB_ARGS(DB_INT(limit)));
+        return db_query_each(d, sessions_active_sql, "Failed to scan sessions", walk_row, &w,
+                             DB_ARGS(DB_INT(limit)));
 }
 
 int sessions_count_active(db *d, int64_t *ret) {
-        return db_query_int64(d, "SELECT count(*) FROM sessions WHERE ended IS NULL", "Failed to count sessions",
-                              ret, DB_NO_ARGS);
+        return db_query_int64(d, sessions_count_sql, "Failed to count sessions", ret, DB_NO_ARGS);
 }
 
 int sessions_list(db *d, uid_t uid, const char *user, const db_cursor *after, unsigned limit,

@@ -43,6 +43,9 @@ int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const
                             void *userdata);
 /* Number of sessions not ended. */
 int sessions_count_active(db *d, int64_t *ret);
+/* Their statements, for test_session_plan. */
+extern const char sessions_active_sql[];
+extern const char sessions_count_sql[];
 /* Sessions not ended, filtered by uid (unless uid is (uid_t) -1) and by user
  * (unless NULL), newest first by (created, sid), from after (see db_cursor),
  * at most limit (<= DB_MAX_LIST + 1); fn gets each row (amr, pid_start and

@@ -13,7 +13,7 @@
 DISPATCH_C=$HERE/../../daemon/dispatch.c
 CHECKS="oneway-every-method-root oneway-every-method-user oneway-refusals-audited
 oneway-endsession-ends-session oneway-endsession-audited oneway-grant-made oneway-error-answers-nothing
-oneway-after-unread-replies-served daemon-clean-shutdown"
+oneway-after-unread-replies-served oneway-after-reset-served daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 
@@ -82,6 +82,31 @@ s.close()
 PYEOF
 not_listed2() { ! vc io.enrich.ListSessions '{}' | grep -q "$SID2"; }
 check oneway-after-unread-replies-served poll 30 not_listed2
+
+# The same, but a reply already sits unread in the caller's socket when it
+# closes: the kernel then ends the daemon's next read with ECONNRESET, after
+# the bytes it holds. With more calls than one turn serves, that read comes
+# before the last of them is served: they are still served (a reset is the
+# peer's end of input, not a reason to drop what it sent).
+sleep 600 &
+HOLDER3=$!
+CLEANUP_PIDS="$CLEANUP_PIDS $HOLDER3"
+vc io.enrich.Enrich "{\"user\":\"$U1\",\"service\":\"enrich-test\",\"pid\":$HOLDER3}" >"$TMP/enrich3.out"
+SID3=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["parameters"]["sid"])' "$TMP/enrich3.out")
+"$PY" - "$SOCK" "$SID3" <<'PYEOF'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.enrich.Status"}).encode() + b"\0")
+time.sleep(0.5)  # its reply arrives and stays unread
+calls = [json.dumps({"method": "io.enrich.Status"}).encode() + b"\0"] * 1000  # more than one turn serves
+calls.append(json.dumps({"method": "io.enrich.EndSession", "parameters": {"sid": sys.argv[2]},
+                         "oneway": True}).encode() + b"\0")
+s.sendall(b"".join(calls))
+s.close()
+PYEOF
+not_listed3() { ! vc io.enrich.ListSessions '{}' | grep -q "$SID3"; }
+check oneway-after-reset-served poll 30 not_listed3
 
 ow every "$SOCK" "$DISPATCH_C" >"$TMP/root.out" 2>&1
 check oneway-every-method-root test $? = 0 || show "$TMP/root.out"

@@ -99,6 +99,130 @@ int main(void) {
         }
         free(big);
 
+        /* A NUL that arrives at the start of the next read, with a whole
+         * message and part of a third behind it: taken messages leave their
+         * bytes in place, and what was searched already is not searched
+         * again, yet nothing is lost or taken early. */
+        {
+                static const char part1[] = "{\"method\":\"g.H\"}";
+                static const char part2[] = "\0{\"method\":\"i.J\"}\0{\"method\":";
+                static const char part3[] = "\"k.L\"}";
+                int k = 0;
+
+                varlink_buffer_init(&b);
+                varlink_buffer_append(&b, part1, sizeof(part1) - 1);
+                CHECK(varlink_buffer_take(&b, &msg) == 0 && !varlink_buffer_has_message(&b),
+                      "varlink NUL split: nothing before the NUL arrives");
+                varlink_buffer_append(&b, part2, sizeof(part2) - 1);
+                CHECK(varlink_buffer_has_message(&b), "varlink NUL split: the NUL in the next read completes it");
+                while (k < 4 && varlink_buffer_take(&b, &msg) == 1) {
+                        if (streq_ptr(method_of(msg), k == 0 ? "g.H" : "i.J"))
+                                k++;
+                        else
+                                k = 10;
+                        json_decref(msg);
+                }
+                CHECK(k == 2, "varlink NUL split: two messages out in order, the third waits");
+                CHECK(!varlink_buffer_has_message(&b) && varlink_buffer_pending(&b) == strlen("{\"method\":"),
+                      "varlink NUL split: the third's bytes are pending, with no NUL");
+                varlink_buffer_append(&b, part3, sizeof(part3));   /* with its NUL */
+                CHECK(varlink_buffer_take(&b, &msg) == 1 && streq_ptr(method_of(msg), "k.L"),
+                      "varlink NUL split: the third completes across reads");
+                json_decref(msg);
+                msg = NULL;
+                CHECK(varlink_buffer_pending(&b) == 0 && varlink_buffer_take(&b, &msg) == 0,
+                      "varlink NUL split: nothing left");
+                varlink_buffer_free(&b);
+        }
+
+        /* A long stream through one buffer in uneven reads: every message
+         * comes out once and in order, the room taken messages leave is
+         * reused (the buffer does not grow with the stream), and the size
+         * bound counts only the message being assembled. */
+        {
+                char stream[400 * 40], name[16], pad[301];
+                size_t slen = 0, off = 0;
+                int expect = 0, bad = 0;
+
+                memset(pad, 'p', sizeof pad - 1);
+                pad[sizeof pad - 1] = '\0';
+                for (int i = 0; i < 40; i++)
+                        slen += (size_t) sprintf(stream + slen, "{\"method\":\"m.N%d\",\"parameters\":{\"p\":\"%.*s\"}}",
+                                                 i, 250 + i, pad) + 1;
+                varlink_buffer_init(&b);
+                /* One stream of 50 copies, cut in chunks that cross the
+                 * copies' ends, so the buffer is rarely empty. */
+                for (size_t pos = 0, total = 50 * slen; pos < total; pos += off) {
+                        char chunk[128];
+
+                        off = 1 + (pos * 7) % 97;
+                        if (off > total - pos)
+                                off = total - pos;
+                        for (size_t i = 0; i < off; i++)
+                                chunk[i] = stream[(pos + i) % slen];
+                        if (varlink_buffer_append(&b, chunk, off) < 0)
+                                bad++;
+                        while (varlink_buffer_take(&b, &msg) == 1) {
+                                snprintf(name, sizeof name, "m.N%d", expect % 40);
+                                if (!streq_ptr(method_of(msg), name))
+                                        bad++;
+                                expect++;
+                                json_decref(msg);
+                        }
+                }
+                msg = NULL;
+                CHECK(bad == 0 && expect == 40 * 50, "varlink stream: every message once, in order");
+                CHECK(b.cap <= 4096, "varlink stream: the buffer reuses the room of taken messages");
+                varlink_buffer_free(&b);
+
+                big = malloc(VARLINK_MAX_MESSAGE);
+                memset(big, ' ', VARLINK_MAX_MESSAGE);
+                varlink_buffer_init(&b);
+                CHECK(varlink_buffer_append(&b, "{\"method\":\"m.N0\"}", 18) == 0 &&
+                      varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0,
+                      "varlink bound: a full message behind a terminated one is accepted");
+                CHECK(varlink_buffer_take(&b, &msg) == 1, "varlink bound: the terminated one is taken");
+                json_decref(msg);
+                msg = NULL;
+                CHECK(varlink_buffer_append(&b, big, 1) == 0 && varlink_buffer_append(&b, big, 1) == -EMSGSIZE,
+                      "varlink bound: the unterminated tail over the limit is refused");
+                varlink_buffer_free(&b);
+                free(big);
+        }
+
+        /* Encoding straight into an output queue: after what is there,
+         * NUL-terminated, the same bytes as varlink_encode; past the limit
+         * the queue is left as it was. */
+        {
+                json_t *obj = json_pack("{s:s, s:i}", "x", "y", "n", 7);
+                char *out = NULL, *text = NULL;
+                size_t len = 0, cap = 0, tlen = 0;
+
+                CHECK(varlink_encode_append(obj, &out, &len, &cap) == 0 &&
+                      varlink_encode_append(obj, &out, &len, &cap) == 0 &&
+                      varlink_encode(obj, &text, &tlen) == 0 && len == 2 * tlen &&
+                      memcmp(out, text, tlen) == 0 && memcmp(out + tlen, text, tlen) == 0 &&
+                      out[tlen - 1] == '\0',
+                      "varlink encode_append appends NUL-terminated frames");
+                json_decref(obj);
+                big = malloc(VARLINK_MAX_MESSAGE);
+                memset(big, 'a', VARLINK_MAX_MESSAGE);
+                /* {"x":"…"} is 8 bytes around the string; with the NUL,
+                 * 9: the largest that fits is MAX - 9 characters. */
+                obj = json_pack("{s:s%}", "x", big, (size_t) VARLINK_MAX_MESSAGE - 9);
+                CHECK(varlink_encode_append(obj, &out, &len, &cap) == 0 && len == 2 * tlen + VARLINK_MAX_MESSAGE,
+                      "varlink encode_append: a frame of exactly the limit fits");
+                json_decref(obj);
+                obj = json_pack("{s:s%}", "x", big, (size_t) VARLINK_MAX_MESSAGE - 8);
+                CHECK(varlink_encode_append(obj, &out, &len, &cap) == -EMSGSIZE &&
+                      len == 2 * tlen + VARLINK_MAX_MESSAGE,
+                      "varlink encode_append: one byte over is refused, the queue unchanged");
+                json_decref(obj);
+                free(big);
+                free(out);
+                free(text);
+        }
+
         /* Client bounds against a real socket that accepts nothing. */
         {
                 char dir[] = "/tmp/enrich-test-varlink-XXXXXX", path[128];

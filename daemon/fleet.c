@@ -37,6 +37,7 @@
 #include "fleet.h"
 #include "fleet_store.h"
 #include "grant_apply.h"
+#include "grants.h"
 #include "host.h"
 #include "identities.h"
 #include "identity.h"
@@ -986,7 +987,7 @@ static void resume_suspended(enrichd *d, const batch *b) {
                         present = strcmp(b->kvs[j].key, key) == 0;
                 if (!present || grants_get(d->db, suspended[i], &g) < 0)
                         continue;
-                if (fleet_store_resume_grant(d->db, suspended[i], &changed) == 0 && changed) {
+                if (grants_unrevoke(d->db, suspended[i], FLEET_STORE_OFFLINE, &changed) == 0 && changed) {
                         grant_apply_effects(d, g.user, "fleet grant resumed", &counts);
                         resumed++;
                 }

@@ -31,6 +31,5 @@ int fleet_store_active_tokens(db *d, int64_t now, char ***ret);
 /* The fleet grants revoked by FLEET_STORE_OFFLINE that have not expired at
  * now (strv; NULL when none). */
 int fleet_store_suspended_grants(db *d, int64_t now, char ***ret);
-/* Makes a grant revoked by FLEET_STORE_OFFLINE active again, and bumps the
- * grants generation, in one transaction. *ret_changed: it was one. */
-int fleet_store_resume_grant(db *d, const char *id, bool *ret_changed);
+/* A suspended grant is made active again by grants_unrevoke(d, id,
+ * FLEET_STORE_OFFLINE, ...) (grants.c). */

@@ -300,6 +300,29 @@ static int revoke_matching(db *d, revocation *v) {
         return db_transaction(d, true, revoke_rows, v);
 }
 
+typedef struct unrevocation {
+        const char *id, *by;
+        int changes;
+} unrevocation;
+
+static int unrevoke_row(db *d, void *userdata) {
+        unrevocation *u = userdata;
+        int r = db_run(d, DB_WRITE_IN_TRANSACTION,
+                       "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL WHERE id = ? AND revoked_by = ?",
+                       "Failed to undo a grant's revocation", &u->changes, DB_ARGS(DB_TEXT(u->id), DB_TEXT(u->by)));
+
+        return r < 0 || u->changes == 0 ? r : bump_generation(d);
+}
+
+int grants_unrevoke(db *d, const char *id, const char *by, bool *ret_changed) {
+        unrevocation u = { .id = id, .by = by };
+        int r = db_transaction(d, true, unrevoke_row, &u);
+
+        if (r == 0)
+                *ret_changed = u.changes > 0;
+        return r;
+}
+
 int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed) {
         /* An expired grant is marked too (who ended it is worth keeping),
          * but only an active one changes the set, and so the generation. */

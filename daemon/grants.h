@@ -79,6 +79,10 @@ int grants_get(db *d, const char *id, grant *ret);
 /* Marks id revoked at now by by. *ret_changed tells whether it was still
  * active (then the generation was bumped); -ENOENT when id is unknown. */
 int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_changed);
+/* Undoes a revocation by by (fleet mode's offline suspension) of a grant
+ * still unexpired, and bumps the generation, in one durable transaction.
+ * *ret_changed: whether it was so revoked. */
+int grants_unrevoke(db *d, const char *id, const char *by, bool *ret_changed);
 /* Revokes every active grant of user; *ret_count of them. */
 int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int *ret_count);
 

@@ -197,6 +197,14 @@ int ctl_fail(int code, const char *error, const char *hint, const char *format, 
 /* "unknown COMMAND command 'typed'", with the close match among known
  * (NULL-terminated); CTL_EXIT_ERROR. */
 int ctl_unknown_subcommand(const char *command, const char *typed, const char *const *known);
+/* One subcommand of a command: its name and what runs it. */
+typedef struct ctl_subcommand {
+        const char *name;
+        int (*run)(const ctl_options *o);
+} ctl_subcommand;
+/* Runs the one of the n subcommands that o->args[0] names, or says it is
+ * unknown (ctl_unknown_subcommand). An exit code. */
+int ctl_run_subcommand(const ctl_options *o, const char *command, const ctl_subcommand *list, size_t n);
 /* --json was given: ctl_fail prints JSON. */
 void ctl_set_json_errors(bool on);
 /* ctl_fail reported an error or ctl_print_json printed a result. */

@@ -196,22 +196,18 @@ static int fleet_enroll(const ctl_options *o, const char *host) {
         return CTL_EXIT_OK;
 }
 
-int cmd_fleet(const ctl_options *o) {
-        const char *sub = o->args[0];
+static int fleet_enroll_command(const ctl_options *o) {
+        if (o->n_args != 2)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl fleet --help'",
+                                "fleet enroll needs a host id");
+        return fleet_enroll(o, o->args[1]);
+}
 
-        if (strcmp(sub, "status") == 0)
-                return fleet_status(o);
-        if (strcmp(sub, "hosts") == 0)
-                return fleet_hosts(o);
-        if (strcmp(sub, "jwks") == 0)
-                return fleet_jwks(o);
-        if (strcmp(sub, "enroll") == 0) {
-                if (o->n_args != 2) {
-                        fprintf(stderr, "enrichctl: fleet enroll needs a host id\n");
-                        return CTL_EXIT_ERROR;
-                }
-                return fleet_enroll(o, o->args[1]);
-        }
-        fprintf(stderr, "enrichctl: unknown fleet command '%s' (status, hosts, jwks, enroll)\n", sub);
-        return CTL_EXIT_ERROR;
+int cmd_fleet(const ctl_options *o) {
+        static const ctl_subcommand subcommands[] = {
+                { "status", fleet_status }, { "hosts", fleet_hosts },
+                { "jwks", fleet_jwks },     { "enroll", fleet_enroll_command },
+        };
+
+        return ctl_run_subcommand(o, "fleet", subcommands, ARRAY_SIZE(subcommands));
 }

@@ -481,6 +481,20 @@ int ctl_unknown_subcommand(const char *command, const char *typed, const char *c
         return ctl_fail(CTL_EXIT_ERROR, "enrichctl.UnknownCommand", hint, "unknown %s command '%s'", command, typed);
 }
 
+int ctl_run_subcommand(const ctl_options *o, const char *command, const ctl_subcommand *list, size_t n) {
+        const char *known[16];
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(list[i].name, o->args[0]) == 0)
+                        return list[i].run(o);
+                if (k < ARRAY_SIZE(known) - 1)
+                        known[k++] = list[i].name;
+        }
+        known[k] = NULL;
+        return ctl_unknown_subcommand(command, o->args[0], known);
+}
+
 int ctl_oom(void) {
         return ctl_fail(CTL_EXIT_ERROR, "enrichctl.OutOfMemory", NULL, "out of memory");
 }

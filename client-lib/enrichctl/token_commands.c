@@ -224,21 +224,21 @@ static int token_simple(const ctl_options *o, const char *sub, const char *metho
         return ctl_say(o, method, json_pack("{s:s}", key, o->args[1]), say);
 }
 
-int cmd_token(const ctl_options *o) {
-        const char *sub = o->args[0];
+static int token_revoke(const ctl_options *o) {
+        return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id", say_revoked);
+}
 
-        if (strcmp(sub, "issue") == 0)
-                return token_issue(o);
-        if (strcmp(sub, "list") == 0)
-                return token_list(o);
-        if (strcmp(sub, "rotate") == 0)
-                return token_rotate(o);
-        if (strcmp(sub, "revoke") == 0)
-                return token_simple(o, "revoke", "io.enrich.TokenRevoke", "id", say_revoked);
-        if (strcmp(sub, "unlock") == 0)
-                return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user", say_unlocked);
-        return ctl_unknown_subcommand("token", sub,
-                                      (const char *const[]) { "issue", "list", "revoke", "rotate", "unlock", NULL });
+static int token_unlock(const ctl_options *o) {
+        return token_simple(o, "unlock", "io.enrich.TokenUnlock", "user", say_unlocked);
+}
+
+int cmd_token(const ctl_options *o) {
+        static const ctl_subcommand subcommands[] = {
+                { "issue", token_issue },   { "list", token_list },     { "revoke", token_revoke },
+                { "rotate", token_rotate }, { "unlock", token_unlock },
+        };
+
+        return ctl_run_subcommand(o, "token", subcommands, ARRAY_SIZE(subcommands));
 }
 
 static void say_disabled(const ctl_options *o, const json_t *reply) {

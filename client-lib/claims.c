@@ -64,7 +64,8 @@ static int from_keyring_errno(int r) {
                 return ENRICH_E_EXPIRED;
         case -ENOMEM:
                 return ENRICH_E_NOMEM;
-        default: /* -ENOKEY, -EACCES: nothing this caller may read */
+        /* -ENOKEY, -EACCES: nothing this caller may read */
+        default:
                 return ENRICH_E_NO_CLAIMS;
         }
 }

@@ -70,6 +70,8 @@ PARAMS(rotate_key_params, "compromised");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");
 PARAMS(deny_params, "id", "reason");
 
+/* One row a method, in columns: clang-format would close them up. */
+/* clang-format off */
 static const method methods[] = {
         { "io.enrich.Enrich",          ACCESS_ROOT,          enrich_params,        method_enrich },
         { "io.enrich.AttachKey",       ACCESS_ROOT,          attach_params,        method_attach_key },
@@ -107,6 +109,7 @@ static const method methods[] = {
         { "io.enrich.ApproveRequest",  ACCESS_ADMIN,         id_params,            method_approve_request },
         { "io.enrich.DenyRequest",     ACCESS_ADMIN,         deny_params,          method_deny_request },
 };
+/* clang-format on */
 
 /* Whether peer may call m; *ret_admin: whether it is an admin, looked up
  * (NSS) only for the classes that need it. */

@@ -191,7 +191,7 @@ static const struct option options[] = {
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
-        {}
+        {},
 };
 
 /* The long name of the option with bit, for messages. */

@@ -58,7 +58,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/%)
 ALL := $(B)/libenrich-internal.a $(B)/libenrich.so.1 $(B)/libenrich.so \
        $(B)/enrich.pc $(B)/enrichd $(B)/pam_enrich.so $(B)/enrichctl
 
-.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb fleet
+.PHONY: all check demo deps install asan clean tests unit integration fuzz fuzz-targets e2e e2e-deb deb fleet format
 all: $(ALL)
 
 $(B)/%.o: %.c $(wildcard client-lib/*.h client-lib/enrichctl/*.h daemon/*.h pam_module/*.h tests/*.h)
@@ -153,6 +153,12 @@ check: deps
 fleet: deps
 	$(MAKE) tests
 	sh tests/fleet/run.sh
+
+# Rewrites every tracked .c and .h file in the tree's one style
+# (.clang-format, with clang-format-16); make check's
+# tests/integration/format.sh fails while a file differs from it.
+format: deps
+	sh tests/integration/format.sh --fix
 
 # End-to-end: a booted Debian 12 container (debootstrap, cached in
 # build/e2e/ or $$E2E_CACHE_DIR) with real sshd, sudo and systemd; as root.

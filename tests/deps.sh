@@ -9,7 +9,7 @@ libsqlite3-dev libssl-dev libconfig-dev libjansson-dev libkeyutils-dev
 libcurl4-openssl-dev etcd-server etcd-client
 keyutils python3-jwt python3-cryptography sqlite3 valgrind passwd util-linux
 groff-base man-db bash-completion debhelper dpkg-dev lintian
-clang clang-format libclang-rt-14-dev
+clang clang-format-16 libclang-rt-14-dev
 systemd-userdbd golang-go golang-github-varlink-go-dev
 debootstrap systemd-container"
 

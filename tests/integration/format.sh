@@ -7,8 +7,9 @@
 # samples, so a check that cannot fail is noticed. Needs no root.
 #
 # --fix (`make format`): rewrite every tracked .c and .h file in place
-# first, then check. Run it after merging branches; `git diff` shows what
-# it changed, and only whitespace changes.
+# first, prove that each file it changed still reads as its staged version
+# once whitespace and line splices are removed (files already edited are
+# left out of that proof), then check. Run it after merging branches.
 # CLANG_FORMAT names another binary (default clang-format-16, which
 # tests/deps.sh installs; Debian 12's clang-format 14 cannot read the
 # config).
@@ -42,8 +43,29 @@ if [ -n "$FIX" ]; then
                 echo "format.sh: $CLANG_FORMAT is not installed (make deps, or apt-get install clang-format-16)" >&2
                 exit 2
         fi
+        in_git=
+        git rev-parse --git-dir >/dev/null 2>&1 && in_git=1
+        [ -n "$in_git" ] && git diff --name-only >"$TMP/edited-before"
         xargs "$CLANG_FORMAT" --style=file -i <"$TMP/files" || exit 2
         echo "# formatted $(wc -l <"$TMP/files") files with $CLANG_FORMAT"
+        # Each file that only the formatter changed must read the same as
+        # its staged version once whitespace and line splices are gone.
+        if [ -n "$in_git" ]; then
+                squeeze() { perl -0pe 's/\\\n//g; s/[ \t\n\r\f\v]//g'; }
+                changed=0 other=
+                for f in $(git diff --name-only -- '*.c' '*.h'); do
+                        grep -qxF "$f" "$TMP/edited-before" && continue
+                        changed=$((changed + 1))
+                        git show ":$f" | squeeze >"$TMP/old"
+                        squeeze <"$f" >"$TMP/new"
+                        cmp -s "$TMP/old" "$TMP/new" || other="$other $f"
+                done
+                if [ -n "$other" ]; then
+                        fail "format-changes-only-whitespace" "beyond whitespace:$other"
+                else
+                        ok "format-changes-only-whitespace ($changed files reformatted)"
+                fi
+        fi
 fi
 
 # A lone "{" at column 0 opens a function on a line of its own.

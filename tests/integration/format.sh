@@ -90,15 +90,16 @@ fi
 # The samples live outside the tree: name the tree's config.
 style="--style=file:$PWD/.clang-format"
 clean() { "$CLANG_FORMAT" "$style" --dry-run -Werror "$1" >/dev/null 2>&1; }
+accepts() { if clean "$2"; then ok "$1"; else fail "$1"; fi; }
+catches() { if clean "$2"; then fail "$1"; else ok "$1"; fi; }
 printf 'static int f(void) {\n        if (f())\n                return 1;\n        return 0;\n}\n' >"$TMP/good.c"
-clean "$TMP/good.c" && ok "clang-format-accepts-tree-style" || fail "clang-format-accepts-tree-style"
-cp "$TMP/own-line-brace.c" "$TMP/function-brace.c"
-clean "$TMP/function-brace.c" && fail "clang-format-catches-own-line-brace" || ok "clang-format-catches-own-line-brace"
+accepts clang-format-accepts-tree-style "$TMP/good.c"
+catches clang-format-catches-own-line-brace "$TMP/own-line-brace.c"
 printf 'static int f(void) {\n        if (f())\n        {\n                return 1;\n        }\n        return 0;\n}\n' \
         >"$TMP/if-brace.c"
-clean "$TMP/if-brace.c" && fail "clang-format-catches-own-line-if-brace" || ok "clang-format-catches-own-line-if-brace"
+catches clang-format-catches-own-line-if-brace "$TMP/if-brace.c"
 printf 'static int f(void) {\n    return 0;\n}\n' >"$TMP/indent.c"
-clean "$TMP/indent.c" && fail "clang-format-catches-4-space-indent" || ok "clang-format-catches-4-space-indent"
+catches clang-format-catches-4-space-indent "$TMP/indent.c"
 
 # The whole tree in one run (well under a second): each file that would
 # change is named once in clang-format's messages.

@@ -58,15 +58,11 @@ void enrich_claims_free(enrich_claims *claims) {
 
 static int from_keyring_errno(int r) {
         switch (r) {
-        case -EKEYREVOKED:
-                return ENRICH_E_REVOKED;
-        case -EKEYEXPIRED:
-                return ENRICH_E_EXPIRED;
-        case -ENOMEM:
-                return ENRICH_E_NOMEM;
+        case -EKEYREVOKED: return ENRICH_E_REVOKED;
+        case -EKEYEXPIRED: return ENRICH_E_EXPIRED;
+        case -ENOMEM: return ENRICH_E_NOMEM;
         /* -ENOKEY, -EACCES: nothing this caller may read */
-        default:
-                return ENRICH_E_NO_CLAIMS;
+        default: return ENRICH_E_NO_CLAIMS;
         }
 }
 
@@ -147,11 +143,9 @@ static int check_binding(json_t *payload) {
         json_int_t value;
         int e;
 
-        if (!json_is_string(json_object_get(payload, "sub")) ||
-            !json_is_string(json_object_get(payload, "sid")) ||
-            !get_int(payload, "uid", &value) || !get_int(payload, "iat", &value) ||
-            !get_int(payload, "nbf", &value) || !get_int(payload, "exp", &value) ||
-            (json_object_get(payload, "asid") && !get_int(payload, "asid", &value)))
+        if (!json_is_string(json_object_get(payload, "sub")) || !json_is_string(json_object_get(payload, "sid")) ||
+            !get_int(payload, "uid", &value) || !get_int(payload, "iat", &value) || !get_int(payload, "nbf", &value) ||
+            !get_int(payload, "exp", &value) || (json_object_get(payload, "asid") && !get_int(payload, "asid", &value)))
                 return ENRICH_E_MALFORMED;
         caller = caller_claims_of(payload);
         e = check_caller(&caller);
@@ -180,20 +174,11 @@ static int verify_with(const char *token, const jwks *keys, json_t **ret_payload
 
         r = jws_verify(token, keys, &header, &payload);
         switch (r) {
-        case 0:
-                break;
-        case -ENOKEY:
-                e = ENRICH_E_UNKNOWN_KEY;
-                goto out;
-        case -EKEYREJECTED:
-                e = ENRICH_E_BAD_SIGNATURE;
-                goto out;
-        case -ENOMEM:
-                e = ENRICH_E_NOMEM;
-                goto out;
-        default:
-                e = ENRICH_E_MALFORMED;
-                goto out;
+        case 0: break;
+        case -ENOKEY: e = ENRICH_E_UNKNOWN_KEY; goto out;
+        case -EKEYREJECTED: e = ENRICH_E_BAD_SIGNATURE; goto out;
+        case -ENOMEM: e = ENRICH_E_NOMEM; goto out;
+        default: e = ENRICH_E_MALFORMED; goto out;
         }
         if (!streq_ptr(json_string_value(json_object_get(header, "typ")), "enrich+jwt")) {
                 e = ENRICH_E_MALFORMED;
@@ -330,8 +315,8 @@ static int file_identify(const char *path, file_id *ret) {
 }
 
 static bool file_id_equal(const file_id *a, const file_id *b) {
-        return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+        return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+               a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 static void slot_clear(cache_slot *slot) {
@@ -487,7 +472,7 @@ int enrich_claims_has_scope(const enrich_claims *claims, const char *scope) {
         if (!scopes || !scope || !*scope || strchr(scope, ' '))
                 return 0;
         len = strlen(scope);
-        for (p = scopes; *p; ) {
+        for (p = scopes; *p;) {
                 size_t n = strcspn(p, " ");
                 if (n == len && strncmp(p, scope, len) == 0)
                         return 1;
@@ -509,15 +494,33 @@ int enrich_claims_in_group(const enrich_claims *claims, const char *group) {
         return 0;
 }
 
-const char *enrich_claims_subject(const enrich_claims *claims) { return get_string(claims, "sub"); }
-const char *enrich_claims_tenant(const enrich_claims *claims) { return get_string(claims, "tenant"); }
-const char *enrich_claims_session_id(const enrich_claims *claims) { return get_string(claims, "sid"); }
-const char *enrich_claims_issuer(const enrich_claims *claims) { return get_string(claims, "iss"); }
-const char *enrich_claims_scope(const enrich_claims *claims) { return get_string(claims, "scope"); }
-uid_t enrich_claims_uid(const enrich_claims *claims) { return (uid_t) get_int_or(claims, "uid", -1); }
-time_t enrich_claims_expiry(const enrich_claims *claims) { return (time_t) get_int_or(claims, "exp", 0); }
-time_t enrich_claims_issued_at(const enrich_claims *claims) { return (time_t) get_int_or(claims, "iat", 0); }
-const char *enrich_claims_token(const enrich_claims *claims) { return claims ? claims->token : NULL; }
+const char *enrich_claims_subject(const enrich_claims *claims) {
+        return get_string(claims, "sub");
+}
+const char *enrich_claims_tenant(const enrich_claims *claims) {
+        return get_string(claims, "tenant");
+}
+const char *enrich_claims_session_id(const enrich_claims *claims) {
+        return get_string(claims, "sid");
+}
+const char *enrich_claims_issuer(const enrich_claims *claims) {
+        return get_string(claims, "iss");
+}
+const char *enrich_claims_scope(const enrich_claims *claims) {
+        return get_string(claims, "scope");
+}
+uid_t enrich_claims_uid(const enrich_claims *claims) {
+        return (uid_t) get_int_or(claims, "uid", -1);
+}
+time_t enrich_claims_expiry(const enrich_claims *claims) {
+        return (time_t) get_int_or(claims, "exp", 0);
+}
+time_t enrich_claims_issued_at(const enrich_claims *claims) {
+        return (time_t) get_int_or(claims, "iat", 0);
+}
+const char *enrich_claims_token(const enrich_claims *claims) {
+        return claims ? claims->token : NULL;
+}
 
 /* Serialised on the first call only: most callers never ask, and it cost
  * as much as parsing the payload. Two threads asking at once may both
@@ -534,8 +537,7 @@ const char *enrich_claims_json(const enrich_claims *claims) {
         json = json_dumps(claims->payload, JSON_COMPACT | JSON_SORT_KEYS);
         if (!json)
                 return NULL;
-        if (!__atomic_compare_exchange_n(&mutable->json, &expected, json, false, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE)) {
+        if (!__atomic_compare_exchange_n(&mutable->json, &expected, json, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 free(json);
                 return expected;
         }

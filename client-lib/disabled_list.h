@@ -21,12 +21,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define DISABLED_LIST_NAME      "disabled-identities"
-#define DISABLED_LIST_HEADER    "# enrich disabled identities, format 2"
-#define DISABLED_LIST_HEADER_V1 "# enrich disabled identities, format 1"
+#define DISABLED_LIST_NAME       "disabled-identities"
+#define DISABLED_LIST_HEADER     "# enrich disabled identities, format 2"
+#define DISABLED_LIST_HEADER_V1  "# enrich disabled identities, format 1"
 #define DISABLED_LIST_UID_PREFIX "uid:"
-#define DISABLED_LIST_MAX_NAME  256
-#define DISABLED_LIST_MAX_BYTES (16 * 1024 * 1024)
+#define DISABLED_LIST_MAX_NAME   256
+#define DISABLED_LIST_MAX_BYTES  (16 * 1024 * 1024)
 
 /* The list's path for the main socket at socket_path (malloc'd into *ret).
  * -EINVAL when socket_path has no directory part. */

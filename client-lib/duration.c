@@ -14,20 +14,43 @@
 /* systemd's unit names, longest spelling first where one is a prefix of
  * another ("ms" before "m"); "mins", "secs", "hrs" are accepted too, as
  * admins write them. M and m differ: months and minutes. */
-static const struct { const char *name; unsigned long long usec; } units[] = {
-        { "seconds", USEC_PER_SEC }, { "second", USEC_PER_SEC }, { "secs", USEC_PER_SEC },
-        { "sec", USEC_PER_SEC }, { "s", USEC_PER_SEC },
-        { "minutes", 60 * USEC_PER_SEC }, { "minute", 60 * USEC_PER_SEC }, { "mins", 60 * USEC_PER_SEC },
+static const struct {
+        const char *name;
+        unsigned long long usec;
+} units[] = {
+        { "seconds", USEC_PER_SEC },
+        { "second", USEC_PER_SEC },
+        { "secs", USEC_PER_SEC },
+        { "sec", USEC_PER_SEC },
+        { "s", USEC_PER_SEC },
+        { "minutes", 60 * USEC_PER_SEC },
+        { "minute", 60 * USEC_PER_SEC },
+        { "mins", 60 * USEC_PER_SEC },
         { "min", 60 * USEC_PER_SEC },
-        { "months", 2629800 * USEC_PER_SEC }, { "month", 2629800 * USEC_PER_SEC },
-        { "msec", 1000 }, { "ms", 1000 }, { "m", 60 * USEC_PER_SEC },
-        { "hours", 3600 * USEC_PER_SEC }, { "hour", 3600 * USEC_PER_SEC }, { "hrs", 3600 * USEC_PER_SEC },
-        { "hr", 3600 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
-        { "days", 86400 * USEC_PER_SEC }, { "day", 86400 * USEC_PER_SEC }, { "d", 86400 * USEC_PER_SEC },
-        { "weeks", 604800 * USEC_PER_SEC }, { "week", 604800 * USEC_PER_SEC }, { "w", 604800 * USEC_PER_SEC },
-        { "years", 31557600 * USEC_PER_SEC }, { "year", 31557600 * USEC_PER_SEC }, { "y", 31557600 * USEC_PER_SEC },
+        { "months", 2629800 * USEC_PER_SEC },
+        { "month", 2629800 * USEC_PER_SEC },
+        { "msec", 1000 },
+        { "ms", 1000 },
+        { "m", 60 * USEC_PER_SEC },
+        { "hours", 3600 * USEC_PER_SEC },
+        { "hour", 3600 * USEC_PER_SEC },
+        { "hrs", 3600 * USEC_PER_SEC },
+        { "hr", 3600 * USEC_PER_SEC },
+        { "h", 3600 * USEC_PER_SEC },
+        { "days", 86400 * USEC_PER_SEC },
+        { "day", 86400 * USEC_PER_SEC },
+        { "d", 86400 * USEC_PER_SEC },
+        { "weeks", 604800 * USEC_PER_SEC },
+        { "week", 604800 * USEC_PER_SEC },
+        { "w", 604800 * USEC_PER_SEC },
+        { "years", 31557600 * USEC_PER_SEC },
+        { "year", 31557600 * USEC_PER_SEC },
+        { "y", 31557600 * USEC_PER_SEC },
         { "M", 2629800 * USEC_PER_SEC },
-        { "usec", 1 }, { "us", 1 }, { "\xc2\xb5s", 1 }, { "\xce\xbcs", 1 },
+        { "usec", 1 },
+        { "us", 1 },
+        { "\xc2\xb5s", 1 },
+        { "\xce\xbcs", 1 },
 };
 
 #define MAX_USEC (DURATION_MAX_SECONDS * USEC_PER_SEC)
@@ -138,10 +161,8 @@ int duration_parse(const char *text, unsigned long long *ret_seconds) {
 
 const char *duration_strerror(int error) {
         switch (error) {
-        case -EDOM:
-                return "a duration must be longer than zero";
-        case -ERANGE:
-                return "duration too long (at most 68 years)";
+        case -EDOM: return "a duration must be longer than zero";
+        case -ERANGE: return "duration too long (at most 68 years)";
         default:
                 return "not a duration: write seconds, or NUMBER UNIT parts as systemd does "
                        "(e.g. 90, 30s, 10min, 1h30min, 1h 30min, 2d, 1w; see systemd.time(7))";

@@ -165,9 +165,8 @@ int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret) {
         r = public_x(key, &x);
         if (r < 0)
                 return r;
-        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
-                        "kty", "OKP", "crv", "Ed25519", "x", x,
-                        "kid", kid, "alg", "EdDSA", "use", "sig");
+        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv", "Ed25519", "x", x, "kid", kid, "alg",
+                        "EdDSA", "use", "sig");
         if (!jwk)
                 return -ENOMEM;
         *ret = jwk;
@@ -184,8 +183,7 @@ int jwk_thumbprint(EVP_PKEY *key, char **ret) {
         if (r < 0)
                 return r;
         /* RFC 7638: required members only, sorted, no whitespace. */
-        n = snprintf(canonical, sizeof(canonical),
-                     "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
+        n = snprintf(canonical, sizeof(canonical), "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
         if (n < 0 || (size_t) n >= sizeof(canonical))
                 return -EINVAL;
         if (!EVP_Digest(canonical, (size_t) n, digest, NULL, EVP_sha256(), NULL))

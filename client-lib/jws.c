@@ -187,8 +187,7 @@ int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t 
                 goto out;
         }
         if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
-            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token,
-                             (size_t) (dot2 - token)) != 1) {
+            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token, (size_t) (dot2 - token)) != 1) {
                 r = -EKEYREJECTED;
                 goto out;
         }

@@ -159,8 +159,7 @@ int keyring_join_new_session(key_serial_t *ret) {
         session = keyctl_join_session_keyring(NULL);
         if (session < 0)
                 return -errno;
-        if (keyctl_chown(session, 0, 0) < 0 ||
-            keyctl_setperm(session, ENRICH_SESSION_KEYRING_PERM) < 0)
+        if (keyctl_chown(session, 0, 0) < 0 || keyctl_setperm(session, ENRICH_SESSION_KEYRING_PERM) < 0)
                 return -errno;
         *ret = session;
         return 0;
@@ -178,8 +177,8 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
                 return false;
         description = strrchr(text, ';');
         snprintf(expected, sizeof(expected), "_uid.%lu", (unsigned long) uid);
-        match = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid &&
-                description && strcmp(description + 1, expected) == 0;
+        match = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid && description &&
+                strcmp(description + 1, expected) == 0;
         free(text);
         return match;
 }
@@ -295,14 +294,11 @@ int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_
          * it appears in the session keyring only once it is complete. Not
          * the process keyring: threads share that, and add_key of the same
          * description there would update another login's key in place. */
-        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, token, strlen(token),
-                      KEY_SPEC_THREAD_KEYRING);
+        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, token, strlen(token), KEY_SPEC_THREAD_KEYRING);
         if (key < 0)
                 return -errno;
-        if (keyctl_chown(key, 0, group) < 0 ||
-            keyctl_set_timeout(key, timeout_seconds) < 0 ||
-            keyctl_setperm(key, ENRICH_KEY_PERM) < 0 ||
-            keyctl_link(key, session) < 0) {
+        if (keyctl_chown(key, 0, group) < 0 || keyctl_set_timeout(key, timeout_seconds) < 0 ||
+            keyctl_setperm(key, ENRICH_KEY_PERM) < 0 || keyctl_link(key, session) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -326,12 +322,11 @@ int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *
         /* The thread keyring, not the process keyring: threads share that,
          * and add_key of the same description there would update another
          * login's key in place. */
-        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, ENRICH_KEY_PLACEHOLDER,
-                      strlen(ENRICH_KEY_PLACEHOLDER), KEY_SPEC_THREAD_KEYRING);
+        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, ENRICH_KEY_PLACEHOLDER, strlen(ENRICH_KEY_PLACEHOLDER),
+                      KEY_SPEC_THREAD_KEYRING);
         if (key < 0)
                 return -errno;
-        if (keyctl_chown(key, 0, group) < 0 ||
-            keyctl_set_timeout(key, timeout_seconds) < 0 ||
+        if (keyctl_chown(key, 0, group) < 0 || keyctl_set_timeout(key, timeout_seconds) < 0 ||
             keyctl_setperm(key, ENRICH_KEY_PERM) < 0) {
                 r = -errno;
                 keyctl_revoke(key);
@@ -357,8 +352,7 @@ int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason
                 return -errno;
         if ((size_t) n <= sizeof(text))
                 fields = sscanf(text, "%15[^;];%lu;%lu;%lx;%63[^\n]", type, &uid, &gid, &perm, description);
-        if (fields != 5 || strcmp(type, ENRICH_KEY_TYPE) != 0 ||
-            strcmp(description, ENRICH_KEY_DESCRIPTION) != 0)
+        if (fields != 5 || strcmp(type, ENRICH_KEY_TYPE) != 0 || strcmp(description, ENRICH_KEY_DESCRIPTION) != 0)
                 reason = "not a user key named " ENRICH_KEY_DESCRIPTION;
         else if (uid != 0)
                 reason = "not owned by uid 0";

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 #include <keyutils.h>
 
-#define ENRICH_KEY_TYPE "user"
+#define ENRICH_KEY_TYPE        "user"
 #define ENRICH_KEY_DESCRIPTION "enrich:claims"
 /* The payload of a claims key the module made and the daemon has not yet
  * written (docs/contract.md, "The keyring key"): no JWS (it has no dot), so
@@ -16,10 +16,9 @@
 #define ENRICH_KEY_PLACEHOLDER "enrich:pending"
 /* possessor: view read search; owner: all; group: view read write search
  * setattr; other: none. */
-#define ENRICH_KEY_PERM (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH | \
-                         KEY_USR_ALL | \
-                         KEY_GRP_VIEW | KEY_GRP_READ | KEY_GRP_WRITE | \
-                         KEY_GRP_SEARCH | KEY_GRP_SETATTR)
+#define ENRICH_KEY_PERM \
+        (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH | KEY_USR_ALL | KEY_GRP_VIEW | KEY_GRP_READ | KEY_GRP_WRITE | \
+         KEY_GRP_SEARCH | KEY_GRP_SETATTR)
 
 /* Serial of the claims key linked directly in the session keyring, owned by
  * uid 0 with ENRICH_KEY_PERM (a key of that name the user made is ignored).
@@ -37,10 +36,9 @@ int keyring_read(key_serial_t key, char **ret);
  * possessed by every login of the user that searches @u) and no setattr.
  * Owner (root): view read write setattr, but no search, so that nobody, not
  * even root, joins it by name. Group, other: none. */
-#define ENRICH_SESSION_KEYRING_PERM (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE | \
-                                     KEY_POS_SEARCH | \
-                                     KEY_USR_VIEW | KEY_USR_READ | KEY_USR_WRITE | \
-                                     KEY_USR_SETATTR)
+#define ENRICH_SESSION_KEYRING_PERM \
+        (KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE | KEY_POS_SEARCH | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_WRITE | \
+         KEY_USR_SETATTR)
 
 /* Joins a session keyring of the module's own for the login being opened:
  * a fresh anonymous keyring, owned by uid 0 with ENRICH_SESSION_KEYRING_PERM.

@@ -13,12 +13,10 @@
 /* Domain separation: a verifier is never the hash of anything else. */
 static const char verifier_domain[] = "enrich-token-v1:";
 
-static const char base64url_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char base64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 bool svctoken_valid_id(const char *id) {
-        return id && strlen(id) == SVCTOKEN_ID_LENGTH &&
-               strspn(id, "0123456789abcdef") == SVCTOKEN_ID_LENGTH;
+        return id && strlen(id) == SVCTOKEN_ID_LENGTH && strspn(id, "0123456789abcdef") == SVCTOKEN_ID_LENGTH;
 }
 
 bool svctoken_valid_verifier(const char *verifier) {
@@ -50,8 +48,7 @@ int svctoken_verifier(const char *secret, size_t len, char verifier[SVCTOKEN_VER
                 return -ENOMEM;
         if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
             EVP_DigestUpdate(ctx, verifier_domain, sizeof verifier_domain - 1) != 1 ||
-            EVP_DigestUpdate(ctx, secret, len) != 1 ||
-            EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1)
+            EVP_DigestUpdate(ctx, secret, len) != 1 || EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1)
                 goto out;
         r = b64url_encode(digest, digest_len, &text);
         if (r < 0)
@@ -63,8 +60,7 @@ out:
         return r;
 }
 
-int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1],
-                   char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
+int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]) {
         const char *secret;
         char candidate[SVCTOKEN_ID_LENGTH + 1];
 

@@ -21,8 +21,7 @@ bool svctoken_valid_verifier(const char *verifier);
 /* Splits text when it has the token form exactly, writing the id and the
  * secret's verifier; the secret itself is never copied. -EINVAL when text
  * is not a token (a password, say): the caller lets others handle it. */
-int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1],
-                   char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]);
+int svctoken_parse(const char *text, char id[SVCTOKEN_ID_LENGTH + 1], char verifier[SVCTOKEN_VERIFIER_LENGTH + 1]);
 
 /* A new random secret (RAND_bytes, base64url) into secret; wipe it with
  * explicit_bzero when done. 0 or -EIO. */

@@ -8,7 +8,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static inline void freep(void *p) { free(*(void **) p); }
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 
 /* jansson provides json_decrefp(); NULL-safe. */

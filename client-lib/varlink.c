@@ -158,9 +158,8 @@ int varlink_encode_append(const json_t *obj, char **buf, size_t *len, size_t *ca
 }
 
 json_t *varlink_call_new(const char *method, json_t *params, bool more) {
-        json_t *call = params ?
-                json_pack("{s:s, s:O}", "method", method, "parameters", params) :
-                json_pack("{s:s, s:o}", "method", method, "parameters", json_object());
+        json_t *call = params ? json_pack("{s:s, s:O}", "method", method, "parameters", params)
+                              : json_pack("{s:s, s:o}", "method", method, "parameters", json_object());
         if (call && more)
                 json_object_set_new(call, "more", json_true());
         return call;
@@ -174,8 +173,7 @@ json_t *varlink_reply_new(json_t *params, bool continues) {
 }
 
 json_t *varlink_error_new(const char *error, json_t *params) {
-        return json_pack("{s:s, s:o}", "error", error,
-                         "parameters", params ? params : json_object());
+        return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
 }
 
 struct varlink_client {
@@ -208,8 +206,7 @@ static int wait_fd(int fd, short events, int64_t deadline) {
         }
 }
 
-int varlink_client_connect(const char *path, int timeout_ms,
-                           const uid_t *trusted_uids, size_t n_trusted,
+int varlink_client_connect(const char *path, int timeout_ms, const uid_t *trusted_uids, size_t n_trusted,
                            varlink_client **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -322,8 +319,7 @@ static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
         return 0;
 }
 
-int varlink_client_send(varlink_client *c, const char *method, json_t *params,
-                        bool more, int timeout_ms) {
+int varlink_client_send(varlink_client *c, const char *method, json_t *params, bool more, int timeout_ms) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         json_t *call;
         int r;
@@ -349,8 +345,7 @@ int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *pa
         return r;
 }
 
-int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
-                        char **ret_error, bool *ret_continues) {
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         json_t *msg = NULL, *params;
         const char *error;
@@ -408,8 +403,8 @@ out:
         return r;
 }
 
-int varlink_client_call(varlink_client *c, const char *method, json_t *params,
-                        int timeout_ms, json_t **ret_params, char **ret_error) {
+int varlink_client_call(varlink_client *c, const char *method, json_t *params, int timeout_ms, json_t **ret_params,
+                        char **ret_error) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         int r;
 

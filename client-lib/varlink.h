@@ -58,8 +58,7 @@ typedef struct varlink_client varlink_client;
 /* Connects to the Unix socket at path within timeout_ms. When trusted_uids
  * is non-NULL the peer's SO_PEERCRED uid must be one of them (-EPERM if not).
  * Errors: -ENOENT, -ECONNREFUSED, -ETIMEDOUT, -EPERM, ... */
-int varlink_client_connect(const char *path, int timeout_ms,
-                           const uid_t *trusted_uids, size_t n_trusted,
+int varlink_client_connect(const char *path, int timeout_ms, const uid_t *trusted_uids, size_t n_trusted,
                            varlink_client **ret);
 /* Credentials of the server, from SO_PEERCRED. */
 const struct ucred *varlink_client_peer(const varlink_client *c);
@@ -69,16 +68,14 @@ const struct ucred *varlink_client_peer(const varlink_client *c);
  * *ret_params set; other negative errno on transport failure (-ETIMEDOUT,
  * -ECONNRESET, -EBADMSG, -EMSGSIZE). params is borrowed and may be NULL.
  * ret_error may be NULL. */
-int varlink_client_call(varlink_client *c, const char *method, json_t *params,
-                        int timeout_ms, json_t **ret_params, char **ret_error);
+int varlink_client_call(varlink_client *c, const char *method, json_t *params, int timeout_ms, json_t **ret_params,
+                        char **ret_error);
 /* For "more" calls: send, then read each reply with varlink_client_next(). */
-int varlink_client_send(varlink_client *c, const char *method, json_t *params,
-                        bool more, int timeout_ms);
+int varlink_client_send(varlink_client *c, const char *method, json_t *params, bool more, int timeout_ms);
 /* Sends a call with "oneway": the server answers nothing, not even an
  * error, so nothing is read back; once this returns the call is in the
  * socket, and the server serves it even if the caller closes at once. */
 int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *params, int timeout_ms);
 /* Reads the next reply. *ret_continues tells whether more follow. */
-int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params,
-                        char **ret_error, bool *ret_continues);
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues);
 void varlink_client_free(varlink_client *c);

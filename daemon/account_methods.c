@@ -32,7 +32,6 @@
 #include "util.h"
 #include "varlink.h"
 
-
 /* Wipes a verifier inside the parsed request: jansson keeps its own copy of
  * every string, which the server frees without wiping. */
 static void wipe_param(json_t *params, const char *key) {
@@ -97,12 +96,11 @@ static const char *token_state(const token_record *t, int64_t now) {
 /* An io.enrich.TokenRecord. NULL when out of memory. */
 static json_t *token_record_to_json(const token_record *t, int64_t now) {
         int64_t used = t->last_used ? t->last_used : t->created;
-        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}",
-                              "id", t->id, "user", t->user, "uid", (json_int_t) t->uid,
-                              "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
-                              "createdBy", t->created_by, "expires", (json_int_t) t->expires,
-                              "state", token_state(t, now),
-                              "stale", !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:b}", "id", t->id, "user", t->user, "uid",
+                              (json_int_t) t->uid, "scopes", scopes_json(t->scopes), "created", (json_int_t) t->created,
+                              "createdBy", t->created_by, "expires", (json_int_t) t->expires, "state",
+                              token_state(t, now), "stale",
+                              !t->revoked && t->expires > now && now - used >= TOKENS_STALE_SECONDS);
 
         if (!o)
                 return NULL;
@@ -129,14 +127,13 @@ static json_t *token_reply(enrichd *d, const char *method, const char *id, int64
                 return database_error(d, method);
         record = token_record_to_json(&t, now);
         token_record_clear(&t);
-        return record ? varlink_reply_new(json_pack("{s:o}", "token", record), false)
-                      : internal_error("out of memory");
+        return record ? varlink_reply_new(json_pack("{s:o}", "token", record), false) : internal_error("out of memory");
 }
 
-static void log_token(int priority, const char *message_id, const char *id, const char *user,
-                      const char *by, const char *format, ...) __attribute__((format(printf, 6, 7)));
-static void log_token(int priority, const char *message_id, const char *id, const char *user,
-                      const char *by, const char *format, ...) {
+static void log_token(int priority, const char *message_id, const char *id, const char *user, const char *by,
+                      const char *format, ...) __attribute__((format(printf, 6, 7)));
+static void log_token(int priority, const char *message_id, const char *id, const char *user, const char *by,
+                      const char *format, ...) {
         char message[1024];
         va_list ap;
 
@@ -144,16 +141,14 @@ static void log_token(int priority, const char *message_id, const char *id, cons
         vsnprintf(message, sizeof message, format, ap);
         va_end(ap);
         log_struct(priority, message_id,
-                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", user, "ENRICH_BY", by, NULL },
-                   "%s", message);
+                   (const char *[]) { "ENRICH_TOKEN", id, "ENRICH_USER", user, "ENRICH_BY", by, NULL }, "%s", message);
 }
 
 /* ---- io.enrich.Authenticate -------------------------------------------- */
 
 static json_t *auth_failed(const char *reason, int64_t delay_ms, bool locked) {
-        return error_reply("io.enrich.AuthenticationFailed",
-                           json_pack("{s:s, s:I, s:b}", "reason", reason, "delayMs", (json_int_t) delay_ms,
-                                     "locked", locked));
+        return error_reply("io.enrich.AuthenticationFailed", json_pack("{s:s, s:I, s:b}", "reason", reason, "delayMs",
+                                                                       (json_int_t) delay_ms, "locked", locked));
 }
 
 /* Where an attempt comes from, for token locks and for the delays of
@@ -189,8 +184,7 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
         int r;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
-            (reply = get_token_id(params, "tokenId", &id)) ||
-            (reply = get_verifier(params, &verifier)) ||
+            (reply = get_token_id(params, "tokenId", &id)) || (reply = get_verifier(params, &verifier)) ||
             (reply = get_string(params, "service", false, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) ||
             (reply = get_string(params, "ruser", false, MAX_NAME_LENGTH, &ruser)))
@@ -203,7 +197,8 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "no such user", NULL },
                            "Token authentication of %s with token %s failed: no such user", user, id);
                 /* No subject: invented names must not each start a window. */
-                (void) audit_record_refusal(d, call->peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, NULL, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                                            "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "user", user, "tokenId", id,
                                                       "reason", "no such user", "service", service, "rhost", rhost));
                 reply = auth_failed("no such user", source_delay_ms(d, source), false);
@@ -216,7 +211,8 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                                               "ENRICH_RHOST", rhost, "ENRICH_REASON", "account disabled", NULL },
                            "Token authentication of %s with token %s failed: account disabled%s", user, id,
                            r < 0 ? " (database error, refusing)" : "");
-                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, "io.enrich.Authenticate",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
+                                            "io.enrich.Authenticate",
                                             json_pack("{s:s, s:s, s:s*, s:s*}", "tokenId", id, "reason",
                                                       "account disabled", "service", service, "rhost", rhost));
                 reply = auth_failed("account disabled", TOKENS_DELAY_BASE_MS, false);
@@ -235,8 +231,8 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                 result.delay_ms = source_delay_ms(d, source);
         snprintf(failures, sizeof failures, "%u", result.failures);
         snprintf(delay, sizeof delay, "%lld", (long long) result.delay_ms);
-        snprintf(lock, sizeof lock, "%lld", (long long) (result.locked_until_ms > now_ms
-                                                         ? (result.locked_until_ms - now_ms + 999) / 1000 : 0));
+        snprintf(lock, sizeof lock, "%lld",
+                 (long long) (result.locked_until_ms > now_ms ? (result.locked_until_ms - now_ms + 999) / 1000 : 0));
         if (result.outcome == TOKEN_AUTH_OK) {
                 log_struct(LOG_INFO, LOG_MSGID_TOKEN_AUTH_OK,
                            (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
@@ -247,8 +243,9 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                                      "tokenId", id, "service", service, "rhost", rhost, "scopes", result.token.scopes);
                 record = token_record_to_json(&result.token, clock_now());
                 reply = record ? varlink_reply_new(json_pack("{s:s, s:s, s:O, s:I}", "tokenId", id, "user", user,
-                                                             "scopes", json_object_get(record, "scopes"),
-                                                             "expires", (json_int_t) result.token.expires), false)
+                                                             "scopes", json_object_get(record, "scopes"), "expires",
+                                                             (json_int_t) result.token.expires),
+                                                   false)
                                : internal_error("out of memory");
                 json_decref(record);
                 goto out;
@@ -262,9 +259,10 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
         else if (!result.counted)
                 snprintf(detail, sizeof detail, "the secret was right: not counted");
         else
-                snprintf(detail, sizeof detail, "%u wrong secrets in a row from %s, next check in %s ms;"
-                         " token %s: %u wrong secrets from %u sources", result.failures, source, delay, id,
-                         result.id_failures, result.id_sources);
+                snprintf(detail, sizeof detail,
+                         "%u wrong secrets in a row from %s, next check in %s ms;"
+                         " token %s: %u wrong secrets from %u sources",
+                         result.failures, source, delay, id, result.id_failures, result.id_sources);
         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
                    (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", id, "ENRICH_SERVICE", service,
                                       "ENRICH_RHOST", rhost, "ENRICH_SOURCE", source, "ENRICH_REASON", result.reason,
@@ -276,22 +274,22 @@ json_t *method_authenticate(enrichd *d, const method_call *call, json_t *params)
                                               "ENRICH_FAILURES", failures, "ENRICH_LOCK_SECONDS", lock, NULL },
                            "Token %s of %s locked for %s s after %u wrong secrets in a row from %s "
                            "(other sources are not locked; token %s: %u wrong secrets from %u sources); "
-                           "`enrichctl token unlock %s` unlocks it early", id, result.owner, lock,
-                           result.failures, source, id, result.id_failures, result.id_sources, result.owner);
+                           "`enrichctl token unlock %s` unlocks it early",
+                           id, result.owner, lock, result.failures, source, id, result.id_failures, result.id_sources,
+                           result.owner);
         /* Aggregated like any refusal, but the attempt that locks a token
          * always gets its own row. */
-        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:s*, s:s, s:i, s:i, s:i, s:I, s:b}", "tokenId", id,
-                            "reason", result.reason, "service", service, "rhost", rhost, "ruser", ruser,
-                            "source", source, "failures", (int) result.failures,
-                            "idFailures", (int) result.id_failures, "idSources", (int) result.id_sources,
-                            "delayMs", (json_int_t) result.delay_ms, "lockedNow", result.locked_now);
+        details = json_pack("{s:s, s:s*, s:s*, s:s*, s:s*, s:s, s:i, s:i, s:i, s:I, s:b}", "tokenId", id, "reason",
+                            result.reason, "service", service, "rhost", rhost, "ruser", ruser, "source", source,
+                            "failures", (int) result.failures, "idFailures", (int) result.id_failures, "idSources",
+                            (int) result.id_sources, "delayMs", (json_int_t) result.delay_ms, "lockedNow",
+                            result.locked_now);
         if (result.locked_now)
                 (void) audit_record(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED, details);
         else
                 (void) audit_record_refusal(d, call->peer, user, AUDIT_TOKEN_REJECTED, AUDIT_REJECTED,
                                             "io.enrich.Authenticate", details);
-        reply = auth_failed(result.reason, result.delay_ms,
-                            result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
+        reply = auth_failed(result.reason, result.delay_ms, result.outcome == TOKEN_AUTH_LOCKED || result.locked_now);
 out:
         wipe_param(params, "verifier");
         token_auth_result_clear(&result);
@@ -359,9 +357,9 @@ json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) 
                 reply = database_error(d, "io.enrich.TokenIssue");
                 goto out;
         }
-        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}",
-                             "tokenId", t.id, "scopes", scope_text, "description", description,
-                             "ttl", (json_int_t) ttl, "expires", (json_int_t) t.expires);
+        (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_ISSUED, AUDIT_OK, "{s:s, s:s, s:s*, s:I, s:I}", "tokenId",
+                             t.id, "scopes", scope_text, "description", description, "ttl", (json_int_t) ttl, "expires",
+                             (json_int_t) t.expires);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, t.id, user, by,
                   "Token %s issued to %s by %s for %llds (scopes: %s%s%s)", t.id, user, by, (long long) ttl,
                   *scope_text ? scope_text : "none", description ? "; " : "", description ? description : "");
@@ -394,8 +392,7 @@ json_t *method_token_list(enrichd *d, const method_call *call, json_t *params) {
         json_t *reply;
         int r;
 
-        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
-            (reply = page_begin(&p, params)))
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) || (reply = page_begin(&p, params)))
                 goto out;
         r = tokens_list(d->db, user, page_after(&p), page_fetch(&p), add_token_row,
                         &(token_page) { .page = &p, .now = clock_now() });
@@ -454,8 +451,7 @@ json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params)
         bool set;
         int r;
 
-        if ((reply = get_token_id(params, "id", &id)) ||
-            (reply = get_verifier(params, &verifier)) ||
+        if ((reply = get_token_id(params, "id", &id)) || (reply = get_verifier(params, &verifier)) ||
             (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
                 goto out;
         r = tokens_rotate(d->db, d->config->state_dir, id, verifier, now, grace);
@@ -473,11 +469,11 @@ json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params)
         }
         by = peer_name(call->peer);
         (void) tokens_get(d->db, id, &t);
-        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id,
-                             "grace", (json_int_t) grace);
+        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:I}", "tokenId", id, "grace",
+                             (json_int_t) grace);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED, id, t.user, by,
-                  "Token %s of %s rotated by %s; the old secret works for %llds more", id,
-                  t.user ? t.user : "?", by ? by : "an admin", (long long) grace);
+                  "Token %s of %s rotated by %s; the old secret works for %llds more", id, t.user ? t.user : "?",
+                  by ? by : "an admin", (long long) grace);
         reply = token_reply(d, "io.enrich.TokenRotate", id, now);
 out:
         wipe_param(params, "verifier");
@@ -498,8 +494,8 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
                 return database_error(d, "io.enrich.TokenUnlock");
         by = peer_name(call->peer);
         (void) audit_recordf(d, call->peer, user, AUDIT_TOKEN_UNLOCKED, AUDIT_OK, "{s:b}", "wasLocked", was);
-        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s",
-                  user, by ? by : "an admin", was ? "" : " (it was not locked)");
+        log_token(LOG_NOTICE, LOG_MSGID_TOKEN_LOCKED, NULL, user, by, "Token logins of %s unlocked by %s%s", user,
+                  by ? by : "an admin", was ? "" : " (it was not locked)");
         free(by);
         return varlink_reply_new(json_pack("{s:b}", "wasLocked", was), false);
 }
@@ -527,9 +523,9 @@ json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
                 reply = database_error(d, "io.enrich.Disable");
                 goto out;
         }
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", counts.tokens,
-                                            "sessionsRevoked", counts.sessions, "wasDisabled", counts.was,
-                                            "changed", !counts.was), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", counts.tokens, "sessionsRevoked",
+                                            counts.sessions, "wasDisabled", counts.was, "changed", !counts.was),
+                                  false);
 out:
         free(by);
         return reply;
@@ -580,7 +576,8 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
                            "Refusing the login of disabled user %s%s%s (service %s): %s", user,
                            strcmp(s.user, user) != 0 ? ", disabled as " : "", strcmp(s.user, user) != 0 ? s.user : "",
                            service ? service : "?", s.reason);
-                (void) audit_record_refusal(d, call->peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED, "io.enrich.CheckAccount",
+                (void) audit_record_refusal(d, call->peer, user, AUDIT_LOGIN_REFUSED, AUDIT_DENIED,
+                                            "io.enrich.CheckAccount",
                                             json_pack("{s:s, s:s*, s:s*}", "reason", s.reason, "service", service,
                                                       "rhost", rhost));
                 reply = varlink_reply_new(json_pack("{s:b, s:s, s:s, s:I}", "disabled", true, "reason", s.reason,
@@ -594,8 +591,8 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
 
 /* ---- Enrich --------------------------------------------------------------- */
 
-json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id,
-                             int64_t now, const char ***amr) {
+json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id, int64_t now,
+                             const char ***amr) {
         const char **list = NULL;
         char *canonical = NULL;
         identity_key key;
@@ -623,12 +620,12 @@ json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *
                 if (r == -EIO)
                         return database_error(d, "io.enrich.Enrich");
                 if (r < 0) {
-                        const char *why = r == -ENOENT ? "no such token of this user"
-                                        : r == -ESTALE ? "token not authenticated in this login"
-                                                       : "token revoked, expired or locked";
+                        const char *why = r == -ENOENT   ? "no such token of this user"
+                                          : r == -ESTALE ? "token not authenticated in this login"
+                                                         : "token revoked, expired or locked";
                         log_struct(LOG_WARNING, LOG_MSGID_TOKEN_AUTH_FAILED,
-                                   (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", token_id,
-                                                      "ENRICH_REASON", why, NULL },
+                                   (const char *[]) { "ENRICH_USER", user, "ENRICH_TOKEN", token_id, "ENRICH_REASON",
+                                                      why, NULL },
                                    "Refusing enrichment of %s with token %s: %s", user, token_id, why);
                         return error_reply("io.enrich.AuthenticationFailed",
                                            json_pack("{s:s, s:I, s:b}", "reason", why, "delayMs", (json_int_t) 0,

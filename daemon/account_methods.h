@@ -25,5 +25,5 @@ json_t *method_check_account(enrichd *d, const method_call *call, json_t *params
  * may be NULL) so that "tok" is in it exactly when a token was verified.
  * pw: user's entry, just looked up (NULL: not known, or looked up here).
  * NULL, or the error reply. */
-json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id,
-                             int64_t now, const char ***amr);
+json_t *account_check_enrich(enrichd *d, const char *user, const struct passwd *pw, const char *token_id, int64_t now,
+                             const char ***amr);

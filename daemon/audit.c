@@ -26,8 +26,8 @@
 #include "log.h"
 #include "util.h"
 
-#define HASH_HEX 64
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define HASH_HEX           64
+#define ZERO_HASH          "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
 
 /* What a refusal slot counts: one (uid, action, method, subject); a uid's
@@ -149,13 +149,12 @@ typedef struct row {
 
 /* The canonical encoding (audit.h), malloc'd. */
 static char *canonical(const row *r) {
-        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}",
-                              "id", (json_int_t) r->id, "time", (json_int_t) r->time,
-                              "actor_uid", r->actor_uid < 0 ? json_null() : json_integer(r->actor_uid),
-                              "actor_name", r->actor_name ? r->actor_name : "",
-                              "subject", r->subject ? json_string(r->subject) : json_null(),
-                              "action", r->action ? r->action : "", "result", r->result ? r->result : "",
-                              "details", r->details ? r->details : "",
+        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}", "id", (json_int_t) r->id, "time",
+                              (json_int_t) r->time, "actor_uid",
+                              r->actor_uid < 0 ? json_null() : json_integer(r->actor_uid), "actor_name",
+                              r->actor_name ? r->actor_name : "", "subject",
+                              r->subject ? json_string(r->subject) : json_null(), "action", r->action ? r->action : "",
+                              "result", r->result ? r->result : "", "details", r->details ? r->details : "",
                               "prev_hash", r->prev_hash ? r->prev_hash : "");
         char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
@@ -183,8 +182,7 @@ static int row_hash(const row *r, char out[HASH_HEX + 1]) {
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
         ctx = EVP_MD_CTX_new();
         if (ctx && sha256 && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
-            EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 &&
-            EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
+            EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 && EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
             EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {
                 hex_encode(digest, sizeof digest, out);
                 ret = 0;
@@ -273,11 +271,13 @@ static void check_outside(enrichd *d) {
                 log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE,
                            (const char *[]) { "ENRICH_AUDIT_KIND", v.kind, NULL },
                            "Audit trail truncated while enrichd was down: %s. enrichd carries on; `enrichctl audit"
-                           " verify` reports it until an admin runs `enrichctl audit checkpoint`", v.reason);
+                           " verify` reports it until an admin runs `enrichctl audit checkpoint`",
+                           v.reason);
         } else if (other)
                 log_struct(LOG_NOTICE, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
                            "Audit trail: %s/%s records a checkpoint of another database; this database starts"
-                           " its own record at its next checkpoint", d->config->state_dir, AUDIT_HEAD_FILE);
+                           " its own record at its next checkpoint",
+                           d->config->state_dir, AUDIT_HEAD_FILE);
 }
 
 int audit_open(enrichd *d, audit **ret) {
@@ -288,10 +288,14 @@ int audit_open(enrichd *d, audit **ret) {
                 return -ENOMEM;
         d->audit = a;
         if ((r = prepare(d, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &a->head)) < 0 ||
-            (r = prepare(d, "INSERT INTO audit (id, time, actor_uid, actor_name, subject, action, result,"
-                            " details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", &a->insert)) < 0 ||
-            (r = prepare(d, "INSERT INTO audit_checkpoints (row_id, head, time, kid, signature)"
-                            " VALUES (?,?,?,?,?)", &a->insert_checkpoint)) < 0 ||
+            (r = prepare(d,
+                         "INSERT INTO audit (id, time, actor_uid, actor_name, subject, action, result,"
+                         " details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         &a->insert)) < 0 ||
+            (r = prepare(d,
+                         "INSERT INTO audit_checkpoints (row_id, head, time, kid, signature)"
+                         " VALUES (?,?,?,?,?)",
+                         &a->insert_checkpoint)) < 0 ||
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = clock_now();
@@ -373,16 +377,15 @@ static void journal(const row *r, int64_t id, json_t *details) {
 
         snprintf(idtext, sizeof idtext, "%lld", (long long) id);
         log_struct(bad ? LOG_NOTICE : LOG_INFO, message_id_of(r->action),
-                   (const char *[]) { "ENRICH_ACTION", r->action, "ENRICH_RESULT", r->result,
-                                      "ENRICH_USER", r->subject, "ENRICH_SID", sid, "ENRICH_JTI", jti,
-                                      "ENRICH_ACTOR", r->actor_name, "ENRICH_AUDIT_ID", idtext,
-                                      "ENRICH_METHOD", method, NULL },
+                   (const char *[]) { "ENRICH_ACTION", r->action, "ENRICH_RESULT", r->result, "ENRICH_USER", r->subject,
+                                      "ENRICH_SID", sid, "ENRICH_JTI", jti, "ENRICH_ACTOR", r->actor_name,
+                                      "ENRICH_AUDIT_ID", idtext, "ENRICH_METHOD", method, NULL },
                    "audit #%s: %s %s%s%s by %s: %s", idtext, r->action, r->result, r->subject ? " for " : "",
                    r->subject ? r->subject : "", r->actor_name, r->details);
 }
 
-int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                 const char *result, json_t *details) {
+int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                 json_t *details) {
         audit *a = d->audit;
         char *name = NULL, *text = NULL, hash[HASH_HEX + 1] = "";
         bool own_transaction;
@@ -405,9 +408,13 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
                 log_failure(action, "out of memory");
                 goto out;
         }
-        row in = { .time = clock_now(), .actor_uid = peer ? (int64_t) peer->uid : -1,
-                   .actor_name = peer ? name : "enrichd", .subject = subject, .action = action,
-                   .result = result, .details = text };
+        row in = { .time = clock_now(),
+                   .actor_uid = peer ? (int64_t) peer->uid : -1,
+                   .actor_name = peer ? name : "enrichd",
+                   .subject = subject,
+                   .action = action,
+                   .result = result,
+                   .details = text };
         /* Its own transaction, or a savepoint inside the caller's or the
          * batch (db.h): the row commits with the batch of its turn. */
         own_transaction = !db_in_transaction(d->db);
@@ -447,8 +454,8 @@ void audit_batch_lost(enrichd *d) {
                 log_failure("batch", db_last_error(d->db));
 }
 
-int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                  const char *result, const char *format, ...) {
+int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                  const char *format, ...) {
         json_t *details;
         va_list ap;
 
@@ -476,19 +483,18 @@ static void refusal_flush(enrichd *d, refusal *s) {
         if (s->used && s->count > 0) {
                 details = s->details ? s->details : json_object();
                 s->details = NULL;
-                if (details && (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
-                                json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
-                                json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
-                                json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0 ||
-                                (overflow && (json_object_set_new(details, "method", json_string("*")) < 0 ||
-                                              set_counts(details, "methods", s->methods, "otherMethods", s->other_methods) < 0 ||
-                                              (s->mixed_subjects &&
-                                               set_counts(details, "subjects", s->subjects, "otherSubjects",
-                                                          s->other_subjects) < 0) ||
-                                              set_counts(details, "callers", s->callers, "otherCallers",
-                                                         s->other_callers) < 0)) ||
-                                (s->kind == REFUSAL_GLOBAL_OVERFLOW &&
-                                 json_object_set_new(details, "actor", json_string("many callers")) < 0)))
+                if (details &&
+                    (json_object_set_new(details, "count", json_integer(s->count)) < 0 ||
+                     json_object_set_new(details, "first", json_integer(s->first)) < 0 ||
+                     json_object_set_new(details, "last", json_integer(s->last)) < 0 ||
+                     json_object_set_new(details, "window", json_integer(d->config->audit_refusal_window)) < 0 ||
+                     (overflow && (json_object_set_new(details, "method", json_string("*")) < 0 ||
+                                   set_counts(details, "methods", s->methods, "otherMethods", s->other_methods) < 0 ||
+                                   (s->mixed_subjects && set_counts(details, "subjects", s->subjects, "otherSubjects",
+                                                                    s->other_subjects) < 0) ||
+                                   set_counts(details, "callers", s->callers, "otherCallers", s->other_callers) < 0)) ||
+                     (s->kind == REFUSAL_GLOBAL_OVERFLOW &&
+                      json_object_set_new(details, "actor", json_string("many callers")) < 0)))
                         log_failure(s->action, "out of memory");
                 /* The global summary is nobody's in particular: enrichd
                  * writes it, and "callers" says who. */
@@ -716,8 +722,10 @@ static int load_checkpoints(enrichd *d, int64_t from, checkpoint **ret, size_t *
         size_t n = 0, cap = 0;
         int r = 0, step;
 
-        if (db_prepare(d->db, "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
-                              " WHERE row_id >= ? ORDER BY row_id", &st) < 0) {
+        if (db_prepare(d->db,
+                       "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
+                       " WHERE row_id >= ? ORDER BY row_id",
+                       &st) < 0) {
                 r = db_fail(d->db, "Failed to read audit checkpoints");
                 goto out;
         }
@@ -733,7 +741,8 @@ static int load_checkpoints(enrichd *d, int64_t from, checkpoint **ret, size_t *
                         cap = cap ? 2 * cap : 16;
                 }
                 list[n] = (checkpoint) {
-                        .row_id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 2),
+                        .row_id = sqlite3_column_int64(st, 0),
+                        .time = sqlite3_column_int64(st, 2),
                         .head = strdup((const char *) sqlite3_column_text(st, 1) ?: ""),
                         .kid = strdup((const char *) sqlite3_column_text(st, 3) ?: ""),
                         .signature = strdup((const char *) sqlite3_column_text(st, 4) ?: ""),
@@ -888,8 +897,10 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
         r = load_checkpoints(d, from, &cps, &n_cps);
         if (r < 0)
                 goto out;
-        if (db_prepare(d->db, "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
-                              " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id", &st) < 0) {
+        if (db_prepare(d->db,
+                       "SELECT id, time, actor_uid, actor_name, subject, action, result, details,"
+                       " prev_hash, hash FROM audit WHERE id >= ? ORDER BY id",
+                       &st) < 0) {
                 r = db_fail(d->db, "Failed to read the audit trail");
                 goto out;
         }
@@ -900,7 +911,8 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
                         break;
                 }
                 row cur = {
-                        .id = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1),
+                        .id = sqlite3_column_int64(st, 0),
+                        .time = sqlite3_column_int64(st, 1),
                         .actor_uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2),
                         .actor_name = (const char *) sqlite3_column_text(st, 3),
                         .subject = (const char *) sqlite3_column_text(st, 4),
@@ -937,8 +949,7 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
                                         "rows before %lld are missing and no checkpoint anchors row %lld",
                                         (long long) cur.id, (long long) cur.id);
                         else if (!content_ok)
-                                fail_at(v, cur.id, "modified", "row %lld does not match its hash",
-                                        (long long) cur.id);
+                                fail_at(v, cur.id, "modified", "row %lld does not match its hash", (long long) cur.id);
                 } else if (cur.id != prev_id + 1) {
                         fail_at(v, prev_id + 1, "deleted", "row %lld is missing (row %lld follows row %lld)",
                                 (long long) (prev_id + 1), (long long) cur.id, (long long) prev_id);
@@ -955,8 +966,8 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
                                         (long long) cur.id, (long long) other);
                         else if (r == 0)
                                 fail_at(v, cur.id, "inserted",
-                                        "row %lld does not chain to row %lld nor to any row held",
-                                        (long long) cur.id, (long long) prev_id);
+                                        "row %lld does not chain to row %lld nor to any row held", (long long) cur.id,
+                                        (long long) prev_id);
                         else
                                 goto out;
                         r = 0;
@@ -969,8 +980,7 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
                                         (long long) cp->row_id, cp->kid);
                         else if (strcmp(cp->head, cur.hash) != 0)
                                 fail_at(v, cp->row_id, "checkpoint",
-                                        "the checkpoint at row %lld does not match that row",
-                                        (long long) cp->row_id);
+                                        "the checkpoint at row %lld does not match that row", (long long) cp->row_id);
                         else if (v->ok)
                                 v->sealed_id = cp->row_id;
                         v->checkpoints++;
@@ -1104,8 +1114,9 @@ static int head_write(enrichd *d, int64_t row_id, const char *head, int64_t when
         r = head_path(d, path, sizeof path);
         if (r < 0 || (r = read_origin(d, origin)) < 0)
                 return r;
-        n = asprintf(&text, "# enrichd: the newest audit checkpoint, kept outside the database (enrichd(8))\n"
-                            "database %s\nrow %lld\nhead %s\ntime %lld\n",
+        n = asprintf(&text,
+                     "# enrichd: the newest audit checkpoint, kept outside the database (enrichd(8))\n"
+                     "database %s\nrow %lld\nhead %s\ntime %lld\n",
                      origin, (long long) row_id, head, (long long) when);
         if (n < 0)
                 return -ENOMEM;
@@ -1144,9 +1155,11 @@ static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other) {
                 *ret_other = true;
                 return 0;
         }
-        if (db_prepare(d->db, "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
-                              "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2),"
-                              " (SELECT coalesce(max(id), 0) FROM audit)", &st) < 0)
+        if (db_prepare(d->db,
+                       "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
+                       "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2),"
+                       " (SELECT coalesce(max(id), 0) FROM audit)",
+                       &st) < 0)
                 return db_fail(d->db, "Failed to read the audit trail");
         sqlite3_bind_int64(st, 1, h.row_id);
         sqlite3_bind_text(st, 2, h.head, -1, SQLITE_TRANSIENT);
@@ -1161,11 +1174,13 @@ static int head_compare(enrichd *d, audit_verdict *v, bool *ret_other) {
         if (last < h.row_id)
                 fail_at(v, last + 1, "truncated",
                         "rows from %lld on are missing: the trail ends at row %lld, but enrichd sealed row %lld"
-                        " (%s)", (long long) (last + 1), (long long) last, (long long) h.row_id, path);
+                        " (%s)",
+                        (long long) (last + 1), (long long) last, (long long) h.row_id, path);
         else
                 fail_at(v, h.row_id, "truncated",
                         "the checkpoint enrichd sealed at row %lld (%s) is gone: the trail was cut and rewritten"
-                        " from there", (long long) h.row_id, path);
+                        " from there",
+                        (long long) h.row_id, path);
 out:
         db_release(d->db, st);
         return r;
@@ -1192,9 +1207,11 @@ static void prune(enrichd *d) {
         if (d->config->audit_retention_days == 0)
                 return;
         cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400;
-        if (db_prepare(d->db, "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
-                              " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
-                              "          (SELECT max(id) FROM audit))", &st) < 0 ||
+        if (db_prepare(d->db,
+                       "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
+                       " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
+                       "          (SELECT max(id) FROM audit))",
+                       &st) < 0 ||
             sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
                 log_failure("retention", sqlite3_errmsg(db_handle(d->db)));
                 goto out;
@@ -1223,9 +1240,10 @@ static void prune(enrichd *d) {
         if (db_commit(d->db) < 0)
                 goto fail;
         if (changes > 0)
-                log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
-                           "Audit trail: pruned %d rows older than %u days; the checkpoint at row %lld anchors the rest",
-                           changes, d->config->audit_retention_days, (long long) anchor);
+                log_struct(
+                        LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
+                        "Audit trail: pruned %d rows older than %u days; the checkpoint at row %lld anchors the rest",
+                        changes, d->config->audit_retention_days, (long long) anchor);
         goto out;
 fail:
         log_failure("retention", db_last_error(d->db));
@@ -1233,8 +1251,7 @@ out:
         db_release(d->db, st);
 }
 
-int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
-                     char **ret_error) {
+int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id, char **ret_error) {
         audit *a = d->audit;
         audit_verdict v;
         sqlite3_stmt *st;
@@ -1250,8 +1267,10 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         a->in_checkpoint = true;
         /* Only what came after the newest checkpoint needs checking: what
          * came before was checked when that one was signed. */
-        if (db_prepare(d->db, "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
-                              " WHERE row_id IN (SELECT id FROM audit)", &last) == 0 &&
+        if (db_prepare(d->db,
+                       "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
+                       " WHERE row_id IN (SELECT id FROM audit)",
+                       &last) == 0 &&
             sqlite3_step(last) == SQLITE_ROW)
                 from = sqlite3_column_int64(last, 0);
         db_release(d->db, last);
@@ -1276,9 +1295,12 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         {
                 json_t *details = json_pack("{s:s, s:I}", "why", why, "rows", (json_int_t) a->since_checkpoint);
                 char *text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-                row in = { .time = now, .actor_uid = peer ? (int64_t) peer->uid : -1,
-                           .actor_name = peer ? (name ? name : "?") : "enrichd", .action = AUDIT_CHECKPOINT,
-                           .result = AUDIT_OK, .details = text };
+                row in = { .time = now,
+                           .actor_uid = peer ? (int64_t) peer->uid : -1,
+                           .actor_name = peer ? (name ? name : "?") : "enrichd",
+                           .action = AUDIT_CHECKPOINT,
+                           .result = AUDIT_OK,
+                           .details = text };
                 r = text ? append(d, &in, &id, hash) : -ENOMEM;
                 if (r == 0)
                         journal(&in, id, details);
@@ -1328,9 +1350,8 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         snprintf(idtext, sizeof idtext, "%lld", (long long) id);
         log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT,
                    (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_ROW", idtext,
-                                      "ENRICH_AUDIT_HEAD", hash,
-                                      "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID", signer_kid(d->signer),
-                                      NULL },
+                                      "ENRICH_AUDIT_HEAD", hash, "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID",
+                                      signer_kid(d->signer), NULL },
                    "Audit checkpoint at row %lld (%s): head %s", (long long) id, why, hash);
         /* Fleet mode publishes it, for the trail to be held to it later. */
         {
@@ -1355,8 +1376,10 @@ int audit_newest_checkpoint(enrichd *d, audit_anchor *ret) {
         audit_anchor a = { 0 };
         int r = 0, step;
 
-        if (db_prepare(d->db, "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
-                              " ORDER BY row_id DESC LIMIT 1", &st) < 0)
+        if (db_prepare(d->db,
+                       "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
+                       " ORDER BY row_id DESC LIMIT 1",
+                       &st) < 0)
                 return db_fail(d->db, "Failed to read the audit checkpoints");
         step = sqlite3_step(st);
         if (step == SQLITE_DONE)
@@ -1381,10 +1404,12 @@ int audit_check_anchor(enrichd *d, const audit_anchor *anchor, audit_verdict *v,
         int r = 0;
 
         *ret_compared = false;
-        if (db_prepare(d->db, "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
-                              "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2 AND c.time = ?3"
-                              "        AND c.kid = ?4 AND c.signature = ?5),"
-                              " (SELECT coalesce(min(id), 0) FROM audit)", &st) < 0)
+        if (db_prepare(d->db,
+                       "SELECT (SELECT count(*) FROM audit_checkpoints c JOIN audit a ON a.id = c.row_id"
+                       "        WHERE c.row_id = ?1 AND c.head = ?2 AND a.hash = ?2 AND c.time = ?3"
+                       "        AND c.kid = ?4 AND c.signature = ?5),"
+                       " (SELECT coalesce(min(id), 0) FROM audit)",
+                       &st) < 0)
                 return db_fail(d->db, "Failed to read the audit trail");
         sqlite3_bind_int64(st, 1, anchor->row_id);
         sqlite3_bind_text(st, 2, anchor->head, -1, SQLITE_TRANSIENT);
@@ -1475,8 +1500,9 @@ void audit_entry_clear(audit_entry *e) {
  * until likewise (audit_until_sql). result is checked row by row over the
  * range the others pick: it has a handful of values, too few to index.
  * Index: user 1, action 2, since 4, descending 8. */
-#define LIST_SELECT "SELECT id, time, actor_uid, actor_name, subject, action, result, details, hash" \
-                    " FROM audit WHERE id > ?1 AND id < ?2 AND +time <= ?8 AND (?7 IS NULL OR +result = ?7)"
+#define LIST_SELECT \
+        "SELECT id, time, actor_uid, actor_name, subject, action, result, details, hash" \
+        " FROM audit WHERE id > ?1 AND id < ?2 AND +time <= ?8 AND (?7 IS NULL OR +result = ?7)"
 #define LIST_USER   " AND subject = ?4"
 #define LIST_ACTION " AND action = ?5"
 #define LIST_SINCE  " AND +time >= ?3"
@@ -1484,9 +1510,12 @@ void audit_entry_clear(audit_entry *e) {
 #define LIST_DESC   " ORDER BY id DESC LIMIT ?6"
 #define LIST_4(since, order) \
         LIST_SELECT since order, LIST_SELECT LIST_USER since order, LIST_SELECT LIST_ACTION since order, \
-        LIST_SELECT LIST_USER LIST_ACTION since order
+                LIST_SELECT LIST_USER LIST_ACTION since order
 static const char *const list_statements[16] = {
-        LIST_4("", LIST_ASC), LIST_4(LIST_SINCE, LIST_ASC), LIST_4("", LIST_DESC), LIST_4(LIST_SINCE, LIST_DESC),
+        LIST_4("", LIST_ASC),
+        LIST_4(LIST_SINCE, LIST_ASC),
+        LIST_4("", LIST_DESC),
+        LIST_4(LIST_SINCE, LIST_DESC),
 };
 
 const char audit_since_sql[] = "SELECT id FROM audit WHERE time >= ?1 ORDER BY time, id LIMIT 1";
@@ -1517,8 +1546,7 @@ static int time_row(enrichd *d, const char *sql, int64_t since, int64_t *ret) {
         return r;
 }
 
-int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
-               void *userdata) {
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry), void *userdata) {
         sqlite3_stmt *st = NULL;
         audit_entry e = { 0 };
         int64_t lo = 0, hi = INT64_MAX, first = 0, past = 0;

@@ -103,8 +103,8 @@ void audit_free(audit *a);
  * fields. Failure is logged (LOG_MSGID_AUDIT_AUDIT_FAILURE) and returned;
  * callers whose decision already happened only log it. A checkpoint follows
  * when audit_checkpoint_rows rows have piled up since the last. */
-int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                 const char *result, json_t *details);
+int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                 json_t *details);
 
 /* The batch (db.h) that held the newest rows was rolled back: the chain's
  * head is read again from the database. */
@@ -115,8 +115,8 @@ int64_t audit_head_id(const enrichd *d);
 
 /* The same, with details built from json_pack-style format and arguments;
  * a format that fails to pack records the row without details. */
-int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                  const char *result, const char *format, ...);
+int audit_recordf(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                  const char *format, ...);
 
 /* Records a refusal through the aggregation above: the arguments are
  * audit_record's, and method (may be NULL) is part of the key. details is
@@ -133,15 +133,13 @@ void audit_flush_refusals(enrichd *d, bool all);
  * tenant, amr, act and pv (those present). NULL when out of memory. */
 json_t *audit_claims_summary(json_t *claims);
 
-
 /* Writes an audit.checkpoint row and signs the chain head at it; then
  * prunes rows older than audit_retention_days behind the newest checkpoint
  * old enough. Refuses (-EBADMSG, *ret_error says why) when the rows since the
  * previous checkpoint do not verify, so a forgery is never sealed. peer NULL:
  * enrichd's own (interval, row count, shutdown). *ret_row_id (optional)
  * gets the checkpoint's row id. */
-int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
-                     char **ret_error);
+int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id, char **ret_error);
 
 /* Periodic work from the event loop: a checkpoint when rows were written
  * and audit_checkpoint_seconds passed since the last. */
@@ -218,8 +216,7 @@ void audit_entry_clear(audit_entry *e);
  * during the call). Stops at fn's first nonzero return and returns it
  * when negative (0 when positive), as grants_list. Every filter and
  * direction reads through an index (see audit_list_sql). */
-int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry),
-               void *userdata);
+int audit_list(enrichd *d, const audit_query *q, int (*fn)(void *userdata, const audit_entry *entry), void *userdata);
 
 /* The statement audit_list runs for these filters, static text (for the
  * unit test that checks its query plan). Parameters: ?1 < id < ?2,

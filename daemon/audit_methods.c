@@ -40,8 +40,8 @@ static void redact(json_t *entries, uid_t reader) {
                 json_object_del(e, "hash");
                 details = json_object_get(e, "details");
                 json_object_foreach_safe(details, tmp, key, v)
-                        if (strcmp(key, "reason") == 0 || strcmp(key, "description") == 0 ||
-                            strcmp(key, "why") == 0 || ends_with(key, "By"))
+                        if (strcmp(key, "reason") == 0 || strcmp(key, "description") == 0 || strcmp(key, "why") == 0 ||
+                            ends_with(key, "By"))
                                 json_object_del(details, key);
         }
 }
@@ -49,9 +49,9 @@ static void redact(json_t *entries, uid_t reader) {
 /* An io.enrich.AuditEntry; NULL when out of memory. */
 static json_t *entry_json(const audit_entry *e) {
         json_t *details = json_loads(e->details, 0, NULL);
-        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t) e->id,
-                              "time", (json_int_t) e->time, "actor", e->actor, "action", e->action,
-                              "result", e->result, "details", details ? details : json_object(), "hash", e->hash);
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t) e->id, "time",
+                              (json_int_t) e->time, "actor", e->actor, "action", e->action, "result", e->result,
+                              "details", details ? details : json_object(), "hash", e->hash);
 
         if (o && e->has_actor_uid)
                 json_object_set_new(o, "actorUid", json_integer(e->actor_uid));
@@ -155,15 +155,19 @@ static json_t *follow_start(enrichd *d, const method_call *call, const audit_que
         }
         /* Root is held only to the total; everyone else to a few each
          * and together to less than the total, so root can always follow. */
-        if (!free_slot || (call->peer->uid != 0 && (mine >= AUDIT_FOLLOW_PER_UID ||
-                                                    others >= AUDIT_FOLLOW_MAX - AUDIT_FOLLOW_ROOT_RESERVE)))
+        if (!free_slot || (call->peer->uid != 0 &&
+                           (mine >= AUDIT_FOLLOW_PER_UID || others >= AUDIT_FOLLOW_MAX - AUDIT_FOLLOW_ROOT_RESERVE)))
                 return error_reply("io.enrich.TooManyFollows",
-                                   json_pack("{s:i, s:i, s:s}", "perUid", AUDIT_FOLLOW_PER_UID, "max",
-                                             AUDIT_FOLLOW_MAX,
-                                             "reason", "too many audit follows are open; end one (Ctrl-C "
+                                   json_pack("{s:i, s:i, s:s}", "perUid", AUDIT_FOLLOW_PER_UID, "max", AUDIT_FOLLOW_MAX,
+                                             "reason",
+                                             "too many audit follows are open; end one (Ctrl-C "
                                              "in its enrichctl audit --follow) and try again"));
-        *free_slot = (audit_follower) { .stream = call->stream, .uid = call->peer->uid, .admin = call->admin,
-                                        .since = q->since, .until = q->until, .last_id = q->from_id };
+        *free_slot = (audit_follower) { .stream = call->stream,
+                                        .uid = call->peer->uid,
+                                        .admin = call->admin,
+                                        .since = q->since,
+                                        .until = q->until,
+                                        .last_id = q->from_id };
         free_slot->user = strdup_or_null(q->user, &failed);
         free_slot->action = strdup_or_null(q->action, &failed);
         free_slot->result = strdup_or_null(q->result, &failed);
@@ -194,8 +198,13 @@ static int add_follow_entry(void *userdata, const audit_entry *e) {
  * number sent, or a negative errno (the follower is then dropped). */
 static int follow_send(enrichd *d, audit_follower *f, int64_t limit,
                        int (*push)(void *userdata, uint64_t stream, json_t *reply), void *userdata) {
-        audit_query q = { .from_id = f->last_id, .since = f->since, .until = f->until, .user = f->user,
-                          .action = f->action, .result = f->result, .limit = limit };
+        audit_query q = { .from_id = f->last_id,
+                          .since = f->since,
+                          .until = f->until,
+                          .user = f->user,
+                          .action = f->action,
+                          .result = f->result,
+                          .limit = limit };
         follow_batch b = { .entries = json_array(), .last_id = f->last_id };
         json_t *reply = NULL;
         size_t n;
@@ -206,9 +215,9 @@ static int follow_send(enrichd *d, audit_follower *f, int64_t limit,
         /* An admin removed from admin_group loses admin at once, here
          * too: the follow ends before it sends another row. */
         if (f->admin && f->uid != 0 && !identity_is_admin(d->config->admin_group, f->uid)) {
-                reply = error_reply("io.enrich.PermissionDenied",
-                                    json_pack("{s:s}", "reason", "no longer a member of admin_group; "
-                                              "the follow of every user's rows ended"));
+                reply = error_reply("io.enrich.PermissionDenied", json_pack("{s:s}", "reason",
+                                                                            "no longer a member of admin_group; "
+                                                                            "the follow of every user's rows ended"));
                 if (reply)
                         (void) push(userdata, f->stream, reply);
                 r = -EPERM;
@@ -312,11 +321,15 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
                                                   "and has no pages");
                         goto out;
                 }
-                if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows",
-                                                &user, &own)))
+                if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user,
+                                                &own)))
                         goto out;
-                q = (audit_query) { .from_id = after_id_set ? after_id : audit_head_id(d), .since = since,
-                                    .until = until, .user = user, .action = action, .result = result };
+                q = (audit_query) { .from_id = after_id_set ? after_id : audit_head_id(d),
+                                    .since = since,
+                                    .until = until,
+                                    .user = user,
+                                    .action = action,
+                                    .result = result };
                 if ((reply = follow_start(d, call, &q, &f)))
                         goto out;
                 /* Open: the rows come from audit_follow_pump, once
@@ -332,8 +345,13 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         if ((reply = self_or_admin_user(call, "only root and admins may read other users' audit rows", &user, &own)))
                 goto out;
-        q = (audit_query) { .from_id = p.after_row, .descending = p.descending, .since = since,
-                            .until = until, .user = user, .action = action, .result = result,
+        q = (audit_query) { .from_id = p.after_row,
+                            .descending = p.descending,
+                            .since = since,
+                            .until = until,
+                            .user = user,
+                            .action = action,
+                            .result = result,
                             .limit = page_fetch(&p) };
         r = audit_list(d, &q, add_entry, &p);
         if (r < 0) {
@@ -425,9 +443,9 @@ json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params)
                 return database_error(d, "io.enrich.AuditVerify");
         if (host && v.ok && next == 0 && (reply = check_published(d, host, &v, &anchor)))
                 return reply;
-        out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows,
-                        "checkpoints", (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id,
-                        "lastId", (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
+        out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows, "checkpoints",
+                        (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id, "lastId",
+                        (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
         if (out && v.ok && next > 0) {
                 snprintf(cursor, sizeof cursor, "a%lld", (long long) next);
                 json_object_set_new(out, "next", json_string(cursor));

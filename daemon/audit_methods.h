@@ -17,13 +17,13 @@ json_t *method_audit_list(enrichd *d, const method_call *call, json_t *params);
  * Open follows: at most AUDIT_FOLLOW_PER_UID per uid but root, and
  * AUDIT_FOLLOW_MAX in all, of which the last AUDIT_FOLLOW_ROOT_RESERVE
  * only root may take; beyond that, io.enrich.TooManyFollows. */
-#define AUDIT_FOLLOW_MAX           32
-#define AUDIT_FOLLOW_ROOT_RESERVE  8
-#define AUDIT_FOLLOW_PER_UID       4
+#define AUDIT_FOLLOW_MAX          32
+#define AUDIT_FOLLOW_ROOT_RESERVE 8
+#define AUDIT_FOLLOW_PER_UID      4
 /* Rows per reply to one follower, and per pump to all of them together
  * (a pump runs once per turn of the event loop, after its commit). */
-#define AUDIT_FOLLOW_BATCH         64
-#define AUDIT_FOLLOW_TURN_ROWS     256
+#define AUDIT_FOLLOW_BATCH     64
+#define AUDIT_FOLLOW_TURN_ROWS 256
 
 /* Sends the open follows their new committed rows, round robin, at most
  * AUDIT_FOLLOW_TURN_ROWS in all; push sends one reply to the call of that

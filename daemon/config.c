@@ -72,8 +72,7 @@ typedef struct parse_context {
         bool out_of_memory;
 } parse_context;
 
-static int fail_at(parse_context *ctx, int line, const char *format, ...)
-        __attribute__((format(printf, 3, 4)));
+static int fail_at(parse_context *ctx, int line, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail_at(parse_context *ctx, int line, const char *format, ...) {
         char message[640], entry[1024];
@@ -85,8 +84,8 @@ static int fail_at(parse_context *ctx, int line, const char *format, ...) {
         if (ctx->n_errors > CONFIG_MAX_ERRORS + 1)
                 return -EINVAL;
         if (ctx->n_errors == CONFIG_MAX_ERRORS + 1)
-                snprintf(entry, sizeof entry, "%s: more than %d errors, the rest are not shown\n",
-                         ctx->path, CONFIG_MAX_ERRORS);
+                snprintf(entry, sizeof entry, "%s: more than %d errors, the rest are not shown\n", ctx->path,
+                         CONFIG_MAX_ERRORS);
         else {
                 va_start(ap, format);
                 vsnprintf(message, sizeof message, format, ap);
@@ -110,7 +109,8 @@ static int fail_at(parse_context *ctx, int line, const char *format, ...) {
 static const char *type_name(int type) {
         switch (type) {
         case CONFIG_TYPE_GROUP: return "a group";
-        case CONFIG_TYPE_INT: case CONFIG_TYPE_INT64: return "an integer";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: return "an integer";
         case CONFIG_TYPE_FLOAT: return "a float";
         case CONFIG_TYPE_STRING: return "a string";
         case CONFIG_TYPE_BOOL: return "a boolean";
@@ -120,14 +120,12 @@ static const char *type_name(int type) {
         }
 }
 
-static int parse_string(parse_context *ctx, const config_setting_t *s, const char *name,
-                        bool allow_empty, char **ret) {
+static int parse_string(parse_context *ctx, const config_setting_t *s, const char *name, bool allow_empty, char **ret) {
         const char *value;
         char *copy;
 
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
-                return fail(ctx, s, "'%s' must be a string, not %s", name,
-                            type_name(config_setting_type(s)));
+                return fail(ctx, s, "'%s' must be a string, not %s", name, type_name(config_setting_type(s)));
         value = config_setting_get_string(s);
         if (!allow_empty && (!value || !*value))
                 return fail(ctx, s, "'%s' must not be empty", name);
@@ -139,8 +137,7 @@ static int parse_string(parse_context *ctx, const config_setting_t *s, const cha
         return 0;
 }
 
-static int parse_absolute_path(parse_context *ctx, const config_setting_t *s, const char *name,
-                               char **ret) {
+static int parse_absolute_path(parse_context *ctx, const config_setting_t *s, const char *name, char **ret) {
         char *value = NULL;
         int r = parse_string(ctx, s, name, false, &value);
 
@@ -158,8 +155,8 @@ static int parse_absolute_path(parse_context *ctx, const config_setting_t *s, co
 
 /* An integer in [min, max]; a negative value gets its own message since that
  * is the likely mistake. */
-static int parse_uint_setting(parse_context *ctx, const config_setting_t *s, const char *name,
-                              long long min, long long max, unsigned *ret) {
+static int parse_uint_setting(parse_context *ctx, const config_setting_t *s, const char *name, long long min,
+                              long long max, unsigned *ret) {
         long long value;
         int type = config_setting_type(s);
 
@@ -169,21 +166,20 @@ static int parse_uint_setting(parse_context *ctx, const config_setting_t *s, con
         if (value < 0)
                 return fail(ctx, s, "'%s' must not be negative (got %lld)", name, value);
         if (value < min || value > max)
-                return fail(ctx, s, "'%s' must be between %lld and %lld (got %lld)",
-                            name, min, max, value);
+                return fail(ctx, s, "'%s' must be between %lld and %lld (got %lld)", name, min, max, value);
         *ret = (unsigned) value;
         return 0;
 }
 
 /* Checks one list entry: 0 keeps it, -EINVAL (after fail()) drops it. */
-typedef int (*entry_check)(parse_context *ctx, const config_setting_t *entry, const char *name,
-                           const char *value, void *userdata);
+typedef int (*entry_check)(parse_context *ctx, const config_setting_t *entry, const char *name, const char *value,
+                           void *userdata);
 
 /* An array or list of non-empty strings; duplicates are dropped. Each entry
  * is passed to check (when set), so entry errors carry the entry's line.
  * Every bad entry is reported; the list is kept without them. */
-static int parse_strv_checked(parse_context *ctx, const config_setting_t *s, const char *name,
-                              bool allow_empty_list, entry_check check, void *userdata, char ***ret) {
+static int parse_strv_checked(parse_context *ctx, const config_setting_t *s, const char *name, bool allow_empty_list,
+                              entry_check check, void *userdata, char ***ret) {
         int type = config_setting_type(s);
         int n;
         char **list = NULL;
@@ -196,8 +192,7 @@ static int parse_strv_checked(parse_context *ctx, const config_setting_t *s, con
         if (n > CONFIG_MAX_LIST)
                 return fail(ctx, s, "'%s' has %d entries, at most %d are allowed", name, n, CONFIG_MAX_LIST);
         if (n == 0 && !allow_empty_list)
-                return fail(ctx, s, "'%s' is empty, so it would never match; remove it to match everything",
-                            name);
+                return fail(ctx, s, "'%s' is empty, so it would never match; remove it to match everything", name);
         list = calloc((size_t) n + 1, sizeof(char *));
         if (!list)
                 return -ENOMEM;
@@ -207,8 +202,8 @@ static int parse_strv_checked(parse_context *ctx, const config_setting_t *s, con
                 int k;
 
                 if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-                        r = fail(ctx, e, "'%s' must contain only strings, entry %d is %s",
-                                 name, i + 1, type_name(config_setting_type(e)));
+                        r = fail(ctx, e, "'%s' must contain only strings, entry %d is %s", name, i + 1,
+                                 type_name(config_setting_type(e)));
                         continue;
                 }
                 value = config_setting_get_string(e);
@@ -246,15 +241,14 @@ out:
         return r;
 }
 
-static int parse_strv(parse_context *ctx, const config_setting_t *s, const char *name,
-                      bool allow_empty_list, char ***ret) {
+static int parse_strv(parse_context *ctx, const config_setting_t *s, const char *name, bool allow_empty_list,
+                      char ***ret) {
         return parse_strv_checked(ctx, s, name, allow_empty_list, NULL, NULL, ret);
 }
 
 static int require_group(parse_context *ctx, const config_setting_t *s, const char *name) {
         if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                return fail(ctx, s, "'%s' must be a group { ... }, not %s", name,
-                            type_name(config_setting_type(s)));
+                return fail(ctx, s, "'%s' must be a group { ... }, not %s", name, type_name(config_setting_type(s)));
         return 0;
 }
 
@@ -298,8 +292,8 @@ static bool valid_host_name(const char *s) {
 static const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 /* Parses "ADDR", "ADDR/PREFIX" or a host name into *ret. */
-static int parse_rhost(parse_context *ctx, const config_setting_t *e, const char *name,
-                       const char *value, config_rhost *ret) {
+static int parse_rhost(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                       config_rhost *ret) {
         char address[INET6_ADDRSTRLEN + 8];
         const char *slash = strchr(value, '/');
         size_t address_len = slash ? (size_t) (slash - value) : strlen(value);
@@ -310,8 +304,7 @@ static int parse_rhost(parse_context *ctx, const config_setting_t *e, const char
 
         if (!is_v6 && !has_prefix && !looks_like_ipv4(value)) {
                 if (!valid_host_name(value))
-                        return fail(ctx, e, "'%s': \"%s\" is neither an address, a CIDR nor a host name",
-                                    name, value);
+                        return fail(ctx, e, "'%s': \"%s\" is neither an address, a CIDR nor a host name", name, value);
                 rhost.family = AF_UNSPEC;
                 rhost.name = strdup(value);
                 if (!rhost.name)
@@ -330,16 +323,16 @@ static int parse_rhost(parse_context *ctx, const config_setting_t *e, const char
         rhost.family = is_v6 ? AF_INET6 : AF_INET;
         max_prefix = is_v6 ? 128 : 32;
         if (inet_pton(rhost.family, address, rhost.address) != 1)
-                return fail(ctx, e, "'%s': bad %s address \"%s\" in \"%s\"", name, is_v6 ? "IPv6" : "IPv4",
-                            address, value);
+                return fail(ctx, e, "'%s': bad %s address \"%s\" in \"%s\"", name, is_v6 ? "IPv6" : "IPv4", address,
+                            value);
         if (has_prefix && (parse_uint(slash + 1, max_prefix, &prefix) < 0 || !isdigit((unsigned char) slash[1])))
                 return fail(ctx, e, "'%s': bad prefix length in \"%s\" (0 to %u)", name, value, max_prefix);
         rhost.prefix = has_prefix ? (unsigned) prefix : max_prefix;
         if (clear_host_bits(rhost.address, max_prefix / 8, rhost.prefix)) {
                 char network[INET6_ADDRSTRLEN];
                 inet_ntop(rhost.family, rhost.address, network, sizeof network);
-                return fail(ctx, e, "'%s': \"%s\" has host bits set (did you mean %s/%u?)", name, value,
-                            network, rhost.prefix);
+                return fail(ctx, e, "'%s': \"%s\" has host bits set (did you mean %s/%u?)", name, value, network,
+                            rhost.prefix);
         }
         /* ::ffff:a.b.c.d/n for n >= 96 is the v4 network a.b.c.d/(n-96);
          * logins from v4-mapped addresses are compared as v4 too. */
@@ -354,8 +347,8 @@ static int parse_rhost(parse_context *ctx, const config_setting_t *e, const char
         return 0;
 }
 
-static int check_rhost(parse_context *ctx, const config_setting_t *e, const char *name,
-                       const char *value, void *userdata) {
+static int check_rhost(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                       void *userdata) {
         config_rule *rule = userdata;
         config_rhost rhost;
         int r;
@@ -373,8 +366,8 @@ static const char *const day_full_names[7] = {
         "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 };
 
-static int check_day(parse_context *ctx, const config_setting_t *e, const char *name,
-                     const char *value, void *userdata) {
+static int check_day(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                     void *userdata) {
         unsigned *days = userdata;
 
         for (int i = 0; i < 7; i++)
@@ -397,8 +390,7 @@ static int parse_clock(const char *s, size_t len, bool is_end, int *ret) {
                         return -EINVAL;
                 hours = hours * 10 + (s[i] - '0');
         }
-        if (i == 0 || i > 2 || i + 3 != len || !isdigit((unsigned char) s[i + 1]) ||
-            !isdigit((unsigned char) s[i + 2]))
+        if (i == 0 || i > 2 || i + 3 != len || !isdigit((unsigned char) s[i + 1]) || !isdigit((unsigned char) s[i + 2]))
                 return -EINVAL;
         minutes = (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
         if (minutes > 59 || hours > 24 || (hours == 24 && (minutes != 0 || !is_end)))
@@ -409,16 +401,18 @@ static int parse_clock(const char *s, size_t len, bool is_end, int *ret) {
 
 /* An amr value the PAM module can observe (names.h); a rule asking for
  * any other could never match. */
-static int check_amr(parse_context *ctx, const config_setting_t *e, const char *name,
-                     const char *value, void *userdata) {
+static int check_amr(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                     void *userdata) {
         char known[128];
         const char *close = names_suggest(value, enrich_amr_values, 0);
 
         if (names_contain(enrich_amr_values, value))
                 return 0;
-        return fail(ctx, e, "'%s': unknown amr value \"%s\"%s%s%s, so the rule could never match "
-                    "(valid: %s)", name, value, close ? " (did you mean \"" : "", close ? close : "",
-                    close ? "\"?)" : "", names_join(enrich_amr_values, ", ", known, sizeof known));
+        return fail(ctx, e,
+                    "'%s': unknown amr value \"%s\"%s%s%s, so the rule could never match "
+                    "(valid: %s)",
+                    name, value, close ? " (did you mean \"" : "", close ? close : "", close ? "\"?)" : "",
+                    names_join(enrich_amr_values, ", ", known, sizeof known));
 }
 
 static int parse_hours(parse_context *ctx, const config_setting_t *s, const char *name, config_rule *rule) {
@@ -432,13 +426,15 @@ static int parse_hours(parse_context *ctx, const config_setting_t *s, const char
         dash = strchr(value, '-');
         if (!dash || parse_clock(value, (size_t) (dash - value), false, &start) < 0 ||
             parse_clock(dash + 1, strlen(dash + 1), true, &end) < 0) {
-                r = fail(ctx, s, "'%s': bad time window \"%s\" (write \"HH:MM-HH:MM\", e.g. \"07:00-19:00\")",
-                         name, value);
+                r = fail(ctx, s, "'%s': bad time window \"%s\" (write \"HH:MM-HH:MM\", e.g. \"07:00-19:00\")", name,
+                         value);
                 goto out;
         }
         if (start == end) {
-                r = fail(ctx, s, "'%s': time window \"%s\" is empty (start equals end); "
-                         "remove 'hours' to match all day", name, value);
+                r = fail(ctx, s,
+                         "'%s': time window \"%s\" is empty (start equals end); "
+                         "remove 'hours' to match all day",
+                         name, value);
                 goto out;
         }
         free(rule->match_hours);
@@ -451,8 +447,7 @@ out:
         return r;
 }
 
-static int parse_match(parse_context *ctx, const config_setting_t *match, const char *rule_name,
-                       config_rule *rule) {
+static int parse_match(parse_context *ctx, const config_setting_t *match, const char *rule_name, config_rule *rule) {
         char name[300];
         int r, result;
 
@@ -496,7 +491,8 @@ static int parse_match(parse_context *ctx, const config_setting_t *match, const 
                 } else if (strcmp(key, "hours") == 0)
                         r = parse_hours(ctx, s, name, rule);
                 else
-                        r = fail(ctx, s, "unknown match key '%s' in rule '%s' (known: users, unix_groups, "
+                        r = fail(ctx, s,
+                                 "unknown match key '%s' in rule '%s' (known: users, unix_groups, "
                                  "services, ttys, rhosts, hours, days, amr, not_users, not_unix_groups)",
                                  key, rule_name);
                 if (r == -ENOMEM)
@@ -507,17 +503,16 @@ static int parse_match(parse_context *ctx, const config_setting_t *match, const 
         return result;
 }
 
-static int check_scope(parse_context *ctx, const config_setting_t *e, const char *name,
-                       const char *value, void *userdata) {
+static int check_scope(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
+                       void *userdata) {
         /* The scope claim is space-separated (RFC 9068). */
         if (strpbrk(value, " \t\r\n\"\\"))
-                return fail(ctx, e, "'%s': scope \"%s\" must not contain spaces, quotes or backslashes",
-                            name, value);
+                return fail(ctx, e, "'%s': scope \"%s\" must not contain spaces, quotes or backslashes", name, value);
         return 0;
 }
 
-static int parse_grant(parse_context *ctx, const config_setting_t *grant, const char *rule_name,
-                       unsigned max_ttl, config_rule *rule) {
+static int parse_grant(parse_context *ctx, const config_setting_t *grant, const char *rule_name, unsigned max_ttl,
+                       config_rule *rule) {
         char name[300];
         int r, result;
 
@@ -541,8 +536,10 @@ static int parse_grant(parse_context *ctx, const config_setting_t *grant, const 
                         if (r == 0 && rule->grant_ttl > max_ttl)
                                 rule->grant_ttl = max_ttl;
                 } else
-                        r = fail(ctx, s, "unknown grant key '%s' in rule '%s' "
-                                 "(known: groups, scopes, tenant, ttl)", key, rule_name);
+                        r = fail(ctx, s,
+                                 "unknown grant key '%s' in rule '%s' "
+                                 "(known: groups, scopes, tenant, ttl)",
+                                 key, rule_name);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -550,13 +547,14 @@ static int parse_grant(parse_context *ctx, const config_setting_t *grant, const 
         }
         if (result == 0 && strv_length(rule->grant_groups) == 0 && strv_length(rule->grant_scopes) == 0 &&
             !rule->grant_tenant)
-                return fail(ctx, grant, "rule '%s' grants nothing (set groups, scopes or tenant; "
-                            "a ttl alone gives no claim)", rule_name);
+                return fail(ctx, grant,
+                            "rule '%s' grants nothing (set groups, scopes or tenant; "
+                            "a ttl alone gives no claim)",
+                            rule_name);
         return result;
 }
 
-static int parse_rule(parse_context *ctx, const config_setting_t *s, size_t index,
-                      config *c, config_rule *rule) {
+static int parse_rule(parse_context *ctx, const config_setting_t *s, size_t index, config *c, config_rule *rule) {
         const config_setting_t *name_setting, *match = NULL, *grant = NULL;
         char fallback[32];
         const char *rule_name;
@@ -578,8 +576,8 @@ static int parse_rule(parse_context *ctx, const config_setting_t *s, size_t inde
         }
         for (size_t i = 0; rule->name && i < index; i++)
                 if (c->rules[i].name && strcmp(c->rules[i].name, rule->name) == 0) {
-                        result = fail(ctx, name_setting, "duplicate rule name '%s' (first used on line %d)",
-                                      rule->name, c->rules[i].line);
+                        result = fail(ctx, name_setting, "duplicate rule name '%s' (first used on line %d)", rule->name,
+                                      c->rules[i].line);
                         break;
                 }
         snprintf(fallback, sizeof fallback, "#%zu", index + 1);
@@ -596,8 +594,8 @@ static int parse_rule(parse_context *ctx, const config_setting_t *s, size_t inde
                 else if (strcmp(key, "grant") == 0)
                         grant = e;
                 else
-                        result = fail(ctx, e, "unknown setting '%s' in rule '%s' (known: name, match, grant)",
-                                      key, rule_name);
+                        result = fail(ctx, e, "unknown setting '%s' in rule '%s' (known: name, match, grant)", key,
+                                      rule_name);
         }
         if (match) {
                 r = parse_match(ctx, match, rule_name, rule);
@@ -618,8 +616,7 @@ static int parse_rules(parse_context *ctx, const config_setting_t *s, config *c)
         int n, r, result = 0;
 
         if (config_setting_type(s) != CONFIG_TYPE_LIST)
-                return fail(ctx, s, "'rules' must be a list ( {...}, ... ), not %s",
-                            type_name(config_setting_type(s)));
+                return fail(ctx, s, "'rules' must be a list ( {...}, ... ), not %s", type_name(config_setting_type(s)));
         n = config_setting_length(s);
         if (n > CONFIG_MAX_RULES)
                 return fail(ctx, s, "%d rules, at most %d are allowed", n, CONFIG_MAX_RULES);
@@ -667,8 +664,10 @@ static int parse_group_entry(parse_context *ctx, const config_setting_t *g, int 
                 if (strcmp(key, "name") == 0) {
                         r = parse_string(ctx, e, "groups.name", false, &group->name);
                         if (r == 0 && !valid_group_name(group->name)) {
-                                r = fail(ctx, e, "bad group name \"%s\" (letters, digits, '_', '-', '.', "
-                                         "starting with a letter or '_')", group->name);
+                                r = fail(ctx, e,
+                                         "bad group name \"%s\" (letters, digits, '_', '-', '.', "
+                                         "starting with a letter or '_')",
+                                         group->name);
                                 free(group->name);
                                 group->name = NULL;
                         }
@@ -677,16 +676,15 @@ static int parse_group_entry(parse_context *ctx, const config_setting_t *g, int 
                         if (r == 0) {
                                 have_gid = true;
                                 if (gid < c->gid_min || gid > c->gid_max) {
-                                        r = fail(ctx, e, "gid %u is outside gid_min..gid_max (%u..%u)",
-                                                 gid, (unsigned) c->gid_min, (unsigned) c->gid_max);
+                                        r = fail(ctx, e, "gid %u is outside gid_min..gid_max (%u..%u)", gid,
+                                                 (unsigned) c->gid_min, (unsigned) c->gid_max);
                                         have_gid = false;
                                 }
                         }
                 } else if (strcmp(key, "description") == 0)
                         r = parse_string(ctx, e, "groups.description", true, &group->description);
                 else
-                        r = fail(ctx, e, "unknown setting '%s' in groups entry (known: name, gid, description)",
-                                 key);
+                        r = fail(ctx, e, "unknown setting '%s' in groups entry (known: name, gid, description)", key);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -716,8 +714,8 @@ static int check_group_file(parse_context *ctx, const config *c) {
         if (!f) {
                 if (errno == ENOENT)
                         return 0;
-                return fail_at(ctx, c->groups[0].line, "cannot read %s to check the groups: %s",
-                               ctx->group_file, strerror(errno));
+                return fail_at(ctx, c->groups[0].line, "cannot read %s to check the groups: %s", ctx->group_file,
+                               strerror(errno));
         }
         buffer = malloc(size);
         if (!buffer) {
@@ -742,8 +740,8 @@ static int check_group_file(parse_context *ctx, const config *c) {
                         const config_group *g = &c->groups[i];
 
                         if (g->name && strcmp(g->name, found->gr_name) == 0)
-                                r = fail_at(ctx, g->line, "group '%s' already exists in %s (gid %u)",
-                                            g->name, ctx->group_file, (unsigned) found->gr_gid);
+                                r = fail_at(ctx, g->line, "group '%s' already exists in %s (gid %u)", g->name,
+                                            ctx->group_file, (unsigned) found->gr_gid);
                         else if (g->gid != (gid_t) -1 && g->gid == found->gr_gid)
                                 r = fail_at(ctx, g->line, "gid %u of group '%s' is already used by group '%s' in %s",
                                             (unsigned) g->gid, g->name ? g->name : "?", found->gr_name,
@@ -803,11 +801,13 @@ static int parse_timezone(parse_context *ctx, const config_setting_t *s, config 
         r = parse_string(ctx, s, "timezone", false, &value);
         if (r < 0)
                 return r;
-        if (value[0] == '/' || strstr(value, "..") || strspn(value,
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-.") != strlen(value) ||
+        if (value[0] == '/' || strstr(value, "..") ||
+            strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-.") != strlen(value) ||
             strlen(value) > 200) {
-                r = fail(ctx, s, "'timezone': bad time zone name \"%s\" (write a tz database name, "
-                         "e.g. \"Europe/Berlin\" or \"UTC\")", value);
+                r = fail(ctx, s,
+                         "'timezone': bad time zone name \"%s\" (write a tz database name, "
+                         "e.g. \"Europe/Berlin\" or \"UTC\")",
+                         value);
                 goto out;
         }
         snprintf(file, sizeof file, "%s/%s", CONFIG_ZONEINFO_DIR, value);
@@ -838,11 +838,12 @@ static int check_endpoint(parse_context *ctx, const config_setting_t *e, const c
         else if (strncmp(value, "https://", 8) == 0)
                 host = value + 8;
         if (!host || !*host)
-                return fail(ctx, e, "'%s' entry \"%s\" is no URL: use http://HOST:PORT or https://HOST:PORT",
-                            name, value);
+                return fail(ctx, e, "'%s' entry \"%s\" is no URL: use http://HOST:PORT or https://HOST:PORT", name,
+                            value);
         port = strrchr(host, ':');
         if (!port || port == host || strspn(port + 1, "0123456789") == 0 ||
-            (port[1 + strspn(port + 1, "0123456789")] != '\0' && strcmp(port + 1 + strspn(port + 1, "0123456789"), "/") != 0))
+            (port[1 + strspn(port + 1, "0123456789")] != '\0' &&
+             strcmp(port + 1 + strspn(port + 1, "0123456789"), "/") != 0))
                 return fail(ctx, e, "'%s' entry \"%s\" needs a port and no path (http(s)://HOST:PORT)", name, value);
         if (strlen(value) > 256 || strpbrk(host, " \t\"'@?#"))
                 return fail(ctx, e, "'%s' entry \"%s\" is no plausible URL", name, value);
@@ -864,8 +865,8 @@ static bool valid_fleet_name(const char *s) {
 static int check_label(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
                        void *userdata) {
         if (!valid_fleet_name(value))
-                return fail(ctx, e, "'%s' entry \"%s\": letters, digits, '-', '_' and '.' only, at most 64",
-                            name, value);
+                return fail(ctx, e, "'%s' entry \"%s\": letters, digits, '-', '_' and '.' only, at most 64", name,
+                            value);
         return 0;
 }
 
@@ -964,8 +965,10 @@ static int parse_fleet(parse_context *ctx, const config_setting_t *group, config
                 } else if (strcmp(key, "host_id") == 0) {
                         k = parse_string(ctx, s, "fleet.host_id", false, &f->host_id);
                         if (k == 0 && !valid_fleet_name(f->host_id))
-                                k = fail(ctx, s, "'fleet.host_id' \"%s\": letters, digits, '-', '_' and '.' only, "
-                                         "at most 64", f->host_id);
+                                k = fail(ctx, s,
+                                         "'fleet.host_id' \"%s\": letters, digits, '-', '_' and '.' only, "
+                                         "at most 64",
+                                         f->host_id);
                 } else if (strcmp(key, "labels") == 0)
                         k = parse_strv_checked(ctx, s, "fleet.labels", true, check_label, NULL, &f->labels);
                 else if (strcmp(key, "issuers") == 0) {
@@ -974,8 +977,10 @@ static int parse_fleet(parse_context *ctx, const config_setting_t *group, config
                 } else if (strcmp(key, "offline_max") == 0)
                         k = parse_uint_setting(ctx, s, "fleet.offline_max", 1, 7 * 86400, &f->offline_max);
                 else
-                        k = fail(ctx, s, "unknown fleet setting '%s' (known: endpoints, prefix, credentials, ca, "
-                                 "cert, key, host_id, labels, issuers, offline_max)", key);
+                        k = fail(ctx, s,
+                                 "unknown fleet setting '%s' (known: endpoints, prefix, credentials, ca, "
+                                 "cert, key, host_id, labels, issuers, offline_max)",
+                                 key);
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0)
@@ -1068,14 +1073,15 @@ static int parse_requests(parse_context *ctx, const config_setting_t *requests, 
                         r = parse_uint_setting(ctx, s, "requests.max_pending", 0, CONFIG_MAX_REQUESTS_PENDING,
                                                &c->request_max_pending);
                 else if (strcmp(key, "two_approver_groups") == 0)
-                        r = parse_strv(ctx, s, "requests.two_approver_groups", true,
-                                       &c->request_two_approver_groups);
+                        r = parse_strv(ctx, s, "requests.two_approver_groups", true, &c->request_two_approver_groups);
                 else if (strcmp(key, "two_approver_scopes") == 0)
                         r = parse_strv_checked(ctx, s, "requests.two_approver_scopes", true, check_scope, NULL,
                                                &c->request_two_approver_scopes);
                 else
-                        r = fail(ctx, s, "unknown requests key '%s' (known: timeout, max_pending, "
-                                 "two_approver_groups, two_approver_scopes)", key);
+                        r = fail(ctx, s,
+                                 "unknown requests key '%s' (known: timeout, max_pending, "
+                                 "two_approver_groups, two_approver_scopes)",
+                                 key);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -1088,8 +1094,8 @@ static int parse_requests(parse_context *ctx, const config_setting_t *requests, 
  * range are known before rules and groups are read, wherever they are
  * written. */
 static int parse_root(parse_context *ctx, const config_setting_t *root, config *c) {
-        const config_setting_t *rules = NULL, *groups = NULL, *claims_ttl = NULL, *max_ttl = NULL,
-                               *gid_min = NULL, *lock = NULL, *lock_max = NULL;
+        const config_setting_t *rules = NULL, *groups = NULL, *claims_ttl = NULL, *max_ttl = NULL, *gid_min = NULL,
+                               *lock = NULL, *lock_max = NULL;
         unsigned value;
         int r = 0;
 
@@ -1154,27 +1160,27 @@ static int parse_root(parse_context *ctx, const config_setting_t *root, config *
                 else if (strcmp(key, "requests") == 0)
                         r = parse_requests(ctx, s, c);
                 else
-                        r = fail(ctx, s, "unknown setting '%s' (known: socket, userdb_socket, jwks, "
+                        r = fail(ctx, s,
+                                 "unknown setting '%s' (known: socket, userdb_socket, jwks, "
                                  "state_dir, issuer, admin_group, timezone, claims_ttl, max_ttl, "
                                  "token_max_failures, token_lock_seconds, token_lock_max_seconds, "
                                  "audit_checkpoint_rows, audit_checkpoint_seconds, "
                                  "audit_retention_days, audit_refusal_window, gid_min, gid_max, groups, rules, fleet, "
-                                 "requests)", key);
+                                 "requests)",
+                                 key);
                 if (r == -ENOMEM)
                         return r;
         }
         if (c->claims_ttl > c->max_ttl)
-                fail(ctx, claims_ttl ? claims_ttl : max_ttl,
-                     "claims_ttl (%u%s) must not exceed max_ttl (%u%s)", c->claims_ttl,
-                     claims_ttl ? "" : ", the default", c->max_ttl, max_ttl ? "" : ", the default");
+                fail(ctx, claims_ttl ? claims_ttl : max_ttl, "claims_ttl (%u%s) must not exceed max_ttl (%u%s)",
+                     c->claims_ttl, claims_ttl ? "" : ", the default", c->max_ttl, max_ttl ? "" : ", the default");
         if (c->token_lock_seconds > c->token_lock_max_seconds)
                 fail(ctx, lock ? lock : lock_max,
-                     "token_lock_seconds (%u%s) must not exceed token_lock_max_seconds (%u%s)",
-                     c->token_lock_seconds, lock ? "" : ", the default", c->token_lock_max_seconds,
-                     lock_max ? "" : ", the default");
+                     "token_lock_seconds (%u%s) must not exceed token_lock_max_seconds (%u%s)", c->token_lock_seconds,
+                     lock ? "" : ", the default", c->token_lock_max_seconds, lock_max ? "" : ", the default");
         if (c->gid_min > c->gid_max) {
-                fail(ctx, gid_min, "gid_min (%u) must not exceed gid_max (%u)",
-                     (unsigned) c->gid_min, (unsigned) c->gid_max);
+                fail(ctx, gid_min, "gid_min (%u) must not exceed gid_max (%u)", (unsigned) c->gid_min,
+                     (unsigned) c->gid_max);
         }
         if (groups) {
                 r = parse_groups(ctx, groups, c);

@@ -18,8 +18,8 @@
 #define CONFIG_DEFAULT_MAX_TTL       28800
 #define CONFIG_DEFAULT_ADMIN_GROUP   "enrich-admin"
 /* Failed service-account token logins of one user before it is locked. */
-#define CONFIG_DEFAULT_TOKEN_MAX_FAILURES 5
-#define CONFIG_DEFAULT_TOKEN_LOCK_SECONDS 60
+#define CONFIG_DEFAULT_TOKEN_MAX_FAILURES     5
+#define CONFIG_DEFAULT_TOKEN_LOCK_SECONDS     60
 #define CONFIG_DEFAULT_TOKEN_LOCK_MAX_SECONDS 3600
 /* The audit trail (audit.c): a signed checkpoint every this many rows or
  * seconds (whichever comes first), and rows kept this many days (0: all). */
@@ -33,17 +33,17 @@
 #define CONFIG_DEFAULT_REQUEST_TIMEOUT     86400
 #define CONFIG_DEFAULT_REQUEST_MAX_PENDING 5
 #define CONFIG_MAX_REQUESTS_PENDING        100
-#define CONFIG_MAX_FILE_SIZE         (1024 * 1024)
+#define CONFIG_MAX_FILE_SIZE               (1024 * 1024)
 /* Bounds on what a config may ask for, so a typo cannot exhaust memory. */
-#define CONFIG_MAX_RULES             1024
-#define CONFIG_MAX_LIST              1024
+#define CONFIG_MAX_RULES 1024
+#define CONFIG_MAX_LIST  1024
 /* At most this many errors are reported for one file. */
-#define CONFIG_MAX_ERRORS            100
+#define CONFIG_MAX_ERRORS 100
 /* The range a config's userdb groups must come from, unless set. */
-#define CONFIG_DEFAULT_GID_MIN       61000
-#define CONFIG_DEFAULT_GID_MAX       61999
-#define CONFIG_GROUP_FILE            "/etc/group"
-#define CONFIG_ZONEINFO_DIR          "/usr/share/zoneinfo"
+#define CONFIG_DEFAULT_GID_MIN 61000
+#define CONFIG_DEFAULT_GID_MAX 61999
+#define CONFIG_GROUP_FILE      "/etc/group"
+#define CONFIG_ZONEINFO_DIR    "/usr/share/zoneinfo"
 
 /* A NULL-terminated array of strings, NULL meaning empty. */
 void strv_free(char **list);
@@ -112,7 +112,7 @@ typedef struct config_rule {
  * (LoadCredential=fleet.credentials:PATH): when $CREDENTIALS_DIRECTORY
  * holds it, it is read instead of the configured path, which the daemon's
  * user could not read (root 0600). */
-#define CONFIG_FLEET_CREDENTIAL_NAME     "fleet.credentials"
+#define CONFIG_FLEET_CREDENTIAL_NAME "fleet.credentials"
 
 typedef struct config_fleet {
         char **endpoints;         /* "http(s)://host:port", at least one */

@@ -13,13 +13,13 @@ json_t *method_reload(enrichd *d, const method_call *call, json_t *params) {
 
         if (reload_config(d, &error) < 0) {
                 (void) audit_recordf(d, call->peer, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
-                                     "config", d->config->path, "trigger", "io.enrich.Reload",
-                                     "reason", error ? error : "unknown");
+                                     "config", d->config->path, "trigger", "io.enrich.Reload", "reason",
+                                     error ? error : "unknown");
                 reply = error_reply("io.enrich.InvalidConfig", json_pack("{s:s}", "reason", error ? error : "unknown"));
         } else {
-                (void) audit_recordf(d, call->peer, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}",
-                                     "config", d->config->path, "trigger", "io.enrich.Reload",
-                                     "policyVersion", d->policy_version);
+                (void) audit_recordf(d, call->peer, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}", "config",
+                                     d->config->path, "trigger", "io.enrich.Reload", "policyVersion",
+                                     d->policy_version);
                 reply = varlink_reply_new(json_pack("{s:s}", "policyVersion", d->policy_version), false);
         }
         free(error);

@@ -54,7 +54,6 @@ typedef struct db_cursor {
 
 typedef struct db db;
 
-
 /* Opens (creating if needed) path, switches to WAL and runs pending
  * migrations. On failure *ret_error (optional) gets a malloc'd message. */
 int db_open(const char *path, db **ret, char **ret_error);
@@ -139,25 +138,23 @@ typedef struct db_value {
 /* v, or NULL when present is false (a uid or time not known). */
 #define DB_INT_OR_NULL(present, v) \
         ((db_value) { .type = (present) ? DB_VALUE_INT : DB_VALUE_NULL, .integer = (int64_t) (v) })
-#define DB_TEXT(s) ((db_value) { .type = DB_VALUE_TEXT, .data = (s), .size = SIZE_MAX })
+#define DB_TEXT(s)              ((db_value) { .type = DB_VALUE_TEXT, .data = (s), .size = SIZE_MAX })
 #define DB_TEXT_BOUNDED(s, max) ((db_value) { .type = DB_VALUE_TEXT, .data = (s), .size = (max) })
-#define DB_BLOB(p, n) ((db_value) { .type = DB_VALUE_BLOB, .data = (p), .size = (n) })
+#define DB_BLOB(p, n)           ((db_value) { .type = DB_VALUE_BLOB, .data = (p), .size = (n) })
 /* Where a newest-first page starts (db_cursor): the row's (created, id),
  * or without a cursor a (created, id) that sorts after every row. */
 #define DB_CURSOR_CREATED(after) DB_INT((after) ? (after)->created : INT64_MAX)
-#define DB_CURSOR_ID(after) DB_TEXT((after) ? (after)->id : "")
+#define DB_CURSOR_ID(after)      DB_TEXT((after) ? (after)->id : "")
 /* A page's LIMIT: limit, at most one more than max rows (the one more
  * tells whether another page follows). */
 #define DB_PAGE_LIMIT(limit, max) DB_INT((limit) < (max) + 1 ? (limit) : (max) + 1)
 /* The values of a statement, as the last two arguments (array, count) of
  * the functions below. */
-#define DB_ARGS(...) \
-        (const db_value[]) { __VA_ARGS__ }, (sizeof((const db_value[]) { __VA_ARGS__ }) / sizeof(db_value))
-#define DB_NO_ARGS NULL, 0
+#define DB_ARGS(...) (const db_value[]) { __VA_ARGS__ }, (sizeof((const db_value[]) { __VA_ARGS__ }) / sizeof(db_value))
+#define DB_NO_ARGS   NULL, 0
 
 /* db_prepare of sql with args bound; give it back with db_release. */
-int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args,
-                 size_t n_args);
+int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args, size_t n_args);
 
 /* How db_run commits its write: as db_write, db_write_normal, or inside
  * the caller's transaction as db_step_write. */

@@ -119,13 +119,9 @@ static bool allowed(const enrichd *d, const method *m, const struct ucred *peer,
         case ACCESS_SELF_OR_ADMIN:
                 *ret_admin = identity_is_admin(d->config->admin_group, peer->uid);
                 return m->access == ACCESS_SELF_OR_ADMIN || *ret_admin;
-        case ACCESS_ROOT:
-                *ret_admin = peer->uid == 0;
-                return *ret_admin;
+        case ACCESS_ROOT: *ret_admin = peer->uid == 0; return *ret_admin;
         case ACCESS_ANYONE:
-        default:
-                *ret_admin = peer->uid == 0;
-                return m->access == ACCESS_ANYONE;
+        default: *ret_admin = peer->uid == 0; return m->access == ACCESS_ANYONE;
         }
 }
 
@@ -161,8 +157,7 @@ static void name_admin_group(const enrichd *d, json_t *reply) {
         (void) json_object_set_new(params, "adminGroup", json_string(d->config->admin_group));
 }
 
-json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method_name, json_t *parameters,
-                      bool more) {
+json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method_name, json_t *parameters, bool more) {
         return dispatch_call_stream(d, peer, method_name, parameters, more, 0);
 }
 

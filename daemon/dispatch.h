@@ -16,5 +16,5 @@
 json_t *dispatch_call(enrichd *d, const struct ucred *peer, const char *method, json_t *parameters, bool more);
 /* The same, for a call that may stay open under stream (server_call_id;
  * 0: it may not): AuditList's follow. */
-json_t *dispatch_call_stream(enrichd *d, const struct ucred *peer, const char *method, json_t *parameters,
-                             bool more, uint64_t stream);
+json_t *dispatch_call_stream(enrichd *d, const struct ucred *peer, const char *method, json_t *parameters, bool more,
+                             uint64_t stream);

@@ -12,8 +12,8 @@
 
 /* Bounds on what one answer may hold. */
 #define ETCD_MAX_RESPONSE (64 * 1024 * 1024)
-#define ETCD_MAX_MESSAGE (8 * 1024 * 1024) /* one watch message */
-#define ETCD_MAX_VALUE (64 * 1024)
+#define ETCD_MAX_MESSAGE  (8 * 1024 * 1024) /* one watch message */
+#define ETCD_MAX_VALUE    (64 * 1024)
 
 typedef struct etcd etcd;
 

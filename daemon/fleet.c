@@ -618,9 +618,8 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
             strv_from_json(json_object_get(payload, "groups"), &groups) < 0 ||
             strv_from_json(json_object_get(payload, "scopes"), &scopes) < 0 ||
             strv_from_json(json_object_get(payload, "hosts"), &hosts) < 0) {
-                log_rejected(kv->key,
-                             "a signed record that is no valid grant (id, user, reason, grantedBy, "
-                             "expires, groups, scopes, hosts)");
+                log_rejected(kv->key, "a signed record that is no valid grant (id, user, reason, grantedBy, "
+                                      "expires, groups, scopes, hosts)");
                 goto out;
         }
         if (!targets_this_host(f, hosts)) {
@@ -713,10 +712,9 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         by = json_string_value(json_object_get(payload, "by"));
         at = json_integer_value(json_object_get(payload, "at"));
         if (!state || !puser || strcmp(puser, user) != 0) {
-                log_rejected(kv->key,
-                             signed_record ? "a signed record that is no valid identity record"
-                                     : why ? why
-                                           : "not an identity record");
+                log_rejected(kv->key, signed_record ? "a signed record that is no valid identity record"
+                                      : why         ? why
+                                                    : "not an identity record");
                 goto out;
         }
         if (at <= 0 || at > now)
@@ -1512,10 +1510,10 @@ int fleet_check(enrichd *d, json_t **ret) {
                          read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
         o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
                       measured || reach == -EBADMSG, "credentials",
-                      auth == -ENOENT          ? "none"
-                              : auth == 0      ? "ok"
-                              : auth == -EPERM ? "refused"
-                                               : "unchecked",
+                      auth == -ENOENT  ? "none"
+                      : auth == 0      ? "ok"
+                      : auth == -EPERM ? "refused"
+                                       : "unchecked",
                       "prefixReadable", read == 0);
         r = o ? 0 : -ENOMEM;
         if (o && measured)
@@ -1693,10 +1691,9 @@ int fleet_jwks(enrichd *d, json_t **ret) {
                                         seen = true;
                         }
                         if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
-                                json_array_append_new(keys,
-                                                      json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                                                "Ed25519", "x", json_object_get(k, "x"), "kid", kid,
-                                                                "alg", "EdDSA", "use", "sig"));
+                                json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP",
+                                                                      "crv", "Ed25519", "x", json_object_get(k, "x"),
+                                                                      "kid", kid, "alg", "EdDSA", "use", "sig"));
                 }
         }
         o = json_pack("{s:o}", "keys", keys);

@@ -18,12 +18,12 @@
 #include "grants.h"
 #include "tokens.h"
 
-#define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+#define FLEET_RECORD_TYPE      "enrich-fleet+jwt"
 #define FLEET_WRITE_TIMEOUT_MS 2000
 /* Reconnection delays: doubling from the first to the last, each drawn
  * at random from [d/2, d] so that hosts cut off together come back apart. */
 #define FLEET_BACKOFF_FIRST_MS 200
-#define FLEET_BACKOFF_MAX_MS 10000
+#define FLEET_BACKOFF_MAX_MS   10000
 /* Batches handed from the watcher to the main loop and not yet applied:
  * past this the watcher waits. */
 #define FLEET_MAX_QUEUED 1024
@@ -34,10 +34,10 @@
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
 
-#define LOG_MSGID_FLEET "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
+#define LOG_MSGID_FLEET          "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
 #define LOG_MSGID_FLEET_REJECTED "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"
-#define LOG_MSGID_FLEET_ANCHOR "3b8e6d1f5a2c4f7e9d0a1b2c3d4e5f69"
-#define LOG_MSGID_FLEET_APPLIED "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
+#define LOG_MSGID_FLEET_ANCHOR   "3b8e6d1f5a2c4f7e9d0a1b2c3d4e5f69"
+#define LOG_MSGID_FLEET_APPLIED  "7d3e5f2a1c4b4e8d9f6a0b1c2d3e4f58"
 
 typedef struct fleet fleet;
 

@@ -35,10 +35,10 @@ static json_t *get_fleet_flag(json_t *params, bool *ret) {
 }
 
 static json_t *fleet_error(int r, const char *message) {
-        const char *name = r == -ENOKEY       ? "io.enrich.FleetNotIssuer"
-                : r == -EACCES || r == -EPERM ? "io.enrich.FleetPermissionDenied"
-                : r == -ENOTCONN              ? "io.enrich.FleetOff"
-                                              : "io.enrich.FleetUnavailable";
+        const char *name = r == -ENOKEY                  ? "io.enrich.FleetNotIssuer"
+                           : r == -EACCES || r == -EPERM ? "io.enrich.FleetPermissionDenied"
+                           : r == -ENOTCONN              ? "io.enrich.FleetOff"
+                                                         : "io.enrich.FleetUnavailable";
 
         return error_reply(name, json_pack("{s:s}", "reason", message ? message : "unknown error"));
 }
@@ -81,13 +81,14 @@ json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, 
         }
         log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, NULL },
                    "Fleet grant %s to %s by %s for %llds written to etcd", id, user, by, (long long) ttl);
-        reply = varlink_reply_new(
-                json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o}}", "grant", "id", id,
-                          "user", user, "groups", strv_to_json((char *const *) groups), "scopes",
-                          strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason, "grantedBy", by,
-                          "grantedByUid", (json_int_t) call->peer->uid, "created", (json_int_t) now, "expires",
-                          (json_int_t) (now + ttl), "fleet", true, "hosts", strv_to_json((char *const *) hosts)),
-                false);
+        reply = varlink_reply_new(json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o}}",
+                                            "grant", "id", id, "user", user, "groups",
+                                            strv_to_json((char *const *) groups), "scopes",
+                                            strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason,
+                                            "grantedBy", by, "grantedByUid", (json_int_t) call->peer->uid, "created",
+                                            (json_int_t) now, "expires", (json_int_t) (now + ttl), "fleet", true,
+                                            "hosts", strv_to_json((char *const *) hosts)),
+                                  false);
 out:
         free(hosts);
         free(id);

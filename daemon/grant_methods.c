@@ -31,8 +31,8 @@ static bool plausible_group_name(const char *s) {
         if (!*s || *s == '-' || *s == '.' || strlen(s) > 32)
                 return false;
         for (const char *p = s; *p; p++) {
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                      *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
                         return false;
                 if (*p < '0' || *p > '9')
                         digits_only = false;
@@ -95,14 +95,16 @@ static json_t *check_known_groups(const config *c, const char *const *groups, bo
                 }
                 close = names_suggest(groups[i], known, n);
                 for (size_t r = 0; !close && r < c->n_rules; r++)
-                        close = c->rules[r].grant_groups ?
-                                names_suggest(groups[i], (const char *const *) c->rules[r].grant_groups, 0) : NULL;
-                snprintf(reason, sizeof reason, "unknown group \"%s\": no userdb group of the config and no "
-                         "rule gives it, so it would show nowhere%s%s%s", groups[i],
-                         close ? "; did you mean \"" : "", close ? close : "", close ? "\"?" : "");
+                        close = c->rules[r].grant_groups
+                                        ? names_suggest(groups[i], (const char *const *) c->rules[r].grant_groups, 0)
+                                        : NULL;
+                snprintf(reason, sizeof reason,
+                         "unknown group \"%s\": no userdb group of the config and no "
+                         "rule gives it, so it would show nowhere%s%s%s",
+                         groups[i], close ? "; did you mean \"" : "", close ? close : "", close ? "\"?" : "");
                 reply = error_reply("io.enrich.UnknownGroup",
-                                    json_pack("{s:s, s:s, s:O, s:s*}", "group", groups[i], "reason", reason,
-                                              "known", list, "suggestion", close));
+                                    json_pack("{s:s, s:s, s:O, s:s*}", "group", groups[i], "reason", reason, "known",
+                                              list, "suggestion", close));
         }
         free(known);
         json_decref(list);
@@ -111,12 +113,10 @@ static json_t *check_known_groups(const config *c, const char *const *groups, bo
 
 /* An io.enrich.GrantRecord. NULL when out of memory. */
 static json_t *grant_to_json(const grant *g) {
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}",
-                              "id", g->id, "user", g->user,
-                              "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
-                              "reason", g->reason, "grantedBy", g->granted_by,
-                              "grantedByUid", (json_int_t) g->granted_by_uid,
-                              "created", (json_int_t) g->created, "expires", (json_int_t) g->expires);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:I}", "id", g->id, "user", g->user, "groups",
+                              strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "reason", g->reason,
+                              "grantedBy", g->granted_by, "grantedByUid", (json_int_t) g->granted_by_uid, "created",
+                              (json_int_t) g->created, "expires", (json_int_t) g->expires);
         if (!o)
                 return NULL;
         if ((g->tenant && json_object_set_new(o, "tenant", json_string(g->tenant)) < 0) ||
@@ -129,8 +129,7 @@ static json_t *grant_to_json(const grant *g) {
         return o;
 }
 
-json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, const grant *g,
-                     json_t **ret_record) {
+json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, const grant *g, json_t **ret_record) {
         live_counts counts = { 0 };
         grant stored = { 0 };
         json_t *record;
@@ -141,17 +140,16 @@ json_t *grant_commit(enrichd *d, const struct ucred *peer, const char *method, c
         if (grant_apply_add(d, g, "grant added", &counts) < 0)
                 return database_error(d, method);
         (void) audit_recordf(d, peer, g->user, AUDIT_GRANT_CREATED, AUDIT_OK,
-                             "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I, s:s*}", "grantId", g->id,
-                             "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes),
-                             "tenant", g->tenant, "reason", g->reason, "ttl", (json_int_t) ttl,
-                             "expires", (json_int_t) g->expires, "requestId", g->request_id);
+                             "{s:s, s:o, s:o, s:s*, s:s, s:I, s:I, s:s*}", "grantId", g->id, "groups",
+                             strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "tenant", g->tenant, "reason",
+                             g->reason, "ttl", (json_int_t) ttl, "expires", (json_int_t) g->expires, "requestId",
+                             g->request_id);
         log_decision(LOG_MSGID_GRANT_NEW, peer, g->id, g->user, NULL,
                      "Grant %s to %s by %s for %llds (reason: %s%s%s): %zu groups, %zu scopes%s%s; "
                      "%d sessions re-issued, %d revoked",
-                     g->id, g->user, g->granted_by, (long long) ttl, g->reason,
-                     g->request_id ? ", request " : "", g->request_id ? g->request_id : "",
-                     strv_length(g->groups), strv_length(g->scopes), g->tenant ? ", tenant " : "",
-                     g->tenant ? g->tenant : "", counts.updated, counts.revoked);
+                     g->id, g->user, g->granted_by, (long long) ttl, g->reason, g->request_id ? ", request " : "",
+                     g->request_id ? g->request_id : "", strv_length(g->groups), strv_length(g->scopes),
+                     g->tenant ? ", tenant " : "", g->tenant ? g->tenant : "", counts.updated, counts.revoked);
         /* What was stored, read back, so the reply is exactly the record. */
         if (grants_get(d->db, g->id, &stored) < 0)
                 return database_error(d, method);
@@ -183,8 +181,8 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
             (reply = get_string(params, "reason", true, GRANTS_MAX_REASON, &reason)) ||
             (reply = get_int(params, "ttl", true, 1, INT32_MAX, &ttl, &set)) ||
             (reply = get_value_list(d, params, "groups", grant_group_ok, "a group name", &groups)) ||
-            (reply = get_value_list(d, params, "scopes", grant_scope_ok,
-                                    "a scope (printable, no spaces or quotes)", &scopes)) ||
+            (reply = get_value_list(d, params, "scopes", grant_scope_ok, "a scope (printable, no spaces or quotes)",
+                                    &scopes)) ||
             (reply = check_known_groups(d->config, groups, json_is_true(force))))
                 goto out;
         if (!groups && !scopes && !tenant) {
@@ -227,9 +225,17 @@ json_t *method_grant(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         grant g = {
-                .id = id, .user = (char *) user, .uid = pw.pw_uid, .groups = (char **) groups,
-                .scopes = (char **) scopes, .tenant = (char *) tenant, .reason = (char *) reason,
-                .granted_by = by, .granted_by_uid = call->peer->uid, .created = now, .expires = now + ttl,
+                .id = id,
+                .user = (char *) user,
+                .uid = pw.pw_uid,
+                .groups = (char **) groups,
+                .scopes = (char **) scopes,
+                .tenant = (char *) tenant,
+                .reason = (char *) reason,
+                .granted_by = by,
+                .granted_by_uid = call->peer->uid,
+                .created = now,
+                .expires = now + ttl,
         };
         reply = grant_commit(d, call->peer, "io.enrich.Grant", &g, &record);
         /* clampedFrom: what was asked, when max_ttl cut it. */
@@ -273,8 +279,7 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
         json_t *reply = NULL, *all;
         int r;
 
-        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
-            (reply = page_begin(&p, params)))
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) || (reply = page_begin(&p, params)))
                 goto out;
         all = json_object_get(params, "all");
         if (all && !json_is_null(all) && !json_is_boolean(all)) {
@@ -283,8 +288,7 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
         }
         if ((reply = self_or_admin_user(call, "only root and admins may list other users' grants", &user, &own)))
                 goto out;
-        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p),
-                        add_grant_row, &p);
+        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p), add_grant_row, &p);
         reply = listing_reply(d, &p, r, "io.enrich.ListGrants", "grants");
 out:
         page_done(&p);
@@ -319,15 +323,17 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
                                      : database_error(d, "io.enrich.RevokeGrant");
                 goto out;
         }
-        (void) audit_recordf(d, call->peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId", id,
-                             "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
+        (void) audit_recordf(d, call->peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId",
+                             id, "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked",
+                             counts.revoked);
         log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
         /* changed: false when it had been revoked before, so the client can
          * say "already revoked" rather than claim it did something. */
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", counts.updated,
-                                            "sessionsRevoked", counts.revoked, "changed", changed), false);
+        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", counts.updated, "sessionsRevoked",
+                                            counts.revoked, "changed", changed),
+                                  false);
 out:
         grant_clear(&g);
         free(by);
@@ -361,13 +367,11 @@ json_t *method_revoke_user(enrichd *d, const method_call *call, json_t *params) 
                 reply = no_such_user(user);
                 goto out;
         }
-        (void) audit_recordf(d, call->peer, user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:i, s:i}", "scope", "all of the user",
-                             "grantsRevoked", grants, "sessionsRevoked", sessions);
+        (void) audit_recordf(d, call->peer, user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:i, s:i}", "scope",
+                             "all of the user", "grantsRevoked", grants, "sessionsRevoked", sessions);
         log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, NULL, user, NULL,
-                     "All of %s revoked by %s: %d grants, %d sessions", user, by ? by : "an admin",
-                     grants, sessions);
-        reply = varlink_reply_new(json_pack("{s:i, s:i}", "grantsRevoked", grants, "sessionsRevoked", sessions),
-                                  false);
+                     "All of %s revoked by %s: %d grants, %d sessions", user, by ? by : "an admin", grants, sessions);
+        reply = varlink_reply_new(json_pack("{s:i, s:i}", "grantsRevoked", grants, "sessionsRevoked", sessions), false);
 out:
         free(pwbuf);
         free(by);
@@ -379,8 +383,8 @@ static json_t *rule_results_json(const policy_result *res) {
 
         for (size_t i = 0; a && i < res->n_rules; i++) {
                 const policy_rule_result *rr = &res->rules[i];
-                json_t *o = json_pack("{s:s, s:i, s:b}", "name", rr->rule ? rr->rule : "",
-                                      "line", rr->line, "matched", rr->matched);
+                json_t *o = json_pack("{s:s, s:i, s:b}", "name", rr->rule ? rr->rule : "", "line", rr->line, "matched",
+                                      rr->matched);
                 if (o && rr->reason)
                         json_object_set_new(o, "reason", json_string(rr->reason));
                 if (!o || json_array_append_new(a, o) < 0) {
@@ -400,8 +404,8 @@ static json_t *sources_json(const policy_result *res) {
                 json_t *o;
 
                 snprintf(ttl, sizeof ttl, "%u", src->ttl);
-                o = json_pack("{s:s, s:s}", "claim", policy_claim_kind_name(src->kind),
-                              "value", src->kind == POLICY_CLAIM_TTL || !src->value ? ttl : src->value);
+                o = json_pack("{s:s, s:s}", "claim", policy_claim_kind_name(src->kind), "value",
+                              src->kind == POLICY_CLAIM_TTL || !src->value ? ttl : src->value);
                 if (o && src->rule)
                         json_object_set_new(o, "rule", json_string(src->rule));
                 if (o && src->grant)
@@ -423,12 +427,17 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "service", true, MAX_NAME_LENGTH, &service)) ||
             (reply = get_string(params, "tty", false, MAX_NAME_LENGTH, &tty)) ||
-            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) ||
-            (reply = get_amr(params, &amr)) || (reply = check_known_amr(amr)))
+            (reply = get_string(params, "rhost", false, MAX_NAME_LENGTH, &rhost)) || (reply = get_amr(params, &amr)) ||
+            (reply = check_known_amr(amr)))
                 goto out;
-        r = issue_evaluate(d, &(login_context) { .user = user, .service = service, .tty = tty, .rhost = rhost,
-                                                 .amr = (char *const *) amr, .asid = -1,
-                                                 .want_reasons = true },
+        r = issue_evaluate(d,
+                           &(login_context) { .user = user,
+                                              .service = service,
+                                              .tty = tty,
+                                              .rhost = rhost,
+                                              .amr = (char *const *) amr,
+                                              .asid = -1,
+                                              .want_reasons = true },
                            clock_now(), true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(user);
@@ -443,14 +452,10 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         grants = grant_list_json(&ev.grants);
-        out_params = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:O, s:o}",
-                               "user", user, "uid", (json_int_t) ev.uid,
-                               "unixGroups", strv_to_json(ev.unix_groups),
-                               "groups", strv_to_json(ev.result->groups),
-                               "scopes", strv_to_json(ev.result->scopes),
-                               "ttl", (json_int_t) ev.result->ttl,
-                               "rules", rule_results_json(ev.result),
-                               "grants", grants,
+        out_params = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:O, s:o}", "user", user, "uid",
+                               (json_int_t) ev.uid, "unixGroups", strv_to_json(ev.unix_groups), "groups",
+                               strv_to_json(ev.result->groups), "scopes", strv_to_json(ev.result->scopes), "ttl",
+                               (json_int_t) ev.result->ttl, "rules", rule_results_json(ev.result), "grants", grants,
                                "sources", sources_json(ev.result));
         if (!out_params) {
                 reply = internal_error("out of memory");

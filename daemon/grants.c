@@ -12,8 +12,9 @@
 #include "config.h"
 #include "grants.h"
 
-#define GRANT_COLUMNS "id, user, uid, groups, scopes, tenant, reason, granted_by, granted_by_uid," \
-                      " created, expires, revoked, revoked_by, request_id"
+#define GRANT_COLUMNS \
+        "id, user, uid, groups, scopes, tenant, reason, granted_by, granted_by_uid," \
+        " created, expires, revoked, revoked_by, request_id"
 #define GRANT_ID_BYTES 16
 
 void grant_clear(grant *g) {
@@ -91,14 +92,11 @@ static int read_row(sqlite3_stmt *st, grant *g) {
         grant loaded = { 0 };
         int r;
 
-        if ((r = db_column_dup(st, 0, &loaded.id)) < 0 ||
-            (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
+        if ((r = db_column_dup(st, 0, &loaded.id)) < 0 || (r = db_column_dup(st, 1, &loaded.user)) < 0 ||
             (r = grants_strv_from_json_text(db_column_text(st, 3), &loaded.groups)) < 0 ||
             (r = grants_strv_from_json_text(db_column_text(st, 4), &loaded.scopes)) < 0 ||
-            (r = db_column_dup(st, 5, &loaded.tenant)) < 0 ||
-            (r = db_column_dup(st, 6, &loaded.reason)) < 0 ||
-            (r = db_column_dup(st, 7, &loaded.granted_by)) < 0 ||
-            (r = db_column_dup(st, 12, &loaded.revoked_by)) < 0 ||
+            (r = db_column_dup(st, 5, &loaded.tenant)) < 0 || (r = db_column_dup(st, 6, &loaded.reason)) < 0 ||
+            (r = db_column_dup(st, 7, &loaded.granted_by)) < 0 || (r = db_column_dup(st, 12, &loaded.revoked_by)) < 0 ||
             (r = db_column_dup(st, 13, &loaded.request_id)) < 0) {
                 grant_clear(&loaded);
                 return r;
@@ -193,9 +191,10 @@ int grants_add(db *d, const grant *g) {
 
 int grants_active(db *d, const char *user, int64_t now, grant_list *ret) {
         /* On every login and refresh: from the statement cache. */
-        return collect(d, "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
-                          " WHERE user = ? AND revoked IS NULL AND expires > ?"
-                          " ORDER BY created, rowid LIMIT ?",
+        return collect(d,
+                       "SELECT " GRANT_COLUMNS " FROM grants INDEXED BY grants_active_user"
+                       " WHERE user = ? AND revoked IS NULL AND expires > ?"
+                       " ORDER BY created, rowid LIMIT ?",
                        "Failed to read active grants", GRANTS_MAX_ACTIVE, ret,
                        DB_ARGS(DB_TEXT(user), DB_INT(now), DB_INT(GRANTS_MAX_ACTIVE)));
 }
@@ -307,9 +306,10 @@ typedef struct unrevocation {
 
 static int unrevoke_row(db *d, void *userdata) {
         unrevocation *u = userdata;
-        int r = db_run(d, DB_WRITE_IN_TRANSACTION,
-                       "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL WHERE id = ? AND revoked_by = ?",
-                       "Failed to undo a grant's revocation", &u->changes, DB_ARGS(DB_TEXT(u->id), DB_TEXT(u->by)));
+        int r = db_run(
+                d, DB_WRITE_IN_TRANSACTION,
+                "UPDATE grants SET revoked = NULL, revoked_by = NULL, ended = NULL WHERE id = ? AND revoked_by = ?",
+                "Failed to undo a grant's revocation", &u->changes, DB_ARGS(DB_TEXT(u->id), DB_TEXT(u->by)));
 
         return r < 0 || u->changes == 0 ? r : bump_generation(d);
 }
@@ -329,7 +329,10 @@ int grants_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         revocation v = {
                 .exists_sql = "SELECT 1 FROM grants WHERE id = ?",
                 .sql = "UPDATE grants SET revoked = ?1, revoked_by = ?2 WHERE id = ?3 AND revoked IS NULL",
-                .by = by, .key = id, .now = now, .what = "Failed to revoke the grant",
+                .by = by,
+                .key = id,
+                .now = now,
+                .what = "Failed to revoke the grant",
         };
         int r = revoke_matching(d, &v);
 
@@ -342,7 +345,10 @@ int grants_revoke_user(db *d, const char *user, const char *by, int64_t now, int
         revocation v = {
                 .sql = "UPDATE grants SET revoked = ?1, revoked_by = ?2"
                        " WHERE user = ?3 AND revoked IS NULL AND expires > ?1",
-                .by = by, .key = user, .now = now, .what = "Failed to revoke the user's grants",
+                .by = by,
+                .key = user,
+                .now = now,
+                .what = "Failed to revoke the user's grants",
         };
         int r = revoke_matching(d, &v);
 
@@ -402,8 +408,9 @@ static int find_expired(db *d, void *userdata) {
         expiry *e = userdata;
         int r;
 
-        r = db_query_strv(d, "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
-                             " LIMIT ?",
+        r = db_query_strv(d,
+                          "SELECT DISTINCT user FROM grants WHERE revoked IS NULL AND expires > ? AND expires <= ?"
+                          " LIMIT ?",
                           "Failed to find expired grants", &e->users,
                           DB_ARGS(DB_INT(e->since), DB_INT(e->until), DB_INT(GRANTS_MAX_LIST)));
         if (r == 0)
@@ -542,8 +549,9 @@ int grants_index_load(db *d, int64_t now, int64_t generation, grants_index **ret
         r = grants_index_new(generation, &x);
         if (r < 0)
                 return r;
-        r = db_query_each(d, "SELECT user, groups, expires FROM grants"
-                             " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'",
+        r = db_query_each(d,
+                          "SELECT user, groups, expires FROM grants"
+                          " WHERE revoked IS NULL AND expires > ? AND groups <> '[]'",
                           "Failed to read the grants for the group index", index_row, x, DB_ARGS(DB_INT(now)));
         if (r == 0)
                 r = grants_index_seal(x);

@@ -41,8 +41,9 @@ int identities_get(db *d, const identity_key *key, identity_state *ret) {
 
         /* On every login: from the statement cache. The oldest row first,
          * so the answer does not change with the order rows were read. */
-        r = db_query_row(d, "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE "
-                         MATCHES_KEY " ORDER BY disabled, user LIMIT 1",
+        r = db_query_row(d,
+                         "SELECT user, reason, disabled_by, disabled, uid FROM disabled_identities WHERE " MATCHES_KEY
+                         " ORDER BY disabled, user LIMIT 1",
                          "Failed to read identity", read_state, &s, DB_ARGS(KEY_ARGS(key)));
         if (r == -ENOENT)
                 r = 0;
@@ -79,8 +80,8 @@ int identities_disabled_set(db *d, json_t **ret) {
 
         if (!set)
                 return -ENOMEM;
-        r = db_query_each(d, "SELECT user FROM disabled_identities", "Failed to list disabled identities",
-                          add_to_set, set, DB_NO_ARGS);
+        r = db_query_each(d, "SELECT user FROM disabled_identities", "Failed to list disabled identities", add_to_set,
+                          set, DB_NO_ARGS);
         if (r < 0) {
                 json_decref(set);
                 return r;
@@ -149,8 +150,7 @@ int identities_set_uid(db *d, const char *user, uid_t uid) {
                       "Failed to record the uid of a disabled identity", NULL, DB_ARGS(DB_TEXT(user), DB_INT(uid)));
 }
 
-int identities_disable(db *d, const identity_key *key, const char *reason, const char *by, int64_t now,
-                       bool *ret_was) {
+int identities_disable(db *d, const identity_key *key, const char *reason, const char *by, int64_t now, bool *ret_was) {
         identity_state before = { .uid = -1 };
         int r;
 

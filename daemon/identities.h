@@ -46,8 +46,7 @@ void identity_state_clear(identity_state *s);
 /* Disables user (its pw_name, or the name given when NSS does not know it)
  * with uid (-1: unknown), replacing an earlier reason; *ret_was tells
  * whether the identity (any row matching key) already was disabled. */
-int identities_disable(db *d, const identity_key *key, const char *reason, const char *by, int64_t now,
-                       bool *ret_was);
+int identities_disable(db *d, const identity_key *key, const char *reason, const char *by, int64_t now, bool *ret_was);
 /* Removes every row matching key; *ret_was false when there was none. */
 int identities_enable(db *d, const identity_key *key, bool *ret_was);
 /* The first row matching key, or s.disabled false. */

@@ -5,16 +5,15 @@
  * Makefile's working directory). */
 #include "varlink_service.h"
 
-#define EMBED(symbol, file)                                      \
-        __asm__(".section .rodata\n"                             \
-                ".global " #symbol "\n"                          \
-                ".hidden " #symbol "\n"                          \
-                ".type " #symbol ", @object\n"                   \
-                #symbol ":\n"                                    \
-                ".incbin \"" file "\"\n"                         \
-                ".byte 0\n"                                      \
-                ".size " #symbol ", . - " #symbol "\n"           \
-                ".previous\n");                                  \
+#define EMBED(symbol, file) \
+        __asm__(".section .rodata\n" \
+                ".global " #symbol "\n" \
+                ".hidden " #symbol "\n" \
+                ".type " #symbol ", @object\n" #symbol ":\n" \
+                ".incbin \"" file "\"\n" \
+                ".byte 0\n" \
+                ".size " #symbol ", . - " #symbol "\n" \
+                ".previous\n"); \
         extern const char symbol[] __attribute__((visibility("hidden")))
 
 EMBED(enrich_interface_text, "daemon/io.enrich.varlink");

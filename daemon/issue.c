@@ -37,8 +37,7 @@ static bool rules_use_unix_groups(const config *c) {
         return false;
 }
 
-int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context,
-                   evaluation *ret) {
+int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context, evaluation *ret) {
         evaluation e = { 0 };
         struct passwd pw;
         char *pwbuf = NULL;
@@ -67,12 +66,20 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
         r = grants_to_policy(&e.grants, &e.policy_grants);
         if (r < 0)
                 goto out;
-        r = policy_evaluate(d->config, &(policy_input) {
-                        .user = ctx->user, .uid = pw.pw_uid, .service = ctx->service,
-                        .unix_groups = e.unix_groups, .tty = ctx->tty, .rhost = ctx->rhost,
-                        .amr = ctx->amr, .now = (time_t) now, .session_context = session_context,
-                        .grants = e.policy_grants, .n_grants = e.grants.n,
-                        .want_reasons = ctx->want_reasons }, &e.result);
+        r = policy_evaluate(d->config,
+                            &(policy_input) { .user = ctx->user,
+                                              .uid = pw.pw_uid,
+                                              .service = ctx->service,
+                                              .unix_groups = e.unix_groups,
+                                              .tty = ctx->tty,
+                                              .rhost = ctx->rhost,
+                                              .amr = ctx->amr,
+                                              .now = (time_t) now,
+                                              .session_context = session_context,
+                                              .grants = e.policy_grants,
+                                              .n_grants = e.grants.n,
+                                              .want_reasons = ctx->want_reasons },
+                            &e.result);
         if (r < 0)
                 goto out;
         *ret = e;
@@ -87,10 +94,10 @@ void issue_log_conflict(const login_context *ctx, const evaluation *e, const cha
         if (!e->result || !e->result->tenant_conflict)
                 return;
         log_struct(LOG_ERR, LOG_MSGID_TENANT_CONFLICT,
-                   (const char *[]) { "ENRICH_USER", ctx->user, "ENRICH_SERVICE", ctx->service,
-                                      "ENRICH_SID", sid, NULL },
-                   "Tenant conflict for %s (service %s): %s; issuing no tenant",
-                   ctx->user, ctx->service, e->result->tenant_conflict);
+                   (const char *[]) { "ENRICH_USER", ctx->user, "ENRICH_SERVICE", ctx->service, "ENRICH_SID", sid,
+                                      NULL },
+                   "Tenant conflict for %s (service %s): %s; issuing no tenant", ctx->user, ctx->service,
+                   e->result->tenant_conflict);
 }
 
 static bool is_switch_user_service(const char *service) {
@@ -107,8 +114,8 @@ static bool is_switch_user_service(const char *service) {
  * read from the daemon's own record at every signing, so refreshes keep
  * it, and a revoked or expired token (or one ending within this second)
  * ends the session's claims (-EKEYREVOKED) instead of widening them. */
-static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now,
-                                char **ret, int64_t *ret_token_end) {
+static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now, char **ret,
+                                int64_t *ret_token_end) {
         char *all = NULL, *limit = NULL, *out = NULL;
         int64_t token_end = 0;
         bool bound = false;
@@ -160,27 +167,16 @@ out:
 
 /* The claims payload exactly as docs/contract.md's claims table has it;
  * scope is the scope claim (limited_scope_string). */
-static json_t *build_claims(const enrichd *d, const login_context *ctx, const evaluation *e,
-                            const char *sid, const char *jti, int64_t now, int64_t expires,
-                            const char *scope) {
+static json_t *build_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid,
+                            const char *jti, int64_t now, int64_t expires, const char *scope) {
         const policy_result *policy = e->result;
         json_t *claims = NULL;
 
-        claims = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:s}",
-                           "iss", d->config->issuer,
-                           "sub", ctx->user,
-                           "uid", (json_int_t) e->uid,
-                           "aud", d->machine_id,
-                           "iat", (json_int_t) now,
-                           "nbf", (json_int_t) now,
-                           "exp", (json_int_t) expires,
-                           "jti", jti,
-                           "sid", sid,
-                           "svc", ctx->service,
-                           "amr", strv_to_json(ctx->amr),
-                           "groups", strv_to_json(policy->groups),
-                           "scope", scope,
-                           "pv", d->policy_version);
+        claims = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "iss",
+                           d->config->issuer, "sub", ctx->user, "uid", (json_int_t) e->uid, "aud", d->machine_id, "iat",
+                           (json_int_t) now, "nbf", (json_int_t) now, "exp", (json_int_t) expires, "jti", jti, "sid",
+                           sid, "svc", ctx->service, "amr", strv_to_json(ctx->amr), "groups",
+                           strv_to_json(policy->groups), "scope", scope, "pv", d->policy_version);
         if (!claims)
                 goto out;
         if (ctx->asid >= 0)
@@ -231,8 +227,7 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
         if (r < 0)
                 goto out;
         /* iat, nbf and exp come from the one reading now. */
-        expires = issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end,
-                               token_end);
+        expires = issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, token_end);
         claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
         if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
                 r = -ENOMEM;

@@ -52,8 +52,7 @@ void evaluation_clear(evaluation *e);
 
 /* Evaluates ctx at now. -ENOENT: the user does not exist; -EIO: database
  * (db_last_error); other negative errno. *ret is overwritten. */
-int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context,
-                   evaluation *ret);
+int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context, evaluation *ret);
 /* Logs a tenant conflict of e (no-op without one) for sid (optional). */
 void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the

@@ -23,8 +23,7 @@ typedef struct key_page {
 static int add_key_row(void *userdata, const signing_key_row *row) {
         key_page *kp = userdata;
         const char *state = !row->retired ? "signing" : row->published_until > kp->now ? "published" : "retired";
-        json_t *k = json_pack("{s:s, s:s, s:I}", "kid", row->kid, "state", state, "created",
-                              (json_int_t) row->created);
+        json_t *k = json_pack("{s:s, s:s, s:I}", "kid", row->kid, "state", state, "created", (json_int_t) row->created);
 
         if (k && row->retired)
                 json_object_update_new(k, json_pack("{s:I, s:I}", "retired", (json_int_t) row->retired,
@@ -63,10 +62,10 @@ json_t *method_rotate_key(enrichd *d, const method_call *call, json_t *params) {
         r = keys_rotate(d, compromised, &rot, &error);
         if (r == -E2BIG) {
                 reply = error_reply("io.enrich.InvalidParameter",
-                                    json_pack("{s:s, s:s}", "parameter", "compromised",
-                                              "reason", "too many retired keys are still published; "
-                                                        "wait for them to expire, or rotate with "
-                                                        "compromised=true"));
+                                    json_pack("{s:s, s:s}", "parameter", "compromised", "reason",
+                                              "too many retired keys are still published; "
+                                              "wait for them to expire, or rotate with "
+                                              "compromised=true"));
                 goto out;
         }
         if (r < 0) {
@@ -75,10 +74,10 @@ json_t *method_rotate_key(enrichd *d, const method_call *call, json_t *params) {
         }
         if (compromised)
                 (void) live_reissue(d, NULL, "signing key rotated", &counts);
-        (void) audit_recordf(d, call->peer, NULL, AUDIT_KEY_ROTATED, AUDIT_OK, "{s:s, s:s, s:b, s:I, s:i, s:i}",
-                             "kid", signer_kid(d->signer), "previousKid", rot.old_kid, "compromised", compromised,
-                             "previousPublishedUntil", (json_int_t) rot.old_published_until,
-                             "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked);
+        (void) audit_recordf(d, call->peer, NULL, AUDIT_KEY_ROTATED, AUDIT_OK, "{s:s, s:s, s:b, s:I, s:i, s:i}", "kid",
+                             signer_kid(d->signer), "previousKid", rot.old_kid, "compromised", compromised,
+                             "previousPublishedUntil", (json_int_t) rot.old_published_until, "sessionsUpdated",
+                             counts.updated, "sessionsRevoked", counts.revoked);
         log_struct(LOG_NOTICE, LOG_MSGID_KEY,
                    (const char *[]) { "ENRICH_KID", signer_kid(d->signer), "ENRICH_PREVIOUS_KID", rot.old_kid, NULL },
                    "Rotated the signing key: %s replaces %s, which %s%s", signer_kid(d->signer), rot.old_kid,
@@ -90,10 +89,9 @@ json_t *method_rotate_key(enrichd *d, const method_call *call, json_t *params) {
                                        "the JWKS yet (enrichd retries): see the log");
         else
                 reply = varlink_reply_new(json_pack("{s:s, s:s, s:I, s:i, s:i}", "kid", signer_kid(d->signer),
-                                                    "previousKid", rot.old_kid,
-                                                    "previousPublishedUntil", (json_int_t) rot.old_published_until,
-                                                    "sessionsUpdated", counts.updated,
-                                                    "sessionsRevoked", counts.revoked),
+                                                    "previousKid", rot.old_kid, "previousPublishedUntil",
+                                                    (json_int_t) rot.old_published_until, "sessionsUpdated",
+                                                    counts.updated, "sessionsRevoked", counts.revoked),
                                           false);
 out:
         key_rotation_clear(&rot);

@@ -34,8 +34,9 @@ static char *jwk_text(const signer *s) {
 static int record_current(enrichd *d, int64_t now, char **ret_error) {
         const char *kid = signer_kid(d->signer);
         char *jwk = jwk_text(d->signer);
-        signing_key_change c = { .kid = kid, .jwk = jwk, .other_kid = kid, .now = now,
-                                 .until = now + (int64_t) d->config->max_ttl };
+        signing_key_change c = {
+                .kid = kid, .jwk = jwk, .other_kid = kid, .now = now, .until = now + (int64_t) d->config->max_ttl
+        };
         int unretired = 0, retired = 0, r;
 
         if (!jwk)
@@ -49,11 +50,13 @@ static int record_current(enrichd *d, int64_t now, char **ret_error) {
         if (unretired)
                 log_struct(LOG_WARNING, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KID", kid, NULL },
                            "Signing key %s was recorded as retired, but it is still the key in %s: a rotation "
-                           "did not complete; it stays the signing key", kid, d->config->state_dir);
+                           "did not complete; it stays the signing key",
+                           kid, d->config->state_dir);
         if (retired)
                 log_struct(LOG_WARNING, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KID", kid, NULL },
                            "%d other key(s) were recorded as current, but %s holds key %s: they are retired "
-                           "and stay in the JWKS for max_ttl", retired, d->config->state_dir, kid);
+                           "and stay in the JWKS for max_ttl",
+                           retired, d->config->state_dir, kid);
         return 0;
 }
 
@@ -77,7 +80,8 @@ static int add_published(void *userdata, const char *jwk, int64_t until) {
                 /* RotateKey refuses to get here; a hand-edited table may. */
                 json_decref(old);
                 log_warning("More retired keys are due in the JWKS than verifiers accept (%d): "
-                            "leaving the oldest out", JWKS_MAX_KEYS);
+                            "leaving the oldest out",
+                            JWKS_MAX_KEYS);
                 return 1;
         }
         if (json_array_append_new(p->keys, old) < 0)
@@ -99,8 +103,8 @@ static int publish(enrichd *d, const signer *current, const signer *also, char *
                 r = -ENOMEM;
                 goto out;
         }
-        r = signing_keys_foreach_published(d->db, now, signer_kid(current), also ? signer_kid(also) : "",
-                                           add_published, &p);
+        r = signing_keys_foreach_published(d->db, now, signer_kid(current), also ? signer_kid(also) : "", add_published,
+                                           &p);
         if (r < 0)
                 goto out;
         doc = json_pack("{s:O}", "keys", p.keys);
@@ -155,8 +159,8 @@ static int finish_rotation(enrichd *d, char **ret_error) {
                 if (r == 0) {
                         log_struct(LOG_WARNING, LOG_MSGID_KEY,
                                    (const char *[]) { "ENRICH_KID", signer_kid(next), NULL },
-                                   "Finished a key rotation a crash interrupted: %s replaces %s",
-                                   signer_kid(next), signer_kid(d->signer));
+                                   "Finished a key rotation a crash interrupted: %s replaces %s", signer_kid(next),
+                                   signer_kid(d->signer));
                         signer_free(d->signer);
                         d->signer = next;
                         next = NULL;
@@ -249,8 +253,7 @@ int keys_rotate(enrichd *d, bool compromised, key_rotation *ret, char **ret_erro
          * new key is already in the JWKS, so a failure here only delays
          * the old key's removal (retried from the tick). */
         if (keys_publish(d, &error) < 0)
-                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s (retrying in %d s)", error,
-                           REPUBLISH_RETRY_SECONDS);
+                log_struct(LOG_ERR, LOG_MSGID_KEY, NULL, "%s (retrying in %d s)", error, REPUBLISH_RETRY_SECONDS);
         *ret = (key_rotation) { .old_kid = old_kid, .old_published_until = c.until, .jwks_pending = error != NULL };
         old_kid = NULL;
         r = 0;

@@ -273,16 +273,15 @@ static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
                            "Failed to record the end of session %s: %s", s->sid, db_last_error(d->db));
         log_struct(LOG_NOTICE, LOG_MSGID_SESSION_REVOKED,
-                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user,
-                                      "ENRICH_KEY_SERIAL", s->key > 0 ? serial : NULL,
-                                      "ENRICH_REASON", reason, NULL },
-                   "Session %s of %s ended, key %s revoked: %s", s->sid, s->user,
-                   s->key > 0 ? serial : "(none)", reason);
+                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user, "ENRICH_KEY_SERIAL",
+                                      s->key > 0 ? serial : NULL, "ENRICH_REASON", reason, NULL },
+                   "Session %s of %s ended, key %s revoked: %s", s->sid, s->user, s->key > 0 ? serial : "(none)",
+                   reason);
         /* A login that went away ended; anything else took its claims away. */
-        (void) audit_recordf(d, NULL, s->user, strcmp(reason, "process gone") == 0 ? AUDIT_SESSION_ENDED
-                                                                                : AUDIT_SESSION_REVOKED,
-                             AUDIT_OK, "{s:s, s:s, s:I}", "sid", s->sid, "reason", reason,
-                             "keySerial", (json_int_t) s->key);
+        (void) audit_recordf(d, NULL, s->user,
+                             strcmp(reason, "process gone") == 0 ? AUDIT_SESSION_ENDED : AUDIT_SESSION_REVOKED,
+                             AUDIT_OK, "{s:s, s:s, s:I}", "sid", s->sid, "reason", reason, "keySerial",
+                             (json_int_t) s->key);
         remove_at(d->live, i);
 }
 
@@ -293,8 +292,13 @@ static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
  * own meanwhile. */
 static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool strict, live_counts *counts) {
         live_session *s = d->live->items[i];
-        login_context ctx = { .user = s->user, .service = s->service, .tty = s->tty, .rhost = s->rhost,
-                              .ruser = s->ruser, .amr = s->amr, .asid = s->asid };
+        login_context ctx = { .user = s->user,
+                              .service = s->service,
+                              .tty = s->tty,
+                              .rhost = s->rhost,
+                              .ruser = s->ruser,
+                              .amr = s->amr,
+                              .asid = s->asid };
         evaluation e = { 0 };
         char *token = NULL, *claims = NULL, serial[32], ttl[32], reason[256];
         json_t *claims_object = NULL;
@@ -350,8 +354,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         }
         if (sessions_update_token(d->db, s->sid, claims, now, expires) < 0)
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, (const char *[]) { "ENRICH_SID", s->sid, NULL },
-                           "Failed to record the refreshed token of session %s: %s", s->sid,
-                           db_last_error(d->db));
+                           "Failed to record the refreshed token of session %s: %s", s->sid, db_last_error(d->db));
         s->issued = now;
         s->expires = expires;
         s->ends_early = issue_ends_early(d, &e, now, expires);
@@ -361,20 +364,18 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
         {
                 json_t *details = audit_claims_summary(claims_object);
                 if (details)
-                        json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why,
-                                                                  "rules", strv_to_json(e.result->matched_rules),
-                                                                  "grants", strv_to_json(e.result->used_grants)));
+                        json_object_update_new(details, json_pack("{s:s, s:o, s:o}", "reason", why, "rules",
+                                                                  strv_to_json(e.result->matched_rules), "grants",
+                                                                  strv_to_json(e.result->used_grants)));
                 (void) audit_record(d, NULL, s->user, AUDIT_SESSION_REFRESHED, AUDIT_OK, details);
         }
         snprintf(serial, sizeof serial, "%d", (int) s->key);
         snprintf(ttl, sizeof ttl, "%lld", (long long) (expires - now));
         log_struct(strict ? LOG_INFO : LOG_DEBUG, LOG_MSGID_SESSION_REFRESH,
-                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user,
-                                      "ENRICH_KEY_SERIAL", serial, "ENRICH_REASON", why,
-                                      "ENRICH_POLICY_VERSION", d->policy_version, NULL },
-                   "Re-issued claims of session %s of %s in key %s (%s; %zu groups, %zu scopes, ttl %ss)",
-                   s->sid, s->user, serial, why, strv_length(e.result->groups),
-                   strv_length(e.result->scopes), ttl);
+                   (const char *[]) { "ENRICH_SID", s->sid, "ENRICH_USER", s->user, "ENRICH_KEY_SERIAL", serial,
+                                      "ENRICH_REASON", why, "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+                   "Re-issued claims of session %s of %s in key %s (%s; %zu groups, %zu scopes, ttl %ss)", s->sid,
+                   s->user, serial, why, strv_length(e.result->groups), strv_length(e.result->scopes), ttl);
 out:
         if (outcome == REMOVED)
                 counts->revoked++;
@@ -430,8 +431,8 @@ int live_attach_key(enrichd *d, const char *sid, key_serial_t key) {
                 return -ENOENT;
         d->live->items[i]->key = key;
         if (d->live->items[i]->dirty)
-                (void) reissue_at(d, (size_t) i, clock_now(), "policy changed before the key was attached",
-                                  true, &counts);
+                (void) reissue_at(d, (size_t) i, clock_now(), "policy changed before the key was attached", true,
+                                  &counts);
         return 0;
 }
 
@@ -569,10 +570,10 @@ static void expire_grants(enrichd *d, int64_t now, int64_t wall_ms) {
                                      "sessionsUpdated", counts.updated, "sessionsRevoked", counts.revoked,
                                      "policyVersion", d->policy_version);
                 log_struct(LOG_INFO, LOG_MSGID_GRANT_EXPIRED,
-                           (const char *[]) { "ENRICH_USER", users[i],
-                                              "ENRICH_POLICY_VERSION", d->policy_version, NULL },
-                           "A grant of %s expired: %d sessions re-issued, %d revoked",
-                           users[i], counts.updated, counts.revoked);
+                           (const char *[]) { "ENRICH_USER", users[i], "ENRICH_POLICY_VERSION", d->policy_version,
+                                              NULL },
+                           "A grant of %s expired: %d sessions re-issued, %d revoked", users[i], counts.updated,
+                           counts.revoked);
         }
         strv_free(users);
 }
@@ -593,8 +594,7 @@ static void handle_clock_step(enrichd *d, int64_t now, int64_t wall_ms, int64_t 
         if (step <= CLOCK_JUMP_TOLERANCE_MS && step >= -CLOCK_JUMP_TOLERANCE_MS)
                 return;
         snprintf(seconds, sizeof seconds, "%+lld", (long long) (step / 1000));
-        log_struct(LOG_WARNING, LOG_MSGID_CLOCK_STEP,
-                   (const char *[]) { "ENRICH_CLOCK_STEP_SECONDS", seconds, NULL },
+        log_struct(LOG_WARNING, LOG_MSGID_CLOCK_STEP, (const char *[]) { "ENRICH_CLOCK_STEP_SECONDS", seconds, NULL },
                    "The wall clock stepped by %s s: re-issuing the claims of %zu live sessions", seconds, l->n);
         for (size_t i = 0; i < l->n; i++) {
                 l->items[i]->refresh_at_ms = mono;

@@ -17,15 +17,15 @@
 #include "enrichd.h"
 #include "sessions.h"
 
-#define LIVE_MAX_SESSIONS   65536
-#define LIVE_TICK_MS        250
+#define LIVE_MAX_SESSIONS 65536
+#define LIVE_TICK_MS      250
 /* Processes checked for liveness per tick (round robin), so one tick stays
  * short however many sessions there are. */
 #define LIVE_LIVENESS_BUDGET 512
 /* A token cut short by the end of a grant or service-account token is
  * re-issued this long before that end (live.c, schedule); it must be
  * under a second (issue.h, ISSUE_HORIZON_SECONDS) and over a tick. */
-#define LIVE_END_LEAD_MS    500
+#define LIVE_END_LEAD_MS 500
 /* MESSAGE_ID of "the wall clock stepped; every session re-issued". */
 #define LOG_MSGID_CLOCK_STEP "3f9a1c7e5b2d4e60a8c1f7d3e9b2a465"
 

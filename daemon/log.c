@@ -12,11 +12,11 @@
 #include <systemd/sd-journal.h>
 #include "log.h"
 
-#define LOG_MAX_FIELDS 16
+#define LOG_MAX_FIELDS  16
 #define LOG_MESSAGE_MAX 2048
 /* The journal's fields other than MESSAGE, and the stderr line. */
 #define LOG_FIELDS_MAX 4096
-#define LOG_LINE_MAX (LOG_MESSAGE_MAX + LOG_FIELDS_MAX)
+#define LOG_LINE_MAX   (LOG_MESSAGE_MAX + LOG_FIELDS_MAX)
 
 /* Set once at startup; the daemon is single-threaded. */
 static bool log_to_stderr;
@@ -27,7 +27,10 @@ void log_setup(bool foreground) {
 
 static const char *priority_name(int priority) {
         switch (priority) {
-        case LOG_EMERG: case LOG_ALERT: case LOG_CRIT: case LOG_ERR: return "error";
+        case LOG_EMERG:
+        case LOG_ALERT:
+        case LOG_CRIT:
+        case LOG_ERR: return "error";
         case LOG_WARNING: return "warning";
         case LOG_NOTICE: return "notice";
         case LOG_INFO: return "info";
@@ -70,8 +73,7 @@ static void write_stderr(const char *line, size_t length) {
         }
 }
 
-void log_struct(int priority, const char *message_id, const char *const *fields,
-                const char *format, ...) {
+void log_struct(int priority, const char *message_id, const char *const *fields, const char *format, ...) {
         char message[LOG_MESSAGE_MAX + sizeof "MESSAGE="];
         char buffer[LOG_FIELDS_MAX];
         struct iovec iov[LOG_MAX_FIELDS + 3];

@@ -37,18 +37,17 @@
 #include "varlink.h"
 
 static void usage(FILE *f) {
-        fprintf(f,
-                "Usage: enrichd [--config FILE] [--foreground]\n"
-                "       enrichd --check-config FILE\n"
-                "\n"
-                "Computes, signs and serves session claims for logins on this host.\n"
-                "\n"
-                "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-                "  -f, --foreground    also log to stderr\n"
-                "      --check-config  check the configuration (FILE, or --config's), print\n"
-                "                      every problem and exit: 0 when valid, 1 when not\n"
-                "  -h, --help          show this help\n"
-                "      --version       show the version\n");
+        fprintf(f, "Usage: enrichd [--config FILE] [--foreground]\n"
+                   "       enrichd --check-config FILE\n"
+                   "\n"
+                   "Computes, signs and serves session claims for logins on this host.\n"
+                   "\n"
+                   "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+                   "  -f, --foreground    also log to stderr\n"
+                   "      --check-config  check the configuration (FILE, or --config's), print\n"
+                   "                      every problem and exit: 0 when valid, 1 when not\n"
+                   "  -h, --help          show this help\n"
+                   "      --version       show the version\n");
 }
 
 /* What the main socket's handlers see: the daemon, and the userdb service
@@ -61,8 +60,8 @@ typedef struct main_context {
 } main_context;
 
 static void notify_status(const enrichd *d) {
-        sd_notifyf(0, "STATUS=Serving claims (issuer %s, key %s, policy %s)",
-                   d->config->issuer, signer_kid(d->signer), d->policy_version);
+        sd_notifyf(0, "STATUS=Serving claims (issuer %s, key %s, policy %s)", d->config->issuer, signer_kid(d->signer),
+                   d->policy_version);
 }
 
 /* SIGHUP: the same as io.enrich.Reload (reload_config): a broken file
@@ -73,13 +72,11 @@ static void reload(void *userdata) {
 
         sd_notify(0, "RELOADING=1");
         if (reload_config(m->d, &error) < 0)
-                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}",
-                                     "config", m->d->config->path, "trigger", "SIGHUP",
-                                     "reason", error ? error : "unknown");
+                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_REJECTED, AUDIT_FAILED, "{s:s, s:s, s:s}", "config",
+                                     m->d->config->path, "trigger", "SIGHUP", "reason", error ? error : "unknown");
         else
-                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}",
-                                     "config", m->d->config->path, "trigger", "SIGHUP",
-                                     "policyVersion", m->d->policy_version);
+                (void) audit_recordf(m->d, NULL, NULL, AUDIT_CONFIG_RELOADED, AUDIT_OK, "{s:s, s:s, s:s}", "config",
+                                     m->d->config->path, "trigger", "SIGHUP", "policyVersion", m->d->policy_version);
         free(error);
         userdb_sync(m->userdb);
         sd_notify(0, "READY=1");
@@ -116,8 +113,9 @@ static int check_config(const char *path) {
         printf("%s: OK\n", path);
         if (c->fleet && c->fleet->credentials)
                 printf("fleet credentials: %s (%s)\n", c->fleet->credentials,
-                       c->fleet->credentials_systemd ? "systemd credential, LoadCredential=" CONFIG_FLEET_CREDENTIAL_NAME
-                                                      : "fleet.credentials");
+                       c->fleet->credentials_systemd
+                               ? "systemd credential, LoadCredential=" CONFIG_FLEET_CREDENTIAL_NAME
+                               : "fleet.credentials");
         config_free(c);
         return EXIT_SUCCESS;
 }
@@ -167,7 +165,8 @@ static json_t *commit(void *userdata) {
         if (r < 0) {
                 log_struct(LOG_ERR, LOG_MSGID_DATABASE, NULL,
                            "Failed to commit the session and audit records of this turn: %s; "
-                           "answering its calls with an error", db_last_error(m->d->db));
+                           "answering its calls with an error",
+                           db_last_error(m->d->db));
                 audit_batch_lost(m->d);
                 failure = varlink_error_new("io.enrich.InternalError",
                                             json_pack("{s:s}", "reason", db_last_error(m->d->db)));
@@ -197,8 +196,7 @@ static void stream_closed(void *userdata, uint64_t id) {
 }
 
 /* Runs on the server's userdb thread. */
-static json_t *userdb_handler(void *userdata, const struct ucred *peer, const char *method, json_t *params,
-                              bool more) {
+static json_t *userdb_handler(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         return userdb_call(userdata, peer, method, params, more);
 }
 
@@ -240,8 +238,8 @@ static int fit_connection_limits(server_limits *main_limits, server_limits *user
                         log_warning_errno(-errno, "Failed to raise the open files limit to %llu",
                                           (unsigned long long) rl.rlim_max);
         }
-        r = server_fit_limits(rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : (unsigned long long) rl.rlim_cur,
-                              main_limits, userdb_limits);
+        r = server_fit_limits(rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : (unsigned long long) rl.rlim_cur, main_limits,
+                              userdb_limits);
         if (r < 0) {
                 log_error("Open files limit %llu too low: enrichd needs at least %d (LimitNOFILE=)",
                           (unsigned long long) rl.rlim_cur, SERVER_FD_HEADROOM + 2 * SERVER_MIN_CONNECTIONS);
@@ -266,8 +264,8 @@ static void check_socket_group(const char *path, bool activated) {
         struct stat st;
 
         if (stat(path, &st) < 0) {
-                log_warning("Cannot look at the main socket %s: %s; the PAM module needs it to be of group %u",
-                            path, strerror(errno), (unsigned) getegid());
+                log_warning("Cannot look at the main socket %s: %s; the PAM module needs it to be of group %u", path,
+                            strerror(errno), (unsigned) getegid());
                 return;
         }
         if (st.st_gid == getegid())
@@ -289,12 +287,9 @@ static int state_exists(const char *path) {
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "foreground", no_argument, NULL, 'f' },
-                { "check-config", no_argument, NULL, 'C' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                { 0 },
+                { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
+                { "check-config", no_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },      { 0 },
         };
         const char *config_path = CONFIG_DEFAULT_PATH;
         bool foreground = false, check_only = false, config_given = false;
@@ -320,7 +315,10 @@ int main(int argc, char **argv) {
 
         while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) >= 0) {
                 switch (opt) {
-                case 'c': config_path = optarg; config_given = true; break;
+                case 'c':
+                        config_path = optarg;
+                        config_given = true;
+                        break;
                 case 'f': foreground = true; break;
                 case 'C': check_only = true; break;
                 case 'h': usage(stdout); return EXIT_SUCCESS;
@@ -433,22 +431,28 @@ int main(int argc, char **argv) {
         r = fit_connection_limits(&main_limits, &userdb_limits);
         if (r < 0)
                 goto out;
-        r = server_new(d.config->socket, &(server_handlers) { .call = call, .call_pending = call_pending,
-                                                          .commit = commit, .reload = reload, .tick = tick,
-                                                          .after_turn = after_turn,
-                                                          .stream_closed = stream_closed,
-                                                          .tick_ms = LIVE_TICK_MS, .limits = main_limits },
+        r = server_new(d.config->socket,
+                       &(server_handlers) { .call = call,
+                                            .call_pending = call_pending,
+                                            .commit = commit,
+                                            .reload = reload,
+                                            .tick = tick,
+                                            .after_turn = after_turn,
+                                            .stream_closed = stream_closed,
+                                            .tick_ms = LIVE_TICK_MS,
+                                            .limits = main_limits },
                        &context, &srv, &error);
         context.server = srv;
         /* NSS callers close a connection after each lookup: a shorter idle
          * time than the main socket's. */
         if (r == 0)
-                r = server_add_priority_listener(srv, d.config->userdb_socket,
-                                                 &(server_listener) {
-                                                         .call = userdb_handler,
-                                                         .invalid_parameter_error = "org.varlink.service.InvalidParameter",
-                                                         .limits = userdb_limits, .idle_timeout_ms = 5000 },
-                                                 context.userdb, &error);
+                r = server_add_priority_listener(
+                        srv, d.config->userdb_socket,
+                        &(server_listener) { .call = userdb_handler,
+                                             .invalid_parameter_error = "org.varlink.service.InvalidParameter",
+                                             .limits = userdb_limits,
+                                             .idle_timeout_ms = 5000 },
+                        context.userdb, &error);
         if (r < 0) {
                 log_error("%s", error ? error : strerror(-r));
                 goto out;

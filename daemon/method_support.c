@@ -13,8 +13,8 @@
 #include "names.h"
 #include "varlink.h"
 
-#define MAX_AMR           16
-#define MAX_AMR_LENGTH    32
+#define MAX_AMR        16
+#define MAX_AMR_LENGTH 32
 
 json_t *error_reply(const char *error, json_t *params) {
         return varlink_error_new(error, params);
@@ -47,7 +47,6 @@ json_t *database_error(const enrichd *d, const char *method) {
                    "Database error in %s: %s", method, db_last_error(d->db));
         return internal_error(db_last_error(d->db));
 }
-
 
 /* Returns an error reply when params has a member not in allowed. */
 json_t *check_known(json_t *params, const char *const *allowed) {
@@ -87,8 +86,8 @@ json_t *get_string(json_t *params, const char *key, bool required, size_t max, c
 }
 
 /* An integer in [min, max]; optional ones absent or null give *ret_set false. */
-json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max,
-                json_int_t *ret, bool *ret_set) {
+json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max, json_int_t *ret,
+                bool *ret_set) {
         json_t *v = json_object_get(params, key);
 
         *ret_set = false;
@@ -120,7 +119,8 @@ json_t *get_amr(json_t *params, const char ***ret) {
                 return internal_error("out of memory");
         json_array_foreach(v, i, e) {
                 const char *s = json_string_value(e);
-                if (!s || !*s || strlen(s) > MAX_AMR_LENGTH || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s)) {
+                if (!s || !*s || strlen(s) > MAX_AMR_LENGTH ||
+                    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s)) {
                         free(list);
                         return invalid_parameter("amr", "entries must be short lowercase method names");
                 }
@@ -146,15 +146,13 @@ json_t *check_known_amr(const char *const *amr) {
         return NULL;
 }
 
-
 json_t *no_such_user(const char *user) {
         return error_reply("io.enrich.NoSuchUser", json_pack("{s:s}", "user", user));
 }
 
-
 /* Fields every admin decision carries in the journal. */
-void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id,
-                  const char *user, const char *sid, const char *format, ...) {
+void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id, const char *user,
+                  const char *sid, const char *format, ...) {
         char message[1024], uid[32];
         va_list ap;
 
@@ -168,7 +166,6 @@ void log_decision(const char *message_id, const struct ucred *peer, const char *
                    "%s", message);
 }
 
-
 /* RFC 6749 scope-token: printable ASCII without space, '"' and '\'. */
 bool valid_scope(const char *s) {
         for (const char *p = s; *p; p++)
@@ -181,8 +178,7 @@ bool valid_scope(const char *s) {
  * accepted by valid; *ret a new NULL-terminated array of borrowed strings
  * (free only the array; NULL when absent or empty). */
 json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
-                       bool (*valid)(const enrichd *d, const char *s), const char *what,
-                       const char ***ret) {
+                       bool (*valid)(const enrichd *d, const char *s), const char *what, const char ***ret) {
         json_t *v = json_object_get(params, key), *e;
         const char **list;
         size_t i;
@@ -200,11 +196,10 @@ json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
                 return internal_error("out of memory");
         json_array_foreach(v, i, e) {
                 const char *s = json_string_value(e);
-                if (!s || strlen(s) != json_string_length(e) || strlen(s) > GRANTS_MAX_VALUE_LENGTH ||
-                    !valid(d, s)) {
+                if (!s || strlen(s) != json_string_length(e) || strlen(s) > GRANTS_MAX_VALUE_LENGTH || !valid(d, s)) {
                         free(list);
-                        snprintf(reason, sizeof reason, "entry %zu is not %s (at most %d characters)",
-                                 i + 1, what, GRANTS_MAX_VALUE_LENGTH);
+                        snprintf(reason, sizeof reason, "entry %zu is not %s (at most %d characters)", i + 1, what,
+                                 GRANTS_MAX_VALUE_LENGTH);
                         return invalid_parameter(key, reason);
                 }
                 for (size_t j = 0; j < i; j++)
@@ -217,7 +212,6 @@ json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
         *ret = list;
         return NULL;
 }
-
 
 /* The grantor's name for the record: the peer's user name (or uid). */
 char *peer_name(const struct ucred *peer) {

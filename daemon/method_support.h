@@ -39,8 +39,8 @@ json_t *no_such_user(const char *user);
 json_t *check_known(json_t *params, const char *const *allowed);
 /* A string of 1..max bytes without control characters, borrowed from params. */
 json_t *get_string(json_t *params, const char *key, bool required, size_t max, const char **ret);
-json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max,
-                json_int_t *ret, bool *ret_set);
+json_t *get_int(json_t *params, const char *key, bool required, json_int_t min, json_int_t max, json_int_t *ret,
+                bool *ret_set);
 /* amr: up to 16 short lowercase tokens; a new NULL-terminated array of
  * borrowed strings (free only the array; NULL when absent). */
 json_t *get_amr(json_t *params, const char ***ret);
@@ -51,8 +51,7 @@ json_t *check_known_amr(const char *const *amr);
 /* An optional array of distinct strings accepted by valid; *ret a new
  * NULL-terminated array of borrowed strings (free only the array). */
 json_t *get_value_list(const enrichd *d, json_t *params, const char *key,
-                       bool (*valid)(const enrichd *d, const char *s), const char *what,
-                       const char ***ret);
+                       bool (*valid)(const enrichd *d, const char *s), const char *what, const char ***ret);
 /* RFC 6749 scope-token. */
 bool valid_scope(const char *s);
 
@@ -70,6 +69,5 @@ uid_t self_or_admin_uid(const method_call *call);
 
 /* The journal line of an admin decision (grant, revoke, refresh), with
  * the fields every such line carries. */
-void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id,
-                  const char *user, const char *sid, const char *format, ...)
-        __attribute__((format(printf, 6, 7)));
+void log_decision(const char *message_id, const struct ucred *peer, const char *grant_id, const char *user,
+                  const char *sid, const char *format, ...) __attribute__((format(printf, 6, 7)));

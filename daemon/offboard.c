@@ -58,8 +58,7 @@ int offboard_setup(enrichd *d) {
         int r = disabled_list_path(d->config->socket, &d->disabled_list);
 
         if (r < 0)
-                log_error_errno(r, "Cannot place the list of disabled identities beside socket %s",
-                                d->config->socket);
+                log_error_errno(r, "Cannot place the list of disabled identities beside socket %s", d->config->socket);
         fill_uids(d);
         return r;
 }
@@ -107,7 +106,8 @@ int offboard_publish(enrichd *d) {
         if (skipped > 0)
                 log_warning("%zu disabled identities have names that cannot be listed in %s (control "
                             "characters, ':' or longer than %d bytes); the account hook cannot refuse them "
-                            "by name without the daemon", skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
+                            "by name without the daemon",
+                            skipped, d->disabled_list, DISABLED_LIST_MAX_NAME);
         /* The list the module reads first, whatever becomes of the copy
          * in the state directory: that one survives a reboot, and tmpfiles
          * puts it back in /run before the daemon runs (enrich.tmpfiles),
@@ -125,8 +125,7 @@ out:
                            (const char *[]) { "ENRICH_PATH", d->disabled_list, NULL },
                            "Failed to write the list of disabled identities %s: %s; logins of disabled "
                            "users are refused only while the daemon answers (retrying every %d s)",
-                           d->disabled_list, database ? db_last_error(d->db) : strerror(-r),
-                           OFFBOARD_RETRY_MS / 1000);
+                           d->disabled_list, database ? db_last_error(d->db) : strerror(-r), OFFBOARD_RETRY_MS / 1000);
                 d->disabled_list_stale = true;
                 d->disabled_list_retry_ms = host_now_ms() + OFFBOARD_RETRY_MS;
         } else {
@@ -210,8 +209,8 @@ int offboard_enable(enrichd *d, const struct ucred *peer, const char *user, cons
         (void) offboard_publish(d);
         (void) audit_recordf(d, peer, user, AUDIT_IDENTITY_ENABLED, AUDIT_OK, "{s:b}", "wasDisabled", was);
         log_struct(LOG_NOTICE, LOG_MSGID_IDENTITY_ENABLED,
-                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL },
-                   "%s enabled by %s%s", user, by, was ? "" : " (it was not disabled)");
+                   (const char *[]) { "ENRICH_USER", user, "ENRICH_BY", by, NULL }, "%s enabled by %s%s", user, by,
+                   was ? "" : " (it was not disabled)");
         if (ret_was)
                 *ret_was = was;
         return 0;

@@ -9,7 +9,7 @@
 
 #define LOG_MSGID_DISABLED_LIST "4826f5dcfe7e468f86d140038ab6b0e8"
 /* How often a failed write is retried. */
-#define OFFBOARD_RETRY_MS       5000
+#define OFFBOARD_RETRY_MS 5000
 
 /* Sets d->disabled_list from the socket path. Called once at start-up: a
  * reload that changes socket= moves the list only with a restart, like the

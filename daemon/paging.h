@@ -19,7 +19,7 @@
 _Static_assert(PAGE_MAX_LIMIT <= DB_MAX_LIST, "storage returns a whole page");
 /* Longest row id a cursor carries (sids and grant ids are 22 characters,
  * token ids 32). */
-#define PAGE_MAX_ID        64
+#define PAGE_MAX_ID 64
 /* Bytes of rows one reply may hold: the message limit less room for the
  * envelope, {"parameters":{"KEY":[...],"next":"CURSOR"}} and its NUL.
  * A page always takes its first row, so a listing always moves on; rows
@@ -27,7 +27,7 @@ _Static_assert(PAGE_MAX_LIMIT <= DB_MAX_LIST, "storage returns a whole page");
  * scopes of 128 bytes and a 1024-byte reason, is about 20 KiB; a token
  * about 9 KiB), so a fixed row count could not be safe but a byte budget
  * is. */
-#define PAGE_MAX_BYTES     (64 * 1024 - 1024)
+#define PAGE_MAX_BYTES (64 * 1024 - 1024)
 
 typedef struct page {
         unsigned limit;                 /* rows this page may hold */

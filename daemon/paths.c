@@ -13,7 +13,7 @@ int mkdir_p(const char *path, mode_t mode) {
         if (len == 0 || len >= sizeof buf)
                 return -EINVAL;
         memcpy(buf, path, len + 1);
-        for (char *p = buf + 1; ; p++) {
+        for (char *p = buf + 1;; p++) {
                 if (*p != '/' && *p != '\0')
                         continue;
                 char saved = *p;

@@ -17,9 +17,9 @@
 #include "policy.h"
 
 /* Reasons are short; values from the login are cut at this length. */
-#define REASON_MAX        1024
-#define VALUE_SHOWN_MAX   64
-#define LIST_SHOWN_MAX    16
+#define REASON_MAX      1024
+#define VALUE_SHOWN_MAX 64
+#define LIST_SHOWN_MAX  16
 
 const char *policy_claim_kind_name(policy_claim_kind kind) {
         switch (kind) {
@@ -52,8 +52,7 @@ static void text_printf(text *t, const char *format, ...) {
         n = vsnprintf(t->buffer + t->length, sizeof t->buffer - t->length, format, ap);
         va_end(ap);
         if (n > 0)
-                t->length += (size_t) n < sizeof t->buffer - t->length ? (size_t) n
-                                                                       : sizeof t->buffer - t->length - 1;
+                t->length += (size_t) n < sizeof t->buffer - t->length ? (size_t) n : sizeof t->buffer - t->length - 1;
 }
 
 /* Appends a value that came from the login (tty, rhost, ...): printable
@@ -240,8 +239,8 @@ static int prepare_time(evaluation *ev) {
 static void text_when(text *t, const evaluation *ev) {
         if (!t)
                 return;
-        text_printf(t, "at %02d:%02d %s (%s)", ev->minute_of_day / 60, ev->minute_of_day % 60,
-                    day_names[ev->weekday], ev->config->timezone ? ev->config->timezone : "local time");
+        text_printf(t, "at %02d:%02d %s (%s)", ev->minute_of_day / 60, ev->minute_of_day % 60, day_names[ev->weekday],
+                    ev->config->timezone ? ev->config->timezone : "local time");
 }
 
 static bool in_hours(const config_rule *rule, int minute) {
@@ -375,9 +374,8 @@ static bool rule_applies(evaluation *ev, const config_rule *rule, text *why) {
                 }
                 if (rule->match_hours && !in_hours(rule, ev->minute_of_day)) {
                         text_when(why, ev);
-                        text_printf(why, ", outside hours %02d:%02d-%02d:%02d",
-                                    rule->hours_start / 60, rule->hours_start % 60,
-                                    rule->hours_end / 60, rule->hours_end % 60);
+                        text_printf(why, ", outside hours %02d:%02d-%02d:%02d", rule->hours_start / 60,
+                                    rule->hours_start % 60, rule->hours_end / 60, rule->hours_end % 60);
                         return false;
                 }
         }
@@ -423,8 +421,8 @@ typedef struct merge {
         size_t sources_capacity;
 } merge;
 
-static int add_source(merge *m, policy_claim_kind kind, const char *value, unsigned ttl,
-                      const char *rule, const char *grant) {
+static int add_source(merge *m, policy_claim_kind kind, const char *value, unsigned ttl, const char *rule,
+                      const char *grant) {
         policy_result *res = m->result;
         policy_source source = { .kind = kind, .ttl = ttl, .rule = rule };
 
@@ -448,8 +446,8 @@ static int add_source(merge *m, policy_claim_kind kind, const char *value, unsig
 
 /* Adds the groups, scopes and tenant that one rule (rule set) or one grant
  * (grant set) gives. */
-static int add_claims(merge *m, char *const *groups, char *const *scopes, const char *tenant,
-                      const char *rule, const char *grant) {
+static int add_claims(merge *m, char *const *groups, char *const *scopes, const char *tenant, const char *rule,
+                      const char *grant) {
         int r;
 
         for (size_t i = 0; groups && groups[i]; i++) {
@@ -576,8 +574,8 @@ int policy_evaluate(const config *c, const policy_input *in, policy_result **ret
                 rr->matched = true;
                 r = strv_push(&m.matched_rules, rule->name);
                 if (r == 0)
-                        r = add_claims(&m, rule->grant_groups, rule->grant_scopes, rule->grant_tenant,
-                                       rule->name, NULL);
+                        r = add_claims(&m, rule->grant_groups, rule->grant_scopes, rule->grant_tenant, rule->name,
+                                       NULL);
                 if (r == 0 && rule->grant_ttl > 0) {
                         if (rule->grant_ttl < res->ttl)
                                 res->ttl = rule->grant_ttl;
@@ -589,8 +587,7 @@ int policy_evaluate(const config *c, const policy_input *in, policy_result **ret
 
         for (size_t i = 0; i < in->n_grants; i++) {
                 const policy_grant *g = &in->grants[i];
-                bool gives = strv_length(g->groups) > 0 || strv_length(g->scopes) > 0 ||
-                             (g->tenant && *g->tenant);
+                bool gives = strv_length(g->groups) > 0 || strv_length(g->scopes) > 0 || (g->tenant && *g->tenant);
 
                 if (!g->id || g->expires <= ev.now || !gives)
                         continue;

@@ -39,11 +39,12 @@ int reload_config(enrichd *d, char **ret_error) {
         /* A removed rule must leave open sessions now, not at their next
          * refresh. */
         live_reissue(d, NULL, "configuration reloaded", &counts);
-        log_struct(LOG_INFO, LOG_MSGID_CONFIG, (const char *[]) { "ENRICH_CONFIG", d->config->path,
-                                                                  "ENRICH_POLICY_VERSION", d->policy_version, NULL },
+        log_struct(LOG_INFO, LOG_MSGID_CONFIG,
+                   (const char *[]) { "ENRICH_CONFIG", d->config->path, "ENRICH_POLICY_VERSION", d->policy_version,
+                                      NULL },
                    "Configuration reloaded from %s (policy version %s -> %s, %zu rules): "
-                   "%d sessions re-issued, %d revoked", d->config->path, old_version, d->policy_version,
-                   d->config->n_rules, counts.updated, counts.revoked);
+                   "%d sessions re-issued, %d revoked",
+                   d->config->path, old_version, d->policy_version, d->config->n_rules, counts.updated, counts.revoked);
         r = 0;
 out:
         config_free(fresh);

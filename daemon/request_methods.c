@@ -61,11 +61,11 @@ static bool request_group_ok(const enrichd *d, const char *s) {
 /* An io.enrich.RequestRecord. NULL when out of memory. */
 static json_t *request_to_json(const access_request *r, int64_t now) {
         json_t *approvers = json_array();
-        json_t *o =
-                json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:I, s:I, s:s, s:i}", "id", r->id, "user", r->user, "groups",
-                          strv_to_json(r->groups), "scopes", strv_to_json(r->scopes), "ttl", (json_int_t) r->ttl,
-                          "reason", r->reason, "created", (json_int_t) r->created, "expires", (json_int_t) r->expires,
-                          "state", visible_state(r, now), "approvalsNeeded", r->approvals_needed);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:I, s:I, s:s, s:i}", "id", r->id, "user", r->user,
+                              "groups", strv_to_json(r->groups), "scopes", strv_to_json(r->scopes), "ttl",
+                              (json_int_t) r->ttl, "reason", r->reason, "created", (json_int_t) r->created, "expires",
+                              (json_int_t) r->expires, "state", visible_state(r, now), "approvalsNeeded",
+                              r->approvals_needed);
 
         if (!o || !approvers)
                 goto fail;
@@ -164,9 +164,10 @@ json_t *method_request(enrichd *d, const method_call *call, json_t *params) {
             strv_length((char *const *) scopes) > REQUESTS_MAX_VALUES) {
                 snprintf(limit, sizeof limit, "a request names at most %d groups and %d scopes", REQUESTS_MAX_VALUES,
                          REQUESTS_MAX_VALUES);
-                reply = invalid_parameter(
-                        groups && strv_length((char *const *) groups) > REQUESTS_MAX_VALUES ? "groups" : "scopes",
-                        limit);
+                reply = invalid_parameter(groups && strv_length((char *const *) groups) > REQUESTS_MAX_VALUES
+                                                  ? "groups"
+                                                  : "scopes",
+                                          limit);
                 goto out;
         }
         /* For itself only: the name is the peer's, never a parameter. */

@@ -12,17 +12,17 @@
 /* Bounds on one request (a user, not an admin, writes it). */
 #define REQUESTS_MAX_VALUES 16 /* groups, and scopes, per request */
 #define REQUESTS_MAX_REASON 512
-#define REQUESTS_MAX_LIST 1000 /* rows returned by one listing */
+#define REQUESTS_MAX_LIST   1000 /* rows returned by one listing */
 /* Requests one expiry pass handles; the rest wait for the next tick. */
 #define REQUESTS_EXPIRE_BATCH 100
 
 /* MESSAGE_ID of the journal line of each step (beside its audit row's). */
 #define LOG_MSGID_REQUEST "0d17f069f0e944d580acfcc02f5dfe8f"
 
-#define REQUEST_PENDING "pending"
+#define REQUEST_PENDING  "pending"
 #define REQUEST_APPROVED "approved"
-#define REQUEST_DENIED "denied"
-#define REQUEST_EXPIRED "expired"
+#define REQUEST_DENIED   "denied"
+#define REQUEST_EXPIRED  "expired"
 
 typedef struct access_request {
         char *id;

@@ -91,8 +91,7 @@ typedef struct listener {
         int epoll_fd;              /* where it and its connections are watched (borrowed) */
         char *bound_path;          /* set when we bound the socket ourselves */
         bool activated;
-        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
-                        json_t *parameters, bool more);
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method, json_t *parameters, bool more);
         /* Group commit (server_handlers); NULL on the priority listener. */
         bool (*call_pending)(void *userdata);
         json_t *(*commit)(void *userdata);
@@ -172,7 +171,6 @@ struct server {
         void (*watched)(void *userdata);
         void *watched_userdata;
 };
-
 
 /* Removes a socket file left by a daemon that died, but never a live one or
  * anything that is not a socket. */
@@ -282,15 +280,13 @@ static int setup_listener(server *s, listener *l, const char *path, bool fallbac
         return 0;
 }
 
-static void listener_init(listener *l, int epoll_fd, json_t *(*call)(void *, const struct ucred *, const char *,
-                                                                   json_t *, bool),
-                          void *userdata, const char *invalid_parameter_error, const server_limits *limits,
-                          unsigned idle_timeout_ms) {
+static void listener_init(listener *l, int epoll_fd,
+                          json_t *(*call)(void *, const struct ucred *, const char *, json_t *, bool), void *userdata,
+                          const char *invalid_parameter_error, const server_limits *limits, unsigned idle_timeout_ms) {
         l->epoll_fd = epoll_fd;
         l->call = call;
         l->userdata = userdata;
-        l->invalid_parameter_error = invalid_parameter_error ? invalid_parameter_error
-                                                             : "io.enrich.InvalidParameter";
+        l->invalid_parameter_error = invalid_parameter_error ? invalid_parameter_error : "io.enrich.InvalidParameter";
         l->max_connections = limits->max_connections ? limits->max_connections : SERVER_MAX_CONNECTIONS;
         l->root_reserve = limits->root_reserve ? limits->root_reserve : SERVER_ROOT_RESERVE;
         if (l->root_reserve >= l->max_connections)
@@ -353,8 +349,8 @@ int server_fit_limits(unsigned long long nofile, server_limits *main_limits, ser
         return 0;
 }
 
-int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
-               server **ret, char **ret_error) {
+int server_new(const char *socket_path, const server_handlers *handlers, void *userdata, server **ret,
+               char **ret_error) {
         server *s;
         sigset_t mask;
         struct epoll_event ev = { .events = EPOLLIN };
@@ -425,8 +421,8 @@ out:
         return r;
 }
 
-int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options,
-                                 void *userdata, char **ret_error) {
+int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options, void *userdata,
+                                 char **ret_error) {
         struct epoll_event ev = { .events = EPOLLIN };
         int r;
 
@@ -439,8 +435,8 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
                 format_error(ret_error, "Failed to set up the event loop: %s", strerror(errno));
                 return r;
         }
-        listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata,
-                      options->invalid_parameter_error, &options->limits, options->idle_timeout_ms);
+        listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata, options->invalid_parameter_error,
+                      &options->limits, options->idle_timeout_ms);
         r = setup_listener(s, &s->priority, socket_path, false, ret_error);
         if (r < 0)
                 return r;
@@ -616,8 +612,8 @@ static int queue_reply(connection *c, json_t *reply) {
 }
 
 static void queue_error_and_close(connection *c, const char *parameter, const char *reason) {
-        json_t *e = varlink_error_new(c->owner->invalid_parameter_error, json_pack("{s:s, s:s}", "parameter", parameter,
-                                                       "reason", reason));
+        json_t *e = varlink_error_new(c->owner->invalid_parameter_error,
+                                      json_pack("{s:s, s:s}", "parameter", parameter, "reason", reason));
         if (e)
                 (void) queue_reply(c, e);
         json_decref(e);
@@ -738,8 +734,7 @@ static void handle_message(server *s, connection *c, json_t *msg) {
                 return;
         }
         c->owner->call_id = ++c->owner->last_call_id;
-        reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params,
-                               json_is_true(more));
+        reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params, json_is_true(more));
         c->owner->call_id = 0;
         c->owner->turn_calls++;
         if (reply && json_is_true(more) && !json_is_true(oneway) && stays_open(reply))
@@ -774,8 +769,7 @@ static bool has_call(const connection *c) {
 static unsigned serve_connection(server *s, connection *c, int64_t until_us, unsigned max_calls) {
         unsigned n = 0;
 
-        while (n < max_calls && !c->closing && !c->dead &&
-               c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
+        while (n < max_calls && !c->closing && !c->dead && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
                 json_t *msg = NULL;
                 int r = varlink_buffer_take(&c->input, &msg);
                 if (r == 0)
@@ -1174,8 +1168,7 @@ static void *priority_loop(void *userdata) {
 
         for (;;) {
                 int timeout = sweep(s, &s->priority);
-                int n = epoll_wait(s->priority_epoll_fd, events, MAX_EVENTS,
-                                   listener_busy(&s->priority) ? 0 : timeout);
+                int n = epoll_wait(s->priority_epoll_fd, events, MAX_EVENTS, listener_busy(&s->priority) ? 0 : timeout);
 
                 if (n < 0) {
                         if (errno == EINTR)

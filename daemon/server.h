@@ -13,27 +13,27 @@
 #include <sys/socket.h>
 #include <jansson.h>
 
-#define SERVER_MAX_CONNECTIONS      512
+#define SERVER_MAX_CONNECTIONS 512
 /* Of a listener's connections, this many only root may use: the other
  * uids together hold at most the rest, so however many of them flood,
  * root's calls (PAM logins, NSS lookups during a login) still connect. */
-#define SERVER_ROOT_RESERVE         64
+#define SERVER_ROOT_RESERVE 64
 /* Connections of one uid at a time; root (every PAM login) is exempt. */
-#define SERVER_MAX_PER_UID          32
+#define SERVER_MAX_PER_UID 32
 /* File descriptors kept free of connections (both listeners together) for
  * everything else the process opens: sqlite and its WAL, the journal,
  * epoll, signalfd, eventfd, the listeners, NSS modules, /proc, key and
  * state files. */
-#define SERVER_FD_HEADROOM          64
+#define SERVER_FD_HEADROOM 64
 /* Below this many connections per listener the daemon refuses to start. */
-#define SERVER_MIN_CONNECTIONS      16
-#define SERVER_IDLE_TIMEOUT_MS      30000
+#define SERVER_MIN_CONNECTIONS 16
+#define SERVER_IDLE_TIMEOUT_MS 30000
 /* Past this much unsent output a connection's further calls wait. */
-#define SERVER_OUTPUT_HIGH_WATER    (256 * 1024)
+#define SERVER_OUTPUT_HIGH_WATER (256 * 1024)
 /* A connection is read from only while less than this is buffered (calls
  * waiting for their turn); past it the client's writes wait in the kernel.
  * At most this plus one read (64 KiB) is buffered per connection. */
-#define SERVER_INPUT_HIGH_WATER     (64 * 1024)
+#define SERVER_INPUT_HIGH_WATER (64 * 1024)
 
 /* Fair service, per turn of the event loop. Calls differ in cost, so every
  * budget is in calls and in time; a call is never interrupted, so each
@@ -44,11 +44,11 @@
 #define SERVER_CONNECTION_QUANTUM_US    500
 /* a uid (all its connections), before the next uid (root, a class of its
  * own, may use its whole class budget); */
-#define SERVER_UID_QUANTUM_CALLS        64
-#define SERVER_UID_QUANTUM_US           1000
+#define SERVER_UID_QUANTUM_CALLS 64
+#define SERVER_UID_QUANTUM_US    1000
 /* each of the two classes (root, the others), before the loop looks at
  * its sockets (new connections, new calls, the tick) again. */
-#define SERVER_TURN_BUDGET_US           2000
+#define SERVER_TURN_BUDGET_US 2000
 
 typedef struct server server;
 
@@ -71,8 +71,7 @@ typedef struct server_handlers {
         /* Answers one call on the main socket from peer (credentials taken
          * at accept time). Returns a reply object (varlink_reply_new / varlink_error_new), a
          * new reference; NULL only when out of memory. */
-        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
-                        json_t *parameters, bool more);
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method, json_t *parameters, bool more);
         /* Group commit, both optional. call_pending, asked right after
          * call: whether that call's reply must wait for the end of the
          * turn (it wrote something the turn commits). commit, called at
@@ -104,8 +103,8 @@ typedef struct server_handlers {
  * first one passed, when none matches) or, without one, binds socket_path
  * (parent created 0755, a stale socket removed, mode 0666).
  * Blocks SIGHUP/SIGTERM/SIGINT and watches them through a signalfd. */
-int server_new(const char *socket_path, const server_handlers *handlers, void *userdata,
-               server **ret, char **ret_error);
+int server_new(const char *socket_path, const server_handlers *handlers, void *userdata, server **ret,
+               char **ret_error);
 /* A second listening socket (the userdb socket) served by a thread of its
  * own (started by server_run, stopped by server_free), so its callers never
  * wait for a main-socket call. Its connections are counted and limited
@@ -115,8 +114,7 @@ typedef struct server_listener {
         /* As server_handlers.call. The reply may also be a JSON array: a
          * stream of replies, queued in order (the handler sets "continues"
          * on all but the last). */
-        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method,
-                        json_t *parameters, bool more);
+        json_t *(*call)(void *userdata, const struct ucred *peer, const char *method, json_t *parameters, bool more);
         /* Error name for malformed messages; NULL: io.enrich.InvalidParameter. */
         const char *invalid_parameter_error;
         server_limits limits;
@@ -125,8 +123,8 @@ typedef struct server_listener {
 
 /* Takes the socket systemd passed for socket_path (matched by path) or
  * binds it like server_new. Once per server, before server_run. */
-int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options,
-                                 void *userdata, char **ret_error);
+int server_add_priority_listener(server *s, const char *socket_path, const server_listener *options, void *userdata,
+                                 char **ret_error);
 bool server_priority_socket_activated(const server *s);
 
 /* One more descriptor for the main loop (fleet mode's eventfd): handler

@@ -54,8 +54,8 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
             (e = get_string(params, "ruser", false, MAX_NAME_LENGTH, &req->ruser)) ||
             (e = get_string(params, "tokenId", false, MAX_NAME_LENGTH, &req->token_id)) ||
             (e = get_int(params, "pid", true, 0, INT32_MAX, &req->pid, &set)) ||
-            (e = get_int(params, "asid", false, 0, (json_int_t) HOST_AUDIT_SESSION_UNSET - 1,
-                         &req->asid, &req->has_asid)) ||
+            (e = get_int(params, "asid", false, 0, (json_int_t) HOST_AUDIT_SESSION_UNSET - 1, &req->asid,
+                         &req->has_asid)) ||
             (e = get_amr(params, &req->amr)))
                 return e;
         return NULL;
@@ -78,17 +78,16 @@ static char *join_rules(char *const *rules) {
 
 /* The audit row of an issued token: its claims and the rules and grants
  * behind them. */
-static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req,
-                                const evaluation *ev, json_t *claims) {
+static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req, const evaluation *ev,
+                                json_t *claims) {
         json_t *details = audit_claims_summary(claims);
 
         if (details)
-                json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}",
-                                                          "service", req->service, "tty", req->tty,
-                                                          "rhost", req->rhost, "ruser", req->ruser,
-                                                          "rules", strv_to_json(ev->result->matched_rules),
-                                                          "grants", strv_to_json(ev->result->used_grants),
-                                                          "tokenId", req->token_id, "pid", (json_int_t) req->pid));
+                json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}", "service",
+                                                          req->service, "tty", req->tty, "rhost", req->rhost, "ruser",
+                                                          req->ruser, "rules", strv_to_json(ev->result->matched_rules),
+                                                          "grants", strv_to_json(ev->result->used_grants), "tokenId",
+                                                          req->token_id, "pid", (json_int_t) req->pid));
         (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
 }
 
@@ -129,9 +128,8 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
                 if (!reason)
                         reason = strerror(-r);
                 log_error("Refusing key %lld for the claims of %s: %s", (long long) serial, user, reason);
-                return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s, s:I}", "keySerial", serial,
-                                                                      "reason", reason,
-                                                                      "keyGroup", (json_int_t) daemon_gid()));
+                return error_reply("io.enrich.KeyRejected", json_pack("{s:I, s:s, s:I}", "keySerial", serial, "reason",
+                                                                      reason, "keyGroup", (json_int_t) daemon_gid()));
         }
         *ret_serial = serial;
         return NULL;
@@ -163,9 +161,10 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
         reply = account_check_enrich(d, req.user, found ? &pw : NULL, req.token_id, now, &req.amr);
         if (reply) {
-                (void) audit_record_refusal(d, call->peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED, "io.enrich.Enrich",
-                                            json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service,
-                                                      "rhost", req.rhost, "tokenId", req.token_id, "error",
+                (void) audit_record_refusal(d, call->peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED,
+                                            "io.enrich.Enrich",
+                                            json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service, "rhost",
+                                                      req.rhost, "tokenId", req.token_id, "error",
                                                       json_string_value(json_object_get(reply, "error"))));
                 goto out;
         }
@@ -174,9 +173,14 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("too many live sessions");
                 goto out;
         }
-        ctx = (login_context) { .user = req.user, .service = req.service, .tty = req.tty,
-                                .rhost = req.rhost, .ruser = req.ruser, .amr = (char *const *) req.amr,
-                                .asid = req.has_asid ? req.asid : -1, .pw = found ? &pw : NULL };
+        ctx = (login_context) { .user = req.user,
+                                .service = req.service,
+                                .tty = req.tty,
+                                .rhost = req.rhost,
+                                .ruser = req.ruser,
+                                .amr = (char *const *) req.amr,
+                                .asid = req.has_asid ? req.asid : -1,
+                                .pw = found ? &pw : NULL };
         r = issue_evaluate(d, &ctx, now, true, &ev);
         if (r == -ENOENT) {
                 reply = no_such_user(req.user);
@@ -222,11 +226,22 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         amr = amr_json_text(req.amr);
         session_row row = {
-                .sid = sid, .user = req.user, .uid = ev.uid, .service = req.service,
-                .tty = req.tty, .rhost = req.rhost, .ruser = req.ruser, .pid = req.pid,
-                .asid = req.has_asid ? req.asid : -1, .created = now, .expires = expires,
-                .claims = claims_text, .amr = amr, .pid_start = live_pid_start((pid_t) req.pid),
-                .token_issued = now, .key_serial = key_serial,
+                .sid = sid,
+                .user = req.user,
+                .uid = ev.uid,
+                .service = req.service,
+                .tty = req.tty,
+                .rhost = req.rhost,
+                .ruser = req.ruser,
+                .pid = req.pid,
+                .asid = req.has_asid ? req.asid : -1,
+                .created = now,
+                .expires = expires,
+                .claims = claims_text,
+                .amr = amr,
+                .pid_start = live_pid_start((pid_t) req.pid),
+                .token_issued = now,
+                .key_serial = key_serial,
         };
         r = sessions_insert(d->db, &row);
         if (r < 0) {
@@ -255,23 +270,22 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         rules = join_rules(ev.result->matched_rules);
         grants = join_rules(ev.result->used_grants);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user,
-                                      "ENRICH_SERVICE", req.service, "ENRICH_RHOST", req.rhost,
-                                      "ENRICH_RULES", rules, "ENRICH_GRANT", grants && *grants ? grants : NULL,
-                                      "ENRICH_POLICY_VERSION", d->policy_version, NULL },
-                   "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)",
-                   req.user, req.service, sid, rules && *rules ? rules : "none",
-                   grants && *grants ? grants : "none", ev.result->ttl);
+                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user, "ENRICH_SERVICE", req.service,
+                                      "ENRICH_RHOST", req.rhost, "ENRICH_RULES", rules, "ENRICH_GRANT",
+                                      grants && *grants ? grants : NULL, "ENRICH_POLICY_VERSION", d->policy_version,
+                                      NULL },
+                   "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)", req.user,
+                   req.service, sid, rules && *rules ? rules : "none", grants && *grants ? grants : "none",
+                   ev.result->ttl);
         /* keyGroup: for callers without keySerial, which give this group
          * write/setattr on the key they make so the daemon can refresh and
          * revoke it. The token is in the key already when keySerial was
          * given. uid: what the module would otherwise look up again. */
-        reply = varlink_reply_new(json_pack("{s:s, s:s*, s:I, s:I, s:I, s:I}", "sid", sid,
-                                            "token", key_serial ? NULL : token,
-                                            "expires", (json_int_t) expires,
-                                            "ttl", (json_int_t) (expires - now),
-                                            "keyGroup", (json_int_t) daemon_gid(),
-                                            "uid", (json_int_t) ev.uid), false);
+        reply = varlink_reply_new(json_pack("{s:s, s:s*, s:I, s:I, s:I, s:I}", "sid", sid, "token",
+                                            key_serial ? NULL : token, "expires", (json_int_t) expires, "ttl",
+                                            (json_int_t) (expires - now), "keyGroup", (json_int_t) daemon_gid(), "uid",
+                                            (json_int_t) ev.uid),
+                                  false);
 out:
         if (writing)
                 db_rollback(d->db);
@@ -321,11 +335,12 @@ json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) 
         if (r < 0)
                 return database_error(d, "io.enrich.EndSession");
         (void) live_forget(d, sid);
-        (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_ENDED, AUDIT_OK, "{s:s, s:s}", "sid", sid, "reason", "closed");
+        (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_ENDED, AUDIT_OK, "{s:s, s:s}", "sid", sid, "reason",
+                             "closed");
         snprintf(uid, sizeof uid, "%u", (unsigned) call->peer->uid);
         log_struct(LOG_INFO, LOG_MSGID_SESSION_END,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL },
-                   "Session %s ended by uid %s", sid, uid);
+                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL }, "Session %s ended by uid %s",
+                   sid, uid);
         return varlink_reply_new(NULL, false);
 }
 
@@ -366,9 +381,9 @@ out:
 
 /* The io.enrich.Session of a row; NULL when out of memory. */
 static json_t *session_to_json(const session_row *s) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "sid", s->sid, "user", s->user,
-                              "uid", (json_int_t) s->uid, "service", s->service, "pid", (json_int_t) s->pid,
-                              "created", (json_int_t) s->created, "expires", (json_int_t) s->expires);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "sid", s->sid, "user", s->user, "uid",
+                              (json_int_t) s->uid, "service", s->service, "pid", (json_int_t) s->pid, "created",
+                              (json_int_t) s->created, "expires", (json_int_t) s->expires);
 
         if (o && s->tty)
                 json_object_set_new(o, "tty", json_string(s->tty));
@@ -400,13 +415,11 @@ json_t *method_list_sessions(enrichd *d, const method_call *call, json_t *params
         json_t *reply;
         int r;
 
-        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) ||
-            (reply = page_begin(&p, params)))
+        if ((reply = get_string(params, "user", false, MAX_NAME_LENGTH, &user)) || (reply = page_begin(&p, params)))
                 goto out;
         /* Anyone but an admin sees only sessions of its own uid, whatever
          * it asks for. */
-        r = sessions_list(d->db, self_or_admin_uid(call), user,
-                            page_after(&p), page_fetch(&p), add_session_row, &p);
+        r = sessions_list(d->db, self_or_admin_uid(call), user, page_after(&p), page_fetch(&p), add_session_row, &p);
         reply = listing_reply(d, &p, r, "io.enrich.ListSessions", "sessions");
 out:
         page_done(&p);
@@ -418,13 +431,10 @@ json_t *method_status(enrichd *d, const method_call *call, json_t *params) {
 
         if (sessions_count_active(d->db, &sessions) < 0)
                 return database_error(d, "io.enrich.Status");
-        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
-                                           "version", ENRICH_VERSION,
-                                           "issuer", d->config->issuer,
-                                           "kid", signer_kid(d->signer),
-                                           "policyVersion", d->policy_version,
-                                           "sessions", (json_int_t) sessions,
-                                           "uptime", (json_int_t) ((host_now_ms() - d->started_ms) / 1000)),
+        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "version", ENRICH_VERSION, "issuer",
+                                           d->config->issuer, "kid", signer_kid(d->signer), "policyVersion",
+                                           d->policy_version, "sessions", (json_int_t) sessions, "uptime",
+                                           (json_int_t) ((host_now_ms() - d->started_ms) / 1000)),
                                  false);
 }
 
@@ -450,8 +460,8 @@ json_t *method_revoke_session(enrichd *d, const method_call *call, json_t *param
                         reply = database_error(d, "io.enrich.RevokeSession");
                         goto out;
                 }
-                (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_REVOKED, AUDIT_OK, "{s:s, s:s, s:b}",
-                                     "sid", sid, "reason", reason, "live", 0);
+                (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_REVOKED, AUDIT_OK, "{s:s, s:s, s:b}", "sid",
+                                     sid, "reason", reason, "live", 0);
         }
         log_decision(LOG_MSGID_SESSION_REVOKED, call->peer, NULL, NULL, sid, "Session %s %s", sid, reason);
         reply = varlink_reply_new(NULL, false);
@@ -471,9 +481,10 @@ json_t *method_refresh(enrichd *d, const method_call *call, json_t *params) {
         live_reissue(d, user, "refresh requested", &counts);
         by = peer_name(call->peer);
         log_decision(LOG_MSGID_SESSION_REFRESH, call->peer, NULL, user, NULL,
-                     "Refresh of %s requested by %s: %d sessions re-issued, %d revoked",
-                     user ? user : "all sessions", by ? by : "an admin", counts.updated, counts.revoked);
+                     "Refresh of %s requested by %s: %d sessions re-issued, %d revoked", user ? user : "all sessions",
+                     by ? by : "an admin", counts.updated, counts.revoked);
         free(by);
-        return varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated,
-                                           "sessionsRevoked", counts.revoked), false);
+        return varlink_reply_new(json_pack("{s:i, s:i}", "sessionsUpdated", counts.updated, "sessionsRevoked",
+                                           counts.revoked),
+                                 false);
 }

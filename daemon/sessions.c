@@ -5,7 +5,7 @@
 
 /* The columns both reads select, 0 to 12, and what the live set reads on
  * top of them, 13 to 16. */
-#define SESSION_COLUMNS "sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial, created, expires, claims"
+#define SESSION_COLUMNS      "sid, user, uid, service, tty, rhost, ruser, pid, asid, key_serial, created, expires, claims"
 #define SESSION_LIVE_COLUMNS SESSION_COLUMNS ", amr, pid_start, token_issued, token_expires"
 
 /* A walk over session rows: each to fn; live: the row has the
@@ -19,12 +19,19 @@ typedef struct session_walk {
 static int walk_row(void *userdata, sqlite3_stmt *st) {
         const session_walk *w = userdata;
         session_row s = {
-                .sid = db_column_text(st, 0), .user = db_column_text(st, 1),
-                .uid = (uid_t) sqlite3_column_int64(st, 2), .service = db_column_text(st, 3),
-                .tty = db_column_text(st, 4), .rhost = db_column_text(st, 5), .ruser = db_column_text(st, 6),
-                .pid = sqlite3_column_int64(st, 7), .asid = db_column_int64_or(st, 8, -1),
-                .key_serial = db_column_int64_or(st, 9, 0), .created = sqlite3_column_int64(st, 10),
-                .expires = sqlite3_column_int64(st, 11), .claims = db_column_text(st, 12),
+                .sid = db_column_text(st, 0),
+                .user = db_column_text(st, 1),
+                .uid = (uid_t) sqlite3_column_int64(st, 2),
+                .service = db_column_text(st, 3),
+                .tty = db_column_text(st, 4),
+                .rhost = db_column_text(st, 5),
+                .ruser = db_column_text(st, 6),
+                .pid = sqlite3_column_int64(st, 7),
+                .asid = db_column_int64_or(st, 8, -1),
+                .key_serial = db_column_int64_or(st, 9, 0),
+                .created = sqlite3_column_int64(st, 10),
+                .expires = sqlite3_column_int64(st, 11),
+                .claims = db_column_text(st, 12),
                 .pid_start = -1,
         };
         int r;
@@ -56,8 +63,8 @@ int sessions_insert(db *d, const session_row *s) {
                       " created, expires, claims, amr, pid_start, token_issued, token_expires, key_serial)"
                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       "Failed to insert session", NULL,
-                      DB_ARGS(DB_TEXT(s->sid), DB_TEXT(s->user), DB_INT(s->uid), DB_TEXT(s->service),
-                              DB_TEXT(s->tty), DB_TEXT(s->rhost), DB_TEXT(s->ruser), DB_INT(s->pid),
+                      DB_ARGS(DB_TEXT(s->sid), DB_TEXT(s->user), DB_INT(s->uid), DB_TEXT(s->service), DB_TEXT(s->tty),
+                              DB_TEXT(s->rhost), DB_TEXT(s->ruser), DB_INT(s->pid),
                               DB_INT_OR_NULL(s->asid >= 0, s->asid), DB_INT(s->created), DB_INT(s->expires),
                               DB_TEXT(s->claims), DB_TEXT(s->amr), DB_INT_OR_NULL(s->pid_start >= 0, s->pid_start),
                               DB_INT(s->token_issued), DB_INT(s->expires),
@@ -70,14 +77,16 @@ int sessions_attach_key(db *d, const char *sid, int64_t key_serial) {
 }
 
 int sessions_end(db *d, const char *sid, int64_t now, const char *reason) {
-        return write_session(d, "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
-                                " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2",
+        return write_session(d,
+                             "UPDATE sessions SET ended_reason = CASE WHEN ended IS NULL THEN ?3"
+                             " ELSE ended_reason END, ended = COALESCE(ended, ?1) WHERE sid = ?2",
                              "Failed to end session", DB_ARGS(DB_INT(now), DB_TEXT(sid), DB_TEXT(reason)));
 }
 
 int sessions_update_token(db *d, const char *sid, const char *claims, int64_t issued, int64_t expires) {
-        return write_session(d, "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
-                                " expires = ?3 WHERE sid = ?4 AND ended IS NULL",
+        return write_session(d,
+                             "UPDATE sessions SET claims = ?1, token_issued = ?2, token_expires = ?3,"
+                             " expires = ?3 WHERE sid = ?4 AND ended IS NULL",
                              "Failed to record refreshed token",
                              DB_ARGS(DB_TEXT(claims), DB_INT(issued), DB_INT(expires), DB_TEXT(sid)));
 }
@@ -86,12 +95,10 @@ const char sessions_active_sql[] = "SELECT " SESSION_LIVE_COLUMNS " FROM session
                                    " ORDER BY created, rowid LIMIT ?";
 const char sessions_count_sql[] = "SELECT count(*) FROM sessions WHERE ended IS NULL";
 
-int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s),
-                            void *userdata) {
+int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s), void *userdata) {
         session_walk w = { .fn = fn, .userdata = userdata, .live = true };
 
-        return db_query_each(d, sessions_active_sql, "Failed to scan sessions", walk_row, &w,
-                             DB_ARGS(DB_INT(limit)));
+        return db_query_each(d, sessions_active_sql, "Failed to scan sessions", walk_row, &w, DB_ARGS(DB_INT(limit)));
 }
 
 int sessions_count_active(db *d, int64_t *ret) {
@@ -104,8 +111,9 @@ int sessions_list(db *d, uid_t uid, const char *user, const db_cursor *after, un
         const char *sql;
 
 #define SESSION_LIST "SELECT " SESSION_COLUMNS " FROM sessions INDEXED BY "
-#define SESSION_LIST_PAGE " ended IS NULL AND (?2 IS NULL OR user = ?2) AND (created, sid) < (?3, ?4)" \
-                          " ORDER BY created DESC, sid DESC LIMIT ?5"
+#define SESSION_LIST_PAGE \
+        " ended IS NULL AND (?2 IS NULL OR user = ?2) AND (created, sid) < (?3, ?4)" \
+        " ORDER BY created DESC, sid DESC LIMIT ?5"
         /* One shape per filter, each with its index: a non-admin's own
          * sessions by uid, an admin's by user name, or everyone's. */
         if (uid != (uid_t) -1)

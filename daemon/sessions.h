@@ -39,8 +39,7 @@ int sessions_update_token(db *d, const char *sid, const char *claims, int64_t is
 /* Calls fn for every session not ended (for the live set at startup),
  * oldest first, at most limit; stops at fn's first negative return. The
  * row's strings live until fn returns. */
-int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s),
-                            void *userdata);
+int sessions_foreach_active(db *d, size_t limit, int (*fn)(void *userdata, const session_row *s), void *userdata);
 /* Number of sessions not ended. */
 int sessions_count_active(db *d, int64_t *ret);
 /* Their statements, for test_session_plan. */

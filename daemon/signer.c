@@ -29,7 +29,6 @@ struct signer {
         char *kid;
 };
 
-
 static int write_all(int fd, const char *data, size_t len) {
         while (len > 0) {
                 ssize_t n = write(fd, data, len);
@@ -124,9 +123,10 @@ static int load_key(const char *path, EVP_PKEY **ret, char **ret_error) {
          * refused too, also when root could read it anyway: what the
          * unprivileged daemon could not open must not work in tests. */
         if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || !(st.st_mode & S_IRUSR) || st.st_uid != geteuid()) {
-                format_error(ret_error, "Refusing signing key %s: it must be a regular file owned by uid %u "
-                          "with mode 0600 (found mode %04o, owner %u)", path, (unsigned) geteuid(),
-                          (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
+                format_error(ret_error,
+                             "Refusing signing key %s: it must be a regular file owned by uid %u "
+                             "with mode 0600 (found mode %04o, owner %u)",
+                             path, (unsigned) geteuid(), (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
                 r = -EPERM;
                 goto out;
         }
@@ -170,11 +170,13 @@ static int open_key(const char *state_dir, bool may_generate, signer **ret, char
                 return -ENOMEM;
         r = load_key(path, &s->key, ret_error);
         if (r == -ENOENT && !may_generate)
-                format_error(ret_error, "Signing key %s is missing, but %s is not a fresh state directory: "
-                          "refusing to generate a new key in its place. Restore the key from a backup; or, "
-                          "to start over with a new key deliberately (tokens signed by the old one stop "
-                          "verifying), create one as the daemon's user: openssl genpkey -algorithm ed25519 "
-                          "-out %s && chmod 0600 %s", path, state_dir, path, path);
+                format_error(ret_error,
+                             "Signing key %s is missing, but %s is not a fresh state directory: "
+                             "refusing to generate a new key in its place. Restore the key from a backup; or, "
+                             "to start over with a new key deliberately (tokens signed by the old one stop "
+                             "verifying), create one as the daemon's user: openssl genpkey -algorithm ed25519 "
+                             "-out %s && chmod 0600 %s",
+                             path, state_dir, path, path);
         else if (r == -ENOENT) {
                 r = generate_key(path, &s->key, ret_error);
                 if (r == -EEXIST)   /* another instance won the race: use its key */
@@ -244,8 +246,7 @@ int signer_rotate_commit(const char *state_dir, char **ret_error) {
                 return r;
         if (rename(next, path) < 0) {
                 r = -errno;
-                format_error(ret_error, "Failed to put the new signing key in place (%s): %s", path,
-                             strerror(errno));
+                format_error(ret_error, "Failed to put the new signing key in place (%s): %s", path, strerror(errno));
                 return r;
         }
         /* The rename is done: there is no going back. A failed sync only

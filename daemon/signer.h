@@ -5,7 +5,7 @@
 #pragma once
 #include <jansson.h>
 
-#define SIGNER_KEY_FILE "signing-key.pem"
+#define SIGNER_KEY_FILE   "signing-key.pem"
 #define SIGNER_TOKEN_TYPE "enrich+jwt"
 
 typedef struct signer signer;

@@ -5,11 +5,13 @@
 #include "util.h"
 
 #define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created) VALUES (?1, ?2, ?3)"
-#define SQL_UNRETIRE "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
-                     " WHERE kid = ?1 AND retired IS NOT NULL"
+#define SQL_UNRETIRE \
+        "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
+        " WHERE kid = ?1 AND retired IS NOT NULL"
 #define SQL_RETIRE "UPDATE signing_keys SET retired = ?3, published_until = ?4 WHERE kid = ?5"
-#define SQL_RETIRE_OTHERS "UPDATE signing_keys SET retired = ?3, published_until = ?4" \
-                          " WHERE retired IS NULL AND kid != ?5"
+#define SQL_RETIRE_OTHERS \
+        "UPDATE signing_keys SET retired = ?3, published_until = ?4" \
+        " WHERE retired IS NULL AND kid != ?5"
 #define SQL_DELETE "DELETE FROM signing_keys WHERE kid = ?5"
 
 /* The order of the listing: the current key (retired NULL) first, then the
@@ -140,9 +142,10 @@ int signing_keys_foreach_published(db *d, int64_t now, const char *kid_a, const 
                                    int (*fn)(void *userdata, const char *jwk, int64_t until), void *userdata) {
         key_walk w = { .published = fn, .userdata = userdata };
 
-        return db_query_each(d, "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
-                                " AND published_until > ?1 AND kid != ?2 AND kid != ?3"
-                                " ORDER BY retired DESC, kid",
+        return db_query_each(d,
+                             "SELECT jwk, published_until FROM signing_keys WHERE retired IS NOT NULL"
+                             " AND published_until > ?1 AND kid != ?2 AND kid != ?3"
+                             " ORDER BY retired DESC, kid",
                              READ_FAILED, walk_published, &w, DB_ARGS(DB_INT(now), DB_TEXT(kid_a), DB_TEXT(kid_b)));
 }
 
@@ -163,16 +166,17 @@ int signing_keys_list(db *d, const db_cursor *after, unsigned limit,
                       int (*fn)(void *userdata, const signing_key_row *row), void *userdata) {
         key_walk w = { .listed = fn, .userdata = userdata };
 
-#define KEY_LIST "SELECT kid, created, retired, published_until, " KEY_SORT \
-                 " FROM signing_keys INDEXED BY signing_keys_page"
+#define KEY_LIST \
+        "SELECT kid, created, retired, published_until, " KEY_SORT " FROM signing_keys INDEXED BY signing_keys_page"
 #define KEY_LIST_ORDER " ORDER BY " KEY_SORT " DESC, kid DESC LIMIT ?3"
         /* Retired keys stay for good (old checkpoints verify with them), so
          * years of rotations outgrow one reply: this pages like the other
          * listings. The cursor seeks the index on the sort key; only keys
          * retired in the same second are stepped over. */
-        return db_query_each(d, after ? KEY_LIST " WHERE " KEY_SORT " <= ?1 AND (" KEY_SORT " < ?1 OR kid < ?2)"
-                                        KEY_LIST_ORDER
-                                      : KEY_LIST KEY_LIST_ORDER,
+        return db_query_each(d,
+                             after ? KEY_LIST " WHERE " KEY_SORT " <= ?1 AND (" KEY_SORT
+                                              " < ?1 OR kid < ?2)" KEY_LIST_ORDER
+                                   : KEY_LIST KEY_LIST_ORDER,
                              READ_FAILED, walk_listed, &w,
                              DB_ARGS(DB_INT_OR_NULL(after, after ? after->created : 0),
                                      DB_TEXT(after ? after->id : NULL), DB_INT(limit)));

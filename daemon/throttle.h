@@ -7,9 +7,9 @@
 #pragma once
 #include <stdint.h>
 
-#define THROTTLE_SOURCES      256
-#define THROTTLE_SOURCE_MAX   300              /* bytes of a source key kept */
-#define THROTTLE_FORGET_MS    (15 * 60 * 1000) /* quiet this long: counting starts again */
+#define THROTTLE_SOURCES    256
+#define THROTTLE_SOURCE_MAX 300              /* bytes of a source key kept */
+#define THROTTLE_FORGET_MS  (15 * 60 * 1000) /* quiet this long: counting starts again */
 
 typedef struct throttle throttle;
 

@@ -24,8 +24,9 @@
 
 #define SECRET_BYTES 32
 #define HASH_BYTES   32
-#define TOKEN_COLUMNS "id, user, uid, scopes, description, created, created_by, expires, last_used," \
-                      " revoked, revoked_by, rotated, previous_until"
+#define TOKEN_COLUMNS \
+        "id, user, uid, scopes, description, created, created_by, expires, last_used," \
+        " revoked, revoked_by, rotated, previous_until"
 
 void token_record_clear(token_record *t) {
         if (!t)
@@ -103,8 +104,8 @@ static int hash_verifier(db *d, const char *state_dir, const char *verifier, uns
         r = load_secret(state_dir, key);
         if (r < 0)
                 goto out;
-        if (!HMAC(EVP_sha256(), key, SECRET_BYTES, (const unsigned char *) verifier, strlen(verifier),
-                  out, &out_len) || out_len != HASH_BYTES)
+        if (!HMAC(EVP_sha256(), key, SECRET_BYTES, (const unsigned char *) verifier, strlen(verifier), out, &out_len) ||
+            out_len != HASH_BYTES)
                 r = -EIO;
 out:
         OPENSSL_cleanse(key, sizeof key);
@@ -148,10 +149,9 @@ static int load_row(void *userdata, sqlite3_stmt *st) {
         loaded.rotated = db_column_int64_or(st, 11, 0);
         loaded.previous_until = db_column_int64_or(st, 12, 0);
         if ((r = db_column_dup(st, 1, &loaded.user)) < 0 || (r = db_column_dup(st, 3, &loaded.scopes)) < 0 ||
-            (r = db_column_dup(st, 4, &loaded.description)) < 0 ||
-            (r = db_column_dup(st, 6, &loaded.created_by)) < 0 ||
-            (r = db_column_dup(st, 10, &loaded.revoked_by)) < 0 ||
-            !loaded.user || !loaded.scopes || !loaded.created_by) {
+            (r = db_column_dup(st, 4, &loaded.description)) < 0 || (r = db_column_dup(st, 6, &loaded.created_by)) < 0 ||
+            (r = db_column_dup(st, 10, &loaded.revoked_by)) < 0 || !loaded.user || !loaded.scopes ||
+            !loaded.created_by) {
                 token_record_clear(&loaded);
                 return -ENOMEM;
         }
@@ -228,9 +228,10 @@ int tokens_list(db *d, const char *user, const db_cursor *after, unsigned limit,
         token_walk w = { .fn = fn, .userdata = userdata };
 
 #define TOKENS_PAGE " (created, id) < (?2, ?3) ORDER BY created DESC, id DESC LIMIT ?4"
-        return db_query_each(d, user ? "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page"
-                                       " WHERE user = ?1 AND" TOKENS_PAGE
-                                     : "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page WHERE" TOKENS_PAGE,
+        return db_query_each(d,
+                             user ? "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_user_page"
+                                    " WHERE user = ?1 AND" TOKENS_PAGE
+                                  : "SELECT " TOKEN_COLUMNS " FROM tokens INDEXED BY tokens_page WHERE" TOKENS_PAGE,
                              "Failed to list tokens", walk_row, &w,
                              DB_ARGS(DB_TEXT(user), DB_CURSOR_CREATED(after), DB_CURSOR_ID(after),
                                      DB_PAGE_LIMIT(limit, TOKENS_MAX_LIST)));
@@ -258,8 +259,8 @@ int tokens_revoke(db *d, const char *id, const char *by, int64_t now, bool *ret_
         token_record_clear(&t);
         if (r < 0)
                 return r;
-        r = revoke_where(d, REVOKE_TOKENS " WHERE id = ?3 AND revoked IS NULL", id, by, now,
-                         "Failed to revoke token", &changes);
+        r = revoke_where(d, REVOKE_TOKENS " WHERE id = ?3 AND revoked IS NULL", id, by, now, "Failed to revoke token",
+                         &changes);
         if (r == 0 && ret_changed)
                 *ret_changed = changes > 0;
         return r;
@@ -275,8 +276,7 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
         return r;
 }
 
-int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
-                  int64_t grace) {
+int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now, int64_t grace) {
         token_record t = { 0 };
         int r;
 
@@ -355,8 +355,9 @@ static int read_failures(db *d, const char *id, const char *source, int64_t now_
         int r;
 
         *ret = (failure_state) { 0 };
-        r = db_query_row(d, "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
-                            " WHERE token_id = ? AND source = ? AND forget_after_ms > ?",
+        r = db_query_row(d,
+                         "SELECT failures, locked_until_ms, next_attempt_ms FROM token_failures"
+                         " WHERE token_id = ? AND source = ? AND forget_after_ms > ?",
                          "Failed to read token failures", read_failure_row, ret,
                          DB_ARGS(DB_TEXT(id), SOURCE(source), DB_INT(now_ms)));
         return r == -ENOENT ? 0 : r;
@@ -377,12 +378,12 @@ static int read_id_failure_row(void *userdata, sqlite3_stmt *st) {
         return 0;
 }
 
-static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret_failures,
-                            unsigned *ret_sources) {
+static int read_id_failures(db *d, const char *id, int64_t now_ms, unsigned *ret_failures, unsigned *ret_sources) {
         id_failures f = { .failures = ret_failures, .sources = ret_sources };
 
-        return db_query_row(d, "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
-                               " WHERE token_id = ? AND forget_after_ms > ?",
+        return db_query_row(d,
+                            "SELECT count(*), coalesce(sum(failures), 0) FROM token_failures"
+                            " WHERE token_id = ? AND forget_after_ms > ?",
                             "Failed to count token failures", read_id_failure_row, &f,
                             DB_ARGS(DB_TEXT(id), DB_INT(now_ms)));
 }
@@ -493,13 +494,13 @@ static int read_presented(void *userdata, sqlite3_stmt *st) {
         return load_row(p->token, st);
 }
 
-int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
-                        const char *id, const char *verifier, const char *source, int64_t now_ms,
-                        token_auth_result *ret) {
+int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user, const char *id,
+                        const char *verifier, const char *source, int64_t now_ms, token_auth_result *ret) {
         unsigned char presented[HASH_BYTES], presented_fleet[HASH_BYTES];
         token_auth_result result = { .outcome = TOKEN_AUTH_FAILED };
-        presented_token p = { .hash = presented, .fleet_hash = presented_fleet, .now = now_ms / 1000,
-                              .token = &result.token };
+        presented_token p = {
+                .hash = presented, .fleet_hash = presented_fleet, .now = now_ms / 1000, .token = &result.token
+        };
         char *digest = NULL, *fleet_input = NULL;
         attempt a = { .id = id, .source = source, .now_ms = now_ms };
         int64_t now = now_ms / 1000, next_ms, locked_until_ms;
@@ -519,8 +520,9 @@ int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *p
         r = hash_verifier(d, state_dir, fleet_input, presented_fleet);
         if (r < 0)
                 goto out;
-        r = db_query_row(d, "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
-                            " FROM tokens WHERE id = ?",
+        r = db_query_row(d,
+                         "SELECT " TOKEN_COLUMNS ", secret_hash, previous_hash, previous_until"
+                         " FROM tokens WHERE id = ?",
                          "Failed to read token", read_presented, &p, DB_ARGS(DB_TEXT(id)));
         if (r == -ENOENT) {
                 /* Nothing to lock: the caller delays the source instead. */
@@ -681,8 +683,9 @@ int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, c
         int r;
 
         /* On every login and refresh: from the statement cache. */
-        r = db_query_row(d, "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
-                            " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?",
+        r = db_query_row(d,
+                         "SELECT t.scopes, t.revoked, t.expires FROM session_tokens s"
+                         " JOIN tokens t ON t.id = s.token_id WHERE s.sid = ?",
                          "Failed to read the session's token", read_limit, &l, DB_ARGS(DB_TEXT(sid)));
         if (r == -ENOENT) {
                 *ret_bound = false;
@@ -699,8 +702,8 @@ int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, c
 }
 
 int tokens_sessions(db *d, const char *id, char ***ret) {
-        return db_query_strv(d, "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
-                                " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?",
-                             "Failed to list the token's sessions", ret,
-                             DB_ARGS(DB_TEXT(id), DB_INT(TOKENS_MAX_LIST)));
+        return db_query_strv(d,
+                             "SELECT s.sid FROM session_tokens s JOIN sessions x ON x.sid = s.sid"
+                             " WHERE s.token_id = ? AND x.ended IS NULL LIMIT ?",
+                             "Failed to list the token's sessions", ret, DB_ARGS(DB_TEXT(id), DB_INT(TOKENS_MAX_LIST)));
 }

@@ -15,15 +15,15 @@
 #include "db.h"
 #include "svctoken.h"
 
-#define TOKENS_SECRET_FILE          "token-secret"
-#define TOKENS_MAX_SCOPES           64
-#define TOKENS_MAX_SCOPE_LENGTH     128
-#define TOKENS_MAX_DESCRIPTION      256
-#define TOKENS_MAX_LIST             1000    /* rows returned by one listing */
-#define TOKENS_MAX_ACTIVE           100     /* live tokens per user */
-#define TOKENS_MAX_TTL              (5LL * 366 * 86400)
+#define TOKENS_SECRET_FILE      "token-secret"
+#define TOKENS_MAX_SCOPES       64
+#define TOKENS_MAX_SCOPE_LENGTH 128
+#define TOKENS_MAX_DESCRIPTION  256
+#define TOKENS_MAX_LIST         1000    /* rows returned by one listing */
+#define TOKENS_MAX_ACTIVE       100     /* live tokens per user */
+#define TOKENS_MAX_TTL          (5LL * 366 * 86400)
 /* list flags a token not used (or, never used, not created) for this long. */
-#define TOKENS_STALE_SECONDS        (30LL * 86400)
+#define TOKENS_STALE_SECONDS (30LL * 86400)
 /* The delay after the n-th wrong secret in a row for a token from one
  * source is BASE << (n - 1), at most MAX; attempts on that token from that
  * source inside half of it (libpam may wait as little as that) are refused
@@ -32,9 +32,9 @@
  * source the same way, at most SOURCE_MAX (as long as pam_unix makes a
  * wrong password wait), and never refused unchecked: the source may also
  * be where the honest token logs come from. */
-#define TOKENS_DELAY_BASE_MS        250
-#define TOKENS_DELAY_MAX_MS         30000
-#define TOKENS_SOURCE_DELAY_MAX_MS  2000
+#define TOKENS_DELAY_BASE_MS       250
+#define TOKENS_DELAY_MAX_MS        30000
+#define TOKENS_SOURCE_DELAY_MAX_MS 2000
 /* Failures and locks are kept per (token id, source), source being where
  * the attempt came from (rhost, else ruser, else service): token ids are
  * not secret, so whoever can name one locks out only his own source, and
@@ -47,14 +47,14 @@
  * whichever is later, and is pruned then; an id keeps at most
  * SOURCES_PER_ID rows and the table at most ROWS (past them the row least
  * worth keeping goes: not locked before locked, then the oldest). */
-#define TOKENS_ID_SOURCES_SLOW      3
-#define TOKENS_FAILURE_FORGET_MS    (24LL * 3600 * 1000)
+#define TOKENS_ID_SOURCES_SLOW        3
+#define TOKENS_FAILURE_FORGET_MS      (24LL * 3600 * 1000)
 #define TOKENS_FAILURE_SOURCES_PER_ID 64
-#define TOKENS_FAILURE_ROWS         10000
-#define TOKENS_MAX_SOURCE           600     /* bytes of a source kept */
+#define TOKENS_FAILURE_ROWS           10000
+#define TOKENS_MAX_SOURCE             600     /* bytes of a source kept */
 /* Enrich accepts a tokenId only when Authenticate accepted that token this
  * recently: the evidence of this very login, not of some older one. */
-#define TOKENS_EVIDENCE_SECONDS     300
+#define TOKENS_EVIDENCE_SECONDS 300
 
 #define LOG_MSGID_TOKEN_ISSUED      "2f7c1c64e0a04d8e9b3e5f0a6d1c2b71"
 #define LOG_MSGID_TOKEN_REVOKED     "8a4e2d9c7b1f4e3a9d6c5b4a3f2e1d01"
@@ -109,8 +109,7 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
 /* Gives id the new verifier; the old one keeps working until now + grace
  * (not at all with grace 0). -ENOENT when id is unknown, -EKEYREVOKED when
  * it is revoked or expired. */
-int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now,
-                  int64_t grace);
+int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now, int64_t grace);
 /* Clears the failure counters and locks of every token of user, from every
  * source; *ret_was_locked tells whether one was locked at now_ms. */
 int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked);
@@ -159,9 +158,8 @@ typedef struct token_auth_result {
  * secrets of revoked or expired tokens or of another user's token are
  * refused and never counted. Negative errno only when the check itself
  * could not run (database, secret file); *ret is then untouched. */
-int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user,
-                        const char *id, const char *verifier, const char *source, int64_t now_ms,
-                        token_auth_result *ret);
+int tokens_authenticate(db *d, const char *state_dir, const token_lock_policy *policy, const char *user, const char *id,
+                        const char *verifier, const char *source, int64_t now_ms, token_auth_result *ret);
 void token_auth_result_clear(token_auth_result *r);
 
 /* For Enrich: 0 when id is a live token of user that Authenticate accepted
@@ -177,8 +175,7 @@ int tokens_bind_session(db *d, const char *sid, const char *id);
  * otherwise *ret_scopes (malloc'd, space-separated) and the token's expiry
  * (*ret_expires, optional), which no claims of the session may outlive.
  * -EKEYREVOKED when the token is revoked or expired at now. */
-int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes,
-                         int64_t *ret_expires);
+int tokens_session_limit(db *d, const char *sid, int64_t now, bool *ret_bound, char **ret_scopes, int64_t *ret_expires);
 /* The sessions (sids, NULL-terminated, NULL when none) opened with id and
  * not ended, at most TOKENS_MAX_LIST. */
 int tokens_sessions(db *d, const char *id, char ***ret);

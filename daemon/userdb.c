@@ -45,24 +45,24 @@
 #include "varlink.h"
 #include "varlink_service.h"
 
-#define USERDB_INTERFACE        "io.systemd.UserDatabase"
-#define USERDB_PASSWD_FILE      "/etc/passwd"
+#define USERDB_INTERFACE   "io.systemd.UserDatabase"
+#define USERDB_PASSWD_FILE "/etc/passwd"
 /* Bounds: users evaluated for the rules per snapshot, replies in one
  * stream. */
-#define USERDB_MAX_CANDIDATES   65536
-#define USERDB_MAX_REPLIES      16384
-#define USERDB_MAX_LINE         65536
+#define USERDB_MAX_CANDIDATES 65536
+#define USERDB_MAX_REPLIES    16384
+#define USERDB_MAX_LINE       65536
 /* NSS group lists of candidates are reused this long, and at most this many
  * are looked up per build. */
-#define USERDB_NSS_MAX_AGE_MS   60000
-#define USERDB_NSS_JITTER_MS    15000
-#define USERDB_NSS_BUDGET       256
+#define USERDB_NSS_MAX_AGE_MS 60000
+#define USERDB_NSS_JITTER_MS  15000
+#define USERDB_NSS_BUDGET     256
 /* A build looks up no more once this long has passed since its first
  * lookup (one slow lookup still takes what it takes). */
-#define USERDB_NSS_BUDGET_MS    15
+#define USERDB_NSS_BUDGET_MS 15
 /* Builds for the cache alone (users left out, entries aged) at most this
  * often: each one evaluates every candidate again. */
-#define USERDB_NSS_RETRY_MS     1000
+#define USERDB_NSS_RETRY_MS 1000
 
 /* What the userdb thread answers from: built by the main thread, read by
  * the userdb thread, never changed once published. */
@@ -176,8 +176,7 @@ const char *userdb_service(const userdb *u) {
 /* Calls fn with the colon-separated fields of every line of path (at most
  * 7, the last one unsplit); lines longer than USERDB_MAX_LINE are skipped.
  * A missing file reads as empty. Stops at fn's first negative return. */
-static int for_each_entry(const char *path, int (*fn)(void *userdata, char **fields, size_t n),
-                          void *userdata) {
+static int for_each_entry(const char *path, int (*fn)(void *userdata, char **fields, size_t n), void *userdata) {
         FILE *f = fopen(path, "re");
         char *line = NULL;
         size_t size = 0;
@@ -299,8 +298,7 @@ static bool nss_may_look_up(userdb *u, int64_t now_ms) {
 static json_t *nss_entry(json_t *groups, int64_t now_ms) {
         int64_t until = now_ms + USERDB_NSS_MAX_AGE_MS - random() % USERDB_NSS_JITTER_MS;
 
-        return json_pack("{s:O?, s:I, s:I}", "groups", groups, "at", (json_int_t) now_ms,
-                         "until", (json_int_t) until);
+        return json_pack("{s:O?, s:I, s:I}", "groups", groups, "at", (json_int_t) now_ms, "until", (json_int_t) until);
 }
 
 /* The names of user's Unix groups through NSS, as the claims see them:
@@ -372,8 +370,8 @@ static bool given_without_unix_groups(const config *c, const policy_result *r, c
 
 /* Adds the served groups rules without login give user at now; with
  * need_unix_groups, from the user's groups through NSS. */
-static int add_rule_memberships(userdb *u, const config *c, json_t *next_nss, bool need_unix_groups,
-                                const char *user, time_t now, grants_index *x) {
+static int add_rule_memberships(userdb *u, const config *c, json_t *next_nss, bool need_unix_groups, const char *user,
+                                time_t now, grants_index *x) {
         char **unix_groups = NULL;
         policy_result *result = NULL;
         bool unresolved = false;
@@ -386,7 +384,10 @@ static int add_rule_memberships(userdb *u, const config *c, json_t *next_nss, bo
                 unresolved = !unix_groups;
         }
         policy_input in = {
-                .user = user, .uid = (uid_t) -1, .unix_groups = unix_groups, .now = now,
+                .user = user,
+                .uid = (uid_t) -1,
+                .unix_groups = unix_groups,
+                .now = now,
                 .session_context = false,
         };
         r = policy_evaluate(c, &in, &result);
@@ -446,8 +447,9 @@ static int add_rules(userdb *u, const config *c, json_t *disabled, time_t now, g
                 if (!json_object_get(a.users, held[i].user) && json_object_size(a.users) < USERDB_MAX_CANDIDATES)
                         r = json_object_set_new(a.users, held[i].user, json_null());
         for (size_t i = 0; i < c->n_rules && r == 0; i++)
-                for (size_t k = 0; rule_counts(c, &c->rules[i]) && c->rules[i].match_users &&
-                                   c->rules[i].match_users[k] && r == 0; k++)
+                for (size_t k = 0;
+                     rule_counts(c, &c->rules[i]) && c->rules[i].match_users && c->rules[i].match_users[k] && r == 0;
+                     k++)
                         if (!json_object_get(a.users, c->rules[i].match_users[k]) &&
                             json_object_size(a.users) < USERDB_MAX_CANDIDATES)
                                 r = json_object_set_new(a.users, c->rules[i].match_users[k], json_null());
@@ -586,8 +588,7 @@ static void sync_snapshot(userdb *u, bool may_look_up) {
         /* Directory groups change without a file to watch: look again when
          * an entry ages out, and go on while a build left users out; only
          * from the tick, and at most every USERDB_NSS_RETRY_MS. */
-        if (may_look_up && rules_use_unix_groups(c) &&
-            clock_monotonic_ms() - u->nss_built_ms >= USERDB_NSS_RETRY_MS &&
+        if (may_look_up && rules_use_unix_groups(c) && clock_monotonic_ms() - u->nss_built_ms >= USERDB_NSS_RETRY_MS &&
             (u->nss_incomplete || clock_monotonic_ms() >= u->nss_next_expiry_ms))
                 rebuild = true;
         if (!u->grants || grants_index_generation(u->grants) != u->d->grants_generation) {
@@ -715,8 +716,8 @@ static json_t *group_record(const userdb *u, const snapshot *sn, const config_gr
 
         if (!members)
                 return NULL;
-        record = json_pack("{s:s, s:I, s:s, s:s, s:o}", "groupName", g->name, "gid", (json_int_t) g->gid,
-                           "service", u->service, "disposition", "regular", "members", members);
+        record = json_pack("{s:s, s:I, s:s, s:s, s:o}", "groupName", g->name, "gid", (json_int_t) g->gid, "service",
+                           u->service, "disposition", "regular", "members", members);
         if (record && g->description && json_object_set_new(record, "description", json_string(g->description)) < 0) {
                 json_decref(record);
                 record = NULL;
@@ -759,8 +760,8 @@ static json_t *get_group_record(const userdb *u, const snapshot *sn, json_t *par
 static int append_membership(json_t *items, const char *user, const char *group) {
         if (json_array_size(items) >= USERDB_MAX_REPLIES)
                 return 0;
-        return json_array_append_new(items, json_pack("{s:s, s:s}", "userName", user, "groupName", group)) < 0
-                ? -ENOMEM : 0;
+        return json_array_append_new(items, json_pack("{s:s, s:s}", "userName", user, "groupName", group)) < 0 ? -ENOMEM
+                                                                                                               : 0;
 }
 
 static json_t *get_memberships(const snapshot *sn, json_t *params, bool more, time_t now) {

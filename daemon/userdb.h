@@ -39,5 +39,4 @@ void userdb_set_nss_lookup(userdb *u, int (*lookup)(const char *user, char ***re
 /* userdb thread: answers one call on the userdb socket from the current
  * snapshot. Returns a new reply object, or an array of replies for a
  * "more" stream; NULL only when out of memory. */
-json_t *userdb_call(userdb *u, const struct ucred *peer, const char *method, json_t *parameters,
-                    bool more);
+json_t *userdb_call(userdb *u, const struct ucred *peer, const char *method, json_t *parameters, bool more);

@@ -27,10 +27,8 @@ static json_t *get_info(const varlink_interface *interfaces, size_t n) {
                 }
         if (!names)
                 return NULL;
-        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:o}",
-                                           "vendor", ENRICH_VENDOR, "product", "enrichd",
-                                           "version", ENRICH_VERSION, "url", ENRICH_URL,
-                                           "interfaces", names),
+        return varlink_reply_new(json_pack("{s:s, s:s, s:s, s:s, s:o}", "vendor", ENRICH_VENDOR, "product", "enrichd",
+                                           "version", ENRICH_VERSION, "url", ENRICH_URL, "interfaces", names),
                                  false);
 }
 
@@ -47,13 +45,12 @@ static json_t *get_interface_description(const varlink_interface *interfaces, si
                 if (strcmp(name, interfaces[i].name) == 0)
                         description = interfaces[i].description;
         if (!description)
-                return varlink_error_new(SERVICE_INTERFACE ".InterfaceNotFound",
-                                         json_pack("{s:s}", "interface", name));
+                return varlink_error_new(SERVICE_INTERFACE ".InterfaceNotFound", json_pack("{s:s}", "interface", name));
         return varlink_reply_new(json_pack("{s:s}", "description", description), false);
 }
 
-bool varlink_service_call(const varlink_interface *interfaces, size_t n, const char *method,
-                          json_t *params, json_t **ret) {
+bool varlink_service_call(const varlink_interface *interfaces, size_t n, const char *method, json_t *params,
+                          json_t **ret) {
         if (strcmp(method, SERVICE_INTERFACE ".GetInfo") == 0)
                 *ret = get_info(interfaces, n);
         else if (strcmp(method, SERVICE_INTERFACE ".GetInterfaceDescription") == 0)

@@ -10,8 +10,8 @@
 #ifndef ENRICH_VERSION
 #define ENRICH_VERSION "0.1.0"
 #endif
-#define ENRICH_VENDOR  "enrich"
-#define ENRICH_URL     "man:enrichd(8)"
+#define ENRICH_VENDOR "enrich"
+#define ENRICH_URL    "man:enrichd(8)"
 
 typedef struct varlink_interface {
         const char *name;               /* "io.enrich" */
@@ -23,8 +23,8 @@ typedef struct varlink_interface {
  * Returns false when method is neither (the caller answers it); else true
  * with *ret the new reply (NULL only when out of memory). Touches no
  * state, so any thread may call it. */
-bool varlink_service_call(const varlink_interface *interfaces, size_t n, const char *method,
-                          json_t *params, json_t **ret);
+bool varlink_service_call(const varlink_interface *interfaces, size_t n, const char *method, json_t *params,
+                          json_t **ret);
 
 /* The interface descriptions kept in the source tree and embedded at build
  * time (interface.c): daemon/io.enrich.varlink and

@@ -71,7 +71,8 @@ void args_parse(pam_handle_t *pamh, int argc, const char **argv, enrich_args *re
                                  * value worth guessing is "closed"; it is also
                                  * the reading that cannot hand out a session
                                  * the policy meant to refuse. */
-                                pam_syslog(pamh, LOG_ERR, "Unknown fail=%s (expected open or closed), treating as fail=closed", v);
+                                pam_syslog(pamh, LOG_ERR,
+                                           "Unknown fail=%s (expected open or closed), treating as fail=closed", v);
                                 a.fail_closed = true;
                         }
                 } else if ((v = arg_value(arg, "daemon_user"))) {

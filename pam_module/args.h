@@ -7,7 +7,7 @@
 #define ENRICH_DEFAULT_TIMEOUT_MS 1500
 /* Upper bound for timeout=: a login must never hang for minutes because of
  * a typo in a PAM file. */
-#define ENRICH_MAX_TIMEOUT_MS 60000
+#define ENRICH_MAX_TIMEOUT_MS      60000
 #define ENRICH_DEFAULT_DAEMON_USER "enrich"
 
 typedef struct enrich_args {

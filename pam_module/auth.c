@@ -65,8 +65,8 @@ static const char *get_authtok(pam_handle_t *pamh, const enrich_args *args) {
 }
 
 /* One Authenticate call; reads the error's delayMs into *ret_delay_ms. */
-static int call_authenticate(pam_handle_t *pamh, const enrich_args *args, const char *user,
-                             const char *id, const char *verifier, int64_t *ret_delay_ms) {
+static int call_authenticate(pam_handle_t *pamh, const enrich_args *args, const char *user, const char *id,
+                             const char *verifier, int64_t *ret_delay_ms) {
         int64_t deadline = host_now_ms() + args->timeout_ms;
         varlink_client *c = NULL;
         json_t *params = NULL, *reply = NULL;
@@ -136,8 +136,9 @@ int auth_authenticate(pam_handle_t *pamh, const enrich_args *args) {
         r = call_authenticate(pamh, args, user, id, verifier, &delay_ms);
         if (r == -EACCES) {
                 if (delay_ms > 0)
-                        (void) pam_fail_delay(pamh, (unsigned) (delay_ms > MAX_FAIL_DELAY_MS ? MAX_FAIL_DELAY_MS
-                                                                                               : delay_ms) * 1000u);
+                        (void) pam_fail_delay(pamh,
+                                              (unsigned) (delay_ms > MAX_FAIL_DELAY_MS ? MAX_FAIL_DELAY_MS : delay_ms) *
+                                                      1000u);
                 goto out;
         }
         if (r < 0) {
@@ -179,8 +180,10 @@ static int open_disabled_list(pam_handle_t *pamh, const enrich_args *args, const
         }
         if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
             daemon_trusted_uid(pamh, args, st.st_uid) < 0) {
-                pam_syslog(pamh, LOG_ERR, "Ignoring %s: not a regular file owned by root or %s and writable "
-                           "by its owner only", path, args->daemon_user);
+                pam_syslog(pamh, LOG_ERR,
+                           "Ignoring %s: not a regular file owned by root or %s and writable "
+                           "by its owner only",
+                           path, args->daemon_user);
                 r = -EPERM;
                 goto out;
         }
@@ -291,8 +294,10 @@ int auth_account(pam_handle_t *pamh, const enrich_args *args, bool silent) {
         if (r == 0 || r == -EACCES || r == -ENOMEM)
                 return r;
         if (listed_disabled(pamh, args, user)) {
-                pam_syslog(pamh, LOG_NOTICE, "Refusing %s: enrichd cannot answer (%s), and its list of "
-                           "disabled identities has the account", user, strerror(-r));
+                pam_syslog(pamh, LOG_NOTICE,
+                           "Refusing %s: enrichd cannot answer (%s), and its list of "
+                           "disabled identities has the account",
+                           user, strerror(-r));
                 if (!silent)
                         pam_error(pamh, "Account %s is disabled. Contact your administrator.", user);
                 return -EACCES;

@@ -42,8 +42,7 @@ int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid) {
                 size *= 2;
         }
         if (r != 0 && r != ENOENT && r != ESRCH) {
-                pam_syslog(pamh, LOG_ERR, "Failed to look up daemon user %s: %s",
-                           args->daemon_user, strerror(r));
+                pam_syslog(pamh, LOG_ERR, "Failed to look up daemon user %s: %s", args->daemon_user, strerror(r));
                 r = -r;
                 goto out;
         }
@@ -53,8 +52,7 @@ out:
         return r;
 }
 
-int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
-                   varlink_client **ret) {
+int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline, varlink_client **ret) {
         varlink_client *c = NULL;
         int timeout = host_remaining_ms(deadline), r;
 
@@ -69,11 +67,10 @@ int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline
                 *ret = c;
                 c = NULL;
         } else if (r == -EPERM)
-                pam_syslog(pamh, LOG_ERR, "Refusing enrichd at %s: peer is neither root nor %s",
-                           args->socket, args->daemon_user);
+                pam_syslog(pamh, LOG_ERR, "Refusing enrichd at %s: peer is neither root nor %s", args->socket,
+                           args->daemon_user);
         else if (r < 0)
-                pam_syslog(pamh, LOG_ERR, "Failed to connect to enrichd at %s: %s",
-                           args->socket, strerror(-r));
+                pam_syslog(pamh, LOG_ERR, "Failed to connect to enrichd at %s: %s", args->socket, strerror(-r));
         varlink_client_free(c);
         return r;
 }

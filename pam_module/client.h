@@ -9,8 +9,7 @@
 
 /* Connects to args->socket within what is left of deadline, trusting only a
  * peer that is root or args->daemon_user. Failures are logged. */
-int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline,
-                   varlink_client **ret);
+int daemon_connect(pam_handle_t *pamh, const enrich_args *args, int64_t deadline, varlink_client **ret);
 /* 0 when something owned or served by uid may be believed: root always,
  * without asking NSS (which may itself ask enrichd's userdb socket, the very
  * daemon that may be hung); otherwise only args->daemon_user (-EPERM). */

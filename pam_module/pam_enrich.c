@@ -20,13 +20,11 @@ static int pam_result(pam_handle_t *pamh, const enrich_args *args, const char *h
         if (r >= 0)
                 return PAM_SUCCESS;
         if (args->fail_closed) {
-                pam_syslog(pamh, LOG_ERR, "%s failed (%s); refusing the session (fail=closed)",
-                           hook, strerror(-r));
+                pam_syslog(pamh, LOG_ERR, "%s failed (%s); refusing the session (fail=closed)", hook, strerror(-r));
                 return PAM_SESSION_ERR;
         }
         pam_syslog(pamh, LOG_WARNING, "%s failed (%s); %s (fail=open)", hook, strerror(-r),
-                   strcmp(hook, "open_session") == 0 ? "the session opens without claims"
-                                                     : "closing anyway");
+                   strcmp(hook, "open_session") == 0 ? "the session opens without claims" : "closing anyway");
         return PAM_SUCCESS;
 }
 

@@ -60,9 +60,8 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
  * with ret_error given, *ret_error is its name (malloc'd) and *ret its
  * parameters, and the caller says what went wrong; otherwise it is
  * logged here. */
-static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                       const char *method, json_t *params, int64_t deadline, json_t **ret,
-                       char **ret_error) {
+static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c, const char *method,
+                       json_t *params, int64_t deadline, json_t **ret, char **ret_error) {
         json_t *reply = NULL;
         char *error = NULL;
         int timeout = host_remaining_ms(deadline), r;
@@ -82,8 +81,8 @@ static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_clie
         if (r == -EREMOTEIO) {
                 char *detail = (args->debug && reply) ? json_dumps(reply, JSON_COMPACT) : NULL;
 
-                pam_syslog(pamh, LOG_ERR, "enrichd answered %s with %s%s%s", method,
-                           error ? error : "an error", detail ? " " : "", detail ? detail : "");
+                pam_syslog(pamh, LOG_ERR, "enrichd answered %s with %s%s%s", method, error ? error : "an error",
+                           detail ? " " : "", detail ? detail : "");
                 free(detail);
                 goto out;
         }
@@ -157,8 +156,7 @@ static int collect_amr(pam_handle_t *pamh, json_t **ret) {
                         line += strcspn(line, "\n");
                         line += *line == '\n';
                 }
-        } else if (pam_get_item(pamh, PAM_AUTHTOK, &authtok) == PAM_SUCCESS &&
-                   authtok && *(const char *) authtok) {
+        } else if (pam_get_item(pamh, PAM_AUTHTOK, &authtok) == PAM_SUCCESS && authtok && *(const char *) authtok) {
                 r = amr_append(amr, "pwd");
         }
         if (r < 0)
@@ -211,14 +209,12 @@ static int build_enrich_params(pam_handle_t *pamh, const enrich_args *args, json
         if (evidence || args->amr_svc) {
                 json_decref(amr);
                 amr = json_array();
-                if (!amr || (args->amr_svc && amr_append(amr, "svc") < 0) ||
-                    (evidence && amr_append(amr, "tok") < 0)) {
+                if (!amr || (args->amr_svc && amr_append(amr, "svc") < 0) || (evidence && amr_append(amr, "tok") < 0)) {
                         r = -ENOMEM;
                         goto out;
                 }
         }
-        params = json_pack("{s:s, s:s, s:I}", "user", user, "service", service,
-                           "pid", (json_int_t) getpid());
+        params = json_pack("{s:s, s:s, s:I}", "user", user, "service", service, "pid", (json_int_t) getpid());
         if (!params) {
                 r = -ENOMEM;
                 goto out;
@@ -258,13 +254,13 @@ out:
 
 /* Checks the Enrich reply and returns what the open needs from it; *ret_sid
  * is borrowed from reply. */
-static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **ret_sid,
-                              json_int_t *ret_ttl, uid_t *ret_uid) {
+static int parse_enrich_reply(pam_handle_t *pamh, json_t *reply, const char **ret_sid, json_int_t *ret_ttl,
+                              uid_t *ret_uid) {
         const char *sid = json_string_value(json_object_get(reply, "sid"));
         json_t *ttl = json_object_get(reply, "ttl"), *uid = json_object_get(reply, "uid");
 
-        if (!sid || !*sid || !json_is_integer(ttl) || !json_is_integer(uid) ||
-            json_integer_value(uid) < 0 || json_integer_value(uid) >= (json_int_t) UINT32_MAX) {
+        if (!sid || !*sid || !json_is_integer(ttl) || !json_is_integer(uid) || json_integer_value(uid) < 0 ||
+            json_integer_value(uid) >= (json_int_t) UINT32_MAX) {
                 pam_syslog(pamh, LOG_ERR, "enrichd sent a malformed Enrich reply");
                 return -EBADMSG;
         }
@@ -305,9 +301,8 @@ static unsigned pending_timeout(int64_t deadline) {
  * still gets its claims, at the price of a second round trip and a
  * warning. On success *ret_serial is the key, now holding the token, and
  * *ret_reply the reply's parameters; on failure no key is left. */
-static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_client *c,
-                           json_t *params, gid_t group, int64_t deadline,
-                           key_serial_t *ret_serial, json_t **ret_reply) {
+static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_client *c, json_t *params, gid_t group,
+                           int64_t deadline, key_serial_t *ret_serial, json_t **ret_reply) {
         key_serial_t serial = -1;
         json_t *reply = NULL;
         char *error = NULL;
@@ -348,8 +343,9 @@ static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_
                 }
                 pam_syslog(pamh, LOG_ERR, "enrichd answered io.enrich.Enrich with %s%s%s", error ? error : "an error",
                            json_is_string(json_object_get(reply, "reason")) ? ": " : "",
-                           json_is_string(json_object_get(reply, "reason")) ?
-                                   json_string_value(json_object_get(reply, "reason")) : "");
+                           json_is_string(json_object_get(reply, "reason"))
+                                   ? json_string_value(json_object_get(reply, "reason"))
+                                   : "");
                 break;
         }
         if (r < 0)
@@ -407,8 +403,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         }
         r = keyring_publish_claims(serial);
         if (r < 0) {
-                pam_syslog(pamh, LOG_ERR, "Failed to link the claims key into the session keyring: %s",
-                           strerror(-r));
+                pam_syslog(pamh, LOG_ERR, "Failed to link the claims key into the session keyring: %s", strerror(-r));
                 goto out;
         }
 
@@ -429,8 +424,8 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         data_set = true;
 
         if (args->debug)
-                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s",
-                           sid, (int) serial,
+                pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s", sid,
+                           (int) serial,
                            keyinit ? "a session keyring replacing pam_keyinit's" : "a fresh session keyring",
                            (long long) ttl);
         r = 0;
@@ -460,8 +455,7 @@ out:
  * token names this login's user and service is taken: anything else
  * belongs to an enclosing login (say, sudo run without pam_keyinit) and is
  * left alone. Returns 0 with *ret_serial = -1 when there is nothing to do. */
-static int find_session_key(pam_handle_t *pamh, const enrich_args *args,
-                            key_serial_t *ret_serial) {
+static int find_session_key(pam_handle_t *pamh, const enrich_args *args, key_serial_t *ret_serial) {
         key_serial_t serial;
         char *token = NULL;
         json_t *payload = NULL;
@@ -582,7 +576,8 @@ int session_close(pam_handle_t *pamh, const enrich_args *args) {
                 data->keyinit_keyring = 0;
                 if (keyinit_lives) {
                         if (args->debug)
-                                pam_syslog(pamh, LOG_DEBUG, "Session keyring %d outlives the session, as pam_keyinit's did",
+                                pam_syslog(pamh, LOG_DEBUG,
+                                           "Session keyring %d outlives the session, as pam_keyinit's did",
                                            (int) data->joined_keyring);
                 } else {
                         r = keyring_revoke(data->joined_keyring);

@@ -7,12 +7,21 @@
 
 static int tap_failed;
 
-#define CHECK(cond, name) do { \
-        if (cond) printf("ok %s\n", name); \
-        else { printf("not ok %s (%s:%d: %s)\n", name, __FILE__, __LINE__, #cond); tap_failed = 1; } \
-        fflush(stdout); \
-} while (0)
+#define CHECK(cond, name) \
+        do { \
+                if (cond) \
+                        printf("ok %s\n", name); \
+                else { \
+                        printf("not ok %s (%s:%d: %s)\n", name, __FILE__, __LINE__, #cond); \
+                        tap_failed = 1; \
+                } \
+                fflush(stdout); \
+        } while (0)
 
-#define SKIP(name, why) do { printf("skip %s: %s\n", name, why); fflush(stdout); } while (0)
+#define SKIP(name, why) \
+        do { \
+                printf("skip %s: %s\n", name, why); \
+                fflush(stdout); \
+        } while (0)
 
 #define TAP_EXIT() return tap_failed ? 1 : 0

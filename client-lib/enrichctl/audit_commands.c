@@ -21,15 +21,16 @@
 #include "host.h"
 #include "util.h"
 
-#define FOLLOW_WAKE_MS 500
+#define FOLLOW_WAKE_MS  500
 #define AUDIT_LIMIT_MAX 10000
 /* Rows of text held before they are printed: the columns are sized to a
  * batch (and only grow after it), so an endless listing holds no more. */
 #define AUDIT_TABLE_BATCH 1000
-#define AUDIT_COLUMNS 7
+#define AUDIT_COLUMNS     7
 
-static const char *const audit_headers[AUDIT_COLUMNS] = { "ID", "TIME", "ACTOR", "USER", "ACTION", "RESULT",
-                                                          "DETAILS" };
+static const char *const audit_headers[AUDIT_COLUMNS] = {
+        "ID", "TIME", "ACTOR", "USER", "ACTION", "RESULT", "DETAILS"
+};
 
 /* --follow ends on SIGINT/SIGTERM (set by the handler, read by the loop). */
 static volatile sig_atomic_t follow_stop;
@@ -158,8 +159,10 @@ static int print_entry(const ctl_options *o, audit_table *t, const json_t *e) {
 static int parse_time(const char *text, time_t now, time_t *ret) {
         static const char *const formats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
                                                "%Y-%m-%dT%H:%M", "%Y-%m-%d" };
-        static const struct { const char *name; int days; } days[] = { { "today", 0 }, { "yesterday", -1 },
-                                                                         { "tomorrow", 1 } };
+        static const struct {
+                const char *name;
+                int days;
+        } days[] = { { "today", 0 }, { "yesterday", -1 }, { "tomorrow", 1 } };
         unsigned long long seconds;
         unsigned long epoch;
         struct tm tm;
@@ -223,9 +226,11 @@ static int time_param(json_t *params, const char *name, const char *text, time_t
         if (!text)
                 return 0;
         if (parse_time(text, now, ret) < 0) {
-                fprintf(stderr, "enrichctl: --%s %s: not a time; give today, yesterday, a local time "
+                fprintf(stderr,
+                        "enrichctl: --%s %s: not a time; give today, yesterday, a local time "
                         "(\"2026-12-01 10:00\"), ISO 8601 (2026-12-01T10:00:00Z), @EPOCH, or a duration ago "
-                        "(1h, 2d)\n", name, text);
+                        "(1h, 2d)\n",
+                        name, text);
                 return -EINVAL;
         }
         if (*ret < 0)
@@ -288,8 +293,8 @@ fail:
  * is stored, until follow_stop or the daemon goes away. *ret_more: the
  * daemon has more rows right now. *ret_gone: the daemon closed the
  * connection (stopped or restarted). */
-static int stream_once(const ctl_options *o, varlink_client *c, audit_table *t, const list_start *start,
-                       bool follow, long long *last_id, bool *ret_more, bool *ret_gone) {
+static int stream_once(const ctl_options *o, varlink_client *c, audit_table *t, const list_start *start, bool follow,
+                       long long *last_id, bool *ret_more, bool *ret_gone) {
         json_t *params = NULL, *reply = NULL;
         char *error = NULL;
         bool continues = true;
@@ -394,9 +399,11 @@ static int audit_follow(const ctl_options *o) {
         if (code == CTL_EXIT_OK && !gone && !follow_stop)
                 code = stream_once(o, c, &t, &start, true, &last_id, &more, &gone);
         if (gone) {
-                fprintf(stderr, "enrichctl: enrichd at %s closed the connection (stopped or restarted); "
+                fprintf(stderr,
+                        "enrichctl: enrichd at %s closed the connection (stopped or restarted); "
                         "the follow ended after row %lld. Check: systemctl status enrichd; then run "
-                        "enrichctl audit --follow again\n", o->socket, last_id);
+                        "enrichctl audit --follow again\n",
+                        o->socket, last_id);
                 code = CTL_EXIT_ERROR;
         }
         sigaction(SIGINT, &old_int, NULL);
@@ -450,8 +457,9 @@ static int list_page(void *userdata, json_t *reply, json_t *entries, json_t *req
         if (l->got >= l->limit)
                 return CTL_PAGES_DONE;
         left = l->limit - l->got;
-        if (json_object_set_new(request, "limit", json_integer(left > VARLINK_LIST_MAX_ROWS ?
-                                                               VARLINK_LIST_MAX_ROWS : (json_int_t) left)) < 0)
+        if (json_object_set_new(request, "limit",
+                                json_integer(left > VARLINK_LIST_MAX_ROWS ? VARLINK_LIST_MAX_ROWS
+                                                                          : (json_int_t) left)) < 0)
                 return ctl_oom();
         return CTL_EXIT_OK;
 }
@@ -516,8 +524,9 @@ static void add_verify_page(json_t **total, json_t *page) {
                 return;
         }
         for (size_t i = 0; i < 2; i++)
-                json_object_set_new(t, sums[i], json_integer(json_integer_value(json_object_get(t, sums[i])) +
-                                                             json_integer_value(json_object_get(page, sums[i]))));
+                json_object_set_new(t, sums[i],
+                                    json_integer(json_integer_value(json_object_get(t, sums[i])) +
+                                                 json_integer_value(json_object_get(page, sums[i]))));
         if (json_integer_value(json_object_get(t, "firstId")) == 0)
                 json_object_set(t, "firstId", json_object_get(page, "firstId"));
         json_object_set(t, "lastId", json_object_get(page, "lastId"));
@@ -581,8 +590,8 @@ static int audit_verify(const ctl_options *o) {
         }
         if (!json_is_true(json_object_get(reply, "ok"))) {
                 fprintf(stderr, "enrichctl: audit trail does NOT verify: row %lld %s: %s\n",
-                        (long long) json_integer_value(json_object_get(reply, "badId")),
-                        ctl_str_or_dash(reply, "kind"), ctl_str_or_dash(reply, "reason"));
+                        (long long) json_integer_value(json_object_get(reply, "badId")), ctl_str_or_dash(reply, "kind"),
+                        ctl_str_or_dash(reply, "reason"));
                 code = CTL_EXIT_NO;
         }
         json_decref(reply);

@@ -45,22 +45,22 @@ static const char *no_claims_hint(int e, char *buf, size_t size) {
                 return "enrichd publishes its keys at jwks in enrichd.conf; point --jwks or ENRICH_JWKS at it";
         if (e != ENRICH_E_NO_CLAIMS)
                 return "log in again for fresh claims; enrichctl doctor checks the setup";
-        snprintf(buf, size, "claims come from the session stack: in /etc/pam.d/%s put "
+        snprintf(buf, size,
+                 "claims come from the session stack: in /etc/pam.d/%s put "
                  "'session optional pam_enrich.so' after 'session optional pam_keyinit.so force revoke', "
-                 "then log in again (enrichctl doctor checks it)", s ? s : "SERVICE (sshd, sudo, login ...)");
+                 "then log in again (enrichctl doctor checks it)",
+                 s ? s : "SERVICE (sshd, sudo, login ...)");
         return buf;
 }
 
 /* Errors that say nothing about the claims but about this system (or the
  * command line): exit 2, not "not held". */
 static bool is_system_error(int e) {
-        return e == ENRICH_E_NOMEM || e == ENRICH_E_SYSTEM || e == ENRICH_E_INVALID ||
-               e == ENRICH_E_NO_JWKS;
+        return e == ENRICH_E_NOMEM || e == ENRICH_E_SYSTEM || e == ENRICH_E_INVALID || e == ENRICH_E_NO_JWKS;
 }
 
 /* Prints a label and a list, ", "-joined, or "-" when empty. */
-static void print_list(const char *label, const enrich_claims *c,
-                       size_t (*count)(const enrich_claims *),
+static void print_list(const char *label, const enrich_claims *c, size_t (*count)(const enrich_claims *),
                        const char *(*item)(const enrich_claims *, size_t)) {
         size_t n = count(c);
 
@@ -152,8 +152,7 @@ int cmd_check(const ctl_options *o) {
                 json_t *first = json_array_get(missing, 0);
                 const char *kind = json_object_get(first, "scope") ? "scope" : "group";
 
-                snprintf(what, sizeof(what), "%s %s not held%s", kind,
-                         json_string_value(json_object_get(first, kind)),
+                snprintf(what, sizeof(what), "%s %s not held%s", kind, json_string_value(json_object_get(first, kind)),
                          json_array_size(missing) > 1 ? " (and more)" : "");
                 reason = what;
                 code = CTL_EXIT_NO;

@@ -32,10 +32,8 @@ static void session_row(json_t *s, char **row) {
         row[COL_SERVICE] = strdup(ctl_str_or_dash(s, "service"));
         row[COL_TTY] = strdup(ctl_str_or_dash(s, "tty"));
         row[COL_RHOST] = strdup(ctl_str_or_dash(s, "rhost"));
-        row[COL_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "created")),
-                                                  buf, sizeof(buf)));
-        row[COL_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "expires")),
-                                                  buf, sizeof(buf)));
+        row[COL_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "created")), buf, sizeof(buf)));
+        row[COL_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(s, "expires")), buf, sizeof(buf)));
 }
 
 int cmd_sessions(const ctl_options *o) {
@@ -57,20 +55,15 @@ static void key_row(json_t *k, char **row) {
 
         row[KEY_KID] = strdup(ctl_str_or_dash(k, "kid"));
         row[KEY_STATE] = strdup(ctl_str_or_dash(k, "state"));
-        row[KEY_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(k, "created")),
-                                                  buf, sizeof(buf)));
-        row[KEY_RETIRED] = strdup(json_is_integer(retired)
-                                          ? ctl_format_time(json_integer_value(retired), buf, sizeof(buf))
-                                          : "-");
-        row[KEY_PUBLISHED_UNTIL] = strdup(json_is_integer(until)
-                                                  ? ctl_format_time(json_integer_value(until), buf, sizeof(buf))
-                                                  : "-");
+        row[KEY_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(k, "created")), buf, sizeof(buf)));
+        row[KEY_RETIRED] = strdup(
+                json_is_integer(retired) ? ctl_format_time(json_integer_value(retired), buf, sizeof(buf)) : "-");
+        row[KEY_PUBLISHED_UNTIL] = strdup(
+                json_is_integer(until) ? ctl_format_time(json_integer_value(until), buf, sizeof(buf)) : "-");
 }
 
 static int keys_list(const ctl_options *o) {
-        static const char *const headers[N_KEY_COLUMNS] = {
-                "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL"
-        };
+        static const char *const headers[N_KEY_COLUMNS] = { "KID", "STATE", "CREATED", "RETIRED", "IN JWKS UNTIL" };
         static const ctl_listing keys = { "io.enrich.ListKeys", "keys", NULL, headers, N_KEY_COLUMNS, key_row };
 
         return ctl_list(o, &keys, NULL);

@@ -35,14 +35,14 @@
 #define DOCTOR_KEY_FILE    "signing-key.pem"     /* daemon/signer.h's SIGNER_KEY_FILE */
 /* Include depth and PAM lines read per stack: a loop of @includes or a
  * huge file must not make doctor hang. */
-#define PAM_MAX_DEPTH      8
-#define PAM_MAX_LINES      4096
+#define PAM_MAX_DEPTH 8
+#define PAM_MAX_LINES 4096
 /* Clock drift we tolerate against times the daemon wrote. */
-#define CLOCK_SLACK        60
-#define CHECK_OUTPUT_MAX   4096
+#define CLOCK_SLACK      60
+#define CHECK_OUTPUT_MAX 4096
 /* userdb groups looked up through NSS, and where nss-systemd finds sockets. */
-#define DOCTOR_MAX_GROUPS  8
-#define DOCTOR_USERDB_DIR  "/run/systemd/userdb"
+#define DOCTOR_MAX_GROUPS    8
+#define DOCTOR_USERDB_DIR    "/run/systemd/userdb"
 #define DOCTOR_USERDB_SOCKET DOCTOR_USERDB_DIR "/io.enrich.Groups"
 
 enum { LEVEL_OK, LEVEL_WARNING, LEVEL_ERROR };
@@ -66,8 +66,8 @@ typedef struct doctor {
 } doctor;
 
 /* Records a finding; fix may be NULL when there is nothing to do. */
-__attribute__((format(printf, 5, 6)))
-static void finding(doctor *d, const char *check, int level, const char *fix, const char *fmt, ...) {
+__attribute__((format(printf, 5, 6))) static void finding(doctor *d, const char *check, int level, const char *fix,
+                                                          const char *fmt, ...) {
         char message[1024];
         va_list ap;
         json_t *f;
@@ -77,8 +77,8 @@ static void finding(doctor *d, const char *check, int level, const char *fix, co
         va_end(ap);
         if (level > d->worst)
                 d->worst = level;
-        f = json_pack("{s:s, s:s, s:s, s:s?}", "check", check, "level", level_names[level],
-                      "message", message, "fix", fix);
+        f = json_pack("{s:s, s:s, s:s, s:s?}", "check", check, "level", level_names[level], "message", message, "fix",
+                      fix);
         if (f)
                 json_array_append_new(d->findings, f);
 }
@@ -109,8 +109,7 @@ static int read_config_paths(doctor *d) {
                 d->socket = strdup(d->o->socket);
         else
                 d->socket = config_string(parsed ? &cfg : NULL, "socket", ENRICH_DEFAULT_SOCKET);
-        d->jwks = d->o->jwks ? strdup(d->o->jwks)
-                             : config_string(parsed ? &cfg : NULL, "jwks", ENRICH_DEFAULT_JWKS);
+        d->jwks = d->o->jwks ? strdup(d->o->jwks) : config_string(parsed ? &cfg : NULL, "jwks", ENRICH_DEFAULT_JWKS);
         d->state_dir = config_string(parsed ? &cfg : NULL, "state_dir", DOCTOR_STATE_DIR);
         groups = parsed ? config_lookup(&cfg, "groups") : NULL;
         d->n_groups = groups ? config_setting_length(groups) : 0;
@@ -119,8 +118,7 @@ static int read_config_paths(doctor *d) {
                 const char *name = NULL;
                 int gid = -1;
 
-                if (!g || !config_setting_lookup_string(g, "name", &name) ||
-                    !config_setting_lookup_int(g, "gid", &gid))
+                if (!g || !config_setting_lookup_string(g, "name", &name) || !config_setting_lookup_int(g, "gid", &gid))
                         continue;
                 d->group_names[i] = strdup(name);
                 d->group_gids[i] = gid;
@@ -212,10 +210,10 @@ static void check_config(doctor *d) {
         char *enrichd = NULL;
         int r;
 
-        snprintf(fix, sizeof fix, "fix the lines named above, then run: enrichd --check-config %s",
-                 d->config_path);
+        snprintf(fix, sizeof fix, "fix the lines named above, then run: enrichd --check-config %s", d->config_path);
         if (access(d->config_path, R_OK) < 0) {
-                finding(d, "config", LEVEL_ERROR, "install it (the package's default is a commented "
+                finding(d, "config", LEVEL_ERROR,
+                        "install it (the package's default is a commented "
                         "/etc/enrich/enrichd.conf) or point --config at it",
                         "cannot read %s: %s", d->config_path, strerror(errno));
                 return;
@@ -348,8 +346,8 @@ static void pam_walk_file(const doctor *d, const char *path, int depth, pam_walk
                                         snprintf(w->readenv, sizeof w->readenv, "%s:%u", path, lineno);
                 } else if (is_module(words[2], "pam_enrich.so")) {
                         if (w->readenv[0] && !w->enrich_after_readenv[0])
-                                snprintf(w->enrich_after_readenv, sizeof w->enrich_after_readenv, "%s:%u",
-                                         path, lineno);
+                                snprintf(w->enrich_after_readenv, sizeof w->enrich_after_readenv, "%s:%u", path,
+                                         lineno);
                         int level = !w->keyinit ? LEVEL_ERROR : !w->keyinit_full ? LEVEL_WARNING : LEVEL_OK;
 
                         w->loads_enrich = true;
@@ -441,26 +439,35 @@ static void check_pam(doctor *d) {
                 /* pam_enrich believes SSH_AUTH_INFO_0 only under sshd: there
                  * a user's environment file must not have been read yet. */
                 if (strcmp(names[i], "sshd") == 0 && w.enrich_after_readenv[0]) {
-                        snprintf(fix, sizeof fix, "move the pam_enrich.so session line (%s) above the "
-                                 "pam_env.so user_readenv=1 line (%s)", w.enrich_after_readenv, w.readenv);
-                        finding(d, "pam", LEVEL_ERROR, fix, "%s: pam_enrich.so runs after pam_env.so "
+                        snprintf(fix, sizeof fix,
+                                 "move the pam_enrich.so session line (%s) above the "
+                                 "pam_env.so user_readenv=1 line (%s)",
+                                 w.enrich_after_readenv, w.readenv);
+                        finding(d, "pam", LEVEL_ERROR, fix,
+                                "%s: pam_enrich.so runs after pam_env.so "
                                 "user_readenv=1, so a user's ~/.pam_environment can set SSH_AUTH_INFO_0 "
-                                "and claim \"pop\" (a key) for a password login", path);
+                                "and claim \"pop\" (a key) for a password login",
+                                path);
                 }
                 if (w.problem == LEVEL_OK) {
-                        finding(d, "pam", LEVEL_OK, NULL, "%s: pam_keyinit.so force revoke runs before "
-                                "pam_enrich.so", path);
+                        finding(d, "pam", LEVEL_OK, NULL,
+                                "%s: pam_keyinit.so force revoke runs before "
+                                "pam_enrich.so",
+                                path);
                         continue;
                 }
                 snprintf(fix, sizeof fix, "%s \"%s\" before the pam_enrich.so line (%s)",
-                         w.problem == LEVEL_ERROR ? "add" : "make the pam_keyinit.so line read",
-                         keyinit_line, w.where);
+                         w.problem == LEVEL_ERROR ? "add" : "make the pam_keyinit.so line read", keyinit_line, w.where);
                 if (w.problem == LEVEL_ERROR)
-                        finding(d, "pam", LEVEL_ERROR, fix, "%s: pam_enrich.so runs without pam_keyinit.so "
-                                "before it, so a login may share its session keyring with others", path);
+                        finding(d, "pam", LEVEL_ERROR, fix,
+                                "%s: pam_enrich.so runs without pam_keyinit.so "
+                                "before it, so a login may share its session keyring with others",
+                                path);
                 else
-                        finding(d, "pam", LEVEL_WARNING, fix, "%s: pam_keyinit.so runs before pam_enrich.so "
-                                "but without both \"force\" and \"revoke\"", path);
+                        finding(d, "pam", LEVEL_WARNING, fix,
+                                "%s: pam_keyinit.so runs before pam_enrich.so "
+                                "but without both \"force\" and \"revoke\"",
+                                path);
         }
         /* The services pam_enrich(8) is written for: present but without
          * the module, their logins get no claims. */
@@ -474,17 +481,22 @@ static void check_pam(doctor *d) {
                 pam_walk_file(d, path, 0, &w, NULL);
                 if (w.loads_enrich)
                         continue;
-                snprintf(fix, sizeof fix, "add \"%s\" and then \"session optional pam_enrich.so%s\" to %s, %s "
-                         "(pam_enrich(8))", keyinit_line, pam_services[i].arguments, path, pam_services[i].where);
+                snprintf(fix, sizeof fix,
+                         "add \"%s\" and then \"session optional pam_enrich.so%s\" to %s, %s "
+                         "(pam_enrich(8))",
+                         keyinit_line, pam_services[i].arguments, path, pam_services[i].where);
                 finding(d, "pam", LEVEL_WARNING, fix, "%s does not load pam_enrich.so, so %s get no claims", path,
                         pam_services[i].who);
         }
         if (stacks == 0) {
-                snprintf(fix, sizeof fix, "add \"%s\" and then \"session optional pam_enrich.so\" to the "
+                snprintf(fix, sizeof fix,
+                         "add \"%s\" and then \"session optional pam_enrich.so\" to the "
                          "services that should get claims, e.g. %s/sshd (see pam_enrich(8))",
                          keyinit_line, d->pam_dir);
-                finding(d, "pam", LEVEL_WARNING, fix, "no PAM service in %s loads pam_enrich.so, so no "
-                        "login gets claims", d->pam_dir);
+                finding(d, "pam", LEVEL_WARNING, fix,
+                        "no PAM service in %s loads pam_enrich.so, so no "
+                        "login gets claims",
+                        d->pam_dir);
         }
 out:
         for (size_t i = 0; i < n_names; i++)
@@ -506,17 +518,17 @@ static void check_socket(doctor *d) {
         r = varlink_client_connect(d->socket, CTL_TIMEOUT_MS, NULL, 0, &c);
         if (r < 0) {
                 finding(d, "socket", LEVEL_ERROR,
-                        r == -ENOENT || r == -ECONNREFUSED
-                                ? "start the daemon: systemctl enable --now enrichd.socket "
-                                  "(or check the socket setting in the config)"
-                                : "check the socket setting in the config and the journal: "
-                                  "journalctl -u enrichd",
+                        r == -ENOENT || r == -ECONNREFUSED ? "start the daemon: systemctl enable --now enrichd.socket "
+                                                             "(or check the socket setting in the config)"
+                                                           : "check the socket setting in the config and the journal: "
+                                                             "journalctl -u enrichd",
                         "cannot connect to %s: %s", d->socket, strerror(-r));
                 goto out;
         }
         peer = varlink_client_peer(c);
         if (peer->uid != 0 && !(d->have_daemon_uid && peer->uid == d->daemon_uid)) {
-                finding(d, "socket", LEVEL_ERROR, "stop whatever process listens there and let "
+                finding(d, "socket", LEVEL_ERROR,
+                        "stop whatever process listens there and let "
                         "systemd run enrichd as the enrich user (enrichd.socket); clients refuse it",
                         "%s is served by uid %u (pid %d), neither root nor the %s user", d->socket,
                         (unsigned) peer->uid, (int) peer->pid, DOCTOR_DAEMON_USER);
@@ -627,8 +639,8 @@ static void check_fleet(doctor *d) {
         if (json_is_true(json_object_get(r, "suspended")))
                 finding(d, "fleet", LEVEL_ERROR,
                         "check the endpoints, the network and the credentials (journalctl -u enrichd)",
-                        "no contact with etcd for %llds, past offline_max (%llds): fleet grants are not honoured",
-                        age, (long long) json_integer_value(json_object_get(r, "offlineMax")));
+                        "no contact with etcd for %llds, past offline_max (%llds): fleet grants are not honoured", age,
+                        (long long) json_integer_value(json_object_get(r, "offlineMax")));
         else if (!json_is_true(json_object_get(r, "connected")))
                 finding(d, "fleet", LEVEL_WARNING,
                         "check the endpoints, the network and the credentials (journalctl -u enrichd)",
@@ -644,7 +656,8 @@ static void check_fleet(doctor *d) {
                 finding(d, "fleet-credentials", LEVEL_OK, NULL, "etcd credentials read from %s (%s)",
                         json_string_value(json_object_get(r, "credentials")),
                         json_is_string(json_object_get(r, "credentialsSource")) &&
-                                        strcmp(json_string_value(json_object_get(r, "credentialsSource")), "systemd") == 0
+                                        strcmp(json_string_value(json_object_get(r, "credentialsSource")), "systemd") ==
+                                                0
                                 ? "a systemd credential"
                                 : "fleet.credentials");
 out:
@@ -668,8 +681,7 @@ static void check_clock(doctor *d) {
                         "the system clock reads %lld, before 2020", (long long) now);
                 return;
         }
-        if (enrich_claims_load_jwks(d->jwks, &claims) == ENRICH_OK &&
-            enrich_claims_issued_at(claims) > newest) {
+        if (enrich_claims_load_jwks(d->jwks, &claims) == ENRICH_OK && enrich_claims_issued_at(claims) > newest) {
                 newest = enrich_claims_issued_at(claims);
                 source = "your session's claims token (iat)";
         }
@@ -683,7 +695,8 @@ static void check_clock(doctor *d) {
                 return;
         }
         if (newest > now + CLOCK_SLACK)
-                finding(d, "clock", LEVEL_ERROR, "fix the time (timedatectl; systemd-timesyncd or chrony), "
+                finding(d, "clock", LEVEL_ERROR,
+                        "fix the time (timedatectl; systemd-timesyncd or chrony), "
                         "then restart enrichd",
                         "the clock is %lld s behind %s: tokens issued now look not yet valid",
                         (long long) (newest - now), source);
@@ -702,32 +715,34 @@ static void check_private(doctor *d, const char *check, const char *path, mode_t
 
         if (stat(path, &st) < 0) {
                 if (errno == EACCES)
-                        finding(d, check, LEVEL_WARNING, "run enrichctl doctor as root",
-                                "cannot inspect %s as uid %u", path, (unsigned) getuid());
+                        finding(d, check, LEVEL_WARNING, "run enrichctl doctor as root", "cannot inspect %s as uid %u",
+                                path, (unsigned) getuid());
                 else
-                        finding(d, check, LEVEL_WARNING, "start enrichd once (systemctl start enrichd), "
-                                "which creates it", "%s: %s", path, strerror(errno));
+                        finding(d, check, LEVEL_WARNING,
+                                "start enrichd once (systemctl start enrichd), "
+                                "which creates it",
+                                "%s: %s", path, strerror(errno));
                 return;
         }
         if (dir != !!S_ISDIR(st.st_mode)) {
-                finding(d, check, LEVEL_ERROR, "move it away and restart enrichd",
-                        "%s is not a %s", path, dir ? "directory" : "regular file");
+                finding(d, check, LEVEL_ERROR, "move it away and restart enrichd", "%s is not a %s", path,
+                        dir ? "directory" : "regular file");
                 return;
         }
         if (st.st_uid != 0 && !(d->have_daemon_uid && st.st_uid == d->daemon_uid)) {
                 snprintf(fix, sizeof fix, "chown %s %s", DOCTOR_DAEMON_USER, path);
-                finding(d, check, LEVEL_ERROR, fix, "%s is owned by uid %u, neither root nor %s",
-                        path, (unsigned) st.st_uid, DOCTOR_DAEMON_USER);
+                finding(d, check, LEVEL_ERROR, fix, "%s is owned by uid %u, neither root nor %s", path,
+                        (unsigned) st.st_uid, DOCTOR_DAEMON_USER);
                 return;
         }
         if (st.st_mode & 077) {
                 snprintf(fix, sizeof fix, "chmod %04o %s", (unsigned) wanted, path);
-                finding(d, check, LEVEL_ERROR, fix, "%s has mode %04o: group or others may %s it",
-                        path, (unsigned) (st.st_mode & 07777), dir ? "enter" : "read");
+                finding(d, check, LEVEL_ERROR, fix, "%s has mode %04o: group or others may %s it", path,
+                        (unsigned) (st.st_mode & 07777), dir ? "enter" : "read");
                 return;
         }
-        finding(d, check, LEVEL_OK, NULL, "%s: mode %04o, owner uid %u", path,
-                (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
+        finding(d, check, LEVEL_OK, NULL, "%s: mode %04o, owner uid %u", path, (unsigned) (st.st_mode & 07777),
+                (unsigned) st.st_uid);
 }
 
 static void check_state(doctor *d) {
@@ -761,8 +776,10 @@ static void check_jwks(doctor *d) {
                 char fix[PATH_MAX + 32];
 
                 snprintf(fix, sizeof fix, "chmod 0644 %s", d->jwks);
-                finding(d, "jwks", LEVEL_WARNING, fix, "%s is not world-readable: users cannot verify "
-                        "their claims", d->jwks);
+                finding(d, "jwks", LEVEL_WARNING, fix,
+                        "%s is not world-readable: users cannot verify "
+                        "their claims",
+                        d->jwks);
                 goto out;
         }
         finding(d, "jwks", LEVEL_OK, NULL, "%s: %zu key(s)", d->jwks, jwks_count(set));
@@ -780,8 +797,7 @@ static void check_nsswitch(doctor *d) {
                 finding(d, "nsswitch", LEVEL_OK, NULL, "no userdb groups configured; nothing to check");
                 return;
         }
-        snprintf(fix, sizeof fix, "add systemd to the group line of %s, e.g. \"group: files systemd\"",
-                 d->nsswitch);
+        snprintf(fix, sizeof fix, "add systemd to the group line of %s, e.g. \"group: files systemd\"", d->nsswitch);
         f = fopen(d->nsswitch, "re");
         if (!f) {
                 finding(d, "nsswitch", LEVEL_WARNING, fix, "cannot read %s: %s", d->nsswitch, strerror(errno));
@@ -801,15 +817,20 @@ static void check_nsswitch(doctor *d) {
         }
         fclose(f);
         if (found)
-                snprintf(fix, sizeof fix, "add systemd to the group line of %s (line %u), e.g. \"group: files "
-                         "systemd\"", d->nsswitch, group_line);
+                snprintf(fix, sizeof fix,
+                         "add systemd to the group line of %s (line %u), e.g. \"group: files "
+                         "systemd\"",
+                         d->nsswitch, group_line);
         if (has_systemd)
-                finding(d, "nsswitch", LEVEL_OK, NULL, "%s resolves groups through systemd (%d userdb "
-                        "group(s) configured)", d->nsswitch, d->n_groups);
+                finding(d, "nsswitch", LEVEL_OK, NULL,
+                        "%s resolves groups through systemd (%d userdb "
+                        "group(s) configured)",
+                        d->nsswitch, d->n_groups);
         else
-                finding(d, "nsswitch", LEVEL_WARNING, fix, "%d userdb group(s) are configured but %s %s, "
-                        "so getent and id will not see them", d->n_groups, d->nsswitch,
-                        found ? "has no systemd on its group line" : "has no group line");
+                finding(d, "nsswitch", LEVEL_WARNING, fix,
+                        "%d userdb group(s) are configured but %s %s, "
+                        "so getent and id will not see them",
+                        d->n_groups, d->nsswitch, found ? "has no systemd on its group line" : "has no group line");
 }
 
 /* ---- groups through NSS ------------------------------------------------- */
@@ -846,21 +867,30 @@ static void explain_missing_group(doctor *d, const char *name) {
 
         base = base ? base + 1 : d->userdb_socket;
         if (stat(d->userdb_socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-                snprintf(fix, sizeof fix, "start enrichd (systemctl status enrichd.socket enrichd.service; "
-                         "journalctl -u enrichd) and check userdb_socket in %s", d->config_path);
-                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing: no userdb socket at %s, "
-                        "so enrichd is not serving its groups", name, d->userdb_socket);
+                snprintf(fix, sizeof fix,
+                         "start enrichd (systemctl status enrichd.socket enrichd.service; "
+                         "journalctl -u enrichd) and check userdb_socket in %s",
+                         d->config_path);
+                finding(d, "nss", LEVEL_ERROR, fix,
+                        "getent group %s finds nothing: no userdb socket at %s, "
+                        "so enrichd is not serving its groups",
+                        name, d->userdb_socket);
         } else if (!userdb_socket_linked(d)) {
-                snprintf(fix, sizeof fix, "set userdb_socket = \"%s/%s\"; in %s and restart enrichd "
-                         "(systemctl restart enrichd), or link it: ln -s %s %s/%s", DOCTOR_USERDB_DIR, base,
-                         d->config_path, d->userdb_socket, DOCTOR_USERDB_DIR, base);
-                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing: the userdb socket %s is "
-                        "not in %s, the only place nss-systemd looks", name, d->userdb_socket, DOCTOR_USERDB_DIR);
-        } else {
-                snprintf(fix, sizeof fix, "make the group line of /etc/nsswitch.conf read \"group: files "
-                         "systemd\", then check with: userdbctl group %s", name);
-                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing although %s is in %s",
+                snprintf(fix, sizeof fix,
+                         "set userdb_socket = \"%s/%s\"; in %s and restart enrichd "
+                         "(systemctl restart enrichd), or link it: ln -s %s %s/%s",
+                         DOCTOR_USERDB_DIR, base, d->config_path, d->userdb_socket, DOCTOR_USERDB_DIR, base);
+                finding(d, "nss", LEVEL_ERROR, fix,
+                        "getent group %s finds nothing: the userdb socket %s is "
+                        "not in %s, the only place nss-systemd looks",
                         name, d->userdb_socket, DOCTOR_USERDB_DIR);
+        } else {
+                snprintf(fix, sizeof fix,
+                         "make the group line of /etc/nsswitch.conf read \"group: files "
+                         "systemd\", then check with: userdbctl group %s",
+                         name);
+                finding(d, "nss", LEVEL_ERROR, fix, "getent group %s finds nothing although %s is in %s", name,
+                        d->userdb_socket, DOCTOR_USERDB_DIR);
         }
 }
 
@@ -899,11 +929,13 @@ static void check_nss_member(doctor *d, const bool *resolved) {
                         finding(d, "nss", LEVEL_OK, NULL, "id %s lists %s (grant %s) through NSS", user,
                                 d->group_names[k], json_string_value(json_object_get(g, "id")) ?: "?");
                 else
-                        finding(d, "nss", LEVEL_ERROR, "check that enrichd answers for the grant: "
+                        finding(d, "nss", LEVEL_ERROR,
+                                "check that enrichd answers for the grant: "
                                 "userdbctl groups-of-user and userdbctl group; then journalctl -u enrichd",
                                 "%s has a live grant of %s (%s) but getgrouplist does not list gid %lld, so "
-                                "a new login of %s will not be in it", user, d->group_names[k],
-                                json_string_value(json_object_get(g, "id")) ?: "?", d->group_gids[k], user);
+                                "a new login of %s will not be in it",
+                                user, d->group_names[k], json_string_value(json_object_get(g, "id")) ?: "?",
+                                d->group_gids[k], user);
                 break;
         }
 out:
@@ -929,11 +961,14 @@ static void check_nss_groups(doctor *d) {
                         continue;
                 }
                 if ((long long) gr->gr_gid != d->group_gids[i]) {
-                        snprintf(fix, sizeof fix, "give the group another name or gid in %s, or remove the "
-                                 "other entry (getent -s files group %s)", d->config_path, d->group_names[i]);
-                        finding(d, "nss", LEVEL_ERROR, fix, "getent group %s gives gid %u, not the configured "
-                                "%lld: another NSS source holds the name", d->group_names[i],
-                                (unsigned) gr->gr_gid, d->group_gids[i]);
+                        snprintf(fix, sizeof fix,
+                                 "give the group another name or gid in %s, or remove the "
+                                 "other entry (getent -s files group %s)",
+                                 d->config_path, d->group_names[i]);
+                        finding(d, "nss", LEVEL_ERROR, fix,
+                                "getent group %s gives gid %u, not the configured "
+                                "%lld: another NSS source holds the name",
+                                d->group_names[i], (unsigned) gr->gr_gid, d->group_gids[i]);
                         continue;
                 }
                 finding(d, "nss", LEVEL_OK, NULL, "getent group %s gives gid %u through NSS", d->group_names[i],

@@ -98,8 +98,10 @@ static void usage(FILE *out) {
         fputs("Usage: enrichctl [--socket PATH] [--jwks PATH] [--json] COMMAND [ARGS]\n\nCommands:\n", out);
         for (size_t i = 0; i < ARRAY_SIZE(help_entries); i++)
                 fputs(help_entries[i].text, out);
-        fprintf(out, "\n%s\nExit status: 0 done (or held), 1 refused, not found or not held,\n"
-                "2 usage error or daemon unreachable.\n", global_options);
+        fprintf(out,
+                "\n%s\nExit status: 0 done (or held), 1 refused, not found or not held,\n"
+                "2 usage error or daemon unreachable.\n",
+                global_options);
 }
 
 /* The usage of one command (every subcommand of it). */
@@ -126,12 +128,11 @@ static const command commands[] = {
         { "sessions", cmd_sessions, 0, 1, 0, 0 },
         { "grant", cmd_grant, 1, 1,
           CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TENANT | CTL_OPT_TTL | CTL_OPT_REASON | CTL_OPT_FORCE |
-          CTL_OPT_FLEET | CTL_OPT_HOSTS,
+                  CTL_OPT_FLEET | CTL_OPT_HOSTS,
           CTL_OPT_TTL | CTL_OPT_REASON },
         { "grants", cmd_grants, 0, 0, CTL_OPT_USER | CTL_OPT_ALL, 0 },
         { "revoke", cmd_revoke, 0, 1, CTL_OPT_SESSION | CTL_OPT_USER, 0 },
-        { "explain", cmd_explain, 1, 1,
-          CTL_OPT_SERVICE | CTL_OPT_RHOST | CTL_OPT_TTY | CTL_OPT_AMR, CTL_OPT_SERVICE },
+        { "explain", cmd_explain, 1, 1, CTL_OPT_SERVICE | CTL_OPT_RHOST | CTL_OPT_TTY | CTL_OPT_AMR, CTL_OPT_SERVICE },
         { "refresh", cmd_refresh, 0, 0, CTL_OPT_USER, 0 },
         { "reload", cmd_reload, 0, 0, 0, 0 },
         { "doctor", cmd_doctor, 0, 0, CTL_OPT_DOCTOR, 0 },
@@ -149,11 +150,40 @@ static const command commands[] = {
         { "deny", cmd_deny, 1, 1, CTL_OPT_REASON, CTL_OPT_REASON },
 };
 
-enum { OPT_SOCKET = 0x100, OPT_JWKS, OPT_JSON, OPT_SCOPE, OPT_GROUP, OPT_TENANT, OPT_TTL,
-       OPT_REASON, OPT_USER, OPT_ALL, OPT_SESSION, OPT_SERVICE, OPT_RHOST, OPT_TTY, OPT_AMR,
-       OPT_CONFIG, OPT_PAM_DIR, OPT_NSSWITCH, OPT_MACHINE_ID, OPT_ENRICHD, OPT_DESCRIPTION, OPT_GRACE,
-       OPT_SINCE, OPT_UNTIL, OPT_RESULT, OPT_ACTION, OPT_LIMIT, OPT_FOLLOW, OPT_COMPROMISED, OPT_FLEET, OPT_HOSTS,
-       OPT_FORCE };
+enum {
+        OPT_SOCKET = 0x100,
+        OPT_JWKS,
+        OPT_JSON,
+        OPT_SCOPE,
+        OPT_GROUP,
+        OPT_TENANT,
+        OPT_TTL,
+        OPT_REASON,
+        OPT_USER,
+        OPT_ALL,
+        OPT_SESSION,
+        OPT_SERVICE,
+        OPT_RHOST,
+        OPT_TTY,
+        OPT_AMR,
+        OPT_CONFIG,
+        OPT_PAM_DIR,
+        OPT_NSSWITCH,
+        OPT_MACHINE_ID,
+        OPT_ENRICHD,
+        OPT_DESCRIPTION,
+        OPT_GRACE,
+        OPT_SINCE,
+        OPT_UNTIL,
+        OPT_RESULT,
+        OPT_ACTION,
+        OPT_LIMIT,
+        OPT_FOLLOW,
+        OPT_COMPROMISED,
+        OPT_FLEET,
+        OPT_HOSTS,
+        OPT_FORCE
+};
 
 static const struct option options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -196,15 +226,29 @@ static const struct option options[] = {
 
 /* The long name of the option with bit, for messages. */
 static const char *option_name(unsigned bit) {
-        static const struct { unsigned bit; const char *name; } names[] = {
-                { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_GROUP, "group" }, { CTL_OPT_TENANT, "tenant" },
-                { CTL_OPT_TTL, "ttl" }, { CTL_OPT_REASON, "reason" }, { CTL_OPT_USER, "user" },
-                { CTL_OPT_ALL, "all" }, { CTL_OPT_SESSION, "session" }, { CTL_OPT_SERVICE, "service" },
-                { CTL_OPT_RHOST, "rhost" }, { CTL_OPT_TTY, "tty" }, { CTL_OPT_AMR, "amr" },
+        static const struct {
+                unsigned bit;
+                const char *name;
+        } names[] = {
+                { CTL_OPT_SCOPE, "scope" },
+                { CTL_OPT_GROUP, "group" },
+                { CTL_OPT_TENANT, "tenant" },
+                { CTL_OPT_TTL, "ttl" },
+                { CTL_OPT_REASON, "reason" },
+                { CTL_OPT_USER, "user" },
+                { CTL_OPT_ALL, "all" },
+                { CTL_OPT_SESSION, "session" },
+                { CTL_OPT_SERVICE, "service" },
+                { CTL_OPT_RHOST, "rhost" },
+                { CTL_OPT_TTY, "tty" },
+                { CTL_OPT_AMR, "amr" },
                 { CTL_OPT_DOCTOR, "config, --pam-dir, --nsswitch, --machine-id or --enrichd" },
-                { CTL_OPT_DESCRIPTION, "description" }, { CTL_OPT_GRACE, "grace" },
+                { CTL_OPT_DESCRIPTION, "description" },
+                { CTL_OPT_GRACE, "grace" },
                 { CTL_OPT_AUDIT, "since, --until, --action, --result, --limit or --follow" },
-                { CTL_OPT_COMPROMISED, "compromised" }, { CTL_OPT_FLEET, "fleet" }, { CTL_OPT_HOSTS, "hosts" },
+                { CTL_OPT_COMPROMISED, "compromised" },
+                { CTL_OPT_FLEET, "fleet" },
+                { CTL_OPT_HOSTS, "hosts" },
                 { CTL_OPT_FORCE, "force" },
         };
 
@@ -216,8 +260,7 @@ static const char *option_name(unsigned bit) {
 
 /* A usage slip: one line saying what is wrong and where the help is, not
  * the whole usage. Returns CTL_EXIT_ERROR. */
-#define usage_slip(name, ...) \
-        ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", slip_hint(name), __VA_ARGS__)
+#define usage_slip(name, ...) ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", slip_hint(name), __VA_ARGS__)
 
 static const char *slip_hint(const char *name) {
         static char hint[96];
@@ -295,10 +338,12 @@ static const struct option_slot {
         const char *name;
         unsigned bit;
 } option_slots[] = {
-#define VALUE(id, field, name, bit) { id, OPTION_VALUE, offsetof(ctl_options, field), 0, name, bit }
+#define VALUE(id, field, name, bit) \
+        { id, OPTION_VALUE, offsetof(ctl_options, field), 0, name, bit }
 #define LIST(id, field, count, name, bit) \
         { id, OPTION_LIST, offsetof(ctl_options, field), offsetof(ctl_options, count), name, bit }
-#define FLAG(id, field, name, bit) { id, OPTION_FLAG, offsetof(ctl_options, field), 0, name, bit }
+#define FLAG(id, field, name, bit) \
+        { id, OPTION_FLAG, offsetof(ctl_options, field), 0, name, bit }
         LIST(OPT_SCOPE, scopes, n_scopes, "scope", CTL_OPT_SCOPE),
         LIST(OPT_GROUP, groups, n_groups, "group", CTL_OPT_GROUP),
         LIST(OPT_AMR, amr, n_amr, "amr", CTL_OPT_AMR),
@@ -466,31 +511,17 @@ int main(int argc, char **argv) {
                 bool fine = true;
 
                 switch (opt) {
-                case OPT_SOCKET:
-                        o.socket = optarg;
-                        break;
-                case OPT_JWKS:
-                        o.jwks = optarg;
-                        break;
-                case OPT_JSON:
-                        o.json = true;
-                        break;
-                case 'v':
-                        o.verbose = true;
-                        break;
-                case 'h':
-                        help = true;
-                        break;
+                case OPT_SOCKET: o.socket = optarg; break;
+                case OPT_JWKS: o.jwks = optarg; break;
+                case OPT_JSON: o.json = true; break;
+                case 'v': o.verbose = true; break;
+                case 'h': help = true; break;
                 case 'V':
                         printf("enrichctl %s\n", ENRICH_VERSION);
                         code = CTL_EXIT_OK;
                         goto out;
-                case ':':
-                        code = usage_slip(NULL, "%s needs a value", argv[optind - 1]);
-                        goto out;
-                case '?':
-                        code = unknown_option(argv[optind - 1]);
-                        goto out;
+                case ':': code = usage_slip(NULL, "%s needs a value", argv[optind - 1]); goto out;
+                case '?': code = unknown_option(argv[optind - 1]); goto out;
                 default:
                         /* The options of option_slots. */
                         if (!set_option(&o, opt, optarg, &fine))

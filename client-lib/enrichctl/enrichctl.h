@@ -21,26 +21,26 @@ enum { CTL_EXIT_OK = 0, CTL_EXIT_NO = 1, CTL_EXIT_ERROR = 2 };
 /* Command options, as bits: each command says which it accepts, and
  * ctl_options.given records which were used. */
 enum {
-        CTL_OPT_SCOPE   = 1 << 0,
-        CTL_OPT_GROUP   = 1 << 1,
-        CTL_OPT_TENANT  = 1 << 2,
-        CTL_OPT_TTL     = 1 << 3,
-        CTL_OPT_REASON  = 1 << 4,
-        CTL_OPT_USER    = 1 << 5,
-        CTL_OPT_ALL     = 1 << 6,
+        CTL_OPT_SCOPE = 1 << 0,
+        CTL_OPT_GROUP = 1 << 1,
+        CTL_OPT_TENANT = 1 << 2,
+        CTL_OPT_TTL = 1 << 3,
+        CTL_OPT_REASON = 1 << 4,
+        CTL_OPT_USER = 1 << 5,
+        CTL_OPT_ALL = 1 << 6,
         CTL_OPT_SESSION = 1 << 7,
         CTL_OPT_SERVICE = 1 << 8,
-        CTL_OPT_RHOST   = 1 << 9,
-        CTL_OPT_TTY     = 1 << 10,
-        CTL_OPT_AMR     = 1 << 11,
-        CTL_OPT_DOCTOR  = 1 << 12,      /* doctor's path options, below */
+        CTL_OPT_RHOST = 1 << 9,
+        CTL_OPT_TTY = 1 << 10,
+        CTL_OPT_AMR = 1 << 11,
+        CTL_OPT_DOCTOR = 1 << 12,      /* doctor's path options, below */
         CTL_OPT_DESCRIPTION = 1 << 13,  /* token issue --description */
-        CTL_OPT_GRACE   = 1 << 14,      /* token rotate --grace */
-        CTL_OPT_AUDIT   = 1 << 15,      /* audit --since, --until, --action, --result, --limit, --follow */
+        CTL_OPT_GRACE = 1 << 14,      /* token rotate --grace */
+        CTL_OPT_AUDIT = 1 << 15,      /* audit --since, --until, --action, --result, --limit, --follow */
         CTL_OPT_COMPROMISED = 1 << 16,  /* keys rotate --compromised */
-        CTL_OPT_FLEET   = 1 << 17,      /* grant/disable/enable --fleet */
-        CTL_OPT_HOSTS   = 1 << 18,      /* grant --hosts LABEL */
-        CTL_OPT_FORCE   = 1 << 19,      /* grant --force */
+        CTL_OPT_FLEET = 1 << 17,      /* grant/disable/enable --fleet */
+        CTL_OPT_HOSTS = 1 << 18,      /* grant --hosts LABEL */
+        CTL_OPT_FORCE = 1 << 19,      /* grant --force */
 };
 
 typedef struct ctl_options {

@@ -205,8 +205,10 @@ static int fleet_enroll_command(const ctl_options *o) {
 
 int cmd_fleet(const ctl_options *o) {
         static const ctl_subcommand subcommands[] = {
-                { "status", fleet_status }, { "hosts", fleet_hosts },
-                { "jwks", fleet_jwks },     { "enroll", fleet_enroll_command },
+                { "status", fleet_status },
+                { "hosts", fleet_hosts },
+                { "jwks", fleet_jwks },
+                { "enroll", fleet_enroll_command },
         };
 
         return ctl_run_subcommand(o, "fleet", subcommands, ARRAY_SIZE(subcommands));

@@ -12,7 +12,6 @@
 #include "enrichctl.h"
 #include "util.h"
 
-
 /* A JSON array of the strings in list, or NULL on allocation failure. */
 static json_t *string_array(const char *const *list, size_t n) {
         json_t *a = json_array();
@@ -70,8 +69,7 @@ int cmd_grant(const ctl_options *o) {
         if (o->n_groups + o->n_scopes == 0 && !o->tenant)
                 return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl grant --help'",
                                 "grant needs at least one --group, --scope or --tenant");
-        params = json_pack("{s:s, s:I, s:s}", "user", o->args[0], "ttl", (json_int_t) ttl,
-                           "reason", o->reason);
+        params = json_pack("{s:s, s:I, s:s}", "user", o->args[0], "ttl", (json_int_t) ttl, "reason", o->reason);
         if (!params)
                 return ctl_oom();
         if ((o->n_groups && json_object_set_new(params, "groups", string_array(o->groups, o->n_groups)) < 0) ||
@@ -94,7 +92,8 @@ int cmd_grant(const ctl_options *o) {
         clamped = json_object_get(reply, "clampedFrom");
         /* An older daemon does not say; the record shows it. */
         if (!clamped && (long long) json_integer_value(json_object_get(grant, "expires")) -
-                        (long long) json_integer_value(json_object_get(grant, "created")) < (long long) ttl)
+                                        (long long) json_integer_value(json_object_get(grant, "created")) <
+                                (long long) ttl)
                 clamped = json_integer((json_int_t) ttl);
         else
                 json_incref(clamped);
@@ -117,11 +116,13 @@ int cmd_grant(const ctl_options *o) {
                 fflush(stdout);
                 fprintf(stderr, "granted to %s%s until %s\n", ctl_str_or_dash(grant, "user"),
                         json_is_true(json_object_get(grant, "fleet")) ? " across the fleet" : "",
-                        ctl_format_time(json_integer_value(json_object_get(grant, "expires")),
-                                        expires, sizeof(expires)));
+                        ctl_format_time(json_integer_value(json_object_get(grant, "expires")), expires,
+                                        sizeof(expires)));
                 if (clamped)
-                        fprintf(stderr, "note: --ttl %s is longer than max_ttl; the grant ends at max_ttl "
-                                "instead\n", o->ttl);
+                        fprintf(stderr,
+                                "note: --ttl %s is longer than max_ttl; the grant ends at max_ttl "
+                                "instead\n",
+                                o->ttl);
         }
         json_decref(clamped);
         json_decref(reply);
@@ -145,13 +146,14 @@ static void grant_row(json_t *g, char **row) {
 }
 
 int cmd_grants(const ctl_options *o) {
-        static const char *const headers[G_COLUMNS] = {
-                "ID", "USER", "GROUPS", "SCOPES", "TENANT", "EXPIRES", "STATE", "REASON", "GRANTED BY"
-        };
-        const ctl_listing grants = {
-                "io.enrich.ListGrants", "grants", o->all ? "No grants." : "No active grants.", headers, G_COLUMNS,
-                grant_row
-        };
+        static const char *const headers[G_COLUMNS] = { "ID",      "USER",  "GROUPS", "SCOPES",    "TENANT",
+                                                        "EXPIRES", "STATE", "REASON", "GRANTED BY" };
+        const ctl_listing grants = { "io.enrich.ListGrants",
+                                     "grants",
+                                     o->all ? "No grants." : "No active grants.",
+                                     headers,
+                                     G_COLUMNS,
+                                     grant_row };
         json_t *params = NULL;
         int code;
 
@@ -195,18 +197,22 @@ int cmd_revoke(const ctl_options *o) {
 
                 /* Say what was revoked, even where the reply is empty. */
                 if (out) {
-                        json_object_set_new(out, "revoked", json_string(o->n_args ? "grant" :
-                                                                        o->session ? "session" : "user"));
-                        json_object_set_new(out, "target", json_string(o->n_args ? o->args[0] :
-                                                                       o->session ? o->session : o->user));
+                        json_object_set_new(out, "revoked",
+                                            json_string(o->n_args    ? "grant"
+                                                        : o->session ? "session"
+                                                                     : "user"));
+                        json_object_set_new(out, "target",
+                                            json_string(o->n_args    ? o->args[0]
+                                                        : o->session ? o->session
+                                                                     : o->user));
                         ctl_print_json(out);
                 }
                 json_decref(out);
         } else if (o->n_args > 0 && json_is_false(json_object_get(reply, "changed"))) {
                 printf("grant %s already revoked; nothing changed\n", o->args[0]);
         } else if (o->n_args > 0) {
-                printf("revoked grant %s: %lld live session(s) re-issued without it, %lld revoked\n",
-                       o->args[0], (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
+                printf("revoked grant %s: %lld live session(s) re-issued without it, %lld revoked\n", o->args[0],
+                       (long long) json_integer_value(json_object_get(reply, "sessionsUpdated")),
                        (long long) json_integer_value(json_object_get(reply, "sessionsRevoked")));
         } else if (o->session) {
                 printf("revoked session %s: its claims key is revoked and the session ended\n", o->session);
@@ -316,8 +322,8 @@ static void print_explain(const ctl_options *o, const json_t *r) {
                 if (yes)
                         printf("  %-8s %-*s  %s\n", "match", (int) width, ctl_str_or_dash(item, "name"), buf);
                 else
-                        printf("  %-8s %-*s  %-10s %s\n", "no match", (int) width,
-                               ctl_str_or_dash(item, "name"), buf, ctl_str_or_dash(item, "reason"));
+                        printf("  %-8s %-*s  %-10s %s\n", "no match", (int) width, ctl_str_or_dash(item, "name"), buf,
+                               ctl_str_or_dash(item, "reason"));
         }
 
         printf("\nActive grants of %s:\n", ctl_str_or_dash(r, "user"));
@@ -327,10 +333,10 @@ static void print_explain(const ctl_options *o, const json_t *r) {
                 char *groups = ctl_join(json_object_get(item, "groups"), ",");
                 char *scopes = ctl_join(json_object_get(item, "scopes"), ",");
 
-                printf("  %s  groups %s  scopes %s  tenant %s  %s  by %s: %s\n",
-                       ctl_str_or_dash(item, "id"), groups ? groups : "?", scopes ? scopes : "?",
-                       ctl_str_or_dash(item, "tenant"), grant_state(item, time(NULL), left, sizeof(left)),
-                       ctl_str_or_dash(item, "grantedBy"), ctl_str_or_dash(item, "reason"));
+                printf("  %s  groups %s  scopes %s  tenant %s  %s  by %s: %s\n", ctl_str_or_dash(item, "id"),
+                       groups ? groups : "?", scopes ? scopes : "?", ctl_str_or_dash(item, "tenant"),
+                       grant_state(item, time(NULL), left, sizeof(left)), ctl_str_or_dash(item, "grantedBy"),
+                       ctl_str_or_dash(item, "reason"));
                 free(groups);
                 free(scopes);
         }

@@ -84,8 +84,8 @@ out:
 /* Says what a Varlink error reply means, the cause and the next step, in
  * words an admin reads at a glance; the error name is the JSON "error".
  * Returns code. */
-static int print_remote_error(const ctl_options *o, const char *method, const char *error,
-                              const json_t *params, int code) {
+static int print_remote_error(const ctl_options *o, const char *method, const char *error, const json_t *params,
+                              int code) {
         const char *reason = json_string_value(json_object_get(params, "reason"));
         const char *e = error ? error : "error";
         char hint[512];
@@ -98,19 +98,22 @@ static int print_remote_error(const ctl_options *o, const char *method, const ch
                 if (reason && strstr(reason, "only root may"))
                         return ctl_fail(code, e, "run it as root, e.g. with sudo",
                                         "permission denied: %s: only root may call it", method);
-                snprintf(hint, sizeof hint, "run it as root, or join the admin group: usermod -aG %s %s, "
+                snprintf(hint, sizeof hint,
+                         "run it as root, or join the admin group: usermod -aG %s %s, "
                          "then log in again (admin_group in enrichd.conf names it)",
                          group ? group : "enrich-admin", user && *user ? user : "USER");
                 /* The daemon's generic reason says "admin_group": name the
                  * group instead, once; a specific reason is kept. */
                 if (!reason || strstr(reason, "admin_group"))
-                        return ctl_fail(code, e, hint, "permission denied: %s: only root and members of "
-                                        "group %s may call it", method, group ? group : "enrich-admin");
+                        return ctl_fail(code, e, hint,
+                                        "permission denied: %s: only root and members of "
+                                        "group %s may call it",
+                                        method, group ? group : "enrich-admin");
                 return ctl_fail(code, e, hint, "permission denied: %s: %s", method, reason);
         }
         if (strcmp(e, "io.enrich.NoSuchGrant") == 0)
-                return ctl_fail(code, e, "enrichctl grants --all lists the grants and their ids",
-                                "no such grant: %s", ctl_str_or_dash(params, "id"));
+                return ctl_fail(code, e, "enrichctl grants --all lists the grants and their ids", "no such grant: %s",
+                                ctl_str_or_dash(params, "id"));
         if (strcmp(e, "io.enrich.NoSuchSession") == 0)
                 return ctl_fail(code, e, "enrichctl sessions lists the live sessions and their ids",
                                 "no such session: %s", ctl_str_or_dash(params, "sid"));
@@ -121,8 +124,10 @@ static int print_remote_error(const ctl_options *o, const char *method, const ch
         if (strcmp(e, "io.enrich.UnknownGroup") == 0) {
                 char *known = ctl_join(json_object_get(params, "known"), ", ");
 
-                snprintf(hint, sizeof hint, "known groups: %s; add it to groups or a rule in enrichd.conf, "
-                         "or grant it anyway with --force", known && strcmp(known, "-") ? known : "none");
+                snprintf(hint, sizeof hint,
+                         "known groups: %s; add it to groups or a rule in enrichd.conf, "
+                         "or grant it anyway with --force",
+                         known && strcmp(known, "-") ? known : "none");
                 free(known);
                 return ctl_fail(code, e, hint, "%s", reason ? reason : "unknown group");
         }
@@ -130,22 +135,27 @@ static int print_remote_error(const ctl_options *o, const char *method, const ch
                 return ctl_fail(code, e, NULL, "invalid %s: %s", ctl_str_or_dash(params, "parameter"),
                                 reason ? reason : "refused by enrichd");
         if (strcmp(e, "io.enrich.InvalidConfig") == 0)
-                return ctl_fail(code, e, "enrichd --check-config --config FILE lists every problem; "
+                return ctl_fail(code, e,
+                                "enrichd --check-config --config FILE lists every problem; "
                                 "fix the file and run enrichctl reload again",
                                 "config refused, the running policy stays: %s", reason ? reason : "invalid");
         if (strcmp(e, "org.varlink.service.MethodNotFound") == 0 ||
             strcmp(e, "org.varlink.service.InterfaceNotFound") == 0) {
                 if (is_userdb_socket(o)) {
-                        snprintf(hint, sizeof hint, "use enrichd's main socket: --socket %s (the socket "
-                                 "setting of enrichd.conf), or set ENRICH_SOCKET", ENRICH_DEFAULT_SOCKET);
+                        snprintf(hint, sizeof hint,
+                                 "use enrichd's main socket: --socket %s (the socket "
+                                 "setting of enrichd.conf), or set ENRICH_SOCKET",
+                                 ENRICH_DEFAULT_SOCKET);
                         return ctl_fail(code, "enrichctl.UserdbSocket", hint,
                                         "%s is enrichd's userdb socket (io.systemd.UserDatabase), which "
-                                        "serves groups to NSS only", o->socket);
+                                        "serves groups to NSS only",
+                                        o->socket);
                 }
-                return ctl_fail(code, e, "upgrade enrichd to the version of this enrichctl (" ENRICH_VERSION
+                return ctl_fail(code, e,
+                                "upgrade enrichd to the version of this enrichctl (" ENRICH_VERSION
                                 "), or restart it after an upgrade: systemctl restart enrichd",
-                                "the enrichd at %s does not know %s: it is older than this enrichctl",
-                                o->socket, method);
+                                "the enrichd at %s does not know %s: it is older than this enrichctl", o->socket,
+                                method);
         }
         return ctl_fail(code, e, NULL, "%s failed: %s%s%s", method, e, reason ? ": " : "", reason ? reason : "");
 }
@@ -163,8 +173,10 @@ int ctl_connect(const ctl_options *o, varlink_client **ret) {
         if (r == -EPERM)
                 return ctl_fail(CTL_EXIT_ERROR, "enrichctl.UntrustedSocket",
                                 "enrichd runs as root or as the user enrich; point --socket (or ENRICH_SOCKET) "
-                                "at its socket", "refusing %s: its owner is neither root nor enrich, so it "
-                                "is not enrichd", o->socket);
+                                "at its socket",
+                                "refusing %s: its owner is neither root nor enrich, so it "
+                                "is not enrichd",
+                                o->socket);
         if (r < 0)
                 return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Unreachable",
                                 "is enrichd running? systemctl status enrichd.socket enrichd.service; "
@@ -174,8 +186,8 @@ int ctl_connect(const ctl_options *o, varlink_client **ret) {
 }
 
 /* One call on a connected client, answered by deadline (host_now_ms). */
-static int ctl_call_on(const ctl_options *o, varlink_client *c, const char *method, json_t *params,
-                       int64_t deadline, json_t **ret) {
+static int ctl_call_on(const ctl_options *o, varlink_client *c, const char *method, json_t *params, int64_t deadline,
+                       json_t **ret) {
         json_t *reply = NULL;
         char *error = NULL;
         int r, left, code;
@@ -526,8 +538,7 @@ void ctl_print_table_batch(const char *const *headers, bool print_header, size_t
                 }
         }
         for (size_t c = 0; print_header && c < n_columns; c++)
-                printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, headers[c],
-                       c + 1 < n_columns ? "  " : "\n");
+                printf("%-*s%s", c + 1 < n_columns ? widths[c] : 0, headers[c], c + 1 < n_columns ? "  " : "\n");
         for (size_t r = 0; r < n_rows; r++)
                 for (size_t c = 0; c < n_columns; c++) {
                         const char *cell = cells[r * n_columns + c];

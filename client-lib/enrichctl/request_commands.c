@@ -77,9 +77,8 @@ int cmd_request(const ctl_options *o) {
                 return CTL_EXIT_ERROR;
         }
         params = json_pack("{s:I, s:s}", "ttl", (json_int_t) ttl, "reason", o->reason);
-        if (params &&
-            (set_strings(params, "groups", o->groups, o->n_groups) < 0 ||
-             set_strings(params, "scopes", o->scopes, o->n_scopes) < 0)) {
+        if (params && (set_strings(params, "groups", o->groups, o->n_groups) < 0 ||
+                       set_strings(params, "scopes", o->scopes, o->n_scopes) < 0)) {
                 json_decref(params);
                 params = NULL;
         }
@@ -101,8 +100,8 @@ static void request_row(json_t *r, char **row) {
         row[R_CREATED] = strdup(ctl_format_time(json_integer_value(json_object_get(r, "created")), buf, sizeof buf));
         row[R_REASON] = strdup(ctl_str_or_dash(r, "reason"));
         row[R_DECIDED_BY] = json_array_size(approvers) > 0 && !json_object_get(r, "decisionReason")
-                ? ctl_join(approvers, ",")
-                : strdup(ctl_str_or_dash(r, "decidedBy"));
+                                    ? ctl_join(approvers, ",")
+                                    : strdup(ctl_str_or_dash(r, "decidedBy"));
 }
 
 int cmd_requests(const ctl_options *o) {

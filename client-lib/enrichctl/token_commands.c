@@ -15,12 +15,14 @@
 #include "svctoken.h"
 #include "util.h"
 
-
 /* Refuses the options the subcommand does not take. */
 static bool only_options(const ctl_options *o, const char *sub, unsigned accepted) {
-        static const struct { unsigned bit; const char *name; } names[] = {
-                { CTL_OPT_TTL, "ttl" }, { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
-                { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" }, { CTL_OPT_FLEET, "fleet" },
+        static const struct {
+                unsigned bit;
+                const char *name;
+        } names[] = {
+                { CTL_OPT_TTL, "ttl" },     { CTL_OPT_SCOPE, "scope" }, { CTL_OPT_DESCRIPTION, "description" },
+                { CTL_OPT_GRACE, "grace" }, { CTL_OPT_USER, "user" },   { CTL_OPT_FLEET, "fleet" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -50,8 +52,8 @@ static void print_new_token(const ctl_options *o, const json_t *record, const ch
                 fflush(stdout);
                 fprintf(stderr, "token %s of %s, valid until %s; it is shown only this once\n",
                         ctl_str_or_dash(record, "id"), ctl_str_or_dash(record, "user"),
-                        ctl_format_time(json_integer_value(json_object_get(record, "expires")),
-                                        expires, sizeof(expires)));
+                        ctl_format_time(json_integer_value(json_object_get(record, "expires")), expires,
+                                        sizeof(expires)));
         }
         fflush(stdout);
 }
@@ -172,17 +174,15 @@ static void token_row(json_t *t, char **row) {
                 row[T_STATE] = strdup("active (old secret in grace)");
         else
                 row[T_STATE] = strdup(ctl_str_or_dash(t, "state"));
-        row[T_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(t, "expires")),
-                                                buf, sizeof(buf)));
-        row[T_LAST_USED] = strdup(json_is_integer(used)
-                                  ? ctl_format_time(json_integer_value(used), buf, sizeof(buf)) : "never");
+        row[T_EXPIRES] = strdup(ctl_format_time(json_integer_value(json_object_get(t, "expires")), buf, sizeof(buf)));
+        row[T_LAST_USED] = strdup(json_is_integer(used) ? ctl_format_time(json_integer_value(used), buf, sizeof(buf))
+                                                        : "never");
         row[T_DESCRIPTION] = strdup(ctl_str_or_dash(t, "description"));
 }
 
 static int token_list(const ctl_options *o) {
-        static const char *const headers[T_COLUMNS] = {
-                "ID", "USER", "SCOPES", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"
-        };
+        static const char *const headers[T_COLUMNS] = { "ID",      "USER",      "SCOPES",     "STATE",
+                                                        "EXPIRES", "LAST USED", "DESCRIPTION" };
         static const ctl_listing tokens = {
                 "io.enrich.TokenList", "tokens", "No tokens.", headers, T_COLUMNS, token_row
         };
@@ -254,7 +254,8 @@ int cmd_disable(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: --reason must say why (a ticket, an offboarding)\n");
                 return CTL_EXIT_ERROR;
         }
-        return ctl_say(o, "io.enrich.Disable", json_pack("{s:s, s:s, s:b}", "user", o->args[0], "reason", o->reason, "fleet", o->fleet),
+        return ctl_say(o, "io.enrich.Disable",
+                       json_pack("{s:s, s:s, s:b}", "user", o->args[0], "reason", o->reason, "fleet", o->fleet),
                        say_disabled);
 }
 
@@ -264,5 +265,6 @@ static void say_enabled(const ctl_options *o, const json_t *reply) {
 }
 
 int cmd_enable(const ctl_options *o) {
-        return ctl_say(o, "io.enrich.Enable", json_pack("{s:s, s:b}", "user", o->args[0], "fleet", o->fleet), say_enabled);
+        return ctl_say(o, "io.enrich.Enable", json_pack("{s:s, s:b}", "user", o->args[0], "fleet", o->fleet),
+                       say_enabled);
 }

@@ -65,8 +65,8 @@
 #include "bench.h"
 
 #define CALL_TIMEOUT_MS 10000
-#define MAX_CLIENTS 256
-#define MAX_SAMPLES 2000000
+#define MAX_CLIENTS     256
+#define MAX_SAMPLES     2000000
 
 struct options {
         const char *socket, *user, *service, *jwks, *scope, *params, *group;
@@ -169,8 +169,8 @@ static int raw_sign(long ms, int verify) {
                 double wall = (bench_now_us() - t0) / 1e6, cpu = cpu_seconds_self() - cpu0;
                 /* Per CPU second: the core is shared, so wall time would
                  * charge us for other processes' work. */
-                printf("{\"ops\":%ld,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"per_s\":%.0f,\"us_per_op\":%.2f}\n",
-                       ops, wall, cpu, (double) ops / cpu, cpu * 1e6 / (double) ops);
+                printf("{\"ops\":%ld,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"per_s\":%.0f,\"us_per_op\":%.2f}\n", ops, wall,
+                       cpu, (double) ops / cpu, cpu * 1e6 / (double) ops);
         }
         r = 0;
 out:
@@ -186,8 +186,8 @@ out:
 
 static json_t *enrich_params(const struct options *o) {
         uint32_t asid;
-        json_t *p = json_pack("{s:s, s:s, s:s, s:I, s:[s]}", "user", o->user, "service", o->service,
-                              "tty", "pts/eu9", "pid", (json_int_t) getpid(), "amr", "pwd");
+        json_t *p = json_pack("{s:s, s:s, s:s, s:I, s:[s]}", "user", o->user, "service", o->service, "tty", "pts/eu9",
+                              "pid", (json_int_t) getpid(), "amr", "pwd");
 
         if (p && host_audit_session(0, &asid) == 0)
                 json_object_set_new(p, "asid", json_integer(asid));
@@ -361,8 +361,7 @@ static int run_sessions(const struct options *o) {
 
         rss0 = rss_kib_of(o->daemon_pid);
         keyring = add_key("keyring", "eu9-bench-sessions", NULL, 0, KEY_SPEC_PROCESS_KEYRING);
-        if (!sids || !params || keyring < 0 ||
-            varlink_client_connect(o->socket, CALL_TIMEOUT_MS, NULL, 0, &c) < 0) {
+        if (!sids || !params || keyring < 0 || varlink_client_connect(o->socket, CALL_TIMEOUT_MS, NULL, 0, &c) < 0) {
                 fprintf(stderr, "bench_daemon: setup failed: %m\n");
                 goto out;
         }
@@ -448,8 +447,8 @@ static int raw_verify_token(const char *token, const jwks *keys, long ms, double
         do {
                 for (int i = 0; i < 20; i++, ops++)
                         if (EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) <= 0 ||
-                            EVP_DigestVerify(md, sig, siglen, (const unsigned char *) token,
-                                             (size_t) (dot2 - token)) != 1)
+                            EVP_DigestVerify(md, sig, siglen, (const unsigned char *) token, (size_t) (dot2 - token)) !=
+                                    1)
                                 goto out;
         } while (bench_now_us() < t0 + (double) ms * 1000);
         *ret_us = (cpu_seconds_self() - cpu0) * 1e6 / (double) ops;
@@ -512,8 +511,7 @@ static int check_cache_safety(const struct options *o, key_serial_t key, const c
         int e;
 
         snprintf(copy, sizeof copy, "%s.eu9-copy", o->jwks);
-        if (read_file_bounded(o->jwks, 65536, &original, &len) < 0 ||
-            write_file_atomic(copy, original, len, 0644) < 0)
+        if (read_file_bounded(o->jwks, 65536, &original, &len) < 0 || write_file_atomic(copy, original, len, 0644) < 0)
                 goto fail_setup;
 #define LOAD() (enrich_claims_free(claims), claims = NULL, enrich_claims_load_jwks(copy, &claims))
         if (keyctl_update(key, token, strlen(token)) < 0 || LOAD() != ENRICH_OK || LOAD() != ENRICH_OK) {
@@ -616,8 +614,7 @@ static int run_claims(const struct options *o) {
         if (enrich_claims_load_jwks(o->jwks, &claims) != ENRICH_OK)
                 goto out;
         first_us = bench_now_us() - first_us;
-        if (time_loads(o, key, tokens, true, &cold) < 0 ||
-            time_loads(o, key, tokens, false, &warm) < 0)
+        if (time_loads(o, key, tokens, true, &cold) < 0 || time_loads(o, key, tokens, false, &warm) < 0)
                 goto out;
         if (check_cache_safety(o, key, tokens[0]) < 0)
                 goto out;
@@ -663,8 +660,7 @@ static int run_userdb(const struct options *o) {
                 double t0 = bench_now_us();
                 bool more = true;
 
-                if (varlink_client_send(c, "io.systemd.UserDatabase.GetMemberships", params, true,
-                                        CALL_TIMEOUT_MS) < 0)
+                if (varlink_client_send(c, "io.systemd.UserDatabase.GetMemberships", params, true, CALL_TIMEOUT_MS) < 0)
                         goto out;
                 while (more) {
                         json_t *reply = NULL;
@@ -674,8 +670,7 @@ static int run_userdb(const struct options *o) {
                         json_decref(reply);
                         /* NoRecordFound is a complete (empty) answer. */
                         if (k < 0 && !(error && strstr(error, "NoRecordFound"))) {
-                                fprintf(stderr, "bench_daemon: GetMemberships: %s\n",
-                                        error ? error : strerror(-k));
+                                fprintf(stderr, "bench_daemon: GetMemberships: %s\n", error ? error : strerror(-k));
                                 free(error);
                                 goto out;
                         }
@@ -687,8 +682,7 @@ static int run_userdb(const struct options *o) {
                 samples[n++] = bench_now_us() - t0;
         }
         bench_stats_compute(samples, (size_t) n, &st);
-        printf("{\"calls\":%ld,\"records\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f}\n",
-               n, records, st.median, st.p99);
+        printf("{\"calls\":%ld,\"records\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f}\n", n, records, st.median, st.p99);
         r = 0;
 out:
         free(samples);
@@ -766,7 +760,8 @@ static int run_userdb_floor(const struct options *o) {
         printf("{\"ready\":true}\n");
         fflush(stdout);
         for (;;) {
-                struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = listener, .events = POLLIN } };
+                struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+                                         { .fd = listener, .events = POLLIN } };
                 int fd;
 
                 if (poll(fds, 2, -1) < 0 && errno != EINTR)
@@ -1010,25 +1005,22 @@ out:
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                { "socket", required_argument, NULL, 'S' },
-                { "user", required_argument, NULL, 'u' },
-                { "service", required_argument, NULL, 's' },
-                { "jwks", required_argument, NULL, 'j' },
-                { "scope", required_argument, NULL, 'x' },
-                { "clients", required_argument, NULL, 'c' },
-                { "ms", required_argument, NULL, 'm' },
-                { "max-calls", required_argument, NULL, 'M' },
-                { "count", required_argument, NULL, 'n' },
-                { "daemon-pid", required_argument, NULL, 'p' },
-                { "params", required_argument, NULL, 'P' },
-                { "flood-uid", required_argument, NULL, 'U' },
-                { "flood-gid", required_argument, NULL, 'G' },
-                { "group", required_argument, NULL, 'g' },
-                { "gid", required_argument, NULL, 'i' },
-                { NULL, 0, NULL, 0 },
+                { "socket", required_argument, NULL, 'S' },    { "user", required_argument, NULL, 'u' },
+                { "service", required_argument, NULL, 's' },   { "jwks", required_argument, NULL, 'j' },
+                { "scope", required_argument, NULL, 'x' },     { "clients", required_argument, NULL, 'c' },
+                { "ms", required_argument, NULL, 'm' },        { "max-calls", required_argument, NULL, 'M' },
+                { "count", required_argument, NULL, 'n' },     { "daemon-pid", required_argument, NULL, 'p' },
+                { "params", required_argument, NULL, 'P' },    { "flood-uid", required_argument, NULL, 'U' },
+                { "flood-gid", required_argument, NULL, 'G' }, { "group", required_argument, NULL, 'g' },
+                { "gid", required_argument, NULL, 'i' },       { NULL, 0, NULL, 0 },
         };
-        struct options o = { .service = "eu9-bench", .user = "root", .scope = "bench:read",
-                             .clients = 1, .ms = 1000, .max_calls = 50000, .count = 1000 };
+        struct options o = { .service = "eu9-bench",
+                             .user = "root",
+                             .scope = "bench:read",
+                             .clients = 1,
+                             .ms = 1000,
+                             .max_calls = 50000,
+                             .count = 1000 };
         const char *mode;
         int c;
 
@@ -1058,8 +1050,8 @@ int main(int argc, char **argv) {
         }
         if (strcmp(mode, "flood") == 0 && o.socket && o.clients >= 0 && o.clients <= MAX_CLIENTS)
                 return run_flood(&o);
-        if (o.clients < 1 || o.clients > MAX_CLIENTS || o.ms < 1 || o.max_calls < 1 ||
-            o.max_calls > MAX_SAMPLES || o.count < 1 || o.count > 60000)
+        if (o.clients < 1 || o.clients > MAX_CLIENTS || o.ms < 1 || o.max_calls < 1 || o.max_calls > MAX_SAMPLES ||
+            o.count < 1 || o.count > 60000)
                 goto usage;
         if (strcmp(mode, "sign") == 0)
                 return raw_sign(o.ms, 0);
@@ -1080,6 +1072,7 @@ int main(int argc, char **argv) {
         if (strcmp(mode, "auditlist") == 0 && o.params)
                 return run_auditlist(&o);
 usage:
-        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|userdb-floor|auditlist|flood [options]; see the source\n", stderr);
+        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|userdb-floor|auditlist|flood [options]; see the source\n",
+              stderr);
         return 2;
 }

@@ -122,7 +122,8 @@ int main(int argc, char **argv) {
         }
         if (!confdir || !service || !user || iterations < 1 || iterations > 10000000 || warmup < 0) {
                 fputs("usage: bench_login --confdir DIR --service NAME --user USER --iterations N "
-                      "[--warmup N] [--expect-key] [--max-ms T] [--count-failures]\n", stderr);
+                      "[--warmup N] [--expect-key] [--max-ms T] [--count-failures]\n",
+                      stderr);
                 return 2;
         }
         pw = getpwnam(user);
@@ -152,8 +153,7 @@ int main(int argc, char **argv) {
         bench_stats_compute(samples, (size_t) done, &st);
         printf("{\"iterations\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f,"
                "\"max_us\":%.1f,\"failures\":%d,\"first_error\":%d,\"key_gc_wait_ms\":%ld}\n",
-               done, st.median, st.p99, st.mean, done ? samples[done - 1] : 0.0, failures, first_error,
-               gc_waits);
+               done, st.median, st.p99, st.mean, done ? samples[done - 1] : 0.0, failures, first_error, gc_waits);
         free(samples);
         return failures && !count_failures ? 1 : 0;
 }

@@ -27,8 +27,13 @@ static void load_and_match(const char *text, const char *rhost) {
 
         fuzz_write_file(path, text, strlen(text));
         if (config_load_with(path, "/dev/null", &c, &error) == 0) {
-                policy_input in = { .user = "alice", .uid = 1000, .service = "sshd", .rhost = rhost,
-                                    .now = 1700000000, .session_context = true, .want_reasons = true };
+                policy_input in = { .user = "alice",
+                                    .uid = 1000,
+                                    .service = "sshd",
+                                    .rhost = rhost,
+                                    .now = 1700000000,
+                                    .session_context = true,
+                                    .want_reasons = true };
                 for (int hour = 0; hour < 24; hour += 5) {
                         in.now = 1700000000 + hour * 3600;
                         if (policy_evaluate(c, &in, &result) == 0)
@@ -52,17 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         (void) duration_strerror(-22);
         quoted = fuzz_config_quote(data, size);
-        if (asprintf(&text, "rules = ({ name = \"r\"; match = { rhosts = [\"%s\"]; }; grant = { scopes = [\"s\"]; }; });\n",
+        if (asprintf(&text,
+                     "rules = ({ name = \"r\"; match = { rhosts = [\"%s\"]; }; grant = { scopes = [\"s\"]; }; });\n",
                      quoted) >= 0) {
                 load_and_match(text, s);
                 free(text);
         }
-        if (asprintf(&text, "rules = ({ name = \"r\"; match = { hours = \"%s\"; }; grant = { scopes = [\"s\"]; }; });\n",
+        if (asprintf(&text,
+                     "rules = ({ name = \"r\"; match = { hours = \"%s\"; }; grant = { scopes = [\"s\"]; }; });\n",
                      quoted) >= 0) {
                 load_and_match(text, "10.1.2.3");
                 free(text);
         }
-        if (asprintf(&text, "rules = ({ name = \"r\"; match = { rhosts = [\"10.0.0.0/8\", \"2001:db8::/32\", "
+        if (asprintf(&text,
+                     "rules = ({ name = \"r\"; match = { rhosts = [\"10.0.0.0/8\", \"2001:db8::/32\", "
                      "\"::ffff:192.168.0.0/112\", \"host.example\"]; }; grant = { scopes = [\"s\"]; }; });\n") >= 0) {
                 load_and_match(text, s);
                 free(text);

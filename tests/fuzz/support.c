@@ -153,21 +153,22 @@ enrichd *fuzz_daemon(void) {
         snprintf(config_path, sizeof config_path, "%s/enrichd.conf", dir);
         snprintf(state_dir, sizeof state_dir, "%s/state", dir);
         snprintf(db_path, sizeof db_path, "%s/enrich.db", state_dir);
-        snprintf(text, sizeof text,
-                 "socket = \"%s/io.enrich\";\n"
-                 "userdb_socket = \"%s/io.enrich.Groups\";\n"
-                 "jwks = \"%s/jwks.json\";\n"
-                 "state_dir = \"%s\";\n"
-                 "issuer = \"enrichd@fuzz\";\n"
-                 "claims_ttl = 600;\nmax_ttl = 3600;\n"
-                 "groups = ( { name = \"eu8-jit\"; gid = 61001; }, { name = \"eu8-all\"; gid = 61002; } );\n"
-                 "rules = (\n"
-                 "  { name = \"all\"; match = { }; grant = { groups = [\"eu8-all\"]; scopes = [\"s:read\"]; }; },\n"
-                 "  { name = \"ssh\"; match = { services = [\"sshd\"]; rhosts = [\"10.0.0.0/8\", \"::1\", \"h.example\"];\n"
-                 "    hours = \"07:00-19:00\"; days = [\"Mon\"]; amr = [\"pop\"]; };\n"
-                 "    grant = { scopes = [\"logs:read\"]; tenant = \"acme\"; ttl = 300; }; }\n"
-                 ");\n",
-                 dir, dir, dir, state_dir);
+        snprintf(
+                text, sizeof text,
+                "socket = \"%s/io.enrich\";\n"
+                "userdb_socket = \"%s/io.enrich.Groups\";\n"
+                "jwks = \"%s/jwks.json\";\n"
+                "state_dir = \"%s\";\n"
+                "issuer = \"enrichd@fuzz\";\n"
+                "claims_ttl = 600;\nmax_ttl = 3600;\n"
+                "groups = ( { name = \"eu8-jit\"; gid = 61001; }, { name = \"eu8-all\"; gid = 61002; } );\n"
+                "rules = (\n"
+                "  { name = \"all\"; match = { }; grant = { groups = [\"eu8-all\"]; scopes = [\"s:read\"]; }; },\n"
+                "  { name = \"ssh\"; match = { services = [\"sshd\"]; rhosts = [\"10.0.0.0/8\", \"::1\", \"h.example\"];\n"
+                "    hours = \"07:00-19:00\"; days = [\"Mon\"]; amr = [\"pop\"]; };\n"
+                "    grant = { scopes = [\"logs:read\"]; tenant = \"acme\"; ttl = 300; }; }\n"
+                ");\n",
+                dir, dir, dir, state_dir);
         fuzz_write_file(config_path, text, strlen(text));
         if (mkdir(state_dir, 0700) < 0)
                 die("mkdir", strerror(errno));

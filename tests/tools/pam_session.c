@@ -34,11 +34,11 @@
 #include "host.h"
 #include "keyring.h"
 
-#define EXIT_SETUP 2
-#define EXIT_OPEN_FAILED 3
+#define EXIT_SETUP        2
+#define EXIT_OPEN_FAILED  3
 #define EXIT_CLOSE_FAILED 4
-#define EXIT_AUTH_FAILED 5
-#define EXIT_ACCT_FAILED 6
+#define EXIT_AUTH_FAILED  5
+#define EXIT_ACCT_FAILED  6
 
 struct options {
         const char *confdir;
@@ -61,8 +61,7 @@ struct options {
 /* Answers prompts with the --password-from-env value, or empty strings,
  * and shows messages on stderr: a module that asks unexpectedly must not
  * hang the test. */
-static int conversation(int n, const struct pam_message **msg, struct pam_response **resp,
-                        void *data) {
+static int conversation(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
         const char *answer = data ? data : "";
         struct pam_response *replies = NULL;
 
@@ -84,11 +83,8 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
                         }
                         break;
                 case PAM_ERROR_MSG:
-                case PAM_TEXT_INFO:
-                        fprintf(stderr, "pam: %s\n", msg[i]->msg ? msg[i]->msg : "");
-                        break;
-                default:
-                        break;
+                case PAM_TEXT_INFO: fprintf(stderr, "pam: %s\n", msg[i]->msg ? msg[i]->msg : ""); break;
+                default: break;
                 }
         }
         *resp = replies;
@@ -102,13 +98,27 @@ static void usage(FILE *f) {
               "                   [--password-from-env VAR] [--acct-mgmt] [--no-session]\n"
               "                   [-- COMMAND ARGS...]\n"
               "--repeat N runs N whole logins (pam_start to pam_end) one after another in\n"
-              "this one process, as a long-lived sshd or sudo would.\n", f);
+              "this one process, as a long-lived sshd or sudo would.\n",
+              f);
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
-        enum { OPT_CONFDIR = 256, OPT_SERVICE, OPT_USER, OPT_TTY, OPT_RHOST, OPT_RUSER,
-               OPT_AUDIT, OPT_AS_ROOT, OPT_SERIAL, OPT_REPEAT, OPT_AUTH, OPT_ACCT, OPT_PASSWORD_ENV,
-               OPT_NO_SESSION };
+        enum {
+                OPT_CONFDIR = 256,
+                OPT_SERVICE,
+                OPT_USER,
+                OPT_TTY,
+                OPT_RHOST,
+                OPT_RUSER,
+                OPT_AUDIT,
+                OPT_AS_ROOT,
+                OPT_SERIAL,
+                OPT_REPEAT,
+                OPT_AUTH,
+                OPT_ACCT,
+                OPT_PASSWORD_ENV,
+                OPT_NO_SESSION
+        };
         static const struct option longopts[] = {
                 { "confdir", required_argument, NULL, OPT_CONFDIR },
                 { "service", required_argument, NULL, OPT_SERVICE },
@@ -237,18 +247,15 @@ static void forward_signal(int sig) {
  * login environment and exec. Never returns. */
 static void run_child(const struct options *o, const struct passwd *pw, char **pam_env) {
         if (!o->as_root) {
-                if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-                    setuid(pw->pw_uid) < 0) {
+                if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
                         fprintf(stderr, "pam_session: cannot become %s: %m\n", pw->pw_name);
                         _exit(126);
                 }
                 /* A half-dropped child would make every permission test pass
                  * for the wrong reason. */
-                if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
-                    getgid() != pw->pw_gid || getegid() != pw->pw_gid ||
-                    (pw->pw_uid != 0 && setuid(0) == 0)) {
-                        fprintf(stderr, "pam_session: dropping privileges to %s did not stick\n",
-                                pw->pw_name);
+                if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid || getgid() != pw->pw_gid ||
+                    getegid() != pw->pw_gid || (pw->pw_uid != 0 && setuid(0) == 0)) {
+                        fprintf(stderr, "pam_session: dropping privileges to %s did not stick\n", pw->pw_name);
                         _exit(126);
                 }
         }
@@ -322,8 +329,7 @@ static int timed(pam_handle_t *pamh, int (*step)(pam_handle_t *, int), const cha
         int64_t start = host_now_ms();
         int pam_status = step(pamh, 0);
 
-        fprintf(stderr, "%s: %s in %" PRId64 " ms\n", name, pam_strerror(pamh, pam_status),
-                host_now_ms() - start);
+        fprintf(stderr, "%s: %s in %" PRId64 " ms\n", name, pam_strerror(pamh, pam_status), host_now_ms() - start);
         return pam_status;
 }
 
@@ -361,24 +367,23 @@ static int one_login(const struct options *o, struct passwd *user_pw) {
 
         start = host_now_ms();
         pam_status = pam_open_session(pamh, 0);
-        fprintf(stderr, "pam_open_session: %s in %" PRId64 " ms\n",
-                pam_strerror(pamh, pam_status), host_now_ms() - start);
+        fprintf(stderr, "pam_open_session: %s in %" PRId64 " ms\n", pam_strerror(pamh, pam_status),
+                host_now_ms() - start);
         if (pam_status != PAM_SUCCESS) {
                 exit_status = EXIT_OPEN_FAILED;
                 goto out;
         }
 
         if (o->serial_file && (r = write_serial_file(o->serial_file)) < 0)
-                fprintf(stderr, "pam_session: cannot write %s: %s\n", o->serial_file,
-                        strerror(-r));
+                fprintf(stderr, "pam_session: cannot write %s: %s\n", o->serial_file, strerror(-r));
 
         if (o->command)
                 status = run_command(o, user_pw, pamh);
 
         start = host_now_ms();
         pam_status = pam_close_session(pamh, 0);
-        fprintf(stderr, "pam_close_session: %s in %" PRId64 " ms\n",
-                pam_strerror(pamh, pam_status), host_now_ms() - start);
+        fprintf(stderr, "pam_close_session: %s in %" PRId64 " ms\n", pam_strerror(pamh, pam_status),
+                host_now_ms() - start);
         exit_status = pam_status == PAM_SUCCESS ? status : EXIT_CLOSE_FAILED;
 out:
         if (pamh)
@@ -411,8 +416,7 @@ int main(int argc, char **argv) {
         if (o.new_audit_session) {
                 r = start_audit_session(user.pw_uid);
                 if (r < 0) {
-                        fprintf(stderr, "pam_session: cannot write /proc/self/loginuid: %s\n",
-                                strerror(-r));
+                        fprintf(stderr, "pam_session: cannot write /proc/self/loginuid: %s\n", strerror(-r));
                         goto out;
                 }
         }

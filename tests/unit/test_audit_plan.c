@@ -65,15 +65,17 @@ int main(void) {
         CHECK(sqlite3_exec(db_handle(d),
                            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
                            " INSERT INTO audit SELECT i, 1000 + i, 0, 'root', 'u' || (i % 3),"
-                           " 'a' || (i % 2), 'ok', '{}', '', '' FROM n; ANALYZE;", NULL, NULL, NULL) == SQLITE_OK,
+                           " 'a' || (i % 2), 'ok', '{}', '', '' FROM n; ANALYZE;",
+                           NULL, NULL, NULL) == SQLITE_OK,
               "audit-plan-rows-inserted");
         for (int i = 0; i < 16; i++) {
                 bool user = i & 1, action = i & 2, since = i & 4, descending = i & 8;
 
-                snprintf(name, sizeof name, "audit-plan-search%s%s%s-%s", user ? "-user" : "",
-                         action ? "-action" : "", since ? "-since" : "", descending ? "newest" : "oldest");
+                snprintf(name, sizeof name, "audit-plan-search%s%s%s-%s", user ? "-user" : "", action ? "-action" : "",
+                         since ? "-since" : "", descending ? "newest" : "oldest");
                 CHECK(searches_only(d, audit_list_sql(user, action, since, descending), user ? "subject=?" : NULL,
-                                    action ? "action=?" : NULL), name);
+                                    action ? "action=?" : NULL),
+                      name);
         }
         CHECK(searches_only(d, audit_since_sql, "time>?", NULL), "audit-plan-since-lookup");
         CHECK(searches_only(d, audit_until_sql, "time>?", NULL), "audit-plan-until-lookup");

@@ -43,8 +43,8 @@ static int64_t flood(enrichd *e, unsigned first_uid, int n_uids, int n_methods, 
                                 struct ucred peer = { .pid = 1, .uid = first_uid + (unsigned) u, .gid = 0 };
 
                                 snprintf(method, sizeof method, "io.enrich.Method%d", m);
-                                if (audit_record_refusal(e, &peer, NULL, AUDIT_PERMISSION_DENIED, AUDIT_DENIED,
-                                                         method, json_pack("{s:s}", "method", method)) == 0)
+                                if (audit_record_refusal(e, &peer, NULL, AUDIT_PERMISSION_DENIED, AUDIT_DENIED, method,
+                                                         json_pack("{s:s}", "method", method)) == 0)
                                         n++;
                         }
         return n;
@@ -81,13 +81,16 @@ int main(void) {
         printf("# one caller: %lld refusals, %lld rows\n", (long long) made, (long long) rows);
         CHECK(rows <= 2 * AUDIT_REFUSAL_PER_UID + AUDIT_REFUSAL_NAMES + 1, "refusals-one-caller-bounded");
         CHECK(query(e.db, "SELECT sum(coalesce(json_extract(details, '$.count'), 1)) FROM audit"
-                          " WHERE actor_uid = 70000") == made, "refusals-one-caller-counts-add-up");
-        CHECK(query(e.db, "SELECT count(*) FROM audit WHERE actor_uid = 70000 AND json_extract(details, '$.method') = '*'"
-                          " AND json_extract(details, '$.count') = (SELECT sum(value) FROM json_each(details, '$.methods'))"
-                          " + coalesce(json_extract(details, '$.otherMethods'), 0)") == 1,
+                          " WHERE actor_uid = 70000") == made,
+              "refusals-one-caller-counts-add-up");
+        CHECK(query(e.db,
+                    "SELECT count(*) FROM audit WHERE actor_uid = 70000 AND json_extract(details, '$.method') = '*'"
+                    " AND json_extract(details, '$.count') = (SELECT sum(value) FROM json_each(details, '$.methods'))"
+                    " + coalesce(json_extract(details, '$.otherMethods'), 0)") == 1,
               "refusals-one-caller-overflow-per-method");
         CHECK(query(e.db, "SELECT max((SELECT count(*) FROM json_each(details, '$.methods'))) FROM audit"
-                          " WHERE actor_uid = 70000") <= AUDIT_REFUSAL_NAMES, "refusals-one-caller-names-bounded");
+                          " WHERE actor_uid = 70000") <= AUDIT_REFUSAL_NAMES,
+              "refusals-one-caller-names-bounded");
 
         /* 200 callers, 8 methods each (within their share), 5 rounds:
          * 1,600 keys, more than the table holds. */
@@ -99,10 +102,11 @@ int main(void) {
         CHECK(query(e.db, "SELECT sum(coalesce(json_extract(details, '$.count'), 1)) FROM audit"
                           " WHERE actor_uid BETWEEN 80000 AND 80199 OR actor_uid IS NULL") == made,
               "refusals-many-callers-counts-add-up");
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE actor_uid IS NULL AND actor_name = 'enrichd'"
-                                  " AND json_extract(details, '$.actor') = 'many callers'"
-                                  " AND json_extract(details, '$.count') = (SELECT sum(value) FROM json_each(details, '$.callers'))"
-                                  " + coalesce(json_extract(details, '$.otherCallers'), 0)");
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM audit WHERE actor_uid IS NULL AND actor_name = 'enrichd'"
+                 " AND json_extract(details, '$.actor') = 'many callers'"
+                 " AND json_extract(details, '$.count') = (SELECT sum(value) FROM json_each(details, '$.callers'))"
+                 " + coalesce(json_extract(details, '$.otherCallers'), 0)");
         CHECK(query(e.db, sql) == 1, "refusals-many-callers-summary");
 
         audit_free(e.audit);

@@ -13,8 +13,7 @@ static int roundtrip(const char *raw, size_t len, const char *expect) {
         int ok;
 
         ok = b64url_encode(raw, len, &enc) == 0 && strcmp(enc, expect) == 0 &&
-             b64url_decode(enc, strlen(enc), &dec, &dec_len) == 0 &&
-             dec_len == len && memcmp(dec, raw, len) == 0;
+             b64url_decode(enc, strlen(enc), &dec, &dec_len) == 0 && dec_len == len && memcmp(dec, raw, len) == 0;
         free(enc);
         free(dec);
         return ok;
@@ -46,8 +45,7 @@ static int decodes_exactly_canonical(void) {
                         canonical = r == 0 && b64url_encode(dec, dec_len, &enc) == 0 && strcmp(enc, text) == 0;
                         free(dec);
                         free(enc);
-                        if ((r == 0) != canonical || (r != 0 && r != -EINVAL) ||
-                            (r == 0 && dec_len != len * 3 / 4)) {
+                        if ((r == 0) != canonical || (r != 0 && r != -EINVAL) || (r == 0 && dec_len != len * 3 / 4)) {
                                 printf("# \"%s\": decode %d, canonical %d\n", text, r, canonical);
                                 return 0;
                         }
@@ -66,8 +64,10 @@ static int rejects(const char *text) {
 }
 
 int main(void) {
-        static const struct { const char *raw, *enc; } rfc4648[] = {
-                { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
+        static const struct {
+                const char *raw, *enc;
+        } rfc4648[] = {
+                { "", "" },           { "f", "Zg" },          { "fo", "Zm8" },          { "foo", "Zm9v" },
                 { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
         };
         static const uint8_t rfc7515[] = { 3, 236, 255, 224, 193 };
@@ -78,8 +78,7 @@ int main(void) {
                 snprintf(name, sizeof(name), "b64url RFC 4648 vector \"%s\"", rfc4648[i].raw);
                 CHECK(roundtrip(rfc4648[i].raw, strlen(rfc4648[i].raw), rfc4648[i].enc), name);
         }
-        CHECK(roundtrip((const char *) rfc7515, sizeof(rfc7515), "A-z_4ME"),
-              "b64url RFC 7515 appendix C vector");
+        CHECK(roundtrip((const char *) rfc7515, sizeof(rfc7515), "A-z_4ME"), "b64url RFC 7515 appendix C vector");
         CHECK(roundtrip((const char *) url_alphabet, sizeof(url_alphabet), "-_-_"),
               "b64url uses - and _ instead of + and /");
         CHECK(rejects("Zg=="), "b64url rejects padding");

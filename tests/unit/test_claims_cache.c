@@ -76,9 +76,9 @@ static int loads_as(const char *jwks_path, const char *expect_token, const char 
         if (e == ENRICH_OK)
                 json = json_loads(enrich_claims_json(claims), 0, NULL);
         ok = e == ENRICH_OK && streq_ptr(enrich_claims_token(claims), expect_token) &&
-                streq_ptr(enrich_claims_scope(claims), expect_scope) && enrich_claims_has_scope(claims, expect_scope) &&
-                streq_ptr(json_string_value(json_object_get(json, "scope")), expect_scope) &&
-                streq_ptr(enrich_claims_json(claims), enrich_claims_json(claims));
+             streq_ptr(enrich_claims_scope(claims), expect_scope) && enrich_claims_has_scope(claims, expect_scope) &&
+             streq_ptr(json_string_value(json_object_get(json, "scope")), expect_scope) &&
+             streq_ptr(enrich_claims_json(claims), enrich_claims_json(claims));
         if (!ok)
                 printf("# load: %s, scope %s, expected %s\n", enrich_strerror(e),
                        claims ? enrich_claims_scope(claims) : "-", expect_scope);

@@ -30,8 +30,8 @@
 #include "signer.h"
 #include "../tap.h"
 
-#define DAY 86400
-#define TTL 600         /* claims_ttl below; refresh is due after 400 s */
+#define DAY     86400
+#define TTL     600         /* claims_ttl below; refresh is due after 400 s */
 #define MAX_TTL 3600
 
 static int64_t fake_wall_ms, fake_mono_ms;
@@ -72,12 +72,15 @@ static int read_row(enrichd *d, const char *sid, row *ret) {
         json_t *claims = NULL, *scope;
         int r = -ENOENT;
 
-        if (sqlite3_prepare_v2(db_handle(d->db), "SELECT token_issued, expires, ended, claims FROM sessions "
-                               "WHERE sid = ?", -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db_handle(d->db),
+                               "SELECT token_issued, expires, ended, claims FROM sessions "
+                               "WHERE sid = ?",
+                               -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
-                *ret = (row) { .issued = sqlite3_column_int64(st, 0), .expires = sqlite3_column_int64(st, 1),
+                *ret = (row) { .issued = sqlite3_column_int64(st, 0),
+                               .expires = sqlite3_column_int64(st, 1),
                                .ended = sqlite3_column_int64(st, 2) };
                 claims = json_loads((const char *) sqlite3_column_text(st, 3), 0, NULL);
                 ret->iat = json_integer_value(json_object_get(claims, "iat"));
@@ -130,16 +133,30 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                 r = issue_sign(d, &ctx, &e, sid, now, &token, &claims, NULL, &expires);
         if (r < 0)
                 goto out;
-        r = sessions_insert(d->db, &(session_row) { .sid = sid, .user = "root", .uid = 0,
-                                                     .service = "ef8-svc", .pid = getpid(), .asid = -1,
-                                                     .created = now, .expires = expires, .claims = claims,
-                                                     .pid_start = live_pid_start(getpid()),
-                                                     .token_issued = now });
+        r = sessions_insert(d->db, &(session_row) { .sid = sid,
+                                                    .user = "root",
+                                                    .uid = 0,
+                                                    .service = "ef8-svc",
+                                                    .pid = getpid(),
+                                                    .asid = -1,
+                                                    .created = now,
+                                                    .expires = expires,
+                                                    .claims = claims,
+                                                    .pid_start = live_pid_start(getpid()),
+                                                    .token_issued = now });
         if (r == 0)
-                r = live_add(d, &(session_row) { .sid = sid, .user = "root", .uid = 0, .service = "ef8-svc",
-                                                .pid = getpid(), .asid = -1, .created = now,
-                                                .expires = expires, .pid_start = live_pid_start(getpid()),
-                                                .token_issued = now }, NULL, false);
+                r = live_add(d,
+                             &(session_row) { .sid = sid,
+                                              .user = "root",
+                                              .uid = 0,
+                                              .service = "ef8-svc",
+                                              .pid = getpid(),
+                                              .asid = -1,
+                                              .created = now,
+                                              .expires = expires,
+                                              .pid_start = live_pid_start(getpid()),
+                                              .token_issued = now },
+                             NULL, false);
         if (r == 0 && with_key) {
                 key = add_key("user", "enrich:claims", token, strlen(token), KEY_SPEC_PROCESS_KEYRING);
                 if (key < 0)
@@ -167,12 +184,13 @@ static int write_config(const char *path) {
 
         if (!f)
                 return -errno;
-        fprintf(f, "socket = \"%s/io.enrich\";\nuserdb_socket = \"%s/io.enrich.Groups\";\n"
-                   "jwks = \"%s/jwks.json\";\nstate_dir = \"%s/state\";\nissuer = \"enrichd@ef8\";\n"
-                   "claims_ttl = %d;\nmax_ttl = %d;\n"
-                   "rules = ( { name = \"ef8\"; match = { services = [\"ef8-svc\"]; };\n"
-                   "            grant = { scopes = [\"s:read\"]; }; } );\n",
-                   dir, dir, dir, dir, TTL, MAX_TTL);
+        fprintf(f,
+                "socket = \"%s/io.enrich\";\nuserdb_socket = \"%s/io.enrich.Groups\";\n"
+                "jwks = \"%s/jwks.json\";\nstate_dir = \"%s/state\";\nissuer = \"enrichd@ef8\";\n"
+                "claims_ttl = %d;\nmax_ttl = %d;\n"
+                "rules = ( { name = \"ef8\"; match = { services = [\"ef8-svc\"]; };\n"
+                "            grant = { scopes = [\"s:read\"]; }; } );\n",
+                dir, dir, dir, dir, TTL, MAX_TTL);
         return fclose(f) == 0 ? 0 : -errno;
 }
 
@@ -186,8 +204,8 @@ static bool fresh_token(enrichd *d, const char *sid, key_serial_t key) {
         if (read_row(d, sid, &w) < 0)
                 return false;
         exp = w.has_jit && grant_end < w.iat + TTL ? grant_end : w.iat + TTL;
-        return w.ended == 0 && w.issued == clock_now() && w.iat == w.issued &&
-               w.nbf == w.iat && w.exp == exp && w.expires == w.exp && key_exp(key) == w.exp;
+        return w.ended == 0 && w.issued == clock_now() && w.iat == w.issued && w.nbf == w.iat && w.exp == exp &&
+               w.expires == w.exp && key_exp(key) == w.exp;
 }
 
 static bool issued_at(enrichd *d, const char *sid, int64_t t) {
@@ -232,10 +250,16 @@ int main(void) {
         grant_expiry = t0 + 1000;
         grant_end = grant_expiry;
         CHECK(grants_new_id(&gid) == 0 &&
-              grants_add(d.db, &(grant) { .id = gid, .user = (char *) "root", .uid = 0, .scopes = scopes,
-                                          .reason = (char *) "ef8", .granted_by = (char *) "root",
-                                          .created = t0, .expires = grant_expiry }) == 0 &&
-              issue_update_policy_version(&d) == 0, "clock-grant-added");
+                      grants_add(d.db, &(grant) { .id = gid,
+                                                  .user = (char *) "root",
+                                                  .uid = 0,
+                                                  .scopes = scopes,
+                                                  .reason = (char *) "ef8",
+                                                  .granted_by = (char *) "root",
+                                                  .created = t0,
+                                                  .expires = grant_expiry }) == 0 &&
+                      issue_update_policy_version(&d) == 0,
+              "clock-grant-added");
         CHECK(open_session(&d, true, &sid, &key) == 0 && open_session(&d, false, &idle, &no_key) == 0,
               "clock-sessions-open");
         if (!sid || !idle) {
@@ -252,8 +276,7 @@ int main(void) {
         elapse(2);
         live_tick(&d);
         CHECK(fresh_token(&d, sid, key), "clock-refresh-at-two-thirds");
-        CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_expiry,
-              "clock-refresh-ends-with-the-grant");
+        CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_expiry, "clock-refresh-ends-with-the-grant");
 
         /* Within the tolerance (a second or so of NTP step) nothing happens. */
         t_refresh = clock_now();
@@ -270,8 +293,7 @@ int main(void) {
         CHECK(fresh_token(&d, sid, key), "clock-forward-step-reissues-from-new-time");
         CHECK(read_row(&d, sid, &w) == 0 && !w.has_jit, "clock-forward-step-expires-passed-grant");
         CHECK(read_row(&d, idle, &w) == 0 && w.ended == 0, "clock-forward-step-keeps-unattached-login");
-        CHECK(key_exp(key) - clock_now() <= MAX_TTL && key_exp(key) > clock_now(),
-              "clock-forward-step-key-valid-now");
+        CHECK(key_exp(key) - clock_now() <= MAX_TTL && key_exp(key) > clock_now(), "clock-forward-step-key-valid-now");
 
         /* A day backwards, to before the grant's expiry: the old token's iat
          * and nbf would lie a day in the future (not yet valid anywhere), so
@@ -293,7 +315,8 @@ int main(void) {
                 live_tick(&d);
         }
         CHECK(read_row(&d, sid, &w) == 0 && w.ended == 0 && !w.has_jit && w.issued > grant_expiry - 50 &&
-              w.exp - w.iat == TTL, "clock-grant-expires-again-after-backward-step");
+                      w.exp - w.iat == TTL,
+              "clock-grant-expires-again-after-backward-step");
 
         /* The unattached login ends once its token's life has passed on the
          * monotonic clock (600 s after it opened, whatever the wall said). */
@@ -308,10 +331,15 @@ int main(void) {
 
                 grant_end = t_short + 6;
                 CHECK(grants_new_id(&short_id) == 0 &&
-                      grants_add(d.db, &(grant) { .id = short_id, .user = (char *) "root", .uid = 0, .scopes = scopes,
-                                                  .reason = (char *) "short", .granted_by = (char *) "root",
-                                                  .created = t_short, .expires = grant_end }) == 0 &&
-                      issue_update_policy_version(&d) == 0 && live_reissue(&d, "root", "grant", NULL) == 0,
+                              grants_add(d.db, &(grant) { .id = short_id,
+                                                          .user = (char *) "root",
+                                                          .uid = 0,
+                                                          .scopes = scopes,
+                                                          .reason = (char *) "short",
+                                                          .granted_by = (char *) "root",
+                                                          .created = t_short,
+                                                          .expires = grant_end }) == 0 &&
+                              issue_update_policy_version(&d) == 0 && live_reissue(&d, "root", "grant", NULL) == 0,
                       "clock-short-grant-added");
                 CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_end && key_exp(key) == grant_end,
                       "clock-token-ends-with-short-grant");
@@ -322,7 +350,8 @@ int main(void) {
                 fake_mono_ms += 600;
                 live_tick(&d);
                 CHECK(read_row(&d, sid, &w) == 0 && w.ended == 0 && !w.has_jit && w.issued == t_short + 5 &&
-                      w.exp == w.iat + TTL && key_exp(key) == w.exp, "clock-grant-dropped-just-before-its-end");
+                              w.exp == w.iat + TTL && key_exp(key) == w.exp,
+                      "clock-grant-dropped-just-before-its-end");
                 free(short_id);
         }
 
@@ -336,7 +365,8 @@ int main(void) {
                 if (issue_evaluate(&d, &ctx, now, true, &e) == 0) {
                         e.result->ttl = 10 * DAY;
                         CHECK(issue_sign(&d, &ctx, &e, sid, now, &token, &claims, NULL, &expires) == 0 &&
-                              expires == now + MAX_TTL, "clock-ttl-clamped-to-max-ttl");
+                                      expires == now + MAX_TTL,
+                              "clock-ttl-clamped-to-max-ttl");
                 } else
                         CHECK(false, "clock-ttl-clamped-to-max-ttl");
                 evaluation_clear(&e);

@@ -152,20 +152,18 @@ int main(void) {
         CHECK(db_transaction(d, true, two_inserts, &outcome) == -EINVAL && count_rows(d) == 6,
               "db-transaction-rolls-back");
         outcome = 0;
-        CHECK(db_transaction(d, false, two_inserts, &outcome) == 0 && count_rows(d) == 8,
-              "db-transaction-commits");
+        CHECK(db_transaction(d, false, two_inserts, &outcome) == 0 && count_rows(d) == 8, "db-transaction-commits");
         outcome = 2;
         CHECK(db_transaction(d, true, two_inserts, &outcome) == 2 && count_rows(d) == 10,
               "db-transaction-returns-positive");
 
         /* Columns: NULL text, fallback integers, copies. */
         CHECK(db_statement(d, "SELECT name, n FROM t WHERE n = 4", "read", &st, DB_NO_ARGS) == 0 &&
-                      sqlite3_step(st) == SQLITE_ROW && !db_column_text(st, 0) &&
-                      db_column_dup(st, 0, &text) == 0 && !text && db_column_int64_or(st, 1, -1) == 4,
+                      sqlite3_step(st) == SQLITE_ROW && !db_column_text(st, 0) && db_column_dup(st, 0, &text) == 0 &&
+                      !text && db_column_int64_or(st, 1, -1) == 4,
               "db-columns-null");
         db_release(d, st);
-        CHECK(db_statement(d, "SELECT name, n FROM t WHERE name IS NULL AND n IS NULL", "read", &st, DB_NO_ARGS) ==
-                              0 &&
+        CHECK(db_statement(d, "SELECT name, n FROM t WHERE name IS NULL AND n IS NULL", "read", &st, DB_NO_ARGS) == 0 &&
                       sqlite3_step(st) == SQLITE_ROW && db_column_int64_or(st, 1, -1) == -1,
               "db-column-int-fallback");
         db_release(d, st);

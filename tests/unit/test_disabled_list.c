@@ -46,15 +46,18 @@ int main(void) {
         size_t len = 0, skipped = 0, big_len;
 
         CHECK(disabled_list_path("/run/enrich/io.enrich", &path) == 0 &&
-              strcmp(path, "/run/enrich/disabled-identities") == 0, "list-beside-socket");
+                      strcmp(path, "/run/enrich/disabled-identities") == 0,
+              "list-beside-socket");
         free(path);
         CHECK(disabled_list_path("relative", &path) == -EINVAL, "list-needs-socket-directory");
 
         CHECK(disabled_list_format(names, 5, NULL, 0, &text, &len, &skipped) == 0 && skipped == 2 &&
-              strcmp(text, DISABLED_LIST_HEADER "\nalice\ncarol\ndave\n") == 0, "format-skips-unlistable-names");
+                      strcmp(text, DISABLED_LIST_HEADER "\nalice\ncarol\ndave\n") == 0,
+              "format-skips-unlistable-names");
         CHECK(lookup(text, len, "alice") == 1 && lookup(text, len, "dave") == 1, "lookup-finds-listed");
         CHECK(lookup(text, len, "al") == 0 && lookup(text, len, "alice2") == 0 && lookup(text, len, "bob") == 0 &&
-              lookup(text, len, "mallory") == 0 && lookup(text, len, "") == 0, "lookup-whole-lines-only");
+                      lookup(text, len, "mallory") == 0 && lookup(text, len, "") == 0,
+              "lookup-whole-lines-only");
         free(text);
 
         {
@@ -62,22 +65,26 @@ int main(void) {
                 uid_t uids[] = { 1003, 0, (uid_t) -1 };
 
                 CHECK(disabled_list_format(some, 3, uids, 3, &text, &len, &skipped) == 0 && skipped == 3 &&
-                      strcmp(text, DISABLED_LIST_HEADER "\nalice\nuid:1003\nuid:0\n") == 0, "format-writes-uids");
+                              strcmp(text, DISABLED_LIST_HEADER "\nalice\nuid:1003\nuid:0\n") == 0,
+                      "format-writes-uids");
                 CHECK(lookup_uid(text, len, "alias", &uids[0]) == 1 && lookup_uid(text, len, "root", &uids[1]) == 1,
                       "lookup-finds-uid");
                 CHECK(lookup_text_uid(text, "bob", 1004) == 0 && lookup_text_uid(text, "bob", 100) == 0 &&
-                      lookup(text, len, "uid:1003") == 0, "uid-lines-match-uids-only");
+                              lookup(text, len, "uid:1003") == 0,
+                      "uid-lines-match-uids-only");
                 free(text);
         }
         CHECK(lookup_text(DISABLED_LIST_HEADER_V1 "\nalice\nuid:1003\n", "alice") == 1 &&
-              lookup_text_uid(DISABLED_LIST_HEADER_V1 "\nalice\nuid:1003\n", "bob", 1003) == 0,
+                      lookup_text_uid(DISABLED_LIST_HEADER_V1 "\nalice\nuid:1003\n", "bob", 1003) == 0,
               "format-1-read-as-names-only");
         CHECK(lookup_text_uid("# enrich disabled identities, format 3\nuid:5\n", "bob", 5) == -EBADMSG,
               "unknown-format-is-not-a-list");
         CHECK(lookup_text_uid(DISABLED_LIST_HEADER "\nuid:01003\nuid:+5\nuid:\nuid:4294967295\nuid:99999999999\n"
-                              "uid:12a\n", "bob", 1003) == 0 &&
-              lookup_text_uid(DISABLED_LIST_HEADER "\nuid:4294967295\n", "bob", (uid_t) -1) == 0 &&
-              lookup_text_uid(DISABLED_LIST_HEADER "\nuid:5\n", "bob", 5) == 1, "malformed-uid-lines-never-match");
+                                                   "uid:12a\n",
+                              "bob", 1003) == 0 &&
+                      lookup_text_uid(DISABLED_LIST_HEADER "\nuid:4294967295\n", "bob", (uid_t) -1) == 0 &&
+                      lookup_text_uid(DISABLED_LIST_HEADER "\nuid:5\n", "bob", 5) == 1,
+              "malformed-uid-lines-never-match");
         CHECK(lookup_text("", "alice") == -EBADMSG, "empty-file-is-not-a-list");
         CHECK(lookup_text("alice\n", "alice") == -EBADMSG, "no-header-is-not-a-list");
         CHECK(lookup_text(DISABLED_LIST_HEADER, "alice") == -EBADMSG, "unended-header-is-not-a-list");
@@ -95,7 +102,8 @@ int main(void) {
                 big[big_len] = '\0';
                 memcpy(big + strlen(DISABLED_LIST_HEADER) + 1, "alice", 5);
         }
-        CHECK(big && lookup(big, big_len, "alice") == 0 && lookup(big, big_len, "a") == 0, "overlong-line-never-matches");
+        CHECK(big && lookup(big, big_len, "alice") == 0 && lookup(big, big_len, "a") == 0,
+              "overlong-line-never-matches");
         free(big);
 
         big_len = DISABLED_LIST_MAX_BYTES + 2;

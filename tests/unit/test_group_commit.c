@@ -17,10 +17,17 @@
 static char dir[] = "/tmp/enrich-test-group-commit-XXXXXX";
 
 static int insert(db *d, const char *sid) {
-        return sessions_insert(d, &(session_row) { .sid = sid, .user = "alice", .uid = 1000,
-                                                  .service = "svc", .pid = 1, .asid = -1, .created = 100,
-                                                  .expires = 200, .claims = "{}", .amr = "[]",
-                                                  .token_issued = 100 });
+        return sessions_insert(d, &(session_row) { .sid = sid,
+                                                   .user = "alice",
+                                                   .uid = 1000,
+                                                   .service = "svc",
+                                                   .pid = 1,
+                                                   .asid = -1,
+                                                   .created = 100,
+                                                   .expires = 200,
+                                                   .claims = "{}",
+                                                   .amr = "[]",
+                                                   .token_issued = 100 });
 }
 
 /* Sessions another connection sees: only what is committed. */
@@ -64,9 +71,15 @@ int main(void) {
 
         db_batch_allow(d);
         CHECK(insert(d, "s3") == 0 && grants_new_id(&gid) == 0 &&
-              grants_add(d, &(grant) { .id = gid, .user = (char *) "alice", .uid = 1000, .scopes = scopes,
-                                        .reason = (char *) "test", .granted_by = (char *) "root",
-                                        .created = 100, .expires = 200 }) == 0, "batch-durable-write");
+                      grants_add(d, &(grant) { .id = gid,
+                                               .user = (char *) "alice",
+                                               .uid = 1000,
+                                               .scopes = scopes,
+                                               .reason = (char *) "test",
+                                               .granted_by = (char *) "root",
+                                               .created = 100,
+                                               .expires = 200 }) == 0,
+              "batch-durable-write");
         CHECK(committed(peek, "s3") == 1, "batch-durable-write-commits-batch-first");
         CHECK(insert(d, "s4") == 0 && db_batch_commit(d) == 0 && committed(peek, "s4") == 1,
               "batch-reopens-after-durable-write");

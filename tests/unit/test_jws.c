@@ -69,8 +69,8 @@ int main(void) {
         CHECK(jws_verify(token, set, &header, &got) == 0, "jws round trip verifies");
         CHECK(got && json_equal(got, payload), "jws round trip keeps the payload");
         CHECK(header && strcmp(json_string_value(json_object_get(header, "alg")), "EdDSA") == 0 &&
-              strcmp(json_string_value(json_object_get(header, "typ")), "enrich+jwt") == 0 &&
-              strcmp(json_string_value(json_object_get(header, "kid")), kid) == 0,
+                      strcmp(json_string_value(json_object_get(header, "typ")), "enrich+jwt") == 0 &&
+                      strcmp(json_string_value(json_object_get(header, "kid")), kid) == 0,
               "jws header carries alg, typ and kid");
         json_decref(got);
         got = NULL;
@@ -127,9 +127,11 @@ int main(void) {
         /* RFC 8037 appendix A: the JWK thumbprint and the EdDSA signature. */
         {
                 json_t *doc = json_loads("{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
-                        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\",\"kid\":\"rfc\"}]}", 0, NULL);
+                                         "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\",\"kid\":\"rfc\"}]}",
+                                         0, NULL);
                 static const char input[] = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
-                static const char sig64[] = "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+                static const char sig64[] =
+                        "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
                 uint8_t *sig = NULL;
                 size_t sig_len = 0;
                 char *tp = NULL;
@@ -139,11 +141,11 @@ int main(void) {
                 CHECK(jwks_parse(doc, &rfc_set) == 0, "jwks parses the RFC 8037 key");
                 pub = jwks_find(rfc_set, "rfc");
                 CHECK(pub && jwk_thumbprint(pub, &tp) == 0 &&
-                      strcmp(tp, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k") == 0,
+                              strcmp(tp, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k") == 0,
                       "jwk thumbprint matches RFC 8037 A.3");
                 CHECK(pub && b64url_decode(sig64, strlen(sig64), &sig, &sig_len) == 0 &&
-                      EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1 &&
-                      EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) input, strlen(input)) == 1,
+                              EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1 &&
+                              EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) input, strlen(input)) == 1,
                       "RFC 8037 A.4 signature verifies with the parsed key");
                 free(sig);
                 free(tp);
@@ -151,7 +153,8 @@ int main(void) {
                 json_decref(doc);
         }
         {
-                json_t *doc = json_loads("{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAA\",\"kid\":\"k\"}]}", 0, NULL);
+                json_t *doc = json_loads(
+                        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAA\",\"kid\":\"k\"}]}", 0, NULL);
                 jwks *s = NULL;
                 CHECK(jwks_parse(doc, &s) == -EBADMSG, "jwks rejects a short Ed25519 key");
                 json_decref(doc);

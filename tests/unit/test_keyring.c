@@ -51,14 +51,13 @@ static void check_pending_key(void) {
         r = keyring_create_pending(getegid(), 5, &key);
         reason = NULL;
         CHECK(r == 0 && keyctl_setperm(key, ENRICH_KEY_PERM | KEY_OTH_VIEW) == 0 &&
-              keyring_check_pending(key, getegid(), &reason) == -EPERM && reason,
+                      keyring_check_pending(key, getegid(), &reason) == -EPERM && reason,
               "pending-key-other-permissions-refused");
         keyring_discard_pending(key);
 
         /* A placeholder that reached the session keyring holds no claims. */
         r = keyring_create_pending(getegid(), 5, &placeholder);
-        CHECK(r == 0 && keyring_publish_claims(placeholder) == 0 &&
-              enrich_claims_load(&claims) == ENRICH_E_NO_CLAIMS,
+        CHECK(r == 0 && keyring_publish_claims(placeholder) == 0 && enrich_claims_load(&claims) == ENRICH_E_NO_CLAIMS,
               "placeholder-is-no-claims");
         enrich_claims_free(claims);
         keyring_discard_pending(placeholder);
@@ -124,8 +123,7 @@ int main(void) {
         CHECK(keyring_timeout_until(second - 1, &timeout) == -EKEYEXPIRED, "keyring-timeout-past-refused");
         CHECK(keyring_timeout_until(second + 100, &timeout) == 0 && timeout >= 100 && timeout <= 101,
               "keyring-timeout-counts-to-expiry");
-        CHECK(keyring_install_claims("x.y.z", 0, second - 1, &key) == -EKEYEXPIRED,
-              "keyring-install-expired-refused");
+        CHECK(keyring_install_claims("x.y.z", 0, second - 1, &key) == -EKEYEXPIRED, "keyring-install-expired-refused");
 
         second = just_past_second();
         expires = second + 2;
@@ -142,7 +140,6 @@ int main(void) {
                 r = keyring_update_claims(key, "d.e.f", expires);
         }
         CHECK(r == 0 && expires_at(key, expires), "keyring-update-moves-expiry-with-token");
-        CHECK(keyring_update_claims(key, "g.h.i", time(NULL) - 1) == -EKEYEXPIRED,
-              "keyring-update-expired-refused");
+        CHECK(keyring_update_claims(key, "g.h.i", time(NULL) - 1) == -EKEYEXPIRED, "keyring-update-expired-refused");
         TAP_EXIT();
 }

@@ -72,10 +72,13 @@ static json_t *row(const char *id, size_t size) {
 
 int main(void) {
         static const char *const bad[] = {
-                "{\"limit\": 0}", "{\"limit\": 1001}", "{\"limit\": \"5\"}", "{\"limit\": 1.5}",
-                "{\"after\": \"\"}", "{\"after\": 7}", "{\"after\": \"7\"}", "{\"after\": \"7.\"}",
-                "{\"after\": \".id\"}", "{\"after\": \"x7.id\"}", "{\"after\": \"7.i d\"}", "{\"after\": \"7.a.b\"}",
-                "{\"after\": \"-.id\"}", "{\"after\": \"99999999999999999999.id\"}",
+                "{\"limit\": 0}",         "{\"limit\": 1001}",
+                "{\"limit\": \"5\"}",     "{\"limit\": 1.5}",
+                "{\"after\": \"\"}",      "{\"after\": 7}",
+                "{\"after\": \"7\"}",     "{\"after\": \"7.\"}",
+                "{\"after\": \".id\"}",   "{\"after\": \"x7.id\"}",
+                "{\"after\": \"7.i d\"}", "{\"after\": \"7.a.b\"}",
+                "{\"after\": \"-.id\"}",  "{\"after\": \"99999999999999999999.id\"}",
         };
         page p = { 0 };
         json_t *reply;
@@ -85,10 +88,12 @@ int main(void) {
         CHECK(refuses_all(bad, sizeof bad / sizeof bad[0], false), "paging-refuses-bad-limit-and-after");
 
         CHECK(begins("{}", &p) && p.limit == PAGE_DEFAULT_LIMIT && !page_after(&p) &&
-              page_fetch(&p) == PAGE_DEFAULT_LIMIT + 1, "paging-default-limit");
+                      page_fetch(&p) == PAGE_DEFAULT_LIMIT + 1,
+              "paging-default-limit");
         page_done(&p);
         CHECK(begins("{\"limit\": 1000, \"after\": \"-5.aZ_-9\"}", &p) && p.limit == 1000 && page_after(&p) &&
-              page_after(&p)->created == -5 && strcmp(page_after(&p)->id, "aZ_-9") == 0, "paging-reads-cursor");
+                      page_after(&p)->created == -5 && strcmp(page_after(&p)->id, "aZ_-9") == 0,
+              "paging-reads-cursor");
         page_done(&p);
 
         /* Limit 3 of 5 rows: three taken, the fourth ends the page. */
@@ -99,7 +104,7 @@ int main(void) {
         }
         reply = page_reply(&p, "rows");
         CHECK(r == 1 && json_array_size(json_object_get(reply, "rows")) == 3 &&
-              strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "98.r2") == 0,
+                      strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "98.r2") == 0,
               "paging-stops-at-limit-with-next");
         /* The cursor reads back as the last row's key. */
         {
@@ -137,7 +142,8 @@ int main(void) {
                 char *text = message ? json_dumps(message, JSON_COMPACT) : NULL;
 
                 CHECK(r == 1 && json_array_size(json_object_get(reply, "rows")) == 3 && text &&
-                      strlen(text) + 1 <= VARLINK_MAX_MESSAGE, "paging-stops-before-message-limit");
+                              strlen(text) + 1 <= VARLINK_MAX_MESSAGE,
+                      "paging-stops-before-message-limit");
                 free(text);
                 json_decref(message);
         }
@@ -153,8 +159,9 @@ int main(void) {
         /* The row-id form (AuditList): "a<id>" and "b<id>" only; the
          * default limit is the most. */
         static const char *const bad_rows[] = {
-                "{\"after\": \"5.x\"}", "{\"after\": \"a\"}", "{\"after\": \"c5\"}", "{\"after\": \"a-5\"}",
-                "{\"after\": \"a5x\"}", "{\"after\": \"b99999999999999999999\"}", "{\"limit\": 1001}",
+                "{\"after\": \"5.x\"}", "{\"after\": \"a\"}",   "{\"after\": \"c5\"}",
+                "{\"after\": \"a-5\"}", "{\"after\": \"a5x\"}", "{\"after\": \"b99999999999999999999\"}",
+                "{\"limit\": 1001}",
         };
         CHECK(refuses_all(bad_rows, sizeof bad_rows / sizeof bad_rows[0], true), "paging-rows-refuses-bad-after");
         CHECK(begins_rows("{}", &p) && p.limit == PAGE_MAX_LIMIT && p.descending && p.after_row == 0,
@@ -180,7 +187,7 @@ int main(void) {
                         r = page_add_row(&p, json_pack("{s:i}", "id", i), i);
                 reply = page_reply(&p, "rows");
                 CHECK(r == 1 && strcmp(ids_of(reply, buf, sizeof buf), "7 8 9") == 0 &&
-                      strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "b7") == 0,
+                              strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "b7") == 0,
                       "paging-rows-descending-answers-ascending");
                 snprintf(text, sizeof text, "{\"after\": \"%s\"}", json_string_value(json_object_get(reply, "next")));
                 CHECK(begins_rows(text, &q) && q.descending && q.after_row == 7, "paging-rows-next-round-trips");
@@ -194,7 +201,7 @@ int main(void) {
                         r = page_add_row(&p, json_pack("{s:i}", "id", i), i);
                 reply = page_reply(&p, "rows");
                 CHECK(r == 1 && !p.descending && strcmp(ids_of(reply, buf, sizeof buf), "4 5") == 0 &&
-                      strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "a5") == 0,
+                              strcmp(json_string_value(json_object_get(reply, "next")) ?: "", "a5") == 0,
                       "paging-rows-ascending");
                 json_decref(reply);
                 page_done(&p);

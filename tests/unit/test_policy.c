@@ -14,9 +14,8 @@
 #include "../tap.h"
 
 /* 2024-01-16 00:00:00 UTC, a Tuesday. */
-#define TUESDAY_UTC 1705363200
-#define AT(day_offset, hour, minute) \
-        ((time_t) TUESDAY_UTC + (day_offset) * 86400 + (hour) * 3600 + (minute) * 60)
+#define TUESDAY_UTC                  1705363200
+#define AT(day_offset, hour, minute) ((time_t) TUESDAY_UTC + (day_offset) *86400 + (hour) *3600 + (minute) *60)
 
 static char dir[] = "/tmp/enrich-test-policy-XXXXXX";
 static char path[512], group_file[512];
@@ -46,9 +45,16 @@ static char *amr_pop[] = { "pop", NULL };
 /* A login that every condition of the tests below is written around. */
 static policy_input base_input(void) {
         return (policy_input) {
-                .user = "alice", .uid = 1000, .service = "sshd", .unix_groups = groups_ops,
-                .tty = "pts/0", .rhost = "10.1.2.3", .amr = amr_pop, .now = AT(0, 12, 0),
-                .session_context = true, .want_reasons = true,
+                .user = "alice",
+                .uid = 1000,
+                .service = "sshd",
+                .unix_groups = groups_ops,
+                .tty = "pts/0",
+                .rhost = "10.1.2.3",
+                .amr = amr_pop,
+                .now = AT(0, 12, 0),
+                .session_context = true,
+                .want_reasons = true,
         };
 }
 
@@ -90,7 +96,11 @@ static bool refused_because(const config *c, const policy_input *in, const char 
 
         if (!ok)
                 printf("# %s: got %s, wanted a refusal containing '%s'\n", name,
-                       !rr ? "no such rule" : rr->matched ? "a match" : rr->reason ? rr->reason : "(null)", want);
+                       !rr           ? "no such rule"
+                       : rr->matched ? "a match"
+                       : rr->reason  ? rr->reason
+                                     : "(null)",
+                       want);
         policy_result_free(res);
         return ok;
 }
@@ -136,7 +146,8 @@ static void test_users_and_groups(void) {
         in = base_input();
         CHECK(applies(c, &in, "not-groups"), "not_unix_groups: a non-member matches");
         in.unix_groups = groups_contractors;
-        CHECK(refused_because(c, &in, "not-groups", "user alice is excluded by not_unix_groups (member of contractors)"),
+        CHECK(refused_because(c, &in, "not-groups",
+                              "user alice is excluded by not_unix_groups (member of contractors)"),
               "not_unix_groups: a member is excluded");
 
         in = base_input();
@@ -262,8 +273,9 @@ static void test_rhosts(void) {
                 CHECK(applies(c, &in, "net") == cases[i].matches, name);
         }
         in.rhost = "192.0.2.7";
-        CHECK(refused_because(c, &in, "net",
-                              "rhost 192.0.2.7 is not in [10.0.0.0/8, ::1, 2001:db8::/32, 192.0.2.1, DB.Example.com, 172.16.0.0/12]"),
+        CHECK(refused_because(
+                      c, &in, "net",
+                      "rhost 192.0.2.7 is not in [10.0.0.0/8, ::1, 2001:db8::/32, 192.0.2.1, DB.Example.com, 172.16.0.0/12]"),
               "rhosts: the reason names the address and the list");
         in.rhost = NULL;
         CHECK(refused_because(c, &in, "net", "no rhost"), "rhosts: a local login (no rhost) does not match");
@@ -318,13 +330,12 @@ static void test_time(void) {
                 int hour, minute;
                 bool matches;
         } cases[] = {
-                { "day", 6, 59, false }, { "day", 7, 0, true }, { "day", 12, 0, true },
-                { "day", 18, 59, true }, { "day", 19, 0, false }, { "day", 0, 0, false },
-                { "night", 21, 59, false }, { "night", 22, 0, true }, { "night", 23, 59, true },
-                { "night", 0, 0, true }, { "night", 5, 59, true }, { "night", 6, 0, false },
-                { "night", 12, 0, false },
-                { "evening", 17, 59, false }, { "evening", 18, 0, true }, { "evening", 23, 59, true },
-                { "evening", 0, 0, false },
+                { "day", 6, 59, false },     { "day", 7, 0, true },        { "day", 12, 0, true },
+                { "day", 18, 59, true },     { "day", 19, 0, false },      { "day", 0, 0, false },
+                { "night", 21, 59, false },  { "night", 22, 0, true },     { "night", 23, 59, true },
+                { "night", 0, 0, true },     { "night", 5, 59, true },     { "night", 6, 0, false },
+                { "night", 12, 0, false },   { "evening", 17, 59, false }, { "evening", 18, 0, true },
+                { "evening", 23, 59, true }, { "evening", 0, 0, false },
         };
         char name[128];
 
@@ -333,8 +344,8 @@ static void test_time(void) {
                 return;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 in.now = AT(0, cases[i].hour, cases[i].minute);
-                snprintf(name, sizeof name, "hours: %s at %02d:%02d %s", cases[i].rule, cases[i].hour,
-                         cases[i].minute, cases[i].matches ? "matches" : "does not match");
+                snprintf(name, sizeof name, "hours: %s at %02d:%02d %s", cases[i].rule, cases[i].hour, cases[i].minute,
+                         cases[i].matches ? "matches" : "does not match");
                 CHECK(applies(c, &in, cases[i].rule) == cases[i].matches, name);
         }
         in.now = AT(0, 19, 0);
@@ -355,7 +366,8 @@ static void test_time(void) {
         CHECK(refused_because(c, &in, "workday", "Sun is not in [Mon, Tue, Wed, Thu, Fri]"),
               "days + hours: a weekend morning is refused by days");
         in.now = AT(0, 20, 0);
-        CHECK(refused_because(c, &in, "workday", "outside hours"), "days + hours: a weekday evening is refused by hours");
+        CHECK(refused_because(c, &in, "workday", "outside hours"),
+              "days + hours: a weekday evening is refused by hours");
         in.now = AT(0, 8, 0);
         CHECK(applies(c, &in, "workday"), "days + hours: a weekday morning matches");
         config_free(c);
@@ -369,18 +381,22 @@ static void test_time_zones(void) {
         struct tm tm;
         time_t probe = AT(0, 12, 0);
 
-        utc = load("timezone = \"UTC\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; days = [\"Tue\"]; };\n"
-                   "  grant = { scopes = [\"d\"]; }; } );\n");
-        tokyo = load("timezone = \"Asia/Tokyo\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; days = [\"Tue\"]; };\n"
-                     "  grant = { scopes = [\"d\"]; }; } );\n");
-        berlin = load("timezone = \"Europe/Berlin\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; };\n"
-                      "  grant = { scopes = [\"d\"]; }; } );\n");
+        utc = load(
+                "timezone = \"UTC\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; days = [\"Tue\"]; };\n"
+                "  grant = { scopes = [\"d\"]; }; } );\n");
+        tokyo = load(
+                "timezone = \"Asia/Tokyo\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; days = [\"Tue\"]; };\n"
+                "  grant = { scopes = [\"d\"]; }; } );\n");
+        berlin = load(
+                "timezone = \"Europe/Berlin\";\nrules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; };\n"
+                "  grant = { scopes = [\"d\"]; }; } );\n");
         local = load("rules = ( { name = \"day\"; match = { hours = \"07:00-19:00\"; };\n"
                      "  grant = { scopes = [\"d\"]; }; } );\n");
         CHECK(utc && tokyo && berlin && local, "time zone configs load");
         if (!utc || !tokyo || !berlin || !local)
                 goto out;
-        CHECK(utc->timezone && strcmp(utc->timezone, "UTC") == 0 && !local->timezone, "timezone is read, unset by default");
+        CHECK(utc->timezone && strcmp(utc->timezone, "UTC") == 0 && !local->timezone,
+              "timezone is read, unset by default");
 
         /* 03:00 UTC Tuesday is 12:00 Tuesday in Tokyo. */
         in.now = AT(0, 3, 0);
@@ -409,7 +425,8 @@ static void test_time_zones(void) {
         CHECK(refused_because(local, &in, "day", "at 06:59 Tue (local time)"),
               "no timezone: the reason says local time");
         applies(tokyo, &in, "day");
-        CHECK(getenv("TZ") && strcmp(getenv("TZ"), "America/New_York") == 0, "TZ is restored after evaluating in a zone");
+        CHECK(getenv("TZ") && strcmp(getenv("TZ"), "America/New_York") == 0,
+              "TZ is restored after evaluating in a zone");
         CHECK(localtime_r(&probe, &tm) && tm.tm_hour == 7, "local time is New York's again after evaluating in a zone");
         unsetenv("TZ");
         tzset();
@@ -458,9 +475,14 @@ static void test_combination(void) {
                 in.now = AT(0, 9, 30);
                 CHECK(applies(c, &in, "ops-over-ssh"), "combination: a login meeting every condition matches");
         }
-#define VARIANT(description, field, value, why) do { \
-                cases[n].what = description; cases[n].in = base_input(); cases[n].in.field = value; \
-                cases[n].reason = why; n++; } while (0)
+#define VARIANT(description, field, value, why) \
+        do { \
+                cases[n].what = description; \
+                cases[n].in = base_input(); \
+                cases[n].in.field = value; \
+                cases[n].reason = why; \
+                n++; \
+        } while (0)
         VARIANT("user", user, "bob", "user bob is not in [alice]");
         VARIANT("unix group", unix_groups, groups_none, "none of the unix groups [ops]");
         VARIANT("service", service, "login", "service \"login\" is not in [sshd]");
@@ -527,18 +549,20 @@ static void test_grants(void) {
         in.n_grants = sizeof grants / sizeof grants[0];
         res = evaluate(c, &in);
         CHECK(res && strv_length(res->groups) == 2 && strcmp(res->groups[0], "g1") == 0 &&
-              strcmp(res->groups[1], "g2") == 0, "grants: groups merge with the rule's, deduplicated, rules first");
+                      strcmp(res->groups[1], "g2") == 0,
+              "grants: groups merge with the rule's, deduplicated, rules first");
         CHECK(res && strv_length(res->scopes) == 2 && strv_contains(res->scopes, "deploy:prod"),
               "grants: scopes merge");
         CHECK(res && !strv_contains(res->groups, "g3") && !res->tenant && !res->tenant_conflict,
               "grants: an expired grant (expires == now) gives nothing");
         CHECK(res && strv_length(res->used_grants) == 2 && strv_contains(res->used_grants, "grant-1") &&
-              strv_contains(res->used_grants, "grant-2"), "grants: used_grants lists the grants that gave something");
+                      strv_contains(res->used_grants, "grant-2"),
+              "grants: used_grants lists the grants that gave something");
         CHECK(has_source(res, POLICY_CLAIM_GROUP, "g1", "base", NULL) &&
-              has_source(res, POLICY_CLAIM_GROUP, "g1", NULL, "grant-1"),
+                      has_source(res, POLICY_CLAIM_GROUP, "g1", NULL, "grant-1"),
               "grants: a claim given by a rule and a grant has both sources");
         CHECK(has_source(res, POLICY_CLAIM_GROUP, "g2", NULL, "grant-1") &&
-              has_source(res, POLICY_CLAIM_SCOPE, "deploy:prod", NULL, "grant-1"),
+                      has_source(res, POLICY_CLAIM_SCOPE, "deploy:prod", NULL, "grant-1"),
               "grants: sources name the grant id");
         CHECK(res && res->ttl == 900, "grants: grants do not shorten the token's ttl");
         CHECK(res && res->grants_end == AT(0, 13, 0),
@@ -548,10 +572,12 @@ static void test_grants(void) {
         /* A grant alone, for a user no rule matches. */
         policy_result_free(NULL);
         {
-                config *none = load("rules = ( { name = \"bob\"; match = { users = [\"bob\"]; }; grant = { scopes = [\"b\"]; }; } );\n");
+                config *none = load(
+                        "rules = ( { name = \"bob\"; match = { users = [\"bob\"]; }; grant = { scopes = [\"b\"]; }; } );\n");
                 res = evaluate(none, &in);
                 CHECK(res && strv_length(res->matched_rules) == 0 && strv_contains(res->groups, "g2") &&
-                      !policy_result_empty(res), "grants: a grant gives claims without any rule");
+                              !policy_result_empty(res),
+                      "grants: a grant gives claims without any rule");
                 policy_result_free(res);
                 in.now = AT(2, 0, 0);
                 res = evaluate(none, &in);
@@ -596,14 +622,15 @@ static void test_tenants(void) {
         CHECK(res && res->tenant && strcmp(res->tenant, "acme") == 0 && !res->tenant_conflict,
               "tenant: the same tenant from two rules is fine");
         CHECK(has_source(res, POLICY_CLAIM_TENANT, "acme", "acme-1", NULL) &&
-              has_source(res, POLICY_CLAIM_TENANT, "acme", "acme-2", NULL), "tenant: both rules are sources");
+                      has_source(res, POLICY_CLAIM_TENANT, "acme", "acme-2", NULL),
+              "tenant: both rules are sources");
         policy_result_free(res);
 
         in.user = "carol";
         res = evaluate(c, &in);
         CHECK(res && !res->tenant && res->tenant_conflict &&
-              strstr(res->tenant_conflict, "rule \"acme-1\" gives \"acme\"") &&
-              strstr(res->tenant_conflict, "rule \"initech\" gives \"initech\""),
+                      strstr(res->tenant_conflict, "rule \"acme-1\" gives \"acme\"") &&
+                      strstr(res->tenant_conflict, "rule \"initech\" gives \"initech\""),
               "tenant: two rules with different tenants give no tenant and name both");
         CHECK(res && strv_contains(res->scopes, "a"), "tenant: a conflict does not drop the other claims");
         if (res && res->tenant_conflict)
@@ -614,18 +641,22 @@ static void test_tenants(void) {
         in.grants = &globex;
         in.n_grants = 1;
         res = evaluate(c, &in);
-        CHECK(res && !res->tenant && res->tenant_conflict && strstr(res->tenant_conflict, "grant \"g-globex\" gives \"globex\"") &&
-              strstr(res->tenant_conflict, "rule \"acme-1\""), "tenant: a rule and a grant with different tenants conflict");
+        CHECK(res && !res->tenant && res->tenant_conflict &&
+                      strstr(res->tenant_conflict, "grant \"g-globex\" gives \"globex\"") &&
+                      strstr(res->tenant_conflict, "rule \"acme-1\""),
+              "tenant: a rule and a grant with different tenants conflict");
         policy_result_free(res);
 
         in.grants = &acme;
         res = evaluate(c, &in);
         CHECK(res && res->tenant && strcmp(res->tenant, "acme") == 0 && !res->tenant_conflict &&
-              strv_contains(res->used_grants, "g-acme"), "tenant: a grant agreeing with the rules is fine");
+                      strv_contains(res->used_grants, "g-acme"),
+              "tenant: a grant agreeing with the rules is fine");
         policy_result_free(res);
         config_free(c);
 
-        c = load("rules = ( { name = \"t1\"; grant = { tenant = \"one\"; }; }, { name = \"t2\"; grant = { tenant = \"two\"; }; } );\n");
+        c = load(
+                "rules = ( { name = \"t1\"; grant = { tenant = \"one\"; }; }, { name = \"t2\"; grant = { tenant = \"two\"; }; } );\n");
         in = base_input();
         res = evaluate(c, &in);
         CHECK(res && res->tenant_conflict && policy_result_empty(res),
@@ -639,7 +670,8 @@ static void test_ttl(void) {
         policy_result *res;
         config *c;
 
-        c = load("claims_ttl = 3;\nmax_ttl = 10;\nrules = ( { name = \"long\"; grant = { scopes = [\"x\"]; ttl = 100; }; } );\n");
+        c = load(
+                "claims_ttl = 3;\nmax_ttl = 10;\nrules = ( { name = \"long\"; grant = { scopes = [\"x\"]; ttl = 100; }; } );\n");
         CHECK(c && c->rules[0].grant_ttl == 10, "ttl: a rule's ttl is clamped to max_ttl at load");
         res = evaluate(c, &in);
         CHECK(res && res->ttl == 3, "ttl: claims_ttl (3) wins over longer rule ttls");
@@ -647,10 +679,11 @@ static void test_ttl(void) {
         policy_result_free(res);
         config_free(c);
 
-        c = load("claims_ttl = 600;\nmax_ttl = 3600;\nrules = (\n"
-                 " { name = \"short\"; grant = { scopes = [\"x\"]; ttl = 60; }; },\n"
-                 " { name = \"shorter-unmatched\"; match = { users = [\"bob\"]; }; grant = { scopes = [\"y\"]; ttl = 5; }; },\n"
-                 " { name = \"long\"; grant = { scopes = [\"z\"]; ttl = 7200; }; }\n);\n");
+        c = load(
+                "claims_ttl = 600;\nmax_ttl = 3600;\nrules = (\n"
+                " { name = \"short\"; grant = { scopes = [\"x\"]; ttl = 60; }; },\n"
+                " { name = \"shorter-unmatched\"; match = { users = [\"bob\"]; }; grant = { scopes = [\"y\"]; ttl = 5; }; },\n"
+                " { name = \"long\"; grant = { scopes = [\"z\"]; ttl = 7200; }; }\n);\n");
         res = evaluate(c, &in);
         CHECK(res && res->ttl == 60, "ttl: the shortest matched rule's ttl wins; unmatched rules do not count");
         policy_result_free(res);
@@ -690,9 +723,9 @@ static void test_result_shape(void) {
         /* Only explain asks for reasons; without them the outcome is the same. */
         in.want_reasons = false;
         res = evaluate(c, &in);
-        CHECK(res && res->n_rules == 3 && res->rules[0].matched && !res->rules[1].matched &&
-              res->rules[2].matched && !res->rules[0].reason && !res->rules[1].reason && !res->rules[2].reason &&
-              policy_scope_string(res, &scope) == 0 && strcmp(scope, "s1 s2 s4") == 0,
+        CHECK(res && res->n_rules == 3 && res->rules[0].matched && !res->rules[1].matched && res->rules[2].matched &&
+                      !res->rules[0].reason && !res->rules[1].reason && !res->rules[2].reason &&
+                      policy_scope_string(res, &scope) == 0 && strcmp(scope, "s1 s2 s4") == 0,
               "result: without want_reasons, the same matches and claims and no reasons");
         free(scope);
         policy_result_free(res);
@@ -704,7 +737,8 @@ static void test_result_shape(void) {
         res = evaluate(c, &in);
         CHECK(res && policy_result_empty(res) && !res->matched_rules, "result: nothing matching gives an empty result");
         policy_result_free(res);
-        CHECK(policy_evaluate(c, &(policy_input) { .user = NULL }, &res) == -EINVAL, "result: a missing user is refused");
+        CHECK(policy_evaluate(c, &(policy_input) { .user = NULL }, &res) == -EINVAL,
+              "result: a missing user is refused");
         config_free(c);
 }
 
@@ -720,7 +754,8 @@ static void test_scale(void) {
                 f = open_memstream(&text, &size);
                 fprintf(f, "timezone = \"Europe/Berlin\";\nrules = (\n");
                 for (int i = 0; i < n; i++)
-                        fprintf(f, "%s{ name = \"r%d\"; match = { users = [\"u%d\", \"alice\"]; services = [\"sshd\"];\n"
+                        fprintf(f,
+                                "%s{ name = \"r%d\"; match = { users = [\"u%d\", \"alice\"]; services = [\"sshd\"];\n"
                                 "  rhosts = [\"10.%d.0.0/16\", \"2001:db8:%x::/48\", \"h%d.example.com\"];\n"
                                 "  hours = \"07:00-19:00\"; days = [\"Tue\"]; amr = [\"pop\"]; };\n"
                                 "  grant = { scopes = [\"s%d\"]; groups = [\"g%d\"]; }; }\n",
@@ -739,7 +774,7 @@ static void test_scale(void) {
                 policy_input in = base_input();
                 policy_result *res = evaluate(large, &in);
                 CHECK(res && strv_length(res->matched_rules) == 4 && /* 10.1.0.0/16: r1 r257 r513 r769 */
-                      strcmp(res->matched_rules[0], "r1") == 0 && res->n_rules == 1000,
+                              strcmp(res->matched_rules[0], "r1") == 0 && res->n_rules == 1000,
                       "scale: 1,000 rules are all evaluated, with a reason each");
                 policy_result_free(res);
         }

@@ -23,13 +23,15 @@ int main(void) {
         server_limits m = { 0 }, u = { 0 };
 
         CHECK(server_fit_limits(4096, &m, &u) == 0 && m.max_connections == SERVER_MAX_CONNECTIONS &&
-              u.max_connections == SERVER_MAX_CONNECTIONS && m.root_reserve == SERVER_ROOT_RESERVE &&
-              m.max_per_uid == SERVER_MAX_PER_UID, "defaults-kept-when-they-fit");
+                      u.max_connections == SERVER_MAX_CONNECTIONS && m.root_reserve == SERVER_ROOT_RESERVE &&
+                      m.max_per_uid == SERVER_MAX_PER_UID,
+              "defaults-kept-when-they-fit");
 
         m = (server_limits) { 0 };
         u = (server_limits) { 0 };
         CHECK(server_fit_limits(1024, &m, &u) == 0 && fits(1024, &m, &u) && sane(&m) && sane(&u) &&
-              m.max_connections == u.max_connections, "soft-default-1024-shrinks-both");
+                      m.max_connections == u.max_connections,
+              "soft-default-1024-shrinks-both");
 
         m = (server_limits) { 0 };
         u = (server_limits) { 0 };
@@ -39,13 +41,13 @@ int main(void) {
         m = (server_limits) { .max_connections = 1000 };
         u = (server_limits) { .max_connections = 100 };
         CHECK(server_fit_limits(SERVER_FD_HEADROOM + 2 * SERVER_MIN_CONNECTIONS, &m, &u) == 0 &&
-              m.max_connections == SERVER_MIN_CONNECTIONS && u.max_connections == SERVER_MIN_CONNECTIONS &&
-              sane(&m) && sane(&u), "smallest-limit-gives-each-the-minimum");
+                      m.max_connections == SERVER_MIN_CONNECTIONS && u.max_connections == SERVER_MIN_CONNECTIONS &&
+                      sane(&m) && sane(&u),
+              "smallest-limit-gives-each-the-minimum");
 
         m = (server_limits) { .max_connections = 1000 };
         u = (server_limits) { .max_connections = 10 };
-        CHECK(server_fit_limits(200, &m, &u) == 0 && fits(200, &m, &u) && sane(&m) && sane(&u),
-              "unequal-wants-fit");
+        CHECK(server_fit_limits(200, &m, &u) == 0 && fits(200, &m, &u) && sane(&m) && sane(&u), "unequal-wants-fit");
 
         m = (server_limits) { 0 };
         u = (server_limits) { 0 };

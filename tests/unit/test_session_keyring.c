@@ -79,10 +79,9 @@ int main(void) {
         }
 
         r = keyring_join_new_session(&ring);
-        CHECK(r == 0 && ring == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0),
-              "session-keyring-joined");
-        CHECK(describe(ring, &owner, &perm) && owner == 0 && perm == ENRICH_SESSION_KEYRING_PERM &&
-              perm == 0x0f270000, "session-keyring-root-owned-no-link-no-setattr");
+        CHECK(r == 0 && ring == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0), "session-keyring-joined");
+        CHECK(describe(ring, &owner, &perm) && owner == 0 && perm == ENRICH_SESSION_KEYRING_PERM && perm == 0x0f270000,
+              "session-keyring-root-owned-no-link-no-setattr");
 
         /* In a keyring that is not pam_keyinit's (ours, root's): a new one,
          * and nothing to follow at close. */
@@ -100,8 +99,8 @@ int main(void) {
         CHECK(describe(pam_ring, &owner, &perm) && owner == TEST_UID, "session-keyring-pam-keyinit-made");
         r = keyring_prepare_session(TEST_UID, &joined, &keyinit);
         CHECK(r == 0 && keyinit == pam_ring && joined != pam_ring &&
-              joined == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0) &&
-              describe(joined, &owner, &perm) && owner == 0 && perm == ENRICH_SESSION_KEYRING_PERM,
+                      joined == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0) && describe(joined, &owner, &perm) &&
+                      owner == 0 && perm == ENRICH_SESSION_KEYRING_PERM,
               "session-keyring-replaces-pam-keyinit");
         CHECK(links(joined, user_keyring), "session-keyring-links-user-keyring");
         CHECK(revoke_as(TEST_UID, pam_ring) == 0, "session-keyring-pam-keyinit-can-still-revoke");
@@ -111,8 +110,7 @@ int main(void) {
         /* pam_keyinit force without revoke: the login's keyring lives on. */
         pam_ring = keyinit_for(TEST_UID, &user_keyring);
         r = keyring_prepare_session(TEST_UID, &joined, &keyinit);
-        CHECK(r == 0 && keyinit == pam_ring && keyring_release_keyinit(keyinit),
-              "session-keyring-follows-no-revoke");
+        CHECK(r == 0 && keyinit == pam_ring && keyring_release_keyinit(keyinit), "session-keyring-follows-no-revoke");
         CHECK(!links(KEY_SPEC_THREAD_KEYRING, pam_ring), "session-keyring-releases-kept-pam-keyinit");
         TAP_EXIT();
 }

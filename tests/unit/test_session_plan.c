@@ -81,11 +81,12 @@ int main(void) {
         if (sqlite3_prepare_v2(db_handle(d),
                                "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
                                " WHERE type = 'index' AND tbl_name = 'sessions' ORDER BY name)",
-                               -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
                 names = strdup((const char *) sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
         CHECK(names && streq_ptr(names, "sessions_open_page sessions_open_uid_page sessions_open_user_page"
-                                    " sqlite_autoindex_sessions_1"),
+                                        " sqlite_autoindex_sessions_1"),
               "session-plan-only-read-indexes");
         if (names)
                 printf("# sessions indexes: %s\n", names);

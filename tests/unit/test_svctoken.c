@@ -56,8 +56,7 @@ static int flip_last_byte(db *d, const char *column) {
 static const char *present(db *d, const token_lock_policy *policy, const char *verifier, int64_t *now_ms) {
         token_auth_result result = { 0 };
         const char *reason;
-        int r = tokens_authenticate(d, state_dir, policy, "svc", TOKEN_ID, verifier, "service:test", *now_ms,
-                                   &result);
+        int r = tokens_authenticate(d, state_dir, policy, "svc", TOKEN_ID, verifier, "service:test", *now_ms, &result);
 
         *now_ms += 60 * 1000;
         if (r < 0)
@@ -73,8 +72,13 @@ static void test_stored_hash(void) {
         char path[sizeof state_dir + 32], *error = NULL;
         token_lock_policy policy = { .max_failures = 3, .lock_ms = 5 * 60 * 1000, .lock_max_ms = 20 * 60 * 1000 };
         int64_t now = time(NULL), now_ms = now * 1000;
-        token_record t = { .id = TOKEN_ID, .user = (char *) "svc", .uid = 1000, .scopes = (char *) "",
-                           .created = now, .created_by = (char *) "test", .expires = now + 30 * 86400 };
+        token_record t = { .id = TOKEN_ID,
+                           .user = (char *) "svc",
+                           .uid = 1000,
+                           .scopes = (char *) "",
+                           .created = now,
+                           .created_by = (char *) "test",
+                           .expires = now + 30 * 86400 };
         bool was_locked = false;
         db *d = NULL;
 
@@ -100,8 +104,9 @@ static void test_stored_hash(void) {
         /* A rotation with grace: the old secret is checked against the
          * previous hash, in full too. */
         CHECK(tokens_rotate(d, state_dir, TOKEN_ID, v2, now_ms / 1000, 30 * 86400) == 0 &&
-              strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0 &&
-              strcmp(present(d, &policy, v1, &now_ms), "accepted") == 0, "previous-hash-in-grace-accepted");
+                      strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0 &&
+                      strcmp(present(d, &policy, v1, &now_ms), "accepted") == 0,
+              "previous-hash-in-grace-accepted");
         CHECK(flip_last_byte(d, "previous_hash") == 0 && strcmp(present(d, &policy, v1, &now_ms), "wrong secret") == 0,
               "previous-hash-compared-in-full");
         CHECK(strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0, "previous-hash-flip-keeps-current");
@@ -122,7 +127,8 @@ static void test_stored_hash(void) {
         for (int i = 0; i < 3; i++)
                 (void) present(d, &policy, v1, &now_ms);
         CHECK(tokens_unlock(d, "svc", now_ms, &was_locked) == 0 && was_locked &&
-              strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0, "unlock-ends-lock-early");
+                      strcmp(present(d, &policy, v2, &now_ms), "accepted") == 0,
+              "unlock-ends-lock-early");
 out:
         db_close(d);
         free(error);
@@ -167,8 +173,13 @@ static void test_source_locks(void) {
         char path[sizeof state_dir + 32], source[64], *error = NULL;
         token_lock_policy policy = { .max_failures = 3, .lock_ms = 5 * 60 * 1000, .lock_max_ms = 20 * 60 * 1000 };
         int64_t now = time(NULL), now_ms = now * 1000, minute = 60 * 1000;
-        token_record t = { .id = TOKEN_ID, .user = (char *) "svc", .uid = 1000, .scopes = (char *) "",
-                           .created = now, .created_by = (char *) "test", .expires = now + 30 * 86400 };
+        token_record t = { .id = TOKEN_ID,
+                           .user = (char *) "svc",
+                           .uid = 1000,
+                           .scopes = (char *) "",
+                           .created = now,
+                           .created_by = (char *) "test",
+                           .expires = now + 30 * 86400 };
         token_auth_result res = { 0 };
         bool was_locked = false, ok;
         db *d = NULL;
@@ -179,9 +190,10 @@ static void test_source_locks(void) {
                 return;
         }
         snprintf(path, sizeof path, "%s/%s", state_dir, DB_FILE_NAME);
-        if (db_open(path, &d, &error) < 0 || svctoken_new_secret(secret) < 0 ||
-            svctoken_new_secret(wrong_secret) < 0 || svctoken_verifier(secret, strlen(secret), right) < 0 ||
-            svctoken_verifier(wrong_secret, strlen(wrong_secret), wrong) < 0 || tokens_add(d, state_dir, &t, right) < 0) {
+        if (db_open(path, &d, &error) < 0 || svctoken_new_secret(secret) < 0 || svctoken_new_secret(wrong_secret) < 0 ||
+            svctoken_verifier(secret, strlen(secret), right) < 0 ||
+            svctoken_verifier(wrong_secret, strlen(wrong_secret), wrong) < 0 ||
+            tokens_add(d, state_dir, &t, right) < 0) {
                 printf("# %s\n", error ? error : "setup failed");
                 CHECK(0, "source-locks-setup");
                 goto out;
@@ -191,13 +203,14 @@ static void test_source_locks(void) {
         CHECK(res.locked_now && strcmp(attempt(d, &policy, right, "ruser:u2", now_ms, NULL), LOCKED) == 0,
               "source-lock-locks-attackers-source");
         CHECK(strcmp(attempt(d, &policy, right, "rhost:198.51.100.1", now_ms, NULL), "accepted") == 0 &&
-              strcmp(attempt(d, &policy, right, "ruser:u1", now_ms, NULL), "accepted") == 0,
+                      strcmp(attempt(d, &policy, right, "ruser:u1", now_ms, NULL), "accepted") == 0,
               "source-lock-spares-other-sources");
         CHECK(strcmp(attempt(d, &policy, right, "ruser:u2", now_ms, NULL), LOCKED) == 0,
               "source-lock-success-elsewhere-resets-nothing");
         ok = strcmp(attempt(d, &policy, wrong, "rhost:a", now_ms, &res), "wrong secret") == 0;
         CHECK(ok && res.failures == 1 && res.id_failures == 4 && res.id_sources == 2 &&
-              res.delay_ms == TOKENS_DELAY_BASE_MS, "source-lock-aggregate-per-id");
+                      res.delay_ms == TOKENS_DELAY_BASE_MS,
+              "source-lock-aggregate-per-id");
         /* u2's lock ends; one more wrong secret locks it twice as long. */
         now_ms += policy.lock_ms;
         (void) attempt(d, &policy, wrong, "ruser:u2", now_ms, &res);
@@ -229,9 +242,9 @@ static void test_source_locks(void) {
         }
         ok = strcmp(attempt(d, &policy, right, "ruser:u2", now_ms, NULL), LOCKED) == 0 &&
              strcmp(attempt(d, &policy, right, "rhost:b", now_ms, NULL), LOCKED) == 0;
-        CHECK(ok && tokens_unlock(d, "svc", now_ms, &was_locked) == 0 && was_locked &&
-              count_rows(d, "1") == 0 && strcmp(attempt(d, &policy, right, "ruser:u2", now_ms, NULL), "accepted") == 0 &&
-              strcmp(attempt(d, &policy, right, "rhost:b", now_ms, NULL), "accepted") == 0,
+        CHECK(ok && tokens_unlock(d, "svc", now_ms, &was_locked) == 0 && was_locked && count_rows(d, "1") == 0 &&
+                      strcmp(attempt(d, &policy, right, "ruser:u2", now_ms, NULL), "accepted") == 0 &&
+                      strcmp(attempt(d, &policy, right, "rhost:b", now_ms, NULL), "accepted") == 0,
               "unlock-clears-every-source");
 
         /* Bounded per id, keeping locks: a locked source survives a flood
@@ -243,17 +256,17 @@ static void test_source_locks(void) {
                 (void) attempt(d, &policy, wrong, source, now_ms, NULL);
         }
         CHECK(count_rows(d, "token_id = '" TOKEN_ID "'") == TOKENS_FAILURE_SOURCES_PER_ID &&
-              strcmp(attempt(d, &policy, right, "ruser:kept", now_ms, NULL), LOCKED) == 0,
+                      strcmp(attempt(d, &policy, right, "ruser:kept", now_ms, NULL), LOCKED) == 0,
               "failure-rows-bounded-per-id");
         /* Bounded in all: other ids' rows, made directly, up to the limit. */
-        ok = sqlite3_exec(db_handle(d), "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)"
+        ok = sqlite3_exec(db_handle(d),
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)"
                           " INSERT INTO token_failures (token_id, source, user, failures, last_failure_ms,"
                           " forget_after_ms) SELECT printf('%016x', i), 's', 'x', 1, 0, 9223372036854775807 FROM n",
                           NULL, NULL, NULL) == SQLITE_OK;
         (void) attempt(d, &policy, wrong, "rhost:one-more", now_ms, NULL);
-        CHECK(ok && count_rows(d, "1") == TOKENS_FAILURE_ROWS &&
-              count_rows(d, "source = 'rhost:one-more'") == 1 &&
-              strcmp(attempt(d, &policy, right, "ruser:kept", now_ms, NULL), LOCKED) == 0,
+        CHECK(ok && count_rows(d, "1") == TOKENS_FAILURE_ROWS && count_rows(d, "source = 'rhost:one-more'") == 1 &&
+                      strcmp(attempt(d, &policy, right, "ruser:kept", now_ms, NULL), LOCKED) == 0,
               "failure-rows-bounded-in-all");
         (void) sqlite3_exec(db_handle(d), "DELETE FROM token_failures WHERE user = 'x'", NULL, NULL, NULL);
         /* A day after its last failure or the end of its lock a row no
@@ -277,11 +290,12 @@ int main(void) {
 
         CHECK(svctoken_new_secret(secret) == 0 && strlen(secret) == SVCTOKEN_SECRET_LENGTH, "svctoken-secret-length");
         CHECK(svctoken_new_secret(other) == 0 && strcmp(secret, other) != 0, "svctoken-secrets-differ");
-        CHECK(svctoken_format("0123456789abcdef", secret, token) == 0 && strncmp(token, "enr_0123456789abcdef_", 21) == 0,
+        CHECK(svctoken_format("0123456789abcdef", secret, token) == 0 &&
+                      strncmp(token, "enr_0123456789abcdef_", 21) == 0,
               "svctoken-format");
         CHECK(svctoken_parse(token, id, v1) == 0 && strcmp(id, "0123456789abcdef") == 0, "svctoken-parse");
-        CHECK(svctoken_verifier(secret, strlen(secret), v2) == 0 && strcmp(v1, v2) == 0 &&
-              svctoken_valid_verifier(v1), "svctoken-verifier-matches");
+        CHECK(svctoken_verifier(secret, strlen(secret), v2) == 0 && strcmp(v1, v2) == 0 && svctoken_valid_verifier(v1),
+              "svctoken-verifier-matches");
         CHECK(strstr(v1, secret) == NULL && strcmp(v1, secret) != 0, "svctoken-verifier-is-not-the-secret");
         CHECK(svctoken_verifier(other, strlen(other), v2) == 0 && strcmp(v1, v2) != 0, "svctoken-verifier-differs");
         /* Passwords, and anything near the form, are someone else's. */

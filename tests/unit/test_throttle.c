@@ -17,7 +17,8 @@ int main(void) {
 
         CHECK(throttle_new(&t) == 0, "throttle-new");
         CHECK(throttle_fail(t, "rhost:a", 1000) == 1 && throttle_fail(t, "rhost:a", 2000) == 2 &&
-              throttle_fail(t, "rhost:a", 3000) == 3, "counts-per-source");
+                      throttle_fail(t, "rhost:a", 3000) == 3,
+              "counts-per-source");
         CHECK(throttle_fail(t, "rhost:b", 3000) == 1, "sources-apart");
         CHECK(throttle_fail(t, "rhost:a", 3000 + THROTTLE_FORGET_MS) == 1, "quiet-source-starts-again");
 

@@ -76,22 +76,23 @@ int main(void) {
         f = fopen(groups, "w");
         fclose(f);
         f = fopen(conf, "w");
-        fprintf(f, "socket = \"%s/io.enrich\";\nstate_dir = \"%s\";\nissuer = \"unit\";\n"
-                   "groups = ( { name = \"g-plain\"; gid = 61901; }, { name = \"g-unix\"; gid = 61902; },\n"
-                   "           { name = \"g-notdir\"; gid = 61903; } );\n"
-                   "rules = (\n"
-                   "  { name = \"plain\"; match = { users = [\"unit-alice\"]; }; grant = { groups = [\"g-plain\"]; }; },\n"
-                   "  { name = \"unix\"; match = { users = [\"unit-alice\"]; unix_groups = [\"unit-dir\"]; };\n"
-                   "    grant = { groups = [\"g-unix\"]; }; },\n"
-                   "  { name = \"notdir\"; match = { users = [\"unit-bob\"]; not_unix_groups = [\"unit-dir\"]; };\n"
-                   "    grant = { groups = [\"g-notdir\"]; }; }\n"
-                   ");\n", dir, dir);
+        fprintf(f,
+                "socket = \"%s/io.enrich\";\nstate_dir = \"%s\";\nissuer = \"unit\";\n"
+                "groups = ( { name = \"g-plain\"; gid = 61901; }, { name = \"g-unix\"; gid = 61902; },\n"
+                "           { name = \"g-notdir\"; gid = 61903; } );\n"
+                "rules = (\n"
+                "  { name = \"plain\"; match = { users = [\"unit-alice\"]; }; grant = { groups = [\"g-plain\"]; }; },\n"
+                "  { name = \"unix\"; match = { users = [\"unit-alice\"]; unix_groups = [\"unit-dir\"]; };\n"
+                "    grant = { groups = [\"g-unix\"]; }; },\n"
+                "  { name = \"notdir\"; match = { users = [\"unit-bob\"]; not_unix_groups = [\"unit-dir\"]; };\n"
+                "    grant = { groups = [\"g-notdir\"]; }; }\n"
+                ");\n",
+                dir, dir);
         fclose(f);
         CHECK(config_load_with(conf, groups, &d.config, &error) == 0, "config-loads");
         if (error)
                 printf("# %s\n", error);
-        CHECK(db_open(dbpath, &d.db, &error) == 0 && grants_generation(d.db, &d.grants_generation) == 0,
-              "db-opens");
+        CHECK(db_open(dbpath, &d.db, &error) == 0 && grants_generation(d.db, &d.grants_generation) == 0, "db-opens");
         CHECK(d.config && d.db && userdb_new(&d, "/run/unit/io.enrich.Groups", &u) == 0, "userdb-new");
         if (!u)
                 goto out;
@@ -125,7 +126,8 @@ int main(void) {
                 usleep(1100 * 1000);
                 userdb_tick(u);
         }
-        CHECK(member(u, "unit-alice", "g-unix") && member(u, "unit-alice", "g-plain"), "resolved-gets-unix-groups-rule");
+        CHECK(member(u, "unit-alice", "g-unix") && member(u, "unit-alice", "g-plain"),
+              "resolved-gets-unix-groups-rule");
         CHECK(!member(u, "unit-bob", "g-notdir"), "resolved-not-unix-groups-excludes");
 out:
         userdb_free(u);

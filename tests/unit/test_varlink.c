@@ -73,7 +73,8 @@ int main(void) {
         big = malloc(VARLINK_MAX_MESSAGE + 1);
         memset(big, ' ', VARLINK_MAX_MESSAGE + 1);
         varlink_buffer_init(&b);
-        CHECK(varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0, "varlink accepts a message just under the limit");
+        CHECK(varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0,
+              "varlink accepts a message just under the limit");
         CHECK(varlink_buffer_append(&b, big, 10) == -EMSGSIZE, "varlink refuses a message over the limit");
         varlink_buffer_free(&b);
         /* A message over the limit that arrives whole, NUL included, in one
@@ -81,7 +82,7 @@ int main(void) {
         varlink_buffer_init(&b);
         big[VARLINK_MAX_MESSAGE] = '\0';
         CHECK(varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE + 1) == 0 &&
-              varlink_buffer_take(&b, &msg) == -EMSGSIZE,
+                      varlink_buffer_take(&b, &msg) == -EMSGSIZE,
               "varlink refuses an oversize message that arrives whole");
         big[VARLINK_MAX_MESSAGE] = ' ';
         varlink_buffer_free(&b);
@@ -147,8 +148,10 @@ int main(void) {
                 memset(pad, 'p', sizeof pad - 1);
                 pad[sizeof pad - 1] = '\0';
                 for (int i = 0; i < 40; i++)
-                        slen += (size_t) sprintf(stream + slen, "{\"method\":\"m.N%d\",\"parameters\":{\"p\":\"%.*s\"}}",
-                                                 i, 250 + i, pad) + 1;
+                        slen += (size_t) sprintf(stream + slen,
+                                                 "{\"method\":\"m.N%d\",\"parameters\":{\"p\":\"%.*s\"}}", i, 250 + i,
+                                                 pad) +
+                                1;
                 varlink_buffer_init(&b);
                 /* One stream of 50 copies, cut in chunks that cross the
                  * copies' ends, so the buffer is rarely empty. */
@@ -179,7 +182,7 @@ int main(void) {
                 memset(big, ' ', VARLINK_MAX_MESSAGE);
                 varlink_buffer_init(&b);
                 CHECK(varlink_buffer_append(&b, "{\"method\":\"m.N0\"}", 18) == 0 &&
-                      varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0,
+                              varlink_buffer_append(&b, big, VARLINK_MAX_MESSAGE - 2) == 0,
                       "varlink bound: a full message behind a terminated one is accepted");
                 CHECK(varlink_buffer_take(&b, &msg) == 1, "varlink bound: the terminated one is taken");
                 json_decref(msg);
@@ -199,10 +202,10 @@ int main(void) {
                 size_t len = 0, cap = 0, tlen = 0;
 
                 CHECK(varlink_encode_append(obj, &out, &len, &cap) == 0 &&
-                      varlink_encode_append(obj, &out, &len, &cap) == 0 &&
-                      varlink_encode(obj, &text, &tlen) == 0 && len == 2 * tlen &&
-                      memcmp(out, text, tlen) == 0 && memcmp(out + tlen, text, tlen) == 0 &&
-                      out[tlen - 1] == '\0',
+                              varlink_encode_append(obj, &out, &len, &cap) == 0 &&
+                              varlink_encode(obj, &text, &tlen) == 0 && len == 2 * tlen &&
+                              memcmp(out, text, tlen) == 0 && memcmp(out + tlen, text, tlen) == 0 &&
+                              out[tlen - 1] == '\0',
                       "varlink encode_append appends NUL-terminated frames");
                 json_decref(obj);
                 big = malloc(VARLINK_MAX_MESSAGE);
@@ -215,7 +218,7 @@ int main(void) {
                 json_decref(obj);
                 obj = json_pack("{s:s%}", "x", big, (size_t) VARLINK_MAX_MESSAGE - 8);
                 CHECK(varlink_encode_append(obj, &out, &len, &cap) == -EMSGSIZE &&
-                      len == 2 * tlen + VARLINK_MAX_MESSAGE,
+                              len == 2 * tlen + VARLINK_MAX_MESSAGE,
                       "varlink encode_append: one byte over is refused, the queue unchanged");
                 json_decref(obj);
                 free(big);

@@ -344,8 +344,8 @@ static const char *const migrations[] = {
          * the count of live sessions read the open-session one, lookups
          * go by sid (test_session_plan checks all of it). sessions_uid and
          * sessions_ended also held every session ever ended. */
-        "DROP INDEX sessions_uid;"
-        "DROP INDEX sessions_ended;",
+        "DROP INDEX IF EXISTS sessions_uid;"
+        "DROP INDEX IF EXISTS sessions_ended;",
 };
 
 static int set_error(db *d, const char *what) {
@@ -601,7 +601,8 @@ static int migrate(db *d) {
         if (version > latest) {
                 snprintf(d->error, sizeof d->error,
                          "database schema version %d is newer than this enrichd knows (%d); "
-                         "refusing to touch it", version, latest);
+                         "refusing to touch it",
+                         version, latest);
                 return -EPROTO;
         }
         for (int v = version; v < latest; v++) {
@@ -639,8 +640,7 @@ static void *checkpoint_loop(void *userdata) {
                         break;
                 d->checkpoint_due = false;
                 pthread_mutex_unlock(&d->lock);
-                (void) sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                                 NULL, NULL);
+                (void) sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
                 pthread_mutex_lock(&d->lock);
         }
         pthread_mutex_unlock(&d->lock);
@@ -679,8 +679,8 @@ static void start_checkpointer(db *d, const char *path) {
         sigset_t all, old;
         int r;
 
-        if (sqlite3_open_v2(path, &d->checkpoint_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(path, &d->checkpoint_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
                 sqlite3_close(d->checkpoint_handle);
                 d->checkpoint_handle = NULL;
                 return;
@@ -752,14 +752,14 @@ static int check_integrity(db *d, const char *path) {
         }
         code = sqlite3_errcode(d->handle) & 0xff;
         if (rc == SQLITE_ROW || code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-                snprintf(d->error, sizeof d->error, "Database %s is corrupt (%s): refusing to start and "
+                snprintf(d->error, sizeof d->error,
+                         "Database %s is corrupt (%s): refusing to start and "
                          "leaving it untouched; restore it from a backup, or move it aside to start empty "
-                         "(losing its grants, tokens and sessions)", path,
-                         rc == SQLITE_ROW && result ? result : sqlite3_errmsg(d->handle));
+                         "(losing its grants, tokens and sessions)",
+                         path, rc == SQLITE_ROW && result ? result : sqlite3_errmsg(d->handle));
                 r = -EBADMSG;
         } else {
-                snprintf(d->error, sizeof d->error, "Failed to check database %s: %s", path,
-                         sqlite3_errmsg(d->handle));
+                snprintf(d->error, sizeof d->error, "Failed to check database %s: %s", path, sqlite3_errmsg(d->handle));
                 r = -EIO;
         }
 out:
@@ -775,8 +775,8 @@ int db_open(const char *path, db **ret, char **ret_error) {
         d = calloc(1, sizeof *d);
         if (!d)
                 return -ENOMEM;
-        if (sqlite3_open_v2(path, &d->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                            SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(path, &d->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
                 snprintf(d->error, sizeof d->error, "Failed to open database %s: %s", path,
                          d->handle ? sqlite3_errmsg(d->handle) : "out of memory");
                 r = -EIO;
@@ -794,8 +794,8 @@ int db_open(const char *path, db **ret, char **ret_error) {
                 goto out;
         }
         if (strcmp((const char *) sqlite3_column_text(st, 0), "wal") != 0) {
-                snprintf(d->error, sizeof d->error, "Database %s refuses WAL mode (journal_mode is %s)",
-                         path, (const char *) sqlite3_column_text(st, 0));
+                snprintf(d->error, sizeof d->error, "Database %s refuses WAL mode (journal_mode is %s)", path,
+                         (const char *) sqlite3_column_text(st, 0));
                 r = -EIO;
                 goto out;
         }
@@ -942,24 +942,20 @@ int db_write_normal(db *d, sqlite3_stmt *st, const char *what, int *ret_changes)
 
 static int bind_value(sqlite3_stmt *st, int index, const db_value *v) {
         switch (v->type) {
-        case DB_VALUE_INT:
-                return sqlite3_bind_int64(st, index, v->integer);
+        case DB_VALUE_INT: return sqlite3_bind_int64(st, index, v->integer);
         case DB_VALUE_TEXT:
                 if (!v->data)
                         break;
                 return sqlite3_bind_text(st, index, v->data,
                                          (int) strnlen(v->data, v->size < INT_MAX ? v->size : INT_MAX),
                                          SQLITE_TRANSIENT);
-        case DB_VALUE_BLOB:
-                return sqlite3_bind_blob(st, index, v->data, (int) v->size, SQLITE_TRANSIENT);
-        case DB_VALUE_NULL:
-                break;
+        case DB_VALUE_BLOB: return sqlite3_bind_blob(st, index, v->data, (int) v->size, SQLITE_TRANSIENT);
+        case DB_VALUE_NULL: break;
         }
         return sqlite3_bind_null(st, index);
 }
 
-int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args,
-                 size_t n_args) {
+int db_statement(db *d, const char *sql, const char *what, sqlite3_stmt **ret, const db_value *args, size_t n_args) {
         sqlite3_stmt *st = NULL;
         size_t n;
 
@@ -985,12 +981,9 @@ int db_run(db *d, db_write_kind kind, const char *sql, const char *what, int *re
         if (r < 0)
                 return r;
         switch (kind) {
-        case DB_WRITE_NORMAL:
-                return db_write_normal(d, st, what, ret_changes);
-        case DB_WRITE_IN_TRANSACTION:
-                return db_step_write(d, st, what, ret_changes);
-        case DB_WRITE_DURABLE:
-                break;
+        case DB_WRITE_NORMAL: return db_write_normal(d, st, what, ret_changes);
+        case DB_WRITE_IN_TRANSACTION: return db_step_write(d, st, what, ret_changes);
+        case DB_WRITE_DURABLE: break;
         }
         return db_write(d, st, what, ret_changes);
 }

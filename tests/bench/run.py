@@ -224,13 +224,19 @@ def login_path(res, tmp, inst, user, quick):
                 note=("paused %d ms (untimed) for the kernel's key GC to free revoked keyrings" %
                       out[name]["key_gc_wait_ms"]) if out[name].get("key_gc_wait_ms") else "")
     after = key_users(uid), key_users(0)
-    added = out[SERVICE]["median_us"] - out["eu9-keyinit"]["median_us"]
-    res.add("login", "pam_enrich added median", added, "us", "pam_keyinit", out["eu9-keyinit"]["median_us"],
-            ratio=out[SERVICE]["median_us"] / out["eu9-keyinit"]["median_us"], target="<= +250 us",
-            ok=added <= 250)
-    speedup = out["eu9-hack"]["median_us"] / out[SERVICE]["median_us"]
-    res.add("login", "speed-up of pam_enrich over the hack", speedup, "x", "hack",
-            out["eu9-hack"]["median_us"], ratio=speedup, base_unit="us", target=">= 20x", ok=speedup >= 20)
+    # Issue 15's targets: what pam_enrich adds to pam_keyinit, median and
+    # p99, and the speed-up over the pam_exec hack on what each adds.
+    keyinit = out["eu9-keyinit"]
+    added = out[SERVICE]["median_us"] - keyinit["median_us"]
+    res.add("login", "pam_enrich added median", added, "us", "pam_keyinit", keyinit["median_us"],
+            ratio=out[SERVICE]["median_us"] / keyinit["median_us"], target="<= +150 us", ok=added <= 150)
+    added_p99 = out[SERVICE]["p99_us"] - keyinit["p99_us"]
+    res.add("login", "pam_enrich added p99", added_p99, "us", "pam_keyinit p99", keyinit["p99_us"],
+            ratio=out[SERVICE]["p99_us"] / keyinit["p99_us"], target="<= +600 us", ok=added_p99 <= 600)
+    speedup = (out["eu9-hack"]["median_us"] - keyinit["median_us"]) / max(added, 1)
+    res.add("login", "speed-up over the hack, on what each adds", speedup, "x", "hack adds",
+            out["eu9-hack"]["median_us"] - keyinit["median_us"], ratio=speedup, base_unit="us", target=">= 40x",
+            ok=speedup >= 40)
     res.add("login", "keys left behind (user, root)", "%+d, %+d" % (after[0][0] - before[0][0],
                                                                     after[1][0] - before[1][0]), "",
             note="from /proc/key-users before and after all logins; revoked keys linger until the "

@@ -1,4 +1,5 @@
 /* util.c: small helpers shared by the module, the daemon and the CLI. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -172,4 +173,15 @@ int format_error(char **ret_error, const char *format, ...) {
                 *ret_error = NULL;
         va_end(ap);
         return 0;
+}
+
+bool fleet_name_valid(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > 64)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) s[i]) && !strchr("-_.", s[i]))
+                        return false;
+        return true;
 }

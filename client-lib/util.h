@@ -25,6 +25,9 @@ void free_secret(void *p, size_t len);
 
 /* Parses a decimal unsigned; -EINVAL / -ERANGE. */
 int parse_uint(const char *s, unsigned long max, unsigned long *ret);
+/* A fleet host label or host id: what can stand in a key under the fleet's
+ * etcd prefix (1 to 64 letters, digits, '-', '_', '.'). */
+bool fleet_name_valid(const char *s);
 
 /* Reads a whole small file (at most max bytes) into a NUL-terminated string. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);

@@ -850,21 +850,9 @@ static int check_endpoint(parse_context *ctx, const config_setting_t *e, const c
         return 0;
 }
 
-/* A label or host id: what can stand in a key under the prefix. */
-static bool valid_fleet_name(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 64)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char) s[i]) && !strchr("-_.", s[i]))
-                        return false;
-        return true;
-}
-
 static int check_label(parse_context *ctx, const config_setting_t *e, const char *name, const char *value,
                        void *userdata) {
-        if (!valid_fleet_name(value))
+        if (!fleet_name_valid(value))
                 return fail(ctx, e, "'%s' entry \"%s\": letters, digits, '-', '_' and '.' only, at most 64", name,
                             value);
         return 0;
@@ -964,7 +952,7 @@ static int parse_fleet(parse_context *ctx, const config_setting_t *group, config
                                 k = check_readable(ctx, s, key, *target);
                 } else if (strcmp(key, "host_id") == 0) {
                         k = parse_string(ctx, s, "fleet.host_id", false, &f->host_id);
-                        if (k == 0 && !valid_fleet_name(f->host_id))
+                        if (k == 0 && !fleet_name_valid(f->host_id))
                                 k = fail(ctx, s,
                                          "'fleet.host_id' \"%s\": letters, digits, '-', '_' and '.' only, "
                                          "at most 64",

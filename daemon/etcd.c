@@ -555,30 +555,35 @@ out:
         return r;
 }
 
-int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id) {
-        json_t *request = json_pack("{s:I}", "TTL", (json_int_t) ttl), *answer = NULL;
+/* A lease call whose request is {field: value}; *ret_answer its answer. */
+static int lease_call(etcd *e, const char *path, const char *field, int64_t value, json_t **ret_answer) {
+        json_t *request = json_pack("{s:I}", field, (json_int_t) value);
         int r;
 
         if (!request)
                 return -ENOMEM;
-        r = call(e, "/v3/lease/grant", request, &answer);
+        r = call(e, path, request, ret_answer);
+        json_decref(request);
+        return r;
+}
+
+int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id) {
+        json_t *answer = NULL;
+        int r = lease_call(e, "/v3/lease/grant", "TTL", ttl, &answer);
+
         if (r == 0) {
                 *ret_id = json_int64(answer, "ID");
                 if (*ret_id == 0)
                         r = set_error(e, -EBADMSG, "%s: lease grant without ID", etcd_endpoint(e));
         }
-        json_decref(request);
         json_decref(answer);
         return r;
 }
 
 int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl) {
-        json_t *request = json_pack("{s:I}", "ID", (json_int_t) id), *answer = NULL;
-        int r;
+        json_t *answer = NULL;
+        int r = lease_call(e, "/v3/lease/keepalive", "ID", id, &answer);
 
-        if (!request)
-                return -ENOMEM;
-        r = call(e, "/v3/lease/keepalive", request, &answer);
         if (r == 0) {
                 /* A stream of one: {"result":{"ID","TTL"}}; TTL 0: gone. */
                 json_t *result = json_object_get(answer, "result");
@@ -588,7 +593,6 @@ int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl) {
                 else if (ret_ttl)
                         *ret_ttl = ttl;
         }
-        json_decref(request);
         json_decref(answer);
         return r;
 }
@@ -661,13 +665,9 @@ out:
 }
 
 int etcd_lease_revoke(etcd *e, int64_t id) {
-        json_t *request = json_pack("{s:I}", "ID", (json_int_t) id), *answer = NULL;
-        int r;
+        json_t *answer = NULL;
+        int r = lease_call(e, "/v3/lease/revoke", "ID", id, &answer);
 
-        if (!request)
-                return -ENOMEM;
-        r = call(e, "/v3/lease/revoke", request, &answer);
-        json_decref(request);
         json_decref(answer);
         return r;
 }

@@ -590,6 +590,23 @@ out:
         grant_clear(&g);
 }
 
+/* The local account a signed record of kind ("grant", "token") is for,
+ * and who made it as this host records it ("fleet:BY", *ret_by). A user
+ * this host does not know is logged and -ENOENT. */
+static int record_subject(const etcd_kv *kv, const char *kind, const char *id, const char *user, const char *by,
+                          struct passwd *pw, char **pwbuf, char **ret_by) {
+        if (identity_lookup_user(user, 0, pw, pwbuf) < 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet %s %s is for %s, whom this host does not know; not applied", kind, id, user);
+                return -ENOENT;
+        }
+        if (asprintf(ret_by, "fleet:%s", by) < 0) {
+                *ret_by = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL;
@@ -638,15 +655,8 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
-                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
-                           "Fleet grant %s is for %s, whom this host does not know; not applied", id, user);
+        if (record_subject(kv, "grant", id, user, by, &pw, &pwbuf, &granted_by) < 0)
                 goto out;
-        }
-        if (asprintf(&granted_by, "fleet:%s", by) < 0) {
-                granted_by = NULL;
-                goto out;
-        }
         grant g = {
                 .id = (char *) id,
                 .user = (char *) user,
@@ -835,15 +845,8 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (identity_lookup_user(user, 0, &pw, &pwbuf) < 0) {
-                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
-                           "Fleet token %s is for %s, whom this host does not know; not applied", id, user);
+        if (record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by) < 0)
                 goto out;
-        }
-        if (asprintf(&created_by, "fleet:%s", by) < 0) {
-                created_by = NULL;
-                goto out;
-        }
         token_record t = {
                 .user = (char *) user,
                 .uid = pw.pw_uid,

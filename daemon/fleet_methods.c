@@ -14,15 +14,7 @@
 
 /* A label as the config allows them. */
 static bool valid_label(const enrichd *d, const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 64)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-                      strchr("-_.", s[i])))
-                        return false;
-        return true;
+        return fleet_name_valid(s);
 }
 
 static json_t *get_fleet_flag(json_t *params, bool *ret) {
@@ -191,8 +183,9 @@ json_t *fleet_method_token_revoke(enrichd *d, const char *id, bool known) {
                                                fleet_delete_token, token_revoked_reply });
 }
 
-json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
-                             int64_t at) {
+/* Disable or enable with fleet=true: the signed identity record into etcd. */
+static json_t *put_identity(enrichd *d, json_t *params, const char *user, bool disabled, const char *reason,
+                            const char *by, int64_t at) {
         char *error = NULL;
         json_t *reply = NULL;
         bool fleet_call = false;
@@ -200,26 +193,20 @@ json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const
 
         if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
                 return reply;
-        r = fleet_put_identity(d, user, true, reason, by, at, &error);
+        r = fleet_put_identity(d, user, disabled, reason, by, at, &error);
         if (r < 0)
                 reply = fleet_error(r, error);
         free(error);
         return reply;
 }
 
-json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const char *by, int64_t at) {
-        char *error = NULL;
-        json_t *reply = NULL;
-        bool fleet_call = false;
-        int r;
+json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
+                             int64_t at) {
+        return put_identity(d, params, user, true, reason, by, at);
+}
 
-        if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
-                return reply;
-        r = fleet_put_identity(d, user, false, NULL, by, at, &error);
-        if (r < 0)
-                reply = fleet_error(r, error);
-        free(error);
-        return reply;
+json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const char *by, int64_t at) {
+        return put_identity(d, params, user, false, NULL, by, at);
 }
 
 /* FleetStatus, FleetHosts, FleetJwks: from the daemon's memory, never

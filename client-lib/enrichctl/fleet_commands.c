@@ -103,19 +103,6 @@ static int fleet_jwks(const ctl_options *o) {
         return code;
 }
 
-/* A host id as the config allows it. */
-static bool valid_host_id(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 64)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-                      strchr("-_.", s[i])))
-                        return false;
-        return true;
-}
-
 /* enroll HOST: the etcd user and role a new fleet host needs, as etcdctl
  * commands to run with etcd's root credentials: read on the prefix, write
  * only on the host's own presence and checkpoint keys. A fresh random
@@ -130,7 +117,7 @@ static int fleet_enroll(const ctl_options *o, const char *host) {
         size_t i;
         int code;
 
-        if (!valid_host_id(host)) {
+        if (!fleet_name_valid(host)) {
                 fprintf(stderr, "enrichctl: host id '%s': letters, digits, '-', '_' and '.' only, at most 64\n", host);
                 return CTL_EXIT_ERROR;
         }

@@ -337,8 +337,8 @@ int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *
         return 0;
 }
 
-int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason) {
-        char type[16], description[64], payload[sizeof(ENRICH_KEY_PLACEHOLDER)];
+int keyring_check_claims(key_serial_t key, gid_t group, const char **ret_reason) {
+        char type[16], description[64];
         /* Room for any claims key's "type;uid;gid;perm;description": one
          * call, not describe_alloc's two; a longer one is not ours. */
         char text[128];
@@ -360,18 +360,28 @@ int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason
                 reason = "its group is not the daemon's";
         else if (perm != ENRICH_KEY_PERM)
                 reason = "its permissions are not the claims key's";
-        if (!reason) {
-                /* Read one byte more than the placeholder: a longer payload
-                 * (a token) shows as a different length. */
-                n = keyctl_read(key, payload, sizeof(payload));
-                if (n < 0)
-                        return -errno;
-                if ((size_t) n != strlen(ENRICH_KEY_PLACEHOLDER) ||
-                    memcmp(payload, ENRICH_KEY_PLACEHOLDER, (size_t) n) != 0)
-                        reason = "it already holds claims";
-        }
         if (reason) {
                 *ret_reason = reason;
+                return -EPERM;
+        }
+        return 0;
+}
+
+int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason) {
+        char payload[sizeof(ENRICH_KEY_PLACEHOLDER)];
+        long n;
+        int r;
+
+        r = keyring_check_claims(key, group, ret_reason);
+        if (r < 0)
+                return r;
+        /* Read one byte more than the placeholder: a longer payload (a
+         * token) shows as a different length. */
+        n = keyctl_read(key, payload, sizeof(payload));
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != strlen(ENRICH_KEY_PLACEHOLDER) || memcmp(payload, ENRICH_KEY_PLACEHOLDER, (size_t) n) != 0) {
+                *ret_reason = "it already holds claims";
                 return -EPERM;
         }
         return 0;

@@ -90,6 +90,13 @@ int keyring_install_claims(const char *token, gid_t group, int64_t expires, key_
  * publishes it with keyring_publish_claims. On failure nothing is left. */
 int keyring_create_pending(gid_t group, unsigned timeout_seconds, key_serial_t *ret);
 
+/* Whether key is still a claims key: type and description of the claims
+ * key, owner uid 0, group gid, ENRICH_KEY_PERM. 0 when it is; -EPERM with
+ * *ret_reason (a constant) when not; -ENOKEY, -EKEYREVOKED, -EKEYEXPIRED,
+ * -EACCES when it cannot be looked at. A serial the daemon keeps may name
+ * another key once the kernel reuses it: checked before each write. */
+int keyring_check_claims(key_serial_t key, gid_t group, const char **ret_reason);
+
 /* The daemon's check of a key the module made for it: type and
  * description of the claims key, owner uid 0, group gid, ENRICH_KEY_PERM,
  * payload ENRICH_KEY_PLACEHOLDER (so a live claims key is never

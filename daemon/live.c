@@ -266,7 +266,9 @@ static void end_at(enrichd *d, size_t i, int64_t now, const char *reason) {
         int r;
 
         snprintf(serial, sizeof serial, "%d", (int) s->key);
-        if (s->key > 0)
+        /* Only while the serial still names a claims key: once the kernel
+         * has reused it, it may be a user's key the daemon can write. */
+        if (s->key > 0 && keyring_check_claims(s->key, getegid(), &(const char *) { NULL }) == 0)
                 (void) keyring_revoke(s->key);
         r = sessions_end(d->db, s->sid, now, reason);
         if (r < 0 && r != -ENOENT)
@@ -301,6 +303,7 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                               .asid = s->asid };
         evaluation e = { 0 };
         char *token = NULL, *claims = NULL, serial[32], ttl[32], reason[256];
+        const char *not_claims = NULL;
         json_t *claims_object = NULL;
         int64_t expires = 0;
         int r, outcome = KEPT;
@@ -345,9 +348,15 @@ static int reissue_at(enrichd *d, size_t i, int64_t now, const char *why, bool s
                 goto out;
         }
         issue_log_conflict(&ctx, &e, s->sid);
-        r = keyring_update_claims(s->key, token, expires);
+        /* The serial is checked before each write: a key of the login that
+         * died may have left it to a key a user made and let others write
+         * (the kernel reuses serials), which must not get this token. */
+        r = keyring_check_claims(s->key, getegid(), &not_claims);
+        if (r == 0)
+                r = keyring_update_claims(s->key, token, expires);
         if (r < 0) {
-                snprintf(reason, sizeof reason, "key %d cannot be updated: %s", (int) s->key, strerror(-r));
+                snprintf(reason, sizeof reason, "key %d cannot be updated: %s", (int) s->key,
+                         r == -EPERM && not_claims ? not_claims : strerror(-r));
                 end_at(d, i, now, reason);
                 outcome = REMOVED;
                 goto out;

@@ -734,7 +734,11 @@ static void handle_message(server *s, connection *c, json_t *msg) {
                 return;
         }
         c->owner->call_id = ++c->owner->last_call_id;
-        reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params, json_is_true(more));
+        /* A oneway call gets no replies, so it cannot be a "more" one: a
+         * handler that opened a stream for it (an audit follow's slot)
+         * would hold what no connection will ever end. */
+        reply = c->owner->call(c->owner->userdata, &c->peer, json_string_value(method), params,
+                               json_is_true(more) && !json_is_true(oneway));
         c->owner->call_id = 0;
         c->owner->turn_calls++;
         if (reply && json_is_true(more) && !json_is_true(oneway) && stays_open(reply))
@@ -769,7 +773,10 @@ static bool has_call(const connection *c) {
 static unsigned serve_connection(server *s, connection *c, int64_t until_us, unsigned max_calls) {
         unsigned n = 0;
 
-        while (n < max_calls && !c->closing && !c->dead && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
+        /* A call left open (c->stream) is the last served until it ends:
+         * replies to later calls would go out among its own. */
+        while (n < max_calls && !c->closing && !c->dead && !c->stream &&
+               c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER) {
                 json_t *msg = NULL;
                 int r = varlink_buffer_take(&c->input, &msg);
                 if (r == 0)

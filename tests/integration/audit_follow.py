@@ -300,6 +300,33 @@ def bounds(path, grantee, specs):
     return out
 
 
+def stray(path, spec):
+    """As the user spec: 4 follows sent oneway (their connections then
+    closed), then a follow and a Status pipelined in one write. Whether
+    Status was answered while the follow was open (it must wait: a reply
+    there is not the open call's), and whether a new follow is refused
+    (the oneway ones must not have kept slots)."""
+    as_uid(spec)
+    for _ in range(4):
+        s = connect(path)
+        s.sendall(json.dumps({"method": "io.enrich.AuditList", "parameters": {"follow": True},
+                              "more": True, "oneway": True}).encode() + b"\0")
+        time.sleep(0.05)
+        s.close()
+    time.sleep(0.2)
+    c = Conn(path)
+    c.s.sendall(json.dumps({"method": "io.enrich.AuditList", "parameters": {"follow": True},
+                            "more": True}).encode() + b"\0" +
+                json.dumps({"method": "io.enrich.Status", "parameters": {}}).encode() + b"\0")
+    first = c.next()
+    try:
+        second = c.next(0.5)
+    except (socket.timeout, EOFError):
+        second = None
+    return {"first": first.get("error") or ("open" if first.get("continues") else "closed"),
+            "statusDuringFollow": second is not None}
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -345,6 +372,8 @@ def main():
         out = bounds(args[0], args[1], args[2:])
     elif mode == "demote":
         out = demote(*args[:5])
+    elif mode == "stray":
+        out = stray(args[0], args[1])
     elif mode == "noread":
         out = noread(args[0], args[1], int(args[2]), int(args[3]))
     else:

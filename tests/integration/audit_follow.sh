@@ -19,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="af-latency-all af-latency-100ms af-sigint-exit-0 af-filter af-visible-own af-visible-redacted
-af-per-uid af-follow-is-connection af-global af-refusal-named af-root-follows af-root-status-fast af-root-got-rows
+af-oneway-takes-no-slot af-stream-waits-pipelined af-per-uid af-follow-is-connection af-global af-refusal-named af-root-follows af-root-status-fast af-root-got-rows
 af-noread-closed af-noread-rss af-demoted-saw af-demoted-ended daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -54,6 +54,11 @@ VIS=$(py visible "$SOCK" "$U1_UID:$(id -g "$U1")" "$U1" "$U2")
 echo "# visible: $VIS"
 check_eq af-visible-own True "$(field "$VIS" 'r["users"] == [sys.argv[3]]' "$U1")"
 check_eq af-visible-redacted True "$(field "$VIS" 'r["n"] >= 1 and not r["actor"]')"
+
+STRAY=$(py stray "$SOCK" "$(id -u "$U2"):$(id -g "$U2")")
+echo "# stray: $STRAY"
+check_eq af-oneway-takes-no-slot True "$(field "$STRAY" 'r["first"] == "open"')"
+check_eq af-stream-waits-pipelined True "$(field "$STRAY" 'not r["statusDuringFollow"]')"
 
 BND=$(py bounds "$SOCK" "$U1" "$U1_UID:$(id -g "$U1")" "$(id -u "$U2"):$(id -g "$U2")" $IDS)
 echo "# bounds: $BND"

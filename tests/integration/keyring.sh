@@ -14,7 +14,7 @@ daemon-session-records-login check-scope-granted check-scope-missing check-outsi
 pyjwt-rejects-placeholder user-can-read-key
 user-cannot-update-key user-cannot-setperm-key user-cannot-change-timeout other-uid-cannot-read-key
 second-login-own-keyring second-login-own-key first-key-intact-after-second-login
-close-session-revokes-key login-key-not-in-inherited-keyring daemon-clean-shutdown"
+close-session-revokes-key login-key-not-in-inherited-keyring refresh-skips-foreign-key daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
 if ! enrich_start_daemon; then
@@ -269,5 +269,24 @@ not_in_inherited() {
                 { echo "# key ${serial:-none}; the inherited keyring holds: $(cat "$TMP/inherited.out")"; return 1; }
 }
 check login-key-not-in-inherited-keyring not_in_inherited || show "$TMP/inherited.err"
+
+# The daemon keeps each login's key serial and writes refreshed tokens into
+# it; once that key is gone the kernel may give the serial to a key a user
+# made and let others write. Root's AttachKey stands in for that reuse: the
+# user's live session is pointed at the user's own such key, then a grant
+# refreshes the session. The token must not land there.
+session_open reuse "$U1"
+UK=$(as_user "$U1" sh -c 'k=$(keyctl add user enrich:claims planted @u) && keyctl setperm "$k" 0x3f3f3f3f && echo "$k"')
+REUSE_SID=$("$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.ListSessions "{\"user\":\"$U1\"}" |
+        "$PY" -c 'import json, sys; print(json.load(sys.stdin)["parameters"]["sessions"][0]["sid"])')
+"$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AttachKey "{\"sid\":\"$REUSE_SID\",\"keySerial\":${UK:-0}}" >/dev/null
+ctl grant "$U1" --scope s:reuse --ttl 10m --reason "serial reuse" >"$TMP/reuse.out" 2>&1
+foreign_key_untouched() {
+        [ -n "$UK" ] && [ "$(as_user "$U1" keyctl print "$UK" 2>&1)" = planted ]
+}
+sleep 0.5
+check refresh-skips-foreign-key foreign_key_untouched ||
+        { echo "# key $UK holds: $(as_user "$U1" keyctl print "$UK" 2>&1 | cut -c1-40)"; show "$TMP/reuse.out"; }
+session_close reuse
 
 enrich_finish

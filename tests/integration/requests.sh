@@ -7,7 +7,7 @@
 # costs no rows; every step audited.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="request-created request-json-record request-unknown-group-refused owner-sees-own stranger-sees-none stranger-cannot-name-owner
+CHECKS="request-created request-json-record request-unknown-group-refused request-terminal-controls-refused owner-sees-own stranger-sees-none stranger-cannot-name-owner
 admin-sees-all user-cannot-approve user-cannot-deny self-approval-refused self-approval-stays-pending
 not-in-userdb-before-approval approve-makes-grant grant-names-request-and-approver grant-reaches-live-session grant-reaches-userdb request-shows-approved
 approve-twice-refused deny-records-reason denied-cannot-be-approved
@@ -91,6 +91,18 @@ ctl_as "$U1" request --group wheel --ttl 10m --reason "typo or worse" >"$TMP/whe
 RC=$?
 unknown_group() { [ "$RC" = 1 ] && grep -q "a group enrichd knows" "$TMP/wheel.out"; }
 check request-unknown-group-refused unknown_group || show "$TMP/wheel.out"
+# The reason is printed raw by an admin's "enrichctl requests" and "audit":
+# a C1 CSI (U+009B, xterm's escape) or a bidi override (U+202E) from the
+# requester must not get there. Sent as raw Varlink, not through enrichctl.
+for ch in '\u009b' '\u0085' '\u202e' '\u2067' '\u200f'; do
+        as_user "$U1" "$PY" "$(dirname "$0")/varlink_call.py" "$SOCK" io.enrich.Request \
+                '{"groups": ["jit-deploy"], "ttl": 600, "reason": "deploy '"$ch"'2J now"}'
+done >"$TMP/controls.out" 2>&1
+controls_refused() {
+        [ "$(grep -c '"reason": "contains control characters"' "$TMP/controls.out")" = 5 ] &&
+                ! grep -q '"request"' "$TMP/controls.out"
+}
+check request-terminal-controls-refused controls_refused || show "$TMP/controls.out"
 check owner-sees-own rjson "$TMP/own.json" "len(j['requests']) == 1" || show "$TMP/own.json"
 ctl_as "$U2" --json requests >"$TMP/stranger.json" 2>&1
 check stranger-sees-none rjson "$TMP/stranger.json" "j['requests'] == []" || show "$TMP/stranger.json"

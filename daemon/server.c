@@ -1152,9 +1152,12 @@ static void release_held(server *s, listener *l) {
 }
 
 /* One turn's service of l: root first, then everyone else, each class for
- * at most SERVER_TURN_BUDGET_US; then its commit and held replies. */
+ * at most SERVER_TURN_BUDGET_US. Each class's writes are committed and its
+ * held replies go out before the next class is served: a PAM login's reply
+ * never waits for the users' share of the turn. */
 static void serve_turn(server *s, listener *l) {
         serve_class(s, l, CLASS_ROOT, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
+        release_held(s, l);
         serve_class(s, l, CLASS_USERS, clock_monotonic_us() + SERVER_TURN_BUDGET_US);
         release_held(s, l);
 }

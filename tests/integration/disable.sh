@@ -102,7 +102,9 @@ EU5_SECRET=$TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-acct --user "
         --password-from-env EU5_SECRET --no-session 2>"$TMP/tok.err"
 check eu5-disabled-token-login-refused grep -q "pam_authenticate: Authentication failure" "$TMP/tok.err"
 # The session hook alone (no account stack): fail=open opens it, without claims.
-"$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$DIS" \
+# In a session keyring of its own: a refused open joins none, and root's
+# default one is shared with whatever else runs as root.
+keyctl session - "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$DIS" \
         -- sh -c 'keyctl search @s user enrich:claims' >"$TMP/noclaims.out" 2>"$TMP/noclaims.err"
 check eu5-disabled-gets-no-claims eval '! [ -s "$TMP/noclaims.out" ] &&
         grep -q "Refusing enrichment of disabled user $DIS" "$TMP/enrichd.log"'

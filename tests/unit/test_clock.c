@@ -158,8 +158,10 @@ static int open_session(enrichd *d, bool with_key, char **ret_sid, key_serial_t 
                                               .token_issued = now },
                              NULL, false);
         if (r == 0 && with_key) {
+                /* As the module makes it: the daemon refreshes only a key
+                 * that is still the claims key (keyring_check_claims). */
                 key = add_key("user", "enrich:claims", token, strlen(token), KEY_SPEC_PROCESS_KEYRING);
-                if (key < 0)
+                if (key < 0 || keyctl_setperm(key, ENRICH_KEY_PERM) < 0)
                         r = -errno;
                 if (r == 0)
                         r = sessions_attach_key(d->db, sid, key);

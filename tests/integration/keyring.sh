@@ -288,5 +288,7 @@ sleep 0.5
 check refresh-skips-foreign-key foreign_key_untouched ||
         { echo "# key $UK holds: $(as_user "$U1" keyctl print "$UK" 2>&1 | cut -c1-40)"; show "$TMP/reuse.out"; }
 session_close reuse
+# The planted key lives in the user's keyring, which outlives the account.
+as_user "$U1" keyctl revoke "$UK" >/dev/null 2>&1
 
 enrich_finish

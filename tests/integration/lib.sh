@@ -77,6 +77,10 @@ enrich_cleanup() {
                 kill -9 "$p" 2>/dev/null
         done
         for u in $CREATED_USERS; do
+                # The kernel keeps a uid's user keyring after the account is
+                # gone, and the next test user with that uid would find in
+                # it what this one left (a planted enrich:claims key).
+                runuser -u "$u" -- keyctl clear @u >/dev/null 2>&1
                 userdel -f "$u" >/dev/null 2>&1 || echo "# could not remove user $u" >&2
         done
         for g in $CREATED_GROUPS; do

@@ -7,8 +7,10 @@
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
           -o ConnectTimeout=10 -o ServerAliveInterval=5)
 # Printed by every remote login: its claims key, verified claims, groups.
+# claims: whoami's JSON, or nothing when it failed (under --json its error
+# is a JSON object on stdout too).
 REPORT='echo "serial=$(keyctl search @s user enrich:claims 2>/dev/null)";
-echo "claims=$(enrichctl whoami --json 2>/dev/null | tr -d "\n")";
+echo "claims=$(enrichctl whoami --json 2>/dev/null | tr -d "\n" | grep -v "^{ *\"error\":")";
 echo "groups=$(id -Gn)"'
 
 # ssh_pw USER PASSWORD COMMAND: a password login (sshpass), from inside.

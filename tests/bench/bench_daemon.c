@@ -372,9 +372,13 @@ static int run_sessions(const struct options *o) {
                 if (call_enrich(c, params, &sids[made], &token) < 0)
                         goto out;
                 snprintf(desc, sizeof desc, "eu9:%ld", made);
-                /* The permissions the module gives a claims key, so the
-                 * daemon (not a possessor) may update it in place. */
-                key = add_key("user", desc, token, strlen(token), keyring);
+                /* A claims key as the module makes it (the daemon refreshes
+                 * only such a key), each in a keyring of its own since they
+                 * share one description; the permissions let the daemon (not
+                 * a possessor) update it in place. */
+                key = add_key("keyring", desc, NULL, 0, keyring);
+                if (key >= 0)
+                        key = add_key(ENRICH_KEY_TYPE, ENRICH_KEY_DESCRIPTION, token, strlen(token), key);
                 free(token);
                 token = NULL;
                 if (key < 0 || keyctl_setperm(key, ENRICH_KEY_PERM) < 0) {

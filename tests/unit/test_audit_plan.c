@@ -11,39 +11,30 @@
 #include <sqlite3.h>
 #include "audit.h"
 #include "db.h"
+#include "../plan.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-audit-plan-XXXXXX";
 
-/* Whether the plan of sql reads only by search, and its search is on each
- * of the equalities named (an index's "subject=?", not a rowid range
- * filtered row by row): prints the plan on failure. */
+/* The equalities a search must be on (an index's "subject=?", not a
+ * rowid range filtered row by row); NULL: none. */
+typedef struct searched_on {
+        const char *eq1, *eq2;
+} searched_on;
+
+/* A step that is a search (no full scan, no temporary B-tree for ORDER
+ * BY) on each of the equalities named. */
+static plan_step by_search(const char *detail, const void *arg) {
+        const searched_on *on = arg;
+
+        if (strncmp(detail, "SCAN", 4) == 0 || strstr(detail, "TEMP B-TREE") || (on->eq1 && !strstr(detail, on->eq1)) ||
+            (on->eq2 && !strstr(detail, on->eq2)))
+                return PLAN_STEP_BAD;
+        return PLAN_STEP_OK;
+}
+
 static bool searches_only(db *d, const char *sql, const char *eq1, const char *eq2) {
-        char explain[2048];
-        sqlite3_stmt *st = NULL;
-        bool ok = true, any = false;
-
-        snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
-        if (sqlite3_prepare_v2(db_handle(d), explain, -1, &st, NULL) != SQLITE_OK) {
-                printf("# %s: %s\n", sql, sqlite3_errmsg(db_handle(d)));
-                return false;
-        }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *detail = (const char *) sqlite3_column_text(st, 3);
-
-                any = true;
-                if (!detail || strncmp(detail, "SCAN", 4) == 0 || strstr(detail, "TEMP B-TREE") ||
-                    (eq1 && !strstr(detail, eq1)) || (eq2 && !strstr(detail, eq2)))
-                        ok = false;
-        }
-        sqlite3_reset(st);
-        if (!ok || !any) {
-                printf("# %s\n", sql);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        printf("#   %s\n", (const char *) sqlite3_column_text(st, 3));
-        }
-        sqlite3_finalize(st);
-        return ok && any;
+        return plan_holds(d, sql, by_search, &(searched_on) { eq1, eq2 });
 }
 
 int main(void) {

@@ -14,40 +14,24 @@
 #include "db.h"
 #include "sessions.h"
 #include "util.h"
+#include "../plan.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-session-plan-XXXXXX";
 
-/* Whether every step of sql's plan reads through an index whose name
- * starts with index_prefix; prints the plan on failure. */
+/* A step that reads through an index whose name starts with the prefix
+ * (arg); the temporary B-tree ordering ties of created by rowid, within
+ * the page, is skipped. */
+static plan_step by_index(const char *detail, const void *arg) {
+        const char *prefix = arg, *index = strstr(detail, " INDEX ");
+
+        if (strstr(detail, "TEMP B-TREE"))
+                return PLAN_STEP_SKIP;
+        return index && strncmp(index + strlen(" INDEX "), prefix, strlen(prefix)) == 0 ? PLAN_STEP_OK : PLAN_STEP_BAD;
+}
+
 static bool reads_by(db *d, const char *sql, const char *index_prefix) {
-        char explain[2048];
-        sqlite3_stmt *st = NULL;
-        bool ok = true, any = false;
-
-        snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
-        if (sqlite3_prepare_v2(db_handle(d), explain, -1, &st, NULL) != SQLITE_OK) {
-                printf("# %s: %s\n", sql, sqlite3_errmsg(db_handle(d)));
-                return false;
-        }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *detail = (const char *) sqlite3_column_text(st, 3);
-                const char *index = detail ? strstr(detail, " INDEX ") : NULL;
-
-                if (detail && strstr(detail, "TEMP B-TREE"))
-                        continue;   /* ties of created ordered by rowid: within the page */
-                any = true;
-                if (!index || strncmp(index + strlen(" INDEX "), index_prefix, strlen(index_prefix)) != 0)
-                        ok = false;
-        }
-        sqlite3_reset(st);
-        if (!ok || !any) {
-                printf("# %s\n", sql);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        printf("#   %s\n", (const char *) sqlite3_column_text(st, 3));
-        }
-        sqlite3_finalize(st);
-        return ok && any;
+        return plan_holds(d, sql, by_index, index_prefix);
 }
 
 int main(void) {

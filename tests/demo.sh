@@ -102,6 +102,12 @@ issuer = "enrichd@demo";
 claims_ttl = 300;
 max_ttl = 3600;
 
+# The time-bound group the grant below gives (a grant to a group enrichd
+# does not know is refused).
+groups = (
+  { name = "jit-deploy"; gid = 61001; }
+);
+
 rules = (
   { name = "demo-login";
     match = { users = ["$DEMO_USER"]; services = ["$SERVICE"]; };

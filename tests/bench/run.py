@@ -6,7 +6,8 @@ and PASS or MISS; writes the same as JSON to $ENRICH_BUILD/bench.json.
 
 Needs root: it drives real PAM logins, runs a real enrichd on a temporary
 socket, creates a throwaway user (eu9-bench-PID) and reads the daemon's
-/proc. `--quick` runs a short version whose figures are only a smoke test;
+/proc; the fleet section also starts a real etcd (Debian's etcd-server)
+on loopback and up to 100 enrichd hosts. `--quick` runs a short version whose figures are only a smoke test;
 the exit status is non-zero only when a benchmark could not run, never
 because a target was missed (this machine is shared and noisy)."""
 import argparse
@@ -821,13 +822,13 @@ def fleet(res, tmp, user, quick, n_hosts=None):
             f.write("".join("%s %d\n" % (h.sock, h.pid) for h in hosts))
         r = bench_fleet("hosts", "--endpoint", etcd.endpoint, "--prefix", FLEET_PREFIX, "--key",
                         os.path.join(tmp, "issuer.pem"), "--user", user, "--service", SERVICE, "--sockets", sockets,
-                        "--rounds", rounds, "--timeout-ms", 5000)
+                        "--rounds", rounds, "--timeout-ms", 5000, timeout=240)
         rss_live = sorted(bench_daemon_rss(h.pid) for h in hosts)
         stop_all(hosts)
         hosts = []
         w = bench_fleet("watch", "--endpoint", etcd.endpoint, "--prefix", WATCH_PREFIX, "--key",
                         os.path.join(tmp, "issuer.pem"), "--issuers", os.path.join(tmp, "issuers.jwks"),
-                        "--watchers", n_watchers, "--rounds", rounds, "--timeout-ms", 5000)
+                        "--watchers", n_watchers, "--rounds", rounds, "--timeout-ms", 5000, timeout=180)
     finally:
         stop_all(hosts)
         etcd.stop()

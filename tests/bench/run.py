@@ -7,9 +7,10 @@ and PASS or MISS; writes the same as JSON to $ENRICH_BUILD/bench.json.
 Needs root: it drives real PAM logins, runs a real enrichd on a temporary
 socket, creates a throwaway user (eu9-bench-PID) and reads the daemon's
 /proc; the fleet section also starts a real etcd (Debian's etcd-server)
-on loopback and up to 100 enrichd hosts. `--quick` runs a short version whose figures are only a smoke test;
-the exit status is non-zero only when a benchmark could not run, never
-because a target was missed (this machine is shared and noisy)."""
+on loopback and 100 enrichd hosts. `--quick` runs a short version whose
+figures are only a smoke test; the exit status is non-zero only when a
+benchmark could not run, never because a target was missed (this machine
+is shared and noisy)."""
 import argparse
 import json
 import os

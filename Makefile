@@ -187,6 +187,15 @@ $(B)/bench/%: tests/bench/%.c tests/bench/bench.h $(PUBLIC_OBJ) $(B)/libenrich-i
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/bench $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(B)/libenrich-internal.a $(LIBS) -lpam -lpthread
 
+# bench_fleet runs enrichd's own etcd client and fleet record code
+# (daemon/etcd.c, daemon/fleet_record.c): it links the daemon's objects,
+# as the unit tests do.
+$(B)/bench/bench_fleet: tests/bench/bench_fleet.c tests/bench/bench.h $(DAEMON_LIB_OBJ) $(PUBLIC_OBJ) \
+                        $(B)/libenrich-internal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Idaemon -Itests/bench $(LDFLAGS) -o $@ $< $(PUBLIC_OBJ) $(DAEMON_LIB_OBJ) \
+	  $(B)/libenrich-internal.a $(LIBS) $(CURL_LIBS) -lpthread
+
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	ENRICH_BUILD=$(B) /usr/bin/python3 tests/bench/run.py $(if $(QUICK),--quick)

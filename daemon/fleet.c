@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "etcd.h"
 #include "fleet.h"
+#include "fleet_record.h"
 #include "fleet_store.h"
 #include "grant_apply.h"
 #include "grants.h"
@@ -494,63 +495,9 @@ static void *prober(void *userdata) {
 
 /* ---- records ----------------------------------------------------------- */
 
-/* Verifies a record's signature and type against the issuers: 0 with
- * *ret_payload, or a negative errno with *ret_why. */
-static int verify_record(fleet *f, const char *value, json_t **ret_payload, const char **ret_why) {
-        json_t *header = NULL, *payload = NULL;
-        const char *typ;
-        int r;
-
-        r = jws_verify(value, f->issuers, &header, &payload);
-        switch (r) {
-        case 0: break;
-        case -EBADMSG: *ret_why = "not a signed record (compact JWS)"; goto out;
-        case -EPROTO: *ret_why = "not signed with EdDSA"; goto out;
-        case -ENOKEY: *ret_why = "signed by a key that is not in fleet.issuers"; goto out;
-        case -EKEYREJECTED: *ret_why = "the signature does not verify"; goto out;
-        default: *ret_why = "cannot be verified"; goto out;
-        }
-        typ = json_string_value(json_object_get(header, "typ"));
-        if (!typ || strcmp(typ, FLEET_RECORD_TYPE) != 0) {
-                *ret_why = "signed, but not as a fleet record (typ is not " FLEET_RECORD_TYPE ")";
-                r = -EPROTO;
-                goto out;
-        }
-        *ret_payload = payload;
-        payload = NULL;
-out:
-        json_decref(header);
-        json_decref(payload);
-        return r;
-}
-
 static void log_rejected(const char *key, const char *why) {
         log_struct(LOG_WARNING, LOG_MSGID_FLEET_REJECTED, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
                    "Ignoring fleet record %s: %s", key, why);
-}
-
-/* A NULL-terminated list from a JSON array of short strings; NULL member:
- * an empty list. -EINVAL when it is not one. */
-static int strv_from_json(json_t *a, char ***ret) {
-        char **list;
-        size_t n = json_array_size(a);
-
-        if (a && !json_is_array(a))
-                return -EINVAL;
-        if (n > GRANTS_MAX_VALUES)
-                return -EINVAL;
-        list = calloc(n + 1, sizeof(char *));
-        if (!list)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                const char *s = json_string_value(json_array_get(a, i));
-                if (!s || !*s || strlen(s) > GRANTS_MAX_VALUE_LENGTH || !(list[i] = strdup(s))) {
-                        strv_free(list);
-                        return s ? -ENOMEM : -EINVAL;
-                }
-        }
-        *ret = list;
-        return 0;
 }
 
 static bool targets_this_host(fleet *f, char *const *hosts) {
@@ -610,43 +557,32 @@ static int record_subject(const etcd_kv *kv, const char *kind, const char *id, c
 static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL;
-        const char *why = NULL, *user, *tenant, *reason, *by, *pid;
-        char **groups = NULL, **scopes = NULL, **hosts = NULL, *pwbuf = NULL, *granted_by = NULL;
+        const char *why = NULL;
+        char *pwbuf = NULL, *granted_by = NULL;
         struct passwd pw;
+        fleet_grant_record rec = { 0 };
         grant existing = { 0 };
         live_counts counts = { 0 };
-        int64_t now = clock_now(), created, expires;
+        int64_t now = clock_now();
         int r;
 
-        if (verify_record(f, kv->value, &payload, &why) < 0) {
+        if (fleet_record_verify(f->issuers, kv->value, &payload, &why) < 0) {
                 log_rejected(kv->key, why);
                 goto out;
         }
-        pid = json_string_value(json_object_get(payload, "id"));
-        user = json_string_value(json_object_get(payload, "user"));
-        tenant = json_string_value(json_object_get(payload, "tenant"));
-        reason = json_string_value(json_object_get(payload, "reason"));
-        by = json_string_value(json_object_get(payload, "grantedBy"));
-        created = json_integer_value(json_object_get(payload, "created"));
-        expires = json_integer_value(json_object_get(payload, "expires"));
-        if (!pid || strcmp(pid, id) != 0 || !user || !*user || strlen(user) > 256 || !reason ||
-            strlen(reason) > GRANTS_MAX_REASON || !by || expires <= 0 ||
-            (tenant && strlen(tenant) > GRANTS_MAX_VALUE_LENGTH) ||
-            strv_from_json(json_object_get(payload, "groups"), &groups) < 0 ||
-            strv_from_json(json_object_get(payload, "scopes"), &scopes) < 0 ||
-            strv_from_json(json_object_get(payload, "hosts"), &hosts) < 0) {
+        if (fleet_record_grant(payload, id, &rec) < 0) {
                 log_rejected(kv->key, "a signed record that is no valid grant (id, user, reason, grantedBy, "
                                       "expires, groups, scopes, hosts)");
                 goto out;
         }
-        if (!targets_this_host(f, hosts)) {
+        if (!targets_this_host(f, rec.hosts)) {
                 /* A grant re-targeted away from this host leaves it. */
                 revoke_fleet_grant(d, kv->key, id, "fleet", "it no longer targets this host's labels");
                 log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                            "Fleet grant %s targets other hosts; not applied here", id);
                 goto out;
         }
-        if (expires <= now)
+        if (rec.expires <= now)
                 goto out;
         r = grants_get(d->db, id, &existing);
         if (r == 0)
@@ -655,20 +591,20 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (record_subject(kv, "grant", id, user, by, &pw, &pwbuf, &granted_by) < 0)
+        if (record_subject(kv, "grant", id, rec.user, rec.granted_by, &pw, &pwbuf, &granted_by) < 0)
                 goto out;
         grant g = {
                 .id = (char *) id,
-                .user = (char *) user,
+                .user = (char *) rec.user,
                 .uid = pw.pw_uid,
-                .groups = groups,
-                .scopes = scopes,
-                .tenant = (char *) tenant,
-                .reason = (char *) reason,
+                .groups = rec.groups,
+                .scopes = rec.scopes,
+                .tenant = (char *) rec.tenant,
+                .reason = (char *) rec.reason,
                 .granted_by = granted_by,
                 .granted_by_uid = 0,
-                .created = created > 0 ? created : now,
-                .expires = expires,
+                .created = rec.created > 0 ? rec.created : now,
+                .expires = rec.expires,
         };
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
@@ -678,23 +614,22 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        (void) audit_recordf(d, NULL, user, AUDIT_GRANT_CREATED, AUDIT_OK, "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}",
-                             "grantId", id, "fleet", true, "grantedBy", granted_by, "groups",
+        (void) audit_recordf(d, NULL, rec.user, AUDIT_GRANT_CREATED, AUDIT_OK,
+                             "{s:s, s:b, s:s, s:O, s:O, s:s*, s:s, s:I}", "grantId", id, "fleet", true, "grantedBy",
+                             granted_by, "groups",
                              json_object_get(payload, "groups") ? json_object_get(payload, "groups") : json_null(),
                              "scopes",
                              json_object_get(payload, "scopes") ? json_object_get(payload, "scopes") : json_null(),
-                             "tenant", tenant, "reason", reason, "expires", (json_int_t) expires);
+                             "tenant", rec.tenant, "reason", rec.reason, "expires", (json_int_t) rec.expires);
         log_struct(LOG_NOTICE, LOG_MSGID_GRANT_NEW,
-                   (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, "ENRICH_FLEET_KEY", kv->key, NULL },
+                   (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", rec.user, "ENRICH_FLEET_KEY", kv->key, NULL },
                    "Fleet grant %s to %s by %s until %lld: %zu groups, %zu scopes; %d sessions re-issued, %d revoked",
-                   id, user, granted_by, (long long) expires, strv_length(groups), strv_length(scopes), counts.updated,
-                   counts.revoked);
+                   id, rec.user, granted_by, (long long) rec.expires, strv_length(rec.groups), strv_length(rec.scopes),
+                   counts.updated, counts.revoked);
 out:
         grant_clear(&existing);
+        fleet_grant_record_clear(&rec);
         json_decref(payload);
-        strv_free(groups);
-        strv_free(scopes);
-        strv_free(hosts);
         free(pwbuf);
         free(granted_by);
 }
@@ -709,7 +644,7 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         int64_t at, now = clock_now();
         bool signed_record;
 
-        signed_record = verify_record(f, kv->value, &payload, &why) == 0;
+        signed_record = fleet_record_verify(f->issuers, kv->value, &payload, &why) == 0;
         /* A disable removes access: it counts unsigned too (whoever can
          * write to etcd can deny service anyway). */
         if (!signed_record && jws_decode_unverified(kv->value, &header, &payload) < 0) {
@@ -815,7 +750,7 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
         int64_t now = clock_now(), created, expires;
         int r;
 
-        if (verify_record(f, kv->value, &payload, &why) < 0) {
+        if (fleet_record_verify(f->issuers, kv->value, &payload, &why) < 0) {
                 log_rejected(kv->key, why);
                 goto out;
         }

@@ -85,26 +85,6 @@ static double cpu_seconds_self(void) {
                (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* utime + stime of pid (fields 14 and 15 of /proc/PID/stat), seconds. */
-static double cpu_seconds_of(pid_t pid) {
-        char path[64], buf[2048], *p;
-        unsigned long long utime = 0, stime = 0;
-        FILE *f;
-        size_t n;
-
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-                return -1;
-        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
-}
-
 /* VmRSS of pid in KiB. */
 static long rss_kib_of(pid_t pid) {
         char path[64], line[256];
@@ -290,7 +270,7 @@ static int run_enrich(const struct options *o) {
                 return 1;
         t0 = bench_now_us();
         cpu0 = cpu_seconds_self();
-        daemon_cpu0 = o->daemon_pid > 0 ? cpu_seconds_of(o->daemon_pid) : 0;
+        daemon_cpu0 = o->daemon_pid > 0 ? bench_cpu_seconds_of(o->daemon_pid) : 0;
         for (long i = 0; i < o->clients; i++) {
                 w[i].o = o;
                 w[i].deadline = t0 + (double) o->ms * 1000;
@@ -307,7 +287,7 @@ static int run_enrich(const struct options *o) {
          * figures are taken. */
         for (long i = 0; i < o->clients; i++)
                 pthread_join(w[i].thread, NULL);
-        daemon_cpu = o->daemon_pid > 0 ? cpu_seconds_of(o->daemon_pid) - daemon_cpu0 : 0;
+        daemon_cpu = o->daemon_pid > 0 ? bench_cpu_seconds_of(o->daemon_pid) - daemon_cpu0 : 0;
         cpu = cpu_seconds_self() - cpu0;
         for (long i = 0; i < o->clients; i++) {
                 if (w[i].client)
@@ -396,11 +376,11 @@ static int run_sessions(const struct options *o) {
                 }
         }
         rss1 = rss_kib_of(o->daemon_pid);
-        cpu0 = cpu_seconds_of(o->daemon_pid);
+        cpu0 = bench_cpu_seconds_of(o->daemon_pid);
         t0 = bench_now_us();
         r = varlink_client_call(c, "io.enrich.Refresh", NULL, 600000, &reply, NULL);
         wall = (bench_now_us() - t0) / 1e6;
-        cpu = cpu_seconds_of(o->daemon_pid) - cpu0;
+        cpu = bench_cpu_seconds_of(o->daemon_pid) - cpu0;
         if (r < 0) {
                 fprintf(stderr, "bench_daemon: Refresh failed: %s\n", strerror(-r));
                 r = 1;

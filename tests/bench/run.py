@@ -6,9 +6,11 @@ and PASS or MISS; writes the same as JSON to $ENRICH_BUILD/bench.json.
 
 Needs root: it drives real PAM logins, runs a real enrichd on a temporary
 socket, creates a throwaway user (eu9-bench-PID) and reads the daemon's
-/proc. `--quick` runs a short version whose figures are only a smoke test;
-the exit status is non-zero only when a benchmark could not run, never
-because a target was missed (this machine is shared and noisy)."""
+/proc; the fleet section also starts a real etcd (Debian's etcd-server)
+on loopback and 100 enrichd hosts. `--quick` runs a short version whose
+figures are only a smoke test; the exit status is non-zero only when a
+benchmark could not run, never because a target was missed (this machine
+is shared and noisy)."""
 import argparse
 import json
 import os
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 BUILD = os.path.abspath(os.environ.get("ENRICH_BUILD", "build"))
 BENCH = os.path.join(BUILD, "bench")
@@ -88,6 +91,16 @@ class Results:
         return "\n".join(out)
 
 
+def die_with_parent():
+    """In a child before exec: SIGTERM when run.py dies, even by SIGKILL,
+    so no daemon or etcd outlives a killed benchmark."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Instance:
     """A throwaway enrichd: config, state and sockets under one temp folder."""
 
@@ -104,7 +117,7 @@ class Instance:
         self.proc = None
         self.claims_ttl = 600
 
-    def write_config(self, n_rules=10, claims_ttl=600, groups=""):
+    def write_config(self, n_rules=10, claims_ttl=600, groups="", fleet=""):
         self.claims_ttl = claims_ttl
         rules = ['  { name = "eu9-bench"; match = { services = ["%s"]; };\n'
                  '    grant = { scopes = ["bench:read", "bench:write"]; tenant = "bench"; }; }' % SERVICE]
@@ -114,20 +127,30 @@ class Instance:
         with open(self.conf, "w") as f:
             f.write('socket = "%s";\nuserdb_socket = "%s";\njwks = "%s";\nstate_dir = "%s";\n'
                     'issuer = "enrichd@eu9-bench";\nclaims_ttl = %d;\nmax_ttl = 3600;\n%s'
-                    'rules = (\n%s\n);\n' % (self.sock, self.userdb_sock, self.jwks,
-                                             os.path.join(self.dir, "state"), claims_ttl, groups,
-                                             ",\n".join(rules)))
+                    'rules = (\n%s\n);\n%s' % (self.sock, self.userdb_sock, self.jwks,
+                                               os.path.join(self.dir, "state"), claims_ttl, groups,
+                                               ",\n".join(rules), fleet))
 
     def start(self):
+        self.launch()
+        self.wait_up()
+
+    def launch(self):
+        """Starts enrichd without waiting for it (wait_up waits)."""
         for p in (self.sock, self.jwks):
             if os.path.exists(p):
                 os.unlink(p)
         log = open(self.log, "a")
         self.proc = subprocess.Popen([os.path.join(BUILD, "enrichd"), "--config", self.conf, "--foreground"],
-                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         log.close()
-        for _ in range(200):
-            if os.path.exists(self.sock) and os.path.exists(self.jwks) and os.path.getsize(self.jwks) > 0:
+
+    def up(self):
+        return os.path.exists(self.sock) and os.path.exists(self.jwks) and os.path.getsize(self.jwks) > 0
+
+    def wait_up(self, seconds=10):
+        for _ in range(int(seconds * 20)):
+            if self.up():
                 return
             if self.proc.poll() is not None:
                 break
@@ -607,6 +630,252 @@ def flood(res, tmp, user, quick):
                      login["iterations"], login["failures"], base_login["failures"], base_login["iterations"]))
 
 
+# ---- 7. fleet ----------------------------------------------------------------
+
+ETCD = "/usr/bin/etcd"
+FLEET_PREFIX = "/eu9-bench/"
+WATCH_PREFIX = "/eu9-bench-watch/"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Etcd:
+    """One etcd node on two free loopback ports, its data in tmp."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "etcd")
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.endpoint = "http://127.0.0.1:%d" % free_port()
+        self.proc = None
+
+    def start(self):
+        peer = "http://127.0.0.1:%d" % free_port()
+        log = open(os.path.join(self.dir, "etcd.log"), "a")
+        # Every watcher is a long HTTP/1.1 response of the JSON gateway,
+        # which carries it to the server as one more gRPC stream on one
+        # connection: allow as many streams as there are watchers (this
+        # is etcd 3.4's default, spelled out in case a newer one lowers it).
+        self.proc = subprocess.Popen([ETCD, "--name", "eu9-bench", "--data-dir", os.path.join(self.dir, "data"),
+                                      "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+                                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                                      "--initial-cluster", "eu9-bench=" + peer, "--initial-cluster-state", "new",
+                                      "--max-concurrent-streams", "4294967295"],
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        log.close()
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as answer:
+                    if json.load(answer).get("health") == "true":
+                        return
+            except (OSError, ValueError):
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        with open(os.path.join(self.dir, "etcd.log")) as f:
+            raise BenchError("etcd did not come up: " + f.read()[-1000:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def fleet_group(etcd, tmp, host_id, labels):
+    return ('fleet = {\n  endpoints = [ "%s" ];\n  prefix = "%s";\n  host_id = "%s";\n  labels = [ %s ];\n'
+            '  issuers = "%s";\n};\n' % (etcd.endpoint, FLEET_PREFIX, host_id,
+                                         ", ".join('"%s"' % l for l in labels), os.path.join(tmp, "issuers.jwks")))
+
+
+def bench_fleet(mode, *args, timeout=600):
+    return run_json([os.path.join(BENCH, "bench_fleet"), mode] + [str(a) for a in args], timeout=timeout)
+
+
+def fleet_status(inst):
+    p = subprocess.run([os.path.join(BUILD, "enrichctl"), "--socket", inst.sock, "fleet", "status", "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=10)
+    try:
+        return json.loads(p.stdout) if p.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def pss_kib(pid):
+    """Proportional set size: the libraries shared by many daemons counted
+    once, split among them; what each more process costs the machine."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def stop_all(insts):
+    """SIGTERM to all, then waits for each: 100 daemons stop together."""
+    for i in insts:
+        if i.proc and i.proc.poll() is None:
+            i.proc.send_signal(signal.SIGTERM)
+    for i in insts:
+        i.stop()
+
+
+def fleet_login(res, tmp, etcd, user, quick):
+    """PAM logins against an enrichd without a fleet group and one with a
+    fleet group on etcd holding a fleet grant of the user, alternated."""
+    off, on = Instance(tmp, "fleet-off"), Instance(tmp, "fleet-on")
+    off.write_config()
+    on.write_config(fleet=fleet_group(etcd, tmp, "eu9-login", ["bench"]))
+    bench_fleet("grant", "--endpoint", etcd.endpoint, "--prefix", FLEET_PREFIX, "--key",
+                os.path.join(tmp, "issuer.pem"), "--user", user, "--scope", "fleet:login", "--id",
+                "eu9-%d-login" % os.getpid())
+    dirs = {}
+    for inst in (off, on):
+        d = os.path.join(tmp, "pam-" + os.path.basename(inst.dir))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, SERVICE), "w") as f:
+            f.write("auth required pam_permit.so\naccount required pam_permit.so\n"
+                    "session required pam_keyinit.so force revoke\n"
+                    "session required %s/pam_enrich.so socket=%s timeout=1500\n" % (BUILD, inst.sock))
+        dirs[inst] = d
+    n = 50 if quick else 250
+    out = {off: [], on: []}
+    try:
+        off.start()
+        on.start()
+        for _ in range(100):
+            st = fleet_status(on)
+            if st.get("connected") and st.get("fleetGrants", 0) >= 1:
+                break
+            time.sleep(0.1)
+        else:
+            raise BenchError("the fleet enrichd did not apply the fleet grant: %s" % fleet_status(on))
+        rss_off, rss_on = bench_daemon_rss(off.pid), bench_daemon_rss(on.pid)
+        # Alternated ABBA, four runs each, so drift on this shared machine
+        # falls on both sides alike.
+        for inst in (off, on, on, off, off, on, on, off):
+            out[inst].append(run_json([os.path.join(BENCH, "bench_login"), "--confdir", dirs[inst],
+                                       "--service", SERVICE, "--user", user, "--iterations", str(n),
+                                       "--expect-key"], timeout=900))
+        st = fleet_status(on)
+    finally:
+        stop_all([off, on])
+    med = {i: sum(r["median_us"] for r in out[i]) / len(out[i]) for i in (off, on)}
+    p99 = {i: sum(r["p99_us"] for r in out[i]) / len(out[i]) for i in (off, on)}
+    res.add("fleet", "login median, fleet mode on (%d logins)" % (4 * n), med[on], "us", "fleet off", med[off],
+            ratio=med[on] / med[off], target="<= 1.1x", ok=med[on] / med[off] <= 1.1,
+            note="p99 %.0f us on, %.0f us off (means of 4 runs of %d each, alternated off, on, on, off, ...); the "
+                 "fleet daemon was connected to etcd and held %d fleet grant(s) of the user" % (
+                     p99[on], p99[off], n, st.get("fleetGrants", 0)))
+    return rss_off, rss_on
+
+
+def fleet(res, tmp, user, quick, n_hosts=None):
+    if not os.access(ETCD, os.X_OK):
+        res.na("fleet", "fleet section", "needs Debian's etcd-server (%s)" % ETCD)
+        return
+    hosts_default, n_watchers, rounds = (10, 100, 5) if quick else (100, 1000, 20)
+    n_hosts = n_hosts or hosts_default
+    # One connection per watcher, in bench_fleet and in etcd, which
+    # inherits this limit.
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < n_watchers + 200:
+        n_watchers = max(10, hard - 200)
+    etcd = Etcd(tmp)
+    etcd.start()
+    hosts = []
+    try:
+        bench_fleet("keygen", "--key", os.path.join(tmp, "issuer.pem"), "--jwks", os.path.join(tmp, "issuers.jwks"))
+        rss_off, rss_on = fleet_login(res, tmp, etcd, user, quick)
+
+        # n_hosts enrichd processes, each its own config, state, sockets,
+        # host id and labels, one etcd node for all.
+        t0 = time.time()
+        for i in range(n_hosts):
+            inst = Instance(tmp, "fleet-h%03d" % i)
+            inst.write_config(fleet=fleet_group(etcd, tmp, "eu9-h%03d" % i, ["bench", "rack-%d" % (i % 10)]))
+            hosts.append(inst)
+            inst.launch()
+        for inst in hosts:
+            inst.wait_up(seconds=max(1, 10 + 0.1 * n_hosts - (time.time() - t0)))
+        started = time.time() - t0
+        rss = sorted(bench_daemon_rss(h.pid) for h in hosts)
+        pss = sorted(pss_kib(h.pid) for h in hosts)
+        sockets = os.path.join(tmp, "fleet-sockets")
+        with open(sockets, "w") as f:
+            f.write("".join("%s %d\n" % (h.sock, h.pid) for h in hosts))
+        r = bench_fleet("hosts", "--endpoint", etcd.endpoint, "--prefix", FLEET_PREFIX, "--key",
+                        os.path.join(tmp, "issuer.pem"), "--user", user, "--service", SERVICE, "--sockets", sockets,
+                        "--rounds", rounds, "--timeout-ms", 5000, timeout=240)
+        rss_live = sorted(bench_daemon_rss(h.pid) for h in hosts)
+        stop_all(hosts)
+        hosts = []
+        w = bench_fleet("watch", "--endpoint", etcd.endpoint, "--prefix", WATCH_PREFIX, "--key",
+                        os.path.join(tmp, "issuer.pem"), "--issuers", os.path.join(tmp, "issuers.jwks"),
+                        "--watchers", n_watchers, "--rounds", rounds, "--timeout-ms", 5000, timeout=180)
+    finally:
+        stop_all(hosts)
+        etcd.stop()
+    what = "%d enrichd hosts" % n_hosts
+    for kind in ("revoke", "grant"):
+        s = r[kind]
+        missing = " %d keys never changed within 5 s;" % s["missing"] if s["missing"] else ""
+        res.add("fleet", "fleet %s -> live claims key, %s, median" % (kind, what), s["median_ms"], "ms",
+                note="%d samples (%d events x %d hosts); from the write leaving for etcd to the key's new "
+                     "payload, so the write's own round trip is included (median %.1f ms)" % (
+                         s["samples"], rounds, n_hosts, r["write"]["median_ms"]))
+        res.add("fleet", "fleet %s -> live claims key, %s, p99" % (kind, what), s["p99_ms"], "ms", "1 s target",
+                1000, ratio=s["p99_ms"] / 1000, base_unit="ms", target="<= 1000 ms",
+                ok=s["p99_ms"] <= 1000 and not s["missing"],
+                note="max %.0f ms;%s each host: etcd watch, verify, store, re-issue the key in place" % (
+                    s["max_ms"], missing))
+    for kind in ("revoke", "grant"):
+        s, base = w[kind], r[kind]
+        missing = "; %d deliveries missing after 5 s" % s["missing"] if s["missing"] else ""
+        res.add("fleet", "fleet %s -> decoded, %d light watchers, median" % (kind, n_watchers), s["median_ms"], "ms",
+                "%d hosts' keys" % n_hosts, base["median_ms"], ratio=s["median_ms"] / max(base["median_ms"], 0.01),
+                note="%d samples; each watcher a thread of bench_fleet with its own etcd connection running "
+                     "enrichd's etcd_watch, fleet_record_verify and fleet_record_grant (%d records verified, "
+                     "%d rejected); watches created in %.1f s" % (s["samples"], w["decoded"], w["rejected"],
+                                                                  w["ready_s"]))
+        res.add("fleet", "fleet %s -> decoded, %d light watchers, p99" % (kind, n_watchers), s["p99_ms"], "ms",
+                "%d hosts' keys p99" % n_hosts, base["p99_ms"], ratio=s["p99_ms"] / max(base["p99_ms"], 0.01),
+                target="<= 1000 ms", ok=s["p99_ms"] <= 1000 and not s["missing"],
+                note="max %.0f ms%s" % (s["max_ms"], missing))
+    cores = os.cpu_count() or 1
+    med, med_pss = rss[len(rss) // 2], pss[len(pss) // 2]
+    res.add("fleet", "enrichd RSS, fleet mode, idle (median of %d)" % n_hosts, med / 1024, "MiB",
+            "fleet off", rss_off / 1024, ratio=med / max(rss_off, 1),
+            note="max %.1f MiB; PSS %.1f MiB (the shared libraries split among the %d); %.1f MiB with a live "
+                 "session after the rounds; the login section's fleet-on daemon %.1f MiB; %d hosts up in %.1f s" % (
+                     rss[-1] / 1024, med_pss / 1024, n_hosts, rss_live[len(rss_live) // 2] / 1024, rss_on / 1024,
+                     n_hosts, started))
+    res.add("fleet", "enrichd CPU per fleet event, per host", r["cpu_ms_per_host_event"], "ms",
+            note="the %d daemons' CPU over the timed rounds less their idle CPU (%.2f%% of a core each: heartbeats, "
+                 "ticks), per host and per grant or revoke: watch, verify, store, re-issue. 1,000 enrichd would "
+                 "fit in memory here (%.1f GiB by PSS) but, sharing %d cores, need %.0f ms of CPU per event before "
+                 "the last key could change: the figure would be this machine's, not the fleet's, so the 1,000 are "
+                 "light watchers" % (n_hosts, 100 * r["idle_cpu_per_host"], med_pss * 1000 / 2 ** 20, cores,
+                                     r["cpu_ms_per_host_event"] * 1000 / cores))
+
+
 # ---- main ------------------------------------------------------------------
 
 def machine():
@@ -628,17 +897,22 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short version (CI smoke test)")
-    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb,audit,flood")
+    ap.add_argument("--only", help="comma-separated sections: login,throughput,verify,scale,userdb,audit,flood,fleet")
+    ap.add_argument("--fleet-hosts", type=int, help="enrichd processes of the fleet section (default 100, "
+                                                      "QUICK 10)")
     ap.add_argument("--json", default=os.path.join(BUILD, "bench.json"))
     opts = ap.parse_args()
+    # A SIGTERM unwinds like an error: every section's finally stops its
+    # processes, and main's removes the user and the temp folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     if os.geteuid() != 0:
         print("bench: needs root (PAM logins, a real enrichd, a throwaway user); nothing measured")
         return 0
-    for tool in ("bench_login", "bench_daemon"):
+    for tool in ("bench_login", "bench_daemon", "bench_fleet"):
         if not os.access(os.path.join(BENCH, tool), os.X_OK):
             print("bench: %s/%s is missing; run make bench" % (BENCH, tool))
             return 1
-    sections = (opts.only or "login,throughput,verify,scale,userdb,audit,flood").split(",")
+    sections = (opts.only or "login,throughput,verify,scale,userdb,audit,flood,fleet").split(",")
     res = Results()
     tmp = tempfile.mkdtemp(prefix="eu9-bench.")
     os.chmod(tmp, 0o755)
@@ -666,7 +940,8 @@ def main():
         for name, fn in (("scale", lambda: scale(res, tmp, user, opts.quick)),
                          ("userdb", lambda: userdb(res, tmp, user, opts.quick)),
                          ("audit", lambda: audit_list(res, tmp, opts.quick)),
-                         ("flood", lambda: flood(res, tmp, user, opts.quick))):
+                         ("flood", lambda: flood(res, tmp, user, opts.quick)),
+                         ("fleet", lambda: fleet(res, tmp, user, opts.quick, opts.fleet_hosts))):
             if name in sections:
                 try:
                     fn()

@@ -1,0 +1,26 @@
+/* fleet_record.h: what every host does to a record it reads from etcd
+ * before anything is stored: check its signature against the issuers and,
+ * for a grant, decode and bound its fields. Pure (no logging, no state),
+ * so the fleet benchmark's light watcher runs the very code a host runs. */
+#pragma once
+#include <stdint.h>
+#include <jansson.h>
+#include "jwks.h"
+
+/* A grant record's fields: the strings borrowed from the payload they
+ * were decoded from, the lists owned (fleet_grant_record_clear). */
+typedef struct fleet_grant_record {
+        const char *user, *tenant, *reason, *granted_by;
+        int64_t created, expires;
+        char **groups, **scopes, **hosts; /* never NULL once decoded; hosts empty: every host */
+} fleet_grant_record;
+
+/* Verifies a record's signature and type (FLEET_RECORD_TYPE) against
+ * issuers: 0 with *ret_payload (a new reference), or a negative errno with
+ * *ret_why, a static sentence saying what is wrong. */
+int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_payload, const char **ret_why);
+/* Decodes the payload of the grant record at grants/<id>: -EINVAL when it
+ * is no valid grant (its id is not id; user, reason, grantedBy or expires
+ * missing; a field past its bound), -ENOMEM. */
+int fleet_record_grant(json_t *payload, const char *id, fleet_grant_record *ret);
+void fleet_grant_record_clear(fleet_grant_record *g);

@@ -18,7 +18,6 @@
 #include "grants.h"
 #include "tokens.h"
 
-#define FLEET_RECORD_TYPE      "enrich-fleet+jwt"
 #define FLEET_WRITE_TIMEOUT_MS 2000
 /* Reconnection delays: doubling from the first to the last, each drawn
  * at random from [d/2, d] so that hosts cut off together come back apart. */

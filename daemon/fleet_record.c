@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fleet.h"
 #include "fleet_record.h"
 #include "grants.h"
 #include "jws.h"

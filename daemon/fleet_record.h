@@ -7,6 +7,9 @@
 #include <jansson.h>
 #include "jwks.h"
 
+/* The JWS "typ" of every record an issuer signs for the fleet. */
+#define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+
 /* A grant record's fields: the strings borrowed from the payload they
  * were decoded from, the lists owned (fleet_grant_record_clear). */
 typedef struct fleet_grant_record {

@@ -58,12 +58,12 @@
 #include "varlink.h"
 #include "bench.h"
 
-#define CALL_TIMEOUT_MS  10000
-#define MAX_HOSTS        2000
-#define MAX_WATCHERS     5000
-#define MAX_ROUNDS       500
-#define WATCHER_STACK    (512 * 1024)
-#define GRANT_TTL        3600
+#define CALL_TIMEOUT_MS 10000
+#define MAX_HOSTS       2000
+#define MAX_WATCHERS    5000
+#define MAX_ROUNDS      500
+#define WATCHER_STACK   (512 * 1024)
+#define GRANT_TTL       3600
 
 struct options {
         const char *endpoint, *prefix, *key, *jwks, *issuers, *user, *service, *scope, *id, *sockets;
@@ -351,7 +351,8 @@ static long wait_keys(host *hosts, size_t n_hosts, const char *scope, bool want,
                         if (done[i])
                                 continue;
                         len = keyctl_read(h->key, buf, sizeof buf);
-                        if (len <= 0 || len > (long) sizeof buf || (len == h->len && memcmp(buf, h->payload, (size_t) len) == 0))
+                        if (len <= 0 || len > (long) sizeof buf ||
+                            (len == h->len && memcmp(buf, h->payload, (size_t) len) == 0))
                                 continue;
                         memcpy(h->payload, buf, (size_t) len);
                         h->len = len;
@@ -454,8 +455,8 @@ static int run_hosts(const struct options *o) {
         }
         busy_cpu = hosts_cpu_seconds(hosts, n_hosts) - cpu0 - idle_cpu * (bench_now_us() - t0) / 1e6;
         /* Per host and per event: what each of them spent on one change. */
-        printf("{\"hosts\":%zu,\"rounds\":%ld,\"idle_cpu_per_host\":%.5f,\"cpu_ms_per_host_event\":%.3f,",
-               n_hosts, o->rounds, idle_cpu / (double) n_hosts, busy_cpu * 1000 / (double) n_hosts / (double) (2 * o->rounds));
+        printf("{\"hosts\":%zu,\"rounds\":%ld,\"idle_cpu_per_host\":%.5f,\"cpu_ms_per_host_event\":%.3f,", n_hosts,
+               o->rounds, idle_cpu / (double) n_hosts, busy_cpu * 1000 / (double) n_hosts / (double) (2 * o->rounds));
         print_stats("write", write_us, n_writes, 0, true);
         print_stats("grant", grant_us, n_grant, missing_grant, true);
         print_stats("revoke", revoke_us, n_revoke, missing_revoke, false);
@@ -577,7 +578,8 @@ static int run_watch(const struct options *o) {
         for (long i = 0; i < o->watchers; i++, started++) {
                 w[i] = (watcher) { .o = o, .base = base, .n_seen = events };
                 w[i].seen = calloc(events, sizeof(double));
-                if (!w[i].seen || etcd_open(o->endpoint, &w[i].e) < 0 || jwks_load_file(o->issuers, &w[i].issuers) < 0 ||
+                if (!w[i].seen || etcd_open(o->endpoint, &w[i].e) < 0 ||
+                    jwks_load_file(o->issuers, &w[i].issuers) < 0 ||
                     pthread_create(&w[i].thread, &attr, watcher_run, &w[i]) != 0) {
                         fprintf(stderr, "bench_fleet: cannot start watcher %ld\n", i);
                         break;
@@ -637,8 +639,8 @@ stop:
                 decoded += w[i].grants;
         }
         if (r == 0) {
-                printf("{\"watchers\":%ld,\"rounds\":%ld,\"ready_s\":%.2f,\"rejected\":%ld,\"decoded\":%ld,", o->watchers,
-                       o->rounds, ready_s, rejected, decoded);
+                printf("{\"watchers\":%ld,\"rounds\":%ld,\"ready_s\":%.2f,\"rejected\":%ld,\"decoded\":%ld,",
+                       o->watchers, o->rounds, ready_s, rejected, decoded);
                 print_stats("write", write_us, events, 0, true);
                 print_stats("grant", grant_us, n_grant, missing_grant, true);
                 print_stats("revoke", revoke_us, n_revoke, missing_revoke, false);
@@ -666,12 +668,12 @@ out:
 
 int main(int argc, char **argv) {
         static const struct option long_options[] = {
-                { "endpoint", required_argument, NULL, 'e' }, { "prefix", required_argument, NULL, 'p' },
-                { "key", required_argument, NULL, 'k' },      { "jwks", required_argument, NULL, 'j' },
-                { "issuers", required_argument, NULL, 'i' },  { "user", required_argument, NULL, 'u' },
-                { "service", required_argument, NULL, 's' },  { "scope", required_argument, NULL, 'S' },
-                { "id", required_argument, NULL, 'I' },       { "sockets", required_argument, NULL, 'f' },
-                { "rounds", required_argument, NULL, 'r' },   { "watchers", required_argument, NULL, 'w' },
+                { "endpoint", required_argument, NULL, 'e' },   { "prefix", required_argument, NULL, 'p' },
+                { "key", required_argument, NULL, 'k' },        { "jwks", required_argument, NULL, 'j' },
+                { "issuers", required_argument, NULL, 'i' },    { "user", required_argument, NULL, 'u' },
+                { "service", required_argument, NULL, 's' },    { "scope", required_argument, NULL, 'S' },
+                { "id", required_argument, NULL, 'I' },         { "sockets", required_argument, NULL, 'f' },
+                { "rounds", required_argument, NULL, 'r' },     { "watchers", required_argument, NULL, 'w' },
                 { "timeout-ms", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
         };
         struct options o = { .prefix = "/eu9-bench/", .rounds = 20, .watchers = 1000, .timeout_ms = 5000 };
@@ -700,8 +702,8 @@ int main(int argc, char **argv) {
                 default: goto usage;
                 }
         }
-        if (o.rounds < 1 || o.rounds > MAX_ROUNDS || o.watchers < 1 || o.watchers > MAX_WATCHERS ||
-            o.timeout_ms < 1 || o.timeout_ms > 600000)
+        if (o.rounds < 1 || o.rounds > MAX_ROUNDS || o.watchers < 1 || o.watchers > MAX_WATCHERS || o.timeout_ms < 1 ||
+            o.timeout_ms > 600000)
                 goto usage;
         if (strcmp(mode, "keygen") == 0 && o.key && o.jwks)
                 return run_keygen(&o);

@@ -102,8 +102,10 @@ int main(void) {
         CHECK(decode_with("user", NULL) == -EINVAL, "fleet grant without user is refused");
         CHECK(decode_with("grantedBy", NULL) == -EINVAL, "fleet grant without grantedBy is refused");
         CHECK(decode_with("expires", json_integer(0)) == -EINVAL, "fleet grant without expiry is refused");
-        CHECK(decode_with("scopes", json_string("db:read")) == -EINVAL, "fleet grant whose scopes are no list is refused");
-        CHECK(decode_with("hosts", json_pack("[i]", 7)) == -EINVAL, "fleet grant with a label that is no string is refused");
+        CHECK(decode_with("scopes", json_string("db:read")) == -EINVAL,
+              "fleet grant whose scopes are no list is refused");
+        CHECK(decode_with("hosts", json_pack("[i]", 7)) == -EINVAL,
+              "fleet grant with a label that is no string is refused");
         scopes = json_array();
         for (int i = 0; i <= GRANTS_MAX_VALUES; i++)
                 json_array_append_new(scopes, json_sprintf("s:%d", i));

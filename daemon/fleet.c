@@ -98,6 +98,7 @@ struct fleet {
         bool connected;
         int64_t revision;
         int64_t store_revision; /* the store's, at the last heartbeat */
+        int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
@@ -1109,9 +1110,20 @@ void fleet_dispatch(enrichd *d) {
                                            "Read %zu fleet records at etcd revision %lld", b->n,
                                            (long long) b->revision);
                                 apply_snapshot(d, b);
+                                if (b->revision > f->snapshot_revision)
+                                        f->snapshot_revision = b->revision;
                         } else
-                                for (size_t i = 0; i < b->n; i++)
+                                for (size_t i = 0; i < b->n; i++) {
+                                        /* A watch that outlived an outage delivers,
+                                         * late, what the snapshot read on return
+                                         * already holds: applied again, a grant made
+                                         * and revoked meanwhile would count until
+                                         * its deletion came next. (Revision 0: this
+                                         * host's checkpoint, read on its own.) */
+                                        if (b->revision > 0 && b->kvs[i].mod_revision <= f->snapshot_revision)
+                                                continue;
                                         apply_kv(d, &b->kvs[i]);
+                                }
                         /* A snapshot from the prober may be newer than
                          * the watch's next events: never step back. */
                         if (b->revision <= f->revision && b->kind == BATCH_EVENTS)

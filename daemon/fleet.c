@@ -87,7 +87,7 @@ struct fleet {
         char *hostname;
         char *version;
         atomic_bool stop;
-        volatile bool stop_plain; /* the same, as etcd_watch polls it */
+        volatile bool watch_abort; /* under lock: ends the watch (a stop, a failed heartbeat) */
         int event_fd;
         pthread_mutex_t lock;
         pthread_cond_t wake; /* the watcher's backoff sleep, and room in the queue */
@@ -273,7 +273,10 @@ static void *watcher(void *userdata) {
                         enqueue(f, b);
                 }
                 w.revision = revision;
-                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->stop_plain, on_watch_ready, on_watch_events, &w,
+                pthread_mutex_lock(&f->lock);
+                f->watch_abort = atomic_load(&f->stop); /* a stop asked for stays asked */
+                pthread_mutex_unlock(&f->lock);
+                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->watch_abort, on_watch_ready, on_watch_events, &w,
                                &compacted);
                 revision = w.revision;
                 if (atomic_load(&f->stop))
@@ -287,7 +290,10 @@ static void *watcher(void *userdata) {
                         revision = 0;
                         continue;
                 }
-                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                if (r == 0) /* dropped (see prober()) */
+                        snprintf(message, sizeof message, "the watch was dropped after a failed heartbeat");
+                else
+                        snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
                 enqueue_state(f, BATCH_DISCONNECTED, message);
                 etcd_next_endpoint(f->reader);
                 if (!backoff(f, failures++))
@@ -473,6 +479,16 @@ static void *prober(void *userdata) {
                         snprintf(message, sizeof message, "%s", etcd_last_error(f->prober));
                         enqueue_state(f, BATCH_DISCONNECTED, message);
                         etcd_next_endpoint(f->prober);
+                        /* A watch cut off without a reset (a partition, a
+                         * member out of reach) just falls silent: left
+                         * alone it would deliver nothing until TCP gives
+                         * up on it, long after contact is back, or while
+                         * the heartbeat answers from another member. So
+                         * it is dropped and resumed, on the next
+                         * endpoint, from its revision. */
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_abort = true;
+                        pthread_mutex_unlock(&f->lock);
                 }
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_sec += interval / 1000;
@@ -1287,7 +1303,7 @@ void fleet_stop(enrichd *d) {
         if (f->running || f->prober_running) {
                 pthread_mutex_lock(&f->lock);
                 atomic_store(&f->stop, true);
-                f->stop_plain = true;
+                f->watch_abort = true;
                 pthread_cond_broadcast(&f->wake);
                 pthread_mutex_unlock(&f->lock);
                 pthread_join(f->thread, NULL);

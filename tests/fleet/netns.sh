@@ -11,7 +11,8 @@
 # Round 1, b's ends of the links down (b's own connects fail at once):
 # b keeps its unexpired claims and answers logins from its local state,
 # refuses a disabled user, stops honouring fleet grants after offline_max
-# (3 s) and says so; when the links come up it catches up: a grant revoked
+# (3 s) and says so, still takes a fleet token (good until its own
+# expiry); when the links come up it catches up: a grant revoked
 # meanwhile stays gone, one made meanwhile arrives.
 # Round 2, the root ends down (silent for b: its packets vanish): while
 # it is away grants come and go and etcd is compacted past b's revision;
@@ -23,7 +24,7 @@
 
 CHECKS="fleet-netns-setup fleet-netns-r1-keeps-claims fleet-netns-r1-login-from-local-state
 fleet-netns-r1-disabled-refused fleet-netns-r1-drops-after-offline-max fleet-netns-r1-drop-logged
-fleet-netns-r1-login-without-fleet-grants fleet-netns-r1-disabled-stays fleet-netns-r1-heal-resumes
+fleet-netns-r1-login-without-fleet-grants fleet-netns-r1-disabled-stays fleet-netns-r1-token-past-offline-max fleet-netns-r1-heal-resumes
 fleet-netns-r1-heal-new-grant fleet-netns-r1-heal-keeps-revoked fleet-netns-r1-heal-logged
 fleet-netns-r2-drops-after-offline-max fleet-netns-r2-compacted-resync-logged fleet-netns-r2-heal-state
 fleet-netns-r2-ghost-never-applied fleet-netns-r2-disabled-stays fleet-netns-r3-restart
@@ -67,6 +68,16 @@ login() {
                 -- sh -c 'k=$(keyctl search @s user enrich:claims 2>/dev/null) && keyctl pipe "$k"; true' \
                 >"$TMP/$1.jwt" 2>"$TMP/$1.err"
 }
+# Fleet token logins on b: the module prompts for the token, then the account hook.
+cat >"$PAMDIR/fleet-tok" <<EOF
+auth     required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich prompt
+account  required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich
+session  required pam_permit.so
+EOF
+token_login() {
+        FLEET_SECRET=$TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service fleet-tok --user "$U1" \
+                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session >/dev/null 2>"$TMP/$1.err"
+}
 listed() { grep -qx "$U2" "$TMP/b/disabled-identities" 2>/dev/null; }
 grant() { hctl a grant "$U1" --scope "$1" --ttl 10m --reason "netns $1" --fleet 2>>"$TMP/grant.err"; }
 # links DIRECTION up|down: b's ends (in its namespace) or the root ends.
@@ -88,7 +99,8 @@ setup() {
                 KEEP=$(grant keep:1) && GONE=$(grant gone:1) &&
                 hctl a disable "$U2" --reason "netns offboarded" --fleet >/dev/null 2>&1 &&
                 poll 50 has_scope "$(session_serial s1)" keep:1 && poll 30 has_scope "$(session_serial s1)" gone:1 &&
-                poll 30 listed
+                poll 30 listed && TOKEN=$(hctl a token issue "$U1" --ttl 10m --scope fleet:tok --fleet 2>"$TMP/token.err") &&
+                poll 30 token_login tok0
 }
 check fleet-netns-setup setup || { show "$TMP/grant.err"; show "$TMP/b/enrichd.log"; exit 1; }
 S1=$(session_serial s1)
@@ -130,6 +142,7 @@ plain_login() {
 }
 check fleet-netns-r1-login-without-fleet-grants plain_login || show "$TMP/r1b.err"
 check fleet-netns-r1-disabled-stays eval 'listed && refused r1b-u2'
+check fleet-netns-r1-token-past-offline-max token_login tok1 || show "$TMP/tok1.err"
 
 MARK=$(log_mark)
 T0=$(ms_now)

@@ -24,8 +24,8 @@
 
 CHECKS="fleet-netns-setup fleet-netns-r1-keeps-claims fleet-netns-r1-login-from-local-state
 fleet-netns-r1-disabled-refused fleet-netns-r1-drops-after-offline-max fleet-netns-r1-drop-logged
-fleet-netns-r1-login-without-fleet-grants fleet-netns-r1-disabled-stays fleet-netns-r1-token-past-offline-max fleet-netns-r1-heal-resumes
-fleet-netns-r1-heal-new-grant fleet-netns-r1-heal-keeps-revoked fleet-netns-r1-heal-logged
+fleet-netns-r1-login-without-fleet-grants fleet-netns-r1-disabled-stays fleet-netns-r1-token-past-offline-max
+fleet-netns-r1-heal-resumes fleet-netns-r1-heal-new-grant fleet-netns-r1-heal-keeps-revoked fleet-netns-r1-heal-logged
 fleet-netns-r2-drops-after-offline-max fleet-netns-r2-compacted-resync-logged fleet-netns-r2-heal-state
 fleet-netns-r2-ghost-never-applied fleet-netns-r2-disabled-stays fleet-netns-r3-restart
 fleet-netns-r3-revoke-reaches-b fleet-netns-r3-grant-reaches-b fleet-netns-r3-never-offline
@@ -50,7 +50,6 @@ ROOT_ENDS="enr$$r1 enr$$r2 enr$$r3"
 etcd_cluster_start_on "$NET.1" "$NET.5" "$NET.9" || { fail fleet-netns-setup "etcd cluster"; exit 1; }
 $FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
 fleet_host a host-a '"admin"'
-LOOPBACK_ENDPOINTS=$FLEET_ENDPOINTS
 # NETNS_OFFLINE_MAX=300 shows the offline checks failing when grants are kept.
 OFFLINE_MAX=${NETNS_OFFLINE_MAX:-4}
 FLEET_ENDPOINTS=$FLEET_VETH_ENDPOINTS fleet_host b host-b '"web"' "offline_max = $OFFLINE_MAX;"
@@ -86,7 +85,7 @@ token_login() {
 }
 listed() { grep -qx "$U2" "$TMP/b/disabled-identities" 2>/dev/null; }
 grant() { hctl a grant "$U1" --scope "$1" --ttl 10m --reason "netns $1" --fleet 2>>"$TMP/grant.err"; }
-# links DIRECTION up|down: b's ends (in its namespace) or the root ends.
+# links b|root up|down: b's ends of the three pairs (in its namespace), or the root ends.
 links() {
         local v
         if [ "$1" = b ]; then
@@ -204,8 +203,12 @@ T0=$(ms_now)
 ip link set dev "enr$$r1" down || fail fleet-netns-r3-link-down
 hctl a revoke "$NEW2" >/dev/null 2>&1
 R3=$(grant r3:1)
-check fleet-netns-r3-revoke-reaches-b poll 100 lacks_scope "$S3" new:2
-echo "# round 3: revoke reached b $(($(ms_now) - T0)) ms after member 1's link went down"
+poll 100 lacks_scope "$S3" new:2
+R3_MS=$(($(ms_now) - T0))
+echo "# round 3: revoke reached b $R3_MS ms after member 1's link went down"
+# A heartbeat (every 2 s here) fails within 2 s and moves the watch; TCP
+# alone would keep it on member 1 for about a minute.
+check fleet-netns-r3-revoke-reaches-b eval 'lacks_scope "$S3" new:2 && [ "$R3_MS" -le 10000 ]'
 check fleet-netns-r3-grant-reaches-b poll 30 has_scope "$S3" r3:1
 check_not fleet-netns-r3-never-offline log_since "$MARK" "stopped honouring"
 moved() { log_since "$MARK" "Lost contact with etcd" && log_since "$MARK" "Watching the fleet"; }

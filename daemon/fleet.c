@@ -98,9 +98,9 @@ struct fleet {
         bool connected;
         int64_t revision;
         int64_t store_revision; /* the store's, at the last heartbeat */
-        int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
+        int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */

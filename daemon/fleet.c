@@ -88,7 +88,7 @@ struct fleet {
         char *hostname;
         char *version;
         atomic_bool stop;
-        volatile bool stop_plain; /* the same, as etcd_watch polls it */
+        volatile bool watch_abort; /* under lock: ends the watch (a stop, a failed heartbeat) */
         int event_fd;
         pthread_mutex_t lock;
         pthread_cond_t wake; /* the watcher's backoff sleep, and room in the queue */
@@ -101,6 +101,7 @@ struct fleet {
         int64_t store_revision; /* the store's, at the last heartbeat */
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
+        int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
@@ -273,7 +274,10 @@ static void *watcher(void *userdata) {
                         enqueue(f, b);
                 }
                 w.revision = revision;
-                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->stop_plain, on_watch_ready, on_watch_events, &w,
+                pthread_mutex_lock(&f->lock);
+                f->watch_abort = atomic_load(&f->stop); /* a stop asked for stays asked */
+                pthread_mutex_unlock(&f->lock);
+                r = etcd_watch(f->reader, f->prefix, revision + 1, &f->watch_abort, on_watch_ready, on_watch_events, &w,
                                &compacted);
                 revision = w.revision;
                 if (atomic_load(&f->stop))
@@ -287,7 +291,10 @@ static void *watcher(void *userdata) {
                         revision = 0;
                         continue;
                 }
-                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                if (r == 0) /* dropped (see prober()) */
+                        snprintf(message, sizeof message, "the watch was dropped after a failed heartbeat");
+                else
+                        snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
                 enqueue_state(f, BATCH_DISCONNECTED, message);
                 etcd_next_endpoint(f->reader);
                 if (!backoff(f, failures++))
@@ -473,6 +480,16 @@ static void *prober(void *userdata) {
                         snprintf(message, sizeof message, "%s", etcd_last_error(f->prober));
                         enqueue_state(f, BATCH_DISCONNECTED, message);
                         etcd_next_endpoint(f->prober);
+                        /* A watch cut off without a reset (a partition, a
+                         * member out of reach) just falls silent: left
+                         * alone it would deliver nothing until TCP gives
+                         * up on it, long after contact is back, or while
+                         * the heartbeat answers from another member. So
+                         * it is dropped and resumed, on the next
+                         * endpoint, from its revision. */
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_abort = true;
+                        pthread_mutex_unlock(&f->lock);
                 }
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_sec += interval / 1000;
@@ -1044,9 +1061,20 @@ void fleet_dispatch(enrichd *d) {
                                            "Read %zu fleet records at etcd revision %lld", b->n,
                                            (long long) b->revision);
                                 apply_snapshot(d, b);
+                                if (b->revision > f->snapshot_revision)
+                                        f->snapshot_revision = b->revision;
                         } else
-                                for (size_t i = 0; i < b->n; i++)
+                                for (size_t i = 0; i < b->n; i++) {
+                                        /* A watch that outlived an outage delivers,
+                                         * late, what the snapshot read on return
+                                         * already holds: applied again, a grant made
+                                         * and revoked meanwhile would count until
+                                         * its deletion came next. (Revision 0: this
+                                         * host's checkpoint, read on its own.) */
+                                        if (b->revision > 0 && b->kvs[i].mod_revision <= f->snapshot_revision)
+                                                continue;
                                         apply_kv(d, &b->kvs[i]);
+                                }
                         /* A snapshot from the prober may be newer than
                          * the watch's next events: never step back. */
                         if (b->revision <= f->revision && b->kind == BATCH_EVENTS)
@@ -1210,7 +1238,7 @@ void fleet_stop(enrichd *d) {
         if (f->running || f->prober_running) {
                 pthread_mutex_lock(&f->lock);
                 atomic_store(&f->stop, true);
-                f->stop_plain = true;
+                f->watch_abort = true;
                 pthread_cond_broadcast(&f->wake);
                 pthread_mutex_unlock(&f->lock);
                 pthread_join(f->thread, NULL);

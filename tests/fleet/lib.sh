@@ -183,3 +183,127 @@ signed() { $FLEET_TOOL sign "$1" "$2"; }
 
 # ms_now: wall milliseconds.
 ms_now() { date +%s%3N; }
+
+# ---- network namespaces (tests/fleet/netns.sh) --------------------------
+# A host inside a network namespace of the test's own, joined to the root
+# namespace by veth pairs with private addresses: taking a link down cuts
+# it off from etcd as a real partition does (no reset, no error on the
+# far side). enrichd's sockets are Unix sockets in the filesystem and the
+# keyring is not per network namespace, so PAM sessions and enrichctl
+# still reach it from the root namespace.
+NETNS_MADE=""   # namespaces this test made, deleted on exit
+VETH_MADE=""    # root-side ends of its veth pairs, deleted on exit
+
+# netns_cleanup: deletes the veth pairs and namespaces made (after
+# enrich_cleanup has killed the processes inside them).
+netns_cleanup() {
+        local v n
+        for v in $VETH_MADE; do ip link del "$v" 2>/dev/null; done
+        for n in $NETNS_MADE; do ip netns del "$n" 2>/dev/null; done
+        VETH_MADE="" NETNS_MADE=""
+}
+
+# netns_setup: after enrich_setup, makes the exit trap remove the
+# namespaces and veth pairs too; true when this kernel and these
+# privileges let us make them (a throwaway namespace is tried).
+netns_setup() {
+        local probe=enr-probe-$$
+        trap 'enrich_cleanup; netns_cleanup' EXIT
+        command -v ip >/dev/null && command -v nsenter >/dev/null || return 1
+        ip netns add "$probe" 2>/dev/null || return 1
+        ip netns del "$probe"
+}
+
+# netns_add NAME: a network namespace with its loopback up.
+netns_add() {
+        ip netns add "$1" || return 1
+        NETNS_MADE="$NETNS_MADE $1"
+        ip -n "$1" link set lo up
+}
+
+# netns_subnet: the first 10.231.N.0/24 (N from 20 on) that no address
+# or route here overlaps; prints "10.231.N".
+netns_subnet() {
+        { ip -4 -o addr show; ip -4 route show table all; } | $PY -c 'import ipaddress, re, sys
+used = []
+for line in sys.stdin:
+    for m in re.findall(r"\b(\d+\.\d+\.\d+\.\d+(?:/\d+)?)", line):
+        try:
+            net = ipaddress.ip_network(m, strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen > 0:
+            used.append(net)
+for n in range(20, 250):
+    cand = ipaddress.ip_network("10.231.%d.0/24" % n)
+    if not any(cand.overlaps(u) for u in used):
+        print("10.231.%d" % n)
+        sys.exit(0)
+sys.exit(1)'
+}
+
+# veth_add NS ROOT-END NS-END ROOT-ADDR NS-ADDR: a veth pair, ROOT-END in
+# the root namespace with ROOT-ADDR/30, NS-END in NS with NS-ADDR/30, both
+# up; the pair is deleted on exit.
+veth_add() {
+        ip link add "$2" type veth peer name "$3" netns "$1" || return 1
+        VETH_MADE="$VETH_MADE $2"
+        ip addr add "$4/30" dev "$2" && ip link set "$2" up &&
+                ip -n "$1" addr add "$5/30" dev "$3" && ip -n "$1" link set "$3" up
+}
+
+# etcd_cluster_start_on ADDR...: as etcd_cluster_start with one member
+# per ADDR, each also serving its clients on ADDR (a veth end) with the
+# same port; ETCD_VETH_I is that URL, FLEET_VETH_ENDPOINTS all of them
+# (for a fleet_host in the namespace), FLEET_ENDPOINTS the loopback ones.
+etcd_cluster_start_on() {
+        local n=$# i=0 cluster="" all="" veth="" peer client addr
+        for addr in "$@"; do
+                i=$((i + 1))
+                peer=$($FLEET_TOOL free-port) && client=$($FLEET_TOOL free-port) || return 1
+                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client ETCD_VETH_$i=http://$addr:$client"
+                cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:$peer"
+                all="$all${all:+, }\"http://127.0.0.1:$client\""
+                veth="$veth${veth:+, }\"http://$addr:$client\""
+        done
+        FLEET_ENDPOINTS=$all
+        FLEET_VETH_ENDPOINTS=$veth
+        for i in $(seq "$n"); do
+                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i addr=\$ETCD_VETH_$i"
+                mkdir -p "$TMP/etcd-m$i" && chmod 0700 "$TMP/etcd-m$i"
+                "$ETCD" --name "m$i" --data-dir "$TMP/etcd-m$i/data" \
+                        --listen-client-urls "$client,$addr" --advertise-client-urls "$client" \
+                        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+                        --initial-cluster "$cluster" --initial-cluster-state new \
+                        >"$TMP/etcd-m$i/etcd.log" 2>&1 &
+                eval "ETCD_PID_$i=$!"
+                CLEANUP_PIDS="$CLEANUP_PIDS $!"
+        done
+        ETCD_ENDPOINT=$ETCD_CLIENT_1
+        for i in $(seq 200); do
+                ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$(echo "$all" | tr -d '" ')" endpoint health >/dev/null 2>&1 &&
+                        return 0
+                sleep 0.1
+        done
+        echo "# the etcd cluster did not come up"
+        show "$TMP/etcd-m1/etcd.log"
+        return 1
+}
+
+# host_start_in NS NAME: as host_start, with the host's enrichd inside
+# network namespace NS (nsenter execs it: NAME_PID is enrichd's own).
+host_start_in() {
+        local ns=$1 name=$2 dir=$TMP/$2 pid i
+        nsenter --net="/run/netns/$ns" "$ENRICHD" --config "$dir/enrichd.conf" --foreground >>"$dir/enrichd.log" 2>&1 &
+        pid=$!
+        CLEANUP_PIDS="$CLEANUP_PIDS $pid"
+        eval "${name}_PID=$pid"
+        for i in $(seq 50); do
+                "$ENRICHCTL" --socket "$dir/io.enrich" status >/dev/null 2>&1 && [ -s "$dir/jwks.json" ] && return 0
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        echo "# host $name did not come up in namespace $ns"
+        show "$dir/enrichd.log"
+        return 1
+}

@@ -1,6 +1,8 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
-# latency.sh: how long a fleet change takes from etcd's acknowledgement
-# (the admin's enrichctl returning) to the live claims key of a PAM session
+# latency.sh: how long a fleet change takes from the admin's enrichctl
+# starting (so the write's own round trip to etcd is included: the hosts
+# often see the change before enrichctl has exited) to the live claims key
+# of a PAM session
 # on each of FLEET_LATENCY_HOSTS other hosts (default 4, each its own
 # enrichd, state and socket): 30 grants and 30 revocations, median and p99
 # over every host's key printed. Fails when a revocation's p99 is 1 s or
@@ -30,21 +32,22 @@ check fleet-latency-setup setup || exit 1
 : >"$TMP/revoke.ms"
 # latency KIND SCOPE STATE CMD...: a waiter on each host's key starts
 # first (it prints the wall ms it saw SCOPE reach STATE), then CMD runs;
-# each figure is a waiter's time less the time CMD returned (etcd had
-# acknowledged).
+# each figure is a waiter's time less the time CMD started. Counted from
+# CMD's return, a host that applied the change before enrichctl exited
+# gave a negative figure.
 latency() {
-        local kind=$1 scope=$2 state=$3 acked serial waiters="" w n=0 i; shift 3
+        local kind=$1 scope=$2 state=$3 started serial waiters="" w n=0 i; shift 3
         for serial in $SERIALS; do
                 n=$((n + 1))
                 $FLEET_TOOL wait-scope "$serial" "$scope" "$state" 0 "$(( $(ms_now) + 5000 ))" >"$TMP/seen.$n" &
                 waiters="$waiters $!"
         done
         sleep 0.2
+        started=$(ms_now)
         "$@" >"$TMP/cmd.out" 2>/dev/null || { wait $waiters; return 1; }
-        acked=$(ms_now)
         for w in $waiters; do wait "$w" || echo "# $kind of $scope did not arrive on a host"; done
         for i in $(seq "$n"); do
-                [ -s "$TMP/seen.$i" ] && echo $(($(cat "$TMP/seen.$i") - acked)) >>"$TMP/$kind.ms"
+                [ -s "$TMP/seen.$i" ] && echo $(($(cat "$TMP/seen.$i") - started)) >>"$TMP/$kind.ms"
         done
         return 0
 }

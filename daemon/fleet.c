@@ -76,11 +76,12 @@ struct fleet {
         char **labels;
         jwks *issuers;
         char *issuers_path;
-        etcd *writer; /* main thread */
+        etcd *direct; /* main thread: doctor's checks, audit verify --fleet */
+        etcd *writer; /* writer thread: the admin's writes */
         etcd *reader; /* watcher thread */
         etcd *prober; /* heartbeat thread */
-        pthread_t thread, prober_thread;
-        bool running, prober_running;
+        pthread_t thread, prober_thread, writer_thread;
+        bool running, prober_running, writer_running;
         atomic_bool want_snapshot; /* main asks the prober for a range */
         unsigned offline_max;
         char *jwks_path; /* this host's public JWKS, for its presence */
@@ -105,7 +106,35 @@ struct fleet {
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
         bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
         char *endpoint;
+        /* The admin's writes (fleet_write), under lock: waiting for the
+         * writer thread, then done and waiting for the main thread; how
+         * many are in either list or being written. */
+        pthread_cond_t write_wake;
+        struct fleet_write *writes, *writes_last;
+        struct fleet_write *written, *written_last;
+        size_t n_writes;
 };
+
+/* An admin's write into etcd, made by the writer thread so that the main
+ * loop (logins) never waits on etcd: a put of value at key (on a lease
+ * of ttl seconds when ttl > 0), or a deletion (value NULL); then done,
+ * on the main thread. */
+typedef struct fleet_write {
+        struct fleet_write *next;
+        char *key, *value;
+        int64_t ttl;
+        const char *what; /* "write the grant": for the error message */
+        int64_t deadline_ms; /* host_now_ms(): past it, -ETIMEDOUT */
+        int result;
+        bool existed;
+        char *error;
+        fleet_write_done done;
+        void *userdata;
+} fleet_write;
+
+static void finish_writes(enrichd *d);
+static void fleet_write_free(fleet_write *w);
+static void *writer(void *userdata);
 
 static char **strv_copy(char *const *list) {
         size_t n = strv_length(list);
@@ -1047,6 +1076,8 @@ void fleet_dispatch(enrichd *d) {
                 return;
         n = read(f->event_fd, &count, sizeof count); /* resets it; EAGAIN: nothing */
         (void) n;
+        /* The admin's writes first: their callers are waiting. */
+        finish_writes(d);
         /* A bounded share per turn of the loop, so a burst of changes
          * never holds up the logins waiting behind it; the rest is left
          * for the next turn (the eventfd is made readable again). */
@@ -1169,6 +1200,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         f->event_fd = -1;
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->wake, NULL);
+        pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;
         f->hosts = json_object();
         f->jwks_path = strdup(d->config->jwks);
@@ -1201,6 +1233,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         r = etcd_global_init();
+        if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->direct);
         if (r == 0)
                 r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->writer);
         if (r == 0)
@@ -1247,6 +1281,12 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         f->prober_running = true;
+        r = -pthread_create(&f->writer_thread, NULL, writer, f);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot start the writer: %s", strerror(-r));
+                goto out;
+        }
+        f->writer_running = true;
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", f->host_id, NULL },
                    "Fleet mode: host %s, prefix %s, %zu labels, %zu issuer keys, %s from revision %lld", f->host_id,
                    f->prefix, strv_length(f->labels), jwks_count(f->issuers),
@@ -1272,21 +1312,34 @@ void fleet_stop(enrichd *d) {
 
         if (!f)
                 return;
-        if (f->running || f->prober_running) {
+        if (f->running || f->prober_running || f->writer_running) {
                 pthread_mutex_lock(&f->lock);
                 atomic_store(&f->stop, true);
                 f->stop_plain = true;
                 pthread_cond_broadcast(&f->wake);
+                pthread_cond_broadcast(&f->write_wake);
                 pthread_mutex_unlock(&f->lock);
-                pthread_join(f->thread, NULL);
         }
+        if (f->running)
+                pthread_join(f->thread, NULL);
         if (f->prober_running)
                 pthread_join(f->prober_thread, NULL);
+        if (f->writer_running)
+                pthread_join(f->writer_thread, NULL);
+        /* Writes done, then those never started: each caller hears. */
+        finish_writes(d);
+        while (f->writes) {
+                fleet_write *w = f->writes;
+                f->writes = w->next;
+                w->done(d, -ECANCELED, "enrichd is stopping", false, w->userdata);
+                fleet_write_free(w);
+        }
         while (f->head) {
                 batch *b = f->head;
                 f->head = b->next;
                 batch_free(b);
         }
+        etcd_free(f->direct);
         etcd_free(f->writer);
         etcd_free(f->reader);
         etcd_free(f->prober);
@@ -1295,6 +1348,7 @@ void fleet_stop(enrichd *d) {
                 close(f->event_fd);
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->wake);
+        pthread_cond_destroy(&f->write_wake);
         free(f->prefix);
         free(f->host_id);
         strv_free(f->labels);
@@ -1338,29 +1392,166 @@ static int require_issuer(enrichd *d, char **ret_error) {
         return 0;
 }
 
-static int write_error(fleet *f, int r, const char *what, char **ret_error) {
+/* *ret_error for a failed call on e: which of the errors fleet.h names. */
+static int write_error(etcd *e, int r, const char *what, char **ret_error) {
         switch (r) {
         case -EACCES:
                 format_error(ret_error,
                              "etcd refused to %s: this host's etcd credentials are read-only on the prefix "
                              "(%s)",
-                             what, etcd_last_error(f->writer));
+                             what, etcd_last_error(e));
                 break;
-        case -EPERM:
-                format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(f->writer));
+        case -EPERM: format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(e)); break;
+        case -ECONNREFUSED: format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(e)); break;
+        case -ETIMEDOUT:
+                format_error(ret_error,
+                             "timed out after %d ms waiting for etcd to %s (%s); it may still have happened: "
+                             "check before trying again",
+                             FLEET_WRITE_DEADLINE_MS, what, etcd_last_error(e));
                 break;
-        case -ECONNREFUSED:
-                format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(f->writer));
-                break;
-        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(f->writer));
+        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(e));
         }
         return r;
 }
 
-static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what, char **ret_error) {
+static void fleet_write_free(fleet_write *w) {
+        if (!w)
+                return;
+        free(w->key);
+        free(w->value);
+        free(w->error);
+        free(w);
+}
+
+/* The writer thread's part of w: its etcd calls, none past its deadline. */
+static void write_one(fleet *f, fleet_write *w) {
+        int64_t lease = 0, deleted = 0;
+        int r;
+
+        etcd_set_deadline(f->writer, w->deadline_ms);
+        if (!w->value) {
+                r = etcd_delete(f->writer, w->key, &deleted, NULL);
+                if (r < 0)
+                        (void) write_error(f->writer, r, w->what, &w->error);
+                w->existed = deleted > 0;
+                goto out;
+        }
+        if (w->ttl > 0) {
+                r = etcd_lease_grant(f->writer, w->ttl, &lease);
+                if (r < 0) {
+                        (void) write_error(f->writer, r, r == -ETIMEDOUT ? w->what : "grant a lease", &w->error);
+                        goto out;
+                }
+        }
+        r = etcd_put(f->writer, w->key, w->value, lease, NULL);
+        if (r < 0) {
+                (void) write_error(f->writer, r, w->what, &w->error);
+                /* Past the deadline the lease is left to its TTL. */
+                etcd_set_deadline(f->writer, 0);
+                if (lease && r != -ETIMEDOUT)
+                        (void) etcd_lease_revoke(f->writer, lease);
+        }
+out:
+        etcd_set_deadline(f->writer, 0);
+        w->result = r;
+}
+
+/* The writer thread: the admin's writes one at a time, in order, each
+ * handed back to the main loop through the eventfd when done. */
+static void *writer(void *userdata) {
+        fleet *f = userdata;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&f->lock);
+        for (;;) {
+                fleet_write *w;
+
+                while (!atomic_load(&f->stop) && !f->writes)
+                        pthread_cond_wait(&f->write_wake, &f->lock);
+                if (atomic_load(&f->stop))
+                        break;
+                w = f->writes;
+                f->writes = w->next;
+                if (!f->writes)
+                        f->writes_last = NULL;
+                w->next = NULL;
+                pthread_mutex_unlock(&f->lock);
+                write_one(f, w);
+                pthread_mutex_lock(&f->lock);
+                if (f->written_last)
+                        f->written_last->next = w;
+                else
+                        f->written = w;
+                f->written_last = w;
+                if (write(f->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                        log_warning_errno(-errno, "Failed to wake the main loop for a fleet write");
+        }
+        pthread_mutex_unlock(&f->lock);
+        return NULL;
+}
+
+/* Main thread: the writes the writer finished, each handed to its done. */
+static void finish_writes(enrichd *d) {
         fleet *f = d->fleet;
+        fleet_write *w;
+
+        pthread_mutex_lock(&f->lock);
+        w = f->written;
+        f->written = f->written_last = NULL;
+        pthread_mutex_unlock(&f->lock);
+        while (w) {
+                fleet_write *next = w->next;
+
+                w->done(d, w->result, w->error, w->existed, w->userdata);
+                pthread_mutex_lock(&f->lock);
+                f->n_writes--;
+                pthread_mutex_unlock(&f->lock);
+                fleet_write_free(w);
+                w = next;
+        }
+}
+
+/* Queues a write for the writer thread (key and value copied; value NULL:
+ * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
+static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                       fleet_write_done done, void *userdata, char **ret_error) {
+        fleet_write *w = calloc(1, sizeof *w);
+        int r = 0;
+
+        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
+                fleet_write_free(w);
+                return -ENOMEM;
+        }
+        *w = (fleet_write) { .key = w->key, .value = w->value, .ttl = ttl, .what = what,
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS, .done = done,
+                             .userdata = userdata };
+        pthread_mutex_lock(&f->lock);
+        if (f->n_writes >= FLEET_MAX_WRITES)
+                r = -EBUSY;
+        else {
+                if (f->writes_last)
+                        f->writes_last->next = w;
+                else
+                        f->writes = w;
+                f->writes_last = w;
+                f->n_writes++;
+                w = NULL;
+                pthread_cond_signal(&f->write_wake);
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (r < 0) {
+                format_error(ret_error, "too many fleet writes are waiting for etcd (%d); try again later",
+                             FLEET_MAX_WRITES);
+                fleet_write_free(w);
+        }
+        return r;
+}
+
+/* Signs payload and queues its put at key (on a lease of ttl seconds when
+ * ttl > 0). */
+static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what,
+                      fleet_write_done done, void *userdata, char **ret_error) {
         char *token = NULL;
-        int64_t lease = 0;
         int r;
 
         r = signer_sign_typed(d->signer, FLEET_RECORD_TYPE, payload, &token);
@@ -1368,25 +1559,13 @@ static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl,
                 format_error(ret_error, "failed to sign the fleet record: %s", strerror(-r));
                 return r;
         }
-        if (ttl > 0) {
-                r = etcd_lease_grant(f->writer, ttl, &lease);
-                if (r < 0) {
-                        r = write_error(f, r, "grant a lease", ret_error);
-                        goto out;
-                }
-        }
-        r = etcd_put(f->writer, key, token, lease, NULL);
-        if (r < 0) {
-                (void) write_error(f, r, what, ret_error);
-                if (lease)
-                        (void) etcd_lease_revoke(f->writer, lease);
-        }
-out:
+        r = queue_write(d->fleet, key, token, ttl, what, done, userdata, ret_error);
         free(token);
         return r;
 }
 
-int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error) {
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_done done, void *userdata,
+                    char **ret_error) {
         json_t *payload = NULL;
         char key[512];
         int r;
@@ -1403,37 +1582,31 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
                 return -ENOMEM;
         }
         snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, g->id);
-        r = put_signed(d, key, payload, g->expires - g->created, "write the grant", ret_error);
+        r = put_signed(d, key, payload, g->expires - g->created, "write the grant", done, userdata, ret_error);
         json_decref(payload);
         return r;
 }
 
-/* Deletes <prefix><dir><id> ("grants/", "tokens/"): every host sees the
- * deletion and revokes the record. */
-static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, bool *ret_existed,
-                         char **ret_error) {
+/* Queues the deletion of <prefix><dir><id> ("grants/", "tokens/"): every
+ * host sees it and revokes the record. */
+static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, fleet_write_done done,
+                         void *userdata, char **ret_error) {
         char key[512];
-        int64_t deleted = 0;
-        int r;
 
         if (!d->fleet) {
                 format_error(ret_error, "fleet mode is off on this host");
                 return -ENOTCONN;
         }
         snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
-        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
-        if (r < 0)
-                return write_error(d->fleet, r, what, ret_error);
-        if (ret_existed)
-                *ret_existed = deleted > 0;
-        return 0;
+        return queue_write(d->fleet, key, NULL, 0, what, done, userdata, ret_error);
 }
 
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
-        return delete_record(d, "grants/", id, "delete the grant", ret_existed, ret_error);
+int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
+        return delete_record(d, "grants/", id, "delete the grant", done, userdata, ret_error);
 }
 
-int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error) {
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
+                    char **ret_error) {
         json_t *payload;
         char key[512];
         int r;
@@ -1447,13 +1620,13 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char 
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
-        r = put_signed(d, key, payload, t->expires - t->created, "write the token", ret_error);
+        r = put_signed(d, key, payload, t->expires - t->created, "write the token", done, userdata, ret_error);
         json_decref(payload);
         return r;
 }
 
-int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
-        return delete_record(d, "tokens/", id, "delete the token", ret_existed, ret_error);
+int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
+        return delete_record(d, "tokens/", id, "delete the token", done, userdata, ret_error);
 }
 
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
@@ -1465,7 +1638,7 @@ int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
 }
 
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
-                       char **ret_error) {
+                       fleet_write_done done, void *userdata, char **ret_error) {
         json_t *payload;
         char key[512];
         int r;
@@ -1478,7 +1651,8 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%sidentities/%s", d->fleet->prefix, user);
-        r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", ret_error);
+        r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", done, userdata,
+                       ret_error);
         json_decref(payload);
         return r;
 }
@@ -1500,18 +1674,18 @@ int fleet_check(enrichd *d, json_t **ret) {
                 return *ret ? 0 : -ENOMEM;
         }
         /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
-        reach = etcd_clock_skew(f->writer, &skew);
+        reach = etcd_clock_skew(f->direct, &skew);
         measured = reach == 0 || reach == -EPERM || reach == -EACCES;
         if (reach < 0 && !measured)
-                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->writer));
-        auth = etcd_check_credentials(f->writer);
+                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->direct));
+        auth = etcd_check_credentials(f->direct);
         if (auth < 0 && auth != -ENOENT)
-                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->writer));
-        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->writer, f->prefix);
+                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->direct));
+        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->direct, f->prefix);
         if (read < 0)
                 snprintf(read_error, sizeof read_error, "%s",
-                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
-        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
+                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->direct));
+        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->direct), "reachable",
                       measured || reach == -EBADMSG, "credentials",
                       auth == -ENOENT  ? "none"
                       : auth == 0      ? "ok"
@@ -1586,9 +1760,9 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, ch
                 return -EXDEV;
         }
         snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
-        r = etcd_range_prefix(f->writer, key, 0, &l);
+        r = etcd_range_prefix(f->direct, key, 0, &l);
         if (r < 0) {
-                r = write_error(f, r, "read the published checkpoint", ret_error);
+                r = write_error(f->direct, r, "read the published checkpoint", ret_error);
                 goto out;
         }
         r = -ENOENT;

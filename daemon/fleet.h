@@ -8,8 +8,10 @@
  * through the same calls as a local grant, revoke, disable or enable.
  * The login path never waits on etcd: it reads only the local state.
  * A heartbeat thread proves contact (fleet_tick enforces offline_max). The
- * main thread's writes (an admin's --fleet commands) are bounded by
- * FLEET_WRITE_TIMEOUT_MS per etcd call. */
+ * admin's --fleet writes are made by a writer thread of their own, so a
+ * slow or unreachable etcd holds up only the admin's call, never the main
+ * loop: each is bounded by FLEET_WRITE_TIMEOUT_MS per etcd call and
+ * FLEET_WRITE_DEADLINE_MS in all. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,6 +22,13 @@
 
 #define FLEET_RECORD_TYPE      "enrich-fleet+jwt"
 #define FLEET_WRITE_TIMEOUT_MS 2000
+/* An admin's write, from its call to its answer, waiting included: less
+ * than enrichctl's own timeout (CTL_TIMEOUT_MS), so the admin hears
+ * why. */
+#define FLEET_WRITE_DEADLINE_MS 4000
+/* Admin's writes waiting for the writer thread or being written; past
+ * this, a new one is refused (-EBUSY). */
+#define FLEET_MAX_WRITES 64
 /* Reconnection delays: doubling from the first to the last, each drawn
  * at random from [d/2, d] so that hosts cut off together come back apart. */
 #define FLEET_BACKOFF_FIRST_MS 200
@@ -65,28 +74,36 @@ void fleet_stop(enrichd *d);
  * database failure. */
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret);
 
-/* The admin's writes. Each returns 0, or a negative errno with *ret_error
- * (malloc'd) saying which of these it is: -ENOTCONN no fleet group;
- * -ENOKEY this host's key is not an issuer; -EACCES etcd refused the write
- * (read-only credentials); -EPERM the credentials do not authenticate;
- * -ECONNREFUSED no endpoint answered. */
+/* The admin's writes. Each signs its record (when it adds access) on the
+ * calling (main) thread, hands the etcd calls to the writer thread and
+ * returns 0; done then runs once, on the main thread (fleet_dispatch),
+ * with r 0 or a negative errno and error saying which: -EACCES etcd
+ * refused the write (read-only credentials); -EPERM the credentials do
+ * not authenticate; -ECONNREFUSED no endpoint answered; -ETIMEDOUT
+ * FLEET_WRITE_DEADLINE_MS passed; -ECANCELED the daemon is stopping;
+ * existed: for a deletion, whether etcd had the key. Or each fails at
+ * once, done not called, with *ret_error (malloc'd): -ENOTCONN no fleet
+ * group; -ENOKEY this host's key is not an issuer; -EBUSY
+ * FLEET_MAX_WRITES wait already. */
+typedef void (*fleet_write_done)(enrichd *d, int r, const char *error, bool existed, void *userdata);
 /* Signs g (with its host labels, NULL: every host) and puts it at
  * grants/<id> on a lease of its remaining TTL. */
-int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error);
-/* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
- * whether etcd had it. */
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_done done, void *userdata,
+                    char **ret_error);
+/* Deletes grants/<id>: every host revokes it. */
+int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Signs t (its id, user, scopes, description, created_by, created,
  * expires) with digest, the verifier's (tokens_verifier_digest), and puts
  * it at tokens/<id> on a lease ending at its expiry. */
-int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error);
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
+                    char **ret_error);
 /* Deletes tokens/<id>: every host revokes it. */
-int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Whether token id came from the fleet; false without fleet mode. */
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
-                       char **ret_error);
+                       fleet_write_done done, void *userdata, char **ret_error);
 
 /* Audit anchoring: hands this host's newest signed checkpoint to the
  * heartbeat thread, which puts it at checkpoints/<host_id> (plain JSON:
@@ -96,8 +113,8 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
  * (LOG_MSGID_FLEET_ANCHOR), only an admin's checkpoint (by_admin) is
  * published: the evidence stays in etcd until an admin accepts the trail. */
 void fleet_publish_checkpoint(enrichd *d, const audit_anchor *checkpoint, bool by_admin);
-/* Reads checkpoints/<host_id> from etcd (main thread, bounded like the
- * writes) into *ret. host_id must be this host's: only it holds its
+/* Reads checkpoints/<host_id> from etcd (main thread, each call bounded
+ * by FLEET_WRITE_TIMEOUT_MS) into *ret. host_id must be this host's: only it holds its
  * trail (-EXDEV otherwise); -ENOENT when it published none; -ENOTCONN
  * without fleet mode; -EBADMSG when the record is no checkpoint. */
 int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error);

@@ -296,8 +296,10 @@ out:
         return reply;
 }
 
-json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params) {
-        const char *id;
+/* RevokeGrant on this host, after the fleet's part if any (fleet_then):
+ * params' id was checked by method_revoke_grant. */
+static json_t *revoke_grant_here(enrichd *d, const struct ucred *peer, json_t *params) {
+        const char *id = json_string_value(json_object_get(params, "id"));
         char *by = NULL;
         grant g = { 0 };
         live_counts counts = { 0 };
@@ -305,28 +307,23 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         bool changed = false;
         int r;
 
-        if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
-                goto out;
         r = grants_get(d->db, id, &g);
-        /* A fleet grant goes from etcd first, so no host keeps it. */
-        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_revoke_grant(d, id, r == 0)))
-                goto out;
         if (r == -ENOENT) {
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;
         }
         /* Re-issued before replying: when the admin's command returns, no
          * live key carries the grant any more. */
-        if (r < 0 || !(by = peer_name(call->peer)) ||
+        if (r < 0 || !(by = peer_name(peer)) ||
             (r = grant_apply_revoke(d, id, by, "grant revoked", NULL, &changed, &counts)) < 0) {
                 reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
                                      : database_error(d, "io.enrich.RevokeGrant");
                 goto out;
         }
-        (void) audit_recordf(d, call->peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId",
-                             id, "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked",
+        (void) audit_recordf(d, peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId", id,
+                             "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked",
                              counts.revoked);
-        log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,
+        log_decision(LOG_MSGID_GRANT_REVOKED, peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
         /* changed: false when it had been revoked before, so the client can
@@ -338,6 +335,24 @@ out:
         grant_clear(&g);
         free(by);
         return reply;
+}
+
+json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params) {
+        const char *id;
+        grant g = { 0 };
+        json_t *reply = NULL;
+        int r;
+
+        if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
+                return reply;
+        r = grants_get(d->db, id, &g);
+        grant_clear(&g);
+        /* A fleet grant goes from etcd first, so no host keeps it; the
+         * revocation here follows once etcd answered. */
+        if ((r == 0 || r == -ENOENT) &&
+            (reply = fleet_method_revoke_grant(d, call, params, id, r == 0, revoke_grant_here)))
+                return reply;
+        return revoke_grant_here(d, call->peer, params);
 }
 
 json_t *method_revoke_user(enrichd *d, const method_call *call, json_t *params) {

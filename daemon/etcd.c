@@ -694,6 +694,33 @@ out:
         return r;
 }
 
+int etcd_count_changed(etcd *e, const char *prefix, int64_t min_mod_revision, int64_t limit, int64_t *ret_count) {
+        char *key = b64_encode(prefix, strlen(prefix)), *end_raw = prefix_end(prefix), *end = NULL;
+        json_t *request = NULL, *answer = NULL;
+        int r = -ENOMEM;
+
+        if (!key || !end_raw || !(end = b64_encode(end_raw, strlen(end_raw))))
+                goto out;
+        /* Not count_only: etcd counts the range before the revision
+         * filter. With a filter, etcd applies the limit after it. */
+        request = json_pack("{s:s, s:s, s:b, s:I, s:I}", "key", key, "range_end", end, "keys_only", true,
+                            "min_mod_revision", (json_int_t) (min_mod_revision > 0 ? min_mod_revision : 1), "limit",
+                            (json_int_t) limit);
+        if (!request)
+                goto out;
+        r = call(e, "/v3/kv/range", request, &answer);
+        if (r < 0)
+                goto out;
+        *ret_count = (int64_t) json_array_size(json_object_get(answer, "kvs"));
+out:
+        free(key);
+        free(end_raw);
+        free(end);
+        json_decref(request);
+        json_decref(answer);
+        return r;
+}
+
 int etcd_lease_revoke(etcd *e, int64_t id) {
         json_t *answer = NULL;
         int r = lease_call(e, "/v3/lease/revoke", "ID", id, &answer);

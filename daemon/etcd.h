@@ -74,6 +74,9 @@ int etcd_check_credentials(etcd *e);
 /* A range of at most one key, keys only, under prefix: 0 when allowed
  * (-EACCES: the credentials may not read it). */
 int etcd_prefix_readable(etcd *e, const char *prefix);
+/* How many keys under prefix were last changed at min_mod_revision or
+ * later, at most limit (deletions leave no key, so they do not count). */
+int etcd_count_changed(etcd *e, const char *prefix, int64_t min_mod_revision, int64_t limit, int64_t *ret_count);
 int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id);
 int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl);
 int etcd_lease_revoke(etcd *e, int64_t id);

@@ -58,7 +58,7 @@ typedef enum batch_kind {
         BATCH_EVENTS,
         BATCH_CONNECTED,
         BATCH_DISCONNECTED,
-        BATCH_CONTACT, /* a heartbeat answered; revision: the store's */
+        BATCH_CONTACT, /* a heartbeat answered; revision: the store's; pending: lag */
 } batch_kind;
 
 typedef struct batch {
@@ -67,6 +67,8 @@ typedef struct batch {
         etcd_kv *kvs;
         size_t n;
         int64_t revision;
+        int64_t pending; /* BATCH_CONTACT: keys under the prefix changed after
+                          * the revision applied (-1: not known) */
         char *error; /* BATCH_DISCONNECTED: why */
 } batch;
 
@@ -95,10 +97,12 @@ struct fleet {
         batch *head, *tail;
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
+        _Atomic int64_t applied; /* the revision the main thread applied, for the heartbeat's lag */
         /* main thread */
         bool connected;
         int64_t revision;
         int64_t store_revision; /* the store's, at the last heartbeat */
+        int64_t lag; /* at the last heartbeat: keys under the prefix changed after revision */
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
@@ -466,7 +470,7 @@ static void *prober(void *userdata) {
                 interval = 200;
         while (!atomic_load(&f->stop)) {
                 struct timespec until;
-                int64_t revision = 0;
+                int64_t revision = 0, pending = -1;
                 int r;
 
                 if (atomic_exchange(&f->want_snapshot, false)) {
@@ -486,6 +490,15 @@ static void *prober(void *userdata) {
                 }
                 r = etcd_status(f->prober, &revision);
                 if (r == 0) {
+                        /* The lag counts only this prefix's changes: the
+                         * store's revision moves with every other prefix
+                         * (another fleet on the same cluster) too. Asked
+                         * only when the store moved past what was applied. */
+                        int64_t applied = atomic_load(&f->applied);
+                        pending = 0;
+                        if (revision > applied &&
+                            etcd_count_changed(f->prober, f->prefix, applied + 1, FLEET_MAX_LAG, &pending) < 0)
+                                pending = -1;
                         if (!own_read)
                                 own_read = read_own_checkpoint(f);
                         keep_presence(f, &lease, &denied, interval);
@@ -494,7 +507,7 @@ static void *prober(void *userdata) {
                 if (r == 0) {
                         batch *b = calloc(1, sizeof *b);
                         if (b) {
-                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision };
+                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision, .pending = pending };
                                 enqueue(f, b);
                         }
                 } else {
@@ -1115,6 +1128,8 @@ void fleet_dispatch(enrichd *d) {
                 case BATCH_CONTACT:
                         f->last_contact = clock_now();
                         f->store_revision = b->revision;
+                        if (b->pending >= 0)
+                                f->lag = b->pending;
                         /* Back after an outage: resume from a full read. */
                         if (f->suspended && !atomic_load(&f->want_snapshot)) {
                                 atomic_store(&f->want_snapshot, true);
@@ -1148,6 +1163,7 @@ void fleet_dispatch(enrichd *d) {
                         if (b->revision <= f->revision && b->kind == BATCH_EVENTS)
                                 break;
                         f->revision = b->revision;
+                        atomic_store(&f->applied, f->revision);
                         f->last_contact = clock_now();
                         if (fleet_store_set_revision(d->db, b->revision) < 0)
                                 log_error("Failed to record fleet revision %lld: %s", (long long) b->revision,
@@ -1251,6 +1267,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         f->revision = f->start_revision;
+        atomic_store(&f->applied, f->revision);
         /* The grace of offline_max runs from the start; grants an earlier
          * run suspended wait for contact, like those of this run. */
         f->last_contact = clock_now();
@@ -1803,7 +1820,7 @@ int fleet_status(enrichd *d, json_t **ret) {
                       "hostId", f->host_id, "prefix", f->prefix, "endpoints", strv_to_json(d->config->fleet->endpoints),
                       "labels", strv_to_json(f->labels), "connected", f->connected, "revision",
                       (json_int_t) f->revision, "storeRevision", (json_int_t) f->store_revision, "lag",
-                      (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
+                      (json_int_t) f->lag,
                       "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended, "offlineMax",
                       (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
                       (int) json_object_size(f->hosts), "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);

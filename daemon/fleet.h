@@ -40,6 +40,9 @@
 #define FLEET_BATCHES_PER_TURN 32
 /* The heartbeat's period at most (a fifth of offline_max when shorter). */
 #define FLEET_HEARTBEAT_MS 5000
+/* fleet status's lag (keys under the prefix changed after the revision
+ * this host applied) is counted up to this. */
+#define FLEET_MAX_LAG 1000
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
 

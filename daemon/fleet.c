@@ -109,6 +109,12 @@ struct fleet {
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
         bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
+        /* main thread: records waiting for their user (fleet_store.h),
+         * how many at the last count, where the next round of retries
+         * starts (a key) and when (host_now_ms()). */
+        int64_t n_pending;
+        char *pending_after;
+        int64_t pending_next_ms;
         char *endpoint;
         /* The admin's writes (fleet_write), under lock: waiting for the
          * writer thread, then done and waiting for the main thread; how
@@ -632,15 +638,47 @@ out:
         grant_clear(&g);
 }
 
+/* A signed record for a user this host does not know (yet): kept, and
+ * applied by fleet_tick once the account appears (useradd, a directory
+ * that learns it), until its key goes from etcd or it expires. */
+static void keep_for_later(enrichd *d, const etcd_kv *kv, const char *kind, const char *id, const char *user,
+                           int64_t expires) {
+        fleet *f = d->fleet;
+        fleet_pending p = { .key = kv->key, .value = kv->value, .user = (char *) user,
+                            .mod_revision = kv->mod_revision, .expires = expires };
+        int r;
+
+        r = fleet_store_pending_put(d->db, &p);
+        if (r == -ENOSPC) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet %s %s is for %s, whom this host does not know, and %d records already wait for "
+                           "their user: not kept",
+                           kind, id, user, FLEET_STORE_MAX_PENDING);
+                return;
+        }
+        if (r < 0) {
+                log_error("Failed to keep fleet %s %s for later: %s", kind, id, db_last_error(d->db));
+                return;
+        }
+        f->n_pending++;
+        log_struct(LOG_INFO, LOG_MSGID_FLEET,
+                   (const char *[]) { "ENRICH_FLEET_KEY", kv->key, "ENRICH_USER", user, NULL },
+                   "Fleet %s %s is for %s, whom this host does not know yet; applied when the account appears", kind,
+                   id, user);
+}
+
 /* The local account a signed record of kind ("grant", "token") is for,
  * and who made it as this host records it ("fleet:BY", *ret_by). A user
- * this host does not know is logged and -ENOENT. */
+ * this host does not know is -ENOENT (keep_for_later). */
 static int record_subject(const etcd_kv *kv, const char *kind, const char *id, const char *user, const char *by,
                           struct passwd *pw, char **pwbuf, char **ret_by) {
-        if (identity_lookup_user(user, 0, pw, pwbuf) < 0) {
-                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
-                           "Fleet %s %s is for %s, whom this host does not know; not applied", kind, id, user);
-                return -ENOENT;
+        int r;
+
+        r = identity_lookup_user(user, 0, pw, pwbuf);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_error("Failed to look up %s for fleet %s %s: %s", user, kind, id, strerror(-r));
+                return r;
         }
         if (asprintf(ret_by, "fleet:%s", by) < 0) {
                 *ret_by = NULL;
@@ -697,7 +735,10 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (record_subject(kv, "grant", id, user, by, &pw, &pwbuf, &granted_by) < 0)
+        r = record_subject(kv, "grant", id, user, by, &pw, &pwbuf, &granted_by);
+        if (r == -ENOENT)
+                keep_for_later(d, kv, "grant", id, user, expires);
+        if (r < 0)
                 goto out;
         grant g = {
                 .id = (char *) id,
@@ -887,7 +928,10 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by) < 0)
+        r = record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by);
+        if (r == -ENOENT)
+                keep_for_later(d, kv, "token", id, user, expires);
+        if (r < 0)
                 goto out;
         token_record t = {
                 .user = (char *) user,
@@ -979,6 +1023,11 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
         if (strncmp(kv->key, f->prefix, n) != 0)
                 return;
         rel = kv->key + n;
+        /* A new value or a deletion replaces a record waiting for its
+         * user (which the new value may keep again). */
+        if (f->n_pending > 0 && (strncmp(rel, "grants/", 7) == 0 || strncmp(rel, "tokens/", 7) == 0) &&
+            fleet_store_pending_drop(d->db, kv->key) < 0)
+                log_error("Failed to forget the waiting fleet record %s: %s", kv->key, db_last_error(d->db));
         if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
                 if (kv->deleted)
                         revoke_fleet_grant(d, kv->key, rel + 7, "fleet", "its key was deleted (revoked or expired)");
@@ -1049,6 +1098,14 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         char **held = NULL, key[512];
 
         json_object_clear(f->hosts);
+        /* The records waiting for their user: those still in etcd are
+         * kept again as the snapshot is applied, the others are gone. */
+        if (f->n_pending > 0) {
+                if (fleet_store_pending_drop_all(d->db) < 0)
+                        log_error("Failed to forget the waiting fleet records: %s", db_last_error(d->db));
+                else
+                        f->n_pending = 0;
+        }
         for (size_t i = 0; i < b->n; i++)
                 apply_kv(d, &b->kvs[i]);
         if (fleet_store_active_grants(d->db, clock_now(), &held) < 0) {
@@ -1174,13 +1231,59 @@ void fleet_dispatch(enrichd *d) {
         }
 }
 
+/* The records waiting for their user: a bounded round every
+ * FLEET_RETRY_MS (an NSS lookup each, never on a login's path), each
+ * applied as if just read from etcd once its user is known here. */
+static void retry_pending(enrichd *d) {
+        fleet *f = d->fleet;
+        fleet_pending *list = NULL;
+        size_t n = 0;
+        int64_t now_ms = host_now_ms();
+
+        if (f->n_pending <= 0 || now_ms < f->pending_next_ms)
+                return;
+        f->pending_next_ms = now_ms + FLEET_RETRY_MS;
+        if (fleet_store_pending_expire(d->db, clock_now(), &f->n_pending) < 0 ||
+            fleet_store_pending_list(d->db, f->pending_after ? f->pending_after : "", FLEET_RETRY_BATCH, &list, &n) <
+                    0) {
+                log_error("Failed to read the fleet records waiting for their user: %s", db_last_error(d->db));
+                return;
+        }
+        /* The next round starts after the last one looked at, from the
+         * first again once the end is reached. */
+        free(f->pending_after);
+        f->pending_after = n == FLEET_RETRY_BATCH ? strdup(list[n - 1].key) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                struct passwd pw;
+                char *pwbuf = NULL;
+                etcd_kv kv = { .key = list[i].key,
+                               .value = list[i].value,
+                               .value_len = strlen(list[i].value),
+                               .mod_revision = list[i].mod_revision };
+
+                if (identity_lookup_user(list[i].user, 0, &pw, &pwbuf) == 0) {
+                        log_struct(LOG_INFO, LOG_MSGID_FLEET,
+                                   (const char *[]) { "ENRICH_FLEET_KEY", kv.key, "ENRICH_USER", list[i].user, NULL },
+                                   "%s is known here now: applying fleet record %s", list[i].user, kv.key);
+                        apply_kv(d, &kv);
+                }
+                free(pwbuf);
+        }
+        fleet_pending_free(list, n);
+}
+
 void fleet_tick(enrichd *d) {
         fleet *f = d->fleet;
         char **held = NULL, key[512];
         int64_t now = clock_now();
         size_t n = 0;
 
-        if (!f || f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
+        if (!f)
+                return;
+        /* Not while suspended: offline, no fleet grant counts. */
+        if (!f->suspended)
+                retry_pending(d);
+        if (f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
                 return;
         /* Past offline_max without contact: a revocation may be waiting
          * in etcd that this host cannot see. Disabled identities stay. */
@@ -1262,6 +1365,11 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         r = fleet_store_revision(d->db, &f->start_revision);
+        if (r < 0) {
+                format_error(ret_error, "fleet: %s", db_last_error(d->db));
+                goto out;
+        }
+        r = fleet_store_pending_expire(d->db, clock_now(), &f->n_pending);
         if (r < 0) {
                 format_error(ret_error, "fleet: %s", db_last_error(d->db));
                 goto out;
@@ -1376,6 +1484,7 @@ void fleet_stop(enrichd *d) {
         free(f->version);
         json_decref(f->hosts);
         free(f->checkpoint);
+        free(f->pending_after);
         free(f);
         d->fleet = NULL;
         d->checkpoint_made = NULL;

@@ -43,6 +43,11 @@
 /* fleet status's lag (keys under the prefix changed after the revision
  * this host applied) is counted up to this. */
 #define FLEET_MAX_LAG 1000
+/* Signed grants and tokens for a user this host does not know yet are
+ * kept (fleet_store.h) and looked at again every FLEET_RETRY_MS, at most
+ * FLEET_RETRY_BATCH of them each time (an NSS lookup each). */
+#define FLEET_RETRY_MS    2000
+#define FLEET_RETRY_BATCH 32
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
 
@@ -65,7 +70,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error);
 int fleet_event_fd(const enrichd *d);
 /* Applies everything the watcher handed over (main thread). */
 void fleet_dispatch(enrichd *d);
-/* The periodic work (main loop's tick): past offline_max without contact
+/* The periodic work (main loop's tick): the records waiting for their
+ * user applied once it is known (FLEET_RETRY_MS); past offline_max without contact
  * with etcd, the fleet grants stop counting (revoked here as
  * FLEET_STORE_OFFLINE, and the live sessions re-issued) until contact is
  * back, when those still in etcd count again. */

@@ -543,8 +543,9 @@ static void *prober(void *userdata) {
 /* ---- records ----------------------------------------------------------- */
 
 /* Verifies a record's signature and type against the issuers: 0 with
- * *ret_payload, or a negative errno with *ret_why. */
-static int verify_record(fleet *f, const char *value, json_t **ret_payload, const char **ret_why) {
+ * *ret_payload (and, when ret_kid is given, the signing key's id in
+ * *ret_kid, malloc'd), or a negative errno with *ret_why. */
+static int verify_record_kid(fleet *f, const char *value, json_t **ret_payload, char **ret_kid, const char **ret_why) {
         json_t *header = NULL, *payload = NULL;
         const char *typ;
         int r;
@@ -564,12 +565,21 @@ static int verify_record(fleet *f, const char *value, json_t **ret_payload, cons
                 r = -EPROTO;
                 goto out;
         }
+        if (ret_kid && !(*ret_kid = strdup(json_string_value(json_object_get(header, "kid")) ?: ""))) {
+                r = -ENOMEM;
+                *ret_why = "out of memory";
+                goto out;
+        }
         *ret_payload = payload;
         payload = NULL;
 out:
         json_decref(header);
         json_decref(payload);
         return r;
+}
+
+static int verify_record(fleet *f, const char *value, json_t **ret_payload, const char **ret_why) {
+        return verify_record_kid(f, value, ret_payload, NULL, ret_why);
 }
 
 static void log_rejected(const char *key, const char *why) {
@@ -690,20 +700,22 @@ static int record_subject(const etcd_kv *kv, const char *kind, const char *id, c
 static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL;
-        const char *why = NULL, *user, *tenant, *reason, *by, *pid;
-        char **groups = NULL, **scopes = NULL, **hosts = NULL, *pwbuf = NULL, *granted_by = NULL;
+        const char *why = NULL, *user, *tenant, *reason, *by, *pid, *issuer_host;
+        char **groups = NULL, **scopes = NULL, **hosts = NULL, *pwbuf = NULL, *granted_by = NULL, *kid = NULL,
+             *issuer = NULL;
         struct passwd pw;
         grant existing = { 0 };
         live_counts counts = { 0 };
         int64_t now = clock_now(), created, expires;
         int r;
 
-        if (verify_record(f, kv->value, &payload, &why) < 0) {
+        if (verify_record_kid(f, kv->value, &payload, &kid, &why) < 0) {
                 log_rejected(kv->key, why);
                 goto out;
         }
         pid = json_string_value(json_object_get(payload, "id"));
         user = json_string_value(json_object_get(payload, "user"));
+        issuer_host = json_string_value(json_object_get(payload, "issuer"));
         tenant = json_string_value(json_object_get(payload, "tenant"));
         reason = json_string_value(json_object_get(payload, "reason"));
         by = json_string_value(json_object_get(payload, "grantedBy"));
@@ -756,7 +768,13 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
          * would not revoke. */
-        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 ||
+        /* Where it came from: the issuing host the signed record names,
+         * else (records of older issuers) the key that signed it. */
+        if (issuer_host && fleet_name_valid(issuer_host))
+                issuer = strdup(issuer_host);
+        else if (asprintf(&issuer, "key %s", kid) < 0)
+                issuer = NULL;
+        if (!issuer || fleet_store_mark_grant(d->db, id, kv->mod_revision, issuer) < 0 ||
             grant_apply_add(d, &g, "fleet grant added", &counts) < 0) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
@@ -780,6 +798,8 @@ out:
         strv_free(hosts);
         free(pwbuf);
         free(granted_by);
+        free(kid);
+        free(issuer);
 }
 
 static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
@@ -1490,6 +1510,19 @@ void fleet_stop(enrichd *d) {
         d->checkpoint_made = NULL;
 }
 
+const char *fleet_host_id(const enrichd *d) {
+        return d->fleet ? d->fleet->host_id : NULL;
+}
+
+int fleet_grant_origin(enrichd *d, const char *id, bool *ret_fleet, char **ret_issuer) {
+        if (!d->fleet) {
+                *ret_fleet = false;
+                *ret_issuer = NULL;
+                return 0;
+        }
+        return fleet_store_grant_origin(d->db, id, ret_fleet, ret_issuer);
+}
+
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret) {
         if (!d->fleet) {
                 *ret = false;
@@ -1699,10 +1732,11 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
-        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}", "id", g->id, "user", g->user, "groups",
-                            strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts", strv_to_json(hosts),
-                            "reason", g->reason, "grantedBy", g->granted_by, "created", (json_int_t) g->created,
-                            "expires", (json_int_t) g->expires);
+        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:s}", "id", g->id, "user", g->user,
+                            "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts",
+                            strv_to_json(hosts), "reason", g->reason, "grantedBy", g->granted_by, "created",
+                            (json_int_t) g->created, "expires", (json_int_t) g->expires, "issuer",
+                            d->fleet->host_id);
         if (!payload || (g->tenant && json_object_set_new(payload, "tenant", json_string(g->tenant)) < 0)) {
                 json_decref(payload);
                 return -ENOMEM;

@@ -79,6 +79,12 @@ void fleet_tick(enrichd *d);
 /* Stops the watcher and frees d->fleet. */
 void fleet_stop(enrichd *d);
 
+/* This host's id in the fleet; NULL without fleet mode. */
+const char *fleet_host_id(const enrichd *d);
+/* Whether grant id came from the fleet and, if so, from where
+ * (*ret_issuer, malloc'd: the issuing host's id, "key KID" for a record
+ * that names none, NULL when not known); false without fleet mode. */
+int fleet_grant_origin(enrichd *d, const char *id, bool *ret_fleet, char **ret_issuer);
 /* Whether grant id is a fleet one; false without fleet mode. -EIO on a
  * database failure. */
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret);

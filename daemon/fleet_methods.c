@@ -157,15 +157,14 @@ json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, 
                 .created = now,
                 .expires = now + ttl,
         };
-        p->reply = varlink_reply_new(json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o}}",
-                                               "grant", "id", id, "user", user, "groups",
-                                               strv_to_json((char *const *) groups), "scopes",
-                                               strv_to_json((char *const *) scopes), "tenant", tenant, "reason",
-                                               reason, "grantedBy", p->by, "grantedByUid",
-                                               (json_int_t) call->peer->uid, "created", (json_int_t) now, "expires",
-                                               (json_int_t) (now + ttl), "fleet", true, "hosts",
-                                               strv_to_json((char *const *) hosts)),
-                                     false);
+        p->reply = varlink_reply_new(
+                json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:s*}}", "grant", "id", id,
+                          "user", user, "groups", strv_to_json((char *const *) groups), "scopes",
+                          strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason, "grantedBy", p->by,
+                          "grantedByUid", (json_int_t) call->peer->uid, "created", (json_int_t) now, "expires",
+                          (json_int_t) (now + ttl), "fleet", true, "hosts", strv_to_json((char *const *) hosts),
+                          "issuer", fleet_host_id(d)),
+                false);
         if (!p->reply) {
                 pending_free(p);
                 reply = internal_error("out of memory");

@@ -37,8 +37,38 @@ int fleet_store_set_revision(db *d, int64_t revision) {
                       "Failed to record the fleet revision", NULL, DB_ARGS(DB_INT(revision)));
 }
 
-int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision) {
-        return mark(d, "INSERT OR REPLACE INTO fleet_grants (id, mod_revision) VALUES (?, ?)", id, mod_revision);
+int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer) {
+        return db_run(d, DB_WRITE_DURABLE,
+                      "INSERT OR REPLACE INTO fleet_grants (id, mod_revision, issuer) VALUES (?, ?, ?)",
+                      "Failed to mark a fleet record", NULL,
+                      DB_ARGS(DB_TEXT(id), DB_INT(mod_revision), issuer ? DB_TEXT(issuer) : DB_INT_OR_NULL(false, 0)));
+}
+
+typedef struct grant_origin {
+        bool found;
+        char *issuer;
+} grant_origin;
+
+static int origin_row(void *userdata, sqlite3_stmt *st) {
+        grant_origin *o = userdata;
+
+        o->found = true;
+        return db_column_dup(st, 0, &o->issuer);
+}
+
+int fleet_store_grant_origin(db *d, const char *id, bool *ret_fleet, char **ret_issuer) {
+        grant_origin o = { 0 };
+        int r;
+
+        r = db_query_row(d, "SELECT issuer FROM fleet_grants WHERE id = ?", "Failed to look up a fleet grant",
+                         origin_row, &o, DB_ARGS(DB_TEXT(id)));
+        if (r < 0 && r != -ENOENT) {
+                free(o.issuer);
+                return r;
+        }
+        *ret_fleet = o.found;
+        *ret_issuer = o.issuer;
+        return 0;
 }
 
 int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {

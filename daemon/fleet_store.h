@@ -10,8 +10,11 @@
 /* The revision recorded (0: never synced). */
 int fleet_store_revision(db *d, int64_t *ret);
 int fleet_store_set_revision(db *d, int64_t revision);
-/* Marks id as a fleet grant. */
-int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision);
+/* Marks id as a fleet grant from issuer (the issuing host, or "key KID"). */
+int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer);
+/* Whether id is a fleet grant, and its issuer (malloc'd; NULL when not
+ * recorded, or not a fleet grant). */
+int fleet_store_grant_origin(db *d, const char *id, bool *ret_fleet, char **ret_issuer);
 /* Whether id is a fleet grant. */
 int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret);
 /* The fleet grants neither revoked nor expired at now, as a

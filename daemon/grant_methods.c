@@ -8,6 +8,7 @@
 #include <string.h>
 #include "audit.h"
 #include "clock.h"
+#include "fleet.h"
 #include "fleet_methods.h"
 #include "grant_apply.h"
 #include "grant_methods.h"
@@ -126,6 +127,33 @@ static json_t *grant_to_json(const grant *g) {
                 json_decref(o);
                 return NULL;
         }
+        return o;
+}
+
+/* grant_to_json, with where the grant came from: fleet true and issuer
+ * (the issuing host) for a fleet grant. NULL when out of memory, or on a
+ * database failure (*ret_error -EIO). */
+static json_t *grant_to_json_origin(enrichd *d, const grant *g, int *ret_error) {
+        json_t *o = grant_to_json(g);
+        char *issuer = NULL;
+        bool fleet_grant = false;
+        int r;
+
+        *ret_error = -ENOMEM;
+        if (!o)
+                return NULL;
+        r = fleet_grant_origin(d, g->id, &fleet_grant, &issuer);
+        if (r < 0) {
+                *ret_error = r;
+                json_decref(o);
+                return NULL;
+        }
+        if (fleet_grant && (json_object_set_new(o, "fleet", json_true()) < 0 ||
+                            (issuer && json_object_set_new(o, "issuer", json_string(issuer)) < 0))) {
+                json_decref(o);
+                o = NULL;
+        }
+        free(issuer);
         return o;
 }
 
@@ -252,11 +280,12 @@ out:
         return reply;
 }
 
-static json_t *grant_list_json(const grant_list *l) {
+static json_t *grant_list_json(enrichd *d, const grant_list *l) {
         json_t *a = json_array();
+        int error;
 
         for (size_t i = 0; a && i < l->n; i++) {
-                json_t *g = grant_to_json(&l->items[i]);
+                json_t *g = grant_to_json_origin(d, &l->items[i], &error);
                 if (!g || json_array_append_new(a, g) < 0) {
                         json_decref(a);
                         return NULL;
@@ -265,11 +294,18 @@ static json_t *grant_list_json(const grant_list *l) {
         return a;
 }
 
-/* Storage's row callback: the grant into the page. */
-static int add_grant_row(void *userdata, const grant *g) {
-        json_t *row = grant_to_json(g);
+typedef struct grant_page {
+        enrichd *d;
+        page *page;
+} grant_page;
 
-        return row ? page_add(userdata, row, g->created, g->id) : -ENOMEM;
+/* Storage's row callback: the grant, with its origin, into the page. */
+static int add_grant_row(void *userdata, const grant *g) {
+        grant_page *gp = userdata;
+        int error = 0;
+        json_t *row = grant_to_json_origin(gp->d, g, &error);
+
+        return row ? page_add(gp->page, row, g->created, g->id) : error;
 }
 
 json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) {
@@ -288,7 +324,8 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
         }
         if ((reply = self_or_admin_user(call, "only root and admins may list other users' grants", &user, &own)))
                 goto out;
-        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p), add_grant_row, &p);
+        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p), add_grant_row,
+                        &(grant_page) { .d = d, .page = &p });
         reply = listing_reply(d, &p, r, "io.enrich.ListGrants", "grants");
 out:
         page_done(&p);
@@ -466,7 +503,7 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
-        grants = grant_list_json(&ev.grants);
+        grants = grant_list_json(d, &ev.grants);
         out_params = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:O, s:o}", "user", user, "uid",
                                (json_int_t) ev.uid, "unixGroups", strv_to_json(ev.unix_groups), "groups",
                                strv_to_json(ev.result->groups), "scopes", strv_to_json(ev.result->scopes), "ttl",

@@ -469,6 +469,9 @@ json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params)
         if ((reply = get_token_id(params, "id", &id)) || (reply = get_verifier(params, &verifier)) ||
             (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
                 goto out;
+        /* A fleet token: rotated through etcd, on every host. */
+        if ((reply = fleet_method_token_rotate(d, call, id, verifier, grace, token_record_to_json)))
+                goto out;
         r = tokens_rotate(d->db, d->config->state_dir, id, verifier, now, grace);
         if (r == -ENOENT) {
                 reply = no_such_token(id);

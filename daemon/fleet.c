@@ -906,6 +906,42 @@ out:
         token_record_clear(&t);
 }
 
+/* A signed token record for a token this host holds, rotated later than
+ * it was here: the new digest becomes its secret, the one before working
+ * until previousUntil (not at all when that is not after the rotation).
+ * An older or equal rotation (the same record again, or an old one
+ * written back) changes nothing. */
+static void rotate_token(enrichd *d, const etcd_kv *kv, const token_record *existing, json_t *payload,
+                         const char *digest) {
+        int64_t rotated = json_integer_value(json_object_get(payload, "rotated"));
+        int64_t until = json_integer_value(json_object_get(payload, "previousUntil"));
+        const char *user = json_string_value(json_object_get(payload, "user"));
+        int r;
+
+        if (rotated <= existing->rotated || existing->revoked)
+                return;
+        if (!user || strcmp(user, existing->user) != 0) {
+                log_rejected(kv->key, "a rotation that names another user than the token's");
+                return;
+        }
+        r = tokens_rotate_fleet(d->db, d->config->state_dir, existing->id, digest, rotated,
+                                until > rotated ? until - rotated : 0);
+        if (r == -EKEYREVOKED)
+                return;
+        if (r < 0) {
+                log_error("Failed to rotate fleet token %s: %s", existing->id, db_last_error(d->db));
+                return;
+        }
+        (void) audit_recordf(d, NULL, existing->user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:b, s:s, s:I}", "tokenId",
+                             existing->id, "fleet", true, "key", kv->key, "grace",
+                             (json_int_t) (until > rotated ? until - rotated : 0));
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED,
+                   (const char *[]) { "ENRICH_TOKEN", existing->id, "ENRICH_USER", existing->user, "ENRICH_FLEET_KEY",
+                                      kv->key, NULL },
+                   "Fleet token %s of %s rotated; the old secret works %s", existing->id, existing->user,
+                   until > rotated ? "until its grace ends" : "no more");
+}
+
 /* tokens/<id>: a token adds access, so it counts only signed by an
  * issuer; its verifier's digest is all the host learns of its secret. */
 static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
@@ -942,8 +978,12 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
         if (expires <= now)
                 goto out;
         r = tokens_get(d->db, id, &existing);
-        if (r == 0)
-                goto out; /* already here (or revoked here: ids are never reused) */
+        if (r == 0) {
+                /* Already here (or revoked here: ids are never reused);
+                 * a newer rotation moves it to the new secret. */
+                rotate_token(d, kv, &existing, payload, digest);
+                goto out;
+        }
         if (r != -ENOENT) {
                 log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
                 goto out;
@@ -1777,10 +1817,18 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet
         payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user, "verifierSha256",
                             digest, "scopes", t->scopes ? t->scopes : "", "description", t->description, "createdBy",
                             t->created_by, "created", (json_int_t) t->created, "expires", (json_int_t) t->expires);
+        /* A rotation: when, and until when the secret before it works. */
+        if (payload && t->rotated > 0 &&
+            (json_object_set_new(payload, "rotated", json_integer(t->rotated)) < 0 ||
+             json_object_set_new(payload, "previousUntil", json_integer(t->previous_until)) < 0)) {
+                json_decref(payload);
+                return -ENOMEM;
+        }
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
-        r = put_signed(d, key, payload, t->expires - t->created, "write the token", done, userdata, ret_error);
+        r = put_signed(d, key, payload, t->expires - (t->rotated > 0 ? t->rotated : t->created),
+                       t->rotated > 0 ? "write the rotated token" : "write the token", done, userdata, ret_error);
         json_decref(payload);
         return r;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "audit.h"
 #include "clock.h"
 #include "fleet.h"
 #include "fleet_methods.h"
@@ -48,6 +49,9 @@ typedef struct pending {
         const char *noun;  /* "grant", "token", "disable", "enable" */
         const char *field; /* the journal field of id */
         char *id, *user, *by;
+        /* a token rotation: the new verifier's digest, when, the grace */
+        char *digest;
+        int64_t rotated, grace;
 } pending;
 
 static void pending_free(pending *p) {
@@ -58,6 +62,7 @@ static void pending_free(pending *p) {
         free(p->id);
         free(p->user);
         free(p->by);
+        free(p->digest);
         free(p);
 }
 
@@ -281,6 +286,85 @@ json_t *fleet_method_token_issue(enrichd *d, const method_call *call, json_t *pa
         r = fleet_put_token(d, t, digest, put_done, p, &error);
         reply = queued_or_error(p, r, error, t->user);
 out:
+        json_decref(record);
+        free(digest);
+        free(error);
+        return reply;
+}
+
+/* A fleet token's rotation is in etcd: rotated here now, as the record
+ * says (the watch then finds it done), then answered. */
+static void rotate_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        token_record t = { 0 };
+
+        /* The watch may have brought the record first: then it is done. */
+        if (r == 0 && tokens_get(d->db, p->id, &t) == 0 && t.rotated >= p->rotated) {
+                token_record_clear(&t);
+                put_done(d, r, error, existed, p);
+                return;
+        }
+        token_record_clear(&t);
+        if (r == 0) {
+                r = tokens_rotate_fleet(d->db, d->config->state_dir, p->id, p->digest, p->rotated, p->grace);
+                if (r == -EKEYREVOKED) {
+                        pending_answer(p, error_reply("io.enrich.TokenRevoked", json_pack("{s:s}", "id", p->id)));
+                        return;
+                }
+                if (r < 0) {
+                        pending_answer(p, database_error(d, "io.enrich.TokenRotate"));
+                        return;
+                }
+                (void) audit_recordf(d, &p->peer, p->user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:b, s:I}", "tokenId",
+                                     p->id, "fleet", true, "grace", (json_int_t) p->grace);
+        }
+        put_done(d, r, error, existed, p);
+}
+
+json_t *fleet_method_token_rotate(enrichd *d, const method_call *call, const char *id, const char *verifier,
+                                  int64_t grace, json_t *(*record_json)(const token_record *t, int64_t now)) {
+        token_record t = { 0 };
+        char *digest = NULL, *error = NULL;
+        json_t *reply = NULL, *record = NULL;
+        pending *p = NULL;
+        bool fleet_token = false;
+        int64_t now = clock_now();
+        int r;
+
+        if (!d->fleet)
+                return NULL;
+        if (fleet_is_fleet_token(d, id, &fleet_token) < 0)
+                return database_error(d, "io.enrich.TokenRotate");
+        /* A token that is no fleet one, unknown, revoked or expired: the
+         * local rotation answers (or says why not). */
+        if (!fleet_token || tokens_get(d->db, id, &t) < 0 || t.revoked || t.expires <= now)
+                goto out;
+        /* This host holds it as the fleet gave it ("fleet:BY"): the record
+         * says who made it as the issuer wrote it first. */
+        if (strncmp(t.created_by, "fleet:", 6) == 0)
+                memmove(t.created_by, t.created_by + 6, strlen(t.created_by + 6) + 1);
+        /* Rotations of one token are ordered by their time, in seconds:
+         * never the same second as the one before. */
+        t.rotated = now > t.rotated ? now : t.rotated + 1;
+        t.previous_until = grace > 0 ? t.rotated + grace : 0;
+        if (tokens_verifier_digest(verifier, &digest) < 0 ||
+            !(p = pending_new(d, call, NULL, "token rotation", "ENRICH_TOKEN", id, t.user)) ||
+            !(p->digest = strdup(digest)) ||
+            !(record = record_json(&t, now)) || json_object_set_new(record, "fleet", json_true()) < 0 ||
+            !(p->reply = varlink_reply_new(json_pack("{s:O}", "token", record), false))) {
+                pending_free(p);
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        p->rotated = t.rotated;
+        p->grace = grace;
+        /* This host rotates it once etcd has the record (so a rotation
+         * right after this one is ordered after it); every other host when
+         * its watch sees the record. */
+        r = fleet_put_token(d, &t, digest, rotate_done, p, &error);
+        reply = queued_or_error(p, r, error, t.user);
+out:
+        token_record_clear(&t);
         json_decref(record);
         free(digest);
         free(error);

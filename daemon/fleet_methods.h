@@ -1,5 +1,5 @@
 /* fleet_methods.h: the --fleet side of the Grant, RevokeGrant, TokenIssue,
- * TokenRevoke, Disable and Enable methods. Each returns NULL when the call
+ * TokenRevoke, TokenRotate, Disable and Enable methods. Each returns NULL when the call
  * is not a fleet one (the method goes on as for a local call); an error
  * reply to send now (fleet mode off, this host's key no issuer, too many
  * writes waiting); or json_null(): the etcd write went to fleet.c's writer
@@ -36,6 +36,14 @@ json_t *fleet_method_revoke_grant(enrichd *d, const method_call *call, json_t *p
  * the token when its watch sees it. */
 json_t *fleet_method_token_issue(enrichd *d, const method_call *call, json_t *params, const token_record *t,
                                  const char *verifier, json_t *(*record_json)(const token_record *t, int64_t now));
+/* Before a token is rotated locally: a fleet token gets the digest of
+ * verifier (never the verifier) in a new signed record, with when it was
+ * rotated and until when the old secret works (grace), and every host,
+ * this one too, rotates it when its watch sees the record; the answer is
+ * the token as record_json makes it. NULL for a token that is not a
+ * fleet one (or is revoked, expired or unknown: the local path says so). */
+json_t *fleet_method_token_rotate(enrichd *d, const method_call *call, const char *id, const char *verifier,
+                                  int64_t grace, json_t *(*record_json)(const token_record *t, int64_t now));
 /* Before a token is revoked locally, as fleet_method_revoke_grant. */
 json_t *fleet_method_token_revoke(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
                                   fleet_then then);

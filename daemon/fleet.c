@@ -654,8 +654,11 @@ out:
 static void keep_for_later(enrichd *d, const etcd_kv *kv, const char *kind, const char *id, const char *user,
                            int64_t expires) {
         fleet *f = d->fleet;
-        fleet_pending p = { .key = kv->key, .value = kv->value, .user = (char *) user,
-                            .mod_revision = kv->mod_revision, .expires = expires };
+        fleet_pending p = { .key = kv->key,
+                            .value = kv->value,
+                            .user = (char *) user,
+                            .mod_revision = kv->mod_revision,
+                            .expires = expires };
         int r;
 
         r = fleet_store_pending_put(d->db, &p);
@@ -1721,8 +1724,12 @@ static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl
                 fleet_write_free(w);
                 return -ENOMEM;
         }
-        *w = (fleet_write) { .key = w->key, .value = w->value, .ttl = ttl, .what = what,
-                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS, .done = done,
+        *w = (fleet_write) { .key = w->key,
+                             .value = w->value,
+                             .ttl = ttl,
+                             .what = what,
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .done = done,
                              .userdata = userdata };
         pthread_mutex_lock(&f->lock);
         if (f->n_writes >= FLEET_MAX_WRITES)
@@ -1775,8 +1782,7 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_
         payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:s}", "id", g->id, "user", g->user,
                             "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts",
                             strv_to_json(hosts), "reason", g->reason, "grantedBy", g->granted_by, "created",
-                            (json_int_t) g->created, "expires", (json_int_t) g->expires, "issuer",
-                            d->fleet->host_id);
+                            (json_int_t) g->created, "expires", (json_int_t) g->expires, "issuer", d->fleet->host_id);
         if (!payload || (g->tenant && json_object_set_new(payload, "tenant", json_string(g->tenant)) < 0)) {
                 json_decref(payload);
                 return -ENOMEM;
@@ -2011,9 +2017,8 @@ int fleet_status(enrichd *d, json_t **ret) {
                       "hostId", f->host_id, "prefix", f->prefix, "endpoints", strv_to_json(d->config->fleet->endpoints),
                       "labels", strv_to_json(f->labels), "connected", f->connected, "revision",
                       (json_int_t) f->revision, "storeRevision", (json_int_t) f->store_revision, "lag",
-                      (json_int_t) f->lag,
-                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended, "offlineMax",
-                      (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
+                      (json_int_t) f->lag, "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended,
+                      "offlineMax", (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
                       (int) json_object_size(f->hosts), "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
         strv_free(held);
         if (!o)

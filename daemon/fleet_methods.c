@@ -252,13 +252,12 @@ json_t *fleet_method_revoke_grant(enrichd *d, const method_call *call, json_t *p
                                   fleet_then then) {
         /* A grant this host does not hold may still be a fleet grant for
          * other hosts' labels: etcd decides. */
-        return revoke_in_fleet(
-                d, call, params, id, known, then, "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT",
-                fleet_is_fleet_grant, fleet_delete_grant,
-                d->fleet ? varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", 0, "sessionsRevoked", 0,
-                                                       "changed", true),
-                                             false)
-                         : NULL);
+        return revoke_in_fleet(d, call, params, id, known, then, "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT",
+                               fleet_is_fleet_grant, fleet_delete_grant,
+                               d->fleet ? varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", 0,
+                                                                      "sessionsRevoked", 0, "changed", true),
+                                                            false)
+                                        : NULL);
 }
 
 json_t *fleet_method_token_issue(enrichd *d, const method_call *call, json_t *params, const token_record *t,
@@ -349,8 +348,8 @@ json_t *fleet_method_token_rotate(enrichd *d, const method_call *call, const cha
         t.previous_until = grace > 0 ? t.rotated + grace : 0;
         if (tokens_verifier_digest(verifier, &digest) < 0 ||
             !(p = pending_new(d, call, NULL, "token rotation", "ENRICH_TOKEN", id, t.user)) ||
-            !(p->digest = strdup(digest)) ||
-            !(record = record_json(&t, now)) || json_object_set_new(record, "fleet", json_true()) < 0 ||
+            !(p->digest = strdup(digest)) || !(record = record_json(&t, now)) ||
+            json_object_set_new(record, "fleet", json_true()) < 0 ||
             !(p->reply = varlink_reply_new(json_pack("{s:O}", "token", record), false))) {
                 pending_free(p);
                 reply = internal_error("out of memory");
@@ -373,12 +372,11 @@ out:
 
 json_t *fleet_method_token_revoke(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
                                   fleet_then then) {
-        return revoke_in_fleet(d, call, params, id, known, then, "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN",
-                               fleet_is_fleet_token, fleet_delete_token,
-                               d->fleet ? varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", 0, "changed",
-                                                                      true),
-                                                            false)
-                                        : NULL);
+        return revoke_in_fleet(
+                d, call, params, id, known, then, "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN",
+                fleet_is_fleet_token, fleet_delete_token,
+                d->fleet ? varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", 0, "changed", true), false)
+                         : NULL);
 }
 
 /* The identity record is in etcd: this host applies it now (then), as
@@ -416,8 +414,8 @@ static json_t *put_identity(enrichd *d, const method_call *call, json_t *params,
         return reply;
 }
 
-json_t *fleet_method_disable(enrichd *d, const method_call *call, json_t *params, const char *user,
-                             const char *reason, const char *by, int64_t at, fleet_then then) {
+json_t *fleet_method_disable(enrichd *d, const method_call *call, json_t *params, const char *user, const char *reason,
+                             const char *by, int64_t at, fleet_then then) {
         return put_identity(d, call, params, user, true, reason, by, at, then);
 }
 

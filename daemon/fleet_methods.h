@@ -49,8 +49,8 @@ json_t *fleet_method_token_revoke(enrichd *d, const method_call *call, json_t *p
                                   fleet_then then);
 /* With "fleet": true, writes the signed record, then then applies it on
  * this host at once, as the others will when they see it. */
-json_t *fleet_method_disable(enrichd *d, const method_call *call, json_t *params, const char *user,
-                             const char *reason, const char *by, int64_t at, fleet_then then);
+json_t *fleet_method_disable(enrichd *d, const method_call *call, json_t *params, const char *user, const char *reason,
+                             const char *by, int64_t at, fleet_then then);
 json_t *fleet_method_enable(enrichd *d, const method_call *call, json_t *params, const char *user, const char *by,
                             int64_t at, fleet_then then);
 

@@ -117,8 +117,8 @@ int fleet_store_pending_put(db *d, const fleet_pending *p) {
         int64_t n = 0;
         int r;
 
-        r = db_query_int64(d, "SELECT count(*) FROM fleet_pending WHERE key <> ?", "Failed to count the waiting fleet records",
-                           &n, DB_ARGS(DB_TEXT(p->key)));
+        r = db_query_int64(d, "SELECT count(*) FROM fleet_pending WHERE key <> ?",
+                           "Failed to count the waiting fleet records", &n, DB_ARGS(DB_TEXT(p->key)));
         if (r < 0)
                 return r;
         if (n >= FLEET_STORE_MAX_PENDING)

@@ -295,8 +295,7 @@ int tokens_rotate(db *d, const char *state_dir, const char *id, const char *veri
                             "Failed to rotate token", DB_ARGS(DB_INT(grace), DB_INT(now), DB_TEXT(id)));
 }
 
-int tokens_rotate_fleet(db *d, const char *state_dir, const char *id, const char *digest, int64_t now,
-                        int64_t grace) {
+int tokens_rotate_fleet(db *d, const char *state_dir, const char *id, const char *digest, int64_t now, int64_t grace) {
         char *input = fleet_hash_input(digest);
         int r;
 

@@ -159,8 +159,8 @@ static void grant_row(json_t *g, char **row) {
 }
 
 int cmd_grants(const ctl_options *o) {
-        static const char *const headers[G_COLUMNS] = { "ID",    "USER",   "GROUPS",     "SCOPES", "TENANT", "EXPIRES",
-                                                        "STATE", "REASON", "GRANTED BY", "ORIGIN" };
+        static const char *const headers[G_COLUMNS] = { "ID",      "USER",  "GROUPS", "SCOPES",     "TENANT",
+                                                        "EXPIRES", "STATE", "REASON", "GRANTED BY", "ORIGIN" };
         const ctl_listing grants = { "io.enrich.ListGrants",
                                      "grants",
                                      o->all ? "No grants." : "No active grants.",

@@ -351,7 +351,7 @@ json_t *method_token_issue(enrichd *d, const method_call *call, json_t *params) 
         t.expires = now + ttl;
         /* Fleet mode: signed into etcd; every host, this one too, adds it
          * when its watch sees it. */
-        if ((reply = fleet_method_token_issue(d, params, &t, verifier, token_record_to_json)))
+        if ((reply = fleet_method_token_issue(d, call, params, &t, verifier, token_record_to_json)))
                 goto out;
         if (tokens_add(d->db, d->config->state_dir, &t, verifier) < 0) {
                 reply = database_error(d, "io.enrich.TokenIssue");
@@ -402,21 +402,18 @@ out:
         return reply;
 }
 
-json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params) {
-        const char *id;
+/* TokenRevoke on this host, after the fleet's part if any (fleet_then):
+ * params' id was checked by method_token_revoke. */
+static json_t *revoke_token_here(enrichd *d, const struct ucred *peer, json_t *params) {
+        const char *id = json_string_value(json_object_get(params, "id"));
         char *by = NULL, reason[300];
         token_record t = { 0 };
         json_t *reply = NULL;
         bool changed = false;
         int r, sessions;
 
-        if ((reply = get_token_id(params, "id", &id)))
-                goto out;
-        by = peer_name(call->peer);
+        by = peer_name(peer);
         r = tokens_get(d->db, id, &t);
-        /* A fleet token goes from etcd first, so no host keeps it. */
-        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_token_revoke(d, id, r == 0)))
-                goto out;
         if (r == 0)
                 r = tokens_revoke(d->db, id, by ? by : "admin", clock_now(), &changed);
         if (r == -ENOENT) {
@@ -429,7 +426,7 @@ json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params)
         }
         snprintf(reason, sizeof reason, "token %s revoked by %s", id, by ? by : "an admin");
         sessions = live_revoke_token_sessions(d, id, reason);
-        (void) audit_recordf(d, call->peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
+        (void) audit_recordf(d, peer, t.user, AUDIT_TOKEN_REVOKED, AUDIT_OK, "{s:s, s:b, s:i}", "tokenId", id,
                              "wasActive", changed, "sessionsRevoked", sessions);
         log_token(LOG_NOTICE, LOG_MSGID_TOKEN_REVOKED, id, t.user, by,
                   "Token %s of %s revoked by %s%s; %d sessions revoked", id, t.user, by ? by : "an admin",
@@ -439,6 +436,24 @@ out:
         token_record_clear(&t);
         free(by);
         return reply;
+}
+
+json_t *method_token_revoke(enrichd *d, const method_call *call, json_t *params) {
+        const char *id;
+        token_record t = { 0 };
+        json_t *reply = NULL;
+        int r;
+
+        if ((reply = get_token_id(params, "id", &id)))
+                return reply;
+        r = tokens_get(d->db, id, &t);
+        token_record_clear(&t);
+        /* A fleet token goes from etcd first, so no host keeps it; the
+         * revocation here follows once etcd answered. */
+        if ((r == 0 || r == -ENOENT) &&
+            (reply = fleet_method_token_revoke(d, call, params, id, r == 0, revoke_token_here)))
+                return reply;
+        return revoke_token_here(d, call->peer, params);
 }
 
 json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params) {
@@ -453,6 +468,9 @@ json_t *method_token_rotate(enrichd *d, const method_call *call, json_t *params)
 
         if ((reply = get_token_id(params, "id", &id)) || (reply = get_verifier(params, &verifier)) ||
             (reply = get_int(params, "grace", false, 0, TOKENS_MAX_TTL, &grace, &set)))
+                goto out;
+        /* A fleet token: rotated through etcd, on every host. */
+        if ((reply = fleet_method_token_rotate(d, call, id, verifier, grace, token_record_to_json)))
                 goto out;
         r = tokens_rotate(d->db, d->config->state_dir, id, verifier, now, grace);
         if (r == -ENOENT) {
@@ -502,31 +520,55 @@ json_t *method_token_unlock(enrichd *d, const method_call *call, json_t *params)
 
 /* ---- disabled identities ------------------------------------------------- */
 
+/* Disable on this host, after the fleet's write if any (fleet_then):
+ * params' user and reason were checked by method_disable. */
+static json_t *disable_here(enrichd *d, const struct ucred *peer, json_t *params) {
+        const char *user = json_string_value(json_object_get(params, "user"));
+        const char *why = json_string_value(json_object_get(params, "reason"));
+        char *by = peer_name(peer);
+        offboard_counts counts = { 0 };
+        json_t *reply;
+
+        if (!by)
+                return internal_error("out of memory");
+        if (offboard_disable(d, peer, user, why, by, clock_now(), &counts) < 0)
+                reply = database_error(d, "io.enrich.Disable");
+        else
+                reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", counts.tokens,
+                                                    "sessionsRevoked", counts.sessions, "wasDisabled", counts.was,
+                                                    "changed", !counts.was),
+                                          false);
+        free(by);
+        return reply;
+}
+
 json_t *method_disable(enrichd *d, const method_call *call, json_t *params) {
         const char *user, *why;
         char *by = NULL;
-        offboard_counts counts = { 0 };
-        int64_t now = clock_now();
         json_t *reply = NULL;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)) ||
             (reply = get_string(params, "reason", true, IDENTITIES_MAX_REASON, &why)))
-                goto out;
+                return reply;
         by = peer_name(call->peer);
-        if (!by) {
-                reply = internal_error("out of memory");
-                goto out;
-        }
-        if ((reply = fleet_method_disable(d, params, user, why, by, now)))
-                goto out;
-        if (offboard_disable(d, call->peer, user, why, by, now, &counts) < 0) {
-                reply = database_error(d, "io.enrich.Disable");
-                goto out;
-        }
-        reply = varlink_reply_new(json_pack("{s:i, s:i, s:b, s:b}", "tokensRevoked", counts.tokens, "sessionsRevoked",
-                                            counts.sessions, "wasDisabled", counts.was, "changed", !counts.was),
-                                  false);
-out:
+        if (!by)
+                return internal_error("out of memory");
+        reply = fleet_method_disable(d, call, params, user, why, by, clock_now(), disable_here);
+        free(by);
+        return reply ? reply : disable_here(d, call->peer, params);
+}
+
+/* Enable on this host, after the fleet's write if any (fleet_then). */
+static json_t *enable_here(enrichd *d, const struct ucred *peer, json_t *params) {
+        const char *user = json_string_value(json_object_get(params, "user"));
+        char *by = peer_name(peer);
+        json_t *reply;
+        bool was = false;
+
+        if (offboard_enable(d, peer, user, by ? by : "an admin", &was) < 0)
+                reply = database_error(d, "io.enrich.Enable");
+        else
+                reply = varlink_reply_new(json_pack("{s:b, s:b}", "wasDisabled", was, "changed", was), false);
         free(by);
         return reply;
 }
@@ -535,21 +577,13 @@ json_t *method_enable(enrichd *d, const method_call *call, json_t *params) {
         const char *user;
         char *by = NULL;
         json_t *reply;
-        bool was = false;
 
         if ((reply = get_string(params, "user", true, MAX_NAME_LENGTH, &user)))
                 return reply;
         by = peer_name(call->peer);
-        if ((reply = fleet_method_enable(d, params, user, by ? by : "an admin", clock_now()))) {
-                free(by);
-                return reply;
-        }
-        if (offboard_enable(d, call->peer, user, by ? by : "an admin", &was) < 0)
-                reply = database_error(d, "io.enrich.Enable");
-        else
-                reply = varlink_reply_new(json_pack("{s:b, s:b}", "wasDisabled", was, "changed", was), false);
+        reply = fleet_method_enable(d, call, params, user, by ? by : "an admin", clock_now(), enable_here);
         free(by);
-        return reply;
+        return reply ? reply : enable_here(d, call->peer, params);
 }
 
 json_t *method_check_account(enrichd *d, const method_call *call, json_t *params) {

@@ -346,6 +346,15 @@ static const char *const migrations[] = {
          * sessions_ended also held every session ever ended. */
         "DROP INDEX IF EXISTS sessions_uid;"
         "DROP INDEX IF EXISTS sessions_ended;",
+        /* 17: fleet records (fleet_store.c). fleet_pending: signed grants
+         * and tokens for a user this host did not know yet, kept as read
+         * from etcd and applied once the user appears (fleet_tick), until
+         * their key goes or they expire. fleet_grants.issuer: the issuing
+         * host a fleet grant names (its signing key's id when it names
+         * none), so listings show where a grant came from. */
+        "CREATE TABLE fleet_pending (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
+        " mod_revision INTEGER NOT NULL, user TEXT NOT NULL, expires INTEGER NOT NULL);"
+        "ALTER TABLE fleet_grants ADD COLUMN issuer TEXT;",
 };
 
 static int set_error(db *d, const char *what) {

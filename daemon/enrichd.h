@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "config.h"
 #include "db.h"
 #include "signer.h"
@@ -41,4 +42,10 @@ typedef struct enrichd {
          * A hook, so that the audit chain does not depend on fleet mode. */
         void (*checkpoint_made)(struct enrichd *d, const struct audit_anchor *checkpoint, bool by_admin);
         struct audit_follows *follows; /* AuditList calls left open (audit_methods.c) */
+        /* Sends the reply of a call a handler answered later (it returned
+         * json_null(); method_call.stream is its id): the server's
+         * server_stream_push, set by main.c. -ENOENT when the caller is
+         * gone. NULL: no call may be answered later. */
+        int (*reply_later)(void *userdata, uint64_t call, json_t *reply);
+        void *reply_later_userdata;
 } enrichd;

@@ -26,6 +26,7 @@ struct etcd {
         char *token; /* from /v3/auth/authenticate */
         time_t server_date; /* the last answer's HTTP Date header, 0: none */
         long timeout_ms;
+        int64_t deadline_ms; /* host_now_ms(); 0: none (etcd_set_deadline) */
         CURL *curl;
         char error[512];
 };
@@ -78,6 +79,27 @@ const char *etcd_last_error(const etcd *e) {
 
 const char *etcd_endpoint(const etcd *e) {
         return e->endpoints[e->current];
+}
+
+void etcd_set_deadline(etcd *e, int64_t deadline_ms) {
+        e->deadline_ms = deadline_ms;
+}
+
+/* The bound of the next transfer: timeout_ms, cut to what is left before
+ * the deadline (at least 1 ms: 0 would mean none to libcurl). */
+static long transfer_timeout(const etcd *e) {
+        int64_t left;
+
+        if (e->deadline_ms <= 0)
+                return e->timeout_ms;
+        left = e->deadline_ms - host_now_ms();
+        if (left < 1)
+                left = 1;
+        return left < e->timeout_ms ? (long) left : e->timeout_ms;
+}
+
+static bool past_deadline(const etcd *e) {
+        return e->deadline_ms > 0 && host_now_ms() >= e->deadline_ms;
 }
 
 void etcd_next_endpoint(etcd *e) {
@@ -284,11 +306,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
 static int post_once(etcd *e, const char *path, const char *body, response *resp) {
         struct curl_slist *headers = NULL;
         char url[512], *auth = NULL;
-        long status = 0;
+        long status = 0, limit = transfer_timeout(e);
         CURLcode c;
         int r;
 
         snprintf(url, sizeof url, "%s%s", etcd_endpoint(e), path);
+        if (!resp->watch && past_deadline(e))
+                return set_error(e, -ETIMEDOUT, "%s: no answer before the deadline", url);
         curl_easy_reset(e->curl);
         headers = curl_slist_append(headers, "Content-Type: application/json");
         if (headers && e->token && strcmp(path, "/v3/auth/authenticate") != 0) {
@@ -308,7 +332,7 @@ static int post_once(etcd *e, const char *path, const char *body, response *resp
         curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->timeout_ms);
+        curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, limit);
         curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, resp);
         curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -321,7 +345,7 @@ static int post_once(etcd *e, const char *path, const char *body, response *resp
                 curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
                 curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, resp);
         } else
-                curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, e->timeout_ms);
+                curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, limit);
         if (e->ca)
                 curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->ca);
         if (e->cert) {
@@ -336,6 +360,12 @@ static int post_once(etcd *e, const char *path, const char *body, response *resp
         }
         if (c == CURLE_ABORTED_BY_CALLBACK && resp->stop && *resp->stop) {
                 r = 0;
+                goto out;
+        }
+        if (c == CURLE_OPERATION_TIMEDOUT && !resp->watch) {
+                /* Past the caller's deadline: no other endpoint is tried. */
+                r = set_error(e, past_deadline(e) ? -ETIMEDOUT : -ECONNREFUSED, "%s: no answer within %ld ms", url,
+                              limit);
                 goto out;
         }
         if (c != CURLE_OK) {
@@ -655,6 +685,33 @@ int etcd_prefix_readable(etcd *e, const char *prefix) {
         request = json_pack("{s:s, s:s, s:i, s:b}", "key", key, "range_end", end, "limit", 1, "keys_only", true);
         if (request)
                 r = call(e, "/v3/kv/range", request, &answer);
+out:
+        free(key);
+        free(end_raw);
+        free(end);
+        json_decref(request);
+        json_decref(answer);
+        return r;
+}
+
+int etcd_count_changed(etcd *e, const char *prefix, int64_t min_mod_revision, int64_t limit, int64_t *ret_count) {
+        char *key = b64_encode(prefix, strlen(prefix)), *end_raw = prefix_end(prefix), *end = NULL;
+        json_t *request = NULL, *answer = NULL;
+        int r = -ENOMEM;
+
+        if (!key || !end_raw || !(end = b64_encode(end_raw, strlen(end_raw))))
+                goto out;
+        /* Not count_only: etcd counts the range before the revision
+         * filter. With a filter, etcd applies the limit after it. */
+        request = json_pack("{s:s, s:s, s:b, s:I, s:I}", "key", key, "range_end", end, "keys_only", true,
+                            "min_mod_revision", (json_int_t) (min_mod_revision > 0 ? min_mod_revision : 1), "limit",
+                            (json_int_t) limit);
+        if (!request)
+                goto out;
+        r = call(e, "/v3/kv/range", request, &answer);
+        if (r < 0)
+                goto out;
+        *ret_count = (int64_t) json_array_size(json_object_get(answer, "kvs"));
 out:
         free(key);
         free(end_raw);

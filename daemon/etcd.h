@@ -50,6 +50,7 @@ const char *etcd_last_error(const etcd *e);
 /* Errors of every call: -ECONNREFUSED no endpoint answered; -EACCES etcd
  * refused the operation (permission denied: read-only credentials);
  * -EPERM authentication failed; -ESTALE the revision was compacted;
+ * -ETIMEDOUT the deadline (etcd_set_deadline) passed;
  * -EBADMSG an answer that is not what the gateway sends; -ENOMEM. */
 
 /* Every key under prefix at revision (0: the newest), at most limit keys
@@ -73,6 +74,9 @@ int etcd_check_credentials(etcd *e);
 /* A range of at most one key, keys only, under prefix: 0 when allowed
  * (-EACCES: the credentials may not read it). */
 int etcd_prefix_readable(etcd *e, const char *prefix);
+/* How many keys under prefix were last changed at min_mod_revision or
+ * later, at most limit (deletions leave no key, so they do not count). */
+int etcd_count_changed(etcd *e, const char *prefix, int64_t min_mod_revision, int64_t limit, int64_t *ret_count);
 int etcd_lease_grant(etcd *e, int64_t ttl, int64_t *ret_id);
 int etcd_lease_keepalive(etcd *e, int64_t id, int64_t *ret_ttl);
 int etcd_lease_revoke(etcd *e, int64_t id);
@@ -87,5 +91,9 @@ int etcd_lease_revoke(etcd *e, int64_t id);
 typedef int (*etcd_watch_fn)(void *userdata, const etcd_kv *events, size_t n, int64_t revision);
 int etcd_watch(etcd *e, const char *prefix, int64_t start_revision, const volatile bool *stop,
                void (*ready)(void *userdata), etcd_watch_fn fn, void *userdata, int64_t *ret_compacted);
+/* Bounds the unary calls that follow (0: no bound but timeout_ms each):
+ * none runs past deadline_ms (a host_now_ms() value), and one that would
+ * fails with -ETIMEDOUT, trying no further endpoint. */
+void etcd_set_deadline(etcd *e, int64_t deadline_ms);
 /* Moves to the next endpoint (after a failed watch). */
 void etcd_next_endpoint(etcd *e);

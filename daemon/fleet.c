@@ -59,7 +59,7 @@ typedef enum batch_kind {
         BATCH_EVENTS,
         BATCH_CONNECTED,
         BATCH_DISCONNECTED,
-        BATCH_CONTACT, /* a heartbeat answered; revision: the store's */
+        BATCH_CONTACT, /* a heartbeat answered; revision: the store's; pending: lag */
 } batch_kind;
 
 typedef struct batch {
@@ -68,6 +68,8 @@ typedef struct batch {
         etcd_kv *kvs;
         size_t n;
         int64_t revision;
+        int64_t pending; /* BATCH_CONTACT: keys under the prefix changed after
+                          * the revision applied (-1: not known) */
         char *error; /* BATCH_DISCONNECTED: why */
 } batch;
 
@@ -77,11 +79,12 @@ struct fleet {
         char **labels;
         jwks *issuers;
         char *issuers_path;
-        etcd *writer; /* main thread */
+        etcd *direct; /* main thread: doctor's checks, audit verify --fleet */
+        etcd *writer; /* writer thread: the admin's writes */
         etcd *reader; /* watcher thread */
         etcd *prober; /* heartbeat thread */
-        pthread_t thread, prober_thread;
-        bool running, prober_running;
+        pthread_t thread, prober_thread, writer_thread;
+        bool running, prober_running, writer_running;
         atomic_bool want_snapshot; /* main asks the prober for a range */
         unsigned offline_max;
         char *jwks_path; /* this host's public JWKS, for its presence */
@@ -95,10 +98,12 @@ struct fleet {
         batch *head, *tail;
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
+        _Atomic int64_t applied; /* the revision the main thread applied, for the heartbeat's lag */
         /* main thread */
         bool connected;
         int64_t revision;
         int64_t store_revision; /* the store's, at the last heartbeat */
+        int64_t lag; /* at the last heartbeat: keys under the prefix changed after revision */
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
@@ -106,8 +111,42 @@ struct fleet {
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
         bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
+        /* main thread: records waiting for their user (fleet_store.h),
+         * how many at the last count, where the next round of retries
+         * starts (a key) and when (host_now_ms()). */
+        int64_t n_pending;
+        char *pending_after;
+        int64_t pending_next_ms;
         char *endpoint;
+        /* The admin's writes (fleet_write), under lock: waiting for the
+         * writer thread, then done and waiting for the main thread; how
+         * many are in either list or being written. */
+        pthread_cond_t write_wake;
+        struct fleet_write *writes, *writes_last;
+        struct fleet_write *written, *written_last;
+        size_t n_writes;
 };
+
+/* An admin's write into etcd, made by the writer thread so that the main
+ * loop (logins) never waits on etcd: a put of value at key (on a lease
+ * of ttl seconds when ttl > 0), or a deletion (value NULL); then done,
+ * on the main thread. */
+typedef struct fleet_write {
+        struct fleet_write *next;
+        char *key, *value;
+        int64_t ttl;
+        const char *what; /* "write the grant": for the error message */
+        int64_t deadline_ms; /* host_now_ms(): past it, -ETIMEDOUT */
+        int result;
+        bool existed;
+        char *error;
+        fleet_write_done done;
+        void *userdata;
+} fleet_write;
+
+static void finish_writes(enrichd *d);
+static void fleet_write_free(fleet_write *w);
+static void *writer(void *userdata);
 
 static char **strv_copy(char *const *list) {
         size_t n = strv_length(list);
@@ -445,7 +484,7 @@ static void *prober(void *userdata) {
                 interval = 200;
         while (!atomic_load(&f->stop)) {
                 struct timespec until;
-                int64_t revision = 0;
+                int64_t revision = 0, pending = -1;
                 int r;
 
                 if (atomic_exchange(&f->want_snapshot, false)) {
@@ -465,6 +504,15 @@ static void *prober(void *userdata) {
                 }
                 r = etcd_status(f->prober, &revision);
                 if (r == 0) {
+                        /* The lag counts only this prefix's changes: the
+                         * store's revision moves with every other prefix
+                         * (another fleet on the same cluster) too. Asked
+                         * only when the store moved past what was applied. */
+                        int64_t applied = atomic_load(&f->applied);
+                        pending = 0;
+                        if (revision > applied &&
+                            etcd_count_changed(f->prober, f->prefix, applied + 1, FLEET_MAX_LAG, &pending) < 0)
+                                pending = -1;
                         if (!own_read)
                                 own_read = read_own_checkpoint(f);
                         keep_presence(f, &lease, &denied, interval);
@@ -473,7 +521,7 @@ static void *prober(void *userdata) {
                 if (r == 0) {
                         batch *b = calloc(1, sizeof *b);
                         if (b) {
-                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision };
+                                *b = (batch) { .kind = BATCH_CONTACT, .revision = revision, .pending = pending };
                                 enqueue(f, b);
                         }
                 } else {
@@ -554,15 +602,50 @@ out:
         grant_clear(&g);
 }
 
+/* A signed record for a user this host does not know (yet): kept, and
+ * applied by fleet_tick once the account appears (useradd, a directory
+ * that learns it), until its key goes from etcd or it expires. */
+static void keep_for_later(enrichd *d, const etcd_kv *kv, const char *kind, const char *id, const char *user,
+                           int64_t expires) {
+        fleet *f = d->fleet;
+        fleet_pending p = { .key = kv->key,
+                            .value = kv->value,
+                            .user = (char *) user,
+                            .mod_revision = kv->mod_revision,
+                            .expires = expires };
+        int r;
+
+        r = fleet_store_pending_put(d->db, &p);
+        if (r == -ENOSPC) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet %s %s is for %s, whom this host does not know, and %d records already wait for "
+                           "their user: not kept",
+                           kind, id, user, FLEET_STORE_MAX_PENDING);
+                return;
+        }
+        if (r < 0) {
+                log_error("Failed to keep fleet %s %s for later: %s", kind, id, db_last_error(d->db));
+                return;
+        }
+        f->n_pending++;
+        log_struct(LOG_INFO, LOG_MSGID_FLEET,
+                   (const char *[]) { "ENRICH_FLEET_KEY", kv->key, "ENRICH_USER", user, NULL },
+                   "Fleet %s %s is for %s, whom this host does not know yet; applied when the account appears", kind,
+                   id, user);
+}
+
 /* The local account a signed record of kind ("grant", "token") is for,
  * and who made it as this host records it ("fleet:BY", *ret_by). A user
- * this host does not know is logged and -ENOENT. */
+ * this host does not know is -ENOENT (keep_for_later). */
 static int record_subject(const etcd_kv *kv, const char *kind, const char *id, const char *user, const char *by,
                           struct passwd *pw, char **pwbuf, char **ret_by) {
-        if (identity_lookup_user(user, 0, pw, pwbuf) < 0) {
-                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
-                           "Fleet %s %s is for %s, whom this host does not know; not applied", kind, id, user);
-                return -ENOENT;
+        int r;
+
+        r = identity_lookup_user(user, 0, pw, pwbuf);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_error("Failed to look up %s for fleet %s %s: %s", user, kind, id, strerror(-r));
+                return r;
         }
         if (asprintf(ret_by, "fleet:%s", by) < 0) {
                 *ret_by = NULL;
@@ -575,7 +658,7 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL;
         const char *why = NULL;
-        char *pwbuf = NULL, *granted_by = NULL;
+        char *pwbuf = NULL, *granted_by = NULL, *kid = NULL, *issuer = NULL;
         struct passwd pw;
         fleet_grant_record rec = { 0 };
         grant existing = { 0 };
@@ -583,7 +666,7 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         int64_t now = clock_now();
         int r;
 
-        if (fleet_record_verify(f->issuers, kv->value, &payload, &why) < 0) {
+        if (fleet_record_verify(f->issuers, kv->value, &payload, &kid, &why) < 0) {
                 log_rejected(kv->key, why);
                 goto out;
         }
@@ -608,7 +691,10 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (record_subject(kv, "grant", id, rec.user, rec.granted_by, &pw, &pwbuf, &granted_by) < 0)
+        r = record_subject(kv, "grant", id, rec.user, rec.granted_by, &pw, &pwbuf, &granted_by);
+        if (r == -ENOENT)
+                keep_for_later(d, kv, "grant", id, rec.user, rec.expires);
+        if (r < 0)
                 goto out;
         grant g = {
                 .id = (char *) id,
@@ -626,7 +712,13 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
         /* Marked first: a crash between the two leaves a mark without a
          * grant (harmless), never a fleet grant that a deletion in etcd
          * would not revoke. */
-        if (fleet_store_mark_grant(d->db, id, kv->mod_revision) < 0 ||
+        /* Where it came from: the issuing host the signed record names,
+         * else (records of older issuers) the key that signed it. */
+        if (rec.issuer && fleet_name_valid(rec.issuer))
+                issuer = strdup(rec.issuer);
+        else if (asprintf(&issuer, "key %s", kid) < 0)
+                issuer = NULL;
+        if (!issuer || fleet_store_mark_grant(d->db, id, kv->mod_revision, issuer) < 0 ||
             grant_apply_add(d, &g, "fleet grant added", &counts) < 0) {
                 log_error("Failed to store fleet grant %s: %s", id, db_last_error(d->db));
                 goto out;
@@ -649,6 +741,8 @@ out:
         json_decref(payload);
         free(pwbuf);
         free(granted_by);
+        free(kid);
+        free(issuer);
 }
 
 static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
@@ -661,7 +755,7 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         int64_t at, now = clock_now();
         bool signed_record;
 
-        signed_record = fleet_record_verify(f->issuers, kv->value, &payload, &why) == 0;
+        signed_record = fleet_record_verify(f->issuers, kv->value, &payload, NULL, &why) == 0;
         /* A disable removes access: it counts unsigned too (whoever can
          * write to etcd can deny service anyway). */
         if (!signed_record && jws_decode_unverified(kv->value, &header, &payload) < 0) {
@@ -755,6 +849,42 @@ out:
         token_record_clear(&t);
 }
 
+/* A signed token record for a token this host holds, rotated later than
+ * it was here: the new digest becomes its secret, the one before working
+ * until previousUntil (not at all when that is not after the rotation).
+ * An older or equal rotation (the same record again, or an old one
+ * written back) changes nothing. */
+static void rotate_token(enrichd *d, const etcd_kv *kv, const token_record *existing, json_t *payload,
+                         const char *digest) {
+        int64_t rotated = json_integer_value(json_object_get(payload, "rotated"));
+        int64_t until = json_integer_value(json_object_get(payload, "previousUntil"));
+        const char *user = json_string_value(json_object_get(payload, "user"));
+        int r;
+
+        if (rotated <= existing->rotated || existing->revoked)
+                return;
+        if (!user || strcmp(user, existing->user) != 0) {
+                log_rejected(kv->key, "a rotation that names another user than the token's");
+                return;
+        }
+        r = tokens_rotate_fleet(d->db, d->config->state_dir, existing->id, digest, rotated,
+                                until > rotated ? until - rotated : 0);
+        if (r == -EKEYREVOKED)
+                return;
+        if (r < 0) {
+                log_error("Failed to rotate fleet token %s: %s", existing->id, db_last_error(d->db));
+                return;
+        }
+        (void) audit_recordf(d, NULL, existing->user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:b, s:s, s:I}", "tokenId",
+                             existing->id, "fleet", true, "key", kv->key, "grace",
+                             (json_int_t) (until > rotated ? until - rotated : 0));
+        log_struct(LOG_NOTICE, LOG_MSGID_TOKEN_ISSUED,
+                   (const char *[]) { "ENRICH_TOKEN", existing->id, "ENRICH_USER", existing->user, "ENRICH_FLEET_KEY",
+                                      kv->key, NULL },
+                   "Fleet token %s of %s rotated; the old secret works %s", existing->id, existing->user,
+                   until > rotated ? "until its grace ends" : "no more");
+}
+
 /* tokens/<id>: a token adds access, so it counts only signed by an
  * issuer; its verifier's digest is all the host learns of its secret. */
 static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
@@ -767,7 +897,7 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
         int64_t now = clock_now(), created, expires;
         int r;
 
-        if (fleet_record_verify(f->issuers, kv->value, &payload, &why) < 0) {
+        if (fleet_record_verify(f->issuers, kv->value, &payload, NULL, &why) < 0) {
                 log_rejected(kv->key, why);
                 goto out;
         }
@@ -791,13 +921,20 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
         if (expires <= now)
                 goto out;
         r = tokens_get(d->db, id, &existing);
-        if (r == 0)
-                goto out; /* already here (or revoked here: ids are never reused) */
+        if (r == 0) {
+                /* Already here (or revoked here: ids are never reused);
+                 * a newer rotation moves it to the new secret. */
+                rotate_token(d, kv, &existing, payload, digest);
+                goto out;
+        }
         if (r != -ENOENT) {
                 log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
                 goto out;
         }
-        if (record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by) < 0)
+        r = record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by);
+        if (r == -ENOENT)
+                keep_for_later(d, kv, "token", id, user, expires);
+        if (r < 0)
                 goto out;
         token_record t = {
                 .user = (char *) user,
@@ -889,6 +1026,11 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
         if (strncmp(kv->key, f->prefix, n) != 0)
                 return;
         rel = kv->key + n;
+        /* A new value or a deletion replaces a record waiting for its
+         * user (which the new value may keep again). */
+        if (f->n_pending > 0 && (strncmp(rel, "grants/", 7) == 0 || strncmp(rel, "tokens/", 7) == 0) &&
+            fleet_store_pending_drop(d->db, kv->key) < 0)
+                log_error("Failed to forget the waiting fleet record %s: %s", kv->key, db_last_error(d->db));
         if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
                 if (kv->deleted)
                         revoke_fleet_grant(d, kv->key, rel + 7, "fleet", "its key was deleted (revoked or expired)");
@@ -959,6 +1101,14 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         char **held = NULL, key[512];
 
         json_object_clear(f->hosts);
+        /* The records waiting for their user: those still in etcd are
+         * kept again as the snapshot is applied, the others are gone. */
+        if (f->n_pending > 0) {
+                if (fleet_store_pending_drop_all(d->db) < 0)
+                        log_error("Failed to forget the waiting fleet records: %s", db_last_error(d->db));
+                else
+                        f->n_pending = 0;
+        }
         for (size_t i = 0; i < b->n; i++)
                 apply_kv(d, &b->kvs[i]);
         if (fleet_store_active_grants(d->db, clock_now(), &held) < 0) {
@@ -999,6 +1149,8 @@ void fleet_dispatch(enrichd *d) {
                 return;
         n = read(f->event_fd, &count, sizeof count); /* resets it; EAGAIN: nothing */
         (void) n;
+        /* The admin's writes first: their callers are waiting. */
+        finish_writes(d);
         /* A bounded share per turn of the loop, so a burst of changes
          * never holds up the logins waiting behind it; the rest is left
          * for the next turn (the eventfd is made readable again). */
@@ -1036,6 +1188,8 @@ void fleet_dispatch(enrichd *d) {
                 case BATCH_CONTACT:
                         f->last_contact = clock_now();
                         f->store_revision = b->revision;
+                        if (b->pending >= 0)
+                                f->lag = b->pending;
                         /* Back after an outage: resume from a full read. */
                         if (f->suspended && !atomic_load(&f->want_snapshot)) {
                                 atomic_store(&f->want_snapshot, true);
@@ -1080,6 +1234,7 @@ void fleet_dispatch(enrichd *d) {
                         if (b->revision <= f->revision && b->kind == BATCH_EVENTS)
                                 break;
                         f->revision = b->revision;
+                        atomic_store(&f->applied, f->revision);
                         f->last_contact = clock_now();
                         if (fleet_store_set_revision(d->db, b->revision) < 0)
                                 log_error("Failed to record fleet revision %lld: %s", (long long) b->revision,
@@ -1090,13 +1245,59 @@ void fleet_dispatch(enrichd *d) {
         }
 }
 
+/* The records waiting for their user: a bounded round every
+ * FLEET_RETRY_MS (an NSS lookup each, never on a login's path), each
+ * applied as if just read from etcd once its user is known here. */
+static void retry_pending(enrichd *d) {
+        fleet *f = d->fleet;
+        fleet_pending *list = NULL;
+        size_t n = 0;
+        int64_t now_ms = host_now_ms();
+
+        if (f->n_pending <= 0 || now_ms < f->pending_next_ms)
+                return;
+        f->pending_next_ms = now_ms + FLEET_RETRY_MS;
+        if (fleet_store_pending_expire(d->db, clock_now(), &f->n_pending) < 0 ||
+            fleet_store_pending_list(d->db, f->pending_after ? f->pending_after : "", FLEET_RETRY_BATCH, &list, &n) <
+                    0) {
+                log_error("Failed to read the fleet records waiting for their user: %s", db_last_error(d->db));
+                return;
+        }
+        /* The next round starts after the last one looked at, from the
+         * first again once the end is reached. */
+        free(f->pending_after);
+        f->pending_after = n == FLEET_RETRY_BATCH ? strdup(list[n - 1].key) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                struct passwd pw;
+                char *pwbuf = NULL;
+                etcd_kv kv = { .key = list[i].key,
+                               .value = list[i].value,
+                               .value_len = strlen(list[i].value),
+                               .mod_revision = list[i].mod_revision };
+
+                if (identity_lookup_user(list[i].user, 0, &pw, &pwbuf) == 0) {
+                        log_struct(LOG_INFO, LOG_MSGID_FLEET,
+                                   (const char *[]) { "ENRICH_FLEET_KEY", kv.key, "ENRICH_USER", list[i].user, NULL },
+                                   "%s is known here now: applying fleet record %s", list[i].user, kv.key);
+                        apply_kv(d, &kv);
+                }
+                free(pwbuf);
+        }
+        fleet_pending_free(list, n);
+}
+
 void fleet_tick(enrichd *d) {
         fleet *f = d->fleet;
         char **held = NULL, key[512];
         int64_t now = clock_now();
         size_t n = 0;
 
-        if (!f || f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
+        if (!f)
+                return;
+        /* Not while suspended: offline, no fleet grant counts. */
+        if (!f->suspended)
+                retry_pending(d);
+        if (f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
                 return;
         /* Past offline_max without contact: a revocation may be waiting
          * in etcd that this host cannot see. Disabled identities stay. */
@@ -1132,6 +1333,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         f->event_fd = -1;
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->wake, NULL);
+        pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;
         f->hosts = json_object();
         f->jwks_path = strdup(d->config->jwks);
@@ -1165,6 +1367,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         }
         r = etcd_global_init();
         if (r == 0)
+                r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->direct);
+        if (r == 0)
                 r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->writer);
         if (r == 0)
                 r = etcd_new(c, FLEET_WRITE_TIMEOUT_MS, &f->reader);
@@ -1179,7 +1383,13 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 format_error(ret_error, "fleet: %s", db_last_error(d->db));
                 goto out;
         }
+        r = fleet_store_pending_expire(d->db, clock_now(), &f->n_pending);
+        if (r < 0) {
+                format_error(ret_error, "fleet: %s", db_last_error(d->db));
+                goto out;
+        }
         f->revision = f->start_revision;
+        atomic_store(&f->applied, f->revision);
         /* The grace of offline_max runs from the start; grants an earlier
          * run suspended wait for contact, like those of this run. */
         f->last_contact = clock_now();
@@ -1210,6 +1420,12 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         f->prober_running = true;
+        r = -pthread_create(&f->writer_thread, NULL, writer, f);
+        if (r < 0) {
+                format_error(ret_error, "fleet: cannot start the writer: %s", strerror(-r));
+                goto out;
+        }
+        f->writer_running = true;
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", f->host_id, NULL },
                    "Fleet mode: host %s, prefix %s, %zu labels, %zu issuer keys, %s from revision %lld", f->host_id,
                    f->prefix, strv_length(f->labels), jwks_count(f->issuers),
@@ -1235,21 +1451,34 @@ void fleet_stop(enrichd *d) {
 
         if (!f)
                 return;
-        if (f->running || f->prober_running) {
+        if (f->running || f->prober_running || f->writer_running) {
                 pthread_mutex_lock(&f->lock);
                 atomic_store(&f->stop, true);
                 f->watch_abort = true;
                 pthread_cond_broadcast(&f->wake);
+                pthread_cond_broadcast(&f->write_wake);
                 pthread_mutex_unlock(&f->lock);
-                pthread_join(f->thread, NULL);
         }
+        if (f->running)
+                pthread_join(f->thread, NULL);
         if (f->prober_running)
                 pthread_join(f->prober_thread, NULL);
+        if (f->writer_running)
+                pthread_join(f->writer_thread, NULL);
+        /* Writes done, then those never started: each caller hears. */
+        finish_writes(d);
+        while (f->writes) {
+                fleet_write *w = f->writes;
+                f->writes = w->next;
+                w->done(d, -ECANCELED, "enrichd is stopping", false, w->userdata);
+                fleet_write_free(w);
+        }
         while (f->head) {
                 batch *b = f->head;
                 f->head = b->next;
                 batch_free(b);
         }
+        etcd_free(f->direct);
         etcd_free(f->writer);
         etcd_free(f->reader);
         etcd_free(f->prober);
@@ -1258,6 +1487,7 @@ void fleet_stop(enrichd *d) {
                 close(f->event_fd);
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->wake);
+        pthread_cond_destroy(&f->write_wake);
         free(f->prefix);
         free(f->host_id);
         strv_free(f->labels);
@@ -1268,9 +1498,23 @@ void fleet_stop(enrichd *d) {
         free(f->version);
         json_decref(f->hosts);
         free(f->checkpoint);
+        free(f->pending_after);
         free(f);
         d->fleet = NULL;
         d->checkpoint_made = NULL;
+}
+
+const char *fleet_host_id(const enrichd *d) {
+        return d->fleet ? d->fleet->host_id : NULL;
+}
+
+int fleet_grant_origin(enrichd *d, const char *id, bool *ret_fleet, char **ret_issuer) {
+        if (!d->fleet) {
+                *ret_fleet = false;
+                *ret_issuer = NULL;
+                return 0;
+        }
+        return fleet_store_grant_origin(d->db, id, ret_fleet, ret_issuer);
 }
 
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret) {
@@ -1301,29 +1545,170 @@ static int require_issuer(enrichd *d, char **ret_error) {
         return 0;
 }
 
-static int write_error(fleet *f, int r, const char *what, char **ret_error) {
+/* *ret_error for a failed call on e: which of the errors fleet.h names. */
+static int write_error(etcd *e, int r, const char *what, char **ret_error) {
         switch (r) {
         case -EACCES:
                 format_error(ret_error,
                              "etcd refused to %s: this host's etcd credentials are read-only on the prefix "
                              "(%s)",
-                             what, etcd_last_error(f->writer));
+                             what, etcd_last_error(e));
                 break;
-        case -EPERM:
-                format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(f->writer));
+        case -EPERM: format_error(ret_error, "etcd refused this host's credentials (%s)", etcd_last_error(e)); break;
+        case -ECONNREFUSED: format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(e)); break;
+        case -ETIMEDOUT:
+                format_error(ret_error,
+                             "timed out after %d ms waiting for etcd to %s (%s); it may still have happened: "
+                             "check before trying again",
+                             FLEET_WRITE_DEADLINE_MS, what, etcd_last_error(e));
                 break;
-        case -ECONNREFUSED:
-                format_error(ret_error, "no etcd endpoint answered (%s)", etcd_last_error(f->writer));
-                break;
-        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(f->writer));
+        default: format_error(ret_error, "failed to %s in etcd: %s", what, etcd_last_error(e));
         }
         return r;
 }
 
-static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what, char **ret_error) {
+static void fleet_write_free(fleet_write *w) {
+        if (!w)
+                return;
+        free(w->key);
+        free(w->value);
+        free(w->error);
+        free(w);
+}
+
+/* The writer thread's part of w: its etcd calls, none past its deadline. */
+static void write_one(fleet *f, fleet_write *w) {
+        int64_t lease = 0, deleted = 0;
+        int r;
+
+        etcd_set_deadline(f->writer, w->deadline_ms);
+        if (!w->value) {
+                r = etcd_delete(f->writer, w->key, &deleted, NULL);
+                if (r < 0)
+                        (void) write_error(f->writer, r, w->what, &w->error);
+                w->existed = deleted > 0;
+                goto out;
+        }
+        if (w->ttl > 0) {
+                r = etcd_lease_grant(f->writer, w->ttl, &lease);
+                if (r < 0) {
+                        (void) write_error(f->writer, r, r == -ETIMEDOUT ? w->what : "grant a lease", &w->error);
+                        goto out;
+                }
+        }
+        r = etcd_put(f->writer, w->key, w->value, lease, NULL);
+        if (r < 0) {
+                (void) write_error(f->writer, r, w->what, &w->error);
+                /* Past the deadline the lease is left to its TTL. */
+                etcd_set_deadline(f->writer, 0);
+                if (lease && r != -ETIMEDOUT)
+                        (void) etcd_lease_revoke(f->writer, lease);
+        }
+out:
+        etcd_set_deadline(f->writer, 0);
+        w->result = r;
+}
+
+/* The writer thread: the admin's writes one at a time, in order, each
+ * handed back to the main loop through the eventfd when done. */
+static void *writer(void *userdata) {
+        fleet *f = userdata;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&f->lock);
+        for (;;) {
+                fleet_write *w;
+
+                while (!atomic_load(&f->stop) && !f->writes)
+                        pthread_cond_wait(&f->write_wake, &f->lock);
+                if (atomic_load(&f->stop))
+                        break;
+                w = f->writes;
+                f->writes = w->next;
+                if (!f->writes)
+                        f->writes_last = NULL;
+                w->next = NULL;
+                pthread_mutex_unlock(&f->lock);
+                write_one(f, w);
+                pthread_mutex_lock(&f->lock);
+                if (f->written_last)
+                        f->written_last->next = w;
+                else
+                        f->written = w;
+                f->written_last = w;
+                if (write(f->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                        log_warning_errno(-errno, "Failed to wake the main loop for a fleet write");
+        }
+        pthread_mutex_unlock(&f->lock);
+        return NULL;
+}
+
+/* Main thread: the writes the writer finished, each handed to its done. */
+static void finish_writes(enrichd *d) {
         fleet *f = d->fleet;
+        fleet_write *w;
+
+        pthread_mutex_lock(&f->lock);
+        w = f->written;
+        f->written = f->written_last = NULL;
+        pthread_mutex_unlock(&f->lock);
+        while (w) {
+                fleet_write *next = w->next;
+
+                w->done(d, w->result, w->error, w->existed, w->userdata);
+                pthread_mutex_lock(&f->lock);
+                f->n_writes--;
+                pthread_mutex_unlock(&f->lock);
+                fleet_write_free(w);
+                w = next;
+        }
+}
+
+/* Queues a write for the writer thread (key and value copied; value NULL:
+ * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
+static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                       fleet_write_done done, void *userdata, char **ret_error) {
+        fleet_write *w = calloc(1, sizeof *w);
+        int r = 0;
+
+        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
+                fleet_write_free(w);
+                return -ENOMEM;
+        }
+        *w = (fleet_write) { .key = w->key,
+                             .value = w->value,
+                             .ttl = ttl,
+                             .what = what,
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .done = done,
+                             .userdata = userdata };
+        pthread_mutex_lock(&f->lock);
+        if (f->n_writes >= FLEET_MAX_WRITES)
+                r = -EBUSY;
+        else {
+                if (f->writes_last)
+                        f->writes_last->next = w;
+                else
+                        f->writes = w;
+                f->writes_last = w;
+                f->n_writes++;
+                w = NULL;
+                pthread_cond_signal(&f->write_wake);
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (r < 0) {
+                format_error(ret_error, "too many fleet writes are waiting for etcd (%d); try again later",
+                             FLEET_MAX_WRITES);
+                fleet_write_free(w);
+        }
+        return r;
+}
+
+/* Signs payload and queues its put at key (on a lease of ttl seconds when
+ * ttl > 0). */
+static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl, const char *what,
+                      fleet_write_done done, void *userdata, char **ret_error) {
         char *token = NULL;
-        int64_t lease = 0;
         int r;
 
         r = signer_sign_typed(d->signer, FLEET_RECORD_TYPE, payload, &token);
@@ -1331,25 +1716,13 @@ static int put_signed(enrichd *d, const char *key, json_t *payload, int64_t ttl,
                 format_error(ret_error, "failed to sign the fleet record: %s", strerror(-r));
                 return r;
         }
-        if (ttl > 0) {
-                r = etcd_lease_grant(f->writer, ttl, &lease);
-                if (r < 0) {
-                        r = write_error(f, r, "grant a lease", ret_error);
-                        goto out;
-                }
-        }
-        r = etcd_put(f->writer, key, token, lease, NULL);
-        if (r < 0) {
-                (void) write_error(f, r, what, ret_error);
-                if (lease)
-                        (void) etcd_lease_revoke(f->writer, lease);
-        }
-out:
+        r = queue_write(d->fleet, key, token, ttl, what, done, userdata, ret_error);
         free(token);
         return r;
 }
 
-int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error) {
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_done done, void *userdata,
+                    char **ret_error) {
         json_t *payload = NULL;
         char key[512];
         int r;
@@ -1357,46 +1730,40 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_e
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
-        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}", "id", g->id, "user", g->user, "groups",
-                            strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts", strv_to_json(hosts),
-                            "reason", g->reason, "grantedBy", g->granted_by, "created", (json_int_t) g->created,
-                            "expires", (json_int_t) g->expires);
+        payload = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:s}", "id", g->id, "user", g->user,
+                            "groups", strv_to_json(g->groups), "scopes", strv_to_json(g->scopes), "hosts",
+                            strv_to_json(hosts), "reason", g->reason, "grantedBy", g->granted_by, "created",
+                            (json_int_t) g->created, "expires", (json_int_t) g->expires, "issuer", d->fleet->host_id);
         if (!payload || (g->tenant && json_object_set_new(payload, "tenant", json_string(g->tenant)) < 0)) {
                 json_decref(payload);
                 return -ENOMEM;
         }
         snprintf(key, sizeof key, "%sgrants/%s", d->fleet->prefix, g->id);
-        r = put_signed(d, key, payload, g->expires - g->created, "write the grant", ret_error);
+        r = put_signed(d, key, payload, g->expires - g->created, "write the grant", done, userdata, ret_error);
         json_decref(payload);
         return r;
 }
 
-/* Deletes <prefix><dir><id> ("grants/", "tokens/"): every host sees the
- * deletion and revokes the record. */
-static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, bool *ret_existed,
-                         char **ret_error) {
+/* Queues the deletion of <prefix><dir><id> ("grants/", "tokens/"): every
+ * host sees it and revokes the record. */
+static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, fleet_write_done done,
+                         void *userdata, char **ret_error) {
         char key[512];
-        int64_t deleted = 0;
-        int r;
 
         if (!d->fleet) {
                 format_error(ret_error, "fleet mode is off on this host");
                 return -ENOTCONN;
         }
         snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
-        r = etcd_delete(d->fleet->writer, key, &deleted, NULL);
-        if (r < 0)
-                return write_error(d->fleet, r, what, ret_error);
-        if (ret_existed)
-                *ret_existed = deleted > 0;
-        return 0;
+        return queue_write(d->fleet, key, NULL, 0, what, done, userdata, ret_error);
 }
 
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
-        return delete_record(d, "grants/", id, "delete the grant", ret_existed, ret_error);
+int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
+        return delete_record(d, "grants/", id, "delete the grant", done, userdata, ret_error);
 }
 
-int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error) {
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
+                    char **ret_error) {
         json_t *payload;
         char key[512];
         int r;
@@ -1407,16 +1774,24 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char 
         payload = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:I, s:I}", "id", t->id, "user", t->user, "verifierSha256",
                             digest, "scopes", t->scopes ? t->scopes : "", "description", t->description, "createdBy",
                             t->created_by, "created", (json_int_t) t->created, "expires", (json_int_t) t->expires);
+        /* A rotation: when, and until when the secret before it works. */
+        if (payload && t->rotated > 0 &&
+            (json_object_set_new(payload, "rotated", json_integer(t->rotated)) < 0 ||
+             json_object_set_new(payload, "previousUntil", json_integer(t->previous_until)) < 0)) {
+                json_decref(payload);
+                return -ENOMEM;
+        }
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%stokens/%s", d->fleet->prefix, t->id);
-        r = put_signed(d, key, payload, t->expires - t->created, "write the token", ret_error);
+        r = put_signed(d, key, payload, t->expires - (t->rotated > 0 ? t->rotated : t->created),
+                       t->rotated > 0 ? "write the rotated token" : "write the token", done, userdata, ret_error);
         json_decref(payload);
         return r;
 }
 
-int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error) {
-        return delete_record(d, "tokens/", id, "delete the token", ret_existed, ret_error);
+int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
+        return delete_record(d, "tokens/", id, "delete the token", done, userdata, ret_error);
 }
 
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
@@ -1428,7 +1803,7 @@ int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
 }
 
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
-                       char **ret_error) {
+                       fleet_write_done done, void *userdata, char **ret_error) {
         json_t *payload;
         char key[512];
         int r;
@@ -1441,7 +1816,8 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
         if (!payload)
                 return -ENOMEM;
         snprintf(key, sizeof key, "%sidentities/%s", d->fleet->prefix, user);
-        r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", ret_error);
+        r = put_signed(d, key, payload, 0, disabled ? "write the disable" : "write the enable", done, userdata,
+                       ret_error);
         json_decref(payload);
         return r;
 }
@@ -1463,18 +1839,18 @@ int fleet_check(enrichd *d, json_t **ret) {
                 return *ret ? 0 : -ENOMEM;
         }
         /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
-        reach = etcd_clock_skew(f->writer, &skew);
+        reach = etcd_clock_skew(f->direct, &skew);
         measured = reach == 0 || reach == -EPERM || reach == -EACCES;
         if (reach < 0 && !measured)
-                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->writer));
-        auth = etcd_check_credentials(f->writer);
+                snprintf(reach_error, sizeof reach_error, "%s", etcd_last_error(f->direct));
+        auth = etcd_check_credentials(f->direct);
         if (auth < 0 && auth != -ENOENT)
-                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->writer));
-        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->writer, f->prefix);
+                snprintf(auth_error, sizeof auth_error, "%s", etcd_last_error(f->direct));
+        read = auth < 0 && auth != -ENOENT ? auth : etcd_prefix_readable(f->direct, f->prefix);
         if (read < 0)
                 snprintf(read_error, sizeof read_error, "%s",
-                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->writer));
-        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->writer), "reachable",
+                         read == auth ? "the credentials do not authenticate" : etcd_last_error(f->direct));
+        o = json_pack("{s:b, s:s, s:b, s:s, s:b}", "enabled", true, "endpoint", etcd_endpoint(f->direct), "reachable",
                       measured || reach == -EBADMSG, "credentials",
                       auth == -ENOENT  ? "none"
                       : auth == 0      ? "ok"
@@ -1549,9 +1925,9 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, ch
                 return -EXDEV;
         }
         snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
-        r = etcd_range_prefix(f->writer, key, 0, &l);
+        r = etcd_range_prefix(f->direct, key, 0, &l);
         if (r < 0) {
-                r = write_error(f, r, "read the published checkpoint", ret_error);
+                r = write_error(f->direct, r, "read the published checkpoint", ret_error);
                 goto out;
         }
         r = -ENOENT;
@@ -1592,9 +1968,8 @@ int fleet_status(enrichd *d, json_t **ret) {
                       "hostId", f->host_id, "prefix", f->prefix, "endpoints", strv_to_json(d->config->fleet->endpoints),
                       "labels", strv_to_json(f->labels), "connected", f->connected, "revision",
                       (json_int_t) f->revision, "storeRevision", (json_int_t) f->store_revision, "lag",
-                      (json_int_t) (f->store_revision > f->revision ? f->store_revision - f->revision : 0),
-                      "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended, "offlineMax",
-                      (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
+                      (json_int_t) f->lag, "lastContact", (json_int_t) f->last_contact, "suspended", f->suspended,
+                      "offlineMax", (int) f->offline_max, "fleetGrants", (json_int_t) strv_length(held), "hosts",
                       (int) json_object_size(f->hosts), "issuer", jwks_find(f->issuers, signer_kid(d->signer)) != NULL);
         strv_free(held);
         if (!o)

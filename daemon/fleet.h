@@ -8,8 +8,10 @@
  * through the same calls as a local grant, revoke, disable or enable.
  * The login path never waits on etcd: it reads only the local state.
  * A heartbeat thread proves contact (fleet_tick enforces offline_max). The
- * main thread's writes (an admin's --fleet commands) are bounded by
- * FLEET_WRITE_TIMEOUT_MS per etcd call. */
+ * admin's --fleet writes are made by a writer thread of their own, so a
+ * slow or unreachable etcd holds up only the admin's call, never the main
+ * loop: each is bounded by FLEET_WRITE_TIMEOUT_MS per etcd call and
+ * FLEET_WRITE_DEADLINE_MS in all. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +21,13 @@
 #include "tokens.h"
 
 #define FLEET_WRITE_TIMEOUT_MS 2000
+/* An admin's write, from its call to its answer, waiting included: less
+ * than enrichctl's own timeout (CTL_TIMEOUT_MS), so the admin hears
+ * why. */
+#define FLEET_WRITE_DEADLINE_MS 4000
+/* Admin's writes waiting for the writer thread or being written; past
+ * this, a new one is refused (-EBUSY). */
+#define FLEET_MAX_WRITES 64
 /* Reconnection delays: doubling from the first to the last, each drawn
  * at random from [d/2, d] so that hosts cut off together come back apart. */
 #define FLEET_BACKOFF_FIRST_MS 200
@@ -30,6 +39,14 @@
 #define FLEET_BATCHES_PER_TURN 32
 /* The heartbeat's period at most (a fifth of offline_max when shorter). */
 #define FLEET_HEARTBEAT_MS 5000
+/* fleet status's lag (keys under the prefix changed after the revision
+ * this host applied) is counted up to this. */
+#define FLEET_MAX_LAG 1000
+/* Signed grants and tokens for a user this host does not know yet are
+ * kept (fleet_store.h) and looked at again every FLEET_RETRY_MS, at most
+ * FLEET_RETRY_BATCH of them each time (an NSS lookup each). */
+#define FLEET_RETRY_MS    2000
+#define FLEET_RETRY_BATCH 32
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
 
@@ -52,7 +69,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error);
 int fleet_event_fd(const enrichd *d);
 /* Applies everything the watcher handed over (main thread). */
 void fleet_dispatch(enrichd *d);
-/* The periodic work (main loop's tick): past offline_max without contact
+/* The periodic work (main loop's tick): the records waiting for their
+ * user applied once it is known (FLEET_RETRY_MS); past offline_max without contact
  * with etcd, the fleet grants stop counting (revoked here as
  * FLEET_STORE_OFFLINE, and the live sessions re-issued) until contact is
  * back, when those still in etcd count again. */
@@ -60,32 +78,46 @@ void fleet_tick(enrichd *d);
 /* Stops the watcher and frees d->fleet. */
 void fleet_stop(enrichd *d);
 
+/* This host's id in the fleet; NULL without fleet mode. */
+const char *fleet_host_id(const enrichd *d);
+/* Whether grant id came from the fleet and, if so, from where
+ * (*ret_issuer, malloc'd: the issuing host's id, "key KID" for a record
+ * that names none, NULL when not known); false without fleet mode. */
+int fleet_grant_origin(enrichd *d, const char *id, bool *ret_fleet, char **ret_issuer);
 /* Whether grant id is a fleet one; false without fleet mode. -EIO on a
  * database failure. */
 int fleet_is_fleet_grant(enrichd *d, const char *id, bool *ret);
 
-/* The admin's writes. Each returns 0, or a negative errno with *ret_error
- * (malloc'd) saying which of these it is: -ENOTCONN no fleet group;
- * -ENOKEY this host's key is not an issuer; -EACCES etcd refused the write
- * (read-only credentials); -EPERM the credentials do not authenticate;
- * -ECONNREFUSED no endpoint answered. */
+/* The admin's writes. Each signs its record (when it adds access) on the
+ * calling (main) thread, hands the etcd calls to the writer thread and
+ * returns 0; done then runs once, on the main thread (fleet_dispatch),
+ * with r 0 or a negative errno and error saying which: -EACCES etcd
+ * refused the write (read-only credentials); -EPERM the credentials do
+ * not authenticate; -ECONNREFUSED no endpoint answered; -ETIMEDOUT
+ * FLEET_WRITE_DEADLINE_MS passed; -ECANCELED the daemon is stopping;
+ * existed: for a deletion, whether etcd had the key. Or each fails at
+ * once, done not called, with *ret_error (malloc'd): -ENOTCONN no fleet
+ * group; -ENOKEY this host's key is not an issuer; -EBUSY
+ * FLEET_MAX_WRITES wait already. */
+typedef void (*fleet_write_done)(enrichd *d, int r, const char *error, bool existed, void *userdata);
 /* Signs g (with its host labels, NULL: every host) and puts it at
  * grants/<id> on a lease of its remaining TTL. */
-int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, char **ret_error);
-/* Deletes grants/<id>: every host revokes it. *ret_existed (optional):
- * whether etcd had it. */
-int fleet_delete_grant(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_done done, void *userdata,
+                    char **ret_error);
+/* Deletes grants/<id>: every host revokes it. */
+int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Signs t (its id, user, scopes, description, created_by, created,
  * expires) with digest, the verifier's (tokens_verifier_digest), and puts
  * it at tokens/<id> on a lease ending at its expiry. */
-int fleet_put_token(enrichd *d, const token_record *t, const char *digest, char **ret_error);
+int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
+                    char **ret_error);
 /* Deletes tokens/<id>: every host revokes it. */
-int fleet_delete_token(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
+int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Whether token id came from the fleet; false without fleet mode. */
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */
 int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *reason, const char *by, int64_t at,
-                       char **ret_error);
+                       fleet_write_done done, void *userdata, char **ret_error);
 
 /* Audit anchoring: hands this host's newest signed checkpoint to the
  * heartbeat thread, which puts it at checkpoints/<host_id> (plain JSON:
@@ -95,8 +127,8 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
  * (LOG_MSGID_FLEET_ANCHOR), only an admin's checkpoint (by_admin) is
  * published: the evidence stays in etcd until an admin accepts the trail. */
 void fleet_publish_checkpoint(enrichd *d, const audit_anchor *checkpoint, bool by_admin);
-/* Reads checkpoints/<host_id> from etcd (main thread, bounded like the
- * writes) into *ret. host_id must be this host's: only it holds its
+/* Reads checkpoints/<host_id> from etcd (main thread, each call bounded
+ * by FLEET_WRITE_TIMEOUT_MS) into *ret. host_id must be this host's: only it holds its
  * trail (-EXDEV otherwise); -ENOENT when it published none; -ENOTCONN
  * without fleet mode; -EBADMSG when the record is no checkpoint. */
 int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error);

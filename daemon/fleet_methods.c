@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "audit.h"
 #include "clock.h"
 #include "fleet.h"
 #include "fleet_methods.h"
@@ -35,11 +36,108 @@ static json_t *fleet_error(int r, const char *message) {
         return error_reply(name, json_pack("{s:s}", "reason", message ? message : "unknown error"));
 }
 
+/* A call answered once its fleet write is done (fleet.h's done, on the
+ * main thread): what the answer needs, owned here. */
+typedef struct pending {
+        enrichd *d;
+        uint64_t call;
+        struct ucred peer;
+        json_t *params;    /* a copy, for then */
+        fleet_then then;   /* NULL: reply is the answer */
+        json_t *reply;     /* the answer when the write succeeded and then is NULL */
+        bool known;        /* a revocation: this host held the record */
+        const char *noun;  /* "grant", "token", "disable", "enable" */
+        const char *field; /* the journal field of id */
+        char *id, *user, *by;
+        /* a token rotation: the new verifier's digest, when, the grace */
+        char *digest;
+        int64_t rotated, grace;
+} pending;
+
+static void pending_free(pending *p) {
+        if (!p)
+                return;
+        json_decref(p->params);
+        json_decref(p->reply);
+        free(p->id);
+        free(p->user);
+        free(p->by);
+        free(p->digest);
+        free(p);
+}
+
+/* A pending answer for call, or NULL (out of memory, or no way to answer
+ * later: then the caller answers at once with an error). */
+static pending *pending_new(enrichd *d, const method_call *call, json_t *params, const char *noun, const char *field,
+                            const char *id, const char *user) {
+        pending *p;
+
+        if (!call->stream || !d->reply_later)
+                return NULL;
+        p = calloc(1, sizeof *p);
+        if (!p)
+                return NULL;
+        *p = (pending) { .d = d, .call = call->stream, .peer = *call->peer, .noun = noun, .field = field };
+        p->by = peer_name(call->peer);
+        if (!p->by || (params && !(p->params = json_deep_copy(params))) || (id && !(p->id = strdup(id))) ||
+            (user && !(p->user = strdup(user)))) {
+                pending_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+/* Sends reply (taken) to p's caller and frees p. */
+static void pending_answer(pending *p, json_t *reply) {
+        int r;
+
+        if (!reply)
+                reply = internal_error("out of memory");
+        r = reply ? p->d->reply_later(p->d->reply_later_userdata, p->call, reply) : -ENOMEM;
+        if (r < 0)
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { p->field, p->id ? p->id : p->user, NULL },
+                           "The caller of the fleet %s%s%s left before its answer", p->noun, p->id ? " " : "",
+                           p->id ? p->id : "");
+        json_decref(reply);
+        pending_free(p);
+}
+
+/* Queued: the answer comes later. Not queued: the error now. */
+static json_t *queued_or_error(pending *p, int r, const char *error, const char *user) {
+        if (r == 0)
+                return json_null();
+        log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", user, NULL },
+                   "Fleet %s for %s by %s failed: %s", p->noun, user, p->by, error ? error : strerror(-r));
+        pending_free(p);
+        return fleet_error(r, error);
+}
+
+/* A grant or token put: the answer was made before the write. */
+static void put_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        json_t *reply;
+
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET,
+                           (const char *[]) { p->field, p->id, "ENRICH_USER", p->user, NULL },
+                           "Fleet %s %s for %s by %s failed: %s", p->noun, p->id, p->user, p->by,
+                           error ? error : strerror(-r));
+                pending_answer(p, fleet_error(r, error));
+                return;
+        }
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { p->field, p->id, "ENRICH_USER", p->user, NULL },
+                   "Fleet %s %s for %s by %s written to etcd", p->noun, p->id, p->user, p->by);
+        reply = p->reply;
+        p->reply = NULL;
+        pending_answer(p, reply);
+}
+
 json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, const char *user, const char **groups,
                            const char **scopes, const char *tenant, const char *reason, int64_t ttl) {
         const char **hosts = NULL;
-        char *id = NULL, *by = NULL, *error = NULL;
+        char *id = NULL, *error = NULL;
         json_t *reply = NULL;
+        pending *p = NULL;
         bool fleet_call = false;
         int64_t now;
         int r;
@@ -48,7 +146,7 @@ json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, 
                 goto out;
         if ((reply = get_value_list(d, params, "hosts", valid_label, "a host label", &hosts)))
                 goto out;
-        if (grants_new_id(&id) < 0 || !(by = peer_name(call->peer))) {
+        if (grants_new_id(&id) < 0 || !(p = pending_new(d, call, NULL, "grant", "ENRICH_GRANT", id, user))) {
                 reply = internal_error("out of memory");
                 goto out;
         }
@@ -60,116 +158,132 @@ json_t *fleet_method_grant(enrichd *d, const method_call *call, json_t *params, 
                 .scopes = (char **) scopes,
                 .tenant = (char *) tenant,
                 .reason = (char *) reason,
-                .granted_by = by,
+                .granted_by = p->by,
                 .created = now,
                 .expires = now + ttl,
         };
-        r = fleet_put_grant(d, &g, (char *const *) hosts, &error);
-        if (r < 0) {
-                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", user, NULL },
-                           "Fleet grant to %s by %s failed: %s", user, by, error ? error : strerror(-r));
-                reply = fleet_error(r, error);
+        p->reply = varlink_reply_new(
+                json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:s*}}", "grant", "id", id,
+                          "user", user, "groups", strv_to_json((char *const *) groups), "scopes",
+                          strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason, "grantedBy", p->by,
+                          "grantedByUid", (json_int_t) call->peer->uid, "created", (json_int_t) now, "expires",
+                          (json_int_t) (now + ttl), "fleet", true, "hosts", strv_to_json((char *const *) hosts),
+                          "issuer", fleet_host_id(d)),
+                false);
+        if (!p->reply) {
+                pending_free(p);
+                reply = internal_error("out of memory");
                 goto out;
         }
-        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_GRANT", id, "ENRICH_USER", user, NULL },
-                   "Fleet grant %s to %s by %s for %llds written to etcd", id, user, by, (long long) ttl);
-        reply = varlink_reply_new(json_pack("{s:{s:s, s:s, s:o, s:o, s:s*, s:s, s:s, s:I, s:I, s:I, s:b, s:o}}",
-                                            "grant", "id", id, "user", user, "groups",
-                                            strv_to_json((char *const *) groups), "scopes",
-                                            strv_to_json((char *const *) scopes), "tenant", tenant, "reason", reason,
-                                            "grantedBy", by, "grantedByUid", (json_int_t) call->peer->uid, "created",
-                                            (json_int_t) now, "expires", (json_int_t) (now + ttl), "fleet", true,
-                                            "hosts", strv_to_json((char *const *) hosts)),
-                                  false);
+        r = fleet_put_grant(d, &g, (char *const *) hosts, put_done, p, &error);
+        reply = queued_or_error(p, r, error, user);
 out:
         free(hosts);
         free(id);
-        free(by);
         free(error);
         return reply;
 }
 
-/* The fleet side of revoking a grant or token (what the kind's functions
- * say): a fleet record held here is deleted in etcd first (then NULL:
- * the local revocation follows); one not held here is looked for in etcd
- * and answered for with reply when it was there. */
-typedef struct fleet_kind {
-        const char *method, *noun, *field;
-        int (*is_fleet)(enrichd *d, const char *id, bool *ret);
-        int (*delete)(enrichd *d, const char *id, bool *ret_existed, char **ret_error);
-        json_t *(*reply)(void);
-} fleet_kind;
+/* A revocation's deletion in etcd is done: a record this host holds is
+ * revoked here now (then); one it does not hold is answered for when etcd
+ * had it, else as unknown (then, which finds no such record). */
+static void revoke_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        json_t *reply;
 
-static json_t *revoke_in_fleet(enrichd *d, const char *id, bool known, const fleet_kind *k) {
+        if (r < 0) {
+                pending_answer(p, fleet_error(r, error));
+                return;
+        }
+        if (!p->known && existed) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { p->field, p->id, NULL },
+                           "Fleet %s %s (not held on this host) deleted from etcd", p->noun, p->id);
+                reply = p->reply;
+                p->reply = NULL;
+        } else
+                reply = p->then(d, &p->peer, p->params);
+        pending_answer(p, reply);
+}
+
+/* The fleet side of revoking a grant or token: a fleet record held here
+ * is deleted in etcd first, then revoked here (then); one not held here
+ * is looked for in etcd. */
+static json_t *revoke_in_fleet(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
+                               fleet_then then, const char *method, const char *noun, const char *field,
+                               int (*is_fleet)(enrichd *d, const char *id, bool *ret),
+                               int (*delete)(enrichd *d, const char *id, fleet_write_done done, void *userdata,
+                                             char **ret_error),
+                               json_t *not_held_reply) {
         char *error = NULL;
         json_t *reply = NULL;
-        bool is_fleet = false, existed = false;
+        pending *p = NULL;
+        bool fleet_record = false;
         int r;
 
         if (!d->fleet)
-                return NULL;
-        if (known && k->is_fleet(d, id, &is_fleet) < 0)
-                return database_error(d, k->method);
-        if (known && !is_fleet)
-                return NULL;
-        r = k->delete (d, id, &existed, &error);
-        if (r < 0)
-                reply = fleet_error(r, error);
-        else if (!known && existed) {
-                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { k->field, id, NULL },
-                           "Fleet %s %s (not held on this host) deleted from etcd", k->noun, id);
-                reply = varlink_reply_new(k->reply(), false);
+                goto out;
+        if (known && is_fleet(d, id, &fleet_record) < 0) {
+                reply = database_error(d, method);
+                goto out;
         }
+        if (known && !fleet_record)
+                goto out;
+        if (!not_held_reply || !(p = pending_new(d, call, params, noun, field, id, NULL))) {
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        p->then = then;
+        p->known = known;
+        p->reply = not_held_reply;
+        not_held_reply = NULL;
+        r = delete (d, id, revoke_done, p, &error);
+        if (r < 0) {
+                pending_free(p);
+                reply = fleet_error(r, error);
+        } else
+                reply = json_null();
+out:
+        json_decref(not_held_reply);
         free(error);
         return reply;
 }
 
-static json_t *grant_revoked_reply(void) {
-        return json_pack("{s:i, s:i}", "sessionsUpdated", 0, "sessionsRevoked", 0);
-}
-
-static json_t *token_revoked_reply(void) {
-        return json_pack("{s:i}", "sessionsRevoked", 0);
-}
-
-json_t *fleet_method_revoke_grant(enrichd *d, const char *id, bool known) {
+json_t *fleet_method_revoke_grant(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
+                                  fleet_then then) {
         /* A grant this host does not hold may still be a fleet grant for
          * other hosts' labels: etcd decides. */
-        return revoke_in_fleet(d, id, known,
-                               &(fleet_kind) { "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT", fleet_is_fleet_grant,
-                                               fleet_delete_grant, grant_revoked_reply });
+        return revoke_in_fleet(d, call, params, id, known, then, "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT",
+                               fleet_is_fleet_grant, fleet_delete_grant,
+                               d->fleet ? varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", 0,
+                                                                      "sessionsRevoked", 0, "changed", true),
+                                                            false)
+                                        : NULL);
 }
 
-json_t *fleet_method_token_issue(enrichd *d, json_t *params, const token_record *t, const char *verifier,
-                                 json_t *(*record_json)(const token_record *t, int64_t now)) {
+json_t *fleet_method_token_issue(enrichd *d, const method_call *call, json_t *params, const token_record *t,
+                                 const char *verifier, json_t *(*record_json)(const token_record *t, int64_t now)) {
         char *digest = NULL, *error = NULL;
         json_t *reply = NULL, *record = NULL;
+        pending *p = NULL;
         bool fleet_call = false;
         int r;
 
         if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
                 goto out;
-        if (tokens_verifier_digest(verifier, &digest) < 0) {
+        if (tokens_verifier_digest(verifier, &digest) < 0 ||
+            !(p = pending_new(d, call, NULL, "token", "ENRICH_TOKEN", t->id, t->user))) {
                 reply = internal_error("out of memory");
                 goto out;
         }
-        r = fleet_put_token(d, t, digest, &error);
-        if (r < 0) {
-                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", t->user, NULL },
-                           "Fleet token for %s by %s failed: %s", t->user, t->created_by, error ? error : strerror(-r));
-                reply = fleet_error(r, error);
-                goto out;
-        }
-        log_struct(LOG_NOTICE, LOG_MSGID_FLEET,
-                   (const char *[]) { "ENRICH_TOKEN", t->id, "ENRICH_USER", t->user, NULL },
-                   "Fleet token %s for %s by %s until %lld written to etcd", t->id, t->user, t->created_by,
-                   (long long) t->expires);
         record = record_json(t, clock_now());
-        if (!record || json_object_set_new(record, "fleet", json_true()) < 0) {
+        if (!record || json_object_set_new(record, "fleet", json_true()) < 0 ||
+            !(p->reply = varlink_reply_new(json_pack("{s:O}", "token", record), false))) {
+                pending_free(p);
                 reply = internal_error("out of memory");
                 goto out;
         }
-        reply = varlink_reply_new(json_pack("{s:O}", "token", record), false);
+        r = fleet_put_token(d, t, digest, put_done, p, &error);
+        reply = queued_or_error(p, r, error, t->user);
 out:
         json_decref(record);
         free(digest);
@@ -177,36 +291,137 @@ out:
         return reply;
 }
 
-json_t *fleet_method_token_revoke(enrichd *d, const char *id, bool known) {
-        return revoke_in_fleet(d, id, known,
-                               &(fleet_kind) { "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN", fleet_is_fleet_token,
-                                               fleet_delete_token, token_revoked_reply });
+/* A fleet token's rotation is in etcd: rotated here now, as the record
+ * says (the watch then finds it done), then answered. */
+static void rotate_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        token_record t = { 0 };
+
+        /* The watch may have brought the record first: then it is done. */
+        if (r == 0 && tokens_get(d->db, p->id, &t) == 0 && t.rotated >= p->rotated) {
+                token_record_clear(&t);
+                put_done(d, r, error, existed, p);
+                return;
+        }
+        token_record_clear(&t);
+        if (r == 0) {
+                r = tokens_rotate_fleet(d->db, d->config->state_dir, p->id, p->digest, p->rotated, p->grace);
+                if (r == -EKEYREVOKED) {
+                        pending_answer(p, error_reply("io.enrich.TokenRevoked", json_pack("{s:s}", "id", p->id)));
+                        return;
+                }
+                if (r < 0) {
+                        pending_answer(p, database_error(d, "io.enrich.TokenRotate"));
+                        return;
+                }
+                (void) audit_recordf(d, &p->peer, p->user, AUDIT_TOKEN_ROTATED, AUDIT_OK, "{s:s, s:b, s:I}", "tokenId",
+                                     p->id, "fleet", true, "grace", (json_int_t) p->grace);
+        }
+        put_done(d, r, error, existed, p);
+}
+
+json_t *fleet_method_token_rotate(enrichd *d, const method_call *call, const char *id, const char *verifier,
+                                  int64_t grace, json_t *(*record_json)(const token_record *t, int64_t now)) {
+        token_record t = { 0 };
+        char *digest = NULL, *error = NULL;
+        json_t *reply = NULL, *record = NULL;
+        pending *p = NULL;
+        bool fleet_token = false;
+        int64_t now = clock_now();
+        int r;
+
+        if (!d->fleet)
+                return NULL;
+        if (fleet_is_fleet_token(d, id, &fleet_token) < 0)
+                return database_error(d, "io.enrich.TokenRotate");
+        /* A token that is no fleet one, unknown, revoked or expired: the
+         * local rotation answers (or says why not). */
+        if (!fleet_token || tokens_get(d->db, id, &t) < 0 || t.revoked || t.expires <= now)
+                goto out;
+        /* This host holds it as the fleet gave it ("fleet:BY"): the record
+         * says who made it as the issuer wrote it first. */
+        if (strncmp(t.created_by, "fleet:", 6) == 0)
+                memmove(t.created_by, t.created_by + 6, strlen(t.created_by + 6) + 1);
+        /* Rotations of one token are ordered by their time, in seconds:
+         * never the same second as the one before. */
+        t.rotated = now > t.rotated ? now : t.rotated + 1;
+        t.previous_until = grace > 0 ? t.rotated + grace : 0;
+        if (tokens_verifier_digest(verifier, &digest) < 0 ||
+            !(p = pending_new(d, call, NULL, "token rotation", "ENRICH_TOKEN", id, t.user)) ||
+            !(p->digest = strdup(digest)) || !(record = record_json(&t, now)) ||
+            json_object_set_new(record, "fleet", json_true()) < 0 ||
+            !(p->reply = varlink_reply_new(json_pack("{s:O}", "token", record), false))) {
+                pending_free(p);
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        p->rotated = t.rotated;
+        p->grace = grace;
+        /* This host rotates it once etcd has the record (so a rotation
+         * right after this one is ordered after it); every other host when
+         * its watch sees the record. */
+        r = fleet_put_token(d, &t, digest, rotate_done, p, &error);
+        reply = queued_or_error(p, r, error, t.user);
+out:
+        token_record_clear(&t);
+        json_decref(record);
+        free(digest);
+        free(error);
+        return reply;
+}
+
+json_t *fleet_method_token_revoke(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
+                                  fleet_then then) {
+        return revoke_in_fleet(
+                d, call, params, id, known, then, "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN",
+                fleet_is_fleet_token, fleet_delete_token,
+                d->fleet ? varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", 0, "changed", true), false)
+                         : NULL);
+}
+
+/* The identity record is in etcd: this host applies it now (then), as
+ * the others will when they see it. */
+static void identity_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_USER", p->user, NULL },
+                           "Fleet %s of %s by %s failed: %s", p->noun, p->user, p->by, error ? error : strerror(-r));
+                pending_answer(p, fleet_error(r, error));
+                return;
+        }
+        pending_answer(p, p->then(d, &p->peer, p->params));
 }
 
 /* Disable or enable with fleet=true: the signed identity record into etcd. */
-static json_t *put_identity(enrichd *d, json_t *params, const char *user, bool disabled, const char *reason,
-                            const char *by, int64_t at) {
+static json_t *put_identity(enrichd *d, const method_call *call, json_t *params, const char *user, bool disabled,
+                            const char *reason, const char *by, int64_t at, fleet_then then) {
         char *error = NULL;
         json_t *reply = NULL;
+        pending *p;
         bool fleet_call = false;
         int r;
 
         if ((reply = get_fleet_flag(params, &fleet_call)) || !fleet_call)
                 return reply;
-        r = fleet_put_identity(d, user, disabled, reason, by, at, &error);
-        if (r < 0)
-                reply = fleet_error(r, error);
+        p = pending_new(d, call, params, disabled ? "disable" : "enable", "ENRICH_USER", NULL, user);
+        if (!p)
+                return internal_error("out of memory");
+        p->then = then;
+        r = fleet_put_identity(d, user, disabled, reason, by, at, identity_done, p, &error);
+        reply = queued_or_error(p, r, error, user);
         free(error);
         return reply;
 }
 
-json_t *fleet_method_disable(enrichd *d, json_t *params, const char *user, const char *reason, const char *by,
-                             int64_t at) {
-        return put_identity(d, params, user, true, reason, by, at);
+json_t *fleet_method_disable(enrichd *d, const method_call *call, json_t *params, const char *user, const char *reason,
+                             const char *by, int64_t at, fleet_then then) {
+        return put_identity(d, call, params, user, true, reason, by, at, then);
 }
 
-json_t *fleet_method_enable(enrichd *d, json_t *params, const char *user, const char *by, int64_t at) {
-        return put_identity(d, params, user, false, NULL, by, at);
+json_t *fleet_method_enable(enrichd *d, const method_call *call, json_t *params, const char *user, const char *by,
+                            int64_t at, fleet_then then) {
+        return put_identity(d, call, params, user, false, NULL, by, at, then);
 }
 
 /* FleetStatus, FleetHosts, FleetJwks: from the daemon's memory, never

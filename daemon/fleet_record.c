@@ -8,7 +8,8 @@
 #include "jws.h"
 #include "util.h"
 
-int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_payload, const char **ret_why) {
+int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_payload, char **ret_kid,
+                        const char **ret_why) {
         json_t *header = NULL, *payload = NULL;
         const char *typ;
         int r;
@@ -26,6 +27,11 @@ int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_pay
         if (!typ || strcmp(typ, FLEET_RECORD_TYPE) != 0) {
                 *ret_why = "signed, but not as a fleet record (typ is not " FLEET_RECORD_TYPE ")";
                 r = -EPROTO;
+                goto out;
+        }
+        if (ret_kid && !(*ret_kid = strdup(json_string_value(json_object_get(header, "kid")) ?: ""))) {
+                *ret_why = "out of memory";
+                r = -ENOMEM;
                 goto out;
         }
         *ret_payload = payload;
@@ -69,6 +75,7 @@ int fleet_record_grant(json_t *payload, const char *id, fleet_grant_record *ret)
         g.tenant = json_string_value(json_object_get(payload, "tenant"));
         g.reason = json_string_value(json_object_get(payload, "reason"));
         g.granted_by = json_string_value(json_object_get(payload, "grantedBy"));
+        g.issuer = json_string_value(json_object_get(payload, "issuer"));
         g.created = json_integer_value(json_object_get(payload, "created"));
         g.expires = json_integer_value(json_object_get(payload, "expires"));
         if (!pid || strcmp(pid, id) != 0 || !g.user || !*g.user || strlen(g.user) > 256 || !g.reason ||

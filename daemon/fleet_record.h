@@ -14,14 +14,17 @@
  * were decoded from, the lists owned (fleet_grant_record_clear). */
 typedef struct fleet_grant_record {
         const char *user, *tenant, *reason, *granted_by;
+        const char *issuer; /* the issuing host the record names; NULL in older records */
         int64_t created, expires;
         char **groups, **scopes, **hosts; /* never NULL once decoded; hosts empty: every host */
 } fleet_grant_record;
 
 /* Verifies a record's signature and type (FLEET_RECORD_TYPE) against
- * issuers: 0 with *ret_payload (a new reference), or a negative errno with
- * *ret_why, a static sentence saying what is wrong. */
-int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_payload, const char **ret_why);
+ * issuers: 0 with *ret_payload (a new reference) and, when ret_kid is not
+ * NULL, the signing key's id in *ret_kid (malloc'd); or a negative errno
+ * with *ret_why, a static sentence saying what is wrong. */
+int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_payload, char **ret_kid,
+                        const char **ret_why);
 /* Decodes the payload of the grant record at grants/<id>: -EINVAL when it
  * is no valid grant (its id is not id; user, reason, grantedBy or expires
  * missing; a field past its bound), -ENOMEM. */

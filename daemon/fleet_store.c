@@ -37,8 +37,38 @@ int fleet_store_set_revision(db *d, int64_t revision) {
                       "Failed to record the fleet revision", NULL, DB_ARGS(DB_INT(revision)));
 }
 
-int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision) {
-        return mark(d, "INSERT OR REPLACE INTO fleet_grants (id, mod_revision) VALUES (?, ?)", id, mod_revision);
+int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer) {
+        return db_run(d, DB_WRITE_DURABLE,
+                      "INSERT OR REPLACE INTO fleet_grants (id, mod_revision, issuer) VALUES (?, ?, ?)",
+                      "Failed to mark a fleet record", NULL,
+                      DB_ARGS(DB_TEXT(id), DB_INT(mod_revision), issuer ? DB_TEXT(issuer) : DB_INT_OR_NULL(false, 0)));
+}
+
+typedef struct grant_origin {
+        bool found;
+        char *issuer;
+} grant_origin;
+
+static int origin_row(void *userdata, sqlite3_stmt *st) {
+        grant_origin *o = userdata;
+
+        o->found = true;
+        return db_column_dup(st, 0, &o->issuer);
+}
+
+int fleet_store_grant_origin(db *d, const char *id, bool *ret_fleet, char **ret_issuer) {
+        grant_origin o = { 0 };
+        int r;
+
+        r = db_query_row(d, "SELECT issuer FROM fleet_grants WHERE id = ?", "Failed to look up a fleet grant",
+                         origin_row, &o, DB_ARGS(DB_TEXT(id)));
+        if (r < 0 && r != -ENOENT) {
+                free(o.issuer);
+                return r;
+        }
+        *ret_fleet = o.found;
+        *ret_issuer = o.issuer;
+        return 0;
 }
 
 int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret) {
@@ -72,4 +102,108 @@ int fleet_store_suspended_grants(db *d, int64_t now, char ***ret) {
                         "SELECT g.id FROM fleet_grants f JOIN grants g ON g.id = f.id"
                         " WHERE g.revoked_by = '" FLEET_STORE_OFFLINE "' AND g.expires > ?1",
                         now, ret);
+}
+
+void fleet_pending_clear(fleet_pending *p) {
+        if (!p)
+                return;
+        free(p->key);
+        free(p->value);
+        free(p->user);
+        *p = (fleet_pending) { 0 };
+}
+
+int fleet_store_pending_put(db *d, const fleet_pending *p) {
+        int64_t n = 0;
+        int r;
+
+        r = db_query_int64(d, "SELECT count(*) FROM fleet_pending WHERE key <> ?",
+                           "Failed to count the waiting fleet records", &n, DB_ARGS(DB_TEXT(p->key)));
+        if (r < 0)
+                return r;
+        if (n >= FLEET_STORE_MAX_PENDING)
+                return -ENOSPC;
+        return db_run(d, DB_WRITE_DURABLE,
+                      "INSERT OR REPLACE INTO fleet_pending (key, value, mod_revision, user, expires)"
+                      " VALUES (?, ?, ?, ?, ?)",
+                      "Failed to keep a fleet record for later", NULL,
+                      DB_ARGS(DB_TEXT(p->key), DB_TEXT(p->value), DB_INT(p->mod_revision), DB_TEXT(p->user),
+                              DB_INT(p->expires)));
+}
+
+int fleet_store_pending_drop(db *d, const char *key) {
+        return db_run(d, DB_WRITE_DURABLE, "DELETE FROM fleet_pending WHERE key = ?",
+                      "Failed to forget a waiting fleet record", NULL, DB_ARGS(DB_TEXT(key)));
+}
+
+int fleet_store_pending_drop_all(db *d) {
+        return db_run(d, DB_WRITE_DURABLE, "DELETE FROM fleet_pending", "Failed to forget the waiting fleet records",
+                      NULL, DB_NO_ARGS);
+}
+
+int fleet_store_pending_expire(db *d, int64_t now, int64_t *ret_left) {
+        int64_t expired = 0;
+        int r;
+
+        r = db_query_int64(d, "SELECT count(*) FROM fleet_pending WHERE expires <= ?",
+                           "Failed to count the waiting fleet records", &expired, DB_ARGS(DB_INT(now)));
+        if (r == 0 && expired > 0)
+                r = db_run(d, DB_WRITE_DURABLE, "DELETE FROM fleet_pending WHERE expires <= ?",
+                           "Failed to forget the expired waiting fleet records", NULL, DB_ARGS(DB_INT(now)));
+        if (r == 0)
+                r = db_query_int64(d, "SELECT count(*) FROM fleet_pending", "Failed to count the waiting fleet records",
+                                   ret_left, DB_NO_ARGS);
+        return r;
+}
+
+typedef struct pending_page {
+        fleet_pending *items;
+        size_t n, max;
+} pending_page;
+
+static int pending_row(void *userdata, sqlite3_stmt *st) {
+        pending_page *page = userdata;
+        fleet_pending *p = &page->items[page->n];
+
+        if (page->n >= page->max)
+                return 1;
+        if (db_column_dup(st, 0, &p->key) < 0 || db_column_dup(st, 1, &p->value) < 0 ||
+            db_column_dup(st, 3, &p->user) < 0) {
+                fleet_pending_clear(p);
+                return -ENOMEM;
+        }
+        p->mod_revision = db_column_int64_or(st, 2, 0);
+        p->expires = db_column_int64_or(st, 4, 0);
+        if (!p->key || !p->value || !p->user) {
+                fleet_pending_clear(p);
+                return 0;
+        }
+        page->n++;
+        return 0;
+}
+
+int fleet_store_pending_list(db *d, const char *after, unsigned limit, fleet_pending **ret, size_t *ret_n) {
+        pending_page page = { .items = calloc(limit + 1, sizeof(fleet_pending)), .max = limit };
+        int r;
+
+        if (!page.items)
+                return -ENOMEM;
+        r = db_query_each(d,
+                          "SELECT key, value, mod_revision, user, expires FROM fleet_pending WHERE key > ?"
+                          " ORDER BY key LIMIT ?",
+                          "Failed to read the waiting fleet records", pending_row, &page,
+                          DB_ARGS(DB_TEXT(after), DB_INT(limit)));
+        if (r < 0) {
+                fleet_pending_free(page.items, page.n);
+                return r;
+        }
+        *ret = page.items;
+        *ret_n = page.n;
+        return 0;
+}
+
+void fleet_pending_free(fleet_pending *list, size_t n) {
+        for (size_t i = 0; list && i < n; i++)
+                fleet_pending_clear(&list[i]);
+        free(list);
 }

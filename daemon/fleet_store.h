@@ -1,4 +1,4 @@
-/* fleet_store.h: fleet mode's own rows (migrations 13, 14): which grants
+/* fleet_store.h: fleet mode's own rows (migrations 13, 15, 17): which grants
  * and service-account tokens came from the fleet, and the etcd revision
  * the local state stands at. The grants and tokens themselves are rows of
  * grants.c and tokens.c like local ones. */
@@ -10,8 +10,11 @@
 /* The revision recorded (0: never synced). */
 int fleet_store_revision(db *d, int64_t *ret);
 int fleet_store_set_revision(db *d, int64_t revision);
-/* Marks id as a fleet grant. */
-int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision);
+/* Marks id as a fleet grant from issuer (the issuing host, or "key KID"). */
+int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer);
+/* Whether id is a fleet grant, and its issuer (malloc'd; NULL when not
+ * recorded, or not a fleet grant). */
+int fleet_store_grant_origin(db *d, const char *id, bool *ret_fleet, char **ret_issuer);
 /* Whether id is a fleet grant. */
 int fleet_store_is_fleet_grant(db *d, const char *id, bool *ret);
 /* The fleet grants neither revoked nor expired at now, as a
@@ -33,3 +36,25 @@ int fleet_store_active_tokens(db *d, int64_t now, char ***ret);
 int fleet_store_suspended_grants(db *d, int64_t now, char ***ret);
 /* A suspended grant is made active again by grants_unrevoke(d, id,
  * FLEET_STORE_OFFLINE, ...) (grants.c). */
+
+/* Signed records (grants/, tokens/) for a user this host does not know
+ * yet, kept until the user appears, their key goes or they expire. */
+#define FLEET_STORE_MAX_PENDING 10000
+typedef struct fleet_pending {
+        char *key, *value, *user;
+        int64_t mod_revision, expires;
+} fleet_pending;
+void fleet_pending_clear(fleet_pending *p);
+/* Keeps (or replaces) the record at key; -ENOSPC past
+ * FLEET_STORE_MAX_PENDING. */
+int fleet_store_pending_put(db *d, const fleet_pending *p);
+/* Forgets key's record (nothing when there is none). */
+int fleet_store_pending_drop(db *d, const char *key);
+/* Forgets every one (a full read of etcd keeps again those still there). */
+int fleet_store_pending_drop_all(db *d);
+/* Forgets the records expired at now; how many records are left. */
+int fleet_store_pending_expire(db *d, int64_t now, int64_t *ret_left);
+/* At most limit records whose key sorts after after ("" from the first),
+ * in key order, into *ret (fleet_pending_free) and *ret_n. */
+int fleet_store_pending_list(db *d, const char *after, unsigned limit, fleet_pending **ret, size_t *ret_n);
+void fleet_pending_free(fleet_pending *list, size_t n);

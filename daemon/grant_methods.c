@@ -8,6 +8,7 @@
 #include <string.h>
 #include "audit.h"
 #include "clock.h"
+#include "fleet.h"
 #include "fleet_methods.h"
 #include "grant_apply.h"
 #include "grant_methods.h"
@@ -126,6 +127,33 @@ static json_t *grant_to_json(const grant *g) {
                 json_decref(o);
                 return NULL;
         }
+        return o;
+}
+
+/* grant_to_json, with where the grant came from: fleet true and issuer
+ * (the issuing host) for a fleet grant. NULL when out of memory, or on a
+ * database failure (*ret_error -EIO). */
+static json_t *grant_to_json_origin(enrichd *d, const grant *g, int *ret_error) {
+        json_t *o = grant_to_json(g);
+        char *issuer = NULL;
+        bool fleet_grant = false;
+        int r;
+
+        *ret_error = -ENOMEM;
+        if (!o)
+                return NULL;
+        r = fleet_grant_origin(d, g->id, &fleet_grant, &issuer);
+        if (r < 0) {
+                *ret_error = r;
+                json_decref(o);
+                return NULL;
+        }
+        if (fleet_grant && (json_object_set_new(o, "fleet", json_true()) < 0 ||
+                            (issuer && json_object_set_new(o, "issuer", json_string(issuer)) < 0))) {
+                json_decref(o);
+                o = NULL;
+        }
+        free(issuer);
         return o;
 }
 
@@ -252,11 +280,12 @@ out:
         return reply;
 }
 
-static json_t *grant_list_json(const grant_list *l) {
+static json_t *grant_list_json(enrichd *d, const grant_list *l) {
         json_t *a = json_array();
+        int error;
 
         for (size_t i = 0; a && i < l->n; i++) {
-                json_t *g = grant_to_json(&l->items[i]);
+                json_t *g = grant_to_json_origin(d, &l->items[i], &error);
                 if (!g || json_array_append_new(a, g) < 0) {
                         json_decref(a);
                         return NULL;
@@ -265,11 +294,18 @@ static json_t *grant_list_json(const grant_list *l) {
         return a;
 }
 
-/* Storage's row callback: the grant into the page. */
-static int add_grant_row(void *userdata, const grant *g) {
-        json_t *row = grant_to_json(g);
+typedef struct grant_page {
+        enrichd *d;
+        page *page;
+} grant_page;
 
-        return row ? page_add(userdata, row, g->created, g->id) : -ENOMEM;
+/* Storage's row callback: the grant, with its origin, into the page. */
+static int add_grant_row(void *userdata, const grant *g) {
+        grant_page *gp = userdata;
+        int error = 0;
+        json_t *row = grant_to_json_origin(gp->d, g, &error);
+
+        return row ? page_add(gp->page, row, g->created, g->id) : error;
 }
 
 json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) {
@@ -288,7 +324,8 @@ json_t *method_list_grants(enrichd *d, const method_call *call, json_t *params) 
         }
         if ((reply = self_or_admin_user(call, "only root and admins may list other users' grants", &user, &own)))
                 goto out;
-        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p), add_grant_row, &p);
+        r = grants_list(d->db, user, json_is_true(all), clock_now(), page_after(&p), page_fetch(&p), add_grant_row,
+                        &(grant_page) { .d = d, .page = &p });
         reply = listing_reply(d, &p, r, "io.enrich.ListGrants", "grants");
 out:
         page_done(&p);
@@ -296,8 +333,10 @@ out:
         return reply;
 }
 
-json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params) {
-        const char *id;
+/* RevokeGrant on this host, after the fleet's part if any (fleet_then):
+ * params' id was checked by method_revoke_grant. */
+static json_t *revoke_grant_here(enrichd *d, const struct ucred *peer, json_t *params) {
+        const char *id = json_string_value(json_object_get(params, "id"));
         char *by = NULL;
         grant g = { 0 };
         live_counts counts = { 0 };
@@ -305,28 +344,23 @@ json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params)
         bool changed = false;
         int r;
 
-        if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
-                goto out;
         r = grants_get(d->db, id, &g);
-        /* A fleet grant goes from etcd first, so no host keeps it. */
-        if ((r == 0 || r == -ENOENT) && (reply = fleet_method_revoke_grant(d, id, r == 0)))
-                goto out;
         if (r == -ENOENT) {
                 reply = error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id));
                 goto out;
         }
         /* Re-issued before replying: when the admin's command returns, no
          * live key carries the grant any more. */
-        if (r < 0 || !(by = peer_name(call->peer)) ||
+        if (r < 0 || !(by = peer_name(peer)) ||
             (r = grant_apply_revoke(d, id, by, "grant revoked", NULL, &changed, &counts)) < 0) {
                 reply = r == -ENOENT ? error_reply("io.enrich.NoSuchGrant", json_pack("{s:s}", "id", id))
                                      : database_error(d, "io.enrich.RevokeGrant");
                 goto out;
         }
-        (void) audit_recordf(d, call->peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId",
-                             id, "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked",
+        (void) audit_recordf(d, peer, g.user, AUDIT_GRANT_REVOKED, AUDIT_OK, "{s:s, s:b, s:i, s:i}", "grantId", id,
+                             "wasActive", changed, "sessionsUpdated", counts.updated, "sessionsRevoked",
                              counts.revoked);
-        log_decision(LOG_MSGID_GRANT_REVOKED, call->peer, id, g.user, NULL,
+        log_decision(LOG_MSGID_GRANT_REVOKED, peer, id, g.user, NULL,
                      "Grant %s of %s revoked by %s%s: %d sessions re-issued, %d revoked", id, g.user, by,
                      changed ? "" : " (it was no longer active)", counts.updated, counts.revoked);
         /* changed: false when it had been revoked before, so the client can
@@ -338,6 +372,24 @@ out:
         grant_clear(&g);
         free(by);
         return reply;
+}
+
+json_t *method_revoke_grant(enrichd *d, const method_call *call, json_t *params) {
+        const char *id;
+        grant g = { 0 };
+        json_t *reply = NULL;
+        int r;
+
+        if ((reply = get_string(params, "id", true, MAX_NAME_LENGTH, &id)))
+                return reply;
+        r = grants_get(d->db, id, &g);
+        grant_clear(&g);
+        /* A fleet grant goes from etcd first, so no host keeps it; the
+         * revocation here follows once etcd answered. */
+        if ((r == 0 || r == -ENOENT) &&
+            (reply = fleet_method_revoke_grant(d, call, params, id, r == 0, revoke_grant_here)))
+                return reply;
+        return revoke_grant_here(d, call->peer, params);
 }
 
 json_t *method_revoke_user(enrichd *d, const method_call *call, json_t *params) {
@@ -451,7 +503,7 @@ json_t *method_explain(enrichd *d, const method_call *call, json_t *params) {
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
-        grants = grant_list_json(&ev.grants);
+        grants = grant_list_json(d, &ev.grants);
         out_params = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:O, s:o}", "user", user, "uid",
                                (json_int_t) ev.uid, "unixGroups", strv_to_json(ev.unix_groups), "groups",
                                strv_to_json(ev.result->groups), "scopes", strv_to_json(ev.result->scopes), "ttl",

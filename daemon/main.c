@@ -443,6 +443,8 @@ int main(int argc, char **argv) {
                                             .limits = main_limits },
                        &context, &srv, &error);
         context.server = srv;
+        d.reply_later = push;
+        d.reply_later_userdata = &context;
         /* NSS callers close a connection after each lookup: a shorter idle
          * time than the main socket's. */
         if (r == 0)

@@ -145,6 +145,9 @@ struct connection {
          * for server_stream_push; 0: none. While open, the connection's
          * further calls wait and it is never idle. */
         uint64_t stream;
+        /* The open call got no reply yet (its handler answered "later"):
+         * the connection waits for it even after the peer's EOF. */
+        bool deferred;
         uint32_t events;   /* currently registered epoll events */
 };
 
@@ -743,7 +746,14 @@ static void handle_message(server *s, connection *c, json_t *msg) {
         c->owner->turn_calls++;
         if (reply && json_is_true(more) && !json_is_true(oneway) && stays_open(reply))
                 c->stream = c->owner->last_call_id;
-        if (!reply)
+        if (json_is_null(reply)) {
+                /* Answered later (server_stream_push); a oneway call's
+                 * answer goes nowhere, so nothing waits for it. */
+                if (!json_is_true(oneway)) {
+                        c->stream = c->owner->last_call_id;
+                        c->deferred = true;
+                }
+        } else if (!reply)
                 c->dead = true;
         else if (!json_is_true(oneway)) {
                 /* A reply whose call wrote into the batch is sent only once
@@ -836,7 +846,7 @@ static void connection_update(server *s, connection *c) {
                 ready_remove(c);
                 return;
         }
-        if (c->eof && (!has_call(c) || c->stream))
+        if (c->eof && (!has_call(c) || c->stream) && !c->deferred)
                 c->closing = true;
         serve = !c->closing && !c->stream && c->output_len - c->output_sent < SERVER_OUTPUT_HIGH_WATER && has_call(c);
         if (serve && !c->ready)
@@ -1260,6 +1270,7 @@ int server_stream_push(server *s, uint64_t id, json_t *reply) {
                 c = c->next;
         if (!c || id == 0)
                 return -ENOENT;
+        c->deferred = false;
         r = queue_replies(c, reply);
         if (r < 0) {
                 c->dead = true;

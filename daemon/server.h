@@ -70,7 +70,10 @@ int server_fit_limits(unsigned long long nofile, server_limits *main_limits, ser
 typedef struct server_handlers {
         /* Answers one call on the main socket from peer (credentials taken
          * at accept time). Returns a reply object (varlink_reply_new / varlink_error_new), a
-         * new reference; NULL only when out of memory. */
+         * new reference; NULL only when out of memory; or json_null() to
+         * answer later: the call (server_call_id) then stays open, its
+         * connection's further calls waiting, until server_stream_push
+         * sends its reply (a oneway call's is dropped). */
         json_t *(*call)(void *userdata, const struct ucred *peer, const char *method, json_t *parameters, bool more);
         /* Group commit, both optional. call_pending, asked right after
          * call: whether that call's reply must wait for the end of the

@@ -295,6 +295,17 @@ int tokens_rotate(db *d, const char *state_dir, const char *id, const char *veri
                             "Failed to rotate token", DB_ARGS(DB_INT(grace), DB_INT(now), DB_TEXT(id)));
 }
 
+int tokens_rotate_fleet(db *d, const char *state_dir, const char *id, const char *digest, int64_t now, int64_t grace) {
+        char *input = fleet_hash_input(digest);
+        int r;
+
+        if (!input)
+                return -ENOMEM;
+        r = tokens_rotate(d, state_dir, id, input, now, grace);
+        free(input);
+        return r;
+}
+
 int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked) {
         int64_t locked = 0;
         int r;

@@ -110,6 +110,9 @@ int tokens_revoke_user(db *d, const char *user, const char *by, int64_t now, int
  * (not at all with grace 0). -ENOENT when id is unknown, -EKEYREVOKED when
  * it is revoked or expired. */
 int tokens_rotate(db *d, const char *state_dir, const char *id, const char *verifier, int64_t now, int64_t grace);
+/* The same for a fleet token rotated by an issuer: the new verifier's
+ * digest (tokens_add_fleet), rotated at now (the record's time). */
+int tokens_rotate_fleet(db *d, const char *state_dir, const char *id, const char *digest, int64_t now, int64_t grace);
 /* Clears the failure counters and locks of every token of user, from every
  * source; *ret_was_locked tells whether one was locked at now_ms. */
 int tokens_unlock(db *d, const char *user, int64_t now_ms, bool *ret_was_locked);

@@ -30,7 +30,7 @@ static void say_fleet_status(const ctl_options *o, const json_t *r) {
         }
         printf("\n");
         printf("connected:       %s\n", json_is_true(json_object_get(r, "connected")) ? "yes" : "no");
-        printf("revision:        %lld (store %lld, lag %lld)\n",
+        printf("revision:        %lld (store %lld; lag: %lld changes not yet applied)\n",
                (long long) json_integer_value(json_object_get(r, "revision")),
                (long long) json_integer_value(json_object_get(r, "storeRevision")),
                (long long) json_integer_value(json_object_get(r, "lag")));

@@ -129,7 +129,19 @@ int cmd_grant(const ctl_options *o) {
         return CTL_EXIT_OK;
 }
 
-enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_STATE, G_REASON, G_BY, G_COLUMNS };
+enum { G_ID, G_USER, G_GROUPS, G_SCOPES, G_TENANT, G_EXPIRES, G_STATE, G_REASON, G_BY, G_ORIGIN, G_COLUMNS };
+
+/* "local", "fleet" or "fleet:ISSUER" (the issuing host). */
+static char *grant_origin(json_t *g) {
+        const char *issuer = json_string_value(json_object_get(g, "issuer"));
+        char *s = NULL;
+
+        if (!json_is_true(json_object_get(g, "fleet")))
+                return strdup("local");
+        if (!issuer)
+                return strdup("fleet");
+        return asprintf(&s, "fleet:%s", issuer) < 0 ? NULL : s;
+}
 
 static void grant_row(json_t *g, char **row) {
         char buf[64];
@@ -143,11 +155,12 @@ static void grant_row(json_t *g, char **row) {
         row[G_STATE] = strdup(grant_state(g, time(NULL), buf, sizeof(buf)));
         row[G_REASON] = strdup(ctl_str_or_dash(g, "reason"));
         row[G_BY] = strdup(ctl_str_or_dash(g, "grantedBy"));
+        row[G_ORIGIN] = grant_origin(g);
 }
 
 int cmd_grants(const ctl_options *o) {
-        static const char *const headers[G_COLUMNS] = { "ID",      "USER",  "GROUPS", "SCOPES",    "TENANT",
-                                                        "EXPIRES", "STATE", "REASON", "GRANTED BY" };
+        static const char *const headers[G_COLUMNS] = { "ID",      "USER",  "GROUPS", "SCOPES",     "TENANT",
+                                                        "EXPIRES", "STATE", "REASON", "GRANTED BY", "ORIGIN" };
         const ctl_listing grants = { "io.enrich.ListGrants",
                                      "grants",
                                      o->all ? "No grants." : "No active grants.",

@@ -521,7 +521,7 @@ static int on_events(void *userdata, const etcd_kv *events, size_t n, int64_t re
                  * before storing it; a deletion counts when seen. */
                 if (!kv->deleted) {
                         if (strlen(kv->key) <= prefix ||
-                            fleet_record_verify(w->issuers, kv->value, &payload, &why) < 0 ||
+                            fleet_record_verify(w->issuers, kv->value, &payload, NULL, &why) < 0 ||
                             fleet_record_grant(payload, kv->key + prefix, &g) < 0)
                                 w->rejected++;
                         else

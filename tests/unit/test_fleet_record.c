@@ -46,7 +46,7 @@ static int decode_with(const char *key, json_t *value) {
 
 int main(void) {
         EVP_PKEY *issuer = new_key(), *stranger = new_key();
-        char *kid = NULL, *stranger_kid = NULL, *token = NULL;
+        char *kid = NULL, *stranger_kid = NULL, *token = NULL, *got_kid = NULL;
         json_t *issuer_jwk = NULL, *doc, *payload = grant_payload(), *got = NULL, *scopes;
         jwks *issuers = NULL;
         fleet_grant_record g = { 0 };
@@ -60,8 +60,10 @@ int main(void) {
         json_decref(doc);
 
         CHECK(jws_sign(issuer, kid, FLEET_RECORD_TYPE, payload, &token) == 0 &&
-                      fleet_record_verify(issuers, token, &got, &why) == 0 && json_equal(got, payload),
-              "fleet record signed by an issuer verifies, payload intact");
+                      fleet_record_verify(issuers, token, &got, &got_kid, &why) == 0 && json_equal(got, payload) &&
+                      got_kid && strcmp(got_kid, kid) == 0,
+              "fleet record signed by an issuer verifies, payload intact, its kid given");
+        free(got_kid);
         CHECK(fleet_record_grant(got, "g1", &g) == 0 && strcmp(g.user, "alice") == 0 && g.expires == 2000 &&
                       g.created == 1000 && strv_length(g.scopes) == 2 && strcmp(g.scopes[1], "db:write") == 0 &&
                       strv_length(g.groups) == 1 && strv_length(g.hosts) == 1 && strcmp(g.hosts[0], "web") == 0 &&
@@ -76,25 +78,25 @@ int main(void) {
         token = NULL;
 
         CHECK(jws_sign(issuer, kid, "enrich+jwt", payload, &token) == 0 &&
-                      fleet_record_verify(issuers, token, &got, &why) == -EPROTO && !got && strstr(why, "typ"),
+                      fleet_record_verify(issuers, token, &got, NULL, &why) == -EPROTO && !got && strstr(why, "typ"),
               "fleet record of another typ (a claims token) is refused");
         json_decref(got);
         got = NULL;
         free(token);
         token = NULL;
         CHECK(jws_sign(stranger, stranger_kid, FLEET_RECORD_TYPE, payload, &token) == 0 &&
-                      fleet_record_verify(issuers, token, &got, &why) == -ENOKEY && !got,
+                      fleet_record_verify(issuers, token, &got, NULL, &why) == -ENOKEY && !got,
               "fleet record signed by a key that is no issuer is refused");
         json_decref(got);
         got = NULL;
         free(token);
         token = NULL;
         CHECK(jws_sign(stranger, kid, FLEET_RECORD_TYPE, payload, &token) == 0 &&
-                      fleet_record_verify(issuers, token, &got, &why) == -EKEYREJECTED && !got,
+                      fleet_record_verify(issuers, token, &got, NULL, &why) == -EKEYREJECTED && !got,
               "fleet record signed by another key under the issuer's kid is refused");
         json_decref(got);
         got = NULL;
-        CHECK(fleet_record_verify(issuers, "{\"id\":\"g1\"}", &got, &why) == -EBADMSG && !got,
+        CHECK(fleet_record_verify(issuers, "{\"id\":\"g1\"}", &got, NULL, &why) == -EBADMSG && !got,
               "fleet record in plain JSON is refused");
         json_decref(got);
 

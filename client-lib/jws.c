@@ -146,12 +146,30 @@ out:
         return r;
 }
 
-int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload) {
+/* The signature over token's signing input (up to dot2), by key. */
+static int check_signature(const char *token, const char *dot2, EVP_PKEY *key) {
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
+        EVP_MD_CTX *ctx = NULL;
+        int r;
+
+        if (b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &sig_len) < 0 || sig_len != 64)
+                return -EKEYREJECTED;
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
+            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token, (size_t) (dot2 - token)) != 1)
+                r = -EKEYREJECTED;
+        else
+                r = 0;
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload) {
         const char *dot1, *dot2, *alg, *kid;
         json_t *header = NULL, *payload = NULL;
-        EVP_MD_CTX *ctx = NULL;
         EVP_PKEY *key;
         int r;
 
@@ -177,20 +195,9 @@ int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t 
                 r = -ENOKEY;
                 goto out;
         }
-        if (b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &sig_len) < 0 || sig_len != 64) {
-                r = -EKEYREJECTED;
+        r = check_signature(token, dot2, key);
+        if (r < 0)
                 goto out;
-        }
-        ctx = EVP_MD_CTX_new();
-        if (!ctx) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
-            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token, (size_t) (dot2 - token)) != 1) {
-                r = -EKEYREJECTED;
-                goto out;
-        }
         if (ret_header) {
                 *ret_header = header;
                 header = NULL;
@@ -199,10 +206,30 @@ int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t 
                 *ret_payload = payload;
                 payload = NULL;
         }
-        r = 0;
 out:
-        EVP_MD_CTX_free(ctx);
         json_decref(header);
+        json_decref(payload);
+        return r;
+}
+
+int jws_verify_with_key(const char *token, EVP_PKEY *key, json_t **ret_payload) {
+        const char *dot1, *dot2;
+        json_t *payload = NULL;
+        int r;
+
+        if (!key)
+                return -ENOKEY;
+        r = split(token, &dot1, &dot2);
+        if (r < 0)
+                return r;
+        r = decode_part(dot1 + 1, (size_t) (dot2 - dot1 - 1), &payload);
+        if (r < 0)
+                return r;
+        r = check_signature(token, dot2, key);
+        if (r == 0 && ret_payload) {
+                *ret_payload = payload;
+                payload = NULL;
+        }
         json_decref(payload);
         return r;
 }

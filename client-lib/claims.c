@@ -310,10 +310,10 @@ static struct {
         file_id jwks_id;
         jwks *keys;
         /* The header segment of the last token that verified with keys, and
-         * the key (of keys) that signed it: see cache_verify(). */
+         * a verifier for the key (of keys) that signed it: cache_verify(). */
         char *header;
         size_t header_len;
-        EVP_PKEY *header_key;
+        jws_verifier *header_verifier;
         cache_slot slots[CACHE_SLOTS];
         unsigned next;          /* slot replaced next, round robin */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -345,7 +345,8 @@ static void cache_reset(void) {
         free(cache.header);
         cache.header = NULL;
         cache.header_len = 0;
-        cache.header_key = NULL;        /* was borrowed from keys */
+        jws_verifier_free(cache.header_verifier);
+        cache.header_verifier = NULL;
         jwks_free(cache.keys);
         cache.keys = NULL;
         free(cache.jwks_path);
@@ -417,13 +418,14 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
 static int cache_verify(const char *token, json_t **ret_payload) {
         const char *dot = strchr(token, '.');
         size_t header_len = dot ? (size_t) (dot - token) : 0;
+        jws_verifier *verifier = NULL;
         EVP_PKEY *key = NULL;
         json_t *payload = NULL;
-        char *header;
+        char *header = NULL;
         int e;
 
         if (cache.header && header_len == cache.header_len && memcmp(token, cache.header, header_len) == 0) {
-                e = from_jws_errno(jws_verify_with_key(token, cache.header_key, &payload));
+                e = from_jws_errno(jws_verify_with(token, cache.header_verifier, &payload));
                 if (e == ENRICH_OK)
                         e = check_binding(payload);
                 if (e == ENRICH_OK) {
@@ -435,12 +437,15 @@ static int cache_verify(const char *token, json_t **ret_payload) {
         }
         e = verify_with(token, cache.keys, ret_payload, &key);
         /* Remembering is an optimisation: a failure to is not an error. */
-        if (e == ENRICH_OK && key && (header = strndup(token, header_len))) {
+        if (e == ENRICH_OK && key && (header = strndup(token, header_len)) && jws_verifier_new(key, &verifier) == 0) {
                 free(cache.header);
+                jws_verifier_free(cache.header_verifier);
                 cache.header = header;
                 cache.header_len = header_len;
-                cache.header_key = key;
+                cache.header_verifier = verifier;
+                header = NULL;
         }
+        free(header);
         return e;
 }
 

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "b64url.h"
+#include "json_parse.h"
 #include "jws.h"
 #include "util.h"
 
@@ -91,11 +92,9 @@ static int decode_part(const char *text, size_t len, json_t **ret) {
 
         if (b64url_decode(text, len, &raw, &raw_len) < 0)
                 return -EBADMSG;
-        obj = json_loadb((const char *) raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(obj)) {
-                json_decref(obj);
+        obj = parse_json_object((const char *) raw, raw_len);
+        if (!obj)
                 return -EBADMSG;
-        }
         *ret = obj;
         return 0;
 }

@@ -5,13 +5,16 @@
  * is a JSON object it is signed with the fixed key and handed to
  * enrich_claims_verify, so the claim checks behind a good signature are
  * fuzzed too. The fixed key comes from a constant seed, which lets the
- * committed corpus hold tokens whose signatures verify. */
+ * committed corpus hold tokens whose signatures verify. The input as JSON
+ * text is also parsed by parse_json_object (JWS parts' fast parser) and by
+ * jansson, which must agree. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include "enrich.h"
 #include "fuzz.h"
+#include "json_parse.h"
 #include "jwks.h"
 #include "jws.h"
 
@@ -92,6 +95,22 @@ static void sign_and_check(const uint8_t *data, size_t size) {
         json_decref(payload);
 }
 
+/* The fast parser of JWS parts gives jansson's answer (with duplicates
+ * refused) on every input: the same object, or none. */
+static void parse_as_jansson(const uint8_t *data, size_t size) {
+        json_t *fast = parse_json_object((const char *) data, size);
+        json_t *reference = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
+
+        if (!json_is_object(reference)) {
+                json_decref(reference);
+                reference = NULL;
+        }
+        if (!fast != !reference || (fast && !json_equal(fast, reference)))
+                abort();
+        json_decref(fast);
+        json_decref(reference);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *whole = fuzz_strndup(data, size), *newline;
         json_t *header = NULL, *payload = NULL;
@@ -109,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (newline)
                 parse_jwks(whole, (size_t) (newline - whole), newline + 1);
         sign_and_check(data, size);
+        parse_as_jansson(data, size);
         free(whole);
         return 0;
 }

@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 
 #include "b64url.h"
-#include "json_parse.h"
+#include "json_plain.h"
 #include "jws.h"
 #include "util.h"
 

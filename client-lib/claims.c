@@ -166,20 +166,26 @@ static const char *resolve_jwks_path(const char *jwks_path) {
         return jwks_path;
 }
 
-/* Verifies token against keys (signature, typ) and binds it to this host,
- * user and login. On success *ret_payload is a new reference. */
-static int verify_with(const char *token, const jwks *keys, json_t **ret_payload) {
-        json_t *header = NULL, *payload = NULL;
-        int r, e;
-
-        r = jws_verify(token, keys, &header, &payload);
+static int from_jws_errno(int r) {
         switch (r) {
-        case 0: break;
-        case -ENOKEY: e = ENRICH_E_UNKNOWN_KEY; goto out;
-        case -EKEYREJECTED: e = ENRICH_E_BAD_SIGNATURE; goto out;
-        case -ENOMEM: e = ENRICH_E_NOMEM; goto out;
-        default: e = ENRICH_E_MALFORMED; goto out;
+        case 0: return ENRICH_OK;
+        case -ENOKEY: return ENRICH_E_UNKNOWN_KEY;
+        case -EKEYREJECTED: return ENRICH_E_BAD_SIGNATURE;
+        case -ENOMEM: return ENRICH_E_NOMEM;
+        default: return ENRICH_E_MALFORMED;
         }
+}
+
+/* Verifies token against keys (signature, typ) and binds it to this host,
+ * user and login. On success *ret_payload is a new reference, and
+ * *ret_key (optional) the key of keys that signed it. */
+static int verify_with(const char *token, const jwks *keys, json_t **ret_payload, EVP_PKEY **ret_key) {
+        json_t *header = NULL, *payload = NULL;
+        int e;
+
+        e = from_jws_errno(jws_verify(token, keys, &header, &payload));
+        if (e != ENRICH_OK)
+                goto out;
         if (!streq_ptr(json_string_value(json_object_get(header, "typ")), "enrich+jwt")) {
                 e = ENRICH_E_MALFORMED;
                 goto out;
@@ -187,6 +193,8 @@ static int verify_with(const char *token, const jwks *keys, json_t **ret_payload
         e = check_binding(payload);
         if (e != ENRICH_OK)
                 goto out;
+        if (ret_key)
+                *ret_key = jwks_find(keys, json_string_value(json_object_get(header, "kid")));
         *ret_payload = payload;
         payload = NULL;
 out:
@@ -222,7 +230,7 @@ static int verify_uncached(char **token, const char *jwks_path, enrich_claims **
                 e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
                 goto out;
         }
-        e = verify_with(*token, keys, &payload);
+        e = verify_with(*token, keys, &payload, NULL);
         if (e == ENRICH_OK)
                 e = claims_new(payload, token, ret);
 out:
@@ -301,6 +309,11 @@ static struct {
         char *jwks_path;        /* what every slot and keys were verified with */
         file_id jwks_id;
         jwks *keys;
+        /* The header segment of the last token that verified with keys, and
+         * a verifier for the key (of keys) that signed it: cache_verify(). */
+        char *header;
+        size_t header_len;
+        jws_verifier *header_verifier;
         cache_slot slots[CACHE_SLOTS];
         unsigned next;          /* slot replaced next, round robin */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -329,6 +342,11 @@ static void slot_clear(cache_slot *slot) {
 static void cache_reset(void) {
         for (size_t i = 0; i < CACHE_SLOTS; i++)
                 slot_clear(&cache.slots[i]);
+        free(cache.header);
+        cache.header = NULL;
+        cache.header_len = 0;
+        jws_verifier_free(cache.header_verifier);
+        cache.header_verifier = NULL;
         jwks_free(cache.keys);
         cache.keys = NULL;
         free(cache.jwks_path);
@@ -390,6 +408,47 @@ static void cache_store(key_serial_t key, const char *token, size_t len, json_t 
         slot->caller = caller_claims_of(payload);
 }
 
+/* With the lock held: verifies a token no slot holds against cache.keys.
+ * Every token one signing key issues has the same header text, so a token
+ * whose header segment is byte for byte the last one that verified with
+ * these keys skips decoding and checking it again (alg, crit, kid, typ:
+ * the same bytes give the same answers) and is verified with the key that
+ * header named; its payload and signature are checked in full as ever.
+ * The remembered header goes with the keys (cache_reset). */
+static int cache_verify(const char *token, json_t **ret_payload) {
+        const char *dot = strchr(token, '.');
+        size_t header_len = dot ? (size_t) (dot - token) : 0;
+        jws_verifier *verifier = NULL;
+        EVP_PKEY *key = NULL;
+        json_t *payload = NULL;
+        char *header = NULL;
+        int e;
+
+        if (cache.header && header_len == cache.header_len && memcmp(token, cache.header, header_len) == 0) {
+                e = from_jws_errno(jws_verify_with(token, cache.header_verifier, &payload));
+                if (e == ENRICH_OK)
+                        e = check_binding(payload);
+                if (e == ENRICH_OK) {
+                        *ret_payload = payload;
+                        payload = NULL;
+                }
+                json_decref(payload);
+                return e;
+        }
+        e = verify_with(token, cache.keys, ret_payload, &key);
+        /* Remembering is an optimisation: a failure to is not an error. */
+        if (e == ENRICH_OK && key && (header = strndup(token, header_len)) && jws_verifier_new(key, &verifier) == 0) {
+                free(cache.header);
+                jws_verifier_free(cache.header_verifier);
+                cache.header = header;
+                cache.header_len = header_len;
+                cache.header_verifier = verifier;
+                header = NULL;
+        }
+        free(header);
+        return e;
+}
+
 /* Verifies *token, read from key, through the cache; on success the claims
  * take the token over. Returns -EBUSY when the cache is in use (or the
  * JWKS cannot be identified): the caller then verifies without it. */
@@ -413,7 +472,7 @@ static int cached_verify(key_serial_t key, char **token, const char *jwks_path, 
                 payload = json_incref(slot->payload);
                 e = check_caller(&slot->caller);
         } else {
-                e = verify_with(*token, cache.keys, &payload);
+                e = cache_verify(*token, &payload);
                 if (e == ENRICH_OK)
                         cache_store(key, *token, len, payload);
         }

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "b64url.h"
+#include "json_plain.h"
 #include "jws.h"
 #include "util.h"
 
@@ -91,11 +92,9 @@ static int decode_part(const char *text, size_t len, json_t **ret) {
 
         if (b64url_decode(text, len, &raw, &raw_len) < 0)
                 return -EBADMSG;
-        obj = json_loadb((const char *) raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(obj)) {
-                json_decref(obj);
+        obj = parse_json_object((const char *) raw, raw_len);
+        if (!obj)
                 return -EBADMSG;
-        }
         *ret = obj;
         return 0;
 }
@@ -146,12 +145,37 @@ out:
         return r;
 }
 
-int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload) {
+/* The signature over token's signing input (up to dot2) in ctx, set up
+ * for the key by EVP_DigestVerifyInit or a copy of such a context. */
+static int check_signature_in(const char *token, const char *dot2, EVP_MD_CTX *ctx) {
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
+
+        if (b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &sig_len) < 0 || sig_len != 64)
+                return -EKEYREJECTED;
+        if (EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token, (size_t) (dot2 - token)) != 1)
+                return -EKEYREJECTED;
+        return 0;
+}
+
+/* The signature over token's signing input (up to dot2), by key. */
+static int check_signature(const char *token, const char *dot2, EVP_PKEY *key) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int r;
+
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1)
+                r = -EKEYREJECTED;
+        else
+                r = check_signature_in(token, dot2, ctx);
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload) {
         const char *dot1, *dot2, *alg, *kid;
         json_t *header = NULL, *payload = NULL;
-        EVP_MD_CTX *ctx = NULL;
         EVP_PKEY *key;
         int r;
 
@@ -177,20 +201,9 @@ int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t 
                 r = -ENOKEY;
                 goto out;
         }
-        if (b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &sig_len) < 0 || sig_len != 64) {
-                r = -EKEYREJECTED;
+        r = check_signature(token, dot2, key);
+        if (r < 0)
                 goto out;
-        }
-        ctx = EVP_MD_CTX_new();
-        if (!ctx) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
-            EVP_DigestVerify(ctx, sig, sig_len, (const uint8_t *) token, (size_t) (dot2 - token)) != 1) {
-                r = -EKEYREJECTED;
-                goto out;
-        }
         if (ret_header) {
                 *ret_header = header;
                 header = NULL;
@@ -199,10 +212,72 @@ int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t 
                 *ret_payload = payload;
                 payload = NULL;
         }
-        r = 0;
 out:
-        EVP_MD_CTX_free(ctx);
         json_decref(header);
+        json_decref(payload);
+        return r;
+}
+
+struct jws_verifier {
+        EVP_MD_CTX *prepared;   /* EVP_DigestVerifyInit'ed for the key, never used itself */
+        EVP_MD_CTX *work;       /* a copy of prepared for each signature */
+};
+
+void jws_verifier_free(jws_verifier *v) {
+        if (!v)
+                return;
+        EVP_MD_CTX_free(v->prepared);
+        EVP_MD_CTX_free(v->work);
+        free(v);
+}
+
+int jws_verifier_new(EVP_PKEY *key, jws_verifier **ret) {
+        jws_verifier *v;
+
+        if (!key)
+                return -EINVAL;
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v->prepared = EVP_MD_CTX_new();
+        v->work = EVP_MD_CTX_new();
+        if (!v->prepared || !v->work) {
+                jws_verifier_free(v);
+                return -ENOMEM;
+        }
+        if (EVP_DigestVerifyInit(v->prepared, NULL, NULL, NULL, key) != 1) {
+                jws_verifier_free(v);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+int jws_verify_with(const char *token, jws_verifier *v, json_t **ret_payload) {
+        const char *dot1, *dot2;
+        json_t *payload = NULL;
+        int r;
+
+        if (!v)
+                return -ENOKEY;
+        r = split(token, &dot1, &dot2);
+        if (r < 0)
+                return r;
+        r = decode_part(dot1 + 1, (size_t) (dot2 - dot1 - 1), &payload);
+        if (r < 0)
+                return r;
+        /* A one-shot EVP_DigestVerify finalises its context: each
+         * signature gets a fresh copy of the prepared one, which costs a
+         * fraction of setting one up (EVP_DigestVerifyInit fetches the
+         * algorithm from the provider every time). */
+        if (EVP_MD_CTX_copy_ex(v->work, v->prepared) != 1)
+                r = -ENOMEM;
+        else
+                r = check_signature_in(token, dot2, v->work);
+        if (r == 0 && ret_payload) {
+                *ret_payload = payload;
+                payload = NULL;
+        }
         json_decref(payload);
         return r;
 }

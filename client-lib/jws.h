@@ -24,6 +24,17 @@ int jws_sign_text(EVP_PKEY *key, const char *kid, const char *typ, const char *p
  *   -EKEYREJECTED signature does not verify */
 int jws_verify(const char *token, const jwks *keys, json_t **ret_header, json_t **ret_payload);
 
+/* A verifier for one key, for jws_verify_with(): the EVP context is set up
+ * once and copied for each signature. Used by one thread at a time. */
+typedef struct jws_verifier jws_verifier;
+int jws_verifier_new(EVP_PKEY *key, jws_verifier **ret);
+void jws_verifier_free(jws_verifier *v);
+/* jws_verify for a token whose header the caller has already checked: its
+ * header segment is byte for byte that of a token jws_verify accepted with
+ * the verifier's key (every token one key signs has the same header text),
+ * so only the payload is decoded and the signature checked. Same errors. */
+int jws_verify_with(const char *token, jws_verifier *v, json_t **ret_payload);
+
 /* Decodes header and payload without verifying (for display of a token that
  * failed to verify). Same -EBADMSG rules. */
 int jws_decode_unverified(const char *token, json_t **ret_header, json_t **ret_payload);

@@ -1,7 +1,6 @@
 /* keyring.c: the claims key in the kernel session keyring.
  * Verifiers find and read it; the PAM module creates it atomically with the
  * ownership and permissions of docs/contract.md; the daemon updates and revokes it. */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,11 +17,9 @@
 /* Whether a keyctl description "type;uid;gid;perm;description", as the
  * kernel writes it ("%s;%d;%d;%08x;%s"), is of the claims key. Parsed by
  * hand: this runs for every key of the session keyring on every load, and
- * sscanf was most of a warm load's instructions. */
+ * sscanf (then strtoul) was most of a warm load's instructions. */
 static bool is_claims_key(const char *text) {
-        static const char prefix[] = ENRICH_KEY_TYPE ";0;";
-        char *end;
-        unsigned long perm;
+        static const char prefix[] = ENRICH_KEY_TYPE ";0;", hex[] = "0123456789abcdef";
 
         /* Only a key the module made counts: owned by root with exactly our
          * permissions. The user possesses the session keyring and could add
@@ -34,11 +31,13 @@ static bool is_claims_key(const char *text) {
         if (*text == '-')       /* gid, as %d */
                 text++;
         text += strspn(text, "0123456789");
-        if (*text != ';' || !isxdigit((unsigned char) text[1]))
+        if (*text++ != ';')
                 return false;
-        errno = 0;
-        perm = strtoul(text + 1, &end, 16);
-        return errno == 0 && perm == ENRICH_KEY_PERM && *end == ';' && strcmp(end + 1, ENRICH_KEY_DESCRIPTION) == 0;
+        /* The permissions as %08x: exactly ENRICH_KEY_PERM's eight digits. */
+        for (int shift = 28; shift >= 0; shift -= 4)
+                if (*text++ != hex[(ENRICH_KEY_PERM >> shift) & 0xf])
+                        return false;
+        return *text == ';' && strcmp(text + 1, ENRICH_KEY_DESCRIPTION) == 0;
 }
 
 /* Reads key's payload with as few keyctl calls as it takes: one when it
@@ -131,17 +130,25 @@ int keyring_find_claims(key_serial_t *ret) {
 }
 
 int keyring_read(key_serial_t key, char **ret) {
-        char *heap = malloc(KEYRING_READ_GUESS), *at = NULL;
+        /* Read on the stack and copied at its size: a claims token is
+         * well under a page, and malloc(KEYRING_READ_GUESS) cost a warm
+         * load more than all of its own checks. */
+        char buffer[KEYRING_READ_GUESS], *heap = NULL, *at = NULL, *copy;
         long n;
 
-        if (!heap)
-                return -ENOMEM;
-        n = read_into(key, heap, KEYRING_READ_GUESS, &heap, &at);
+        n = read_into(key, buffer, sizeof(buffer), &heap, &at);
         if (n < 0) {
                 free(heap);
                 return (int) n;
         }
-        *ret = heap;    /* at == heap: NUL-terminated */
+        if (at == heap) {       /* grown: already its own allocation */
+                *ret = heap;
+                return 0;
+        }
+        copy = strndup(at, (size_t) n);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
         return 0;
 }
 

@@ -99,6 +99,13 @@ typedef struct listener {
         const char *invalid_parameter_error;
         /* Whether a new connection is read at once (see accept_connection). */
         bool read_on_accept;
+        /* Connections accepted per readiness of the socket (see dispatch). */
+        unsigned accept_batch;
+        /* Whether a peer that hung up is let go at once, calls it left
+         * unread or unanswered with it: only where no call has an effect
+         * beyond its reply (the userdb socket; the main socket still
+         * serves a oneway EndSession sent just before a close). */
+        bool drop_on_hangup;
         size_t max_connections, root_reserve, max_per_uid;
         int64_t idle_timeout_ms;
         connection *connections;
@@ -389,6 +396,7 @@ int server_new(const char *socket_path, const server_handlers *handlers, void *u
         }
         listener_init(&s->main, s->epoll_fd, handlers->call, userdata, NULL, &handlers->limits, 0);
         s->main.read_on_accept = true;
+        s->main.accept_batch = ACCEPT_BATCH;
         s->main.call_pending = handlers->call_pending;
         s->main.commit = handlers->commit;
         /* Asked once: sd_listen_fds(1) unsets the variables, and the
@@ -440,6 +448,14 @@ int server_add_priority_listener(server *s, const char *socket_path, const serve
         }
         listener_init(&s->priority, s->priority_epoll_fd, options->call, userdata, options->invalid_parameter_error,
                       &options->limits, options->idle_timeout_ms);
+        /* nss-systemd makes a connection per call, one at a time, so the
+         * userdb thread usually wakes for one connection: a batch would end
+         * every wake-up with an accept4 that finds none. One per readiness
+         * instead (epoll reports the socket again while more wait), and a
+         * caller that hung up is closed without the read that would only
+         * see its end: every userdb call is a read of the snapshot. */
+        s->priority.accept_batch = 1;
+        s->priority.drop_on_hangup = true;
         r = setup_listener(s, &s->priority, socket_path, false, ret_error);
         if (r < 0)
                 return r;
@@ -1059,7 +1075,7 @@ static void dispatch(server *s, const struct epoll_event *event) {
 
         if (p == &s->tags[TAG_LISTEN] || p == &s->tags[TAG_PRIORITY_LISTEN]) {
                 listener *l = p == &s->tags[TAG_LISTEN] ? &s->main : &s->priority;
-                for (int i = 0; i < ACCEPT_BATCH && accept_connection(s, l) > 0; i++)
+                for (unsigned i = 0; i < l->accept_batch && accept_connection(s, l) > 0; i++)
                         ;
         } else if (p == &s->tags[TAG_SIGNAL])
                 handle_signal(s);
@@ -1071,6 +1087,13 @@ static void dispatch(server *s, const struct epoll_event *event) {
                  * later events of this batch are safe. */
                 if (c->dead)
                         return;
+                /* EPOLLHUP: the peer closed (or shut down both ways) and
+                 * reads no reply. */
+                if ((event->events & EPOLLHUP) && c->owner->drop_on_hangup) {
+                        c->dead = true;
+                        connection_update(s, c);
+                        return;
+                }
                 if (event->events & EPOLLIN)
                         connection_readable(s, c);
                 else if (event->events & (EPOLLERR | EPOLLHUP)) {

@@ -711,18 +711,34 @@ static bool optional_string(json_t *params, const char *name, const char **ret) 
         return !v || json_is_null(v) || json_is_string(v);
 }
 
-static json_t *group_record(const userdb *u, const snapshot *sn, const config_group *g, time_t now) {
-        json_t *members = group_members_at(sn, g, now), *record;
-
-        if (!members)
-                return NULL;
-        record = json_pack("{s:s, s:I, s:s, s:s, s:o}", "groupName", g->name, "gid", (json_int_t) g->gid, "service",
-                           u->service, "disposition", "regular", "members", members);
-        if (record && g->description && json_object_set_new(record, "description", json_string(g->description)) < 0) {
-                json_decref(record);
-                record = NULL;
+/* Sets key (a constant) to value (taken over, may be NULL) in *object; a
+ * failure frees *object and leaves NULL, which later calls pass on. Built
+ * so rather than with json_pack, whose format parsing cost as much as the
+ * objects: these are built for every userdb call. */
+static void put(json_t **object, const char *key, json_t *value) {
+        if (!*object) {
+                json_decref(value);
+                return;
         }
-        return record ? json_pack("{s:o, s:b}", "record", record, "incomplete", false) : NULL;
+        if (json_object_set_new_nocheck(*object, key, value) < 0) {     /* value released either way */
+                json_decref(*object);
+                *object = NULL;
+        }
+}
+
+static json_t *group_record(const userdb *u, const snapshot *sn, const config_group *g, time_t now) {
+        json_t *record = json_object(), *reply = json_object();
+
+        put(&record, "groupName", json_string(g->name));
+        put(&record, "gid", json_integer((json_int_t) g->gid));
+        put(&record, "service", json_string(u->service));
+        put(&record, "disposition", json_string_nocheck("regular"));
+        put(&record, "members", group_members_at(sn, g, now));
+        if (g->description)
+                put(&record, "description", json_string(g->description));
+        put(&reply, "record", record);
+        put(&reply, "incomplete", json_false());
+        return reply;
 }
 
 static json_t *get_group_record(const userdb *u, const snapshot *sn, json_t *params, bool more, time_t now) {
@@ -758,10 +774,15 @@ static json_t *get_group_record(const userdb *u, const snapshot *sn, json_t *par
 }
 
 static int append_membership(json_t *items, const char *user, const char *group) {
+        json_t *membership;
+
         if (json_array_size(items) >= USERDB_MAX_REPLIES)
                 return 0;
-        return json_array_append_new(items, json_pack("{s:s, s:s}", "userName", user, "groupName", group)) < 0 ? -ENOMEM
-                                                                                                               : 0;
+        membership = json_object();
+
+        put(&membership, "userName", json_string(user));
+        put(&membership, "groupName", json_string(group));
+        return json_array_append_new(items, membership) < 0 ? -ENOMEM : 0;
 }
 
 static json_t *get_memberships(const snapshot *sn, json_t *params, bool more, time_t now) {

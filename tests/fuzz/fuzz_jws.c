@@ -5,13 +5,18 @@
  * is a JSON object it is signed with the fixed key and handed to
  * enrich_claims_verify, so the claim checks behind a good signature are
  * fuzzed too. The fixed key comes from a constant seed, which lets the
- * committed corpus hold tokens whose signatures verify. */
+ * committed corpus hold tokens whose signatures verify. The input as JSON
+ * text is also parsed by parse_json_object (JWS parts' fast parser) and by
+ * jansson, which must agree, and written back by dump_plain_json, which
+ * must write jansson's bytes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include "enrich.h"
 #include "fuzz.h"
+#include "json_plain.h"
 #include "jwks.h"
 #include "jws.h"
 
@@ -92,6 +97,55 @@ static void sign_and_check(const uint8_t *data, size_t size) {
         json_decref(payload);
 }
 
+typedef struct dumped {
+        char *text;
+        size_t len;
+} dumped;
+
+static int append(const char *chunk, size_t size, void *userdata) {
+        dumped *d = userdata;
+        char *grown = realloc(d->text, d->len + size + 1);
+
+        if (!grown)
+                return -1;
+        memcpy(grown + d->len, chunk, size);
+        d->text = grown;
+        d->len += size;
+        return 0;
+}
+
+/* dump_plain_json writes jansson's bytes, or leaves the value to it. */
+static void dump_as_jansson(const json_t *value) {
+        dumped d = { NULL, 0 };
+        char *reference = json_dumps(value, JSON_COMPACT);
+        int r = dump_plain_json(value, append, &d);
+
+        if (r == 0 && (!reference || d.len != strlen(reference) || memcmp(d.text, reference, d.len) != 0))
+                abort();
+        if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
+                abort();
+        free(d.text);
+        free(reference);
+}
+
+/* The fast parser of JWS parts gives jansson's answer (with duplicates
+ * refused) on every input: the same object, or none. */
+static void parse_as_jansson(const uint8_t *data, size_t size) {
+        json_t *fast = parse_json_object((const char *) data, size);
+        json_t *reference = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
+
+        if (!json_is_object(reference)) {
+                json_decref(reference);
+                reference = NULL;
+        }
+        if (!fast != !reference || (fast && !json_equal(fast, reference)))
+                abort();
+        if (reference)
+                dump_as_jansson(reference);
+        json_decref(fast);
+        json_decref(reference);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *whole = fuzz_strndup(data, size), *newline;
         json_t *header = NULL, *payload = NULL;
@@ -109,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (newline)
                 parse_jwks(whole, (size_t) (newline - whole), newline + 1);
         sign_and_check(data, size);
+        parse_as_jansson(data, size);
         free(whole);
         return 0;
 }

@@ -51,8 +51,9 @@ static int write_jwks(const char *path, EVP_PKEY *key, const char *key_id) {
         return r;
 }
 
-/* A claims token for the caller, good for ttl seconds, with scope. */
-static char *token_for(EVP_PKEY *key, const char *key_id, const char *scope, long ttl) {
+/* A claims token for the caller, good for ttl seconds, with scope, and
+ * typ in its header. */
+static char *token_with(EVP_PKEY *key, const char *key_id, const char *scope, long ttl, const char *typ) {
         time_t now = time(NULL);
         json_t *payload = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:[s], s:[]}", "sub", "root", "uid",
                                     (json_int_t) getuid(), "aud", machine, "iss", "test", "iat", (json_int_t) now - 1,
@@ -60,10 +61,18 @@ static char *token_for(EVP_PKEY *key, const char *key_id, const char *scope, lon
                                     "scope", scope, "amr", "pwd", "groups");
         char *token = NULL;
 
-        if (!payload || jws_sign(key, key_id, "enrich+jwt", payload, &token) < 0)
+        if (!payload || jws_sign(key, key_id, typ, payload, &token) < 0)
                 abort();
         json_decref(payload);
         return token;
+}
+
+static char *token_for(EVP_PKEY *key, const char *key_id, const char *scope, long ttl) {
+        return token_with(key, key_id, scope, ttl, "enrich+jwt");
+}
+
+static char *token_with_typ(EVP_PKEY *key, const char *key_id, const char *scope, const char *typ) {
+        return token_with(key, key_id, scope, 3600, typ);
 }
 
 /* Loads and checks that the claims are those of expect_token and say
@@ -107,7 +116,7 @@ static int warm(const char *jwks_path, const char *token, const char *scope, int
 
 int main(void) {
         char dir[] = "/tmp/enrich-cache-test.XXXXXX", jwks_path[128];
-        char *a = NULL, *b = NULL, *forged = NULL, *short_lived = NULL;
+        char *a = NULL, *b = NULL, *forged = NULL, *short_lived = NULL, *other_typ = NULL;
         key_serial_t key = -1, second = -1;
 
         if (getuid() != 0) {
@@ -125,6 +134,7 @@ int main(void) {
         other_key = new_key(other_kid);
         a = token_for(signing_key, kid, "cache:a", 3600);
         b = token_for(signing_key, kid, "cache:b", 3600);
+        other_typ = token_with_typ(signing_key, kid, "cache:c", "other+jwt");
         forged = strdup(b);
         forged[strlen(forged) - 2] = forged[strlen(forged) - 2] == 'A' ? 'B' : 'A';
 
@@ -171,6 +181,24 @@ int main(void) {
         CHECK(write_jwks(jwks_path, signing_key, kid) == 0 && warm(jwks_path, b, "cache:b", 2),
               "claims-cache-restored-jwks");
 
+        /* The header of the last good token is remembered with the JWKS
+         * it verified against: a JWKS that gives the same kid another key
+         * fails the very next load (the signature, checked with the new
+         * key), and a token whose header differs (another typ, signed by
+         * the same key) is checked in full. */
+        CHECK(warm(jwks_path, b, "cache:b", 2) && keyring_update_claims(key, a, time(NULL) + 3600) == 0 &&
+                      loads_as(jwks_path, a, "cache:a") && write_jwks(jwks_path, other_key, kid) == 0 &&
+                      keyring_update_claims(key, b, time(NULL) + 3600) == 0 &&
+                      load_fails(jwks_path, ENRICH_E_BAD_SIGNATURE),
+              "claims-cache-same-kid-new-key-next-call");
+        CHECK(write_jwks(jwks_path, signing_key, kid) == 0 && loads_as(jwks_path, b, "cache:b") &&
+                      keyring_update_claims(key, other_typ, time(NULL) + 3600) == 0 &&
+                      load_fails(jwks_path, ENRICH_E_MALFORMED) &&
+                      keyring_update_claims(key, a, time(NULL) + 3600) == 0 && loads_as(jwks_path, a, "cache:a"),
+              "claims-cache-other-header-checked");
+        CHECK(keyring_update_claims(key, b, time(NULL) + 3600) == 0 && warm(jwks_path, b, "cache:b", 2),
+              "claims-cache-after-header-checks");
+
         /* Revoked: the very next call says so. */
         CHECK(keyring_revoke(key) == 0 && load_fails(jwks_path, ENRICH_E_REVOKED), "claims-cache-revoked-next-call");
 
@@ -211,6 +239,7 @@ int main(void) {
         free(b);
         free(forged);
         free(short_lived);
+        free(other_typ);
         free(machine);
         EVP_PKEY_free(signing_key);
         EVP_PKEY_free(other_key);

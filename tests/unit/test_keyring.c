@@ -10,6 +10,7 @@
  * with the placeholder, checked by the daemon's rule, written, published;
  * libenrich reads a placeholder as no claims. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,32 @@ static void check_pending_key(void) {
                       keyring_check_pending(key, getegid(), &reason) == -EPERM && reason,
               "pending-key-other-permissions-refused");
         keyring_discard_pending(key);
+
+        /* libenrich counts a key of the claims key's name only with exactly
+         * its permissions (as the kernel formats them, %08x): one bit more
+         * or less, in any of the four groups, and it is not the claims key. */
+        {
+                static const key_perm_t others[] = { ENRICH_KEY_PERM | KEY_OTH_VIEW, ENRICH_KEY_PERM | KEY_POS_WRITE,
+                                                     ENRICH_KEY_PERM & ~KEY_GRP_SETATTR, ENRICH_KEY_PERM & ~KEY_USR_WRITE };
+                bool ignored = true;
+
+                for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                        r = keyring_create_pending(getegid(), 5, &key);
+                        if (r < 0 || keyctl_setperm(key, others[i]) < 0 || keyring_publish_claims(key) < 0 ||
+                            others[i] == ENRICH_KEY_PERM)
+                                ignored = false;
+                        else if (keyring_find_claims(&found) == 0)
+                                ignored = false;
+                        keyring_discard_pending(key);
+                        (void) keyctl_unlink(key, KEY_SPEC_SESSION_KEYRING);
+                }
+                CHECK(ignored, "claims-key-other-permissions-ignored");
+                r = keyring_create_pending(getegid(), 5, &key);
+                CHECK(r == 0 && keyring_publish_claims(key) == 0 && keyring_find_claims(&found) == 0 && found == key,
+                      "claims-key-exact-permissions-found");
+                keyring_discard_pending(key);
+                (void) keyctl_unlink(key, KEY_SPEC_SESSION_KEYRING);
+        }
 
         /* A placeholder that reached the session keyring holds no claims. */
         r = keyring_create_pending(getegid(), 5, &placeholder);

@@ -166,21 +166,22 @@ int keyring_join_new_session(key_serial_t *ret) {
 }
 
 /* True when key is the user keyring of uid, which pam_keyinit links into
- * the session keyring it makes. */
+ * the session keyring it makes. One keyctl call: a description that does
+ * not fit text is not the user keyring's. */
 static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
-        char *text = NULL, expected[64];
-        unsigned long owner;
+        char text[128], expected[64];
         const char *description;
-        bool match;
+        unsigned long owner;
+        long n;
 
-        if (keyctl_describe_alloc(key, &text) < 0)
+        n = keyctl_describe(key, text, sizeof(text));
+        if (n <= 0 || (size_t) n > sizeof(text))
                 return false;
+        text[sizeof(text) - 1] = '\0';
         description = strrchr(text, ';');
         snprintf(expected, sizeof(expected), "_uid.%lu", (unsigned long) uid);
-        match = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid && description &&
-                strcmp(description + 1, expected) == 0;
-        free(text);
-        return match;
+        return sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid && description &&
+               strcmp(description + 1, expected) == 0;
 }
 
 /* The session keyring when pam_keyinit force just made it for this login
@@ -196,33 +197,38 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
  * themselves and run su in it: then it only decides whether the login's
  * keyring is revoked at close, and the claims key is revoked either way. */
 static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring) {
-        key_serial_t session, user_session, *links, user_keyring = 0;
-        void *buffer = NULL;
-        char *text = NULL;
+        key_serial_t session, links[8], user_keyring = 0;
+        char text[128];
+        const char *description;
         unsigned long owner, perm;
-        long size;
+        long n;
         bool fresh;
 
+        /* Each step one keyctl call into a buffer on the stack: a keyring
+         * whose description or link list does not fit is not pam_keyinit's
+         * (which holds one link). Not the user-session keyring, shared by
+         * all logins of a user: that one has its own name and other
+         * permissions (the kernel's for user keyrings). */
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
-        user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
-        if (session < 0 || session == user_session)
+        if (session < 0)
                 return 0;
-        if (keyctl_describe_alloc(session, &text) < 0)
+        n = keyctl_describe(session, text, sizeof(text));
+        if (n <= 0 || (size_t) n > sizeof(text))
                 return 0;
+        text[sizeof(text) - 1] = '\0';
+        description = strrchr(text, ';');
         fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner == uid &&
-                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ);
-        free(text);
+                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ) && description &&
+                strncmp(description + 1, "_uid_ses.", strlen("_uid_ses.")) != 0;
         if (!fresh)
                 return 0;
-        size = keyctl_read_alloc(session, &buffer);
-        if (size < 0)
+        n = keyctl_read(session, (char *) links, sizeof(links));
+        if (n < 0 || (size_t) n > sizeof(links))
                 return 0;
-        links = buffer;
-        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && fresh; i++) {
+        for (size_t i = 0; i < (size_t) n / sizeof(key_serial_t) && fresh; i++) {
                 fresh = is_user_keyring_of(links[i], uid);
                 user_keyring = links[i];
         }
-        free(buffer);
         if (!fresh)
                 return 0;
         *ret_user_keyring = user_keyring;
@@ -388,15 +394,20 @@ int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason
 }
 
 int keyring_publish_claims(key_serial_t key) {
-        key_serial_t session;
+        int r;
 
-        session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
-        if (session < 0 || keyctl_link(key, session) < 0)
+        /* One call where the kernel has KEYCTL_MOVE (5.1): the key leaves
+         * the thread keyring and appears in the session keyring at once,
+         * displacing a key of the same name as a link would. */
+        if (keyctl_move(key, KEY_SPEC_THREAD_KEYRING, KEY_SPEC_SESSION_KEYRING, 0) == 0)
+                return 0;
+        if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+                return -errno;
+        if (keyctl_link(key, KEY_SPEC_SESSION_KEYRING) < 0)
                 return -errno;
         if (keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING) < 0) {
-                int r = -errno;
-
-                (void) keyctl_unlink(key, session);
+                r = -errno;
+                (void) keyctl_unlink(key, KEY_SPEC_SESSION_KEYRING);
                 return r;
         }
         return 0;

@@ -345,8 +345,11 @@ int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *pa
         return r;
 }
 
-int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
-        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+/* The next message within deadline. With wait_first, polls before the
+ * first recv: right after a call was sent its reply cannot have come yet,
+ * and a recv that fails with EAGAIN would be a system call for nothing. */
+static int client_next(varlink_client *c, int64_t deadline, bool wait_first, json_t **ret_params, char **ret_error,
+                       bool *ret_continues) {
         json_t *msg = NULL, *params;
         const char *error;
         char buf[8192];
@@ -358,6 +361,12 @@ int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, 
                         return r;
                 if (r > 0)
                         break;
+                if (wait_first) {
+                        wait_first = false;
+                        r = wait_fd(c->fd, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                }
                 ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
                 if (n == 0)
                         return -ECONNRESET;
@@ -403,6 +412,11 @@ out:
         return r;
 }
 
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
+        return client_next(c, host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), false, ret_params, ret_error,
+                           ret_continues);
+}
+
 int varlink_client_call(varlink_client *c, const char *method, json_t *params, int timeout_ms, json_t **ret_params,
                         char **ret_error) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -411,5 +425,5 @@ int varlink_client_call(varlink_client *c, const char *method, json_t *params, i
         r = varlink_client_send(c, method, params, false, timeout_ms);
         if (r < 0)
                 return r;
-        return varlink_client_next(c, host_remaining_ms(deadline), ret_params, ret_error, NULL);
+        return client_next(c, deadline, varlink_buffer_pending(&c->in) == 0, ret_params, ret_error, NULL);
 }

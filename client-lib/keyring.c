@@ -196,7 +196,7 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
  * by root, and holding its claims key). A user could make such a keyring
  * themselves and run su in it: then it only decides whether the login's
  * keyring is revoked at close, and the claims key is revoked either way. */
-static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring) {
+static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring, uid_t *ret_owner) {
         key_serial_t session, links[8], user_keyring = 0;
         char text[128];
         const char *description;
@@ -217,8 +217,9 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
                 return 0;
         text[sizeof(text) - 1] = '\0';
         description = strrchr(text, ';');
-        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner == uid &&
-                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ) && description &&
+        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner < (unsigned long) KEYRING_ANY_UID &&
+                (uid == KEYRING_ANY_UID || owner == uid) && perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ) &&
+                description &&
                 strncmp(description + 1, "_uid_ses.", strlen("_uid_ses.")) != 0;
         if (!fresh)
                 return 0;
@@ -226,17 +227,19 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
         if (n < 0 || (size_t) n > sizeof(links))
                 return 0;
         for (size_t i = 0; i < (size_t) n / sizeof(key_serial_t) && fresh; i++) {
-                fresh = is_user_keyring_of(links[i], uid);
+                fresh = is_user_keyring_of(links[i], (uid_t) owner);
                 user_keyring = links[i];
         }
         if (!fresh)
                 return 0;
         *ret_user_keyring = user_keyring;
+        *ret_owner = (uid_t) owner;
         return session;
 }
 
-int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit) {
+int keyring_prepare_session_for(uid_t uid, keyring_session *ret) {
         key_serial_t keyinit, user_keyring = 0, session;
+        uid_t owner = KEYRING_ANY_UID;
         int r;
 
         /* pam_keyinit's keyring stays possessed through the thread keyring
@@ -244,7 +247,7 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
          * close with the user's credentials, still may; close_session then
          * sees what pam_keyinit did. If it cannot be kept, the login is
          * treated as one without pam_keyinit. */
-        keyinit = keyinit_session_for(uid, &user_keyring);
+        keyinit = keyinit_session_for(uid, &user_keyring, &owner);
         if (keyinit > 0 && keyctl_link(keyinit, KEY_SPEC_THREAD_KEYRING) < 0)
                 keyinit = user_keyring = 0;
         r = keyring_join_new_session(&session);
@@ -256,11 +259,39 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
         /* As pam_keyinit does, so that the user's keys in @u are found from
          * the session (request_key searches the session keyring). Only a
          * convenience: the login goes on without it. */
-        if (user_keyring > 0)
-                (void) keyctl_link(user_keyring, session);
-        *ret_joined = session;
-        *ret_keyinit = keyinit;
+        if (user_keyring > 0 && keyctl_link(user_keyring, session) < 0)
+                user_keyring = 0;
+        *ret = (keyring_session) {
+                .joined = session,
+                .keyinit = keyinit,
+                .keyinit_owner = keyinit > 0 ? owner : KEYRING_ANY_UID,
+                .user_keyring = user_keyring,
+        };
         return 0;
+}
+
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit) {
+        keyring_session k;
+        int r;
+
+        r = keyring_prepare_session_for(uid, &k);
+        if (r < 0)
+                return r;
+        *ret_joined = k.joined;
+        *ret_keyinit = k.keyinit;
+        return 0;
+}
+
+void keyring_confirm_keyinit(keyring_session *k, uid_t uid) {
+        if (k->keyinit <= 0 || k->keyinit_owner == uid)
+                return;
+        /* pam_keyinit's keyring, or one like it, of someone else: not this
+         * login's to follow, nor that user's keys to reach. */
+        if (k->user_keyring > 0)
+                (void) keyctl_unlink(k->user_keyring, k->joined);
+        (void) keyctl_unlink(k->keyinit, KEY_SPEC_THREAD_KEYRING);
+        k->keyinit = k->user_keyring = 0;
+        k->keyinit_owner = KEYRING_ANY_UID;
 }
 
 bool keyring_release_keyinit(key_serial_t keyinit) {

@@ -180,6 +180,10 @@ struct varlink_client {
         int fd;
         struct ucred peer;
         varlink_buffer in;
+        /* A call went out and nothing has been read since: its reply
+         * cannot be there yet, so the next read polls first (a recv that
+         * fails with EAGAIN would be a system call for nothing). */
+        bool awaiting;
 };
 
 void varlink_client_free(varlink_client *c) {
@@ -316,6 +320,7 @@ static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
                 }
                 off += (size_t) n;
         }
+        c->awaiting = true;
         return 0;
 }
 
@@ -345,11 +350,8 @@ int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *pa
         return r;
 }
 
-/* The next message within deadline. With wait_first, polls before the
- * first recv: right after a call was sent its reply cannot have come yet,
- * and a recv that fails with EAGAIN would be a system call for nothing. */
-static int client_next(varlink_client *c, int64_t deadline, bool wait_first, json_t **ret_params, char **ret_error,
-                       bool *ret_continues) {
+int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
+        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         json_t *msg = NULL, *params;
         const char *error;
         char buf[8192];
@@ -361,8 +363,8 @@ static int client_next(varlink_client *c, int64_t deadline, bool wait_first, jso
                         return r;
                 if (r > 0)
                         break;
-                if (wait_first) {
-                        wait_first = false;
+                if (c->awaiting) {
+                        c->awaiting = false;
                         r = wait_fd(c->fd, POLLIN, deadline);
                         if (r < 0)
                                 return r;
@@ -412,11 +414,6 @@ out:
         return r;
 }
 
-int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
-        return client_next(c, host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), false, ret_params, ret_error,
-                           ret_continues);
-}
-
 int varlink_client_call(varlink_client *c, const char *method, json_t *params, int timeout_ms, json_t **ret_params,
                         char **ret_error) {
         int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -425,5 +422,5 @@ int varlink_client_call(varlink_client *c, const char *method, json_t *params, i
         r = varlink_client_send(c, method, params, false, timeout_ms);
         if (r < 0)
                 return r;
-        return client_next(c, deadline, varlink_buffer_pending(&c->in) == 0, ret_params, ret_error, NULL);
+        return varlink_client_next(c, host_remaining_ms(deadline), ret_params, ret_error, NULL);
 }

@@ -283,7 +283,7 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
 }
 
 void keyring_confirm_keyinit(keyring_session *k, uid_t uid) {
-        if (k->keyinit <= 0 || k->keyinit_owner == uid)
+        if (k->keyinit <= 0 || (uid != KEYRING_ANY_UID && k->keyinit_owner == uid))
                 return;
         /* pam_keyinit's keyring, or one like it, of someone else: not this
          * login's to follow, nor that user's keys to reach. */

@@ -72,6 +72,9 @@ typedef struct keyring_session {
         key_serial_t user_keyring;      /* the user keyring linked into joined, or 0 */
 } keyring_session;
 int keyring_prepare_session_for(uid_t uid, keyring_session *ret);
+/* Keeps pam_keyinit's keyring in k when uid owns it, else gives it up
+ * (and unlinks the user keyring linked for it); uid KEYRING_ANY_UID, the
+ * login's uid unknown, always gives it up. */
 void keyring_confirm_keyinit(keyring_session *k, uid_t uid);
 
 /* For close_session, which ends the login's keyring as pam_keyinit ended

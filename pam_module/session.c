@@ -398,7 +398,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         keyring_session keyrings = {};
         gid_t group;
         uid_t user_uid;
-        bool data_set = false, keyrings_done = false;
+        bool data_set = false, keyrings_done = false, keyrings_confirmed = false;
         int r, keyrings_result = 0;
 
         r = build_enrich_params(pamh, args, &params);
@@ -429,6 +429,7 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
                 goto out;
         }
         keyring_confirm_keyinit(&keyrings, user_uid);
+        keyrings_confirmed = true;
         r = keyring_publish_claims(serial);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to link the claims key into the session keyring: %s", strerror(-r));
@@ -471,7 +472,13 @@ out:
                  * left in a revoked keyring. When it is the module's own
                  * (the daemon failed after the module joined it, while the
                  * daemon worked), close_session ends it as it would with
-                 * claims: the data names no key and no session. */
+                 * claims: the data names no key and no session. A keyring
+                 * taken for pam_keyinit's before the daemon named the
+                 * login's uid may be someone else's (root's, in a root
+                 * shell): without that uid it is given up, with the user
+                 * keyring it linked, rather than followed. */
+                if (keyrings_done && keyrings_result == 0 && !keyrings_confirmed)
+                        keyring_confirm_keyinit(&keyrings, KEYRING_ANY_UID);
                 if (keyrings_done && keyrings_result == 0 && (joined = calloc(1, sizeof(*joined)))) {
                         joined->serial = -1;
                         joined->joined_keyring = keyrings.joined;

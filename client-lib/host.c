@@ -1,9 +1,11 @@
 /* host.c: facts about this host and processes that claims are bound to. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "host.h"
 #include "util.h"
@@ -27,20 +29,33 @@ int host_machine_id(char **ret) {
 }
 
 int host_audit_session(pid_t pid, uint32_t *ret) {
-        char path[64], *text = NULL;
+        char path[64], text[32];
         unsigned long v;
-        int r;
+        ssize_t n;
+        int fd, r;
 
         if (pid == 0)
                 snprintf(path, sizeof(path), "/proc/self/sessionid");
         else
                 snprintf(path, sizeof(path), "/proc/%d/sessionid", (int) pid);
-        r = read_file_bounded(path, 32, &text, NULL);
+        /* One read: procfs hands out the whole (ten digit at most) number
+         * at once, so a read that leaves room in text has read it all;
+         * this runs on every login and every cold claims load. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        do
+                n = read(fd, text, sizeof(text));
+        while (n < 0 && errno == EINTR);
+        r = n < 0 ? -errno : 0;
+        close(fd);
         if (r < 0)
                 return r;
+        if ((size_t) n >= sizeof(text))
+                return -EFBIG;
+        text[n] = '\0';
         text[strcspn(text, "\n")] = '\0';
         r = parse_uint(text, UINT32_MAX, &v);
-        free(text);
         if (r < 0)
                 return r;
         if (v == HOST_AUDIT_SESSION_UNSET)

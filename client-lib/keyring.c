@@ -173,21 +173,22 @@ int keyring_join_new_session(key_serial_t *ret) {
 }
 
 /* True when key is the user keyring of uid, which pam_keyinit links into
- * the session keyring it makes. */
+ * the session keyring it makes. One keyctl call: a description that does
+ * not fit text is not the user keyring's. */
 static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
-        char *text = NULL, expected[64];
-        unsigned long owner;
+        char text[128], expected[64];
         const char *description;
-        bool match;
+        unsigned long owner;
+        long n;
 
-        if (keyctl_describe_alloc(key, &text) < 0)
+        n = keyctl_describe(key, text, sizeof(text));
+        if (n <= 0 || (size_t) n > sizeof(text))
                 return false;
+        text[sizeof(text) - 1] = '\0';
         description = strrchr(text, ';');
         snprintf(expected, sizeof(expected), "_uid.%lu", (unsigned long) uid);
-        match = sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid && description &&
-                strcmp(description + 1, expected) == 0;
-        free(text);
-        return match;
+        return sscanf(text, "keyring;%lu;", &owner) == 1 && owner == uid && description &&
+               strcmp(description + 1, expected) == 0;
 }
 
 /* The session keyring when pam_keyinit force just made it for this login
@@ -202,42 +203,50 @@ static bool is_user_keyring_of(key_serial_t key, uid_t uid) {
  * by root, and holding its claims key). A user could make such a keyring
  * themselves and run su in it: then it only decides whether the login's
  * keyring is revoked at close, and the claims key is revoked either way. */
-static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring) {
-        key_serial_t session, user_session, *links, user_keyring = 0;
-        void *buffer = NULL;
-        char *text = NULL;
+static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyring, uid_t *ret_owner) {
+        key_serial_t session, links[8], user_keyring = 0;
+        char text[128];
+        const char *description;
         unsigned long owner, perm;
-        long size;
+        long n;
         bool fresh;
 
+        /* Each step one keyctl call into a buffer on the stack: a keyring
+         * whose description or link list does not fit is not pam_keyinit's
+         * (which holds one link). Not the user-session keyring, shared by
+         * all logins of a user: that one has its own name and other
+         * permissions (the kernel's for user keyrings). */
         session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
-        user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
-        if (session < 0 || session == user_session)
+        if (session < 0)
                 return 0;
-        if (keyctl_describe_alloc(session, &text) < 0)
+        n = keyctl_describe(session, text, sizeof(text));
+        if (n <= 0 || (size_t) n > sizeof(text))
                 return 0;
-        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner == uid &&
-                perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ);
-        free(text);
+        text[sizeof(text) - 1] = '\0';
+        description = strrchr(text, ';');
+        fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner < (unsigned long) KEYRING_ANY_UID &&
+                (uid == KEYRING_ANY_UID || owner == uid) && perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ) &&
+                description &&
+                strncmp(description + 1, "_uid_ses.", strlen("_uid_ses.")) != 0;
         if (!fresh)
                 return 0;
-        size = keyctl_read_alloc(session, &buffer);
-        if (size < 0)
+        n = keyctl_read(session, (char *) links, sizeof(links));
+        if (n < 0 || (size_t) n > sizeof(links))
                 return 0;
-        links = buffer;
-        for (size_t i = 0; i < (size_t) size / sizeof(key_serial_t) && fresh; i++) {
-                fresh = is_user_keyring_of(links[i], uid);
+        for (size_t i = 0; i < (size_t) n / sizeof(key_serial_t) && fresh; i++) {
+                fresh = is_user_keyring_of(links[i], (uid_t) owner);
                 user_keyring = links[i];
         }
-        free(buffer);
         if (!fresh)
                 return 0;
         *ret_user_keyring = user_keyring;
+        *ret_owner = (uid_t) owner;
         return session;
 }
 
-int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit) {
+int keyring_prepare_session_for(uid_t uid, keyring_session *ret) {
         key_serial_t keyinit, user_keyring = 0, session;
+        uid_t owner = KEYRING_ANY_UID;
         int r;
 
         /* pam_keyinit's keyring stays possessed through the thread keyring
@@ -245,7 +254,7 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
          * close with the user's credentials, still may; close_session then
          * sees what pam_keyinit did. If it cannot be kept, the login is
          * treated as one without pam_keyinit. */
-        keyinit = keyinit_session_for(uid, &user_keyring);
+        keyinit = keyinit_session_for(uid, &user_keyring, &owner);
         if (keyinit > 0 && keyctl_link(keyinit, KEY_SPEC_THREAD_KEYRING) < 0)
                 keyinit = user_keyring = 0;
         r = keyring_join_new_session(&session);
@@ -257,11 +266,39 @@ int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *r
         /* As pam_keyinit does, so that the user's keys in @u are found from
          * the session (request_key searches the session keyring). Only a
          * convenience: the login goes on without it. */
-        if (user_keyring > 0)
-                (void) keyctl_link(user_keyring, session);
-        *ret_joined = session;
-        *ret_keyinit = keyinit;
+        if (user_keyring > 0 && keyctl_link(user_keyring, session) < 0)
+                user_keyring = 0;
+        *ret = (keyring_session) {
+                .joined = session,
+                .keyinit = keyinit,
+                .keyinit_owner = keyinit > 0 ? owner : KEYRING_ANY_UID,
+                .user_keyring = user_keyring,
+        };
         return 0;
+}
+
+int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit) {
+        keyring_session k;
+        int r;
+
+        r = keyring_prepare_session_for(uid, &k);
+        if (r < 0)
+                return r;
+        *ret_joined = k.joined;
+        *ret_keyinit = k.keyinit;
+        return 0;
+}
+
+void keyring_confirm_keyinit(keyring_session *k, uid_t uid) {
+        if (k->keyinit <= 0 || (uid != KEYRING_ANY_UID && k->keyinit_owner == uid))
+                return;
+        /* pam_keyinit's keyring, or one like it, of someone else: not this
+         * login's to follow, nor that user's keys to reach. */
+        if (k->user_keyring > 0)
+                (void) keyctl_unlink(k->user_keyring, k->joined);
+        (void) keyctl_unlink(k->keyinit, KEY_SPEC_THREAD_KEYRING);
+        k->keyinit = k->user_keyring = 0;
+        k->keyinit_owner = KEYRING_ANY_UID;
 }
 
 bool keyring_release_keyinit(key_serial_t keyinit) {
@@ -395,15 +432,20 @@ int keyring_check_pending(key_serial_t key, gid_t group, const char **ret_reason
 }
 
 int keyring_publish_claims(key_serial_t key) {
-        key_serial_t session;
+        int r;
 
-        session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
-        if (session < 0 || keyctl_link(key, session) < 0)
+        /* One call where the kernel has KEYCTL_MOVE (5.1): the key leaves
+         * the thread keyring and appears in the session keyring at once,
+         * displacing a key of the same name as a link would. */
+        if (keyctl_move(key, KEY_SPEC_THREAD_KEYRING, KEY_SPEC_SESSION_KEYRING, 0) == 0)
+                return 0;
+        if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+                return -errno;
+        if (keyctl_link(key, KEY_SPEC_SESSION_KEYRING) < 0)
                 return -errno;
         if (keyctl_unlink(key, KEY_SPEC_THREAD_KEYRING) < 0) {
-                int r = -errno;
-
-                (void) keyctl_unlink(key, session);
+                r = -errno;
+                (void) keyctl_unlink(key, KEY_SPEC_SESSION_KEYRING);
                 return r;
         }
         return 0;

@@ -58,6 +58,25 @@ int keyring_join_new_session(key_serial_t *ret);
  * it, and *ret_keyinit names it (else 0). *ret_joined is the new keyring. */
 int keyring_prepare_session(uid_t uid, key_serial_t *ret_joined, key_serial_t *ret_keyinit);
 
+/* keyring_prepare_session() before the login's uid is known (uid
+ * KEYRING_ANY_UID), so that the PAM module does it while the daemon works
+ * on its Enrich: pam_keyinit's keyring is then recognised whoever owns it,
+ * and keyring_confirm_keyinit() gives it up, once the uid is known, if its
+ * owner is not the login's user. With a real uid the same as
+ * keyring_prepare_session(). */
+#define KEYRING_ANY_UID ((uid_t) -1)
+typedef struct keyring_session {
+        key_serial_t joined;            /* the new session keyring, joined */
+        key_serial_t keyinit;           /* pam_keyinit's, kept in the thread keyring, or 0 */
+        uid_t keyinit_owner;            /* its owner, or KEYRING_ANY_UID */
+        key_serial_t user_keyring;      /* the user keyring linked into joined, or 0 */
+} keyring_session;
+int keyring_prepare_session_for(uid_t uid, keyring_session *ret);
+/* Keeps pam_keyinit's keyring in k when uid owns it, else gives it up
+ * (and unlinks the user keyring linked for it); uid KEYRING_ANY_UID, the
+ * login's uid unknown, always gives it up. */
+void keyring_confirm_keyinit(keyring_session *k, uid_t uid);
+
 /* For close_session, which ends the login's keyring as pam_keyinit ended
  * the keyring it replaced (keyinit, from keyring_prepare_session): true
  * while that one still lives (pam_keyinit force without revoke, so the

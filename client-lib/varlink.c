@@ -190,6 +190,10 @@ struct varlink_client {
         int fd;
         struct ucred peer;
         varlink_buffer in;
+        /* A call went out and nothing has been read since: its reply
+         * cannot be there yet, so the next read polls first (a recv that
+         * fails with EAGAIN would be a system call for nothing). */
+        bool awaiting;
 };
 
 void varlink_client_free(varlink_client *c) {
@@ -293,24 +297,11 @@ const struct ucred *varlink_client_peer(const varlink_client *c) {
         return &c->peer;
 }
 
-/* Sends call (borrowed) by deadline. */
-static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
-        _cleanup_free_ char *heap = NULL;
-        char stack[4096];
-        const char *text = stack;
-        size_t len = 0, off = 0;
+/* Sends the frame text (len bytes, its NUL included) by deadline. */
+static int send_frame(varlink_client *c, const char *text, size_t len, int64_t deadline) {
+        size_t off = 0;
         int r;
 
-        /* Most calls fit on the stack: serialized once, sent from there. */
-        len = json_dumpb(call, stack, sizeof stack - 1, JSON_COMPACT);
-        if (len > 0 && len < sizeof stack)
-                stack[len++] = '\0';
-        else {
-                r = varlink_encode(call, &heap, &len);
-                if (r < 0)
-                        return r;
-                text = heap;
-        }
         while (off < len) {
                 /* MSG_NOSIGNAL: a dead daemon must not SIGPIPE sshd. */
                 ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
@@ -326,33 +317,77 @@ static int send_call(varlink_client *c, json_t *call, int64_t deadline) {
                 }
                 off += (size_t) n;
         }
+        c->awaiting = true;
         return 0;
 }
 
-int varlink_client_send(varlink_client *c, const char *method, json_t *params, bool more, int timeout_ms) {
-        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+/* The frame of a call to method with params (borrowed, NULL for none)
+ * written into buf, around the parameters as jansson writes them: the
+ * envelope is fixed text, so only the parameters go through jansson (which
+ * made a call object and wrote it, method name included, byte by byte).
+ * Returns the frame's length with its NUL, or 0 when method is not a plain
+ * name (letters, digits, '.', '_') or the frame does not fit. */
+static size_t frame_call(char *buf, size_t size, const char *method, json_t *params, const char *tail) {
+        static const char head[] = "{\"method\":\"", middle[] = "\",\"parameters\":";
+        size_t m = strlen(method), t = strlen(tail), at, n;
+
+        if (m == 0 || strspn(method, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") != m ||
+            sizeof(head) - 1 + m + sizeof(middle) - 1 + 2 + t + 1 > size)
+                return 0;
+        memcpy(buf, head, sizeof(head) - 1);
+        at = sizeof(head) - 1;
+        memcpy(buf + at, method, m);
+        at += m;
+        memcpy(buf + at, middle, sizeof(middle) - 1);
+        at += sizeof(middle) - 1;
+        if (params) {
+                n = json_dumpb(params, buf + at, size - at, JSON_COMPACT);
+                if (n == 0 || n > size - at || !json_is_object(params))
+                        return 0;
+        } else {
+                memcpy(buf + at, "{}", 2);
+                n = 2;
+        }
+        at += n;
+        if (at + t + 1 > size)
+                return 0;
+        memcpy(buf + at, tail, t);
+        at += t;
+        buf[at++] = '\0';
+        return at;
+}
+
+/* Sends a call by deadline; tail ends the envelope ("}", or a flag first). */
+static int send_call(varlink_client *c, const char *method, json_t *params, bool more, bool oneway, int64_t deadline) {
+        _cleanup_free_ char *heap = NULL;
+        char stack[4096];
+        size_t len;
         json_t *call;
         int r;
+
+        /* Most calls fit on the stack: serialized once, sent from there. */
+        len = frame_call(stack, sizeof stack, method, params,
+                         oneway ? ",\"oneway\":true}" : more ? ",\"more\":true}" : "}");
+        if (len > 0)
+                return send_frame(c, stack, len, deadline);
 
         call = varlink_call_new(method, params, more);
         if (!call)
                 return -ENOMEM;
-        r = send_call(c, call, deadline);
+        r = oneway && json_object_set_new(call, "oneway", json_true()) < 0 ? -ENOMEM
+                                                                           : varlink_encode(call, &heap, &len);
         json_decref(call);
-        return r;
+        if (r < 0)
+                return r;
+        return send_frame(c, heap, len, deadline);
+}
+
+int varlink_client_send(varlink_client *c, const char *method, json_t *params, bool more, int timeout_ms) {
+        return send_call(c, method, params, more, false, host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
 }
 
 int varlink_client_send_oneway(varlink_client *c, const char *method, json_t *params, int timeout_ms) {
-        int64_t deadline = host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-        json_t *call;
-        int r;
-
-        call = varlink_call_new(method, params, false);
-        if (!call)
-                return -ENOMEM;
-        r = json_object_set_new(call, "oneway", json_true()) < 0 ? -ENOMEM : send_call(c, call, deadline);
-        json_decref(call);
-        return r;
+        return send_call(c, method, params, false, true, host_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
 }
 
 int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, char **ret_error, bool *ret_continues) {
@@ -368,6 +403,12 @@ int varlink_client_next(varlink_client *c, int timeout_ms, json_t **ret_params, 
                         return r;
                 if (r > 0)
                         break;
+                if (c->awaiting) {
+                        c->awaiting = false;
+                        r = wait_fd(c->fd, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                }
                 ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
                 if (n == 0)
                         return -ECONNRESET;

@@ -7,6 +7,7 @@
  * process wrote, which exposes rows appended by someone else. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,19 +148,156 @@ typedef struct row {
         const char *actor_name, *subject, *action, *result, *details, *prev_hash, *hash;
 } row;
 
-/* The canonical encoding (audit.h), malloc'd. */
-static char *canonical(const row *r) {
-        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}", "id", (json_int_t) r->id, "time",
-                              (json_int_t) r->time, "actor_uid",
-                              r->actor_uid < 0 ? json_null() : json_integer(r->actor_uid), "actor_name",
-                              r->actor_name ? r->actor_name : "", "subject",
-                              r->subject ? json_string(r->subject) : json_null(), "action", r->action ? r->action : "",
-                              "result", r->result ? r->result : "", "details", r->details ? r->details : "",
-                              "prev_hash", r->prev_hash ? r->prev_hash : "");
-        char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+/* The canonical encoding (audit.h) is written here by hand, byte for byte
+ * what jansson's json_dumps(JSON_COMPACT | JSON_SORT_KEYS) makes of the
+ * row's object: building that object and dumping it cost about 50k
+ * instructions a row, which every append paid and every checkpoint paid a
+ * thousand times over (verifying the rows since the last one), stalling
+ * the daemon for tens of milliseconds. test_audit_canonical compares the
+ * two. */
+typedef struct canon {
+        char *buf;
+        size_t len, cap;
+        bool failed;
+} canon;
 
-        json_decref(o);
-        return text;
+static void canon_add(canon *c, const char *p, size_t n) {
+        if (c->failed)
+                return;
+        if (c->len + n + 1 > c->cap) {
+                size_t cap = c->cap ? c->cap : 512;
+                char *b;
+
+                while (cap < c->len + n + 1)
+                        cap *= 2;
+                b = realloc(c->buf, cap);
+                if (!b) {
+                        c->failed = true;
+                        return;
+                }
+                c->buf = b;
+                c->cap = cap;
+        }
+        memcpy(c->buf + c->len, p, n);
+        c->len += n;
+        c->buf[c->len] = '\0';
+}
+
+static void canon_int(canon *c, int64_t v) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%" PRId64, v);
+
+        canon_add(c, text, (size_t) n);
+}
+
+/* The length of the UTF-8 sequence at p (1..4) as jansson accepts it (no
+ * overlong forms, no surrogates, nothing past U+10FFFF), 0 if invalid. */
+static size_t utf8_sequence(const unsigned char *p) {
+        size_t n;
+        uint32_t v;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xC2 && p[0] <= 0xDF)
+                n = 2, v = p[0] & 0x1F;
+        else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+                n = 3, v = p[0] & 0x0F;
+        else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+                n = 4, v = p[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if (p[i] < 0x80 || p[i] > 0xBF)
+                        return 0;       /* a NUL ends the string here too */
+                v = (v << 6) | (p[i] & 0x3F);
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
+                return 0;
+        return n;
+}
+
+/* A JSON string as jansson writes it without JSON_ENSURE_ASCII: quote,
+ * backslash and control characters escaped (\b \f \n \r \t, else
+ * \u00XX in capitals), everything else as is. Invalid UTF-8 fails, as
+ * json_string() refuses it. */
+static void canon_string(canon *c, const char *s) {
+        const unsigned char *p = (const unsigned char *) s, *run = p;
+
+        canon_add(c, "\"", 1);
+        while (*p) {
+                char esc[8];
+                const char *e = NULL;
+
+                if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+                        p++;
+                        continue;
+                }
+                if (*p >= 0x80) {
+                        size_t n = utf8_sequence(p);
+
+                        if (n == 0) {
+                                c->failed = true;
+                                return;
+                        }
+                        p += n;
+                        continue;
+                }
+                canon_add(c, (const char *) run, (size_t) (p - run));
+                switch (*p) {
+                case '"': e = "\\\""; break;
+                case '\\': e = "\\\\"; break;
+                case '\b': e = "\\b"; break;
+                case '\f': e = "\\f"; break;
+                case '\n': e = "\\n"; break;
+                case '\r': e = "\\r"; break;
+                case '\t': e = "\\t"; break;
+                default:
+                        snprintf(esc, sizeof esc, "\\u%04X", (unsigned) *p);
+                        e = esc;
+                }
+                canon_add(c, e, strlen(e));
+                run = ++p;
+        }
+        canon_add(c, (const char *) run, (size_t) (p - run));
+        canon_add(c, "\"", 1);
+}
+
+/* The canonical encoding (audit.h), malloc'd; NULL when a field is not
+ * valid UTF-8 (or out of memory). */
+static char *canonical(const row *r) {
+        canon c = {};
+
+        /* Keys in byte order, as JSON_SORT_KEYS has them. */
+        canon_add(&c, "{\"action\":", 10);
+        canon_string(&c, r->action ? r->action : "");
+        canon_add(&c, ",\"actor_name\":", 14);
+        canon_string(&c, r->actor_name ? r->actor_name : "");
+        canon_add(&c, ",\"actor_uid\":", 13);
+        if (r->actor_uid < 0)
+                canon_add(&c, "null", 4);
+        else
+                canon_int(&c, r->actor_uid);
+        canon_add(&c, ",\"details\":", 11);
+        canon_string(&c, r->details ? r->details : "");
+        canon_add(&c, ",\"id\":", 6);
+        canon_int(&c, r->id);
+        canon_add(&c, ",\"prev_hash\":", 13);
+        canon_string(&c, r->prev_hash ? r->prev_hash : "");
+        canon_add(&c, ",\"result\":", 10);
+        canon_string(&c, r->result ? r->result : "");
+        canon_add(&c, ",\"subject\":", 11);
+        if (r->subject)
+                canon_string(&c, r->subject);
+        else
+                canon_add(&c, "null", 4);
+        canon_add(&c, ",\"time\":", 8);
+        canon_int(&c, r->time);
+        canon_add(&c, "}", 1);
+        if (c.failed) {
+                free(c.buf);
+                return NULL;
+        }
+        return c.buf;
 }
 
 /* hash = SHA-256(prev_hash bytes || canonical) as hex into out. A prev_hash

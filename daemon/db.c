@@ -28,6 +28,14 @@
 /* The WAL is copied back into the database (a checkpoint, two fsyncs) once
  * it holds this many pages (sqlite's default), by the checkpointer below. */
 #define DB_CHECKPOINT_PAGES 1000
+/* A WAL this big is checkpointed by the committing (main) thread itself,
+ * so that it restarts: under a steady stream of commits the thread's
+ * checkpoints never catch up with the last frame, and the WAL only
+ * restarts after a checkpoint that did. */
+#define DB_WAL_MAX_PAGES (8 * DB_CHECKPOINT_PAGES)
+/* The thread runs once more this many pages before DB_WAL_MAX_PAGES,
+ * so that the main thread's checkpoint finds little left to copy. */
+#define DB_WAL_MAX_LEAD 200
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -661,19 +669,27 @@ static void *checkpoint_loop(void *userdata) {
 static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages) {
         db *d = userdata;
 
-        /* The thread cannot keep up (or is stuck): the WAL must not grow
-         * without bound, so this commit checkpoints, as sqlite would. */
-        if (pages >= 8 * DB_CHECKPOINT_PAGES) {
+        /* The WAL must not grow without bound, and it restarts only after
+         * a checkpoint that copied every frame: this commit checkpoints,
+         * as sqlite would (while the thread is at it, this returns at
+         * once, busy, and the next commit tries again). */
+        if (pages >= DB_WAL_MAX_PAGES) {
                 (void) sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
                 return SQLITE_OK;
         }
         /* Once per DB_CHECKPOINT_PAGES pages added, as sqlite's own
          * automatic checkpoint: a checkpoint at every commit while the
-         * WAL waits for its restart would only burn fsyncs. */
+         * WAL waits for its restart would only burn fsyncs. And once
+         * more just before DB_WAL_MAX_PAGES: what the main thread then
+         * copies (and syncs) while a login waits is only what came after,
+         * not up to DB_CHECKPOINT_PAGES pages of it. */
         if (pages < d->checkpoint_at - DB_CHECKPOINT_PAGES)
                 d->checkpoint_at = DB_CHECKPOINT_PAGES;  /* the WAL restarted */
         if (pages >= d->checkpoint_at) {
                 d->checkpoint_at = pages + DB_CHECKPOINT_PAGES;
+                if (pages < DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD &&
+                    d->checkpoint_at > DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD)
+                        d->checkpoint_at = DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD;
                 pthread_mutex_lock(&d->lock);
                 d->checkpoint_due = true;
                 pthread_cond_signal(&d->wake);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <security/pam_ext.h>
+#include <security/pam_modules.h>
 
 #include "client.h"
 #include "host.h"
@@ -18,8 +19,35 @@
 /* getpwnam_r buffers grow up to this; a passwd entry is never near it. */
 #define PASSWD_BUFFER_MAX (1024 * 1024)
 
+/* PAM data: the daemon user as found once in this transaction, so that
+ * the hooks after the first (account, open, close in one handle, as sshd
+ * runs them) trust the same peer without asking NSS again. */
+#define TRUSTED_DATA "pam_enrich_daemon_user"
+
+typedef struct trusted_user {
+        uid_t uid;
+        char name[];
+} trusted_user;
+
+static void trusted_user_cleanup(pam_handle_t *pamh, void *data, int error_status) {
+        free(data);
+}
+
+static void remember_trusted(pam_handle_t *pamh, const char *name, uid_t uid) {
+        size_t n = strlen(name);
+        trusted_user *t = malloc(sizeof(*t) + n + 1);
+
+        if (!t)
+                return;
+        t->uid = uid;
+        memcpy(t->name, name, n + 1);
+        if (pam_set_data(pamh, TRUSTED_DATA, t, trusted_user_cleanup) != PAM_SUCCESS)
+                free(t);
+}
+
 int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid) {
         struct passwd pw, *result = NULL;
+        const void *known = NULL;
         char *buf = NULL;
         size_t size;
         long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -27,6 +55,12 @@ int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid) {
 
         if (uid == 0)
                 return 0;
+        if (pam_get_data(pamh, TRUSTED_DATA, &known) == PAM_SUCCESS && known) {
+                const trusted_user *t = known;
+
+                if (t->uid == uid && strcmp(t->name, args->daemon_user) == 0)
+                        return 0;
+        }
         size = hint > 0 ? (size_t) hint : 1024;
         for (;;) {
                 char *nbuf = realloc(buf, size);
@@ -47,6 +81,8 @@ int daemon_trusted_uid(pam_handle_t *pamh, const enrich_args *args, uid_t uid) {
                 goto out;
         }
         r = result && result->pw_uid == uid ? 0 : -EPERM;
+        if (r == 0)
+                remember_trusted(pamh, args->daemon_user, uid);
 out:
         free(buf);
         return r;

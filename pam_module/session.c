@@ -55,22 +55,37 @@ static void session_data_cleanup(pam_handle_t *pamh, void *data, int error_statu
         session_data_free(d);
 }
 
-/* One call within what is left of deadline. On success *ret (optional) is
- * the reply parameters, a new reference. On an error reply (-EREMOTEIO)
- * with ret_error given, *ret_error is its name (malloc'd) and *ret its
- * parameters, and the caller says what went wrong; otherwise it is
- * logged here. */
-static int daemon_call(pam_handle_t *pamh, const enrich_args *args, varlink_client *c, const char *method,
-                       json_t *params, int64_t deadline, json_t **ret, char **ret_error) {
-        json_t *reply = NULL;
-        char *error = NULL;
+/* Sends one call within what is left of deadline; daemon_receive() takes
+ * its reply, so that the caller can work while the daemon does. */
+static int daemon_send(pam_handle_t *pamh, varlink_client *c, const char *method, json_t *params, int64_t deadline) {
         int timeout = host_remaining_ms(deadline), r;
 
         if (timeout == 0) {
                 pam_syslog(pamh, LOG_ERR, "No time left to call %s", method);
                 return -ETIMEDOUT;
         }
-        r = varlink_client_call(c, method, params, timeout, &reply, &error);
+        r = varlink_client_send(c, method, params, false, timeout);
+        if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "Failed to call %s: %s", method, strerror(-r));
+        return r;
+}
+
+/* The reply to the call daemon_send() sent, within what is left of
+ * deadline. On success *ret (optional) is the reply parameters, a new
+ * reference. On an error reply (-EREMOTEIO) with ret_error given,
+ * *ret_error is its name (malloc'd) and *ret its parameters, and the
+ * caller says what went wrong; otherwise it is logged here. */
+static int daemon_receive(pam_handle_t *pamh, const enrich_args *args, varlink_client *c, const char *method,
+                          int64_t deadline, json_t **ret, char **ret_error) {
+        json_t *reply = NULL;
+        char *error = NULL;
+        int timeout = host_remaining_ms(deadline), r;
+
+        if (timeout == 0) {
+                pam_syslog(pamh, LOG_ERR, "No time left to wait for %s", method);
+                return -ETIMEDOUT;
+        }
+        r = varlink_client_next(c, timeout, &reply, &error, NULL);
         if (r == -EREMOTEIO && ret_error) {
                 *ret_error = error;
                 error = NULL;
@@ -294,7 +309,9 @@ static unsigned pending_timeout(int64_t deadline) {
 }
 
 /* Makes the claims key (see session_open) and calls Enrich with its
- * serial. The key's group is the socket's, which must be the daemon's;
+ * serial. While the daemon works on it, sets up the login's session
+ * keyring (keyring_prepare_session_for, before the login's uid is known):
+ * its result, once, in *keyrings and *keyrings_result (0 or -errno). The key's group is the socket's, which must be the daemon's;
  * when it is not (an enrichd.socket without SocketGroup=, or one from
  * before it, still listening), the daemon refuses the key and says which
  * group it wants, and this tries once more with that group: the login
@@ -302,7 +319,8 @@ static unsigned pending_timeout(int64_t deadline) {
  * warning. On success *ret_serial is the key, now holding the token, and
  * *ret_reply the reply's parameters; on failure no key is left. */
 static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_client *c, json_t *params, gid_t group,
-                           int64_t deadline, key_serial_t *ret_serial, json_t **ret_reply) {
+                           int64_t deadline, keyring_session *keyrings, int *keyrings_result, bool *keyrings_done,
+                           key_serial_t *ret_serial, json_t **ret_reply) {
         key_serial_t serial = -1;
         json_t *reply = NULL;
         char *error = NULL;
@@ -321,7 +339,14 @@ static int enrich_into_key(pam_handle_t *pamh, const enrich_args *args, varlink_
                         r = -ENOMEM;
                         goto out;
                 }
-                r = daemon_call(pamh, args, c, "io.enrich.Enrich", params, deadline, &reply, &error);
+                r = daemon_send(pamh, c, "io.enrich.Enrich", params, deadline);
+                if (r < 0)
+                        break;
+                if (!*keyrings_done) {
+                        *keyrings_result = keyring_prepare_session_for(KEYRING_ANY_UID, keyrings);
+                        *keyrings_done = true;
+                }
+                r = daemon_receive(pamh, args, c, "io.enrich.Enrich", deadline, &reply, &error);
                 if (r != -EREMOTEIO)
                         break;
                 wanted = json_object_get(reply, "keyGroup");
@@ -369,11 +394,12 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         session_data *data = NULL;
         const char *sid = NULL;
         json_int_t ttl;
-        key_serial_t serial = -1, joined = 0, keyinit = 0;
+        key_serial_t serial = -1;
+        keyring_session keyrings = {};
         gid_t group;
         uid_t user_uid;
-        bool data_set = false;
-        int r;
+        bool data_set = false, keyrings_done = false, keyrings_confirmed = false;
+        int r, keyrings_result = 0;
 
         r = build_enrich_params(pamh, args, &params);
         if (r < 0)
@@ -389,18 +415,21 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
          * costs one round trip. Until the daemon has answered it is in no
          * session keyring; if the daemon dies or hangs, it is revoked
          * (here or below) or dies of its timeout. */
-        r = enrich_into_key(pamh, args, c, params, group, deadline, &serial, &reply);
+        r = enrich_into_key(pamh, args, c, params, group, deadline, &keyrings, &keyrings_result, &keyrings_done,
+                            &serial, &reply);
         if (r < 0)
                 goto out;
         r = parse_enrich_reply(pamh, reply, &sid, &ttl, &user_uid);
         if (r < 0)
                 goto out;
 
-        r = keyring_prepare_session(user_uid, &joined, &keyinit);
+        r = keyrings_result;
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to set up a session keyring: %s", strerror(-r));
                 goto out;
         }
+        keyring_confirm_keyinit(&keyrings, user_uid);
+        keyrings_confirmed = true;
         r = keyring_publish_claims(serial);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "Failed to link the claims key into the session keyring: %s", strerror(-r));
@@ -413,8 +442,8 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
                 goto out;
         }
         data->serial = serial;
-        data->joined_keyring = joined;
-        data->keyinit_keyring = keyinit;
+        data->joined_keyring = keyrings.joined;
+        data->keyinit_keyring = keyrings.keyinit;
         if (pam_set_data(pamh, SESSION_DATA, data, session_data_cleanup) != PAM_SUCCESS) {
                 pam_syslog(pamh, LOG_ERR, "Failed to remember session %s for close_session", sid);
                 r = -ENOMEM;
@@ -426,11 +455,13 @@ int session_open(pam_handle_t *pamh, const enrich_args *args) {
         if (args->debug)
                 pam_syslog(pamh, LOG_DEBUG, "Session %s: claims key %d installed in %s, expires in %lld s", sid,
                            (int) serial,
-                           keyinit ? "a session keyring replacing pam_keyinit's" : "a fresh session keyring",
+                           keyrings.keyinit ? "a session keyring replacing pam_keyinit's" : "a fresh session keyring",
                            (long long) ttl);
         r = 0;
 out:
         if (r < 0 && !data_set) {
+                session_data *joined = NULL;
+
                 /* A key the daemon does not know about could be neither
                  * refreshed nor revoked by it: never leave one behind. */
                 if (serial != -1)
@@ -438,8 +469,27 @@ out:
                 /* The keyring the login now runs in stays: it holds nothing
                  * of ours, the user cannot share it, and a login that goes
                  * on without claims (optional, fail=open) should not be
-                 * left in a revoked keyring. */
-                (void) keyring_release_keyinit(keyinit);
+                 * left in a revoked keyring. When it is the module's own
+                 * (the daemon failed after the module joined it, while the
+                 * daemon worked), close_session ends it as it would with
+                 * claims: the data names no key and no session. A keyring
+                 * taken for pam_keyinit's before the daemon named the
+                 * login's uid may be someone else's (root's, in a root
+                 * shell): without that uid it is given up, with the user
+                 * keyring it linked, rather than followed. */
+                if (keyrings_done && keyrings_result == 0 && !keyrings_confirmed)
+                        keyring_confirm_keyinit(&keyrings, KEYRING_ANY_UID);
+                if (keyrings_done && keyrings_result == 0 && (joined = calloc(1, sizeof(*joined)))) {
+                        joined->serial = -1;
+                        joined->joined_keyring = keyrings.joined;
+                        joined->keyinit_keyring = keyrings.keyinit;
+                        if (pam_set_data(pamh, SESSION_DATA, joined, session_data_cleanup) != PAM_SUCCESS) {
+                                session_data_free(joined);
+                                joined = NULL;
+                        }
+                }
+                if (!joined)
+                        (void) keyring_release_keyinit(keyrings.keyinit);
                 if (c && sid)
                         (void) end_session(pamh, c, sid, deadline);
         }

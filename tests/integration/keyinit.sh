@@ -9,12 +9,19 @@
 #   close for the processes that stay in it, as pam_keyinit's would, but the
 #   claims key in it is revoked at close.
 # - Without it: the module joins its own keyring and revokes it at close.
+# - The module joins its keyring while the daemon works on Enrich: a daemon
+#   that never answers leaves the login (fail=open) in the module's keyring
+#   without claims, and close_session still revokes that keyring. Without
+#   the uid the daemon would have named, the keyring taken for
+#   pam_keyinit's is given up, and no user keyring is linked (it might have
+#   been another user's, root's in a root shell).
 # - A key named enrich:claims that the user adds or re-adds (say, a payload
 #   saved before a revocation) is not the module's and is never believed.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="keyinit-key-in-root-keyring keyinit-user-keyring-linked keyinit-keyring-revoked-at-close
-norevoke-keyring-outlives-close norevoke-claims-revoked-at-close own-keyring-revoked-at-close planted-key-ignored readded-revoked-payload-ignored
+norevoke-keyring-outlives-close norevoke-claims-revoked-at-close own-keyring-revoked-at-close
+hung-open-keyring-is-modules hung-open-no-user-keyring hung-open-keyring-revoked-at-close planted-key-ignored readded-revoked-payload-ignored
 planted-key-is-users token-outside-audit-session-refused daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -84,6 +91,24 @@ check norevoke-claims-revoked-at-close revoked || keyctl describe "$KEEP_SERIAL"
 "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$U1" \
         -- sh "$TMP/where.sh" "$TMP/k/own" 2>"$TMP/k/own.err"
 check own-keyring-revoked-at-close gone "$(cat "$TMP/k/own.keyring_id")"
+
+"$PY" "$HERE/hung_listener.py" "$TMP/hung.sock" &
+CLEANUP_PIDS="$CLEANUP_PIDS $!"
+for i in $(seq 50); do [ -S "$TMP/hung.sock" ] && break; sleep 0.1; done
+cat >"$PAMDIR/enrich-hung" <<EOF
+auth     required pam_permit.so
+account  required pam_permit.so
+session  required pam_permit.so
+session  required pam_keyinit.so force revoke
+session  required $BUILD/pam_enrich.so socket=$TMP/hung.sock timeout=300 fail=open
+EOF
+"$PAM_SESSION" --confdir "$PAMDIR" --service enrich-hung --user "$U1" \
+        -- sh "$TMP/where.sh" "$TMP/k/hung" 2>"$TMP/k/hung.err"
+hung_modules() { [ "$(cut -d';' -f2,4 "$TMP/k/hung.keyring" 2>/dev/null)" = "0;0f270000" ] && ! grep -q '^[0-9]' "$TMP/k/hung.serial"; }
+check hung-open-keyring-is-modules hung_modules || { show "$TMP/k/hung.keyring"; show "$TMP/k/hung.err"; }
+hung_no_user() { [ -s "$TMP/k/hung.user_id" ] && ! tr ' ' '\n' <"$TMP/k/hung.rlist" | grep -qxF "$(cat "$TMP/k/hung.user_id")"; }
+check hung-open-no-user-keyring hung_no_user || show "$TMP/k/hung.rlist"
+check hung-open-keyring-revoked-at-close gone "$(cat "$TMP/k/hung.keyring_id")" || show "$TMP/k/hung.err"
 
 # The user unlinks the real key and adds one of their own with a copy of its
 # payload; then root revokes the real key and the user re-adds the saved

@@ -112,5 +112,31 @@ int main(void) {
         r = keyring_prepare_session(TEST_UID, &joined, &keyinit);
         CHECK(r == 0 && keyinit == pam_ring && keyring_release_keyinit(keyinit), "session-keyring-follows-no-revoke");
         CHECK(!links(KEY_SPEC_THREAD_KEYRING, pam_ring), "session-keyring-releases-kept-pam-keyinit");
+
+        /* Set up while the daemon works, before the uid is known: pam_keyinit's
+         * keyring recognised by its owner, and kept once the uid agrees. */
+        {
+                keyring_session k;
+
+                pam_ring = keyinit_for(TEST_UID, &user_keyring);
+                r = keyring_prepare_session_for(KEYRING_ANY_UID, &k);
+                CHECK(r == 0 && k.keyinit == pam_ring && k.keyinit_owner == TEST_UID && k.user_keyring == user_keyring &&
+                              k.joined == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0) &&
+                              links(k.joined, user_keyring),
+                      "session-keyring-any-uid-finds-pam-keyinit");
+                keyring_confirm_keyinit(&k, TEST_UID);
+                CHECK(k.keyinit == pam_ring && links(KEY_SPEC_THREAD_KEYRING, pam_ring) && links(k.joined, user_keyring),
+                      "session-keyring-confirmed-for-its-owner");
+                (void) keyring_release_keyinit(k.keyinit);
+
+                /* ... and given up, with the user keyring it linked, when
+                 * the login turns out to be another user's. */
+                pam_ring = keyinit_for(TEST_UID, &user_keyring);
+                r = keyring_prepare_session_for(KEYRING_ANY_UID, &k);
+                keyring_confirm_keyinit(&k, TEST_UID + 1);
+                CHECK(r == 0 && k.keyinit == 0 && k.user_keyring == 0 && !links(KEY_SPEC_THREAD_KEYRING, pam_ring) &&
+                              !links(k.joined, user_keyring),
+                      "session-keyring-other-owner-given-up");
+        }
         TAP_EXIT();
 }

@@ -255,6 +255,68 @@ int main(void) {
                 CHECK(r == -ETIMEDOUT, "varlink client times out on a silent server");
                 CHECK(host_now_ms() - start < 1000, "varlink client timeout is bounded");
                 varlink_client_free(c);
+
+                /* What a client sends is the call object as jansson writes
+                 * it, whether the envelope is written around the
+                 * parameters (plain method names, frames that fit) or the
+                 * whole object goes through jansson. */
+                /* A listener of its own: the one above has the earlier
+                 * connections queued, never accepted. */
+                close(fd);
+                unlink(path);
+                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+                listen(fd, 8);
+                CHECK(varlink_client_connect(path, 500, NULL, 0, &c) == 0, "varlink client connects again");
+                {
+                        static const struct {
+                                const char *method;
+                                bool more, oneway, big;
+                        } cases[] = {
+                                { "io.enrich.Enrich", false, false, false },
+                                { "io.enrich.Audit", true, false, false },
+                                { "io.enrich.EndSession", false, true, false },
+                                { "io.enrich.Odd\"name", false, false, false },
+                                { "io.enrich.Enrich", false, false, true },
+                        };
+                        int peer = accept(fd, NULL, NULL);
+
+                        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                                json_t *params = json_pack("{s:s, s:I, s:[s]}", "user", "ä\"\\x", "pid", (json_int_t) 42, "amr",
+                                                           "pwd"), *call;
+                                char *want = NULL, got[16384];
+                                size_t want_len = 0, got_len = 0;
+                                char name[96];
+
+                                if (cases[i].big) {
+                                        char filler[6000];
+
+                                        memset(filler, 'a', sizeof(filler) - 1);
+                                        filler[sizeof(filler) - 1] = '\0';
+                                        json_object_set_new(params, "filler", json_string(filler));
+                                }
+                                call = varlink_call_new(cases[i].method, params, cases[i].more);
+                                if (cases[i].oneway)
+                                        json_object_set_new(call, "oneway", json_true());
+                                (void) varlink_encode(call, &want, &want_len);
+                                r = cases[i].oneway ? varlink_client_send_oneway(c, cases[i].method, params, 500)
+                                                    : varlink_client_send(c, cases[i].method, params, cases[i].more, 500);
+                                while (r == 0 && got_len < want_len) {
+                                        ssize_t k = read(peer, got + got_len, sizeof(got) - got_len);
+                                        if (k <= 0)
+                                                break;
+                                        got_len += (size_t) k;
+                                }
+                                snprintf(name, sizeof(name), "varlink client frames call %zu (%s%s%s) as jansson", i,
+                                         cases[i].method, cases[i].more ? ", more" : "", cases[i].oneway ? ", oneway" : "");
+                                CHECK(r == 0 && want && got_len == want_len && memcmp(got, want, want_len) == 0, name);
+                                free(want);
+                                json_decref(call);
+                                json_decref(params);
+                        }
+                        close(peer);
+                }
+                varlink_client_free(c);
                 close(fd);
                 unlink(path);
                 rmdir(dir);

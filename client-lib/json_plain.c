@@ -179,17 +179,11 @@ static json_t *fast_value(cursor *c, unsigned depth) {
                         return NULL;
                 c->at++;
                 return fast_array(c, depth + 1);
-        case '"':
-                c->at++;
-                return plain_string(c, &text, &len) ? json_stringn_nocheck(text, len) : NULL;
-        case 't':
-                return literal(c, "true") ? json_true() : NULL;
-        case 'f':
-                return literal(c, "false") ? json_false() : NULL;
-        case 'n':
-                return literal(c, "null") ? json_null() : NULL;
-        default:
-                return plain_integer(c, &number) ? json_integer(number) : NULL;
+        case '"': c->at++; return plain_string(c, &text, &len) ? json_stringn_nocheck(text, len) : NULL;
+        case 't': return literal(c, "true") ? json_true() : NULL;
+        case 'f': return literal(c, "false") ? json_false() : NULL;
+        case 'n': return literal(c, "null") ? json_null() : NULL;
+        default: return plain_integer(c, &number) ? json_integer(number) : NULL;
         }
 }
 
@@ -232,7 +226,7 @@ static int emit_quoted(const char *text, size_t len, json_emit emit, void *userd
         if (!plain_text(text, len))
                 return -EAGAIN;
         return emit("\"", 1, userdata) < 0 || emit(text, len, userdata) < 0 || emit("\"", 1, userdata) < 0 ? -ENOBUFS
-                                                                                                             : 0;
+                                                                                                           : 0;
 }
 
 static int emit_value(const json_t *value, unsigned depth, json_emit emit, void *userdata) {
@@ -275,22 +269,17 @@ static int emit_value(const json_t *value, unsigned depth, json_emit emit, void 
                                 return r;
                 }
                 return emit("]", 1, userdata) < 0 ? -ENOBUFS : 0;
-        case JSON_STRING:
-                return emit_quoted(json_string_value(value), json_string_length(value), emit, userdata);
+        case JSON_STRING: return emit_quoted(json_string_value(value), json_string_length(value), emit, userdata);
         case JSON_INTEGER: {
                 char number[32];
                 int n = snprintf(number, sizeof(number), "%" JSON_INTEGER_FORMAT, json_integer_value(value));
 
                 return emit(number, (size_t) n, userdata) < 0 ? -ENOBUFS : 0;
         }
-        case JSON_TRUE:
-                return emit("true", 4, userdata) < 0 ? -ENOBUFS : 0;
-        case JSON_FALSE:
-                return emit("false", 5, userdata) < 0 ? -ENOBUFS : 0;
-        case JSON_NULL:
-                return emit("null", 4, userdata) < 0 ? -ENOBUFS : 0;
-        default:        /* reals: jansson's format */
-                return -EAGAIN;
+        case JSON_TRUE: return emit("true", 4, userdata) < 0 ? -ENOBUFS : 0;
+        case JSON_FALSE: return emit("false", 5, userdata) < 0 ? -ENOBUFS : 0;
+        case JSON_NULL: return emit("null", 4, userdata) < 0 ? -ENOBUFS : 0;
+        default: /* reals: jansson's format */ return -EAGAIN;
         }
 }
 

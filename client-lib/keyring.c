@@ -226,8 +226,7 @@ static key_serial_t keyinit_session_for(uid_t uid, key_serial_t *ret_user_keyrin
         description = strrchr(text, ';');
         fresh = sscanf(text, "keyring;%lu;%*u;%lx;", &owner, &perm) == 2 && owner < (unsigned long) KEYRING_ANY_UID &&
                 (uid == KEYRING_ANY_UID || owner == uid) && perm == (KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ) &&
-                description &&
-                strncmp(description + 1, "_uid_ses.", strlen("_uid_ses.")) != 0;
+                description && strncmp(description + 1, "_uid_ses.", strlen("_uid_ses.")) != 0;
         if (!fresh)
                 return 0;
         n = keyctl_read(session, (char *) links, sizeof(links));

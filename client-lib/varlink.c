@@ -367,7 +367,9 @@ static int send_call(varlink_client *c, const char *method, json_t *params, bool
 
         /* Most calls fit on the stack: serialized once, sent from there. */
         len = frame_call(stack, sizeof stack, method, params,
-                         oneway ? ",\"oneway\":true}" : more ? ",\"more\":true}" : "}");
+                         oneway ? ",\"oneway\":true}"
+                         : more ? ",\"more\":true}"
+                                : "}");
         if (len > 0)
                 return send_frame(c, stack, len, deadline);
 

@@ -251,9 +251,7 @@ static void canon_string(canon *c, const char *s) {
                 case '\n': e = "\\n"; break;
                 case '\r': e = "\\r"; break;
                 case '\t': e = "\\t"; break;
-                default:
-                        snprintf(esc, sizeof esc, "\\u%04X", (unsigned) *p);
-                        e = esc;
+                default: snprintf(esc, sizeof esc, "\\u%04X", (unsigned) *p); e = esc;
                 }
                 canon_add(c, e, strlen(e));
                 run = ++p;

@@ -687,8 +687,7 @@ static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages
                 d->checkpoint_at = DB_CHECKPOINT_PAGES;  /* the WAL restarted */
         if (pages >= d->checkpoint_at) {
                 d->checkpoint_at = pages + DB_CHECKPOINT_PAGES;
-                if (pages < DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD &&
-                    d->checkpoint_at > DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD)
+                if (pages < DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD && d->checkpoint_at > DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD)
                         d->checkpoint_at = DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD;
                 pthread_mutex_lock(&d->lock);
                 d->checkpoint_due = true;

@@ -17,21 +17,67 @@
 
 static const char *const inputs[] = {
         /* the subset */
-        "{}", " { } ", "{\"a\":1}", "{\"a\":-1,\"b\":0,\"c\":-0}", "{\"a\":true,\"b\":false,\"c\":null}",
-        "{\"a\":[],\"b\":[1,[2,[3]]],\"c\":{\"d\":{}}}", "{\"k\":\"v w/x:y\"}", "{\"\":\"\"}",
-        "{\"max\":9223372036854775807,\"min\":-9223372036854775808}", "\t{\n\"a\" :\r[ 1 , 2 ]\n}\n",
+        "{}",
+        " { } ",
+        "{\"a\":1}",
+        "{\"a\":-1,\"b\":0,\"c\":-0}",
+        "{\"a\":true,\"b\":false,\"c\":null}",
+        "{\"a\":[],\"b\":[1,[2,[3]]],\"c\":{\"d\":{}}}",
+        "{\"k\":\"v w/x:y\"}",
+        "{\"\":\"\"}",
+        "{\"max\":9223372036854775807,\"min\":-9223372036854775808}",
+        "\t{\n\"a\" :\r[ 1 , 2 ]\n}\n",
         "{\"iss\":\"enrichd@host\",\"uid\":0,\"amr\":[\"pwd\"],\"groups\":[],\"scope\":\"a:read b:write\"}",
         /* what jansson must judge: accepted */
-        "{\"r\":1.5}", "{\"r\":1e3}", "{\"r\":-0.0}", "{\"s\":\"\\\"quoted\\\"\"}", "{\"s\":\"\\u00e9\"}",
-        "{\"s\":\"caf\xc3\xa9\"}", "{\"s\":\"\\ud83d\\ude00\"}", "{\"s\":\"a\\/b\\n\"}",
+        "{\"r\":1.5}",
+        "{\"r\":1e3}",
+        "{\"r\":-0.0}",
+        "{\"s\":\"\\\"quoted\\\"\"}",
+        "{\"s\":\"\\u00e9\"}",
+        "{\"s\":\"caf\xc3\xa9\"}",
+        "{\"s\":\"\\ud83d\\ude00\"}",
+        "{\"s\":\"a\\/b\\n\"}",
         "{\"deep\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
         /* refused */
-        "", " ", "[]", "[1]", "1", "\"s\"", "null", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}",
-        "{\"a\":1}x", "{\"a\":1}{}", "{\"a\":01}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":1.}", "{\"a\":.5}",
-        "{\"a\":9223372036854775808}", "{\"a\":-9223372036854775809}", "{\"a\":tru}", "{\"a\":truex}",
-        "{\"a\":nul}", "{\"a\":[1,]}", "{\"a\":[1 2]}", "{a:1}", "{'a':1}", "{\"a\":1,\"a\":2}",
-        "{\"o\":{\"x\":1,\"x\":1}}", "{\"s\":\"a\tb\"}", "{\"s\":\"\\u0000\"}", "{\"s\":\"\\x\"}",
-        "{\"s\":\"\xff\"}", "{\"s\":\"\xc3\"}", "{\"s\":\"abc}", "{\"a\":1", "{\"a\":[1",
+        "",
+        " ",
+        "[]",
+        "[1]",
+        "1",
+        "\"s\"",
+        "null",
+        "{",
+        "}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{,}",
+        "{\"a\":1}x",
+        "{\"a\":1}{}",
+        "{\"a\":01}",
+        "{\"a\":-}",
+        "{\"a\":+1}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":9223372036854775808}",
+        "{\"a\":-9223372036854775809}",
+        "{\"a\":tru}",
+        "{\"a\":truex}",
+        "{\"a\":nul}",
+        "{\"a\":[1,]}",
+        "{\"a\":[1 2]}",
+        "{a:1}",
+        "{'a':1}",
+        "{\"a\":1,\"a\":2}",
+        "{\"o\":{\"x\":1,\"x\":1}}",
+        "{\"s\":\"a\tb\"}",
+        "{\"s\":\"\\u0000\"}",
+        "{\"s\":\"\\x\"}",
+        "{\"s\":\"\xff\"}",
+        "{\"s\":\"\xc3\"}",
+        "{\"s\":\"abc}",
+        "{\"a\":1",
+        "{\"a\":[1",
 };
 
 typedef struct output {
@@ -108,14 +154,15 @@ int main(void) {
         {
                 json_t *reply = json_pack("{s:{s:{s:s, s:I, s:s, s:s, s:[s]}, s:b}, s:b, s:n}", "parameters", "record",
                                           "groupName", "jit", "gid", (json_int_t) 61990, "service", "io.enrich.Groups",
-                                          "disposition", "regular", "members", "alice", "incomplete", 0, "continues",
-                                          1, "none");
+                                          "disposition", "regular", "members", "alice", "incomplete", 0, "continues", 1,
+                                          "none");
                 json_t *keyed = json_object(), *real = json_pack("{s:f}", "r", 1.5);
                 json_t *escaped = json_pack("{s:s}", "s", "tab\there"), *utf8 = json_pack("{s:s}", "s", "caf\xc3\xa9");
                 json_t *negative = json_pack("{s:I, s:[]}", "n", (json_int_t) INT64_MIN, "e");
 
                 json_object_setn_new(keyed, "a\0b", 3, json_true());
-                CHECK(writes_as_jansson(reply, true) && writes_as_jansson(negative, true), "json-dump-plain-as-jansson");
+                CHECK(writes_as_jansson(reply, true) && writes_as_jansson(negative, true),
+                      "json-dump-plain-as-jansson");
                 CHECK(writes_as_jansson(real, false) && writes_as_jansson(escaped, false) &&
                               writes_as_jansson(utf8, false) && writes_as_jansson(keyed, false),
                       "json-dump-leaves-the-rest-to-jansson");

@@ -61,7 +61,8 @@ static void check_pending_key(void) {
          * or less, in any of the four groups, and it is not the claims key. */
         {
                 static const key_perm_t others[] = { ENRICH_KEY_PERM | KEY_OTH_VIEW, ENRICH_KEY_PERM | KEY_POS_WRITE,
-                                                     ENRICH_KEY_PERM & ~KEY_GRP_SETATTR, ENRICH_KEY_PERM & ~KEY_USR_WRITE };
+                                                     ENRICH_KEY_PERM & ~KEY_GRP_SETATTR,
+                                                     ENRICH_KEY_PERM & ~KEY_USR_WRITE };
                 bool ignored = true;
 
                 for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {

@@ -120,12 +120,14 @@ int main(void) {
 
                 pam_ring = keyinit_for(TEST_UID, &user_keyring);
                 r = keyring_prepare_session_for(KEYRING_ANY_UID, &k);
-                CHECK(r == 0 && k.keyinit == pam_ring && k.keyinit_owner == TEST_UID && k.user_keyring == user_keyring &&
+                CHECK(r == 0 && k.keyinit == pam_ring && k.keyinit_owner == TEST_UID &&
+                              k.user_keyring == user_keyring &&
                               k.joined == keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0) &&
                               links(k.joined, user_keyring),
                       "session-keyring-any-uid-finds-pam-keyinit");
                 keyring_confirm_keyinit(&k, TEST_UID);
-                CHECK(k.keyinit == pam_ring && links(KEY_SPEC_THREAD_KEYRING, pam_ring) && links(k.joined, user_keyring),
+                CHECK(k.keyinit == pam_ring && links(KEY_SPEC_THREAD_KEYRING, pam_ring) &&
+                              links(k.joined, user_keyring),
                       "session-keyring-confirmed-for-its-owner");
                 (void) keyring_release_keyinit(k.keyinit);
 

@@ -282,8 +282,9 @@ int main(void) {
                         int peer = accept(fd, NULL, NULL);
 
                         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                                json_t *params = json_pack("{s:s, s:I, s:[s]}", "user", "ä\"\\x", "pid", (json_int_t) 42, "amr",
-                                                           "pwd"), *call;
+                                json_t *params = json_pack("{s:s, s:I, s:[s]}", "user", "ä\"\\x", "pid",
+                                                           (json_int_t) 42, "amr", "pwd"),
+                                       *call;
                                 char *want = NULL, got[16384];
                                 size_t want_len = 0, got_len = 0;
                                 char name[96];
@@ -299,8 +300,9 @@ int main(void) {
                                 if (cases[i].oneway)
                                         json_object_set_new(call, "oneway", json_true());
                                 (void) varlink_encode(call, &want, &want_len);
-                                r = cases[i].oneway ? varlink_client_send_oneway(c, cases[i].method, params, 500)
-                                                    : varlink_client_send(c, cases[i].method, params, cases[i].more, 500);
+                                r = cases[i].oneway
+                                            ? varlink_client_send_oneway(c, cases[i].method, params, 500)
+                                            : varlink_client_send(c, cases[i].method, params, cases[i].more, 500);
                                 while (r == 0 && got_len < want_len) {
                                         ssize_t k = read(peer, got + got_len, sizeof(got) - got_len);
                                         if (k <= 0)
@@ -308,7 +310,8 @@ int main(void) {
                                         got_len += (size_t) k;
                                 }
                                 snprintf(name, sizeof(name), "varlink client frames call %zu (%s%s%s) as jansson", i,
-                                         cases[i].method, cases[i].more ? ", more" : "", cases[i].oneway ? ", oneway" : "");
+                                         cases[i].method, cases[i].more ? ", more" : "",
+                                         cases[i].oneway ? ", oneway" : "");
                                 CHECK(r == 0 && want && got_len == want_len && memcmp(got, want, want_len) == 0, name);
                                 free(want);
                                 json_decref(call);

@@ -61,21 +61,6 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
         return NULL;
 }
 
-static char *join_rules(char *const *rules) {
-        size_t len = 1;
-        char *s;
-
-        for (size_t i = 0; rules && rules[i]; i++)
-                len += strlen(rules[i]) + 1;
-        s = calloc(1, len);
-        for (size_t i = 0; s && rules && rules[i]; i++) {
-                if (i > 0)
-                        strcat(s, ",");
-                strcat(s, rules[i]);
-        }
-        return s;
-}
-
 /* The audit row of an issued token: its claims and the rules and grants
  * behind them. */
 static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req, const evaluation *ev,
@@ -142,7 +127,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         enrich_request req = { 0 };
         evaluation ev = { 0 };
         login_context ctx;
-        char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
+        char *sid = NULL, *token = NULL, *claims_text = NULL, *amr = NULL;
         char *pwbuf = NULL;
         struct passwd pw;
         json_t *reply = NULL, *claims = NULL;
@@ -267,16 +252,8 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         /* Its row commits with the turn's batch; if that is lost, so is
          * the live session. */
         (void) live_track_unsaved(d, sid);
-        rules = join_rules(ev.result->matched_rules);
-        grants = join_rules(ev.result->used_grants);
-        log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user, "ENRICH_SERVICE", req.service,
-                                      "ENRICH_RHOST", req.rhost, "ENRICH_RULES", rules, "ENRICH_GRANT",
-                                      grants && *grants ? grants : NULL, "ENRICH_POLICY_VERSION", d->policy_version,
-                                      NULL },
-                   "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)", req.user,
-                   req.service, sid, rules && *rules ? rules : "none", grants && *grants ? grants : "none",
-                   ev.result->ttl);
+        /* No journal line of its own: the audit row's (enrich.issued, with
+         * sid, jti, rules and grants) is the one per issuance. */
         /* keyGroup: for callers without keySerial, which give this group
          * write/setattr on the key they make so the daemon can refresh and
          * revoke it. The token is in the key already when keySerial was
@@ -296,8 +273,6 @@ out:
         free(token);
         free(claims_text);
         json_decref(claims);
-        free(rules);
-        free(grants);
         free(amr);
         return reply;
 }
@@ -321,8 +296,8 @@ json_t *method_attach_key(enrichd *d, const method_call *call, json_t *params) {
         return varlink_reply_new(NULL, false);
 }
 
+/* Its journal line is the audit row's (session.ended, actor and sid). */
 json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) {
-        char uid[32];
         const char *sid;
         json_t *e;
         int r;
@@ -337,10 +312,6 @@ json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) 
         (void) live_forget(d, sid);
         (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_ENDED, AUDIT_OK, "{s:s, s:s}", "sid", sid, "reason",
                              "closed");
-        snprintf(uid, sizeof uid, "%u", (unsigned) call->peer->uid);
-        log_struct(LOG_INFO, LOG_MSGID_SESSION_END,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL }, "Session %s ended by uid %s",
-                   sid, uid);
         return varlink_reply_new(NULL, false);
 }
 

@@ -213,9 +213,9 @@ bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_
         return expires < issue_expiry(now, e->result->ttl, d->config->max_ttl, 0, 0);
 }
 
-int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
-               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
-        char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
+int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                 char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
+        char *jti = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
         int64_t expires, token_end = 0;
         int r;
@@ -233,11 +233,6 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
                 r = -ENOMEM;
                 goto out;
         }
-        r = signer_sign(d->signer, text, &token);
-        if (r < 0)
-                goto out;
-        *ret_token = token;
-        token = NULL;
         *ret_claims = text;
         text = NULL;
         if (ret_claims_object) {
@@ -248,10 +243,33 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
 out:
         free(jti);
         free(scope);
-        free(token);
         free(text);
         json_decref(claims);
         return r;
+}
+
+int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
+        char *token = NULL, *text = NULL;
+        json_t *claims = NULL;
+        int64_t expires;
+        int r;
+
+        r = issue_claims(d, ctx, e, sid, now, &text, ret_claims_object ? &claims : NULL, &expires);
+        if (r < 0)
+                return r;
+        r = signer_sign(d->signer, text, &token);
+        if (r < 0) {
+                free(text);
+                json_decref(claims);
+                return r;
+        }
+        *ret_token = token;
+        *ret_claims = text;
+        if (ret_claims_object)
+                *ret_claims_object = claims;
+        *ret_expires = expires;
+        return 0;
 }
 
 int issue_update_policy_version(enrichd *d) {

@@ -1,0 +1,31 @@
+/* sign_worker.h: Enrich's token signatures off the main thread. One worker
+ * thread takes signing jobs in order from a queue; the main thread queues
+ * a job while it reads a call, and collects the token when it finishes the
+ * call at the end of the turn. A job the worker has not started by then is
+ * signed by the collecting thread itself, so on two cores the signatures
+ * of a turn are shared between both threads and nothing waits idle.
+ *
+ * Who owns what: a job's payload, signer and kid are written by the main
+ * thread before the job is queued and only read afterwards; its state and
+ * result are written under the worker's mutex, by whichever thread signs
+ * it, and read under it by the main thread in sign_job_collect(). The
+ * signer must outlive its jobs: every job is collected within the turn
+ * that queued it (session_methods.c), and the signer changes only between
+ * turns or in calls that first finish the turn's pending Enrich calls. */
+#pragma once
+#include "signer.h"
+
+typedef struct sign_worker sign_worker;
+typedef struct sign_job sign_job;
+
+int sign_worker_start(sign_worker **ret);
+/* Stops and joins the thread; jobs still queued are signed first. NULL is
+ * fine. */
+void sign_worker_stop(sign_worker *w);
+
+/* Queues payload (copied) for signing with s. On failure nothing is
+ * queued and the caller signs itself. */
+int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, sign_job **ret);
+/* Waits for j (or signs it here, when the worker has not taken it yet),
+ * frees it and returns the compact JWS (malloc'd) or a negative errno. */
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token);

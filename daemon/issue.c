@@ -19,6 +19,28 @@ int issue_random_id(char **ret) {
         return b64url_random_id(RANDOM_ID_BYTES, ret);
 }
 
+/* The base64url characters in byte order, so that the prefix below sorts
+ * as the time it encodes. */
+static const char ordered_digits[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+#define SESSION_ID_TIME_CHARS 7
+
+int issue_session_id(int64_t wall_ms, char **ret) {
+        uint64_t t = wall_ms > 0 ? (uint64_t) wall_ms : 0;
+        char *id = NULL;
+        int r;
+
+        r = b64url_random_id(RANDOM_ID_BYTES, &id);
+        if (r < 0)
+                return r;
+        /* 22 characters: the time over the first 7 (42 bits, enough until
+         * the year 2109), 90 random bits left. */
+        for (int i = SESSION_ID_TIME_CHARS - 1; i >= 0; i--, t >>= 6)
+                id[i] = ordered_digits[t & 63];
+        *ret = id;
+        return 0;
+}
+
 void evaluation_clear(evaluation *e) {
         if (!e)
                 return;

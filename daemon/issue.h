@@ -81,3 +81,8 @@ bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_
 int issue_update_policy_version(enrichd *d);
 /* A random id for sessions and tokens (22 characters base64url). */
 int issue_random_id(char **ret);
+/* A session id: like issue_random_id, but its first 7 characters encode
+ * wall_ms so that ids sort in the order they were made. Sessions are
+ * keyed by sid: a turn's new rows then share the index's last page rather
+ * than dirtying one random page each (a WAL frame per login). */
+int issue_session_id(int64_t wall_ms, char **ret);

@@ -206,7 +206,7 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
-        if (issue_random_id(&c->sid) < 0) {
+        if (issue_session_id(clock_wall_ms(), &c->sid) < 0) {
                 reply = internal_error("failed to generate random ids");
                 goto out;
         }

@@ -217,60 +217,74 @@ static char *append_string(char *out, const char *text) {
         return out;
 }
 
-char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *actor_name, const char *subject,
-                      const char *action, const char *result, const char *details, const char *prev_hash) {
-        const char *texts[] = { action ? action : "",       actor_name ? actor_name : "", details ? details : "",
-                                prev_hash ? prev_hash : "", result ? result : "",         subject ? subject : "" };
+/* Room the canonical encoding of r may need: every byte escaped. */
+static size_t canonical_bound(const row *r) {
+        const char *texts[] = { r->action, r->actor_name, r->details, r->prev_hash, r->result, r->subject };
         size_t size = 256;
-        char *text, *at;
 
         for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
-                size += 6 * strlen(texts[i]) + 2;
-        text = malloc(size);
-        if (!text)
-                return NULL;
+                size += 6 * (texts[i] ? strlen(texts[i]) : 0) + 2;
+        return size;
+}
+
+/* Writes the canonical encoding (audit.h) of r into text, which has
+ * canonical_bound(r) bytes, with its NUL; returns the end (at the NUL), or
+ * NULL for text that is not valid UTF-8. Written directly, not through a
+ * jansson object and json_dumps, which cost more than the rest of an
+ * Enrich call's audit row (test_audit_canonical holds the two to the same
+ * bytes). */
+static char *canonical_write(const row *r, char *text) {
+        char *at;
+
         /* The keys in byte order, as JSON_SORT_KEYS puts them. */
         at = stpcpy(text, "{\"action\":");
-        at = append_string(at, texts[0]);
+        at = append_string(at, r->action ? r->action : "");
         if (at) {
                 at = stpcpy(at, ",\"actor_name\":");
-                at = append_string(at, texts[1]);
+                at = append_string(at, r->actor_name ? r->actor_name : "");
         }
         if (at) {
-                if (actor_uid < 0)
+                if (r->actor_uid < 0)
                         at = stpcpy(at, ",\"actor_uid\":null,\"details\":");
                 else
-                        at += sprintf(at, ",\"actor_uid\":%lld,\"details\":", (long long) actor_uid);
-                at = append_string(at, texts[2]);
+                        at += sprintf(at, ",\"actor_uid\":%lld,\"details\":", (long long) r->actor_uid);
+                at = append_string(at, r->details ? r->details : "");
         }
         if (at) {
-                at += sprintf(at, ",\"id\":%lld,\"prev_hash\":", (long long) id);
-                at = append_string(at, texts[3]);
+                at += sprintf(at, ",\"id\":%lld,\"prev_hash\":", (long long) r->id);
+                at = append_string(at, r->prev_hash ? r->prev_hash : "");
         }
         if (at) {
                 at = stpcpy(at, ",\"result\":");
-                at = append_string(at, texts[4]);
+                at = append_string(at, r->result ? r->result : "");
         }
         if (at) {
                 at = stpcpy(at, ",\"subject\":");
-                at = subject ? append_string(at, texts[5]) : stpcpy(at, "null");
+                at = r->subject ? append_string(at, r->subject) : stpcpy(at, "null");
         }
         if (at)
-                sprintf(at, ",\"time\":%lld}", (long long) time);
-        else {
+                at += sprintf(at, ",\"time\":%lld}", (long long) r->time);
+        return at;
+}
+
+char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *actor_name, const char *subject,
+                      const char *action, const char *result, const char *details, const char *prev_hash) {
+        row r = { .id = id,
+                  .time = time,
+                  .actor_uid = actor_uid,
+                  .actor_name = actor_name,
+                  .subject = subject,
+                  .action = action,
+                  .result = result,
+                  .details = details,
+                  .prev_hash = prev_hash };
+        char *text = malloc(canonical_bound(&r));
+
+        if (text && !canonical_write(&r, text)) {
                 free(text);
                 text = NULL;
         }
         return text;
-}
-
-/* The canonical encoding (audit.h) of r, malloc'd: written directly, not
- * through a jansson object and json_dumps, which cost more than the rest
- * of an Enrich call's audit row (test_audit_canonical holds the two to the
- * same bytes). */
-static char *canonical(const row *r) {
-        return audit_canonical(r->id, r->time, r->actor_uid, r->actor_name, r->subject, r->action, r->result,
-                               r->details, r->prev_hash);
 }
 
 /* hash = SHA-256(prev_hash bytes || canonical) as hex into out. A prev_hash
@@ -281,27 +295,37 @@ static int row_hash(const row *r, char out[HASH_HEX + 1]) {
          * costs a provider lookup under locks. The daemon hashes on its
          * main thread only. */
         static EVP_MD *sha256 = NULL;
-        /* Kept too, for the same reason: DigestInit resets it. */
+        /* Kept too, for the same reason (DigestInit resets it); and one
+         * buffer for the encoding, grown as rows need, rather than an
+         * allocation of several KB per row. */
         static EVP_MD_CTX *ctx = NULL;
+        static char *text = NULL;
+        static size_t allocated = 0;
         unsigned char prev[32] = { 0 }, digest[32];
-        char *text = canonical(r);
-        int ret = -EIO;
+        size_t need = canonical_bound(r);
+        char *end;
 
-        if (!text)
-                return -ENOMEM;
+        if (need > allocated) {
+                char *grown = realloc(text, need);
+                if (!grown)
+                        return -ENOMEM;
+                text = grown;
+                allocated = need;
+        }
+        end = canonical_write(r, text);
+        if (!end)
+                return -ENOMEM; /* what jansson's refusal of the text came to */
         if (!sha256)
                 sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
         if (!ctx)
                 ctx = EVP_MD_CTX_new();
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
-        if (ctx && sha256 && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
-            EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 && EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
-            EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {
-                hex_encode(digest, sizeof digest, out);
-                ret = 0;
-        }
-        free(text);
-        return ret;
+        if (!ctx || !sha256 || EVP_DigestInit_ex(ctx, sha256, NULL) != 1 ||
+            EVP_DigestUpdate(ctx, prev, sizeof prev) != 1 || EVP_DigestUpdate(ctx, text, (size_t) (end - text)) != 1 ||
+            EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
+                return -EIO;
+        hex_encode(digest, sizeof digest, out);
+        return 0;
 }
 
 /* The bytes a checkpoint's signature covers (audit.h). */

@@ -214,8 +214,6 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
         /* A token login's scope limit is read back by sid (issue_claims):
          * its binding row comes first, and such calls are never deferred. */
         if (c->req.token_id) {
-                /* Its transaction must not hold the pending calls' rows. */
-                session_enrich_finish(d);
                 if (db_begin(d->db) < 0 || tokens_bind_session(d->db, c->sid, c->req.token_id) < 0) {
                         db_rollback(d->db);
                         reply = database_error(d, "io.enrich.Enrich");
@@ -368,6 +366,10 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 return internal_error("out of memory");
         c->params = json_incref(params);
         c->peer = *call->peer;
+        /* A token login is never deferred, and its checks may write
+         * (failure counts, audit rows): after the calls before it. */
+        if (json_object_get(params, "tokenId"))
+                session_enrich_finish(d);
         reply = enrich_prepare(d, call, c);
         if (reply)
                 goto out;

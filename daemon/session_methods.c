@@ -322,8 +322,9 @@ out:
         return reply;
 }
 
-void session_enrich_finish(enrichd *d) {
-        while (d->pending_enrich) {
+/* Finishes the oldest pending calls until at most keep are left. */
+static void finish_pending(enrichd *d, size_t keep) {
+        while (d->pending_enrich && d->n_pending_enrich > keep) {
                 enrich_call *c = d->pending_enrich;
                 char *token = NULL;
                 json_t *reply;
@@ -344,6 +345,10 @@ void session_enrich_finish(enrichd *d) {
                 free(token);
                 enrich_call_free(c);
         }
+}
+
+void session_enrich_finish(enrichd *d) {
+        finish_pending(d, 0);
 }
 
 size_t session_enrich_pending(const enrichd *d) {
@@ -389,6 +394,10 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                         d->pending_enrich = c;
                 d->pending_enrich_last = c;
                 d->n_pending_enrich++;
+                /* The turn's budget (server.h) counts the calls' first
+                 * halves only: the second halves wait for its end, at
+                 * most SESSION_ENRICH_MAX_PENDING of them. */
+                finish_pending(d, SESSION_ENRICH_MAX_PENDING);
                 return reply;
         }
         /* Signed here: a token login (its binding's transaction is open),

@@ -6,6 +6,9 @@
 #include "method_support.h"
 
 json_t *method_enrich(enrichd *d, const method_call *call, json_t *params);
+/* Enrich calls left waiting for the end of the turn, at most; older ones
+ * are finished as newer ones come. */
+#define SESSION_ENRICH_MAX_PENDING 16
 /* Finishes the Enrich calls whose tokens are being signed (method_enrich),
  * in call order: each one's rows are written and its held reply filled in.
  * Called before the turn's commit, and before any other call or write that

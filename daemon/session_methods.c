@@ -238,7 +238,7 @@ out:
  * written together, in the turn's batch (db.h), so a failure leaves none of
  * them behind. A token login's transaction is open already (enrich_prepare).
  * Returns the reply. */
-static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *token) {
+static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *token, int64_t pid_start) {
         json_t *reply = NULL;
         int64_t key_serial = 0;
         char *amr = NULL;
@@ -276,7 +276,7 @@ static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *to
                 .expires = c->expires,
                 .claims = c->claims_text,
                 .amr = amr,
-                .pid_start = live_pid_start((pid_t) c->req.pid),
+                .pid_start = pid_start,
                 .token_issued = c->now,
                 .key_serial = key_serial,
         };
@@ -327,6 +327,7 @@ static void finish_pending(enrichd *d, size_t keep) {
         while (d->pending_enrich && d->n_pending_enrich > keep) {
                 enrich_call *c = d->pending_enrich;
                 char *token = NULL;
+                int64_t pid_start;
                 json_t *reply;
                 int r;
 
@@ -334,8 +335,8 @@ static void finish_pending(enrichd *d, size_t keep) {
                 if (!d->pending_enrich)
                         d->pending_enrich_last = NULL;
                 d->n_pending_enrich--;
-                r = sign_job_collect(d->sign_worker, c->job, &token);
-                reply = enrich_complete(d, c, r, token);
+                r = sign_job_collect(d->sign_worker, c->job, &token, &pid_start);
+                reply = enrich_complete(d, c, r, token, pid_start);
                 /* The server holds c->reply (an empty success): it becomes
                  * this one, success or error, in place. */
                 json_object_clear(c->reply);
@@ -364,6 +365,7 @@ size_t session_enrich_pending(const enrichd *d) {
 json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         enrich_call *c = calloc(1, sizeof *c);
         char *token = NULL;
+        int64_t pid_start;
         json_t *reply = NULL;
         int r;
 
@@ -379,12 +381,12 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         if (reply)
                 goto out;
         if (d->sign_worker && !c->req.token_id &&
-            sign_worker_submit(d->sign_worker, d->signer, c->claims_text, &c->job) == 0) {
+            sign_worker_submit(d->sign_worker, d->signer, c->claims_text, (pid_t) c->req.pid, &c->job) == 0) {
                 c->reply = varlink_reply_new(NULL, false);
                 if (!c->reply) {
                         /* Collected here, so no job outlives the call. */
-                        r = sign_job_collect(d->sign_worker, c->job, &token);
-                        reply = enrich_complete(d, c, r, token);
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &pid_start);
+                        reply = enrich_complete(d, c, r, token, pid_start);
                         goto out;
                 }
                 reply = json_incref(c->reply);
@@ -404,7 +406,7 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
          * no signer thread, or a queue that would not take the job. */
         session_enrich_finish(d);
         r = signer_sign(d->signer, c->claims_text, &token);
-        reply = enrich_complete(d, c, r, token);
+        reply = enrich_complete(d, c, r, token, live_pid_start((pid_t) c->req.pid));
 out:
         free(token);
         enrich_call_free(c);

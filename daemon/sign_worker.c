@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "live.h"
 #include "sign_worker.h"
 
 typedef enum job_state {
@@ -17,6 +18,8 @@ typedef enum job_state {
 struct sign_job {
         const signer *signer;
         char *payload;
+        pid_t pid;
+        int64_t pid_start;
         sign_job *next;         /* in the queue */
         job_state state;
         int result;
@@ -50,8 +53,10 @@ static sign_job *take(sign_worker *w) {
 static void sign_unlocked(sign_worker *w, sign_job *j) {
         char *token = NULL;
         int r = signer_sign(j->signer, j->payload, &token);
+        int64_t start = live_pid_start(j->pid);
 
         pthread_mutex_lock(&w->lock);
+        j->pid_start = start;
         j->result = r;
         j->token = token;
         j->state = JOB_DONE;
@@ -119,7 +124,7 @@ void sign_worker_stop(sign_worker *w) {
         free(w);
 }
 
-int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, sign_job **ret) {
+int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, pid_t pid, sign_job **ret) {
         sign_job *j;
 
         if (!w)
@@ -133,6 +138,7 @@ int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, sig
                 return -ENOMEM;
         }
         j->signer = s;
+        j->pid = pid;
         j->state = JOB_QUEUED;
         pthread_mutex_lock(&w->lock);
         if (w->last)
@@ -163,7 +169,7 @@ static void unqueue(sign_worker *w, sign_job *j) {
         j->state = JOB_SIGNING;
 }
 
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token) {
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, int64_t *ret_pid_start) {
         int r;
 
         if (!j)
@@ -191,6 +197,7 @@ int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token) {
                 pthread_cond_wait(&w->done, &w->lock);
         }
         pthread_mutex_unlock(&w->lock);
+        *ret_pid_start = j->pid_start;
         r = j->result;
         if (r >= 0) {
                 *ret_token = j->token;

@@ -5,7 +5,7 @@
  * signed by the collecting thread itself, so on two cores the signatures
  * of a turn are shared between both threads and nothing waits idle.
  *
- * Who owns what: a job's payload, signer and kid are written by the main
+ * Who owns what: a job's payload, signer and pid are written by the main
  * thread before the job is queued and only read afterwards; its state and
  * result are written under the worker's mutex, by whichever thread signs
  * it, and read under it by the main thread in sign_job_collect(). The
@@ -13,6 +13,8 @@
  * that queued it (session_methods.c), and the signer changes only between
  * turns or in calls that first finish the turn's pending Enrich calls. */
 #pragma once
+#include <stdint.h>
+#include <sys/types.h>
 #include "signer.h"
 
 typedef struct sign_worker sign_worker;
@@ -23,9 +25,13 @@ int sign_worker_start(sign_worker **ret);
  * fine. */
 void sign_worker_stop(sign_worker *w);
 
-/* Queues payload (copied) for signing with s. On failure nothing is
- * queued and the caller signs itself. */
-int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, sign_job **ret);
-/* Waits for j (or signs it here, when the worker has not taken it yet),
- * frees it and returns the compact JWS (malloc'd) or a negative errno. */
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token);
+/* Queues payload (copied) for signing with s; the job also reads the
+ * start time of pid (live_pid_start), the other thing an Enrich call needs
+ * that touches no state of the daemon's. On failure nothing is queued and
+ * the caller does both itself. */
+int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, pid_t pid, sign_job **ret);
+/* Waits for j (or does it here, when the worker has not taken it yet),
+ * frees it and returns the compact JWS (malloc'd) or a negative errno;
+ * *ret_pid_start gets pid's start time (live_pid_start's answer) either
+ * way. */
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, int64_t *ret_pid_start);

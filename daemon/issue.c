@@ -251,12 +251,14 @@ int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, cons
         /* iat, nbf and exp come from the one reading now. */
         expires = issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, token_end);
         claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
-        if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
+        if (!claims || (ret_claims && !(text = json_dumps(claims, JSON_COMPACT)))) {
                 r = -ENOMEM;
                 goto out;
         }
-        *ret_claims = text;
-        text = NULL;
+        if (ret_claims) {
+                *ret_claims = text;
+                text = NULL;
+        }
         if (ret_claims_object) {
                 *ret_claims_object = claims;
                 claims = NULL;

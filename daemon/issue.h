@@ -56,7 +56,8 @@ int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool sessi
 /* Logs a tenant conflict of e (no-op without one) for sid (optional). */
 void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
 /* issue_sign's first half, for a signature made elsewhere (sign_worker.h):
- * the payload text, its object (optional) and its exp. */
+ * the payload text and its object (each optional, not both NULL) and its
+ * exp. */
 int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                  char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the

@@ -150,13 +150,14 @@ static void enrich_call_free(enrich_call *c) {
         free(c);
 }
 
-/* The first half, up to the claims to sign: NULL, or the error reply. */
+/* The first half, up to the claims to sign (and, unless they are to be
+ * signed on the signer thread, their text): NULL, or the error reply. */
 static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *c) {
         login_context ctx;
         char *pwbuf = NULL;
         struct passwd pw;
         json_t *reply = NULL;
-        bool found;
+        bool found, defer;
         int r;
 
         reply = parse_enrich(c->params, &c->req);
@@ -210,6 +211,7 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                 reply = internal_error("failed to generate random ids");
                 goto out;
         }
+        defer = d->sign_worker && !c->req.token_id;
         issue_log_conflict(&ctx, &c->ev, c->sid);
         /* A token login's scope limit is read back by sid (issue_claims):
          * its binding row comes first, and such calls are never deferred. */
@@ -220,7 +222,8 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                         goto out;
                 }
         }
-        r = issue_claims(d, &ctx, &c->ev, c->sid, c->now, &c->claims_text, &c->claims, &c->expires);
+        /* The claims' text is written where they are signed. */
+        r = issue_claims(d, &ctx, &c->ev, c->sid, c->now, defer ? NULL : &c->claims_text, &c->claims, &c->expires);
         if (r < 0) {
                 if (c->req.token_id)
                         db_rollback(d->db);
@@ -335,7 +338,7 @@ static void finish_pending(enrichd *d, size_t keep) {
                 if (!d->pending_enrich)
                         d->pending_enrich_last = NULL;
                 d->n_pending_enrich--;
-                r = sign_job_collect(d->sign_worker, c->job, &token, &pid_start);
+                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
                 reply = enrich_complete(d, c, r, token, pid_start);
                 /* The server holds c->reply (an empty success): it becomes
                  * this one, success or error, in place. */
@@ -380,12 +383,12 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         reply = enrich_prepare(d, call, c);
         if (reply)
                 goto out;
-        if (d->sign_worker && !c->req.token_id &&
-            sign_worker_submit(d->sign_worker, d->signer, c->claims_text, (pid_t) c->req.pid, &c->job) == 0) {
+        if (!c->claims_text &&
+            sign_worker_submit(d->sign_worker, d->signer, c->claims, (pid_t) c->req.pid, &c->job) == 0) {
                 c->reply = varlink_reply_new(NULL, false);
                 if (!c->reply) {
                         /* Collected here, so no job outlives the call. */
-                        r = sign_job_collect(d->sign_worker, c->job, &token, &pid_start);
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
                         reply = enrich_complete(d, c, r, token, pid_start);
                         goto out;
                 }
@@ -403,9 +406,12 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 return reply;
         }
         /* Signed here: a token login (its binding's transaction is open),
-         * no signer thread, or a queue that would not take the job. */
+         * no signer thread, or a queue that would not take the job (its
+         * claims' text is written here then). */
         session_enrich_finish(d);
-        r = signer_sign(d->signer, c->claims_text, &token);
+        if (!c->claims_text)
+                c->claims_text = json_dumps(c->claims, JSON_COMPACT);
+        r = c->claims_text ? signer_sign(d->signer, c->claims_text, &token) : -ENOMEM;
         reply = enrich_complete(d, c, r, token, live_pid_start((pid_t) c->req.pid));
 out:
         free(token);

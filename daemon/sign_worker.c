@@ -17,7 +17,8 @@ typedef enum job_state {
 
 struct sign_job {
         const signer *signer;
-        char *payload;
+        json_t *claims;         /* borrowed */
+        char *payload;          /* their text, made by whoever signs */
         pid_t pid;
         int64_t pid_start;
         sign_job *next;         /* in the queue */
@@ -51,11 +52,12 @@ static sign_job *take(sign_worker *w) {
 
 /* Signs j without the lock held, then publishes the result under it. */
 static void sign_unlocked(sign_worker *w, sign_job *j) {
-        char *token = NULL;
-        int r = signer_sign(j->signer, j->payload, &token);
+        char *token = NULL, *payload = json_dumps(j->claims, JSON_COMPACT);
+        int r = payload ? signer_sign(j->signer, payload, &token) : -ENOMEM;
         int64_t start = live_pid_start(j->pid);
 
         pthread_mutex_lock(&w->lock);
+        j->payload = payload;
         j->pid_start = start;
         j->result = r;
         j->token = token;
@@ -124,7 +126,7 @@ void sign_worker_stop(sign_worker *w) {
         free(w);
 }
 
-int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, pid_t pid, sign_job **ret) {
+int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job **ret) {
         sign_job *j;
 
         if (!w)
@@ -132,11 +134,7 @@ int sign_worker_submit(sign_worker *w, const signer *s, const char *payload, pid
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        j->payload = strdup(payload);
-        if (!j->payload) {
-                free(j);
-                return -ENOMEM;
-        }
+        j->claims = claims;
         j->signer = s;
         j->pid = pid;
         j->state = JOB_QUEUED;
@@ -169,7 +167,7 @@ static void unqueue(sign_worker *w, sign_job *j) {
         j->state = JOB_SIGNING;
 }
 
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, int64_t *ret_pid_start) {
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start) {
         int r;
 
         if (!j)
@@ -202,6 +200,8 @@ int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, int64_t *ret
         if (r >= 0) {
                 *ret_token = j->token;
                 j->token = NULL;
+                *ret_claims = j->payload;
+                j->payload = NULL;
         }
         free(j->token);
         free(j->payload);

@@ -33,6 +33,7 @@ struct sign_worker {
         pthread_cond_t queued;  /* a job was queued, or stop was set */
         pthread_cond_t done;    /* a job is done */
         sign_job *first, *last;
+        size_t n_queued;
         bool stop;
 };
 
@@ -46,6 +47,7 @@ static sign_job *take(sign_worker *w) {
                         w->last = NULL;
                 j->next = NULL;
                 j->state = JOB_SIGNING;
+                w->n_queued--;
         }
         return j;
 }
@@ -144,7 +146,13 @@ int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pi
         else
                 w->first = j;
         w->last = j;
-        pthread_cond_signal(&w->queued);
+        /* A lone job is left to the main thread, which signs it when it
+         * collects it at the end of the turn: handing it over would only
+         * add a wake-up on each side to a lone login's latency. From the
+         * second on, the main thread has other calls to serve meanwhile,
+         * and the worker takes the oldest. */
+        if (++w->n_queued >= 2)
+                pthread_cond_signal(&w->queued);
         pthread_mutex_unlock(&w->lock);
         *ret = j;
         return 0;
@@ -165,6 +173,7 @@ static void unqueue(sign_worker *w, sign_job *j) {
                 w->last = prev;
         j->next = NULL;
         j->state = JOB_SIGNING;
+        w->n_queued--;
 }
 
 int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start) {

@@ -3,7 +3,10 @@
  * a job while it reads a call, and collects the token when it finishes the
  * call at the end of the turn. A job the worker has not started by then is
  * signed by the collecting thread itself, so on two cores the signatures
- * of a turn are shared between both threads and nothing waits idle.
+ * of a turn are shared between both threads and nothing waits idle. The
+ * worker is woken only once two jobs wait: a turn with one Enrich call (a
+ * lone login) signs it on the main thread, without a hand-over on its
+ * latency.
  *
  * Who owns what: a job's claims object, signer and pid are written by the
  * main thread before the job is queued and only read afterwards (the

@@ -148,154 +148,144 @@ typedef struct row {
         const char *actor_name, *subject, *action, *result, *details, *prev_hash, *hash;
 } row;
 
-/* The canonical encoding (audit.h) is written here by hand, byte for byte
- * what jansson's json_dumps(JSON_COMPACT | JSON_SORT_KEYS) makes of the
- * row's object: building that object and dumping it cost about 50k
- * instructions a row, which every append paid and every checkpoint paid a
- * thousand times over (verifying the rows since the last one), stalling
- * the daemon for tens of milliseconds. test_audit_canonical compares the
- * two. */
-typedef struct canon {
-        char *buf;
-        size_t len, cap;
-        bool failed;
-} canon;
-
-static void canon_add(canon *c, const char *p, size_t n) {
-        if (c->failed)
-                return;
-        if (c->len + n + 1 > c->cap) {
-                size_t cap = c->cap ? c->cap : 512;
-                char *b;
-
-                while (cap < c->len + n + 1)
-                        cap *= 2;
-                b = realloc(c->buf, cap);
-                if (!b) {
-                        c->failed = true;
-                        return;
-                }
-                c->buf = b;
-                c->cap = cap;
-        }
-        memcpy(c->buf + c->len, p, n);
-        c->len += n;
-        c->buf[c->len] = '\0';
-}
-
-static void canon_int(canon *c, int64_t v) {
-        char text[32];
-        int n = snprintf(text, sizeof text, "%" PRId64, v);
-
-        canon_add(c, text, (size_t) n);
-}
-
-/* The length of the UTF-8 sequence at p (1..4) as jansson accepts it (no
- * overlong forms, no surrogates, nothing past U+10FFFF), 0 if invalid. */
-static size_t utf8_sequence(const unsigned char *p) {
+/* The length of the valid UTF-8 sequence at s (1 to 4), or 0: what
+ * jansson accepts in a string (no overlong forms, no surrogates, nothing
+ * past U+10FFFF). */
+static size_t utf8_length(const unsigned char *s) {
         size_t n;
-        uint32_t v;
+        uint32_t cp;
 
-        if (p[0] < 0x80)
+        if (s[0] < 0x80)
                 return 1;
-        if (p[0] >= 0xC2 && p[0] <= 0xDF)
-                n = 2, v = p[0] & 0x1F;
-        else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-                n = 3, v = p[0] & 0x0F;
-        else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-                n = 4, v = p[0] & 0x07;
-        else
+        if (s[0] < 0xc2 || s[0] > 0xf4)
                 return 0;
+        n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+        cp = s[0] & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
         for (size_t i = 1; i < n; i++) {
-                if (p[i] < 0x80 || p[i] > 0xBF)
-                        return 0;       /* a NUL ends the string here too */
-                v = (v << 6) | (p[i] & 0x3F);
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3f);
         }
-        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return n;
 }
 
-/* A JSON string as jansson writes it without JSON_ENSURE_ASCII: quote,
- * backslash and control characters escaped (\b \f \n \r \t, else
- * \u00XX in capitals), everything else as is. Invalid UTF-8 fails, as
- * json_string() refuses it. */
-static void canon_string(canon *c, const char *s) {
-        const unsigned char *p = (const unsigned char *) s, *run = p;
+/* Appends text as a JSON string the way jansson dumps it without flags:
+ * '"' and '\\' escaped, control characters as \b \f \n \r \t or \u00XX,
+ * everything else as it is. Returns the end, or NULL for text that is not
+ * valid UTF-8 (which jansson refuses to hold). out has room for 6 bytes
+ * per byte of text, plus 2. */
+static char *append_string(char *out, const char *text) {
+        static const char hex[] = "0123456789ABCDEF";
+        const unsigned char *p = (const unsigned char *) text;
 
-        canon_add(c, "\"", 1);
+        *out++ = '"';
         while (*p) {
-                char esc[8];
-                const char *e = NULL;
+                size_t n;
 
                 if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-                        p++;
+                        *out++ = (char) *p++;
                         continue;
                 }
                 if (*p >= 0x80) {
-                        size_t n = utf8_sequence(p);
-
-                        if (n == 0) {
-                                c->failed = true;
-                                return;
-                        }
+                        n = utf8_length(p);
+                        if (n == 0)
+                                return NULL;
+                        memcpy(out, p, n);
+                        out += n;
                         p += n;
                         continue;
                 }
-                canon_add(c, (const char *) run, (size_t) (p - run));
+                *out++ = '\\';
                 switch (*p) {
-                case '"': e = "\\\""; break;
-                case '\\': e = "\\\\"; break;
-                case '\b': e = "\\b"; break;
-                case '\f': e = "\\f"; break;
-                case '\n': e = "\\n"; break;
-                case '\r': e = "\\r"; break;
-                case '\t': e = "\\t"; break;
-                default: snprintf(esc, sizeof esc, "\\u%04X", (unsigned) *p); e = esc;
+                case '"':
+                case '\\': *out++ = (char) *p; break;
+                case '\b': *out++ = 'b'; break;
+                case '\f': *out++ = 'f'; break;
+                case '\n': *out++ = 'n'; break;
+                case '\r': *out++ = 'r'; break;
+                case '\t': *out++ = 't'; break;
+                default:
+                        memcpy(out, "u00", 3);
+                        out[3] = hex[*p >> 4];
+                        out[4] = hex[*p & 15];
+                        out += 5;
                 }
-                canon_add(c, e, strlen(e));
-                run = ++p;
+                p++;
         }
-        canon_add(c, (const char *) run, (size_t) (p - run));
-        canon_add(c, "\"", 1);
+        *out++ = '"';
+        return out;
 }
 
-/* The canonical encoding (audit.h), malloc'd; NULL when a field is not
- * valid UTF-8 (or out of memory). */
-static char *canonical(const row *r) {
-        canon c = {};
+/* Room the canonical encoding of r may need: every byte escaped. */
+static size_t canonical_bound(const row *r) {
+        const char *texts[] = { r->action, r->actor_name, r->details, r->prev_hash, r->result, r->subject };
+        size_t size = 256;
 
-        /* Keys in byte order, as JSON_SORT_KEYS has them. */
-        canon_add(&c, "{\"action\":", 10);
-        canon_string(&c, r->action ? r->action : "");
-        canon_add(&c, ",\"actor_name\":", 14);
-        canon_string(&c, r->actor_name ? r->actor_name : "");
-        canon_add(&c, ",\"actor_uid\":", 13);
-        if (r->actor_uid < 0)
-                canon_add(&c, "null", 4);
-        else
-                canon_int(&c, r->actor_uid);
-        canon_add(&c, ",\"details\":", 11);
-        canon_string(&c, r->details ? r->details : "");
-        canon_add(&c, ",\"id\":", 6);
-        canon_int(&c, r->id);
-        canon_add(&c, ",\"prev_hash\":", 13);
-        canon_string(&c, r->prev_hash ? r->prev_hash : "");
-        canon_add(&c, ",\"result\":", 10);
-        canon_string(&c, r->result ? r->result : "");
-        canon_add(&c, ",\"subject\":", 11);
-        if (r->subject)
-                canon_string(&c, r->subject);
-        else
-                canon_add(&c, "null", 4);
-        canon_add(&c, ",\"time\":", 8);
-        canon_int(&c, r->time);
-        canon_add(&c, "}", 1);
-        if (c.failed) {
-                free(c.buf);
-                return NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
+                size += 6 * (texts[i] ? strlen(texts[i]) : 0) + 2;
+        return size;
+}
+
+/* Writes the canonical encoding (audit.h) of r into text, which has
+ * canonical_bound(r) bytes, with its NUL; returns the end (at the NUL), or
+ * NULL for text that is not valid UTF-8. Written directly, not through a
+ * jansson object and json_dumps, which cost more than the rest of an
+ * Enrich call's audit row (test_audit_canonical holds the two to the same
+ * bytes). */
+static char *canonical_write(const row *r, char *text) {
+        char *at;
+
+        /* The keys in byte order, as JSON_SORT_KEYS puts them. */
+        at = stpcpy(text, "{\"action\":");
+        at = append_string(at, r->action ? r->action : "");
+        if (at) {
+                at = stpcpy(at, ",\"actor_name\":");
+                at = append_string(at, r->actor_name ? r->actor_name : "");
         }
-        return c.buf;
+        if (at) {
+                if (r->actor_uid < 0)
+                        at = stpcpy(at, ",\"actor_uid\":null,\"details\":");
+                else
+                        at += sprintf(at, ",\"actor_uid\":%lld,\"details\":", (long long) r->actor_uid);
+                at = append_string(at, r->details ? r->details : "");
+        }
+        if (at) {
+                at += sprintf(at, ",\"id\":%lld,\"prev_hash\":", (long long) r->id);
+                at = append_string(at, r->prev_hash ? r->prev_hash : "");
+        }
+        if (at) {
+                at = stpcpy(at, ",\"result\":");
+                at = append_string(at, r->result ? r->result : "");
+        }
+        if (at) {
+                at = stpcpy(at, ",\"subject\":");
+                at = r->subject ? append_string(at, r->subject) : stpcpy(at, "null");
+        }
+        if (at)
+                at += sprintf(at, ",\"time\":%lld}", (long long) r->time);
+        return at;
+}
+
+char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *actor_name, const char *subject,
+                      const char *action, const char *result, const char *details, const char *prev_hash) {
+        row r = { .id = id,
+                  .time = time,
+                  .actor_uid = actor_uid,
+                  .actor_name = actor_name,
+                  .subject = subject,
+                  .action = action,
+                  .result = result,
+                  .details = details,
+                  .prev_hash = prev_hash };
+        char *text = malloc(canonical_bound(&r));
+
+        if (text && !canonical_write(&r, text)) {
+                free(text);
+                text = NULL;
+        }
+        return text;
 }
 
 /* hash = SHA-256(prev_hash bytes || canonical) as hex into out. A prev_hash
@@ -306,26 +296,37 @@ static int row_hash(const row *r, char out[HASH_HEX + 1]) {
          * costs a provider lookup under locks. The daemon hashes on its
          * main thread only. */
         static EVP_MD *sha256 = NULL;
+        /* Kept too, for the same reason (DigestInit resets it); and one
+         * buffer for the encoding, grown as rows need, rather than an
+         * allocation of several KB per row. */
+        static EVP_MD_CTX *ctx = NULL;
+        static char *text = NULL;
+        static size_t allocated = 0;
         unsigned char prev[32] = { 0 }, digest[32];
-        EVP_MD_CTX *ctx = NULL;
-        char *text = canonical(r);
-        int ret = -EIO;
+        size_t need = canonical_bound(r);
+        char *end;
 
-        if (!text)
-                return -ENOMEM;
+        if (need > allocated) {
+                char *grown = realloc(text, need);
+                if (!grown)
+                        return -ENOMEM;
+                text = grown;
+                allocated = need;
+        }
+        end = canonical_write(r, text);
+        if (!end)
+                return -ENOMEM; /* what jansson's refusal of the text came to */
         if (!sha256)
                 sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!ctx)
+                ctx = EVP_MD_CTX_new();
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
-        ctx = EVP_MD_CTX_new();
-        if (ctx && sha256 && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
-            EVP_DigestUpdate(ctx, prev, sizeof prev) == 1 && EVP_DigestUpdate(ctx, text, strlen(text)) == 1 &&
-            EVP_DigestFinal_ex(ctx, digest, NULL) == 1) {
-                hex_encode(digest, sizeof digest, out);
-                ret = 0;
-        }
-        EVP_MD_CTX_free(ctx);
-        free(text);
-        return ret;
+        if (!ctx || !sha256 || EVP_DigestInit_ex(ctx, sha256, NULL) != 1 ||
+            EVP_DigestUpdate(ctx, prev, sizeof prev) != 1 || EVP_DigestUpdate(ctx, text, (size_t) (end - text)) != 1 ||
+            EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
+                return -EIO;
+        hex_encode(digest, sizeof digest, out);
+        return 0;
 }
 
 /* The bytes a checkpoint's signature covers (audit.h). */

@@ -94,6 +94,12 @@
 int audit_open(enrichd *d, audit **ret);
 void audit_free(audit *a);
 
+/* The canonical encoding (above) of one row, malloc'd; NULL for a text
+ * that is not valid UTF-8 (jansson could not have held it) or without
+ * memory. actor_uid < 0 and subject NULL encode as null. */
+char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *actor_name, const char *subject,
+                      const char *action, const char *result, const char *details, const char *prev_hash);
+
 /* Appends one row, in its own transaction, or in the caller's when one is
  * open, and logs it to the journal (its action's MESSAGE_ID, ENRICH_ACTION,
  * ENRICH_USER, ENRICH_SID, ENRICH_JTI). peer NULL: enrichd itself is the

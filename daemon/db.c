@@ -39,6 +39,7 @@
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
+        const char *sql;        /* the text it was last asked for by (a literal, mostly) */
         bool in_use;            /* handed out and not yet released */
 } cached_statement;
 
@@ -380,32 +381,41 @@ static int exec(db *d, const char *sql, const char *what) {
         return 0;
 }
 
-int db_prepare(db *d, const char *sql, sqlite3_stmt **ret) {
-        cached_statement *slot = NULL;
-        sqlite3_stmt *st = NULL;
-        bool busy = false;
-
-        for (size_t i = 0; i < d->n_cache; i++) {
-                cached_statement *c = &d->cache[i];
-
-                if (strcmp(sqlite3_sql(c->st), sql) != 0)
-                        continue;
-                if (c->in_use) {
-                        /* Used again before its release (a nested loop):
-                         * a private statement, finalized on release. */
-                        busy = true;
-                        break;
+/* The cached statement of sql, or NULL. Callers pass the same literal
+ * each time: its address finds the statement with one comparison of the
+ * text instead of one per cached statement (the text is still compared,
+ * as a buffer may hold other text another time). */
+static cached_statement *cache_find(db *d, const char *sql) {
+        for (size_t i = 0; i < d->n_cache; i++)
+                if (d->cache[i].sql == sql && strcmp(sqlite3_sql(d->cache[i].st), sql) == 0)
+                        return &d->cache[i];
+        for (size_t i = 0; i < d->n_cache; i++)
+                if (strcmp(sqlite3_sql(d->cache[i].st), sql) == 0) {
+                        d->cache[i].sql = sql;
+                        return &d->cache[i];
                 }
+        return NULL;
+}
+
+int db_prepare(db *d, const char *sql, sqlite3_stmt **ret) {
+        cached_statement *slot = NULL, *c = cache_find(d, sql);
+        sqlite3_stmt *st = NULL;
+        bool busy;
+
+        if (c && !c->in_use) {
                 c->in_use = true;
                 *ret = c->st;
                 return 0;
         }
+        /* Used again before its release (a nested loop): a private
+         * statement, finalized on release. */
+        busy = c != NULL;
         if (!busy && d->n_cache < DB_STATEMENT_CACHE)
                 slot = &d->cache[d->n_cache];
         if (sqlite3_prepare_v3(d->handle, sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
                 return set_error(d, "Failed to prepare statement");
         if (slot && st) {
-                *slot = (cached_statement) { .st = st, .in_use = true };
+                *slot = (cached_statement) { .st = st, .sql = sql, .in_use = true };
                 d->n_cache++;
         }
         *ret = st;

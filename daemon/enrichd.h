@@ -1,6 +1,7 @@
 /* enrichd.h: the daemon's state, owned by main and handed to the methods,
  * the issuer and the live-session scheduler. Single-threaded: only the
- * event loop touches it. */
+ * event loop touches it (the signer thread sees only its jobs,
+ * sign_worker.h). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,4 +49,10 @@ typedef struct enrichd {
          * gone. NULL: no call may be answered later. */
         int (*reply_later)(void *userdata, uint64_t call, json_t *reply);
         void *reply_later_userdata;
+        /* Enrich's signatures off the main thread (sign_worker.h); NULL:
+         * signed inline. The calls waiting for theirs, finished before
+         * the turn commits (session_methods.c), in call order. */
+        struct sign_worker *sign_worker;
+        struct enrich_call *pending_enrich, *pending_enrich_last;
+        size_t n_pending_enrich;
 } enrichd;

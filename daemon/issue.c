@@ -19,6 +19,28 @@ int issue_random_id(char **ret) {
         return b64url_random_id(RANDOM_ID_BYTES, ret);
 }
 
+/* The base64url characters in byte order, so that the prefix below sorts
+ * as the time it encodes. */
+static const char ordered_digits[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+#define SESSION_ID_TIME_CHARS 7
+
+int issue_session_id(int64_t wall_ms, char **ret) {
+        uint64_t t = wall_ms > 0 ? (uint64_t) wall_ms : 0;
+        char *id = NULL;
+        int r;
+
+        r = b64url_random_id(RANDOM_ID_BYTES, &id);
+        if (r < 0)
+                return r;
+        /* 22 characters: the time over the first 7 (42 bits, enough until
+         * the year 2109), 90 random bits left. */
+        for (int i = SESSION_ID_TIME_CHARS - 1; i >= 0; i--, t >>= 6)
+                id[i] = ordered_digits[t & 63];
+        *ret = id;
+        return 0;
+}
+
 void evaluation_clear(evaluation *e) {
         if (!e)
                 return;
@@ -213,9 +235,9 @@ bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_
         return expires < issue_expiry(now, e->result->ttl, d->config->max_ttl, 0, 0);
 }
 
-int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
-               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
-        char *jti = NULL, *token = NULL, *text = NULL, *scope = NULL;
+int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                 char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
+        char *jti = NULL, *text = NULL, *scope = NULL;
         json_t *claims = NULL;
         int64_t expires, token_end = 0;
         int r;
@@ -229,17 +251,14 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
         /* iat, nbf and exp come from the one reading now. */
         expires = issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, token_end);
         claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
-        if (!claims || !(text = json_dumps(claims, JSON_COMPACT))) {
+        if (!claims || (ret_claims && !(text = json_dumps(claims, JSON_COMPACT)))) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = signer_sign(d->signer, text, &token);
-        if (r < 0)
-                goto out;
-        *ret_token = token;
-        token = NULL;
-        *ret_claims = text;
-        text = NULL;
+        if (ret_claims) {
+                *ret_claims = text;
+                text = NULL;
+        }
         if (ret_claims_object) {
                 *ret_claims_object = claims;
                 claims = NULL;
@@ -248,10 +267,33 @@ int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const 
 out:
         free(jti);
         free(scope);
-        free(token);
         free(text);
         json_decref(claims);
         return r;
+}
+
+int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+               char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
+        char *token = NULL, *text = NULL;
+        json_t *claims = NULL;
+        int64_t expires;
+        int r;
+
+        r = issue_claims(d, ctx, e, sid, now, &text, ret_claims_object ? &claims : NULL, &expires);
+        if (r < 0)
+                return r;
+        r = signer_sign(d->signer, text, &token);
+        if (r < 0) {
+                free(text);
+                json_decref(claims);
+                return r;
+        }
+        *ret_token = token;
+        *ret_claims = text;
+        if (ret_claims_object)
+                *ret_claims_object = claims;
+        *ret_expires = expires;
+        return 0;
 }
 
 int issue_update_policy_version(enrichd *d) {

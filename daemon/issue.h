@@ -55,6 +55,11 @@ void evaluation_clear(evaluation *e);
 int issue_evaluate(enrichd *d, const login_context *ctx, int64_t now, bool session_context, evaluation *ret);
 /* Logs a tenant conflict of e (no-op without one) for sid (optional). */
 void issue_log_conflict(const login_context *ctx, const evaluation *e, const char *sid);
+/* issue_sign's first half, for a signature made elsewhere (sign_worker.h):
+ * the payload text and its object (each optional, not both NULL) and its
+ * exp. */
+int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                 char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the
  * payload text (*ret_claims: serialized once, the bytes signed and the
  * bytes stored), the payload as an object (*ret_claims_object, optional,
@@ -77,3 +82,8 @@ bool issue_ends_early(const enrichd *d, const evaluation *e, int64_t now, int64_
 int issue_update_policy_version(enrichd *d);
 /* A random id for sessions and tokens (22 characters base64url). */
 int issue_random_id(char **ret);
+/* A session id: like issue_random_id, but its first 7 characters encode
+ * wall_ms so that ids sort in the order they were made. Sessions are
+ * keyed by sid: a turn's new rows then share the index's last page rather
+ * than dirtying one random page each (a WAL frame per login). */
+int issue_session_id(int64_t wall_ms, char **ret);

@@ -6,6 +6,7 @@
  * advance past a removed index. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,17 @@ typedef struct live_session {
                                  * (issue_ends_early): refresh just before it */
 } live_session;
 
+/* Slots of the sid index: a power of two, at least twice LIVE_MAX_SESSIONS,
+ * so probes stay short even when the set is full. */
+#define INDEX_SLOTS (2 * (size_t) LIVE_MAX_SESSIONS)
+
 struct live {
         live_session **items;
         size_t n;
+        /* items by sid: slot -> index in items + 1 (0: free), open
+         * addressing with linear probing. EndSession, AttachKey and a
+         * revocation find their session without a scan of every one. */
+        uint32_t *index;
         size_t cursor;          /* next liveness check */
         int64_t wall_offset_ms; /* wall minus monotonic at the last tick */
         /* Sessions added since the last group commit (db.h), by sid: a
@@ -53,6 +62,24 @@ struct live {
         char **unsaved;
         size_t n_unsaved, unsaved_allocated;
 };
+
+/* FNV-1a over sid. */
+static size_t sid_hash(const char *sid) {
+        uint64_t h = 14695981039346656037ULL;
+
+        for (const unsigned char *p = (const unsigned char *) sid; *p; p++)
+                h = (h ^ *p) * 1099511628211ULL;
+        return (size_t) (h ^ (h >> 32));
+}
+
+/* Records that items[i] holds sid (not in the index yet). */
+static void index_put(live *l, const char *sid, size_t i) {
+        size_t slot = sid_hash(sid) & (INDEX_SLOTS - 1);
+
+        while (l->index[slot] != 0)
+                slot = (slot + 1) & (INDEX_SLOTS - 1);
+        l->index[slot] = (uint32_t) i + 1;
+}
 
 /* The outcome of one re-evaluation. */
 enum { KEPT, REMOVED };
@@ -76,7 +103,10 @@ int live_new(live **ret) {
         if (!l)
                 return -ENOMEM;
         l->items = calloc(LIVE_MAX_SESSIONS, sizeof(live_session *));
-        if (!l->items) {
+        l->index = calloc(INDEX_SLOTS, sizeof(uint32_t));
+        if (!l->items || !l->index) {
+                free(l->items);
+                free(l->index);
                 free(l);
                 return -ENOMEM;
         }
@@ -94,6 +124,7 @@ void live_free(live *l) {
                 free(l->unsaved[i]);
         free(l->unsaved);
         free(l->items);
+        free(l->index);
         free(l);
 }
 
@@ -102,14 +133,24 @@ size_t live_count(const live *l) {
 }
 
 int64_t live_pid_start(pid_t pid) {
-        char path[64], buf[1024], *p, *save = NULL;
+        char path[32], buf[1024], *p, *end;
+        int64_t start;
         ssize_t n;
-        int fd, field;
+        int fd;
 
         if (pid <= 0)
                 return -ESRCH;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* Built by hand: snprintf and strtok cost more than the read at
+         * every Enrich and at every liveness check. */
+        p = path + sizeof path;
+        *--p = '\0';
+        p -= sizeof "/stat" - 1;
+        memcpy(p, "/stat", sizeof "/stat" - 1);
+        for (unsigned v = (unsigned) pid; v > 0; v /= 10)
+                *--p = (char) ('0' + v % 10);
+        p -= sizeof "/proc/" - 1;
+        memcpy(p, "/proc/", sizeof "/proc/" - 1);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -ESRCH;
         n = read(fd, buf, sizeof buf - 1);
@@ -120,16 +161,24 @@ int64_t live_pid_start(pid_t pid) {
         /* comm (field 2) may hold spaces and parentheses: fields after it
          * start past the last ')'. */
         p = strrchr(buf, ')');
-        if (!p)
+        if (!p || p[1] != ' ')
                 return -ESRCH;
         p += 2;
         /* Field 3 is the state: a zombie has finished its session. */
         if (*p == 'Z' || *p == 'X')
                 return -ESRCH;
-        for (p = strtok_r(p, " ", &save), field = 3; p; p = strtok_r(NULL, " ", &save), field++)
-                if (field == 22)
-                        return strtoll(p, NULL, 10);
-        return -ESRCH;
+        /* Field 22, the start time, follows 19 more single spaces. */
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return -ESRCH;
+                p++;
+        }
+        errno = 0;
+        start = strtoll(p, &end, 10);
+        if (errno != 0 || end == p || start < 0)
+                return -ESRCH;
+        return start;
 }
 
 /* A copy of amr (at most MAX_AMR of them). */
@@ -238,21 +287,69 @@ int live_add(enrichd *d, const session_row *s, char *const *amr, bool ends_early
         n->expires = s->expires;
         n->ends_early = ends_early;
         schedule(n, clock_wall_ms(), clock_monotonic_ms());
-        l->items[l->n++] = n;
+        l->items[l->n] = n;
+        index_put(l, n->sid, l->n);
+        l->n++;
         return 0;
 }
 
+/* The slot of sid in the index, or of the free slot that ends its probe. */
+static size_t index_slot(const live *l, const char *sid) {
+        size_t slot = sid_hash(sid) & (INDEX_SLOTS - 1);
+
+        while (l->index[slot] != 0 && strcmp(l->items[l->index[slot] - 1]->sid, sid) != 0)
+                slot = (slot + 1) & (INDEX_SLOTS - 1);
+        return slot;
+}
+
 static ssize_t find(const live *l, const char *sid) {
-        for (size_t i = 0; i < l->n; i++)
-                if (strcmp(l->items[i]->sid, sid) == 0)
-                        return (ssize_t) i;
-        return -1;
+        size_t slot = index_slot(l, sid);
+
+        return l->index[slot] != 0 ? (ssize_t) l->index[slot] - 1 : -1;
+}
+
+/* Empties slot, moving later entries of its probe run back so that each
+ * stays reachable from its home slot (no tombstones). */
+static void index_delete(live *l, size_t slot) {
+        size_t next = slot;
+
+        l->index[slot] = 0;
+        for (;;) {
+                size_t home;
+
+                next = (next + 1) & (INDEX_SLOTS - 1);
+                if (l->index[next] == 0)
+                        return;
+                home = sid_hash(l->items[l->index[next] - 1]->sid) & (INDEX_SLOTS - 1);
+                /* Stays when its home lies cyclically in (slot, next]. */
+                if (slot <= next ? (home > slot && home <= next) : (home > slot || home <= next))
+                        continue;
+                l->index[slot] = l->index[next];
+                l->index[next] = 0;
+                slot = next;
+        }
+}
+
+/* The slot that points at items[i]. */
+static size_t index_slot_of(const live *l, size_t i) {
+        size_t slot = sid_hash(l->items[i]->sid) & (INDEX_SLOTS - 1);
+
+        while (l->index[slot] != (uint32_t) i + 1)
+                slot = (slot + 1) & (INDEX_SLOTS - 1);
+        return slot;
 }
 
 static void remove_at(live *l, size_t i) {
+        size_t last = l->n - 1;
+
+        index_delete(l, index_slot_of(l, i));
+        if (i != last)
+                /* The last item moves into i. */
+                l->index[index_slot_of(l, last)] = (uint32_t) i + 1;
         session_free(l->items[i]);
-        l->items[i] = l->items[--l->n];
-        l->items[l->n] = NULL;
+        l->items[i] = l->items[last];
+        l->items[last] = NULL;
+        l->n = last;
         if (l->cursor >= l->n)
                 l->cursor = 0;
 }

@@ -31,6 +31,8 @@
 #include "offboard.h"
 #include "paths.h"
 #include "server.h"
+#include "session_methods.h"
+#include "sign_worker.h"
 #include "signer.h"
 #include "throttle.h"
 #include "userdb.h"
@@ -124,12 +126,22 @@ static int check_config(const char *path) {
  * batch (db.h); commit() below stores them and lets the replies go. */
 static json_t *call(void *userdata, const struct ucred *peer, const char *method, json_t *params, bool more) {
         main_context *m = userdata;
-        uint64_t before = db_batch_writes(m->d->db);
+        uint64_t before;
+        size_t pending;
         json_t *reply;
 
+        /* Any other call sees the state the turn's Enrich calls so far
+         * leave behind: they are finished first (a grant revoked after a
+         * login must reach its session). */
+        if (session_enrich_pending(m->d) > 0 && strcmp(method, "io.enrich.Enrich") != 0)
+                session_enrich_finish(m->d);
+        before = db_batch_writes(m->d->db);
+        pending = session_enrich_pending(m->d);
         db_batch_allow(m->d->db);
         reply = dispatch_call_stream(m->d, peer, method, params, more, server_call_id(m->server));
-        m->call_batched = db_batch_writes(m->d->db) != before;
+        /* An Enrich call left pending writes into the batch before the
+         * turn's commit: its reply waits for it too. */
+        m->call_batched = db_batch_writes(m->d->db) != before || session_enrich_pending(m->d) > pending;
         return reply;
 }
 
@@ -160,6 +172,7 @@ static json_t *commit(void *userdata) {
         json_t *failure = NULL;
         int r;
 
+        session_enrich_finish(m->d);
         r = db_batch_commit(m->d->db);
         live_batch_done(m->d, r < 0);
         if (r < 0) {
@@ -460,6 +473,13 @@ int main(int argc, char **argv) {
                 goto out;
         }
         check_socket_group(d.config->socket, server_socket_activated(srv));
+        /* Enrich's signatures on a thread of their own, when there is a
+         * core for it; without one they are made inline. */
+        if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+                r = sign_worker_start(&d.sign_worker);
+                if (r < 0)
+                        log_error_errno(r, "Failed to start the signer thread; signing on the main thread");
+        }
         /* Fleet mode (nothing without a fleet group): the watcher starts
          * reading etcd; the loop applies what it reads. */
         r = fleet_start(&d, ENRICH_VERSION, &error);
@@ -492,6 +512,8 @@ out:
                 sd_notifyf(0, "STATUS=Failed to start: %s", error ? error : "see the log");
         fleet_stop(&d);
         server_free(srv);
+        /* No Enrich call is pending between turns. */
+        sign_worker_stop(d.sign_worker);
         audit_follow_free(&d);
         userdb_free(context.userdb);
         live_free(d.live);

@@ -19,6 +19,8 @@
 #include "paging.h"
 #include "session_methods.h"
 #include "sessions.h"
+#include "sign_worker.h"
+#include "signer.h"
 #include "tokens.h"
 #include "util.h"
 #include "varlink.h"
@@ -59,21 +61,6 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
             (e = get_amr(params, &req->amr)))
                 return e;
         return NULL;
-}
-
-static char *join_rules(char *const *rules) {
-        size_t len = 1;
-        char *s;
-
-        for (size_t i = 0; rules && rules[i]; i++)
-                len += strlen(rules[i]) + 1;
-        s = calloc(1, len);
-        for (size_t i = 0; s && rules && rules[i]; i++) {
-                if (i > 0)
-                        strcat(s, ",");
-                strcat(s, rules[i]);
-        }
-        return s;
 }
 
 /* The audit row of an issued token: its claims and the rules and grants
@@ -135,55 +122,80 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
         return NULL;
 }
 
-/* Every enriched login gets a token, even one that policy gives nothing:
- * identity, amr and sid still travel, and the key exists to be refreshed
- * when a grant arrives. */
-json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
-        enrich_request req = { 0 };
-        evaluation ev = { 0 };
+/* An Enrich call between its two halves: read, checked and evaluated, its
+ * claims built; then, once the token is signed, delivered and written. */
+typedef struct enrich_call {
+        struct enrich_call *next;       /* in d->pending_enrich */
+        json_t *params;                 /* the call's; req's strings point into it */
+        json_t *reply;                  /* deferred: the reply the server holds */
+        struct ucred peer;
+        enrich_request req;
+        evaluation ev;
+        char *sid, *claims_text;
+        json_t *claims;
+        int64_t now, expires;
+        sign_job *job;                  /* deferred: its signature */
+} enrich_call;
+
+static void enrich_call_free(enrich_call *c) {
+        if (!c)
+                return;
+        json_decref(c->params);
+        json_decref(c->reply);
+        free(c->req.amr);
+        evaluation_clear(&c->ev);
+        free(c->sid);
+        free(c->claims_text);
+        json_decref(c->claims);
+        free(c);
+}
+
+/* The first half, up to the claims to sign (and, unless they are to be
+ * signed on the signer thread, their text): NULL, or the error reply. */
+static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *c) {
         login_context ctx;
-        char *sid = NULL, *token = NULL, *claims_text = NULL, *rules = NULL, *grants = NULL, *amr = NULL;
         char *pwbuf = NULL;
         struct passwd pw;
-        json_t *reply = NULL, *claims = NULL;
-        int64_t now, expires = 0, key_serial = 0;
-        bool found, writing = false;
+        json_t *reply = NULL;
+        bool found, defer;
         int r;
 
-        reply = parse_enrich(params, &req);
+        reply = parse_enrich(c->params, &c->req);
         if (reply)
                 goto out;
         /* One reading of the clock and one of NSS for the whole call: iat,
          * nbf and the row's times agree, and the disabled check and policy
          * see the same entry. */
-        now = clock_now();
-        found = identity_lookup_user(req.user, 0, &pw, &pwbuf) == 0;
+        c->now = clock_now();
+        found = identity_lookup_user(c->req.user, 0, &pw, &pwbuf) == 0;
         /* Disabled users and token logins (issue 5): may rewrite req.amr. */
-        reply = account_check_enrich(d, req.user, found ? &pw : NULL, req.token_id, now, &req.amr);
+        reply = account_check_enrich(d, c->req.user, found ? &pw : NULL, c->req.token_id, c->now, &c->req.amr);
         if (reply) {
-                (void) audit_record_refusal(d, call->peer, req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED,
+                /* Its audit row after those of the calls before it. */
+                session_enrich_finish(d);
+                (void) audit_record_refusal(d, call->peer, c->req.user, AUDIT_ENRICH_REFUSED, AUDIT_DENIED,
                                             "io.enrich.Enrich",
-                                            json_pack("{s:s, s:s*, s:s*, s:s*}", "service", req.service, "rhost",
-                                                      req.rhost, "tokenId", req.token_id, "error",
+                                            json_pack("{s:s, s:s*, s:s*, s:s*}", "service", c->req.service, "rhost",
+                                                      c->req.rhost, "tokenId", c->req.token_id, "error",
                                                       json_string_value(json_object_get(reply, "error"))));
                 goto out;
         }
-        if (live_count(d->live) >= LIVE_MAX_SESSIONS) {
-                log_error("Refusing enrichment of %s: %d live sessions, the maximum", req.user, LIVE_MAX_SESSIONS);
+        if (live_count(d->live) + d->n_pending_enrich >= LIVE_MAX_SESSIONS) {
+                log_error("Refusing enrichment of %s: %d live sessions, the maximum", c->req.user, LIVE_MAX_SESSIONS);
                 reply = internal_error("too many live sessions");
                 goto out;
         }
-        ctx = (login_context) { .user = req.user,
-                                .service = req.service,
-                                .tty = req.tty,
-                                .rhost = req.rhost,
-                                .ruser = req.ruser,
-                                .amr = (char *const *) req.amr,
-                                .asid = req.has_asid ? req.asid : -1,
+        ctx = (login_context) { .user = c->req.user,
+                                .service = c->req.service,
+                                .tty = c->req.tty,
+                                .rhost = c->req.rhost,
+                                .ruser = c->req.ruser,
+                                .amr = (char *const *) c->req.amr,
+                                .asid = c->req.has_asid ? c->req.asid : -1,
                                 .pw = found ? &pw : NULL };
-        r = issue_evaluate(d, &ctx, now, true, &ev);
+        r = issue_evaluate(d, &ctx, c->now, true, &c->ev);
         if (r == -ENOENT) {
-                reply = no_such_user(req.user);
+                reply = no_such_user(c->req.user);
                 goto out;
         }
         if (r == -EIO) {
@@ -191,56 +203,84 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 goto out;
         }
         if (r < 0) {
-                log_error_errno(r, "Failed to evaluate policy for %s", req.user);
+                log_error_errno(r, "Failed to evaluate policy for %s", c->req.user);
                 reply = internal_error("failed to evaluate policy");
                 goto out;
         }
-        if (issue_random_id(&sid) < 0) {
+        if (issue_session_id(clock_wall_ms(), &c->sid) < 0) {
                 reply = internal_error("failed to generate random ids");
                 goto out;
         }
-        issue_log_conflict(&ctx, &ev, sid);
-        /* The session's rows (token binding, session, audit) are written
-         * together, in the turn's batch (db.h): a failure below leaves none
-         * of them behind. */
-        if (db_begin(d->db) < 0) {
-                reply = database_error(d, "io.enrich.Enrich");
-                goto out;
+        defer = d->sign_worker && !c->req.token_id;
+        issue_log_conflict(&ctx, &c->ev, c->sid);
+        /* A token login's scope limit is read back by sid (issue_claims):
+         * its binding row comes first, and such calls are never deferred. */
+        if (c->req.token_id) {
+                if (db_begin(d->db) < 0 || tokens_bind_session(d->db, c->sid, c->req.token_id) < 0) {
+                        db_rollback(d->db);
+                        reply = database_error(d, "io.enrich.Enrich");
+                        goto out;
+                }
         }
-        writing = true;
-        /* Before signing: the token's scope limit is read back by sid. */
-        if (req.token_id && tokens_bind_session(d->db, sid, req.token_id) < 0) {
-                reply = database_error(d, "io.enrich.Enrich");
-                goto out;
-        }
-        r = issue_sign(d, &ctx, &ev, sid, now, &token, &claims_text, &claims, &expires);
+        /* The claims' text is written where they are signed. */
+        r = issue_claims(d, &ctx, &c->ev, c->sid, c->now, defer ? NULL : &c->claims_text, &c->claims, &c->expires);
         if (r < 0) {
-                log_error_errno(r, "Failed to sign claims for %s", req.user);
+                if (c->req.token_id)
+                        db_rollback(d->db);
+                log_error_errno(r, "Failed to sign claims for %s", c->req.user);
+                reply = internal_error("failed to sign the token");
+                goto out;
+        }
+out:
+        free(pwbuf);
+        return reply;
+}
+
+/* The second half, with the token signed (or r < 0): the token reaches the
+ * login's key, then the session's rows (token binding, session, audit) are
+ * written together, in the turn's batch (db.h), so a failure leaves none of
+ * them behind. A token login's transaction is open already (enrich_prepare).
+ * Returns the reply. */
+static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *token, int64_t pid_start) {
+        json_t *reply = NULL;
+        int64_t key_serial = 0;
+        char *amr = NULL;
+        bool writing = c->req.token_id != NULL;
+
+        if (!writing) {
+                if (db_begin(d->db) < 0) {
+                        reply = database_error(d, "io.enrich.Enrich");
+                        goto out;
+                }
+                writing = true;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to sign claims for %s", c->req.user);
                 reply = internal_error("failed to sign the token");
                 goto out;
         }
         /* The token is signed and nothing is written yet but its binding:
          * it reaches the login's key before its row exists. */
-        reply = deliver_to_key(params, req.user, token, expires, &key_serial);
+        reply = deliver_to_key(c->params, c->req.user, token, c->expires, &key_serial);
         if (reply)
                 goto out;
-        amr = amr_json_text(req.amr);
+        amr = amr_json_text(c->req.amr);
         session_row row = {
-                .sid = sid,
-                .user = req.user,
-                .uid = ev.uid,
-                .service = req.service,
-                .tty = req.tty,
-                .rhost = req.rhost,
-                .ruser = req.ruser,
-                .pid = req.pid,
-                .asid = req.has_asid ? req.asid : -1,
-                .created = now,
-                .expires = expires,
-                .claims = claims_text,
+                .sid = c->sid,
+                .user = c->req.user,
+                .uid = c->ev.uid,
+                .service = c->req.service,
+                .tty = c->req.tty,
+                .rhost = c->req.rhost,
+                .ruser = c->req.ruser,
+                .pid = c->req.pid,
+                .asid = c->req.has_asid ? c->req.asid : -1,
+                .created = c->now,
+                .expires = c->expires,
+                .claims = c->claims_text,
                 .amr = amr,
-                .pid_start = live_pid_start((pid_t) req.pid),
-                .token_issued = now,
+                .pid_start = pid_start,
+                .token_issued = c->now,
                 .key_serial = key_serial,
         };
         r = sessions_insert(d->db, &row);
@@ -248,57 +288,134 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
-        r = live_add(d, &row, (char *const *) req.amr, issue_ends_early(d, &ev, now, expires));
+        r = live_add(d, &row, (char *const *) c->req.amr, issue_ends_early(d, &c->ev, c->now, c->expires));
         if (r < 0) {
                 /* Not refreshable means not revocable: refuse rather than hand
                  * out a token nobody could take back early (and keep no row). */
-                log_error_errno(r, "Failed to track session %s", sid);
+                log_error_errno(r, "Failed to track session %s", c->sid);
                 reply = internal_error("failed to track the session");
                 goto out;
         }
-        audit_enrich_issued(d, call->peer, &req, &ev, claims);
+        audit_enrich_issued(d, &c->peer, &c->req, &c->ev, c->claims);
         r = db_commit(d->db);
         writing = false;
         if (r < 0) {
-                (void) live_forget(d, sid);
+                (void) live_forget(d, c->sid);
                 reply = database_error(d, "io.enrich.Enrich");
                 goto out;
         }
         /* Its row commits with the turn's batch; if that is lost, so is
-         * the live session. */
-        (void) live_track_unsaved(d, sid);
-        rules = join_rules(ev.result->matched_rules);
-        grants = join_rules(ev.result->used_grants);
-        log_struct(LOG_INFO, LOG_MSGID_SESSION_NEW,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_USER", req.user, "ENRICH_SERVICE", req.service,
-                                      "ENRICH_RHOST", req.rhost, "ENRICH_RULES", rules, "ENRICH_GRANT",
-                                      grants && *grants ? grants : NULL, "ENRICH_POLICY_VERSION", d->policy_version,
-                                      NULL },
-                   "Issued claims for %s (service %s, session %s, rules: %s, grants: %s, ttl %us)", req.user,
-                   req.service, sid, rules && *rules ? rules : "none", grants && *grants ? grants : "none",
-                   ev.result->ttl);
+         * the live session. No journal line of its own: the audit row's
+         * (enrich.issued, with sid, jti, rules and grants) is the one per
+         * issuance. */
+        (void) live_track_unsaved(d, c->sid);
         /* keyGroup: for callers without keySerial, which give this group
          * write/setattr on the key they make so the daemon can refresh and
          * revoke it. The token is in the key already when keySerial was
          * given. uid: what the module would otherwise look up again. */
-        reply = varlink_reply_new(json_pack("{s:s, s:s*, s:I, s:I, s:I, s:I}", "sid", sid, "token",
-                                            key_serial ? NULL : token, "expires", (json_int_t) expires, "ttl",
-                                            (json_int_t) (expires - now), "keyGroup", (json_int_t) daemon_gid(), "uid",
-                                            (json_int_t) ev.uid),
+        reply = varlink_reply_new(json_pack("{s:s, s:s*, s:I, s:I, s:I, s:I}", "sid", c->sid, "token",
+                                            key_serial ? NULL : token, "expires", (json_int_t) c->expires, "ttl",
+                                            (json_int_t) (c->expires - c->now), "keyGroup", (json_int_t) daemon_gid(),
+                                            "uid", (json_int_t) c->ev.uid),
                                   false);
 out:
         if (writing)
                 db_rollback(d->db);
-        free(req.amr);
-        free(pwbuf);
-        evaluation_clear(&ev);
-        free(sid);
-        free(token);
-        free(claims_text);
-        json_decref(claims);
-        free(rules);
-        free(grants);
         free(amr);
+        return reply;
+}
+
+/* Finishes the oldest pending calls until at most keep are left. */
+static void finish_pending(enrichd *d, size_t keep) {
+        while (d->pending_enrich && d->n_pending_enrich > keep) {
+                enrich_call *c = d->pending_enrich;
+                char *token = NULL;
+                int64_t pid_start;
+                json_t *reply;
+                int r;
+
+                d->pending_enrich = c->next;
+                if (!d->pending_enrich)
+                        d->pending_enrich_last = NULL;
+                d->n_pending_enrich--;
+                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                reply = enrich_complete(d, c, r, token, pid_start);
+                /* The server holds c->reply (an empty success): it becomes
+                 * this one, success or error, in place. */
+                json_object_clear(c->reply);
+                if (!reply || json_object_update(c->reply, reply) < 0)
+                        (void) json_object_set_new(c->reply, "error", json_string("io.enrich.InternalError"));
+                json_decref(reply);
+                free(token);
+                enrich_call_free(c);
+        }
+}
+
+void session_enrich_finish(enrichd *d) {
+        finish_pending(d, 0);
+}
+
+size_t session_enrich_pending(const enrichd *d) {
+        return d->n_pending_enrich;
+}
+
+/* Every enriched login gets a token, even one that policy gives nothing:
+ * identity, amr and sid still travel, and the key exists to be refreshed
+ * when a grant arrives. With the signer thread running (main.c), a call
+ * without tokenId is answered at the end of its turn: its claims go to be
+ * signed, and session_enrich_finish() does the rest before the turn's
+ * commit, in call order. */
+json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
+        enrich_call *c = calloc(1, sizeof *c);
+        char *token = NULL;
+        int64_t pid_start;
+        json_t *reply = NULL;
+        int r;
+
+        if (!c)
+                return internal_error("out of memory");
+        c->params = json_incref(params);
+        c->peer = *call->peer;
+        /* A token login is never deferred, and its checks may write
+         * (failure counts, audit rows): after the calls before it. */
+        if (json_object_get(params, "tokenId"))
+                session_enrich_finish(d);
+        reply = enrich_prepare(d, call, c);
+        if (reply)
+                goto out;
+        if (!c->claims_text &&
+            sign_worker_submit(d->sign_worker, d->signer, c->claims, (pid_t) c->req.pid, &c->job) == 0) {
+                c->reply = varlink_reply_new(NULL, false);
+                if (!c->reply) {
+                        /* Collected here, so no job outlives the call. */
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                        reply = enrich_complete(d, c, r, token, pid_start);
+                        goto out;
+                }
+                reply = json_incref(c->reply);
+                if (d->pending_enrich_last)
+                        d->pending_enrich_last->next = c;
+                else
+                        d->pending_enrich = c;
+                d->pending_enrich_last = c;
+                d->n_pending_enrich++;
+                /* The turn's budget (server.h) counts the calls' first
+                 * halves only: the second halves wait for its end, at
+                 * most SESSION_ENRICH_MAX_PENDING of them. */
+                finish_pending(d, SESSION_ENRICH_MAX_PENDING);
+                return reply;
+        }
+        /* Signed here: a token login (its binding's transaction is open),
+         * no signer thread, or a queue that would not take the job (its
+         * claims' text is written here then). */
+        session_enrich_finish(d);
+        if (!c->claims_text)
+                c->claims_text = json_dumps(c->claims, JSON_COMPACT);
+        r = c->claims_text ? signer_sign(d->signer, c->claims_text, &token) : -ENOMEM;
+        reply = enrich_complete(d, c, r, token, live_pid_start((pid_t) c->req.pid));
+out:
+        free(token);
+        enrich_call_free(c);
         return reply;
 }
 
@@ -321,8 +438,8 @@ json_t *method_attach_key(enrichd *d, const method_call *call, json_t *params) {
         return varlink_reply_new(NULL, false);
 }
 
+/* Its journal line is the audit row's (session.ended, actor and sid). */
 json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) {
-        char uid[32];
         const char *sid;
         json_t *e;
         int r;
@@ -337,10 +454,6 @@ json_t *method_end_session(enrichd *d, const method_call *call, json_t *params) 
         (void) live_forget(d, sid);
         (void) audit_recordf(d, call->peer, NULL, AUDIT_SESSION_ENDED, AUDIT_OK, "{s:s, s:s}", "sid", sid, "reason",
                              "closed");
-        snprintf(uid, sizeof uid, "%u", (unsigned) call->peer->uid);
-        log_struct(LOG_INFO, LOG_MSGID_SESSION_END,
-                   (const char *[]) { "ENRICH_SID", sid, "ENRICH_PEER_UID", uid, NULL }, "Session %s ended by uid %s",
-                   sid, uid);
         return varlink_reply_new(NULL, false);
 }
 

@@ -6,9 +6,14 @@
 # has its session row and its enrich.issued audit row, and after a restart
 # `enrichctl audit verify` accepts the chain. Run five times, at different
 # moments of the traffic.
+#
+# Enrich's signature is made on the signer thread and the call finished
+# before its turn commits: a call written right behind an Enrich on the
+# same connection (so served in the same turn) already sees its session,
+# a oneway Enrich's too, and the replies come in call order.
 . "$(dirname "$0")/lib.sh"
 
-CHECKS="kill-acked-sessions-stored kill-acked-audit-stored kill-audit-verifies kill-traffic-happened kill-wal-checkpointed
+CHECKS="pipelined-call-sees-enrich pipelined-oneway-enrich-seen pipelined-replies-in-order kill-acked-sessions-stored kill-acked-audit-stored kill-audit-verifies kill-traffic-happened kill-wal-checkpointed
 daemon-clean-shutdown"
 enrich_require $CHECKS
 enrich_setup
@@ -31,6 +36,61 @@ if missing:
 sys.exit(1 if missing else 0)
 PYEOF
 }
+
+# Enrich, ListSessions, a oneway Enrich and ListSessions again, in one
+# write: prints the checks that held.
+pipelined() {
+        $PY - "$SOCK" "$1" <<'PYEOF'
+import json, os, socket, sys
+path, user = sys.argv[1], sys.argv[2]
+def call(method, params, oneway=False):
+    m = {"method": method, "parameters": params}
+    if oneway:
+        m["oneway"] = True
+    return json.dumps(m).encode() + b"\0"
+enrich = {"user": user, "service": "enrich-test", "pid": os.getpid()}
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(path)
+s.sendall(call("io.enrich.Enrich", enrich) + call("io.enrich.ListSessions", {"user": user}) +
+          call("io.enrich.Enrich", enrich, oneway=True) + call("io.enrich.ListSessions", {"user": user}))
+buf, replies = b"", []
+while len(replies) < 3:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    while b"\0" in buf:
+        one, buf = buf.split(b"\0", 1)
+        replies.append(json.loads(one))
+if len(replies) < 3:
+    print("# only %d replies: %s" % (len(replies), replies))
+    sys.exit(0)
+sid = replies[0].get("parameters", {}).get("sid")
+first = replies[1].get("parameters", {}).get("sessions")
+second = replies[2].get("parameters", {}).get("sessions")
+if sid and "token" in replies[0]["parameters"] and isinstance(first, list) and isinstance(second, list):
+    print("pipelined-replies-in-order")
+if sid and isinstance(first, list) and any(x.get("sid") == sid for x in first):
+    print("pipelined-call-sees-enrich")
+else:
+    print("# %s not in %s" % (sid, json.dumps(replies[1])[:300]))
+if isinstance(first, list) and isinstance(second, list) and len(second) == len(first) + 1:
+    print("pipelined-oneway-enrich-seen")
+else:
+    print("# listed %s, then %s" % (json.dumps(first)[:200], json.dumps(second)[:200]))
+PYEOF
+}
+
+if enrich_start_daemon; then
+        PIPELINED=$(pipelined "$U1")
+        for c in pipelined-call-sees-enrich pipelined-oneway-enrich-seen pipelined-replies-in-order; do
+                echo "$PIPELINED" | grep -qx "$c" && ok "$c" || fail "$c" "$(echo "$PIPELINED" | grep '^#')"
+        done
+        enrich_stop_daemon
+else
+        fail pipelined-call-sees-enrich "enrichd did not start"
+fi
 
 TOTAL=0 LOST=0
 for round in 1 2 3 4 5; do

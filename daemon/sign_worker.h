@@ -1,0 +1,43 @@
+/* sign_worker.h: Enrich's token signatures off the main thread. One worker
+ * thread takes signing jobs in order from a queue; the main thread queues
+ * a job while it reads a call, and collects the token when it finishes the
+ * call at the end of the turn. A job the worker has not started by then is
+ * signed by the collecting thread itself, so on two cores the signatures
+ * of a turn are shared between both threads and nothing waits idle. The
+ * worker is woken only once two jobs wait: a turn with one Enrich call (a
+ * lone login) signs it on the main thread, without a hand-over on its
+ * latency.
+ *
+ * Who owns what: a job's claims object, signer and pid are written by the
+ * main thread before the job is queued and only read afterwards (the
+ * claims object is not touched by the main thread until it collects); its state and
+ * result are written under the worker's mutex, by whichever thread signs
+ * it, and read under it by the main thread in sign_job_collect(). The
+ * signer must outlive its jobs: every job is collected within the turn
+ * that queued it (session_methods.c), and the signer changes only between
+ * turns or in calls that first finish the turn's pending Enrich calls. */
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+#include "signer.h"
+
+typedef struct sign_worker sign_worker;
+typedef struct sign_job sign_job;
+
+int sign_worker_start(sign_worker **ret);
+/* Stops and joins the thread; jobs still queued are signed first. NULL is
+ * fine. */
+void sign_worker_stop(sign_worker *w);
+
+/* Queues the claims for signing with s: the job writes their text
+ * (json_dumps, JSON_COMPACT) and signs it, and also reads the start time
+ * of pid (live_pid_start), the other thing an Enrich call needs that
+ * touches no state of the daemon's. claims is borrowed: the caller leaves
+ * it alone until it collected the job. On failure nothing is queued and
+ * the caller does all of it itself. */
+int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job **ret);
+/* Waits for j (or does it here, when the worker has not taken it yet),
+ * frees it and returns the compact JWS and the claims' text it signed
+ * (both malloc'd) or a negative errno; *ret_pid_start gets pid's start
+ * time (live_pid_start's answer) either way. */
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start);

@@ -22,19 +22,16 @@ static char dir[] = "/tmp/enrich-test-audit-rows-XXXXXX";
 
 /* The encoding as audit.h defines it, through jansson. */
 static char *reference(sqlite3_stmt *st) {
-        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}", "id",
-                              (json_int_t) sqlite3_column_int64(st, 0), "time", (json_int_t) sqlite3_column_int64(st, 1),
-                              "actor_uid",
-                              sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null()
-                                                                        : json_integer(sqlite3_column_int64(st, 2)),
-                              "actor_name", (const char *) sqlite3_column_text(st, 3), "subject",
-                              sqlite3_column_type(st, 4) == SQLITE_NULL
-                                      ? json_null()
-                                      : json_string((const char *) sqlite3_column_text(st, 4)),
-                              "action", (const char *) sqlite3_column_text(st, 5), "result",
-                              (const char *) sqlite3_column_text(st, 6), "details",
-                              (const char *) sqlite3_column_text(st, 7), "prev_hash",
-                              (const char *) sqlite3_column_text(st, 8));
+        json_t *o = json_pack(
+                "{s:I, s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s}", "id", (json_int_t) sqlite3_column_int64(st, 0), "time",
+                (json_int_t) sqlite3_column_int64(st, 1), "actor_uid",
+                sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 2)),
+                "actor_name", (const char *) sqlite3_column_text(st, 3), "subject",
+                sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null()
+                                                          : json_string((const char *) sqlite3_column_text(st, 4)),
+                "action", (const char *) sqlite3_column_text(st, 5), "result",
+                (const char *) sqlite3_column_text(st, 6), "details", (const char *) sqlite3_column_text(st, 7),
+                "prev_hash", (const char *) sqlite3_column_text(st, 8));
         char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
         json_decref(o);
@@ -115,10 +112,11 @@ int main(void) {
               "canonical-surrogate-refused");
         CHECK(audit_record(&e, &peer, "overlong \xc0\xaf", "test.bad", "ok", NULL) < 0, "canonical-overlong-refused");
 
-        if (sqlite3_prepare_v2(db_handle(e.db),
-                               "SELECT id, time, actor_uid, actor_name, subject, action, result, details, prev_hash, hash"
-                               " FROM audit ORDER BY id",
-                               -1, &st, NULL) == SQLITE_OK)
+        if (sqlite3_prepare_v2(
+                    db_handle(e.db),
+                    "SELECT id, time, actor_uid, actor_name, subject, action, result, details, prev_hash, hash"
+                    " FROM audit ORDER BY id",
+                    -1, &st, NULL) == SQLITE_OK)
                 while (sqlite3_step(st) == SQLITE_ROW) {
                         char *text = reference(st), want[65] = "";
 

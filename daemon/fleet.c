@@ -51,6 +51,9 @@
 #include "tokens.h"
 #include "util.h"
 
+/* As long as a user name in a signed grant may be (fleet_record.c). */
+#define FLEET_MAX_USER_NAME 256
+
 /* What the watcher hands over: a full snapshot of the prefix (after a
  * range), or the events of one watch message; a batch without kvs only
  * reports the connection's state. */
@@ -764,14 +767,33 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         }
         state = json_string_value(json_object_get(payload, "state"));
         puser = json_string_value(json_object_get(payload, "user"));
-        reason = json_string_value(json_object_get(payload, "reason"));
-        by = json_string_value(json_object_get(payload, "by"));
         at = json_integer_value(json_object_get(payload, "at"));
         if (!state || !puser || strcmp(puser, user) != 0) {
                 log_rejected(kv->key, signed_record ? "a signed record that is no valid identity record"
                                       : why         ? why
                                                     : "not an identity record");
                 goto out;
+        }
+        /* The name reaches the journal, the audit trail and enrichctl's
+         * tables: nothing there may hold what a terminal acts on. */
+        if (strlen(user) > FLEET_MAX_USER_NAME || text_has_controls(user)) {
+                log_rejected(kv->key, "the user name is too long or holds control characters");
+                goto out;
+        }
+        /* An unsigned record's reason and author are whatever an etcd
+         * writer chose (an admin's name, escape sequences for an admin's
+         * terminal): only its disable counts, not its words. A signed
+         * one's are shown if they are plain text. */
+        if (signed_record) {
+                reason = json_string_value(json_object_get(payload, "reason"));
+                by = json_string_value(json_object_get(payload, "by"));
+                if (reason && (strlen(reason) > IDENTITIES_MAX_REASON || text_has_controls(reason)))
+                        reason = NULL;
+                if (by && (strlen(by) > FLEET_MAX_USER_NAME || text_has_controls(by)))
+                        by = NULL;
+        } else {
+                reason = "disabled by an unsigned fleet record";
+                by = "unsigned-record";
         }
         if (at <= 0 || at > now)
                 at = now;

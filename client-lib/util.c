@@ -175,6 +175,27 @@ int format_error(char **ret_error, const char *format, ...) {
         return 0;
 }
 
+/* The length of a terminal or bidi control at p (text_has_controls), 0 for
+ * any other character. Each byte is compared before the next is read. */
+static size_t control_length(const unsigned char *p) {
+        if (p[0] < 0x20 || p[0] == 0x7f)
+                return 1;
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                return 2;
+        if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae)))
+                return 3;
+        if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+                return 3;
+        return 0;
+}
+
+bool text_has_controls(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; p && *p; p++)
+                if (control_length(p) > 0)
+                        return true;
+        return false;
+}
+
 bool fleet_name_valid(const char *s) {
         size_t n = s ? strlen(s) : 0;
 

@@ -28,6 +28,12 @@ int parse_uint(const char *s, unsigned long max, unsigned long *ret);
 /* A fleet host label or host id: what can stand in a key under the fleet's
  * etcd prefix (1 to 64 letters, digits, '-', '_', '.'). */
 bool fleet_name_valid(const char *s);
+/* Whether s holds a character an admin's terminal would act on or that
+ * would reorder what it shows: C0 controls, DEL, C1 controls
+ * (U+0080..U+009F; U+009B is CSI to xterm) and the bidirectional marks,
+ * embeddings, overrides and isolates (U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069). Any bytes may follow a lead byte: a NUL ends the check. */
+bool text_has_controls(const char *s);
 
 /* Reads a whole small file (at most max bytes) into a NUL-terminated string. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);

@@ -51,6 +51,9 @@
 #include "tokens.h"
 #include "util.h"
 
+/* As long as a user name in a signed grant may be (fleet_record.c). */
+#define FLEET_MAX_USER_NAME 256
+
 /* What the watcher hands over: a full snapshot of the prefix (after a
  * range), or the events of one watch message; a batch without kvs only
  * reports the connection's state. */
@@ -764,14 +767,33 @@ static void apply_identity(enrichd *d, const etcd_kv *kv, const char *user) {
         }
         state = json_string_value(json_object_get(payload, "state"));
         puser = json_string_value(json_object_get(payload, "user"));
-        reason = json_string_value(json_object_get(payload, "reason"));
-        by = json_string_value(json_object_get(payload, "by"));
         at = json_integer_value(json_object_get(payload, "at"));
         if (!state || !puser || strcmp(puser, user) != 0) {
                 log_rejected(kv->key, signed_record ? "a signed record that is no valid identity record"
                                       : why         ? why
                                                     : "not an identity record");
                 goto out;
+        }
+        /* The name reaches the journal, the audit trail and enrichctl's
+         * tables: nothing there may hold what a terminal acts on. */
+        if (strlen(user) > FLEET_MAX_USER_NAME || text_has_controls(user)) {
+                log_rejected(kv->key, "the user name is too long or holds control characters");
+                goto out;
+        }
+        /* An unsigned record's reason and author are whatever an etcd
+         * writer chose (an admin's name, escape sequences for an admin's
+         * terminal): only its disable counts, not its words. A signed
+         * one's are shown if they are plain text. */
+        if (signed_record) {
+                reason = json_string_value(json_object_get(payload, "reason"));
+                by = json_string_value(json_object_get(payload, "by"));
+                if (reason && (strlen(reason) > IDENTITIES_MAX_REASON || text_has_controls(reason)))
+                        reason = NULL;
+                if (by && (strlen(by) > FLEET_MAX_USER_NAME || text_has_controls(by)))
+                        by = NULL;
+        } else {
+                reason = "disabled by an unsigned fleet record";
+                by = "unsigned-record";
         }
         if (at <= 0 || at > now)
                 at = now;
@@ -1050,7 +1072,12 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         apply_token(d, kv, rel + 7);
         } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
-                json_t *record = kv->deleted ? NULL : json_loads(kv->value, 0, NULL);
+                /* Plain JSON any etcd writer can put: only under a host id
+                 * (what enrichctl fleet hosts prints) and of a presence
+                 * record's size is it read at all. */
+                bool plausible = !kv->deleted && fleet_name_valid(rel + 6) && kv->value &&
+                                 strlen(kv->value) <= FLEET_MAX_HOST_RECORD;
+                json_t *record = plausible ? json_loads(kv->value, 0, NULL) : NULL;
                 if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
                         json_object_set(f->hosts, rel + 6, record);
                 else
@@ -2010,33 +2037,34 @@ int fleet_hosts(enrichd *d, json_t **ret) {
 }
 
 int fleet_jwks(enrichd *d, json_t **ret) {
-        json_t *keys = json_array(), *record, *o;
+        json_t *keys = json_array(), *seen = json_object(), *record, *o;
         const char *id;
 
-        if (!keys)
+        if (!keys || !seen) {
+                json_decref(keys);
+                json_decref(seen);
                 return -ENOMEM;
+        }
         json_object_foreach(d->fleet ? d->fleet->hosts : NULL, id, record) {
                 json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
                 size_t i;
-                /* Only Ed25519 public keys, each once. */
+                /* Only Ed25519 public keys, each once: looked up by kid,
+                 * not compared with every key before it (anyone may ask,
+                 * and the records are whatever etcd holds). */
                 json_array_foreach(host_keys, i, k) {
                         const char *kid = json_string_value(json_object_get(k, "kid"));
-                        bool seen = false;
-                        json_t *other;
-                        size_t j;
                         if (!kid || json_object_get(k, "d") || !json_is_string(json_object_get(k, "x")) ||
-                            strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0)
+                            strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0 ||
+                            json_object_get(seen, kid) || json_array_size(keys) >= FLEET_MAX_HOSTS)
                                 continue;
-                        json_array_foreach(keys, j, other) {
-                                if (strcmp(json_string_value(json_object_get(other, "kid")), kid) == 0)
-                                        seen = true;
-                        }
-                        if (!seen && json_array_size(keys) < FLEET_MAX_HOSTS)
-                                json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP",
-                                                                      "crv", "Ed25519", "x", json_object_get(k, "x"),
-                                                                      "kid", kid, "alg", "EdDSA", "use", "sig"));
+                        if (json_object_set(seen, kid, json_true()) < 0)
+                                continue;
+                        json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                              "Ed25519", "x", json_object_get(k, "x"), "kid", kid,
+                                                              "alg", "EdDSA", "use", "sig"));
                 }
         }
+        json_decref(seen);
         o = json_pack("{s:o}", "keys", keys);
         if (!o)
                 return -ENOMEM;

@@ -49,6 +49,9 @@
 #define FLEET_RETRY_BATCH 32
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
+/* The largest hosts/<id> presence record read (plain JSON any etcd writer
+ * can put; a host's own is well under 4 KiB with a few retired keys). */
+#define FLEET_MAX_HOST_RECORD 65536
 
 #define LOG_MSGID_FLEET          "b4a1f07e2c5d4d1f9e3a6c8b0d2f4e61"
 #define LOG_MSGID_FLEET_REJECTED "e2c94f1a7b3d45c8a6f0b1d2c3e4f507"

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "method_support.h"
 #include "names.h"
+#include "util.h"
 #include "varlink.h"
 
 #define MAX_AMR        16
@@ -64,22 +65,6 @@ json_t *check_known(json_t *params, const char *const *allowed) {
         return NULL;
 }
 
-/* The length of a character at p (valid UTF-8, jansson checked it) that
- * an admin's terminal would act on or that would reorder what it shows:
- * C1 controls U+0080..U+009F (U+009B is CSI to xterm) and the
- * bidirectional marks, embeddings, overrides and isolates (U+200E, U+200F,
- * U+202A..U+202E, U+2066..U+2069); 0 for any other. Every string a caller
- * stores is printed by enrichctl's tables and the journal. */
-static size_t unsafe_char_length(const unsigned char *p) {
-        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-                return 2;
-        if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae)))
-                return 3;
-        if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
-                return 3;
-        return 0;
-}
-
 /* A string of 1..max bytes without control characters (C0, DEL, C1) or
  * bidirectional controls. Optional ones may be absent or null (*ret stays
  * NULL). Borrowed from params. */
@@ -95,9 +80,10 @@ json_t *get_string(json_t *params, const char *key, bool required, size_t max, c
         s = json_string_value(v);
         if (json_string_length(v) == 0 || json_string_length(v) > max || strlen(s) != json_string_length(v))
                 return invalid_parameter(key, "empty, too long or contains NUL");
-        for (const char *p = s; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f || unsafe_char_length((const unsigned char *) p) > 0)
-                        return invalid_parameter(key, "contains control characters");
+        /* Every string a caller stores is printed by enrichctl's tables
+         * and the journal. */
+        if (text_has_controls(s))
+                return invalid_parameter(key, "contains control characters");
         *ret = s;
         return NULL;
 }

@@ -1,8 +1,9 @@
 /* fleet.c: fleet mode (fleet.h). Two threads meet at one queue:
  *
  * - the watcher (its own thread, its own etcd handle, blocking libcurl)
- *   ranges the prefix when it has no revision, then watches from the next
- *   one, and queues what it reads as batches; it touches no sqlite, no
+ *   ranges the prefix when it has no revision (or the main thread asks
+ *   for a full read), then watches from the next one, and queues what it
+ *   reads as batches, in revision order since it alone reads; it touches no sqlite, no
  *   policy, no NSS, so nothing it waits on can hold up a login;
  * - the main thread, woken by the eventfd in its epoll loop, verifies each
  *   record, applies it as a local grant/revoke/disable/enable would be,
@@ -85,7 +86,7 @@ struct fleet {
         etcd *prober; /* heartbeat thread */
         pthread_t thread, prober_thread, writer_thread;
         bool running, prober_running, writer_running;
-        atomic_bool want_snapshot; /* main asks the prober for a range */
+        atomic_bool want_snapshot; /* main asks the watcher for a full read */
         unsigned offline_max;
         char *jwks_path; /* this host's public JWKS, for its presence */
         char *hostname;
@@ -98,6 +99,7 @@ struct fleet {
         batch *head, *tail;
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
+        unsigned test_snapshot_delay_ms; /* ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS (tests only) */
         _Atomic int64_t applied; /* the revision the main thread applied, for the heartbeat's lag */
         /* main thread */
         bool connected;
@@ -107,6 +109,7 @@ struct fleet {
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
+        bool snapshot_asked; /* a full read asked of the watcher, not applied yet */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
@@ -225,6 +228,30 @@ static int copy_kvs(const etcd_kv *kvs, size_t n, etcd_kv **ret) {
         return 0;
 }
 
+/* Hands over the full read l (taken) at its revision. Tests widen the
+ * window between the read and its hand-over with
+ * ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS (tests/fleet/snapshot_order.sh):
+ * whatever etcd changes meanwhile must still reach the main thread after
+ * this snapshot, never before it. */
+static int hand_over_snapshot(fleet *f, etcd_kvs *l) {
+        batch *b = calloc(1, sizeof *b);
+
+        if (!b) {
+                etcd_kvs_clear(l);
+                return -ENOMEM;
+        }
+        if (f->test_snapshot_delay_ms > 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
+                           "Test hook: handing the fleet records read at revision %lld over in %u ms",
+                           (long long) l->revision, f->test_snapshot_delay_ms);
+                (void) usleep(f->test_snapshot_delay_ms * 1000U);
+        }
+        *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l->items, .n = l->n, .revision = l->revision };
+        *l = (etcd_kvs) { 0 };
+        enqueue(f, b);
+        return 0;
+}
+
 typedef struct watch_context {
         fleet *f;
         int64_t revision;
@@ -289,12 +316,22 @@ static void *watcher(void *userdata) {
                 watch_context w = { .f = f, .failures = &failures };
                 int r;
 
-                if (revision <= 0) {
+                /* Every full read is made here, between two watches, so
+                 * that what the main thread receives is in revision
+                 * order: the events up to the read, the read at S (a
+                 * linearizable range: S is past every event delivered),
+                 * then the events after S. A read handed over by another
+                 * thread could land after events newer than S, and undo
+                 * them (resume a grant just revoked, disable again a
+                 * user just enabled). */
+                if (revision <= 0 || atomic_exchange(&f->want_snapshot, false)) {
                         etcd_kvs l = { 0 };
-                        batch *b;
+                        int64_t read_at;
 
                         r = etcd_range_prefix(f->reader, f->prefix, 0, &l);
                         if (r < 0) {
+                                if (revision > 0)
+                                        atomic_store(&f->want_snapshot, true);
                                 snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
                                 enqueue_state(f, BATCH_DISCONNECTED, message);
                                 etcd_next_endpoint(f->reader);
@@ -302,25 +339,27 @@ static void *watcher(void *userdata) {
                                         break;
                                 continue;
                         }
-                        b = calloc(1, sizeof *b);
-                        if (!b) {
-                                etcd_kvs_clear(&l);
+                        read_at = l.revision;
+                        if (hand_over_snapshot(f, &l) < 0) {
+                                if (revision > 0)
+                                        atomic_store(&f->want_snapshot, true);
                                 (void) backoff(f, failures++);
                                 continue;
                         }
-                        *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision };
-                        revision = l.revision;
-                        enqueue(f, b);
+                        revision = read_at;
                 }
                 w.revision = revision;
                 pthread_mutex_lock(&f->lock);
-                f->watch_abort = atomic_load(&f->stop); /* a stop asked for stays asked */
+                /* A stop or a full read asked for stays asked. */
+                f->watch_abort = atomic_load(&f->stop) || atomic_load(&f->want_snapshot);
                 pthread_mutex_unlock(&f->lock);
                 r = etcd_watch(f->reader, f->prefix, revision + 1, &f->watch_abort, on_watch_ready, on_watch_events, &w,
                                &compacted);
                 revision = w.revision;
                 if (atomic_load(&f->stop))
                         break;
+                if (r == 0 && atomic_load(&f->want_snapshot))
+                        continue; /* ended for a full read (fleet_dispatch) */
                 if (r == -ESTALE) {
                         /* What was deleted meanwhile is gone from the
                          * history: only a full snapshot can tell. */
@@ -345,8 +384,8 @@ static void *watcher(void *userdata) {
 /* The heartbeat: the watch stream says nothing while nothing changes, and
  * a connection cut off without a reset (a partition) looks the same, so
  * contact is proven by a cheap unary call every FLEET_HEARTBEAT_MS (at
- * most a fifth of offline_max). On the main thread's request it also
- * reads the prefix in full (to resume the grants an outage suspended). */
+ * most a fifth of offline_max). (The full read that resumes the grants
+ * an outage suspended is the watcher's: see watcher().) */
 /* This host's presence record (plain JSON, not signed: it grants
  * nothing): its id, hostname, version, labels and public JWKS, as read
  * from the JWKS file now. NULL when out of memory. */
@@ -487,21 +526,6 @@ static void *prober(void *userdata) {
                 int64_t revision = 0, pending = -1;
                 int r;
 
-                if (atomic_exchange(&f->want_snapshot, false)) {
-                        etcd_kvs l = { 0 };
-                        batch *b = calloc(1, sizeof *b);
-
-                        r = b ? etcd_range_prefix(f->prober, f->prefix, 0, &l) : -ENOMEM;
-                        if (r == 0) {
-                                *b = (batch) {
-                                        .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision
-                                };
-                                enqueue(f, b);
-                                b = NULL;
-                        } else
-                                atomic_store(&f->want_snapshot, true);
-                        free(b);
-                }
                 r = etcd_status(f->prober, &revision);
                 if (r == 0) {
                         /* The lag counts only this prefix's changes: the
@@ -547,7 +571,7 @@ static void *prober(void *userdata) {
                         until.tv_nsec -= 1000000000L;
                 }
                 pthread_mutex_lock(&f->lock);
-                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) && !f->checkpoint_new &&
+                while (!atomic_load(&f->stop) && !f->checkpoint_new &&
                        pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
                         ;
                 pthread_mutex_unlock(&f->lock);
@@ -1140,6 +1164,17 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                 resume_suspended(d, b);
 }
 
+/* Asks the watcher for a full read: it ends its watch, reads the prefix
+ * and watches again from there (see watcher()). */
+static void ask_snapshot(fleet *f) {
+        f->snapshot_asked = true;
+        atomic_store(&f->want_snapshot, true);
+        pthread_mutex_lock(&f->lock);
+        f->watch_abort = true;
+        pthread_cond_broadcast(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+}
+
 void fleet_dispatch(enrichd *d) {
         fleet *f = d->fleet;
         uint64_t count;
@@ -1191,12 +1226,8 @@ void fleet_dispatch(enrichd *d) {
                         if (b->pending >= 0)
                                 f->lag = b->pending;
                         /* Back after an outage: resume from a full read. */
-                        if (f->suspended && !atomic_load(&f->want_snapshot)) {
-                                atomic_store(&f->want_snapshot, true);
-                                pthread_mutex_lock(&f->lock);
-                                pthread_cond_broadcast(&f->wake);
-                                pthread_mutex_unlock(&f->lock);
-                        }
+                        if (f->suspended && !f->snapshot_asked)
+                                ask_snapshot(f);
                         break;
                 case BATCH_DISCONNECTED:
                         if (f->connected || f->last_contact == 0)
@@ -1210,7 +1241,19 @@ void fleet_dispatch(enrichd *d) {
                         break;
                 case BATCH_SNAPSHOT:
                 case BATCH_EVENTS:
+                        if (b->kind == BATCH_SNAPSHOT && b->revision < f->revision) {
+                                /* Cannot happen (the watcher reads between
+                                 * two watches, linearizably); if it did,
+                                 * applying it would undo newer changes. */
+                                log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
+                                           "Ignored fleet records read at etcd revision %lld, older than the "
+                                           "revision %lld applied",
+                                           (long long) b->revision, (long long) f->revision);
+                                f->snapshot_asked = false;
+                                break;
+                        }
                         if (b->kind == BATCH_SNAPSHOT) {
+                                f->snapshot_asked = false;
                                 log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
                                            "Read %zu fleet records at etcd revision %lld", b->n,
                                            (long long) b->revision);
@@ -1322,6 +1365,8 @@ void fleet_tick(enrichd *d) {
 
 int fleet_start(enrichd *d, const char *version, char **ret_error) {
         const config_fleet *c = d->config->fleet;
+        const char *test_delay;
+        unsigned long delay_ms = 0;
         fleet *f = NULL;
         int r;
 
@@ -1332,6 +1377,9 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 return -ENOMEM;
         f->event_fd = -1;
         pthread_mutex_init(&f->lock, NULL);
+        test_delay = getenv("ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS");
+        if (test_delay && parse_uint(test_delay, 10000, &delay_ms) == 0)
+                f->test_snapshot_delay_ms = (unsigned) delay_ms;
         pthread_cond_init(&f->wake, NULL);
         pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;

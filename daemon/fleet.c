@@ -80,7 +80,7 @@ struct fleet {
         char **labels;
         jwks *issuers;
         char *issuers_path;
-        etcd *direct; /* main thread: doctor's checks, audit verify --fleet */
+        etcd *direct; /* writer thread: doctor's checks, audit verify --fleet */
         etcd *writer; /* writer thread: the admin's writes */
         etcd *reader; /* watcher thread */
         etcd *prober; /* heartbeat thread */
@@ -130,12 +130,21 @@ struct fleet {
         size_t n_writes;
 };
 
-/* An admin's write into etcd, made by the writer thread so that the main
+/* What the writer thread does for a fleet_write. */
+typedef enum write_kind {
+        WRITE_RECORD,     /* a put, or a deletion */
+        READ_CHECK,       /* doctor's checks (fleet_check) */
+        READ_CHECKPOINT,  /* checkpoints/<host_id> (fleet_read_checkpoint) */
+} write_kind;
+
+/* An admin's call into etcd, made by the writer thread so that the main
  * loop (logins) never waits on etcd: a put of value at key (on a lease
- * of ttl seconds when ttl > 0), or a deletion (value NULL); then done,
- * on the main thread. */
+ * of ttl seconds when ttl > 0), or a deletion (value NULL), or one of
+ * the reads; then done (check_done, checkpoint_done), on the main
+ * thread. */
 typedef struct fleet_write {
         struct fleet_write *next;
+        write_kind kind;
         char *key, *value;
         int64_t ttl;
         const char *what; /* "write the grant": for the error message */
@@ -144,6 +153,10 @@ typedef struct fleet_write {
         bool existed;
         char *error;
         fleet_write_done done;
+        fleet_check_done check_done;
+        fleet_checkpoint_done checkpoint_done;
+        json_t *check;         /* READ_CHECK: what fleet_check answers */
+        audit_anchor anchor;   /* READ_CHECKPOINT: the one read */
         void *userdata;
 } fleet_write;
 
@@ -1621,14 +1634,26 @@ static void fleet_write_free(fleet_write *w) {
         free(w->key);
         free(w->value);
         free(w->error);
+        json_decref(w->check);
         free(w);
 }
+
+static void check_etcd(fleet *f, fleet_write *w);
+static void read_checkpoint(fleet *f, fleet_write *w);
 
 /* The writer thread's part of w: its etcd calls, none past its deadline. */
 static void write_one(fleet *f, fleet_write *w) {
         int64_t lease = 0, deleted = 0;
         int r;
 
+        if (w->kind == READ_CHECK) {
+                check_etcd(f, w);
+                return;
+        }
+        if (w->kind == READ_CHECKPOINT) {
+                read_checkpoint(f, w);
+                return;
+        }
         etcd_set_deadline(f->writer, w->deadline_ms);
         if (!w->value) {
                 r = etcd_delete(f->writer, w->key, &deleted, NULL);
@@ -1703,7 +1728,12 @@ static void finish_writes(enrichd *d) {
         while (w) {
                 fleet_write *next = w->next;
 
-                w->done(d, w->result, w->error, w->existed, w->userdata);
+                if (w->kind == READ_CHECK)
+                        w->check_done(d, w->check, w->userdata);
+                else if (w->kind == READ_CHECKPOINT)
+                        w->checkpoint_done(d, w->result, w->error, w->result == 0 ? &w->anchor : NULL, w->userdata);
+                else
+                        w->done(d, w->result, w->error, w->existed, w->userdata);
                 pthread_mutex_lock(&f->lock);
                 f->n_writes--;
                 pthread_mutex_unlock(&f->lock);
@@ -1712,24 +1742,11 @@ static void finish_writes(enrichd *d) {
         }
 }
 
-/* Queues a write for the writer thread (key and value copied; value NULL:
- * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
-static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
-                       fleet_write_done done, void *userdata, char **ret_error) {
-        fleet_write *w = calloc(1, sizeof *w);
+/* Hands w (taken) to the writer thread. -EBUSY (w freed, *ret_error
+ * set) when FLEET_MAX_WRITES wait already. */
+static int push_write(fleet *f, fleet_write *w, char **ret_error) {
         int r = 0;
 
-        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
-                fleet_write_free(w);
-                return -ENOMEM;
-        }
-        *w = (fleet_write) { .key = w->key,
-                             .value = w->value,
-                             .ttl = ttl,
-                             .what = what,
-                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
-                             .done = done,
-                             .userdata = userdata };
         pthread_mutex_lock(&f->lock);
         if (f->n_writes >= FLEET_MAX_WRITES)
                 r = -EBUSY;
@@ -1745,11 +1762,32 @@ static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl
         }
         pthread_mutex_unlock(&f->lock);
         if (r < 0) {
-                format_error(ret_error, "too many fleet writes are waiting for etcd (%d); try again later",
+                format_error(ret_error, "too many fleet calls are waiting for etcd (%d); try again later",
                              FLEET_MAX_WRITES);
                 fleet_write_free(w);
         }
         return r;
+}
+
+/* Queues a write for the writer thread (key and value copied; value NULL:
+ * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
+static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                       fleet_write_done done, void *userdata, char **ret_error) {
+        fleet_write *w = calloc(1, sizeof *w);
+
+        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
+                fleet_write_free(w);
+                return -ENOMEM;
+        }
+        *w = (fleet_write) { .kind = WRITE_RECORD,
+                             .key = w->key,
+                             .value = w->value,
+                             .ttl = ttl,
+                             .what = what,
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .done = done,
+                             .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 /* Signs payload and queues its put at key (on a lease of ttl seconds when
@@ -1874,19 +1912,17 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
 
 /* ---- doctor's checks ---------------------------------------------------- */
 
-int fleet_check(enrichd *d, json_t **ret) {
-        fleet *f = d->fleet;
+/* The writer thread's part of fleet_check: w->check, NULL when out of
+ * memory. */
+static void check_etcd(fleet *f, fleet_write *w) {
         json_t *o = NULL;
         int64_t skew = 0;
         int r, reach, auth, read;
         bool measured;
         char reach_error[512] = "", auth_error[512] = "", read_error[512] = "";
 
-        if (!f) {
-                *ret = json_pack("{s:b}", "enabled", false);
-                return *ret ? 0 : -ENOMEM;
-        }
-        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
+        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes
+         * (enrichctl doctor waits long enough for all three). */
         reach = etcd_clock_skew(f->direct, &skew);
         measured = reach == 0 || reach == -EPERM || reach == -EACCES;
         if (reach < 0 && !measured)
@@ -1916,10 +1952,25 @@ int fleet_check(enrichd *d, json_t **ret) {
                 r = json_object_set_new(o, "prefixError", json_string(read_error));
         if (r < 0) {
                 json_decref(o);
-                return -ENOMEM;
+                o = NULL;
         }
-        *ret = o;
-        return 0;
+        w->check = o;
+        w->result = o ? 0 : -ENOMEM;
+}
+
+int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_error) {
+        fleet *f = d->fleet;
+        fleet_write *w;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        *w = (fleet_write) { .kind = READ_CHECK, .what = "check", .check_done = done, .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 /* ---- audit anchoring ---------------------------------------------------- */
@@ -1955,13 +2006,42 @@ void fleet_publish_checkpoint(enrichd *d, const audit_anchor *c, bool by_admin) 
         pthread_mutex_unlock(&f->lock);
 }
 
-int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error) {
-        fleet *f = d->fleet;
+/* The writer thread's part of fleet_read_checkpoint: w->anchor, or
+ * w->result and w->error. */
+static void read_checkpoint(fleet *f, fleet_write *w) {
         etcd_kvs l = { 0 };
         json_t *o = NULL;
-        audit_anchor a = { 0 };
+        int r;
+
+        etcd_set_deadline(f->direct, w->deadline_ms);
+        r = etcd_range_prefix(f->direct, w->key, 0, &l);
+        etcd_set_deadline(f->direct, 0);
+        if (r < 0) {
+                r = write_error(f->direct, r, "read the published checkpoint", &w->error);
+                goto out;
+        }
+        r = -ENOENT;
+        for (size_t i = 0; i < l.n && !o; i++)
+                if (strcmp(l.items[i].key, w->key) == 0)
+                        o = json_loads(l.items[i].value, 0, NULL);
+        if (!o) {
+                format_error(&w->error, "%s holds no checkpoint of this host", w->key);
+                goto out;
+        }
+        r = parse_checkpoint(o, &w->anchor);
+        if (r < 0)
+                format_error(&w->error, "%s is no checkpoint record", w->key);
+out:
+        json_decref(o);
+        etcd_kvs_clear(&l);
+        w->result = r;
+}
+
+int fleet_read_checkpoint(enrichd *d, const char *host_id, fleet_checkpoint_done done, void *userdata,
+                          char **ret_error) {
+        fleet *f = d->fleet;
+        fleet_write *w = NULL;
         char key[512];
-        int r = -ENOENT;
 
         if (!f) {
                 format_error(ret_error, "fleet mode is off on this host");
@@ -1973,30 +2053,18 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, ch
                 return -EXDEV;
         }
         snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
-        r = etcd_range_prefix(f->direct, key, 0, &l);
-        if (r < 0) {
-                r = write_error(f->direct, r, "read the published checkpoint", ret_error);
-                goto out;
+        w = calloc(1, sizeof *w);
+        if (!w || !(w->key = strdup(key))) {
+                free(w);
+                return -ENOMEM;
         }
-        r = -ENOENT;
-        for (size_t i = 0; i < l.n; i++)
-                if (strcmp(l.items[i].key, key) == 0)
-                        o = json_loads(l.items[i].value, 0, NULL);
-        if (!o) {
-                format_error(ret_error, "%s holds no checkpoint of this host", key);
-                goto out;
-        }
-        if (parse_checkpoint(o, &a) < 0) {
-                format_error(ret_error, "%s is no checkpoint record", key);
-                r = -EBADMSG;
-                goto out;
-        }
-        *ret = a;
-        r = 0;
-out:
-        json_decref(o);
-        etcd_kvs_clear(&l);
-        return r;
+        *w = (fleet_write) { .kind = READ_CHECKPOINT,
+                             .key = w->key,
+                             .what = "read the published checkpoint",
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .checkpoint_done = done,
+                             .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 int fleet_status(enrichd *d, json_t **ret) {

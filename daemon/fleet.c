@@ -161,6 +161,7 @@ typedef struct fleet_write {
 } fleet_write;
 
 static void finish_writes(enrichd *d);
+static void call_done(enrichd *d, struct fleet_write *w);
 static void fleet_write_free(fleet_write *w);
 static void *writer(void *userdata);
 
@@ -1531,7 +1532,10 @@ void fleet_stop(enrichd *d) {
         while (f->writes) {
                 fleet_write *w = f->writes;
                 f->writes = w->next;
-                w->done(d, -ECANCELED, "enrichd is stopping", false, w->userdata);
+                w->result = -ECANCELED;
+                free(w->error);
+                w->error = strdup("enrichd is stopping");
+                call_done(d, w);
                 fleet_write_free(w);
         }
         while (f->head) {
@@ -1716,6 +1720,16 @@ static void *writer(void *userdata) {
         return NULL;
 }
 
+/* Main thread: w's caller hears how it went. */
+static void call_done(enrichd *d, fleet_write *w) {
+        if (w->kind == READ_CHECK)
+                w->check_done(d, w->result, w->error, w->result == 0 ? w->check : NULL, w->userdata);
+        else if (w->kind == READ_CHECKPOINT)
+                w->checkpoint_done(d, w->result, w->error, w->result == 0 ? &w->anchor : NULL, w->userdata);
+        else
+                w->done(d, w->result, w->error, w->existed, w->userdata);
+}
+
 /* Main thread: the writes the writer finished, each handed to its done. */
 static void finish_writes(enrichd *d) {
         fleet *f = d->fleet;
@@ -1728,12 +1742,7 @@ static void finish_writes(enrichd *d) {
         while (w) {
                 fleet_write *next = w->next;
 
-                if (w->kind == READ_CHECK)
-                        w->check_done(d, w->check, w->userdata);
-                else if (w->kind == READ_CHECKPOINT)
-                        w->checkpoint_done(d, w->result, w->error, w->result == 0 ? &w->anchor : NULL, w->userdata);
-                else
-                        w->done(d, w->result, w->error, w->existed, w->userdata);
+                call_done(d, w);
                 pthread_mutex_lock(&f->lock);
                 f->n_writes--;
                 pthread_mutex_unlock(&f->lock);
@@ -1921,8 +1930,9 @@ static void check_etcd(fleet *f, fleet_write *w) {
         bool measured;
         char reach_error[512] = "", auth_error[512] = "", read_error[512] = "";
 
-        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes
-         * (enrichctl doctor waits long enough for all three). */
+        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, and all three by the
+         * deadline, as the admin's writes. */
+        etcd_set_deadline(f->direct, w->deadline_ms);
         reach = etcd_clock_skew(f->direct, &skew);
         measured = reach == 0 || reach == -EPERM || reach == -EACCES;
         if (reach < 0 && !measured)
@@ -1950,6 +1960,7 @@ static void check_etcd(fleet *f, fleet_write *w) {
                 r = json_object_set_new(o, "credentialsError", json_string(auth_error));
         if (r == 0 && read_error[0])
                 r = json_object_set_new(o, "prefixError", json_string(read_error));
+        etcd_set_deadline(f->direct, 0);
         if (r < 0) {
                 json_decref(o);
                 o = NULL;
@@ -1969,7 +1980,11 @@ int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_er
         w = calloc(1, sizeof *w);
         if (!w)
                 return -ENOMEM;
-        *w = (fleet_write) { .kind = READ_CHECK, .what = "check", .check_done = done, .userdata = userdata };
+        *w = (fleet_write) { .kind = READ_CHECK,
+                             .what = "check",
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .check_done = done,
+                             .userdata = userdata };
         return push_write(f, w, ret_error);
 }
 

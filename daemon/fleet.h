@@ -141,15 +141,17 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, fleet_checkpoint_done
                           char **ret_error);
 
 /* enrichctl doctor's fleet checks against etcd, made on the writer
- * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS) so the main loop
+ * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS, all of them by
+ * FLEET_WRITE_DEADLINE_MS) so the main loop
  * never waits on etcd: returns 0, and done runs once, on the main
- * thread, with check (borrowed; NULL when out of memory): {enabled,
+ * thread, with r 0 and check (borrowed), or r -ENOMEM or -ECANCELED
+ * (the daemon is stopping) with error: check is {enabled,
  * endpoint, reachable, skewMs (etcd's clock minus this host's, from the
  * gateway's HTTP Date header), credentials ("none", "ok", "refused",
  * "unchecked"), prefixReadable, reachError, credentialsError,
  * prefixError}. Or fails at once, done not called: -ENOTCONN without
  * fleet mode, -EBUSY (*ret_error). */
-typedef void (*fleet_check_done)(enrichd *d, json_t *check, void *userdata);
+typedef void (*fleet_check_done)(enrichd *d, int r, const char *error, json_t *check, void *userdata);
 int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_error);
 /* What fleet status, hosts and jwks show, from memory (no etcd call):
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,

@@ -452,10 +452,10 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
 
 /* FleetCheck (doctor): unlike the three above, asks etcd, on fleet.c's
  * writer thread; answered once it has. */
-static void check_done(enrichd *d, json_t *check, void *userdata) {
+static void check_done(enrichd *d, int r, const char *error, json_t *check, void *userdata) {
         pending *p = userdata;
 
-        pending_answer(p, check ? varlink_reply_new(json_incref(check), false) : NULL);
+        pending_answer(p, r < 0 ? fleet_error(r, error) : varlink_reply_new(json_incref(check), false));
 }
 
 json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params) {

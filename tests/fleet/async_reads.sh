@@ -10,7 +10,7 @@
 
 CHECKS="fleet-async-reads-setup fleet-async-reads-login-while-reads-wait fleet-async-reads-status-while-reads-wait
 fleet-async-reads-doctor-says-unreachable fleet-async-reads-verify-fails-clearly fleet-async-reads-doctor-after-thaw
-fleet-async-reads-verify-after-thaw"
+fleet-async-reads-verify-after-thaw fleet-async-reads-stop-answers"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -54,5 +54,22 @@ doctor_ok() { hctl a doctor >"$TMP/doctor2.out" 2>&1; grep -q "the etcd credenti
 check fleet-async-reads-doctor-after-thaw poll 50 doctor_ok || show "$TMP/doctor2.out"
 check fleet-async-reads-verify-after-thaw poll 50 verify_ok || show "$TMP/verify.out"
 session_close s1
+
+# --- a stop while both wait for a frozen etcd: each caller hears, and the
+# daemon goes cleanly (host_stop's check)
+kill -STOP "$ETCD_PID"
+(hctl a doctor >"$TMP/doctor3.out" 2>&1) &
+DOCTOR_JOB=$!
+(hctl a audit verify --fleet host-a >"$TMP/verify3.out" 2>&1) &
+VERIFY_JOB=$!
+sleep 0.5
 host_stop a
+kill -CONT "$ETCD_PID"
+wait "$DOCTOR_JOB" "$VERIFY_JOB"
+answered() {
+        grep -q "cannot check etcd\|etcd does not answer" "$TMP/doctor3.out" &&
+                grep -q "FleetUnavailable" "$TMP/verify3.out"
+}
+check fleet-async-reads-stop-answers answered ||
+        { show "$TMP/doctor3.out"; show "$TMP/verify3.out"; }
 exit "$FAILED"

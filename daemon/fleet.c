@@ -328,6 +328,7 @@ static void *watcher(void *userdata) {
 
         while (!atomic_load(&f->stop)) {
                 watch_context w = { .f = f, .failures = &failures };
+                bool asked;
                 int r;
 
                 /* Every full read is made here, between two watches, so
@@ -338,13 +339,14 @@ static void *watcher(void *userdata) {
                  * thread could land after events newer than S, and undo
                  * them (resume a grant just revoked, disable again a
                  * user just enabled). */
-                if (revision <= 0 || atomic_exchange(&f->want_snapshot, false)) {
+                asked = atomic_exchange(&f->want_snapshot, false); /* a read now answers it too */
+                if (revision <= 0 || asked) {
                         etcd_kvs l = { 0 };
                         int64_t read_at;
 
                         r = etcd_range_prefix(f->reader, f->prefix, 0, &l);
                         if (r < 0) {
-                                if (revision > 0)
+                                if (asked)
                                         atomic_store(&f->want_snapshot, true);
                                 snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
                                 enqueue_state(f, BATCH_DISCONNECTED, message);
@@ -355,7 +357,7 @@ static void *watcher(void *userdata) {
                         }
                         read_at = l.revision;
                         if (hand_over_snapshot(f, &l) < 0) {
-                                if (revision > 0)
+                                if (asked)
                                         atomic_store(&f->want_snapshot, true);
                                 (void) backoff(f, failures++);
                                 continue;

@@ -9,6 +9,7 @@
 #include "audit_methods.h"
 #include "fleet.h"
 #include "identity.h"
+#include "log.h"
 #include "method_support.h"
 #include "names.h"
 #include "paging.h"
@@ -398,32 +399,71 @@ out:
         return reply;
 }
 
-/* audit verify --fleet HOST: the end of a trail that verifies is held to
- * the checkpoint this host published to etcd (fleet.c), which a rewrite
- * of the database cannot take back. NULL, or an error reply. */
-static json_t *check_published(enrichd *d, const char *host, audit_verdict *v, json_t **ret_anchor) {
-        audit_anchor published;
-        char *error = NULL;
-        json_t *reply = NULL;
-        bool compared = false;
-        int r;
+/* AuditVerify's answer for v (next: the row to go on from; anchor, taken:
+ * the published checkpoint it was held to). */
+static json_t *verify_reply(const audit_verdict *v, int64_t next, json_t *anchor) {
+        char cursor[32];
+        json_t *out;
 
-        r = fleet_read_checkpoint(d, host, &published, &error);
+        out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v->ok, "rows", (json_int_t) v->rows, "checkpoints",
+                        (json_int_t) v->checkpoints, "firstId", (json_int_t) v->first_id, "lastId",
+                        (json_int_t) v->last_id, "sealedId", (json_int_t) v->sealed_id);
+        if (out && v->ok && next > 0) {
+                snprintf(cursor, sizeof cursor, "a%lld", (long long) next);
+                json_object_set_new(out, "next", json_string(cursor));
+        }
+        if (out && !v->ok) {
+                json_object_set_new(out, "badId", json_integer(v->bad_id));
+                json_object_set_new(out, "kind", json_string(v->kind));
+                json_object_set_new(out, "reason", json_string(v->reason));
+        }
+        if (out && anchor)
+                json_object_set_new(out, "published", anchor);
+        else
+                json_decref(anchor);
+        return out ? varlink_reply_new(out, false) : internal_error("out of memory");
+}
+
+static json_t *published_error(int r, const char *error) {
         if (r == -ENOTCONN)
-                reply = error_reply("io.enrich.FleetOff", json_pack("{s:s}", "reason", error ? error : "?"));
-        else if (r == -EXDEV)
-                reply = invalid_parameter("fleetHost", error ? error : "not this host");
-        else if (r == -ENOENT)
-                reply = error_reply("io.enrich.NoSuchCheckpoint", json_pack("{s:s}", "reason", error ? error : "?"));
-        else if (r < 0)
-                reply = error_reply("io.enrich.FleetUnavailable", json_pack("{s:s}", "reason", error ? error : "?"));
-        else if (audit_check_anchor(d, &published, v, &compared) < 0)
+                return error_reply("io.enrich.FleetOff", json_pack("{s:s}", "reason", error ? error : "?"));
+        if (r == -EXDEV)
+                return invalid_parameter("fleetHost", error ? error : "not this host");
+        if (r == -ENOENT)
+                return error_reply("io.enrich.NoSuchCheckpoint", json_pack("{s:s}", "reason", error ? error : "?"));
+        return error_reply("io.enrich.FleetUnavailable", json_pack("{s:s}", "reason", error ? error : "?"));
+}
+
+/* audit verify --fleet HOST, waiting for etcd (fleet.c's writer thread):
+ * the verdict so far and whom to answer. */
+typedef struct verify_later {
+        uint64_t call;
+        audit_verdict v;
+} verify_later;
+
+/* The end of a trail that verifies is held to the checkpoint this host
+ * published to etcd, which a rewrite of the database cannot take back.
+ * Main thread, once etcd answered. */
+static void published_read(enrichd *d, int r, const char *error, const audit_anchor *published, void *userdata) {
+        verify_later *l = userdata;
+        json_t *reply;
+        bool compared = false;
+
+        if (r < 0)
+                reply = published_error(r, error);
+        else if (audit_check_anchor(d, published, &l->v, &compared) < 0)
                 reply = database_error(d, "io.enrich.AuditVerify");
         else
-                *ret_anchor = json_pack("{s:I, s:s, s:I, s:b}", "row", (json_int_t) published.row_id, "head",
-                                        published.head, "time", (json_int_t) published.time, "compared", compared);
-        free(error);
-        return reply;
+                reply = verify_reply(&l->v, 0,
+                                     json_pack("{s:I, s:s, s:I, s:b}", "row", (json_int_t) published->row_id, "head",
+                                               published->head, "time", (json_int_t) published->time, "compared",
+                                               compared));
+        if (!reply)
+                reply = internal_error("out of memory");
+        if (!reply || d->reply_later(d->reply_later_userdata, l->call, reply) < 0)
+                log_info("The caller of audit verify --fleet left before its answer");
+        json_decref(reply);
+        free(l);
 }
 
 json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params) {
@@ -431,8 +471,10 @@ json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params)
         audit_verdict v;
         int64_t after_id = 0, next = 0;
         bool descending = false;
-        char cursor[32];
-        json_t *reply, *out, *anchor = NULL;
+        char cursor[32], *error = NULL;
+        verify_later *l = NULL;
+        json_t *reply;
+        int r;
 
         if ((reply = get_string(params, "after", false, sizeof cursor, &after)) ||
             (reply = get_string(params, "fleetHost", false, 64, &host)))
@@ -441,25 +483,23 @@ json_t *method_audit_verify(enrichd *d, const method_call *call, json_t *params)
                 return invalid_parameter("after", "not a cursor from a previous reply's next");
         if (audit_verify(d, after_id, &v, &next) < 0)
                 return database_error(d, "io.enrich.AuditVerify");
-        if (host && v.ok && next == 0 && (reply = check_published(d, host, &v, &anchor)))
-                return reply;
-        out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", v.ok, "rows", (json_int_t) v.rows, "checkpoints",
-                        (json_int_t) v.checkpoints, "firstId", (json_int_t) v.first_id, "lastId",
-                        (json_int_t) v.last_id, "sealedId", (json_int_t) v.sealed_id);
-        if (out && v.ok && next > 0) {
-                snprintf(cursor, sizeof cursor, "a%lld", (long long) next);
-                json_object_set_new(out, "next", json_string(cursor));
-        }
-        if (out && !v.ok) {
-                json_object_set_new(out, "badId", json_integer(v.bad_id));
-                json_object_set_new(out, "kind", json_string(v.kind));
-                json_object_set_new(out, "reason", json_string(v.reason));
-        }
-        if (out && anchor)
-                json_object_set_new(out, "published", anchor);
-        else
-                json_decref(anchor);
-        return out ? varlink_reply_new(out, false) : internal_error("out of memory");
+        if (!host || !v.ok || next > 0)
+                return verify_reply(&v, next, NULL);
+        /* etcd is asked off the main loop; the answer comes later. */
+        if (!call->stream || !d->reply_later)
+                return internal_error("this call cannot be answered later");
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return internal_error("out of memory");
+        *l = (verify_later) { .call = call->stream, .v = v };
+        r = fleet_read_checkpoint(d, host, published_read, l, &error);
+        if (r < 0) {
+                free(l);
+                reply = r == -ENOMEM && !error ? internal_error("out of memory") : published_error(r, error);
+        } else
+                reply = json_null();
+        free(error);
+        return reply;
 }
 
 json_t *method_audit_checkpoint(enrichd *d, const method_call *call, json_t *params) {

@@ -1,8 +1,9 @@
 /* fleet.c: fleet mode (fleet.h). Two threads meet at one queue:
  *
  * - the watcher (its own thread, its own etcd handle, blocking libcurl)
- *   ranges the prefix when it has no revision, then watches from the next
- *   one, and queues what it reads as batches; it touches no sqlite, no
+ *   ranges the prefix when it has no revision (or the main thread asks
+ *   for a full read), then watches from the next one, and queues what it
+ *   reads as batches, in revision order since it alone reads; it touches no sqlite, no
  *   policy, no NSS, so nothing it waits on can hold up a login;
  * - the main thread, woken by the eventfd in its epoll loop, verifies each
  *   record, applies it as a local grant/revoke/disable/enable would be,
@@ -82,13 +83,13 @@ struct fleet {
         char **labels;
         jwks *issuers;
         char *issuers_path;
-        etcd *direct; /* main thread: doctor's checks, audit verify --fleet */
+        etcd *direct; /* writer thread: doctor's checks, audit verify --fleet */
         etcd *writer; /* writer thread: the admin's writes */
         etcd *reader; /* watcher thread */
         etcd *prober; /* heartbeat thread */
         pthread_t thread, prober_thread, writer_thread;
         bool running, prober_running, writer_running;
-        atomic_bool want_snapshot; /* main asks the prober for a range */
+        atomic_bool want_snapshot; /* main asks the watcher for a full read */
         unsigned offline_max;
         char *jwks_path; /* this host's public JWKS, for its presence */
         char *hostname;
@@ -101,6 +102,7 @@ struct fleet {
         batch *head, *tail;
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
+        unsigned test_snapshot_delay_ms; /* ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS (tests only) */
         _Atomic int64_t applied; /* the revision the main thread applied, for the heartbeat's lag */
         /* main thread */
         bool connected;
@@ -110,6 +112,7 @@ struct fleet {
         int64_t last_contact; /* wall seconds; at start, the start */
         bool suspended; /* fleet grants not honoured: offline too long */
         int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
+        bool snapshot_asked; /* a full read asked of the watcher, not applied yet */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
@@ -130,12 +133,21 @@ struct fleet {
         size_t n_writes;
 };
 
-/* An admin's write into etcd, made by the writer thread so that the main
+/* What the writer thread does for a fleet_write. */
+typedef enum write_kind {
+        WRITE_RECORD,     /* a put, or a deletion */
+        READ_CHECK,       /* doctor's checks (fleet_check) */
+        READ_CHECKPOINT,  /* checkpoints/<host_id> (fleet_read_checkpoint) */
+} write_kind;
+
+/* An admin's call into etcd, made by the writer thread so that the main
  * loop (logins) never waits on etcd: a put of value at key (on a lease
- * of ttl seconds when ttl > 0), or a deletion (value NULL); then done,
- * on the main thread. */
+ * of ttl seconds when ttl > 0), or a deletion (value NULL), or one of
+ * the reads; then done (check_done, checkpoint_done), on the main
+ * thread. */
 typedef struct fleet_write {
         struct fleet_write *next;
+        write_kind kind;
         char *key, *value;
         int64_t ttl;
         const char *what; /* "write the grant": for the error message */
@@ -144,10 +156,15 @@ typedef struct fleet_write {
         bool existed;
         char *error;
         fleet_write_done done;
+        fleet_check_done check_done;
+        fleet_checkpoint_done checkpoint_done;
+        json_t *check;         /* READ_CHECK: what fleet_check answers */
+        audit_anchor anchor;   /* READ_CHECKPOINT: the one read */
         void *userdata;
 } fleet_write;
 
 static void finish_writes(enrichd *d);
+static void call_done(enrichd *d, struct fleet_write *w);
 static void fleet_write_free(fleet_write *w);
 static void *writer(void *userdata);
 
@@ -228,6 +245,30 @@ static int copy_kvs(const etcd_kv *kvs, size_t n, etcd_kv **ret) {
         return 0;
 }
 
+/* Hands over the full read l (taken) at its revision. Tests widen the
+ * window between the read and its hand-over with
+ * ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS (tests/fleet/snapshot_order.sh):
+ * whatever etcd changes meanwhile must still reach the main thread after
+ * this snapshot, never before it. */
+static int hand_over_snapshot(fleet *f, etcd_kvs *l) {
+        batch *b = calloc(1, sizeof *b);
+
+        if (!b) {
+                etcd_kvs_clear(l);
+                return -ENOMEM;
+        }
+        if (f->test_snapshot_delay_ms > 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
+                           "Test hook: handing the fleet records read at revision %lld over in %u ms",
+                           (long long) l->revision, f->test_snapshot_delay_ms);
+                (void) usleep(f->test_snapshot_delay_ms * 1000U);
+        }
+        *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l->items, .n = l->n, .revision = l->revision };
+        *l = (etcd_kvs) { 0 };
+        enqueue(f, b);
+        return 0;
+}
+
 typedef struct watch_context {
         fleet *f;
         int64_t revision;
@@ -290,14 +331,26 @@ static void *watcher(void *userdata) {
 
         while (!atomic_load(&f->stop)) {
                 watch_context w = { .f = f, .failures = &failures };
+                bool asked;
                 int r;
 
-                if (revision <= 0) {
+                /* Every full read is made here, between two watches, so
+                 * that what the main thread receives is in revision
+                 * order: the events up to the read, the read at S (a
+                 * linearizable range: S is past every event delivered),
+                 * then the events after S. A read handed over by another
+                 * thread could land after events newer than S, and undo
+                 * them (resume a grant just revoked, disable again a
+                 * user just enabled). */
+                asked = atomic_exchange(&f->want_snapshot, false); /* a read now answers it too */
+                if (revision <= 0 || asked) {
                         etcd_kvs l = { 0 };
-                        batch *b;
+                        int64_t read_at;
 
                         r = etcd_range_prefix(f->reader, f->prefix, 0, &l);
                         if (r < 0) {
+                                if (asked)
+                                        atomic_store(&f->want_snapshot, true);
                                 snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
                                 enqueue_state(f, BATCH_DISCONNECTED, message);
                                 etcd_next_endpoint(f->reader);
@@ -305,25 +358,27 @@ static void *watcher(void *userdata) {
                                         break;
                                 continue;
                         }
-                        b = calloc(1, sizeof *b);
-                        if (!b) {
-                                etcd_kvs_clear(&l);
+                        read_at = l.revision;
+                        if (hand_over_snapshot(f, &l) < 0) {
+                                if (asked)
+                                        atomic_store(&f->want_snapshot, true);
                                 (void) backoff(f, failures++);
                                 continue;
                         }
-                        *b = (batch) { .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision };
-                        revision = l.revision;
-                        enqueue(f, b);
+                        revision = read_at;
                 }
                 w.revision = revision;
                 pthread_mutex_lock(&f->lock);
-                f->watch_abort = atomic_load(&f->stop); /* a stop asked for stays asked */
+                /* A stop or a full read asked for stays asked. */
+                f->watch_abort = atomic_load(&f->stop) || atomic_load(&f->want_snapshot);
                 pthread_mutex_unlock(&f->lock);
                 r = etcd_watch(f->reader, f->prefix, revision + 1, &f->watch_abort, on_watch_ready, on_watch_events, &w,
                                &compacted);
                 revision = w.revision;
                 if (atomic_load(&f->stop))
                         break;
+                if (r == 0 && atomic_load(&f->want_snapshot))
+                        continue; /* ended for a full read (fleet_dispatch) */
                 if (r == -ESTALE) {
                         /* What was deleted meanwhile is gone from the
                          * history: only a full snapshot can tell. */
@@ -348,8 +403,8 @@ static void *watcher(void *userdata) {
 /* The heartbeat: the watch stream says nothing while nothing changes, and
  * a connection cut off without a reset (a partition) looks the same, so
  * contact is proven by a cheap unary call every FLEET_HEARTBEAT_MS (at
- * most a fifth of offline_max). On the main thread's request it also
- * reads the prefix in full (to resume the grants an outage suspended). */
+ * most a fifth of offline_max). (The full read that resumes the grants
+ * an outage suspended is the watcher's: see watcher().) */
 /* This host's presence record (plain JSON, not signed: it grants
  * nothing): its id, hostname, version, labels and public JWKS, as read
  * from the JWKS file now. NULL when out of memory. */
@@ -490,21 +545,6 @@ static void *prober(void *userdata) {
                 int64_t revision = 0, pending = -1;
                 int r;
 
-                if (atomic_exchange(&f->want_snapshot, false)) {
-                        etcd_kvs l = { 0 };
-                        batch *b = calloc(1, sizeof *b);
-
-                        r = b ? etcd_range_prefix(f->prober, f->prefix, 0, &l) : -ENOMEM;
-                        if (r == 0) {
-                                *b = (batch) {
-                                        .kind = BATCH_SNAPSHOT, .kvs = l.items, .n = l.n, .revision = l.revision
-                                };
-                                enqueue(f, b);
-                                b = NULL;
-                        } else
-                                atomic_store(&f->want_snapshot, true);
-                        free(b);
-                }
                 r = etcd_status(f->prober, &revision);
                 if (r == 0) {
                         /* The lag counts only this prefix's changes: the
@@ -550,7 +590,7 @@ static void *prober(void *userdata) {
                         until.tv_nsec -= 1000000000L;
                 }
                 pthread_mutex_lock(&f->lock);
-                while (!atomic_load(&f->stop) && !atomic_load(&f->want_snapshot) && !f->checkpoint_new &&
+                while (!atomic_load(&f->stop) && !f->checkpoint_new &&
                        pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
                         ;
                 pthread_mutex_unlock(&f->lock);
@@ -1167,6 +1207,17 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                 resume_suspended(d, b);
 }
 
+/* Asks the watcher for a full read: it ends its watch, reads the prefix
+ * and watches again from there (see watcher()). */
+static void ask_snapshot(fleet *f) {
+        f->snapshot_asked = true;
+        atomic_store(&f->want_snapshot, true);
+        pthread_mutex_lock(&f->lock);
+        f->watch_abort = true;
+        pthread_cond_broadcast(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+}
+
 void fleet_dispatch(enrichd *d) {
         fleet *f = d->fleet;
         uint64_t count;
@@ -1218,12 +1269,8 @@ void fleet_dispatch(enrichd *d) {
                         if (b->pending >= 0)
                                 f->lag = b->pending;
                         /* Back after an outage: resume from a full read. */
-                        if (f->suspended && !atomic_load(&f->want_snapshot)) {
-                                atomic_store(&f->want_snapshot, true);
-                                pthread_mutex_lock(&f->lock);
-                                pthread_cond_broadcast(&f->wake);
-                                pthread_mutex_unlock(&f->lock);
-                        }
+                        if (f->suspended && !f->snapshot_asked)
+                                ask_snapshot(f);
                         break;
                 case BATCH_DISCONNECTED:
                         if (f->connected || f->last_contact == 0)
@@ -1237,7 +1284,19 @@ void fleet_dispatch(enrichd *d) {
                         break;
                 case BATCH_SNAPSHOT:
                 case BATCH_EVENTS:
+                        if (b->kind == BATCH_SNAPSHOT && b->revision < f->revision) {
+                                /* Cannot happen (the watcher reads between
+                                 * two watches, linearizably); if it did,
+                                 * applying it would undo newer changes. */
+                                log_struct(LOG_WARNING, LOG_MSGID_FLEET, NULL,
+                                           "Ignored fleet records read at etcd revision %lld, older than the "
+                                           "revision %lld applied",
+                                           (long long) b->revision, (long long) f->revision);
+                                f->snapshot_asked = false;
+                                break;
+                        }
                         if (b->kind == BATCH_SNAPSHOT) {
+                                f->snapshot_asked = false;
                                 log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL,
                                            "Read %zu fleet records at etcd revision %lld", b->n,
                                            (long long) b->revision);
@@ -1349,6 +1408,8 @@ void fleet_tick(enrichd *d) {
 
 int fleet_start(enrichd *d, const char *version, char **ret_error) {
         const config_fleet *c = d->config->fleet;
+        const char *test_delay;
+        unsigned long delay_ms = 0;
         fleet *f = NULL;
         int r;
 
@@ -1359,6 +1420,9 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 return -ENOMEM;
         f->event_fd = -1;
         pthread_mutex_init(&f->lock, NULL);
+        test_delay = getenv("ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS");
+        if (test_delay && parse_uint(test_delay, 10000, &delay_ms) == 0)
+                f->test_snapshot_delay_ms = (unsigned) delay_ms;
         pthread_cond_init(&f->wake, NULL);
         pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;
@@ -1497,7 +1561,10 @@ void fleet_stop(enrichd *d) {
         while (f->writes) {
                 fleet_write *w = f->writes;
                 f->writes = w->next;
-                w->done(d, -ECANCELED, "enrichd is stopping", false, w->userdata);
+                w->result = -ECANCELED;
+                free(w->error);
+                w->error = strdup("enrichd is stopping");
+                call_done(d, w);
                 fleet_write_free(w);
         }
         while (f->head) {
@@ -1600,14 +1667,26 @@ static void fleet_write_free(fleet_write *w) {
         free(w->key);
         free(w->value);
         free(w->error);
+        json_decref(w->check);
         free(w);
 }
+
+static void check_etcd(fleet *f, fleet_write *w);
+static void read_checkpoint(fleet *f, fleet_write *w);
 
 /* The writer thread's part of w: its etcd calls, none past its deadline. */
 static void write_one(fleet *f, fleet_write *w) {
         int64_t lease = 0, deleted = 0;
         int r;
 
+        if (w->kind == READ_CHECK) {
+                check_etcd(f, w);
+                return;
+        }
+        if (w->kind == READ_CHECKPOINT) {
+                read_checkpoint(f, w);
+                return;
+        }
         etcd_set_deadline(f->writer, w->deadline_ms);
         if (!w->value) {
                 r = etcd_delete(f->writer, w->key, &deleted, NULL);
@@ -1670,6 +1749,16 @@ static void *writer(void *userdata) {
         return NULL;
 }
 
+/* Main thread: w's caller hears how it went. */
+static void call_done(enrichd *d, fleet_write *w) {
+        if (w->kind == READ_CHECK)
+                w->check_done(d, w->result, w->error, w->result == 0 ? w->check : NULL, w->userdata);
+        else if (w->kind == READ_CHECKPOINT)
+                w->checkpoint_done(d, w->result, w->error, w->result == 0 ? &w->anchor : NULL, w->userdata);
+        else
+                w->done(d, w->result, w->error, w->existed, w->userdata);
+}
+
 /* Main thread: the writes the writer finished, each handed to its done. */
 static void finish_writes(enrichd *d) {
         fleet *f = d->fleet;
@@ -1682,7 +1771,7 @@ static void finish_writes(enrichd *d) {
         while (w) {
                 fleet_write *next = w->next;
 
-                w->done(d, w->result, w->error, w->existed, w->userdata);
+                call_done(d, w);
                 pthread_mutex_lock(&f->lock);
                 f->n_writes--;
                 pthread_mutex_unlock(&f->lock);
@@ -1691,24 +1780,11 @@ static void finish_writes(enrichd *d) {
         }
 }
 
-/* Queues a write for the writer thread (key and value copied; value NULL:
- * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
-static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
-                       fleet_write_done done, void *userdata, char **ret_error) {
-        fleet_write *w = calloc(1, sizeof *w);
+/* Hands w (taken) to the writer thread. -EBUSY (w freed, *ret_error
+ * set) when FLEET_MAX_WRITES wait already. */
+static int push_write(fleet *f, fleet_write *w, char **ret_error) {
         int r = 0;
 
-        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
-                fleet_write_free(w);
-                return -ENOMEM;
-        }
-        *w = (fleet_write) { .key = w->key,
-                             .value = w->value,
-                             .ttl = ttl,
-                             .what = what,
-                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
-                             .done = done,
-                             .userdata = userdata };
         pthread_mutex_lock(&f->lock);
         if (f->n_writes >= FLEET_MAX_WRITES)
                 r = -EBUSY;
@@ -1724,11 +1800,32 @@ static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl
         }
         pthread_mutex_unlock(&f->lock);
         if (r < 0) {
-                format_error(ret_error, "too many fleet writes are waiting for etcd (%d); try again later",
+                format_error(ret_error, "too many fleet calls are waiting for etcd (%d); try again later",
                              FLEET_MAX_WRITES);
                 fleet_write_free(w);
         }
         return r;
+}
+
+/* Queues a write for the writer thread (key and value copied; value NULL:
+ * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
+static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                       fleet_write_done done, void *userdata, char **ret_error) {
+        fleet_write *w = calloc(1, sizeof *w);
+
+        if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
+                fleet_write_free(w);
+                return -ENOMEM;
+        }
+        *w = (fleet_write) { .kind = WRITE_RECORD,
+                             .key = w->key,
+                             .value = w->value,
+                             .ttl = ttl,
+                             .what = what,
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .done = done,
+                             .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 /* Signs payload and queues its put at key (on a lease of ttl seconds when
@@ -1853,19 +1950,18 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
 
 /* ---- doctor's checks ---------------------------------------------------- */
 
-int fleet_check(enrichd *d, json_t **ret) {
-        fleet *f = d->fleet;
+/* The writer thread's part of fleet_check: w->check, NULL when out of
+ * memory. */
+static void check_etcd(fleet *f, fleet_write *w) {
         json_t *o = NULL;
         int64_t skew = 0;
         int r, reach, auth, read;
         bool measured;
         char reach_error[512] = "", auth_error[512] = "", read_error[512] = "";
 
-        if (!f) {
-                *ret = json_pack("{s:b}", "enabled", false);
-                return *ret ? 0 : -ENOMEM;
-        }
-        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, as the admin's writes. */
+        /* Each bounded by FLEET_WRITE_TIMEOUT_MS, and all three by the
+         * deadline, as the admin's writes. */
+        etcd_set_deadline(f->direct, w->deadline_ms);
         reach = etcd_clock_skew(f->direct, &skew);
         measured = reach == 0 || reach == -EPERM || reach == -EACCES;
         if (reach < 0 && !measured)
@@ -1893,12 +1989,32 @@ int fleet_check(enrichd *d, json_t **ret) {
                 r = json_object_set_new(o, "credentialsError", json_string(auth_error));
         if (r == 0 && read_error[0])
                 r = json_object_set_new(o, "prefixError", json_string(read_error));
+        etcd_set_deadline(f->direct, 0);
         if (r < 0) {
                 json_decref(o);
-                return -ENOMEM;
+                o = NULL;
         }
-        *ret = o;
-        return 0;
+        w->check = o;
+        w->result = o ? 0 : -ENOMEM;
+}
+
+int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_error) {
+        fleet *f = d->fleet;
+        fleet_write *w;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        *w = (fleet_write) { .kind = READ_CHECK,
+                             .what = "check",
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .check_done = done,
+                             .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 /* ---- audit anchoring ---------------------------------------------------- */
@@ -1934,13 +2050,42 @@ void fleet_publish_checkpoint(enrichd *d, const audit_anchor *c, bool by_admin) 
         pthread_mutex_unlock(&f->lock);
 }
 
-int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error) {
-        fleet *f = d->fleet;
+/* The writer thread's part of fleet_read_checkpoint: w->anchor, or
+ * w->result and w->error. */
+static void read_checkpoint(fleet *f, fleet_write *w) {
         etcd_kvs l = { 0 };
         json_t *o = NULL;
-        audit_anchor a = { 0 };
+        int r;
+
+        etcd_set_deadline(f->direct, w->deadline_ms);
+        r = etcd_range_prefix(f->direct, w->key, 0, &l);
+        etcd_set_deadline(f->direct, 0);
+        if (r < 0) {
+                r = write_error(f->direct, r, "read the published checkpoint", &w->error);
+                goto out;
+        }
+        r = -ENOENT;
+        for (size_t i = 0; i < l.n && !o; i++)
+                if (strcmp(l.items[i].key, w->key) == 0)
+                        o = json_loads(l.items[i].value, 0, NULL);
+        if (!o) {
+                format_error(&w->error, "%s holds no checkpoint of this host", w->key);
+                goto out;
+        }
+        r = parse_checkpoint(o, &w->anchor);
+        if (r < 0)
+                format_error(&w->error, "%s is no checkpoint record", w->key);
+out:
+        json_decref(o);
+        etcd_kvs_clear(&l);
+        w->result = r;
+}
+
+int fleet_read_checkpoint(enrichd *d, const char *host_id, fleet_checkpoint_done done, void *userdata,
+                          char **ret_error) {
+        fleet *f = d->fleet;
+        fleet_write *w = NULL;
         char key[512];
-        int r = -ENOENT;
 
         if (!f) {
                 format_error(ret_error, "fleet mode is off on this host");
@@ -1952,30 +2097,18 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, ch
                 return -EXDEV;
         }
         snprintf(key, sizeof key, "%scheckpoints/%s", f->prefix, host_id);
-        r = etcd_range_prefix(f->direct, key, 0, &l);
-        if (r < 0) {
-                r = write_error(f->direct, r, "read the published checkpoint", ret_error);
-                goto out;
+        w = calloc(1, sizeof *w);
+        if (!w || !(w->key = strdup(key))) {
+                free(w);
+                return -ENOMEM;
         }
-        r = -ENOENT;
-        for (size_t i = 0; i < l.n; i++)
-                if (strcmp(l.items[i].key, key) == 0)
-                        o = json_loads(l.items[i].value, 0, NULL);
-        if (!o) {
-                format_error(ret_error, "%s holds no checkpoint of this host", key);
-                goto out;
-        }
-        if (parse_checkpoint(o, &a) < 0) {
-                format_error(ret_error, "%s is no checkpoint record", key);
-                r = -EBADMSG;
-                goto out;
-        }
-        *ret = a;
-        r = 0;
-out:
-        json_decref(o);
-        etcd_kvs_clear(&l);
-        return r;
+        *w = (fleet_write) { .kind = READ_CHECKPOINT,
+                             .key = w->key,
+                             .what = "read the published checkpoint",
+                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .checkpoint_done = done,
+                             .userdata = userdata };
+        return push_write(f, w, ret_error);
 }
 
 int fleet_status(enrichd *d, json_t **ret) {

@@ -130,19 +130,32 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
  * (LOG_MSGID_FLEET_ANCHOR), only an admin's checkpoint (by_admin) is
  * published: the evidence stays in etcd until an admin accepts the trail. */
 void fleet_publish_checkpoint(enrichd *d, const audit_anchor *checkpoint, bool by_admin);
-/* Reads checkpoints/<host_id> from etcd (main thread, each call bounded
- * by FLEET_WRITE_TIMEOUT_MS) into *ret. host_id must be this host's: only it holds its
- * trail (-EXDEV otherwise); -ENOENT when it published none; -ENOTCONN
- * without fleet mode; -EBADMSG when the record is no checkpoint. */
-int fleet_read_checkpoint(enrichd *d, const char *host_id, audit_anchor *ret, char **ret_error);
+/* Reads checkpoints/<host_id> from etcd on the writer thread (so the
+ * main loop never waits on etcd; bounded by FLEET_WRITE_DEADLINE_MS in
+ * all) and returns 0; done then runs once, on the main thread, with r 0
+ * and published, or r -ENOENT (it published none), -EBADMSG (the record
+ * is no checkpoint) or an error of the writes' (fleet_write_done), with
+ * error saying which. Or it fails at once, done not called, with
+ * *ret_error: host_id must be this host's, as only it holds its trail
+ * (-EXDEV otherwise); -ENOTCONN without fleet mode; -EBUSY. */
+typedef void (*fleet_checkpoint_done)(enrichd *d, int r, const char *error, const audit_anchor *published,
+                                      void *userdata);
+int fleet_read_checkpoint(enrichd *d, const char *host_id, fleet_checkpoint_done done, void *userdata,
+                          char **ret_error);
 
-/* enrichctl doctor's fleet checks, made now against etcd from the main
- * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS): {enabled,
+/* enrichctl doctor's fleet checks against etcd, made on the writer
+ * thread (each call bounded by FLEET_WRITE_TIMEOUT_MS, all of them by
+ * FLEET_WRITE_DEADLINE_MS) so the main loop
+ * never waits on etcd: returns 0, and done runs once, on the main
+ * thread, with r 0 and check (borrowed), or r -ENOMEM or -ECANCELED
+ * (the daemon is stopping) with error: check is {enabled,
  * endpoint, reachable, skewMs (etcd's clock minus this host's, from the
  * gateway's HTTP Date header), credentials ("none", "ok", "refused",
  * "unchecked"), prefixReadable, reachError, credentialsError,
- * prefixError}. */
-int fleet_check(enrichd *d, json_t **ret);
+ * prefixError}. Or fails at once, done not called: -ENOTCONN without
+ * fleet mode, -EBUSY (*ret_error). */
+typedef void (*fleet_check_done)(enrichd *d, int r, const char *error, json_t *check, void *userdata);
+int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_error);
 /* What fleet status, hosts and jwks show, from memory (no etcd call):
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
  * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,

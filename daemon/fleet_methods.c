@@ -450,11 +450,31 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
         return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
 }
 
-/* FleetCheck: unlike the three above, asks etcd now (doctor). */
-json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params) {
-        json_t *check = NULL;
+/* FleetCheck (doctor): unlike the three above, asks etcd, on fleet.c's
+ * writer thread; answered once it has. */
+static void check_done(enrichd *d, int r, const char *error, json_t *check, void *userdata) {
+        pending *p = userdata;
 
-        if (fleet_check(d, &check) < 0)
+        pending_answer(p, r < 0 ? fleet_error(r, error) : varlink_reply_new(json_incref(check), false));
+}
+
+json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params) {
+        pending *p = NULL;
+        char *error = NULL;
+        json_t *reply;
+        int r;
+
+        if (!d->fleet)
+                return varlink_reply_new(json_pack("{s:b}", "enabled", false), false);
+        p = pending_new(d, call, NULL, "check", "ENRICH_FLEET_CALL", "FleetCheck", NULL);
+        if (!p)
                 return internal_error("out of memory");
-        return varlink_reply_new(check, false);
+        r = fleet_check(d, check_done, p, &error);
+        if (r < 0) {
+                pending_free(p);
+                reply = fleet_error(r, error);
+        } else
+                reply = json_null();
+        free(error);
+        return reply;
 }

@@ -181,7 +181,16 @@ MARK2=$(log_mark)
 T1=$(ms_now)
 links root up || fail fleet-netns-r2-link-up
 r2_state() { has_scope "$S1" keep:1 && has_scope "$S1" new:2 && lacks_scope "$S1" late:1 && lacks_scope "$S1" ghost:2; }
-resynced() { log_since "$MARK2" "etcd compacted past revision .*reading the prefix in full"; }
+# b read the prefix in full at or past the compaction: either its resumed
+# watch found the history compacted, or (as usually, since a full read is
+# asked for when contact comes back past offline_max) the watcher read the
+# prefix before watching again; a watch resumed from REV_B alone would not do.
+resynced() {
+        log_since "$MARK2" "etcd compacted past revision .*reading the prefix in full" && return 0
+        tail -c +"$((MARK2 + 1))" "$TMP/b/enrichd.log" |
+                sed -n 's/.*Read [0-9]* fleet records at etcd revision \([0-9]*\).*/\1/p' |
+                while read -r r; do [ "$r" -ge "$REV" ] && echo past; done | grep -q past
+}
 check fleet-netns-r2-compacted-resync-logged poll 200 resynced ||
         grep -i "etcd\|fleet" "$TMP/b/enrichd.log" | cut -c1-200 | tail -n 15
 check fleet-netns-r2-heal-state poll 50 r2_state

@@ -49,24 +49,36 @@ etcd_start() {
 
 etcdctl() { ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_ENDPOINT" --dial-timeout 2s "$@"; }
 
-# etcd_cluster_start N: an N-node cluster (members m1..mN) on free loopback
-# ports, data in $TMP/etcd-mI; sets ETCD_CLIENT_I and ETCD_PID_I per
-# member, ETCD_ENDPOINT to the first, FLEET_ENDPOINTS to all (for
-# fleet_host), and waits (20 s at most) until every member is healthy.
+# etcd_cluster_start N [ADDR...]: an N-node cluster (members m1..mN) on
+# free loopback ports, data in $TMP/etcd-mI; sets ETCD_CLIENT_I and
+# ETCD_PID_I per member, ETCD_ENDPOINT to the first, FLEET_ENDPOINTS to all
+# (for fleet_host), and waits (20 s at most) until every member is healthy.
+# Member I also serves its clients on the I-th ADDR (a veth end) with the
+# same port, if given: ETCD_VETH_I is that URL, FLEET_VETH_ENDPOINTS all
+# of them (for a fleet_host in a namespace).
 etcd_cluster_start() {
-        local n=$1 i cluster="" all="" peer client
+        local n=$1 i cluster="" all="" veth="" peer client url listen
+        local -a addrs
+        shift
+        addrs=("$@")
         for i in $(seq "$n"); do
                 peer=$($FLEET_TOOL free-port) && client=$($FLEET_TOOL free-port) || return 1
-                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client"
+                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client ETCD_VETH_$i="
                 cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:$peer"
                 all="$all${all:+, }\"http://127.0.0.1:$client\""
+                if [ -n "${addrs[i - 1]:-}" ]; then
+                        eval "ETCD_VETH_$i=http://${addrs[i - 1]}:$client"
+                        veth="$veth${veth:+, }\"http://${addrs[i - 1]}:$client\""
+                fi
         done
         FLEET_ENDPOINTS=$all
+        FLEET_VETH_ENDPOINTS=$veth
         for i in $(seq "$n"); do
-                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i"
+                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i url=\$ETCD_VETH_$i"
+                listen="$client${url:+,$url}"
                 mkdir -p "$TMP/etcd-m$i" && chmod 0700 "$TMP/etcd-m$i"
                 "$ETCD" --name "m$i" --data-dir "$TMP/etcd-m$i/data" \
-                        --listen-client-urls "$client" --advertise-client-urls "$client" \
+                        --listen-client-urls "$listen" --advertise-client-urls "$client" \
                         --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
                         --initial-cluster "$cluster" --initial-cluster-state new \
                         >"$TMP/etcd-m$i/etcd.log" 2>&1 &
@@ -252,43 +264,9 @@ veth_add() {
                 ip -n "$1" addr add "$5/30" dev "$3" && ip -n "$1" link set "$3" up
 }
 
-# etcd_cluster_start_on ADDR...: as etcd_cluster_start with one member
-# per ADDR, each also serving its clients on ADDR (a veth end) with the
-# same port; ETCD_VETH_I is that URL, FLEET_VETH_ENDPOINTS all of them
-# (for a fleet_host in the namespace), FLEET_ENDPOINTS the loopback ones.
-etcd_cluster_start_on() {
-        local n=$# i=0 cluster="" all="" veth="" peer client addr
-        for addr in "$@"; do
-                i=$((i + 1))
-                peer=$($FLEET_TOOL free-port) && client=$($FLEET_TOOL free-port) || return 1
-                eval "ETCD_PEER_$i=$peer ETCD_CLIENT_$i=http://127.0.0.1:$client ETCD_VETH_$i=http://$addr:$client"
-                cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:$peer"
-                all="$all${all:+, }\"http://127.0.0.1:$client\""
-                veth="$veth${veth:+, }\"http://$addr:$client\""
-        done
-        FLEET_ENDPOINTS=$all
-        FLEET_VETH_ENDPOINTS=$veth
-        for i in $(seq "$n"); do
-                eval "peer=\$ETCD_PEER_$i client=\$ETCD_CLIENT_$i addr=\$ETCD_VETH_$i"
-                mkdir -p "$TMP/etcd-m$i" && chmod 0700 "$TMP/etcd-m$i"
-                "$ETCD" --name "m$i" --data-dir "$TMP/etcd-m$i/data" \
-                        --listen-client-urls "$client,$addr" --advertise-client-urls "$client" \
-                        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-                        --initial-cluster "$cluster" --initial-cluster-state new \
-                        >"$TMP/etcd-m$i/etcd.log" 2>&1 &
-                eval "ETCD_PID_$i=$!"
-                CLEANUP_PIDS="$CLEANUP_PIDS $!"
-        done
-        ETCD_ENDPOINT=$ETCD_CLIENT_1
-        for i in $(seq 200); do
-                ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$(echo "$all" | tr -d '" ')" endpoint health >/dev/null 2>&1 &&
-                        return 0
-                sleep 0.1
-        done
-        echo "# the etcd cluster did not come up"
-        show "$TMP/etcd-m1/etcd.log"
-        return 1
-}
+# etcd_cluster_start_on ADDR...: etcd_cluster_start with one member per
+# ADDR, each also serving its clients on it.
+etcd_cluster_start_on() { etcd_cluster_start $# "$@"; }
 
 # host_start_in NS NAME: as host_start, with the host's enrichd inside
 # network namespace NS (nsenter execs it: NAME_PID is enrichd's own).

@@ -12,7 +12,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-rev-hosts-start fleet-rev-token-logs-in-on-b fleet-rev-issuer-answer fleet-rev-grant-revocation-signed fleet-rev-grant-revocation-on-lease
-fleet-rev-token-revocation-signed fleet-rev-new-host-starts fleet-rev-new-host-refuses-grant-logged
+fleet-rev-token-revocation-signed fleet-rev-not-held-revocation-expiry fleet-rev-new-host-refuses-not-held-grant
+fleet-rev-new-host-starts fleet-rev-new-host-refuses-grant-logged
 fleet-rev-new-host-refuses-grant fleet-rev-new-host-no-scope fleet-rev-holder-refuses-grant
 fleet-rev-new-host-refuses-token-logged fleet-rev-new-host-refuses-token fleet-rev-token-login-refused
 fleet-rev-key-deleted-still-refused-grant fleet-rev-key-deleted-still-refused-token
@@ -92,6 +93,19 @@ print("%x" % json.load(sys.stdin)["kvs"][0]["lease"])') &&
 check fleet-rev-grant-revocation-on-lease lease_ttl || etcdctl get "${P}revoked/grants/$G1" -w json
 check fleet-rev-token-revocation-signed payload_is "$TMP/t1.revoked" "$KID" \
         "p['id'] == '$T1' and p['kind'] == 'token' and p['expires'] > p['revoked']" || show "$TMP/t1.revoked"
+# A grant for other hosts' labels, which a does not hold: the revocation
+# takes its expiry from the signed record in etcd.
+G4=$(hctl a grant "$U1" --scope rev:web --ttl 25m --reason rev --fleet --hosts web 2>"$TMP/g4.err")
+poll 30 grant_on b "$U1" "$G4" || show "$TMP/g4.err"
+etcdctl get "${P}grants/$G4" --print-value-only >"$TMP/g4.record"
+hctl a revoke "$G4" >"$TMP/revoke4.out" 2>&1
+etcdctl get "${P}revoked/grants/$G4" --print-value-only >"$TMP/g4.revoked"
+G4_EXPIRES=$($PY -c 'import base64, json, sys
+p = open(sys.argv[1]).read().split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["expires"])' "$TMP/g4.record")
+check fleet-rev-not-held-revocation-expiry payload_is "$TMP/g4.revoked" "$KID" \
+        "p['id'] == '$G4' and p['kind'] == 'grant' and p['expires'] == $G4_EXPIRES" ||
+        { show "$TMP/revoke4.out"; show "$TMP/g4.revoked"; show "$TMP/a/enrichd.log"; }
 gone_on_b() { ! etcdctl get "${P}grants/$G1" --print-value-only | grep -q . && hctl b grants --all --json --user "$U1" | grep -A20 "\"$G1\"" | grep -q '"revoked"'; }
 poll 30 gone_on_b || show "$TMP/b/enrichd.log"
 
@@ -101,9 +115,11 @@ check fleet-rev-new-host-starts eval 'host_start c && poll 50 host_log_has c "Re
 # An etcd writer (no issuer key) puts the old signed records back.
 etcdctl put "${P}grants/$G1" "$(cat "$TMP/g1.record")" >/dev/null
 etcdctl put "${P}tokens/$T1" "$(cat "$TMP/t1.record")" >/dev/null
+etcdctl put "${P}grants/$G4" "$(cat "$TMP/g4.record")" >/dev/null
 check fleet-rev-new-host-refuses-grant-logged poll 30 host_log_has c \
         "Ignoring fleet record ${P}grants/$G1: grant $G1 was revoked in the fleet" || show "$TMP/c/enrichd.log"
 check_not fleet-rev-new-host-refuses-grant grant_on c "$U1" "$G1"
+check fleet-rev-new-host-refuses-not-held-grant eval 'poll 30 host_log_has c "grant $G4 was revoked in the fleet" && ! grant_on c "$U1" "$G4"' 
 use_host c
 session_open s1 "$U1" || { fail fleet-rev-session; }
 # Claims from c (base:read from its rules), without the grant's scope.

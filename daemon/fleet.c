@@ -126,7 +126,7 @@ struct fleet {
         /* main thread: when expired revocations are next forgotten
          * (host_now_ms()); the revocation keys this host's admin calls
          * are writing (key -> true), revoked here when the call ends. */
-        int64_t revoked_next_ms;
+        int64_t revoked_next_ms, n_revoked;
         json_t *revoking;
         char *endpoint;
         /* The admin's writes (fleet_write), under lock: waiting for the
@@ -637,7 +637,7 @@ static void keep_revoked(enrichd *d, const char *key, const char *kind, const ch
 
         if (expires <= clock_now())
                 return;
-        r = fleet_store_revoked_put(d->db, kind, id, expires);
+        r = fleet_store_revoked_put(d->db, kind, id, expires, &d->fleet->n_revoked);
         if (r == -ENOSPC)
                 log_struct(LOG_ERR, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
                            "Fleet %s %s is revoked, but %d revocations are kept here already: not kept, so its "
@@ -1090,10 +1090,17 @@ out:
  * again. */
 static void keep_pending_revoked(enrichd *d, const fleet_pending *p, const char *why) {
         fleet *f = d->fleet;
-        const char *rel = p->key + strlen(f->prefix);
-        const char *kind = strncmp(rel, "grants/", 7) == 0 ? "grant" : "token";
+        size_t n = strlen(f->prefix);
+        const char *rel = p->key + n, *kind;
 
-        if (p->expires <= clock_now())
+        /* Kept under another prefix (the config changed): not this fleet's. */
+        if (strncmp(p->key, f->prefix, n) != 0 || p->expires <= clock_now())
+                return;
+        if (strncmp(rel, "grants/", 7) == 0)
+                kind = "grant";
+        else if (strncmp(rel, "tokens/", 7) == 0)
+                kind = "token";
+        else
                 return;
         keep_revoked(d, p->key, kind, rel + 7, p->expires);
         log_struct(LOG_INFO, LOG_MSGID_FLEET,
@@ -1593,7 +1600,7 @@ void fleet_tick(enrichd *d) {
                 return;
         if (host_now_ms() >= f->revoked_next_ms) {
                 f->revoked_next_ms = host_now_ms() + FLEET_REVOKED_PRUNE_MS;
-                if (fleet_store_revoked_expire(d->db, now) < 0)
+                if (fleet_store_revoked_expire(d->db, now, &f->n_revoked) < 0)
                         log_error("Failed to forget the expired fleet revocations: %s", db_last_error(d->db));
         }
         /* Not while suspended: offline, no fleet grant counts. */
@@ -1692,6 +1699,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         r = fleet_store_pending_expire(d->db, clock_now(), &f->n_pending);
+        if (r == 0)
+                r = fleet_store_revoked_expire(d->db, clock_now(), &f->n_revoked);
         if (r < 0) {
                 format_error(ret_error, "fleet: %s", db_last_error(d->db));
                 goto out;

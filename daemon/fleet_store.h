@@ -70,10 +70,12 @@ int fleet_store_pending_get(db *d, const char *key, fleet_pending *ret);
  * an etcd writer cannot add any of its own; bounded all the same. */
 #define FLEET_STORE_MAX_REVOKED 100000
 /* Records (kind, id) as revoked until expires (the later of two when it
- * was already); -ENOSPC past FLEET_STORE_MAX_REVOKED. */
-int fleet_store_revoked_put(db *d, const char *kind, const char *id, int64_t expires);
+ * was already); *io_count is how many are kept (fleet_store_revoked_expire),
+ * one more when this one is new; -ENOSPC when it is new and
+ * FLEET_STORE_MAX_REVOKED are kept already. */
+int fleet_store_revoked_put(db *d, const char *kind, const char *id, int64_t expires, int64_t *io_count);
 /* Whether (kind, id) is revoked at now, and until when (*ret_until, when
  * not NULL; 0 when it is not). */
 int fleet_store_is_revoked(db *d, const char *kind, const char *id, int64_t now, bool *ret, int64_t *ret_until);
-/* Forgets the revocations expired at now. */
-int fleet_store_revoked_expire(db *d, int64_t now);
+/* Forgets the revocations expired at now; how many are left. */
+int fleet_store_revoked_expire(db *d, int64_t now, int64_t *ret_left);

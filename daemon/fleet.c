@@ -2120,7 +2120,8 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_
 }
 
 /* Queues the deletion of <prefix><dir><id> ("grants/", "tokens/"): every
- * host sees it and revokes the record. */
+ * host sees it and revokes the record (revoke_record, on a host whose key
+ * is no issuer). */
 static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, fleet_write_done done,
                          void *userdata, char **ret_error) {
         char key[512];
@@ -2131,10 +2132,6 @@ static int delete_record(enrichd *d, const char *dir, const char *id, const char
         }
         snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
         return queue_write(d->fleet, key, NULL, 0, what, done, userdata, ret_error);
-}
-
-int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
-        return delete_record(d, "grants/", id, "delete the grant", done, userdata, ret_error);
 }
 
 int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
@@ -2163,10 +2160,6 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet
                        t->rotated > 0 ? "write the rotated token" : "write the token", done, userdata, ret_error);
         json_decref(payload);
         return r;
-}
-
-int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
-        return delete_record(d, "tokens/", id, "delete the token", done, userdata, ret_error);
 }
 
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {

@@ -130,15 +130,11 @@ int fleet_revoke_grant(enrichd *d, const char *id, const char *by, fleet_write_d
 /* The same for tokens/<id>, at revoked/tokens/<id>. */
 int fleet_revoke_token(enrichd *d, const char *id, const char *by, fleet_write_done done, void *userdata,
                        char **ret_error);
-/* Deletes grants/<id>: every host revokes it. */
-int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Signs t (its id, user, scopes, description, created_by, created,
  * expires) with digest, the verifier's (tokens_verifier_digest), and puts
  * it at tokens/<id> on a lease ending at its expiry. */
 int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
                     char **ret_error);
-/* Deletes tokens/<id>: every host revokes it. */
-int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Whether token id came from the fleet; false without fleet mode. */
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */

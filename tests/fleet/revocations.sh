@@ -18,7 +18,7 @@ fleet-rev-new-host-refuses-grant fleet-rev-new-host-no-scope fleet-rev-holder-re
 fleet-rev-new-host-refuses-token-logged fleet-rev-new-host-refuses-token fleet-rev-token-login-refused
 fleet-rev-key-deleted-still-refused-grant fleet-rev-key-deleted-still-refused-token
 fleet-rev-key-deleted-restart-still-refused fleet-rev-waiting-deleted-not-applied
-fleet-rev-waiting-resync-not-applied fleet-rev-unsigned-logged fleet-rev-rogue-logged fleet-rev-unsigned-no-row
+fleet-rev-waiting-resync-not-applied fleet-rev-non-issuer-deletes-only fleet-rev-unsigned-logged fleet-rev-rogue-logged fleet-rev-unsigned-no-row
 fleet-rev-unsigned-changes-nothing"
 fleet_require $CHECKS
 enrich_setup
@@ -184,6 +184,18 @@ etcdctl put "${P}grants/$G3" "$(cat "$TMP/g3.record")" >/dev/null
 enrich_add_user "$L2" || { fail fleet-rev-useradd; exit 1; }
 sleep 5
 check_not fleet-rev-waiting-resync-not-applied grant_on b "$L2" "$G3"
+
+# --- on b, whose key is no issuer, revoke deletes the record only (it
+# removes access everywhere all the same)
+G5=$(hctl a grant "$U1" --scope rev:b --ttl 20m --reason rev --fleet 2>/dev/null)
+poll 30 grant_on b "$U1" "$G5"
+non_issuer_revoke() {
+        hctl b revoke "$G5" >"$TMP/revoke5.out" 2>&1 &&
+                ! etcdctl get "${P}grants/$G5" --print-value-only | grep -q . &&
+                ! etcdctl get "${P}revoked/grants/$G5" --print-value-only | grep -q . &&
+                host_log_has b "no fleet issuer: deleting fleet grant $G5 without a signed revocation"
+}
+check fleet-rev-non-issuer-deletes-only non_issuer_revoke || { show "$TMP/revoke5.out"; show "$TMP/b/enrichd.log"; }
 
 # --- an unsigned revocation and one signed by a key that is no issuer:
 # ignored with a journal line, no row, and the grant they name applies

@@ -364,6 +364,15 @@ static const char *const migrations[] = {
         "CREATE TABLE fleet_pending (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
         " mod_revision INTEGER NOT NULL, user TEXT NOT NULL, expires INTEGER NOT NULL);"
         "ALTER TABLE fleet_grants ADD COLUMN issuer TEXT;",
+        /* 18: fleet revocations (fleet_store.c): grant and token ids
+         * revoked in the fleet (an issuer's signed revoked/ record, or the
+         * deletion of a record that waited for its user), kept until the
+         * record's own expiry so that its signed record written back into
+         * etcd is refused. Bounded (FLEET_STORE_MAX_REVOKED); expired rows
+         * go with fleet_tick. */
+        "CREATE TABLE fleet_revoked (kind TEXT NOT NULL, id TEXT NOT NULL, expires INTEGER NOT NULL,"
+        " PRIMARY KEY (kind, id));"
+        "CREATE INDEX fleet_revoked_expires ON fleet_revoked(expires);",
 };
 
 static int set_error(db *d, const char *what) {

@@ -123,6 +123,11 @@ struct fleet {
         int64_t n_pending;
         char *pending_after;
         int64_t pending_next_ms;
+        /* main thread: when expired revocations are next forgotten
+         * (host_now_ms()); the revocation keys this host's admin calls
+         * are writing (key -> true), revoked here when the call ends. */
+        int64_t revoked_next_ms, n_revoked;
+        json_t *revoking;
         char *endpoint;
         /* The admin's writes (fleet_write), under lock: waiting for the
          * writer thread, then done and waiting for the main thread; how
@@ -136,6 +141,8 @@ struct fleet {
 /* What the writer thread does for a fleet_write. */
 typedef enum write_kind {
         WRITE_RECORD,     /* a put, or a deletion */
+        WRITE_REVOCATION, /* a revocation's put, then its record's deletion */
+        READ_RECORD,      /* one record's value (revoke_record) */
         READ_CHECK,       /* doctor's checks (fleet_check) */
         READ_CHECKPOINT,  /* checkpoints/<host_id> (fleet_read_checkpoint) */
 } write_kind;
@@ -158,6 +165,9 @@ typedef struct fleet_write {
         fleet_write_done done;
         fleet_check_done check_done;
         fleet_checkpoint_done checkpoint_done;
+        void (*read_done)(enrichd *d, int r, const char *error, const char *value, void *userdata);
+        char *delete_key;      /* WRITE_REVOCATION: the record deleted after the put */
+        bool put_ok;           /* WRITE_REVOCATION: the revocation is in etcd */
         json_t *check;         /* READ_CHECK: what fleet_check answers */
         audit_anchor anchor;   /* READ_CHECKPOINT: the one read */
         void *userdata;
@@ -617,6 +627,47 @@ static bool targets_this_host(fleet *f, char *const *hosts) {
         return false;
 }
 
+/* ---- revocations -------------------------------------------------------- */
+
+/* Keeps grant or token (kind) id revoked here until expires, its
+ * record's own expiry, so that the signed record written back into etcd
+ * is refused (revoked_here) rather than applied as new. */
+static void keep_revoked(enrichd *d, const char *key, const char *kind, const char *id, int64_t expires) {
+        int r;
+
+        if (expires <= clock_now())
+                return;
+        r = fleet_store_revoked_put(d->db, kind, id, expires, &d->fleet->n_revoked);
+        if (r == -ENOSPC)
+                log_struct(LOG_ERR, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", key, NULL },
+                           "Fleet %s %s is revoked, but %d revocations are kept here already: not kept, so its "
+                           "record, written back into etcd, would count here",
+                           kind, id, FLEET_STORE_MAX_REVOKED);
+        else if (r < 0)
+                log_error("Failed to keep the revocation of fleet %s %s: %s", kind, id, db_last_error(d->db));
+}
+
+/* Whether the fleet revoked grant or token (kind) id: a record of it
+ * (written back into etcd) is then refused, with a journal line. A
+ * database failure refuses too: the record would add access. */
+static bool revoked_here(enrichd *d, const char *key, const char *kind, const char *id) {
+        bool revoked = false;
+        int64_t until = 0;
+        char why[200];
+
+        if (fleet_store_is_revoked(d->db, kind, id, clock_now(), &revoked, &until) < 0) {
+                log_error("Failed to look up whether fleet %s %s was revoked: %s; not applied", kind, id,
+                          db_last_error(d->db));
+                return true;
+        }
+        if (!revoked)
+                return false;
+        snprintf(why, sizeof why, "%s %s was revoked in the fleet (refused here until %lld)", kind, id,
+                 (long long) until);
+        log_rejected(key, why);
+        return true;
+}
+
 static void revoke_fleet_grant(enrichd *d, const char *key, const char *id, const char *by, const char *why) {
         grant g = { 0 };
         live_counts counts = { 0 };
@@ -734,6 +785,8 @@ static void apply_grant(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up grant %s: %s", id, db_last_error(d->db));
                 goto out;
         }
+        if (revoked_here(d, kv->key, "grant", id))
+                goto out;
         r = record_subject(kv, "grant", id, rec.user, rec.granted_by, &pw, &pwbuf, &granted_by);
         if (r == -ENOENT)
                 keep_for_later(d, kv, "grant", id, rec.user, rec.expires);
@@ -993,6 +1046,8 @@ static void apply_token(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_error("Failed to look up token %s: %s", id, db_last_error(d->db));
                 goto out;
         }
+        if (revoked_here(d, kv->key, "token", id))
+                goto out;
         r = record_subject(kv, "token", id, user, by, &pw, &pwbuf, &created_by);
         if (r == -ENOENT)
                 keep_for_later(d, kv, "token", id, user, expires);
@@ -1027,6 +1082,161 @@ out:
         json_decref(payload);
         free(pwbuf);
         free(created_by);
+}
+
+/* A record that waited here for its user (p), gone from etcd: its id
+ * stays revoked until the record's expiry, so that the record written
+ * back (by anyone who can write to etcd) neither waits nor applies
+ * again. */
+static void keep_pending_revoked(enrichd *d, const fleet_pending *p, const char *why) {
+        fleet *f = d->fleet;
+        size_t n = strlen(f->prefix);
+        const char *rel = p->key + n, *kind;
+
+        /* Kept under another prefix (the config changed): not this fleet's. */
+        if (strncmp(p->key, f->prefix, n) != 0 || p->expires <= clock_now())
+                return;
+        if (strncmp(rel, "grants/", 7) == 0)
+                kind = "grant";
+        else if (strncmp(rel, "tokens/", 7) == 0)
+                kind = "token";
+        else
+                return;
+        keep_revoked(d, p->key, kind, rel + 7, p->expires);
+        log_struct(LOG_INFO, LOG_MSGID_FLEET,
+                   (const char *[]) { "ENRICH_FLEET_KEY", p->key, "ENRICH_USER", p->user, NULL },
+                   "Fleet %s %s, waiting for %s, is gone (%s): refused here until %lld", kind, rel + 7, p->user, why,
+                   (long long) p->expires);
+}
+
+/* The record waiting at key (grants/ or tokens/), if any, gone from etcd. */
+static void keep_waiting_revoked(enrichd *d, const char *key, const char *why) {
+        fleet_pending p = { 0 };
+        int r;
+
+        r = fleet_store_pending_get(d->db, key, &p);
+        if (r == 0)
+                keep_pending_revoked(d, &p, why);
+        else if (r != -ENOENT)
+                log_error("Failed to read the waiting fleet record %s: %s", key, db_last_error(d->db));
+        fleet_pending_clear(&p);
+}
+
+/* A full read b: the records waiting for their user that it no longer
+ * has are gone from etcd (deleted while the watch was away). */
+static void keep_gone_waiting_revoked(enrichd *d, const batch *b) {
+        json_t *present = json_object();
+        fleet_pending *list = NULL;
+        char *after = NULL;
+        size_t n = 0;
+
+        if (!present) {
+                log_error("Failed to compare the waiting fleet records with etcd: out of memory");
+                return;
+        }
+        for (size_t i = 0; i < b->n; i++)
+                if (json_object_set_new(present, b->kvs[i].key, json_true()) < 0) {
+                        log_error("Failed to compare the waiting fleet records with etcd: out of memory");
+                        goto out;
+                }
+        do {
+                if (fleet_store_pending_list(d->db, after ? after : "", FLEET_PENDING_PAGE, &list, &n) < 0) {
+                        log_error("Failed to read the fleet records waiting for their user: %s", db_last_error(d->db));
+                        goto out;
+                }
+                for (size_t i = 0; i < n; i++)
+                        if (!json_object_get(present, list[i].key))
+                                keep_pending_revoked(d, &list[i], "no longer in etcd");
+                free(after);
+                after = n > 0 ? strdup(list[n - 1].key) : NULL;
+                fleet_pending_free(list, n);
+                list = NULL;
+        } while (n == FLEET_PENDING_PAGE && after);
+out:
+        free(after);
+        json_decref(present);
+}
+
+/* revoked/grants/<id>, revoked/tokens/<id>: an issuer's signed word that
+ * the grant or token is revoked. Held here, it is revoked (as when its
+ * key is deleted); waiting for its user, it is forgotten; either way its
+ * id stays revoked here until its expiry, so its record written back is
+ * refused. Unsigned or signed by another key, the record is ignored and
+ * leaves no row (only an issuer's revocations take room here); its
+ * deletion changes nothing (apply_revoked_kv). */
+static void apply_revocation(enrichd *d, const etcd_kv *kv, const char *dir, const char *id) {
+        fleet *f = d->fleet;
+        const char *kind = strcmp(dir, "grants/") == 0 ? "grant" : "token", *why = NULL;
+        fleet_revocation_record rec = { 0 };
+        json_t *payload = NULL;
+        char key[512];
+
+        if (strcmp(kind, "grant") == 0 ? !fleet_name_valid(id) : !svctoken_valid_id(id)) {
+                log_rejected(kv->key, "not under a grant or token id");
+                goto out;
+        }
+        if (fleet_record_verify(f->issuers, kv->value, &payload, NULL, &why) < 0) {
+                log_rejected(kv->key, why);
+                goto out;
+        }
+        if (fleet_record_revocation(payload, kind, id, &rec) < 0) {
+                log_rejected(kv->key, "a signed record that is no valid revocation (id, kind, revoked, expires)");
+                goto out;
+        }
+        if (rec.expires <= clock_now())
+                goto out; /* expired anyway: nothing to refuse */
+        keep_revoked(d, kv->key, kind, id, rec.expires);
+        snprintf(key, sizeof key, "%s%s%s", f->prefix, dir, id);
+        if (f->n_pending > 0 && fleet_store_pending_drop(d->db, key) < 0)
+                log_error("Failed to forget the waiting fleet record %s: %s", key, db_last_error(d->db));
+        log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                   "Fleet %s %s revoked by %s: refused here until %lld", kind, id,
+                   rec.revoked_by ? rec.revoked_by : "an issuer", (long long) rec.expires);
+        /* This host's own admin call revokes it here when it ends (its
+         * answer then says what it changed). */
+        if (json_object_get(f->revoking, kv->key))
+                goto out;
+        if (strcmp(kind, "grant") == 0)
+                revoke_fleet_grant(d, kv->key, id, "fleet", "an issuer revoked it");
+        else
+                revoke_fleet_token(d, kv->key, id, "an issuer revoked it");
+out:
+        json_decref(payload);
+}
+
+/* Whether this host's admin is revoking grant or token (dir) id through
+ * etcd right now: its call revokes it here when it ends (and answers
+ * what that changed), so the watch leaves the revocation and the
+ * deletion it wrote to it; a deletion seen meanwhile is noted for the
+ * call's end (revocation_written). */
+static bool left_to_admin_call(enrichd *d, const char *dir, const char *id) {
+        fleet *f = d->fleet;
+        char key[512];
+
+        if (json_object_size(f->revoking) == 0)
+                return false;
+        snprintf(key, sizeof key, "%srevoked/%s%s", f->prefix, dir, id);
+        if (!json_object_get(f->revoking, key))
+                return false;
+        (void) json_object_set_new(f->revoking, key, json_false()); /* its deletion seen */
+        return true;
+}
+
+/* A key under revoked/ (rel: what follows it). */
+static void apply_revoked_kv(enrichd *d, const etcd_kv *kv, const char *rel) {
+        const char *dir = strncmp(rel, "grants/", 7) == 0   ? "grants/"
+                          : strncmp(rel, "tokens/", 7) == 0 ? "tokens/"
+                                                            : NULL;
+
+        if (!dir || !rel[7])
+                return;
+        if (kv->deleted)
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet key %s deleted: that changes nothing (a revocation seen here stays until its "
+                           "expiry)",
+                           kv->key);
+        else
+                apply_revocation(d, kv, dir, rel + 7);
 }
 
 /* A checkpoints/ record (fleet_publish_checkpoint's JSON) into *ret. */
@@ -1090,13 +1300,16 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
         rel = kv->key + n;
         /* A new value or a deletion replaces a record waiting for its
          * user (which the new value may keep again). */
-        if (f->n_pending > 0 && (strncmp(rel, "grants/", 7) == 0 || strncmp(rel, "tokens/", 7) == 0) &&
-            fleet_store_pending_drop(d->db, kv->key) < 0)
-                log_error("Failed to forget the waiting fleet record %s: %s", kv->key, db_last_error(d->db));
-        if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
+        if (f->n_pending > 0 && (strncmp(rel, "grants/", 7) == 0 || strncmp(rel, "tokens/", 7) == 0)) {
                 if (kv->deleted)
+                        keep_waiting_revoked(d, kv->key, "its key was deleted");
+                if (fleet_store_pending_drop(d->db, kv->key) < 0)
+                        log_error("Failed to forget the waiting fleet record %s: %s", kv->key, db_last_error(d->db));
+        }
+        if (strncmp(rel, "grants/", 7) == 0 && rel[7]) {
+                if (kv->deleted && !left_to_admin_call(d, "grants/", rel + 7))
                         revoke_fleet_grant(d, kv->key, rel + 7, "fleet", "its key was deleted (revoked or expired)");
-                else
+                else if (!kv->deleted)
                         apply_grant(d, kv, rel + 7);
         } else if (strncmp(rel, "identities/", 11) == 0 && rel[11]) {
                 if (kv->deleted)
@@ -1107,11 +1320,13 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         apply_identity(d, kv, rel + 11);
         } else if (strncmp(rel, "tokens/", 7) == 0 && rel[7]) {
-                if (kv->deleted)
+                if (kv->deleted && !left_to_admin_call(d, "tokens/", rel + 7))
                         revoke_fleet_token(d, kv->key, rel + 7, "its key was deleted (revoked or expired)");
-                else
+                else if (!kv->deleted)
                         apply_token(d, kv, rel + 7);
-        } else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
+        } else if (strncmp(rel, "revoked/", 8) == 0)
+                apply_revoked_kv(d, kv, rel + 8);
+        else if (strncmp(rel, "hosts/", 6) == 0 && rel[6]) {
                 /* Plain JSON any etcd writer can put: only under a host id
                  * (what enrichctl fleet hosts prints) and of a presence
                  * record's size is it read at all. */
@@ -1147,7 +1362,9 @@ static void resume_suspended(enrichd *d, const batch *b) {
                 snprintf(key, sizeof key, "%sgrants/%s", f->prefix, suspended[i]);
                 for (size_t j = 0; j < b->n && !present; j++)
                         present = strcmp(b->kvs[j].key, key) == 0;
-                if (!present || grants_get(d->db, suspended[i], &g) < 0)
+                /* Revoked in the fleet meanwhile (its record written
+                 * back after): stays revoked. */
+                if (!present || revoked_here(d, key, "grant", suspended[i]) || grants_get(d->db, suspended[i], &g) < 0)
                         continue;
                 if (grants_unrevoke(d->db, suspended[i], FLEET_STORE_OFFLINE, &changed) == 0 && changed) {
                         grant_apply_effects(d, g.user, "fleet grant resumed", &counts);
@@ -1171,6 +1388,7 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         /* The records waiting for their user: those still in etcd are
          * kept again as the snapshot is applied, the others are gone. */
         if (f->n_pending > 0) {
+                keep_gone_waiting_revoked(d, b);
                 if (fleet_store_pending_drop_all(d->db) < 0)
                         log_error("Failed to forget the waiting fleet records: %s", db_last_error(d->db));
                 else
@@ -1380,6 +1598,11 @@ void fleet_tick(enrichd *d) {
 
         if (!f)
                 return;
+        if (host_now_ms() >= f->revoked_next_ms) {
+                f->revoked_next_ms = host_now_ms() + FLEET_REVOKED_PRUNE_MS;
+                if (fleet_store_revoked_expire(d->db, now, &f->n_revoked) < 0)
+                        log_error("Failed to forget the expired fleet revocations: %s", db_last_error(d->db));
+        }
         /* Not while suspended: offline, no fleet grant counts. */
         if (!f->suspended)
                 retry_pending(d);
@@ -1427,6 +1650,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;
         f->hosts = json_object();
+        f->revoking = json_object();
         f->jwks_path = strdup(d->config->jwks);
         f->version = strdup(version);
         {
@@ -1435,7 +1659,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                         strcpy(name, "localhost");
                 f->hostname = strdup(name);
         }
-        if (!f->hosts || !f->jwks_path || !f->hostname || !f->version) {
+        if (!f->hosts || !f->revoking || !f->jwks_path || !f->hostname || !f->version) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -1475,6 +1699,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                 goto out;
         }
         r = fleet_store_pending_expire(d->db, clock_now(), &f->n_pending);
+        if (r == 0)
+                r = fleet_store_revoked_expire(d->db, clock_now(), &f->n_revoked);
         if (r < 0) {
                 format_error(ret_error, "fleet: %s", db_last_error(d->db));
                 goto out;
@@ -1591,6 +1817,7 @@ void fleet_stop(enrichd *d) {
         free(f->hostname);
         free(f->version);
         json_decref(f->hosts);
+        json_decref(f->revoking);
         free(f->checkpoint);
         free(f->pending_after);
         free(f);
@@ -1666,6 +1893,7 @@ static void fleet_write_free(fleet_write *w) {
                 return;
         free(w->key);
         free(w->value);
+        free(w->delete_key);
         free(w->error);
         json_decref(w->check);
         free(w);
@@ -1673,6 +1901,9 @@ static void fleet_write_free(fleet_write *w) {
 
 static void check_etcd(fleet *f, fleet_write *w);
 static void read_checkpoint(fleet *f, fleet_write *w);
+static void write_revocation(fleet *f, fleet_write *w);
+static void read_record(fleet *f, fleet_write *w);
+static void revocation_written(enrichd *d, const fleet_write *w);
 
 /* The writer thread's part of w: its etcd calls, none past its deadline. */
 static void write_one(fleet *f, fleet_write *w) {
@@ -1685,6 +1916,14 @@ static void write_one(fleet *f, fleet_write *w) {
         }
         if (w->kind == READ_CHECKPOINT) {
                 read_checkpoint(f, w);
+                return;
+        }
+        if (w->kind == WRITE_REVOCATION) {
+                write_revocation(f, w);
+                return;
+        }
+        if (w->kind == READ_RECORD) {
+                read_record(f, w);
                 return;
         }
         etcd_set_deadline(f->writer, w->deadline_ms);
@@ -1755,8 +1994,13 @@ static void call_done(enrichd *d, fleet_write *w) {
                 w->check_done(d, w->result, w->error, w->result == 0 ? w->check : NULL, w->userdata);
         else if (w->kind == READ_CHECKPOINT)
                 w->checkpoint_done(d, w->result, w->error, w->result == 0 ? &w->anchor : NULL, w->userdata);
-        else
+        else if (w->kind == READ_RECORD)
+                w->read_done(d, w->result, w->error, w->result == 0 ? w->value : NULL, w->userdata);
+        else {
+                if (w->kind == WRITE_REVOCATION)
+                        revocation_written(d, w);
                 w->done(d, w->result, w->error, w->existed, w->userdata);
+        }
 }
 
 /* Main thread: the writes the writer finished, each handed to its done. */
@@ -1809,8 +2053,8 @@ static int push_write(fleet *f, fleet_write *w, char **ret_error) {
 
 /* Queues a write for the writer thread (key and value copied; value NULL:
  * a deletion). -EBUSY when FLEET_MAX_WRITES wait already. */
-static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
-                       fleet_write_done done, void *userdata, char **ret_error) {
+static int queue_write_until(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                             int64_t deadline_ms, fleet_write_done done, void *userdata, char **ret_error) {
         fleet_write *w = calloc(1, sizeof *w);
 
         if (!w || !(w->key = strdup(key)) || (value && !(w->value = strdup(value)))) {
@@ -1822,10 +2066,17 @@ static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl
                              .value = w->value,
                              .ttl = ttl,
                              .what = what,
-                             .deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS,
+                             .deadline_ms = deadline_ms,
                              .done = done,
                              .userdata = userdata };
         return push_write(f, w, ret_error);
+}
+
+/* queue_write_until with a deadline FLEET_WRITE_DEADLINE_MS from now. */
+static int queue_write(fleet *f, const char *key, const char *value, int64_t ttl, const char *what,
+                       fleet_write_done done, void *userdata, char **ret_error) {
+        return queue_write_until(f, key, value, ttl, what, host_now_ms() + FLEET_WRITE_DEADLINE_MS, done, userdata,
+                                 ret_error);
 }
 
 /* Signs payload and queues its put at key (on a lease of ttl seconds when
@@ -1869,7 +2120,8 @@ int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_
 }
 
 /* Queues the deletion of <prefix><dir><id> ("grants/", "tokens/"): every
- * host sees it and revokes the record. */
+ * host sees it and revokes the record (revoke_record, on a host whose key
+ * is no issuer). */
 static int delete_record(enrichd *d, const char *dir, const char *id, const char *what, fleet_write_done done,
                          void *userdata, char **ret_error) {
         char key[512];
@@ -1880,10 +2132,6 @@ static int delete_record(enrichd *d, const char *dir, const char *id, const char
         }
         snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
         return queue_write(d->fleet, key, NULL, 0, what, done, userdata, ret_error);
-}
-
-int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
-        return delete_record(d, "grants/", id, "delete the grant", done, userdata, ret_error);
 }
 
 int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
@@ -1914,10 +2162,6 @@ int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet
         return r;
 }
 
-int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error) {
-        return delete_record(d, "tokens/", id, "delete the token", done, userdata, ret_error);
-}
-
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret) {
         if (!d->fleet) {
                 *ret = false;
@@ -1944,6 +2188,280 @@ int fleet_put_identity(enrichd *d, const char *user, bool disabled, const char *
                        ret_error);
         json_decref(payload);
         return r;
+}
+
+/* ---- the admin's revocations --------------------------------------------- */
+
+/* "grant" or "token", from "grants/" or "tokens/". */
+static const char *kind_of(const char *dir) {
+        return strcmp(dir, "grants/") == 0 ? "grant" : "token";
+}
+
+/* The expiry of grant or token (dir) id as this host knows it: its row
+ * (held, or revoked, here), else the record waiting for its user; 0 when
+ * it knows neither. */
+static int64_t known_expiry(enrichd *d, const char *dir, const char *id) {
+        fleet_pending p = { 0 };
+        int64_t expires = 0;
+        char key[512];
+
+        if (strcmp(dir, "grants/") == 0) {
+                grant g = { 0 };
+                if (grants_get(d->db, id, &g) == 0)
+                        expires = g.expires;
+                grant_clear(&g);
+        } else {
+                token_record t = { 0 };
+                if (tokens_get(d->db, id, &t) == 0)
+                        expires = t.expires;
+                token_record_clear(&t);
+        }
+        if (expires > 0)
+                return expires;
+        snprintf(key, sizeof key, "%s%s%s", d->fleet->prefix, dir, id);
+        if (fleet_store_pending_get(d->db, key, &p) == 0)
+                expires = p.expires;
+        fleet_pending_clear(&p);
+        return expires;
+}
+
+/* Signs the revocation of grant or token (dir) id, which expires then,
+ * and queues its put at revoked/<dir><id> on a lease lasting until that
+ * expiry (plus FLEET_REVOCATION_MARGIN), then the deletion of <dir><id>;
+ * only the deletion when it has expired already. */
+static int queue_revocation(enrichd *d, const char *dir, const char *id, const char *by, int64_t expires,
+                            int64_t deadline_ms, fleet_write_done done, void *userdata, char **ret_error) {
+        fleet *f = d->fleet;
+        const char *what = strcmp(dir, "grants/") == 0 ? "delete the grant" : "delete the token";
+        int64_t now = clock_now();
+        json_t *payload = NULL;
+        fleet_write *w = NULL;
+        char *token = NULL, key[512], record_key[512];
+        int r;
+
+        snprintf(record_key, sizeof record_key, "%s%s%s", f->prefix, dir, id);
+        if (expires <= now)
+                return queue_write_until(f, record_key, NULL, 0, what, deadline_ms, done, userdata, ret_error);
+        payload = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s}", "id", id, "kind", kind_of(dir), "revoked",
+                            (json_int_t) now, "revokedBy", by ? by : "admin", "expires", (json_int_t) expires, "issuer",
+                            f->host_id);
+        if (!payload) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = signer_sign_typed(d->signer, FLEET_RECORD_TYPE, payload, &token);
+        if (r < 0) {
+                format_error(ret_error, "failed to sign the fleet revocation: %s", strerror(-r));
+                goto out;
+        }
+        snprintf(key, sizeof key, "%srevoked/%s%s", f->prefix, dir, id);
+        w = calloc(1, sizeof *w);
+        if (!w || !(w->key = strdup(key)) || !(w->delete_key = strdup(record_key))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        w->kind = WRITE_REVOCATION;
+        w->value = token;
+        token = NULL;
+        w->ttl = expires - now + FLEET_REVOCATION_MARGIN;
+        w->what = what;
+        w->deadline_ms = deadline_ms;
+        w->done = done;
+        w->userdata = userdata;
+        /* Until the call ends, the watch leaves this host's own record to
+         * it (apply_revocation). */
+        if (json_object_set_new(f->revoking, key, json_true()) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = push_write(f, w, ret_error);
+        w = NULL;
+        if (r < 0)
+                json_object_del(f->revoking, key);
+out:
+        fleet_write_free(w);
+        json_decref(payload);
+        free(token);
+        return r;
+}
+
+/* The writer thread's part of a revocation: the signed revocation put on
+ * its lease, then the record itself deleted, even when the put failed: the
+ * deletion removes access on every host that sees it and must not wait on
+ * the record that only keeps it removed. w->result and w->existed are the
+ * deletion's. */
+static void write_revocation(fleet *f, fleet_write *w) {
+        int64_t lease = 0, deleted = 0;
+        int r;
+
+        etcd_set_deadline(f->writer, w->deadline_ms);
+        r = etcd_lease_grant(f->writer, w->ttl, &lease);
+        if (r == 0) {
+                r = etcd_put(f->writer, w->key, w->value, lease, NULL);
+                if (r < 0 && r != -ETIMEDOUT)
+                        (void) etcd_lease_revoke(f->writer, lease);
+        }
+        w->put_ok = r == 0;
+        if (r < 0)
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", w->key, NULL },
+                           "Failed to write the fleet revocation %s (%s); deleting %s all the same: a host that "
+                           "never saw it would take the record back if it were written again",
+                           w->key, etcd_last_error(f->writer), w->delete_key);
+        r = etcd_delete(f->writer, w->delete_key, &deleted, NULL);
+        if (r < 0)
+                (void) write_error(f->writer, r, w->what, &w->error);
+        w->existed = deleted > 0;
+        etcd_set_deadline(f->writer, 0);
+        w->result = r;
+}
+
+/* The writer thread's part of READ_RECORD: w->value, the value at w->key
+ * (NULL when there is none). */
+static void read_record(fleet *f, fleet_write *w) {
+        etcd_kvs l = { 0 };
+        int r;
+
+        etcd_set_deadline(f->writer, w->deadline_ms);
+        r = etcd_range_prefix(f->writer, w->key, 0, &l);
+        etcd_set_deadline(f->writer, 0);
+        if (r < 0) {
+                (void) write_error(f->writer, r, w->what, &w->error);
+                goto out;
+        }
+        for (size_t i = 0; i < l.n && !w->value; i++)
+                if (strcmp(l.items[i].key, w->key) == 0 && l.items[i].value &&
+                    !(w->value = strdup(l.items[i].value)))
+                        r = -ENOMEM;
+out:
+        etcd_kvs_clear(&l);
+        w->result = r;
+}
+
+/* Main thread: a revocation's call ends. The watch left this host's own
+ * revocation and deletion to it (left_to_admin_call); if the call failed
+ * after either reached etcd, it counts here now, as on every other host. */
+static void revocation_written(enrichd *d, const fleet_write *w) {
+        fleet *f = d->fleet;
+        const char *rel = w->key + strlen(f->prefix) + strlen("revoked/");
+        bool deletion_seen = json_is_false(json_object_get(f->revoking, w->key));
+
+        json_object_del(f->revoking, w->key);
+        if (w->result == 0 || (!w->put_ok && !deletion_seen))
+                return;
+        if (strncmp(rel, "grants/", 7) == 0)
+                revoke_fleet_grant(d, w->key, rel + 7, "fleet", "an issuer revoked it");
+        else
+                revoke_fleet_token(d, w->key, rel + 7, "an issuer revoked it");
+}
+
+/* An admin's revocation whose record's expiry etcd is asked for. */
+typedef struct revocation {
+        const char *dir;
+        char *id, *by;
+        int64_t deadline_ms;
+        fleet_write_done done;
+        void *userdata;
+} revocation;
+
+static void revocation_free(revocation *v) {
+        if (!v)
+                return;
+        free(v->id);
+        free(v->by);
+        free(v);
+}
+
+/* Main thread: the record as etcd has it (value; NULL: none). Signed by
+ * an issuer, its expiry is the revocation's; otherwise there is nothing
+ * to keep refusing (none, or not one any host would apply), and the key
+ * is only deleted. */
+static void revocation_read_done(enrichd *d, int r, const char *error, const char *value, void *userdata) {
+        revocation *v = userdata;
+        json_t *payload = NULL;
+        const char *why = NULL;
+        char *queue_error = NULL;
+        int64_t expires = 0;
+
+        if (r < 0) {
+                v->done(d, r, error, false, v->userdata);
+                goto out;
+        }
+        if (value && fleet_record_verify(d->fleet->issuers, value, &payload, NULL, &why) == 0 &&
+            strcmp(json_string_value(json_object_get(payload, "id")) ?: "", v->id) == 0)
+                expires = json_integer_value(json_object_get(payload, "expires"));
+        else if (value)
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", v->id, NULL },
+                           "The record of fleet %s %s in etcd is no issuer's (%s): deleting it without a revocation",
+                           kind_of(v->dir), v->id, why ? why : "another id");
+        r = queue_revocation(d, v->dir, v->id, v->by, expires, v->deadline_ms, v->done, v->userdata, &queue_error);
+        if (r < 0)
+                v->done(d, r, queue_error, false, v->userdata);
+out:
+        json_decref(payload);
+        free(queue_error);
+        revocation_free(v);
+}
+
+/* fleet_revoke_grant and fleet_revoke_token, for dir "grants/" or
+ * "tokens/". */
+static int revoke_record(enrichd *d, const char *dir, const char *id, const char *by, fleet_write_done done,
+                         void *userdata, char **ret_error) {
+        fleet *f = d->fleet;
+        revocation *v = NULL;
+        fleet_write *w = NULL;
+        int64_t expires, deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS;
+        char key[512];
+        int r;
+
+        if (!f) {
+                format_error(ret_error, "fleet mode is off on this host");
+                return -ENOTCONN;
+        }
+        /* Only an issuer signs; elsewhere the deletion alone, which
+         * removes access on every host all the same. */
+        if (!jwks_find(f->issuers, signer_kid(d->signer))) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", id, NULL },
+                           "This host's key is no fleet issuer: deleting fleet %s %s without a signed revocation",
+                           kind_of(dir), id);
+                return delete_record(d, dir, id, strcmp(dir, "grants/") == 0 ? "delete the grant" : "delete the token",
+                                     done, userdata, ret_error);
+        }
+        expires = known_expiry(d, dir, id);
+        if (expires > 0)
+                return queue_revocation(d, dir, id, by, expires, deadline_ms, done, userdata, ret_error);
+        /* Not known here (a grant for other hosts' labels): its record in
+         * etcd says until when it would count. */
+        snprintf(key, sizeof key, "%s%s%s", f->prefix, dir, id);
+        v = calloc(1, sizeof *v);
+        w = calloc(1, sizeof *w);
+        if (!v || !w || !(v->id = strdup(id)) || !(v->by = strdup(by ? by : "admin")) || !(w->key = strdup(key))) {
+                revocation_free(v);
+                fleet_write_free(w);
+                return -ENOMEM;
+        }
+        v->dir = dir;
+        v->deadline_ms = deadline_ms;
+        v->done = done;
+        v->userdata = userdata;
+        w->kind = READ_RECORD;
+        w->what = "read the record";
+        w->deadline_ms = deadline_ms;
+        w->read_done = revocation_read_done;
+        w->userdata = v;
+        r = push_write(f, w, ret_error);
+        if (r < 0)
+                revocation_free(v);
+        return r;
+}
+
+int fleet_revoke_grant(enrichd *d, const char *id, const char *by, fleet_write_done done, void *userdata,
+                       char **ret_error) {
+        return revoke_record(d, "grants/", id, by, done, userdata, ret_error);
+}
+
+int fleet_revoke_token(enrichd *d, const char *id, const char *by, fleet_write_done done, void *userdata,
+                       char **ret_error) {
+        return revoke_record(d, "tokens/", id, by, done, userdata, ret_error);
 }
 
 /* ---- what the fleet looks like from here --------------------------------- */

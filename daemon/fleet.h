@@ -47,6 +47,15 @@
  * FLEET_RETRY_BATCH of them each time (an NSS lookup each). */
 #define FLEET_RETRY_MS    2000
 #define FLEET_RETRY_BATCH 32
+/* An issuer's revocation record (revoked/grants/<id>, revoked/tokens/<id>)
+ * lives in etcd until the revoked record's expiry plus this margin (for
+ * clocks a little apart); each host keeps the revocation until that
+ * expiry, and forgets expired ones every FLEET_REVOKED_PRUNE_MS. */
+#define FLEET_REVOCATION_MARGIN 300
+#define FLEET_REVOKED_PRUNE_MS  60000
+/* Records waiting for their user read per page when a full read is
+ * compared with them. */
+#define FLEET_PENDING_PAGE 256
 /* hosts/ records held in memory (fleet hosts, fleet jwks). */
 #define FLEET_MAX_HOSTS 100000
 /* The largest hosts/<id> presence record read (plain JSON any etcd writer
@@ -107,15 +116,25 @@ typedef void (*fleet_write_done)(enrichd *d, int r, const char *error, bool exis
  * grants/<id> on a lease of its remaining TTL. */
 int fleet_put_grant(enrichd *d, const grant *g, char *const *hosts, fleet_write_done done, void *userdata,
                     char **ret_error);
-/* Deletes grants/<id>: every host revokes it. */
-int fleet_delete_grant(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
+/* Revokes grants/<id> in the fleet, by (the admin's name): on an issuer,
+ * puts a signed revocation at revoked/grants/<id> (id, kind, revoked,
+ * revokedBy, expires, issuer) on a lease lasting until the grant's
+ * expiry (as held or waiting here, else as its signed record in etcd
+ * says) plus FLEET_REVOCATION_MARGIN, then deletes grants/<id> (even when
+ * the put failed; existed: whether etcd had it). Every host revokes it
+ * and refuses its record, written back, until that expiry. On a host
+ * whose key is no issuer, or for a grant that has expired or whose
+ * record is nowhere, the deletion alone. */
+int fleet_revoke_grant(enrichd *d, const char *id, const char *by, fleet_write_done done, void *userdata,
+                       char **ret_error);
+/* The same for tokens/<id>, at revoked/tokens/<id>. */
+int fleet_revoke_token(enrichd *d, const char *id, const char *by, fleet_write_done done, void *userdata,
+                       char **ret_error);
 /* Signs t (its id, user, scopes, description, created_by, created,
  * expires) with digest, the verifier's (tokens_verifier_digest), and puts
  * it at tokens/<id> on a lease ending at its expiry. */
 int fleet_put_token(enrichd *d, const token_record *t, const char *digest, fleet_write_done done, void *userdata,
                     char **ret_error);
-/* Deletes tokens/<id>: every host revokes it. */
-int fleet_delete_token(enrichd *d, const char *id, fleet_write_done done, void *userdata, char **ret_error);
 /* Whether token id came from the fleet; false without fleet mode. */
 int fleet_is_fleet_token(enrichd *d, const char *id, bool *ret);
 /* Signs and puts identities/<user> with state "disabled" or "enabled". */

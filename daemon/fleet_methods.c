@@ -206,13 +206,14 @@ static void revoke_done(enrichd *d, int r, const char *error, bool existed, void
 }
 
 /* The fleet side of revoking a grant or token: a fleet record held here
- * is deleted in etcd first, then revoked here (then); one not held here
- * is looked for in etcd. */
+ * is revoked in etcd first (a signed revocation, then its key deleted:
+ * fleet_revoke_grant), then revoked here (then); one not held here is
+ * looked for in etcd. */
 static json_t *revoke_in_fleet(enrichd *d, const method_call *call, json_t *params, const char *id, bool known,
                                fleet_then then, const char *method, const char *noun, const char *field,
                                int (*is_fleet)(enrichd *d, const char *id, bool *ret),
-                               int (*delete)(enrichd *d, const char *id, fleet_write_done done, void *userdata,
-                                             char **ret_error),
+                               int (*revoke)(enrichd *d, const char *id, const char *by, fleet_write_done done,
+                                             void *userdata, char **ret_error),
                                json_t *not_held_reply) {
         char *error = NULL;
         json_t *reply = NULL;
@@ -236,7 +237,7 @@ static json_t *revoke_in_fleet(enrichd *d, const method_call *call, json_t *para
         p->known = known;
         p->reply = not_held_reply;
         not_held_reply = NULL;
-        r = delete (d, id, revoke_done, p, &error);
+        r = revoke(d, id, p->by, revoke_done, p, &error);
         if (r < 0) {
                 pending_free(p);
                 reply = fleet_error(r, error);
@@ -253,7 +254,7 @@ json_t *fleet_method_revoke_grant(enrichd *d, const method_call *call, json_t *p
         /* A grant this host does not hold may still be a fleet grant for
          * other hosts' labels: etcd decides. */
         return revoke_in_fleet(d, call, params, id, known, then, "io.enrich.RevokeGrant", "grant", "ENRICH_GRANT",
-                               fleet_is_fleet_grant, fleet_delete_grant,
+                               fleet_is_fleet_grant, fleet_revoke_grant,
                                d->fleet ? varlink_reply_new(json_pack("{s:i, s:i, s:b}", "sessionsUpdated", 0,
                                                                       "sessionsRevoked", 0, "changed", true),
                                                             false)
@@ -374,7 +375,7 @@ json_t *fleet_method_token_revoke(enrichd *d, const method_call *call, json_t *p
                                   fleet_then then) {
         return revoke_in_fleet(
                 d, call, params, id, known, then, "io.enrich.TokenRevoke", "token", "ENRICH_TOKEN",
-                fleet_is_fleet_token, fleet_delete_token,
+                fleet_is_fleet_token, fleet_revoke_token,
                 d->fleet ? varlink_reply_new(json_pack("{s:i, s:b}", "sessionsRevoked", 0, "changed", true), false)
                          : NULL);
 }

@@ -102,3 +102,20 @@ void fleet_grant_record_clear(fleet_grant_record *g) {
         strv_free(g->hosts);
         *g = (fleet_grant_record) { 0 };
 }
+
+int fleet_record_revocation(json_t *payload, const char *kind, const char *id, fleet_revocation_record *ret) {
+        const char *pid = json_string_value(json_object_get(payload, "id"));
+        const char *pkind = json_string_value(json_object_get(payload, "kind"));
+        fleet_revocation_record v = { 0 };
+
+        v.revoked_by = json_string_value(json_object_get(payload, "revokedBy"));
+        v.issuer = json_string_value(json_object_get(payload, "issuer"));
+        v.revoked = json_integer_value(json_object_get(payload, "revoked"));
+        v.expires = json_integer_value(json_object_get(payload, "expires"));
+        if (!pid || strcmp(pid, id) != 0 || !pkind || strcmp(pkind, kind) != 0 || v.revoked <= 0 || v.expires <= 0 ||
+            (v.revoked_by && (strlen(v.revoked_by) > 256 || text_has_controls(v.revoked_by))) ||
+            (v.issuer && !fleet_name_valid(v.issuer)))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}

@@ -30,3 +30,18 @@ int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_pay
  * missing; a field past its bound), -ENOMEM. */
 int fleet_record_grant(json_t *payload, const char *id, fleet_grant_record *ret);
 void fleet_grant_record_clear(fleet_grant_record *g);
+
+/* A revocation record's fields (revoked/grants/<id>, revoked/tokens/<id>):
+ * an issuer's word that the grant or token id is revoked, to be refused
+ * until expires (its own expiry, as the issuer knew it). Strings borrowed
+ * from the payload. */
+typedef struct fleet_revocation_record {
+        const char *revoked_by; /* who revoked it (plain text, bounded) */
+        const char *issuer;     /* the revoking host; NULL when not named */
+        int64_t revoked, expires;
+} fleet_revocation_record;
+/* Decodes the payload of the revocation record of kind ("grant",
+ * "token") id: -EINVAL when it is none (its id is not id, its kind not
+ * kind, revoked or expires missing, a field past its bound): a grant or
+ * token record moved under revoked/ is not one. */
+int fleet_record_revocation(json_t *payload, const char *kind, const char *id, fleet_revocation_record *ret);

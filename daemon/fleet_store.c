@@ -1,5 +1,5 @@
-/* fleet_store.c: the fleet_grants, fleet_tokens and fleet_state tables
- * (fleet_store.h). */
+/* fleet_store.c: the fleet_grants, fleet_tokens, fleet_state, fleet_pending
+ * and fleet_revoked tables (fleet_store.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,4 +206,68 @@ void fleet_pending_free(fleet_pending *list, size_t n) {
         for (size_t i = 0; list && i < n; i++)
                 fleet_pending_clear(&list[i]);
         free(list);
+}
+
+int fleet_store_pending_get(db *d, const char *key, fleet_pending *ret) {
+        pending_page page = { .items = calloc(2, sizeof(fleet_pending)), .max = 1 };
+        int r;
+
+        if (!page.items)
+                return -ENOMEM;
+        r = db_query_each(d, "SELECT key, value, mod_revision, user, expires FROM fleet_pending WHERE key = ?",
+                          "Failed to read a waiting fleet record", pending_row, &page, DB_ARGS(DB_TEXT(key)));
+        if (r == 0 && page.n == 0)
+                r = -ENOENT;
+        if (r == 0) {
+                *ret = page.items[0];
+                page.items[0] = (fleet_pending) { 0 };
+        }
+        fleet_pending_free(page.items, page.n);
+        return r;
+}
+
+int fleet_store_revoked_put(db *d, const char *kind, const char *id, int64_t expires, int64_t *io_count) {
+        int64_t n = 0;
+        int r;
+
+        /* Counted in the caller's *io_count, not here: a count(*) per row
+         * would make a full read of many revocations quadratic. */
+        r = db_query_int64(d, "SELECT count(*) FROM fleet_revoked WHERE kind = ? AND id = ?",
+                           "Failed to look up a fleet revocation", &n, DB_ARGS(DB_TEXT(kind), DB_TEXT(id)));
+        if (r < 0)
+                return r;
+        if (n == 0 && *io_count >= FLEET_STORE_MAX_REVOKED)
+                return -ENOSPC;
+        r = db_run(d, DB_WRITE_DURABLE,
+                   "INSERT INTO fleet_revoked (kind, id, expires) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (kind, id) DO UPDATE SET expires = max(expires, excluded.expires)",
+                   "Failed to record a fleet revocation", NULL, DB_ARGS(DB_TEXT(kind), DB_TEXT(id), DB_INT(expires)));
+        if (r == 0 && n == 0)
+                (*io_count)++;
+        return r;
+}
+
+int fleet_store_is_revoked(db *d, const char *kind, const char *id, int64_t now, bool *ret, int64_t *ret_until) {
+        int64_t until = 0;
+        int r;
+
+        r = db_query_int64(d, "SELECT coalesce(max(expires), 0) FROM fleet_revoked WHERE kind = ? AND id = ?",
+                           "Failed to look up a fleet revocation", &until, DB_ARGS(DB_TEXT(kind), DB_TEXT(id)));
+        if (r < 0)
+                return r;
+        *ret = until > now;
+        if (ret_until)
+                *ret_until = until > now ? until : 0;
+        return 0;
+}
+
+int fleet_store_revoked_expire(db *d, int64_t now, int64_t *ret_left) {
+        int r;
+
+        r = db_run(d, DB_WRITE_DURABLE, "DELETE FROM fleet_revoked WHERE expires <= ?",
+                   "Failed to forget the expired fleet revocations", NULL, DB_ARGS(DB_INT(now)));
+        if (r == 0)
+                r = db_query_int64(d, "SELECT count(*) FROM fleet_revoked", "Failed to count the fleet revocations",
+                                   ret_left, DB_NO_ARGS);
+        return r;
 }

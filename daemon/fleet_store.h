@@ -1,4 +1,4 @@
-/* fleet_store.h: fleet mode's own rows (migrations 13, 15, 17): which grants
+/* fleet_store.h: fleet mode's own rows (migrations 13, 15, 17, 18): which grants
  * and service-account tokens came from the fleet, and the etcd revision
  * the local state stands at. The grants and tokens themselves are rows of
  * grants.c and tokens.c like local ones. */
@@ -58,3 +58,24 @@ int fleet_store_pending_expire(db *d, int64_t now, int64_t *ret_left);
  * in key order, into *ret (fleet_pending_free) and *ret_n. */
 int fleet_store_pending_list(db *d, const char *after, unsigned limit, fleet_pending **ret, size_t *ret_n);
 void fleet_pending_free(fleet_pending *list, size_t n);
+/* The record waiting at key, into *ret (fleet_pending_clear); -ENOENT
+ * when none waits there. */
+int fleet_store_pending_get(db *d, const char *key, fleet_pending *ret);
+
+/* Grant and token ids revoked in the fleet (an issuer's signed revoked/
+ * record, or the deletion of a record that waited for its user): kind
+ * "grant" or "token". A signed record of a revoked id, written back into
+ * etcd, is refused until expires (the record's own expiry). Rows come
+ * only from signed records (a revocation, or a record that waited), so
+ * an etcd writer cannot add any of its own; bounded all the same. */
+#define FLEET_STORE_MAX_REVOKED 100000
+/* Records (kind, id) as revoked until expires (the later of two when it
+ * was already); *io_count is how many are kept (fleet_store_revoked_expire),
+ * one more when this one is new; -ENOSPC when it is new and
+ * FLEET_STORE_MAX_REVOKED are kept already. */
+int fleet_store_revoked_put(db *d, const char *kind, const char *id, int64_t expires, int64_t *io_count);
+/* Whether (kind, id) is revoked at now, and until when (*ret_until, when
+ * not NULL; 0 when it is not). */
+int fleet_store_is_revoked(db *d, const char *kind, const char *id, int64_t now, bool *ret, int64_t *ret_until);
+/* Forgets the revocations expired at now; how many are left. */
+int fleet_store_revoked_expire(db *d, int64_t now, int64_t *ret_left);

@@ -3,12 +3,13 @@
 # as a partition looks) keeps its claims for offline_max (3 s here), then
 # stops honouring fleet grants, keeps disabled users disabled, and when
 # the link heals resumes the fleet grants still in etcd, but not one
-# revoked during the partition.
+# revoked during the partition, even when an etcd writer put its signed
+# record back meanwhile.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-offline-setup fleet-offline-keeps-claims-within-offline-max fleet-offline-drops-after-offline-max
 fleet-offline-logged fleet-offline-disabled-stays fleet-offline-heal-resumes-grant
-fleet-offline-heal-keeps-revoked fleet-offline-heal-logged fleet-doctor-says-suspended fleet-doctor-says-watching"
+fleet-offline-heal-keeps-revoked fleet-offline-heal-refuses-written-back fleet-offline-heal-logged fleet-doctor-says-suspended fleet-doctor-says-watching"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -33,8 +34,12 @@ check fleet-offline-setup setup || { show "$TMP/b/enrichd.log"; exit 1; }
 S1=$(session_serial s1)
 listed() { grep -qx "$U2" "$TMP/b/disabled-identities" 2>/dev/null; }
 
+GONE_RECORD=$(etcdctl get "/enrich-test/grants/$GONE" --print-value-only)
 kill -USR1 "$PROXY_PID"
 hctl a revoke "$GONE" >/dev/null 2>&1
+# An etcd writer puts the revoked grant's signed record back while b is
+# cut off: b reads both it and the revocation when the link heals.
+etcdctl put "/enrich-test/grants/$GONE" "$GONE_RECORD" >/dev/null
 sleep 1
 check fleet-offline-keeps-claims-within-offline-max has_scope "$S1" keep:1
 dropped() { lacks_scope "$S1" keep:1 && lacks_scope "$S1" gone:1; }
@@ -51,6 +56,7 @@ check fleet-doctor-says-suspended doctor_says "past offline_max (3s): fleet gran
 kill -USR2 "$PROXY_PID"
 check fleet-offline-heal-resumes-grant poll 100 has_scope "$S1" keep:1 || show "$TMP/b/enrichd.log"
 check fleet-offline-heal-keeps-revoked lacks_scope "$S1" gone:1
+check fleet-offline-heal-refuses-written-back host_log_has b "grant $GONE was revoked in the fleet"
 check fleet-offline-heal-logged host_log_has b "honouring fleet grants again (1 resumed)"
 check fleet-doctor-says-watching poll 30 doctor_says "host host-b watches etcd at revision" || show "$TMP/doctor.out"
 session_close s1

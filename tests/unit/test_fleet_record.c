@@ -114,6 +114,32 @@ int main(void) {
         CHECK(decode_with("scopes", scopes) == -EINVAL, "fleet grant with too many scopes is refused");
         CHECK(decode_with("groups", NULL) == 0, "fleet grant without groups has none");
 
+        /* A revocation: its id and kind as its key says; a grant record
+         * moved under revoked/ is none. */
+        {
+                fleet_revocation_record v = { 0 };
+                json_t *rev = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s}", "id", "g1", "kind", "grant", "revoked",
+                                        (json_int_t) 1000, "revokedBy", "root", "expires", (json_int_t) 2000, "issuer",
+                                        "host-a");
+                CHECK(fleet_record_revocation(rev, "grant", "g1", &v) == 0 && v.expires == 2000 && v.revoked == 1000 &&
+                              strcmp(v.revoked_by, "root") == 0 && strcmp(v.issuer, "host-a") == 0,
+                      "fleet revocation decodes");
+                CHECK(fleet_record_revocation(rev, "grant", "g2", &v) == -EINVAL,
+                      "fleet revocation under another id's key is refused");
+                CHECK(fleet_record_revocation(rev, "token", "g1", &v) == -EINVAL,
+                      "fleet revocation of a grant under revoked/tokens/ is refused");
+                CHECK(fleet_record_revocation(payload, "grant", "g1", &v) == -EINVAL,
+                      "a grant record under revoked/grants/ is no revocation");
+                json_object_set_new(rev, "revokedBy", json_string("root\x1b[2J"));
+                CHECK(fleet_record_revocation(rev, "grant", "g1", &v) == -EINVAL,
+                      "fleet revocation whose author holds control characters is refused");
+                json_object_set_new(rev, "revokedBy", json_string("root"));
+                json_object_set_new(rev, "expires", json_integer(0));
+                CHECK(fleet_record_revocation(rev, "grant", "g1", &v) == -EINVAL,
+                      "fleet revocation without expiry is refused");
+                json_decref(rev);
+        }
+
         free(token);
         free(kid);
         free(stranger_kid);

@@ -2329,8 +2329,7 @@ static void read_record(fleet *f, fleet_write *w) {
                 goto out;
         }
         for (size_t i = 0; i < l.n && !w->value; i++)
-                if (strcmp(l.items[i].key, w->key) == 0 && l.items[i].value &&
-                    !(w->value = strdup(l.items[i].value)))
+                if (strcmp(l.items[i].key, w->key) == 0 && l.items[i].value && !(w->value = strdup(l.items[i].value)))
                         r = -ENOMEM;
 out:
         etcd_kvs_clear(&l);

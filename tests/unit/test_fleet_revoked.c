@@ -21,10 +21,10 @@ int main(void) {
         bool revoked = true;
         int64_t until = -1, count = 0, left = -1;
         fleet_pending p = { 0 }, waiting = { .key = (char *) "/e/grants/g9",
-                                              .value = (char *) "jws",
-                                              .user = (char *) "alice",
-                                              .mod_revision = 7,
-                                              .expires = 5000 };
+                                             .value = (char *) "jws",
+                                             .user = (char *) "alice",
+                                             .mod_revision = 7,
+                                             .expires = 5000 };
 
         if (!mkdtemp(dir)) {
                 perror("mkdtemp");
@@ -60,8 +60,7 @@ int main(void) {
                       fleet_store_is_revoked(d, "grant", "g1", 2500, &revoked, NULL) == 0 && revoked,
               "fleet-revoked-bound-keeps-known-id");
         count = 1;
-        CHECK(fleet_store_revoked_put(d, "token", "t1", 2000, &count) == 0 && count == 2,
-              "fleet-revoked-token-kept");
+        CHECK(fleet_store_revoked_put(d, "token", "t1", 2000, &count) == 0 && count == 2, "fleet-revoked-token-kept");
         CHECK(fleet_store_revoked_expire(d, 2000, &left) == 0 && left == 1 &&
                       fleet_store_is_revoked(d, "grant", "g1", 2000, &revoked, NULL) == 0 && revoked,
               "fleet-revoked-expire-forgets-only-expired");

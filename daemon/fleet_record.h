@@ -9,6 +9,10 @@
 
 /* The JWS "typ" of every record an issuer signs for the fleet. */
 #define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+/* The JWS "typ" of a rotation's endorsement: a host's outgoing signing
+ * key vouching for the key that replaces it (keys.c), published in the
+ * host's presence record. Never a fleet record, never a claims token. */
+#define FLEET_ENDORSEMENT_TYPE "enrich-endorse+jwt"
 
 /* A grant record's fields: the strings borrowed from the payload they
  * were decoded from, the lists owned (fleet_grant_record_clear). */
@@ -30,3 +34,21 @@ int fleet_record_verify(const jwks *issuers, const char *value, json_t **ret_pay
  * missing; a field past its bound), -ENOMEM. */
 int fleet_record_grant(json_t *payload, const char *id, fleet_grant_record *ret);
 void fleet_grant_record_clear(fleet_grant_record *g);
+
+/* Decodes the payload of the enrolment record at enrolments/<host_id>:
+ * hostId must be host_id; keys, 1 to JWKS_MAX_KEYS objects {kid, x}, each
+ * kid the RFC 7638 thumbprint of its Ed25519 x; at, when it was signed.
+ * 0 with *ret_keys (a new object kid -> x) and *ret_at; -EINVAL with
+ * *ret_why (static) when it is no valid enrolment; -ENOMEM. */
+int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at,
+                           const char **ret_why);
+/* Verifies an endorsement (a compact JWS of FLEET_ENDORSEMENT_TYPE) that
+ * a key of enrolled (host_id's enrolment) signed: its payload names
+ * host_id, the endorsed key's kid and x (kid its thumbprint) and at, no
+ * earlier than not_before (the enrolment's at: an enrolment supersedes
+ * the endorsements made before it). 0 with *ret_payload (a new
+ * reference; "kid" and "x" checked) and *ret_by (malloc'd: the signing
+ * kid); -ENOKEY when its signer is not in enrolled (nothing verified);
+ * else a negative errno with *ret_why (static). */
+int fleet_endorsement_verify(const jwks *enrolled, const char *value, const char *host_id, int64_t not_before,
+                             json_t **ret_payload, char **ret_by, const char **ret_why);

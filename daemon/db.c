@@ -364,6 +364,12 @@ static const char *const migrations[] = {
         "CREATE TABLE fleet_pending (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
         " mod_revision INTEGER NOT NULL, user TEXT NOT NULL, expires INTEGER NOT NULL);"
         "ALTER TABLE fleet_grants ADD COLUMN issuer TEXT;",
+        /* 18: signing_keys.endorsement: the compact JWS (typ
+         * enrich-endorse+jwt) by which the key a normal rotation replaced
+         * vouched for this one (keys.c); NULL for the first key, a key
+         * rotated in as compromised, or one rotated outside fleet mode.
+         * The host's presence record carries it (fleet.c). */
+        "ALTER TABLE signing_keys ADD COLUMN endorsement TEXT;",
 };
 
 static int set_error(db *d, const char *what) {

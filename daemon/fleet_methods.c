@@ -447,7 +447,53 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
 
         if (fleet_jwks(d, &jwks) < 0)
                 return internal_error("out of memory");
-        return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
+        return varlink_reply_new(jwks, false);
+}
+
+/* FleetEnroll: an issuer vouches for a host's key; answered once the
+ * enrolment is in etcd. */
+json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params) {
+        const char *host = json_string_value(json_object_get(params, "hostId"));
+        const char *kid = json_string_value(json_object_get(params, "kid"));
+        char *error = NULL;
+        json_t *reply;
+        pending *p;
+        int r;
+
+        if (!host || !fleet_name_valid(host))
+                return invalid_parameter("hostId", "letters, digits, '-', '_' and '.' only, at most 64");
+        if (!kid || !*kid || strlen(kid) > 128)
+                return invalid_parameter("kid", "must be the key's RFC 7638 thumbprint");
+        p = pending_new(d, call, NULL, "enrolment", "ENRICH_FLEET_HOST", host, NULL);
+        if (!p)
+                return internal_error("out of memory");
+        p->reply = varlink_reply_new(json_pack("{s:s, s:s}", "hostId", host, "kid", kid), false);
+        if (!p->reply) {
+                pending_free(p);
+                return internal_error("out of memory");
+        }
+        r = fleet_enrol(d, host, kid, p->by, put_done, p, &error);
+        if (r == 0) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET,
+                           (const char *[]) { "ENRICH_FLEET_HOST", host, "ENRICH_KID", kid, NULL },
+                           "Fleet enrolment of host %s with key %s by %s signed", host, kid, p->by);
+                reply = json_null();
+        } else {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", host, NULL },
+                           "Fleet enrolment of host %s with key %s by %s refused: %s", host, kid, p->by,
+                           error ? error : strerror(-r));
+                pending_free(p);
+                reply = r == -ENOENT ? error_reply("io.enrich.FleetNoSuchHost",
+                                                   json_pack("{s:s, s:s}", "hostId", host, "reason",
+                                                             error ? error : "no presence record"))
+                        : r == -ENXIO || r == -EKEYREJECTED
+                                ? error_reply("io.enrich.FleetKeyMismatch",
+                                              json_pack("{s:s, s:s, s:s}", "hostId", host, "kid", kid, "reason",
+                                                        error ? error : "no such key"))
+                                : fleet_error(r, error);
+        }
+        free(error);
+        return reply;
 }
 
 /* FleetCheck (doctor): unlike the three above, asks etcd, on fleet.c's

@@ -1,6 +1,7 @@
 /* fleet_commands.c: enrichctl fleet status|hosts|jwks: fleet mode as this
  * host's daemon sees it (it answers from memory, never waiting on etcd);
- * fleet enroll: the etcd user and role of a new host. */
+ * fleet enroll: the etcd user and role of a new host, and with --key, an
+ * issuer's signed enrolment of its key. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,13 +93,56 @@ static int fleet_hosts(const ctl_options *o) {
         return code;
 }
 
+/* The JWKS on stdout; the keys left out (no issuer vouched for them) one
+ * line each on stderr, or with --json in the JWKS's own "leftOut" member,
+ * which JWKS readers ignore (RFC 7517, 4). */
 static int fleet_jwks(const ctl_options *o) {
-        json_t *r = NULL;
+        json_t *r = NULL, *jwks, *left_out, *k;
+        json_int_t count;
+        size_t i;
         int code;
 
         code = ctl_call(o, "io.enrich.FleetJwks", NULL, &r);
-        if (code == CTL_EXIT_OK)
-                ctl_print_json(json_object_get(r, "jwks"));
+        if (code != CTL_EXIT_OK)
+                goto out;
+        jwks = json_object_get(r, "jwks");
+        left_out = json_object_get(r, "leftOut");
+        count = json_integer_value(json_object_get(r, "leftOutCount"));
+        if (o->json) {
+                if (json_object_set(jwks, "leftOut", left_out ? left_out : json_array()) < 0)
+                        code = ctl_oom();
+                else
+                        ctl_print_json(jwks);
+                goto out;
+        }
+        ctl_print_json(jwks);
+        json_array_foreach(left_out, i, k) {
+                fprintf(stderr, "enrichctl: left out of the fleet JWKS: host %s key %s: %s\n",
+                        ctl_str_or_dash(k, "hostId"), ctl_str_or_dash(k, "kid"), ctl_str_or_dash(k, "why"));
+        }
+        if (count > (json_int_t) json_array_size(left_out))
+                fprintf(stderr, "enrichctl: and %lld more keys left out of the fleet JWKS\n",
+                        (long long) (count - (json_int_t) json_array_size(left_out)));
+out:
+        json_decref(r);
+        return code;
+}
+
+/* enroll HOST --key THUMBPRINT, on an issuer: its enrichd signs HOST's
+ * enrolment with the key whose thumbprint the admin read on HOST. */
+static int fleet_enroll_key(const ctl_options *o, const char *host) {
+        json_t *r = NULL;
+        int code;
+
+        code = ctl_call(o, "io.enrich.FleetEnroll", json_pack("{s:s, s:s}", "hostId", host, "kid", o->key), &r);
+        if (code == CTL_EXIT_OK) {
+                if (o->json)
+                        ctl_print_json(r);
+                else
+                        printf("host %s enrolled with key %s: the fleet JWKS takes it (and its endorsed "
+                               "successors)\n",
+                               host, o->key);
+        }
         json_decref(r);
         return code;
 }
@@ -187,6 +231,8 @@ static int fleet_enroll_command(const ctl_options *o) {
         if (o->n_args != 2)
                 return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl fleet --help'",
                                 "fleet enroll needs a host id");
+        if (o->given & CTL_OPT_KEY)
+                return fleet_enroll_key(o, o->args[1]);
         return fleet_enroll(o, o->args[1]);
 }
 
@@ -198,5 +244,8 @@ int cmd_fleet(const ctl_options *o) {
                 { "enroll", fleet_enroll_command },
         };
 
+        if ((o->given & CTL_OPT_KEY) && strcmp(o->args[0], "enroll") != 0)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl fleet --help'",
+                                "--key applies to fleet enroll only");
         return ctl_run_subcommand(o, "fleet", subcommands, ARRAY_SIZE(subcommands));
 }

@@ -2378,8 +2378,11 @@ static void host_trust(enrichd *d, const char *id) {
                                                         json_integer_value(json_object_get(enrolment, "at")),
                                                         &payload, &by, &why)
                                               : -EINVAL;
-                        if (r == -ENOKEY)
-                                continue; /* not signed by an enrolled key: vouches for nothing */
+                        /* Not signed by an enrolled key, or superseded by
+                         * the enrolment (renewed since): vouches for
+                         * nothing, and is no one's mistake. */
+                        if (r == -ENOKEY || r == -ESTALE)
+                                continue;
                         if (r < 0) {
                                 log_rejected(key, why);
                                 continue;

@@ -199,6 +199,7 @@ int fleet_endorsement_verify(const jwks *enrolled, const char *value, const char
         }
         if (json_integer_value(json_object_get(payload, "at")) < not_before) {
                 *ret_why = "an endorsement is older than the host's enrolment, which supersedes it";
+                r = -ESTALE;
                 goto out;
         }
         if (!(by = strdup(json_string_value(json_object_get(header, "kid")) ?: ""))) {

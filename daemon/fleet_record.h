@@ -49,6 +49,8 @@ int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_ke
  * the endorsements made before it). 0 with *ret_payload (a new
  * reference; "kid" and "x" checked) and *ret_by (malloc'd: the signing
  * kid); -ENOKEY when its signer is not in enrolled (nothing verified);
- * else a negative errno with *ret_why (static). */
+ * -ESTALE when it is older than not_before (a renewed enrolment lists its
+ * key already, or a new one dropped it); else a negative errno; with
+ * *ret_why (static) but for -ENOKEY. */
 int fleet_endorsement_verify(const jwks *enrolled, const char *value, const char *host_id, int64_t not_before,
                              json_t **ret_payload, char **ret_by, const char **ret_why);

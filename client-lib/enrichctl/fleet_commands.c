@@ -130,21 +130,14 @@ out:
 
 /* enroll HOST --key THUMBPRINT, on an issuer: its enrichd signs HOST's
  * enrolment with the key whose thumbprint the admin read on HOST. */
-static int fleet_enroll_key(const ctl_options *o, const char *host) {
-        json_t *r = NULL;
-        int code;
+static void say_enrolled(const ctl_options *o, const json_t *r) {
+        printf("host %s enrolled with key %s: the fleet JWKS takes it (and its endorsed successors)\n",
+               ctl_str_or_dash(r, "hostId"), ctl_str_or_dash(r, "kid"));
+}
 
-        code = ctl_call(o, "io.enrich.FleetEnroll", json_pack("{s:s, s:s}", "hostId", host, "kid", o->key), &r);
-        if (code == CTL_EXIT_OK) {
-                if (o->json)
-                        ctl_print_json(r);
-                else
-                        printf("host %s enrolled with key %s: the fleet JWKS takes it (and its endorsed "
-                               "successors)\n",
-                               host, o->key);
-        }
-        json_decref(r);
-        return code;
+static int fleet_enroll_key(const ctl_options *o, const char *host) {
+        return ctl_say(o, "io.enrich.FleetEnroll", json_pack("{s:s, s:s}", "hostId", host, "kid", o->key),
+                       say_enrolled);
 }
 
 /* enroll HOST: the etcd user and role a new fleet host needs, as etcdctl

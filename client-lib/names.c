@@ -15,7 +15,8 @@ const char *const enrich_audit_actions[] = { "enrich.issued",    "enrich.refused
                                              "identity.enabled", "login.refused",   "permission.denied",
                                              "config.reloaded",  "config.rejected", "key.rotated",
                                              "audit.checkpoint", "request.created", "request.approved",
-                                             "request.denied",   "request.expired", NULL };
+                                             "request.denied",   "request.expired", "fleet.enrolled",
+                                             NULL };
 
 bool names_contain(const char *const *list, const char *s) {
         for (; s && *list; list++)

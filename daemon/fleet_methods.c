@@ -450,6 +450,28 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
         return varlink_reply_new(jwks, false);
 }
 
+/* An enrolment is in etcd, or failed to get there (p->id the host,
+ * p->user the key). */
+static void enroll_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        json_t *reply;
+
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", p->id, NULL },
+                           "Fleet enrolment of host %s with key %s by %s failed: %s", p->id, p->user, p->by,
+                           error ? error : strerror(-r));
+                pending_answer(p, fleet_error(r, error));
+                return;
+        }
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", p->id, NULL },
+                   "Fleet enrolment of host %s with key %s by %s written to etcd", p->id, p->user, p->by);
+        (void) audit_recordf(d, &p->peer, NULL, AUDIT_FLEET_ENROLLED, AUDIT_OK, "{s:s, s:s}", "hostId", p->id, "kid",
+                             p->user);
+        reply = p->reply;
+        p->reply = NULL;
+        pending_answer(p, reply);
+}
+
 /* FleetEnroll: an issuer vouches for a host's key; answered once the
  * enrolment is in etcd. */
 json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params) {
@@ -464,7 +486,7 @@ json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params)
                 return invalid_parameter("hostId", "letters, digits, '-', '_' and '.' only, at most 64");
         if (!kid || !*kid || strlen(kid) > 128)
                 return invalid_parameter("kid", "must be the key's RFC 7638 thumbprint");
-        p = pending_new(d, call, NULL, "enrolment", "ENRICH_FLEET_HOST", host, NULL);
+        p = pending_new(d, call, NULL, "enrolment", "ENRICH_FLEET_HOST", host, kid);
         if (!p)
                 return internal_error("out of memory");
         p->reply = varlink_reply_new(json_pack("{s:s, s:s}", "hostId", host, "kid", kid), false);
@@ -472,13 +494,10 @@ json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params)
                 pending_free(p);
                 return internal_error("out of memory");
         }
-        r = fleet_enrol(d, host, kid, p->by, put_done, p, &error);
-        if (r == 0) {
-                log_struct(LOG_NOTICE, LOG_MSGID_FLEET,
-                           (const char *[]) { "ENRICH_FLEET_HOST", host, "ENRICH_KID", kid, NULL },
-                           "Fleet enrolment of host %s with key %s by %s signed", host, kid, p->by);
+        r = fleet_enrol(d, host, kid, p->by, enroll_done, p, &error);
+        if (r == 0)
                 reply = json_null();
-        } else {
+        else {
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", host, NULL },
                            "Fleet enrolment of host %s with key %s by %s refused: %s", host, kid, p->by,
                            error ? error : strerror(-r));

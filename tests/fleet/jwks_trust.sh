@@ -14,7 +14,7 @@
 CHECKS="fleet-trust-start fleet-trust-unenrolled-left-out fleet-trust-unenrolled-reported
 fleet-trust-foreign-presence-left-out fleet-trust-foreign-presence-reported-json fleet-trust-wrong-thumbprint-refused
 fleet-trust-swapped-key-refused fleet-trust-non-issuer-cannot-enrol fleet-trust-enrolled-key-listed
-fleet-trust-token-verifies fleet-trust-rogue-enrolment-ignored fleet-trust-other-host-enrolment-ignored
+fleet-trust-token-verifies fleet-trust-enrolment-audited fleet-trust-rogue-enrolment-ignored fleet-trust-other-host-enrolment-ignored
 fleet-trust-rotated-key-endorsed fleet-trust-enrolment-renewed fleet-trust-compromised-key-left-out
 fleet-trust-compromised-key-after-enrol fleet-trust-second-rotation-without-issuer-left-out
 fleet-trust-first-rotation-without-issuer-listed fleet-trust-kids-distinct"
@@ -89,6 +89,8 @@ verifies() {
                 $FLEET_TOOL verify "$(cat "$TMP/token")" "$TMP/fleet.jwks"
 }
 check fleet-trust-token-verifies verifies || show "$TMP/fleet.jwks"
+audited() { hctl a --json audit --action fleet.enrolled | grep -q "\"kid\": \"$KID_B\""; }
+check fleet-trust-enrolment-audited audited
 session_close s1
 
 # --- enrolments signed by a non-issuer, or naming another host, are ignored

@@ -120,7 +120,10 @@ static int fleet_jwks(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: left out of the fleet JWKS: host %s key %s: %s\n",
                         ctl_str_or_dash(k, "hostId"), ctl_str_or_dash(k, "kid"), ctl_str_or_dash(k, "why"));
         }
-        if (count > (json_int_t) json_array_size(left_out))
+        if (count > 0 && json_array_size(left_out) == 0)
+                fprintf(stderr, "enrichctl: %lld keys left out of the fleet JWKS (an admin's fleet jwks names them)\n",
+                        (long long) count);
+        else if (count > (json_int_t) json_array_size(left_out))
                 fprintf(stderr, "enrichctl: and %lld more keys left out of the fleet JWKS\n",
                         (long long) (count - (json_int_t) json_array_size(left_out)));
 out:

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-trust-start fleet-trust-unenrolled-left-out fleet-trust-unenrolled-reported
-fleet-trust-foreign-presence-left-out fleet-trust-foreign-presence-reported-json fleet-trust-wrong-thumbprint-refused
+fleet-trust-foreign-presence-left-out fleet-trust-foreign-presence-reported-json fleet-trust-left-out-named-to-admins-only fleet-trust-wrong-thumbprint-refused
 fleet-trust-swapped-key-refused fleet-trust-non-issuer-cannot-enrol fleet-trust-enrolled-key-listed
 fleet-trust-token-verifies fleet-trust-enrolment-audited fleet-trust-rogue-enrolment-ignored fleet-trust-other-host-enrolment-ignored
 fleet-trust-rotated-key-endorsed fleet-trust-enrolment-renewed fleet-trust-compromised-key-left-out
@@ -55,6 +55,12 @@ sys.exit(0 if {"hostId": "evil", "kid": sys.argv[2]} in [{"hostId": l["hostId"],
          and sys.argv[2] not in [k["kid"] for k in j["keys"]] else 1)' "$TMP/jwks.json" "$KID_ROGUE"
 }
 check fleet-trust-foreign-presence-reported-json reported_json || show "$TMP/jwks.json"
+# host ids are for admins (fleet hosts is admin-only): a user hears how many
+user_count_only() {
+        as_user "$U1" "$ENRICHCTL" --socket "$TMP/a/io.enrich" fleet jwks >/dev/null 2>"$TMP/user.err"
+        grep -q "keys left out of the fleet JWKS (an admin" "$TMP/user.err" && ! grep -q evil "$TMP/user.err"
+}
+check fleet-trust-left-out-named-to-admins-only user_count_only || show "$TMP/user.err"
 
 # --- fleet enroll --key: a thumbprint b does not publish, or a key whose
 # x is not the thumbprint's (etcd swapped it), is refused

@@ -67,7 +67,7 @@ PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit", "follow");
 PARAMS(audit_verify_params, "after", "fleetHost");
 PARAMS(rotate_key_params, "compromised");
-PARAMS(fleet_enroll_params, "hostId", "kid");
+PARAMS(fleet_enroll_params, "hostId", "kids");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");
 PARAMS(deny_params, "id", "reason");
 

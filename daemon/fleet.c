@@ -117,7 +117,7 @@ struct fleet {
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
         /* main thread: which presence keys the fleet JWKS takes (see
          * "enrolments" below): enrolments/<id> verified, host id ->
-         * {keys: {kid: x}, at}; the endorsements verified against them,
+         * {keys: {kid: x}, at, since}; the endorsements verified against them,
          * host id -> {kid: {x, by}}; an issuer's renewals due, host id ->
          * when the last was queued (0: not yet). */
         json_t *enrolments, *endorsed, *renewals;
@@ -2375,7 +2375,7 @@ static void host_trust(enrichd *d, const char *id) {
                                 break;
                         r = json_is_string(e) ? fleet_endorsement_verify(
                                                         enrolled, json_string_value(e), id,
-                                                        json_integer_value(json_object_get(enrolment, "at")),
+                                                        json_integer_value(json_object_get(enrolment, "since")),
                                                         &payload, &by, &why)
                                               : -EINVAL;
                         /* Not signed by an enrolled key, or superseded by
@@ -2422,7 +2422,7 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL, *keys = NULL;
         const char *why = NULL;
-        int64_t at = 0;
+        int64_t at = 0, since = 0;
         int r;
 
         json_object_del(f->enrolments, id);
@@ -2437,7 +2437,7 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         }
         r = fleet_record_verify(f->issuers, kv->value, &payload, NULL, &why);
         if (r == 0)
-                r = fleet_record_enrolment(payload, id, &keys, &at, &why);
+                r = fleet_record_enrolment(payload, id, &keys, &at, &since, &why);
         if (r < 0) {
                 log_rejected(kv->key, why);
                 goto out;
@@ -2446,7 +2446,8 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_rejected(kv->key, "more enrolments than fleet hosts are held");
                 goto out;
         }
-        json_object_set_new(f->enrolments, id, json_pack("{s:O, s:I}", "keys", keys, "at", (json_int_t) at));
+        json_object_set_new(f->enrolments, id,
+                            json_pack("{s:O, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since", (json_int_t) since));
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                    "Fleet host %s enrolled with %zu key(s)", id, json_object_size(keys));
 out:
@@ -2455,13 +2456,14 @@ out:
         json_decref(keys);
 }
 
-/* The payload of host id's enrolment, signed by by: the keys of its
- * presence record that stand now, and extra_kid (with extra_x) when not
- * NULL. NULL when out of memory. */
-static json_t *enrolment_payload(enrichd *d, const char *id, const char *extra_kid, const char *extra_x,
-                                 const char *by) {
+/* The payload of host id's enrolment by an issuer's renewal: the keys of
+ * its presence record that stand now, and the time from which
+ * endorsements count carried over from the enrolment in force (only an
+ * admin's enrolment moves it: a renewal supersedes no endorsement). NULL
+ * when out of memory. */
+static json_t *renewal_payload(enrichd *d, const char *id) {
         fleet *f = d->fleet;
-        json_t *keys = json_array(), *k;
+        json_t *keys = json_array(), *k, *enrolment = json_object_get(f->enrolments, id);
         size_t i;
 
         if (!keys)
@@ -2469,23 +2471,21 @@ static json_t *enrolment_payload(enrichd *d, const char *id, const char *extra_k
         json_array_foreach(json_object_get(json_object_get(json_object_get(f->hosts, id), "jwks"), "keys"), i, k) {
                 const char *why, *kid = json_string_value(json_object_get(k, "kid")),
                                  *x = json_string_value(json_object_get(k, "x"));
-                if (!kid || !x || streq_ptr(kid, extra_kid) || !key_standing(f, id, kid, x, &why) ||
-                    json_array_size(keys) >= JWKS_MAX_KEYS - 1)
+                if (!kid || !x || !key_standing(f, id, kid, x, &why) || json_array_size(keys) >= JWKS_MAX_KEYS)
                         continue;
                 json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", kid, "x", x));
         }
-        if (extra_kid)
-                json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", extra_kid, "x", extra_x));
-        return json_pack("{s:s, s:o, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at", (json_int_t) clock_now(), "by",
-                         by, "issuer", f->host_id);
+        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at", (json_int_t) clock_now(),
+                         "endorsedSince", json_integer_value(json_object_get(enrolment, "since")), "by", "renewal",
+                         "issuer", f->host_id);
 }
 
-int fleet_enrol(enrichd *d, const char *host_id, const char *thumbprint, const char *by, fleet_write_done done,
-                void *userdata, char **ret_error) {
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by,
+                fleet_write_done done, void *userdata, char **ret_error) {
         fleet *f = d->fleet;
-        json_t *record, *k, *payload = NULL;
-        const char *x = NULL;
+        json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
         char *computed = NULL, key[512];
+        int64_t now = clock_now();
         size_t i;
         int r;
 
@@ -2500,34 +2500,66 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *thumbprint, const c
                              host_id, host_id);
                 return -ENOENT;
         }
+        present = json_object();
+        keys = json_array();
+        if (!present || !keys) {
+                r = -ENOMEM;
+                goto out;
+        }
         json_array_foreach(json_object_get(json_object_get(record, "jwks"), "keys"), i, k) {
-                if (streq_ptr(json_string_value(json_object_get(k, "kid")), thumbprint)) {
-                        x = json_string_value(json_object_get(k, "x"));
-                        break;
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                if (kid && json_is_string(json_object_get(k, "x")))
+                        json_object_set(present, kid, json_object_get(k, "x"));
+        }
+        /* Only the keys the admin names, each checked against the
+         * thumbprint read on the host: nothing else the record lists is
+         * carried over, so that enrolling anew after a compromised
+         * rotation drops whatever the leaked key vouched for. */
+        for (i = 0; thumbprints[i]; i++) {
+                const char *x = json_string_value(json_object_get(present, thumbprints[i]));
+
+                if (!x) {
+                        format_error(ret_error,
+                                     "host %s's presence record has no key %s: check the thumbprint on the host "
+                                     "itself (enrichctl keys, KID column); nothing was enrolled",
+                                     host_id, thumbprints[i]);
+                        r = -ENXIO;
+                        goto out;
+                }
+                if (jwk_thumbprint_x(x, &computed) < 0 || strcmp(computed, thumbprints[i]) != 0) {
+                        format_error(ret_error,
+                                     "the key host %s's presence record lists as %s does not have that RFC 7638 "
+                                     "thumbprint (its x hashes to %s): the record in etcd is not the host's own; "
+                                     "nothing was enrolled",
+                                     host_id, thumbprints[i], computed ? computed : "nothing valid");
+                        r = -EKEYREJECTED;
+                        goto out;
+                }
+                free(computed);
+                computed = NULL;
+                if (json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", thumbprints[i], "x", x)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
                 }
         }
-        if (!x) {
-                format_error(ret_error,
-                             "host %s's presence record has no key %s: check the thumbprint on the host itself "
-                             "(enrichctl keys, KID column); nothing was enrolled",
-                             host_id, thumbprint);
-                return -ENXIO;
+        if (json_array_size(keys) == 0 || json_array_size(keys) > JWKS_MAX_KEYS) {
+                format_error(ret_error, "an enrolment names 1 to %d keys", JWKS_MAX_KEYS);
+                r = -EINVAL;
+                goto out;
         }
-        if (jwk_thumbprint_x(x, &computed) < 0 || strcmp(computed, thumbprint) != 0) {
-                format_error(ret_error,
-                             "the key host %s's presence record lists as %s does not have that RFC 7638 "
-                             "thumbprint (its x hashes to %s): the record in etcd is not the host's own; "
-                             "nothing was enrolled",
-                             host_id, thumbprint, computed ? computed : "nothing valid");
-                free(computed);
-                return -EKEYREJECTED;
+        /* An admin's enrolment supersedes every endorsement made before it. */
+        payload = json_pack("{s:s, s:O, s:I, s:I, s:s, s:s}", "hostId", host_id, "keys", keys, "at", (json_int_t) now,
+                            "endorsedSince", (json_int_t) now, "by", by, "issuer", f->host_id);
+        if (!payload) {
+                r = -ENOMEM;
+                goto out;
         }
-        free(computed);
-        payload = enrolment_payload(d, host_id, thumbprint, x, by);
-        if (!payload)
-                return -ENOMEM;
         snprintf(key, sizeof key, "%senrolments/%s", f->prefix, host_id);
         r = put_signed(d, key, payload, 0, "write the enrolment", done, userdata, ret_error);
+out:
+        free(computed);
+        json_decref(present);
+        json_decref(keys);
         json_decref(payload);
         return r;
 }
@@ -2573,7 +2605,7 @@ static void renew_enrolments(enrichd *d) {
                 w = calloc(1, sizeof *w);
                 copy = strdup(id);
                 if (!w || !copy || !(w->key = strdup(key)) || signer_dup(d->signer, &w->signer) < 0 ||
-                    !(w->payload = enrolment_payload(d, id, NULL, NULL, "renewal")) ||
+                    !(w->payload = renewal_payload(d, id)) ||
                     json_array_size(json_object_get(w->payload, "keys")) == 0) {
                         fleet_write_free(w);
                         free(copy);

@@ -169,13 +169,14 @@ int fleet_status(enrichd *d, json_t **ret);
 int fleet_hosts(enrichd *d, json_t **ret);
 int fleet_jwks(enrichd *d, json_t **ret);
 
-/* enrichctl fleet enroll HOST --key THUMBPRINT, on an issuer: signs
- * enrolments/<host_id> listing the key of host_id's presence record whose
- * kid is thumbprint (and whose x hashes to it: the admin read it on the
- * host, so a key etcd swapped in is refused) with the host's keys that
- * stand already, and puts it (no lease) as fleet_put_grant does. Fails at
- * once, done not called, with *ret_error: the errors of fleet_put_grant;
- * -ENOENT the host has no presence record; -ENXIO it lists no such key;
- * -EKEYREJECTED that key's x does not hash to thumbprint. */
-int fleet_enrol(enrichd *d, const char *host_id, const char *thumbprint, const char *by, fleet_write_done done,
-                void *userdata, char **ret_error);
+/* enrichctl fleet enroll HOST --key THUMBPRINT..., on an issuer: signs
+ * enrolments/<host_id> listing exactly the keys of host_id's presence
+ * record whose kids are thumbprints (NULL-terminated, 1 to 64), each
+ * checked to hash to its thumbprint (the admin read them on the host, so
+ * a key etcd swapped in is refused), endorsements counting from now on,
+ * and puts it (no lease) as fleet_put_grant does. Fails at once, done not
+ * called, with *ret_error: the errors of fleet_put_grant; -ENOENT the
+ * host has no presence record; -ENXIO it lists no such key;
+ * -EKEYREJECTED a key's x does not hash to its thumbprint. */
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by,
+                fleet_write_done done, void *userdata, char **ret_error);

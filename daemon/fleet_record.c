@@ -117,10 +117,10 @@ static bool thumbprint_matches(const char *kid, const char *x) {
 }
 
 int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at,
-                           const char **ret_why) {
+                           int64_t *ret_since, const char **ret_why) {
         const char *pid = json_string_value(json_object_get(payload, "hostId"));
-        json_t *list = json_object_get(payload, "keys"), *k, *keys = NULL;
-        json_int_t at = json_integer_value(json_object_get(payload, "at"));
+        json_t *list = json_object_get(payload, "keys"), *k, *keys = NULL, *since_value;
+        json_int_t at = json_integer_value(json_object_get(payload, "at")), since;
         size_t i;
         int r = -EINVAL;
 
@@ -134,6 +134,12 @@ int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_ke
         }
         if (at <= 0) {
                 *ret_why = "it says not when it was signed (at)";
+                goto out;
+        }
+        since_value = json_object_get(payload, "endorsedSince");
+        since = since_value ? json_integer_value(since_value) : at;
+        if (since_value && (!json_is_integer(since_value) || since < 0 || since > at)) {
+                *ret_why = "its endorsedSince is no time up to its at";
                 goto out;
         }
         if (!(keys = json_object())) {
@@ -158,6 +164,7 @@ int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_ke
         *ret_keys = keys;
         keys = NULL;
         *ret_at = at;
+        *ret_since = since;
         r = 0;
 out:
         json_decref(keys);

@@ -80,10 +80,10 @@ static const struct help_entry {
                    "                            issuer vouched for (the others on stderr)\n" },
         { "fleet", "  fleet enroll HOST         the etcd user and role (etcdctl commands) and the\n"
                    "                            credentials line of a new fleet host (admin)\n" },
-        { "fleet", "  fleet enroll HOST --key THUMBPRINT\n"
-                   "                            on an issuer: vouch for HOST's key, its thumbprint as\n"
-                   "                            'enrichctl keys' shows it on HOST, in the fleet JWKS\n"
-                   "                            (admin)\n" },
+        { "fleet", "  fleet enroll HOST --key THUMBPRINT...\n"
+                   "                            on an issuer: vouch for HOST's keys, their thumbprints\n"
+                   "                            as 'enrichctl keys' shows them on HOST, in the fleet\n"
+                   "                            JWKS (admin)\n" },
         { "doctor", "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
                     "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
                     "                            exit 0 fine, 1 warnings, 2 errors\n" },
@@ -381,7 +381,7 @@ static const struct option_slot {
         FLAG(OPT_FLEET, fleet, "fleet", CTL_OPT_FLEET),
         LIST(OPT_HOSTS, hosts, n_hosts, "hosts", CTL_OPT_HOSTS),
         FLAG(OPT_FORCE, force, "force", CTL_OPT_FORCE),
-        VALUE(OPT_KEY, key, "key", CTL_OPT_KEY),
+        LIST(OPT_KEY, keys, n_keys, "key", CTL_OPT_KEY),
 #undef VALUE
 #undef LIST
 #undef FLAG
@@ -511,7 +511,8 @@ int main(int argc, char **argv) {
         o.groups = calloc((size_t) argc, sizeof(*o.groups));
         o.amr = calloc((size_t) argc, sizeof(*o.amr));
         o.hosts = calloc((size_t) argc, sizeof(*o.hosts));
-        if (!o.scopes || !o.groups || !o.amr || !o.hosts) {
+        o.keys = calloc((size_t) argc, sizeof(*o.keys));
+        if (!o.scopes || !o.groups || !o.amr || !o.hosts || !o.keys) {
                 code = ctl_oom();
                 goto out;
         }
@@ -587,5 +588,6 @@ out:
         free(o.groups);
         free(o.amr);
         free(o.hosts);
+        free(o.keys);
         return code;
 }

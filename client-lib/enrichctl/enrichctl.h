@@ -85,7 +85,8 @@ typedef struct ctl_options {
         const char **hosts;     /* grant --hosts LABEL, repeatable (with --fleet) */
         size_t n_hosts;
         bool force;             /* grant --force: a group policy does not know */
-        const char *key;        /* fleet enroll --key: the host key's thumbprint */
+        const char **keys;      /* fleet enroll --key THUMBPRINT, repeatable */
+        size_t n_keys;
 } ctl_options;
 
 /* Commands: each returns an exit code. */

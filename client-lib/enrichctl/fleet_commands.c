@@ -134,12 +134,25 @@ out:
 /* enroll HOST --key THUMBPRINT, on an issuer: its enrichd signs HOST's
  * enrolment with the key whose thumbprint the admin read on HOST. */
 static void say_enrolled(const ctl_options *o, const json_t *r) {
-        printf("host %s enrolled with key %s: the fleet JWKS takes it (and its endorsed successors)\n",
-               ctl_str_or_dash(r, "hostId"), ctl_str_or_dash(r, "kid"));
+        char *kids = ctl_join(json_object_get(r, "kids"), ", ");
+
+        printf("host %s enrolled with key(s) %s: the fleet JWKS takes them (and a key one of them endorses at a "
+               "rotation)\n",
+               ctl_str_or_dash(r, "hostId"), kids ? kids : "-");
+        free(kids);
 }
 
+/* enroll HOST --key THUMBPRINT..., on an issuer: its enrichd signs HOST's
+ * enrolment with the keys whose thumbprints the admin read on HOST. */
 static int fleet_enroll_key(const ctl_options *o, const char *host) {
-        return ctl_say(o, "io.enrich.FleetEnroll", json_pack("{s:s, s:s}", "hostId", host, "kid", o->key),
+        json_t *kids = json_array();
+
+        for (size_t i = 0; kids && i < o->n_keys; i++)
+                if (json_array_append_new(kids, json_string(o->keys[i])) < 0) {
+                        json_decref(kids);
+                        kids = NULL;
+                }
+        return ctl_say(o, "io.enrich.FleetEnroll", kids ? json_pack("{s:s, s:o}", "hostId", host, "kids", kids) : NULL,
                        say_enrolled);
 }
 

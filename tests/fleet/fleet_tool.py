@@ -13,6 +13,9 @@ python3-jwt and python3-cryptography:
                              can put one)
   enrolment HOST JWKS...     the JSON of an enrolment record naming HOST and the
                              keys of the JWKS files
+  public PEM                 the public JWKS of a key
+  endorse PEM HOST JWKS      an endorsement (typ enrich-endorse+jwt) by the key
+                             PEM of the first key of JWKS for HOST
   payload TOKEN              the payload of a compact JWS (unverified)
   verify TOKEN JWKS          verifies a claims token against a JWKS with PyJWT
                              (EdDSA only, audience not checked): exit 0 if good
@@ -80,6 +83,14 @@ def main():
     elif cmd == "enrolment":
         keys = [{"kid": k["kid"], "x": k["x"]} for path in args[1:] for k in json.load(open(path))["keys"]]
         print(json.dumps({"hostId": args[0], "keys": keys, "at": int(time.time()), "by": "fleet-test"}))
+    elif cmd == "public":
+        print(json.dumps({"keys": [jwk_of(public_raw(load_key(args[0])))]}))
+    elif cmd == "endorse":
+        import jwt
+        key = load_key(args[0])
+        new = json.load(open(args[2]))["keys"][0]
+        print(jwt.encode({"hostId": args[1], "kid": new["kid"], "x": new["x"], "at": int(time.time())}, key,
+                         algorithm="EdDSA", headers={"typ": "enrich-endorse+jwt", "kid": jwk_of(public_raw(key))["kid"]}))
     elif cmd == "payload":
         p = args[0].strip().split(".")[1]
         print(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode())

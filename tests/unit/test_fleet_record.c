@@ -66,7 +66,7 @@ static void enrolment_checks(EVP_PKEY *enrolled, const char *enrolled_kid, EVP_P
         json_t *enrolment, *keys = NULL, *endorsement, *got = NULL, *doc;
         jwks *set = NULL;
         const char *why = NULL;
-        int64_t at = 0;
+        int64_t at = 0, since = 0;
 
         jwk_thumbprint(next, &next_kid);
         jwk_thumbprint(stranger, &stranger_kid);
@@ -74,25 +74,35 @@ static void enrolment_checks(EVP_PKEY *enrolled, const char *enrolled_kid, EVP_P
         sx = x_of(stranger, stranger_kid);
         enrolment = json_pack("{s:s, s:[{s:s, s:s}], s:i}", "hostId", "web-01", "keys", "kid", enrolled_kid, "x", ex,
                               "at", 1000);
-        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &why) == 0 && at == 1000 &&
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == 0 && at == 1000 &&
+                      since == 1000 &&
                       json_object_size(keys) == 1 &&
                       strcmp(json_string_value(json_object_get(keys, enrolled_kid)) ?: "", ex) == 0,
               "fleet enrolment decodes its keys (kid -> x) and time");
         json_decref(keys);
         keys = NULL;
-        CHECK(fleet_record_enrolment(enrolment, "web-02", &keys, &at, &why) == -EINVAL && !keys &&
+        CHECK(fleet_record_enrolment(enrolment, "web-02", &keys, &at, &since, &why) == -EINVAL && !keys &&
                       strstr(why, "another host id"),
               "fleet enrolment under another host's key is refused");
+        json_object_set_new(enrolment, "endorsedSince", json_integer(500));
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == 0 && since == 500,
+              "fleet enrolment renewed keeps when its endorsements count from");
+        json_decref(keys);
+        keys = NULL;
+        json_object_set_new(enrolment, "endorsedSince", json_integer(1001));
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
+              "fleet enrolment whose endorsements count from after it is refused");
+        json_object_del(enrolment, "endorsedSince");
         json_object_set_new(json_array_get(json_object_get(enrolment, "keys"), 0), "x", json_string(sx));
-        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &why) == -EINVAL && !keys &&
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys &&
                       strstr(why, "thumbprint"),
               "fleet enrolment whose kid is not its x's thumbprint is refused");
         json_object_set_new(enrolment, "keys", json_array());
-        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &why) == -EINVAL && !keys,
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
               "fleet enrolment without keys is refused");
         json_decref(enrolment);
         enrolment = json_pack("{s:s, s:[{s:s, s:s}]}", "hostId", "web-01", "keys", "kid", enrolled_kid, "x", ex);
-        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &why) == -EINVAL && !keys,
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
               "fleet enrolment without its time is refused");
         json_decref(enrolment);
 

@@ -148,7 +148,7 @@ etcdctl get --print-value-only /enrich-test/hosts/host-b >"$TMP/presence.json"
 $PY -c 'import json, sys
 p = json.load(open(sys.argv[1]))
 p["jwks"]["keys"] += json.load(open(sys.argv[2]))["keys"] + json.load(open(sys.argv[3]))["keys"]
-p["endorsements"].append(sys.argv[4])
+p.setdefault("endorsements", []).append(sys.argv[4])
 print(json.dumps(p))' "$TMP/presence.json" "$TMP/leaked.jwks" "$TMP/mine.jwks" \
         "$($FLEET_TOOL endorse "$TMP/leaked.pem" host-b "$TMP/mine.jwks")" |
         etcdctl put /enrich-test/hosts/host-b >/dev/null

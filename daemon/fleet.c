@@ -1760,7 +1760,8 @@ static void write_one(fleet *f, fleet_write *w) {
                 read_checkpoint(f, w);
                 return;
         }
-        if (w->kind == WRITE_SIGNED && (r = signer_sign_typed(w->signer, FLEET_RECORD_TYPE, w->payload, &w->value)) < 0) {
+        if (w->kind == WRITE_SIGNED &&
+            (r = signer_sign_typed(w->signer, FLEET_RECORD_TYPE, w->payload, &w->value)) < 0) {
                 format_error(&w->error, "failed to sign the fleet record: %s", strerror(-r));
                 w->result = r;
                 return;
@@ -2336,8 +2337,8 @@ static const char *key_standing(fleet *f, const char *id, const char *kid, const
 static void host_trust(enrichd *d, const char *id) {
         fleet *f = d->fleet;
         json_t *record = json_object_get(f->hosts, id), *enrolment = json_object_get(f->enrolments, id);
-        json_t *endorsements = json_object_get(record, "endorsements"), *keys, *k, *e, *doc = NULL,
-               *present = NULL, *endorsed = NULL;
+        json_t *endorsements = json_object_get(record, "endorsements"), *keys, *k, *e, *doc = NULL, *present = NULL,
+               *endorsed = NULL;
         const char *kid;
         jwks *enrolled = NULL;
         bool renew = false;
@@ -2373,11 +2374,11 @@ static void host_trust(enrichd *d, const char *id) {
 
                         if (i == FLEET_MAX_ENDORSEMENTS)
                                 break;
-                        r = json_is_string(e) ? fleet_endorsement_verify(
-                                                        enrolled, json_string_value(e), id,
-                                                        json_integer_value(json_object_get(enrolment, "since")),
-                                                        &payload, &by, &why)
-                                              : -EINVAL;
+                        r = json_is_string(e)
+                                    ? fleet_endorsement_verify(enrolled, json_string_value(e), id,
+                                                               json_integer_value(json_object_get(enrolment, "since")),
+                                                               &payload, &by, &why)
+                                    : -EINVAL;
                         /* Not signed by an enrolled key, or superseded by
                          * the enrolment (renewed since): vouches for
                          * nothing, and is no one's mistake. */
@@ -2447,7 +2448,8 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
                 goto out;
         }
         json_object_set_new(f->enrolments, id,
-                            json_pack("{s:O, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since", (json_int_t) since));
+                            json_pack("{s:O, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since",
+                                      (json_int_t) since));
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                    "Fleet host %s enrolled with %zu key(s)", id, json_object_size(keys));
 out:
@@ -2480,8 +2482,8 @@ static json_t *renewal_payload(enrichd *d, const char *id) {
                          "issuer", f->host_id);
 }
 
-int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by,
-                fleet_write_done done, void *userdata, char **ret_error) {
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
+                void *userdata, char **ret_error) {
         fleet *f = d->fleet;
         json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
         char *computed = NULL, key[512];
@@ -2662,9 +2664,9 @@ int fleet_jwks(enrichd *d, json_t **ret) {
                         }
                         if (json_object_set(seen, kid, json_true()) < 0)
                                 continue;
-                        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                                              "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use",
-                                                              "sig"));
+                        json_array_append_new(keys,
+                                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                        "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use", "sig"));
                 }
         }
         json_decref(seen);

@@ -178,5 +178,5 @@ int fleet_jwks(enrichd *d, json_t **ret);
  * called, with *ret_error: the errors of fleet_put_grant; -ENOENT the
  * host has no presence record; -ENXIO it lists no such key;
  * -EKEYREJECTED a key's x does not hash to its thumbprint. */
-int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by,
-                fleet_write_done done, void *userdata, char **ret_error);
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
+                void *userdata, char **ret_error);

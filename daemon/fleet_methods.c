@@ -519,8 +519,8 @@ json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params)
         joined = join_kids(kids);
         p = joined ? pending_new(d, call, NULL, "enrolment", "ENRICH_FLEET_HOST", host, joined) : NULL;
         if (!p || !(p->reply = varlink_reply_new(json_pack("{s:s, s:o}", "hostId", host, "kids",
-                                                            strv_to_json((char *const *) kids)),
-                                                  false))) {
+                                                           strv_to_json((char *const *) kids)),
+                                                 false))) {
                 pending_free(p);
                 reply = internal_error("out of memory");
                 goto out;
@@ -535,8 +535,8 @@ json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params)
                    error ? error : strerror(-r));
         pending_free(p);
         if (r == -ENOENT)
-                reply = error_reply("io.enrich.FleetNoSuchHost",
-                                    json_pack("{s:s, s:s}", "hostId", host, "reason", error ? error : "no presence record"));
+                reply = error_reply("io.enrich.FleetNoSuchHost", json_pack("{s:s, s:s}", "hostId", host, "reason",
+                                                                           error ? error : "no presence record"));
         else if (r == -ENXIO || r == -EKEYREJECTED)
                 reply = error_reply("io.enrich.FleetKeyMismatch",
                                     json_pack("{s:s, s:s}", "hostId", host, "reason", error ? error : "no such key"));

@@ -116,8 +116,8 @@ static bool thumbprint_matches(const char *kid, const char *x) {
         return same;
 }
 
-int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at,
-                           int64_t *ret_since, const char **ret_why) {
+int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at, int64_t *ret_since,
+                           const char **ret_why) {
         const char *pid = json_string_value(json_object_get(payload, "hostId"));
         json_t *list = json_object_get(payload, "keys"), *k, *keys = NULL, *since_value;
         json_int_t at = json_integer_value(json_object_get(payload, "at")), since;

@@ -43,8 +43,8 @@ void fleet_grant_record_clear(fleet_grant_record *g);
  * an issuer's renewal carries it over). 0 with *ret_keys (a new object
  * kid -> x), *ret_at and *ret_since; -EINVAL with *ret_why (static) when
  * it is no valid enrolment; -ENOMEM. */
-int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at,
-                           int64_t *ret_since, const char **ret_why);
+int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at, int64_t *ret_since,
+                           const char **ret_why);
 /* Verifies an endorsement (a compact JWS of FLEET_ENDORSEMENT_TYPE) that
  * a key of enrolled (host_id's enrolment) signed: its payload names
  * host_id, the endorsed key's kid and x (kid its thumbprint) and at, no

@@ -260,9 +260,11 @@ int keys_rotate(enrichd *d, bool compromised, key_rotation *ret, char **ret_erro
          * endorse a key of their own. */
         if (!compromised)
                 endorsement = endorse(d, d->signer, next);
-        c = (signing_key_change) {
-                .kid = signer_kid(next), .jwk = jwk, .other_kid = old_kid, .now = clock_now(), .endorsement = endorsement
-        };
+        c = (signing_key_change) { .kid = signer_kid(next),
+                                   .jwk = jwk,
+                                   .other_kid = old_kid,
+                                   .now = clock_now(),
+                                   .endorsement = endorsement };
         /* Every token the old key signed expires by now + max_ttl. */
         c.until = compromised ? c.now : c.now + (int64_t) d->config->max_ttl;
         r = signing_keys_record_rotation(d->db, &c);

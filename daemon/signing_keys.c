@@ -4,8 +4,7 @@
 #include "signing_keys.h"
 #include "util.h"
 
-#define SQL_INSERT \
-        "INSERT OR IGNORE INTO signing_keys (kid, jwk, created, endorsement) VALUES (?1, ?2, ?3, ?6)"
+#define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created, endorsement) VALUES (?1, ?2, ?3, ?6)"
 #define SQL_UNRETIRE \
         "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
         " WHERE kid = ?1 AND retired IS NOT NULL"

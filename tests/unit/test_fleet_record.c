@@ -75,8 +75,7 @@ static void enrolment_checks(EVP_PKEY *enrolled, const char *enrolled_kid, EVP_P
         enrolment = json_pack("{s:s, s:[{s:s, s:s}], s:i}", "hostId", "web-01", "keys", "kid", enrolled_kid, "x", ex,
                               "at", 1000);
         CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == 0 && at == 1000 &&
-                      since == 1000 &&
-                      json_object_size(keys) == 1 &&
+                      since == 1000 && json_object_size(keys) == 1 &&
                       strcmp(json_string_value(json_object_get(keys, enrolled_kid)) ?: "", ex) == 0,
               "fleet enrolment decodes its keys (kid -> x) and time");
         json_decref(keys);

@@ -175,13 +175,23 @@ int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret) {
 
 int jwk_thumbprint(EVP_PKEY *key, char **ret) {
         _cleanup_free_ char *x = NULL;
-        char canonical[128];
-        uint8_t digest[SHA256_DIGEST_LENGTH];
-        int r, n;
+        int r;
 
         r = public_x(key, &x);
         if (r < 0)
                 return r;
+        return jwk_thumbprint_x(x, ret);
+}
+
+int jwk_thumbprint_x(const char *x, char **ret) {
+        _cleanup_free_ uint8_t *raw = NULL;
+        size_t raw_len = 0;
+        char canonical[128];
+        uint8_t digest[SHA256_DIGEST_LENGTH];
+        int n;
+
+        if (!x || b64url_decode(x, strlen(x), &raw, &raw_len) < 0 || raw_len != 32)
+                return -EINVAL;
         /* RFC 7638: required members only, sorted, no whitespace. */
         n = snprintf(canonical, sizeof(canonical), "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
         if (n < 0 || (size_t) n >= sizeof(canonical))

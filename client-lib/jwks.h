@@ -23,3 +23,6 @@ void jwks_free(jwks *set);
 int jwk_from_key(EVP_PKEY *key, const char *kid, json_t **ret);
 /* RFC 7638 thumbprint of the public key, base64url: used as kid. */
 int jwk_thumbprint(EVP_PKEY *key, char **ret);
+/* The same from the JWK's "x" (base64url of the 32-byte public key):
+ * -EINVAL when x is not one. */
+int jwk_thumbprint_x(const char *x, char **ret);

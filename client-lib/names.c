@@ -7,15 +7,15 @@
 
 const char *const enrich_amr_values[] = { "pwd", "pop", "tok", "svc", "mfa", "otp", "hwk", "swk", NULL };
 
-const char *const enrich_audit_actions[] = { "enrich.issued",    "enrich.refused",  "session.refreshed",
-                                             "session.revoked",  "session.ended",   "grant.created",
-                                             "grant.revoked",    "grant.expired",   "token.issued",
-                                             "token.used",       "token.rejected",  "token.revoked",
-                                             "token.rotated",    "token.unlocked",  "identity.disabled",
-                                             "identity.enabled", "login.refused",   "permission.denied",
-                                             "config.reloaded",  "config.rejected", "key.rotated",
-                                             "audit.checkpoint", "request.created", "request.approved",
-                                             "request.denied",   "request.expired", NULL };
+const char *const enrich_audit_actions[] = {
+        "enrich.issued",  "enrich.refused",    "session.refreshed", "session.revoked",
+        "session.ended",  "grant.created",     "grant.revoked",     "grant.expired",
+        "token.issued",   "token.used",        "token.rejected",    "token.revoked",
+        "token.rotated",  "token.unlocked",    "identity.disabled", "identity.enabled",
+        "login.refused",  "permission.denied", "config.reloaded",   "config.rejected",
+        "key.rotated",    "audit.checkpoint",  "request.created",   "request.approved",
+        "request.denied", "request.expired",   "fleet.enrolled",    NULL
+};
 
 bool names_contain(const char *const *list, const char *s) {
         for (; s && *list; list++)

@@ -51,6 +51,7 @@
 #define AUDIT_CONFIG_RELOADED   "config.reloaded"
 #define AUDIT_CONFIG_REJECTED   "config.rejected"
 #define AUDIT_KEY_ROTATED       "key.rotated"
+#define AUDIT_FLEET_ENROLLED    "fleet.enrolled"
 #define AUDIT_CHECKPOINT        "audit.checkpoint"
 
 /* Results. */

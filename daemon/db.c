@@ -373,6 +373,12 @@ static const char *const migrations[] = {
         "CREATE TABLE fleet_revoked (kind TEXT NOT NULL, id TEXT NOT NULL, expires INTEGER NOT NULL,"
         " PRIMARY KEY (kind, id));"
         "CREATE INDEX fleet_revoked_expires ON fleet_revoked(expires);",
+        /* 19: signing_keys.endorsement: the compact JWS (typ
+         * enrich-endorse+jwt) by which the key a normal rotation replaced
+         * vouched for this one (keys.c); NULL for the first key, a key
+         * rotated in as compromised, or one rotated outside fleet mode.
+         * The host's presence record carries it (fleet.c). */
+        "ALTER TABLE signing_keys ADD COLUMN endorsement TEXT;",
 };
 
 static int set_error(db *d, const char *what) {

@@ -67,6 +67,7 @@ PARAMS(check_account_params, "user", "service", "rhost");
 PARAMS(audit_list_params, "since", "until", "afterId", "after", "user", "action", "result", "limit", "follow");
 PARAMS(audit_verify_params, "after", "fleetHost");
 PARAMS(rotate_key_params, "compromised");
+PARAMS(fleet_enroll_params, "hostId", "kids");
 PARAMS(request_params, "groups", "scopes", "ttl", "reason");
 PARAMS(deny_params, "id", "reason");
 
@@ -104,6 +105,7 @@ static const method methods[] = {
         { "io.enrich.FleetCheck",      ACCESS_ADMIN,         NULL,                 method_fleet_check },
         { "io.enrich.FleetHosts",      ACCESS_ADMIN,         NULL,                 method_fleet_hosts },
         { "io.enrich.FleetJwks",       ACCESS_ANYONE,        NULL,                 method_fleet_jwks },
+        { "io.enrich.FleetEnroll",     ACCESS_ADMIN,         fleet_enroll_params,  method_fleet_enroll },
         { "io.enrich.Request",         ACCESS_ANYONE,        request_params,       method_request },
         { "io.enrich.ListRequests",    ACCESS_SELF_OR_ADMIN, list_params,          method_list_requests },
         { "io.enrich.ApproveRequest",  ACCESS_ADMIN,         id_params,            method_approve_request },

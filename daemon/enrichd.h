@@ -42,6 +42,10 @@ typedef struct enrichd {
          * mode publishes the checkpoint, fleet.c); NULL: nobody listens.
          * A hook, so that the audit chain does not depend on fleet mode. */
         void (*checkpoint_made)(struct enrichd *d, const struct audit_anchor *checkpoint, bool by_admin);
+        /* Told of each JWKS written, with it (keys.c calls it; fleet mode
+         * republishes the host's presence record, fleet.c); NULL: nobody
+         * listens. A hook, as checkpoint_made. */
+        void (*keys_published)(struct enrichd *d, json_t *jwks);
         struct audit_follows *follows; /* AuditList calls left open (audit_methods.c) */
         /* Sends the reply of a call a handler answered later (it returned
          * json_null(); method_call.stream is its id): the server's

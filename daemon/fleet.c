@@ -49,6 +49,7 @@
 #include "live.h"
 #include "log.h"
 #include "offboard.h"
+#include "signing_keys.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -114,6 +115,17 @@ struct fleet {
         int64_t snapshot_revision; /* of the newest snapshot applied: older events are in it */
         bool snapshot_asked; /* a full read asked of the watcher, not applied yet */
         json_t *hosts; /* hosts/<id> records seen: host id -> record */
+        /* main thread: which presence keys the fleet JWKS takes (see
+         * "enrolments" below): enrolments/<id> verified, host id ->
+         * {keys: {kid: x}, at, since}; the endorsements verified against them,
+         * host id -> {kid: {x, by}}; an issuer's renewals due, host id ->
+         * when the last was queued (0: not yet). */
+        json_t *enrolments, *endorsed, *renewals;
+        /* under lock: what the presence record carries of the keys
+         * ({jwks, endorsements}, keys_published), and whether it changed
+         * since the heartbeat last put the record */
+        char *presence_keys;
+        bool presence_new;
         char *checkpoint; /* under lock: checkpoints/<host_id>'s next value, not yet put; NULL: none */
         bool checkpoint_new; /* under lock: handed over since the prober last looked (wakes it) */
         bool anchor_broken; /* main thread: the published checkpoint is not in the local trail */
@@ -145,6 +157,7 @@ typedef enum write_kind {
         READ_RECORD,      /* one record's value (revoke_record) */
         READ_CHECK,       /* doctor's checks (fleet_check) */
         READ_CHECKPOINT,  /* checkpoints/<host_id> (fleet_read_checkpoint) */
+        WRITE_SIGNED,     /* payload signed here by signer, then put as a record */
 } write_kind;
 
 /* An admin's call into etcd, made by the writer thread so that the main
@@ -170,6 +183,8 @@ typedef struct fleet_write {
         bool put_ok;           /* WRITE_REVOCATION: the revocation is in etcd */
         json_t *check;         /* READ_CHECK: what fleet_check answers */
         audit_anchor anchor;   /* READ_CHECKPOINT: the one read */
+        signer *signer;        /* WRITE_SIGNED: a copy of the issuer's key */
+        json_t *payload;       /* WRITE_SIGNED: handed over, never touched by the main thread again */
         void *userdata;
 } fleet_write;
 
@@ -416,15 +431,26 @@ static void *watcher(void *userdata) {
  * most a fifth of offline_max). (The full read that resumes the grants
  * an outage suspended is the watcher's: see watcher().) */
 /* This host's presence record (plain JSON, not signed: it grants
- * nothing): its id, hostname, version, labels and public JWKS, as read
- * from the JWKS file now. NULL when out of memory. */
+ * nothing by itself): its id, hostname, version, labels, public JWKS and
+ * the endorsements of its rotated keys, as the main thread last handed
+ * them over (keys_published), else the JWKS file as read now. NULL when
+ * out of memory. */
 static char *presence_record(fleet *f) {
-        json_t *keys = json_load_file(f->jwks_path, 0, NULL), *o;
+        json_t *material = NULL, *keys, *endorsements, *o;
         char *text = NULL;
 
-        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname, "version",
-                      f->version, "labels", strv_to_json(f->labels), "jwks", keys ? keys : json_object(), "since",
-                      (json_int_t) time(NULL));
+        pthread_mutex_lock(&f->lock);
+        if (f->presence_keys)
+                material = json_loads(f->presence_keys, 0, NULL);
+        pthread_mutex_unlock(&f->lock);
+        keys = json_incref(json_object_get(material, "jwks"));
+        if (!keys)
+                keys = json_load_file(f->jwks_path, 0, NULL);
+        endorsements = json_incref(json_object_get(material, "endorsements"));
+        json_decref(material);
+        o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I}", "hostId", f->host_id, "hostname", f->hostname, "version",
+                      f->version, "labels", strv_to_json(f->labels), "jwks", keys ? keys : json_object(),
+                      "endorsements", endorsements ? endorsements : json_array(), "since", (json_int_t) time(NULL));
         if (o)
                 text = json_dumps(o, JSON_COMPACT);
         json_decref(o);
@@ -432,26 +458,39 @@ static char *presence_record(fleet *f) {
 }
 
 /* Publishes hosts/<host_id> on a lease kept alive by the heartbeat, so the
- * record goes when the host does. A refusal (credentials without write on
+ * record goes when the host does, and again on the same lease when its
+ * keys changed (a rotation). A refusal (credentials without write on
  * the host's own key) is logged once; the host works on without it. */
 static void keep_presence(fleet *f, int64_t *lease, bool *denied, unsigned interval_ms) {
         char key[512], *value = NULL;
         int64_t ttl = 3 * (int64_t) interval_ms / 1000 + 2;
+        bool fresh;
         int r;
 
         if (*denied)
                 return;
+        pthread_mutex_lock(&f->lock);
+        fresh = f->presence_new;
+        f->presence_new = false;
+        pthread_mutex_unlock(&f->lock);
         if (*lease > 0) {
                 r = etcd_lease_keepalive(f->prober, *lease, NULL);
-                if (r == 0)
+                if (r == 0 && !fresh)
                         return;
-                *lease = 0; /* expired (a long outage): publish again */
+                if (r < 0)
+                        *lease = 0; /* expired (a long outage): publish again */
         }
         if (ttl < 5)
                 ttl = 5;
         snprintf(key, sizeof key, "%shosts/%s", f->prefix, f->host_id);
         value = presence_record(f);
-        r = value ? etcd_lease_grant(f->prober, ttl, lease) : -ENOMEM;
+        r = !value ? -ENOMEM : *lease > 0 ? 0 : etcd_lease_grant(f->prober, ttl, lease);
+        if (r < 0 && fresh) {
+                /* Put it at the next heartbeat. */
+                pthread_mutex_lock(&f->lock);
+                f->presence_new = true;
+                pthread_mutex_unlock(&f->lock);
+        }
         if (r == 0) {
                 r = etcd_put(f->prober, key, value, *lease, NULL);
                 if (r < 0) {
@@ -600,7 +639,7 @@ static void *prober(void *userdata) {
                         until.tv_nsec -= 1000000000L;
                 }
                 pthread_mutex_lock(&f->lock);
-                while (!atomic_load(&f->stop) && !f->checkpoint_new &&
+                while (!atomic_load(&f->stop) && !f->checkpoint_new && !f->presence_new &&
                        pthread_cond_timedwait(&f->wake, &f->lock, &until) != ETIMEDOUT)
                         ;
                 pthread_mutex_unlock(&f->lock);
@@ -1289,6 +1328,9 @@ static void check_own_checkpoint(enrichd *d, const etcd_kv *kv) {
         json_decref(o);
 }
 
+static void host_trust(enrichd *d, const char *id);
+static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id);
+
 /* One key put or deleted, by what lies under the prefix. */
 static void apply_kv(enrichd *d, const etcd_kv *kv) {
         fleet *f = d->fleet;
@@ -1338,6 +1380,9 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 else
                         json_object_del(f->hosts, rel + 6);
                 json_decref(record);
+                host_trust(d, rel + 6);
+        } else if (strncmp(rel, "enrolments/", 11) == 0 && rel[11]) {
+                apply_enrolment(d, kv, rel + 11);
         } else if (strncmp(rel, "checkpoints/", 12) == 0 && strcmp(rel + 12, f->host_id) == 0)
                 check_own_checkpoint(d, kv);
         /* Other hosts' checkpoints/: theirs to check (audit verify --fleet). */
@@ -1385,6 +1430,9 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         char **held = NULL, key[512];
 
         json_object_clear(f->hosts);
+        json_object_clear(f->enrolments);
+        json_object_clear(f->endorsed);
+        json_object_clear(f->renewals);
         /* The records waiting for their user: those still in etcd are
          * kept again as the snapshot is applied, the others are gone. */
         if (f->n_pending > 0) {
@@ -1590,6 +1638,8 @@ static void retry_pending(enrichd *d) {
         fleet_pending_free(list, n);
 }
 
+static void renew_enrolments(enrichd *d);
+
 void fleet_tick(enrichd *d) {
         fleet *f = d->fleet;
         char **held = NULL, key[512];
@@ -1606,6 +1656,7 @@ void fleet_tick(enrichd *d) {
         /* Not while suspended: offline, no fleet grant counts. */
         if (!f->suspended)
                 retry_pending(d);
+        renew_enrolments(d);
         if (f->suspended || now - f->last_contact <= (int64_t) f->offline_max)
                 return;
         /* Past offline_max without contact: a revocation may be waiting
@@ -1629,6 +1680,8 @@ void fleet_tick(enrichd *d) {
 
 /* ---- start and stop ---------------------------------------------------- */
 
+static void keys_published(enrichd *d, json_t *published);
+
 int fleet_start(enrichd *d, const char *version, char **ret_error) {
         const config_fleet *c = d->config->fleet;
         const char *test_delay;
@@ -1651,6 +1704,9 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         f->offline_max = c->offline_max;
         f->hosts = json_object();
         f->revoking = json_object();
+        f->enrolments = json_object();
+        f->endorsed = json_object();
+        f->renewals = json_object();
         f->jwks_path = strdup(d->config->jwks);
         f->version = strdup(version);
         {
@@ -1659,7 +1715,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                         strcpy(name, "localhost");
                 f->hostname = strdup(name);
         }
-        if (!f->hosts || !f->revoking || !f->jwks_path || !f->hostname || !f->version) {
+        if (!f->hosts || !f->revoking || !f->enrolments || !f->endorsed || !f->renewals || !f->jwks_path ||
+            !f->hostname || !f->version) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -1749,7 +1806,16 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                    f->start_revision > 0 ? "resuming" : "reading everything", (long long) f->start_revision);
         d->fleet = f;
         d->checkpoint_made = fleet_publish_checkpoint;
+        d->keys_published = keys_published;
         f = NULL;
+        {
+                /* The presence record's keys, from now on as keys.c
+                 * publishes them. */
+                json_t *published = json_load_file(d->config->jwks, 0, NULL);
+                if (published)
+                        keys_published(d, published);
+                json_decref(published);
+        }
         r = 0;
 out:
         if (f) {
@@ -1818,11 +1884,16 @@ void fleet_stop(enrichd *d) {
         free(f->version);
         json_decref(f->hosts);
         json_decref(f->revoking);
+        json_decref(f->enrolments);
+        json_decref(f->endorsed);
+        json_decref(f->renewals);
+        free(f->presence_keys);
         free(f->checkpoint);
         free(f->pending_after);
         free(f);
         d->fleet = NULL;
         d->checkpoint_made = NULL;
+        d->keys_published = NULL;
 }
 
 const char *fleet_host_id(const enrichd *d) {
@@ -1896,6 +1967,8 @@ static void fleet_write_free(fleet_write *w) {
         free(w->delete_key);
         free(w->error);
         json_decref(w->check);
+        json_decref(w->payload);
+        signer_free(w->signer);
         free(w);
 }
 
@@ -1924,6 +1997,12 @@ static void write_one(fleet *f, fleet_write *w) {
         }
         if (w->kind == READ_RECORD) {
                 read_record(f, w);
+                return;
+        }
+        if (w->kind == WRITE_SIGNED &&
+            (r = signer_sign_typed(w->signer, FLEET_RECORD_TYPE, w->payload, &w->value)) < 0) {
+                format_error(&w->error, "failed to sign the fleet record: %s", strerror(-r));
+                w->result = r;
                 return;
         }
         etcd_set_deadline(f->writer, w->deadline_ms);
@@ -2686,13 +2765,396 @@ int fleet_hosts(enrichd *d, json_t **ret) {
         return 0;
 }
 
-int fleet_jwks(enrichd *d, json_t **ret) {
-        json_t *keys = json_array(), *seen = json_object(), *record, *o;
-        const char *id;
+/* ---- enrolments: which presence keys the fleet JWKS takes -------------
+ *
+ * A presence record is plain JSON that any etcd writer can put, so its
+ * keys count only when an issuer vouched for them: a key of host H
+ * stands when enrolments/H (signed by an issuer, naming H) lists it with
+ * the same x, or when an endorsement in H's presence record, signed by a
+ * key of that enrolment and naming H, vouches for it (one link: a key
+ * that stands by endorsement vouches for nothing). An issuer renews the
+ * enrolment of a host whose key stands by endorsement only, so the next
+ * rotation again needs one link. */
 
-        if (!keys || !seen) {
+/* Endorsements verified per presence record at most (a host publishes
+ * one per key it rotated to while still in its JWKS). */
+#define FLEET_MAX_ENDORSEMENTS 16
+/* An issuer renews one host's enrolment at most this often ... */
+#define FLEET_RENEW_SECONDS 10
+/* ... and queues at most this many renewals per tick. */
+#define FLEET_RENEW_BATCH 8
+/* Keys left out of the fleet JWKS named in FleetJwks's answer at most
+ * (all of them are counted). */
+#define FLEET_MAX_LEFT_OUT 100
+
+static bool is_issuer(enrichd *d) {
+        return jwks_find(d->fleet->issuers, signer_kid(d->signer)) != NULL;
+}
+
+/* keys.c wrote the JWKS published (main thread): the presence record
+ * gets it, with the endorsement recorded for each of its keys, at the
+ * next heartbeat, which is woken for it. */
+static void keys_published(enrichd *d, json_t *published) {
+        fleet *f = d->fleet;
+        json_t *endorsements = json_array(), *k, *material = NULL;
+        char *text = NULL;
+        size_t i;
+
+        if (!f || !endorsements)
+                goto out;
+        json_array_foreach(json_object_get(published, "keys"), i, k) {
+                char *endorsement = NULL;
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                if (kid && signing_keys_endorsement(d->db, kid, &endorsement) == 0)
+                        json_array_append_new(endorsements, json_string(endorsement));
+                free(endorsement);
+        }
+        material = json_pack("{s:O, s:O}", "jwks", published, "endorsements", endorsements);
+        text = material ? json_dumps(material, JSON_COMPACT) : NULL;
+        if (!text) {
+                log_error("Failed to hand this host's keys to its presence record: out of memory");
+                goto out;
+        }
+        pthread_mutex_lock(&f->lock);
+        free(f->presence_keys);
+        f->presence_keys = text;
+        text = NULL;
+        f->presence_new = true;
+        pthread_cond_broadcast(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+out:
+        free(text);
+        json_decref(material);
+        json_decref(endorsements);
+}
+
+/* How host id's presence key (kid, x) is vouched for: "enrolment",
+ * "endorsement", or NULL with *ret_why (static) saying why it is not. */
+static const char *key_standing(fleet *f, const char *id, const char *kid, const char *x, const char **ret_why) {
+        json_t *enrolment = json_object_get(f->enrolments, id);
+        const char *enrolled = json_string_value(json_object_get(json_object_get(enrolment, "keys"), kid));
+        json_t *endorsed = json_object_get(json_object_get(f->endorsed, id), kid);
+
+        if (enrolled && strcmp(enrolled, x) == 0)
+                return "enrolment";
+        if (endorsed && streq_ptr(json_string_value(json_object_get(endorsed, "x")), x))
+                return "endorsement";
+        *ret_why = !enrolment ? "the host has no valid enrolment"
+                   : enrolled ? "its x differs from the enrolled key's"
+                              : "neither in the host's enrolment nor endorsed by an enrolled key";
+        return NULL;
+}
+
+/* Host id's presence record changed, or its enrolment: which of its keys
+ * an endorsement vouches for (f->endorsed), and whether this issuer is
+ * to renew its enrolment (f->renewals). Only endorsements signed by an
+ * enrolled key are verified, FLEET_MAX_ENDORSEMENTS per record at most:
+ * a record any etcd writer can put costs that many signature checks at
+ * most, and none for a host without an enrolment. */
+static void host_trust(enrichd *d, const char *id) {
+        fleet *f = d->fleet;
+        json_t *record = json_object_get(f->hosts, id), *enrolment = json_object_get(f->enrolments, id);
+        json_t *endorsements = json_object_get(record, "endorsements"), *keys, *k, *e, *doc = NULL, *present = NULL,
+               *endorsed = NULL;
+        const char *kid;
+        jwks *enrolled = NULL;
+        bool renew = false;
+        char key[512];
+        size_t i;
+
+        json_object_del(f->endorsed, id);
+        if (!record || !enrolment)
+                goto out;
+        snprintf(key, sizeof key, "%shosts/%s", f->prefix, id);
+        keys = json_object_get(json_object_get(record, "jwks"), "keys");
+        if (json_array_size(endorsements) > 0) {
+                json_t *list = json_array(), *x;
+                json_object_foreach(json_object_get(enrolment, "keys"), kid, x) {
+                        json_array_append_new(list, json_pack("{s:s, s:s, s:O, s:s}", "kty", "OKP", "crv", "Ed25519",
+                                                              "x", x, "kid", kid));
+                }
+                doc = json_pack("{s:o}", "keys", list);
+                present = json_object();
+                endorsed = json_object();
+                if (!doc || !present || !endorsed || jwks_parse(doc, &enrolled) < 0)
+                        goto out;
+                json_array_foreach(keys, i, k) {
+                        const char *pkid = json_string_value(json_object_get(k, "kid"));
+                        if (pkid && json_is_string(json_object_get(k, "x")))
+                                json_object_set(present, pkid, json_object_get(k, "x"));
+                }
+                json_array_foreach(endorsements, i, e) {
+                        json_t *payload = NULL;
+                        char *by = NULL;
+                        const char *why = "not a string";
+                        int r;
+
+                        if (i == FLEET_MAX_ENDORSEMENTS)
+                                break;
+                        r = json_is_string(e)
+                                    ? fleet_endorsement_verify(enrolled, json_string_value(e), id,
+                                                               json_integer_value(json_object_get(enrolment, "since")),
+                                                               &payload, &by, &why)
+                                    : -EINVAL;
+                        /* Not signed by an enrolled key, or superseded by
+                         * the enrolment (renewed since): vouches for
+                         * nothing, and is no one's mistake. */
+                        if (r == -ENOKEY || r == -ESTALE)
+                                continue;
+                        if (r < 0) {
+                                log_rejected(key, why);
+                                continue;
+                        }
+                        kid = json_string_value(json_object_get(payload, "kid"));
+                        if (streq_ptr(json_string_value(json_object_get(present, kid)),
+                                      json_string_value(json_object_get(payload, "x"))))
+                                json_object_set_new(endorsed, kid,
+                                                    json_pack("{s:O, s:s}", "x", json_object_get(payload, "x"), "by",
+                                                              by));
+                        json_decref(payload);
+                        free(by);
+                }
+                if (json_object_size(endorsed) > 0)
+                        json_object_set(f->endorsed, id, endorsed);
+        }
+        if (is_issuer(d))
+                json_array_foreach(keys, i, k) {
+                        const char *why, *x = json_string_value(json_object_get(k, "x"));
+                        kid = json_string_value(json_object_get(k, "kid"));
+                        if (kid && x && streq_ptr(key_standing(f, id, kid, x, &why), "endorsement"))
+                                renew = true;
+                }
+out:
+        if (!renew)
+                json_object_del(f->renewals, id);
+        else if (!json_object_get(f->renewals, id))
+                json_object_set_new(f->renewals, id, json_integer(0));
+        jwks_free(enrolled);
+        json_decref(doc);
+        json_decref(present);
+        json_decref(endorsed);
+}
+
+/* enrolments/<id> put or deleted: what holds now replaces what held. */
+static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
+        fleet *f = d->fleet;
+        json_t *payload = NULL, *keys = NULL;
+        const char *why = NULL;
+        int64_t at = 0, since = 0;
+        int r;
+
+        json_object_del(f->enrolments, id);
+        if (kv->deleted) {
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                           "Fleet enrolment %s deleted: host %s's keys leave the fleet JWKS", kv->key, id);
+                goto out;
+        }
+        if (!fleet_name_valid(id) || !kv->value || strlen(kv->value) > FLEET_MAX_HOST_RECORD) {
+                log_rejected(kv->key, "not under a host id, or larger than 64 KiB");
+                goto out;
+        }
+        r = fleet_record_verify(f->issuers, kv->value, &payload, NULL, &why);
+        if (r == 0)
+                r = fleet_record_enrolment(payload, id, &keys, &at, &since, &why);
+        if (r < 0) {
+                log_rejected(kv->key, why);
+                goto out;
+        }
+        if (json_object_size(f->enrolments) >= FLEET_MAX_HOSTS) {
+                log_rejected(kv->key, "more enrolments than fleet hosts are held");
+                goto out;
+        }
+        json_object_set_new(f->enrolments, id,
+                            json_pack("{s:O, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since",
+                                      (json_int_t) since));
+        log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
+                   "Fleet host %s enrolled with %zu key(s)", id, json_object_size(keys));
+out:
+        host_trust(d, id);
+        json_decref(payload);
+        json_decref(keys);
+}
+
+/* The payload of host id's enrolment by an issuer's renewal: the keys of
+ * its presence record that stand now, and the time from which
+ * endorsements count carried over from the enrolment in force (only an
+ * admin's enrolment moves it: a renewal supersedes no endorsement). NULL
+ * when out of memory. */
+static json_t *renewal_payload(enrichd *d, const char *id) {
+        fleet *f = d->fleet;
+        json_t *keys = json_array(), *k, *enrolment = json_object_get(f->enrolments, id);
+        size_t i;
+
+        if (!keys)
+                return NULL;
+        json_array_foreach(json_object_get(json_object_get(json_object_get(f->hosts, id), "jwks"), "keys"), i, k) {
+                const char *why, *kid = json_string_value(json_object_get(k, "kid")),
+                                 *x = json_string_value(json_object_get(k, "x"));
+                if (!kid || !x || !key_standing(f, id, kid, x, &why) || json_array_size(keys) >= JWKS_MAX_KEYS)
+                        continue;
+                json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", kid, "x", x));
+        }
+        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at", (json_int_t) clock_now(),
+                         "endorsedSince", json_integer_value(json_object_get(enrolment, "since")), "by", "renewal",
+                         "issuer", f->host_id);
+}
+
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
+                void *userdata, char **ret_error) {
+        fleet *f = d->fleet;
+        json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
+        char *computed = NULL, key[512];
+        int64_t now = clock_now();
+        size_t i;
+        int r;
+
+        r = require_issuer(d, ret_error);
+        if (r < 0)
+                return r;
+        record = json_object_get(f->hosts, host_id);
+        if (!record) {
+                format_error(ret_error,
+                             "host %s has no presence record in etcd (hosts/%s): start its enrichd in fleet mode "
+                             "first (enrichctl fleet hosts lists the live hosts)",
+                             host_id, host_id);
+                return -ENOENT;
+        }
+        present = json_object();
+        keys = json_array();
+        if (!present || !keys) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_array_foreach(json_object_get(json_object_get(record, "jwks"), "keys"), i, k) {
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                if (kid && json_is_string(json_object_get(k, "x")))
+                        json_object_set(present, kid, json_object_get(k, "x"));
+        }
+        /* Only the keys the admin names, each checked against the
+         * thumbprint read on the host: nothing else the record lists is
+         * carried over, so that enrolling anew after a compromised
+         * rotation drops whatever the leaked key vouched for. */
+        for (i = 0; thumbprints[i]; i++) {
+                const char *x = json_string_value(json_object_get(present, thumbprints[i]));
+
+                if (!x) {
+                        format_error(ret_error,
+                                     "host %s's presence record has no key %s: check the thumbprint on the host "
+                                     "itself (enrichctl keys, KID column); nothing was enrolled",
+                                     host_id, thumbprints[i]);
+                        r = -ENXIO;
+                        goto out;
+                }
+                if (jwk_thumbprint_x(x, &computed) < 0 || strcmp(computed, thumbprints[i]) != 0) {
+                        format_error(ret_error,
+                                     "the key host %s's presence record lists as %s does not have that RFC 7638 "
+                                     "thumbprint (its x hashes to %s): the record in etcd is not the host's own; "
+                                     "nothing was enrolled",
+                                     host_id, thumbprints[i], computed ? computed : "nothing valid");
+                        r = -EKEYREJECTED;
+                        goto out;
+                }
+                free(computed);
+                computed = NULL;
+                if (json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", thumbprints[i], "x", x)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (json_array_size(keys) == 0 || json_array_size(keys) > JWKS_MAX_KEYS) {
+                format_error(ret_error, "an enrolment names 1 to %d keys", JWKS_MAX_KEYS);
+                r = -EINVAL;
+                goto out;
+        }
+        /* An admin's enrolment supersedes every endorsement made before it. */
+        payload = json_pack("{s:s, s:O, s:I, s:I, s:s, s:s}", "hostId", host_id, "keys", keys, "at", (json_int_t) now,
+                            "endorsedSince", (json_int_t) now, "by", by, "issuer", f->host_id);
+        if (!payload) {
+                r = -ENOMEM;
+                goto out;
+        }
+        snprintf(key, sizeof key, "%senrolments/%s", f->prefix, host_id);
+        r = put_signed(d, key, payload, 0, "write the enrolment", done, userdata, ret_error);
+out:
+        free(computed);
+        json_decref(present);
+        json_decref(keys);
+        json_decref(payload);
+        return r;
+}
+
+static void renew_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        char *id = userdata;
+
+        if (r < 0)
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
+                           "Failed to renew the fleet enrolment of host %s (retrying in %d s): %s", id,
+                           FLEET_RENEW_SECONDS, error ? error : strerror(-r));
+        else
+                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
+                           "Renewed the fleet enrolment of host %s to the keys it stands with now", id);
+        free(id);
+}
+
+/* From the tick, on an issuer: the hosts whose keys stand by an
+ * endorsement only get an enrolment listing them, signed and written by
+ * the writer thread (never the main one), FLEET_RENEW_SECONDS apart per
+ * host at least, FLEET_RENEW_BATCH per tick at most. */
+static void renew_enrolments(enrichd *d) {
+        fleet *f = d->fleet;
+        const char *id;
+        json_t *last;
+        int64_t now = clock_now();
+        unsigned queued = 0;
+        char key[512];
+
+        if (json_object_size(f->renewals) == 0 || !is_issuer(d))
+                return;
+        json_object_foreach(f->renewals, id, last) {
+                fleet_write *w;
+                char *error = NULL, *copy;
+
+                if (queued == FLEET_RENEW_BATCH)
+                        break;
+                if (json_integer_value(last) > 0 && now - json_integer_value(last) < FLEET_RENEW_SECONDS)
+                        continue;
+                json_integer_set(last, now);
+                queued++;
+                snprintf(key, sizeof key, "%senrolments/%s", f->prefix, id);
+                w = calloc(1, sizeof *w);
+                copy = strdup(id);
+                if (!w || !copy || !(w->key = strdup(key)) || signer_dup(d->signer, &w->signer) < 0 ||
+                    !(w->payload = renewal_payload(d, id)) ||
+                    json_array_size(json_object_get(w->payload, "keys")) == 0) {
+                        fleet_write_free(w);
+                        free(copy);
+                        log_error("Failed to renew the fleet enrolment of host %s: no key to list, or out of memory",
+                                  id);
+                        continue;
+                }
+                w->kind = WRITE_SIGNED;
+                w->what = "renew the enrolment";
+                w->deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS;
+                w->done = renew_done;
+                w->userdata = copy;
+                if (push_write(f, w, &error) < 0) {
+                        free(copy);
+                        log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
+                                   "Not renewing the fleet enrolment of host %s now: %s", id, error);
+                }
+                free(error);
+        }
+}
+
+int fleet_jwks(enrichd *d, json_t **ret) {
+        json_t *keys = json_array(), *seen = json_object(), *left_out = json_array(), *record, *o;
+        const char *id;
+        json_int_t n_left_out = 0;
+
+        if (!keys || !seen || !left_out) {
                 json_decref(keys);
                 json_decref(seen);
+                json_decref(left_out);
                 return -ENOMEM;
         }
         json_object_foreach(d->fleet ? d->fleet->hosts : NULL, id, record) {
@@ -2700,22 +3162,32 @@ int fleet_jwks(enrichd *d, json_t **ret) {
                 size_t i;
                 /* Only Ed25519 public keys, each once: looked up by kid,
                  * not compared with every key before it (anyone may ask,
-                 * and the records are whatever etcd holds). */
+                 * and the records are whatever etcd holds); and only
+                 * those an issuer vouched for (key_standing), the others
+                 * named in leftOut. */
                 json_array_foreach(host_keys, i, k) {
                         const char *kid = json_string_value(json_object_get(k, "kid"));
-                        if (!kid || json_object_get(k, "d") || !json_is_string(json_object_get(k, "x")) ||
+                        const char *x = json_string_value(json_object_get(k, "x"));
+                        const char *why = NULL;
+                        if (!kid || json_object_get(k, "d") || !x ||
                             strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0 ||
                             json_object_get(seen, kid) || json_array_size(keys) >= FLEET_MAX_HOSTS)
                                 continue;
+                        if (!key_standing(d->fleet, id, kid, x, &why)) {
+                                if (n_left_out++ < FLEET_MAX_LEFT_OUT)
+                                        json_array_append_new(left_out, json_pack("{s:s, s:s, s:s}", "hostId", id,
+                                                                                  "kid", kid, "why", why));
+                                continue;
+                        }
                         if (json_object_set(seen, kid, json_true()) < 0)
                                 continue;
-                        json_array_append_new(keys, json_pack("{s:s, s:s, s:O, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                                              "Ed25519", "x", json_object_get(k, "x"), "kid", kid,
-                                                              "alg", "EdDSA", "use", "sig"));
+                        json_array_append_new(keys,
+                                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                        "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use", "sig"));
                 }
         }
         json_decref(seen);
-        o = json_pack("{s:o}", "keys", keys);
+        o = json_pack("{s:{s:o}, s:o, s:I}", "jwks", "keys", keys, "leftOut", left_out, "leftOutCount", n_left_out);
         if (!o)
                 return -ENOMEM;
         *ret = o;

@@ -179,8 +179,23 @@ int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_er
  * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
  * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,
  * hosts, issuer}; hosts, an array of {hostId, hostname, version, labels,
- * since} of the live hosts' presence records; jwks, one JWKS of every
- * live host's public keys. New references. */
+ * since} of the live hosts' presence records; jwks, {jwks, leftOut,
+ * leftOutCount}: one JWKS of the live hosts' public keys that an issuer
+ * vouched for (in the host's enrolments/<id>, or endorsed by a key that
+ * is), and the others ({hostId, kid, why}, the first 100 of
+ * leftOutCount). New references. */
 int fleet_status(enrichd *d, json_t **ret);
 int fleet_hosts(enrichd *d, json_t **ret);
 int fleet_jwks(enrichd *d, json_t **ret);
+
+/* enrichctl fleet enroll HOST --key THUMBPRINT..., on an issuer: signs
+ * enrolments/<host_id> listing exactly the keys of host_id's presence
+ * record whose kids are thumbprints (NULL-terminated, 1 to 64), each
+ * checked to hash to its thumbprint (the admin read them on the host, so
+ * a key etcd swapped in is refused), endorsements counting from now on,
+ * and puts it (no lease) as fleet_put_grant does. Fails at once, done not
+ * called, with *ret_error: the errors of fleet_put_grant; -ENOENT the
+ * host has no presence record; -ENXIO it lists no such key;
+ * -EKEYREJECTED a key's x does not hash to its thumbprint. */
+int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
+                void *userdata, char **ret_error);

@@ -9,6 +9,7 @@
 #include "fleet.h"
 #include "fleet_methods.h"
 #include "grants.h"
+#include "identity.h"
 #include "log.h"
 #include "util.h"
 #include "varlink.h"
@@ -448,7 +449,107 @@ json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
 
         if (fleet_jwks(d, &jwks) < 0)
                 return internal_error("out of memory");
-        return varlink_reply_new(json_pack("{s:o}", "jwks", jwks), false);
+        /* Which hosts publish keys no issuer vouched for is for admins,
+         * as fleet hosts is; anyone else learns how many. */
+        if (!call->admin && !identity_is_admin(d->config->admin_group, call->peer->uid))
+                json_object_set_new(jwks, "leftOut", json_array());
+        return varlink_reply_new(jwks, false);
+}
+
+/* An enrolment is in etcd, or failed to get there (p->id the host,
+ * p->user its keys, comma-separated). */
+static void enroll_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
+        pending *p = userdata;
+        json_t *reply;
+
+        if (r < 0) {
+                log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", p->id, NULL },
+                           "Fleet enrolment of host %s with key(s) %s by %s failed: %s", p->id, p->user, p->by,
+                           error ? error : strerror(-r));
+                pending_answer(p, fleet_error(r, error));
+                return;
+        }
+        log_struct(LOG_NOTICE, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", p->id, NULL },
+                   "Fleet enrolment of host %s with key(s) %s by %s written to etcd", p->id, p->user, p->by);
+        (void) audit_recordf(d, &p->peer, NULL, AUDIT_FLEET_ENROLLED, AUDIT_OK, "{s:s, s:O}", "hostId", p->id, "kids",
+                             json_object_get(json_object_get(p->reply, "parameters"), "kids"));
+        reply = p->reply;
+        p->reply = NULL;
+        pending_answer(p, reply);
+}
+
+/* list's strings joined by ",", for the journal; NULL when out of memory. */
+static char *join_kids(const char *const *list) {
+        size_t n = 1;
+        char *s;
+
+        for (size_t i = 0; list[i]; i++)
+                n += strlen(list[i]) + 1;
+        s = calloc(1, n);
+        for (size_t i = 0; s && list[i]; i++) {
+                if (i > 0)
+                        strcat(s, ",");
+                strcat(s, list[i]);
+        }
+        return s;
+}
+
+/* A kid as enrichd makes them: base64url, 43 characters (SHA-256). */
+static bool valid_kid(const enrichd *d, const char *s) {
+        size_t n = strlen(s);
+
+        return n == 43 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+/* FleetEnroll: an issuer vouches for a host's keys; answered once the
+ * enrolment is in etcd. */
+json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params) {
+        const char *host = json_string_value(json_object_get(params, "hostId"));
+        const char **kids = NULL;
+        char *error = NULL, *joined = NULL;
+        json_t *reply = NULL;
+        pending *p = NULL;
+        int r;
+
+        if (!host || !fleet_name_valid(host))
+                return invalid_parameter("hostId", "letters, digits, '-', '_' and '.' only, at most 64");
+        if ((reply = get_value_list(d, params, "kids", valid_kid, "an RFC 7638 thumbprint", &kids)))
+                return reply;
+        if (!kids)
+                return invalid_parameter("kids", "names no key: give the thumbprint of at least one");
+        joined = join_kids(kids);
+        p = joined ? pending_new(d, call, NULL, "enrolment", "ENRICH_FLEET_HOST", host, joined) : NULL;
+        if (!p || !(p->reply = varlink_reply_new(json_pack("{s:s, s:o}", "hostId", host, "kids",
+                                                           strv_to_json((char *const *) kids)),
+                                                 false))) {
+                pending_free(p);
+                reply = internal_error("out of memory");
+                goto out;
+        }
+        r = fleet_enrol(d, host, kids, p->by, enroll_done, p, &error);
+        if (r == 0) {
+                reply = json_null();
+                goto out;
+        }
+        log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", host, NULL },
+                   "Fleet enrolment of host %s with key(s) %s by %s refused: %s", host, joined, p->by,
+                   error ? error : strerror(-r));
+        pending_free(p);
+        if (r == -ENOENT)
+                reply = error_reply("io.enrich.FleetNoSuchHost", json_pack("{s:s, s:s}", "hostId", host, "reason",
+                                                                           error ? error : "no presence record"));
+        else if (r == -ENXIO || r == -EKEYREJECTED)
+                reply = error_reply("io.enrich.FleetKeyMismatch",
+                                    json_pack("{s:s, s:s}", "hostId", host, "reason", error ? error : "no such key"));
+        else if (r == -EINVAL)
+                reply = invalid_parameter("kids", error ? error : "too many keys");
+        else
+                reply = fleet_error(r, error);
+out:
+        free(kids);
+        free(joined);
+        free(error);
+        return reply;
 }
 
 /* FleetCheck (doctor): unlike the three above, asks etcd, on fleet.c's

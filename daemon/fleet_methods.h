@@ -60,5 +60,8 @@ json_t *fleet_method_enable(enrichd *d, const method_call *call, json_t *params,
 json_t *method_fleet_status(enrichd *d, const method_call *call, json_t *params);
 json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params);
 json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params);
+/* io.enrich.FleetEnroll (admin, on an issuer): fleet_enrol, answered
+ * once the enrolment is in etcd. */
+json_t *method_fleet_enroll(enrichd *d, const method_call *call, json_t *params);
 /* io.enrich.FleetCheck (admin): fleet_check, for enrichctl doctor. */
 json_t *method_fleet_check(enrichd *d, const method_call *call, json_t *params);

@@ -1,6 +1,7 @@
-/* fleet_record.c: a fleet record's signature and a grant's fields
- * (fleet_record.h). */
+/* fleet_record.c: a fleet record's signature, a grant's and an
+ * enrolment's fields, a rotation's endorsement (fleet_record.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fleet_record.h"
@@ -118,4 +119,124 @@ int fleet_record_revocation(json_t *payload, const char *kind, const char *id, f
                 return -EINVAL;
         *ret = v;
         return 0;
+}
+
+/* Whether kid is the RFC 7638 thumbprint of x. */
+static bool thumbprint_matches(const char *kid, const char *x) {
+        char *computed = NULL;
+        bool same;
+
+        if (!kid || !x || jwk_thumbprint_x(x, &computed) < 0)
+                return false;
+        same = strcmp(computed, kid) == 0;
+        free(computed);
+        return same;
+}
+
+int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at, int64_t *ret_since,
+                           const char **ret_why) {
+        const char *pid = json_string_value(json_object_get(payload, "hostId"));
+        json_t *list = json_object_get(payload, "keys"), *k, *keys = NULL, *since_value;
+        json_int_t at = json_integer_value(json_object_get(payload, "at")), since;
+        size_t i;
+        int r = -EINVAL;
+
+        if (!pid || strcmp(pid, host_id) != 0) {
+                *ret_why = "it names another host id than its key's";
+                goto out;
+        }
+        if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > JWKS_MAX_KEYS) {
+                *ret_why = "its keys are not a list of 1 to 64 keys";
+                goto out;
+        }
+        if (at <= 0) {
+                *ret_why = "it says not when it was signed (at)";
+                goto out;
+        }
+        since_value = json_object_get(payload, "endorsedSince");
+        since = since_value ? json_integer_value(since_value) : at;
+        if (since_value && (!json_is_integer(since_value) || since < 0 || since > at)) {
+                *ret_why = "its endorsedSince is no time up to its at";
+                goto out;
+        }
+        if (!(keys = json_object())) {
+                *ret_why = "out of memory";
+                r = -ENOMEM;
+                goto out;
+        }
+        json_array_foreach(list, i, k) {
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                const char *x = json_string_value(json_object_get(k, "x"));
+
+                if (!thumbprint_matches(kid, x)) {
+                        *ret_why = "a key's kid is not the RFC 7638 thumbprint of its x";
+                        goto out;
+                }
+                if (json_object_set_new(keys, kid, json_string(x)) < 0) {
+                        *ret_why = "out of memory";
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        *ret_keys = keys;
+        keys = NULL;
+        *ret_at = at;
+        *ret_since = since;
+        r = 0;
+out:
+        json_decref(keys);
+        return r;
+}
+
+int fleet_endorsement_verify(const jwks *enrolled, const char *value, const char *host_id, int64_t not_before,
+                             json_t **ret_payload, char **ret_by, const char **ret_why) {
+        json_t *header = NULL, *payload = NULL;
+        const char *typ, *pid;
+        char *by = NULL;
+        int r;
+
+        r = jws_verify(value, enrolled, &header, &payload);
+        switch (r) {
+        case 0: break;
+        case -ENOKEY: goto out; /* not this enrolment's to vouch for */
+        case -EBADMSG: *ret_why = "an endorsement is no compact JWS"; goto out;
+        case -EPROTO: *ret_why = "an endorsement is not signed with EdDSA"; goto out;
+        case -EKEYREJECTED: *ret_why = "an endorsement's signature does not verify"; goto out;
+        default: *ret_why = "an endorsement cannot be verified"; goto out;
+        }
+        r = -EINVAL;
+        typ = json_string_value(json_object_get(header, "typ"));
+        if (!typ || strcmp(typ, FLEET_ENDORSEMENT_TYPE) != 0) {
+                *ret_why = "an endorsement's typ is not " FLEET_ENDORSEMENT_TYPE;
+                r = -EPROTO;
+                goto out;
+        }
+        pid = json_string_value(json_object_get(payload, "hostId"));
+        if (!pid || strcmp(pid, host_id) != 0) {
+                *ret_why = "an endorsement names another host id";
+                goto out;
+        }
+        if (!thumbprint_matches(json_string_value(json_object_get(payload, "kid")),
+                                json_string_value(json_object_get(payload, "x")))) {
+                *ret_why = "an endorsement's kid is not the RFC 7638 thumbprint of its x";
+                goto out;
+        }
+        if (json_integer_value(json_object_get(payload, "at")) < not_before) {
+                *ret_why = "an endorsement is older than the host's enrolment, which supersedes it";
+                r = -ESTALE;
+                goto out;
+        }
+        if (!(by = strdup(json_string_value(json_object_get(header, "kid")) ?: ""))) {
+                *ret_why = "out of memory";
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret_payload = payload;
+        payload = NULL;
+        *ret_by = by;
+        r = 0;
+out:
+        json_decref(header);
+        json_decref(payload);
+        return r;
 }

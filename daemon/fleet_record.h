@@ -9,6 +9,10 @@
 
 /* The JWS "typ" of every record an issuer signs for the fleet. */
 #define FLEET_RECORD_TYPE "enrich-fleet+jwt"
+/* The JWS "typ" of a rotation's endorsement: a host's outgoing signing
+ * key vouching for the key that replaces it (keys.c), published in the
+ * host's presence record. Never a fleet record, never a claims token. */
+#define FLEET_ENDORSEMENT_TYPE "enrich-endorse+jwt"
 
 /* A grant record's fields: the strings borrowed from the payload they
  * were decoded from, the lists owned (fleet_grant_record_clear). */
@@ -45,3 +49,25 @@ typedef struct fleet_revocation_record {
  * kind, revoked or expires missing, a field past its bound): a grant or
  * token record moved under revoked/ is not one. */
 int fleet_record_revocation(json_t *payload, const char *kind, const char *id, fleet_revocation_record *ret);
+/* Decodes the payload of the enrolment record at enrolments/<host_id>:
+ * hostId must be host_id; keys, 1 to JWKS_MAX_KEYS objects {kid, x}, each
+ * kid the RFC 7638 thumbprint of its Ed25519 x; at, when it was signed;
+ * endorsedSince (optional, at most at; default at), from when the
+ * endorsements of its keys count (an admin's enrolment sets it to its at,
+ * an issuer's renewal carries it over). 0 with *ret_keys (a new object
+ * kid -> x), *ret_at and *ret_since; -EINVAL with *ret_why (static) when
+ * it is no valid enrolment; -ENOMEM. */
+int fleet_record_enrolment(json_t *payload, const char *host_id, json_t **ret_keys, int64_t *ret_at, int64_t *ret_since,
+                           const char **ret_why);
+/* Verifies an endorsement (a compact JWS of FLEET_ENDORSEMENT_TYPE) that
+ * a key of enrolled (host_id's enrolment) signed: its payload names
+ * host_id, the endorsed key's kid and x (kid its thumbprint) and at, no
+ * earlier than not_before (the enrolment's at: an enrolment supersedes
+ * the endorsements made before it). 0 with *ret_payload (a new
+ * reference; "kid" and "x" checked) and *ret_by (malloc'd: the signing
+ * kid); -ENOKEY when its signer is not in enrolled (nothing verified);
+ * -ESTALE when it is older than not_before (an admin's enrolment since
+ * dropped or listed its key); else a negative errno; with
+ * *ret_why (static) but for -ENOKEY. */
+int fleet_endorsement_verify(const jwks *enrolled, const char *value, const char *host_id, int64_t not_before,
+                             json_t **ret_payload, char **ret_by, const char **ret_why);

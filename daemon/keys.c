@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "fleet.h"
+#include "fleet_record.h"
 #include "keys.h"
 #include "log.h"
 #include "paths.h"
@@ -115,6 +117,8 @@ static int publish(enrichd *d, const signer *current, const signer *also, char *
         r = mkdir_parent(d->config->jwks, 0755);
         if (r == 0)
                 r = write_file_atomic(d->config->jwks, text, strlen(text), 0644);
+        if (r == 0 && d->keys_published)
+                d->keys_published(d, doc);
 out:
         if (r < 0) {
                 format_error(ret_error, "Failed to write JWKS %s: %s", d->config->jwks,
@@ -199,9 +203,38 @@ void keys_tick(enrichd *d) {
         free(error);
 }
 
+/* In fleet mode, a normal rotation's endorsement: the outgoing key
+ * (current) signs the new key's kid and x for this host's id, so the
+ * fleet JWKS takes the new key on the strength of the enrolled one until
+ * an issuer renews the enrolment (fleet.c). NULL without fleet mode or
+ * when it cannot be made (the new key then waits for an enrolment). */
+static char *endorse(enrichd *d, const signer *current, const signer *next) {
+        json_t *jwk = NULL, *payload = NULL;
+        char *token = NULL;
+        const char *host_id = fleet_host_id(d);
+        int r;
+
+        if (!host_id)
+                return NULL;
+        if (signer_public_jwk(next, &jwk) < 0)
+                goto out;
+        payload = json_pack("{s:s, s:s, s:O, s:I}", "hostId", host_id, "kid", signer_kid(next), "x",
+                            json_object_get(jwk, "x"), "at", (json_int_t) clock_now());
+        r = payload ? signer_sign_typed(current, FLEET_ENDORSEMENT_TYPE, payload, &token) : -ENOMEM;
+        if (r < 0)
+                log_struct(LOG_WARNING, LOG_MSGID_KEY, (const char *[]) { "ENRICH_KID", signer_kid(next), NULL },
+                           "Could not endorse the new signing key %s with %s (%s): the fleet JWKS leaves it "
+                           "out until an issuer enrols it",
+                           signer_kid(next), signer_kid(current), strerror(-r));
+out:
+        json_decref(payload);
+        json_decref(jwk);
+        return token;
+}
+
 int keys_rotate(enrichd *d, bool compromised, key_rotation *ret, char **ret_error) {
         signer *next = NULL;
-        char *old_kid = NULL, *jwk = NULL, *error = NULL;
+        char *old_kid = NULL, *jwk = NULL, *error = NULL, *endorsement = NULL;
         signing_key_change c;
         int r;
 
@@ -223,7 +256,15 @@ int keys_rotate(enrichd *d, bool compromised, key_rotation *ret, char **ret_erro
                 r = -ENOMEM;
                 goto out;
         }
-        c = (signing_key_change) { .kid = signer_kid(next), .jwk = jwk, .other_kid = old_kid, .now = clock_now() };
+        /* A compromised key vouches for nothing: whoever holds it could
+         * endorse a key of their own. */
+        if (!compromised)
+                endorsement = endorse(d, d->signer, next);
+        c = (signing_key_change) { .kid = signer_kid(next),
+                                   .jwk = jwk,
+                                   .other_kid = old_kid,
+                                   .now = clock_now(),
+                                   .endorsement = endorsement };
         /* Every token the old key signed expires by now + max_ttl. */
         c.until = compromised ? c.now : c.now + (int64_t) d->config->max_ttl;
         r = signing_keys_record_rotation(d->db, &c);
@@ -261,6 +302,7 @@ out:
         signer_free(next);
         free(old_kid);
         free(jwk);
+        free(endorsement);
         free(error);
         return r;
 }

@@ -316,6 +316,21 @@ int signer_sign_bytes(const signer *s, const void *data, size_t len,
         return r;
 }
 
+int signer_dup(const signer *s, signer **ret) {
+        signer *copy = calloc(1, sizeof *copy);
+
+        if (!copy)
+                return -ENOMEM;
+        copy->key = EVP_PKEY_dup(s->key);
+        copy->kid = strdup(s->kid);
+        if (!copy->key || !copy->kid) {
+                signer_free(copy);
+                return -ENOMEM;
+        }
+        *ret = copy;
+        return 0;
+}
+
 void signer_free(signer *s) {
         if (!s)
                 return;

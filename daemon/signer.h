@@ -45,4 +45,7 @@ int signer_sign_typed(const signer *s, const char *typ, json_t *payload, char **
 #define SIGNER_SIGNATURE_LENGTH 64
 int signer_sign_bytes(const signer *s, const void *data, size_t len,
                       unsigned char ret_signature[SIGNER_SIGNATURE_LENGTH]);
+/* A copy of s that another thread may sign with while s changes (the
+ * fleet writer thread's enrolment renewals); signer_free frees it. */
+int signer_dup(const signer *s, signer **ret);
 void signer_free(signer *s);

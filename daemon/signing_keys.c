@@ -4,7 +4,7 @@
 #include "signing_keys.h"
 #include "util.h"
 
-#define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created) VALUES (?1, ?2, ?3)"
+#define SQL_INSERT "INSERT OR IGNORE INTO signing_keys (kid, jwk, created, endorsement) VALUES (?1, ?2, ?3, ?6)"
 #define SQL_UNRETIRE \
         "UPDATE signing_keys SET retired = NULL, published_until = NULL" \
         " WHERE kid = ?1 AND retired IS NOT NULL"
@@ -42,7 +42,7 @@ static int run_writes(db *d, void *userdata) {
         for (size_t i = 0; r == 0 && i < w->n; i++)
                 r = db_run(d, DB_WRITE_IN_TRANSACTION, w->writes[i].sql, w->writes[i].what, w->writes[i].ret_changes,
                            DB_ARGS(DB_TEXT(c->kid), DB_TEXT(c->jwk), DB_INT(c->now), DB_INT(c->until),
-                                   DB_TEXT(c->other_kid)));
+                                   DB_TEXT(c->other_kid), DB_TEXT(c->endorsement)));
         return r;
 }
 
@@ -182,4 +182,19 @@ int signing_keys_list(db *d, const db_cursor *after, unsigned limit,
                                      DB_TEXT(after ? after->id : NULL), DB_INT(limit)));
 #undef KEY_LIST
 #undef KEY_LIST_ORDER
+}
+
+static int read_endorsement(void *userdata, sqlite3_stmt *st) {
+        char **ret = userdata;
+        const char *text = db_column_text(st, 0);
+
+        if (!text)
+                return -ENOENT;
+        *ret = strdup(text);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int signing_keys_endorsement(db *d, const char *kid, char **ret) {
+        return db_query_row(d, "SELECT endorsement FROM signing_keys WHERE kid = ?1", READ_FAILED, read_endorsement,
+                            ret, DB_ARGS(DB_TEXT(kid)));
 }

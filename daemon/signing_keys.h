@@ -9,10 +9,11 @@
 #include "jwks.h"
 
 /* A change of the table. Every statement numbers its parameters the same
- * way, so one binding serves them all: kid, jwk, now, until, other_kid
- * (a statement ignores the ones it does not use). */
+ * way, so one binding serves them all: kid, jwk, now, until, other_kid,
+ * endorsement (a statement ignores the ones it does not use). */
 typedef struct signing_key_change {
         const char *kid, *jwk, *other_kid;
+        const char *endorsement; /* of kid by other_kid (a rotation); NULL: none */
         int64_t now, until;
 } signing_key_change;
 
@@ -49,3 +50,5 @@ int signing_keys_foreach_published(db *d, int64_t now, const char *kid_a, const 
  * key and kid). fn's non-zero return stops the walk and is returned. */
 int signing_keys_list(db *d, const db_cursor *after, unsigned limit,
                       int (*fn)(void *userdata, const signing_key_row *row), void *userdata);
+/* The endorsement recorded with kid (malloc'd): -ENOENT when it has none. */
+int signing_keys_endorsement(db *d, const char *kid, char **ret);

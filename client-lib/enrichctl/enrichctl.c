@@ -76,9 +76,14 @@ static const struct help_entry {
                   "                            its tokens expire, or with --compromised leaves it at\n"
                   "                            once and live sessions are re-issued (admin)\n" },
         { "fleet", "  fleet status|hosts|jwks   fleet mode as this host sees it: contact, revision,\n"
-                   "                            lag, the live hosts, one JWKS of their keys\n" },
+                   "                            lag, the live hosts, one JWKS of their keys that an\n"
+                   "                            issuer vouched for (the others on stderr)\n" },
         { "fleet", "  fleet enroll HOST         the etcd user and role (etcdctl commands) and the\n"
                    "                            credentials line of a new fleet host (admin)\n" },
+        { "fleet", "  fleet enroll HOST --key THUMBPRINT...\n"
+                   "                            on an issuer: vouch for HOST's keys, their thumbprints\n"
+                   "                            as 'enrichctl keys' shows them on HOST, in the fleet\n"
+                   "                            JWKS (admin)\n" },
         { "doctor", "  doctor [--config FILE] [--pam-dir DIR] [--nsswitch FILE] [--machine-id FILE]\n"
                     "         [--enrichd PATH]   check this host's setup and say what to fix;\n"
                     "                            exit 0 fine, 1 warnings, 2 errors\n" },
@@ -142,7 +147,7 @@ static const command commands[] = {
         { "enable", cmd_enable, 1, 1, CTL_OPT_FLEET, 0 },
         { "audit", cmd_audit, 0, 2, CTL_OPT_AUDIT | CTL_OPT_USER | CTL_OPT_FLEET, 0 },
         { "keys", cmd_keys, 0, 1, CTL_OPT_COMPROMISED, 0 },
-        { "fleet", cmd_fleet, 1, 2, 0, 0 },
+        { "fleet", cmd_fleet, 1, 2, CTL_OPT_KEY, 0 },
         { "request", cmd_request, 0, 0, CTL_OPT_GROUP | CTL_OPT_SCOPE | CTL_OPT_TTL | CTL_OPT_REASON,
           CTL_OPT_TTL | CTL_OPT_REASON },
         { "requests", cmd_requests, 0, 0, CTL_OPT_USER, 0 },
@@ -182,7 +187,8 @@ enum {
         OPT_COMPROMISED,
         OPT_FLEET,
         OPT_HOSTS,
-        OPT_FORCE
+        OPT_FORCE,
+        OPT_KEY
 };
 
 static const struct option options[] = {
@@ -218,6 +224,7 @@ static const struct option options[] = {
         { "fleet", no_argument, NULL, OPT_FLEET },
         { "hosts", required_argument, NULL, OPT_HOSTS },
         { "force", no_argument, NULL, OPT_FORCE },
+        { "key", required_argument, NULL, OPT_KEY },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -250,6 +257,7 @@ static const char *option_name(unsigned bit) {
                 { CTL_OPT_FLEET, "fleet" },
                 { CTL_OPT_HOSTS, "hosts" },
                 { CTL_OPT_FORCE, "force" },
+                { CTL_OPT_KEY, "key" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -373,6 +381,7 @@ static const struct option_slot {
         FLAG(OPT_FLEET, fleet, "fleet", CTL_OPT_FLEET),
         LIST(OPT_HOSTS, hosts, n_hosts, "hosts", CTL_OPT_HOSTS),
         FLAG(OPT_FORCE, force, "force", CTL_OPT_FORCE),
+        LIST(OPT_KEY, keys, n_keys, "key", CTL_OPT_KEY),
 #undef VALUE
 #undef LIST
 #undef FLAG
@@ -502,7 +511,8 @@ int main(int argc, char **argv) {
         o.groups = calloc((size_t) argc, sizeof(*o.groups));
         o.amr = calloc((size_t) argc, sizeof(*o.amr));
         o.hosts = calloc((size_t) argc, sizeof(*o.hosts));
-        if (!o.scopes || !o.groups || !o.amr || !o.hosts) {
+        o.keys = calloc((size_t) argc, sizeof(*o.keys));
+        if (!o.scopes || !o.groups || !o.amr || !o.hosts || !o.keys) {
                 code = ctl_oom();
                 goto out;
         }
@@ -578,5 +588,6 @@ out:
         free(o.groups);
         free(o.amr);
         free(o.hosts);
+        free(o.keys);
         return code;
 }

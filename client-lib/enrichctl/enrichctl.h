@@ -41,6 +41,7 @@ enum {
         CTL_OPT_FLEET = 1 << 17,      /* grant/disable/enable --fleet */
         CTL_OPT_HOSTS = 1 << 18,      /* grant --hosts LABEL */
         CTL_OPT_FORCE = 1 << 19,      /* grant --force */
+        CTL_OPT_KEY = 1 << 20,        /* fleet enroll --key THUMBPRINT */
 };
 
 typedef struct ctl_options {
@@ -84,6 +85,8 @@ typedef struct ctl_options {
         const char **hosts;     /* grant --hosts LABEL, repeatable (with --fleet) */
         size_t n_hosts;
         bool force;             /* grant --force: a group policy does not know */
+        const char **keys;      /* fleet enroll --key THUMBPRINT, repeatable */
+        size_t n_keys;
 } ctl_options;
 
 /* Commands: each returns an exit code. */

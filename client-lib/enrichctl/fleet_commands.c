@@ -1,6 +1,7 @@
 /* fleet_commands.c: enrichctl fleet status|hosts|jwks: fleet mode as this
  * host's daemon sees it (it answers from memory, never waiting on etcd);
- * fleet enroll: the etcd user and role of a new host. */
+ * fleet enroll: the etcd user and role of a new host, and with --key, an
+ * issuer's signed enrolment of its key. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,15 +93,67 @@ static int fleet_hosts(const ctl_options *o) {
         return code;
 }
 
+/* The JWKS on stdout; the keys left out (no issuer vouched for them) one
+ * line each on stderr, or with --json in the JWKS's own "leftOut" member,
+ * which JWKS readers ignore (RFC 7517, 4). */
 static int fleet_jwks(const ctl_options *o) {
-        json_t *r = NULL;
+        json_t *r = NULL, *jwks, *left_out, *k;
+        json_int_t count;
+        size_t i;
         int code;
 
         code = ctl_call(o, "io.enrich.FleetJwks", NULL, &r);
-        if (code == CTL_EXIT_OK)
-                ctl_print_json(json_object_get(r, "jwks"));
+        if (code != CTL_EXIT_OK)
+                goto out;
+        jwks = json_object_get(r, "jwks");
+        left_out = json_object_get(r, "leftOut");
+        count = json_integer_value(json_object_get(r, "leftOutCount"));
+        if (o->json) {
+                if (json_object_set(jwks, "leftOut", left_out ? left_out : json_array()) < 0)
+                        code = ctl_oom();
+                else
+                        ctl_print_json(jwks);
+                goto out;
+        }
+        ctl_print_json(jwks);
+        json_array_foreach(left_out, i, k) {
+                fprintf(stderr, "enrichctl: left out of the fleet JWKS: host %s key %s: %s\n",
+                        ctl_str_or_dash(k, "hostId"), ctl_str_or_dash(k, "kid"), ctl_str_or_dash(k, "why"));
+        }
+        if (count > 0 && json_array_size(left_out) == 0)
+                fprintf(stderr, "enrichctl: %lld keys left out of the fleet JWKS (an admin's fleet jwks names them)\n",
+                        (long long) count);
+        else if (count > (json_int_t) json_array_size(left_out))
+                fprintf(stderr, "enrichctl: and %lld more keys left out of the fleet JWKS\n",
+                        (long long) (count - (json_int_t) json_array_size(left_out)));
+out:
         json_decref(r);
         return code;
+}
+
+/* enroll HOST --key THUMBPRINT, on an issuer: its enrichd signs HOST's
+ * enrolment with the key whose thumbprint the admin read on HOST. */
+static void say_enrolled(const ctl_options *o, const json_t *r) {
+        char *kids = ctl_join(json_object_get(r, "kids"), ", ");
+
+        printf("host %s enrolled with key(s) %s: the fleet JWKS takes them (and a key one of them endorses at a "
+               "rotation)\n",
+               ctl_str_or_dash(r, "hostId"), kids ? kids : "-");
+        free(kids);
+}
+
+/* enroll HOST --key THUMBPRINT..., on an issuer: its enrichd signs HOST's
+ * enrolment with the keys whose thumbprints the admin read on HOST. */
+static int fleet_enroll_key(const ctl_options *o, const char *host) {
+        json_t *kids = json_array();
+
+        for (size_t i = 0; kids && i < o->n_keys; i++)
+                if (json_array_append_new(kids, json_string(o->keys[i])) < 0) {
+                        json_decref(kids);
+                        kids = NULL;
+                }
+        return ctl_say(o, "io.enrich.FleetEnroll", kids ? json_pack("{s:s, s:o}", "hostId", host, "kids", kids) : NULL,
+                       say_enrolled);
 }
 
 /* enroll HOST: the etcd user and role a new fleet host needs, as etcdctl
@@ -187,6 +240,8 @@ static int fleet_enroll_command(const ctl_options *o) {
         if (o->n_args != 2)
                 return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl fleet --help'",
                                 "fleet enroll needs a host id");
+        if (o->given & CTL_OPT_KEY)
+                return fleet_enroll_key(o, o->args[1]);
         return fleet_enroll(o, o->args[1]);
 }
 
@@ -198,5 +253,8 @@ int cmd_fleet(const ctl_options *o) {
                 { "enroll", fleet_enroll_command },
         };
 
+        if ((o->given & CTL_OPT_KEY) && strcmp(o->args[0], "enroll") != 0)
+                return ctl_fail(CTL_EXIT_ERROR, "enrichctl.Usage", "see 'enrichctl fleet --help'",
+                                "--key applies to fleet enroll only");
         return ctl_run_subcommand(o, "fleet", subcommands, ARRAY_SIZE(subcommands));
 }

@@ -131,6 +131,14 @@ static int print_remote_error(const ctl_options *o, const char *method, const ch
                 free(known);
                 return ctl_fail(code, e, hint, "%s", reason ? reason : "unknown group");
         }
+        if (strcmp(e, "io.enrich.FleetKeyMismatch") == 0)
+                return ctl_fail(code, e,
+                                "read the key's thumbprint on the host itself (enrichctl keys, KID column) "
+                                "and compare it with what etcd holds (enrichctl fleet jwks --json, leftOut)",
+                                "not enrolled: %s", reason ? reason : "no such key");
+        if (strcmp(e, "io.enrich.FleetNoSuchHost") == 0)
+                return ctl_fail(code, e, "enrichctl fleet hosts lists the live hosts", "not enrolled: %s",
+                                reason ? reason : "no such host");
         if (strcmp(e, "io.enrich.InvalidParameter") == 0)
                 return ctl_fail(code, e, NULL, "invalid %s: %s", ctl_str_or_dash(params, "parameter"),
                                 reason ? reason : "refused by enrichd");

@@ -10,6 +10,7 @@ CHECKS="fleet-auth-setup fleet-auth-hosts-start fleet-auth-grant-written fleet-a
 fleet-auth-readonly-grant-refused fleet-auth-readonly-disable-refused fleet-auth-wrong-password-named
 fleet-auth-readonly-presence-logged fleet-enroll-commands-run fleet-enroll-host-starts fleet-enroll-host-present
 fleet-enroll-host-receives fleet-enroll-host-cannot-grant fleet-enroll-host-cannot-write-others
+fleet-enroll-host-cannot-enrol-itself fleet-enroll-key-by-issuer fleet-enroll-key-readonly-refused
 fleet-credentials-check-config-configured fleet-credentials-check-config-systemd fleet-credentials-systemd-host-starts
 fleet-credentials-systemd-used fleet-credentials-doctor-names-source"
 fleet_require $CHECKS
@@ -85,6 +86,24 @@ e_no_other() {
                 put /enrich-test/hosts/host-a forged >/dev/null 2>&1
 }
 check fleet-enroll-host-cannot-write-others e_no_other
+# --- enrolments/ is the issuers' alone: a host cannot vouch for its own
+# key; the issuer with write credentials can, the read-only one cannot
+e_no_enrol() {
+        ! ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_ENDPOINT" --user "$(cat "$TMP/e.cred")" \
+                put /enrich-test/enrolments/host-e forged >/dev/null 2>&1
+}
+check fleet-enroll-host-cannot-enrol-itself e_no_enrol
+KID_E=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["keys"][0]["kid"])' "$TMP/r.jwks")
+a_enrols() {
+        hctl a fleet enroll host-e --key "$KID_E" >"$TMP/enrol-e.out" 2>&1 &&
+                etcdctl --user root:rootpw get --print-value-only /enrich-test/enrolments/host-e >"$TMP/enrol-e" &&
+                $FLEET_TOOL payload "$(cat "$TMP/enrol-e")" | grep -q "$KID_E"
+}
+check fleet-enroll-key-by-issuer a_enrols || show "$TMP/enrol-e.out"
+r_no_enrol() {
+        ! hctl r fleet enroll host-e --key "$KID_E" >"$TMP/enrol-r.out" 2>&1 && grep -q "read-only" "$TMP/enrol-r.out"
+}
+check fleet-enroll-key-readonly-refused r_no_enrol || show "$TMP/enrol-r.out"
 
 # --- a systemd credential ($CREDENTIALS_DIRECTORY/fleet.credentials, as
 # LoadCredential= passes it) is read instead of the configured file: host s

@@ -74,13 +74,18 @@ fi
 # --- presence: each host's record, the fleet JWKS, the status
 both_listed() { hctl a fleet hosts >"$TMP/hosts.out" 2>&1 && grep -q host-a "$TMP/hosts.out" && grep -q host-b "$TMP/hosts.out"; }
 check fleet-hosts-lists-both poll 50 both_listed || show "$TMP/hosts.out"
+# The fleet JWKS takes a host's key once an issuer enrolled it (a's
+# admin, with the thumbprint each host shows).
+for h in a b; do
+        hctl a fleet enroll "host-$h" --key "$(hctl "$h" status | sed -n 's/^ *signing key: *//p')" >>"$TMP/enrol.out" 2>&1
+done
 jwks_both() {
         hctl b fleet jwks >"$TMP/fleet.jwks" && $PY -c 'import json, sys
 fleet = {k["kid"] for k in json.load(open(sys.argv[1]))["keys"]}
 own = {k["kid"] for f in sys.argv[2:] for k in json.load(open(f))["keys"]}
 sys.exit(0 if own and own <= fleet else 1)' "$TMP/fleet.jwks" "$TMP/a/jwks.json" "$TMP/b/jwks.json"
 }
-check fleet-jwks-has-both-keys jwks_both || show "$TMP/fleet.jwks"
+check fleet-jwks-has-both-keys poll 50 jwks_both || { show "$TMP/fleet.jwks"; show "$TMP/enrol.out"; }
 status_is() {
         hctl "$1" fleet status --json >"$TMP/status.json" 2>&1 &&
                 $PY -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \

@@ -8,6 +8,17 @@ python3-jwt and python3-cryptography:
   sign PEM JSON              a compact JWS of typ enrich-fleet+jwt over JSON
   grant ID USER SCOPE [EXP]  the JSON of a grant record (expires: EXP or +1h)
   identity USER STATE        the JSON of an identity record
+  presence HOST JWKS         the JSON of a presence record hosts/HOST with the
+                             keys of JWKS (plain, unsigned, as any etcd writer
+                             can put one)
+  enrolment HOST JWKS...     the JSON of an enrolment record naming HOST and the
+                             keys of the JWKS files
+  public PEM                 the public JWKS of a key
+  endorse PEM HOST JWKS      an endorsement (typ enrich-endorse+jwt) by the key
+                             PEM of the first key of JWKS for HOST
+  payload TOKEN              the payload of a compact JWS (unverified)
+  verify TOKEN JWKS          verifies a claims token against a JWKS with PyJWT
+                             (EdDSA only, audience not checked): exit 0 if good
   free-port                  a loopback TCP port nobody listens on now
   wait-scope SERIAL SCOPE present|absent START_MS TIMEOUT_MS
                              polls the claims key SERIAL (keyctl pipe, every
@@ -65,6 +76,30 @@ def main():
     elif cmd == "identity":
         print(json.dumps({"user": args[0], "state": args[1], "reason": "test", "by": "fleet-test",
                           "at": int(time.time())}))
+    elif cmd == "presence":
+        keys = json.load(open(args[1]))["keys"]
+        print(json.dumps({"hostId": args[0], "hostname": args[0], "version": "0", "labels": [],
+                          "jwks": {"keys": keys}, "endorsements": [], "since": int(time.time())}))
+    elif cmd == "enrolment":
+        keys = [{"kid": k["kid"], "x": k["x"]} for path in args[1:] for k in json.load(open(path))["keys"]]
+        print(json.dumps({"hostId": args[0], "keys": keys, "at": int(time.time()), "by": "fleet-test"}))
+    elif cmd == "public":
+        print(json.dumps({"keys": [jwk_of(public_raw(load_key(args[0])))]}))
+    elif cmd == "endorse":
+        import jwt
+        key = load_key(args[0])
+        new = json.load(open(args[2]))["keys"][0]
+        print(jwt.encode({"hostId": args[1], "kid": new["kid"], "x": new["x"], "at": int(time.time())}, key,
+                         algorithm="EdDSA", headers={"typ": "enrich-endorse+jwt", "kid": jwk_of(public_raw(key))["kid"]}))
+    elif cmd == "payload":
+        p = args[0].strip().split(".")[1]
+        print(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode())
+    elif cmd == "verify":
+        import jwt
+        keys = jwt.PyJWKSet.from_dict(json.load(open(args[1])))
+        kid = jwt.get_unverified_header(args[0])["kid"]
+        key = next(k for k in keys.keys if k.key_id == kid)
+        jwt.decode(args[0], key.key, algorithms=["EdDSA"], options={"verify_aud": False})
     elif cmd == "free-port":
         s = socket.socket()
         s.bind(("127.0.0.1", 0))

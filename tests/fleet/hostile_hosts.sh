@@ -33,7 +33,7 @@ poll 100 all_read || show "$TMP/b/enrichd.log"
 
 T0=$(ms_now)
 ctl_user() { as_user "$U1" "$ENRICHCTL" --socket "$TMP/b/io.enrich" "$@"; }
-timeout 60 bash -c "$(declare -f as_user ctl_user); ENRICHCTL=$ENRICHCTL TMP=$TMP U1=$U1; for i in 1 2 3; do ctl_user fleet jwks >/dev/null; done" &
+timeout 60 bash -c "$(declare -f as_user ctl_user); ENRICHCTL=$ENRICHCTL TMP=$TMP U1=$U1; for i in 1 2 3; do ctl_user fleet jwks >/dev/null 2>&1; done" &
 JWKS_PID=$!
 sleep 0.2
 S0=$(ms_now)

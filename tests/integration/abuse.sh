@@ -75,6 +75,7 @@ declare -A PARAMS=(
         [Enable]="{\"user\":\"$U1\"}"
         [CheckAccount]="{\"user\":\"$U1\"}"
         [RotateKey]='{"compromised":true}'
+        [FleetEnroll]='{"hostId":"x","kids":["y"]}'
 )
 METHODS=$(sed -n 's/^method \([A-Za-z]*\)(.*/\1/p' daemon/io.enrich.varlink)
 listed() { [ "$(echo "$METHODS" | wc -w)" -ge 10 ] && echo "$METHODS" | grep -qx Grant; }

@@ -1,6 +1,9 @@
 /* test_fleet_record.c: the checks every host runs on a fleet record before
  * storing it (daemon/fleet_record.c): only an issuer's signature of typ
- * enrich-fleet+jwt passes, and a grant's fields are decoded and bounded. */
+ * enrich-fleet+jwt passes, a grant's fields are decoded and bounded, an
+ * enrolment names its own host and keys whose kid is their thumbprint,
+ * and an endorsement counts only signed by an enrolled key, for its host,
+ * not older than the enrolment. */
 #include <errno.h>
 #include <string.h>
 #include <openssl/evp.h>
@@ -42,6 +45,118 @@ static int decode_with(const char *key, json_t *value) {
         fleet_grant_record_clear(&g);
         json_decref(p);
         return r;
+}
+
+/* The public x of key (malloc'd). */
+static char *x_of(EVP_PKEY *key, const char *kid) {
+        json_t *jwk = NULL;
+        char *x = NULL;
+
+        if (jwk_from_key(key, kid, &jwk) == 0)
+                x = strdup(json_string_value(json_object_get(jwk, "x")));
+        json_decref(jwk);
+        return x;
+}
+
+/* The enrolment and endorsement checks: enrolled is enrolled's key (kid
+ * enrolled_kid), next the key a rotation made, stranger no one's. */
+static void enrolment_checks(EVP_PKEY *enrolled, const char *enrolled_kid, EVP_PKEY *next, EVP_PKEY *stranger) {
+        char *next_kid = NULL, *stranger_kid = NULL, *ex = x_of(enrolled, enrolled_kid), *nx, *sx, *token = NULL,
+             *by = NULL;
+        json_t *enrolment, *keys = NULL, *endorsement, *got = NULL, *doc;
+        jwks *set = NULL;
+        const char *why = NULL;
+        int64_t at = 0, since = 0;
+
+        jwk_thumbprint(next, &next_kid);
+        jwk_thumbprint(stranger, &stranger_kid);
+        nx = x_of(next, next_kid);
+        sx = x_of(stranger, stranger_kid);
+        enrolment = json_pack("{s:s, s:[{s:s, s:s}], s:i}", "hostId", "web-01", "keys", "kid", enrolled_kid, "x", ex,
+                              "at", 1000);
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == 0 && at == 1000 &&
+                      since == 1000 && json_object_size(keys) == 1 &&
+                      strcmp(json_string_value(json_object_get(keys, enrolled_kid)) ?: "", ex) == 0,
+              "fleet enrolment decodes its keys (kid -> x) and time");
+        json_decref(keys);
+        keys = NULL;
+        CHECK(fleet_record_enrolment(enrolment, "web-02", &keys, &at, &since, &why) == -EINVAL && !keys &&
+                      strstr(why, "another host id"),
+              "fleet enrolment under another host's key is refused");
+        json_object_set_new(enrolment, "endorsedSince", json_integer(500));
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == 0 && since == 500,
+              "fleet enrolment renewed keeps when its endorsements count from");
+        json_decref(keys);
+        keys = NULL;
+        json_object_set_new(enrolment, "endorsedSince", json_integer(1001));
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
+              "fleet enrolment whose endorsements count from after it is refused");
+        json_object_del(enrolment, "endorsedSince");
+        json_object_set_new(json_array_get(json_object_get(enrolment, "keys"), 0), "x", json_string(sx));
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys &&
+                      strstr(why, "thumbprint"),
+              "fleet enrolment whose kid is not its x's thumbprint is refused");
+        json_object_set_new(enrolment, "keys", json_array());
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
+              "fleet enrolment without keys is refused");
+        json_decref(enrolment);
+        enrolment = json_pack("{s:s, s:[{s:s, s:s}]}", "hostId", "web-01", "keys", "kid", enrolled_kid, "x", ex);
+        CHECK(fleet_record_enrolment(enrolment, "web-01", &keys, &at, &since, &why) == -EINVAL && !keys,
+              "fleet enrolment without its time is refused");
+        json_decref(enrolment);
+
+        doc = json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "keys", "kty", "OKP", "crv", "Ed25519", "x", ex, "kid",
+                        enrolled_kid);
+        jwks_parse(doc, &set);
+        json_decref(doc);
+        endorsement = json_pack("{s:s, s:s, s:s, s:i}", "hostId", "web-01", "kid", next_kid, "x", nx, "at", 2000);
+        CHECK(jws_sign(enrolled, enrolled_kid, FLEET_ENDORSEMENT_TYPE, endorsement, &token) == 0 &&
+                      fleet_endorsement_verify(set, token, "web-01", 1000, &got, &by, &why) == 0 &&
+                      strcmp(json_string_value(json_object_get(got, "kid")), next_kid) == 0 && by &&
+                      strcmp(by, enrolled_kid) == 0,
+              "fleet endorsement by an enrolled key verifies, naming its signer");
+        json_decref(got);
+        got = NULL;
+        free(by);
+        by = NULL;
+        CHECK(fleet_endorsement_verify(set, token, "web-02", 1000, &got, &by, &why) == -EINVAL && !got &&
+                      strstr(why, "another host id"),
+              "fleet endorsement for another host is refused");
+        CHECK(fleet_endorsement_verify(set, token, "web-01", 3000, &got, &by, &why) == -ESTALE && !got &&
+                      strstr(why, "older than"),
+              "fleet endorsement older than the enrolment is refused");
+        free(token);
+        token = NULL;
+        CHECK(jws_sign(next, next_kid, FLEET_ENDORSEMENT_TYPE, endorsement, &token) == 0 &&
+                      fleet_endorsement_verify(set, token, "web-01", 1000, &got, &by, &why) == -ENOKEY && !got,
+              "fleet endorsement by a key not enrolled vouches for nothing");
+        free(token);
+        token = NULL;
+        CHECK(jws_sign(stranger, enrolled_kid, FLEET_ENDORSEMENT_TYPE, endorsement, &token) == 0 &&
+                      fleet_endorsement_verify(set, token, "web-01", 1000, &got, &by, &why) == -EKEYREJECTED && !got,
+              "fleet endorsement forged under the enrolled kid is refused");
+        free(token);
+        token = NULL;
+        CHECK(jws_sign(enrolled, enrolled_kid, FLEET_RECORD_TYPE, endorsement, &token) == 0 &&
+                      fleet_endorsement_verify(set, token, "web-01", 1000, &got, &by, &why) == -EPROTO && !got,
+              "fleet endorsement of another typ (a fleet record) is refused");
+        free(token);
+        token = NULL;
+        json_object_set_new(endorsement, "x", json_string(sx));
+        CHECK(jws_sign(enrolled, enrolled_kid, FLEET_ENDORSEMENT_TYPE, endorsement, &token) == 0 &&
+                      fleet_endorsement_verify(set, token, "web-01", 1000, &got, &by, &why) == -EINVAL && !got &&
+                      strstr(why, "thumbprint"),
+              "fleet endorsement whose kid is not its x's thumbprint is refused");
+        CHECK(fleet_endorsement_verify(set, "not.a.jws", "web-01", 1000, &got, &by, &why) == -EBADMSG && !got,
+              "fleet endorsement that is no JWS is refused");
+        free(token);
+        json_decref(endorsement);
+        jwks_free(set);
+        free(ex);
+        free(nx);
+        free(sx);
+        free(next_kid);
+        free(stranger_kid);
 }
 
 int main(void) {
@@ -138,6 +253,11 @@ int main(void) {
                 CHECK(fleet_record_revocation(rev, "grant", "g1", &v) == -EINVAL,
                       "fleet revocation without expiry is refused");
                 json_decref(rev);
+        }
+        {
+                EVP_PKEY *next = new_key();
+                enrolment_checks(issuer, kid, next, stranger);
+                EVP_PKEY_free(next);
         }
 
         free(token);

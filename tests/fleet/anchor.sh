@@ -15,7 +15,7 @@ fleet-anchor-evidence-kept fleet-anchor-admin-accepts"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 # enrichd's own checkpoints after every few rows, as on a busy host
 printf 'audit_checkpoint_rows = 4;\n' >>"$TMP/a/enrichd.conf"

@@ -14,7 +14,7 @@ fleet-async-reads-verify-after-thaw fleet-async-reads-stop-answers"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 use_host a
 verify_ok() { hctl a audit verify --fleet host-a >"$TMP/verify.out" 2>&1 && grep -q "seals the same row" "$TMP/verify.out"; }

@@ -16,7 +16,7 @@ fleet-async-enable-after-thaw"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 use_host a
 check fleet-async-setup eval 'host_start a && session_open s1 "$U1"' || { show "$TMP/a/enrichd.log"; exit 1; }

@@ -12,7 +12,7 @@ fleet-cluster-every-acknowledged-arrives fleet-cluster-none-twice fleet-cluster-
 fleet_require $CHECKS
 enrich_setup
 check fleet-cluster-starts etcd_cluster_start 3 || exit 1
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 fleet_host b host-b '"web"'
 use_host b

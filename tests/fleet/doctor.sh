@@ -13,7 +13,7 @@ fleet-doctor-prefix-fixed"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 auth_setup() {
         etcdctl user add root --new-user-password rootpw &&
                 etcdctl role add reader && etcdctl role grant-permission reader read /enrich-test/ --prefix=true &&

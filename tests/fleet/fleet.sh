@@ -21,8 +21,7 @@ fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && $FLEET_TOOL keygen "$TMP/rogue.pem" "$TMP/rogue.jwks" &&
-        cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 fleet_host b host-b '"web", "eu"'
 started() { host_start a && host_start b && host_log_has b "Fleet mode: host host-b"; }

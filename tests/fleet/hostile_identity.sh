@@ -12,7 +12,7 @@ fleet-hostile-by-not-taken fleet-hostile-control-name-refused"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host b host-b '"web"'
 check fleet-hostile-setup host_start b || exit 1
 

@@ -11,7 +11,7 @@ fleet-lag-own-prefix-applied"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 # offline_max 3: a heartbeat (and so a fresh lag) every 0.6 s.
 fleet_host b host-b '"web"' "offline_max = 3;"
 status_is() {

@@ -13,7 +13,7 @@ fleet-late-deleted-not-applied"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 fleet_host b host-b '"web"'
 check fleet-late-setup eval 'host_start a && host_start b' || { show "$TMP/b/enrichd.log"; exit 1; }

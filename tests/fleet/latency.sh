@@ -15,7 +15,7 @@ CHECKS="fleet-latency-setup fleet-latency-every-change-arrived fleet-latency-rev
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 setup() {
         local i

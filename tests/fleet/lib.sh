@@ -108,6 +108,14 @@ sys.exit(0 if s["leader"] == s["header"]["member_id"] else 1)' && { echo "$i"; r
         return 1
 }
 
+# fleet_keys: the issuer key $TMP/a.pem (host a's signing key once
+# fleet_host a is made) trusted in $TMP/issuers.jwks, and a key no host
+# trusts at $TMP/rogue.pem; "fleet-keys" fails when it cannot.
+fleet_keys() {
+        $FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && $FLEET_TOOL keygen "$TMP/rogue.pem" "$TMP/rogue.jwks" &&
+                cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; return 1; }
+}
+
 # fleet_host NAME HOST_ID LABELS [EXTRA]: a host's folder $TMP/NAME with
 # its config (the test's rules, a fleet group on $ETCD_ENDPOINT trusting
 # $TMP/issuers.jwks, LABELS a libconfig list body like '"web", "eu"').

@@ -48,7 +48,7 @@ for i in 1 2 3; do
 done
 ROOT_ENDS="enr$$r1 enr$$r2 enr$$r3"
 etcd_cluster_start_on "$NET.1" "$NET.5" "$NET.9" || { fail fleet-netns-setup "etcd cluster"; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 # NETNS_OFFLINE_MAX=300 shows the offline checks failing when grants are kept.
 OFFLINE_MAX=${NETNS_OFFLINE_MAX:-4}

@@ -13,7 +13,7 @@ fleet-order-revoke-wins-later"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 PROXY_PORT=$($FLEET_TOOL free-port)
 $PY "$FLEET_HERE/partition_proxy.py" "$PROXY_PORT" "${ETCD_ENDPOINT##*:}" &
 PROXY_PID=$!

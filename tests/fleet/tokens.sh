@@ -13,8 +13,7 @@ fleet-token-revoked-on-a fleet-token-rogue-logged fleet-token-rogue-ignored flee
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-$FLEET_TOOL keygen "$TMP/a.pem" "$TMP/a.jwks" && $FLEET_TOOL keygen "$TMP/rogue.pem" "$TMP/rogue.jwks" &&
-        cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; exit 1; }
+fleet_keys || exit 1
 fleet_host a host-a '"admin"'
 fleet_host b host-b '"web"'
 check fleet-token-hosts-start eval 'host_start a && host_start b' || exit 1

@@ -136,14 +136,15 @@ static bool is_switch_user_service(const char *service) {
  * read from the daemon's own record at every signing, so refreshes keep
  * it, and a revoked or expired token (or one ending within this second)
  * ends the session's claims (-EKEYREVOKED) instead of widening them. */
-static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now, char **ret,
-                                int64_t *ret_token_end) {
+static int limited_scope_string(enrichd *d, const login_context *ctx, const policy_result *policy, const char *sid,
+                                int64_t now, char **ret, int64_t *ret_token_end) {
         char *all = NULL, *limit = NULL, *out = NULL;
         int64_t token_end = 0;
         bool bound = false;
-        int r;
+        int r = 0;
 
-        r = tokens_session_limit(d->db, sid, now + ISSUE_HORIZON_SECONDS, &bound, &limit, &token_end);
+        if (!ctx->new_without_token)
+                r = tokens_session_limit(d->db, sid, now + ISSUE_HORIZON_SECONDS, &bound, &limit, &token_end);
         if (r < 0)
                 goto out;
         r = policy_scope_string(policy, &all);
@@ -245,7 +246,7 @@ int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, cons
         r = issue_random_id(&jti);
         if (r < 0)
                 goto out;
-        r = limited_scope_string(d, e->result, sid, now, &scope, &token_end);
+        r = limited_scope_string(d, ctx, e->result, sid, now, &scope, &token_end);
         if (r < 0)
                 goto out;
         /* iat, nbf and exp come from the one reading now. */

@@ -37,6 +37,9 @@ typedef struct login_context {
         /* The user's entry as the caller looked it up an instant ago
          * (Enrich, so one login costs one getpwnam); NULL: looked up here. */
         const struct passwd *pw;
+        /* A session opened just now without a service-account token (an
+         * Enrich without tokenId): it has no token binding to read back. */
+        bool new_without_token;
 } login_context;
 
 /* One evaluation and everything it was computed from. */

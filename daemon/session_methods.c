@@ -192,7 +192,8 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                                 .ruser = c->req.ruser,
                                 .amr = (char *const *) c->req.amr,
                                 .asid = c->req.has_asid ? c->req.asid : -1,
-                                .pw = found ? &pw : NULL };
+                                .pw = found ? &pw : NULL,
+                                .new_without_token = !c->req.token_id };
         r = issue_evaluate(d, &ctx, c->now, true, &c->ev);
         if (r == -ENOENT) {
                 reply = no_such_user(c->req.user);

@@ -1,6 +1,8 @@
 /* issue.c: evaluate a login's policy from fresh inputs and sign its token.
- * Nothing here is cached: NSS, group lists and grants are read at every
- * evaluation, so every refresh reflects the state of the host right now. */
+ * Group lists and grants are read at every evaluation, and the user's entry
+ * through NSS (or passwd_cache.h, which answers only as NSS would, the file
+ * checked each time), so every refresh reflects the state of the host
+ * right now. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

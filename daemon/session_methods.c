@@ -63,21 +63,6 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
         return NULL;
 }
 
-/* The audit row of an issued token: its claims and the rules and grants
- * behind them. */
-static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req, const evaluation *ev,
-                                json_t *claims) {
-        json_t *details = audit_claims_summary(claims);
-
-        if (details)
-                json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}", "service",
-                                                          req->service, "tty", req->tty, "rhost", req->rhost, "ruser",
-                                                          req->ruser, "rules", strv_to_json(ev->result->matched_rules),
-                                                          "grants", strv_to_json(ev->result->used_grants), "tokenId",
-                                                          req->token_id, "pid", (json_int_t) req->pid));
-        (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
-}
-
 /* The daemon's group, asked of the kernel once (it never changes once the
  * socket serves calls): two getegid() calls per Enrich otherwise. */
 static gid_t daemon_gid(void) {
@@ -132,10 +117,32 @@ typedef struct enrich_call {
         enrich_request req;
         evaluation ev;
         char *sid, *claims_text;
+        char *audit_details;            /* enrich_audit_details, when made by the signer */
         json_t *claims;
         int64_t now, expires;
         sign_job *job;                  /* deferred: its signature */
 } enrich_call;
+
+/* The details of an issued token's audit row (audit_record_text): its
+ * claims and the rules and grants behind them. Made where the token is
+ * signed (sign_worker.h), from the claims and what the call leaves alone
+ * until then: its request and evaluation. */
+static char *enrich_audit_details(json_t *claims, void *userdata) {
+        const enrich_call *c = userdata;
+        const enrich_request *req = &c->req;
+        json_t *details = audit_claims_summary(claims);
+        char *text = NULL;
+
+        if (details &&
+            json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}", "service",
+                                                      req->service, "tty", req->tty, "rhost", req->rhost, "ruser",
+                                                      req->ruser, "rules", strv_to_json(c->ev.result->matched_rules),
+                                                      "grants", strv_to_json(c->ev.result->used_grants), "tokenId",
+                                                      req->token_id, "pid", (json_int_t) req->pid)) == 0)
+                text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(details);
+        return text;
+}
 
 static void enrich_call_free(enrich_call *c) {
         if (!c)
@@ -146,6 +153,7 @@ static void enrich_call_free(enrich_call *c) {
         evaluation_clear(&c->ev);
         free(c->sid);
         free(c->claims_text);
+        free(c->audit_details);
         json_decref(c->claims);
         free(c);
 }
@@ -297,7 +305,10 @@ static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *to
                 reply = internal_error("failed to track the session");
                 goto out;
         }
-        audit_enrich_issued(d, &c->peer, &c->req, &c->ev, c->claims);
+        if (!c->audit_details)
+                c->audit_details = enrich_audit_details(c->claims, c);
+        (void) audit_record_text(d, &c->peer, c->req.user, AUDIT_ENRICH_ISSUED, AUDIT_OK, c->audit_details, c->sid,
+                                 json_string_value(json_object_get(c->claims, "jti")));
         r = db_commit(d->db);
         writing = false;
         if (r < 0) {
@@ -339,7 +350,7 @@ static void finish_pending(enrichd *d, size_t keep) {
                 if (!d->pending_enrich)
                         d->pending_enrich_last = NULL;
                 d->n_pending_enrich--;
-                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start, &c->audit_details);
                 reply = enrich_complete(d, c, r, token, pid_start);
                 /* The server holds c->reply (an empty success): it becomes
                  * this one, success or error, in place. */
@@ -385,11 +396,13 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         if (reply)
                 goto out;
         if (!c->claims_text &&
-            sign_worker_submit(d->sign_worker, d->signer, c->claims, (pid_t) c->req.pid, &c->job) == 0) {
+            sign_worker_submit(d->sign_worker, d->signer, c->claims, (pid_t) c->req.pid, enrich_audit_details, c,
+                               &c->job) == 0) {
                 c->reply = varlink_reply_new(NULL, false);
                 if (!c->reply) {
                         /* Collected here, so no job outlives the call. */
-                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start,
+                                             &c->audit_details);
                         reply = enrich_complete(d, c, r, token, pid_start);
                         goto out;
                 }

@@ -21,6 +21,9 @@ struct sign_job {
         char *payload;          /* their text, made by whoever signs */
         pid_t pid;
         int64_t pid_start;
+        sign_job_describe_fn describe;
+        void *describe_userdata;
+        char *description;
         sign_job *next;         /* in the queue */
         job_state state;
         int result;
@@ -57,8 +60,10 @@ static void sign_unlocked(sign_worker *w, sign_job *j) {
         char *token = NULL, *payload = json_dumps(j->claims, JSON_COMPACT);
         int r = payload ? signer_sign(j->signer, payload, &token) : -ENOMEM;
         int64_t start = live_pid_start(j->pid);
+        char *description = r >= 0 && j->describe ? j->describe(j->claims, j->describe_userdata) : NULL;
 
         pthread_mutex_lock(&w->lock);
+        j->description = description;
         j->payload = payload;
         j->pid_start = start;
         j->result = r;
@@ -128,7 +133,8 @@ void sign_worker_stop(sign_worker *w) {
         free(w);
 }
 
-int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job **ret) {
+int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job_describe_fn describe,
+                       void *userdata, sign_job **ret) {
         sign_job *j;
 
         if (!w)
@@ -139,6 +145,8 @@ int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pi
         j->claims = claims;
         j->signer = s;
         j->pid = pid;
+        j->describe = describe;
+        j->describe_userdata = userdata;
         j->state = JOB_QUEUED;
         pthread_mutex_lock(&w->lock);
         if (w->last)
@@ -176,7 +184,8 @@ static void unqueue(sign_worker *w, sign_job *j) {
         w->n_queued--;
 }
 
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start) {
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start,
+                     char **ret_description) {
         int r;
 
         if (!j)
@@ -205,6 +214,7 @@ int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_c
         }
         pthread_mutex_unlock(&w->lock);
         *ret_pid_start = j->pid_start;
+        *ret_description = j->description;
         r = j->result;
         if (r >= 0) {
                 *ret_token = j->token;

@@ -8,8 +8,8 @@
  * lone login) signs it on the main thread, without a hand-over on its
  * latency.
  *
- * Who owns what: a job's claims object, signer and pid are written by the
- * main thread before the job is queued and only read afterwards (the
+ * Who owns what: a job's claims object, signer, pid and describe callback
+ * (with what it reads) are written by the main thread before the job is queued and only read afterwards (the
  * claims object is not touched by the main thread until it collects); its state and
  * result are written under the worker's mutex, by whichever thread signs
  * it, and read under it by the main thread in sign_job_collect(). The
@@ -35,9 +35,17 @@ void sign_worker_stop(sign_worker *w);
  * touches no state of the daemon's. claims is borrowed: the caller leaves
  * it alone until it collected the job. On failure nothing is queued and
  * the caller does all of it itself. */
-int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job **ret);
+/* describe (optional) runs after the signature, on the same thread, with
+ * the claims and userdata: text the caller wants made off the main thread
+ * too (Enrich's audit details), malloc'd or NULL. It may read only what the
+ * caller leaves alone until it collects the job, as the claims. */
+typedef char *(*sign_job_describe_fn)(json_t *claims, void *userdata);
+int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job_describe_fn describe,
+                       void *userdata, sign_job **ret);
 /* Waits for j (or does it here, when the worker has not taken it yet),
  * frees it and returns the compact JWS and the claims' text it signed
  * (both malloc'd) or a negative errno; *ret_pid_start gets pid's start
- * time (live_pid_start's answer) either way. */
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start);
+ * time (live_pid_start's answer) and *ret_description describe's text
+ * (malloc'd, NULL without one) either way. */
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start,
+                     char **ret_description);

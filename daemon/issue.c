@@ -275,6 +275,24 @@ out:
         return r;
 }
 
+int64_t issue_new_expiry(const enrichd *d, const evaluation *e, int64_t now) {
+        return issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, 0);
+}
+
+json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid,
+                         int64_t now, int64_t expires) {
+        char *jti = NULL, *scope = NULL;
+        json_t *claims = NULL;
+
+        /* What issue_claims makes of such a session: no token binding, so
+         * policy's scopes as they are. */
+        if (issue_random_id(&jti) == 0 && policy_scope_string(e->result, &scope) == 0)
+                claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
+        free(jti);
+        free(scope);
+        return claims;
+}
+
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                char **ret_token, char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires) {
         char *token = NULL, *text = NULL;

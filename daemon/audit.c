@@ -587,8 +587,8 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         return r;
 }
 
-int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                      const char *result, const char *details, const char *sid, const char *jti) {
+int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                      const char *details, const char *sid, const char *jti) {
         return record(d, peer, subject, action, result, details, sid, jti, NULL);
 }
 

@@ -115,8 +115,8 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
  * them (json_dumps, JSON_COMPACT | JSON_SORT_KEYS; NULL: out of memory), by
  * a thread that had them at hand (Enrich's signer, sign_worker.h); sid and
  * jti (may be NULL) feed the journal's fields. */
-int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action,
-                      const char *result, const char *details, const char *sid, const char *jti);
+int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                      const char *details, const char *sid, const char *jti);
 
 /* The batch (db.h) that held the newest rows was rolled back: the chain's
  * head is read again from the database. */

@@ -279,8 +279,8 @@ int64_t issue_new_expiry(const enrichd *d, const evaluation *e, int64_t now) {
         return issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, 0);
 }
 
-json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid,
-                         int64_t now, int64_t expires) {
+json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                         int64_t expires) {
         char *jti = NULL, *scope = NULL;
         json_t *claims = NULL;
 

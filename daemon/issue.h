@@ -70,8 +70,8 @@ int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, cons
  * so it may run on the signer thread (sign_worker.h) while the main thread
  * leaves those alone, as it does until it collects the job. */
 int64_t issue_new_expiry(const enrichd *d, const evaluation *e, int64_t now);
-json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid,
-                         int64_t now, int64_t expires);
+json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                         int64_t expires);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the
  * payload text (*ret_claims: serialized once, the bytes signed and the
  * bytes stored), the payload as an object (*ret_claims_object, optional,

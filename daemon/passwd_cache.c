@@ -16,7 +16,7 @@
 #define PASSWD_FILE   "/etc/passwd"
 #define NSSWITCH_FILE "/etc/nsswitch.conf"
 /* glibc asks nscd first whenever its socket exists (_PATH_NSCDSOCKET). */
-#define NSCD_SOCKET   "/var/run/nscd/socket"
+#define NSCD_SOCKET        "/var/run/nscd/socket"
 #define NSSWITCH_MAX_BYTES (64 * 1024)
 
 #define LOG_MSGID_PASSWD_CACHE "5c0e8a7d1b2f4e6a9d3c7b1a0e9f8d26"

@@ -420,8 +420,8 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
                 c->reply = varlink_reply_new(NULL, false);
                 if (!c->reply) {
                         /* Collected here, so no job outlives the call. */
-                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &c->claims,
-                                             &pid_start, &c->audit_details);
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &c->claims, &pid_start,
+                                             &c->audit_details);
                         reply = enrich_complete(d, c, r, token, pid_start);
                         goto out;
                 }

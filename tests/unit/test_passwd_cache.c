@@ -92,8 +92,7 @@ int main(void) {
                 if (f)
                         fclose(f);
                 CHECK(any && all_same, "on-matches-nss");
-                CHECK(passwd_cache_lookup("no-such-user-passwd-cache", &pw, &buf) == -ENOENT,
-                      "on-no-negative-entries");
+                CHECK(passwd_cache_lookup("no-such-user-passwd-cache", &pw, &buf) == -ENOENT, "on-no-negative-entries");
         }
         passwd_cache_drop();
         unlink(strcat(strcpy(nssbuf, dir), "/nsswitch.conf"));

@@ -82,11 +82,15 @@ static bool same_id(const file_id *a, const file_id *b) {
  * file system's clock would leave the same times and size. */
 static bool racy(const file_id *f) {
         struct timespec now;
-        time_t newest = f->mtime.tv_sec > f->ctime.tv_sec ? f->mtime.tv_sec : f->ctime.tv_sec;
+        int64_t m = (int64_t) f->mtime.tv_sec * 1000000000 + f->mtime.tv_nsec;
+        int64_t c = (int64_t) f->ctime.tv_sec * 1000000000 + f->ctime.tv_nsec;
+        int64_t newest = m > c ? m : c, n;
 
         if (clock_gettime(CLOCK_REALTIME, &now) < 0)
                 return true;
-        return newest >= now.tv_sec - PASSWD_CACHE_RACY_SECONDS;
+        n = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+        /* Also a time ahead of ours (a clock stepped back) is not trusted. */
+        return newest >= n - (int64_t) PASSWD_CACHE_RACY_MS * 1000000;
 }
 
 bool passwd_cache_sources_ok(const char *sources) {

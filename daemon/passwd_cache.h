@@ -7,14 +7,16 @@
  * negative entries). Every lookup first stats nsswitch.conf and
  * /etc/passwd (inode, size, mtime, ctime): any change, and a reload
  * (passwd_cache_drop), rereads them. A file changed within the last
- * PASSWD_CACHE_RACY_SECONDS is not trusted by its times (their
- * granularity is coarse): NSS answers every lookup until it is older.
+ * PASSWD_CACHE_RACY_MS is not trusted by its times (the kernel stamps
+ * them from a clock that moves one tick, at most 10 ms, at a time, so a
+ * second change within the tick could leave them as they were): NSS
+ * answers every lookup until it is older.
  * Safe to use from any thread. */
 #pragma once
 #include <pwd.h>
 #include <stdbool.h>
 
-#define PASSWD_CACHE_RACY_SECONDS 2
+#define PASSWD_CACHE_RACY_MS 100
 /* A bigger /etc/passwd is not cached (NSS reads it at each lookup). */
 #define PASSWD_CACHE_MAX_BYTES (16 * 1024 * 1024)
 

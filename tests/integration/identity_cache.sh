@@ -1,8 +1,10 @@
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
 # identity_cache.sh: the daemon's passwd cache (daemon/passwd_cache.h) never
 # answers otherwise than NSS would. With /etc/passwd settled (so the cache
-# holds it), each account change is seen by the very next Enrich, and by
-# the next once the file is old enough for the cache to hold it again: a user
+# holds it), each account change is seen by the very next Enrich, made
+# right away (the file's times too new to trust: NSS answers) or 0.3 s
+# later (the cache must see the file changed), and by the next once the
+# file is old enough for the cache to hold it again: a user
 # removed (NoSuchUser), added back with another uid, renumbered with
 # usermod -u, added to a group with usermod -aG (a unix_groups rule then
 # grants its scope) and gpasswd -d. With other sources in
@@ -57,7 +59,7 @@ settle() {
         local i now
         for i in $(seq 60); do
                 now=$(date +%s)
-                if [ $((now - $(stat -c %Z /etc/passwd))) -ge 3 ] && [ $((now - $(stat -c %Z /etc/group))) -ge 3 ]; then
+                if [ $((now - $(stat -c %Z /etc/passwd))) -ge 2 ] && [ $((now - $(stat -c %Z /etc/group))) -ge 2 ]; then
                         break
                 fi
                 sleep 0.5
@@ -72,12 +74,14 @@ check_eq idc-first-enrich-uid "$(id -u "$X")" "$(enrich "$X" | reply_uid)"
 
 settle
 userdel "$X"
+sleep 0.3       # past the racy 100 ms: the cache, not NSS, must notice
 check_eq idc-userdel-seen io.enrich.NoSuchUser "$(enrich "$X" | reply_error)"
 settle
 check_eq idc-userdel-seen-settled io.enrich.NoSuchUser "$(enrich "$X" | reply_error)"
 
 useradd -M -d /nonexistent -s /bin/sh -u 61873 "$X" 2>/dev/null ||
         useradd -M -d /nonexistent -s /bin/sh "$X"
+sleep 0.3
 check_eq idc-useradd-seen "$(id -u "$X")" "$(enrich "$X" | reply_uid)"
 settle
 check_eq idc-useradd-seen-settled "$(id -u "$X")" "$(enrich "$X" | reply_uid)"

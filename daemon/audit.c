@@ -506,10 +506,7 @@ static int append(enrichd *d, const row *in, int64_t *ret_id, char ret_hash[HASH
         return 0;
 }
 
-static void journal(const row *r, int64_t id, json_t *details) {
-        const char *sid = json_string_value(json_object_get(details, "sid"));
-        const char *jti = json_string_value(json_object_get(details, "jti"));
-        const char *method = json_string_value(json_object_get(details, "method"));
+static void journal(const row *r, int64_t id, const char *sid, const char *jti, const char *method) {
         bool bad = strcmp(r->result, AUDIT_OK) != 0;
         char idtext[32];
 
@@ -522,10 +519,11 @@ static void journal(const row *r, int64_t id, json_t *details) {
                    r->subject ? r->subject : "", r->actor_name, r->details);
 }
 
-int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
-                 json_t *details) {
+/* The row of audit_record and audit_record_text; text NULL: out of memory. */
+static int record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                  const char *text, const char *sid, const char *jti, const char *method) {
         audit *a = d->audit;
-        char *name = NULL, *text = NULL, hash[HASH_HEX + 1] = "";
+        char *name = NULL, hash[HASH_HEX + 1] = "";
         bool own_transaction;
         int64_t id = 0;
         int r;
@@ -534,9 +532,6 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
                 r = -ENXIO;
                 goto out;
         }
-        if (!details)
-                details = json_object();
-        text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         if (peer && peer->uid == 0 && a->root_name)
                 name = strdup(a->root_name);
         else if (peer && identity_user_name(peer->uid, &name) < 0)
@@ -569,14 +564,33 @@ int audit_record(enrichd *d, const struct ucred *peer, const char *subject, cons
         a->written_id = id;
         strcpy(a->written_hash, hash);
         a->since_checkpoint++;
-        journal(&in, id, details);
+        journal(&in, id, sid, jti, method);
         if (own_transaction && !a->in_checkpoint && a->since_checkpoint >= d->config->audit_checkpoint_rows)
                 (void) audit_checkpoint(d, NULL, "rows", NULL, NULL);
 out:
-        json_decref(details);
-        free(text);
         free(name);
         return r;
+}
+
+int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                 json_t *details) {
+        char *text;
+        int r;
+
+        if (!details)
+                details = json_object();
+        text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        r = record(d, peer, subject, action, result, text, json_string_value(json_object_get(details, "sid")),
+                   json_string_value(json_object_get(details, "jti")),
+                   json_string_value(json_object_get(details, "method")));
+        json_decref(details);
+        free(text);
+        return r;
+}
+
+int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                      const char *details, const char *sid, const char *jti) {
+        return record(d, peer, subject, action, result, details, sid, jti, NULL);
 }
 
 int64_t audit_head_id(const enrichd *d) {
@@ -1441,7 +1455,7 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
                            .details = text };
                 r = text ? append(d, &in, &id, hash) : -ENOMEM;
                 if (r == 0)
-                        journal(&in, id, details);
+                        journal(&in, id, NULL, NULL, NULL);
                 free(text);
                 json_decref(details);
         }

@@ -112,6 +112,12 @@ char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *a
  * when audit_checkpoint_rows rows have piled up since the last. */
 int audit_record(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
                  json_t *details);
+/* audit_record with the details already written as audit_record writes
+ * them (json_dumps, JSON_COMPACT | JSON_SORT_KEYS; NULL: out of memory), by
+ * a thread that had them at hand (Enrich's signer, sign_worker.h); sid and
+ * jti (may be NULL) feed the journal's fields. */
+int audit_record_text(enrichd *d, const struct ucred *peer, const char *subject, const char *action, const char *result,
+                      const char *details, const char *sid, const char *jti);
 
 /* The batch (db.h) that held the newest rows was rolled back: the chain's
  * head is read again from the database. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "identity.h"
+#include "passwd_cache.h"
 
 #define MAX_NSS_BUFFER (1024 * 1024)
 
@@ -19,6 +20,10 @@ int identity_lookup_user(const char *name, uid_t uid, struct passwd *pw, char **
         char *buf = NULL;
         int r;
 
+        /* A name /etc/passwd has, where NSS's answer would be the file's
+         * (passwd_cache.h): without opening and parsing it again. */
+        if (name && passwd_cache_lookup(name, pw, ret_buf) == 0)
+                return 0;
         if (size <= 0)
                 size = 16384;
         for (;;) {

@@ -1,6 +1,8 @@
-/* identity.h: users and groups through NSS, resolved fresh at every call
- * (never cached), so a user removed from a group loses it at the next
- * evaluation, and an admin removed from admin_group loses admin at once. */
+/* identity.h: users and groups through NSS, resolved fresh at every call,
+ * so a user removed from a group loses it at the next evaluation, and an
+ * admin removed from admin_group loses admin at once. Group lists are never
+ * cached; a user's passwd entry comes from passwd_cache.h where that gives
+ * exactly NSS's answer (the file checked at every lookup). */
 #pragma once
 #include <pwd.h>
 #include <stdbool.h>

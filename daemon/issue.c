@@ -1,6 +1,8 @@
 /* issue.c: evaluate a login's policy from fresh inputs and sign its token.
- * Nothing here is cached: NSS, group lists and grants are read at every
- * evaluation, so every refresh reflects the state of the host right now. */
+ * Group lists and grants are read at every evaluation, and the user's entry
+ * through NSS (or passwd_cache.h, which answers only as NSS would, the file
+ * checked each time), so every refresh reflects the state of the host
+ * right now. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,14 +138,15 @@ static bool is_switch_user_service(const char *service) {
  * read from the daemon's own record at every signing, so refreshes keep
  * it, and a revoked or expired token (or one ending within this second)
  * ends the session's claims (-EKEYREVOKED) instead of widening them. */
-static int limited_scope_string(enrichd *d, const policy_result *policy, const char *sid, int64_t now, char **ret,
-                                int64_t *ret_token_end) {
+static int limited_scope_string(enrichd *d, const login_context *ctx, const policy_result *policy, const char *sid,
+                                int64_t now, char **ret, int64_t *ret_token_end) {
         char *all = NULL, *limit = NULL, *out = NULL;
         int64_t token_end = 0;
         bool bound = false;
-        int r;
+        int r = 0;
 
-        r = tokens_session_limit(d->db, sid, now + ISSUE_HORIZON_SECONDS, &bound, &limit, &token_end);
+        if (!ctx->new_without_token)
+                r = tokens_session_limit(d->db, sid, now + ISSUE_HORIZON_SECONDS, &bound, &limit, &token_end);
         if (r < 0)
                 goto out;
         r = policy_scope_string(policy, &all);
@@ -245,7 +248,7 @@ int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, cons
         r = issue_random_id(&jti);
         if (r < 0)
                 goto out;
-        r = limited_scope_string(d, e->result, sid, now, &scope, &token_end);
+        r = limited_scope_string(d, ctx, e->result, sid, now, &scope, &token_end);
         if (r < 0)
                 goto out;
         /* iat, nbf and exp come from the one reading now. */
@@ -270,6 +273,24 @@ out:
         free(text);
         json_decref(claims);
         return r;
+}
+
+int64_t issue_new_expiry(const enrichd *d, const evaluation *e, int64_t now) {
+        return issue_expiry(now, e->result->ttl, d->config->max_ttl, (int64_t) e->result->grants_end, 0);
+}
+
+json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                         int64_t expires) {
+        char *jti = NULL, *scope = NULL;
+        json_t *claims = NULL;
+
+        /* What issue_claims makes of such a session: no token binding, so
+         * policy's scopes as they are. */
+        if (issue_random_id(&jti) == 0 && policy_scope_string(e->result, &scope) == 0)
+                claims = build_claims(d, ctx, e, sid, jti, now, expires, scope);
+        free(jti);
+        free(scope);
+        return claims;
 }
 
 int issue_sign(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,

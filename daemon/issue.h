@@ -37,6 +37,9 @@ typedef struct login_context {
         /* The user's entry as the caller looked it up an instant ago
          * (Enrich, so one login costs one getpwnam); NULL: looked up here. */
         const struct passwd *pw;
+        /* A session opened just now without a service-account token (an
+         * Enrich without tokenId): it has no token binding to read back. */
+        bool new_without_token;
 } login_context;
 
 /* One evaluation and everything it was computed from. */
@@ -60,6 +63,15 @@ void issue_log_conflict(const login_context *ctx, const evaluation *e, const cha
  * exp. */
 int issue_claims(enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
                  char **ret_claims, json_t **ret_claims_object, int64_t *ret_expires);
+/* issue_claims for a session opened just now without a service-account
+ * token (no scope limit to read), in two halves: its exp, here, and its
+ * claims object (a new reference, NULL when out of memory). The second
+ * reads nothing but ctx, e and d's config, machine id and policy version,
+ * so it may run on the signer thread (sign_worker.h) while the main thread
+ * leaves those alone, as it does until it collects the job. */
+int64_t issue_new_expiry(const enrichd *d, const evaluation *e, int64_t now);
+json_t *issue_new_claims(const enrichd *d, const login_context *ctx, const evaluation *e, const char *sid, int64_t now,
+                         int64_t expires);
 /* Builds and signs the token for sid with a fresh jti: *ret_token, the
  * payload text (*ret_claims: serialized once, the bytes signed and the
  * bytes stored), the payload as an object (*ret_claims_object, optional,

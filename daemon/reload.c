@@ -7,6 +7,7 @@
 #include "live.h"
 #include "log.h"
 #include "offboard.h"
+#include "passwd_cache.h"
 #include "reload.h"
 
 int reload_config(enrichd *d, char **ret_error) {
@@ -28,6 +29,8 @@ int reload_config(enrichd *d, char **ret_error) {
         if (strcmp(fresh->socket, d->config->socket) || strcmp(fresh->state_dir, d->config->state_dir) ||
             strcmp(fresh->jwks, d->config->jwks) || strcmp(fresh->userdb_socket, d->config->userdb_socket))
                 log_warning("Changed paths (socket, userdb_socket, jwks, state_dir) take effect on restart only");
+        /* Whatever was cached of the accounts is read again. */
+        passwd_cache_drop();
         memcpy(old_version, d->policy_version, sizeof old_version);
         config_free(d->config);
         d->config = fresh;

@@ -63,21 +63,6 @@ static json_t *parse_enrich(json_t *params, enrich_request *req) {
         return NULL;
 }
 
-/* The audit row of an issued token: its claims and the rules and grants
- * behind them. */
-static void audit_enrich_issued(enrichd *d, const struct ucred *peer, const enrich_request *req, const evaluation *ev,
-                                json_t *claims) {
-        json_t *details = audit_claims_summary(claims);
-
-        if (details)
-                json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}", "service",
-                                                          req->service, "tty", req->tty, "rhost", req->rhost, "ruser",
-                                                          req->ruser, "rules", strv_to_json(ev->result->matched_rules),
-                                                          "grants", strv_to_json(ev->result->used_grants), "tokenId",
-                                                          req->token_id, "pid", (json_int_t) req->pid));
-        (void) audit_record(d, peer, req->user, AUDIT_ENRICH_ISSUED, AUDIT_OK, details);
-}
-
 /* The daemon's group, asked of the kernel once (it never changes once the
  * socket serves calls): two getegid() calls per Enrich otherwise. */
 static gid_t daemon_gid(void) {
@@ -126,16 +111,48 @@ static json_t *deliver_to_key(json_t *params, const char *user, const char *toke
  * claims built; then, once the token is signed, delivered and written. */
 typedef struct enrich_call {
         struct enrich_call *next;       /* in d->pending_enrich */
+        const enrichd *d;
         json_t *params;                 /* the call's; req's strings point into it */
         json_t *reply;                  /* deferred: the reply the server holds */
         struct ucred peer;
         enrich_request req;
+        login_context ctx;              /* its strings point into req; no pw */
         evaluation ev;
         char *sid, *claims_text;
+        char *audit_details;            /* enrich_audit_details, when made by the signer */
         json_t *claims;
         int64_t now, expires;
         sign_job *job;                  /* deferred: its signature */
 } enrich_call;
+
+/* The details of an issued token's audit row (audit_record_text): its
+ * claims and the rules and grants behind them. Made where the token is
+ * signed (sign_worker.h), from the claims and what the call leaves alone
+ * until then: its request and evaluation. */
+static char *enrich_audit_details(json_t *claims, void *userdata) {
+        const enrich_call *c = userdata;
+        const enrich_request *req = &c->req;
+        json_t *details = audit_claims_summary(claims);
+        char *text = NULL;
+
+        if (details &&
+            json_object_update_new(details, json_pack("{s:s, s:s*, s:s*, s:s*, s:o, s:o, s:s*, s:I}", "service",
+                                                      req->service, "tty", req->tty, "rhost", req->rhost, "ruser",
+                                                      req->ruser, "rules", strv_to_json(c->ev.result->matched_rules),
+                                                      "grants", strv_to_json(c->ev.result->used_grants), "tokenId",
+                                                      req->token_id, "pid", (json_int_t) req->pid)) == 0)
+                text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(details);
+        return text;
+}
+
+/* A deferred call's claims, built where they are signed (sign_worker.h)
+ * from what the call leaves alone until then. */
+static json_t *enrich_build_claims(void *userdata) {
+        const enrich_call *c = userdata;
+
+        return issue_new_claims(c->d, &c->ctx, &c->ev, c->sid, c->now, c->expires);
+}
 
 static void enrich_call_free(enrich_call *c) {
         if (!c)
@@ -146,12 +163,14 @@ static void enrich_call_free(enrich_call *c) {
         evaluation_clear(&c->ev);
         free(c->sid);
         free(c->claims_text);
+        free(c->audit_details);
         json_decref(c->claims);
         free(c);
 }
 
-/* The first half, up to the claims to sign (and, unless they are to be
- * signed on the signer thread, their text): NULL, or the error reply. */
+/* The first half, up to the claims to sign and their text, or, for a call
+ * whose claims are built and signed on the signer thread, up to their exp:
+ * NULL, or the error reply. */
 static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *c) {
         login_context ctx;
         char *pwbuf = NULL;
@@ -192,7 +211,8 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                                 .ruser = c->req.ruser,
                                 .amr = (char *const *) c->req.amr,
                                 .asid = c->req.has_asid ? c->req.asid : -1,
-                                .pw = found ? &pw : NULL };
+                                .pw = found ? &pw : NULL,
+                                .new_without_token = !c->req.token_id };
         r = issue_evaluate(d, &ctx, c->now, true, &c->ev);
         if (r == -ENOENT) {
                 reply = no_such_user(c->req.user);
@@ -222,8 +242,16 @@ static json_t *enrich_prepare(enrichd *d, const method_call *call, enrich_call *
                         goto out;
                 }
         }
-        /* The claims' text is written where they are signed. */
-        r = issue_claims(d, &ctx, &c->ev, c->sid, c->now, defer ? NULL : &c->claims_text, &c->claims, &c->expires);
+        c->ctx = ctx;
+        c->ctx.pw = NULL;
+        c->d = d;
+        /* A deferred call's claims are built and written where they are
+         * signed; its exp is known here already. */
+        if (defer) {
+                c->expires = issue_new_expiry(d, &c->ev, c->now);
+                goto out;
+        }
+        r = issue_claims(d, &ctx, &c->ev, c->sid, c->now, &c->claims_text, &c->claims, &c->expires);
         if (r < 0) {
                 if (c->req.token_id)
                         db_rollback(d->db);
@@ -296,7 +324,10 @@ static json_t *enrich_complete(enrichd *d, enrich_call *c, int r, const char *to
                 reply = internal_error("failed to track the session");
                 goto out;
         }
-        audit_enrich_issued(d, &c->peer, &c->req, &c->ev, c->claims);
+        if (!c->audit_details)
+                c->audit_details = enrich_audit_details(c->claims, c);
+        (void) audit_record_text(d, &c->peer, c->req.user, AUDIT_ENRICH_ISSUED, AUDIT_OK, c->audit_details, c->sid,
+                                 json_string_value(json_object_get(c->claims, "jti")));
         r = db_commit(d->db);
         writing = false;
         if (r < 0) {
@@ -338,7 +369,8 @@ static void finish_pending(enrichd *d, size_t keep) {
                 if (!d->pending_enrich)
                         d->pending_enrich_last = NULL;
                 d->n_pending_enrich--;
-                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &c->claims, &pid_start,
+                                     &c->audit_details);
                 reply = enrich_complete(d, c, r, token, pid_start);
                 /* The server holds c->reply (an empty success): it becomes
                  * this one, success or error, in place. */
@@ -383,12 +415,13 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
         reply = enrich_prepare(d, call, c);
         if (reply)
                 goto out;
-        if (!c->claims_text &&
-            sign_worker_submit(d->sign_worker, d->signer, c->claims, (pid_t) c->req.pid, &c->job) == 0) {
+        if (!c->claims_text && sign_worker_submit(d->sign_worker, d->signer, enrich_build_claims, (pid_t) c->req.pid,
+                                                  enrich_audit_details, c, &c->job) == 0) {
                 c->reply = varlink_reply_new(NULL, false);
                 if (!c->reply) {
                         /* Collected here, so no job outlives the call. */
-                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &pid_start);
+                        r = sign_job_collect(d->sign_worker, c->job, &token, &c->claims_text, &c->claims, &pid_start,
+                                             &c->audit_details);
                         reply = enrich_complete(d, c, r, token, pid_start);
                         goto out;
                 }
@@ -409,7 +442,9 @@ json_t *method_enrich(enrichd *d, const method_call *call, json_t *params) {
          * no signer thread, or a queue that would not take the job (its
          * claims' text is written here then). */
         session_enrich_finish(d);
-        if (!c->claims_text)
+        if (!c->claims)
+                c->claims = enrich_build_claims(c);
+        if (!c->claims_text && c->claims)
                 c->claims_text = json_dumps(c->claims, JSON_COMPACT);
         r = c->claims_text ? signer_sign(d->signer, c->claims_text, &token) : -ENOMEM;
         reply = enrich_complete(d, c, r, token, live_pid_start((pid_t) c->req.pid));

@@ -17,10 +17,14 @@ typedef enum job_state {
 
 struct sign_job {
         const signer *signer;
-        json_t *claims;         /* borrowed */
+        sign_job_build_fn build;
+        json_t *claims;         /* built by whoever signs */
         char *payload;          /* their text, made by whoever signs */
         pid_t pid;
         int64_t pid_start;
+        sign_job_describe_fn describe;
+        void *userdata;
+        char *description;
         sign_job *next;         /* in the queue */
         job_state state;
         int result;
@@ -54,11 +58,15 @@ static sign_job *take(sign_worker *w) {
 
 /* Signs j without the lock held, then publishes the result under it. */
 static void sign_unlocked(sign_worker *w, sign_job *j) {
-        char *token = NULL, *payload = json_dumps(j->claims, JSON_COMPACT);
+        json_t *claims = j->build(j->userdata);
+        char *token = NULL, *payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
         int r = payload ? signer_sign(j->signer, payload, &token) : -ENOMEM;
         int64_t start = live_pid_start(j->pid);
+        char *description = r >= 0 && j->describe ? j->describe(claims, j->userdata) : NULL;
 
         pthread_mutex_lock(&w->lock);
+        j->claims = claims;
+        j->description = description;
         j->payload = payload;
         j->pid_start = start;
         j->result = r;
@@ -128,7 +136,8 @@ void sign_worker_stop(sign_worker *w) {
         free(w);
 }
 
-int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pid, sign_job **ret) {
+int sign_worker_submit(sign_worker *w, const signer *s, sign_job_build_fn build, pid_t pid,
+                       sign_job_describe_fn describe, void *userdata, sign_job **ret) {
         sign_job *j;
 
         if (!w)
@@ -136,9 +145,11 @@ int sign_worker_submit(sign_worker *w, const signer *s, json_t *claims, pid_t pi
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        j->claims = claims;
+        j->build = build;
         j->signer = s;
         j->pid = pid;
+        j->describe = describe;
+        j->userdata = userdata;
         j->state = JOB_QUEUED;
         pthread_mutex_lock(&w->lock);
         if (w->last)
@@ -176,7 +187,8 @@ static void unqueue(sign_worker *w, sign_job *j) {
         w->n_queued--;
 }
 
-int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, int64_t *ret_pid_start) {
+int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_claims, json_t **ret_claims_object,
+                     int64_t *ret_pid_start, char **ret_description) {
         int r;
 
         if (!j)
@@ -205,6 +217,8 @@ int sign_job_collect(sign_worker *w, sign_job *j, char **ret_token, char **ret_c
         }
         pthread_mutex_unlock(&w->lock);
         *ret_pid_start = j->pid_start;
+        *ret_claims_object = j->claims;
+        *ret_description = j->description;
         r = j->result;
         if (r >= 0) {
                 *ret_token = j->token;

@@ -25,7 +25,7 @@ LAYERS="
 4 session_methods grant_methods request_methods account_methods audit_methods key_methods config_methods userdb fleet_methods
 5 method_support paging varlink_service interface
 6 reload issue grant_apply live keys audit offboard throttle identity signer sign_worker fleet fleet_record enrichd
-7 db sessions grants requests tokens identities signing_keys fleet_store etcd
+7 db sessions grants requests tokens identities passwd_cache signing_keys fleet_store etcd
 8 policy clock config log paths
 "
 

@@ -121,6 +121,11 @@ struct fleet {
          * host id -> {kid: {x, by}}; an issuer's renewals due, host id ->
          * when the last was queued (0: not yet). */
         json_t *enrolments, *endorsed, *renewals;
+        /* main thread: the newest "at" of a verified enrolment seen per
+         * host id, kept through deletions and full reads (and in
+         * fleet_state, read back when not here), so that an older one
+         * put back into etcd (a replay) is refused. */
+        json_t *enrolled_at;
         /* under lock: what the presence record carries of the keys
          * ({jwks, endorsements}, keys_published), and whether it changed
          * since the heartbeat last put the record */
@@ -1707,6 +1712,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         f->enrolments = json_object();
         f->endorsed = json_object();
         f->renewals = json_object();
+        f->enrolled_at = json_object();
         f->jwks_path = strdup(d->config->jwks);
         f->version = strdup(version);
         {
@@ -1715,8 +1721,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                         strcpy(name, "localhost");
                 f->hostname = strdup(name);
         }
-        if (!f->hosts || !f->revoking || !f->enrolments || !f->endorsed || !f->renewals || !f->jwks_path ||
-            !f->hostname || !f->version) {
+        if (!f->hosts || !f->revoking || !f->enrolments || !f->endorsed || !f->renewals || !f->enrolled_at ||
+            !f->jwks_path || !f->hostname || !f->version) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -1887,6 +1893,7 @@ void fleet_stop(enrichd *d) {
         json_decref(f->enrolments);
         json_decref(f->endorsed);
         json_decref(f->renewals);
+        json_decref(f->enrolled_at);
         free(f->presence_keys);
         free(f->checkpoint);
         free(f->pending_after);
@@ -2940,7 +2947,8 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL, *keys = NULL;
         const char *why = NULL;
-        int64_t at = 0, since = 0;
+        int64_t at = 0, since = 0, newest;
+        char older[256];
         int r;
 
         json_object_del(f->enrolments, id);
@@ -2960,6 +2968,30 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_rejected(kv->key, why);
                 goto out;
         }
+        /* Every enrolment an issuer signed stays valid in etcd's history:
+         * one older than the newest seen here is a replay (rolling back a
+         * re-enrolment that dropped a leaked key), refused as invalid. */
+        if (json_object_get(f->enrolled_at, id))
+                newest = json_integer_value(json_object_get(f->enrolled_at, id));
+        else if (fleet_store_enrolled_at(d->db, id, &newest) < 0) {
+                log_error("Failed to read when host %s's newest fleet enrolment was signed: %s; not applied", id,
+                          db_last_error(d->db));
+                goto out;
+        }
+        if (at < newest) {
+                snprintf(older, sizeof older,
+                         "it is older than the enrolment of %s seen here (signed at %lld, not %lld): put back", id,
+                         (long long) newest, (long long) at);
+                log_rejected(kv->key, older);
+                goto out;
+        }
+        if (at > newest && fleet_store_set_enrolled_at(d->db, id, at) < 0) {
+                log_error("Failed to record when host %s's fleet enrolment was signed: %s; not applied", id,
+                          db_last_error(d->db));
+                goto out;
+        }
+        if (json_object_get(f->enrolled_at, id) || json_object_size(f->enrolled_at) < FLEET_MAX_HOSTS)
+                (void) json_object_set_new(f->enrolled_at, id, json_integer(at > newest ? at : newest));
         if (json_object_size(f->enrolments) >= FLEET_MAX_HOSTS) {
                 log_rejected(kv->key, "more enrolments than fleet hosts are held");
                 goto out;
@@ -2973,6 +3005,16 @@ out:
         host_trust(d, id);
         json_decref(payload);
         json_decref(keys);
+}
+
+/* The "at" of an enrolment of host id signed here now: later than the
+ * newest seen, even when this issuer's clock is a little behind the one
+ * that signed that, or within the same second (every host would refuse an
+ * older one, and take the one it replaces back in its place). */
+static int64_t enrolment_at(fleet *f, const char *id) {
+        int64_t now = clock_now(), newest = json_integer_value(json_object_get(f->enrolled_at, id));
+
+        return newest >= now ? newest + 1 : now;
 }
 
 /* The payload of host id's enrolment by an issuer's renewal: the keys of
@@ -2994,9 +3036,10 @@ static json_t *renewal_payload(enrichd *d, const char *id) {
                         continue;
                 json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", kid, "x", x));
         }
-        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at", (json_int_t) clock_now(),
-                         "endorsedSince", json_integer_value(json_object_get(enrolment, "since")), "by", "renewal",
-                         "issuer", f->host_id);
+        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at",
+                         (json_int_t) enrolment_at(f, id), "endorsedSince",
+                         json_integer_value(json_object_get(enrolment, "since")), "by", "renewal", "issuer",
+                         f->host_id);
 }
 
 int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
@@ -3004,13 +3047,14 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
         fleet *f = d->fleet;
         json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
         char *computed = NULL, key[512];
-        int64_t now = clock_now();
+        int64_t now;
         size_t i;
         int r;
 
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
+        now = enrolment_at(f, host_id);
         record = json_object_get(f->hosts, host_id);
         if (!record) {
                 format_error(ret_error,

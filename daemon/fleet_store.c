@@ -37,6 +37,20 @@ int fleet_store_set_revision(db *d, int64_t revision) {
                       "Failed to record the fleet revision", NULL, DB_ARGS(DB_INT(revision)));
 }
 
+int fleet_store_enrolled_at(db *d, const char *host_id, int64_t *ret) {
+        return db_query_int64(d, "SELECT coalesce(max(value), 0) FROM fleet_state WHERE name = 'enrolled/' || ?",
+                              "Failed to read when the newest fleet enrolment was signed", ret,
+                              DB_ARGS(DB_TEXT(host_id)));
+}
+
+int fleet_store_set_enrolled_at(db *d, const char *host_id, int64_t at) {
+        return db_run(d, DB_WRITE_DURABLE,
+                      "INSERT INTO fleet_state (name, value) VALUES ('enrolled/' || ?1, ?2)"
+                      " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                      "Failed to record when the newest fleet enrolment was signed", NULL,
+                      DB_ARGS(DB_TEXT(host_id), DB_INT(at)));
+}
+
 int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer) {
         return db_run(d, DB_WRITE_DURABLE,
                       "INSERT OR REPLACE INTO fleet_grants (id, mod_revision, issuer) VALUES (?, ?, ?)",

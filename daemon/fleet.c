@@ -2793,6 +2793,9 @@ int fleet_hosts(enrichd *d, json_t **ret) {
 /* Keys left out of the fleet JWKS named in FleetJwks's answer at most
  * (all of them are counted). */
 #define FLEET_MAX_LEFT_OUT 100
+/* A left-out key's kid named in that answer at most this long (an
+ * RFC 7638 thumbprint is 43). */
+#define FLEET_MAX_KID 128
 
 static bool is_issuer(enrichd *d) {
         return jwks_find(d->fleet->issuers, signer_kid(d->signer)) != NULL;
@@ -3047,13 +3050,14 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
         fleet *f = d->fleet;
         json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
         char *computed = NULL, key[512];
-        int64_t now;
+        int64_t now, since;
         size_t i;
         int r;
 
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
+        since = clock_now(); /* read first: never later than now */
         now = enrolment_at(f, host_id);
         record = json_object_get(f->hosts, host_id);
         if (!record) {
@@ -3110,9 +3114,11 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
                 r = -EINVAL;
                 goto out;
         }
-        /* An admin's enrolment supersedes every endorsement made before it. */
+        /* An admin's enrolment supersedes every endorsement made before it
+         * (now: its at may be later, see enrolment_at, and an endorsement
+         * made on the host after this must count). */
         payload = json_pack("{s:s, s:O, s:I, s:I, s:s, s:s}", "hostId", host_id, "keys", keys, "at", (json_int_t) now,
-                            "endorsedSince", (json_int_t) now, "by", by, "issuer", f->host_id);
+                            "endorsedSince", (json_int_t) since, "by", by, "issuer", f->host_id);
         if (!payload) {
                 r = -ENOMEM;
                 goto out;
@@ -3218,9 +3224,17 @@ int fleet_jwks(enrichd *d, json_t **ret) {
                             json_object_get(seen, kid) || json_array_size(keys) >= FLEET_MAX_HOSTS)
                                 continue;
                         if (!key_standing(d->fleet, id, kid, x, &why)) {
+                                /* The kid is whatever etcd holds: named only
+                                 * when it is short plain text (enrichctl
+                                 * prints it on the admin's terminal). */
                                 if (n_left_out++ < FLEET_MAX_LEFT_OUT)
-                                        json_array_append_new(left_out, json_pack("{s:s, s:s, s:s}", "hostId", id,
-                                                                                  "kid", kid, "why", why));
+                                        json_array_append_new(
+                                                left_out,
+                                                json_pack("{s:s, s:s, s:s}", "hostId", id, "kid",
+                                                          strlen(kid) <= FLEET_MAX_KID && !text_has_controls(kid)
+                                                                  ? kid
+                                                                  : "(not shown: too long, or control characters)",
+                                                          "why", why));
                                 continue;
                         }
                         if (json_object_set(seen, kid, json_true()) < 0)

@@ -121,10 +121,11 @@ struct fleet {
          * host id -> {kid: {x, by}}; an issuer's renewals due, host id ->
          * when the last was queued (0: not yet). */
         json_t *enrolments, *endorsed, *renewals;
-        /* main thread: the newest "at" of a verified enrolment seen per
-         * host id, kept through deletions and full reads (and in
-         * fleet_state, read back when not here), so that an older one
-         * put back into etcd (a replay) is refused. */
+        /* main thread: the newest "at" and "endorsedSince" of the
+         * verified enrolments seen per host id ({at, since}), kept through
+         * deletions and full reads (and in fleet_state, read back when not
+         * here), so that an older one put back into etcd (a replay), or a
+         * renewal made from a superseded one, is refused. */
         json_t *enrolled_at;
         /* under lock: what the presence record carries of the keys
          * ({jwks, endorsements}, keys_published), and whether it changed
@@ -2950,8 +2951,9 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL, *keys = NULL;
         const char *why = NULL;
-        int64_t at = 0, since = 0, newest;
-        char older[256];
+        int64_t at = 0, since = 0, newest_at = 0, newest_since = 0;
+        json_t *newest;
+        char older[320];
         int r;
 
         json_object_del(f->enrolments, id);
@@ -2973,28 +2975,35 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         }
         /* Every enrolment an issuer signed stays valid in etcd's history:
          * one older than the newest seen here is a replay (rolling back a
-         * re-enrolment that dropped a leaked key), refused as invalid. */
-        if (json_object_get(f->enrolled_at, id))
-                newest = json_integer_value(json_object_get(f->enrolled_at, id));
-        else if (fleet_store_enrolled_at(d->db, id, &newest) < 0) {
+         * re-enrolment that dropped a leaked key), and one whose
+         * endorsedSince is older than the newest's is a renewal made from
+         * an enrolment superseded since (an admin's re-enrolment raced by
+         * an issuer's renewal): both refused as invalid. */
+        newest = json_object_get(f->enrolled_at, id);
+        if (newest) {
+                newest_at = json_integer_value(json_object_get(newest, "at"));
+                newest_since = json_integer_value(json_object_get(newest, "since"));
+        } else if (fleet_store_enrolled(d->db, id, &newest_at, &newest_since) < 0) {
                 log_error("Failed to read when host %s's newest fleet enrolment was signed: %s; not applied", id,
                           db_last_error(d->db));
                 goto out;
         }
-        if (at < newest) {
+        if (at < newest_at || since < newest_since) {
                 snprintf(older, sizeof older,
-                         "it is older than the enrolment of %s seen here (signed at %lld, not %lld): put back", id,
-                         (long long) newest, (long long) at);
+                         "it is older than the enrolment of %s seen here (at %lld, endorsedSince %lld; this one "
+                         "%lld, %lld): put back, or renewed from a superseded one",
+                         id, (long long) newest_at, (long long) newest_since, (long long) at, (long long) since);
                 log_rejected(kv->key, older);
                 goto out;
         }
-        if (at > newest && fleet_store_set_enrolled_at(d->db, id, at) < 0) {
+        if ((at > newest_at || since > newest_since) && fleet_store_set_enrolled(d->db, id, at, since) < 0) {
                 log_error("Failed to record when host %s's fleet enrolment was signed: %s; not applied", id,
                           db_last_error(d->db));
                 goto out;
         }
-        if (json_object_get(f->enrolled_at, id) || json_object_size(f->enrolled_at) < FLEET_MAX_HOSTS)
-                (void) json_object_set_new(f->enrolled_at, id, json_integer(at > newest ? at : newest));
+        if (newest || json_object_size(f->enrolled_at) < FLEET_MAX_HOSTS)
+                (void) json_object_set_new(f->enrolled_at, id,
+                                           json_pack("{s:I, s:I}", "at", (json_int_t) at, "since", (json_int_t) since));
         if (json_object_size(f->enrolments) >= FLEET_MAX_HOSTS) {
                 log_rejected(kv->key, "more enrolments than fleet hosts are held");
                 goto out;
@@ -3015,7 +3024,8 @@ out:
  * that signed that, or within the same second (every host would refuse an
  * older one, and take the one it replaces back in its place). */
 static int64_t enrolment_at(fleet *f, const char *id) {
-        int64_t now = clock_now(), newest = json_integer_value(json_object_get(f->enrolled_at, id));
+        int64_t now = clock_now(),
+                newest = json_integer_value(json_object_get(json_object_get(f->enrolled_at, id), "at"));
 
         return newest >= now ? newest + 1 : now;
 }
@@ -3057,7 +3067,11 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
-        since = clock_now(); /* read first: never later than now */
+        /* read first: never later than now; never earlier than the
+         * newest enrolment's (which every host would refuse it for) */
+        since = clock_now();
+        if (since < json_integer_value(json_object_get(json_object_get(f->enrolled_at, host_id), "since")))
+                since = json_integer_value(json_object_get(json_object_get(f->enrolled_at, host_id), "since"));
         now = enrolment_at(f, host_id);
         record = json_object_get(f->hosts, host_id);
         if (!record) {

@@ -8,11 +8,13 @@
 # leaked key: every host refuses the older enrolment, also after deleting
 # the newer one first, and the leaked key stays out of the fleet JWKS
 # (b's keys leave it too, denial of service only, until an admin enrols anew),
-# also on a host restarted meanwhile.
+# also on a host restarted meanwhile; so is an issuer's renewal made from
+# the enrolment the admin's replaced (a race of the two), which carries
+# the older endorsedSince.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-replay-start fleet-replay-enrolled fleet-replay-reenrolled fleet-replay-old-enrolment-refused
-fleet-replay-leaked-key-left-out fleet-replay-after-delete-refused fleet-replay-after-delete-left-out fleet-replay-enrol-again fleet-replay-after-restart-refused fleet-replay-after-restart-left-out"
+fleet-replay-leaked-key-left-out fleet-replay-after-delete-refused fleet-replay-after-delete-left-out fleet-replay-enrol-again fleet-replay-stale-renewal-refused fleet-replay-stale-renewal-left-out fleet-replay-after-restart-refused fleet-replay-after-restart-left-out"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -73,6 +75,22 @@ check fleet-replay-after-delete-left-out left_out || hctl a fleet jwks
 hctl a fleet enroll host-b --key "$KID_B2" >"$TMP/enrol3.out" 2>&1 || show "$TMP/enrol3.out"
 again() { both_in_jwks "$KID_B2" && neither_in_jwks "$KID_B"; }
 check fleet-replay-enrol-again poll 50 again || show "$TMP/a/enrichd.log"
+
+# an issuer renewing b from the enrolment before the admin's (it had not
+# seen it yet) signs a newer "at" with the older endorsedSince, listing the
+# key the leaked one vouched for: refused (simulated: signed here with the
+# issuer's key, as enrichd's renewal would)
+OLD_SINCE=$($FLEET_TOOL payload "$(cat "$TMP/old-enrolment")" | $PY -c 'import json, sys
+p = json.load(sys.stdin); print(p.get("endorsedSince", p["at"]))')
+STALE=$($FLEET_TOOL enrolment host-b "$TMP/leaked.jwks" | $PY -c 'import json, sys, time
+p = json.load(sys.stdin); p["at"] = int(time.time()) + 5; p["endorsedSince"] = int(sys.argv[1]); p["by"] = "renewal"
+print(json.dumps(p))' "$OLD_SINCE")
+put_leaked
+etcdctl put /enrich-test/enrolments/host-b "$(signed "$TMP/a.pem" "$STALE")" >/dev/null
+stale_refused() { host_log_has a "enrolments/host-b: .*renewed from a superseded one" &&
+        [ "$(grep -c "Ignoring fleet record /enrich-test/enrolments/host-b: it is older than" "$TMP/a/enrichd.log")" -ge 3 ]; }
+check fleet-replay-stale-renewal-refused poll 50 stale_refused || show "$TMP/a/enrichd.log"
+check fleet-replay-stale-renewal-left-out left_out || hctl a fleet jwks
 
 # b restarts while etcd holds the older enrolment: it remembers the newer
 b_refusals() { grep -c "Ignoring fleet record /enrich-test/enrolments/host-b: it is older than" "$TMP/b/enrichd.log"; }

@@ -121,6 +121,12 @@ struct fleet {
          * host id -> {kid: {x, by}}; an issuer's renewals due, host id ->
          * when the last was queued (0: not yet). */
         json_t *enrolments, *endorsed, *renewals;
+        /* main thread: the newest "at" and "endorsedSince" of the
+         * verified enrolments seen per host id ({at, since}), kept through
+         * deletions and full reads (and in fleet_state, read back when not
+         * here), so that an older one put back into etcd (a replay), or a
+         * renewal made from a superseded one, is refused. */
+        json_t *enrolled_at;
         /* under lock: what the presence record carries of the keys
          * ({jwks, endorsements}, keys_published), and whether it changed
          * since the heartbeat last put the record */
@@ -1707,6 +1713,7 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         f->enrolments = json_object();
         f->endorsed = json_object();
         f->renewals = json_object();
+        f->enrolled_at = json_object();
         f->jwks_path = strdup(d->config->jwks);
         f->version = strdup(version);
         {
@@ -1715,8 +1722,8 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
                         strcpy(name, "localhost");
                 f->hostname = strdup(name);
         }
-        if (!f->hosts || !f->revoking || !f->enrolments || !f->endorsed || !f->renewals || !f->jwks_path ||
-            !f->hostname || !f->version) {
+        if (!f->hosts || !f->revoking || !f->enrolments || !f->endorsed || !f->renewals || !f->enrolled_at ||
+            !f->jwks_path || !f->hostname || !f->version) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -1887,6 +1894,7 @@ void fleet_stop(enrichd *d) {
         json_decref(f->enrolments);
         json_decref(f->endorsed);
         json_decref(f->renewals);
+        json_decref(f->enrolled_at);
         free(f->presence_keys);
         free(f->checkpoint);
         free(f->pending_after);
@@ -2786,6 +2794,9 @@ int fleet_hosts(enrichd *d, json_t **ret) {
 /* Keys left out of the fleet JWKS named in FleetJwks's answer at most
  * (all of them are counted). */
 #define FLEET_MAX_LEFT_OUT 100
+/* A left-out key's kid named in that answer at most this long (an
+ * RFC 7638 thumbprint is 43). */
+#define FLEET_MAX_KID 128
 
 static bool is_issuer(enrichd *d) {
         return jwks_find(d->fleet->issuers, signer_kid(d->signer)) != NULL;
@@ -2940,7 +2951,9 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
         fleet *f = d->fleet;
         json_t *payload = NULL, *keys = NULL;
         const char *why = NULL;
-        int64_t at = 0, since = 0;
+        int64_t at = 0, since = 0, newest_at = 0, newest_since = 0;
+        json_t *newest;
+        char older[320];
         int r;
 
         json_object_del(f->enrolments, id);
@@ -2960,6 +2973,37 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
                 log_rejected(kv->key, why);
                 goto out;
         }
+        /* Every enrolment an issuer signed stays valid in etcd's history:
+         * one older than the newest seen here is a replay (rolling back a
+         * re-enrolment that dropped a leaked key), and one whose
+         * endorsedSince is older than the newest's is a renewal made from
+         * an enrolment superseded since (an admin's re-enrolment raced by
+         * an issuer's renewal): both refused as invalid. */
+        newest = json_object_get(f->enrolled_at, id);
+        if (newest) {
+                newest_at = json_integer_value(json_object_get(newest, "at"));
+                newest_since = json_integer_value(json_object_get(newest, "since"));
+        } else if (fleet_store_enrolled(d->db, id, &newest_at, &newest_since) < 0) {
+                log_error("Failed to read when host %s's newest fleet enrolment was signed: %s; not applied", id,
+                          db_last_error(d->db));
+                goto out;
+        }
+        if (at < newest_at || since < newest_since) {
+                snprintf(older, sizeof older,
+                         "it is older than the enrolment of %s seen here (at %lld, endorsedSince %lld; this one "
+                         "%lld, %lld): put back, or renewed from a superseded one",
+                         id, (long long) newest_at, (long long) newest_since, (long long) at, (long long) since);
+                log_rejected(kv->key, older);
+                goto out;
+        }
+        if ((at > newest_at || since > newest_since) && fleet_store_set_enrolled(d->db, id, at, since) < 0) {
+                log_error("Failed to record when host %s's fleet enrolment was signed: %s; not applied", id,
+                          db_last_error(d->db));
+                goto out;
+        }
+        if (newest || json_object_size(f->enrolled_at) < FLEET_MAX_HOSTS)
+                (void) json_object_set_new(f->enrolled_at, id,
+                                           json_pack("{s:I, s:I}", "at", (json_int_t) at, "since", (json_int_t) since));
         if (json_object_size(f->enrolments) >= FLEET_MAX_HOSTS) {
                 log_rejected(kv->key, "more enrolments than fleet hosts are held");
                 goto out;
@@ -2973,6 +3017,17 @@ out:
         host_trust(d, id);
         json_decref(payload);
         json_decref(keys);
+}
+
+/* The "at" of an enrolment of host id signed here now: later than the
+ * newest seen, even when this issuer's clock is a little behind the one
+ * that signed that, or within the same second (every host would refuse an
+ * older one, and take the one it replaces back in its place). */
+static int64_t enrolment_at(fleet *f, const char *id) {
+        int64_t now = clock_now(),
+                newest = json_integer_value(json_object_get(json_object_get(f->enrolled_at, id), "at"));
+
+        return newest >= now ? newest + 1 : now;
 }
 
 /* The payload of host id's enrolment by an issuer's renewal: the keys of
@@ -2994,9 +3049,10 @@ static json_t *renewal_payload(enrichd *d, const char *id) {
                         continue;
                 json_array_append_new(keys, json_pack("{s:s, s:s}", "kid", kid, "x", x));
         }
-        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at", (json_int_t) clock_now(),
-                         "endorsedSince", json_integer_value(json_object_get(enrolment, "since")), "by", "renewal",
-                         "issuer", f->host_id);
+        return json_pack("{s:s, s:o, s:I, s:I, s:s, s:s}", "hostId", id, "keys", keys, "at",
+                         (json_int_t) enrolment_at(f, id), "endorsedSince",
+                         json_integer_value(json_object_get(enrolment, "since")), "by", "renewal", "issuer",
+                         f->host_id);
 }
 
 int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints, const char *by, fleet_write_done done,
@@ -3004,13 +3060,19 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
         fleet *f = d->fleet;
         json_t *record, *present = NULL, *keys = NULL, *payload = NULL, *k;
         char *computed = NULL, key[512];
-        int64_t now = clock_now();
+        int64_t now, since;
         size_t i;
         int r;
 
         r = require_issuer(d, ret_error);
         if (r < 0)
                 return r;
+        /* read first: never later than now; never earlier than the
+         * newest enrolment's (which every host would refuse it for) */
+        since = clock_now();
+        if (since < json_integer_value(json_object_get(json_object_get(f->enrolled_at, host_id), "since")))
+                since = json_integer_value(json_object_get(json_object_get(f->enrolled_at, host_id), "since"));
+        now = enrolment_at(f, host_id);
         record = json_object_get(f->hosts, host_id);
         if (!record) {
                 format_error(ret_error,
@@ -3066,9 +3128,11 @@ int fleet_enrol(enrichd *d, const char *host_id, const char *const *thumbprints,
                 r = -EINVAL;
                 goto out;
         }
-        /* An admin's enrolment supersedes every endorsement made before it. */
+        /* An admin's enrolment supersedes every endorsement made before it
+         * (now: its at may be later, see enrolment_at, and an endorsement
+         * made on the host after this must count). */
         payload = json_pack("{s:s, s:O, s:I, s:I, s:s, s:s}", "hostId", host_id, "keys", keys, "at", (json_int_t) now,
-                            "endorsedSince", (json_int_t) now, "by", by, "issuer", f->host_id);
+                            "endorsedSince", (json_int_t) since, "by", by, "issuer", f->host_id);
         if (!payload) {
                 r = -ENOMEM;
                 goto out;
@@ -3174,9 +3238,17 @@ int fleet_jwks(enrichd *d, json_t **ret) {
                             json_object_get(seen, kid) || json_array_size(keys) >= FLEET_MAX_HOSTS)
                                 continue;
                         if (!key_standing(d->fleet, id, kid, x, &why)) {
+                                /* The kid is whatever etcd holds: named only
+                                 * when it is short plain text (enrichctl
+                                 * prints it on the admin's terminal). */
                                 if (n_left_out++ < FLEET_MAX_LEFT_OUT)
-                                        json_array_append_new(left_out, json_pack("{s:s, s:s, s:s}", "hostId", id,
-                                                                                  "kid", kid, "why", why));
+                                        json_array_append_new(
+                                                left_out,
+                                                json_pack("{s:s, s:s, s:s}", "hostId", id, "kid",
+                                                          strlen(kid) <= FLEET_MAX_KID && !text_has_controls(kid)
+                                                                  ? kid
+                                                                  : "(not shown: too long, or control characters)",
+                                                          "why", why));
                                 continue;
                         }
                         if (json_object_set(seen, kid, json_true()) < 0)

@@ -37,6 +37,37 @@ int fleet_store_set_revision(db *d, int64_t revision) {
                       "Failed to record the fleet revision", NULL, DB_ARGS(DB_INT(revision)));
 }
 
+int fleet_store_enrolled(db *d, const char *host_id, int64_t *ret_at, int64_t *ret_since) {
+        int r;
+
+        r = db_query_int64(d, "SELECT coalesce(max(value), 0) FROM fleet_state WHERE name = 'enrolled/' || ?",
+                           "Failed to read when the newest fleet enrolment was signed", ret_at,
+                           DB_ARGS(DB_TEXT(host_id)));
+        if (r == 0)
+                r = db_query_int64(
+                        d, "SELECT coalesce(max(value), 0) FROM fleet_state WHERE name = 'enrolled-since/' || ?",
+                        "Failed to read from when the newest fleet enrolment counts endorsements", ret_since,
+                        DB_ARGS(DB_TEXT(host_id)));
+        return r;
+}
+
+int fleet_store_set_enrolled(db *d, const char *host_id, int64_t at, int64_t since) {
+        int r;
+
+        r = db_run(d, DB_WRITE_DURABLE,
+                   "INSERT INTO fleet_state (name, value) VALUES ('enrolled/' || ?1, ?2)"
+                   " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                   "Failed to record when the newest fleet enrolment was signed", NULL,
+                   DB_ARGS(DB_TEXT(host_id), DB_INT(at)));
+        if (r == 0)
+                r = db_run(d, DB_WRITE_DURABLE,
+                           "INSERT INTO fleet_state (name, value) VALUES ('enrolled-since/' || ?1, ?2)"
+                           " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                           "Failed to record from when the newest fleet enrolment counts endorsements", NULL,
+                           DB_ARGS(DB_TEXT(host_id), DB_INT(since)));
+        return r;
+}
+
 int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer) {
         return db_run(d, DB_WRITE_DURABLE,
                       "INSERT OR REPLACE INTO fleet_grants (id, mod_revision, issuer) VALUES (?, ?, ?)",

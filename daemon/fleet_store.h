@@ -10,6 +10,13 @@
 /* The revision recorded (0: never synced). */
 int fleet_store_revision(db *d, int64_t *ret);
 int fleet_store_set_revision(db *d, int64_t revision);
+/* The newest "at" and "endorsedSince" of host_id's enrolments verified
+ * here (0: none), kept in fleet_state as "enrolled/<host_id>" and
+ * "enrolled-since/<host_id>" so that an older enrolment put back into
+ * etcd, or a renewal made from a superseded one, is refused after a
+ * restart too; set keeps the later of each. */
+int fleet_store_enrolled(db *d, const char *host_id, int64_t *ret_at, int64_t *ret_since);
+int fleet_store_set_enrolled(db *d, const char *host_id, int64_t at, int64_t since);
 /* Marks id as a fleet grant from issuer (the issuing host, or "key KID"). */
 int fleet_store_mark_grant(db *d, const char *id, int64_t mod_revision, const char *issuer);
 /* Whether id is a fleet grant, and its issuer (malloc'd; NULL when not

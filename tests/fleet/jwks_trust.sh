@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-trust-start fleet-trust-unenrolled-left-out fleet-trust-unenrolled-reported
-fleet-trust-foreign-presence-left-out fleet-trust-foreign-presence-reported-json fleet-trust-left-out-named-to-admins-only fleet-trust-wrong-thumbprint-refused
+fleet-trust-foreign-presence-left-out fleet-trust-foreign-presence-reported-json fleet-trust-left-out-kid-no-controls fleet-trust-left-out-named-to-admins-only fleet-trust-wrong-thumbprint-refused
 fleet-trust-swapped-key-refused fleet-trust-non-issuer-cannot-enrol fleet-trust-enrolled-key-listed
 fleet-trust-token-verifies fleet-trust-enrolment-audited fleet-trust-rogue-enrolment-ignored fleet-trust-other-host-enrolment-ignored
 fleet-trust-rotated-key-endorsed fleet-trust-enrolment-renewed fleet-trust-two-quick-rotations-with-issuer fleet-trust-compromised-key-left-out
@@ -55,6 +55,16 @@ sys.exit(0 if {"hostId": "evil", "kid": sys.argv[2]} in [{"hostId": l["hostId"],
          and sys.argv[2] not in [k["kid"] for k in j["keys"]] else 1)' "$TMP/jwks.json" "$KID_ROGUE"
 }
 check fleet-trust-foreign-presence-reported-json reported_json || show "$TMP/jwks.json"
+# a kid is whatever etcd holds: one with terminal controls is not printed
+$PY -c 'import json; print(json.dumps({"hostId": "esc", "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519",
+        "x": "AAAA", "kid": "\u001b]0;pwned\u0007\u001b[2J"}]}}))' | etcdctl put /enrich-test/hosts/esc >/dev/null
+esc_seen() { hctl a fleet hosts 2>/dev/null | grep -q esc; }
+no_controls() {
+        poll 50 esc_seen && hctl a fleet jwks >/dev/null 2>"$TMP/esc.err" && grep -q "host esc key (not shown" "$TMP/esc.err" &&
+                ! grep -q "$(printf '\033')" "$TMP/esc.err"
+}
+check fleet-trust-left-out-kid-no-controls no_controls || cat -v "$TMP/esc.err"
+etcdctl del /enrich-test/hosts/esc >/dev/null
 # host ids are for admins (fleet hosts is admin-only): a user hears how many
 user_count_only() {
         as_user "$U1" "$ENRICHCTL" --socket "$TMP/a/io.enrich" fleet jwks >/dev/null 2>"$TMP/user.err"

@@ -978,6 +978,8 @@ static int parse_fleet(parse_context *ctx, const config_setting_t *group, config
                 r = fail(ctx, group, "the fleet group needs 'endpoints' (a list of http(s)://HOST:PORT)");
         else if (strv_length(f->endpoints) > CONFIG_FLEET_MAX_ENDPOINTS)
                 r = fail(ctx, group, "'fleet.endpoints' has more than %d entries", CONFIG_FLEET_MAX_ENDPOINTS);
+        if (strv_length(f->labels) > CONFIG_FLEET_MAX_LABELS)
+                r = fail(ctx, group, "'fleet.labels' has more than %d entries", CONFIG_FLEET_MAX_LABELS);
         if ((f->cert == NULL) != (f->key == NULL))
                 r = fail(ctx, group, "'fleet.cert' and 'fleet.key' go together");
         if (resolve_credentials(f) < 0)

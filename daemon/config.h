@@ -108,6 +108,8 @@ typedef struct config_rule {
 #define CONFIG_FLEET_DEFAULT_PREFIX      "/enrich/"
 #define CONFIG_FLEET_DEFAULT_OFFLINE_MAX 300
 #define CONFIG_FLEET_MAX_ENDPOINTS       16
+/* fleet.labels at most (peers refuse a presence record with more). */
+#define CONFIG_FLEET_MAX_LABELS 64
 /* The credential name systemd passes the credentials file under
  * (LoadCredential=fleet.credentials:PATH): when $CREDENTIALS_DIRECTORY
  * holds it, it is read instead of the configured path, which the daemon's

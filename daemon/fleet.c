@@ -1338,6 +1338,38 @@ static void host_trust(enrichd *d, const char *id);
 static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id);
 
 /* One key put or deleted, by what lies under the prefix. */
+/* A string member of a presence record that an admin's terminal may
+ * show (fleet hosts): absent, or short text without controls. */
+static bool presence_text_ok(json_t *v) {
+        const char *s = json_string_value(v);
+        return !v || (s && strlen(s) <= 256 && !text_has_controls(s));
+}
+
+/* Why a presence record (plain JSON any etcd writer can put) is not kept,
+ * or NULL: what enrichd publishes is an object with short hostname and
+ * version, at most CONFIG_FLEET_MAX_LABELS labels that are valid names,
+ * and at most JWKS_MAX_KEYS keys. A record past that would only cost
+ * every host memory and FleetJwks's callers time. */
+static const char *presence_refused(json_t *record) {
+        json_t *labels = json_object_get(record, "labels"), *label;
+        json_t *keys = json_object_get(json_object_get(record, "jwks"), "keys");
+        size_t i;
+
+        if (!json_is_object(record))
+                return "a presence record that is no JSON object";
+        if (!presence_text_ok(json_object_get(record, "hostname")) ||
+            !presence_text_ok(json_object_get(record, "version")))
+                return "a presence record whose hostname or version is no short text";
+        if (labels && (!json_is_array(labels) || json_array_size(labels) > CONFIG_FLEET_MAX_LABELS))
+                return "a presence record whose labels are no list of at most 64";
+        json_array_foreach(labels, i, label)
+                if (!json_is_string(label) || !fleet_name_valid(json_string_value(label)))
+                        return "a presence record with a label that is no valid name";
+        if (json_array_size(keys) > JWKS_MAX_KEYS)
+                return "a presence record with more than 64 keys";
+        return NULL;
+}
+
 static void apply_kv(enrichd *d, const etcd_kv *kv) {
         fleet *f = d->fleet;
         size_t n = strlen(f->prefix);
@@ -1381,7 +1413,10 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
                 bool plausible = !kv->deleted && fleet_name_valid(rel + 6) && kv->value &&
                                  strlen(kv->value) <= FLEET_MAX_HOST_RECORD;
                 json_t *record = plausible ? json_loads(kv->value, 0, NULL) : NULL;
-                if (json_is_object(record) && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
+                const char *why = record ? presence_refused(record) : NULL;
+                if (why)
+                        log_rejected(kv->key, why);
+                if (record && !why && json_object_size(f->hosts) < FLEET_MAX_HOSTS)
                         json_object_set(f->hosts, rel + 6, record);
                 else
                         json_object_del(f->hosts, rel + 6);

@@ -19,7 +19,8 @@ fleet_host b host-b '"web"'
 check fleet-pages-setup host_start b || exit 1
 
 # put_enrolled ISSUER_PEM EXPECTED: through etcd's gateway, presence
-# records and issuer-signed enrolments of h0001..h0300 (2 fresh keys
+# records and issuer-signed enrolments of h0001.example..h0300.example
+# (host ids with dots, as a cursor carries them; 2 fresh keys
 # each), of aaa-dup and zzz-dup (one key, the same), and a presence
 # record of unenrolled (1 key); the kids the fleet JWKS must hold, one a
 # line, into EXPECTED.
@@ -56,7 +57,7 @@ def host(name, keys, enrol=True):
 kids = []
 for i in range(1, 301):
     keys = [jwk(), jwk()]
-    host("h%04d" % i, keys)
+    host("h%04d.example" % i, keys)
     kids += [k["kid"] for k in keys]
 shared = jwk()
 host("aaa-dup", [shared])

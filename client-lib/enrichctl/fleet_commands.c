@@ -48,6 +48,13 @@ static int fleet_status(const ctl_options *o) {
 
 enum { H_ID, H_NAME, H_VERSION, H_LABELS, H_SINCE, H_COLUMNS };
 
+/* The largest pages the daemon answers: a page of these listings costs it
+ * a pass over every live host wherever it starts, so fewer pages cost it
+ * less (the byte budget still ends a page before 64 KiB). */
+static json_t *fleet_page_params(void) {
+        return json_pack("{s:i}", "limit", VARLINK_LIST_MAX_ROWS);
+}
+
 static void host_row(json_t *h, char **row) {
         char labels[512] = "", when[32];
         json_t *label;
@@ -68,8 +75,14 @@ static void host_row(json_t *h, char **row) {
 static int fleet_hosts(const ctl_options *o) {
         static const char *const headers[H_COLUMNS] = { "HOST", "HOSTNAME", "VERSION", "LABELS", "SINCE" };
         static const ctl_listing hosts = { "io.enrich.FleetHosts", "hosts", NULL, headers, H_COLUMNS, host_row };
+        json_t *params = fleet_page_params();
+        int code;
 
-        return ctl_list(o, &hosts, NULL);
+        if (!params)
+                return ctl_oom();
+        code = ctl_list(o, &hosts, params);
+        json_decref(params);
+        return code;
 }
 
 /* The fleet JWKS gathered from every page of FleetJwks: each kid once
@@ -111,15 +124,15 @@ static int add_jwks_page(void *userdata, json_t *reply, json_t *rows, json_t *re
  * of hosts; they make one JWKS here. */
 static int fleet_jwks(const ctl_options *o) {
         fleet_jwks_pages j = { .keys = json_array(), .seen = json_object(), .left_out = json_array() };
-        json_t *jwks = NULL, *k;
+        json_t *params = fleet_page_params(), *jwks = NULL, *k;
         size_t i;
         int code;
 
-        if (!j.keys || !j.seen || !j.left_out) {
+        if (!params || !j.keys || !j.seen || !j.left_out) {
                 code = ctl_oom();
                 goto out;
         }
-        code = ctl_pages(o, "io.enrich.FleetJwks", NULL, NULL, add_jwks_page, &j);
+        code = ctl_pages(o, "io.enrich.FleetJwks", params, NULL, add_jwks_page, &j);
         if (code != CTL_EXIT_OK)
                 goto out;
         jwks = json_pack("{s:O}", "keys", j.keys);
@@ -141,6 +154,7 @@ static int fleet_jwks(const ctl_options *o) {
                 fprintf(stderr, "enrichctl: and %lld more keys left out of the fleet JWKS\n",
                         (long long) (j.count - (json_int_t) json_array_size(j.left_out)));
 out:
+        json_decref(params);
         json_decref(jwks);
         json_decref(j.keys);
         json_decref(j.seen);

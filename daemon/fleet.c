@@ -2784,28 +2784,73 @@ int fleet_status(enrichd *d, json_t **ret) {
         return 0;
 }
 
-int fleet_hosts(enrichd *d, json_t **ret) {
-        json_t *a = json_array(), *record;
-        const char *id;
+/* A bounded max-heap of host ids (by strcmp): the max smallest offered. */
+typedef struct id_heap {
+        const char **ids;
+        size_t n, max;
+} id_heap;
 
-        if (!a)
-                return -ENOMEM;
-        if (!d->fleet) {
-                *ret = a;
+static int compare_ids(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void id_heap_sift_down(id_heap *h, size_t i) {
+        for (;;) {
+                size_t largest = i, l = 2 * i + 1, r = l + 1;
+                const char *t;
+
+                if (l < h->n && strcmp(h->ids[l], h->ids[largest]) > 0)
+                        largest = l;
+                if (r < h->n && strcmp(h->ids[r], h->ids[largest]) > 0)
+                        largest = r;
+                if (largest == i)
+                        return;
+                t = h->ids[i];
+                h->ids[i] = h->ids[largest];
+                h->ids[largest] = t;
+                i = largest;
+        }
+}
+
+static void id_heap_offer(id_heap *h, const char *id) {
+        size_t i;
+
+        if (h->n < h->max) {
+                /* sift up */
+                for (i = h->n++; i > 0 && strcmp(h->ids[(i - 1) / 2], id) < 0; i = (i - 1) / 2)
+                        h->ids[i] = h->ids[(i - 1) / 2];
+                h->ids[i] = id;
+        } else if (strcmp(id, h->ids[0]) < 0) {
+                h->ids[0] = id;
+                id_heap_sift_down(h, 0);
+        }
+}
+
+int fleet_hosts_walk(enrichd *d, const char *after, unsigned max, fleet_host_fn each, void *userdata) {
+        fleet *f = d->fleet;
+        id_heap h = { .max = max };
+        const char *id;
+        json_t *record;
+        int r = 0;
+
+        if (!f || max == 0)
                 return 0;
+        h.ids = calloc(max, sizeof *h.ids);
+        if (!h.ids)
+                return -ENOMEM;
+        /* One pass, one comparison per host past the cursor that is not
+         * among the max smallest (most of them once the heap holds its
+         * max), then a sort of max ids: a page costs the same wherever it
+         * starts, and never a sort of every host. */
+        json_object_foreach(f->hosts, id, record) {
+                if (!after || strcmp(id, after) > 0)
+                        id_heap_offer(&h, id);
         }
-        json_object_foreach(d->fleet->hosts, id, record) {
-                json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id, "hostname",
-                                        json_object_get(record, "hostname"), "version",
-                                        json_object_get(record, "version"), "labels", json_object_get(record, "labels"),
-                                        "since", json_object_get(record, "since"));
-                if (!row || json_array_append_new(a, row) < 0) {
-                        json_decref(a);
-                        return -ENOMEM;
-                }
-        }
-        *ret = a;
-        return 0;
+        qsort(h.ids, h.n, sizeof *h.ids, compare_ids);
+        for (size_t i = 0; i < h.n && r == 0; i++)
+                r = each(h.ids[i], json_object_get(f->hosts, h.ids[i]), userdata);
+        free(h.ids);
+        return r;
 }
 
 /* ---- enrolments: which presence keys the fleet JWKS takes -------------
@@ -2826,12 +2871,6 @@ int fleet_hosts(enrichd *d, json_t **ret) {
 #define FLEET_RENEW_SECONDS 10
 /* ... and queues at most this many renewals per tick. */
 #define FLEET_RENEW_BATCH 8
-/* Keys left out of the fleet JWKS named in FleetJwks's answer at most
- * (all of them are counted). */
-#define FLEET_MAX_LEFT_OUT 100
-/* A left-out key's kid named in that answer at most this long (an
- * RFC 7638 thumbprint is 43). */
-#define FLEET_MAX_KID 128
 
 static bool is_issuer(enrichd *d) {
         return jwks_find(d->fleet->issuers, signer_kid(d->signer)) != NULL;
@@ -3245,58 +3284,66 @@ static void renew_enrolments(enrichd *d) {
         }
 }
 
-int fleet_jwks(enrichd *d, json_t **ret) {
-        json_t *keys = json_array(), *seen = json_object(), *left_out = json_array(), *record, *o;
-        const char *id;
-        json_int_t n_left_out = 0;
+/* Whether s is base64url text of 1 to max characters (a kid or x the
+ * fleet JWKS may hold: RFC 7638 thumbprints and Ed25519 x are 43). */
+static bool jwk_text_ok(const char *s, size_t max) {
+        size_t n = strlen(s);
 
-        if (!keys || !seen || !left_out) {
-                json_decref(keys);
-                json_decref(seen);
-                json_decref(left_out);
-                return -ENOMEM;
-        }
-        json_object_foreach(d->fleet ? d->fleet->hosts : NULL, id, record) {
-                json_t *k, *host_keys = json_object_get(json_object_get(record, "jwks"), "keys");
-                size_t i;
-                /* Only Ed25519 public keys, each once: looked up by kid,
-                 * not compared with every key before it (anyone may ask,
-                 * and the records are whatever etcd holds); and only
-                 * those an issuer vouched for (key_standing), the others
-                 * named in leftOut. */
-                json_array_foreach(host_keys, i, k) {
-                        const char *kid = json_string_value(json_object_get(k, "kid"));
-                        const char *x = json_string_value(json_object_get(k, "x"));
-                        const char *why = NULL;
-                        if (!kid || json_object_get(k, "d") || !x ||
-                            strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0 ||
-                            json_object_get(seen, kid) || json_array_size(keys) >= FLEET_MAX_HOSTS)
-                                continue;
-                        if (!key_standing(d->fleet, id, kid, x, &why)) {
-                                /* The kid is whatever etcd holds: named only
-                                 * when it is short plain text (enrichctl
-                                 * prints it on the admin's terminal). */
-                                if (n_left_out++ < FLEET_MAX_LEFT_OUT)
-                                        json_array_append_new(
-                                                left_out,
-                                                json_pack("{s:s, s:s, s:s}", "hostId", id, "kid",
-                                                          strlen(kid) <= FLEET_MAX_KID && !text_has_controls(kid)
-                                                                  ? kid
-                                                                  : "(not shown: too long, or control characters)",
-                                                          "why", why));
-                                continue;
-                        }
-                        if (json_object_set(seen, kid, json_true()) < 0)
-                                continue;
-                        json_array_append_new(keys,
-                                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                                        "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use", "sig"));
+        return n > 0 && n <= max &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+int fleet_host_jwks(enrichd *d, const char *id, json_t *record, json_t **ret_keys, json_t **ret_left_out) {
+        json_t *keys = json_array(), *seen = json_object(), *left_out = json_array(), *k;
+        size_t i;
+        int r = -ENOMEM;
+
+        if (!keys || !seen || !left_out || !d->fleet)
+                goto out;
+        /* Only Ed25519 public keys, each once: looked up by kid, not
+         * compared with every key before it (anyone may ask, and the
+         * records are whatever etcd holds); and only those an issuer
+         * vouched for (key_standing), the others left out. */
+        json_array_foreach(json_object_get(json_object_get(record, "jwks"), "keys"), i, k) {
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                const char *x = json_string_value(json_object_get(k, "x"));
+                const char *why = NULL;
+                if (!kid || json_object_get(k, "d") || !x ||
+                    strcmp(json_string_value(json_object_get(k, "crv")) ?: "", "Ed25519") != 0 ||
+                    json_object_get(seen, kid))
+                        continue;
+                /* A key past these bounds is no key enrichd publishes;
+                 * they keep a host's keys well inside one page. */
+                if (!jwk_text_ok(kid, FLEET_MAX_KID) || !jwk_text_ok(x, FLEET_MAX_X))
+                        why = "its kid or x is no base64url text of a key's length";
+                else
+                        (void) key_standing(d->fleet, id, kid, x, &why);
+                if (why) {
+                        /* The kid is whatever etcd holds: named only when
+                         * it is short plain text (enrichctl prints it on
+                         * the admin's terminal). */
+                        if (json_array_append_new(left_out,
+                                                  json_pack("{s:s, s:s, s:s}", "hostId", id, "kid",
+                                                            strlen(kid) <= FLEET_MAX_KID && !text_has_controls(kid)
+                                                                    ? kid
+                                                                    : "(not shown: too long, or control characters)",
+                                                            "why", why)) < 0)
+                                goto out;
+                        continue;
                 }
+                if (json_object_set(seen, kid, json_true()) < 0 ||
+                    json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                                          "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use",
+                                                          "sig")) < 0)
+                        goto out;
         }
+        *ret_keys = keys;
+        *ret_left_out = left_out;
+        keys = left_out = NULL;
+        r = 0;
+out:
+        json_decref(keys);
         json_decref(seen);
-        o = json_pack("{s:{s:o}, s:o, s:I}", "jwks", "keys", keys, "leftOut", left_out, "leftOutCount", n_left_out);
-        if (!o)
-                return -ENOMEM;
-        *ret = o;
-        return 0;
+        json_decref(left_out);
+        return r;
 }

@@ -175,18 +175,36 @@ int fleet_read_checkpoint(enrichd *d, const char *host_id, fleet_checkpoint_done
  * fleet mode, -EBUSY (*ret_error). */
 typedef void (*fleet_check_done)(enrichd *d, int r, const char *error, json_t *check, void *userdata);
 int fleet_check(enrichd *d, fleet_check_done done, void *userdata, char **ret_error);
-/* What fleet status, hosts and jwks show, from memory (no etcd call):
- * status {enabled, hostId, prefix, endpoints, labels, connected, revision,
- * storeRevision, lag, lastContact, suspended, offlineMax, fleetGrants,
- * hosts, issuer}; hosts, an array of {hostId, hostname, version, labels,
- * since} of the live hosts' presence records; jwks, {jwks, leftOut,
- * leftOutCount}: one JWKS of the live hosts' public keys that an issuer
- * vouched for (in the host's enrolments/<id>, or endorsed by a key that
- * is), and the others ({hostId, kid, why}, the first 100 of
- * leftOutCount). New references. */
+/* What fleet status shows, from memory (no etcd call): {enabled, hostId,
+ * prefix, endpoints, labels, connected, revision, storeRevision, lag,
+ * lastContact, suspended, offlineMax, fleetGrants, hosts, issuer}. A new
+ * reference. */
 int fleet_status(enrichd *d, json_t **ret);
-int fleet_hosts(enrichd *d, json_t **ret);
-int fleet_jwks(enrichd *d, json_t **ret);
+/* Calls each for the live hosts whose id sorts (strcmp) after after (NULL:
+ * from the first), in that order, max at most, until it returns nonzero;
+ * record is the host's presence record, borrowed for the call. Returns
+ * what each returned, 0 when the hosts ran out, or -ENOMEM. A call costs
+ * one pass over the live hosts with a comparison for each past after,
+ * heap steps for those among the max smallest so far, and a sort of max
+ * ids: O(n log max) time, O(max) memory, wherever it starts. */
+typedef int (*fleet_host_fn)(const char *id, json_t *record, void *userdata);
+int fleet_hosts_walk(enrichd *d, const char *after, unsigned max, fleet_host_fn each, void *userdata);
+/* Keys left out of the fleet JWKS named in one FleetJwks answer at most
+ * (all of them are counted). */
+#define FLEET_MAX_LEFT_OUT 100
+/* The longest kid of a key the fleet JWKS takes, and of a left-out key
+ * named (an RFC 7638 thumbprint is 43) ... */
+#define FLEET_MAX_KID 128
+/* ... and the longest x it takes (an Ed25519 key's is 43). */
+#define FLEET_MAX_X 64
+/* Host id's keys in its presence record (record) as the fleet JWKS takes
+ * them: *ret_keys, the Ed25519 JWKs that an issuer vouched for (in the
+ * host's enrolments/<id>, or endorsed by a key that is), each kid once,
+ * every kid and x base64url within FLEET_MAX_KID and FLEET_MAX_X; and
+ * *ret_left_out, one {hostId, kid, why} per other Ed25519 key (kid
+ * within FLEET_MAX_KID, without controls, or a placeholder). New
+ * references; 0 or -ENOMEM. */
+int fleet_host_jwks(enrichd *d, const char *id, json_t *record, json_t **ret_keys, json_t **ret_left_out);
 
 /* enrichctl fleet enroll HOST --key THUMBPRINT..., on an issuer: signs
  * enrolments/<host_id> listing exactly the keys of host_id's presence

@@ -10,7 +10,9 @@
 #include "fleet_methods.h"
 #include "grants.h"
 #include "identity.h"
+#include "jwks.h"
 #include "log.h"
+#include "paging.h"
 #include "util.h"
 #include "varlink.h"
 
@@ -436,24 +438,130 @@ json_t *method_fleet_status(enrichd *d, const method_call *call, json_t *params)
         return varlink_reply_new(status, false);
 }
 
-json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params) {
-        json_t *hosts = NULL;
+/* A host's row of FleetHosts, offered to the page; its key is (0, id). */
+static int add_host_row(const char *id, json_t *record, void *userdata) {
+        json_t *row = json_pack("{s:s, s:O*, s:O*, s:O*, s:O*}", "hostId", id, "hostname",
+                                json_object_get(record, "hostname"), "version", json_object_get(record, "version"),
+                                "labels", json_object_get(record, "labels"), "since", json_object_get(record, "since"));
 
-        if (fleet_hosts(d, &hosts) < 0)
-                return internal_error("out of memory");
-        return varlink_reply_new(json_pack("{s:o}", "hosts", hosts), false);
+        return row ? page_add(userdata, row, 0, id) : -ENOMEM;
+}
+
+/* Pages of hosts and of their keys are ordered by host id: the cursor's
+ * id is the last host's (a host id is at most 64 characters of a cursor
+ * id's), its time part unused. */
+static const char *after_host(const page *p) {
+        return page_after(p) ? page_after(p)->id : NULL;
+}
+
+json_t *method_fleet_hosts(enrichd *d, const method_call *call, json_t *params) {
+        page p = { 0 };
+        json_t *reply;
+        int r;
+
+        if ((reply = page_begin(&p, params)))
+                goto out;
+        r = fleet_hosts_walk(d, after_host(&p), page_fetch(&p), add_host_row, &p);
+        reply = listing_reply(d, &p, r, "io.enrich.FleetHosts", "hosts");
+out:
+        page_done(&p);
+        return reply;
+}
+
+/* A page of FleetJwks: a row per host, {keys, leftOut, leftOutCount},
+ * merged into one JWKS when answered. Left-out keys are named for admins
+ * only, FLEET_MAX_LEFT_OUT per page at most; all are counted. */
+typedef struct jwks_page {
+        enrichd *d;
+        page *page;
+        bool admin;
+        size_t named;
+} jwks_page;
+
+/* One host's row at its bounds, as page_add counts it, fits a page alone
+ * (so a page that takes its first host never passes the message limit):
+ * JWKS_MAX_KEYS keys of base64url kid and x with their fixed members, and
+ * the left-out keys named, each a host id, a kid of which each byte may
+ * be escaped as two, and a reason of at most 64 bytes. */
+_Static_assert(JWKS_MAX_KEYS * (FLEET_MAX_KID + FLEET_MAX_X + 96) +
+                               FLEET_MAX_LEFT_OUT * (64 + 2 * FLEET_MAX_KID + 64 + 48) + 256 <
+                       PAGE_MAX_BYTES,
+               "one host's keys fit one FleetJwks page");
+
+static int add_host_keys(const char *id, json_t *record, void *userdata) {
+        jwks_page *j = userdata;
+        json_t *keys = NULL, *left_out = NULL, *row;
+        size_t count, room;
+        int r;
+
+        r = fleet_host_jwks(j->d, id, record, &keys, &left_out);
+        if (r < 0)
+                return r;
+        count = json_array_size(left_out);
+        room = j->admin ? FLEET_MAX_LEFT_OUT - j->named : 0;
+        while (json_array_size(left_out) > room)
+                json_array_remove(left_out, json_array_size(left_out) - 1);
+        row = json_pack("{s:o, s:O, s:I}", "keys", keys, "leftOut", left_out, "leftOutCount", (json_int_t) count);
+        count = json_array_size(left_out);
+        json_decref(left_out);
+        if (!row)
+                return -ENOMEM;
+        r = page_add(j->page, row, 0, id);
+        if (r == 0)
+                j->named += count;
+        return r;
+}
+
+/* The reply of a FleetJwks page: its hosts' keys as one JWKS (a kid once:
+ * two hosts may list one key), the left-out ones and their count, and
+ * next from the page. */
+static json_t *jwks_reply(page *p) {
+        json_t *listing = page_reply(p, "hosts"), *keys = json_array(), *left_out = json_array(),
+               *seen = json_object(), *row, *k, *reply = NULL;
+        json_int_t count = 0;
+        size_t i, j;
+
+        if (!listing || !keys || !left_out || !seen)
+                goto out;
+        json_array_foreach(json_object_get(listing, "hosts"), i, row) {
+                json_array_foreach(json_object_get(row, "keys"), j, k) {
+                        const char *kid = json_string_value(json_object_get(k, "kid"));
+                        if (json_object_get(seen, kid))
+                                continue;
+                        if (json_object_set(seen, kid, json_true()) < 0 || json_array_append(keys, k) < 0)
+                                goto out;
+                }
+                if (json_array_extend(left_out, json_object_get(row, "leftOut")) < 0)
+                        goto out;
+                count += json_integer_value(json_object_get(row, "leftOutCount"));
+        }
+        reply = json_pack("{s:{s:O}, s:O, s:I, s:O*}", "jwks", "keys", keys, "leftOut", left_out, "leftOutCount",
+                          count, "next", json_object_get(listing, "next"));
+out:
+        json_decref(listing);
+        json_decref(keys);
+        json_decref(left_out);
+        json_decref(seen);
+        return reply ? varlink_reply_new(reply, false) : internal_error("out of memory");
 }
 
 json_t *method_fleet_jwks(enrichd *d, const method_call *call, json_t *params) {
-        json_t *jwks = NULL;
-
-        if (fleet_jwks(d, &jwks) < 0)
-                return internal_error("out of memory");
+        page p = { 0 };
         /* Which hosts publish keys no issuer vouched for is for admins,
          * as fleet hosts is; anyone else learns how many. */
-        if (!call->admin && !identity_is_admin(d->config->admin_group, call->peer->uid))
-                json_object_set_new(jwks, "leftOut", json_array());
-        return varlink_reply_new(jwks, false);
+        jwks_page j = { .d = d,
+                        .page = &p,
+                        .admin = call->admin || identity_is_admin(d->config->admin_group, call->peer->uid) };
+        json_t *reply;
+        int r;
+
+        if ((reply = page_begin(&p, params)))
+                goto out;
+        r = fleet_hosts_walk(d, after_host(&p), page_fetch(&p), add_host_keys, &j);
+        reply = r < 0 ? internal_error(strerror(-r)) : jwks_reply(&p);
+out:
+        page_done(&p);
+        return reply;
 }
 
 /* An enrolment is in etcd, or failed to get there (p->id the host,

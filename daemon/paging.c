@@ -10,8 +10,9 @@
 #include "method_support.h"
 #include "paging.h"
 
-/* Characters of the row ids a cursor may carry (base64url, hex). */
-#define CURSOR_ID_CHARACTERS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+/* Characters of the row ids a cursor may carry (base64url, hex; fleet host
+ * ids add the dot: the first dot of a cursor ends its time part). */
+#define CURSOR_ID_CHARACTERS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."
 /* "-9223372036854775808." and the id. */
 #define CURSOR_MAX_LENGTH (21 + PAGE_MAX_ID)
 /* "a9223372036854775807" */

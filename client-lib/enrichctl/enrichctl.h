@@ -138,7 +138,9 @@ typedef int (*ctl_page_fn)(void *userdata, json_t *reply, json_t *rows, json_t *
 /* Calls a listing that pages (params may be NULL) on one connection: hands
  * each page to fn and follows its next, passing it back as after, until
  * the last page or fn stops. A page that does not move on (no rows, or the
- * cursor it started from) is an error. An exit code, as ctl_call. */
+ * cursor it started from) is an error. With key NULL the reply has no
+ * array of rows (FleetJwks: a JWKS per page), rows is NULL and a page may
+ * be empty. An exit code, as ctl_call. */
 int ctl_pages(const ctl_options *o, const char *method, json_t *params, const char *key, ctl_page_fn fn,
               void *userdata);
 

@@ -48,86 +48,117 @@ static int fleet_status(const ctl_options *o) {
 
 enum { H_ID, H_NAME, H_VERSION, H_LABELS, H_SINCE, H_COLUMNS };
 
+/* The largest pages the daemon answers: a page of these listings costs it
+ * a pass over every live host wherever it starts, so fewer pages cost it
+ * less (the byte budget still ends a page before 64 KiB). */
+static json_t *fleet_page_params(void) {
+        return json_pack("{s:i}", "limit", VARLINK_LIST_MAX_ROWS);
+}
+
+static void host_row(json_t *h, char **row) {
+        char labels[512] = "", when[32];
+        json_t *label;
+        size_t j;
+
+        json_array_foreach(json_object_get(h, "labels"), j, label) {
+                snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", j ? "," : "",
+                         json_string_value(label) ? json_string_value(label) : "");
+        }
+        row[H_ID] = strdup(ctl_str_or_dash(h, "hostId"));
+        row[H_NAME] = strdup(ctl_str_or_dash(h, "hostname"));
+        row[H_VERSION] = strdup(ctl_str_or_dash(h, "version"));
+        row[H_LABELS] = strdup(*labels ? labels : "-");
+        row[H_SINCE] = strdup(ctl_format_time((time_t) json_integer_value(json_object_get(h, "since")), when,
+                                              sizeof when));
+}
+
 static int fleet_hosts(const ctl_options *o) {
         static const char *const headers[H_COLUMNS] = { "HOST", "HOSTNAME", "VERSION", "LABELS", "SINCE" };
-        json_t *r = NULL, *hosts, *h;
-        char **cells = NULL, when[32];
-        size_t n, i;
+        static const ctl_listing hosts = { "io.enrich.FleetHosts", "hosts", NULL, headers, H_COLUMNS, host_row };
+        json_t *params = fleet_page_params();
         int code;
 
-        code = ctl_call(o, "io.enrich.FleetHosts", NULL, &r);
-        if (code != CTL_EXIT_OK)
-                return code;
-        hosts = json_object_get(r, "hosts");
-        if (o->json) {
-                ctl_print_json(hosts);
-                json_decref(r);
-                return code;
-        }
-        n = json_array_size(hosts);
-        cells = calloc(n * H_COLUMNS + 1, sizeof(char *));
-        if (!cells) {
-                json_decref(r);
+        if (!params)
                 return ctl_oom();
-        }
-        json_array_foreach(hosts, i, h) {
-                char labels[512] = "";
-                json_t *label;
-                size_t j;
-                json_array_foreach(json_object_get(h, "labels"), j, label) {
-                        snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", j ? "," : "",
-                                 json_string_value(label) ? json_string_value(label) : "");
-                }
-                cells[i * H_COLUMNS + H_ID] = strdup(ctl_str_or_dash(h, "hostId"));
-                cells[i * H_COLUMNS + H_NAME] = strdup(ctl_str_or_dash(h, "hostname"));
-                cells[i * H_COLUMNS + H_VERSION] = strdup(ctl_str_or_dash(h, "version"));
-                cells[i * H_COLUMNS + H_LABELS] = strdup(*labels ? labels : "-");
-                cells[i * H_COLUMNS + H_SINCE] = strdup(
-                        ctl_format_time((time_t) json_integer_value(json_object_get(h, "since")), when, sizeof when));
-        }
-        ctl_print_table(headers, H_COLUMNS, cells, n);
-        for (i = 0; i < n * H_COLUMNS; i++)
-                free(cells[i]);
-        free(cells);
-        json_decref(r);
+        code = ctl_list(o, &hosts, params);
+        json_decref(params);
         return code;
+}
+
+/* The fleet JWKS gathered from every page of FleetJwks: each kid once
+ * (two hosts on different pages may list one key), the first
+ * FLEET_LEFT_OUT_SHOWN left-out keys named and all of them counted. */
+#define FLEET_LEFT_OUT_SHOWN 100
+typedef struct fleet_jwks_pages {
+        json_t *keys, *seen, *left_out;
+        json_int_t count;
+} fleet_jwks_pages;
+
+static int add_jwks_page(void *userdata, json_t *reply, json_t *rows, json_t *request) {
+        fleet_jwks_pages *j = userdata;
+        json_t *k, *keys = json_object_get(json_object_get(reply, "jwks"), "keys");
+        size_t i;
+
+        if (!json_is_array(keys)) {
+                fprintf(stderr, "enrichctl: io.enrich.FleetJwks: malformed reply\n");
+                return CTL_EXIT_ERROR;
+        }
+        json_array_foreach(keys, i, k) {
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                if (!kid || json_object_get(j->seen, kid))
+                        continue;
+                if (json_object_set(j->seen, kid, json_true()) < 0 || json_array_append(j->keys, k) < 0)
+                        return ctl_oom();
+        }
+        json_array_foreach(json_object_get(reply, "leftOut"), i, k) {
+                if (json_array_size(j->left_out) < FLEET_LEFT_OUT_SHOWN && json_array_append(j->left_out, k) < 0)
+                        return ctl_oom();
+        }
+        j->count += json_integer_value(json_object_get(reply, "leftOutCount"));
+        return CTL_EXIT_OK;
 }
 
 /* The JWKS on stdout; the keys left out (no issuer vouched for them) one
  * line each on stderr, or with --json in the JWKS's own "leftOut" member,
- * which JWKS readers ignore (RFC 7517, 4). */
+ * which JWKS readers ignore (RFC 7517, 4). The daemon answers it in pages
+ * of hosts; they make one JWKS here. */
 static int fleet_jwks(const ctl_options *o) {
-        json_t *r = NULL, *jwks, *left_out, *k;
-        json_int_t count;
+        fleet_jwks_pages j = { .keys = json_array(), .seen = json_object(), .left_out = json_array() };
+        json_t *params = fleet_page_params(), *jwks = NULL, *k;
         size_t i;
         int code;
 
-        code = ctl_call(o, "io.enrich.FleetJwks", NULL, &r);
+        if (!params || !j.keys || !j.seen || !j.left_out) {
+                code = ctl_oom();
+                goto out;
+        }
+        code = ctl_pages(o, "io.enrich.FleetJwks", params, NULL, add_jwks_page, &j);
         if (code != CTL_EXIT_OK)
                 goto out;
-        jwks = json_object_get(r, "jwks");
-        left_out = json_object_get(r, "leftOut");
-        count = json_integer_value(json_object_get(r, "leftOutCount"));
-        if (o->json) {
-                if (json_object_set(jwks, "leftOut", left_out ? left_out : json_array()) < 0)
-                        code = ctl_oom();
-                else
-                        ctl_print_json(jwks);
+        jwks = json_pack("{s:O}", "keys", j.keys);
+        if (!jwks || (o->json && json_object_set(jwks, "leftOut", j.left_out) < 0)) {
+                code = ctl_oom();
                 goto out;
         }
         ctl_print_json(jwks);
-        json_array_foreach(left_out, i, k) {
+        if (o->json)
+                goto out;
+        json_array_foreach(j.left_out, i, k) {
                 fprintf(stderr, "enrichctl: left out of the fleet JWKS: host %s key %s: %s\n",
                         ctl_str_or_dash(k, "hostId"), ctl_str_or_dash(k, "kid"), ctl_str_or_dash(k, "why"));
         }
-        if (count > 0 && json_array_size(left_out) == 0)
+        if (j.count > 0 && json_array_size(j.left_out) == 0)
                 fprintf(stderr, "enrichctl: %lld keys left out of the fleet JWKS (an admin's fleet jwks names them)\n",
-                        (long long) count);
-        else if (count > (json_int_t) json_array_size(left_out))
+                        (long long) j.count);
+        else if (j.count > (json_int_t) json_array_size(j.left_out))
                 fprintf(stderr, "enrichctl: and %lld more keys left out of the fleet JWKS\n",
-                        (long long) (count - (json_int_t) json_array_size(left_out)));
+                        (long long) (j.count - (json_int_t) json_array_size(j.left_out)));
 out:
-        json_decref(r);
+        json_decref(params);
+        json_decref(jwks);
+        json_decref(j.keys);
+        json_decref(j.seen);
+        json_decref(j.left_out);
         return code;
 }
 

@@ -271,16 +271,16 @@ int ctl_pages(const ctl_options *o, const char *method, json_t *params, const ch
                 code = ctl_call_on(o, c, method, request, host_now_ms() + CTL_TIMEOUT_MS, &reply);
                 if (code != CTL_EXIT_OK)
                         goto out;
-                page = json_object_get(reply, key);
+                page = key ? json_object_get(reply, key) : NULL;
                 next = json_object_get(reply, "next");
-                if (!json_is_array(page) || (next && !json_is_null(next) && !json_is_string(next))) {
+                if ((key && !json_is_array(page)) || (next && !json_is_null(next) && !json_is_string(next))) {
                         fprintf(stderr, "enrichctl: %s: malformed reply\n", method);
                         code = CTL_EXIT_ERROR;
                         goto out;
                 }
                 /* A daemon whose pages do not move on would keep us here. */
-                if (json_is_string(next) &&
-                    (json_array_size(page) == 0 || (after && strcmp(after, json_string_value(next)) == 0))) {
+                if (json_is_string(next) && ((key && json_array_size(page) == 0) ||
+                                             (after && strcmp(after, json_string_value(next)) == 0))) {
                         fprintf(stderr, "enrichctl: %s: the listing does not move on past %s\n", method,
                                 json_string_value(next));
                         code = CTL_EXIT_ERROR;

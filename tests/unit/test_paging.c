@@ -77,7 +77,7 @@ int main(void) {
                 "{\"after\": \"\"}",      "{\"after\": 7}",
                 "{\"after\": \"7\"}",     "{\"after\": \"7.\"}",
                 "{\"after\": \".id\"}",   "{\"after\": \"x7.id\"}",
-                "{\"after\": \"7.i d\"}", "{\"after\": \"7.a.b\"}",
+                "{\"after\": \"7.i d\"}", "{\"after\": \"7.a/b\"}",
                 "{\"after\": \"-.id\"}",  "{\"after\": \"99999999999999999999.id\"}",
         };
         page p = { 0 };
@@ -94,6 +94,11 @@ int main(void) {
         CHECK(begins("{\"limit\": 1000, \"after\": \"-5.aZ_-9\"}", &p) && p.limit == 1000 && page_after(&p) &&
                       page_after(&p)->created == -5 && strcmp(page_after(&p)->id, "aZ_-9") == 0,
               "paging-reads-cursor");
+        page_done(&p);
+        /* A fleet host id may hold dots: the first dot ends the time. */
+        CHECK(begins("{\"after\": \"0.web-01.example\"}", &p) && page_after(&p) && page_after(&p)->created == 0 &&
+                      strcmp(page_after(&p)->id, "web-01.example") == 0,
+              "paging-reads-cursor-of-host-id");
         page_done(&p);
 
         /* Limit 3 of 5 rows: three taken, the fourth ends the page. */

@@ -3289,8 +3289,7 @@ static void renew_enrolments(enrichd *d) {
 static bool jwk_text_ok(const char *s, size_t max) {
         size_t n = strlen(s);
 
-        return n > 0 && n <= max &&
-               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+        return n > 0 && n <= max && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
 int fleet_host_jwks(enrichd *d, const char *id, json_t *record, json_t **ret_keys, json_t **ret_left_out) {
@@ -3332,9 +3331,9 @@ int fleet_host_jwks(enrichd *d, const char *id, json_t *record, json_t **ret_key
                         continue;
                 }
                 if (json_object_set(seen, kid, json_true()) < 0 ||
-                    json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                                          "Ed25519", "x", x, "kid", kid, "alg", "EdDSA", "use",
-                                                          "sig")) < 0)
+                    json_array_append_new(keys,
+                                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv", "Ed25519",
+                                                    "x", x, "kid", kid, "alg", "EdDSA", "use", "sig")) < 0)
                         goto out;
         }
         *ret_keys = keys;

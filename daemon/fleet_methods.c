@@ -483,7 +483,7 @@ typedef struct jwks_page {
  * JWKS_MAX_KEYS keys of base64url kid and x with their fixed members, and
  * the left-out keys named, each a host id, a kid of which each byte may
  * be escaped as two, and a reason of at most 64 bytes. */
-_Static_assert(JWKS_MAX_KEYS * (FLEET_MAX_KID + FLEET_MAX_X + 96) +
+_Static_assert(JWKS_MAX_KEYS *(FLEET_MAX_KID + FLEET_MAX_X + 96) +
                                FLEET_MAX_LEFT_OUT * (64 + 2 * FLEET_MAX_KID + 64 + 48) + 256 <
                        PAGE_MAX_BYTES,
                "one host's keys fit one FleetJwks page");
@@ -516,8 +516,8 @@ static int add_host_keys(const char *id, json_t *record, void *userdata) {
  * two hosts may list one key), the left-out ones and their count, and
  * next from the page. */
 static json_t *jwks_reply(page *p) {
-        json_t *listing = page_reply(p, "hosts"), *keys = json_array(), *left_out = json_array(),
-               *seen = json_object(), *row, *k, *reply = NULL;
+        json_t *listing = page_reply(p, "hosts"), *keys = json_array(), *left_out = json_array(), *seen = json_object(),
+               *row, *k, *reply = NULL;
         json_int_t count = 0;
         size_t i, j;
 
@@ -535,8 +535,8 @@ static json_t *jwks_reply(page *p) {
                         goto out;
                 count += json_integer_value(json_object_get(row, "leftOutCount"));
         }
-        reply = json_pack("{s:{s:O}, s:O, s:I, s:O*}", "jwks", "keys", keys, "leftOut", left_out, "leftOutCount",
-                          count, "next", json_object_get(listing, "next"));
+        reply = json_pack("{s:{s:O}, s:O, s:I, s:O*}", "jwks", "keys", keys, "leftOut", left_out, "leftOutCount", count,
+                          "next", json_object_get(listing, "next"));
 out:
         json_decref(listing);
         json_decref(keys);

@@ -68,8 +68,8 @@ static void host_row(json_t *h, char **row) {
         row[H_NAME] = strdup(ctl_str_or_dash(h, "hostname"));
         row[H_VERSION] = strdup(ctl_str_or_dash(h, "version"));
         row[H_LABELS] = strdup(*labels ? labels : "-");
-        row[H_SINCE] = strdup(ctl_format_time((time_t) json_integer_value(json_object_get(h, "since")), when,
-                                              sizeof when));
+        row[H_SINCE] = strdup(
+                ctl_format_time((time_t) json_integer_value(json_object_get(h, "since")), when, sizeof when));
 }
 
 static int fleet_hosts(const ctl_options *o) {

@@ -279,8 +279,8 @@ int ctl_pages(const ctl_options *o, const char *method, json_t *params, const ch
                         goto out;
                 }
                 /* A daemon whose pages do not move on would keep us here. */
-                if (json_is_string(next) && ((key && json_array_size(page) == 0) ||
-                                             (after && strcmp(after, json_string_value(next)) == 0))) {
+                if (json_is_string(next) &&
+                    ((key && json_array_size(page) == 0) || (after && strcmp(after, json_string_value(next)) == 0))) {
                         fprintf(stderr, "enrichctl: %s: the listing does not move on past %s\n", method,
                                 json_string_value(next));
                         code = CTL_EXIT_ERROR;

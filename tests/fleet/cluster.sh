@@ -12,9 +12,7 @@ fleet-cluster-every-acknowledged-arrives fleet-cluster-none-twice fleet-cluster-
 fleet_require $CHECKS
 enrich_setup
 check fleet-cluster-starts etcd_cluster_start 3 || exit 1
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 use_host b
 check fleet-cluster-hosts-start eval 'host_start a && host_start b && session_open s1 "$U1"' || exit 1
 S1=$(session_serial s1)

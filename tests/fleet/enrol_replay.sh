@@ -19,9 +19,7 @@ fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 both_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
 started() { host_start a && host_start b && poll 50 both_listed; }
 check fleet-replay-start started || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; exit 1; }

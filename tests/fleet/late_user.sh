@@ -13,9 +13,7 @@ fleet-late-deleted-not-applied"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 check fleet-late-setup eval 'host_start a && host_start b' || { show "$TMP/b/enrichd.log"; exit 1; }
 L1=enrich-l1-$$ L2=enrich-l2-$$ L3=enrich-l3-$$ L4=enrich-l4-$$
 # grants_on_b USER ID: b holds grant (or token) ID for USER.

@@ -116,6 +116,25 @@ fleet_keys() {
                 cp "$TMP/a.jwks" "$TMP/issuers.jwks" || { fail fleet-keys; return 1; }
 }
 
+# fleet_pair: fleet_keys, then hosts a (host-a, label admin: its key is
+# the issuer) and b (host-b, label web), not started.
+fleet_pair() { fleet_keys && fleet_host a host-a '"admin"' && fleet_host b host-b '"web"'; }
+
+# token_login HOST NAME SECRET: pam_authenticate + pam_acct_mgmt for $U1
+# on host HOST with the token SECRET, through the real module (it prompts
+# for the token, then the account hook); its stderr in $TMP/NAME.err.
+token_login() {
+        [ -f "$PAMDIR/fleet-tok-$1" ] || cat >"$PAMDIR/fleet-tok-$1" <<EOP
+auth     required $BUILD/pam_enrich.so socket=$TMP/$1/io.enrich prompt
+account  required $BUILD/pam_enrich.so socket=$TMP/$1/io.enrich
+session  required pam_permit.so
+EOP
+        FLEET_SECRET=$3 "$PAM_SESSION" --confdir "$PAMDIR" --service "fleet-tok-$1" --user "$U1" \
+                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session >/dev/null 2>"$TMP/$2.err"
+}
+# token_refused HOST NAME SECRET: that login fails authentication.
+token_refused() { ! token_login "$@" && grep -q 'pam_authenticate: Authentication failure' "$TMP/$2.err"; }
+
 # fleet_host NAME HOST_ID LABELS [EXTRA]: a host's folder $TMP/NAME with
 # its config (the test's rules, a fleet group on $ETCD_ENDPOINT trusting
 # $TMP/issuers.jwks, LABELS a libconfig list body like '"web", "eu"').

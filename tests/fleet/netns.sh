@@ -73,16 +73,6 @@ login() {
                 -- sh -c 'k=$(keyctl search @s user enrich:claims 2>/dev/null) && keyctl pipe "$k"; true' \
                 >"$TMP/$1.jwt" 2>"$TMP/$1.err"
 }
-# Fleet token logins on b: the module prompts for the token, then the account hook.
-cat >"$PAMDIR/fleet-tok" <<EOF
-auth     required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich prompt
-account  required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich
-session  required pam_permit.so
-EOF
-token_login() {
-        FLEET_SECRET=$TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service fleet-tok --user "$U1" \
-                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session >/dev/null 2>"$TMP/$1.err"
-}
 listed() { grep -qx "$U2" "$TMP/b/disabled-identities" 2>/dev/null; }
 grant() { hctl a grant "$U1" --scope "$1" --ttl 10m --reason "netns $1" --fleet 2>>"$TMP/grant.err"; }
 # links b|root up|down: b's ends of the three pairs (in its namespace), or the root ends.
@@ -105,7 +95,7 @@ setup() {
                 hctl a disable "$U2" --reason "netns offboarded" --fleet >/dev/null 2>&1 &&
                 poll 50 has_scope "$(session_serial s1)" keep:1 && poll 30 has_scope "$(session_serial s1)" gone:1 &&
                 poll 30 listed && TOKEN=$(hctl a token issue "$U1" --ttl 10m --scope fleet:tok --fleet 2>"$TMP/token.err") &&
-                poll 30 token_login tok0
+                poll 30 token_login b tok0 "$TOKEN"
 }
 check fleet-netns-setup setup || { show "$TMP/grant.err"; show "$TMP/b/enrichd.log"; exit 1; }
 S1=$(session_serial s1)
@@ -146,7 +136,7 @@ plain_login() {
 }
 check fleet-netns-r1-login-without-fleet-grants plain_login || show "$TMP/r1b.err"
 check fleet-netns-r1-disabled-stays eval 'listed && refused r1b-u2'
-check fleet-netns-r1-token-past-offline-max token_login tok1 || show "$TMP/tok1.err"
+check fleet-netns-r1-token-past-offline-max token_login b tok1 "$TOKEN" || show "$TMP/tok1.err"
 
 MARK=$(log_mark)
 T0=$(ms_now)

@@ -11,9 +11,7 @@ fleet-origin-table-local fleet-origin-on-issuer fleet-origin-key-when-unnamed fl
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 check fleet-origin-setup eval 'host_start a && host_start b' || exit 1
 
 FLEET_ID=$(hctl a grant "$U1" --scope origin:fleet --ttl 10m --reason fleet --fleet 2>"$TMP/fleet.err")

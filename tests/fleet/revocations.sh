@@ -23,9 +23,7 @@ fleet-rev-unsigned-changes-nothing"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 fleet_host c host-c '"web"'
 check fleet-rev-hosts-start eval 'host_start a && host_start b' || exit 1
 P=/enrich-test/
@@ -54,23 +52,7 @@ T1=$(printf '%s' "$TOKEN" | cut -c5-20)
 poll 30 grant_on b "$U1" "$G1" && poll 30 token_on b "$T1" || { show "$TMP/g1.err"; show "$TMP/b/enrichd.log"; }
 etcdctl get "${P}grants/$G1" --print-value-only >"$TMP/g1.record"
 etcdctl get "${P}tokens/$T1" --print-value-only >"$TMP/t1.record"
-cat >"$PAMDIR/fleet-tok-b" <<EOP
-auth     required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich prompt
-account  required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich
-session  required pam_permit.so
-EOP
-cat >"$PAMDIR/fleet-tok-c" <<EOP
-auth     required $BUILD/pam_enrich.so socket=$TMP/c/io.enrich prompt
-account  required $BUILD/pam_enrich.so socket=$TMP/c/io.enrich
-session  required pam_permit.so
-EOP
-# token_login HOST SECRET: pam_authenticate + pam_acct_mgmt for $U1 there.
-token_login() {
-        FLEET_SECRET=$2 "$PAM_SESSION" --confdir "$PAMDIR" --service "fleet-tok-$1" --user "$U1" \
-                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session >/dev/null 2>"$TMP/login.err"
-}
-refused_c() { ! token_login c "$TOKEN" && grep -q 'pam_authenticate: Authentication failure' "$TMP/login.err"; }
-check fleet-rev-token-logs-in-on-b token_login b "$TOKEN" || show "$TMP/login.err"
+check fleet-rev-token-logs-in-on-b token_login b login "$TOKEN" || show "$TMP/login.err"
 hctl a revoke "$G1" >"$TMP/revoke.out" 2>&1
 hctl a token revoke "$T1" >>"$TMP/revoke.out" 2>&1
 # The issuer's own answer says it revoked them (not "already revoked"):
@@ -129,7 +111,7 @@ check fleet-rev-holder-refuses-grant eval '! hctl b grants --json --user "$U1" |
 check fleet-rev-new-host-refuses-token-logged poll 30 host_log_has c \
         "Ignoring fleet record ${P}tokens/$T1: token $T1 was revoked in the fleet" || show "$TMP/c/enrichd.log"
 check_not fleet-rev-new-host-refuses-token token_on c "$T1"
-check fleet-rev-token-login-refused refused_c || show "$TMP/login.err"
+check fleet-rev-token-login-refused token_refused c login "$TOKEN" || show "$TMP/login.err"
 
 # --- the revoked/ keys deleted (by an etcd writer): c still refuses the
 # records written back again, also after a restart
@@ -143,7 +125,7 @@ etcdctl put "${P}tokens/$T1" "$(cat "$TMP/t1.record")" >/dev/null
 refused_again() { [ "$(grep -c "Ignoring fleet record ${P}grants/$G1: grant $G1 was revoked" "$TMP/c/enrichd.log")" -gt "$N" ]; }
 poll 30 refused_again
 check fleet-rev-key-deleted-still-refused-grant eval 'refused_again && ! grant_on c "$U1" "$G1"' || show "$TMP/c/enrichd.log"
-check fleet-rev-key-deleted-still-refused-token eval '! token_on c "$T1" && refused_c' || show "$TMP/c/enrichd.log"
+check fleet-rev-key-deleted-still-refused-token eval '! token_on c "$T1" && token_refused c login "$TOKEN"' || show "$TMP/c/enrichd.log"
 host_stop c
 # A full read on restart: etcd compacted past c's revision.
 etcdctl put "${P}filler" y >/dev/null
@@ -152,7 +134,7 @@ etcdctl compact "$REV" >/dev/null
 host_start c || show "$TMP/c/enrichd.log"
 poll 50 host_log_has c "etcd compacted past revision"
 sleep 1
-check fleet-rev-key-deleted-restart-still-refused eval 'host_log_has c "etcd compacted past revision" && ! grant_on c "$U1" "$G1" && ! token_on c "$T1" && refused_c' ||
+check fleet-rev-key-deleted-restart-still-refused eval 'host_log_has c "etcd compacted past revision" && ! grant_on c "$U1" "$G1" && ! token_on c "$T1" && token_refused c login "$TOKEN"' ||
         show "$TMP/c/enrichd.log"
 
 # --- a grant waiting on b for a user b does not know yet, deleted, then

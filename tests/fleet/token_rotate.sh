@@ -16,25 +16,9 @@ fleet-rotate-replay-ignored"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 check fleet-rotate-setup eval 'host_start a && host_start b' || exit 1
 
-for h in a b; do
-        cat >"$PAMDIR/fleet-tok-$h" <<EOP
-auth     required $BUILD/pam_enrich.so socket=$TMP/$h/io.enrich prompt
-account  required $BUILD/pam_enrich.so socket=$TMP/$h/io.enrich
-session  required pam_permit.so
-EOP
-done
-# auth_on HOST NAME SECRET: pam_authenticate + pam_acct_mgmt for $U1 on HOST.
-auth_on() {
-        FLEET_SECRET=$3 "$PAM_SESSION" --confdir "$PAMDIR" --service "fleet-tok-$1" --user "$U1" \
-                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session \
-                >/dev/null 2>"$TMP/$2.err"
-}
-refused_on() { ! auth_on "$@" && grep -q 'pam_authenticate: Authentication failure' "$TMP/$2.err"; }
 record_json() {
         etcdctl get "/enrich-test/tokens/$1" --print-value-only | $PY -c 'import base64, json, sys
 p = sys.stdin.read().strip().split(".")[1]
@@ -45,7 +29,7 @@ OLD=$(hctl a token issue "$U1" --ttl 10m --scope rot:x --fleet 2>"$TMP/issue.err
 ID=$(printf '%s' "$OLD" | cut -c5-20)
 on_b() { hctl b token list --json 2>/dev/null | grep -q "\"$ID\""; }
 poll 30 on_b || show "$TMP/issue.err"
-check fleet-rotate-old-logs-in-before poll 10 auth_on b before "$OLD"
+check fleet-rotate-old-logs-in-before poll 10 token_login b before "$OLD"
 etcdctl get "/enrich-test/tokens/$ID" --print-value-only >"$TMP/record.before"
 
 # --- rotated on a without grace: b takes the new secret, drops the old
@@ -61,30 +45,30 @@ assert sys.argv[2] not in json.dumps(p), "secret in the record"
 EOP
 }
 check fleet-rotate-record-hashed hashed || show "$TMP/rotated.json"
-check fleet-rotate-new-logs-in-on-b poll 30 auth_on b new "$NEW" || { show "$TMP/new.err"; show "$TMP/b/enrichd.log"; }
+check fleet-rotate-new-logs-in-on-b poll 30 token_login b new "$NEW" || { show "$TMP/new.err"; show "$TMP/b/enrichd.log"; }
 # Failed attempts lock a token: each refusal below is for the secret
 # itself, not a lock left by the polling before it.
 hctl a token unlock "$U1" >/dev/null 2>&1
 hctl b token unlock "$U1" >/dev/null 2>&1
-check fleet-rotate-old-refused-on-b refused_on b old "$OLD" || show "$TMP/old.err"
-check fleet-rotate-old-refused-on-a refused_on a old-a "$OLD" || show "$TMP/old-a.err"
+check fleet-rotate-old-refused-on-b token_refused b old "$OLD" || show "$TMP/old.err"
+check fleet-rotate-old-refused-on-a token_refused a old-a "$OLD" || show "$TMP/old-a.err"
 hctl a token unlock "$U1" >/dev/null 2>&1
 hctl b token unlock "$U1" >/dev/null 2>&1
 
 # --- rotated again with a grace: both secrets work on b until it ends
 NEWER=$(hctl a token rotate "$ID" --grace 3s 2>"$TMP/rotate2.err")
-check fleet-rotate-grace-new-on-b poll 30 auth_on b newer "$NEWER" || { show "$TMP/rotate2.err"; show "$TMP/newer.err"; }
-check fleet-rotate-grace-old-still-on-b auth_on b within-grace "$NEW" || show "$TMP/within-grace.err"
+check fleet-rotate-grace-new-on-b poll 30 token_login b newer "$NEWER" || { show "$TMP/rotate2.err"; show "$TMP/newer.err"; }
+check fleet-rotate-grace-old-still-on-b token_login b within-grace "$NEW" || show "$TMP/within-grace.err"
 sleep 3.5
 hctl b token unlock "$U1" >/dev/null 2>&1
-check fleet-rotate-grace-ends-on-b refused_on b after-grace "$NEW" || show "$TMP/after-grace.err"
+check fleet-rotate-grace-ends-on-b token_refused b after-grace "$NEW" || show "$TMP/after-grace.err"
 hctl b token unlock "$U1" >/dev/null 2>&1
 
 # --- the first record written back (a replay) changes nothing on b
 etcdctl put "/enrich-test/tokens/$ID" "$(cat "$TMP/record.before")" >/dev/null
 sleep 0.7
 hctl b token unlock "$U1" >/dev/null 2>&1
-replay_ignored() { refused_on b replayed "$OLD" && auth_on b still-newer "$NEWER"; }
+replay_ignored() { token_refused b replayed "$OLD" && token_login b still-newer "$NEWER"; }
 check fleet-rotate-replay-ignored replay_ignored || show "$TMP/replayed.err"
 host_stop a
 host_stop b

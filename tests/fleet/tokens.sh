@@ -13,24 +13,9 @@ fleet-token-revoked-on-a fleet-token-rogue-logged fleet-token-rogue-ignored flee
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
-fleet_keys || exit 1
-fleet_host a host-a '"admin"'
-fleet_host b host-b '"web"'
+fleet_pair || exit 1
 check fleet-token-hosts-start eval 'host_start a && host_start b' || exit 1
 
-# Token logins on b: the module prompts for the token, then the account hook.
-cat >"$PAMDIR/fleet-tok" <<EOP
-auth     required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich prompt
-account  required $BUILD/pam_enrich.so socket=$TMP/b/io.enrich
-session  required pam_permit.so
-EOP
-# auth_on_b NAME SECRET: pam_authenticate + pam_acct_mgmt for $U1 on b.
-auth_on_b() {
-        FLEET_SECRET=$2 "$PAM_SESSION" --confdir "$PAMDIR" --service fleet-tok --user "$U1" \
-                --authenticate --password-from-env FLEET_SECRET --acct-mgmt --no-session \
-                >/dev/null 2>"$TMP/$1.err"
-}
-refused_on_b() { ! auth_on_b "$@" && grep -q 'pam_authenticate: Authentication failure' "$TMP/$1.err"; }
 
 TOKEN=$(hctl a token issue "$U1" --ttl 10m --scope fleet:tok --fleet 2>"$TMP/issue.err")
 ID=$(printf '%s' "$TOKEN" | cut -c5-20)
@@ -62,10 +47,10 @@ check fleet-token-key-on-lease on_lease
 
 on_b() { hctl b token list --json 2>/dev/null | grep -q "\"$ID\""; }
 check fleet-token-reaches-b poll 30 on_b || show "$TMP/b/enrichd.log"
-check fleet-token-logs-in-on-b auth_on_b login "$TOKEN" || { show "$TMP/login.err"; show "$TMP/b/enrichd.log"; }
+check fleet-token-logs-in-on-b token_login b login "$TOKEN" || { show "$TMP/login.err"; show "$TMP/b/enrichd.log"; }
 WRONG=${TOKEN%?}x
 [ "$WRONG" = "$TOKEN" ] && WRONG=${TOKEN%?}y
-check fleet-token-wrong-secret-refused-on-b refused_on_b wrong "$WRONG"
+check fleet-token-wrong-secret-refused-on-b token_refused b wrong "$WRONG"
 
 # --- revoke on a: b refuses the token within a second
 T0=$(ms_now)
@@ -75,7 +60,7 @@ poll 30 revoked_on_b
 T1=$(ms_now)
 REVOKE_MS=$((T1 - T0))
 echo "# fleet token revoke on a -> b refuses it after $REVOKE_MS ms (command included)"
-within_1s() { [ "$REVOKE_MS" -lt 1000 ] && refused_on_b after-revoke "$TOKEN"; }
+within_1s() { [ "$REVOKE_MS" -lt 1000 ] && token_refused b after-revoke "$TOKEN"; }
 check fleet-token-revoke-within-1s within_1s || { show "$TMP/revoke.out"; show "$TMP/after-revoke.err"; show "$TMP/b/enrichd.log"; }
 revoked_on_a() { hctl a token list --json | grep -A20 "\"$ID\"" | grep -q '"revoked"'; }
 check fleet-token-revoked-on-a revoked_on_a
@@ -94,7 +79,7 @@ etcdctl put "/enrich-test/tokens/$ROGUE_ID" "$(signed "$TMP/rogue.pem" "$(cat "$
 check fleet-token-rogue-logged poll 20 host_log_has b \
         "Ignoring fleet record /enrich-test/tokens/$ROGUE_ID: signed by a key that is not in fleet.issuers"
 check_not fleet-token-rogue-ignored eval 'hctl b token list --json | grep -q "$ROGUE_ID"'
-check fleet-token-rogue-refused-on-b refused_on_b rogue "enr_${ROGUE_ID}_$SECRET_PART"
+check fleet-token-rogue-refused-on-b token_refused b rogue "enr_${ROGUE_ID}_$SECRET_PART"
 host_stop a
 host_stop b
 exit "$FAILED"

@@ -1167,23 +1167,14 @@ static void keep_waiting_revoked(enrichd *d, const char *key, const char *why) {
         fleet_pending_clear(&p);
 }
 
-/* A full read b: the records waiting for their user that it no longer
- * has are gone from etcd (deleted while the watch was away). */
-static void keep_gone_waiting_revoked(enrichd *d, const batch *b) {
-        json_t *present = json_object();
+/* A full read (present: its keys, snapshot_keys): the records waiting
+ * for their user that it no longer has are gone from etcd (deleted while
+ * the watch was away). */
+static void keep_gone_waiting_revoked(enrichd *d, json_t *present) {
         fleet_pending *list = NULL;
         char *after = NULL;
         size_t n = 0;
 
-        if (!present) {
-                log_error("Failed to compare the waiting fleet records with etcd: out of memory");
-                return;
-        }
-        for (size_t i = 0; i < b->n; i++)
-                if (json_object_set_new(present, b->kvs[i].key, json_true()) < 0) {
-                        log_error("Failed to compare the waiting fleet records with etcd: out of memory");
-                        goto out;
-                }
         do {
                 if (fleet_store_pending_list(d->db, after ? after : "", FLEET_PENDING_PAGE, &list, &n) < 0) {
                         log_error("Failed to read the fleet records waiting for their user: %s", db_last_error(d->db));
@@ -1199,7 +1190,6 @@ static void keep_gone_waiting_revoked(enrichd *d, const batch *b) {
         } while (n == FLEET_PENDING_PAGE && after);
 out:
         free(after);
-        json_decref(present);
 }
 
 /* revoked/grants/<id>, revoked/tokens/<id>: an issuer's signed word that
@@ -1431,7 +1421,7 @@ static void apply_kv(enrichd *d, const etcd_kv *kv) {
 
 /* Contact is back after offline_max: the suspended grants that the
  * snapshot b still has count again; the others stay revoked. */
-static void resume_suspended(enrichd *d, const batch *b) {
+static void resume_suspended(enrichd *d, json_t *present_keys) {
         fleet *f = d->fleet;
         char **suspended = NULL, key[512];
         size_t resumed = 0;
@@ -1446,8 +1436,7 @@ static void resume_suspended(enrichd *d, const batch *b) {
                 bool present = false, changed = false;
 
                 snprintf(key, sizeof key, "%sgrants/%s", f->prefix, suspended[i]);
-                for (size_t j = 0; j < b->n && !present; j++)
-                        present = strcmp(b->kvs[j].key, key) == 0;
+                present = json_object_get(present_keys, key) != NULL;
                 /* Revoked in the fleet meanwhile (its record written
                  * back after): stays revoked. */
                 if (!present || revoked_here(d, key, "grant", suspended[i]) || grants_get(d->db, suspended[i], &g) < 0)
@@ -1464,11 +1453,34 @@ static void resume_suspended(enrichd *d, const batch *b) {
                    "Contact with etcd is back: honouring fleet grants again (%zu resumed)", resumed);
 }
 
+static void ask_snapshot(fleet *f);
+
+/* The keys of a full read b, as a set (key -> true) looked up by the
+ * comparisons with what this host holds; NULL when out of memory. */
+static json_t *snapshot_keys(const batch *b) {
+        json_t *keys = json_object();
+
+        for (size_t i = 0; keys && i < b->n; i++)
+                if (json_object_set_new(keys, b->kvs[i].key, json_true()) < 0) {
+                        json_decref(keys);
+                        keys = NULL;
+                }
+        return keys;
+}
+
 /* A snapshot: every record in it applied, and the fleet grants held here
  * that it no longer has revoked (deleted while this host was away). */
 static void apply_snapshot(enrichd *d, const batch *b) {
         fleet *f = d->fleet;
         char **held = NULL, key[512];
+        json_t *present = snapshot_keys(b);
+
+        if (!present) {
+                /* Nothing applied: the next full read tries again. */
+                log_error("Failed to compare a full read of etcd with this host's records: out of memory");
+                ask_snapshot(f);
+                return;
+        }
 
         json_object_clear(f->hosts);
         json_object_clear(f->enrolments);
@@ -1477,7 +1489,7 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         /* The records waiting for their user: those still in etcd are
          * kept again as the snapshot is applied, the others are gone. */
         if (f->n_pending > 0) {
-                keep_gone_waiting_revoked(d, b);
+                keep_gone_waiting_revoked(d, present);
                 if (fleet_store_pending_drop_all(d->db) < 0)
                         log_error("Failed to forget the waiting fleet records: %s", db_last_error(d->db));
                 else
@@ -1487,14 +1499,12 @@ static void apply_snapshot(enrichd *d, const batch *b) {
                 apply_kv(d, &b->kvs[i]);
         if (fleet_store_active_grants(d->db, clock_now(), &held) < 0) {
                 log_error("Failed to list the fleet grants: %s", db_last_error(d->db));
+                json_decref(present);
                 return;
         }
         for (size_t i = 0; held && held[i]; i++) {
-                bool present = false;
                 snprintf(key, sizeof key, "%sgrants/%s", f->prefix, held[i]);
-                for (size_t j = 0; j < b->n && !present; j++)
-                        present = strcmp(b->kvs[j].key, key) == 0;
-                if (!present)
+                if (!json_object_get(present, key))
                         revoke_fleet_grant(d, key, held[i], "fleet", "it is no longer in etcd");
         }
         strv_free(held);
@@ -1502,16 +1512,14 @@ static void apply_snapshot(enrichd *d, const batch *b) {
         if (fleet_store_active_tokens(d->db, clock_now(), &held) < 0)
                 log_error("Failed to list the fleet tokens: %s", db_last_error(d->db));
         for (size_t i = 0; held && held[i]; i++) {
-                bool present = false;
                 snprintf(key, sizeof key, "%stokens/%s", f->prefix, held[i]);
-                for (size_t j = 0; j < b->n && !present; j++)
-                        present = strcmp(b->kvs[j].key, key) == 0;
-                if (!present)
+                if (!json_object_get(present, key))
                         revoke_fleet_token(d, key, held[i], "it is no longer in etcd");
         }
         strv_free(held);
         if (f->suspended)
-                resume_suspended(d, b);
+                resume_suspended(d, present);
+        json_decref(present);
 }
 
 /* Asks the watcher for a full read: it ends its watch, reads the prefix

@@ -4,11 +4,10 @@
  * caller: least privilege. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,34 +349,30 @@ static bool file_id_equal(const file_id *a, const file_id *b) {
 /* Opens the JWKS at path for reading. *ret_kept says whether the cache
  * may keep it open and fstat() it on later calls instead of stat()ing the
  * path (the stat was a fifth of a warm load, and a path lookup costs three
- * times an fstat): only when the path is absolute and was resolved without
- * any symbolic link (openat2's RESOLVE_NO_SYMLINKS, Linux 5.6). Then every
- * way the daemon and an admin
- * replace a JWKS shows on the open file: a rewrite in place changes its
- * size or mtime, a rename over it or a removal drops its link count (to 0),
- * and a symbolic link retargeted, or a relative path after chdir(), cannot
- * be involved. What it does not see is a directory of the path itself
- * renamed with the file still in it: jwks_unchanged(). */
+ * times an fstat): only when the path is absolute and reached the file
+ * without any symbolic link, that is when it is the very name the kernel
+ * gives the open file (/proc/self/fd). Then every way the daemon and an
+ * admin replace a JWKS shows on the open file: a rewrite in place changes
+ * its size or mtime, a rename over it or a removal drops its link count
+ * (to 0), and a symbolic link retargeted, or a relative path after
+ * chdir(), cannot be involved. What it does not see is a directory of the
+ * path itself renamed with the file still in it, or a mount over the path:
+ * jwks_unchanged(). */
 static int jwks_open(const char *path, bool *ret_kept) {
-        struct open_how how = {
-                .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-                .resolve = RESOLVE_NO_SYMLINKS,
-        };
+        char fd_path[64], name[PATH_MAX];
+        ssize_t n = -1;
         int fd;
 
-        if (path[0] == '/') {
-                fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-                if (fd >= 0) {
-                        *ret_kept = true;
-                        return fd;
-                }
-        }
-        /* A symbolic link (ELOOP), an older kernel (ENOSYS), a relative
-         * path: opened as ever, and stat()ed by path on every call. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        *ret_kept = false;
+        /* Else (a symbolic link, a relative or unusual path such as
+         * "/run//x", no /proc): stat()ed by path on every call. */
+        if (path[0] == '/') {
+                snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+                n = readlink(fd_path, name, sizeof(name));
+        }
+        *ret_kept = n > 0 && (size_t) n == strlen(path) && memcmp(name, path, (size_t) n) == 0;
         return fd;
 }
 
@@ -388,10 +383,10 @@ static int jwks_open(const char *path, bool *ret_kept) {
  * too (a hard link the admin made, or one of two removed), which is only
  * a reload. A descriptor the program closed behind our back fails or (its
  * number reused) names another file: a miss. A directory of the path
- * renamed with the JWKS in it (mv /run/enrich elsewhere) is the one
- * replacement a kept file does not show: the daemon never does that (it
- * rewrites its JWKS with a rename in place), and tokens verified before
- * still verify against the keys moved away. */
+ * renamed with the JWKS in it (mv /run/enrich elsewhere), or a mount over
+ * the path, are the replacements a kept file does not show: the daemon
+ * never does either (it rewrites its JWKS with a rename in place), and
+ * tokens verified before still verify against the keys moved away. */
 static bool jwks_unchanged(void) {
         struct stat st;
         file_id id;

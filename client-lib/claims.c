@@ -3,6 +3,8 @@
  * questions about it. Everything that fails ends in "no claims" for the
  * caller: least privilege. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -16,10 +18,16 @@
 #include "util.h"
 #include "varlink.h"
 
+/* Immutable once made, but for json, which is set once: so the cache
+ * hands the same object to every load of the same token, by reference
+ * count (enrich_claims_free). */
 struct enrich_claims {
+        unsigned refs;
         json_t *payload;
-        char *json;     /* serialised on first use, by enrich_claims_json() */
-        char *token;
+        const char *scope;      /* payload's "scope" string, or NULL */
+        char *json;             /* serialised on first use, by enrich_claims_json() */
+        size_t token_len;
+        char token[];           /* the compact JWS, NUL-terminated */
 };
 
 static const char *const messages[_ENRICH_E_MAX] = {
@@ -47,12 +55,16 @@ const char *enrich_strerror(int error) {
         return messages[error];
 }
 
+static enrich_claims *claims_ref(enrich_claims *claims) {
+        __atomic_add_fetch(&claims->refs, 1, __ATOMIC_RELAXED);
+        return claims;
+}
+
 void enrich_claims_free(enrich_claims *claims) {
-        if (!claims)
+        if (!claims || __atomic_sub_fetch(&claims->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
         json_decref(claims->payload);
         free(claims->json);
-        free(claims->token);
         free(claims);
 }
 
@@ -203,24 +215,29 @@ out:
         return e;
 }
 
-/* A claims object around a verified payload (a reference is taken: payloads
- * are never modified once verified, so objects may share one) and the
- * token, which it takes over (*token is cleared). */
-static int claims_new(json_t *payload, char **token, enrich_claims **ret) {
-        enrich_claims *claims = calloc(1, sizeof(*claims));
+/* A claims object around a verified payload (a reference is taken:
+ * payloads are never modified once verified) and a copy of token, of len
+ * bytes: one allocation. */
+static int claims_new(json_t *payload, const char *token, size_t len, enrich_claims **ret) {
+        enrich_claims *claims = malloc(sizeof(*claims) + len + 1);
 
         if (!claims)
                 return ENRICH_E_NOMEM;
-        claims->payload = json_incref(payload);
-        claims->token = *token;
-        *token = NULL;
+        *claims = (enrich_claims) {
+                .refs = 1,
+                .payload = json_incref(payload),
+                .scope = json_string_value(json_object_get(payload, "scope")),
+                .token_len = len,
+        };
+        memcpy(claims->token, token, len);
+        claims->token[len] = '\0';
         *ret = claims;
         return ENRICH_OK;
 }
 
-/* Verifies *token against the JWKS file at jwks_path, without the cache; on
- * success the claims take the token over. */
-static int verify_uncached(char **token, const char *jwks_path, enrich_claims **ret) {
+/* Verifies token (len bytes, NUL-terminated) against the JWKS file at
+ * jwks_path, without the cache. */
+static int verify_uncached(const char *token, size_t len, const char *jwks_path, enrich_claims **ret) {
         jwks *keys = NULL;
         json_t *payload = NULL;
         int r, e;
@@ -230,9 +247,9 @@ static int verify_uncached(char **token, const char *jwks_path, enrich_claims **
                 e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
                 goto out;
         }
-        e = verify_with(*token, keys, &payload, NULL);
+        e = strlen(token) == len ? verify_with(token, keys, &payload, NULL) : ENRICH_E_MALFORMED;
         if (e == ENRICH_OK)
-                e = claims_new(payload, token, ret);
+                e = claims_new(payload, token, len, ret);
 out:
         json_decref(payload);
         jwks_free(keys);
@@ -240,14 +257,9 @@ out:
 }
 
 int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims **ret) {
-        _cleanup_free_ char *copy = NULL;
-
         if (!token || !ret)
                 return ENRICH_E_INVALID;
-        copy = strdup(token);
-        if (!copy)
-                return ENRICH_E_NOMEM;
-        return verify_uncached(&copy, resolve_jwks_path(jwks_path), ret);
+        return verify_uncached(token, strlen(token), resolve_jwks_path(jwks_path), ret);
 }
 
 /* ---- the warm-verification cache --------------------------------------
@@ -256,57 +268,58 @@ int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims
  * plugin) should not pay an Ed25519 verify each time for the same token.
  * enrich_claims_load*() therefore remembers, per calling process, the last
  * few tokens it verified: keyed by the key's serial, the exact payload read
- * from the key, and the JWKS file (path, device, inode, size, mtime). A hit
- * skips only what cannot change while all of those stay the same: the
- * signature check and the parsing. Everything that can change between calls
- * is done again on every call:
+ * from the key, and the JWKS file (path, device, inode, link count, size,
+ * mtime). A hit skips only what cannot change while all of those stay the
+ * same: the signature check and the parsing. Everything that can change
+ * between calls is done again on every call:
  *   - the key is searched and read again: a revoked or expired key fails
  *     the read, a refreshed one has a new payload (a miss);
- *   - the JWKS is stat()ed again: a rotation or any rewrite is a miss (the
- *     stat is taken before the file is read, so a change racing the read
- *     can only cause a miss later, never a stale hit);
+ *   - the JWKS is looked at again (jwks_unchanged()): a rotation or any
+ *     rewrite is a miss (it is identified before it is read, so a change
+ *     racing the read can only cause a miss later, never a stale hit);
  *   - exp, nbf, uid (getuid()) and asid (/proc/self/sessionid) are checked
  *     again, since time passes and a process may change uid or session.
  * Only the aud check against /etc/machine-id is remembered with the entry:
  * the machine id does not change while the system runs (machine-id(5)),
  * and is read once per process (machine_id()).
  *
- * A hit copies nothing: the claims object takes the token just read from
- * the key and a reference to the cached payload; the payload's JSON text is
- * made only when enrich_claims_json() asks for it.
+ * A hit allocates and copies nothing: the claims object the entry made
+ * when it verified the token is handed out again by reference count (it
+ * never changes, and its JSON text, made only when enrich_claims_json()
+ * asks for it, is made once for all its holders).
  *
- * The parsed JWKS is cached the same way, keyed by its path and stat, so a
- * token not seen before costs one verify and not also a JWKS parse.
+ * The parsed JWKS is cached the same way, so a token not seen before costs
+ * one verify and not also a JWKS parse.
  *
  * Thread safety: the cache is process-wide and protected by one mutex,
  * taken with trylock only. A thread that finds it busy (or a child forked
  * while another thread held it) verifies without the cache, so no caller
  * ever waits for another and every libenrich function stays safe to call
- * from any thread. Claims objects share a cached payload by reference
- * count (jansson's are atomic) and never modify it. The memory is bounded
- * (CACHE_SLOTS tokens of at most JWS_MAX_TOKEN bytes and one JWKS) and
- * freed when the library is unloaded. The PAM module does not link this
- * file and has no such state. */
+ * from any thread. Claims objects are shared by atomic reference counts
+ * and never modified but for their JSON text, set once by a swap. The
+ * memory is bounded (CACHE_SLOTS tokens of at most JWS_MAX_TOKEN bytes and
+ * one JWKS, and one file descriptor) and freed when the library is
+ * unloaded. The PAM module does not link this file and has no such state. */
 #define CACHE_SLOTS 4
 
 typedef struct file_id {
         dev_t dev;
         ino_t ino;
+        nlink_t nlink;
         off_t size;
         struct timespec mtime;
 } file_id;
 
 typedef struct cache_slot {
         key_serial_t key;       /* 0: empty */
-        char *token;
-        size_t token_len;
-        json_t *payload;
-        caller_claims caller;   /* from payload, checked again on every hit */
+        enrich_claims *claims;  /* what the key's payload verified as */
+        caller_claims caller;   /* from its payload, checked again on every hit */
 } cache_slot;
 
 static struct {
         pthread_mutex_t lock;
         char *jwks_path;        /* what every slot and keys were verified with */
+        int jwks_fd;            /* that file, kept open (jwks_unchanged()), or -1 */
         file_id jwks_id;
         jwks *keys;
         /* The header segment of the last token that verified with keys, and
@@ -316,29 +329,93 @@ static struct {
         jws_verifier *header_verifier;
         cache_slot slots[CACHE_SLOTS];
         unsigned next;          /* slot replaced next, round robin */
-} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER, .jwks_fd = -1 };
 
-static int file_identify(const char *path, file_id *ret) {
-        struct stat st;
-
-        if (stat(path, &st) < 0)
-                return -errno;
-        *ret = (file_id) { .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim };
-        return 0;
+static file_id file_id_of(const struct stat *st) {
+        return (file_id) {
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+                .nlink = st->st_nlink,
+                .size = st->st_size,
+                .mtime = st->st_mtim,
+        };
 }
 
 static bool file_id_equal(const file_id *a, const file_id *b) {
-        return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-               a->mtime.tv_nsec == b->mtime.tv_nsec;
+        return a->dev == b->dev && a->ino == b->ino && a->nlink == b->nlink && a->size == b->size &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Opens the JWKS at path for reading. *ret_kept says whether the cache
+ * may keep it open and fstat() it on later calls instead of stat()ing the
+ * path (the stat was a fifth of a warm load, and a path lookup costs three
+ * times an fstat): only when the path is absolute and reached the file
+ * without any symbolic link, that is when it is the very name the kernel
+ * gives the open file (/proc/self/fd). Then every way the daemon and an
+ * admin replace a JWKS shows on the open file: a rewrite in place changes
+ * its size or mtime, a rename over it or a removal drops its link count
+ * (to 0), and a symbolic link retargeted, or a relative path after
+ * chdir(), cannot be involved. What it does not see is a directory of the
+ * path itself renamed with the file still in it, or a mount over the path:
+ * jwks_unchanged(). */
+static int jwks_open(const char *path, bool *ret_kept) {
+        char fd_path[64], name[PATH_MAX];
+        ssize_t n = -1;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        /* Else (a symbolic link, a relative or unusual path such as
+         * "/run//x", no /proc): stat()ed by path on every call. */
+        if (path[0] == '/') {
+                snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+                n = readlink(fd_path, name, sizeof(name));
+        }
+        *ret_kept = n > 0 && (size_t) n == strlen(path) && memcmp(name, path, (size_t) n) == 0;
+        return fd;
+}
+
+/* With the lock held: whether the JWKS of the cache is still the file at
+ * its path, unchanged. One fstat() of the file kept open when jwks_open()
+ * allowed it, else one stat() of the path. A link count of 0 is a file
+ * renamed over or removed; a link count that changed otherwise is a miss
+ * too (a hard link the admin made, or one of two removed), which is only
+ * a reload. A descriptor the program closed behind our back fails or (its
+ * number reused) names another file: a miss. A directory of the path
+ * renamed with the JWKS in it (mv /run/enrich elsewhere), or a mount over
+ * the path, are the replacements a kept file does not show: the daemon
+ * never does either (it rewrites its JWKS with a rename in place), and
+ * tokens verified before still verify against the keys moved away. */
+static bool jwks_unchanged(void) {
+        struct stat st;
+        file_id id;
+
+        if ((cache.jwks_fd >= 0 ? fstat(cache.jwks_fd, &st) : stat(cache.jwks_path, &st)) < 0)
+                return false;
+        id = file_id_of(&st);
+        return id.nlink > 0 && file_id_equal(&id, &cache.jwks_id);
+}
+
+/* Closes the kept JWKS, unless the program has closed it and reused its
+ * number (a daemon closing every descriptor after fork does), which is not
+ * ours to close any more. */
+static void jwks_fd_close(void) {
+        struct stat st;
+
+        if (cache.jwks_fd >= 0 && fstat(cache.jwks_fd, &st) == 0 && st.st_dev == cache.jwks_id.dev &&
+            st.st_ino == cache.jwks_id.ino)
+                (void) close(cache.jwks_fd);
+        cache.jwks_fd = -1;
 }
 
 static void slot_clear(cache_slot *slot) {
-        free(slot->token);
-        json_decref(slot->payload);
+        enrich_claims_free(slot->claims);
         *slot = (cache_slot) { 0 };
 }
 
-/* Forgets everything; called with the lock held. */
+/* Forgets everything; called with the lock held. Claims objects handed
+ * out stay valid: each holder has a reference of its own. */
 static void cache_reset(void) {
         for (size_t i = 0; i < CACHE_SLOTS; i++)
                 slot_clear(&cache.slots[i]);
@@ -349,6 +426,7 @@ static void cache_reset(void) {
         cache.header_verifier = NULL;
         jwks_free(cache.keys);
         cache.keys = NULL;
+        jwks_fd_close();
         free(cache.jwks_path);
         cache.jwks_path = NULL;
 }
@@ -361,51 +439,67 @@ __attribute__((destructor)) static void cache_unload(void) {
         pthread_mutex_unlock(&cache.lock);
 }
 
-/* With the lock held: makes the cache describe the JWKS at path as id says,
- * loading it unless it already does. */
-static int cache_use_jwks(const char *path, const file_id *id) {
+/* With the lock held: makes the cache describe the JWKS at path as it is
+ * now, loading it unless it already does. */
+static int cache_use_jwks(const char *path) {
+        struct stat st;
         jwks *keys = NULL;
-        int r;
+        bool kept = false;
+        int fd = -1, r;
 
-        if (cache.keys && streq_ptr(cache.jwks_path, path) && file_id_equal(&cache.jwks_id, id))
+        if (cache.keys && streq_ptr(cache.jwks_path, path) && jwks_unchanged())
                 return 0;
         cache_reset();
-        r = jwks_load_file(path, &keys);
+        fd = jwks_open(path, &kept);
+        if (fd < 0)
+                return fd;
+        /* Identified before it is read: a change racing the read shows as
+         * a change next time. */
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = jwks_load_fd(fd, &keys);
         if (r < 0)
-                return r;
+                goto out;
         cache.jwks_path = strdup(path);
         if (!cache.jwks_path) {
-                jwks_free(keys);
-                return -ENOMEM;
+                r = -ENOMEM;
+                goto out;
         }
         cache.keys = keys;
-        cache.jwks_id = *id;
-        return 0;
+        keys = NULL;
+        cache.jwks_id = file_id_of(&st);
+        if (kept) {
+                cache.jwks_fd = fd;
+                fd = -1;
+        }
+        r = 0;
+out:
+        jwks_free(keys);
+        if (fd >= 0)
+                (void) close(fd);
+        return r;
 }
 
 /* With the lock held: the slot that verified exactly this payload of key. */
 static cache_slot *cache_find(key_serial_t key, const char *token, size_t len) {
         for (size_t i = 0; i < CACHE_SLOTS; i++) {
                 cache_slot *slot = &cache.slots[i];
-                if (slot->key == key && slot->token_len == len && memcmp(slot->token, token, len) == 0)
+                if (slot->key == key && slot->claims->token_len == len && memcmp(slot->claims->token, token, len) == 0)
                         return slot;
         }
         return NULL;
 }
 
-/* With the lock held: remembers a verified payload (a failure to remember
- * is not an error: the next call verifies again). */
-static void cache_store(key_serial_t key, const char *token, size_t len, json_t *payload) {
+/* With the lock held: remembers claims verified from key's payload. */
+static void cache_store(key_serial_t key, enrich_claims *claims) {
         cache_slot *slot = &cache.slots[cache.next++ % CACHE_SLOTS];
 
         slot_clear(slot);
-        slot->token = strdup(token);
-        if (!slot->token)
-                return;
         slot->key = key;
-        slot->token_len = len;
-        slot->payload = json_incref(payload);
-        slot->caller = caller_claims_of(payload);
+        slot->claims = claims_ref(claims);
+        slot->caller = caller_claims_of(claims->payload);
 }
 
 /* With the lock held: verifies a token no slot holds against cache.keys.
@@ -449,43 +543,49 @@ static int cache_verify(const char *token, json_t **ret_payload) {
         return e;
 }
 
-/* Verifies *token, read from key, through the cache; on success the claims
- * take the token over. Returns -EBUSY when the cache is in use (or the
- * JWKS cannot be identified): the caller then verifies without it. */
-static int cached_verify(key_serial_t key, char **token, const char *jwks_path, enrich_claims **ret) {
-        size_t len = strlen(*token);
+/* Verifies token (len bytes, NUL-terminated), read from key, through the
+ * cache. Returns -EBUSY when the cache is in use (or the JWKS cannot be
+ * loaded into it): the caller then verifies without it. */
+static int cached_verify(key_serial_t key, const char *token, size_t len, const char *jwks_path, enrich_claims **ret) {
+        enrich_claims *claims = NULL;
         json_t *payload = NULL;
         cache_slot *slot;
-        file_id id;
         int e;
 
-        if (file_identify(jwks_path, &id) < 0)
-                return -EBUSY;
         if (pthread_mutex_trylock(&cache.lock) != 0)
                 return -EBUSY;
-        if (cache_use_jwks(jwks_path, &id) < 0) {
+        if (cache_use_jwks(jwks_path) < 0) {
                 pthread_mutex_unlock(&cache.lock);
                 return -EBUSY;
         }
-        slot = cache_find(key, *token, len);
+        slot = cache_find(key, token, len);
         if (slot) {
-                payload = json_incref(slot->payload);
                 e = check_caller(&slot->caller);
-        } else {
-                e = cache_verify(*token, &payload);
                 if (e == ENRICH_OK)
-                        cache_store(key, *token, len, payload);
+                        claims = claims_ref(slot->claims);
+        } else {
+                /* Verified as a C string: a payload with a NUL in it is
+                 * not one. A slot's token never has one, so a hit has none. */
+                e = strlen(token) == len ? cache_verify(token, &payload) : ENRICH_E_MALFORMED;
+                if (e == ENRICH_OK)
+                        e = claims_new(payload, token, len, &claims);
+                if (e == ENRICH_OK)
+                        cache_store(key, claims);
         }
         pthread_mutex_unlock(&cache.lock);
         if (e == ENRICH_OK)
-                e = claims_new(payload, token, ret);
+                *ret = claims;
         json_decref(payload);
         return e;
 }
 
 int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
-        _cleanup_free_ char *token = NULL;
+        /* A claims token is well under a page: read on the stack, and
+         * copied only when it is not the token the cache already holds. */
+        char buffer[4096], *heap = NULL;
+        const char *token = NULL;
         key_serial_t key;
+        long len;
         int r;
 
         if (!ret)
@@ -493,17 +593,23 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         r = keyring_find_claims(&key);
         if (r < 0)
                 return from_keyring_errno(r);
-        r = keyring_read(key, &token);
-        if (r < 0)
-                return from_keyring_errno(r);
+        len = keyring_read_buffer(key, buffer, sizeof(buffer), &heap, &token);
+        if (len < 0) {
+                r = from_keyring_errno((int) len);
+                goto out;
+        }
         /* A key the daemon has not written yet holds no claims. */
-        if (strcmp(token, ENRICH_KEY_PLACEHOLDER) == 0)
-                return ENRICH_E_NO_CLAIMS;
+        if (strcmp(token, ENRICH_KEY_PLACEHOLDER) == 0) {
+                r = ENRICH_E_NO_CLAIMS;
+                goto out;
+        }
         jwks_path = resolve_jwks_path(jwks_path);
-        r = cached_verify(key, &token, jwks_path, ret);
-        if (r != -EBUSY)
-                return r;
-        return verify_uncached(&token, jwks_path, ret);
+        r = cached_verify(key, token, (size_t) len, jwks_path, ret);
+        if (r == -EBUSY)
+                r = verify_uncached(token, (size_t) len, jwks_path, ret);
+out:
+        free(heap);
+        return r;
 }
 
 int enrich_claims_load(enrich_claims **ret) {
@@ -524,20 +630,18 @@ static json_int_t get_int_or(const enrich_claims *claims, const char *name, json
         return claims && get_int(claims->payload, name, &v) ? v : fallback;
 }
 
+/* scope is one of the space-separated words of the scope claim: an
+ * occurrence with a space or an end of the claim on either side. */
 int enrich_claims_has_scope(const enrich_claims *claims, const char *scope) {
-        const char *scopes = get_string(claims, "scope"), *p;
+        const char *scopes = claims ? claims->scope : NULL, *p;
         size_t len;
 
         if (!scopes || !scope || !*scope || strchr(scope, ' '))
                 return 0;
         len = strlen(scope);
-        for (p = scopes; *p;) {
-                size_t n = strcspn(p, " ");
-                if (n == len && strncmp(p, scope, len) == 0)
+        for (p = scopes; (p = strstr(p, scope)); p++)
+                if ((p == scopes || p[-1] == ' ') && (p[len] == '\0' || p[len] == ' '))
                         return 1;
-                p += n;
-                p += strspn(p, " ");
-        }
         return 0;
 }
 
@@ -566,7 +670,7 @@ const char *enrich_claims_issuer(const enrich_claims *claims) {
         return get_string(claims, "iss");
 }
 const char *enrich_claims_scope(const enrich_claims *claims) {
-        return get_string(claims, "scope");
+        return claims ? claims->scope : NULL;
 }
 uid_t enrich_claims_uid(const enrich_claims *claims) {
         return (uid_t) get_int_or(claims, "uid", -1);

@@ -41,7 +41,9 @@ typedef struct enrich_claims enrich_claims;
 
 /* Finds the caller's claims key in its session keyring, reads it and
  * verifies it against the JWKS at $ENRICH_JWKS, else the default path.
- * On success *ret is a new object the caller frees with enrich_claims_free(). */
+ * On success *ret is an object the caller frees with enrich_claims_free();
+ * loads of one token may return the same (unchanging) object, shared by
+ * reference count, each return to be freed once. */
 int enrich_claims_load(enrich_claims **ret);
 
 /* As enrich_claims_load(), with an explicit JWKS path (NULL: as above). */

@@ -117,20 +117,35 @@ out:
         return r;
 }
 
-int jwks_load_file(const char *path, jwks **ret) {
-        _cleanup_free_ char *text = NULL;
-        json_t *doc = NULL;
+static int jwks_parse_text(const char *text, jwks **ret) {
+        json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
         int r;
 
-        r = read_file_bounded(path, JWKS_MAX_BYTES, &text, NULL);
-        if (r < 0)
-                return r == -EFBIG ? -EBADMSG : r;
-        doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
         if (!doc)
                 return -EBADMSG;
         r = jwks_parse(doc, ret);
         json_decref(doc);
         return r;
+}
+
+int jwks_load_file(const char *path, jwks **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = read_file_bounded(path, JWKS_MAX_BYTES, &text, NULL);
+        if (r < 0)
+                return r == -EFBIG ? -EBADMSG : r;
+        return jwks_parse_text(text, ret);
+}
+
+int jwks_load_fd(int fd, jwks **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = read_fd_bounded(fd, JWKS_MAX_BYTES, &text, NULL);
+        if (r < 0)
+                return r == -EFBIG ? -EBADMSG : r;
+        return jwks_parse_text(text, ret);
 }
 
 EVP_PKEY *jwks_find(const jwks *set, const char *kid) {

@@ -14,6 +14,8 @@ typedef struct jwks jwks;
 int jwks_parse(json_t *document, jwks **ret);
 /* Reads and parses a JWKS file. -ENOENT, -EACCES, -EBADMSG, ... */
 int jwks_load_file(const char *path, jwks **ret);
+/* The same from an open file, from its current offset. */
+int jwks_load_fd(int fd, jwks **ret);
 /* Borrowed key for kid, or NULL. */
 EVP_PKEY *jwks_find(const jwks *set, const char *kid);
 size_t jwks_count(const jwks *set);

@@ -129,6 +129,20 @@ int keyring_find_claims(key_serial_t *ret) {
         return r;
 }
 
+long keyring_read_buffer(key_serial_t key, char *buffer, size_t size, char **ret_heap, const char **ret) {
+        char *heap = NULL, *at = NULL;
+        long n;
+
+        n = read_into(key, buffer, size, &heap, &at);
+        if (n < 0) {
+                free(heap);
+                return n;
+        }
+        *ret_heap = heap;
+        *ret = at;
+        return n;
+}
+
 int keyring_read(key_serial_t key, char **ret) {
         /* Read on the stack and copied at its size: a claims token is
          * well under a page, and malloc(KEYRING_READ_GUESS) cost a warm

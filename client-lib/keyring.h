@@ -28,6 +28,12 @@ int keyring_find_claims(key_serial_t *ret);
 /* Reads the payload of key. -EKEYREVOKED, -EKEYEXPIRED, -ENOKEY, -EACCES.
  * *ret is a malloc'd NUL-terminated string. */
 int keyring_read(key_serial_t key, char **ret);
+/* The same without an allocation when the payload fits buffer (size bytes,
+ * usually on the caller's stack): one keyctl call. Returns the payload's
+ * length and points *ret at it, NUL-terminated, in buffer or in *ret_heap,
+ * a malloc'd copy for a payload that did not fit (else NULL), which the
+ * caller frees. Errors as keyring_read(). */
+long keyring_read_buffer(key_serial_t key, char *buffer, size_t size, char **ret_heap, const char **ret);
 
 /* The login's session keyring (docs/contract.md, "The session keyring"):
  * owned by root, so that the user can neither setperm nor chown it. Possessor: view

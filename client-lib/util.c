@@ -34,21 +34,14 @@ int parse_uint(const char *s, unsigned long max, unsigned long *ret) {
         return 0;
 }
 
-int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
+int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
         char *buf = NULL;
         size_t len = 0;
-        int fd = -1, r;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = -errno;
-                goto out;
-        }
         buf = malloc(max + 1);
-        if (!buf) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!buf)
+                return -ENOMEM;
         for (;;) {
                 ssize_t n = read(fd, buf + len, max + 1 - len);
                 if (n < 0) {
@@ -73,8 +66,17 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
         r = 0;
 out:
         free(buf);
-        if (fd >= 0)
-                close(fd);
+        return r;
+}
+
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        r = read_fd_bounded(fd, max, ret, ret_len);
+        close(fd);
         return r;
 }
 

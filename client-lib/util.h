@@ -37,6 +37,8 @@ bool text_has_controls(const char *s);
 
 /* Reads a whole small file (at most max bytes) into a NUL-terminated string. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same from an open file, read from its current offset to its end. */
+int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* Writes data to path atomically: a temporary file in the same directory
  * (path.tmpXXXXXX), chmod mode, fsync, rename, fsync of the directory. A

@@ -22,7 +22,7 @@
  * hands the same object to every load of the same token, by reference
  * count (enrich_claims_free). */
 struct enrich_claims {
-        unsigned refs;
+        uint64_t refs;          /* 64 bits: a program leaking loads never wraps it */
         json_t *payload;
         const char *scope;      /* payload's "scope" string, or NULL */
         char *json;             /* serialised on first use, by enrich_claims_json() */
@@ -302,12 +302,15 @@ int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims
  * unloaded. The PAM module does not link this file and has no such state. */
 #define CACHE_SLOTS 4
 
+/* ctime too: a link count brought back by a hard link (after a rename
+ * over the file dropped it) leaves size and mtime as they were, but no
+ * link, unlink, rename or write leaves ctime, and no program can set it. */
 typedef struct file_id {
         dev_t dev;
         ino_t ino;
         nlink_t nlink;
         off_t size;
-        struct timespec mtime;
+        struct timespec mtime, ctime;
 } file_id;
 
 typedef struct cache_slot {
@@ -338,12 +341,14 @@ static file_id file_id_of(const struct stat *st) {
                 .nlink = st->st_nlink,
                 .size = st->st_size,
                 .mtime = st->st_mtim,
+                .ctime = st->st_ctim,
         };
 }
 
 static bool file_id_equal(const file_id *a, const file_id *b) {
         return a->dev == b->dev && a->ino == b->ino && a->nlink == b->nlink && a->size == b->size &&
-               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+               a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
 /* Opens the JWKS at path for reading. *ret_kept says whether the cache
@@ -381,7 +386,8 @@ static int jwks_open(const char *path, bool *ret_kept) {
  * allowed it, else one stat() of the path. A link count of 0 is a file
  * renamed over or removed; a link count that changed otherwise is a miss
  * too (a hard link the admin made, or one of two removed), which is only
- * a reload. A descriptor the program closed behind our back fails or (its
+ * a reload; so is a changed ctime, which also catches a link count
+ * brought back by a hard link after a rename over the file. A descriptor the program closed behind our back fails or (its
  * number reused) names another file: a miss. A directory of the path
  * renamed with the JWKS in it (mv /run/enrich elsewhere), or a mount over
  * the path, are the replacements a kept file does not show: the daemon
@@ -399,14 +405,27 @@ static bool jwks_unchanged(void) {
 
 /* Closes the kept JWKS, unless the program has closed it and reused its
  * number (a daemon closing every descriptor after fork does), which is not
- * ours to close any more. */
+ * ours to close any more: the kept one is an O_PATH descriptor of that
+ * file, which a program reading the JWKS itself, or another thread of
+ * this library verifying without the cache, never holds. */
 static void jwks_fd_close(void) {
         struct stat st;
+        int flags;
 
-        if (cache.jwks_fd >= 0 && fstat(cache.jwks_fd, &st) == 0 && st.st_dev == cache.jwks_id.dev &&
-            st.st_ino == cache.jwks_id.ino)
+        if (cache.jwks_fd >= 0 && (flags = fcntl(cache.jwks_fd, F_GETFL)) >= 0 && (flags & O_PATH) &&
+            fstat(cache.jwks_fd, &st) == 0 && st.st_dev == cache.jwks_id.dev && st.st_ino == cache.jwks_id.ino)
                 (void) close(cache.jwks_fd);
         cache.jwks_fd = -1;
+}
+
+/* An O_PATH descriptor of the file open as fd: enough for fstat(), and
+ * told apart from any descriptor the program opens to read (jwks_fd_close).
+ * -1 when none could be made (the path is then stat()ed on every call). */
+static int jwks_keep(int fd) {
+        char fd_path[64];
+
+        snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+        return open(fd_path, O_PATH | O_CLOEXEC);
 }
 
 static void slot_clear(cache_slot *slot) {
@@ -470,10 +489,8 @@ static int cache_use_jwks(const char *path) {
         cache.keys = keys;
         keys = NULL;
         cache.jwks_id = file_id_of(&st);
-        if (kept) {
-                cache.jwks_fd = fd;
-                fd = -1;
-        }
+        if (kept)
+                cache.jwks_fd = jwks_keep(fd);
         r = 0;
 out:
         jwks_free(keys);

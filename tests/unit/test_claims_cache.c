@@ -229,6 +229,45 @@ static int kept_jwks_checks(const char *dir, key_serial_t key, const char *b) {
                         close(fd);
                 if (null_fd >= 0)
                         close(null_fd);
+
+                /* The program closes the kept descriptor and opens the
+                 * JWKS itself under the same number: a new JWKS makes the
+                 * cache let go of its own, never of the program's, which
+                 * still reads its file. */
+                {
+                        char byte;
+                        int mine = -1;
+
+                        fd = write_jwks(path, signing_key, kid) == 0 && warm(path, b, "cache:b", 2) ? fd_open_on(path)
+                                                                                                    : -1;
+                        ok = fd >= 0 && close(fd) == 0 && (mine = open(path, O_RDONLY | O_CLOEXEC)) >= 0 &&
+                             (mine == fd || (dup2(mine, fd) == fd && close(mine) == 0 && (mine = fd) >= 0)) &&
+                             fstat(mine, &before) == 0 && write_jwks(path, other_key, other_kid) == 0 &&
+                             load_fails(path, ENRICH_E_UNKNOWN_KEY) && fstat(mine, &after) == 0 &&
+                             after.st_ino == before.st_ino && pread(mine, &byte, 1, 0) == 1 && byte == '{';
+                        if (!ok)
+                                printf("# kept %d, the program's %d\n", fd, mine);
+                        CHECK(ok, "claims-cache-jwks-program-descriptor-same-number-not-closed");
+                        if (mine >= 0)
+                                close(mine);
+                }
+
+                /* A rename over the JWKS drops the old file's link count; a
+                 * hard link made afterwards brings it back, size and mtime
+                 * unchanged: the removed key still fails the next load. */
+                {
+                        char spare[300], spare2[300];
+
+                        snprintf(spare, sizeof spare, "%s.spare", path);
+                        snprintf(spare2, sizeof spare2, "%s.spare2", path);
+                        ok = write_jwks(path, signing_key, kid) == 0 && link(path, spare) == 0 &&
+                             warm(path, b, "cache:b", 2) && usleep(20000) == 0 &&
+                             write_jwks(path, other_key, other_kid) == 0 && link(spare, spare2) == 0 &&
+                             load_fails(path, ENRICH_E_UNKNOWN_KEY);
+                        CHECK(ok, "claims-cache-jwks-link-count-restored-next-call");
+                        unlink(spare);
+                        unlink(spare2);
+                }
         }
         CHECK(write_jwks(path, signing_key, kid) == 0 && warm(path, b, "cache:b", 2), "claims-cache-jwks-after-reuse");
 

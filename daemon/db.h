@@ -71,6 +71,11 @@ int db_schema_version(db *d, int *ret);
 void db_batch_allow(db *d);
 uint64_t db_batch_writes(const db *d);
 int db_batch_commit(db *d);
+/* How the WAL fared, for tests: the times it started over, the
+ * checkpoints the committing thread ran because the WAL reached its bound
+ * (milliseconds each), and the times the checkpointer thread was woken to
+ * copy the frames of the newest commits (so that the WAL restarts). */
+void db_wal_stats(const db *d, uint64_t *ret_restarts, uint64_t *ret_main_checkpoints, uint64_t *ret_catch_ups);
 /* Whether a db_begin() transaction is open (the batch alone is not one). */
 bool db_in_transaction(const db *d);
 

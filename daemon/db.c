@@ -919,6 +919,20 @@ out:
         return r;
 }
 
+int db_open_reader(const char *path, db **ret) {
+        db *d = calloc(1, sizeof *d);
+
+        if (!d)
+                return -ENOMEM;
+        if (sqlite3_open_v2(path, &d->handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                db_close(d);
+                return -EIO;
+        }
+        sqlite3_busy_timeout(d->handle, DB_BUSY_TIMEOUT_MS);
+        *ret = d;
+        return 0;
+}
+
 void db_close(db *d) {
         if (!d)
                 return;
@@ -1017,6 +1031,10 @@ void db_wal_stats(const db *d, uint64_t *ret_restarts, uint64_t *ret_main_checkp
         *ret_restarts = d->wal_restarts;
         *ret_main_checkpoints = d->main_checkpoints;
         *ret_catch_ups = d->catch_ups;
+}
+
+bool db_batch_pending(const db *d) {
+        return d->batch_allowed || d->batch_open;
 }
 
 bool db_in_transaction(const db *d) {

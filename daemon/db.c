@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <sqlite3.h>
 #include "config.h"
 #include "db.h"
@@ -36,6 +38,8 @@
 /* The thread runs once more this many pages before DB_WAL_MAX_PAGES,
  * so that the main thread's checkpoint finds little left to copy. */
 #define DB_WAL_MAX_LEAD 200
+/* The checkpointer thread's nice value (a thread's own on Linux). */
+#define DB_CHECKPOINTER_NICE 10
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -686,6 +690,9 @@ static int migrate(db *d) {
 static void *checkpoint_loop(void *userdata) {
         db *d = userdata;
 
+        /* Below the main thread: woken by its commits, it must not take
+         * the CPU from the logins it serves. */
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), DB_CHECKPOINTER_NICE);
         pthread_mutex_lock(&d->lock);
         for (;;) {
                 int frames = 0, copied = 0, r;

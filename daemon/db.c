@@ -38,6 +38,12 @@
 /* The thread runs once more this many pages before DB_WAL_MAX_PAGES,
  * so that the main thread's checkpoint finds little left to copy. */
 #define DB_WAL_MAX_LEAD 200
+/* While the WAL waits for a restart, the checkpointer thread copies the
+ * newest frames again once this many came since its last checkpoint: often
+ * enough that a checkpoint at DB_WAL_MAX_PAGES finds little to copy, and
+ * one may end in a pause of the commits (then the WAL restarts); rarely
+ * enough that its syncs and CPU stay a fraction of the commits' own. */
+#define DB_CATCH_UP_FRAMES 128
 /* The checkpointer thread's nice value (a thread's own on Linux). */
 #define DB_CHECKPOINTER_NICE 10
 
@@ -88,6 +94,7 @@ struct db {
          * copied (committed_meanwhile). Under the lock. */
         bool checkpoint_behind;
         bool checkpoint_running, committed_meanwhile;
+        int checkpoint_frames;      /* the WAL's frames when its last checkpoint began */
         sqlite3 *checkpoint_handle;
         int checkpoint_at;          /* WAL pages at which to wake it next */
         int wal_pages;              /* the WAL's size at the last commit */
@@ -711,6 +718,7 @@ static void *checkpoint_loop(void *userdata) {
                 /* A failed one is not retried at every commit: at the
                  * next DB_CHECKPOINT_PAGES. */
                 d->checkpoint_behind = r == SQLITE_OK && (copied < frames || d->committed_meanwhile);
+                d->checkpoint_frames = frames;
         }
         pthread_mutex_unlock(&d->lock);
         return NULL;
@@ -758,13 +766,14 @@ static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages
          * after a checkpoint that left none. Without a restart the WAL
          * grows to DB_WAL_MAX_PAGES and this thread checkpoints it, a
          * stall of milliseconds. So while the WAL is worth a restart, the
-         * thread copies the new frames after each commit, a few pages and
-         * its syncs each time; at the first pause in the commits longer
-         * than that, it leaves none, and the next commit restarts the WAL
-         * (that commit syncs the WAL's new header: sqlite's rule). Never
-         * a checkpoint on this thread but at the bound. */
+         * thread copies the new frames every DB_CATCH_UP_FRAMES, a few
+         * pages and its syncs each time; when one of those ends in a pause
+         * of the commits, it leaves none, and the next commit restarts the
+         * WAL (that commit syncs the WAL's new header: sqlite's rule); and
+         * a checkpoint at the bound finds little left. Never a checkpoint
+         * on this thread but at the bound. */
         if (!wake && pages >= DB_CHECKPOINT_PAGES && d->checkpoint_behind && !d->checkpoint_running &&
-            !d->checkpoint_due) {
+            !d->checkpoint_due && pages - d->checkpoint_frames >= DB_CATCH_UP_FRAMES) {
                 d->checkpoint_behind = false;
                 d->catch_ups++;
                 wake = true;

@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -30,6 +33,32 @@
 #define HASH_HEX           64
 #define ZERO_HASH          "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_CONTEXT "enrich-audit-checkpoint"
+/* An automatic checkpoint's rows written while the worker verified are
+ * verified on the main thread when there are at most this many; more, and
+ * the worker verifies them too first. */
+#define CHECKPOINT_TAIL_ROWS 256
+/* The worker verifies again, from where it stopped, while more than this
+ * many rows came meanwhile (at most CHECKPOINT_ROUNDS times). */
+#define CHECKPOINT_CATCH_UP_ROWS 16
+#define CHECKPOINT_ROUNDS        4
+/* The worker's nice value (a thread's own on Linux). */
+#define AUDIT_WORKER_NICE 10
+
+/* Where an automatic checkpoint (rows, interval) stands. Its slow parts run
+ * on the worker thread (checkpoint_worker): it verifies the trail since the
+ * newest checkpoint on a connection of its own (VERIFY), then, once the
+ * main thread has verified the few rows written meanwhile and appended and
+ * signed the checkpoint row (without an fsync), it makes that row durable
+ * (syncs the WAL) and writes AUDIT_HEAD_FILE (SEAL); then the main thread
+ * publishes it. The main thread's own part is a short verify, one row and a
+ * signature: no stall of milliseconds in the middle of logins. */
+typedef enum job_state {
+        JOB_NONE,
+        JOB_VERIFY,             /* the worker verifies */
+        JOB_VERIFIED,           /* its verdict waits for the main thread */
+        JOB_SEAL,               /* the worker syncs the row and writes the record */
+        JOB_SEALED,             /* done: the main thread publishes */
+} job_state;
 
 /* What a refusal slot counts: one (uid, action, method, subject); a uid's
  * refusals of an action past its AUDIT_REFUSAL_PER_UID slots; or everyone's
@@ -66,6 +95,24 @@ struct audit {
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
         bool in_checkpoint;
+        /* The automatic checkpoint's worker (job_state). job is under lock;
+         * the job_ fields belong to the worker from VERIFY or SEAL until it
+         * sets VERIFIED or SEALED. */
+        pthread_t worker;
+        bool worker_running, stopping;
+        pthread_mutex_t lock;
+        pthread_cond_t wake, done;
+        job_state job;
+        char *db_path, *wal_path;
+        db *reader;                     /* the worker's connection */
+        const char *job_why;
+        int64_t job_from, job_after;    /* verify_page's from and after_id */
+        char job_seed[HASH_HEX + 1];    /* after job_after: the hash it had when verified */
+        int job_r;
+        audit_verdict job_verdict;
+        char job_hash[HASH_HEX + 1];    /* the hash of the last row verified */
+        char *job_head_path, *job_head_text;
+        audit_anchor job_anchor;
         /* Start-up found the trail shorter than AUDIT_HEAD_FILE says: the
          * file stays as it is (so verify keeps saying so) until an admin
          * asks for a checkpoint. */
@@ -292,35 +339,51 @@ char *audit_canonical(int64_t id, int64_t time, int64_t actor_uid, const char *a
 /* hash = SHA-256(prev_hash bytes || canonical) as hex into out. A prev_hash
  * that is not 64 hex digits hashes as 32 zero bytes (and the row then fails
  * its link check anyway). */
+/* Fetched once per thread: an implicit fetch (EVP_sha256()) at every row
+ * costs a provider lookup under locks. The main thread and the checkpoint
+ * worker hash, each with its own. */
+static __thread EVP_MD *sha256 = NULL;
+/* Kept too, for the same reason (DigestInit resets it); and one buffer
+ * for the encoding, grown as rows need, rather than an allocation of
+ * several KB per row. */
+static __thread EVP_MD_CTX *hash_ctx = NULL;
+static __thread char *hash_text = NULL;
+static __thread size_t hash_allocated = 0;
+
+/* Frees the calling thread's (the worker's, as it ends). */
+static void row_hash_release(void) {
+        EVP_MD_free(sha256);
+        EVP_MD_CTX_free(hash_ctx);
+        free(hash_text);
+        sha256 = NULL;
+        hash_ctx = NULL;
+        hash_text = NULL;
+        hash_allocated = 0;
+}
+
 static int row_hash(const row *r, char out[HASH_HEX + 1]) {
-        /* Fetched once: an implicit fetch (EVP_sha256()) at every row
-         * costs a provider lookup under locks. The daemon hashes on its
-         * main thread only. */
-        static EVP_MD *sha256 = NULL;
-        /* Kept too, for the same reason (DigestInit resets it); and one
-         * buffer for the encoding, grown as rows need, rather than an
-         * allocation of several KB per row. */
-        static EVP_MD_CTX *ctx = NULL;
-        static char *text = NULL;
-        static size_t allocated = 0;
+        EVP_MD_CTX *ctx;
+        char *text;
         unsigned char prev[32] = { 0 }, digest[32];
         size_t need = canonical_bound(r);
         char *end;
 
-        if (need > allocated) {
-                char *grown = realloc(text, need);
+        if (need > hash_allocated) {
+                char *grown = realloc(hash_text, need);
                 if (!grown)
                         return -ENOMEM;
-                text = grown;
-                allocated = need;
+                hash_text = grown;
+                hash_allocated = need;
         }
+        text = hash_text;
         end = canonical_write(r, text);
         if (!end)
                 return -ENOMEM; /* what jansson's refusal of the text came to */
         if (!sha256)
                 sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (!ctx)
-                ctx = EVP_MD_CTX_new();
+        if (!hash_ctx)
+                hash_ctx = EVP_MD_CTX_new();
+        ctx = hash_ctx;
         (void) hex_decode(r->prev_hash, prev, sizeof prev);
         if (!ctx || !sha256 || EVP_DigestInit_ex(ctx, sha256, NULL) != 1 ||
             EVP_DigestUpdate(ctx, prev, sizeof prev) != 1 || EVP_DigestUpdate(ctx, text, (size_t) (end - text)) != 1 ||
@@ -418,6 +481,9 @@ static void check_outside(enrichd *d) {
                            d->config->state_dir, AUDIT_HEAD_FILE);
 }
 
+static void worker_start(enrichd *d);
+static void worker_stop(audit *a);
+
 int audit_open(enrichd *d, audit **ret) {
         audit *a = calloc(1, sizeof *a);
         int r;
@@ -440,6 +506,7 @@ int audit_open(enrichd *d, audit **ret) {
         if (identity_user_name(0, &a->root_name) < 0)
                 a->root_name = NULL;
         check_outside(d);
+        worker_start(d);
         *ret = a;
         a = NULL;
 out:
@@ -453,6 +520,11 @@ out:
 void audit_free(audit *a) {
         if (!a)
                 return;
+        worker_stop(a);
+        free(a->db_path);
+        free(a->wal_path);
+        free(a->job_head_path);
+        free(a->job_head_text);
         sqlite3_finalize(a->head);
         sqlite3_finalize(a->insert);
         sqlite3_finalize(a->insert_checkpoint);
@@ -565,7 +637,10 @@ static int record(enrichd *d, const struct ucred *peer, const char *subject, con
         strcpy(a->written_hash, hash);
         a->since_checkpoint++;
         journal(&in, id, sid, jti, method);
-        if (own_transaction && !a->in_checkpoint && a->since_checkpoint >= d->config->audit_checkpoint_rows)
+        /* With the worker, the tick starts it (checkpoint_step): never in
+         * the middle of a call. */
+        if (!a->worker_running && own_transaction && !a->in_checkpoint &&
+            a->since_checkpoint >= d->config->audit_checkpoint_rows)
                 (void) audit_checkpoint(d, NULL, "rows", NULL, NULL);
 out:
         free(name);
@@ -1015,12 +1090,14 @@ static int seed(enrichd *d, int64_t after_id, char hash[HASH_HEX + 1], char link
 }
 
 /* Walks rows with id >= from, or, with after_id > 0, the rows after
- * after_id (which an earlier page walked), at most max_rows of them.
+ * after_id (which an earlier page walked; seed_hash, when set, is the hash
+ * it had then, and must still be), at most max_rows of them.
  * *ret_next (optional) gets the last row walked when more follow, else 0;
- * only the last page checks the end of the trail (checkpoints past it,
- * check_memory: what this process wrote). */
-static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_rows, bool check_memory,
-                       audit_verdict *v, int64_t *ret_next) {
+ * ret_hash (optional) that row's hash; only the last page checks the end
+ * of the trail (checkpoints past it, check_memory: what this process
+ * wrote). */
+static int verify_page(enrichd *d, int64_t from, int64_t after_id, const char *seed_hash, int64_t max_rows,
+                       bool check_memory, audit_verdict *v, int64_t *ret_next, char *ret_hash) {
         sqlite3_stmt *st = NULL;
         checkpoint *cps = NULL;
         size_t n_cps = 0, next_cp = 0;
@@ -1041,6 +1118,9 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
                 }
                 if (r < 0)
                         goto out;
+                if (seed_hash && strcmp(prev_hash, seed_hash) != 0)
+                        fail_at(v, after_id, "modified", "row %lld changed since it was verified",
+                                (long long) after_id);
                 from = after_id + 1;
                 prev_id = after_id;
                 v->last_id = after_id;
@@ -1172,6 +1252,8 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, int64_t max_r
         }
         r = 0;
 out:
+        if (ret_hash)
+                snprintf(ret_hash, HASH_HEX + 1, "%s", prev_hash);
         checkpoints_free(cps, n_cps);
         db_release(d->db, st);
         return r;
@@ -1340,7 +1422,7 @@ out:
 
 int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_next) {
         bool other;
-        int r = verify_page(d, 0, after_id, AUDIT_VERIFY_PAGE, true, ret, ret_next);
+        int r = verify_page(d, 0, after_id, NULL, AUDIT_VERIFY_PAGE, true, ret, ret_next, NULL);
 
         if (r == 0 && *ret_next == 0)
                 r = head_compare(d, ret, &other);
@@ -1403,22 +1485,13 @@ out:
         db_release(d->db, st);
 }
 
-int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id, char **ret_error) {
-        audit *a = d->audit;
-        audit_verdict v;
-        sqlite3_stmt *st;
-        unsigned char message[24 + 8 + 32 + 8], signature[SIGNER_SIGNATURE_LENGTH];
-        char signature_hex[2 * SIGNER_SIGNATURE_LENGTH + 1] = "", hash[HASH_HEX + 1] = "", *name = NULL;
-        char idtext[32];
-        int64_t from = 0, id = 0, now = clock_now();
+/* The newest checkpoint whose row is still there (0: none): only what came
+ * after it needs checking, what came before was checked when it was
+ * signed. */
+static int64_t newest_checkpoint_row(enrichd *d) {
         sqlite3_stmt *last = NULL;
-        int r;
+        int64_t from = 0;
 
-        if (!a || a->in_checkpoint)
-                return -EBUSY;
-        a->in_checkpoint = true;
-        /* Only what came after the newest checkpoint needs checking: what
-         * came before was checked when that one was signed. */
         if (db_prepare(d->db,
                        "SELECT coalesce(max(row_id), 0) FROM audit_checkpoints"
                        " WHERE row_id IN (SELECT id FROM audit)",
@@ -1426,20 +1499,23 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
             sqlite3_step(last) == SQLITE_ROW)
                 from = sqlite3_column_int64(last, 0);
         db_release(d->db, last);
-        r = verify_page(d, from, 0, INT64_MAX, true, &v, NULL);
-        if (r < 0)
-                goto out;
-        if (!v.ok) {
-                log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE, NULL,
-                           "Audit trail: refusing to sign a checkpoint: %s", v.reason);
-                if (ret_error && asprintf(ret_error, "the audit trail does not verify: %s", v.reason) < 0)
-                        *ret_error = NULL;
-                r = -EBADMSG;
-                goto out;
-        }
-        /* Durable: audit.head, fsynced below, names this row, and must
-         * never name one that a power loss took back (a false truncation). */
-        r = db_begin_durable(d->db);
+        return from;
+}
+
+/* Appends the checkpoint row after the head, signs it and stores the
+ * signature: a trail the caller verified up to the head. durable: the
+ * commit syncs (else the worker syncs the WAL before anything names the
+ * row). *ret gets the checkpoint. */
+static int seal(enrichd *d, const struct ucred *peer, const char *why, int64_t now, bool durable, audit_anchor *ret,
+                char **ret_error) {
+        audit *a = d->audit;
+        sqlite3_stmt *st;
+        unsigned char message[24 + 8 + 32 + 8], signature[SIGNER_SIGNATURE_LENGTH];
+        char signature_hex[2 * SIGNER_SIGNATURE_LENGTH + 1] = "", hash[HASH_HEX + 1] = "", *name = NULL;
+        int64_t id = 0;
+        int r;
+
+        r = durable ? db_begin_durable(d->db) : db_begin(d->db);
         if (r < 0)
                 goto out;
         if (peer && identity_user_name(peer->uid, &name) < 0)
@@ -1487,40 +1563,357 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
         strcpy(a->written_hash, hash);
         a->since_checkpoint = 0;
         a->last_checkpoint = now;
+        *ret = (audit_anchor) { .row_id = id, .time = now };
+        snprintf(ret->head, sizeof ret->head, "%s", hash);
+        snprintf(ret->kid, sizeof ret->kid, "%s", signer_kid(d->signer));
+        snprintf(ret->signature, sizeof ret->signature, "%s", signature_hex);
+out:
+        free(name);
+        return r;
+}
+
+/* A checkpoint whose row is durable and whose record outside the database
+ * is written (or failed, logged): the head and its signature go to the
+ * journal, a witness outside the database for an admin comparing after
+ * the fact; fleet mode publishes it, for the trail to be held to it later.
+ * Then retention. */
+static void publish(enrichd *d, bool by_admin, const char *why, const audit_anchor *c) {
+        char idtext[32];
+
+        snprintf(idtext, sizeof idtext, "%lld", (long long) c->row_id);
+        log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT,
+                   (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_ROW", idtext,
+                                      "ENRICH_AUDIT_HEAD", c->head, "ENRICH_AUDIT_SIGNATURE", c->signature,
+                                      "ENRICH_KID", c->kid, NULL },
+                   "Audit checkpoint at row %lld (%s): head %s", (long long) c->row_id, why, c->head);
+        if (d->checkpoint_made)
+                d->checkpoint_made(d, c, by_admin);
+        prune(d);
+}
+
+/* ---- the worker: an automatic checkpoint's slow parts ------------------------ */
+
+static void job_set(audit *a, job_state job) {
+        pthread_mutex_lock(&a->lock);
+        a->job = job;
+        pthread_cond_broadcast(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+}
+
+static job_state job_get(audit *a) {
+        job_state job;
+
+        pthread_mutex_lock(&a->lock);
+        job = a->job;
+        pthread_mutex_unlock(&a->lock);
+        return job;
+}
+
+/* VERIFY: verify_page on the worker's connection, each round in one read
+ * transaction (a snapshot: rows the main thread appends meanwhile are not
+ * walked; the next round walks them, chained to the hash this one saw,
+ * and the main thread the last few). job_after 0: from the newest
+ * checkpoint (found here too: only the main thread writes checkpoints, and
+ * not while a job is under way). Without the daemon's signer: a checkpoint
+ * signed by a key the database does not record fails here, and the main
+ * thread's own checkpoint judges it. */
+static void worker_verify(audit *a) {
+        enrichd shadow = { 0 };
+        int64_t head;
+        int r;
+
+        a->job_verdict = (audit_verdict) { .ok = false };
+        a->job_hash[0] = '\0';
+        if (!a->reader) {
+                r = db_open_reader(a->db_path, &a->reader);
+                if (r < 0) {
+                        a->job_r = r;
+                        return;
+                }
+        }
+        shadow.db = a->reader;
+        for (int round = 0; round < CHECKPOINT_ROUNDS; round++) {
+                if (sqlite3_exec(db_handle(a->reader), "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+                        a->job_r = -EIO;
+                        return;
+                }
+                if (a->job_after == 0)
+                        a->job_from = newest_checkpoint_row(&shadow);
+                a->job_r = verify_page(&shadow, a->job_from, a->job_after, a->job_after > 0 ? a->job_seed : NULL,
+                                       INT64_MAX, false, &a->job_verdict, NULL, a->job_hash);
+                (void) sqlite3_exec(db_handle(a->reader), "COMMIT", NULL, NULL, NULL);
+                if (a->job_r < 0 || !a->job_verdict.ok || a->job_verdict.last_id <= 0 ||
+                    db_query_int64(a->reader, "SELECT coalesce(max(id), 0) FROM audit", "head", &head, DB_NO_ARGS) <
+                            0 ||
+                    head - a->job_verdict.last_id <= CHECKPOINT_CATCH_UP_ROWS)
+                        return;
+                a->job_from = 0;
+                a->job_after = a->job_verdict.last_id;
+                snprintf(a->job_seed, sizeof a->job_seed, "%s", a->job_hash);
+        }
+}
+
+/* SEAL: the checkpoint row was committed without an fsync; syncing the WAL
+ * it was written to makes it durable (a checkpoint that copied it into the
+ * database first synced it there), and only then may the record outside
+ * the database name it. job_r: the sync's result; the record's in
+ * job_verdict.ok (false: job_verdict.reason says why). */
+static void worker_seal(audit *a) {
+        int fd, r = 0;
+
+        a->job_verdict = (audit_verdict) { .ok = true };
+        fd = open(a->wal_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fdatasync(fd) < 0)
+                r = -errno;
+        if (fd >= 0)
+                close(fd);
+        a->job_r = r;
+        if (r == 0 && a->job_head_text) {
+                r = write_file_atomic(a->job_head_path, a->job_head_text, strlen(a->job_head_text), 0600);
+                if (r < 0) {
+                        a->job_verdict.ok = false;
+                        snprintf(a->job_verdict.reason, sizeof a->job_verdict.reason, "%s", strerror(-r));
+                }
+        }
+}
+
+static void *checkpoint_worker(void *userdata) {
+        audit *a = userdata;
+
+        /* Below the main thread: on two cores, woken while the main thread
+         * serves logins, it must not take the CPU from it. */
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), AUDIT_WORKER_NICE);
+        pthread_mutex_lock(&a->lock);
+        for (;;) {
+                job_state job;
+
+                while (!a->stopping && a->job != JOB_VERIFY && a->job != JOB_SEAL)
+                        pthread_cond_wait(&a->wake, &a->lock);
+                if (a->stopping)
+                        break;
+                job = a->job;
+                pthread_mutex_unlock(&a->lock);
+                if (job == JOB_VERIFY)
+                        worker_verify(a);
+                else
+                        worker_seal(a);
+                pthread_mutex_lock(&a->lock);
+                a->job = job == JOB_VERIFY ? JOB_VERIFIED : JOB_SEALED;
+                pthread_cond_broadcast(&a->done);
+        }
+        pthread_mutex_unlock(&a->lock);
+        db_close(a->reader);
+        a->reader = NULL;
+        row_hash_release();
+        return NULL;
+}
+
+static void worker_start(enrichd *d) {
+        audit *a = d->audit;
+        const char *path = sqlite3_db_filename(db_handle(d->db), "main");
+        sigset_t all, old;
+
+        if (!path || !*path || !(a->db_path = strdup(path)) || asprintf(&a->wal_path, "%s-wal", path) < 0) {
+                a->wal_path = NULL;
+                return;
+        }
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->wake, NULL);
+        pthread_cond_init(&a->done, NULL);
+        /* Signals stay with the main thread's signalfd. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        a->worker_running = pthread_create(&a->worker, NULL, checkpoint_worker, a) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!a->worker_running) {
+                pthread_cond_destroy(&a->done);
+                pthread_cond_destroy(&a->wake);
+                pthread_mutex_destroy(&a->lock);
+        }
+}
+
+static void worker_stop(audit *a) {
+        if (!a->worker_running)
+                return;
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_broadcast(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->worker, NULL);
+        pthread_cond_destroy(&a->done);
+        pthread_cond_destroy(&a->wake);
+        pthread_mutex_destroy(&a->lock);
+        a->worker_running = false;
+}
+
+/* SEALED: the record's outcome, then publish (only a row known durable). */
+static void finish_seal(enrichd *d) {
+        audit *a = d->audit;
+
+        if (a->job_r < 0)
+                log_failure("checkpoint", strerror(-a->job_r));
+        else {
+                if (a->job_head_text && !a->job_verdict.ok)
+                        log_failure("checkpoint record", a->job_verdict.reason);
+                else if (a->job_head_text)
+                        a->truncated = false;
+                publish(d, false, a->job_why, &a->job_anchor);
+        }
+        free(a->job_head_path);
+        free(a->job_head_text);
+        a->job_head_path = a->job_head_text = NULL;
+        job_set(a, JOB_NONE);
+}
+
+/* Waits for the worker's job (a checkpoint of the main thread's must not
+ * interleave with it): a verdict is dropped, a sealed checkpoint published. */
+static void worker_drain(enrichd *d) {
+        audit *a = d->audit;
+
+        if (!a->worker_running)
+                return;
+        pthread_mutex_lock(&a->lock);
+        while (a->job == JOB_VERIFY || a->job == JOB_SEAL)
+                pthread_cond_wait(&a->done, &a->lock);
+        pthread_mutex_unlock(&a->lock);
+        if (job_get(a) == JOB_SEALED)
+                finish_seal(d);
+        job_set(a, JOB_NONE);
+}
+
+static int checkpoint_sync(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
+                           char **ret_error);
+
+/* VERIFIED: the rows written meanwhile are verified here, chained to the
+ * last row the worker verified as it was then (many: the worker first);
+ * then the row is appended and signed, and the worker seals it. Any doubt
+ * (a failed or bad verdict) goes to the main thread's own checkpoint,
+ * which verifies everything again and refuses, or logs, as it always did. */
+static void finish_verify(enrichd *d) {
+        audit *a = d->audit;
+        char path[PATH_MAX], origin[65], *text = NULL;
+        audit_verdict v;
+        int r;
+
+        /* The row must commit on its own, now: the worker syncs what is
+         * committed. (The tick runs after the turn's commit.) */
+        if (db_in_transaction(d->db) || db_batch_pending(d->db))
+                return;
+        if (a->job_r < 0 || !a->job_verdict.ok || a->job_verdict.rows == 0 || a->job_verdict.last_id <= 0) {
+                job_set(a, JOB_NONE);
+                (void) checkpoint_sync(d, NULL, a->job_why, NULL, NULL);
+                return;
+        }
+        if (a->written_id - a->job_verdict.last_id > CHECKPOINT_TAIL_ROWS) {
+                a->job_from = 0;
+                a->job_after = a->job_verdict.last_id;
+                snprintf(a->job_seed, sizeof a->job_seed, "%s", a->job_hash);
+                job_set(a, JOB_VERIFY);
+                return;
+        }
+        job_set(a, JOB_NONE);
+        r = verify_page(d, 0, a->job_verdict.last_id, a->job_hash, INT64_MAX, true, &v, NULL, NULL);
+        if (r < 0 || !v.ok) {
+                (void) checkpoint_sync(d, NULL, a->job_why, NULL, NULL);
+                return;
+        }
+        a->in_checkpoint = true;
+        r = seal(d, NULL, a->job_why, clock_now(), false, &a->job_anchor, NULL);
+        a->in_checkpoint = false;
+        if (r < 0)
+                return;
+        /* The record outside the database follows, unless it names a
+         * truncation no admin has seen yet (checkpoint_sync). */
+        if (!a->truncated && head_path(d, path, sizeof path) == 0 && read_origin(d, origin) == 0 &&
+            asprintf(&text,
+                     "# enrichd: the newest audit checkpoint, kept outside the database (enrichd(8))\n"
+                     "database %s\nrow %lld\nhead %s\ntime %lld\n",
+                     origin, (long long) a->job_anchor.row_id, a->job_anchor.head,
+                     (long long) a->job_anchor.time) >= 0) {
+                a->job_head_path = strdup(path);
+                a->job_head_text = text;
+                if (!a->job_head_path) {
+                        free(a->job_head_text);
+                        a->job_head_text = NULL;
+                }
+        } else if (!a->truncated)
+                log_failure("checkpoint record", "cannot prepare it");
+        job_set(a, JOB_SEAL);
+}
+
+/* From the tick: starts an automatic checkpoint when one is due, and moves
+ * the one under way on. */
+static void checkpoint_step(enrichd *d) {
+        audit *a = d->audit;
+
+        switch (job_get(a)) {
+        case JOB_NONE:
+                if (a->since_checkpoint >= d->config->audit_checkpoint_rows)
+                        a->job_why = "rows";
+                else if (a->since_checkpoint > 0 &&
+                         clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
+                        a->job_why = "interval";
+                else
+                        return;
+                a->job_from = 0;
+                a->job_after = 0;
+                job_set(a, JOB_VERIFY);
+                break;
+        case JOB_VERIFIED: finish_verify(d); break;
+        case JOB_SEALED: finish_seal(d); break;
+        default: break;
+        }
+}
+
+/* The checkpoint an admin asks for, at shutdown, and any the worker could
+ * not make: all on this thread, as one step. */
+static int checkpoint_sync(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
+                           char **ret_error) {
+        audit *a = d->audit;
+        audit_anchor c;
+        audit_verdict v;
+        int r;
+
+        if (!a || a->in_checkpoint)
+                return -EBUSY;
+        worker_drain(d);
+        a->in_checkpoint = true;
+        r = verify_page(d, newest_checkpoint_row(d), 0, NULL, INT64_MAX, true, &v, NULL, NULL);
+        if (r < 0)
+                goto out;
+        if (!v.ok) {
+                log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE, NULL,
+                           "Audit trail: refusing to sign a checkpoint: %s", v.reason);
+                if (ret_error && asprintf(ret_error, "the audit trail does not verify: %s", v.reason) < 0)
+                        *ret_error = NULL;
+                r = -EBADMSG;
+                goto out;
+        }
+        /* Durable: audit.head, fsynced below, names this row, and must
+         * never name one that a power loss took back (a false truncation). */
+        r = seal(d, peer, why, clock_now(), true, &c, ret_error);
+        if (r < 0)
+                goto out;
         /* The record outside the database follows, unless it names a
          * truncation no admin has seen yet: only an admin's checkpoint
          * (peer set) accepts the trail as it now stands. */
         if (!a->truncated || peer) {
-                int w = head_write(d, id, hash, now);
+                int w = head_write(d, c.row_id, c.head, c.time);
                 if (w < 0)
                         log_failure("checkpoint record", strerror(-w));
                 else
                         a->truncated = false;
         }
-        /* The head and its signature in the journal too: a witness outside
-         * the database for an admin comparing after the fact. */
-        snprintf(idtext, sizeof idtext, "%lld", (long long) id);
-        log_struct(LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT,
-                   (const char *[]) { "ENRICH_ACTION", AUDIT_CHECKPOINT, "ENRICH_AUDIT_ROW", idtext,
-                                      "ENRICH_AUDIT_HEAD", hash, "ENRICH_AUDIT_SIGNATURE", signature_hex, "ENRICH_KID",
-                                      signer_kid(d->signer), NULL },
-                   "Audit checkpoint at row %lld (%s): head %s", (long long) id, why, hash);
-        /* Fleet mode publishes it, for the trail to be held to it later. */
-        {
-                audit_anchor published = { .row_id = id, .time = now };
-                snprintf(published.head, sizeof published.head, "%s", hash);
-                snprintf(published.kid, sizeof published.kid, "%s", signer_kid(d->signer));
-                snprintf(published.signature, sizeof published.signature, "%s", signature_hex);
-                if (d->checkpoint_made)
-                        d->checkpoint_made(d, &published, peer != NULL);
-        }
         if (ret_row_id)
-                *ret_row_id = id;
-        prune(d);
+                *ret_row_id = c.row_id;
+        publish(d, peer != NULL, why, &c);
 out:
-        free(name);
         a->in_checkpoint = false;
         return r;
+}
+
+int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id, char **ret_error) {
+        return checkpoint_sync(d, peer, why, ret_row_id, ret_error);
 }
 
 int audit_newest_checkpoint(enrichd *d, audit_anchor *ret) {
@@ -1592,11 +1985,27 @@ out:
         return r;
 }
 
+void audit_after_turn(enrichd *d) {
+        audit *a = d->audit;
+        job_state job;
+
+        if (!a || !a->worker_running)
+                return;
+        job = job_get(a);
+        if (job == JOB_VERIFIED)
+                finish_verify(d);
+        else if (job == JOB_SEALED)
+                finish_seal(d);
+}
+
 void audit_tick(enrichd *d) {
         audit *a = d->audit;
 
         audit_flush_refusals(d, false);
-        if (a && a->since_checkpoint > 0 && clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
+        if (a && a->worker_running)
+                checkpoint_step(d);
+        else if (a && a->since_checkpoint > 0 &&
+                 clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
                 (void) audit_checkpoint(d, NULL, "interval", NULL, NULL);
 }
 

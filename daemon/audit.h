@@ -154,9 +154,16 @@ json_t *audit_claims_summary(json_t *claims);
  * gets the checkpoint's row id. */
 int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id, char **ret_error);
 
-/* Periodic work from the event loop: a checkpoint when rows were written
- * and audit_checkpoint_seconds passed since the last. */
+/* Periodic work from the event loop: a checkpoint when audit_checkpoint_rows
+ * rows were written, or rows were and audit_checkpoint_seconds passed since
+ * the last. Its slow parts (verifying the trail, the fsyncs) run on a worker
+ * thread; audit_after_turn, after each turn of the event loop, moves it on
+ * as soon as the worker is done, so that the main thread's part (verifying
+ * the few rows written meanwhile, appending and signing the checkpoint row,
+ * publishing it) stays short. Without the worker (it could not start) the
+ * checkpoint is made on the main thread, as audit_checkpoint. */
 void audit_tick(enrichd *d);
+void audit_after_turn(enrichd *d);
 
 /* The outcome of walking the chain. */
 typedef struct audit_verdict {

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <sqlite3.h>
 #include "config.h"
 #include "db.h"
@@ -36,6 +38,14 @@
 /* The thread runs once more this many pages before DB_WAL_MAX_PAGES,
  * so that the main thread's checkpoint finds little left to copy. */
 #define DB_WAL_MAX_LEAD 200
+/* While the WAL waits for a restart, the checkpointer thread copies the
+ * newest frames again once this many came since its last checkpoint: often
+ * enough that a checkpoint at DB_WAL_MAX_PAGES finds little to copy, and
+ * one may end in a pause of the commits (then the WAL restarts); rarely
+ * enough that its syncs and CPU stay a fraction of the commits' own. */
+#define DB_CATCH_UP_FRAMES 128
+/* The checkpointer thread's nice value (a thread's own on Linux). */
+#define DB_CHECKPOINTER_NICE 10
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -80,8 +90,17 @@ struct db {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         bool checkpoint_due, stopping;
+        /* Its newest checkpoint left frames behind: commits came while it
+         * copied (committed_meanwhile). Under the lock. */
+        bool checkpoint_behind;
+        bool checkpoint_running, committed_meanwhile;
+        int checkpoint_frames;      /* the WAL's frames when its last checkpoint began */
         sqlite3 *checkpoint_handle;
         int checkpoint_at;          /* WAL pages at which to wake it next */
+        int wal_pages;              /* the WAL's size at the last commit */
+        uint64_t wal_restarts;      /* times the WAL started over */
+        uint64_t main_checkpoints;  /* checkpoints at DB_WAL_MAX_PAGES, on the committing thread */
+        uint64_t catch_ups;         /* the thread woken to copy the newest frames */
 };
 
 /* Migration N (1-based) brings the schema from version N-1 to N. Append
@@ -670,20 +689,36 @@ static int migrate(db *d) {
 
 /* The checkpointer thread's loop: a PASSIVE checkpoint each time the WAL
  * hook says one is due, until db_close. A failed one (disk full) is
- * retried at the next; the WAL meanwhile keeps every commit. */
+ * retried at the next; the WAL meanwhile keeps every commit. It notes
+ * whether the checkpoint copied every frame: only then does the next
+ * commit start the WAL over (sqlite restarts it only after a checkpoint
+ * that left nothing behind); until then the hook wakes it again after
+ * each commit (wal_hook). */
 static void *checkpoint_loop(void *userdata) {
         db *d = userdata;
 
+        /* Below the main thread: woken by its commits, it must not take
+         * the CPU from the logins it serves. */
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), DB_CHECKPOINTER_NICE);
         pthread_mutex_lock(&d->lock);
         for (;;) {
+                int frames = 0, copied = 0, r;
+
                 while (!d->checkpoint_due && !d->stopping)
                         pthread_cond_wait(&d->wake, &d->lock);
                 if (d->stopping)
                         break;
                 d->checkpoint_due = false;
+                d->checkpoint_running = true;
+                d->committed_meanwhile = false;
                 pthread_mutex_unlock(&d->lock);
-                (void) sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                r = sqlite3_wal_checkpoint_v2(d->checkpoint_handle, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
                 pthread_mutex_lock(&d->lock);
+                d->checkpoint_running = false;
+                /* A failed one is not retried at every commit: at the
+                 * next DB_CHECKPOINT_PAGES. */
+                d->checkpoint_behind = r == SQLITE_OK && (copied < frames || d->committed_meanwhile);
+                d->checkpoint_frames = frames;
         }
         pthread_mutex_unlock(&d->lock);
         return NULL;
@@ -693,12 +728,19 @@ static void *checkpoint_loop(void *userdata) {
  * is the WAL's size. */
 static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages) {
         db *d = userdata;
+        bool wake;
 
+        if (pages < d->wal_pages)
+                d->wal_restarts++;
+        d->wal_pages = pages;
         /* The WAL must not grow without bound, and it restarts only after
          * a checkpoint that copied every frame: this commit checkpoints,
          * as sqlite would (while the thread is at it, this returns at
-         * once, busy, and the next commit tries again). */
+         * once, busy, and the next commit tries again). The thread's
+         * catch-up below makes this rare: only commits that never pause
+         * for as long as a checkpoint of their frames takes get here. */
         if (pages >= DB_WAL_MAX_PAGES) {
+                d->main_checkpoints++;
                 (void) sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
                 return SQLITE_OK;
         }
@@ -710,15 +752,37 @@ static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages
          * not up to DB_CHECKPOINT_PAGES pages of it. */
         if (pages < d->checkpoint_at - DB_CHECKPOINT_PAGES)
                 d->checkpoint_at = DB_CHECKPOINT_PAGES;  /* the WAL restarted */
-        if (pages >= d->checkpoint_at) {
+        wake = pages >= d->checkpoint_at;
+        if (wake) {
                 d->checkpoint_at = pages + DB_CHECKPOINT_PAGES;
                 if (pages < DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD && d->checkpoint_at > DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD)
                         d->checkpoint_at = DB_WAL_MAX_PAGES - DB_WAL_MAX_LEAD;
-                pthread_mutex_lock(&d->lock);
+        }
+        pthread_mutex_lock(&d->lock);
+        if (d->checkpoint_running)
+                d->committed_meanwhile = true;
+        /* Catching up: the thread's last checkpoint left the frames of
+         * the commits made while it ran, and sqlite restarts the WAL only
+         * after a checkpoint that left none. Without a restart the WAL
+         * grows to DB_WAL_MAX_PAGES and this thread checkpoints it, a
+         * stall of milliseconds. So while the WAL is worth a restart, the
+         * thread copies the new frames every DB_CATCH_UP_FRAMES, a few
+         * pages and its syncs each time; when one of those ends in a pause
+         * of the commits, it leaves none, and the next commit restarts the
+         * WAL (that commit syncs the WAL's new header: sqlite's rule); and
+         * a checkpoint at the bound finds little left. Never a checkpoint
+         * on this thread but at the bound. */
+        if (!wake && pages >= DB_CHECKPOINT_PAGES && d->checkpoint_behind && !d->checkpoint_running &&
+            !d->checkpoint_due && pages - d->checkpoint_frames >= DB_CATCH_UP_FRAMES) {
+                d->checkpoint_behind = false;
+                d->catch_ups++;
+                wake = true;
+        }
+        if (wake) {
                 d->checkpoint_due = true;
                 pthread_cond_signal(&d->wake);
-                pthread_mutex_unlock(&d->lock);
         }
+        pthread_mutex_unlock(&d->lock);
         return SQLITE_OK;
 }
 
@@ -871,6 +935,20 @@ out:
         return r;
 }
 
+int db_open_reader(const char *path, db **ret) {
+        db *d = calloc(1, sizeof *d);
+
+        if (!d)
+                return -ENOMEM;
+        if (sqlite3_open_v2(path, &d->handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                db_close(d);
+                return -EIO;
+        }
+        sqlite3_busy_timeout(d->handle, DB_BUSY_TIMEOUT_MS);
+        *ret = d;
+        return 0;
+}
+
 void db_close(db *d) {
         if (!d)
                 return;
@@ -959,6 +1037,20 @@ void db_batch_allow(db *d) {
          * it fails, the first write tries again and reports it. */
         if (d->depth == 0)
                 (void) batch_open(d);
+}
+
+void db_wal_stats(const db *d, uint64_t *ret_restarts, uint64_t *ret_main_checkpoints, uint64_t *ret_catch_ups) {
+        if (!d) {
+                *ret_restarts = *ret_main_checkpoints = *ret_catch_ups = 0;
+                return;
+        }
+        *ret_restarts = d->wal_restarts;
+        *ret_main_checkpoints = d->main_checkpoints;
+        *ret_catch_ups = d->catch_ups;
+}
+
+bool db_batch_pending(const db *d) {
+        return d->batch_allowed || d->batch_open;
 }
 
 bool db_in_transaction(const db *d) {

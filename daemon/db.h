@@ -57,6 +57,9 @@ typedef struct db db;
 /* Opens (creating if needed) path, switches to WAL and runs pending
  * migrations. On failure *ret_error (optional) gets a malloc'd message. */
 int db_open(const char *path, db **ret, char **ret_error);
+/* A read-only connection to a database db_open made (WAL), for another
+ * thread: no migration, no checkpointer; db_close closes it. */
+int db_open_reader(const char *path, db **ret);
 void db_close(db *d);
 /* Message of the last failure on d; never NULL. */
 const char *db_last_error(const db *d);
@@ -71,6 +74,13 @@ int db_schema_version(db *d, int *ret);
 void db_batch_allow(db *d);
 uint64_t db_batch_writes(const db *d);
 int db_batch_commit(db *d);
+/* How the WAL fared, for tests: the times it started over, the
+ * checkpoints the committing thread ran because the WAL reached its bound
+ * (milliseconds each), and the times the checkpointer thread was woken to
+ * copy the frames of the newest commits (so that the WAL restarts). */
+void db_wal_stats(const db *d, uint64_t *ret_restarts, uint64_t *ret_main_checkpoints, uint64_t *ret_catch_ups);
+/* Whether writes join a batch now (db_batch_allow until db_batch_commit). */
+bool db_batch_pending(const db *d);
 /* Whether a db_begin() transaction is open (the batch alone is not one). */
 bool db_in_transaction(const db *d);
 

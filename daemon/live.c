@@ -1,16 +1,21 @@
 /* live.c: live sessions and the refresh scheduler. Sessions are kept in a
  * flat array of pointers: every tick walks it once to find due refreshes
  * (a comparison per session, microseconds for the maximum of 65536), while
- * the costly liveness checks (/proc reads) go round robin under a budget.
+ * the costly liveness checks (/proc reads, about 12 us each) go round robin
+ * under a budget, on a thread of their own (the prober): the tick hands it
+ * the next sessions' pids and, at the next tick, ends those it found gone.
  * Removal swaps the last entry in, so loops that end sessions do not
  * advance past a removed index. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "audit.h"
 #include "clock.h"
 #include "issue.h"
@@ -25,6 +30,24 @@
 #define MAX_AMR 16
 /* After a failed routine refresh (database busy, ...), wait this long. */
 #define RETRY_SECONDS 5
+/* The prober thread's nice value (a thread's own on Linux): below the main
+ * thread, which it must never take a core from. */
+#define PROBER_NICE 10
+
+/* One liveness check handed to the prober: the session (by sid: it may be
+ * gone by the time the answer is read), its pid, and what /proc said
+ * (live_pid_start). */
+typedef struct probe {
+        char *sid;
+        pid_t pid;
+        int64_t start;
+} probe;
+
+typedef enum probe_state {
+        PROBES_NONE,
+        PROBES_RUNNING,         /* the prober reads /proc */
+        PROBES_DONE,            /* its answers wait for the tick */
+} probe_state;
 
 typedef struct live_session {
         char *sid, *user, *service, *tty, *rhost, *ruser;
@@ -61,6 +84,15 @@ struct live {
          * lost batch takes their rows, so they are forgotten too. */
         char **unsaved;
         size_t n_unsaved, unsaved_allocated;
+        /* The prober. state is under lock; probes belong to the prober
+         * while RUNNING, to the tick otherwise. */
+        pthread_t prober;
+        bool prober_running, prober_stopping;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        probe_state state;
+        probe probes[LIVE_LIVENESS_BUDGET];
+        size_t n_probes;
 };
 
 /* FNV-1a over sid. */
@@ -97,6 +129,59 @@ static void session_free(live_session *s) {
         free(s);
 }
 
+static void *prober_loop(void *userdata) {
+        live *l = userdata;
+
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), PROBER_NICE);
+        pthread_mutex_lock(&l->lock);
+        for (;;) {
+                size_t n;
+
+                while (!l->prober_stopping && l->state != PROBES_RUNNING)
+                        pthread_cond_wait(&l->wake, &l->lock);
+                if (l->prober_stopping)
+                        break;
+                n = l->n_probes;
+                pthread_mutex_unlock(&l->lock);
+                for (size_t i = 0; i < n; i++)
+                        l->probes[i].start = live_pid_start(l->probes[i].pid);
+                pthread_mutex_lock(&l->lock);
+                l->state = PROBES_DONE;
+        }
+        pthread_mutex_unlock(&l->lock);
+        return NULL;
+}
+
+/* Without the prober (it could not start) the tick reads /proc itself. */
+static void prober_start(live *l) {
+        sigset_t all, old;
+
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_cond_init(&l->wake, NULL);
+        /* Signals stay with the main thread's signalfd. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        l->prober_running = pthread_create(&l->prober, NULL, prober_loop, l) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!l->prober_running) {
+                pthread_cond_destroy(&l->wake);
+                pthread_mutex_destroy(&l->lock);
+        }
+}
+
+static void prober_stop(live *l) {
+        if (!l->prober_running)
+                return;
+        pthread_mutex_lock(&l->lock);
+        l->prober_stopping = true;
+        pthread_cond_signal(&l->wake);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->prober, NULL);
+        pthread_cond_destroy(&l->wake);
+        pthread_mutex_destroy(&l->lock);
+        l->prober_running = false;
+}
+
 int live_new(live **ret) {
         live *l = calloc(1, sizeof *l);
 
@@ -111,6 +196,7 @@ int live_new(live **ret) {
                 return -ENOMEM;
         }
         l->wall_offset_ms = clock_wall_ms() - clock_monotonic_ms();
+        prober_start(l);
         *ret = l;
         return 0;
 }
@@ -118,6 +204,9 @@ int live_new(live **ret) {
 void live_free(live *l) {
         if (!l)
                 return;
+        prober_stop(l);
+        for (size_t i = 0; i < l->n_probes; i++)
+                free(l->probes[i].sid);
         for (size_t i = 0; i < l->n; i++)
                 session_free(l->items[i]);
         for (size_t i = 0; i < l->n_unsaved; i++)
@@ -714,6 +803,65 @@ static void handle_clock_step(enrichd *d, int64_t now, int64_t wall_ms, int64_t 
         }
 }
 
+/* The prober's answers from the last tick: a session still there with the
+ * same pid is ended when its process is gone or is another one, as
+ * check_alive_at does. */
+static void probes_apply(enrichd *d, int64_t now) {
+        live *l = d->live;
+
+        for (size_t k = 0; k < l->n_probes; k++) {
+                probe *p = &l->probes[k];
+                ssize_t i = p->sid ? find(l, p->sid) : -1;
+                live_session *s = i >= 0 ? l->items[i] : NULL;
+
+                if (s && s->pid == p->pid) {
+                        if (p->start >= 0 && s->pid_start < 0)
+                                s->pid_start = p->start;
+                        if (p->start < 0 || p->start != s->pid_start)
+                                end_at(d, (size_t) i, now, "process gone");
+                }
+                free(p->sid);
+                p->sid = NULL;
+        }
+        l->n_probes = 0;
+}
+
+/* From the tick: ends the sessions the prober found gone since the last
+ * tick, then hands it the next LIVE_LIVENESS_BUDGET sessions, round robin.
+ * A session is checked as often as before (the same budget per tick); a
+ * process found gone is ended one tick later. */
+static void probe_step(enrichd *d, int64_t now) {
+        live *l = d->live;
+        probe_state state;
+        size_t n;
+
+        pthread_mutex_lock(&l->lock);
+        state = l->state;
+        pthread_mutex_unlock(&l->lock);
+        if (state == PROBES_RUNNING)
+                return;
+        if (state == PROBES_DONE)
+                probes_apply(d, now);
+        n = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
+        for (size_t k = 0; k < n; k++) {
+                live_session *s;
+
+                if (l->cursor >= l->n)
+                        l->cursor = 0;
+                s = l->items[l->cursor++];
+                l->probes[k] = (probe) { .sid = strdup(s->sid), .pid = s->pid, .start = -ESRCH };
+                if (!l->probes[k].sid) {
+                        n = k;  /* the rest at the next tick */
+                        break;
+                }
+        }
+        l->n_probes = n;
+        pthread_mutex_lock(&l->lock);
+        l->state = n > 0 ? PROBES_RUNNING : PROBES_NONE;
+        pthread_cond_signal(&l->wake);
+        pthread_mutex_unlock(&l->lock);
+}
+
 void live_tick(enrichd *d) {
         live *l = d->live;
         live_counts counts = { 0 };
@@ -722,13 +870,16 @@ void live_tick(enrichd *d) {
         handle_clock_step(d, now, wall_ms, mono);
         expire_grants(d, now, wall_ms);
 
-        for (size_t checked = 0, budget = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
-             checked < budget && l->n > 0; checked++) {
-                if (l->cursor >= l->n)
-                        l->cursor = 0;
-                if (check_alive_at(d, l->cursor, now) == KEPT)
-                        l->cursor++;
-        }
+        if (l->prober_running)
+                probe_step(d, now);
+        else
+                for (size_t checked = 0, budget = l->n < LIVE_LIVENESS_BUDGET ? l->n : LIVE_LIVENESS_BUDGET;
+                     checked < budget && l->n > 0; checked++) {
+                        if (l->cursor >= l->n)
+                                l->cursor = 0;
+                        if (check_alive_at(d, l->cursor, now) == KEPT)
+                                l->cursor++;
+                }
 
         for (size_t i = 0; i < l->n;) {
                 live_session *s = l->items[i];

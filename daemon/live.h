@@ -19,8 +19,9 @@
 
 #define LIVE_MAX_SESSIONS 65536
 #define LIVE_TICK_MS      250
-/* Processes checked for liveness per tick (round robin), so one tick stays
- * short however many sessions there are. */
+/* Processes checked for liveness per tick (round robin), by the prober
+ * thread (live.c): the tick hands it their pids and ends, at the next
+ * tick, the sessions whose process it found gone. */
 #define LIVE_LIVENESS_BUDGET 512
 /* A token cut short by the end of a grant or service-account token is
  * re-issued this long before that end (live.c, schedule); it must be

@@ -199,6 +199,7 @@ static int push(void *userdata, uint64_t stream, json_t *reply) {
 static bool after_turn(void *userdata) {
         main_context *m = userdata;
 
+        audit_after_turn(m->d);
         return audit_follow_pump(m->d, push, m);
 }
 

@@ -2,12 +2,15 @@
  * sqlite file: values bound from a table (NULL text, bounded text, blobs,
  * values past the last parameter left out), the row walks and how they
  * stop, the integer and list readers, and transactions that commit or roll
- * back as a whole. */
+ * back as a whole; and that a steady stream of commits with pauses (logins)
+ * keeps restarting the WAL, never leaving its checkpoint to the committing
+ * thread. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
 #include "config.h"
@@ -173,6 +176,35 @@ int main(void) {
               "db-column-dup");
         db_release(d, st);
         free(text);
+
+        /* The WAL under commits of a few pages each, 3 ms apart: the
+         * checkpointer thread's checkpoint of 1,000 pages takes longer, so
+         * commits always come while it runs and it never leaves the WAL
+         * fully copied; its catch-up (the newest DB_CATCH_UP_FRAMES) does,
+         * so the WAL starts over every DB_CHECKPOINT_PAGES or so and never
+         * reaches the bound at which the committing thread checkpoints it
+         * itself (a stall of milliseconds). 2,000 commits of 4+ pages pass
+         * that bound (8,000 pages) unless it restarts. */
+        {
+                static unsigned char big[13000];
+                uint64_t restarts = 0, main_checkpoints = 0, catch_ups = 0;
+                bool all = true;
+
+                memset(big, 7, sizeof big);
+                all = sqlite3_exec(db_handle(d), "CREATE TABLE w (data BLOB)", NULL, NULL, NULL) == SQLITE_OK;
+                for (int i = 0; all && i < 2000; i++) {
+                        struct timespec pause = { 0, 3000000 };
+
+                        all = db_run(d, DB_WRITE_NORMAL, "INSERT INTO w (data) VALUES (?1)", "insert", NULL,
+                                     DB_ARGS(DB_BLOB(big, sizeof big))) == 0;
+                        nanosleep(&pause, NULL);
+                }
+                db_wal_stats(d, &restarts, &main_checkpoints, &catch_ups);
+                printf("# WAL restarts %llu, checkpoints at its bound %llu, catch-ups %llu\n",
+                       (unsigned long long) restarts, (unsigned long long) main_checkpoints,
+                       (unsigned long long) catch_ups);
+                CHECK(all && restarts >= 1 && main_checkpoints == 0, "db-wal-restarts-without-main-checkpoint");
+        }
 
         db_close(d);
         free(error);

@@ -1,0 +1,171 @@
+/* test_audit_worker.c: automatic audit checkpoints (audit_checkpoint_rows)
+ * are made by the tick and the worker thread, never in the middle of the
+ * call that wrote the row reaching the threshold (that call's login waited
+ * for a verify of the whole trail since the last checkpoint and three
+ * fsyncs). What they sign keeps its meaning: the checkpoint seals the
+ * newest row, rows written while the worker verified included, the trail
+ * verifies with it, AUDIT_HEAD_FILE names it; a trail that does not verify
+ * gets no checkpoint; a checkpoint asked for while the worker is busy
+ * waits for it. On a real temporary sqlite file. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include "audit.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "signer.h"
+#include "../tap.h"
+
+static char dir[] = "/tmp/enrich-test-audit-worker-XXXXXX";
+
+static int64_t query(enrichd *e, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        int64_t v = -1;
+
+        if (sqlite3_prepare_v2(db_handle(e->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+static int write_rows(enrichd *e, int n) {
+        for (int i = 0; i < n; i++)
+                if (audit_recordf(e, NULL, "alice", "test.row", "ok", "{s:i}", "i", i) < 0)
+                        return -1;
+        return 0;
+}
+
+/* Ticks (as the event loop does, faster) until the trail holds want
+ * checkpoints, for at most ms; the count it reached. */
+static int64_t tick_until(enrichd *e, int64_t want, int ms) {
+        int64_t n = query(e, "SELECT count(*) FROM audit_checkpoints");
+
+        for (int i = 0; i < ms && n < want; i++) {
+                struct timespec pause = { 0, 1000000 };
+
+                audit_tick(e);
+                nanosleep(&pause, NULL);
+                n = query(e, "SELECT count(*) FROM audit_checkpoints");
+        }
+        return n;
+}
+
+static int64_t head_row(void);
+
+/* Ticks until AUDIT_HEAD_FILE names row (the worker writes it after the
+ * checkpoint row is in), for at most ms; whether it does. */
+static bool settled(enrichd *e, int64_t row, int ms) {
+        for (int i = 0; i < ms && head_row() != row; i++) {
+                struct timespec pause = { 0, 1000000 };
+
+                audit_tick(e);
+                nanosleep(&pause, NULL);
+        }
+        return head_row() == row;
+}
+
+/* The row AUDIT_HEAD_FILE names, or -1. */
+static int64_t head_row(void) {
+        char path[512], line[256];
+        long long row = -1;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", dir, AUDIT_HEAD_FILE);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "row %lld", &row) == 1)
+                        break;
+        fclose(f);
+        return row;
+}
+
+int main(void) {
+        char path[512], *error = NULL;
+        config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 5, .audit_checkpoint_seconds = 86400 };
+        enrichd e = { .config = &cfg };
+        audit_verdict v;
+        int64_t next = 0, id = 0;
+
+        log_setup(true);
+        if (!freopen("/dev/null", "w", stderr))
+                return 1;
+        if (!mkdtemp(dir)) {
+                perror("mkdtemp");
+                return 2;
+        }
+        cfg.state_dir = dir;
+        snprintf(path, sizeof path, "%s/enrich.db", dir);
+        CHECK(db_open(path, &e.db, &error) == 0 && signer_open(dir, &e.signer, &error) == 0 &&
+                      audit_open(&e, &e.audit) == 0,
+              "worker-open");
+        if (!e.audit) {
+                printf("# %s\n", error ? error : "?");
+                return 1;
+        }
+
+        /* The row that reaches the threshold returns without a checkpoint:
+         * the tick makes it, sealing row 6. */
+        CHECK(write_rows(&e, 5) == 0 && query(&e, "SELECT count(*) FROM audit_checkpoints") == 0,
+              "worker-no-checkpoint-in-the-call");
+        CHECK(tick_until(&e, 1, 5000) == 1 && query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 6 &&
+                      query(&e, "SELECT count(*) FROM audit WHERE id = 6 AND action = 'audit.checkpoint'"
+                                " AND details LIKE '%\"why\":\"rows\"%'") == 1,
+              "worker-checkpoint-by-the-tick");
+        CHECK(settled(&e, 6, 5000), "worker-head-record-names-it");
+        CHECK(audit_verify(&e, 0, &v, &next) == 0 && v.ok && v.sealed_id == 6 && v.checkpoints == 1,
+              "worker-trail-verifies");
+
+        /* Rows written while the worker verifies: the checkpoint seals the
+         * newest row, after them. */
+        CHECK(write_rows(&e, 5) == 0, "worker-more-rows");
+        audit_tick(&e);
+        CHECK(write_rows(&e, 3) == 0 && tick_until(&e, 2, 5000) == 2 &&
+                      query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 15 && settled(&e, 15, 5000),
+              "worker-seals-the-newest-row");
+        CHECK(audit_verify(&e, 0, &v, &next) == 0 && v.ok && v.sealed_id == 15, "worker-trail-verifies-again");
+
+        /* Asked for while the worker is busy: waits for it, then makes its
+         * own. */
+        CHECK(write_rows(&e, 5) == 0, "worker-rows-for-a-busy-worker");
+        audit_tick(&e);
+        CHECK(audit_checkpoint(&e, NULL, "requested", &id, NULL) == 0 && id == 21 && head_row() == 21,
+              "worker-drained-before-a-requested-checkpoint");
+        CHECK(audit_verify(&e, 0, &v, &next) == 0 && v.ok && v.sealed_id == id, "worker-trail-verifies-at-the-end");
+
+        /* Rows hashed on this thread while the worker hashes 3,000 (each
+         * thread its own hashing state): every checkpoint made verifies. */
+        next = query(&e, "SELECT count(*) FROM audit_checkpoints");
+        CHECK(write_rows(&e, 3000) == 0, "worker-long-trail");
+        audit_tick(&e);
+        CHECK(write_rows(&e, 300) == 0 && tick_until(&e, next + 1, 10000) == next + 1 &&
+                      settled(&e, query(&e, "SELECT max(row_id) FROM audit_checkpoints"), 5000),
+              "worker-checkpoint-while-rows-are-written");
+        CHECK(audit_verify(&e, 0, &v, &id) == 0 && v.ok &&
+                      v.sealed_id == query(&e, "SELECT max(row_id) FROM audit_checkpoints"),
+              "worker-long-trail-verifies");
+
+        /* A row changed behind the daemon's back: no checkpoint signs it. */
+        next = query(&e, "SELECT count(*) FROM audit_checkpoints");
+        CHECK(write_rows(&e, 5) == 0 && sqlite3_exec(db_handle(e.db),
+                                                     "UPDATE audit SET details = '{\"i\":99}'"
+                                                     " WHERE id = (SELECT max(id) - 2 FROM audit)",
+                                                     NULL, NULL, NULL) == SQLITE_OK,
+              "worker-tampered");
+        CHECK(tick_until(&e, next + 1, 600) == next, "worker-refuses-a-tampered-trail");
+
+        audit_free(e.audit);
+        signer_free(e.signer);
+        db_close(e.db);
+        free(error);
+        snprintf(path, sizeof path, "rm -rf '%s'", dir);
+        if (system(path) != 0)
+                printf("# could not remove %s\n", dir);
+        TAP_EXIT();
+}

@@ -221,6 +221,13 @@ size_t live_count(const live *l) {
         return l ? l->n : 0;
 }
 
+/* live_pid_reads(): /proc reads made by each thread. */
+static __thread uint64_t pid_reads;
+
+uint64_t live_pid_reads(void) {
+        return pid_reads;
+}
+
 int64_t live_pid_start(pid_t pid) {
         char path[32], buf[1024], *p, *end;
         int64_t start;
@@ -229,6 +236,7 @@ int64_t live_pid_start(pid_t pid) {
 
         if (pid <= 0)
                 return -ESRCH;
+        pid_reads++;
         /* Built by hand: snprintf and strtok cost more than the read at
          * every Enrich and at every liveness check. */
         p = path + sizeof path;

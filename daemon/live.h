@@ -43,6 +43,9 @@ size_t live_count(const live *l);
 /* Start time of pid (/proc/PID/stat field 22, clock ticks after boot), or
  * -ESRCH when the process is gone or a zombie. */
 int64_t live_pid_start(pid_t pid);
+/* How many times the calling thread has read /proc for live_pid_start():
+ * what tells that the tick leaves those reads to the prober thread. */
+uint64_t live_pid_reads(void);
 
 /* Adds a session just enriched (s->key_serial 0) or loaded from the
  * database at startup. amr: its amr (NULL: parsed from s->amr); ends_early:

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "../state.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-audit-refusals-XXXXXX";
@@ -54,18 +55,11 @@ int main(void) {
         char path[512], sql[512], *error = NULL;
         config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 1000000 };
         enrichd e = { .config = &cfg };
+        int status;
         int64_t made, rows;
 
-        /* The rows' journal lines are not what is tested here. */
-        log_setup(true);
-        if (!freopen("/dev/null", "w", stderr))
-                return 1;
-        if (!mkdtemp(dir)) {
-                perror("mkdtemp");
-                return 2;
-        }
-        cfg.state_dir = dir;
-        snprintf(path, sizeof path, "%s/enrich.db", dir);
+        if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
+                return status;
         CHECK(db_open(path, &e.db, &error) == 0 && audit_open(&e, &e.audit) == 0, "refusals-open");
         if (!e.audit) {
                 printf("# %s\n", error ? error : "?");

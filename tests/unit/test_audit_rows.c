@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "../state.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-audit-rows-XXXXXX";
@@ -63,6 +64,7 @@ int main(void) {
         char path[512], *error = NULL, ascii[128], subject[256];
         config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 1000000 };
         enrichd e = { .config = &cfg };
+        int status;
         struct ucred peer = { .pid = 1, .uid = 4242, .gid = 0 };
         static const char *const texts[] = {
                 "plain",
@@ -76,15 +78,8 @@ int main(void) {
         int64_t next = 0;
         audit_verdict v;
 
-        log_setup(true);
-        if (!freopen("/dev/null", "w", stderr))
-                return 1;
-        if (!mkdtemp(dir)) {
-                perror("mkdtemp");
-                return 2;
-        }
-        cfg.state_dir = dir;
-        snprintf(path, sizeof path, "%s/enrich.db", dir);
+        if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
+                return status;
         CHECK(db_open(path, &e.db, &error) == 0 && audit_open(&e, &e.audit) == 0, "canonical-open");
         if (!e.audit) {
                 printf("# %s\n", error ? error : "?");
@@ -135,8 +130,6 @@ int main(void) {
 
         audit_free(e.audit);
         db_close(e.db);
-        snprintf(path, sizeof path, "rm -rf '%s'", dir);
-        if (system(path) != 0)
-                printf("# could not remove %s\n", dir);
+        test_state_remove(dir);
         TAP_EXIT();
 }

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "signer.h"
+#include "../state.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-audit-worker-XXXXXX";
@@ -90,18 +91,12 @@ int main(void) {
         char path[512], *error = NULL;
         config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 5, .audit_checkpoint_seconds = 86400 };
         enrichd e = { .config = &cfg };
+        int status;
         audit_verdict v;
         int64_t next = 0, id = 0;
 
-        log_setup(true);
-        if (!freopen("/dev/null", "w", stderr))
-                return 1;
-        if (!mkdtemp(dir)) {
-                perror("mkdtemp");
-                return 2;
-        }
-        cfg.state_dir = dir;
-        snprintf(path, sizeof path, "%s/enrich.db", dir);
+        if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
+                return status;
         CHECK(db_open(path, &e.db, &error) == 0 && signer_open(dir, &e.signer, &error) == 0 &&
                       audit_open(&e, &e.audit) == 0,
               "worker-open");
@@ -164,8 +159,6 @@ int main(void) {
         signer_free(e.signer);
         db_close(e.db);
         free(error);
-        snprintf(path, sizeof path, "rm -rf '%s'", dir);
-        if (system(path) != 0)
-                printf("# could not remove %s\n", dir);
+        test_state_remove(dir);
         TAP_EXIT();
 }

@@ -22,6 +22,7 @@
 #include "live.h"
 #include "log.h"
 #include "sessions.h"
+#include "../state.h"
 #include "../tap.h"
 
 #define CHILDREN 600
@@ -61,20 +62,14 @@ int main(void) {
                        .audit_checkpoint_rows = 1000000,
                        .audit_checkpoint_seconds = 86400 };
         enrichd e = { .config = &cfg };
+        int status;
         pid_t pids[CHILDREN + 1];
         int64_t fastest = INT64_MAX;
         uint64_t reads;
         bool added = true;
 
-        log_setup(true);
-        if (!freopen("/dev/null", "w", stderr))
-                return 1;
-        if (!mkdtemp(dir)) {
-                perror("mkdtemp");
-                return 2;
-        }
-        cfg.state_dir = dir;
-        snprintf(path, sizeof path, "%s/enrich.db", dir);
+        if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
+                return status;
         CHECK(db_open(path, &e.db, &error) == 0 && audit_open(&e, &e.audit) == 0 && live_new(&e.live) == 0,
               "prober-open");
         if (!e.live) {
@@ -124,8 +119,6 @@ int main(void) {
         audit_free(e.audit);
         db_close(e.db);
         free(error);
-        snprintf(path, sizeof path, "rm -rf '%s'", dir);
-        if (system(path) != 0)
-                printf("# could not remove %s\n", dir);
+        test_state_remove(dir);
         TAP_EXIT();
 }

@@ -103,6 +103,10 @@ struct audit {
         pthread_mutex_t lock;
         pthread_cond_t wake, done;
         job_state job;
+        /* A checkpoint row the worker has not made durable yet (SEAL), or
+         * failed to: never answered as the newest (fleet publishes that),
+         * since a power loss could still take it back. 0: none. */
+        int64_t unsealed_id;
         char *db_path, *wal_path;
         db *reader;                     /* the worker's connection */
         const char *job_why;
@@ -1750,13 +1754,18 @@ static void worker_stop(audit *a) {
 static void finish_seal(enrichd *d) {
         audit *a = d->audit;
 
-        if (a->job_r < 0)
+        if (a->job_r < 0) {
+                /* Not known durable: it stays out of audit.head, the
+                 * journal and the fleet (unsealed_id) until a later
+                 * checkpoint takes its place, as a failed durable commit
+                 * of the main thread's did. */
                 log_failure("checkpoint", strerror(-a->job_r));
-        else {
+        } else {
                 if (a->job_head_text && !a->job_verdict.ok)
                         log_failure("checkpoint record", a->job_verdict.reason);
                 else if (a->job_head_text)
                         a->truncated = false;
+                a->unsealed_id = 0;
                 publish(d, false, a->job_why, &a->job_anchor);
         }
         free(a->job_head_path);
@@ -1822,6 +1831,7 @@ static void finish_verify(enrichd *d) {
         a->in_checkpoint = false;
         if (r < 0)
                 return;
+        a->unsealed_id = a->job_anchor.row_id;
         /* The record outside the database follows, unless it names a
          * truncation no admin has seen yet (checkpoint_sync). */
         if (!a->truncated && head_path(d, path, sizeof path) == 0 && read_origin(d, origin) == 0 &&
@@ -1923,9 +1933,10 @@ int audit_newest_checkpoint(enrichd *d, audit_anchor *ret) {
 
         if (db_prepare(d->db,
                        "SELECT row_id, head, time, kid, signature FROM audit_checkpoints"
-                       " ORDER BY row_id DESC LIMIT 1",
+                       " WHERE row_id <> ? ORDER BY row_id DESC LIMIT 1",
                        &st) < 0)
                 return db_fail(d->db, "Failed to read the audit checkpoints");
+        sqlite3_bind_int64(st, 1, d->audit ? d->audit->unsealed_id : 0);
         step = sqlite3_step(st);
         if (step == SQLITE_DONE)
                 r = -ENOENT;

@@ -188,7 +188,8 @@ typedef struct audit_anchor {
         char kid[128];
         char signature[129];
 } audit_anchor;
-/* The newest checkpoint in the trail; -ENOENT when there is none. */
+/* The newest checkpoint in the trail known durable (one the checkpoint
+ * worker has not synced yet is left out); -ENOENT when there is none. */
 int audit_newest_checkpoint(enrichd *d, audit_anchor *ret);
 /* Compares the trail with a checkpoint this host published earlier (the
  * end of a verify that was ok): the same checkpoint, same head, same

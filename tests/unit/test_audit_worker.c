@@ -8,6 +8,7 @@
  * gets no checkpoint; a checkpoint asked for while the worker is busy
  * waits for it. On a real temporary sqlite file. */
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,21 @@ int main(void) {
                       query(&e, "SELECT count(*) FROM audit WHERE id = 6 AND action = 'audit.checkpoint'"
                                 " AND details LIKE '%\"why\":\"rows\"%'") == 1,
               "worker-checkpoint-by-the-tick");
+        /* Committed, but not yet synced by the worker: not the newest
+         * checkpoint that fleet mode would publish, until it is. */
+        {
+                audit_anchor newest = { 0 };
+
+                CHECK(audit_newest_checkpoint(&e, &newest) == -ENOENT, "worker-unsealed-checkpoint-not-newest");
+                for (int i = 0; i < 5000 && newest.row_id != 6; i++) {
+                        struct timespec pause = { 0, 1000000 };
+
+                        audit_tick(&e);
+                        nanosleep(&pause, NULL);
+                        (void) audit_newest_checkpoint(&e, &newest);
+                }
+                CHECK(newest.row_id == 6, "worker-sealed-checkpoint-newest");
+        }
         CHECK(settled(&e, 6, 5000), "worker-head-record-names-it");
         CHECK(audit_verify(&e, 0, &v, &next) == 0 && v.ok && v.sealed_id == 6 && v.checkpoints == 1,
               "worker-trail-verifies");

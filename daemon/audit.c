@@ -111,6 +111,7 @@ struct audit {
         db *reader;                     /* the worker's connection */
         const char *job_why;
         int64_t job_from, job_after;    /* verify_page's from and after_id */
+        int64_t job_data_version;       /* the main connection's, when the job began */
         char job_seed[HASH_HEX + 1];    /* after job_after: the hash it had when verified */
         int job_r;
         audit_verdict job_verdict;
@@ -1790,6 +1791,17 @@ static void worker_drain(enrichd *d) {
         job_set(a, JOB_NONE);
 }
 
+/* sqlite's count of commits by other connections than the main one, or
+ * -1. The daemon makes none (its checkpointer only copies pages): any
+ * change is a writer outside the daemon. */
+static int64_t data_version(enrichd *d) {
+        int64_t v = -1;
+
+        if (db_query_int64(d->db, "PRAGMA data_version", "Failed to read the data version", &v, DB_NO_ARGS) < 0)
+                return -1;
+        return v;
+}
+
 static int checkpoint_sync(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
                            char **ret_error);
 
@@ -1821,6 +1833,13 @@ static void finish_verify(enrichd *d) {
                 return;
         }
         job_set(a, JOB_NONE);
+        /* A writer outside the daemon since the job began: the rows the
+         * worker verified may have changed since, so all of them are
+         * verified again here, before anything is signed. */
+        if (a->job_data_version < 0 || data_version(d) != a->job_data_version) {
+                (void) checkpoint_sync(d, NULL, a->job_why, NULL, NULL);
+                return;
+        }
         r = verify_page(d, 0, a->job_verdict.last_id, a->job_hash, INT64_MAX, true, &v, NULL, NULL);
         if (r < 0 || !v.ok) {
                 (void) checkpoint_sync(d, NULL, a->job_why, NULL, NULL);
@@ -1867,6 +1886,7 @@ static void checkpoint_step(enrichd *d) {
                         return;
                 a->job_from = 0;
                 a->job_after = 0;
+                a->job_data_version = data_version(d);
                 job_set(a, JOB_VERIFY);
                 break;
         case JOB_VERIFIED: finish_verify(d); break;
@@ -1994,6 +2014,10 @@ int audit_check_anchor(enrichd *d, const audit_anchor *anchor, audit_verdict *v,
 out:
         db_release(d->db, st);
         return r;
+}
+
+bool audit_checkpoint_under_way(enrichd *d) {
+        return d->audit && d->audit->worker_running && job_get(d->audit) != JOB_NONE;
 }
 
 void audit_after_turn(enrichd *d) {

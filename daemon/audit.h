@@ -164,6 +164,9 @@ int audit_checkpoint(enrichd *d, const struct ucred *peer, const char *why, int6
  * checkpoint is made on the main thread, as audit_checkpoint. */
 void audit_tick(enrichd *d);
 void audit_after_turn(enrichd *d);
+/* Whether an automatic checkpoint is under way (begun by a tick and not
+ * yet published). */
+bool audit_checkpoint_under_way(enrichd *d);
 
 /* The outcome of walking the chain. */
 typedef struct audit_verdict {

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "config.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "signer.h"
 #include "../state.h"
@@ -89,7 +90,7 @@ static int64_t head_row(void) {
 }
 
 int main(void) {
-        char path[512], *error = NULL;
+        char path[512], jwks[512], *error = NULL;
         config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 5, .audit_checkpoint_seconds = 86400 };
         enrichd e = { .config = &cfg };
         int status;
@@ -98,8 +99,12 @@ int main(void) {
 
         if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
                 return status;
+        /* The signing key recorded in the database, as the daemon does
+         * (keys_open): the worker checks checkpoints' signatures by it. */
+        snprintf(jwks, sizeof jwks, "%s/jwks.json", dir);
+        cfg.jwks = jwks;
         CHECK(db_open(path, &e.db, &error) == 0 && signer_open(dir, &e.signer, &error) == 0 &&
-                      audit_open(&e, &e.audit) == 0,
+                      keys_open(&e, &error) == 0 && audit_open(&e, &e.audit) == 0,
               "worker-open");
         if (!e.audit) {
                 printf("# %s\n", error ? error : "?");
@@ -161,6 +166,42 @@ int main(void) {
         CHECK(audit_verify(&e, 0, &v, &id) == 0 && v.ok &&
                       v.sealed_id == query(&e, "SELECT max(row_id) FROM audit_checkpoints"),
               "worker-long-trail-verifies");
+
+        /* A row the worker has verified, changed by another writer before
+         * the main thread signs: the main thread verifies everything again
+         * and signs nothing; put back, the next checkpoint is made. */
+        {
+                sqlite3 *outside = NULL;
+                char *old = NULL, *change, *undo;
+                int64_t made = query(&e, "SELECT count(*) FROM audit_checkpoints");
+                struct timespec pause = { 0, 300000000 };
+                bool changed;
+
+                for (int i = 0; i < 5000 && audit_checkpoint_under_way(&e); i++) {
+                        struct timespec tick = { 0, 1000000 };
+
+                        audit_tick(&e);
+                        nanosleep(&tick, NULL);
+                }
+                CHECK(!audit_checkpoint_under_way(&e) && write_rows(&e, 5) == 0 &&
+                              sqlite3_open(path, &outside) == SQLITE_OK,
+                      "worker-outside-writer");
+                old = sqlite3_mprintf("%lld", (long long) query(&e, "SELECT max(id) - 2 FROM audit"));
+                /* The job begins; the worker verifies the rows meanwhile. */
+                audit_tick(&e);
+                nanosleep(&pause, NULL);
+                change = sqlite3_mprintf("UPDATE audit SET details = '{\"i\":98}' WHERE id = %s", old);
+                undo = sqlite3_mprintf("UPDATE audit SET details = '{\"i\":2}' WHERE id = %s", old);
+                changed = sqlite3_exec(outside, change, NULL, NULL, NULL) == SQLITE_OK;
+                CHECK(changed && tick_until(&e, made + 1, 600) == made, "worker-verified-rows-changed-not-signed");
+                CHECK(sqlite3_exec(outside, undo, NULL, NULL, NULL) == SQLITE_OK && write_rows(&e, 5) == 0 &&
+                              tick_until(&e, made + 1, 5000) == made + 1,
+                      "worker-trail-put-back-checkpointed");
+                sqlite3_free(change);
+                sqlite3_free(undo);
+                sqlite3_free(old);
+                sqlite3_close(outside);
+        }
 
         /* A row changed behind the daemon's back: no checkpoint signs it. */
         next = query(&e, "SELECT count(*) FROM audit_checkpoints");

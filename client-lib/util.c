@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,4 +210,34 @@ bool fleet_name_valid(const char *s) {
                 if (!isalnum((unsigned char) s[i]) && !strchr("-_.", s[i]))
                         return false;
         return true;
+}
+
+typedef struct background_start {
+        void *(*fn)(void *);
+        void *arg;
+} background_start;
+
+static void *background_run(void *userdata) {
+        background_start start = *(background_start *) userdata;
+
+        free(userdata);
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), BACKGROUND_THREAD_NICE);
+        return start.fn(start.arg);
+}
+
+int background_thread_start(pthread_t *ret, void *(*fn)(void *), void *arg) {
+        background_start *start = malloc(sizeof *start);
+        sigset_t all, old;
+        int r;
+
+        if (!start)
+                return -ENOMEM;
+        *start = (background_start) { .fn = fn, .arg = arg };
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(ret, NULL, background_run, start);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0)
+                free(start);
+        return -r;
 }

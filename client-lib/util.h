@@ -1,5 +1,6 @@
 /* util.h: small helpers shared by every part. */
 #pragma once
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
@@ -54,3 +55,10 @@ int format_error(char **ret_error, const char *format, ...) __attribute__((forma
 
 /* Resolves a user name to its uid, or -ENOENT. */
 int lookup_uid(const char *user, uid_t *ret);
+
+/* Starts fn(arg) on a housekeeping thread of the daemon's: every signal
+ * blocked (they stay with the main thread's signalfd) and at nice
+ * BACKGROUND_THREAD_NICE, below the main thread, which it must never take
+ * a core from while logins are served. 0 or a negative errno. */
+#define BACKGROUND_THREAD_NICE 10
+int background_thread_start(pthread_t *ret, void *(*fn)(void *), void *arg);

@@ -10,12 +10,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -41,8 +39,6 @@
  * many rows came meanwhile (at most CHECKPOINT_ROUNDS times). */
 #define CHECKPOINT_CATCH_UP_ROWS 16
 #define CHECKPOINT_ROUNDS        4
-/* The worker's nice value (a thread's own on Linux). */
-#define AUDIT_WORKER_NICE 10
 
 /* Where an automatic checkpoint (rows, interval) stands. Its slow parts run
  * on the worker thread (checkpoint_worker): it verifies the trail since the
@@ -1685,9 +1681,6 @@ static void worker_seal(audit *a) {
 static void *checkpoint_worker(void *userdata) {
         audit *a = userdata;
 
-        /* Below the main thread: on two cores, woken while the main thread
-         * serves logins, it must not take the CPU from it. */
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), AUDIT_WORKER_NICE);
         pthread_mutex_lock(&a->lock);
         for (;;) {
                 job_state job;
@@ -1716,7 +1709,6 @@ static void *checkpoint_worker(void *userdata) {
 static void worker_start(enrichd *d) {
         audit *a = d->audit;
         const char *path = sqlite3_db_filename(db_handle(d->db), "main");
-        sigset_t all, old;
 
         if (!path || !*path || !(a->db_path = strdup(path)) || asprintf(&a->wal_path, "%s-wal", path) < 0) {
                 a->wal_path = NULL;
@@ -1725,11 +1717,7 @@ static void worker_start(enrichd *d) {
         pthread_mutex_init(&a->lock, NULL);
         pthread_cond_init(&a->wake, NULL);
         pthread_cond_init(&a->done, NULL);
-        /* Signals stay with the main thread's signalfd. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        a->worker_running = pthread_create(&a->worker, NULL, checkpoint_worker, a) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        a->worker_running = background_thread_start(&a->worker, checkpoint_worker, a) == 0;
         if (!a->worker_running) {
                 pthread_cond_destroy(&a->done);
                 pthread_cond_destroy(&a->wake);

@@ -4,17 +4,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sqlite3.h>
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "util.h"
 
 /* How long a write waits for another connection (enrichctl reading the
  * database, a backup) before failing; short, since the event loop waits too. */
@@ -44,8 +43,6 @@
  * one may end in a pause of the commits (then the WAL restarts); rarely
  * enough that its syncs and CPU stay a fraction of the commits' own. */
 #define DB_CATCH_UP_FRAMES 128
-/* The checkpointer thread's nice value (a thread's own on Linux). */
-#define DB_CHECKPOINTER_NICE 10
 
 typedef struct cached_statement {
         sqlite3_stmt *st;
@@ -697,9 +694,6 @@ static int migrate(db *d) {
 static void *checkpoint_loop(void *userdata) {
         db *d = userdata;
 
-        /* Below the main thread: woken by its commits, it must not take
-         * the CPU from the logins it serves. */
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), DB_CHECKPOINTER_NICE);
         pthread_mutex_lock(&d->lock);
         for (;;) {
                 int frames = 0, copied = 0, r;
@@ -789,7 +783,6 @@ static int wal_hook(void *userdata, sqlite3 *handle, const char *name, int pages
 /* Moves checkpoints off the daemon's thread. Without the thread (it could
  * not start) sqlite's own automatic checkpoints stay on. */
 static void start_checkpointer(db *d, const char *path) {
-        sigset_t all, old;
         int r;
 
         if (sqlite3_open_v2(path, &d->checkpoint_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -808,13 +801,8 @@ static void start_checkpointer(db *d, const char *path) {
         }
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->wake, NULL);
-        /* Every signal stays the main thread's (its signalfd): the thread
-         * starts with all of them blocked. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        r = pthread_create(&d->checkpointer, NULL, checkpoint_loop, d);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (r != 0) {
+        r = background_thread_start(&d->checkpointer, checkpoint_loop, d);
+        if (r < 0) {
                 pthread_cond_destroy(&d->wake);
                 pthread_mutex_destroy(&d->lock);
                 sqlite3_close(d->checkpoint_handle);

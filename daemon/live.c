@@ -9,13 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include "audit.h"
 #include "clock.h"
 #include "issue.h"
@@ -30,9 +28,6 @@
 #define MAX_AMR 16
 /* After a failed routine refresh (database busy, ...), wait this long. */
 #define RETRY_SECONDS 5
-/* The prober thread's nice value (a thread's own on Linux): below the main
- * thread, which it must never take a core from. */
-#define PROBER_NICE 10
 
 /* One liveness check handed to the prober: the session (by sid: it may be
  * gone by the time the answer is read), its pid, and what /proc said
@@ -132,7 +127,6 @@ static void session_free(live_session *s) {
 static void *prober_loop(void *userdata) {
         live *l = userdata;
 
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), PROBER_NICE);
         pthread_mutex_lock(&l->lock);
         for (;;) {
                 size_t n;
@@ -154,15 +148,9 @@ static void *prober_loop(void *userdata) {
 
 /* Without the prober (it could not start) the tick reads /proc itself. */
 static void prober_start(live *l) {
-        sigset_t all, old;
-
         pthread_mutex_init(&l->lock, NULL);
         pthread_cond_init(&l->wake, NULL);
-        /* Signals stay with the main thread's signalfd. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        l->prober_running = pthread_create(&l->prober, NULL, prober_loop, l) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        l->prober_running = background_thread_start(&l->prober, prober_loop, l) == 0;
         if (!l->prober_running) {
                 pthread_cond_destroy(&l->wake);
                 pthread_mutex_destroy(&l->lock);

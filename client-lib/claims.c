@@ -302,17 +302,6 @@ int enrich_claims_verify(const char *token, const char *jwks_path, enrich_claims
  * unloaded. The PAM module does not link this file and has no such state. */
 #define CACHE_SLOTS 4
 
-/* ctime too: a link count brought back by a hard link (after a rename
- * over the file dropped it) leaves size and mtime as they were, but no
- * link, unlink, rename or write leaves ctime, and no program can set it. */
-typedef struct file_id {
-        dev_t dev;
-        ino_t ino;
-        nlink_t nlink;
-        off_t size;
-        struct timespec mtime, ctime;
-} file_id;
-
 typedef struct cache_slot {
         key_serial_t key;       /* 0: empty */
         enrich_claims *claims;  /* what the key's payload verified as */
@@ -323,7 +312,7 @@ static struct {
         pthread_mutex_t lock;
         char *jwks_path;        /* what every slot and keys were verified with */
         int jwks_fd;            /* that file, kept open (jwks_unchanged()), or -1 */
-        file_id jwks_id;
+        file_version jwks_id;
         jwks *keys;
         /* The header segment of the last token that verified with keys, and
          * a verifier for the key (of keys) that signed it: cache_verify(). */
@@ -333,23 +322,6 @@ static struct {
         cache_slot slots[CACHE_SLOTS];
         unsigned next;          /* slot replaced next, round robin */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER, .jwks_fd = -1 };
-
-static file_id file_id_of(const struct stat *st) {
-        return (file_id) {
-                .dev = st->st_dev,
-                .ino = st->st_ino,
-                .nlink = st->st_nlink,
-                .size = st->st_size,
-                .mtime = st->st_mtim,
-                .ctime = st->st_ctim,
-        };
-}
-
-static bool file_id_equal(const file_id *a, const file_id *b) {
-        return a->dev == b->dev && a->ino == b->ino && a->nlink == b->nlink && a->size == b->size &&
-               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-               a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
 
 /* Opens the JWKS at path for reading. *ret_kept says whether the cache
  * may keep it open and fstat() it on later calls instead of stat()ing the
@@ -395,12 +367,12 @@ static int jwks_open(const char *path, bool *ret_kept) {
  * tokens verified before still verify against the keys moved away. */
 static bool jwks_unchanged(void) {
         struct stat st;
-        file_id id;
+        file_version id;
 
         if ((cache.jwks_fd >= 0 ? fstat(cache.jwks_fd, &st) : stat(cache.jwks_path, &st)) < 0)
                 return false;
-        id = file_id_of(&st);
-        return id.nlink > 0 && file_id_equal(&id, &cache.jwks_id);
+        id = file_version_of(&st);
+        return id.nlink > 0 && file_version_equal(&id, &cache.jwks_id);
 }
 
 /* Closes the kept JWKS, unless the program has closed it and reused its
@@ -488,7 +460,7 @@ static int cache_use_jwks(const char *path) {
         }
         cache.keys = keys;
         keys = NULL;
-        cache.jwks_id = file_id_of(&st);
+        cache.jwks_id = file_version_of(&st);
         if (kept)
                 cache.jwks_fd = jwks_keep(fd);
         r = 0;

@@ -241,3 +241,20 @@ int background_thread_start(pthread_t *ret, void *(*fn)(void *), void *arg) {
                 free(start);
         return -r;
 }
+
+file_version file_version_of(const struct stat *st) {
+        return (file_version) {
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+                .nlink = st->st_nlink,
+                .size = st->st_size,
+                .mtime = st->st_mtim,
+                .ctime = st->st_ctim,
+        };
+}
+
+bool file_version_equal(const file_version *a, const file_version *b) {
+        return a->dev == b->dev && a->ino == b->ino && a->nlink == b->nlink && a->size == b->size &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+               a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}

@@ -1,9 +1,10 @@
 /* util.h: small helpers shared by every part. */
 #pragma once
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <jansson.h>
 
@@ -55,6 +56,21 @@ int format_error(char **ret_error, const char *format, ...) __attribute__((forma
 
 /* Resolves a user name to its uid, or -ENOENT. */
 int lookup_uid(const char *user, uid_t *ret);
+
+/* What tells one version of a file from another, for caches that read it
+ * again only when it changed: the file (device, inode), its link count
+ * (0: renamed over or removed), size and times. ctime too: no link,
+ * unlink, rename or write leaves it as it was, and no program can set it,
+ * so a link count brought back by a hard link still shows. */
+typedef struct file_version {
+        dev_t dev;
+        ino_t ino;
+        nlink_t nlink;
+        off_t size;
+        struct timespec mtime, ctime;
+} file_version;
+file_version file_version_of(const struct stat *st);
+bool file_version_equal(const file_version *a, const file_version *b);
 
 /* Starts fn(arg) on a housekeeping thread of the daemon's: every signal
  * blocked (they stay with the main thread's signalfd) and at nice

@@ -12,6 +12,7 @@
 #include <time.h>
 #include "log.h"
 #include "passwd_cache.h"
+#include "util.h"
 
 #define PASSWD_FILE   "/etc/passwd"
 #define NSSWITCH_FILE "/etc/nsswitch.conf"
@@ -21,13 +22,10 @@
 
 #define LOG_MSGID_PASSWD_CACHE "5c0e8a7d1b2f4e6a9d3c7b1a0e9f8d26"
 
-/* What identifies a version of a file. exists false: stat failed. */
+/* A version of a file; exists false: stat failed. */
 typedef struct file_id {
         bool exists;
-        dev_t dev;
-        ino_t ino;
-        off_t size;
-        struct timespec mtime, ctime;
+        file_version v;
 } file_id;
 
 typedef struct entry {
@@ -51,12 +49,7 @@ static size_t *slots;                   /* open addressing: index + 1, 0 empty *
 static size_t n_slots;
 
 static file_id id_of(const struct stat *st) {
-        return (file_id) { .exists = true,
-                           .dev = st->st_dev,
-                           .ino = st->st_ino,
-                           .size = st->st_size,
-                           .mtime = st->st_mtim,
-                           .ctime = st->st_ctim };
+        return (file_id) { .exists = true, .v = file_version_of(st) };
 }
 
 static file_id stat_id(const char *path) {
@@ -67,23 +60,16 @@ static file_id stat_id(const char *path) {
         return id_of(&st);
 }
 
-static bool same_time(struct timespec a, struct timespec b) {
-        return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 static bool same_id(const file_id *a, const file_id *b) {
-        if (a->exists != b->exists)
-                return false;
-        return !a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-                              same_time(a->mtime, b->mtime) && same_time(a->ctime, b->ctime));
+        return a->exists == b->exists && (!a->exists || file_version_equal(&a->v, &b->v));
 }
 
 /* Changed so recently that a further change within the same tick of the
  * file system's clock would leave the same times and size. */
 static bool racy(const file_id *f) {
         struct timespec now;
-        int64_t m = (int64_t) f->mtime.tv_sec * 1000000000 + f->mtime.tv_nsec;
-        int64_t c = (int64_t) f->ctime.tv_sec * 1000000000 + f->ctime.tv_nsec;
+        int64_t m = (int64_t) f->v.mtime.tv_sec * 1000000000 + f->v.mtime.tv_nsec;
+        int64_t c = (int64_t) f->v.ctime.tv_sec * 1000000000 + f->v.ctime.tv_nsec;
         int64_t newest = m > c ? m : c, n;
 
         if (clock_gettime(CLOCK_REALTIME, &now) < 0)

@@ -91,6 +91,10 @@ struct audit {
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
         bool in_checkpoint;
+        /* Retention (prune_tick): a run is due; the first row its last
+         * step left, and the rows it deleted so far. */
+        bool prune_due;
+        int64_t prune_anchor, pruned;
         /* The automatic checkpoint's worker (job_state). job is under lock;
          * the job_ fields belong to the worker from VERIFY or SEAL until it
          * sets VERIFIED or SEALED. */
@@ -504,6 +508,9 @@ int audit_open(enrichd *d, audit **ret) {
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = clock_now();
+        /* A run a stop interrupted goes on (and one is due anyway when
+         * retention was just turned on). */
+        a->prune_due = true;
         if (identity_user_name(0, &a->root_name) < 0)
                 a->root_name = NULL;
         check_outside(d);
@@ -1432,58 +1439,97 @@ int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_
 
 /* ---- checkpoints and retention ------------------------------------------------ */
 
-/* Rows older than audit_retention_days, up to the newest checkpoint that
- * has only old rows before it; that checkpoint's row stays as the anchor. */
-static void prune(enrichd *d) {
+/* Retention. Rows older than audit_retention_days go, up to the newest
+ * checkpoint that only old rows precede, whose row stays as the anchor. A
+ * run is due after each checkpoint and at start; the tick makes one step of
+ * it at a time (prune_tick), and each step deletes the rows before the
+ * oldest checkpoint past the first row, if they are all old: one
+ * checkpoint interval (audit_checkpoint_rows), however much is due. So the
+ * first row left is always a checkpoint's, as verify needs, and turning
+ * retention on for a long trail does not hold calls up for the seconds
+ * that deleting it at once takes (about 3.6 us a row). Every query of a
+ * step walks that interval only. Returns 1 after a step, 0 when the run is
+ * over, negative on failure. */
+static int prune_step(enrichd *d) {
         sqlite3_stmt *st = NULL;
-        int64_t cutoff, anchor = 0;
-        int changes = 0;
+        int64_t cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400, step_to = 0;
+        int r = 0;
 
-        if (d->config->audit_retention_days == 0)
-                return;
-        cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400;
         if (db_prepare(d->db,
-                       "SELECT max(row_id) FROM audit_checkpoints WHERE row_id <="
-                       " coalesce((SELECT min(id) FROM audit WHERE time >= ?1),"
-                       "          (SELECT max(id) FROM audit))",
+                       "SELECT min(row_id) FROM audit_checkpoints"
+                       " WHERE row_id > (SELECT coalesce(min(id), 0) FROM audit)",
                        &st) < 0 ||
-            sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-                log_failure("retention", sqlite3_errmsg(db_handle(d->db)));
+            sqlite3_step(st) != SQLITE_ROW) {
+                r = db_fail(d->db, "Failed to find the audit rows retention removes");
                 goto out;
         }
-        anchor = sqlite3_column_int64(st, 0);
+        step_to = sqlite3_column_int64(st, 0);
         db_release(d->db, st);
         st = NULL;
-        if (anchor <= 1)
+        if (step_to <= 1)
                 goto out;
-        if (db_begin(d->db) < 0)
-                goto fail;
-        if (db_prepare(d->db, "DELETE FROM audit WHERE id < ?", &st) < 0 ||
-            sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-                db_fail(d->db, "Failed to prune the audit trail");
-                db_rollback(d->db);
-                goto fail;
+        /* By id from the first row (the time index would walk every recent
+         * row): is any row before step_to not old? */
+        if (db_prepare(d->db, "SELECT EXISTS (SELECT 1 FROM audit NOT INDEXED WHERE id < ?1 AND time >= ?2)", &st) <
+                    0 ||
+            sqlite3_bind_int64(st, 1, step_to) != SQLITE_OK || sqlite3_bind_int64(st, 2, cutoff) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+                r = db_fail(d->db, "Failed to find the audit rows retention removes");
+                goto out;
         }
-        changes = sqlite3_changes(db_handle(d->db));
+        if (sqlite3_column_int(st, 0) != 0)
+                goto out;
         db_release(d->db, st);
-        if (db_prepare(d->db, "DELETE FROM audit_checkpoints WHERE row_id < ?", &st) < 0 ||
-            sqlite3_bind_int64(st, 1, anchor) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-                db_fail(d->db, "Failed to prune audit checkpoints");
+        st = NULL;
+        if ((r = db_begin(d->db)) < 0)
+                goto out;
+        if ((r = db_prepare(d->db, "DELETE FROM audit WHERE id < ?", &st)) < 0 ||
+            sqlite3_bind_int64(st, 1, step_to) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to prune the audit trail");
                 db_rollback(d->db);
-                goto fail;
+                goto out;
         }
-        if (db_commit(d->db) < 0)
-                goto fail;
-        if (changes > 0)
-                log_struct(
-                        LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
-                        "Audit trail: pruned %d rows older than %u days; the checkpoint at row %lld anchors the rest",
-                        changes, d->config->audit_retention_days, (long long) anchor);
-        goto out;
-fail:
-        log_failure("retention", db_last_error(d->db));
+        d->audit->pruned += sqlite3_changes(db_handle(d->db));
+        db_release(d->db, st);
+        st = NULL;
+        if ((r = db_prepare(d->db, "DELETE FROM audit_checkpoints WHERE row_id < ?", &st)) < 0 ||
+            sqlite3_bind_int64(st, 1, step_to) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+                r = db_fail(d->db, "Failed to prune audit checkpoints");
+                db_rollback(d->db);
+                goto out;
+        }
+        if ((r = db_commit(d->db)) < 0)
+                goto out;
+        d->audit->prune_anchor = step_to;
+        r = 1;
 out:
         db_release(d->db, st);
+        return r;
+}
+
+static job_state job_get(audit *a);
+
+/* A step of the due run, between the automatic checkpoint's jobs (the
+ * worker reads the trail meanwhile); the run's one log line at its end. */
+static void prune_tick(enrichd *d) {
+        audit *a = d->audit;
+        int r;
+
+        if (!a->prune_due || (a->worker_running && job_get(a) != JOB_NONE))
+                return;
+        r = d->config->audit_retention_days > 0 ? prune_step(d) : 0;
+        if (r > 0)
+                return;
+        if (r < 0)
+                log_failure("retention", db_last_error(d->db));
+        else if (a->pruned > 0)
+                log_struct(
+                        LOG_INFO, LOG_MSGID_AUDIT_AUDIT_CHECKPOINT, NULL,
+                        "Audit trail: pruned %lld rows older than %u days; the checkpoint at row %lld anchors the rest",
+                        (long long) a->pruned, d->config->audit_retention_days, (long long) a->prune_anchor);
+        a->prune_due = false;
+        a->prune_anchor = 0;
+        a->pruned = 0;
 }
 
 /* The newest checkpoint whose row is still there (0: none): only what came
@@ -1577,7 +1623,7 @@ out:
  * is written (or failed, logged): the head and its signature go to the
  * journal, a witness outside the database for an admin comparing after
  * the fact; fleet mode publishes it, for the trail to be held to it later.
- * Then retention. */
+ * Then a retention run is due (prune_tick). */
 static void publish(enrichd *d, bool by_admin, const char *why, const audit_anchor *c) {
         char idtext[32];
 
@@ -1589,7 +1635,7 @@ static void publish(enrichd *d, bool by_admin, const char *why, const audit_anch
                    "Audit checkpoint at row %lld (%s): head %s", (long long) c->row_id, why, c->head);
         if (d->checkpoint_made)
                 d->checkpoint_made(d, c, by_admin);
-        prune(d);
+        d->audit->prune_due = true;
 }
 
 /* ---- the worker: an automatic checkpoint's slow parts ------------------------ */
@@ -2025,6 +2071,8 @@ void audit_tick(enrichd *d) {
         audit *a = d->audit;
 
         audit_flush_refusals(d, false);
+        if (a)
+                prune_tick(d);
         if (a && a->worker_running)
                 checkpoint_step(d);
         else if (a && a->since_checkpoint > 0 &&

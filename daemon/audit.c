@@ -1450,16 +1450,17 @@ int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_
  * that deleting it at once takes (about 3.6 us a row). Every query of a
  * step walks that interval only. Returns 1 after a step, 0 when the run is
  * over, negative on failure. */
+const char audit_prune_next_sql[] =
+        "SELECT min(row_id) FROM audit_checkpoints WHERE row_id > (SELECT coalesce(min(id), 0) FROM audit)";
+/* By rowid from the first row: the time index would walk every recent row. */
+const char audit_prune_recent_sql[] = "SELECT EXISTS (SELECT 1 FROM audit NOT INDEXED WHERE id < ?1 AND time >= ?2)";
+
 static int prune_step(enrichd *d) {
         sqlite3_stmt *st = NULL;
         int64_t cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400, step_to = 0;
         int r = 0;
 
-        if (db_prepare(d->db,
-                       "SELECT min(row_id) FROM audit_checkpoints"
-                       " WHERE row_id > (SELECT coalesce(min(id), 0) FROM audit)",
-                       &st) < 0 ||
-            sqlite3_step(st) != SQLITE_ROW) {
+        if (db_prepare(d->db, audit_prune_next_sql, &st) < 0 || sqlite3_step(st) != SQLITE_ROW) {
                 r = db_fail(d->db, "Failed to find the audit rows retention removes");
                 goto out;
         }
@@ -1468,12 +1469,8 @@ static int prune_step(enrichd *d) {
         st = NULL;
         if (step_to <= 1)
                 goto out;
-        /* By id from the first row (the time index would walk every recent
-         * row): is any row before step_to not old? */
-        if (db_prepare(d->db, "SELECT EXISTS (SELECT 1 FROM audit NOT INDEXED WHERE id < ?1 AND time >= ?2)", &st) <
-                    0 ||
-            sqlite3_bind_int64(st, 1, step_to) != SQLITE_OK || sqlite3_bind_int64(st, 2, cutoff) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW) {
+        if (db_prepare(d->db, audit_prune_recent_sql, &st) < 0 || sqlite3_bind_int64(st, 1, step_to) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, cutoff) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
                 r = db_fail(d->db, "Failed to find the audit rows retention removes");
                 goto out;
         }

@@ -252,3 +252,9 @@ const char *audit_list_sql(bool user, bool action, bool since, bool descending);
  * the first row past it. */
 extern const char audit_since_sql[];
 extern const char audit_until_sql[];
+
+/* Retention's steps: the oldest checkpoint past the first row, and whether
+ * any row before ?1 is at ?2 or later (by rowid: only the rows a step would
+ * delete). */
+extern const char audit_prune_next_sql[];
+extern const char audit_prune_recent_sql[];

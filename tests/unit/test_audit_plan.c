@@ -1,8 +1,9 @@
 /* test_audit_plan.c: every AuditList statement (audit_list_sql, each filter
- * combination and direction) and the since lookup read the audit table
- * through an index or the rowid: EXPLAIN QUERY PLAN shows no full scan and
- * no temporary B-tree for ORDER BY, on a real migrated sqlite file, with
- * rows in it and after ANALYZE, so a page costs its rows, not the table. */
+ * combination and direction), the since lookup and retention's steps read
+ * the audit table through an index or the rowid: EXPLAIN QUERY PLAN shows
+ * no full scan and no temporary B-tree for ORDER BY, on a real migrated
+ * sqlite file, with rows in it and after ANALYZE, so a page costs its
+ * rows, not the table. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,16 @@ static plan_step by_search(const char *detail, const void *arg) {
             (on->eq2 && !strstr(detail, on->eq2)))
                 return PLAN_STEP_BAD;
         return PLAN_STEP_OK;
+}
+
+/* Retention's steps: each table is sought, by its rowid or for its
+ * smallest id, never scanned (the one constant row of EXISTS aside). */
+static plan_step by_seek(const char *detail, const void *arg) {
+        if (strncmp(detail, "SCALAR SUBQUERY", 15) == 0 || strcmp(detail, "SCAN CONSTANT ROW") == 0)
+                return PLAN_STEP_SKIP;
+        if (strcmp(detail, "SEARCH audit") == 0 || strstr(detail, "USING INTEGER PRIMARY KEY (rowid"))
+                return PLAN_STEP_OK;
+        return PLAN_STEP_BAD;
 }
 
 static bool searches_only(db *d, const char *sql, const char *eq1, const char *eq2) {
@@ -70,6 +81,8 @@ int main(void) {
         }
         CHECK(searches_only(d, audit_since_sql, "time>?", NULL), "audit-plan-since-lookup");
         CHECK(searches_only(d, audit_until_sql, "time>?", NULL), "audit-plan-until-lookup");
+        CHECK(plan_holds(d, audit_prune_next_sql, by_seek, NULL), "audit-plan-prune-next-checkpoint");
+        CHECK(plan_holds(d, audit_prune_recent_sql, by_seek, NULL), "audit-plan-prune-only-the-interval");
         db_close(d);
         unlink(path);
         snprintf(path, sizeof path, "%s/enrich.db-wal", dir);

@@ -51,8 +51,8 @@ static bool interval(enrichd *e) {
         for (int i = 0; i < INTERVAL; i++)
                 if (audit_recordf(e, NULL, "alice", "test.row", "ok", "{s:i}", "i", i) < 0)
                         return false;
-        for (int i = 0; i < 5000 && (query(e, "SELECT count(*) FROM audit_checkpoints") < want ||
-                                     audit_checkpoint_under_way(e));
+        for (int i = 0;
+             i < 5000 && (query(e, "SELECT count(*) FROM audit_checkpoints") < want || audit_checkpoint_under_way(e));
              i++) {
                 struct timespec pause = { 0, 1000000 };
 
@@ -71,7 +71,8 @@ static bool verifies(enrichd *e) {
 
 int main(void) {
         char path[512], jwks[512], *error = NULL;
-        config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = INTERVAL,
+        config cfg = { .audit_refusal_window = 600,
+                       .audit_checkpoint_rows = INTERVAL,
                        .audit_checkpoint_seconds = 86400 };
         enrichd e = { .config = &cfg };
         int64_t anchor = 0, first, firsts[INTERVALS + 2], id = 0;
@@ -115,8 +116,7 @@ int main(void) {
                 if (first == before)
                         break;
                 firsts[steps++] = first;
-                if (query(&e, "SELECT count(*) FROM audit_checkpoints WHERE row_id = (SELECT min(id) FROM audit)") !=
-                    1)
+                if (query(&e, "SELECT count(*) FROM audit_checkpoints WHERE row_id = (SELECT min(id) FROM audit)") != 1)
                         each_anchored = false;
                 if (!verifies(&e))
                         each_verifies = false;

@@ -508,9 +508,6 @@ int audit_open(enrichd *d, audit **ret) {
             (r = read_head(d, &a->written_id, a->written_hash)) < 0)
                 goto out;
         a->last_checkpoint = clock_now();
-        /* A run a stop interrupted goes on (and one is due anyway when
-         * retention was just turned on). */
-        a->prune_due = true;
         if (identity_user_name(0, &a->root_name) < 0)
                 a->root_name = NULL;
         check_outside(d);
@@ -1119,6 +1116,23 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, const char *s
                 *ret_next = 0;
         if (after_id > 0) {
                 r = seed(d, after_id, prev_hash, prev_link);
+                if (r == -ENOENT && !seed_hash) {
+                        /* Retention deletes a checkpoint interval at a
+                         * time (prune_step) and may pass an admin's
+                         * cursor between two pages: when every row up to
+                         * it is gone, the walk starts again at the first
+                         * row left, which a checkpoint must anchor. */
+                        int64_t first = 0;
+
+                        r = db_query_int64(d->db, "SELECT coalesce(min(id), 0) FROM audit",
+                                           "Failed to read the audit trail", &first, DB_NO_ARGS);
+                        if (r == 0 && first > after_id)
+                                after_id = 0;
+                        else if (r == 0)
+                                r = -ENOENT;
+                }
+        }
+        if (after_id > 0) {
                 if (r == -ENOENT) {
                         fail_at(v, after_id, "deleted", "row %lld is missing", (long long) after_id);
                         r = 0;
@@ -1441,24 +1455,29 @@ int audit_verify(enrichd *d, int64_t after_id, audit_verdict *ret, int64_t *ret_
 
 /* Retention. Rows older than audit_retention_days go, up to the newest
  * checkpoint that only old rows precede, whose row stays as the anchor. A
- * run is due after each checkpoint and at start; the tick makes one step of
- * it at a time (prune_tick), and each step deletes the rows before the
- * oldest checkpoint past the first row, if they are all old: one
- * checkpoint interval (audit_checkpoint_rows), however much is due. So the
- * first row left is always a checkpoint's, as verify needs, and turning
- * retention on for a long trail does not hold calls up for the seconds
- * that deleting it at once takes (about 3.6 us a row). Every query of a
- * step walks that interval only. Returns 1 after a step, 0 when the run is
- * over, negative on failure. */
+ * run is due after each checkpoint is published, when AUDIT_HEAD_FILE
+ * names the newest (not at start: a stop between a checkpoint's commit and
+ * its record leaves the file naming an older one, which verify holds the
+ * trail to). The tick makes one step of a run at a time (prune_tick), and
+ * each step deletes the rows before the oldest checkpoint past the first
+ * row and within the trail, if they are all old: one checkpoint interval
+ * (audit_checkpoint_rows), however much is due. So the first row left is
+ * always a checkpoint's, as verify needs (a paged verify whose cursor a
+ * step deleted starts again there), and turning retention on for a long
+ * trail does not hold calls up for the seconds that deleting it at once
+ * takes (about 3.6 us a row). Every query of a step walks that interval
+ * only. Returns 1 after a step that deleted rows, 0 when the run is over,
+ * negative on failure. */
 const char audit_prune_next_sql[] =
-        "SELECT min(row_id) FROM audit_checkpoints WHERE row_id > (SELECT coalesce(min(id), 0) FROM audit)";
+        "SELECT min(row_id) FROM audit_checkpoints WHERE row_id > (SELECT coalesce(min(id), 0) FROM audit)"
+        " AND row_id <= (SELECT coalesce(max(id), 0) FROM audit)";
 /* By rowid from the first row: the time index would walk every recent row. */
 const char audit_prune_recent_sql[] = "SELECT EXISTS (SELECT 1 FROM audit NOT INDEXED WHERE id < ?1 AND time >= ?2)";
 
 static int prune_step(enrichd *d) {
         sqlite3_stmt *st = NULL;
         int64_t cutoff = clock_now() - (int64_t) d->config->audit_retention_days * 86400, step_to = 0;
-        int r = 0;
+        int r = 0, deleted = 0;
 
         if (db_prepare(d->db, audit_prune_next_sql, &st) < 0 || sqlite3_step(st) != SQLITE_ROW) {
                 r = db_fail(d->db, "Failed to find the audit rows retention removes");
@@ -1486,7 +1505,8 @@ static int prune_step(enrichd *d) {
                 db_rollback(d->db);
                 goto out;
         }
-        d->audit->pruned += sqlite3_changes(db_handle(d->db));
+        deleted = sqlite3_changes(db_handle(d->db));
+        d->audit->pruned += deleted;
         db_release(d->db, st);
         st = NULL;
         if ((r = db_prepare(d->db, "DELETE FROM audit_checkpoints WHERE row_id < ?", &st)) < 0 ||
@@ -1498,7 +1518,7 @@ static int prune_step(enrichd *d) {
         if ((r = db_commit(d->db)) < 0)
                 goto out;
         d->audit->prune_anchor = step_to;
-        r = 1;
+        r = deleted > 0;
 out:
         db_release(d->db, st);
         return r;

@@ -252,6 +252,9 @@ getent_ms() {
         echo $(((end - start) / 1000000))
 }
 # The slowest of three, so one lucky run on a busy machine proves nothing.
+# Under 500 ms: a wait on the daemon would be nss-systemd's timeout, many
+# seconds, while a getent (fork, exec, NSS modules) on a loaded 2-core
+# machine can take over 100 ms without waiting on anything.
 slowest_getent() {
         local ms max=0
         for _ in 1 2 3; do
@@ -263,7 +266,7 @@ slowest_getent() {
 enrich_stop_daemon
 check_not daemon-removes-socket test -e "$USERDB_SOCK"
 MS=$(slowest_getent)
-fast() { [ "$MS" -lt 100 ] && ! getent group jit-deploy >/dev/null; }
+fast() { [ "$MS" -lt 500 ] && ! getent group jit-deploy >/dev/null; }
 check getent-fast-daemon-stopped fast || echo "# getent took $MS ms"
 
 # A daemon that died leaves its socket file behind: connecting is refused
@@ -273,7 +276,7 @@ if enrich_start_daemon && poll 30 test -S "$USERDB_SOCK"; then
         wait "$DAEMON_PID" 2>/dev/null
         DAEMON_PID=""
         MS=$(slowest_getent)
-        dead_fast() { [ -S "$USERDB_SOCK" ] && [ "$MS" -lt 100 ] && ! getent group jit-deploy >/dev/null; }
+        dead_fast() { [ -S "$USERDB_SOCK" ] && [ "$MS" -lt 500 ] && ! getent group jit-deploy >/dev/null; }
         check getent-fast-daemon-dead dead_fast || echo "# getent took $MS ms"
 else
         fail getent-fast-daemon-dead "enrichd did not restart"

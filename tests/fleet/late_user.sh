@@ -53,7 +53,10 @@ check fleet-late-restart-applied-after-useradd poll 50 grant_on_b "$L3" "$G3" ||
 G4=$(hctl a grant "$L4" --scope late:4 --ttl 10m --reason late --fleet 2>/dev/null)
 poll 30 host_log_has b "Fleet grant $G4 is for $L4"
 etcdctl del "/enrich-test/grants/$G4" >/dev/null
-sleep 0.5
+# The user appears once b has seen the deletion (not after a fixed 0.5 s
+# a loaded machine may overrun): what is tested is a waiting grant that
+# is gone, not a race between the delete and the useradd.
+poll 100 host_log_has b "Fleet grant $G4, waiting for $L4, is gone" || show "$TMP/b/enrichd.log"
 enrich_add_user "$L4" || { fail fleet-late-useradd; exit 1; }
 sleep 4.5
 check_not fleet-late-deleted-not-applied grant_on_b "$L4" "$G4"

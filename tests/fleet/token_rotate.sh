@@ -55,11 +55,24 @@ check fleet-rotate-old-refused-on-a token_refused a old-a "$OLD" || show "$TMP/o
 hctl a token unlock "$U1" >/dev/null 2>&1
 hctl b token unlock "$U1" >/dev/null 2>&1
 
-# --- rotated again with a grace: both secrets work on b until it ends
-NEWER=$(hctl a token rotate "$ID" --grace 3s 2>"$TMP/rotate2.err")
+# --- rotated again with a grace: both secrets work on b until it ends.
+# The grace (6 s, ending at a whole second: over 5 s) must hold b's copy of
+# the rotation and two logins; waiting for that copy by logging in would
+# spend the grace on failed logins' delays, so the wait reads b's token
+# list instead, and the check after the grace waits for the end b holds.
+grace_on_b() {
+        hctl b token list --json 2>/dev/null | $PY -c 'import json, sys
+t = [t for t in json.load(sys.stdin)["tokens"] if t["id"] == sys.argv[1]]
+g = t[0].get("graceUntil") if t else None
+if not g: sys.exit(1)
+print(g)' "$ID"
+}
+NEWER=$(hctl a token rotate "$ID" --grace 6s 2>"$TMP/rotate2.err")
+poll 100 grace_on_b >/dev/null || show "$TMP/b/enrichd.log"
+GRACE_END=$(grace_on_b)
 check fleet-rotate-grace-new-on-b poll 30 token_login b newer "$NEWER" || { show "$TMP/rotate2.err"; show "$TMP/newer.err"; }
 check fleet-rotate-grace-old-still-on-b token_login b within-grace "$NEW" || show "$TMP/within-grace.err"
-sleep 3.5
+while [ "$(date +%s%3N)" -lt $((${GRACE_END:-0} * 1000 + 200)) ]; do sleep 0.1; done
 hctl b token unlock "$U1" >/dev/null 2>&1
 check fleet-rotate-grace-ends-on-b token_refused b after-grace "$NEW" || show "$TMP/after-grace.err"
 hctl b token unlock "$U1" >/dev/null 2>&1

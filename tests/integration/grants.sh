@@ -84,7 +84,7 @@ check grant-json-record grant_json_ok || show "$TMP/grant.json"
 
 # Grant re-issues the user's live sessions at once (io.enrich.Grant).
 reaches() { has_scope "$S1" deploy:prod && has_group "$S1" jit-deploy; }
-check grant-reaches-open-session poll 10 reaches || { echo "# key payload: $(key_claims "$S1")"; }
+check grant-reaches-open-session poll 50 reaches || { echo "# key payload: $(key_claims "$S1")"; }
 
 "$PAM_SESSION" --confdir "$PAMDIR" --service enrich-test --user "$U1" \
         -- env ENRICH_JWKS="$JWKS" "$ENRICHCTL" --jwks "$JWKS" whoami --json >"$TMP/new.json" 2>"$TMP/new.err"
@@ -121,8 +121,16 @@ START=$(date +%s%N)
 ctl revoke "$GRANT" >"$TMP/revoke.out" 2>&1
 RC=$?
 stripped() { lacks_scope "$S1" deploy:prod && lacks_group "$S1" jit-deploy; }
-poll 10 stripped
-GONE_AFTER_MS=$((($(date +%s%N) - START) / 1000000))
+# Timed to the start of the look that found the claim gone, not its end:
+# the two python decodes of a look are the test's time, not the daemon's,
+# and on a loaded machine they alone can take a good part of the second.
+GONE_AT=""
+for _ in $(seq 50); do
+        t=$(date +%s%N)
+        if stripped; then GONE_AT=$t; break; fi
+        sleep 0.1
+done
+GONE_AFTER_MS=$(((${GONE_AT:-$(date +%s%N)} - START) / 1000000))
 within_1s() { [ "$RC" = 0 ] && stripped && [ "$GONE_AFTER_MS" -le 1000 ]; }
 check revoke-strips-claim-within-1s within_1s ||
         { echo "# revoke exit $RC after ${GONE_AFTER_MS} ms; key: $(key_claims "$S1")"; show "$TMP/revoke.out"; }
@@ -148,7 +156,7 @@ check grants-all-shows-revoked all_shows_revoked || show "$TMP/grants-all.txt"
 # --- a grant that expires disappears from the open key by itself
 ctl grant "$U1" --scope short:lived --ttl 2s --reason "expiry test" >"$TMP/short.out" 2>"$TMP/short.err"
 SHORT=$(head -n1 "$TMP/short.out")
-poll 10 has_scope "$S1" short:lived || echo "# short grant never reached the key: $(key_claims "$S1")"
+poll 50 has_scope "$S1" short:lived || echo "# short grant never reached the key: $(key_claims "$S1")"
 expired_gone() { has_scope "$S1" base:read && lacks_scope "$S1" short:lived; }
 check grant-expires-by-itself poll 40 expired_gone || { echo "# key: $(key_claims "$S1")"; show "$TMP/enrichd.log"; }
 check expired-grant-keeps-serial key_alive "$S1"
@@ -201,20 +209,20 @@ S3=$(session_serial s3)
 SID3=$(claim "$S3" sid | tr -d '"')
 ctl revoke --session "$SID3" >"$TMP/revoke-session.out" 2>&1
 RC=$?
-sess_revoked() { [ "$RC" = 0 ] && [ -n "$S3" ] && poll 10 key_dead "$S3"; }
+sess_revoked() { [ "$RC" = 0 ] && [ -n "$S3" ] && poll 50 key_dead "$S3"; }
 check revoke-session-revokes-key sess_revoked || { show "$TMP/revoke-session.out"; echo "# key $S3: $(keyctl describe "$S3" 2>&1)"; }
 session_close s3
 
 # --- revoke --user (offboarding): every grant and every live key of U2
 session_open s2 "$U2"
 S2=$(session_serial s2)
-poll 10 has_scope "$S2" other:x
+poll 50 has_scope "$S2" other:x
 ctl revoke --user "$U2" >"$TMP/revoke-user.out" 2>&1
 RC=$?
 no_grants_left() { [ "$RC" = 0 ] && [ "$(ctl --json grants --user "$U2" |
         "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["grants"]))' 2>/dev/null)" = 0 ]; }
 check revoke-user-revokes-grants no_grants_left || show "$TMP/revoke-user.out"
-user_keys_dead() { [ -n "$S2" ] && poll 10 key_dead "$S2"; }
+user_keys_dead() { [ -n "$S2" ] && poll 50 key_dead "$S2"; }
 check revoke-user-revokes-live-keys user_keys_dead || { show "$TMP/revoke-user.out"; echo "# key $S2: $(keyctl describe "$S2" 2>&1)"; }
 session_close s2
 
@@ -227,13 +235,18 @@ brief_grant() {
 # ms_until SECONDS: milliseconds from now until the epoch second SECONDS.
 ms_until() { echo $(($1 * 1000 - $(date +%s%3N))); }
 brief_grant brief1 brief:x
-poll 10 has_scope "$S1" brief:x || echo "# brief:x never reached key $S1: $(key_claims "$S1")"
+poll 50 has_scope "$S1" brief:x || echo "# brief:x never reached key $S1: $(key_claims "$S1")"
 exp_capped() { local e; e=$(claim "$S1" exp) && [ -n "$brief1_END" ] && [ "$e" -le "$brief1_END" ]; }
 check brief-grant-caps-exp exp_capped || echo "# key exp $(claim "$S1" exp), grant ends ${brief1_END:-?}"
 # The daemon re-issues the key in place just before the grant's end: the
 # scope is there until the last second and gone by the end plus a tick.
-while has_scope "$S1" brief:x && [ "$(ms_until "${brief1_END:-0}")" -gt -3000 ]; do sleep 0.05; done
-GONE_MS=$(ms_until "${brief1_END:-0}")
+# Timed to the start of the look that found it gone (a look is a python
+# decode, slow on a loaded machine: its end would count the test's time).
+while :; do
+        GONE_MS=$(ms_until "${brief1_END:-0}")
+        has_scope "$S1" brief:x && [ "$GONE_MS" -gt -3000 ] || break
+        sleep 0.05
+done
 echo "# the brief grant's scope left the key ${GONE_MS} ms before the grant's end"
 dropped_at_end() { lacks_scope "$S1" brief:x && has_scope "$S1" base:read && [ "$GONE_MS" -le 1000 ] &&
         [ "$GONE_MS" -ge -1000 ]; }
@@ -244,7 +257,7 @@ check brief-grant-keeps-serial key_alive "$S1"
 # With the daemon stopped right after the grant, nobody refreshes the key:
 # its kernel timeout, which follows exp, takes it away at the grant's end.
 brief_grant brief2 brief:y
-poll 10 has_scope "$S1" brief:y || echo "# brief:y never reached key $S1: $(key_claims "$S1")"
+poll 50 has_scope "$S1" brief:y || echo "# brief:y never reached key $S1: $(key_claims "$S1")"
 enrich_stop_daemon
 while [ "$(ms_until "${brief2_END:-0}")" -gt -300 ]; do sleep 0.1; done
 check brief-grant-key-gone-daemon-stopped key_dead "$S1" ||

@@ -140,8 +140,8 @@ check grant-names-request-and-approver rjson "$TMP/grants.json" \
           and g['groups'] == ['jit-deploy'] and g['scopes'] == ['deploy:prod'] and g['reason'] == 'INC-7 deploy']" ||
         show "$TMP/grants.json"
 reaches() { has_scope "$S1" deploy:prod && has_group "$S1" jit-deploy; }
-check grant-reaches-live-session poll 10 reaches || echo "# key payload: $(key_claims "$S1")"
-check grant-reaches-userdb poll 10 userdb_member
+check grant-reaches-live-session poll 50 reaches || echo "# key payload: $(key_claims "$S1")"
+check grant-reaches-userdb poll 50 userdb_member
 check request-shows-approved test "$(state_of "$R1")" = approved
 ctl_as "$UB" approve "$R1" >"$TMP/again.out" 2>&1
 RC=$?
@@ -177,7 +177,7 @@ ctl_as "$UB" --json approve "$R3" >"$TMP/second.json" 2>&1
 second_grants() {
         rjson "$TMP/second.json" "j['request']['state'] == 'approved' and j['request']['approvedBy'] == ['$UA', '$UB']
                                   and j['grant']['grantedBy'] == '$UB' and j['grant']['request'] == '$R3'" &&
-                poll 10 has_group "$S1" jit-prod
+                poll 50 has_group "$S1" jit-prod
 }
 check two-approvers-second-grants second_grants || { show "$TMP/second.json"; echo "# key: $(key_claims "$S1")"; }
 
@@ -252,7 +252,7 @@ expired() {
                 "$PY" "$HERE/varlink_call.py" "$SOCK" io.enrich.AuditList '{"action":"request.expired","limit":100}' |
                 grep -q "$R4"
 }
-check request-expires poll 20 expired || { ctl requests; show "$TMP/req4.out"; }
+check request-expires poll 100 expired || { ctl requests; show "$TMP/req4.out"; }
 ctl_as "$UB" approve "$R4" >"$TMP/late.out" 2>&1
 RC=$?
 check expired-cannot-be-approved test "$RC" = 1 -a "$(state_of "$R4")" = expired || show "$TMP/late.out"

@@ -188,13 +188,17 @@ login pwd2 "$SVC" "correct horse battery staple" eu5-pwd
 check eu5-password-reaches-next-module jwt_claim pwd2 '"tok" not in c["amr"] and c["scope"] == "s:read s:write s:admin"' ||
         show "$TMP/pwd2.err"
 
-# --- rotation with grace
+# --- rotation with grace. The grace ends at a whole second, so it is
+# more than 5 s of the 6 asked; the two logins inside it (ASan, loaded
+# machine: up to a second or two) fit with room. After it, wait for its
+# end measured from when rotate returned, not for a fixed sleep.
 ROT=$(issue "$SVC" --ttl 1h --scope s:read)
-NEW=$(ctl token rotate "$(token_id "$ROT")" --grace 3s 2>>"$TMP/issue.err")
+NEW=$(ctl token rotate "$(token_id "$ROT")" --grace 6s 2>>"$TMP/issue.err")
+ROTATED_MS=$(date +%s%3N)
 remember "$NEW"
 check eu5-rotate-new-secret-works auth_only rot-new "$SVC" "$NEW" || show "$TMP/rot-new.err"
 check eu5-rotate-old-secret-in-grace auth_only rot-old "$SVC" "$ROT" || show "$TMP/rot-old.err"
-sleep 4
+while [ "$(date +%s%3N)" -lt $((ROTATED_MS + 6200)) ]; do sleep 0.1; done
 check eu5-rotate-old-secret-after-grace refused rot-late "$SVC" "$ROT"
 ctl token unlock "$SVC" >/dev/null
 
@@ -238,7 +242,12 @@ check lock-expires-by-itself auth_only expired-lock "$BRUTE" "$BT" || show "$TMP
 # it. Straight Authenticate calls as root (the module's own), timed here,
 # on a token id of its own: 60% of the first delay (250 ms) later the
 # secret is checked again; at once after that second failure (delay
-# 500 ms) it is not.
+# 500 ms) it is not. "At once" must be inside that 250 ms window, which
+# the reply to the second call, a new connection and the third call have
+# to fit in: under ASan on a loaded machine they may not. The third
+# answer proves something only when it came back within 240 ms of the
+# second call's start (the daemon read both clocks in between); a slower
+# round is measured again, after an unlock, up to 5 times.
 WT=$(issue "$OTHER" --ttl 1h --scope s:read)
 window() {
         "$PY" - "$SOCK" "$OTHER" "$(token_id "$WT")" <<'PY'
@@ -257,13 +266,20 @@ def auth():
     return json.loads(buf.split(b"\0")[0]).get("parameters", {}).get("reason", "")
 first = auth()
 time.sleep(0.150)
+start = time.monotonic()
 second = auth()
 third = auth()
-print(first, "|", second, "|", third, sep="")
+ms = int((time.monotonic() - start) * 1000)
+print(first, "|", second, "|", third, "|", ms, sep="")
 PY
 }
-W=$(window)
-echo "# retry window: $W"
+for i in 1 2 3 4 5; do
+        W=$(window)
+        echo "# retry window: $W"
+        [ "$(echo "$W" | cut -d"|" -f3)" = "too soon after a failure" ] && break
+        [ "$(echo "$W" | cut -d"|" -f4)" -ge 240 ] 2>/dev/null || break
+        ctl token unlock "$OTHER" >/dev/null
+done
 check eu5-retry-after-half-delay-checked eval '[ "$(echo "$W" | cut -d"|" -f2)" = "wrong secret" ]'
 check eu5-retry-inside-half-delay-refused eval '[ "$(echo "$W" | cut -d"|" -f3)" = "too soon after a failure" ]'
 ctl token unlock "$OTHER" >/dev/null

@@ -498,12 +498,15 @@ int main(void) {
         CHECK(keyring_revoke(key) == 0 && load_fails(jwks_path, ENRICH_E_REVOKED), "claims-cache-revoked-next-call");
 
         /* A second key with the payload the cache knows from the first: it is
-         * read from the new key (a new serial), and it expires with its key. */
-        short_lived = token_for(signing_key, kid, "cache:short", 2);
-        CHECK(keyring_install_claims(short_lived, 0, time(NULL) + 2, &second) == 0 &&
+         * read from the new key (a new serial), and it expires with its key.
+         * 3 s, ending at a whole second: over 2 s for the two loads that
+         * must come first (with 2 s, as little as one, which a loaded
+         * machine's ASan build could miss). */
+        short_lived = token_for(signing_key, kid, "cache:short", 3);
+        CHECK(keyring_install_claims(short_lived, 0, time(NULL) + 3, &second) == 0 &&
                       warm(jwks_path, short_lived, "cache:short", 2),
               "claims-cache-second-key");
-        sleep(3);
+        sleep(4);
         {
                 enrich_claims *claims = NULL;
                 int e = enrich_claims_load_jwks(jwks_path, &claims);

@@ -62,8 +62,8 @@ static int open_all(char *dir, config *cfg, enrichd *e) {
                 return status;
         snprintf(jwks, sizeof jwks, "%s/jwks.json", dir);
         cfg->jwks = strdup(jwks);
-        if (db_open(path, &e->db, &error) < 0 || signer_open(dir, &e->signer, &error) < 0 ||
-            keys_open(e, &error) < 0 || audit_open(e, &e->audit) < 0) {
+        if (db_open(path, &e->db, &error) < 0 || signer_open(dir, &e->signer, &error) < 0 || keys_open(e, &error) < 0 ||
+            audit_open(e, &e->audit) < 0) {
                 printf("# %s\n", error ? error : "?");
                 free(error);
                 return 1;

@@ -19,10 +19,12 @@
 
 /* Grants and service-account tokens that end within this many seconds
  * of now enter no new token. So a token that a grant's end cuts short
- * lives at least a second, and the daemon drops the grant from live keys
- * just before its end (live.c), while the keys, whose kernel timeouts
- * follow exp, still exist to be updated in place. */
-#define ISSUE_HORIZON_SECONDS 1
+ * lives at least this long, and the daemon drops the grant from live keys
+ * LIVE_END_LEAD_MS before its end (live.c), while the keys, whose kernel
+ * timeouts follow exp, still exist to be updated in place: a main loop
+ * held up past that end would find the key expired, and the session would
+ * lose every claim, not just the grant's. */
+#define ISSUE_HORIZON_SECONDS 2
 
 /* What is known about a login. Strings borrowed; optional ones NULL. */
 typedef struct login_context {

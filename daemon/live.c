@@ -314,8 +314,9 @@ static int amr_from_json(const char *text, char ***ret) {
  *
  * A token whose exp is the end of a grant or service-account token is
  * refreshed LIVE_END_LEAD_MS before that end instead: within the last
- * second, when new tokens no longer count what ends (issue.h), and while
- * the key, whose kernel timeout is exp, can still be updated in place.
+ * ISSUE_HORIZON_SECONDS, when new tokens no longer count what ends
+ * (issue.h), and while the key, whose kernel timeout is exp, can still be
+ * updated in place.
  * Refreshing it at two thirds would only sign the same end again. */
 static void schedule(live_session *s, int64_t wall_ms, int64_t mono) {
         int64_t lifetime_ms = s->expires > s->issued ? (s->expires - s->issued) * 1000 : 0;
@@ -730,7 +731,7 @@ int live_revoke_uid(enrichd *d, uid_t uid, const char *reason, int *ret_count) {
         return 0;
 }
 
-/* Grants that end by the end of this second (they enter no new token any
+/* Grants that end within ISSUE_HORIZON_SECONDS (they enter no new token any
  * more, issue.h), LIVE_END_LEAD_MS before their end: bump the generation
  * and re-issue their users' sessions now, while the keys, which expire
  * with the grant, can still be updated in place. Cheap when nothing is

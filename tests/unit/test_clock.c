@@ -324,9 +324,10 @@ int main(void) {
          * monotonic clock (600 s after it opened, whatever the wall said). */
         CHECK(read_row(&d, idle, &w) == 0 && w.ended != 0, "clock-unattached-login-ends-on-monotonic-time");
 
-        /* A token that a grant's end cuts short is refreshed half a second
-         * before that end, not at two thirds of its life, and the refresh
-         * leaves the grant out while the key still lives. */
+        /* A token that a grant's end cuts short is refreshed
+         * LIVE_END_LEAD_MS (1.5 s) before that end, not at two thirds of
+         * its life, and the refresh leaves the grant out while the key
+         * still lives. */
         {
                 int64_t t_short = clock_now();
                 char *short_id = NULL;
@@ -345,13 +346,13 @@ int main(void) {
                       "clock-short-grant-added");
                 CHECK(read_row(&d, sid, &w) == 0 && w.has_jit && w.exp == grant_end && key_exp(key) == grant_end,
                       "clock-token-ends-with-short-grant");
-                elapse(5);
+                elapse(4);
                 live_tick(&d);
                 CHECK(issued_at(&d, sid, t_short), "clock-no-refresh-at-two-thirds-before-grant-end");
                 fake_wall_ms += 600;
                 fake_mono_ms += 600;
                 live_tick(&d);
-                CHECK(read_row(&d, sid, &w) == 0 && w.ended == 0 && !w.has_jit && w.issued == t_short + 5 &&
+                CHECK(read_row(&d, sid, &w) == 0 && w.ended == 0 && !w.has_jit && w.issued == t_short + 4 &&
                               w.exp == w.iat + TTL && key_exp(key) == w.exp,
                       "clock-grant-dropped-just-before-its-end");
                 free(short_id);

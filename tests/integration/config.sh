@@ -153,14 +153,7 @@ START=$(date +%s%N)
 ctl reload >"$TMP/reload.out" 2>&1
 RC=$?
 removed() { lacks_scope "$S1" old:scope; }
-# Timed to the start of the look that found the scope gone, not its end
-# (a python decode: the test's time, slow on a loaded machine).
-GONE_AT=""
-for _ in $(seq 30); do
-        t=$(date +%s%N)
-        if removed; then GONE_AT=$t; break; fi
-        sleep 0.1
-done
+GONE_AT=$(poll_started 30 removed)
 MS=$(((${GONE_AT:-$(date +%s%N)} - START) / 1000000))
 within() { [ "$RC" = 0 ] && removed && [ "$MS" -le 1000 ]; }
 check reload-removes-rule-within-1s within || { echo "# reload exit $RC, ${MS} ms; key: $(key_claims "$S1")"; show "$TMP/reload.out"; }

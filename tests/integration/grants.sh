@@ -121,15 +121,7 @@ START=$(date +%s%N)
 ctl revoke "$GRANT" >"$TMP/revoke.out" 2>&1
 RC=$?
 stripped() { lacks_scope "$S1" deploy:prod && lacks_group "$S1" jit-deploy; }
-# Timed to the start of the look that found the claim gone, not its end:
-# the two python decodes of a look are the test's time, not the daemon's,
-# and on a loaded machine they alone can take a good part of the second.
-GONE_AT=""
-for _ in $(seq 50); do
-        t=$(date +%s%N)
-        if stripped; then GONE_AT=$t; break; fi
-        sleep 0.1
-done
+GONE_AT=$(poll_started 50 stripped)
 GONE_AFTER_MS=$(((${GONE_AT:-$(date +%s%N)} - START) / 1000000))
 within_1s() { [ "$RC" = 0 ] && stripped && [ "$GONE_AFTER_MS" -le 1000 ]; }
 check revoke-strips-claim-within-1s within_1s ||

@@ -265,6 +265,20 @@ poll() {
         "$@"
 }
 
+# poll_started N CMD...: as poll, printing when (date +%s%N) the look that
+# found CMD true began, or nothing. A look can be slow (a python decode on
+# a loaded machine): timing its start counts the daemon's time, not the
+# test's.
+poll_started() {
+        local n=$1 i t; shift
+        for i in $(seq "$n"); do
+                t=$(date +%s%N)
+                "$@" && { echo "$t"; return 0; }
+                sleep 0.1
+        done
+        return 1
+}
+
 # key_claims SERIAL: the JWS payload of the key SERIAL, read by root
 # through its owner permission and decoded (not verified) as JSON on
 # stdout; fails when the key is gone, revoked or not a JWS.

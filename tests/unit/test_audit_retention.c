@@ -20,6 +20,7 @@
 #include "db.h"
 #include "keys.h"
 #include "signer.h"
+#include "../audit_env.h"
 #include "../state.h"
 #include "../tap.h"
 
@@ -34,32 +35,22 @@ int64_t clock_wall_ms(void) {
         return fake_wall_ms;
 }
 
-static int64_t query(enrichd *e, const char *sql) {
-        sqlite3_stmt *st = NULL;
-        int64_t v = -1;
-
-        if (sqlite3_prepare_v2(db_handle(e->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return v;
-}
-
 /* INTERVAL rows, then ticks until the worker has checkpointed them. */
 static bool interval(enrichd *e) {
-        int64_t want = query(e, "SELECT count(*) FROM audit_checkpoints") + 1;
+        int64_t want = test_query(e, "SELECT count(*) FROM audit_checkpoints") + 1;
 
         for (int i = 0; i < INTERVAL; i++)
                 if (audit_recordf(e, NULL, "alice", "test.row", "ok", "{s:i}", "i", i) < 0)
                         return false;
-        for (int i = 0;
-             i < 5000 && (query(e, "SELECT count(*) FROM audit_checkpoints") < want || audit_checkpoint_under_way(e));
+        for (int i = 0; i < 5000 && (test_query(e, "SELECT count(*) FROM audit_checkpoints") < want ||
+                                     audit_checkpoint_under_way(e));
              i++) {
                 struct timespec pause = { 0, 1000000 };
 
                 audit_tick(e);
                 nanosleep(&pause, NULL);
         }
-        return query(e, "SELECT count(*) FROM audit_checkpoints") == want && !audit_checkpoint_under_way(e);
+        return test_query(e, "SELECT count(*) FROM audit_checkpoints") == want && !audit_checkpoint_under_way(e);
 }
 
 static bool verifies(enrichd *e) {
@@ -70,7 +61,7 @@ static bool verifies(enrichd *e) {
 }
 
 int main(void) {
-        char path[512], jwks[512], *error = NULL;
+        char path[512], jwks[512];
         config cfg = { .audit_refusal_window = 600,
                        .audit_checkpoint_rows = INTERVAL,
                        .audit_checkpoint_seconds = 86400 };
@@ -82,21 +73,15 @@ int main(void) {
         fake_wall_ms = (int64_t) time(NULL) * 1000;
         if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
                 return status;
-        snprintf(jwks, sizeof jwks, "%s/jwks.json", dir);
-        cfg.jwks = jwks;
-        CHECK(db_open(path, &e.db, &error) == 0 && signer_open(dir, &e.signer, &error) == 0 &&
-                      keys_open(&e, &error) == 0 && audit_open(&e, &e.audit) == 0,
-              "retention-open");
-        if (!e.audit) {
-                printf("# %s\n", error ? error : "?");
+        CHECK(test_audit_open(dir, path, jwks, sizeof jwks, &e) == 0, "retention-open");
+        if (!e.audit)
                 return 1;
-        }
 
         /* INTERVALS checkpointed intervals, ten days ago; then recent rows
          * and a checkpoint, which makes a run due. */
         for (int i = 0; i < INTERVALS && built; i++)
                 built = interval(&e);
-        anchor = query(&e, "SELECT max(row_id) FROM audit_checkpoints");
+        anchor = test_query(&e, "SELECT max(row_id) FROM audit_checkpoints");
         CHECK(built && anchor > INTERVALS * INTERVAL && verifies(&e), "retention-old-trail-built");
         fake_wall_ms += 10 * DAY * 1000LL;
         cfg.audit_retention_days = 1;
@@ -104,7 +89,7 @@ int main(void) {
                       audit_checkpoint(&e, NULL, "requested", &id, NULL) == 0 && id > anchor,
               "retention-recent-rows");
         /* Nothing yet: the checkpoint left the run to the tick. */
-        CHECK(query(&e, "SELECT min(id) FROM audit") == 1, "retention-not-in-the-checkpoint");
+        CHECK(test_query(&e, "SELECT min(id) FROM audit") == 1, "retention-not-in-the-checkpoint");
 
         /* One interval per tick, each time up to a checkpoint's row. */
         first = 1;
@@ -112,11 +97,13 @@ int main(void) {
                 int64_t before = first;
 
                 audit_tick(&e);
-                first = query(&e, "SELECT min(id) FROM audit");
+                first = test_query(&e, "SELECT min(id) FROM audit");
                 if (first == before)
                         break;
                 firsts[steps++] = first;
-                if (query(&e, "SELECT count(*) FROM audit_checkpoints WHERE row_id = (SELECT min(id) FROM audit)") != 1)
+                if (test_query(&e,
+                               "SELECT count(*) FROM audit_checkpoints WHERE row_id = (SELECT min(id) FROM audit)") !=
+                    1)
                         each_anchored = false;
                 if (!verifies(&e))
                         each_verifies = false;
@@ -130,23 +117,20 @@ int main(void) {
         CHECK(steps == INTERVALS && each_one_interval, "retention-one-interval-per-tick");
         CHECK(each_anchored, "retention-first-row-always-a-checkpoint");
         CHECK(each_verifies, "retention-verifies-after-every-step");
-        CHECK(first == anchor && query(&e, "SELECT count(*) FROM audit WHERE action = 'test.recent'") == 1 &&
-                      query(&e, "SELECT count(*) FROM audit_checkpoints WHERE row_id >= " /* anchor, id */
-                                "(SELECT min(id) FROM audit)") == 2,
+        CHECK(first == anchor && test_query(&e, "SELECT count(*) FROM audit WHERE action = 'test.recent'") == 1 &&
+                      test_query(&e, "SELECT count(*) FROM audit_checkpoints WHERE row_id >= " /* anchor, id */
+                                     "(SELECT min(id) FROM audit)") == 2,
               "retention-stops-at-the-anchor");
         audit_tick(&e);
-        CHECK(query(&e, "SELECT min(id) FROM audit") == anchor && verifies(&e), "retention-run-over");
+        CHECK(test_query(&e, "SELECT min(id) FROM audit") == anchor && verifies(&e), "retention-run-over");
 
         /* Another checkpoint, with nothing old left but the anchor: the
          * run finds nothing to do. */
         CHECK(audit_checkpoint(&e, NULL, "requested", &id, NULL) == 0, "retention-later-checkpoint");
         audit_tick(&e);
-        CHECK(query(&e, "SELECT min(id) FROM audit") == anchor && verifies(&e), "retention-nothing-more");
+        CHECK(test_query(&e, "SELECT min(id) FROM audit") == anchor && verifies(&e), "retention-nothing-more");
 
-        audit_free(e.audit);
-        signer_free(e.signer);
-        db_close(e.db);
-        free(error);
+        test_audit_close(&e);
         test_state_remove(dir);
         TAP_EXIT();
 }

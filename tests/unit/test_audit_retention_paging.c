@@ -22,6 +22,7 @@
 #include "db.h"
 #include "keys.h"
 #include "signer.h"
+#include "../audit_env.h"
 #include "../state.h"
 #include "../tap.h"
 
@@ -31,16 +32,6 @@ static int64_t fake_wall_ms;
 
 int64_t clock_wall_ms(void) {
         return fake_wall_ms;
-}
-
-static int64_t query(enrichd *e, const char *sql) {
-        sqlite3_stmt *st = NULL;
-        int64_t v = -1;
-
-        if (sqlite3_prepare_v2(db_handle(e->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return v;
 }
 
 /* n rows, a checkpoint (the admin's, synchronous) every every rows. */
@@ -54,27 +45,17 @@ static bool rows(enrichd *e, int n, int every) {
         return true;
 }
 
-static int open_all(char *dir, config *cfg, enrichd *e) {
-        char path[512], jwks[512], *error = NULL;
-        int status;
+static int open_all(char *dir, config *cfg, enrichd *e, char *jwks, size_t size) {
+        char path[512];
+        int status = test_state_dir(dir, cfg, path, sizeof path);
 
-        if ((status = test_state_dir(dir, cfg, path, sizeof path)) != 0)
+        if (status != 0)
                 return status;
-        snprintf(jwks, sizeof jwks, "%s/jwks.json", dir);
-        cfg->jwks = strdup(jwks);
-        if (db_open(path, &e->db, &error) < 0 || signer_open(dir, &e->signer, &error) < 0 || keys_open(e, &error) < 0 ||
-            audit_open(e, &e->audit) < 0) {
-                printf("# %s\n", error ? error : "?");
-                free(error);
-                return 1;
-        }
-        return 0;
+        return test_audit_open(dir, path, jwks, size, e) == 0 ? 0 : 1;
 }
 
 static void close_all(char *dir, enrichd *e) {
-        audit_free(e->audit);
-        signer_free(e->signer);
-        db_close(e->db);
+        test_audit_close(e);
         test_state_remove(dir);
 }
 
@@ -82,7 +63,7 @@ static void close_all(char *dir, enrichd *e) {
  * ten days; enrichctl's paged verify with ticks ticks between pages 1
  * and 2. */
 static void paged(const char *name, int interval, int n, int ticks, bool late) {
-        char dir[] = "/tmp/enrich-test-audit-retention-paging-XXXXXX", label[128];
+        char dir[] = "/tmp/enrich-test-audit-retention-paging-XXXXXX", label[128], jwks[512];
         config cfg = { .audit_refusal_window = 600,
                        .audit_checkpoint_rows = 1000000,
                        .audit_checkpoint_seconds = 7 * DAY };
@@ -92,7 +73,7 @@ static void paged(const char *name, int interval, int n, int ticks, bool late) {
         bool ok;
 
         fake_wall_ms = (int64_t) time(NULL) * 1000;
-        if (open_all(dir, &cfg, &e) != 0) {
+        if (open_all(dir, &cfg, &e, jwks, sizeof jwks) != 0) {
                 CHECK(false, name);
                 return;
         }
@@ -114,11 +95,10 @@ static void paged(const char *name, int interval, int n, int ticks, bool late) {
                 audit_tick(&e);
         ok = ok && audit_verify(&e, next, &v2, &next2) == 0;
         printf("# %s: page 1 ok=%d next=%lld; first row now %lld; page 2 ok=%d bad=%lld kind=%s: %s\n", name, v1.ok,
-               (long long) next, (long long) query(&e, "SELECT min(id) FROM audit"), v2.ok, (long long) v2.bad_id,
+               (long long) next, (long long) test_query(&e, "SELECT min(id) FROM audit"), v2.ok, (long long) v2.bad_id,
                v2.kind ? v2.kind : "-", v2.reason);
         snprintf(label, sizeof label, "%s", name);
         CHECK(ok && v2.ok, label);
-        free((char *) cfg.jwks);
         close_all(dir, &e);
 }
 
@@ -141,7 +121,7 @@ static char *slurp(const char *path) {
  * before. Ticks after the next start must not delete the checkpoint the
  * record names, or verify calls the honest trail cut. */
 static void stale_record(void) {
-        char dir[] = "/tmp/enrich-test-audit-retention-paging-XXXXXX", head[600], *saved = NULL;
+        char dir[] = "/tmp/enrich-test-audit-retention-paging-XXXXXX", head[600], jwks[512], *saved = NULL;
         config cfg = { .audit_refusal_window = 600,
                        .audit_checkpoint_rows = 1000000,
                        .audit_checkpoint_seconds = 7 * DAY };
@@ -152,7 +132,7 @@ static void stale_record(void) {
         FILE *f;
 
         fake_wall_ms = (int64_t) time(NULL) * 1000;
-        if (open_all(dir, &cfg, &e) != 0) {
+        if (open_all(dir, &cfg, &e, jwks, sizeof jwks) != 0) {
                 CHECK(false, "retention-stale-record-open");
                 return;
         }
@@ -173,10 +153,9 @@ static void stale_record(void) {
                 audit_tick(&e);
         ok = ok && audit_verify(&e, 0, &v, &next) == 0;
         printf("# stale record: first row %lld; verify ok=%d kind=%s: %s\n",
-               (long long) query(&e, "SELECT min(id) FROM audit"), v.ok, v.kind ? v.kind : "-", v.reason);
+               (long long) test_query(&e, "SELECT min(id) FROM audit"), v.ok, v.kind ? v.kind : "-", v.reason);
         CHECK(ok && v.ok, "retention-stale-record-verifies-after-a-start");
         free(saved);
-        free((char *) cfg.jwks);
         close_all(dir, &e);
 }
 

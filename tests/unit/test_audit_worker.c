@@ -21,20 +21,11 @@
 #include "keys.h"
 #include "log.h"
 #include "signer.h"
+#include "../audit_env.h"
 #include "../state.h"
 #include "../tap.h"
 
 static char dir[] = "/tmp/enrich-test-audit-worker-XXXXXX";
-
-static int64_t query(enrichd *e, const char *sql) {
-        sqlite3_stmt *st = NULL;
-        int64_t v = -1;
-
-        if (sqlite3_prepare_v2(db_handle(e->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return v;
-}
 
 static int write_rows(enrichd *e, int n) {
         for (int i = 0; i < n; i++)
@@ -46,14 +37,14 @@ static int write_rows(enrichd *e, int n) {
 /* Ticks (as the event loop does, faster) until the trail holds want
  * checkpoints, for at most ms; the count it reached. */
 static int64_t tick_until(enrichd *e, int64_t want, int ms) {
-        int64_t n = query(e, "SELECT count(*) FROM audit_checkpoints");
+        int64_t n = test_query(e, "SELECT count(*) FROM audit_checkpoints");
 
         for (int i = 0; i < ms && n < want; i++) {
                 struct timespec pause = { 0, 1000000 };
 
                 audit_tick(e);
                 nanosleep(&pause, NULL);
-                n = query(e, "SELECT count(*) FROM audit_checkpoints");
+                n = test_query(e, "SELECT count(*) FROM audit_checkpoints");
         }
         return n;
 }
@@ -90,7 +81,7 @@ static int64_t head_row(void) {
 }
 
 int main(void) {
-        char path[512], jwks[512], *error = NULL;
+        char path[512], jwks[512];
         config cfg = { .audit_refusal_window = 600, .audit_checkpoint_rows = 5, .audit_checkpoint_seconds = 86400 };
         enrichd e = { .config = &cfg };
         int status;
@@ -99,25 +90,17 @@ int main(void) {
 
         if ((status = test_state_dir(dir, &cfg, path, sizeof path)) != 0)
                 return status;
-        /* The signing key recorded in the database, as the daemon does
-         * (keys_open): the worker checks checkpoints' signatures by it. */
-        snprintf(jwks, sizeof jwks, "%s/jwks.json", dir);
-        cfg.jwks = jwks;
-        CHECK(db_open(path, &e.db, &error) == 0 && signer_open(dir, &e.signer, &error) == 0 &&
-                      keys_open(&e, &error) == 0 && audit_open(&e, &e.audit) == 0,
-              "worker-open");
-        if (!e.audit) {
-                printf("# %s\n", error ? error : "?");
+        CHECK(test_audit_open(dir, path, jwks, sizeof jwks, &e) == 0, "worker-open");
+        if (!e.audit)
                 return 1;
-        }
 
         /* The row that reaches the threshold returns without a checkpoint:
          * the tick makes it, sealing row 6. */
-        CHECK(write_rows(&e, 5) == 0 && query(&e, "SELECT count(*) FROM audit_checkpoints") == 0,
+        CHECK(write_rows(&e, 5) == 0 && test_query(&e, "SELECT count(*) FROM audit_checkpoints") == 0,
               "worker-no-checkpoint-in-the-call");
-        CHECK(tick_until(&e, 1, 5000) == 1 && query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 6 &&
-                      query(&e, "SELECT count(*) FROM audit WHERE id = 6 AND action = 'audit.checkpoint'"
-                                " AND details LIKE '%\"why\":\"rows\"%'") == 1,
+        CHECK(tick_until(&e, 1, 5000) == 1 && test_query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 6 &&
+                      test_query(&e, "SELECT count(*) FROM audit WHERE id = 6 AND action = 'audit.checkpoint'"
+                                     " AND details LIKE '%\"why\":\"rows\"%'") == 1,
               "worker-checkpoint-by-the-tick");
         /* Committed, but not yet synced by the worker: not the newest
          * checkpoint that fleet mode would publish, until it is. */
@@ -143,7 +126,7 @@ int main(void) {
         CHECK(write_rows(&e, 5) == 0, "worker-more-rows");
         audit_tick(&e);
         CHECK(write_rows(&e, 3) == 0 && tick_until(&e, 2, 5000) == 2 &&
-                      query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 15 && settled(&e, 15, 5000),
+                      test_query(&e, "SELECT max(row_id) FROM audit_checkpoints") == 15 && settled(&e, 15, 5000),
               "worker-seals-the-newest-row");
         CHECK(audit_verify(&e, 0, &v, &next) == 0 && v.ok && v.sealed_id == 15, "worker-trail-verifies-again");
 
@@ -157,14 +140,14 @@ int main(void) {
 
         /* Rows hashed on this thread while the worker hashes 3,000 (each
          * thread its own hashing state): every checkpoint made verifies. */
-        next = query(&e, "SELECT count(*) FROM audit_checkpoints");
+        next = test_query(&e, "SELECT count(*) FROM audit_checkpoints");
         CHECK(write_rows(&e, 3000) == 0, "worker-long-trail");
         audit_tick(&e);
         CHECK(write_rows(&e, 300) == 0 && tick_until(&e, next + 1, 10000) == next + 1 &&
-                      settled(&e, query(&e, "SELECT max(row_id) FROM audit_checkpoints"), 5000),
+                      settled(&e, test_query(&e, "SELECT max(row_id) FROM audit_checkpoints"), 5000),
               "worker-checkpoint-while-rows-are-written");
         CHECK(audit_verify(&e, 0, &v, &id) == 0 && v.ok &&
-                      v.sealed_id == query(&e, "SELECT max(row_id) FROM audit_checkpoints"),
+                      v.sealed_id == test_query(&e, "SELECT max(row_id) FROM audit_checkpoints"),
               "worker-long-trail-verifies");
 
         /* A row the worker has verified, changed by another writer before
@@ -173,7 +156,7 @@ int main(void) {
         {
                 sqlite3 *outside = NULL;
                 char *old = NULL, *change, *undo;
-                int64_t made = query(&e, "SELECT count(*) FROM audit_checkpoints");
+                int64_t made = test_query(&e, "SELECT count(*) FROM audit_checkpoints");
                 struct timespec pause = { 0, 300000000 };
                 bool changed;
 
@@ -186,7 +169,7 @@ int main(void) {
                 CHECK(!audit_checkpoint_under_way(&e) && write_rows(&e, 5) == 0 &&
                               sqlite3_open(path, &outside) == SQLITE_OK,
                       "worker-outside-writer");
-                old = sqlite3_mprintf("%lld", (long long) query(&e, "SELECT max(id) - 2 FROM audit"));
+                old = sqlite3_mprintf("%lld", (long long) test_query(&e, "SELECT max(id) - 2 FROM audit"));
                 /* The job begins; the worker verifies the rows meanwhile. */
                 audit_tick(&e);
                 nanosleep(&pause, NULL);
@@ -204,7 +187,7 @@ int main(void) {
         }
 
         /* A row changed behind the daemon's back: no checkpoint signs it. */
-        next = query(&e, "SELECT count(*) FROM audit_checkpoints");
+        next = test_query(&e, "SELECT count(*) FROM audit_checkpoints");
         CHECK(write_rows(&e, 5) == 0 && sqlite3_exec(db_handle(e.db),
                                                      "UPDATE audit SET details = '{\"i\":99}'"
                                                      " WHERE id = (SELECT max(id) - 2 FROM audit)",
@@ -212,10 +195,7 @@ int main(void) {
               "worker-tampered");
         CHECK(tick_until(&e, next + 1, 600) == next, "worker-refuses-a-tampered-trail");
 
-        audit_free(e.audit);
-        signer_free(e.signer);
-        db_close(e.db);
-        free(error);
+        test_audit_close(&e);
         test_state_remove(dir);
         TAP_EXIT();
 }

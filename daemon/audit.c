@@ -1116,19 +1116,21 @@ static int verify_page(enrichd *d, int64_t from, int64_t after_id, const char *s
                 *ret_next = 0;
         if (after_id > 0) {
                 r = seed(d, after_id, prev_hash, prev_link);
-                if (r == -ENOENT && !seed_hash) {
+                if (r == -ENOENT && !seed_hash && d->config->audit_retention_days > 0) {
                         /* Retention deletes a checkpoint interval at a
                          * time (prune_step) and may pass an admin's
                          * cursor between two pages: when every row up to
                          * it is gone, the walk starts again at the first
-                         * row left, which a checkpoint must anchor. */
+                         * row left, which a checkpoint must anchor, and
+                         * says so (the sum of the pages starts again). */
                         int64_t first = 0;
 
                         r = db_query_int64(d->db, "SELECT coalesce(min(id), 0) FROM audit",
                                            "Failed to read the audit trail", &first, DB_NO_ARGS);
-                        if (r == 0 && first > after_id)
+                        if (r == 0 && first > after_id) {
                                 after_id = 0;
-                        else if (r == 0)
+                                v->restarted = true;
+                        } else if (r == 0)
                                 r = -ENOENT;
                 }
         }
@@ -1532,7 +1534,10 @@ static void prune_tick(enrichd *d) {
         audit *a = d->audit;
         int r;
 
-        if (!a->prune_due || (a->worker_running && job_get(a) != JOB_NONE))
+        /* Nor past a checkpoint not known durable (unsealed_id): a failed
+         * sync leaves audit.head naming the one before, which a step could
+         * delete. */
+        if (!a->prune_due || (a->worker_running && job_get(a) != JOB_NONE) || a->unsealed_id != 0)
                 return;
         r = d->config->audit_retention_days > 0 ? prune_step(d) : 0;
         if (r > 0)

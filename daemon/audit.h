@@ -180,6 +180,10 @@ typedef struct audit_verdict {
                                          * "truncated" (the newest checkpoint
                                          * recorded in AUDIT_HEAD_FILE is gone) */
         char reason[300];
+        /* The page's cursor row was gone with every row before it
+         * (retention passed it): the walk began again at first_id, and the
+         * counts of the pages before no longer describe the trail. */
+        bool restarted;
 } audit_verdict;
 
 /* A signed checkpoint as fleet mode publishes it (checkpoints/<host_id>)

@@ -417,6 +417,8 @@ static json_t *verify_reply(const audit_verdict *v, int64_t next, json_t *anchor
                 json_object_set_new(out, "kind", json_string(v->kind));
                 json_object_set_new(out, "reason", json_string(v->reason));
         }
+        if (out && v->restarted)
+                json_object_set_new(out, "restarted", json_true());
         if (out && anchor)
                 json_object_set_new(out, "published", anchor);
         else

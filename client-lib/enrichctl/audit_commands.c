@@ -514,11 +514,17 @@ static int audit_list(const ctl_options *o) {
 
 /* Adds a page of AuditVerify to the sum so far (*total, created by the
  * first page): counts add up, the first page gives firstId, the last one
- * lastId and the verdict, sealedId is the highest. */
+ * lastId and the verdict, sealedId is the highest. A page that restarted
+ * (retention deleted what the pages before it walked) starts the sum
+ * again. */
 static void add_verify_page(json_t **total, json_t *page) {
         static const char *const sums[] = { "rows", "checkpoints" };
         json_t *t = *total;
 
+        if (t && json_is_true(json_object_get(page, "restarted"))) {
+                json_decref(t);
+                t = *total = NULL;
+        }
         if (!t) {
                 *total = json_incref(page);
                 return;

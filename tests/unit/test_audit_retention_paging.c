@@ -2,8 +2,9 @@
  * a checkpoint interval per tick never makes an honest trail fail verify.
  * enrichctl's paged verify (AuditVerify's after cursor) whose cursor a
  * step deleted between two pages starts again at the first row left,
- * which a checkpoint anchors, instead of calling the row deleted (the
- * prune at a checkpoint could do the same before). And no run starts at
+ * which a checkpoint anchors, and says so, instead of calling the row
+ * deleted (the prune at a checkpoint could do the same before); with
+ * retention off, the same cut is a deletion. And no run starts at
  * start-up: a stop between an automatic checkpoint's commit and its
  * record leaves AUDIT_HEAD_FILE naming the checkpoint before, which a run
  * could delete, so verify would call the trail cut. Scripted wall clock
@@ -98,7 +99,40 @@ static void paged(const char *name, int interval, int n, int ticks, bool late) {
                (long long) next, (long long) test_query(&e, "SELECT min(id) FROM audit"), v2.ok, (long long) v2.bad_id,
                v2.kind ? v2.kind : "-", v2.reason);
         snprintf(label, sizeof label, "%s", name);
-        CHECK(ok && v2.ok, label);
+        CHECK(ok && v2.ok && v2.restarted && v2.first_id == test_query(&e, "SELECT min(id) FROM audit"), label);
+        close_all(dir, &e);
+}
+
+/* Without retention, nothing deletes rows: the cursor's row gone with
+ * every row before it, up to a checkpoint past it (someone with write
+ * access to the database, between two pages), is a deletion, not a walk
+ * to start again (which enrichctl would sum as if the trail were whole). */
+static void cut_without_retention(void) {
+        char dir[] = "/tmp/enrich-test-audit-retention-paging-XXXXXX", jwks[512], *cut = NULL;
+        config cfg = { .audit_refusal_window = 600,
+                       .audit_checkpoint_rows = 1000000,
+                       .audit_checkpoint_seconds = 7 * DAY };
+        enrichd e = { .config = &cfg };
+        audit_verdict v1 = { 0 }, v2 = { 0 };
+        int64_t next = 0, next2 = 0, to;
+        bool ok;
+
+        fake_wall_ms = (int64_t) time(NULL) * 1000;
+        if (open_all(dir, &cfg, &e, jwks, sizeof jwks) != 0) {
+                CHECK(false, "retention-off-prefix-cut-between-pages-detected");
+                return;
+        }
+        ok = rows(&e, 52000, 1000) && audit_verify(&e, 0, &v1, &next) == 0 && v1.ok && next > 0;
+        to = test_query(&e, "SELECT min(row_id) FROM audit_checkpoints WHERE row_id > 50000");
+        cut = sqlite3_mprintf("DELETE FROM audit WHERE id < %lld; DELETE FROM audit_checkpoints WHERE row_id < %lld",
+                              (long long) to, (long long) to);
+        ok = ok && to > next && sqlite3_exec(db_handle(e.db), cut, NULL, NULL, NULL) == SQLITE_OK &&
+             audit_verify(&e, next, &v2, &next2) == 0;
+        printf("# retention off, rows before %lld cut: page 2 ok=%d restarted=%d kind=%s\n", (long long) to, v2.ok,
+               v2.restarted, v2.kind ? v2.kind : "-");
+        CHECK(ok && !v2.ok && !v2.restarted && v2.kind && strcmp(v2.kind, "deleted") == 0,
+              "retention-off-prefix-cut-between-pages-detected");
+        sqlite3_free(cut);
         close_all(dir, &e);
 }
 
@@ -166,6 +200,7 @@ int main(void) {
         paged("retention-paged-verify-big-interval-one-tick", 60000, 60000, 1, false);
         /* The same, with the checkpoint that starts the run between pages. */
         paged("retention-paged-verify-checkpoint-between-pages", 60000, 60000, 1, true);
+        cut_without_retention();
         stale_record();
         TAP_EXIT();
 }

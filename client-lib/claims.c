@@ -247,7 +247,7 @@ static int verify_uncached(const char *token, size_t len, const char *jwks_path,
                 e = r == -ENOMEM ? ENRICH_E_NOMEM : ENRICH_E_NO_JWKS;
                 goto out;
         }
-        e = strlen(token) == len ? verify_with(token, keys, &payload, NULL) : ENRICH_E_MALFORMED;
+        e = verify_with(token, keys, &payload, NULL);
         if (e == ENRICH_OK)
                 e = claims_new(payload, token, len, ret);
 out:
@@ -359,8 +359,9 @@ static int jwks_open(const char *path, bool *ret_kept) {
  * renamed over or removed; a link count that changed otherwise is a miss
  * too (a hard link the admin made, or one of two removed), which is only
  * a reload; so is a changed ctime, which also catches a link count
- * brought back by a hard link after a rename over the file. A descriptor the program closed behind our back fails or (its
- * number reused) names another file: a miss. A directory of the path
+ * brought back by a hard link after a rename over the file. A descriptor
+ * the program closed behind our back fails or (its number reused) names
+ * another file: a miss. A directory of the path
  * renamed with the JWKS in it (mv /run/enrich elsewhere), or a mount over
  * the path, are the replacements a kept file does not show: the daemon
  * never does either (it rewrites its JWKS with a rename in place), and
@@ -553,9 +554,7 @@ static int cached_verify(key_serial_t key, const char *token, size_t len, const 
                 if (e == ENRICH_OK)
                         claims = claims_ref(slot->claims);
         } else {
-                /* Verified as a C string: a payload with a NUL in it is
-                 * not one. A slot's token never has one, so a hit has none. */
-                e = strlen(token) == len ? cache_verify(token, &payload) : ENRICH_E_MALFORMED;
+                e = cache_verify(token, &payload);
                 if (e == ENRICH_OK)
                         e = claims_new(payload, token, len, &claims);
                 if (e == ENRICH_OK)
@@ -571,7 +570,7 @@ static int cached_verify(key_serial_t key, const char *token, size_t len, const 
 int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         /* A claims token is well under a page: read on the stack, and
          * copied only when it is not the token the cache already holds. */
-        char buffer[4096], *heap = NULL;
+        char buffer[KEYRING_READ_GUESS], *heap = NULL;
         const char *token = NULL;
         key_serial_t key;
         long len;
@@ -590,6 +589,11 @@ int enrich_claims_load_jwks(const char *jwks_path, enrich_claims **ret) {
         /* A key the daemon has not written yet holds no claims. */
         if (strcmp(token, ENRICH_KEY_PLACEHOLDER) == 0) {
                 r = ENRICH_E_NO_CLAIMS;
+                goto out;
+        }
+        /* Verified as a C string: a payload with a NUL in it is not one. */
+        if (strlen(token) != (size_t) len) {
+                r = ENRICH_E_MALFORMED;
                 goto out;
         }
         jwks_path = resolve_jwks_path(jwks_path);

@@ -1,9 +1,7 @@
 /* jwks.c: Ed25519 public key sets (RFC 7517, RFC 8037) and RFC 7638 key ids.
  * The JWKS is the only way verifiers learn the daemon's public keys. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <openssl/sha.h>
 
 #include "b64url.h"
@@ -141,13 +139,13 @@ int jwks_load_fd(int fd, jwks **ret) {
 }
 
 int jwks_load_file(const char *path, jwks **ret) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
+        _cleanup_free_ char *text = NULL;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        r = jwks_load_fd(fd, ret);
-        close(fd);
-        return r;
+        r = read_file_bounded(path, JWKS_MAX_BYTES, &text, NULL);
+        if (r < 0)
+                return r == -EFBIG ? -EBADMSG : r;
+        return jwks_parse_text(text, ret);
 }
 
 EVP_PKEY *jwks_find(const jwks *set, const char *kid) {

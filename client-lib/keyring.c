@@ -12,7 +12,6 @@
 
 /* The first read of a payload is this big: a claims token fits, so one
  * keyctl call reads it. */
-#define KEYRING_READ_GUESS 4096
 
 /* Whether a keyctl description "type;uid;gid;perm;description", as the
  * kernel writes it ("%s;%d;%d;%08x;%s"), is of the claims key. Parsed by
@@ -147,15 +146,14 @@ int keyring_read(key_serial_t key, char **ret) {
         /* Read on the stack and copied at its size: a claims token is
          * well under a page, and malloc(KEYRING_READ_GUESS) cost a warm
          * load more than all of its own checks. */
-        char buffer[KEYRING_READ_GUESS], *heap = NULL, *at = NULL, *copy;
+        char buffer[KEYRING_READ_GUESS], *heap = NULL, *copy;
+        const char *at = NULL;
         long n;
 
-        n = read_into(key, buffer, sizeof(buffer), &heap, &at);
-        if (n < 0) {
-                free(heap);
+        n = keyring_read_buffer(key, buffer, sizeof(buffer), &heap, &at);
+        if (n < 0)
                 return (int) n;
-        }
-        if (at == heap) {       /* grown: already its own allocation */
+        if (heap) {     /* grown: already its own allocation */
                 *ret = heap;
                 return 0;
         }

@@ -28,6 +28,8 @@ int keyring_find_claims(key_serial_t *ret);
 /* Reads the payload of key. -EKEYREVOKED, -EKEYEXPIRED, -ENOKEY, -EACCES.
  * *ret is a malloc'd NUL-terminated string. */
 int keyring_read(key_serial_t key, char **ret);
+/* A buffer that holds any claims token (well under a page). */
+#define KEYRING_READ_GUESS 4096
 /* The same without an allocation when the payload fits buffer (size bytes,
  * usually on the caller's stack): one keyctl call. Returns the payload's
  * length and points *ret at it, NUL-terminated, in buffer or in *ret_heap,

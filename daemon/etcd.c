@@ -566,6 +566,28 @@ out:
         return r;
 }
 
+int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_revision, bool *ret_put) {
+        char *k = b64_encode(key, strlen(key)), *v = b64_encode(value, strlen(value));
+        json_t *request = NULL, *answer = NULL;
+        int r = -ENOMEM;
+
+        /* The gateway leaves out a false "succeeded" (proto3's default). */
+        if (!k || !v ||
+            !(request = json_pack("{s:[{s:s, s:s, s:s, s:I}], s:[{s:{s:s, s:s}}]}", "compare", "result", "EQUAL",
+                                  "target", "MOD", "key", k, "mod_revision", (json_int_t) mod_revision, "success",
+                                  "request_put", "key", k, "value", v)))
+                goto out;
+        r = call(e, "/v3/kv/txn", request, &answer);
+        if (r == 0)
+                *ret_put = json_is_true(json_object_get(answer, "succeeded"));
+out:
+        free(k);
+        free(v);
+        json_decref(request);
+        json_decref(answer);
+        return r;
+}
+
 int etcd_delete(etcd *e, const char *key, int64_t *ret_deleted, int64_t *ret_revision) {
         char *k = b64_encode(key, strlen(key));
         json_t *request = NULL, *answer = NULL;

@@ -104,6 +104,7 @@ struct fleet {
         size_t queued;
         int64_t start_revision; /* the watcher's, from the database at start */
         unsigned test_snapshot_delay_ms; /* ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS (tests only) */
+        unsigned test_renewal_delay_ms;  /* ENRICH_FLEET_TEST_RENEWAL_DELAY_MS (tests only) */
         _Atomic int64_t applied; /* the revision the main thread applied, for the heartbeat's lag */
         /* main thread */
         bool connected;
@@ -191,6 +192,8 @@ typedef struct fleet_write {
         audit_anchor anchor;   /* READ_CHECKPOINT: the one read */
         signer *signer;        /* WRITE_SIGNED: a copy of the issuer's key */
         json_t *payload;       /* WRITE_SIGNED: handed over, never touched by the main thread again */
+        bool conditional;      /* a put only while key's mod_revision is still if_mod_revision ... */
+        int64_t if_mod_revision; /* ... else -ECANCELED (an issuer's renewal: what it was made from) */
         void *userdata;
 } fleet_write;
 
@@ -1748,6 +1751,9 @@ int fleet_start(enrichd *d, const char *version, char **ret_error) {
         test_delay = getenv("ENRICH_FLEET_TEST_SNAPSHOT_DELAY_MS");
         if (test_delay && parse_uint(test_delay, 10000, &delay_ms) == 0)
                 f->test_snapshot_delay_ms = (unsigned) delay_ms;
+        test_delay = getenv("ENRICH_FLEET_TEST_RENEWAL_DELAY_MS");
+        if (test_delay && parse_uint(test_delay, 10000, &delay_ms) == 0)
+                f->test_renewal_delay_ms = (unsigned) delay_ms;
         pthread_cond_init(&f->wake, NULL);
         pthread_cond_init(&f->write_wake, NULL);
         f->offline_max = c->offline_max;
@@ -2056,6 +2062,11 @@ static void write_one(fleet *f, fleet_write *w) {
                 w->result = r;
                 return;
         }
+        if (w->conditional && f->test_renewal_delay_ms > 0) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, NULL, "Test hook: writing the signed record %s in %u ms", w->key,
+                           f->test_renewal_delay_ms);
+                (void) usleep(f->test_renewal_delay_ms * 1000U);
+        }
         etcd_set_deadline(f->writer, w->deadline_ms);
         if (!w->value) {
                 r = etcd_delete(f->writer, w->key, &deleted, NULL);
@@ -2071,7 +2082,17 @@ static void write_one(fleet *f, fleet_write *w) {
                         goto out;
                 }
         }
-        r = etcd_put(f->writer, w->key, w->value, lease, NULL);
+        if (w->conditional) {
+                bool put = false;
+
+                r = etcd_put_if_mod(f->writer, w->key, w->value, w->if_mod_revision, &put);
+                if (r == 0 && !put) {
+                        format_error(&w->error, "%s changed in etcd since", w->key);
+                        r = -ECANCELED;
+                        goto out;
+                }
+        } else
+                r = etcd_put(f->writer, w->key, w->value, lease, NULL);
         if (r < 0) {
                 (void) write_error(f->writer, r, w->what, &w->error);
                 /* Past the deadline the lease is left to its TTL. */
@@ -3091,8 +3112,8 @@ static void apply_enrolment(enrichd *d, const etcd_kv *kv, const char *id) {
                 goto out;
         }
         json_object_set_new(f->enrolments, id,
-                            json_pack("{s:O, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since",
-                                      (json_int_t) since));
+                            json_pack("{s:O, s:I, s:I, s:I}", "keys", keys, "at", (json_int_t) at, "since",
+                                      (json_int_t) since, "rev", (json_int_t) kv->mod_revision));
         log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_KEY", kv->key, NULL },
                    "Fleet host %s enrolled with %zu key(s)", id, json_object_size(keys));
 out:
@@ -3231,8 +3252,20 @@ out:
 
 static void renew_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
         char *id = userdata;
+        json_t *last = json_object_get(d->fleet->renewals, id);
 
-        if (r < 0)
+        /* An admin's enrolment (or another issuer's renewal) came between:
+         * written over, it would have been lost, since every host refuses
+         * a renewal carrying the older endorsedSince. A new one is made
+         * from it at the next tick if its keys still need it. */
+        if (r == -ECANCELED) {
+                log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
+                           "Not renewing the fleet enrolment of host %s: it changed in etcd since the renewal was "
+                           "made; the newer one stands",
+                           id);
+                if (last)
+                        json_integer_set(last, 0);
+        } else if (r < 0)
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
                            "Failed to renew the fleet enrolment of host %s (retrying in %d s): %s", id,
                            FLEET_RENEW_SECONDS, error ? error : strerror(-r));
@@ -3279,6 +3312,8 @@ static void renew_enrolments(enrichd *d) {
                         continue;
                 }
                 w->kind = WRITE_SIGNED;
+                w->conditional = true;
+                w->if_mod_revision = json_integer_value(json_object_get(json_object_get(f->enrolments, id), "rev"));
                 w->what = "renew the enrolment";
                 w->deadline_ms = host_now_ms() + FLEET_WRITE_DEADLINE_MS;
                 w->done = renew_done;

@@ -24,6 +24,13 @@
  *          no work at all per call: the floor for `id` through nss-systemd,
  *          which any userdb service pays. Prints {"ready":true} once
  *          listening; stops when stdin closes
+ *   enrich-floor --socket S --user U
+ *          serves io.enrich.Enrich on S (bound here) as cheaply as a
+ *          daemon can: a token of a real one's size written into the key
+ *          the module made (keyctl_update, keyctl_set_timeout) and a canned
+ *          reply; EndSession (oneway) read and dropped. No policy, no
+ *          signature, no storage: the floor of a login through pam_enrich.
+ *          Prints {"ready":true} once listening; stops when stdin closes
  *   auditlist --socket S --params JSON --ms T
  *          io.enrich.AuditList latency with those parameters (as root)
  *   flood --socket S --clients N --flood-uid U --flood-gid G --ms T
@@ -43,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
@@ -70,7 +78,7 @@
 
 struct options {
         const char *socket, *user, *service, *jwks, *scope, *params, *group;
-        long gid;
+        long gid, uid;
         long clients, ms, max_calls, count;
         pid_t daemon_pid;
         uid_t flood_uid;
@@ -701,8 +709,31 @@ static int floor_reply(const struct options *o, const char *call, char *out, siz
         return snprintf(out, size, "{\"error\":\"io.systemd.UserDatabase.NoRecordFound\",\"parameters\":{}}");
 }
 
+/* The canned answer to one call of pam_enrich: the token into the key
+ * (keySerial) and the reply fields the module reads; 0 (no reply) for a
+ * oneway call. */
+static int enrich_floor_reply(const struct options *o, const char *call, char *out, size_t size) {
+        static char token[655]; /* a real token's size: 654 characters */
+        const char *serial = strstr(call, "\"keySerial\":");
+
+        if (strstr(call, "\"oneway\":true"))
+                return 0;
+        if (!token[0])
+                memset(token, 'e', sizeof token - 1);
+        if (!strstr(call, "\"io.enrich.Enrich\"") || !serial ||
+            keyctl_update((key_serial_t) strtol(serial + 12, NULL, 10), token, sizeof token - 1) < 0 ||
+            keyctl_set_timeout((key_serial_t) strtol(serial + 12, NULL, 10), 600) < 0)
+                return snprintf(out, size, "{\"error\":\"io.enrich.InternalError\",\"parameters\":{}}");
+        return snprintf(out, size,
+                        "{\"parameters\":{\"sid\":\"bench-floor\",\"expires\":%lld,\"ttl\":600,\"keyGroup\":0,"
+                        "\"uid\":%ld}}",
+                        (long long) time(NULL) + 600, o->uid);
+}
+
+typedef int floor_reply_fn(const struct options *o, const char *call, char *out, size_t size);
+
 /* Answers every call on one connection until the peer closes it. */
-static void floor_serve(const struct options *o, int fd) {
+static void floor_serve(const struct options *o, floor_reply_fn *reply_to, int fd) {
         char buffer[8192], reply[1024];
         size_t used = 0;
         struct timeval timeout = { .tv_sec = 1 };
@@ -716,9 +747,10 @@ static void floor_serve(const struct options *o, int fd) {
                         return;
                 used += (size_t) n;
                 while ((end = memchr(buffer, '\0', used))) {
-                        int len = floor_reply(o, buffer, reply, sizeof reply);
+                        int len = reply_to(o, buffer, reply, sizeof reply);
 
-                        if (len < 0 || (size_t) len >= sizeof reply || write(fd, reply, (size_t) len + 1) < 0)
+                        if (len < 0 || (size_t) len >= sizeof reply ||
+                            (len > 0 && write(fd, reply, (size_t) len + 1) < 0))
                                 return;
                         used -= (size_t) (end + 1 - buffer);
                         memmove(buffer, end + 1, used);
@@ -728,7 +760,8 @@ static void floor_serve(const struct options *o, int fd) {
         }
 }
 
-static int run_userdb_floor(const struct options *o) {
+/* Serves the canned server's socket, one connection at a time. */
+static int run_floor(const struct options *o, floor_reply_fn *reply_to) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -757,7 +790,7 @@ static int run_userdb_floor(const struct options *o) {
                 fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0)
                         continue;
-                floor_serve(o, fd);
+                floor_serve(o, reply_to, fd);
                 close(fd);
         }
         close(listener);
@@ -1052,11 +1085,19 @@ int main(int argc, char **argv) {
         if (strcmp(mode, "userdb") == 0)
                 return run_userdb(&o);
         if (strcmp(mode, "userdb-floor") == 0 && o.group && o.gid > 0)
-                return run_userdb_floor(&o);
+                return run_floor(&o, floor_reply);
+        if (strcmp(mode, "enrich-floor") == 0) {
+                struct passwd *pw = getpwnam(o.user);
+
+                if (!pw)
+                        goto usage;
+                o.uid = (long) pw->pw_uid;
+                return run_floor(&o, enrich_floor_reply);
+        }
         if (strcmp(mode, "auditlist") == 0 && o.params)
                 return run_auditlist(&o);
 usage:
-        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|userdb-floor|auditlist|flood [options]; see the source\n",
+        fputs("usage: bench_daemon sign|verify|enrich|sessions|claims|userdb|userdb-floor|enrich-floor|auditlist|flood [options]; see the source\n",
               stderr);
         return 2;
 }

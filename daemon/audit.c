@@ -35,6 +35,11 @@
  * verified on the main thread when there are at most this many; more, and
  * the worker verifies them too first. */
 #define CHECKPOINT_TAIL_ROWS 256
+/* After an automatic checkpoint found the trail not verifying, the next is
+ * tried this many seconds later, doubling up to the maximum: an alarm that
+ * repeats, not a verify of a growing tail on every tick. */
+#define AUDIT_BAD_TRAIL_RETRY_MIN 60
+#define AUDIT_BAD_TRAIL_RETRY_MAX 3600
 /* The worker verifies again, from where it stopped, while more than this
  * many rows came meanwhile (at most CHECKPOINT_ROUNDS times). */
 #define CHECKPOINT_CATCH_UP_ROWS 16
@@ -90,6 +95,14 @@ struct audit {
         char written_hash[HASH_HEX + 1];
         int64_t since_checkpoint;       /* rows written since the last checkpoint */
         int64_t last_checkpoint;        /* wall-clock time of the last checkpoint */
+        /* The trail did not verify at the last automatic checkpoint: none
+         * is tried again before bad_retry_at (clock_now), bad_backoff
+         * seconds after that attempt, doubled at each failure, unless a
+         * writer outside the daemon (a repair) changed the database since
+         * (bad_data_version). Each attempt verifies on this thread every
+         * row since the newest checkpoint, rows that only grow until one
+         * is signed. */
+        int64_t bad_retry_at, bad_backoff, bad_data_version;
         bool in_checkpoint;
         /* Retention (prune_tick): a run is due; the first row its last
          * step left, and the rows it deleted so far. */
@@ -1632,6 +1645,7 @@ static int seal(enrichd *d, const struct ucred *peer, const char *why, int64_t n
         strcpy(a->written_hash, hash);
         a->since_checkpoint = 0;
         a->last_checkpoint = now;
+        a->bad_retry_at = a->bad_backoff = 0;
         *ret = (audit_anchor) { .row_id = id, .time = now };
         snprintf(ret->head, sizeof ret->head, "%s", hash);
         snprintf(ret->kid, sizeof ret->kid, "%s", signer_kid(d->signer));
@@ -1858,6 +1872,13 @@ static int64_t data_version(enrichd *d) {
         return v;
 }
 
+/* Whether an automatic checkpoint may be tried now (bad_retry_at). */
+static bool checkpoint_may_retry(enrichd *d) {
+        audit *a = d->audit;
+
+        return clock_now() >= a->bad_retry_at || data_version(d) != a->bad_data_version;
+}
+
 static int checkpoint_sync(enrichd *d, const struct ucred *peer, const char *why, int64_t *ret_row_id,
                            char **ret_error);
 
@@ -1933,6 +1954,8 @@ static void checkpoint_step(enrichd *d) {
 
         switch (job_get(a)) {
         case JOB_NONE:
+                if (!checkpoint_may_retry(d))
+                        return;
                 if (a->since_checkpoint >= d->config->audit_checkpoint_rows)
                         a->job_why = "rows";
                 else if (a->since_checkpoint > 0 &&
@@ -1968,8 +1991,16 @@ static int checkpoint_sync(enrichd *d, const struct ucred *peer, const char *why
         if (r < 0)
                 goto out;
         if (!v.ok) {
+                if (!peer) {
+                        a->bad_backoff = a->bad_backoff == 0                               ? AUDIT_BAD_TRAIL_RETRY_MIN
+                                         : a->bad_backoff >= AUDIT_BAD_TRAIL_RETRY_MAX / 2 ? AUDIT_BAD_TRAIL_RETRY_MAX
+                                                                                           : 2 * a->bad_backoff;
+                        a->bad_retry_at = clock_now() + a->bad_backoff;
+                        a->bad_data_version = data_version(d);
+                }
                 log_struct(LOG_ERR, LOG_MSGID_AUDIT_AUDIT_FAILURE, NULL,
-                           "Audit trail: refusing to sign a checkpoint: %s", v.reason);
+                           "Audit trail: refusing to sign a checkpoint: %s%s", v.reason,
+                           peer ? "" : "; the next automatic one is tried in a while (enrichd(8))");
                 if (ret_error && asprintf(ret_error, "the audit trail does not verify: %s", v.reason) < 0)
                         *ret_error = NULL;
                 r = -EBADMSG;
@@ -2098,7 +2129,7 @@ void audit_tick(enrichd *d) {
         if (a && a->worker_running)
                 checkpoint_step(d);
         else if (a && a->since_checkpoint > 0 &&
-                 clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds)
+                 clock_now() - a->last_checkpoint >= d->config->audit_checkpoint_seconds && checkpoint_may_retry(d))
                 (void) audit_checkpoint(d, NULL, "interval", NULL, NULL);
 }
 

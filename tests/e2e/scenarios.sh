@@ -263,14 +263,21 @@ s_disabled() {
 
 # ---- 9 -----------------------------------------------------------------
 s_daemon_gone() {
-        local t0 ms out rc
+        local t0 ms base out rc
+        # the same login with the daemon up: what the machine's load makes
+        # of an ssh login now, beside which the daemon's absence is timed
+        t0=$(date +%s%N)
+        ssh_pw alice "$PW_ALICE" "$REPORT" >/dev/null
+        base=$(ms_since "$t0")
         C systemctl stop enrichd.socket enrichd.service
         check "daemon-gone/socket-removed" eval '! C test -e /run/enrich/io.enrich'
         t0=$(date +%s%N)
         out=$(ssh_pw alice "$PW_ALICE" "$REPORT")
         ms=$(ms_since "$t0")
         check "daemon-gone/fail-open-login-succeeds (${ms} ms)" [ -n "$(field groups "$out")" ]
-        check "daemon-gone/fail-open-within-2s" [ "$ms" -le 2000 ]
+        # fail=open costs at most the module's timeout (1500 ms by default)
+        # over a login with the daemon up (${base} ms just before)
+        check "daemon-gone/fail-open-within-timeout (${ms} ms, ${base} ms with the daemon)" [ "$ms" -le $((base + 1500)) ]
         check "daemon-gone/fail-open-no-claims" eval '[ -z "$(field serial "$out")" ] && [ -z "$(field claims "$out")" ]'
         C cp /etc/pam.d/sshd /etc/pam.d/sshd.e2e
         C sed -i 's/^session[[:space:]]\+optional[[:space:]]\+pam_enrich\.so\(.*\)$/session required pam_enrich.so\1 fail=closed/' /etc/pam.d/sshd

@@ -3252,20 +3252,21 @@ out:
 
 static void renew_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
         char *id = userdata;
-        json_t *last = json_object_get(d->fleet->renewals, id);
 
         /* An admin's enrolment (or another issuer's renewal) came between:
          * written over, it would have been lost, since every host refuses
          * a renewal carrying the older endorsedSince. A new one is made
-         * from it at the next tick if its keys still need it. */
-        if (r == -ECANCELED) {
+         * from it FLEET_RENEW_SECONDS after this one if its keys still
+         * need it, not sooner: any etcd writer can touch the key, and
+         * would otherwise have this issuer sign and write at every tick
+         * (and until the watch brought the newer one, each made from the
+         * same stale one, bound to be dropped again). */
+        if (r == -ECANCELED)
                 log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
                            "Not renewing the fleet enrolment of host %s: it changed in etcd since the renewal was "
                            "made; the newer one stands",
                            id);
-                if (last)
-                        json_integer_set(last, 0);
-        } else if (r < 0)
+        else if (r < 0)
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
                            "Failed to renew the fleet enrolment of host %s (retrying in %d s): %s", id,
                            FLEET_RENEW_SECONDS, error ? error : strerror(-r));

@@ -14,7 +14,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-renewal-race-start fleet-renewal-race-enrolled fleet-renewal-race-held fleet-renewal-race-not-written
-fleet-renewal-race-admin-enrolment-stands fleet-renewal-race-key-listed"
+fleet-renewal-race-admin-enrolment-stands fleet-renewal-race-key-listed fleet-renewal-race-touched-spaced
+fleet-renewal-race-renewed-once-left"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -56,6 +57,36 @@ check fleet-renewal-race-admin-enrolment-stands stands ||
 # past the held write's time, on both hosts
 listed() { sleep 1; both_in_jwks "$KID_B2"; }
 check fleet-renewal-race-key-listed poll 30 listed || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; }
+
+# An etcd writer without an issuer key puts b's enrolment back unchanged
+# every half second, so every renewal a holds finds it changed. Dropped,
+# a renewal is made again FLEET_RENEW_SECONDS (10 s) later, not at the
+# next tick (250 ms): whoever touches the key never makes an issuer sign
+# and write in a loop. b rotates again meanwhile, so a has to renew.
+ENROLMENT=/enrich-test/enrolments/host-b
+dropped() { grep -c "Not renewing the fleet enrolment of host host-b" "$TMP/a/enrichd.log"; }
+DROPPED=$(dropped)
+touch_enrolment() {
+        local i v
+        for i in $(seq 24); do
+                v=$(etcdctl get --print-value-only "$ENROLMENT") && etcdctl put "$ENROLMENT" "$v" >/dev/null
+                sleep 0.5
+        done
+}
+touch_enrolment &
+TOUCH=$!
+CLEANUP_PIDS="$CLEANUP_PIDS $TOUCH"
+hctl b keys rotate >"$TMP/rotate2.out" 2>&1 || show "$TMP/rotate2.out"
+KID_B3=$(current_kid b)
+wait "$TOUCH"
+spaced() { [ $(($(dropped) - DROPPED)) -ge 1 ] && [ $(($(dropped) - DROPPED)) -le 2 ]; }
+check fleet-renewal-race-touched-spaced spaced || echo "# $(($(dropped) - DROPPED)) renewals dropped in about 12 s"
+# left alone, the next renewal lands, listing b's newest key
+renewed() {
+        $FLEET_TOOL payload "$(etcdctl get --print-value-only "$ENROLMENT")" | grep -q '"by": *"renewal"' &&
+                $FLEET_TOOL payload "$(etcdctl get --print-value-only "$ENROLMENT")" | grep -q "$KID_B3"
+}
+check fleet-renewal-race-renewed-once-left poll 150 renewed || show "$TMP/a/enrichd.log"
 host_stop a
 host_stop b
 exit "$FAILED"

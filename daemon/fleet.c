@@ -180,7 +180,7 @@ typedef struct fleet_write {
         const char *what; /* "write the grant": for the error message */
         int64_t deadline_ms; /* host_now_ms(): past it, -ETIMEDOUT */
         int result;
-        bool existed;
+        bool existed; /* a deletion's key was there; a conditional put's, when dropped, still is */
         char *error;
         fleet_write_done done;
         fleet_check_done check_done;
@@ -2083,11 +2083,12 @@ static void write_one(fleet *f, fleet_write *w) {
                 }
         }
         if (w->conditional) {
-                bool put = false;
+                bool put = false, exists = false;
 
-                r = etcd_put_if_mod(f->writer, w->key, w->value, w->if_mod_revision, &put);
+                r = etcd_put_if_mod(f->writer, w->key, w->value, w->if_mod_revision, &put, &exists);
                 if (r == 0 && !put) {
-                        format_error(&w->error, "%s changed in etcd since", w->key);
+                        w->existed = exists;
+                        format_error(&w->error, "%s %s in etcd since", w->key, exists ? "changed" : "was deleted");
                         r = -ECANCELED;
                         goto out;
                 }
@@ -3263,9 +3264,10 @@ static void renew_done(enrichd *d, int r, const char *error, bool existed, void 
          * same stale one, bound to be dropped again). */
         if (r == -ECANCELED)
                 log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
-                           "Not renewing the fleet enrolment of host %s: it changed in etcd since the renewal was "
-                           "made; the newer one stands",
-                           id);
+                           "Not renewing the fleet enrolment of host %s: it %s in etcd since the renewal was made; "
+                           "%s",
+                           id, existed ? "changed" : "was deleted",
+                           existed ? "the newer one stands" : "it stays deleted");
         else if (r < 0)
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
                            "Failed to renew the fleet enrolment of host %s (retrying in %d s): %s", id,

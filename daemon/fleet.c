@@ -357,10 +357,43 @@ static bool backoff(fleet *f, unsigned failures) {
         return !atomic_load(&f->stop);
 }
 
+/* Resuming from the revision stored at the last run (start_revision),
+ * the watch brings only what changed since; but which keys vouch for a
+ * host (enrolments/, hosts/) is held in memory only, and a host whose
+ * records did not change would have none: its keys out of this host's
+ * fleet JWKS, and never renewed by an issuer. So they are read first as
+ * they were at that revision (not newer: the watch brings what came
+ * after, in order), and handed over as events that move no revision.
+ * -ESTALE: compacted past it (a full read is due). */
+static int reload_trust(fleet *f, int64_t revision) {
+        static const char *const parts[] = { "enrolments/", "hosts/" };
+        char prefix[512];
+        int r;
+
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+                etcd_kvs l = { 0 };
+                batch *b;
+
+                snprintf(prefix, sizeof prefix, "%s%s", f->prefix, parts[i]);
+                r = etcd_range_prefix(f->reader, prefix, revision, &l);
+                if (r < 0)
+                        return r;
+                b = calloc(1, sizeof *b);
+                if (!b) {
+                        etcd_kvs_clear(&l);
+                        return -ENOMEM;
+                }
+                *b = (batch) { .kind = BATCH_EVENTS, .kvs = l.items, .n = l.n, .revision = revision };
+                enqueue(f, b);
+        }
+        return 0;
+}
+
 static void *watcher(void *userdata) {
         fleet *f = userdata;
         int64_t revision = f->start_revision, compacted = 0;
         unsigned failures = 0;
+        bool reload = revision > 0;
         char message[600];
 
         while (!atomic_load(&f->stop)) {
@@ -400,6 +433,26 @@ static void *watcher(void *userdata) {
                                 continue;
                         }
                         revision = read_at;
+                        reload = false; /* the full read holds them */
+                }
+                if (reload) {
+                        r = reload_trust(f, revision);
+                        if (r == -ESTALE) {
+                                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, NULL,
+                                           "etcd compacted past revision %lld: reading the prefix in full",
+                                           (long long) revision);
+                                revision = 0;
+                                continue;
+                        }
+                        if (r < 0) {
+                                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                                enqueue_state(f, BATCH_DISCONNECTED, message);
+                                etcd_next_endpoint(f->reader);
+                                if (!backoff(f, failures++))
+                                        break;
+                                continue;
+                        }
+                        reload = false;
                 }
                 w.revision = revision;
                 pthread_mutex_lock(&f->lock);

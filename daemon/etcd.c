@@ -566,20 +566,31 @@ out:
         return r;
 }
 
-int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_revision, bool *ret_put) {
+int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_revision, bool *ret_put,
+                    bool *ret_exists) {
         char *k = b64_encode(key, strlen(key)), *v = b64_encode(value, strlen(value));
-        json_t *request = NULL, *answer = NULL;
+        json_t *request = NULL, *answer = NULL, *range;
         int r = -ENOMEM;
 
-        /* The gateway leaves out a false "succeeded" (proto3's default). */
+        /* When the compare fails, a count of the key tells a change from
+         * a deletion. The gateway leaves out a false "succeeded" and a
+         * zero "count" (proto3's defaults). */
         if (!k || !v ||
-            !(request = json_pack("{s:[{s:s, s:s, s:s, s:I}], s:[{s:{s:s, s:s}}]}", "compare", "result", "EQUAL",
-                                  "target", "MOD", "key", k, "mod_revision", (json_int_t) mod_revision, "success",
-                                  "request_put", "key", k, "value", v)))
+            !(request = json_pack("{s:[{s:s, s:s, s:s, s:I}], s:[{s:{s:s, s:s}}], s:[{s:{s:s, s:b}}]}", "compare",
+                                  "result", "EQUAL", "target", "MOD", "key", k, "mod_revision",
+                                  (json_int_t) mod_revision, "success", "request_put", "key", k, "value", v,
+                                  "failure", "request_range", "key", k, "count_only", true)))
                 goto out;
         r = call(e, "/v3/kv/txn", request, &answer);
-        if (r == 0)
-                *ret_put = json_is_true(json_object_get(answer, "succeeded"));
+        if (r < 0)
+                goto out;
+        *ret_put = json_is_true(json_object_get(answer, "succeeded"));
+        range = json_object_get(json_array_get(json_object_get(answer, "responses"), 0), "response_range");
+        if (!*ret_put && !json_is_object(range)) {
+                r = set_error(e, -EBADMSG, "%s: transaction answer without its range", etcd_endpoint(e));
+                goto out;
+        }
+        *ret_exists = *ret_put || json_int64(range, "count") > 0;
 out:
         free(k);
         free(v);

@@ -180,7 +180,7 @@ typedef struct fleet_write {
         const char *what; /* "write the grant": for the error message */
         int64_t deadline_ms; /* host_now_ms(): past it, -ETIMEDOUT */
         int result;
-        bool existed;
+        bool existed; /* a deletion's key was there; a conditional put's, when dropped, still is */
         char *error;
         fleet_write_done done;
         fleet_check_done check_done;
@@ -357,10 +357,43 @@ static bool backoff(fleet *f, unsigned failures) {
         return !atomic_load(&f->stop);
 }
 
+/* Resuming from the revision stored at the last run (start_revision),
+ * the watch brings only what changed since; but which keys vouch for a
+ * host (enrolments/, hosts/) is held in memory only, and a host whose
+ * records did not change would have none: its keys out of this host's
+ * fleet JWKS, and never renewed by an issuer. So they are read first as
+ * they were at that revision (not newer: the watch brings what came
+ * after, in order), and handed over as events that move no revision.
+ * -ESTALE: compacted past it (a full read is due). */
+static int reload_trust(fleet *f, int64_t revision) {
+        static const char *const parts[] = { "enrolments/", "hosts/" };
+        char prefix[512];
+        int r;
+
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+                etcd_kvs l = { 0 };
+                batch *b;
+
+                snprintf(prefix, sizeof prefix, "%s%s", f->prefix, parts[i]);
+                r = etcd_range_prefix(f->reader, prefix, revision, &l);
+                if (r < 0)
+                        return r;
+                b = calloc(1, sizeof *b);
+                if (!b) {
+                        etcd_kvs_clear(&l);
+                        return -ENOMEM;
+                }
+                *b = (batch) { .kind = BATCH_EVENTS, .kvs = l.items, .n = l.n, .revision = revision };
+                enqueue(f, b);
+        }
+        return 0;
+}
+
 static void *watcher(void *userdata) {
         fleet *f = userdata;
         int64_t revision = f->start_revision, compacted = 0;
         unsigned failures = 0;
+        bool reload = revision > 0;
         char message[600];
 
         while (!atomic_load(&f->stop)) {
@@ -400,6 +433,26 @@ static void *watcher(void *userdata) {
                                 continue;
                         }
                         revision = read_at;
+                        reload = false; /* the full read holds them */
+                }
+                if (reload) {
+                        r = reload_trust(f, revision);
+                        if (r == -ESTALE) {
+                                log_struct(LOG_NOTICE, LOG_MSGID_FLEET, NULL,
+                                           "etcd compacted past revision %lld: reading the prefix in full",
+                                           (long long) revision);
+                                revision = 0;
+                                continue;
+                        }
+                        if (r < 0) {
+                                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
+                                enqueue_state(f, BATCH_DISCONNECTED, message);
+                                etcd_next_endpoint(f->reader);
+                                if (!backoff(f, failures++))
+                                        break;
+                                continue;
+                        }
+                        reload = false;
                 }
                 w.revision = revision;
                 pthread_mutex_lock(&f->lock);
@@ -2083,11 +2136,12 @@ static void write_one(fleet *f, fleet_write *w) {
                 }
         }
         if (w->conditional) {
-                bool put = false;
+                bool put = false, exists = false;
 
-                r = etcd_put_if_mod(f->writer, w->key, w->value, w->if_mod_revision, &put);
+                r = etcd_put_if_mod(f->writer, w->key, w->value, w->if_mod_revision, &put, &exists);
                 if (r == 0 && !put) {
-                        format_error(&w->error, "%s changed in etcd since", w->key);
+                        w->existed = exists;
+                        format_error(&w->error, "%s %s in etcd since", w->key, exists ? "changed" : "was deleted");
                         r = -ECANCELED;
                         goto out;
                 }
@@ -3252,20 +3306,22 @@ out:
 
 static void renew_done(enrichd *d, int r, const char *error, bool existed, void *userdata) {
         char *id = userdata;
-        json_t *last = json_object_get(d->fleet->renewals, id);
 
         /* An admin's enrolment (or another issuer's renewal) came between:
          * written over, it would have been lost, since every host refuses
          * a renewal carrying the older endorsedSince. A new one is made
-         * from it at the next tick if its keys still need it. */
-        if (r == -ECANCELED) {
+         * from it FLEET_RENEW_SECONDS after this one if its keys still
+         * need it, not sooner: any etcd writer can touch the key, and
+         * would otherwise have this issuer sign and write at every tick
+         * (and until the watch brought the newer one, each made from the
+         * same stale one, bound to be dropped again). */
+        if (r == -ECANCELED)
                 log_struct(LOG_INFO, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
-                           "Not renewing the fleet enrolment of host %s: it changed in etcd since the renewal was "
-                           "made; the newer one stands",
-                           id);
-                if (last)
-                        json_integer_set(last, 0);
-        } else if (r < 0)
+                           "Not renewing the fleet enrolment of host %s: it %s in etcd since the renewal was made; "
+                           "%s",
+                           id, existed ? "changed" : "was deleted",
+                           existed ? "the newer one stands" : "it stays deleted");
+        else if (r < 0)
                 log_struct(LOG_WARNING, LOG_MSGID_FLEET, (const char *[]) { "ENRICH_FLEET_HOST", id, NULL },
                            "Failed to renew the fleet enrolment of host %s (retrying in %d s): %s", id,
                            FLEET_RENEW_SECONDS, error ? error : strerror(-r));

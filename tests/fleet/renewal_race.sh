@@ -10,11 +10,15 @@
 # would leave the fleet JWKS until an admin enrolled again (CI saw this
 # race between `fleet enroll` and a renewal on one issuer). The renewal
 # is a put only while the enrolment is the one it was made from, so the
-# admin's stands and b's new key stays listed.
+# admin's stands and b's new key stays listed. Then: an etcd writer that
+# keeps touching the enrolment gets a dropped renewal made again only
+# every 10 s, and an enrolment deleted under a held renewal stays deleted.
 . "$(dirname "$0")/lib.sh"
 
 CHECKS="fleet-renewal-race-start fleet-renewal-race-enrolled fleet-renewal-race-held fleet-renewal-race-not-written
-fleet-renewal-race-admin-enrolment-stands fleet-renewal-race-key-listed"
+fleet-renewal-race-admin-enrolment-stands fleet-renewal-race-key-listed fleet-renewal-race-touched-spaced
+fleet-renewal-race-renewed-once-left
+fleet-renewal-race-deleted-held fleet-renewal-race-deleted-not-written fleet-renewal-race-deleted-stays"
 fleet_require $CHECKS
 enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
@@ -56,6 +60,49 @@ check fleet-renewal-race-admin-enrolment-stands stands ||
 # past the held write's time, on both hosts
 listed() { sleep 1; both_in_jwks "$KID_B2"; }
 check fleet-renewal-race-key-listed poll 30 listed || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; }
+
+# An etcd writer without an issuer key puts b's enrolment back unchanged
+# every half second, so every renewal a holds finds it changed. Dropped,
+# a renewal is made again FLEET_RENEW_SECONDS (10 s) later, not at the
+# next tick (250 ms): whoever touches the key never makes an issuer sign
+# and write in a loop. b rotates again meanwhile, so a has to renew.
+ENROLMENT=/enrich-test/enrolments/host-b
+dropped() { grep -c "Not renewing the fleet enrolment of host host-b" "$TMP/a/enrichd.log"; }
+DROPPED=$(dropped)
+touch_enrolment() {
+        local i v
+        for i in $(seq 24); do
+                v=$(etcdctl get --print-value-only "$ENROLMENT") && etcdctl put "$ENROLMENT" "$v" >/dev/null
+                sleep 0.5
+        done
+}
+touch_enrolment &
+TOUCH=$!
+CLEANUP_PIDS="$CLEANUP_PIDS $TOUCH"
+hctl b keys rotate >"$TMP/rotate2.out" 2>&1 || show "$TMP/rotate2.out"
+KID_B3=$(current_kid b)
+wait "$TOUCH"
+spaced() { [ $(($(dropped) - DROPPED)) -ge 1 ] && [ $(($(dropped) - DROPPED)) -le 2 ]; }
+check fleet-renewal-race-touched-spaced spaced || echo "# $(($(dropped) - DROPPED)) renewals dropped in about 12 s"
+# left alone, the next renewal lands, listing b's newest key
+renewed() {
+        $FLEET_TOOL payload "$(etcdctl get --print-value-only "$ENROLMENT")" | grep -q '"by": *"renewal"' &&
+                $FLEET_TOOL payload "$(etcdctl get --print-value-only "$ENROLMENT")" | grep -q "$KID_B3"
+}
+check fleet-renewal-race-renewed-once-left poll 150 renewed || show "$TMP/a/enrichd.log"
+
+# b rotates again, and its enrolment is deleted (an admin taking it out of
+# the fleet) while a holds the renewal: the renewal does not put it back,
+# and the journal says it was deleted, not that a newer one stands
+HELD=$(grep -c "Test hook: writing the signed record $ENROLMENT" "$TMP/a/enrichd.log")
+hctl b keys rotate >"$TMP/rotate3.out" 2>&1 || show "$TMP/rotate3.out"
+held_again() { [ "$(grep -c "Test hook: writing the signed record $ENROLMENT" "$TMP/a/enrichd.log")" -gt "$HELD" ]; }
+check fleet-renewal-race-deleted-held poll 50 held_again || show "$TMP/a/enrichd.log"
+etcdctl del "$ENROLMENT" >/dev/null
+deleted_logged() { host_log_has a "Not renewing the fleet enrolment of host host-b: it was deleted in etcd since"; }
+check fleet-renewal-race-deleted-not-written poll 50 deleted_logged || show "$TMP/a/enrichd.log"
+still_deleted() { sleep 1; [ -z "$(etcdctl get --print-value-only "$ENROLMENT")" ]; }
+check fleet-renewal-race-deleted-stays still_deleted || etcdctl get --print-value-only "$ENROLMENT" | sed 's/^/#   /'
 host_stop a
 host_stop b
 exit "$FAILED"

@@ -578,8 +578,8 @@ int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_rev
         if (!k || !v ||
             !(request = json_pack("{s:[{s:s, s:s, s:s, s:I}], s:[{s:{s:s, s:s}}], s:[{s:{s:s, s:b}}]}", "compare",
                                   "result", "EQUAL", "target", "MOD", "key", k, "mod_revision",
-                                  (json_int_t) mod_revision, "success", "request_put", "key", k, "value", v,
-                                  "failure", "request_range", "key", k, "count_only", true)))
+                                  (json_int_t) mod_revision, "success", "request_put", "key", k, "value", v, "failure",
+                                  "request_range", "key", k, "count_only", true)))
                 goto out;
         r = call(e, "/v3/kv/txn", request, &answer);
         if (r < 0)

@@ -61,8 +61,7 @@ int etcd_put(etcd *e, const char *key, const char *value, int64_t lease, int64_t
  * if key does not exist), in one etcd transaction; *ret_put whether it
  * was made, *ret_exists whether key is there now (when not put: changed,
  * or deleted). */
-int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_revision, bool *ret_put,
-                    bool *ret_exists);
+int etcd_put_if_mod(etcd *e, const char *key, const char *value, int64_t mod_revision, bool *ret_put, bool *ret_exists);
 /* *ret_deleted: how many keys went (0 when key did not exist). */
 int etcd_delete(etcd *e, const char *key, int64_t *ret_deleted, int64_t *ret_revision);
 /* The member's status: a cheap round trip (the fleet's heartbeat) that

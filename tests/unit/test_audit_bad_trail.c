@@ -57,9 +57,8 @@ static int refusals(void) {
 static int tick(enrichd *e, int ms, int want, int64_t want_checkpoints) {
         int n = refusals();
 
-        for (int i = 0; i < ms && n < want &&
-                        test_query(e, "SELECT count(*) FROM audit_checkpoints") < want_checkpoints;
-             i++) {
+        for (int i = 0;
+             i < ms && n < want && test_query(e, "SELECT count(*) FROM audit_checkpoints") < want_checkpoints; i++) {
                 struct timespec pause = { 0, 1000000 };
 
                 audit_tick(e);

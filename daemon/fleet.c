@@ -389,12 +389,23 @@ static int reload_trust(fleet *f, int64_t revision) {
         return 0;
 }
 
+/* The watcher lost etcd (why: a message, or NULL for the reader's last
+ * error): the main thread hears of it, and the next endpoint is tried
+ * after a backoff. false when stopping. */
+static bool watcher_lost(fleet *f, unsigned *failures, const char *why) {
+        char message[600];
+
+        snprintf(message, sizeof message, "%s", why ? why : etcd_last_error(f->reader));
+        enqueue_state(f, BATCH_DISCONNECTED, message);
+        etcd_next_endpoint(f->reader);
+        return backoff(f, (*failures)++);
+}
+
 static void *watcher(void *userdata) {
         fleet *f = userdata;
         int64_t revision = f->start_revision, compacted = 0;
         unsigned failures = 0;
         bool reload = revision > 0;
-        char message[600];
 
         while (!atomic_load(&f->stop)) {
                 watch_context w = { .f = f, .failures = &failures };
@@ -418,10 +429,7 @@ static void *watcher(void *userdata) {
                         if (r < 0) {
                                 if (asked)
                                         atomic_store(&f->want_snapshot, true);
-                                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
-                                enqueue_state(f, BATCH_DISCONNECTED, message);
-                                etcd_next_endpoint(f->reader);
-                                if (!backoff(f, failures++))
+                                if (!watcher_lost(f, &failures, NULL))
                                         break;
                                 continue;
                         }
@@ -445,10 +453,7 @@ static void *watcher(void *userdata) {
                                 continue;
                         }
                         if (r < 0) {
-                                snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
-                                enqueue_state(f, BATCH_DISCONNECTED, message);
-                                etcd_next_endpoint(f->reader);
-                                if (!backoff(f, failures++))
+                                if (!watcher_lost(f, &failures, NULL))
                                         break;
                                 continue;
                         }
@@ -475,13 +480,8 @@ static void *watcher(void *userdata) {
                         revision = 0;
                         continue;
                 }
-                if (r == 0) /* dropped (see prober()) */
-                        snprintf(message, sizeof message, "the watch was dropped after a failed heartbeat");
-                else
-                        snprintf(message, sizeof message, "%s", etcd_last_error(f->reader));
-                enqueue_state(f, BATCH_DISCONNECTED, message);
-                etcd_next_endpoint(f->reader);
-                if (!backoff(f, failures++))
+                /* r == 0: dropped (see prober()) */
+                if (!watcher_lost(f, &failures, r == 0 ? "the watch was dropped after a failed heartbeat" : NULL))
                         break;
         }
         return NULL;

@@ -20,13 +20,9 @@ enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
 fleet_pair || exit 1
-both_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
-started() { host_start a && host_start b && poll 50 both_listed; }
+started() { host_start a && host_start b && poll 50 pair_listed; }
 check fleet-replay-start started || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; exit 1; }
 
-current_kid() { hctl "$1" status | sed -n 's/^ *signing key: *//p'; }
-in_jwks() { hctl "$1" fleet jwks 2>/dev/null | grep -q "\"kid\": \"$2\""; }
-both_in_jwks() { in_jwks a "$1" && in_jwks b "$1"; }
 neither_in_jwks() { ! in_jwks a "$1" && ! in_jwks b "$1"; }
 KID_B=$(current_kid b)
 
@@ -96,7 +92,7 @@ host_stop b
 BEFORE=$(b_refusals)
 etcdctl put /enrich-test/enrolments/host-b "$(cat "$TMP/old-enrolment")" >/dev/null
 host_start b || { fail fleet-replay-restart; exit 1; }
-poll 50 both_listed
+poll 50 pair_listed
 put_leaked
 restart_refused() { [ "$(b_refusals)" -gt "$BEFORE" ]; }
 check fleet-replay-after-restart-refused poll 50 restart_refused || show "$TMP/b/enrichd.log"

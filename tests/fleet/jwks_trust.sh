@@ -24,14 +24,11 @@ enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
 fleet_pair || exit 1
-both_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
-started() { host_start a && host_start b && poll 50 both_listed; }
+started() { host_start a && host_start b && poll 50 pair_listed; }
 check fleet-trust-start started || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; exit 1; }
 
 kid_of() { $PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["keys"][0]["kid"])' "$1"; }
-current_kid() { hctl "$1" status | sed -n 's/^ *signing key: *//p'; }
 # in_jwks ON KID: host ON's fleet jwks lists KID.
-in_jwks() { hctl "$1" fleet jwks 2>/dev/null | grep -q "\"kid\": \"$2\""; }
 not_in_jwks() { hctl "$1" fleet jwks >"$TMP/jwks.out" 2>"$TMP/jwks.err" && ! grep -q "\"kid\": \"$2\"" "$TMP/jwks.out"; }
 KID_B=$(current_kid b)
 KID_ROGUE=$(kid_of "$TMP/rogue.jwks")

@@ -217,6 +217,14 @@ use_host() {
         enrich_pam_service enrich-test "socket=$SOCK timeout=1500"
 }
 
+# For fleet_pair's hosts a and b: each lists the other (fleet hosts).
+pair_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
+# current_kid NAME: the host's signing key's kid.
+current_kid() { hctl "$1" status | sed -n 's/^ *signing key: *//p'; }
+# in_jwks NAME KID: the host's fleet JWKS lists KID; both_in_jwks KID: a's and b's.
+in_jwks() { hctl "$1" fleet jwks 2>/dev/null | grep -q "\"kid\": \"$2\""; }
+both_in_jwks() { in_jwks a "$1" && in_jwks b "$1"; }
+
 # host_log_has NAME REGEX: the host's log has a matching line.
 host_log_has() { grep -q -- "$2" "$TMP/$1/enrichd.log"; }
 

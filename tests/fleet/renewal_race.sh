@@ -24,13 +24,9 @@ enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
 fleet_pair || exit 1
-both_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
-started() { ENRICH_FLEET_TEST_RENEWAL_DELAY_MS=2000 host_start a && host_start b && poll 50 both_listed; }
+started() { ENRICH_FLEET_TEST_RENEWAL_DELAY_MS=2000 host_start a && host_start b && poll 50 pair_listed; }
 check fleet-renewal-race-start started || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; exit 1; }
 
-current_kid() { hctl "$1" status | sed -n 's/^ *signing key: *//p'; }
-in_jwks() { hctl "$1" fleet jwks 2>/dev/null | grep -q "\"kid\": \"$2\""; }
-both_in_jwks() { in_jwks a "$1" && in_jwks b "$1"; }
 KID_B=$(current_kid b)
 hctl a fleet enroll host-b --key "$KID_B" >"$TMP/enrol.out" 2>&1 || show "$TMP/enrol.out"
 check fleet-renewal-race-enrolled poll 50 both_in_jwks "$KID_B" || show "$TMP/a/enrichd.log"

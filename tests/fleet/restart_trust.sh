@@ -15,12 +15,9 @@ enrich_setup
 etcd_start || { fail fleet-etcd-starts; exit 1; }
 
 fleet_pair || exit 1
-both_listed() { hctl a fleet hosts 2>/dev/null | grep -q host-b && hctl b fleet hosts 2>/dev/null | grep -q host-a; }
-started() { host_start a && host_start b && poll 50 both_listed; }
+started() { host_start a && host_start b && poll 50 pair_listed; }
 check fleet-restart-trust-start started || { show "$TMP/a/enrichd.log"; show "$TMP/b/enrichd.log"; exit 1; }
 
-current_kid() { hctl "$1" status | sed -n 's/^ *signing key: *//p'; }
-in_jwks() { hctl "$1" fleet jwks 2>/dev/null | grep -q "\"kid\": \"$2\""; }
 KID_B=$(current_kid b)
 hctl a fleet enroll host-b --key "$KID_B" >"$TMP/enrol.out" 2>&1 || show "$TMP/enrol.out"
 check fleet-restart-trust-enrolled poll 50 in_jwks a "$KID_B" || show "$TMP/a/enrichd.log"

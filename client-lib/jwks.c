@@ -1,7 +1,9 @@
 /* jwks.c: Ed25519 public key sets (RFC 7517, RFC 8037) and RFC 7638 key ids.
  * The JWKS is the only way verifiers learn the daemon's public keys. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <openssl/sha.h>
 
 #include "b64url.h"
@@ -117,10 +119,15 @@ out:
         return r;
 }
 
-static int jwks_parse_text(const char *text, jwks **ret) {
-        json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+int jwks_load_fd(int fd, jwks **ret) {
+        _cleanup_free_ char *text = NULL;
+        json_t *doc;
         int r;
 
+        r = read_fd_bounded(fd, JWKS_MAX_BYTES, &text, NULL);
+        if (r < 0)
+                return r == -EFBIG ? -EBADMSG : r;
+        doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
         if (!doc)
                 return -EBADMSG;
         r = jwks_parse(doc, ret);
@@ -128,24 +135,14 @@ static int jwks_parse_text(const char *text, jwks **ret) {
         return r;
 }
 
-int jwks_load_fd(int fd, jwks **ret) {
-        _cleanup_free_ char *text = NULL;
-        int r;
-
-        r = read_fd_bounded(fd, JWKS_MAX_BYTES, &text, NULL);
-        if (r < 0)
-                return r == -EFBIG ? -EBADMSG : r;
-        return jwks_parse_text(text, ret);
-}
-
 int jwks_load_file(const char *path, jwks **ret) {
-        _cleanup_free_ char *text = NULL;
-        int r;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
 
-        r = read_file_bounded(path, JWKS_MAX_BYTES, &text, NULL);
-        if (r < 0)
-                return r == -EFBIG ? -EBADMSG : r;
-        return jwks_parse_text(text, ret);
+        if (fd < 0)
+                return -errno;
+        r = jwks_load_fd(fd, ret);
+        close(fd);
+        return r;
 }
 
 EVP_PKEY *jwks_find(const jwks *set, const char *kid) {
